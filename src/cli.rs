@@ -1,0 +1,175 @@
+//! The command line, as clap structs; their doc comments are `--help`. No behaviour here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::settings::Jobs;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ptest",
+    version,
+    about = "Run a project's test suites in parallel, scheduled by ptest.lua",
+    args_conflicts_with_subcommands = true,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the suites (the same as giving no subcommand)
+    Run(RunArgs),
+    /// List the suites by phase, group and category, with their dependencies
+    List(ListArgs),
+    /// Show the resolved schedule: workers, phases, groups, limiters, start order; runs nothing
+    Plan(PlanArgs),
+    /// Print the dependency graph, phases as clusters and groups inside them
+    Graph(GraphArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// Options every subcommand shares: which config, which suites, and what overrides it.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ConfigArgs {
+    /// The config file [default: ./ptest.lua]
+    #[arg(value_name = "CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Worker count: a number, or "auto" for the logical CPUs (1 = sequential)
+    #[arg(short = 'j', long = "jobs", value_name = "N|auto")]
+    pub jobs: Option<Jobs>,
+    /// Run one suite at a time (the same as -j 1)
+    #[arg(long)]
+    pub sequential: bool,
+    /// Only these suites, and the suites they depend on
+    #[arg(
+        short = 's',
+        long = "suites",
+        value_delimiter = ',',
+        value_name = "A,B"
+    )]
+    pub suites: Vec<String>,
+    /// With --suites (or any filter): treat dependencies outside the selection as satisfied
+    #[arg(long)]
+    pub no_deps: bool,
+    /// Only suites of these categories
+    #[arg(
+        short = 'c',
+        long = "categories",
+        value_delimiter = ',',
+        value_name = "A,B"
+    )]
+    pub categories: Vec<String>,
+    /// Only suites with one of these tags
+    #[arg(short = 't', long = "tags", value_delimiter = ',', value_name = "A,B")]
+    pub tags: Vec<String>,
+    /// Only suites of these phases
+    #[arg(long = "phase", value_delimiter = ',', value_name = "A,B")]
+    pub phases: Vec<String>,
+    /// Skip these suites (their dependents are skipped too)
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    pub skip: Vec<String>,
+    /// Stop at the first failure: cancel running suites, skip the rest
+    #[arg(short = 'x', long, overrides_with = "no_fail_fast")]
+    pub fail_fast: bool,
+    /// Run everything even after a failure (overrides fail_fast in ptest.lua)
+    #[arg(long, overrides_with = "fail_fast")]
+    pub no_fail_fast: bool,
+    /// Timeout for every suite (overrides ptest.lua), like "30s" or "5m"
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// Extra attempts for every suite after a failure (0 turns retries off)
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+    /// Where logs and the JSON report go (relative to the current directory)
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// Profile name, readable in ptest.lua as ptest.profile
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// A variable for ptest.lua, readable as ptest.vars.KEY (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+    /// Colour: auto (only on a terminal, never with NO_COLOR), always or never
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Also write the JSON report here (it is always written to LOG_DIR/test-report.json)
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Stream each suite's output live, every line prefixed by the suite's name
+    #[arg(short, long, conflicts_with = "quiet")]
+    pub verbose: bool,
+    /// Print only the summary
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Keep each attempt's PTEST_TMPDIR even after a pass
+    #[arg(long)]
+    pub keep_tmp: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ListFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GraphArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    pub format: GraphFormat,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    crate::duration::parse(s)
+        .map_err(|e| format!("expected a duration like \"30s\" or \"5m\" ({e})"))
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got \"{s}\"")),
+    }
+}

@@ -1,0 +1,72 @@
+//! Durations as written in `ptest.lua` and on the command line: a number of seconds, or a string
+//! such as `"250ms"`, `"30s"`, `"5m"`, `"1h30m"`. Parsing only; no Lua here.
+
+use std::time::Duration;
+
+/// Parse a duration string. A bare number means seconds.
+pub fn parse(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("empty duration".into());
+    }
+    if let Ok(secs) = t.parse::<f64>() {
+        return from_secs(secs);
+    }
+    humantime::parse_duration(t).map_err(|e| e.to_string())
+}
+
+/// A number of seconds (from Lua or the command line) as a duration.
+pub fn from_secs(secs: f64) -> Result<Duration, String> {
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("{secs} is not a non-negative number of seconds"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
+}
+
+/// Short human form for the terminal: `850ms`, `4.2s`, `3m05s`, `1h02m`.
+pub fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else if ms < 3_600_000 {
+        let s = d.as_secs();
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        let m = d.as_secs() / 60;
+        format!("{}h{:02}m", m / 60, m % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_forms_of_the_design() {
+        assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse(" 2 "), Ok(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn rejects_nonsense() {
+        assert!(parse("").is_err());
+        assert!(parse("soon").is_err());
+        assert!(parse("5 parsecs").is_err());
+        assert!(parse("-1").is_err());
+        assert!(from_secs(f64::NAN).is_err());
+    }
+
+    #[test]
+    fn human_form() {
+        assert_eq!(human(Duration::from_millis(850)), "850ms");
+        assert_eq!(human(Duration::from_millis(4200)), "4.2s");
+        assert_eq!(human(Duration::from_secs(185)), "3m05s");
+        assert_eq!(human(Duration::from_secs(3720)), "1h02m");
+    }
+}

@@ -1,0 +1,85 @@
+//! Running one attempt of one suite as a process: its own process group, output straight into the
+//! suite's log file, a timeout with SIGTERM then SIGKILL after the grace period, peak RSS and CPU
+//! time from `wait4`, and a sweep at exit so that no process ptest started outlives it.
+//!
+//! This module knows nothing of the plan, Lua or the scheduler: it takes an `AttemptSpec` and
+//! reports an `AttemptOutcome` on a channel.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandLine {
+    /// Run by `sh -c`.
+    Shell(String),
+    /// Exec'd directly; the first element is the program.
+    Argv(Vec<String>),
+}
+
+impl CommandLine {
+    /// The program a user would recognise: the first word of a shell line, or argv[0].
+    pub fn program(&self) -> &str {
+        match self {
+            CommandLine::Shell(s) => s.split_whitespace().next().unwrap_or(""),
+            CommandLine::Argv(v) => v.first().map_or("", String::as_str),
+        }
+    }
+}
+
+/// Where `-v` sends each complete output line (already split; without the trailing newline).
+pub trait LineSink: Send + Sync {
+    fn line(&self, prefix: &str, line: &[u8]);
+}
+
+/// A terminal writer shared by the live output and the reporter, so lines never tear.
+pub type SharedWriter = Arc<Mutex<Box<dyn Write + Send>>>;
+
+/// One attempt of one suite, fully resolved (templates already substituted).
+pub struct AttemptSpec {
+    /// Opaque key chosen by the caller, echoed back in the outcome.
+    pub key: u64,
+    pub command: CommandLine,
+    pub cwd: PathBuf,
+    /// Added to (and overriding) ptest's own environment.
+    pub env: Vec<(String, String)>,
+    /// Opened in append mode, created if missing. The header line is written first.
+    pub log_path: PathBuf,
+    /// Written as its own line before the process starts, e.g. `=== ptest: x attempt 1/1 ===`.
+    pub header: String,
+    pub timeout: Duration,
+    pub grace: Duration,
+    /// With `-v`: output also goes, line by line, to this sink with this prefix.
+    pub echo: Option<(String, Arc<dyn LineSink>)>,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptEnd {
+    /// The process exited with this code.
+    Exited(i32),
+    /// The process was killed by this signal (not by ptest).
+    Signaled(i32),
+    /// The timeout fired; the group got SIGTERM, then SIGKILL after the grace period.
+    TimedOut,
+    /// `Executor::cancel` stopped it (fail-fast, Ctrl-C).
+    Cancelled,
+    /// The process could not be started: `command not found: NAME` or the OS error.
+    SpawnFailed(String),
+}
+
+/// What happened to one attempt.
+#[derive(Debug, Clone)]
+pub struct AttemptOutcome {
+    pub key: u64,
+    pub end: AttemptEnd,
+    pub started: SystemTime,
+    pub duration: Duration,
+    pub peak_rss_kb: Option<u64>,
+    pub cpu_time: Option<Duration>,
+    /// Byte range of this attempt's output in the log file (after its header).
+    pub log_start: u64,
+    pub log_end: u64,
+}

@@ -1,0 +1,157 @@
+//! ptest: run a project's test suites in parallel, scheduled by a Lua file.
+//!
+//! Data flows one way: command line → Lua evaluation → `Plan` → scheduler → executor → events →
+//! reports. This file wires the steps together and is the one place where errors become exit
+//! codes.
+
+pub mod cli;
+pub mod duration;
+pub mod error;
+pub mod exec;
+pub mod lua;
+pub mod plan;
+pub mod settings;
+pub mod suggest;
+pub mod sys;
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command, ConfigArgs};
+use error::Error;
+use plan::Plan;
+
+/// Exit codes of DESIGN §4.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILED: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const INTERRUPTED: u8 = 130;
+}
+
+/// The OS error text without Rust's `(os error N)` suffix.
+pub fn io_message(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_owned(),
+        None => s,
+    }
+}
+
+/// Write to stdout; a closed pipe (`ptest list | head`) is a normal end, not an error.
+pub fn print_stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// Entry point of the binary.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    match dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let text = match &e {
+                Error::Config(_) => e.to_string(),
+                _ => format!("error: {e}"),
+            };
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
+            ExitCode::from(exit::USAGE)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<u8, Error> {
+    match cli.command {
+        None | Some(Command::Run(_)) => Err(Error::Usage(
+            "running suites lands with the executor; use `ptest list` or `ptest plan` for now"
+                .into(),
+        )),
+        Some(Command::List(a)) => {
+            let (plan, _rt) = load(&a.config)?;
+            let text = match a.format {
+                cli::ListFormat::Text => plan::render::list_text(&plan),
+                cli::ListFormat::Json => plan::render::list_json(&plan),
+            };
+            print_stdout(&text);
+            Ok(exit::OK)
+        }
+        Some(Command::Plan(a)) => {
+            let (plan, _rt) = load(&a.config)?;
+            print_stdout(&plan::render::plan_text(&plan));
+            Ok(exit::OK)
+        }
+        Some(Command::Graph(a)) => {
+            let (plan, _rt) = load(&a.config)?;
+            let text = match a.format {
+                cli::GraphFormat::Dot => plan::render::dot(&plan),
+                cli::GraphFormat::Mermaid => plan::render::mermaid(&plan),
+            };
+            print_stdout(&text);
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// Evaluate the config and build the plan, with the command line and environment applied.
+pub fn load(args: &ConfigArgs) -> Result<(Plan, lua::Runtime), Error> {
+    let config = args
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("ptest.lua"));
+    let sys = sys::Sys::detect();
+    let cpus = sys.cpus;
+    let ctx = lua::EvalContext {
+        sys,
+        profile: args.profile.clone(),
+        vars: args.vars.clone(),
+    };
+    let evaluated = lua::evaluate(&config, &ctx)?;
+    let overrides = settings::Overrides {
+        jobs: args.jobs,
+        sequential: args.sequential,
+        fail_fast: if args.fail_fast {
+            Some(true)
+        } else if args.no_fail_fast {
+            Some(false)
+        } else {
+            None
+        },
+        timeout: args.timeout,
+        retries: args.retries,
+        log_dir: args.log_dir.clone(),
+    };
+    let selection = settings::Selection {
+        suites: args.suites.clone(),
+        categories: args.categories.clone(),
+        tags: args.tags.clone(),
+        phases: args.phases.clone(),
+        skip: args.skip.clone(),
+        no_deps: args.no_deps,
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    let history = HashMap::new();
+    let inputs = plan::build::Inputs {
+        overrides: &overrides,
+        selection: &selection,
+        env: &env,
+        cpus,
+        history: &history,
+    };
+    let plan = plan::build::build(evaluated.decls, &inputs)?;
+    Ok((plan, evaluated.runtime))
+}

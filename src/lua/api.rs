@@ -1,0 +1,792 @@
+//! The `ptest` table: `config`, `suite`, `group`, `phase`, `limiter`, `retry`, `on`, `glob`,
+//! `sys`, `profile`, `vars`. Each constructor reads its table with `Reader` (unknown keys and
+//! wrong types stop evaluation at once), records a declaration with its caller's line, and
+//! returns a handle. Cross references are checked later, in `plan::build`.
+
+use std::sync::Arc;
+
+use mlua::{Lua, MultiValue, Table, Value};
+
+use super::State;
+use super::fields::{Reader, describe, int_of, raise, reference_of, sequence};
+use super::handle::{Handle, Kind};
+use crate::error::{ConfigError, Origin};
+use crate::exec::CommandLine;
+use crate::plan::decl::{
+    GroupDecl, LimiterDecl, OnFailure, PhaseDecl, RetryDecl, RetryPolicy, RetryRef, SuiteDecl,
+    WorkersDecl,
+};
+use crate::suggest;
+
+pub const EVENTS: &[&str] = &[
+    "run_started",
+    "suite_started",
+    "suite_finished",
+    "run_finished",
+];
+
+const SUITE_FIELDS: &[&str] = &[
+    "name",
+    "cmd",
+    "description",
+    "category",
+    "tags",
+    "cwd",
+    "env",
+    "timeout",
+    "depends_on",
+    "group",
+    "phase",
+    "limiter",
+    "retry",
+    "slots",
+    "serial",
+    "estimate",
+    "enabled",
+];
+const GROUP_FIELDS: &[&str] = &["name", "max", "env"];
+const PHASE_FIELDS: &[&str] = &["name", "enabled", "workers", "on_failure", "always"];
+const LIMITER_FIELDS: &[&str] = &[
+    "name",
+    "rate",
+    "per",
+    "burst",
+    "concurrency",
+    "adaptive",
+    "max_throttled",
+];
+const RETRY_FIELDS: &[&str] = &[
+    "name",
+    "attempts",
+    "delay",
+    "factor",
+    "max_delay",
+    "jitter",
+    "on",
+    "when",
+];
+const RETRY_ON_FIELDS: &[&str] = &["exit_codes", "output", "timeout"];
+const CONFIG_FIELDS: &[&str] = &["workers", "log_dir", "fail_fast", "timeout", "grace"];
+
+/// The file and line of the Lua code that called the current Rust function.
+pub fn caller(lua: &Lua) -> Origin {
+    let fallback = || State::chunk(lua);
+    lua.inspect_stack(1, |d| {
+        let src = d.source();
+        let file: Arc<str> = match src.source.as_deref() {
+            Some(s) if s.starts_with('@') => Arc::from(&s[1..]),
+            _ => src.short_src.as_deref().map_or_else(fallback, Arc::from),
+        };
+        Origin {
+            file,
+            line: d.current_line().unwrap_or(0) as u32,
+        }
+    })
+    .unwrap_or_else(|| Origin {
+        file: fallback(),
+        line: 0,
+    })
+}
+
+/// The single table argument of a constructor.
+fn table_arg(lua: &Lua, what: &str, args: &MultiValue) -> mlua::Result<Table> {
+    match args.front() {
+        Some(Value::Table(t)) if args.len() == 1 => Ok(t.clone()),
+        Some(v) => Err(raise(ConfigError::new(
+            Some(caller(lua)),
+            Some(what.to_owned()),
+            format!(
+                "expected one table like ptest.{what} {{ name = \"...\" }}, got {}",
+                describe(v)
+            ),
+        ))),
+        None => Err(raise(ConfigError::new(
+            Some(caller(lua)),
+            Some(what.to_owned()),
+            format!("expected one table like ptest.{what} {{ name = \"...\" }}, got nothing"),
+        ))),
+    }
+}
+
+/// The name of a declaration, checked before anything else so later errors can name it.
+fn name_of(lua: &Lua, kind: Kind, t: &Table) -> mlua::Result<String> {
+    let r = Reader::new(t, kind.word().to_owned(), caller(lua));
+    r.required_string("name")
+}
+
+fn handle(
+    lua: &Lua,
+    kind: Kind,
+    name: Option<String>,
+    index: usize,
+    fields: Table,
+) -> mlua::Result<Value> {
+    lua.create_userdata(Handle {
+        kind,
+        name,
+        index,
+        fields,
+    })
+    .map(Value::UserData)
+}
+
+/// A shallow copy of the declared table with defaults filled in, for the handle.
+fn fields_with(lua: &Lua, t: &Table, defaults: &[(&str, Value)]) -> mlua::Result<Table> {
+    let copy = lua.create_table()?;
+    for pair in t.pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        copy.raw_set(k, v)?;
+    }
+    for (k, v) in defaults {
+        if copy.raw_get::<Value>(*k)?.is_nil() {
+            copy.raw_set(*k, v.clone())?;
+        }
+    }
+    Ok(copy)
+}
+
+fn command_of(r: &Reader<'_>) -> mlua::Result<CommandLine> {
+    match r.raw("cmd")? {
+        Value::Nil => Err(r.err("cmd: missing (it is required): a string run by sh -c, or an array like { \"pytest\", \"-x\" }")),
+        Value::String(s) => {
+            let s = s.to_string_lossy();
+            if s.trim().is_empty() {
+                Err(r.err("cmd: empty command"))
+            } else {
+                Ok(CommandLine::Shell(s))
+            }
+        }
+        Value::Table(t) => {
+            let items = sequence(&t).ok_or_else(|| {
+                r.err("cmd: expected a string or an array like { \"pytest\", \"-x\" }, got a table with named keys")
+            })?;
+            let argv = items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Value::String(s) => Ok(s.to_string_lossy()),
+                    Value::Integer(n) => Ok(n.to_string()),
+                    Value::Number(n) => Ok(n.to_string()),
+                    other => Err(r.err(format!("cmd[{}]: expected a string, got {}", i + 1, describe(other)))),
+                })
+                .collect::<mlua::Result<Vec<String>>>()?;
+            if argv.first().is_none_or(|a| a.trim().is_empty()) {
+                return Err(r.err("cmd: empty command"));
+            }
+            Ok(CommandLine::Argv(argv))
+        }
+        other => Err(r.err(format!(
+            "cmd: expected a string or an array like {{ \"pytest\", \"-x\" }}, got {}",
+            describe(&other)
+        ))),
+    }
+}
+
+fn suite(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let t = table_arg(lua, "suite", &args)?;
+    let origin = caller(lua);
+    let name = name_of(lua, Kind::Suite, &t)?;
+    let r = Reader::new(&t, format!("suite \"{name}\""), origin.clone());
+    r.check_keys(SUITE_FIELDS)?;
+    let cmd = command_of(&r)?;
+    let depends_on = match r.raw("depends_on")? {
+        Value::Nil => Vec::new(),
+        v @ (Value::String(_) | Value::UserData(_)) => {
+            vec![
+                reference_of(&v, Kind::Suite)
+                    .map_err(|got| {
+                        r.err(format!(
+                            "depends_on: expected suite handles or names, got {got}"
+                        ))
+                    })?
+                    .unwrap_or_default(),
+            ]
+        }
+        Value::Table(list) => {
+            let items = sequence(&list).ok_or_else(|| {
+                r.err("depends_on: expected an array like { \"build\", unit }, got a table with named keys")
+            })?;
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    reference_of(v, Kind::Suite).ok().flatten().ok_or_else(|| {
+                        r.err(format!(
+                            "depends_on[{}]: expected a suite handle or name, got {}",
+                            i + 1,
+                            describe(v)
+                        ))
+                    })
+                })
+                .collect::<mlua::Result<Vec<String>>>()?
+        }
+        other => {
+            return Err(r.err(format!(
+                "depends_on: expected an array of suite handles or names, got {}",
+                describe(&other)
+            )));
+        }
+    };
+    let retry = match r.raw("retry")? {
+        Value::Nil => None,
+        v @ (Value::Integer(_) | Value::Number(_)) => match int_of(&v) {
+            Some(n) if (0..=1000).contains(&n) => Some(RetryRef::Extra(n as u32)),
+            _ => return Err(r.err(format!(
+                "retry: expected a retry policy or a number of extra attempts (0..1000), got {}",
+                describe(&v)
+            ))),
+        },
+        Value::UserData(ud) => match ud.borrow::<Handle>() {
+            Ok(h) if h.kind == Kind::Retry => Some(RetryRef::Policy(h.index)),
+            Ok(h) => {
+                return Err(r.err(format!(
+                    "retry: expected a retry handle or name, got {}",
+                    h.describe()
+                )));
+            }
+            Err(_) => return Err(r.err("retry: expected a retry handle or name, got userdata")),
+        },
+        Value::String(s) => Some(RetryRef::Named(s.to_string_lossy())),
+        other => {
+            return Err(r.err(format!(
+                "retry: expected a retry handle, name or number of extra attempts, got {}",
+                describe(&other)
+            )));
+        }
+    };
+    let (scope_phase, scope_group) = State::scopes(lua);
+    let decl = SuiteDecl {
+        origin,
+        name: name.clone(),
+        cmd,
+        description: r.string("description")?,
+        category: r
+            .string("category")?
+            .unwrap_or_else(|| "default".to_owned()),
+        tags: r.string_list("tags")?.unwrap_or_default(),
+        cwd: r.string("cwd")?.map(Into::into),
+        env: r.string_map("env")?,
+        timeout: r.duration("timeout")?,
+        depends_on,
+        group: r.reference("group", Kind::Group)?.or(scope_group),
+        phase: r.reference("phase", Kind::Phase)?.or(scope_phase),
+        limiter: r.reference("limiter", Kind::Limiter)?,
+        retry,
+        slots: r.int("slots", 1)?.unwrap_or(1),
+        serial: r.bool("serial")?.unwrap_or(false),
+        estimate: r.duration("estimate")?,
+        enabled: r.bool("enabled")?.unwrap_or(true),
+    };
+    let defaults = [
+        (
+            "category",
+            Value::String(lua.create_string(&decl.category)?),
+        ),
+        ("enabled", Value::Boolean(decl.enabled)),
+        ("serial", Value::Boolean(decl.serial)),
+        ("slots", Value::Integer(i64::from(decl.slots))),
+        ("tags", Value::Table(lua.create_table()?)),
+        (
+            "depends_on",
+            Value::Table(lua.create_sequence_from(decl.depends_on.clone())?),
+        ),
+    ];
+    let fields = fields_with(lua, &t, &defaults)?;
+    if let Some(p) = &decl.phase {
+        fields.raw_set("phase", p.as_str())?;
+    }
+    if let Some(g) = &decl.group {
+        fields.raw_set("group", g.as_str())?;
+    }
+    let index = State::with(lua, |s| {
+        s.decls.suites.push(decl);
+        s.decls.suites.len() - 1
+    });
+    handle(lua, Kind::Suite, Some(name), index, fields)
+}
+
+/// `ptest.group{...}` or `ptest.group(name_or_table, body)`.
+fn group(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    scoped(lua, Kind::Group, args, declare_group)
+}
+
+fn phase(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    scoped(lua, Kind::Phase, args, declare_phase)
+}
+
+/// The two forms of `phase` and `group`: a table (declare), or `(name_or_table_or_handle, body)`
+/// where suites declared inside `body` get this phase or group unless they name another.
+fn scoped(
+    lua: &Lua,
+    kind: Kind,
+    args: MultiValue,
+    declare: fn(&Lua, &Table) -> mlua::Result<Value>,
+) -> mlua::Result<Value> {
+    let word = kind.word();
+    let mut it = args.into_iter();
+    let first = it.next().unwrap_or(Value::Nil);
+    let body = it.next();
+    if it.next().is_some() {
+        return Err(raise(ConfigError::new(
+            Some(caller(lua)),
+            Some(word.to_owned()),
+            format!(
+                "expected ptest.{word} {{ ... }} or ptest.{word}(name, function() ... end), got more arguments"
+            ),
+        )));
+    }
+    let body = match body {
+        None | Some(Value::Nil) => None,
+        Some(Value::Function(f)) => Some(f),
+        Some(other) => {
+            return Err(raise(ConfigError::new(
+                Some(caller(lua)),
+                Some(word.to_owned()),
+                format!(
+                    "the second argument must be a function that declares suites, got {}",
+                    describe(&other)
+                ),
+            )));
+        }
+    };
+    let handle_value = match &first {
+        Value::Table(t) => declare(lua, t)?,
+        Value::String(s) if body.is_some() => {
+            let name = s.to_string_lossy();
+            match State::find_handle(lua, kind, &name) {
+                Some(h) => h,
+                None => {
+                    let t = lua.create_table()?;
+                    t.raw_set("name", name)?;
+                    declare(lua, &t)?
+                }
+            }
+        }
+        Value::UserData(ud)
+            if body.is_some() && ud.borrow::<Handle>().is_ok_and(|h| h.kind == kind) =>
+        {
+            first.clone()
+        }
+        other => {
+            return Err(raise(ConfigError::new(
+                Some(caller(lua)),
+                Some(word.to_owned()),
+                format!(
+                    "expected ptest.{word} {{ name = \"...\" }} or ptest.{word}(name, function() ... end), got {}",
+                    describe(other)
+                ),
+            )));
+        }
+    };
+    if let Some(body) = body {
+        let name = match &handle_value {
+            Value::UserData(ud) => ud.borrow::<Handle>()?.name.clone().unwrap_or_default(),
+            _ => unreachable!("declare returns a handle"),
+        };
+        State::push_scope(lua, kind, name);
+        let result = body.call::<()>(());
+        State::pop_scope(lua, kind);
+        result?;
+    }
+    Ok(handle_value)
+}
+
+fn declare_group(lua: &Lua, t: &Table) -> mlua::Result<Value> {
+    let origin = caller(lua);
+    let name = name_of(lua, Kind::Group, t)?;
+    let r = Reader::new(t, format!("group \"{name}\""), origin.clone());
+    r.check_keys(GROUP_FIELDS)?;
+    let decl = GroupDecl {
+        origin,
+        name: name.clone(),
+        max: r.int("max", 1)?.unwrap_or(1),
+        env: r.string_map("env")?,
+    };
+    let fields = fields_with(lua, t, &[("max", Value::Integer(i64::from(decl.max)))])?;
+    let index = State::with(lua, |s| {
+        s.decls.groups.push(decl);
+        s.decls.groups.len() - 1
+    });
+    let h = handle(lua, Kind::Group, Some(name), index, fields)?;
+    State::remember_handle(lua, Kind::Group, &h)?;
+    Ok(h)
+}
+
+fn declare_phase(lua: &Lua, t: &Table) -> mlua::Result<Value> {
+    let origin = caller(lua);
+    let name = name_of(lua, Kind::Phase, t)?;
+    let r = Reader::new(t, format!("phase \"{name}\""), origin.clone());
+    r.check_keys(PHASE_FIELDS)?;
+    let on_failure = match r.string("on_failure")?.as_deref() {
+        None | Some("stop") => OnFailure::Stop,
+        Some("continue") => OnFailure::Continue,
+        Some(other) => {
+            return Err(r.err(format!(
+                "on_failure: expected \"stop\" or \"continue\", got \"{other}\"{}",
+                suggest::hint(other, ["stop", "continue"])
+            )));
+        }
+    };
+    let workers = workers_of(lua, &r, "workers")?;
+    let decl = PhaseDecl {
+        origin,
+        name: name.clone(),
+        enabled: r.bool("enabled")?.unwrap_or(true),
+        workers,
+        on_failure,
+        always: r.bool("always")?.unwrap_or(false),
+    };
+    let mut defaults = vec![
+        ("enabled", Value::Boolean(decl.enabled)),
+        ("always", Value::Boolean(decl.always)),
+        (
+            "on_failure",
+            Value::String(lua.create_string(if on_failure == OnFailure::Stop {
+                "stop"
+            } else {
+                "continue"
+            })?),
+        ),
+    ];
+    if let Some(w) = workers {
+        // A function is shown by what it returned on this machine.
+        defaults.push(("workers", Value::Integer(i64::from(w.count))));
+    }
+    let fields = fields_with(lua, t, &defaults)?;
+    if let Some(w) = workers {
+        fields.raw_set("workers", w.count)?;
+    }
+    let index = State::with(lua, |s| {
+        s.decls.phases.push(decl);
+        s.decls.phases.len() - 1
+    });
+    let h = handle(lua, Kind::Phase, Some(name), index, fields)?;
+    State::remember_handle(lua, Kind::Phase, &h)?;
+    Ok(h)
+}
+
+/// `workers`: a positive integer, `"auto"` (the logical CPUs) or `function(sys)` returning one.
+fn workers_of(lua: &Lua, r: &Reader<'_>, key: &str) -> mlua::Result<Option<WorkersDecl>> {
+    let v = r.raw(key)?;
+    let expected = "a positive integer, \"auto\" or function(sys) returning one";
+    match &v {
+        Value::Nil => Ok(None),
+        Value::String(s) if s.to_string_lossy() == "auto" => Ok(Some(WorkersDecl {
+            count: State::cpus(lua),
+            literal: false,
+        })),
+        Value::Function(f) => {
+            let sys: Value = lua.globals().get::<Table>("ptest")?.raw_get("sys")?;
+            let out: Value = f.call(sys).map_err(|e| {
+                r.err(format!(
+                    "{key}: the function raised an error: {}",
+                    super::lua_message(&e)
+                ))
+            })?;
+            match int_of(&out) {
+                Some(n) if n >= 1 && n <= i64::from(u32::MAX) => Ok(Some(WorkersDecl { count: n as u32, literal: false })),
+                _ => Err(r.err(format!(
+                    "{key}: the function returned {}, expected a positive integer (wrap it in math.max(1, ...))",
+                    match &out { Value::Integer(i) => i.to_string(), Value::Number(n) => n.to_string(), o => describe(o) }
+                ))),
+            }
+        }
+        other => match int_of(other) {
+            Some(n) if n >= 1 && n <= i64::from(u32::MAX) => Ok(Some(WorkersDecl {
+                count: n as u32,
+                literal: true,
+            })),
+            _ => Err(r.err(format!(
+                "{key}: expected {expected}, got {}",
+                match other {
+                    Value::Integer(i) => i.to_string(),
+                    Value::Number(n) => n.to_string(),
+                    Value::String(s) => format!("\"{}\"", s.to_string_lossy()),
+                    o => describe(o),
+                }
+            ))),
+        },
+    }
+}
+
+fn limiter(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let t = table_arg(lua, "limiter", &args)?;
+    let origin = caller(lua);
+    let name = name_of(lua, Kind::Limiter, &t)?;
+    let r = Reader::new(&t, format!("limiter \"{name}\""), origin.clone());
+    r.check_keys(LIMITER_FIELDS)?;
+    let rate = r
+        .positive_number("rate")?
+        .ok_or_else(|| r.err("rate: missing (it is required): tokens per `per`, e.g. rate = 10"))?;
+    let per = r
+        .duration("per")?
+        .unwrap_or(std::time::Duration::from_secs(1));
+    if per.is_zero() {
+        return Err(r.err("per: must be longer than 0s"));
+    }
+    let decl = LimiterDecl {
+        origin,
+        name: name.clone(),
+        rate,
+        per,
+        burst: r.int("burst", 1)?.unwrap_or(1),
+        concurrency: r.int("concurrency", 1)?,
+        adaptive: r.bool("adaptive")?.unwrap_or(false),
+        max_throttled: r.int("max_throttled", 1)?,
+    };
+    let fields = fields_with(
+        lua,
+        &t,
+        &[
+            ("per", Value::Number(per.as_secs_f64())),
+            ("burst", Value::Integer(i64::from(decl.burst))),
+            ("adaptive", Value::Boolean(decl.adaptive)),
+        ],
+    )?;
+    let index = State::with(lua, |s| {
+        s.decls.limiters.push(decl);
+        s.decls.limiters.len() - 1
+    });
+    handle(lua, Kind::Limiter, Some(name), index, fields)
+}
+
+fn retry(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let t = table_arg(lua, "retry", &args)?;
+    let origin = caller(lua);
+    let name = Reader::new(&t, "retry".into(), origin.clone()).string("name")?;
+    let context = name
+        .as_ref()
+        .map_or_else(|| "retry".to_owned(), |n| format!("retry \"{n}\""));
+    let r = Reader::new(&t, context, origin.clone());
+    r.check_keys(RETRY_FIELDS)?;
+    let mut policy = RetryPolicy {
+        attempts: r.int("attempts", 1)?.unwrap_or(3),
+        delay: r
+            .duration("delay")?
+            .unwrap_or(std::time::Duration::from_secs(1)),
+        factor: r.number("factor")?.unwrap_or(2.0),
+        max_delay: r
+            .duration("max_delay")?
+            .unwrap_or(std::time::Duration::from_secs(60)),
+        jitter: r.bool("jitter")?.unwrap_or(false),
+        ..RetryPolicy::once()
+    };
+    if policy.factor < 1.0 {
+        return Err(r.err(format!(
+            "factor: expected a number >= 1, got {}",
+            policy.factor
+        )));
+    }
+    match r.raw("on")? {
+        Value::Nil => {}
+        Value::Table(on) => {
+            let o = Reader::new(&on, r.context.clone(), origin.clone());
+            o.check_keys(RETRY_ON_FIELDS).map_err(|_| {
+                let mut bad = String::new();
+                for (k, _) in on.pairs::<String, Value>().flatten() {
+                    if !RETRY_ON_FIELDS.contains(&k.as_str()) {
+                        bad = k;
+                    }
+                }
+                r.err(format!("on: unknown field \"{bad}\"{}", {
+                    let h = suggest::hint(&bad, RETRY_ON_FIELDS.iter().copied());
+                    if h.is_empty() {
+                        format!(" (known fields: {})", RETRY_ON_FIELDS.join(", "))
+                    } else {
+                        h
+                    }
+                }))
+            })?;
+            policy.on_exit_codes = o
+                .string_list("exit_codes")
+                .map_err(|_| r.err("on.exit_codes: expected an array of integers like { 75 }"))?
+                .unwrap_or_default()
+                .iter()
+                .map(|c| {
+                    c.parse::<i32>().map_err(|_| {
+                        r.err(format!("on.exit_codes: expected integers, got \"{c}\""))
+                    })
+                })
+                .collect::<mlua::Result<Vec<i32>>>()?;
+            policy.on_output = o
+                .string_list("output")
+                .map_err(|_| r.err("on.output: expected an array of strings like { \"429\" }"))?
+                .unwrap_or_default();
+            policy.on_timeout = o
+                .bool("timeout")
+                .map_err(|_| r.err("on.timeout: expected true or false"))?
+                .unwrap_or(false);
+        }
+        other => {
+            return Err(r.err(format!(
+                "on: expected a table like {{ exit_codes = {{ 75 }} }}, got {}",
+                describe(&other)
+            )));
+        }
+    }
+    match r.raw("when")? {
+        Value::Nil => {}
+        Value::Function(f) => {
+            if !r.raw("on")?.is_nil() {
+                return Err(r.err("when: give either `on` or `when`, not both (a `when` function can test anything `on` can)"));
+            }
+            policy.when = Some(State::add_predicate(lua, f)?);
+        }
+        other => {
+            return Err(r.err(format!(
+                "when: expected function(result) returning true to retry, got {}",
+                describe(&other)
+            )));
+        }
+    }
+    let fields = fields_with(
+        lua,
+        &t,
+        &[
+            ("attempts", Value::Integer(i64::from(policy.attempts))),
+            ("delay", Value::Number(policy.delay.as_secs_f64())),
+            ("factor", Value::Number(policy.factor)),
+            ("max_delay", Value::Number(policy.max_delay.as_secs_f64())),
+            ("jitter", Value::Boolean(policy.jitter)),
+        ],
+    )?;
+    let index = State::with(lua, |s| {
+        s.decls.retries.push(RetryDecl {
+            origin,
+            name: name.clone(),
+            policy,
+        });
+        s.decls.retries.len() - 1
+    });
+    handle(lua, Kind::Retry, name, index, fields)
+}
+
+fn config(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
+    let t = table_arg(lua, "config", &args)?;
+    let origin = caller(lua);
+    let r = Reader::new(&t, "config".into(), origin);
+    r.check_keys(CONFIG_FIELDS)?;
+    let workers = workers_of(lua, &r, "workers")?;
+    let log_dir = r.string("log_dir")?;
+    if log_dir.as_deref().is_some_and(|d| d.trim().is_empty()) {
+        return Err(r.err("log_dir: must not be empty"));
+    }
+    let fail_fast = r.bool("fail_fast")?;
+    let timeout = r.duration("timeout")?;
+    let grace = r.duration("grace")?;
+    State::with(lua, |s| {
+        let c = &mut s.decls.config;
+        if workers.is_some() {
+            c.workers = workers;
+        }
+        if let Some(d) = log_dir {
+            c.log_dir = Some(d.into());
+        }
+        c.fail_fast = fail_fast.or(c.fail_fast);
+        c.timeout = timeout.or(c.timeout);
+        c.grace = grace.or(c.grace);
+    });
+    Ok(())
+}
+
+fn on(lua: &Lua, (event, f): (Value, Value)) -> mlua::Result<()> {
+    let fail = |msg: String| raise(ConfigError::new(Some(caller(lua)), Some("on".into()), msg));
+    let Value::String(event) = event else {
+        return Err(fail(format!(
+            "expected an event name ({}), got {}",
+            EVENTS.join(", "),
+            describe(&event)
+        )));
+    };
+    let event = event.to_string_lossy();
+    if !EVENTS.contains(&event.as_str()) {
+        let hint = suggest::hint(&event, EVENTS.iter().copied());
+        let hint = if hint.is_empty() {
+            format!(" (events: {})", EVENTS.join(", "))
+        } else {
+            hint
+        };
+        return Err(fail(format!("unknown event \"{event}\"{hint}")));
+    }
+    let Value::Function(f) = f else {
+        return Err(fail(format!(
+            "{event}: expected a function, got {}",
+            describe(&f)
+        )));
+    };
+    State::add_hook(lua, event, f)
+}
+
+fn glob(lua: &Lua, pattern: Value) -> mlua::Result<Table> {
+    let fail = |msg: String| {
+        raise(ConfigError::new(
+            Some(caller(lua)),
+            Some("glob".into()),
+            msg,
+        ))
+    };
+    let Value::String(p) = pattern else {
+        return Err(fail(format!(
+            "expected a pattern like \"tests/test_*.py\", got {}",
+            describe(&pattern)
+        )));
+    };
+    let pattern = p.to_string_lossy();
+    let dir = State::with(lua, |s| s.decls.config_dir.clone());
+    let absolute = std::path::Path::new(&pattern).is_absolute();
+    let full = if absolute {
+        pattern.clone()
+    } else {
+        format!(
+            "{}/{}",
+            glob::Pattern::escape(&dir.to_string_lossy()),
+            pattern
+        )
+    };
+    let paths = glob::glob(&full).map_err(|e| fail(format!("bad pattern \"{pattern}\": {e}")))?;
+    let mut out: Vec<String> = paths
+        .filter_map(Result::ok)
+        .map(|p| {
+            if absolute {
+                p.to_string_lossy().into_owned()
+            } else {
+                p.strip_prefix(&dir)
+                    .unwrap_or(&p)
+                    .to_string_lossy()
+                    .into_owned()
+            }
+        })
+        .collect();
+    out.sort();
+    lua.create_sequence_from(out)
+}
+
+/// Install the `ptest` table as a global and as `package.loaded.ptest`.
+pub fn install(
+    lua: &Lua,
+    sys: Table,
+    profile: Option<&str>,
+    vars: &[(String, String)],
+) -> mlua::Result<()> {
+    let ptest = lua.create_table()?;
+    ptest.raw_set("config", lua.create_function(config)?)?;
+    ptest.raw_set("suite", lua.create_function(suite)?)?;
+    ptest.raw_set("group", lua.create_function(group)?)?;
+    ptest.raw_set("phase", lua.create_function(phase)?)?;
+    ptest.raw_set("limiter", lua.create_function(limiter)?)?;
+    ptest.raw_set("retry", lua.create_function(retry)?)?;
+    ptest.raw_set("on", lua.create_function(on)?)?;
+    ptest.raw_set("glob", lua.create_function(glob)?)?;
+    ptest.raw_set("sys", sys)?;
+    ptest.raw_set("profile", profile)?;
+    let v = lua.create_table()?;
+    for (k, val) in vars {
+        v.raw_set(k.as_str(), val.as_str())?;
+    }
+    ptest.raw_set("vars", v)?;
+    ptest.raw_set("version", env!("CARGO_PKG_VERSION"))?;
+    lua.globals().raw_set("ptest", ptest.clone())?;
+    let loaded: Table = lua.globals().get::<Table>("package")?.get("loaded")?;
+    loaded.raw_set("ptest", ptest)?;
+    Ok(())
+}

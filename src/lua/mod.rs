@@ -1,0 +1,305 @@
+//! The only code that touches mlua. `evaluate` runs `ptest.lua` once and returns plain
+//! `Declarations` plus a `Runtime` that keeps the Lua state (hooks and retry predicates) for the
+//! scheduler's thread. Nothing here schedules or runs anything.
+
+mod api;
+mod fields;
+mod handle;
+pub mod presets;
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mlua::{Function, Lua, RegistryKey, Table, Value};
+
+use crate::error::{ConfigError, Error, Origin};
+use crate::plan::decl::Declarations;
+use crate::sys::Sys;
+use handle::{Handle, Kind};
+
+/// What the evaluation may read besides the file.
+pub struct EvalContext {
+    pub sys: Sys,
+    pub profile: Option<String>,
+    pub vars: Vec<(String, String)>,
+}
+
+/// Evaluation state, kept as Lua app data while the config runs and while hooks run later.
+pub(crate) struct State {
+    decls: Declarations,
+    chunk: Arc<str>,
+    cpus: u32,
+    phase_scope: Vec<String>,
+    group_scope: Vec<String>,
+    phase_handles: Vec<(String, RegistryKey)>,
+    group_handles: Vec<(String, RegistryKey)>,
+    hooks: Vec<(String, RegistryKey)>,
+    predicates: Vec<RegistryKey>,
+}
+
+impl State {
+    fn with<R>(lua: &Lua, f: impl FnOnce(&mut State) -> R) -> R {
+        let cell = lua
+            .app_data_ref::<RefCell<State>>()
+            .expect("state installed before evaluation");
+        let mut state = cell.borrow_mut();
+        f(&mut state)
+    }
+
+    fn chunk(lua: &Lua) -> Arc<str> {
+        State::with(lua, |s| s.chunk.clone())
+    }
+
+    fn cpus(lua: &Lua) -> u32 {
+        State::with(lua, |s| s.cpus)
+    }
+
+    fn scopes(lua: &Lua) -> (Option<String>, Option<String>) {
+        State::with(lua, |s| {
+            (s.phase_scope.last().cloned(), s.group_scope.last().cloned())
+        })
+    }
+
+    fn push_scope(lua: &Lua, kind: Kind, name: String) {
+        State::with(lua, |s| match kind {
+            Kind::Phase => s.phase_scope.push(name),
+            _ => s.group_scope.push(name),
+        });
+    }
+
+    fn pop_scope(lua: &Lua, kind: Kind) {
+        State::with(lua, |s| match kind {
+            Kind::Phase => s.phase_scope.pop(),
+            _ => s.group_scope.pop(),
+        });
+    }
+
+    fn remember_handle(lua: &Lua, kind: Kind, h: &Value) -> mlua::Result<()> {
+        let name = match h {
+            Value::UserData(ud) => ud.borrow::<Handle>()?.name.clone().unwrap_or_default(),
+            _ => return Ok(()),
+        };
+        let key = lua.create_registry_value(h.clone())?;
+        State::with(lua, |s| match kind {
+            Kind::Phase => s.phase_handles.push((name, key)),
+            _ => s.group_handles.push((name, key)),
+        });
+        Ok(())
+    }
+
+    fn find_handle(lua: &Lua, kind: Kind, name: &str) -> Option<Value> {
+        let cell = lua.app_data_ref::<RefCell<State>>()?;
+        let state = cell.borrow();
+        let list = if kind == Kind::Phase {
+            &state.phase_handles
+        } else {
+            &state.group_handles
+        };
+        let key = &list.iter().find(|(n, _)| n == name)?.1;
+        lua.registry_value::<Value>(key).ok()
+    }
+
+    fn add_hook(lua: &Lua, event: String, f: Function) -> mlua::Result<()> {
+        let key = lua.create_registry_value(f)?;
+        State::with(lua, |s| {
+            s.decls.hooks.push(event.clone());
+            s.hooks.push((event, key));
+        });
+        Ok(())
+    }
+
+    fn add_predicate(lua: &Lua, f: Function) -> mlua::Result<usize> {
+        let key = lua.create_registry_value(f)?;
+        Ok(State::with(lua, |s| {
+            s.predicates.push(key);
+            s.predicates.len() - 1
+        }))
+    }
+}
+
+/// The Lua state after evaluation: calls hooks and retry predicates on the scheduler's thread.
+pub struct Runtime {
+    lua: Lua,
+}
+
+/// What `evaluate` produced.
+pub struct Evaluated {
+    pub decls: Declarations,
+    pub runtime: Runtime,
+}
+
+/// The message of a Lua error without mlua's wrapping and traceback.
+pub fn lua_message(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => lua_message(cause),
+        mlua::Error::RuntimeError(m) | mlua::Error::SyntaxError { message: m, .. } => m
+            .lines()
+            .take_while(|l| !l.starts_with("stack traceback"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        mlua::Error::ExternalError(inner) => inner.to_string(),
+        other => other
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    }
+}
+
+/// Turn an evaluation failure into config errors: our own (with line and context) when a
+/// constructor raised one, else Lua's message, which already starts with `file:line:`.
+fn config_error(e: &mlua::Error, chunk: &Arc<str>) -> ConfigError {
+    if let Some(c) = e.downcast_ref::<ConfigError>() {
+        return c.clone();
+    }
+    let msg = lua_message(e);
+    // Lua messages look like `path:LINE: text`; keep that shape, add the file when missing.
+    let mut parts = msg.splitn(3, ':');
+    if let (Some(file), Some(line), Some(rest)) = (parts.next(), parts.next(), parts.next()) {
+        if let Ok(line) = line.trim().parse::<u32>() {
+            return ConfigError::new(
+                Some(Origin {
+                    file: Arc::from(file),
+                    line,
+                }),
+                None,
+                rest.trim_start().to_owned(),
+            );
+        }
+    }
+    ConfigError::new(
+        Some(Origin {
+            file: chunk.clone(),
+            line: 0,
+        }),
+        None,
+        msg,
+    )
+}
+
+fn sys_table(lua: &Lua, sys: &Sys) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.raw_set("cpus", sys.cpus)?;
+    t.raw_set("physical_cores", sys.physical_cores)?;
+    t.raw_set("mem_total_mb", sys.mem_total_mb)?;
+    t.raw_set("mem_available_mb", sys.mem_available_mb)?;
+    t.raw_set("load1", sys.load1)?;
+    t.raw_set("ci", sys.ci)?;
+    t.raw_set("container", sys.container)?;
+    t.raw_set("os", sys.os)?;
+    t.raw_set("arch", sys.arch)?;
+    Ok(t)
+}
+
+/// `print` goes to stderr so it never mixes with machine-readable output; `os.exit` raises an
+/// error instead of ending ptest behind its back.
+fn install_safety(lua: &Lua) -> mlua::Result<()> {
+    let print = lua.create_function(|lua, args: mlua::MultiValue| {
+        let tostring: Function = lua.globals().get("tostring")?;
+        let mut line = Vec::new();
+        for (i, v) in args.into_iter().enumerate() {
+            if i > 0 {
+                line.push(b'\t');
+            }
+            let s: mlua::LuaString = tostring.call(v)?;
+            line.extend_from_slice(&s.as_bytes());
+        }
+        line.push(b'\n');
+        let _ = std::io::stderr().lock().write_all(&line);
+        Ok(())
+    })?;
+    lua.globals().raw_set("print", print)?;
+    let exit = lua.create_function(|lua, code: Value| -> mlua::Result<()> {
+        let code = match code {
+            Value::Nil | Value::Boolean(true) => "0".to_owned(),
+            Value::Boolean(false) => "1".to_owned(),
+            other => other.to_string().unwrap_or_default(),
+        };
+        Err(fields::raise(ConfigError::new(
+            Some(api::caller(lua)),
+            None,
+            format!("os.exit({code}) called; ptest.lua cannot end ptest (raise an error with error(\"...\") instead)"),
+        )))
+    })?;
+    let os: Table = lua.globals().get("os")?;
+    os.raw_set("exit", exit)?;
+    Ok(())
+}
+
+fn install_package_path(lua: &Lua, dir: &Path) -> mlua::Result<()> {
+    let package: Table = lua.globals().get("package")?;
+    let d = dir.to_string_lossy();
+    let old: String = package.get("path")?;
+    package.set(
+        "path",
+        format!("{d}/?.lua;{d}/?/init.lua;{d}/lua/?.lua;{d}/lua/?/init.lua;{old}"),
+    )?;
+    presets::install(lua, &package)
+}
+
+/// Evaluate the config file. `config_path` is shown in messages as given.
+pub fn evaluate(config_path: &Path, ctx: &EvalContext) -> Result<Evaluated, Error> {
+    let source = std::fs::read(config_path).map_err(|e| {
+        Error::Usage(format!(
+            "cannot read {}: {} (give the path of a ptest.lua, or run ptest in its folder)",
+            config_path.display(),
+            crate::io_message(&e)
+        ))
+    })?;
+    let config_dir = absolute_parent(config_path);
+    let chunk: Arc<str> = Arc::from(config_path.to_string_lossy().as_ref());
+
+    let lua = Lua::new();
+    let state = State {
+        decls: Declarations {
+            config_dir: config_dir.clone(),
+            config_path: config_path.to_path_buf(),
+            ..Declarations::default()
+        },
+        chunk: chunk.clone(),
+        cpus: ctx.sys.cpus,
+        phase_scope: Vec::new(),
+        group_scope: Vec::new(),
+        phase_handles: Vec::new(),
+        group_handles: Vec::new(),
+        hooks: Vec::new(),
+        predicates: Vec::new(),
+    };
+    lua.set_app_data(RefCell::new(state));
+    let setup = || -> mlua::Result<()> {
+        install_safety(&lua)?;
+        install_package_path(&lua, &config_dir)?;
+        let sys = sys_table(&lua, &ctx.sys)?;
+        api::install(&lua, sys, ctx.profile.as_deref(), &ctx.vars)
+    };
+    setup().map_err(|e| Error::Setup(format!("cannot set up Lua: {}", lua_message(&e))))?;
+
+    lua.load(source)
+        .set_name(format!("@{chunk}"))
+        .exec()
+        .map_err(|e| Error::Config(vec![config_error(&e, &chunk)]))?;
+
+    let decls = State::with(&lua, |s| std::mem::take(&mut s.decls));
+    Ok(Evaluated {
+        decls,
+        runtime: Runtime { lua },
+    })
+}
+
+fn absolute_parent(path: &Path) -> PathBuf {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf())
+}
+
+impl Runtime {
+    /// The Lua state, for the hook and predicate callers.
+    pub fn lua(&self) -> &Lua {
+        &self.lua
+    }
+}

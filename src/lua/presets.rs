@@ -1,0 +1,25 @@
+//! Preset modules shipped inside the binary (`lua/ptest/presets/*.lua`), `require`-able as
+//! `ptest.presets.NAME`.
+
+use mlua::{Lua, Table, Value};
+
+/// Name and source of every preset.
+pub const PRESETS: &[(&str, &str)] = &[
+    ("ci", include_str!("../../lua/ptest/presets/ci.lua")),
+    ("pytest", include_str!("../../lua/ptest/presets/pytest.lua")),
+];
+
+/// Put each preset in `package.preload` so `require` finds it without touching the disk.
+pub fn install(lua: &Lua, package: &Table) -> mlua::Result<()> {
+    let preload: Table = package.get("preload")?;
+    for (name, source) in PRESETS {
+        let module = format!("ptest.presets.{name}");
+        let chunk_name = format!("@ptest/presets/{name}.lua");
+        let src: &'static str = source;
+        let loader = lua.create_function(move |lua, _: mlua::MultiValue| {
+            lua.load(src).set_name(chunk_name.clone()).call::<Value>(())
+        })?;
+        preload.raw_set(module, loader)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,600 @@
+//! Declarations → Plan: resolve names, check cross references (unknown names, duplicates,
+//! cycles, dependencies on later phases, slots), apply the selection and the command line, and
+//! compute priorities. All cross-reference errors are collected and reported in file order.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use super::decl::{Declarations, RetryRef, SuiteDecl};
+use super::{
+    Group, GroupId, Limiter, LimiterId, Phase, PhaseId, Plan, RetryPolicy, StaticSkip, Suite,
+    SuiteId,
+};
+use crate::error::{ConfigError, Error, Origin};
+use crate::settings::{Overrides, Selection, phase_workers, resolve_workers};
+use crate::suggest;
+
+pub const DEFAULT_PHASE: &str = "default";
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+pub const DEFAULT_LOG_DIR: &str = "test-logs";
+
+/// What the plan needs besides the declarations.
+pub struct Inputs<'a> {
+    pub overrides: &'a Overrides,
+    pub selection: &'a Selection,
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    pub cpus: u32,
+    /// Past durations in seconds by suite name (history); empty until history lands.
+    pub history: &'a HashMap<String, f64>,
+}
+
+#[expect(
+    clippy::unnecessary_wraps,
+    reason = "every ConfigError context is optional"
+)]
+fn ctx(kind: &str, name: &str) -> Option<String> {
+    Some(format!("{kind} \"{name}\""))
+}
+
+/// Index names of one kind, reporting duplicates.
+fn index_names<'a>(
+    kind: &str,
+    items: impl Iterator<Item = (&'a str, &'a Origin)>,
+    errors: &mut Vec<ConfigError>,
+) -> BTreeMap<&'a str, usize> {
+    let mut map: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut first: BTreeMap<&str, &Origin> = BTreeMap::new();
+    for (i, (name, origin)) in items.enumerate() {
+        if let Some(prev) = first.get(name) {
+            errors.push(ConfigError::new(
+                Some(origin.clone()),
+                ctx(kind, name),
+                format!("duplicate name (first declared at {prev})"),
+            ));
+        } else {
+            first.insert(name, origin);
+            map.insert(name, i);
+        }
+    }
+    map
+}
+
+fn unknown(
+    errors: &mut Vec<ConfigError>,
+    s: &SuiteDecl,
+    field: &str,
+    kind: &str,
+    name: &str,
+    known: &BTreeMap<&str, usize>,
+) {
+    let hint = suggest::hint(name, known.keys().copied());
+    let hint = if hint.is_empty() && known.is_empty() {
+        format!(" (declare it with ptest.{kind} {{ name = \"{name}\", ... }})")
+    } else {
+        hint
+    };
+    errors.push(ConfigError::new(
+        Some(s.origin.clone()),
+        ctx("suite", &s.name),
+        format!("{field}: unknown {kind} \"{name}\"{hint}"),
+    ));
+}
+
+/// Build the plan, or every error found.
+pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
+    let mut errors = Vec::new();
+
+    let suite_ix = index_names(
+        "suite",
+        d.suites.iter().map(|s| (s.name.as_str(), &s.origin)),
+        &mut errors,
+    );
+    let group_ix = index_names(
+        "group",
+        d.groups.iter().map(|g| (g.name.as_str(), &g.origin)),
+        &mut errors,
+    );
+    let limiter_ix = index_names(
+        "limiter",
+        d.limiters.iter().map(|l| (l.name.as_str(), &l.origin)),
+        &mut errors,
+    );
+    let retry_ix = index_names(
+        "retry",
+        d.retries
+            .iter()
+            .filter_map(|r| r.name.as_deref().map(|n| (n, &r.origin))),
+        &mut errors,
+    );
+    // Retry names index into a filtered iterator; map back to positions in `d.retries`.
+    let named_retries: Vec<usize> = d
+        .retries
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.name.is_some())
+        .map(|(i, _)| i)
+        .collect();
+    let retry_ix: BTreeMap<&str, usize> = retry_ix
+        .into_iter()
+        .map(|(k, v)| (k, named_retries[v]))
+        .collect();
+
+    // Phases: the implicit `default` comes first unless declared explicitly.
+    let mut phase_decls: Vec<(String, Option<&super::decl::PhaseDecl>)> = Vec::new();
+    let uses_default = d.suites.iter().any(|s| s.phase.is_none());
+    let declares_default = d.phases.iter().any(|p| p.name == DEFAULT_PHASE);
+    if uses_default && !declares_default {
+        phase_decls.push((DEFAULT_PHASE.to_owned(), None));
+    }
+    for p in &d.phases {
+        phase_decls.push((p.name.clone(), Some(p)));
+    }
+    let mut phase_ix: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, (name, decl)) in phase_decls.iter().enumerate() {
+        if let Some(prev) = phase_ix.get(name.as_str()) {
+            let prev_origin = phase_decls[*prev]
+                .1
+                .map(|p| p.origin.to_string())
+                .unwrap_or_default();
+            errors.push(ConfigError::new(
+                decl.map(|p| p.origin.clone()),
+                ctx("phase", name),
+                format!("duplicate name (first declared at {prev_origin})"),
+            ));
+        } else {
+            phase_ix.insert(name.as_str(), i);
+        }
+    }
+
+    // Per-suite references.
+    struct Resolved {
+        phase: usize,
+        group: Option<usize>,
+        limiter: Option<usize>,
+        retry: (RetryPolicy, Option<String>),
+        deps: Vec<usize>,
+    }
+    let mut resolved: Vec<Resolved> = Vec::with_capacity(d.suites.len());
+    for s in &d.suites {
+        let phase_name = s.phase.as_deref().unwrap_or(DEFAULT_PHASE);
+        let phase = phase_ix.get(phase_name).copied().unwrap_or_else(|| {
+            unknown(&mut errors, s, "phase", "phase", phase_name, &phase_ix);
+            0
+        });
+        let group = s.group.as_deref().and_then(|g| {
+            let found = group_ix.get(g).copied();
+            if found.is_none() {
+                unknown(&mut errors, s, "group", "group", g, &group_ix);
+            }
+            found
+        });
+        let limiter = s.limiter.as_deref().and_then(|l| {
+            let found = limiter_ix.get(l).copied();
+            if found.is_none() {
+                unknown(&mut errors, s, "limiter", "limiter", l, &limiter_ix);
+            }
+            found
+        });
+        let retry = match &s.retry {
+            None => (RetryPolicy::once(), None),
+            Some(RetryRef::Extra(n)) => (RetryPolicy::extra(*n), Some(format!("+{n}"))),
+            Some(RetryRef::Policy(i)) => {
+                let r = &d.retries[*i];
+                (
+                    r.policy.clone(),
+                    Some(
+                        r.name
+                            .clone()
+                            .unwrap_or_else(|| format!("retry #{}", i + 1)),
+                    ),
+                )
+            }
+            Some(RetryRef::Named(n)) => match retry_ix.get(n.as_str()) {
+                Some(i) => (d.retries[*i].policy.clone(), Some(n.clone())),
+                None => {
+                    unknown(&mut errors, s, "retry", "retry", n, &retry_ix);
+                    (RetryPolicy::once(), None)
+                }
+            },
+        };
+        let mut deps = Vec::new();
+        for dep in &s.depends_on {
+            match suite_ix.get(dep.as_str()) {
+                Some(&i) => {
+                    if !deps.contains(&i) {
+                        deps.push(i);
+                    }
+                }
+                None => {
+                    let hint = suggest::hint(dep, suite_ix.keys().copied());
+                    errors.push(ConfigError::new(
+                        Some(s.origin.clone()),
+                        ctx("suite", &s.name),
+                        format!("depends_on: unknown suite \"{dep}\"{hint}"),
+                    ));
+                }
+            }
+        }
+        resolved.push(Resolved {
+            phase,
+            group,
+            limiter,
+            retry,
+            deps,
+        });
+    }
+
+    // Only the first declaration of a duplicated suite name takes part in graph checks.
+    let canonical = |i: usize| suite_ix.get(d.suites[i].name.as_str()) == Some(&i);
+
+    // Dependencies on a later phase.
+    for (i, s) in d.suites.iter().enumerate() {
+        for &dep in &resolved[i].deps {
+            if resolved[dep].phase > resolved[i].phase {
+                errors.push(ConfigError::new(
+                    Some(s.origin.clone()),
+                    ctx("suite", &s.name),
+                    format!(
+                        "depends_on: \"{}\" is in the later phase \"{}\" (phase \"{}\" ends before it starts)",
+                        d.suites[dep].name,
+                        phase_decls[resolved[dep].phase].0,
+                        phase_decls[resolved[i].phase].0
+                    ),
+                ));
+            }
+        }
+    }
+
+    // Cycles.
+    let deps_of: Vec<Vec<usize>> = resolved
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            if canonical(i) {
+                r.deps.clone()
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
+    for cycle in find_cycles(&deps_of) {
+        let first = cycle[0];
+        let mut names: Vec<&str> = cycle.iter().map(|&i| d.suites[i].name.as_str()).collect();
+        names.push(&d.suites[first].name);
+        errors.push(ConfigError::new(
+            Some(d.suites[first].origin.clone()),
+            None,
+            format!("dependency cycle: {}", names.join(" -> ")),
+        ));
+    }
+
+    // Workers.
+    let lua_workers = d.config.workers.map(|w| w.count);
+    let global = resolve_workers(inputs.overrides, inputs.env, lua_workers, inputs.cpus)?;
+    let phase_counts: Vec<u32> = phase_decls
+        .iter()
+        .map(|(_, p)| phase_workers(global, p.and_then(|p| p.workers.map(|w| w.count))))
+        .collect();
+    for (i, s) in d.suites.iter().enumerate() {
+        let p = phase_decls[resolved[i].phase].1;
+        let declared = p.and_then(|p| p.workers).or(d.config.workers);
+        if let Some(w) = declared.filter(|w| w.literal && s.slots > w.count) {
+            errors.push(ConfigError::new(
+                Some(s.origin.clone()),
+                ctx("suite", &s.name),
+                format!(
+                    "slots: {} is more than the {} workers of phase \"{}\" (lower slots, or raise workers)",
+                    s.slots,
+                    w.count,
+                    phase_decls[resolved[i].phase].0
+                ),
+            ));
+        }
+    }
+
+    if !errors.is_empty() {
+        errors.sort_by(|a, b| a.origin.cmp(&b.origin));
+        return Err(Error::Config(errors));
+    }
+
+    let keep = select(
+        &d,
+        &resolved.iter().map(|r| r.deps.clone()).collect::<Vec<_>>(),
+        &phase_decls,
+        resolved.iter().map(|r| r.phase).collect(),
+        inputs.selection,
+    )?;
+
+    // Re-index the kept suites.
+    let mut new_id: Vec<Option<SuiteId>> = vec![None; d.suites.len()];
+    let mut n = 0u32;
+    for (i, k) in keep.iter().enumerate() {
+        if k.is_some() {
+            new_id[i] = Some(SuiteId(n));
+            n += 1;
+        }
+    }
+
+    let grace = d.config.grace.unwrap_or(DEFAULT_GRACE);
+    let default_timeout = d.config.timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let log_dir = match &inputs.overrides.log_dir {
+        Some(p) => p.clone(),
+        None => d.config_dir.join(
+            d.config
+                .log_dir
+                .clone()
+                .unwrap_or_else(|| DEFAULT_LOG_DIR.into()),
+        ),
+    };
+    let fail_fast = inputs
+        .overrides
+        .fail_fast
+        .or(d.config.fail_fast)
+        .unwrap_or(false);
+
+    let mut phases: Vec<Phase> = phase_decls
+        .iter()
+        .enumerate()
+        .map(|(i, (name, p))| Phase {
+            id: PhaseId(i as u32),
+            name: name.clone(),
+            origin: p.map(|p| p.origin.clone()),
+            enabled: p.is_none_or(|p| p.enabled),
+            workers: phase_counts[i].max(1),
+            on_failure: p.map_or(super::OnFailure::Stop, |p| p.on_failure),
+            always: p.is_some_and(|p| p.always),
+            suites: Vec::new(),
+        })
+        .collect();
+    let mut groups: Vec<Group> = d
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| Group {
+            id: GroupId(i as u32),
+            name: g.name.clone(),
+            origin: g.origin.clone(),
+            max: g.max.max(1),
+            env: g.env.clone().into_iter().collect(),
+            members: Vec::new(),
+        })
+        .collect();
+    let limiters: Vec<Limiter> = d
+        .limiters
+        .iter()
+        .enumerate()
+        .map(|(i, l)| Limiter {
+            id: LimiterId(i as u32),
+            name: l.name.clone(),
+            origin: l.origin.clone(),
+            rate: l.rate,
+            per: l.per,
+            burst: l.burst,
+            concurrency: l.concurrency,
+            adaptive: l.adaptive,
+            max_throttled: l.max_throttled,
+        })
+        .collect();
+
+    let mut suites: Vec<Suite> = Vec::with_capacity(n as usize);
+    for (i, s) in d.suites.iter().enumerate() {
+        let (Some(id), Some(skip)) = (new_id[i], &keep[i]) else {
+            continue;
+        };
+        let r = &resolved[i];
+        let phase = &phases[r.phase];
+        let mut env: BTreeMap<String, String> =
+            r.group.map(|g| d.groups[g].env.clone()).unwrap_or_default();
+        env.extend(s.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let mut retry = r.retry.0.clone();
+        let mut retry_label = r.retry.1.clone();
+        if let Some(extra) = inputs.overrides.retries {
+            if extra == 0 {
+                retry = RetryPolicy::once();
+                retry_label = None;
+            } else if retry.attempts > 1 {
+                retry.attempts = extra + 1;
+            } else {
+                retry = RetryPolicy::extra(extra);
+                retry_label = Some(format!("+{extra}"));
+            }
+        }
+        let skip = skip
+            .clone()
+            .or_else(|| (!phase.enabled).then(|| StaticSkip::PhaseDisabled(phase.name.clone())));
+        suites.push(Suite {
+            id,
+            name: s.name.clone(),
+            origin: s.origin.clone(),
+            cmd: s.cmd.clone(),
+            description: s.description.clone(),
+            category: s.category.clone(),
+            tags: s.tags.clone(),
+            cwd: s
+                .cwd
+                .as_ref()
+                .map_or_else(|| d.config_dir.clone(), |c| d.config_dir.join(c)),
+            env: env.into_iter().collect(),
+            timeout: inputs
+                .overrides
+                .timeout
+                .or(s.timeout)
+                .unwrap_or(default_timeout),
+            depends_on: r.deps.iter().filter_map(|&dep| new_id[dep]).collect(),
+            dependents: Vec::new(),
+            group: r.group.map(|g| GroupId(g as u32)),
+            phase: PhaseId(r.phase as u32),
+            limiter: r.limiter.map(|l| LimiterId(l as u32)),
+            retry,
+            retry_label,
+            slots: s.slots.clamp(1, phase.workers),
+            serial: s.serial,
+            estimate: s.estimate,
+            expected: 0.0,
+            path: 0.0,
+            skip,
+        });
+    }
+    for i in 0..suites.len() {
+        let id = suites[i].id;
+        for dep in suites[i].depends_on.clone() {
+            suites[dep.index()].dependents.push(id);
+        }
+        phases[suites[i].phase.index()].suites.push(id);
+        if let Some(g) = suites[i].group {
+            groups[g.index()].members.push(id);
+        }
+    }
+    super::priority::compute(&mut suites, inputs.history);
+
+    Ok(Plan {
+        config_path: d.config_path,
+        config_dir: d.config_dir,
+        workers: global.0,
+        worker_source: global.1,
+        log_dir,
+        fail_fast,
+        grace,
+        suites,
+        groups,
+        phases,
+        limiters,
+        hooks: d.hooks,
+        declared: d.suites.len(),
+    })
+}
+
+/// Which declared suites the selection keeps: `None` dropped, `Some(skip)` kept.
+#[expect(
+    clippy::option_option,
+    reason = "dropped, or kept with an optional skip"
+)]
+fn select(
+    d: &Declarations,
+    deps: &[Vec<usize>],
+    phases: &[(String, Option<&super::decl::PhaseDecl>)],
+    phase_of: Vec<usize>,
+    sel: &Selection,
+) -> Result<Vec<Option<Option<StaticSkip>>>, Error> {
+    let names: Vec<&str> = d.suites.iter().map(|s| s.name.as_str()).collect();
+    let mut problems = Vec::new();
+    let check =
+        |flag: &str, wanted: &[String], known: &[&str], kind: &str, problems: &mut Vec<String>| {
+            for w in wanted {
+                if !known.contains(&w.as_str()) {
+                    let hint = suggest::hint(w, known.iter().copied());
+                    problems.push(format!("{flag}: no {kind} named \"{w}\"{hint}"));
+                }
+            }
+        };
+    check("--suites", &sel.suites, &names, "suite", &mut problems);
+    check("--skip", &sel.skip, &names, "suite", &mut problems);
+    let phase_names: Vec<&str> = phases.iter().map(|(n, _)| n.as_str()).collect();
+    check("--phase", &sel.phases, &phase_names, "phase", &mut problems);
+    if !problems.is_empty() {
+        return Err(Error::Usage(problems.join("\n")));
+    }
+
+    let n = d.suites.len();
+    let mut chosen: Vec<bool> = (0..n)
+        .map(|i| {
+            let s = &d.suites[i];
+            (sel.suites.is_empty() || sel.suites.contains(&s.name))
+                && (sel.categories.is_empty() || sel.categories.contains(&s.category))
+                && (sel.tags.is_empty() || s.tags.iter().any(|t| sel.tags.contains(t)))
+                && (sel.phases.is_empty() || sel.phases.contains(&phases[phase_of[i]].0))
+        })
+        .collect();
+    if sel.filters() && !sel.no_deps {
+        let mut stack: Vec<usize> = (0..n).filter(|&i| chosen[i]).collect();
+        while let Some(i) = stack.pop() {
+            for &dep in &deps[i] {
+                if !chosen[dep] {
+                    chosen[dep] = true;
+                    stack.push(dep);
+                }
+            }
+        }
+    }
+    Ok((0..n)
+        .map(|i| {
+            chosen[i].then(|| {
+                if !d.suites[i].enabled {
+                    Some(StaticSkip::Disabled)
+                } else if sel.skip.contains(&d.suites[i].name) {
+                    Some(StaticSkip::SkipFlag)
+                } else {
+                    None
+                }
+            })
+        })
+        .collect())
+}
+
+/// Every elementary cycle found by a depth-first search, each once, as the suites along it
+/// (starting from the one declared first).
+fn find_cycles(deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Active,
+        Done,
+    }
+    let mut mark = vec![Mark::New; deps.len()];
+    let mut cycles = Vec::new();
+    let mut stack: Vec<usize> = Vec::new();
+    for root in 0..deps.len() {
+        if mark[root] != Mark::New {
+            continue;
+        }
+        // Iterative DFS: (node, next edge index).
+        let mut frames: Vec<(usize, usize)> = vec![(root, 0)];
+        mark[root] = Mark::Active;
+        stack.push(root);
+        while let Some(&mut (node, ref mut edge)) = frames.last_mut() {
+            if let Some(&next) = deps[node].get(*edge) {
+                *edge += 1;
+                match mark[next] {
+                    Mark::New => {
+                        mark[next] = Mark::Active;
+                        stack.push(next);
+                        frames.push((next, 0));
+                    }
+                    Mark::Active => {
+                        let pos = stack.iter().position(|&x| x == next).unwrap_or(0);
+                        let mut cycle: Vec<usize> = stack[pos..].to_vec();
+                        // Dependencies point backwards; print in "runs before" order reversed:
+                        // a depends on b depends on c depends on a reads a -> b -> c -> a.
+                        let min_pos = cycle
+                            .iter()
+                            .enumerate()
+                            .min_by_key(|(_, v)| **v)
+                            .map_or(0, |(p, _)| p);
+                        cycle.rotate_left(min_pos);
+                        cycles.push(cycle);
+                    }
+                    Mark::Done => {}
+                }
+            } else {
+                mark[node] = Mark::Done;
+                stack.pop();
+                frames.pop();
+            }
+        }
+    }
+    cycles
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_cycles;
+
+    #[test]
+    fn cycles_found_once_from_the_first_declared() {
+        // 0 -> 1 -> 2 -> 0, and 3 -> 3
+        let deps = vec![vec![1], vec![2], vec![0], vec![3], vec![]];
+        assert_eq!(find_cycles(&deps), vec![vec![0, 1, 2], vec![3]]);
+        assert!(find_cycles(&[vec![1], vec![], vec![0, 1]]).is_empty());
+    }
+}

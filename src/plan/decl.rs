@@ -1,0 +1,210 @@
+//! What `ptest.lua` declared, as plain data with the line of each declaration. The Lua layer
+//! produces this; `plan::build` checks cross references and turns it into a `Plan`.
+//! Names are resolved later, so a reference here is just the name it points at.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::Origin;
+use crate::exec::CommandLine;
+
+/// A reference from one declaration to another, as written (handles become their names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameRef {
+    pub name: String,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuiteDecl {
+    pub origin: Origin,
+    pub name: String,
+    pub cmd: CommandLine,
+    pub description: Option<String>,
+    pub category: String,
+    pub tags: Vec<String>,
+    /// As written, relative to the config's folder.
+    pub cwd: Option<PathBuf>,
+    pub env: BTreeMap<String, String>,
+    pub timeout: Option<Duration>,
+    pub depends_on: Vec<String>,
+    pub group: Option<String>,
+    pub phase: Option<String>,
+    pub limiter: Option<String>,
+    pub retry: Option<RetryRef>,
+    pub slots: u32,
+    pub serial: bool,
+    pub estimate: Option<Duration>,
+    pub enabled: bool,
+}
+
+/// `retry = backoff` (a policy by name or index) or `retry = 2` (two extra attempts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetryRef {
+    /// Index into `Declarations::retries`.
+    Policy(usize),
+    Named(String),
+    Extra(u32),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupDecl {
+    pub origin: Origin,
+    pub name: String,
+    pub max: u32,
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    Stop,
+    Continue,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseDecl {
+    pub origin: Origin,
+    pub name: String,
+    pub enabled: bool,
+    pub workers: Option<WorkersDecl>,
+    pub on_failure: OnFailure,
+    pub always: bool,
+}
+
+/// A worker count from `ptest.lua`, already evaluated when it was `"auto"` or a function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkersDecl {
+    pub count: u32,
+    /// Written as a number: a `slots` above it is a mistake, not a smaller machine.
+    pub literal: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimiterDecl {
+    pub origin: Origin,
+    pub name: String,
+    /// Tokens per `per`.
+    pub rate: f64,
+    pub per: Duration,
+    pub burst: u32,
+    pub concurrency: Option<u32>,
+    pub adaptive: bool,
+    pub max_throttled: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryDecl {
+    pub origin: Origin,
+    pub name: Option<String>,
+    pub policy: RetryPolicy,
+}
+
+/// When and how to try a suite again. Also the plan's form (no Lua value: `when` is an index
+/// into the predicates the Lua layer keeps).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RetryPolicy {
+    /// Total attempts, including the first (>= 1).
+    pub attempts: u32,
+    #[serde(serialize_with = "secs")]
+    pub delay: Duration,
+    pub factor: f64,
+    #[serde(serialize_with = "secs")]
+    pub max_delay: Duration,
+    pub jitter: bool,
+    pub on_exit_codes: Vec<i32>,
+    pub on_output: Vec<String>,
+    pub on_timeout: bool,
+    /// Index of a `when` predicate held by the Lua layer.
+    pub when: Option<usize>,
+}
+
+impl RetryPolicy {
+    /// No retry: one attempt.
+    pub fn once() -> RetryPolicy {
+        RetryPolicy {
+            attempts: 1,
+            delay: Duration::ZERO,
+            factor: 1.0,
+            max_delay: Duration::ZERO,
+            jitter: false,
+            on_exit_codes: Vec::new(),
+            on_output: Vec::new(),
+            on_timeout: false,
+            when: None,
+        }
+    }
+
+    /// `retry = n`: n extra attempts on any failure, at once.
+    pub fn extra(n: u32) -> RetryPolicy {
+        RetryPolicy {
+            attempts: n.saturating_add(1),
+            ..RetryPolicy::once()
+        }
+    }
+
+    /// Backoff before attempt `next` (2-based): `min(delay * factor^(next-2), max_delay)`,
+    /// before jitter.
+    pub fn backoff(&self, next: u32) -> Duration {
+        let n = next.saturating_sub(2) as i32;
+        let raw = self.delay.as_secs_f64() * self.factor.powi(n);
+        let capped = if self.max_delay.is_zero() {
+            raw
+        } else {
+            raw.min(self.max_delay.as_secs_f64())
+        };
+        Duration::try_from_secs_f64(capped).unwrap_or(self.max_delay)
+    }
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// `ptest.config{}`; every field optional, later calls override earlier ones.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConfigDecl {
+    pub workers: Option<WorkersDecl>,
+    pub log_dir: Option<PathBuf>,
+    pub fail_fast: Option<bool>,
+    pub timeout: Option<Duration>,
+    pub grace: Option<Duration>,
+}
+
+/// Everything one evaluation of `ptest.lua` declared, in declaration order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Declarations {
+    /// The folder of the config file: relative paths in it are relative to this.
+    pub config_dir: PathBuf,
+    /// The config path as the user gave it (used in messages).
+    pub config_path: PathBuf,
+    pub config: ConfigDecl,
+    pub suites: Vec<SuiteDecl>,
+    pub groups: Vec<GroupDecl>,
+    pub phases: Vec<PhaseDecl>,
+    pub limiters: Vec<LimiterDecl>,
+    pub retries: Vec<RetryDecl>,
+    /// Names of the hook events registered (for `plan` output).
+    pub hooks: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let p = RetryPolicy {
+            attempts: 5,
+            delay: Duration::from_secs(1),
+            factor: 2.0,
+            max_delay: Duration::from_secs(3),
+            ..RetryPolicy::once()
+        };
+        assert_eq!(p.backoff(2), Duration::from_secs(1));
+        assert_eq!(p.backoff(3), Duration::from_secs(2));
+        assert_eq!(p.backoff(4), Duration::from_secs(3));
+        assert_eq!(p.backoff(5), Duration::from_secs(3));
+    }
+}

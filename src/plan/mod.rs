@@ -1,0 +1,197 @@
+//! The Plan: everything a run needs, validated and immutable, with no Lua value in it.
+//! `ptest list`, `plan` and `graph` stop here; the scheduler only reads it.
+
+pub mod build;
+pub mod decl;
+pub mod priority;
+pub mod render;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::Origin;
+use crate::exec::CommandLine;
+pub use decl::{OnFailure, RetryPolicy};
+
+macro_rules! id_type {
+    ($name:ident) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub u32);
+        impl $name {
+            pub fn index(self) -> usize {
+                self.0 as usize
+            }
+        }
+    };
+}
+id_type!(SuiteId);
+id_type!(GroupId);
+id_type!(PhaseId);
+id_type!(LimiterId);
+
+/// Where the worker count came from (shown by `ptest plan` and the run header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerSource {
+    /// `-j N`
+    Jobs,
+    /// `--sequential`
+    Sequential,
+    /// `PTEST_WORKERS`
+    EnvWorkers,
+    /// `PTEST_DISABLE_PARALLEL=true`
+    EnvDisableParallel,
+    /// `ptest.config { workers = ... }`
+    Config,
+    /// `"auto"` or nothing: the logical CPUs.
+    Auto,
+}
+
+impl WorkerSource {
+    pub fn label(self) -> &'static str {
+        match self {
+            WorkerSource::Jobs => "--jobs",
+            WorkerSource::Sequential => "--sequential",
+            WorkerSource::EnvWorkers => "PTEST_WORKERS",
+            WorkerSource::EnvDisableParallel => "PTEST_DISABLE_PARALLEL",
+            WorkerSource::Config => "ptest.lua",
+            WorkerSource::Auto => "auto: logical CPUs",
+        }
+    }
+
+    /// Set outside `ptest.lua` (command line or environment): a ceiling for phase counts too.
+    pub fn is_override(self) -> bool {
+        !matches!(self, WorkerSource::Config | WorkerSource::Auto)
+    }
+}
+
+/// Why a suite is skipped before anything runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaticSkip {
+    /// `enabled = false`
+    Disabled,
+    /// Its phase has `enabled = false`.
+    PhaseDisabled(String),
+    /// Named by `--skip`.
+    SkipFlag,
+}
+
+impl StaticSkip {
+    pub fn reason(&self) -> String {
+        match self {
+            StaticSkip::Disabled => "disabled".into(),
+            StaticSkip::PhaseDisabled(p) => format!("phase \"{p}\" disabled"),
+            StaticSkip::SkipFlag => "--skip".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Suite {
+    pub id: SuiteId,
+    pub name: String,
+    pub origin: Origin,
+    pub cmd: CommandLine,
+    pub description: Option<String>,
+    pub category: String,
+    pub tags: Vec<String>,
+    /// Absolute.
+    pub cwd: PathBuf,
+    /// The group's env with the suite's own on top, templates not yet substituted.
+    pub env: Vec<(String, String)>,
+    pub timeout: Duration,
+    /// Only dependencies inside the plan (with `--no-deps`, the others are dropped).
+    pub depends_on: Vec<SuiteId>,
+    pub dependents: Vec<SuiteId>,
+    pub group: Option<GroupId>,
+    pub phase: PhaseId,
+    pub limiter: Option<LimiterId>,
+    pub retry: RetryPolicy,
+    /// The policy's name, or `"+N"` for the integer form.
+    pub retry_label: Option<String>,
+    /// Capped at the phase's worker count.
+    pub slots: u32,
+    pub serial: bool,
+    pub estimate: Option<Duration>,
+    /// Expected duration in seconds (history, else estimate, else the mean of the estimates).
+    pub expected: f64,
+    /// Own expected duration plus the longest chain of dependents after it in its phase.
+    pub path: f64,
+    pub skip: Option<StaticSkip>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub id: GroupId,
+    pub name: String,
+    pub origin: Origin,
+    pub max: u32,
+    pub env: Vec<(String, String)>,
+    pub members: Vec<SuiteId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Phase {
+    pub id: PhaseId,
+    pub name: String,
+    pub origin: Option<Origin>,
+    pub enabled: bool,
+    pub workers: u32,
+    pub on_failure: OnFailure,
+    pub always: bool,
+    pub suites: Vec<SuiteId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limiter {
+    pub id: LimiterId,
+    pub name: String,
+    pub origin: Origin,
+    pub rate: f64,
+    pub per: Duration,
+    pub burst: u32,
+    pub concurrency: Option<u32>,
+    pub adaptive: bool,
+    pub max_throttled: Option<u32>,
+}
+
+/// The resolved, validated schedule.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub config_path: PathBuf,
+    pub config_dir: PathBuf,
+    pub workers: u32,
+    pub worker_source: WorkerSource,
+    pub log_dir: PathBuf,
+    pub fail_fast: bool,
+    pub grace: Duration,
+    pub suites: Vec<Suite>,
+    pub groups: Vec<Group>,
+    /// In declaration order; `default` takes its place where it was first used.
+    pub phases: Vec<Phase>,
+    pub limiters: Vec<Limiter>,
+    pub hooks: Vec<String>,
+    /// How many suites the config declared before selection.
+    pub declared: usize,
+}
+
+impl Plan {
+    pub fn suite(&self, id: SuiteId) -> &Suite {
+        &self.suites[id.index()]
+    }
+
+    pub fn phase(&self, id: PhaseId) -> &Phase {
+        &self.phases[id.index()]
+    }
+
+    pub fn group(&self, id: GroupId) -> &Group {
+        &self.groups[id.index()]
+    }
+
+    pub fn limiter(&self, id: LimiterId) -> &Limiter {
+        &self.limiters[id.index()]
+    }
+
+    pub fn group_name(&self, s: &Suite) -> Option<&str> {
+        s.group.map(|g| self.group(g).name.as_str())
+    }
+}

@@ -1,0 +1,73 @@
+//! DESIGN §3 rule 2: among ready suites, the longest expected remaining path starts first.
+//! The static part (own duration + longest chain of dependents in the same phase) is computed
+//! here; the group term depends on what is still waiting, so the scheduler adds it live.
+
+use std::collections::HashMap;
+
+use super::Suite;
+
+/// Fill `expected` and `path` for every suite.
+pub fn compute(suites: &mut [Suite], history: &HashMap<String, f64>) {
+    let estimates: Vec<f64> = suites
+        .iter()
+        .filter_map(|s| s.estimate.map(|e| e.as_secs_f64()))
+        .collect();
+    // Unknown suites are assumed average; with no estimate at all every suite weighs the same,
+    // which makes the rule fall back to depth, as ninja's.
+    let fallback = if estimates.is_empty() {
+        1.0
+    } else {
+        estimates.iter().sum::<f64>() / estimates.len() as f64
+    };
+    for s in suites.iter_mut() {
+        s.expected = history
+            .get(&s.name)
+            .copied()
+            .or_else(|| s.estimate.map(|e| e.as_secs_f64()))
+            .unwrap_or(fallback)
+            .max(0.0);
+    }
+    // Kahn's order over "dependents"; walking it backwards sees every dependent first.
+    let n = suites.len();
+    let mut indegree: Vec<usize> = suites.iter().map(|s| s.depends_on.len()).collect();
+    let mut order: Vec<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
+    let mut head = 0;
+    while head < order.len() {
+        let i = order[head];
+        head += 1;
+        for d in &suites[i].dependents {
+            indegree[d.index()] -= 1;
+            if indegree[d.index()] == 0 {
+                order.push(d.index());
+            }
+        }
+    }
+    for &i in order.iter().rev() {
+        let phase = suites[i].phase;
+        let longest = suites[i]
+            .dependents
+            .iter()
+            .map(|d| &suites[d.index()])
+            .filter(|d| d.phase == phase)
+            .map(|d| d.path)
+            .fold(0.0, f64::max);
+        suites[i].path = suites[i].expected + longest;
+    }
+}
+
+/// The live priority: `path`, or own duration plus the group's waiting work spread over its cap,
+/// whichever is larger.
+pub fn live(path: f64, expected: f64, group_waiting_others: f64, group_max: u32) -> f64 {
+    path.max(expected + group_waiting_others / f64::from(group_max.max(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_work_can_outweigh_a_chain() {
+        assert!((live(3.0, 1.0, 10.0, 1) - 11.0).abs() < 1e-9);
+        assert!((live(3.0, 1.0, 10.0, 5) - 3.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,512 @@
+//! What `ptest list`, `ptest plan` and `ptest graph` print. Pure functions of the plan.
+
+use std::fmt::Write;
+
+use serde_json::{Value, json};
+
+use super::{Plan, Suite, SuiteId};
+use crate::duration::human;
+use crate::exec::CommandLine;
+
+pub fn cmd_text(c: &CommandLine) -> String {
+    match c {
+        CommandLine::Shell(s) => s.clone(),
+        CommandLine::Argv(v) => v
+            .iter()
+            .map(|a| {
+                if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"\\$`".contains(c))
+                {
+                    format!("'{}'", a.replace('\'', "'\\''"))
+                } else {
+                    a.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+fn names(plan: &Plan, ids: &[SuiteId]) -> String {
+    ids.iter()
+        .map(|d| plan.suite(*d).name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn suite_details(plan: &Plan, s: &Suite) -> String {
+    let mut parts = vec![format!("[{}]", s.category)];
+    if !s.tags.is_empty() {
+        parts.push(format!("tags: {}", s.tags.join(",")));
+    }
+    if !s.depends_on.is_empty() {
+        parts.push(format!("depends_on: {}", names(plan, &s.depends_on)));
+    }
+    if let Some(l) = s.limiter {
+        parts.push(format!("limiter: {}", plan.limiter(l).name));
+    }
+    if let Some(r) = &s.retry_label {
+        parts.push(format!("retry: {r} ({} attempts)", s.retry.attempts));
+    }
+    parts.push(format!("timeout: {}", human(s.timeout)));
+    if s.slots > 1 {
+        parts.push(format!("slots: {}", s.slots));
+    }
+    if s.serial {
+        parts.push("serial".into());
+    }
+    if let Some(skip) = &s.skip {
+        parts.push(format!("skipped: {}", skip.reason()));
+    }
+    parts.join("  ")
+}
+
+/// `ptest list`: suites by phase, then group, with category and the fields that shape a run.
+pub fn list_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    let width = plan
+        .suites
+        .iter()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(48);
+    for phase in &plan.phases {
+        if phase.suites.is_empty() {
+            continue;
+        }
+        let n = phase.suites.len();
+        let _ = write!(
+            out,
+            "phase {} ({n} suite{})",
+            phase.name,
+            if n == 1 { "" } else { "s" }
+        );
+        if !phase.enabled {
+            out.push_str(" [disabled]");
+        }
+        if phase.always {
+            out.push_str(" [always]");
+        }
+        out.push('\n');
+        // Ungrouped first, then each group in declaration order.
+        let mut sections: Vec<(Option<super::GroupId>, Vec<SuiteId>)> = vec![(None, Vec::new())];
+        for g in &plan.groups {
+            sections.push((Some(g.id), Vec::new()));
+        }
+        for id in &phase.suites {
+            let s = plan.suite(*id);
+            let slot = s.group.map_or(0, |g| g.index() + 1);
+            sections[slot].1.push(*id);
+        }
+        for (group, ids) in sections {
+            if ids.is_empty() {
+                continue;
+            }
+            let indent = if let Some(g) = group {
+                let g = plan.group(g);
+                let _ = writeln!(out, "  group {} (max {})", g.name, g.max);
+                "    "
+            } else {
+                "  "
+            };
+            for id in ids {
+                let s = plan.suite(id);
+                let _ = writeln!(
+                    out,
+                    "{indent}{:<width$}  {}",
+                    s.name,
+                    suite_details(plan, s)
+                );
+            }
+        }
+    }
+    let skipped = plan.suites.iter().filter(|s| s.skip.is_some()).count();
+    let _ = writeln!(
+        out,
+        "{} suite{} ({} declared{})",
+        plan.suites.len(),
+        if plan.suites.len() == 1 { "" } else { "s" },
+        plan.declared,
+        if skipped > 0 {
+            format!(", {skipped} skipped")
+        } else {
+            String::new()
+        }
+    );
+    out
+}
+
+fn secs(d: std::time::Duration) -> Value {
+    json!(d.as_secs_f64())
+}
+
+/// `ptest list --format json`: every declared field, for tools.
+pub fn list_json(plan: &Plan) -> String {
+    let env_map = |env: &[(String, String)]| -> serde_json::Map<String, Value> {
+        env.iter().map(|(k, v)| (k.clone(), json!(v))).collect()
+    };
+    let suites: Vec<Value> = plan
+        .suites
+        .iter()
+        .map(|s| {
+            let cmd = match &s.cmd {
+                CommandLine::Shell(c) => json!(c),
+                CommandLine::Argv(v) => json!(v),
+            };
+            json!({
+                "name": s.name,
+                "description": s.description,
+                "cmd": cmd,
+                "category": s.category,
+                "tags": s.tags,
+                "cwd": s.cwd,
+                "env": env_map(&s.env),
+                "timeout": secs(s.timeout),
+                "depends_on": s.depends_on.iter().map(|d| &plan.suite(*d).name).collect::<Vec<_>>(),
+                "group": plan.group_name(s),
+                "phase": plan.phase(s.phase).name,
+                "limiter": s.limiter.map(|l| &plan.limiter(l).name),
+                "retry": s.retry_label.as_ref().map(|label| json!({ "name": label, "policy": s.retry })),
+                "slots": s.slots,
+                "serial": s.serial,
+                "estimate": s.estimate.map(secs),
+                "enabled": s.skip != Some(super::StaticSkip::Disabled),
+                "skip_reason": s.skip.as_ref().map(super::StaticSkip::reason),
+                "expected": s.expected,
+                "priority": s.path,
+                "origin": s.origin.to_string(),
+            })
+        })
+        .collect();
+    let doc = json!({
+        "config": plan.config_path,
+        "workers": plan.workers,
+        "workers_source": plan.worker_source.label(),
+        "log_dir": plan.log_dir,
+        "fail_fast": plan.fail_fast,
+        "grace": secs(plan.grace),
+        "phases": plan.phases.iter().map(|p| json!({
+            "name": p.name, "enabled": p.enabled, "workers": p.workers,
+            "on_failure": p.on_failure, "always": p.always,
+            "suites": p.suites.iter().map(|id| &plan.suite(*id).name).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "groups": plan.groups.iter().map(|g| json!({
+            "name": g.name, "max": g.max, "env": env_map(&g.env),
+            "suites": g.members.iter().map(|id| &plan.suite(*id).name).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "limiters": plan.limiters.iter().map(|l| json!({
+            "name": l.name, "rate": l.rate, "per": secs(l.per), "burst": l.burst,
+            "concurrency": l.concurrency, "adaptive": l.adaptive, "max_throttled": l.max_throttled,
+        })).collect::<Vec<_>>(),
+        "hooks": plan.hooks,
+        "suites": suites,
+    });
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// `ptest plan`: the parallelization report a team reads before trusting a config.
+pub fn plan_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "config:    {}", plan.config_path.display());
+    let _ = writeln!(
+        out,
+        "workers:   {} ({})",
+        plan.workers,
+        plan.worker_source.label()
+    );
+    let _ = writeln!(
+        out,
+        "fail-fast: {}",
+        if plan.fail_fast { "on" } else { "off" }
+    );
+    let _ = writeln!(out, "log dir:   {}", plan.log_dir.display());
+    let skipped = plan.suites.iter().filter(|s| s.skip.is_some()).count();
+    let _ = writeln!(
+        out,
+        "suites:    {} to run, {skipped} skipped, {} declared",
+        plan.suites.len() - skipped,
+        plan.declared
+    );
+    out.push_str("\nphases, in order:\n");
+    for (i, p) in plan.phases.iter().enumerate() {
+        let mut flags = Vec::new();
+        if !p.enabled {
+            flags.push("disabled".to_owned());
+        }
+        if p.always {
+            flags.push("always".to_owned());
+        }
+        flags.push(format!(
+            "on_failure {}",
+            if p.on_failure == super::OnFailure::Stop {
+                "stop"
+            } else {
+                "continue"
+            }
+        ));
+        let _ = writeln!(
+            out,
+            "  {}. {}  workers {}  {} suite{}  ({})",
+            i + 1,
+            p.name,
+            p.workers,
+            p.suites.len(),
+            if p.suites.len() == 1 { "" } else { "s" },
+            flags.join(", ")
+        );
+    }
+    if !plan.groups.is_empty() {
+        out.push_str("\ngroups:\n");
+        for g in &plan.groups {
+            let work: f64 = g.members.iter().map(|m| plan.suite(*m).expected).sum();
+            let _ = writeln!(
+                out,
+                "  {}  max {}  {} suite{}  expected work {}",
+                g.name,
+                g.max,
+                g.members.len(),
+                if g.members.len() == 1 { "" } else { "s" },
+                fmt_secs(work)
+            );
+        }
+    }
+    if !plan.limiters.is_empty() {
+        out.push_str("\nlimiters:\n");
+        for l in &plan.limiters {
+            let users = plan
+                .suites
+                .iter()
+                .filter(|s| s.limiter == Some(l.id))
+                .count();
+            let _ = write!(
+                out,
+                "  {}  {} per {}, burst {}",
+                l.name,
+                l.rate,
+                human(l.per),
+                l.burst
+            );
+            if let Some(c) = l.concurrency {
+                let _ = write!(out, ", concurrency {c}");
+            }
+            if l.adaptive {
+                out.push_str(", adaptive");
+            }
+            let _ = writeln!(
+                out,
+                "  ({users} suite{})",
+                if users == 1 { "" } else { "s" }
+            );
+        }
+    }
+    out.push_str("\nstart order (longest expected remaining path first):\n");
+    for p in &plan.phases {
+        let mut ids: Vec<SuiteId> = p
+            .suites
+            .iter()
+            .copied()
+            .filter(|id| plan.suite(*id).skip.is_none())
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        ids.sort_by(|a, b| {
+            plan.suite(*b)
+                .path
+                .total_cmp(&plan.suite(*a).path)
+                .then(a.cmp(b))
+        });
+        let _ = writeln!(out, "  phase {}", p.name);
+        let width = ids
+            .iter()
+            .map(|id| plan.suite(*id).name.chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(48);
+        for (i, id) in ids.iter().enumerate() {
+            let s = plan.suite(*id);
+            let _ = write!(
+                out,
+                "    {:>3}. {:<width$}  path {}",
+                i + 1,
+                s.name,
+                fmt_secs(s.path)
+            );
+            if let Some(g) = s.group {
+                let _ = write!(out, "  group {}", plan.group(g).name);
+            }
+            if !s.depends_on.is_empty() {
+                let _ = write!(out, "  after {}", names(plan, &s.depends_on));
+            }
+            out.push('\n');
+        }
+    }
+    let work: f64 = plan
+        .suites
+        .iter()
+        .filter(|s| s.skip.is_none())
+        .map(|s| s.expected)
+        .sum();
+    let critical = plan
+        .suites
+        .iter()
+        .filter(|s| s.skip.is_none())
+        .map(|s| s.path)
+        .fold(0.0, f64::max);
+    let _ = writeln!(
+        out,
+        "\nexpected work {}; longest chain {}; with {} workers a run takes at least {}",
+        fmt_secs(work),
+        fmt_secs(critical),
+        plan.workers,
+        fmt_secs(critical.max(work / f64::from(plan.workers.max(1))))
+    );
+    if plan.suites.iter().all(|s| s.estimate.is_none()) {
+        out.push_str(
+            "(no estimates: every suite counts as 1 unit, so the order follows dependency depth)\n",
+        );
+    }
+    out
+}
+
+fn fmt_secs(s: f64) -> String {
+    human(std::time::Duration::from_secs_f64(s.max(0.0)))
+}
+
+fn dot_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// `ptest graph --format dot`.
+pub fn dot(plan: &Plan) -> String {
+    let mut out = String::from("digraph ptest {\n  rankdir=LR;\n  node [shape=box];\n");
+    for (pi, p) in plan.phases.iter().enumerate() {
+        if p.suites.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "  subgraph cluster_phase_{pi} {{\n    label=\"phase {}\";",
+            dot_escape(&p.name)
+        );
+        for g in &plan.groups {
+            let members: Vec<&SuiteId> = p
+                .suites
+                .iter()
+                .filter(|id| plan.suite(**id).group == Some(g.id))
+                .collect();
+            if members.is_empty() {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "    subgraph cluster_phase_{pi}_group_{} {{\n      label=\"group {} (max {})\";\n      style=dashed;",
+                g.id.0,
+                dot_escape(&g.name),
+                g.max
+            );
+            for id in members {
+                let _ = writeln!(
+                    out,
+                    "      s{} [label=\"{}\"];",
+                    id.0,
+                    dot_escape(&plan.suite(*id).name)
+                );
+            }
+            out.push_str("    }\n");
+        }
+        for id in p
+            .suites
+            .iter()
+            .filter(|id| plan.suite(**id).group.is_none())
+        {
+            let _ = writeln!(
+                out,
+                "    s{} [label=\"{}\"];",
+                id.0,
+                dot_escape(&plan.suite(*id).name)
+            );
+        }
+        out.push_str("  }\n");
+    }
+    for s in &plan.suites {
+        for d in &s.depends_on {
+            let _ = writeln!(out, "  s{} -> s{};", d.0, s.id.0);
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn mermaid_escape(s: &str) -> String {
+    s.replace('"', "#quot;").replace('\n', " ")
+}
+
+/// `ptest graph --format mermaid`.
+pub fn mermaid(plan: &Plan) -> String {
+    let mut out = String::from("flowchart LR\n");
+    let mut shown = Vec::new();
+    for (pi, p) in plan.phases.iter().enumerate() {
+        if p.suites.is_empty() {
+            continue;
+        }
+        shown.push(pi);
+        let _ = writeln!(
+            out,
+            "  subgraph p{pi}[\"phase {}\"]",
+            mermaid_escape(&p.name)
+        );
+        for g in &plan.groups {
+            let members: Vec<&SuiteId> = p
+                .suites
+                .iter()
+                .filter(|id| plan.suite(**id).group == Some(g.id))
+                .collect();
+            if members.is_empty() {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "    subgraph p{pi}g{}[\"group {} (max {})\"]",
+                g.id.0,
+                mermaid_escape(&g.name),
+                g.max
+            );
+            for id in members {
+                let _ = writeln!(
+                    out,
+                    "      s{}[\"{}\"]",
+                    id.0,
+                    mermaid_escape(&plan.suite(*id).name)
+                );
+            }
+            out.push_str("    end\n");
+        }
+        for id in p
+            .suites
+            .iter()
+            .filter(|id| plan.suite(**id).group.is_none())
+        {
+            let _ = writeln!(
+                out,
+                "    s{}[\"{}\"]",
+                id.0,
+                mermaid_escape(&plan.suite(*id).name)
+            );
+        }
+        out.push_str("  end\n");
+    }
+    for pair in shown.windows(2) {
+        let _ = writeln!(out, "  p{} ==> p{}", pair[0], pair[1]);
+    }
+    for s in &plan.suites {
+        for d in &s.depends_on {
+            let _ = writeln!(out, "  s{} --> s{}", d.0, s.id.0);
+        }
+    }
+    out
+}

@@ -1,0 +1,124 @@
+//! Facts about the machine a config lands on (`ptest.sys`): CPUs, memory, load, CI system and
+//! container. Reads only what it exposes — a full sysinfo scan costs tens of milliseconds.
+
+use std::path::Path;
+
+/// The machine, as `ptest.sys` shows it to Lua.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sys {
+    /// Logical CPUs this process may use (affinity and cgroup quotas respected).
+    pub cpus: u32,
+    pub physical_cores: u32,
+    pub mem_total_mb: u64,
+    pub mem_available_mb: u64,
+    pub load1: f64,
+    pub ci: Option<&'static str>,
+    pub container: bool,
+    pub os: &'static str,
+    pub arch: &'static str,
+}
+
+impl Sys {
+    /// Read the machine now.
+    pub fn detect() -> Sys {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+        let physical_cores = sysinfo::System::physical_core_count().map_or(cpus, |n| n as u32);
+        let (mem_total_mb, mem_available_mb) = match sysinfo::System::new() {
+            Ok(mut s) => {
+                s.refresh_memory_specifics(sysinfo::MemoryRefreshKind::nothing().with_ram());
+                (
+                    s.total_memory() / 1_048_576,
+                    s.available_memory() / 1_048_576,
+                )
+            }
+            Err(_) => (0, 0),
+        };
+        let load1 = sysinfo::System::load_average().map_or(0.0, |l| l.one);
+        Sys {
+            cpus,
+            physical_cores,
+            mem_total_mb,
+            mem_available_mb,
+            load1,
+            ci: detect_ci(|k| std::env::var(k).ok()),
+            container: detect_container(),
+            os: std::env::consts::OS,
+            arch: std::env::consts::ARCH,
+        }
+    }
+}
+
+/// Which CI system we run under, from its documented environment variables.
+pub fn detect_ci(var: impl Fn(&str) -> Option<String>) -> Option<&'static str> {
+    let set = |k: &str| var(k).is_some_and(|v| !v.is_empty());
+    let truthy = |k: &str| var(k).is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    if truthy("GITHUB_ACTIONS") {
+        Some("github")
+    } else if set("GITLAB_CI") {
+        Some("gitlab")
+    } else if set("CIRCLECI") {
+        Some("circleci")
+    } else if set("BUILDKITE") {
+        Some("buildkite")
+    } else if set("JENKINS_URL") {
+        Some("jenkins")
+    } else if set("TF_BUILD") {
+        Some("azure")
+    } else if truthy("CI") {
+        Some("generic")
+    } else {
+        None
+    }
+}
+
+fn detect_container() -> bool {
+    if Path::new("/.dockerenv").exists()
+        || Path::new("/run/.containerenv").exists()
+        || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+    {
+        return true;
+    }
+    std::fs::read_to_string("/proc/1/cgroup").is_ok_and(|c| {
+        ["docker", "kubepods", "containerd", "libpod", "lxc"]
+            .iter()
+            .any(|k| c.contains(k))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| pairs.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn ci_detection() {
+        assert_eq!(detect_ci(env(&[])), None);
+        assert_eq!(detect_ci(env(&[("CI", "true")])), Some("generic"));
+        assert_eq!(detect_ci(env(&[("CI", "false")])), None);
+        assert_eq!(
+            detect_ci(env(&[("CI", "true"), ("GITHUB_ACTIONS", "true")])),
+            Some("github")
+        );
+        assert_eq!(detect_ci(env(&[("GITLAB_CI", "true")])), Some("gitlab"));
+        assert_eq!(
+            detect_ci(env(&[("JENKINS_URL", "http://j")])),
+            Some("jenkins")
+        );
+        assert_eq!(detect_ci(env(&[("TF_BUILD", "True")])), Some("azure"));
+    }
+
+    #[test]
+    fn detect_is_sane() {
+        let s = Sys::detect();
+        assert!(s.cpus >= 1);
+        assert!(s.physical_cores >= 1);
+        assert!(s.mem_total_mb >= s.mem_available_mb);
+    }
+}

@@ -1,0 +1,5 @@
+//! One integration test binary: drives the real `ptest` on configs written into temp dirs.
+
+mod config_errors;
+mod harness;
+mod listing;
