@@ -7,9 +7,12 @@
 pub mod cli;
 pub mod duration;
 pub mod error;
+pub mod event;
 pub mod exec;
 pub mod lua;
 pub mod plan;
+pub mod report;
+pub mod sched;
 pub mod settings;
 pub mod suggest;
 pub mod sys;
@@ -77,10 +80,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 
 fn dispatch(cli: Cli) -> Result<u8, Error> {
     match cli.command {
-        None | Some(Command::Run(_)) => Err(Error::Usage(
-            "running suites lands with the executor; use `ptest list` or `ptest plan` for now"
-                .into(),
-        )),
+        None => run_suites(&cli.run),
+        Some(Command::Run(a)) => run_suites(&a),
         Some(Command::List(a)) => {
             let (plan, _rt) = load(&a.config)?;
             let text = match a.format {
@@ -105,6 +106,75 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
             Ok(exit::OK)
         }
     }
+}
+
+/// A run id that sorts by time and is unique enough to name temp folders.
+fn new_run_id() -> String {
+    let stamp: String = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .filter(|c| *c != 'Z')
+        .collect();
+    format!("{stamp}-{:06x}", fastrand::u32(..0x0100_0000))
+}
+
+fn color_enabled(choice: cli::ColorChoice) -> bool {
+    use std::io::IsTerminal;
+    match choice {
+        cli::ColorChoice::Always => true,
+        cli::ColorChoice::Never => false,
+        cli::ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal()
+        }
+    }
+}
+
+/// `ptest [run] CONFIG`: evaluate, plan, run, report.
+fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
+    let (plan, runtime) = load(&args.config)?;
+    sched::files::prepare_log_dir(&plan.log_dir).map_err(Error::Setup)?;
+    let styles = report::style::Styles {
+        enabled: color_enabled(args.config.color),
+    };
+    let verbosity = if args.quiet {
+        report::terminal::Verbosity::Quiet
+    } else if args.verbose {
+        report::terminal::Verbosity::Verbose
+    } else {
+        report::terminal::Verbosity::Normal
+    };
+    let mut terminal = report::terminal::Terminal::new(styles, verbosity);
+    let echo = args.verbose.then(|| terminal.echo());
+    let mut paths = vec![plan.log_dir.join("test-report.json")];
+    paths.extend(args.report.clone());
+    let mut json = report::json::JsonSink {
+        paths,
+        errors: Vec::new(),
+    };
+    let mut hooks = lua::hooks::Hooks { runtime: &runtime };
+    let mut judge = lua::hooks::Predicates { runtime: &runtime };
+    let opts = sched::Options {
+        run_id: new_run_id(),
+        keep_tmp: args.keep_tmp,
+        echo,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Setup(format!("cannot start the runtime: {}", io_message(&e))))?;
+    let summary = rt.block_on(async {
+        let sinks: Vec<&mut dyn event::Sink> = vec![&mut terminal, &mut hooks, &mut json];
+        let scheduler = sched::Scheduler::new(&plan, opts, sinks, &mut judge)
+            .map_err(|e| Error::Setup(format!("cannot start the executor: {}", io_message(&e))))?;
+        let (_, summary, _) = scheduler.run().await;
+        Ok::<_, Error>(summary)
+    })?;
+    for e in &json.errors {
+        let _ = writeln!(std::io::stderr().lock(), "error: {e}");
+    }
+    Ok(summary.exit_code())
 }
 
 /// Evaluate the config and build the plan, with the command line and environment applied.

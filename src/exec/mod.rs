@@ -5,6 +5,16 @@
 //! This module knows nothing of the plan, Lua or the scheduler: it takes an `AttemptSpec` and
 //! reports an `AttemptOutcome` on a channel.
 
+mod executor;
+mod log;
+mod process;
+mod reaper;
+mod sweep;
+#[cfg(test)]
+mod tests;
+
+pub use executor::Executor;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

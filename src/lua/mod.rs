@@ -5,6 +5,7 @@
 mod api;
 mod fields;
 mod handle;
+pub mod hooks;
 pub mod presets;
 
 use std::cell::RefCell;

@@ -1,0 +1,213 @@
+//! The vocabulary shared by the scheduler and every report sink: statuses, per-suite results, the
+//! run summary, and the events the scheduler emits. Plain data; nothing here does I/O.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use crate::plan::{Plan, SuiteId};
+
+/// How a suite ended. Ordered roughly by severity for summaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Passed,
+    Flaky,
+    Failed,
+    TimedOut,
+    Cancelled,
+    Skipped,
+}
+
+impl Status {
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Passed => "passed",
+            Status::Flaky => "flaky",
+            Status::Failed => "failed",
+            Status::TimedOut => "timed_out",
+            Status::Cancelled => "cancelled",
+            Status::Skipped => "skipped",
+        }
+    }
+
+    /// Passed, or flaky (failed, then passed on a retry).
+    pub fn is_pass(self) -> bool {
+        matches!(self, Status::Passed | Status::Flaky)
+    }
+
+    /// A final failure: makes the run exit 1 and triggers fail-fast.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Status::Failed | Status::TimedOut)
+    }
+}
+
+/// What happened to one suite, in the run and in the report.
+#[derive(Debug, Clone)]
+pub struct SuiteResult {
+    pub id: SuiteId,
+    pub status: Status,
+    pub start_time: Option<SystemTime>,
+    pub end_time: Option<SystemTime>,
+    /// Wall time of all attempts, backoff waits excluded.
+    pub duration: Duration,
+    pub return_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub attempts: u32,
+    pub error_message: Option<String>,
+    pub skip_reason: Option<String>,
+    pub log_file: Option<PathBuf>,
+    /// First worker slot of the last attempt.
+    pub worker: Option<u32>,
+    pub peak_rss_kb: Option<u64>,
+    pub cpu_time: Option<Duration>,
+    /// Exit code (or status) of each failed attempt before the last, for flaky reporting.
+    pub failed_attempts: Vec<String>,
+    /// Byte range of the last attempt's output in the log file.
+    pub last_output: Option<(u64, u64)>,
+}
+
+impl SuiteResult {
+    pub fn skipped(id: SuiteId, reason: String) -> SuiteResult {
+        SuiteResult {
+            id,
+            status: Status::Skipped,
+            start_time: None,
+            end_time: None,
+            duration: Duration::ZERO,
+            return_code: None,
+            signal: None,
+            attempts: 0,
+            error_message: None,
+            skip_reason: Some(reason),
+            log_file: None,
+            worker: None,
+            peak_rss_kb: None,
+            cpu_time: None,
+            failed_attempts: Vec::new(),
+            last_output: None,
+        }
+    }
+}
+
+/// Counts and times of a finished run.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub total: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub flaky: usize,
+    pub timed_out: usize,
+    pub cancelled: usize,
+    pub duration: Duration,
+    pub sequential_time: Duration,
+    pub interrupted: bool,
+}
+
+impl Summary {
+    pub fn from_results(results: &[SuiteResult], duration: Duration, interrupted: bool) -> Summary {
+        let mut s = Summary {
+            total: results.len(),
+            duration,
+            interrupted,
+            ..Summary::default()
+        };
+        for r in results {
+            match r.status {
+                Status::Passed => s.passed += 1,
+                Status::Flaky => s.flaky += 1,
+                Status::Failed => s.failed += 1,
+                Status::TimedOut => s.timed_out += 1,
+                Status::Cancelled => s.cancelled += 1,
+                Status::Skipped => s.skipped += 1,
+            }
+            s.sequential_time += r.duration;
+        }
+        s
+    }
+
+    pub fn speedup(&self) -> f64 {
+        let wall = self.duration.as_secs_f64();
+        if wall > 0.0 {
+            self.sequential_time.as_secs_f64() / wall
+        } else {
+            1.0
+        }
+    }
+
+    /// DESIGN §4: 0 all passed (flaky included), 1 a suite failed or timed out, 130 interrupted.
+    pub fn exit_code(&self) -> u8 {
+        if self.interrupted {
+            crate::exit::INTERRUPTED
+        } else if self.failed + self.timed_out > 0 {
+            crate::exit::FAILED
+        } else {
+            crate::exit::OK
+        }
+    }
+}
+
+/// Facts about the run as a whole, fixed at its start.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub started: SystemTime,
+    pub log_files: Vec<PathBuf>,
+}
+
+/// What the scheduler tells the sinks, in order.
+#[derive(Debug)]
+pub enum Event<'a> {
+    RunStarted,
+    SuiteStarted {
+        id: SuiteId,
+        attempt: u32,
+        worker: u32,
+    },
+    /// An attempt failed and another comes after `delay`.
+    SuiteRetrying {
+        id: SuiteId,
+        attempt: u32,
+        delay: Duration,
+        reason: &'a str,
+    },
+    SuiteFinished {
+        result: &'a SuiteResult,
+    },
+    /// Fail-fast or Ctrl-C: nothing new starts (except `always` phases).
+    Stopping {
+        reason: &'a str,
+    },
+    /// Something the user should know that does not stop the run (a hook raised an error).
+    Warning {
+        message: &'a str,
+    },
+    RunFinished {
+        results: &'a [SuiteResult],
+        summary: &'a Summary,
+    },
+}
+
+/// One attempt's outcome as retry predicates and hooks see it (DESIGN §2 result tables).
+#[derive(Debug, Clone)]
+pub struct AttemptView<'a> {
+    pub name: &'a str,
+    pub status: &'a str,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub attempt: u32,
+    pub duration: Duration,
+    pub log_file: Option<&'a std::path::Path>,
+    /// The last 64 KiB of this attempt's output.
+    pub output: &'a [u8],
+}
+
+/// Decides retries the policy leaves to a `when` predicate.
+pub trait RetryJudge {
+    fn should_retry(&mut self, predicate: usize, view: &AttemptView<'_>) -> Result<bool, String>;
+}
+
+/// A report sink: terminal, JSON, hooks. Called on the scheduler's thread, in event order.
+pub trait Sink {
+    fn event(&mut self, plan: &Plan, run: &RunInfo, event: &Event<'_>);
+}

@@ -1,0 +1,385 @@
+//! The executor's public face — start, cancel, kill, shut down — and, per running attempt, the one
+//! task that owns its life: the timeout, SIGTERM then SIGKILL after the grace period, the reaper's
+//! word that the leader ended, the drain of echoed output, and exactly one outcome. Must not wait
+//! for processes itself (only the reaper does) nor decide anything about retries or statuses.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time;
+
+use crate::exec::log::{self, Echo};
+use crate::exec::reaper::{self, Exit};
+use crate::exec::{AttemptEnd, AttemptOutcome, AttemptSpec, process, sweep};
+
+/// Once the leader has ended, how long echoed output may stay silent before the attempt reports
+/// without waiting for end of file: a grandchild (a daemon) can keep the pipe open for good.
+const DRAIN_IDLE: Duration = Duration::from_millis(250);
+/// The most the drain waits, even while a lingering grandchild keeps talking.
+const DRAIN_MAX: Duration = Duration::from_secs(5);
+/// At shutdown, how long to wait for attempts to report and echo readers to finish once every
+/// process is gone; both take moments, the bound only guards against a wedged sink.
+const SETTLE_MAX: Duration = Duration::from_secs(5);
+
+/// Runs attempts as processes and reports each one's outcome on the channel `new` returns.
+pub struct Executor {
+    outcomes: mpsc::UnboundedSender<AttemptOutcome>,
+    shared: Arc<Shared>,
+    reaper: JoinHandle<()>,
+}
+
+/// What the executor and its attempt tasks both see.
+struct Shared {
+    state: Mutex<State>,
+    /// The number of running attempts, so `shutdown` can wait for the last report.
+    running: watch::Sender<usize>,
+}
+
+#[derive(Default)]
+struct State {
+    attempts: HashMap<u64, Handle>,
+    /// Groups of finished attempts that still had members: a suite may leave a daemon behind for a
+    /// later suite, so they are only swept at shutdown.
+    lingering_groups: BTreeSet<libc::pid_t>,
+    /// Echo readers still blocked on a pipe some grandchild holds open.
+    lingering_readers: Vec<oneshot::Receiver<()>>,
+}
+
+struct Handle {
+    pgid: libc::pid_t,
+    control: mpsc::UnboundedSender<Control>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Control {
+    /// SIGTERM now, SIGKILL after the grace period.
+    Cancel,
+    /// SIGKILL has been sent; nothing more to send.
+    Killed,
+    /// The shutdown sweep does the signalling; the end is still `Cancelled`.
+    Swept,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Executor {
+    /// Must be called inside a tokio runtime (the caller uses a `current_thread` runtime and a
+    /// `LocalSet`). Makes ptest a child subreaper, raises the soft open-file limit to the hard
+    /// limit (children get the original back), and starts the SIGCHLD reaper.
+    pub fn new() -> std::io::Result<(Executor, mpsc::UnboundedReceiver<AttemptOutcome>)> {
+        process::setup()?;
+        let reaper = reaper::start()?;
+        let (outcomes, receiver) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            running: watch::Sender::new(0),
+        });
+        let executor = Executor {
+            outcomes,
+            shared,
+            reaper,
+        };
+        Ok((executor, receiver))
+    }
+
+    /// Non-blocking: writes the header line to the log, spawns the process and arms the timeout.
+    /// Exactly one `AttemptOutcome` with this key arrives on the channel, `SpawnFailed` included.
+    /// Keys must be unique among running attempts.
+    pub fn start(&mut self, spec: AttemptSpec) {
+        let AttemptSpec {
+            key,
+            command,
+            cwd,
+            env,
+            log_path,
+            header,
+            timeout,
+            grace,
+            echo,
+        } = spec;
+        let (mut log, log_start) = match log::open(&log_path, &header) {
+            Ok(opened) => opened,
+            Err(message) => {
+                self.report_spawn_failure(key, message, 0, 0);
+                return;
+            }
+        };
+        let fail = |log: &mut File, message: String| {
+            // The log explains the failure too; if even that write fails, the outcome still does.
+            let _ = writeln!(log, "ptest: {message}");
+            let log_end = log.metadata().map_or(log_start, |meta| meta.len());
+            (message, log_end)
+        };
+        let stdio = match echo {
+            None => same_file_twice(&log).map(|(out, err)| (out, err, None)),
+            Some((prefix, sink)) => process::pipe().and_then(|(read, write)| {
+                let echo = log::start_echo(read, log.try_clone()?, prefix, sink)?;
+                Ok((write.try_clone()?, write, Some(echo)))
+            }),
+        };
+        let (stdout, stderr, echo) = match stdio {
+            Ok(stdio) => stdio,
+            Err(err) => {
+                let (message, log_end) = fail(&mut log, format!("cannot set up output: {err}"));
+                self.report_spawn_failure(key, message, log_start, log_end);
+                return;
+            }
+        };
+        let mut cmd = match process::build(&command, &cwd, &env, stdout, stderr) {
+            Ok(cmd) => cmd,
+            Err(message) => {
+                let (message, log_end) = fail(&mut log, message);
+                self.report_spawn_failure(key, message, log_start, log_end);
+                return;
+            }
+        };
+
+        let mut waiters = reaper::lock();
+        let started = SystemTime::now();
+        let spawned = Instant::now();
+        let child = cmd.spawn().map(|child| {
+            let pid = child.id() as libc::pid_t;
+            (pid, waiters.register(pid))
+        });
+        drop(waiters);
+        // Closes the parent's copies of the child's stdout and stderr: only the child (and, with
+        // echo, the reader) may hold them, or the reader would never see end of file.
+        drop(cmd);
+        let (pid, exit) = match child {
+            Ok(child) => child,
+            Err(err) => {
+                let message = process::spawn_error(&command, &cwd, &err);
+                let (message, log_end) = fail(&mut log, message);
+                self.report_spawn_failure(key, message, log_start, log_end);
+                return;
+            }
+        };
+        drop(log);
+
+        let (control, control_rx) = mpsc::unbounded_channel();
+        {
+            let mut state = self.shared.lock();
+            state.attempts.insert(key, Handle { pgid: pid, control });
+            self.shared.running.send_replace(state.attempts.len());
+        }
+        tokio::spawn(supervise(Attempt {
+            key,
+            pgid: pid,
+            started,
+            spawned,
+            timeout,
+            grace,
+            log_path,
+            log_start,
+            exit,
+            control: control_rx,
+            echo,
+            outcomes: self.outcomes.clone(),
+            shared: Arc::clone(&self.shared),
+        }));
+    }
+
+    /// SIGTERM to the attempt's process group, SIGKILL after its grace period; its outcome is
+    /// `Cancelled` (or `TimedOut`, if the timeout came first). Unknown or finished keys are ignored.
+    pub fn cancel(&mut self, key: u64) {
+        if let Some(handle) = self.shared.lock().attempts.get(&key) {
+            let _ = handle.control.send(Control::Cancel);
+        }
+    }
+
+    /// SIGKILL to every running attempt's group at once (a second Ctrl-C). Their outcomes still
+    /// arrive, as `Cancelled` unless already timed out.
+    pub fn kill_all(&mut self) {
+        for handle in self.shared.lock().attempts.values() {
+            process::signal_group(handle.pgid, libc::SIGKILL);
+            let _ = handle.control.send(Control::Killed);
+        }
+    }
+
+    /// The number of attempts that have not reported yet.
+    pub fn running(&self) -> usize {
+        self.shared.lock().attempts.len()
+    }
+
+    /// At the end of a run: SIGTERM, then SIGKILL after `grace`, to every process group this
+    /// executor created that still has members and to every process reparented to ptest
+    /// (daemonized grandchildren), reaping them all until ptest has no stray child left. Returns
+    /// at once when nothing is left. Attempts still running end `Cancelled`, and their outcomes
+    /// are on the channel before this returns, as is every byte echo readers had to write.
+    pub async fn shutdown(self, grace: Duration) {
+        let groups = {
+            let state = self.shared.lock();
+            for handle in state.attempts.values() {
+                let _ = handle.control.send(Control::Swept);
+            }
+            let running = state.attempts.values().map(|handle| handle.pgid);
+            state
+                .lingering_groups
+                .iter()
+                .copied()
+                .chain(running)
+                .collect()
+        };
+        sweep::sweep(groups, grace).await;
+
+        let settle_by = time::Instant::now() + SETTLE_MAX;
+        let mut running = self.shared.running.subscribe();
+        let _ = time::timeout_at(settle_by, running.wait_for(|&n| n == 0)).await;
+        let readers = std::mem::take(&mut self.shared.lock().lingering_readers);
+        for reader in readers {
+            let _ = time::timeout_at(settle_by, reader).await;
+        }
+        self.reaper.abort();
+    }
+
+    fn report_spawn_failure(&self, key: u64, message: String, log_start: u64, log_end: u64) {
+        let _ = self.outcomes.send(AttemptOutcome {
+            key,
+            end: AttemptEnd::SpawnFailed(message),
+            started: SystemTime::now(),
+            duration: Duration::ZERO,
+            peak_rss_kb: None,
+            cpu_time: None,
+            log_start,
+            log_end,
+        });
+    }
+}
+
+fn same_file_twice(log: &File) -> std::io::Result<(File, File)> {
+    // Two descriptors for one open file: stdout and stderr share the offset, so the log shows
+    // exactly the order in which the process wrote, as `2>&1` would.
+    Ok((log.try_clone()?, log.try_clone()?))
+}
+
+/// Everything one attempt's task owns.
+struct Attempt {
+    key: u64,
+    /// Also the leader's pid.
+    pgid: libc::pid_t,
+    started: SystemTime,
+    spawned: Instant,
+    timeout: Duration,
+    grace: Duration,
+    log_path: PathBuf,
+    log_start: u64,
+    exit: oneshot::Receiver<Exit>,
+    control: mpsc::UnboundedReceiver<Control>,
+    echo: Option<Echo>,
+    outcomes: mpsc::UnboundedSender<AttemptOutcome>,
+    shared: Arc<Shared>,
+}
+
+async fn supervise(mut attempt: Attempt) {
+    let deadline = attempt
+        .spawned
+        .checked_add(attempt.timeout)
+        .map(time::Instant::from_std);
+    let grace = attempt.grace;
+    let pgid = attempt.pgid;
+    let mut stopping: Option<AttemptEnd> = None;
+    let mut kill_at: Option<time::Instant> = None;
+    let exit = loop {
+        tokio::select! {
+            // Control first: a cancel that raced with the exit still reads as a cancel.
+            biased;
+            Some(control) = attempt.control.recv() => match control {
+                Control::Cancel => {
+                    if stopping.is_none() {
+                        stopping = Some(AttemptEnd::Cancelled);
+                        process::signal_group(pgid, libc::SIGTERM);
+                        kill_at = Some(time::Instant::now() + grace);
+                    }
+                }
+                Control::Killed => {
+                    stopping.get_or_insert(AttemptEnd::Cancelled);
+                    kill_at = None;
+                }
+                Control::Swept => {
+                    stopping.get_or_insert(AttemptEnd::Cancelled);
+                }
+            },
+            exit = &mut attempt.exit => break exit.ok(),
+            () = at(deadline), if stopping.is_none() => {
+                stopping = Some(AttemptEnd::TimedOut);
+                process::signal_group(pgid, libc::SIGTERM);
+                kill_at = Some(time::Instant::now() + grace);
+            }
+            () = at(kill_at) => {
+                process::signal_group(pgid, libc::SIGKILL);
+                kill_at = None;
+            }
+        }
+    };
+
+    if let Some(echo) = attempt.echo.take() {
+        drain(echo, &attempt.shared).await;
+    }
+    let end = match (stopping, &exit) {
+        (Some(end), _) => end,
+        (None, Some(exit)) => exit.end(),
+        // Only if something else in ptest waited for our child: say so rather than hang.
+        (None, None) => AttemptEnd::SpawnFailed(format!("process {pgid} was reaped elsewhere")),
+    };
+    let reaped_at = exit.as_ref().map_or_else(Instant::now, |exit| exit.at);
+    let outcome = AttemptOutcome {
+        key: attempt.key,
+        end,
+        started: attempt.started,
+        duration: reaped_at.saturating_duration_since(attempt.spawned),
+        peak_rss_kb: exit.as_ref().map(|exit| exit.peak_rss_kb),
+        cpu_time: exit.as_ref().map(|exit| exit.cpu_time),
+        log_start: attempt.log_start,
+        log_end: log::len(&attempt.log_path).unwrap_or(attempt.log_start),
+    };
+    {
+        let mut state = attempt.shared.lock();
+        state.attempts.remove(&attempt.key);
+        // A group whose members all ended can be forgotten now, before its number is reused.
+        state.lingering_groups.insert(pgid);
+        state
+            .lingering_groups
+            .retain(|&group| process::signal_group(group, 0));
+        attempt.shared.running.send_replace(state.attempts.len());
+    }
+    let _ = attempt.outcomes.send(outcome);
+
+    // The leader is gone but the rest of its group got SIGTERM too and may ignore it.
+    if let Some(kill_at) = kill_at {
+        time::sleep_until(kill_at).await;
+        process::signal_group(pgid, libc::SIGKILL);
+    }
+}
+
+async fn at(deadline: Option<time::Instant>) {
+    match deadline {
+        Some(deadline) => time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits for the echo reader to reach end of file, for as long as it keeps making progress; a
+/// reader left waiting on a lingering grandchild is kept for `shutdown` to collect.
+async fn drain(echo: Echo, shared: &Shared) {
+    let Echo { mut done, progress } = echo;
+    let give_up = time::Instant::now() + DRAIN_MAX;
+    loop {
+        tokio::select! {
+            _ = &mut done => return,
+            () = progress.notified() => {}
+            () = time::sleep(DRAIN_IDLE) => break,
+            () = time::sleep_until(give_up) => break,
+        }
+    }
+    shared.lock().lingering_readers.push(done);
+}

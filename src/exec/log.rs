@@ -1,0 +1,141 @@
+//! The suite's log file — opened for append, the attempt's header line, its length — and, with
+//! `-v`, the reader thread that copies a process's output into the log byte for byte while handing
+//! each complete line to the echo sink. Must not spawn, signal or wait for processes.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::thread;
+
+use tokio::sync::{Notify, oneshot};
+
+use crate::exec::LineSink;
+
+/// How much is read from the pipe at once.
+const CHUNK: usize = 64 * 1024;
+/// A line longer than this reaches the sink in pieces, so memory stays bounded whatever the process
+/// writes (a 300 MB line without a newline included).
+const MAX_LINE: usize = 64 * 1024;
+/// The reader holds its buffers on the heap; the default 2 MiB stack per thread is waste when
+/// hundreds of attempts echo at once.
+const READER_STACK: usize = 128 * 1024;
+
+/// Opens the log for append, writes `header` as its own line, and returns the file with its length
+/// after the header (where this attempt's output starts).
+pub(crate) fn open(path: &Path, header: &str) -> Result<(File, u64), String> {
+    let cannot = |err: io::Error| format!("cannot write log file {}: {err}", path.display());
+    let mut file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|err| format!("cannot open log file {}: {err}", path.display()))?;
+    let mut line = Vec::with_capacity(header.len() + 1);
+    line.extend_from_slice(header.as_bytes());
+    line.push(b'\n');
+    file.write_all(&line).map_err(cannot)?;
+    let start = file.metadata().map_err(cannot)?.len();
+    Ok((file, start))
+}
+
+/// The log's current length; the parent holds no descriptor to it while the attempt runs.
+pub(crate) fn len(path: &Path) -> Option<u64> {
+    std::fs::metadata(path).ok().map(|meta| meta.len())
+}
+
+/// A running echo reader, as its attempt sees it.
+pub(crate) struct Echo {
+    /// Fires (or is dropped) once the reader has reached end of file and written everything.
+    pub done: oneshot::Receiver<()>,
+    /// Pinged whenever the reader got further, so a drain can tell slow from stuck.
+    pub progress: Arc<Notify>,
+}
+
+/// Starts the thread that copies `pipe` into `log` and `sink`. A std thread rather than a task:
+/// the writes are blocking file and terminal writes, and a slow sink should slow only its own
+/// process (through the full pipe), not the scheduler's thread.
+pub(crate) fn start_echo(
+    pipe: File,
+    log: File,
+    prefix: String,
+    sink: Arc<dyn LineSink>,
+) -> io::Result<Echo> {
+    let (done_tx, done) = oneshot::channel();
+    let progress = Arc::new(Notify::new());
+    let ping = Arc::clone(&progress);
+    thread::Builder::new()
+        .name("ptest-echo".to_owned())
+        .stack_size(READER_STACK)
+        .spawn(move || {
+            copy_and_split(pipe, log, &ping, |line| sink.line(&prefix, line));
+            // Nobody listening any more is fine: the attempt has already reported.
+            let _ = done_tx.send(());
+        })?;
+    Ok(Echo { done, progress })
+}
+
+fn copy_and_split(
+    mut from: impl Read,
+    mut log: impl Write,
+    ping: &Notify,
+    mut emit: impl FnMut(&[u8]),
+) {
+    let mut buf = vec![0; CHUNK];
+    let mut lines = LineSplitter::default();
+    let mut log_ok = true;
+    let mut emit_and_ping = |line: &[u8]| {
+        emit(line);
+        ping.notify_one();
+    };
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        // The log first: it is the record, and once it holds a chunk the drain may stop waiting.
+        // After a failed write the pipe is still read to the end, so the process never blocks.
+        if log_ok {
+            log_ok = log.write_all(&buf[..n]).is_ok();
+        }
+        ping.notify_one();
+        lines.feed(&buf[..n], &mut emit_and_ping);
+    }
+    lines.finish(&mut emit_and_ping);
+}
+
+/// Cuts a byte stream into lines without the newline; the bytes themselves are never changed.
+#[derive(Default)]
+pub(crate) struct LineSplitter {
+    partial: Vec<u8>,
+}
+
+impl LineSplitter {
+    pub fn feed(&mut self, mut chunk: &[u8], emit: &mut impl FnMut(&[u8])) {
+        while let Some(newline) = chunk.iter().position(|&b| b == b'\n') {
+            let line = &chunk[..newline];
+            if self.partial.is_empty() {
+                emit(line);
+            } else {
+                self.partial.extend_from_slice(line);
+                emit(&self.partial);
+                self.partial.clear();
+            }
+            chunk = &chunk[newline + 1..];
+        }
+        self.partial.extend_from_slice(chunk);
+        if self.partial.len() >= MAX_LINE {
+            emit(&self.partial);
+            self.partial.clear();
+        }
+    }
+
+    /// The last line, when the output did not end with a newline.
+    pub fn finish(&mut self, emit: &mut impl FnMut(&[u8])) {
+        if !self.partial.is_empty() {
+            emit(&self.partial);
+            self.partial.clear();
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Starting one process (`sh -c` or a direct exec, in its own process group, stdin from /dev/null,
+//! stdout and stderr as given), spawn errors in words a user can act on, the signal helpers, and
+//! ptest's process-wide setup (child subreaper, open-file limit). Must not wait for children — only
+//! the reaper may — nor know about logs, timeouts or attempts.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use crate::exec::CommandLine;
+
+/// The open-file limit ptest started with, kept only when `setup` raised it. Children get it back:
+/// programs that close every possible descriptor in a loop, or use `select()`, break or crawl
+/// under a hard limit of a million.
+static CHILD_NOFILE: OnceLock<libc::rlimit> = OnceLock::new();
+
+/// Makes ptest the reaper of every orphaned descendant (so daemonized grandchildren can still be
+/// found and killed) and lifts the soft open-file limit, since hundreds of attempts run at once.
+pub(crate) fn setup() -> io::Result<()> {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes one integer argument and touches no memory of ours.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    raise_nofile_limit();
+    Ok(())
+}
+
+fn raise_nofile_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) } != 0
+        || limit.rlim_cur >= limit.rlim_max
+    {
+        return;
+    }
+    let raised = libc::rlimit {
+        rlim_cur: limit.rlim_max,
+        rlim_max: limit.rlim_max,
+    };
+    // SAFETY: setrlimit only reads the struct we pass.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const raised) } == 0 {
+        // A second executor finds the limit already raised and leaves the first value in place.
+        let _ = CHILD_NOFILE.set(limit);
+    }
+}
+
+/// A pipe whose two ends are closed on exec, so no other child inherits them by accident.
+pub(crate) fn pipe() -> io::Result<(File, File)> {
+    let mut fds: [libc::c_int; 2] = [-1, -1];
+    // SAFETY: pipe2 writes two new descriptors into the array we own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 just created both descriptors; nothing else owns them.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok((File::from(read), File::from(write)))
+}
+
+/// The command for one attempt, ready to spawn; `Err` only for an empty argv.
+pub(crate) fn build(
+    command: &CommandLine,
+    cwd: &Path,
+    env: &[(String, String)],
+    stdout: File,
+    stderr: File,
+) -> Result<Command, String> {
+    let mut cmd = match command {
+        CommandLine::Shell(line) => {
+            let mut cmd = Command::new("sh");
+            cmd.arg("-c").arg(line);
+            cmd
+        }
+        CommandLine::Argv(words) => match words.split_first() {
+            Some((program, arguments)) if !program.is_empty() => {
+                let mut cmd = Command::new(program);
+                cmd.args(arguments);
+                cmd
+            }
+            _ => return Err("empty command".to_owned()),
+        },
+    };
+    if !cwd.as_os_str().is_empty() {
+        cmd.current_dir(cwd);
+    }
+    cmd.envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        // Its own group, so that a timeout or cancel reaches `sh` and everything it started.
+        .process_group(0);
+    if let Some(limit) = CHILD_NOFILE.get().copied() {
+        let restore = move || {
+            // SAFETY: setrlimit only reads the struct we pass; it is async-signal-safe.
+            unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const limit) };
+            Ok(())
+        };
+        // SAFETY: the closure runs in the child between fork and exec; it makes one
+        // async-signal-safe system call, allocates nothing and takes no lock.
+        unsafe { cmd.pre_exec(restore) };
+    }
+    Ok(cmd)
+}
+
+/// What the user reads when the process could not be started at all.
+pub(crate) fn spawn_error(command: &CommandLine, cwd: &Path, err: &io::Error) -> String {
+    // The chdir happens in the child, and its ENOENT looks the same as a missing program.
+    if !cwd.as_os_str().is_empty() && !cwd.is_dir() {
+        return format!("working directory not found: {}", cwd.display());
+    }
+    let program = match command {
+        CommandLine::Shell(_) => "sh",
+        CommandLine::Argv(_) => command.program(),
+    };
+    match err.raw_os_error() {
+        Some(libc::ENOENT) => format!("command not found: {program}"),
+        Some(libc::EACCES) => format!("permission denied: {program}"),
+        _ => format!("cannot start {program}: {err}"),
+    }
+}
+
+/// Sends `signal` to every member of the group; false when the group has no member left.
+/// Signal 0 only asks whether it has.
+pub(crate) fn signal_group(pgid: libc::pid_t, signal: libc::c_int) -> bool {
+    // killpg(0) and killpg(1) would reach ptest's own group or init's; groups ptest made are
+    // numbered after their leader's pid and can never be either.
+    if pgid <= 1 || pgid == own_group() {
+        return false;
+    }
+    // SAFETY: killpg sends a signal and touches no memory.
+    let rc = unsafe { libc::killpg(pgid, signal) };
+    // EPERM still means the group exists (a member changed its user id).
+    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Like `signal_group` for a single process.
+pub(crate) fn signal_process(pid: libc::pid_t, signal: libc::c_int) -> bool {
+    if pid <= 1 {
+        return false;
+    }
+    // SAFETY: kill sends a signal and touches no memory; pid > 1 names one process.
+    let rc = unsafe { libc::kill(pid, signal) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+pub(crate) fn own_group() -> libc::pid_t {
+    // SAFETY: getpgrp cannot fail and touches no memory.
+    unsafe { libc::getpgrp() }
+}

@@ -1,0 +1,137 @@
+//! The end-of-run sweep: every process group this executor created that still has members, and
+//! every process reparented to ptest (daemons that left their group with setsid or a double fork),
+//! gets SIGTERM, then SIGKILL once the grace period is over, and is reaped, until ptest has no
+//! stray child left. Must not touch another executor's running attempts nor report outcomes (the
+//! attempts' own tasks do).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::time::{self, Instant};
+
+use crate::exec::{process, reaper};
+
+/// After SIGKILL, how long to look again between SIGCHLDs: a killed member reaped by another
+/// member, not by ptest, leaves the group without telling us.
+const RECHECK: Duration = Duration::from_millis(200);
+/// Past the grace period, how long to keep killing before giving up on a process that cannot die
+/// (stuck in uninterruptible sleep): ptest must end some time.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Target {
+    Group(libc::pid_t),
+    Process(libc::pid_t),
+}
+
+impl Target {
+    /// Sends the signal; false when there is nobody left to receive it.
+    fn signal(self, signal: libc::c_int) -> bool {
+        match self {
+            Target::Group(pgid) => process::signal_group(pgid, signal),
+            Target::Process(pid) => process::signal_process(pid, signal),
+        }
+    }
+}
+
+pub(crate) async fn sweep(groups: BTreeSet<libc::pid_t>, grace: Duration) {
+    // Listen before the first look, so no death between looking and waiting goes unnoticed.
+    let mut sigchld = signal(SignalKind::child()).ok();
+    let kill_at = Instant::now() + grace;
+    let give_up = kill_at + GIVE_UP_AFTER;
+    let mut groups = groups;
+    let mut terminated = BTreeSet::new();
+    loop {
+        reaper::reap_pass();
+        let targets = targets(&mut groups);
+        if targets.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        if now >= give_up {
+            return;
+        }
+        let killing = now >= kill_at;
+        for &target in &targets {
+            if killing {
+                target.signal(libc::SIGKILL);
+            } else if terminated.insert(target) {
+                target.signal(libc::SIGTERM);
+            }
+        }
+        let wake = if killing { now + RECHECK } else { kill_at };
+        wait_for_child(sigchld.as_mut(), wake).await;
+    }
+}
+
+/// What is still alive: our groups with members, and children of ptest that no executor is
+/// waiting for. A stray that leads its own group (setsid) is taken with its whole group.
+fn targets(groups: &mut BTreeSet<libc::pid_t>) -> Vec<Target> {
+    let strays = stray_children();
+    let own = process::own_group();
+    for stray in &strays {
+        if stray.pgid == stray.pid && stray.pgid != own {
+            groups.insert(stray.pgid);
+        }
+    }
+    groups.retain(|&pgid| process::signal_group(pgid, 0));
+    let mut targets: Vec<Target> = groups.iter().map(|&pgid| Target::Group(pgid)).collect();
+    targets.extend(
+        strays
+            .iter()
+            .filter(|stray| !groups.contains(&stray.pgid))
+            .map(|stray| Target::Process(stray.pid)),
+    );
+    targets
+}
+
+async fn wait_for_child(sigchld: Option<&mut Signal>, until: Instant) {
+    match sigchld {
+        Some(sigchld) => {
+            let _ = time::timeout_at(until, sigchld.recv()).await;
+        }
+        None => time::sleep_until(until).await,
+    }
+}
+
+struct Stray {
+    pid: libc::pid_t,
+    pgid: libc::pid_t,
+}
+
+/// Children of ptest that no executor registered: orphans reparented to us.
+fn stray_children() -> Vec<Stray> {
+    let me = std::process::id() as libc::pid_t;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let children: Vec<Stray> = entries
+        .filter_map(|entry| {
+            let child: libc::pid_t = entry.ok()?.file_name().to_str()?.parse().ok()?;
+            let (parent, group) = parent_and_group(child)?;
+            (parent == me).then_some(Stray {
+                pid: child,
+                pgid: group,
+            })
+        })
+        .collect();
+    // Looked up after the scan: a child spawned meanwhile was registered under this same lock.
+    let waiters = reaper::lock();
+    children
+        .into_iter()
+        .filter(|child| !waiters.contains(child.pid))
+        .collect()
+}
+
+/// The parent pid and process group from /proc/PID/stat.
+fn parent_and_group(process: libc::pid_t) -> Option<(libc::pid_t, libc::pid_t)> {
+    let stat = std::fs::read_to_string(format!("/proc/{process}/stat")).ok()?;
+    // The command name in parentheses may itself contain spaces and parentheses.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace();
+    let _state = fields.next()?;
+    let parent = fields.next()?.parse().ok()?;
+    let group = fields.next()?.parse().ok()?;
+    Some((parent, group))
+}

@@ -1,0 +1,191 @@
+//! Calling back into Lua at run time: `ptest.on` hooks as a report sink, and `when` retry
+//! predicates as the scheduler's `RetryJudge`. Both run on the scheduler's thread. A hook that
+//! raises becomes a warning; it never stops the run.
+
+use std::io::Write;
+
+use mlua::{Function, Lua, Table};
+
+use super::{Runtime, State, lua_message};
+use crate::event::{AttemptView, Event, RetryJudge, RunInfo, Sink, SuiteResult, Summary};
+use crate::plan::Plan;
+use crate::report::unix_secs;
+
+fn hooks_for(lua: &Lua, event: &str) -> Vec<Function> {
+    let Some(cell) = lua.app_data_ref::<std::cell::RefCell<State>>() else {
+        return Vec::new();
+    };
+    let state = cell.borrow();
+    state
+        .hooks
+        .iter()
+        .filter(|(e, _)| e == event)
+        .filter_map(|(_, key)| lua.registry_value::<Function>(key).ok())
+        .collect()
+}
+
+fn plan_table(lua: &Lua, plan: &Plan, run: &RunInfo) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.raw_set("run_id", run.run_id.as_str())?;
+    t.raw_set("workers", plan.workers)?;
+    t.raw_set("fail_fast", plan.fail_fast)?;
+    t.raw_set("log_dir", plan.log_dir.to_string_lossy().as_ref())?;
+    let suites = lua.create_table()?;
+    for s in &plan.suites {
+        suites.raw_push(s.name.as_str())?;
+    }
+    t.raw_set("suites", suites)?;
+    let phases = lua.create_table()?;
+    for p in &plan.phases {
+        phases.raw_push(p.name.as_str())?;
+    }
+    t.raw_set("phases", phases)?;
+    Ok(t)
+}
+
+fn result_table(lua: &Lua, plan: &Plan, r: &SuiteResult) -> mlua::Result<Table> {
+    let s = plan.suite(r.id);
+    let t = lua.create_table()?;
+    t.raw_set("name", s.name.as_str())?;
+    t.raw_set("status", r.status.label())?;
+    t.raw_set("exit_code", r.return_code)?;
+    t.raw_set("signal", r.signal)?;
+    t.raw_set("attempt", r.attempts)?;
+    t.raw_set("duration", r.duration.as_secs_f64())?;
+    t.raw_set(
+        "log_file",
+        r.log_file
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned()),
+    )?;
+    t.raw_set("error_message", r.error_message.as_deref())?;
+    t.raw_set("skip_reason", r.skip_reason.as_deref())?;
+    t.raw_set("start_time", r.start_time.map(unix_secs))?;
+    t.raw_set("end_time", r.end_time.map(unix_secs))?;
+    let output = match (&r.log_file, r.last_output) {
+        (Some(p), Some((a, b))) => crate::sched::read_tail(p, a, b),
+        _ => Vec::new(),
+    };
+    t.raw_set("output", lua.create_string(&output)?)?;
+    Ok(t)
+}
+
+fn summary_table(lua: &Lua, s: &Summary) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.raw_set("total", s.total)?;
+    t.raw_set("passed", s.passed)?;
+    t.raw_set("failed", s.failed)?;
+    t.raw_set("skipped", s.skipped)?;
+    t.raw_set("flaky", s.flaky)?;
+    t.raw_set("timed_out", s.timed_out)?;
+    t.raw_set("cancelled", s.cancelled)?;
+    t.raw_set("duration", s.duration.as_secs_f64())?;
+    t.raw_set("sequential_time", s.sequential_time.as_secs_f64())?;
+    t.raw_set("speedup", s.speedup())?;
+    t.raw_set("interrupted", s.interrupted)?;
+    t.raw_set("exit_code", s.exit_code())?;
+    Ok(t)
+}
+
+/// `ptest.on` hooks, as a sink.
+pub struct Hooks<'a> {
+    pub runtime: &'a Runtime,
+}
+
+impl Hooks<'_> {
+    fn call(&self, event: &str, arg: impl FnOnce(&Lua) -> mlua::Result<Table>) {
+        let lua = &self.runtime.lua;
+        let hooks = hooks_for(lua, event);
+        if hooks.is_empty() {
+            return;
+        }
+        let arg = match arg(lua) {
+            Ok(a) => a,
+            Err(e) => return warn(event, &e),
+        };
+        for f in hooks {
+            if let Err(e) = f.call::<()>(arg.clone()) {
+                warn(event, &e);
+            }
+        }
+    }
+}
+
+fn warn(event: &str, e: &mlua::Error) {
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "warning: hook {event} raised an error: {}",
+        lua_message(e)
+    );
+}
+
+impl Sink for Hooks<'_> {
+    fn event(&mut self, plan: &Plan, run: &RunInfo, event: &Event<'_>) {
+        match event {
+            Event::RunStarted => self.call("run_started", |lua| plan_table(lua, plan, run)),
+            Event::SuiteStarted {
+                id,
+                attempt,
+                worker,
+            } => self.call("suite_started", |lua| {
+                let s = plan.suite(*id);
+                let t = lua.create_table()?;
+                t.raw_set("name", s.name.as_str())?;
+                t.raw_set("attempt", *attempt)?;
+                t.raw_set("worker", *worker)?;
+                t.raw_set("category", s.category.as_str())?;
+                t.raw_set("phase", plan.phase(s.phase).name.as_str())?;
+                t.raw_set("group", plan.group_name(s))?;
+                t.raw_set(
+                    "log_file",
+                    run.log_files[id.index()].to_string_lossy().as_ref(),
+                )?;
+                Ok(t)
+            }),
+            Event::SuiteFinished { result } => {
+                self.call("suite_finished", |lua| result_table(lua, plan, result))
+            }
+            Event::RunFinished { summary, .. } => {
+                self.call("run_finished", |lua| summary_table(lua, summary))
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `when` predicates, as the scheduler's retry judge.
+pub struct Predicates<'a> {
+    pub runtime: &'a Runtime,
+}
+
+impl RetryJudge for Predicates<'_> {
+    fn should_retry(&mut self, predicate: usize, v: &AttemptView<'_>) -> Result<bool, String> {
+        let lua = &self.runtime.lua;
+        let f: Function = {
+            let cell = lua
+                .app_data_ref::<std::cell::RefCell<State>>()
+                .ok_or("no Lua state")?;
+            let state = cell.borrow();
+            let key = state.predicates.get(predicate).ok_or("unknown predicate")?;
+            lua.registry_value(key).map_err(|e| lua_message(&e))?
+        };
+        let t = (|| -> mlua::Result<Table> {
+            let t = lua.create_table()?;
+            t.raw_set("name", v.name)?;
+            t.raw_set("status", v.status)?;
+            t.raw_set("exit_code", v.exit_code)?;
+            t.raw_set("signal", v.signal)?;
+            t.raw_set("attempt", v.attempt)?;
+            t.raw_set("duration", v.duration.as_secs_f64())?;
+            t.raw_set(
+                "log_file",
+                v.log_file.map(|p| p.to_string_lossy().into_owned()),
+            )?;
+            t.raw_set("output", lua.create_string(v.output)?)?;
+            Ok(t)
+        })()
+        .map_err(|e| lua_message(&e))?;
+        let answer: mlua::Value = f.call(t).map_err(|e| lua_message(&e))?;
+        Ok(answer.as_boolean().unwrap_or(!answer.is_nil()))
+    }
+}

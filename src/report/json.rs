@@ -1,0 +1,201 @@
+//! `LOG_DIR/test-report.json` (DESIGN §6), written atomically: a temp file beside it, then a
+//! rename, so a reader never sees half a report. The serialized types are separate from the
+//! in-memory ones and carry a format version.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::{display_path, unix_secs};
+use crate::event::{RunInfo, SuiteResult, Summary};
+use crate::plan::Plan;
+
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+pub struct Report<'a> {
+    pub format_version: u32,
+    pub ptest_version: &'static str,
+    pub run_id: &'a str,
+    pub timestamp: String,
+    pub duration: f64,
+    pub workers: u32,
+    pub suites: Vec<SuiteReport<'a>>,
+    pub summary: SummaryReport,
+    pub limiters: Vec<LimiterReport<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct SuiteReport<'a> {
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub category: &'a str,
+    pub phase: &'a str,
+    pub group: Option<&'a str>,
+    pub tags: &'a [String],
+    pub status: &'static str,
+    pub start_time: Option<f64>,
+    pub end_time: Option<f64>,
+    pub duration: f64,
+    pub return_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub attempts: u32,
+    pub error_message: Option<&'a str>,
+    pub skip_reason: Option<&'a str>,
+    pub log_file: Option<String>,
+    pub worker: Option<u32>,
+    pub peak_rss_kb: Option<u64>,
+    pub cpu_time: Option<f64>,
+}
+
+#[derive(Serialize)]
+pub struct SummaryReport {
+    pub total: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub flaky: usize,
+    pub timed_out: usize,
+    pub cancelled: usize,
+    pub sequential_time: f64,
+    pub speedup: f64,
+    pub interrupted: bool,
+}
+
+#[derive(Serialize)]
+pub struct LimiterReport<'a> {
+    pub name: &'a str,
+    pub acquired: u64,
+    pub waited: f64,
+    pub throttled: u64,
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// Build the report document.
+pub fn build<'a>(
+    plan: &'a Plan,
+    run: &'a RunInfo,
+    results: &'a [SuiteResult],
+    summary: &Summary,
+) -> Report<'a> {
+    let suites = results
+        .iter()
+        .map(|r| {
+            let s = plan.suite(r.id);
+            SuiteReport {
+                name: &s.name,
+                description: s.description.as_deref(),
+                category: &s.category,
+                phase: &plan.phase(s.phase).name,
+                group: plan.group_name(s),
+                tags: &s.tags,
+                status: r.status.label(),
+                start_time: r.start_time.map(unix_secs),
+                end_time: r.end_time.map(unix_secs),
+                duration: round3(r.duration.as_secs_f64()),
+                return_code: r.return_code,
+                signal: r.signal,
+                attempts: r.attempts,
+                error_message: r.error_message.as_deref(),
+                skip_reason: r.skip_reason.as_deref(),
+                log_file: r
+                    .log_file
+                    .as_deref()
+                    .map(|p| display_path(p).to_string_lossy().into_owned()),
+                worker: r.worker,
+                peak_rss_kb: r.peak_rss_kb,
+                cpu_time: r.cpu_time.map(|d| round3(d.as_secs_f64())),
+            }
+        })
+        .collect();
+    let limiters = plan
+        .limiters
+        .iter()
+        .map(|l| LimiterReport {
+            name: &l.name,
+            acquired: results
+                .iter()
+                .filter(|r| plan.suite(r.id).limiter == Some(l.id))
+                .map(|r| u64::from(r.attempts))
+                .sum(),
+            waited: 0.0,
+            throttled: 0,
+        })
+        .collect();
+    Report {
+        format_version: FORMAT_VERSION,
+        ptest_version: env!("CARGO_PKG_VERSION"),
+        run_id: &run.run_id,
+        timestamp: humantime::format_rfc3339_millis(run.started).to_string(),
+        duration: round3(summary.duration.as_secs_f64()),
+        workers: plan.workers,
+        suites,
+        summary: SummaryReport {
+            total: summary.total,
+            passed: summary.passed,
+            failed: summary.failed,
+            skipped: summary.skipped,
+            flaky: summary.flaky,
+            timed_out: summary.timed_out,
+            cancelled: summary.cancelled,
+            sequential_time: round3(summary.sequential_time.as_secs_f64()),
+            speedup: round3(summary.speedup()),
+            interrupted: summary.interrupted,
+        },
+        limiters,
+    }
+}
+
+/// Write `value` as JSON to `path` atomically.
+pub fn write_atomic(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map_or_else(|| "report".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        serde_json::to_writer_pretty(&mut f, value)?;
+        f.write_all(b"\n")?;
+        f.into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?
+            .sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The sink that writes the report when the run ends (also after fail-fast and Ctrl-C).
+pub struct JsonSink {
+    pub paths: Vec<std::path::PathBuf>,
+    /// Where writing failed, for the caller to report.
+    pub errors: Vec<String>,
+}
+
+impl crate::event::Sink for JsonSink {
+    fn event(&mut self, plan: &Plan, run: &RunInfo, event: &crate::event::Event<'_>) {
+        if let crate::event::Event::RunFinished { results, summary } = event {
+            let report = build(plan, run, results, summary);
+            for p in &self.paths {
+                if let Err(e) = write_atomic(p, &report) {
+                    self.errors.push(format!(
+                        "cannot write report {}: {}",
+                        p.display(),
+                        crate::io_message(&e)
+                    ));
+                }
+            }
+        }
+    }
+}

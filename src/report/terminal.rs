@@ -1,0 +1,318 @@
+//! The terminal: a header, one line per start, retry and finish, then a summary a person can act
+//! on (counts, wall time, speedup, the slowest suites, each failure with its log's last lines).
+//! Writes through one locked writer shared with `-v` streaming, so lines never tear.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use super::display_path;
+use super::style::Styles;
+use crate::duration::human;
+use crate::event::{Event, RunInfo, Sink, Status, SuiteResult, Summary};
+use crate::exec::{LineSink, SharedWriter};
+use crate::plan::Plan;
+
+/// How much the terminal shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verbosity {
+    /// `-q`: the summary only.
+    Quiet,
+    Normal,
+    /// `-v`: also every output line, prefixed by the suite's name.
+    Verbose,
+}
+
+const FAILURE_TAIL_LINES: usize = 15;
+const SLOWEST: usize = 5;
+
+pub struct Terminal {
+    out: SharedWriter,
+    styles: Styles,
+    verbosity: Verbosity,
+}
+
+/// `-v` output lines go through the same writer as the reporter.
+pub struct Echo {
+    out: SharedWriter,
+    styles: Styles,
+}
+
+impl LineSink for Echo {
+    fn line(&self, prefix: &str, line: &[u8]) {
+        let mut buf = Vec::with_capacity(prefix.len() + line.len() + 4);
+        buf.extend_from_slice(self.styles.dim(&format!("{prefix} |")).as_bytes());
+        buf.push(b' ');
+        buf.extend_from_slice(line);
+        buf.push(b'\n');
+        if let Ok(mut w) = self.out.lock() {
+            let _ = w.write_all(&buf);
+            let _ = w.flush();
+        }
+    }
+}
+
+impl Terminal {
+    pub fn new(styles: Styles, verbosity: Verbosity) -> Terminal {
+        let out: SharedWriter = Arc::new(Mutex::new(Box::new(std::io::stdout())));
+        Terminal {
+            out,
+            styles,
+            verbosity,
+        }
+    }
+
+    pub fn echo(&self) -> Arc<dyn LineSink> {
+        Arc::new(Echo {
+            out: self.out.clone(),
+            styles: self.styles,
+        })
+    }
+
+    fn write(&self, text: &str) {
+        if let Ok(mut w) = self.out.lock() {
+            let _ = w.write_all(text.as_bytes());
+            let _ = w.flush();
+        }
+    }
+
+    fn header(&self, plan: &Plan, run: &RunInfo) -> String {
+        let to_run = plan.suites.iter().filter(|s| s.skip.is_none()).count();
+        let mut categories: BTreeMap<&str, usize> = BTreeMap::new();
+        for s in plan.suites.iter().filter(|s| s.skip.is_none()) {
+            *categories.entry(s.category.as_str()).or_default() += 1;
+        }
+        let cats = categories
+            .iter()
+            .map(|(c, n)| format!("{c} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "{} {} suite{} ({cats}), {} worker{} ({}), fail-fast {}, logs in {}/  run {}\n",
+            self.styles.bold("ptest:"),
+            to_run,
+            if to_run == 1 { "" } else { "s" },
+            plan.workers,
+            if plan.workers == 1 { "" } else { "s" },
+            plan.worker_source.label(),
+            if plan.fail_fast { "on" } else { "off" },
+            display_path(&plan.log_dir).display(),
+            run.run_id,
+        )
+    }
+
+    fn finished_line(&self, plan: &Plan, r: &SuiteResult) -> String {
+        let s = plan.suite(r.id);
+        let label = match r.status {
+            Status::Passed => "PASS",
+            Status::Flaky => "FLAKY",
+            Status::Failed => "FAIL",
+            Status::TimedOut => "TIMEOUT",
+            Status::Cancelled => "CANCEL",
+            Status::Skipped => "SKIP",
+        };
+        let tag = self.styles.status(r.status, &format!("{label:<7}"));
+        match r.status {
+            Status::Skipped => format!(
+                "{tag} {}  {}\n",
+                s.name,
+                self.styles.dim(r.skip_reason.as_deref().unwrap_or(""))
+            ),
+            Status::Passed => format!("{tag} {}  {}\n", s.name, human(r.duration)),
+            Status::Flaky => format!(
+                "{tag} {}  {}  passed on attempt {}/{}\n",
+                s.name,
+                human(r.duration),
+                r.attempts,
+                s.retry.attempts
+            ),
+            _ => format!(
+                "{tag} {}  {}  {}  {}\n",
+                s.name,
+                human(r.duration),
+                r.error_message.as_deref().unwrap_or(""),
+                r.log_file
+                    .as_deref()
+                    .map(|p| display_path(p).display().to_string())
+                    .unwrap_or_default()
+            ),
+        }
+    }
+
+    fn summary(&self, plan: &Plan, results: &[SuiteResult], summary: &Summary) -> String {
+        let st = self.styles;
+        let mut out = String::from("\n");
+        let mut parts = vec![st.status(Status::Passed, &format!("{} passed", summary.passed))];
+        for (n, status, word) in [
+            (summary.flaky, Status::Flaky, "flaky"),
+            (summary.failed, Status::Failed, "failed"),
+            (summary.timed_out, Status::TimedOut, "timed out"),
+            (summary.cancelled, Status::Cancelled, "cancelled"),
+            (summary.skipped, Status::Skipped, "skipped"),
+        ] {
+            if n > 0 {
+                parts.push(st.status(status, &format!("{n} {word}")));
+            }
+        }
+        out.push_str(&format!(
+            "{} {}: {}\n",
+            st.bold("Summary:"),
+            summary.total,
+            parts.join(", ")
+        ));
+        let saved = summary.sequential_time.saturating_sub(summary.duration);
+        out.push_str(&format!(
+            "Wall time {}, sequential {}, speedup {:.1}x, saved {}\n",
+            human(summary.duration),
+            human(summary.sequential_time),
+            summary.speedup(),
+            human(saved)
+        ));
+        if summary.interrupted {
+            out.push_str(
+                &st.warn("Interrupted: running suites were cancelled, the rest skipped.\n"),
+            );
+        }
+        let mut ran: Vec<&SuiteResult> = results.iter().filter(|r| r.attempts > 0).collect();
+        ran.sort_by(|a, b| b.duration.cmp(&a.duration).then(a.id.cmp(&b.id)));
+        if ran.len() > 1 {
+            let slow: Vec<String> = ran
+                .iter()
+                .take(SLOWEST)
+                .map(|r| format!("{} {}", plan.suite(r.id).name, human(r.duration)))
+                .collect();
+            out.push_str(&format!("Slowest: {}\n", slow.join(", ")));
+        }
+        let flaky: Vec<&SuiteResult> = results
+            .iter()
+            .filter(|r| r.status == Status::Flaky)
+            .collect();
+        if !flaky.is_empty() {
+            out.push_str(&format!(
+                "\n{}\n",
+                st.status(Status::Flaky, "Flaky suites (passed on a retry):")
+            ));
+            for r in flaky {
+                out.push_str(&format!(
+                    "  {}  {} attempts (before: {})\n",
+                    plan.suite(r.id).name,
+                    r.attempts,
+                    r.failed_attempts.join("; ")
+                ));
+            }
+        }
+        let failures: Vec<&SuiteResult> =
+            results.iter().filter(|r| r.status.is_failure()).collect();
+        if !failures.is_empty() {
+            out.push_str(&format!("\n{}\n", st.status(Status::Failed, "Failures:")));
+            for r in failures {
+                let s = plan.suite(r.id);
+                let log = r
+                    .log_file
+                    .as_deref()
+                    .map(|p| display_path(p).display().to_string())
+                    .unwrap_or_default();
+                out.push_str(&format!(
+                    "{} {}  {}  {}\n",
+                    st.status(r.status, "✗"),
+                    st.bold(&s.name),
+                    r.error_message.as_deref().unwrap_or(""),
+                    log
+                ));
+                if let (Some(path), Some((start, end))) = (r.log_file.as_deref(), r.last_output) {
+                    let tail = crate::sched::read_tail(path, start, end);
+                    for line in last_lines(&tail, FAILURE_TAIL_LINES) {
+                        out.push_str(&format!("    {} {line}\n", st.dim("|")));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The last `n` lines of some output, lossily decoded, without a trailing empty line.
+pub fn last_lines(bytes: &[u8], n: usize) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text.trim_end_matches('\n').split('\n').collect();
+    let from = lines.len().saturating_sub(n);
+    if text.is_empty() {
+        return Vec::new();
+    }
+    lines[from..]
+        .iter()
+        .map(|l| l.trim_end_matches('\r').to_owned())
+        .collect()
+}
+
+impl Sink for Terminal {
+    fn event(&mut self, plan: &Plan, run: &RunInfo, event: &Event<'_>) {
+        let quiet = self.verbosity == Verbosity::Quiet;
+        match event {
+            Event::RunStarted if !quiet => self.write(&self.header(plan, run)),
+            Event::SuiteStarted {
+                id,
+                attempt,
+                worker,
+            } if !quiet => {
+                let s = plan.suite(*id);
+                let again = if *attempt > 1 {
+                    format!("  attempt {attempt}/{}", s.retry.attempts)
+                } else {
+                    String::new()
+                };
+                self.write(&format!(
+                    "{} {}  {}{again}\n",
+                    self.styles.dim("START  "),
+                    s.name,
+                    self.styles.dim(&format!("worker {worker}"))
+                ));
+            }
+            Event::SuiteRetrying {
+                id,
+                attempt,
+                delay,
+                reason,
+            } if !quiet => {
+                let s = plan.suite(*id);
+                self.write(&format!(
+                    "{} {}  attempt {attempt}/{} failed ({reason}), retrying in {}\n",
+                    self.styles.warn("RETRY  "),
+                    s.name,
+                    s.retry.attempts,
+                    human(*delay)
+                ));
+            }
+            Event::SuiteFinished { result } if !quiet => {
+                self.write(&self.finished_line(plan, result))
+            }
+            Event::Stopping { reason } => {
+                let what = if *reason == "interrupted" {
+                    "interrupted: cancelling running suites (Ctrl-C again to kill at once)"
+                } else {
+                    "fail-fast: cancelling running suites, skipping the rest"
+                };
+                self.write(&format!("{}\n", self.styles.warn(what)));
+            }
+            Event::Warning { message } => {
+                self.write(&format!("{} {message}\n", self.styles.warn("warning:")))
+            }
+            Event::RunFinished { results, summary } => {
+                self.write(&self.summary(plan, results, summary))
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_lines;
+
+    #[test]
+    fn last_lines_of_output() {
+        assert_eq!(last_lines(b"a\nb\nc\n", 2), vec!["b", "c"]);
+        assert_eq!(last_lines(b"a\r\nb", 5), vec!["a", "b"]);
+        assert!(last_lines(b"", 3).is_empty());
+    }
+}

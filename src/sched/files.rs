@@ -1,0 +1,98 @@
+//! The files a run lays out: one log per suite with a safe, unique name inside the log folder,
+//! and a fresh temporary folder per attempt.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// `[A-Za-z0-9._-]` kept, everything else `_`; never empty, never a path of its own.
+pub fn safe_name(name: &str) -> String {
+    let mut s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(200)
+        .collect();
+    if s.is_empty() || s.chars().all(|c| c == '.') {
+        s = s.replace('.', "_");
+        s.insert(0, '_');
+    }
+    s
+}
+
+/// A log file name for every suite, in order: `<safe>.log`, and `<safe>-2.log`... on collision.
+pub fn log_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut taken: HashSet<String> = HashSet::new();
+    let mut out = Vec::new();
+    for name in names {
+        let base = safe_name(name);
+        let mut candidate = format!("{base}.log");
+        let mut n = 2;
+        while !taken.insert(candidate.to_lowercase()) {
+            candidate = format!("{base}-{n}.log");
+            n += 1;
+        }
+        out.push(candidate);
+    }
+    out
+}
+
+/// Make sure the log folder exists and takes files, before any suite starts.
+pub fn prepare_log_dir(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        format!(
+            "cannot create log folder {}: {}",
+            dir.display(),
+            crate::io_message(&e)
+        )
+    })?;
+    let probe = dir.join(format!(".ptest-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(|e| {
+        format!(
+            "cannot write in log folder {}: {}",
+            dir.display(),
+            crate::io_message(&e)
+        )
+    })?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+/// The folder holding this run's per-attempt temporary folders.
+pub fn run_tmp_root(run_id: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("ptest-{run_id}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_safe_and_distinct() {
+        let names = [
+            "a/b",
+            "a_b",
+            "..",
+            "../../etc/passwd",
+            "ünï cødé",
+            "A_B",
+            "x y",
+        ];
+        let got = log_names(names);
+        assert_eq!(got[0], "a_b.log");
+        assert_eq!(got[1], "a_b-2.log");
+        assert_eq!(got[2], "___.log");
+        assert_eq!(got[3], ".._.._etc_passwd.log");
+        assert_eq!(got[4], "_n__c_d_.log");
+        for g in &got {
+            assert!(!g.contains('/'), "{g}");
+        }
+        let set: HashSet<_> = got.iter().map(|g| g.to_lowercase()).collect();
+        assert_eq!(set.len(), got.len());
+        assert_eq!(got[5], "A_B-3.log");
+    }
+}

@@ -1,0 +1,733 @@
+//! The scheduler: one loop that owns all run state. It starts ready suites by priority (DESIGN §3),
+//! hands attempts to the executor, and turns what comes back — exits, timers, signals — into
+//! events for the report sinks. Only this loop changes run state.
+
+pub mod files;
+pub mod queue;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::event::{AttemptView, Event, RetryJudge, RunInfo, Sink, Status, SuiteResult, Summary};
+use crate::exec::{AttemptEnd, AttemptOutcome, AttemptSpec, CommandLine, Executor, LineSink};
+use crate::plan::{OnFailure, Plan, SuiteId};
+use queue::{Admit, Queue, Slots};
+
+/// How much of an attempt's output retry rules and hooks see.
+pub const OUTPUT_TAIL: u64 = 64 * 1024;
+
+/// What the run needs besides the plan.
+pub struct Options {
+    pub run_id: String,
+    pub keep_tmp: bool,
+    /// `-v`: every output line also goes here, prefixed by the suite's name.
+    pub echo: Option<Arc<dyn LineSink>>,
+}
+
+/// Where a suite is in the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting for its phase, its dependencies, or admission.
+    Pending,
+    Running,
+    /// Between attempts.
+    Backoff,
+    Done,
+}
+
+struct Attempt {
+    id: SuiteId,
+    attempt: u32,
+    slots: Vec<u32>,
+    tmpdir: PathBuf,
+}
+
+/// Per-suite totals across attempts.
+#[derive(Default)]
+struct Progress {
+    attempts: u32,
+    first_start: Option<SystemTime>,
+    duration: Duration,
+    peak_rss_kb: Option<u64>,
+    cpu_time: Option<Duration>,
+    worker: Option<u32>,
+    failed_attempts: Vec<String>,
+}
+
+/// How one attempt ended, before retry rules.
+enum Verdict {
+    Pass,
+    Fail {
+        code: Option<i32>,
+        signal: Option<i32>,
+        message: Option<String>,
+    },
+    Timeout,
+    Cancel,
+}
+
+pub struct Scheduler<'a> {
+    plan: &'a Plan,
+    run: RunInfo,
+    opts: Options,
+    sinks: Vec<&'a mut dyn Sink>,
+    judge: &'a mut dyn RetryJudge,
+    /// Taken at the end by `shutdown`.
+    exec: Option<Executor>,
+    outcomes: tokio::sync::mpsc::UnboundedReceiver<AttemptOutcome>,
+    state: Vec<State>,
+    results: Vec<Option<SuiteResult>>,
+    progress: Vec<Progress>,
+    /// Dependencies (inside the plan) not yet passed.
+    waiting_deps: Vec<u32>,
+    /// Suites of each phase that have not ended.
+    phase_open: Vec<usize>,
+    phase_failed: Vec<bool>,
+    queue: Queue,
+    slots: Slots,
+    phase: usize,
+    attempts: HashMap<u64, Attempt>,
+    next_key: u64,
+    backoff: BinaryHeap<Reverse<(Instant, SuiteId)>>,
+    /// Fail-fast or Ctrl-C: nothing new starts outside `always` phases.
+    stopping: Option<&'static str>,
+    /// A second Ctrl-C: everything is killed, `always` phases too.
+    hard_stop: bool,
+    interrupted: bool,
+    /// Why later phases are skipped (`phase "core" failed`).
+    later_skip: Option<String>,
+    started: Instant,
+}
+
+impl<'a> Scheduler<'a> {
+    pub fn new(
+        plan: &'a Plan,
+        opts: Options,
+        sinks: Vec<&'a mut dyn Sink>,
+        judge: &'a mut dyn RetryJudge,
+    ) -> std::io::Result<Scheduler<'a>> {
+        let (exec, outcomes) = Executor::new()?;
+        let names = files::log_names(plan.suites.iter().map(|s| s.name.as_str()));
+        let log_files = names.iter().map(|n| plan.log_dir.join(n)).collect();
+        let n = plan.suites.len();
+        let mut phase_open = vec![0; plan.phases.len()];
+        for s in &plan.suites {
+            phase_open[s.phase.index()] += 1;
+        }
+        Ok(Scheduler {
+            plan,
+            run: RunInfo {
+                run_id: opts.run_id.clone(),
+                started: SystemTime::now(),
+                log_files,
+            },
+            opts,
+            sinks,
+            judge,
+            exec: Some(exec),
+            outcomes,
+            state: vec![State::Pending; n],
+            results: vec![None; n],
+            progress: (0..n).map(|_| Progress::default()).collect(),
+            waiting_deps: plan
+                .suites
+                .iter()
+                .map(|s| s.depends_on.len() as u32)
+                .collect(),
+            phase_open,
+            phase_failed: vec![false; plan.phases.len()],
+            queue: Queue::new(plan),
+            slots: Slots::new(plan.phases.first().map_or(1, |p| p.workers)),
+            phase: 0,
+            attempts: HashMap::new(),
+            next_key: 0,
+            backoff: BinaryHeap::new(),
+            stopping: None,
+            hard_stop: false,
+            interrupted: false,
+            later_skip: None,
+            started: Instant::now(),
+        })
+    }
+
+    fn exec(&mut self) -> &mut Executor {
+        self.exec
+            .as_mut()
+            .expect("the executor lives until the run ends")
+    }
+
+    fn emit(&mut self, event: &Event<'_>) {
+        for sink in &mut self.sinks {
+            sink.event(self.plan, &self.run, event);
+        }
+    }
+
+    /// Run the plan to the end. Returns every suite's result (in plan order) and the summary.
+    pub async fn run(mut self) -> (Vec<SuiteResult>, Summary, RunInfo) {
+        let mut sigint = signal(SignalKind::interrupt()).ok();
+        let mut sigterm = signal(SignalKind::terminate()).ok();
+        self.started = Instant::now();
+        self.run.started = SystemTime::now();
+        self.emit(&Event::RunStarted);
+
+        for s in &self.plan.suites {
+            if let Some(skip) = &s.skip {
+                self.skip(s.id, skip.reason());
+            }
+        }
+        let mut entered = !self.plan.phases.is_empty() && self.enter_phase(0);
+        while entered {
+            self.start_ready();
+            if self.phase_open[self.phase] == 0 && self.attempts.is_empty() {
+                entered = self.advance_phase();
+                continue;
+            }
+            let next_backoff = self.backoff.peek().map(|Reverse((t, _))| *t);
+            tokio::select! {
+                Some(o) = self.outcomes.recv() => self.on_outcome(o),
+                () = sleep_until(next_backoff), if next_backoff.is_some() => self.wake_backoffs(),
+                Some(()) = recv(&mut sigint) => self.on_signal(),
+                Some(()) = recv(&mut sigterm) => self.on_signal(),
+            }
+        }
+        if let Some(exec) = self.exec.take() {
+            exec.shutdown(self.plan.grace).await;
+        }
+
+        let results: Vec<SuiteResult> = self
+            .results
+            .iter_mut()
+            .enumerate()
+            .map(|(i, r)| {
+                r.take().unwrap_or_else(|| {
+                    SuiteResult::skipped(SuiteId(i as u32), "not reached".into())
+                })
+            })
+            .collect();
+        let summary = Summary::from_results(&results, self.started.elapsed(), self.interrupted);
+        self.emit(&Event::RunFinished {
+            results: &results,
+            summary: &summary,
+        });
+        if !self.opts.keep_tmp {
+            // Only empty folders go: failed attempts keep theirs for inspection.
+            let root = files::run_tmp_root(&self.opts.run_id);
+            let _ = std::fs::remove_dir(&root);
+        }
+        (results, summary, self.run)
+    }
+
+    /// Make phase `k` current: skip it whole when an earlier failure or a stop says so, else
+    /// queue its suites whose dependencies have passed. Returns false past the last phase.
+    fn enter_phase(&mut self, k: usize) -> bool {
+        if k >= self.plan.phases.len() {
+            return false;
+        }
+        self.phase = k;
+        let phase = &self.plan.phases[k];
+        let reason = if self.hard_stop {
+            Some("interrupted".to_owned())
+        } else if phase.always {
+            None
+        } else {
+            self.stopping
+                .map(str::to_owned)
+                .or_else(|| self.later_skip.clone())
+        };
+        if let Some(reason) = reason {
+            for id in phase.suites.clone() {
+                if self.state[id.index()] != State::Done {
+                    self.skip(id, reason.clone());
+                }
+            }
+            return true;
+        }
+        self.slots = Slots::new(phase.workers);
+        for &id in &phase.suites {
+            if self.state[id.index()] == State::Pending && self.waiting_deps[id.index()] == 0 {
+                self.queue.push(self.plan, id);
+            }
+        }
+        true
+    }
+
+    fn advance_phase(&mut self) -> bool {
+        let cur = &self.plan.phases[self.phase];
+        if self.phase_failed[self.phase]
+            && cur.on_failure == OnFailure::Stop
+            && self.later_skip.is_none()
+        {
+            self.later_skip = Some(format!("phase \"{}\" failed", cur.name));
+        }
+        self.enter_phase(self.phase + 1)
+    }
+
+    fn may_start(&self) -> bool {
+        !self.hard_stop && (self.stopping.is_none() || self.plan.phases[self.phase].always)
+    }
+
+    fn start_ready(&mut self) {
+        while self.may_start() && self.slots.free() > 0 && !self.queue.is_empty() {
+            let plan = self.plan;
+            let free = self.slots.free();
+            let total = self.slots.total();
+            let state = &self.state;
+            let picked = self.queue.pop(plan, |id| {
+                if state[id.index()] != State::Pending {
+                    return Admit::Discard;
+                }
+                let s = plan.suite(id);
+                let need = if s.serial { total } else { s.slots.min(total) };
+                if need <= free { Admit::Yes } else { Admit::No }
+            });
+            let Some(id) = picked else { break };
+            let s = plan.suite(id);
+            let need = if s.serial { total } else { s.slots.min(total) };
+            let slots = self
+                .slots
+                .take(need)
+                .expect("admitted with enough free slots");
+            self.start(id, slots);
+        }
+    }
+
+    fn start(&mut self, id: SuiteId, slots: Vec<u32>) {
+        let plan = self.plan;
+        let s = plan.suite(id);
+        let p = &mut self.progress[id.index()];
+        p.attempts += 1;
+        let attempt = p.attempts;
+        let worker = slots[0];
+        p.worker = Some(worker);
+        if p.first_start.is_none() {
+            p.first_start = Some(SystemTime::now());
+        }
+        let log = self.run.log_files[id.index()].clone();
+        if attempt == 1 {
+            // A fresh log per run; attempts append after their header.
+            let _ = std::fs::File::create(&log);
+        }
+        let tmpdir = files::run_tmp_root(&self.run.run_id)
+            .join(format!("{}-{attempt}", files::safe_name(&s.name)));
+        let _ = std::fs::create_dir_all(&tmpdir);
+        let tmp_text = tmpdir.to_string_lossy().into_owned();
+        let worker_text = worker.to_string();
+        let attempt_text = attempt.to_string();
+        let fill = |t: &str| {
+            t.replace("{worker}", &worker_text)
+                .replace("{suite}", &s.name)
+                .replace("{attempt}", &attempt_text)
+                .replace("{tmpdir}", &tmp_text)
+                .replace("{run_id}", &self.run.run_id)
+        };
+        let command = match &s.cmd {
+            CommandLine::Shell(c) => CommandLine::Shell(fill(c)),
+            CommandLine::Argv(v) => CommandLine::Argv(v.iter().map(|a| fill(a)).collect()),
+        };
+        let phase = plan.phase(s.phase);
+        let mut env: Vec<(String, String)> =
+            s.env.iter().map(|(k, v)| (k.clone(), fill(v))).collect();
+        env.extend([
+            ("PTEST".to_owned(), "1".to_owned()),
+            ("PTEST_RUN_ID".to_owned(), self.run.run_id.clone()),
+            ("PTEST_SUITE".to_owned(), s.name.clone()),
+            ("PTEST_WORKER".to_owned(), worker_text.clone()),
+            ("PTEST_WORKERS".to_owned(), phase.workers.to_string()),
+            ("PTEST_ATTEMPT".to_owned(), attempt_text.clone()),
+            ("PTEST_ATTEMPTS".to_owned(), s.retry.attempts.to_string()),
+            ("PTEST_TMPDIR".to_owned(), tmp_text.clone()),
+            ("TMPDIR".to_owned(), tmp_text.clone()),
+            ("PTEST_LOG".to_owned(), log.to_string_lossy().into_owned()),
+            ("PTEST_PHASE".to_owned(), phase.name.clone()),
+            (
+                "PTEST_GROUP".to_owned(),
+                plan.group_name(s).unwrap_or("").to_owned(),
+            ),
+        ]);
+        let key = self.next_key;
+        self.next_key += 1;
+        let spec = AttemptSpec {
+            key,
+            command,
+            cwd: s.cwd.clone(),
+            env,
+            log_path: log,
+            header: format!(
+                "=== ptest: {} attempt {attempt}/{} ===",
+                s.name, s.retry.attempts
+            ),
+            timeout: s.timeout,
+            grace: plan.grace,
+            echo: self.opts.echo.clone().map(|e| (s.name.clone(), e)),
+        };
+        self.state[id.index()] = State::Running;
+        self.attempts.insert(
+            key,
+            Attempt {
+                id,
+                attempt,
+                slots,
+                tmpdir,
+            },
+        );
+        self.exec().start(spec);
+        self.emit(&Event::SuiteStarted {
+            id,
+            attempt,
+            worker,
+        });
+    }
+
+    fn on_outcome(&mut self, o: AttemptOutcome) {
+        let Some(a) = self.attempts.remove(&o.key) else {
+            return;
+        };
+        let plan = self.plan;
+        let id = a.id;
+        let s = plan.suite(id);
+        self.slots.release(&a.slots);
+        self.queue.finished(plan, id);
+        let p = &mut self.progress[id.index()];
+        p.duration += o.duration;
+        p.peak_rss_kb = p.peak_rss_kb.max(o.peak_rss_kb);
+        p.cpu_time = match (p.cpu_time, o.cpu_time) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        let verdict = match &o.end {
+            AttemptEnd::Exited(0) => Verdict::Pass,
+            AttemptEnd::Exited(code) => Verdict::Fail {
+                code: Some(*code),
+                signal: None,
+                message: (*code == 127
+                    && matches!(s.cmd, CommandLine::Shell(_))
+                    && self.log_says_not_found(id, &o))
+                .then(|| format!("command not found: {}", s.cmd.program())),
+            },
+            AttemptEnd::Signaled(sig) => Verdict::Fail {
+                code: None,
+                signal: Some(*sig),
+                message: Some(format!("killed by signal {sig}")),
+            },
+            AttemptEnd::TimedOut => Verdict::Timeout,
+            AttemptEnd::Cancelled => Verdict::Cancel,
+            AttemptEnd::SpawnFailed(m) => Verdict::Fail {
+                code: None,
+                signal: None,
+                message: Some(m.clone()),
+            },
+        };
+        let log = self.run.log_files[id.index()].clone();
+        let range = (o.log_start, o.log_end);
+
+        if matches!(verdict, Verdict::Pass) && !self.opts.keep_tmp {
+            let _ = std::fs::remove_dir_all(&a.tmpdir);
+        }
+        let retryable = matches!(verdict, Verdict::Fail { .. } | Verdict::Timeout)
+            && a.attempt < s.retry.attempts
+            && self.may_start()
+            && self.retry_wanted(id, a.attempt, &verdict, &o, &log);
+        if retryable {
+            let delay = self.backoff_delay(id, a.attempt + 1);
+            let reason = describe_failure(&verdict, s.timeout);
+            self.progress[id.index()]
+                .failed_attempts
+                .push(reason.clone());
+            self.state[id.index()] = State::Backoff;
+            self.queue.add_work(plan, id);
+            self.backoff.push(Reverse((Instant::now() + delay, id)));
+            self.emit(&Event::SuiteRetrying {
+                id,
+                attempt: a.attempt,
+                delay,
+                reason: &reason,
+            });
+            return;
+        }
+        let p = &mut self.progress[id.index()];
+        let (status, code, signal, message) = match verdict {
+            Verdict::Pass if p.failed_attempts.is_empty() => (Status::Passed, Some(0), None, None),
+            Verdict::Pass => (Status::Flaky, Some(0), None, None),
+            Verdict::Fail {
+                code,
+                signal,
+                message,
+            } => (
+                Status::Failed,
+                code,
+                signal,
+                message.or_else(|| code.map(|c| format!("exit code {c}"))),
+            ),
+            Verdict::Timeout => (
+                Status::TimedOut,
+                None,
+                None,
+                Some(format!(
+                    "timed out after {}",
+                    crate::duration::human(s.timeout)
+                )),
+            ),
+            Verdict::Cancel => (
+                Status::Cancelled,
+                None,
+                None,
+                Some(self.stopping.unwrap_or("cancelled").to_owned()),
+            ),
+        };
+        let result = SuiteResult {
+            id,
+            status,
+            start_time: p.first_start,
+            end_time: Some(SystemTime::now()),
+            duration: p.duration,
+            return_code: code,
+            signal,
+            attempts: p.attempts,
+            error_message: message,
+            skip_reason: None,
+            log_file: Some(log),
+            worker: p.worker,
+            peak_rss_kb: p.peak_rss_kb,
+            cpu_time: p.cpu_time,
+            failed_attempts: std::mem::take(&mut p.failed_attempts),
+            last_output: Some(range),
+        };
+        self.finish(result);
+    }
+
+    /// `sh` exits 127 both for a missing command and for a script's own `exit 127`.
+    fn log_says_not_found(&self, id: SuiteId, o: &AttemptOutcome) -> bool {
+        let tail = read_tail(&self.run.log_files[id.index()], o.log_start, o.log_end);
+        let text = String::from_utf8_lossy(&tail);
+        text.contains("not found") || text.contains("No such file")
+    }
+
+    fn retry_wanted(
+        &mut self,
+        id: SuiteId,
+        attempt: u32,
+        v: &Verdict,
+        o: &AttemptOutcome,
+        log: &std::path::Path,
+    ) -> bool {
+        let s = self.plan.suite(id);
+        let policy = &s.retry;
+        if let Some(pred) = policy.when {
+            let output = read_tail(log, o.log_start, o.log_end);
+            let (status, code, signal) = match v {
+                Verdict::Fail { code, signal, .. } => ("failed", *code, *signal),
+                _ => ("timed_out", None, None),
+            };
+            let view = AttemptView {
+                name: &s.name,
+                status,
+                exit_code: code,
+                signal,
+                attempt,
+                duration: o.duration,
+                log_file: Some(log),
+                output: &output,
+            };
+            return match self.judge.should_retry(pred, &view) {
+                Ok(b) => b,
+                Err(e) => {
+                    let msg = format!(
+                        "retry predicate of suite \"{}\" raised an error: {e}",
+                        s.name
+                    );
+                    self.emit(&Event::Warning { message: &msg });
+                    false
+                }
+            };
+        }
+        match v {
+            Verdict::Timeout => policy.on_timeout,
+            Verdict::Fail { code, .. } => {
+                if policy.on_exit_codes.is_empty() && policy.on_output.is_empty() {
+                    return true;
+                }
+                if code.is_some_and(|c| policy.on_exit_codes.contains(&c)) {
+                    return true;
+                }
+                if policy.on_output.is_empty() {
+                    return false;
+                }
+                let output = read_tail(log, o.log_start, o.log_end);
+                policy
+                    .on_output
+                    .iter()
+                    .any(|needle| contains(&output, needle.as_bytes()))
+            }
+            _ => false,
+        }
+    }
+
+    fn backoff_delay(&self, id: SuiteId, next: u32) -> Duration {
+        let policy = &self.plan.suite(id).retry;
+        let d = policy.backoff(next);
+        if policy.jitter {
+            d.mul_f64(fastrand::f64())
+        } else {
+            d
+        }
+    }
+
+    fn wake_backoffs(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((t, id))) = self.backoff.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.backoff.pop();
+            if self.state[id.index()] == State::Backoff {
+                self.state[id.index()] = State::Pending;
+                self.queue.push(self.plan, id);
+            }
+        }
+    }
+
+    /// Record a final result, then unblock or skip what depends on it.
+    fn finish(&mut self, result: SuiteResult) {
+        let id = result.id;
+        let status = result.status;
+        self.state[id.index()] = State::Done;
+        let s = self.plan.suite(id);
+        self.phase_open[s.phase.index()] -= 1;
+        self.results[id.index()] = Some(result);
+        if let Some(r) = self.results[id.index()].take() {
+            self.emit(&Event::SuiteFinished { result: &r });
+            self.results[id.index()] = Some(r);
+        }
+        if status.is_pass() {
+            for &d in &s.dependents {
+                self.waiting_deps[d.index()] -= 1;
+                if self.waiting_deps[d.index()] == 0
+                    && self.state[d.index()] == State::Pending
+                    && self.plan.suite(d).phase.index() == self.phase
+                {
+                    self.queue.push(self.plan, d);
+                }
+            }
+        } else {
+            let verb = match status {
+                Status::Failed | Status::TimedOut => "failed",
+                Status::Cancelled => "was cancelled",
+                _ => "was skipped",
+            };
+            let reason = format!("dependency \"{}\" {verb}", s.name);
+            for &d in &s.dependents {
+                if self.state[d.index()] != State::Done {
+                    self.skip(d, reason.clone());
+                }
+            }
+        }
+        if status.is_failure() {
+            self.phase_failed[s.phase.index()] = true;
+            if self.plan.fail_fast && self.stopping.is_none() {
+                self.begin_stop("fail-fast");
+            }
+        }
+    }
+
+    /// Skip a suite that has not ended (and, through `finish`, its dependents).
+    fn skip(&mut self, id: SuiteId, reason: String) {
+        if self.state[id.index()] == State::Done {
+            return;
+        }
+        if self.state[id.index()] == State::Pending {
+            self.queue.forget_work(self.plan, id);
+        }
+        let mut r = SuiteResult::skipped(id, reason);
+        let p = &self.progress[id.index()];
+        if p.attempts > 0 {
+            // Skipped while waiting for a retry: it did run.
+            r.attempts = p.attempts;
+            r.duration = p.duration;
+            r.start_time = p.first_start;
+            r.log_file = Some(self.run.log_files[id.index()].clone());
+        }
+        self.finish(r);
+    }
+
+    /// Fail-fast or Ctrl-C: cancel running attempts (outside `always` phases unless hard), skip
+    /// everything that has not started.
+    fn begin_stop(&mut self, reason: &'static str) {
+        self.stopping = Some(reason);
+        self.emit(&Event::Stopping { reason });
+        let in_always = self.plan.phases[self.phase].always;
+        if !in_always || self.hard_stop {
+            let keys: Vec<u64> = self.attempts.keys().copied().collect();
+            for k in keys {
+                self.exec().cancel(k);
+            }
+        }
+        for i in 0..self.plan.suites.len() {
+            let s = &self.plan.suites[i];
+            let protected = self.plan.phase(s.phase).always && !self.hard_stop;
+            if !protected && matches!(self.state[i], State::Pending | State::Backoff) {
+                self.skip(s.id, reason.to_owned());
+            }
+        }
+    }
+
+    fn on_signal(&mut self) {
+        self.interrupted = true;
+        if self.stopping == Some("interrupted") || self.hard_stop {
+            self.hard_stop = true;
+            self.exec().kill_all();
+            self.begin_stop("interrupted");
+        } else {
+            self.begin_stop("interrupted");
+        }
+    }
+}
+
+fn describe_failure(v: &Verdict, timeout: Duration) -> String {
+    match v {
+        Verdict::Fail {
+            message: Some(m), ..
+        } => m.clone(),
+        Verdict::Fail { code: Some(c), .. } => format!("exit code {c}"),
+        Verdict::Fail {
+            signal: Some(s), ..
+        } => format!("signal {s}"),
+        Verdict::Timeout => format!("timed out after {}", crate::duration::human(timeout)),
+        _ => "failed".into(),
+    }
+}
+
+async fn sleep_until(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn recv(s: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match s {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The last `OUTPUT_TAIL` bytes of `[start, end)` of a log file.
+pub fn read_tail(path: &std::path::Path, start: u64, end: u64) -> Vec<u8> {
+    let from = start.max(end.saturating_sub(OUTPUT_TAIL));
+    let mut buf = Vec::new();
+    if let Ok(mut f) = std::fs::File::open(path) {
+        if f.seek(SeekFrom::Start(from)).is_ok() {
+            let _ = f.take(end.saturating_sub(from)).read_to_end(&mut buf);
+        }
+    }
+    buf
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+}
