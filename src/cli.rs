@@ -31,6 +31,20 @@ pub enum Command {
     Plan(PlanArgs),
     /// Print the dependency graph, phases as clusters and groups inside them
     Graph(GraphArgs),
+    /// Inside a suite: wait until the run's limiter allows, then exit 0
+    Acquire(AcquireArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AcquireArgs {
+    /// The limiter's name, as declared with ptest.limiter
+    pub limiter: String,
+    /// How many tokens to take at once (at most the limiter's burst)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub permits: u32,
+    /// Give up after this long (exit 4), like "30s"
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

@@ -147,6 +147,21 @@ impl Summary {
     }
 }
 
+/// What one limiter did during the run.
+#[derive(Debug, Clone)]
+pub struct LimiterStats {
+    /// Tokens granted (suite starts and `acquire` permits).
+    pub acquired: u64,
+    /// Total time suites and clients spent waiting for it.
+    pub waited: Duration,
+    /// `throttled` reports (HTTP 429s seen by tests).
+    pub throttled: u64,
+    /// Tokens per `per` in force at the end (adaptive limiters lower it).
+    pub rate: f64,
+    /// `max_throttled` was passed: its suites ran one at a time.
+    pub serialized: bool,
+}
+
 /// Facts about the run as a whole, fixed at its start.
 #[derive(Debug, Clone)]
 pub struct RunInfo {
@@ -185,6 +200,7 @@ pub enum Event<'a> {
     RunFinished {
         results: &'a [SuiteResult],
         summary: &'a Summary,
+        limiters: &'a [LimiterStats],
     },
 }
 

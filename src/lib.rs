@@ -5,6 +5,7 @@
 //! codes.
 
 pub mod cli;
+pub mod coord;
 pub mod duration;
 pub mod error;
 pub mod event;
@@ -82,6 +83,7 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
     match cli.command {
         None => run_suites(&cli.run),
         Some(Command::Run(a)) => run_suites(&a),
+        Some(Command::Acquire(a)) => Ok(acquire(&a)),
         Some(Command::List(a)) => {
             let (plan, _rt) = load(&a.config)?;
             let text = match a.format {
@@ -104,6 +106,32 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
             };
             print_stdout(&text);
             Ok(exit::OK)
+        }
+    }
+}
+
+/// `ptest acquire`: exit 0 granted, 2 refused or usage, 3 outside a run, 4 timed out.
+fn acquire(a: &cli::AcquireArgs) -> u8 {
+    match coord::acquire(&a.limiter, a.permits, a.timeout) {
+        Ok(()) => exit::OK,
+        Err(coord::ClientError::NoSocket) => {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "error: ptest acquire works inside a suite of a ptest run (PTEST_SOCKET is not set)"
+            );
+            3
+        }
+        Err(coord::ClientError::Refused(e)) => {
+            let _ = writeln!(std::io::stderr().lock(), "error: {e}");
+            exit::USAGE
+        }
+        Err(coord::ClientError::TimedOut) => {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "error: limiter \"{}\" did not grant within the timeout",
+                a.limiter
+            );
+            4
         }
     }
 }

@@ -23,6 +23,8 @@ use crate::exec::{AttemptEnd, AttemptOutcome, AttemptSpec, process, sweep};
 const DRAIN_IDLE: Duration = Duration::from_millis(250);
 /// The most the drain waits, even while a lingering grandchild keeps talking.
 const DRAIN_MAX: Duration = Duration::from_secs(5);
+/// Longer than any run; durations are capped at it so adding them to an instant cannot overflow.
+pub(crate) const FOREVER: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// At shutdown, how long to wait for attempts to report and echo readers to finish once every
 /// process is gone; both take moments, the bound only guards against a wedged sink.
 const SETTLE_MAX: Duration = Duration::from_secs(5);
@@ -39,6 +41,23 @@ struct Shared {
     state: Mutex<State>,
     /// The number of running attempts, so `shutdown` can wait for the last report.
     running: watch::Sender<usize>,
+    /// Set by the kill switch: the shutdown sweep skips what is left of its grace period.
+    hurry: watch::Sender<bool>,
+}
+
+/// The second Ctrl-C, usable from any task or thread while the executor is busy elsewhere, even
+/// inside `shutdown`: SIGKILL to every running attempt's group, and a shutdown in progress (or to
+/// come) kills at once instead of waiting out its grace period.
+#[derive(Clone)]
+pub struct KillSwitch {
+    shared: Arc<Shared>,
+}
+
+impl KillSwitch {
+    pub fn fire(&self) {
+        self.shared.kill_all();
+        self.shared.hurry.send_replace(true);
+    }
 }
 
 #[derive(Default)]
@@ -70,6 +89,13 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    fn kill_all(&self) {
+        for handle in self.lock().attempts.values() {
+            process::signal_group(handle.pgid, libc::SIGKILL);
+            let _ = handle.control.send(Control::Killed);
+        }
+    }
 }
 
 impl Executor {
@@ -83,6 +109,7 @@ impl Executor {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             running: watch::Sender::new(0),
+            hurry: watch::Sender::new(false),
         });
         let executor = Executor {
             outcomes,
@@ -200,9 +227,13 @@ impl Executor {
     /// SIGKILL to every running attempt's group at once (a second Ctrl-C). Their outcomes still
     /// arrive, as `Cancelled` unless already timed out.
     pub fn kill_all(&mut self) {
-        for handle in self.shared.lock().attempts.values() {
-            process::signal_group(handle.pgid, libc::SIGKILL);
-            let _ = handle.control.send(Control::Killed);
+        self.shared.kill_all();
+    }
+
+    /// A handle that does what `kill_all` does and also cuts a shutdown's grace period short.
+    pub fn kill_switch(&self) -> KillSwitch {
+        KillSwitch {
+            shared: Arc::clone(&self.shared),
         }
     }
 
@@ -230,7 +261,7 @@ impl Executor {
                 .chain(running)
                 .collect()
         };
-        sweep::sweep(groups, grace).await;
+        sweep::sweep(groups, grace, self.shared.hurry.subscribe()).await;
 
         let settle_by = time::Instant::now() + SETTLE_MAX;
         let mut running = self.shared.running.subscribe();
@@ -281,11 +312,8 @@ struct Attempt {
 }
 
 async fn supervise(mut attempt: Attempt) {
-    let deadline = attempt
-        .spawned
-        .checked_add(attempt.timeout)
-        .map(time::Instant::from_std);
-    let grace = attempt.grace;
+    let deadline = time::Instant::from_std(attempt.spawned + attempt.timeout.min(FOREVER));
+    let grace = attempt.grace.min(FOREVER);
     let pgid = attempt.pgid;
     let mut stopping: Option<AttemptEnd> = None;
     let mut kill_at: Option<time::Instant> = None;
@@ -310,7 +338,7 @@ async fn supervise(mut attempt: Attempt) {
                 }
             },
             exit = &mut attempt.exit => break exit.ok(),
-            () = at(deadline), if stopping.is_none() => {
+            () = time::sleep_until(deadline), if stopping.is_none() => {
                 stopping = Some(AttemptEnd::TimedOut);
                 process::signal_group(pgid, libc::SIGTERM);
                 kill_at = Some(time::Instant::now() + grace);

@@ -13,7 +13,7 @@ mod sweep;
 #[cfg(test)]
 mod tests;
 
-pub use executor::Executor;
+pub use executor::{Executor, KillSwitch};
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -52,6 +52,12 @@ fn raise_nofile_limit() {
     }
 }
 
+/// The soft limit children get, when it differs from ptest's own.
+#[cfg(test)]
+pub(crate) fn child_nofile_limit() -> Option<libc::rlim_t> {
+    CHILD_NOFILE.get().map(|limit| limit.rlim_cur)
+}
+
 /// A pipe whose two ends are closed on exec, so no other child inherits them by accident.
 pub(crate) fn pipe() -> io::Result<(File, File)> {
     let mut fds: [libc::c_int; 2] = [-1, -1];

@@ -8,8 +8,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::watch;
 use tokio::time::{self, Instant};
 
+use crate::exec::executor::FOREVER;
 use crate::exec::{process, reaper};
 
 /// After SIGKILL, how long to look again between SIGCHLDs: a killed member reaped by another
@@ -35,10 +37,15 @@ impl Target {
     }
 }
 
-pub(crate) async fn sweep(groups: BTreeSet<libc::pid_t>, grace: Duration) {
+/// `hurry` turning true (the second Ctrl-C) ends the grace period at once.
+pub(crate) async fn sweep(
+    groups: BTreeSet<libc::pid_t>,
+    grace: Duration,
+    mut hurry: watch::Receiver<bool>,
+) {
     // Listen before the first look, so no death between looking and waiting goes unnoticed.
     let mut sigchld = signal(SignalKind::child()).ok();
-    let kill_at = Instant::now() + grace;
+    let kill_at = Instant::now() + grace.min(FOREVER);
     let give_up = kill_at + GIVE_UP_AFTER;
     let mut groups = groups;
     let mut terminated = BTreeSet::new();
@@ -52,7 +59,7 @@ pub(crate) async fn sweep(groups: BTreeSet<libc::pid_t>, grace: Duration) {
         if now >= give_up {
             return;
         }
-        let killing = now >= kill_at;
+        let killing = now >= kill_at || *hurry.borrow_and_update();
         for &target in &targets {
             if killing {
                 target.signal(libc::SIGKILL);
@@ -61,7 +68,7 @@ pub(crate) async fn sweep(groups: BTreeSet<libc::pid_t>, grace: Duration) {
             }
         }
         let wake = if killing { now + RECHECK } else { kill_at };
-        wait_for_child(sigchld.as_mut(), wake).await;
+        wait_for_child(sigchld.as_mut(), &mut hurry, wake).await;
     }
 }
 
@@ -86,12 +93,30 @@ fn targets(groups: &mut BTreeSet<libc::pid_t>) -> Vec<Target> {
     targets
 }
 
-async fn wait_for_child(sigchld: Option<&mut Signal>, until: Instant) {
-    match sigchld {
-        Some(sigchld) => {
-            let _ = time::timeout_at(until, sigchld.recv()).await;
+/// Until a child ends, the kill switch fires, or `until`.
+async fn wait_for_child(
+    sigchld: Option<&mut Signal>,
+    hurry: &mut watch::Receiver<bool>,
+    until: Instant,
+) {
+    let child_ended = async {
+        match sigchld {
+            Some(sigchld) => {
+                sigchld.recv().await;
+            }
+            None => std::future::pending().await,
         }
-        None => time::sleep_until(until).await,
+    };
+    let hurried = async {
+        if hurry.changed().await.is_err() {
+            // The executor is gone, so nobody can fire the switch any more.
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = child_ended => {}
+        () = hurried => {}
+        () = time::sleep_until(until) => {}
     }
 }
 

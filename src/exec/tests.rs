@@ -157,7 +157,10 @@ async fn reports_exit_code_start_and_duration() {
     );
     assert!(outcome.duration < PATIENCE);
 
-    let (outcome, _) = run(spec(2, dir.path(), argv(&["true"]))).await;
+    let mut unbounded = spec(2, dir.path(), argv(&["true"]));
+    unbounded.timeout = Duration::MAX;
+    unbounded.grace = Duration::MAX;
+    let (outcome, _) = run(unbounded).await;
     assert_eq!(outcome.end, AttemptEnd::Exited(0));
 }
 
@@ -528,7 +531,7 @@ async fn shutdown_with_nothing_left_does_not_wait_for_grace() {
     next(&mut outcomes).await;
     let _turn = SWEEP.lock().await;
     let clock = Instant::now();
-    executor.shutdown(Duration::from_secs(30)).await;
+    executor.shutdown(Duration::MAX).await;
     assert!(
         clock.elapsed() < Duration::from_secs(5),
         "{:?}",
@@ -643,4 +646,56 @@ fn line_splitter_keeps_bytes_and_bounds_memory() {
     splitter.finish(&mut |line: &[u8]| pieces.push(line.len()));
     assert_eq!(pieces.iter().sum::<usize>(), 1_000_000);
     assert!(pieces.iter().all(|&len| len <= 128 * 1024));
+}
+
+#[tokio::test]
+async fn kill_switch_cuts_a_shutdown_short() {
+    let _turn = SWEEP.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"setsid sh -c "trap '' TERM; echo \$\$ > daemon.pid; exec sleep 300" &"#;
+    let (mut executor, mut outcomes) = Executor::new().unwrap();
+    executor.start(spec(1, dir.path(), shell(script)));
+    let mut running = spec(2, dir.path(), shell("trap '' TERM; sleep 30"));
+    running.grace = Duration::from_secs(60);
+    executor.start(running);
+    assert_eq!(next(&mut outcomes).await.end, AttemptEnd::Exited(0));
+    let daemon = pid_from(dir.path().join("daemon.pid")).await;
+
+    let switch = executor.kill_switch();
+    let second_ctrl_c = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        switch.fire();
+    });
+    let clock = Instant::now();
+    executor.shutdown(Duration::from_secs(60)).await;
+    assert!(
+        clock.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        clock.elapsed()
+    );
+    second_ctrl_c.join().unwrap();
+    assert!(!exists(daemon));
+    assert_eq!(next(&mut outcomes).await.end, AttemptEnd::Cancelled);
+}
+
+#[tokio::test]
+async fn children_get_the_open_file_limit_ptest_started_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let (outcome, output) = run(spec(1, dir.path(), shell("ulimit -n"))).await;
+    assert_eq!(outcome.end, AttemptEnd::Exited(0));
+    let mut ours = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` into the struct we own.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut ours) },
+        0
+    );
+    assert_eq!(ours.rlim_cur, ours.rlim_max, "raised for ptest itself");
+    let expected = crate::exec::process::child_nofile_limit().unwrap_or(ours.rlim_cur);
+    assert_eq!(
+        String::from_utf8(output).unwrap().trim(),
+        expected.to_string()
+    );
 }

@@ -143,10 +143,10 @@ impl Sink for Hooks<'_> {
                 Ok(t)
             }),
             Event::SuiteFinished { result } => {
-                self.call("suite_finished", |lua| result_table(lua, plan, result))
+                self.call("suite_finished", |lua| result_table(lua, plan, result));
             }
             Event::RunFinished { summary, .. } => {
-                self.call("run_finished", |lua| summary_table(lua, summary))
+                self.call("run_finished", |lua| summary_table(lua, summary));
             }
             _ => {}
         }

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::{display_path, unix_secs};
-use crate::event::{RunInfo, SuiteResult, Summary};
+use crate::event::{LimiterStats, RunInfo, SuiteResult, Summary};
 use crate::plan::Plan;
 
 pub const FORMAT_VERSION: u32 = 1;
@@ -69,6 +69,9 @@ pub struct LimiterReport<'a> {
     pub acquired: u64,
     pub waited: f64,
     pub throttled: u64,
+    /// Tokens per `per` in force at the end.
+    pub rate: f64,
+    pub serialized: bool,
 }
 
 fn round3(x: f64) -> f64 {
@@ -81,6 +84,7 @@ pub fn build<'a>(
     run: &'a RunInfo,
     results: &'a [SuiteResult],
     summary: &Summary,
+    limiters: &[LimiterStats],
 ) -> Report<'a> {
     let suites = results
         .iter()
@@ -115,15 +119,14 @@ pub fn build<'a>(
     let limiters = plan
         .limiters
         .iter()
-        .map(|l| LimiterReport {
+        .zip(limiters)
+        .map(|(l, st)| LimiterReport {
             name: &l.name,
-            acquired: results
-                .iter()
-                .filter(|r| plan.suite(r.id).limiter == Some(l.id))
-                .map(|r| u64::from(r.attempts))
-                .sum(),
-            waited: 0.0,
-            throttled: 0,
+            acquired: st.acquired,
+            waited: round3(st.waited.as_secs_f64()),
+            throttled: st.throttled,
+            rate: st.rate,
+            serialized: st.serialized,
         })
         .collect();
     Report {
@@ -185,8 +188,13 @@ pub struct JsonSink {
 
 impl crate::event::Sink for JsonSink {
     fn event(&mut self, plan: &Plan, run: &RunInfo, event: &crate::event::Event<'_>) {
-        if let crate::event::Event::RunFinished { results, summary } = event {
-            let report = build(plan, run, results, summary);
+        if let crate::event::Event::RunFinished {
+            results,
+            summary,
+            limiters,
+        } = event
+        {
+            let report = build(plan, run, results, summary, limiters);
             for p in &self.paths {
                 if let Err(e) = write_atomic(p, &report) {
                     self.errors.push(format!(

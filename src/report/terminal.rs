@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use super::display_path;
 use super::style::Styles;
 use crate::duration::human;
-use crate::event::{Event, RunInfo, Sink, Status, SuiteResult, Summary};
+use crate::event::{Event, LimiterStats, RunInfo, Sink, Status, SuiteResult, Summary};
 use crate::exec::{LineSink, SharedWriter};
 use crate::plan::Plan;
 
@@ -139,7 +139,13 @@ impl Terminal {
         }
     }
 
-    fn summary(&self, plan: &Plan, results: &[SuiteResult], summary: &Summary) -> String {
+    fn summary(
+        &self,
+        plan: &Plan,
+        results: &[SuiteResult],
+        summary: &Summary,
+        limiters: &[LimiterStats],
+    ) -> String {
         let st = self.styles;
         let mut out = String::from("\n");
         let mut parts = vec![st.status(Status::Passed, &format!("{} passed", summary.passed))];
@@ -182,6 +188,29 @@ impl Terminal {
                 .map(|r| format!("{} {}", plan.suite(r.id).name, human(r.duration)))
                 .collect();
             out.push_str(&format!("Slowest: {}\n", slow.join(", ")));
+        }
+        for (l, st) in plan.limiters.iter().zip(limiters) {
+            out.push_str(&format!(
+                "Limiter {}: {} acquired, waited {}, {} throttled",
+                l.name,
+                st.acquired,
+                human(st.waited),
+                st.throttled
+            ));
+            if (st.rate - l.rate).abs() > 1e-9 {
+                out.push_str(&format!(
+                    ", rate lowered to {:.2} per {}",
+                    st.rate,
+                    human(l.per)
+                ));
+            }
+            if st.serialized {
+                out.push_str(&self.styles.warn(&format!(
+                    ", more than {} throttled: its suites ran one at a time",
+                    l.max_throttled.unwrap_or(0)
+                )));
+            }
+            out.push('\n');
         }
         let flaky: Vec<&SuiteResult> = results
             .iter()
@@ -284,7 +313,7 @@ impl Sink for Terminal {
                 ));
             }
             Event::SuiteFinished { result } if !quiet => {
-                self.write(&self.finished_line(plan, result))
+                self.write(&self.finished_line(plan, result));
             }
             Event::Stopping { reason } => {
                 let what = if *reason == "interrupted" {
@@ -295,10 +324,14 @@ impl Sink for Terminal {
                 self.write(&format!("{}\n", self.styles.warn(what)));
             }
             Event::Warning { message } => {
-                self.write(&format!("{} {message}\n", self.styles.warn("warning:")))
+                self.write(&format!("{} {message}\n", self.styles.warn("warning:")));
             }
-            Event::RunFinished { results, summary } => {
-                self.write(&self.summary(plan, results, summary))
+            Event::RunFinished {
+                results,
+                summary,
+                limiters,
+            } => {
+                self.write(&self.summary(plan, results, summary, limiters));
             }
             _ => {}
         }

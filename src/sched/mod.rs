@@ -3,6 +3,7 @@
 //! events for the report sinks. Only this loop changes run state.
 
 pub mod files;
+pub mod limits;
 pub mod queue;
 
 use std::cmp::Reverse;
@@ -14,9 +15,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::coord::Coordinator;
 use crate::event::{AttemptView, Event, RetryJudge, RunInfo, Sink, Status, SuiteResult, Summary};
 use crate::exec::{AttemptEnd, AttemptOutcome, AttemptSpec, CommandLine, Executor, LineSink};
 use crate::plan::{OnFailure, Plan, SuiteId};
+use limits::{Limiters, Refusal};
 use queue::{Admit, Queue, Slots};
 
 /// How much of an attempt's output retry rules and hooks see.
@@ -103,6 +106,12 @@ pub struct Scheduler<'a> {
     /// Why later phases are skipped (`phase "core" failed`).
     later_skip: Option<String>,
     started: Instant,
+    limiters: Limiters,
+    /// When a limiter that refused a start will have a token again.
+    limiter_wake: Option<Instant>,
+    /// Since when each suite has been ready but refused by its limiter.
+    limiter_wait_since: Vec<Option<Instant>>,
+    coordinator: Option<Coordinator>,
 }
 
 impl<'a> Scheduler<'a> {
@@ -113,6 +122,9 @@ impl<'a> Scheduler<'a> {
         judge: &'a mut dyn RetryJudge,
     ) -> std::io::Result<Scheduler<'a>> {
         let (exec, outcomes) = Executor::new()?;
+        let limiters = Limiters::new(plan);
+        let root = files::run_tmp_root(&opts.run_id);
+        let coordinator = Some(Coordinator::start(&root, limiters.clone())?);
         let names = files::log_names(plan.suites.iter().map(|s| s.name.as_str()));
         let log_files = names.iter().map(|n| plan.log_dir.join(n)).collect();
         let n = plan.suites.len();
@@ -153,6 +165,10 @@ impl<'a> Scheduler<'a> {
             interrupted: false,
             later_skip: None,
             started: Instant::now(),
+            limiters,
+            limiter_wake: None,
+            limiter_wait_since: vec![None; n],
+            coordinator,
         })
     }
 
@@ -189,15 +205,32 @@ impl<'a> Scheduler<'a> {
                 continue;
             }
             let next_backoff = self.backoff.peek().map(|Reverse((t, _))| *t);
+            let limiter_wake = self.limiter_wake;
             tokio::select! {
                 Some(o) = self.outcomes.recv() => self.on_outcome(o),
                 () = sleep_until(next_backoff), if next_backoff.is_some() => self.wake_backoffs(),
+                () = sleep_until(limiter_wake), if limiter_wake.is_some() => self.limiter_wake = None,
                 Some(()) = recv(&mut sigint) => self.on_signal(),
                 Some(()) = recv(&mut sigterm) => self.on_signal(),
             }
         }
         if let Some(exec) = self.exec.take() {
+            // A Ctrl-C during the final sweep kills at once.
+            let switch = exec.kill_switch();
+            let watcher = sigint.take().map(|mut s| {
+                tokio::spawn(async move {
+                    if s.recv().await.is_some() {
+                        switch.fire();
+                    }
+                })
+            });
             exec.shutdown(self.plan.grace).await;
+            if let Some(w) = watcher {
+                w.abort();
+            }
+        }
+        if let Some(c) = self.coordinator.take() {
+            c.close();
         }
 
         let results: Vec<SuiteResult> = self
@@ -211,9 +244,11 @@ impl<'a> Scheduler<'a> {
             })
             .collect();
         let summary = Summary::from_results(&results, self.started.elapsed(), self.interrupted);
+        let limiters = self.limiters.stats();
         self.emit(&Event::RunFinished {
             results: &results,
             summary: &summary,
+            limiters: &limiters,
         });
         if !self.opts.keep_tmp {
             // Only empty folders go: failed attempts keep theirs for inspection.
@@ -273,18 +308,44 @@ impl<'a> Scheduler<'a> {
     }
 
     fn start_ready(&mut self) {
+        let now = Instant::now();
         while self.may_start() && self.slots.free() > 0 && !self.queue.is_empty() {
             let plan = self.plan;
             let free = self.slots.free();
             let total = self.slots.total();
             let state = &self.state;
+            let limiters = &self.limiters;
+            let wake = &mut self.limiter_wake;
+            let wait_since = &mut self.limiter_wait_since;
             let picked = self.queue.pop(plan, |id| {
                 if state[id.index()] != State::Pending {
                     return Admit::Discard;
                 }
                 let s = plan.suite(id);
                 let need = if s.serial { total } else { s.slots.min(total) };
-                if need <= free { Admit::Yes } else { Admit::No }
+                if need > free {
+                    return Admit::No;
+                }
+                // The token is taken last, only when everything else admits the suite.
+                let Some(l) = s.limiter else {
+                    return Admit::Yes;
+                };
+                match limiters.admit_suite(l, now) {
+                    Ok(()) => {
+                        if let Some(since) = wait_since[id.index()].take() {
+                            limiters.add_wait(l, now.saturating_duration_since(since));
+                        }
+                        Admit::Yes
+                    }
+                    Err(refusal) => {
+                        wait_since[id.index()].get_or_insert(now);
+                        if let Refusal::Wait(d) = refusal {
+                            let at = now + d;
+                            *wake = Some(wake.map_or(at, |w| w.min(at)));
+                        }
+                        Admit::No
+                    }
+                }
             });
             let Some(id) = picked else { break };
             let s = plan.suite(id);
@@ -350,6 +411,12 @@ impl<'a> Scheduler<'a> {
                 plan.group_name(s).unwrap_or("").to_owned(),
             ),
         ]);
+        if let Some(c) = &self.coordinator {
+            env.push((
+                "PTEST_SOCKET".to_owned(),
+                c.path.to_string_lossy().into_owned(),
+            ));
+        }
         let key = self.next_key;
         self.next_key += 1;
         let spec = AttemptSpec {
@@ -393,6 +460,9 @@ impl<'a> Scheduler<'a> {
         let s = plan.suite(id);
         self.slots.release(&a.slots);
         self.queue.finished(plan, id);
+        if let Some(l) = s.limiter {
+            self.limiters.release_suite(l);
+        }
         let p = &mut self.progress[id.index()];
         p.duration += o.duration;
         p.peak_rss_kb = p.peak_rss_kb.max(o.peak_rss_kb);

@@ -1,0 +1,190 @@
+//! The coordinator socket (`PTEST_SOCKET`, DESIGN §5): test processes share the run's limiters
+//! through it. One line each way: `acquire <limiter> [permits]` → `ok` once granted;
+//! `throttled <limiter> [retry_after_seconds]` → `ok`; anything else → `err <reason>`, and the
+//! connection stays open. Also the client side, for `ptest acquire`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+
+use crate::sched::limits::{Limiters, Refusal};
+
+const USAGE: &str =
+    "err expected \"acquire LIMITER [PERMITS]\" or \"throttled LIMITER [RETRY_AFTER_SECONDS]\"";
+
+/// The running socket server. Dropping it stops accepting; `close` also removes the socket.
+pub struct Coordinator {
+    pub path: PathBuf,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Coordinator {
+    /// Listen on `dir/coord.sock`; `dir` is made (or narrowed to) mode 0700.
+    pub fn start(dir: &Path, limiters: Limiters) -> std::io::Result<Coordinator> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        let path = dir.join("coord.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path)?;
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                tokio::spawn(serve(stream, limiters.clone()));
+            }
+        });
+        Ok(Coordinator { path, task })
+    }
+
+    pub fn close(self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+async fn serve(stream: UnixStream, limiters: Limiters) {
+    let (read, mut write) = stream.into_split();
+    let mut reader = tokio::io::BufReader::new(read);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        // `None`: the client left while waiting, and takes no token.
+        let Some(reply) = handle(&line, &limiters, &mut reader).await else {
+            return;
+        };
+        if write
+            .write_all(format!("{reply}\n").as_bytes())
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// One request. `None` when the client disconnected while waiting.
+async fn handle(
+    line: &str,
+    limiters: &Limiters,
+    reader: &mut tokio::io::BufReader<tokio::net::unix::OwnedReadHalf>,
+) -> Option<String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        ["acquire", name, rest @ ..] if rest.len() <= 1 => {
+            let permits = match rest.first().map(|p| p.parse::<u32>()) {
+                None => 1,
+                Some(Ok(n)) if n >= 1 => n,
+                Some(_) => {
+                    return Some(format!(
+                        "err permits must be a positive integer, got \"{}\"",
+                        rest[0]
+                    ));
+                }
+            };
+            let id = match limiters.find(name) {
+                Ok(id) => id,
+                Err(e) => return Some(format!("err {e}")),
+            };
+            let asked = Instant::now();
+            let mut client_may_leave = true;
+            loop {
+                match limiters.acquire(id, permits, Instant::now()) {
+                    Ok(()) => {
+                        limiters.add_wait(id, asked.elapsed());
+                        return Some("ok".into());
+                    }
+                    Err(Refusal::Never(e)) => return Some(format!("err {e}")),
+                    Err(Refusal::Full) => unreachable!("acquire has no concurrency cap"),
+                    Err(Refusal::Wait(d)) => {
+                        if client_may_leave {
+                            tokio::select! {
+                                () = tokio::time::sleep(d) => {}
+                                buf = reader.fill_buf() => match buf {
+                                    Ok([]) | Err(_) => return None,
+                                    // A pipelined request: keep it for later, stop watching.
+                                    Ok(_) => client_may_leave = false,
+                                },
+                            }
+                        } else {
+                            tokio::time::sleep(d).await;
+                        }
+                    }
+                }
+            }
+        }
+        ["throttled", name, rest @ ..] if rest.len() <= 1 => {
+            let retry_after = match rest.first().map(|s| s.parse::<f64>()) {
+                None => None,
+                Some(Ok(s)) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s)),
+                Some(_) => {
+                    return Some(format!(
+                        "err retry_after must be a number of seconds, got \"{}\"",
+                        rest[0]
+                    ));
+                }
+            };
+            match limiters.find(name) {
+                Ok(id) => {
+                    limiters.throttled(id, retry_after, Instant::now());
+                    Some("ok".into())
+                }
+                Err(e) => Some(format!("err {e}")),
+            }
+        }
+        _ => Some(USAGE.into()),
+    }
+}
+
+/// Why `ptest acquire` did not get its permits; each maps to an exit code.
+#[derive(Debug)]
+pub enum ClientError {
+    /// Not inside a ptest run (exit 3).
+    NoSocket,
+    /// The limiter said no, or the socket failed (exit 2).
+    Refused(String),
+    /// `--timeout` passed (exit 4).
+    TimedOut,
+}
+
+/// Ask the run's coordinator for `permits` of `limiter`, blocking until granted.
+pub fn acquire(limiter: &str, permits: u32, timeout: Option<Duration>) -> Result<(), ClientError> {
+    let Some(path) = std::env::var_os("PTEST_SOCKET").filter(|p| !p.is_empty()) else {
+        return Err(ClientError::NoSocket);
+    };
+    let io = |e: std::io::Error| {
+        ClientError::Refused(format!("coordinator socket: {}", crate::io_message(&e)))
+    };
+    let mut stream = std::os::unix::net::UnixStream::connect(&path).map_err(io)?;
+    stream.set_read_timeout(timeout).map_err(io)?;
+    stream
+        .write_all(format!("acquire {limiter} {permits}\n").as_bytes())
+        .map_err(io)?;
+    let mut reply = String::new();
+    match BufReader::new(&stream).read_line(&mut reply) {
+        Ok(0) => Err(ClientError::Refused(
+            "the coordinator closed the connection".into(),
+        )),
+        Ok(_) if reply.trim() == "ok" => Ok(()),
+        Ok(_) => Err(ClientError::Refused(
+            reply.trim().trim_start_matches("err ").to_owned(),
+        )),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            Err(ClientError::TimedOut)
+        }
+        Err(e) => Err(io(e)),
+    }
+}

@@ -1,0 +1,336 @@
+//! Rate limiters shared by every worker (DESIGN §2 `ptest.limiter`, §5 the socket): a governor
+//! token bucket per limiter, an optional cap on suites holding it, Retry-After pauses, adaptive
+//! rates, and the counts the report shows. Shared between the scheduler loop and the socket's
+//! connection tasks behind one mutex; every call is short and never waits.
+
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use governor::clock::Clock;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+use crate::event::LimiterStats;
+use crate::plan::{Limiter, LimiterId, Plan};
+
+/// How long without a 429 before an adaptive limiter climbs back, and by how much.
+const ADAPT_PERIOD: Duration = Duration::from_secs(10);
+const ADAPT_STEP: f64 = 1.1;
+const ADAPT_FLOOR: f64 = 1.0 / 16.0;
+
+/// Why a limiter did not grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Try again after this long.
+    Wait(Duration),
+    /// Its concurrency cap is full; wait for a holder to end.
+    Full,
+    /// Never grantable (more permits than the burst).
+    Never(String),
+}
+
+struct State {
+    plan: Limiter,
+    bucket: DefaultDirectRateLimiter,
+    /// Tokens per second in force (adaptive limiters lower it).
+    rate: f64,
+    holders: u32,
+    paused_until: Option<Instant>,
+    last_throttle: Option<Instant>,
+    last_raise: Option<Instant>,
+    acquired: u64,
+    waited: Duration,
+    throttled: u64,
+}
+
+fn bucket(per_token: Duration, burst: u32) -> DefaultDirectRateLimiter {
+    let quota = Quota::with_period(per_token.max(Duration::from_nanos(1)))
+        .expect("period above zero")
+        .allow_burst(NonZeroU32::new(burst.max(1)).expect("burst >= 1"));
+    RateLimiter::direct(quota)
+}
+
+impl State {
+    fn configured_rate(&self) -> f64 {
+        self.plan.rate / self.plan.per.as_secs_f64()
+    }
+
+    fn rebuild(&mut self) {
+        self.bucket = bucket(Duration::from_secs_f64(1.0 / self.rate), self.plan.burst);
+    }
+
+    /// Adaptive limiters climb back 10 % per 10 s without a 429, up to the configured rate.
+    fn recover(&mut self, now: Instant) {
+        if !self.plan.adaptive || self.rate >= self.configured_rate() {
+            return;
+        }
+        let since = self
+            .last_raise
+            .into_iter()
+            .chain(self.last_throttle)
+            .max()
+            .unwrap_or(now);
+        let steps = (now.saturating_duration_since(since).as_secs_f64()
+            / ADAPT_PERIOD.as_secs_f64())
+        .floor();
+        if steps >= 1.0 {
+            self.rate = (self.rate * ADAPT_STEP.powf(steps)).min(self.configured_rate());
+            self.last_raise = Some(now);
+            self.rebuild();
+        }
+    }
+
+    /// More than `max_throttled` reports: its suites run one at a time.
+    fn concurrency(&self) -> Option<u32> {
+        match self.plan.max_throttled {
+            Some(m) if self.throttled > u64::from(m) => Some(1),
+            _ => self.plan.concurrency,
+        }
+    }
+
+    fn take(&mut self, permits: u32, now: Instant) -> Result<(), Refusal> {
+        if permits > self.plan.burst {
+            return Err(Refusal::Never(format!(
+                "{permits} permits exceed the burst {} of limiter \"{}\"",
+                self.plan.burst, self.plan.name
+            )));
+        }
+        if let Some(t) = self.paused_until {
+            if t > now {
+                return Err(Refusal::Wait(t - now));
+            }
+            self.paused_until = None;
+        }
+        self.recover(now);
+        let n = NonZeroU32::new(permits.max(1)).expect("at least one permit");
+        match self.bucket.check_n(n) {
+            Ok(Ok(())) => {
+                self.acquired += u64::from(permits.max(1));
+                Ok(())
+            }
+            Ok(Err(not_until)) => {
+                let wait = not_until.wait_time_from(self.bucket.clock().now());
+                Err(Refusal::Wait(wait.max(Duration::from_micros(100))))
+            }
+            Err(_) => Err(Refusal::Never(format!(
+                "{permits} permits exceed the burst of limiter \"{}\"",
+                self.plan.name
+            ))),
+        }
+    }
+}
+
+/// Every limiter of the plan.
+#[derive(Clone)]
+pub struct Limiters {
+    inner: Arc<Mutex<Vec<State>>>,
+    names: Arc<Vec<String>>,
+}
+
+impl Limiters {
+    pub fn new(plan: &Plan) -> Limiters {
+        Limiters::from_limiters(&plan.limiters)
+    }
+
+    pub fn from_limiters(limiters: &[Limiter]) -> Limiters {
+        let states = limiters
+            .iter()
+            .map(|l| {
+                let rate = l.rate / l.per.as_secs_f64();
+                State {
+                    plan: l.clone(),
+                    bucket: bucket(Duration::from_secs_f64(1.0 / rate), l.burst),
+                    rate,
+                    holders: 0,
+                    paused_until: None,
+                    last_throttle: None,
+                    last_raise: None,
+                    acquired: 0,
+                    waited: Duration::ZERO,
+                    throttled: 0,
+                }
+            })
+            .collect();
+        Limiters {
+            inner: Arc::new(Mutex::new(states)),
+            names: Arc::new(limiters.iter().map(|l| l.name.clone()).collect()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<State>> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn find(&self, name: &str) -> Result<LimiterId, String> {
+        match self.names.iter().position(|n| n == name) {
+            Some(i) => Ok(LimiterId(i as u32)),
+            None => Err(format!(
+                "unknown limiter \"{name}\"{}",
+                crate::suggest::hint(name, self.names.iter().map(String::as_str))
+            )),
+        }
+    }
+
+    /// A suite start: concurrency room and one token, or why not.
+    pub fn admit_suite(&self, id: LimiterId, now: Instant) -> Result<(), Refusal> {
+        let mut all = self.lock();
+        let s = &mut all[id.index()];
+        if s.concurrency().is_some_and(|c| s.holders >= c) {
+            return Err(Refusal::Full);
+        }
+        s.take(1, now)?;
+        s.holders += 1;
+        Ok(())
+    }
+
+    /// A suite holding the limiter ended its attempt.
+    pub fn release_suite(&self, id: LimiterId) {
+        let mut all = self.lock();
+        let s = &mut all[id.index()];
+        s.holders = s.holders.saturating_sub(1);
+    }
+
+    /// `acquire` from a test process.
+    pub fn acquire(&self, id: LimiterId, permits: u32, now: Instant) -> Result<(), Refusal> {
+        self.lock()[id.index()].take(permits, now)
+    }
+
+    pub fn add_wait(&self, id: LimiterId, waited: Duration) {
+        self.lock()[id.index()].waited += waited;
+    }
+
+    /// A test saw a 429: count it; with Retry-After nobody gets a token until it has passed;
+    /// an adaptive limiter halves its rate.
+    pub fn throttled(&self, id: LimiterId, retry_after: Option<Duration>, now: Instant) {
+        let mut all = self.lock();
+        let s = &mut all[id.index()];
+        s.throttled += 1;
+        s.last_throttle = Some(now);
+        if let Some(d) = retry_after {
+            let until = now + d;
+            s.paused_until = Some(s.paused_until.map_or(until, |t| t.max(until)));
+        }
+        if s.plan.adaptive {
+            let floor = s.configured_rate() * ADAPT_FLOOR;
+            let halved = (s.rate / 2.0).max(floor);
+            if halved < s.rate {
+                s.rate = halved;
+                s.rebuild();
+            }
+        }
+    }
+
+    pub fn stats(&self) -> Vec<LimiterStats> {
+        self.lock()
+            .iter()
+            .map(|s| LimiterStats {
+                acquired: s.acquired,
+                waited: s.waited,
+                throttled: s.throttled,
+                rate: s.rate * s.plan.per.as_secs_f64(),
+                serialized: s
+                    .plan
+                    .max_throttled
+                    .is_some_and(|m| s.throttled > u64::from(m)),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Origin;
+
+    fn limiter(rate: f64, burst: u32, concurrency: Option<u32>, adaptive: bool) -> Limiter {
+        Limiter {
+            id: LimiterId(0),
+            name: "api".into(),
+            origin: Origin {
+                file: "ptest.lua".into(),
+                line: 1,
+            },
+            rate,
+            per: Duration::from_secs(1),
+            burst,
+            concurrency,
+            adaptive,
+            max_throttled: Some(2),
+        }
+    }
+
+    fn limiters(l: Limiter) -> Limiters {
+        Limiters::from_limiters(&[l])
+    }
+
+    #[test]
+    fn burst_then_wait() {
+        let l = limiters(limiter(10.0, 2, None, false));
+        let now = Instant::now();
+        assert!(l.acquire(LimiterId(0), 1, now).is_ok());
+        assert!(l.acquire(LimiterId(0), 1, now).is_ok());
+        match l.acquire(LimiterId(0), 1, now) {
+            Err(Refusal::Wait(d)) => assert!(d <= Duration::from_millis(100), "{d:?}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            l.acquire(LimiterId(0), 3, now),
+            Err(Refusal::Never(_))
+        ));
+    }
+
+    #[test]
+    fn concurrency_cap_and_serialization_after_max_throttled() {
+        let l = limiters(limiter(1000.0, 10, Some(2), false));
+        let now = Instant::now();
+        assert!(l.admit_suite(LimiterId(0), now).is_ok());
+        assert!(l.admit_suite(LimiterId(0), now).is_ok());
+        assert_eq!(l.admit_suite(LimiterId(0), now), Err(Refusal::Full));
+        l.release_suite(LimiterId(0));
+        for _ in 0..3 {
+            l.throttled(LimiterId(0), None, now);
+        }
+        assert_eq!(
+            l.admit_suite(LimiterId(0), now),
+            Err(Refusal::Full),
+            "serialized: one holder left"
+        );
+        assert!(l.stats()[0].serialized);
+    }
+
+    #[test]
+    fn retry_after_pauses_everyone() {
+        let l = limiters(limiter(1000.0, 10, None, false));
+        let now = Instant::now();
+        l.throttled(LimiterId(0), Some(Duration::from_secs(2)), now);
+        match l.acquire(LimiterId(0), 1, now + Duration::from_secs(1)) {
+            Err(Refusal::Wait(d)) => assert_eq!(d, Duration::from_secs(1)),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            l.acquire(LimiterId(0), 1, now + Duration::from_secs(2))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn adaptive_halves_and_recovers() {
+        let l = limiters(limiter(16.0, 1, None, true));
+        let now = Instant::now();
+        for _ in 0..6 {
+            l.throttled(LimiterId(0), None, now);
+        }
+        assert!(
+            (l.stats()[0].rate - 1.0).abs() < 1e-9,
+            "floor is 1/16 of 16"
+        );
+        let _ = l.acquire(LimiterId(0), 1, now + Duration::from_secs(25));
+        assert!(
+            (l.stats()[0].rate - 1.21).abs() < 1e-6,
+            "{}",
+            l.stats()[0].rate
+        );
+    }
+}
