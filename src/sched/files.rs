@@ -67,6 +67,16 @@ pub fn run_tmp_root(run_id: &str) -> PathBuf {
     std::env::temp_dir().join(format!("ptest-{run_id}"))
 }
 
+/// `root/bin/ptest` → the running binary, so suites can call `ptest acquire` without
+/// installing it. `None` when the link cannot be made (the run goes on without it).
+pub fn link_self(root: &Path) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = root.join("bin");
+    std::fs::create_dir_all(&bin).ok()?;
+    std::os::unix::fs::symlink(exe, bin.join("ptest")).ok()?;
+    Some(bin)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

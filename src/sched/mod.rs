@@ -112,6 +112,8 @@ pub struct Scheduler<'a> {
     /// Since when each suite has been ready but refused by its limiter.
     limiter_wait_since: Vec<Option<Instant>>,
     coordinator: Option<Coordinator>,
+    /// A folder holding only a `ptest` link to this binary, put first on suites' PATH.
+    bin_dir: Option<PathBuf>,
 }
 
 impl<'a> Scheduler<'a> {
@@ -169,6 +171,7 @@ impl<'a> Scheduler<'a> {
             limiter_wake: None,
             limiter_wait_since: vec![None; n],
             coordinator,
+            bin_dir: files::link_self(&root),
         })
     }
 
@@ -253,6 +256,10 @@ impl<'a> Scheduler<'a> {
         if !self.opts.keep_tmp {
             // Only empty folders go: failed attempts keep theirs for inspection.
             let root = files::run_tmp_root(&self.opts.run_id);
+            if let Some(bin) = self.bin_dir.take() {
+                let _ = std::fs::remove_file(bin.join("ptest"));
+                let _ = std::fs::remove_dir(bin);
+            }
             let _ = std::fs::remove_dir(&root);
         }
         (results, summary, self.run)
@@ -416,6 +423,18 @@ impl<'a> Scheduler<'a> {
                 "PTEST_SOCKET".to_owned(),
                 c.path.to_string_lossy().into_owned(),
             ));
+        }
+        if let Some(bin) = &self.bin_dir {
+            // `ptest acquire` inside a suite finds this very binary.
+            let path = env
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "PATH")
+                .map(|(_, v)| v.clone());
+            let path = path
+                .or_else(|| std::env::var("PATH").ok())
+                .unwrap_or_default();
+            env.push(("PATH".to_owned(), format!("{}:{path}", bin.display())));
         }
         let key = self.next_key;
         self.next_key += 1;
