@@ -2,4 +2,5 @@
 
 mod config_errors;
 mod harness;
+mod limits;
 mod listing;
