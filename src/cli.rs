@@ -33,6 +33,18 @@ pub enum Command {
     Graph(GraphArgs),
     /// Inside a suite: wait until the run's limiter allows, then exit 0
     Acquire(AcquireArgs),
+    /// Combine the JSON reports of shards into one
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// The shards' reports (test-report.json)
+    #[arg(required = true, value_name = "REPORT.json")]
+    pub reports: Vec<PathBuf>,
+    /// Where to write the merged report
+    #[arg(short, long, value_name = "OUT.json")]
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -84,6 +84,17 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         None => run_suites(&cli.run),
         Some(Command::Run(a)) => run_suites(&a),
         Some(Command::Acquire(a)) => Ok(acquire(&a)),
+        Some(Command::Merge(a)) => {
+            let merged = report::merge::merge(&a.reports)?;
+            report::json::write_atomic(&a.output, &merged).map_err(|e| {
+                Error::Setup(format!(
+                    "cannot write {}: {}",
+                    a.output.display(),
+                    io_message(&e)
+                ))
+            })?;
+            Ok(exit::OK)
+        }
         Some(Command::List(a)) => {
             let (plan, _rt) = load(&a.config)?;
             let text = match a.format {

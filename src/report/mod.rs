@@ -2,6 +2,7 @@
 //! plan and the events; none changes run state.
 
 pub mod json;
+pub mod merge;
 pub mod style;
 pub mod terminal;
 

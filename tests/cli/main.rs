@@ -4,3 +4,4 @@ mod config_errors;
 mod harness;
 mod limits;
 mod listing;
+mod merge;
