@@ -140,6 +140,12 @@ pub struct RunArgs {
     /// Also write the JSON report here (it is always written to LOG_DIR/test-report.json)
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Write a JUnit XML report here
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a self-contained HTML report (summary, timeline, failures) here
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Stream each suite's output live, every line prefixed by the suite's name
     #[arg(short, long, conflicts_with = "quiet")]
     pub verbose: bool,

@@ -174,6 +174,15 @@ fn color_enabled(choice: cli::ColorChoice) -> bool {
 fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
     let (plan, runtime) = load(&args.config)?;
     sched::files::prepare_log_dir(&plan.log_dir).map_err(Error::Setup)?;
+    for (what, path) in [
+        ("--report", &args.report),
+        ("--junit", &args.junit),
+        ("--html", &args.html),
+    ] {
+        if let Some(path) = path {
+            sched::files::check_writable(path).map_err(|e| Error::Setup(format!("{what}: {e}")))?;
+        }
+    }
     let styles = report::style::Styles {
         enabled: color_enabled(args.config.color),
     };
@@ -192,6 +201,15 @@ fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         paths,
         errors: Vec::new(),
     };
+    let mut junit = args.junit.clone().map(|path| report::junit::JunitSink {
+        path,
+        errors: Vec::new(),
+    });
+    let mut html = args.html.clone().map(|path| report::html::HtmlSink {
+        path,
+        errors: Vec::new(),
+    });
+    let mut github = report::github::GithubSink::detect();
     let mut hooks = lua::hooks::Hooks { runtime: &runtime };
     let mut judge = lua::hooks::Predicates { runtime: &runtime };
     let opts = sched::Options {
@@ -204,13 +222,27 @@ fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         .build()
         .map_err(|e| Error::Setup(format!("cannot start the runtime: {}", io_message(&e))))?;
     let summary = rt.block_on(async {
-        let sinks: Vec<&mut dyn event::Sink> = vec![&mut terminal, &mut hooks, &mut json];
+        let mut sinks: Vec<&mut dyn event::Sink> = vec![&mut terminal, &mut hooks, &mut json];
+        if let Some(j) = junit.as_mut() {
+            sinks.push(j);
+        }
+        if let Some(h) = html.as_mut() {
+            sinks.push(h);
+        }
+        if let Some(g) = github.as_mut() {
+            sinks.push(g);
+        }
         let scheduler = sched::Scheduler::new(&plan, opts, sinks, &mut judge)
             .map_err(|e| Error::Setup(format!("cannot start the executor: {}", io_message(&e))))?;
         let (_, summary, _) = scheduler.run().await;
         Ok::<_, Error>(summary)
     })?;
-    for e in &json.errors {
+    let errors = json
+        .errors
+        .iter()
+        .chain(junit.iter().flat_map(|j| &j.errors))
+        .chain(html.iter().flat_map(|h| &h.errors));
+    for e in errors {
         let _ = writeln!(std::io::stderr().lock(), "error: {e}");
     }
     Ok(summary.exit_code())

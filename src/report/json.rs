@@ -2,7 +2,6 @@
 //! rename, so a reader never sees half a report. The serialized types are separate from the
 //! in-memory ones and carry a format version.
 
-use std::io::Write;
 use std::path::Path;
 
 use serde::Serialize;
@@ -155,28 +154,9 @@ pub fn build<'a>(
 
 /// Write `value` as JSON to `path` atomically.
 pub fn write_atomic(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map_or_else(|| "report".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        serde_json::to_writer_pretty(&mut f, value)?;
-        f.write_all(b"\n")?;
-        f.into_inner()
-            .map_err(std::io::IntoInnerError::into_error)?
-            .sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
+    bytes.push(b'\n');
+    super::write_file_atomic(path, &bytes)
 }
 
 /// The sink that writes the report when the run ends (also after fail-fast and Ctrl-C).

@@ -1,7 +1,10 @@
 //! Report sinks fed the scheduler's events: the terminal, the JSON report. Each sink reads the
 //! plan and the events; none changes run state.
 
+pub mod github;
+pub mod html;
 pub mod json;
+pub mod junit;
 pub mod merge;
 pub mod style;
 pub mod terminal;
@@ -23,4 +26,28 @@ pub fn display_path(p: &Path) -> PathBuf {
             .map_or_else(|_| p.to_path_buf(), Path::to_path_buf),
         Err(_) => p.to_path_buf(),
     }
+}
+
+/// Write `bytes` to `path` atomically: a temp file beside it, then a rename.
+pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map_or_else(|| "report".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }

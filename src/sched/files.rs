@@ -62,6 +62,17 @@ pub fn prepare_log_dir(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// A report path whose folder exists (or can be made) and takes files, checked before the run.
+pub fn check_writable(path: &Path) -> Result<(), String> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    prepare_log_dir(dir)
+        .map_err(|e| e.replace("log folder", "folder"))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
 /// The folder holding this run's per-attempt temporary folders.
 pub fn run_tmp_root(run_id: &str) -> PathBuf {
     std::env::temp_dir().join(format!("ptest-{run_id}"))

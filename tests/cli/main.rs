@@ -5,3 +5,4 @@ mod harness;
 mod limits;
 mod listing;
 mod merge;
+mod outputs;
