@@ -516,7 +516,10 @@ impl<'a> Scheduler<'a> {
         let range = (o.log_start, o.log_end);
 
         if matches!(verdict, Verdict::Pass) && !self.opts.keep_tmp {
-            let _ = std::fs::remove_dir_all(&a.tmpdir);
+            // Usually empty: one rmdir, not a directory walk.
+            if std::fs::remove_dir(&a.tmpdir).is_err() {
+                let _ = std::fs::remove_dir_all(&a.tmpdir);
+            }
         }
         let retryable = matches!(verdict, Verdict::Fail { .. } | Verdict::Timeout)
             && a.attempt < s.retry.attempts
