@@ -6,3 +6,7 @@ mod limits;
 mod listing;
 mod merge;
 mod outputs;
+mod probe;
+mod run_basic;
+mod run_output;
+mod run_stop;
