@@ -709,7 +709,14 @@ impl<'a> Scheduler<'a> {
                 Status::Cancelled => "was cancelled",
                 _ => "was skipped",
             };
-            let reason = format!("dependency \"{}\" {verb}", s.name);
+            // A suite skipped for its own dependency passes that reason on unchanged, so every
+            // level of dependents names the suite that failed (DESIGN §3 rule 3).
+            let inherited = self.results[id.index()]
+                .as_ref()
+                .and_then(|r| r.skip_reason.as_deref())
+                .filter(|r| status == Status::Skipped && r.starts_with("dependency \""))
+                .map(str::to_owned);
+            let reason = inherited.unwrap_or_else(|| format!("dependency \"{}\" {verb}", s.name));
             for &d in &s.dependents {
                 if self.state[d.index()] != State::Done {
                     self.skip(d, reason.clone());

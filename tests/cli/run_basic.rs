@@ -75,6 +75,62 @@ end
 }
 
 #[test]
+fn dependencies_run_in_order_and_failures_skip_dependents_transitively() {
+    let p = Probed::new(
+        r#"
+ptest.suite { name = "a", cmd = probe("a", 0.3) }
+ptest.suite { name = "b", cmd = probe("b", 0.1), depends_on = { "a" } }
+ptest.suite { name = "c", cmd = probe("c", 0.2), depends_on = { "a" } }
+ptest.suite { name = "d", cmd = probe("d", 0.1), depends_on = { "b", "c" } }
+ptest.suite { name = "bad", cmd = probe("bad", 0.1, 3) }
+ptest.suite { name = "after-bad", cmd = probe("after-bad", 0), depends_on = { "bad" } }
+ptest.suite { name = "after-after", cmd = probe("after-after", 0), depends_on = { "after-bad" } }
+ptest.suite { name = "also-d", cmd = probe("also-d", 0), depends_on = { "d", "after-after" } }
+ptest.suite { name = "slow", cmd = "sleep 30", timeout = "1s" }
+ptest.suite { name = "after-slow", cmd = probe("after-slow", 0), depends_on = { "slow" } }
+ptest.suite { name = "off", enabled = false, cmd = probe("off", 0) }
+ptest.suite { name = "needs-off", cmd = probe("needs-off", 0), depends_on = { "off" } }
+ptest.suite { name = "needs-needs-off", cmd = probe("nno", 0), depends_on = { "needs-off" } }
+"#,
+    );
+    let run = p.run(&["-j", "3"]);
+    assert_eq!(run.out.code, 1, "{}", run.out.stdout);
+    let s = &run.spans;
+    let (a, b, c, d) = (s.get("a"), s.get("b"), s.get("c"), s.get("d"));
+    assert!(a.end() < b.start && a.end() < c.start);
+    assert!(b.end() < d.start && c.end() < d.start);
+    for never in [
+        "after-bad",
+        "after-after",
+        "also-d",
+        "after-slow",
+        "off",
+        "needs-off",
+        "nno",
+    ] {
+        assert!(!s.ran(never), "{never} ran");
+    }
+    s.assert_workers_exclusive(3);
+
+    let r = p.report();
+    assert_eq!(status(&r, "d"), "passed");
+    assert_eq!(status(&r, "bad"), "failed");
+    assert_eq!(suite(&r, "bad")["return_code"], 3);
+    assert_eq!(status(&r, "slow"), "timed_out");
+    for (name, reason) in [
+        ("after-bad", "dependency \"bad\" failed"),
+        ("after-after", "dependency \"bad\" failed"),
+        ("also-d", "dependency \"bad\" failed"),
+        ("after-slow", "dependency \"slow\" failed"),
+        ("needs-off", "dependency \"off\" was skipped"),
+        ("needs-needs-off", "dependency \"off\" was skipped"),
+    ] {
+        assert_eq!(status(&r, name), "skipped");
+        assert_eq!(skip_reason(&r, name), reason, "{name}");
+    }
+}
+
+#[test]
 fn serial_suite_runs_alone() {
     let p = Probed::new(
         r#"
