@@ -494,10 +494,10 @@ impl<'a> Scheduler<'a> {
             AttemptEnd::Exited(code) => Verdict::Fail {
                 code: Some(*code),
                 signal: None,
-                message: (*code == 127
-                    && matches!(s.cmd, CommandLine::Shell(_))
-                    && self.log_says_not_found(id, &o))
-                .then(|| format!("command not found: {}", s.cmd.program())),
+                message: (*code == 127 && matches!(s.cmd, CommandLine::Shell(_)))
+                    .then(|| self.missing_command(id, &o))
+                    .flatten()
+                    .map(|name| format!("command not found: {name}")),
             },
             AttemptEnd::Signaled(sig) => Verdict::Fail {
                 code: None,
@@ -590,11 +590,12 @@ impl<'a> Scheduler<'a> {
         self.finish(result);
     }
 
-    /// `sh` exits 127 both for a missing command and for a script's own `exit 127`.
-    fn log_says_not_found(&self, id: SuiteId, o: &AttemptOutcome) -> bool {
+    /// `sh` exits 127 both for a missing command and for a script's own `exit 127`: only the
+    /// shell's complaint in the log tells them apart, and it names the command, which is not
+    /// always the first word (`cd sub && pytestt`, `FOO=1 pytestt`).
+    fn missing_command(&self, id: SuiteId, o: &AttemptOutcome) -> Option<String> {
         let tail = read_tail(&self.run.log_files[id.index()], o.log_start, o.log_end);
-        let text = String::from_utf8_lossy(&tail);
-        text.contains("not found") || text.contains("No such file")
+        missing_command_name(&String::from_utf8_lossy(&tail))
     }
 
     fn retry_wanted(
@@ -822,6 +823,23 @@ pub fn read_tail(path: &std::path::Path, start: u64, end: u64) -> Vec<u8> {
         }
     }
     buf
+}
+
+/// The command named by the last "not found" complaint of a shell in `text`: dash writes
+/// `sh: 1: NAME: not found`, bash `sh: line 1: NAME: command not found` or
+/// `sh: NAME: No such file or directory`.
+fn missing_command_name(text: &str) -> Option<String> {
+    text.lines().rev().find_map(|line| {
+        let before = [
+            "not found",
+            "command not found",
+            "No such file or directory",
+        ]
+        .iter()
+        .find_map(|end| line.trim_end().strip_suffix(end)?.strip_suffix(": "))?;
+        let name = before.rsplit_once(": ").map_or(before, |(_, name)| name);
+        (!name.is_empty()).then(|| name.to_owned())
+    })
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {

@@ -110,6 +110,48 @@ ptest.suite { name = "lines", cmd = "printf 'one\ntwo\n'; printf 'three\n' >&2; 
 }
 
 #[test]
+fn a_missing_command_fails_its_suite_and_the_run_goes_on() {
+    let p = Probed::new(
+        r#"
+ptest.suite { name = "shell", cmd = "pytestt --quick" }
+ptest.suite { name = "argv", cmd = { "pytestt-argv", "-x" } }
+ptest.suite { name = "own-127", cmd = "echo fine; exit 127" }
+ptest.suite { name = "after-cd", cmd = "cd sub && pytestt-deep -q" }
+ptest.suite { name = "env-prefix", cmd = "FOO=1 pytestt-env" }
+ptest.suite { name = "fine", cmd = probe("fine", 0) }
+"#,
+    );
+    std::fs::create_dir(p.p.join("sub")).unwrap();
+    let run = p.run(&["-j", "1"]);
+    assert_eq!(run.out.code, 1);
+    assert!(run.spans.ran("fine"), "the run went on");
+    let r = p.report();
+    assert_eq!(
+        suite(&r, "shell")["error_message"],
+        "command not found: pytestt"
+    );
+    assert_eq!(
+        suite(&r, "argv")["error_message"],
+        "command not found: pytestt-argv"
+    );
+    assert_eq!(suite(&r, "own-127")["error_message"], "exit code 127");
+    // The missing command, not the first word of the line.
+    assert_eq!(
+        suite(&r, "after-cd")["error_message"],
+        "command not found: pytestt-deep"
+    );
+    assert_eq!(
+        suite(&r, "env-prefix")["error_message"],
+        "command not found: pytestt-env"
+    );
+    for name in ["shell", "argv", "own-127", "after-cd", "env-prefix"] {
+        assert_eq!(status(&r, name), "failed");
+    }
+    assert_eq!(status(&r, "fine"), "passed");
+    assert!(run.out.stdout.contains("command not found: pytestt-argv"));
+}
+
+#[test]
 fn an_unwritable_log_folder_stops_the_run_before_anything_starts() {
     let p = Probed::new(
         r#"
