@@ -381,8 +381,12 @@ impl<'a> Scheduler<'a> {
             // A fresh log per run; attempts append after their header.
             let _ = std::fs::File::create(&log);
         }
-        let tmpdir = files::run_tmp_root(&self.run.run_id)
-            .join(format!("{}-{attempt}", files::safe_name(&s.name)));
+        // Named after the log file, which is unique: safe names alone collide ("a/b", "a_b").
+        let unique = log.file_stem().map_or_else(
+            || files::safe_name(&s.name),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let tmpdir = files::run_tmp_root(&self.run.run_id).join(format!("{unique}-{attempt}"));
         let _ = std::fs::create_dir_all(&tmpdir);
         let tmp_text = tmpdir.to_string_lossy().into_owned();
         let worker_text = worker.to_string();

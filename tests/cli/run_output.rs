@@ -567,3 +567,37 @@ ptest.suite { name = "later", cmd = "true", depends_on = { "broken" } }
         3
     );
 }
+
+/// Log names keep `[A-Za-z0-9._-]` and turn the rest into `_`, so different suites can map to
+/// one name; their logs and their `PTEST_TMPDIR`s must still be their own.
+#[test]
+fn suites_whose_names_collide_keep_their_own_logs_and_tmpdirs() {
+    let p = Project::new(
+        r#"
+for i, name in ipairs({ "a/b", "a_b", "A b" }) do
+  ptest.suite {
+    name = name,
+    cmd = "echo " .. i .. " > \"$PTEST_TMPDIR/mine\"; echo \"$PTEST_TMPDIR\" > tmp" .. i .. ".txt; "
+       .. "echo \"$PTEST_LOG\" > log" .. i .. ".txt; echo out" .. i .. "; sleep 0.5; "
+       .. "test \"$(ls \"$PTEST_TMPDIR\")\" = mine && test \"$(cat \"$PTEST_TMPDIR/mine\")\" = " .. i,
+  }
+end
+"#,
+    );
+    let out = p.run(&["-j", "3"]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let read = |f: &str| {
+        std::fs::read_to_string(p.join(f))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let tmps: BTreeSet<String> = (1..=3).map(|i| read(&format!("tmp{i}.txt"))).collect();
+    assert_eq!(tmps.len(), 3, "{tmps:?}");
+    let logs: BTreeSet<String> = (1..=3).map(|i| read(&format!("log{i}.txt"))).collect();
+    assert_eq!(logs.len(), 3, "{logs:?}");
+    for i in 1..=3 {
+        let log = std::fs::read_to_string(read(&format!("log{i}.txt"))).unwrap();
+        assert!(log.ends_with(&format!("===\nout{i}\n")), "{log}");
+    }
+}
