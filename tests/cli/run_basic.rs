@@ -356,3 +356,29 @@ ptest.suite { name = "after", cmd = probe("after", 0), depends_on = {} }
     assert!(run.spans.ran("after"));
     assert_eq!(status(&p.report(), "after"), "passed");
 }
+
+/// DESIGN §2: the worker slot is released while a retry waits for its backoff.
+#[test]
+fn a_retry_waiting_for_its_backoff_holds_no_slot() {
+    let p = Probed::new(
+        r#"
+local later = ptest.retry { attempts = 2, delay = "1s" }
+ptest.suite {
+  name = "flaky", retry = later,
+  cmd = probe("flaky", 0) .. " && test \"$PTEST_ATTEMPT\" = 2",
+}
+ptest.suite { name = "other", cmd = probe("other", 0.2) }
+"#,
+    );
+    let run = p.run(&["-j", "1"]);
+    assert_eq!(run.out.code, 0, "{}", run.out.stdout);
+    let flaky: Vec<_> = run.spans.all.iter().filter(|s| s.name == "flaky").collect();
+    assert_eq!(flaky.len(), 2);
+    let other = run.spans.get("other");
+    assert!(
+        flaky[0].end() < other.start && other.end() < flaky[1].start,
+        "other ran during the backoff: {:#?}",
+        run.spans
+    );
+    assert_eq!(status(&p.report(), "flaky"), "flaky");
+}
