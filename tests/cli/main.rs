@@ -1,6 +1,7 @@
 //! One integration test binary: drives the real `ptest` on configs written into temp dirs.
 
 mod config_errors;
+mod examples;
 mod harness;
 mod limits;
 mod listing;
