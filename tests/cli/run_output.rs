@@ -601,3 +601,23 @@ end
         assert!(log.ends_with(&format!("===\nout{i}\n")), "{log}");
     }
 }
+
+/// `--log-dir` is relative to the current folder, while suites run in the config's folder:
+/// `PTEST_LOG` must still lead each suite to its own log.
+#[test]
+fn a_relative_log_dir_is_taken_from_the_current_folder() {
+    let p = Project::new(
+        "ptest.suite { name = \"a\", cmd = \"echo hello; test -f \\\"$PTEST_LOG\\\" && grep -q hello \\\"$PTEST_LOG\\\"\" }\n",
+    );
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = crate::harness::run(
+        p.cmd()
+            .current_dir(elsewhere.path())
+            .arg(p.join("ptest.lua"))
+            .args(["--log-dir", "logs"]),
+    );
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let r = report_at(&elsewhere.path().join("logs/test-report.json"));
+    assert_eq!(suite(&r, "a")["log_file"], "logs/a.log");
+    assert!(!p.join("logs").exists());
+}
