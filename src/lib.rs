@@ -274,7 +274,12 @@ pub fn load(args: &ConfigArgs) -> Result<(Plan, lua::Runtime), Error> {
         },
         timeout: args.timeout,
         retries: args.retries,
-        log_dir: args.log_dir.clone(),
+        // Made absolute here: suites run in their own folders, and PTEST_LOG must still point
+        // at their log from there.
+        log_dir: args
+            .log_dir
+            .as_deref()
+            .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf())),
     };
     let selection = settings::Selection {
         suites: args.suites.clone(),

@@ -381,8 +381,12 @@ impl<'a> Scheduler<'a> {
             // A fresh log per run; attempts append after their header.
             let _ = std::fs::File::create(&log);
         }
-        let tmpdir = files::run_tmp_root(&self.run.run_id)
-            .join(format!("{}-{attempt}", files::safe_name(&s.name)));
+        // Named after the log file, which is unique: safe names alone collide ("a/b", "a_b").
+        let unique = log.file_stem().map_or_else(
+            || files::safe_name(&s.name),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let tmpdir = files::run_tmp_root(&self.run.run_id).join(format!("{unique}-{attempt}"));
         let _ = std::fs::create_dir_all(&tmpdir);
         let tmp_text = tmpdir.to_string_lossy().into_owned();
         let worker_text = worker.to_string();
@@ -494,10 +498,10 @@ impl<'a> Scheduler<'a> {
             AttemptEnd::Exited(code) => Verdict::Fail {
                 code: Some(*code),
                 signal: None,
-                message: (*code == 127
-                    && matches!(s.cmd, CommandLine::Shell(_))
-                    && self.log_says_not_found(id, &o))
-                .then(|| format!("command not found: {}", s.cmd.program())),
+                message: (*code == 127 && matches!(s.cmd, CommandLine::Shell(_)))
+                    .then(|| self.missing_command(id, &o))
+                    .flatten()
+                    .map(|name| format!("command not found: {name}")),
             },
             AttemptEnd::Signaled(sig) => Verdict::Fail {
                 code: None,
@@ -593,11 +597,12 @@ impl<'a> Scheduler<'a> {
         self.finish(result);
     }
 
-    /// `sh` exits 127 both for a missing command and for a script's own `exit 127`.
-    fn log_says_not_found(&self, id: SuiteId, o: &AttemptOutcome) -> bool {
+    /// `sh` exits 127 both for a missing command and for a script's own `exit 127`: only the
+    /// shell's complaint in the log tells them apart, and it names the command, which is not
+    /// always the first word (`cd sub && pytestt`, `FOO=1 pytestt`).
+    fn missing_command(&self, id: SuiteId, o: &AttemptOutcome) -> Option<String> {
         let tail = read_tail(&self.run.log_files[id.index()], o.log_start, o.log_end);
-        let text = String::from_utf8_lossy(&tail);
-        text.contains("not found") || text.contains("No such file")
+        missing_command_name(&String::from_utf8_lossy(&tail))
     }
 
     fn retry_wanted(
@@ -712,7 +717,14 @@ impl<'a> Scheduler<'a> {
                 Status::Cancelled => "was cancelled",
                 _ => "was skipped",
             };
-            let reason = format!("dependency \"{}\" {verb}", s.name);
+            // A suite skipped for its own dependency passes that reason on unchanged, so every
+            // level of dependents names the suite that failed (DESIGN §3 rule 3).
+            let inherited = self.results[id.index()]
+                .as_ref()
+                .and_then(|r| r.skip_reason.as_deref())
+                .filter(|r| status == Status::Skipped && r.starts_with("dependency \""))
+                .map(str::to_owned);
+            let reason = inherited.unwrap_or_else(|| format!("dependency \"{}\" {verb}", s.name));
             for &d in &s.dependents {
                 if self.state[d.index()] != State::Done {
                     self.skip(d, reason.clone());
@@ -818,6 +830,23 @@ pub fn read_tail(path: &std::path::Path, start: u64, end: u64) -> Vec<u8> {
         }
     }
     buf
+}
+
+/// The command named by the last "not found" complaint of a shell in `text`: dash writes
+/// `sh: 1: NAME: not found`, bash `sh: line 1: NAME: command not found` or
+/// `sh: NAME: No such file or directory`.
+fn missing_command_name(text: &str) -> Option<String> {
+    text.lines().rev().find_map(|line| {
+        let before = [
+            "not found",
+            "command not found",
+            "No such file or directory",
+        ]
+        .iter()
+        .find_map(|end| line.trim_end().strip_suffix(end)?.strip_suffix(": "))?;
+        let name = before.rsplit_once(": ").map_or(before, |(_, name)| name);
+        (!name.is_empty()).then(|| name.to_owned())
+    })
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
