@@ -4,7 +4,8 @@
 local ptest = require("ptest")
 
 local limiter_on = ptest.vars.limiter ~= "off"
-local port_file = os.tmpname()   -- the server writes its port here
+-- The server writes its port here; {run_id} is replaced in cmd and env, so runs never collide.
+local port_file = (os.getenv("TMPDIR") or "/tmp") .. "/ptest-api-{run_id}.port"
 
 ptest.config { workers = 4, timeout = "1m" }
 

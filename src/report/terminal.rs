@@ -87,8 +87,13 @@ impl Terminal {
             .map(|(c, n)| format!("{c} {n}"))
             .collect::<Vec<_>>()
             .join(", ");
+        let cats = if cats.is_empty() {
+            String::new()
+        } else {
+            format!(" ({cats})")
+        };
         format!(
-            "{} {} suite{} ({cats}), {} worker{} ({}), fail-fast {}, logs in {}/  run {}\n",
+            "{} {} suite{}{cats}, {} worker{} ({}), fail-fast {}, logs in {}/  run {}\n",
             self.styles.bold("ptest:"),
             to_run,
             if to_run == 1 { "" } else { "s" },
@@ -317,9 +322,9 @@ impl Sink for Terminal {
             }
             Event::Stopping { reason } => {
                 let what = if *reason == "interrupted" {
-                    "interrupted: cancelling running suites (Ctrl-C again to kill at once)"
+                    "interrupted: cancelling running suites, skipping the rest (Ctrl-C again to kill at once; always phases still run)"
                 } else {
-                    "fail-fast: cancelling running suites, skipping the rest"
+                    "fail-fast: cancelling running suites, skipping the rest (always phases still run)"
                 };
                 self.write(&format!("{}\n", self.styles.warn(what)));
             }
