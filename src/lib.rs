@@ -193,7 +193,11 @@ fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
     } else {
         report::terminal::Verbosity::Normal
     };
-    let mut terminal = report::terminal::Terminal::new(styles, verbosity);
+    let live = {
+        use std::io::IsTerminal;
+        std::io::stdout().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb")
+    };
+    let mut terminal = report::terminal::Terminal::new(styles, verbosity).with_live_view(live);
     let echo = args.verbose.then(|| terminal.echo());
     let mut paths = vec![plan.log_dir.join("test-report.json")];
     paths.extend(args.report.clone());

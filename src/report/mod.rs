@@ -5,6 +5,7 @@ pub mod github;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod live;
 pub mod merge;
 pub mod style;
 pub mod terminal;

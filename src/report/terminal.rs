@@ -7,6 +7,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use super::display_path;
+use super::live::{LiveState, terminal_width};
 use super::style::Styles;
 use crate::duration::human;
 use crate::event::{Event, LimiterStats, RunInfo, Sink, Status, SuiteResult, Summary};
@@ -30,6 +31,9 @@ pub struct Terminal {
     out: SharedWriter,
     styles: Styles,
     verbosity: Verbosity,
+    /// The status line, on a terminal without `-v` or `-q`.
+    live: Option<Arc<Mutex<LiveState>>>,
+    ticker: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// `-v` output lines go through the same writer as the reporter.
@@ -59,7 +63,16 @@ impl Terminal {
             out,
             styles,
             verbosity,
+            live: None,
+            ticker: None,
         }
+    }
+
+    /// Show a live status line below the event lines (call when stdout is a terminal).
+    pub fn with_live_view(mut self, enabled: bool) -> Terminal {
+        self.live = (enabled && self.verbosity == Verbosity::Normal)
+            .then(|| Arc::new(Mutex::new(LiveState::empty())));
+        self
     }
 
     pub fn echo(&self) -> Arc<dyn LineSink> {
@@ -71,8 +84,63 @@ impl Terminal {
 
     fn write(&self, text: &str) {
         if let Ok(mut w) = self.out.lock() {
-            let _ = w.write_all(text.as_bytes());
+            match &self.live {
+                // Clear the status line, print above it, draw it again.
+                Some(live) => {
+                    let status = live
+                        .lock()
+                        .map(|l| l.render(std::time::Instant::now(), terminal_width()))
+                        .unwrap_or_default();
+                    let _ = write!(w, "\r\x1b[2K{text}{status}");
+                }
+                None => {
+                    let _ = w.write_all(text.as_bytes());
+                }
+            }
             let _ = w.flush();
+        }
+    }
+
+    fn live(&self, f: impl FnOnce(&mut LiveState)) {
+        if let Some(l) = &self.live {
+            if let Ok(mut l) = l.lock() {
+                f(&mut l);
+            }
+        }
+    }
+
+    /// Redraw the status line twice a second, between events.
+    fn start_ticker(&mut self) {
+        let (Some(live), Ok(handle)) = (self.live.clone(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let out = self.out.clone();
+        self.ticker = Some(handle.spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+            loop {
+                tick.tick().await;
+                let status = live
+                    .lock()
+                    .map(|l| l.render(std::time::Instant::now(), terminal_width()))
+                    .unwrap_or_default();
+                if let Ok(mut w) = out.lock() {
+                    let _ = write!(w, "\r\x1b[2K{status}");
+                    let _ = w.flush();
+                }
+            }
+        }));
+    }
+
+    fn stop_live(&mut self) {
+        if let Some(t) = self.ticker.take() {
+            t.abort();
+        }
+        if self.live.take().is_some() {
+            if let Ok(mut w) = self.out.lock() {
+                let _ = write!(w, "\r\x1b[2K");
+                let _ = w.flush();
+            }
         }
     }
 
@@ -282,6 +350,24 @@ pub fn last_lines(bytes: &[u8], n: usize) -> Vec<String> {
 impl Sink for Terminal {
     fn event(&mut self, plan: &Plan, run: &RunInfo, event: &Event<'_>) {
         let quiet = self.verbosity == Verbosity::Quiet;
+        match event {
+            Event::RunStarted if self.live.is_some() => {
+                self.live(|l| *l = LiveState::new(plan));
+                self.start_ticker();
+            }
+            Event::SuiteStarted { id, attempt, .. } => {
+                self.live(|l| l.started(plan, *id, *attempt))
+            }
+            Event::SuiteRetrying { id, .. } => self.live(|l| l.ended(*id, false, 0.0)),
+            Event::SuiteFinished { result } if result.attempts == 0 => {
+                self.live(|l| l.skipped(plan, result.id))
+            }
+            Event::SuiteFinished { result } => {
+                self.live(|l| l.ended(result.id, true, result.duration.as_secs_f64()))
+            }
+            Event::RunFinished { .. } => self.stop_live(),
+            _ => {}
+        }
         match event {
             Event::RunStarted if !quiet => self.write(&self.header(plan, run)),
             Event::SuiteStarted {

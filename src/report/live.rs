@@ -1,0 +1,220 @@
+//! The live status line on a terminal: a bar, counts, the running suites with their elapsed time,
+//! and an ETA from expected durations (estimates, else the mean of what has finished). Redrawn
+//! on every event and twice a second; event lines scroll above it.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::duration::human;
+use crate::plan::{Plan, SuiteId};
+
+const BAR: usize = 20;
+
+/// What the status line shows.
+#[derive(Debug, Clone)]
+pub struct LiveState {
+    pub total: usize,
+    pub done: usize,
+    pub workers: u32,
+    pub started: Instant,
+    /// Running suites: name, start, expected seconds (None when unknown).
+    pub running: BTreeMap<SuiteId, (String, Instant, Option<f64>)>,
+    /// Expected seconds of suites not started yet (None entries counted separately).
+    pub pending_known: f64,
+    pub pending_unknown: usize,
+    pub finished_secs: Vec<f64>,
+}
+
+impl LiveState {
+    /// Nothing to show yet (before the run starts).
+    pub fn empty() -> LiveState {
+        LiveState {
+            total: 0,
+            done: 0,
+            workers: 1,
+            started: Instant::now(),
+            running: BTreeMap::new(),
+            pending_known: 0.0,
+            pending_unknown: 0,
+            finished_secs: Vec::new(),
+        }
+    }
+
+    pub fn new(plan: &Plan) -> LiveState {
+        let has_estimates = plan.suites.iter().any(|s| s.estimate.is_some());
+        let to_run: Vec<_> = plan.suites.iter().filter(|s| s.skip.is_none()).collect();
+        LiveState {
+            total: to_run.len(),
+            done: 0,
+            workers: plan.workers,
+            started: Instant::now(),
+            running: BTreeMap::new(),
+            pending_known: if has_estimates {
+                to_run.iter().map(|s| s.expected).sum()
+            } else {
+                0.0
+            },
+            pending_unknown: if has_estimates { 0 } else { to_run.len() },
+            finished_secs: Vec::new(),
+        }
+    }
+
+    fn expected(plan: &Plan, id: SuiteId) -> Option<f64> {
+        plan.suites
+            .iter()
+            .any(|s| s.estimate.is_some())
+            .then(|| plan.suite(id).expected)
+    }
+
+    pub fn started(&mut self, plan: &Plan, id: SuiteId, attempt: u32) {
+        let e = Self::expected(plan, id);
+        if attempt == 1 {
+            match e {
+                Some(x) => self.pending_known = (self.pending_known - x).max(0.0),
+                None => self.pending_unknown = self.pending_unknown.saturating_sub(1),
+            }
+        }
+        self.running
+            .insert(id, (plan.suite(id).name.clone(), Instant::now(), e));
+    }
+
+    /// An attempt ended; `last` when the suite has its final status.
+    pub fn ended(&mut self, id: SuiteId, last: bool, secs: f64) {
+        self.running.remove(&id);
+        if last {
+            self.done += 1;
+            self.finished_secs.push(secs);
+        }
+    }
+
+    /// A suite ended without running (skipped).
+    pub fn skipped(&mut self, plan: &Plan, id: SuiteId) {
+        if plan.suite(id).skip.is_none() {
+            self.done += 1;
+            match Self::expected(plan, id) {
+                Some(x) => self.pending_known = (self.pending_known - x).max(0.0),
+                None => self.pending_unknown = self.pending_unknown.saturating_sub(1),
+            }
+        }
+    }
+
+    /// Seconds of work left, spread over the workers; `None` before anything is known.
+    pub fn eta(&self, now: Instant) -> Option<f64> {
+        let mean = (!self.finished_secs.is_empty())
+            .then(|| self.finished_secs.iter().sum::<f64>() / self.finished_secs.len() as f64);
+        let unknown = if self.pending_unknown > 0 {
+            mean? * self.pending_unknown as f64
+        } else {
+            0.0
+        };
+        let mut running = 0.0;
+        for (_, start, e) in self.running.values() {
+            let expected = match (*e, mean) {
+                (Some(x), _) | (None, Some(x)) => x,
+                (None, None) => return None,
+            };
+            running += (expected - now.duration_since(*start).as_secs_f64()).max(0.0);
+        }
+        Some((self.pending_known + unknown + running) / f64::from(self.workers.max(1)))
+    }
+
+    /// The status line, at most `width` characters.
+    pub fn render(&self, now: Instant, width: usize) -> String {
+        let filled = if self.total == 0 {
+            BAR
+        } else {
+            self.done * BAR / self.total
+        };
+        let mut line = format!(
+            "[{}{}] {}/{}  {}",
+            "#".repeat(filled),
+            ".".repeat(BAR - filled),
+            self.done,
+            self.total,
+            human(now.duration_since(self.started))
+        );
+        if let Some(eta) = self.eta(now) {
+            line.push_str(&format!("  ETA ~{}", human(Duration::from_secs_f64(eta))));
+        }
+        if !self.running.is_empty() {
+            let mut by_age: Vec<_> = self.running.values().collect();
+            by_age.sort_by_key(|(_, start, _)| *start);
+            let names: Vec<String> = by_age
+                .iter()
+                .map(|(name, start, _)| format!("{name} {}", human(now.duration_since(*start))))
+                .collect();
+            line.push_str(&format!(
+                "  running {}: {}",
+                self.running.len(),
+                names.join(", ")
+            ));
+        }
+        truncate(&line, width)
+    }
+}
+
+fn truncate(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_owned();
+    }
+    let mut t: String = s.chars().take(width.saturating_sub(1)).collect();
+    t.push('…');
+    t
+}
+
+/// The terminal's width, or 80.
+pub fn terminal_width() -> usize {
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we own.
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &raw mut ws) } == 0;
+    if ok && ws.ws_col > 0 {
+        usize::from(ws.ws_col)
+    } else {
+        80
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> LiveState {
+        LiveState {
+            total: 4,
+            done: 1,
+            workers: 2,
+            pending_unknown: 2,
+            finished_secs: vec![2.0],
+            ..LiveState::empty()
+        }
+    }
+
+    #[test]
+    fn eta_uses_the_mean_of_finished_suites_when_nothing_is_estimated() {
+        let mut s = state();
+        let now = s.started;
+        s.running.insert(SuiteId(1), ("a".into(), now, None));
+        // Two pending at 2 s plus one running with 2 s left, over 2 workers.
+        assert!((s.eta(now).unwrap() - 3.0).abs() < 1e-9);
+        s.finished_secs.clear();
+        assert_eq!(s.eta(now), None);
+    }
+
+    #[test]
+    fn render_shows_bar_counts_and_running() {
+        let mut s = state();
+        let now = s.started;
+        s.running.insert(SuiteId(1), ("build".into(), now, None));
+        let line = s.render(now, 200);
+        assert!(
+            line.starts_with("[#####...............] 1/4  0ms  ETA ~3.0s  running 1: build 0ms"),
+            "{line}"
+        );
+        assert_eq!(s.render(now, 10).chars().count(), 10);
+    }
+}
