@@ -109,9 +109,8 @@ impl LiveState {
         };
         let mut running = 0.0;
         for (_, start, e) in self.running.values() {
-            let expected = match (*e, mean) {
-                (Some(x), _) | (None, Some(x)) => x,
-                (None, None) => return None,
+            let Some(expected) = e.or(mean) else {
+                return None;
             };
             running += (expected - now.duration_since(*start).as_secs_f64()).max(0.0);
         }
@@ -120,11 +119,7 @@ impl LiveState {
 
     /// The status line, at most `width` characters.
     pub fn render(&self, now: Instant, width: usize) -> String {
-        let filled = if self.total == 0 {
-            BAR
-        } else {
-            self.done * BAR / self.total
-        };
+        let filled = (self.done * BAR).checked_div(self.total).unwrap_or(BAR);
         let mut line = format!(
             "[{}{}] {}/{}  {}",
             "#".repeat(filled),

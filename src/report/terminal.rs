@@ -69,6 +69,7 @@ impl Terminal {
     }
 
     /// Show a live status line below the event lines (call when stdout is a terminal).
+    #[must_use]
     pub fn with_live_view(mut self, enabled: bool) -> Terminal {
         self.live = (enabled && self.verbosity == Verbosity::Normal)
             .then(|| Arc::new(Mutex::new(LiveState::empty())));
@@ -356,14 +357,14 @@ impl Sink for Terminal {
                 self.start_ticker();
             }
             Event::SuiteStarted { id, attempt, .. } => {
-                self.live(|l| l.started(plan, *id, *attempt))
+                self.live(|l| l.started(plan, *id, *attempt));
             }
             Event::SuiteRetrying { id, .. } => self.live(|l| l.ended(*id, false, 0.0)),
             Event::SuiteFinished { result } if result.attempts == 0 => {
-                self.live(|l| l.skipped(plan, result.id))
+                self.live(|l| l.skipped(plan, result.id));
             }
             Event::SuiteFinished { result } => {
-                self.live(|l| l.ended(result.id, true, result.duration.as_secs_f64()))
+                self.live(|l| l.ended(result.id, true, result.duration.as_secs_f64()));
             }
             Event::RunFinished { .. } => self.stop_live(),
             _ => {}
