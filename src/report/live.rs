@@ -109,9 +109,7 @@ impl LiveState {
         };
         let mut running = 0.0;
         for (_, start, e) in self.running.values() {
-            let Some(expected) = e.or(mean) else {
-                return None;
-            };
+            let expected = e.or(mean)?;
             running += (expected - now.duration_since(*start).as_secs_f64()).max(0.0);
         }
         Some((self.pending_known + unknown + running) / f64::from(self.workers.max(1)))
