@@ -5,6 +5,7 @@
 pub mod files;
 pub mod limits;
 pub mod queue;
+pub mod simulate;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -696,11 +697,8 @@ impl<'a> Scheduler<'a> {
         self.state[id.index()] = State::Done;
         let s = self.plan.suite(id);
         self.phase_open[s.phase.index()] -= 1;
+        self.emit(&Event::SuiteFinished { result: &result });
         self.results[id.index()] = Some(result);
-        if let Some(r) = self.results[id.index()].take() {
-            self.emit(&Event::SuiteFinished { result: &r });
-            self.results[id.index()] = Some(r);
-        }
         if status.is_pass() {
             for &d in &s.dependents {
                 self.waiting_deps[d.index()] -= 1;
