@@ -149,7 +149,8 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
 
     // Per-suite references.
     struct Resolved {
-        phase: usize,
+        /// `None` when the phase is unknown (already reported); later checks skip the suite.
+        phase: Option<usize>,
         group: Option<usize>,
         limiter: Option<usize>,
         retry: (RetryPolicy, Option<String>),
@@ -158,10 +159,10 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
     let mut resolved: Vec<Resolved> = Vec::with_capacity(d.suites.len());
     for s in &d.suites {
         let phase_name = s.phase.as_deref().unwrap_or(DEFAULT_PHASE);
-        let phase = phase_ix.get(phase_name).copied().unwrap_or_else(|| {
+        let phase = phase_ix.get(phase_name).copied();
+        if phase.is_none() {
             unknown(&mut errors, s, "phase", "phase", phase_name, &phase_ix);
-            0
-        });
+        }
         let group = s.group.as_deref().and_then(|g| {
             let found = group_ix.get(g).copied();
             if found.is_none() {
@@ -230,16 +231,20 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
 
     // Dependencies on a later phase.
     for (i, s) in d.suites.iter().enumerate() {
+        let Some(own) = resolved[i].phase else {
+            continue;
+        };
         for &dep in &resolved[i].deps {
-            if resolved[dep].phase > resolved[i].phase {
+            let Some(theirs) = resolved[dep].phase else {
+                continue;
+            };
+            if theirs > own {
                 errors.push(ConfigError::new(
                     Some(s.origin.clone()),
                     ctx("suite", &s.name),
                     format!(
                         "depends_on: \"{}\" is in the later phase \"{}\" (phase \"{}\" ends before it starts)",
-                        d.suites[dep].name,
-                        phase_decls[resolved[dep].phase].0,
-                        phase_decls[resolved[i].phase].0
+                        d.suites[dep].name, phase_decls[theirs].0, phase_decls[own].0
                     ),
                 ));
             }
@@ -277,7 +282,10 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
         .map(|(_, p)| phase_workers(global, p.and_then(|p| p.workers.map(|w| w.count))))
         .collect();
     for (i, s) in d.suites.iter().enumerate() {
-        let p = phase_decls[resolved[i].phase].1;
+        let Some(phase) = resolved[i].phase else {
+            continue;
+        };
+        let p = phase_decls[phase].1;
         let declared = p.and_then(|p| p.workers).or(d.config.workers);
         if let Some(w) = declared.filter(|w| w.literal && s.slots > w.count) {
             errors.push(ConfigError::new(
@@ -287,7 +295,7 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
                     "slots: {} is more than the {} workers of phase \"{}\" (lower slots, or raise workers)",
                     s.slots,
                     w.count,
-                    phase_decls[resolved[i].phase].0
+                    phase_decls[phase].0
                 ),
             ));
         }
@@ -297,12 +305,14 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
         errors.sort_by(|a, b| a.origin.cmp(&b.origin));
         return Err(Error::Config(errors));
     }
+    // No errors: every suite's phase is known from here on.
+    let phase_of: Vec<usize> = resolved.iter().map(|r| r.phase.unwrap_or(0)).collect();
 
     let keep = select(
         &d,
         &resolved.iter().map(|r| r.deps.clone()).collect::<Vec<_>>(),
         &phase_decls,
-        resolved.iter().map(|r| r.phase).collect(),
+        &phase_of,
         inputs.selection,
     )?;
 
@@ -383,7 +393,7 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
             continue;
         };
         let r = &resolved[i];
-        let phase = &phases[r.phase];
+        let phase = &phases[phase_of[i]];
         let mut env: BTreeMap<String, String> =
             r.group.map(|g| d.groups[g].env.clone()).unwrap_or_default();
         env.extend(s.env.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -424,7 +434,7 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
             depends_on: r.deps.iter().filter_map(|&dep| new_id[dep]).collect(),
             dependents: Vec::new(),
             group: r.group.map(|g| GroupId(g as u32)),
-            phase: PhaseId(r.phase as u32),
+            phase: PhaseId(phase_of[i] as u32),
             limiter: r.limiter.map(|l| LimiterId(l as u32)),
             retry,
             retry_label,
@@ -474,7 +484,7 @@ fn select(
     d: &Declarations,
     deps: &[Vec<usize>],
     phases: &[(String, Option<&super::decl::PhaseDecl>)],
-    phase_of: Vec<usize>,
+    phase_of: &[usize],
     sel: &Selection,
 ) -> Result<Vec<Option<Option<StaticSkip>>>, Error> {
     let names: Vec<&str> = d.suites.iter().map(|s| s.name.as_str()).collect();

@@ -55,3 +55,25 @@ fn lua_syntax_and_runtime_errors_name_the_line() {
         "ptest.lua:2: attempt to index a nil value (local 'x')"
     );
 }
+
+#[test]
+fn unknown_phase_without_declared_phases_is_an_error_not_a_panic() {
+    // With no phase declared and no suite in `default`, there was no phase at all to fall
+    // back on, and the slots check indexed an empty list.
+    assert_eq!(
+        config_error("ptest.suite { name = \"a\", cmd = \"true\", phase = \"nope\" }\n").trim(),
+        r#"ptest.lua:1: suite "a": phase: unknown phase "nope" (declare it with ptest.phase { name = "nope", ... })"#
+    );
+    // An unknown phase must not count as the first phase in the later-phase check either.
+    let e = config_error(
+        r#"ptest.phase { name = "core" }
+ptest.phase { name = "main" }
+ptest.suite { name = "b", cmd = "true", phase = "main" }
+ptest.suite { name = "a", cmd = "true", phase = "mian", depends_on = { "b" } }
+"#,
+    );
+    assert_eq!(
+        e.trim(),
+        r#"ptest.lua:4: suite "a": phase: unknown phase "mian" (did you mean "main"?)"#
+    );
+}
