@@ -383,10 +383,23 @@ fn scoped(
             Value::UserData(ud) => ud.borrow::<Handle>()?.name.clone().unwrap_or_default(),
             _ => unreachable!("declare returns a handle"),
         };
-        State::push_scope(lua, kind, name);
+        let origin = caller(lua);
+        State::push_scope(lua, kind, name.clone());
         let result = body.call::<()>(());
         State::pop_scope(lua, kind);
-        result?;
+        // Our own errors from inside the body already say where and what; a plain Lua error
+        // gets the phase or group it happened in.
+        result.map_err(|e| {
+            if e.downcast_ref::<ConfigError>().is_some() {
+                e
+            } else {
+                raise(super::lua_error(
+                    &e,
+                    origin,
+                    Some(format!("{word} \"{name}\"")),
+                ))
+            }
+        })?;
     }
     Ok(handle_value)
 }

@@ -1,6 +1,6 @@
 //! Every class of bad input (DESIGN §7) with its exact message and exit code 2.
 
-use crate::harness::config_error;
+use crate::harness::{Project, config_error};
 
 #[test]
 fn unknown_field_with_suggestion() {
@@ -75,5 +75,79 @@ ptest.suite { name = "a", cmd = "true", phase = "mian", depends_on = { "b" } }
     assert_eq!(
         e.trim(),
         r#"ptest.lua:4: suite "a": phase: unknown phase "mian" (did you mean "main"?)"#
+    );
+}
+
+#[test]
+fn lua_errors_without_a_position_get_the_line_that_raised_them() {
+    assert_eq!(
+        config_error("local x = 1\nerror(\"boom\", 0)\n").trim(),
+        "ptest.lua:2: boom"
+    );
+    assert_eq!(
+        config_error("local function f()\n  error(\"deep\", 0)\nend\nf()\n").trim(),
+        "ptest.lua:2: deep"
+    );
+    assert_eq!(
+        config_error("\nerror({ code = 1 })\n").trim(),
+        "ptest.lua:2: (error object is a table value)"
+    );
+    assert_eq!(
+        config_error("error()\n").trim(),
+        "ptest.lua:1: (error object is a nil value)"
+    );
+}
+
+#[test]
+fn a_phase_or_group_body_that_errors_names_it() {
+    assert_eq!(
+        config_error("ptest.phase(\"core\", function()\n  error(\"boom\")\nend)\n").trim(),
+        r#"ptest.lua:2: phase "core": boom"#
+    );
+    assert_eq!(
+        config_error(
+            "ptest.group({ name = \"db\" }, function()\n  local t = nil\n  return t.x\nend)\n"
+        )
+        .trim(),
+        r#"ptest.lua:3: group "db": attempt to index a nil value (local 't')"#
+    );
+    // Without a position from Lua, the innermost scope and the line that raised it.
+    assert_eq!(
+        config_error(
+            "ptest.phase(\"core\", function()\n  ptest.group(\"db\", function()\n    error(\"boom\", 0)\n  end)\nend)\n"
+        )
+        .trim(),
+        r#"ptest.lua:3: group "db": boom"#
+    );
+    // A constructor error inside a body keeps its own context.
+    assert_eq!(
+        config_error("ptest.phase(\"core\", function()\n  ptest.suite { name = \"x\", cmd = \"true\", cwdd = \".\" }\nend)\n")
+            .trim(),
+        r#"ptest.lua:2: suite "x": unknown field "cwdd" (did you mean "cwd"?)"#
+    );
+}
+
+#[test]
+fn errors_in_required_modules_name_the_module_relative_to_the_config() {
+    let p = Project::new("local m = require(\"mods\")\nptest.phase { name = \"core\" }\nm.add()\n");
+    p.file(
+        "lua/mods.lua",
+        "local M = {}\nfunction M.add()\n  ptest.suite { name = \"m\", cmd = \"true\", phase = \"cores\" }\nend\nreturn M\n",
+    );
+    let out = p.run(&["list"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        out.stderr.trim(),
+        r#"lua/mods.lua:3: suite "m": phase: unknown phase "cores" (did you mean "core"?)"#
+    );
+
+    let p = Project::new("\nrequire(\"broken\")\n");
+    p.file("broken.lua", "local x =\n");
+    let out = p.run(&["list"]);
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stderr.trim(),
+        "ptest.lua:2: error loading module 'broken' from file 'broken.lua':\n\tbroken.lua:2: unexpected symbol near <eof>"
     );
 }
