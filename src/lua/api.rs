@@ -266,7 +266,7 @@ fn suite(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         tags: r.string_list("tags")?.unwrap_or_default(),
         cwd: r.string("cwd")?.map(Into::into),
         env: r.string_map("env")?,
-        timeout: r.duration("timeout")?,
+        timeout: r.positive_duration("timeout")?,
         depends_on,
         group: r.reference("group", Kind::Group)?.or(scope_group),
         phase: r.reference("phase", Kind::Phase)?.or(scope_phase),
@@ -685,7 +685,7 @@ fn config(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
         return Err(r.err("log_dir: must not be empty"));
     }
     let fail_fast = r.bool("fail_fast")?;
-    let timeout = r.duration("timeout")?;
+    let timeout = r.positive_duration("timeout")?;
     let grace = r.duration("grace")?;
     State::with(lua, |s| {
         let c = &mut s.decls.config;

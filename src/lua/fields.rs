@@ -149,6 +149,17 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// A duration that must be longer than zero (a zero timeout would kill every attempt at
+    /// once).
+    pub fn positive_duration(&self, key: &str) -> mlua::Result<Option<Duration>> {
+        match self.duration(key)? {
+            Some(d) if d.is_zero() => Err(self.err(format!(
+                "{key}: must be longer than 0s (leave it out for the default)"
+            ))),
+            d => Ok(d),
+        }
+    }
+
     /// An array of strings (numbers are accepted and written as text).
     pub fn string_list(&self, key: &str) -> mlua::Result<Option<Vec<String>>> {
         match self.raw(key)? {

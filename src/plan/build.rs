@@ -177,9 +177,10 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
             }
             found
         });
-        let retry = match &s.retry {
-            None => (RetryPolicy::once(), None),
-            Some(RetryRef::Extra(n)) => (RetryPolicy::extra(*n), Some(format!("+{n}"))),
+        // The label names a policy; the integer form and no retry have none.
+        let retry: (RetryPolicy, Option<String>) = match &s.retry {
+            None | Some(RetryRef::Extra(0)) => (RetryPolicy::once(), None),
+            Some(RetryRef::Extra(n)) => (RetryPolicy::extra(*n), None),
             Some(RetryRef::Policy(i)) => {
                 let r = &d.retries[*i];
                 (
@@ -308,6 +309,10 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
     // No errors: every suite's phase is known from here on.
     let phase_of: Vec<usize> = resolved.iter().map(|r| r.phase.unwrap_or(0)).collect();
 
+    if inputs.overrides.timeout.is_some_and(|t| t.is_zero()) {
+        return Err(Error::Usage("--timeout: must be longer than 0s".into()));
+    }
+
     let keep = select(
         &d,
         &resolved.iter().map(|r| r.deps.clone()).collect::<Vec<_>>(),
@@ -397,19 +402,7 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
         let mut env: BTreeMap<String, String> =
             r.group.map(|g| d.groups[g].env.clone()).unwrap_or_default();
         env.extend(s.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let mut retry = r.retry.0.clone();
-        let mut retry_label = r.retry.1.clone();
-        if let Some(extra) = inputs.overrides.retries {
-            if extra == 0 {
-                retry = RetryPolicy::once();
-                retry_label = None;
-            } else if retry.attempts > 1 {
-                retry.attempts = extra + 1;
-            } else {
-                retry = RetryPolicy::extra(extra);
-                retry_label = Some(format!("+{extra}"));
-            }
-        }
+        let (retry, retry_label) = retry_with_override(&r.retry, inputs.overrides.retries);
         let skip = skip
             .clone()
             .or_else(|| (!phase.enabled).then(|| StaticSkip::PhaseDisabled(phase.name.clone())));
@@ -473,6 +466,32 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
         hooks: d.hooks,
         declared: d.suites.len(),
     })
+}
+
+/// `--retries N` on top of a suite's retry: 0 turns retries off; otherwise a named policy keeps
+/// its filters and backoff with N extra attempts, and any other suite gets N extra attempts on
+/// any failure. The label is `"+N"` for the integer form, the policy's name otherwise.
+fn retry_with_override(
+    declared: &(RetryPolicy, Option<String>),
+    cli: Option<u32>,
+) -> (RetryPolicy, Option<String>) {
+    let (policy, name) = declared;
+    let label = |p: &RetryPolicy| match name {
+        Some(n) => Some(n.clone()),
+        None if p.attempts > 1 => Some(format!("+{}", p.attempts - 1)),
+        None => None,
+    };
+    let policy = match cli {
+        None => policy.clone(),
+        Some(0) => return (RetryPolicy::once(), None),
+        Some(n) if name.is_some() => RetryPolicy {
+            attempts: n.saturating_add(1),
+            ..policy.clone()
+        },
+        Some(n) => RetryPolicy::extra(n),
+    };
+    let label = label(&policy);
+    (policy, label)
 }
 
 /// Which declared suites the selection keeps: `None` dropped, `Some(skip)` kept.

@@ -45,7 +45,11 @@ fn suite_details(plan: &Plan, s: &Suite) -> String {
         parts.push(format!("limiter: {}", plan.limiter(l).name));
     }
     if let Some(r) = &s.retry_label {
-        parts.push(format!("retry: {r} ({} attempts)", s.retry.attempts));
+        let n = s.retry.attempts;
+        parts.push(format!(
+            "retry: {r} ({n} attempt{})",
+            if n == 1 { "" } else { "s" }
+        ));
     }
     parts.push(format!("timeout: {}", human(s.timeout)));
     if s.slots > 1 {

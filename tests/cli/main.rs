@@ -3,3 +3,4 @@
 mod config_errors;
 mod harness;
 mod listing;
+mod overrides;
