@@ -521,8 +521,29 @@ fn select(
     check("--skip", &sel.skip, &names, "suite", &mut problems);
     let phase_names: Vec<&str> = phases.iter().map(|(n, _)| n.as_str()).collect();
     check("--phase", &sel.phases, &phase_names, "phase", &mut problems);
+    // A category or tag no suite has is as likely a typo as a suite name: running nothing and
+    // reporting success would hide it.
+    let mut categories: Vec<&str> = d.suites.iter().map(|s| s.category.as_str()).collect();
+    categories.sort_unstable();
+    categories.dedup();
+    check(
+        "--categories",
+        &sel.categories,
+        &categories,
+        "category",
+        &mut problems,
+    );
+    let mut tags: Vec<&str> = d
+        .suites
+        .iter()
+        .flat_map(|s| s.tags.iter().map(String::as_str))
+        .collect();
+    tags.sort_unstable();
+    tags.dedup();
+    check("--tags", &sel.tags, &tags, "tag", &mut problems);
     if !problems.is_empty() {
-        return Err(Error::Usage(problems.join("\n")));
+        // The first line gets its `error: ` where errors become exit codes.
+        return Err(Error::Usage(problems.join("\nerror: ")));
     }
 
     let n = d.suites.len();

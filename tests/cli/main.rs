@@ -4,3 +4,4 @@ mod config_errors;
 mod harness;
 mod listing;
 mod overrides;
+mod selection;
