@@ -90,22 +90,22 @@ pub fn caller(lua: &Lua) -> Origin {
 
 /// The single table argument of a constructor.
 fn table_arg(lua: &Lua, what: &str, args: &MultiValue) -> mlua::Result<Table> {
-    match args.front() {
-        Some(Value::Table(t)) if args.len() == 1 => Ok(t.clone()),
-        Some(v) => Err(raise(ConfigError::new(
-            Some(caller(lua)),
-            Some(what.to_owned()),
-            format!(
-                "expected one table like ptest.{what} {{ name = \"...\" }}, got {}",
-                describe(v)
-            ),
-        ))),
-        None => Err(raise(ConfigError::new(
-            Some(caller(lua)),
-            Some(what.to_owned()),
-            format!("expected one table like ptest.{what} {{ name = \"...\" }}, got nothing"),
-        ))),
-    }
+    let example = if what == "config" {
+        "ptest.config { workers = 4 }".to_owned()
+    } else {
+        format!("ptest.{what} {{ name = \"...\" }}")
+    };
+    let got = match args.front() {
+        Some(Value::Table(t)) if args.len() == 1 => return Ok(t.clone()),
+        Some(Value::Table(_)) => "more than one argument".to_owned(),
+        Some(v) => describe(v),
+        None => "nothing".to_owned(),
+    };
+    Err(raise(ConfigError::new(
+        Some(caller(lua)),
+        Some(what.to_owned()),
+        format!("expected one table like {example}, got {got}"),
+    )))
 }
 
 /// The name of a declaration, checked before anything else so later errors can name it.
@@ -497,11 +497,21 @@ fn workers_of(lua: &Lua, r: &Reader<'_>, key: &str) -> mlua::Result<Option<Worke
                 ))
             })?;
             match int_of(&out) {
-                Some(n) if n >= 1 && n <= i64::from(u32::MAX) => Ok(Some(WorkersDecl { count: n as u32, literal: false })),
-                _ => Err(r.err(format!(
-                    "{key}: the function returned {}, expected a positive integer (wrap it in math.max(1, ...))",
-                    match &out { Value::Integer(i) => i.to_string(), Value::Number(n) => n.to_string(), o => describe(o) }
-                ))),
+                Some(n) if n >= 1 && n <= i64::from(u32::MAX) => Ok(Some(WorkersDecl {
+                    count: n as u32,
+                    literal: false,
+                })),
+                found => {
+                    let hint = match (&out, found) {
+                        (_, Some(_)) => " (wrap it in math.max(1, ...))",
+                        (Value::Number(_), None) => " (round it with math.floor)",
+                        _ => "",
+                    };
+                    Err(r.err(format!(
+                        "{key}: the function returned {}, expected a positive integer{hint}",
+                        describe(&out)
+                    )))
+                }
             }
         }
         other => match int_of(other) {
@@ -511,12 +521,7 @@ fn workers_of(lua: &Lua, r: &Reader<'_>, key: &str) -> mlua::Result<Option<Worke
             })),
             _ => Err(r.err(format!(
                 "{key}: expected {expected}, got {}",
-                match other {
-                    Value::Integer(i) => i.to_string(),
-                    Value::Number(n) => n.to_string(),
-                    Value::String(s) => format!("\"{}\"", s.to_string_lossy()),
-                    o => describe(o),
-                }
+                describe(other)
             ))),
         },
     }

@@ -15,14 +15,27 @@ pub fn raise(e: ConfigError) -> mlua::Error {
     mlua::Error::external(e)
 }
 
-/// What a value is, for messages: `boolean`, `table`, `phase "core"` (for handles).
+/// What a value is, for messages: numbers and (short) strings by value, handles by kind and
+/// name (`phase "core"`), anything else by type (`boolean`, `table`).
 pub fn describe(v: &Value) -> String {
-    if let Value::UserData(ud) = v {
-        if let Ok(h) = ud.borrow::<Handle>() {
-            return h.describe();
+    match v {
+        Value::UserData(ud) => match ud.borrow::<Handle>() {
+            Ok(h) => h.describe(),
+            Err(_) => "userdata".into(),
+        },
+        Value::Integer(i) => i.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => {
+            let text = s.to_string_lossy();
+            if text.chars().count() > 40 {
+                let short: String = text.chars().take(37).collect();
+                format!("\"{short}...\"")
+            } else {
+                format!("\"{text}\"")
+            }
         }
+        other => other.type_name().to_owned(),
     }
-    v.type_name().to_owned()
 }
 
 pub struct Reader<'a> {
@@ -63,8 +76,8 @@ impl<'a> Reader<'a> {
                 Value::String(s) => bad.push(s.to_string_lossy()),
                 other => {
                     return Err(self.err(format!(
-                        "fields are written name = value; found a {} key (known fields: {})",
-                        other.type_name(),
+                        "fields are written name = value; found the key {} (known fields: {})",
+                        describe(other),
                         known.join(", ")
                     )));
                 }
@@ -197,8 +210,8 @@ impl<'a> Reader<'a> {
                     let (k, v) = pair?;
                     let Value::String(k) = k else {
                         return Err(self.err(format!(
-                            "{key}: expected a table like {{ NAME = \"value\" }}, found a {} key",
-                            k.type_name()
+                            "{key}: expected a table like {{ NAME = \"value\" }}, found the key {}",
+                            describe(&k)
                         )));
                     };
                     let k = k.to_string_lossy();
@@ -238,7 +251,7 @@ pub fn reference_of(v: &Value, kind: Kind) -> Result<Option<String>, String> {
             Ok(h) => Err(h.describe()),
             Err(_) => Err("userdata".into()),
         },
-        other => Err(other.type_name().to_owned()),
+        other => Err(describe(other)),
     }
 }
 
