@@ -108,10 +108,19 @@ fn table_arg(lua: &Lua, what: &str, args: &MultiValue) -> mlua::Result<Table> {
     )))
 }
 
-/// The name of a declaration, checked before anything else so later errors can name it.
-fn name_of(lua: &Lua, kind: Kind, t: &Table) -> mlua::Result<String> {
-    let r = Reader::new(t, kind.word().to_owned(), caller(lua));
-    r.required_string("name")
+/// Read a constructor's table and its name: the name is checked before anything else (even
+/// unknown fields) so every later error can say which declaration it is about.
+fn read_named(
+    lua: &Lua,
+    kind: Kind,
+    t: &Table,
+    known: &'static [&'static str],
+) -> mlua::Result<(Reader, String)> {
+    let mut r = Reader::read(t, known, kind.word().to_owned(), caller(lua))?;
+    let name = r.required_string("name")?;
+    r.context = format!("{} \"{name}\"", kind.word());
+    r.check_keys()?;
+    Ok((r, name))
 }
 
 fn handle(
@@ -119,34 +128,19 @@ fn handle(
     kind: Kind,
     name: Option<String>,
     index: usize,
-    fields: Table,
+    r: Reader,
 ) -> mlua::Result<Value> {
-    lua.create_userdata(Handle {
-        kind,
-        name,
-        index,
-        fields,
-    })
-    .map(Value::UserData)
+    lua.create_userdata(Handle::new(kind, name, index, r.into_fields()))
+        .map(Value::UserData)
 }
 
-/// A shallow copy of the declared table with defaults filled in, for the handle.
-fn fields_with(lua: &Lua, t: &Table, defaults: &[(&str, Value)]) -> mlua::Result<Table> {
-    let copy = lua.create_table()?;
-    for pair in t.pairs::<Value, Value>() {
-        let (k, v) = pair?;
-        copy.raw_set(k, v)?;
-    }
-    for (k, v) in defaults {
-        if copy.raw_get::<Value>(*k)?.is_nil() {
-            copy.raw_set(*k, v.clone())?;
-        }
-    }
-    Ok(copy)
+/// A duration as a handle shows it: seconds.
+fn secs(d: std::time::Duration) -> Value {
+    Value::Number(d.as_secs_f64())
 }
 
-fn command_of(r: &Reader<'_>) -> mlua::Result<CommandLine> {
-    match r.raw("cmd")? {
+fn command_of(r: &Reader) -> mlua::Result<CommandLine> {
+    match r.raw("cmd") {
         Value::Nil => Err(r.err("cmd: missing (it is required): a string run by sh -c, or an array like { \"pytest\", \"-x\" }")),
         Value::String(s) => {
             let s = s.to_string_lossy();
@@ -157,7 +151,7 @@ fn command_of(r: &Reader<'_>) -> mlua::Result<CommandLine> {
             }
         }
         Value::Table(t) => {
-            let items = sequence(&t).ok_or_else(|| {
+            let items = sequence(t).ok_or_else(|| {
                 r.err("cmd: expected a string or an array like { \"pytest\", \"-x\" }, got a table with named keys")
             })?;
             let argv = items
@@ -177,23 +171,20 @@ fn command_of(r: &Reader<'_>) -> mlua::Result<CommandLine> {
         }
         other => Err(r.err(format!(
             "cmd: expected a string or an array like {{ \"pytest\", \"-x\" }}, got {}",
-            describe(&other)
+            describe(other)
         ))),
     }
 }
 
 fn suite(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let t = table_arg(lua, "suite", &args)?;
-    let origin = caller(lua);
-    let name = name_of(lua, Kind::Suite, &t)?;
-    let r = Reader::new(&t, format!("suite \"{name}\""), origin.clone());
-    r.check_keys(SUITE_FIELDS)?;
+    let (mut r, name) = read_named(lua, Kind::Suite, &t, SUITE_FIELDS)?;
     let cmd = command_of(&r)?;
-    let depends_on = match r.raw("depends_on")? {
+    let depends_on = match r.raw("depends_on") {
         Value::Nil => Vec::new(),
         v @ (Value::String(_) | Value::UserData(_)) => {
             vec![
-                reference_of(&v, Kind::Suite)
+                reference_of(v, Kind::Suite)
                     .map_err(|got| {
                         r.err(format!(
                             "depends_on: expected suite handles or names, got {got}"
@@ -203,7 +194,7 @@ fn suite(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
             ]
         }
         Value::Table(list) => {
-            let items = sequence(&list).ok_or_else(|| {
+            let items = sequence(list).ok_or_else(|| {
                 r.err("depends_on: expected an array like { \"build\", unit }, got a table with named keys")
             })?;
             items
@@ -223,17 +214,17 @@ fn suite(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         other => {
             return Err(r.err(format!(
                 "depends_on: expected an array of suite handles or names, got {}",
-                describe(&other)
+                describe(other)
             )));
         }
     };
-    let retry = match r.raw("retry")? {
+    let retry = match r.raw("retry") {
         Value::Nil => None,
-        v @ (Value::Integer(_) | Value::Number(_)) => match int_of(&v) {
+        v @ (Value::Integer(_) | Value::Number(_)) => match int_of(v) {
             Some(n) if (0..=1000).contains(&n) => Some(RetryRef::Extra(n as u32)),
             _ => return Err(r.err(format!(
                 "retry: expected a retry policy or a number of extra attempts (0..1000), got {}",
-                describe(&v)
+                describe(v)
             ))),
         },
         Value::UserData(ud) => match ud.borrow::<Handle>() {
@@ -250,13 +241,13 @@ fn suite(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         other => {
             return Err(r.err(format!(
                 "retry: expected a retry handle, name or number of extra attempts, got {}",
-                describe(&other)
+                describe(other)
             )));
         }
     };
     let (scope_phase, scope_group) = State::scopes(lua);
     let decl = SuiteDecl {
-        origin,
+        origin: r.origin.clone(),
         name: name.clone(),
         cmd,
         description: r.string("description")?,
@@ -277,32 +268,29 @@ fn suite(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         estimate: r.duration("estimate")?,
         enabled: r.bool("enabled")?.unwrap_or(true),
     };
-    let defaults = [
-        (
-            "category",
-            Value::String(lua.create_string(&decl.category)?),
-        ),
-        ("enabled", Value::Boolean(decl.enabled)),
-        ("serial", Value::Boolean(decl.serial)),
-        ("slots", Value::Integer(i64::from(decl.slots))),
-        ("tags", Value::Table(lua.create_table()?)),
-        (
-            "depends_on",
-            Value::Table(lua.create_sequence_from(decl.depends_on.clone())?),
-        ),
-    ];
-    let fields = fields_with(lua, &t, &defaults)?;
-    if let Some(p) = &decl.phase {
-        fields.raw_set("phase", p.as_str())?;
+    // What the handle shows: references by name (also those a scope gave), durations in
+    // seconds, scalar defaults. Defaults that are Lua objects are made only when read.
+    for (key, name) in [("phase", &decl.phase), ("group", &decl.group)] {
+        if let Some(n) = name {
+            if !matches!(r.raw(key), Value::String(_)) {
+                r.set(key, Value::String(lua.create_string(n)?));
+            }
+        }
     }
-    if let Some(g) = &decl.group {
-        fields.raw_set("group", g.as_str())?;
+    if let Some(t) = decl.timeout {
+        r.set("timeout", secs(t));
     }
+    if let Some(e) = decl.estimate {
+        r.set("estimate", secs(e));
+    }
+    r.set("enabled", Value::Boolean(decl.enabled));
+    r.set("serial", Value::Boolean(decl.serial));
+    r.set("slots", Value::Integer(i64::from(decl.slots)));
     let index = State::with(lua, |s| {
         s.decls.suites.push(decl);
         s.decls.suites.len() - 1
     });
-    handle(lua, Kind::Suite, Some(name), index, fields)
+    handle(lua, Kind::Suite, Some(name), index, r)
 }
 
 /// `ptest.group{...}` or `ptest.group(name_or_table, body)`.
@@ -405,31 +393,25 @@ fn scoped(
 }
 
 fn declare_group(lua: &Lua, t: &Table) -> mlua::Result<Value> {
-    let origin = caller(lua);
-    let name = name_of(lua, Kind::Group, t)?;
-    let r = Reader::new(t, format!("group \"{name}\""), origin.clone());
-    r.check_keys(GROUP_FIELDS)?;
+    let (mut r, name) = read_named(lua, Kind::Group, t, GROUP_FIELDS)?;
     let decl = GroupDecl {
-        origin,
+        origin: r.origin.clone(),
         name: name.clone(),
         max: r.int("max", 1)?.unwrap_or(1),
         env: r.string_map("env")?,
     };
-    let fields = fields_with(lua, t, &[("max", Value::Integer(i64::from(decl.max)))])?;
+    r.set("max", Value::Integer(i64::from(decl.max)));
     let index = State::with(lua, |s| {
         s.decls.groups.push(decl);
         s.decls.groups.len() - 1
     });
-    let h = handle(lua, Kind::Group, Some(name), index, fields)?;
+    let h = handle(lua, Kind::Group, Some(name), index, r)?;
     State::remember_handle(lua, Kind::Group, &h)?;
     Ok(h)
 }
 
 fn declare_phase(lua: &Lua, t: &Table) -> mlua::Result<Value> {
-    let origin = caller(lua);
-    let name = name_of(lua, Kind::Phase, t)?;
-    let r = Reader::new(t, format!("phase \"{name}\""), origin.clone());
-    r.check_keys(PHASE_FIELDS)?;
+    let (mut r, name) = read_named(lua, Kind::Phase, t, PHASE_FIELDS)?;
     let on_failure = match r.string("on_failure")?.as_deref() {
         None | Some("stop") => OnFailure::Stop,
         Some("continue") => OnFailure::Continue,
@@ -442,47 +424,33 @@ fn declare_phase(lua: &Lua, t: &Table) -> mlua::Result<Value> {
     };
     let workers = workers_of(lua, &r, "workers")?;
     let decl = PhaseDecl {
-        origin,
+        origin: r.origin.clone(),
         name: name.clone(),
         enabled: r.bool("enabled")?.unwrap_or(true),
         workers,
         on_failure,
         always: r.bool("always")?.unwrap_or(false),
     };
-    let mut defaults = vec![
-        ("enabled", Value::Boolean(decl.enabled)),
-        ("always", Value::Boolean(decl.always)),
-        (
-            "on_failure",
-            Value::String(lua.create_string(if on_failure == OnFailure::Stop {
-                "stop"
-            } else {
-                "continue"
-            })?),
-        ),
-    ];
+    r.set("enabled", Value::Boolean(decl.enabled));
+    r.set("always", Value::Boolean(decl.always));
     if let Some(w) = workers {
-        // A function is shown by what it returned on this machine.
-        defaults.push(("workers", Value::Integer(i64::from(w.count))));
-    }
-    let fields = fields_with(lua, t, &defaults)?;
-    if let Some(w) = workers {
-        fields.raw_set("workers", w.count)?;
+        // "auto" and a function are shown by what they gave on this machine.
+        r.set("workers", Value::Integer(i64::from(w.count)));
     }
     let index = State::with(lua, |s| {
         s.decls.phases.push(decl);
         s.decls.phases.len() - 1
     });
-    let h = handle(lua, Kind::Phase, Some(name), index, fields)?;
+    let h = handle(lua, Kind::Phase, Some(name), index, r)?;
     State::remember_handle(lua, Kind::Phase, &h)?;
     Ok(h)
 }
 
 /// `workers`: a positive integer, `"auto"` (the logical CPUs) or `function(sys)` returning one.
-fn workers_of(lua: &Lua, r: &Reader<'_>, key: &str) -> mlua::Result<Option<WorkersDecl>> {
-    let v = r.raw(key)?;
+fn workers_of(lua: &Lua, r: &Reader, key: &str) -> mlua::Result<Option<WorkersDecl>> {
+    let v = r.raw(key);
     let expected = "a positive integer, \"auto\" or function(sys) returning one";
-    match &v {
+    match v {
         Value::Nil => Ok(None),
         Value::String(s) if s.to_string_lossy() == "auto" => Ok(Some(WorkersDecl {
             count: State::cpus(lua),
@@ -529,10 +497,7 @@ fn workers_of(lua: &Lua, r: &Reader<'_>, key: &str) -> mlua::Result<Option<Worke
 
 fn limiter(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let t = table_arg(lua, "limiter", &args)?;
-    let origin = caller(lua);
-    let name = name_of(lua, Kind::Limiter, &t)?;
-    let r = Reader::new(&t, format!("limiter \"{name}\""), origin.clone());
-    r.check_keys(LIMITER_FIELDS)?;
+    let (mut r, name) = read_named(lua, Kind::Limiter, &t, LIMITER_FIELDS)?;
     let rate = r
         .positive_number("rate")?
         .ok_or_else(|| r.err("rate: missing (it is required): tokens per `per`, e.g. rate = 10"))?;
@@ -543,7 +508,7 @@ fn limiter(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         return Err(r.err("per: must be longer than 0s"));
     }
     let decl = LimiterDecl {
-        origin,
+        origin: r.origin.clone(),
         name: name.clone(),
         rate,
         per,
@@ -552,31 +517,25 @@ fn limiter(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         adaptive: r.bool("adaptive")?.unwrap_or(false),
         max_throttled: r.int("max_throttled", 1)?,
     };
-    let fields = fields_with(
-        lua,
-        &t,
-        &[
-            ("per", Value::Number(per.as_secs_f64())),
-            ("burst", Value::Integer(i64::from(decl.burst))),
-            ("adaptive", Value::Boolean(decl.adaptive)),
-        ],
-    )?;
+    r.set("per", secs(per));
+    r.set("burst", Value::Integer(i64::from(decl.burst)));
+    r.set("adaptive", Value::Boolean(decl.adaptive));
     let index = State::with(lua, |s| {
         s.decls.limiters.push(decl);
         s.decls.limiters.len() - 1
     });
-    handle(lua, Kind::Limiter, Some(name), index, fields)
+    handle(lua, Kind::Limiter, Some(name), index, r)
 }
 
 fn retry(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let t = table_arg(lua, "retry", &args)?;
-    let origin = caller(lua);
-    let name = Reader::new(&t, "retry".into(), origin.clone()).string("name")?;
-    let context = name
-        .as_ref()
-        .map_or_else(|| "retry".to_owned(), |n| format!("retry \"{n}\""));
-    let r = Reader::new(&t, context, origin.clone());
-    r.check_keys(RETRY_FIELDS)?;
+    // The name is optional here: an unnamed policy is used through its handle.
+    let mut r = Reader::read(&t, RETRY_FIELDS, "retry".into(), caller(lua))?;
+    let name = r.string("name")?;
+    if let Some(n) = &name {
+        r.context = format!("retry \"{n}\"");
+    }
+    r.check_keys()?;
     let mut policy = RetryPolicy {
         attempts: r.int("attempts", 1)?.unwrap_or(3),
         delay: r
@@ -595,26 +554,20 @@ fn retry(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
             policy.factor
         )));
     }
-    match r.raw("on")? {
+    match r.raw("on") {
         Value::Nil => {}
         Value::Table(on) => {
-            let o = Reader::new(&on, r.context.clone(), origin.clone());
-            o.check_keys(RETRY_ON_FIELDS).map_err(|_| {
-                let mut bad = String::new();
-                for (k, _) in on.pairs::<String, Value>().flatten() {
-                    if !RETRY_ON_FIELDS.contains(&k.as_str()) {
-                        bad = k;
-                    }
-                }
-                r.err(format!("on: unknown field \"{bad}\"{}", {
-                    let h = suggest::hint(&bad, RETRY_ON_FIELDS.iter().copied());
-                    if h.is_empty() {
-                        format!(" (known fields: {})", RETRY_ON_FIELDS.join(", "))
-                    } else {
-                        h
-                    }
-                }))
-            })?;
+            let o = Reader::read(on, RETRY_ON_FIELDS, r.context.clone(), r.origin.clone())?;
+            if let Some(bad) = o.first_unknown() {
+                let hint = suggest::hint(bad, RETRY_ON_FIELDS.iter().copied());
+                let hint = if hint.is_empty() {
+                    format!(" (known fields: {})", RETRY_ON_FIELDS.join(", "))
+                } else {
+                    hint
+                };
+                return Err(r.err(format!("on: unknown field \"{bad}\"{hint}")));
+            }
+            o.check_keys()?;
             policy.on_exit_codes = o
                 .string_list("exit_codes")
                 .map_err(|_| r.err("on.exit_codes: expected an array of integers like { 75 }"))?
@@ -638,36 +591,31 @@ fn retry(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         other => {
             return Err(r.err(format!(
                 "on: expected a table like {{ exit_codes = {{ 75 }} }}, got {}",
-                describe(&other)
+                describe(other)
             )));
         }
     }
-    match r.raw("when")? {
+    match r.raw("when") {
         Value::Nil => {}
         Value::Function(f) => {
-            if !r.raw("on")?.is_nil() {
+            if !r.raw("on").is_nil() {
                 return Err(r.err("when: give either `on` or `when`, not both (a `when` function can test anything `on` can)"));
             }
-            policy.when = Some(State::add_predicate(lua, f)?);
+            policy.when = Some(State::add_predicate(lua, f.clone())?);
         }
         other => {
             return Err(r.err(format!(
                 "when: expected function(result) returning true to retry, got {}",
-                describe(&other)
+                describe(other)
             )));
         }
     }
-    let fields = fields_with(
-        lua,
-        &t,
-        &[
-            ("attempts", Value::Integer(i64::from(policy.attempts))),
-            ("delay", Value::Number(policy.delay.as_secs_f64())),
-            ("factor", Value::Number(policy.factor)),
-            ("max_delay", Value::Number(policy.max_delay.as_secs_f64())),
-            ("jitter", Value::Boolean(policy.jitter)),
-        ],
-    )?;
+    r.set("attempts", Value::Integer(i64::from(policy.attempts)));
+    r.set("delay", secs(policy.delay));
+    r.set("factor", Value::Number(policy.factor));
+    r.set("max_delay", secs(policy.max_delay));
+    r.set("jitter", Value::Boolean(policy.jitter));
+    let origin = r.origin.clone();
     let index = State::with(lua, |s| {
         s.decls.retries.push(RetryDecl {
             origin,
@@ -676,14 +624,13 @@ fn retry(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         });
         s.decls.retries.len() - 1
     });
-    handle(lua, Kind::Retry, name, index, fields)
+    handle(lua, Kind::Retry, name, index, r)
 }
 
 fn config(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
     let t = table_arg(lua, "config", &args)?;
-    let origin = caller(lua);
-    let r = Reader::new(&t, "config".into(), origin);
-    r.check_keys(CONFIG_FIELDS)?;
+    let r = Reader::read(&t, CONFIG_FIELDS, "config".into(), caller(lua))?;
+    r.check_keys()?;
     let workers = workers_of(lua, &r, "workers")?;
     let log_dir = r.string("log_dir")?;
     if log_dir.as_deref().is_some_and(|d| d.trim().is_empty()) {

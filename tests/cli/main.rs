@@ -3,5 +3,6 @@
 mod config_errors;
 mod harness;
 mod listing;
+mod lua_api;
 mod overrides;
 mod selection;
