@@ -2,7 +2,7 @@
 //! cycles, dependencies on later phases, slots), apply the selection and the command line, and
 //! compute priorities. All cross-reference errors are collected and reported in file order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use super::decl::{Declarations, RetryRef, SuiteDecl};
@@ -37,14 +37,18 @@ fn ctx(kind: &str, name: &str) -> Option<String> {
     Some(format!("{kind} \"{name}\""))
 }
 
+/// Names to positions. Hashing the names (not a B-tree of strings with long common prefixes,
+/// as generated configs have) keeps a 10,000-suite plan quick.
+type NameIndex<'a> = HashMap<&'a str, usize>;
+
 /// Index names of one kind, reporting duplicates.
 fn index_names<'a>(
     kind: &str,
     items: impl Iterator<Item = (&'a str, &'a Origin)>,
     errors: &mut Vec<ConfigError>,
-) -> BTreeMap<&'a str, usize> {
-    let mut map: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut first: BTreeMap<&str, &Origin> = BTreeMap::new();
+) -> NameIndex<'a> {
+    let mut map = NameIndex::default();
+    let mut first: HashMap<&str, &Origin> = HashMap::new();
     for (i, (name, origin)) in items.enumerate() {
         if let Some(prev) = first.get(name) {
             errors.push(ConfigError::new(
@@ -60,15 +64,22 @@ fn index_names<'a>(
     map
 }
 
+/// The known names in a stable order, for suggestions.
+fn sorted_names<'a>(known: &NameIndex<'a>) -> Vec<&'a str> {
+    let mut names: Vec<&str> = known.keys().copied().collect();
+    names.sort_unstable();
+    names
+}
+
 fn unknown(
     errors: &mut Vec<ConfigError>,
     s: &SuiteDecl,
     field: &str,
     kind: &str,
     name: &str,
-    known: &BTreeMap<&str, usize>,
+    known: &NameIndex<'_>,
 ) {
-    let hint = suggest::hint(name, known.keys().copied());
+    let hint = suggest::hint(name, sorted_names(known));
     let hint = if hint.is_empty() && known.is_empty() {
         format!(" (declare it with ptest.{kind} {{ name = \"{name}\", ... }})")
     } else {
@@ -82,7 +93,7 @@ fn unknown(
 }
 
 /// Build the plan, or every error found.
-pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
+pub fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
     let mut errors = Vec::new();
 
     let suite_ix = index_names(
@@ -115,7 +126,7 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
         .filter(|(_, r)| r.name.is_some())
         .map(|(i, _)| i)
         .collect();
-    let retry_ix: BTreeMap<&str, usize> = retry_ix
+    let retry_ix: NameIndex<'_> = retry_ix
         .into_iter()
         .map(|(k, v)| (k, named_retries[v]))
         .collect();
@@ -130,7 +141,7 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
     for p in &d.phases {
         phase_decls.push((p.name.clone(), Some(p)));
     }
-    let mut phase_ix: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut phase_ix = NameIndex::default();
     for (i, (name, decl)) in phase_decls.iter().enumerate() {
         if let Some(prev) = phase_ix.get(name.as_str()) {
             let prev_origin = phase_decls[*prev]
@@ -209,7 +220,7 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
                     }
                 }
                 None => {
-                    let hint = suggest::hint(dep, suite_ix.keys().copied());
+                    let hint = suggest::hint(dep, sorted_names(&suite_ix));
                     errors.push(ConfigError::new(
                         Some(s.origin.clone()),
                         ctx("suite", &s.name),
@@ -313,7 +324,7 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
         return Err(Error::Usage("--timeout: must be longer than 0s".into()));
     }
 
-    let keep = select(
+    let mut keep = select(
         &d,
         &resolved.iter().map(|r| r.deps.clone()).collect::<Vec<_>>(),
         &phase_decls,
@@ -392,33 +403,41 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
         })
         .collect();
 
+    // The declarations are moved into the plan, not copied: with thousands of suites the
+    // copies and the frees of the originals cost more than everything else here.
     let mut suites: Vec<Suite> = Vec::with_capacity(n as usize);
-    for (i, s) in d.suites.iter().enumerate() {
-        let (Some(id), Some(skip)) = (new_id[i], &keep[i]) else {
+    let declared_count = d.suites.len();
+    let declared = std::mem::take(&mut d.suites);
+    for (i, s) in declared.into_iter().enumerate() {
+        let (Some(id), Some(skip)) = (new_id[i], keep[i].take()) else {
             continue;
         };
         let r = &resolved[i];
         let phase = &phases[phase_of[i]];
-        let mut env: BTreeMap<String, String> =
-            r.group.map(|g| d.groups[g].env.clone()).unwrap_or_default();
-        env.extend(s.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let env: Vec<(String, String)> = match r.group.map(|g| &d.groups[g].env) {
+            Some(group_env) if !group_env.is_empty() => {
+                let mut env = group_env.clone();
+                env.extend(s.env);
+                env.into_iter().collect()
+            }
+            _ => s.env.into_iter().collect(),
+        };
         let (retry, retry_label) = retry_with_override(&r.retry, inputs.overrides.retries);
         let skip = skip
-            .clone()
             .or_else(|| (!phase.enabled).then(|| StaticSkip::PhaseDisabled(phase.name.clone())));
         suites.push(Suite {
             id,
-            name: s.name.clone(),
-            origin: s.origin.clone(),
-            cmd: s.cmd.clone(),
-            description: s.description.clone(),
-            category: s.category.clone(),
-            tags: s.tags.clone(),
+            name: s.name,
+            origin: s.origin,
+            cmd: s.cmd,
+            description: s.description,
+            category: s.category,
+            tags: s.tags,
             cwd: s
                 .cwd
                 .as_ref()
                 .map_or_else(|| d.config_dir.clone(), |c| d.config_dir.join(c)),
-            env: env.into_iter().collect(),
+            env,
             timeout: inputs
                 .overrides
                 .timeout
@@ -441,7 +460,8 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
     }
     for i in 0..suites.len() {
         let id = suites[i].id;
-        for dep in suites[i].depends_on.clone() {
+        for k in 0..suites[i].depends_on.len() {
+            let dep = suites[i].depends_on[k];
             suites[dep.index()].dependents.push(id);
         }
         phases[suites[i].phase.index()].suites.push(id);
@@ -464,7 +484,7 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
         phases,
         limiters,
         hooks: d.hooks,
-        declared: d.suites.len(),
+        declared: declared_count,
     })
 }
 
