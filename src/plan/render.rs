@@ -33,40 +33,56 @@ fn names(plan: &Plan, ids: &[SuiteId]) -> String {
         .join(", ")
 }
 
-fn suite_details(plan: &Plan, s: &Suite) -> String {
-    let mut parts = vec![format!("[{}]", s.category)];
+/// The fields that shape a run, after a suite's name in `ptest list`. Written straight into
+/// `out`: a list of thousands of suites should not allocate per field.
+fn suite_details(out: &mut String, plan: &Plan, s: &Suite) {
+    let _ = write!(out, "[{}]", s.category);
     if !s.tags.is_empty() {
-        parts.push(format!("tags: {}", s.tags.join(",")));
+        out.push_str("  tags: ");
+        push_joined(out, s.tags.iter().map(String::as_str));
     }
     if !s.depends_on.is_empty() {
-        parts.push(format!("depends_on: {}", names(plan, &s.depends_on)));
+        out.push_str("  depends_on: ");
+        push_joined(
+            out,
+            s.depends_on.iter().map(|d| plan.suite(*d).name.as_str()),
+        );
     }
     if let Some(l) = s.limiter {
-        parts.push(format!("limiter: {}", plan.limiter(l).name));
+        let _ = write!(out, "  limiter: {}", plan.limiter(l).name);
     }
     if let Some(r) = &s.retry_label {
         let n = s.retry.attempts;
-        parts.push(format!(
-            "retry: {r} ({n} attempt{})",
+        let _ = write!(
+            out,
+            "  retry: {r} ({n} attempt{})",
             if n == 1 { "" } else { "s" }
-        ));
+        );
     }
-    parts.push(format!("timeout: {}", human(s.timeout)));
+    let _ = write!(out, "  timeout: {}", human(s.timeout));
     if s.slots > 1 {
-        parts.push(format!("slots: {}", s.slots));
+        let _ = write!(out, "  slots: {}", s.slots);
     }
     if s.serial {
-        parts.push("serial".into());
+        out.push_str("  serial");
     }
     if let Some(skip) = &s.skip {
-        parts.push(format!("skipped: {}", skip.reason()));
+        let _ = write!(out, "  skipped: {}", skip.reason());
     }
-    parts.join("  ")
+}
+
+fn push_joined<'a>(out: &mut String, items: impl Iterator<Item = &'a str>) {
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(item);
+    }
 }
 
 /// `ptest list`: suites by phase, then group, with category and the fields that shape a run.
 pub fn list_text(plan: &Plan) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(128 * (plan.suites.len() + plan.phases.len() + 1));
     let width = plan
         .suites
         .iter()
@@ -115,12 +131,9 @@ pub fn list_text(plan: &Plan) -> String {
             };
             for id in ids {
                 let s = plan.suite(id);
-                let _ = writeln!(
-                    out,
-                    "{indent}{:<width$}  {}",
-                    s.name,
-                    suite_details(plan, s)
-                );
+                let _ = write!(out, "{indent}{:<width$}  ", s.name);
+                suite_details(&mut out, plan, s);
+                out.push('\n');
             }
         }
     }
