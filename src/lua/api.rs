@@ -8,7 +8,7 @@ use std::sync::Arc;
 use mlua::{Lua, MultiValue, Table, Value};
 
 use super::State;
-use super::fields::{Reader, describe, int_of, raise, reference_of, sequence};
+use super::fields::{Reader, Shown, describe, int_of, raise, reference_of, sequence};
 use super::handle::{Handle, Kind};
 use crate::error::{ConfigError, Origin};
 use crate::exec::CommandLine;
@@ -132,11 +132,6 @@ fn handle(
 ) -> mlua::Result<Value> {
     lua.create_userdata(Handle::new(kind, name, index, r.into_fields()))
         .map(Value::UserData)
-}
-
-/// A duration as a handle shows it: seconds.
-fn secs(d: std::time::Duration) -> Value {
-    Value::Number(d.as_secs_f64())
 }
 
 fn command_of(r: &Reader) -> mlua::Result<CommandLine> {
@@ -273,19 +268,19 @@ fn suite(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     for (key, name) in [("phase", &decl.phase), ("group", &decl.group)] {
         if let Some(n) = name {
             if !matches!(r.raw(key), Value::String(_)) {
-                r.set(key, Value::String(lua.create_string(n)?));
+                r.show(key, Shown::Text(n.clone()));
             }
         }
     }
     if let Some(t) = decl.timeout {
-        r.set("timeout", secs(t));
+        r.show("timeout", Shown::secs(t));
     }
     if let Some(e) = decl.estimate {
-        r.set("estimate", secs(e));
+        r.show("estimate", Shown::secs(e));
     }
-    r.set("enabled", Value::Boolean(decl.enabled));
-    r.set("serial", Value::Boolean(decl.serial));
-    r.set("slots", Value::Integer(i64::from(decl.slots)));
+    r.show("enabled", Shown::Bool(decl.enabled));
+    r.show("serial", Shown::Bool(decl.serial));
+    r.show("slots", Shown::Int(i64::from(decl.slots)));
     let index = State::with(lua, |s| {
         s.decls.suites.push(decl);
         s.decls.suites.len() - 1
@@ -400,7 +395,7 @@ fn declare_group(lua: &Lua, t: &Table) -> mlua::Result<Value> {
         max: r.int("max", 1)?.unwrap_or(1),
         env: r.string_map("env")?,
     };
-    r.set("max", Value::Integer(i64::from(decl.max)));
+    r.show("max", Shown::Int(i64::from(decl.max)));
     let index = State::with(lua, |s| {
         s.decls.groups.push(decl);
         s.decls.groups.len() - 1
@@ -431,11 +426,11 @@ fn declare_phase(lua: &Lua, t: &Table) -> mlua::Result<Value> {
         on_failure,
         always: r.bool("always")?.unwrap_or(false),
     };
-    r.set("enabled", Value::Boolean(decl.enabled));
-    r.set("always", Value::Boolean(decl.always));
+    r.show("enabled", Shown::Bool(decl.enabled));
+    r.show("always", Shown::Bool(decl.always));
     if let Some(w) = workers {
         // "auto" and a function are shown by what they gave on this machine.
-        r.set("workers", Value::Integer(i64::from(w.count)));
+        r.show("workers", Shown::Int(i64::from(w.count)));
     }
     let index = State::with(lua, |s| {
         s.decls.phases.push(decl);
@@ -517,9 +512,9 @@ fn limiter(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         adaptive: r.bool("adaptive")?.unwrap_or(false),
         max_throttled: r.int("max_throttled", 1)?,
     };
-    r.set("per", secs(per));
-    r.set("burst", Value::Integer(i64::from(decl.burst)));
-    r.set("adaptive", Value::Boolean(decl.adaptive));
+    r.show("per", Shown::secs(per));
+    r.show("burst", Shown::Int(i64::from(decl.burst)));
+    r.show("adaptive", Shown::Bool(decl.adaptive));
     let index = State::with(lua, |s| {
         s.decls.limiters.push(decl);
         s.decls.limiters.len() - 1
@@ -610,11 +605,11 @@ fn retry(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
             )));
         }
     }
-    r.set("attempts", Value::Integer(i64::from(policy.attempts)));
-    r.set("delay", secs(policy.delay));
-    r.set("factor", Value::Number(policy.factor));
-    r.set("max_delay", secs(policy.max_delay));
-    r.set("jitter", Value::Boolean(policy.jitter));
+    r.show("attempts", Shown::Int(i64::from(policy.attempts)));
+    r.show("delay", Shown::secs(policy.delay));
+    r.show("factor", Shown::Num(policy.factor));
+    r.show("max_delay", Shown::secs(policy.max_delay));
+    r.show("jitter", Shown::Bool(policy.jitter));
     let origin = r.origin.clone();
     let index = State::with(lua, |s| {
         s.decls.retries.push(RetryDecl {

@@ -38,9 +38,35 @@ pub fn describe(v: &Value) -> String {
     }
 }
 
+/// A field value a handle shows, kept as Rust data: a handle holds no Lua reference besides
+/// its declared table, so thousands of handles cost little to keep and to free.
+#[derive(Debug, Clone)]
+pub enum Shown {
+    Int(i64),
+    Num(f64),
+    Bool(bool),
+    Text(String),
+}
+
+impl Shown {
+    pub fn secs(d: Duration) -> Shown {
+        Shown::Num(d.as_secs_f64())
+    }
+
+    pub fn into_lua(self, lua: &mlua::Lua) -> mlua::Result<Value> {
+        Ok(match self {
+            Shown::Int(i) => Value::Integer(i),
+            Shown::Num(n) => Value::Number(n),
+            Shown::Bool(b) => Value::Boolean(b),
+            Shown::Text(t) => Value::String(lua.create_string(t)?),
+        })
+    }
+}
+
 /// The fields of one constructor table, read in a single pass (a `pairs` walk costs far less
 /// than a lookup per known field, and a generated config may declare thousands of suites).
 pub struct Reader {
+    table: Table,
     known: &'static [&'static str],
     /// One value per known field, `Nil` when absent.
     values: Vec<Value>,
@@ -49,6 +75,8 @@ pub struct Reader {
     /// The first key that is not a string at all (`{ "x", name = ... }`).
     non_string: Option<String>,
     nil: Value,
+    /// Normalised forms and defaults a handle shows instead of the declared value.
+    shown: Vec<(&'static str, Shown)>,
     /// `suite "deposits"`, `config`, ...
     pub context: String,
     pub origin: Origin,
@@ -64,31 +92,46 @@ impl Reader {
         let mut values = vec![Value::Nil; known.len()];
         let mut unknown = Vec::new();
         let mut non_string = None;
-        // `for_each` walks the table in one protected call; `pairs` makes one per step.
-        table.for_each::<Value, Value>(|k, v| {
-            match &k {
-                Value::String(s) => {
-                    let bytes = s.as_bytes();
-                    match known.iter().position(|f| f.as_bytes() == &bytes[..]) {
-                        Some(i) => values[i] = v,
-                        None => unknown.push(s.to_string_lossy()),
-                    }
-                }
-                other => {
-                    if non_string.is_none() {
-                        non_string = Some(describe(other));
-                    }
-                }
+        // Fast path: keys read as Rust strings (no Lua reference per key). Anything unusual
+        // (a key that is not a field name, or not a string) is read again the slow way, which
+        // knows what each key really was.
+        let fast = table.for_each::<String, Value>(|k, v| {
+            match known.iter().position(|f| *f == k) {
+                Some(i) => values[i] = v,
+                None => unknown.push(k),
             }
             Ok(())
-        })?;
+        });
+        if fast.is_err() || !unknown.is_empty() {
+            values = vec![Value::Nil; known.len()];
+            unknown.clear();
+            table.for_each::<Value, Value>(|k, v| {
+                match &k {
+                    Value::String(s) => {
+                        let bytes = s.as_bytes();
+                        match known.iter().position(|f| f.as_bytes() == &bytes[..]) {
+                            Some(i) => values[i] = v,
+                            None => unknown.push(s.to_string_lossy()),
+                        }
+                    }
+                    other => {
+                        if non_string.is_none() {
+                            non_string = Some(describe(other));
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+        }
         unknown.sort();
         Ok(Reader {
+            table: table.clone(),
             known,
             values,
             unknown,
             non_string,
             nil: Value::Nil,
+            shown: Vec::new(),
             context,
             origin,
         })
@@ -143,16 +186,16 @@ impl Reader {
         self.position(key).map_or(&self.nil, |i| &self.values[i])
     }
 
-    /// Replace a field's value as a handle shows it (a default, or a normalised form).
-    pub fn set(&mut self, key: &str, v: Value) {
-        if let Some(i) = self.position(key) {
-            self.values[i] = v;
-        }
+    /// What a handle shows for `key` instead of the declared value: a default, or a
+    /// normalised form (durations in seconds, references by name).
+    pub fn show(&mut self, key: &'static str, v: Shown) {
+        debug_assert!(self.known.contains(&key), "{key} is not a known field");
+        self.shown.push((key, v));
     }
 
-    /// The field names and values, for a handle.
-    pub fn into_fields(self) -> (&'static [&'static str], Vec<Value>) {
-        (self.known, self.values)
+    /// The declared table and what to show instead of some of its fields, for a handle.
+    pub fn into_fields(self) -> (Table, Vec<(&'static str, Shown)>) {
+        (self.table, self.shown)
     }
 
     pub fn string(&self, key: &str) -> mlua::Result<Option<String>> {

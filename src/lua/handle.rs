@@ -1,7 +1,9 @@
 //! Handles: what each constructor returns. A handle names one declaration and shows the fields
 //! it was declared with (`suite.name`, `phase.workers`, ...); it is accepted wherever a name is.
 
-use mlua::{Lua, MetaMethod, UserData, UserDataMethods, Value};
+use mlua::{Lua, MetaMethod, Table, UserData, UserDataMethods, Value};
+
+use super::fields::Shown;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -30,10 +32,11 @@ pub struct Handle {
     pub name: Option<String>,
     /// Position among declarations of its kind.
     pub index: usize,
-    /// The field names of this kind, and each one's value as declared, with defaults and
-    /// normalised forms (durations in seconds, references as names) filled in.
-    fields: &'static [&'static str],
-    values: Vec<Value>,
+    /// The table the constructor was called with (already checked).
+    declared: Table,
+    /// Defaults and normalised forms (durations in seconds, references by name) shown instead
+    /// of the declared value.
+    shown: Vec<(&'static str, Shown)>,
 }
 
 impl Handle {
@@ -41,14 +44,14 @@ impl Handle {
         kind: Kind,
         name: Option<String>,
         index: usize,
-        (fields, values): (&'static [&'static str], Vec<Value>),
+        (declared, shown): (Table, Vec<(&'static str, Shown)>),
     ) -> Handle {
         Handle {
             kind,
             name,
             index,
-            fields,
-            values,
+            declared,
+            shown,
         }
     }
 
@@ -60,21 +63,23 @@ impl Handle {
     }
 
     fn get(&self, lua: &Lua, key: &Value) -> mlua::Result<Value> {
-        let Value::String(key) = key else {
+        let Value::String(name) = key else {
             return Ok(Value::Nil);
         };
-        let key = key.as_bytes();
-        let Some(i) = self.fields.iter().position(|f| f.as_bytes() == &key[..]) else {
-            return Ok(Value::Nil);
-        };
-        if !self.values[i].is_nil() {
-            return Ok(self.values[i].clone());
+        let key_bytes = name.as_bytes();
+        let key = &key_bytes[..];
+        if let Some((_, v)) = self.shown.iter().find(|(k, _)| k.as_bytes() == key) {
+            return v.clone().into_lua(lua);
+        }
+        let declared: Value = self.declared.raw_get(name)?;
+        if !declared.is_nil() {
+            return Ok(declared);
         }
         // Defaults that are Lua objects are made when read, not for every declaration.
-        Ok(match (self.kind, self.fields[i]) {
-            (Kind::Suite, "category") => Value::String(lua.create_string("default")?),
-            (Kind::Suite, "tags" | "depends_on") => Value::Table(lua.create_table()?),
-            (Kind::Phase, "on_failure") => Value::String(lua.create_string("stop")?),
+        Ok(match (self.kind, key) {
+            (Kind::Suite, b"category") => Value::String(lua.create_string("default")?),
+            (Kind::Suite, b"tags" | b"depends_on") => Value::Table(lua.create_table()?),
+            (Kind::Phase, b"on_failure") => Value::String(lua.create_string("stop")?),
             _ => Value::Nil,
         })
     }
