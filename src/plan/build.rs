@@ -484,6 +484,8 @@ pub fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
         phases,
         limiters,
         hooks: d.hooks,
+        default_timeout: inputs.overrides.timeout.unwrap_or(default_timeout),
+        retry_policies: d.retries.into_iter().map(|r| (r.name, r.policy)).collect(),
         declared: declared_count,
     })
 }

@@ -39,13 +39,14 @@ fn suite_details(out: &mut String, plan: &Plan, s: &Suite) {
     let _ = write!(out, "[{}]", s.category);
     if !s.tags.is_empty() {
         out.push_str("  tags: ");
-        push_joined(out, s.tags.iter().map(String::as_str));
+        push_joined(out, s.tags.iter().map(String::as_str), ",");
     }
     if !s.depends_on.is_empty() {
         out.push_str("  depends_on: ");
         push_joined(
             out,
             s.depends_on.iter().map(|d| plan.suite(*d).name.as_str()),
+            ", ",
         );
     }
     if let Some(l) = s.limiter {
@@ -71,10 +72,10 @@ fn suite_details(out: &mut String, plan: &Plan, s: &Suite) {
     }
 }
 
-fn push_joined<'a>(out: &mut String, items: impl Iterator<Item = &'a str>) {
+fn push_joined<'a>(out: &mut String, items: impl Iterator<Item = &'a str>, sep: &str) {
     for (i, item) in items.enumerate() {
         if i > 0 {
-            out.push_str(", ");
+            out.push_str(sep);
         }
         out.push_str(item);
     }
@@ -157,6 +158,22 @@ fn secs(d: std::time::Duration) -> Value {
     json!(d.as_secs_f64())
 }
 
+/// A retry policy for tools: `when` says whether a predicate decides (its index into the Lua
+/// layer's list means nothing outside).
+fn policy_json(p: &super::RetryPolicy) -> Value {
+    json!({
+        "attempts": p.attempts,
+        "delay": secs(p.delay),
+        "factor": p.factor,
+        "max_delay": secs(p.max_delay),
+        "jitter": p.jitter,
+        "on_exit_codes": p.on_exit_codes,
+        "on_output": p.on_output,
+        "on_timeout": p.on_timeout,
+        "when": p.when.is_some(),
+    })
+}
+
 /// `ptest list --format json`: every declared field, for tools.
 pub fn list_json(plan: &Plan) -> String {
     let env_map = |env: &[(String, String)]| -> serde_json::Map<String, Value> {
@@ -183,7 +200,7 @@ pub fn list_json(plan: &Plan) -> String {
                 "group": plan.group_name(s),
                 "phase": plan.phase(s.phase).name,
                 "limiter": s.limiter.map(|l| &plan.limiter(l).name),
-                "retry": s.retry_label.as_ref().map(|label| json!({ "name": label, "policy": s.retry })),
+                "retry": s.retry_label.as_ref().map(|label| json!({ "name": label, "policy": policy_json(&s.retry) })),
                 "slots": s.slots,
                 "serial": s.serial,
                 "estimate": s.estimate.map(secs),
@@ -214,6 +231,10 @@ pub fn list_json(plan: &Plan) -> String {
         "limiters": plan.limiters.iter().map(|l| json!({
             "name": l.name, "rate": l.rate, "per": secs(l.per), "burst": l.burst,
             "concurrency": l.concurrency, "adaptive": l.adaptive, "max_throttled": l.max_throttled,
+        })).collect::<Vec<_>>(),
+        "timeout": secs(plan.default_timeout),
+        "retries": plan.retry_policies.iter().map(|(name, p)| json!({
+            "name": name, "policy": policy_json(p),
         })).collect::<Vec<_>>(),
         "hooks": plan.hooks,
         "suites": suites,
