@@ -6,3 +6,4 @@ mod listing;
 mod lua_api;
 mod overrides;
 mod selection;
+mod workers;
