@@ -176,6 +176,7 @@ fn policy_json(p: &super::RetryPolicy) -> Value {
 
 /// `ptest list --format json`: every declared field, for tools.
 pub fn list_json(plan: &Plan) -> String {
+    let priority = super::priority::initial(plan);
     let env_map = |env: &[(String, String)]| -> serde_json::Map<String, Value> {
         env.iter().map(|(k, v)| (k.clone(), json!(v))).collect()
     };
@@ -207,7 +208,8 @@ pub fn list_json(plan: &Plan) -> String {
                 "enabled": s.skip != Some(super::StaticSkip::Disabled),
                 "skip_reason": s.skip.as_ref().map(super::StaticSkip::reason),
                 "expected": s.expected,
-                "priority": s.path,
+                "path": s.path,
+                "priority": priority[s.id.index()],
                 "origin": s.origin.to_string(),
             })
         })
@@ -339,6 +341,7 @@ pub fn plan_text(plan: &Plan) -> String {
             );
         }
     }
+    let priority = super::priority::initial(plan);
     out.push_str("\nstart order (longest expected remaining path first):\n");
     for p in &plan.phases {
         let mut ids: Vec<SuiteId> = p
@@ -351,9 +354,8 @@ pub fn plan_text(plan: &Plan) -> String {
             continue;
         }
         ids.sort_by(|a, b| {
-            plan.suite(*b)
-                .path
-                .total_cmp(&plan.suite(*a).path)
+            priority[b.index()]
+                .total_cmp(&priority[a.index()])
                 .then(a.cmp(b))
         });
         let _ = writeln!(out, "  phase {}", p.name);
@@ -370,7 +372,7 @@ pub fn plan_text(plan: &Plan) -> String {
                 "    {:>3}. {:<width$}  path {}",
                 i + 1,
                 s.name,
-                fmt_secs(s.path)
+                fmt_secs(priority[id.index()])
             );
             if let Some(g) = s.group {
                 let _ = write!(out, "  group {}", plan.group(g).name);
@@ -393,13 +395,32 @@ pub fn plan_text(plan: &Plan) -> String {
         .filter(|s| s.skip.is_none())
         .map(|s| s.path)
         .fold(0.0, f64::max);
+    // A group runs at most `max` members at once, so its work bounds the run too.
+    let group_bound = plan
+        .groups
+        .iter()
+        .map(|g| {
+            let work: f64 = g
+                .members
+                .iter()
+                .map(|m| plan.suite(*m))
+                .filter(|s| s.skip.is_none())
+                .map(|s| s.expected)
+                .sum();
+            work / f64::from(g.max.max(1))
+        })
+        .fold(0.0, f64::max);
     let _ = writeln!(
         out,
         "\nexpected work {}; longest chain {}; with {} workers a run takes at least {}",
         fmt_secs(work),
         fmt_secs(critical),
         plan.workers,
-        fmt_secs(critical.max(work / f64::from(plan.workers.max(1))))
+        fmt_secs(
+            critical
+                .max(group_bound)
+                .max(work / f64::from(plan.workers.max(1)))
+        )
     );
     if plan.suites.iter().all(|s| s.estimate.is_none()) {
         out.push_str(
@@ -417,6 +438,15 @@ fn dot_escape(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+fn dot_node(out: &mut String, indent: &str, plan: &Plan, id: SuiteId) {
+    let _ = writeln!(
+        out,
+        "{indent}s{} [label=\"{}\"];",
+        id.0,
+        dot_escape(&plan.suite(id).name)
+    );
 }
 
 /// `ptest graph --format dot`.
@@ -448,12 +478,7 @@ pub fn dot(plan: &Plan) -> String {
                 g.max
             );
             for id in members {
-                let _ = writeln!(
-                    out,
-                    "      s{} [label=\"{}\"];",
-                    id.0,
-                    dot_escape(&plan.suite(*id).name)
-                );
+                dot_node(&mut out, "      ", plan, *id);
             }
             out.push_str("    }\n");
         }
@@ -462,12 +487,7 @@ pub fn dot(plan: &Plan) -> String {
             .iter()
             .filter(|id| plan.suite(**id).group.is_none())
         {
-            let _ = writeln!(
-                out,
-                "    s{} [label=\"{}\"];",
-                id.0,
-                dot_escape(&plan.suite(*id).name)
-            );
+            dot_node(&mut out, "    ", plan, *id);
         }
         out.push_str("  }\n");
     }

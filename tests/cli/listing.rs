@@ -81,7 +81,7 @@ fn suite_defaults() {
             "cwd": root.to_str().unwrap(), "env": {}, "timeout": 300.0, "depends_on": [],
             "group": null, "phase": "default", "limiter": null, "retry": null, "slots": 1,
             "serial": false, "estimate": null, "enabled": true, "skip_reason": null,
-            "expected": 1.0, "priority": 1.0, "origin": "ptest.lua:1",
+            "expected": 1.0, "path": 1.0, "priority": 1.0, "origin": "ptest.lua:1",
         })
     );
     assert_eq!(j["workers_source"], "auto: logical CPUs");

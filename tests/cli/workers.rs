@@ -210,6 +210,9 @@ ptest.suite { name = "c", cmd = "true", slots = 2 }
     );
 }
 
+/// The start order follows DESIGN §3 rule 2 before anything runs: a member of a serial group
+/// counts the work still waiting in its group (db-b: 3 s + 3 s of db-a), so it ranks above a
+/// longer ungrouped suite; the run cannot be shorter than a group's work over its cap either.
 #[test]
 fn plan_shows_the_resolved_schedule() {
     let p = Project::new(
@@ -254,8 +257,8 @@ start order (longest expected remaining path first):
       1. migrate  path 2.0s
   phase main
       1. db-a  path 6.0s  group db
-      2. unit  path 4.0s
-      3. db-b  path 3.0s  group db  after db-a
+      2. db-b  path 6.0s  group db  after db-a
+      3. unit  path 4.0s
   phase teardown
       1. stop  path 3.0s
 
