@@ -440,12 +440,19 @@ fn dot_escape(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// A suite's node; one skipped before the run (disabled, `--skip`) is drawn dotted and grey.
 fn dot_node(out: &mut String, indent: &str, plan: &Plan, id: SuiteId) {
+    let s = plan.suite(id);
+    let style = if s.skip.is_some() {
+        ", style=dotted, fontcolor=gray40"
+    } else {
+        ""
+    };
     let _ = writeln!(
         out,
-        "{indent}s{} [label=\"{}\"];",
+        "{indent}s{} [label=\"{}\"{style}];",
         id.0,
-        dot_escape(&plan.suite(id).name)
+        dot_escape(&s.name)
     );
 }
 
@@ -565,6 +572,17 @@ pub fn mermaid(plan: &Plan) -> String {
         for d in &s.depends_on {
             let _ = writeln!(out, "  s{} --> s{}", d.0, s.id.0);
         }
+    }
+    // Suites skipped before the run (disabled, `--skip`) are drawn dashed and grey.
+    let skipped: Vec<String> = plan
+        .suites
+        .iter()
+        .filter(|s| s.skip.is_some())
+        .map(|s| format!("s{}", s.id.0))
+        .collect();
+    if !skipped.is_empty() {
+        out.push_str("  classDef skipped stroke-dasharray: 4 4,color:#888\n");
+        let _ = writeln!(out, "  class {} skipped", skipped.join(","));
     }
     out
 }
