@@ -84,13 +84,14 @@ fn push_joined<'a>(out: &mut String, items: impl Iterator<Item = &'a str>, sep: 
 /// `ptest list`: suites by phase, then group, with category and the fields that shape a run.
 pub fn list_text(plan: &Plan) -> String {
     let mut out = String::with_capacity(128 * (plan.suites.len() + plan.phases.len() + 1));
-    let width = plan
+    // The column where details start, counting the deeper indent of grouped suites, so that
+    // details line up across groups.
+    let column = plan
         .suites
         .iter()
-        .map(|s| s.name.chars().count())
+        .map(|s| s.name.chars().count().min(48) + if s.group.is_some() { 4 } else { 2 })
         .max()
-        .unwrap_or(0)
-        .min(48);
+        .unwrap_or(0);
     for phase in &plan.phases {
         if phase.suites.is_empty() {
             continue;
@@ -132,7 +133,8 @@ pub fn list_text(plan: &Plan) -> String {
             };
             for id in ids {
                 let s = plan.suite(id);
-                let _ = write!(out, "{indent}{:<width$}  ", s.name);
+                let pad = column.saturating_sub(indent.len());
+                let _ = write!(out, "{indent}{:<pad$}  ", s.name);
                 suite_details(&mut out, plan, s);
                 out.push('\n');
             }

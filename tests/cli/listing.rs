@@ -156,7 +156,7 @@ phase main (4 suites) [always]
   w      [default]  retry: judged (3 attempts)  timeout: 10m00s
   off    [default]  timeout: 10m00s  skipped: disabled
   group db (max 2)
-    s      [unit]  tags: fast,db  depends_on: build  limiter: api  retry: backoff (4 attempts)  timeout: 2m00s  slots: 2  serial
+    s    [unit]  tags: fast,db  depends_on: build  limiter: api  retry: backoff (4 attempts)  timeout: 2m00s  slots: 2  serial
 phase later (1 suite) [disabled]
   late   [default]  timeout: 10m00s  skipped: phase \"later\" disabled
 5 suites (5 declared, 2 skipped)
