@@ -380,3 +380,32 @@ ptest.on("suite_finished", function(r) end)"#,
         json!(["run_started", "suite_finished", "suite_finished"])
     );
 }
+
+#[test]
+fn the_default_phase_takes_its_declared_place_when_declared() {
+    let p = Project::new(
+        r#"ptest.phase { name = "setup" }
+ptest.phase { name = "default", workers = 1 }
+ptest.phase { name = "teardown" }
+ptest.suite { name = "t", cmd = "true", phase = "teardown" }
+ptest.suite { name = "a", cmd = "true" }
+ptest.suite { name = "s", cmd = "true", phase = "setup" }"#,
+    );
+    let j = list_json(&p, &[]);
+    let phases: Vec<&str> = j["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["setup", "default", "teardown"]);
+    assert_eq!(j["phases"][1]["workers"], 1);
+    assert_eq!(j["suites"][1]["phase"], "default");
+    // Without a declaration it comes first, and only when some suite uses it.
+    let p = Project::new(
+        "ptest.phase { name = \"setup\" }\nptest.suite { name = \"s\", cmd = \"true\", phase = \"setup\" }",
+    );
+    let j = list_json(&p, &[]);
+    assert_eq!(j["phases"].as_array().unwrap().len(), 1);
+    assert_eq!(j["phases"][0]["name"], "setup");
+}

@@ -1,6 +1,7 @@
 //! One integration test binary: drives the real `ptest` on configs written into temp dirs.
 
 mod config_errors;
+mod docs;
 mod graph;
 mod harness;
 mod listing;
