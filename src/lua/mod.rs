@@ -296,8 +296,16 @@ fn install_package_path(lua: &Lua, config_path: &Path) -> mlua::Result<()> {
     presets::install(lua, &package)
 }
 
-/// Evaluate the config file. `config_path` is shown in messages as given.
+/// Evaluate the config file. `config_path` is shown in messages as given; a folder means the
+/// `ptest.lua` inside it (`ptest list .`, `ptest plan services/api`).
 pub fn evaluate(config_path: &Path, ctx: &EvalContext) -> Result<Evaluated, Error> {
+    let in_folder;
+    let config_path = if config_path.is_dir() {
+        in_folder = config_path.join("ptest.lua");
+        in_folder.as_path()
+    } else {
+        config_path
+    };
     let source = std::fs::read(config_path).map_err(|e| {
         Error::Usage(format!(
             "cannot read {}: {} (give the path of a ptest.lua, or run ptest in its folder)",

@@ -409,3 +409,32 @@ ptest.suite { name = "s", cmd = "true", phase = "setup" }"#,
     assert_eq!(j["phases"].as_array().unwrap().len(), 1);
     assert_eq!(j["phases"][0]["name"], "setup");
 }
+
+#[test]
+fn a_folder_as_config_means_its_ptest_lua() {
+    let p = Project::new("");
+    p.file(
+        "api/ptest.lua",
+        "ptest.suite { name = \"a\", cmd = \"true\", bogus = 1 }",
+    );
+    let out = p.run(&["list", "api"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .starts_with("api/ptest.lua:1: suite \"a\": unknown field \"bogus\""),
+        "{}",
+        out.stderr
+    );
+    p.file(
+        "api/ptest.lua",
+        "ptest.suite { name = \"a\", cmd = \"true\" }",
+    );
+    assert_eq!(list_json(&p, &["api"])["config"], "api/ptest.lua");
+    let out = p.run(&["list", "nowhere/"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.starts_with("error: cannot read nowhere/"),
+        "{}",
+        out.stderr
+    );
+}
