@@ -316,13 +316,7 @@ pub fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
         ));
     }
 
-    // Workers.
-    let lua_workers = d.config.workers.map(|w| w.count);
-    let global = resolve_workers(inputs.overrides, inputs.env, lua_workers, inputs.cpus)?;
-    let phase_counts: Vec<u32> = phase_decls
-        .iter()
-        .map(|(_, p)| phase_workers(global, p.and_then(|p| p.workers.map(|w| w.count))))
-        .collect();
+    // Slots above a worker count written as a number in ptest.lua.
     for (i, s) in d.suites.iter().enumerate() {
         let Some(phase) = resolved[i].phase else {
             continue;
@@ -349,6 +343,14 @@ pub fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
     }
     // No errors: every suite's phase is known from here on.
     let phase_of: Vec<usize> = resolved.iter().map(|r| r.phase.unwrap_or(0)).collect();
+
+    // Workers: after the config errors, so a bad PTEST_WORKERS does not hide them.
+    let lua_workers = d.config.workers.map(|w| w.count);
+    let global = resolve_workers(inputs.overrides, inputs.env, lua_workers, inputs.cpus)?;
+    let phase_counts: Vec<u32> = phase_decls
+        .iter()
+        .map(|(_, p)| phase_workers(global, p.and_then(|p| p.workers.map(|w| w.count))))
+        .collect();
 
     if inputs.overrides.timeout.is_some_and(|t| t.is_zero()) {
         return Err(Error::Usage("--timeout: must be longer than 0s".into()));

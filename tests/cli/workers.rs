@@ -91,6 +91,14 @@ fn bad_worker_counts_from_the_environment_and_command_line() {
     );
     let out = p.run_env(&["plan"], &[("PTEST_WORKERS", "0")]);
     assert_eq!(out.code, 2);
+    // Config errors come first: a bad PTEST_WORKERS must not hide them.
+    let broken = Project::new("ptest.suite { name = \"a\", cmd = \"true\", depends_on = \"b\" }");
+    let out = broken.run_env(&["plan"], &[("PTEST_WORKERS", "many")]);
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stderr.trim(),
+        r#"ptest.lua:1: suite "a": depends_on: unknown suite "b""#
+    );
     // A command-line count wins, so a bad environment value does not matter then.
     assert_eq!(
         workers_line(&p, &["-j", "2"], &[("PTEST_WORKERS", "many")]),
