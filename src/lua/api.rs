@@ -8,7 +8,7 @@ use std::sync::Arc;
 use mlua::{Lua, MultiValue, Table, Value};
 
 use super::State;
-use super::fields::{Reader, describe, int_of, raise, reference_of, sequence};
+use super::fields::{Reader, Shown, describe, int_of, raise, reference_of, sequence};
 use super::handle::{Handle, Kind};
 use crate::error::{ConfigError, Origin};
 use crate::exec::CommandLine;
@@ -90,28 +90,37 @@ pub fn caller(lua: &Lua) -> Origin {
 
 /// The single table argument of a constructor.
 fn table_arg(lua: &Lua, what: &str, args: &MultiValue) -> mlua::Result<Table> {
-    match args.front() {
-        Some(Value::Table(t)) if args.len() == 1 => Ok(t.clone()),
-        Some(v) => Err(raise(ConfigError::new(
-            Some(caller(lua)),
-            Some(what.to_owned()),
-            format!(
-                "expected one table like ptest.{what} {{ name = \"...\" }}, got {}",
-                describe(v)
-            ),
-        ))),
-        None => Err(raise(ConfigError::new(
-            Some(caller(lua)),
-            Some(what.to_owned()),
-            format!("expected one table like ptest.{what} {{ name = \"...\" }}, got nothing"),
-        ))),
-    }
+    let example = if what == "config" {
+        "ptest.config { workers = 4 }".to_owned()
+    } else {
+        format!("ptest.{what} {{ name = \"...\" }}")
+    };
+    let got = match args.front() {
+        Some(Value::Table(t)) if args.len() == 1 => return Ok(t.clone()),
+        Some(Value::Table(_)) => "more than one argument".to_owned(),
+        Some(v) => describe(v),
+        None => "nothing".to_owned(),
+    };
+    Err(raise(ConfigError::new(
+        Some(caller(lua)),
+        Some(what.to_owned()),
+        format!("expected one table like {example}, got {got}"),
+    )))
 }
 
-/// The name of a declaration, checked before anything else so later errors can name it.
-fn name_of(lua: &Lua, kind: Kind, t: &Table) -> mlua::Result<String> {
-    let r = Reader::new(t, kind.word().to_owned(), caller(lua));
-    r.required_string("name")
+/// Read a constructor's table and its name: the name is checked before anything else (even
+/// unknown fields) so every later error can say which declaration it is about.
+fn read_named(
+    lua: &Lua,
+    kind: Kind,
+    t: &Table,
+    known: &'static [&'static str],
+) -> mlua::Result<(Reader, String)> {
+    let mut r = Reader::read(t, known, kind.word().to_owned(), caller(lua))?;
+    let name = r.required_string("name")?;
+    r.context = format!("{} \"{name}\"", kind.word());
+    r.check_keys()?;
+    Ok((r, name))
 }
 
 fn handle(
@@ -119,34 +128,14 @@ fn handle(
     kind: Kind,
     name: Option<String>,
     index: usize,
-    fields: Table,
+    r: Reader,
 ) -> mlua::Result<Value> {
-    lua.create_userdata(Handle {
-        kind,
-        name,
-        index,
-        fields,
-    })
-    .map(Value::UserData)
+    lua.create_userdata(Handle::new(kind, name, index, r.into_fields()))
+        .map(Value::UserData)
 }
 
-/// A shallow copy of the declared table with defaults filled in, for the handle.
-fn fields_with(lua: &Lua, t: &Table, defaults: &[(&str, Value)]) -> mlua::Result<Table> {
-    let copy = lua.create_table()?;
-    for pair in t.pairs::<Value, Value>() {
-        let (k, v) = pair?;
-        copy.raw_set(k, v)?;
-    }
-    for (k, v) in defaults {
-        if copy.raw_get::<Value>(*k)?.is_nil() {
-            copy.raw_set(*k, v.clone())?;
-        }
-    }
-    Ok(copy)
-}
-
-fn command_of(r: &Reader<'_>) -> mlua::Result<CommandLine> {
-    match r.raw("cmd")? {
+fn command_of(r: &Reader) -> mlua::Result<CommandLine> {
+    match r.raw("cmd") {
         Value::Nil => Err(r.err("cmd: missing (it is required): a string run by sh -c, or an array like { \"pytest\", \"-x\" }")),
         Value::String(s) => {
             let s = s.to_string_lossy();
@@ -157,7 +146,7 @@ fn command_of(r: &Reader<'_>) -> mlua::Result<CommandLine> {
             }
         }
         Value::Table(t) => {
-            let items = sequence(&t).ok_or_else(|| {
+            let items = sequence(t).ok_or_else(|| {
                 r.err("cmd: expected a string or an array like { \"pytest\", \"-x\" }, got a table with named keys")
             })?;
             let argv = items
@@ -177,23 +166,20 @@ fn command_of(r: &Reader<'_>) -> mlua::Result<CommandLine> {
         }
         other => Err(r.err(format!(
             "cmd: expected a string or an array like {{ \"pytest\", \"-x\" }}, got {}",
-            describe(&other)
+            describe(other)
         ))),
     }
 }
 
 fn suite(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let t = table_arg(lua, "suite", &args)?;
-    let origin = caller(lua);
-    let name = name_of(lua, Kind::Suite, &t)?;
-    let r = Reader::new(&t, format!("suite \"{name}\""), origin.clone());
-    r.check_keys(SUITE_FIELDS)?;
+    let (mut r, name) = read_named(lua, Kind::Suite, &t, SUITE_FIELDS)?;
     let cmd = command_of(&r)?;
-    let depends_on = match r.raw("depends_on")? {
+    let depends_on = match r.raw("depends_on") {
         Value::Nil => Vec::new(),
         v @ (Value::String(_) | Value::UserData(_)) => {
             vec![
-                reference_of(&v, Kind::Suite)
+                reference_of(v, Kind::Suite)
                     .map_err(|got| {
                         r.err(format!(
                             "depends_on: expected suite handles or names, got {got}"
@@ -203,7 +189,7 @@ fn suite(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
             ]
         }
         Value::Table(list) => {
-            let items = sequence(&list).ok_or_else(|| {
+            let items = sequence(list).ok_or_else(|| {
                 r.err("depends_on: expected an array like { \"build\", unit }, got a table with named keys")
             })?;
             items
@@ -223,17 +209,17 @@ fn suite(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         other => {
             return Err(r.err(format!(
                 "depends_on: expected an array of suite handles or names, got {}",
-                describe(&other)
+                describe(other)
             )));
         }
     };
-    let retry = match r.raw("retry")? {
+    let retry = match r.raw("retry") {
         Value::Nil => None,
-        v @ (Value::Integer(_) | Value::Number(_)) => match int_of(&v) {
+        v @ (Value::Integer(_) | Value::Number(_)) => match int_of(v) {
             Some(n) if (0..=1000).contains(&n) => Some(RetryRef::Extra(n as u32)),
             _ => return Err(r.err(format!(
                 "retry: expected a retry policy or a number of extra attempts (0..1000), got {}",
-                describe(&v)
+                describe(v)
             ))),
         },
         Value::UserData(ud) => match ud.borrow::<Handle>() {
@@ -250,13 +236,13 @@ fn suite(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         other => {
             return Err(r.err(format!(
                 "retry: expected a retry handle, name or number of extra attempts, got {}",
-                describe(&other)
+                describe(other)
             )));
         }
     };
     let (scope_phase, scope_group) = State::scopes(lua);
     let decl = SuiteDecl {
-        origin,
+        origin: r.origin.clone(),
         name: name.clone(),
         cmd,
         description: r.string("description")?,
@@ -266,7 +252,7 @@ fn suite(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         tags: r.string_list("tags")?.unwrap_or_default(),
         cwd: r.string("cwd")?.map(Into::into),
         env: r.string_map("env")?,
-        timeout: r.duration("timeout")?,
+        timeout: r.positive_duration("timeout")?,
         depends_on,
         group: r.reference("group", Kind::Group)?.or(scope_group),
         phase: r.reference("phase", Kind::Phase)?.or(scope_phase),
@@ -277,32 +263,29 @@ fn suite(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         estimate: r.duration("estimate")?,
         enabled: r.bool("enabled")?.unwrap_or(true),
     };
-    let defaults = [
-        (
-            "category",
-            Value::String(lua.create_string(&decl.category)?),
-        ),
-        ("enabled", Value::Boolean(decl.enabled)),
-        ("serial", Value::Boolean(decl.serial)),
-        ("slots", Value::Integer(i64::from(decl.slots))),
-        ("tags", Value::Table(lua.create_table()?)),
-        (
-            "depends_on",
-            Value::Table(lua.create_sequence_from(decl.depends_on.clone())?),
-        ),
-    ];
-    let fields = fields_with(lua, &t, &defaults)?;
-    if let Some(p) = &decl.phase {
-        fields.raw_set("phase", p.as_str())?;
+    // What the handle shows: references by name (also those a scope gave), durations in
+    // seconds, scalar defaults. Defaults that are Lua objects are made only when read.
+    for (key, name) in [("phase", &decl.phase), ("group", &decl.group)] {
+        if let Some(n) = name {
+            if !matches!(r.raw(key), Value::String(_)) {
+                r.show(key, Shown::Text(n.clone()));
+            }
+        }
     }
-    if let Some(g) = &decl.group {
-        fields.raw_set("group", g.as_str())?;
+    if let Some(t) = decl.timeout {
+        r.show("timeout", Shown::secs(t));
     }
+    if let Some(e) = decl.estimate {
+        r.show("estimate", Shown::secs(e));
+    }
+    r.show("enabled", Shown::Bool(decl.enabled));
+    r.show("serial", Shown::Bool(decl.serial));
+    r.show("slots", Shown::Int(i64::from(decl.slots)));
     let index = State::with(lua, |s| {
         s.decls.suites.push(decl);
         s.decls.suites.len() - 1
     });
-    handle(lua, Kind::Suite, Some(name), index, fields)
+    handle(lua, Kind::Suite, Some(name), index, r)
 }
 
 /// `ptest.group{...}` or `ptest.group(name_or_table, body)`.
@@ -383,40 +366,47 @@ fn scoped(
             Value::UserData(ud) => ud.borrow::<Handle>()?.name.clone().unwrap_or_default(),
             _ => unreachable!("declare returns a handle"),
         };
-        State::push_scope(lua, kind, name);
+        let origin = caller(lua);
+        State::push_scope(lua, kind, name.clone());
         let result = body.call::<()>(());
         State::pop_scope(lua, kind);
-        result?;
+        // Our own errors from inside the body already say where and what; a plain Lua error
+        // gets the phase or group it happened in.
+        result.map_err(|e| {
+            if e.downcast_ref::<ConfigError>().is_some() {
+                e
+            } else {
+                raise(super::lua_error(
+                    &e,
+                    origin,
+                    Some(format!("{word} \"{name}\"")),
+                ))
+            }
+        })?;
     }
     Ok(handle_value)
 }
 
 fn declare_group(lua: &Lua, t: &Table) -> mlua::Result<Value> {
-    let origin = caller(lua);
-    let name = name_of(lua, Kind::Group, t)?;
-    let r = Reader::new(t, format!("group \"{name}\""), origin.clone());
-    r.check_keys(GROUP_FIELDS)?;
+    let (mut r, name) = read_named(lua, Kind::Group, t, GROUP_FIELDS)?;
     let decl = GroupDecl {
-        origin,
+        origin: r.origin.clone(),
         name: name.clone(),
         max: r.int("max", 1)?.unwrap_or(1),
         env: r.string_map("env")?,
     };
-    let fields = fields_with(lua, t, &[("max", Value::Integer(i64::from(decl.max)))])?;
+    r.show("max", Shown::Int(i64::from(decl.max)));
     let index = State::with(lua, |s| {
         s.decls.groups.push(decl);
         s.decls.groups.len() - 1
     });
-    let h = handle(lua, Kind::Group, Some(name), index, fields)?;
+    let h = handle(lua, Kind::Group, Some(name), index, r)?;
     State::remember_handle(lua, Kind::Group, &h)?;
     Ok(h)
 }
 
 fn declare_phase(lua: &Lua, t: &Table) -> mlua::Result<Value> {
-    let origin = caller(lua);
-    let name = name_of(lua, Kind::Phase, t)?;
-    let r = Reader::new(t, format!("phase \"{name}\""), origin.clone());
-    r.check_keys(PHASE_FIELDS)?;
+    let (mut r, name) = read_named(lua, Kind::Phase, t, PHASE_FIELDS)?;
     let on_failure = match r.string("on_failure")?.as_deref() {
         None | Some("stop") => OnFailure::Stop,
         Some("continue") => OnFailure::Continue,
@@ -429,47 +419,33 @@ fn declare_phase(lua: &Lua, t: &Table) -> mlua::Result<Value> {
     };
     let workers = workers_of(lua, &r, "workers")?;
     let decl = PhaseDecl {
-        origin,
+        origin: r.origin.clone(),
         name: name.clone(),
         enabled: r.bool("enabled")?.unwrap_or(true),
         workers,
         on_failure,
         always: r.bool("always")?.unwrap_or(false),
     };
-    let mut defaults = vec![
-        ("enabled", Value::Boolean(decl.enabled)),
-        ("always", Value::Boolean(decl.always)),
-        (
-            "on_failure",
-            Value::String(lua.create_string(if on_failure == OnFailure::Stop {
-                "stop"
-            } else {
-                "continue"
-            })?),
-        ),
-    ];
+    r.show("enabled", Shown::Bool(decl.enabled));
+    r.show("always", Shown::Bool(decl.always));
     if let Some(w) = workers {
-        // A function is shown by what it returned on this machine.
-        defaults.push(("workers", Value::Integer(i64::from(w.count))));
-    }
-    let fields = fields_with(lua, t, &defaults)?;
-    if let Some(w) = workers {
-        fields.raw_set("workers", w.count)?;
+        // "auto" and a function are shown by what they gave on this machine.
+        r.show("workers", Shown::Int(i64::from(w.count)));
     }
     let index = State::with(lua, |s| {
         s.decls.phases.push(decl);
         s.decls.phases.len() - 1
     });
-    let h = handle(lua, Kind::Phase, Some(name), index, fields)?;
+    let h = handle(lua, Kind::Phase, Some(name), index, r)?;
     State::remember_handle(lua, Kind::Phase, &h)?;
     Ok(h)
 }
 
 /// `workers`: a positive integer, `"auto"` (the logical CPUs) or `function(sys)` returning one.
-fn workers_of(lua: &Lua, r: &Reader<'_>, key: &str) -> mlua::Result<Option<WorkersDecl>> {
-    let v = r.raw(key)?;
+fn workers_of(lua: &Lua, r: &Reader, key: &str) -> mlua::Result<Option<WorkersDecl>> {
+    let v = r.raw(key);
     let expected = "a positive integer, \"auto\" or function(sys) returning one";
-    match &v {
+    match v {
         Value::Nil => Ok(None),
         Value::String(s) if s.to_string_lossy() == "auto" => Ok(Some(WorkersDecl {
             count: State::cpus(lua),
@@ -484,11 +460,21 @@ fn workers_of(lua: &Lua, r: &Reader<'_>, key: &str) -> mlua::Result<Option<Worke
                 ))
             })?;
             match int_of(&out) {
-                Some(n) if n >= 1 && n <= i64::from(u32::MAX) => Ok(Some(WorkersDecl { count: n as u32, literal: false })),
-                _ => Err(r.err(format!(
-                    "{key}: the function returned {}, expected a positive integer (wrap it in math.max(1, ...))",
-                    match &out { Value::Integer(i) => i.to_string(), Value::Number(n) => n.to_string(), o => describe(o) }
-                ))),
+                Some(n) if n >= 1 && n <= i64::from(u32::MAX) => Ok(Some(WorkersDecl {
+                    count: n as u32,
+                    literal: false,
+                })),
+                found => {
+                    let hint = match (&out, found) {
+                        (_, Some(_)) => " (wrap it in math.max(1, ...))",
+                        (Value::Number(_), None) => " (round it with math.floor)",
+                        _ => "",
+                    };
+                    Err(r.err(format!(
+                        "{key}: the function returned {}, expected a positive integer{hint}",
+                        describe(&out)
+                    )))
+                }
             }
         }
         other => match int_of(other) {
@@ -498,12 +484,7 @@ fn workers_of(lua: &Lua, r: &Reader<'_>, key: &str) -> mlua::Result<Option<Worke
             })),
             _ => Err(r.err(format!(
                 "{key}: expected {expected}, got {}",
-                match other {
-                    Value::Integer(i) => i.to_string(),
-                    Value::Number(n) => n.to_string(),
-                    Value::String(s) => format!("\"{}\"", s.to_string_lossy()),
-                    o => describe(o),
-                }
+                describe(other)
             ))),
         },
     }
@@ -511,10 +492,7 @@ fn workers_of(lua: &Lua, r: &Reader<'_>, key: &str) -> mlua::Result<Option<Worke
 
 fn limiter(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let t = table_arg(lua, "limiter", &args)?;
-    let origin = caller(lua);
-    let name = name_of(lua, Kind::Limiter, &t)?;
-    let r = Reader::new(&t, format!("limiter \"{name}\""), origin.clone());
-    r.check_keys(LIMITER_FIELDS)?;
+    let (mut r, name) = read_named(lua, Kind::Limiter, &t, LIMITER_FIELDS)?;
     let rate = r
         .positive_number("rate")?
         .ok_or_else(|| r.err("rate: missing (it is required): tokens per `per`, e.g. rate = 10"))?;
@@ -525,7 +503,7 @@ fn limiter(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         return Err(r.err("per: must be longer than 0s"));
     }
     let decl = LimiterDecl {
-        origin,
+        origin: r.origin.clone(),
         name: name.clone(),
         rate,
         per,
@@ -534,31 +512,25 @@ fn limiter(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         adaptive: r.bool("adaptive")?.unwrap_or(false),
         max_throttled: r.int("max_throttled", 1)?,
     };
-    let fields = fields_with(
-        lua,
-        &t,
-        &[
-            ("per", Value::Number(per.as_secs_f64())),
-            ("burst", Value::Integer(i64::from(decl.burst))),
-            ("adaptive", Value::Boolean(decl.adaptive)),
-        ],
-    )?;
+    r.show("per", Shown::secs(per));
+    r.show("burst", Shown::Int(i64::from(decl.burst)));
+    r.show("adaptive", Shown::Bool(decl.adaptive));
     let index = State::with(lua, |s| {
         s.decls.limiters.push(decl);
         s.decls.limiters.len() - 1
     });
-    handle(lua, Kind::Limiter, Some(name), index, fields)
+    handle(lua, Kind::Limiter, Some(name), index, r)
 }
 
 fn retry(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let t = table_arg(lua, "retry", &args)?;
-    let origin = caller(lua);
-    let name = Reader::new(&t, "retry".into(), origin.clone()).string("name")?;
-    let context = name
-        .as_ref()
-        .map_or_else(|| "retry".to_owned(), |n| format!("retry \"{n}\""));
-    let r = Reader::new(&t, context, origin.clone());
-    r.check_keys(RETRY_FIELDS)?;
+    // The name is optional here: an unnamed policy is used through its handle.
+    let mut r = Reader::read(&t, RETRY_FIELDS, "retry".into(), caller(lua))?;
+    let name = r.string("name")?;
+    if let Some(n) = &name {
+        r.context = format!("retry \"{n}\"");
+    }
+    r.check_keys()?;
     let mut policy = RetryPolicy {
         attempts: r.int("attempts", 1)?.unwrap_or(3),
         delay: r
@@ -577,26 +549,20 @@ fn retry(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
             policy.factor
         )));
     }
-    match r.raw("on")? {
+    match r.raw("on") {
         Value::Nil => {}
         Value::Table(on) => {
-            let o = Reader::new(&on, r.context.clone(), origin.clone());
-            o.check_keys(RETRY_ON_FIELDS).map_err(|_| {
-                let mut bad = String::new();
-                for (k, _) in on.pairs::<String, Value>().flatten() {
-                    if !RETRY_ON_FIELDS.contains(&k.as_str()) {
-                        bad = k;
-                    }
-                }
-                r.err(format!("on: unknown field \"{bad}\"{}", {
-                    let h = suggest::hint(&bad, RETRY_ON_FIELDS.iter().copied());
-                    if h.is_empty() {
-                        format!(" (known fields: {})", RETRY_ON_FIELDS.join(", "))
-                    } else {
-                        h
-                    }
-                }))
-            })?;
+            let o = Reader::read(on, RETRY_ON_FIELDS, r.context.clone(), r.origin.clone())?;
+            if let Some(bad) = o.first_unknown() {
+                let hint = suggest::hint(bad, RETRY_ON_FIELDS.iter().copied());
+                let hint = if hint.is_empty() {
+                    format!(" (known fields: {})", RETRY_ON_FIELDS.join(", "))
+                } else {
+                    hint
+                };
+                return Err(r.err(format!("on: unknown field \"{bad}\"{hint}")));
+            }
+            o.check_keys()?;
             policy.on_exit_codes = o
                 .string_list("exit_codes")
                 .map_err(|_| r.err("on.exit_codes: expected an array of integers like { 75 }"))?
@@ -620,36 +586,31 @@ fn retry(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         other => {
             return Err(r.err(format!(
                 "on: expected a table like {{ exit_codes = {{ 75 }} }}, got {}",
-                describe(&other)
+                describe(other)
             )));
         }
     }
-    match r.raw("when")? {
+    match r.raw("when") {
         Value::Nil => {}
         Value::Function(f) => {
-            if !r.raw("on")?.is_nil() {
+            if !r.raw("on").is_nil() {
                 return Err(r.err("when: give either `on` or `when`, not both (a `when` function can test anything `on` can)"));
             }
-            policy.when = Some(State::add_predicate(lua, f)?);
+            policy.when = Some(State::add_predicate(lua, f.clone())?);
         }
         other => {
             return Err(r.err(format!(
                 "when: expected function(result) returning true to retry, got {}",
-                describe(&other)
+                describe(other)
             )));
         }
     }
-    let fields = fields_with(
-        lua,
-        &t,
-        &[
-            ("attempts", Value::Integer(i64::from(policy.attempts))),
-            ("delay", Value::Number(policy.delay.as_secs_f64())),
-            ("factor", Value::Number(policy.factor)),
-            ("max_delay", Value::Number(policy.max_delay.as_secs_f64())),
-            ("jitter", Value::Boolean(policy.jitter)),
-        ],
-    )?;
+    r.show("attempts", Shown::Int(i64::from(policy.attempts)));
+    r.show("delay", Shown::secs(policy.delay));
+    r.show("factor", Shown::Num(policy.factor));
+    r.show("max_delay", Shown::secs(policy.max_delay));
+    r.show("jitter", Shown::Bool(policy.jitter));
+    let origin = r.origin.clone();
     let index = State::with(lua, |s| {
         s.decls.retries.push(RetryDecl {
             origin,
@@ -658,21 +619,20 @@ fn retry(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         });
         s.decls.retries.len() - 1
     });
-    handle(lua, Kind::Retry, name, index, fields)
+    handle(lua, Kind::Retry, name, index, r)
 }
 
 fn config(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
     let t = table_arg(lua, "config", &args)?;
-    let origin = caller(lua);
-    let r = Reader::new(&t, "config".into(), origin);
-    r.check_keys(CONFIG_FIELDS)?;
+    let r = Reader::read(&t, CONFIG_FIELDS, "config".into(), caller(lua))?;
+    r.check_keys()?;
     let workers = workers_of(lua, &r, "workers")?;
     let log_dir = r.string("log_dir")?;
     if log_dir.as_deref().is_some_and(|d| d.trim().is_empty()) {
         return Err(r.err("log_dir: must not be empty"));
     }
     let fail_fast = r.bool("fail_fast")?;
-    let timeout = r.duration("timeout")?;
+    let timeout = r.positive_duration("timeout")?;
     let grace = r.duration("grace")?;
     State::with(lua, |s| {
         let c = &mut s.decls.config;

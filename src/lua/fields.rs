@@ -15,30 +15,126 @@ pub fn raise(e: ConfigError) -> mlua::Error {
     mlua::Error::external(e)
 }
 
-/// What a value is, for messages: `boolean`, `table`, `phase "core"` (for handles).
+/// What a value is, for messages: numbers and (short) strings by value, handles by kind and
+/// name (`phase "core"`), anything else by type (`boolean`, `table`).
 pub fn describe(v: &Value) -> String {
-    if let Value::UserData(ud) = v {
-        if let Ok(h) = ud.borrow::<Handle>() {
-            return h.describe();
+    match v {
+        Value::UserData(ud) => match ud.borrow::<Handle>() {
+            Ok(h) => h.describe(),
+            Err(_) => "userdata".into(),
+        },
+        Value::Integer(i) => i.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => {
+            let text = s.to_string_lossy();
+            if text.chars().count() > 40 {
+                let short: String = text.chars().take(37).collect();
+                format!("\"{short}...\"")
+            } else {
+                format!("\"{text}\"")
+            }
         }
+        other => other.type_name().to_owned(),
     }
-    v.type_name().to_owned()
 }
 
-pub struct Reader<'a> {
-    pub table: &'a Table,
+/// A field value a handle shows, kept as Rust data: a handle holds no Lua reference besides
+/// its declared table, so thousands of handles cost little to keep and to free.
+#[derive(Debug, Clone)]
+pub enum Shown {
+    Int(i64),
+    Num(f64),
+    Bool(bool),
+    Text(String),
+}
+
+impl Shown {
+    pub fn secs(d: Duration) -> Shown {
+        Shown::Num(d.as_secs_f64())
+    }
+
+    pub fn into_lua(self, lua: &mlua::Lua) -> mlua::Result<Value> {
+        Ok(match self {
+            Shown::Int(i) => Value::Integer(i),
+            Shown::Num(n) => Value::Number(n),
+            Shown::Bool(b) => Value::Boolean(b),
+            Shown::Text(t) => Value::String(lua.create_string(t)?),
+        })
+    }
+}
+
+/// The fields of one constructor table, read in a single pass (a `pairs` walk costs far less
+/// than a lookup per known field, and a generated config may declare thousands of suites).
+pub struct Reader {
+    table: Table,
+    known: &'static [&'static str],
+    /// One value per known field, `Nil` when absent.
+    values: Vec<Value>,
+    /// String keys that are not field names.
+    unknown: Vec<String>,
+    /// The first key that is not a string at all (`{ "x", name = ... }`).
+    non_string: Option<String>,
+    nil: Value,
+    /// Normalised forms and defaults a handle shows instead of the declared value.
+    shown: Vec<(&'static str, Shown)>,
     /// `suite "deposits"`, `config`, ...
     pub context: String,
     pub origin: Origin,
 }
 
-impl<'a> Reader<'a> {
-    pub fn new(table: &'a Table, context: String, origin: Origin) -> Self {
-        Reader {
-            table,
+impl Reader {
+    pub fn read(
+        table: &Table,
+        known: &'static [&'static str],
+        context: String,
+        origin: Origin,
+    ) -> mlua::Result<Reader> {
+        let mut values = vec![Value::Nil; known.len()];
+        let mut unknown = Vec::new();
+        let mut non_string = None;
+        // Fast path: keys read as Rust strings (no Lua reference per key). Anything unusual
+        // (a key that is not a field name, or not a string) is read again the slow way, which
+        // knows what each key really was.
+        let fast = table.for_each::<String, Value>(|k, v| {
+            match known.iter().position(|f| *f == k) {
+                Some(i) => values[i] = v,
+                None => unknown.push(k),
+            }
+            Ok(())
+        });
+        if fast.is_err() || !unknown.is_empty() {
+            values = vec![Value::Nil; known.len()];
+            unknown.clear();
+            table.for_each::<Value, Value>(|k, v| {
+                match &k {
+                    Value::String(s) => {
+                        let bytes = s.as_bytes();
+                        match known.iter().position(|f| f.as_bytes() == &bytes[..]) {
+                            Some(i) => values[i] = v,
+                            None => unknown.push(s.to_string_lossy()),
+                        }
+                    }
+                    other => {
+                        if non_string.is_none() {
+                            non_string = Some(describe(other));
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        unknown.sort();
+        Ok(Reader {
+            table: table.clone(),
+            known,
+            values,
+            unknown,
+            non_string,
+            nil: Value::Nil,
+            shown: Vec::new(),
             context,
             origin,
-        }
+        })
     }
 
     pub fn err(&self, message: impl Into<String>) -> mlua::Error {
@@ -53,25 +149,21 @@ impl<'a> Reader<'a> {
         self.err(format!("{key}: expected {expected}, got {}", describe(got)))
     }
 
+    /// The first unknown field name (in sorted order), if any.
+    pub fn first_unknown(&self) -> Option<&str> {
+        self.unknown.first().map(String::as_str)
+    }
+
     /// Every key must be a known field name.
-    pub fn check_keys(&self, known: &[&str]) -> mlua::Result<()> {
-        let mut bad: Vec<String> = Vec::new();
-        for pair in self.table.pairs::<Value, Value>() {
-            let (k, _) = pair?;
-            match &k {
-                Value::String(s) if known.contains(&&*s.to_string_lossy()) => {}
-                Value::String(s) => bad.push(s.to_string_lossy()),
-                other => {
-                    return Err(self.err(format!(
-                        "fields are written name = value; found a {} key (known fields: {})",
-                        other.type_name(),
-                        known.join(", ")
-                    )));
-                }
-            }
+    pub fn check_keys(&self) -> mlua::Result<()> {
+        let known = self.known;
+        if let Some(k) = &self.non_string {
+            return Err(self.err(format!(
+                "fields are written name = value; found the key {k} (known fields: {})",
+                known.join(", ")
+            )));
         }
-        bad.sort();
-        if let Some(k) = bad.first() {
+        if let Some(k) = self.first_unknown() {
             let hint = suggest::hint(k, known.iter().copied());
             let hint = if hint.is_empty() {
                 format!(" (known fields: {})", known.join(", "))
@@ -83,15 +175,34 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    pub fn raw(&self, key: &str) -> mlua::Result<Value> {
-        self.table.raw_get(key)
+    fn position(&self, key: &str) -> Option<usize> {
+        let i = self.known.iter().position(|f| *f == key);
+        debug_assert!(i.is_some(), "{key} is not a known field");
+        i
+    }
+
+    /// The value of a known field (`Nil` when absent).
+    pub fn raw(&self, key: &str) -> &Value {
+        self.position(key).map_or(&self.nil, |i| &self.values[i])
+    }
+
+    /// What a handle shows for `key` instead of the declared value: a default, or a
+    /// normalised form (durations in seconds, references by name).
+    pub fn show(&mut self, key: &'static str, v: Shown) {
+        debug_assert!(self.known.contains(&key), "{key} is not a known field");
+        self.shown.push((key, v));
+    }
+
+    /// The declared table and what to show instead of some of its fields, for a handle.
+    pub fn into_fields(self) -> (Table, Vec<(&'static str, Shown)>) {
+        (self.table, self.shown)
     }
 
     pub fn string(&self, key: &str) -> mlua::Result<Option<String>> {
-        match self.raw(key)? {
+        match self.raw(key) {
             Value::Nil => Ok(None),
             Value::String(s) => Ok(Some(s.to_string_lossy())),
-            other => Err(self.type_err(key, "a string", &other)),
+            other => Err(self.type_err(key, "a string", other)),
         }
     }
 
@@ -104,19 +215,19 @@ impl<'a> Reader<'a> {
     }
 
     pub fn bool(&self, key: &str) -> mlua::Result<Option<bool>> {
-        match self.raw(key)? {
+        match self.raw(key) {
             Value::Nil => Ok(None),
-            Value::Boolean(b) => Ok(Some(b)),
-            other => Err(self.type_err(key, "true or false", &other)),
+            Value::Boolean(b) => Ok(Some(*b)),
+            other => Err(self.type_err(key, "true or false", other)),
         }
     }
 
     pub fn number(&self, key: &str) -> mlua::Result<Option<f64>> {
-        match self.raw(key)? {
+        match self.raw(key) {
             Value::Nil => Ok(None),
-            Value::Integer(i) => Ok(Some(i as f64)),
-            Value::Number(n) if n.is_finite() => Ok(Some(n)),
-            other => Err(self.type_err(key, "a number", &other)),
+            Value::Integer(i) => Ok(Some(*i as f64)),
+            Value::Number(n) if n.is_finite() => Ok(Some(*n)),
+            other => Err(self.type_err(key, "a number", other)),
         }
     }
 
@@ -131,30 +242,41 @@ impl<'a> Reader<'a> {
 
     /// An integer >= `min`.
     pub fn int(&self, key: &str, min: i64) -> mlua::Result<Option<u32>> {
-        let v = self.raw(key)?;
-        match int_of(&v) {
+        let v = self.raw(key);
+        match int_of(v) {
             None if v.is_nil() => Ok(None),
             Some(i) if i >= min && i <= i64::from(u32::MAX) => Ok(Some(i as u32)),
             Some(i) => Err(self.err(format!("{key}: expected an integer >= {min}, got {i}"))),
-            None => Err(self.type_err(key, &format!("an integer >= {min}"), &v)),
+            None => Err(self.type_err(key, &format!("an integer >= {min}"), v)),
         }
     }
 
     pub fn duration(&self, key: &str) -> mlua::Result<Option<Duration>> {
-        let v = self.raw(key)?;
-        duration_of(&v).map_err(|got| {
+        let v = self.raw(key);
+        duration_of(v).map_err(|got| {
             self.err(format!(
                 "{key}: expected a duration like \"30s\" or a number of seconds, got {got}"
             ))
         })
     }
 
+    /// A duration that must be longer than zero (a zero timeout would kill every attempt at
+    /// once).
+    pub fn positive_duration(&self, key: &str) -> mlua::Result<Option<Duration>> {
+        match self.duration(key)? {
+            Some(d) if d.is_zero() => Err(self.err(format!(
+                "{key}: must be longer than 0s (leave it out for the default)"
+            ))),
+            d => Ok(d),
+        }
+    }
+
     /// An array of strings (numbers are accepted and written as text).
     pub fn string_list(&self, key: &str) -> mlua::Result<Option<Vec<String>>> {
-        match self.raw(key)? {
+        match self.raw(key) {
             Value::Nil => Ok(None),
             Value::Table(t) => {
-                let items = sequence(&t).ok_or_else(|| {
+                let items = sequence(t).ok_or_else(|| {
                     self.err(format!("{key}: expected an array like {{ \"a\", \"b\" }}, got a table with named keys"))
                 })?;
                 items
@@ -172,22 +294,21 @@ impl<'a> Reader<'a> {
                     .collect::<mlua::Result<Vec<_>>>()
                     .map(Some)
             }
-            other => Err(self.type_err(key, "an array of strings", &other)),
+            other => Err(self.type_err(key, "an array of strings", other)),
         }
     }
 
     /// A table of NAME = value (strings, numbers or booleans).
     pub fn string_map(&self, key: &str) -> mlua::Result<BTreeMap<String, String>> {
         let mut out = BTreeMap::new();
-        match self.raw(key)? {
+        match self.raw(key) {
             Value::Nil => {}
             Value::Table(t) => {
-                for pair in t.pairs::<Value, Value>() {
-                    let (k, v) = pair?;
+                t.for_each::<Value, Value>(|k, v| {
                     let Value::String(k) = k else {
                         return Err(self.err(format!(
-                            "{key}: expected a table like {{ NAME = \"value\" }}, found a {} key",
-                            k.type_name()
+                            "{key}: expected a table like {{ NAME = \"value\" }}, found the key {}",
+                            describe(&k)
                         )));
                     };
                     let k = k.to_string_lossy();
@@ -198,17 +319,18 @@ impl<'a> Reader<'a> {
                         ))
                     })?;
                     out.insert(k, v);
-                }
+                    Ok(())
+                })?;
             }
-            other => return Err(self.type_err(key, "a table like { NAME = \"value\" }", &other)),
+            other => return Err(self.type_err(key, "a table like { NAME = \"value\" }", other)),
         }
         Ok(out)
     }
 
     /// A reference to a declaration of `kind`: its handle or its name.
     pub fn reference(&self, key: &str, kind: Kind) -> mlua::Result<Option<String>> {
-        let v = self.raw(key)?;
-        reference_of(&v, kind).map_err(|got| {
+        let v = self.raw(key);
+        reference_of(v, kind).map_err(|got| {
             self.err(format!(
                 "{key}: expected a {} handle or name, got {got}",
                 kind.word()
@@ -227,7 +349,7 @@ pub fn reference_of(v: &Value, kind: Kind) -> Result<Option<String>, String> {
             Ok(h) => Err(h.describe()),
             Err(_) => Err("userdata".into()),
         },
-        other => Err(other.type_name().to_owned()),
+        other => Err(describe(other)),
     }
 }
 
@@ -259,21 +381,31 @@ pub fn duration_of(v: &Value) -> Result<Option<Duration>, String> {
     }
 }
 
-/// The elements of a table that is a proper array (1..n, no other keys), else `None`.
+/// The elements of a table that is a proper array (keys exactly 1..n), else `None`. One `pairs`
+/// walk: mlua's serde conversion would turn named keys into an empty list without a word.
 pub fn sequence(t: &Table) -> Option<Vec<Value>> {
-    let n = t.raw_len();
-    let mut count = 0usize;
-    for pair in t.pairs::<Value, Value>() {
-        let (k, _) = pair.ok()?;
+    let mut items: Vec<(i64, Value)> = Vec::new();
+    let mut proper = true;
+    t.for_each::<Value, Value>(|k, v| {
         match int_of(&k) {
-            Some(i) if i >= 1 && (i as usize) <= n => count += 1,
-            _ => return None,
+            Some(i) => items.push((i, v)),
+            None => proper = false,
         }
-    }
-    if count != n {
+        Ok(())
+    })
+    .ok()?;
+    if !proper {
         return None;
     }
-    (1..=n).map(|i| t.raw_get::<Value>(i).ok()).collect()
+    // The array part comes first and in order; sort only when the table was built oddly.
+    if !items.is_sorted_by_key(|(i, _)| *i) {
+        items.sort_by_key(|(i, _)| *i);
+    }
+    let contiguous = items
+        .iter()
+        .enumerate()
+        .all(|(pos, (i, _))| *i == pos as i64 + 1);
+    contiguous.then(|| items.into_iter().map(|(_, v)| v).collect())
 }
 
 fn scalar_text(v: &Value) -> Option<String> {

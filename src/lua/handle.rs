@@ -1,7 +1,9 @@
 //! Handles: what each constructor returns. A handle names one declaration and shows the fields
 //! it was declared with (`suite.name`, `phase.workers`, ...); it is accepted wherever a name is.
 
-use mlua::{MetaMethod, Table, UserData, UserDataMethods, Value};
+use mlua::{Lua, MetaMethod, Table, UserData, UserDataMethods, Value};
+
+use super::fields::Shown;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -30,23 +32,63 @@ pub struct Handle {
     pub name: Option<String>,
     /// Position among declarations of its kind.
     pub index: usize,
-    /// The fields as declared, defaults filled in.
-    pub fields: Table,
+    /// The table the constructor was called with (already checked).
+    declared: Table,
+    /// Defaults and normalised forms (durations in seconds, references by name) shown instead
+    /// of the declared value.
+    shown: Vec<(&'static str, Shown)>,
 }
 
 impl Handle {
+    pub fn new(
+        kind: Kind,
+        name: Option<String>,
+        index: usize,
+        (declared, shown): (Table, Vec<(&'static str, Shown)>),
+    ) -> Handle {
+        Handle {
+            kind,
+            name,
+            index,
+            declared,
+            shown,
+        }
+    }
+
     pub fn describe(&self) -> String {
         match &self.name {
             Some(n) => format!("{} \"{n}\"", self.kind.word()),
             None => format!("{} #{}", self.kind.word(), self.index + 1),
         }
     }
+
+    fn get(&self, lua: &Lua, key: &Value) -> mlua::Result<Value> {
+        let Value::String(name) = key else {
+            return Ok(Value::Nil);
+        };
+        let key_bytes = name.as_bytes();
+        let key = &key_bytes[..];
+        if let Some((_, v)) = self.shown.iter().find(|(k, _)| k.as_bytes() == key) {
+            return v.clone().into_lua(lua);
+        }
+        let declared: Value = self.declared.raw_get(name)?;
+        if !declared.is_nil() {
+            return Ok(declared);
+        }
+        // Defaults that are Lua objects are made when read, not for every declaration.
+        Ok(match (self.kind, key) {
+            (Kind::Suite, b"category") => Value::String(lua.create_string("default")?),
+            (Kind::Suite, b"tags" | b"depends_on") => Value::Table(lua.create_table()?),
+            (Kind::Phase, b"on_failure") => Value::String(lua.create_string("stop")?),
+            _ => Value::Nil,
+        })
+    }
 }
 
 impl UserData for Handle {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_meta_method(MetaMethod::Index, |_, this, key: Value| {
-            this.fields.raw_get::<Value>(key)
+        methods.add_meta_method(MetaMethod::Index, |lua, this, key: Value| {
+            this.get(lua, &key)
         });
         methods.add_meta_method(MetaMethod::NewIndex, |_, this, (key, _): (Value, Value)| {
             Err::<(), _>(mlua::Error::runtime(format!(

@@ -150,35 +150,85 @@ pub fn lua_message(e: &mlua::Error) -> String {
     }
 }
 
-/// Turn an evaluation failure into config errors: our own (with line and context) when a
-/// constructor raised one, else Lua's message, which already starts with `file:line:`.
+/// Turn an evaluation failure into a config error: our own (with line and context) when a
+/// constructor raised one, else Lua's message, which normally starts with `file:line:`.
 fn config_error(e: &mlua::Error, chunk: &Arc<str>) -> ConfigError {
     if let Some(c) = e.downcast_ref::<ConfigError>() {
         return c.clone();
     }
+    let fallback = Origin {
+        file: chunk.clone(),
+        line: 0,
+    };
+    lua_error(e, fallback, None)
+}
+
+/// A Lua error (not one of ours) as a config error. The position is the one Lua put in front
+/// of the message; when there is none (`error("x", 0)`, a failing `require`), the innermost
+/// Lua frame of the traceback; `fallback` only when neither exists.
+pub(crate) fn lua_error(e: &mlua::Error, fallback: Origin, context: Option<String>) -> ConfigError {
     let msg = lua_message(e);
-    // Lua messages look like `path:LINE: text`; keep that shape, add the file when missing.
-    let mut parts = msg.splitn(3, ':');
-    if let (Some(file), Some(line), Some(rest)) = (parts.next(), parts.next(), parts.next()) {
-        if let Ok(line) = line.trim().parse::<u32>() {
-            return ConfigError::new(
-                Some(Origin {
-                    file: Arc::from(file),
-                    line,
-                }),
-                None,
-                rest.trim_start().to_owned(),
-            );
-        }
+    let msg = error_object(&msg).unwrap_or(msg);
+    if let Some((origin, rest)) = split_position(&msg) {
+        return ConfigError::new(Some(origin), context, rest.to_owned());
     }
-    ConfigError::new(
-        Some(Origin {
-            file: chunk.clone(),
-            line: 0,
-        }),
-        None,
-        msg,
-    )
+    let origin = traceback_origin(e).unwrap_or(fallback);
+    ConfigError::new(Some(origin), context, msg)
+}
+
+/// `error({})` or `error()` reach us as `table: 0x...` or `nil`; say what Lua's own
+/// interpreter says instead of an address.
+fn error_object(msg: &str) -> Option<String> {
+    if msg == "nil" {
+        return Some("(error object is a nil value)".into());
+    }
+    let (kind, addr) = msg.split_once(": 0x")?;
+    let is_addr = !addr.is_empty() && addr.chars().all(|c| c.is_ascii_hexdigit());
+    (is_addr && ["table", "userdata", "function", "thread"].contains(&kind))
+        .then(|| format!("(error object is a {kind} value)"))
+}
+
+/// `file:LINE: text` → the origin and `text`.
+fn split_position(msg: &str) -> Option<(Origin, &str)> {
+    let first = msg.lines().next()?;
+    let (file, rest) = first.split_once(':')?;
+    let (line, _) = rest.split_once(':')?;
+    let line: u32 = line.parse().ok()?;
+    if file.is_empty() || file.starts_with('[') {
+        return None;
+    }
+    let text = msg[file.len() + line.to_string().len() + 2..].trim_start();
+    Some((
+        Origin {
+            file: Arc::from(file),
+            line,
+        },
+        text,
+    ))
+}
+
+/// The innermost Lua frame (`\tfile:LINE: in ...`) of the tracebacks an error carries.
+fn traceback_origin(e: &mlua::Error) -> Option<Origin> {
+    let from_text = |text: &str| {
+        let (_, frames) = text.split_once("stack traceback:")?;
+        frames.lines().find_map(|l| {
+            let l = l.trim_start();
+            let (file, rest) = l.split_once(':')?;
+            let (line, _) = rest.split_once(':')?;
+            let line: u32 = line.parse().ok()?;
+            (!file.starts_with('[')).then(|| Origin {
+                file: Arc::from(file),
+                line,
+            })
+        })
+    };
+    match e {
+        mlua::Error::CallbackError { cause, traceback } => {
+            traceback_origin(cause).or_else(|| from_text(traceback))
+        }
+        mlua::Error::RuntimeError(m) => from_text(m),
+        _ => None,
+    }
 }
 
 fn sys_table(lua: &Lua, sys: &Sys) -> mlua::Result<Table> {
@@ -230,19 +280,33 @@ fn install_safety(lua: &Lua) -> mlua::Result<()> {
     Ok(())
 }
 
-fn install_package_path(lua: &Lua, dir: &Path) -> mlua::Result<()> {
+/// Modules are found beside the config and in its `lua/` folder. The folder is written as the
+/// config path was given (ptest never changes directory), so messages from a module read
+/// `lua/helpers.lua:3: ...` like those from the config itself, not an absolute path.
+fn install_package_path(lua: &Lua, config_path: &Path) -> mlua::Result<()> {
     let package: Table = lua.globals().get("package")?;
-    let d = dir.to_string_lossy();
+    let prefix = match config_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => format!("{}/", p.to_string_lossy()),
+        _ => String::new(),
+    };
     let old: String = package.get("path")?;
     package.set(
         "path",
-        format!("{d}/?.lua;{d}/?/init.lua;{d}/lua/?.lua;{d}/lua/?/init.lua;{old}"),
+        format!("{prefix}?.lua;{prefix}?/init.lua;{prefix}lua/?.lua;{prefix}lua/?/init.lua;{old}"),
     )?;
     presets::install(lua, &package)
 }
 
-/// Evaluate the config file. `config_path` is shown in messages as given.
+/// Evaluate the config file. `config_path` is shown in messages as given; a folder means the
+/// `ptest.lua` inside it (`ptest list .`, `ptest plan services/api`).
 pub fn evaluate(config_path: &Path, ctx: &EvalContext) -> Result<Evaluated, Error> {
+    let in_folder;
+    let config_path = if config_path.is_dir() {
+        in_folder = config_path.join("ptest.lua");
+        in_folder.as_path()
+    } else {
+        config_path
+    };
     let source = std::fs::read(config_path).map_err(|e| {
         Error::Usage(format!(
             "cannot read {}: {} (give the path of a ptest.lua, or run ptest in its folder)",
@@ -272,7 +336,7 @@ pub fn evaluate(config_path: &Path, ctx: &EvalContext) -> Result<Evaluated, Erro
     lua.set_app_data(RefCell::new(state));
     let setup = || -> mlua::Result<()> {
         install_safety(&lua)?;
-        install_package_path(&lua, &config_dir)?;
+        install_package_path(&lua, config_path)?;
         let sys = sys_table(&lua, &ctx.sys)?;
         api::install(&lua, sys, ctx.profile.as_deref(), &ctx.vars)
     };

@@ -2,7 +2,9 @@
 //! cycles, dependencies on later phases, slots), apply the selection and the command line, and
 //! compute priorities. All cross-reference errors are collected and reported in file order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
 use super::decl::{Declarations, RetryRef, SuiteDecl};
@@ -37,27 +39,66 @@ fn ctx(kind: &str, name: &str) -> Option<String> {
     Some(format!("{kind} \"{name}\""))
 }
 
+/// Names to positions. Hashing the names (not a B-tree of strings with long common prefixes,
+/// as generated configs have) keeps a 10,000-suite plan quick; FNV-1a because SipHash's
+/// protection against crafted keys is not needed for names from our own config.
+type NameIndex<'a> = HashMap<&'a str, usize, BuildHasherDefault<Fnv>>;
+
+/// FNV-1a, 64 bits.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
 /// Index names of one kind, reporting duplicates.
 fn index_names<'a>(
     kind: &str,
     items: impl Iterator<Item = (&'a str, &'a Origin)>,
     errors: &mut Vec<ConfigError>,
-) -> BTreeMap<&'a str, usize> {
-    let mut map: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut first: BTreeMap<&str, &Origin> = BTreeMap::new();
+) -> NameIndex<'a> {
+    let mut map = NameIndex::default();
+    let mut origins: Vec<&Origin> = Vec::new();
     for (i, (name, origin)) in items.enumerate() {
-        if let Some(prev) = first.get(name) {
-            errors.push(ConfigError::new(
+        origins.push(origin);
+        match map.entry(name) {
+            Entry::Occupied(first) => errors.push(ConfigError::new(
                 Some(origin.clone()),
                 ctx(kind, name),
-                format!("duplicate name (first declared at {prev})"),
-            ));
-        } else {
-            first.insert(name, origin);
-            map.insert(name, i);
+                format!(
+                    "duplicate name (first declared at {})",
+                    origins[*first.get()]
+                ),
+            )),
+            Entry::Vacant(slot) => {
+                slot.insert(i);
+            }
         }
     }
     map
+}
+
+/// The known names in a stable order, for suggestions.
+fn sorted_names<'a>(known: &NameIndex<'a>) -> Vec<&'a str> {
+    let mut names: Vec<&str> = known.keys().copied().collect();
+    names.sort_unstable();
+    names
 }
 
 fn unknown(
@@ -66,9 +107,9 @@ fn unknown(
     field: &str,
     kind: &str,
     name: &str,
-    known: &BTreeMap<&str, usize>,
+    known: &NameIndex<'_>,
 ) {
-    let hint = suggest::hint(name, known.keys().copied());
+    let hint = suggest::hint(name, sorted_names(known));
     let hint = if hint.is_empty() && known.is_empty() {
         format!(" (declare it with ptest.{kind} {{ name = \"{name}\", ... }})")
     } else {
@@ -82,7 +123,7 @@ fn unknown(
 }
 
 /// Build the plan, or every error found.
-pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
+pub fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
     let mut errors = Vec::new();
 
     let suite_ix = index_names(
@@ -115,7 +156,7 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
         .filter(|(_, r)| r.name.is_some())
         .map(|(i, _)| i)
         .collect();
-    let retry_ix: BTreeMap<&str, usize> = retry_ix
+    let retry_ix: NameIndex<'_> = retry_ix
         .into_iter()
         .map(|(k, v)| (k, named_retries[v]))
         .collect();
@@ -130,7 +171,7 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
     for p in &d.phases {
         phase_decls.push((p.name.clone(), Some(p)));
     }
-    let mut phase_ix: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut phase_ix = NameIndex::default();
     for (i, (name, decl)) in phase_decls.iter().enumerate() {
         if let Some(prev) = phase_ix.get(name.as_str()) {
             let prev_origin = phase_decls[*prev]
@@ -149,7 +190,8 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
 
     // Per-suite references.
     struct Resolved {
-        phase: usize,
+        /// `None` when the phase is unknown (already reported); later checks skip the suite.
+        phase: Option<usize>,
         group: Option<usize>,
         limiter: Option<usize>,
         retry: (RetryPolicy, Option<String>),
@@ -158,10 +200,10 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
     let mut resolved: Vec<Resolved> = Vec::with_capacity(d.suites.len());
     for s in &d.suites {
         let phase_name = s.phase.as_deref().unwrap_or(DEFAULT_PHASE);
-        let phase = phase_ix.get(phase_name).copied().unwrap_or_else(|| {
+        let phase = phase_ix.get(phase_name).copied();
+        if phase.is_none() {
             unknown(&mut errors, s, "phase", "phase", phase_name, &phase_ix);
-            0
-        });
+        }
         let group = s.group.as_deref().and_then(|g| {
             let found = group_ix.get(g).copied();
             if found.is_none() {
@@ -176,9 +218,10 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
             }
             found
         });
-        let retry = match &s.retry {
-            None => (RetryPolicy::once(), None),
-            Some(RetryRef::Extra(n)) => (RetryPolicy::extra(*n), Some(format!("+{n}"))),
+        // The label names a policy; the integer form and no retry have none.
+        let retry: (RetryPolicy, Option<String>) = match &s.retry {
+            None | Some(RetryRef::Extra(0)) => (RetryPolicy::once(), None),
+            Some(RetryRef::Extra(n)) => (RetryPolicy::extra(*n), None),
             Some(RetryRef::Policy(i)) => {
                 let r = &d.retries[*i];
                 (
@@ -207,7 +250,7 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
                     }
                 }
                 None => {
-                    let hint = suggest::hint(dep, suite_ix.keys().copied());
+                    let hint = suggest::hint(dep, sorted_names(&suite_ix));
                     errors.push(ConfigError::new(
                         Some(s.origin.clone()),
                         ctx("suite", &s.name),
@@ -230,16 +273,20 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
 
     // Dependencies on a later phase.
     for (i, s) in d.suites.iter().enumerate() {
+        let Some(own) = resolved[i].phase else {
+            continue;
+        };
         for &dep in &resolved[i].deps {
-            if resolved[dep].phase > resolved[i].phase {
+            let Some(theirs) = resolved[dep].phase else {
+                continue;
+            };
+            if theirs > own {
                 errors.push(ConfigError::new(
                     Some(s.origin.clone()),
                     ctx("suite", &s.name),
                     format!(
                         "depends_on: \"{}\" is in the later phase \"{}\" (phase \"{}\" ends before it starts)",
-                        d.suites[dep].name,
-                        phase_decls[resolved[dep].phase].0,
-                        phase_decls[resolved[i].phase].0
+                        d.suites[dep].name, phase_decls[theirs].0, phase_decls[own].0
                     ),
                 ));
             }
@@ -269,15 +316,12 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
         ));
     }
 
-    // Workers.
-    let lua_workers = d.config.workers.map(|w| w.count);
-    let global = resolve_workers(inputs.overrides, inputs.env, lua_workers, inputs.cpus)?;
-    let phase_counts: Vec<u32> = phase_decls
-        .iter()
-        .map(|(_, p)| phase_workers(global, p.and_then(|p| p.workers.map(|w| w.count))))
-        .collect();
+    // Slots above a worker count written as a number in ptest.lua.
     for (i, s) in d.suites.iter().enumerate() {
-        let p = phase_decls[resolved[i].phase].1;
+        let Some(phase) = resolved[i].phase else {
+            continue;
+        };
+        let p = phase_decls[phase].1;
         let declared = p.and_then(|p| p.workers).or(d.config.workers);
         if let Some(w) = declared.filter(|w| w.literal && s.slots > w.count) {
             errors.push(ConfigError::new(
@@ -287,7 +331,7 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
                     "slots: {} is more than the {} workers of phase \"{}\" (lower slots, or raise workers)",
                     s.slots,
                     w.count,
-                    phase_decls[resolved[i].phase].0
+                    phase_decls[phase].0
                 ),
             ));
         }
@@ -297,12 +341,26 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
         errors.sort_by(|a, b| a.origin.cmp(&b.origin));
         return Err(Error::Config(errors));
     }
+    // No errors: every suite's phase is known from here on.
+    let phase_of: Vec<usize> = resolved.iter().map(|r| r.phase.unwrap_or(0)).collect();
 
-    let keep = select(
+    // Workers: after the config errors, so a bad PTEST_WORKERS does not hide them.
+    let lua_workers = d.config.workers.map(|w| w.count);
+    let global = resolve_workers(inputs.overrides, inputs.env, lua_workers, inputs.cpus)?;
+    let phase_counts: Vec<u32> = phase_decls
+        .iter()
+        .map(|(_, p)| phase_workers(global, p.and_then(|p| p.workers.map(|w| w.count))))
+        .collect();
+
+    if inputs.overrides.timeout.is_some_and(|t| t.is_zero()) {
+        return Err(Error::Usage("--timeout: must be longer than 0s".into()));
+    }
+
+    let mut keep = select(
         &d,
         &resolved.iter().map(|r| r.deps.clone()).collect::<Vec<_>>(),
         &phase_decls,
-        resolved.iter().map(|r| r.phase).collect(),
+        &phase_of,
         inputs.selection,
     )?;
 
@@ -377,45 +435,41 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
         })
         .collect();
 
+    // The declarations are moved into the plan, not copied: with thousands of suites the
+    // copies and the frees of the originals cost more than everything else here.
     let mut suites: Vec<Suite> = Vec::with_capacity(n as usize);
-    for (i, s) in d.suites.iter().enumerate() {
-        let (Some(id), Some(skip)) = (new_id[i], &keep[i]) else {
+    let declared_count = d.suites.len();
+    let declared = std::mem::take(&mut d.suites);
+    for (i, s) in declared.into_iter().enumerate() {
+        let (Some(id), Some(skip)) = (new_id[i], keep[i].take()) else {
             continue;
         };
         let r = &resolved[i];
-        let phase = &phases[r.phase];
-        let mut env: BTreeMap<String, String> =
-            r.group.map(|g| d.groups[g].env.clone()).unwrap_or_default();
-        env.extend(s.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let mut retry = r.retry.0.clone();
-        let mut retry_label = r.retry.1.clone();
-        if let Some(extra) = inputs.overrides.retries {
-            if extra == 0 {
-                retry = RetryPolicy::once();
-                retry_label = None;
-            } else if retry.attempts > 1 {
-                retry.attempts = extra + 1;
-            } else {
-                retry = RetryPolicy::extra(extra);
-                retry_label = Some(format!("+{extra}"));
+        let phase = &phases[phase_of[i]];
+        let env: Vec<(String, String)> = match r.group.map(|g| &d.groups[g].env) {
+            Some(group_env) if !group_env.is_empty() => {
+                let mut env = group_env.clone();
+                env.extend(s.env);
+                env.into_iter().collect()
             }
-        }
+            _ => s.env.into_iter().collect(),
+        };
+        let (retry, retry_label) = retry_with_override(&r.retry, inputs.overrides.retries);
         let skip = skip
-            .clone()
             .or_else(|| (!phase.enabled).then(|| StaticSkip::PhaseDisabled(phase.name.clone())));
         suites.push(Suite {
             id,
-            name: s.name.clone(),
-            origin: s.origin.clone(),
-            cmd: s.cmd.clone(),
-            description: s.description.clone(),
-            category: s.category.clone(),
-            tags: s.tags.clone(),
+            name: s.name,
+            origin: s.origin,
+            cmd: s.cmd,
+            description: s.description,
+            category: s.category,
+            tags: s.tags,
             cwd: s
                 .cwd
                 .as_ref()
                 .map_or_else(|| d.config_dir.clone(), |c| d.config_dir.join(c)),
-            env: env.into_iter().collect(),
+            env,
             timeout: inputs
                 .overrides
                 .timeout
@@ -424,7 +478,7 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
             depends_on: r.deps.iter().filter_map(|&dep| new_id[dep]).collect(),
             dependents: Vec::new(),
             group: r.group.map(|g| GroupId(g as u32)),
-            phase: PhaseId(r.phase as u32),
+            phase: PhaseId(phase_of[i] as u32),
             limiter: r.limiter.map(|l| LimiterId(l as u32)),
             retry,
             retry_label,
@@ -438,7 +492,8 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
     }
     for i in 0..suites.len() {
         let id = suites[i].id;
-        for dep in suites[i].depends_on.clone() {
+        for k in 0..suites[i].depends_on.len() {
+            let dep = suites[i].depends_on[k];
             suites[dep.index()].dependents.push(id);
         }
         phases[suites[i].phase.index()].suites.push(id);
@@ -461,8 +516,36 @@ pub fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
         phases,
         limiters,
         hooks: d.hooks,
-        declared: d.suites.len(),
+        default_timeout: inputs.overrides.timeout.unwrap_or(default_timeout),
+        retry_policies: d.retries.into_iter().map(|r| (r.name, r.policy)).collect(),
+        declared: declared_count,
     })
+}
+
+/// `--retries N` on top of a suite's retry: 0 turns retries off; otherwise a named policy keeps
+/// its filters and backoff with N extra attempts, and any other suite gets N extra attempts on
+/// any failure. The label is `"+N"` for the integer form, the policy's name otherwise.
+fn retry_with_override(
+    declared: &(RetryPolicy, Option<String>),
+    cli: Option<u32>,
+) -> (RetryPolicy, Option<String>) {
+    let (policy, name) = declared;
+    let label = |p: &RetryPolicy| match name {
+        Some(n) => Some(n.clone()),
+        None if p.attempts > 1 => Some(format!("+{}", p.attempts - 1)),
+        None => None,
+    };
+    let policy = match cli {
+        None => policy.clone(),
+        Some(0) => return (RetryPolicy::once(), None),
+        Some(n) if name.is_some() => RetryPolicy {
+            attempts: n.saturating_add(1),
+            ..policy.clone()
+        },
+        Some(n) => RetryPolicy::extra(n),
+    };
+    let label = label(&policy);
+    (policy, label)
 }
 
 /// Which declared suites the selection keeps: `None` dropped, `Some(skip)` kept.
@@ -474,7 +557,7 @@ fn select(
     d: &Declarations,
     deps: &[Vec<usize>],
     phases: &[(String, Option<&super::decl::PhaseDecl>)],
-    phase_of: Vec<usize>,
+    phase_of: &[usize],
     sel: &Selection,
 ) -> Result<Vec<Option<Option<StaticSkip>>>, Error> {
     let names: Vec<&str> = d.suites.iter().map(|s| s.name.as_str()).collect();
@@ -492,8 +575,29 @@ fn select(
     check("--skip", &sel.skip, &names, "suite", &mut problems);
     let phase_names: Vec<&str> = phases.iter().map(|(n, _)| n.as_str()).collect();
     check("--phase", &sel.phases, &phase_names, "phase", &mut problems);
+    // A category or tag no suite has is as likely a typo as a suite name: running nothing and
+    // reporting success would hide it.
+    let mut categories: Vec<&str> = d.suites.iter().map(|s| s.category.as_str()).collect();
+    categories.sort_unstable();
+    categories.dedup();
+    check(
+        "--categories",
+        &sel.categories,
+        &categories,
+        "category",
+        &mut problems,
+    );
+    let mut tags: Vec<&str> = d
+        .suites
+        .iter()
+        .flat_map(|s| s.tags.iter().map(String::as_str))
+        .collect();
+    tags.sort_unstable();
+    tags.dedup();
+    check("--tags", &sel.tags, &tags, "tag", &mut problems);
     if !problems.is_empty() {
-        return Err(Error::Usage(problems.join("\n")));
+        // The first line gets its `error: ` where errors become exit codes.
+        return Err(Error::Usage(problems.join("\nerror: ")));
     }
 
     let n = d.suites.len();

@@ -170,6 +170,11 @@ pub struct Plan {
     pub phases: Vec<Phase>,
     pub limiters: Vec<Limiter>,
     pub hooks: Vec<String>,
+    /// The suite timeout when a suite gives none (`ptest.config { timeout }`, default 300 s);
+    /// `--timeout` has already replaced every suite's own.
+    pub default_timeout: Duration,
+    /// Every retry policy declared, used or not: `(name, policy)`.
+    pub retry_policies: Vec<(Option<String>, RetryPolicy)>,
     /// How many suites the config declared before selection.
     pub declared: usize,
 }

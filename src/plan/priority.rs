@@ -55,6 +55,36 @@ pub fn compute(suites: &mut [Suite], history: &HashMap<String, f64>) {
     }
 }
 
+/// Every suite's priority before anything has run: the live priority with all of its group's
+/// other members still waiting (statically skipped ones never wait). This is the order
+/// `ptest plan` shows and the scheduler starts from.
+pub fn initial(plan: &super::Plan) -> Vec<f64> {
+    let group_work: Vec<f64> = plan
+        .groups
+        .iter()
+        .map(|g| {
+            g.members
+                .iter()
+                .map(|m| plan.suite(*m))
+                .filter(|s| s.skip.is_none())
+                .map(|s| s.expected)
+                .sum()
+        })
+        .collect();
+    plan.suites
+        .iter()
+        .map(|s| match s.group {
+            Some(g) if s.skip.is_none() => live(
+                s.path,
+                s.expected,
+                (group_work[g.index()] - s.expected).max(0.0),
+                plan.group(g).max,
+            ),
+            _ => s.path,
+        })
+        .collect()
+}
+
 /// The live priority: `path`, or own duration plus the group's waiting work spread over its cap,
 /// whichever is larger.
 pub fn live(path: f64, expected: f64, group_waiting_others: f64, group_max: u32) -> f64 {

@@ -33,43 +33,65 @@ fn names(plan: &Plan, ids: &[SuiteId]) -> String {
         .join(", ")
 }
 
-fn suite_details(plan: &Plan, s: &Suite) -> String {
-    let mut parts = vec![format!("[{}]", s.category)];
+/// The fields that shape a run, after a suite's name in `ptest list`. Written straight into
+/// `out`: a list of thousands of suites should not allocate per field.
+fn suite_details(out: &mut String, plan: &Plan, s: &Suite) {
+    let _ = write!(out, "[{}]", s.category);
     if !s.tags.is_empty() {
-        parts.push(format!("tags: {}", s.tags.join(",")));
+        out.push_str("  tags: ");
+        push_joined(out, s.tags.iter().map(String::as_str), ",");
     }
     if !s.depends_on.is_empty() {
-        parts.push(format!("depends_on: {}", names(plan, &s.depends_on)));
+        out.push_str("  depends_on: ");
+        push_joined(
+            out,
+            s.depends_on.iter().map(|d| plan.suite(*d).name.as_str()),
+            ", ",
+        );
     }
     if let Some(l) = s.limiter {
-        parts.push(format!("limiter: {}", plan.limiter(l).name));
+        let _ = write!(out, "  limiter: {}", plan.limiter(l).name);
     }
     if let Some(r) = &s.retry_label {
-        parts.push(format!("retry: {r} ({} attempts)", s.retry.attempts));
+        let n = s.retry.attempts;
+        let _ = write!(
+            out,
+            "  retry: {r} ({n} attempt{})",
+            if n == 1 { "" } else { "s" }
+        );
     }
-    parts.push(format!("timeout: {}", human(s.timeout)));
+    let _ = write!(out, "  timeout: {}", human(s.timeout));
     if s.slots > 1 {
-        parts.push(format!("slots: {}", s.slots));
+        let _ = write!(out, "  slots: {}", s.slots);
     }
     if s.serial {
-        parts.push("serial".into());
+        out.push_str("  serial");
     }
     if let Some(skip) = &s.skip {
-        parts.push(format!("skipped: {}", skip.reason()));
+        let _ = write!(out, "  skipped: {}", skip.reason());
     }
-    parts.join("  ")
+}
+
+fn push_joined<'a>(out: &mut String, items: impl Iterator<Item = &'a str>, sep: &str) {
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push_str(sep);
+        }
+        out.push_str(item);
+    }
 }
 
 /// `ptest list`: suites by phase, then group, with category and the fields that shape a run.
 pub fn list_text(plan: &Plan) -> String {
-    let mut out = String::new();
-    let width = plan
+    let mut out = String::with_capacity(128 * (plan.suites.len() + plan.phases.len() + 1));
+    // The column where details start, counting the deeper indent of grouped suites, so that
+    // details line up across groups.
+    let column = plan
         .suites
         .iter()
-        .map(|s| s.name.chars().count())
+        .map(|s| s.name.chars().count().min(48) + if s.group.is_some() { 4 } else { 2 })
         .max()
-        .unwrap_or(0)
-        .min(48);
+        .unwrap_or(0);
     for phase in &plan.phases {
         if phase.suites.is_empty() {
             continue;
@@ -111,12 +133,10 @@ pub fn list_text(plan: &Plan) -> String {
             };
             for id in ids {
                 let s = plan.suite(id);
-                let _ = writeln!(
-                    out,
-                    "{indent}{:<width$}  {}",
-                    s.name,
-                    suite_details(plan, s)
-                );
+                let pad = column.saturating_sub(indent.len());
+                let _ = write!(out, "{indent}{:<pad$}  ", s.name);
+                suite_details(&mut out, plan, s);
+                out.push('\n');
             }
         }
     }
@@ -140,8 +160,25 @@ fn secs(d: std::time::Duration) -> Value {
     json!(d.as_secs_f64())
 }
 
+/// A retry policy for tools: `when` says whether a predicate decides (its index into the Lua
+/// layer's list means nothing outside).
+fn policy_json(p: &super::RetryPolicy) -> Value {
+    json!({
+        "attempts": p.attempts,
+        "delay": secs(p.delay),
+        "factor": p.factor,
+        "max_delay": secs(p.max_delay),
+        "jitter": p.jitter,
+        "on_exit_codes": p.on_exit_codes,
+        "on_output": p.on_output,
+        "on_timeout": p.on_timeout,
+        "when": p.when.is_some(),
+    })
+}
+
 /// `ptest list --format json`: every declared field, for tools.
 pub fn list_json(plan: &Plan) -> String {
+    let priority = super::priority::initial(plan);
     let env_map = |env: &[(String, String)]| -> serde_json::Map<String, Value> {
         env.iter().map(|(k, v)| (k.clone(), json!(v))).collect()
     };
@@ -166,14 +203,15 @@ pub fn list_json(plan: &Plan) -> String {
                 "group": plan.group_name(s),
                 "phase": plan.phase(s.phase).name,
                 "limiter": s.limiter.map(|l| &plan.limiter(l).name),
-                "retry": s.retry_label.as_ref().map(|label| json!({ "name": label, "policy": s.retry })),
+                "retry": s.retry_label.as_ref().map(|label| json!({ "name": label, "policy": policy_json(&s.retry) })),
                 "slots": s.slots,
                 "serial": s.serial,
                 "estimate": s.estimate.map(secs),
                 "enabled": s.skip != Some(super::StaticSkip::Disabled),
                 "skip_reason": s.skip.as_ref().map(super::StaticSkip::reason),
                 "expected": s.expected,
-                "priority": s.path,
+                "path": s.path,
+                "priority": priority[s.id.index()],
                 "origin": s.origin.to_string(),
             })
         })
@@ -197,6 +235,10 @@ pub fn list_json(plan: &Plan) -> String {
         "limiters": plan.limiters.iter().map(|l| json!({
             "name": l.name, "rate": l.rate, "per": secs(l.per), "burst": l.burst,
             "concurrency": l.concurrency, "adaptive": l.adaptive, "max_throttled": l.max_throttled,
+        })).collect::<Vec<_>>(),
+        "timeout": secs(plan.default_timeout),
+        "retries": plan.retry_policies.iter().map(|(name, p)| json!({
+            "name": name, "policy": policy_json(p),
         })).collect::<Vec<_>>(),
         "hooks": plan.hooks,
         "suites": suites,
@@ -301,6 +343,7 @@ pub fn plan_text(plan: &Plan) -> String {
             );
         }
     }
+    let priority = super::priority::initial(plan);
     out.push_str("\nstart order (longest expected remaining path first):\n");
     for p in &plan.phases {
         let mut ids: Vec<SuiteId> = p
@@ -313,9 +356,8 @@ pub fn plan_text(plan: &Plan) -> String {
             continue;
         }
         ids.sort_by(|a, b| {
-            plan.suite(*b)
-                .path
-                .total_cmp(&plan.suite(*a).path)
+            priority[b.index()]
+                .total_cmp(&priority[a.index()])
                 .then(a.cmp(b))
         });
         let _ = writeln!(out, "  phase {}", p.name);
@@ -332,7 +374,7 @@ pub fn plan_text(plan: &Plan) -> String {
                 "    {:>3}. {:<width$}  path {}",
                 i + 1,
                 s.name,
-                fmt_secs(s.path)
+                fmt_secs(priority[id.index()])
             );
             if let Some(g) = s.group {
                 let _ = write!(out, "  group {}", plan.group(g).name);
@@ -355,13 +397,32 @@ pub fn plan_text(plan: &Plan) -> String {
         .filter(|s| s.skip.is_none())
         .map(|s| s.path)
         .fold(0.0, f64::max);
+    // A group runs at most `max` members at once, so its work bounds the run too.
+    let group_bound = plan
+        .groups
+        .iter()
+        .map(|g| {
+            let work: f64 = g
+                .members
+                .iter()
+                .map(|m| plan.suite(*m))
+                .filter(|s| s.skip.is_none())
+                .map(|s| s.expected)
+                .sum();
+            work / f64::from(g.max.max(1))
+        })
+        .fold(0.0, f64::max);
     let _ = writeln!(
         out,
         "\nexpected work {}; longest chain {}; with {} workers a run takes at least {}",
         fmt_secs(work),
         fmt_secs(critical),
         plan.workers,
-        fmt_secs(critical.max(work / f64::from(plan.workers.max(1))))
+        fmt_secs(
+            critical
+                .max(group_bound)
+                .max(work / f64::from(plan.workers.max(1)))
+        )
     );
     if plan.suites.iter().all(|s| s.estimate.is_none()) {
         out.push_str(
@@ -379,6 +440,22 @@ fn dot_escape(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+/// A suite's node; one skipped before the run (disabled, `--skip`) is drawn dotted and grey.
+fn dot_node(out: &mut String, indent: &str, plan: &Plan, id: SuiteId) {
+    let s = plan.suite(id);
+    let style = if s.skip.is_some() {
+        ", style=dotted, fontcolor=gray40"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "{indent}s{} [label=\"{}\"{style}];",
+        id.0,
+        dot_escape(&s.name)
+    );
 }
 
 /// `ptest graph --format dot`.
@@ -410,12 +487,7 @@ pub fn dot(plan: &Plan) -> String {
                 g.max
             );
             for id in members {
-                let _ = writeln!(
-                    out,
-                    "      s{} [label=\"{}\"];",
-                    id.0,
-                    dot_escape(&plan.suite(*id).name)
-                );
+                dot_node(&mut out, "      ", plan, *id);
             }
             out.push_str("    }\n");
         }
@@ -424,12 +496,7 @@ pub fn dot(plan: &Plan) -> String {
             .iter()
             .filter(|id| plan.suite(**id).group.is_none())
         {
-            let _ = writeln!(
-                out,
-                "    s{} [label=\"{}\"];",
-                id.0,
-                dot_escape(&plan.suite(*id).name)
-            );
+            dot_node(&mut out, "    ", plan, *id);
         }
         out.push_str("  }\n");
     }
@@ -507,6 +574,17 @@ pub fn mermaid(plan: &Plan) -> String {
         for d in &s.depends_on {
             let _ = writeln!(out, "  s{} --> s{}", d.0, s.id.0);
         }
+    }
+    // Suites skipped before the run (disabled, `--skip`) are drawn dashed and grey.
+    let skipped: Vec<String> = plan
+        .suites
+        .iter()
+        .filter(|s| s.skip.is_some())
+        .map(|s| format!("s{}", s.id.0))
+        .collect();
+    if !skipped.is_empty() {
+        out.push_str("  classDef skipped stroke-dasharray: 4 4,color:#888\n");
+        let _ = writeln!(out, "  class {} skipped", skipped.join(","));
     }
     out
 }

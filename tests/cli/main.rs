@@ -1,13 +1,20 @@
 //! One integration test binary: drives the real `ptest` on configs written into temp dirs.
 
 mod config_errors;
+mod docs;
 mod examples;
+mod graph;
 mod harness;
 mod limits;
 mod listing;
+mod lua_api;
 mod merge;
 mod outputs;
+mod overrides;
 mod probe;
+mod rendering;
 mod run_basic;
 mod run_output;
 mod run_stop;
+mod selection;
+mod workers;
