@@ -263,7 +263,11 @@ pub fn plan_text(plan: &Plan) -> String {
         "fail-fast: {}",
         if plan.fail_fast { "on" } else { "off" }
     );
-    let _ = writeln!(out, "log dir:   {}", plan.log_dir.display());
+    let _ = writeln!(
+        out,
+        "log dir:   {}",
+        crate::report::display_path(&plan.log_dir).display()
+    );
     let skipped = plan.suites.iter().filter(|s| s.skip.is_some()).count();
     let _ = writeln!(
         out,
@@ -344,37 +348,36 @@ pub fn plan_text(plan: &Plan) -> String {
         }
     }
     let priority = super::priority::initial(plan);
-    out.push_str("\nstart order (longest expected remaining path first):\n");
+    let (predicted, wall) = crate::sched::simulate::simulate(plan);
+    let timed = plan.suites.iter().any(|s| s.estimate.is_some());
+    out.push_str("\nstart order, as a run takes it when every suite passes as expected\n");
+    out.push_str("(longest expected remaining path first):\n");
     for p in &plan.phases {
-        let mut ids: Vec<SuiteId> = p
-            .suites
+        let in_phase: Vec<&crate::sched::simulate::Predicted> = predicted
             .iter()
-            .copied()
-            .filter(|id| plan.suite(*id).skip.is_none())
+            .filter(|x| plan.suite(x.id).phase == p.id)
             .collect();
-        if ids.is_empty() {
+        if in_phase.is_empty() {
             continue;
         }
-        ids.sort_by(|a, b| {
-            priority[b.index()]
-                .total_cmp(&priority[a.index()])
-                .then(a.cmp(b))
-        });
         let _ = writeln!(out, "  phase {}", p.name);
-        let width = ids
+        let width = in_phase
             .iter()
-            .map(|id| plan.suite(*id).name.chars().count())
+            .map(|x| plan.suite(x.id).name.chars().count())
             .max()
             .unwrap_or(0)
             .min(48);
-        for (i, id) in ids.iter().enumerate() {
-            let s = plan.suite(*id);
+        for (i, x) in in_phase.iter().enumerate() {
+            let s = plan.suite(x.id);
+            let _ = write!(out, "    {:>3}. {:<width$}", i + 1, s.name);
+            if timed {
+                let _ = write!(out, "  at {:>7}", fmt_secs(x.start));
+            }
             let _ = write!(
                 out,
-                "    {:>3}. {:<width$}  path {}",
-                i + 1,
-                s.name,
-                fmt_secs(priority[id.index()])
+                "  worker {}  path {}",
+                x.worker,
+                fmt_secs(priority[x.id.index()])
             );
             if let Some(g) = s.group {
                 let _ = write!(out, "  group {}", plan.group(g).name);
@@ -384,6 +387,13 @@ pub fn plan_text(plan: &Plan) -> String {
             }
             out.push('\n');
         }
+    }
+    if timed {
+        let _ = writeln!(
+            out,
+            "\npredicted wall time {} (rate limits not simulated)",
+            fmt_secs(wall)
+        );
     }
     let work: f64 = plan
         .suites
