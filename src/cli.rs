@@ -77,7 +77,7 @@ pub struct ConfigArgs {
     #[arg(short = 'j', long = "jobs", value_name = "N|auto")]
     pub jobs: Option<Jobs>,
     /// Run one suite at a time (the same as -j 1)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "jobs")]
     pub sequential: bool,
     /// Only these suites, and the suites they depend on
     #[arg(
