@@ -130,11 +130,12 @@ impl Executor {
             env,
             log_path,
             header,
+            fresh_log,
             timeout,
             grace,
             echo,
         } = spec;
-        let (mut log, log_start) = match log::open(&log_path, &header) {
+        let (mut log, log_start) = match log::open(&log_path, &header, fresh_log) {
             Ok(opened) => opened,
             Err(message) => {
                 self.report_spawn_failure(key, message, 0, 0);

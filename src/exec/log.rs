@@ -21,13 +21,15 @@ const MAX_LINE: usize = 64 * 1024;
 /// hundreds of attempts echo at once.
 const READER_STACK: usize = 128 * 1024;
 
-/// Opens the log for append, writes `header` as its own line, and returns the file with its length
-/// after the header (where this attempt's output starts).
-pub(crate) fn open(path: &Path, header: &str) -> Result<(File, u64), String> {
+/// Opens the log for append (emptied first when `fresh`), writes `header` as its own line, and
+/// returns the file with its length after the header (where this attempt's output starts).
+pub(crate) fn open(path: &Path, header: &str, fresh: bool) -> Result<(File, u64), String> {
+    use std::os::unix::fs::OpenOptionsExt;
     let cannot = |err: io::Error| format!("cannot write log file {}: {err}", path.display());
     let mut file = OpenOptions::new()
         .append(true)
         .create(true)
+        .custom_flags(if fresh { libc::O_TRUNC } else { 0 })
         .open(path)
         .map_err(|err| format!("cannot open log file {}: {err}", path.display()))?;
     let mut line = Vec::with_capacity(header.len() + 1);

@@ -59,6 +59,8 @@ pub struct AttemptSpec {
     pub log_path: PathBuf,
     /// Written as its own line before the process starts, e.g. `=== ptest: x attempt 1/1 ===`.
     pub header: String,
+    /// Empty the log first: the suite's first attempt in this run (later ones append).
+    pub fresh_log: bool,
     pub timeout: Duration,
     pub grace: Duration,
     /// With `-v`: output also goes, line by line, to this sink with this prefix.

@@ -42,6 +42,7 @@ fn spec(key: u64, dir: &Path, command: CommandLine) -> AttemptSpec {
         header: header(key),
         timeout: Duration::from_secs(30),
         grace: Duration::from_secs(1),
+        fresh_log: false,
         echo: None,
     }
 }

@@ -73,6 +73,50 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
+/// Removes folders on a thread of its own: an rmdir on a journaling file system costs tens of
+/// microseconds, which the scheduler's thread should spend starting the next suite.
+pub struct Janitor {
+    tx: Option<std::sync::mpsc::Sender<PathBuf>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Janitor {
+    pub fn start() -> Janitor {
+        let (tx, rx) = std::sync::mpsc::channel::<PathBuf>();
+        let thread = std::thread::Builder::new()
+            .name("ptest-janitor".into())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                for dir in rx {
+                    // Usually empty: one rmdir, not a directory walk.
+                    if std::fs::remove_dir(&dir).is_err() {
+                        let _ = std::fs::remove_dir_all(&dir);
+                    }
+                }
+            })
+            .ok();
+        Janitor {
+            tx: Some(tx),
+            thread,
+        }
+    }
+
+    pub fn remove(&self, dir: PathBuf) {
+        let sent = self.tx.as_ref().map(|tx| tx.send(dir.clone()));
+        if !matches!(sent, Some(Ok(()))) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
+    /// Wait until every folder handed over is gone.
+    pub fn finish(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// The folder holding this run's per-attempt temporary folders.
 pub fn run_tmp_root(run_id: &str) -> PathBuf {
     std::env::temp_dir().join(format!("ptest-{run_id}"))

@@ -621,3 +621,41 @@ fn a_relative_log_dir_is_taken_from_the_current_folder() {
     assert_eq!(suite(&r, "a")["log_file"], "logs/a.log");
     assert!(!p.join("logs").exists());
 }
+
+#[test]
+fn every_attempt_gets_an_empty_tmpdir_and_failures_keep_theirs_by_name() {
+    let p = Project::new(
+        r#"
+ptest.config { workers = 1 }
+for i = 1, 4 do
+  ptest.suite { name = "s" .. i, cmd = "ls -A \"$PTEST_TMPDIR\" | wc -l >> counts; echo x > \"$TMPDIR/left-$PTEST_SUITE\"; echo $PTEST_TMPDIR >> dirs" }
+end
+ptest.suite { name = "clean", cmd = "echo $PTEST_TMPDIR >> dirs; ls -A \"$PTEST_TMPDIR\" | wc -l >> counts" }
+ptest.suite { name = "boom", cmd = "echo $PTEST_TMPDIR > boom-dir; touch \"$TMPDIR/evidence\"; exit 1" }
+"#,
+    );
+    let out = p.run(&[]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let counts = std::fs::read_to_string(p.join("counts")).unwrap();
+    assert!(
+        counts.lines().all(|c| c.trim() == "0"),
+        "each attempt starts empty: {counts}"
+    );
+    for dir in std::fs::read_to_string(p.join("dirs")).unwrap().lines() {
+        assert!(
+            !std::path::Path::new(dir).exists(),
+            "{dir} removed after its pass"
+        );
+    }
+    let boom = std::fs::read_to_string(p.join("boom-dir")).unwrap();
+    let kept = std::path::Path::new(boom.trim())
+        .parent()
+        .unwrap()
+        .join("boom-1");
+    assert!(
+        kept.join("evidence").exists(),
+        "a failed attempt's folder is kept as {}",
+        kept.display()
+    );
+    let _ = std::fs::remove_dir_all(kept.parent().unwrap());
+}
