@@ -73,8 +73,9 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// Removes folders on a thread of its own: an rmdir on a journaling file system costs tens of
-/// microseconds, which the scheduler's thread should spend starting the next suite.
+/// Removes folders and old logs on a thread of its own: on a journaling file system that costs
+/// tens of microseconds to tens of milliseconds, which the scheduler's thread should spend
+/// starting the next suite.
 pub struct Janitor {
     tx: Option<std::sync::mpsc::Sender<PathBuf>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -87,10 +88,10 @@ impl Janitor {
             .name("ptest-janitor".into())
             .stack_size(64 * 1024)
             .spawn(move || {
-                for dir in rx {
-                    // Usually empty: one rmdir, not a directory walk.
-                    if std::fs::remove_dir(&dir).is_err() {
-                        let _ = std::fs::remove_dir_all(&dir);
+                for path in rx {
+                    // Usually an empty folder: one rmdir, not a directory walk.
+                    if std::fs::remove_dir(&path).is_err() && std::fs::remove_file(&path).is_err() {
+                        let _ = std::fs::remove_dir_all(&path);
                     }
                 }
             })
@@ -101,10 +102,10 @@ impl Janitor {
         }
     }
 
-    pub fn remove(&self, dir: PathBuf) {
-        let sent = self.tx.as_ref().map(|tx| tx.send(dir.clone()));
+    pub fn remove(&self, path: PathBuf) {
+        let sent = self.tx.as_ref().map(|tx| tx.send(path.clone()));
         if !matches!(sent, Some(Ok(()))) {
-            let _ = std::fs::remove_dir_all(dir);
+            let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
         }
     }
 
