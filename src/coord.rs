@@ -154,10 +154,7 @@ async fn precise_sleep(d: Duration) {
         tokio::time::sleep(d - COARSE_MARGIN).await;
     }
     let _ = tokio::task::spawn_blocking(move || {
-        let now = Instant::now();
-        if deadline > now {
-            std::thread::sleep(deadline - now);
-        }
+        std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
     })
     .await;
 }
