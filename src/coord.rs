@@ -151,7 +151,7 @@ async fn precise_sleep(d: Duration) {
     let deadline = Instant::now() + d;
     const COARSE_MARGIN: Duration = Duration::from_millis(3);
     if d > COARSE_MARGIN {
-        tokio::time::sleep(d - COARSE_MARGIN).await;
+        tokio::time::sleep(d.saturating_sub(COARSE_MARGIN)).await;
     }
     let _ = tokio::task::spawn_blocking(move || {
         std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
