@@ -304,3 +304,20 @@ fn isolation_example_gives_each_worker_its_database() {
     let w = r["workers"].as_u64().unwrap();
     assert!((2..=4).contains(&w), "{w}");
 }
+
+#[test]
+fn rate_limited_api_example_sees_no_429_with_its_limiter() {
+    let (out, report, _scratch) = run_example("rate-limited-api", &[], &[]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let limiter = &report["limiters"][0];
+    assert_eq!(limiter["name"], "api");
+    assert_eq!(limiter["throttled"], 0, "no client saw a 429: {limiter}");
+    assert_eq!(
+        limiter["acquired"], 30,
+        "6 clients x 5 requests went through the limiter"
+    );
+    for s in suites(&report) {
+        assert_eq!(s["status"], "passed", "{s}");
+        assert_eq!(s["attempts"], 1, "{s}");
+    }
+}
