@@ -43,30 +43,45 @@ fn plan_table(lua: &Lua, plan: &Plan, run: &RunInfo) -> mlua::Result<Table> {
     Ok(t)
 }
 
-fn result_table(lua: &Lua, plan: &Plan, r: &SuiteResult) -> mlua::Result<Table> {
-    let s = plan.suite(r.id);
+/// The result table of DESIGN §2 (`name`, `status`, `exit_code`, `signal`, `attempt`,
+/// `duration`, `log_file`, `output`), shared by hooks and retry predicates.
+fn view_table(lua: &Lua, v: &AttemptView<'_>) -> mlua::Result<Table> {
     let t = lua.create_table()?;
-    t.raw_set("name", s.name.as_str())?;
-    t.raw_set("status", r.status.label())?;
-    t.raw_set("exit_code", r.return_code)?;
-    t.raw_set("signal", r.signal)?;
-    t.raw_set("attempt", r.attempts)?;
-    t.raw_set("duration", r.duration.as_secs_f64())?;
+    t.raw_set("name", v.name)?;
+    t.raw_set("status", v.status)?;
+    t.raw_set("exit_code", v.exit_code)?;
+    t.raw_set("signal", v.signal)?;
+    t.raw_set("attempt", v.attempt)?;
+    t.raw_set("duration", v.duration.as_secs_f64())?;
     t.raw_set(
         "log_file",
-        r.log_file
-            .as_ref()
-            .map(|p| p.to_string_lossy().into_owned()),
+        v.log_file.map(|p| p.to_string_lossy().into_owned()),
     )?;
-    t.raw_set("error_message", r.error_message.as_deref())?;
-    t.raw_set("skip_reason", r.skip_reason.as_deref())?;
-    t.raw_set("start_time", r.start_time.map(unix_secs))?;
-    t.raw_set("end_time", r.end_time.map(unix_secs))?;
+    t.raw_set("output", lua.create_string(v.output)?)?;
+    Ok(t)
+}
+
+/// `suite_finished`'s table: the result table plus what only a final result has.
+fn result_table(lua: &Lua, plan: &Plan, r: &SuiteResult) -> mlua::Result<Table> {
     let output = match (&r.log_file, r.last_output) {
         (Some(p), Some((a, b))) => crate::sched::read_tail(p, a, b),
         _ => Vec::new(),
     };
-    t.raw_set("output", lua.create_string(&output)?)?;
+    let view = AttemptView {
+        name: &plan.suite(r.id).name,
+        status: r.status.label(),
+        exit_code: r.return_code,
+        signal: r.signal,
+        attempt: r.attempts,
+        duration: r.duration,
+        log_file: r.log_file.as_deref(),
+        output: &output,
+    };
+    let t = view_table(lua, &view)?;
+    t.raw_set("error_message", r.error_message.as_deref())?;
+    t.raw_set("skip_reason", r.skip_reason.as_deref())?;
+    t.raw_set("start_time", r.start_time.map(unix_secs))?;
+    t.raw_set("end_time", r.end_time.map(unix_secs))?;
     Ok(t)
 }
 
@@ -169,22 +184,7 @@ impl RetryJudge for Predicates<'_> {
             let key = state.predicates.get(predicate).ok_or("unknown predicate")?;
             lua.registry_value(key).map_err(|e| lua_message(&e))?
         };
-        let t = (|| -> mlua::Result<Table> {
-            let t = lua.create_table()?;
-            t.raw_set("name", v.name)?;
-            t.raw_set("status", v.status)?;
-            t.raw_set("exit_code", v.exit_code)?;
-            t.raw_set("signal", v.signal)?;
-            t.raw_set("attempt", v.attempt)?;
-            t.raw_set("duration", v.duration.as_secs_f64())?;
-            t.raw_set(
-                "log_file",
-                v.log_file.map(|p| p.to_string_lossy().into_owned()),
-            )?;
-            t.raw_set("output", lua.create_string(v.output)?)?;
-            Ok(t)
-        })()
-        .map_err(|e| lua_message(&e))?;
+        let t = view_table(lua, v).map_err(|e| lua_message(&e))?;
         let answer: mlua::Value = f.call(t).map_err(|e| lua_message(&e))?;
         Ok(answer.as_boolean().unwrap_or(!answer.is_nil()))
     }
