@@ -166,7 +166,7 @@ pub struct Plan {
     pub grace: Duration,
     pub suites: Vec<Suite>,
     pub groups: Vec<Group>,
-    /// In declaration order; `default` takes its place where it was first used.
+    /// In declaration order; the implicit `default` comes first unless declared explicitly.
     pub phases: Vec<Phase>,
     pub limiters: Vec<Limiter>,
     pub hooks: Vec<String>,
