@@ -147,8 +147,13 @@ async fn handle(
 /// Sleep `d` to within tens of microseconds. tokio's timer wakes up to a millisecond late, and a
 /// limiter with burst 1 loses every late wake for good: at 100/s that is 10 % of the rate. The
 /// last stretch is slept on a blocking thread, whose `nanosleep` is precise.
-async fn precise_sleep(d: Duration) {
-    let deadline = Instant::now() + d;
+pub async fn precise_sleep(d: Duration) {
+    precise_sleep_until(Instant::now() + d).await;
+}
+
+/// `precise_sleep` to a deadline.
+pub async fn precise_sleep_until(deadline: Instant) {
+    let d = deadline.saturating_duration_since(Instant::now());
     const COARSE_MARGIN: Duration = Duration::from_millis(3);
     if d > COARSE_MARGIN {
         tokio::time::sleep(d.saturating_sub(COARSE_MARGIN)).await;

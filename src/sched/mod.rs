@@ -229,7 +229,7 @@ impl<'a> Scheduler<'a> {
             tokio::select! {
                 Some(o) = self.outcomes.recv() => self.on_outcome(o),
                 () = sleep_until(next_backoff), if next_backoff.is_some() => self.wake_backoffs(),
-                () = sleep_until(limiter_wake), if limiter_wake.is_some() => self.limiter_wake = None,
+                () = precise_until(limiter_wake), if limiter_wake.is_some() => self.limiter_wake = None,
                 Some(()) = recv(&mut sigint) => self.on_signal(),
                 Some(()) = recv(&mut sigterm) => self.on_signal(),
             }
@@ -878,6 +878,14 @@ fn describe_failure(v: &Verdict, timeout: Duration) -> String {
 async fn sleep_until(t: Option<Instant>) {
     match t {
         Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Limiter wake-ups: a token is due at an exact time, and a late start is rate lost for good.
+async fn precise_until(t: Option<Instant>) {
+    match t {
+        Some(t) => crate::coord::precise_sleep_until(t).await,
         None => std::future::pending().await,
     }
 }
