@@ -235,9 +235,10 @@ impl Terminal {
             }
         }
         out.push_str(&format!(
-            "{} {}: {}\n",
+            "{} {} suite{}: {}\n",
             st.bold("Summary:"),
             summary.total,
+            if summary.total == 1 { "" } else { "s" },
             parts.join(", ")
         ));
         let saved = summary.sequential_time.saturating_sub(summary.duration);

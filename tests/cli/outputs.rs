@@ -99,3 +99,39 @@ fn an_unwritable_report_path_stops_before_anything_runs() {
     );
     assert!(!p.join("ran").exists(), "nothing ran");
 }
+
+#[test]
+fn terminal_summary_names_counts_flaky_suites_and_failures_with_their_tails() {
+    let p = Project::new(MIXED);
+    let out = p.run(&["-j", "1"]);
+    assert_eq!(out.code, 1);
+    let s = &out.stdout;
+    assert!(
+        s.starts_with(
+            "ptest: 4 suites (default 4), 1 worker (--jobs), fail-fast off, logs in test-logs/"
+        ),
+        "{s}"
+    );
+    assert!(
+        s.contains("SKIP    after  dependency \"bad <&>\" failed\n"),
+        "{s}"
+    );
+    assert!(
+        s.contains("\nSummary: 4 suites: 1 passed, 1 flaky, 1 failed, 1 skipped\n"),
+        "{s}"
+    );
+    assert!(
+        s.contains(
+            "\nFlaky suites (passed on a retry):\n  flaky  2 attempts (before: exit code 1)\n"
+        ),
+        "{s}"
+    );
+    assert!(
+        s.contains("\nFailures:\n✗ bad <&>  exit code 3  test-logs/bad____.log\n    | <script>alert(1)</script>\n"),
+        "{s}"
+    );
+    assert!(
+        !s.contains('\u{1b}'),
+        "no colour when stdout is not a terminal"
+    );
+}
