@@ -4,9 +4,11 @@
 //! for processes itself (only the reaper does) nor decide anything about retries or statuses.
 
 use std::collections::{BTreeSet, HashMap};
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::Write;
-use std::path::PathBuf;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -16,7 +18,8 @@ use tokio::time;
 
 use crate::exec::log::{self, Echo};
 use crate::exec::reaper::{self, Exit};
-use crate::exec::{AttemptEnd, AttemptOutcome, AttemptSpec, process, sweep};
+use crate::exec::spawn::{self, BaseEnv};
+use crate::exec::{AttemptEnd, AttemptOutcome, AttemptSpec, CommandLine, process, sweep};
 
 /// Once the leader has ended, how long echoed output may stay silent before the attempt reports
 /// without waiting for end of file: a grandchild (a daemon) can keep the pipe open for good.
@@ -32,6 +35,10 @@ const SETTLE_MAX: Duration = Duration::from_secs(5);
 /// Runs attempts as processes and reports each one's outcome on the channel `new` returns.
 pub struct Executor {
     outcomes: mpsc::UnboundedSender<AttemptOutcome>,
+    /// ptest's environment, prepared once for every child.
+    base_env: BaseEnv,
+    /// Every child's stdin.
+    dev_null: OwnedFd,
     shared: Arc<Shared>,
     reaper: JoinHandle<()>,
 }
@@ -113,6 +120,8 @@ impl Executor {
         });
         let executor = Executor {
             outcomes,
+            base_env: BaseEnv::capture(),
+            dev_null: spawn::dev_null()?,
             shared,
             reaper,
         };
@@ -148,41 +157,70 @@ impl Executor {
             let log_end = log.metadata().map_or(log_start, |meta| meta.len());
             (message, log_end)
         };
-        let stdio = match echo {
-            None => same_file_twice(&log).map(|(out, err)| (out, err, None)),
-            Some((prefix, sink)) => process::pipe().and_then(|(read, write)| {
+        // With echo, output goes through a pipe to the reader thread, which writes the log.
+        let echo = match echo {
+            None => None,
+            Some((prefix, sink)) => match process::pipe().and_then(|(read, write)| {
                 let echo = log::start_echo(read, log.try_clone()?, prefix, sink)?;
-                Ok((write.try_clone()?, write, Some(echo)))
-            }),
+                Ok((write, echo))
+            }) {
+                Ok(piped) => Some(piped),
+                Err(err) => {
+                    let (message, log_end) = fail(&mut log, format!("cannot set up output: {err}"));
+                    self.report_spawn_failure(key, message, log_start, log_end);
+                    return;
+                }
+            },
         };
-        let (stdout, stderr, echo) = match stdio {
-            Ok(stdio) => stdio,
-            Err(err) => {
-                let (message, log_end) = fail(&mut log, format!("cannot set up output: {err}"));
-                self.report_spawn_failure(key, message, log_start, log_end);
-                return;
+        let resolved;
+        let words: Vec<&OsStr>;
+        let program: &Path = match &command {
+            CommandLine::Shell(line) => {
+                words = vec![OsStr::new("sh"), OsStr::new("-c"), OsStr::new(line)];
+                Path::new("/bin/sh")
             }
+            CommandLine::Argv(argv) => match argv.first() {
+                Some(first) if !first.is_empty() => {
+                    let path = env
+                        .iter()
+                        .rev()
+                        .find(|(k, _)| k == "PATH")
+                        .map(|(_, v)| v.as_str());
+                    resolved = process::resolve(first, path, &cwd);
+                    words = argv.iter().map(OsStr::new).collect();
+                    &resolved
+                }
+                _ => {
+                    let (message, log_end) = fail(&mut log, "empty command".to_owned());
+                    self.report_spawn_failure(key, message, log_start, log_end);
+                    return;
+                }
+            },
         };
-        let mut cmd = match process::build(&command, &cwd, &env, stdout, stderr) {
-            Ok(cmd) => cmd,
-            Err(message) => {
-                let (message, log_end) = fail(&mut log, message);
-                self.report_spawn_failure(key, message, log_start, log_end);
-                return;
-            }
+        let output = echo
+            .as_ref()
+            .map_or(log.as_fd(), |(write, _)| write.as_fd());
+        let request = spawn::Request {
+            program,
+            args: &words,
+            env: &env,
+            cwd: &cwd,
+            output,
+            stdin: self.dev_null.as_fd(),
+            nofile: process::child_nofile(),
         };
 
         let mut waiters = reaper::lock();
         let started = SystemTime::now();
         let spawned = Instant::now();
-        let child = cmd.spawn().map(|child| {
-            let pid = child.id() as libc::pid_t;
-            (pid, waiters.register(pid))
-        });
+        let child = spawn::spawn(&self.base_env, &request).map(|pid| (pid, waiters.register(pid)));
         drop(waiters);
-        // Closes the parent's copies of the child's stdout and stderr: only the child (and, with
-        // echo, the reader) may hold them, or the reader would never see end of file.
-        drop(cmd);
+        // Only the child (and, with echo, the reader) may hold the write end of the pipe, or the
+        // reader would never see end of file.
+        let echo = echo.map(|(write, echo)| {
+            drop(write);
+            echo
+        });
         let (pid, exit) = match child {
             Ok(child) => child,
             Err(err) => {
@@ -192,7 +230,6 @@ impl Executor {
                 return;
             }
         };
-        drop(log);
 
         let (control, control_rx) = mpsc::unbounded_channel();
         {
@@ -207,7 +244,7 @@ impl Executor {
             spawned,
             timeout,
             grace,
-            log_path,
+            log,
             log_start,
             exit,
             control: control_rx,
@@ -288,12 +325,6 @@ impl Executor {
     }
 }
 
-fn same_file_twice(log: &File) -> std::io::Result<(File, File)> {
-    // Two descriptors for one open file: stdout and stderr share the offset, so the log shows
-    // exactly the order in which the process wrote, as `2>&1` would.
-    Ok((log.try_clone()?, log.try_clone()?))
-}
-
 /// Everything one attempt's task owns.
 struct Attempt {
     key: u64,
@@ -303,7 +334,8 @@ struct Attempt {
     spawned: Instant,
     timeout: Duration,
     grace: Duration,
-    log_path: PathBuf,
+    /// Kept open so the attempt's end can read the log's length without a path lookup.
+    log: File,
     log_start: u64,
     exit: oneshot::Receiver<Exit>,
     control: mpsc::UnboundedReceiver<Control>,
@@ -369,7 +401,10 @@ async fn supervise(mut attempt: Attempt) {
         peak_rss_kb: exit.as_ref().map(|exit| exit.peak_rss_kb),
         cpu_time: exit.as_ref().map(|exit| exit.cpu_time),
         log_start: attempt.log_start,
-        log_end: log::len(&attempt.log_path).unwrap_or(attempt.log_start),
+        log_end: attempt
+            .log
+            .metadata()
+            .map_or(attempt.log_start, |meta| meta.len()),
     };
     {
         let mut state = attempt.shared.lock();

@@ -21,28 +21,34 @@ const MAX_LINE: usize = 64 * 1024;
 /// hundreds of attempts echo at once.
 const READER_STACK: usize = 128 * 1024;
 
-/// Opens the log for append (emptied first when `fresh`), writes `header` as its own line, and
-/// returns the file with its length after the header (where this attempt's output starts).
+/// Opens the log and writes `header` as its own line; returns the file, positioned after the
+/// header, and the header's end (where this attempt's output starts). A later attempt appends.
+///
+/// The first attempt overwrites an earlier run's log in place and then cuts it after the header,
+/// rather than opening it with `O_TRUNC`: truncating to nothing frees the file's blocks and, on
+/// ext4, waits for their writeback to finish, which made the log the costliest part of starting
+/// a short suite. The child's output continues from the shared offset, as `>` in a shell would.
 pub(crate) fn open(path: &Path, header: &str, fresh: bool) -> Result<(File, u64), String> {
-    use std::os::unix::fs::OpenOptionsExt;
     let cannot = |err: io::Error| format!("cannot write log file {}: {err}", path.display());
     let mut file = OpenOptions::new()
-        .append(true)
+        .write(true)
+        .append(!fresh)
         .create(true)
-        .custom_flags(if fresh { libc::O_TRUNC } else { 0 })
         .open(path)
         .map_err(|err| format!("cannot open log file {}: {err}", path.display()))?;
     let mut line = Vec::with_capacity(header.len() + 1);
     line.extend_from_slice(header.as_bytes());
     line.push(b'\n');
     file.write_all(&line).map_err(cannot)?;
-    let start = file.metadata().map_err(cannot)?.len();
+    let len = file.metadata().map_err(cannot)?.len();
+    if !fresh {
+        return Ok((file, len));
+    }
+    let start = line.len() as u64;
+    if len > start {
+        file.set_len(start).map_err(cannot)?;
+    }
     Ok((file, start))
-}
-
-/// The log's current length; the parent holds no descriptor to it while the attempt runs.
-pub(crate) fn len(path: &Path) -> Option<u64> {
-    std::fs::metadata(path).ok().map(|meta| meta.len())
 }
 
 /// A running echo reader, as its attempt sees it.

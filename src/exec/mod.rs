@@ -9,6 +9,7 @@ mod executor;
 mod log;
 mod process;
 mod reaper;
+mod spawn;
 mod sweep;
 #[cfg(test)]
 mod tests;

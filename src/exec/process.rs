@@ -1,17 +1,16 @@
-//! Starting one process (`sh -c` or a direct exec, in its own process group, stdin from /dev/null,
-//! stdout and stderr as given), spawn errors in words a user can act on, the signal helpers, and
-//! ptest's process-wide setup (child subreaper, open-file limit). Must not wait for children — only
+//! What to start for a command line (`sh -c` or a direct exec, the program found on the child's
+//! `PATH`), spawn errors in words a user can act on, the signal helpers, and ptest's process-wide
+//! setup (child subreaper, open-file limit). Must not wait for children — only
 //! the reaper may — nor know about logs, timeouts or attempts.
 
 use std::fs::File;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use crate::exec::CommandLine;
+use crate::exec::spawn::{SpawnError, Step};
 
 /// The open-file limit ptest started with, kept only when `setup` raised it. Children get it back:
 /// programs that close every possible descriptor in a loop, or use `select()`, break or crawl
@@ -70,60 +69,13 @@ pub(crate) fn pipe() -> io::Result<(File, File)> {
     Ok((File::from(read), File::from(write)))
 }
 
-/// The command for one attempt, ready to spawn; `Err` only for an empty argv.
-pub(crate) fn build(
-    command: &CommandLine,
-    cwd: &Path,
-    env: &[(String, String)],
-    stdout: File,
-    stderr: File,
-) -> Result<Command, String> {
-    let mut cmd = match command {
-        CommandLine::Shell(line) => {
-            let mut cmd = Command::new("/bin/sh");
-            cmd.arg0("sh").arg("-c").arg(line);
-            cmd
-        }
-        CommandLine::Argv(words) => match words.split_first() {
-            Some((program, arguments)) if !program.is_empty() => {
-                let path = env
-                    .iter()
-                    .rev()
-                    .find(|(k, _)| k == "PATH")
-                    .map(|(_, v)| v.as_str());
-                let mut cmd = Command::new(resolve(program, path, cwd));
-                cmd.arg0(program).args(arguments);
-                cmd
-            }
-            _ => return Err("empty command".to_owned()),
-        },
-    };
-    if !cwd.as_os_str().is_empty() {
-        cmd.current_dir(cwd);
-    }
-    cmd.envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr)
-        // Its own group, so that a timeout or cancel reaches `sh` and everything it started.
-        .process_group(0);
-    if let Some(limit) = CHILD_NOFILE.get().copied() {
-        let restore = move || {
-            // SAFETY: setrlimit only reads the struct we pass; it is async-signal-safe.
-            unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const limit) };
-            Ok(())
-        };
-        // SAFETY: the closure runs in the child between fork and exec; it makes one
-        // async-signal-safe system call, allocates nothing and takes no lock.
-        unsafe { cmd.pre_exec(restore) };
-    }
-    Ok(cmd)
+/// The soft open-file limit children get back, when `setup` raised ptest's own.
+pub(crate) fn child_nofile() -> Option<libc::rlimit> {
+    CHILD_NOFILE.get().copied()
 }
 
-/// The program's path as the child's `PATH` finds it. Resolving here, rather than letting the
-/// child search, lets std spawn with `posix_spawn` (a vfork) even though the child's `PATH`
-/// differs from ptest's; a fork costs several times more per suite. A name found nowhere is
-/// returned as is, so the spawn reports it missing.
+/// The program's path as the child's `PATH` finds it: the child only calls `execve`, which does
+/// not search. A name found nowhere is returned as is, so the spawn reports it missing.
 pub(crate) fn resolve(program: &str, path: Option<&str>, cwd: &Path) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
     if program.contains('/') {
@@ -146,19 +98,23 @@ pub(crate) fn resolve(program: &str, path: Option<&str>, cwd: &Path) -> std::pat
 }
 
 /// What the user reads when the process could not be started at all.
-pub(crate) fn spawn_error(command: &CommandLine, cwd: &Path, err: &io::Error) -> String {
-    // The chdir happens in the child, and its ENOENT looks the same as a missing program.
-    if !cwd.as_os_str().is_empty() && !cwd.is_dir() {
-        return format!("working directory not found: {}", cwd.display());
+pub(crate) fn spawn_error(command: &CommandLine, cwd: &Path, err: &SpawnError) -> String {
+    if err.step == Step::Chdir {
+        return match err.error.raw_os_error() {
+            Some(libc::ENOENT | libc::ENOTDIR) => {
+                format!("working directory not found: {}", cwd.display())
+            }
+            _ => format!("cannot enter {}: {}", cwd.display(), err.error),
+        };
     }
     let program = match command {
         CommandLine::Shell(_) => "sh",
         CommandLine::Argv(_) => command.program(),
     };
-    match err.raw_os_error() {
-        Some(libc::ENOENT) => format!("command not found: {program}"),
-        Some(libc::EACCES) => format!("permission denied: {program}"),
-        _ => format!("cannot start {program}: {err}"),
+    match (err.step, err.error.raw_os_error()) {
+        (Step::Exec, Some(libc::ENOENT)) => format!("command not found: {program}"),
+        (Step::Exec, Some(libc::EACCES)) => format!("permission denied: {program}"),
+        _ => format!("cannot start {program}: {}", err.error),
     }
 }
 

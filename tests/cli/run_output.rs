@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::harness::Project;
+use crate::harness::{self, Project};
 use crate::probe::{Probed, report_at, skip_reason, status, suite};
 
 fn log_of(p: &Project, name: &str) -> Vec<u8> {
@@ -658,4 +658,70 @@ ptest.suite { name = "boom", cmd = "echo $PTEST_TMPDIR > boom-dir; touch \"$TMPD
         kept.display()
     );
     let _ = std::fs::remove_dir_all(kept.parent().unwrap());
+}
+
+#[test]
+fn a_suite_starts_like_a_fresh_process() {
+    // HOME is in ptest's environment and overridden by the suite: it must appear once.
+    let p = Project::new(
+        r#"
+ptest.suite {
+  name = "fresh", env = { HOME = "/elsewhere", PATH = "/usr/bin:/bin" },
+  cmd = "env > env.txt; grep -E '^Sig(Ign|Blk)' /proc/self/status > signals.txt; "
+     .. "ulimit -n > limit.txt",
+}
+"#,
+    );
+    // ptest raises its own soft open-file limit; the suite gets the one ptest started with.
+    let out = harness::run(
+        std::process::Command::new("sh")
+            .current_dir(p.path())
+            .args([
+                "-c",
+                "grep SigIgn /proc/self/status > outer.txt; ulimit -Sn 256 && exec \"$0\" -q ptest.lua",
+            ])
+            .arg(env!("CARGO_BIN_EXE_ptest"))
+            .env("HOME", "/home/someone"),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let env = std::fs::read_to_string(p.join("env.txt")).unwrap();
+    let homes: Vec<&str> = env.lines().filter(|l| l.starts_with("HOME=")).collect();
+    assert_eq!(homes, ["HOME=/elsewhere"]);
+    let paths: Vec<&str> = env.lines().filter(|l| l.starts_with("PATH=")).collect();
+    assert_eq!(paths.len(), 1, "{paths:?}");
+    assert!(paths[0].ends_with(":/usr/bin:/bin"), "{paths:?}");
+
+    // Rust ignores SIGPIPE and ptest catches SIGINT, SIGTERM and SIGCHLD: none of that, and no
+    // blocked signal, reaches a suite. What ptest's own parent ignored stays ignored, as a shell
+    // passes it on.
+    let mask = |file: &str, field: &str| {
+        let text = std::fs::read_to_string(p.join(file)).unwrap();
+        let line = text.lines().find(|l| l.starts_with(field)).unwrap();
+        u64::from_str_radix(line[field.len()..].trim(), 16).unwrap()
+    };
+    let (ignored, inherited) = (mask("signals.txt", "SigIgn:"), mask("outer.txt", "SigIgn:"));
+    assert_eq!(mask("signals.txt", "SigBlk:"), 0, "no signal blocked");
+    assert_eq!(
+        ignored & (1 << (libc::SIGPIPE - 1)),
+        0,
+        "SIGPIPE not ignored"
+    );
+    assert_eq!(ignored & !inherited, 0, "{ignored:#x} vs {inherited:#x}");
+    assert_eq!(
+        std::fs::read_to_string(p.join("limit.txt")).unwrap().trim(),
+        "256"
+    );
+}
+
+#[test]
+fn a_rerun_rewrites_each_log_from_its_header() {
+    let p = Project::new(r#"ptest.suite { name = "echo", cmd = "cat out.txt" }"#);
+    p.file("out.txt", &"an earlier, much longer output\n".repeat(2000));
+    assert_eq!(p.run(&["-q"]).code, 0);
+    p.file("out.txt", "short\n");
+    assert_eq!(p.run(&["-q"]).code, 0);
+    assert_eq!(
+        log_of(&p, "echo"),
+        b"=== ptest: echo attempt 1/1 ===\nshort\n"
+    );
 }
