@@ -159,6 +159,8 @@ pub async fn precise_sleep_until(deadline: Instant) {
         tokio::time::sleep(d.saturating_sub(COARSE_MARGIN)).await;
     }
     let _ = tokio::task::spawn_blocking(move || {
+        // A pool thread must not take SIGCHLD away from the scheduler's thread.
+        crate::exec::block_signals_in_this_thread();
         std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
     })
     .await;

@@ -75,6 +75,7 @@ pub(crate) fn start_echo(
         .name("ptest-echo".to_owned())
         .stack_size(READER_STACK)
         .spawn(move || {
+            crate::exec::process::block_signals_in_this_thread();
             copy_and_split(pipe, log, &ping, |line| sink.line(&prefix, line));
             // Nobody listening any more is fine: the attempt has already reported.
             let _ = done_tx.send(());

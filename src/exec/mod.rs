@@ -8,6 +8,7 @@
 mod executor;
 mod log;
 mod process;
+pub use process::block_signals_in_this_thread;
 mod reaper;
 mod spawn;
 mod sweep;

@@ -142,7 +142,22 @@ pub(crate) fn signal_process(pid: libc::pid_t, signal: libc::c_int) -> bool {
     rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// For ptest's helper threads (the janitor, echo readers): signals sent to ptest are handled by
+/// the scheduler's thread. Otherwise the kernel may pick an idle helper for each SIGCHLD, and
+/// waking it costs a context switch per suite.
+pub fn block_signals_in_this_thread() {
+    // SAFETY: sigset_t is plain data; sigfillset and pthread_sigmask write only into our set and
+    // this thread's mask.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&raw mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &raw const all, std::ptr::null_mut());
+    }
+}
+
+/// ptest never changes its own process group, so it is asked once.
 pub(crate) fn own_group() -> libc::pid_t {
+    static OWN: OnceLock<libc::pid_t> = OnceLock::new();
     // SAFETY: getpgrp cannot fail and touches no memory.
-    unsafe { libc::getpgrp() }
+    *OWN.get_or_init(|| unsafe { libc::getpgrp() })
 }

@@ -88,6 +88,7 @@ impl Janitor {
             .name("ptest-janitor".into())
             .stack_size(64 * 1024)
             .spawn(move || {
+                crate::exec::block_signals_in_this_thread();
                 for path in rx {
                     // Usually an empty folder: one rmdir, not a directory walk.
                     if std::fs::remove_dir(&path).is_err() && std::fs::remove_file(&path).is_err() {
