@@ -3,6 +3,7 @@
 //! word that the leader ended, the drain of echoed output, and exactly one outcome. Must not wait
 //! for processes itself (only the reaper does) nor decide anything about retries or statuses.
 
+use std::cell::OnceCell;
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsStr;
 use std::fs::File;
@@ -18,7 +19,7 @@ use tokio::time;
 
 use crate::exec::log::{self, Echo};
 use crate::exec::reaper::{self, Exit};
-use crate::exec::spawn::{self, BaseEnv};
+use crate::exec::spawn::{self, BaseEnv, Dispositions};
 use crate::exec::{AttemptEnd, AttemptOutcome, AttemptSpec, CommandLine, process, sweep};
 
 /// Once the leader has ended, how long echoed output may stay silent before the attempt reports
@@ -39,6 +40,8 @@ pub struct Executor {
     base_env: BaseEnv,
     /// Every child's stdin.
     dev_null: OwnedFd,
+    /// Taken at the first start, once ptest's signal handlers are all in place.
+    signals: OnceCell<Dispositions>,
     shared: Arc<Shared>,
     reaper: JoinHandle<()>,
 }
@@ -122,6 +125,7 @@ impl Executor {
             outcomes,
             base_env: BaseEnv::capture(),
             dev_null: spawn::dev_null()?,
+            signals: OnceCell::new(),
             shared,
             reaper,
         };
@@ -210,10 +214,12 @@ impl Executor {
             nofile: process::child_nofile(),
         };
 
+        let signals = self.signals.get_or_init(Dispositions::current);
         let mut waiters = reaper::lock();
         let started = SystemTime::now();
         let spawned = Instant::now();
-        let child = spawn::spawn(&self.base_env, &request).map(|pid| (pid, waiters.register(pid)));
+        let child =
+            spawn::spawn(&self.base_env, signals, &request).map(|pid| (pid, waiters.register(pid)));
         drop(waiters);
         // Only the child (and, with echo, the reader) may hold the write end of the pipe, or the
         // reader would never see end of file.

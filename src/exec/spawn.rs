@@ -47,10 +47,51 @@ impl BaseEnv {
     }
 }
 
+/// The signals a child must set back to the default before it may receive any: those ptest has
+/// a handler for, and SIGPIPE when ignored (Rust ignores it; a fresh process expects the
+/// default). Signals ptest's own parent ignored stay ignored, as a shell passes them on.
+///
+/// Asked once, at the first start, rather than in every child: 64 `sigaction` queries cost
+/// about 10 µs per suite, during which ptest's thread waits for the child to exec. ptest
+/// installs all its handlers (SIGCHLD, SIGINT, SIGTERM, and Rust's SIGSEGV and SIGBUS) before it
+/// starts the first suite; one installed later would only matter for a signal arriving between
+/// the child's unblocking and its `execve`, which resets every handler anyway.
+pub(crate) struct Dispositions {
+    reset: Vec<libc::c_int>,
+}
+
+impl Dispositions {
+    pub fn current() -> Dispositions {
+        let mut reset = Vec::new();
+        for sig in 1..=libc::SIGRTMAX() {
+            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                continue;
+            }
+            // SAFETY: sigaction with a null new action only reads the disposition into ours.
+            let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+            if unsafe { libc::sigaction(sig, std::ptr::null(), &raw mut action) } != 0 {
+                // glibc's own internal signals (32, 33) are refused; the kernel resets them at exec.
+                continue;
+            }
+            let handler = action.sa_sigaction;
+            if handler != libc::SIG_DFL && (handler != libc::SIG_IGN || sig == libc::SIGPIPE) {
+                reset.push(sig);
+            }
+        }
+        Dispositions { reset }
+    }
+
+    #[cfg(test)]
+    pub fn resets(&self, sig: libc::c_int) -> bool {
+        self.reset.contains(&sig)
+    }
+}
+
 /// Everything the child reads, prepared by the parent before the clone: the child must not
 /// allocate, take a lock or touch anything another thread might change.
-struct Child {
+struct Child<'a> {
     path: CString,
+    reset: &'a [libc::c_int],
     argv: Vec<*const libc::c_char>,
     envp: Vec<*const libc::c_char>,
     cwd: Option<CString>,
@@ -99,7 +140,11 @@ fn cstring(bytes: &[u8]) -> Result<CString, SpawnError> {
 
 /// Starts the process in its own process group, with stdin from `stdin`, stdout and stderr on
 /// `output`, signal dispositions and mask as a fresh process expects, and returns its pid.
-pub(crate) fn spawn(base: &BaseEnv, req: &Request<'_>) -> Result<libc::pid_t, SpawnError> {
+pub(crate) fn spawn(
+    base: &BaseEnv,
+    signals: &Dispositions,
+    req: &Request<'_>,
+) -> Result<libc::pid_t, SpawnError> {
     let mut strings = Vec::with_capacity(req.args.len() + req.env.len());
     for arg in req.args {
         strings.push(cstring(arg.as_bytes())?);
@@ -138,6 +183,7 @@ pub(crate) fn spawn(base: &BaseEnv, req: &Request<'_>) -> Result<libc::pid_t, Sp
         Some(cstring(req.cwd.as_os_str().as_bytes())?)
     };
     let mut child = Child {
+        reset: &signals.reset,
         path: cstring(req.program.as_os_str().as_bytes())?,
         argv,
         envp,
@@ -224,7 +270,7 @@ impl Drop for Stack {
     }
 }
 
-fn clone_vfork(stack: &mut Stack, child: &mut Child) -> Result<libc::pid_t, SpawnError> {
+fn clone_vfork(stack: &mut Stack, child: &mut Child<'_>) -> Result<libc::pid_t, SpawnError> {
     // Every signal stays blocked across the clone: a handler of ptest's must never run in the
     // child, which shares ptest's memory until it execs. The child unblocks after resetting them.
     // SAFETY: sigset_t is plain data; sigfillset and pthread_sigmask write only into our sets.
@@ -261,31 +307,21 @@ fn clone_vfork(stack: &mut Stack, child: &mut Child) -> Result<libc::pid_t, Spaw
 /// lock, no unwinding. On failure it records the step and errno for the parent and exits 127.
 extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the `Child` the suspended parent passed; only this child touches it now.
-    let child = unsafe { &mut *arg.cast::<Child>() };
+    let child = unsafe { &mut *arg.cast::<Child<'_>>() };
     // SAFETY: each call below is a plain system call on values the parent prepared.
     unsafe {
-        let fail = |child: &mut Child, step: Step| -> libc::c_int {
+        let fail = |child: &mut Child<'_>, step: Step| -> libc::c_int {
             child.errno = *libc::__errno_location();
             child.failed_step = step;
             libc::_exit(127)
         };
-        // Handlers ptest installed go back to the default (exec would do it, but a signal
-        // arriving before exec must not run ptest's handler here); SIGPIPE, which Rust ignores,
-        // too. Other ignored signals stay ignored, as a shell passes them on.
-        for sig in 1..libc::SIGRTMAX() {
-            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-                continue;
-            }
-            let mut action: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(sig, std::ptr::null(), &raw mut action) != 0 {
-                continue;
-            }
-            let handler = action.sa_sigaction;
-            if handler != libc::SIG_DFL && (handler != libc::SIG_IGN || sig == libc::SIGPIPE) {
-                let mut default: libc::sigaction = std::mem::zeroed();
-                default.sa_sigaction = libc::SIG_DFL;
-                libc::sigaction(sig, &raw const default, std::ptr::null_mut());
-            }
+        // Handlers ptest installed go back to the default before the mask is lifted, so that a
+        // signal arriving before exec cannot run ptest's handler here (exec then resets them
+        // anyway); SIGPIPE, which Rust ignores, too.
+        let mut default: libc::sigaction = std::mem::zeroed();
+        default.sa_sigaction = libc::SIG_DFL;
+        for &sig in child.reset {
+            libc::sigaction(sig, &raw const default, std::ptr::null_mut());
         }
         // Its own group, so that a timeout or cancel reaches it and everything it starts.
         if libc::setpgid(0, 0) != 0 {

@@ -700,3 +700,14 @@ async fn children_get_the_open_file_limit_ptest_started_with() {
         expected.to_string()
     );
 }
+
+#[tokio::test]
+async fn children_reset_the_signals_ptest_handles_and_sigpipe() {
+    let (executor, _outcomes) = Executor::new().unwrap();
+    let signals = crate::exec::spawn::Dispositions::current();
+    // The executor's reaper handles SIGCHLD; Rust ignores SIGPIPE.
+    assert!(signals.resets(libc::SIGCHLD));
+    assert!(signals.resets(libc::SIGPIPE));
+    assert!(!signals.resets(libc::SIGKILL) && !signals.resets(libc::SIGUSR2));
+    finish(executor).await;
+}
