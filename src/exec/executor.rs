@@ -132,6 +132,12 @@ impl Executor {
         Ok((executor, receiver))
     }
 
+    /// Variables every attempt of this run gets, set once instead of per attempt (an attempt's
+    /// own `env` still overrides them).
+    pub fn set_run_env(&mut self, vars: &[(String, String)]) {
+        self.base_env = BaseEnv::capture_with(vars);
+    }
+
     /// Non-blocking: writes the header line to the log, spawns the process and arms the timeout.
     /// Exactly one `AttemptOutcome` with this key arrives on the channel, `SpawnFailed` included.
     /// Keys must be unique among running attempts.

@@ -55,7 +55,7 @@ pub struct AttemptSpec {
     pub key: u64,
     pub command: CommandLine,
     pub cwd: PathBuf,
-    /// Added to (and overriding) ptest's own environment.
+    /// Added to (and overriding) ptest's own environment and the run's (`Executor::set_run_env`).
     pub env: Vec<(String, String)>,
     /// Opened in append mode, created if missing. The header line is written first.
     pub log_path: PathBuf,

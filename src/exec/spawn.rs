@@ -29,6 +29,16 @@ impl BaseEnv {
         BaseEnv::from_vars(std::env::vars_os())
     }
 
+    /// ptest's environment with `vars` set on top (replacing inherited values of the same keys).
+    pub fn capture_with(vars: &[(String, String)]) -> BaseEnv {
+        let overridden = |key: &OsStr| vars.iter().any(|(k, _)| OsStr::new(k) == key);
+        let inherited = std::env::vars_os().filter(|(key, _)| !overridden(key));
+        let set = vars
+            .iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        BaseEnv::from_vars(inherited.chain(set))
+    }
+
     pub fn from_vars(vars: impl IntoIterator<Item = (OsString, OsString)>) -> BaseEnv {
         let mut entries = Vec::new();
         let mut key_len = Vec::new();

@@ -141,6 +141,13 @@ impl<'a> Scheduler<'a> {
         for s in &plan.suites {
             phase_open[s.phase.index()] += 1;
         }
+        let mut exec = exec;
+        let bin_dir = files::link_self(&root);
+        exec.set_run_env(&run_env(
+            &opts.run_id,
+            coordinator.as_ref(),
+            bin_dir.as_deref(),
+        ));
         Ok(Scheduler {
             plan,
             run: RunInfo {
@@ -178,7 +185,7 @@ impl<'a> Scheduler<'a> {
             limiter_wake: None,
             limiter_wait_since: vec![None; n],
             coordinator,
-            bin_dir: files::link_self(&root),
+            bin_dir,
             janitor: files::Janitor::start(),
             tmp_made: 0,
             spare_tmp: vec![
@@ -438,9 +445,9 @@ impl<'a> Scheduler<'a> {
         let phase = plan.phase(s.phase);
         let mut env: Vec<(String, String)> =
             s.env.iter().map(|(k, v)| (k.clone(), fill(v))).collect();
+        // ptest's own variables win over a suite's `env`, as the per-attempt ones below do.
+        env.retain(|(k, _)| !matches!(k.as_str(), "PTEST" | "PTEST_RUN_ID" | "PTEST_SOCKET"));
         env.extend([
-            ("PTEST".to_owned(), "1".to_owned()),
-            ("PTEST_RUN_ID".to_owned(), self.run.run_id.clone()),
             ("PTEST_SUITE".to_owned(), s.name.clone()),
             ("PTEST_WORKER".to_owned(), worker_text.clone()),
             ("PTEST_WORKERS".to_owned(), phase.workers.to_string()),
@@ -455,23 +462,13 @@ impl<'a> Scheduler<'a> {
                 plan.group_name(s).unwrap_or("").to_owned(),
             ),
         ]);
-        if let Some(c) = &self.coordinator {
-            env.push((
-                "PTEST_SOCKET".to_owned(),
-                c.path.to_string_lossy().into_owned(),
-            ));
-        }
         if let Some(bin) = &self.bin_dir {
-            // `ptest acquire` inside a suite finds this very binary.
-            let path = env
-                .iter()
-                .rev()
-                .find(|(k, _)| k == "PATH")
-                .map(|(_, v)| v.clone());
-            let path = path
-                .or_else(|| std::env::var("PATH").ok())
-                .unwrap_or_default();
-            env.push(("PATH".to_owned(), format!("{}:{path}", bin.display())));
+            // A suite that sets its own PATH still finds this very binary first for
+            // `ptest acquire`; for the others the run's environment has it already.
+            if let Some(i) = env.iter().rposition(|(k, _)| k == "PATH") {
+                let path = format!("{}:{}", bin.display(), env[i].1);
+                env.push(("PATH".to_owned(), path));
+            }
         }
         let key = self.next_key;
         self.next_key += 1;
@@ -859,6 +856,30 @@ impl<'a> Scheduler<'a> {
             self.begin_stop("interrupted");
         }
     }
+}
+
+/// What every suite of the run sees the same: `PTEST`, `PTEST_RUN_ID`, `PTEST_SOCKET`, and `PATH`
+/// with this binary's folder first (so `ptest acquire` finds it).
+fn run_env(
+    run_id: &str,
+    coordinator: Option<&Coordinator>,
+    bin_dir: Option<&std::path::Path>,
+) -> Vec<(String, String)> {
+    let mut vars = vec![
+        ("PTEST".to_owned(), "1".to_owned()),
+        ("PTEST_RUN_ID".to_owned(), run_id.to_owned()),
+    ];
+    if let Some(c) = coordinator {
+        vars.push((
+            "PTEST_SOCKET".to_owned(),
+            c.path.to_string_lossy().into_owned(),
+        ));
+    }
+    if let Some(bin) = bin_dir {
+        let inherited = std::env::var("PATH").unwrap_or_default();
+        vars.push(("PATH".to_owned(), format!("{}:{inherited}", bin.display())));
+    }
+    vars
 }
 
 fn describe_failure(v: &Verdict, timeout: Duration) -> String {
