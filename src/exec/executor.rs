@@ -9,7 +9,7 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -242,6 +242,7 @@ impl Executor {
                 return;
             }
         };
+        drop(log);
 
         let (control, control_rx) = mpsc::unbounded_channel();
         {
@@ -256,7 +257,7 @@ impl Executor {
             spawned,
             timeout,
             grace,
-            log,
+            log_path,
             log_start,
             exit,
             control: control_rx,
@@ -346,8 +347,9 @@ struct Attempt {
     spawned: Instant,
     timeout: Duration,
     grace: Duration,
-    /// Kept open so the attempt's end can read the log's length without a path lookup.
-    log: File,
+    /// The log is not kept open while the attempt runs: with hundreds running, ptest's own
+    /// descriptors would limit how many may, so its length is read by path at the end.
+    log_path: PathBuf,
     log_start: u64,
     exit: oneshot::Receiver<Exit>,
     control: mpsc::UnboundedReceiver<Control>,
@@ -413,10 +415,7 @@ async fn supervise(mut attempt: Attempt) {
         peak_rss_kb: exit.as_ref().map(|exit| exit.peak_rss_kb),
         cpu_time: exit.as_ref().map(|exit| exit.cpu_time),
         log_start: attempt.log_start,
-        log_end: attempt
-            .log
-            .metadata()
-            .map_or(attempt.log_start, |meta| meta.len()),
+        log_end: std::fs::metadata(&attempt.log_path).map_or(attempt.log_start, |meta| meta.len()),
     };
     {
         let mut state = attempt.shared.lock();

@@ -7,6 +7,7 @@ mod graph;
 mod harness;
 mod limits;
 mod listing;
+mod load;
 mod lua_api;
 mod merge;
 mod outputs;
