@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Reliability under load (issue 4, item 4), at full size: each case runs the release binary on a
+generated ptest.lua and checks what really happened, not only what ptest reports.
+
+    python3 tests/bench/reliability.py            # every case
+    python3 tests/bench/reliability.py --only timeouts,sigterm
+
+Cases:
+  j256       256 suites of `sleep 1` at -j256: all pass, ptest's own open descriptors sampled
+             during the run.
+  timeouts   1,000 suites (each `sleep` plus a background `sleep`) killed by a 0.1 s timeout at
+             -j64: all timed_out, no process left afterwards.
+  names      500 suite names with /, .., spaces, tabs and non-ASCII: distinct safe log files, all
+             inside the log folder, nothing written outside it.
+  closed     200 suites that close stdout and stderr early and go on, with -v: all pass, each ran
+             to its end.
+  sigterm    SIGTERM to ptest while 50 suites (and 50 setsid daemons they started) run: exit 130,
+             a complete report, no process left.
+
+Leftover processes are found by a marker only these suites carry on their command line.
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PTEST = os.path.join(ROOT, "target", "release", "ptest")
+
+
+def leftovers(marker):
+    """Processes whose command line contains `marker` (the suites' sleeps carry it)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if marker.encode() in f.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def write(d, lua):
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "ptest.lua"), "w", encoding="utf-8") as f:
+        f.write(lua)
+
+
+def report(d, log_dir="test-logs"):
+    with open(os.path.join(d, log_dir, "test-report.json")) as f:
+        return json.load(f)
+
+
+def run(d, args, **kw):
+    t = time.monotonic()
+    r = subprocess.run([PTEST, *args, "ptest.lua"], cwd=d, capture_output=True, **kw)
+    return r, time.monotonic() - t
+
+
+def case_j256(d):
+    write(d, "for i = 1, 256 do ptest.suite { name = 's' .. i, cmd = 'sleep 1' } end\n")
+    t = time.monotonic()
+    p = subprocess.Popen([PTEST, "-q", "-j", "256", "ptest.lua"], cwd=d,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak_fds = 0
+    while p.poll() is None:
+        try:
+            peak_fds = max(peak_fds, len(os.listdir(f"/proc/{p.pid}/fd")))
+        except OSError:
+            pass
+        time.sleep(0.01)
+    wall = time.monotonic() - t
+    s = report(d)["summary"]
+    ok = p.returncode == 0 and s["passed"] == 256
+    return ok, f"exit {p.returncode}, {s['passed']}/256 passed in {wall:.2f} s; ptest's open descriptors peaked at {peak_fds}"
+
+
+def case_timeouts(d):
+    marker = "31.4159"
+    write(d, "ptest.config { timeout = '0.1s', grace = '1s' }\n"
+             f"for i = 1, 1000 do ptest.suite {{ name = 't' .. i, cmd = 'sleep {marker} & sleep {marker}; wait' }} end\n")
+    r, wall = run(d, ["-q", "-j", "64"])
+    s = report(d)["summary"]
+    left = leftovers(marker)
+    ok = r.returncode == 1 and s["timed_out"] == 1000 and not left
+    return ok, f"exit {r.returncode}, {s['timed_out']}/1000 timed out in {wall:.2f} s; processes left: {len(left)}"
+
+
+def case_names(d):
+    import random
+    rnd = random.Random(3)
+    parts = ["a", "b", "/", "..", ".", " ", "\t", "ü", "ß", "日本", "-", "_", "x?y", "*"]
+    names = set()
+    while len(names) < 500:
+        # Blank names are a config error, so each has one letter at least.
+        names.add(rnd.choice("xyz") + "".join(rnd.choice(parts) for _ in range(rnd.randint(1, 6))))
+    names = sorted(names)
+    lua = "for _, n in ipairs({" + ", ".join(json.dumps(n, ensure_ascii=False) for n in names) + "}) do\n" \
+          "  ptest.suite { name = n, cmd = 'printf %s \"$PTEST_SUITE\"' }\nend\n"
+    write(d, lua)
+    outside = os.path.join(d, "outside")
+    os.makedirs(outside)
+    logs = os.path.join(outside, "logs")
+    r, wall = run(d, ["-q", "--log-dir", logs])
+    rep = report(d, logs)
+    files = set()
+    bad = []
+    for s in rep["suites"]:
+        # Paths in the report are relative to the folder ptest ran in.
+        path = os.path.normpath(os.path.join(d, s["log_file"]))
+        if os.path.dirname(path) != logs:
+            bad.append(path)
+        with open(path, encoding="utf-8") as f:
+            if not f.read().endswith("===\n" + s["name"]):
+                bad.append(path)
+        files.add(os.path.basename(path))
+    stray = [n for n in os.listdir(outside) if n != "logs"]
+    ok = r.returncode == 0 and len(files) == 500 and not bad and not stray
+    return ok, f"exit {r.returncode}, {len(files)} distinct log files for 500 names in {wall:.2f} s; misplaced or wrong: {len(bad)}; written outside: {len(stray)}"
+
+
+def case_closed(d):
+    write(d, "for i = 1, 200 do ptest.suite { name = 'c' .. i, "
+             "cmd = 'echo before; exec >&- 2>&-; sleep 0.2; touch done.' .. i } end\n")
+    r, wall = run(d, ["-v", "-j", "16"])
+    done = sum(1 for n in os.listdir(d) if n.startswith("done."))
+    s = report(d)["summary"]
+    ok = r.returncode == 0 and s["passed"] == 200 and done == 200
+    return ok, f"exit {r.returncode}, {s['passed']}/200 passed, {done}/200 ran to their end, in {wall:.2f} s"
+
+
+def case_sigterm(d):
+    marker = "27.1828"
+    write(d, "ptest.config { grace = '2s' }\n"
+             f"for i = 1, 100 do ptest.suite {{ name = 's' .. i, cmd = \"setsid sleep {marker} > /dev/null 2>&1 & sleep {marker}\" }} end\n")
+    p = subprocess.Popen([PTEST, "-q", "-j", "50", "ptest.lua"], cwd=d,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while len(leftovers(marker)) < 100 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    running = len(leftovers(marker))
+    t = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    code = p.wait(timeout=30)
+    stop = time.monotonic() - t
+    rep = report(d)
+    statuses = {}
+    for s in rep["suites"]:
+        statuses[s["status"]] = statuses.get(s["status"], 0) + 1
+    left = leftovers(marker)
+    ok = (code == 130 and len(rep["suites"]) == 100 and statuses.get("cancelled") == 50
+          and statuses.get("skipped") == 50 and rep["summary"]["interrupted"] and not left)
+    return ok, (f"{running} processes running when sent; exit {code} after {stop:.2f} s; report: "
+                + ", ".join(f"{v} {k}" for k, v in sorted(statuses.items()))
+                + f"; processes left: {len(left)}")
+
+
+CASES = {"j256": case_j256, "timeouts": case_timeouts, "names": case_names,
+         "closed": case_closed, "sigterm": case_sigterm}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", default="", help="comma-separated: " + ",".join(CASES))
+    args = ap.parse_args()
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    only = [c for c in args.only.split(",") if c] or list(CASES)
+    failed = 0
+    with tempfile.TemporaryDirectory(prefix="ptest-reliability-") as base:
+        for name in only:
+            ok, text = CASES[name](os.path.join(base, name))
+            failed += not ok
+            print(f"| {name} | {'ok' if ok else 'FAILED'} | {text} |", flush=True)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
