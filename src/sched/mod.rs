@@ -432,6 +432,9 @@ impl<'a> Scheduler<'a> {
         let worker_text = worker.to_string();
         let attempt_text = attempt.to_string();
         let fill = |t: &str| {
+            if !t.contains('{') {
+                return t.to_owned();
+            }
             t.replace("{worker}", &worker_text)
                 .replace("{suite}", &s.name)
                 .replace("{attempt}", &attempt_text)
