@@ -100,6 +100,21 @@ pub(crate) fn reap_pass() {
     }
 }
 
+/// Whether ptest has any child, running or ended and not yet reaped (which stays unreaped).
+pub(crate) fn has_children() -> bool {
+    // SAFETY: siginfo_t is plain data; waitid with WNOWAIT only reports, it reaps nothing.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_ALL,
+            0,
+            &raw mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    !(rc < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD))
+}
+
 /// Starts the reaping task. The pass before the first wait catches children that ended before
 /// the SIGCHLD listener existed.
 pub(crate) fn start() -> io::Result<JoinHandle<()>> {

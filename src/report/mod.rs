@@ -44,7 +44,10 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        // No fsync: the rename is what makes the write atomic for readers (never a half-written
+        // report), and it is all a run's report needs. Forcing it to disk waited for the device
+        // on every run; ext4 flushes a file renamed over another before the rename commits anyway.
+        drop(f);
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {
