@@ -191,11 +191,14 @@ impl Executor {
             }
             CommandLine::Argv(argv) => match argv.first() {
                 Some(first) if !first.is_empty() => {
+                    // The PATH the child gets: its attempt's own, else the run's (with this
+                    // binary's folder first), else ptest's.
                     let path = env
                         .iter()
                         .rev()
                         .find(|(k, _)| k == "PATH")
-                        .map(|(_, v)| v.as_str());
+                        .map(|(_, v)| OsStr::new(v))
+                        .or_else(|| self.base_env.var("PATH"));
                     resolved = process::resolve(first, path, &cwd);
                     words = argv.iter().map(OsStr::new).collect();
                     &resolved

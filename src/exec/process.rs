@@ -76,17 +76,30 @@ pub(crate) fn child_nofile() -> Option<libc::rlimit> {
 
 /// The program's path as the child's `PATH` finds it: the child only calls `execve`, which does
 /// not search. A name found nowhere is returned as is, so the spawn reports it missing.
-pub(crate) fn resolve(program: &str, path: Option<&str>, cwd: &Path) -> std::path::PathBuf {
+pub(crate) fn resolve(
+    program: &str,
+    path: Option<&std::ffi::OsStr>,
+    cwd: &Path,
+) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::PermissionsExt;
     if program.contains('/') {
         return program.into();
     }
-    let path = path
-        .map(str::to_owned)
-        .or_else(|| std::env::var("PATH").ok())
-        .unwrap_or_default();
-    for dir in path.split(':') {
-        let dir = if dir.is_empty() { cwd } else { Path::new(dir) };
+    let inherited;
+    let path = match path {
+        Some(path) => path.as_bytes(),
+        None => {
+            inherited = std::env::var_os("PATH").unwrap_or_default();
+            inherited.as_bytes()
+        }
+    };
+    for dir in path.split(|&b| b == b':') {
+        let dir = if dir.is_empty() {
+            cwd
+        } else {
+            Path::new(std::ffi::OsStr::from_bytes(dir))
+        };
         let candidate = dir.join(program);
         let executable = std::fs::metadata(&candidate)
             .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);

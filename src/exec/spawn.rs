@@ -39,6 +39,15 @@ impl BaseEnv {
         BaseEnv::from_vars(inherited.chain(set))
     }
 
+    /// The value of `key` children get from this environment.
+    pub fn var(&self, key: &str) -> Option<&OsStr> {
+        self.entries
+            .iter()
+            .zip(&self.key_len)
+            .find(|(entry, len)| &entry.as_bytes()[..**len] == key.as_bytes())
+            .map(|(entry, len)| OsStr::from_bytes(&entry.as_bytes()[len + 1..]))
+    }
+
     pub fn from_vars(vars: impl IntoIterator<Item = (OsString, OsString)>) -> BaseEnv {
         let mut entries = Vec::new();
         let mut key_len = Vec::new();

@@ -398,3 +398,19 @@ ptest.suite { name = "s", cmd = { "python3", "sock.py", "throttled api", "thrott
         out.stdout
     );
 }
+
+#[test]
+fn suites_find_this_ptest_first_on_path_argv_and_shell_alike() {
+    let p = Project::new(
+        r#"
+ptest.limiter { name = "api", rate = 100 }
+ptest.suite { name = "argv", cmd = { "ptest", "acquire", "api" } }
+ptest.suite { name = "shell", cmd = "ptest acquire api" }
+ptest.suite { name = "own path", env = { PATH = "/usr/bin:/bin" }, cmd = { "ptest", "acquire", "api" } }
+"#,
+    );
+    // ptest itself is not on the PATH it was started with.
+    let out = p.run_env(&["-q"], &[("PATH", "/usr/bin:/bin")]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(report(&p)["limiters"][0]["acquired"], 3);
+}
