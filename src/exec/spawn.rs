@@ -153,7 +153,10 @@ pub(crate) struct Request<'a> {
 fn cstring(bytes: &[u8]) -> Result<CString, SpawnError> {
     CString::new(bytes).map_err(|_| SpawnError {
         step: Step::Setup,
-        error: io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in the command"),
+        error: io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a NUL byte in the command or its environment",
+        ),
     })
 }
 

@@ -134,6 +134,8 @@ fn handle(
         .map(Value::UserData)
 }
 
+const NUL_IN_CMD: &str = "cmd: contains a NUL byte, which no command line can carry";
+
 fn command_of(r: &Reader) -> mlua::Result<CommandLine> {
     match r.raw("cmd") {
         Value::Nil => Err(r.err("cmd: missing (it is required): a string run by sh -c, or an array like { \"pytest\", \"-x\" }")),
@@ -141,6 +143,8 @@ fn command_of(r: &Reader) -> mlua::Result<CommandLine> {
             let s = s.to_string_lossy();
             if s.trim().is_empty() {
                 Err(r.err("cmd: empty command"))
+            } else if s.contains('\0') {
+                Err(r.err(NUL_IN_CMD))
             } else {
                 Ok(CommandLine::Shell(s))
             }
@@ -161,6 +165,9 @@ fn command_of(r: &Reader) -> mlua::Result<CommandLine> {
                 .collect::<mlua::Result<Vec<String>>>()?;
             if argv.first().is_none_or(|a| a.trim().is_empty()) {
                 return Err(r.err("cmd: empty command"));
+            }
+            if argv.iter().any(|a| a.contains('\0')) {
+                return Err(r.err(NUL_IN_CMD));
             }
             Ok(CommandLine::Argv(argv))
         }

@@ -318,6 +318,16 @@ impl Reader {
                             describe(&v)
                         ))
                     })?;
+                    if k.is_empty() || k.contains(['=', '\0']) {
+                        return Err(self.err(format!(
+                            "{key}: {k:?} cannot be a variable name (empty, or with '=' or a NUL byte)"
+                        )));
+                    }
+                    if v.contains('\0') {
+                        return Err(self.err(format!(
+                            "{key}.{k}: contains a NUL byte, which no environment can carry"
+                        )));
+                    }
                     out.insert(k, v);
                     Ok(())
                 })?;

@@ -791,3 +791,28 @@ fn a_missing_config_file_is_a_usage_error() {
         "error: cannot read nope.lua: No such file or directory (give the path of a ptest.lua, or run ptest in its folder)"
     );
 }
+
+#[test]
+fn nul_bytes_and_bad_variable_names_are_config_errors() {
+    let cases = [
+        (
+            r#"ptest.suite { name = "s", cmd = "echo a\0b" }"#,
+            r#"ptest.lua:1: suite "s": cmd: contains a NUL byte, which no command line can carry"#,
+        ),
+        (
+            r#"ptest.suite { name = "s", cmd = { "echo", "a\0" } }"#,
+            r#"ptest.lua:1: suite "s": cmd: contains a NUL byte, which no command line can carry"#,
+        ),
+        (
+            r#"ptest.suite { name = "s", cmd = "true", env = { X = "a\0" } }"#,
+            r#"ptest.lua:1: suite "s": env.X: contains a NUL byte, which no environment can carry"#,
+        ),
+        (
+            r#"ptest.group { name = "g", env = { ["A=B"] = "x" } }"#,
+            r#"ptest.lua:1: group "g": env: "A=B" cannot be a variable name (empty, or with '=' or a NUL byte)"#,
+        ),
+    ];
+    for (config, expected) in cases {
+        assert_eq!(config_error(config).trim_end(), expected, "{config}");
+    }
+}
