@@ -117,8 +117,11 @@ pub struct Scheduler<'a> {
     bin_dir: Option<PathBuf>,
     /// Removes passed attempts' temporary folders off the scheduler's thread.
     janitor: files::Janitor,
-    /// Per worker slot: an empty temporary folder ready for the next attempt.
-    spare_tmp: Vec<Option<PathBuf>>,
+    /// Temporary folders found empty after a passed attempt, ready for the next ones.
+    spare_tmp: Vec<PathBuf>,
+    /// Folders of attempts that passed, not yet looked into: that happens once the next
+    /// suites have started, so it is never between a suite's end and the next start.
+    unchecked_tmp: Vec<PathBuf>,
     /// Temporary folders made so far (names them).
     tmp_made: u64,
 }
@@ -188,14 +191,8 @@ impl<'a> Scheduler<'a> {
             bin_dir,
             janitor: files::Janitor::start(),
             tmp_made: 0,
-            spare_tmp: vec![
-                None;
-                plan.phases
-                    .iter()
-                    .map(|p| p.workers as usize)
-                    .max()
-                    .unwrap_or(1)
-            ],
+            spare_tmp: Vec::new(),
+            unchecked_tmp: Vec::new(),
         })
     }
 
@@ -227,6 +224,7 @@ impl<'a> Scheduler<'a> {
         let mut entered = !self.plan.phases.is_empty() && self.enter_phase(0);
         while entered {
             self.start_ready();
+            self.check_tmp();
             if self.phase_open[self.phase] == 0 && self.attempts.is_empty() {
                 entered = self.advance_phase();
                 continue;
@@ -277,7 +275,7 @@ impl<'a> Scheduler<'a> {
             summary: &summary,
             limiters: &limiters,
         });
-        for dir in self.spare_tmp.iter_mut().filter_map(Option::take) {
+        for dir in self.spare_tmp.drain(..).chain(self.unchecked_tmp.drain(..)) {
             self.janitor.remove(dir);
         }
         self.janitor.finish();
@@ -408,14 +406,10 @@ impl<'a> Scheduler<'a> {
         if attempt == 1 {
             self.discard_old_log(&log);
         }
-        // An empty folder a passed attempt left on this worker is as fresh as a new one, and
-        // reusing it saves a mkdir and an rmdir per suite (both journaled on ext4). With
-        // --keep-tmp every attempt keeps its own, named after it.
-        let spare = self
-            .spare_tmp
-            .get_mut(worker as usize)
-            .and_then(Option::take);
-        let tmpdir = match spare {
+        // An empty folder a passed attempt left is as fresh as a new one, and reusing it saves a
+        // mkdir and an rmdir per suite (both journaled on ext4). With --keep-tmp every attempt
+        // keeps its own, named after it.
+        let tmpdir = match self.spare_tmp.pop() {
             Some(dir) => dir,
             None => {
                 let dir = if self.opts.keep_tmp {
@@ -626,21 +620,31 @@ impl<'a> Scheduler<'a> {
         self.finish(result);
     }
 
-    /// After a pass an empty folder goes back to its worker for the next attempt, anything else
-    /// is removed off-thread; after a failure it stays, named after the suite and attempt.
+    /// After a pass the folder waits to be looked into (`check_tmp`); after a failure it stays,
+    /// named after the suite and attempt.
     fn release_tmp(&mut self, a: &Attempt, passed: bool) {
         if self.opts.keep_tmp {
             return;
         }
-        let worker = a.slots[0] as usize;
         if passed {
-            let empty = std::fs::read_dir(&a.tmpdir).is_ok_and(|mut d| d.next().is_none());
-            match self.spare_tmp.get_mut(worker) {
-                Some(slot @ None) if empty => *slot = Some(a.tmpdir.clone()),
-                _ => self.janitor.remove(a.tmpdir.clone()),
-            }
+            self.unchecked_tmp.push(a.tmpdir.clone());
         } else {
             let _ = std::fs::rename(&a.tmpdir, self.attempt_tmp_name(a.id, a.attempt));
+        }
+    }
+
+    /// Passed attempts' folders: an empty one is kept for a later attempt, anything else is
+    /// removed off-thread. Called once the suites that could start have started.
+    fn check_tmp(&mut self) {
+        // More spares than workers would only wait for the end of the run.
+        let keep = self.slots.total() as usize + 1;
+        for dir in std::mem::take(&mut self.unchecked_tmp) {
+            let empty = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_none());
+            if empty && self.spare_tmp.len() < keep {
+                self.spare_tmp.push(dir);
+            } else {
+                self.janitor.remove(dir);
+            }
         }
     }
 
