@@ -221,6 +221,7 @@ impl<'a> Scheduler<'a> {
                 self.skip(s.id, skip.reason());
             }
         }
+        self.prefetch_logs();
         let mut entered = !self.plan.phases.is_empty() && self.enter_phase(0);
         while entered {
             self.start_ready();
@@ -646,6 +647,27 @@ impl<'a> Scheduler<'a> {
                 self.janitor.remove(dir);
             }
         }
+    }
+
+    /// The logs of the suites that will run, roughly in the order they will start: by phase,
+    /// then longest remaining path first (DESIGN §3 rule 2), then declaration.
+    fn prefetch_logs(&self) {
+        let mut order: Vec<&crate::plan::Suite> = self
+            .plan
+            .suites
+            .iter()
+            .filter(|s| s.skip.is_none())
+            .collect();
+        order.sort_by(|a, b| {
+            (a.phase.index(), b.path, a.id.index())
+                .partial_cmp(&(b.phase.index(), a.path, b.id.index()))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        let logs = order
+            .iter()
+            .map(|s| self.run.log_files[s.id.index()].clone())
+            .collect();
+        files::prefetch_logs(logs);
     }
 
     /// Truncating a large log from an earlier run frees its blocks right there, on the scheduler's
