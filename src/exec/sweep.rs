@@ -7,7 +7,6 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 use tokio::time::{self, Instant};
 
@@ -44,12 +43,13 @@ pub(crate) async fn sweep(
     mut hurry: watch::Receiver<bool>,
 ) {
     // Listen before the first look, so no death between looking and waiting goes unnoticed.
-    let mut sigchld = signal(SignalKind::child()).ok();
+    let mut reaped = reaper::passes_after_signal();
     let kill_at = Instant::now() + grace.min(FOREVER);
     let give_up = kill_at + GIVE_UP_AFTER;
     let mut groups = groups;
     let mut terminated = BTreeSet::new();
     loop {
+        reaped.borrow_and_update();
         reaper::reap_pass();
         // Every descendant of ptest, the child subreaper, is its child or a descendant of one: no
         // child at all means nothing is left, without scanning every process on the machine.
@@ -73,7 +73,7 @@ pub(crate) async fn sweep(
             }
         }
         let wake = if killing { now + RECHECK } else { kill_at };
-        wait_for_child(sigchld.as_mut(), &mut hurry, wake).await;
+        wait_for_child(&mut reaped, &mut hurry, wake).await;
     }
 }
 
@@ -98,18 +98,16 @@ fn targets(groups: &mut BTreeSet<libc::pid_t>) -> Vec<Target> {
     targets
 }
 
-/// Until a child ends, the kill switch fires, or `until`.
+/// Until a child ends (the reaper has been through its children again), the kill switch fires,
+/// or `until`.
 async fn wait_for_child(
-    sigchld: Option<&mut Signal>,
+    reaped: &mut watch::Receiver<u64>,
     hurry: &mut watch::Receiver<bool>,
     until: Instant,
 ) {
     let child_ended = async {
-        match sigchld {
-            Some(sigchld) => {
-                sigchld.recv().await;
-            }
-            None => std::future::pending().await,
+        if reaped.changed().await.is_err() {
+            std::future::pending::<()>().await;
         }
     };
     let hurried = async {
