@@ -149,12 +149,12 @@ impl Executor {
             env,
             log_path,
             header,
-            fresh_log,
+            log_start,
             timeout,
             grace,
             echo,
         } = spec;
-        let (mut log, log_start) = match log::open(&log_path, &header, fresh_log) {
+        let (mut log, log_start) = match log::open(&log_path, &header, log_start) {
             Ok(opened) => opened,
             Err(message) => {
                 self.report_spawn_failure(key, message, 0, 0);

@@ -10,7 +10,7 @@ use std::thread;
 
 use tokio::sync::{Notify, oneshot};
 
-use crate::exec::LineSink;
+use crate::exec::{LineSink, LogStart};
 
 /// How much is read from the pipe at once.
 const CHUNK: usize = 64 * 1024;
@@ -28,24 +28,35 @@ const READER_STACK: usize = 128 * 1024;
 /// rather than opening it with `O_TRUNC`: truncating to nothing frees the file's blocks and, on
 /// ext4, waits for their writeback to finish, which made the log the costliest part of starting
 /// a short suite. The child's output continues from the shared offset, as `>` in a shell would.
-pub(crate) fn open(path: &Path, header: &str, fresh: bool) -> Result<(File, u64), String> {
+pub(crate) fn open(path: &Path, header: &str, start: LogStart) -> Result<(File, u64), String> {
     let cannot = |err: io::Error| format!("cannot write log file {}: {err}", path.display());
-    let mut file = OpenOptions::new()
-        .write(true)
-        .append(!fresh)
-        .create(true)
-        .open(path)
-        .map_err(|err| format!("cannot open log file {}: {err}", path.display()))?;
+    let open = |append: bool| {
+        OpenOptions::new()
+            .write(true)
+            .append(append)
+            .create(true)
+            .open(path)
+            .map_err(|err| format!("cannot open log file {}: {err}", path.display()))
+    };
     let mut line = Vec::with_capacity(header.len() + 1);
     line.extend_from_slice(header.as_bytes());
     line.push(b'\n');
+    let (mut file, old_len) = match start {
+        LogStart::Append => {
+            let mut file = open(true)?;
+            file.write_all(&line).map_err(cannot)?;
+            let len = file.metadata().map_err(cannot)?.len();
+            return Ok((file, len));
+        }
+        LogStart::Fresh(old_len) => (open(false)?, old_len),
+    };
     file.write_all(&line).map_err(cannot)?;
-    let len = file.metadata().map_err(cannot)?.len();
-    if !fresh {
-        return Ok((file, len));
-    }
+    let old_len = match old_len {
+        Some(len) => len,
+        None => file.metadata().map_err(cannot)?.len(),
+    };
     let start = line.len() as u64;
-    if len > start {
+    if old_len > start {
         file.set_len(start).map_err(cannot)?;
     }
     Ok((file, start))

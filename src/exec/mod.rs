@@ -61,12 +61,22 @@ pub struct AttemptSpec {
     pub log_path: PathBuf,
     /// Written as its own line before the process starts, e.g. `=== ptest: x attempt 1/1 ===`.
     pub header: String,
-    /// Empty the log first: the suite's first attempt in this run (later ones append).
-    pub fresh_log: bool,
+    /// Overwrite the log (the suite's first attempt in this run) or append to it.
+    pub log_start: LogStart,
     pub timeout: Duration,
     pub grace: Duration,
     /// With `-v`: output also goes, line by line, to this sink with this prefix.
     pub echo: Option<(String, Arc<dyn LineSink>)>,
+}
+
+/// How an attempt's log begins.
+pub enum LogStart {
+    /// A later attempt: header and output go after the earlier attempts'.
+    Append,
+    /// The suite's first attempt in this run: the earlier run's log is overwritten from the start
+    /// and cut after the header. With its length already known (0: there is none), starting the
+    /// attempt does not ask for it.
+    Fresh(Option<u64>),
 }
 
 /// How an attempt ended.

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::exec::log::LineSplitter;
-use crate::exec::{AttemptEnd, AttemptOutcome, AttemptSpec, CommandLine, Executor, LineSink};
+use crate::exec::{
+    AttemptEnd, AttemptOutcome, AttemptSpec, CommandLine, Executor, LineSink, LogStart,
+};
 
 /// A sweep kills every stray child of the test process, whichever test left it. Tests that sweep,
 /// and tests that keep a process alive which ignores SIGTERM (it would stretch another test's
@@ -42,7 +44,7 @@ fn spec(key: u64, dir: &Path, command: CommandLine) -> AttemptSpec {
         header: header(key),
         timeout: Duration::from_secs(30),
         grace: Duration::from_secs(1),
-        fresh_log: false,
+        log_start: LogStart::Append,
         echo: None,
     }
 }

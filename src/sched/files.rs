@@ -2,7 +2,11 @@
 //! and a fresh temporary folder per attempt.
 
 use std::collections::HashSet;
+use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// `[A-Za-z0-9._-]` kept, everything else `_`; never empty, never a path of its own.
 pub fn safe_name(name: &str) -> String {
@@ -119,39 +123,87 @@ impl Janitor {
     }
 }
 
-/// Asks the kernel, on a thread of its own, to read the first block of each earlier log into
-/// memory, in the order given (the order suites are expected to start).
+/// What is known of an earlier run's log before its suite's first attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OldLog {
+    /// Not looked at yet: the scheduler asks itself.
+    Unknown,
+    /// There was no such file.
+    Absent,
+    /// It had this length.
+    Len(u64),
+}
+
+/// Looks at the earlier logs of the suites about to run, on a thread of its own at idle
+/// priority, in the order they are expected to start: their lengths, and their first block read
+/// back into memory.
 ///
-/// A suite's first attempt writes its header over the start of the earlier log (`exec::log`):
-/// a write into part of a block that is not in memory must read that block from disk first, on
-/// the scheduler's thread, between one suite's end and the next start. Memory reclaim (here a
-/// VM that hands cold pages back to its host) evicts logs between runs, and those reads took
-/// about 80 µs per suite. Reading ahead in the background makes the write a memory copy: W1 at
-/// -j2 with 3 s between runs, 0.998× ninja instead of 1.039×; with no pause (logs still in
-/// memory) 1.046× against 1.029×, within noise.
-pub fn prefetch_logs(logs: Vec<PathBuf>) {
-    use std::os::fd::AsRawFd;
-    let _ = std::thread::Builder::new()
-        .name("ptest-prefetch".into())
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            crate::exec::block_signals_in_this_thread();
-            // Only on a CPU nothing else wants: when the logs are already in memory this is
-            // wasted work, and it must not slow the suites.
-            // SAFETY: sched_param is plain data; this changes only this thread's policy.
-            unsafe {
-                let param: libc::sched_param = std::mem::zeroed();
-                libc::sched_setscheduler(0, libc::SCHED_IDLE, &raw const param);
-            }
-            for log in logs {
-                if let Ok(file) = std::fs::File::open(&log) {
+/// A suite's first attempt writes its header over the start of the earlier log and cuts it after
+/// the header (`exec::log`), or moves a large one aside: that took two `stat`s per suite on the
+/// scheduler's thread, between one suite's end and the next start. And a write into part of a
+/// block that is not in memory must read it from disk first: memory reclaim (here a VM that
+/// hands cold pages back to its host) evicts logs between runs, and those reads cost about
+/// 80 µs per suite. The thread opens each log read-only and closes it again: a descriptor held
+/// for later would be copied into, and closed in, every child started meanwhile.
+pub struct LogPrep {
+    /// Per suite: `UNKNOWN`, `ABSENT` or the length.
+    lens: Arc<Vec<AtomicU64>>,
+}
+
+const UNKNOWN: u64 = u64::MAX;
+const ABSENT: u64 = u64::MAX - 1;
+
+impl LogPrep {
+    /// `order`: (suite index, log path), in expected start order; `suites`: how many there are.
+    pub fn start(order: Vec<(usize, PathBuf)>, suites: usize) -> LogPrep {
+        let lens: Arc<Vec<AtomicU64>> =
+            Arc::new((0..suites).map(|_| AtomicU64::new(UNKNOWN)).collect());
+        let found = Arc::clone(&lens);
+        let _ = std::thread::Builder::new()
+            .name("ptest-logs".into())
+            .stack_size(64 * 1024)
+            .spawn(move || look(&found, order));
+        LogPrep { lens }
+    }
+
+    /// What the thread found of suite `index`'s earlier log, if it got there first. Asked once,
+    /// before the suite's first attempt writes to it: a length found later is never read.
+    pub fn old_log(&self, index: usize) -> OldLog {
+        match self.lens[index].load(Ordering::Acquire) {
+            UNKNOWN => OldLog::Unknown,
+            ABSENT => OldLog::Absent,
+            len => OldLog::Len(len),
+        }
+    }
+}
+
+fn look(lens: &[AtomicU64], order: Vec<(usize, PathBuf)>) {
+    crate::exec::block_signals_in_this_thread();
+    // Only on a CPU nothing else wants: when the logs are already in memory and the scheduler
+    // gets there first, this was wasted work, and it must not slow the suites.
+    // SAFETY: sched_param is plain data; this changes only this thread's policy.
+    unsafe {
+        let param: libc::sched_param = std::mem::zeroed();
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &raw const param);
+    }
+    for (index, path) in order {
+        let found = match File::open(&path) {
+            Ok(file) => match file.metadata() {
+                Ok(meta) => {
                     // SAFETY: advice on a descriptor we own; it reads nothing into our memory.
                     unsafe {
                         libc::posix_fadvise(file.as_raw_fd(), 0, 4096, libc::POSIX_FADV_WILLNEED);
                     }
+                    meta.len().min(ABSENT - 1)
                 }
-            }
-        });
+                Err(_) => continue,
+            },
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => ABSENT,
+            // The scheduler meets the error itself, and reports it.
+            Err(_) => continue,
+        };
+        lens[index].store(found, Ordering::Release);
+    }
 }
 
 /// The folder holding this run's per-attempt temporary folders.

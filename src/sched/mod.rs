@@ -6,6 +6,7 @@ pub mod files;
 pub mod limits;
 pub mod queue;
 pub mod simulate;
+mod tmp;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -18,10 +19,13 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::coord::Coordinator;
 use crate::event::{AttemptView, Event, RetryJudge, RunInfo, Sink, Status, SuiteResult, Summary};
-use crate::exec::{AttemptEnd, AttemptOutcome, AttemptSpec, CommandLine, Executor, LineSink};
+use crate::exec::{
+    AttemptEnd, AttemptOutcome, AttemptSpec, CommandLine, Executor, LineSink, LogStart,
+};
 use crate::plan::{OnFailure, Plan, SuiteId};
 use limits::{Limiters, Refusal};
 use queue::{Admit, Queue, Slots};
+use tmp::TmpDirs;
 
 /// How much of an attempt's output retry rules and hooks see.
 pub const OUTPUT_TAIL: u64 = 64 * 1024;
@@ -117,13 +121,10 @@ pub struct Scheduler<'a> {
     bin_dir: Option<PathBuf>,
     /// Removes passed attempts' temporary folders off the scheduler's thread.
     janitor: files::Janitor,
-    /// Temporary folders found empty after a passed attempt, ready for the next ones.
-    spare_tmp: Vec<PathBuf>,
-    /// Folders of attempts that passed, not yet looked into: that happens once the next
-    /// suites have started, so it is never between a suite's end and the next start.
-    unchecked_tmp: Vec<PathBuf>,
-    /// Temporary folders made so far (names them).
-    tmp_made: u64,
+    /// Attempts' temporary folders, reused when a passed attempt left them empty.
+    tmp: TmpDirs,
+    /// What is known of earlier logs ahead of their suites' first attempts.
+    logs: Option<files::LogPrep>,
 }
 
 impl<'a> Scheduler<'a> {
@@ -190,9 +191,8 @@ impl<'a> Scheduler<'a> {
             coordinator,
             bin_dir,
             janitor: files::Janitor::start(),
-            tmp_made: 0,
-            spare_tmp: Vec::new(),
-            unchecked_tmp: Vec::new(),
+            tmp: TmpDirs::new(root.clone()),
+            logs: None,
         })
     }
 
@@ -221,7 +221,7 @@ impl<'a> Scheduler<'a> {
                 self.skip(s.id, skip.reason());
             }
         }
-        self.prefetch_logs();
+        self.prepare_logs();
         let mut entered = !self.plan.phases.is_empty() && self.enter_phase(0);
         while entered {
             self.start_ready();
@@ -276,7 +276,7 @@ impl<'a> Scheduler<'a> {
             summary: &summary,
             limiters: &limiters,
         });
-        for dir in self.spare_tmp.drain(..).chain(self.unchecked_tmp.drain(..)) {
+        for dir in self.tmp.drain() {
             self.janitor.remove(dir);
         }
         self.janitor.finish();
@@ -404,24 +404,19 @@ impl<'a> Scheduler<'a> {
             p.first_start = Some(SystemTime::now());
         }
         let log = self.run.log_files[id.index()].clone();
-        if attempt == 1 {
-            self.discard_old_log(&log);
-        }
-        // An empty folder a passed attempt left is as fresh as a new one, and reusing it saves a
-        // mkdir and an rmdir per suite (both journaled on ext4). With --keep-tmp every attempt
-        // keeps its own, named after it.
-        let tmpdir = match self.spare_tmp.pop() {
-            Some(dir) => dir,
-            None => {
-                let dir = if self.opts.keep_tmp {
-                    self.attempt_tmp_name(id, attempt)
-                } else {
-                    self.tmp_made += 1;
-                    files::run_tmp_root(&self.run.run_id).join(format!("tmp-{}", self.tmp_made))
-                };
-                let _ = std::fs::create_dir_all(&dir);
-                dir
-            }
+        let log_start = if attempt == 1 {
+            self.fresh_log(id, &log)
+        } else {
+            LogStart::Append
+        };
+        // An empty folder a passed attempt left is as fresh as a new one. With --keep-tmp every
+        // attempt keeps its own, named after it.
+        let tmpdir = if self.opts.keep_tmp {
+            let dir = self.attempt_tmp_name(id, attempt);
+            let _ = std::fs::create_dir_all(&dir);
+            dir
+        } else {
+            self.tmp.take()
         };
         let tmp_text = tmpdir.to_string_lossy().into_owned();
         let worker_text = worker.to_string();
@@ -480,7 +475,7 @@ impl<'a> Scheduler<'a> {
                 "=== ptest: {} attempt {attempt}/{} ===",
                 s.name, s.retry.attempts
             ),
-            fresh_log: attempt == 1,
+            log_start,
             timeout: s.timeout,
             grace: plan.grace,
             echo: self.opts.echo.clone().map(|e| (s.name.clone(), e)),
@@ -628,8 +623,9 @@ impl<'a> Scheduler<'a> {
             return;
         }
         if passed {
-            self.unchecked_tmp.push(a.tmpdir.clone());
+            self.tmp.passed(a.tmpdir.clone());
         } else {
+            self.tmp.kept(&a.tmpdir);
             let _ = std::fs::rename(&a.tmpdir, self.attempt_tmp_name(a.id, a.attempt));
         }
     }
@@ -639,19 +635,12 @@ impl<'a> Scheduler<'a> {
     fn check_tmp(&mut self) {
         // More spares than workers would only wait for the end of the run.
         let keep = self.slots.total() as usize + 1;
-        for dir in std::mem::take(&mut self.unchecked_tmp) {
-            let empty = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_none());
-            if empty && self.spare_tmp.len() < keep {
-                self.spare_tmp.push(dir);
-            } else {
-                self.janitor.remove(dir);
-            }
-        }
+        self.tmp.check(keep, &self.janitor);
     }
 
-    /// The logs of the suites that will run, roughly in the order they will start: by phase,
-    /// then longest remaining path first (DESIGN §3 rule 2), then declaration.
-    fn prefetch_logs(&self) {
+    /// Starts opening the logs of the suites that will run, roughly in the order they will
+    /// start: by phase, then longest remaining path first (DESIGN §3 rule 2), then declaration.
+    fn prepare_logs(&mut self) {
         let mut order: Vec<&crate::plan::Suite> = self
             .plan
             .suites
@@ -665,16 +654,25 @@ impl<'a> Scheduler<'a> {
         });
         let logs = order
             .iter()
-            .map(|s| self.run.log_files[s.id.index()].clone())
+            .map(|s| (s.id.index(), self.run.log_files[s.id.index()].clone()))
             .collect();
-        files::prefetch_logs(logs);
+        self.logs = Some(files::LogPrep::start(logs, self.plan.suites.len()));
     }
 
-    /// Truncating a large log from an earlier run frees its blocks right there, on the scheduler's
-    /// thread (tens of milliseconds for 100 MB on ext4): move it aside and delete it off-thread.
-    fn discard_old_log(&self, log: &std::path::Path) {
+    /// How the first attempt's log begins: with the earlier log's length when the log thread
+    /// found it. Truncating a large log frees its blocks right there, on the scheduler's thread
+    /// (tens of milliseconds for 100 MB on ext4): it is moved aside and deleted off-thread.
+    fn fresh_log(&self, id: SuiteId, log: &std::path::Path) -> LogStart {
         const LARGE: u64 = 1 << 20;
-        if std::fs::metadata(log).is_ok_and(|m| m.len() > LARGE) {
+        let old = match self.logs.as_ref().map(|l| l.old_log(id.index())) {
+            Some(files::OldLog::Absent) => return LogStart::Fresh(None),
+            Some(files::OldLog::Len(len)) => len,
+            Some(files::OldLog::Unknown) | None => match std::fs::metadata(log) {
+                Ok(meta) => meta.len(),
+                Err(_) => return LogStart::Fresh(None),
+            },
+        };
+        if old > LARGE {
             let name = log
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -682,8 +680,10 @@ impl<'a> Scheduler<'a> {
             let aside = log.with_file_name(format!(".{name}.{}.old", self.run.run_id));
             if std::fs::rename(log, &aside).is_ok() {
                 self.janitor.remove(aside);
+                return LogStart::Fresh(Some(0));
             }
         }
+        LogStart::Fresh(Some(old))
     }
 
     /// `<log file stem>-<attempt>`: the log's name is unique where safe names collide.
