@@ -625,7 +625,6 @@ impl<'a> Scheduler<'a> {
         if passed {
             self.tmp.passed(a.tmpdir.clone());
         } else {
-            self.tmp.kept(&a.tmpdir);
             let _ = std::fs::rename(&a.tmpdir, self.attempt_tmp_name(a.id, a.attempt));
         }
     }
