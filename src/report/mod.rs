@@ -11,6 +11,7 @@ pub mod style;
 pub mod terminal;
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch, as the report writes times.
@@ -21,11 +22,13 @@ pub fn unix_secs(t: SystemTime) -> f64 {
 
 /// A path as a person would type it from the current folder: relative when it is below it.
 pub fn display_path(p: &Path) -> PathBuf {
-    match std::env::current_dir() {
-        Ok(cwd) => p
-            .strip_prefix(&cwd)
+    // ptest never changes its own folder (suites change theirs): asked once, not per suite.
+    static CWD: OnceLock<Option<PathBuf>> = OnceLock::new();
+    match CWD.get_or_init(|| std::env::current_dir().ok()) {
+        Some(cwd) => p
+            .strip_prefix(cwd)
             .map_or_else(|_| p.to_path_buf(), Path::to_path_buf),
-        Err(_) => p.to_path_buf(),
+        None => p.to_path_buf(),
     }
 }
 
