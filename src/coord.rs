@@ -4,7 +4,7 @@
 //! connection stays open. Also the client side, for `ptest acquire`.
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -25,8 +25,18 @@ pub struct Coordinator {
 impl Coordinator {
     /// Listen on `dir/coord.sock`; `dir` is made (or narrowed to) mode 0700.
     pub fn start(dir: &Path, limiters: Limiters) -> std::io::Result<Coordinator> {
-        std::fs::create_dir_all(dir)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        // Made 0700 at once (a chmod more only when it was there already).
+        match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(dir)?;
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+            }
+            Err(e) => return Err(e),
+        }
         let path = dir.join("coord.sock");
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path)?;

@@ -123,6 +123,8 @@ pub struct Scheduler<'a> {
     janitor: files::Janitor,
     /// Attempts' temporary folders, reused when a passed attempt left them empty.
     tmp: TmpDirs,
+    /// Suites that may still start an attempt (pending or between attempts).
+    may_start_later: usize,
     /// What is known of earlier logs ahead of their suites' first attempts.
     logs: Option<files::LogPrep>,
 }
@@ -192,6 +194,7 @@ impl<'a> Scheduler<'a> {
             bin_dir,
             janitor: files::Janitor::start(),
             tmp: TmpDirs::new(root.clone()),
+            may_start_later: n,
             logs: None,
         })
     }
@@ -271,23 +274,25 @@ impl<'a> Scheduler<'a> {
             .collect();
         let summary = Summary::from_results(&results, self.started.elapsed(), self.interrupted);
         let limiters = self.limiters.stats();
+        // The janitor removes this run's folders on its thread while the reports are written.
+        for dir in self.tmp.drain() {
+            self.janitor.remove(dir);
+        }
+        if !self.opts.keep_tmp {
+            if let Some(bin) = self.bin_dir.take() {
+                self.janitor.remove(bin.join("ptest"));
+                self.janitor.remove(bin);
+            }
+        }
         self.emit(&Event::RunFinished {
             results: &results,
             summary: &summary,
             limiters: &limiters,
         });
-        for dir in self.tmp.drain() {
-            self.janitor.remove(dir);
-        }
         self.janitor.finish();
         if !self.opts.keep_tmp {
             // Only empty folders go: failed attempts keep theirs for inspection.
-            let root = files::run_tmp_root(&self.opts.run_id);
-            if let Some(bin) = self.bin_dir.take() {
-                let _ = std::fs::remove_file(bin.join("ptest"));
-                let _ = std::fs::remove_dir(bin);
-            }
-            let _ = std::fs::remove_dir(&root);
+            let _ = std::fs::remove_dir(files::run_tmp_root(&self.opts.run_id));
         }
         (results, summary, self.run)
     }
@@ -480,7 +485,7 @@ impl<'a> Scheduler<'a> {
             grace: plan.grace,
             echo: self.opts.echo.clone().map(|e| (s.name.clone(), e)),
         };
-        self.state[id.index()] = State::Running;
+        self.set_state(id, State::Running);
         self.attempts.insert(
             key,
             Attempt {
@@ -554,7 +559,7 @@ impl<'a> Scheduler<'a> {
             self.progress[id.index()]
                 .failed_attempts
                 .push(reason.clone());
-            self.state[id.index()] = State::Backoff;
+            self.set_state(id, State::Backoff);
             self.queue.add_work(plan, id);
             self.backoff.push(Reverse((Instant::now() + delay, id)));
             self.emit(&Event::SuiteRetrying {
@@ -632,8 +637,13 @@ impl<'a> Scheduler<'a> {
     /// Passed attempts' folders: an empty one is kept for a later attempt, anything else is
     /// removed off-thread. Called once the suites that could start have started.
     fn check_tmp(&mut self) {
-        // More spares than workers would only wait for the end of the run.
-        let keep = self.slots.total() as usize + 1;
+        // More spares than workers would only wait for the end of the run; once nothing is left
+        // to start, none is needed, and removing them now leaves less for the end.
+        let keep = if self.may_start_later == 0 {
+            0
+        } else {
+            self.slots.total() as usize + 1
+        };
         self.tmp.check(keep, &self.janitor);
     }
 
@@ -780,9 +790,20 @@ impl<'a> Scheduler<'a> {
             }
             self.backoff.pop();
             if self.state[id.index()] == State::Backoff {
-                self.state[id.index()] = State::Pending;
+                self.set_state(id, State::Pending);
                 self.queue.push(self.plan, id);
             }
+        }
+    }
+
+    /// Every change of a suite's state goes through here, to keep `may_start_later` right.
+    fn set_state(&mut self, id: SuiteId, new: State) {
+        let waits = |s: State| matches!(s, State::Pending | State::Backoff);
+        let old = std::mem::replace(&mut self.state[id.index()], new);
+        match (waits(old), waits(new)) {
+            (true, false) => self.may_start_later -= 1,
+            (false, true) => self.may_start_later += 1,
+            _ => {}
         }
     }
 
@@ -790,7 +811,7 @@ impl<'a> Scheduler<'a> {
     fn finish(&mut self, result: SuiteResult) {
         let id = result.id;
         let status = result.status;
-        self.state[id.index()] = State::Done;
+        self.set_state(id, State::Done);
         let s = self.plan.suite(id);
         self.phase_open[s.phase.index()] -= 1;
         self.emit(&Event::SuiteFinished { result: &result });

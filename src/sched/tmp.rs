@@ -52,8 +52,13 @@ impl TmpDirs {
     }
 
     /// Passed attempts' folders: an empty one becomes a spare (at most `keep` of them), anything
-    /// else is removed by the janitor.
+    /// else is removed by the janitor, and so are spares beyond `keep`.
     pub fn check(&mut self, keep: usize, janitor: &Janitor) {
+        while self.spare.len() > keep {
+            if let Some(dir) = self.spare.pop() {
+                janitor.remove(dir);
+            }
+        }
         for dir in std::mem::take(&mut self.unchecked) {
             if self.spare.len() < keep && is_empty(&dir) {
                 self.spare.push(dir);
