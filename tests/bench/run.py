@@ -214,13 +214,21 @@ def clean(tool, d, w):
         shutil.rmtree(os.path.join(d, "logs"), ignore_errors=True)
 
 
-def run_workload(w, rounds, base):
+def run_workload(w, rounds, base, warmup=1):
     d = os.path.join(base, w.key.replace(" ", "_"))
     w.write(d)
     tools = ["ptest"] + [p for p in w.peers if shutil.which(p.split()[0]) or p == "xargs"]
     results = {t: [] for t in tools}
-    for _ in range(rounds):
+    # Untimed first runs: the first one of each tool creates its files (ptest's logs, ninja's
+    # log) and brings its binary into memory, which later runs do not repeat.
+    for _ in range(warmup):
         for t in tools:
+            clean(t, d, w)
+            timed(command(t, w), d)
+    for r in range(rounds):
+        # The tools take turns, and who goes first rotates: no tool always follows the same one
+        # (GNU parallel leaves the machine busier than the others do).
+        for t in tools[r % len(tools):] + tools[:r % len(tools)]:
             clean(t, d, w)
             results[t].append(timed(command(t, w), d))
     extra = {}
@@ -269,17 +277,18 @@ def main():
     ap.add_argument("-r", "--rounds", type=int, default=5)
     ap.add_argument("--only", default="", help="comma-separated keys: W1,W2,W3,W4,W5,W6")
     ap.add_argument("--keep", action="store_true", help="keep the generated folders")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed runs of each tool first")
     args = ap.parse_args()
     ensure_tools()
     all_w = [w1(2), w1(8), w2(True), w2(False), w3(True), w3(False), w4(), w5(), w6()]
     only = [o.strip() for o in args.only.split(",") if o.strip()]
     chosen = [w for w in all_w if not only or w.key.split()[0] in only]
     base = tempfile.mkdtemp(prefix="ptest-bench-")
-    print(f"# {time.strftime('%Y-%m-%d %H:%M')}  {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, {args.rounds} rounds\n")
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')}  {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, {args.rounds} rounds after {args.warmup} untimed\n")
     print("| workload | tool | wall: median (min–max) | ÷ ninja | ÷ lower bound | peak RSS |")
     print("|---|---|---|---|---|---|")
     for w in chosen:
-        tools, results, extra = run_workload(w, args.rounds, base)
+        tools, results, extra = run_workload(w, args.rounds, base, args.warmup)
         for line in fmt_row(w, tools, results, extra):
             print(line, flush=True)
     for w in chosen:
