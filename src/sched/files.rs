@@ -56,17 +56,18 @@ pub fn prepare_log_dir(dir: &Path) -> Result<(), String> {
     })?;
     // access(2) answers for permissions and read-only file systems without writing anything:
     // a probe file cost a journaled create and unlink on every run.
-    let writable = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).is_ok_and(|path| {
-        // SAFETY: a NUL-terminated path; access reads nothing else.
-        unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
-    });
-    if !writable {
-        let e = std::io::Error::last_os_error();
-        return Err(format!(
+    let cannot = |e: &std::io::Error| {
+        format!(
             "cannot write in log folder {}: {}",
             dir.display(),
-            crate::io_message(&e)
-        ));
+            crate::io_message(e)
+        )
+    };
+    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
+        .map_err(|_| cannot(&std::io::Error::from(std::io::ErrorKind::InvalidInput)))?;
+    // SAFETY: a NUL-terminated path; access reads nothing else.
+    if unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+        return Err(cannot(&std::io::Error::last_os_error()));
     }
     Ok(())
 }
@@ -229,6 +230,23 @@ pub fn link_self(root: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_log_thread_finds_lengths_and_missing_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (long, missing) = (dir.path().join("long.log"), dir.path().join("missing.log"));
+        std::fs::write(&long, b"0123456789").unwrap();
+        let prep = LogPrep::start(vec![(1, long), (0, missing)], 3);
+        // The thread runs at idle priority: give it time, but never take a timing for an answer.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while prep.old_log(0) == OldLog::Unknown && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(prep.old_log(1), OldLog::Len(10));
+        assert_eq!(prep.old_log(0), OldLog::Absent);
+        // Not in the order given: never looked at.
+        assert_eq!(prep.old_log(2), OldLog::Unknown);
+    }
 
     #[test]
     fn names_are_safe_and_distinct() {

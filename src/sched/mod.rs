@@ -647,8 +647,9 @@ impl<'a> Scheduler<'a> {
         self.tmp.check(keep, &self.janitor);
     }
 
-    /// Starts opening the logs of the suites that will run, roughly in the order they will
-    /// start: by phase, then longest remaining path first (DESIGN §3 rule 2), then declaration.
+    /// Starts the thread that looks at the earlier logs of the suites that will run, roughly in
+    /// the order they will start: by phase, then longest remaining path first (DESIGN §3 rule 2),
+    /// then declaration.
     fn prepare_logs(&mut self) {
         let mut order: Vec<&crate::plan::Suite> = self
             .plan
@@ -674,10 +675,14 @@ impl<'a> Scheduler<'a> {
     fn fresh_log(&self, id: SuiteId, log: &std::path::Path) -> LogStart {
         const LARGE: u64 = 1 << 20;
         let old = match self.logs.as_ref().map(|l| l.old_log(id.index())) {
-            Some(files::OldLog::Absent) => return LogStart::Fresh(None),
+            Some(files::OldLog::Absent) => return LogStart::Fresh(Some(0)),
             Some(files::OldLog::Len(len)) => len,
             Some(files::OldLog::Unknown) | None => match std::fs::metadata(log) {
                 Ok(meta) => meta.len(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return LogStart::Fresh(Some(0));
+                }
+                // Opening the log meets the error again, and reports it.
                 Err(_) => return LogStart::Fresh(None),
             },
         };
