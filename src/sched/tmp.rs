@@ -54,18 +54,19 @@ impl TmpDirs {
     /// Passed attempts' folders: an empty one becomes a spare (at most `keep` of them), anything
     /// else is removed by the janitor, and so are spares beyond `keep`.
     pub fn check(&mut self, keep: usize, janitor: &Janitor) {
-        while self.spare.len() > keep {
-            if let Some(dir) = self.spare.pop() {
-                janitor.remove(dir);
-            }
+        for dir in self.spare.drain(keep.min(self.spare.len())..) {
+            janitor.remove(dir);
         }
-        for dir in std::mem::take(&mut self.unchecked) {
+        // Taken and put back, so the list keeps its capacity from one suite to the next.
+        let mut unchecked = std::mem::take(&mut self.unchecked);
+        for dir in unchecked.drain(..) {
             if self.spare.len() < keep && is_empty(&dir) {
                 self.spare.push(dir);
             } else {
                 janitor.remove(dir);
             }
         }
+        self.unchecked = unchecked;
     }
 
     /// Every folder still held, for the janitor at the end of the run.
