@@ -208,3 +208,46 @@ ptest.suite { name = "stop-db", phase = "teardown", cmd = probe("stop-db", 0) }
     );
     assert!(!p.spans().ran("stop-db"));
 }
+
+#[test]
+fn suites_end_when_ptest_starts_with_sigchld_blocked() {
+    // A parent that blocks SIGCHLD passes the mask on (some process supervisors do). ptest reads
+    // SIGCHLD from a signalfd, which sees a blocked signal; a signal handler never ran, and such
+    // a run waited forever for its first suite. The deadline only bounds a regression.
+    let p = crate::harness::Project::new(
+        r#"for i = 1, 3 do ptest.suite { name = "s" .. i, cmd = "true" } end"#,
+    );
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ptest"));
+    cmd.current_dir(p.path())
+        .args(["-q", "ptest.lua"])
+        .stdout(std::process::Stdio::piped());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&raw mut set);
+            libc::sigaddset(&raw mut set, libc::SIGCHLD);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    let status = status.expect("ptest ended (it was killed after 60 s)");
+    assert_eq!(status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("3 suites: 3 passed"), "{stdout}");
+}
