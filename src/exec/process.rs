@@ -155,9 +155,10 @@ pub(crate) fn signal_process(pid: libc::pid_t, signal: libc::c_int) -> bool {
     rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-/// For ptest's helper threads (the janitor, echo readers): signals sent to ptest are handled by
-/// the scheduler's thread. Otherwise the kernel may pick an idle helper for each SIGCHLD, and
-/// waking it costs a context switch per suite.
+/// For ptest's helper threads (the janitor, the log thread, echo readers): signals sent to ptest
+/// are handled by the scheduler's thread (SIGINT and SIGTERM through tokio, SIGCHLD through the
+/// reaper's signalfd). A helper that left one unblocked would be woken for it instead, and
+/// SIGCHLD would take the slower way through tokio's handler.
 pub fn block_signals_in_this_thread() {
     // SAFETY: sigset_t is plain data; sigfillset and pthread_sigmask write only into our set and
     // this thread's mask.

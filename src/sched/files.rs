@@ -1,5 +1,6 @@
-//! The files a run lays out: one log per suite with a safe, unique name inside the log folder,
-//! and a fresh temporary folder per attempt.
+//! The files a run lays out: one log per suite with a safe, unique name inside the log folder
+//! (and a thread that looks at the earlier ones), the run's temporary root, and the janitor
+//! that removes folders off the scheduler's thread. The attempts' own folders: `tmp`.
 
 use std::collections::HashSet;
 use std::fs::File;
