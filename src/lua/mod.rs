@@ -17,7 +17,7 @@ use mlua::{Function, Lua, RegistryKey, Table, Value};
 
 use crate::error::{ConfigError, Error, Origin};
 use crate::plan::decl::Declarations;
-use crate::sys::Sys;
+use crate::sys::{Resources, Sys};
 use handle::{Handle, Kind};
 
 /// What the evaluation may read besides the file.
@@ -231,17 +231,56 @@ fn traceback_origin(e: &mlua::Error) -> Option<Origin> {
     }
 }
 
+/// The fields of `ptest.sys` read on first use (see [`Resources`]).
+const LAZY_SYS: [&str; 5] = [
+    "physical_cores",
+    "mem_total_mb",
+    "mem_available_mb",
+    "load1",
+    "container",
+];
+
+/// `ptest.sys`. What every run needs is set now; the [`Resources`] fields are read the first time
+/// a config indexes one of them (or iterates the table with `pairs`), through the table's
+/// metatable, and then stored in the table like the others.
 fn sys_table(lua: &Lua, sys: &Sys) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.raw_set("cpus", sys.cpus)?;
-    t.raw_set("physical_cores", sys.physical_cores)?;
-    t.raw_set("mem_total_mb", sys.mem_total_mb)?;
-    t.raw_set("mem_available_mb", sys.mem_available_mb)?;
-    t.raw_set("load1", sys.load1)?;
     t.raw_set("ci", sys.ci)?;
-    t.raw_set("container", sys.container)?;
     t.raw_set("os", sys.os)?;
     t.raw_set("arch", sys.arch)?;
+    let cpus = sys.cpus;
+    let fill = move |t: &Table| -> mlua::Result<()> {
+        if t.raw_get::<Value>("physical_cores")?.is_nil() {
+            let r = Resources::detect(cpus);
+            t.raw_set("physical_cores", r.physical_cores)?;
+            t.raw_set("mem_total_mb", r.mem_total_mb)?;
+            t.raw_set("mem_available_mb", r.mem_available_mb)?;
+            t.raw_set("load1", r.load1)?;
+            t.raw_set("container", r.container)?;
+        }
+        Ok(())
+    };
+    let meta = lua.create_table()?;
+    let index = lua.create_function(move |_, (t, key): (Table, Value)| {
+        let lazy = match &key {
+            Value::String(k) => LAZY_SYS.iter().any(|f| k.as_bytes() == f.as_bytes()),
+            _ => false,
+        };
+        if !lazy {
+            return Ok(Value::Nil);
+        }
+        fill(&t)?;
+        t.raw_get::<Value>(key)
+    })?;
+    let pairs = lua.create_function(move |lua, t: Table| {
+        fill(&t)?;
+        let next: Function = lua.globals().get("next")?;
+        Ok((next, t, Value::Nil))
+    })?;
+    meta.raw_set("__index", index)?;
+    meta.raw_set("__pairs", pairs)?;
+    t.set_metatable(Some(meta))?;
     Ok(t)
 }
 

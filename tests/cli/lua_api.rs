@@ -103,6 +103,30 @@ print(ptest.profile, ptest.vars.A, ptest.vars.B, ptest.vars.C, ptest.version)
 }
 
 #[test]
+fn sys_fields_read_on_first_use_are_listed_by_pairs_and_stay_put() {
+    // Memory, load, cores and the container check are read when first asked for; `pairs` and a
+    // later read must see them like the fields set at start.
+    let lines = prints(
+        "
+local keys = {}
+for k, v in pairs(ptest.sys) do keys[#keys + 1] = k .. '=' .. type(v) end
+table.sort(keys)
+print(table.concat(keys, ' '))
+local s = ptest.sys
+local first = s.mem_total_mb
+print(rawget(s, 'mem_total_mb') == first, s.mem_total_mb == first, s.nonsense)
+",
+        &[],
+    );
+    assert_eq!(
+        lines[0],
+        "arch=string container=boolean cpus=number load1=number mem_available_mb=number \
+         mem_total_mb=number os=string physical_cores=number"
+    );
+    assert_eq!(lines[1], "true\ttrue\tnil");
+}
+
+#[test]
 fn sys_ci_comes_from_the_environment() {
     let p = Project::new("print(ptest.sys.ci)");
     let ci = |env: &[(&str, &str)]| p.run_env(&["list"], env).stderr.trim().to_owned();
