@@ -36,8 +36,8 @@ const SETTLE_MAX: Duration = Duration::from_secs(5);
 /// Runs attempts as processes and reports each one's outcome on the channel `new` returns.
 pub struct Executor {
     outcomes: mpsc::UnboundedSender<AttemptOutcome>,
-    /// ptest's environment, prepared once for every child.
-    base_env: BaseEnv,
+    /// ptest's environment, prepared once for every child (which holds on to it until it execs).
+    base_env: Arc<BaseEnv>,
     /// Every child's stdin.
     dev_null: OwnedFd,
     /// Taken at the first start, once ptest's signal handlers are all in place.
@@ -123,7 +123,7 @@ impl Executor {
         });
         let executor = Executor {
             outcomes,
-            base_env: BaseEnv::capture(),
+            base_env: Arc::new(BaseEnv::capture()),
             dev_null: spawn::dev_null()?,
             signals: OnceCell::new(),
             shared,
@@ -135,7 +135,7 @@ impl Executor {
     /// Variables every attempt of this run gets, set once instead of per attempt (an attempt's
     /// own `env` still overrides them).
     pub fn set_run_env(&mut self, vars: &[(String, String)]) {
-        self.base_env = BaseEnv::capture_with(vars);
+        self.base_env = Arc::new(BaseEnv::capture_with(vars));
     }
 
     /// Non-blocking: writes the header line to the log, spawns the process and arms the timeout.
@@ -262,6 +262,8 @@ impl Executor {
             grace,
             log_path,
             log_start,
+            command,
+            cwd,
             exit,
             control: control_rx,
             echo,
@@ -354,6 +356,9 @@ struct Attempt {
     /// descriptors would limit how many may, so its length is read by path at the end.
     log_path: PathBuf,
     log_start: u64,
+    /// What was started, and where: to explain a start that failed before its exec.
+    command: CommandLine,
+    cwd: PathBuf,
     exit: oneshot::Receiver<Exit>,
     control: mpsc::UnboundedReceiver<Control>,
     echo: Option<Echo>,
@@ -403,20 +408,44 @@ async fn supervise(mut attempt: Attempt) {
     if let Some(echo) = attempt.echo.take() {
         drain(echo, &attempt.shared).await;
     }
-    let end = match (stopping, &exit) {
-        (Some(end), _) => end,
-        (None, Some(exit)) => exit.end(),
+    // A child that could not exec ends with status 127 and left the reason behind.
+    let failed = exit
+        .as_ref()
+        .filter(|exit| exit.end() == AttemptEnd::Exited(127))
+        .and_then(|_| spawn::take_failure(pgid))
+        .map(|err| {
+            let message = process::spawn_error(&attempt.command, &attempt.cwd, &err);
+            explain_in_log(&attempt.log_path, &message);
+            message
+        });
+    let end = match (stopping, &exit, failed) {
+        (_, _, Some(message)) => AttemptEnd::SpawnFailed(message),
+        (Some(end), _, None) => end,
+        (None, Some(exit), None) => exit.end(),
         // Only if something else in ptest waited for our child: say so rather than hang.
-        (None, None) => AttemptEnd::SpawnFailed(format!("process {pgid} was reaped elsewhere")),
+        (None, None, None) => {
+            AttemptEnd::SpawnFailed(format!("process {pgid} was reaped elsewhere"))
+        }
     };
+    let spawn_failed = matches!(end, AttemptEnd::SpawnFailed(_));
     let reaped_at = exit.as_ref().map_or_else(Instant::now, |exit| exit.at);
     let outcome = AttemptOutcome {
         key: attempt.key,
         end,
         started: attempt.started,
-        duration: reaped_at.saturating_duration_since(attempt.spawned),
-        peak_rss_kb: exit.as_ref().map(|exit| exit.peak_rss_kb),
-        cpu_time: exit.as_ref().map(|exit| exit.cpu_time),
+        duration: if spawn_failed {
+            Duration::ZERO
+        } else {
+            reaped_at.saturating_duration_since(attempt.spawned)
+        },
+        peak_rss_kb: exit
+            .as_ref()
+            .filter(|_| !spawn_failed)
+            .map(|exit| exit.peak_rss_kb),
+        cpu_time: exit
+            .as_ref()
+            .filter(|_| !spawn_failed)
+            .map(|exit| exit.cpu_time),
         log_start: attempt.log_start,
         log_end: std::fs::metadata(&attempt.log_path).map_or(attempt.log_start, |meta| meta.len()),
     };
@@ -436,6 +465,14 @@ async fn supervise(mut attempt: Attempt) {
     if let Some(kill_at) = kill_at {
         time::sleep_until(kill_at).await;
         process::signal_group(pgid, libc::SIGKILL);
+    }
+}
+
+/// Appends `ptest: <message>` to a log, as a start that fails at once does; if even that write
+/// fails, the outcome still says it.
+fn explain_in_log(path: &Path, message: &str) {
+    if let Ok(mut log) = std::fs::OpenOptions::new().append(true).open(path) {
+        let _ = writeln!(log, "ptest: {message}");
     }
 }
 

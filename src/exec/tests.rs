@@ -407,6 +407,35 @@ async fn cancel_stops_one_attempt() {
 }
 
 #[tokio::test]
+async fn failures_before_exec_stay_with_their_own_attempt() {
+    // Starts do not wait for the exec, so a failure is read back from the child's slot after it
+    // ends; slots are reused while others are still busy. Interleave failing and passing starts
+    // and check that no failure lands on the wrong attempt.
+    let dir = tempfile::tempdir().unwrap();
+    let (mut executor, mut outcomes) = Executor::new().unwrap();
+    for key in 0..120 {
+        let command = match key % 3 {
+            0 => argv(&["no-such-command-xyz"]),
+            1 => shell("exit 127"),
+            _ => argv(&["true"]),
+        };
+        executor.start(spec(key, dir.path(), command));
+    }
+    for _ in 0..120 {
+        let outcome = next(&mut outcomes).await;
+        let expected = match outcome.key % 3 {
+            0 => AttemptEnd::SpawnFailed("command not found: no-such-command-xyz".into()),
+            // sh did exec: its own 127 is an exit code, not a failure to start.
+            1 => AttemptEnd::Exited(127),
+            _ => AttemptEnd::Exited(0),
+        };
+        assert_eq!(outcome.end, expected, "attempt {}", outcome.key);
+    }
+    assert_eq!(executor.running(), 0);
+    finish(executor).await;
+}
+
+#[tokio::test]
 async fn kill_all_does_not_wait_for_grace() {
     let _turn = SWEEP.lock().await;
     let dir = tempfile::tempdir().unwrap();
