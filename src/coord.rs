@@ -16,7 +16,7 @@ use crate::sched::limits::{Limiters, Refusal};
 const USAGE: &str =
     "err expected \"acquire LIMITER [PERMITS]\" or \"throttled LIMITER [RETRY_AFTER_SECONDS]\"";
 
-/// The running socket server. Dropping it stops accepting; `close` also removes the socket.
+/// The running socket server. Dropping it stops accepting; `stop` also says which file to remove.
 pub struct Coordinator {
     pub path: PathBuf,
     task: tokio::task::JoinHandle<()>,
@@ -51,9 +51,11 @@ impl Coordinator {
         Ok(Coordinator { path, task })
     }
 
-    pub fn close(self) {
+    /// Stops accepting and returns the socket's path, for the caller to remove (off its thread:
+    /// removing a file costs a journal update).
+    pub fn stop(self) -> PathBuf {
         self.task.abort();
-        let _ = std::fs::remove_file(&self.path);
+        self.path
     }
 }
 

@@ -88,23 +88,44 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
 /// tens of microseconds to tens of milliseconds, which the scheduler's thread should spend
 /// starting the next suite.
 pub struct Janitor {
-    tx: Option<std::sync::mpsc::Sender<PathBuf>>,
+    tx: Option<std::sync::mpsc::Sender<Removal>>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// One job of the janitor's, done in the order given.
+enum Removal {
+    /// A file, or a folder with whatever it holds.
+    Any(PathBuf),
+    /// A folder, only when it is empty.
+    IfEmpty(PathBuf),
+}
+
+impl Removal {
+    fn run(&self) {
+        match self {
+            // Usually an empty folder: one rmdir, not a directory walk.
+            Removal::Any(path) => {
+                if std::fs::remove_dir(path).is_err() && std::fs::remove_file(path).is_err() {
+                    let _ = std::fs::remove_dir_all(path);
+                }
+            }
+            Removal::IfEmpty(path) => {
+                let _ = std::fs::remove_dir(path);
+            }
+        }
+    }
 }
 
 impl Janitor {
     pub fn start() -> Janitor {
-        let (tx, rx) = std::sync::mpsc::channel::<PathBuf>();
+        let (tx, rx) = std::sync::mpsc::channel::<Removal>();
         let thread = std::thread::Builder::new()
             .name("ptest-janitor".into())
             .stack_size(64 * 1024)
             .spawn(move || {
                 crate::exec::block_signals_in_this_thread();
-                for path in rx {
-                    // Usually an empty folder: one rmdir, not a directory walk.
-                    if std::fs::remove_dir(&path).is_err() && std::fs::remove_file(&path).is_err() {
-                        let _ = std::fs::remove_dir_all(&path);
-                    }
+                for job in rx {
+                    job.run();
                 }
             })
             .ok();
@@ -114,10 +135,24 @@ impl Janitor {
         }
     }
 
+    /// Remove a file, or a folder and what it holds.
     pub fn remove(&self, path: PathBuf) {
-        let sent = self.tx.as_ref().map(|tx| tx.send(path.clone()));
-        if !matches!(sent, Some(Ok(()))) {
-            let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+        self.send(Removal::Any(path));
+    }
+
+    /// Remove a folder if it is empty by then.
+    pub fn remove_if_empty(&self, path: PathBuf) {
+        self.send(Removal::IfEmpty(path));
+    }
+
+    /// Without a thread (it could not start, or it ended), the job is done here.
+    fn send(&self, job: Removal) {
+        let unsent = match &self.tx {
+            Some(tx) => tx.send(job).err().map(|e| e.0),
+            None => Some(job),
+        };
+        if let Some(job) = unsent {
+            job.run();
         }
     }
 

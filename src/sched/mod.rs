@@ -258,9 +258,7 @@ impl<'a> Scheduler<'a> {
                 w.abort();
             }
         }
-        if let Some(c) = self.coordinator.take() {
-            c.close();
-        }
+        let socket = self.coordinator.take().map(Coordinator::stop);
 
         let results: Vec<SuiteResult> = self
             .results
@@ -274,7 +272,9 @@ impl<'a> Scheduler<'a> {
             .collect();
         let summary = Summary::from_results(&results, self.started.elapsed(), self.interrupted);
         let limiters = self.limiters.stats();
-        // The janitor removes this run's folders on its thread while the reports are written.
+        // The janitor removes this run's folders and socket on its thread while the reports are
+        // written, the run's own folder last and only when empty: failed attempts keep theirs
+        // for inspection.
         for dir in self.tmp.drain() {
             self.janitor.remove(dir);
         }
@@ -284,16 +284,19 @@ impl<'a> Scheduler<'a> {
                 self.janitor.remove(bin);
             }
         }
+        if let Some(socket) = socket {
+            self.janitor.remove(socket);
+        }
+        if !self.opts.keep_tmp {
+            self.janitor
+                .remove_if_empty(files::run_tmp_root(&self.opts.run_id));
+        }
         self.emit(&Event::RunFinished {
             results: &results,
             summary: &summary,
             limiters: &limiters,
         });
         self.janitor.finish();
-        if !self.opts.keep_tmp {
-            // Only empty folders go: failed attempts keep theirs for inspection.
-            let _ = std::fs::remove_dir(files::run_tmp_root(&self.opts.run_id));
-        }
         (results, summary, self.run)
     }
 

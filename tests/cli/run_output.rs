@@ -259,6 +259,12 @@ ptest.suite {
     );
     // Each attempt gets its own folder, named after the attempt.
     assert!(tmpdir.contains(run_id), "{tmpdir}");
+    let root = Path::new(&tmpdir).parent().unwrap();
+    assert!(
+        !root.exists(),
+        "the run's folder (socket, bin link) is gone too: {}",
+        root.display()
+    );
 
     let out = p.run(&["--keep-tmp"]);
     assert_eq!(out.code, 0);
