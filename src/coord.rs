@@ -22,24 +22,36 @@ pub struct Coordinator {
     task: tokio::task::JoinHandle<()>,
 }
 
-impl Coordinator {
-    /// Listen on `dir/coord.sock`; `dir` is made (or narrowed to) mode 0700.
-    pub fn start(dir: &Path, limiters: Limiters) -> std::io::Result<Coordinator> {
-        // Made 0700 at once (a chmod more only when it was there already).
-        match std::fs::DirBuilder::new().mode(0o700).create(dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(dir)?;
-                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-            }
-            Err(e) => return Err(e),
+/// The socket `dir/coord.sock`, listening, in `dir` made (or narrowed to) mode 0700. Blocking
+/// file system work, so it may run on another thread while the config is evaluated.
+pub fn listen(dir: &Path) -> std::io::Result<(PathBuf, std::os::unix::net::UnixListener)> {
+    // Made 0700 at once (a chmod more only when it was there already).
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
         }
-        let path = dir.join("coord.sock");
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path)?;
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir)?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        Err(e) => return Err(e),
+    }
+    let path = dir.join("coord.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = std::os::unix::net::UnixListener::bind(&path)?;
+    listener.set_nonblocking(true)?;
+    Ok((path, listener))
+}
+
+impl Coordinator {
+    /// Serves the limiters on a socket [`listen`] made; inside the runtime.
+    pub fn serve(
+        path: PathBuf,
+        listener: std::os::unix::net::UnixListener,
+        limiters: Limiters,
+    ) -> std::io::Result<Coordinator> {
+        let listener = UnixListener::from_std(listener)?;
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {

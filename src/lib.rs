@@ -183,6 +183,13 @@ fn color_enabled(choice: cli::ColorChoice) -> bool {
 
 /// `ptest [run] CONFIG`: evaluate, plan, run, report.
 fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
+    let run_id = new_run_id();
+    // The run's folder is made on another thread while the config is evaluated.
+    let spares = match args.config.jobs {
+        Some(settings::Jobs::Count(n)) => Some(n as usize),
+        Some(settings::Jobs::Auto) | None => None,
+    };
+    let setup = sched::files::Setup::start(&run_id, spares);
     let (plan, runtime) = load(&args.config)?;
     sched::files::prepare_log_dir(&plan.log_dir).map_err(Error::Setup)?;
     for (what, path) in [
@@ -228,7 +235,7 @@ fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
     let mut hooks = lua::hooks::Hooks { runtime: &runtime };
     let mut judge = lua::hooks::Predicates { runtime: &runtime };
     let opts = sched::Options {
-        run_id: new_run_id(),
+        run_id,
         keep_tmp: args.keep_tmp,
         echo,
     };
@@ -247,7 +254,7 @@ fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         if let Some(g) = github.as_mut() {
             sinks.push(g);
         }
-        let scheduler = sched::Scheduler::new(&plan, opts, sinks, &mut judge)
+        let scheduler = sched::Scheduler::new(&plan, opts, sinks, &mut judge, setup)
             .map_err(|e| Error::Setup(format!("cannot start the executor: {}", io_message(&e))))?;
         let (_, summary, _) = scheduler.run().await;
         Ok::<_, Error>(summary)

@@ -118,12 +118,18 @@ impl Removal {
 
 impl Janitor {
     pub fn start() -> Janitor {
+        Janitor::start_with(|| {})
+    }
+
+    /// Starts the janitor with `first` to do before any removal.
+    fn start_with(first: impl FnOnce() + Send + 'static) -> Janitor {
         let (tx, rx) = std::sync::mpsc::channel::<Removal>();
         let thread = std::thread::Builder::new()
             .name("ptest-janitor".into())
             .stack_size(64 * 1024)
             .spawn(move || {
                 crate::exec::block_signals_in_this_thread();
+                first();
                 for job in rx {
                     job.run();
                 }
@@ -247,6 +253,98 @@ fn look(lens: &[AtomicU64], order: Vec<(usize, PathBuf)>) {
         lens[index].store(found, Ordering::Release);
     }
 }
+
+/// What a run needs on disk before its first suite starts.
+pub struct RunFolder {
+    /// `$TMPDIR/ptest-<run id>`, mode 0700.
+    pub root: PathBuf,
+    /// The coordinator's socket in it, listening.
+    pub socket: PathBuf,
+    pub listener: std::os::unix::net::UnixListener,
+    /// `root/bin`, holding the `ptest` link, when it could be made.
+    pub bin: Option<PathBuf>,
+    /// Empty folders for the first attempts, `tmp-1` first.
+    pub spares: Vec<PathBuf>,
+}
+
+impl RunFolder {
+    fn make(root: PathBuf, spares: usize) -> std::io::Result<RunFolder> {
+        let (socket, listener) = crate::coord::listen(&root)?;
+        let bin = link_self(&root);
+        let spares = (1..=spares)
+            .map(|n| root.join(format!("tmp-{n}")))
+            .filter(|dir| std::fs::create_dir(dir).is_ok())
+            .collect();
+        Ok(RunFolder {
+            root,
+            socket,
+            listener,
+            bin,
+            spares,
+        })
+    }
+}
+
+/// The run's folder being made on the janitor's thread, while the scheduler's thread evaluates
+/// the config: five to ten journaled file system changes, a few hundred microseconds to
+/// milliseconds before the first suite could start.
+pub struct Setup {
+    janitor: Option<Janitor>,
+    root: PathBuf,
+    made: Option<std::sync::mpsc::Receiver<std::io::Result<RunFolder>>>,
+}
+
+impl Setup {
+    /// Starts the janitor on making the run's folder, with up to `spares` empty folders for the
+    /// first attempts (`None`: as many as this process may use CPUs, the default worker count).
+    pub fn start(run_id: &str, spares: Option<usize>) -> Setup {
+        let root = run_tmp_root(run_id);
+        let (tx, made) = std::sync::mpsc::sync_channel(1);
+        let for_thread = root.clone();
+        let janitor = Janitor::start_with(move || {
+            let spares = spares
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+                .min(MAX_SPARES);
+            let _ = tx.send(RunFolder::make(for_thread, spares));
+        });
+        Setup {
+            janitor: Some(janitor),
+            root,
+            made: Some(made),
+        }
+    }
+
+    /// Waits for the folder; the janitor is free for removals afterwards.
+    pub fn finish(mut self) -> std::io::Result<(Janitor, RunFolder)> {
+        let made = self.wait();
+        let janitor = self.janitor.take().expect("a setup is finished once");
+        made.map(|folder| (janitor, folder))
+    }
+
+    fn wait(&mut self) -> std::io::Result<RunFolder> {
+        let made = self.made.take().map(|rx| rx.recv());
+        match made {
+            Some(Ok(made)) => made,
+            // The thread could not start: make it here.
+            Some(Err(_)) | None => RunFolder::make(self.root.clone(), 0),
+        }
+    }
+}
+
+impl Drop for Setup {
+    /// Not used (the config had an error): nothing of the run stays behind.
+    fn drop(&mut self) {
+        if let Some(mut janitor) = self.janitor.take() {
+            if let Some(Ok(Ok(_))) = self.made.take().map(|rx| rx.recv()) {
+                janitor.remove(self.root.clone());
+            }
+            janitor.finish();
+        }
+    }
+}
+
+/// The most empty folders made ahead for the first attempts.
+const MAX_SPARES: usize = 16;
 
 /// The folder holding this run's per-attempt temporary folders.
 pub fn run_tmp_root(run_id: &str) -> PathBuf {

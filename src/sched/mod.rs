@@ -135,11 +135,16 @@ impl<'a> Scheduler<'a> {
         opts: Options,
         sinks: Vec<&'a mut dyn Sink>,
         judge: &'a mut dyn RetryJudge,
+        setup: files::Setup,
     ) -> std::io::Result<Scheduler<'a>> {
         let (exec, outcomes) = Executor::new()?;
         let limiters = Limiters::new(plan);
-        let root = files::run_tmp_root(&opts.run_id);
-        let coordinator = Some(Coordinator::start(&root, limiters.clone())?);
+        let (janitor, folder) = setup.finish()?;
+        let coordinator = Some(Coordinator::serve(
+            folder.socket,
+            folder.listener,
+            limiters.clone(),
+        )?);
         let names = files::log_names(plan.suites.iter().map(|s| s.name.as_str()));
         let log_files = names.iter().map(|n| plan.log_dir.join(n)).collect();
         let n = plan.suites.len();
@@ -148,7 +153,7 @@ impl<'a> Scheduler<'a> {
             phase_open[s.phase.index()] += 1;
         }
         let mut exec = exec;
-        let bin_dir = files::link_self(&root);
+        let bin_dir = folder.bin;
         exec.set_run_env(&run_env(
             &opts.run_id,
             coordinator.as_ref(),
@@ -192,8 +197,8 @@ impl<'a> Scheduler<'a> {
             limiter_wait_since: vec![None; n],
             coordinator,
             bin_dir,
-            janitor: files::Janitor::start(),
-            tmp: TmpDirs::new(root.clone()),
+            janitor,
+            tmp: TmpDirs::with_spares(folder.root, folder.spares),
             may_start_later: n,
             logs: None,
         })

@@ -25,11 +25,18 @@ pub struct TmpDirs {
 }
 
 impl TmpDirs {
+    #[cfg(test)]
     pub fn new(root: PathBuf) -> TmpDirs {
+        TmpDirs::with_spares(root, Vec::new())
+    }
+
+    /// With empty folders made ahead (`tmp-1` to `tmp-N`, in that order), taken first.
+    pub fn with_spares(root: PathBuf, mut spares: Vec<PathBuf>) -> TmpDirs {
+        spares.reverse();
         TmpDirs {
             root,
-            made: 0,
-            spare: Vec::new(),
+            made: spares.len() as u64,
+            spare: spares,
             unchecked: Vec::new(),
         }
     }

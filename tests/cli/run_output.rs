@@ -731,3 +731,34 @@ fn a_rerun_rewrites_each_log_from_its_header() {
         b"=== ptest: echo attempt 1/1 ===\nshort\n"
     );
 }
+
+#[test]
+fn the_run_folder_is_made_ahead_and_nothing_of_it_stays_after_an_error_or_a_pass() {
+    // The run's folder (socket, bin link, first empty folders) is made on another thread while
+    // the config is evaluated; a config error must not leave it behind, and neither must a run.
+    let tmp = tempfile::tempdir().unwrap();
+    let tmpdir = tmp.path().to_str().unwrap();
+    let leftovers = || std::fs::read_dir(tmp.path()).unwrap().count();
+
+    let bad = Project::new("ptest.suite { name = \"a\", cmd = 1 }\n");
+    let out = bad.run_env(&[], &[("TMPDIR", tmpdir)]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(leftovers(), 0, "a config error leaves no run folder");
+
+    let good = Project::new(
+        r#"
+for i = 1, 6 do
+  ptest.suite { name = "s" .. i, cmd = "test -d \"$TMPDIR\" && test -z \"$(ls -A \"$TMPDIR\")\" && echo $TMPDIR >> dirs" }
+end
+"#,
+    );
+    let out = good.run_env(&["-j", "3"], &[("TMPDIR", tmpdir)]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let dirs = std::fs::read_to_string(good.join("dirs")).unwrap();
+    assert_eq!(
+        dirs.lines().count(),
+        6,
+        "every suite found an empty folder: {dirs}"
+    );
+    assert_eq!(leftovers(), 0, "a passing run leaves no run folder");
+}
