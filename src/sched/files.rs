@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// `[A-Za-z0-9._-]` kept, everything else `_`; never empty, never a path of its own.
 pub fn safe_name(name: &str) -> String {
@@ -98,6 +98,8 @@ enum Removal {
     Any(PathBuf),
     /// A folder, only when it is empty.
     IfEmpty(PathBuf),
+    /// The folders made ahead that no attempt took.
+    Untaken(Ahead),
 }
 
 impl Removal {
@@ -111,6 +113,11 @@ impl Removal {
             }
             Removal::IfEmpty(path) => {
                 let _ = std::fs::remove_dir(path);
+            }
+            Removal::Untaken(ahead) => {
+                while let Some(dir) = ahead.take() {
+                    let _ = std::fs::remove_dir(dir);
+                }
             }
         }
     }
@@ -149,6 +156,11 @@ impl Janitor {
     /// Remove a folder if it is empty by then.
     pub fn remove_if_empty(&self, path: PathBuf) {
         self.send(Removal::IfEmpty(path));
+    }
+
+    /// Remove the folders made ahead that no attempt took, once they are all made.
+    pub fn remove_untaken(&self, ahead: Ahead) {
+        self.send(Removal::Untaken(ahead));
     }
 
     /// Without a thread (it could not start, or it ended), the job is done here.
@@ -263,25 +275,70 @@ pub struct RunFolder {
     pub listener: std::os::unix::net::UnixListener,
     /// `root/bin`, holding the `ptest` link, when it could be made.
     pub bin: Option<PathBuf>,
-    /// Empty folders for the first attempts, `tmp-1` first.
-    pub spares: Vec<PathBuf>,
+    /// Empty folders for the first attempts, made after the rest, one by one.
+    pub ahead: Ahead,
 }
 
 impl RunFolder {
-    fn make(root: PathBuf, spares: usize) -> std::io::Result<RunFolder> {
+    fn make(root: PathBuf, ahead: Ahead) -> std::io::Result<RunFolder> {
         let (socket, listener) = crate::coord::listen(&root)?;
         let bin = link_self(&root);
-        let spares = (1..=spares)
-            .map(|n| root.join(format!("tmp-{n}")))
-            .filter(|dir| std::fs::create_dir(dir).is_ok())
-            .collect();
         Ok(RunFolder {
             root,
             socket,
             listener,
             bin,
-            spares,
+            ahead,
         })
+    }
+}
+
+/// Empty folders `tmp-1` to `tmp-N` for a run's first attempts, made by the janitor one by one
+/// while the first suites start, and taken as they come (`tmp-1` first).
+#[derive(Clone, Default)]
+pub struct Ahead(Arc<AheadState>);
+
+#[derive(Default)]
+struct AheadState {
+    /// How many will be made, so folders made elsewhere are numbered after them.
+    planned: usize,
+    /// Made and not taken yet, the next to take last.
+    ready: Mutex<Vec<PathBuf>>,
+}
+
+impl Ahead {
+    pub fn new(planned: usize) -> Ahead {
+        Ahead(Arc::new(AheadState {
+            planned,
+            ready: Mutex::new(Vec::new()),
+        }))
+    }
+
+    pub fn planned(&self) -> usize {
+        self.0.planned
+    }
+
+    /// A folder made ahead, if one is ready.
+    pub fn take(&self) -> Option<PathBuf> {
+        let mut ready = self.0.ready.lock().unwrap_or_else(PoisonError::into_inner);
+        if ready.is_empty() {
+            None
+        } else {
+            Some(ready.remove(0))
+        }
+    }
+
+    pub fn make_all(&self, root: &Path) {
+        for n in 1..=self.0.planned {
+            let dir = root.join(format!("tmp-{n}"));
+            if std::fs::create_dir(&dir).is_ok() {
+                self.0
+                    .ready
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(dir);
+            }
+        }
     }
 }
 
@@ -305,7 +362,13 @@ impl Setup {
             let spares = spares
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
                 .min(MAX_SPARES);
-            let _ = tx.send(RunFolder::make(for_thread, spares));
+            let ahead = Ahead::new(spares);
+            let made = RunFolder::make(for_thread.clone(), ahead.clone());
+            let ok = made.is_ok();
+            let _ = tx.send(made);
+            if ok {
+                ahead.make_all(&for_thread);
+            }
         });
         Setup {
             janitor: Some(janitor),
@@ -326,7 +389,7 @@ impl Setup {
         match made {
             Some(Ok(made)) => made,
             // The thread could not start: make it here.
-            Some(Err(_)) | None => RunFolder::make(self.root.clone(), 0),
+            Some(Err(_)) | None => RunFolder::make(self.root.clone(), Ahead::default()),
         }
     }
 }

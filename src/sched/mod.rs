@@ -198,7 +198,7 @@ impl<'a> Scheduler<'a> {
             coordinator,
             bin_dir,
             janitor,
-            tmp: TmpDirs::with_spares(folder.root, folder.spares),
+            tmp: TmpDirs::with_ahead(folder.root, folder.ahead),
             may_start_later: n,
             logs: None,
         })
@@ -283,6 +283,7 @@ impl<'a> Scheduler<'a> {
         for dir in self.tmp.drain() {
             self.janitor.remove(dir);
         }
+        self.janitor.remove_untaken(self.tmp.ahead());
         if !self.opts.keep_tmp {
             if let Some(bin) = self.bin_dir.take() {
                 self.janitor.remove(bin.join("ptest"));

@@ -12,7 +12,7 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::files::Janitor;
+use super::files::{Ahead, Janitor};
 
 pub struct TmpDirs {
     root: PathBuf,
@@ -22,28 +22,36 @@ pub struct TmpDirs {
     spare: Vec<PathBuf>,
     /// Passed attempts' folders not yet looked into.
     unchecked: Vec<PathBuf>,
+    /// Empty folders the janitor makes at the start of the run, taken before making one here.
+    ahead: Ahead,
 }
 
 impl TmpDirs {
     #[cfg(test)]
     pub fn new(root: PathBuf) -> TmpDirs {
-        TmpDirs::with_spares(root, Vec::new())
+        TmpDirs::with_ahead(root, Ahead::default())
     }
 
-    /// With empty folders made ahead (`tmp-1` to `tmp-N`, in that order), taken first.
-    pub fn with_spares(root: PathBuf, mut spares: Vec<PathBuf>) -> TmpDirs {
-        spares.reverse();
+    /// With the folders `ahead` names (`tmp-1` to `tmp-N`, however many are made so far) taken
+    /// first; folders made here are numbered after them.
+    pub fn with_ahead(root: PathBuf, ahead: Ahead) -> TmpDirs {
         TmpDirs {
             root,
-            made: spares.len() as u64,
-            spare: spares,
+            made: ahead.planned() as u64,
+            spare: Vec::new(),
             unchecked: Vec::new(),
+            ahead,
         }
     }
 
-    /// An empty folder for an attempt: a spare one, or a new one.
+    /// The folders made ahead and not taken, for the janitor to remove after it has made them all.
+    pub fn ahead(&self) -> Ahead {
+        self.ahead.clone()
+    }
+
+    /// An empty folder for an attempt: a spare one, one made ahead, or a new one.
     pub fn take(&mut self) -> PathBuf {
-        if let Some(dir) = self.spare.pop() {
+        if let Some(dir) = self.spare.pop().or_else(|| self.ahead.take()) {
             return dir;
         }
         self.made += 1;
@@ -168,6 +176,24 @@ mod tests {
         let c = tmp.take();
         assert_ne!(c, b);
         assert!(c.read_dir().unwrap().next().is_none());
+    }
+
+    #[test]
+    fn folders_made_ahead_come_first_in_order_and_new_ones_are_numbered_after_them() {
+        let root = tempfile::tempdir().unwrap();
+        let mut janitor = Janitor::start();
+        let ahead = Ahead::new(3);
+        let mut tmp = TmpDirs::with_ahead(root.path().to_path_buf(), ahead.clone());
+        // None made yet: a folder of its own, numbered after the three planned.
+        assert_eq!(tmp.take(), root.path().join("tmp-4"));
+        ahead.make_all(root.path());
+        assert_eq!(tmp.take(), root.path().join("tmp-1"));
+        assert_eq!(tmp.take(), root.path().join("tmp-2"));
+        // What no attempt took is removed by the janitor; taken ones stay with their attempts.
+        janitor.remove_untaken(tmp.ahead());
+        janitor.finish();
+        assert!(!root.path().join("tmp-3").exists());
+        assert!(root.path().join("tmp-2").is_dir() && root.path().join("tmp-4").is_dir());
     }
 
     #[test]
