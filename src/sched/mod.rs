@@ -125,6 +125,8 @@ pub struct Scheduler<'a> {
     tmp: TmpDirs,
     /// Suites that may still start an attempt (pending or between attempts).
     may_start_later: usize,
+    /// The folders made ahead that no attempt took have been handed to the janitor.
+    untaken_removed: bool,
     /// What is known of earlier logs ahead of their suites' first attempts.
     logs: Option<files::LogPrep>,
 }
@@ -200,6 +202,7 @@ impl<'a> Scheduler<'a> {
             janitor,
             tmp: TmpDirs::with_ahead(folder.root, folder.ahead),
             may_start_later: n,
+            untaken_removed: false,
             logs: None,
         })
     }
@@ -654,6 +657,10 @@ impl<'a> Scheduler<'a> {
             self.slots.total() as usize + 1
         };
         self.tmp.check(keep, &self.janitor);
+        if keep == 0 && !self.untaken_removed {
+            self.untaken_removed = true;
+            self.janitor.remove_untaken(self.tmp.ahead());
+        }
     }
 
     /// Starts the thread that looks at the earlier logs of the suites that will run, roughly in
