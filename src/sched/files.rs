@@ -90,6 +90,28 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
 pub struct Janitor {
     tx: Option<std::sync::mpsc::Sender<Removal>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Tells this janitor from others (tests start several).
+    id: u64,
+}
+
+/// The run's janitor, for removals asked outside the scheduler ([`remove_later`]), with its id.
+static RUN_JANITOR: Mutex<Option<(u64, std::sync::mpsc::Sender<Removal>)>> = Mutex::new(None);
+
+/// Removes a file or folder on the run's janitor thread, before the run ends; at once when no
+/// run is going on.
+pub fn remove_later(path: PathBuf) {
+    let tx = RUN_JANITOR
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()
+        .map(|(_, tx)| tx.clone());
+    let unsent = match tx {
+        Some(tx) => tx.send(Removal::Any(path)).err().map(|e| e.0),
+        None => Some(Removal::Any(path)),
+    };
+    if let Some(job) = unsent {
+        job.run();
+    }
 }
 
 /// One job of the janitor's, done in the order given.
@@ -142,9 +164,11 @@ impl Janitor {
                 }
             })
             .ok();
+        static IDS: AtomicU64 = AtomicU64::new(0);
         Janitor {
             tx: Some(tx),
             thread,
+            id: IDS.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -176,7 +200,12 @@ impl Janitor {
 
     /// Wait until every folder handed over is gone.
     pub fn finish(&mut self) {
-        self.tx.take();
+        if self.tx.take().is_some() {
+            let mut run = RUN_JANITOR.lock().unwrap_or_else(PoisonError::into_inner);
+            if run.as_ref().is_some_and(|(id, _)| *id == self.id) {
+                *run = None;
+            }
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -370,6 +399,9 @@ impl Setup {
                 ahead.make_all(&for_thread);
             }
         });
+        // This one also takes the reports' removals.
+        *RUN_JANITOR.lock().unwrap_or_else(PoisonError::into_inner) =
+            janitor.tx.clone().map(|tx| (janitor.id, tx));
         Setup {
             janitor: Some(janitor),
             root,

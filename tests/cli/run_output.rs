@@ -572,6 +572,15 @@ ptest.suite { name = "later", cmd = "true", depends_on = { "broken" } }
             .len(),
         3
     );
+    // The second run's report replaced the first one's in one step (a swap, the earlier file
+    // then removed): the new one is there whole, and nothing else is left beside it.
+    let second = report_at(&dir.join("test-report.json"));
+    assert_ne!(second["run_id"], r["run_id"]);
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains(".tmp")), "{names:?}");
 }
 
 /// Log names keep `[A-Za-z0-9._-]` and turn the rest into `_`, so different suites can map to
