@@ -4,10 +4,13 @@
 Each workload is generated as a ptest.lua and as the input of each peer; every tool runs every
 command through /bin/sh -c, so all do the same work. Within each round the tools take turns, so
 a drifting machine hits all alike; the table shows medians with min-max, the median of the
-per-round ratios to ninja, and the lower bound where one exists.
+per-round ratios to ninja, and the lower bound where one exists. Where there are no
+dependencies (W1, W4), "floor" is floor.c: posix_spawn and waitpid and nothing else, the least
+any runner can take on this machine.
 
     python3 tests/bench/run.py                    # every workload, 5 rounds
     python3 tests/bench/run.py --only W1,W3 -r 7  # some workloads, more rounds
+    python3 tests/bench/run.py --only W4 --baseline /tmp/old/ptest  # and an earlier build, same rounds
 """
 
 import argparse
@@ -25,12 +28,20 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PTEST = os.path.join(ROOT, "target", "release", "ptest")
+FLOOR = os.path.join(ROOT, "target", "release", "bench-floor")
+BASELINE = None  # --baseline: another ptest binary, run as the tool "ptest (baseline)"
 
 
 def ensure_tools():
-    """Build ptest (release) and install the peers from Debian packages when missing."""
+    """Build ptest (release) and floor.c, and install the peers and hyperfine from Debian packages
+    when missing."""
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-    missing = [pkg for tool, pkg in [("ninja", "ninja-build"), ("make", "make"), ("parallel", "parallel")]
+    # The C compiler Rust links with builds the floor; without one, the floor rows are left out.
+    src = os.path.join(ROOT, "tests", "bench", "floor.c")
+    if shutil.which("cc"):
+        subprocess.run(["cc", "-O2", "-o", FLOOR, src], check=True)
+    missing = [pkg for tool, pkg in [("ninja", "ninja-build"), ("make", "make"), ("parallel", "parallel"),
+                                     ("hyperfine", "hyperfine"), ("flock", "util-linux")]
                if shutil.which(tool) is None]
     if missing:
         subprocess.run(["apt-get", "update", "-qq"], check=False)
@@ -97,12 +108,16 @@ class Workload:
         with open(os.path.join(d, "commands.txt"), "w") as f:
             for n in self.order:
                 f.write(self.cmds[n] + "\n")
+        with open(os.path.join(d, "commands.tsv"), "w") as f:  # for floor.c: group, command
+            for n in self.order:
+                f.write(self.group.get(n, "-") + "\t" + self.cmds[n] + "\n")
 
 
 def w1(jobs):
     w = Workload(f"W1 -j{jobs}", f"2,000 × true, -j{jobs}", jobs)
     for i in range(2000):
         w.add(f"t{i}", "true")
+    w.peers.append("floor")
     return w
 
 
@@ -157,7 +172,7 @@ def w4(seed=11):
             w.add(f"g{g}_{i}", f"sleep {s:.3f}", s, group=f"grp{g}")
             totals[g] = totals.get(g, 0) + s
     w.lower_bound = max(totals.values())
-    w.peers = ["ninja", "make"]
+    w.peers = ["ninja", "make", "floor"]
     return w
 
 
@@ -196,10 +211,12 @@ def command(tool, w):
     j = str(w.jobs)
     return {
         "ptest": [PTEST, "-j", j, "-q", "ptest.lua"],
+        "ptest (baseline)": [BASELINE, "-j", j, "-q", "ptest.lua"],
         "ninja": ["ninja", "-j", j, "--quiet"],
         "make": ["make", "-s", "-j", j],
         "xargs": ["sh", "-c", f"xargs -P {j} -I CMD /bin/sh -c CMD < commands.txt"],
         "parallel": ["sh", "-c", f"SHELL=/bin/sh parallel -j {j} < commands.txt"],
+        "floor": [FLOOR, j, "commands.tsv"],
     }[tool]
 
 
@@ -217,7 +234,8 @@ def clean(tool, d, w):
 def run_workload(w, rounds, base, warmup=1):
     d = os.path.join(base, w.key.replace(" ", "_"))
     w.write(d)
-    tools = ["ptest"] + [p for p in w.peers if shutil.which(p.split()[0]) or p == "xargs"]
+    tools = ["ptest"] + (["ptest (baseline)"] if BASELINE else []) + [p for p in w.peers
+                         if shutil.which(p) or p == "xargs" or (p == "floor" and os.path.exists(FLOOR))]
     results = {t: [] for t in tools}
     # Untimed first runs: the first one of each tool creates its files (ptest's logs, ninja's
     # log) and brings its binary into memory, which later runs do not repeat.
@@ -233,8 +251,7 @@ def run_workload(w, rounds, base, warmup=1):
             results[t].append(timed(command(t, w), d))
     extra = {}
     if w.key == "W5":
-        lists = [timed([PTEST, "list", "ptest.lua"], d)[0] for _ in range(rounds)]
-        extra["ptest list"] = statistics.median(lists)
+        extra["ptest list"] = list_time(d, rounds)
     if w.key == "W6":
         report = json.load(open(os.path.join(d, "logs", "test-report.json")))
         writers = sum(s["cpu_time"] or 0 for s in report["suites"])
@@ -253,6 +270,18 @@ def run_workload(w, rounds, base, warmup=1):
             extra["ptest own CPU"] = statistics.median(own)
         extra["writers' CPU"] = writers
     return tools, results, extra
+
+
+def list_time(d, rounds):
+    """Median wall time of `ptest list` on the workload: hyperfine's, 30 runs after 3 untimed
+    (a 40 ms command is at the mercy of one scheduler hiccup), else `rounds` runs of our own."""
+    if shutil.which("hyperfine"):
+        out = os.path.join(d, ".list.json")
+        subprocess.run(["hyperfine", "-N", "--warmup", "3", "--runs", "30", "--export-json", out,
+                        f"{PTEST} list ptest.lua"], cwd=d, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return json.load(open(out))["results"][0]["median"]
+    return statistics.median(timed([PTEST, "list", "ptest.lua"], d)[0] for _ in range(rounds))
 
 
 def fmt_row(w, tools, results, extra):
@@ -278,7 +307,10 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated keys: W1,W2,W3,W4,W5,W6")
     ap.add_argument("--keep", action="store_true", help="keep the generated folders")
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs of each tool first")
+    ap.add_argument("--baseline", metavar="BIN", help="another ptest binary to run in the same rounds")
     args = ap.parse_args()
+    global BASELINE
+    BASELINE = os.path.abspath(args.baseline) if args.baseline else None
     ensure_tools()
     all_w = [w1(2), w1(8), w2(True), w2(False), w3(True), w3(False), w4(), w5(), w6()]
     only = [o.strip() for o in args.only.split(",") if o.strip()]
