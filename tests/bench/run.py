@@ -19,6 +19,7 @@ import math
 import os
 import random
 import resource
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -278,7 +279,7 @@ def list_time(d, rounds):
     if shutil.which("hyperfine"):
         out = os.path.join(d, ".list.json")
         subprocess.run(["hyperfine", "-N", "--warmup", "3", "--runs", "30", "--export-json", out,
-                        f"{PTEST} list ptest.lua"], cwd=d, check=True,
+                        f"{shlex.quote(PTEST)} list ptest.lua"], cwd=d, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return json.load(open(out))["results"][0]["median"]
     return statistics.median(timed([PTEST, "list", "ptest.lua"], d)[0] for _ in range(rounds))
@@ -311,6 +312,8 @@ def main():
     args = ap.parse_args()
     global BASELINE
     BASELINE = os.path.abspath(args.baseline) if args.baseline else None
+    if BASELINE and not (os.path.isfile(BASELINE) and os.access(BASELINE, os.X_OK)):
+        ap.error(f"--baseline {args.baseline}: not an executable file")
     ensure_tools()
     all_w = [w1(2), w1(8), w2(True), w2(False), w3(True), w3(False), w4(), w5(), w6()]
     only = [o.strip() for o in args.only.split(",") if o.strip()]
