@@ -5,7 +5,6 @@
 //! codes.
 
 pub mod cli;
-pub mod coord;
 pub mod duration;
 pub mod error;
 pub mod event;
@@ -134,20 +133,20 @@ fn leave(plan: Plan, runtime: lua::Runtime) {
 
 /// `ptest acquire`: exit 0 granted, 2 refused or usage, 3 outside a run, 4 timed out.
 fn acquire(a: &cli::AcquireArgs) -> u8 {
-    match coord::acquire(&a.limiter, a.permits, a.timeout) {
+    match sched::socket::acquire(&a.limiter, a.permits, a.timeout) {
         Ok(()) => exit::OK,
-        Err(coord::ClientError::NoSocket) => {
+        Err(sched::socket::ClientError::NoSocket) => {
             let _ = writeln!(
                 std::io::stderr().lock(),
                 "error: ptest acquire works inside a suite of a ptest run (PTEST_SOCKET is not set)"
             );
             3
         }
-        Err(coord::ClientError::Refused(e)) => {
+        Err(sched::socket::ClientError::Refused(e)) => {
             let _ = writeln!(std::io::stderr().lock(), "error: {e}");
             exit::USAGE
         }
-        Err(coord::ClientError::TimedOut) => {
+        Err(sched::socket::ClientError::TimedOut) => {
             let _ = writeln!(
                 std::io::stderr().lock(),
                 "error: limiter \"{}\" did not grant within the timeout",

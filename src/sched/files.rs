@@ -310,7 +310,7 @@ pub struct RunFolder {
 
 impl RunFolder {
     fn make(root: PathBuf, ahead: Ahead) -> std::io::Result<RunFolder> {
-        let (socket, listener) = crate::coord::listen(&root)?;
+        let (socket, listener) = super::socket::listen(&root)?;
         let bin = link_self(&root);
         Ok(RunFolder {
             root,

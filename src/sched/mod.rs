@@ -6,6 +6,7 @@ pub mod files;
 pub mod limits;
 pub mod queue;
 pub mod simulate;
+pub mod socket;
 mod tmp;
 
 use std::cmp::Reverse;
@@ -17,7 +18,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::coord::Coordinator;
 use crate::event::{AttemptView, Event, RetryJudge, RunInfo, Sink, Status, SuiteResult, Summary};
 use crate::exec::{
     AttemptEnd, AttemptOutcome, AttemptSpec, CommandLine, Executor, LineSink, LogStart,
@@ -25,6 +25,7 @@ use crate::exec::{
 use crate::plan::{OnFailure, Plan, SuiteId};
 use limits::{Limiters, Refusal};
 use queue::{Admit, Queue, Slots};
+use socket::Coordinator;
 use tmp::TmpDirs;
 
 /// How much of an attempt's output retry rules and hooks see.
@@ -976,7 +977,7 @@ async fn sleep_until(t: Option<Instant>) {
 /// Limiter wake-ups: a token is due at an exact time, and a late start is rate lost for good.
 async fn precise_until(t: Option<Instant>) {
     match t {
-        Some(t) => crate::coord::precise_sleep_until(t).await,
+        Some(t) => socket::precise_sleep_until(t).await,
         None => std::future::pending().await,
     }
 }
