@@ -76,6 +76,9 @@ struct State {
     /// Groups of finished attempts that still had members: a suite may leave a daemon behind for a
     /// later suite, so they are only swept at shutdown.
     lingering_groups: BTreeSet<libc::pid_t>,
+    /// Groups (running or lingering) that already got SIGTERM from a timeout or cancel: the
+    /// shutdown sweep does not send them another (one SIGTERM per group per stop).
+    terminated: BTreeSet<libc::pid_t>,
     /// Echo readers still blocked on a pipe some grandchild holds open.
     lingering_readers: Vec<oneshot::Receiver<()>>,
 }
@@ -102,7 +105,7 @@ impl Shared {
 
     fn kill_all(&self) {
         for handle in self.lock().attempts.values() {
-            process::signal_group(handle.pgid, libc::SIGKILL);
+            process::signal_attempt(handle.pgid, libc::SIGKILL);
             let _ = handle.control.send(Control::Killed);
         }
     }
@@ -251,6 +254,8 @@ impl Executor {
         {
             let mut state = self.shared.lock();
             state.attempts.insert(key, Handle { pgid: pid, control });
+            // A group of that number that got SIGTERM once is gone: this is a new one.
+            state.terminated.remove(&pid);
             self.shared.running.send_replace(state.attempts.len());
         }
         tokio::spawn(supervise(Attempt {
@@ -304,20 +309,21 @@ impl Executor {
     /// at once when nothing is left. Attempts still running end `Cancelled`, and their outcomes
     /// are on the channel before this returns, as is every byte echo readers had to write.
     pub async fn shutdown(self, grace: Duration) {
-        let groups = {
+        let (groups, terminated) = {
             let state = self.shared.lock();
             for handle in state.attempts.values() {
                 let _ = handle.control.send(Control::Swept);
             }
             let running = state.attempts.values().map(|handle| handle.pgid);
-            state
+            let groups = state
                 .lingering_groups
                 .iter()
                 .copied()
                 .chain(running)
-                .collect()
+                .collect();
+            (groups, state.terminated.clone())
         };
-        sweep::sweep(groups, grace, self.shared.hurry.subscribe()).await;
+        sweep::sweep(groups, terminated, grace, self.shared.hurry.subscribe()).await;
 
         let settle_by = time::Instant::now() + SETTLE_MAX;
         let mut running = self.shared.running.subscribe();
@@ -380,7 +386,7 @@ async fn supervise(mut attempt: Attempt) {
                 Control::Cancel => {
                     if stopping.is_none() {
                         stopping = Some(AttemptEnd::Cancelled);
-                        process::signal_group(pgid, libc::SIGTERM);
+                        terminate(&attempt.shared, pgid);
                         kill_at = Some(time::Instant::now() + grace);
                     }
                 }
@@ -395,11 +401,11 @@ async fn supervise(mut attempt: Attempt) {
             exit = &mut attempt.exit => break exit.ok(),
             () = time::sleep_until(deadline), if stopping.is_none() => {
                 stopping = Some(AttemptEnd::TimedOut);
-                process::signal_group(pgid, libc::SIGTERM);
+                terminate(&attempt.shared, pgid);
                 kill_at = Some(time::Instant::now() + grace);
             }
             () = at(kill_at) => {
-                process::signal_group(pgid, libc::SIGKILL);
+                process::signal_attempt(pgid, libc::SIGKILL);
                 kill_at = None;
             }
         }
@@ -457,6 +463,15 @@ async fn supervise(mut attempt: Attempt) {
         state
             .lingering_groups
             .retain(|&group| process::signal_group(group, 0));
+        let State {
+            attempts,
+            lingering_groups,
+            terminated,
+            ..
+        } = &mut *state;
+        terminated.retain(|group| {
+            lingering_groups.contains(group) || attempts.values().any(|h| h.pgid == *group)
+        });
         attempt.shared.running.send_replace(state.attempts.len());
     }
     let _ = attempt.outcomes.send(outcome);
@@ -466,6 +481,12 @@ async fn supervise(mut attempt: Attempt) {
         time::sleep_until(kill_at).await;
         process::signal_group(pgid, libc::SIGKILL);
     }
+}
+
+/// The one SIGTERM a stop sends to an attempt's group, remembered for the shutdown sweep.
+fn terminate(shared: &Shared, pgid: libc::pid_t) {
+    shared.lock().terminated.insert(pgid);
+    process::signal_attempt(pgid, libc::SIGTERM);
 }
 
 /// Appends `ptest: <message>` to a log, as a start that fails at once does; if even that write

@@ -145,6 +145,15 @@ pub(crate) fn signal_group(pgid: libc::pid_t, signal: libc::c_int) -> bool {
     rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// `signal_group` for the group an attempt's leader `pid` makes when it starts. Until the
+/// leader has called `setsid` (just before its exec) that group does not exist yet and the
+/// signal goes to the leader itself, which has started nothing else by then: a cancel right
+/// after a start cannot miss it.
+pub(crate) fn signal_attempt(pid: libc::pid_t, signal: libc::c_int) -> bool {
+    signal_group(pid, signal)
+        || (crate::exec::spawn::before_exec(pid) && signal_process(pid, signal))
+}
+
 /// Like `signal_group` for a single process.
 pub(crate) fn signal_process(pid: libc::pid_t, signal: libc::c_int) -> bool {
     if pid <= 1 {

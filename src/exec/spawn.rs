@@ -168,7 +168,7 @@ fn cstring(bytes: &[u8]) -> Result<CString, SpawnError> {
     })
 }
 
-/// Starts the process in its own process group, with stdin from `stdin`, stdout and stderr on
+/// Starts the process in its own session and process group, with stdin from `stdin`, stdout and stderr on
 /// `output`, signal dispositions and mask as a fresh process expects, and returns its pid.
 ///
 /// Returns as soon as the child exists, before it has exec'd: waiting for the exec (what
@@ -245,11 +245,9 @@ pub(crate) fn spawn(
     })?;
     // A failure recorded for an earlier process with this number is not this one's.
     pool.failures.remove(&pid);
-    // The child makes itself a group leader too; whichever comes first wins, so a signal sent
-    // to the group right after this returns cannot miss it (the shell's way with job control).
-    // It fails harmlessly once the child has exec'd.
-    // SAFETY: setpgid changes only the child's process group.
-    unsafe { libc::setpgid(pid, pid) };
+    // The child makes itself a session (and group) leader before it execs. The parent cannot
+    // help as a shell does with `setpgid`: a group leader may not call `setsid`. A signal sent
+    // before the child's `setsid` reaches it through `process::signal_attempt`.
     if WAIT_FOR_EXEC {
         if let Some(err) = pool.harvest(pid) {
             return Err(err);
@@ -263,6 +261,15 @@ pub(crate) fn spawn(
 /// the record is gone afterwards.
 pub(crate) fn take_failure(pid: libc::pid_t) -> Option<SpawnError> {
     pool().harvest(pid)
+}
+
+/// Whether `pid`, a child [`spawn`] started, has not exec'd (nor exited) yet: it may then still
+/// be in ptest's own session and group, and a signal must go to the process itself.
+pub(crate) fn before_exec(pid: libc::pid_t) -> bool {
+    pool()
+        .slots
+        .iter()
+        .any(|slot| slot.pid == pid && !slot.is_free())
 }
 
 /// Without the system calls below the child would go through libc, whose wrappers set `errno`,
@@ -556,8 +563,10 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
                 8,
             );
         }
-        // Its own group, so that a timeout or cancel reaches it and everything it starts.
-        let rc = sys(libc::SYS_setpgid, 0, 0, 0, 0);
+        // Its own session, hence its own group, so that a timeout or cancel reaches it and
+        // everything it starts, and no controlling terminal: a test that opens `/dev/tty`
+        // fails at once instead of being stopped by SIGTTIN in a background group.
+        let rc = sys(libc::SYS_setsid, 0, 0, 0, 0);
         if rc < 0 {
             return fail(child, Step::Setup, rc);
         }

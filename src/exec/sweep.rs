@@ -30,15 +30,18 @@ impl Target {
     /// Sends the signal; false when there is nobody left to receive it.
     fn signal(self, signal: libc::c_int) -> bool {
         match self {
-            Target::Group(pgid) => process::signal_group(pgid, signal),
+            Target::Group(pgid) => process::signal_attempt(pgid, signal),
             Target::Process(pid) => process::signal_process(pid, signal),
         }
     }
 }
 
-/// `hurry` turning true (the second Ctrl-C) ends the grace period at once.
+/// `hurry` turning true (the second Ctrl-C) ends the grace period at once. Groups in
+/// `terminated` already had their SIGTERM for this stop (a timeout, a cancel): a second one
+/// would read as "kill now" to a program that forwards it, such as a nested ptest.
 pub(crate) async fn sweep(
     groups: BTreeSet<libc::pid_t>,
+    terminated: BTreeSet<libc::pid_t>,
     grace: Duration,
     mut hurry: watch::Receiver<bool>,
 ) {
@@ -47,7 +50,7 @@ pub(crate) async fn sweep(
     let kill_at = Instant::now() + grace.min(FOREVER);
     let give_up = kill_at + GIVE_UP_AFTER;
     let mut groups = groups;
-    let mut terminated = BTreeSet::new();
+    let mut terminated: BTreeSet<Target> = terminated.into_iter().map(Target::Group).collect();
     loop {
         reaped.borrow_and_update();
         reaper::reap_pass();
@@ -87,7 +90,7 @@ fn targets(groups: &mut BTreeSet<libc::pid_t>) -> Vec<Target> {
             groups.insert(stray.pgid);
         }
     }
-    groups.retain(|&pgid| process::signal_group(pgid, 0));
+    groups.retain(|&pgid| process::signal_attempt(pgid, 0));
     let mut targets: Vec<Target> = groups.iter().map(|&pgid| Target::Group(pgid)).collect();
     targets.extend(
         strays

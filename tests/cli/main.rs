@@ -13,6 +13,7 @@ mod merge;
 mod outputs;
 mod overrides;
 mod probe;
+mod processes;
 mod rendering;
 mod run_basic;
 mod run_output;

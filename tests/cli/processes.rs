@@ -1,0 +1,115 @@
+//! How suites' processes are started and stopped (DESIGN §5, §3 rules 6 and 8): each in its own
+//! session without a controlling terminal, one SIGTERM per group per stop, a start that meets the
+//! process limit delayed rather than failed.
+
+use std::os::unix::process::CommandExt;
+use std::time::Duration;
+
+use crate::probe::{Probed, alive, status, suite, wait_exit};
+
+/// A pty pair: the test keeps the master open while ptest runs with the slave as its
+/// controlling terminal (as under an interactive shell).
+fn open_pty() -> (libc::c_int, std::ffi::CString) {
+    // SAFETY: posix_openpt/grantpt/unlockpt/ptsname_r work on the new descriptor and our buffer.
+    unsafe {
+        let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        assert!(master >= 0, "posix_openpt");
+        assert_eq!(libc::grantpt(master), 0);
+        assert_eq!(libc::unlockpt(master), 0);
+        let mut name = [0 as libc::c_char; 128];
+        assert_eq!(libc::ptsname_r(master, name.as_mut_ptr(), name.len()), 0);
+        let name = std::ffi::CStr::from_ptr(name.as_ptr()).to_owned();
+        (master, name)
+    }
+}
+
+/// A suite that reads `/dev/tty` while ptest has a terminal used to be stopped by SIGTTIN (it ran
+/// in a background group of ptest's session) and hang until its timeout.
+#[test]
+fn a_suite_has_no_controlling_terminal() {
+    let p = Probed::new(
+        r#"
+ptest.suite {
+  name = "tty-open",
+  cmd = "if (exec 3</dev/tty) 2>/dev/null; then echo HAS_TTY; exit 1; else echo NO_TTY; fi",
+}
+ptest.suite { name = "tty-read", cmd = "read line < /dev/tty", timeout = "10s" }
+ptest.suite {
+  name = "session",
+  cmd = "cut -d' ' -f6 /proc/self/stat > sid.txt; echo $$ > pid.txt",
+}
+"#,
+    );
+    let (master, slave) = open_pty();
+    let mut cmd = p.p.cmd();
+    cmd.args(["-j", "3"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(p.p.join("stdout.txt")).unwrap())
+        .stderr(std::fs::File::create(p.p.join("stderr.txt")).unwrap());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let fd = libc::open(slave.as_ptr(), libc::O_RDWR);
+            if fd < 0 || libc::ioctl(fd, libc::TIOCSCTTY, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let t = std::time::Instant::now();
+    let mut child = cmd.spawn().unwrap();
+    let code = wait_exit(&mut child, Duration::from_secs(60));
+    let took = t.elapsed();
+    // SAFETY: closes the descriptor open_pty made.
+    unsafe { libc::close(master) };
+    let stdout = std::fs::read_to_string(p.p.join("stdout.txt")).unwrap();
+    assert_eq!(code, 1, "{stdout}");
+    let r = p.report();
+    assert_eq!(status(&r, "tty-open"), "passed", "{stdout}");
+    assert_eq!(
+        status(&r, "tty-read"),
+        "failed",
+        "reading /dev/tty fails at once instead of hanging: {}",
+        suite(&r, "tty-read")
+    );
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    let sid = std::fs::read_to_string(p.p.join("sid.txt")).unwrap();
+    let pid = std::fs::read_to_string(p.p.join("pid.txt")).unwrap();
+    assert_eq!(sid.trim(), pid.trim(), "the suite leads its own session");
+}
+
+/// On a timeout, a program under `sh -c 'prog; ...'` got SIGTERM from the timeout and again 1 ms
+/// later from the end-of-run sweep; a nested ptest read the second as "kill now".
+#[test]
+fn one_sigterm_per_group_per_stop() {
+    let p = Probed::new(
+        r#"
+ptest.config { grace = "3s" }
+ptest.suite {
+  name = "nested", timeout = "1s",
+  cmd = "sh term.sh; echo after",
+}
+"#,
+    );
+    // Counts each SIGTERM, ends two seconds after the first.
+    p.p.file(
+        "term.sh",
+        "echo $$ > term.pid\n\
+         trap 'echo TERM >> terms.txt; n=$((n+1))' TERM\n\
+         n=0; i=0\n\
+         while [ $i -lt 200 ]; do\n\
+           if [ $n -gt 0 ]; then j=$((j+1)); [ $j -gt 40 ] && exit 0; fi\n\
+           sleep 0.05; i=$((i+1))\n\
+         done\n",
+    );
+    let run = p.run(&[]);
+    assert_eq!(run.out.code, 1, "{}", run.out.stdout);
+    assert_eq!(status(&p.report(), "nested"), "timed_out");
+    let terms = std::fs::read_to_string(p.p.join("terms.txt")).unwrap_or_default();
+    assert_eq!(terms.lines().count(), 1, "SIGTERMs received: {terms:?}");
+    let pid = crate::probe::pid_in(&p.p, "term.pid");
+    assert!(!alive(pid));
+}
