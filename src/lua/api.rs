@@ -13,8 +13,8 @@ use super::handle::{Handle, Kind};
 use crate::error::{ConfigError, Origin};
 use crate::exec::CommandLine;
 use crate::plan::decl::{
-    GroupDecl, LimiterDecl, OnFailure, PhaseDecl, RetryDecl, RetryPolicy, RetryRef, SuiteDecl,
-    WorkersDecl,
+    BatchDecl, GroupDecl, LimiterDecl, OnFailure, PhaseDecl, RetryDecl, RetryPolicy, RetryRef,
+    SuiteDecl, WorkersDecl,
 };
 use crate::suggest;
 
@@ -28,6 +28,28 @@ pub const EVENTS: &[&str] = &[
 const SUITE_FIELDS: &[&str] = &[
     "name",
     "cmd",
+    "description",
+    "category",
+    "tags",
+    "cwd",
+    "env",
+    "timeout",
+    "depends_on",
+    "group",
+    "phase",
+    "limiter",
+    "retry",
+    "slots",
+    "serial",
+    "estimate",
+    "enabled",
+];
+const BATCH_FIELDS: &[&str] = &[
+    "name",
+    "items",
+    "cmd",
+    "batches",
+    "results",
     "description",
     "category",
     "tags",
@@ -181,7 +203,81 @@ fn command_of(r: &Reader) -> mlua::Result<CommandLine> {
 fn suite(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let t = table_arg(lua, "suite", &args)?;
     let (mut r, name) = read_named(lua, Kind::Suite, &t, SUITE_FIELDS)?;
-    let cmd = command_of(&r)?;
+    let decl = suite_decl(lua, &mut r, &name)?;
+    let index = State::with(lua, |s| {
+        s.decls.suites.push(decl);
+        s.decls.suites.len() - 1
+    });
+    handle(lua, Kind::Suite, Some(name), index, r)
+}
+
+/// `ptest.batch{}`: a suite's fields plus `items`, `batches` and `results`; `plan::batch`
+/// splits it into suites `NAME[1]`, `NAME[2]`, ...
+fn batch(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let t = table_arg(lua, "batch", &args)?;
+    let (mut r, name) = read_named(lua, Kind::Batch, &t, BATCH_FIELDS)?;
+    let items = match r.raw("items") {
+        Value::Nil => {
+            return Err(r.err(
+                "items: missing (it is required): a list of strings like ptest.glob(\"tests/test_*.py\")",
+            ));
+        }
+        _ => r.string_list("items")?.unwrap_or_default(),
+    };
+    if let Some(bad) = items.iter().position(|i| i.is_empty() || i.contains('\0')) {
+        return Err(r.err(format!(
+            "items[{}]: must not be empty or hold a NUL byte",
+            bad + 1
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = items.iter().find(|i| !seen.insert(i.as_str())) {
+        return Err(r.err(format!("items: \"{dup}\" is listed twice")));
+    }
+    let batches = match r.raw("batches") {
+        Value::Nil => None,
+        Value::String(s) if s.to_string_lossy() == "auto" => None,
+        v => match int_of(v) {
+            Some(n) if (1..=100_000).contains(&n) => Some(n as u32),
+            _ => {
+                return Err(r.err(format!(
+                    "batches: expected \"auto\" or a number of suites >= 1, got {}",
+                    describe(v)
+                )));
+            }
+        },
+    };
+    let results = r.string("results")?;
+    if results.as_deref().is_some_and(|p| p.trim().is_empty()) {
+        return Err(r.err(
+            "results: must not be empty (leave it out when the command writes no JUnit file)",
+        ));
+    }
+    let mut decl = suite_decl(lua, &mut r, &name)?;
+    let has_items = match &decl.cmd {
+        CommandLine::Shell(c) => c.contains("{items}"),
+        CommandLine::Argv(v) => v.iter().any(|a| a.contains("{items}")),
+    };
+    if !has_items {
+        return Err(r.err(
+            "cmd: has no \"{items}\": the batch's items go where it stands, e.g. { \"python3\", \"-m\", \"pytest\", \"{items}\" }",
+        ));
+    }
+    decl.batch = Some(Box::new(BatchDecl {
+        items,
+        batches,
+        results,
+    }));
+    let index = State::with(lua, |s| {
+        s.decls.suites.push(decl);
+        s.decls.suites.len() - 1
+    });
+    handle(lua, Kind::Batch, Some(name), index, r)
+}
+
+/// The fields every suite has (a batch's too), read from `r`.
+fn suite_decl(lua: &Lua, r: &mut Reader, name: &str) -> mlua::Result<SuiteDecl> {
+    let cmd = command_of(r)?;
     let depends_on = match r.raw("depends_on") {
         Value::Nil => Vec::new(),
         v @ (Value::String(_) | Value::UserData(_)) => {
@@ -250,7 +346,7 @@ fn suite(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let (scope_phase, scope_group) = State::scopes(lua);
     let decl = SuiteDecl {
         origin: r.origin.clone(),
-        name: name.clone(),
+        name: name.to_owned(),
         cmd,
         description: r.string("description")?,
         category: r
@@ -269,6 +365,8 @@ fn suite(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         serial: r.bool("serial")?.unwrap_or(false),
         estimate: r.duration("estimate")?,
         enabled: r.bool("enabled")?.unwrap_or(true),
+        batch: None,
+        part: None,
     };
     // What the handle shows: references by name (also those a scope gave), durations in
     // seconds, scalar defaults. Defaults that are Lua objects are made only when read.
@@ -288,11 +386,7 @@ fn suite(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     r.show("enabled", Shown::Bool(decl.enabled));
     r.show("serial", Shown::Bool(decl.serial));
     r.show("slots", Shown::Int(i64::from(decl.slots)));
-    let index = State::with(lua, |s| {
-        s.decls.suites.push(decl);
-        s.decls.suites.len() - 1
-    });
-    handle(lua, Kind::Suite, Some(name), index, r)
+    Ok(decl)
 }
 
 /// `ptest.group{...}` or `ptest.group(name_or_table, body)`.
@@ -738,6 +832,7 @@ pub fn install(
     let ptest = lua.create_table()?;
     ptest.raw_set("config", lua.create_function(config)?)?;
     ptest.raw_set("suite", lua.create_function(suite)?)?;
+    ptest.raw_set("batch", lua.create_function(batch)?)?;
     ptest.raw_set("group", lua.create_function(group)?)?;
     ptest.raw_set("phase", lua.create_function(phase)?)?;
     ptest.raw_set("limiter", lua.create_function(limiter)?)?;

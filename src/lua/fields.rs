@@ -355,7 +355,9 @@ pub fn reference_of(v: &Value, kind: Kind) -> Result<Option<String>, String> {
         Value::Nil => Ok(None),
         Value::String(s) => Ok(Some(s.to_string_lossy())),
         Value::UserData(ud) => match ud.borrow::<Handle>() {
-            Ok(h) if h.kind == kind => Ok(h.name.clone()),
+            Ok(h) if h.kind == kind || (kind == Kind::Suite && h.kind == Kind::Batch) => {
+                Ok(h.name.clone())
+            }
             Ok(h) => Err(h.describe()),
             Err(_) => Err("userdata".into()),
         },

@@ -8,6 +8,8 @@ use super::fields::Shown;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Suite,
+    /// `ptest.batch`: accepted wherever a suite is referred to (it stands for all its parts).
+    Batch,
     Group,
     Phase,
     Limiter,
@@ -18,6 +20,7 @@ impl Kind {
     pub fn word(self) -> &'static str {
         match self {
             Kind::Suite => "suite",
+            Kind::Batch => "batch",
             Kind::Group => "group",
             Kind::Phase => "phase",
             Kind::Limiter => "limiter",
@@ -77,8 +80,12 @@ impl Handle {
         }
         // Defaults that are Lua objects are made when read, not for every declaration.
         Ok(match (self.kind, key) {
-            (Kind::Suite, b"category") => Value::String(lua.create_string("default")?),
-            (Kind::Suite, b"tags" | b"depends_on") => Value::Table(lua.create_table()?),
+            (Kind::Suite | Kind::Batch, b"category") => {
+                Value::String(lua.create_string("default")?)
+            }
+            (Kind::Suite | Kind::Batch, b"tags" | b"depends_on") => {
+                Value::Table(lua.create_table()?)
+            }
             (Kind::Phase, b"on_failure") => Value::String(lua.create_string("stop")?),
             _ => Value::Nil,
         })

@@ -126,6 +126,51 @@ fn unknown(
 pub fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
     let mut errors = Vec::new();
 
+    // Batches become ordinary suites first. Their sizes need the phases' worker counts; a bad
+    // PTEST_WORKERS is reported below, after the config's own errors.
+    let early = resolve_workers(
+        inputs.overrides,
+        inputs.env,
+        d.config.workers.map(|w| w.count),
+        inputs.cpus,
+    )
+    .unwrap_or((inputs.cpus.max(1), crate::plan::WorkerSource::Auto));
+    let phase_counts_early: Vec<(String, Option<u32>)> = d
+        .phases
+        .iter()
+        .map(|p| (p.name.clone(), p.workers.map(|w| w.count)))
+        .collect();
+    let workers_of = |phase: Option<&str>| {
+        let name = phase.unwrap_or(DEFAULT_PHASE);
+        let own = phase_counts_early
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, w)| *w);
+        phase_workers(early, own)
+    };
+    let history = inputs.history;
+    let expected = |n: &str| history.get(n).copied();
+    let item_expected = |b: &str, i: &str| history.get(&format!("{b}/{i}")).copied();
+    let batch_parts = super::batch::expand(
+        &mut d,
+        &super::batch::Facts {
+            workers: &workers_of,
+            expected: &expected,
+            item_expected: &item_expected,
+        },
+    );
+    let expanded_selection;
+    let selection = if batch_parts.is_empty() {
+        inputs.selection
+    } else {
+        expanded_selection = Selection {
+            suites: super::batch::expand_names(&inputs.selection.suites, &batch_parts),
+            skip: super::batch::expand_names(&inputs.selection.skip, &batch_parts),
+            ..inputs.selection.clone()
+        };
+        &expanded_selection
+    };
+
     let suite_ix = index_names(
         "suite",
         d.suites.iter().map(|s| (s.name.as_str(), &s.origin)),
@@ -361,7 +406,8 @@ pub fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
         &resolved.iter().map(|r| r.deps.clone()).collect::<Vec<_>>(),
         &phase_decls,
         &phase_of,
-        inputs.selection,
+        selection,
+        &batch_parts,
     )?;
 
     // Re-index the kept suites.
@@ -485,6 +531,7 @@ pub fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
             slots: s.slots.clamp(1, phase.workers),
             serial: s.serial,
             estimate: s.estimate,
+            part: s.part,
             expected: 0.0,
             path: 0.0,
             skip,
@@ -559,8 +606,13 @@ fn select(
     phases: &[(String, Option<&super::decl::PhaseDecl>)],
     phase_of: &[usize],
     sel: &Selection,
+    batches: &super::batch::Parts,
 ) -> Result<Vec<Option<Option<StaticSkip>>>, Error> {
-    let names: Vec<&str> = d.suites.iter().map(|s| s.name.as_str()).collect();
+    // Batch names were replaced by their parts already; they are known names for suggestions.
+    let mut names: Vec<&str> = d.suites.iter().map(|s| s.name.as_str()).collect();
+    let mut batch_names: Vec<&str> = batches.keys().map(String::as_str).collect();
+    batch_names.sort_unstable();
+    names.extend(batch_names);
     let mut problems = Vec::new();
     let check =
         |flag: &str, wanted: &[String], known: &[&str], kind: &str, problems: &mut Vec<String>| {

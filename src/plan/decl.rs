@@ -37,6 +37,113 @@ pub struct SuiteDecl {
     pub serial: bool,
     pub estimate: Option<Duration>,
     pub enabled: bool,
+    /// `ptest.batch`: this declaration stands for the batch's parts, made by `plan::batch`.
+    pub batch: Option<Box<BatchDecl>>,
+    /// One part of a batch (after expansion).
+    pub part: Option<std::sync::Arc<BatchPart>>,
+}
+
+/// What `ptest.batch` adds to a suite's fields. Its `cmd` holds `{items}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchDecl {
+    pub items: Vec<String>,
+    /// `None`: `"auto"`.
+    pub batches: Option<u32>,
+    /// The JUnit file the command writes, templates not yet substituted.
+    pub results: Option<String>,
+}
+
+/// Where an expected duration came from (shown by `ptest plan`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemSource {
+    History,
+    /// The median of the items with history.
+    Median,
+    /// Proportional to the item's file size (no history at all).
+    FileSize,
+    /// Nothing known: every item weighs the same.
+    Equal,
+}
+
+impl ItemSource {
+    pub fn label(self) -> &'static str {
+        match self {
+            ItemSource::History => "history",
+            ItemSource::Median => "median",
+            ItemSource::FileSize => "file size",
+            ItemSource::Equal => "equal",
+        }
+    }
+}
+
+/// One of a batch's suites (`unit[2]`): its share of the items and how to run any subset of
+/// them (a retry runs only the items that failed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchPart {
+    /// The batch's name (`unit`).
+    pub batch: String,
+    /// 1-based.
+    pub index: u32,
+    pub count: u32,
+    /// The items, each with its expected duration in seconds.
+    pub items: Vec<(String, f64)>,
+    pub source: ItemSource,
+    /// Expected fixed cost of the process (its duration minus its items').
+    pub overhead: f64,
+    /// The command with `{items}` still in it.
+    pub template: crate::exec::CommandLine,
+    pub results: Option<String>,
+}
+
+impl BatchPart {
+    pub fn expected(&self) -> f64 {
+        self.overhead + self.items.iter().map(|(_, d)| d).sum::<f64>()
+    }
+
+    /// The command for these items: an argument that is exactly `{items}` becomes one argument
+    /// per item; elsewhere (and in a shell command) the items are shell-quoted and joined by
+    /// spaces.
+    pub fn command<'a>(
+        &self,
+        items: impl Iterator<Item = &'a str> + Clone,
+    ) -> crate::exec::CommandLine {
+        use crate::exec::CommandLine;
+        let joined = || items.clone().map(shell_quote).collect::<Vec<_>>().join(" ");
+        match &self.template {
+            CommandLine::Shell(s) => CommandLine::Shell(s.replace("{items}", &joined())),
+            CommandLine::Argv(v) => {
+                let mut out = Vec::with_capacity(v.len() + self.items.len());
+                for a in v {
+                    if a == "{items}" {
+                        out.extend(items.clone().map(str::to_owned));
+                    } else if a.contains("{items}") {
+                        out.push(a.replace("{items}", &joined()));
+                    } else {
+                        out.push(a.clone());
+                    }
+                }
+                CommandLine::Argv(out)
+            }
+        }
+    }
+
+    /// The command with all of this part's items.
+    pub fn full_command(&self) -> crate::exec::CommandLine {
+        self.command(self.items.iter().map(|(i, _)| i.as_str()))
+    }
+}
+
+/// `word` as one shell word: unchanged when it is plain, else in single quotes.
+pub fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%^".contains(&b));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 /// `retry = backoff` (a policy by name or index) or `retry = 2` (two extra attempts).

@@ -1,6 +1,7 @@
 //! The Plan: everything a run needs, validated and immutable, with no Lua value in it.
 //! `ptest list`, `plan` and `graph` stop here; the scheduler only reads it.
 
+pub mod batch;
 pub mod build;
 pub mod decl;
 pub mod priority;
@@ -112,6 +113,8 @@ pub struct Suite {
     pub slots: u32,
     pub serial: bool,
     pub estimate: Option<Duration>,
+    /// One part of a batch: its items, and how to run a subset of them.
+    pub part: Option<std::sync::Arc<decl::BatchPart>>,
     /// Expected duration in seconds (history, else estimate, else the mean of the estimates).
     pub expected: f64,
     /// Own expected duration plus the longest chain of dependents after it in its phase.

@@ -20,6 +20,11 @@ pub fn compute(suites: &mut [Suite], history: &HashMap<String, f64>) {
         estimates.iter().sum::<f64>() / estimates.len() as f64
     };
     for s in suites.iter_mut() {
+        // A batch's part is made of this run's items: its own past (another split) is no guide.
+        if let Some(part) = &s.part {
+            s.expected = part.expected().max(0.0);
+            continue;
+        }
         s.expected = history
             .get(&s.name)
             .copied()

@@ -72,6 +72,33 @@ fn suite_details(out: &mut String, plan: &Plan, s: &Suite) {
     }
 }
 
+/// A batch part's items under its line in `ptest list`, each with its expected duration.
+fn part_items(out: &mut String, indent: &str, part: &super::decl::BatchPart) {
+    let _ = writeln!(
+        out,
+        "{indent}  {} item{}, expected {} ({}{})",
+        part.items.len(),
+        if part.items.len() == 1 { "" } else { "s" },
+        fmt_secs(part.expected()),
+        part.source.label(),
+        if part.overhead > 0.0 {
+            format!(", {} of it the process's own", fmt_secs(part.overhead))
+        } else {
+            String::new()
+        }
+    );
+    let width = part
+        .items
+        .iter()
+        .map(|(i, _)| i.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(60);
+    for (item, d) in &part.items {
+        let _ = writeln!(out, "{indent}    {item:<width$}  {}", fmt_secs(*d));
+    }
+}
+
 fn push_joined<'a>(out: &mut String, items: impl Iterator<Item = &'a str>, sep: &str) {
     for (i, item) in items.enumerate() {
         if i > 0 {
@@ -137,6 +164,9 @@ pub fn list_text(plan: &Plan) -> String {
                 let _ = write!(out, "{indent}{:<pad$}  ", s.name);
                 suite_details(&mut out, plan, s);
                 out.push('\n');
+                if let Some(part) = &s.part {
+                    part_items(&mut out, indent, part);
+                }
             }
         }
     }
@@ -210,6 +240,15 @@ pub fn list_json(plan: &Plan) -> String {
                 "enabled": s.skip != Some(super::StaticSkip::Disabled),
                 "skip_reason": s.skip.as_ref().map(super::StaticSkip::reason),
                 "expected": s.expected,
+                "batch": s.part.as_ref().map(|p| json!({
+                    "name": p.batch,
+                    "index": p.index,
+                    "count": p.count,
+                    "source": p.source.label(),
+                    "overhead": p.overhead,
+                    "results": p.results,
+                    "items": p.items.iter().map(|(i, d)| json!({ "name": i, "expected": d })).collect::<Vec<_>>(),
+                })),
                 "path": s.path,
                 "priority": priority[s.id.index()],
                 "origin": s.origin.to_string(),
@@ -349,7 +388,10 @@ pub fn plan_text(plan: &Plan) -> String {
     }
     let priority = super::priority::initial(plan);
     let (predicted, wall) = crate::sched::simulate::simulate(plan);
-    let timed = plan.suites.iter().any(|s| s.estimate.is_some());
+    let timed = plan
+        .suites
+        .iter()
+        .any(|s| s.estimate.is_some() || s.part.is_some());
     out.push_str("\nstart order, as a run takes it when every suite passes as expected\n");
     out.push_str("(longest expected remaining path first):\n");
     for p in &plan.phases {
@@ -379,6 +421,16 @@ pub fn plan_text(plan: &Plan) -> String {
                 x.worker,
                 fmt_secs(priority[x.id.index()])
             );
+            if let Some(part) = &s.part {
+                let _ = write!(
+                    out,
+                    "  {} item{}, expected {} ({})",
+                    part.items.len(),
+                    if part.items.len() == 1 { "" } else { "s" },
+                    fmt_secs(part.expected()),
+                    part.source.label()
+                );
+            }
             if let Some(g) = s.group {
                 let _ = write!(out, "  group {}", plan.group(g).name);
             }
@@ -434,7 +486,7 @@ pub fn plan_text(plan: &Plan) -> String {
                 .max(work / f64::from(plan.workers.max(1)))
         )
     );
-    if plan.suites.iter().all(|s| s.estimate.is_none()) {
+    if !timed {
         out.push_str(
             "(no estimates: every suite counts as 1 unit, so the order follows dependency depth)\n",
         );

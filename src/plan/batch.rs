@@ -1,0 +1,359 @@
+//! DESIGN §9: a batch's items packed into a few suites (`unit[1]`, `unit[2]`, ...). Longest
+//! expected item first into the part that ends earliest (LPT), each part starting at the
+//! batch's learned fixed overhead. Pure: the same items and history give the same parts.
+//! Runs before names are checked, so that everything after sees only ordinary suites; a
+//! batch's name, wherever a suite name is accepted, stands for all of its parts.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::decl::{BatchDecl, BatchPart, Declarations, ItemSource, SuiteDecl};
+
+/// What expansion needs to know about the run.
+pub struct Facts<'a> {
+    /// The worker count of a phase (by name; `None`: the default phase).
+    pub workers: &'a dyn Fn(Option<&str>) -> u32,
+    /// A suite's expected duration from history.
+    pub expected: &'a dyn Fn(&str) -> Option<f64>,
+    /// An item's expected duration from history: `(batch, item)`.
+    pub item_expected: &'a dyn Fn(&str, &str) -> Option<f64>,
+}
+
+/// Seconds of a test file's run per byte of it, when nothing else is known. Only the ratios
+/// between files matter for packing; the scale (about 40 KB of test code a second, as
+/// networkx's suite runs) makes `ptest plan`'s figures plausible.
+const SECS_PER_BYTE: f64 = 1.0 / 40_000.0;
+
+/// Batch names to the names of their parts.
+pub type Parts = HashMap<String, Vec<String>>;
+
+/// Replace every batch declaration by its parts, in place, and point references to a batch
+/// at all of its parts. Returns the batches' parts by name.
+pub fn expand(d: &mut Declarations, facts: &Facts<'_>) -> Parts {
+    let mut parts = Parts::new();
+    if d.suites.iter().all(|s| s.batch.is_none()) {
+        return parts;
+    }
+    let declared = std::mem::take(&mut d.suites);
+    let mut out = Vec::with_capacity(declared.len());
+    for mut s in declared {
+        let Some(batch) = s.batch.take() else {
+            out.push(s);
+            continue;
+        };
+        let names = split(&s, &batch, &d.config_dir, facts)
+            .into_iter()
+            .map(|part| {
+                let name = format!("{}[{}]", s.name, part.index);
+                out.push(SuiteDecl {
+                    name: name.clone(),
+                    cmd: part.full_command(),
+                    estimate: None,
+                    part: Some(Arc::new(part)),
+                    ..s.clone()
+                });
+                name
+            })
+            .collect();
+        parts.entry(s.name.clone()).or_insert(names);
+    }
+    d.suites = out;
+    for s in &mut d.suites {
+        if s.depends_on.iter().any(|n| parts.contains_key(n)) {
+            s.depends_on = s
+                .depends_on
+                .iter()
+                .flat_map(|n| match parts.get(n) {
+                    Some(p) => p.clone(),
+                    None => vec![n.clone()],
+                })
+                .collect();
+        }
+    }
+    parts
+}
+
+/// Names given on the command line, with each batch name replaced by its parts.
+pub fn expand_names(names: &[String], parts: &Parts) -> Vec<String> {
+    names
+        .iter()
+        .flat_map(|n| match parts.get(n) {
+            Some(p) => p.clone(),
+            None => vec![n.clone()],
+        })
+        .collect()
+}
+
+/// The parts of one batch.
+fn split(s: &SuiteDecl, b: &BatchDecl, config_dir: &Path, facts: &Facts<'_>) -> Vec<BatchPart> {
+    if b.items.is_empty() {
+        return Vec::new();
+    }
+    let (durations, source) = item_durations(s, b, config_dir, facts);
+    let workers = (facts.workers)(s.phase.as_deref()).max(1) as usize;
+    let wanted = match b.batches {
+        Some(n) => n as usize,
+        // Well known durations pack tightly into one process per worker; guesses leave room
+        // to even out on the fly: more, smaller parts, the longest first.
+        None if source == ItemSource::History => workers,
+        None => workers * 2,
+    };
+    let count = wanted.clamp(1, b.items.len());
+    let overhead = learned_overhead(&s.name, &durations, facts);
+
+    // LPT: the longest first (declaration order breaks ties), each into the part that ends
+    // earliest (the lowest index breaks ties).
+    let mut order: Vec<usize> = (0..b.items.len()).collect();
+    order.sort_by(|&x, &y| durations[y].total_cmp(&durations[x]).then(x.cmp(&y)));
+    let mut load = vec![overhead; count];
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); count];
+    for i in order {
+        let mut best = 0;
+        for k in 1..count {
+            if load[k] < load[best] {
+                best = k;
+            }
+        }
+        load[best] += durations[i];
+        members[best].push(i);
+    }
+    members
+        .into_iter()
+        .enumerate()
+        .map(|(k, mut m)| {
+            // Items run in the order they were given.
+            m.sort_unstable();
+            BatchPart {
+                batch: s.name.clone(),
+                index: k as u32 + 1,
+                count: count as u32,
+                items: m
+                    .into_iter()
+                    .map(|i| (b.items[i].clone(), durations[i]))
+                    .collect(),
+                source,
+                overhead,
+                template: s.cmd.clone(),
+                results: b.results.clone(),
+            }
+        })
+        .collect()
+}
+
+/// Each item's expected seconds, and where the figures came from: history; for items without
+/// it the median of those with it; with no history at all, the file's size when items are
+/// files (else all equal). An `estimate` on the batch is spread over its items.
+fn item_durations(
+    s: &SuiteDecl,
+    b: &BatchDecl,
+    config_dir: &Path,
+    facts: &Facts<'_>,
+) -> (Vec<f64>, ItemSource) {
+    let known: Vec<Option<f64>> = b
+        .items
+        .iter()
+        .map(|i| (facts.item_expected)(&s.name, i).filter(|d| d.is_finite() && *d >= 0.0))
+        .collect();
+    let mut have: Vec<f64> = known.iter().flatten().copied().collect();
+    if !have.is_empty() {
+        let source = if have.len() == known.len() {
+            ItemSource::History
+        } else {
+            ItemSource::Median
+        };
+        let median = median(&mut have);
+        return (known.iter().map(|k| k.unwrap_or(median)).collect(), source);
+    }
+    if let Some(e) = s.estimate {
+        let each = e.as_secs_f64() / b.items.len() as f64;
+        return (vec![each; b.items.len()], ItemSource::Equal);
+    }
+    let dir = s
+        .cwd
+        .as_ref()
+        .map_or_else(|| config_dir.to_path_buf(), |c| config_dir.join(c));
+    let sizes: Vec<Option<u64>> = b
+        .items
+        .iter()
+        .map(|i| {
+            std::fs::metadata(dir.join(i))
+                .ok()
+                .filter(std::fs::Metadata::is_file)
+                .map(|m| m.len())
+        })
+        .collect();
+    let mut known_sizes: Vec<f64> = sizes.iter().flatten().map(|&n| n as f64).collect();
+    if known_sizes.is_empty() {
+        return (vec![1.0; b.items.len()], ItemSource::Equal);
+    }
+    let median_size = median(&mut known_sizes);
+    (
+        sizes
+            .iter()
+            .map(|n| (n.map_or(median_size, |n| n as f64) * SECS_PER_BYTE).max(0.001))
+            .collect(),
+        ItemSource::FileSize,
+    )
+}
+
+/// The fixed cost of one of this batch's processes: the mean duration of its parts in history
+/// less their items' share. Zero when the parts have no history.
+fn learned_overhead(batch: &str, durations: &[f64], facts: &Facts<'_>) -> f64 {
+    let past: Vec<f64> = (1..)
+        .map_while(|k| (facts.expected)(&format!("{batch}[{k}]")))
+        .collect();
+    if past.is_empty() {
+        return 0.0;
+    }
+    let mean = past.iter().sum::<f64>() / past.len() as f64;
+    let items: f64 = durations.iter().sum();
+    (mean - items / past.len() as f64).max(0.0)
+}
+
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n == 0 {
+        0.0
+    } else if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        f64::midpoint(xs[n / 2 - 1], xs[n / 2])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Origin;
+    use crate::exec::CommandLine;
+
+    fn decl(items: &[&str], batches: Option<u32>) -> SuiteDecl {
+        SuiteDecl {
+            origin: Origin {
+                file: "ptest.lua".into(),
+                line: 1,
+            },
+            name: "unit".into(),
+            cmd: CommandLine::Argv(vec!["t".into(), "{items}".into()]),
+            description: None,
+            category: "default".into(),
+            tags: Vec::new(),
+            cwd: None,
+            env: std::collections::BTreeMap::new(),
+            timeout: None,
+            depends_on: Vec::new(),
+            group: None,
+            phase: None,
+            limiter: None,
+            retry: None,
+            slots: 1,
+            serial: false,
+            estimate: None,
+            enabled: true,
+            batch: Some(Box::new(BatchDecl {
+                items: items.iter().map(|s| (*s).to_owned()).collect(),
+                batches,
+                results: None,
+            })),
+            part: None,
+        }
+    }
+
+    fn parts_of(
+        items: &[&str],
+        batches: Option<u32>,
+        known: &[(&str, f64)],
+        workers: u32,
+    ) -> Vec<Vec<String>> {
+        let s = decl(items, batches);
+        let w = move |_: Option<&str>| workers;
+        let none = |_: &str| None;
+        let item = |_: &str, i: &str| known.iter().find(|(k, _)| *k == i).map(|(_, d)| *d);
+        let facts = Facts {
+            workers: &w,
+            expected: &none,
+            item_expected: &item,
+        };
+        split(
+            &s,
+            s.batch.as_ref().unwrap(),
+            Path::new("/nonexistent"),
+            &facts,
+        )
+        .into_iter()
+        .map(|p| p.items.into_iter().map(|(i, _)| i).collect())
+        .collect()
+    }
+
+    #[test]
+    fn longest_first_into_the_earliest_ending_part() {
+        let known = [("a", 5.0), ("b", 4.0), ("c", 3.0), ("d", 3.0), ("e", 1.0)];
+        let p = parts_of(&["a", "b", "c", "d", "e"], None, &known, 2);
+        // a(5) -> 1; b(4) -> 2; c(3) -> 2 (7); d(3) -> 1 (8); e(1) -> 2 (8).
+        assert_eq!(p, vec![vec!["a", "d"], vec!["b", "c", "e"]]);
+    }
+
+    #[test]
+    fn unknown_items_count_as_the_median() {
+        let known = [("a", 10.0), ("b", 1.0), ("c", 2.0)];
+        // d has no history: it counts as 2 (the median of 10, 1 and 2).
+        let p = parts_of(&["a", "b", "c", "d"], Some(2), &known, 2);
+        assert_eq!(p, vec![vec!["a"], vec!["b", "c", "d"]]);
+    }
+
+    #[test]
+    fn counts_capped_by_items_and_deterministic() {
+        assert_eq!(parts_of(&["a", "b"], Some(5), &[], 2).len(), 2);
+        assert_eq!(
+            parts_of(&["a", "b", "c", "d", "e"], Some(3), &[], 8).len(),
+            3
+        );
+        assert!(parts_of(&[], None, &[], 2).is_empty());
+        let items: Vec<String> = (0..50).map(|i| format!("t{i}")).collect();
+        let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+        assert_eq!(parts_of(&refs, None, &[], 3), parts_of(&refs, None, &[], 3));
+        // No history: twice the workers, so that guesses can even out.
+        assert_eq!(parts_of(&refs, None, &[], 3).len(), 6);
+    }
+
+    #[test]
+    fn items_in_commands() {
+        let part = BatchPart {
+            batch: "u".into(),
+            index: 1,
+            count: 1,
+            items: vec![("a b.py".into(), 1.0), ("c.py".into(), 1.0)],
+            source: ItemSource::Equal,
+            overhead: 0.0,
+            template: CommandLine::Argv(vec![
+                "pytest".into(),
+                "{items}".into(),
+                "--x={items}".into(),
+            ]),
+            results: None,
+        };
+        assert_eq!(
+            part.full_command(),
+            CommandLine::Argv(vec![
+                "pytest".into(),
+                "a b.py".into(),
+                "c.py".into(),
+                "--x='a b.py' c.py".into()
+            ])
+        );
+        let shell = BatchPart {
+            template: CommandLine::Shell("pytest {items} -q".into()),
+            ..part
+        };
+        assert_eq!(
+            shell.command(
+                ["it's".to_owned(), "x".to_owned()]
+                    .iter()
+                    .map(String::as_str)
+            ),
+            CommandLine::Shell("pytest 'it'\\''s' x -q".into())
+        );
+    }
+}
