@@ -220,7 +220,7 @@ pub fn list_json(plan: &Plan) -> String {
                 CommandLine::Shell(c) => json!(c),
                 CommandLine::Argv(v) => json!(v),
             };
-            json!({
+            let mut v = json!({
                 "name": s.name,
                 "description": s.description,
                 "cmd": cmd,
@@ -240,7 +240,13 @@ pub fn list_json(plan: &Plan) -> String {
                 "enabled": s.skip != Some(super::StaticSkip::Disabled),
                 "skip_reason": s.skip.as_ref().map(super::StaticSkip::reason),
                 "expected": s.expected,
-                "batch": s.part.as_ref().map(|p| json!({
+                "path": s.path,
+                "priority": priority[s.id.index()],
+                "origin": s.origin.to_string(),
+            });
+            // Only a batch's parts have the key: plain suites' JSON stays as it was.
+            if let Some(p) = &s.part {
+                v["batch"] = json!({
                     "name": p.batch,
                     "index": p.index,
                     "count": p.count,
@@ -248,11 +254,9 @@ pub fn list_json(plan: &Plan) -> String {
                     "overhead": p.overhead,
                     "results": p.results,
                     "items": p.items.iter().map(|(i, d)| json!({ "name": i, "expected": d })).collect::<Vec<_>>(),
-                })),
-                "path": s.path,
-                "priority": priority[s.id.index()],
-                "origin": s.origin.to_string(),
-            })
+                });
+            }
+            v
         })
         .collect();
     let doc = json!({
