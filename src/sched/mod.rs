@@ -1,7 +1,9 @@
-//! The scheduler: one loop that owns all run state. It starts ready suites by priority (DESIGN §3),
-//! hands attempts to the executor, and turns what comes back — exits, timers, signals — into
-//! events for the report sinks. Only this loop changes run state.
+//! The scheduler's driver: one loop that feeds the run's core (`core.rs`, where every rule of
+//! DESIGN §3 lives) what happens — attempts ending, timers, signals — with the time, and carries
+//! out the commands it returns: attempts handed to the executor with their environment, log and
+//! temporary folder, events for the report sinks. Decides nothing about the schedule itself.
 
+pub mod core;
 pub mod files;
 pub mod limits;
 pub mod queue;
@@ -9,8 +11,7 @@ pub mod simulate;
 pub mod socket;
 mod tmp;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,13 +19,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::event::{AttemptView, Event, RetryJudge, RunInfo, Sink, Status, SuiteResult, Summary};
+use crate::event::{AttemptView, Event, RetryJudge, RunInfo, Sink, SuiteResult, Summary};
 use crate::exec::{
     AttemptEnd, AttemptOutcome, AttemptSpec, CommandLine, Executor, LineSink, LogStart,
 };
-use crate::plan::{OnFailure, Plan, SuiteId};
+use crate::plan::{LimiterId, Plan, SuiteId};
+use core::{Command, Core, Ended, Host, Input, Timer, Verdict};
 use limits::{Limiters, Refusal};
-use queue::{Admit, Queue, Slots};
 use socket::Coordinator;
 use tmp::TmpDirs;
 
@@ -39,46 +40,11 @@ pub struct Options {
     pub echo: Option<Arc<dyn LineSink>>,
 }
 
-/// Where a suite is in the run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    /// Waiting for its phase, its dependencies, or admission.
-    Pending,
-    Running,
-    /// Between attempts.
-    Backoff,
-    Done,
-}
-
+/// What the driver keeps of a running attempt (the core keeps the rest).
 struct Attempt {
     id: SuiteId,
     attempt: u32,
-    slots: Vec<u32>,
     tmpdir: PathBuf,
-}
-
-/// Per-suite totals across attempts.
-#[derive(Default)]
-struct Progress {
-    attempts: u32,
-    first_start: Option<SystemTime>,
-    duration: Duration,
-    peak_rss_kb: Option<u64>,
-    cpu_time: Option<Duration>,
-    worker: Option<u32>,
-    failed_attempts: Vec<String>,
-}
-
-/// How one attempt ended, before retry rules.
-enum Verdict {
-    Pass,
-    Fail {
-        code: Option<i32>,
-        signal: Option<i32>,
-        message: Option<String>,
-    },
-    Timeout,
-    Cancel,
 }
 
 pub struct Scheduler<'a> {
@@ -87,36 +53,13 @@ pub struct Scheduler<'a> {
     opts: Options,
     sinks: Vec<&'a mut dyn Sink>,
     judge: &'a mut dyn RetryJudge,
+    core: Core<'a>,
     /// Taken at the end by `shutdown`.
     exec: Option<Executor>,
     outcomes: tokio::sync::mpsc::UnboundedReceiver<AttemptOutcome>,
-    state: Vec<State>,
-    results: Vec<Option<SuiteResult>>,
-    progress: Vec<Progress>,
-    /// Dependencies (inside the plan) not yet passed.
-    waiting_deps: Vec<u32>,
-    /// Suites of each phase that have not ended.
-    phase_open: Vec<usize>,
-    phase_failed: Vec<bool>,
-    queue: Queue,
-    slots: Slots,
-    phase: usize,
     attempts: HashMap<u64, Attempt>,
-    next_key: u64,
-    backoff: BinaryHeap<Reverse<(Instant, SuiteId)>>,
-    /// Fail-fast or Ctrl-C: nothing new starts outside `always` phases.
-    stopping: Option<&'static str>,
-    /// A second Ctrl-C: everything is killed, `always` phases too.
-    hard_stop: bool,
-    interrupted: bool,
-    /// Why later phases are skipped (`phase "core" failed`).
-    later_skip: Option<String>,
     started: Instant,
     limiters: Limiters,
-    /// When a limiter that refused a start will have a token again.
-    limiter_wake: Option<Instant>,
-    /// Since when each suite has been ready but refused by its limiter.
-    limiter_wait_since: Vec<Option<Instant>>,
     coordinator: Option<Coordinator>,
     /// A folder holding only a `ptest` link to this binary, put first on suites' PATH.
     bin_dir: Option<PathBuf>,
@@ -124,12 +67,52 @@ pub struct Scheduler<'a> {
     janitor: files::Janitor,
     /// Attempts' temporary folders, reused when a passed attempt left them empty.
     tmp: TmpDirs,
-    /// Suites that may still start an attempt (pending or between attempts).
-    may_start_later: usize,
     /// The folders made ahead that no attempt took have been handed to the janitor.
     untaken_removed: bool,
     /// What is known of earlier logs ahead of their suites' first attempts.
     logs: Option<files::LogPrep>,
+}
+
+/// The core's questions, answered by the run's limiters, logs and Lua predicates.
+struct RunHost<'x> {
+    limiters: &'x Limiters,
+    judge: &'x mut dyn RetryJudge,
+    log_files: &'x [PathBuf],
+}
+
+impl Host for RunHost<'_> {
+    fn limiter_admit(&mut self, limiter: LimiterId, now: Instant) -> Result<(), Refusal> {
+        self.limiters.admit_suite(limiter, now)
+    }
+
+    fn limiter_waited(&mut self, limiter: LimiterId, waited: Duration) {
+        self.limiters.add_wait(limiter, waited);
+    }
+
+    fn limiter_release(&mut self, limiter: LimiterId) {
+        self.limiters.release_suite(limiter);
+    }
+
+    fn output(&mut self, suite: SuiteId, range: (u64, u64)) -> Vec<u8> {
+        read_tail(&self.log_files[suite.index()], range.0, range.1)
+    }
+
+    fn judge(&mut self, predicate: usize, view: &AttemptView<'_>) -> Result<bool, String> {
+        self.judge.should_retry(predicate, view)
+    }
+}
+
+/// What woke the loop.
+enum Woke {
+    Outcome(AttemptOutcome),
+    Timer(Timer),
+    Signal,
+}
+
+fn emit(sinks: &mut [&mut dyn Sink], plan: &Plan, run: &RunInfo, event: &Event<'_>) {
+    for sink in sinks {
+        sink.event(plan, run, event);
+    }
 }
 
 impl<'a> Scheduler<'a> {
@@ -149,12 +132,7 @@ impl<'a> Scheduler<'a> {
             limiters.clone(),
         )?);
         let names = files::log_names(plan.suites.iter().map(|s| s.name.as_str()));
-        let log_files = names.iter().map(|n| plan.log_dir.join(n)).collect();
-        let n = plan.suites.len();
-        let mut phase_open = vec![0; plan.phases.len()];
-        for s in &plan.suites {
-            phase_open[s.phase.index()] += 1;
-        }
+        let log_files: Vec<PathBuf> = names.iter().map(|n| plan.log_dir.join(n)).collect();
         let mut exec = exec;
         let bin_dir = folder.bin;
         exec.set_run_env(&run_env(
@@ -164,6 +142,7 @@ impl<'a> Scheduler<'a> {
         ));
         Ok(Scheduler {
             plan,
+            core: Core::new(plan, log_files.clone(), fastrand::u64(..)),
             run: RunInfo {
                 run_id: opts.run_id.clone(),
                 started: SystemTime::now(),
@@ -174,35 +153,13 @@ impl<'a> Scheduler<'a> {
             judge,
             exec: Some(exec),
             outcomes,
-            state: vec![State::Pending; n],
-            results: vec![None; n],
-            progress: (0..n).map(|_| Progress::default()).collect(),
-            waiting_deps: plan
-                .suites
-                .iter()
-                .map(|s| s.depends_on.len() as u32)
-                .collect(),
-            phase_open,
-            phase_failed: vec![false; plan.phases.len()],
-            queue: Queue::new(plan),
-            slots: Slots::new(plan.phases.first().map_or(1, |p| p.workers)),
-            phase: 0,
             attempts: HashMap::new(),
-            next_key: 0,
-            backoff: BinaryHeap::new(),
-            stopping: None,
-            hard_stop: false,
-            interrupted: false,
-            later_skip: None,
             started: Instant::now(),
             limiters,
-            limiter_wake: None,
-            limiter_wait_since: vec![None; n],
             coordinator,
             bin_dir,
             janitor,
             tmp: TmpDirs::with_ahead(folder.root, folder.ahead),
-            may_start_later: n,
             untaken_removed: false,
             logs: None,
         })
@@ -214,42 +171,29 @@ impl<'a> Scheduler<'a> {
             .expect("the executor lives until the run ends")
     }
 
-    fn emit(&mut self, event: &Event<'_>) {
-        for sink in &mut self.sinks {
-            sink.event(self.plan, &self.run, event);
-        }
-    }
-
     /// Run the plan to the end. Returns every suite's result (in plan order) and the summary.
     pub async fn run(mut self) -> (Vec<SuiteResult>, Summary, RunInfo) {
         let mut sigint = signal(SignalKind::interrupt()).ok();
         let mut sigterm = signal(SignalKind::terminate()).ok();
         self.started = Instant::now();
         self.run.started = SystemTime::now();
-        self.emit(&Event::RunStarted);
-
-        for s in &self.plan.suites {
-            if let Some(skip) = &s.skip {
-                self.skip(s.id, skip.reason());
-            }
-        }
+        emit(&mut self.sinks, self.plan, &self.run, &Event::RunStarted);
         self.prepare_logs();
-        let mut entered = !self.plan.phases.is_empty() && self.enter_phase(0);
-        while entered {
-            self.start_ready();
-            self.check_tmp();
-            if self.phase_open[self.phase] == 0 && self.attempts.is_empty() {
-                entered = self.advance_phase();
-                continue;
-            }
-            let next_backoff = self.backoff.peek().map(|Reverse((t, _))| *t);
-            let limiter_wake = self.limiter_wake;
-            tokio::select! {
-                Some(o) = self.outcomes.recv() => self.on_outcome(o),
-                () = sleep_until(next_backoff), if next_backoff.is_some() => self.wake_backoffs(),
-                () = precise_until(limiter_wake), if limiter_wake.is_some() => self.limiter_wake = None,
-                Some(()) = recv(&mut sigint) => self.on_signal(),
-                Some(()) = recv(&mut sigterm) => self.on_signal(),
+        self.feed(Input::Begin);
+        while !self.core.done() {
+            let next_backoff = self.core.next_backoff();
+            let limiter_wake = self.core.limiter_wake();
+            let woke = tokio::select! {
+                Some(o) = self.outcomes.recv() => Woke::Outcome(o),
+                () = sleep_until(next_backoff), if next_backoff.is_some() => Woke::Timer(Timer::Backoff),
+                () = precise_until(limiter_wake), if limiter_wake.is_some() => Woke::Timer(Timer::Limiter),
+                Some(()) = recv(&mut sigint) => Woke::Signal,
+                Some(()) = recv(&mut sigterm) => Woke::Signal,
+            };
+            match woke {
+                Woke::Outcome(o) => self.on_outcome(o),
+                Woke::Timer(t) => self.feed(Input::Timer(t)),
+                Woke::Signal => self.feed(Input::Signal),
             }
         }
         if let Some(exec) = self.exec.take() {
@@ -269,17 +213,10 @@ impl<'a> Scheduler<'a> {
         }
         let socket = self.coordinator.take().map(Coordinator::stop);
 
-        let results: Vec<SuiteResult> = self
-            .results
-            .iter_mut()
-            .enumerate()
-            .map(|(i, r)| {
-                r.take().unwrap_or_else(|| {
-                    SuiteResult::skipped(SuiteId(i as u32), "not reached".into())
-                })
-            })
-            .collect();
-        let summary = Summary::from_results(&results, self.started.elapsed(), self.interrupted);
+        let interrupted = self.core.interrupted();
+        let core = std::mem::replace(&mut self.core, Core::new(self.plan, Vec::new(), 0));
+        let results = core.into_results();
+        let summary = Summary::from_results(&results, self.started.elapsed(), interrupted);
         let limiters = self.limiters.stats();
         // The janitor removes this run's folders and socket on its thread while the reports are
         // written, the run's own folder last and only when empty: failed attempts keep theirs
@@ -301,126 +238,88 @@ impl<'a> Scheduler<'a> {
             self.janitor
                 .remove_if_empty(files::run_tmp_root(&self.opts.run_id));
         }
-        self.emit(&Event::RunFinished {
-            results: &results,
-            summary: &summary,
-            limiters: &limiters,
-        });
+        emit(
+            &mut self.sinks,
+            self.plan,
+            &self.run,
+            &Event::RunFinished {
+                results: &results,
+                summary: &summary,
+                limiters: &limiters,
+            },
+        );
         self.janitor.finish();
         (results, summary, self.run)
     }
 
-    /// Make phase `k` current: skip it whole when an earlier failure or a stop says so, else
-    /// queue its suites whose dependencies have passed. Returns false past the last phase.
-    fn enter_phase(&mut self, k: usize) -> bool {
-        if k >= self.plan.phases.len() {
-            return false;
-        }
-        self.phase = k;
-        let phase = &self.plan.phases[k];
-        let reason = if self.hard_stop {
-            Some("interrupted".to_owned())
-        } else if phase.always {
-            None
-        } else {
-            self.stopping
-                .map(str::to_owned)
-                .or_else(|| self.later_skip.clone())
+    /// One input through the core, then its commands carried out.
+    fn feed(&mut self, input: Input) {
+        let mut host = RunHost {
+            limiters: &self.limiters,
+            judge: &mut *self.judge,
+            log_files: &self.run.log_files,
         };
-        if let Some(reason) = reason {
-            for id in phase.suites.clone() {
-                if self.state[id.index()] != State::Done {
-                    self.skip(id, reason.clone());
-                }
-            }
-            return true;
+        let commands = self.core.step(input, Instant::now(), &mut host);
+        for c in commands {
+            self.apply(c);
         }
-        self.slots = Slots::new(phase.workers);
-        for &id in &phase.suites {
-            if self.state[id.index()] == State::Pending && self.waiting_deps[id.index()] == 0 {
-                self.queue.push(self.plan, id);
-            }
-        }
-        true
+        self.check_tmp();
     }
 
-    fn advance_phase(&mut self) -> bool {
-        let cur = &self.plan.phases[self.phase];
-        if self.phase_failed[self.phase]
-            && cur.on_failure == OnFailure::Stop
-            && self.later_skip.is_none()
-        {
-            self.later_skip = Some(format!("phase \"{}\" failed", cur.name));
-        }
-        self.enter_phase(self.phase + 1)
-    }
-
-    fn may_start(&self) -> bool {
-        !self.hard_stop && (self.stopping.is_none() || self.plan.phases[self.phase].always)
-    }
-
-    fn start_ready(&mut self) {
-        let now = Instant::now();
-        while self.may_start() && self.slots.free() > 0 && !self.queue.is_empty() {
-            let plan = self.plan;
-            let free = self.slots.free();
-            let total = self.slots.total();
-            let state = &self.state;
-            let limiters = &self.limiters;
-            let wake = &mut self.limiter_wake;
-            let wait_since = &mut self.limiter_wait_since;
-            let picked = self.queue.pop(plan, |id| {
-                if state[id.index()] != State::Pending {
-                    return Admit::Discard;
-                }
-                let s = plan.suite(id);
-                let need = if s.serial { total } else { s.slots.min(total) };
-                if need > free {
-                    return Admit::No;
-                }
-                // The token is taken last, only when everything else admits the suite.
-                let Some(l) = s.limiter else {
-                    return Admit::Yes;
-                };
-                match limiters.admit_suite(l, now) {
-                    Ok(()) => {
-                        if let Some(since) = wait_since[id.index()].take() {
-                            limiters.add_wait(l, now.saturating_duration_since(since));
-                        }
-                        Admit::Yes
-                    }
-                    Err(refusal) => {
-                        wait_since[id.index()].get_or_insert(now);
-                        if let Refusal::Wait(d) = refusal {
-                            let at = now + d;
-                            *wake = Some(wake.map_or(at, |w| w.min(at)));
-                        }
-                        Admit::No
-                    }
-                }
-            });
-            let Some(id) = picked else { break };
-            let s = plan.suite(id);
-            let need = if s.serial { total } else { s.slots.min(total) };
-            let slots = self
-                .slots
-                .take(need)
-                .expect("admitted with enough free slots");
-            self.start(id, slots);
+    fn apply(&mut self, c: Command) {
+        match c {
+            Command::Start {
+                key,
+                suite,
+                attempt,
+                slots,
+            } => self.start(key, suite, attempt, slots[0]),
+            Command::Cancel(key) => self.exec().cancel(key),
+            Command::KillAll => self.exec().kill_all(),
+            Command::Retrying {
+                suite,
+                attempt,
+                delay,
+                reason,
+            } => emit(
+                &mut self.sinks,
+                self.plan,
+                &self.run,
+                &Event::SuiteRetrying {
+                    id: suite,
+                    attempt,
+                    delay,
+                    reason: &reason,
+                },
+            ),
+            Command::Finished(id) => emit(
+                &mut self.sinks,
+                self.plan,
+                &self.run,
+                &Event::SuiteFinished {
+                    result: self.core.result(id),
+                },
+            ),
+            Command::Stopping(reason) => emit(
+                &mut self.sinks,
+                self.plan,
+                &self.run,
+                &Event::Stopping { reason },
+            ),
+            Command::Warning(message) => emit(
+                &mut self.sinks,
+                self.plan,
+                &self.run,
+                &Event::Warning { message: &message },
+            ),
         }
     }
 
-    fn start(&mut self, id: SuiteId, slots: Vec<u32>) {
+    /// Hand one attempt to the executor: its command line and environment with templates
+    /// filled, its log, its temporary folder.
+    fn start(&mut self, key: u64, id: SuiteId, attempt: u32, worker: u32) {
         let plan = self.plan;
         let s = plan.suite(id);
-        let p = &mut self.progress[id.index()];
-        p.attempts += 1;
-        let attempt = p.attempts;
-        let worker = slots[0];
-        p.worker = Some(worker);
-        if p.first_start.is_none() {
-            p.first_start = Some(SystemTime::now());
-        }
         let log = self.run.log_files[id.index()].clone();
         let log_start = if attempt == 1 {
             self.fresh_log(id, &log)
@@ -481,8 +380,6 @@ impl<'a> Scheduler<'a> {
                 env.push(("PATH".to_owned(), path));
             }
         }
-        let key = self.next_key;
-        self.next_key += 1;
         let spec = AttemptSpec {
             key,
             command,
@@ -498,50 +395,41 @@ impl<'a> Scheduler<'a> {
             grace: plan.grace,
             echo: self.opts.echo.clone().map(|e| (s.name.clone(), e)),
         };
-        self.set_state(id, State::Running);
         self.attempts.insert(
             key,
             Attempt {
                 id,
                 attempt,
-                slots,
                 tmpdir,
             },
         );
         self.exec().start(spec);
-        self.emit(&Event::SuiteStarted {
-            id,
-            attempt,
-            worker,
-        });
+        emit(
+            &mut self.sinks,
+            self.plan,
+            &self.run,
+            &Event::SuiteStarted {
+                id,
+                attempt,
+                worker,
+            },
+        );
     }
 
+    /// What the executor measured, turned into the core's input: the log is read here for the
+    /// shell's "not found" complaint, and the attempt's folder released.
     fn on_outcome(&mut self, o: AttemptOutcome) {
         let Some(a) = self.attempts.remove(&o.key) else {
             return;
         };
-        let plan = self.plan;
-        let id = a.id;
-        let s = plan.suite(id);
-        self.slots.release(&a.slots);
-        self.queue.finished(plan, id);
-        if let Some(l) = s.limiter {
-            self.limiters.release_suite(l);
-        }
-        let p = &mut self.progress[id.index()];
-        p.duration += o.duration;
-        p.peak_rss_kb = p.peak_rss_kb.max(o.peak_rss_kb);
-        p.cpu_time = match (p.cpu_time, o.cpu_time) {
-            (Some(a), Some(b)) => Some(a + b),
-            (a, b) => a.or(b),
-        };
+        let s = self.plan.suite(a.id);
         let verdict = match &o.end {
             AttemptEnd::Exited(0) => Verdict::Pass,
             AttemptEnd::Exited(code) => Verdict::Fail {
                 code: Some(*code),
                 signal: None,
                 message: (*code == 127 && matches!(s.cmd, CommandLine::Shell(_)))
-                    .then(|| self.missing_command(id, &o))
+                    .then(|| self.missing_command(a.id, &o))
                     .flatten()
                     .map(|name| format!("command not found: {name}")),
             },
@@ -558,80 +446,16 @@ impl<'a> Scheduler<'a> {
                 message: Some(m.clone()),
             },
         };
-        let log = self.run.log_files[id.index()].clone();
-        let range = (o.log_start, o.log_end);
-
-        self.release_tmp(&a, matches!(verdict, Verdict::Pass));
-        let retryable = matches!(verdict, Verdict::Fail { .. } | Verdict::Timeout)
-            && a.attempt < s.retry.attempts
-            && self.may_start()
-            && self.retry_wanted(id, a.attempt, &verdict, &o, &log);
-        if retryable {
-            let delay = self.backoff_delay(id, a.attempt + 1);
-            let reason = describe_failure(&verdict, s.timeout);
-            self.progress[id.index()]
-                .failed_attempts
-                .push(reason.clone());
-            self.set_state(id, State::Backoff);
-            self.queue.add_work(plan, id);
-            self.backoff.push(Reverse((Instant::now() + delay, id)));
-            self.emit(&Event::SuiteRetrying {
-                id,
-                attempt: a.attempt,
-                delay,
-                reason: &reason,
-            });
-            return;
-        }
-        let p = &mut self.progress[id.index()];
-        let (status, code, signal, message) = match verdict {
-            Verdict::Pass if p.failed_attempts.is_empty() => (Status::Passed, Some(0), None, None),
-            Verdict::Pass => (Status::Flaky, Some(0), None, None),
-            Verdict::Fail {
-                code,
-                signal,
-                message,
-            } => (
-                Status::Failed,
-                code,
-                signal,
-                message.or_else(|| code.map(|c| format!("exit code {c}"))),
-            ),
-            Verdict::Timeout => (
-                Status::TimedOut,
-                None,
-                None,
-                Some(format!(
-                    "timed out after {}",
-                    crate::duration::human(s.timeout)
-                )),
-            ),
-            Verdict::Cancel => (
-                Status::Cancelled,
-                None,
-                None,
-                Some(self.stopping.unwrap_or("cancelled").to_owned()),
-            ),
-        };
-        let result = SuiteResult {
-            id,
-            status,
-            start_time: p.first_start,
-            end_time: Some(SystemTime::now()),
-            duration: p.duration,
-            return_code: code,
-            signal,
-            attempts: p.attempts,
-            error_message: message,
-            skip_reason: None,
-            log_file: Some(log),
-            worker: p.worker,
-            peak_rss_kb: p.peak_rss_kb,
-            cpu_time: p.cpu_time,
-            failed_attempts: std::mem::take(&mut p.failed_attempts),
-            last_output: Some(range),
-        };
-        self.finish(result);
+        self.release_tmp(&a, verdict == Verdict::Pass);
+        self.feed(Input::Ended(Ended {
+            key: o.key,
+            verdict,
+            started: o.started,
+            duration: o.duration,
+            peak_rss_kb: o.peak_rss_kb,
+            cpu_time: o.cpu_time,
+            output: (o.log_start, o.log_end),
+        }));
     }
 
     /// After a pass the folder waits to be looked into (`check_tmp`); after a failure it stays,
@@ -652,10 +476,10 @@ impl<'a> Scheduler<'a> {
     fn check_tmp(&mut self) {
         // More spares than workers would only wait for the end of the run; once nothing is left
         // to start, none is needed, and removing them now leaves less for the end.
-        let keep = if self.may_start_later == 0 {
+        let keep = if self.core.may_start_later() == 0 {
             0
         } else {
-            self.slots.total() as usize + 1
+            self.core.workers() as usize + 1
         };
         self.tmp.check(keep, &self.janitor);
         if keep == 0 && !self.untaken_removed {
@@ -733,200 +557,6 @@ impl<'a> Scheduler<'a> {
         let tail = read_tail(&self.run.log_files[id.index()], o.log_start, o.log_end);
         missing_command_name(&String::from_utf8_lossy(&tail))
     }
-
-    fn retry_wanted(
-        &mut self,
-        id: SuiteId,
-        attempt: u32,
-        v: &Verdict,
-        o: &AttemptOutcome,
-        log: &std::path::Path,
-    ) -> bool {
-        let s = self.plan.suite(id);
-        let policy = &s.retry;
-        if let Some(pred) = policy.when {
-            let output = read_tail(log, o.log_start, o.log_end);
-            let (status, code, signal) = match v {
-                Verdict::Fail { code, signal, .. } => ("failed", *code, *signal),
-                _ => ("timed_out", None, None),
-            };
-            let view = AttemptView {
-                name: &s.name,
-                status,
-                exit_code: code,
-                signal,
-                attempt,
-                duration: o.duration,
-                log_file: Some(log),
-                output: &output,
-            };
-            return match self.judge.should_retry(pred, &view) {
-                Ok(b) => b,
-                Err(e) => {
-                    let msg = format!(
-                        "retry predicate of suite \"{}\" raised an error: {e}",
-                        s.name
-                    );
-                    self.emit(&Event::Warning { message: &msg });
-                    false
-                }
-            };
-        }
-        match v {
-            Verdict::Timeout => policy.on_timeout,
-            Verdict::Fail { code, .. } => {
-                if policy.on_exit_codes.is_empty() && policy.on_output.is_empty() {
-                    return true;
-                }
-                if code.is_some_and(|c| policy.on_exit_codes.contains(&c)) {
-                    return true;
-                }
-                if policy.on_output.is_empty() {
-                    return false;
-                }
-                let output = read_tail(log, o.log_start, o.log_end);
-                policy
-                    .on_output
-                    .iter()
-                    .any(|needle| contains(&output, needle.as_bytes()))
-            }
-            _ => false,
-        }
-    }
-
-    fn backoff_delay(&self, id: SuiteId, next: u32) -> Duration {
-        let policy = &self.plan.suite(id).retry;
-        let d = policy.backoff(next);
-        if policy.jitter {
-            d.mul_f64(fastrand::f64())
-        } else {
-            d
-        }
-    }
-
-    fn wake_backoffs(&mut self) {
-        let now = Instant::now();
-        while let Some(Reverse((t, id))) = self.backoff.peek().copied() {
-            if t > now {
-                break;
-            }
-            self.backoff.pop();
-            if self.state[id.index()] == State::Backoff {
-                self.set_state(id, State::Pending);
-                self.queue.push(self.plan, id);
-            }
-        }
-    }
-
-    /// Every change of a suite's state goes through here, to keep `may_start_later` right.
-    fn set_state(&mut self, id: SuiteId, new: State) {
-        let waits = |s: State| matches!(s, State::Pending | State::Backoff);
-        let old = std::mem::replace(&mut self.state[id.index()], new);
-        match (waits(old), waits(new)) {
-            (true, false) => self.may_start_later -= 1,
-            (false, true) => self.may_start_later += 1,
-            _ => {}
-        }
-    }
-
-    /// Record a final result, then unblock or skip what depends on it.
-    fn finish(&mut self, result: SuiteResult) {
-        let id = result.id;
-        let status = result.status;
-        self.set_state(id, State::Done);
-        let s = self.plan.suite(id);
-        self.phase_open[s.phase.index()] -= 1;
-        self.emit(&Event::SuiteFinished { result: &result });
-        self.results[id.index()] = Some(result);
-        if status.is_pass() {
-            for &d in &s.dependents {
-                self.waiting_deps[d.index()] -= 1;
-                if self.waiting_deps[d.index()] == 0
-                    && self.state[d.index()] == State::Pending
-                    && self.plan.suite(d).phase.index() == self.phase
-                {
-                    self.queue.push(self.plan, d);
-                }
-            }
-        } else {
-            let verb = match status {
-                Status::Failed | Status::TimedOut => "failed",
-                Status::Cancelled => "was cancelled",
-                _ => "was skipped",
-            };
-            // A suite skipped for its own dependency passes that reason on unchanged, so every
-            // level of dependents names the suite that failed (DESIGN §3 rule 3).
-            let inherited = self.results[id.index()]
-                .as_ref()
-                .and_then(|r| r.skip_reason.as_deref())
-                .filter(|r| status == Status::Skipped && r.starts_with("dependency \""))
-                .map(str::to_owned);
-            let reason = inherited.unwrap_or_else(|| format!("dependency \"{}\" {verb}", s.name));
-            for &d in &s.dependents {
-                if self.state[d.index()] != State::Done {
-                    self.skip(d, reason.clone());
-                }
-            }
-        }
-        if status.is_failure() {
-            self.phase_failed[s.phase.index()] = true;
-            if self.plan.fail_fast && self.stopping.is_none() {
-                self.begin_stop("fail-fast");
-            }
-        }
-    }
-
-    /// Skip a suite that has not ended (and, through `finish`, its dependents).
-    fn skip(&mut self, id: SuiteId, reason: String) {
-        if self.state[id.index()] == State::Done {
-            return;
-        }
-        if self.state[id.index()] == State::Pending {
-            self.queue.forget_work(self.plan, id);
-        }
-        let mut r = SuiteResult::skipped(id, reason);
-        let p = &self.progress[id.index()];
-        if p.attempts > 0 {
-            // Skipped while waiting for a retry: it did run.
-            r.attempts = p.attempts;
-            r.duration = p.duration;
-            r.start_time = p.first_start;
-            r.log_file = Some(self.run.log_files[id.index()].clone());
-        }
-        self.finish(r);
-    }
-
-    /// Fail-fast or Ctrl-C: cancel running attempts (outside `always` phases unless hard), skip
-    /// everything that has not started.
-    fn begin_stop(&mut self, reason: &'static str) {
-        self.stopping = Some(reason);
-        self.emit(&Event::Stopping { reason });
-        let in_always = self.plan.phases[self.phase].always;
-        if !in_always || self.hard_stop {
-            let keys: Vec<u64> = self.attempts.keys().copied().collect();
-            for k in keys {
-                self.exec().cancel(k);
-            }
-        }
-        for i in 0..self.plan.suites.len() {
-            let s = &self.plan.suites[i];
-            let protected = self.plan.phase(s.phase).always && !self.hard_stop;
-            if !protected && matches!(self.state[i], State::Pending | State::Backoff) {
-                self.skip(s.id, reason.to_owned());
-            }
-        }
-    }
-
-    fn on_signal(&mut self) {
-        self.interrupted = true;
-        if self.stopping == Some("interrupted") || self.hard_stop {
-            self.hard_stop = true;
-            self.exec().kill_all();
-            self.begin_stop("interrupted");
-        } else {
-            self.begin_stop("interrupted");
-        }
-    }
 }
 
 /// What every suite of the run sees the same: `PTEST`, `PTEST_RUN_ID`, `PTEST_SOCKET`, and `PATH`
@@ -951,20 +581,6 @@ fn run_env(
         vars.push(("PATH".to_owned(), format!("{}:{inherited}", bin.display())));
     }
     vars
-}
-
-fn describe_failure(v: &Verdict, timeout: Duration) -> String {
-    match v {
-        Verdict::Fail {
-            message: Some(m), ..
-        } => m.clone(),
-        Verdict::Fail { code: Some(c), .. } => format!("exit code {c}"),
-        Verdict::Fail {
-            signal: Some(s), ..
-        } => format!("signal {s}"),
-        Verdict::Timeout => format!("timed out after {}", crate::duration::human(timeout)),
-        _ => "failed".into(),
-    }
 }
 
 async fn sleep_until(t: Option<Instant>) {
@@ -1016,8 +632,4 @@ fn missing_command_name(text: &str) -> Option<String> {
         let name = before.rsplit_once(": ").map_or(before, |(_, name)| name);
         (!name.is_empty()).then(|| name.to_owned())
     })
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
 }

@@ -1,12 +1,15 @@
-//! What `ptest plan` predicts: the run played out with expected durations through the same
-//! ready queue and worker slots the scheduler uses, so the order shown is the order a run takes
-//! when every suite passes and lasts as expected. Rate limits are not simulated.
+//! What `ptest plan` predicts: the run's core (`core.rs`) driven with expected durations and
+//! virtual time, every attempt passing, so the order shown is the order a run takes when every
+//! suite passes and lasts as expected. Rate limits are not simulated: every token is granted.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::time::{Duration, Instant, SystemTime};
 
-use super::queue::{Admit, Queue, Slots};
-use crate::plan::{Plan, SuiteId};
+use super::core::{AttemptKey, Command, Core, Ended, Host, Input, Verdict, no_logs};
+use super::limits::Refusal;
+use crate::event::AttemptView;
+use crate::plan::{LimiterId, Plan, SuiteId};
 
 /// One suite's predicted place in the run.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,77 +22,69 @@ pub struct Predicted {
     pub worker: u32,
 }
 
+/// Every limiter grants at once; nothing fails, so nothing asks about output.
+struct Expected;
+
+impl Host for Expected {
+    fn limiter_admit(&mut self, _: LimiterId, _: Instant) -> Result<(), Refusal> {
+        Ok(())
+    }
+    fn limiter_waited(&mut self, _: LimiterId, _: Duration) {}
+    fn limiter_release(&mut self, _: LimiterId) {}
+    fn output(&mut self, _: SuiteId, _: (u64, u64)) -> Vec<u8> {
+        Vec::new()
+    }
+    fn judge(&mut self, _: usize, _: &AttemptView<'_>) -> Result<bool, String> {
+        Ok(false)
+    }
+}
+
 /// Every suite that would run, in start order, and the predicted wall time.
 pub fn simulate(plan: &Plan) -> (Vec<Predicted>, f64) {
-    // Suites that will not run: statically skipped, and (transitively) what depends on them.
-    let mut out_of_run: Vec<bool> = plan.suites.iter().map(|s| s.skip.is_some()).collect();
-    // Dependencies may be declared after their dependents: spread to a fixed point.
-    loop {
-        let mut changed = false;
-        for s in &plan.suites {
-            if !out_of_run[s.id.index()] && s.depends_on.iter().any(|d| out_of_run[d.index()]) {
-                out_of_run[s.id.index()] = true;
-                changed = true;
-            }
-        }
-        if !changed {
-            break;
-        }
-    }
-    let mut waiting: Vec<usize> = plan.suites.iter().map(|s| s.depends_on.len()).collect();
+    let mut core = Core::new(plan, no_logs(plan), 0);
+    let base = Instant::now();
+    let at = |secs: f64| {
+        Duration::try_from_secs_f64(secs)
+            .ok()
+            .and_then(|d| base.checked_add(d))
+            .unwrap_or(base)
+    };
     let mut order = Vec::new();
+    // Attempts by end time, then suite (declaration order breaks ties).
+    let mut running: BinaryHeap<Reverse<(u64, u32, AttemptKey)>> = BinaryHeap::new();
     let mut now = 0.0_f64;
-    for phase in &plan.phases {
-        let mut queue = Queue::new(plan);
-        let mut slots = Slots::new(phase.workers);
-        for &id in &phase.suites {
-            if out_of_run[id.index()] {
-                queue.forget_work(plan, id);
-            } else if waiting[id.index()] == 0 {
-                queue.push(plan, id);
-            }
-        }
-        let mut running: BinaryHeap<Reverse<(u64, u32, Vec<u32>)>> = BinaryHeap::new();
-        loop {
-            let total = slots.total();
-            loop {
-                let free = slots.free();
-                let Some(id) = queue.pop(plan, |id| {
-                    let s = plan.suite(id);
-                    let need = if s.serial { total } else { s.slots.min(total) };
-                    if need <= free { Admit::Yes } else { Admit::No }
-                }) else {
-                    break;
-                };
-                let s = plan.suite(id);
-                let need = if s.serial { total } else { s.slots.min(total) };
-                let taken = slots.take(need).expect("admitted with enough free slots");
-                let end = now + s.expected;
+    let mut commands = core.step(Input::Begin, base, &mut Expected);
+    loop {
+        for c in commands {
+            if let Command::Start {
+                key, suite, slots, ..
+            } = c
+            {
+                let end = now + plan.suite(suite).expected;
                 order.push(Predicted {
-                    id,
+                    id: suite,
                     start: now,
                     end,
-                    worker: taken[0],
+                    worker: slots[0],
                 });
-                running.push(Reverse((end.to_bits(), id.0, taken)));
-            }
-            let Some(Reverse((end_bits, id, taken))) = running.pop() else {
-                break;
-            };
-            now = f64::from_bits(end_bits);
-            let id = SuiteId(id);
-            slots.release(&taken);
-            queue.finished(plan, id);
-            for &d in &plan.suite(id).dependents {
-                waiting[d.index()] -= 1;
-                if waiting[d.index()] == 0
-                    && !out_of_run[d.index()]
-                    && plan.suite(d).phase == phase.id
-                {
-                    queue.push(plan, d);
-                }
+                running.push(Reverse((end.to_bits(), suite.0, key)));
             }
         }
+        let Some(Reverse((end_bits, id, key))) = running.pop() else {
+            break;
+        };
+        now = f64::from_bits(end_bits);
+        let ended = Ended {
+            key,
+            verdict: Verdict::Pass,
+            started: SystemTime::UNIX_EPOCH,
+            duration: Duration::try_from_secs_f64(plan.suite(SuiteId(id)).expected)
+                .unwrap_or(Duration::ZERO),
+            peak_rss_kb: None,
+            cpu_time: None,
+            output: (0, 0),
+        };
+        commands = core.step(Input::Ended(ended), at(now), &mut Expected);
     }
     (order, now)
 }

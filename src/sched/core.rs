@@ -1,0 +1,775 @@
+//! The scheduler's core: the run's state and every rule of DESIGN §3 — readiness, admission,
+//! priority, phases and `on_failure`, skip propagation, fail-fast and stopping, retry decisions
+//! and backoff timing, `always` phases — as a synchronous state machine. This is the one file
+//! that answers "when does a suite start".
+//!
+//! Inputs ([`Input`]: the run begins, an attempt ended, a timer fired, a signal came) go in with
+//! the time they happen at; commands ([`Command`]: start this attempt on these slots, cancel that
+//! one, this suite finished...) come out, in the order they must be carried out. What the rules
+//! must ask outside goes through [`Host`] and is answered at once: a limiter's token, an
+//! attempt's output, a Lua `when` predicate.
+//!
+//! Must not touch: tokio, processes, files, the clock, Lua. The run's driver (`sched/mod.rs`) and
+//! `ptest plan`'s prediction (`sched/simulate.rs`) both drive this core, and its tests drive it
+//! with a fake runner and virtual time.
+//!
+//! Where later rules go: an admission check that holds nothing (memory fitting a budget, DESIGN
+//! §12; a service being ready, §11) is one more refusal in `admit`, before the limiter's token,
+//! which is taken last; what it waits for comes back as a [`Timer`] or a new [`Input`], and
+//! what it asks the driver to do is a new [`Command`].
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::limits::Refusal;
+use super::queue::{Admit, Queue, Slots};
+use crate::event::{AttemptView, Status, SuiteResult};
+use crate::plan::{LimiterId, OnFailure, Plan, SuiteId};
+
+#[cfg(test)]
+mod tests;
+
+/// Names one attempt between a [`Command::Start`] and the [`Ended`] that reports it.
+pub type AttemptKey = u64;
+
+/// Something that happened, fed to [`Core::step`] with the time it happened at.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// The run begins: statically skipped suites end, the first phase opens.
+    Begin,
+    /// An attempt that a [`Command::Start`] started has ended.
+    Ended(Ended),
+    /// A timer the driver set from [`Core::next_backoff`] or [`Core::limiter_wake`] fired.
+    Timer(Timer),
+    /// SIGINT or SIGTERM to ptest: the first stops the run as fail-fast does, a second kills.
+    Signal,
+}
+
+/// Which wake-up fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// The earliest backoff ([`Core::next_backoff`]) is due.
+    Backoff,
+    /// A limiter that refused a start has a token again ([`Core::limiter_wake`]).
+    Limiter,
+}
+
+/// How one attempt ended, before retry rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    Fail {
+        code: Option<i32>,
+        signal: Option<i32>,
+        message: Option<String>,
+    },
+    Timeout,
+    Cancel,
+}
+
+/// One attempt's end, as the executor measured it.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    pub key: AttemptKey,
+    pub verdict: Verdict,
+    pub started: SystemTime,
+    pub duration: Duration,
+    pub peak_rss_kb: Option<u64>,
+    pub cpu_time: Option<Duration>,
+    /// Byte range of this attempt's output in the suite's log.
+    pub output: (u64, u64),
+}
+
+/// What the driver must do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Start attempt `attempt` (1-based) of `suite` on these worker slots; the first is its
+    /// worker index. Its end comes back as [`Input::Ended`] with the same `key`.
+    Start {
+        key: AttemptKey,
+        suite: SuiteId,
+        attempt: u32,
+        slots: Vec<u32>,
+    },
+    /// Stop this attempt's process group (SIGTERM, SIGKILL after the grace period); it ends
+    /// [`Verdict::Cancel`].
+    Cancel(AttemptKey),
+    /// A second signal: kill every process group at once.
+    KillAll,
+    /// An attempt failed; another comes after `delay`.
+    Retrying {
+        suite: SuiteId,
+        attempt: u32,
+        delay: Duration,
+        reason: String,
+    },
+    /// The suite's final result is in: [`Core::result`].
+    Finished(SuiteId),
+    /// Fail-fast or a signal: nothing new starts (except in `always` phases).
+    Stopping(&'static str),
+    /// Something the user should know that does not stop the run.
+    Warning(String),
+}
+
+/// What the core asks outside, answered at once.
+pub trait Host {
+    /// Take a token of `limiter` for a suite that everything else admits (and a place under
+    /// its concurrency cap), or say why not.
+    fn limiter_admit(&mut self, limiter: LimiterId, now: Instant) -> Result<(), Refusal>;
+    /// A suite that waited `waited` for `limiter` got its token.
+    fn limiter_waited(&mut self, limiter: LimiterId, waited: Duration);
+    /// A suite holding `limiter` ended an attempt.
+    fn limiter_release(&mut self, limiter: LimiterId);
+    /// The last `OUTPUT_TAIL` bytes of `range` of the suite's log (for retry rules).
+    fn output(&mut self, suite: SuiteId, range: (u64, u64)) -> Vec<u8>;
+    /// Ask the `when` predicate `predicate` whether to retry this attempt.
+    fn judge(&mut self, predicate: usize, view: &AttemptView<'_>) -> Result<bool, String>;
+}
+
+/// Where a suite is in the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting for its phase, its dependencies, or admission.
+    Pending,
+    Running,
+    /// Between attempts.
+    Backoff,
+    Done,
+}
+
+/// A running attempt.
+#[derive(Debug, Clone)]
+struct Running {
+    id: SuiteId,
+    attempt: u32,
+    slots: Vec<u32>,
+}
+
+/// Per-suite totals across attempts.
+#[derive(Debug, Default, Clone)]
+struct Progress {
+    attempts: u32,
+    first_start: Option<SystemTime>,
+    duration: Duration,
+    peak_rss_kb: Option<u64>,
+    cpu_time: Option<Duration>,
+    worker: Option<u32>,
+    failed_attempts: Vec<String>,
+}
+
+/// The run's state. Only [`Core::step`] changes it.
+pub struct Core<'p> {
+    plan: &'p Plan,
+    log_files: Vec<PathBuf>,
+    state: Vec<State>,
+    results: Vec<Option<SuiteResult>>,
+    progress: Vec<Progress>,
+    /// Dependencies (inside the plan) not yet passed.
+    waiting_deps: Vec<u32>,
+    /// Suites of each phase that have not ended.
+    phase_open: Vec<usize>,
+    phase_failed: Vec<bool>,
+    queue: Queue,
+    slots: Slots,
+    phase: usize,
+    /// Past the last phase (or before the first) when false.
+    entered: bool,
+    attempts: BTreeMap<AttemptKey, Running>,
+    next_key: AttemptKey,
+    backoff: BinaryHeap<Reverse<(Instant, SuiteId)>>,
+    /// Fail-fast or a signal: nothing new starts outside `always` phases.
+    stopping: Option<&'static str>,
+    /// A second signal: everything is killed, `always` phases too.
+    hard_stop: bool,
+    interrupted: bool,
+    /// Why later phases are skipped (`phase "core" failed`).
+    later_skip: Option<String>,
+    /// When a limiter that refused a start will have a token again.
+    limiter_wake: Option<Instant>,
+    /// Since when each suite has been ready but refused by its limiter.
+    limiter_wait_since: Vec<Option<Instant>>,
+    /// Suites that may still start an attempt (pending or between attempts).
+    may_start_later: usize,
+    /// Backoff jitter: seeded, so the same inputs give the same commands.
+    rng: fastrand::Rng,
+    out: Vec<Command>,
+}
+
+impl<'p> Core<'p> {
+    /// A run of `plan` whose suites log to `log_files` (in plan order; results name them).
+    /// `seed` draws the backoff jitter.
+    pub fn new(plan: &'p Plan, log_files: Vec<PathBuf>, seed: u64) -> Core<'p> {
+        let n = plan.suites.len();
+        let mut phase_open = vec![0; plan.phases.len()];
+        for s in &plan.suites {
+            phase_open[s.phase.index()] += 1;
+        }
+        Core {
+            plan,
+            log_files,
+            state: vec![State::Pending; n],
+            results: vec![None; n],
+            progress: vec![Progress::default(); n],
+            waiting_deps: plan
+                .suites
+                .iter()
+                .map(|s| s.depends_on.len() as u32)
+                .collect(),
+            phase_open,
+            phase_failed: vec![false; plan.phases.len()],
+            queue: Queue::new(plan),
+            slots: Slots::new(plan.phases.first().map_or(1, |p| p.workers)),
+            phase: 0,
+            entered: false,
+            attempts: BTreeMap::new(),
+            next_key: 0,
+            backoff: BinaryHeap::new(),
+            stopping: None,
+            hard_stop: false,
+            interrupted: false,
+            later_skip: None,
+            limiter_wake: None,
+            limiter_wait_since: vec![None; n],
+            may_start_later: n,
+            rng: fastrand::Rng::with_seed(seed),
+            out: Vec::new(),
+        }
+    }
+
+    /// Feed one input; returns what to do about it, in order.
+    pub fn step(&mut self, input: Input, now: Instant, host: &mut dyn Host) -> Vec<Command> {
+        match input {
+            Input::Begin => {
+                for s in &self.plan.suites {
+                    if let Some(skip) = &s.skip {
+                        self.skip(s.id, skip.reason());
+                    }
+                }
+                self.entered = !self.plan.phases.is_empty() && self.enter_phase(0);
+            }
+            Input::Ended(e) => self.on_ended(e, now, host),
+            Input::Timer(Timer::Backoff) => self.wake_backoffs(now),
+            Input::Timer(Timer::Limiter) => self.limiter_wake = None,
+            Input::Signal => self.on_signal(),
+        }
+        self.settle(now, host);
+        std::mem::take(&mut self.out)
+    }
+
+    /// Every phase has ended: nothing more will start or end.
+    pub fn done(&self) -> bool {
+        !self.entered
+    }
+
+    /// When the earliest suite waiting out a backoff may start again.
+    pub fn next_backoff(&self) -> Option<Instant> {
+        self.backoff.peek().map(|Reverse((t, _))| *t)
+    }
+
+    /// When a limiter that refused a start has a token again.
+    pub fn limiter_wake(&self) -> Option<Instant> {
+        self.limiter_wake
+    }
+
+    /// Suites that may still start an attempt.
+    pub fn may_start_later(&self) -> usize {
+        self.may_start_later
+    }
+
+    /// Worker slots of the active phase.
+    pub fn workers(&self) -> u32 {
+        self.slots.total()
+    }
+
+    /// A signal came during the run.
+    pub fn interrupted(&self) -> bool {
+        self.interrupted
+    }
+
+    /// Attempts started and not yet ended.
+    pub fn running(&self) -> usize {
+        self.attempts.len()
+    }
+
+    /// The suite's final result, once [`Command::Finished`] said it is in.
+    pub fn result(&self, id: SuiteId) -> &SuiteResult {
+        self.results[id.index()]
+            .as_ref()
+            .expect("asked after Command::Finished")
+    }
+
+    /// Every suite's result in plan order; suites never reached are skipped, "not reached".
+    pub fn into_results(self) -> Vec<SuiteResult> {
+        self.results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.unwrap_or_else(|| SuiteResult::skipped(SuiteId(i as u32), "not reached".into()))
+            })
+            .collect()
+    }
+
+    /// Start what is ready; when the phase is over, open the next one, until something runs or
+    /// every phase has ended.
+    fn settle(&mut self, now: Instant, host: &mut dyn Host) {
+        while self.entered {
+            self.start_ready(now, host);
+            if self.phase_open[self.phase] == 0 && self.attempts.is_empty() {
+                self.entered = self.advance_phase();
+                continue;
+            }
+            break;
+        }
+    }
+
+    /// Make phase `k` current: skip it whole when an earlier failure or a stop says so, else
+    /// queue its suites whose dependencies have passed. Returns false past the last phase.
+    fn enter_phase(&mut self, k: usize) -> bool {
+        if k >= self.plan.phases.len() {
+            return false;
+        }
+        self.phase = k;
+        let phase = &self.plan.phases[k];
+        let reason = if self.hard_stop {
+            Some("interrupted".to_owned())
+        } else if phase.always {
+            None
+        } else {
+            self.stopping
+                .map(str::to_owned)
+                .or_else(|| self.later_skip.clone())
+        };
+        if let Some(reason) = reason {
+            for &id in &phase.suites {
+                if self.state[id.index()] != State::Done {
+                    self.skip(id, reason.clone());
+                }
+            }
+            return true;
+        }
+        self.slots = Slots::new(phase.workers);
+        for &id in &phase.suites {
+            if self.state[id.index()] == State::Pending && self.waiting_deps[id.index()] == 0 {
+                self.queue.push(self.plan, id);
+            }
+        }
+        true
+    }
+
+    /// DESIGN §3 rule 4: a phase that ended with a final failure and `on_failure = "stop"`
+    /// skips the later phases (`always` ones excepted, in `enter_phase`).
+    fn advance_phase(&mut self) -> bool {
+        let cur = &self.plan.phases[self.phase];
+        if self.phase_failed[self.phase]
+            && cur.on_failure == OnFailure::Stop
+            && self.later_skip.is_none()
+        {
+            self.later_skip = Some(format!("phase \"{}\" failed", cur.name));
+        }
+        self.enter_phase(self.phase + 1)
+    }
+
+    /// Nothing new starts after a stop, except in an `always` phase; after a second signal,
+    /// nothing at all.
+    fn may_start(&self) -> bool {
+        !self.hard_stop && (self.stopping.is_none() || self.plan.phases[self.phase].always)
+    }
+
+    /// DESIGN §3 rules 1–2: start ready suites by priority while slots are free. A suite takes
+    /// its slots only once everything admits it, so none is held while waiting.
+    fn start_ready(&mut self, now: Instant, host: &mut dyn Host) {
+        while self.may_start() && self.slots.free() > 0 && !self.queue.is_empty() {
+            let plan = self.plan;
+            let free = self.slots.free();
+            let total = self.slots.total();
+            let state = &self.state;
+            let wake = &mut self.limiter_wake;
+            let wait_since = &mut self.limiter_wait_since;
+            let picked = self.queue.pop(plan, |id| {
+                if state[id.index()] != State::Pending {
+                    return Admit::Discard;
+                }
+                if slots_needed(plan, id, total) > free {
+                    return Admit::No;
+                }
+                // Further checks that hold nothing (memory, §12) go here. The token is taken
+                // last, only when everything else admits the suite.
+                let Some(l) = plan.suite(id).limiter else {
+                    return Admit::Yes;
+                };
+                match host.limiter_admit(l, now) {
+                    Ok(()) => {
+                        if let Some(since) = wait_since[id.index()].take() {
+                            host.limiter_waited(l, now.saturating_duration_since(since));
+                        }
+                        Admit::Yes
+                    }
+                    Err(refusal) => {
+                        wait_since[id.index()].get_or_insert(now);
+                        if let Refusal::Wait(d) = refusal {
+                            let at = now.checked_add(d).unwrap_or(now);
+                            *wake = Some(wake.map_or(at, |w| w.min(at)));
+                        }
+                        Admit::No
+                    }
+                }
+            });
+            let Some(id) = picked else { break };
+            let slots = self
+                .slots
+                .take(slots_needed(plan, id, total))
+                .expect("admitted with enough free slots");
+            self.start(id, slots);
+        }
+    }
+
+    fn start(&mut self, id: SuiteId, slots: Vec<u32>) {
+        let p = &mut self.progress[id.index()];
+        p.attempts += 1;
+        p.worker = Some(slots[0]);
+        let attempt = p.attempts;
+        let key = self.next_key;
+        self.next_key += 1;
+        self.set_state(id, State::Running);
+        self.attempts.insert(
+            key,
+            Running {
+                id,
+                attempt,
+                slots: slots.clone(),
+            },
+        );
+        self.out.push(Command::Start {
+            key,
+            suite: id,
+            attempt,
+            slots,
+        });
+    }
+
+    fn on_ended(&mut self, e: Ended, now: Instant, host: &mut dyn Host) {
+        let Some(a) = self.attempts.remove(&e.key) else {
+            return;
+        };
+        let plan = self.plan;
+        let id = a.id;
+        let s = plan.suite(id);
+        self.slots.release(&a.slots);
+        self.queue.finished(plan, id);
+        if let Some(l) = s.limiter {
+            host.limiter_release(l);
+        }
+        let p = &mut self.progress[id.index()];
+        p.duration += e.duration;
+        p.peak_rss_kb = p.peak_rss_kb.max(e.peak_rss_kb);
+        p.cpu_time = match (p.cpu_time, e.cpu_time) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        p.first_start.get_or_insert(e.started);
+
+        // DESIGN §2 retry policies; the slot is already free while the backoff runs.
+        let retryable = matches!(e.verdict, Verdict::Fail { .. } | Verdict::Timeout)
+            && a.attempt < s.retry.attempts
+            && self.may_start()
+            && self.retry_wanted(id, a.attempt, &e, host);
+        if retryable {
+            let delay = self.backoff_delay(id, a.attempt + 1);
+            let reason = describe_failure(&e.verdict, s.timeout);
+            self.progress[id.index()]
+                .failed_attempts
+                .push(reason.clone());
+            self.set_state(id, State::Backoff);
+            self.queue.add_work(plan, id);
+            let at = now.checked_add(delay).unwrap_or_else(|| far_future(now));
+            self.backoff.push(Reverse((at, id)));
+            self.out.push(Command::Retrying {
+                suite: id,
+                attempt: a.attempt,
+                delay,
+                reason,
+            });
+            return;
+        }
+        let p = &mut self.progress[id.index()];
+        // DESIGN §3 rule 7: failed, then passed on a retry, is flaky.
+        let (status, code, signal, message) = match e.verdict {
+            Verdict::Pass if p.failed_attempts.is_empty() => (Status::Passed, Some(0), None, None),
+            Verdict::Pass => (Status::Flaky, Some(0), None, None),
+            Verdict::Fail {
+                code,
+                signal,
+                message,
+            } => (
+                Status::Failed,
+                code,
+                signal,
+                message.or_else(|| code.map(|c| format!("exit code {c}"))),
+            ),
+            Verdict::Timeout => (
+                Status::TimedOut,
+                None,
+                None,
+                Some(format!(
+                    "timed out after {}",
+                    crate::duration::human(s.timeout)
+                )),
+            ),
+            Verdict::Cancel => (
+                Status::Cancelled,
+                None,
+                None,
+                Some(self.stopping.unwrap_or("cancelled").to_owned()),
+            ),
+        };
+        let end_time = e.started.checked_add(e.duration);
+        let result = SuiteResult {
+            id,
+            status,
+            start_time: p.first_start,
+            end_time,
+            duration: p.duration,
+            return_code: code,
+            signal,
+            attempts: p.attempts,
+            error_message: message,
+            skip_reason: None,
+            log_file: Some(self.log_files[id.index()].clone()),
+            worker: p.worker,
+            peak_rss_kb: p.peak_rss_kb,
+            cpu_time: p.cpu_time,
+            failed_attempts: std::mem::take(&mut p.failed_attempts),
+            last_output: Some(e.output),
+        };
+        self.finish(result);
+    }
+
+    /// Whether the suite's retry policy wants another attempt after this failure.
+    fn retry_wanted(&mut self, id: SuiteId, attempt: u32, e: &Ended, host: &mut dyn Host) -> bool {
+        let s = self.plan.suite(id);
+        let policy = &s.retry;
+        if let Some(pred) = policy.when {
+            let output = host.output(id, e.output);
+            let (status, code, signal) = match &e.verdict {
+                Verdict::Fail { code, signal, .. } => ("failed", *code, *signal),
+                _ => ("timed_out", None, None),
+            };
+            let view = AttemptView {
+                name: &s.name,
+                status,
+                exit_code: code,
+                signal,
+                attempt,
+                duration: e.duration,
+                log_file: Some(self.log_files[id.index()].as_path()),
+                output: &output,
+            };
+            return match host.judge(pred, &view) {
+                Ok(b) => b,
+                Err(err) => {
+                    self.out.push(Command::Warning(format!(
+                        "retry predicate of suite \"{}\" raised an error: {err}",
+                        s.name
+                    )));
+                    false
+                }
+            };
+        }
+        match &e.verdict {
+            Verdict::Timeout => policy.on_timeout,
+            Verdict::Fail { code, .. } => {
+                if policy.on_exit_codes.is_empty() && policy.on_output.is_empty() {
+                    return true;
+                }
+                if code.is_some_and(|c| policy.on_exit_codes.contains(&c)) {
+                    return true;
+                }
+                if policy.on_output.is_empty() {
+                    return false;
+                }
+                let output = host.output(id, e.output);
+                policy
+                    .on_output
+                    .iter()
+                    .any(|needle| contains(&output, needle.as_bytes()))
+            }
+            _ => false,
+        }
+    }
+
+    /// `min(delay * factor^(n-2), max_delay)` before attempt `next`, with full jitter.
+    fn backoff_delay(&mut self, id: SuiteId, next: u32) -> Duration {
+        let policy = &self.plan.suite(id).retry;
+        let d = policy.backoff(next);
+        if policy.jitter {
+            d.mul_f64(self.rng.f64())
+        } else {
+            d
+        }
+    }
+
+    fn wake_backoffs(&mut self, now: Instant) {
+        while let Some(Reverse((t, id))) = self.backoff.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.backoff.pop();
+            if self.state[id.index()] == State::Backoff {
+                self.set_state(id, State::Pending);
+                self.queue.push(self.plan, id);
+            }
+        }
+    }
+
+    /// Every change of a suite's state goes through here, to keep `may_start_later` right.
+    fn set_state(&mut self, id: SuiteId, new: State) {
+        let waits = |s: State| matches!(s, State::Pending | State::Backoff);
+        let old = std::mem::replace(&mut self.state[id.index()], new);
+        match (waits(old), waits(new)) {
+            (true, false) => self.may_start_later -= 1,
+            (false, true) => self.may_start_later += 1,
+            _ => {}
+        }
+    }
+
+    /// Record a final result, then unblock or skip what depends on it (DESIGN §3 rule 3), and
+    /// begin fail-fast at the first final failure (rule 5).
+    fn finish(&mut self, result: SuiteResult) {
+        let id = result.id;
+        let status = result.status;
+        self.set_state(id, State::Done);
+        let s = self.plan.suite(id);
+        self.phase_open[s.phase.index()] -= 1;
+        self.results[id.index()] = Some(result);
+        self.out.push(Command::Finished(id));
+        if status.is_pass() {
+            for &d in &s.dependents {
+                self.waiting_deps[d.index()] -= 1;
+                if self.waiting_deps[d.index()] == 0
+                    && self.state[d.index()] == State::Pending
+                    && self.plan.suite(d).phase.index() == self.phase
+                {
+                    self.queue.push(self.plan, d);
+                }
+            }
+        } else {
+            let verb = match status {
+                Status::Failed | Status::TimedOut => "failed",
+                Status::Cancelled => "was cancelled",
+                _ => "was skipped",
+            };
+            // A suite skipped for its own dependency passes that reason on unchanged, so every
+            // level of dependents names the suite that failed.
+            let inherited = self.results[id.index()]
+                .as_ref()
+                .and_then(|r| r.skip_reason.as_deref())
+                .filter(|r| status == Status::Skipped && r.starts_with("dependency \""))
+                .map(str::to_owned);
+            let reason = inherited.unwrap_or_else(|| format!("dependency \"{}\" {verb}", s.name));
+            for &d in &s.dependents {
+                if self.state[d.index()] != State::Done {
+                    self.skip(d, reason.clone());
+                }
+            }
+        }
+        if status.is_failure() {
+            self.phase_failed[s.phase.index()] = true;
+            if self.plan.fail_fast && self.stopping.is_none() {
+                self.begin_stop("fail-fast");
+            }
+        }
+    }
+
+    /// Skip a suite that has not ended (and, through `finish`, its dependents).
+    fn skip(&mut self, id: SuiteId, reason: String) {
+        if self.state[id.index()] == State::Done {
+            return;
+        }
+        if self.state[id.index()] == State::Pending {
+            self.queue.forget_work(self.plan, id);
+        }
+        let mut r = SuiteResult::skipped(id, reason);
+        let p = &self.progress[id.index()];
+        if p.attempts > 0 {
+            // Skipped while waiting for a retry: it did run.
+            r.attempts = p.attempts;
+            r.duration = p.duration;
+            r.start_time = p.first_start;
+            r.log_file = Some(self.log_files[id.index()].clone());
+        }
+        self.finish(r);
+    }
+
+    /// Fail-fast or a signal: cancel running attempts (outside `always` phases unless hard),
+    /// skip everything that has not started.
+    fn begin_stop(&mut self, reason: &'static str) {
+        self.stopping = Some(reason);
+        self.out.push(Command::Stopping(reason));
+        let in_always = self.plan.phases[self.phase].always;
+        if !in_always || self.hard_stop {
+            let keys: Vec<AttemptKey> = self.attempts.keys().copied().collect();
+            self.out.extend(keys.into_iter().map(Command::Cancel));
+        }
+        for i in 0..self.plan.suites.len() {
+            let s = &self.plan.suites[i];
+            let protected = self.plan.phase(s.phase).always && !self.hard_stop;
+            if !protected && matches!(self.state[i], State::Pending | State::Backoff) {
+                self.skip(s.id, reason.to_owned());
+            }
+        }
+    }
+
+    /// DESIGN §3 rule 8: the first signal stops as fail-fast does; a second kills everything,
+    /// `always` phases too.
+    fn on_signal(&mut self) {
+        self.interrupted = true;
+        if self.stopping == Some("interrupted") || self.hard_stop {
+            self.hard_stop = true;
+            self.out.push(Command::KillAll);
+        }
+        self.begin_stop("interrupted");
+    }
+}
+
+/// Slots a suite takes in a phase of `total`: all of them when serial, else its `slots`, capped.
+pub fn slots_needed(plan: &Plan, id: SuiteId, total: u32) -> u32 {
+    let s = plan.suite(id);
+    if s.serial { total } else { s.slots.min(total) }
+}
+
+/// Far enough ahead to mean "not in this run" without overflowing `Instant`.
+fn far_future(now: Instant) -> Instant {
+    let mut d = Duration::from_secs(100 * 365 * 86_400);
+    loop {
+        if let Some(t) = now.checked_add(d) {
+            return t;
+        }
+        d /= 2;
+    }
+}
+
+/// How a failed attempt is named in `failed_attempts` and retry events.
+fn describe_failure(v: &Verdict, timeout: Duration) -> String {
+    match v {
+        Verdict::Fail {
+            message: Some(m), ..
+        } => m.clone(),
+        Verdict::Fail { code: Some(c), .. } => format!("exit code {c}"),
+        Verdict::Fail {
+            signal: Some(s), ..
+        } => format!("signal {s}"),
+        Verdict::Timeout => format!("timed out after {}", crate::duration::human(timeout)),
+        _ => "failed".into(),
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The log file a result names, for tests and drivers that keep no logs.
+pub fn no_logs(plan: &Plan) -> Vec<PathBuf> {
+    vec![Path::new("").to_path_buf(); plan.suites.len()]
+}

@@ -1,0 +1,1506 @@
+//! The core driven by a fake runner in virtual time: table tests named after the rules of
+//! DESIGN §3, and property tests over random plans and outcomes that check the invariants after
+//! every step. No process, no sleep, no clock: an attempt "runs" for as long as the script says.
+#![expect(
+    clippy::float_cmp,
+    reason = "virtual times are whole nanoseconds read back as seconds: exact"
+)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::error::Origin;
+use crate::plan::build::{Inputs, build};
+use crate::plan::decl::{
+    Declarations, GroupDecl, LimiterDecl, PhaseDecl, RetryDecl, RetryRef, SuiteDecl, WorkersDecl,
+};
+use crate::settings::{Overrides, Selection};
+
+// ---------------------------------------------------------------------------------------------
+// Plans from declarations, without Lua.
+
+fn origin(line: u32) -> Origin {
+    Origin {
+        file: Arc::from("ptest.lua"),
+        line,
+    }
+}
+
+fn suite(name: &str) -> SuiteDecl {
+    SuiteDecl {
+        origin: origin(1),
+        name: name.to_owned(),
+        cmd: crate::exec::CommandLine::Shell("true".into()),
+        description: None,
+        category: "default".into(),
+        tags: Vec::new(),
+        cwd: None,
+        env: BTreeMap::new(),
+        timeout: None,
+        depends_on: Vec::new(),
+        group: None,
+        phase: None,
+        limiter: None,
+        retry: None,
+        slots: 1,
+        serial: false,
+        estimate: None,
+        enabled: true,
+        batch: None,
+        part: None,
+    }
+}
+
+fn phase(name: &str) -> PhaseDecl {
+    PhaseDecl {
+        origin: origin(1),
+        name: name.to_owned(),
+        enabled: true,
+        workers: None,
+        on_failure: OnFailure::Stop,
+        always: false,
+    }
+}
+
+fn group(name: &str, max: u32) -> GroupDecl {
+    GroupDecl {
+        origin: origin(1),
+        name: name.to_owned(),
+        max,
+        env: BTreeMap::new(),
+    }
+}
+
+fn limiter(name: &str, per_token: Duration, burst: u32, concurrency: Option<u32>) -> LimiterDecl {
+    LimiterDecl {
+        origin: origin(1),
+        name: name.to_owned(),
+        rate: 1.0,
+        per: per_token,
+        burst,
+        concurrency,
+        adaptive: false,
+        max_throttled: None,
+    }
+}
+
+fn workers(count: u32) -> WorkersDecl {
+    WorkersDecl {
+        count,
+        literal: false,
+    }
+}
+
+fn decls(workers_: u32) -> Declarations {
+    let mut d = Declarations {
+        config_dir: std::env::temp_dir(),
+        config_path: "ptest.lua".into(),
+        ..Declarations::default()
+    };
+    d.config.workers = Some(workers(workers_));
+    d
+}
+
+fn plan_of(d: Declarations) -> Plan {
+    let none = |_: &str| None;
+    let history = HashMap::new();
+    let inputs = Inputs {
+        overrides: &Overrides::default(),
+        selection: &Selection::default(),
+        env: &none,
+        cpus: 4,
+        history: &history,
+    };
+    build(d, &inputs).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn id(plan: &Plan, name: &str) -> SuiteId {
+    plan.suites
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no suite {name}"))
+        .id
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fake runner.
+
+/// What one attempt does when it runs.
+#[derive(Debug, Clone)]
+struct Outcome {
+    verdict: Verdict,
+    secs: f64,
+}
+
+fn pass(secs: f64) -> Outcome {
+    Outcome {
+        verdict: Verdict::Pass,
+        secs,
+    }
+}
+
+fn fail(code: i32, secs: f64) -> Outcome {
+    Outcome {
+        verdict: Verdict::Fail {
+            code: Some(code),
+            signal: None,
+            message: None,
+        },
+        secs,
+    }
+}
+
+fn timeout(secs: f64) -> Outcome {
+    Outcome {
+        verdict: Verdict::Timeout,
+        secs,
+    }
+}
+
+/// A token bucket in virtual time (GCRA), with an optional cap on holders.
+#[derive(Debug, Clone)]
+struct FakeLimiter {
+    interval: Duration,
+    burst: u32,
+    concurrency: Option<u32>,
+    /// Theoretical arrival time of the next token.
+    tat: Option<Instant>,
+    holders: u32,
+}
+
+impl FakeLimiter {
+    fn admit(&mut self, now: Instant) -> Result<(), Refusal> {
+        if self.concurrency.is_some_and(|c| self.holders >= c) {
+            return Err(Refusal::Full);
+        }
+        let tat = self.tat.map_or(now, |t| t.max(now));
+        let allowance = self.interval * self.burst.saturating_sub(1);
+        let ahead = tat.saturating_duration_since(now);
+        if ahead > allowance {
+            return Err(Refusal::Wait(ahead.saturating_sub(allowance)));
+        }
+        self.tat = Some(tat + self.interval);
+        self.holders += 1;
+        Ok(())
+    }
+}
+
+struct FakeHost {
+    limiters: Vec<FakeLimiter>,
+    /// The answer of every `when` predicate.
+    judge: Result<bool, String>,
+    judged: usize,
+    output: Vec<u8>,
+}
+
+impl FakeHost {
+    fn new(plan: &Plan) -> FakeHost {
+        FakeHost {
+            limiters: plan
+                .limiters
+                .iter()
+                .map(|l| FakeLimiter {
+                    interval: l.per.div_f64(l.rate.max(1e-9)),
+                    burst: l.burst,
+                    concurrency: l.concurrency,
+                    tat: None,
+                    holders: 0,
+                })
+                .collect(),
+            judge: Ok(true),
+            judged: 0,
+            output: Vec::new(),
+        }
+    }
+}
+
+impl Host for FakeHost {
+    fn limiter_admit(&mut self, limiter: LimiterId, now: Instant) -> Result<(), Refusal> {
+        self.limiters[limiter.index()].admit(now)
+    }
+
+    fn limiter_waited(&mut self, _: LimiterId, _: Duration) {}
+
+    fn limiter_release(&mut self, limiter: LimiterId) {
+        let l = &mut self.limiters[limiter.index()];
+        l.holders = l.holders.checked_sub(1).expect("released more than taken");
+    }
+
+    fn output(&mut self, _: SuiteId, _: (u64, u64)) -> Vec<u8> {
+        self.output.clone()
+    }
+
+    fn judge(&mut self, _: usize, _: &AttemptView<'_>) -> Result<bool, String> {
+        self.judged += 1;
+        self.judge.clone()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Live {
+    suite: SuiteId,
+    slots: Vec<u32>,
+    end: Instant,
+    verdict: Verdict,
+    started_at: Instant,
+}
+
+/// What a run did, for the assertions.
+#[derive(Debug, Clone, PartialEq)]
+struct Trace {
+    /// Every command with the virtual time (seconds) it came at.
+    commands: Vec<(f64, Command)>,
+    /// Final statuses and skip reasons, in plan order.
+    statuses: Vec<(Status, Option<String>, u32)>,
+    /// Start times of each suite's attempts, in seconds.
+    starts: Vec<Vec<f64>>,
+    end: f64,
+}
+
+impl Trace {
+    fn started(&self) -> Vec<SuiteId> {
+        self.commands
+            .iter()
+            .filter_map(|(_, c)| match c {
+                Command::Start { suite, .. } => Some(*suite),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Plays a run: each attempt does what `script` says for its (suite, attempt), else passes in
+/// one second; `signals` arrive at those virtual seconds. Checks every invariant of the core
+/// after every step; panics with the broken one.
+struct Sim<'p> {
+    plan: &'p Plan,
+    core: Core<'p>,
+    host: FakeHost,
+    base: Instant,
+    now: Instant,
+    live: BTreeMap<AttemptKey, Live>,
+    script: HashMap<(SuiteId, u32), Outcome>,
+    signals: Vec<f64>,
+    finished: Vec<Option<Status>>,
+    in_backoff: Vec<Option<Instant>>,
+    stopped: Option<&'static str>,
+    hard: bool,
+    trace: Trace,
+}
+
+impl<'p> Sim<'p> {
+    fn new(plan: &'p Plan, script: HashMap<(SuiteId, u32), Outcome>, signals: Vec<f64>) -> Self {
+        let base = Instant::now();
+        Sim {
+            plan,
+            core: Core::new(plan, no_logs(plan), 7),
+            host: FakeHost::new(plan),
+            base,
+            now: base,
+            live: BTreeMap::new(),
+            script,
+            signals,
+            finished: vec![None; plan.suites.len()],
+            in_backoff: vec![None; plan.suites.len()],
+            stopped: None,
+            hard: false,
+            trace: Trace {
+                commands: Vec::new(),
+                statuses: Vec::new(),
+                starts: vec![Vec::new(); plan.suites.len()],
+                end: 0.0,
+            },
+        }
+    }
+
+    fn secs(&self, t: Instant) -> f64 {
+        (t - self.base).as_secs_f64()
+    }
+
+    fn at(&self, secs: f64) -> Instant {
+        self.base + Duration::from_secs_f64(secs)
+    }
+
+    fn step(&mut self, input: Input) {
+        let commands = self.core.step(input, self.now, &mut self.host);
+        for c in commands {
+            self.apply(&c);
+            let t = self.secs(self.now);
+            self.trace.commands.push((t, c));
+        }
+        self.check_idle();
+    }
+
+    fn run(mut self) -> Trace {
+        self.step(Input::Begin);
+        let mut guard = 0;
+        while !self.core.done() {
+            guard += 1;
+            assert!(guard < 100_000, "the run never ends");
+            // The earliest of: an attempt ending, a backoff, a limiter, a signal. Ends first.
+            let end = self.live.iter().map(|(k, l)| (l.end, l.suite, *k)).min();
+            let backoff = self.core.next_backoff();
+            let wake = self.core.limiter_wake();
+            let signal = self.signals.first().map(|&s| self.at(s));
+            let next = [end.map(|e| e.0), backoff, wake, signal]
+                .into_iter()
+                .flatten()
+                .min()
+                .expect("the core waits for nothing while not done");
+            self.now = self.now.max(next);
+            if let Some((_, _, key)) = end.filter(|e| e.0 <= self.now) {
+                let l = self.live.remove(&key).expect("live");
+                let ended = Ended {
+                    key,
+                    verdict: l.verdict.clone(),
+                    started: std::time::SystemTime::UNIX_EPOCH,
+                    duration: l.end - l.started_at,
+                    peak_rss_kb: None,
+                    cpu_time: None,
+                    output: (0, 0),
+                };
+                self.step(Input::Ended(ended));
+            } else if backoff.is_some_and(|b| b <= self.now) {
+                for b in &mut self.in_backoff {
+                    if b.is_some_and(|b| b <= self.now) {
+                        *b = None;
+                    }
+                }
+                self.step(Input::Timer(Timer::Backoff));
+            } else if wake.is_some_and(|w| w <= self.now) {
+                self.step(Input::Timer(Timer::Limiter));
+            } else {
+                self.signals.remove(0);
+                self.step(Input::Signal);
+            }
+        }
+        assert!(self.live.is_empty(), "done with attempts running");
+        self.trace.end = self.secs(self.now);
+        let plan = self.plan;
+        let results = self.core.into_results();
+        for (i, r) in results.iter().enumerate() {
+            assert_eq!(
+                Some(r.status),
+                self.finished[i],
+                "suite {} has one final status, announced",
+                plan.suites[i].name
+            );
+        }
+        self.trace.statuses = results
+            .into_iter()
+            .map(|r| (r.status, r.skip_reason, r.attempts))
+            .collect();
+        self.trace
+    }
+
+    fn apply(&mut self, c: &Command) {
+        let plan = self.plan;
+        match c {
+            Command::Start {
+                key,
+                suite,
+                attempt,
+                slots,
+            } => {
+                let s = plan.suite(*suite);
+                assert!(!self.hard, "{} started after a second signal", s.name);
+                assert!(
+                    self.stopped.is_none() || plan.phase(s.phase).always,
+                    "{} started after a stop, outside an always phase",
+                    s.name
+                );
+                assert!(
+                    self.finished[suite.index()].is_none(),
+                    "{} started after its end",
+                    s.name
+                );
+                assert!(
+                    !self.live.values().any(|l| l.suite == *suite),
+                    "{} started twice at once",
+                    s.name
+                );
+                assert!(
+                    self.in_backoff[suite.index()].is_none(),
+                    "{} started during its backoff",
+                    s.name
+                );
+                let workers = plan.phase(s.phase).workers;
+                let need = if s.serial {
+                    workers
+                } else {
+                    s.slots.min(workers)
+                };
+                assert_eq!(slots.len() as u32, need, "{} slot count", s.name);
+                for slot in slots {
+                    assert!(*slot < workers, "slot {slot} beyond {workers} workers");
+                    assert!(
+                        !self.live.values().any(|l| l.slots.contains(slot)),
+                        "slot {slot} shared ({} starting)",
+                        s.name
+                    );
+                }
+                // Barriers: nothing of another phase runs, every earlier phase has ended.
+                for l in self.live.values() {
+                    assert_eq!(plan.suite(l.suite).phase, s.phase, "phases overlap");
+                }
+                for other in &plan.suites {
+                    if other.phase.index() < s.phase.index() {
+                        assert!(
+                            self.finished[other.id.index()].is_some(),
+                            "{} started before {} of an earlier phase ended",
+                            s.name,
+                            other.name
+                        );
+                    }
+                }
+                for d in &s.depends_on {
+                    assert!(
+                        self.finished[d.index()].is_some_and(Status::is_pass),
+                        "{} started before its dependency passed",
+                        s.name
+                    );
+                }
+                if let Some(g) = s.group {
+                    let running = self
+                        .live
+                        .values()
+                        .filter(|l| plan.suite(l.suite).group == Some(g))
+                        .count() as u32;
+                    assert!(running < plan.groups[g.index()].max, "group cap exceeded");
+                }
+                if let Some(l) = s.limiter {
+                    if let Some(cap) = plan.limiters[l.index()].concurrency {
+                        let holding = self
+                            .live
+                            .values()
+                            .filter(|a| plan.suite(a.suite).limiter == Some(l))
+                            .count() as u32;
+                        assert!(holding < cap, "limiter concurrency exceeded");
+                    }
+                }
+                if s.serial {
+                    assert!(self.live.is_empty(), "serial {} not alone", s.name);
+                }
+                assert!(
+                    !self.live.values().any(|l| plan.suite(l.suite).serial),
+                    "{} started beside a serial suite",
+                    s.name
+                );
+                assert!(
+                    *attempt <= s.retry.attempts,
+                    "more attempts than the policy"
+                );
+                let out = self
+                    .script
+                    .get(&(*suite, *attempt))
+                    .cloned()
+                    .unwrap_or_else(|| pass(1.0));
+                let end = self.now + Duration::from_secs_f64(out.secs);
+                let t = self.secs(self.now);
+                self.trace.starts[suite.index()].push(t);
+                self.live.insert(
+                    *key,
+                    Live {
+                        suite: *suite,
+                        slots: slots.clone(),
+                        end,
+                        verdict: out.verdict,
+                        started_at: self.now,
+                    },
+                );
+            }
+            Command::Cancel(key) => {
+                // SIGTERM takes a moment to end a process group.
+                let soon = self.now + Duration::from_millis(100);
+                let l = self.live.get_mut(key).expect("cancel of a running attempt");
+                l.end = l.end.min(soon);
+                l.verdict = Verdict::Cancel;
+            }
+            Command::KillAll => {
+                self.hard = true;
+                for l in self.live.values_mut() {
+                    l.end = self.now;
+                    l.verdict = Verdict::Cancel;
+                }
+            }
+            Command::Retrying {
+                suite,
+                attempt,
+                delay,
+                ..
+            } => {
+                let s = plan.suite(*suite);
+                assert!(
+                    *attempt < s.retry.attempts,
+                    "retry past the policy's attempts"
+                );
+                let full = s.retry.backoff(attempt + 1);
+                if s.retry.jitter {
+                    assert!(*delay <= full, "jitter above the backoff");
+                } else {
+                    assert_eq!(*delay, full, "backoff of {}", s.name);
+                }
+                self.in_backoff[suite.index()] = Some(self.now + *delay);
+            }
+            Command::Finished(id) => {
+                let s = plan.suite(*id);
+                assert!(
+                    self.finished[id.index()].is_none(),
+                    "{} finished twice",
+                    s.name
+                );
+                assert!(
+                    !self.live.values().any(|l| l.suite == *id),
+                    "{} finished while running",
+                    s.name
+                );
+                let r = self.core.result(*id);
+                self.finished[id.index()] = Some(r.status);
+                self.in_backoff[id.index()] = None;
+                self.check_result(*id);
+            }
+            Command::Stopping(reason) => {
+                if self.stopped == Some("interrupted") || self.hard {
+                    assert_eq!(*reason, "interrupted");
+                }
+                self.stopped = Some(reason);
+            }
+            Command::Warning(_) => {}
+        }
+    }
+
+    /// A final result agrees with the rules that produced it.
+    fn check_result(&self, id: SuiteId) {
+        let plan = self.plan;
+        let s = plan.suite(id);
+        let r = self.core.result(id);
+        if r.status == Status::Skipped {
+            let reason = r.skip_reason.as_deref().expect("a skip has a reason");
+            if let Some(rest) = reason.strip_prefix("dependency \"") {
+                // Names a (transitive) dependency that really ended that way.
+                let (name, verb) = rest.split_once("\" ").expect("dependency \"x\" verb");
+                let d = plan
+                    .suites
+                    .iter()
+                    .find(|x| x.name == name)
+                    .expect("a suite");
+                assert!(
+                    depends_on(plan, id, d.id),
+                    "{} skipped for a non-dependency",
+                    s.name
+                );
+                let st = self.core.result(d.id).status;
+                let ok = match verb {
+                    "failed" => st.is_failure(),
+                    "was cancelled" => st == Status::Cancelled,
+                    "was skipped" => st == Status::Skipped,
+                    _ => false,
+                };
+                assert!(ok, "{} skipped: {reason}, but {name} is {st:?}", s.name);
+            }
+        } else {
+            assert!(r.attempts >= 1);
+        }
+        // A dependency that did not pass leaves its dependents nothing but a skip.
+        for d in &s.depends_on {
+            if let Some(st) = self.finished[d.index()] {
+                if !st.is_pass() {
+                    assert_eq!(
+                        r.status,
+                        Status::Skipped,
+                        "{} ran though a dependency did not pass",
+                        s.name
+                    );
+                    assert_eq!(r.attempts, 0);
+                }
+            }
+        }
+        if r.status == Status::Flaky {
+            assert!(r.attempts >= 2);
+        }
+    }
+
+    /// While nothing stops the run, no slot stays free while a suite that needs nothing else
+    /// could take it (no group at its cap, no limiter, no backoff, dependencies passed).
+    fn check_idle(&self) {
+        if self.stopped.is_some() || self.core.done() {
+            return;
+        }
+        let plan = self.plan;
+        let Some(phase) = plan
+            .suites
+            .iter()
+            .filter(|s| self.finished[s.id.index()].is_none())
+            .map(|s| s.phase.index())
+            .min()
+        else {
+            return;
+        };
+        let workers = plan.phases[phase].workers;
+        let used: u32 = self.live.values().map(|l| l.slots.len() as u32).sum();
+        let free = workers - used;
+        for s in &plan.suites {
+            let i = s.id.index();
+            if s.phase.index() != phase
+                || self.finished[i].is_some()
+                || self.in_backoff[i].is_some()
+                || s.limiter.is_some()
+                || self.live.values().any(|l| l.suite == s.id)
+                || !s
+                    .depends_on
+                    .iter()
+                    .all(|d| self.finished[d.index()].is_some_and(Status::is_pass))
+            {
+                continue;
+            }
+            let need = if s.serial {
+                workers
+            } else {
+                s.slots.min(workers)
+            };
+            let group_full = s.group.is_some_and(|g| {
+                self.live
+                    .values()
+                    .filter(|l| plan.suite(l.suite).group == Some(g))
+                    .count() as u32
+                    >= plan.groups[g.index()].max
+            });
+            assert!(
+                group_full || need > free,
+                "{} waits with {free} free slots and nothing else to wait for",
+                s.name
+            );
+        }
+    }
+}
+
+fn depends_on(plan: &Plan, s: SuiteId, d: SuiteId) -> bool {
+    let mut stack = plan.suite(s).depends_on.clone();
+    let mut seen = vec![false; plan.suites.len()];
+    while let Some(x) = stack.pop() {
+        if x == d {
+            return true;
+        }
+        if !std::mem::replace(&mut seen[x.index()], true) {
+            stack.extend(plan.suite(x).depends_on.iter().copied());
+        }
+    }
+    false
+}
+
+fn run(plan: &Plan, script: &[(&str, u32, Outcome)], signals: &[f64]) -> Trace {
+    let script = script
+        .iter()
+        .map(|(n, a, o)| ((id(plan, n), *a), o.clone()))
+        .collect();
+    Sim::new(plan, script, signals.to_vec()).run()
+}
+
+fn status(plan: &Plan, t: &Trace, name: &str) -> (Status, Option<String>) {
+    let (st, reason, _) = &t.statuses[id(plan, name).index()];
+    (*st, reason.clone())
+}
+
+fn names(plan: &Plan, ids: &[SuiteId]) -> Vec<String> {
+    ids.iter().map(|i| plan.suite(*i).name.clone()).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// DESIGN §3, rule by rule.
+
+#[test]
+fn rule1_a_suite_waits_for_its_dependencies() {
+    let mut d = decls(4);
+    d.suites.push(SuiteDecl {
+        depends_on: vec!["a".into()],
+        ..suite("b")
+    });
+    d.suites.push(suite("a"));
+    let plan = plan_of(d);
+    let t = run(&plan, &[("a", 1, pass(2.0))], &[]);
+    assert_eq!(t.starts[id(&plan, "b").index()], [2.0]);
+    assert_eq!(t.end, 3.0);
+}
+
+#[test]
+fn rule1_a_group_at_its_cap_lets_others_start() {
+    let mut d = decls(3);
+    d.groups.push(group("g", 1));
+    for n in ["g1", "g2"] {
+        d.suites.push(SuiteDecl {
+            group: Some("g".into()),
+            ..suite(n)
+        });
+    }
+    d.suites.push(suite("free"));
+    let plan = plan_of(d);
+    let t = run(&plan, &[], &[]);
+    assert_eq!(t.starts[id(&plan, "free").index()], [0.0]);
+    let g: Vec<f64> = ["g1", "g2"]
+        .iter()
+        .map(|n| t.starts[id(&plan, n).index()][0])
+        .collect();
+    assert!(g.contains(&0.0) && g.contains(&1.0), "{g:?}");
+}
+
+#[test]
+fn rule1_a_serial_suite_runs_alone() {
+    let mut d = decls(4);
+    let short = Some(Duration::from_secs(1));
+    d.suites.push(SuiteDecl {
+        estimate: short,
+        ..suite("a")
+    });
+    d.suites.push(SuiteDecl {
+        serial: true,
+        estimate: Some(Duration::from_secs(10)),
+        ..suite("alone")
+    });
+    d.suites.push(SuiteDecl {
+        estimate: short,
+        ..suite("b")
+    });
+    let plan = plan_of(d);
+    let t = run(&plan, &[], &[]);
+    // The longest starts first, on every slot; the others after it.
+    assert_eq!(t.starts[id(&plan, "alone").index()], [0.0]);
+    assert_eq!(t.starts[id(&plan, "a").index()], [1.0]);
+    let Command::Start { slots, .. } = &t.commands[0].1 else {
+        panic!("{:?}", t.commands[0])
+    };
+    assert_eq!(slots, &[0, 1, 2, 3]);
+}
+
+#[test]
+fn rule1_a_suite_refused_by_its_limiter_holds_no_slot() {
+    let mut d = decls(2);
+    d.limiters
+        .push(limiter("api", Duration::from_secs(5), 1, None));
+    for n in ["l1", "l2"] {
+        d.suites.push(SuiteDecl {
+            limiter: Some("api".into()),
+            estimate: Some(Duration::from_secs(3)),
+            ..suite(n)
+        });
+    }
+    d.suites.push(suite("other"));
+    let plan = plan_of(d);
+    let t = run(&plan, &[("l1", 1, pass(1.0)), ("l2", 1, pass(1.0))], &[]);
+    // l2 waits 5 s for a token; meanwhile "other" takes the second slot at once.
+    assert_eq!(t.starts[id(&plan, "l1").index()], [0.0]);
+    assert_eq!(t.starts[id(&plan, "other").index()], [0.0]);
+    assert_eq!(t.starts[id(&plan, "l2").index()], [5.0]);
+}
+
+#[test]
+fn rule1_a_limiter_at_its_concurrency_waits_for_a_holder_to_end() {
+    let mut d = decls(4);
+    d.limiters
+        .push(limiter("db", Duration::from_millis(1), 10, Some(1)));
+    for n in ["a", "b"] {
+        d.suites.push(SuiteDecl {
+            limiter: Some("db".into()),
+            ..suite(n)
+        });
+    }
+    let plan = plan_of(d);
+    let t = run(&plan, &[("a", 1, pass(2.0))], &[]);
+    assert_eq!(t.starts[id(&plan, "b").index()], [2.0]);
+}
+
+#[test]
+fn rule2_the_longest_remaining_path_starts_first_ties_by_declaration() {
+    let mut d = decls(1);
+    d.suites.push(suite("first"));
+    d.suites.push(suite("second"));
+    d.suites.push(SuiteDecl {
+        estimate: Some(Duration::from_secs(1)),
+        ..suite("head")
+    });
+    d.suites.push(SuiteDecl {
+        depends_on: vec!["head".into()],
+        estimate: Some(Duration::from_secs(1)),
+        ..suite("tail")
+    });
+    d.suites[0].estimate = Some(Duration::from_secs(1));
+    d.suites[1].estimate = Some(Duration::from_secs(1));
+    let plan = plan_of(d);
+    let t = run(&plan, &[], &[]);
+    assert_eq!(
+        names(&plan, &t.started()),
+        ["head", "first", "second", "tail"]
+    );
+}
+
+#[test]
+fn rule2_a_group_with_much_waiting_work_counts_as_a_chain() {
+    let mut d = decls(1);
+    d.suites.push(SuiteDecl {
+        estimate: Some(Duration::from_secs(2)),
+        ..suite("alone")
+    });
+    d.groups.push(group("g", 1));
+    for n in ["g1", "g2", "g3"] {
+        d.suites.push(SuiteDecl {
+            group: Some("g".into()),
+            estimate: Some(Duration::from_secs(1)),
+            ..suite(n)
+        });
+    }
+    let plan = plan_of(d);
+    let t = run(&plan, &[], &[]);
+    assert_eq!(names(&plan, &t.started())[0], "g1");
+}
+
+#[test]
+fn rule3_dependents_of_a_failure_are_skipped_transitively_naming_it() {
+    let mut d = decls(2);
+    d.suites.push(suite("base"));
+    d.suites.push(SuiteDecl {
+        depends_on: vec!["base".into()],
+        ..suite("mid")
+    });
+    d.suites.push(SuiteDecl {
+        depends_on: vec!["mid".into()],
+        ..suite("top")
+    });
+    d.suites.push(suite("unrelated"));
+    let plan = plan_of(d);
+    let t = run(&plan, &[("base", 1, fail(1, 1.0))], &[]);
+    let why = Some("dependency \"base\" failed".to_owned());
+    assert_eq!(status(&plan, &t, "mid"), (Status::Skipped, why.clone()));
+    assert_eq!(status(&plan, &t, "top"), (Status::Skipped, why));
+    assert_eq!(status(&plan, &t, "unrelated").0, Status::Passed);
+}
+
+#[test]
+fn rule3_a_timed_out_or_skipped_dependency_skips_too() {
+    let mut d = decls(2);
+    d.suites.push(suite("slow"));
+    d.suites.push(SuiteDecl {
+        depends_on: vec!["slow".into()],
+        ..suite("after-slow")
+    });
+    d.suites.push(SuiteDecl {
+        enabled: false,
+        ..suite("off")
+    });
+    d.suites.push(SuiteDecl {
+        depends_on: vec!["off".into()],
+        ..suite("after-off")
+    });
+    let plan = plan_of(d);
+    let t = run(&plan, &[("slow", 1, timeout(1.0))], &[]);
+    assert_eq!(
+        status(&plan, &t, "after-slow"),
+        (Status::Skipped, Some("dependency \"slow\" failed".into()))
+    );
+    assert_eq!(
+        status(&plan, &t, "after-off"),
+        (
+            Status::Skipped,
+            Some("dependency \"off\" was skipped".into())
+        )
+    );
+}
+
+fn two_phases(on_failure: OnFailure, third_always: bool) -> Plan {
+    let mut d = decls(2);
+    d.phases.push(PhaseDecl {
+        on_failure,
+        ..phase("core")
+    });
+    d.phases.push(phase("main"));
+    d.phases.push(PhaseDecl {
+        always: third_always,
+        ..phase("teardown")
+    });
+    for (n, p) in [("c", "core"), ("m", "main"), ("t", "teardown")] {
+        d.suites.push(SuiteDecl {
+            phase: Some(p.into()),
+            ..suite(n)
+        });
+    }
+    plan_of(d)
+}
+
+#[test]
+fn rule4_a_failed_phase_skips_later_phases_except_always_ones() {
+    let plan = two_phases(OnFailure::Stop, true);
+    let t = run(&plan, &[("c", 1, fail(1, 1.0))], &[]);
+    assert_eq!(
+        status(&plan, &t, "m"),
+        (Status::Skipped, Some("phase \"core\" failed".into()))
+    );
+    assert_eq!(status(&plan, &t, "t").0, Status::Passed);
+    assert_eq!(t.starts[id(&plan, "t").index()], [1.0]);
+}
+
+#[test]
+fn rule4_on_failure_continue_runs_later_phases() {
+    let plan = two_phases(OnFailure::Continue, false);
+    let t = run(&plan, &[("c", 1, fail(1, 1.0))], &[]);
+    assert_eq!(status(&plan, &t, "m").0, Status::Passed);
+    assert_eq!(status(&plan, &t, "t").0, Status::Passed);
+}
+
+#[test]
+fn rule4_phases_are_barriers() {
+    let plan = two_phases(OnFailure::Stop, false);
+    let t = run(&plan, &[("c", 1, pass(3.0))], &[]);
+    assert_eq!(t.starts[id(&plan, "m").index()], [3.0]);
+    assert_eq!(t.starts[id(&plan, "t").index()], [4.0]);
+}
+
+fn fail_fast_plan() -> Plan {
+    let mut d = decls(2);
+    d.config.fail_fast = Some(true);
+    d.phases.push(phase("main"));
+    d.phases.push(PhaseDecl {
+        always: true,
+        ..phase("teardown")
+    });
+    for n in ["bad", "long", "later"] {
+        d.suites.push(SuiteDecl {
+            phase: Some("main".into()),
+            ..suite(n)
+        });
+    }
+    d.suites.push(SuiteDecl {
+        phase: Some("teardown".into()),
+        ..suite("down")
+    });
+    plan_of(d)
+}
+
+#[test]
+fn rule5_fail_fast_cancels_what_runs_and_skips_the_rest_but_not_always_phases() {
+    let plan = fail_fast_plan();
+    let t = run(
+        &plan,
+        &[("bad", 1, fail(1, 1.0)), ("long", 1, pass(9.0))],
+        &[],
+    );
+    assert_eq!(status(&plan, &t, "bad").0, Status::Failed);
+    assert_eq!(status(&plan, &t, "long").0, Status::Cancelled);
+    assert_eq!(
+        status(&plan, &t, "later"),
+        (Status::Skipped, Some("fail-fast".into()))
+    );
+    assert_eq!(status(&plan, &t, "down").0, Status::Passed);
+    assert!(
+        t.commands
+            .iter()
+            .any(|(_, c)| *c == Command::Stopping("fail-fast"))
+    );
+    assert!(
+        t.commands
+            .iter()
+            .any(|(_, c)| matches!(c, Command::Cancel(_)))
+    );
+}
+
+#[test]
+fn rule6_a_timeout_ends_timed_out_and_counts_as_a_failure() {
+    let mut d = decls(1);
+    d.config.fail_fast = Some(true);
+    d.suites.push(suite("t"));
+    d.suites.push(suite("u"));
+    let plan = plan_of(d);
+    let t = run(&plan, &[("t", 1, timeout(1.0))], &[]);
+    assert_eq!(status(&plan, &t, "t").0, Status::TimedOut);
+    assert_eq!(status(&plan, &t, "u").0, Status::Skipped);
+}
+
+fn retried(attempts: u32, delay: f64, factor: f64) -> Declarations {
+    let mut d = decls(2);
+    d.retries.push(RetryDecl {
+        origin: origin(1),
+        name: Some("again".into()),
+        policy: crate::plan::RetryPolicy {
+            attempts,
+            delay: Duration::from_secs_f64(delay),
+            factor,
+            ..crate::plan::RetryPolicy::once()
+        },
+    });
+    d.suites.push(SuiteDecl {
+        retry: Some(RetryRef::Named("again".into())),
+        ..suite("r")
+    });
+    d
+}
+
+#[test]
+fn rule7_failed_then_passed_is_flaky() {
+    let plan = plan_of(retried(3, 0.0, 1.0));
+    let t = run(&plan, &[("r", 1, fail(1, 1.0))], &[]);
+    assert_eq!(status(&plan, &t, "r").0, Status::Flaky);
+    assert_eq!(t.statuses[0].2, 2);
+}
+
+#[test]
+fn retry_backoff_grows_and_frees_the_slot_while_waiting() {
+    let mut d = retried(3, 2.0, 2.0);
+    d.config.workers = Some(workers(1));
+    d.suites.push(SuiteDecl {
+        estimate: Some(Duration::from_millis(100)),
+        ..suite("other")
+    });
+    let plan = plan_of(d);
+    let t = run(
+        &plan,
+        &[
+            ("r", 1, fail(1, 1.0)),
+            ("r", 2, fail(1, 1.0)),
+            ("other", 1, pass(1.0)),
+        ],
+        &[],
+    );
+    // r fails at 1, waits 2 s (other runs on the slot meanwhile), fails at 4, waits 4 s.
+    assert_eq!(t.starts[id(&plan, "r").index()], [0.0, 3.0, 8.0]);
+    assert_eq!(t.starts[id(&plan, "other").index()], [1.0]);
+    assert_eq!(status(&plan, &t, "r").0, Status::Flaky);
+}
+
+#[test]
+fn retry_stops_at_the_policy_attempts() {
+    let plan = plan_of(retried(2, 0.0, 1.0));
+    let t = run(
+        &plan,
+        &[("r", 1, fail(1, 1.0)), ("r", 2, fail(2, 1.0))],
+        &[],
+    );
+    assert_eq!(status(&plan, &t, "r").0, Status::Failed);
+    assert_eq!(t.statuses[0].2, 2);
+}
+
+#[test]
+fn retry_only_what_the_policy_names() {
+    let mut d = retried(3, 0.0, 1.0);
+    d.retries[0].policy.on_exit_codes = vec![75];
+    let plan = plan_of(d);
+    let t = run(
+        &plan,
+        &[("r", 1, fail(75, 1.0)), ("r", 2, fail(1, 1.0))],
+        &[],
+    );
+    assert_eq!(status(&plan, &t, "r").0, Status::Failed);
+    assert_eq!(t.statuses[0].2, 2, "75 retried, 1 not");
+    let plan = plan_of(retried(3, 0.0, 1.0));
+    let t = run(&plan, &[("r", 1, timeout(1.0))], &[]);
+    assert_eq!(
+        status(&plan, &t, "r").0,
+        Status::TimedOut,
+        "no timeout retry by default"
+    );
+}
+
+#[test]
+fn retry_on_output_asks_the_host_for_the_output() {
+    let mut d = retried(2, 0.0, 1.0);
+    d.retries[0].policy.on_output = vec!["429".into()];
+    let plan = plan_of(d);
+    let script = HashMap::from([((id(&plan, "r"), 1), fail(1, 1.0))]);
+    let mut sim = Sim::new(&plan, script.clone(), Vec::new());
+    sim.host.output = b"HTTP 429 Too Many".to_vec();
+    assert_eq!(sim.run().statuses[0].0, Status::Flaky);
+    let sim = Sim::new(&plan, script, Vec::new());
+    assert_eq!(sim.run().statuses[0].0, Status::Failed);
+}
+
+#[test]
+fn retry_when_predicate_decides_and_its_error_is_a_warning() {
+    let mut d = retried(2, 0.0, 1.0);
+    d.retries[0].policy.when = Some(0);
+    let plan = plan_of(d);
+    let script = HashMap::from([((id(&plan, "r"), 1), fail(1, 1.0))]);
+    let mut sim = Sim::new(&plan, script, Vec::new());
+    sim.host.judge = Err("boom".into());
+    let t = sim.run();
+    assert_eq!(t.statuses[0].0, Status::Failed);
+    assert!(t.commands.iter().any(|(_, c)| matches!(c,
+        Command::Warning(m) if m == "retry predicate of suite \"r\" raised an error: boom")));
+}
+
+#[test]
+fn retry_is_not_attempted_after_a_stop() {
+    let mut d = retried(3, 5.0, 1.0);
+    d.config.fail_fast = Some(true);
+    d.suites.push(SuiteDecl {
+        estimate: Some(Duration::from_secs(9)),
+        ..suite("bad")
+    });
+    let plan = plan_of(d);
+    let t = run(
+        &plan,
+        &[("bad", 1, fail(1, 0.5)), ("r", 1, fail(1, 1.0))],
+        &[],
+    );
+    // r was cancelled at 0.5 by fail-fast; a cancel is not retried.
+    assert_eq!(status(&plan, &t, "r").0, Status::Cancelled);
+    assert_eq!(t.statuses[id(&plan, "r").index()].2, 1);
+}
+
+#[test]
+fn a_suite_skipped_during_its_backoff_keeps_its_attempts() {
+    let mut d = retried(3, 5.0, 1.0);
+    d.config.fail_fast = Some(true);
+    d.suites.push(suite("bad"));
+    let plan = plan_of(d);
+    let t = run(
+        &plan,
+        &[("r", 1, fail(1, 0.5)), ("bad", 1, fail(1, 2.0))],
+        &[],
+    );
+    assert_eq!(
+        t.statuses[id(&plan, "r").index()],
+        (Status::Skipped, Some("fail-fast".into()), 1)
+    );
+}
+
+#[test]
+fn rule8_a_signal_stops_like_fail_fast_and_always_phases_still_run() {
+    let plan = fail_fast_plan();
+    let t = run(
+        &plan,
+        &[("bad", 1, pass(5.0)), ("long", 1, pass(5.0))],
+        &[1.0],
+    );
+    assert_eq!(status(&plan, &t, "bad").0, Status::Cancelled);
+    assert_eq!(
+        status(&plan, &t, "later"),
+        (Status::Skipped, Some("interrupted".into()))
+    );
+    assert_eq!(status(&plan, &t, "down").0, Status::Passed);
+    assert!(!t.commands.iter().any(|(_, c)| *c == Command::KillAll));
+}
+
+#[test]
+fn rule8_a_second_signal_kills_everything_and_skips_always_phases() {
+    let plan = fail_fast_plan();
+    let t = run(&plan, &[("down", 1, pass(5.0))], &[0.5, 0.55]);
+    assert!(t.commands.iter().any(|(_, c)| *c == Command::KillAll));
+    assert_eq!(
+        status(&plan, &t, "down"),
+        (Status::Skipped, Some("interrupted".into()))
+    );
+}
+
+#[test]
+fn rule8_a_second_signal_during_an_always_phase_kills_it() {
+    let plan = fail_fast_plan();
+    let t = run(&plan, &[("down", 1, pass(5.0))], &[1.5, 2.0]);
+    assert_eq!(status(&plan, &t, "down").0, Status::Cancelled);
+}
+
+#[test]
+fn slots_and_worker_indexes_lowest_free_first() {
+    let mut d = decls(3);
+    d.suites.push(SuiteDecl {
+        slots: 2,
+        estimate: Some(Duration::from_secs(5)),
+        ..suite("wide")
+    });
+    d.suites.push(suite("narrow"));
+    let plan = plan_of(d);
+    let t = run(&plan, &[], &[]);
+    let slots: Vec<Vec<u32>> = t
+        .commands
+        .iter()
+        .filter_map(|(_, c)| match c {
+            Command::Start { slots, .. } => Some(slots.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(slots, [vec![0, 1], vec![2]]);
+}
+
+#[test]
+fn an_empty_plan_is_done_at_once() {
+    let plan = plan_of(decls(2));
+    let mut core = Core::new(&plan, no_logs(&plan), 0);
+    let mut host = FakeHost::new(&plan);
+    let c = core.step(Input::Begin, Instant::now(), &mut host);
+    assert!(c.is_empty());
+    assert!(core.done());
+}
+
+#[test]
+fn an_unknown_attempt_key_changes_nothing() {
+    let mut d = decls(1);
+    d.suites.push(suite("a"));
+    let plan = plan_of(d);
+    let mut core = Core::new(&plan, no_logs(&plan), 0);
+    let mut host = FakeHost::new(&plan);
+    let now = Instant::now();
+    let first = core.step(Input::Begin, now, &mut host);
+    assert_eq!(first.len(), 1);
+    let ended = Ended {
+        key: 99,
+        verdict: Verdict::Pass,
+        started: std::time::SystemTime::UNIX_EPOCH,
+        duration: Duration::ZERO,
+        peak_rss_kb: None,
+        cpu_time: None,
+        output: (0, 0),
+    };
+    assert!(core.step(Input::Ended(ended), now, &mut host).is_empty());
+    assert_eq!(core.running(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random plans and outcomes.
+
+#[derive(Debug, Clone)]
+struct Gen {
+    workers: u32,
+    fail_fast: bool,
+    /// (workers, on_failure continue, always)
+    phases: Vec<(Option<u32>, bool, bool)>,
+    groups: Vec<u32>,
+    /// (seconds per token, burst, concurrency)
+    limiters: Vec<(u32, u32, Option<u32>)>,
+    suites: Vec<GenSuite>,
+    signals: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+struct GenSuite {
+    phase: usize,
+    /// Indexes of earlier suites (kept only when in the same or an earlier phase).
+    deps: Vec<usize>,
+    group: Option<usize>,
+    limiter: Option<usize>,
+    slots: u32,
+    serial: bool,
+    enabled: bool,
+    estimate: Option<u8>,
+    /// (attempts, delay tenths, factor, jitter, on timeout, only exit code 75)
+    retry: Option<(u32, u8, u8, bool, bool, bool)>,
+    /// Per attempt: (kind 0 pass / 1 fail 1 / 2 fail 75 / 3 timeout / 4 signal, tenths).
+    outcomes: Vec<(u8, u8)>,
+}
+
+fn gen_suite(phases: usize, groups: usize, limiters: usize) -> impl Strategy<Value = GenSuite> {
+    (
+        0..phases,
+        proptest::collection::vec(0usize..12, 0..3),
+        proptest::option::weighted(0.4, 0..groups.max(1)),
+        proptest::option::weighted(0.25, 0..limiters.max(1)),
+        prop_oneof![4 => Just(1u32), 1 => 2u32..4],
+        proptest::bool::weighted(0.08),
+        proptest::bool::weighted(0.95),
+        proptest::option::of(1u8..6),
+        proptest::option::weighted(
+            0.3,
+            (
+                2u32..4,
+                0u8..20,
+                1u8..3,
+                any::<bool>(),
+                any::<bool>(),
+                any::<bool>(),
+            ),
+        ),
+        proptest::collection::vec((0u8..5, 0u8..30), 3),
+    )
+        .prop_map(
+            move |(
+                phase,
+                deps,
+                group,
+                limiter,
+                slots,
+                serial,
+                enabled,
+                estimate,
+                retry,
+                outcomes,
+            )| {
+                GenSuite {
+                    phase,
+                    deps,
+                    group: group.filter(|_| groups > 0),
+                    limiter: limiter.filter(|_| limiters > 0),
+                    slots,
+                    serial,
+                    enabled,
+                    estimate,
+                    retry,
+                    outcomes,
+                }
+            },
+        )
+}
+
+fn gen_plan() -> impl Strategy<Value = Gen> {
+    (1usize..4, 0usize..3, 0usize..3, 1usize..12).prop_flat_map(|(np, ng, nl, ns)| {
+        (
+            1u32..5,
+            proptest::bool::weighted(0.3),
+            proptest::collection::vec(
+                (
+                    proptest::option::of(1u32..4),
+                    any::<bool>(),
+                    proptest::bool::weighted(0.3),
+                ),
+                np,
+            ),
+            proptest::collection::vec(1u32..3, ng),
+            proptest::collection::vec((1u32..4, 1u32..3, proptest::option::of(1u32..3)), nl),
+            proptest::collection::vec(gen_suite(np, ng, nl), ns),
+            proptest::collection::vec(0u8..60, 0..3),
+        )
+            .prop_map(
+                |(workers, fail_fast, phases, groups, limiters, suites, signals)| Gen {
+                    workers,
+                    fail_fast,
+                    phases,
+                    groups,
+                    limiters,
+                    suites,
+                    signals,
+                },
+            )
+    })
+}
+
+impl Gen {
+    fn plan(&self) -> Plan {
+        let mut d = decls(self.workers);
+        d.config.fail_fast = Some(self.fail_fast);
+        for (i, (w, cont, always)) in self.phases.iter().enumerate() {
+            d.phases.push(PhaseDecl {
+                workers: w.map(workers),
+                on_failure: if *cont {
+                    OnFailure::Continue
+                } else {
+                    OnFailure::Stop
+                },
+                always: *always,
+                ..phase(&format!("p{i}"))
+            });
+        }
+        for (i, max) in self.groups.iter().enumerate() {
+            d.groups.push(group(&format!("g{i}"), *max));
+        }
+        for (i, (secs, burst, conc)) in self.limiters.iter().enumerate() {
+            d.limiters.push(limiter(
+                &format!("l{i}"),
+                Duration::from_secs(u64::from(*secs)),
+                *burst,
+                *conc,
+            ));
+        }
+        for (i, s) in self.suites.iter().enumerate() {
+            let retry = s
+                .retry
+                .map(|(attempts, delay, factor, jitter, on_timeout, only75)| {
+                    d.retries.push(RetryDecl {
+                        origin: origin(1),
+                        name: None,
+                        policy: crate::plan::RetryPolicy {
+                            attempts,
+                            delay: Duration::from_millis(u64::from(delay) * 100),
+                            factor: f64::from(factor),
+                            max_delay: Duration::from_secs(3),
+                            jitter,
+                            on_timeout,
+                            on_exit_codes: if only75 { vec![75] } else { Vec::new() },
+                            ..crate::plan::RetryPolicy::once()
+                        },
+                    });
+                    RetryRef::Policy(d.retries.len() - 1)
+                });
+            let mut deps: Vec<String> = s
+                .deps
+                .iter()
+                .filter(|&&j| j < i && self.suites[j].phase <= s.phase)
+                .map(|j| format!("s{j}"))
+                .collect();
+            deps.dedup();
+            deps.sort();
+            deps.dedup();
+            d.suites.push(SuiteDecl {
+                phase: Some(format!("p{}", s.phase)),
+                depends_on: deps,
+                group: s.group.map(|g| format!("g{g}")),
+                limiter: s.limiter.map(|l| format!("l{l}")),
+                slots: s.slots,
+                serial: s.serial,
+                enabled: s.enabled,
+                estimate: s.estimate.map(|e| Duration::from_secs(u64::from(e))),
+                retry,
+                ..suite(&format!("s{i}"))
+            });
+        }
+        plan_of(d)
+    }
+
+    fn script(&self) -> HashMap<(SuiteId, u32), Outcome> {
+        let mut script = HashMap::new();
+        for (i, s) in self.suites.iter().enumerate() {
+            for (a, (kind, tenths)) in s.outcomes.iter().enumerate() {
+                let secs = f64::from(*tenths) / 10.0;
+                let verdict = match kind {
+                    0 => Verdict::Pass,
+                    1 | 2 => Verdict::Fail {
+                        code: Some(if *kind == 1 { 1 } else { 75 }),
+                        signal: None,
+                        message: None,
+                    },
+                    3 => Verdict::Timeout,
+                    _ => Verdict::Fail {
+                        code: None,
+                        signal: Some(9),
+                        message: Some("killed by signal 9".into()),
+                    },
+                };
+                script.insert((SuiteId(i as u32), a as u32 + 1), Outcome { verdict, secs });
+            }
+        }
+        script
+    }
+
+    fn signals(&self) -> Vec<f64> {
+        let mut s: Vec<f64> = self.signals.iter().map(|t| f64::from(*t) / 10.0).collect();
+        s.sort_by(f64::total_cmp);
+        s
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 10_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Every invariant of the core (checked inside `Sim` after every step) holds for random
+    /// plans and outcomes, and the same inputs give the same commands.
+    #[test]
+    fn random_runs_keep_every_invariant(g in gen_plan()) {
+        let plan = g.plan();
+        let first = Sim::new(&plan, g.script(), g.signals()).run();
+        let again = Sim::new(&plan, g.script(), g.signals()).run();
+        prop_assert_eq!(&first, &again);
+        // Without a stop or a signal everything ends: passed, flaky, failed or skipped.
+        if g.signals.is_empty() && !g.fail_fast {
+            prop_assert!(first.statuses.iter().all(|s| s.0 != Status::Cancelled));
+        }
+        // `ptest plan`'s prediction is the core too: with every attempt passing in its
+        // expected time, the run starts suites in the predicted order.
+        let (predicted, _) = super::super::simulate::simulate(&plan);
+        let all_pass: HashMap<(SuiteId, u32), Outcome> = plan
+            .suites
+            .iter()
+            .map(|s| ((s.id, 1), pass(s.expected)))
+            .collect();
+        if plan.limiters.is_empty() {
+            let real = Sim::new(&plan, all_pass, Vec::new()).run();
+            let order: Vec<SuiteId> = predicted.iter().map(|p| p.id).collect();
+            prop_assert_eq!(real.started(), order);
+        }
+    }
+}
