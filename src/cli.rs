@@ -6,13 +6,32 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::settings::Jobs;
 
+/// `ptest --version` and `ptest version`: the crate's version and, when built from a git
+/// checkout, the commit (build.rs).
+pub const LONG_VERSION: &str = match option_env!("PTEST_GIT_COMMIT") {
+    Some(_) => concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (",
+        env!("PTEST_GIT_COMMIT"),
+        " ",
+        env!("PTEST_GIT_DATE"),
+        ")"
+    ),
+    None => env!("CARGO_PKG_VERSION"),
+};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "ptest",
-    version,
+    version = LONG_VERSION,
     about = "Run a project's test suites in parallel, scheduled by ptest.lua",
+    long_about = "Run a project's test suites in parallel, scheduled by ptest.lua.\n\n\
+        Without a subcommand ptest runs the suites of CONFIG (\"ptest run\" is the same). \
+        Without CONFIG it looks for ptest.lua in the current folder, then in each parent up to \
+        the repository root (the first folder holding .git).",
     args_conflicts_with_subcommands = true,
-    disable_help_subcommand = true
+    subcommand_value_name = "COMMAND",
+    subcommand_help_heading = "Commands"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -35,6 +54,8 @@ pub enum Command {
     Acquire(AcquireArgs),
     /// Combine the JSON reports of shards into one
     Merge(MergeArgs),
+    /// Print the version and the commit ptest was built from
+    Version,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -70,7 +91,8 @@ pub enum ColorChoice {
 /// Options every subcommand shares: which config, which suites, and what overrides it.
 #[derive(Debug, Clone, Args, Default)]
 pub struct ConfigArgs {
-    /// The config file [default: ./ptest.lua]
+    /// The config file, or a folder holding ptest.lua [default: ptest.lua here or in a parent
+    /// folder, up to the repository root]
     #[arg(value_name = "CONFIG")]
     pub config: Option<PathBuf>,
     /// Worker count: a number, or "auto" for the logical CPUs (1 = sequential)

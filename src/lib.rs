@@ -83,6 +83,10 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         None => run_suites(&cli.run),
         Some(Command::Run(a)) => run_suites(&a),
         Some(Command::Acquire(a)) => Ok(acquire(&a)),
+        Some(Command::Version) => {
+            print_stdout(&format!("ptest {}\n", cli::LONG_VERSION));
+            Ok(exit::OK)
+        }
         Some(Command::Merge(a)) => {
             let merged = report::merge::merge(&a.reports)?;
             report::json::write_atomic(&a.output, &merged).map_err(|e| {
@@ -270,12 +274,63 @@ fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
     Ok(summary.exit_code())
 }
 
+/// The config to read: the one given, else `ptest.lua` in the current folder or the nearest
+/// parent, up to the repository root (the first folder holding `.git`).
+fn config_path(given: Option<&std::path::Path>) -> Result<PathBuf, Error> {
+    if let Some(path) = given {
+        if !path.exists() {
+            // `ptest lsit` is a mistyped subcommand, not a missing file named "lsit".
+            let word = path.to_string_lossy();
+            if !word.contains(['/', '.']) {
+                use clap::CommandFactory;
+                let cmd = Cli::command();
+                let names: Vec<&str> = cmd.get_subcommands().map(clap::Command::get_name).collect();
+                if let Some(name) = suggest::closest(&word, names.iter().copied()) {
+                    return Err(Error::Usage(format!(
+                        "no subcommand or file named \"{word}\" (did you mean \"ptest {name}\"?)"
+                    )));
+                }
+            }
+        }
+        return Ok(path.to_path_buf());
+    }
+    let here = std::env::current_dir().map_err(|e| {
+        Error::Usage(format!(
+            "cannot read the current folder: {}",
+            io_message(&e)
+        ))
+    })?;
+    match find_config(&here) {
+        Some(found) => {
+            // Shown as given relative to here when it is here, so messages read `ptest.lua:3:`.
+            Ok(found
+                .strip_prefix(&here)
+                .map_or(found.clone(), std::path::Path::to_path_buf))
+        }
+        None => Err(Error::Usage(format!(
+            "no ptest.lua in {} or its parent folders up to the repository root (write one with \"ptest init\", or give its path)",
+            here.display()
+        ))),
+    }
+}
+
+/// `ptest.lua` in `start` or its nearest parent, stopping at the first folder holding `.git`.
+pub fn find_config(start: &std::path::Path) -> Option<PathBuf> {
+    for dir in start.ancestors() {
+        let candidate = dir.join("ptest.lua");
+        if candidate.is_file() {
+            return Some(candidate);
+        }
+        if dir.join(".git").exists() {
+            return None;
+        }
+    }
+    None
+}
+
 /// Evaluate the config and build the plan, with the command line and environment applied.
 pub fn load(args: &ConfigArgs) -> Result<(Plan, lua::Runtime), Error> {
-    let config = args
-        .config
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("ptest.lua"));
+    let config = config_path(args.config.as_deref())?;
     let sys = sys::Sys::detect();
     let cpus = sys.cpus;
     let ctx = lua::EvalContext {

@@ -6,6 +6,7 @@ mod docs;
 mod examples;
 mod graph;
 mod harness;
+mod install;
 mod limits;
 mod listing;
 mod load;
