@@ -54,8 +54,42 @@ pub enum Command {
     Acquire(AcquireArgs),
     /// Combine the JSON reports of shards into one
     Merge(MergeArgs),
+    /// Write a commented ptest.lua for the test tools found in a folder, and editor files
+    Init(InitArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    Completions(CompletionsArgs),
+    /// Write man pages (ptest.1 and one per subcommand), or print ptest.1
+    Man(ManArgs),
     /// Print the version and the commit ptest was built from
     Version,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// The project's folder
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+    /// Only (re)write the editor files: .ptest/lua/ (LuaLS definitions) and .luarc.json
+    #[arg(long)]
+    pub editor: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "Install, for example:\n  \
+    bash: ptest completions bash > ~/.local/share/bash-completion/completions/ptest\n  \
+    zsh:  ptest completions zsh > ~/.zfunc/_ptest   (with fpath+=~/.zfunc before compinit)\n  \
+    fish: ptest completions fish > ~/.config/fish/completions/ptest.fish")]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write ptest.1 and ptest-COMMAND.1 into this folder instead of printing ptest.1
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

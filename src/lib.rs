@@ -9,11 +9,13 @@ pub mod duration;
 pub mod error;
 pub mod event;
 pub mod exec;
+pub mod init;
 pub mod lua;
 pub mod plan;
 pub mod report;
 pub mod sched;
 pub mod settings;
+pub mod shell;
 pub mod suggest;
 pub mod sys;
 
@@ -83,6 +85,18 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         None => run_suites(&cli.run),
         Some(Command::Run(a)) => run_suites(&a),
         Some(Command::Acquire(a)) => Ok(acquire(&a)),
+        Some(Command::Init(a)) => {
+            print_stdout(&init::init(&a.dir, a.editor)?);
+            Ok(exit::OK)
+        }
+        Some(Command::Completions(a)) => {
+            shell::completions(a.shell);
+            Ok(exit::OK)
+        }
+        Some(Command::Man(a)) => {
+            shell::man(a.dir.as_deref()).map_err(Error::Setup)?;
+            Ok(exit::OK)
+        }
         Some(Command::Version) => {
             print_stdout(&format!("ptest {}\n", cli::LONG_VERSION));
             Ok(exit::OK)

@@ -6,6 +6,7 @@ mod api;
 mod fields;
 mod handle;
 pub mod hooks;
+pub mod meta;
 pub mod presets;
 
 use std::cell::RefCell;

@@ -1,0 +1,231 @@
+---@meta ptest
+-- Type definitions of ptest's Lua API for the Lua language server (LuaLS): completion, field
+-- docs and type checks while editing ptest.lua. `ptest init` writes this file into .ptest/lua/
+-- and a .luarc.json that points at it; `ptest init --editor` writes them again (after an
+-- upgrade of ptest). ptest itself never reads this file.
+
+---A duration: a number of seconds, or a string like "250ms", "30s", "5m", "1h30m".
+---@alias ptest.Duration number|string
+
+---A worker count: a number, "auto" (the logical CPUs), or a function of the machine.
+---@alias ptest.Workers integer|"auto"|fun(sys: ptest.Sys): integer
+
+---A suite, by its handle or its name.
+---@alias ptest.SuiteRef ptest.Suite|string
+---A group, by its handle or its name.
+---@alias ptest.GroupRef ptest.Group|string
+---A phase, by its handle or its name.
+---@alias ptest.PhaseRef ptest.Phase|string
+---A limiter, by its handle or its name.
+---@alias ptest.LimiterRef ptest.Limiter|string
+
+---@alias ptest.Status "passed"|"failed"|"flaky"|"timed_out"|"skipped"|"cancelled"
+
+---@alias ptest.Ci "github"|"gitlab"|"circleci"|"buildkite"|"jenkins"|"azure"|"generic"
+
+---The table given to `ptest.config`. Each call sets only the fields it names.
+---@class ptest.ConfigTable
+---@field workers? ptest.Workers Worker count (default "auto": the logical CPUs). `-j` and PTEST_WORKERS override it.
+---@field log_dir? string Where logs and test-report.json go, relative to this file's folder (default "test-logs").
+---@field fail_fast? boolean Stop at the first failure: cancel running suites, skip the rest (default false).
+---@field timeout? ptest.Duration Default timeout of each attempt of every suite (default 300 s).
+---@field grace? ptest.Duration Time between SIGTERM and SIGKILL when a suite is stopped (default 5 s).
+
+---The table given to `ptest.suite`: one command, run as one process in its own process group.
+---@class ptest.SuiteTable
+---@field name string Unique name of the suite (required).
+---@field cmd string|string[] A string run by `sh -c`, or an array run directly (required). `{worker}`, `{suite}`, `{attempt}`, `{tmpdir}`, `{run_id}` are replaced.
+---@field description? string Free text, shown in reports.
+---@field category? string Free text for grouping in reports and `-c` (default "default").
+---@field tags? string[] Labels for `-t`.
+---@field cwd? string Folder the command runs in, relative to this file's folder.
+---@field env? table<string, string> Environment variables added for the command (placeholders replaced).
+---@field timeout? ptest.Duration Timeout of each attempt (default: the config's, 300 s).
+---@field depends_on? ptest.SuiteRef|ptest.SuiteRef[] Suites that must end passed or flaky first, in this phase or an earlier one.
+---@field group? ptest.GroupRef The group whose `max` caps how many of its suites run at once.
+---@field phase? ptest.PhaseRef The phase the suite belongs to (default: the implicit phase "default").
+---@field limiter? ptest.LimiterRef A limiter that must grant a token before each start.
+---@field retry? ptest.Retry|string|integer A retry policy, or a number of extra attempts on any failure except a timeout.
+---@field slots? integer Worker slots the suite holds while it runs (default 1).
+---@field serial? boolean Run alone: nothing else runs at the same time (default false).
+---@field estimate? ptest.Duration Expected duration, used to order starts before history exists.
+---@field enabled? boolean false lists the suite as skipped with reason "disabled" (default true).
+
+---The table given to `ptest.group`: a named set of suites with a concurrency cap.
+---@class ptest.GroupTable
+---@field name string Unique name of the group (required).
+---@field max? integer How many of its suites may run at once (default 1).
+---@field env? table<string, string> Environment merged under each member's `env`.
+
+---The table given to `ptest.phase`: an ordered barrier between sets of suites.
+---@class ptest.PhaseTable
+---@field name string Unique name of the phase (required).
+---@field enabled? boolean false skips every suite of the phase (default true).
+---@field workers? ptest.Workers Worker count inside this phase.
+---@field on_failure? "stop"|"continue" After a failure in this phase: skip later phases ("stop", the default) or go on.
+---@field always? boolean Run even after an earlier failure, fail-fast or Ctrl-C (for teardown).
+
+---The table given to `ptest.limiter`: a token bucket shared by every worker.
+---@class ptest.LimiterTable
+---@field name string Unique name of the limiter (required).
+---@field rate number Tokens granted per `per` (required).
+---@field per? ptest.Duration The period of `rate` (default "1s").
+---@field burst? integer Tokens that may be taken at once (default 1).
+---@field concurrency? integer At most this many suites hold the limiter at once.
+---@field adaptive? boolean Halve the rate on each reported HTTP 429 and climb back slowly (default false).
+---@field max_throttled? integer After this many reported 429s, its suites run one at a time.
+
+---Which failures a retry policy retries.
+---@class ptest.RetryOnTable
+---@field exit_codes? integer[] Retry when the exit code is one of these.
+---@field output? string[] Retry when the attempt's output contains one of these (plain text).
+---@field timeout? boolean Also retry timeouts (default false).
+
+---The table given to `ptest.retry`: when and how a failed suite is tried again.
+---@class ptest.RetryTable
+---@field name? string A name, so suites can write `retry = "name"`.
+---@field attempts? integer Total attempts, including the first (default 3).
+---@field delay? ptest.Duration Wait before the second attempt (default "1s").
+---@field factor? number Each later wait is this many times longer (default 2).
+---@field max_delay? ptest.Duration The longest wait (default "60s").
+---@field jitter? boolean Wait a random time up to the computed one (default false).
+---@field on? ptest.RetryOnTable Retry only these failures (default: every failure but a timeout).
+---@field when? fun(r: ptest.Result): boolean Retry when this returns true (instead of `on`).
+
+---What a suite handle shows: the fields it was declared with, defaults filled in.
+---@class ptest.Suite: ptest.SuiteTable
+---What a group handle shows.
+---@class ptest.Group: ptest.GroupTable
+---What a phase handle shows (`workers` as resolved on this machine).
+---@class ptest.Phase: ptest.PhaseTable
+---What a limiter handle shows (`per` in seconds).
+---@class ptest.Limiter: ptest.LimiterTable
+---What a retry policy handle shows (durations in seconds).
+---@class ptest.Retry: ptest.RetryTable
+
+---The machine ptest runs on.
+---@class ptest.Sys
+---@field cpus integer Logical CPUs this process may use.
+---@field physical_cores integer Physical cores.
+---@field mem_total_mb integer Total memory, in MB.
+---@field mem_available_mb integer Available memory, in MB.
+---@field load1 number Load average over the last minute.
+---@field ci? ptest.Ci The CI system, or nil off CI.
+---@field container boolean true inside Docker, Podman or Kubernetes.
+---@field os string "linux", "macos", ...
+---@field arch string "x86_64", "aarch64", ...
+
+---An attempt's result, given to `when` predicates and `suite_finished` hooks.
+---@class ptest.Result
+---@field name string The suite's name.
+---@field status ptest.Status|"running" The attempt's status (`when` predicates see a failed attempt).
+---@field exit_code? integer The exit code, nil when killed by a signal or not started.
+---@field signal? integer The signal that ended the process, if any.
+---@field attempt integer This attempt's number, from 1.
+---@field duration number Seconds.
+---@field log_file? string The suite's log file.
+---@field output string The last 64 KiB of this attempt's output.
+---@field error_message? string Why it failed, in words (`suite_finished` only).
+---@field skip_reason? string Why it was skipped (`suite_finished` only).
+---@field start_time? number Unix time of the first start (`suite_finished` only).
+---@field end_time? number Unix time of the end (`suite_finished` only).
+
+---Given to `suite_started` hooks.
+---@class ptest.Started
+---@field name string
+---@field attempt integer
+---@field worker integer Its first worker slot (PTEST_WORKER).
+---@field category string
+---@field phase string
+---@field group? string
+
+---Given to `run_started` hooks.
+---@class ptest.RunPlan
+---@field run_id string
+---@field workers integer
+---@field fail_fast boolean
+---@field log_dir string
+---@field suites string[] Every suite's name, in declaration order.
+---@field phases string[] Every phase's name, in run order.
+
+---Given to `run_finished` hooks.
+---@class ptest.Summary
+---@field total integer
+---@field passed integer
+---@field failed integer
+---@field skipped integer
+---@field flaky integer
+---@field timed_out integer
+---@field cancelled integer
+---@field duration number Wall time, in seconds.
+---@field sequential_time number The sum of the suites' durations, in seconds.
+---@field speedup number sequential_time / duration.
+---@field interrupted boolean
+---@field exit_code integer The exit code ptest will end with.
+
+---The `ptest` table: a global, and also `require("ptest")`.
+---@class ptest
+ptest = {}
+
+---Set run-wide settings; may be called more than once (later fields win).
+---@param t ptest.ConfigTable
+function ptest.config(t) end
+
+---Declare a suite: one command, run as one process.
+---@param t ptest.SuiteTable
+---@return ptest.Suite
+function ptest.suite(t) end
+
+---Declare a group; with a body, suites declared inside it belong to the group.
+---@param t ptest.GroupTable|ptest.GroupRef
+---@param body? fun()
+---@return ptest.Group
+function ptest.group(t, body) end
+
+---Declare a phase; with a body, suites declared inside it belong to the phase.
+---@param t ptest.PhaseTable|ptest.PhaseRef
+---@param body? fun()
+---@return ptest.Phase
+function ptest.phase(t, body) end
+
+---Declare a rate limiter shared by all workers (and by `ptest acquire` inside suites).
+---@param t ptest.LimiterTable
+---@return ptest.Limiter
+function ptest.limiter(t) end
+
+---Declare a retry policy.
+---@param t ptest.RetryTable
+---@return ptest.Retry
+function ptest.retry(t) end
+
+---Register a hook. A hook that raises an error is a warning; it does not stop the run.
+---@overload fun(event: "run_started", fn: fun(plan: ptest.RunPlan))
+---@overload fun(event: "suite_started", fn: fun(suite: ptest.Started))
+---@overload fun(event: "suite_finished", fn: fun(result: ptest.Result))
+---@overload fun(event: "run_finished", fn: fun(summary: ptest.Summary))
+---@param event "run_started"|"suite_started"|"suite_finished"|"run_finished"
+---@param fn function
+function ptest.on(event, fn) end
+
+---Paths matching a pattern ("tests/**/test_*.py"), sorted, relative to this file's folder.
+---@param pattern string
+---@return string[]
+function ptest.glob(pattern) end
+
+---The machine ptest runs on.
+---@type ptest.Sys
+ptest.sys = {}
+
+---The `--profile` given on the command line, else nil.
+---@type string?
+ptest.profile = nil
+
+---Variables from `--set KEY=VALUE`.
+---@type table<string, string>
+ptest.vars = {}
+
+---ptest's version, like "0.1.0".
+---@type string
+ptest.version = ""
+
+return ptest

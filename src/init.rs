@@ -1,0 +1,447 @@
+//! `ptest init`: looks at a folder for the test tools it uses and writes a commented
+//! `ptest.lua` for them, with the editor files (LuaLS definitions and `.luarc.json`). It never
+//! overwrites a `ptest.lua`. Knows nothing of plans or runs: the file it writes is checked by
+//! `ptest list` like any other.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+
+use crate::lua::presets::PRESETS;
+
+/// A test tool found in the folder, and what told us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tool {
+    /// pytest; `paths` from `testpaths` in pytest.ini, pyproject.toml or setup.cfg.
+    Pytest {
+        found: &'static str,
+        paths: Vec<String>,
+    },
+    Cargo,
+    Go,
+    Node {
+        runner: NodeRunner,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeRunner {
+    /// `node --test`
+    Node,
+    Jest,
+    Vitest,
+    /// The package's own `npm test` script.
+    NpmTest,
+}
+
+impl Tool {
+    fn found(&self) -> String {
+        match self {
+            Tool::Pytest { found, .. } => format!("{found} (Python: pytest)"),
+            Tool::Cargo => "Cargo.toml (Rust: cargo test)".to_owned(),
+            Tool::Go => "go.mod (Go: go test)".to_owned(),
+            Tool::Node { runner } => format!(
+                "package.json (JavaScript: {})",
+                match runner {
+                    NodeRunner::Node => "node --test",
+                    NodeRunner::Jest => "jest",
+                    NodeRunner::Vitest => "vitest",
+                    NodeRunner::NpmTest => "npm test",
+                }
+            ),
+        }
+    }
+}
+
+/// The tools a folder's files name, in a fixed order (Python, Rust, Go, JavaScript).
+pub fn detect(dir: &Path) -> Vec<Tool> {
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+    let mut tools = Vec::new();
+    let python = [
+        ("pytest.ini", "[pytest]"),
+        ("pyproject.toml", "[tool.pytest.ini_options]"),
+        ("setup.cfg", "[tool:pytest]"),
+        ("tox.ini", "[pytest]"),
+    ];
+    let mut found = None;
+    let mut paths = Vec::new();
+    for (file, section) in python {
+        let Some(text) = read(file) else { continue };
+        if file == "tox.ini" && !text.contains(section) {
+            continue;
+        }
+        found.get_or_insert(file);
+        if paths.is_empty() {
+            paths = testpaths(&text, section);
+        }
+    }
+    if let Some(found) = found {
+        tools.push(Tool::Pytest { found, paths });
+    }
+    if dir.join("Cargo.toml").is_file() {
+        tools.push(Tool::Cargo);
+    }
+    if dir.join("go.mod").is_file() {
+        tools.push(Tool::Go);
+    }
+    if let Some(text) = read("package.json") {
+        tools.push(Tool::Node {
+            runner: node_runner(&text),
+        });
+    }
+    tools
+}
+
+/// `testpaths` in an ini or toml `section`: `testpaths = tests integration` or
+/// `testpaths = ["tests", "integration"]`.
+fn testpaths(text: &str, section: &str) -> Vec<String> {
+    let mut inside = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            inside = line == section;
+            continue;
+        }
+        let Some(value) = line.strip_prefix("testpaths") else {
+            continue;
+        };
+        let Some(value) = value.trim_start().strip_prefix('=') else {
+            continue;
+        };
+        if inside {
+            return value
+                .split(|c: char| c.is_whitespace() || matches!(c, ',' | '[' | ']' | '"' | '\''))
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+    }
+    Vec::new()
+}
+
+fn node_runner(package_json: &str) -> NodeRunner {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(package_json) else {
+        return NodeRunner::Node;
+    };
+    let has = |dep: &str| {
+        ["dependencies", "devDependencies"]
+            .iter()
+            .any(|k| v[k].get(dep).is_some())
+    };
+    let script = v["scripts"]["test"].as_str().unwrap_or("");
+    if has("vitest") || script.contains("vitest") {
+        NodeRunner::Vitest
+    } else if has("jest") || script.contains("jest") {
+        NodeRunner::Jest
+    } else if !script.is_empty() && !script.contains("no test specified") {
+        NodeRunner::NpmTest
+    } else {
+        NodeRunner::Node
+    }
+}
+
+/// Whether the preset shipped in this binary offers `NAME.batch { ... }` (DESIGN's batch
+/// presets). Until it does, `init` writes plain suites for that tool.
+fn batch_preset(name: &str) -> bool {
+    PRESETS.iter().any(|(n, src)| {
+        *n == name && (src.contains("function M.batch") || src.contains("M.batch ="))
+    })
+}
+
+fn lua_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|i| format!("{i:?}")).collect();
+    format!("{{ {} }}", quoted.join(", "))
+}
+
+/// The declarations for one tool, with a comment line saying what it does.
+fn snippet(tool: &Tool) -> String {
+    let mut s = String::new();
+    match tool {
+        Tool::Pytest { found, paths } => {
+            let _ = writeln!(s, "-- Python (found {found}): pytest.");
+            if batch_preset("pytest") {
+                let _ = writeln!(
+                    s,
+                    "-- Its test files are split into a few pytest processes, balanced by the\n\
+                     -- durations of earlier runs."
+                );
+                let paths = if paths.is_empty() {
+                    String::new()
+                } else {
+                    format!("paths = {}, ", lua_list(paths))
+                };
+                let _ = writeln!(
+                    s,
+                    "require(\"ptest.presets.pytest\").batch {{\n  name = \"python\", {paths}args = {{ \"-q\" }},\n  -- python = \".venv/bin/python\",\n}}"
+                );
+            } else {
+                let _ = writeln!(
+                    s,
+                    "-- One suite per test file, named after it (`ptest -s FILE` runs one)."
+                );
+                let dirs = if paths.is_empty() {
+                    vec!["tests".to_owned()]
+                } else {
+                    paths.clone()
+                };
+                for dir in dirs {
+                    let dir = dir.trim_end_matches('/');
+                    let _ = writeln!(
+                        s,
+                        "require(\"ptest.presets.pytest\").files {{\n  glob = \"{dir}/**/test_*.py\", category = \"python\", args = {{ \"-q\" }},\n  -- python = \".venv/bin/python\",\n}}"
+                    );
+                }
+            }
+        }
+        Tool::Cargo => {
+            let _ = writeln!(s, "-- Rust (found Cargo.toml): cargo test.");
+            if batch_preset("cargo") {
+                let _ = writeln!(
+                    s,
+                    "require(\"ptest.presets.cargo\").batch {{ name = \"rust\", args = {{ \"--workspace\" }} }}"
+                );
+            } else {
+                let _ = writeln!(
+                    s,
+                    "ptest.suite {{\n  name = \"cargo-test\", category = \"rust\",\n  cmd = {{ \"cargo\", \"test\", \"--workspace\" }},\n}}"
+                );
+            }
+        }
+        Tool::Go => {
+            let _ = writeln!(s, "-- Go (found go.mod): go test.");
+            if batch_preset("go") {
+                let _ = writeln!(
+                    s,
+                    "require(\"ptest.presets.go\").batch {{ name = \"go\", packages = \"./...\" }}"
+                );
+            } else {
+                let _ = writeln!(
+                    s,
+                    "ptest.suite {{ name = \"go-test\", category = \"go\", cmd = \"go test ./...\" }}"
+                );
+            }
+        }
+        Tool::Node { runner } => {
+            let _ = writeln!(s, "-- JavaScript (found package.json).");
+            let name = match runner {
+                NodeRunner::Node | NodeRunner::NpmTest => "node",
+                NodeRunner::Jest => "jest",
+                NodeRunner::Vitest => "vitest",
+            };
+            if batch_preset("node") && *runner != NodeRunner::NpmTest {
+                let _ = writeln!(
+                    s,
+                    "require(\"ptest.presets.node\").batch {{ name = \"js\", runner = \"{name}\" }}"
+                );
+            } else {
+                let cmd = match runner {
+                    NodeRunner::Node => "node --test",
+                    NodeRunner::Jest => "npx jest",
+                    NodeRunner::Vitest => "npx vitest run",
+                    NodeRunner::NpmTest => "npm test",
+                };
+                let _ = writeln!(
+                    s,
+                    "ptest.suite {{ name = \"{name}-test\", category = \"js\", cmd = \"{cmd}\" }}"
+                );
+            }
+        }
+    }
+    s
+}
+
+/// The whole `ptest.lua` for these tools.
+pub fn render(tools: &[Tool]) -> String {
+    let mut s = String::new();
+    s.push_str(
+        "-- ptest.lua: this project's test suites, run in parallel by ptest (written by `ptest init`).\n\
+         --\n\
+         --   ptest list      what would run, by phase and category\n\
+         --   ptest plan      the schedule, without running anything\n\
+         --   ptest           run it: logs and test-report.json go to test-logs/\n\
+         --\n\
+         -- A suite is one command run as one process. Fields of every constructor:\n",
+    );
+    let _ = writeln!(
+        s,
+        "-- {}/blob/main/docs/lua-api.md",
+        env!("CARGO_PKG_REPOSITORY")
+    );
+    s.push_str(
+        "-- (your editor shows them too, with the files in .ptest/lua/ and .luarc.json).\n\n\
+         local ptest = require(\"ptest\")\n\n\
+         ptest.config {\n  \
+           -- One worker per CPU, fewer when memory is short (1 GB each).\n  \
+           workers = require(\"ptest.presets.ci\").workers { mem_per_worker_mb = 1024 },\n  \
+           timeout = \"10m\", -- per attempt of a suite\n  \
+           -- fail_fast = true, -- stop at the first failure\n\
+         }\n",
+    );
+    if tools.is_empty() {
+        s.push_str(
+            "\n-- No test tool was found here (pyproject.toml, pytest.ini, setup.cfg, Cargo.toml,\n\
+             -- go.mod, package.json). Declare your suites, for example:\n\
+             ptest.suite { name = \"example\", cmd = \"echo replace this with a test command\" }\n\
+             -- ptest.suite { name = \"lint\", cmd = { \"make\", \"lint\" }, category = \"lint\" }\n",
+        );
+    }
+    for tool in tools {
+        s.push('\n');
+        s.push_str(&snippet(tool));
+    }
+    s
+}
+
+/// What `.luarc.json` says so that LuaLS reads the definitions.
+pub const LUARC: &str = r#"{
+  "runtime.version": "Lua 5.4",
+  "workspace.library": [".ptest/lua"],
+  "diagnostics.globals": ["ptest"]
+}
+"#;
+
+/// Write a file that ptest owns (the editor files): never through a symbolic link.
+fn write_owned(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+fn cannot(what: &Path, e: &std::io::Error) -> String {
+    format!("cannot write {}: {}", what.display(), crate::io_message(e))
+}
+
+/// Write the LuaLS definitions (and the presets, so `require` completes them) into
+/// `.ptest/lua/`, and a `.luarc.json` unless the folder has one. Returns what it did.
+fn write_editor_files(dir: &Path) -> Result<Vec<String>, String> {
+    let lib = dir.join(".ptest/lua");
+    let presets = lib.join("ptest/presets");
+    std::fs::create_dir_all(&presets).map_err(|e| cannot(&presets, &e))?;
+    let meta = lib.join("ptest.lua");
+    write_owned(&meta, crate::lua::meta::META).map_err(|e| cannot(&meta, &e))?;
+    for (name, source) in PRESETS {
+        let path = presets.join(format!("{name}.lua"));
+        write_owned(&path, source).map_err(|e| cannot(&path, &e))?;
+    }
+    let mut done = vec![
+        "wrote .ptest/lua/ (definitions of the ptest API for the Lua language server)".to_owned(),
+    ];
+    let luarc = dir.join(".luarc.json");
+    match std::fs::read_to_string(&luarc) {
+        Ok(text) if text.contains(".ptest/lua") => {}
+        Ok(_) => done.push(
+            "left .luarc.json as it was: add \".ptest/lua\" to its \"workspace.library\""
+                .to_owned(),
+        ),
+        Err(_) => {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&luarc)
+                .map_err(|e| cannot(&luarc, &e))?;
+            f.write_all(LUARC.as_bytes())
+                .map_err(|e| cannot(&luarc, &e))?;
+            done.push(
+                "wrote .luarc.json (points the Lua language server at .ptest/lua/)".to_owned(),
+            );
+        }
+    }
+    Ok(done)
+}
+
+/// `ptest init [DIR] [--editor]`.
+pub fn init(dir: &Path, editor_only: bool) -> Result<String, crate::error::Error> {
+    use crate::error::Error;
+    if !dir.is_dir() {
+        return Err(Error::Usage(format!("{} is not a folder", dir.display())));
+    }
+    let mut report = String::new();
+    if !editor_only {
+        let config = dir.join("ptest.lua");
+        if config.symlink_metadata().is_ok() {
+            return Err(Error::Usage(format!(
+                "{} already exists; ptest init does not overwrite it (remove it first, or run \"ptest init --editor\" to write only the editor files)",
+                config.display()
+            )));
+        }
+        let tools = detect(dir);
+        let text = render(&tools);
+        // create_new: a file made meanwhile is not replaced either.
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&config)
+            .map_err(|e| Error::Setup(cannot(&config, &e)))?;
+        f.write_all(text.as_bytes())
+            .map_err(|e| Error::Setup(cannot(&config, &e)))?;
+        if tools.is_empty() {
+            report.push_str("found no test tool (pyproject.toml, pytest.ini, setup.cfg, Cargo.toml, go.mod, package.json)\n");
+        } else {
+            let found: Vec<String> = tools.iter().map(Tool::found).collect();
+            let _ = writeln!(report, "found {}", found.join(", "));
+        }
+        let shown = if dir == Path::new(".") {
+            Path::new("ptest.lua")
+        } else {
+            &config
+        };
+        let _ = writeln!(report, "wrote {}", shown.display());
+    }
+    for line in write_editor_files(dir).map_err(Error::Setup)? {
+        report.push_str(&line);
+        report.push('\n');
+    }
+    if !editor_only {
+        report.push_str(
+            "next:\n  ptest list    what would run\n  ptest         run it (add test-logs/ and .ptest/ to .gitignore)\n",
+        );
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn testpaths_in_ini_and_toml() {
+        assert_eq!(
+            testpaths("[pytest]\ntestpaths = tests integration\n", "[pytest]"),
+            ["tests", "integration"]
+        );
+        assert_eq!(
+            testpaths(
+                "[project]\nname = \"x\"\n[tool.pytest.ini_options]\ntestpaths = [\"tests\", 'more']\n",
+                "[tool.pytest.ini_options]"
+            ),
+            ["tests", "more"]
+        );
+        assert!(testpaths("[other]\ntestpaths = x\n", "[pytest]").is_empty());
+    }
+
+    #[test]
+    fn node_runner_from_package_json() {
+        assert_eq!(
+            node_runner(r#"{"devDependencies":{"jest":"29"}}"#),
+            NodeRunner::Jest
+        );
+        assert_eq!(
+            node_runner(r#"{"devDependencies":{"vitest":"1"}}"#),
+            NodeRunner::Vitest
+        );
+        assert_eq!(
+            node_runner(r#"{"scripts":{"test":"mocha"}}"#),
+            NodeRunner::NpmTest
+        );
+        assert_eq!(
+            node_runner(r#"{"scripts":{"test":"echo \"Error: no test specified\" && exit 1"}}"#),
+            NodeRunner::Node
+        );
+        assert_eq!(node_runner("not json"), NodeRunner::Node);
+    }
+}

@@ -1,0 +1,283 @@
+//! `ptest init` (a commented ptest.lua for the tools found, accepted by `ptest list`, never
+//! overwritten), the editor files it writes, shell completions and man pages.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::harness::{Output, Project, run};
+
+/// A folder with these files and no ptest.lua.
+fn folder(files: &[(&str, &str)]) -> Project {
+    let p = Project::new("");
+    std::fs::remove_file(p.join("ptest.lua")).unwrap();
+    for (name, text) in files {
+        p.file(name, text);
+    }
+    p
+}
+
+fn names(p: &Project) -> Vec<String> {
+    let out = p.run(&["list", "--format", "json"]);
+    assert_eq!(
+        out.code, 0,
+        "ptest list rejects what init wrote:\n{}",
+        out.stderr
+    );
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    v["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn init_in_a_python_and_rust_project_writes_a_config_that_list_accepts() {
+    let p = folder(&[
+        (
+            "pyproject.toml",
+            "[project]\nname = \"demo\"\n\n[tool.pytest.ini_options]\ntestpaths = [\"checks\"]\n",
+        ),
+        ("checks/test_api.py", ""),
+        ("checks/unit/test_models.py", ""),
+        ("tests/test_not_in_testpaths.py", ""),
+        (
+            "Cargo.toml",
+            "[package]\nname = \"demo\"\nversion = \"0.1.0\"\n",
+        ),
+    ]);
+    let out = p.run(&["init"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.starts_with(
+            "found pyproject.toml (Python: pytest), Cargo.toml (Rust: cargo test)\nwrote ptest.lua\n"
+        ),
+        "{}",
+        out.stdout
+    );
+    let config = std::fs::read_to_string(p.join("ptest.lua")).unwrap();
+    assert!(config.starts_with("-- ptest.lua: "), "commented:\n{config}");
+    assert!(
+        config.contains("require(\"ptest.presets."),
+        "uses presets:\n{config}"
+    );
+    let names = names(&p);
+    assert!(
+        names
+            .iter()
+            .any(|n| n.contains("test_api.py") || n.starts_with("python")),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.contains("test_not_in_testpaths")),
+        "testpaths is followed: {names:?}"
+    );
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("cargo") || n.starts_with("rust")),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn init_refuses_to_overwrite_a_ptest_lua() {
+    let p = Project::new("-- mine\n");
+    p.file("Cargo.toml", "");
+    let out = p.run(&["init"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("already exists; ptest init does not overwrite it"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.join("ptest.lua")).unwrap(),
+        "-- mine\n"
+    );
+    assert!(!p.join(".ptest").exists(), "nothing else written either");
+}
+
+#[test]
+fn init_for_go_node_and_an_empty_folder() {
+    for (files, expect) in [
+        (&[("go.mod", "module x\n")][..], "go"),
+        (
+            &[("package.json", r#"{"devDependencies": {"jest": "^29"}}"#)][..],
+            "j",
+        ),
+        (&[("package.json", r#"{"name": "x"}"#)][..], "node"),
+        (&[][..], "example"),
+    ] {
+        let p = folder(files);
+        let out = p.run(&["init"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let names = names(&p);
+        assert!(
+            names.iter().any(|n| n.starts_with(expect)),
+            "{files:?}: {names:?}"
+        );
+    }
+}
+
+#[test]
+fn init_writes_editor_files_and_init_editor_refreshes_only_them() {
+    let p = folder(&[]);
+    let out = p.run(&["init"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let meta = std::fs::read_to_string(p.join(".ptest/lua/ptest.lua")).unwrap();
+    let shipped = include_str!("../../lua/meta/ptest.lua");
+    assert_eq!(meta, shipped);
+    assert!(meta.starts_with("---@meta ptest\n"));
+    assert!(p.join(".ptest/lua/ptest/presets/ci.lua").is_file());
+    let luarc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join(".luarc.json")).unwrap()).unwrap();
+    assert_eq!(luarc["workspace.library"][0], ".ptest/lua");
+
+    // --editor: the definitions again (after an upgrade), the config and a user's .luarc.json
+    // left alone.
+    std::fs::write(p.join("ptest.lua"), "-- edited\n").unwrap();
+    std::fs::write(p.join(".ptest/lua/ptest.lua"), "old").unwrap();
+    std::fs::write(p.join(".luarc.json"), "{}\n").unwrap();
+    let out = p.run(&["init", "--editor"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(p.join("ptest.lua")).unwrap(),
+        "-- edited\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.join(".ptest/lua/ptest.lua")).unwrap(),
+        shipped
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.join(".luarc.json")).unwrap(),
+        "{}\n"
+    );
+    assert!(out.stdout.contains("add \".ptest/lua\""), "{}", out.stdout);
+}
+
+#[test]
+fn the_meta_file_declares_everything_the_ptest_table_holds() {
+    // Whatever `ptest.X` exists at run time (ptest.batch when it lands, ...) is declared in the
+    // definitions, and nothing else is.
+    let p = Project::new(
+        "local keys = {}\nfor k in pairs(ptest) do keys[#keys + 1] = k end\n\
+         table.sort(keys)\nprint('keys: ' .. table.concat(keys, ' '))\n",
+    );
+    // With --profile, so that ptest.profile is not nil.
+    let out = p.run(&["list", "--profile", "x"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let line = out
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("keys: "))
+        .unwrap();
+    let actual: std::collections::BTreeSet<&str> = line.split(' ').collect();
+    let meta = include_str!("../../lua/meta/ptest.lua");
+    let declared: std::collections::BTreeSet<&str> = meta
+        .lines()
+        .filter_map(|l| {
+            let rest = l
+                .strip_prefix("function ptest.")
+                .or_else(|| l.strip_prefix("ptest."))?;
+            rest.split(['(', ' ']).next()
+        })
+        .collect();
+    assert_eq!(actual, declared, "lua/meta/ptest.lua against pairs(ptest)");
+}
+
+/// What bash completes for a command line ending in `words`, through the script that
+/// `ptest completions bash` prints, called the way bash's `complete -F` calls it.
+fn bash_complete(words: &[&str]) -> Vec<String> {
+    let p = Project::new("");
+    let script = p.join("ptest.bash");
+    let out = p.run(&["completions", "bash"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    std::fs::write(&script, out.stdout).unwrap();
+    let mut all = vec!["ptest"];
+    all.extend_from_slice(words);
+    let quoted: Vec<String> = all.iter().map(|w| format!("'{w}'")).collect();
+    let program = format!(
+        "source '{}' || exit 9\n\
+         func=$(complete -p ptest | sed -n 's/.*-F \\([^ ]*\\).*/\\1/p')\n\
+         [ -n \"$func\" ] || exit 8\n\
+         COMP_WORDS=({})\n\
+         COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))\n\
+         COMP_LINE=\"${{COMP_WORDS[*]}}\"; COMP_POINT=${{#COMP_LINE}}\n\
+         \"$func\" ptest \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"\n\
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display(),
+        quoted.join(" ")
+    );
+    let out: Output = run(Command::new("bash")
+        .arg("-c")
+        .arg(program)
+        .current_dir(p.path()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.stdout.lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn bash_completes_subcommands_flags_and_values() {
+    if Command::new("bash").arg("-c").arg("true").status().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "bash is missing on CI");
+        eprintln!("skipped: no bash");
+        return;
+    }
+    assert_eq!(bash_complete(&["li"]), ["list"]);
+    let init = bash_complete(&["in"]);
+    assert!(init.contains(&"init".to_owned()), "{init:?}");
+    assert_eq!(bash_complete(&["list", "--for"]), ["--format"]);
+    assert_eq!(
+        bash_complete(&["graph", "--format", ""]),
+        ["dot", "mermaid"]
+    );
+    let shells = bash_complete(&["completions", ""]);
+    for s in ["bash", "elvish", "fish", "powershell", "zsh"] {
+        assert!(shells.contains(&s.to_owned()), "{shells:?}");
+    }
+}
+
+#[test]
+fn completions_for_every_shell_and_man_pages() {
+    let p = Project::new("");
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = p.run(&["completions", shell]);
+        assert_eq!(out.code, 0, "{shell}: {}", out.stderr);
+        assert!(
+            out.stdout.contains("merge"),
+            "{shell} completes subcommands"
+        );
+    }
+    let out = p.run(&["completions", "tcsh"]);
+    assert_eq!(out.code, 2);
+
+    let out = p.run(&["man"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains(".TH ptest 1"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("\\-\\-fail\\-fast"),
+        "flags are documented"
+    );
+    let out = p.run(&["man", "--dir", "man"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for page in [
+        "ptest.1",
+        "ptest-run.1",
+        "ptest-list.1",
+        "ptest-init.1",
+        "ptest-completions.1",
+    ] {
+        let text = std::fs::read_to_string(p.join("man").join(page))
+            .unwrap_or_else(|e| panic!("{page}: {e}"));
+        let name = page.trim_end_matches(".1");
+        assert!(
+            text.contains(&format!(".TH {name} 1")),
+            "{page}: {}",
+            &text[..200.min(text.len())]
+        );
+    }
+    assert!(!Path::new(&p.join("man/ptest-help.1")).exists());
+}
