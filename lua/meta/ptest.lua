@@ -11,7 +11,7 @@
 ---@alias ptest.Workers integer|"auto"|fun(sys: ptest.Sys): integer
 
 ---A suite, by its handle or its name.
----@alias ptest.SuiteRef ptest.Suite|string
+---@alias ptest.SuiteRef ptest.Suite|ptest.Batch|string
 ---A group, by its handle or its name.
 ---@alias ptest.GroupRef ptest.Group|string
 ---A phase, by its handle or its name.
@@ -35,6 +35,31 @@
 ---@class ptest.SuiteTable
 ---@field name string Unique name of the suite (required).
 ---@field cmd string|string[] A string run by `sh -c`, or an array run directly (required). `{worker}`, `{suite}`, `{attempt}`, `{tmpdir}`, `{run_id}` are replaced.
+---@field description? string Free text, shown in reports.
+---@field category? string Free text for grouping in reports and `-c` (default "default").
+---@field tags? string[] Labels for `-t`.
+---@field cwd? string Folder the command runs in, relative to this file's folder.
+---@field env? table<string, string> Environment variables added for the command (placeholders replaced).
+---@field timeout? ptest.Duration Timeout of each attempt (default: the config's, 300 s).
+---@field depends_on? ptest.SuiteRef|ptest.SuiteRef[] Suites that must end passed or flaky first, in this phase or an earlier one.
+---@field group? ptest.GroupRef The group whose `max` caps how many of its suites run at once.
+---@field phase? ptest.PhaseRef The phase the suite belongs to (default: the implicit phase "default").
+---@field limiter? ptest.LimiterRef A limiter that must grant a token before each start.
+---@field retry? ptest.Retry|string|integer A retry policy, or a number of extra attempts on any failure except a timeout.
+---@field slots? integer Worker slots the suite holds while it runs (default 1).
+---@field serial? boolean Run alone: nothing else runs at the same time (default false).
+---@field estimate? ptest.Duration Expected duration, used to order starts before history exists.
+---@field enabled? boolean false lists the suite as skipped with reason "disabled" (default true).
+
+---The table given to `ptest.batch`: many items (test files, packages) run by one command
+---template, split by ptest into a few suites NAME[1], NAME[2], ... balanced by history.
+---Every suite field applies to each of its suites.
+---@class ptest.BatchTable
+---@field name string Unique name; its suites are "NAME[1]", "NAME[2]", ... (required).
+---@field items string[] The items, like ptest.glob("tests/test_*.py") (required).
+---@field cmd string|string[] The command template; "{items}" stands for the items (one argument per item in an array, shell-quoted in a string) (required).
+---@field batches? integer|"auto" How many suites to split the items into (default "auto": balanced over the workers).
+---@field results? string The JUnit XML file the command writes, like "{tmpdir}/junit.xml"; ptest reads each item's outcome from it.
 ---@field description? string Free text, shown in reports.
 ---@field category? string Free text for grouping in reports and `-c` (default "default").
 ---@field tags? string[] Labels for `-t`.
@@ -94,6 +119,8 @@
 
 ---What a suite handle shows: the fields it was declared with, defaults filled in.
 ---@class ptest.Suite: ptest.SuiteTable
+---What a batch handle shows.
+---@class ptest.Batch: ptest.BatchTable
 ---What a group handle shows.
 ---@class ptest.Group: ptest.GroupTable
 ---What a phase handle shows (`workers` as resolved on this machine).
@@ -175,6 +202,11 @@ function ptest.config(t) end
 ---@param t ptest.SuiteTable
 ---@return ptest.Suite
 function ptest.suite(t) end
+
+---Declare a batch: items split into a few suites by one command template.
+---@param t ptest.BatchTable
+---@return ptest.Batch
+function ptest.batch(t) end
 
 ---Declare a group; with a body, suites declared inside it belong to the group.
 ---@param t ptest.GroupTable|ptest.GroupRef
