@@ -5,7 +5,7 @@
 
 use std::cell::OnceCell;
 use std::collections::{BTreeSet, HashMap};
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
@@ -101,6 +101,22 @@ enum Control {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A running attempt (`pgid` 0 while its start waits for the process limit).
+    fn register(&self, key: u64, pgid: libc::pid_t, control: mpsc::UnboundedSender<Control>) {
+        let mut state = self.lock();
+        state.attempts.insert(key, Handle { pgid, control });
+        // A group of that number that got SIGTERM once is gone: this is a new one.
+        state.terminated.remove(&pgid);
+        self.running.send_replace(state.attempts.len());
+    }
+
+    /// An attempt that reports without ever having started a process.
+    fn forget(&self, key: u64) {
+        let mut state = self.lock();
+        state.attempts.remove(&key);
+        self.running.send_replace(state.attempts.len());
     }
 
     fn kill_all(&self) {
@@ -233,14 +249,45 @@ impl Executor {
         let child =
             spawn::spawn(&self.base_env, signals, &request).map(|pid| (pid, waiters.register(pid)));
         drop(waiters);
-        // Only the child (and, with echo, the reader) may hold the write end of the pipe, or the
-        // reader would never see end of file.
-        let echo = echo.map(|(write, echo)| {
-            drop(write);
-            echo
-        });
         let (pid, exit) = match child {
             Ok(child) => child,
+            Err(err) if err.is_transient() => {
+                let _ = writeln!(
+                    log,
+                    "ptest: the process limit is reached (ulimit -u); this start waits for \
+                     other processes to end"
+                );
+                let (control, control_rx) = mpsc::unbounded_channel();
+                self.shared.register(key, 0, control);
+                let Ok(dev_null) = self.dev_null.try_clone() else {
+                    let message = process::spawn_error(&command, &cwd, &err);
+                    let (message, log_end) = fail(&mut log, message);
+                    self.shared.forget(key);
+                    self.report_spawn_failure(key, message, log_start, log_end);
+                    return;
+                };
+                tokio::spawn(retry_start(Deferred {
+                    key,
+                    program: program.to_owned(),
+                    words: words.iter().map(|&w| w.to_owned()).collect(),
+                    env,
+                    log,
+                    timeout,
+                    grace,
+                    log_path,
+                    log_start,
+                    command,
+                    cwd,
+                    echo,
+                    base_env: Arc::clone(&self.base_env),
+                    signals: signals.clone(),
+                    dev_null,
+                    control: control_rx,
+                    outcomes: self.outcomes.clone(),
+                    shared: Arc::clone(&self.shared),
+                }));
+                return;
+            }
             Err(err) => {
                 let message = process::spawn_error(&command, &cwd, &err);
                 let (message, log_end) = fail(&mut log, message);
@@ -249,15 +296,15 @@ impl Executor {
             }
         };
         drop(log);
+        // Only the child (and, with echo, the reader) may hold the write end of the pipe, or the
+        // reader would never see end of file.
+        let echo = echo.map(|(write, echo)| {
+            drop(write);
+            echo
+        });
 
         let (control, control_rx) = mpsc::unbounded_channel();
-        {
-            let mut state = self.shared.lock();
-            state.attempts.insert(key, Handle { pgid: pid, control });
-            // A group of that number that got SIGTERM once is gone: this is a new one.
-            state.terminated.remove(&pid);
-            self.shared.running.send_replace(state.attempts.len());
-        }
+        self.shared.register(key, pid, control);
         tokio::spawn(supervise(Attempt {
             key,
             pgid: pid,
@@ -314,7 +361,11 @@ impl Executor {
             for handle in state.attempts.values() {
                 let _ = handle.control.send(Control::Swept);
             }
-            let running = state.attempts.values().map(|handle| handle.pgid);
+            let running = state
+                .attempts
+                .values()
+                .map(|handle| handle.pgid)
+                .filter(|&pgid| pgid > 0);
             let groups = state
                 .lingering_groups
                 .iter()
@@ -336,16 +387,178 @@ impl Executor {
     }
 
     fn report_spawn_failure(&self, key: u64, message: String, log_start: u64, log_end: u64) {
-        let _ = self.outcomes.send(AttemptOutcome {
+        report_unstarted(
+            &self.outcomes,
             key,
-            end: AttemptEnd::SpawnFailed(message),
-            started: SystemTime::now(),
-            duration: Duration::ZERO,
-            peak_rss_kb: None,
-            cpu_time: None,
+            AttemptEnd::SpawnFailed(message),
             log_start,
             log_end,
-        });
+        );
+    }
+}
+
+/// The outcome of an attempt that never got a process.
+fn report_unstarted(
+    outcomes: &mpsc::UnboundedSender<AttemptOutcome>,
+    key: u64,
+    end: AttemptEnd,
+    log_start: u64,
+    log_end: u64,
+) {
+    let _ = outcomes.send(AttemptOutcome {
+        key,
+        end,
+        started: SystemTime::now(),
+        duration: Duration::ZERO,
+        peak_rss_kb: None,
+        cpu_time: None,
+        log_start,
+        log_end,
+    });
+}
+
+/// The first wait before a start the process limit refused is tried again, and the longest.
+const RETRY_FIRST: Duration = Duration::from_millis(10);
+const RETRY_MAX: Duration = Duration::from_millis(500);
+/// How long a start may wait for the process limit before its suite fails, saying why.
+const RETRY_FOR: Duration = Duration::from_secs(30);
+
+/// A start refused with EAGAIN (the process limit: `ulimit -u`, a cgroup's `pids.max`), with
+/// everything needed to try it again: the slot stays taken, the timeout starts with the
+/// process.
+struct Deferred {
+    key: u64,
+    program: PathBuf,
+    words: Vec<OsString>,
+    env: Vec<(String, String)>,
+    log: File,
+    timeout: Duration,
+    grace: Duration,
+    log_path: PathBuf,
+    log_start: u64,
+    command: CommandLine,
+    cwd: PathBuf,
+    echo: Option<(File, Echo)>,
+    base_env: Arc<BaseEnv>,
+    signals: Dispositions,
+    dev_null: OwnedFd,
+    control: mpsc::UnboundedReceiver<Control>,
+    outcomes: mpsc::UnboundedSender<AttemptOutcome>,
+    shared: Arc<Shared>,
+}
+
+/// Tries a deferred start again, backing off, until it succeeds (then supervises it as any
+/// other), is cancelled (fail-fast, Ctrl-C, shutdown: it ends `Cancelled`), or `RETRY_FOR`
+/// passes (it fails with a message naming the limit).
+async fn retry_start(mut d: Deferred) {
+    let since = Instant::now();
+    let mut delay = RETRY_FIRST;
+    loop {
+        tokio::select! {
+            biased;
+            Some(_) = d.control.recv() => {
+                d.shared.forget(d.key);
+                let log_end = d.log.metadata().map_or(d.log_start, |meta| meta.len());
+                report_unstarted(&d.outcomes, d.key, AttemptEnd::Cancelled, d.log_start, log_end);
+                return;
+            }
+            () = time::sleep(delay) => {}
+        }
+        let words: Vec<&OsStr> = d.words.iter().map(OsString::as_os_str).collect();
+        let output = d
+            .echo
+            .as_ref()
+            .map_or(d.log.as_fd(), |(write, _)| write.as_fd());
+        let request = spawn::Request {
+            program: &d.program,
+            args: &words,
+            env: &d.env,
+            cwd: &d.cwd,
+            output,
+            stdin: d.dev_null.as_fd(),
+            nofile: process::child_nofile(),
+        };
+        let started = SystemTime::now();
+        let spawned = Instant::now();
+        let child = {
+            let mut waiters = reaper::lock();
+            spawn::spawn(&d.base_env, &d.signals, &request).map(|pid| (pid, waiters.register(pid)))
+        };
+        match child {
+            Ok((pid, exit)) => {
+                {
+                    let mut state = d.shared.lock();
+                    if let Some(handle) = state.attempts.get_mut(&d.key) {
+                        handle.pgid = pid;
+                    }
+                    state.terminated.remove(&pid);
+                }
+                let Deferred {
+                    key,
+                    log,
+                    echo,
+                    timeout,
+                    grace,
+                    log_path,
+                    log_start,
+                    command,
+                    cwd,
+                    control,
+                    outcomes,
+                    shared,
+                    ..
+                } = d;
+                drop(log);
+                let echo = echo.map(|(write, echo)| {
+                    drop(write);
+                    echo
+                });
+                supervise(Attempt {
+                    key,
+                    pgid: pid,
+                    started,
+                    spawned,
+                    timeout,
+                    grace,
+                    log_path,
+                    log_start,
+                    command,
+                    cwd,
+                    exit,
+                    control,
+                    echo,
+                    outcomes,
+                    shared,
+                })
+                .await;
+                return;
+            }
+            Err(err) if err.is_transient() && since.elapsed() < RETRY_FOR => {
+                delay = (delay * 2).min(RETRY_MAX);
+            }
+            Err(err) => {
+                let message = if err.is_transient() {
+                    format!(
+                        "cannot start {}: the process limit (ulimit -u) stayed reached for {} s",
+                        d.command.program(),
+                        RETRY_FOR.as_secs()
+                    )
+                } else {
+                    process::spawn_error(&d.command, &d.cwd, &err)
+                };
+                let _ = writeln!(d.log, "ptest: {message}");
+                let log_end = d.log.metadata().map_or(d.log_start, |meta| meta.len());
+                d.shared.forget(d.key);
+                report_unstarted(
+                    &d.outcomes,
+                    d.key,
+                    AttemptEnd::SpawnFailed(message),
+                    d.log_start,
+                    log_end,
+                );
+                return;
+            }
+        }
     }
 }
 

@@ -77,6 +77,7 @@ impl BaseEnv {
 /// about 10 µs per suite. ptest installs all its handlers (SIGCHLD, SIGINT, SIGTERM, and Rust's
 /// SIGSEGV and SIGBUS) before it starts the first suite; one installed later would only matter for a signal arriving between
 /// the child's unblocking and its `execve`, which resets every handler anyway.
+#[derive(Clone)]
 pub(crate) struct Dispositions {
     reset: Vec<libc::c_int>,
 }
@@ -133,6 +134,9 @@ struct Child {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Step {
     None,
+    /// The clone itself: EAGAIN there is the process limit (`ulimit -u`, a cgroup's
+    /// `pids.max`), which passes as other processes end.
+    Clone,
     Setup,
     Chdir,
     Exec,
@@ -143,6 +147,13 @@ pub(crate) enum Step {
 pub(crate) struct SpawnError {
     pub step: Step,
     pub error: io::Error,
+}
+
+impl SpawnError {
+    /// The system refused a new process for now (the process limit): try again shortly.
+    pub fn is_transient(&self) -> bool {
+        self.step == Step::Clone && self.error.raw_os_error() == Some(libc::EAGAIN)
+    }
 }
 
 /// What to start: a program (already resolved to a path), its argv, extra environment on top of
@@ -240,7 +251,7 @@ pub(crate) fn spawn(
         error,
     })?;
     let pid = slot.start(child).map_err(|error| SpawnError {
-        step: Step::Setup,
+        step: Step::Clone,
         error,
     })?;
     // A failure recorded for an earlier process with this number is not this one's.

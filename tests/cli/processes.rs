@@ -113,3 +113,64 @@ ptest.suite {
     let pid = crate::probe::pid_in(&p.p, "term.pid");
     assert!(!alive(pid));
 }
+
+/// Under a process limit (`ulimit -u`), clone fails with EAGAIN: such a start is delayed and
+/// tried again, never a failed suite. The limit does not bind root, so ptest runs as a user id
+/// nobody else uses, where only its own processes count.
+#[test]
+fn a_start_refused_by_the_process_limit_waits_and_retries() {
+    // SAFETY: geteuid reads our own user id.
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "this test needs root in CI (to run ptest as another user)"
+        );
+        println!("skipped: needs root to run ptest under another user's process limit");
+        return;
+    }
+    const N: usize = 12;
+    let p = Probed::new(&format!(
+        "for i = 1, {N} do ptest.suite {{ name = 's' .. i, cmd = {{ 'sleep', '0.3' }} }} end\n"
+    ));
+    std::fs::set_permissions(
+        p.p.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let mut cmd = p.p.cmd();
+    cmd.args(["-j", &N.to_string()]);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            // ptest's own threads and about three suites at a time fit.
+            let limit = libc::rlimit {
+                rlim_cur: 8,
+                rlim_max: 8,
+            };
+            let uid = 54_321;
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setgid(uid) != 0
+                || libc::setrlimit(libc::RLIMIT_NPROC, &raw const limit) != 0
+                || libc::setuid(uid) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = crate::harness::run(&mut cmd);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let r = p.report();
+    assert_eq!(r["summary"]["passed"], N, "{}", out.stdout);
+    let delayed = (1..=N)
+        .filter(|i| {
+            std::fs::read_to_string(p.p.join(&format!("test-logs/s{i}.log")))
+                .unwrap()
+                .contains("the process limit is reached")
+        })
+        .count();
+    assert!(
+        delayed > 0,
+        "the limit never bound: the test proves nothing"
+    );
+}
