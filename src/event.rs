@@ -56,7 +56,7 @@ pub struct SuiteResult {
     pub error_message: Option<String>,
     pub skip_reason: Option<String>,
     pub log_file: Option<PathBuf>,
-    /// First worker slot of the last attempt.
+    /// First worker slot of the last attempt (each attempt's own is in `attempts_detail`).
     pub worker: Option<u32>,
     pub peak_rss_kb: Option<u64>,
     pub cpu_time: Option<Duration>,
@@ -64,6 +64,29 @@ pub struct SuiteResult {
     pub failed_attempts: Vec<String>,
     /// Byte range of the last attempt's output in the log file.
     pub last_output: Option<(u64, u64)>,
+    /// Every attempt that ran, in order: its own worker, times and outcome.
+    pub attempts_detail: Vec<AttemptDetail>,
+}
+
+/// One attempt of a suite: where and when it ran, and how it ended. A retried suite's
+/// attempts may run on different workers, with backoff waits between them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptDetail {
+    /// 1-based.
+    pub attempt: u32,
+    /// First worker slot it held.
+    pub worker: u32,
+    pub start: SystemTime,
+    pub end: SystemTime,
+    pub duration: Duration,
+    /// `Passed`, `Failed`, `TimedOut` or `Cancelled`.
+    pub status: Status,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    /// Why it failed (`exit code 3`, `timed out after 2m`); `None` for a pass.
+    pub message: Option<String>,
+    /// Byte range of this attempt's output in the suite's log file.
+    pub output: Option<(u64, u64)>,
 }
 
 impl SuiteResult {
@@ -85,6 +108,7 @@ impl SuiteResult {
             cpu_time: None,
             failed_attempts: Vec::new(),
             last_output: None,
+            attempts_detail: Vec::new(),
         }
     }
 }
@@ -185,6 +209,11 @@ pub enum Event<'a> {
         attempt: u32,
         delay: Duration,
         reason: &'a str,
+    },
+    /// An attempt ended (before `SuiteRetrying` or `SuiteFinished` for it).
+    AttemptFinished {
+        id: SuiteId,
+        detail: &'a AttemptDetail,
     },
     SuiteFinished {
         result: &'a SuiteResult,

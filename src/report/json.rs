@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::{display_path, unix_secs};
-use crate::event::{LimiterStats, RunInfo, SuiteResult, Summary};
+use crate::event::{AttemptDetail, LimiterStats, RunInfo, SuiteResult, Summary};
 use crate::plan::Plan;
 
 pub const FORMAT_VERSION: u32 = 1;
@@ -46,6 +46,37 @@ pub struct SuiteReport<'a> {
     pub worker: Option<u32>,
     pub peak_rss_kb: Option<u64>,
     pub cpu_time: Option<f64>,
+    /// Each attempt on its own worker, with its own times (a retry may run elsewhere).
+    pub attempts_detail: Vec<AttemptReport>,
+}
+
+#[derive(Serialize)]
+pub struct AttemptReport {
+    pub attempt: u32,
+    pub worker: u32,
+    pub start_time: f64,
+    pub end_time: f64,
+    pub duration: f64,
+    pub status: &'static str,
+    pub return_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub error_message: Option<String>,
+}
+
+impl AttemptReport {
+    pub fn new(d: &AttemptDetail) -> AttemptReport {
+        AttemptReport {
+            attempt: d.attempt,
+            worker: d.worker,
+            start_time: unix_secs(d.start),
+            end_time: unix_secs(d.end),
+            duration: round3(d.duration.as_secs_f64()),
+            status: d.status.label(),
+            return_code: d.exit_code,
+            signal: d.signal,
+            error_message: d.message.clone(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -73,7 +104,7 @@ pub struct LimiterReport<'a> {
     pub serialized: bool,
 }
 
-fn round3(x: f64) -> f64 {
+pub fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
@@ -112,6 +143,7 @@ pub fn build<'a>(
                 worker: r.worker,
                 peak_rss_kb: r.peak_rss_kb,
                 cpu_time: r.cpu_time.map(|d| round3(d.as_secs_f64())),
+                attempts_detail: r.attempts_detail.iter().map(AttemptReport::new).collect(),
             }
         })
         .collect();

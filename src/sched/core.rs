@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::limits::Refusal;
 use super::queue::{Admit, Queue, Slots};
-use crate::event::{AttemptView, Status, SuiteResult};
+use crate::event::{AttemptDetail, AttemptView, Status, SuiteResult};
 use crate::plan::{LimiterId, OnFailure, Plan, SuiteId};
 
 #[cfg(test)]
@@ -105,6 +105,9 @@ pub enum Command {
         delay: Duration,
         reason: String,
     },
+    /// An attempt of this suite ended: [`Core::last_attempt`] tells how. A `Retrying` or a
+    /// `Finished` for it follows.
+    AttemptEnded(SuiteId),
     /// The suite's final result is in: [`Core::result`].
     Finished(SuiteId),
     /// Fail-fast or a signal: nothing new starts (except in `always` phases).
@@ -157,6 +160,7 @@ struct Progress {
     cpu_time: Option<Duration>,
     worker: Option<u32>,
     failed_attempts: Vec<String>,
+    attempts_detail: Vec<AttemptDetail>,
 }
 
 /// The run's state. Only [`Core::step`] changes it.
@@ -291,6 +295,11 @@ impl<'p> Core<'p> {
     /// Attempts started and not yet ended.
     pub fn running(&self) -> usize {
         self.attempts.len()
+    }
+
+    /// How the suite's latest attempt went, once [`Command::AttemptEnded`] said it ended.
+    pub fn last_attempt(&self, id: SuiteId) -> Option<&AttemptDetail> {
+        self.progress[id.index()].attempts_detail.last()
     }
 
     /// The suite's final result, once [`Command::Finished`] said it is in.
@@ -469,6 +478,36 @@ impl<'p> Core<'p> {
             (a, b) => a.or(b),
         };
         p.first_start.get_or_insert(e.started);
+        let end = e.started.checked_add(e.duration).unwrap_or(e.started);
+        p.attempts_detail.push(AttemptDetail {
+            attempt: a.attempt,
+            worker: a.slots[0],
+            start: e.started,
+            end,
+            duration: e.duration,
+            status: match e.verdict {
+                Verdict::Pass => Status::Passed,
+                Verdict::Fail { .. } => Status::Failed,
+                Verdict::Timeout => Status::TimedOut,
+                Verdict::Cancel => Status::Cancelled,
+            },
+            exit_code: match &e.verdict {
+                Verdict::Pass => Some(0),
+                Verdict::Fail { code, .. } => *code,
+                _ => None,
+            },
+            signal: match &e.verdict {
+                Verdict::Fail { signal, .. } => *signal,
+                _ => None,
+            },
+            message: match &e.verdict {
+                Verdict::Pass => None,
+                Verdict::Cancel => Some(self.stopping.unwrap_or("cancelled").to_owned()),
+                v => Some(describe_failure(v, s.timeout)),
+            },
+            output: Some(e.output),
+        });
+        self.out.push(Command::AttemptEnded(id));
 
         // DESIGN §2 retry policies; the slot is already free while the backoff runs.
         let retryable = matches!(e.verdict, Verdict::Fail { .. } | Verdict::Timeout)
@@ -542,6 +581,7 @@ impl<'p> Core<'p> {
             cpu_time: p.cpu_time,
             failed_attempts: std::mem::take(&mut p.failed_attempts),
             last_output: Some(e.output),
+            attempts_detail: p.attempts_detail.clone(),
         };
         self.finish(result);
     }
@@ -697,7 +737,10 @@ impl<'p> Core<'p> {
             r.attempts = p.attempts;
             r.duration = p.duration;
             r.start_time = p.first_start;
+            r.end_time = p.attempts_detail.last().map(|d| d.end);
+            r.worker = p.worker;
             r.log_file = Some(self.log_files[id.index()].clone());
+            r.attempts_detail.clone_from(&p.attempts_detail);
         }
         self.finish(r);
     }

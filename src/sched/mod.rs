@@ -292,6 +292,16 @@ impl<'a> Scheduler<'a> {
                     reason: &reason,
                 },
             ),
+            Command::AttemptEnded(id) => {
+                if let Some(detail) = self.core.last_attempt(id) {
+                    emit(
+                        &mut self.sinks,
+                        self.plan,
+                        &self.run,
+                        &Event::AttemptFinished { id, detail },
+                    );
+                }
+            }
             Command::Finished(id) => emit(
                 &mut self.sinks,
                 self.plan,

@@ -569,7 +569,7 @@ impl<'p> Sim<'p> {
                 }
                 self.stopped = Some(reason);
             }
-            Command::Warning(_) => {}
+            Command::Warning(_) | Command::AttemptEnded(_) => {}
         }
     }
 
