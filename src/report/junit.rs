@@ -1,91 +1,347 @@
-//! `--junit FILE`: JUnit XML for CI systems. A `testsuite` per phase, a `testcase` per suite
-//! (classname = its category); failures carry the log's tail, flaky attempts are
-//! `flakyFailure`s, cancelled suites are errors, skipped ones say why.
+//! `--junit FILE`: JUnit XML for CI systems, valid against the common schema (junit-10.xsd, as
+//! pytest's sources ship it) apart from `file`/`line` on `testcase`, the extension GitLab,
+//! CircleCI and GitHub's JUnit actions read. A `testsuite` per phase, a `testcase` per suite
+//! (classname = its category); a failure says why, its type, and the log's tail without ANSI
+//! codes; `system-out` names the log (GitLab's `[[ATTACHMENT|path]]`); earlier failed attempts
+//! are `flakyFailure`s (the suite passed at last) or `rerunFailure`s (it did not).
+//!
+//! The document is plain data (`Document` → `TestSuite` → `TestCase`) written by hand: a batch
+//! with per-item results is one more `TestSuite` holding many `TestCase`s.
 
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
+use std::fmt::Write;
+use std::time::{Duration, SystemTime};
 
 use super::terminal::last_lines;
-use crate::event::{Event, RunInfo, Sink, Status, SuiteResult};
+use crate::event::{AttemptDetail, Event, RunInfo, Sink, Status, SuiteResult};
 use crate::plan::Plan;
 
+/// Lines of a log's tail in a failure.
 const TAIL_LINES: usize = 100;
 
-fn tail(r: &SuiteResult) -> String {
-    match (&r.log_file, r.last_output) {
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub name: String,
+    pub time: Duration,
+    pub suites: Vec<TestSuite>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TestSuite {
+    pub name: String,
+    /// Wall time from its first start to its last end.
+    pub time: Duration,
+    pub timestamp: Option<SystemTime>,
+    pub cases: Vec<TestCase>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TestCase {
+    pub name: String,
+    pub classname: String,
+    pub time: Duration,
+    /// Path relative to the config's folder, where the case is about one file.
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    pub outcome: Outcome,
+    /// Failed attempts before the last one.
+    pub reruns: Vec<Rerun>,
+    pub system_out: Option<String>,
+    pub system_err: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Passed,
+    /// `<failure>`: the test ran and failed (or timed out).
+    Failure(Problem),
+    /// `<error>`: it could not finish (cancelled).
+    Error(Problem),
+    Skipped {
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub message: String,
+    pub kind: String,
+    /// The log's tail, without ANSI codes.
+    pub text: String,
+}
+
+/// An earlier failed attempt: `flakyFailure` when the case passed at last, else `rerunFailure`.
+#[derive(Debug, Clone)]
+pub struct Rerun {
+    pub problem: Problem,
+}
+
+impl Document {
+    /// The XML text.
+    pub fn to_xml(&self) -> String {
+        let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let cases = || self.suites.iter().flat_map(|s| &s.cases);
+        let _ = writeln!(
+            x,
+            "<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{}\">",
+            attr(&self.name),
+            cases().count(),
+            cases()
+                .filter(|c| matches!(c.outcome, Outcome::Failure(_)))
+                .count(),
+            cases()
+                .filter(|c| matches!(c.outcome, Outcome::Error(_)))
+                .count(),
+            secs(self.time)
+        );
+        for s in &self.suites {
+            s.write(&mut x);
+        }
+        x.push_str("</testsuites>\n");
+        x
+    }
+}
+
+impl TestSuite {
+    fn write(&self, x: &mut String) {
+        let count = |f: fn(&Outcome) -> bool| self.cases.iter().filter(|c| f(&c.outcome)).count();
+        let _ = write!(
+            x,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\"",
+            attr(&self.name),
+            self.cases.len(),
+            count(|o| matches!(o, Outcome::Failure(_))),
+            count(|o| matches!(o, Outcome::Error(_))),
+            count(|o| matches!(o, Outcome::Skipped { .. })),
+            secs(self.time)
+        );
+        if let Some(t) = self.timestamp {
+            let _ = write!(x, " timestamp=\"{}\"", humantime::format_rfc3339_seconds(t));
+        }
+        x.push_str(">\n");
+        for c in &self.cases {
+            c.write(x);
+        }
+        x.push_str("  </testsuite>\n");
+    }
+}
+
+impl TestCase {
+    fn write(&self, x: &mut String) {
+        let _ = write!(
+            x,
+            "    <testcase name=\"{}\" classname=\"{}\" time=\"{}\"",
+            attr(&self.name),
+            attr(&self.classname),
+            secs(self.time)
+        );
+        if let Some(f) = &self.file {
+            let _ = write!(x, " file=\"{}\"", attr(f));
+        }
+        if let Some(l) = self.line {
+            let _ = write!(x, " line=\"{l}\"");
+        }
+        let empty = matches!(self.outcome, Outcome::Passed)
+            && self.reruns.is_empty()
+            && self.system_out.is_none()
+            && self.system_err.is_none();
+        if empty {
+            x.push_str("/>\n");
+            return;
+        }
+        x.push_str(">\n");
+        match &self.outcome {
+            Outcome::Passed => {}
+            Outcome::Failure(p) => problem(x, "failure", p),
+            Outcome::Error(p) => problem(x, "error", p),
+            Outcome::Skipped { message } => {
+                let _ = writeln!(x, "      <skipped message=\"{}\"/>", attr(message));
+            }
+        }
+        let rerun_tag = if matches!(self.outcome, Outcome::Passed) {
+            "flakyFailure"
+        } else {
+            "rerunFailure"
+        };
+        for r in &self.reruns {
+            // rerunType: the tail goes in a `stackTrace` child, as Surefire writes it.
+            let _ = writeln!(
+                x,
+                "      <{rerun_tag} message=\"{}\" type=\"{}\"><stackTrace>{}</stackTrace></{rerun_tag}>",
+                attr(&r.problem.message),
+                attr(&r.problem.kind),
+                text(&r.problem.text)
+            );
+        }
+        if let Some(out) = &self.system_out {
+            let _ = writeln!(x, "      <system-out>{}</system-out>", text(out));
+        }
+        if let Some(err) = &self.system_err {
+            let _ = writeln!(x, "      <system-err>{}</system-err>", text(err));
+        }
+        x.push_str("    </testcase>\n");
+    }
+}
+
+fn problem(x: &mut String, tag: &str, p: &Problem) {
+    let _ = writeln!(
+        x,
+        "      <{tag} message=\"{}\" type=\"{}\">{}</{tag}>",
+        attr(&p.message),
+        attr(&p.kind),
+        text(&p.text)
+    );
+}
+
+/// Seconds with at most three decimals, as the schema's `SUREFIRE_TIME` allows.
+fn secs(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64())
+}
+
+/// Characters XML 1.0 cannot hold at all (most C0 controls, U+FFFE, U+FFFF) become U+FFFD.
+fn xml_char(c: char) -> char {
+    match c {
+        '\t' | '\n' | '\r' => c,
+        c if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => '\u{FFFD}',
+        c => c,
+    }
+}
+
+/// Escaped element text.
+pub fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars().map(xml_char) {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escaped attribute value (line breaks kept as character references).
+pub fn attr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars().map(xml_char) {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' => out.push_str("&#9;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The last lines of one attempt's output, ANSI codes removed.
+fn tail(r: &SuiteResult, range: Option<(u64, u64)>) -> String {
+    match (&r.log_file, range) {
         (Some(p), Some((a, b))) => {
-            last_lines(&crate::sched::read_tail(p, a, b), TAIL_LINES).join("\n")
+            let raw = crate::sched::read_tail(p, a, b);
+            let plain = super::strip_ansi(&raw);
+            last_lines(plain.as_bytes(), TAIL_LINES).join("\n")
         }
         _ => String::new(),
     }
 }
 
-/// The whole document.
-pub fn build(
-    plan: &Plan,
-    run: &RunInfo,
-    results: &[SuiteResult],
-    wall: std::time::Duration,
-) -> Report {
-    let mut report = Report::new("ptest");
-    report.set_time(wall);
+fn rerun(r: &SuiteResult, d: &AttemptDetail, of: u32) -> Rerun {
+    Rerun {
+        problem: Problem {
+            message: format!(
+                "attempt {}/{of}: {}",
+                d.attempt,
+                d.message.as_deref().unwrap_or("failed")
+            ),
+            kind: d.status.label().to_owned(),
+            text: tail(r, d.output),
+        },
+    }
+}
+
+/// The testcase of one suite.
+pub fn suite_case(plan: &Plan, r: &SuiteResult) -> TestCase {
+    let s = plan.suite(r.id);
+    let last = r.attempts_detail.last();
+    let earlier = match r.attempts_detail.split_last() {
+        Some((_, before)) if r.status != Status::Skipped => before,
+        _ => &r.attempts_detail[..],
+    };
+    let reruns = earlier
+        .iter()
+        .filter(|d| d.status != Status::Passed)
+        .map(|d| rerun(r, d, s.retry.attempts))
+        .collect();
+    let outcome = match r.status {
+        Status::Passed | Status::Flaky => Outcome::Passed,
+        Status::Failed | Status::TimedOut => Outcome::Failure(Problem {
+            message: r.error_message.clone().unwrap_or_else(|| "failed".into()),
+            kind: r.status.label().to_owned(),
+            text: tail(r, last.and_then(|d| d.output).or(r.last_output)),
+        }),
+        Status::Cancelled => Outcome::Error(Problem {
+            message: format!(
+                "cancelled ({})",
+                r.error_message.as_deref().unwrap_or("stopped")
+            ),
+            kind: "cancelled".to_owned(),
+            text: tail(r, last.and_then(|d| d.output).or(r.last_output)),
+        }),
+        Status::Skipped => Outcome::Skipped {
+            message: r.skip_reason.clone().unwrap_or_default(),
+        },
+    };
+    TestCase {
+        name: s.name.clone(),
+        classname: s.category.clone(),
+        time: r.duration,
+        file: super::suite_file(plan, s),
+        line: None,
+        outcome,
+        reruns,
+        system_out: r
+            .log_file
+            .as_deref()
+            .filter(|_| r.attempts > 0)
+            .map(|p| format!("[[ATTACHMENT|{}]]", super::display_path(p).display())),
+        system_err: None,
+    }
+}
+
+/// The whole document: a testsuite per phase that has suites.
+pub fn build(plan: &Plan, _run: &RunInfo, results: &[SuiteResult], wall: Duration) -> Document {
+    let mut doc = Document {
+        name: "ptest".to_owned(),
+        time: wall,
+        suites: Vec::new(),
+    };
     for phase in &plan.phases {
-        let mut suite = TestSuite::new(phase.name.as_str());
-        for r in results
+        let in_phase: Vec<&SuiteResult> = results
             .iter()
             .filter(|r| plan.suite(r.id).phase == phase.id)
-        {
-            let s = plan.suite(r.id);
-            let status = match r.status {
-                Status::Passed => TestCaseStatus::success(),
-                Status::Flaky => {
-                    let mut st = TestCaseStatus::success();
-                    for (i, why) in r.failed_attempts.iter().enumerate() {
-                        let mut rerun = TestRerun::new(NonSuccessKind::Failure);
-                        rerun.set_message(format!("attempt {}: {why}", i + 1));
-                        st.add_rerun(rerun);
-                    }
-                    st
-                }
-                Status::Failed | Status::TimedOut => {
-                    let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                    st.set_message(r.error_message.clone().unwrap_or_else(|| "failed".into()));
-                    st.set_type(r.status.label());
-                    st.set_description(tail(r));
-                    st
-                }
-                Status::Cancelled => {
-                    let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
-                    st.set_message(format!(
-                        "cancelled ({})",
-                        r.error_message.as_deref().unwrap_or("stopped")
-                    ));
-                    st.set_type("cancelled");
-                    st
-                }
-                Status::Skipped => {
-                    let mut st = TestCaseStatus::skipped();
-                    st.set_message(r.skip_reason.clone().unwrap_or_default());
-                    st
-                }
-            };
-            let mut case = TestCase::new(s.name.as_str(), status);
-            case.set_classname(s.category.as_str());
-            case.set_time(r.duration);
-            if let Some(log) = &r.log_file {
-                case.add_property((
-                    "log_file",
-                    super::display_path(log).to_string_lossy().as_ref(),
-                ));
-            }
-            case.add_property(("attempts", r.attempts.to_string().as_str()));
-            suite.add_test_case(case);
+            .collect();
+        if in_phase.is_empty() {
+            continue;
         }
-        if !suite.test_cases.is_empty() {
-            suite.add_property(("run_id", run.run_id.as_str()));
-            report.add_test_suite(suite);
-        }
+        let first = in_phase.iter().filter_map(|r| r.start_time).min();
+        let last = in_phase.iter().filter_map(|r| r.end_time).max();
+        let time = match (first, last) {
+            (Some(a), Some(b)) => b.duration_since(a).unwrap_or_default(),
+            _ => Duration::ZERO,
+        };
+        doc.suites.push(TestSuite {
+            name: phase.name.clone(),
+            time,
+            timestamp: first,
+            cases: in_phase.iter().map(|r| suite_case(plan, r)).collect(),
+        });
     }
-    report
+    doc
 }
 
 /// Writes the XML when the run ends.
@@ -100,17 +356,29 @@ impl Sink for JunitSink {
             results, summary, ..
         } = event
         {
-            let xml = build(plan, run, results, summary.duration).to_string();
-            let written = xml.map_err(|e| e.to_string()).and_then(|x| {
-                super::write_file_atomic(&self.path, x.as_bytes())
-                    .map_err(|e| crate::io_message(&e))
-            });
-            if let Err(e) = written {
+            let xml = build(plan, run, results, summary.duration).to_xml();
+            if let Err(e) = super::write_file_atomic(&self.path, xml.as_bytes()) {
                 self.errors.push(format!(
-                    "cannot write JUnit report {}: {e}",
-                    self.path.display()
+                    "cannot write JUnit report {}: {}",
+                    self.path.display(),
+                    crate::io_message(&e)
                 ));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_and_attributes_are_escaped_and_hold_only_xml_characters() {
+        assert_eq!(
+            text("a<b>&c\u{1}\u{8}d\n"),
+            "a&lt;b&gt;&amp;c\u{FFFD}\u{FFFD}d\n"
+        );
+        assert_eq!(attr("\"x\"\nnext\t"), "&quot;x&quot;&#10;next&#9;");
+        assert_eq!(secs(Duration::from_millis(1500)), "1.500");
     }
 }

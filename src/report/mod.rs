@@ -32,6 +32,48 @@ pub fn display_path(p: &Path) -> PathBuf {
     }
 }
 
+/// Output as text a report can show: lossily decoded, ANSI escape sequences (colours, cursor
+/// moves) removed.
+pub fn strip_ansi(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(&strip_ansi_escapes::strip(bytes)).into_owned()
+}
+
+/// The one file a suite is about, relative to the config's folder: of its name and its
+/// command's arguments (program excluded; `path::test` selectors cut at `::`), those naming an
+/// existing file, when there is exactly one. CI systems link a test case to it.
+pub fn suite_file(plan: &crate::plan::Plan, s: &crate::plan::Suite) -> Option<String> {
+    use crate::exec::CommandLine;
+    let words: Vec<String> = match &s.cmd {
+        CommandLine::Shell(line) => line
+            .split_whitespace()
+            .skip(1)
+            .map(|w| w.trim_matches(|c| c == '"' || c == '\'').to_owned())
+            .collect(),
+        CommandLine::Argv(v) => v.iter().skip(1).cloned().collect(),
+    };
+    let mut found: Vec<PathBuf> = Vec::new();
+    for w in std::iter::once(&s.name).chain(&words) {
+        let w = w.split("::").next().unwrap_or(w);
+        if w.is_empty() || w.starts_with('-') || w.contains('=') || w.contains('{') {
+            continue;
+        }
+        let p = s.cwd.join(w);
+        if !p.is_file() {
+            continue;
+        }
+        let p = std::fs::canonicalize(&p).unwrap_or(p);
+        if !found.contains(&p) {
+            found.push(p);
+        }
+    }
+    let [only] = found.as_slice() else {
+        return None;
+    };
+    let base = std::fs::canonicalize(&plan.config_dir).unwrap_or_else(|_| plan.config_dir.clone());
+    let rel = only.strip_prefix(&base).unwrap_or(only);
+    Some(rel.to_string_lossy().into_owned())
+}
+
 /// Write `bytes` to `path` atomically: a temp file beside it, then a rename.
 pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;

@@ -8,6 +8,7 @@ mod graph;
 mod harness;
 mod init;
 mod install;
+mod junit;
 mod limits;
 mod listing;
 mod load;

@@ -29,7 +29,7 @@ fn junit_has_a_testcase_per_suite() {
         "{xml}"
     );
     assert!(
-        xml.contains("<flakyFailure message=\"attempt 1: exit code 1\""),
+        xml.contains("<flakyFailure message=\"attempt 1/2: exit code 1\""),
         "{xml}"
     );
 }

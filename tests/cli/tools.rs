@@ -1,0 +1,30 @@
+//! Tools some tests need beyond ptest itself (an XSD validator, a headless browser). `.ci/run`
+//! installs them and may name them in an environment variable; otherwise they are looked for on
+//! PATH. Missing one fails the test under CI and skips it elsewhere, saying why.
+
+use std::path::PathBuf;
+
+/// The tool's path, from `var` or the first of `names` on PATH; `None` (after printing
+/// "skipped: ...") when it is missing outside CI.
+pub fn find(var: &str, names: &[&str], why: &str) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(var).filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        for n in names {
+            let p = dir.join(n);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+    assert!(
+        !ci,
+        "{} is needed for {why} ({var} unset, not on PATH); .ci/run installs it",
+        names[0]
+    );
+    println!("skipped: {} not found ({why})", names[0]);
+    None
+}
