@@ -467,6 +467,8 @@ ptest.suite { name = "later", cmd = "true", depends_on = { "broken" } }
         "worker",
         "peak_rss_kb",
         "cpu_time",
+        // Issue 17: each attempt's own worker, times and status.
+        "attempts_detail",
     ]);
     for s in r["suites"].as_array().unwrap() {
         assert_eq!(keys(s), suite_fields, "{s}");
