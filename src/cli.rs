@@ -52,7 +52,7 @@ pub enum Command {
     Graph(GraphArgs),
     /// Inside a suite: wait until the run's limiter allows, then exit 0
     Acquire(AcquireArgs),
-    /// Combine the JSON reports of shards into one
+    /// Combine the JSON reports of shards into one (with --history: their histories)
     Merge(MergeArgs),
     /// Write a commented ptest.lua for the test tools found in a folder, and editor files
     Init(InitArgs),
@@ -62,6 +62,8 @@ pub enum Command {
     Man(ManArgs),
     /// Print the version and the commit ptest was built from
     Version,
+    /// Per-suite figures from history: runs, pass and flaky rate, median/p90 duration, trend
+    Stats(StatsArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -92,14 +94,37 @@ pub struct ManArgs {
     pub dir: Option<PathBuf>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum StatsFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatsArgs {
+    /// The config file whose history to read (.ptest/history.json beside it) [default: ./ptest.lua]
+    #[arg(value_name = "CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Read this history file instead
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = StatsFormat::Text)]
+    pub format: StatsFormat,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct MergeArgs {
-    /// The shards' reports (test-report.json)
+    /// The shards' reports (test-report.json), or with --history their history files
     #[arg(required = true, value_name = "REPORT.json")]
     pub reports: Vec<PathBuf>,
-    /// Where to write the merged report
+    /// Where to write the merged report (or history)
     #[arg(short, long, value_name = "OUT.json")]
     pub output: PathBuf,
+    /// The inputs are histories (.ptest/history.json): join them into one
+    #[arg(long)]
+    pub history: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -184,6 +209,17 @@ pub struct ConfigArgs {
     /// A variable for ptest.lua, readable as ptest.vars.KEY (repeatable)
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
+    /// Read and write history in FILE instead of .ptest/history.json beside the config (also
+    /// PTEST_HISTORY)
+    #[arg(long, value_name = "FILE", conflicts_with = "no_history")]
+    pub history: Option<PathBuf>,
+    /// Neither read nor write history
+    #[arg(long)]
+    pub no_history: bool,
+    /// Only the suites that failed, timed out or were cancelled in their latest run (and what
+    /// they depend on)
+    #[arg(long)]
+    pub rerun_failed: bool,
     /// Colour: auto (only on a terminal, never with NO_COLOR), always or never
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,

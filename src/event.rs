@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use crate::plan::{Plan, SuiteId};
 
 /// How a suite ended. Ordered roughly by severity for summaries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Passed,

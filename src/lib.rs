@@ -9,6 +9,7 @@ pub mod duration;
 pub mod error;
 pub mod event;
 pub mod exec;
+pub mod history;
 pub mod init;
 pub mod lua;
 pub mod plan;
@@ -19,7 +20,6 @@ pub mod shell;
 pub mod suggest;
 pub mod sys;
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
@@ -101,6 +101,11 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
             print_stdout(&format!("ptest {}\n", cli::LONG_VERSION));
             Ok(exit::OK)
         }
+        Some(Command::Merge(a)) if a.history => {
+            history::merge(&a.reports, &a.output)?;
+            Ok(exit::OK)
+        }
+        Some(Command::Stats(a)) => stats(&a),
         Some(Command::Merge(a)) => {
             let merged = report::merge::merge(&a.reports)?;
             report::json::write_atomic(&a.output, &merged).map_err(|e| {
@@ -147,6 +152,61 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
 fn leave(plan: Plan, runtime: lua::Runtime) {
     std::mem::forget(plan);
     std::mem::forget(runtime);
+}
+
+/// `ptest stats`: the history beside the config (or `--history`, `PTEST_HISTORY`), as a table.
+fn stats(a: &cli::StatsArgs) -> Result<u8, Error> {
+    let config = config_path(a.config.as_deref()).unwrap_or_else(|_| PathBuf::from("ptest.lua"));
+    let location = history::Location::resolve(
+        false,
+        a.history.as_deref(),
+        std::env::var("PTEST_HISTORY").ok(),
+        &config,
+    );
+    let path = location.path().unwrap_or(std::path::Path::new(""));
+    let loaded = history::store::load(path);
+    if let Some(w) = loaded.warning {
+        return Err(Error::Setup(w));
+    }
+    print_stdout(&match a.format {
+        cli::StatsFormat::Text => history::stats::text(&loaded.history, path),
+        cli::StatsFormat::Json => history::stats::json(&loaded.history, path),
+    });
+    Ok(exit::OK)
+}
+
+fn warn(message: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "warning: {message}");
+}
+
+/// Where this command's history is (DESIGN §8).
+fn history_location(args: &ConfigArgs) -> history::Location {
+    // No config found: the error comes from loading it.
+    let config = config_path(args.config.as_deref()).unwrap_or_else(|_| PathBuf::from("ptest.lua"));
+    history::Location::resolve(
+        args.no_history,
+        args.history.as_deref(),
+        std::env::var("PTEST_HISTORY").ok(),
+        &config,
+    )
+}
+
+/// Read the history (a warning when it cannot be read: the command goes on without it).
+fn read_history(location: &history::Location) -> Result<history::store::Loaded, Error> {
+    let Some(path) = location.path() else {
+        return Ok(history::store::Loaded::default());
+    };
+    if path.is_dir() {
+        return Err(Error::Usage(format!(
+            "--history: {} is a folder, not a history file",
+            path.display()
+        )));
+    }
+    let loaded = history::store::load(path);
+    if let Some(w) = &loaded.warning {
+        warn(w);
+    }
+    Ok(loaded)
 }
 
 /// `ptest acquire`: exit 0 granted, 2 refused or usage, 3 outside a run, 4 timed out.
@@ -207,7 +267,14 @@ fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         Some(settings::Jobs::Auto) | None => None,
     };
     let setup = sched::files::Setup::start(&run_id, spares);
-    let (plan, runtime) = load(&args.config)?;
+    let location = history_location(&args.config);
+    let loaded = read_history(&location)?;
+    let (plan, runtime) = load_with(&args.config, &loaded.history)?;
+    if args.config.rerun_failed && plan.suites.is_empty() {
+        print_stdout("nothing failed last time\n");
+        leave(plan, runtime);
+        return Ok(exit::OK);
+    }
     sched::files::prepare_log_dir(&plan.log_dir).map_err(Error::Setup)?;
     for (what, path) in [
         ("--report", &args.report),
@@ -249,6 +316,9 @@ fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         errors: Vec::new(),
     });
     let mut github = report::github::GithubSink::detect();
+    let mut past = location
+        .path()
+        .map(|p| history::sink::HistorySink::new(p.to_path_buf(), loaded));
     let mut hooks = lua::hooks::Hooks { runtime: &runtime };
     let mut judge = lua::hooks::Predicates { runtime: &runtime };
     let opts = sched::Options {
@@ -271,6 +341,9 @@ fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         if let Some(g) = github.as_mut() {
             sinks.push(g);
         }
+        if let Some(h) = past.as_mut() {
+            sinks.push(h);
+        }
         let scheduler = sched::Scheduler::new(&plan, opts, sinks, &mut judge, setup)
             .map_err(|e| Error::Setup(format!("cannot start the executor: {}", io_message(&e))))?;
         let (_, summary, _) = scheduler.run().await;
@@ -283,6 +356,9 @@ fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         .chain(html.iter().flat_map(|h| &h.errors));
     for e in errors {
         let _ = writeln!(std::io::stderr().lock(), "error: {e}");
+    }
+    for w in past.iter().flat_map(|h| &h.warnings) {
+        warn(w);
     }
     leave(plan, runtime);
     Ok(summary.exit_code())
@@ -342,8 +418,18 @@ pub fn find_config(start: &std::path::Path) -> Option<PathBuf> {
     None
 }
 
-/// Evaluate the config and build the plan, with the command line and environment applied.
+/// Evaluate the config and build the plan, with the command line, environment and history
+/// applied.
 pub fn load(args: &ConfigArgs) -> Result<(Plan, lua::Runtime), Error> {
+    let loaded = read_history(&history_location(args))?;
+    load_with(args, &loaded.history)
+}
+
+/// `load` with a history already read.
+pub fn load_with(
+    args: &ConfigArgs,
+    history: &history::History,
+) -> Result<(Plan, lua::Runtime), Error> {
     let config = config_path(args.config.as_deref())?;
     let sys = sys::Sys::detect();
     let cpus = sys.cpus;
@@ -379,15 +465,15 @@ pub fn load(args: &ConfigArgs) -> Result<(Plan, lua::Runtime), Error> {
         phases: args.phases.clone(),
         skip: args.skip.clone(),
         no_deps: args.no_deps,
+        rerun: args.rerun_failed.then(|| history.failed_last()),
     };
     let env = |k: &str| std::env::var(k).ok();
-    let history = HashMap::new();
     let inputs = plan::build::Inputs {
         overrides: &overrides,
         selection: &selection,
         env: &env,
         cpus,
-        history: &history,
+        history,
     };
     let plan = plan::build::build(evaluated.decls, &inputs)?;
     Ok((plan, evaluated.runtime))

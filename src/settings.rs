@@ -51,6 +51,9 @@ pub struct Selection {
     pub phases: Vec<String>,
     pub skip: Vec<String>,
     pub no_deps: bool,
+    /// `--rerun-failed`: only these names (what failed last time; names no longer declared are
+    /// ignored), and what they depend on.
+    pub rerun: Option<Vec<String>>,
 }
 
 impl Selection {
@@ -58,7 +61,8 @@ impl Selection {
         !(self.suites.is_empty()
             && self.categories.is_empty()
             && self.tags.is_empty()
-            && self.phases.is_empty())
+            && self.phases.is_empty()
+            && self.rerun.is_none())
     }
 }
 

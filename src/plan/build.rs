@@ -27,8 +27,8 @@ pub struct Inputs<'a> {
     pub selection: &'a Selection,
     pub env: &'a dyn Fn(&str) -> Option<String>,
     pub cpus: u32,
-    /// Past durations in seconds by suite name (history); empty until history lands.
-    pub history: &'a HashMap<String, f64>,
+    /// What earlier runs measured (expected durations, peak memory).
+    pub history: &'a crate::history::History,
 }
 
 #[expect(
@@ -149,8 +149,8 @@ pub fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
         phase_workers(early, own)
     };
     let history = inputs.history;
-    let expected = |n: &str| history.get(n).copied();
-    let item_expected = |b: &str, i: &str| history.get(&format!("{b}/{i}")).copied();
+    let expected = |n: &str| history.expected(n);
+    let item_expected = |b: &str, i: &str| history.expected_item(b, i);
     let batch_parts = super::batch::expand(
         &mut d,
         &super::batch::Facts {
@@ -533,6 +533,7 @@ pub fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
             estimate: s.estimate,
             part: s.part,
             expected: 0.0,
+            expected_source: super::ExpectedSource::None,
             path: 0.0,
             skip,
         });
@@ -653,10 +654,15 @@ fn select(
     }
 
     let n = d.suites.len();
+    let rerun: Option<std::collections::HashSet<&str>> = sel
+        .rerun
+        .as_ref()
+        .map(|r| r.iter().map(String::as_str).collect());
     let mut chosen: Vec<bool> = (0..n)
         .map(|i| {
             let s = &d.suites[i];
-            (sel.suites.is_empty() || sel.suites.contains(&s.name))
+            rerun.as_ref().is_none_or(|r| r.contains(s.name.as_str()))
+                && (sel.suites.is_empty() || sel.suites.contains(&s.name))
                 && (sel.categories.is_empty() || sel.categories.contains(&s.category))
                 && (sel.tags.is_empty() || s.tags.iter().any(|t| sel.tags.contains(t)))
                 && (sel.phases.is_empty() || sel.phases.contains(&phases[phase_of[i]].0))

@@ -65,6 +65,27 @@ impl WorkerSource {
     }
 }
 
+/// Where a suite's expected duration came from (DESIGN §8), as `ptest plan` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedSource {
+    /// The median of its last passed durations.
+    History,
+    /// Its `estimate`.
+    Estimate,
+    /// Unknown: it counts as the mean of the known ones (as every other unknown suite).
+    None,
+}
+
+impl ExpectedSource {
+    pub fn label(self) -> &'static str {
+        match self {
+            ExpectedSource::History => "history",
+            ExpectedSource::Estimate => "estimate",
+            ExpectedSource::None => "none",
+        }
+    }
+}
+
 /// Why a suite is skipped before anything runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StaticSkip {
@@ -117,6 +138,8 @@ pub struct Suite {
     pub part: Option<std::sync::Arc<decl::BatchPart>>,
     /// Expected duration in seconds (history, else estimate, else the mean of the estimates).
     pub expected: f64,
+    /// Where `expected` came from.
+    pub expected_source: ExpectedSource,
     /// Own expected duration plus the longest chain of dependents after it in its phase.
     pub path: f64,
     pub skip: Option<StaticSkip>,

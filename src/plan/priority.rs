@@ -2,35 +2,49 @@
 //! The static part (own duration + longest chain of dependents in the same phase) is computed
 //! here; the group term depends on what is still waiting, so the scheduler adds it live.
 
-use std::collections::HashMap;
+use super::{ExpectedSource, Suite};
+use crate::history::History;
 
-use super::Suite;
-
-/// Fill `expected` and `path` for every suite.
-pub fn compute(suites: &mut [Suite], history: &HashMap<String, f64>) {
-    let estimates: Vec<f64> = suites
-        .iter()
-        .filter_map(|s| s.estimate.map(|e| e.as_secs_f64()))
-        .collect();
-    // Unknown suites are assumed average; with no estimate at all every suite weighs the same,
-    // which makes the rule fall back to depth, as ninja's.
-    let fallback = if estimates.is_empty() {
-        1.0
-    } else {
-        estimates.iter().sum::<f64>() / estimates.len() as f64
-    };
+/// Fill `expected`, its source and `path` for every suite: the median of its last passes in
+/// history, else its `estimate`, else unknown.
+pub fn compute(suites: &mut [Suite], history: &History) {
+    let mut known = Vec::new();
     for s in suites.iter_mut() {
         // A batch's part is made of this run's items: its own past (another split) is no guide.
         if let Some(part) = &s.part {
             s.expected = part.expected().max(0.0);
+            s.expected_source = if part.source == super::decl::ItemSource::History {
+                ExpectedSource::History
+            } else {
+                ExpectedSource::Estimate
+            };
+            known.push(s.expected);
             continue;
         }
-        s.expected = history
-            .get(&s.name)
-            .copied()
-            .or_else(|| s.estimate.map(|e| e.as_secs_f64()))
-            .unwrap_or(fallback)
-            .max(0.0);
+        let (e, source) = match history.expected(&s.name) {
+            Some(h) => (h, ExpectedSource::History),
+            None => match s.estimate {
+                Some(e) => (e.as_secs_f64(), ExpectedSource::Estimate),
+                None => (0.0, ExpectedSource::None),
+            },
+        };
+        s.expected = e.max(0.0);
+        s.expected_source = source;
+        if source != ExpectedSource::None {
+            known.push(s.expected);
+        }
+    }
+    // Unknown suites are assumed average; with nothing known every suite weighs the same,
+    // which makes the rule fall back to depth, as ninja's.
+    let fallback = if known.is_empty() {
+        1.0
+    } else {
+        known.iter().sum::<f64>() / known.len() as f64
+    };
+    for s in suites.iter_mut() {
+        if s.expected_source == ExpectedSource::None {
+            s.expected = fallback;
+        }
     }
     // Kahn's order over "dependents"; walking it backwards sees every dependent first.
     let n = suites.len();

@@ -395,7 +395,7 @@ pub fn plan_text(plan: &Plan) -> String {
     let timed = plan
         .suites
         .iter()
-        .any(|s| s.estimate.is_some() || s.part.is_some());
+        .any(|s| s.expected_source != super::ExpectedSource::None);
     out.push_str("\nstart order, as a run takes it when every suite passes as expected\n");
     out.push_str("(longest expected remaining path first):\n");
     for p in &plan.phases {
@@ -419,12 +419,7 @@ pub fn plan_text(plan: &Plan) -> String {
             if timed {
                 let _ = write!(out, "  at {:>7}", fmt_secs(x.start));
             }
-            let _ = write!(
-                out,
-                "  worker {}  path {}",
-                x.worker,
-                fmt_secs(priority[x.id.index()])
-            );
+            let _ = write!(out, "  worker {}", x.worker);
             if let Some(part) = &s.part {
                 let _ = write!(
                     out,
@@ -434,7 +429,17 @@ pub fn plan_text(plan: &Plan) -> String {
                     fmt_secs(part.expected()),
                     part.source.label()
                 );
+            } else if s.expected_source == super::ExpectedSource::None {
+                out.push_str("  expected ? (none)");
+            } else {
+                let _ = write!(
+                    out,
+                    "  expected {} ({})",
+                    fmt_secs(s.expected),
+                    s.expected_source.label()
+                );
             }
+            let _ = write!(out, "  path {}", fmt_secs(priority[x.id.index()]));
             if let Some(g) = s.group {
                 let _ = write!(out, "  group {}", plan.group(g).name);
             }
@@ -492,8 +497,14 @@ pub fn plan_text(plan: &Plan) -> String {
     );
     if !timed {
         out.push_str(
-            "(no estimates: every suite counts as 1 unit, so the order follows dependency depth)\n",
+            "(no history or estimates: every suite counts as 1 unit, so the order follows dependency depth)\n",
         );
+    } else if plan
+        .suites
+        .iter()
+        .any(|s| s.expected_source == super::ExpectedSource::None)
+    {
+        out.push_str("(suites with no expected duration count as the mean of the others)\n");
     }
     out
 }

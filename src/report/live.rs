@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::duration::human;
-use crate::plan::{Plan, SuiteId};
+use crate::plan::{ExpectedSource, Plan, SuiteId};
 
 const BAR: usize = 20;
 
@@ -41,29 +41,24 @@ impl LiveState {
     }
 
     pub fn new(plan: &Plan) -> LiveState {
-        let has_estimates = plan.suites.iter().any(|s| s.estimate.is_some());
         let to_run: Vec<_> = plan.suites.iter().filter(|s| s.skip.is_none()).collect();
+        let known = |s: &crate::plan::Suite| s.expected_source != ExpectedSource::None;
         LiveState {
             total: to_run.len(),
             done: 0,
             workers: plan.workers,
             started: Instant::now(),
             running: BTreeMap::new(),
-            pending_known: if has_estimates {
-                to_run.iter().map(|s| s.expected).sum()
-            } else {
-                0.0
-            },
-            pending_unknown: if has_estimates { 0 } else { to_run.len() },
+            pending_known: to_run.iter().filter(|s| known(s)).map(|s| s.expected).sum(),
+            pending_unknown: to_run.iter().filter(|s| !known(s)).count(),
             finished_secs: Vec::new(),
         }
     }
 
+    /// From history or an estimate; `None` when unknown.
     fn expected(plan: &Plan, id: SuiteId) -> Option<f64> {
-        plan.suites
-            .iter()
-            .any(|s| s.estimate.is_some())
-            .then(|| plan.suite(id).expected)
+        let s = plan.suite(id);
+        (s.expected_source != ExpectedSource::None).then_some(s.expected)
     }
 
     pub fn started(&mut self, plan: &Plan, id: SuiteId, attempt: u32) {

@@ -107,7 +107,7 @@ mod tests {
             .unwrap()
             .decls;
         let none = |_: &str| None;
-        let history = std::collections::HashMap::new();
+        let history = crate::history::History::default();
         let inputs = crate::plan::build::Inputs {
             overrides: &crate::settings::Overrides::default(),
             selection: &crate::settings::Selection::default(),

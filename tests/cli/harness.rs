@@ -43,6 +43,7 @@ impl Project {
             "CI",
             "GITHUB_ACTIONS",
             "NO_COLOR",
+            "PTEST_HISTORY",
         ] {
             c.env_remove(k);
         }

@@ -6,6 +6,7 @@ mod docs;
 mod examples;
 mod graph;
 mod harness;
+mod history;
 mod init;
 mod install;
 mod junit;

@@ -262,17 +262,18 @@ limiters:
 start order, as a run takes it when every suite passes as expected
 (longest expected remaining path first):
   phase setup
-      1. migrate  at     0ms  worker 0  path 2.0s
+      1. migrate  at     0ms  worker 0  expected 2.0s (estimate)  path 2.0s
   phase main
-      1. db-a  at    2.0s  worker 0  path 6.0s  group db
-      2. unit  at    2.0s  worker 1  path 4.0s
-      3. db-b  at    5.0s  worker 0  path 6.0s  group db  after db-a
+      1. db-a  at    2.0s  worker 0  expected 3.0s (estimate)  path 6.0s  group db
+      2. unit  at    2.0s  worker 1  expected 4.0s (estimate)  path 4.0s
+      3. db-b  at    5.0s  worker 0  expected 3.0s (estimate)  path 6.0s  group db  after db-a
   phase teardown
-      1. stop  at    8.0s  worker 0  path 3.0s
+      1. stop  at    8.0s  worker 0  expected ? (none)  path 3.0s
 
 predicted wall time 11.0s (rate limits not simulated)
 
 expected work 15.0s; longest chain 6.0s; with 2 workers a run takes at least 7.5s
+(suites with no expected duration count as the mean of the others)
 ",
     );
     assert_eq!(out.stdout, expected);

@@ -107,7 +107,7 @@ fn decls(workers_: u32) -> Declarations {
 
 fn plan_of(d: Declarations) -> Plan {
     let none = |_: &str| None;
-    let history = HashMap::new();
+    let history = crate::history::History::default();
     let inputs = Inputs {
         overrides: &Overrides::default(),
         selection: &Selection::default(),

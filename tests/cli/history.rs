@@ -1,0 +1,296 @@
+//! History (DESIGN §8): what one run writes in `.ptest/history.json` and what the next run does
+//! with it — start order from recorded durations, `--rerun-failed`, `ptest stats`, the file set
+//! aside when it cannot be read, concurrent runs that both land, `merge --history`.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::probe::{Probed, signal, status, wait_exit, wait_until};
+
+fn history(p: &Probed) -> Value {
+    history_at(&p.p.join(".ptest/history.json"))
+}
+
+fn history_at(path: &std::path::Path) -> Value {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_str(&text).expect("history is JSON")
+}
+
+fn runs<'a>(h: &'a Value, name: &str) -> &'a Vec<Value> {
+    h["suites"][name]["runs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no runs of {name} in {h}"))
+}
+
+fn clear_probes(p: &Probed) {
+    let _ = std::fs::remove_file(p.p.join("probe.log"));
+}
+
+/// Start order of the probes, by name.
+fn order(p: &Probed) -> Vec<String> {
+    p.spans().all.iter().map(|s| s.name.clone()).collect()
+}
+
+#[test]
+fn the_second_run_starts_the_suite_that_took_longest_first() {
+    // No estimates: the first run goes by declaration; the second knows "slow" takes longest.
+    let p = Probed::new(
+        r#"
+ptest.suite { name = "a", cmd = probe("a", 0.05) }
+ptest.suite { name = "b", cmd = probe("b", 0.05) }
+ptest.suite { name = "slow", cmd = probe("slow", 0.6) }
+"#,
+    );
+    let first = p.run(&["-q", "-j", "1"]);
+    assert_eq!(first.out.code, 0, "{}", first.out.stderr);
+    assert_eq!(order(&p), ["a", "b", "slow"]);
+    let h = history(&p);
+    assert_eq!(h["format_version"], 1);
+    let slow = &runs(&h, "slow")[0];
+    assert_eq!(slow["status"], "passed");
+    assert_eq!(slow["attempts"], 1);
+    assert!(slow["duration"].as_f64().unwrap() >= 0.5, "{slow}");
+    assert!(slow["time"].as_u64().unwrap() > 1_700_000_000);
+    assert!(h["items"].is_object());
+
+    let plan = p.p.run(&["plan", "-j", "1"]).stdout;
+    assert!(plan.contains("(history)"), "{plan}");
+    assert!(plan.contains("a run takes at least"), "{plan}");
+    clear_probes(&p);
+    let second = p.run(&["-q", "-j", "1"]);
+    assert_eq!(second.out.code, 0);
+    assert_eq!(order(&p)[0], "slow", "{:?}", order(&p));
+    assert_eq!(runs(&history(&p), "a").len(), 2);
+
+    // --no-history: neither read (declaration order again) nor written.
+    clear_probes(&p);
+    let blind = p.run(&["-q", "-j", "1", "--no-history"]);
+    assert_eq!(blind.out.code, 0);
+    assert_eq!(order(&p), ["a", "b", "slow"]);
+    assert_eq!(runs(&history(&p), "a").len(), 2);
+}
+
+#[test]
+fn history_goes_where_the_flag_or_the_environment_says() {
+    let p = Probed::new(r#"ptest.suite { name = "a", cmd = probe("a", 0) }"#);
+    assert_eq!(p.run(&["-q", "--history", "elsewhere/h.json"]).out.code, 0);
+    assert_eq!(
+        runs(&history_at(&p.p.join("elsewhere/h.json")), "a").len(),
+        1
+    );
+    let env = p.run_env(&["-q"], &[("PTEST_HISTORY", "from-env.json")]);
+    assert_eq!(env.out.code, 0);
+    assert_eq!(runs(&history_at(&p.p.join("from-env.json")), "a").len(), 1);
+    assert!(!p.p.join(".ptest").exists());
+    std::fs::create_dir(p.p.join("folder")).unwrap();
+    let out = p.run(&["-q", "--history", "folder"]);
+    assert_eq!(out.out.code, 2);
+    assert!(out.out.stderr.contains("is a folder"), "{}", out.out.stderr);
+}
+
+#[test]
+fn fail_fast_records_the_failure_and_the_cancelled_suite_only_as_a_status() {
+    let p = Probed::new(
+        r#"
+ptest.suite { name = "bad", cmd = probe("bad", 0.2, 3) }
+ptest.suite { name = "long", cmd = probe("long", 30) }
+ptest.suite { name = "later", cmd = probe("later", 0), depends_on = { "long" } }
+"#,
+    );
+    let out = p.run(&["-q", "-j", "2", "-x"]);
+    assert_eq!(out.out.code, 1);
+    let h = history(&p);
+    assert_eq!(runs(&h, "bad")[0]["status"], "failed");
+    assert!(runs(&h, "bad")[0]["duration"].is_number());
+    let long = &runs(&h, "long")[0];
+    assert_eq!(long["status"], "cancelled");
+    assert!(long.get("duration").is_none(), "{long}");
+    assert_eq!(runs(&h, "later")[0]["status"], "skipped");
+}
+
+#[test]
+fn ctrl_c_still_writes_history() {
+    let p = Probed::new(r#"ptest.suite { name = "long", cmd = probe("long", 30) }"#);
+    let mut child = p.spawn(&["-q"]);
+    assert!(wait_until(Duration::from_secs(20), || p
+        .spans()
+        .ran("long")));
+    signal(&child, libc::SIGINT);
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(20)), 130);
+    assert_eq!(runs(&history(&p), "long")[0]["status"], "cancelled");
+}
+
+#[test]
+fn rerun_failed_runs_what_failed_and_what_it_depends_on() {
+    let p = Probed::new(
+        r#"
+ptest.suite { name = "build", cmd = probe("build", 0) }
+ptest.suite { name = "flaky-test", cmd = "test -e fixed", depends_on = { "build" } }
+ptest.suite { name = "fine", cmd = probe("fine", 0) }
+ptest.suite { name = "slow-fail", cmd = "sleep 0.5", timeout = "100ms" }
+"#,
+    );
+    assert_eq!(p.run(&["-q"]).out.code, 1);
+    clear_probes(&p);
+    let again = p.run(&["-q", "--rerun-failed"]);
+    assert_eq!(again.out.code, 1);
+    let r = p.report();
+    let names: Vec<&str> = r["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["build", "flaky-test", "slow-fail"]);
+    assert!(p.spans().ran("build") && !p.spans().ran("fine"));
+    // `fine` was not selected: it keeps its one run.
+    assert_eq!(runs(&history(&p), "fine").len(), 1);
+    assert_eq!(runs(&history(&p), "flaky-test").len(), 2);
+
+    p.p.file("fixed", "");
+    let fixed = p.run(&["-q", "--rerun-failed", "--timeout", "10s"]);
+    assert_eq!(fixed.out.code, 0, "{}", fixed.out.stderr);
+    assert_eq!(status(&p.report(), "flaky-test"), "passed");
+    let none = p.p.run(&["--rerun-failed"]);
+    assert_eq!(none.code, 0, "{}", none.stderr);
+    assert!(
+        none.stdout.contains("nothing failed last time"),
+        "{}",
+        none.stdout
+    );
+}
+
+#[test]
+fn an_unreadable_or_newer_history_is_a_warning_and_is_set_aside() {
+    let p = Probed::new(r#"ptest.suite { name = "a", cmd = probe("a", 0) }"#);
+    std::fs::create_dir(p.p.join(".ptest")).unwrap();
+    std::fs::write(p.p.join(".ptest/history.json"), "{ torn").unwrap();
+    let out = p.run(&["-q"]);
+    assert_eq!(out.out.code, 0);
+    assert!(
+        out.out.stderr.contains("warning: history") && out.out.stderr.contains("history.json.bad"),
+        "{}",
+        out.out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.p.join(".ptest/history.json.bad")).unwrap(),
+        "{ torn"
+    );
+    assert_eq!(runs(&history(&p), "a").len(), 1);
+
+    let newer = r#"{"format_version": 2, "suites": {}}"#;
+    std::fs::write(p.p.join(".ptest/history.json"), newer).unwrap();
+    let out = p.run(&["-q"]);
+    assert!(
+        out.out.stderr.contains("format_version 2"),
+        "{}",
+        out.out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.p.join(".ptest/history.json.bad")).unwrap(),
+        newer
+    );
+    assert_eq!(runs(&history(&p), "a").len(), 1);
+}
+
+#[test]
+fn two_runs_ending_at_once_both_land() {
+    let p = Probed::new(
+        r#"for i = 1, 6 do ptest.suite { name = "s" .. i, cmd = probe("s" .. i, 0.3) } end"#,
+    );
+    let mut a = p.spawn(&["-q", "-j", "3", "-s", "s1,s2,s3"]);
+    let mut b = crate::probe::spawn(&p.p, &["-q", "-j", "3", "-s", "s4,s5,s6"]);
+    assert_eq!(wait_exit(&mut a, Duration::from_secs(30)), 0);
+    assert_eq!(wait_exit(&mut b, Duration::from_secs(30)), 0);
+    let h = history(&p);
+    for i in 1..=6 {
+        assert_eq!(runs(&h, &format!("s{i}")).len(), 1, "s{i} in {h}");
+    }
+}
+
+#[test]
+fn stats_sums_up_the_history() {
+    let p = Probed::new(
+        r#"
+ptest.suite { name = "ok", cmd = probe("ok", 0.1) }
+ptest.suite { name = "sometimes", cmd = "test -e pass", retry = 1 }
+"#,
+    );
+    assert_eq!(p.run(&["-q"]).out.code, 1);
+    p.p.file("pass", "");
+    assert_eq!(p.run(&["-q"]).out.code, 0);
+    let text = p.p.run(&["stats"]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("suite") && l.contains("p90"))
+    );
+    // Most time spent first.
+    let ok = lines.iter().position(|l| l.starts_with("ok ")).unwrap();
+    let some = lines
+        .iter()
+        .position(|l| l.starts_with("sometimes"))
+        .unwrap();
+    assert!(ok < some, "{}", text.stdout);
+    let json = p.p.run(&["stats", "--format", "json"]);
+    let v: Value = serde_json::from_str(&json.stdout).unwrap();
+    let row = |n: &str| {
+        v["suites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == n)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(row("ok")["runs"], 2);
+    assert_eq!(row("ok")["pass_rate"], 1.0);
+    assert_eq!(row("sometimes")["pass_rate"], 0.5);
+    assert_eq!(row("sometimes")["flaky_rate"], 0.0);
+    assert!(row("ok")["median"].as_f64().unwrap() >= 0.1);
+}
+
+#[test]
+fn merge_joins_the_histories_of_shards() {
+    let p = Probed::new(
+        r#"for i = 1, 2 do ptest.suite { name = "s" .. i, cmd = probe("s" .. i, 0) } end"#,
+    );
+    assert_eq!(
+        p.run(&["-q", "-s", "s1", "--history", "one.json"]).out.code,
+        0
+    );
+    assert_eq!(
+        p.run(&["-q", "-s", "s2", "--history", "two.json"]).out.code,
+        0
+    );
+    assert_eq!(
+        p.run(&["-q", "-s", "s2", "--history", "two.json"]).out.code,
+        0
+    );
+    let out = p.p.run(&[
+        "merge",
+        "--history",
+        "one.json",
+        "two.json",
+        "-o",
+        "all.json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let h = history_at(&p.p.join("all.json"));
+    assert_eq!(runs(&h, "s1").len(), 1);
+    assert_eq!(runs(&h, "s2").len(), 2);
+    let bad = p.p.run(&[
+        "merge",
+        "--history",
+        "one.json",
+        "missing.json",
+        "-o",
+        "x.json",
+    ]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("missing.json"), "{}", bad.stderr);
+}
