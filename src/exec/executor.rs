@@ -374,7 +374,16 @@ impl Executor {
                 .collect();
             (groups, state.terminated.clone())
         };
-        sweep::sweep(groups, terminated, grace, self.shared.hurry.subscribe()).await;
+        // Without a subreaper, what left every group is found by the run's id it inherited.
+        let marker = self.base_env.entry("PTEST_RUN_ID");
+        sweep::sweep(
+            groups,
+            terminated,
+            marker,
+            grace,
+            self.shared.hurry.subscribe(),
+        )
+        .await;
 
         let settle_by = time::Instant::now() + SETTLE_MAX;
         let mut running = self.shared.running.subscribe();

@@ -7,6 +7,7 @@
 
 mod executor;
 mod log;
+pub(crate) mod platform;
 mod process;
 pub use process::block_signals_in_this_thread;
 mod reaper;

@@ -1,30 +1,26 @@
 //! What to start for a command line (`sh -c` or a direct exec, the program found on the child's
 //! `PATH`), spawn errors in words a user can act on, the signal helpers, and ptest's process-wide
-//! setup (child subreaper, open-file limit). Must not wait for children — only
+//! setup (child subreaper where there is one, open-file limit). Must not wait for children — only
 //! the reaper may — nor know about logs, timeouts or attempts.
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::OnceLock;
 
-use crate::exec::CommandLine;
 use crate::exec::spawn::{SpawnError, Step};
+use crate::exec::{CommandLine, platform};
 
 /// The open-file limit ptest started with, kept only when `setup` raised it. Children get it back:
 /// programs that close every possible descriptor in a loop, or use `select()`, break or crawl
 /// under a hard limit of a million.
 static CHILD_NOFILE: OnceLock<libc::rlimit> = OnceLock::new();
 
-/// Makes ptest the reaper of every orphaned descendant (so daemonized grandchildren can still be
-/// found and killed) and lifts the soft open-file limit, since hundreds of attempts run at once.
+/// Makes ptest the reaper of every orphaned descendant where the platform path has one (so
+/// daemonized grandchildren can still be found and killed) and lifts the soft open-file limit,
+/// since hundreds of attempts run at once.
 pub(crate) fn setup() -> io::Result<()> {
-    // SAFETY: PR_SET_CHILD_SUBREAPER takes one integer argument and touches no memory of ours.
-    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    platform::become_subreaper()?;
     raise_nofile_limit();
     Ok(())
 }
@@ -40,8 +36,17 @@ fn raise_nofile_limit() {
     {
         return;
     }
+    // macOS refuses more than OPEN_MAX per process, though its hard limit reads unlimited.
+    let most = if cfg!(target_os = "macos") {
+        limit.rlim_max.min(10_240)
+    } else {
+        limit.rlim_max
+    };
+    if limit.rlim_cur >= most {
+        return;
+    }
     let raised = libc::rlimit {
-        rlim_cur: limit.rlim_max,
+        rlim_cur: most,
         rlim_max: limit.rlim_max,
     };
     // SAFETY: setrlimit only reads the struct we pass.
@@ -59,14 +64,7 @@ pub(crate) fn child_nofile_limit() -> Option<libc::rlim_t> {
 
 /// A pipe whose two ends are closed on exec, so no other child inherits them by accident.
 pub(crate) fn pipe() -> io::Result<(File, File)> {
-    let mut fds: [libc::c_int; 2] = [-1, -1];
-    // SAFETY: pipe2 writes two new descriptors into the array we own.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: pipe2 just created both descriptors; nothing else owns them.
-    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    Ok((File::from(read), File::from(write)))
+    platform::pipe()
 }
 
 /// The soft open-file limit children get back, when `setup` raised ptest's own.

@@ -1,20 +1,17 @@
 //! The SIGCHLD reaper: `wait4(-1)` collects every child of ptest, hands the exit status and rusage
 //! of a registered pid to whoever registered it, and simply reaps the rest (orphans reparented to
-//! ptest, the child subreaper). Must not know about attempts, logs, timeouts or signals to send.
+//! ptest where it is the child subreaper). Must not know about attempts, logs, timeouts or signals to send.
 
 use std::collections::BTreeMap;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio::io::Interest;
-use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::exec::AttemptEnd;
+use crate::exec::{AttemptEnd, platform};
 
 /// How a registered child ended, as `wait4` told it.
 #[derive(Debug, Clone, Copy)]
@@ -30,8 +27,7 @@ impl Exit {
     fn new(status: libc::c_int, usage: &libc::rusage) -> Exit {
         Exit {
             status,
-            // Linux reports ru_maxrss in kilobytes.
-            peak_rss_kb: usage.ru_maxrss.max(0) as u64,
+            peak_rss_kb: platform::max_rss_kb(usage.ru_maxrss),
             cpu_time: timeval(usage.ru_utime) + timeval(usage.ru_stime),
             at: Instant::now(),
         }
@@ -121,29 +117,23 @@ pub(crate) fn has_children() -> bool {
 /// Starts the reaping task. The pass before the first wait catches children that ended before
 /// the SIGCHLD listener existed.
 ///
-/// SIGCHLD is blocked in this thread and read from a signalfd: the end of a child then costs one
-/// read, where a signal handler costs the signal's delivery and return, a write to tokio's pipe
-/// and two reads from it (together about 5 % of ptest's own time with 2,000 short suites). ptest's
-/// other threads inherit the mask or block every signal; suites start with an empty mask
-/// (`spawn`), and what a Lua hook starts goes through `/bin/sh`, which clears the mask it
-/// inherits (dash and bash both do). tokio's handler stays installed as well: where SIGCHLD is
-/// not blocked (another thread, as in the unit tests), it reaches the handler instead, which
-/// wakes this task too.
+/// On Linux's fast path SIGCHLD is blocked in this thread and read from a signalfd
+/// (`platform::child_signals`). ptest's other threads inherit the mask or block every signal;
+/// suites start with an empty mask (`spawn`), and what a Lua hook starts goes through `/bin/sh`,
+/// which clears the mask it inherits (dash and bash both do). tokio's handler stays installed as
+/// well: where SIGCHLD is not blocked (another thread, as in the unit tests, or the portable
+/// path, which has no signalfd), it reaches the handler instead, which wakes this task too.
 pub(crate) fn start() -> io::Result<JoinHandle<()>> {
     let mut sigchld = signal(SignalKind::child())?;
-    let fd = child_signal_fd().ok();
+    let fd = platform::child_signals();
     Ok(tokio::spawn(async move {
         loop {
             reap_pass();
             passes().send_modify(|n| *n = n.wrapping_add(1));
             match &fd {
                 Some(fd) => tokio::select! {
-                    ready = fd.readable() => match ready {
-                        Ok(mut guard) => {
-                            drain(guard.get_inner());
-                            guard.clear_ready();
-                        }
-                        Err(_) => return,
+                    ready = fd.next() => if ready.is_err() {
+                        return;
                     },
                     got = sigchld.recv() => if got.is_none() {
                         return;
@@ -169,62 +159,4 @@ fn passes() -> &'static watch::Sender<u64> {
 /// Changes after every reaper's pass that follows a SIGCHLD.
 pub(crate) fn passes_after_signal() -> watch::Receiver<u64> {
     passes().subscribe()
-}
-
-/// Blocks SIGCHLD in this thread and opens a signalfd for it; on failure leaves it unblocked.
-fn child_signal_fd() -> io::Result<AsyncFd<OwnedFd>> {
-    let set = child_signal();
-    // SAFETY: changes only this thread's mask; signalfd reads our set and returns a new
-    // descriptor or -1.
-    let fd = unsafe {
-        libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, std::ptr::null_mut());
-        libc::signalfd(-1, &raw const set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC)
-    };
-    let unblock = || {
-        // SAFETY: changes only this thread's mask.
-        unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &raw const set, std::ptr::null_mut()) };
-    };
-    if fd < 0 {
-        let err = io::Error::last_os_error();
-        unblock();
-        return Err(err);
-    }
-    // SAFETY: a descriptor just returned to us, owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: an OwnedFd keeps its one descriptor open, unchanged, until it is dropped with the
-    // AsyncFd.
-    unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(|err| {
-        unblock();
-        io::Error::from(err)
-    })
-}
-
-/// The set holding SIGCHLD alone.
-fn child_signal() -> libc::sigset_t {
-    // SAFETY: sigset_t is plain data; these calls write only into it.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&raw mut set);
-        libc::sigaddset(&raw mut set, libc::SIGCHLD);
-        set
-    }
-}
-
-/// Takes every pending SIGCHLD off the signalfd. At most two can be pending (one for this
-/// thread, one for the process), so one read usually empties it.
-fn drain(fd: &OwnedFd) {
-    // SAFETY: signalfd_siginfo is plain data.
-    let mut infos: [libc::signalfd_siginfo; 4] = unsafe { std::mem::zeroed() };
-    let size = std::mem::size_of_val(&infos);
-    loop {
-        // SAFETY: reads into our own buffer, at most its size.
-        let n = unsafe { libc::read(fd.as_raw_fd(), infos.as_mut_ptr().cast(), size) };
-        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-            continue;
-        }
-        // Short, empty (EAGAIN) or failed: nothing more to take now.
-        if usize::try_from(n).map_or(true, |n| n < size) {
-            return;
-        }
-    }
 }

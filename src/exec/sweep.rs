@@ -1,16 +1,19 @@
 //! The end-of-run sweep: every process group this executor created that still has members, and
-//! every process reparented to ptest (daemons that left their group with setsid or a double fork),
+//! every process reparented to ptest (daemons that left their group with setsid or a double fork;
+//! without a subreaper, those still carrying the run's id),
 //! gets SIGTERM, then SIGKILL once the grace period is over, and is reaped, until ptest has no
 //! stray child left. Must not touch another executor's running attempts nor report outcomes (the
 //! attempts' own tasks do).
 
 use std::collections::BTreeSet;
+use std::ffi::OsStr;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::{self, Instant};
 
 use crate::exec::executor::FOREVER;
+use crate::exec::platform::{self, Stray};
 use crate::exec::{process, reaper};
 
 /// After SIGKILL, how long to look again between SIGCHLDs: a killed member reaped by another
@@ -38,10 +41,12 @@ impl Target {
 
 /// `hurry` turning true (the second Ctrl-C) ends the grace period at once. Groups in
 /// `terminated` already had their SIGTERM for this stop (a timeout, a cancel): a second one
-/// would read as "kill now" to a program that forwards it, such as a nested ptest.
+/// would read as "kill now" to a program that forwards it, such as a nested ptest. `marker` is
+/// the `PTEST_RUN_ID=...` entry the run's suites inherit, if any.
 pub(crate) async fn sweep(
     groups: BTreeSet<libc::pid_t>,
     terminated: BTreeSet<libc::pid_t>,
+    marker: Option<&OsStr>,
     grace: Duration,
     mut hurry: watch::Receiver<bool>,
 ) {
@@ -54,12 +59,13 @@ pub(crate) async fn sweep(
     loop {
         reaped.borrow_and_update();
         reaper::reap_pass();
-        // Every descendant of ptest, the child subreaper, is its child or a descendant of one: no
-        // child at all means nothing is left, without scanning every process on the machine.
-        if !reaper::has_children() {
+        // Where ptest is the child subreaper, every descendant of it is its child or a descendant
+        // of one: no child at all means nothing is left, without scanning every process on the
+        // machine.
+        if platform::surely_no_descendants(reaper::has_children()) {
             return;
         }
-        let targets = targets(&mut groups);
+        let targets = targets(&mut groups, marker);
         if targets.is_empty() {
             return;
         }
@@ -75,15 +81,22 @@ pub(crate) async fn sweep(
                 target.signal(libc::SIGTERM);
             }
         }
-        let wake = if killing { now + RECHECK } else { kill_at };
+        // Without a subreaper the end of a daemon, reparented to init, tells ptest nothing.
+        let wake = if killing {
+            now + RECHECK
+        } else if platform::is_subreaper() {
+            kill_at
+        } else {
+            kill_at.min(now + RECHECK)
+        };
         wait_for_child(&mut reaped, &mut hurry, wake).await;
     }
 }
 
 /// What is still alive: our groups with members, and children of ptest that no executor is
 /// waiting for. A stray that leads its own group (setsid) is taken with its whole group.
-fn targets(groups: &mut BTreeSet<libc::pid_t>) -> Vec<Target> {
-    let strays = stray_children();
+fn targets(groups: &mut BTreeSet<libc::pid_t>, marker: Option<&OsStr>) -> Vec<Target> {
+    let strays = stray_children(marker);
     let own = process::own_group();
     for stray in &strays {
         if stray.pgid == stray.pid && stray.pgid != own {
@@ -126,43 +139,14 @@ async fn wait_for_child(
     }
 }
 
-struct Stray {
-    pid: libc::pid_t,
-    pgid: libc::pid_t,
-}
-
-/// Children of ptest that no executor registered: orphans reparented to us.
-fn stray_children() -> Vec<Stray> {
-    let me = std::process::id() as libc::pid_t;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let children: Vec<Stray> = entries
-        .filter_map(|entry| {
-            let child: libc::pid_t = entry.ok()?.file_name().to_str()?.parse().ok()?;
-            let (parent, group) = parent_and_group(child)?;
-            (parent == me).then_some(Stray {
-                pid: child,
-                pgid: group,
-            })
-        })
-        .collect();
+/// Processes no executor waits for that must go too: orphans reparented to ptest (the
+/// subreaper), or where there is none, those carrying the run's id (`platform::strays`).
+fn stray_children(marker: Option<&OsStr>) -> Vec<Stray> {
+    let strays = platform::strays(marker);
     // Looked up after the scan: a child spawned meanwhile was registered under this same lock.
     let waiters = reaper::lock();
-    children
+    strays
         .into_iter()
-        .filter(|child| !waiters.contains(child.pid))
+        .filter(|stray| !waiters.contains(stray.pid))
         .collect()
-}
-
-/// The parent pid and process group from /proc/PID/stat.
-fn parent_and_group(process: libc::pid_t) -> Option<(libc::pid_t, libc::pid_t)> {
-    let stat = std::fs::read_to_string(format!("/proc/{process}/stat")).ok()?;
-    // The command name in parentheses may itself contain spaces and parentheses.
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    let mut fields = after_name.split_whitespace();
-    let _state = fields.next()?;
-    let parent = fields.next()?.parse().ok()?;
-    let group = fields.next()?.parse().ok()?;
-    Some((parent, group))
 }

@@ -56,6 +56,15 @@ async fn next(outcomes: &mut UnboundedReceiver<AttemptOutcome>) -> AttemptOutcom
         .expect("the channel is open")
 }
 
+/// A new executor whose attempts carry a run id of their own, as a run's do: without a child
+/// subreaper (the portable path) the shutdown sweep finds daemons by it.
+fn executor() -> (Executor, UnboundedReceiver<AttemptOutcome>) {
+    let (mut executor, outcomes) = Executor::new().unwrap();
+    let id = format!("exec-test-{:016x}", fastrand::u64(..));
+    executor.set_run_env(&[("PTEST_RUN_ID".to_owned(), id)]);
+    (executor, outcomes)
+}
+
 async fn finish(executor: Executor) {
     let _turn = SWEEP.lock().await;
     executor.shutdown(Duration::from_secs(1)).await;
@@ -64,7 +73,7 @@ async fn finish(executor: Executor) {
 /// Runs one attempt on its own executor; returns the outcome and the attempt's output.
 async fn run(spec: AttemptSpec) -> (AttemptOutcome, Vec<u8>) {
     let log_path = spec.log_path.clone();
-    let (mut executor, mut outcomes) = Executor::new().unwrap();
+    let (mut executor, mut outcomes) = executor();
     executor.start(spec);
     let outcome = next(&mut outcomes).await;
     finish(executor).await;
@@ -219,7 +228,7 @@ async fn log_holds_header_and_exact_bytes_in_write_order() {
     let log_path = dir.path().join("suite.log");
     std::fs::write(&log_path, b"earlier\n").unwrap();
     let script = r"printf 'a\n'; printf 'b\n' >&2; printf '\377\376\n'; printf 'c' >&2; printf 'd'";
-    let (mut executor, mut outcomes) = Executor::new().unwrap();
+    let (mut executor, mut outcomes) = executor();
 
     let mut first = spec(1, dir.path(), shell(script));
     first.log_path.clone_from(&log_path);
@@ -259,7 +268,7 @@ async fn spawn_failures_say_why_in_the_outcome_and_the_log() {
     let not_executable = not_executable.to_str().unwrap().to_owned();
     let missing_dir = dir.path().join("missing");
 
-    let (mut executor, mut outcomes) = Executor::new().unwrap();
+    let (mut executor, mut outcomes) = executor();
     executor.start(spec(
         1,
         dir.path(),
@@ -339,7 +348,7 @@ async fn sigterm_ignored_means_sigkill_after_grace() {
     let mut spec = spec(1, dir.path(), shell("trap '' TERM; sleep 30"));
     spec.timeout = Duration::from_millis(300);
     spec.grace = Duration::from_secs(1);
-    let (mut executor, mut outcomes) = Executor::new().unwrap();
+    let (mut executor, mut outcomes) = executor();
     executor.start(spec);
     let outcome = next(&mut outcomes).await;
     executor.shutdown(Duration::from_secs(1)).await;
@@ -360,7 +369,7 @@ async fn timed_out_leader_reports_while_a_grandchild_holds_the_echo_pipe() {
     spec.timeout = Duration::from_millis(500);
     spec.grace = Duration::from_secs(20);
     let log_path = spec.log_path.clone();
-    let (mut executor, mut outcomes) = Executor::new().unwrap();
+    let (mut executor, mut outcomes) = executor();
     let clock = Instant::now();
     executor.start(spec);
     let outcome = next(&mut outcomes).await;
@@ -386,7 +395,7 @@ async fn timed_out_leader_reports_while_a_grandchild_holds_the_echo_pipe() {
 #[tokio::test]
 async fn cancel_stops_one_attempt() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut executor, mut outcomes) = Executor::new().unwrap();
+    let (mut executor, mut outcomes) = executor();
     executor.start(spec(1, dir.path(), shell("sleep 30")));
     executor.start(spec(2, dir.path(), shell("sleep 0.2")));
     assert_eq!(executor.running(), 2);
@@ -412,7 +421,7 @@ async fn failures_before_exec_stay_with_their_own_attempt() {
     // ends; slots are reused while others are still busy. Interleave failing and passing starts
     // and check that no failure lands on the wrong attempt.
     let dir = tempfile::tempdir().unwrap();
-    let (mut executor, mut outcomes) = Executor::new().unwrap();
+    let (mut executor, mut outcomes) = executor();
     for key in 0..120 {
         let command = match key % 3 {
             0 => argv(&["no-such-command-xyz"]),
@@ -439,7 +448,7 @@ async fn failures_before_exec_stay_with_their_own_attempt() {
 async fn kill_all_does_not_wait_for_grace() {
     let _turn = SWEEP.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let (mut executor, mut outcomes) = Executor::new().unwrap();
+    let (mut executor, mut outcomes) = executor();
     for key in 1..=3 {
         let mut spec = spec(key, dir.path(), shell("trap '' TERM; sleep 30"));
         spec.grace = Duration::from_secs(30);
@@ -501,7 +510,7 @@ async fn shutdown_kills_daemons_and_leftover_group_members() {
     let script = r"setsid sh -c 'echo $$ > daemon.pid; exec sleep 300' &
         (sleep 300 & echo $! > leftover.pid) &
         exit 0";
-    let (mut executor, mut outcomes) = Executor::new().unwrap();
+    let (mut executor, mut outcomes) = executor();
     executor.start(spec(1, dir.path(), shell(script)));
     assert_eq!(next(&mut outcomes).await.end, AttemptEnd::Exited(0));
     let daemon = pid_from(dir.path().join("daemon.pid")).await;
@@ -524,7 +533,7 @@ async fn shutdown_kills_a_daemon_that_ignores_sigterm() {
     let _turn = SWEEP.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let script = r#"setsid sh -c "trap '' TERM; echo \$\$ > daemon.pid; exec sleep 300" &"#;
-    let (mut executor, mut outcomes) = Executor::new().unwrap();
+    let (mut executor, mut outcomes) = executor();
     executor.start(spec(1, dir.path(), shell(script)));
     assert_eq!(next(&mut outcomes).await.end, AttemptEnd::Exited(0));
     let daemon = pid_from(dir.path().join("daemon.pid")).await;
@@ -544,7 +553,7 @@ async fn shutdown_kills_a_daemon_that_ignores_sigterm() {
 #[tokio::test]
 async fn shutdown_cancels_what_still_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut executor, mut outcomes) = Executor::new().unwrap();
+    let (mut executor, mut outcomes) = executor();
     executor.start(spec(1, dir.path(), shell("echo $$ > leader.pid; sleep 30")));
     let leader = pid_from(dir.path().join("leader.pid")).await;
     finish(executor).await;
@@ -558,7 +567,7 @@ async fn shutdown_cancels_what_still_runs() {
 #[tokio::test]
 async fn shutdown_with_nothing_left_does_not_wait_for_grace() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut executor, mut outcomes) = Executor::new().unwrap();
+    let (mut executor, mut outcomes) = executor();
     executor.start(spec(1, dir.path(), argv(&["true"])));
     next(&mut outcomes).await;
     let _turn = SWEEP.lock().await;
@@ -585,7 +594,7 @@ async fn reports_peak_memory_and_cpu_time() {
 async fn hundreds_at_once_report_exactly_once_and_leak_no_descriptor() {
     let dir = tempfile::tempdir().unwrap();
     let fds_before = open_fds();
-    let (mut executor, mut outcomes) = Executor::new().unwrap();
+    let (mut executor, mut outcomes) = executor();
     let mut sinks = Vec::new();
     for key in 0..250 {
         let spec = spec(
@@ -631,7 +640,7 @@ fn works_on_a_current_thread_runtime_with_a_local_set() {
     let local = tokio::task::LocalSet::new();
     let dir = tempfile::tempdir().unwrap();
     let ends = local.block_on(&runtime, async {
-        let (mut executor, mut outcomes) = Executor::new().unwrap();
+        let (mut executor, mut outcomes) = executor();
         let (spec, _lines) = echoing(spec(1, dir.path(), shell("echo hi; exit 4")));
         executor.start(spec);
         let mut timed = self::spec(2, dir.path(), shell("sleep 30"));
@@ -685,7 +694,7 @@ async fn kill_switch_cuts_a_shutdown_short() {
     let _turn = SWEEP.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let script = r#"setsid sh -c "trap '' TERM; echo \$\$ > daemon.pid; exec sleep 300" &"#;
-    let (mut executor, mut outcomes) = Executor::new().unwrap();
+    let (mut executor, mut outcomes) = executor();
     executor.start(spec(1, dir.path(), shell(script)));
     let mut running = spec(2, dir.path(), shell("trap '' TERM; sleep 30"));
     running.grace = Duration::from_secs(60);
@@ -734,7 +743,7 @@ async fn children_get_the_open_file_limit_ptest_started_with() {
 
 #[tokio::test]
 async fn children_reset_the_signals_ptest_handles_and_sigpipe() {
-    let (executor, _outcomes) = Executor::new().unwrap();
+    let (executor, _outcomes) = executor();
     let signals = crate::exec::spawn::Dispositions::current();
     // The executor's reaper handles SIGCHLD; Rust ignores SIGPIPE.
     assert!(signals.resets(libc::SIGCHLD));

@@ -107,42 +107,16 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
-/// Swaps `new` and an existing `path` in one step (`renameat2` with `RENAME_EXCHANGE`), so
-/// readers of `path` see the old file or the new one, never none. False when `path` does not
-/// exist or the file system cannot swap: the caller renames instead.
+/// Swaps `new` and an existing `path` in one step (`renameat2` with `RENAME_EXCHANGE` on
+/// Linux), so readers of `path` see the old file or the new one, never none. False when `path`
+/// does not exist or there is no swap here (the portable path): the caller renames instead.
 ///
 /// Renaming over an existing file makes ext4 write the new one out first and frees the old
 /// one's blocks on the spot, a quarter of a millisecond at the end of every run; a swap does
 /// neither. (A crash right after a run can then leave the new report empty, where ext4 would
 /// usually have kept its data: a report is read right after its run.)
 fn exchange(new: &Path, path: &Path) -> std::io::Result<bool> {
-    use std::os::unix::ffi::OsStrExt;
-    let (Ok(new), Ok(old)) = (
-        std::ffi::CString::new(new.as_os_str().as_bytes()),
-        std::ffi::CString::new(path.as_os_str().as_bytes()),
-    ) else {
-        return Ok(false);
-    };
-    // SAFETY: two NUL-terminated paths that live across the call; renameat2 touches no memory
-    // of ours otherwise.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            new.as_ptr(),
-            libc::AT_FDCWD,
-            old.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if rc == 0 {
-        return Ok(true);
-    }
-    let err = std::io::Error::last_os_error();
-    match err.raw_os_error() {
-        // No earlier file, or no swap here (an older kernel, a file system without it).
-        Some(libc::ENOENT | libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP) => Ok(false),
-        _ => Err(err),
-    }
+    crate::exec::platform::exchange(new, path)
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -270,19 +269,12 @@ fn look(lens: &[AtomicU64], order: Vec<(usize, PathBuf)>) {
     crate::exec::block_signals_in_this_thread();
     // Only on a CPU nothing else wants: when the logs are already in memory and the scheduler
     // gets there first, this was wasted work, and it must not slow the suites.
-    // SAFETY: sched_param is plain data; this changes only this thread's policy.
-    unsafe {
-        let param: libc::sched_param = std::mem::zeroed();
-        libc::sched_setscheduler(0, libc::SCHED_IDLE, &raw const param);
-    }
+    crate::exec::platform::run_this_thread_when_idle();
     for (index, path) in order {
         let found = match File::open(&path) {
             Ok(file) => match file.metadata() {
                 Ok(meta) => {
-                    // SAFETY: advice on a descriptor we own; it reads nothing into our memory.
-                    unsafe {
-                        libc::posix_fadvise(file.as_raw_fd(), 0, 4096, libc::POSIX_FADV_WILLNEED);
-                    }
+                    crate::exec::platform::read_ahead(&file);
                     meta.len().min(ABSENT - 1)
                 }
                 Err(_) => continue,

@@ -8,8 +8,6 @@
 //! pooled folder took one read per look, but closing the inotify descriptor at the end of a run
 //! waits for an RCU grace period: 15 ms added to every run, more than it saved.
 
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::files::{Ahead, Janitor};
@@ -92,66 +90,10 @@ impl TmpDirs {
     }
 }
 
-/// Whether `dir` is an empty folder. One directory read answers when it returns only `.` and
-/// `..` with most of the buffer to spare: every Linux file system fills the buffer as far as the
-/// folder goes (ext4, xfs, btrfs, tmpfs, NFS); otherwise it reads on to the end.
+/// Whether `dir` is an empty folder: three system calls on Linux (`getdents64`), `readdir`
+/// elsewhere.
 fn is_empty(dir: &Path) -> bool {
-    let Ok(path) = CString::new(dir.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: a NUL-terminated path; returns a new descriptor or -1.
-    let fd = unsafe {
-        libc::open(
-            path.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return false;
-    }
-    let mut buf = [0u64; 512];
-    let size = std::mem::size_of_val(&buf);
-    let empty = loop {
-        // SAFETY: reads directory entries into our own buffer, at most its size.
-        let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), size) };
-        let Ok(n) = usize::try_from(n) else {
-            break false;
-        };
-        if n == 0 {
-            break true;
-        }
-        // SAFETY: the kernel wrote `n` bytes of whole entries at the start of `buf`.
-        let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
-        if !only_dots(bytes) {
-            break false;
-        }
-        if n < size / 2 {
-            break true;
-        }
-    };
-    // SAFETY: closes the descriptor opened above, used by nothing else.
-    unsafe { libc::close(fd) };
-    empty
-}
-
-/// Whether the `linux_dirent64` records in `bytes` are all `.` or `..`.
-fn only_dots(bytes: &[u8]) -> bool {
-    // d_ino (8), d_off (8), d_reclen (2), d_type (1), then the NUL-terminated name.
-    const NAME: usize = 19;
-    let mut at = 0;
-    while at + NAME <= bytes.len() {
-        let reclen = usize::from(u16::from_ne_bytes([bytes[at + 16], bytes[at + 17]]));
-        if reclen == 0 || at + reclen > bytes.len() {
-            return false;
-        }
-        let name = &bytes[at + NAME..at + reclen];
-        let name = name.split(|&b| b == 0).next().unwrap_or(name);
-        if name != b"." && name != b".." {
-            return false;
-        }
-        at += reclen;
-    }
-    true
+    crate::exec::platform::is_empty_dir(dir)
 }
 
 #[cfg(test)]

@@ -16,9 +16,15 @@ fn open_pty() -> (libc::c_int, std::ffi::CString) {
         assert!(master >= 0, "posix_openpt");
         assert_eq!(libc::grantpt(master), 0);
         assert_eq!(libc::unlockpt(master), 0);
-        let mut name = [0 as libc::c_char; 128];
-        assert_eq!(libc::ptsname_r(master, name.as_mut_ptr(), name.len()), 0);
-        let name = std::ffi::CStr::from_ptr(name.as_ptr()).to_owned();
+        #[cfg(target_os = "linux")]
+        let name = {
+            let mut name = [0 as libc::c_char; 128];
+            assert_eq!(libc::ptsname_r(master, name.as_mut_ptr(), name.len()), 0);
+            std::ffi::CStr::from_ptr(name.as_ptr()).to_owned()
+        };
+        // macOS has no ptsname_r in libc's bindings; only the Linux run of this test opens one.
+        #[cfg(not(target_os = "linux"))]
+        let name = std::ffi::CStr::from_ptr(libc::ptsname(master)).to_owned();
         (master, name)
     }
 }
@@ -53,7 +59,10 @@ ptest.suite {
                 return Err(std::io::Error::last_os_error());
             }
             let fd = libc::open(slave.as_ptr(), libc::O_RDWR);
-            if fd < 0 || libc::ioctl(fd, libc::TIOCSCTTY, 0) != 0 {
+            // The request's type differs: c_ulong on Linux, u32 on macOS.
+            #[allow(clippy::unnecessary_cast, clippy::cast_lossless)]
+            let request = libc::TIOCSCTTY as libc::c_ulong;
+            if fd < 0 || libc::ioctl(fd, request, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
