@@ -1,11 +1,15 @@
-//! `--html FILE`: one self-contained page (no scripts, no external files): the summary, a
-//! timeline of every suite on its worker, a table of all suites, and the failing logs' tails.
-//! Every piece of text from suites and logs is escaped.
+//! `--html FILE`: one self-contained page (its style and script inline, nothing fetched): the
+//! summary, the failures first with their logs' tails, a timeline with one bar per attempt on
+//! the worker that ran it, and every suite in a table that can be filtered by status and sorted.
+//! Log paths are links relative to the page. Every piece of text from suites and logs is
+//! escaped; colour codes in logs are removed, never shown as codes.
 
 use std::fmt::Write;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
 
 use super::terminal::last_lines;
-use super::{display_path, unix_secs};
+use super::{strip_ansi, unix_secs};
 use crate::duration::human;
 use crate::event::{Event, RunInfo, Sink, Status, SuiteResult, Summary};
 use crate::plan::Plan;
@@ -38,25 +42,136 @@ fn color(status: Status) -> &'static str {
     }
 }
 
-/// The page.
-pub fn build(plan: &Plan, run: &RunInfo, results: &[SuiteResult], summary: &Summary) -> String {
+/// Failures first: the order of the table and of the filter buttons.
+fn severity(status: Status) -> u8 {
+    match status {
+        Status::Failed => 0,
+        Status::TimedOut => 1,
+        Status::Cancelled => 2,
+        Status::Flaky => 3,
+        Status::Skipped => 4,
+        Status::Passed => 5,
+    }
+}
+
+/// `target` relative to the folder `from`, both absolute (`..` where needed).
+fn relative(target: &Path, from: &Path) -> PathBuf {
+    let t: Vec<Component> = target.components().collect();
+    let f: Vec<Component> = from.components().collect();
+    let common = t.iter().zip(&f).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..f.len() {
+        out.push("..");
+    }
+    for c in &t[common..] {
+        out.push(c);
+    }
+    out
+}
+
+/// A path as a URL path: each byte outside the unreserved set and `/` percent-encoded.
+fn url_path(p: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for &b in p.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// How the page links to a suite's log: relative to the page's own folder.
+struct Links {
+    page_dir: PathBuf,
+}
+
+impl Links {
+    fn log(&self, log: &Path) -> String {
+        let abs = std::path::absolute(log).unwrap_or_else(|_| log.to_path_buf());
+        let shown = super::display_path(log).display().to_string();
+        format!(
+            "<a href=\"{}\">{}</a>",
+            escape(&url_path(&relative(&abs, &self.page_dir))),
+            escape(&shown)
+        )
+    }
+}
+
+fn tail(r: &SuiteResult) -> String {
+    match (&r.log_file, r.last_output) {
+        (Some(p), Some((a, b))) => {
+            let plain = strip_ansi(&crate::sched::read_tail(p, a, b));
+            last_lines(plain.as_bytes(), TAIL_LINES).join("\n")
+        }
+        _ => String::new(),
+    }
+}
+
+const STYLE: &str = "\
+body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}\
+table{border-collapse:collapse}td,th{padding:2px 10px;text-align:left;border-bottom:1px solid #eee;white-space:nowrap}\
+td.d{white-space:normal}\
+th{cursor:pointer;user-select:none}th[aria-sort=ascending]::after{content:' \\25B4'}\
+th[aria-sort=descending]::after{content:' \\25BE'}\
+pre{background:#f6f6f6;padding:8px;overflow:auto;max-height:30em}\
+.b{display:inline-block;padding:1px 8px;border-radius:3px;color:#fff}\
+.filters button{margin-right:6px;border:1px solid #999;background:#fff;border-radius:3px;padding:2px 8px;cursor:pointer}\
+.filters button[aria-pressed=true]{background:#333;color:#fff}\
+svg text{font:11px system-ui,sans-serif}svg .l{fill:#fff;pointer-events:none}";
+
+/// Filter buttons and sortable headers; `#status=failed,flaky` and `#sort=duration` in the
+/// address choose them at load, so a link can show a view.
+const SCRIPT: &str = r"(function(){
+var table=document.getElementById('suites'),body=table.tBodies[0];
+var buttons=[].slice.call(document.querySelectorAll('.filters button'));
+function shown(){return buttons.filter(function(b){return b.getAttribute('aria-pressed')==='true'}).map(function(b){return b.dataset.status})}
+function apply(){var want=shown();[].forEach.call(body.rows,function(r){r.hidden=want.length>0&&want.indexOf(r.dataset.status)<0});
+document.getElementById('shown').textContent=[].filter.call(body.rows,function(r){return !r.hidden}).length}
+buttons.forEach(function(b){b.addEventListener('click',function(){b.setAttribute('aria-pressed',b.getAttribute('aria-pressed')==='true'?'false':'true');apply()})});
+var heads=[].slice.call(table.tHead.rows[0].cells);
+function sortBy(i,dir){var rows=[].slice.call(body.rows);rows.sort(function(a,b){var x=a.cells[i].dataset.v,y=b.cells[i].dataset.v;
+var n=parseFloat(x)-parseFloat(y);var c=isNaN(n)?x.localeCompare(y):n;return dir==='ascending'?c:-c});
+rows.forEach(function(r){body.appendChild(r)});heads.forEach(function(h,j){if(j===i)h.setAttribute('aria-sort',dir);else h.removeAttribute('aria-sort')})}
+heads.forEach(function(h,i){h.addEventListener('click',function(){sortBy(i,h.getAttribute('aria-sort')==='ascending'?'descending':'ascending')})});
+location.hash.replace(/^#/,'').split('&').forEach(function(kv){var p=kv.split('='),v=decodeURIComponent(p[1]||'');
+if(p[0]==='status')v.split(',').forEach(function(s){buttons.forEach(function(b){if(b.dataset.status===s)b.setAttribute('aria-pressed','true')})});
+if(p[0]==='sort'){var d=v.charAt(0)==='-'?'descending':'ascending',k=v.replace(/^-/,'');heads.forEach(function(h,i){if(h.dataset.key===k)sortBy(i,d)})}});
+apply()})();";
+
+/// The page. `page` is where it will be written (log links are relative to its folder).
+pub fn build(
+    plan: &Plan,
+    run: &RunInfo,
+    results: &[SuiteResult],
+    summary: &Summary,
+    page: &Path,
+) -> String {
+    let links = Links {
+        page_dir: std::path::absolute(page)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_default(),
+    };
     let mut h = String::new();
     let title = format!("ptest run {}", run.run_id);
     let _ = write!(
         h,
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>\
-body{{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}}\
-table{{border-collapse:collapse}}td,th{{padding:2px 10px;text-align:left;border-bottom:1px solid #eee}}\
-pre{{background:#f6f6f6;padding:8px;overflow:auto;max-height:30em}}\
-.b{{display:inline-block;padding:1px 8px;border-radius:3px;color:#fff}}\
-</style></head><body>\n<h1>{}</h1>\n",
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>{STYLE}</style></head><body>\n<h1>{}</h1>\n",
         escape(&title),
         escape(&title)
     );
+    let speedup = if summary.interrupted {
+        String::from(" <b>Interrupted</b>: running suites were cancelled, the rest skipped.")
+    } else {
+        format!(", speedup {:.1}×", summary.speedup())
+    };
     let _ = writeln!(
         h,
-        "<p>{} suites: {} passed, {} flaky, {} failed, {} timed out, {} cancelled, {} skipped. \
-Wall time {}, sequential {}, speedup {:.1}×, {} workers.{}</p>",
+        "<p id=\"summary\">{} suites: {} passed, {} flaky, {} failed, {} timed out, {} cancelled, {} skipped. \
+Wall time {}, sequential {}, {} workers{speedup}</p>",
         summary.total,
         summary.passed,
         summary.flaky,
@@ -66,123 +181,200 @@ Wall time {}, sequential {}, speedup {:.1}×, {} workers.{}</p>",
         summary.skipped,
         escape(&human(summary.duration)),
         escape(&human(summary.sequential_time)),
-        summary.speedup(),
         plan.workers,
-        if summary.interrupted {
-            " <b>Interrupted.</b>"
-        } else {
-            ""
-        }
     );
-
-    // Timeline: one row per worker, one bar per suite that ran.
-    let t0 = unix_secs(run.started);
-    let ran: Vec<&SuiteResult> = results
-        .iter()
-        .filter(|r| r.start_time.is_some() && r.end_time.is_some())
-        .collect();
-    let t1 = ran
-        .iter()
-        .filter_map(|r| r.end_time.map(unix_secs))
-        .fold(t0 + 0.001, f64::max);
-    let rows = ran
-        .iter()
-        .filter_map(|r| r.worker)
-        .max()
-        .map_or(0, |w| w + 1);
-    let (width, row_h, left) = (1000.0, 22.0, 70.0);
-    let scale = (width - left) / (t1 - t0);
-    let _ = writeln!(
-        h,
-        "<h2>Timeline</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" role=\"img\" aria-label=\"timeline\">",
-        f64::from(rows) * row_h + 20.0
-    );
-    for w in 0..rows {
-        let _ = writeln!(
-            h,
-            "<text x=\"0\" y=\"{}\" font-size=\"12\">worker {w}</text>",
-            f64::from(w) * row_h + 15.0
-        );
-    }
-    for r in &ran {
-        let s = plan.suite(r.id);
-        let x = left + (r.start_time.map_or(t0, unix_secs) - t0) * scale;
-        let w = ((r.end_time.map_or(t0, unix_secs) - r.start_time.map_or(t0, unix_secs)) * scale)
-            .max(1.0);
-        let y = f64::from(r.worker.unwrap_or(0)) * row_h + 2.0;
-        let _ = writeln!(
-            h,
-            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{}</title></rect>",
-            row_h - 4.0,
-            color(r.status),
-            escape(&format!(
-                "{}: {} in {} ({} attempts)",
-                s.name,
-                r.status.label(),
-                human(r.duration),
-                r.attempts
-            ))
-        );
-    }
-    let _ = writeln!(
-        h,
-        "<text x=\"{left}\" y=\"{}\" font-size=\"11\">0s</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{}</text></svg>",
-        f64::from(rows) * row_h + 15.0,
-        width - 2.0,
-        f64::from(rows) * row_h + 15.0,
-        escape(&human(std::time::Duration::from_secs_f64(t1 - t0)))
-    );
-
-    h.push_str("<h2>Suites</h2>\n<table><tr><th>suite</th><th>status</th><th>duration</th><th>attempts</th><th>worker</th><th>category</th><th>phase</th><th>details</th><th>log</th></tr>\n");
-    for r in results {
-        let s = plan.suite(r.id);
-        let details = r
-            .error_message
-            .as_deref()
-            .or(r.skip_reason.as_deref())
-            .unwrap_or("");
-        let _ = writeln!(
-            h,
-            "<tr><td>{}</td><td><span class=\"b\" style=\"background:{}\">{}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&s.name),
-            color(r.status),
-            r.status.label(),
-            escape(&human(r.duration)),
-            r.attempts,
-            r.worker.map(|w| w.to_string()).unwrap_or_default(),
-            escape(&s.category),
-            escape(&plan.phase(s.phase).name),
-            escape(details),
-            r.log_file
-                .as_deref()
-                .map(|p| escape(&display_path(p).to_string_lossy()))
-                .unwrap_or_default()
-        );
-    }
-    h.push_str("</table>\n");
 
     let failures: Vec<&SuiteResult> = results.iter().filter(|r| r.status.is_failure()).collect();
     if !failures.is_empty() {
         h.push_str("<h2>Failures</h2>\n");
         for r in failures {
             let s = plan.suite(r.id);
-            let tail = match (&r.log_file, r.last_output) {
-                (Some(p), Some((a, b))) => {
-                    last_lines(&crate::sched::read_tail(p, a, b), TAIL_LINES).join("\n")
-                }
-                _ => String::new(),
-            };
             let _ = writeln!(
                 h,
-                "<h3>{} — {}</h3>\n<pre>{}</pre>",
+                "<h3 class=\"failure\">{} — {}{}</h3>\n<pre>{}</pre>",
                 escape(&s.name),
                 escape(r.error_message.as_deref().unwrap_or("failed")),
-                escape(&tail)
+                r.log_file
+                    .as_deref()
+                    .map(|p| format!(" ({})", links.log(p)))
+                    .unwrap_or_default(),
+                escape(&tail(r))
             );
         }
     }
-    h.push_str("</body></html>\n");
+
+    timeline(&mut h, plan, run, results);
+    table(&mut h, plan, results, &links);
+    let _ = write!(h, "<script>{SCRIPT}</script>\n</body></html>\n");
     h
+}
+
+/// One row per worker, one bar per attempt on the worker that ran it, labelled where it fits.
+fn timeline(h: &mut String, plan: &Plan, run: &RunInfo, results: &[SuiteResult]) {
+    let t0 = unix_secs(run.started);
+    let attempts: Vec<(&SuiteResult, &crate::event::AttemptDetail)> = results
+        .iter()
+        .flat_map(|r| r.attempts_detail.iter().map(move |d| (r, d)))
+        .collect();
+    let t1 = attempts
+        .iter()
+        .map(|(_, d)| unix_secs(d.end))
+        .fold(t0 + 0.001, f64::max);
+    let rows = attempts
+        .iter()
+        .map(|(_, d)| d.worker + 1)
+        .max()
+        .unwrap_or(0);
+    let (width, row_h, left) = (1000.0, 22.0, 70.0);
+    let scale = (width - left) / (t1 - t0);
+    let _ = writeln!(
+        h,
+        "<h2>Timeline</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" role=\"img\" aria-label=\"timeline: one bar per attempt on its worker\">",
+        f64::from(rows) * row_h + 20.0
+    );
+    for w in 0..rows {
+        let _ = writeln!(
+            h,
+            "<text x=\"0\" y=\"{}\">worker {w}</text>",
+            f64::from(w) * row_h + 15.0
+        );
+    }
+    for (r, d) in &attempts {
+        let s = plan.suite(r.id);
+        let x = left + (unix_secs(d.start) - t0).max(0.0) * scale;
+        // A pixel between bars that follow each other on a worker.
+        let w = ((unix_secs(d.end) - unix_secs(d.start)) * scale - 1.0).max(1.0);
+        let y = f64::from(d.worker) * row_h + 2.0;
+        let why = d
+            .message
+            .as_deref()
+            .map(|m| format!(" ({m})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            h,
+            "<rect class=\"attempt\" data-suite=\"{}\" data-attempt=\"{}\" data-worker=\"{}\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{}</title></rect>",
+            escape(&s.name),
+            d.attempt,
+            d.worker,
+            row_h - 4.0,
+            color(d.status),
+            escape(&format!(
+                "{} attempt {}/{}: {}{why} in {} on worker {}",
+                s.name,
+                d.attempt,
+                s.retry.attempts,
+                d.status.label(),
+                human(d.duration),
+                d.worker
+            ))
+        );
+        // About 6.5 px a character at 11 px: a label only where it fits inside its bar.
+        let label = if r.attempts > 1 {
+            format!("{} #{}", s.name, d.attempt)
+        } else {
+            s.name.clone()
+        };
+        if w >= label.chars().count() as f64 * 6.5 + 6.0 {
+            let _ = writeln!(
+                h,
+                "<text class=\"l\" x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+                x + 3.0,
+                y + row_h - 9.0,
+                escape(&label)
+            );
+        }
+    }
+    let _ = writeln!(
+        h,
+        "<text x=\"{left}\" y=\"{0}\">0s</text><text x=\"{1}\" y=\"{0}\" text-anchor=\"end\">{2}</text></svg>",
+        f64::from(rows) * row_h + 15.0,
+        width - 2.0,
+        escape(&human(Duration::from_secs_f64(t1 - t0)))
+    );
+}
+
+/// Every suite, failures first; filter buttons per status that occurs, sortable columns.
+fn table(h: &mut String, plan: &Plan, results: &[SuiteResult], links: &Links) {
+    let mut order: Vec<&SuiteResult> = results.iter().collect();
+    order.sort_by_key(|r| (severity(r.status), r.id));
+    let mut statuses: Vec<Status> = order.iter().map(|r| r.status).collect();
+    statuses.dedup();
+    h.push_str("<h2>Suites</h2>\n<p class=\"filters\">Show: ");
+    for st in &statuses {
+        let n = results.iter().filter(|r| r.status == *st).count();
+        let _ = write!(
+            h,
+            "<button type=\"button\" data-status=\"{0}\" aria-pressed=\"false\">{0} ({n})</button>",
+            st.label()
+        );
+    }
+    let _ = writeln!(
+        h,
+        " <span><span id=\"shown\">{}</span> shown</span></p>",
+        results.len()
+    );
+    h.push_str("<table id=\"suites\"><thead><tr>");
+    for (key, head) in [
+        ("suite", "suite"),
+        ("status", "status"),
+        ("duration", "duration"),
+        ("attempts", "attempts"),
+        ("worker", "worker"),
+        ("category", "category"),
+        ("phase", "phase"),
+        ("details", "details"),
+        ("log", "log"),
+    ] {
+        let _ = write!(h, "<th data-key=\"{key}\">{head}</th>");
+    }
+    h.push_str("</tr></thead><tbody>\n");
+    for r in order {
+        let s = plan.suite(r.id);
+        let details = match r.status {
+            Status::Flaky => format!(
+                "passed on attempt {}/{} (before: {})",
+                r.attempts,
+                s.retry.attempts,
+                r.failed_attempts.join("; ")
+            ),
+            _ => r
+                .error_message
+                .as_deref()
+                .or(r.skip_reason.as_deref())
+                .unwrap_or("")
+                .to_owned(),
+        };
+        let workers: Vec<String> = r
+            .attempts_detail
+            .iter()
+            .map(|d| d.worker.to_string())
+            .collect();
+        let workers = workers.join(", ");
+        let log = r.log_file.as_deref();
+        let _ = writeln!(
+            h,
+            "<tr data-status=\"{status}\"><td data-v=\"{name}\">{name}</td>\
+<td data-v=\"{sev}\"><span class=\"b\" style=\"background:{color}\">{status}</span></td>\
+<td data-v=\"{secs:.3}\">{dur}</td><td data-v=\"{attempts}\">{attempts}</td>\
+<td data-v=\"{workers}\">{workers}</td><td data-v=\"{cat}\">{cat}</td><td data-v=\"{phase}\">{phase}</td>\
+<td class=\"d\" data-v=\"{details}\">{details}</td><td data-v=\"{logv}\">{logh}</td></tr>",
+            status = r.status.label(),
+            name = escape(&s.name),
+            sev = severity(r.status),
+            color = color(r.status),
+            secs = r.duration.as_secs_f64(),
+            dur = escape(&human(r.duration)),
+            attempts = r.attempts,
+            cat = escape(&s.category),
+            phase = escape(&plan.phase(s.phase).name),
+            details = escape(&details),
+            logv = log
+                .map(|p| escape(&super::display_path(p).to_string_lossy()))
+                .unwrap_or_default(),
+            logh = log.map(|p| links.log(p)).unwrap_or_default(),
+        );
+    }
+    h.push_str("</tbody></table>\n");
 }
 
 /// Writes the page when the run ends.
@@ -197,7 +389,7 @@ impl Sink for HtmlSink {
             results, summary, ..
         } = event
         {
-            let page = build(plan, run, results, summary);
+            let page = build(plan, run, results, summary, &self.path);
             if let Err(e) = super::write_file_atomic(&self.path, page.as_bytes()) {
                 self.errors.push(format!(
                     "cannot write HTML report {}: {}",
@@ -211,13 +403,29 @@ impl Sink for HtmlSink {
 
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::*;
 
     #[test]
     fn escapes_markup() {
         assert_eq!(
             escape("<a href=\"x\">&'</a>"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn log_links_are_relative_to_the_page_and_url_encoded() {
+        assert_eq!(
+            relative(Path::new("/p/test-logs/a.log"), Path::new("/p/out/html")),
+            Path::new("../../test-logs/a.log")
+        );
+        assert_eq!(
+            relative(Path::new("/p/test-logs/a.log"), Path::new("/p")),
+            Path::new("test-logs/a.log")
+        );
+        assert_eq!(
+            url_path(Path::new("a b/#?&\"x.log")),
+            "a%20b/%23%3F%26%22x.log"
         );
     }
 }

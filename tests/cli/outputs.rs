@@ -40,7 +40,10 @@ fn html_is_one_escaped_page_with_a_timeline() {
     p.run(&["--html", "report.html"]);
     let html = std::fs::read_to_string(p.join("report.html")).unwrap();
     assert!(html.starts_with("<!doctype html>"));
-    assert!(!html.contains("<script>"), "suite output must be escaped");
+    assert!(
+        !html.contains("<script>alert"),
+        "suite output must be escaped"
+    );
     assert!(
         html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
         "the failing log's tail is shown"
@@ -48,13 +51,14 @@ fn html_is_one_escaped_page_with_a_timeline() {
     assert!(html.contains("bad &lt;&amp;&gt;"));
     assert_eq!(
         html.matches("<rect ").count(),
-        3,
-        "a bar per suite that ran"
+        4,
+        "a bar per attempt: ok, bad, and flaky's two"
     );
     assert!(
-        !html.contains("src=") && !html.contains("href="),
+        !html.contains("src=") && !html.contains("<link") && !html.contains("href=\"http"),
         "self-contained"
     );
+    assert!(html.contains("<a href=\"test-logs/bad____.log\">test-logs/bad____.log</a>"));
 }
 
 #[test]

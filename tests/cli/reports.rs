@@ -57,3 +57,215 @@ ptest.suite { name = "once", cmd = "true" }
         1
     );
 }
+
+/// Run headless Chromium on `args`, with a fresh profile and nothing fetched from outside;
+/// stdout, or a panic after two minutes.
+fn chromium(bin: &std::path::Path, args: &[&str]) -> String {
+    use std::process::{Command, Stdio};
+    let profile = tempfile::tempdir().unwrap();
+    let mut child = Command::new(bin)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromium");
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut s);
+        s
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium did not finish within 2 minutes: {args:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    reader.join().unwrap()
+}
+
+/// The opening tags of the table's body rows, in page order.
+fn rows(dom: &str) -> Vec<&str> {
+    let body = &dom[dom.find("<tbody>").expect("table body")..];
+    body.match_indices("<tr ")
+        .map(|(i, _)| &body[i..=(i + body[i..].find('>').unwrap())])
+        .collect()
+}
+
+#[test]
+fn html_report_in_a_real_browser_one_bar_per_attempt_filter_sort_and_a_screenshot() {
+    let Some(bin) = crate::tools::find(
+        "PTEST_TEST_CHROMIUM",
+        &["chromium", "chromium-browser", "google-chrome"],
+        "the HTML report's browser test",
+    ) else {
+        return;
+    };
+    let p = Project::new(
+        r#"
+ptest.suite { name = "compile", category = "build", cmd = "sleep 0.4" }
+ptest.suite { name = "bad <&>", category = "unit",
+  cmd = "printf '\\033[31mred\\033[0m <b>not bold</b>\\n'; sleep 0.2; exit 3" }
+ptest.suite { name = "flaky", retry = 2, cmd = "sleep 0.2; echo try $PTEST_ATTEMPT; test $PTEST_ATTEMPT = 3" }
+ptest.suite { name = "integration tests", cmd = "sleep 0.9" }
+ptest.suite { name = "after", cmd = "true", depends_on = { "bad <&>" } }
+"#,
+    );
+    let out = p.run(&["-j", "2", "--html", "out/report.html"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let page = p.join("out/report.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        !html.contains('\u{1b}') && !html.contains("[31m"),
+        "no colour codes as text"
+    );
+    assert!(!html.contains("<b>not bold"), "log text is escaped");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.join("test-logs/test-report.json")).unwrap(),
+    )
+    .unwrap();
+
+    let url = format!("file://{}", page.display());
+    // As loaded: every attempt is a bar on the worker the report says ran it, and no two bars
+    // on a worker overlap (a retried suite's bar once spanned other suites' time).
+    let dom = chromium(&bin, &["--dump-dom", &url]);
+    assert!(
+        dom.contains("id=\"suites\""),
+        "the browser rendered the page: {dom}"
+    );
+    let mut bars: Vec<(u64, f64, f64, String)> = Vec::new();
+    for (i, _) in dom.match_indices("<rect class=\"attempt\"") {
+        let tag = &dom[i..i + dom[i..].find('>').unwrap()];
+        let get = |a: &str| {
+            let k = format!(" {a}=\"");
+            let from = tag.find(&k).unwrap() + k.len();
+            tag[from..from + tag[from..].find('"').unwrap()].to_owned()
+        };
+        bars.push((
+            get("data-worker").parse().unwrap(),
+            get("x").parse().unwrap(),
+            get("width").parse().unwrap(),
+            format!("{} {}", get("data-suite"), get("data-attempt")),
+        ));
+    }
+    let mut expected: Vec<String> = Vec::new();
+    for s in report["suites"].as_array().unwrap() {
+        for d in s["attempts_detail"].as_array().unwrap() {
+            let name = html_escape(s["name"].as_str().unwrap());
+            let key = format!("{name} {}", d["attempt"]);
+            let bar = bars
+                .iter()
+                .find(|b| b.3 == key)
+                .unwrap_or_else(|| panic!("{key}"));
+            assert_eq!(Some(bar.0), d["worker"].as_u64(), "{key}");
+            expected.push(key);
+        }
+    }
+    assert_eq!(bars.len(), expected.len(), "one bar per attempt: {bars:?}");
+    assert_eq!(
+        expected.iter().filter(|k| k.starts_with("flaky ")).count(),
+        3
+    );
+    for a in &bars {
+        for b in &bars {
+            if a.3 != b.3 && a.0 == b.0 {
+                assert!(
+                    a.1 + a.2 <= b.1 + 0.01 || b.1 + b.2 <= a.1 + 0.01,
+                    "bars overlap on worker {}: {a:?} {b:?}",
+                    a.0
+                );
+            }
+        }
+    }
+    // Failures first, and the failure's tail is above the timeline.
+    let order = rows(&dom);
+    assert!(order[0].contains("data-status=\"failed\""), "{order:?}");
+    assert!(dom.find("class=\"failure\"").unwrap() < dom.find("<svg").unwrap());
+    assert!(!order.iter().any(|r| r.contains("hidden")));
+
+    // The filter and the sort, run by the page's own script.
+    let dom = chromium(
+        &bin,
+        &[
+            "--dump-dom",
+            &format!("{url}#status=passed,flaky&sort=-duration"),
+        ],
+    );
+    let order = rows(&dom);
+    let visible: Vec<&&str> = order.iter().filter(|r| !r.contains("hidden")).collect();
+    assert_eq!(visible.len(), 3, "{order:?}");
+    assert!(
+        visible
+            .iter()
+            .all(|r| r.contains("\"passed\"") || r.contains("\"flaky\""))
+    );
+    assert!(
+        dom.contains("<span id=\"shown\">3</span>"),
+        "the count follows the filter"
+    );
+    let names: Vec<&str> = dom
+        .match_indices("<tr data-status=")
+        .map(|(i, _)| {
+            let cell = &dom[i..];
+            let from = cell.find("<td data-v=\"").unwrap() + "<td data-v=\"".len();
+            &cell[from..from + cell[from..].find('"').unwrap()]
+        })
+        .collect();
+    let mut by_duration: Vec<(f64, String)> = report["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["duration"].as_f64().unwrap(),
+                html_escape(s["name"].as_str().unwrap()),
+            )
+        })
+        .collect();
+    by_duration.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let expected: Vec<&str> = by_duration.iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(names, expected, "sorted by duration, longest first");
+
+    // A picture a person can look at.
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("html-report.png");
+    let _ = std::fs::remove_file(&shot);
+    chromium(
+        &bin,
+        &[
+            "--window-size=1100,900",
+            &format!("--screenshot={}", shot.display()),
+            &url,
+        ],
+    );
+    let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    assert_eq!(width, 1100);
+    assert!(png.len() > 10_000, "not a blank page: {} bytes", png.len());
+    println!("screenshot: {}", shot.display());
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
