@@ -22,7 +22,43 @@ static CHILD_NOFILE: OnceLock<libc::rlimit> = OnceLock::new();
 pub(crate) fn setup() -> io::Result<()> {
     platform::become_subreaper()?;
     raise_nofile_limit();
+    survive_harmless_signals();
     Ok(())
+}
+
+/// Signals whose default action would end ptest at once, leaving its suites running and no
+/// report, though nobody means them as a stop: SIGUSR1/2 and SIGALRM (sent by mistake, or
+/// meant for another process), the profiling timers, SIGIO and SIGPWR. A handler that does
+/// nothing keeps ptest alive; unlike ignoring them it is reset at exec, so suites still get
+/// the default (`Dispositions` resets every signal with a handler). Those ptest's parent
+/// ignored stay ignored and are passed on so.
+fn survive_harmless_signals() {
+    extern "C" fn nothing(_: libc::c_int) {}
+    for sig in [
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGALRM,
+        libc::SIGVTALRM,
+        libc::SIGPROF,
+        libc::SIGIO,
+        libc::SIGPWR,
+    ] {
+        // SAFETY: sigaction reads and writes only the structs we own; the handler does nothing,
+        // so it is async-signal-safe.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &raw mut old) != 0
+                || old.sa_sigaction != libc::SIG_DFL
+            {
+                continue;
+            }
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = nothing as *const () as usize;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&raw mut action.sa_mask);
+            libc::sigaction(sig, &raw const action, std::ptr::null_mut());
+        }
+    }
 }
 
 fn raise_nofile_limit() {

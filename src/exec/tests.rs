@@ -745,9 +745,11 @@ async fn children_get_the_open_file_limit_ptest_started_with() {
 async fn children_reset_the_signals_ptest_handles_and_sigpipe() {
     let (executor, _outcomes) = executor();
     let signals = crate::exec::spawn::Dispositions::current();
-    // The executor's reaper handles SIGCHLD; Rust ignores SIGPIPE.
+    // The executor's reaper handles SIGCHLD; Rust ignores SIGPIPE; SIGUSR2 gets a handler that
+    // does nothing, so that it cannot kill ptest.
     assert!(signals.resets(libc::SIGCHLD));
     assert!(signals.resets(libc::SIGPIPE));
-    assert!(!signals.resets(libc::SIGKILL) && !signals.resets(libc::SIGUSR2));
+    assert!(signals.resets(libc::SIGUSR2));
+    assert!(!signals.resets(libc::SIGKILL) && !signals.resets(libc::SIGWINCH));
     finish(executor).await;
 }

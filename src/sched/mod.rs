@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::event::{AttemptView, Event, RetryJudge, RunInfo, Sink, SuiteResult, Summary};
 use crate::exec::{
@@ -173,8 +173,7 @@ impl<'a> Scheduler<'a> {
 
     /// Run the plan to the end. Returns every suite's result (in plan order) and the summary.
     pub async fn run(mut self) -> (Vec<SuiteResult>, Summary, RunInfo) {
-        let mut sigint = signal(SignalKind::interrupt()).ok();
-        let mut sigterm = signal(SignalKind::terminate()).ok();
+        let mut stops = StopSignals::new();
         self.started = Instant::now();
         self.run.started = SystemTime::now();
         emit(&mut self.sinks, self.plan, &self.run, &Event::RunStarted);
@@ -187,8 +186,7 @@ impl<'a> Scheduler<'a> {
                 Some(o) = self.outcomes.recv() => Woke::Outcome(o),
                 () = sleep_until(next_backoff), if next_backoff.is_some() => Woke::Timer(Timer::Backoff),
                 () = precise_until(limiter_wake), if limiter_wake.is_some() => Woke::Timer(Timer::Limiter),
-                Some(()) = recv(&mut sigint) => Woke::Signal,
-                Some(()) = recv(&mut sigterm) => Woke::Signal,
+                () = stops.recv() => Woke::Signal,
             };
             match woke {
                 Woke::Outcome(o) => self.on_outcome(o),
@@ -196,24 +194,26 @@ impl<'a> Scheduler<'a> {
                 Woke::Signal => self.feed(Input::Signal),
             }
         }
+        let mut signalled_in_sweep = false;
         if let Some(exec) = self.exec.take() {
-            // A Ctrl-C during the final sweep kills at once.
+            // A stop signal during the final sweep kills at once: the sweep is already the
+            // stop a first signal asks for, so this one is the second.
             let switch = exec.kill_switch();
-            let watcher = sigint.take().map(|mut s| {
-                tokio::spawn(async move {
-                    if s.recv().await.is_some() {
+            let shutdown = exec.shutdown(self.plan.grace);
+            tokio::pin!(shutdown);
+            loop {
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    () = stops.recv(), if !signalled_in_sweep => {
+                        signalled_in_sweep = true;
                         switch.fire();
                     }
-                })
-            });
-            exec.shutdown(self.plan.grace).await;
-            if let Some(w) = watcher {
-                w.abort();
+                }
             }
         }
         let socket = self.coordinator.take().map(Coordinator::stop);
 
-        let interrupted = self.core.interrupted();
+        let interrupted = self.core.interrupted() || signalled_in_sweep;
         let core = std::mem::replace(&mut self.core, Core::new(self.plan, Vec::new(), 0));
         let results = core.into_results();
         let summary = Summary::from_results(&results, self.started.elapsed(), interrupted);
@@ -608,10 +608,32 @@ async fn precise_until(t: Option<Instant>) {
     }
 }
 
-async fn recv(s: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
-    match s {
-        Some(s) => s.recv().await,
-        None => std::future::pending().await,
+/// The signals that stop a run (DESIGN §3 rule 8): SIGINT, SIGTERM, SIGHUP (the terminal
+/// closed) and SIGQUIT; each would otherwise end ptest at once and leave its suites running.
+struct StopSignals(Vec<Signal>);
+
+impl StopSignals {
+    fn new() -> StopSignals {
+        let kinds = [
+            SignalKind::interrupt(),
+            SignalKind::terminate(),
+            SignalKind::hangup(),
+            SignalKind::quit(),
+        ];
+        StopSignals(kinds.into_iter().filter_map(|k| signal(k).ok()).collect())
+    }
+
+    /// The next of them to arrive.
+    async fn recv(&mut self) {
+        std::future::poll_fn(|cx| {
+            for s in &mut self.0 {
+                if s.poll_recv(cx).is_ready() {
+                    return std::task::Poll::Ready(());
+                }
+            }
+            std::task::Poll::Pending
+        })
+        .await;
     }
 }
 

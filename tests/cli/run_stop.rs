@@ -251,3 +251,80 @@ fn suites_end_when_ptest_starts_with_sigchld_blocked() {
     assert_eq!(status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("3 suites: 3 passed"), "{stdout}");
 }
+
+/// SIGHUP (the terminal closed) and SIGQUIT killed ptest at once, leaving its suites running and
+/// no report: they stop a run as SIGTERM does (DESIGN §3 rule 8).
+#[test]
+fn sighup_cancels_reports_and_exits_130() {
+    interrupt_mid_run(libc::SIGHUP);
+}
+
+#[test]
+fn sigquit_cancels_reports_and_exits_130() {
+    interrupt_mid_run(libc::SIGQUIT);
+}
+
+/// SIGUSR1, SIGUSR2 and SIGALRM killed ptest; they must not, nor reach its suites as ignored.
+#[test]
+fn usr1_usr2_and_alrm_do_not_kill_ptest() {
+    let p = Probed::new(
+        r#"
+ptest.suite { name = "long", cmd = probe("long", 2) }
+ptest.suite { name = "later", cmd = "sleep 1.5; grep -E '^Sig(Ign|Cgt)' /proc/self/status > dispositions.txt" }
+"#,
+    );
+    let mut child = p.spawn(&["-j", "2"]);
+    assert!(wait_until(Duration::from_secs(10), || p
+        .spans()
+        .ran("long")));
+    for sig in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGALRM] {
+        signal(&child, sig);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let code = wait_exit(&mut child, Duration::from_secs(30));
+    let stdout = std::fs::read_to_string(p.p.join("stdout.txt")).unwrap();
+    assert_eq!(code, 0, "{stdout}");
+    let r = p.report();
+    assert_eq!(status(&r, "long"), "passed");
+    assert_eq!(status(&r, "later"), "passed");
+    // A suite started after ptest set these up still gets them as a fresh process does.
+    let text = std::fs::read_to_string(p.p.join("dispositions.txt")).unwrap();
+    for line in text.lines() {
+        let mask = u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap();
+        for sig in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGALRM] {
+            assert_eq!(mask & (1 << (sig - 1)), 0, "{line}: signal {sig}");
+        }
+    }
+}
+
+/// During the final sweep (a suite left a daemon that ignores SIGTERM, the grace period is
+/// long), a SIGTERM to ptest was ignored for the whole grace period: it kills at once there too.
+#[test]
+fn a_signal_during_the_final_sweep_kills_at_once() {
+    let p = Probed::new(
+        r#"
+ptest.config { grace = "120s" }
+ptest.suite {
+  name = "leaves-deaf",
+  cmd = "sh -c 'trap \"\" TERM; echo $$ > deaf.pid; exec sleep 300' > /dev/null 2>&1 & sleep 0.2; echo done > done.txt",
+}
+"#,
+    );
+    let t = std::time::Instant::now();
+    let mut child = p.spawn(&[]);
+    assert!(wait_until(Duration::from_secs(10), || p
+        .p
+        .join("done.txt")
+        .exists()));
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the sweep waits for the grace period"
+    );
+    signal(&child, libc::SIGTERM);
+    let code = wait_exit(&mut child, Duration::from_secs(30));
+    assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
+    assert_eq!(code, 130);
+    assert!(!alive(pid_in(&p.p, "deaf.pid")));
+    assert_eq!(status(&p.report(), "leaves-deaf"), "passed");
+}
