@@ -238,6 +238,10 @@ pub struct RunArgs {
     /// Write a self-contained HTML report (summary, timeline, failures) here
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Write a JSON line per event (run, suite and attempt starts and ends) here as it happens;
+    /// "-" for stdout (the terminal view then goes to stderr)
+    #[arg(long, value_name = "FILE|-")]
+    pub events: Option<PathBuf>,
     /// Stream each suite's output live, every line prefixed by the suite's name
     #[arg(short, long, conflicts_with = "quiet")]
     pub verbose: bool,

@@ -295,11 +295,34 @@ fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
     } else {
         report::terminal::Verbosity::Normal
     };
+    let mut events = match &args.events {
+        Some(path) => Some(report::events::EventsSink::open(path.clone()).map_err(|e| {
+            Error::Setup(format!(
+                "--events: cannot write {}: {}",
+                path.display(),
+                io_message(&e)
+            ))
+        })?),
+        None => None,
+    };
+    // With `--events -` the events own stdout; the terminal view moves to stderr.
+    let events_on_stdout = args.events.as_deref() == Some(std::path::Path::new("-"));
     let live = {
         use std::io::IsTerminal;
-        std::io::stdout().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb")
+        let tty = if events_on_stdout {
+            std::io::stderr().is_terminal()
+        } else {
+            std::io::stdout().is_terminal()
+        };
+        tty && std::env::var("TERM").map_or(true, |t| t != "dumb")
     };
-    let mut terminal = report::terminal::Terminal::new(styles, verbosity).with_live_view(live);
+    let terminal_out: Box<dyn Write + Send> = if events_on_stdout {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    };
+    let mut terminal = report::terminal::Terminal::with_writer(styles, verbosity, terminal_out)
+        .with_live_view(live);
     let echo = args.verbose.then(|| terminal.echo());
     let mut paths = vec![plan.log_dir.join("test-report.json")];
     paths.extend(args.report.clone());
@@ -344,6 +367,9 @@ fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         if let Some(h) = past.as_mut() {
             sinks.push(h);
         }
+        if let Some(e) = events.as_mut() {
+            sinks.push(e);
+        }
         let scheduler = sched::Scheduler::new(&plan, opts, sinks, &mut judge, setup)
             .map_err(|e| Error::Setup(format!("cannot start the executor: {}", io_message(&e))))?;
         let (_, summary, _) = scheduler.run().await;
@@ -353,7 +379,8 @@ fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         .errors
         .iter()
         .chain(junit.iter().flat_map(|j| &j.errors))
-        .chain(html.iter().flat_map(|h| &h.errors));
+        .chain(html.iter().flat_map(|h| &h.errors))
+        .chain(events.iter().flat_map(|e| &e.errors));
     for e in errors {
         let _ = writeln!(std::io::stderr().lock(), "error: {e}");
     }

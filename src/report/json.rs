@@ -108,6 +108,52 @@ pub fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
+/// One suite's entry in the report (also the body of `--events`' `suite_finished`).
+pub fn suite_report<'a>(plan: &'a Plan, r: &'a SuiteResult) -> SuiteReport<'a> {
+    let s = plan.suite(r.id);
+    SuiteReport {
+        name: &s.name,
+        description: s.description.as_deref(),
+        category: &s.category,
+        phase: &plan.phase(s.phase).name,
+        group: plan.group_name(s),
+        tags: &s.tags,
+        status: r.status.label(),
+        start_time: r.start_time.map(unix_secs),
+        end_time: r.end_time.map(unix_secs),
+        duration: round3(r.duration.as_secs_f64()),
+        return_code: r.return_code,
+        signal: r.signal,
+        attempts: r.attempts,
+        error_message: r.error_message.as_deref(),
+        skip_reason: r.skip_reason.as_deref(),
+        log_file: r
+            .log_file
+            .as_deref()
+            .map(|p| display_path(p).to_string_lossy().into_owned()),
+        worker: r.worker,
+        peak_rss_kb: r.peak_rss_kb,
+        cpu_time: r.cpu_time.map(|d| round3(d.as_secs_f64())),
+        attempts_detail: r.attempts_detail.iter().map(AttemptReport::new).collect(),
+    }
+}
+
+/// The run's summary as the report writes it.
+pub fn summary_report(summary: &Summary) -> SummaryReport {
+    SummaryReport {
+        total: summary.total,
+        passed: summary.passed,
+        failed: summary.failed,
+        skipped: summary.skipped,
+        flaky: summary.flaky,
+        timed_out: summary.timed_out,
+        cancelled: summary.cancelled,
+        sequential_time: round3(summary.sequential_time.as_secs_f64()),
+        speedup: round3(summary.speedup()),
+        interrupted: summary.interrupted,
+    }
+}
+
 /// Build the report document.
 pub fn build<'a>(
     plan: &'a Plan,
@@ -116,37 +162,7 @@ pub fn build<'a>(
     summary: &Summary,
     limiters: &[LimiterStats],
 ) -> Report<'a> {
-    let suites = results
-        .iter()
-        .map(|r| {
-            let s = plan.suite(r.id);
-            SuiteReport {
-                name: &s.name,
-                description: s.description.as_deref(),
-                category: &s.category,
-                phase: &plan.phase(s.phase).name,
-                group: plan.group_name(s),
-                tags: &s.tags,
-                status: r.status.label(),
-                start_time: r.start_time.map(unix_secs),
-                end_time: r.end_time.map(unix_secs),
-                duration: round3(r.duration.as_secs_f64()),
-                return_code: r.return_code,
-                signal: r.signal,
-                attempts: r.attempts,
-                error_message: r.error_message.as_deref(),
-                skip_reason: r.skip_reason.as_deref(),
-                log_file: r
-                    .log_file
-                    .as_deref()
-                    .map(|p| display_path(p).to_string_lossy().into_owned()),
-                worker: r.worker,
-                peak_rss_kb: r.peak_rss_kb,
-                cpu_time: r.cpu_time.map(|d| round3(d.as_secs_f64())),
-                attempts_detail: r.attempts_detail.iter().map(AttemptReport::new).collect(),
-            }
-        })
-        .collect();
+    let suites = results.iter().map(|r| suite_report(plan, r)).collect();
     let limiters = plan
         .limiters
         .iter()
@@ -168,18 +184,7 @@ pub fn build<'a>(
         duration: round3(summary.duration.as_secs_f64()),
         workers: plan.workers,
         suites,
-        summary: SummaryReport {
-            total: summary.total,
-            passed: summary.passed,
-            failed: summary.failed,
-            skipped: summary.skipped,
-            flaky: summary.flaky,
-            timed_out: summary.timed_out,
-            cancelled: summary.cancelled,
-            sequential_time: round3(summary.sequential_time.as_secs_f64()),
-            speedup: round3(summary.speedup()),
-            interrupted: summary.interrupted,
-        },
+        summary: summary_report(summary),
         limiters,
     }
 }

@@ -1,6 +1,7 @@
 //! Report sinks fed the scheduler's events: the terminal, the JSON report. Each sink reads the
 //! plan and the events; none changes run state.
 
+pub mod events;
 pub mod github;
 pub mod html;
 pub mod json;

@@ -58,7 +58,16 @@ impl LineSink for Echo {
 
 impl Terminal {
     pub fn new(styles: Styles, verbosity: Verbosity) -> Terminal {
-        let out: SharedWriter = Arc::new(Mutex::new(Box::new(std::io::stdout())));
+        Terminal::with_writer(styles, verbosity, Box::new(std::io::stdout()))
+    }
+
+    /// Writing to `out` (stderr when stdout carries `--events -`).
+    pub fn with_writer(
+        styles: Styles,
+        verbosity: Verbosity,
+        out: Box<dyn Write + Send>,
+    ) -> Terminal {
+        let out: SharedWriter = Arc::new(Mutex::new(out));
         Terminal {
             out,
             styles,

@@ -269,3 +269,90 @@ fn html_escape(s: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
+
+fn ndjson(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+#[test]
+fn events_are_one_json_line_each_written_as_they_happen() {
+    let p = Project::new(
+        r#"
+ptest.suite { name = "watcher", cmd = "grep -c '\"name\":\"watcher\"' events.ndjson > seen" }
+ptest.suite { name = "flaky", retry = 1, cmd = "test $PTEST_ATTEMPT = 2" }
+ptest.suite { name = "bad", cmd = "exit 3" }
+ptest.suite { name = "after", cmd = "true", depends_on = { "bad" } }
+"#,
+    );
+    let out = p.run(&["-j", "1", "--events", "events.ndjson"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    // While it ran, the watcher's own suite_started line was already in the file.
+    assert_eq!(std::fs::read_to_string(p.join("seen")).unwrap().trim(), "1");
+    let lines = ndjson(&std::fs::read_to_string(p.join("events.ndjson")).unwrap());
+    let events_of = |name: &str| -> Vec<&str> {
+        lines
+            .iter()
+            .filter(|l| l["name"] == name)
+            .map(|l| l["event"].as_str().unwrap())
+            .collect()
+    };
+    let one = ["suite_started", "attempt_finished", "suite_finished"];
+    assert_eq!(events_of("watcher"), one);
+    assert_eq!(events_of("bad"), one);
+    assert_eq!(
+        events_of("flaky"),
+        [
+            "suite_started",
+            "attempt_finished",
+            "suite_started",
+            "attempt_finished",
+            "suite_finished"
+        ]
+    );
+    assert_eq!(
+        events_of("after"),
+        ["suite_finished"],
+        "skipped: it never started"
+    );
+    assert_eq!(lines.len(), 14);
+    assert_eq!(lines[0]["event"], "run_started");
+    assert_eq!(lines[13]["event"], "run_finished");
+    let flaky: Vec<&serde_json::Value> = lines.iter().filter(|l| l["name"] == "flaky").collect();
+    let times: Vec<f64> = lines.iter().map(|l| l["time"].as_f64().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.join("test-logs/test-report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(lines[0]["run_id"], report["run_id"]);
+    assert_eq!(lines[0]["total"], 4);
+    assert_eq!(flaky[0]["attempt"], 1);
+    assert_eq!(flaky[0]["attempts"], 2);
+    assert_eq!(flaky[1]["status"], "failed");
+    assert_eq!(flaky[1]["error_message"], "exit code 1");
+    assert_eq!(flaky[2]["attempt"], 2);
+    assert_eq!(flaky[3]["status"], "passed");
+    // suite_finished carries exactly the report's entry for the suite; run_finished its summary.
+    for l in lines.iter().filter(|l| l["event"] == "suite_finished") {
+        let mut l = l.clone();
+        let o = l.as_object_mut().unwrap();
+        o.remove("event");
+        o.remove("time");
+        let entry = report["suites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == l["name"])
+            .unwrap();
+        assert_eq!(&l, entry);
+    }
+    assert_eq!(lines[13]["summary"], report["summary"]);
+
+    // On stdout: only event lines there; the terminal view goes to stderr.
+    let out = p.run(&["-j", "1", "--events", "-"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(ndjson(&out.stdout).len(), 14);
+    assert!(out.stderr.contains("Summary: 4 suites"), "{}", out.stderr);
+}

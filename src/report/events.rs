@@ -1,0 +1,210 @@
+//! `--events FILE|-`: one JSON object a line (NDJSON) per event, written as it happens, for
+//! tools that follow a run live. Each line has `event` and `time` (seconds since the Unix
+//! epoch) and the fields the JSON report uses for the same things; the schema is in
+//! docs/reports.md. A line is written whole with one `write`, so a reader never sees half of
+//! one (on stdout, between the terminal's own lines).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use super::json::{AttemptReport, LimiterReport, round3, suite_report, summary_report};
+use super::{display_path, unix_secs};
+use crate::event::{Event, RunInfo, Sink};
+use crate::plan::Plan;
+
+/// Bumped when a field changes meaning or goes away (new fields may come at any time).
+pub const EVENTS_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Line<'a, T: Serialize> {
+    event: &'a str,
+    time: f64,
+    #[serde(flatten)]
+    body: T,
+}
+
+#[derive(Serialize)]
+struct RunStarted<'a> {
+    format_version: u32,
+    ptest_version: &'static str,
+    run_id: &'a str,
+    timestamp: String,
+    workers: u32,
+    /// Suites in the plan (statically skipped ones included, as the report counts them).
+    total: usize,
+    log_dir: String,
+}
+
+#[derive(Serialize)]
+struct SuiteStarted<'a> {
+    name: &'a str,
+    category: &'a str,
+    phase: &'a str,
+    attempt: u32,
+    /// Attempts its retry policy allows.
+    attempts: u32,
+    worker: u32,
+    log_file: String,
+}
+
+#[derive(Serialize)]
+struct AttemptFinished<'a> {
+    name: &'a str,
+    #[serde(flatten)]
+    attempt: AttemptReport,
+}
+
+#[derive(Serialize)]
+struct RunFinished<'a> {
+    run_id: &'a str,
+    duration: f64,
+    summary: super::json::SummaryReport,
+    limiters: Vec<LimiterReport<'a>>,
+}
+
+/// Where the lines go.
+pub enum Target {
+    Stdout,
+    File(std::fs::File),
+}
+
+pub struct EventsSink {
+    target: Target,
+    pub path: PathBuf,
+    /// The first write that failed; later lines are not tried.
+    pub errors: Vec<String>,
+}
+
+impl EventsSink {
+    /// `-` is stdout; anything else a file, created or emptied now.
+    pub fn open(path: PathBuf) -> std::io::Result<EventsSink> {
+        let target = if path.as_os_str() == "-" {
+            Target::Stdout
+        } else {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            Target::File(std::fs::File::create(&path)?)
+        };
+        Ok(EventsSink {
+            target,
+            path,
+            errors: Vec::new(),
+        })
+    }
+
+    fn line(&mut self, event: &str, body: impl Serialize) {
+        if !self.errors.is_empty() {
+            return;
+        }
+        let line = Line {
+            event,
+            time: unix_secs(SystemTime::now()),
+            body,
+        };
+        let Ok(mut bytes) = serde_json::to_vec(&line) else {
+            return;
+        };
+        bytes.push(b'\n');
+        let written = match &mut self.target {
+            Target::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&bytes).and_then(|()| out.flush())
+            }
+            // An unbuffered file: the line is in the file when `write_all` returns.
+            Target::File(f) => f.write_all(&bytes),
+        };
+        if let Err(e) = written {
+            // Nobody reads a closed pipe any more: not the run's failure.
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                self.errors.push(format!(
+                    "cannot write events to {}: {}",
+                    self.path.display(),
+                    crate::io_message(&e)
+                ));
+            }
+        }
+    }
+}
+
+impl Sink for EventsSink {
+    fn event(&mut self, plan: &Plan, run: &RunInfo, event: &Event<'_>) {
+        match event {
+            Event::RunStarted => self.line(
+                "run_started",
+                RunStarted {
+                    format_version: EVENTS_VERSION,
+                    ptest_version: env!("CARGO_PKG_VERSION"),
+                    run_id: &run.run_id,
+                    timestamp: humantime::format_rfc3339_millis(run.started).to_string(),
+                    workers: plan.workers,
+                    total: plan.suites.len(),
+                    log_dir: display_path(&plan.log_dir).to_string_lossy().into_owned(),
+                },
+            ),
+            Event::SuiteStarted {
+                id,
+                attempt,
+                worker,
+            } => {
+                let s = plan.suite(*id);
+                self.line(
+                    "suite_started",
+                    SuiteStarted {
+                        name: &s.name,
+                        category: &s.category,
+                        phase: &plan.phase(s.phase).name,
+                        attempt: *attempt,
+                        attempts: s.retry.attempts,
+                        worker: *worker,
+                        log_file: run
+                            .log_files
+                            .get(id.index())
+                            .map(|p| display_path(p).to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                    },
+                );
+            }
+            Event::AttemptFinished { id, detail } => self.line(
+                "attempt_finished",
+                AttemptFinished {
+                    name: &plan.suite(*id).name,
+                    attempt: AttemptReport::new(detail),
+                },
+            ),
+            Event::SuiteFinished { result } => {
+                self.line("suite_finished", suite_report(plan, result));
+            }
+            Event::RunFinished {
+                summary, limiters, ..
+            } => {
+                let limiters = plan
+                    .limiters
+                    .iter()
+                    .zip(limiters.iter())
+                    .map(|(l, st)| LimiterReport {
+                        name: &l.name,
+                        acquired: st.acquired,
+                        waited: round3(st.waited.as_secs_f64()),
+                        throttled: st.throttled,
+                        rate: st.rate,
+                        serialized: st.serialized,
+                    })
+                    .collect();
+                self.line(
+                    "run_finished",
+                    RunFinished {
+                        run_id: &run.run_id,
+                        duration: round3(summary.duration.as_secs_f64()),
+                        summary: summary_report(summary),
+                        limiters,
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+}
