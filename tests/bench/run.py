@@ -11,6 +11,8 @@ any runner can take on this machine.
     python3 tests/bench/run.py                    # every workload, 5 rounds
     python3 tests/bench/run.py --only W1,W3 -r 7  # some workloads, more rounds
     python3 tests/bench/run.py --only W4 --baseline /tmp/old/ptest  # and an earlier build, same rounds
+    python3 tests/bench/run.py --only W1,W4 --posix --no-peers      # Linux's fast path and the portable one
+    python3 tests/bench/run.py --only W1,W4 --posix --no-peers --fresh  # each run without its log folder
 """
 
 import argparse
@@ -31,6 +33,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PTEST = os.path.join(ROOT, "target", "release", "ptest")
 FLOOR = os.path.join(ROOT, "target", "release", "bench-floor")
 BASELINE = None  # --baseline: another ptest binary, run as the tool "ptest (baseline)"
+POSIX = False  # --posix: the same ptest on its portable path too, as the tool "ptest (posix)"
+FRESH = False  # --fresh: every ptest run starts without its log folder
 
 
 def ensure_tools():
@@ -195,6 +199,13 @@ def w6():
 
 # ---------------------------------------------------------------- running
 
+def env_of(tool):
+    """The environment a tool runs in: ptest (posix) is ptest with PTEST_PLATFORM=posix."""
+    if tool == "ptest (posix)":
+        return dict(os.environ, PTEST_PLATFORM="posix")
+    return None
+
+
 def timed(cmd, cwd, env=None):
     """Wall seconds, and (user+sys CPU, peak RSS KB) of the process tree."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -213,6 +224,7 @@ def command(tool, w):
     return {
         "ptest": [PTEST, "-j", j, "-q", "ptest.lua"],
         "ptest (baseline)": [BASELINE, "-j", j, "-q", "ptest.lua"],
+        "ptest (posix)": [PTEST, "-j", j, "-q", "ptest.lua"],
         "ninja": ["ninja", "-j", j, "--quiet"],
         "make": ["make", "-s", "-j", j],
         "xargs": ["sh", "-c", f"xargs -P {j} -I CMD /bin/sh -c CMD < commands.txt"],
@@ -226,7 +238,9 @@ def clean(tool, d, w):
         p = os.path.join(d, f)
         if os.path.exists(p):
             os.remove(p)
-    if w.key == "W6":
+    if FRESH and tool.startswith("ptest"):
+        shutil.rmtree(os.path.join(d, "logs"), ignore_errors=True)
+    elif w.key == "W6":
         # Each round starts without the previous round's 800 MB of logs: deleting those is
         # real work (ptest does it on a thread of its own), but not the cost measured here.
         shutil.rmtree(os.path.join(d, "logs"), ignore_errors=True)
@@ -235,21 +249,21 @@ def clean(tool, d, w):
 def run_workload(w, rounds, base, warmup=1):
     d = os.path.join(base, w.key.replace(" ", "_"))
     w.write(d)
-    tools = ["ptest"] + (["ptest (baseline)"] if BASELINE else []) + [p for p in w.peers
-                         if shutil.which(p) or p == "xargs" or (p == "floor" and os.path.exists(FLOOR))]
+    tools = ["ptest"] + (["ptest (baseline)"] if BASELINE else []) + (["ptest (posix)"] if POSIX else []) + [
+        p for p in w.peers if shutil.which(p) or p == "xargs" or (p == "floor" and os.path.exists(FLOOR))]
     results = {t: [] for t in tools}
     # Untimed first runs: the first one of each tool creates its files (ptest's logs, ninja's
     # log) and brings its binary into memory, which later runs do not repeat.
     for _ in range(warmup):
         for t in tools:
             clean(t, d, w)
-            timed(command(t, w), d)
+            timed(command(t, w), d, env_of(t))
     for r in range(rounds):
         # The tools take turns, and who goes first rotates: no tool always follows the same one
         # (GNU parallel leaves the machine busier than the others do).
         for t in tools[r % len(tools):] + tools[:r % len(tools)]:
             clean(t, d, w)
-            results[t].append(timed(command(t, w), d))
+            results[t].append(timed(command(t, w), d, env_of(t)))
     extra = {}
     if w.key == "W5":
         extra["ptest list"] = list_time(d, rounds)
@@ -297,6 +311,11 @@ def fmt_row(w, tools, results, extra):
         bound = f"{med / w.lower_bound:.3f}×" if w.lower_bound else ""
         rss = max(r[2] for r in results[t])
         lines.append(f"| {w.title} | {t} | {med:.3f} s ({min(walls):.3f}–{max(walls):.3f}) | {ratio} | {bound} | {rss / 1024:.1f} MB |")
+    if "ptest (posix)" in results:
+        fast = [r[0] for r in results["ptest"]]
+        posix = [r[0] for r in results["ptest (posix)"]]
+        ratio = statistics.median([a / b for a, b in zip(fast, posix)])
+        lines.append(f"| {w.title} | ptest ÷ ptest (posix), median of rounds | {ratio:.3f}× | | | |")
     for k, v in extra.items():
         lines.append(f"| {w.title} | {k} | {v:.3f} s | | | |")
     return lines
@@ -309,8 +328,12 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the generated folders")
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs of each tool first")
     ap.add_argument("--baseline", metavar="BIN", help="another ptest binary to run in the same rounds")
+    ap.add_argument("--posix", action="store_true", help="also ptest on its portable path (PTEST_PLATFORM=posix)")
+    ap.add_argument("--fresh", action="store_true", help="remove ptest's log folder before each of its runs")
+    ap.add_argument("--no-peers", action="store_true", help="ptest only: no ninja, make, xargs, parallel, floor")
     args = ap.parse_args()
-    global BASELINE
+    global BASELINE, POSIX, FRESH
+    POSIX, FRESH = args.posix, args.fresh
     BASELINE = os.path.abspath(args.baseline) if args.baseline else None
     if BASELINE and not (os.path.isfile(BASELINE) and os.access(BASELINE, os.X_OK)):
         ap.error(f"--baseline {args.baseline}: not an executable file")
@@ -318,8 +341,12 @@ def main():
     all_w = [w1(2), w1(8), w2(True), w2(False), w3(True), w3(False), w4(), w5(), w6()]
     only = [o.strip() for o in args.only.split(",") if o.strip()]
     chosen = [w for w in all_w if not only or w.key.split()[0] in only]
+    if args.no_peers:
+        for w in chosen:
+            w.peers = []
     base = tempfile.mkdtemp(prefix="ptest-bench-")
-    print(f"# {time.strftime('%Y-%m-%d %H:%M')}  {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, {args.rounds} rounds after {args.warmup} untimed\n")
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')}  {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, {args.rounds} rounds after {args.warmup} untimed"
+          f"{', fresh log folders' if FRESH else ''}\n")
     print("| workload | tool | wall: median (min–max) | ÷ ninja | ÷ lower bound | peak RSS |")
     print("|---|---|---|---|---|---|")
     for w in chosen:

@@ -13,7 +13,7 @@ use crate::probe::{Probed, status};
 fn hundreds_of_suites_at_once_under_a_small_open_file_limit() {
     const N: usize = 256;
     let p = Probed::new(&format!(
-        "for i = 1, {N} do ptest.suite {{ name = 's' .. i, cmd = probe('s' .. i, 1) }} end\n"
+        "for i = 1, {N} do ptest.suite {{ name = 's' .. i, cmd = probe('s' .. i, 3) }} end\n"
     ));
     // A hard limit of 64 descriptors: ptest may hold none per running suite.
     let out = harness::run(
