@@ -66,6 +66,8 @@ pub struct SuiteResult {
     pub last_output: Option<(u64, u64)>,
     /// Every attempt that ran, in order: its own worker, times and outcome.
     pub attempts_detail: Vec<AttemptDetail>,
+    /// A batch's part with `results`: every testcase, the latest attempt's for each item.
+    pub testcases: Vec<crate::results::TestCase>,
 }
 
 /// One attempt of a suite: where and when it ran, and how it ended. A retried suite's
@@ -109,6 +111,7 @@ impl SuiteResult {
             failed_attempts: Vec::new(),
             last_output: None,
             attempts_detail: Vec::new(),
+            testcases: Vec::new(),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod init;
 pub mod lua;
 pub mod plan;
 pub mod report;
+pub mod results;
 pub mod sched;
 pub mod settings;
 pub mod shell;

@@ -191,15 +191,35 @@ Wall time {}, sequential {}, {} workers{speedup}</p>",
             let s = plan.suite(r.id);
             let _ = writeln!(
                 h,
-                "<h3 class=\"failure\">{} — {}{}</h3>\n<pre>{}</pre>",
+                "<h3 class=\"failure\">{} — {}{}</h3>",
                 escape(&s.name),
                 escape(r.error_message.as_deref().unwrap_or("failed")),
                 r.log_file
                     .as_deref()
                     .map(|p| format!(" ({})", links.log(p)))
                     .unwrap_or_default(),
-                escape(&tail(r))
             );
+            // A batch's failed tests, each with its message and traceback.
+            let failed: Vec<&crate::results::TestCase> = r
+                .testcases
+                .iter()
+                .filter(|c| c.outcome.is_failure())
+                .collect();
+            if !failed.is_empty() {
+                h.push_str("<ul class=\"tests\">\n");
+                for c in failed {
+                    let _ = writeln!(
+                        h,
+                        "<li><details><summary><code>{}</code> {}{}</summary><pre>{}</pre></details></li>",
+                        escape(&c.display()),
+                        c.outcome.label(),
+                        escape(&c.summary().map(|m| format!(": {m}")).unwrap_or_default()),
+                        escape(c.text.as_deref().unwrap_or(""))
+                    );
+                }
+                h.push_str("</ul>\n");
+            }
+            let _ = writeln!(h, "<pre>{}</pre>", escape(&tail(r)));
         }
     }
 

@@ -341,7 +341,71 @@ pub fn build(plan: &Plan, _run: &RunInfo, results: &[SuiteResult], wall: Duratio
             cases: in_phase.iter().map(|r| suite_case(plan, r)).collect(),
         });
     }
+    doc.suites.extend(batch_suites(plan, results));
     doc
+}
+
+/// DESIGN §6: a batch with results is a `testsuite` of its own, named after the batch, holding
+/// the testcases its command reported (their names, classnames, files, lines and times).
+fn batch_suites(plan: &Plan, results: &[SuiteResult]) -> Vec<TestSuite> {
+    use crate::results::Outcome as Case;
+    let mut suites: Vec<TestSuite> = Vec::new();
+    for r in results {
+        let Some(part) = &plan.suite(r.id).part else {
+            continue;
+        };
+        if r.testcases.is_empty() {
+            continue;
+        }
+        let at = match suites.iter().position(|t| t.name == part.batch) {
+            Some(i) => i,
+            None => {
+                suites.push(TestSuite {
+                    name: part.batch.clone(),
+                    time: Duration::ZERO,
+                    timestamp: r.start_time,
+                    cases: Vec::new(),
+                });
+                suites.len() - 1
+            }
+        };
+        let suite = &mut suites[at];
+        suite.time += r.duration;
+        suite.timestamp = suite.timestamp.min(r.start_time).or(r.start_time);
+        for c in &r.testcases {
+            let problem = || Problem {
+                message: c
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| c.outcome.label().into()),
+                kind: c.kind.clone().unwrap_or_else(|| c.outcome.label().into()),
+                text: c.text.clone().unwrap_or_default(),
+            };
+            let outcome = match c.outcome {
+                Case::Passed => Outcome::Passed,
+                Case::Failed => Outcome::Failure(problem()),
+                Case::Error => Outcome::Error(problem()),
+                Case::Skipped => Outcome::Skipped {
+                    message: c.message.clone().unwrap_or_default(),
+                },
+            };
+            suite.cases.push(TestCase {
+                name: c.name.clone(),
+                classname: c.classname.clone().unwrap_or_default(),
+                time: c
+                    .time
+                    .and_then(|t| Duration::try_from_secs_f64(t).ok())
+                    .unwrap_or_default(),
+                file: c.file.clone(),
+                line: c.line,
+                outcome,
+                reruns: Vec::new(),
+                system_out: None,
+                system_err: None,
+            });
+        }
+    }
+    suites
 }
 
 /// Writes the XML when the run ends.

@@ -25,6 +25,8 @@ pub enum Verbosity {
 }
 
 const FAILURE_TAIL_LINES: usize = 15;
+/// Failed tests of a batch named in the summary, before "... and N more".
+const FAILED_TESTS_SHOWN: usize = 20;
 const SLOWEST: usize = 5;
 
 pub struct Terminal {
@@ -332,6 +334,27 @@ impl Terminal {
                     r.error_message.as_deref().unwrap_or(""),
                     log
                 ));
+                // A batch's failed tests by name, with the assertion's message.
+                let failed: Vec<&crate::results::TestCase> = r
+                    .testcases
+                    .iter()
+                    .filter(|c| c.outcome.is_failure())
+                    .collect();
+                for c in failed.iter().take(FAILED_TESTS_SHOWN) {
+                    out.push_str(&format!(
+                        "    {} {} {}{}\n",
+                        st.status(Status::Failed, "✗"),
+                        c.display(),
+                        c.outcome.label(),
+                        c.summary().map(|m| format!(": {m}")).unwrap_or_default()
+                    ));
+                }
+                if failed.len() > FAILED_TESTS_SHOWN {
+                    out.push_str(&format!(
+                        "    ... and {} more failed tests (see the JUnit report or the log)\n",
+                        failed.len() - FAILED_TESTS_SHOWN
+                    ));
+                }
                 if let (Some(path), Some((start, end))) = (r.log_file.as_deref(), r.last_output) {
                     let tail = crate::sched::read_tail(path, start, end);
                     for line in last_lines(&tail, FAILURE_TAIL_LINES) {

@@ -27,6 +27,7 @@ use super::limits::Refusal;
 use super::queue::{Admit, Queue, Slots};
 use crate::event::{AttemptDetail, AttemptView, Status, SuiteResult};
 use crate::plan::{LimiterId, OnFailure, Plan, SuiteId};
+use crate::results::TestCase;
 
 #[cfg(test)]
 mod tests;
@@ -80,6 +81,8 @@ pub struct Ended {
     pub cpu_time: Option<Duration>,
     /// Byte range of this attempt's output in the suite's log.
     pub output: (u64, u64),
+    /// A batch's part: the testcases its results file held (`None`: none could be read).
+    pub testcases: Option<Vec<TestCase>>,
 }
 
 /// What the driver must do, in order.
@@ -148,6 +151,8 @@ struct Running {
     id: SuiteId,
     attempt: u32,
     slots: Vec<u32>,
+    /// A batch's part: the items this attempt runs (`None`: all).
+    items: Option<Vec<usize>>,
 }
 
 /// Per-suite totals across attempts.
@@ -161,6 +166,10 @@ struct Progress {
     worker: Option<u32>,
     failed_attempts: Vec<String>,
     attempts_detail: Vec<AttemptDetail>,
+    /// A batch's part: its testcases, the latest attempt's for each item.
+    testcases: Vec<TestCase>,
+    /// The items the next attempt runs (`None`: all).
+    retry_items: Option<Vec<usize>>,
 }
 
 /// The run's state. Only [`Core::step`] changes it.
@@ -303,6 +312,11 @@ impl<'p> Core<'p> {
     }
 
     /// The suite's final result, once [`Command::Finished`] said it is in.
+    /// The items a started batch attempt runs (`None`: all, or not a batch).
+    pub fn items_of(&self, key: AttemptKey) -> Option<&[usize]> {
+        self.attempts.get(&key).and_then(|r| r.items.as_deref())
+    }
+
     pub fn result(&self, id: SuiteId) -> &SuiteResult {
         self.results[id.index()]
             .as_ref()
@@ -439,6 +453,8 @@ impl<'p> Core<'p> {
         p.attempts += 1;
         p.worker = Some(slots[0]);
         let attempt = p.attempts;
+        // DESIGN §9: a batch's retry runs only the items that failed, when results said which.
+        let items = p.retry_items.take();
         let key = self.next_key;
         self.next_key += 1;
         self.set_state(id, State::Running);
@@ -448,6 +464,7 @@ impl<'p> Core<'p> {
                 id,
                 attempt,
                 slots: slots.clone(),
+                items,
             },
         );
         self.out.push(Command::Start {
@@ -458,7 +475,7 @@ impl<'p> Core<'p> {
         });
     }
 
-    fn on_ended(&mut self, e: Ended, now: Instant, host: &mut dyn Host) {
+    fn on_ended(&mut self, mut e: Ended, now: Instant, host: &mut dyn Host) {
         let Some(a) = self.attempts.remove(&e.key) else {
             return;
         };
@@ -508,6 +525,15 @@ impl<'p> Core<'p> {
             output: Some(e.output),
         });
         self.out.push(Command::AttemptEnded(id));
+        let p = &mut self.progress[id.index()];
+        let again = match (&s.part, e.testcases.take()) {
+            (Some(part), Some(cases)) => {
+                let again = super::batch::retry_items(part, a.items.as_deref(), &cases);
+                super::batch::merge(&mut p.testcases, a.items.as_deref(), cases);
+                again
+            }
+            _ => None,
+        };
 
         // DESIGN §2 retry policies; the slot is already free while the backoff runs.
         let retryable = matches!(e.verdict, Verdict::Fail { .. } | Verdict::Timeout)
@@ -517,9 +543,9 @@ impl<'p> Core<'p> {
         if retryable {
             let delay = self.backoff_delay(id, a.attempt + 1);
             let reason = describe_failure(&e.verdict, s.timeout);
-            self.progress[id.index()]
-                .failed_attempts
-                .push(reason.clone());
+            let p = &mut self.progress[id.index()];
+            p.failed_attempts.push(reason.clone());
+            p.retry_items = again;
             self.set_state(id, State::Backoff);
             self.queue.add_work(plan, id);
             let at = now.checked_add(delay).unwrap_or_else(|| far_future(now));
@@ -582,6 +608,7 @@ impl<'p> Core<'p> {
             failed_attempts: std::mem::take(&mut p.failed_attempts),
             last_output: Some(e.output),
             attempts_detail: p.attempts_detail.clone(),
+            testcases: std::mem::take(&mut p.testcases),
         };
         self.finish(result);
     }

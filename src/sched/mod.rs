@@ -3,6 +3,7 @@
 //! out the commands it returns: attempts handed to the executor with their environment, log and
 //! temporary folder, events for the report sinks. Decides nothing about the schedule itself.
 
+mod batch;
 pub mod core;
 pub mod files;
 pub mod limits;
@@ -45,6 +46,10 @@ struct Attempt {
     id: SuiteId,
     attempt: u32,
     tmpdir: PathBuf,
+    /// A batch's part: the results file it writes, and when it started (an older file is
+    /// not its).
+    results: Option<PathBuf>,
+    started: std::time::SystemTime,
 }
 
 pub struct Scheduler<'a> {
@@ -358,10 +363,20 @@ impl<'a> Scheduler<'a> {
                 .replace("{tmpdir}", &tmp_text)
                 .replace("{run_id}", &self.run.run_id)
         };
-        let command = match &s.cmd {
+        // A batch's retry runs only the items the core chose.
+        let batch_cmd = match (&s.part, self.core.items_of(key)) {
+            (Some(part), Some(ix)) => Some(batch::command(part, Some(ix))),
+            _ => None,
+        };
+        let command = match batch_cmd.as_ref().unwrap_or(&s.cmd) {
             CommandLine::Shell(c) => CommandLine::Shell(fill(c)),
             CommandLine::Argv(v) => CommandLine::Argv(v.iter().map(|a| fill(a)).collect()),
         };
+        let results = s
+            .part
+            .as_ref()
+            .and_then(|p| p.results.as_deref())
+            .map(|r| batch::path(r, fill, &s.cwd));
         let phase = plan.phase(s.phase);
         let mut env: Vec<(String, String)> =
             s.env.iter().map(|(k, v)| (k.clone(), fill(v))).collect();
@@ -411,6 +426,8 @@ impl<'a> Scheduler<'a> {
                 id,
                 attempt,
                 tmpdir,
+                results,
+                started: std::time::SystemTime::now(),
             },
         );
         self.exec().start(spec);
@@ -456,6 +473,7 @@ impl<'a> Scheduler<'a> {
                 message: Some(m.clone()),
             },
         };
+        let testcases = self.read_results(&a, &verdict);
         self.release_tmp(&a, verdict == Verdict::Pass);
         self.feed(Input::Ended(Ended {
             key: o.key,
@@ -465,7 +483,42 @@ impl<'a> Scheduler<'a> {
             peak_rss_kb: o.peak_rss_kb,
             cpu_time: o.cpu_time,
             output: (o.log_start, o.log_end),
+            testcases,
         }));
+    }
+
+    /// A batch part's results file, read before its folder is recycled. A missing or
+    /// unreadable one is a warning (the exit status still decides, and a retry runs every
+    /// item).
+    fn read_results(
+        &mut self,
+        a: &Attempt,
+        verdict: &Verdict,
+    ) -> Option<Vec<crate::results::TestCase>> {
+        let s = self.plan.suite(a.id);
+        let (Some(part), Some(path)) = (&s.part, &a.results) else {
+            return None;
+        };
+        match batch::read(path, a.started, part) {
+            Ok(cases) => Some(cases),
+            Err(why) => {
+                // A stopped attempt writes nothing; that needs no warning.
+                if *verdict != Verdict::Cancel {
+                    let msg = format!(
+                        "suite \"{}\": results {}: {why}; its exit status decides",
+                        s.name,
+                        crate::report::display_path(path).display()
+                    );
+                    emit(
+                        &mut self.sinks,
+                        self.plan,
+                        &self.run,
+                        &Event::Warning { message: &msg },
+                    );
+                }
+                None
+            }
+        }
     }
 
     /// After a pass the folder waits to be looked into (`check_tmp`); after a failure it stays,

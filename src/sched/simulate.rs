@@ -83,6 +83,7 @@ pub fn simulate(plan: &Plan) -> (Vec<Predicted>, f64) {
             peak_rss_kb: None,
             cpu_time: None,
             output: (0, 0),
+            testcases: None,
         };
         commands = core.step(Input::Ended(ended), at(now), &mut Expected);
     }

@@ -245,3 +245,122 @@ fn batch_errors_name_the_line_and_field() {
         "{e}"
     );
 }
+
+/// A fake test runner: one testcase per item, written as JUnit into `$PTEST_TMPDIR/junit.xml`
+/// (pytest's xunit1 shape). Items named `bad*` fail on the first attempt, `worse*` on every
+/// one; it records the items of each attempt in `ran.txt` and exits 1 when any failed.
+const FAKE_RUNNER: &str = r#"out="$PTEST_TMPDIR/junit.xml"; code=0
+echo "$PTEST_SUITE $PTEST_ATTEMPT $*" >> "$(dirname "$0")/ran.txt"
+printf '<?xml version="1.0"?><testsuites><testsuite name="pytest">' > "$out"
+for item in "$@"; do
+  case "$item" in
+    bad*) if [ "$PTEST_ATTEMPT" = 1 ]; then fail=1; else fail=0; fi ;;
+    worse*) fail=1 ;;
+    *) fail=0 ;;
+  esac
+  if [ $fail = 1 ]; then
+    code=1
+    printf '<testcase classname="%s" name="test_it" file="%s" time="0.25"><failure message="assert 1 == 2 in %s">trace &amp; more</failure></testcase>' "${item%.py}" "$item" "$item" >> "$out"
+  else
+    printf '<testcase classname="%s" name="test_it" file="%s" time="0.5"/>' "${item%.py}" "$item" >> "$out"
+  fi
+done
+printf '</testsuite></testsuites>' >> "$out"
+exit $code
+"#;
+
+fn fake(batch_fields: &str) -> Project {
+    let p = Project::new(&format!(
+        r#"ptest.batch {{ name = "py", items = {{ "a.py", "bad.py", "c.py", "worse.py", "e.py" }},
+  cmd = {{ "sh", "runner.sh", "{{items}}" }}, results = "{{tmpdir}}/junit.xml"{batch_fields} }}
+"#
+    ));
+    p.file("runner.sh", FAKE_RUNNER);
+    p
+}
+
+fn attempts(p: &Project) -> Vec<String> {
+    let mut lines: Vec<String> = std::fs::read_to_string(p.join("ran.txt"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn a_retry_runs_only_the_failed_items() {
+    let p = fake(", batches = 1, retry = 2");
+    let out = p.run(&["--junit", "junit.xml"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        attempts(&p),
+        [
+            "py[1] 1 a.py bad.py c.py worse.py e.py",
+            "py[1] 2 bad.py worse.py",
+            "py[1] 3 worse.py"
+        ]
+    );
+    // The summary names the failed test and its message; bad.py passed on its retry.
+    assert!(
+        out.stdout
+            .contains("worse.py::test_it failed: assert 1 == 2 in worse.py"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("bad.py::test_it failed"),
+        "{}",
+        out.stdout
+    );
+    // ptest's JUnit: a testsuite named after the batch with every testcase, latest attempt's.
+    let xml = std::fs::read_to_string(p.join("junit.xml")).unwrap();
+    let batch = &xml[xml
+        .find("<testsuite name=\"py\"")
+        .expect("a batch testsuite")..];
+    assert!(batch.contains("tests=\"5\""), "{batch}");
+    assert!(batch.contains("failures=\"1\""), "{batch}");
+    assert!(batch.contains("file=\"worse.py\""), "{batch}");
+    assert!(
+        batch.contains("message=\"assert 1 == 2 in worse.py\""),
+        "{batch}"
+    );
+    assert!(batch.contains("trace &amp; more"), "{batch}");
+}
+
+#[test]
+fn without_results_a_retry_runs_every_item() {
+    let p = fake(", batches = 1, retry = 1");
+    // Results the command never writes: a warning, and the exit status decides.
+    p.file(
+        "ptest.lua",
+        &std::fs::read_to_string(p.join("ptest.lua"))
+            .unwrap()
+            .replace("{tmpdir}/junit.xml\"", "{tmpdir}/elsewhere.xml\""),
+    );
+    let out = p.run(&[]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let all = "a.py bad.py c.py worse.py e.py";
+    assert_eq!(
+        attempts(&p),
+        [format!("py[1] 1 {all}"), format!("py[1] 2 {all}")]
+    );
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        text.contains("elsewhere.xml: the command did not write it; its exit status decides"),
+        "{text}"
+    );
+}
+
+#[test]
+fn passing_results_with_a_failing_exit_status_still_fail() {
+    let p = Project::new(
+        r#"ptest.batch { name = "b", items = { "x" }, results = "r.xml",
+  cmd = "printf '<testsuites><testsuite><testcase name=\"t\" classname=\"x\"/></testsuite></testsuites>' > r.xml; echo {items}; exit 3" }
+"#,
+    );
+    let out = p.run(&[]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("exit code 3"), "{}", out.stdout);
+}

@@ -362,6 +362,7 @@ impl<'p> Sim<'p> {
                     peak_rss_kb: None,
                     cpu_time: None,
                     output: (0, 0),
+                    testcases: None,
                 };
                 self.step(Input::Ended(ended));
             } else if backoff.is_some_and(|b| b <= self.now) {
@@ -1248,6 +1249,7 @@ fn an_unknown_attempt_key_changes_nothing() {
         peak_rss_kb: None,
         cpu_time: None,
         output: (0, 0),
+        testcases: None,
     };
     assert!(core.step(Input::Ended(ended), now, &mut host).is_empty());
     assert_eq!(core.running(), 1);
