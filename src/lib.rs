@@ -121,8 +121,8 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         Some(Command::List(a)) => {
             let (plan, rt) = load(&a.config)?;
             let text = match a.format {
-                cli::ListFormat::Text => plan::render::list_text(&plan),
-                cli::ListFormat::Json => plan::render::list_json(&plan),
+                cli::ListFormat::Text => report::listing::list_text(&plan),
+                cli::ListFormat::Json => report::listing::list_json(&plan),
             };
             print_stdout(&text);
             leave(plan, rt);
@@ -130,15 +130,15 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         }
         Some(Command::Plan(a)) => {
             let (plan, rt) = load(&a.config)?;
-            print_stdout(&plan::render::plan_text(&plan));
+            print_stdout(&report::listing::plan_text(&plan));
             leave(plan, rt);
             Ok(exit::OK)
         }
         Some(Command::Graph(a)) => {
             let (plan, rt) = load(&a.config)?;
             let text = match a.format {
-                cli::GraphFormat::Dot => plan::render::dot(&plan),
-                cli::GraphFormat::Mermaid => plan::render::mermaid(&plan),
+                cli::GraphFormat::Dot => report::listing::dot(&plan),
+                cli::GraphFormat::Mermaid => report::listing::mermaid(&plan),
             };
             print_stdout(&text);
             leave(plan, rt);

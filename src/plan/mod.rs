@@ -5,7 +5,6 @@ pub mod batch;
 pub mod build;
 pub mod decl;
 pub mod priority;
-pub mod render;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,4 +1,5 @@
-//! Report sinks fed the scheduler's events: the terminal, the JSON report. Each sink reads the
+//! What people read: report sinks fed the scheduler's events (terminal, JSON, JUnit, HTML,
+//! GitHub), and the views of a plan (`listing` for `ptest list` and `ptest plan`). Each reads the
 //! plan and the events; none changes run state.
 
 pub mod events;
@@ -6,6 +7,7 @@ pub mod github;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod listing;
 pub mod live;
 pub mod merge;
 pub mod style;

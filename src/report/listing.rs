@@ -1,10 +1,11 @@
-//! What `ptest list`, `ptest plan` and `ptest graph` print. Pure functions of the plan.
+//! What `ptest list`, `ptest plan` and `ptest graph` print. Pure functions of the plan: a view,
+//! kept on the reporting side so the plan stays data.
 
 use std::fmt::Write;
 
 use serde_json::{Value, json};
 
-use super::{Plan, Suite, SuiteId};
+use crate::plan::{Plan, Suite, SuiteId};
 use crate::duration::human;
 use crate::exec::CommandLine;
 
@@ -73,7 +74,7 @@ fn suite_details(out: &mut String, plan: &Plan, s: &Suite) {
 }
 
 /// A batch part's items under its line in `ptest list`, each with its expected duration.
-fn part_items(out: &mut String, indent: &str, part: &super::decl::BatchPart) {
+fn part_items(out: &mut String, indent: &str, part: &crate::plan::decl::BatchPart) {
     let _ = writeln!(
         out,
         "{indent}  {} item{}, expected {} ({}{})",
@@ -138,7 +139,7 @@ pub fn list_text(plan: &Plan) -> String {
         }
         out.push('\n');
         // Ungrouped first, then each group in declaration order.
-        let mut sections: Vec<(Option<super::GroupId>, Vec<SuiteId>)> = vec![(None, Vec::new())];
+        let mut sections: Vec<(Option<crate::plan::GroupId>, Vec<SuiteId>)> = vec![(None, Vec::new())];
         for g in &plan.groups {
             sections.push((Some(g.id), Vec::new()));
         }
@@ -192,7 +193,7 @@ fn secs(d: std::time::Duration) -> Value {
 
 /// A retry policy for tools: `when` says whether a predicate decides (its index into the Lua
 /// layer's list means nothing outside).
-fn policy_json(p: &super::RetryPolicy) -> Value {
+fn policy_json(p: &crate::plan::RetryPolicy) -> Value {
     json!({
         "attempts": p.attempts,
         "delay": secs(p.delay),
@@ -208,7 +209,7 @@ fn policy_json(p: &super::RetryPolicy) -> Value {
 
 /// `ptest list --format json`: every declared field, for tools.
 pub fn list_json(plan: &Plan) -> String {
-    let priority = super::priority::initial(plan);
+    let priority = crate::plan::priority::initial(plan);
     let env_map = |env: &[(String, String)]| -> serde_json::Map<String, Value> {
         env.iter().map(|(k, v)| (k.clone(), json!(v))).collect()
     };
@@ -237,8 +238,8 @@ pub fn list_json(plan: &Plan) -> String {
                 "slots": s.slots,
                 "serial": s.serial,
                 "estimate": s.estimate.map(secs),
-                "enabled": s.skip != Some(super::StaticSkip::Disabled),
-                "skip_reason": s.skip.as_ref().map(super::StaticSkip::reason),
+                "enabled": s.skip != Some(crate::plan::StaticSkip::Disabled),
+                "skip_reason": s.skip.as_ref().map(crate::plan::StaticSkip::reason),
                 "expected": s.expected,
                 "path": s.path,
                 "priority": priority[s.id.index()],
@@ -329,7 +330,7 @@ pub fn plan_text(plan: &Plan) -> String {
         }
         flags.push(format!(
             "on_failure {}",
-            if p.on_failure == super::OnFailure::Stop {
+            if p.on_failure == crate::plan::OnFailure::Stop {
                 "stop"
             } else {
                 "continue"
@@ -390,12 +391,12 @@ pub fn plan_text(plan: &Plan) -> String {
             );
         }
     }
-    let priority = super::priority::initial(plan);
+    let priority = crate::plan::priority::initial(plan);
     let (predicted, wall) = crate::sched::simulate::simulate(plan);
     let timed = plan
         .suites
         .iter()
-        .any(|s| s.expected_source != super::ExpectedSource::None);
+        .any(|s| s.expected_source != crate::plan::ExpectedSource::None);
     out.push_str("\nstart order, as a run takes it when every suite passes as expected\n");
     out.push_str("(longest expected remaining path first):\n");
     for p in &plan.phases {
@@ -429,7 +430,7 @@ pub fn plan_text(plan: &Plan) -> String {
                     fmt_secs(part.expected()),
                     part.source.label()
                 );
-            } else if s.expected_source == super::ExpectedSource::None {
+            } else if s.expected_source == crate::plan::ExpectedSource::None {
                 out.push_str("  expected ? (none)");
             } else {
                 let _ = write!(
@@ -502,7 +503,7 @@ pub fn plan_text(plan: &Plan) -> String {
     } else if plan
         .suites
         .iter()
-        .any(|s| s.expected_source == super::ExpectedSource::None)
+        .any(|s| s.expected_source == crate::plan::ExpectedSource::None)
     {
         out.push_str("(suites with no expected duration count as the mean of the others)\n");
     }
