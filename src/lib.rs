@@ -137,8 +137,8 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         Some(Command::Graph(a)) => {
             let (plan, rt) = load(&a.config)?;
             let text = match a.format {
-                cli::GraphFormat::Dot => report::listing::dot(&plan),
-                cli::GraphFormat::Mermaid => report::listing::mermaid(&plan),
+                cli::GraphFormat::Dot => report::graph::dot(&plan),
+                cli::GraphFormat::Mermaid => report::graph::mermaid(&plan),
             };
             print_stdout(&text);
             leave(plan, rt);

@@ -1,9 +1,10 @@
 //! What people read: report sinks fed the scheduler's events (terminal, JSON, JUnit, HTML,
-//! GitHub), and the views of a plan (`listing` for `ptest list` and `ptest plan`). Each reads the
+//! GitHub), and the views of a plan (`listing` for `ptest list` and `ptest plan`, `graph` for `ptest graph`). Each reads the
 //! plan and the events; none changes run state.
 
 pub mod events;
 pub mod github;
+pub mod graph;
 pub mod html;
 pub mod json;
 pub mod junit;
