@@ -1,9 +1,10 @@
-//! The suite's log file — opened for append, the attempt's header line, its length — and, with
+//! The suite's log file — opened for append, the attempt's header line, its length, the tail of
+//! an attempt's output read back for retry rules, hooks and reports — and, with
 //! `-v`, the reader thread that copies a process's output into the log byte for byte while handing
 //! each complete line to the echo sink. Must not spawn, signal or wait for processes.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::thread;
@@ -20,6 +21,21 @@ const MAX_LINE: usize = 64 * 1024;
 /// The reader holds its buffers on the heap; the default 2 MiB stack per thread is waste when
 /// hundreds of attempts echo at once.
 const READER_STACK: usize = 128 * 1024;
+
+/// How much of an attempt's output retry rules and hooks see.
+pub const OUTPUT_TAIL: u64 = 64 * 1024;
+
+/// The last `OUTPUT_TAIL` bytes of `[start, end)` of a log file.
+pub fn read_tail(path: &Path, start: u64, end: u64) -> Vec<u8> {
+    let from = start.max(end.saturating_sub(OUTPUT_TAIL));
+    let mut buf = Vec::new();
+    if let Ok(mut f) = File::open(path) {
+        if f.seek(SeekFrom::Start(from)).is_ok() {
+            let _ = f.take(end.saturating_sub(from)).read_to_end(&mut buf);
+        }
+    }
+    buf
+}
 
 /// Opens the log and writes `header` as its own line; returns the file, positioned after the
 /// header, and the header's end (where this attempt's output starts). A later attempt appends.
@@ -157,5 +173,26 @@ impl LineSplitter {
             emit(&self.partial);
             self.partial.clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_tail_keeps_the_last_bytes_of_the_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut bytes = b"header\n".to_vec();
+        bytes.extend((0..OUTPUT_TAIL + 10).map(|i| b'a' + (i % 26) as u8));
+        bytes.extend(b"next attempt");
+        std::fs::write(&path, &bytes).unwrap();
+        let end = bytes.len() as u64 - 12;
+        let tail = read_tail(&path, 7, end);
+        assert_eq!(tail.len() as u64, OUTPUT_TAIL);
+        assert_eq!(&tail[..], &bytes[(end - OUTPUT_TAIL) as usize..end as usize]);
+        assert_eq!(read_tail(&path, 0, 6), b"header");
+        assert!(read_tail(&dir.path().join("missing"), 0, 10).is_empty());
     }
 }

@@ -7,6 +7,7 @@
 
 mod executor;
 mod log;
+pub use log::{OUTPUT_TAIL, read_tail};
 pub(crate) mod platform;
 mod process;
 pub use process::block_signals_in_this_thread;

@@ -64,7 +64,7 @@ fn view_table(lua: &Lua, v: &AttemptView<'_>) -> mlua::Result<Table> {
 /// `suite_finished`'s table: the result table plus what only a final result has.
 fn result_table(lua: &Lua, plan: &Plan, r: &SuiteResult) -> mlua::Result<Table> {
     let output = match (&r.log_file, r.last_output) {
-        (Some(p), Some((a, b))) => crate::sched::read_tail(p, a, b),
+        (Some(p), Some((a, b))) => crate::exec::read_tail(p, a, b),
         _ => Vec::new(),
     };
     let view = AttemptView {

@@ -242,7 +242,7 @@ pub fn attr(s: &str) -> String {
 fn tail(r: &SuiteResult, range: Option<(u64, u64)>) -> String {
     match (&r.log_file, range) {
         (Some(p), Some((a, b))) => {
-            let raw = crate::sched::read_tail(p, a, b);
+            let raw = crate::exec::read_tail(p, a, b);
             let plain = super::strip_ansi(&raw);
             last_lines(plain.as_bytes(), TAIL_LINES).join("\n")
         }

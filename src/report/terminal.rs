@@ -356,7 +356,7 @@ impl Terminal {
                     ));
                 }
                 if let (Some(path), Some((start, end))) = (r.log_file.as_deref(), r.last_output) {
-                    let tail = crate::sched::read_tail(path, start, end);
+                    let tail = crate::exec::read_tail(path, start, end);
                     for line in last_lines(&tail, FAILURE_TAIL_LINES) {
                         out.push_str(&format!("    {} {line}\n", st.dim("|")));
                     }

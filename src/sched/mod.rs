@@ -13,7 +13,6 @@ pub mod socket;
 mod tmp;
 
 use std::collections::HashMap;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -24,14 +23,13 @@ use crate::event::{AttemptView, Event, RetryJudge, RunInfo, Sink, SuiteResult, S
 use crate::exec::{
     AttemptEnd, AttemptOutcome, AttemptSpec, CommandLine, Executor, LineSink, LogStart,
 };
+// Their old place, for code written against it; they live beside the log writer.
+pub use crate::exec::{OUTPUT_TAIL, read_tail};
 use crate::plan::{LimiterId, Plan, SuiteId};
 use core::{Command, Core, Ended, Host, Input, Timer, Verdict};
 use limits::{Limiters, Refusal};
 use socket::Coordinator;
 use tmp::TmpDirs;
-
-/// How much of an attempt's output retry rules and hooks see.
-pub const OUTPUT_TAIL: u64 = 64 * 1024;
 
 /// What the run needs besides the plan.
 pub struct Options {
@@ -690,17 +688,6 @@ impl StopSignals {
     }
 }
 
-/// The last `OUTPUT_TAIL` bytes of `[start, end)` of a log file.
-pub fn read_tail(path: &std::path::Path, start: u64, end: u64) -> Vec<u8> {
-    let from = start.max(end.saturating_sub(OUTPUT_TAIL));
-    let mut buf = Vec::new();
-    if let Ok(mut f) = std::fs::File::open(path) {
-        if f.seek(SeekFrom::Start(from)).is_ok() {
-            let _ = f.take(end.saturating_sub(from)).read_to_end(&mut buf);
-        }
-    }
-    buf
-}
 
 /// The command named by the last "not found" complaint of a shell in `text`: dash writes
 /// `sh: 1: NAME: not found`, bash `sh: line 1: NAME: command not found` or
