@@ -81,3 +81,37 @@ impl From<ConfigError> for Error {
         Error::Config(vec![e])
     }
 }
+
+impl Error {
+    /// What ptest exits with when this stops it: every such error is the user's to fix.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config(_) | Error::Usage(_) | Error::Setup(_) => exit::USAGE,
+        }
+    }
+}
+
+/// Exit codes of DESIGN §4, all in one place. A run's own code comes from its summary
+/// (`Summary::exit_code`): OK, FAILED or INTERRUPTED.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// A suite failed or timed out.
+    pub const FAILED: u8 = 1;
+    /// A config, usage or setup error (nothing ran); `ptest acquire` refused.
+    pub const USAGE: u8 = 2;
+    /// `ptest acquire` outside a run (no `PTEST_SOCKET`).
+    pub const OUTSIDE_RUN: u8 = 3;
+    /// `ptest acquire --timeout` passed without a grant.
+    pub const NOT_GRANTED: u8 = 4;
+    /// A signal stopped the run.
+    pub const INTERRUPTED: u8 = 130;
+}
+
+/// The OS error text without Rust's `(os error N)` suffix.
+pub fn io_message(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_owned(),
+        None => s,
+    }
+}

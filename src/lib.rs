@@ -32,22 +32,8 @@ use cli::{Cli, Command, ConfigArgs};
 use error::Error;
 use plan::Plan;
 
-/// Exit codes of DESIGN §4.
-pub mod exit {
-    pub const OK: u8 = 0;
-    pub const FAILED: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const INTERRUPTED: u8 = 130;
-}
-
-/// The OS error text without Rust's `(os error N)` suffix.
-pub fn io_message(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_owned(),
-        None => s,
-    }
-}
+// Where they always were for the rest of the crate; they live in `error.rs`.
+pub use error::{exit, io_message};
 
 /// Write to stdout; a closed pipe (`ptest list | head`) is a normal end, not an error.
 pub fn print_stdout(text: &str) {
@@ -76,7 +62,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
                 _ => format!("error: {e}"),
             };
             let _ = writeln!(std::io::stderr().lock(), "{text}");
-            ExitCode::from(exit::USAGE)
+            ExitCode::from(e.exit_code())
         }
     }
 }
@@ -219,7 +205,7 @@ fn acquire(a: &cli::AcquireArgs) -> u8 {
                 std::io::stderr().lock(),
                 "error: ptest acquire works inside a suite of a ptest run (PTEST_SOCKET is not set)"
             );
-            3
+            exit::OUTSIDE_RUN
         }
         Err(sched::socket::ClientError::Refused(e)) => {
             let _ = writeln!(std::io::stderr().lock(), "error: {e}");
@@ -231,7 +217,7 @@ fn acquire(a: &cli::AcquireArgs) -> u8 {
                 "error: limiter \"{}\" did not grant within the timeout",
                 a.limiter
             );
-            4
+            exit::NOT_GRANTED
         }
     }
 }
