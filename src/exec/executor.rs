@@ -20,15 +20,15 @@ use tokio::time;
 use crate::exec::log::{self, Echo};
 use crate::exec::reaper::{self, Exit};
 use crate::exec::spawn::{self, BaseEnv, Dispositions};
-use crate::exec::{AttemptEnd, AttemptOutcome, AttemptSpec, CommandLine, process, sweep};
+use crate::exec::{
+    AttemptEnd, AttemptOutcome, AttemptSpec, CommandLine, FOREVER, process, sweep,
+};
 
 /// Once the leader has ended, how long echoed output may stay silent before the attempt reports
 /// without waiting for end of file: a grandchild (a daemon) can keep the pipe open for good.
 const DRAIN_IDLE: Duration = Duration::from_millis(250);
 /// The most the drain waits, even while a lingering grandchild keeps talking.
 const DRAIN_MAX: Duration = Duration::from_secs(5);
-/// Longer than any run; durations are capped at it so adding them to an instant cannot overflow.
-pub(crate) const FOREVER: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// At shutdown, how long to wait for attempts to report and echo readers to finish once every
 /// process is gone; both take moments, the bound only guards against a wedged sink.
 const SETTLE_MAX: Duration = Duration::from_secs(5);

@@ -24,6 +24,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+/// Longer than any run; durations are capped at it so adding them to an instant cannot overflow.
+pub(crate) const FOREVER: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
 /// What to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommandLine {

@@ -12,9 +12,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::{self, Instant};
 
-use crate::exec::executor::FOREVER;
 use crate::exec::platform::{self, Stray};
-use crate::exec::{process, reaper};
+use crate::exec::{FOREVER, process, reaper};
 
 /// After SIGKILL, how long to look again between SIGCHLDs: a killed member reaped by another
 /// member, not by ptest, leaves the group without telling us.

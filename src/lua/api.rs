@@ -8,7 +8,8 @@ use std::sync::Arc;
 use mlua::{Lua, MultiValue, Table, Value};
 
 use super::State;
-use super::fields::{Reader, Shown, describe, int_of, raise, reference_of, sequence};
+use super::fields::{Reader, describe, int_of, raise, reference_of, sequence};
+use super::handle::Shown;
 use super::handle::{Handle, Kind};
 use crate::error::{ConfigError, Origin};
 use crate::exec::CommandLine;

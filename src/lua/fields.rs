@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use mlua::{Table, Value};
 
-use super::handle::{Handle, Kind};
+use super::handle::{Handle, Kind, Shown};
 use crate::error::{ConfigError, Origin};
 use crate::{duration, suggest};
 
@@ -38,30 +38,6 @@ pub fn describe(v: &Value) -> String {
     }
 }
 
-/// A field value a handle shows, kept as Rust data: a handle holds no Lua reference besides
-/// its declared table, so thousands of handles cost little to keep and to free.
-#[derive(Debug, Clone)]
-pub enum Shown {
-    Int(i64),
-    Num(f64),
-    Bool(bool),
-    Text(String),
-}
-
-impl Shown {
-    pub fn secs(d: Duration) -> Shown {
-        Shown::Num(d.as_secs_f64())
-    }
-
-    pub fn into_lua(self, lua: &mlua::Lua) -> mlua::Result<Value> {
-        Ok(match self {
-            Shown::Int(i) => Value::Integer(i),
-            Shown::Num(n) => Value::Number(n),
-            Shown::Bool(b) => Value::Boolean(b),
-            Shown::Text(t) => Value::String(lua.create_string(t)?),
-        })
-    }
-}
 
 /// The fields of one constructor table, read in a single pass (a `pairs` walk costs far less
 /// than a lookup per known field, and a generated config may declare thousands of suites).

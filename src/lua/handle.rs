@@ -1,9 +1,35 @@
 //! Handles: what each constructor returns. A handle names one declaration and shows the fields
 //! it was declared with (`suite.name`, `phase.workers`, ...); it is accepted wherever a name is.
 
+use std::time::Duration;
+
 use mlua::{Lua, MetaMethod, Table, UserData, UserDataMethods, Value};
 
-use super::fields::Shown;
+/// A field value a handle shows, kept as Rust data: a handle holds no Lua reference besides
+/// its declared table, so thousands of handles cost little to keep and to free.
+#[derive(Debug, Clone)]
+pub enum Shown {
+    Int(i64),
+    Num(f64),
+    Bool(bool),
+    Text(String),
+}
+
+impl Shown {
+    pub fn secs(d: Duration) -> Shown {
+        Shown::Num(d.as_secs_f64())
+    }
+
+    pub fn into_lua(self, lua: &mlua::Lua) -> mlua::Result<Value> {
+        Ok(match self {
+            Shown::Int(i) => Value::Integer(i),
+            Shown::Num(n) => Value::Number(n),
+            Shown::Bool(b) => Value::Boolean(b),
+            Shown::Text(t) => Value::String(lua.create_string(t)?),
+        })
+    }
+}
+
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
