@@ -20,9 +20,7 @@ use tokio::time;
 use crate::exec::log::{self, Echo};
 use crate::exec::reaper::{self, Exit};
 use crate::exec::spawn::{self, BaseEnv, Dispositions};
-use crate::exec::{
-    AttemptEnd, AttemptOutcome, AttemptSpec, CommandLine, FOREVER, process, sweep,
-};
+use crate::exec::{AttemptEnd, AttemptOutcome, AttemptSpec, CommandLine, FOREVER, process, sweep};
 
 /// Once the leader has ended, how long echoed output may stay silent before the attempt reports
 /// without waiting for end of file: a grandchild (a daemon) can keep the pipe open for good.

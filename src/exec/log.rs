@@ -191,7 +191,10 @@ mod tests {
         let end = bytes.len() as u64 - 12;
         let tail = read_tail(&path, 7, end);
         assert_eq!(tail.len() as u64, OUTPUT_TAIL);
-        assert_eq!(&tail[..], &bytes[(end - OUTPUT_TAIL) as usize..end as usize]);
+        assert_eq!(
+            &tail[..],
+            &bytes[(end - OUTPUT_TAIL) as usize..end as usize]
+        );
         assert_eq!(read_tail(&path, 0, 6), b"header");
         assert!(read_tail(&dir.path().join("missing"), 0, 10).is_empty());
     }

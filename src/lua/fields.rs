@@ -38,7 +38,6 @@ pub fn describe(v: &Value) -> String {
     }
 }
 
-
 /// The fields of one constructor table, read in a single pass (a `pairs` walk costs far less
 /// than a lookup per known field, and a generated config may declare thousands of suites).
 pub struct Reader {

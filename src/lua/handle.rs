@@ -30,7 +30,6 @@ impl Shown {
     }
 }
 
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Suite,

@@ -5,9 +5,9 @@ use std::fmt::Write;
 
 use serde_json::{Value, json};
 
-use crate::plan::{Plan, Suite, SuiteId};
 use crate::duration::human;
 use crate::exec::CommandLine;
+use crate::plan::{Plan, Suite, SuiteId};
 
 pub fn cmd_text(c: &CommandLine) -> String {
     match c {
@@ -139,7 +139,8 @@ pub fn list_text(plan: &Plan) -> String {
         }
         out.push('\n');
         // Ungrouped first, then each group in declaration order.
-        let mut sections: Vec<(Option<crate::plan::GroupId>, Vec<SuiteId>)> = vec![(None, Vec::new())];
+        let mut sections: Vec<(Option<crate::plan::GroupId>, Vec<SuiteId>)> =
+            vec![(None, Vec::new())];
         for g in &plan.groups {
             sections.push((Some(g.id), Vec::new()));
         }

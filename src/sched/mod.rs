@@ -688,7 +688,6 @@ impl StopSignals {
     }
 }
 
-
 /// The command named by the last "not found" complaint of a shell in `text`: dash writes
 /// `sh: 1: NAME: not found`, bash `sh: line 1: NAME: command not found` or
 /// `sh: NAME: No such file or directory`.

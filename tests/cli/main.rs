@@ -10,6 +10,7 @@ mod history;
 mod init;
 mod install;
 mod junit;
+mod layout;
 mod limits;
 mod listing;
 mod load;
