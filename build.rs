@@ -1,8 +1,9 @@
 //! Build script: names the git commit ptest is built from, for `ptest --version`.
 //!
-//! `PTEST_GIT_COMMIT` and `PTEST_GIT_DATE` are set only when the crate's own folder is the top of
-//! a git checkout (a clone, or cargo's checkout for `cargo install --git`); built from a tarball
-//! (crates.io, a release archive, a vendored copy inside another repository) they are absent.
+//! `PTEST_LONG_VERSION` is `0.1.0 (COMMIT DATE)` when the crate's own folder is the top of a git
+//! checkout (a clone, or cargo's checkout for `cargo install --git`), and the version alone when
+//! built from a tarball (crates.io, a release archive, a copy vendored inside another
+//! repository).
 //! The script reruns only when HEAD or the branch it points at moves, not on every edit.
 
 use std::path::{Path, PathBuf};
@@ -32,28 +33,31 @@ fn git_path(dir: &Path, name: &str) -> Option<PathBuf> {
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=PTEST_BUILD_NO_GIT");
+    let version = std::env::var("CARGO_PKG_VERSION").expect("set by cargo");
+    let long = match commit() {
+        Some((commit, date)) => format!("{version} ({commit} {date})"),
+        None => version,
+    };
+    println!("cargo:rustc-env=PTEST_LONG_VERSION={long}");
+}
+
+/// The commit and its date, when the crate's folder is the top of a git checkout; also says
+/// which files to watch so that a commit or a checkout reruns this script.
+fn commit() -> Option<(String, String)> {
     let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     if std::env::var_os("PTEST_BUILD_NO_GIT").is_some() {
-        return;
+        return None;
     }
-    let Some(top) = git(&dir, &["rev-parse", "--show-toplevel"]) else {
-        return;
-    };
+    let top = git(&dir, &["rev-parse", "--show-toplevel"])?;
     let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
     };
     if !same(Path::new(&top), &dir) {
-        return;
+        return None;
     }
-    let (Some(commit), Some(date)) = (
-        git(&dir, &["rev-parse", "--short=12", "HEAD"]),
-        git(&dir, &["log", "-1", "--format=%cs", "HEAD"]),
-    ) else {
-        return;
-    };
-    println!("cargo:rustc-env=PTEST_GIT_COMMIT={commit}");
-    println!("cargo:rustc-env=PTEST_GIT_DATE={date}");
+    let commit = git(&dir, &["rev-parse", "--short=12", "HEAD"])?;
+    let date = git(&dir, &["log", "-1", "--format=%cs", "HEAD"])?;
     // Watching a file that does not exist would rerun the script on every build: only what is
     // there. A commit rewrites the branch's ref file; a checkout rewrites HEAD.
     let mut watched = vec![git_path(&dir, "HEAD")];
@@ -66,4 +70,5 @@ fn main() {
             println!("cargo:rerun-if-changed={}", path.display());
         }
     }
+    Some((commit, date))
 }

@@ -7,18 +7,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::settings::Jobs;
 
 /// `ptest --version` and `ptest version`: the crate's version and, when built from a git
-/// checkout, the commit (build.rs).
-pub const LONG_VERSION: &str = match option_env!("PTEST_GIT_COMMIT") {
-    Some(_) => concat!(
-        env!("CARGO_PKG_VERSION"),
-        " (",
-        env!("PTEST_GIT_COMMIT"),
-        " ",
-        env!("PTEST_GIT_DATE"),
-        ")"
-    ),
-    None => env!("CARGO_PKG_VERSION"),
-};
+/// checkout, the commit and its date (build.rs).
+pub const LONG_VERSION: &str = env!("PTEST_LONG_VERSION");
 
 #[derive(Debug, Parser)]
 #[command(

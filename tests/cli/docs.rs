@@ -71,7 +71,10 @@ fn blocks(markdown: &str, lang: &str) -> Vec<String> {
 }
 
 fn relative(path: &Path) -> String {
-    path.strip_prefix(root()).unwrap_or(path).display().to_string()
+    path.strip_prefix(root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 #[test]
@@ -118,7 +121,11 @@ fn every_relative_link_of_the_readme_and_docs_leads_to_a_file() {
             }
         }
     }
-    assert!(problems.is_empty(), "links to nothing:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "links to nothing:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -131,7 +138,10 @@ fn the_readme_installs_first_and_its_test_command_is_what_ci_runs() {
         env!("CARGO_PKG_REPOSITORY")
     );
     for line in [git.as_str(), "cargo install --locked --path ."] {
-        assert!(first_screen.contains(line), "the README's first screen has {line:?}");
+        assert!(
+            first_screen.contains(line),
+            "the README's first screen has {line:?}"
+        );
     }
     // The two commands for a fresh clone: an example, then the tests.
     let commands = blocks(&readme, "sh")
@@ -140,7 +150,10 @@ fn the_readme_installs_first_and_its_test_command_is_what_ci_runs() {
         .expect("a block that runs an example");
     let lines: Vec<&str> = commands.lines().map(str::trim).collect();
     assert_eq!(lines.len(), 2, "two commands: {lines:?}");
-    assert!(lines[0].starts_with("cargo run --release -- examples/"), "{lines:?}");
+    assert!(
+        lines[0].starts_with("cargo run --release -- examples/"),
+        "{lines:?}"
+    );
     let test_command = lines[1];
     let ci = std::fs::read_to_string(root().join(".ci/run")).unwrap();
     assert!(
