@@ -18,6 +18,7 @@ pub mod results;
 pub mod sched;
 pub mod settings;
 pub mod shell;
+pub mod size;
 pub mod suggest;
 pub mod sys;
 
@@ -488,6 +489,7 @@ pub fn load_with(
         env: &env,
         cpus,
         history,
+        memory_available: &crate::sys::mem_available,
     };
     let plan = plan::build::build(evaluated.decls, &inputs)?;
     Ok((plan, evaluated.runtime))

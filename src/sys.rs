@@ -39,6 +39,17 @@ impl Sys {
     }
 }
 
+/// The memory available for new processes now, in bytes (0 when it cannot be read).
+pub fn mem_available() -> u64 {
+    match sysinfo::System::new() {
+        Ok(mut s) => {
+            s.refresh_memory_specifics(sysinfo::MemoryRefreshKind::nothing().with_ram());
+            s.available_memory()
+        }
+        Err(_) => 0,
+    }
+}
+
 impl Resources {
     /// Read them now; `cpus` stands in for the physical cores when they cannot be counted.
     pub fn detect(cpus: u32) -> Resources {

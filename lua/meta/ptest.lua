@@ -30,6 +30,7 @@
 ---@field fail_fast? boolean Stop at the first failure: cancel running suites, skip the rest (default false).
 ---@field timeout? ptest.Duration Default timeout of each attempt of every suite (default 300 s).
 ---@field grace? ptest.Duration Time between SIGTERM and SIGKILL when a suite is stopped (default 5 s).
+---@field memory? string Memory budget of running suites together, like "6GB" (default: the machine's available memory at the start).
 
 ---The table given to `ptest.suite`: one command, run as one process in its own process group.
 ---@class ptest.SuiteTable
@@ -49,6 +50,7 @@
 ---@field slots? integer Worker slots the suite holds while it runs (default 1).
 ---@field serial? boolean Run alone: nothing else runs at the same time (default false).
 ---@field estimate? ptest.Duration Expected duration, used to order starts before history exists.
+---@field memory? string Memory it needs while it runs, like "2GB", or "auto" (its peak in history plus a fifth); it starts only while running suites fit the budget.
 ---@field enabled? boolean false lists the suite as skipped with reason "disabled" (default true).
 
 ---The table given to `ptest.batch`: many items (test files, packages) run by one command
@@ -74,6 +76,7 @@
 ---@field slots? integer Worker slots the suite holds while it runs (default 1).
 ---@field serial? boolean Run alone: nothing else runs at the same time (default false).
 ---@field estimate? ptest.Duration Expected duration, used to order starts before history exists.
+---@field memory? string Memory it needs while it runs, like "2GB", or "auto" (its peak in history plus a fifth); it starts only while running suites fit the budget.
 ---@field enabled? boolean false lists the suite as skipped with reason "disabled" (default true).
 
 ---The table given to `ptest.group`: a named set of suites with a concurrency cap.

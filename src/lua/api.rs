@@ -14,8 +14,8 @@ use super::handle::{Handle, Kind};
 use crate::error::{ConfigError, Origin};
 use crate::exec::CommandLine;
 use crate::plan::decl::{
-    BatchDecl, GroupDecl, LimiterDecl, OnFailure, PhaseDecl, RetryDecl, RetryPolicy, RetryRef,
-    SuiteDecl, WorkersDecl,
+    BatchDecl, GroupDecl, LimiterDecl, MemoryDecl, OnFailure, PhaseDecl, RetryDecl, RetryPolicy,
+    RetryRef, SuiteDecl, WorkersDecl,
 };
 use crate::suggest;
 
@@ -43,6 +43,7 @@ const SUITE_FIELDS: &[&str] = &[
     "slots",
     "serial",
     "estimate",
+    "memory",
     "enabled",
 ];
 const BATCH_FIELDS: &[&str] = &[
@@ -65,6 +66,7 @@ const BATCH_FIELDS: &[&str] = &[
     "slots",
     "serial",
     "estimate",
+    "memory",
     "enabled",
 ];
 const GROUP_FIELDS: &[&str] = &["name", "max", "env"];
@@ -89,7 +91,14 @@ const RETRY_FIELDS: &[&str] = &[
     "when",
 ];
 const RETRY_ON_FIELDS: &[&str] = &["exit_codes", "output", "timeout"];
-const CONFIG_FIELDS: &[&str] = &["workers", "log_dir", "fail_fast", "timeout", "grace"];
+const CONFIG_FIELDS: &[&str] = &[
+    "workers",
+    "log_dir",
+    "fail_fast",
+    "timeout",
+    "grace",
+    "memory",
+];
 
 /// The file and line of the Lua code that called the current Rust function.
 pub fn caller(lua: &Lua) -> Origin {
@@ -365,6 +374,11 @@ fn suite_decl(lua: &Lua, r: &mut Reader, name: &str) -> mlua::Result<SuiteDecl> 
         slots: r.int("slots", 1)?.unwrap_or(1),
         serial: r.bool("serial")?.unwrap_or(false),
         estimate: r.duration("estimate")?,
+        memory: match memory_of(r, true)? {
+            Some(Some(b)) => Some(MemoryDecl::Bytes(b)),
+            Some(None) => Some(MemoryDecl::Auto),
+            None => None,
+        },
         enabled: r.bool("enabled")?.unwrap_or(true),
         batch: None,
         part: None,
@@ -736,6 +750,7 @@ fn config(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
     let fail_fast = r.bool("fail_fast")?;
     let timeout = r.positive_duration("timeout")?;
     let grace = r.duration("grace")?;
+    let memory = memory_of(&r, false)?.flatten();
     State::with(lua, |s| {
         let c = &mut s.decls.config;
         if workers.is_some() {
@@ -747,8 +762,36 @@ fn config(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
         c.fail_fast = fail_fast.or(c.fail_fast);
         c.timeout = timeout.or(c.timeout);
         c.grace = grace.or(c.grace);
+        c.memory = memory.or(c.memory);
     });
     Ok(())
+}
+
+/// `memory`: a size like `"2GB"` (`Some(Some(bytes))`), or, where `auto` is allowed, `"auto"`
+/// (`Some(None)`).
+#[expect(clippy::option_option, reason = "absent, auto, or a size")]
+fn memory_of(r: &Reader, auto: bool) -> mlua::Result<Option<Option<u64>>> {
+    let example = if auto {
+        "a size like \"2GB\" or \"auto\""
+    } else {
+        "a size like \"6GB\""
+    };
+    match r.raw("memory") {
+        Value::Nil => Ok(None),
+        Value::String(s) => {
+            let text = s.to_string_lossy();
+            if auto && text.trim().eq_ignore_ascii_case("auto") {
+                return Ok(Some(None));
+            }
+            crate::size::parse(&text)
+                .map(|b| Some(Some(b)))
+                .map_err(|e| r.err(format!("memory: expected {example}: {e}")))
+        }
+        other => Err(r.err(format!(
+            "memory: expected {example}, got {}",
+            describe(other)
+        ))),
+    }
 }
 
 fn on(lua: &Lua, (event, f): (Value, Value)) -> mlua::Result<()> {

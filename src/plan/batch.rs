@@ -251,6 +251,7 @@ mod tests {
             slots: 1,
             serial: false,
             estimate: None,
+            memory: None,
             enabled: true,
             batch: Some(Box::new(BatchDecl {
                 items: items.iter().map(|s| (*s).to_owned()).collect(),

@@ -29,6 +29,9 @@ pub struct Inputs<'a> {
     pub cpus: u32,
     /// What earlier runs measured (expected durations, peak memory).
     pub history: &'a crate::history::History,
+    /// The machine's available memory in bytes: the default memory budget, asked only when a
+    /// suite declares memory.
+    pub memory_available: &'a dyn Fn() -> u64,
 }
 
 #[expect(
@@ -501,6 +504,15 @@ pub fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
             _ => s.env.into_iter().collect(),
         };
         let (retry, retry_label) = retry_with_override(&r.retry, inputs.overrides.retries);
+        let memory = match s.memory {
+            None => None,
+            Some(super::decl::MemoryDecl::Bytes(b)) => Some(b),
+            // Its peak in history plus a fifth; nothing known yet: not counted.
+            Some(super::decl::MemoryDecl::Auto) => inputs
+                .history
+                .peak_rss_kb(&s.name)
+                .map(|kb| kb.saturating_mul(1024).saturating_mul(6) / 5),
+        };
         let skip = skip
             .or_else(|| (!phase.enabled).then(|| StaticSkip::PhaseDisabled(phase.name.clone())));
         suites.push(Suite {
@@ -534,6 +546,8 @@ pub fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
             part: s.part,
             expected: 0.0,
             expected_source: super::ExpectedSource::None,
+            memory,
+            memory_auto: s.memory == Some(super::decl::MemoryDecl::Auto),
             path: 0.0,
             skip,
         });
@@ -550,6 +564,11 @@ pub fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
         }
     }
     super::priority::compute(&mut suites, inputs.history);
+    let memory_budget = match d.config.memory {
+        Some(b) => b,
+        None if suites.iter().any(|s| s.memory.is_some()) => (inputs.memory_available)(),
+        None => 0,
+    };
 
     Ok(Plan {
         config_path: d.config_path,
@@ -566,6 +585,12 @@ pub fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
         hooks: d.hooks,
         default_timeout: inputs.overrides.timeout.unwrap_or(default_timeout),
         retry_policies: d.retries.into_iter().map(|r| (r.name, r.policy)).collect(),
+        memory_budget,
+        memory_budget_source: if d.config.memory.is_some() {
+            "ptest.lua"
+        } else {
+            "available at start"
+        },
         declared: declared_count,
     })
 }

@@ -36,6 +36,8 @@ pub struct SuiteDecl {
     pub slots: u32,
     pub serial: bool,
     pub estimate: Option<Duration>,
+    /// `memory = "2GB" | "auto"` (DESIGN §12).
+    pub memory: Option<MemoryDecl>,
     pub enabled: bool,
     /// `ptest.batch`: this declaration stands for the batch's parts, made by `plan::batch`.
     pub batch: Option<Box<BatchDecl>>,
@@ -144,6 +146,14 @@ pub fn shell_quote(word: &str) -> String {
     } else {
         format!("'{}'", word.replace('\'', "'\\''"))
     }
+}
+
+/// A suite's memory as declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryDecl {
+    Bytes(u64),
+    /// Its peak RSS in history, plus a fifth.
+    Auto,
 }
 
 /// `retry = backoff` (a policy by name or index) or `retry = 2` (two extra attempts).
@@ -277,6 +287,8 @@ pub struct ConfigDecl {
     pub fail_fast: Option<bool>,
     pub timeout: Option<Duration>,
     pub grace: Option<Duration>,
+    /// `memory = "6GB"`: the budget of running suites' memory, in bytes.
+    pub memory: Option<u64>,
 }
 
 /// Everything one evaluation of `ptest.lua` declared, in declaration order.

@@ -139,6 +139,10 @@ pub struct Suite {
     pub expected: f64,
     /// Where `expected` came from.
     pub expected_source: ExpectedSource,
+    /// Bytes the suite needs while it runs (DESIGN §12); `None`: not counted.
+    pub memory: Option<u64>,
+    /// `memory = "auto"` (then `memory` is from history, `None` before any).
+    pub memory_auto: bool,
     /// Own expected duration plus the longest chain of dependents after it in its phase.
     pub path: f64,
     pub skip: Option<StaticSkip>,
@@ -200,6 +204,10 @@ pub struct Plan {
     pub default_timeout: Duration,
     /// Every retry policy declared, used or not: `(name, policy)`.
     pub retry_policies: Vec<(Option<String>, RetryPolicy)>,
+    /// The memory running suites may take together, in bytes (DESIGN §12).
+    pub memory_budget: u64,
+    /// `ptest.lua`, or the machine's available memory at the start.
+    pub memory_budget_source: &'static str,
     /// How many suites the config declared before selection.
     pub declared: usize,
 }

@@ -320,6 +320,20 @@ pub fn plan_text(plan: &Plan) -> String {
         plan.suites.len() - skipped,
         plan.declared
     );
+    let counted = plan
+        .suites
+        .iter()
+        .filter(|s| s.memory.is_some() || s.memory_auto)
+        .count();
+    if counted > 0 {
+        let _ = writeln!(
+            out,
+            "memory:    budget {} ({}), {counted} suite{} counted",
+            crate::size::human(plan.memory_budget),
+            plan.memory_budget_source,
+            if counted == 1 { "" } else { "s" }
+        );
+    }
     out.push_str("\nphases, in order:\n");
     for (i, p) in plan.phases.iter().enumerate() {
         let mut flags = Vec::new();
@@ -442,6 +456,18 @@ pub fn plan_text(plan: &Plan) -> String {
                 );
             }
             let _ = write!(out, "  path {}", fmt_secs(priority[x.id.index()]));
+            match (s.memory, s.memory_auto) {
+                (Some(m), auto) => {
+                    let _ = write!(
+                        out,
+                        "  memory {}{}",
+                        crate::size::human(m),
+                        if auto { " (auto)" } else { "" }
+                    );
+                }
+                (None, true) => out.push_str("  memory auto (no history yet)"),
+                (None, false) => {}
+            }
             if let Some(g) = s.group {
                 let _ = write!(out, "  group {}", plan.group(g).name);
             }

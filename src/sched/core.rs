@@ -153,6 +153,8 @@ struct Running {
     slots: Vec<u32>,
     /// A batch's part: the items this attempt runs (`None`: all).
     items: Option<Vec<usize>>,
+    /// Bytes of the memory budget it holds (DESIGN §12).
+    memory: u64,
 }
 
 /// Per-suite totals across attempts.
@@ -207,6 +209,10 @@ pub struct Core<'p> {
     may_start_later: usize,
     /// Backoff jitter: seeded, so the same inputs give the same commands.
     rng: fastrand::Rng,
+    /// Memory the running attempts hold, in bytes (DESIGN §12).
+    memory_in_use: u64,
+    /// A suite larger than the whole memory budget is running: it runs alone.
+    memory_alone: bool,
     out: Vec<Command>,
 }
 
@@ -247,6 +253,8 @@ impl<'p> Core<'p> {
             limiter_wait_since: vec![None; n],
             may_start_later: n,
             rng: fastrand::Rng::with_seed(seed),
+            memory_in_use: 0,
+            memory_alone: false,
             out: Vec::new(),
         }
     }
@@ -410,6 +418,7 @@ impl<'p> Core<'p> {
             let state = &self.state;
             let wake = &mut self.limiter_wake;
             let wait_since = &mut self.limiter_wait_since;
+            let memory = (self.memory_in_use, self.memory_alone, self.attempts.len());
             let picked = self.queue.pop(plan, |id| {
                 if state[id.index()] != State::Pending {
                     return Admit::Discard;
@@ -417,8 +426,11 @@ impl<'p> Core<'p> {
                 if slots_needed(plan, id, total) > free {
                     return Admit::No;
                 }
-                // Further checks that hold nothing (memory, §12) go here. The token is taken
-                // last, only when everything else admits the suite.
+                if !memory_fits(plan, id, memory) {
+                    return Admit::No;
+                }
+                // Further checks that hold nothing go here. The token is taken last, only when
+                // everything else admits the suite.
                 let Some(l) = plan.suite(id).limiter else {
                     return Admit::Yes;
                 };
@@ -455,6 +467,19 @@ impl<'p> Core<'p> {
         let attempt = p.attempts;
         // DESIGN §9: a batch's retry runs only the items that failed, when results said which.
         let items = p.retry_items.take();
+        let memory = self.plan.suite(id).memory.unwrap_or(0);
+        self.memory_in_use += memory;
+        if memory > self.plan.memory_budget {
+            self.memory_alone = true;
+            if attempt == 1 {
+                self.out.push(Command::Warning(format!(
+                    "suite \"{}\" needs {} of memory, more than the budget of {}: it runs alone",
+                    self.plan.suite(id).name,
+                    crate::size::human(memory),
+                    crate::size::human(self.plan.memory_budget)
+                )));
+            }
+        }
         let key = self.next_key;
         self.next_key += 1;
         self.set_state(id, State::Running);
@@ -465,6 +490,7 @@ impl<'p> Core<'p> {
                 attempt,
                 slots: slots.clone(),
                 items,
+                memory,
             },
         );
         self.out.push(Command::Start {
@@ -483,6 +509,10 @@ impl<'p> Core<'p> {
         let id = a.id;
         let s = plan.suite(id);
         self.slots.release(&a.slots);
+        self.memory_in_use = self.memory_in_use.saturating_sub(a.memory);
+        if a.memory > plan.memory_budget {
+            self.memory_alone = false;
+        }
         self.queue.finished(plan, id);
         if let Some(l) = s.limiter {
             host.limiter_release(l);
@@ -800,6 +830,22 @@ impl<'p> Core<'p> {
             self.out.push(Command::KillAll);
         }
         self.begin_stop("interrupted");
+    }
+}
+
+/// DESIGN §12: a suite that declares memory starts only while the running suites' memory and
+/// its own stay within the budget; one larger than the whole budget only when nothing else
+/// runs, and nothing starts beside it. `running`: (bytes in use, an oversized suite runs,
+/// attempts running).
+fn memory_fits(plan: &Plan, id: SuiteId, running: (u64, bool, usize)) -> bool {
+    let (in_use, alone, attempts) = running;
+    if alone {
+        return false;
+    }
+    match plan.suite(id).memory {
+        None | Some(0) => true,
+        Some(m) if m > plan.memory_budget => attempts == 0,
+        Some(m) => in_use.saturating_add(m) <= plan.memory_budget,
     }
 }
 

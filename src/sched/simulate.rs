@@ -115,6 +115,7 @@ mod tests {
             env: &none,
             cpus: 2,
             history: &history,
+            memory_available: &|| 16 << 30,
         };
         crate::plan::build::build(decls, &inputs)
             .map_err(|e| e.to_string())

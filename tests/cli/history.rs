@@ -294,3 +294,97 @@ fn merge_joins_the_histories_of_shards() {
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("missing.json"), "{}", bad.stderr);
 }
+
+#[test]
+fn memory_admission_keeps_running_suites_within_the_budget() {
+    let p = Probed::new(
+        r#"
+ptest.config { memory = "2GB" }
+for i = 1, 4 do
+  ptest.suite { name = "m" .. i, cmd = probe("m" .. i, 0.5), memory = "1GB" }
+end
+ptest.suite { name = "huge", cmd = probe("huge", 0), memory = "3GB" }
+"#,
+    );
+    let plan = p.p.run(&["plan", "-j", "4"]).stdout;
+    assert!(
+        plan.contains("memory:    budget 2.0 GB (ptest.lua), 5 suites counted"),
+        "{plan}"
+    );
+    let out = p.run(&["-j", "4"]);
+    assert_eq!(out.out.code, 0, "{}", out.out.stderr);
+    let all = format!("{}{}", out.out.stdout, out.out.stderr);
+    assert!(
+        all.contains(
+            "\"huge\" needs 3.0 GB of memory, more than the budget of 2.0 GB: it runs alone"
+        ),
+        "{all}"
+    );
+    let spans = p.spans();
+    let m = ["m1", "m2", "m3", "m4"];
+    assert_eq!(spans.max_overlap(&m), 2, "{:?}", spans.all);
+    assert_eq!(spans.max_overlap(&["m1", "m2", "m3", "m4", "huge"]), 2);
+    let huge = spans.get("huge");
+    assert!(
+        spans
+            .all
+            .iter()
+            .filter(|s| s.name != "huge")
+            .all(|s| !s.overlaps(huge)),
+        "huge ran beside another suite"
+    );
+}
+
+#[test]
+fn memory_auto_learns_the_peak_from_the_first_run() {
+    let p = Probed::new(
+        r#"
+ptest.config { memory = "1GB" }
+ptest.suite { name = "big", cmd = "x=$(head -c 40000000 /dev/zero | tr '\\0' a); echo ${#x}", memory = "auto" }
+"#,
+    );
+    let before = p.p.run(&["plan"]).stdout;
+    assert!(before.contains("memory auto (no history yet)"), "{before}");
+    assert_eq!(p.run(&["-q"]).out.code, 0);
+    let peak = runs(&history(&p), "big")[0]["peak_rss_kb"]
+        .as_u64()
+        .unwrap();
+    assert!(peak > 39_000, "peak {peak} KB");
+    let after = p.p.run(&["plan"]).stdout;
+    let want = format!("memory {:.1} MB (auto)", (peak * 6 / 5) as f64 / 1024.0);
+    assert!(after.contains(&want), "{want} not in\n{after}");
+}
+
+#[test]
+fn bad_memory_values_name_the_line_and_field() {
+    let p = crate::harness::Project::new(
+        "ptest.suite { name = \"a\", cmd = \"true\" }\nptest.suite { name = \"b\", cmd = \"true\", memory = \"2XB\" }\n",
+    );
+    let out = p.run(&["plan"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .starts_with("ptest.lua:2: suite \"b\": memory: expected a size like \"2GB\" or \"auto\": unknown unit \"xb\""),
+        "{}",
+        out.stderr
+    );
+    let p = crate::harness::Project::new("ptest.config { memory = \"auto\" }\n");
+    let out = p.run(&["plan"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .starts_with("ptest.lua:1: config: memory: expected a size like \"6GB\""),
+        "{}",
+        out.stderr
+    );
+    let p = crate::harness::Project::new(
+        "ptest.suite { name = \"a\", cmd = \"true\", memory = 2048 }\n",
+    );
+    let out = p.run(&["plan"]);
+    assert!(
+        out.stderr
+            .contains("memory: expected a size like \"2GB\" or \"auto\", got"),
+        "{}",
+        out.stderr
+    );
+}

@@ -49,6 +49,7 @@ fn suite(name: &str) -> SuiteDecl {
         slots: 1,
         serial: false,
         estimate: None,
+        memory: None,
         enabled: true,
         batch: None,
         part: None,
@@ -114,6 +115,7 @@ fn plan_of(d: Declarations) -> Plan {
         env: &none,
         cpus: 4,
         history: &history,
+        memory_available: &|| 16 << 30,
     };
     build(d, &inputs).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -486,6 +488,31 @@ impl<'p> Sim<'p> {
                 if s.serial {
                     assert!(self.live.is_empty(), "serial {} not alone", s.name);
                 }
+                // DESIGN §12: within the memory budget, or alone when larger than all of it.
+                let budget = plan.memory_budget;
+                let held: u64 = self
+                    .live
+                    .values()
+                    .filter_map(|l| plan.suite(l.suite).memory)
+                    .sum();
+                let mine = s.memory.unwrap_or(0);
+                if mine > budget {
+                    assert!(self.live.is_empty(), "oversized {} not alone", s.name);
+                } else {
+                    assert!(
+                        held + mine <= budget,
+                        "memory budget exceeded by {}",
+                        s.name
+                    );
+                    assert!(
+                        !self
+                            .live
+                            .values()
+                            .any(|l| plan.suite(l.suite).memory.unwrap_or(0) > budget),
+                        "{} started beside an oversized suite",
+                        s.name
+                    );
+                }
                 assert!(
                     !self.live.values().any(|l| plan.suite(l.suite).serial),
                     "{} started beside a serial suite",
@@ -670,8 +697,22 @@ impl<'p> Sim<'p> {
                     .count() as u32
                     >= plan.groups[g.index()].max
             });
+            let budget = plan.memory_budget;
+            let held: u64 = self
+                .live
+                .values()
+                .filter_map(|l| plan.suite(l.suite).memory)
+                .sum();
+            let mine = s.memory.unwrap_or(0);
+            let oversized_runs = self
+                .live
+                .values()
+                .any(|l| plan.suite(l.suite).memory.unwrap_or(0) > budget);
+            let memory_full = oversized_runs
+                || (mine > budget && !self.live.is_empty())
+                || (mine <= budget && held + mine > budget);
             assert!(
-                group_full || need > free,
+                group_full || need > free || memory_full,
                 "{} waits with {free} free slots and nothing else to wait for",
                 s.name
             );
@@ -774,6 +815,99 @@ fn rule1_a_serial_suite_runs_alone() {
         panic!("{:?}", t.commands[0])
     };
     assert_eq!(slots, &[0, 1, 2, 3]);
+}
+
+fn memory(gb: f64) -> crate::plan::decl::MemoryDecl {
+    crate::plan::decl::MemoryDecl::Bytes((gb * f64::from(1u32 << 30)) as u64)
+}
+
+#[test]
+fn memory_suites_that_do_not_fit_wait_without_holding_a_slot() {
+    // 6 GB budget, 8 workers: four suites of 1.5 GB at once; the unlimited one starts anyway.
+    let mut d = decls(8);
+    d.config.memory = Some(6 << 30);
+    for i in 0..8 {
+        d.suites.push(SuiteDecl {
+            memory: Some(memory(1.5)),
+            estimate: Some(Duration::from_secs(2)),
+            ..suite(&format!("m{i}"))
+        });
+    }
+    d.suites.push(suite("free"));
+    let plan = plan_of(d);
+    let t = run(&plan, &[], &[]);
+    let at: Vec<f64> = (0..8)
+        .map(|i| t.starts[id(&plan, &format!("m{i}")).index()][0])
+        .collect();
+    assert_eq!(at.iter().filter(|s| **s == 0.0).count(), 4, "{at:?}");
+    assert_eq!(at.iter().filter(|s| **s == 1.0).count(), 4, "{at:?}");
+    assert_eq!(t.starts[id(&plan, "free").index()], [0.0]);
+}
+
+#[test]
+fn memory_a_suite_larger_than_the_budget_runs_alone_with_a_warning() {
+    let mut d = decls(4);
+    d.config.memory = Some(2 << 30);
+    d.suites.push(SuiteDecl {
+        memory: Some(memory(3.0)),
+        estimate: Some(Duration::from_secs(5)),
+        ..suite("huge")
+    });
+    d.suites.push(suite("a"));
+    d.suites.push(SuiteDecl {
+        memory: Some(memory(1.0)),
+        ..suite("b")
+    });
+    let plan = plan_of(d);
+    let t = run(&plan, &[("huge", 1, pass(1.0))], &[]);
+    // The longest starts first, alone; the others only after it.
+    assert_eq!(t.starts[id(&plan, "huge").index()], [0.0]);
+    assert_eq!(t.starts[id(&plan, "a").index()], [1.0]);
+    assert_eq!(t.starts[id(&plan, "b").index()], [1.0]);
+    let warned = t.commands.iter().any(|(_, c)| {
+        matches!(c, Command::Warning(w) if w.contains("\"huge\" needs 3.0 GB") && w.contains("runs alone"))
+    });
+    assert!(warned, "{:?}", t.commands);
+}
+
+#[test]
+fn memory_auto_is_the_peak_in_history_plus_a_fifth() {
+    let mut d = decls(2);
+    d.suites.push(SuiteDecl {
+        memory: Some(crate::plan::decl::MemoryDecl::Auto),
+        ..suite("learned")
+    });
+    d.suites.push(SuiteDecl {
+        memory: Some(crate::plan::decl::MemoryDecl::Auto),
+        ..suite("new")
+    });
+    let mut history = crate::history::History::default();
+    history
+        .suites
+        .entry("learned".into())
+        .or_default()
+        .push(crate::history::record(
+            Status::Passed,
+            1,
+            1.0,
+            1,
+            Some(1000),
+            None,
+        ));
+    let none = |_: &str| None;
+    let inputs = Inputs {
+        overrides: &Overrides::default(),
+        selection: &Selection::default(),
+        env: &none,
+        cpus: 4,
+        history: &history,
+        memory_available: &|| 5 << 30,
+    };
+    let plan = build(d, &inputs).unwrap();
+    assert_eq!(plan.suite(id(&plan, "learned")).memory, Some(1200 * 1024));
+    assert_eq!(plan.suite(id(&plan, "new")).memory, None);
+    // No budget in the config: the machine's available memory.
+    assert_eq!(plan.memory_budget, 5 << 30);
 }
 
 #[test]
@@ -1282,6 +1416,8 @@ struct GenSuite {
     serial: bool,
     enabled: bool,
     estimate: Option<u8>,
+    /// Memory in GB (the generated plans' budget is 6 GB).
+    memory: Option<u8>,
     /// (attempts, delay tenths, factor, jitter, on timeout, only exit code 75)
     retry: Option<(u32, u8, u8, bool, bool, bool)>,
     /// Per attempt: (kind 0 pass / 1 fail 1 / 2 fail 75 / 3 timeout / 4 signal, tenths).
@@ -1310,6 +1446,7 @@ fn gen_suite(phases: usize, groups: usize, limiters: usize) -> impl Strategy<Val
             ),
         ),
         proptest::collection::vec((0u8..5, 0u8..30), 3),
+        proptest::option::weighted(0.3, 1u8..8),
     )
         .prop_map(
             move |(
@@ -1323,6 +1460,7 @@ fn gen_suite(phases: usize, groups: usize, limiters: usize) -> impl Strategy<Val
                 estimate,
                 retry,
                 outcomes,
+                memory,
             )| {
                 GenSuite {
                     phase,
@@ -1335,6 +1473,7 @@ fn gen_suite(phases: usize, groups: usize, limiters: usize) -> impl Strategy<Val
                     estimate,
                     retry,
                     outcomes,
+                    memory,
                 }
             },
         )
@@ -1376,6 +1515,7 @@ impl Gen {
     fn plan(&self) -> Plan {
         let mut d = decls(self.workers);
         d.config.fail_fast = Some(self.fail_fast);
+        d.config.memory = Some(6 << 30);
         for (i, (w, cont, always)) in self.phases.iter().enumerate() {
             d.phases.push(PhaseDecl {
                 workers: w.map(workers),
@@ -1437,6 +1577,9 @@ impl Gen {
                 serial: s.serial,
                 enabled: s.enabled,
                 estimate: s.estimate.map(|e| Duration::from_secs(u64::from(e))),
+                memory: s
+                    .memory
+                    .map(|g| crate::plan::decl::MemoryDecl::Bytes(u64::from(g) << 30)),
                 retry,
                 ..suite(&format!("s{i}"))
             });
