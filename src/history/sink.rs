@@ -31,6 +31,48 @@ fn unix(t: std::time::SystemTime) -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// A batch part's items (DESIGN §8 `BATCH/ITEM`): the duration and outcome of each item's
+/// testcases from its results. An item that reported nothing in a part that did not pass is
+/// recorded with the part's status and no duration, so `--rerun-failed` runs it again.
+fn items(
+    update: &mut Update,
+    part: &crate::plan::decl::BatchPart,
+    r: &crate::event::SuiteResult,
+    time: u64,
+) {
+    use crate::event::Status;
+    if part.results.is_none() || r.attempts == 0 {
+        return;
+    }
+    let mut sums: Vec<Option<(f64, bool)>> = vec![None; part.items.len()];
+    for c in &r.testcases {
+        if let Some(i) = c.item {
+            let (d, failed) = sums[i].get_or_insert((0.0, false));
+            *d += c.time.unwrap_or(0.0);
+            *failed |= c.outcome.is_failure();
+        }
+    }
+    for ((item, _), sum) in part.items.iter().zip(sums) {
+        let run = match sum {
+            Some((d, failed)) => {
+                let status = if failed {
+                    Status::Failed
+                } else {
+                    Status::Passed
+                };
+                record(status, time, d, 1, None, None)
+            }
+            None if r.status.is_pass() => continue,
+            None => {
+                let mut run = record(r.status, time, 0.0, 1, None, None);
+                run.duration = None;
+                run
+            }
+        };
+        update.items.push((super::item_key(&part.batch, item), run));
+    }
+}
+
 impl Sink for HistorySink {
     fn event(&mut self, plan: &Plan, run: &RunInfo, event: &Event<'_>) {
         let Event::RunFinished { results, .. } = event else {
@@ -45,6 +87,14 @@ impl Sink for HistorySink {
             // Left out by `enabled = false` or `--skip`: not part of this run, it keeps its past.
             if suite.skip.is_some() {
                 continue;
+            }
+            if let Some(part) = &suite.part {
+                items(
+                    &mut update,
+                    part,
+                    r,
+                    unix(r.start_time.unwrap_or(run.started)),
+                );
             }
             update.suites.push((
                 suite.name.clone(),

@@ -18,6 +18,16 @@ pub struct Facts<'a> {
     pub expected: &'a dyn Fn(&str) -> Option<f64>,
     /// An item's expected duration from history: `(batch, item)`.
     pub item_expected: &'a dyn Fn(&str, &str) -> Option<f64>,
+    /// `--rerun-failed`: which items to keep.
+    pub rerun: Option<Rerun<'a>>,
+}
+
+/// `--rerun-failed` at the item level.
+pub struct Rerun<'a> {
+    /// `(batch, item)` failed last time.
+    pub item: &'a dyn Fn(&str, &str) -> bool,
+    /// One of the batch's parts failed with nothing known of its items: keep every item.
+    pub whole: &'a dyn Fn(&str) -> bool,
 }
 
 /// Seconds of a test file's run per byte of it, when nothing else is known. Only the ratios
@@ -38,10 +48,23 @@ pub fn expand(d: &mut Declarations, facts: &Facts<'_>) -> Parts {
     let declared = std::mem::take(&mut d.suites);
     let mut out = Vec::with_capacity(declared.len());
     for mut s in declared {
-        let Some(batch) = s.batch.take() else {
+        let Some(mut batch) = s.batch.take() else {
             out.push(s);
             continue;
         };
+        if let Some(r) = &facts.rerun {
+            let kept: Vec<String> = batch
+                .items
+                .iter()
+                .filter(|i| (r.item)(&s.name, i))
+                .cloned()
+                .collect();
+            if !kept.is_empty() {
+                batch.items = kept;
+            } else if !(r.whole)(&s.name) {
+                batch.items.clear();
+            }
+        }
         let names = split(&s, &batch, &d.config_dir, facts)
             .into_iter()
             .map(|part| {
@@ -276,6 +299,7 @@ mod tests {
             workers: &w,
             expected: &none,
             item_expected: &item,
+            rerun: None,
         };
         split(
             &s,

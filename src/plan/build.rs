@@ -154,12 +154,40 @@ pub fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
     let history = inputs.history;
     let expected = |n: &str| history.expected(n);
     let item_expected = |b: &str, i: &str| history.expected_item(b, i);
+    // --rerun-failed reruns a batch's failed items, not its old parts.
+    let failed_items: Option<std::collections::HashSet<String>> = inputs
+        .selection
+        .rerun
+        .as_ref()
+        .map(|_| history.failed_items_last().into_iter().collect());
+    let failed_suites: Option<std::collections::HashSet<&str>> = inputs
+        .selection
+        .rerun
+        .as_ref()
+        .map(|r| r.iter().map(String::as_str).collect());
+    let rerun_item = |b: &str, i: &str| -> bool {
+        let Some(items) = &failed_items else {
+            return true;
+        };
+        items.contains(&crate::history::item_key(b, i))
+    };
+    let rerun_batch = |b: &str| -> bool {
+        // A batch whose part failed with nothing known of its items runs all of them again.
+        failed_suites.as_ref().is_some_and(|f| {
+            f.iter()
+                .any(|n| n.strip_prefix(b).is_some_and(|r| r.starts_with('[')))
+        })
+    };
     let batch_parts = super::batch::expand(
         &mut d,
         &super::batch::Facts {
             workers: &workers_of,
             expected: &expected,
             item_expected: &item_expected,
+            rerun: failed_items.as_ref().map(|_| super::batch::Rerun {
+                item: &rerun_item,
+                whole: &rerun_batch,
+            }),
         },
     );
     let expanded_selection;
@@ -169,6 +197,12 @@ pub fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
         expanded_selection = Selection {
             suites: super::batch::expand_names(&inputs.selection.suites, &batch_parts),
             skip: super::batch::expand_names(&inputs.selection.skip, &batch_parts),
+            // The parts that --rerun-failed kept hold only failed items: all of them run.
+            rerun: inputs.selection.rerun.as_ref().map(|r| {
+                let mut r = r.clone();
+                r.extend(batch_parts.values().flatten().cloned());
+                r
+            }),
             ..inputs.selection.clone()
         };
         &expanded_selection

@@ -364,3 +364,28 @@ fn passing_results_with_a_failing_exit_status_still_fail() {
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("exit code 3"), "{}", out.stdout);
 }
+
+#[test]
+fn history_per_item_feeds_packing_and_rerun_failed() {
+    let p = fake(", batches = 1");
+    let out = p.run(&[]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let h: Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join(".ptest/history.json")).unwrap())
+            .unwrap();
+    let item = |k: &str| h["items"][k]["runs"][0].clone();
+    assert_eq!(item("py/a.py")["status"], "passed");
+    assert_eq!(item("py/a.py")["duration"], 0.5);
+    assert_eq!(item("py/bad.py")["status"], "failed");
+    assert_eq!(item("py/worse.py")["status"], "failed");
+    // The next plan knows each item's duration from history (the failed ones, with no passed
+    // duration, count as the median).
+    let j = list_json(&p, &[]);
+    assert_eq!(j["suites"][0]["batch"]["source"], "median");
+    assert_eq!(j["suites"][0]["batch"]["items"][0]["expected"], 0.5);
+    // --rerun-failed runs only the failed items, in a part of their own.
+    std::fs::remove_file(p.join("ran.txt")).unwrap();
+    let out = p.run(&["--rerun-failed"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert_eq!(attempts(&p), ["py[1] 1 bad.py worse.py"]);
+}
