@@ -356,7 +356,11 @@ impl Terminal {
                     ));
                 }
                 if let (Some(path), Some((start, end))) = (r.log_file.as_deref(), r.last_output) {
-                    let tail = crate::exec::read_tail(path, start, end);
+                    let mut tail = crate::exec::read_tail(path, start, end);
+                    // Without colour (off a terminal, NO_COLOR, --color never) none from logs.
+                    if !st.enabled {
+                        tail = super::strip_ansi(&tail).into_bytes();
+                    }
                     for line in last_lines(&tail, FAILURE_TAIL_LINES) {
                         out.push_str(&format!("    {} {line}\n", st.dim("|")));
                     }

@@ -356,3 +356,97 @@ ptest.suite { name = "after", cmd = "true", depends_on = { "bad" } }
     assert_eq!(ndjson(&out.stdout).len(), 14);
     assert!(out.stderr.contains("Summary: 4 suites"), "{}", out.stderr);
 }
+
+#[test]
+fn github_annotations_stay_within_limits_fold_tails_and_keep_the_summary_under_1_mib() {
+    let p = Project::new(
+        r#"
+for i = 1, 20 do ptest.suite { name = "fail" .. i, category = "unit", cmd = "sh tests/test_fail.sh" } end
+for i = 1, 12 do ptest.suite { name = "flaky" .. i, retry = 1, cmd = "test $PTEST_ATTEMPT = 2" } end
+"#,
+    );
+    // A test that prints 60 KB on one line, then something like a workflow command.
+    p.file(
+        "tests/test_fail.sh",
+        "head -c 60000 /dev/zero | tr '\\0' x\necho\necho '::error::injected'\nprintf '\\033[31mred\\033[0m\\n'\nexit 3\n",
+    );
+    let summary = p.join("summary.md");
+    // Another tool wrote to the same step's summary first: the limit is shared.
+    std::fs::write(&summary, "x".repeat(100 * 1024)).unwrap();
+    let out = p.run_env(
+        &["-q", "-j", "4"],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let errors: Vec<&&str> = lines.iter().filter(|l| l.starts_with("::error ")).collect();
+    assert_eq!(errors.len(), 10, "GitHub's limit per step");
+    for e in &errors {
+        assert!(
+            e.starts_with("::error file=tests/test_fail.sh,title=ptest%3A fail"),
+            "{e}"
+        );
+        assert!(
+            e.contains(" failed::exit code 3 (log: test-logs/fail"),
+            "{e}"
+        );
+    }
+    let warnings: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("::warning "))
+        .collect();
+    assert_eq!(warnings.len(), 10);
+    assert!(
+        warnings[0].contains(" flaky (passed on attempt 2/2)::failed before: exit code 1"),
+        "{}",
+        warnings[0]
+    );
+    let notes: Vec<&&str> = lines.iter().filter(|l| l.starts_with("::notice")).collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].contains("10 more failed suites and 2 more flaky suites are not annotated")
+            && notes[0].contains("job summary"),
+        "{}",
+        notes[0]
+    );
+    // Every failure's tail is folded, and what it prints is not obeyed.
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("::group::")).count(),
+        20
+    );
+    assert_eq!(lines.iter().filter(|l| **l == "::endgroup::").count(), 20);
+    let mut stopped: Option<String> = None;
+    let mut injected = 0;
+    for l in &lines {
+        if let Some(t) = l.strip_prefix("::stop-commands::") {
+            stopped = Some(format!("::{t}::"));
+        } else if stopped.as_deref() == Some(*l) {
+            stopped = None;
+        } else if *l == "::error::injected" {
+            assert!(stopped.is_some(), "a test's line read as a command");
+            injected += 1;
+        }
+        assert!(!l.contains('\u{1b}'), "no colour codes: {l}");
+    }
+    assert_eq!(injected, 20);
+
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.len() as u64 <= 1024 * 1024, "{} bytes", md.len());
+    let ours = &md[100 * 1024..];
+    assert!(
+        ours.starts_with("### ptest: 0 passed, 12 flaky, 20 failed, 0 timed out"),
+        "{}",
+        &ours[..200]
+    );
+    assert!(ours.contains("**Slowest**"));
+    assert!(ours.contains("| flaky1 | flaky |"));
+    let tails = ours.matches("```text\n").count();
+    assert!(tails > 5 && tails < 20, "{tails} tails");
+    assert!(ours.contains(&format!(
+        "{} more failures' output left out to stay under GitHub's 1 MiB",
+        20 - tails
+    )));
+}
