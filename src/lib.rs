@@ -15,6 +15,7 @@ pub mod lua;
 pub mod plan;
 pub mod report;
 pub mod results;
+pub mod safe_write;
 pub mod sched;
 pub mod settings;
 pub mod shell;
@@ -95,14 +96,17 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         }
         Some(Command::Stats(a)) => stats(&a),
         Some(Command::Merge(a)) => {
+            safe_write::check(&a.output).map_err(|e| Error::Usage(format!("-o: {e}")))?;
             let merged = report::merge::merge(&a.reports)?;
-            report::json::write_atomic(&a.output, &merged).map_err(|e| {
-                Error::Setup(format!(
-                    "cannot write {}: {}",
+            if let Err(e) = report::json::write_atomic(&a.output, &merged) {
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "error: cannot write {}: {}",
                     a.output.display(),
                     io_message(&e)
-                ))
-            })?;
+                );
+                return Ok(exit::FAILED);
+            }
             Ok(exit::OK)
         }
         Some(Command::List(a)) => {
@@ -264,10 +268,14 @@ fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         return Ok(exit::OK);
     }
     sched::files::prepare_log_dir(&plan.log_dir).map_err(Error::Setup)?;
+    // A report path naming a folder (or a link, or a device) is refused before anything runs:
+    // replacing it at the end would cost whatever it holds.
+    let own_report = plan.log_dir.join("test-report.json");
     for (what, path) in [
-        ("--report", &args.report),
-        ("--junit", &args.junit),
-        ("--html", &args.html),
+        ("--report", args.report.as_ref()),
+        ("--junit", args.junit.as_ref()),
+        ("--html", args.html.as_ref()),
+        ("the run's report", Some(&own_report)),
     ] {
         if let Some(path) = path {
             sched::files::check_writable(path).map_err(|e| Error::Setup(format!("{what}: {e}")))?;
@@ -363,20 +371,28 @@ fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         let (_, summary, _) = scheduler.run().await;
         Ok::<_, Error>(summary)
     })?;
-    let errors = json
+    let errors: Vec<&String> = json
         .errors
         .iter()
         .chain(junit.iter().flat_map(|j| &j.errors))
         .chain(html.iter().flat_map(|h| &h.errors))
-        .chain(events.iter().flat_map(|e| &e.errors));
-    for e in errors {
+        .chain(events.iter().flat_map(|e| &e.errors))
+        .collect();
+    for e in &errors {
         let _ = writeln!(std::io::stderr().lock(), "error: {e}");
     }
     for w in past.iter().flat_map(|h| &h.warnings) {
         warn(w);
     }
     leave(plan, runtime);
-    Ok(summary.exit_code())
+    // A report that was asked for and is missing fails the run, as a failed suite would: CI
+    // must not go green on a result nobody can read.
+    let code = summary.exit_code();
+    Ok(if code == exit::OK && !errors.is_empty() {
+        exit::FAILED
+    } else {
+        code
+    })
 }
 
 /// The config to read: the one given, else `ptest.lua` in the current folder or the nearest

@@ -712,7 +712,7 @@ fn terminate(shared: &Shared, pgid: libc::pid_t) {
 /// Appends `ptest: <message>` to a log, as a start that fails at once does; if even that write
 /// fails, the outcome still says it.
 fn explain_in_log(path: &Path, message: &str) {
-    if let Ok(mut log) = std::fs::OpenOptions::new().append(true).open(path) {
+    if let Ok(mut log) = log::open_fresh(path, true) {
         let _ = writeln!(log, "ptest: {message}");
     }
 }

@@ -29,7 +29,22 @@ pub const OUTPUT_TAIL: u64 = 64 * 1024;
 pub fn read_tail(path: &Path, start: u64, end: u64) -> Vec<u8> {
     let from = start.max(end.saturating_sub(OUTPUT_TAIL));
     let mut buf = Vec::new();
-    if let Ok(mut f) = File::open(path) {
+    // Never through a link planted since, never waiting on a FIFO.
+    let opened = {
+        use std::os::unix::fs::OpenOptionsExt;
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(path)
+    };
+    let regular = opened.and_then(|f| {
+        if f.metadata()?.is_file() {
+            Ok(f)
+        } else {
+            Err(io::Error::other("not a regular file"))
+        }
+    });
+    if let Ok(mut f) = regular {
         if f.seek(SeekFrom::Start(from)).is_ok() {
             let _ = f.take(end.saturating_sub(from)).read_to_end(&mut buf);
         }
@@ -47,11 +62,7 @@ pub fn read_tail(path: &Path, start: u64, end: u64) -> Vec<u8> {
 pub(crate) fn open(path: &Path, header: &str, start: LogStart) -> Result<(File, u64), String> {
     let cannot = |err: io::Error| format!("cannot write log file {}: {err}", path.display());
     let open = |append: bool| {
-        OpenOptions::new()
-            .write(true)
-            .append(append)
-            .create(true)
-            .open(path)
+        open_fresh(path, append)
             .map_err(|err| format!("cannot open log file {}: {err}", path.display()))
     };
     let mut line = Vec::with_capacity(header.len() + 1);
@@ -76,6 +87,63 @@ pub(crate) fn open(path: &Path, header: &str, start: LogStart) -> Result<(File, 
         file.set_len(start).map_err(cannot)?;
     }
     Ok((file, start))
+}
+
+/// Opens a log for writing, never through a symbolic link: a link planted where the log goes is
+/// removed (the link, not what it points to) and a fresh file made in its place. A log folder
+/// removed during the run is made again. Anything else that is not a regular file (a folder, a
+/// FIFO) is an error, never waited on.
+pub(crate) fn open_fresh(path: &Path, append: bool) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut last = None;
+    for _ in 0..4 {
+        // O_NONBLOCK: a FIFO without a reader fails at once instead of blocking the scheduler.
+        let opened = OpenOptions::new()
+            .write(true)
+            .append(append)
+            .create(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(path);
+        match opened {
+            Ok(file) => return regular_and_blocking(file),
+            Err(err) if err.raw_os_error() == Some(libc::ELOOP) => {
+                if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+                    std::fs::remove_file(path)?;
+                }
+                last = Some(err);
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                let dir = path.parent().unwrap_or(Path::new("."));
+                std::fs::create_dir_all(dir)?;
+                last = Some(err);
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::NotFound)))
+}
+
+/// The file as children get it: a regular file, without the `O_NONBLOCK` it was opened with
+/// (children inherit the flag with the descriptor).
+fn regular_and_blocking(file: File) -> io::Result<File> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fstat writes one `stat` into memory we own; fcntl changes only our descriptor's
+    // flags.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &raw mut st) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(io::Error::other("not a regular file"));
+        }
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(file)
 }
 
 /// A running echo reader, as its attempt sees it.

@@ -78,68 +78,8 @@ pub fn suite_file(plan: &crate::plan::Plan, s: &crate::plan::Suite) -> Option<St
     Some(rel.to_string_lossy().into_owned())
 }
 
-/// Write `bytes` to `path` atomically: a temp file beside it, then a rename.
+/// Write `bytes` to `path` atomically, never replacing anything but a regular file
+/// ([`crate::safe_write`]).
 pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map_or_else(|| "report".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        // No fsync: the rename is what makes the write atomic for readers (never a half-written
-        // report), and it is all a run's report needs. Forcing it to disk waited for the device
-        // on every run.
-        drop(f);
-        if exchange(&tmp, path)? {
-            // The earlier report now has the temporary name: freeing its blocks (and, with
-            // `discard`, trimming them) is the janitor's, after the run's last suite.
-            crate::sched::files::remove_later(tmp.clone());
-            return Ok(());
-        }
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// Swaps `new` and an existing `path` in one step (`renameat2` with `RENAME_EXCHANGE` on
-/// Linux), so readers of `path` see the old file or the new one, never none. False when `path`
-/// does not exist or there is no swap here (the portable path): the caller renames instead.
-///
-/// Renaming over an existing file makes ext4 write the new one out first and frees the old
-/// one's blocks on the spot, a quarter of a millisecond at the end of every run; a swap does
-/// neither. (A crash right after a run can then leave the new report empty, where ext4 would
-/// usually have kept its data: a report is read right after its run.)
-fn exchange(new: &Path, path: &Path) -> std::io::Result<bool> {
-    crate::exec::platform::exchange(new, path)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_atomic_write_creates_then_replaces_and_leaves_nothing_beside() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/report.json");
-        write_file_atomic(&path, b"first").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"first");
-        // Replaced by a swap; the earlier file is removed (here at once: no run is going on).
-        write_file_atomic(&path, b"second, longer").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"second, longer");
-        let names: Vec<_> = std::fs::read_dir(dir.path().join("sub"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, ["report.json"]);
-    }
+    crate::safe_write::write(path, bytes)
 }

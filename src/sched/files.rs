@@ -3,7 +3,7 @@
 //! that removes folders off the scheduler's thread. The attempts' own folders: `tmp`.
 
 use std::collections::HashSet;
-use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -72,15 +72,10 @@ pub fn prepare_log_dir(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// A report path whose folder exists (or can be made) and takes files, checked before the run.
+/// A report path that is a regular file or nothing yet, in a folder that exists (or can be
+/// made) and takes files, checked before the run.
 pub fn check_writable(path: &Path) -> Result<(), String> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    prepare_log_dir(dir)
-        .map_err(|e| e.replace("log folder", "folder"))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    crate::safe_write::check(path)
 }
 
 /// Removes folders and old logs on a thread of its own: on a journaling file system that costs
@@ -93,20 +88,20 @@ pub struct Janitor {
     id: u64,
 }
 
-/// The run's janitor, for removals asked outside the scheduler ([`remove_later`]), with its id.
+/// The run's janitor, for removals asked outside the scheduler ([`remove_file_later`]), with its id.
 static RUN_JANITOR: Mutex<Option<(u64, std::sync::mpsc::Sender<Removal>)>> = Mutex::new(None);
 
-/// Removes a file or folder on the run's janitor thread, before the run ends; at once when no
-/// run is going on.
-pub fn remove_later(path: PathBuf) {
+/// Removes the regular file `id` at `path` on the run's janitor thread (at once when no run is
+/// going on); anything else found there by then is left alone.
+pub fn remove_file_later(path: PathBuf, id: crate::safe_write::FileId) {
     let tx = RUN_JANITOR
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .as_ref()
         .map(|(_, tx)| tx.clone());
     let unsent = match tx {
-        Some(tx) => tx.send(Removal::Any(path)).err().map(|e| e.0),
-        None => Some(Removal::Any(path)),
+        Some(tx) => tx.send(Removal::File(path, id)).err().map(|e| e.0),
+        None => Some(Removal::File(path, id)),
     };
     if let Some(job) = unsent {
         job.run();
@@ -115,6 +110,8 @@ pub fn remove_later(path: PathBuf) {
 
 /// One job of the janitor's, done in the order given.
 enum Removal {
+    /// A regular file ptest wrote, only if it is still that file.
+    File(PathBuf, crate::safe_write::FileId),
     /// A file, or a folder with whatever it holds.
     Any(PathBuf),
     /// A folder, only when it is empty.
@@ -132,6 +129,7 @@ impl Removal {
                     let _ = std::fs::remove_dir_all(path);
                 }
             }
+            Removal::File(path, id) => crate::safe_write::remove_if_same(path, *id),
             Removal::IfEmpty(path) => {
                 let _ = std::fs::remove_dir(path);
             }
@@ -174,6 +172,16 @@ impl Janitor {
     /// Remove a file, or a folder and what it holds.
     pub fn remove(&self, path: PathBuf) {
         self.send(Removal::Any(path));
+    }
+
+    /// Remove a regular file (an earlier log moved aside); nothing else found there.
+    pub fn remove_file(&self, path: PathBuf) {
+        if let Ok(meta) = std::fs::symlink_metadata(&path) {
+            if meta.is_file() {
+                let id = crate::safe_write::FileId::of(&meta);
+                self.send(Removal::File(path, id));
+            }
+        }
     }
 
     /// Remove a folder if it is empty by then.
@@ -271,13 +279,19 @@ fn look(lens: &[AtomicU64], order: Vec<(usize, PathBuf)>) {
     // gets there first, this was wasted work, and it must not slow the suites.
     crate::exec::platform::run_this_thread_when_idle();
     for (index, path) in order {
-        let found = match File::open(&path) {
+        // Never through a link, never waiting on a FIFO: opening the log for writing meets either,
+        // and deals with it.
+        let opened = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&path);
+        let found = match opened {
             Ok(file) => match file.metadata() {
-                Ok(meta) => {
+                Ok(meta) if meta.is_file() => {
                     crate::exec::platform::read_ahead(&file);
                     meta.len().min(ABSENT - 1)
                 }
-                Err(_) => continue,
+                Ok(_) | Err(_) => continue,
             },
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => ABSENT,
             // The scheduler meets the error itself, and reports it.

@@ -579,8 +579,10 @@ impl<'a> Scheduler<'a> {
         let old = match self.logs.as_ref().map(|l| l.old_log(id.index())) {
             Some(files::OldLog::Absent) => return LogStart::Fresh(Some(0)),
             Some(files::OldLog::Len(len)) => len,
-            Some(files::OldLog::Unknown) | None => match std::fs::metadata(log) {
-                Ok(meta) => meta.len(),
+            // Not through a link: a planted one is replaced by a fresh file, never measured.
+            Some(files::OldLog::Unknown) | None => match std::fs::symlink_metadata(log) {
+                Ok(meta) if meta.is_file() => meta.len(),
+                Ok(_) => return LogStart::Fresh(None),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     return LogStart::Fresh(Some(0));
                 }
@@ -595,7 +597,7 @@ impl<'a> Scheduler<'a> {
                 .unwrap_or_default();
             let aside = log.with_file_name(format!(".{name}.{}.old", self.run.run_id));
             if std::fs::rename(log, &aside).is_ok() {
-                self.janitor.remove(aside);
+                self.janitor.remove_file(aside);
                 return LogStart::Fresh(Some(0));
             }
         }

@@ -35,7 +35,10 @@ impl Project {
     }
 
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_ptest"));
+        let mut c = Command::new(
+            std::env::var_os("PTEST_TEST_BIN")
+                .unwrap_or_else(|| env!("CARGO_BIN_EXE_ptest").into()),
+        );
         c.current_dir(self.dir.path());
         for k in [
             "PTEST_WORKERS",

@@ -4,6 +4,7 @@ mod batches;
 mod config_errors;
 mod docs;
 mod examples;
+mod file_safety;
 mod graph;
 mod harness;
 mod history;
