@@ -582,12 +582,11 @@ impl<'a> Scheduler<'a> {
             // Not through a link: a planted one is replaced by a fresh file, never measured.
             Some(files::OldLog::Unknown) | None => match std::fs::symlink_metadata(log) {
                 Ok(meta) if meta.is_file() => meta.len(),
-                Ok(_) => return LogStart::Fresh(None),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     return LogStart::Fresh(Some(0));
                 }
-                // Opening the log meets the error again, and reports it.
-                Err(_) => return LogStart::Fresh(None),
+                // Opening the log meets the link, or the error, again and deals with it.
+                Ok(_) | Err(_) => return LogStart::Fresh(None),
             },
         };
         if old > LARGE {
