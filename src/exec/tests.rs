@@ -280,7 +280,8 @@ async fn spawn_failures_say_why_in_the_outcome_and_the_log() {
     executor.start(in_missing_dir);
     executor.start(spec(4, dir.path(), argv(&[])));
     let mut unwritable_log = spec(5, dir.path(), argv(&["true"]));
-    unwritable_log.log_path = missing_dir.join("s5.log");
+    // A missing log folder is made again; one that is a file cannot be.
+    unwritable_log.log_path = Path::new(&not_executable).join("s5.log");
     executor.start(unwritable_log);
 
     let mut seen = HashMap::new();
