@@ -3,24 +3,55 @@
 
 use std::time::Duration;
 
-/// Parse a duration string. A bare number means seconds.
+/// The longest duration ptest accepts anywhere (a timeout, a delay, an estimate, a limiter's
+/// period): no test run waits a year, and arithmetic on durations and instants stays far from
+/// overflow.
+pub const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// What a value above [`MAX`] is told.
+pub const TOO_LONG: &str = "is too long (at most 365 days)";
+
+/// Parse a duration string. A bare number means seconds. Longer than [`MAX`] is an error.
 pub fn parse(text: &str) -> Result<Duration, String> {
+    let d = parse_saturating(text)?;
+    if d > MAX {
+        return Err(format!("\"{}\" {TOO_LONG}", text.trim()));
+    }
+    Ok(d)
+}
+
+/// Like [`parse`] without the limit: a value too long to hold is `Duration::MAX`.
+pub fn parse_saturating(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     if t.is_empty() {
         return Err("empty duration".into());
     }
     if let Ok(secs) = t.parse::<f64>() {
-        return from_secs(secs);
+        return from_secs_saturating(secs);
     }
-    humantime::parse_duration(t).map_err(|e| e.to_string())
+    match humantime::parse_duration(t) {
+        Ok(d) => Ok(d),
+        Err(humantime::DurationError::NumberOverflow) => Ok(Duration::MAX),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
-/// A number of seconds (from Lua or the command line) as a duration.
-pub fn from_secs(secs: f64) -> Result<Duration, String> {
+/// A number of seconds as a duration, `Duration::MAX` when too long to hold.
+pub fn from_secs_saturating(secs: f64) -> Result<Duration, String> {
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("{secs} is not a non-negative number of seconds"));
     }
-    Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
+    Ok(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
+}
+
+/// A number of seconds read from a file or computed (a history, a merged report, an ETA) as a
+/// duration for display: negative or NaN is zero, too long to hold is [`MAX`]. Never panics,
+/// unlike `Duration::from_secs_f64`.
+pub fn from_secs_lossy(secs: f64) -> Duration {
+    if secs.is_nan() || secs <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(secs).unwrap_or(MAX)
 }
 
 /// Short human form for the terminal: `850ms`, `4.2s`, `3m05s`, `1h02m`.
@@ -59,7 +90,10 @@ mod tests {
         assert!(parse("soon").is_err());
         assert!(parse("5 parsecs").is_err());
         assert!(parse("-1").is_err());
-        assert!(from_secs(f64::NAN).is_err());
+        assert!(from_secs_saturating(f64::NAN).is_err());
+        assert!(parse("99999999999h").unwrap_err().contains("365 days"));
+        assert!(parse("9223372036854775807").is_err());
+        assert_eq!(parse("365d"), Ok(MAX));
     }
 
     #[test]

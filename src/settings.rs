@@ -15,14 +15,21 @@ pub enum Jobs {
     Auto,
 }
 
+/// The most workers a run may have: each is a slot ptest tracks, and no machine runs more
+/// suites than this at once.
+pub const MAX_WORKERS: u32 = 65_536;
+/// What a larger count is told.
+pub const TOO_MANY_WORKERS: &str = "is more workers than ptest runs at once (at most 65536)";
+
 impl std::str::FromStr for Jobs {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         if s.eq_ignore_ascii_case("auto") {
             return Ok(Jobs::Auto);
         }
-        match s.trim().parse::<u32>() {
-            Ok(n) if n >= 1 => Ok(Jobs::Count(n)),
+        match s.trim().parse::<u64>() {
+            Ok(n) if n > u64::from(MAX_WORKERS) => Err(format!("{n} {TOO_MANY_WORKERS}")),
+            Ok(n) if n >= 1 => Ok(Jobs::Count(n as u32)),
             _ => Err(format!(
                 "expected a positive integer or \"auto\", got \"{s}\""
             )),

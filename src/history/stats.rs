@@ -2,7 +2,6 @@
 //! and p90 duration, peak RSS, trend, time spent — as text or JSON. Pure: history in, text out.
 
 use std::fmt::Write;
-use std::time::Duration;
 
 use serde::Serialize;
 
@@ -102,7 +101,7 @@ pub fn rows(h: &History) -> (Vec<Row>, Vec<Row>) {
 fn secs(x: Option<f64>) -> String {
     x.map_or_else(
         || "-".into(),
-        |s| human(Duration::from_secs_f64(s.max(0.0))),
+        |s| human(crate::duration::from_secs_lossy(s)),
     )
 }
 

@@ -576,10 +576,16 @@ fn workers_of(lua: &Lua, r: &Reader, key: &str) -> mlua::Result<Option<WorkersDe
                 ))
             })?;
             match int_of(&out) {
-                Some(n) if n >= 1 && n <= i64::from(u32::MAX) => Ok(Some(WorkersDecl {
-                    count: n as u32,
-                    literal: false,
-                })),
+                Some(n) if n >= 1 && n <= i64::from(crate::settings::MAX_WORKERS) => {
+                    Ok(Some(WorkersDecl {
+                        count: n as u32,
+                        literal: false,
+                    }))
+                }
+                Some(n) if n >= 1 => Err(r.err(format!(
+                    "{key}: the function returned {n}, {}",
+                    crate::settings::TOO_MANY_WORKERS
+                ))),
                 found => {
                     let hint = match (&out, found) {
                         (_, Some(_)) => " (wrap it in math.max(1, ...))",
@@ -594,10 +600,15 @@ fn workers_of(lua: &Lua, r: &Reader, key: &str) -> mlua::Result<Option<WorkersDe
             }
         }
         other => match int_of(other) {
-            Some(n) if n >= 1 && n <= i64::from(u32::MAX) => Ok(Some(WorkersDecl {
-                count: n as u32,
-                literal: true,
-            })),
+            Some(n) if n >= 1 && n <= i64::from(crate::settings::MAX_WORKERS) => {
+                Ok(Some(WorkersDecl {
+                    count: n as u32,
+                    literal: true,
+                }))
+            }
+            Some(n) if n >= 1 => {
+                Err(r.err(format!("{key}: {n} {}", crate::settings::TOO_MANY_WORKERS)))
+            }
             _ => Err(r.err(format!(
                 "{key}: expected {expected}, got {}",
                 describe(other)
@@ -617,6 +628,15 @@ fn limiter(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         .unwrap_or(std::time::Duration::from_secs(1));
     if per.is_zero() {
         return Err(r.err("per: must be longer than 0s"));
+    }
+    // The bucket refills one token every per / rate: past a year nothing would ever start.
+    if per.as_secs_f64() / rate > crate::duration::MAX.as_secs_f64() {
+        return Err(r.err(format!(
+            "rate: {rate:e} per {} is one token every {:e} s, which {} between tokens (raise rate)",
+            crate::duration::human(per),
+            per.as_secs_f64() / rate,
+            crate::duration::TOO_LONG
+        )));
     }
     let decl = LimiterDecl {
         origin: r.origin.clone(),

@@ -226,13 +226,20 @@ impl Reader {
         }
     }
 
+    /// A duration of at most [`duration::MAX`].
     pub fn duration(&self, key: &str) -> mlua::Result<Option<Duration>> {
         let v = self.raw(key);
-        duration_of(v).map_err(|got| {
-            self.err(format!(
+        match duration_of(v) {
+            Ok(Some(d)) if d > duration::MAX => Err(self.err(format!(
+                "{key}: {} {} (leave it out for the default)",
+                shown_number(v),
+                duration::TOO_LONG
+            ))),
+            Ok(d) => Ok(d),
+            Err(got) => Err(self.err(format!(
                 "{key}: expected a duration like \"30s\" or a number of seconds, got {got}"
-            ))
-        })
+            ))),
+        }
     }
 
     /// A duration that must be longer than zero (a zero timeout would kill every attempt at
@@ -350,17 +357,31 @@ pub fn int_of(v: &Value) -> Option<i64> {
     }
 }
 
-/// `Ok(None)` for nil; `Err(what it got)` for anything that is not a duration.
+/// A number or string as the user wrote it, short: `1e+19`, `9223372036854775807`, `"9999h"`.
+fn shown_number(v: &Value) -> String {
+    match v {
+        Value::Integer(i) => i.to_string(),
+        Value::Number(n) if n.abs() >= 1e15 => format!("{n:e}"),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => format!("\"{}\"", s.to_string_lossy()),
+        other => describe(other),
+    }
+}
+
+/// `Ok(None)` for nil; `Err(what it got)` for anything that is not a duration. One too long
+/// to hold comes back as `Duration::MAX`, for the caller to refuse as too long.
 pub fn duration_of(v: &Value) -> Result<Option<Duration>, String> {
     match v {
         Value::Nil => Ok(None),
-        Value::Integer(i) => duration::from_secs(*i as f64)
+        Value::Integer(i) => duration::from_secs_saturating(*i as f64)
             .map(Some)
             .map_err(|_| i.to_string()),
-        Value::Number(n) => duration::from_secs(*n).map(Some).map_err(|_| n.to_string()),
+        Value::Number(n) => duration::from_secs_saturating(*n)
+            .map(Some)
+            .map_err(|_| n.to_string()),
         Value::String(s) => {
             let text = s.to_string_lossy();
-            duration::parse(&text)
+            duration::parse_saturating(&text)
                 .map(Some)
                 .map_err(|_| format!("\"{text}\""))
         }

@@ -271,7 +271,8 @@ impl RetryPolicy {
         } else {
             raw.min(self.max_delay.as_secs_f64())
         };
-        Duration::try_from_secs_f64(capped).unwrap_or(self.max_delay)
+        // Only past what a Duration holds (no cap, a huge factor): the longest ptest accepts.
+        Duration::try_from_secs_f64(capped).unwrap_or(crate::duration::MAX)
     }
 }
 

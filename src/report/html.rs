@@ -6,7 +6,6 @@
 
 use std::fmt::Write;
 use std::path::{Component, Path, PathBuf};
-use std::time::Duration;
 
 use super::terminal::last_lines;
 use super::{strip_ansi, unix_secs};
@@ -309,7 +308,7 @@ fn timeline(h: &mut String, plan: &Plan, run: &RunInfo, results: &[SuiteResult])
         "<text x=\"{left}\" y=\"{0}\">0s</text><text x=\"{1}\" y=\"{0}\" text-anchor=\"end\">{2}</text></svg>",
         f64::from(rows) * row_h + 15.0,
         width - 2.0,
-        escape(&human(Duration::from_secs_f64(t1 - t0)))
+        escape(&human(crate::duration::from_secs_lossy(t1 - t0)))
     );
 }
 

@@ -538,5 +538,5 @@ pub fn plan_text(plan: &Plan) -> String {
 }
 
 fn fmt_secs(s: f64) -> String {
-    human(std::time::Duration::from_secs_f64(s.max(0.0)))
+    human(crate::duration::from_secs_lossy(s))
 }

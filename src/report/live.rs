@@ -3,7 +3,7 @@
 //! on every event and twice a second; event lines scroll above it.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::duration::human;
 use crate::plan::{ExpectedSource, Plan, SuiteId};
@@ -122,7 +122,10 @@ impl LiveState {
             human(now.duration_since(self.started))
         );
         if let Some(eta) = self.eta(now) {
-            line.push_str(&format!("  ETA ~{}", human(Duration::from_secs_f64(eta))));
+            line.push_str(&format!(
+                "  ETA ~{}",
+                human(crate::duration::from_secs_lossy(eta))
+            ));
         }
         if !self.running.is_empty() {
             let mut by_age: Vec<_> = self.running.values().collect();

@@ -43,6 +43,12 @@ struct State {
     throttled: u64,
 }
 
+/// The time between two tokens at `rate` per second, saturating: the config refuses rates that
+/// slow, but adaptive limiters lower theirs at run time.
+fn per_token(rate: f64) -> Duration {
+    Duration::try_from_secs_f64(1.0 / rate).unwrap_or(crate::duration::MAX)
+}
+
 fn bucket(per_token: Duration, burst: u32) -> DefaultDirectRateLimiter {
     let quota = Quota::with_period(per_token.max(Duration::from_nanos(1)))
         .expect("period above zero")
@@ -56,7 +62,7 @@ impl State {
     }
 
     fn rebuild(&mut self) {
-        self.bucket = bucket(Duration::from_secs_f64(1.0 / self.rate), self.plan.burst);
+        self.bucket = bucket(per_token(self.rate), self.plan.burst);
     }
 
     /// Adaptive limiters climb back 10 % per 10 s without a 429, up to the configured rate.
@@ -139,7 +145,7 @@ impl Limiters {
                 let rate = l.rate / l.per.as_secs_f64();
                 State {
                     plan: l.clone(),
-                    bucket: bucket(Duration::from_secs_f64(1.0 / rate), l.burst),
+                    bucket: bucket(per_token(rate), l.burst),
                     rate,
                     holders: 0,
                     paused_until: None,

@@ -1,5 +1,6 @@
 //! One integration test binary: drives the real `ptest` on configs written into temp dirs.
 
+mod absurd;
 mod batches;
 mod config_errors;
 mod docs;
