@@ -225,6 +225,12 @@ pub enum Event<'a> {
     Stopping {
         reason: &'a str,
     },
+    /// A running suite is past twice its expected duration and at least 10 s over it.
+    SuiteSlow {
+        id: SuiteId,
+        elapsed: Duration,
+        expected: Duration,
+    },
     /// Something the user should know that does not stop the run (a hook raised an error).
     Warning {
         message: &'a str,

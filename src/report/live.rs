@@ -23,6 +23,8 @@ pub struct LiveState {
     pub pending_known: f64,
     pub pending_unknown: usize,
     pub finished_secs: Vec<f64>,
+    /// Running suites past twice their expected duration: marked `SLOW`.
+    pub slow: std::collections::BTreeSet<SuiteId>,
 }
 
 impl LiveState {
@@ -37,6 +39,7 @@ impl LiveState {
             pending_known: 0.0,
             pending_unknown: 0,
             finished_secs: Vec::new(),
+            slow: std::collections::BTreeSet::new(),
         }
     }
 
@@ -52,6 +55,7 @@ impl LiveState {
             pending_known: to_run.iter().filter(|s| known(s)).map(|s| s.expected).sum(),
             pending_unknown: to_run.iter().filter(|s| !known(s)).count(),
             finished_secs: Vec::new(),
+            slow: std::collections::BTreeSet::new(),
         }
     }
 
@@ -71,6 +75,11 @@ impl LiveState {
         }
         self.running
             .insert(id, (plan.suite(id).name.clone(), Instant::now(), e));
+    }
+
+    /// The suite is running past twice its expected duration.
+    pub fn slow(&mut self, id: SuiteId) {
+        self.slow.insert(id);
     }
 
     /// An attempt ended; `last` when the suite has its final status.
@@ -128,11 +137,14 @@ impl LiveState {
             ));
         }
         if !self.running.is_empty() {
-            let mut by_age: Vec<_> = self.running.values().collect();
-            by_age.sort_by_key(|(_, start, _)| *start);
+            let mut by_age: Vec<_> = self.running.iter().collect();
+            by_age.sort_by_key(|(_, (_, start, _))| *start);
             let names: Vec<String> = by_age
                 .iter()
-                .map(|(name, start, _)| format!("{name} {}", human(now.duration_since(*start))))
+                .map(|(id, (name, start, _))| {
+                    let mark = if self.slow.contains(id) { " SLOW" } else { "" };
+                    format!("{name} {}{mark}", human(now.duration_since(*start)))
+                })
                 .collect();
             line.push_str(&format!(
                 "  running {}: {}",

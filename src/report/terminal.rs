@@ -397,6 +397,7 @@ impl Sink for Terminal {
                 self.live(|l| l.started(plan, *id, *attempt));
             }
             Event::SuiteRetrying { id, .. } => self.live(|l| l.ended(*id, false, 0.0)),
+            Event::SuiteSlow { id, .. } => self.live(|l| l.slow(*id)),
             Event::SuiteFinished { result } if result.attempts == 0 => {
                 self.live(|l| l.skipped(plan, result.id));
             }
@@ -443,6 +444,19 @@ impl Sink for Terminal {
             }
             Event::SuiteFinished { result } if !quiet => {
                 self.write(&self.finished_line(plan, result));
+            }
+            Event::SuiteSlow {
+                id,
+                elapsed,
+                expected,
+            } if !quiet => {
+                self.write(&format!(
+                    "{} {}  running for {}, expected {}\n",
+                    self.styles.warn("SLOW   "),
+                    plan.suite(*id).name,
+                    human(*elapsed),
+                    human(*expected)
+                ));
             }
             Event::Stopping { reason } => {
                 let what = if *reason == "interrupted" {

@@ -32,6 +32,11 @@ use crate::results::TestCase;
 #[cfg(test)]
 mod tests;
 
+/// DESIGN §8: a suite is slow past twice its expected duration, and at least this many seconds
+/// over it.
+const SLOW_FACTOR: f64 = 2.0;
+const SLOW_OVER: f64 = 10.0;
+
 /// Names one attempt between a [`Command::Start`] and the [`Ended`] that reports it.
 pub type AttemptKey = u64;
 
@@ -55,6 +60,8 @@ pub enum Timer {
     Backoff,
     /// A limiter that refused a start has a token again ([`Core::limiter_wake`]).
     Limiter,
+    /// A running suite may have become slow ([`Core::next_slow`]).
+    Slow,
 }
 
 /// How one attempt ended, before retry rules.
@@ -117,6 +124,13 @@ pub enum Command {
     Stopping(&'static str),
     /// Something the user should know that does not stop the run.
     Warning(String),
+    /// DESIGN §8: the suite has run past twice its expected duration and at least 10 s over
+    /// it (said once per suite).
+    Slow {
+        suite: SuiteId,
+        elapsed: Duration,
+        expected: Duration,
+    },
 }
 
 /// What the core asks outside, answered at once.
@@ -213,6 +227,10 @@ pub struct Core<'p> {
     memory_in_use: u64,
     /// A suite larger than the whole memory budget is running: it runs alone.
     memory_alone: bool,
+    /// When running attempts become slow: (at, attempt, started at), soonest first.
+    slow_at: Vec<(Instant, AttemptKey, Instant)>,
+    /// The suite's `SLOW` has been said.
+    slow_said: Vec<bool>,
     out: Vec<Command>,
 }
 
@@ -255,6 +273,8 @@ impl<'p> Core<'p> {
             rng: fastrand::Rng::with_seed(seed),
             memory_in_use: 0,
             memory_alone: false,
+            slow_at: Vec::new(),
+            slow_said: vec![false; n],
             out: Vec::new(),
         }
     }
@@ -273,6 +293,7 @@ impl<'p> Core<'p> {
             Input::Ended(e) => self.on_ended(e, now, host),
             Input::Timer(Timer::Backoff) => self.wake_backoffs(now),
             Input::Timer(Timer::Limiter) => self.limiter_wake = None,
+            Input::Timer(Timer::Slow) => self.say_slow(now),
             Input::Signal => self.on_signal(),
         }
         self.settle(now, host);
@@ -292,6 +313,31 @@ impl<'p> Core<'p> {
     /// When a limiter that refused a start has a token again.
     pub fn limiter_wake(&self) -> Option<Instant> {
         self.limiter_wake
+    }
+
+    /// When the next running suite becomes slow (feed [`Timer::Slow`] then).
+    pub fn next_slow(&self) -> Option<Instant> {
+        self.slow_at.first().map(|(t, _, _)| *t)
+    }
+
+    /// `Command::Slow` for every attempt still running past its slow time.
+    fn say_slow(&mut self, now: Instant) {
+        let due = self.slow_at.partition_point(|(t, _, _)| *t <= now);
+        for (_, key, started) in self.slow_at.drain(..due).collect::<Vec<_>>() {
+            let Some(a) = self.attempts.get(&key) else {
+                continue;
+            };
+            let id = a.id;
+            if std::mem::replace(&mut self.slow_said[id.index()], true) {
+                continue;
+            }
+            self.out.push(Command::Slow {
+                suite: id,
+                elapsed: now.saturating_duration_since(started),
+                expected: Duration::try_from_secs_f64(self.plan.suite(id).expected)
+                    .unwrap_or(Duration::ZERO),
+            });
+        }
     }
 
     /// Suites that may still start an attempt.
@@ -456,11 +502,11 @@ impl<'p> Core<'p> {
                 .slots
                 .take(slots_needed(plan, id, total))
                 .expect("admitted with enough free slots");
-            self.start(id, slots);
+            self.start(id, slots, now);
         }
     }
 
-    fn start(&mut self, id: SuiteId, slots: Vec<u32>) {
+    fn start(&mut self, id: SuiteId, slots: Vec<u32>, now: Instant) {
         let p = &mut self.progress[id.index()];
         p.attempts += 1;
         p.worker = Some(slots[0]);
@@ -482,6 +528,17 @@ impl<'p> Core<'p> {
         }
         let key = self.next_key;
         self.next_key += 1;
+        let s = self.plan.suite(id);
+        if !self.slow_said[id.index()] && s.expected_source != crate::plan::ExpectedSource::None {
+            let after = (s.expected * SLOW_FACTOR).max(s.expected + SLOW_OVER);
+            if let Some(at) = Duration::try_from_secs_f64(after)
+                .ok()
+                .and_then(|d| now.checked_add(d))
+            {
+                let i = self.slow_at.partition_point(|(t, _, _)| *t <= at);
+                self.slow_at.insert(i, (at, key, now));
+            }
+        }
         self.set_state(id, State::Running);
         self.attempts.insert(
             key,

@@ -185,10 +185,12 @@ impl<'a> Scheduler<'a> {
         while !self.core.done() {
             let next_backoff = self.core.next_backoff();
             let limiter_wake = self.core.limiter_wake();
+            let next_slow = self.core.next_slow();
             let woke = tokio::select! {
                 Some(o) = self.outcomes.recv() => Woke::Outcome(o),
                 () = sleep_until(next_backoff), if next_backoff.is_some() => Woke::Timer(Timer::Backoff),
                 () = precise_until(limiter_wake), if limiter_wake.is_some() => Woke::Timer(Timer::Limiter),
+                () = sleep_until(next_slow), if next_slow.is_some() => Woke::Timer(Timer::Slow),
                 () = stops.recv() => Woke::Signal,
             };
             match woke {
@@ -324,6 +326,20 @@ impl<'a> Scheduler<'a> {
                 self.plan,
                 &self.run,
                 &Event::Warning { message: &message },
+            ),
+            Command::Slow {
+                suite,
+                elapsed,
+                expected,
+            } => emit(
+                &mut self.sinks,
+                self.plan,
+                &self.run,
+                &Event::SuiteSlow {
+                    id: suite,
+                    elapsed,
+                    expected,
+                },
             ),
         }
     }

@@ -388,3 +388,32 @@ fn bad_memory_values_name_the_line_and_field() {
         out.stderr
     );
 }
+
+#[test]
+fn a_suite_far_past_its_recorded_duration_gets_one_slow_line() {
+    // First run: 0.1 s, recorded. Second: 10.6 s, past twice 0.1 s and 10 s over it.
+    let p = Probed::new(
+        r#"
+ptest.suite { name = "drifts", cmd = "if [ -e slow ]; then sleep 10.6; else sleep 0.1; fi" }
+ptest.suite { name = "steady", cmd = probe("steady", 0.1) }
+"#,
+    );
+    let first = p.run(&[]);
+    assert_eq!(first.out.code, 0);
+    assert!(!first.out.stdout.contains("SLOW"), "{}", first.out.stdout);
+    p.p.file("slow", "");
+    let second = p.run(&[]);
+    assert_eq!(second.out.code, 0);
+    let slow: Vec<&str> = second
+        .out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("SLOW"))
+        .collect();
+    assert_eq!(slow.len(), 1, "{}", second.out.stdout);
+    assert!(
+        slow[0].contains("drifts  running for 10.") && slow[0].contains("expected 1"),
+        "{}",
+        slow[0]
+    );
+}

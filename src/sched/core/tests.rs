@@ -347,8 +347,9 @@ impl<'p> Sim<'p> {
             let end = self.live.iter().map(|(k, l)| (l.end, l.suite, *k)).min();
             let backoff = self.core.next_backoff();
             let wake = self.core.limiter_wake();
+            let slow = self.core.next_slow();
             let signal = self.signals.first().map(|&s| self.at(s));
-            let next = [end.map(|e| e.0), backoff, wake, signal]
+            let next = [end.map(|e| e.0), backoff, wake, slow, signal]
                 .into_iter()
                 .flatten()
                 .min()
@@ -376,6 +377,8 @@ impl<'p> Sim<'p> {
                 self.step(Input::Timer(Timer::Backoff));
             } else if wake.is_some_and(|w| w <= self.now) {
                 self.step(Input::Timer(Timer::Limiter));
+            } else if slow.is_some_and(|s| s <= self.now) {
+                self.step(Input::Timer(Timer::Slow));
             } else {
                 self.signals.remove(0);
                 self.step(Input::Signal);
@@ -598,6 +601,28 @@ impl<'p> Sim<'p> {
                 self.stopped = Some(reason);
             }
             Command::Warning(_) | Command::AttemptEnded(_) => {}
+            Command::Slow { suite, elapsed, .. } => {
+                let s = plan.suite(*suite);
+                assert!(
+                    self.live.values().any(|l| l.suite == *suite),
+                    "{} slow while not running",
+                    s.name
+                );
+                assert!(
+                    elapsed.as_secs_f64() + 1e-6 >= (s.expected * 2.0).max(s.expected + 10.0),
+                    "{} slow too early",
+                    s.name
+                );
+                assert!(
+                    !self
+                        .trace
+                        .commands
+                        .iter()
+                        .any(|(_, c)| matches!(c, Command::Slow { suite: x, .. } if x == suite)),
+                    "{} slow twice",
+                    s.name
+                );
+            }
         }
     }
 
@@ -819,6 +844,45 @@ fn rule1_a_serial_suite_runs_alone() {
 
 fn memory(gb: f64) -> crate::plan::decl::MemoryDecl {
     crate::plan::decl::MemoryDecl::Bytes((gb * f64::from(1u32 << 30)) as u64)
+}
+
+#[test]
+fn slow_once_past_twice_the_expected_duration_and_ten_seconds_over() {
+    let mut d = decls(4);
+    for (n, e) in [("short", 1), ("long", 30), ("fine", 30)] {
+        d.suites.push(SuiteDecl {
+            estimate: Some(Duration::from_secs(e)),
+            retry: Some(RetryRef::Extra(1)),
+            ..suite(n)
+        });
+    }
+    d.suites.push(suite("unknown"));
+    let plan = plan_of(d);
+    let t = run(
+        &plan,
+        &[
+            ("short", 1, fail(1, 20.0)),
+            ("short", 2, pass(20.0)),
+            ("long", 1, pass(70.0)),
+            ("fine", 1, pass(59.0)),
+            ("unknown", 1, pass(100.0)),
+        ],
+        &[],
+    );
+    let slow: Vec<(f64, String)> = t
+        .commands
+        .iter()
+        .filter_map(|(at, c)| match c {
+            Command::Slow { suite, .. } => Some((*at, plan.suite(*suite).name.clone())),
+            _ => None,
+        })
+        .collect();
+    // short: 1 s expected, slow at 11 s (not at 2 s), once although both attempts are slow;
+    // long: 30 s expected, slow at 60 s; fine never passes 60 s; unknown has no expectation.
+    assert_eq!(
+        slow,
+        [(11.0, "short".to_owned()), (60.0, "long".to_owned())]
+    );
 }
 
 #[test]
