@@ -310,7 +310,9 @@ fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         } else {
             std::io::stdout().is_terminal()
         };
-        tty && std::env::var("TERM").map_or(true, |t| t != "dumb")
+        // Whenever CI is set, plain lines: a CI log keeps every redraw of a status line.
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+        tty && !ci && std::env::var("TERM").map_or(true, |t| t != "dumb")
     };
     let terminal_out: Box<dyn Write + Send> = if events_on_stdout {
         Box::new(std::io::stderr())

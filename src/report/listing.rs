@@ -455,7 +455,7 @@ pub fn plan_text(plan: &Plan) -> String {
                     s.expected_source.label()
                 );
             }
-            let _ = write!(out, "  path {}", fmt_secs(priority[x.id.index()]));
+            let _ = write!(out, "  path {}", amount(timed, priority[x.id.index()]));
             match (s.memory, s.memory_auto) {
                 (Some(m), auto) => {
                     let _ = write!(
@@ -514,10 +514,11 @@ pub fn plan_text(plan: &Plan) -> String {
     let _ = writeln!(
         out,
         "\nexpected work {}; longest chain {}; with {} workers a run takes at least {}",
-        fmt_secs(work),
-        fmt_secs(critical),
+        amount(timed, work),
+        amount(timed, critical),
         plan.workers,
-        fmt_secs(
+        amount(
+            timed,
             critical
                 .max(group_bound)
                 .max(work / f64::from(plan.workers.max(1)))
@@ -535,6 +536,20 @@ pub fn plan_text(plan: &Plan) -> String {
         out.push_str("(suites with no expected duration count as the mean of the others)\n");
     }
     out
+}
+
+/// A duration when anything has an expected duration; else units (every suite counts as 1):
+/// "path 2.0s" would claim a time nobody measured.
+fn amount(timed: bool, x: f64) -> String {
+    if timed {
+        return fmt_secs(x);
+    }
+    let n = if x.fract().abs() < 1e-9 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.1}")
+    };
+    format!("{n} unit{}", if (x - 1.0).abs() < 1e-9 { "" } else { "s" })
 }
 
 fn fmt_secs(s: f64) -> String {

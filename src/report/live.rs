@@ -119,7 +119,21 @@ impl LiveState {
         Some((self.pending_known + unknown + running) / f64::from(self.workers.max(1)))
     }
 
-    /// The status line, at most `width` characters.
+    /// "still running: a (4m), b (2m)", longest-running first; `None` when nothing runs.
+    pub fn still_running(&self, now: Instant) -> Option<String> {
+        if self.running.is_empty() {
+            return None;
+        }
+        let mut by_age: Vec<_> = self.running.values().collect();
+        by_age.sort_by_key(|(_, start, _)| *start);
+        let names: Vec<String> = by_age
+            .iter()
+            .map(|(name, start, _)| format!("{name} ({})", human(now.duration_since(*start))))
+            .collect();
+        Some(format!("still running: {}", names.join(", ")))
+    }
+
+    /// The status line, at most `width` display columns.
     pub fn render(&self, now: Instant, width: usize) -> String {
         let filled = (self.done * BAR).checked_div(self.total).unwrap_or(BAR);
         let mut line = format!(
@@ -156,12 +170,32 @@ impl LiveState {
     }
 }
 
-fn truncate(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
-        return s.to_owned();
+/// At most `width` display columns (wide characters count two, combining marks none), with
+/// an ellipsis where it was cut; control characters (a name with a tab or a line break)
+/// shown as `?`, so the line stays one line.
+pub fn truncate(s: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
+    let clean: String = s
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if unicode_width::UnicodeWidthStr::width(clean.as_str()) <= width {
+        return clean;
     }
-    let mut t: String = s.chars().take(width.saturating_sub(1)).collect();
-    t.push('…');
+    let room = width.saturating_sub(1);
+    let mut used = 0;
+    let mut t = String::new();
+    for c in clean.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > room {
+            break;
+        }
+        used += w;
+        t.push(c);
+    }
+    if width > 0 {
+        t.push('…');
+    }
     t
 }
 
@@ -219,5 +253,20 @@ mod tests {
             "{line}"
         );
         assert_eq!(s.render(now, 10).chars().count(), 10);
+    }
+
+    #[test]
+    fn truncation_counts_display_columns() {
+        use unicode_width::UnicodeWidthStr;
+        // Each of these takes two columns.
+        let wide = "テストスイート";
+        assert_eq!(truncate(wide, 20), wide);
+        let cut = truncate(wide, 7);
+        assert!(cut.width() <= 7, "{cut}");
+        assert_eq!(cut, "テスト…");
+        assert_eq!(truncate("tab\there\n", 20), "tab?here?");
+        for w in 0..30 {
+            assert!(truncate(&format!("[###] 1/4 {wide} 3s, é́ x"), w).width() <= w.max(1));
+        }
     }
 }

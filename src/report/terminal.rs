@@ -33,9 +33,29 @@ pub struct Terminal {
     out: SharedWriter,
     styles: Styles,
     verbosity: Verbosity,
-    /// The status line, on a terminal without `-v` or `-q`.
+    /// What runs: drawn as the status line on a terminal without `-v`, `-q` or `CI`; else
+    /// named every 30 s in a "still running" line (not with `-q`).
     live: Option<Arc<Mutex<LiveState>>>,
+    /// The status line is drawn (a terminal); otherwise plain lines only.
+    live_view: bool,
     ticker: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// How often plain output names what still runs.
+fn still_running_every() -> std::time::Duration {
+    // A shorter period only for ptest's own tests, which cannot wait 30 s.
+    let secs = std::env::var("PTEST_STILL_RUNNING_SECS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.1)
+        .unwrap_or(30.0);
+    std::time::Duration::from_secs_f64(secs)
+}
+
+/// The status line's room: one column less than the terminal, so the cursor never sits past
+/// the last column (where a terminal wraps, and the next redraw leaves a stale line).
+fn status_width() -> usize {
+    terminal_width().saturating_sub(1).max(1)
 }
 
 /// `-v` output lines go through the same writer as the reporter.
@@ -75,14 +95,17 @@ impl Terminal {
             styles,
             verbosity,
             live: None,
+            live_view: false,
             ticker: None,
         }
     }
 
-    /// Show a live status line below the event lines (call when stdout is a terminal).
+    /// Show a live status line below the event lines (call when stdout is a terminal and `CI`
+    /// is not set); otherwise, unless quiet, a "still running" line every 30 s.
     #[must_use]
     pub fn with_live_view(mut self, enabled: bool) -> Terminal {
-        self.live = (enabled && self.verbosity == Verbosity::Normal)
+        self.live_view = enabled && self.verbosity == Verbosity::Normal;
+        self.live = (self.live_view || self.verbosity != Verbosity::Quiet)
             .then(|| Arc::new(Mutex::new(LiveState::empty())));
         self
     }
@@ -96,12 +119,12 @@ impl Terminal {
 
     fn write(&self, text: &str) {
         if let Ok(mut w) = self.out.lock() {
-            match &self.live {
+            match self.live.as_ref().filter(|_| self.live_view) {
                 // Clear the status line, print above it, draw it again.
                 Some(live) => {
                     let status = live
                         .lock()
-                        .map(|l| l.render(std::time::Instant::now(), terminal_width()))
+                        .map(|l| l.render(std::time::Instant::now(), status_width()))
                         .unwrap_or_default();
                     let _ = write!(w, "\r\x1b[2K{text}{status}");
                 }
@@ -121,23 +144,44 @@ impl Terminal {
         }
     }
 
-    /// Redraw the status line twice a second, between events.
+    /// Redraw the status line twice a second, between events; off a terminal, name what still
+    /// runs every 30 s.
     fn start_ticker(&mut self) {
         let (Some(live), Ok(handle)) = (self.live.clone(), tokio::runtime::Handle::try_current())
         else {
             return;
         };
         let out = self.out.clone();
+        let live_view = self.live_view;
         self.ticker = Some(handle.spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+            let every = if live_view {
+                std::time::Duration::from_millis(500)
+            } else {
+                still_running_every()
+            };
+            let mut tick = tokio::time::interval(every);
+            // The first tick of an interval is at once.
+            tick.tick().await;
             loop {
                 tick.tick().await;
-                let status = live
+                let now = std::time::Instant::now();
+                let text = live
                     .lock()
-                    .map(|l| l.render(std::time::Instant::now(), terminal_width()))
+                    .map(|l| {
+                        if live_view {
+                            format!("\r\x1b[2K{}", l.render(now, status_width()))
+                        } else {
+                            l.still_running(now)
+                                .map(|t| format!("{t}\n"))
+                                .unwrap_or_default()
+                        }
+                    })
                     .unwrap_or_default();
+                if text.is_empty() {
+                    continue;
+                }
                 if let Ok(mut w) = out.lock() {
-                    let _ = write!(w, "\r\x1b[2K{status}");
+                    let _ = w.write_all(text.as_bytes());
                     let _ = w.flush();
                 }
             }
@@ -148,7 +192,7 @@ impl Terminal {
         if let Some(t) = self.ticker.take() {
             t.abort();
         }
-        if self.live.take().is_some() {
+        if self.live.take().is_some() && self.live_view {
             if let Ok(mut w) = self.out.lock() {
                 let _ = write!(w, "\r\x1b[2K");
                 let _ = w.flush();
@@ -172,11 +216,28 @@ impl Terminal {
         } else {
             format!(" ({cats})")
         };
+        // The same total as the summary's; suites skipped before the start said apart.
+        let total = plan.suites.len();
+        let mut reasons: Vec<String> = plan
+            .suites
+            .iter()
+            .filter_map(|s| s.skip.as_ref().map(crate::plan::StaticSkip::reason))
+            .collect();
+        reasons.sort();
+        reasons.dedup();
+        let count = if total == to_run {
+            format!("{total} suite{}{cats}", if total == 1 { "" } else { "s" })
+        } else {
+            format!(
+                "{total} suite{}, {to_run} to run{cats}, {} skipped ({})",
+                if total == 1 { "" } else { "s" },
+                total - to_run,
+                reasons.join(", ")
+            )
+        };
         format!(
-            "{} {} suite{}{cats}, {} worker{} ({}), fail-fast {}, logs in {}/  run {}\n",
+            "{} {count}, {} worker{} ({}), fail-fast {}, logs in {}/  run {}\n",
             self.styles.bold("ptest:"),
-            to_run,
-            if to_run == 1 { "" } else { "s" },
             plan.workers,
             if plan.workers == 1 { "" } else { "s" },
             plan.worker_source.label(),
@@ -253,13 +314,22 @@ impl Terminal {
             parts.join(", ")
         ));
         let saved = summary.sequential_time.saturating_sub(summary.duration);
-        out.push_str(&format!(
-            "Wall time {}, sequential {}, speedup {:.1}x, saved {}\n",
-            human(summary.duration),
-            human(summary.sequential_time),
-            summary.speedup(),
-            human(saved)
-        ));
+        if summary.interrupted {
+            // Cut short: the time of suites that never ran is unknown, so no speedup.
+            out.push_str(&format!(
+                "Wall time {}, sequential {} (interrupted: no speedup)\n",
+                human(summary.duration),
+                human(summary.sequential_time),
+            ));
+        } else {
+            out.push_str(&format!(
+                "Wall time {}, sequential {}, speedup {:.1}x, saved {}\n",
+                human(summary.duration),
+                human(summary.sequential_time),
+                summary.speedup(),
+                human(saved)
+            ));
+        }
         if summary.interrupted {
             out.push_str(
                 &st.warn("Interrupted: running suites were cancelled, the rest skipped.\n"),

@@ -28,5 +28,6 @@ mod run_basic;
 mod run_output;
 mod run_stop;
 mod selection;
+mod terminal_view;
 mod tools;
 mod workers;
