@@ -32,6 +32,12 @@ pub(crate) fn setup() -> io::Result<()> {
 /// nothing keeps ptest alive; unlike ignoring them it is reset at exec, so suites still get
 /// the default (`Dispositions` resets every signal with a handler). Those ptest's parent
 /// ignored stay ignored and are passed on so.
+/// SIGPWR exists on Linux only.
+#[cfg(target_os = "linux")]
+const POWER_FAILURE: &[libc::c_int] = &[libc::SIGPWR];
+#[cfg(not(target_os = "linux"))]
+const POWER_FAILURE: &[libc::c_int] = &[];
+
 fn survive_harmless_signals() {
     extern "C" fn nothing(_: libc::c_int) {}
     for sig in [
@@ -41,8 +47,10 @@ fn survive_harmless_signals() {
         libc::SIGVTALRM,
         libc::SIGPROF,
         libc::SIGIO,
-        libc::SIGPWR,
-    ] {
+    ]
+    .into_iter()
+    .chain(POWER_FAILURE.iter().copied())
+    {
         // SAFETY: sigaction reads and writes only the structs we own; the handler does nothing,
         // so it is async-signal-safe.
         unsafe {

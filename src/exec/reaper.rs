@@ -85,6 +85,7 @@ pub(crate) fn reap_pass() {
         // blocking the runtime thread.
         let pid = unsafe { libc::wait4(-1, &raw mut status, libc::WNOHANG, &raw mut usage) };
         if pid > 0 {
+            platform::reaped(pid);
             if let Some(tx) = waiters.0.remove(&pid) {
                 // The receiver is gone only when its runtime has shut down; nobody is left to tell.
                 let _ = tx.send(Exit::new(status, &usage));

@@ -126,8 +126,7 @@ impl Dispositions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub(crate) enum Step {
-    /// No failure (yet): what Linux's fast path records in a child's slot.
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    /// No failure (yet): what a child's report holds until it fails.
     None,
     /// The clone (or fork) itself: EAGAIN there is the process limit (`ulimit -u`, a cgroup's
     /// `pids.max`), which passes as other processes end.
@@ -173,6 +172,8 @@ impl SpawnError {
         }
     }
 
+    /// Only Linux's fast path fails before the clone for a reason of its own (its stack).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub fn setup(error: io::Error) -> SpawnError {
         SpawnError {
             step: Step::Setup,
@@ -184,9 +185,8 @@ impl SpawnError {
 /// Starts the process in its own session and process group, with stdin from `stdin`, stdout and stderr on
 /// `output`, signal dispositions and mask as a fresh process expects, and returns its pid.
 ///
-/// On Linux's fast path it returns before the child has exec'd: a failure before the exec is
-/// then reported when the child ends with status 127, by [`take_failure`]. On the portable path
-/// every failure is returned here.
+/// It returns before the child has exec'd (on both paths): a failure before the exec is then
+/// reported when the child ends with status 127, by [`take_failure`].
 pub(crate) fn spawn(
     base: &Arc<BaseEnv>,
     signals: &Dispositions,
@@ -203,8 +203,7 @@ pub(crate) fn take_failure(pid: libc::pid_t) -> Option<SpawnError> {
 }
 
 /// Whether `pid`, a child [`spawn`] started, has not exec'd (nor exited) yet: it may then still
-/// be in ptest's own session and group, and a signal must go to the process itself. Never on
-/// the portable path, whose `spawn` returns after the exec.
+/// be in ptest's own session and group, and a signal must go to the process itself.
 pub(crate) fn before_exec(pid: libc::pid_t) -> bool {
     platform::before_exec(pid)
 }

@@ -7,9 +7,9 @@
 //! - `linux` (with `clone` and `child`): a clone sharing ptest's memory that does not wait for
 //!   the exec, SIGCHLD from a signalfd, ptest as the child subreaper (daemons reparent to it),
 //!   `renameat2(RENAME_EXCHANGE)`, `getdents64`, `SCHED_IDLE` and `posix_fadvise`.
-//! - `posix`: what macOS (and any POSIX system) has: `std::process` (fork or `posix_spawn`, and
-//!   it waits for the exec), SIGCHLD through tokio's handler, `rename`, `readdir`, and at the end
-//!   of a run the processes still carrying the run's id in their environment, since there is no
+//! - `posix`: what macOS (and any POSIX system) has: `fork` and `execve`, not waiting for the
+//!   exec either, SIGCHLD through tokio's handler, `rename`, `readdir`, and at the end of a run
+//!   the processes still carrying the run's id in their environment, since there is no
 //!   subreaper to bring daemonized grandchildren back to ptest.
 //!
 //! Linux uses the first unless `PTEST_PLATFORM=posix` is set, so that CI runs the whole
@@ -81,8 +81,8 @@ pub(crate) fn become_subreaper() -> io::Result<bool> {
     Ok(false)
 }
 
-/// Starts a process (see `spawn::spawn`) and returns its pid. On the native path the child may
-/// not have exec'd yet: a failure before its exec is then read back with [`take_failure`].
+/// Starts a process (see `spawn::spawn`) and returns its pid. The child may not have exec'd
+/// yet: a failure before its exec is read back with [`take_failure`] once it ended (127).
 pub(crate) fn spawn(
     base: &Arc<BaseEnv>,
     signals: &Dispositions,
@@ -99,7 +99,6 @@ pub(crate) fn spawn(
 }
 
 /// The failure the child `pid` recorded before it could exec, once it ended with status 127.
-/// Always `None` on the portable path, whose `spawn` has reported it already.
 pub(crate) fn take_failure(pid: libc::pid_t) -> Option<SpawnError> {
     #[cfg(all(
         target_os = "linux",
@@ -108,11 +107,22 @@ pub(crate) fn take_failure(pid: libc::pid_t) -> Option<SpawnError> {
     if linux() {
         return clone::take_failure(pid);
     }
-    let _ = pid;
-    None
+    posix::take_failure(pid)
 }
 
-/// Whether the child `pid` has not exec'd (nor exited) yet; always false on the portable path.
+/// The reaper collected `pid`: the portable path frees what its start held.
+pub(crate) fn reaped(pid: libc::pid_t) {
+    #[cfg(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))]
+    if linux() {
+        return;
+    }
+    posix::reaped(pid);
+}
+
+/// Whether the child `pid` may not have exec'd yet (on the portable path: not reaped yet).
 pub(crate) fn before_exec(pid: libc::pid_t) -> bool {
     #[cfg(all(
         target_os = "linux",
@@ -121,8 +131,7 @@ pub(crate) fn before_exec(pid: libc::pid_t) -> bool {
     if linux() {
         return clone::before_exec(pid);
     }
-    let _ = pid;
-    false
+    posix::before_exec(pid)
 }
 
 /// Where SIGCHLD is read from: a signalfd on the native path, else `None`: tokio's handler,

@@ -1,109 +1,310 @@
 //! The portable path behind the platform seam, what macOS takes (and Linux with
-//! `PTEST_PLATFORM=posix`): processes started by `std::process` (which waits for the exec, so a
-//! failure is known at once), `pipe` then `FD_CLOEXEC`, `readdir`, and the processes a run left
+//! `PTEST_PLATFORM=posix`): processes started by `fork` and `execve` without waiting for the
+//! exec, `pipe` then `FD_CLOEXEC`, `readdir`, and the processes a run left
 //! behind found by the run's id in their environment. Must not know about attempts, logs or the
 //! plan.
 
-use std::ffi::OsStr;
+use std::collections::BTreeMap;
+use std::ffi::{CStr, CString, OsStr};
 use std::fs::File;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use super::Stray;
 use crate::exec::spawn::{BaseEnv, Dispositions, Request, SpawnError, Step};
 
-/// Starts the process by `std::process::Command`: its own session and process group, the environment built
-/// from `base` and the request's overrides, ptest's original open-file limit when it raised its
-/// own. std sets the signal mask empty and SIGPIPE back to the default in the child; the
-/// handlers ptest installed are set back to the default right after, before the exec (which
-/// would reset them anyway), so that a signal in between does not run one of ptest's handlers
-/// in the child. This step makes std fork rather than `posix_spawn`.
+/// Starts the process with `fork` and `execve` and, as Linux's fast path does, without waiting
+/// for the exec: `std::process` (and `posix_spawn`) wait until the child has exec'd, and on a
+/// loaded machine that is the time for the child to be scheduled at all, several milliseconds
+/// per start while ptest's thread does nothing. The child makes itself a session (and group)
+/// leader, sets ptest's handlers back to the default, takes its descriptors, folder and
+/// ptest's original open-file limit, unblocks every signal and execs; if a step fails it writes
+/// the step and errno into its report in a page shared with ptest and exits 127, and whoever
+/// reaps it asks [`take_failure`].
+///
+/// Between `fork` and `execve` the child only makes async-signal-safe calls on memory prepared
+/// before the fork: it is a copy of a threaded process, whose other threads' locks stay held.
 pub(super) fn spawn(
     base: &Arc<BaseEnv>,
     signals: &Dispositions,
     req: &Request<'_>,
 ) -> Result<libc::pid_t, SpawnError> {
-    if req.args.iter().any(|arg| arg.as_bytes().contains(&0))
-        || req
-            .env
-            .iter()
-            .any(|(k, v)| k.contains('\0') || v.contains('\0'))
-    {
-        return Err(SpawnError::nul());
+    let cstring = |bytes: &[u8]| CString::new(bytes).map_err(|_| SpawnError::nul());
+    let mut strings = Vec::with_capacity(req.args.len() + req.env.len());
+    for arg in req.args {
+        strings.push(cstring(arg.as_bytes())?);
     }
-    let mut cmd = Command::new(req.program);
-    if let Some((first, rest)) = req.args.split_first() {
-        cmd.arg0(first).args(rest);
+    let n_args = strings.len();
+    for (key, value) in req.env {
+        let mut entry = Vec::with_capacity(key.len() + value.len() + 1);
+        entry.extend_from_slice(key.as_bytes());
+        entry.push(b'=');
+        entry.extend_from_slice(value.as_bytes());
+        strings.push(cstring(&entry)?);
     }
-    cmd.env_clear();
-    let overridden = |key: &[u8]| req.env.iter().any(|(k, _)| k.as_bytes() == key);
+    let mut argv: Vec<*const libc::c_char> = strings[..n_args].iter().map(|s| s.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    // The later of two equal keys wins, as with `Command::env`; base entries overridden are left out.
+    let overrides = &req.env;
+    let overridden = |key: &[u8]| overrides.iter().any(|(k, _)| k.as_bytes() == key);
+    let mut envp = Vec::with_capacity(base.entries().len() + overrides.len() + 1);
     for (entry, key) in base.entries() {
         if !overridden(key) {
-            let value = &entry.to_bytes()[key.len() + 1..];
-            cmd.env(OsStr::from_bytes(key), OsStr::from_bytes(value));
+            envp.push(entry.as_ptr());
         }
     }
-    for (key, value) in req.env {
-        cmd.env(key, value);
+    for (i, (key, _)) in overrides.iter().enumerate() {
+        let later = overrides[i + 1..].iter().any(|(k, _)| k == key);
+        if !later {
+            envp.push(strings[n_args + i].as_ptr());
+        }
     }
-    let cwd = (!req.cwd.as_os_str().is_empty()).then_some(req.cwd);
-    if let Some(cwd) = cwd {
-        cmd.current_dir(cwd);
-    }
-    let fd = |fd: std::os::fd::BorrowedFd<'_>| fd.try_clone_to_owned().map(Stdio::from);
-    let opened = (|| Ok::<_, io::Error>((fd(req.stdin)?, fd(req.output)?, fd(req.output)?)))();
-    let (input, out, err) = opened.map_err(SpawnError::setup)?;
-    cmd.stdin(input).stdout(out).stderr(err);
-    let reset = signals.reset().to_vec();
-    let nofile = req.nofile;
-    // SAFETY: only async-signal-safe calls (setsid, signal, setrlimit) on data the closure owns; it
-    // allocates nothing.
+    envp.push(std::ptr::null());
+    let path = cstring(req.program.as_os_str().as_bytes())?;
+    let cwd = if req.cwd.as_os_str().is_empty() {
+        None
+    } else {
+        Some(cstring(req.cwd.as_os_str().as_bytes())?)
+    };
+    let stdin = req.stdin.as_raw_fd();
+    let output = req.output.as_raw_fd();
+    let reset = signals.reset();
+
+    let mut reports = reports();
+    let Some(index) = reports.free.pop() else {
+        // Every report is in use: as many children between fork and reaping as the page holds.
+        return Err(SpawnError {
+            step: Step::Clone,
+            error: io::Error::from_raw_os_error(libc::EAGAIN),
+        });
+    };
+    let report = reports.page.get(index);
+    report.step.store(Step::None as u8, Ordering::Relaxed);
+
+    // Every signal stays blocked across the fork: a handler of ptest's must not run in the child
+    // before it has set them back to the default.
+    // SAFETY: sigset_t is plain data; sigfillset and pthread_sigmask write only into our sets.
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
     unsafe {
-        cmd.pre_exec(move || {
-            // Its own session, hence its own group, and no controlling terminal (as on the
-            // fast path).
-            if libc::setsid() < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            for &sig in &reset {
-                libc::signal(sig, libc::SIG_DFL);
-            }
-            if let Some(limit) = &nofile {
-                if libc::setrlimit(libc::RLIMIT_NOFILE, limit) != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
-            Ok(())
+        libc::sigfillset(&raw mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &raw const all, &raw mut old);
+    }
+    // SAFETY: the child runs `child` only, which makes async-signal-safe calls on the values
+    // prepared above and never returns.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: in the child; see `child`.
+        unsafe {
+            child(&Child {
+                path: &path,
+                argv: &argv,
+                envp: &envp,
+                cwd: cwd.as_deref(),
+                stdin,
+                output,
+                reset,
+                nofile: req.nofile.as_ref(),
+                report,
+            })
+        }
+    }
+    let error = io::Error::last_os_error();
+    // SAFETY: restores the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &raw const old, std::ptr::null_mut()) };
+    if pid < 0 {
+        reports.free.push(index);
+        return Err(SpawnError {
+            step: Step::Clone,
+            error,
         });
     }
-    match cmd.spawn() {
-        // Dropping std's handle neither waits nor kills: the reaper collects the child.
-        Ok(child) => Ok(child.id() as libc::pid_t),
-        Err(error) => {
-            // std does not say which step failed; a folder that cannot be entered is the
-            // likely one when there is a folder to enter.
-            // EAGAIN is the fork's (the process limit): the caller tries again later.
-            let step = match cwd {
-                _ if error.raw_os_error() == Some(libc::EAGAIN) => Step::Clone,
-                Some(cwd) if !enterable(cwd) => Step::Chdir,
-                _ => Step::Exec,
-            };
-            Err(SpawnError { step, error })
+    // A failure recorded for an earlier process with this number is not this one's.
+    reports.failures.remove(&pid);
+    reports.running.insert(pid, index);
+    Ok(pid)
+}
+
+/// What the forked child reads.
+struct Child<'a> {
+    path: &'a CStr,
+    argv: &'a [*const libc::c_char],
+    envp: &'a [*const libc::c_char],
+    cwd: Option<&'a CStr>,
+    stdin: libc::c_int,
+    output: libc::c_int,
+    reset: &'a [libc::c_int],
+    nofile: Option<&'a libc::rlimit>,
+    report: &'a Report,
+}
+
+/// The forked child up to its exec: async-signal-safe calls only, no allocation, no lock.
+unsafe fn child(c: &Child<'_>) -> ! {
+    let fail = |step: Step| -> ! {
+        // SAFETY: reads this (forked, single-threaded) process's errno; _exit ends it at once.
+        unsafe {
+            c.report.errno.store(*errno_location(), Ordering::Relaxed);
+            c.report.step.store(step as u8, Ordering::Release);
+            libc::_exit(127)
         }
+    };
+    // SAFETY: each call is async-signal-safe and reads only what the parent prepared.
+    unsafe {
+        for &sig in c.reset {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+        // Its own session, hence its own group, so that a timeout or cancel reaches it and
+        // everything it starts, and no controlling terminal.
+        if libc::setsid() < 0 {
+            fail(Step::Setup);
+        }
+        for (from, to) in [(c.stdin, 0), (c.output, 1), (c.output, 2)] {
+            // dup2 keeps a descriptor duplicated onto itself as it is: clear its close-on-exec.
+            let rc = if from == to {
+                libc::fcntl(from, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(from, to)
+            };
+            if rc < 0 {
+                fail(Step::Setup);
+            }
+        }
+        if let Some(cwd) = c.cwd {
+            if libc::chdir(cwd.as_ptr()) != 0 {
+                fail(Step::Chdir);
+            }
+        }
+        if let Some(limit) = c.nofile {
+            libc::setrlimit(libc::RLIMIT_NOFILE, limit);
+        }
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&raw mut none);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &raw const none, std::ptr::null_mut());
+        libc::execve(c.path.as_ptr(), c.argv.as_ptr(), c.envp.as_ptr());
+        fail(Step::Exec)
     }
 }
 
-fn enterable(dir: &Path) -> bool {
-    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
-        return false;
+#[cfg(target_os = "linux")]
+unsafe fn errno_location() -> *mut libc::c_int {
+    // SAFETY: this thread's errno.
+    unsafe { libc::__errno_location() }
+}
+
+#[cfg(not(target_os = "linux"))]
+unsafe fn errno_location() -> *mut libc::c_int {
+    // SAFETY: this thread's errno.
+    unsafe { libc::__error() }
+}
+
+/// Where a forked child reports a failure before its exec: written by the child in a page
+/// shared with ptest (the only memory it writes that ptest sees), read once it has ended.
+#[repr(C)]
+struct Report {
+    step: AtomicU8,
+    errno: AtomicI32,
+}
+
+/// The shared page of reports and who uses which.
+struct Reports {
+    page: Page,
+    /// Reports no child holds.
+    free: Vec<usize>,
+    /// The report each child not yet reaped holds, by pid.
+    running: BTreeMap<libc::pid_t, usize>,
+    /// Failures of children already reaped, until `take_failure` asks.
+    failures: BTreeMap<libc::pid_t, (Step, libc::c_int)>,
+}
+
+/// Reports for this many children between fork and reaping; a start beyond waits (EAGAIN).
+const REPORTS: usize = 8192;
+
+struct Page(*mut Report);
+
+// SAFETY: the mapping is shared memory of atomics, only touched under the `Reports` lock (and by
+// children, which own their one report until they end).
+unsafe impl Send for Page {}
+
+impl Page {
+    fn get(&self, index: usize) -> &'static Report {
+        assert!(index < REPORTS);
+        // SAFETY: inside the mapping, which is never unmapped.
+        unsafe { &*self.0.add(index) }
+    }
+}
+
+fn reports() -> MutexGuard<'static, Reports> {
+    static REPORTS_LOCK: OnceLock<Mutex<Reports>> = OnceLock::new();
+    REPORTS_LOCK
+        .get_or_init(|| {
+            let len = REPORTS * std::mem::size_of::<Report>();
+            // SAFETY: a new anonymous shared mapping; no existing memory is touched.
+            let base = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED | libc::MAP_ANON,
+                    -1,
+                    0,
+                )
+            };
+            // Without the page every start is refused as if the process limit were reached, and
+            // reported so after the retries: there is nothing else to fall back on.
+            let (page, free) = if base == libc::MAP_FAILED {
+                (Page(std::ptr::null_mut()), Vec::new())
+            } else {
+                (Page(base.cast()), (0..REPORTS).rev().collect())
+            };
+            Mutex::new(Reports {
+                page,
+                free,
+                running: BTreeMap::new(),
+                failures: BTreeMap::new(),
+            })
+        })
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A child this path started was reaped: its report is read (a failure is kept for
+/// [`take_failure`]) and free again.
+pub(super) fn reaped(pid: libc::pid_t) {
+    let mut reports = reports();
+    let Some(index) = reports.running.remove(&pid) else {
+        return;
     };
-    // SAFETY: a NUL-terminated path; access reads nothing else.
-    dir.is_dir() && unsafe { libc::access(path.as_ptr(), libc::X_OK) } == 0
+    let report = reports.page.get(index);
+    let step = match report.step.load(Ordering::Acquire) {
+        s if s == Step::Setup as u8 => Some(Step::Setup),
+        s if s == Step::Chdir as u8 => Some(Step::Chdir),
+        s if s == Step::Exec as u8 => Some(Step::Exec),
+        _ => None,
+    };
+    if let Some(step) = step {
+        let errno = report.errno.load(Ordering::Relaxed);
+        reports.failures.insert(pid, (step, errno));
+    }
+    reports.free.push(index);
+}
+
+/// The failure the child `pid` recorded before it could exec, once it has been reaped.
+pub(super) fn take_failure(pid: libc::pid_t) -> Option<SpawnError> {
+    let (step, errno) = reports().failures.remove(&pid)?;
+    Some(SpawnError {
+        step,
+        error: io::Error::from_raw_os_error(errno),
+    })
+}
+
+/// Whether `pid` is a child this path started that has not been reaped: until its `setsid` its
+/// group does not exist yet, and a signal must go to the process itself.
+pub(super) fn before_exec(pid: libc::pid_t) -> bool {
+    reports().running.contains_key(&pid)
 }
 
 /// Every process but ptest whose environment holds `marker` exactly (`KEY=VALUE`). Without a
@@ -159,7 +360,6 @@ pub(super) fn pipe() -> io::Result<(File, File)> {
     let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     // Only ptest's scheduler thread starts processes, so none can inherit the ends in between.
     for fd in [&read, &write] {
-        use std::os::fd::AsRawFd;
         // SAFETY: sets a flag on a descriptor we own.
         if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
             return Err(io::Error::last_os_error());
