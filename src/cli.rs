@@ -113,8 +113,11 @@ pub struct MergeArgs {
     #[arg(short, long, value_name = "OUT.json")]
     pub output: PathBuf,
     /// The inputs are histories (.ptest/history.json): join them into one
-    #[arg(long)]
+    #[arg(long, conflicts_with = "junit")]
     pub history: bool,
+    /// Also write the joined report as JUnit XML here (one testcase per suite)
+    #[arg(long, value_name = "OUT.xml")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -97,7 +97,11 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         Some(Command::Stats(a)) => stats(&a),
         Some(Command::Merge(a)) => {
             safe_write::check(&a.output).map_err(|e| Error::Usage(format!("-o: {e}")))?;
+            if let Some(path) = &a.junit {
+                safe_write::check(path).map_err(|e| Error::Usage(format!("--junit: {e}")))?;
+            }
             let merged = report::merge::merge(&a.reports)?;
+            let mut failed = false;
             if let Err(e) = report::json::write_atomic(&a.output, &merged) {
                 let _ = writeln!(
                     std::io::stderr().lock(),
@@ -105,6 +109,21 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
                     a.output.display(),
                     io_message(&e)
                 );
+                failed = true;
+            }
+            if let Some(path) = &a.junit {
+                let xml = report::merge::junit(&merged).to_xml();
+                if let Err(e) = report::write_file_atomic(path, xml.as_bytes()) {
+                    let _ = writeln!(
+                        std::io::stderr().lock(),
+                        "error: cannot write JUnit report {}: {}",
+                        path.display(),
+                        io_message(&e)
+                    );
+                    failed = true;
+                }
+            }
+            if failed {
                 return Ok(exit::FAILED);
             }
             Ok(exit::OK)

@@ -1,5 +1,6 @@
 //! `ptest merge`: join the JSON reports of shards run on different machines into one report,
-//! with the summary recomputed (wall time = the slowest shard, sequential time = the sum).
+//! with the summary recomputed (wall time = the slowest shard, sequential time = the sum), and
+//! the JUnit XML of the joined report (`--junit`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -108,4 +109,136 @@ pub fn merge(inputs: &[PathBuf]) -> Result<Value, Error> {
         })).collect::<Vec<_>>(),
         "shards": inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
     }))
+}
+
+/// Lines of a log's tail in a merged JUnit failure, as in a run's own JUnit.
+const TAIL_LINES: usize = 100;
+/// How much of the end of a log is read for that tail.
+const TAIL_BYTES: u64 = 64 * 1024;
+
+/// The last attempt's output in a suite's log, when the log is here (CI keeps the shards' log
+/// folders as artifacts): the text after the log's last `=== ptest:` header, ANSI codes removed.
+fn log_tail(path: &str) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let len = f.metadata().map_or(0, |m| m.len());
+    let mut bytes = Vec::new();
+    if f.seek(SeekFrom::Start(len.saturating_sub(TAIL_BYTES)))
+        .is_err()
+        || f.read_to_end(&mut bytes).is_err()
+    {
+        return String::new();
+    }
+    let text = super::strip_ansi(&bytes);
+    let last = text.rfind("=== ptest: ").map_or(text.as_str(), |i| {
+        text[i..].split_once('\n').map_or("", |(_, rest)| rest)
+    });
+    super::terminal::last_lines(last.as_bytes(), TAIL_LINES).join("\n")
+}
+
+fn seconds(v: &Value) -> std::time::Duration {
+    std::time::Duration::try_from_secs_f64(f(v)).unwrap_or_default()
+}
+
+/// The JUnit document of a (merged) JSON report: a testsuite per phase, in the order phases
+/// first appear, a testcase per suite, as a run's own `--junit` writes them. Per-item testcases
+/// of batches and `file` are not in the JSON report, so they are not in this document.
+pub fn junit(report: &Value) -> super::junit::Document {
+    use super::junit::{Document, Outcome, Problem, Rerun, TestCase, TestSuite};
+    let mut doc = Document {
+        name: "ptest".to_owned(),
+        time: seconds(&report["duration"]),
+        suites: Vec::new(),
+    };
+    let mut spans: Vec<(f64, f64)> = Vec::new();
+    for s in report["suites"].as_array().into_iter().flatten() {
+        let str_of = |k: &str| s[k].as_str().unwrap_or_default().to_owned();
+        let phase = str_of("phase");
+        let at = match doc.suites.iter().position(|t| t.name == phase) {
+            Some(i) => i,
+            None => {
+                doc.suites.push(TestSuite {
+                    name: phase,
+                    time: std::time::Duration::ZERO,
+                    timestamp: None,
+                    cases: Vec::new(),
+                });
+                spans.push((f64::INFINITY, 0.0));
+                doc.suites.len() - 1
+            }
+        };
+        if let (Some(a), Some(b)) = (s["start_time"].as_f64(), s["end_time"].as_f64()) {
+            spans[at] = (spans[at].0.min(a), spans[at].1.max(b));
+        }
+        let log = s["log_file"].as_str();
+        let tail = || log.map(log_tail).unwrap_or_default();
+        let message = s["error_message"]
+            .as_str()
+            .map_or_else(|| "failed".to_owned(), str::to_owned);
+        let status = str_of("status");
+        let outcome = match status.as_str() {
+            "failed" | "timed_out" => Outcome::Failure(Problem {
+                message,
+                kind: status.clone(),
+                text: tail(),
+            }),
+            "cancelled" => Outcome::Error(Problem {
+                message: format!("cancelled ({message})"),
+                kind: "cancelled".to_owned(),
+                text: tail(),
+            }),
+            "skipped" => Outcome::Skipped {
+                message: str_of("skip_reason"),
+            },
+            _ => Outcome::Passed,
+        };
+        let attempts: Vec<&Value> = s["attempts_detail"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .collect();
+        let of = s["attempts"].as_u64().unwrap_or(attempts.len() as u64);
+        let earlier = match attempts.split_last() {
+            Some((_, before)) if status != "skipped" => before,
+            _ => &attempts[..],
+        };
+        let reruns = earlier
+            .iter()
+            .filter(|d| d["status"] != "passed")
+            .map(|d| Rerun {
+                problem: Problem {
+                    message: format!(
+                        "attempt {}/{of}: {}",
+                        d["attempt"].as_u64().unwrap_or(0),
+                        d["error_message"].as_str().unwrap_or("failed")
+                    ),
+                    kind: d["status"].as_str().unwrap_or("failed").to_owned(),
+                    text: String::new(),
+                },
+            })
+            .collect();
+        doc.suites[at].cases.push(TestCase {
+            name: str_of("name"),
+            classname: str_of("category"),
+            time: seconds(&s["duration"]),
+            file: None,
+            line: None,
+            outcome,
+            reruns,
+            system_out: log
+                .filter(|_| s["attempts"].as_u64().unwrap_or(0) > 0)
+                .map(|p| format!("[[ATTACHMENT|{p}]]")),
+            system_err: None,
+        });
+    }
+    for (suite, (first, last)) in doc.suites.iter_mut().zip(spans) {
+        if first.is_finite() {
+            suite.time = std::time::Duration::try_from_secs_f64(last - first).unwrap_or_default();
+            suite.timestamp = std::time::UNIX_EPOCH
+                .checked_add(std::time::Duration::try_from_secs_f64(first).unwrap_or_default());
+        }
+    }
+    doc
 }

@@ -91,6 +91,17 @@ fn a_mistyped_subcommand_is_named_as_one() {
         r#"error: no subcommand or file named "lsit" (did you mean "ptest list"?)"#
     );
     assert!(!p.join("ran").exists(), "nothing runs on a usage error");
+    // A config named like a command is read through `run`, or as a path.
+    p.file(
+        "init",
+        r#"ptest.suite { name = "from-the-file", cmd = "true" }"#,
+    );
+    for args in [&["run", "-q", "init"][..], &["-q", "./init"][..]] {
+        let out = p.run(args);
+        assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+        assert!(p.join("test-logs/from-the-file.log").exists(), "{args:?}");
+        std::fs::remove_file(p.join("test-logs/from-the-file.log")).unwrap();
+    }
     // A file of that name is a config, as before.
     p.file("lsit", r#"ptest.suite { name = "b", cmd = "true" }"#);
     let out = p.run(&["list", "lsit"]);

@@ -55,3 +55,91 @@ fn merges_shards_and_recomputes_the_summary() {
         missing.stderr
     );
 }
+
+#[test]
+fn merge_junit_writes_the_joined_report_as_junit() {
+    let a = Project::new(
+        r#"ptest.suite { name = "a1", cmd = "true", category = "unit" }
+           ptest.suite { name = "a2", cmd = "echo the reason it broke; exit 3", category = "unit" }
+           ptest.phase { name = "late" }
+           ptest.suite { name = "a3", phase = "late", cmd = "true", enabled = false }"#,
+    );
+    let b = Project::new(
+        r#"ptest.suite { name = "b1", category = "api", retry = 1,
+             cmd = "if [ -e once ]; then exit 0; fi; touch once; exit 1" }"#,
+    );
+    assert_eq!(a.run(&[]).code, 1);
+    assert_eq!(b.run(&[]).code, 0);
+    let ra = a.join("test-logs/test-report.json");
+    let rb = b.join("test-logs/test-report.json");
+    let m = a.run(&[
+        "merge",
+        ra.to_str().unwrap(),
+        rb.to_str().unwrap(),
+        "-o",
+        "merged.json",
+        "--junit",
+        "merged.xml",
+    ]);
+    assert_eq!(m.code, 0, "{}", m.stderr);
+    let xml = std::fs::read_to_string(a.join("merged.xml")).unwrap();
+    assert!(
+        xml.contains(r#"<testsuites name="ptest" tests="4" failures="1" errors="0""#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<testsuite name="default" tests="3" failures="1""#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<testsuite name="late" tests="1" failures="0" errors="0" skipped="1""#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<failure message="exit code 3" type="failed">"#)
+            && xml.contains("the reason it broke"),
+        "a failure says why, with the log's tail:\n{xml}"
+    );
+    assert!(
+        xml.contains(r#"<testcase name="b1" classname="api""#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<flakyFailure message=\"attempt 1/2: exit code 1\""),
+        "{xml}"
+    );
+    assert!(xml.contains("[[ATTACHMENT|test-logs/a2.log]]"), "{xml}");
+    assert!(xml.contains(r#"<skipped message="disabled"/>"#), "{xml}");
+
+    // Valid against the common schema, as a run's own JUnit is.
+    let Some(xmllint) = crate::tools::find(
+        "PTEST_TEST_XMLLINT",
+        &["xmllint"],
+        "validating JUnit against junit-10.xsd",
+    ) else {
+        return;
+    };
+    a.file("schema.xsd", include_str!("../junit-10.xsd"));
+    let v = std::process::Command::new(xmllint)
+        .args(["--noout", "--schema", "schema.xsd", "merged.xml"])
+        .current_dir(a.path())
+        .output()
+        .unwrap();
+    assert!(
+        v.status.success(),
+        "{}\n{xml}",
+        String::from_utf8_lossy(&v.stderr)
+    );
+
+    // --junit with --history makes no sense: a usage error.
+    let m = a.run(&[
+        "merge",
+        "--history",
+        "x.json",
+        "-o",
+        "y.json",
+        "--junit",
+        "z.xml",
+    ]);
+    assert_eq!(m.code, 2);
+}
