@@ -904,6 +904,10 @@ pub fn install(
     ptest.raw_set("on", lua.create_function(on)?)?;
     ptest.raw_set("glob", lua.create_function(glob)?)?;
     ptest.raw_set("sys", sys)?;
+    // Presets read the config's folder (pytest.ini, Cargo.toml, go.mod) with io.open, which
+    // is relative to where ptest was started.
+    let dir = State::with(lua, |s| s.decls.config_dir.clone());
+    ptest.raw_set("config_dir", dir.to_string_lossy().as_ref())?;
     ptest.raw_set("profile", profile)?;
     let v = lua.create_table()?;
     for (k, val) in vars {

@@ -22,6 +22,7 @@ mod outputs;
 mod overrides;
 mod probe;
 mod processes;
+mod pytest_preset;
 mod rendering;
 mod reports;
 mod run_basic;

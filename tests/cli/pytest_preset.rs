@@ -1,0 +1,191 @@
+//! The `pytest` preset on real pytest: discovery from pytest's own settings, per-test results in
+//! the summary and ptest's JUnit, a retry that reruns only the failed files, `serial_marker`,
+//! and `examples/pytest`. Python with pytest comes from `PTEST_TEST_PYTHON`, else the venv that
+//! `.ci/run` makes at `target/pytest-venv`; without one the tests fail under CI and say
+//! "skipped" elsewhere.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::harness::{Project, list_json};
+
+/// A Python that has pytest, or `None` (after saying why) when none is here and CI is not set.
+pub fn python() -> Option<PathBuf> {
+    let found = std::env::var_os("PTEST_TEST_PYTHON")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pytest-venv/bin/python");
+            venv.exists().then_some(venv)
+        })
+        .filter(|p| {
+            std::process::Command::new(p)
+                .args(["-c", "import pytest"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no Python with pytest: set PTEST_TEST_PYTHON or run .ci/run (it makes target/pytest-venv)"
+        );
+        eprintln!("skipped: no Python with pytest (set PTEST_TEST_PYTHON, or run .ci/run once)");
+    }
+    found
+}
+
+fn items(j: &Value, suite: usize) -> Vec<String> {
+    j["suites"][suite]["batch"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Records which test files ran in which attempt (module-level code runs once per import).
+const RECORD: &str = "import os\nwith open(os.path.join(os.path.dirname(__file__), '..', 'ran.txt'), 'a') as f:\n    f.write(os.environ.get('PTEST_ATTEMPT', '?') + ' ' + __name__ + '\\n')\n";
+
+#[test]
+fn pytest_files_results_and_retries_of_failed_files() {
+    let Some(py) = python() else { return };
+    let p = Project::new(&format!(
+        r#"local pytest = require("ptest.presets.pytest")
+pytest.batch {{ name = "unit", python = "{}", args = {{ "-q" }}, retry = 1, batches = 2,
+  serial_marker = "serial" }}
+"#,
+        py.display()
+    ));
+    p.file("pytest.ini", "[pytest]\ntestpaths = tests\nmarkers =\n    serial: alone\n")
+        .file(
+            "tests/test_math.py",
+            &format!("{RECORD}def test_adds():\n    assert 1 + 1 == 2\n\ndef test_boom():\n    assert 2 * 2 == 5, 'boom'\n"),
+        )
+        .file(
+            "tests/test_flaky.py",
+            &format!("{RECORD}import os\ndef test_second_time():\n    assert os.environ['PTEST_ATTEMPT'] == '2', 'first attempt'\n"),
+        )
+        .file("tests/test_fine.py", &format!("{RECORD}def test_ok():\n    pass\n"))
+        .file("tests/sub/test_deep.py", &format!("{RECORD}def test_ok():\n    pass\n"))
+        .file(
+            "tests/test_alone.py",
+            &format!("{RECORD}import pytest\n@pytest.mark.serial\ndef test_alone():\n    pass\n"),
+        )
+        .file("other/test_outside.py", "def test_never():\n    assert False\n");
+    let j = list_json(&p, &[]);
+    let mut all: Vec<String> = (0..2).flat_map(|i| items(&j, i)).collect();
+    all.sort();
+    assert_eq!(
+        all,
+        [
+            "tests/sub/test_deep.py",
+            "tests/test_fine.py",
+            "tests/test_flaky.py",
+            "tests/test_math.py"
+        ],
+        "testpaths from pytest.ini; the marker's file is in its own batch"
+    );
+    assert_eq!(j["suites"][2]["name"], "unit-serial[1]");
+    assert_eq!(items(&j, 2), ["tests/test_alone.py"]);
+    assert_eq!(j["suites"][2]["group"], "unit-serial");
+
+    let out = p.run(&["-j", "2", "--junit", "junit.xml"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("tests/test_math.py::test_boom failed: AssertionError: boom"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("test_second_time failed"),
+        "{}",
+        out.stdout
+    );
+    // The retry imported only the files that failed.
+    let ran = std::fs::read_to_string(p.join("ran.txt")).unwrap();
+    let mut second: Vec<&str> = ran.lines().filter(|l| l.starts_with("2 ")).collect();
+    second.sort_unstable();
+    assert_eq!(second, ["2 test_flaky", "2 test_math"], "{ran}");
+    let xml = std::fs::read_to_string(p.join("junit.xml")).unwrap();
+    let unit = &xml[xml
+        .find("<testsuite name=\"unit\"")
+        .expect("the batch's testsuite")..];
+    assert!(unit.contains("file=\"tests/test_math.py\""), "{unit}");
+    assert!(unit.contains("name=\"test_boom\""), "{unit}");
+    assert!(unit.contains("message=\"AssertionError: boom"), "{unit}");
+    assert!(xml.contains("<testsuite name=\"unit-serial\""), "{xml}");
+    // History per file: --rerun-failed runs only test_math.py.
+    std::fs::remove_file(p.join("ran.txt")).unwrap();
+    let out = p.run(&["--rerun-failed"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let ran = std::fs::read_to_string(p.join("ran.txt")).unwrap();
+    assert_eq!(
+        ran.lines().collect::<Vec<_>>(),
+        ["1 test_math", "2 test_math"],
+        "{ran}"
+    );
+}
+
+#[test]
+fn pytest_settings_from_pyproject_and_defaults() {
+    let Some(py) = python() else { return };
+    let config = format!(
+        "require(\"ptest.presets.pytest\").batch {{ python = \"{}\" }}\n",
+        py.display()
+    );
+    let p = Project::new(&config);
+    p.file(
+        "pyproject.toml",
+        "[project]\nname = \"x\"\n\n[tool.pytest.ini_options]\ntestpaths = [\n  \"checks\",\n]\npython_files = [\"check_*.py\"]\n",
+    )
+    .file("checks/check_one.py", "def test_one():\n    pass\n")
+    .file("checks/test_not_matched.py", "def test_no():\n    assert False\n")
+    .file("tests/check_elsewhere.py", "def test_no():\n    assert False\n");
+    let j = list_json(&p, &[]);
+    assert_eq!(items(&j, 0), ["checks/check_one.py"]);
+    let out = p.run(&[]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+
+    // No settings: pytest's defaults, hidden folders and virtualenvs left out.
+    let p = Project::new(&config);
+    p.file("test_top.py", "def test_a():\n    pass\n")
+        .file("pkg/tests/foo_test.py", "def test_b():\n    pass\n")
+        .file("pkg/helpers.py", "")
+        .file(".venv/pyvenv.cfg", "")
+        .file(".venv/lib/test_site.py", "")
+        .file("env/pyvenv.cfg", "")
+        .file("env/lib/test_site.py", "")
+        .file("node_modules/x/test_js.py", "");
+    let j = list_json(&p, &[]);
+    let mut all: Vec<String> = j["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .flat_map(|(i, _)| items(&j, i))
+        .collect();
+    all.sort();
+    assert_eq!(all, ["pkg/tests/foo_test.py", "test_top.py"]);
+    let out = p.run(&[]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+}
+
+#[test]
+fn the_pytest_example_runs_on_real_pytest() {
+    let Some(py) = python() else { return };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/pytest");
+    let p = Project::new("");
+    for f in [
+        "ptest.lua",
+        "pytest.ini",
+        "tests/test_strings.py",
+        "tests/test_numbers.py",
+        "tests/test_db.py",
+    ] {
+        p.file(f, &std::fs::read_to_string(root.join(f)).unwrap());
+    }
+    let out = p.run_env(&["-j", "2"], &[("PYTHON", py.to_str().unwrap())]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("PASS"), "{}", out.stdout);
+}
