@@ -133,10 +133,6 @@
 ---What a retry policy handle shows (durations in seconds).
 ---@class ptest.Retry: ptest.RetryTable
 
----The folder of this ptest.lua, absolute (io.open and io.popen start from where ptest was started).
----@type string
-ptest.config_dir = ""
-
 ---The machine ptest runs on.
 ---@class ptest.Sys
 ---@field cpus integer Logical CPUs this process may use.
@@ -254,6 +250,10 @@ function ptest.glob(pattern) end
 ---The machine ptest runs on.
 ---@type ptest.Sys
 ptest.sys = {}
+
+---The folder of this ptest.lua, absolute (io.open and io.popen start from where ptest was started).
+---@type string
+ptest.config_dir = ""
 
 ---The `--profile` given on the command line, else nil.
 ---@type string?
