@@ -219,7 +219,6 @@ fn set_aside(path: &Path) -> std::io::Result<()> {
 
 /// Serialize `history` into a fresh temp file beside `path` (`O_EXCL`), then rename it over.
 pub fn write_atomic(path: &Path, history: &History) -> std::io::Result<()> {
-    let bytes = to_bytes(history)?;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -249,7 +248,12 @@ pub fn write_atomic(path: &Path, history: &History) -> std::io::Result<()> {
             Err(e) => return Err(e),
         }
     };
-    let result = f.write_all(&bytes).and_then(|()| {
+    // Streamed: a big history is never held twice (parsed and as text) at once.
+    let result = {
+        let mut out = std::io::BufWriter::with_capacity(256 * 1024, &mut f);
+        write_json(&mut out, history).and_then(|()| out.flush())
+    }
+    .and_then(|()| {
         drop(f);
         std::fs::rename(&tmp, path)
     });
@@ -260,26 +264,24 @@ pub fn write_atomic(path: &Path, history: &History) -> std::io::Result<()> {
 }
 
 /// Compact JSON with one suite per line: small, quick, and still readable in a diff.
-fn to_bytes(h: &History) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(64 + h.suites.len() * 512);
-    let _ = write!(
+fn write_json(out: &mut impl Write, h: &History) -> std::io::Result<()> {
+    write!(
         out,
         "{{\"format_version\":{},\"suites\":{{",
         h.format_version
-    );
+    )?;
     for (section, map) in [("suites", &h.suites), ("items", &h.items)] {
         if section == "items" {
-            out.extend_from_slice(b"},\n\"items\":{");
+            out.write_all(b"},\n\"items\":{")?;
         }
         for (i, (name, entry)) in map.iter().enumerate() {
-            out.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
-            serde_json::to_writer(&mut out, name).map_err(std::io::Error::other)?;
-            out.push(b':');
-            serde_json::to_writer(&mut out, entry).map_err(std::io::Error::other)?;
+            out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+            serde_json::to_writer(&mut *out, name).map_err(std::io::Error::other)?;
+            out.write_all(b":")?;
+            serde_json::to_writer(&mut *out, entry).map_err(std::io::Error::other)?;
         }
     }
-    out.extend_from_slice(b"}}\n");
-    Ok(out)
+    out.write_all(b"}}\n")
 }
 
 #[cfg(test)]

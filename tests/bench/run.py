@@ -35,6 +35,7 @@ FLOOR = os.path.join(ROOT, "target", "release", "bench-floor")
 BASELINE = None  # --baseline: another ptest binary, run as the tool "ptest (baseline)"
 POSIX = False  # --posix: the same ptest on its portable path too, as the tool "ptest (posix)"
 FRESH = False  # --fresh: every ptest run starts without its log folder
+COLD = False  # --cold: also ptest without history, as the tool "ptest (cold)"
 
 
 def ensure_tools():
@@ -225,6 +226,7 @@ def command(tool, w):
         "ptest": [PTEST, "-j", j, "-q", "ptest.lua"],
         "ptest (baseline)": [BASELINE, "-j", j, "-q", "ptest.lua"],
         "ptest (posix)": [PTEST, "-j", j, "-q", "ptest.lua"],
+        "ptest (cold)": [PTEST, "-j", j, "-q", "ptest.lua"],
         "ninja": ["ninja", "-j", j, "--quiet"],
         "make": ["make", "-s", "-j", j],
         "xargs": ["sh", "-c", f"xargs -P {j} -I CMD /bin/sh -c CMD < commands.txt"],
@@ -238,6 +240,9 @@ def clean(tool, d, w):
         p = os.path.join(d, f)
         if os.path.exists(p):
             os.remove(p)
+    if tool == "ptest (cold)":
+        # Blind, as ninja is here: its .ninja_log is deleted above, ptest's history here.
+        shutil.rmtree(os.path.join(d, ".ptest"), ignore_errors=True)
     if FRESH and tool.startswith("ptest"):
         shutil.rmtree(os.path.join(d, "logs"), ignore_errors=True)
     elif w.key == "W6":
@@ -249,7 +254,7 @@ def clean(tool, d, w):
 def run_workload(w, rounds, base, warmup=1):
     d = os.path.join(base, w.key.replace(" ", "_"))
     w.write(d)
-    tools = ["ptest"] + (["ptest (baseline)"] if BASELINE else []) + (["ptest (posix)"] if POSIX else []) + [
+    tools = ["ptest"] + (["ptest (cold)"] if COLD else []) + (["ptest (baseline)"] if BASELINE else []) + (["ptest (posix)"] if POSIX else []) + [
         p for p in w.peers if shutil.which(p) or p == "xargs" or (p == "floor" and os.path.exists(FLOOR))]
     results = {t: [] for t in tools}
     # Untimed first runs: the first one of each tool creates its files (ptest's logs, ninja's
@@ -331,9 +336,12 @@ def main():
     ap.add_argument("--posix", action="store_true", help="also ptest on its portable path (PTEST_PLATFORM=posix)")
     ap.add_argument("--fresh", action="store_true", help="remove ptest's log folder before each of its runs")
     ap.add_argument("--no-peers", action="store_true", help="ptest only: no ninja, make, xargs, parallel, floor")
+    ap.add_argument("--cold", action="store_true",
+                    help="also ptest without history (.ptest/ deleted before each of its runs); "
+                         "plain \"ptest\" is warm: its history is what its earlier runs recorded")
     args = ap.parse_args()
-    global BASELINE, POSIX, FRESH
-    POSIX, FRESH = args.posix, args.fresh
+    global BASELINE, POSIX, FRESH, COLD
+    POSIX, FRESH, COLD = args.posix, args.fresh, args.cold
     BASELINE = os.path.abspath(args.baseline) if args.baseline else None
     if BASELINE and not (os.path.isfile(BASELINE) and os.access(BASELINE, os.X_OK)):
         ap.error(f"--baseline {args.baseline}: not an executable file")

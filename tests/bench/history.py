@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""What a big history costs a run (issue 14): a history of 10,000 suites × 30 runs each,
+read at the start and merged and written at the end of a run.
+
+    python3 tests/bench/history.py            # 30 runs of each case after 3 untimed (hyperfine)
+
+Cases, each on the same small config (20 suites of `true`, -j 2):
+  --no-history       no history read or written: the baseline
+  small history      the suites' own history only (20 names)
+  10,000 × 30        the same run with a history that also holds 9,980 other suites × 30 runs
+
+Wall time is hyperfine's median; peak RSS is /usr/bin/time's, the largest of 5 runs. Before
+each timed run the big history is put back (each run adds one run to 20 of its names and
+rewrites it).
+"""
+
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PTEST = os.path.join(ROOT, "target", "release", "ptest")
+SUITES, RUNS, OWN = 10_000, 30, 20
+
+
+def big_history(path):
+    rng = random.Random(14)
+    suites = {}
+    t0 = 1_764_000_000
+    for i in range(SUITES):
+        runs = []
+        for k in range(RUNS):
+            status = "passed" if rng.random() < 0.95 else "failed"
+            d = round(rng.uniform(0.05, 30.0), 3)
+            runs.append({"time": t0 + k * 3600, "status": status, "duration": d, "attempts": 1,
+                         "peak_rss_kb": rng.randint(2000, 900_000), "cpu_time": round(d * 0.9, 3)})
+        suites[f"s{i}" if i < OWN else f"tests/pkg{i // 100}/test_module_{i}.py"] = {"runs": runs}
+    json.dump({"format_version": 1, "suites": suites, "items": {}}, open(path, "w"),
+              separators=(",", ":"))
+
+
+def main():
+    if not os.path.exists(PTEST):
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    if not shutil.which("hyperfine"):
+        sys.exit("hyperfine is needed (apt-get install hyperfine)")
+    d = tempfile.mkdtemp(prefix="ptest-history-bench-")
+    with open(os.path.join(d, "ptest.lua"), "w") as f:
+        f.write(f'for i = 0, {OWN - 1} do ptest.suite {{ name = "s" .. i, cmd = "true" }} end\n')
+    big = os.path.join(d, "big.json")
+    big_history(big)
+    small = os.path.join(d, "small.json")
+    h = json.load(open(big))
+    json.dump({"format_version": 1, "items": {},
+               "suites": {k: v for k, v in h["suites"].items() if k.startswith("s") and k[1:].isdigit()}},
+              open(small, "w"))
+    print(f"# history: {SUITES:,} suites × {RUNS} runs, {os.path.getsize(big) / 1e6:.1f} MB; "
+          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}\n")
+    print("| case | wall: median (min–max) | added | peak RSS | added |")
+    print("|---|---|---|---|---|")
+    cases = [("--no-history", ["--no-history"], None),
+             (f"small history ({OWN} suites)", ["--history", "h.json"], small),
+             (f"{SUITES:,} × {RUNS} history", ["--history", "h.json"], big)]
+    base = None
+    for title, flags, source in cases:
+        prepare = f"cp {source} {d}/h.json" if source else "true"
+        cmd = " ".join([PTEST, "-q", "-j", "2", *flags, "ptest.lua"])
+        out = os.path.join(d, "hf.json")
+        subprocess.run(["hyperfine", "-N", "--warmup", "3", "--runs", "30", "--prepare", prepare,
+                        "--export-json", out, cmd], cwd=d, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        r = json.load(open(out))["results"][0]
+        rss = []
+        for _ in range(5):
+            subprocess.run(prepare, shell=True, check=True)
+            subprocess.run(["/usr/bin/time", "-f", "%M", "-o", os.path.join(d, ".rss"), *cmd.split()],
+                           cwd=d, check=True, stdout=subprocess.DEVNULL)
+            rss.append(int(open(os.path.join(d, ".rss")).read().split()[-1]))
+        wall, peak = r["median"], max(rss) / 1024
+        if base is None:
+            base = (wall, peak)
+            added = ("", "")
+        else:
+            added = (f"{(wall - base[0]) * 1000:+.1f} ms", f"{peak - base[1]:+.1f} MB")
+        print(f"| {title} | {wall * 1000:.1f} ms ({r['min'] * 1000:.1f}–{r['max'] * 1000:.1f}) | {added[0]} "
+              f"| {peak:.1f} MB | {added[1]} |", flush=True)
+    after = json.load(open(os.path.join(d, "h.json")))
+    assert len(after["suites"]) == SUITES, "the big history kept every suite"
+    assert len(after["suites"]["s0"]["runs"]) == RUNS, "30 runs kept per name"
+    shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
