@@ -278,6 +278,9 @@ fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         Some(settings::Jobs::Auto) | None => None,
     };
     let setup = sched::files::Setup::start(&run_id, spares);
+    // What the config starts with io.popen or os.execute and leaves running is ptest's to
+    // stop: it must not pass to init before the executor exists. Failing here only loses that.
+    let _ = exec::become_subreaper();
     let location = history_location(&args.config);
     let loaded = read_history(&location)?;
     let (plan, runtime) = load_with(&args.config, &loaded.history)?;

@@ -20,6 +20,7 @@ use tokio::time;
 use crate::exec::log::{self, Echo};
 use crate::exec::reaper::{self, Exit};
 use crate::exec::spawn::{self, BaseEnv, Dispositions};
+use crate::exec::watchdog::Watchdog;
 use crate::exec::{AttemptEnd, AttemptOutcome, AttemptSpec, CommandLine, FOREVER, process, sweep};
 
 /// Once the leader has ended, how long echoed output may stay silent before the attempt reports
@@ -51,6 +52,8 @@ struct Shared {
     running: watch::Sender<usize>,
     /// Set by the kill switch: the shutdown sweep skips what is left of its grace period.
     hurry: watch::Sender<bool>,
+    /// Told every group, so that they are stopped even if ptest is killed.
+    watchdog: Option<Watchdog>,
 }
 
 /// The second Ctrl-C, usable from any task or thread while the executor is busy elsewhere, even
@@ -103,6 +106,11 @@ impl Shared {
 
     /// A running attempt (`pgid` 0 while its start waits for the process limit).
     fn register(&self, key: u64, pgid: libc::pid_t, control: mpsc::UnboundedSender<Control>) {
+        if pgid > 0 {
+            if let Some(w) = &self.watchdog {
+                w.group(pgid);
+            }
+        }
         let mut state = self.lock();
         state.attempts.insert(key, Handle { pgid, control });
         // A group of that number that got SIGTERM once is gone: this is a new one.
@@ -131,12 +139,15 @@ impl Executor {
     /// limit (children get the original back), and starts the SIGCHLD reaper.
     pub fn new() -> std::io::Result<(Executor, mpsc::UnboundedReceiver<AttemptOutcome>)> {
         process::setup()?;
+        // Before the reaper exists, so that nothing else can wait for the watchdog's start.
+        let watchdog = if cfg!(test) { None } else { Watchdog::start() };
         let reaper = reaper::start()?;
         let (outcomes, receiver) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             running: watch::Sender::new(0),
             hurry: watch::Sender::new(false),
+            watchdog,
         });
         let executor = Executor {
             outcomes,
@@ -147,6 +158,13 @@ impl Executor {
             reaper,
         };
         Ok((executor, receiver))
+    }
+
+    /// The run's folder: if ptest dies without ending the run, the watchdog removes it.
+    pub fn watch_folder(&self, path: &Path) {
+        if let Some(w) = &self.shared.watchdog {
+            w.folder(path);
+        }
     }
 
     /// Variables every attempt of this run gets, set once instead of per attempt (an attempt's
@@ -390,6 +408,10 @@ impl Executor {
         for reader in readers {
             let _ = time::timeout_at(settle_by, reader).await;
         }
+        // Every group is empty now.
+        if let Some(w) = &self.shared.watchdog {
+            w.goodbye();
+        }
         self.reaper.abort();
     }
 
@@ -499,6 +521,9 @@ async fn retry_start(mut d: Deferred) {
                         handle.pgid = pid;
                     }
                     state.terminated.remove(&pid);
+                }
+                if let Some(w) = &d.shared.watchdog {
+                    w.group(pid);
                 }
                 let Deferred {
                     key,
@@ -680,9 +705,16 @@ async fn supervise(mut attempt: Attempt) {
         state.attempts.remove(&attempt.key);
         // A group whose members all ended can be forgotten now, before its number is reused.
         state.lingering_groups.insert(pgid);
-        state
-            .lingering_groups
-            .retain(|&group| process::signal_group(group, 0));
+        let watchdog = attempt.shared.watchdog.as_ref();
+        state.lingering_groups.retain(|&group| {
+            let alive = process::signal_group(group, 0);
+            if !alive {
+                if let Some(w) = watchdog {
+                    w.ended(group);
+                }
+            }
+            alive
+        });
         let State {
             attempts,
             lingering_groups,

@@ -10,12 +10,13 @@ mod log;
 pub use log::{OUTPUT_TAIL, read_tail};
 pub(crate) mod platform;
 mod process;
-pub use process::block_signals_in_this_thread;
+pub use process::{become_subreaper, block_signals_in_this_thread};
 mod reaper;
 mod spawn;
 mod sweep;
 #[cfg(test)]
 mod tests;
+pub mod watchdog;
 
 pub use executor::{Executor, KillSwitch};
 

@@ -26,6 +26,14 @@ pub(crate) fn setup() -> io::Result<()> {
     Ok(())
 }
 
+/// Makes ptest the reaper of its orphaned descendants (where the platform has it). Called
+/// before the config is evaluated too, so that what `io.popen` and `os.execute` leave running
+/// (`sleep 300 &`) stays ptest's to find and stop at the end of the run (DESIGN §7) instead of
+/// passing to init.
+pub fn become_subreaper() -> io::Result<()> {
+    platform::become_subreaper().map(|_| ())
+}
+
 /// Signals whose default action would end ptest at once, leaving its suites running and no
 /// report, though nobody means them as a stop: SIGUSR1/2 and SIGALRM (sent by mistake, or
 /// meant for another process), the profiling timers, SIGIO and SIGPWR. A handler that does

@@ -127,6 +127,7 @@ impl<'a> Scheduler<'a> {
         setup: files::Setup,
     ) -> std::io::Result<Scheduler<'a>> {
         let (exec, outcomes) = Executor::new()?;
+        exec.watch_folder(&files::run_tmp_root(&opts.run_id));
         let limiters = Limiters::new(plan);
         let (janitor, folder) = setup.finish()?;
         let coordinator = Some(Coordinator::serve(

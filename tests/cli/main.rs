@@ -31,4 +31,5 @@ mod run_stop;
 mod selection;
 mod terminal_view;
 mod tools;
+mod watchdog;
 mod workers;
