@@ -17,6 +17,13 @@ Cases:
   sigterm    SIGTERM to ptest while 50 suites (and 50 setsid daemons they started) run: exit 130,
              a complete report, no process left.
 
+  sigkill    SIGKILL to ptest itself while 50 suites (100 processes) run: the watchdog stops
+             them all, none left.
+  sighup     SIGHUP (the terminal closed) with 50 suites running: exit 130, all cancelled in the
+             report, none left.
+  nproc      200 suites at -j200 under a process limit of 24 (as an unused user id; needs root):
+             starts wait for the limit and retry, all pass.
+
 Leftover processes are found by a marker only these suites carry on their command line.
 """
 
@@ -163,8 +170,83 @@ def case_sigterm(d):
                 + f"; processes left: {len(left)}")
 
 
+def case_sigkill(d):
+    """SIGKILL of ptest itself with 50 suites running: the watchdog stops every group."""
+    marker = "16.1803"
+    write(d, f"for i = 1, 50 do ptest.suite {{ name = 'k' .. i, cmd = 'sleep {marker} & sleep {marker}; wait' }} end\n")
+    p = subprocess.Popen([PTEST, "-q", "-j", "50", "ptest.lua"], cwd=d,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while len(leftovers(marker)) < 100 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    running = len(leftovers(marker))
+    t = time.monotonic()
+    p.kill()
+    p.wait()
+    while leftovers(marker) and time.monotonic() - t < 30:
+        time.sleep(0.05)
+    gone = time.monotonic() - t
+    left = leftovers(marker)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    ok = running == 100 and not left
+    return ok, f"{running} processes running when ptest was SIGKILLed; all gone after {gone:.2f} s; processes left: {len(left)}"
+
+
+def case_sighup(d):
+    """SIGHUP (the terminal closed) with 50 suites running: a stop like SIGTERM."""
+    marker = "14.1421"
+    write(d, "ptest.config { grace = '2s' }\n"
+             f"for i = 1, 50 do ptest.suite {{ name = 'h' .. i, cmd = 'sleep {marker}' }} end\n")
+    p = subprocess.Popen([PTEST, "-q", "-j", "50", "ptest.lua"], cwd=d,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while len(leftovers(marker)) < 50 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    t = time.monotonic()
+    p.send_signal(signal.SIGHUP)
+    code = p.wait(timeout=60)
+    stop = time.monotonic() - t
+    rep = report(d)
+    left = leftovers(marker)
+    cancelled = sum(1 for s in rep["suites"] if s["status"] == "cancelled")
+    ok = code == 130 and cancelled == 50 and not left
+    return ok, f"exit {code} after {stop:.2f} s; {cancelled}/50 cancelled in the report; processes left: {len(left)}"
+
+
+def case_nproc(d):
+    """200 suites at -j200 under a process limit of 24 (ptest runs as an unused user id, as
+    root is not bound by RLIMIT_NPROC): starts wait and retry, all pass."""
+    if os.geteuid() != 0:
+        return True, "skipped: needs root"
+    write(d, "for i = 1, 200 do ptest.suite { name = 'n' .. i, cmd = { 'sleep', '0.2' } } end\n")
+    os.chmod(d, 0o777)
+
+    def limit():
+        import resource
+        os.setgroups([])
+        os.setgid(54321)
+        resource.setrlimit(resource.RLIMIT_NPROC, (24, 24))
+        os.setuid(54321)
+
+    t = time.monotonic()
+    r = subprocess.run([PTEST, "-q", "-j", "200", "ptest.lua"], cwd=d, capture_output=True,
+                       preexec_fn=limit)
+    wall = time.monotonic() - t
+    s = report(d)["summary"]
+    delayed = sum(1 for n in os.listdir(os.path.join(d, "test-logs"))
+                  if n.endswith(".log") and b"process limit is reached" in
+                  open(os.path.join(d, "test-logs", n), "rb").read())
+    ok = r.returncode == 0 and s["passed"] == 200 and delayed > 0
+    return ok, f"exit {r.returncode}, {s['passed']}/200 passed in {wall:.2f} s; {delayed} starts waited for the limit"
+
+
 CASES = {"j256": case_j256, "timeouts": case_timeouts, "names": case_names,
-         "closed": case_closed, "sigterm": case_sigterm}
+         "closed": case_closed, "sigterm": case_sigterm, "sigkill": case_sigkill,
+         "sighup": case_sighup, "nproc": case_nproc}
 
 
 def main():
