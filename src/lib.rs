@@ -297,6 +297,10 @@ fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         ("--report", args.report.as_ref()),
         ("--junit", args.junit.as_ref()),
         ("--html", args.html.as_ref()),
+        (
+            "--events",
+            args.events.as_ref().filter(|p| p.as_os_str() != "-"),
+        ),
         ("the run's report", Some(&own_report)),
     ] {
         if let Some(path) = path {

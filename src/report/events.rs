@@ -87,7 +87,17 @@ impl EventsSink {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)?;
             }
-            Target::File(std::fs::File::create(&path)?)
+            // Checked before the run to be a regular file or none; never written through a
+            // link planted since.
+            use std::os::unix::fs::OpenOptionsExt;
+            Target::File(
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&path)?,
+            )
         };
         Ok(EventsSink {
             target,

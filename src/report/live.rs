@@ -201,14 +201,17 @@ pub fn truncate(s: &str, width: usize) -> String {
 
 /// The terminal's width, or 80.
 pub fn terminal_width() -> usize {
-    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we own.
     let mut ws = libc::winsize {
         ws_row: 0,
         ws_col: 0,
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
-    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &raw mut ws) } == 0;
+    // stdout, else stderr (where the view goes with `--events -`).
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we own.
+    let ok = [libc::STDOUT_FILENO, libc::STDERR_FILENO]
+        .into_iter()
+        .any(|fd| unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &raw mut ws) } == 0 && ws.ws_col > 0);
     if ok && ws.ws_col > 0 {
         usize::from(ws.ws_col)
     } else {

@@ -450,3 +450,22 @@ for i = 1, 12 do ptest.suite { name = "flaky" .. i, retry = 1, cmd = "test $PTES
         20 - tails
     )));
 }
+
+#[test]
+fn an_events_path_that_is_a_link_is_refused_before_anything_runs() {
+    let p = Project::new(r#"ptest.suite { name = "ok", cmd = "touch ran" }"#);
+    p.file("precious", "keep me");
+    std::os::unix::fs::symlink(p.join("precious"), p.join("events.ndjson")).unwrap();
+    let out = p.run(&["--events", "events.ndjson"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("error: --events: "),
+        "{}",
+        out.stderr
+    );
+    assert!(!p.join("ran").exists(), "nothing ran");
+    assert_eq!(
+        std::fs::read_to_string(p.join("precious")).unwrap(),
+        "keep me"
+    );
+}
