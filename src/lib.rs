@@ -257,15 +257,14 @@ fn new_run_id() -> String {
     format!("{stamp}-{:06x}", fastrand::u32(..0x0100_0000))
 }
 
+/// Colour as `settings` resolved it (`--color`, then `NO_COLOR`); left to `auto`, only on a
+/// terminal.
 fn color_enabled(choice: cli::ColorChoice) -> bool {
     use std::io::IsTerminal;
     match choice {
         cli::ColorChoice::Always => true,
         cli::ColorChoice::Never => false,
-        cli::ColorChoice::Auto => {
-            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && std::io::stdout().is_terminal()
-        }
+        cli::ColorChoice::Auto => std::io::stdout().is_terminal(),
     }
 }
 
@@ -308,7 +307,7 @@ fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         }
     }
     let styles = report::style::Styles {
-        enabled: color_enabled(args.config.color),
+        enabled: color_enabled(plan.settings.color.value),
     };
     let verbosity = if args.quiet {
         report::terminal::Verbosity::Quiet
@@ -498,25 +497,7 @@ pub fn load_with(
         vars: args.vars.clone(),
     };
     let evaluated = lua::evaluate(&config, &ctx)?;
-    let overrides = settings::Overrides {
-        jobs: args.jobs,
-        sequential: args.sequential,
-        fail_fast: if args.fail_fast {
-            Some(true)
-        } else if args.no_fail_fast {
-            Some(false)
-        } else {
-            None
-        },
-        timeout: args.timeout,
-        retries: args.retries,
-        // Made absolute here: suites run in their own folders, and PTEST_LOG must still point
-        // at their log from there.
-        log_dir: args
-            .log_dir
-            .as_deref()
-            .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf())),
-    };
+    let overrides = settings::Overrides::from_args(args);
     let selection = settings::Selection {
         suites: args.suites.clone(),
         categories: args.categories.clone(),

@@ -1,12 +1,76 @@
-//! Precedence, as a pure function: command line > environment (`PTEST_WORKERS`,
-//! `PTEST_DISABLE_PARALLEL`, `NO_COLOR`) > `ptest.lua` > defaults. No I/O: the environment is
-//! passed in as a lookup function so tests can give any.
+//! Where every setting comes from, in one place: the command line, then the environment, then
+//! `ptest.lua`, then the defaults. `resolve` turns them into one [`Settings`] that records each
+//! value's source; `plan::build` consumes it and applies no precedence of its own. Pure: the
+//! environment comes in as a lookup function, so tests can give any.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::cli::{ColorChoice, ConfigArgs};
 use crate::error::Error;
 use crate::plan::WorkerSource;
+use crate::plan::decl::{ConfigDecl, RetryPolicy};
+
+/// The defaults of DESIGN §2 `ptest.config`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+pub const DEFAULT_LOG_DIR: &str = "test-logs";
+/// DESIGN §8: beside the config.
+pub const DEFAULT_HISTORY: &str = ".ptest/history.json";
+
+/// Where a value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A command-line flag, by its long name (`--timeout`).
+    Flag(&'static str),
+    /// An environment variable.
+    Env(&'static str),
+    /// `ptest.config { ... }` in `ptest.lua`.
+    Config,
+    Default,
+}
+
+impl Source {
+    pub fn label(self) -> &'static str {
+        match self {
+            Source::Flag(f) | Source::Env(f) => f,
+            Source::Config => "ptest.lua",
+            Source::Default => "default",
+        }
+    }
+}
+
+/// A resolved value and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sourced<T, S = Source> {
+    pub value: T,
+    pub source: S,
+}
+
+fn sourced<T>(value: T, source: Source) -> Sourced<T> {
+    Sourced { value, source }
+}
+
+/// `--shard K/N`: the K-th (from 1) of N parts (DESIGN §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub total: u32,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("expected K/N with 1 <= K <= N, got \"{s}\"");
+        let (k, n) = s.trim().split_once('/').ok_or_else(bad)?;
+        let index: u32 = k.trim().parse().map_err(|_| bad())?;
+        let total: u32 = n.trim().parse().map_err(|_| bad())?;
+        if index == 0 || index > total {
+            return Err(bad());
+        }
+        Ok(Shard { index, total })
+    }
+}
 
 /// `-j N` or `-j auto`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +101,7 @@ impl std::str::FromStr for Jobs {
     }
 }
 
-/// What the command line (and environment) override in the config.
+/// What the command line says, before precedence: `None` where no flag was given.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub jobs: Option<Jobs>,
@@ -47,6 +111,229 @@ pub struct Overrides {
     pub retries: Option<u32>,
     /// Relative to the current directory.
     pub log_dir: Option<PathBuf>,
+    pub color: ColorChoice,
+    /// `--history FILE` (relative to the current directory).
+    pub history: Option<PathBuf>,
+    /// `--no-history`: neither read nor write it.
+    pub no_history: bool,
+    pub shard: Option<Shard>,
+}
+
+impl Overrides {
+    /// The flags of the command line that override settings.
+    pub fn from_args(args: &ConfigArgs) -> Overrides {
+        Overrides {
+            jobs: args.jobs,
+            sequential: args.sequential,
+            fail_fast: if args.fail_fast {
+                Some(true)
+            } else if args.no_fail_fast {
+                Some(false)
+            } else {
+                None
+            },
+            timeout: args.timeout,
+            retries: args.retries,
+            // Made absolute here: suites run in their own folders, and PTEST_LOG must still
+            // point at their log from there.
+            log_dir: args.log_dir.as_deref().map(absolute),
+            color: args.color,
+            history: args.history.clone(),
+            no_history: args.no_history,
+            shard: None,
+        }
+    }
+}
+
+/// A path given on the command line or in the environment, relative to the current directory.
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Every run-wide setting, resolved, with its source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub workers: Sourced<u32, WorkerSource>,
+    pub fail_fast: Sourced<bool>,
+    /// A suite's timeout when it names none; from the command line, every suite's.
+    pub timeout: Sourced<Duration>,
+    pub grace: Sourced<Duration>,
+    /// `--retries N`: extra attempts for every suite.
+    pub retries: Sourced<Option<u32>>,
+    /// Absolute when given on the command line; else under the config's folder.
+    pub log_dir: Sourced<PathBuf>,
+    /// `Auto` still asks whether stdout is a terminal (a fact of the machine, not a setting).
+    pub color: Sourced<ColorChoice>,
+    /// `None`: no history is read or written.
+    pub history: Sourced<Option<PathBuf>>,
+    pub shard: Sourced<Option<Shard>>,
+}
+
+/// Resolve every setting from the command line, the environment and `ptest.lua`'s
+/// `ptest.config`; `config_dir` is the config file's folder, `cpus` the machine's logical CPUs.
+pub fn resolve(
+    cli: &Overrides,
+    env: &dyn Fn(&str) -> Option<String>,
+    lua: &ConfigDecl,
+    config_dir: &Path,
+    cpus: u32,
+) -> Result<Settings, Error> {
+    let (count, source) = resolve_workers(cli, env, lua.workers.map(|w| w.count), cpus)?;
+    if cli.timeout.is_some_and(|t| t.is_zero()) {
+        return Err(Error::Usage("--timeout: must be longer than 0s".into()));
+    }
+    let fail_fast = match (cli.fail_fast, lua.fail_fast) {
+        (Some(true), _) => sourced(true, Source::Flag("--fail-fast")),
+        (Some(false), _) => sourced(false, Source::Flag("--no-fail-fast")),
+        (None, Some(v)) => sourced(v, Source::Config),
+        (None, None) => sourced(false, Source::Default),
+    };
+    let timeout = match (cli.timeout, lua.timeout) {
+        (Some(t), _) => sourced(t, Source::Flag("--timeout")),
+        (None, Some(t)) => sourced(t, Source::Config),
+        (None, None) => sourced(DEFAULT_TIMEOUT, Source::Default),
+    };
+    let grace = match lua.grace {
+        Some(g) => sourced(g, Source::Config),
+        None => sourced(DEFAULT_GRACE, Source::Default),
+    };
+    let retries = match cli.retries {
+        Some(n) => sourced(Some(n), Source::Flag("--retries")),
+        None => sourced(None, Source::Default),
+    };
+    let log_dir = match (&cli.log_dir, &lua.log_dir) {
+        (Some(d), _) => sourced(d.clone(), Source::Flag("--log-dir")),
+        (None, Some(d)) => sourced(config_dir.join(d), Source::Config),
+        (None, None) => sourced(config_dir.join(DEFAULT_LOG_DIR), Source::Default),
+    };
+    let color = match cli.color {
+        ColorChoice::Always | ColorChoice::Never => sourced(cli.color, Source::Flag("--color")),
+        ColorChoice::Auto if env("NO_COLOR").is_some_and(|v| !v.is_empty()) => {
+            sourced(ColorChoice::Never, Source::Env("NO_COLOR"))
+        }
+        ColorChoice::Auto => sourced(ColorChoice::Auto, Source::Default),
+    };
+    let history = history(cli.no_history, cli.history.as_deref(), env, config_dir);
+    Ok(Settings {
+        workers: Sourced {
+            value: count,
+            source,
+        },
+        fail_fast,
+        timeout,
+        grace,
+        retries,
+        log_dir,
+        color,
+        history,
+        shard: resolve_shard(cli, env)?,
+    })
+}
+
+/// DESIGN §8: `--no-history` > `--history FILE` > `PTEST_HISTORY` > `.ptest/history.json` in
+/// the config's folder. Known before `ptest.lua` runs (history feeds the plan), so it needs only
+/// the config's folder. Paths from the command line and environment are relative to the current
+/// folder, as given.
+pub fn history(
+    no_history: bool,
+    flag: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+    config_dir: &Path,
+) -> Sourced<Option<PathBuf>> {
+    if no_history {
+        sourced(None, Source::Flag("--no-history"))
+    } else if let Some(h) = flag {
+        sourced(Some(h.to_path_buf()), Source::Flag("--history"))
+    } else if let Some(h) = env("PTEST_HISTORY").filter(|v| !v.is_empty()) {
+        sourced(Some(PathBuf::from(h)), Source::Env("PTEST_HISTORY"))
+    } else {
+        sourced(Some(config_dir.join(DEFAULT_HISTORY)), Source::Default)
+    }
+}
+
+/// DESIGN §10: `--shard`, `PTEST_SHARD`, then the CI systems' own parallel-job variables.
+fn resolve_shard(
+    cli: &Overrides,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Sourced<Option<Shard>>, Error> {
+    if let Some(s) = cli.shard {
+        return Ok(sourced(Some(s), Source::Flag("--shard")));
+    }
+    if let Some(v) = env("PTEST_SHARD").filter(|v| !v.trim().is_empty()) {
+        let s: Shard = v
+            .parse()
+            .map_err(|e| Error::Usage(format!("PTEST_SHARD: {e}")))?;
+        return Ok(sourced(Some(s), Source::Env("PTEST_SHARD")));
+    }
+    // (index variable, total variable, whether the index counts from 0)
+    let systems = [
+        ("CI_NODE_INDEX", "CI_NODE_TOTAL", false),
+        ("CIRCLE_NODE_INDEX", "CIRCLE_NODE_TOTAL", true),
+        (
+            "BUILDKITE_PARALLEL_JOB",
+            "BUILDKITE_PARALLEL_JOB_COUNT",
+            true,
+        ),
+        ("JOB_COMPLETION_INDEX", "PTEST_SHARD_TOTAL", true),
+    ];
+    for (index, total, zero_based) in systems {
+        let number = |k: &str| env(k).and_then(|v| v.trim().parse::<u32>().ok());
+        let (Some(i), Some(n)) = (number(index), number(total)) else {
+            continue;
+        };
+        let shard = Shard {
+            index: if zero_based { i.saturating_add(1) } else { i },
+            total: n,
+        };
+        // A CI system's own variables that make no shard are not ptest's to reject.
+        if shard.index >= 1 && shard.index <= shard.total {
+            return Ok(sourced(Some(shard), Source::Env(index)));
+        }
+    }
+    Ok(sourced(None, Source::Default))
+}
+
+impl Settings {
+    /// A phase's worker count: its own `workers` if it has one; a command-line or environment
+    /// count is a ceiling it cannot exceed.
+    pub fn phase_workers(&self, declared: Option<u32>) -> u32 {
+        phase_workers((self.workers.value, self.workers.source), declared)
+    }
+
+    /// A suite's timeout: `--timeout` for every suite, else its own, else the config's default.
+    pub fn suite_timeout(&self, declared: Option<Duration>) -> Duration {
+        match (self.timeout.source, declared) {
+            (Source::Flag(_), _) | (_, None) => self.timeout.value,
+            (_, Some(own)) => own,
+        }
+    }
+
+    /// `--retries N` on top of a suite's retry: 0 turns retries off; otherwise a named policy
+    /// keeps its filters and backoff with N extra attempts, and any other suite gets N extra
+    /// attempts on any failure. The label is `"+N"` for the integer form, the policy's name
+    /// otherwise.
+    pub fn suite_retry(
+        &self,
+        declared: &(RetryPolicy, Option<String>),
+    ) -> (RetryPolicy, Option<String>) {
+        let (policy, name) = declared;
+        let label = |p: &RetryPolicy| match name {
+            Some(n) => Some(n.clone()),
+            None if p.attempts > 1 => Some(format!("+{}", p.attempts - 1)),
+            None => None,
+        };
+        let policy = match self.retries.value {
+            None => policy.clone(),
+            Some(0) => return (RetryPolicy::once(), None),
+            Some(n) if name.is_some() => RetryPolicy {
+                attempts: n.saturating_add(1),
+                ..policy.clone()
+            },
+            Some(n) => RetryPolicy::extra(n),
+        };
+        let l = label(&policy);
+        (policy, l)
+    }
 }
 
 /// Which suites to keep (`-s`, `-c`, `-t`, `--phase`, `--skip`, `--no-deps`).
@@ -186,5 +473,268 @@ mod tests {
         assert_eq!("4".parse::<Jobs>(), Ok(Jobs::Count(4)));
         assert!("0".parse::<Jobs>().is_err());
         assert!("x".parse::<Jobs>().is_err());
+    }
+
+    fn lua() -> ConfigDecl {
+        ConfigDecl {
+            workers: Some(crate::plan::decl::WorkersDecl {
+                count: 7,
+                literal: true,
+            }),
+            log_dir: Some("lua-logs".into()),
+            fail_fast: Some(true),
+            timeout: Some(Duration::from_secs(60)),
+            grace: Some(Duration::from_secs(2)),
+        }
+    }
+
+    fn all_flags() -> Overrides {
+        Overrides {
+            jobs: Some(Jobs::Count(3)),
+            fail_fast: Some(false),
+            timeout: Some(Duration::from_secs(9)),
+            retries: Some(2),
+            log_dir: Some("/abs/cli-logs".into()),
+            color: ColorChoice::Always,
+            history: Some("/abs/h.json".into()),
+            shard: Some(Shard { index: 2, total: 3 }),
+            ..Overrides::default()
+        }
+    }
+
+    const DIR: &str = "/project";
+
+    #[test]
+    fn the_command_line_wins_over_everything() {
+        let e = env(&[
+            ("PTEST_WORKERS", "5"),
+            ("NO_COLOR", "1"),
+            ("PTEST_HISTORY", "/env/h.json"),
+            ("PTEST_SHARD", "1/2"),
+        ]);
+        let s = resolve(&all_flags(), &e, &lua(), Path::new(DIR), 2).unwrap();
+        assert_eq!(s.workers.value, 3);
+        assert_eq!(s.workers.source, WorkerSource::Jobs);
+        assert_eq!(s.fail_fast, sourced(false, Source::Flag("--no-fail-fast")));
+        assert_eq!(
+            s.timeout,
+            sourced(Duration::from_secs(9), Source::Flag("--timeout"))
+        );
+        assert_eq!(s.retries, sourced(Some(2), Source::Flag("--retries")));
+        assert_eq!(
+            s.log_dir,
+            sourced(PathBuf::from("/abs/cli-logs"), Source::Flag("--log-dir"))
+        );
+        assert_eq!(
+            s.color,
+            sourced(ColorChoice::Always, Source::Flag("--color"))
+        );
+        assert_eq!(
+            s.history,
+            sourced(
+                Some(PathBuf::from("/abs/h.json")),
+                Source::Flag("--history")
+            )
+        );
+        assert_eq!(
+            s.shard,
+            sourced(Some(Shard { index: 2, total: 3 }), Source::Flag("--shard"))
+        );
+        // A flag's timeout is every suite's; the config's only where a suite names none.
+        assert_eq!(
+            s.suite_timeout(Some(Duration::from_secs(1))),
+            Duration::from_secs(9)
+        );
+    }
+
+    #[test]
+    fn the_environment_wins_over_ptest_lua() {
+        let e = env(&[
+            ("PTEST_WORKERS", "5"),
+            ("NO_COLOR", "1"),
+            ("PTEST_HISTORY", "/env/h.json"),
+            ("PTEST_SHARD", "1/2"),
+        ]);
+        let s = resolve(&Overrides::default(), &e, &lua(), Path::new(DIR), 2).unwrap();
+        assert_eq!(s.workers.source, WorkerSource::EnvWorkers);
+        assert_eq!(
+            s.color,
+            sourced(ColorChoice::Never, Source::Env("NO_COLOR"))
+        );
+        assert_eq!(
+            s.history,
+            sourced(
+                Some(PathBuf::from("/env/h.json")),
+                Source::Env("PTEST_HISTORY")
+            )
+        );
+        assert_eq!(
+            s.shard,
+            sourced(
+                Some(Shard { index: 1, total: 2 }),
+                Source::Env("PTEST_SHARD")
+            )
+        );
+    }
+
+    #[test]
+    fn ptest_lua_wins_over_the_defaults() {
+        let s = resolve(&Overrides::default(), &env(&[]), &lua(), Path::new(DIR), 2).unwrap();
+        assert_eq!(s.workers.value, 7);
+        assert_eq!(s.workers.source, WorkerSource::Config);
+        assert_eq!(s.fail_fast, sourced(true, Source::Config));
+        assert_eq!(s.timeout, sourced(Duration::from_secs(60), Source::Config));
+        assert_eq!(s.grace, sourced(Duration::from_secs(2), Source::Config));
+        assert_eq!(
+            s.log_dir,
+            sourced(PathBuf::from("/project/lua-logs"), Source::Config)
+        );
+        assert_eq!(
+            s.suite_timeout(Some(Duration::from_secs(1))),
+            Duration::from_secs(1)
+        );
+        assert_eq!(s.suite_timeout(None), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_defaults() {
+        let s = resolve(
+            &Overrides::default(),
+            &env(&[]),
+            &ConfigDecl::default(),
+            Path::new(DIR),
+            2,
+        )
+        .unwrap();
+        assert_eq!(s.workers.value, 2);
+        assert_eq!(s.workers.source, WorkerSource::Auto);
+        assert_eq!(s.fail_fast, sourced(false, Source::Default));
+        assert_eq!(s.timeout, sourced(DEFAULT_TIMEOUT, Source::Default));
+        assert_eq!(s.grace, sourced(DEFAULT_GRACE, Source::Default));
+        assert_eq!(s.retries, sourced(None, Source::Default));
+        assert_eq!(
+            s.log_dir,
+            sourced(PathBuf::from("/project/test-logs"), Source::Default)
+        );
+        assert_eq!(s.color, sourced(ColorChoice::Auto, Source::Default));
+        assert_eq!(
+            s.history,
+            sourced(
+                Some(PathBuf::from("/project/.ptest/history.json")),
+                Source::Default
+            )
+        );
+        assert_eq!(s.shard, sourced(None, Source::Default));
+    }
+
+    #[test]
+    fn no_history_reads_and_writes_none() {
+        let o = Overrides {
+            no_history: true,
+            history: Some("/x".into()),
+            ..Overrides::default()
+        };
+        let s = resolve(
+            &o,
+            &env(&[("PTEST_HISTORY", "/e")]),
+            &lua(),
+            Path::new(DIR),
+            2,
+        )
+        .unwrap();
+        assert_eq!(s.history, sourced(None, Source::Flag("--no-history")));
+    }
+
+    #[test]
+    fn shards_from_ci_systems_count_from_one() {
+        type Vars = &'static [(&'static str, &'static str)];
+        type Want = Option<(u32, u32, &'static str)>;
+        let cases: [(Vars, Want); 6] = [
+            (
+                &[("CI_NODE_INDEX", "2"), ("CI_NODE_TOTAL", "4")],
+                Some((2, 4, "CI_NODE_INDEX")),
+            ),
+            (
+                &[("CIRCLE_NODE_INDEX", "0"), ("CIRCLE_NODE_TOTAL", "2")],
+                Some((1, 2, "CIRCLE_NODE_INDEX")),
+            ),
+            (
+                &[
+                    ("BUILDKITE_PARALLEL_JOB", "2"),
+                    ("BUILDKITE_PARALLEL_JOB_COUNT", "3"),
+                ],
+                Some((3, 3, "BUILDKITE_PARALLEL_JOB")),
+            ),
+            (
+                &[("JOB_COMPLETION_INDEX", "1"), ("PTEST_SHARD_TOTAL", "5")],
+                Some((2, 5, "JOB_COMPLETION_INDEX")),
+            ),
+            // An index past the total, or half a pair, makes no shard.
+            (&[("CI_NODE_INDEX", "5"), ("CI_NODE_TOTAL", "4")], None),
+            (&[("JOB_COMPLETION_INDEX", "1")], None),
+        ];
+        for (vars, want) in cases {
+            let s = resolve(&Overrides::default(), &env(vars), &lua(), Path::new(DIR), 2).unwrap();
+            let got = s
+                .shard
+                .value
+                .map(|sh| (sh.index, sh.total, s.shard.source.label()));
+            assert_eq!(got, want, "{vars:?}");
+        }
+    }
+
+    #[test]
+    fn bad_values_from_outside_are_usage_errors() {
+        for (o, vars, want) in [
+            (
+                Overrides {
+                    timeout: Some(Duration::ZERO),
+                    ..Overrides::default()
+                },
+                &[][..],
+                "--timeout: must be longer than 0s",
+            ),
+            (
+                Overrides::default(),
+                &[("PTEST_SHARD", "3/2")][..],
+                "PTEST_SHARD: expected K/N with 1 <= K <= N, got \"3/2\"",
+            ),
+        ] {
+            let vars: Vec<(&'static str, &'static str)> = vars.to_vec();
+            let vars: &'static [(&'static str, &'static str)] = Box::leak(vars.into_boxed_slice());
+            let e = resolve(&o, &env(vars), &lua(), Path::new(DIR), 2).unwrap_err();
+            assert_eq!(e.to_string(), want);
+        }
+        assert!("0/3".parse::<Shard>().is_err());
+        assert!("2".parse::<Shard>().is_err());
+        assert_eq!("2/3".parse::<Shard>(), Ok(Shard { index: 2, total: 3 }));
+    }
+
+    #[test]
+    fn retries_from_the_command_line_apply_to_every_suite() {
+        let named = (
+            RetryPolicy {
+                attempts: 3,
+                on_exit_codes: vec![75],
+                ..RetryPolicy::once()
+            },
+            Some("net".to_owned()),
+        );
+        let plain = (RetryPolicy::once(), None);
+        let with = |n| Settings {
+            retries: sourced(n, Source::Flag("--retries")),
+            ..resolve(&Overrides::default(), &env(&[]), &lua(), Path::new(DIR), 2).unwrap()
+        };
+        let (p, l) = with(Some(4)).suite_retry(&named);
+        assert_eq!(
+            (p.attempts, p.on_exit_codes, l),
+            (5, vec![75], Some("net".into()))
+        );
+        let (p, l) = with(Some(1)).suite_retry(&plain);
+        assert_eq!((p.attempts, l), (2, Some("+1".into())));
+        let (p, l) = with(Some(0)).suite_retry(&named);
+        assert_eq!((p.attempts, l), (1, None));
+        let (p, l) = with(None).suite_retry(&named);
+        assert_eq!((p.attempts, l), (3, Some("net".into())));
     }
 }

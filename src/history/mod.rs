@@ -293,28 +293,23 @@ pub enum Location {
 }
 
 impl Location {
-    /// `--no-history` > `--history FILE` > `PTEST_HISTORY` > `.ptest/history.json` beside the
-    /// config. Paths from the command line and environment are relative to the current folder.
+    /// Where `settings::history` says (the one place for its precedence), for the config at
+    /// `config`.
     pub fn resolve(
         no_history: bool,
         flag: Option<&Path>,
         env: Option<String>,
         config: &Path,
     ) -> Location {
-        if no_history {
-            return Location::Off;
-        }
-        if let Some(f) = flag {
-            return Location::File(f.to_path_buf());
-        }
-        if let Some(e) = env.filter(|e| !e.is_empty()) {
-            return Location::File(PathBuf::from(e));
-        }
         let dir = config
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        Location::File(dir.join(".ptest").join("history.json"))
+        let lookup = |k: &str| (k == "PTEST_HISTORY").then(|| env.clone()).flatten();
+        match crate::settings::history(no_history, flag, &lookup, dir).value {
+            None => Location::Off,
+            Some(p) => Location::File(p),
+        }
     }
 
     pub fn path(&self) -> Option<&Path> {

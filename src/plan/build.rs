@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::time::Duration;
 
 use super::decl::{Declarations, RetryRef, SuiteDecl};
 use super::{
@@ -13,13 +12,11 @@ use super::{
     SuiteId,
 };
 use crate::error::{ConfigError, Error, Origin};
-use crate::settings::{Overrides, Selection, phase_workers, resolve_workers};
+use crate::settings::{self, Overrides, Selection, phase_workers};
 use crate::suggest;
 
 pub const DEFAULT_PHASE: &str = "default";
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
-pub const DEFAULT_LOG_DIR: &str = "test-logs";
+pub use crate::settings::{DEFAULT_GRACE, DEFAULT_LOG_DIR, DEFAULT_TIMEOUT};
 
 /// What the plan needs besides the declarations.
 pub struct Inputs<'a> {
@@ -129,15 +126,21 @@ fn unknown(
 pub fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
     let mut errors = Vec::new();
 
-    // Batches become ordinary suites first. Their sizes need the phases' worker counts; a bad
-    // PTEST_WORKERS is reported below, after the config's own errors.
-    let early = resolve_workers(
+    // Every setting's precedence is `settings`' business; the plan only applies the result. A
+    // bad value from outside (PTEST_WORKERS) is reported below, after the config's own errors.
+    let settings = settings::resolve(
         inputs.overrides,
         inputs.env,
-        d.config.workers.map(|w| w.count),
+        &d.config,
+        &d.config_dir,
         inputs.cpus,
-    )
-    .unwrap_or((inputs.cpus.max(1), crate::plan::WorkerSource::Auto));
+    );
+    // Batches become ordinary suites first; their sizes need the phases' worker counts.
+    let early = settings
+        .as_ref()
+        .map_or((inputs.cpus.max(1), crate::plan::WorkerSource::Auto), |s| {
+            (s.workers.value, s.workers.source)
+        });
     let phase_counts_early: Vec<(String, Option<u32>)> = d
         .phases
         .iter()
@@ -426,17 +429,12 @@ pub fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
     // No errors: every suite's phase is known from here on.
     let phase_of: Vec<usize> = resolved.iter().map(|r| r.phase.unwrap_or(0)).collect();
 
-    // Workers: after the config errors, so a bad PTEST_WORKERS does not hide them.
-    let lua_workers = d.config.workers.map(|w| w.count);
-    let global = resolve_workers(inputs.overrides, inputs.env, lua_workers, inputs.cpus)?;
+    // After the config errors, so a bad PTEST_WORKERS does not hide them.
+    let settings = settings?;
     let phase_counts: Vec<u32> = phase_decls
         .iter()
-        .map(|(_, p)| phase_workers(global, p.and_then(|p| p.workers.map(|w| w.count))))
+        .map(|(_, p)| settings.phase_workers(p.and_then(|p| p.workers.map(|w| w.count))))
         .collect();
-
-    if inputs.overrides.timeout.is_some_and(|t| t.is_zero()) {
-        return Err(Error::Usage("--timeout: must be longer than 0s".into()));
-    }
 
     let mut keep = select(
         &d,
@@ -456,23 +454,6 @@ pub fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
             n += 1;
         }
     }
-
-    let grace = d.config.grace.unwrap_or(DEFAULT_GRACE);
-    let default_timeout = d.config.timeout.unwrap_or(DEFAULT_TIMEOUT);
-    let log_dir = match &inputs.overrides.log_dir {
-        Some(p) => p.clone(),
-        None => d.config_dir.join(
-            d.config
-                .log_dir
-                .clone()
-                .unwrap_or_else(|| DEFAULT_LOG_DIR.into()),
-        ),
-    };
-    let fail_fast = inputs
-        .overrides
-        .fail_fast
-        .or(d.config.fail_fast)
-        .unwrap_or(false);
 
     let mut phases: Vec<Phase> = phase_decls
         .iter()
@@ -537,7 +518,7 @@ pub fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
             }
             _ => s.env.into_iter().collect(),
         };
-        let (retry, retry_label) = retry_with_override(&r.retry, inputs.overrides.retries);
+        let (retry, retry_label) = settings.suite_retry(&r.retry);
         let memory = match s.memory {
             None => None,
             Some(super::decl::MemoryDecl::Bytes(b)) => Some(b),
@@ -562,11 +543,7 @@ pub fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
                 .as_ref()
                 .map_or_else(|| d.config_dir.clone(), |c| d.config_dir.join(c)),
             env,
-            timeout: inputs
-                .overrides
-                .timeout
-                .or(s.timeout)
-                .unwrap_or(default_timeout),
+            timeout: settings.suite_timeout(s.timeout),
             depends_on: r.deps.iter().filter_map(|&dep| new_id[dep]).collect(),
             dependents: Vec::new(),
             group: r.group.map(|g| GroupId(g as u32)),
@@ -607,17 +584,17 @@ pub fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
     Ok(Plan {
         config_path: d.config_path,
         config_dir: d.config_dir,
-        workers: global.0,
-        worker_source: global.1,
-        log_dir,
-        fail_fast,
-        grace,
+        workers: settings.workers.value,
+        worker_source: settings.workers.source,
+        log_dir: settings.log_dir.value.clone(),
+        fail_fast: settings.fail_fast.value,
+        grace: settings.grace.value,
         suites,
         groups,
         phases,
         limiters,
         hooks: d.hooks,
-        default_timeout: inputs.overrides.timeout.unwrap_or(default_timeout),
+        default_timeout: settings.timeout.value,
         retry_policies: d.retries.into_iter().map(|r| (r.name, r.policy)).collect(),
         memory_budget,
         memory_budget_source: if d.config.memory.is_some() {
@@ -626,33 +603,8 @@ pub fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
             "available at start"
         },
         declared: declared_count,
+        settings,
     })
-}
-
-/// `--retries N` on top of a suite's retry: 0 turns retries off; otherwise a named policy keeps
-/// its filters and backoff with N extra attempts, and any other suite gets N extra attempts on
-/// any failure. The label is `"+N"` for the integer form, the policy's name otherwise.
-fn retry_with_override(
-    declared: &(RetryPolicy, Option<String>),
-    cli: Option<u32>,
-) -> (RetryPolicy, Option<String>) {
-    let (policy, name) = declared;
-    let label = |p: &RetryPolicy| match name {
-        Some(n) => Some(n.clone()),
-        None if p.attempts > 1 => Some(format!("+{}", p.attempts - 1)),
-        None => None,
-    };
-    let policy = match cli {
-        None => policy.clone(),
-        Some(0) => return (RetryPolicy::once(), None),
-        Some(n) if name.is_some() => RetryPolicy {
-            attempts: n.saturating_add(1),
-            ..policy.clone()
-        },
-        Some(n) => RetryPolicy::extra(n),
-    };
-    let label = label(&policy);
-    (policy, label)
 }
 
 /// Which declared suites the selection keeps: `None` dropped, `Some(skip)` kept.

@@ -210,6 +210,9 @@ pub struct Plan {
     pub memory_budget_source: &'static str,
     /// How many suites the config declared before selection.
     pub declared: usize,
+    /// Every run-wide setting with where it came from (`settings::resolve`); `workers`,
+    /// `log_dir`, `fail_fast`, `grace` and `default_timeout` above are its values.
+    pub settings: crate::settings::Settings,
 }
 
 impl Plan {

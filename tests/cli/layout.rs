@@ -1,5 +1,6 @@
-//! The shape of the source tree: only `src/lua/` touches mlua, and no two files of a folder
-//! import each other (directly or around a loop). These read the sources, not the binary.
+//! The shape of the source tree that ARCHITECTURE.md promises: only `src/lua/` touches mlua, no
+//! two files of a folder import each other (directly or around a loop), and ARCHITECTURE.md
+//! names every folder and top-level file of `src/`. These read the sources, not the binary.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -163,4 +164,37 @@ fn the_loop_finder_finds_loops() {
         Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
     );
     assert_eq!(find_loop(&g(&[("a", "b"), ("b", "c"), ("a", "c")])), None);
+}
+
+#[test]
+fn architecture_names_every_folder_and_top_level_file() {
+    let text = std::fs::read_to_string(src().parent().unwrap().join("ARCHITECTURE.md")).unwrap();
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(src()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let shown = if path.is_dir() {
+            format!("`src/{name}/`")
+        } else {
+            format!("`src/{name}`")
+        };
+        if !text.contains(&shown) {
+            missing.push(shown);
+        }
+    }
+    missing.sort();
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md does not name {missing:?}"
+    );
+    for one_file in ["src/sched/core.rs", "src/settings.rs"] {
+        assert!(
+            src().parent().unwrap().join(one_file).exists(),
+            "{one_file}"
+        );
+        assert!(
+            text.contains(one_file),
+            "ARCHITECTURE.md points at {one_file}"
+        );
+    }
 }
