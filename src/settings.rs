@@ -485,6 +485,7 @@ mod tests {
             fail_fast: Some(true),
             timeout: Some(Duration::from_secs(60)),
             grace: Some(Duration::from_secs(2)),
+            ..ConfigDecl::default()
         }
     }
 
