@@ -1720,3 +1720,153 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The ready queue and worker slots the core admits through (`queue.rs`), directly.
+
+fn queue_plan(workers_: u32) -> Plan {
+    let mut d = decls(workers_);
+    d.groups.push(group("g", 1));
+    for (n, est, g) in [
+        ("short", 1, None),
+        ("long", 5, None),
+        ("g-a", 2, Some("g")),
+        ("g-b", 2, Some("g")),
+        ("g-c", 2, Some("g")),
+        ("tie-1", 3, None),
+        ("tie-2", 3, None),
+    ] {
+        d.suites.push(SuiteDecl {
+            estimate: Some(Duration::from_secs(est)),
+            group: g.map(str::to_owned),
+            ..suite(n)
+        });
+    }
+    plan_of(d)
+}
+
+fn pop_all(plan: &Plan, q: &mut Queue) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Some(id) = q.pop(plan, |_| Admit::Yes) {
+        out.push(plan.suite(id).name.clone());
+        q.finished(plan, id);
+    }
+    out
+}
+
+#[test]
+fn queue_pops_the_longest_path_first_and_ties_by_declaration() {
+    let plan = queue_plan(4);
+    let mut q = Queue::new(&plan);
+    for n in ["short", "tie-2", "long", "tie-1"] {
+        q.push(&plan, id(&plan, n));
+    }
+    assert_eq!(pop_all(&plan, &mut q), ["long", "tie-1", "tie-2", "short"]);
+    assert!(q.is_empty());
+}
+
+#[test]
+fn queue_skips_a_group_at_its_cap_until_a_member_ends() {
+    let plan = queue_plan(4);
+    let mut q = Queue::new(&plan);
+    for n in ["g-a", "g-b", "short"] {
+        q.push(&plan, id(&plan, n));
+    }
+    // The group (6 s of waiting work, max 1) outweighs "short"; then its cap holds.
+    let first = q.pop(&plan, |_| Admit::Yes).unwrap();
+    assert_eq!(plan.suite(first).name, "g-a");
+    let second = q.pop(&plan, |_| Admit::Yes).unwrap();
+    assert_eq!(plan.suite(second).name, "short");
+    assert_eq!(q.pop(&plan, |_| Admit::Yes), None, "g-b waits for g-a");
+    q.finished(&plan, first);
+    let third = q.pop(&plan, |_| Admit::Yes).unwrap();
+    assert_eq!(plan.suite(third).name, "g-b");
+}
+
+#[test]
+fn queue_keeps_what_admit_refuses_and_drops_what_it_discards() {
+    let plan = queue_plan(4);
+    let mut q = Queue::new(&plan);
+    let (long, short) = (id(&plan, "long"), id(&plan, "short"));
+    q.push(&plan, long);
+    q.push(&plan, short);
+    // "long" refused: the next best is offered in the same call.
+    let got = q.pop(&plan, |s| if s == long { Admit::No } else { Admit::Yes });
+    assert_eq!(got, Some(short));
+    assert!(!q.is_empty(), "the refused suite stays queued");
+    // Discarded: it leaves without being returned.
+    assert_eq!(q.pop(&plan, |_| Admit::Discard), None);
+    assert!(q.is_empty());
+}
+
+#[test]
+fn queue_group_priority_follows_the_work_still_waiting() {
+    let plan = queue_plan(4);
+    let (ga, long) = (id(&plan, "g-a"), id(&plan, "long"));
+    // All three members waiting: 2 + (6 - 2) / 1 = 6 s beats "long" (5 s).
+    let mut q = Queue::new(&plan);
+    q.push(&plan, ga);
+    q.push(&plan, long);
+    assert_eq!(q.pop(&plan, |_| Admit::Yes), Some(ga));
+    // Two members skipped: their work no longer waits, so the group weighs 2 s.
+    let mut q = Queue::new(&plan);
+    q.forget_work(&plan, id(&plan, "g-b"));
+    q.forget_work(&plan, id(&plan, "g-c"));
+    q.push(&plan, ga);
+    q.push(&plan, long);
+    assert_eq!(q.pop(&plan, |_| Admit::Yes), Some(long));
+    // A retried member waits again and weighs again.
+    q.add_work(&plan, id(&plan, "g-b"));
+    q.add_work(&plan, id(&plan, "g-c"));
+    q.push(&plan, long);
+    assert_eq!(q.pop(&plan, |_| Admit::Yes), Some(ga));
+}
+
+#[test]
+fn slots_ignore_releases_of_free_or_unknown_indexes() {
+    let mut s = Slots::new(2);
+    assert_eq!(s.take(0), Some(vec![]));
+    assert_eq!(s.take(3), None, "more than there are");
+    let got = s.take(1).unwrap();
+    s.release(&[1, 7]);
+    assert_eq!(s.free(), 1, "slot 1 was free, 7 does not exist");
+    s.release(&got);
+    s.release(&got);
+    assert_eq!(s.free(), 2, "a double release frees once");
+    assert_eq!(s.total(), 2);
+}
+
+#[test]
+fn the_same_inputs_give_the_same_commands() {
+    let mut d = decls(2);
+    d.groups.push(group("g", 1));
+    d.limiters
+        .push(limiter("api", Duration::from_millis(700), 2, Some(1)));
+    d.config.fail_fast = Some(false);
+    for i in 0..8 {
+        d.suites.push(SuiteDecl {
+            group: (i % 3 == 0).then(|| "g".to_owned()),
+            limiter: (i % 4 == 1).then(|| "api".to_owned()),
+            depends_on: if i > 2 {
+                vec![format!("s{}", i - 3)]
+            } else {
+                Vec::new()
+            },
+            ..suite(&format!("s{i}"))
+        });
+    }
+    let plan = plan_of(d);
+    let script = [
+        ("s1", 1, fail(1, 0.3)),
+        ("s4", 1, pass(2.5)),
+        ("s2", 1, timeout(1.0)),
+    ];
+    let a = run(&plan, &script, &[]);
+    let b = run(&plan, &script, &[]);
+    assert_eq!(a, b);
+    assert_eq!(
+        status(&plan, &a, "s5").0,
+        Status::Skipped,
+        "s5 depends on s2, which timed out"
+    );
+}
