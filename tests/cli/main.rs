@@ -20,6 +20,7 @@ mod lua_api;
 mod merge;
 mod outputs;
 mod overrides;
+mod platforms;
 mod probe;
 mod processes;
 mod pytest_preset;
