@@ -244,6 +244,9 @@ pub struct RunArgs {
     /// Keep each attempt's PTEST_TMPDIR even after a pass
     #[arg(long)]
     pub keep_tmp: bool,
+    /// Exit 0 when the selection leaves no suite to run (by default that is exit 4)
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

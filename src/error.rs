@@ -103,6 +103,8 @@ pub mod exit {
     pub const OUTSIDE_RUN: u8 = 3;
     /// `ptest acquire --timeout` passed without a grant.
     pub const NOT_GRANTED: u8 = 4;
+    /// A run whose selection left no suite to run (without `--allow-empty`).
+    pub const NOTHING_TO_RUN: u8 = 4;
     /// A signal stopped the run.
     pub const INTERRUPTED: u8 = 130;
 }

@@ -288,6 +288,16 @@ fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         leave(plan, runtime);
         return Ok(exit::OK);
     }
+    if !args.allow_empty && plan.suites.iter().all(|s| s.skip.is_some()) {
+        // CI must not go green on zero suites because of a typo in a filter.
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "error: nothing to run: {} (--allow-empty accepts that)",
+            nothing_to_run(&args.config, plan.suites.len())
+        );
+        leave(plan, runtime);
+        return Ok(exit::NOTHING_TO_RUN);
+    }
     sched::files::prepare_log_dir(&plan.log_dir).map_err(Error::Setup)?;
     // A report path naming a folder (or a link, or a device) is refused before anything runs:
     // replacing it at the end would cost whatever it holds.
@@ -474,6 +484,37 @@ pub fn find_config(start: &std::path::Path) -> Option<PathBuf> {
         }
     }
     None
+}
+
+/// Why a run has no suite to run, naming the filters given.
+fn nothing_to_run(args: &ConfigArgs, kept: usize) -> String {
+    let mut filters = Vec::new();
+    for (flag, values) in [
+        ("--suites", &args.suites),
+        ("--categories", &args.categories),
+        ("--tags", &args.tags),
+        ("--phase", &args.phases),
+    ] {
+        if !values.is_empty() {
+            filters.push(format!("{flag} {}", values.join(",")));
+        }
+    }
+    let config = args
+        .config
+        .as_deref()
+        .unwrap_or(std::path::Path::new("ptest.lua"))
+        .display();
+    match (filters.is_empty(), kept) {
+        (true, 0) => format!("{config} declares no suite"),
+        (false, 0) => format!("the selection {} matches no suite", filters.join(" ")),
+        (_, _) if args.skip.is_empty() => {
+            format!("every selected suite is disabled (enabled = false) in {config}")
+        }
+        (_, _) => format!(
+            "every selected suite is skipped (--skip {}) or disabled",
+            args.skip.join(",")
+        ),
+    }
 }
 
 /// Evaluate the config and build the plan, with the command line, environment and history

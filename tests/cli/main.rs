@@ -7,6 +7,7 @@ mod docs;
 mod examples;
 mod file_safety;
 mod graph;
+mod hardening;
 mod harness;
 mod history;
 mod init;
