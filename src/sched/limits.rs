@@ -41,6 +41,8 @@ struct State {
     acquired: u64,
     waited: Duration,
     throttled: u64,
+    /// The longest pause a Retry-After may ask for (`RETRY_AFTER_CAP` at most).
+    retry_cap: Duration,
 }
 
 /// The time between two tokens at `rate` per second, saturating: the config refuses rates that
@@ -48,6 +50,10 @@ struct State {
 fn per_token(rate: f64) -> Duration {
     Duration::try_from_secs_f64(1.0 / rate).unwrap_or(crate::duration::MAX)
 }
+
+/// The longest any Retry-After pauses a limiter: a test reporting `86400` must not stall every
+/// suite of the run for a day.
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(600);
 
 fn bucket(per_token: Duration, burst: u32) -> DefaultDirectRateLimiter {
     let quota = Quota::with_period(per_token.max(Duration::from_nanos(1)))
@@ -134,8 +140,28 @@ pub struct Limiters {
 }
 
 impl Limiters {
+    /// A Retry-After pauses a limiter for at most the longest timeout of the suites that use it
+    /// (of all suites, for a limiter only `ptest acquire` uses), and never over ten minutes: no
+    /// suite waiting behind it could outlive its own timeout anyway.
     pub fn new(plan: &Plan) -> Limiters {
-        Limiters::from_limiters(&plan.limiters)
+        let limiters = Limiters::from_limiters(&plan.limiters);
+        {
+            let longest_any = plan.suites.iter().map(|s| s.timeout).max();
+            let mut all = limiters.lock();
+            for (i, state) in all.iter_mut().enumerate() {
+                let longest = plan
+                    .suites
+                    .iter()
+                    .filter(|s| s.limiter.is_some_and(|l| l.index() == i))
+                    .map(|s| s.timeout)
+                    .max()
+                    .or(longest_any);
+                if let Some(longest) = longest {
+                    state.retry_cap = RETRY_AFTER_CAP.min(longest);
+                }
+            }
+        }
+        limiters
     }
 
     pub fn from_limiters(limiters: &[Limiter]) -> Limiters {
@@ -154,6 +180,7 @@ impl Limiters {
                     acquired: 0,
                     waited: Duration::ZERO,
                     throttled: 0,
+                    retry_cap: RETRY_AFTER_CAP,
                 }
             })
             .collect();
@@ -215,7 +242,7 @@ impl Limiters {
         s.throttled += 1;
         s.last_throttle = Some(now);
         if let Some(d) = retry_after {
-            let until = now + d;
+            let until = now + d.min(s.retry_cap);
             s.paused_until = Some(s.paused_until.map_or(until, |t| t.max(until)));
         }
         if s.plan.adaptive {

@@ -8,13 +8,20 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 
 use crate::sched::limits::{Limiters, Refusal};
 
+/// The longest request line: a client that sends more without a newline is told so and dropped,
+/// so no client can make ptest hold an unbounded line.
+pub const MAX_LINE: usize = 4096;
+
 const USAGE: &str =
     "err expected \"acquire LIMITER [PERMITS]\" or \"throttled LIMITER [RETRY_AFTER_SECONDS]\"";
+
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(250);
 
 /// The running socket server. Dropping it stops accepting; `stop` also says which file to remove.
 pub struct Coordinator {
@@ -53,11 +60,21 @@ impl Coordinator {
     ) -> std::io::Result<Coordinator> {
         let listener = UnixListener::from_std(listener)?;
         let task = tokio::spawn(async move {
+            let mut backoff = ACCEPT_BACKOFF_MIN;
             loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                tokio::spawn(serve(stream, limiters.clone()));
+                match listener.accept().await {
+                    Ok((stream, _)) => {
+                        backoff = ACCEPT_BACKOFF_MIN;
+                        tokio::spawn(serve(stream, limiters.clone()));
+                    }
+                    // Out of descriptors (EMFILE, ENFILE) or memory: the connection waits in
+                    // the backlog, and retrying at once would only spin. Connections ending
+                    // free descriptors; the wait doubles up to a quarter of a second.
+                    Err(_) => {
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                    }
+                }
             }
         });
         Ok(Coordinator { path, task })
@@ -77,9 +94,17 @@ async fn serve(stream: UnixStream, limiters: Limiters) {
     let mut line = String::new();
     loop {
         line.clear();
-        match reader.read_line(&mut line).await {
+        match (&mut reader)
+            .take(MAX_LINE as u64 + 1)
+            .read_line(&mut line)
+            .await
+        {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
+        }
+        if line.len() > MAX_LINE && !line.ends_with('\n') {
+            let _ = write.write_all(b"err line too long\n").await;
+            return;
         }
         // `None`: the client left while waiting, and takes no token.
         let Some(reply) = handle(&line, &limiters, &mut reader).await else {
@@ -148,7 +173,10 @@ async fn handle(
         ["throttled", name, rest @ ..] if rest.len() <= 1 => {
             let retry_after = match rest.first().map(|s| s.parse::<f64>()) {
                 None => None,
-                Some(Ok(s)) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s)),
+                // Beyond what a Duration holds is beyond the cap the limiter applies anyway.
+                Some(Ok(s)) if s.is_finite() && s >= 0.0 => {
+                    Some(Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX))
+                }
                 Some(_) => {
                     return Some(format!(
                         "err retry_after must be a number of seconds, got \"{}\"",

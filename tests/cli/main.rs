@@ -31,6 +31,7 @@ mod run_basic;
 mod run_output;
 mod run_stop;
 mod selection;
+mod socket_abuse;
 mod terminal_view;
 mod tools;
 mod watchdog;
