@@ -150,6 +150,12 @@ fn read_named(
 ) -> mlua::Result<(Reader, String)> {
     let mut r = Reader::read(t, known, kind.word().to_owned(), caller(lua))?;
     let name = r.required_string("name")?;
+    if name.contains('\0') {
+        // It would fail only at run time, in a log file name or an environment variable.
+        return Err(r.err(format!(
+            "name: {name:?} contains a NUL byte, which no file name, variable or terminal can carry"
+        )));
+    }
     r.context = format!("{} \"{name}\"", kind.word());
     r.check_keys()?;
     Ok((r, name))

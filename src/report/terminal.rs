@@ -441,6 +441,23 @@ impl Terminal {
     }
 }
 
+/// Where the failed attempts' temporary folders stayed, when some did.
+fn kept_folders(run: &RunInfo, results: &[SuiteResult]) -> String {
+    let failed_attempts = results
+        .iter()
+        .any(|r| r.status.is_failure() || r.status == Status::Flaky);
+    let root = crate::sched::files::run_tmp_root(&run.run_id);
+    if failed_attempts && root.is_dir() {
+        format!(
+            "\nFailed attempts' temporary folders: {} (those of the last {} runs are kept)\n",
+            root.display(),
+            crate::sched::files::KEPT_RUNS
+        )
+    } else {
+        String::new()
+    }
+}
+
 /// The last `n` lines of some output, lossily decoded, without a trailing empty line.
 pub fn last_lines(bytes: &[u8], n: usize) -> Vec<String> {
     let text = String::from_utf8_lossy(bytes);
@@ -544,7 +561,9 @@ impl Sink for Terminal {
                 summary,
                 limiters,
             } => {
-                self.write(&self.summary(plan, results, summary, limiters));
+                let mut text = self.summary(plan, results, summary, limiters);
+                text.push_str(&kept_folders(run, results));
+                self.write(&text);
             }
             _ => {}
         }

@@ -306,8 +306,9 @@ pub struct RunFolder {
     /// `$TMPDIR/ptest-<run id>`, mode 0700.
     pub root: PathBuf,
     /// The coordinator's socket in it, listening.
-    pub socket: PathBuf,
-    pub listener: std::os::unix::net::UnixListener,
+    /// `None` when no socket could be made: the run goes on, suites' own `limiter` fields still
+    /// work, only `ptest acquire` has nothing to ask.
+    pub socket: Option<(PathBuf, std::os::unix::net::UnixListener)>,
     /// `root/bin`, holding the `ptest` link, when it could be made.
     pub bin: Option<PathBuf>,
     /// Empty folders for the first attempts, made after the rest, one by one.
@@ -316,15 +317,32 @@ pub struct RunFolder {
 
 impl RunFolder {
     fn make(root: PathBuf, ahead: Ahead) -> std::io::Result<RunFolder> {
-        let (socket, listener) = super::socket::listen(&root)?;
+        // The run's folder must exist for the attempts; the socket may live elsewhere, or not.
+        make_private_dir(&root)?;
+        let socket = super::socket::listen_somewhere(&root).ok();
         let bin = link_self(&root);
         Ok(RunFolder {
             root,
             socket,
-            listener,
             bin,
             ahead,
         })
+    }
+}
+
+/// `dir`, made (or narrowed to) mode 0700.
+pub fn make_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir)?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -403,6 +421,7 @@ impl Setup {
             let _ = tx.send(made);
             if ok {
                 ahead.make_all(&for_thread);
+                prune_earlier_runs(&for_thread, KEPT_RUNS);
             }
         });
         // This one also takes the reports' removals.
@@ -441,6 +460,73 @@ impl Drop for Setup {
             }
             janitor.finish();
         }
+    }
+}
+
+/// How many runs' folders stay in the temporary folder (this one included): failed attempts keep
+/// theirs for inspection, but not without bound.
+pub const KEPT_RUNS: usize = 5;
+
+/// Removes the folders of earlier runs (`ptest-<run id>` beside `current`) but the `keep - 1`
+/// latest. Only folders of this user, named as ptest names them, that are not links, whose run
+/// has ended (no coordinator answers on their socket) and that nothing changed for a minute.
+pub fn prune_earlier_runs(current: &Path, keep: usize) {
+    use std::os::unix::fs::MetadataExt;
+    let Some(parent) = current.parent() else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    // SAFETY: geteuid cannot fail and touches no memory.
+    let me = unsafe { libc::geteuid() };
+    let quiet_since = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    let mut ended: Vec<((std::time::SystemTime, String), PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let id = name.strip_prefix("ptest-")?;
+            if !is_run_id(id) || e.path() == current {
+                return None;
+            }
+            let meta = std::fs::symlink_metadata(e.path()).ok()?;
+            let quiet = meta.modified().is_ok_and(|t| t < quiet_since);
+            let changed = meta.modified().ok()?;
+            (meta.file_type().is_dir() && meta.uid() == me && quiet)
+                .then(|| ((changed, name), e.path()))
+        })
+        .filter(|(_, dir)| !still_running(dir))
+        .collect();
+    // The latest last: by the time they last changed, then by run id (which begins with the
+    // time the run started).
+    ended.sort();
+    let remove = ended.len().saturating_sub(keep.saturating_sub(1));
+    for (_, dir) in ended.into_iter().take(remove) {
+        // remove_dir_all does not follow links inside.
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// `20261202T012905-7f4372`: what `new_run_id` makes.
+fn is_run_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    b.len() == 22
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'T'
+        && b[9..15].iter().all(u8::is_ascii_digit)
+        && b[15] == b'-'
+        && b[16..].iter().all(u8::is_ascii_hexdigit)
+}
+
+/// A run is going on while its coordinator accepts connections on its socket.
+fn still_running(dir: &Path) -> bool {
+    let socket = dir.join("coord.sock");
+    if std::fs::symlink_metadata(&socket).is_err() {
+        return false;
+    }
+    match std::os::unix::net::UnixStream::connect(&socket) {
+        Ok(_) => true,
+        Err(e) => !matches!(e.raw_os_error(), Some(libc::ECONNREFUSED | libc::ENOENT)),
     }
 }
 

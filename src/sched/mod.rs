@@ -130,11 +130,11 @@ impl<'a> Scheduler<'a> {
         exec.watch_folder(&files::run_tmp_root(&opts.run_id));
         let limiters = Limiters::new(plan);
         let (janitor, folder) = setup.finish()?;
-        let coordinator = Some(Coordinator::serve(
-            folder.socket,
-            folder.listener,
-            limiters.clone(),
-        )?);
+        // Without a socket the run still goes on: only `ptest acquire` needs it.
+        let coordinator = match folder.socket {
+            Some((path, listener)) => Coordinator::serve(path, listener, limiters.clone()).ok(),
+            None => None,
+        };
         let names = files::log_names(plan.suites.iter().map(|s| s.name.as_str()));
         let log_files: Vec<PathBuf> = names.iter().map(|n| plan.log_dir.join(n)).collect();
         let mut exec = exec;
@@ -238,7 +238,15 @@ impl<'a> Scheduler<'a> {
             }
         }
         if let Some(socket) = socket {
+            let own = socket
+                .parent()
+                .filter(|dir| *dir != files::run_tmp_root(&self.opts.run_id))
+                .map(std::path::Path::to_path_buf);
             self.janitor.remove(socket);
+            // A socket that lived in a folder of its own under /tmp (a long TMPDIR).
+            if let Some(dir) = own {
+                self.janitor.remove_if_empty(dir);
+            }
         }
         if !self.opts.keep_tmp {
             self.janitor
@@ -470,10 +478,12 @@ impl<'a> Scheduler<'a> {
             AttemptEnd::Exited(code) => Verdict::Fail {
                 code: Some(*code),
                 signal: None,
+                // ptest says "command not found" only when its own start found no program
+                // (`SpawnFailed`); a shell's 127 is quoted in the shell's own words.
                 message: (*code == 127 && matches!(s.cmd, CommandLine::Shell(_)))
-                    .then(|| self.missing_command(a.id, &o))
+                    .then(|| self.shell_complaint(a.id, &o))
                     .flatten()
-                    .map(|name| format!("command not found: {name}")),
+                    .map(|said| format!("exit code 127 ({said})")),
             },
             AttemptEnd::Signaled(sig) => Verdict::Fail {
                 code: None,
@@ -629,12 +639,13 @@ impl<'a> Scheduler<'a> {
         files::run_tmp_root(&self.run.run_id).join(format!("{unique}-{attempt}"))
     }
 
-    /// `sh` exits 127 both for a missing command and for a script's own `exit 127`: only the
-    /// shell's complaint in the log tells them apart, and it names the command, which is not
-    /// always the first word (`cd sub && pytestt`, `FOO=1 pytestt`).
-    fn missing_command(&self, id: SuiteId, o: &AttemptOutcome) -> Option<String> {
+    /// `sh` exits 127 both for a missing command and for a script's own `exit 127`, and a
+    /// program's own complaint (`cat: x: No such file or directory`) looks like a shell's: only
+    /// the shell's own last line (`sh: 1: pytestt: not found`, `sh: 1: ./t.sh: not found` for a
+    /// bad `#!` interpreter) is quoted, as it wrote it.
+    fn shell_complaint(&self, id: SuiteId, o: &AttemptOutcome) -> Option<String> {
         let tail = read_tail(&self.run.log_files[id.index()], o.log_start, o.log_end);
-        missing_command_name(&String::from_utf8_lossy(&tail))
+        shell_complaint(&String::from_utf8_lossy(&tail))
     }
 }
 
@@ -706,19 +717,18 @@ impl StopSignals {
     }
 }
 
-/// The command named by the last "not found" complaint of a shell in `text`: dash writes
-/// `sh: 1: NAME: not found`, bash `sh: line 1: NAME: command not found` or
-/// `sh: NAME: No such file or directory`.
-fn missing_command_name(text: &str) -> Option<String> {
-    text.lines().rev().find_map(|line| {
-        let before = [
-            "not found",
-            "command not found",
-            "No such file or directory",
-        ]
-        .iter()
-        .find_map(|end| line.trim_end().strip_suffix(end)?.strip_suffix(": "))?;
-        let name = before.rsplit_once(": ").map_or(before, |(_, name)| name);
-        (!name.is_empty()).then(|| name.to_owned())
-    })
+/// The last line the shell itself wrote in `text` (dash `sh: 1: ...`, bash `sh: line 1: ...`),
+/// cut to a length a summary can show.
+fn shell_complaint(text: &str) -> Option<String> {
+    const LONGEST: usize = 200;
+    let line = text
+        .lines()
+        .rev()
+        .map(str::trim_end)
+        .find(|line| line.starts_with("sh: ") && line.len() > 4)?;
+    let mut said: String = line.chars().take(LONGEST).collect();
+    if said.len() < line.len() {
+        said.push_str("...");
+    }
+    Some(said)
 }

@@ -44,11 +44,36 @@ pub fn listen(dir: &Path) -> std::io::Result<(PathBuf, std::os::unix::net::UnixL
         }
         Err(e) => return Err(e),
     }
+    bind_in(dir)
+}
+
+/// The socket `dir/coord.sock`, listening, in a folder that exists and only this user opens.
+fn bind_in(dir: &Path) -> std::io::Result<(PathBuf, std::os::unix::net::UnixListener)> {
     let path = dir.join("coord.sock");
     let _ = std::fs::remove_file(&path);
     let listener = std::os::unix::net::UnixListener::bind(&path)?;
     listener.set_nonblocking(true)?;
     Ok((path, listener))
+}
+
+/// The longest socket path every platform takes (`sun_path` holds 104 bytes on macOS, 108 on
+/// Linux, the final NUL included).
+const SOCKET_PATH_MAX: usize = 103;
+
+/// [`listen`] in `root`, or, when that path would be too long for a socket (a long `TMPDIR`),
+/// in a folder of its own under `/tmp` named after the run's folder, made 0700 by this call.
+pub fn listen_somewhere(
+    root: &Path,
+) -> std::io::Result<(PathBuf, std::os::unix::net::UnixListener)> {
+    use std::os::unix::ffi::OsStrExt;
+    if root.join("coord.sock").as_os_str().as_bytes().len() <= SOCKET_PATH_MAX {
+        return bind_in(root);
+    }
+    let name = root.file_name().unwrap_or_default();
+    let short = Path::new("/tmp").join(name);
+    // Made here, never one found: nobody else may have a say in the socket's folder.
+    std::fs::DirBuilder::new().mode(0o700).create(&short)?;
+    bind_in(&short)
 }
 
 impl Coordinator {

@@ -161,3 +161,29 @@ print("ticks", cpu(os.getppid()) - before, "per", os.sysconf("SC_CLK_TCK"))
     // 1.5 s of spinning is ~150 ticks (of 100 per second); backing off costs next to none.
     assert!(ticks < 10, "ptest used {ticks} ticks in 1.5 s: {log}");
 }
+
+#[test]
+fn a_long_tmpdir_breaks_no_run_and_the_socket_still_serves() {
+    let p = Project::new(
+        r#"
+ptest.limiter { name = "api", rate = 1000, burst = 5 }
+ptest.suite { name = "acq", cmd = "ptest acquire api && echo granted" }
+"#,
+    );
+    let tmpdir = p.join(&"d".repeat(60)).join("e".repeat(60));
+    std::fs::create_dir_all(&tmpdir).unwrap();
+    let out = p.run_env(&[], &[("TMPDIR", tmpdir.to_str().unwrap())]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let log = std::fs::read_to_string(p.join("test-logs/acq.log")).unwrap();
+    assert!(log.contains("granted"), "{log}");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.join("test-logs/test-report.json")).unwrap(),
+    )
+    .unwrap();
+    let run_id = report["run_id"].as_str().unwrap();
+    // The socket's own folder under /tmp is gone with the run.
+    assert!(
+        !std::path::Path::new(&format!("/tmp/ptest-{run_id}")).exists(),
+        "{run_id}"
+    );
+}
