@@ -518,16 +518,20 @@ fn is_run_id(id: &str) -> bool {
         && b[16..].iter().all(u8::is_ascii_hexdigit)
 }
 
-/// A run is going on while its coordinator accepts connections on its socket.
+/// A run is going on while its coordinator accepts connections on its socket: in its folder, or
+/// in the folder of the same name under /tmp that a long `TMPDIR` puts it in.
 fn still_running(dir: &Path) -> bool {
-    let socket = dir.join("coord.sock");
-    if std::fs::symlink_metadata(&socket).is_err() {
-        return false;
-    }
-    match std::os::unix::net::UnixStream::connect(&socket) {
-        Ok(_) => true,
-        Err(e) => !matches!(e.raw_os_error(), Some(libc::ECONNREFUSED | libc::ENOENT)),
-    }
+    let short = dir.file_name().map(|name| Path::new("/tmp").join(name));
+    std::iter::once(dir.to_path_buf())
+        .chain(short)
+        .map(|d| d.join("coord.sock"))
+        .any(|socket| {
+            std::fs::symlink_metadata(&socket).is_ok()
+                && match std::os::unix::net::UnixStream::connect(&socket) {
+                    Ok(_) => true,
+                    Err(e) => !matches!(e.raw_os_error(), Some(libc::ECONNREFUSED | libc::ENOENT)),
+                }
+        })
 }
 
 /// The most empty folders made ahead for the first attempts.
