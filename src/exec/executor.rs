@@ -202,14 +202,22 @@ impl Executor {
             let log_end = log.metadata().map_or(log_start, |meta| meta.len());
             (message, log_end)
         };
-        // With echo, output goes through a pipe to the reader thread, which writes the log.
+        // With echo, output goes through a pipe to the reader thread, which writes the log. Out
+        // of descriptors (or threads) for that, the process writes its log directly as without
+        // `-v`, and its lines are echoed from the log when it ends: a pass stays a pass.
+        let mut replay = None;
         let echo = match echo {
             None => None,
             Some((prefix, sink)) => match process::pipe().and_then(|(read, write)| {
-                let echo = log::start_echo(read, log.try_clone()?, prefix, sink)?;
+                let echo =
+                    log::start_echo(read, log.try_clone()?, prefix.clone(), Arc::clone(&sink))?;
                 Ok((write, echo))
             }) {
                 Ok(piped) => Some(piped),
+                Err(err) if log::is_scarcity(&err) => {
+                    replay = Some((prefix, sink));
+                    None
+                }
                 Err(err) => {
                     let (message, log_end) = fail(&mut log, format!("cannot set up output: {err}"));
                     self.report_spawn_failure(key, message, log_start, log_end);
@@ -335,6 +343,7 @@ impl Executor {
             exit,
             control: control_rx,
             echo,
+            replay,
             outcomes: self.outcomes.clone(),
             shared: Arc::clone(&self.shared),
         }));
@@ -559,6 +568,7 @@ async fn retry_start(mut d: Deferred) {
                     exit,
                     control,
                     echo,
+                    replay: None,
                     outcomes,
                     shared,
                 })
@@ -613,6 +623,8 @@ struct Attempt {
     exit: oneshot::Receiver<Exit>,
     control: mpsc::UnboundedReceiver<Control>,
     echo: Option<Echo>,
+    /// With `-v` but no descriptor for a pipe: the lines to echo from the log at the end.
+    replay: Option<(String, Arc<dyn crate::exec::LineSink>)>,
     outcomes: mpsc::UnboundedSender<AttemptOutcome>,
     shared: Arc<Shared>,
 }
@@ -658,6 +670,13 @@ async fn supervise(mut attempt: Attempt) {
 
     if let Some(echo) = attempt.echo.take() {
         drain(echo, &attempt.shared).await;
+    }
+    if let Some((prefix, sink)) = attempt.replay.take() {
+        if let Ok(done) =
+            log::start_replay(attempt.log_path.clone(), attempt.log_start, prefix, sink)
+        {
+            let _ = time::timeout(DRAIN_MAX, done).await;
+        }
     }
     // A child that could not exec ends with status 127 and left the reason behind.
     let failed = exit

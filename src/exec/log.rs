@@ -146,6 +146,39 @@ fn regular_and_blocking(file: File) -> io::Result<File> {
     Ok(file)
 }
 
+/// Out of descriptors or threads: the attempt can still run, without a pipe of its own.
+pub(crate) fn is_scarcity(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::EAGAIN | libc::ENOMEM)
+    )
+}
+
+/// Echoes an ended attempt's output from its log (`from` on), line by line, on a thread of its
+/// own; the receiver fires once every line is out. It holds one descriptor, briefly.
+pub(crate) fn start_replay(
+    path: std::path::PathBuf,
+    from: u64,
+    prefix: String,
+    sink: Arc<dyn LineSink>,
+) -> io::Result<oneshot::Receiver<()>> {
+    let (done_tx, done) = oneshot::channel();
+    thread::Builder::new()
+        .name("ptest-replay".to_owned())
+        .stack_size(READER_STACK)
+        .spawn(move || {
+            crate::exec::process::block_signals_in_this_thread();
+            if let Ok(mut file) = File::open(&path) {
+                if file.seek(SeekFrom::Start(from)).is_ok() {
+                    let ping = Notify::new();
+                    copy_and_split(file, io::sink(), &ping, |line| sink.line(&prefix, line));
+                }
+            }
+            let _ = done_tx.send(());
+        })?;
+    Ok(done)
+}
+
 /// A running echo reader, as its attempt sees it.
 pub(crate) struct Echo {
     /// Fires (or is dropped) once the reader has reached end of file and written everything.

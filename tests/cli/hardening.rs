@@ -45,3 +45,28 @@ fn skipping_every_suite_or_declaring_none_is_nothing_to_run() {
     );
     assert_eq!(empty.run(&["--allow-empty"]).code, 0);
 }
+
+#[test]
+fn verbose_passes_stay_passes_under_a_low_open_file_limit() {
+    // 128 suites at once with -v, and only 40 descriptors for ptest (soft and hard): each pipe
+    // for -v takes two, so most attempts find none; they must still pass and be echoed.
+    let p = Project::new(
+        "for i = 1, 128 do ptest.suite { name = 's' .. i, cmd = 'echo line-of-' .. i .. '; sleep 1' } end\n",
+    );
+    let bin = p.cmd().get_program().to_owned();
+    let mut sh = std::process::Command::new("sh");
+    sh.current_dir(p.path())
+        .env_remove("CI")
+        .arg("-c")
+        .arg("ulimit -n 40 && exec \"$0\" -v -j 128")
+        .arg(bin);
+    let out = crate::harness::run(&mut sh);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    for i in 1..=128 {
+        assert!(
+            out.stdout.contains(&format!("line-of-{i}\n")),
+            "line-of-{i} echoed: {}",
+            out.stdout
+        );
+    }
+}
