@@ -16,6 +16,12 @@ Cases:
              to its end.
   sigterm    SIGTERM to ptest while 50 suites (and 50 setsid daemons they started) run: exit 130,
              a complete report, no process left.
+  verbose64  1,000 suites of `echo; sleep 0.5` with -v at -j256 under `ulimit -n 64` (soft and hard): how
+             many pass, ptest's peak descriptors.
+  conns      10,000 connections to the coordinator socket (500 held open at once), each asking
+             `acquire api`: all granted, the time, ptest's peak memory.
+  longline   a 256 MB request line without a newline: ptest drops the client after 4 KiB
+             (`err line too long`); ptest's peak memory before and after.
 
   sigkill    SIGKILL to ptest itself while 50 suites (100 processes) run: the watchdog stops
              them all, none left.
@@ -244,9 +250,111 @@ def case_nproc(d):
     return ok, f"exit {r.returncode}, {s['passed']}/200 passed in {wall:.2f} s; {delayed} starts waited for the limit"
 
 
+def case_verbose64(d):
+    write(d, "for i = 1, 1000 do ptest.suite { name = 'v' .. i, cmd = 'echo line-' .. i .. '; sleep 0.5' } end\n")
+    t = time.monotonic()
+    p = subprocess.Popen(["sh", "-c", 'ulimit -n 64 && exec "$0" -v -j 256 ptest.lua', PTEST], cwd=d,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak_fds = 0
+    while p.poll() is None:
+        try:
+            peak_fds = max(peak_fds, len(os.listdir(f"/proc/{p.pid}/fd")))
+        except OSError:
+            pass
+        time.sleep(0.005)
+    wall = time.monotonic() - t
+    try:
+        s = report(d)["summary"]
+    except OSError:
+        s = {"passed": 0}
+    ok = p.returncode == 0 and s["passed"] == 1000
+    return ok, f"exit {p.returncode}, {s['passed']}/1000 passed in {wall:.2f} s; ptest's open descriptors peaked at {peak_fds} (limit 64)"
+
+
+CLIENT_CONNS = r'''
+import os, socket, time
+def hwm(pid):
+    for l in open("/proc/%d/status" % pid):
+        if l.startswith("VmHWM:"):
+            return int(l.split()[1])
+path = os.environ["PTEST_SOCKET"]
+t = time.monotonic()
+granted = 0
+for batch in range(20):
+    socks = []
+    for i in range(500):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(path)
+        s.sendall(b"acquire api\n")
+        socks.append(s)
+    for s in socks:
+        if s.makefile().readline().strip() == "ok":
+            granted += 1
+        s.close()
+print("granted", granted, "seconds %.2f" % (time.monotonic() - t), "hwm_kb", hwm(os.getppid()))
+'''
+
+
+def case_conns(d):
+    write(d, "ptest.limiter { name = 'api', rate = 1000000, burst = 1000 }\n"
+             "ptest.suite { name = 'c', cmd = { 'python3', 'client.py' }, timeout = '5m' }\n")
+    with open(os.path.join(d, "client.py"), "w") as f:
+        f.write(CLIENT_CONNS)
+    r, wall = run(d, ["-q"])
+    with open(os.path.join(d, "test-logs", "c.log")) as f:
+        words = f.read().split()
+    got = dict(zip(words[::1], words[1::1]))
+    ok = r.returncode == 0 and got.get("granted") == "10000"
+    return ok, (f"exit {r.returncode}, {got.get('granted')}/10000 granted in {got.get('seconds')} s "
+                f"(run {wall:.2f} s); ptest's peak RSS {got.get('hwm_kb')} KiB")
+
+
+CLIENT_LONG = r'''
+import os, socket
+def hwm(pid):
+    for l in open("/proc/%d/status" % pid):
+        if l.startswith("VmHWM:"):
+            return int(l.split()[1])
+before = hwm(os.getppid())
+s = socket.socket(socket.AF_UNIX)
+s.connect(os.environ["PTEST_SOCKET"])
+chunk = b"x" * (1 << 20)
+sent = 0
+try:
+    while sent < 256 << 20:
+        s.sendall(chunk)
+        sent += len(chunk)
+except OSError:
+    pass
+reply = b""
+try:
+    while True:
+        b = s.recv(4096)
+        if not b:
+            break
+        reply += b
+except OSError:
+    pass
+print("reply", repr(reply.decode().strip()), "sent_mb", sent >> 20, "hwm_before_kb", before, "hwm_after_kb", hwm(os.getppid()))
+'''
+
+
+def case_longline(d):
+    write(d, "ptest.limiter { name = 'api', rate = 10 }\n"
+             "ptest.suite { name = 'l', cmd = { 'python3', 'client.py' }, timeout = '5m' }\n")
+    with open(os.path.join(d, "client.py"), "w") as f:
+        f.write(CLIENT_LONG)
+    r, wall = run(d, ["-q"])
+    with open(os.path.join(d, "test-logs", "l.log")) as f:
+        text = f.read().strip().splitlines()[-1]
+    ok = r.returncode == 0 and "line too long" in text
+    return ok, f"exit {r.returncode} in {wall:.2f} s; client: {text}"
+
+
 CASES = {"j256": case_j256, "timeouts": case_timeouts, "names": case_names,
          "closed": case_closed, "sigterm": case_sigterm, "sigkill": case_sigkill,
-         "sighup": case_sighup, "nproc": case_nproc}
+         "sighup": case_sighup, "nproc": case_nproc, "verbose64": case_verbose64,
+         "conns": case_conns, "longline": case_longline}
 
 
 def main():
