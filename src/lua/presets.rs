@@ -5,7 +5,6 @@ use mlua::{Lua, Table, Value};
 
 /// Name and source of every preset.
 pub const PRESETS: &[(&str, &str)] = &[
-    ("cargo", include_str!("../../lua/ptest/presets/cargo.lua")),
     ("ci", include_str!("../../lua/ptest/presets/ci.lua")),
     ("pytest", include_str!("../../lua/ptest/presets/pytest.lua")),
 ];

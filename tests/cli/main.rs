@@ -2,7 +2,6 @@
 
 mod absurd;
 mod batches;
-mod cargo_preset;
 mod config_errors;
 mod docs;
 mod examples;
