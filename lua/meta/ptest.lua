@@ -31,6 +31,7 @@
 ---@field timeout? ptest.Duration Default timeout of each attempt of every suite (default 300 s).
 ---@field grace? ptest.Duration Time between SIGTERM and SIGKILL when a suite is stopped (default 5 s).
 ---@field memory? string Memory budget of running suites together, like "6GB" (default: the machine's available memory at the start).
+---@field hook_timeout? ptest.Duration Time budget of each hook or `when` call at run time; past it the call is abandoned with a warning (default 5 s).
 
 ---The table given to `ptest.suite`: one command, run as one process in its own process group.
 ---@class ptest.SuiteTable

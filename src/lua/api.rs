@@ -98,6 +98,7 @@ const CONFIG_FIELDS: &[&str] = &[
     "timeout",
     "grace",
     "memory",
+    "hook_timeout",
 ];
 
 /// The file and line of the Lua code that called the current Rust function.
@@ -777,7 +778,9 @@ fn config(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
     let timeout = r.positive_duration("timeout")?;
     let grace = r.duration("grace")?;
     let memory = memory_of(&r, false)?.flatten();
+    let hook_timeout = r.positive_duration("hook_timeout")?;
     State::with(lua, |s| {
+        s.hook_timeout = hook_timeout.or(s.hook_timeout);
         let c = &mut s.decls.config;
         if workers.is_some() {
             c.workers = workers;

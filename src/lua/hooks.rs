@@ -4,12 +4,45 @@
 
 use std::io::Write;
 
-use mlua::{Function, Lua, Table};
+use std::time::{Duration, Instant};
+
+use mlua::{Function, HookTriggers, Lua, Table, VmState};
 
 use super::{Runtime, State, lua_message};
 use crate::event::{AttemptView, Event, RetryJudge, RunInfo, Sink, SuiteResult, Summary};
 use crate::plan::Plan;
 use crate::report::unix_secs;
+
+/// A hook's or predicate's time budget when `ptest.config` names none (DESIGN §3 rule 8).
+const DEFAULT_BUDGET: Duration = Duration::from_secs(5);
+/// How often (in Lua instructions) a running callback looks at the clock: about a tenth of a
+/// millisecond of Lua.
+const CHECK_EVERY: u32 = 10_000;
+
+/// Calls `f` with `arg` within its time budget. Past it, a Lua error abandons the call: an
+/// endless loop in a hook cannot hold the scheduler's thread, so a signal to ptest always gets
+/// through. Time spent outside Lua (a command run by `os.execute`) is only seen when Lua runs
+/// again.
+fn call_budgeted<R: mlua::FromLuaMulti>(lua: &Lua, f: &Function, arg: Table) -> mlua::Result<R> {
+    let budget = lua
+        .app_data_ref::<std::cell::RefCell<State>>()
+        .and_then(|cell| cell.borrow().hook_timeout)
+        .unwrap_or(DEFAULT_BUDGET);
+    let deadline = Instant::now().checked_add(budget);
+    lua.set_hook(
+        HookTriggers::new().every_nth_instruction(CHECK_EVERY),
+        move |_, _| match deadline {
+            Some(deadline) if Instant::now() >= deadline => Err(mlua::Error::runtime(format!(
+                "abandoned after {} (its time budget, ptest.config {{ hook_timeout = ... }})",
+                crate::duration::human(budget)
+            ))),
+            _ => Ok(VmState::Continue),
+        },
+    )?;
+    let result = f.call(arg);
+    lua.remove_hook();
+    result
+}
 
 fn hooks_for(lua: &Lua, event: &str) -> Vec<Function> {
     let Some(cell) = lua.app_data_ref::<std::cell::RefCell<State>>() else {
@@ -119,7 +152,7 @@ impl Hooks<'_> {
             Err(e) => return warn(event, &e),
         };
         for f in hooks {
-            if let Err(e) = f.call::<()>(arg.clone()) {
+            if let Err(e) = call_budgeted::<()>(lua, &f, arg.clone()) {
                 warn(event, &e);
             }
         }
@@ -185,7 +218,7 @@ impl RetryJudge for Predicates<'_> {
             lua.registry_value(key).map_err(|e| lua_message(&e))?
         };
         let t = view_table(lua, v).map_err(|e| lua_message(&e))?;
-        let answer: mlua::Value = f.call(t).map_err(|e| lua_message(&e))?;
+        let answer: mlua::Value = call_budgeted(lua, &f, t).map_err(|e| lua_message(&e))?;
         Ok(answer.as_boolean().unwrap_or(!answer.is_nil()))
     }
 }

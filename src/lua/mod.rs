@@ -39,6 +39,8 @@ pub(crate) struct State {
     group_handles: Vec<(String, RegistryKey)>,
     hooks: Vec<(String, RegistryKey)>,
     predicates: Vec<RegistryKey>,
+    /// `ptest.config { hook_timeout = ... }`: each hook or `when` call's time budget.
+    hook_timeout: Option<std::time::Duration>,
 }
 
 impl State {
@@ -378,6 +380,7 @@ pub fn evaluate(config_path: &Path, ctx: &EvalContext) -> Result<Evaluated, Erro
         group_handles: Vec::new(),
         hooks: Vec::new(),
         predicates: Vec::new(),
+        hook_timeout: None,
     };
     lua.set_app_data(RefCell::new(state));
     let setup = || -> mlua::Result<()> {

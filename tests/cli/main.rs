@@ -10,6 +10,7 @@ mod graph;
 mod hardening;
 mod harness;
 mod history;
+mod hook_budget;
 mod init;
 mod install;
 mod junit;
