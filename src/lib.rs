@@ -414,6 +414,7 @@ fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         .chain(junit.iter().flat_map(|j| &j.errors))
         .chain(html.iter().flat_map(|h| &h.errors))
         .chain(events.iter().flat_map(|e| &e.errors))
+        .chain(past.iter().flat_map(|h| &h.errors))
         .collect();
     for e in &errors {
         let _ = writeln!(std::io::stderr().lock(), "error: {e}");

@@ -12,8 +12,10 @@ pub struct HistorySink {
     path: PathBuf,
     /// What was read at the start, taken by the write.
     loaded: Option<Loaded>,
-    /// For the caller to print: a write that failed, a file set aside.
+    /// For the caller to print: a file set aside.
     pub warnings: Vec<String>,
+    /// A write that failed: like a report that was asked for and is missing, it fails the run.
+    pub errors: Vec<String>,
 }
 
 impl HistorySink {
@@ -22,6 +24,7 @@ impl HistorySink {
             path,
             loaded: Some(loaded),
             warnings: Vec::new(),
+            errors: Vec::new(),
         }
     }
 }
@@ -113,7 +116,7 @@ impl Sink for HistorySink {
         };
         match store::write(&self.path, loaded, &update) {
             Ok(w) => self.warnings.extend(w),
-            Err(e) => self.warnings.push(e),
+            Err(e) => self.errors.push(e),
         }
     }
 }

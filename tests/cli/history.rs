@@ -91,6 +91,28 @@ fn history_goes_where_the_flag_or_the_environment_says() {
 }
 
 #[test]
+fn a_history_that_cannot_be_written_fails_the_run_naming_the_path() {
+    // Its folder would have to be made inside a regular file: the suites pass, the history
+    // cannot land, and CI must not go green on that (as with a report that cannot be written).
+    let p = Probed::new(r#"ptest.suite { name = "a", cmd = probe("a", 0) }"#);
+    std::fs::write(p.p.join("plain-file"), "keep me\n").unwrap();
+    let out = p.run(&["-q", "--history", "plain-file/h.json"]);
+    assert_eq!(out.out.code, 1, "{}", out.out.stderr);
+    assert!(
+        out.out
+            .stderr
+            .contains("cannot write history plain-file/h.json"),
+        "{}",
+        out.out.stderr
+    );
+    assert_eq!(p.spans().all.len(), 1, "the suite itself ran");
+    assert_eq!(
+        std::fs::read_to_string(p.p.join("plain-file")).unwrap(),
+        "keep me\n"
+    );
+}
+
+#[test]
 fn fail_fast_records_the_failure_and_the_cancelled_suite_only_as_a_status() {
     let p = Probed::new(
         r#"
