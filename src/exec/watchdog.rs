@@ -149,11 +149,14 @@ fn number(text: &[u8]) -> Option<libc::pid_t> {
         .filter(|&n| n > 1)
 }
 
-/// SIGTERM to every group, SIGKILL to those still there after [`GRACE`].
+/// SIGTERM to every group, SIGKILL to those still there after [`GRACE`]. A suite that ptest
+/// died starting, between its clone and its `setsid`, has no group of its own yet: its pid (the
+/// number its group will have) is signalled itself, and a pending SIGTERM ends it as soon as it
+/// unblocks signals, before it can exec.
 fn stop(groups: &BTreeSet<libc::pid_t>) {
     let signal = |pgid: libc::pid_t, sig: libc::c_int| {
-        // SAFETY: killpg sends a signal and touches no memory; pgid > 1.
-        unsafe { libc::killpg(pgid, sig) == 0 }
+        // SAFETY: killpg and kill send a signal and touch no memory; pgid > 1.
+        unsafe { libc::killpg(pgid, sig) == 0 || libc::kill(pgid, sig) == 0 }
     };
     let mut alive: Vec<libc::pid_t> = groups
         .iter()

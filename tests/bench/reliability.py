@@ -23,8 +23,8 @@ Cases:
   longline   a 256 MB request line without a newline: ptest drops the client after 4 KiB
              (`err line too long`); ptest's peak memory before and after.
 
-  sigkill    SIGKILL to ptest itself while 50 suites (100 processes) run: the watchdog stops
-             them all, none left.
+  sigkill    SIGKILL to ptest itself while 50 suites (150 processes: each `sh` and its two
+             sleeps) run: the watchdog stops them all, none left.
   sighup     SIGHUP (the terminal closed) with 50 suites running: exit 130, all cancelled in the
              report, none left.
   nproc      200 suites at -j200 under a process limit of 24 (as an unused user id; needs root):
@@ -183,7 +183,7 @@ def case_sigkill(d):
     p = subprocess.Popen([PTEST, "-q", "-j", "50", "ptest.lua"], cwd=d,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
-    while len(leftovers(marker)) < 100 and time.monotonic() < deadline:
+    while len(leftovers(marker)) < 150 and time.monotonic() < deadline:
         time.sleep(0.05)
     running = len(leftovers(marker))
     t = time.monotonic()
@@ -198,7 +198,7 @@ def case_sigkill(d):
             os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
-    ok = running == 100 and not left
+    ok = running == 150 and not left
     return ok, f"{running} processes running when ptest was SIGKILLed; all gone after {gone:.2f} s; processes left: {len(left)}"
 
 
