@@ -8,7 +8,7 @@ use crate::settings::Jobs;
 
 /// `ptest --version` and `ptest version`: the crate's version and, when built from a git
 /// checkout, the commit and its date (build.rs).
-pub const LONG_VERSION: &str = env!("PTEST_LONG_VERSION");
+pub(crate) const LONG_VERSION: &str = env!("PTEST_LONG_VERSION");
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,7 +23,7 @@ pub const LONG_VERSION: &str = env!("PTEST_LONG_VERSION");
     subcommand_value_name = "COMMAND",
     subcommand_help_heading = "Commands"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
@@ -31,7 +31,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the suites (the same as giving no subcommand)
     Run(RunArgs),
     /// List the suites by phase, group and category, with their dependencies
@@ -57,7 +57,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct InitArgs {
+pub(crate) struct InitArgs {
     /// The project's folder
     #[arg(value_name = "DIR", default_value = ".")]
     pub dir: PathBuf,
@@ -71,28 +71,28 @@ pub struct InitArgs {
     bash: ptest completions bash > ~/.local/share/bash-completion/completions/ptest\n  \
     zsh:  ptest completions zsh > ~/.zfunc/_ptest   (with fpath+=~/.zfunc before compinit)\n  \
     fish: ptest completions fish > ~/.config/fish/completions/ptest.fish")]
-pub struct CompletionsArgs {
+pub(crate) struct CompletionsArgs {
     /// The shell to complete for
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct ManArgs {
+pub(crate) struct ManArgs {
     /// Write ptest.1 and ptest-COMMAND.1 into this folder instead of printing ptest.1
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum StatsFormat {
+pub(crate) enum StatsFormat {
     #[default]
     Text,
     Json,
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct StatsArgs {
+pub(crate) struct StatsArgs {
     /// The config file whose history to read (.ptest/history.json beside it) [default: ./ptest.lua]
     #[arg(value_name = "CONFIG")]
     pub config: Option<PathBuf>,
@@ -105,7 +105,7 @@ pub struct StatsArgs {
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct MergeArgs {
+pub(crate) struct MergeArgs {
     /// The shards' reports (test-report.json), or with --history their history files
     #[arg(required = true, value_name = "REPORT.json")]
     pub reports: Vec<PathBuf>,
@@ -121,7 +121,7 @@ pub struct MergeArgs {
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct AcquireArgs {
+pub(crate) struct AcquireArgs {
     /// The limiter's name, as declared with ptest.limiter
     pub limiter: String,
     /// How many tokens to take at once (at most the limiter's burst)
@@ -219,7 +219,7 @@ pub struct ConfigArgs {
 }
 
 #[derive(Debug, Clone, Args, Default)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
     /// Also write the JSON report here (it is always written to LOG_DIR/test-report.json)
@@ -250,14 +250,14 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum ListFormat {
+pub(crate) enum ListFormat {
     #[default]
     Text,
     Json,
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct ListArgs {
+pub(crate) struct ListArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
     /// Output format
@@ -266,19 +266,19 @@ pub struct ListArgs {
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct PlanArgs {
+pub(crate) struct PlanArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum GraphFormat {
+pub(crate) enum GraphFormat {
     Dot,
     Mermaid,
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct GraphArgs {
+pub(crate) struct GraphArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
     /// Output format

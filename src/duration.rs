@@ -6,13 +6,13 @@ use std::time::Duration;
 /// The longest duration ptest accepts anywhere (a timeout, a delay, an estimate, a limiter's
 /// period): no test run waits a year, and arithmetic on durations and instants stays far from
 /// overflow.
-pub const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
+pub(crate) const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// What a value above [`MAX`] is told.
-pub const TOO_LONG: &str = "is too long (at most 365 days)";
+pub(crate) const TOO_LONG: &str = "is too long (at most 365 days)";
 
 /// Parse a duration string. A bare number means seconds. Longer than [`MAX`] is an error.
-pub fn parse(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     let d = parse_saturating(text)?;
     if d > MAX {
         return Err(format!("\"{}\" {TOO_LONG}", text.trim()));
@@ -21,7 +21,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
 }
 
 /// Like [`parse`] without the limit: a value too long to hold is `Duration::MAX`.
-pub fn parse_saturating(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_saturating(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     if t.is_empty() {
         return Err("empty duration".into());
@@ -37,7 +37,7 @@ pub fn parse_saturating(text: &str) -> Result<Duration, String> {
 }
 
 /// A number of seconds as a duration, `Duration::MAX` when too long to hold.
-pub fn from_secs_saturating(secs: f64) -> Result<Duration, String> {
+pub(crate) fn from_secs_saturating(secs: f64) -> Result<Duration, String> {
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("{secs} is not a non-negative number of seconds"));
     }
@@ -47,7 +47,7 @@ pub fn from_secs_saturating(secs: f64) -> Result<Duration, String> {
 /// A number of seconds read from a file or computed (a history, a merged report, an ETA) as a
 /// duration for display: negative or NaN is zero, too long to hold is [`MAX`]. Never panics,
 /// unlike `Duration::from_secs_f64`.
-pub fn from_secs_lossy(secs: f64) -> Duration {
+pub(crate) fn from_secs_lossy(secs: f64) -> Duration {
     if secs.is_nan() || secs <= 0.0 {
         return Duration::ZERO;
     }
@@ -55,7 +55,7 @@ pub fn from_secs_lossy(secs: f64) -> Duration {
 }
 
 /// Short human form for the terminal: `850ms`, `4.2s`, `3m05s`, `1h02m`.
-pub fn human(d: Duration) -> String {
+pub(crate) fn human(d: Duration) -> String {
     let ms = d.as_millis();
     if ms < 1000 {
         format!("{ms}ms")

@@ -43,7 +43,7 @@ impl Status {
 
 /// What happened to one suite, in the run and in the report.
 #[derive(Debug, Clone)]
-pub struct SuiteResult {
+pub(crate) struct SuiteResult {
     pub id: SuiteId,
     pub status: Status,
     pub start_time: Option<SystemTime>,
@@ -73,7 +73,7 @@ pub struct SuiteResult {
 /// One attempt of a suite: where and when it ran, and how it ended. A retried suite's
 /// attempts may run on different workers, with backoff waits between them.
 #[derive(Debug, Clone, PartialEq)]
-pub struct AttemptDetail {
+pub(crate) struct AttemptDetail {
     /// 1-based.
     pub attempt: u32,
     /// First worker slot it held.
@@ -92,7 +92,7 @@ pub struct AttemptDetail {
 }
 
 impl SuiteResult {
-    pub fn skipped(id: SuiteId, reason: String) -> SuiteResult {
+    pub(crate) fn skipped(id: SuiteId, reason: String) -> SuiteResult {
         SuiteResult {
             id,
             status: Status::Skipped,
@@ -118,7 +118,7 @@ impl SuiteResult {
 
 /// Counts and times of a finished run.
 #[derive(Debug, Clone, Default)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub total: usize,
     pub passed: usize,
     pub failed: usize,
@@ -132,7 +132,11 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn from_results(results: &[SuiteResult], duration: Duration, interrupted: bool) -> Summary {
+    pub(crate) fn from_results(
+        results: &[SuiteResult],
+        duration: Duration,
+        interrupted: bool,
+    ) -> Summary {
         let mut s = Summary {
             total: results.len(),
             duration,
@@ -153,7 +157,7 @@ impl Summary {
         s
     }
 
-    pub fn speedup(&self) -> f64 {
+    pub(crate) fn speedup(&self) -> f64 {
         let wall = self.duration.as_secs_f64();
         if wall > 0.0 {
             self.sequential_time.as_secs_f64() / wall
@@ -163,7 +167,7 @@ impl Summary {
     }
 
     /// DESIGN §4: 0 all passed (flaky included), 1 a suite failed or timed out, 130 interrupted.
-    pub fn exit_code(&self) -> u8 {
+    pub(crate) fn exit_code(&self) -> u8 {
         if self.interrupted {
             crate::exit::INTERRUPTED
         } else if self.failed + self.timed_out > 0 {
@@ -176,7 +180,7 @@ impl Summary {
 
 /// What one limiter did during the run.
 #[derive(Debug, Clone)]
-pub struct LimiterStats {
+pub(crate) struct LimiterStats {
     /// Tokens granted (suite starts and `acquire` permits).
     pub acquired: u64,
     /// Total time suites and clients spent waiting for it.
@@ -191,7 +195,7 @@ pub struct LimiterStats {
 
 /// Facts about the run as a whole, fixed at its start.
 #[derive(Debug, Clone)]
-pub struct RunInfo {
+pub(crate) struct RunInfo {
     pub run_id: String,
     pub started: SystemTime,
     pub log_files: Vec<PathBuf>,
@@ -199,7 +203,7 @@ pub struct RunInfo {
 
 /// What the scheduler tells the sinks, in order.
 #[derive(Debug)]
-pub enum Event<'a> {
+pub(crate) enum Event<'a> {
     RunStarted,
     SuiteStarted {
         id: SuiteId,
@@ -244,7 +248,7 @@ pub enum Event<'a> {
 
 /// One attempt's outcome as retry predicates and hooks see it (DESIGN §2 result tables).
 #[derive(Debug, Clone)]
-pub struct AttemptView<'a> {
+pub(crate) struct AttemptView<'a> {
     pub name: &'a str,
     pub status: &'a str,
     pub exit_code: Option<i32>,
@@ -257,11 +261,11 @@ pub struct AttemptView<'a> {
 }
 
 /// Decides retries the policy leaves to a `when` predicate.
-pub trait RetryJudge {
+pub(crate) trait RetryJudge {
     fn should_retry(&mut self, predicate: usize, view: &AttemptView<'_>) -> Result<bool, String>;
 }
 
 /// A report sink: terminal, JSON, hooks. Called on the scheduler's thread, in event order.
-pub trait Sink {
+pub(crate) trait Sink {
     fn event(&mut self, plan: &Plan, run: &RunInfo, event: &Event<'_>);
 }

@@ -11,7 +11,7 @@ use crate::lua::presets::PRESETS;
 
 /// A test tool found in the folder, and what told us.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Tool {
+pub(crate) enum Tool {
     /// pytest; `paths` from `testpaths` in pytest.ini, pyproject.toml or setup.cfg.
     Pytest {
         found: &'static str,
@@ -25,7 +25,7 @@ pub enum Tool {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NodeRunner {
+pub(crate) enum NodeRunner {
     /// `node --test`
     Node,
     Jest,
@@ -54,7 +54,7 @@ impl Tool {
 }
 
 /// The tools a folder's files name, in a fixed order (Python, Rust, Go, JavaScript).
-pub fn detect(dir: &Path) -> Vec<Tool> {
+pub(crate) fn detect(dir: &Path) -> Vec<Tool> {
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
     let mut tools = Vec::new();
     let python = [
@@ -251,7 +251,7 @@ fn snippet(tool: &Tool) -> String {
 }
 
 /// The whole `ptest.lua` for these tools.
-pub fn render(tools: &[Tool]) -> String {
+pub(crate) fn render(tools: &[Tool]) -> String {
     let mut s = String::new();
     s.push_str(
         "-- ptest.lua: this project's test suites, run in parallel by ptest (written by `ptest init`).\n\
@@ -293,7 +293,7 @@ pub fn render(tools: &[Tool]) -> String {
 }
 
 /// What `.luarc.json` says so that LuaLS reads the definitions.
-pub const LUARC: &str = r#"{
+pub(crate) const LUARC: &str = r#"{
   "runtime.version": "Lua 5.4",
   "workspace.library": [".ptest/lua"],
   "diagnostics.globals": ["ptest"]
@@ -355,7 +355,7 @@ fn write_editor_files(dir: &Path) -> Result<Vec<String>, String> {
 }
 
 /// `ptest init [DIR] [--editor]`.
-pub fn init(dir: &Path, editor_only: bool) -> Result<String, crate::error::Error> {
+pub(crate) fn init(dir: &Path, editor_only: bool) -> Result<String, crate::error::Error> {
     use crate::error::Error;
     if !dir.is_dir() {
         return Err(Error::Usage(format!("{} is not a folder", dir.display())));

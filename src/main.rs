@@ -1,8 +1,8 @@
 //! The `ptest` binary: everything lives in the library so tests and benchmarks share it.
 
 fn main() -> std::process::ExitCode {
-    if std::env::args_os().nth(1).as_deref() == Some(ptest::exec::watchdog::ARG.as_ref()) {
-        return ptest::exec::watchdog::main();
+    if std::env::args_os().nth(1).as_deref() == Some(ptest::watchdog::ARG.as_ref()) {
+        return ptest::watchdog::main();
     }
     keep_freed_memory();
     ptest::run(std::env::args_os())

@@ -10,7 +10,7 @@ use quick_xml::events::{BytesStart, Event};
 /// How one testcase ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Passed,
     Failed,
     /// An error outside the test's assertions (a fixture, a crash), as JUnit's `error`.
@@ -19,11 +19,11 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn is_failure(self) -> bool {
+    pub(crate) fn is_failure(self) -> bool {
         matches!(self, Outcome::Failed | Outcome::Error)
     }
 
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Outcome::Passed => "passed",
             Outcome::Failed => "failed",
@@ -35,7 +35,7 @@ impl Outcome {
 
 /// One testcase as the command reported it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TestCase {
+pub(crate) struct TestCase {
     pub name: String,
     pub classname: Option<String>,
     pub file: Option<String>,
@@ -61,7 +61,7 @@ pub struct TestCase {
 impl TestCase {
     /// How people name it: `tests/test_x.py::test_y` when the file is known, else
     /// `classname::name`, else the name.
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         match (&self.file, &self.classname) {
             // pytest's collection errors: the module is the test.
             (Some(f), Some(c)) if c.is_empty() => f.clone(),
@@ -80,7 +80,7 @@ impl TestCase {
     }
 
     /// The first line of the message, or of the text when there is no message.
-    pub fn summary(&self) -> Option<String> {
+    pub(crate) fn summary(&self) -> Option<String> {
         let from = self
             .message
             .as_deref()
@@ -94,7 +94,7 @@ impl TestCase {
 }
 
 /// Every testcase in a JUnit XML document, in document order.
-pub fn parse(xml: &[u8]) -> Result<Vec<TestCase>, String> {
+pub(crate) fn parse(xml: &[u8]) -> Result<Vec<TestCase>, String> {
     let mut reader = Reader::from_reader(xml);
     let mut buf = Vec::new();
     let mut out = Vec::new();
@@ -242,7 +242,7 @@ fn detail(c: &mut TestCase, e: &BytesStart<'_>) {
 /// Attribute each testcase to one of `items`: its `file`, `classname`, the testsuite's file or
 /// name, or its own name equal to an item (after `./` is dropped); else, for pytest's xunit2
 /// (no `file`), an item `a/b/test_x.py` owns classnames `a.b.test_x` and `a.b.test_x.Class`.
-pub fn attribute(cases: &mut [TestCase], items: &[&str]) {
+pub(crate) fn attribute(cases: &mut [TestCase], items: &[&str]) {
     let clean = |s: &str| s.trim_start_matches("./").to_owned();
     let exact: std::collections::HashMap<String, usize> = items
         .iter()

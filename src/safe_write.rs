@@ -12,13 +12,13 @@ use std::path::{Path, PathBuf};
 
 /// Which file: its device and inode, to be sure a removal later removes that one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileId {
+pub(crate) struct FileId {
     pub dev: u64,
     pub ino: u64,
 }
 
 impl FileId {
-    pub fn of(meta: &std::fs::Metadata) -> FileId {
+    pub(crate) fn of(meta: &std::fs::Metadata) -> FileId {
         FileId {
             dev: meta.dev(),
             ino: meta.ino(),
@@ -28,7 +28,7 @@ impl FileId {
 
 /// Why a path cannot take a file ptest writes, in words (`is a folder`); `None` when it can: it
 /// does not exist, or is a regular file. Symbolic links are not followed but named as such.
-pub fn refusal(path: &Path) -> Option<String> {
+pub(crate) fn refusal(path: &Path) -> Option<String> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
@@ -55,7 +55,7 @@ pub fn refusal(path: &Path) -> Option<String> {
 
 /// Checks, before anything runs, that `path` can take a file ptest writes: not a folder nor a
 /// link nor a special file, and its folder exists (or can be made) and takes files.
-pub fn check(path: &Path) -> Result<(), String> {
+pub(crate) fn check(path: &Path) -> Result<(), String> {
     if let Some(why) = refusal(path) {
         return Err(format!("{} {why}", path.display()));
     }
@@ -67,7 +67,7 @@ pub fn check(path: &Path) -> Result<(), String> {
 }
 
 /// The folder a file goes in (`.` for a bare name).
-pub fn folder_of(path: &Path) -> &Path {
+pub(crate) fn folder_of(path: &Path) -> &Path {
     path.parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
@@ -146,7 +146,7 @@ fn create_temp(path: &Path) -> io::Result<(File, PathBuf, FileId)> {
 
 /// Removes `path` only if it is still the regular file `id` (never a folder, never a link's
 /// target): the one removal this module does.
-pub fn remove_if_same(path: &Path, id: FileId) {
+pub(crate) fn remove_if_same(path: &Path, id: FileId) {
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if meta.file_type().is_file() && FileId::of(&meta) == id {
             let _ = std::fs::remove_file(path);
@@ -157,13 +157,13 @@ pub fn remove_if_same(path: &Path, id: FileId) {
 /// Writes `bytes` to `path` atomically: readers see the earlier file or the new one, never half
 /// of one. Refuses (and changes nothing) when `path` is anything but a regular file or missing.
 /// The earlier file, when there was one, is removed by the run's janitor (`remove_file_later`).
-pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_with(path, bytes, crate::sched::files::remove_file_later)
 }
 
 /// [`write`], with `discard` told what to remove afterwards (the earlier file under its temp
 /// name, checked to be that regular file).
-pub fn write_with(
+pub(crate) fn write_with(
     path: &Path,
     bytes: &[u8],
     discard: impl FnOnce(PathBuf, FileId),

@@ -12,11 +12,11 @@ use crate::plan::WorkerSource;
 use crate::plan::decl::{ConfigDecl, RetryPolicy};
 
 /// The defaults of DESIGN §2 `ptest.config`.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
-pub const DEFAULT_LOG_DIR: &str = "test-logs";
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_LOG_DIR: &str = "test-logs";
 /// DESIGN §8: beside the config.
-pub const DEFAULT_HISTORY: &str = ".ptest/history.json";
+pub(crate) const DEFAULT_HISTORY: &str = ".ptest/history.json";
 
 /// Where a value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,9 +81,9 @@ pub enum Jobs {
 
 /// The most workers a run may have: each is a slot ptest tracks, and no machine runs more
 /// suites than this at once.
-pub const MAX_WORKERS: u32 = 65_536;
+pub(crate) const MAX_WORKERS: u32 = 65_536;
 /// What a larger count is told.
-pub const TOO_MANY_WORKERS: &str = "is more workers than ptest runs at once (at most 65536)";
+pub(crate) const TOO_MANY_WORKERS: &str = "is more workers than ptest runs at once (at most 65536)";
 
 impl std::str::FromStr for Jobs {
     type Err = String;
@@ -103,7 +103,7 @@ impl std::str::FromStr for Jobs {
 
 /// What the command line says, before precedence: `None` where no flag was given.
 #[derive(Debug, Clone, Default)]
-pub struct Overrides {
+pub(crate) struct Overrides {
     pub jobs: Option<Jobs>,
     pub sequential: bool,
     pub fail_fast: Option<bool>,
@@ -121,7 +121,7 @@ pub struct Overrides {
 
 impl Overrides {
     /// The flags of the command line that override settings.
-    pub fn from_args(args: &ConfigArgs) -> Overrides {
+    pub(crate) fn from_args(args: &ConfigArgs) -> Overrides {
         Overrides {
             jobs: args.jobs,
             sequential: args.sequential,
@@ -171,7 +171,7 @@ pub struct Settings {
 
 /// Resolve every setting from the command line, the environment and `ptest.lua`'s
 /// `ptest.config`; `config_dir` is the config file's folder, `cpus` the machine's logical CPUs.
-pub fn resolve(
+pub(crate) fn resolve(
     cli: &Overrides,
     env: &dyn Fn(&str) -> Option<String>,
     lua: &ConfigDecl,
@@ -234,7 +234,7 @@ pub fn resolve(
 /// the config's folder. Known before `ptest.lua` runs (history feeds the plan), so it needs only
 /// the config's folder. Paths from the command line and environment are relative to the current
 /// folder, as given.
-pub fn history(
+pub(crate) fn history(
     no_history: bool,
     flag: Option<&Path>,
     env: &dyn Fn(&str) -> Option<String>,
@@ -338,7 +338,7 @@ impl Settings {
 
 /// Which suites to keep (`-s`, `-c`, `-t`, `--phase`, `--skip`, `--no-deps`).
 #[derive(Debug, Clone, Default)]
-pub struct Selection {
+pub(crate) struct Selection {
     pub suites: Vec<String>,
     pub categories: Vec<String>,
     pub tags: Vec<String>,
@@ -351,7 +351,7 @@ pub struct Selection {
 }
 
 impl Selection {
-    pub fn filters(&self) -> bool {
+    pub(crate) fn filters(&self) -> bool {
         !(self.suites.is_empty()
             && self.categories.is_empty()
             && self.tags.is_empty()
@@ -361,7 +361,7 @@ impl Selection {
 }
 
 /// The worker count and where it came from.
-pub fn resolve_workers(
+pub(crate) fn resolve_workers(
     o: &Overrides,
     env: &dyn Fn(&str) -> Option<String>,
     lua: Option<u32>,
@@ -396,7 +396,7 @@ pub fn resolve_workers(
 
 /// A phase's own count: its `workers` if it has one; a command-line or environment count is a
 /// ceiling it cannot exceed.
-pub fn phase_workers(global: (u32, WorkerSource), phase: Option<u32>) -> u32 {
+pub(crate) fn phase_workers(global: (u32, WorkerSource), phase: Option<u32>) -> u32 {
     match (phase, global.1.is_override()) {
         (None, _) => global.0,
         (Some(p), true) => p.min(global.0),

@@ -9,7 +9,7 @@ use clap::CommandFactory;
 use crate::cli::Cli;
 
 /// `ptest completions SHELL`: the script on stdout.
-pub fn completions(shell: clap_complete::Shell) {
+pub(crate) fn completions(shell: clap_complete::Shell) {
     let mut cmd = Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut cmd, "ptest", &mut script);
@@ -17,7 +17,7 @@ pub fn completions(shell: clap_complete::Shell) {
 }
 
 /// `ptest man`: ptest.1 on stdout, or with a folder ptest.1 and `ptest-COMMAND.1` there.
-pub fn man(dir: Option<&Path>) -> Result<(), String> {
+pub(crate) fn man(dir: Option<&Path>) -> Result<(), String> {
     let mut cmd = Cli::command();
     cmd.build();
     let Some(dir) = dir else {

@@ -2,7 +2,7 @@
 
 /// Bytes in `s`: a number with a unit B, KB, MB, GB or TB (KiB.. the same); case and spaces
 /// do not matter.
-pub fn parse(s: &str) -> Result<u64, String> {
+pub(crate) fn parse(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -37,7 +37,7 @@ pub fn parse(s: &str) -> Result<u64, String> {
 }
 
 /// `2.0 GB`, `512.0 MB`: the form messages and `ptest plan` use.
-pub fn human(bytes: u64) -> String {
+pub(crate) fn human(bytes: u64) -> String {
     let b = bytes as f64;
     let k = 1024.0;
     if b >= k * k * k {

@@ -1,7 +1,7 @@
 //! "Did you mean" suggestions: the closest known name to a misspelt one.
 
 /// The closest candidate to `wrong`, if one is close enough to be a plausible typo.
-pub fn closest<'a, I>(wrong: &str, candidates: I) -> Option<&'a str>
+pub(crate) fn closest<'a, I>(wrong: &str, candidates: I) -> Option<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
 {
@@ -15,7 +15,7 @@ where
 }
 
 /// ` (did you mean "x"?)`, or nothing.
-pub fn hint<'a, I>(wrong: &str, candidates: I) -> String
+pub(crate) fn hint<'a, I>(wrong: &str, candidates: I) -> String
 where
     I: IntoIterator<Item = &'a str>,
 {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 /// The machine, as `ptest.sys` shows it to Lua: what every run needs, read at once.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Sys {
+pub(crate) struct Sys {
     /// Logical CPUs this process may use (affinity and cgroup quotas respected).
     pub cpus: u32,
     pub ci: Option<&'static str>,
@@ -19,7 +19,7 @@ pub struct Sys {
 /// clock (an interrupt to each idle one), and with memory, load and the container check it was
 /// a tenth of the time from ptest's start to its first suite.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Resources {
+pub(crate) struct Resources {
     pub physical_cores: u32,
     pub mem_total_mb: u64,
     pub mem_available_mb: u64,
@@ -29,7 +29,7 @@ pub struct Resources {
 
 impl Sys {
     /// Read the machine now.
-    pub fn detect() -> Sys {
+    pub(crate) fn detect() -> Sys {
         Sys {
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
             ci: detect_ci(|k| std::env::var(k).ok()),
@@ -40,7 +40,7 @@ impl Sys {
 }
 
 /// The memory available for new processes now, in bytes (0 when it cannot be read).
-pub fn mem_available() -> u64 {
+pub(crate) fn mem_available() -> u64 {
     match sysinfo::System::new() {
         Ok(mut s) => {
             s.refresh_memory_specifics(sysinfo::MemoryRefreshKind::nothing().with_ram());
@@ -52,7 +52,7 @@ pub fn mem_available() -> u64 {
 
 impl Resources {
     /// Read them now; `cpus` stands in for the physical cores when they cannot be counted.
-    pub fn detect(cpus: u32) -> Resources {
+    pub(crate) fn detect(cpus: u32) -> Resources {
         let physical_cores = sysinfo::System::physical_core_count().map_or(cpus, |n| n as u32);
         let (mem_total_mb, mem_available_mb) = match sysinfo::System::new() {
             Ok(mut s) => {
@@ -76,7 +76,7 @@ impl Resources {
 }
 
 /// Which CI system we run under, from its documented environment variables.
-pub fn detect_ci(var: impl Fn(&str) -> Option<String>) -> Option<&'static str> {
+pub(crate) fn detect_ci(var: impl Fn(&str) -> Option<String>) -> Option<&'static str> {
     let set = |k: &str| var(k).is_some_and(|v| !v.is_empty());
     let truthy = |k: &str| var(k).is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
     if truthy("GITHUB_ACTIONS") {

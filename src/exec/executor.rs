@@ -33,7 +33,7 @@ const DRAIN_MAX: Duration = Duration::from_secs(5);
 const SETTLE_MAX: Duration = Duration::from_secs(5);
 
 /// Runs attempts as processes and reports each one's outcome on the channel `new` returns.
-pub struct Executor {
+pub(crate) struct Executor {
     outcomes: mpsc::UnboundedSender<AttemptOutcome>,
     /// ptest's environment, prepared once for every child (which holds on to it until it execs).
     base_env: Arc<BaseEnv>,
@@ -60,12 +60,12 @@ struct Shared {
 /// inside `shutdown`: SIGKILL to every running attempt's group, and a shutdown in progress (or to
 /// come) kills at once instead of waiting out its grace period.
 #[derive(Clone)]
-pub struct KillSwitch {
+pub(crate) struct KillSwitch {
     shared: Arc<Shared>,
 }
 
 impl KillSwitch {
-    pub fn fire(&self) {
+    pub(crate) fn fire(&self) {
         self.shared.kill_all();
         self.shared.hurry.send_replace(true);
     }
@@ -137,7 +137,7 @@ impl Executor {
     /// Must be called inside a tokio runtime (the caller uses a `current_thread` runtime and a
     /// `LocalSet`). Makes ptest a child subreaper, raises the soft open-file limit to the hard
     /// limit (children get the original back), and starts the SIGCHLD reaper.
-    pub fn new() -> std::io::Result<(Executor, mpsc::UnboundedReceiver<AttemptOutcome>)> {
+    pub(crate) fn new() -> std::io::Result<(Executor, mpsc::UnboundedReceiver<AttemptOutcome>)> {
         process::setup()?;
         // Before the reaper exists, so that nothing else can wait for the watchdog's start.
         let watchdog = if cfg!(test) { None } else { Watchdog::start() };
@@ -161,7 +161,7 @@ impl Executor {
     }
 
     /// The run's folder: if ptest dies without ending the run, the watchdog removes it.
-    pub fn watch_folder(&self, path: &Path) {
+    pub(crate) fn watch_folder(&self, path: &Path) {
         if let Some(w) = &self.shared.watchdog {
             w.folder(path);
         }
@@ -169,14 +169,14 @@ impl Executor {
 
     /// Variables every attempt of this run gets, set once instead of per attempt (an attempt's
     /// own `env` still overrides them).
-    pub fn set_run_env(&mut self, vars: &[(String, String)]) {
+    pub(crate) fn set_run_env(&mut self, vars: &[(String, String)]) {
         self.base_env = Arc::new(BaseEnv::capture_with(vars));
     }
 
     /// Non-blocking: writes the header line to the log, spawns the process and arms the timeout.
     /// Exactly one `AttemptOutcome` with this key arrives on the channel, `SpawnFailed` included.
     /// Keys must be unique among running attempts.
-    pub fn start(&mut self, spec: AttemptSpec) {
+    pub(crate) fn start(&mut self, spec: AttemptSpec) {
         let AttemptSpec {
             key,
             command,
@@ -351,7 +351,7 @@ impl Executor {
 
     /// SIGTERM to the attempt's process group, SIGKILL after its grace period; its outcome is
     /// `Cancelled` (or `TimedOut`, if the timeout came first). Unknown or finished keys are ignored.
-    pub fn cancel(&mut self, key: u64) {
+    pub(crate) fn cancel(&mut self, key: u64) {
         if let Some(handle) = self.shared.lock().attempts.get(&key) {
             let _ = handle.control.send(Control::Cancel);
         }
@@ -359,19 +359,20 @@ impl Executor {
 
     /// SIGKILL to every running attempt's group at once (a second Ctrl-C). Their outcomes still
     /// arrive, as `Cancelled` unless already timed out.
-    pub fn kill_all(&mut self) {
+    pub(crate) fn kill_all(&mut self) {
         self.shared.kill_all();
     }
 
     /// A handle that does what `kill_all` does and also cuts a shutdown's grace period short.
-    pub fn kill_switch(&self) -> KillSwitch {
+    pub(crate) fn kill_switch(&self) -> KillSwitch {
         KillSwitch {
             shared: Arc::clone(&self.shared),
         }
     }
 
     /// The number of attempts that have not reported yet.
-    pub fn running(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn running(&self) -> usize {
         self.shared.lock().attempts.len()
     }
 
@@ -380,7 +381,7 @@ impl Executor {
     /// (daemonized grandchildren), reaping them all until ptest has no stray child left. Returns
     /// at once when nothing is left. Attempts still running end `Cancelled`, and their outcomes
     /// are on the channel before this returns, as is every byte echo readers had to write.
-    pub async fn shutdown(self, grace: Duration) {
+    pub(crate) async fn shutdown(self, grace: Duration) {
         let (groups, terminated) = {
             let state = self.shared.lock();
             for handle in state.attempts.values() {

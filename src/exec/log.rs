@@ -23,10 +23,10 @@ const MAX_LINE: usize = 64 * 1024;
 const READER_STACK: usize = 128 * 1024;
 
 /// How much of an attempt's output retry rules and hooks see.
-pub const OUTPUT_TAIL: u64 = 64 * 1024;
+pub(crate) const OUTPUT_TAIL: u64 = 64 * 1024;
 
 /// The last `OUTPUT_TAIL` bytes of `[start, end)` of a log file.
-pub fn read_tail(path: &Path, start: u64, end: u64) -> Vec<u8> {
+pub(crate) fn read_tail(path: &Path, start: u64, end: u64) -> Vec<u8> {
     let from = start.max(end.saturating_sub(OUTPUT_TAIL));
     let mut buf = Vec::new();
     // Never through a link planted since, never waiting on a FIFO.
@@ -249,7 +249,7 @@ pub(crate) struct LineSplitter {
 }
 
 impl LineSplitter {
-    pub fn feed(&mut self, mut chunk: &[u8], emit: &mut impl FnMut(&[u8])) {
+    pub(super) fn feed(&mut self, mut chunk: &[u8], emit: &mut impl FnMut(&[u8])) {
         while let Some(newline) = chunk.iter().position(|&b| b == b'\n') {
             let line = &chunk[..newline];
             if self.partial.is_empty() {
@@ -269,7 +269,7 @@ impl LineSplitter {
     }
 
     /// The last line, when the output did not end with a newline.
-    pub fn finish(&mut self, emit: &mut impl FnMut(&[u8])) {
+    pub(super) fn finish(&mut self, emit: &mut impl FnMut(&[u8])) {
         if !self.partial.is_empty() {
             emit(&self.partial);
             self.partial.clear();

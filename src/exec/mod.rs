@@ -7,10 +7,10 @@
 
 mod executor;
 mod log;
-pub use log::{OUTPUT_TAIL, read_tail};
+pub(crate) use log::read_tail;
 pub(crate) mod platform;
 mod process;
-pub use process::{become_subreaper, block_signals_in_this_thread};
+pub(crate) use process::{become_subreaper, block_signals_in_this_thread};
 mod reaper;
 mod spawn;
 mod sweep;
@@ -18,7 +18,7 @@ mod sweep;
 mod tests;
 pub mod watchdog;
 
-pub use executor::{Executor, KillSwitch};
+pub(crate) use executor::Executor;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -48,15 +48,15 @@ impl CommandLine {
 }
 
 /// Where `-v` sends each complete output line (already split; without the trailing newline).
-pub trait LineSink: Send + Sync {
+pub(crate) trait LineSink: Send + Sync {
     fn line(&self, prefix: &str, line: &[u8]);
 }
 
 /// A terminal writer shared by the live output and the reporter, so lines never tear.
-pub type SharedWriter = Arc<Mutex<Box<dyn Write + Send>>>;
+pub(crate) type SharedWriter = Arc<Mutex<Box<dyn Write + Send>>>;
 
 /// One attempt of one suite, fully resolved (templates already substituted).
-pub struct AttemptSpec {
+pub(crate) struct AttemptSpec {
     /// Opaque key chosen by the caller, echoed back in the outcome.
     pub key: u64,
     pub command: CommandLine,
@@ -76,7 +76,7 @@ pub struct AttemptSpec {
 }
 
 /// How an attempt's log begins.
-pub enum LogStart {
+pub(crate) enum LogStart {
     /// A later attempt: header and output go after the earlier attempts'.
     Append,
     /// The suite's first attempt in this run: the earlier run's log is overwritten from the start
@@ -87,7 +87,7 @@ pub enum LogStart {
 
 /// How an attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AttemptEnd {
+pub(crate) enum AttemptEnd {
     /// The process exited with this code.
     Exited(i32),
     /// The process was killed by this signal (not by ptest).
@@ -102,7 +102,7 @@ pub enum AttemptEnd {
 
 /// What happened to one attempt.
 #[derive(Debug, Clone)]
-pub struct AttemptOutcome {
+pub(crate) struct AttemptOutcome {
     pub key: u64,
     pub end: AttemptEnd,
     pub started: SystemTime,

@@ -30,7 +30,7 @@ pub(crate) fn setup() -> io::Result<()> {
 /// before the config is evaluated too, so that what `io.popen` and `os.execute` leave running
 /// (`sleep 300 &`) stays ptest's to find and stop at the end of the run (DESIGN §7) instead of
 /// passing to init.
-pub fn become_subreaper() -> io::Result<()> {
+pub(crate) fn become_subreaper() -> io::Result<()> {
     platform::become_subreaper().map(|_| ())
 }
 
@@ -218,7 +218,7 @@ pub(crate) fn signal_process(pid: libc::pid_t, signal: libc::c_int) -> bool {
 /// are handled by the scheduler's thread (SIGINT and SIGTERM through tokio, SIGCHLD through the
 /// reaper's signalfd). A helper that left one unblocked would be woken for it instead, and
 /// SIGCHLD would take the slower way through tokio's handler.
-pub fn block_signals_in_this_thread() {
+pub(crate) fn block_signals_in_this_thread() {
     // SAFETY: sigset_t is plain data; sigfillset and pthread_sigmask write only into our set and
     // this thread's mask.
     unsafe {

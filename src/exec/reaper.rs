@@ -34,7 +34,7 @@ impl Exit {
     }
 
     /// The end as the process itself chose it (ptest's own timeouts and cancels are decided elsewhere).
-    pub fn end(&self) -> AttemptEnd {
+    pub(super) fn end(&self) -> AttemptEnd {
         if libc::WIFSIGNALED(self.status) {
             AttemptEnd::Signaled(libc::WTERMSIG(self.status))
         } else {
@@ -63,13 +63,13 @@ pub(crate) fn lock() -> Waiters {
 }
 
 impl Waiters {
-    pub fn register(&mut self, pid: libc::pid_t) -> oneshot::Receiver<Exit> {
+    pub(super) fn register(&mut self, pid: libc::pid_t) -> oneshot::Receiver<Exit> {
         let (tx, rx) = oneshot::channel();
         self.0.insert(pid, tx);
         rx
     }
 
-    pub fn contains(&self, pid: libc::pid_t) -> bool {
+    pub(super) fn contains(&self, pid: libc::pid_t) -> bool {
         self.0.contains_key(&pid)
     }
 }

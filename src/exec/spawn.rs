@@ -22,12 +22,12 @@ pub(crate) struct BaseEnv {
 }
 
 impl BaseEnv {
-    pub fn capture() -> BaseEnv {
+    pub(crate) fn capture() -> BaseEnv {
         BaseEnv::from_vars(std::env::vars_os())
     }
 
     /// ptest's environment with `vars` set on top (replacing inherited values of the same keys).
-    pub fn capture_with(vars: &[(String, String)]) -> BaseEnv {
+    pub(crate) fn capture_with(vars: &[(String, String)]) -> BaseEnv {
         let overridden = |key: &OsStr| vars.iter().any(|(k, _)| OsStr::new(k) == key);
         let inherited = std::env::vars_os().filter(|(key, _)| !overridden(key));
         let set = vars
@@ -37,7 +37,7 @@ impl BaseEnv {
     }
 
     /// The value of `key` children get from this environment.
-    pub fn var(&self, key: &str) -> Option<&OsStr> {
+    pub(crate) fn var(&self, key: &str) -> Option<&OsStr> {
         self.entries
             .iter()
             .zip(&self.key_len)
@@ -46,21 +46,21 @@ impl BaseEnv {
     }
 
     /// The whole `KEY=VALUE` entry for `key`.
-    pub fn entry(&self, key: &str) -> Option<&OsStr> {
+    pub(crate) fn entry(&self, key: &str) -> Option<&OsStr> {
         self.entries()
             .find(|(_, k)| *k == key.as_bytes())
             .map(|(entry, _)| OsStr::from_bytes(entry.to_bytes()))
     }
 
     /// Each `KEY=VALUE` entry with its key.
-    pub fn entries(&self) -> impl ExactSizeIterator<Item = (&CStr, &[u8])> {
+    pub(crate) fn entries(&self) -> impl ExactSizeIterator<Item = (&CStr, &[u8])> {
         self.entries
             .iter()
             .zip(&self.key_len)
             .map(|(entry, &len)| (entry.as_c_str(), &entry.as_bytes()[..len]))
     }
 
-    pub fn from_vars(vars: impl IntoIterator<Item = (OsString, OsString)>) -> BaseEnv {
+    pub(crate) fn from_vars(vars: impl IntoIterator<Item = (OsString, OsString)>) -> BaseEnv {
         let mut entries = Vec::new();
         let mut key_len = Vec::new();
         for (key, value) in vars {
@@ -92,7 +92,7 @@ pub(crate) struct Dispositions {
 }
 
 impl Dispositions {
-    pub fn current() -> Dispositions {
+    pub(crate) fn current() -> Dispositions {
         let mut reset = Vec::new();
         for sig in 1..=platform::max_signal() {
             if sig == libc::SIGKILL || sig == libc::SIGSTOP {
@@ -113,12 +113,12 @@ impl Dispositions {
     }
 
     /// The signals to set back to the default.
-    pub fn reset(&self) -> &[libc::c_int] {
+    pub(crate) fn reset(&self) -> &[libc::c_int] {
         &self.reset
     }
 
     #[cfg(test)]
-    pub fn resets(&self, sig: libc::c_int) -> bool {
+    pub(crate) fn resets(&self, sig: libc::c_int) -> bool {
         self.reset.contains(&sig)
     }
 }
@@ -158,11 +158,11 @@ pub(crate) struct Request<'a> {
 
 impl SpawnError {
     /// The system refused a new process for now (the process limit): try again shortly.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         self.step == Step::Clone && self.error.raw_os_error() == Some(libc::EAGAIN)
     }
 
-    pub fn nul() -> SpawnError {
+    pub(crate) fn nul() -> SpawnError {
         SpawnError {
             step: Step::Setup,
             error: io::Error::new(
@@ -174,7 +174,7 @@ impl SpawnError {
 
     /// Only Linux's fast path fails before the clone for a reason of its own (its stack).
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-    pub fn setup(error: io::Error) -> SpawnError {
+    pub(crate) fn setup(error: io::Error) -> SpawnError {
         SpawnError {
             step: Step::Setup,
             error,

@@ -33,7 +33,7 @@ pub(crate) struct Watchdog {
 
 impl Watchdog {
     /// Starts the watchdog; `None` when it cannot be (the run goes on without it).
-    pub fn start() -> Option<Watchdog> {
+    pub(crate) fn start() -> Option<Watchdog> {
         let (read, write) = crate::exec::process::pipe().ok()?;
         let exe = std::env::current_exe().ok()?;
         // Registered as a process the executor knows: the end-of-run sweep must not take it
@@ -62,17 +62,17 @@ impl Watchdog {
     }
 
     /// A new process group ptest started.
-    pub fn group(&self, pgid: libc::pid_t) {
+    pub(crate) fn group(&self, pgid: libc::pid_t) {
         self.say(format!("g {pgid}\n").as_bytes());
     }
 
     /// A group that has no member left: its number may be reused by someone else's.
-    pub fn ended(&self, pgid: libc::pid_t) {
+    pub(crate) fn ended(&self, pgid: libc::pid_t) {
         self.say(format!("e {pgid}\n").as_bytes());
     }
 
     /// The run's folder, removed if ptest dies.
-    pub fn folder(&self, path: &Path) {
+    pub(crate) fn folder(&self, path: &Path) {
         let mut line = b"d ".to_vec();
         line.extend_from_slice(path.as_os_str().as_bytes());
         line.push(b'\n');
@@ -80,7 +80,7 @@ impl Watchdog {
     }
 
     /// A normal end: the watchdog leaves without touching anything.
-    pub fn goodbye(&self) {
+    pub(crate) fn goodbye(&self) {
         self.say(b"bye\n");
     }
 }

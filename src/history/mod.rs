@@ -4,9 +4,9 @@
 //! locking and writing the file are `store`'s, the `ptest stats` figures `stats`'s. It knows
 //! nothing of the scheduler: the run's results come in as plain records.
 
-pub mod sink;
-pub mod stats;
-pub mod store;
+pub(crate) mod sink;
+pub(crate) mod stats;
+pub(crate) mod store;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,11 +16,11 @@ use serde::{Deserialize, Serialize};
 use crate::event::Status;
 
 /// The format this build reads and writes; a file with a higher one is set aside, not guessed at.
-pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 1;
 /// Runs kept per suite or item, newest last.
-pub const KEEP: usize = 30;
+pub(crate) const KEEP: usize = 30;
 /// Passed runs the expected duration is the median of.
-pub const EXPECTED_OF: usize = 5;
+pub(crate) const EXPECTED_OF: usize = 5;
 
 /// One run of one suite (or item). Cancelled and skipped runs carry only their status and
 /// time: they say nothing about a duration.
@@ -91,7 +91,7 @@ impl Entry {
 }
 
 /// The median of `xs` (sorted in place); `None` when empty.
-pub fn median(xs: &mut [f64]) -> Option<f64> {
+pub(crate) fn median(xs: &mut [f64]) -> Option<f64> {
     if xs.is_empty() {
         return None;
     }
@@ -212,7 +212,7 @@ impl History {
 }
 
 /// `ptest merge --history A B ... -o OUT`: join the shards' histories into one file.
-pub fn merge(inputs: &[PathBuf], output: &Path) -> Result<(), crate::error::Error> {
+pub(crate) fn merge(inputs: &[PathBuf], output: &Path) -> Result<(), crate::error::Error> {
     use crate::error::Error;
     let mut joined = History::default();
     for p in inputs {
@@ -244,7 +244,7 @@ pub fn merge(inputs: &[PathBuf], output: &Path) -> Result<(), crate::error::Erro
 }
 
 /// The history key of a batch's item.
-pub fn item_key(batch: &str, item: &str) -> String {
+pub(crate) fn item_key(batch: &str, item: &str) -> String {
     format!("{batch}/{item}")
 }
 
@@ -262,7 +262,7 @@ impl Update {
 }
 
 /// The record of one suite's (or item's) final result.
-pub fn record(
+pub(crate) fn record(
     status: Status,
     time: u64,
     duration: f64,
@@ -287,7 +287,7 @@ pub fn record(
 
 /// Where history lives, or that it is off.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Location {
+pub(crate) enum Location {
     Off,
     File(PathBuf),
 }
@@ -295,7 +295,7 @@ pub enum Location {
 impl Location {
     /// Where `settings::history` says (the one place for its precedence), for the config at
     /// `config`.
-    pub fn resolve(
+    pub(crate) fn resolve(
         no_history: bool,
         flag: Option<&Path>,
         env: Option<String>,
@@ -312,7 +312,7 @@ impl Location {
         }
     }
 
-    pub fn path(&self) -> Option<&Path> {
+    pub(crate) fn path(&self) -> Option<&Path> {
         match self {
             Location::Off => None,
             Location::File(p) => Some(p),

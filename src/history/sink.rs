@@ -8,7 +8,7 @@ use super::{Update, record};
 use crate::event::{Event, RunInfo, Sink};
 use crate::plan::Plan;
 
-pub struct HistorySink {
+pub(crate) struct HistorySink {
     path: PathBuf,
     /// What was read at the start, taken by the write.
     loaded: Option<Loaded>,
@@ -19,7 +19,7 @@ pub struct HistorySink {
 }
 
 impl HistorySink {
-    pub fn new(path: PathBuf, loaded: Loaded) -> HistorySink {
+    pub(crate) fn new(path: PathBuf, loaded: Loaded) -> HistorySink {
         HistorySink {
             path,
             loaded: Some(loaded),

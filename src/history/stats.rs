@@ -11,7 +11,7 @@ use crate::event::Status;
 
 /// The figures of one name.
 #[derive(Debug, Clone, Serialize)]
-pub struct Row {
+pub(crate) struct Row {
     pub name: String,
     /// Recorded runs (skipped and cancelled ones included).
     pub runs: usize,
@@ -36,7 +36,7 @@ fn round3(x: f64) -> f64 {
 }
 
 /// The figures of one entry.
-pub fn row(name: &str, e: &Entry) -> Row {
+pub(crate) fn row(name: &str, e: &Entry) -> Row {
     let ended: Vec<Status> = e
         .runs
         .iter()
@@ -89,7 +89,7 @@ pub fn row(name: &str, e: &Entry) -> Row {
 }
 
 /// Rows of every suite (and, separately, every item), most time spent first, then by name.
-pub fn rows(h: &History) -> (Vec<Row>, Vec<Row>) {
+pub(crate) fn rows(h: &History) -> (Vec<Row>, Vec<Row>) {
     let sorted = |map: &std::collections::BTreeMap<String, Entry>| {
         let mut v: Vec<Row> = map.iter().map(|(n, e)| row(n, e)).collect();
         v.sort_by(|a, b| b.time_spent.total_cmp(&a.time_spent));
@@ -153,7 +153,7 @@ fn table(out: &mut String, title: &str, rows: &[Row]) {
 }
 
 /// The text table.
-pub fn text(h: &History, path: &std::path::Path) -> String {
+pub(crate) fn text(h: &History, path: &std::path::Path) -> String {
     let (suites, items) = rows(h);
     let mut out = String::new();
     if suites.is_empty() && items.is_empty() {
@@ -178,7 +178,7 @@ pub fn text(h: &History, path: &std::path::Path) -> String {
 }
 
 /// The JSON document.
-pub fn json(h: &History, path: &std::path::Path) -> String {
+pub(crate) fn json(h: &History, path: &std::path::Path) -> String {
     let (suites, items) = rows(h);
     let doc = serde_json::json!({
         "history": path.display().to_string(),

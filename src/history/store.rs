@@ -13,7 +13,7 @@ use super::{FORMAT_VERSION, History, Update};
 
 /// What was found at the history's place, and how to tell later whether it changed.
 #[derive(Debug, Default)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub history: History,
     /// A warning for the user (a file that could not be read and is ignored).
     pub warning: Option<String>,
@@ -60,7 +60,7 @@ fn parse(bytes: &[u8]) -> Result<History, String> {
 
 /// Read the history at `path`. A missing file is an empty history; one that cannot be read is
 /// an empty history with a warning.
-pub fn load(path: &Path) -> Loaded {
+pub(crate) fn load(path: &Path) -> Loaded {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Loaded::default(),
@@ -157,7 +157,7 @@ impl Lock {
 /// Add `update` to the history at `path`: under the lock, read what is there now (another run
 /// may have written since `loaded` was read), add, write a new file and rename it into place.
 /// Returns warnings (a file set aside) on success.
-pub fn write(path: &Path, loaded: Loaded, update: &Update) -> Result<Vec<String>, String> {
+pub(crate) fn write(path: &Path, loaded: Loaded, update: &Update) -> Result<Vec<String>, String> {
     let fail = |what: &str, e: &std::io::Error| {
         format!(
             "cannot write history {}: {what}: {}",
@@ -218,7 +218,7 @@ fn set_aside(path: &Path) -> std::io::Result<()> {
 }
 
 /// Serialize `history` into a fresh temp file beside `path` (`O_EXCL`), then rename it over.
-pub fn write_atomic(path: &Path, history: &History) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, history: &History) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -19,7 +19,7 @@ use crate::plan::decl::{
 };
 use crate::suggest;
 
-pub const EVENTS: &[&str] = &[
+pub(super) const EVENTS: &[&str] = &[
     "run_started",
     "suite_started",
     "suite_finished",
@@ -102,7 +102,7 @@ const CONFIG_FIELDS: &[&str] = &[
 ];
 
 /// The file and line of the Lua code that called the current Rust function.
-pub fn caller(lua: &Lua) -> Origin {
+pub(super) fn caller(lua: &Lua) -> Origin {
     let fallback = || State::chunk(lua);
     lua.inspect_stack(1, |d| {
         let src = d.source();
@@ -896,7 +896,7 @@ fn glob(lua: &Lua, pattern: Value) -> mlua::Result<Table> {
 }
 
 /// Install the `ptest` table as a global and as `package.loaded.ptest`.
-pub fn install(
+pub(super) fn install(
     lua: &Lua,
     sys: Table,
     profile: Option<&str>,

@@ -11,13 +11,13 @@ use crate::error::{ConfigError, Origin};
 use crate::{duration, suggest};
 
 /// A config error raised from inside a Lua callback; `evaluate` finds it again by downcasting.
-pub fn raise(e: ConfigError) -> mlua::Error {
+pub(super) fn raise(e: ConfigError) -> mlua::Error {
     mlua::Error::external(e)
 }
 
 /// What a value is, for messages: numbers and (short) strings by value, handles by kind and
 /// name (`phase "core"`), anything else by type (`boolean`, `table`).
-pub fn describe(v: &Value) -> String {
+pub(super) fn describe(v: &Value) -> String {
     match v {
         Value::UserData(ud) => match ud.borrow::<Handle>() {
             Ok(h) => h.describe(),
@@ -40,7 +40,7 @@ pub fn describe(v: &Value) -> String {
 
 /// The fields of one constructor table, read in a single pass (a `pairs` walk costs far less
 /// than a lookup per known field, and a generated config may declare thousands of suites).
-pub struct Reader {
+pub(super) struct Reader {
     table: Table,
     known: &'static [&'static str],
     /// One value per known field, `Nil` when absent.
@@ -58,7 +58,7 @@ pub struct Reader {
 }
 
 impl Reader {
-    pub fn read(
+    pub(super) fn read(
         table: &Table,
         known: &'static [&'static str],
         context: String,
@@ -112,7 +112,7 @@ impl Reader {
         })
     }
 
-    pub fn err(&self, message: impl Into<String>) -> mlua::Error {
+    pub(super) fn err(&self, message: impl Into<String>) -> mlua::Error {
         raise(ConfigError::new(
             Some(self.origin.clone()),
             Some(self.context.clone()),
@@ -125,12 +125,12 @@ impl Reader {
     }
 
     /// The first unknown field name (in sorted order), if any.
-    pub fn first_unknown(&self) -> Option<&str> {
+    pub(super) fn first_unknown(&self) -> Option<&str> {
         self.unknown.first().map(String::as_str)
     }
 
     /// Every key must be a known field name.
-    pub fn check_keys(&self) -> mlua::Result<()> {
+    pub(super) fn check_keys(&self) -> mlua::Result<()> {
         let known = self.known;
         if let Some(k) = &self.non_string {
             return Err(self.err(format!(
@@ -157,23 +157,23 @@ impl Reader {
     }
 
     /// The value of a known field (`Nil` when absent).
-    pub fn raw(&self, key: &str) -> &Value {
+    pub(super) fn raw(&self, key: &str) -> &Value {
         self.position(key).map_or(&self.nil, |i| &self.values[i])
     }
 
     /// What a handle shows for `key` instead of the declared value: a default, or a
     /// normalised form (durations in seconds, references by name).
-    pub fn show(&mut self, key: &'static str, v: Shown) {
+    pub(super) fn show(&mut self, key: &'static str, v: Shown) {
         debug_assert!(self.known.contains(&key), "{key} is not a known field");
         self.shown.push((key, v));
     }
 
     /// The declared table and what to show instead of some of its fields, for a handle.
-    pub fn into_fields(self) -> (Table, Vec<(&'static str, Shown)>) {
+    pub(super) fn into_fields(self) -> (Table, Vec<(&'static str, Shown)>) {
         (self.table, self.shown)
     }
 
-    pub fn string(&self, key: &str) -> mlua::Result<Option<String>> {
+    pub(super) fn string(&self, key: &str) -> mlua::Result<Option<String>> {
         match self.raw(key) {
             Value::Nil => Ok(None),
             Value::String(s) => Ok(Some(s.to_string_lossy())),
@@ -181,7 +181,7 @@ impl Reader {
         }
     }
 
-    pub fn required_string(&self, key: &str) -> mlua::Result<String> {
+    pub(super) fn required_string(&self, key: &str) -> mlua::Result<String> {
         match self.string(key)? {
             Some(s) if !s.trim().is_empty() => Ok(s),
             Some(_) => Err(self.err(format!("{key}: must not be empty"))),
@@ -189,7 +189,7 @@ impl Reader {
         }
     }
 
-    pub fn bool(&self, key: &str) -> mlua::Result<Option<bool>> {
+    pub(super) fn bool(&self, key: &str) -> mlua::Result<Option<bool>> {
         match self.raw(key) {
             Value::Nil => Ok(None),
             Value::Boolean(b) => Ok(Some(*b)),
@@ -197,7 +197,7 @@ impl Reader {
         }
     }
 
-    pub fn number(&self, key: &str) -> mlua::Result<Option<f64>> {
+    pub(super) fn number(&self, key: &str) -> mlua::Result<Option<f64>> {
         match self.raw(key) {
             Value::Nil => Ok(None),
             Value::Integer(i) => Ok(Some(*i as f64)),
@@ -206,7 +206,7 @@ impl Reader {
         }
     }
 
-    pub fn positive_number(&self, key: &str) -> mlua::Result<Option<f64>> {
+    pub(super) fn positive_number(&self, key: &str) -> mlua::Result<Option<f64>> {
         match self.number(key)? {
             Some(n) if n <= 0.0 => {
                 Err(self.err(format!("{key}: expected a number above 0, got {n}")))
@@ -216,7 +216,7 @@ impl Reader {
     }
 
     /// An integer >= `min`.
-    pub fn int(&self, key: &str, min: i64) -> mlua::Result<Option<u32>> {
+    pub(super) fn int(&self, key: &str, min: i64) -> mlua::Result<Option<u32>> {
         let v = self.raw(key);
         match int_of(v) {
             None if v.is_nil() => Ok(None),
@@ -227,7 +227,7 @@ impl Reader {
     }
 
     /// A duration of at most [`duration::MAX`].
-    pub fn duration(&self, key: &str) -> mlua::Result<Option<Duration>> {
+    pub(super) fn duration(&self, key: &str) -> mlua::Result<Option<Duration>> {
         let v = self.raw(key);
         match duration_of(v) {
             Ok(Some(d)) if d > duration::MAX => Err(self.err(format!(
@@ -244,7 +244,7 @@ impl Reader {
 
     /// A duration that must be longer than zero (a zero timeout would kill every attempt at
     /// once).
-    pub fn positive_duration(&self, key: &str) -> mlua::Result<Option<Duration>> {
+    pub(super) fn positive_duration(&self, key: &str) -> mlua::Result<Option<Duration>> {
         match self.duration(key)? {
             Some(d) if d.is_zero() => Err(self.err(format!(
                 "{key}: must be longer than 0s (leave it out for the default)"
@@ -254,7 +254,7 @@ impl Reader {
     }
 
     /// An array of strings (numbers are accepted and written as text).
-    pub fn string_list(&self, key: &str) -> mlua::Result<Option<Vec<String>>> {
+    pub(super) fn string_list(&self, key: &str) -> mlua::Result<Option<Vec<String>>> {
         match self.raw(key) {
             Value::Nil => Ok(None),
             Value::Table(t) => {
@@ -281,7 +281,7 @@ impl Reader {
     }
 
     /// A table of NAME = value (strings, numbers or booleans).
-    pub fn string_map(&self, key: &str) -> mlua::Result<BTreeMap<String, String>> {
+    pub(super) fn string_map(&self, key: &str) -> mlua::Result<BTreeMap<String, String>> {
         let mut out = BTreeMap::new();
         match self.raw(key) {
             Value::Nil => {}
@@ -320,7 +320,7 @@ impl Reader {
     }
 
     /// A reference to a declaration of `kind`: its handle or its name.
-    pub fn reference(&self, key: &str, kind: Kind) -> mlua::Result<Option<String>> {
+    pub(super) fn reference(&self, key: &str, kind: Kind) -> mlua::Result<Option<String>> {
         let v = self.raw(key);
         reference_of(v, kind).map_err(|got| {
             self.err(format!(
@@ -332,7 +332,7 @@ impl Reader {
 }
 
 /// A reference value: `Ok(None)` for nil, `Err(description)` when it is of the wrong kind.
-pub fn reference_of(v: &Value, kind: Kind) -> Result<Option<String>, String> {
+pub(super) fn reference_of(v: &Value, kind: Kind) -> Result<Option<String>, String> {
     match v {
         Value::Nil => Ok(None),
         Value::String(s) => Ok(Some(s.to_string_lossy())),
@@ -347,7 +347,7 @@ pub fn reference_of(v: &Value, kind: Kind) -> Result<Option<String>, String> {
     }
 }
 
-pub fn int_of(v: &Value) -> Option<i64> {
+pub(super) fn int_of(v: &Value) -> Option<i64> {
     match v {
         Value::Integer(i) => Some(*i),
         Value::Number(n) if n.fract() == 0.0 && n.is_finite() && n.abs() < 9.0e15 => {
@@ -370,7 +370,7 @@ fn shown_number(v: &Value) -> String {
 
 /// `Ok(None)` for nil; `Err(what it got)` for anything that is not a duration. One too long
 /// to hold comes back as `Duration::MAX`, for the caller to refuse as too long.
-pub fn duration_of(v: &Value) -> Result<Option<Duration>, String> {
+pub(super) fn duration_of(v: &Value) -> Result<Option<Duration>, String> {
     match v {
         Value::Nil => Ok(None),
         Value::Integer(i) => duration::from_secs_saturating(*i as f64)
@@ -391,7 +391,7 @@ pub fn duration_of(v: &Value) -> Result<Option<Duration>, String> {
 
 /// The elements of a table that is a proper array (keys exactly 1..n), else `None`. One `pairs`
 /// walk: mlua's serde conversion would turn named keys into an empty list without a word.
-pub fn sequence(t: &Table) -> Option<Vec<Value>> {
+pub(super) fn sequence(t: &Table) -> Option<Vec<Value>> {
     let mut items: Vec<(i64, Value)> = Vec::new();
     let mut proper = true;
     t.for_each::<Value, Value>(|k, v| {

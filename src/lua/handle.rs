@@ -8,7 +8,7 @@ use mlua::{Lua, MetaMethod, Table, UserData, UserDataMethods, Value};
 /// A field value a handle shows, kept as Rust data: a handle holds no Lua reference besides
 /// its declared table, so thousands of handles cost little to keep and to free.
 #[derive(Debug, Clone)]
-pub enum Shown {
+pub(super) enum Shown {
     Int(i64),
     Num(f64),
     Bool(bool),
@@ -16,11 +16,11 @@ pub enum Shown {
 }
 
 impl Shown {
-    pub fn secs(d: Duration) -> Shown {
+    pub(super) fn secs(d: Duration) -> Shown {
         Shown::Num(d.as_secs_f64())
     }
 
-    pub fn into_lua(self, lua: &mlua::Lua) -> mlua::Result<Value> {
+    pub(super) fn into_lua(self, lua: &mlua::Lua) -> mlua::Result<Value> {
         Ok(match self {
             Shown::Int(i) => Value::Integer(i),
             Shown::Num(n) => Value::Number(n),
@@ -31,7 +31,7 @@ impl Shown {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(super) enum Kind {
     Suite,
     /// `ptest.batch`: accepted wherever a suite is referred to (it stands for all its parts).
     Batch,
@@ -42,7 +42,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn word(self) -> &'static str {
+    pub(super) fn word(self) -> &'static str {
         match self {
             Kind::Suite => "suite",
             Kind::Batch => "batch",
@@ -54,7 +54,7 @@ impl Kind {
     }
 }
 
-pub struct Handle {
+pub(super) struct Handle {
     pub kind: Kind,
     /// `None` only for an unnamed retry policy.
     pub name: Option<String>,
@@ -68,7 +68,7 @@ pub struct Handle {
 }
 
 impl Handle {
-    pub fn new(
+    pub(super) fn new(
         kind: Kind,
         name: Option<String>,
         index: usize,
@@ -83,7 +83,7 @@ impl Handle {
         }
     }
 
-    pub fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         match &self.name {
             Some(n) => format!("{} \"{n}\"", self.kind.word()),
             None => format!("{} #{}", self.kind.word(), self.index + 1),

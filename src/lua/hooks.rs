@@ -136,7 +136,7 @@ fn summary_table(lua: &Lua, s: &Summary) -> mlua::Result<Table> {
 }
 
 /// `ptest.on` hooks, as a sink.
-pub struct Hooks<'a> {
+pub(crate) struct Hooks<'a> {
     pub runtime: &'a Runtime,
 }
 
@@ -202,7 +202,7 @@ impl Sink for Hooks<'_> {
 }
 
 /// `when` predicates, as the scheduler's retry judge.
-pub struct Predicates<'a> {
+pub(crate) struct Predicates<'a> {
     pub runtime: &'a Runtime,
 }
 

@@ -3,7 +3,7 @@
 //! lists, so a field the reader accepts is never missing from the editor's help.
 
 /// The `---@meta` file, as `ptest init` writes it to `.ptest/lua/ptest.lua`.
-pub const META: &str = include_str!("../../lua/meta/ptest.lua");
+pub(crate) const META: &str = include_str!("../../lua/meta/ptest.lua");
 
 #[cfg(test)]
 mod tests {

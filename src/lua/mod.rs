@@ -5,9 +5,9 @@
 mod api;
 mod fields;
 mod handle;
-pub mod hooks;
-pub mod meta;
-pub mod presets;
+pub(crate) mod hooks;
+pub(crate) mod meta;
+pub(crate) mod presets;
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -22,7 +22,7 @@ use crate::sys::{Resources, Sys};
 use handle::{Handle, Kind};
 
 /// What the evaluation may read besides the file.
-pub struct EvalContext {
+pub(crate) struct EvalContext {
     pub sys: Sys,
     pub profile: Option<String>,
     pub vars: Vec<(String, String)>,
@@ -129,13 +129,13 @@ pub struct Runtime {
 }
 
 /// What `evaluate` produced.
-pub struct Evaluated {
+pub(crate) struct Evaluated {
     pub decls: Declarations,
     pub runtime: Runtime,
 }
 
 /// The message of a Lua error without mlua's wrapping and traceback.
-pub fn lua_message(e: &mlua::Error) -> String {
+pub(crate) fn lua_message(e: &mlua::Error) -> String {
     match e {
         mlua::Error::CallbackError { cause, .. } => lua_message(cause),
         mlua::Error::RuntimeError(m) | mlua::Error::SyntaxError { message: m, .. } => m
@@ -341,7 +341,7 @@ fn install_package_path(lua: &Lua, config_path: &Path) -> mlua::Result<()> {
 
 /// Evaluate the config file. `config_path` is shown in messages as given; a folder means the
 /// `ptest.lua` inside it (`ptest list .`, `ptest plan services/api`).
-pub fn evaluate(config_path: &Path, ctx: &EvalContext) -> Result<Evaluated, Error> {
+pub(crate) fn evaluate(config_path: &Path, ctx: &EvalContext) -> Result<Evaluated, Error> {
     let in_folder;
     let config_path = if config_path.is_dir() {
         in_folder = config_path.join("ptest.lua");

@@ -4,13 +4,13 @@
 use mlua::{Lua, Table, Value};
 
 /// Name and source of every preset.
-pub const PRESETS: &[(&str, &str)] = &[
+pub(crate) const PRESETS: &[(&str, &str)] = &[
     ("ci", include_str!("../../lua/ptest/presets/ci.lua")),
     ("pytest", include_str!("../../lua/ptest/presets/pytest.lua")),
 ];
 
 /// Put each preset in `package.preload` so `require` finds it without touching the disk.
-pub fn install(lua: &Lua, package: &Table) -> mlua::Result<()> {
+pub(crate) fn install(lua: &Lua, package: &Table) -> mlua::Result<()> {
     let preload: Table = package.get("preload")?;
     for (name, source) in PRESETS {
         let module = format!("ptest.presets.{name}");

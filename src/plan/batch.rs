@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::decl::{BatchDecl, BatchPart, Declarations, ItemSource, SuiteDecl};
 
 /// What expansion needs to know about the run.
-pub struct Facts<'a> {
+pub(crate) struct Facts<'a> {
     /// The worker count of a phase (by name; `None`: the default phase).
     pub workers: &'a dyn Fn(Option<&str>) -> u32,
     /// A suite's expected duration from history.
@@ -23,7 +23,7 @@ pub struct Facts<'a> {
 }
 
 /// `--rerun-failed` at the item level.
-pub struct Rerun<'a> {
+pub(crate) struct Rerun<'a> {
     /// `(batch, item)` failed last time.
     pub item: &'a dyn Fn(&str, &str) -> bool,
     /// One of the batch's parts failed with nothing known of its items: keep every item.
@@ -36,11 +36,11 @@ pub struct Rerun<'a> {
 const SECS_PER_BYTE: f64 = 1.0 / 40_000.0;
 
 /// Batch names to the names of their parts.
-pub type Parts = HashMap<String, Vec<String>>;
+pub(crate) type Parts = HashMap<String, Vec<String>>;
 
 /// Replace every batch declaration by its parts, in place, and point references to a batch
 /// at all of its parts. Returns the batches' parts by name.
-pub fn expand(d: &mut Declarations, facts: &Facts<'_>) -> Parts {
+pub(crate) fn expand(d: &mut Declarations, facts: &Facts<'_>) -> Parts {
     let mut parts = Parts::new();
     if d.suites.iter().all(|s| s.batch.is_none()) {
         return parts;
@@ -98,7 +98,7 @@ pub fn expand(d: &mut Declarations, facts: &Facts<'_>) -> Parts {
 }
 
 /// Names given on the command line, with each batch name replaced by its parts.
-pub fn expand_names(names: &[String], parts: &Parts) -> Vec<String> {
+pub(crate) fn expand_names(names: &[String], parts: &Parts) -> Vec<String> {
     names
         .iter()
         .flat_map(|n| match parts.get(n) {

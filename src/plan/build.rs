@@ -15,11 +15,10 @@ use crate::error::{ConfigError, Error, Origin};
 use crate::settings::{self, Overrides, Selection, phase_workers};
 use crate::suggest;
 
-pub const DEFAULT_PHASE: &str = "default";
-pub use crate::settings::{DEFAULT_GRACE, DEFAULT_LOG_DIR, DEFAULT_TIMEOUT};
+pub(crate) const DEFAULT_PHASE: &str = "default";
 
 /// What the plan needs besides the declarations.
-pub struct Inputs<'a> {
+pub(crate) struct Inputs<'a> {
     pub overrides: &'a Overrides,
     pub selection: &'a Selection,
     pub env: &'a dyn Fn(&str) -> Option<String>,
@@ -123,7 +122,7 @@ fn unknown(
 }
 
 /// Build the plan, or every error found.
-pub fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
+pub(crate) fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
     let mut errors = Vec::new();
 
     // Every setting's precedence is `settings`' business; the plan only applies the result. A

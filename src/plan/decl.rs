@@ -9,15 +9,8 @@ use std::time::Duration;
 use crate::error::Origin;
 use crate::exec::CommandLine;
 
-/// A reference from one declaration to another, as written (handles become their names).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NameRef {
-    pub name: String,
-    pub origin: Origin,
-}
-
 #[derive(Debug, Clone, PartialEq)]
-pub struct SuiteDecl {
+pub(crate) struct SuiteDecl {
     pub origin: Origin,
     pub name: String,
     pub cmd: CommandLine,
@@ -47,7 +40,7 @@ pub struct SuiteDecl {
 
 /// What `ptest.batch` adds to a suite's fields. Its `cmd` holds `{items}`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BatchDecl {
+pub(crate) struct BatchDecl {
     pub items: Vec<String>,
     /// `None`: `"auto"`.
     pub batches: Option<u32>,
@@ -136,7 +129,7 @@ impl BatchPart {
 }
 
 /// `word` as one shell word: unchanged when it is plain, else in single quotes.
-pub fn shell_quote(word: &str) -> String {
+pub(crate) fn shell_quote(word: &str) -> String {
     let plain = !word.is_empty()
         && word
             .bytes()
@@ -150,7 +143,7 @@ pub fn shell_quote(word: &str) -> String {
 
 /// A suite's memory as declared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MemoryDecl {
+pub(crate) enum MemoryDecl {
     Bytes(u64),
     /// Its peak RSS in history, plus a fifth.
     Auto,
@@ -158,7 +151,7 @@ pub enum MemoryDecl {
 
 /// `retry = backoff` (a policy by name or index) or `retry = 2` (two extra attempts).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RetryRef {
+pub(crate) enum RetryRef {
     /// Index into `Declarations::retries`.
     Policy(usize),
     Named(String),
@@ -166,7 +159,7 @@ pub enum RetryRef {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct GroupDecl {
+pub(crate) struct GroupDecl {
     pub origin: Origin,
     pub name: String,
     pub max: u32,
@@ -181,7 +174,7 @@ pub enum OnFailure {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct PhaseDecl {
+pub(crate) struct PhaseDecl {
     pub origin: Origin,
     pub name: String,
     pub enabled: bool,
@@ -192,14 +185,14 @@ pub struct PhaseDecl {
 
 /// A worker count from `ptest.lua`, already evaluated when it was `"auto"` or a function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WorkersDecl {
+pub(crate) struct WorkersDecl {
     pub count: u32,
     /// Written as a number: a `slots` above it is a mistake, not a smaller machine.
     pub literal: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct LimiterDecl {
+pub(crate) struct LimiterDecl {
     pub origin: Origin,
     pub name: String,
     /// Tokens per `per`.
@@ -212,7 +205,7 @@ pub struct LimiterDecl {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct RetryDecl {
+pub(crate) struct RetryDecl {
     pub origin: Origin,
     pub name: Option<String>,
     pub policy: RetryPolicy,
@@ -282,7 +275,7 @@ fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 
 /// `ptest.config{}`; every field optional, later calls override earlier ones.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ConfigDecl {
+pub(crate) struct ConfigDecl {
     pub workers: Option<WorkersDecl>,
     pub log_dir: Option<PathBuf>,
     pub fail_fast: Option<bool>,
@@ -294,7 +287,7 @@ pub struct ConfigDecl {
 
 /// Everything one evaluation of `ptest.lua` declared, in declaration order.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Declarations {
+pub(crate) struct Declarations {
     /// The folder of the config file: relative paths in it are relative to this.
     pub config_dir: PathBuf,
     /// The config path as the user gave it (used in messages).

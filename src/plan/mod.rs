@@ -1,17 +1,17 @@
 //! The Plan: everything a run needs, validated and immutable, with no Lua value in it.
 //! `ptest list`, `plan` and `graph` stop here; the scheduler only reads it.
 
-pub mod batch;
-pub mod build;
-pub mod decl;
-pub mod priority;
+pub(crate) mod batch;
+pub(crate) mod build;
+pub(crate) mod decl;
+pub(crate) mod priority;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::Origin;
 use crate::exec::CommandLine;
-pub use decl::{OnFailure, RetryPolicy};
+pub(crate) use decl::{OnFailure, RetryPolicy};
 
 macro_rules! id_type {
     ($name:ident) => {

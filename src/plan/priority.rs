@@ -7,7 +7,7 @@ use crate::history::History;
 
 /// Fill `expected`, its source and `path` for every suite: the median of its last passes in
 /// history, else its `estimate`, else unknown.
-pub fn compute(suites: &mut [Suite], history: &History) {
+pub(crate) fn compute(suites: &mut [Suite], history: &History) {
     let mut known = Vec::new();
     for s in suites.iter_mut() {
         // A batch's part is made of this run's items: its own past (another split) is no guide.
@@ -77,7 +77,7 @@ pub fn compute(suites: &mut [Suite], history: &History) {
 /// Every suite's priority before anything has run: the live priority with all of its group's
 /// other members still waiting (statically skipped ones never wait). This is the order
 /// `ptest plan` shows and the scheduler starts from.
-pub fn initial(plan: &super::Plan) -> Vec<f64> {
+pub(crate) fn initial(plan: &super::Plan) -> Vec<f64> {
     let group_work: Vec<f64> = plan
         .groups
         .iter()
@@ -106,7 +106,7 @@ pub fn initial(plan: &super::Plan) -> Vec<f64> {
 
 /// The live priority: `path`, or own duration plus the group's waiting work spread over its cap,
 /// whichever is larger.
-pub fn live(path: f64, expected: f64, group_waiting_others: f64, group_max: u32) -> f64 {
+pub(crate) fn live(path: f64, expected: f64, group_waiting_others: f64, group_max: u32) -> f64 {
     path.max(expected + group_waiting_others / f64::from(group_max.max(1)))
 }
 

@@ -16,7 +16,7 @@ use crate::event::{Event, RunInfo, Sink};
 use crate::plan::Plan;
 
 /// Bumped when a field changes meaning or goes away (new fields may come at any time).
-pub const EVENTS_VERSION: u32 = 1;
+pub(crate) const EVENTS_VERSION: u32 = 1;
 
 #[derive(Serialize)]
 struct Line<'a, T: Serialize> {
@@ -66,12 +66,12 @@ struct RunFinished<'a> {
 }
 
 /// Where the lines go.
-pub enum Target {
+pub(crate) enum Target {
     Stdout,
     File(std::fs::File),
 }
 
-pub struct EventsSink {
+pub(crate) struct EventsSink {
     target: Target,
     pub path: PathBuf,
     /// The first write that failed; later lines are not tried.
@@ -80,7 +80,7 @@ pub struct EventsSink {
 
 impl EventsSink {
     /// `-` is stdout; anything else a file, created or emptied now.
-    pub fn open(path: PathBuf) -> std::io::Result<EventsSink> {
+    pub(crate) fn open(path: PathBuf) -> std::io::Result<EventsSink> {
         let target = if path.as_os_str() == "-" {
             Target::Stdout
         } else {

@@ -70,7 +70,7 @@ fn tail(r: &SuiteResult) -> Vec<String> {
     }
 }
 
-pub struct GithubSink {
+pub(crate) struct GithubSink {
     pub summary_file: Option<PathBuf>,
     errors: usize,
     warnings: usize,
@@ -78,7 +78,7 @@ pub struct GithubSink {
 
 impl GithubSink {
     /// `Some` only on GitHub Actions.
-    pub fn detect() -> Option<GithubSink> {
+    pub(crate) fn detect() -> Option<GithubSink> {
         (std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true")).then(|| GithubSink {
             summary_file: std::env::var_os("GITHUB_STEP_SUMMARY").map(PathBuf::from),
             errors: 0,
@@ -178,7 +178,7 @@ impl GithubSink {
 }
 
 /// The step summary, at most `budget` bytes.
-pub fn summary_markdown(
+pub(crate) fn summary_markdown(
     plan: &Plan,
     results: &[SuiteResult],
     summary: &crate::event::Summary,

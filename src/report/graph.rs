@@ -78,7 +78,7 @@ fn dot_node(out: &mut String, indent: &str, plan: &Plan, id: SuiteId) {
 }
 
 /// `ptest graph --format dot`.
-pub fn dot(plan: &Plan) -> String {
+pub(crate) fn dot(plan: &Plan) -> String {
     let mut out = String::from("digraph ptest {\n  rankdir=LR;\n  node [shape=box];\n");
     for b in boxes(plan) {
         let pi = b.index;
@@ -126,7 +126,7 @@ fn mermaid_node(out: &mut String, indent: &str, plan: &Plan, id: SuiteId) {
 }
 
 /// `ptest graph --format mermaid`.
-pub fn mermaid(plan: &Plan) -> String {
+pub(crate) fn mermaid(plan: &Plan) -> String {
     let mut out = String::from("flowchart LR\n");
     let boxes = boxes(plan);
     for b in &boxes {

@@ -16,7 +16,7 @@ use crate::plan::Plan;
 const TAIL_LINES: usize = 40;
 
 /// Escape text for HTML content and attribute values.
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -141,7 +141,7 @@ if(p[0]==='sort'){var d=v.charAt(0)==='-'?'descending':'ascending',k=v.replace(/
 apply()})();";
 
 /// The page. `page` is where it will be written (log links are relative to its folder).
-pub fn build(
+pub(crate) fn build(
     plan: &Plan,
     run: &RunInfo,
     results: &[SuiteResult],
@@ -397,7 +397,7 @@ fn table(h: &mut String, plan: &Plan, results: &[SuiteResult], links: &Links) {
 }
 
 /// Writes the page when the run ends.
-pub struct HtmlSink {
+pub(crate) struct HtmlSink {
     pub path: std::path::PathBuf,
     pub errors: Vec<String>,
 }

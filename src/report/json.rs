@@ -10,10 +10,10 @@ use super::{display_path, unix_secs};
 use crate::event::{AttemptDetail, LimiterStats, RunInfo, SuiteResult, Summary};
 use crate::plan::Plan;
 
-pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 1;
 
 #[derive(Serialize)]
-pub struct Report<'a> {
+pub(crate) struct Report<'a> {
     pub format_version: u32,
     pub ptest_version: &'static str,
     pub run_id: &'a str,
@@ -26,7 +26,7 @@ pub struct Report<'a> {
 }
 
 #[derive(Serialize)]
-pub struct SuiteReport<'a> {
+pub(crate) struct SuiteReport<'a> {
     pub name: &'a str,
     pub description: Option<&'a str>,
     pub category: &'a str,
@@ -51,7 +51,7 @@ pub struct SuiteReport<'a> {
 }
 
 #[derive(Serialize)]
-pub struct AttemptReport {
+pub(crate) struct AttemptReport {
     pub attempt: u32,
     pub worker: u32,
     pub start_time: f64,
@@ -64,7 +64,7 @@ pub struct AttemptReport {
 }
 
 impl AttemptReport {
-    pub fn new(d: &AttemptDetail) -> AttemptReport {
+    pub(crate) fn new(d: &AttemptDetail) -> AttemptReport {
         AttemptReport {
             attempt: d.attempt,
             worker: d.worker,
@@ -80,7 +80,7 @@ impl AttemptReport {
 }
 
 #[derive(Serialize)]
-pub struct SummaryReport {
+pub(crate) struct SummaryReport {
     pub total: usize,
     pub passed: usize,
     pub failed: usize,
@@ -94,7 +94,7 @@ pub struct SummaryReport {
 }
 
 #[derive(Serialize)]
-pub struct LimiterReport<'a> {
+pub(crate) struct LimiterReport<'a> {
     pub name: &'a str,
     pub acquired: u64,
     pub waited: f64,
@@ -104,12 +104,12 @@ pub struct LimiterReport<'a> {
     pub serialized: bool,
 }
 
-pub fn round3(x: f64) -> f64 {
+pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
 /// One suite's entry in the report (also the body of `--events`' `suite_finished`).
-pub fn suite_report<'a>(plan: &'a Plan, r: &'a SuiteResult) -> SuiteReport<'a> {
+pub(crate) fn suite_report<'a>(plan: &'a Plan, r: &'a SuiteResult) -> SuiteReport<'a> {
     let s = plan.suite(r.id);
     SuiteReport {
         name: &s.name,
@@ -139,7 +139,7 @@ pub fn suite_report<'a>(plan: &'a Plan, r: &'a SuiteResult) -> SuiteReport<'a> {
 }
 
 /// The run's summary as the report writes it.
-pub fn summary_report(summary: &Summary) -> SummaryReport {
+pub(crate) fn summary_report(summary: &Summary) -> SummaryReport {
     SummaryReport {
         total: summary.total,
         passed: summary.passed,
@@ -155,7 +155,7 @@ pub fn summary_report(summary: &Summary) -> SummaryReport {
 }
 
 /// Build the report document.
-pub fn build<'a>(
+pub(crate) fn build<'a>(
     plan: &'a Plan,
     run: &'a RunInfo,
     results: &'a [SuiteResult],
@@ -190,14 +190,14 @@ pub fn build<'a>(
 }
 
 /// Write `value` as JSON to `path` atomically.
-pub fn write_atomic(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
     bytes.push(b'\n');
     super::write_file_atomic(path, &bytes)
 }
 
 /// The sink that writes the report when the run ends (also after fail-fast and Ctrl-C).
-pub struct JsonSink {
+pub(crate) struct JsonSink {
     pub paths: Vec<std::path::PathBuf>,
     /// Where writing failed, for the caller to report.
     pub errors: Vec<String>,

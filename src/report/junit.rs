@@ -19,14 +19,14 @@ use crate::plan::Plan;
 const TAIL_LINES: usize = 100;
 
 #[derive(Debug, Clone)]
-pub struct Document {
+pub(crate) struct Document {
     pub name: String,
     pub time: Duration,
     pub suites: Vec<TestSuite>,
 }
 
 #[derive(Debug, Clone)]
-pub struct TestSuite {
+pub(crate) struct TestSuite {
     pub name: String,
     /// Wall time from its first start to its last end.
     pub time: Duration,
@@ -35,7 +35,7 @@ pub struct TestSuite {
 }
 
 #[derive(Debug, Clone)]
-pub struct TestCase {
+pub(crate) struct TestCase {
     pub name: String,
     pub classname: String,
     pub time: Duration,
@@ -50,7 +50,7 @@ pub struct TestCase {
 }
 
 #[derive(Debug, Clone)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Passed,
     /// `<failure>`: the test ran and failed (or timed out).
     Failure(Problem),
@@ -62,7 +62,7 @@ pub enum Outcome {
 }
 
 #[derive(Debug, Clone)]
-pub struct Problem {
+pub(crate) struct Problem {
     pub message: String,
     pub kind: String,
     /// The log's tail, without ANSI codes.
@@ -71,13 +71,13 @@ pub struct Problem {
 
 /// An earlier failed attempt: `flakyFailure` when the case passed at last, else `rerunFailure`.
 #[derive(Debug, Clone)]
-pub struct Rerun {
+pub(crate) struct Rerun {
     pub problem: Problem,
 }
 
 impl Document {
     /// The XML text.
-    pub fn to_xml(&self) -> String {
+    pub(crate) fn to_xml(&self) -> String {
         let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let cases = || self.suites.iter().flat_map(|s| &s.cases);
         let _ = writeln!(
@@ -207,7 +207,7 @@ fn xml_char(c: char) -> char {
 }
 
 /// Escaped element text.
-pub fn text(s: &str) -> String {
+pub(crate) fn text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars().map(xml_char) {
         match c {
@@ -221,7 +221,7 @@ pub fn text(s: &str) -> String {
 }
 
 /// Escaped attribute value (line breaks kept as character references).
-pub fn attr(s: &str) -> String {
+pub(crate) fn attr(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars().map(xml_char) {
         match c {
@@ -265,7 +265,7 @@ fn rerun(r: &SuiteResult, d: &AttemptDetail, of: u32) -> Rerun {
 }
 
 /// The testcase of one suite.
-pub fn suite_case(plan: &Plan, r: &SuiteResult) -> TestCase {
+pub(crate) fn suite_case(plan: &Plan, r: &SuiteResult) -> TestCase {
     let s = plan.suite(r.id);
     let last = r.attempts_detail.last();
     let earlier = match r.attempts_detail.split_last() {
@@ -314,7 +314,12 @@ pub fn suite_case(plan: &Plan, r: &SuiteResult) -> TestCase {
 }
 
 /// The whole document: a testsuite per phase that has suites.
-pub fn build(plan: &Plan, _run: &RunInfo, results: &[SuiteResult], wall: Duration) -> Document {
+pub(crate) fn build(
+    plan: &Plan,
+    _run: &RunInfo,
+    results: &[SuiteResult],
+    wall: Duration,
+) -> Document {
     let mut doc = Document {
         name: "ptest".to_owned(),
         time: wall,
@@ -409,7 +414,7 @@ fn batch_suites(plan: &Plan, results: &[SuiteResult]) -> Vec<TestSuite> {
 }
 
 /// Writes the XML when the run ends.
-pub struct JunitSink {
+pub(crate) struct JunitSink {
     pub path: std::path::PathBuf,
     pub errors: Vec<String>,
 }

@@ -9,24 +9,6 @@ use crate::duration::human;
 use crate::exec::CommandLine;
 use crate::plan::{Plan, Suite, SuiteId};
 
-pub fn cmd_text(c: &CommandLine) -> String {
-    match c {
-        CommandLine::Shell(s) => s.clone(),
-        CommandLine::Argv(v) => v
-            .iter()
-            .map(|a| {
-                if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"\\$`".contains(c))
-                {
-                    format!("'{}'", a.replace('\'', "'\\''"))
-                } else {
-                    a.clone()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
-    }
-}
-
 fn names(plan: &Plan, ids: &[SuiteId]) -> String {
     ids.iter()
         .map(|d| plan.suite(*d).name.as_str())
@@ -110,7 +92,7 @@ fn push_joined<'a>(out: &mut String, items: impl Iterator<Item = &'a str>, sep: 
 }
 
 /// `ptest list`: suites by phase, then group, with category and the fields that shape a run.
-pub fn list_text(plan: &Plan) -> String {
+pub(crate) fn list_text(plan: &Plan) -> String {
     let mut out = String::with_capacity(128 * (plan.suites.len() + plan.phases.len() + 1));
     // The column where details start, counting the deeper indent of grouped suites, so that
     // details line up across groups.
@@ -209,7 +191,7 @@ fn policy_json(p: &crate::plan::RetryPolicy) -> Value {
 }
 
 /// `ptest list --format json`: every declared field, for tools.
-pub fn list_json(plan: &Plan) -> String {
+pub(crate) fn list_json(plan: &Plan) -> String {
     let priority = crate::plan::priority::initial(plan);
     let env_map = |env: &[(String, String)]| -> serde_json::Map<String, Value> {
         env.iter().map(|(k, v)| (k.clone(), json!(v))).collect()
@@ -294,7 +276,7 @@ pub fn list_json(plan: &Plan) -> String {
 }
 
 /// `ptest plan`: the parallelization report a team reads before trusting a config.
-pub fn plan_text(plan: &Plan) -> String {
+pub(crate) fn plan_text(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "config:    {}", plan.config_path.display());
     let _ = writeln!(

@@ -12,7 +12,7 @@ const BAR: usize = 20;
 
 /// What the status line shows.
 #[derive(Debug, Clone)]
-pub struct LiveState {
+pub(crate) struct LiveState {
     pub total: usize,
     pub done: usize,
     pub workers: u32,
@@ -29,7 +29,7 @@ pub struct LiveState {
 
 impl LiveState {
     /// Nothing to show yet (before the run starts).
-    pub fn empty() -> LiveState {
+    pub(crate) fn empty() -> LiveState {
         LiveState {
             total: 0,
             done: 0,
@@ -43,7 +43,7 @@ impl LiveState {
         }
     }
 
-    pub fn new(plan: &Plan) -> LiveState {
+    pub(crate) fn new(plan: &Plan) -> LiveState {
         let to_run: Vec<_> = plan.suites.iter().filter(|s| s.skip.is_none()).collect();
         let known = |s: &crate::plan::Suite| s.expected_source != ExpectedSource::None;
         LiveState {
@@ -65,7 +65,7 @@ impl LiveState {
         (s.expected_source != ExpectedSource::None).then_some(s.expected)
     }
 
-    pub fn started(&mut self, plan: &Plan, id: SuiteId, attempt: u32) {
+    pub(crate) fn started(&mut self, plan: &Plan, id: SuiteId, attempt: u32) {
         let e = Self::expected(plan, id);
         if attempt == 1 {
             match e {
@@ -78,12 +78,12 @@ impl LiveState {
     }
 
     /// The suite is running past twice its expected duration.
-    pub fn slow(&mut self, id: SuiteId) {
+    pub(crate) fn slow(&mut self, id: SuiteId) {
         self.slow.insert(id);
     }
 
     /// An attempt ended; `last` when the suite has its final status.
-    pub fn ended(&mut self, id: SuiteId, last: bool, secs: f64) {
+    pub(crate) fn ended(&mut self, id: SuiteId, last: bool, secs: f64) {
         self.running.remove(&id);
         if last {
             self.done += 1;
@@ -92,7 +92,7 @@ impl LiveState {
     }
 
     /// A suite ended without running (skipped).
-    pub fn skipped(&mut self, plan: &Plan, id: SuiteId) {
+    pub(crate) fn skipped(&mut self, plan: &Plan, id: SuiteId) {
         if plan.suite(id).skip.is_none() {
             self.done += 1;
             match Self::expected(plan, id) {
@@ -103,7 +103,7 @@ impl LiveState {
     }
 
     /// Seconds of work left, spread over the workers; `None` before anything is known.
-    pub fn eta(&self, now: Instant) -> Option<f64> {
+    pub(crate) fn eta(&self, now: Instant) -> Option<f64> {
         let mean = (!self.finished_secs.is_empty())
             .then(|| self.finished_secs.iter().sum::<f64>() / self.finished_secs.len() as f64);
         let unknown = if self.pending_unknown > 0 {
@@ -120,7 +120,7 @@ impl LiveState {
     }
 
     /// "still running: a (4m), b (2m)", longest-running first; `None` when nothing runs.
-    pub fn still_running(&self, now: Instant) -> Option<String> {
+    pub(crate) fn still_running(&self, now: Instant) -> Option<String> {
         if self.running.is_empty() {
             return None;
         }
@@ -134,7 +134,7 @@ impl LiveState {
     }
 
     /// The status line, at most `width` display columns.
-    pub fn render(&self, now: Instant, width: usize) -> String {
+    pub(crate) fn render(&self, now: Instant, width: usize) -> String {
         let filled = (self.done * BAR).checked_div(self.total).unwrap_or(BAR);
         let mut line = format!(
             "[{}{}] {}/{}  {}",
@@ -173,7 +173,7 @@ impl LiveState {
 /// At most `width` display columns (wide characters count two, combining marks none), with
 /// an ellipsis where it was cut; control characters (a name with a tab or a line break)
 /// shown as `?`, so the line stays one line.
-pub fn truncate(s: &str, width: usize) -> String {
+pub(crate) fn truncate(s: &str, width: usize) -> String {
     use unicode_width::UnicodeWidthChar;
     let clean: String = s
         .chars()
@@ -200,7 +200,7 @@ pub fn truncate(s: &str, width: usize) -> String {
 }
 
 /// The terminal's width, or 80.
-pub fn terminal_width() -> usize {
+pub(crate) fn terminal_width() -> usize {
     let mut ws = libc::winsize {
         ws_row: 0,
         ws_col: 0,

@@ -33,7 +33,7 @@ fn f(v: &Value) -> f64 {
 }
 
 /// Merge the reports; suites keep their order, shard by shard.
-pub fn merge(inputs: &[PathBuf]) -> Result<Value, Error> {
+pub(crate) fn merge(inputs: &[PathBuf]) -> Result<Value, Error> {
     if inputs.is_empty() {
         return Err(Error::Usage("merge: give at least one REPORT.json".into()));
     }
@@ -145,7 +145,7 @@ fn seconds(v: &Value) -> std::time::Duration {
 /// The JUnit document of a (merged) JSON report: a testsuite per phase, in the order phases
 /// first appear, a testcase per suite, as a run's own `--junit` writes them. Per-item testcases
 /// of batches and `file` are not in the JSON report, so they are not in this document.
-pub fn junit(report: &Value) -> super::junit::Document {
+pub(crate) fn junit(report: &Value) -> super::junit::Document {
     use super::junit::{Document, Outcome, Problem, Rerun, TestCase, TestSuite};
     let mut doc = Document {
         name: "ptest".to_owned(),

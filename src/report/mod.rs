@@ -2,30 +2,30 @@
 //! GitHub), and the views of a plan (`listing` for `ptest list` and `ptest plan`, `graph` for `ptest graph`). Each reads the
 //! plan and the events; none changes run state.
 
-pub mod events;
-pub mod github;
-pub mod graph;
-pub mod html;
-pub mod json;
-pub mod junit;
-pub mod listing;
-pub mod live;
-pub mod merge;
-pub mod style;
-pub mod terminal;
+pub(crate) mod events;
+pub(crate) mod github;
+pub(crate) mod graph;
+pub(crate) mod html;
+pub(crate) mod json;
+pub(crate) mod junit;
+pub(crate) mod listing;
+pub(crate) mod live;
+pub(crate) mod merge;
+pub(crate) mod style;
+pub(crate) mod terminal;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch, as the report writes times.
-pub fn unix_secs(t: SystemTime) -> f64 {
+pub(crate) fn unix_secs(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// A path as a person would type it from the current folder: relative when it is below it.
-pub fn display_path(p: &Path) -> PathBuf {
+pub(crate) fn display_path(p: &Path) -> PathBuf {
     // ptest never changes its own folder (suites change theirs): asked once, not per suite.
     static CWD: OnceLock<Option<PathBuf>> = OnceLock::new();
     match CWD.get_or_init(|| std::env::current_dir().ok()) {
@@ -38,14 +38,14 @@ pub fn display_path(p: &Path) -> PathBuf {
 
 /// Output as text a report can show: lossily decoded, ANSI escape sequences (colours, cursor
 /// moves) removed.
-pub fn strip_ansi(bytes: &[u8]) -> String {
+pub(crate) fn strip_ansi(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&strip_ansi_escapes::strip(bytes)).into_owned()
 }
 
 /// The one file a suite is about, relative to the config's folder: of its name and its
 /// command's arguments (program excluded; `path::test` selectors cut at `::`), those naming an
 /// existing file, when there is exactly one. CI systems link a test case to it.
-pub fn suite_file(plan: &crate::plan::Plan, s: &crate::plan::Suite) -> Option<String> {
+pub(crate) fn suite_file(plan: &crate::plan::Plan, s: &crate::plan::Suite) -> Option<String> {
     use crate::exec::CommandLine;
     let words: Vec<String> = match &s.cmd {
         CommandLine::Shell(line) => line
@@ -80,6 +80,6 @@ pub fn suite_file(plan: &crate::plan::Plan, s: &crate::plan::Suite) -> Option<St
 
 /// Write `bytes` to `path` atomically, never replacing anything but a regular file
 /// ([`crate::safe_write`]).
-pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     crate::safe_write::write(path, bytes)
 }

@@ -6,12 +6,12 @@ use owo_colors::OwoColorize;
 use crate::event::Status;
 
 #[derive(Debug, Clone, Copy)]
-pub struct Styles {
+pub(crate) struct Styles {
     pub enabled: bool,
 }
 
 impl Styles {
-    pub fn status(self, status: Status, text: &str) -> String {
+    pub(crate) fn status(self, status: Status, text: &str) -> String {
         if !self.enabled {
             return text.to_owned();
         }
@@ -23,7 +23,7 @@ impl Styles {
         }
     }
 
-    pub fn bold(self, text: &str) -> String {
+    pub(crate) fn bold(self, text: &str) -> String {
         if self.enabled {
             text.bold().to_string()
         } else {
@@ -31,7 +31,7 @@ impl Styles {
         }
     }
 
-    pub fn dim(self, text: &str) -> String {
+    pub(crate) fn dim(self, text: &str) -> String {
         if self.enabled {
             text.dimmed().to_string()
         } else {
@@ -39,7 +39,7 @@ impl Styles {
         }
     }
 
-    pub fn warn(self, text: &str) -> String {
+    pub(crate) fn warn(self, text: &str) -> String {
         if self.enabled {
             text.yellow().to_string()
         } else {

@@ -16,7 +16,7 @@ use crate::plan::Plan;
 
 /// How much the terminal shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verbosity {
+pub(crate) enum Verbosity {
     /// `-q`: the summary only.
     Quiet,
     Normal,
@@ -29,7 +29,7 @@ const FAILURE_TAIL_LINES: usize = 15;
 const FAILED_TESTS_SHOWN: usize = 20;
 const SLOWEST: usize = 5;
 
-pub struct Terminal {
+pub(crate) struct Terminal {
     out: SharedWriter,
     styles: Styles,
     verbosity: Verbosity,
@@ -59,7 +59,7 @@ fn status_width() -> usize {
 }
 
 /// `-v` output lines go through the same writer as the reporter.
-pub struct Echo {
+pub(crate) struct Echo {
     out: SharedWriter,
     styles: Styles,
 }
@@ -79,12 +79,8 @@ impl LineSink for Echo {
 }
 
 impl Terminal {
-    pub fn new(styles: Styles, verbosity: Verbosity) -> Terminal {
-        Terminal::with_writer(styles, verbosity, Box::new(std::io::stdout()))
-    }
-
     /// Writing to `out` (stderr when stdout carries `--events -`).
-    pub fn with_writer(
+    pub(crate) fn with_writer(
         styles: Styles,
         verbosity: Verbosity,
         out: Box<dyn Write + Send>,
@@ -103,14 +99,14 @@ impl Terminal {
     /// Show a live status line below the event lines (call when stdout is a terminal and `CI`
     /// is not set); otherwise, unless quiet, a "still running" line every 30 s.
     #[must_use]
-    pub fn with_live_view(mut self, enabled: bool) -> Terminal {
+    pub(crate) fn with_live_view(mut self, enabled: bool) -> Terminal {
         self.live_view = enabled && self.verbosity == Verbosity::Normal;
         self.live = (self.live_view || self.verbosity != Verbosity::Quiet)
             .then(|| Arc::new(Mutex::new(LiveState::empty())));
         self
     }
 
-    pub fn echo(&self) -> Arc<dyn LineSink> {
+    pub(crate) fn echo(&self) -> Arc<dyn LineSink> {
         Arc::new(Echo {
             out: self.out.clone(),
             styles: self.styles,
@@ -459,7 +455,7 @@ fn kept_folders(run: &RunInfo, results: &[SuiteResult]) -> String {
 }
 
 /// The last `n` lines of some output, lossily decoded, without a trailing empty line.
-pub fn last_lines(bytes: &[u8], n: usize) -> Vec<String> {
+pub(crate) fn last_lines(bytes: &[u8], n: usize) -> Vec<String> {
     let text = String::from_utf8_lossy(bytes);
     let lines: Vec<&str> = text.trim_end_matches('\n').split('\n').collect();
     let from = lines.len().saturating_sub(n);

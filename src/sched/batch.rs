@@ -10,7 +10,7 @@ use crate::plan::decl::BatchPart;
 use crate::results::{self, TestCase};
 
 /// The command for `items` (indices into the part's items; `None`: all of them).
-pub fn command(part: &BatchPart, items: Option<&[usize]>) -> CommandLine {
+pub(super) fn command(part: &BatchPart, items: Option<&[usize]>) -> CommandLine {
     match items {
         None => part.full_command(),
         Some(ix) => part.command(ix.iter().map(|&i| part.items[i].0.as_str())),
@@ -19,7 +19,11 @@ pub fn command(part: &BatchPart, items: Option<&[usize]>) -> CommandLine {
 
 /// Read the results file an attempt that started at `started` wrote, with each testcase
 /// attributed to the part's items. An error says why not, for a warning.
-pub fn read(path: &Path, started: SystemTime, part: &BatchPart) -> Result<Vec<TestCase>, String> {
+pub(super) fn read(
+    path: &Path,
+    started: SystemTime,
+    part: &BatchPart,
+) -> Result<Vec<TestCase>, String> {
     let meta = std::fs::symlink_metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => "the command did not write it".to_owned(),
         _ => crate::io_message(&e),
@@ -42,13 +46,13 @@ pub fn read(path: &Path, started: SystemTime, part: &BatchPart) -> Result<Vec<Te
 }
 
 /// The results path of an attempt: templates filled, relative to the suite's folder.
-pub fn path(template: &str, fill: impl Fn(&str) -> String, cwd: &Path) -> PathBuf {
+pub(super) fn path(template: &str, fill: impl Fn(&str) -> String, cwd: &Path) -> PathBuf {
     cwd.join(fill(template))
 }
 
 /// Keep what earlier attempts found for items this attempt did not run; this attempt's cases
 /// replace the rest.
-pub fn merge(kept: &mut Vec<TestCase>, ran: Option<&[usize]>, new: Vec<TestCase>) {
+pub(super) fn merge(kept: &mut Vec<TestCase>, ran: Option<&[usize]>, new: Vec<TestCase>) {
     match ran {
         None => kept.clear(),
         Some(ix) => kept.retain(|c| c.item.is_some_and(|i| !ix.contains(&i))),
@@ -58,7 +62,7 @@ pub fn merge(kept: &mut Vec<TestCase>, ran: Option<&[usize]>, new: Vec<TestCase>
 
 /// The items a retry runs: those with a failed testcase, and those of this attempt that
 /// reported nothing (they may not have run); `None` (all) when that is every item or nothing.
-pub fn retry_items(
+pub(super) fn retry_items(
     part: &BatchPart,
     ran: Option<&[usize]>,
     cases: &[TestCase],

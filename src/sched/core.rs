@@ -38,11 +38,11 @@ const SLOW_FACTOR: f64 = 2.0;
 const SLOW_OVER: f64 = 10.0;
 
 /// Names one attempt between a [`Command::Start`] and the [`Ended`] that reports it.
-pub type AttemptKey = u64;
+pub(crate) type AttemptKey = u64;
 
 /// Something that happened, fed to [`Core::step`] with the time it happened at.
 #[derive(Debug, Clone)]
-pub enum Input {
+pub(crate) enum Input {
     /// The run begins: statically skipped suites end, the first phase opens.
     Begin,
     /// An attempt that a [`Command::Start`] started has ended.
@@ -55,7 +55,7 @@ pub enum Input {
 
 /// Which wake-up fired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Timer {
+pub(crate) enum Timer {
     /// The earliest backoff ([`Core::next_backoff`]) is due.
     Backoff,
     /// A limiter that refused a start has a token again ([`Core::limiter_wake`]).
@@ -66,7 +66,7 @@ pub enum Timer {
 
 /// How one attempt ended, before retry rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Pass,
     Fail {
         code: Option<i32>,
@@ -79,7 +79,7 @@ pub enum Verdict {
 
 /// One attempt's end, as the executor measured it.
 #[derive(Debug, Clone)]
-pub struct Ended {
+pub(crate) struct Ended {
     pub key: AttemptKey,
     pub verdict: Verdict,
     pub started: SystemTime,
@@ -94,7 +94,7 @@ pub struct Ended {
 
 /// What the driver must do, in order.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Command {
+pub(crate) enum Command {
     /// Start attempt `attempt` (1-based) of `suite` on these worker slots; the first is its
     /// worker index. Its end comes back as [`Input::Ended`] with the same `key`.
     Start {
@@ -134,7 +134,7 @@ pub enum Command {
 }
 
 /// What the core asks outside, answered at once.
-pub trait Host {
+pub(crate) trait Host {
     /// Take a token of `limiter` for a suite that everything else admits (and a place under
     /// its concurrency cap), or say why not.
     fn limiter_admit(&mut self, limiter: LimiterId, now: Instant) -> Result<(), Refusal>;
@@ -189,7 +189,7 @@ struct Progress {
 }
 
 /// The run's state. Only [`Core::step`] changes it.
-pub struct Core<'p> {
+pub(crate) struct Core<'p> {
     plan: &'p Plan,
     log_files: Vec<PathBuf>,
     state: Vec<State>,
@@ -237,7 +237,7 @@ pub struct Core<'p> {
 impl<'p> Core<'p> {
     /// A run of `plan` whose suites log to `log_files` (in plan order; results name them).
     /// `seed` draws the backoff jitter.
-    pub fn new(plan: &'p Plan, log_files: Vec<PathBuf>, seed: u64) -> Core<'p> {
+    pub(crate) fn new(plan: &'p Plan, log_files: Vec<PathBuf>, seed: u64) -> Core<'p> {
         let n = plan.suites.len();
         let mut phase_open = vec![0; plan.phases.len()];
         for s in &plan.suites {
@@ -280,7 +280,7 @@ impl<'p> Core<'p> {
     }
 
     /// Feed one input; returns what to do about it, in order.
-    pub fn step(&mut self, input: Input, now: Instant, host: &mut dyn Host) -> Vec<Command> {
+    pub(crate) fn step(&mut self, input: Input, now: Instant, host: &mut dyn Host) -> Vec<Command> {
         match input {
             Input::Begin => {
                 for s in &self.plan.suites {
@@ -301,22 +301,22 @@ impl<'p> Core<'p> {
     }
 
     /// Every phase has ended: nothing more will start or end.
-    pub fn done(&self) -> bool {
+    pub(crate) fn done(&self) -> bool {
         !self.entered
     }
 
     /// When the earliest suite waiting out a backoff may start again.
-    pub fn next_backoff(&self) -> Option<Instant> {
+    pub(crate) fn next_backoff(&self) -> Option<Instant> {
         self.backoff.peek().map(|Reverse((t, _))| *t)
     }
 
     /// When a limiter that refused a start has a token again.
-    pub fn limiter_wake(&self) -> Option<Instant> {
+    pub(crate) fn limiter_wake(&self) -> Option<Instant> {
         self.limiter_wake
     }
 
     /// When the next running suite becomes slow (feed [`Timer::Slow`] then).
-    pub fn next_slow(&self) -> Option<Instant> {
+    pub(crate) fn next_slow(&self) -> Option<Instant> {
         self.slow_at.first().map(|(t, _, _)| *t)
     }
 
@@ -341,44 +341,45 @@ impl<'p> Core<'p> {
     }
 
     /// Suites that may still start an attempt.
-    pub fn may_start_later(&self) -> usize {
+    pub(crate) fn may_start_later(&self) -> usize {
         self.may_start_later
     }
 
     /// Worker slots of the active phase.
-    pub fn workers(&self) -> u32 {
+    pub(crate) fn workers(&self) -> u32 {
         self.slots.total()
     }
 
     /// A signal came during the run.
-    pub fn interrupted(&self) -> bool {
+    pub(crate) fn interrupted(&self) -> bool {
         self.interrupted
     }
 
     /// Attempts started and not yet ended.
-    pub fn running(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn running(&self) -> usize {
         self.attempts.len()
     }
 
     /// How the suite's latest attempt went, once [`Command::AttemptEnded`] said it ended.
-    pub fn last_attempt(&self, id: SuiteId) -> Option<&AttemptDetail> {
+    pub(crate) fn last_attempt(&self, id: SuiteId) -> Option<&AttemptDetail> {
         self.progress[id.index()].attempts_detail.last()
     }
 
     /// The suite's final result, once [`Command::Finished`] said it is in.
     /// The items a started batch attempt runs (`None`: all, or not a batch).
-    pub fn items_of(&self, key: AttemptKey) -> Option<&[usize]> {
+    pub(crate) fn items_of(&self, key: AttemptKey) -> Option<&[usize]> {
         self.attempts.get(&key).and_then(|r| r.items.as_deref())
     }
 
-    pub fn result(&self, id: SuiteId) -> &SuiteResult {
+    pub(crate) fn result(&self, id: SuiteId) -> &SuiteResult {
         self.results[id.index()]
             .as_ref()
             .expect("asked after Command::Finished")
     }
 
     /// Every suite's result in plan order; suites never reached are skipped, "not reached".
-    pub fn into_results(self) -> Vec<SuiteResult> {
+    pub(crate) fn into_results(self) -> Vec<SuiteResult> {
         self.results
             .into_iter()
             .enumerate()
@@ -907,7 +908,7 @@ fn memory_fits(plan: &Plan, id: SuiteId, running: (u64, bool, usize)) -> bool {
 }
 
 /// Slots a suite takes in a phase of `total`: all of them when serial, else its `slots`, capped.
-pub fn slots_needed(plan: &Plan, id: SuiteId, total: u32) -> u32 {
+pub(crate) fn slots_needed(plan: &Plan, id: SuiteId, total: u32) -> u32 {
     let s = plan.suite(id);
     if s.serial { total } else { s.slots.min(total) }
 }
@@ -943,6 +944,6 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// The log file a result names, for tests and drivers that keep no logs.
-pub fn no_logs(plan: &Plan) -> Vec<PathBuf> {
+pub(crate) fn no_logs(plan: &Plan) -> Vec<PathBuf> {
     vec![Path::new("").to_path_buf(); plan.suites.len()]
 }

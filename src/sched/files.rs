@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// `[A-Za-z0-9._-]` kept, everything else `_`; never empty, never a path of its own.
-pub fn safe_name(name: &str) -> String {
+pub(crate) fn safe_name(name: &str) -> String {
     let mut s: String = name
         .chars()
         .map(|c| {
@@ -29,7 +29,7 @@ pub fn safe_name(name: &str) -> String {
 }
 
 /// A log file name for every suite, in order: `<safe>.log`, and `<safe>-2.log`... on collision.
-pub fn log_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+pub(crate) fn log_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut taken: HashSet<String> = HashSet::new();
     let mut out = Vec::new();
     for name in names {
@@ -46,7 +46,7 @@ pub fn log_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
 }
 
 /// Make sure the log folder exists and takes files, before any suite starts.
-pub fn prepare_log_dir(dir: &Path) -> Result<(), String> {
+pub(crate) fn prepare_log_dir(dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| {
         format!(
             "cannot create log folder {}: {}",
@@ -74,14 +74,14 @@ pub fn prepare_log_dir(dir: &Path) -> Result<(), String> {
 
 /// A report path that is a regular file or nothing yet, in a folder that exists (or can be
 /// made) and takes files, checked before the run.
-pub fn check_writable(path: &Path) -> Result<(), String> {
+pub(crate) fn check_writable(path: &Path) -> Result<(), String> {
     crate::safe_write::check(path)
 }
 
 /// Removes folders and old logs on a thread of its own: on a journaling file system that costs
 /// tens of microseconds to tens of milliseconds, which the scheduler's thread should spend
 /// starting the next suite.
-pub struct Janitor {
+pub(crate) struct Janitor {
     tx: Option<std::sync::mpsc::Sender<Removal>>,
     thread: Option<std::thread::JoinHandle<()>>,
     /// Tells this janitor from others (tests start several).
@@ -93,7 +93,7 @@ static RUN_JANITOR: Mutex<Option<(u64, std::sync::mpsc::Sender<Removal>)>> = Mut
 
 /// Removes the regular file `id` at `path` on the run's janitor thread (at once when no run is
 /// going on); anything else found there by then is left alone.
-pub fn remove_file_later(path: PathBuf, id: crate::safe_write::FileId) {
+pub(crate) fn remove_file_later(path: PathBuf, id: crate::safe_write::FileId) {
     let tx = RUN_JANITOR
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -143,7 +143,8 @@ impl Removal {
 }
 
 impl Janitor {
-    pub fn start() -> Janitor {
+    #[cfg(test)]
+    pub(crate) fn start() -> Janitor {
         Janitor::start_with(|| {})
     }
 
@@ -170,12 +171,12 @@ impl Janitor {
     }
 
     /// Remove a file, or a folder and what it holds.
-    pub fn remove(&self, path: PathBuf) {
+    pub(crate) fn remove(&self, path: PathBuf) {
         self.send(Removal::Any(path));
     }
 
     /// Remove a regular file (an earlier log moved aside); nothing else found there.
-    pub fn remove_file(&self, path: PathBuf) {
+    pub(crate) fn remove_file(&self, path: PathBuf) {
         if let Ok(meta) = std::fs::symlink_metadata(&path) {
             if meta.is_file() {
                 let id = crate::safe_write::FileId::of(&meta);
@@ -185,12 +186,12 @@ impl Janitor {
     }
 
     /// Remove a folder if it is empty by then.
-    pub fn remove_if_empty(&self, path: PathBuf) {
+    pub(crate) fn remove_if_empty(&self, path: PathBuf) {
         self.send(Removal::IfEmpty(path));
     }
 
     /// Remove the folders made ahead that no attempt took, once they are all made.
-    pub fn remove_untaken(&self, ahead: Ahead) {
+    pub(crate) fn remove_untaken(&self, ahead: Ahead) {
         self.send(Removal::Untaken(ahead));
     }
 
@@ -206,7 +207,7 @@ impl Janitor {
     }
 
     /// Wait until every folder handed over is gone.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if self.tx.take().is_some() {
             let mut run = RUN_JANITOR.lock().unwrap_or_else(PoisonError::into_inner);
             if run.as_ref().is_some_and(|(id, _)| *id == self.id) {
@@ -221,7 +222,7 @@ impl Janitor {
 
 /// What is known of an earlier run's log before its suite's first attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OldLog {
+pub(crate) enum OldLog {
     /// Not looked at yet: the scheduler asks itself.
     Unknown,
     /// There was no such file.
@@ -241,7 +242,7 @@ pub enum OldLog {
 /// hands cold pages back to its host) evicts logs between runs, and those reads cost about
 /// 80 µs per suite. The thread opens each log read-only and closes it again: a descriptor held
 /// for later would be copied into, and closed in, every child started meanwhile.
-pub struct LogPrep {
+pub(crate) struct LogPrep {
     /// Per suite: `UNKNOWN`, `ABSENT` or the length.
     lens: Arc<Vec<AtomicU64>>,
 }
@@ -251,7 +252,7 @@ const ABSENT: u64 = u64::MAX - 1;
 
 impl LogPrep {
     /// `order`: (suite index, log path), in expected start order; `suites`: how many there are.
-    pub fn start(order: Vec<(usize, PathBuf)>, suites: usize) -> LogPrep {
+    pub(crate) fn start(order: Vec<(usize, PathBuf)>, suites: usize) -> LogPrep {
         let lens: Arc<Vec<AtomicU64>> =
             Arc::new((0..suites).map(|_| AtomicU64::new(UNKNOWN)).collect());
         let found = Arc::clone(&lens);
@@ -264,7 +265,7 @@ impl LogPrep {
 
     /// What the thread found of suite `index`'s earlier log, if it got there first. Asked once,
     /// before the suite's first attempt writes to it: a length found later is never read.
-    pub fn old_log(&self, index: usize) -> OldLog {
+    pub(crate) fn old_log(&self, index: usize) -> OldLog {
         match self.lens[index].load(Ordering::Acquire) {
             UNKNOWN => OldLog::Unknown,
             ABSENT => OldLog::Absent,
@@ -302,7 +303,7 @@ fn look(lens: &[AtomicU64], order: Vec<(usize, PathBuf)>) {
 }
 
 /// What a run needs on disk before its first suite starts.
-pub struct RunFolder {
+pub(crate) struct RunFolder {
     /// `$TMPDIR/ptest-<run id>`, mode 0700.
     pub root: PathBuf,
     /// The coordinator's socket in it, listening.
@@ -331,7 +332,7 @@ impl RunFolder {
 }
 
 /// `dir`, made (or narrowed to) mode 0700.
-pub fn make_private_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn make_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     match std::fs::DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => Ok(()),
@@ -349,7 +350,7 @@ pub fn make_private_dir(dir: &Path) -> std::io::Result<()> {
 /// Empty folders `tmp-1` to `tmp-N` for a run's first attempts, made by the janitor one by one
 /// while the first suites start, and taken as they come (`tmp-1` first).
 #[derive(Clone, Default)]
-pub struct Ahead(Arc<AheadState>);
+pub(crate) struct Ahead(Arc<AheadState>);
 
 #[derive(Default)]
 struct AheadState {
@@ -360,19 +361,19 @@ struct AheadState {
 }
 
 impl Ahead {
-    pub fn new(planned: usize) -> Ahead {
+    pub(crate) fn new(planned: usize) -> Ahead {
         Ahead(Arc::new(AheadState {
             planned,
             ready: Mutex::new(Vec::new()),
         }))
     }
 
-    pub fn planned(&self) -> usize {
+    pub(crate) fn planned(&self) -> usize {
         self.0.planned
     }
 
     /// A folder made ahead, if one is ready.
-    pub fn take(&self) -> Option<PathBuf> {
+    pub(crate) fn take(&self) -> Option<PathBuf> {
         let mut ready = self.0.ready.lock().unwrap_or_else(PoisonError::into_inner);
         if ready.is_empty() {
             None
@@ -381,7 +382,7 @@ impl Ahead {
         }
     }
 
-    pub fn make_all(&self, root: &Path) {
+    pub(crate) fn make_all(&self, root: &Path) {
         for n in 1..=self.0.planned {
             let dir = root.join(format!("tmp-{n}"));
             if std::fs::create_dir(&dir).is_ok() {
@@ -398,7 +399,7 @@ impl Ahead {
 /// The run's folder being made on the janitor's thread, while the scheduler's thread evaluates
 /// the config: five to ten journaled file system changes, a few hundred microseconds to
 /// milliseconds before the first suite could start.
-pub struct Setup {
+pub(crate) struct Setup {
     janitor: Option<Janitor>,
     root: PathBuf,
     made: Option<std::sync::mpsc::Receiver<std::io::Result<RunFolder>>>,
@@ -407,7 +408,7 @@ pub struct Setup {
 impl Setup {
     /// Starts the janitor on making the run's folder, with up to `spares` empty folders for the
     /// first attempts (`None`: as many as this process may use CPUs, the default worker count).
-    pub fn start(run_id: &str, spares: Option<usize>) -> Setup {
+    pub(crate) fn start(run_id: &str, spares: Option<usize>) -> Setup {
         let root = run_tmp_root(run_id);
         let (tx, made) = std::sync::mpsc::sync_channel(1);
         let for_thread = root.clone();
@@ -435,7 +436,7 @@ impl Setup {
     }
 
     /// Waits for the folder; the janitor is free for removals afterwards.
-    pub fn finish(mut self) -> std::io::Result<(Janitor, RunFolder)> {
+    pub(crate) fn finish(mut self) -> std::io::Result<(Janitor, RunFolder)> {
         let made = self.wait();
         let janitor = self.janitor.take().expect("a setup is finished once");
         made.map(|folder| (janitor, folder))
@@ -465,12 +466,12 @@ impl Drop for Setup {
 
 /// How many runs' folders stay in the temporary folder (this one included): failed attempts keep
 /// theirs for inspection, but not without bound.
-pub const KEPT_RUNS: usize = 5;
+pub(crate) const KEPT_RUNS: usize = 5;
 
 /// Removes the folders of earlier runs (`ptest-<run id>` beside `current`) but the `keep - 1`
 /// latest. Only folders of this user, named as ptest names them, that are not links, whose run
 /// has ended (no coordinator answers on their socket) and that nothing changed for a minute.
-pub fn prune_earlier_runs(current: &Path, keep: usize) {
+pub(crate) fn prune_earlier_runs(current: &Path, keep: usize) {
     use std::os::unix::fs::MetadataExt;
     let Some(parent) = current.parent() else {
         return;
@@ -538,13 +539,13 @@ fn still_running(dir: &Path) -> bool {
 const MAX_SPARES: usize = 16;
 
 /// The folder holding this run's per-attempt temporary folders.
-pub fn run_tmp_root(run_id: &str) -> PathBuf {
+pub(crate) fn run_tmp_root(run_id: &str) -> PathBuf {
     std::env::temp_dir().join(format!("ptest-{run_id}"))
 }
 
 /// `root/bin/ptest` → the running binary, so suites can call `ptest acquire` without
 /// installing it. `None` when the link cannot be made (the run goes on without it).
-pub fn link_self(root: &Path) -> Option<PathBuf> {
+pub(crate) fn link_self(root: &Path) -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let bin = root.join("bin");
     std::fs::create_dir_all(&bin).ok()?;

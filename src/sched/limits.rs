@@ -20,7 +20,7 @@ const ADAPT_FLOOR: f64 = 1.0 / 16.0;
 
 /// Why a limiter did not grant.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// Try again after this long.
     Wait(Duration),
     /// Its concurrency cap is full; wait for a holder to end.
@@ -53,7 +53,7 @@ fn per_token(rate: f64) -> Duration {
 
 /// The longest any Retry-After pauses a limiter: a test reporting `86400` must not stall every
 /// suite of the run for a day.
-pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(600);
+pub(crate) const RETRY_AFTER_CAP: Duration = Duration::from_secs(600);
 
 fn bucket(per_token: Duration, burst: u32) -> DefaultDirectRateLimiter {
     let quota = Quota::with_period(per_token.max(Duration::from_nanos(1)))
@@ -134,7 +134,7 @@ impl State {
 
 /// Every limiter of the plan.
 #[derive(Clone)]
-pub struct Limiters {
+pub(crate) struct Limiters {
     inner: Arc<Mutex<Vec<State>>>,
     names: Arc<Vec<String>>,
 }
@@ -143,7 +143,7 @@ impl Limiters {
     /// A Retry-After pauses a limiter for at most the longest timeout of the suites that use it
     /// (of all suites, for a limiter only `ptest acquire` uses), and never over ten minutes: no
     /// suite waiting behind it could outlive its own timeout anyway.
-    pub fn new(plan: &Plan) -> Limiters {
+    pub(crate) fn new(plan: &Plan) -> Limiters {
         let limiters = Limiters::from_limiters(&plan.limiters);
         {
             let longest_any = plan.suites.iter().map(|s| s.timeout).max();
@@ -164,7 +164,7 @@ impl Limiters {
         limiters
     }
 
-    pub fn from_limiters(limiters: &[Limiter]) -> Limiters {
+    pub(crate) fn from_limiters(limiters: &[Limiter]) -> Limiters {
         let states = limiters
             .iter()
             .map(|l| {
@@ -196,7 +196,7 @@ impl Limiters {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub fn find(&self, name: &str) -> Result<LimiterId, String> {
+    pub(crate) fn find(&self, name: &str) -> Result<LimiterId, String> {
         match self.names.iter().position(|n| n == name) {
             Some(i) => Ok(LimiterId(i as u32)),
             None => Err(format!(
@@ -207,7 +207,7 @@ impl Limiters {
     }
 
     /// A suite start: concurrency room and one token, or why not.
-    pub fn admit_suite(&self, id: LimiterId, now: Instant) -> Result<(), Refusal> {
+    pub(crate) fn admit_suite(&self, id: LimiterId, now: Instant) -> Result<(), Refusal> {
         let mut all = self.lock();
         let s = &mut all[id.index()];
         if s.concurrency().is_some_and(|c| s.holders >= c) {
@@ -219,24 +219,24 @@ impl Limiters {
     }
 
     /// A suite holding the limiter ended its attempt.
-    pub fn release_suite(&self, id: LimiterId) {
+    pub(crate) fn release_suite(&self, id: LimiterId) {
         let mut all = self.lock();
         let s = &mut all[id.index()];
         s.holders = s.holders.saturating_sub(1);
     }
 
     /// `acquire` from a test process.
-    pub fn acquire(&self, id: LimiterId, permits: u32, now: Instant) -> Result<(), Refusal> {
+    pub(crate) fn acquire(&self, id: LimiterId, permits: u32, now: Instant) -> Result<(), Refusal> {
         self.lock()[id.index()].take(permits, now)
     }
 
-    pub fn add_wait(&self, id: LimiterId, waited: Duration) {
+    pub(crate) fn add_wait(&self, id: LimiterId, waited: Duration) {
         self.lock()[id.index()].waited += waited;
     }
 
     /// A test saw a 429: count it; with Retry-After nobody gets a token until it has passed;
     /// an adaptive limiter halves its rate.
-    pub fn throttled(&self, id: LimiterId, retry_after: Option<Duration>, now: Instant) {
+    pub(crate) fn throttled(&self, id: LimiterId, retry_after: Option<Duration>, now: Instant) {
         let mut all = self.lock();
         let s = &mut all[id.index()];
         s.throttled += 1;
@@ -255,7 +255,7 @@ impl Limiters {
         }
     }
 
-    pub fn stats(&self) -> Vec<LimiterStats> {
+    pub(crate) fn stats(&self) -> Vec<LimiterStats> {
         self.lock()
             .iter()
             .map(|s| LimiterStats {

@@ -4,12 +4,12 @@
 //! temporary folder, events for the report sinks. Decides nothing about the schedule itself.
 
 mod batch;
-pub mod core;
-pub mod files;
-pub mod limits;
-pub mod queue;
-pub mod simulate;
-pub mod socket;
+pub(crate) mod core;
+pub(crate) mod files;
+pub(crate) mod limits;
+pub(crate) mod queue;
+pub(crate) mod simulate;
+pub(crate) mod socket;
 mod tmp;
 
 use std::collections::HashMap;
@@ -24,7 +24,7 @@ use crate::exec::{
     AttemptEnd, AttemptOutcome, AttemptSpec, CommandLine, Executor, LineSink, LogStart,
 };
 // Their old place, for code written against it; they live beside the log writer.
-pub use crate::exec::{OUTPUT_TAIL, read_tail};
+pub(crate) use crate::exec::read_tail;
 use crate::plan::{LimiterId, Plan, SuiteId};
 use core::{Command, Core, Ended, Host, Input, Timer, Verdict};
 use limits::{Limiters, Refusal};
@@ -32,7 +32,7 @@ use socket::Coordinator;
 use tmp::TmpDirs;
 
 /// What the run needs besides the plan.
-pub struct Options {
+pub(crate) struct Options {
     pub run_id: String,
     pub keep_tmp: bool,
     /// `-v`: every output line also goes here, prefixed by the suite's name.
@@ -50,7 +50,7 @@ struct Attempt {
     started: std::time::SystemTime,
 }
 
-pub struct Scheduler<'a> {
+pub(crate) struct Scheduler<'a> {
     plan: &'a Plan,
     run: RunInfo,
     opts: Options,
@@ -119,7 +119,7 @@ fn emit(sinks: &mut [&mut dyn Sink], plan: &Plan, run: &RunInfo, event: &Event<'
 }
 
 impl<'a> Scheduler<'a> {
-    pub fn new(
+    pub(crate) fn new(
         plan: &'a Plan,
         opts: Options,
         sinks: Vec<&'a mut dyn Sink>,
@@ -176,7 +176,7 @@ impl<'a> Scheduler<'a> {
     }
 
     /// Run the plan to the end. Returns every suite's result (in plan order) and the summary.
-    pub async fn run(mut self) -> (Vec<SuiteResult>, Summary, RunInfo) {
+    pub(crate) async fn run(mut self) -> (Vec<SuiteResult>, Summary, RunInfo) {
         let mut stops = StopSignals::new();
         self.started = Instant::now();
         self.run.started = SystemTime::now();

@@ -27,7 +27,7 @@ struct GroupQueue {
 
 /// The caller's verdict on the best ready suite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admit {
+pub(crate) enum Admit {
     /// Start it now.
     Yes,
     /// Not now (no slots, limiter); keep it queued.
@@ -38,14 +38,14 @@ pub enum Admit {
 
 /// Ready suites, by group.
 #[derive(Debug, Clone)]
-pub struct Queue {
+pub(crate) struct Queue {
     ungrouped: BinaryHeap<Key>,
     groups: Vec<GroupQueue>,
     len: usize,
 }
 
 impl Queue {
-    pub fn new(plan: &Plan) -> Queue {
+    pub(crate) fn new(plan: &Plan) -> Queue {
         Queue {
             ungrouped: BinaryHeap::new(),
             groups: plan
@@ -62,16 +62,12 @@ impl Queue {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// The suite can start as soon as it is admitted.
-    pub fn push(&mut self, plan: &Plan, id: SuiteId) {
+    pub(crate) fn push(&mut self, plan: &Plan, id: SuiteId) {
         let s = plan.suite(id);
         let k = key(s.path, id);
         match s.group {
@@ -82,7 +78,7 @@ impl Queue {
     }
 
     /// A member will not start after all (skipped): its work no longer waits.
-    pub fn forget_work(&mut self, plan: &Plan, id: SuiteId) {
+    pub(crate) fn forget_work(&mut self, plan: &Plan, id: SuiteId) {
         let s = plan.suite(id);
         if let Some(g) = s.group {
             self.groups[g.index()].waiting_work -= s.expected;
@@ -90,7 +86,7 @@ impl Queue {
     }
 
     /// A retried attempt waits again.
-    pub fn add_work(&mut self, plan: &Plan, id: SuiteId) {
+    pub(crate) fn add_work(&mut self, plan: &Plan, id: SuiteId) {
         let s = plan.suite(id);
         if let Some(g) = s.group {
             self.groups[g.index()].waiting_work += s.expected;
@@ -98,7 +94,7 @@ impl Queue {
     }
 
     /// An attempt of a grouped suite ended: the group has room again.
-    pub fn finished(&mut self, plan: &Plan, id: SuiteId) {
+    pub(crate) fn finished(&mut self, plan: &Plan, id: SuiteId) {
         if let Some(g) = plan.suite(id).group {
             let q = &mut self.groups[g.index()];
             q.running = q.running.saturating_sub(1);
@@ -124,7 +120,11 @@ impl Queue {
     /// Take the highest-priority ready suite that `admit` accepts (free slots, limiter room...),
     /// skipping groups at their cap. Suites `admit` refuses stay queued; discarded ones (already
     /// ended, e.g. skipped by fail-fast) leave. `None` when nothing fits.
-    pub fn pop(&mut self, plan: &Plan, mut admit: impl FnMut(SuiteId) -> Admit) -> Option<SuiteId> {
+    pub(crate) fn pop(
+        &mut self,
+        plan: &Plan,
+        mut admit: impl FnMut(SuiteId) -> Admit,
+    ) -> Option<SuiteId> {
         let mut refused: Vec<(Option<usize>, Key)> = Vec::new();
         let found = loop {
             // The best head among the ungrouped heap and every group with room.
@@ -181,29 +181,29 @@ impl Queue {
 
 /// Worker slots of the active phase: the lowest free indexes are taken first.
 #[derive(Debug, Clone)]
-pub struct Slots {
+pub(crate) struct Slots {
     used: Vec<bool>,
     free: u32,
 }
 
 impl Slots {
-    pub fn new(workers: u32) -> Slots {
+    pub(crate) fn new(workers: u32) -> Slots {
         Slots {
             used: vec![false; workers as usize],
             free: workers,
         }
     }
 
-    pub fn total(&self) -> u32 {
+    pub(crate) fn total(&self) -> u32 {
         self.used.len() as u32
     }
 
-    pub fn free(&self) -> u32 {
+    pub(crate) fn free(&self) -> u32 {
         self.free
     }
 
     /// Take `n` slots (lowest free indexes); `None` if fewer are free.
-    pub fn take(&mut self, n: u32) -> Option<Vec<u32>> {
+    pub(crate) fn take(&mut self, n: u32) -> Option<Vec<u32>> {
         if n > self.free {
             return None;
         }
@@ -221,7 +221,7 @@ impl Slots {
         Some(got)
     }
 
-    pub fn release(&mut self, slots: &[u32]) {
+    pub(crate) fn release(&mut self, slots: &[u32]) {
         for &s in slots {
             if let Some(u) = self.used.get_mut(s as usize) {
                 if *u {

@@ -13,7 +13,7 @@ use crate::plan::{LimiterId, Plan, SuiteId};
 
 /// One suite's predicted place in the run.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Predicted {
+pub(crate) struct Predicted {
     pub id: SuiteId,
     /// Seconds from the start of the run.
     pub start: f64,
@@ -40,7 +40,7 @@ impl Host for Expected {
 }
 
 /// Every suite that would run, in start order, and the predicted wall time.
-pub fn simulate(plan: &Plan) -> (Vec<Predicted>, f64) {
+pub(crate) fn simulate(plan: &Plan) -> (Vec<Predicted>, f64) {
     let mut core = Core::new(plan, no_logs(plan), 0);
     let base = Instant::now();
     let at = |secs: f64| {

@@ -4,7 +4,7 @@
 //! connection stays open. Also the client side, for `ptest acquire`.
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use crate::sched::limits::{Limiters, Refusal};
 
 /// The longest request line: a client that sends more without a newline is told so and dropped,
 /// so no client can make ptest hold an unbounded line.
-pub const MAX_LINE: usize = 4096;
+pub(crate) const MAX_LINE: usize = 4096;
 
 const USAGE: &str =
     "err expected \"acquire LIMITER [PERMITS]\" or \"throttled LIMITER [RETRY_AFTER_SECONDS]\"";
@@ -24,27 +24,9 @@ const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(250);
 
 /// The running socket server. Dropping it stops accepting; `stop` also says which file to remove.
-pub struct Coordinator {
+pub(crate) struct Coordinator {
     pub path: PathBuf,
     task: tokio::task::JoinHandle<()>,
-}
-
-/// The socket `dir/coord.sock`, listening, in `dir` made (or narrowed to) mode 0700. Blocking
-/// file system work, so it may run on another thread while the config is evaluated.
-pub fn listen(dir: &Path) -> std::io::Result<(PathBuf, std::os::unix::net::UnixListener)> {
-    // Made 0700 at once (a chmod more only when it was there already).
-    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir)?;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        }
-        Err(e) => return Err(e),
-    }
-    bind_in(dir)
 }
 
 /// The socket `dir/coord.sock`, listening, in a folder that exists and only this user opens.
@@ -62,7 +44,7 @@ const SOCKET_PATH_MAX: usize = 103;
 
 /// [`listen`] in `root`, or, when that path would be too long for a socket (a long `TMPDIR`),
 /// in a folder of its own under `/tmp` named after the run's folder, made 0700 by this call.
-pub fn listen_somewhere(
+pub(crate) fn listen_somewhere(
     root: &Path,
 ) -> std::io::Result<(PathBuf, std::os::unix::net::UnixListener)> {
     use std::os::unix::ffi::OsStrExt;
@@ -78,7 +60,7 @@ pub fn listen_somewhere(
 
 impl Coordinator {
     /// Serves the limiters on a socket [`listen`] made; inside the runtime.
-    pub fn serve(
+    pub(crate) fn serve(
         path: PathBuf,
         listener: std::os::unix::net::UnixListener,
         limiters: Limiters,
@@ -107,7 +89,7 @@ impl Coordinator {
 
     /// Stops accepting and returns the socket's path, for the caller to remove (off its thread:
     /// removing a file costs a journal update).
-    pub fn stop(self) -> PathBuf {
+    pub(crate) fn stop(self) -> PathBuf {
         self.task.abort();
         self.path
     }
@@ -224,12 +206,12 @@ async fn handle(
 /// Sleep `d` to within tens of microseconds. tokio's timer wakes up to a millisecond late, and a
 /// limiter with burst 1 loses every late wake for good: at 100/s that is 10 % of the rate. The
 /// last stretch is slept on a blocking thread, whose `nanosleep` is precise.
-pub async fn precise_sleep(d: Duration) {
+pub(crate) async fn precise_sleep(d: Duration) {
     precise_sleep_until(Instant::now() + d).await;
 }
 
 /// `precise_sleep` to a deadline.
-pub async fn precise_sleep_until(deadline: Instant) {
+pub(crate) async fn precise_sleep_until(deadline: Instant) {
     let d = deadline.saturating_duration_since(Instant::now());
     const COARSE_MARGIN: Duration = Duration::from_millis(3);
     if d > COARSE_MARGIN {
@@ -245,7 +227,7 @@ pub async fn precise_sleep_until(deadline: Instant) {
 
 /// Why `ptest acquire` did not get its permits; each maps to an exit code.
 #[derive(Debug)]
-pub enum ClientError {
+pub(crate) enum ClientError {
     /// Not inside a ptest run (exit 3).
     NoSocket,
     /// The limiter said no, or the socket failed (exit 2).
@@ -255,7 +237,11 @@ pub enum ClientError {
 }
 
 /// Ask the run's coordinator for `permits` of `limiter`, blocking until granted.
-pub fn acquire(limiter: &str, permits: u32, timeout: Option<Duration>) -> Result<(), ClientError> {
+pub(crate) fn acquire(
+    limiter: &str,
+    permits: u32,
+    timeout: Option<Duration>,
+) -> Result<(), ClientError> {
     let Some(path) = std::env::var_os("PTEST_SOCKET").filter(|p| !p.is_empty()) else {
         return Err(ClientError::NoSocket);
     };

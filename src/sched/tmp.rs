@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::files::{Ahead, Janitor};
 
-pub struct TmpDirs {
+pub(super) struct TmpDirs {
     root: PathBuf,
     /// Folders made so far (names them).
     made: u64,
@@ -26,13 +26,13 @@ pub struct TmpDirs {
 
 impl TmpDirs {
     #[cfg(test)]
-    pub fn new(root: PathBuf) -> TmpDirs {
+    pub(super) fn new(root: PathBuf) -> TmpDirs {
         TmpDirs::with_ahead(root, Ahead::default())
     }
 
     /// With the folders `ahead` names (`tmp-1` to `tmp-N`, however many are made so far) taken
     /// first; folders made here are numbered after them.
-    pub fn with_ahead(root: PathBuf, ahead: Ahead) -> TmpDirs {
+    pub(super) fn with_ahead(root: PathBuf, ahead: Ahead) -> TmpDirs {
         TmpDirs {
             root,
             made: ahead.planned() as u64,
@@ -43,12 +43,12 @@ impl TmpDirs {
     }
 
     /// The folders made ahead and not taken, for the janitor to remove after it has made them all.
-    pub fn ahead(&self) -> Ahead {
+    pub(super) fn ahead(&self) -> Ahead {
         self.ahead.clone()
     }
 
     /// An empty folder for an attempt: a spare one, one made ahead, or a new one.
-    pub fn take(&mut self) -> PathBuf {
+    pub(super) fn take(&mut self) -> PathBuf {
         if let Some(dir) = self.spare.pop().or_else(|| self.ahead.take()) {
             return dir;
         }
@@ -60,13 +60,13 @@ impl TmpDirs {
     }
 
     /// A passed attempt's folder: looked into at the next `check`.
-    pub fn passed(&mut self, dir: PathBuf) {
+    pub(super) fn passed(&mut self, dir: PathBuf) {
         self.unchecked.push(dir);
     }
 
     /// Passed attempts' folders: an empty one becomes a spare (at most `keep` of them), anything
     /// else is removed by the janitor, and so are spares beyond `keep`.
-    pub fn check(&mut self, keep: usize, janitor: &Janitor) {
+    pub(super) fn check(&mut self, keep: usize, janitor: &Janitor) {
         for dir in self.spare.drain(keep.min(self.spare.len())..) {
             janitor.remove(dir);
         }
@@ -83,7 +83,7 @@ impl TmpDirs {
     }
 
     /// Every folder still held, for the janitor at the end of the run.
-    pub fn drain(&mut self) -> Vec<PathBuf> {
+    pub(super) fn drain(&mut self) -> Vec<PathBuf> {
         let mut all = std::mem::take(&mut self.spare);
         all.append(&mut self.unchecked);
         all

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 #[allow(dead_code, reason = "helpers used by some test modules only")]
-pub struct Project {
+pub(crate) struct Project {
     pub dir: tempfile::TempDir,
 }
 
-pub struct Output {
+pub(crate) struct Output {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
@@ -17,24 +17,24 @@ pub struct Output {
 
 #[allow(dead_code, reason = "helpers used by some test modules only")]
 impl Project {
-    pub fn new(config: &str) -> Project {
+    pub(crate) fn new(config: &str) -> Project {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("ptest.lua"), config).expect("write ptest.lua");
         Project { dir }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn file(&self, rel: &str, text: &str) -> &Project {
+    pub(crate) fn file(&self, rel: &str, text: &str) -> &Project {
         let p = self.dir.path().join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, text).unwrap();
         self
     }
 
-    pub fn cmd(&self) -> Command {
+    pub(crate) fn cmd(&self) -> Command {
         let mut c = Command::new(
             std::env::var_os("PTEST_TEST_BIN")
                 .unwrap_or_else(|| env!("CARGO_BIN_EXE_ptest").into()),
@@ -53,11 +53,11 @@ impl Project {
         c
     }
 
-    pub fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         run(self.cmd().args(args))
     }
 
-    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+    pub(crate) fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut c = self.cmd();
         c.args(args);
         for (k, v) in env {
@@ -67,12 +67,12 @@ impl Project {
     }
 
     #[allow(dead_code)]
-    pub fn join(&self, rel: &str) -> PathBuf {
+    pub(crate) fn join(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
 }
 
-pub fn run(c: &mut Command) -> Output {
+pub(crate) fn run(c: &mut Command) -> Output {
     let out = c.output().expect("run ptest");
     Output {
         code: out.status.code().unwrap_or(-1),
@@ -82,7 +82,7 @@ pub fn run(c: &mut Command) -> Output {
 }
 
 /// Run `ptest list` on a config and return its stderr, asserting exit code 2.
-pub fn config_error(config: &str) -> String {
+pub(crate) fn config_error(config: &str) -> String {
     let p = Project::new(config);
     let out = p.run(&["list"]);
     assert_eq!(
@@ -99,7 +99,7 @@ pub fn config_error(config: &str) -> String {
 }
 
 /// The parsed `list --format json` of a config.
-pub fn list_json(p: &Project, args: &[&str]) -> serde_json::Value {
+pub(crate) fn list_json(p: &Project, args: &[&str]) -> serde_json::Value {
     let mut a = vec!["list", "--format", "json"];
     a.extend_from_slice(args);
     let out = p.run(&a);

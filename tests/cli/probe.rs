@@ -32,18 +32,18 @@ end
 "#;
 
 /// A project whose `ptest.lua` can call `probe(...)`.
-pub struct Probed {
+pub(crate) struct Probed {
     pub p: Project,
 }
 
 /// What one probed run left behind.
-pub struct Run {
+pub(crate) struct Run {
     pub out: Output,
     pub spans: Spans,
 }
 
 impl Probed {
-    pub fn new(body: &str) -> Probed {
+    pub(crate) fn new(body: &str) -> Probed {
         let p = Project::new("");
         let script = p.join("probe.sh");
         let probe_file = p.join("probe.log");
@@ -56,11 +56,11 @@ impl Probed {
         Probed { p }
     }
 
-    pub fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         self.run_env(args, &[])
     }
 
-    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+    pub(crate) fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let out = self.p.run_env(args, env);
         Run {
             out,
@@ -68,29 +68,29 @@ impl Probed {
         }
     }
 
-    pub fn spans(&self) -> Spans {
+    pub(crate) fn spans(&self) -> Spans {
         Spans::read(&self.p.join("probe.log"))
     }
 
     /// The JSON report the last run wrote in the default log folder.
-    pub fn report(&self) -> Value {
+    pub(crate) fn report(&self) -> Value {
         report_at(&self.p.join("test-logs/test-report.json"))
     }
 
     /// Start `ptest ARGS` in the background, stdout and stderr to files in the project.
-    pub fn spawn(&self, args: &[&str]) -> Child {
+    pub(crate) fn spawn(&self, args: &[&str]) -> Child {
         spawn(&self.p, args)
     }
 }
 
-pub fn report_at(path: &Path) -> Value {
+pub(crate) fn report_at(path: &Path) -> Value {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("read report {}: {e}", path.display()));
     serde_json::from_str(&text).expect("the report is JSON")
 }
 
 /// The report entry of the suite called `name`.
-pub fn suite<'a>(report: &'a Value, name: &str) -> &'a Value {
+pub(crate) fn suite<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["suites"]
         .as_array()
         .expect("suites is an array")
@@ -99,11 +99,11 @@ pub fn suite<'a>(report: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no suite {name} in the report"))
 }
 
-pub fn status<'a>(report: &'a Value, name: &str) -> &'a str {
+pub(crate) fn status<'a>(report: &'a Value, name: &str) -> &'a str {
     suite(report, name)["status"].as_str().expect("status")
 }
 
-pub fn skip_reason<'a>(report: &'a Value, name: &str) -> &'a str {
+pub(crate) fn skip_reason<'a>(report: &'a Value, name: &str) -> &'a str {
     suite(report, name)["skip_reason"]
         .as_str()
         .unwrap_or_else(|| panic!("suite {name} has no skip reason"))
@@ -111,7 +111,7 @@ pub fn skip_reason<'a>(report: &'a Value, name: &str) -> &'a str {
 
 /// One run of a probe: from its start record to its end record (none when it was killed).
 #[derive(Debug, Clone)]
-pub struct Span {
+pub(crate) struct Span {
     pub name: String,
     pub start: u128,
     pub end: Option<u128>,
@@ -120,17 +120,17 @@ pub struct Span {
 }
 
 impl Span {
-    pub fn end(&self) -> u128 {
+    pub(crate) fn end(&self) -> u128 {
         self.end
             .unwrap_or_else(|| panic!("{} has no end record", self.name))
     }
 
     /// Whether the two were running at the same instant (a span without an end never ended).
-    pub fn overlaps(&self, other: &Span) -> bool {
+    pub(crate) fn overlaps(&self, other: &Span) -> bool {
         self.start < other.end.unwrap_or(u128::MAX) && other.start < self.end.unwrap_or(u128::MAX)
     }
 
-    pub fn worker(&self) -> u32 {
+    pub(crate) fn worker(&self) -> u32 {
         self.worker
             .parse()
             .unwrap_or_else(|_| panic!("{}: PTEST_WORKER {:?}", self.name, self.worker))
@@ -139,12 +139,12 @@ impl Span {
 
 /// Every probe run of a test, in the order they started.
 #[derive(Debug, Clone, Default)]
-pub struct Spans {
+pub(crate) struct Spans {
     pub all: Vec<Span>,
 }
 
 impl Spans {
-    pub fn read(path: &Path) -> Spans {
+    pub(crate) fn read(path: &Path) -> Spans {
         let text = std::fs::read_to_string(path).unwrap_or_default();
         let mut all: Vec<Span> = Vec::new();
         // The latest span of each name that has not ended: a retried probe starts again.
@@ -178,7 +178,7 @@ impl Spans {
     }
 
     /// The one span of `name`.
-    pub fn get(&self, name: &str) -> &Span {
+    pub(crate) fn get(&self, name: &str) -> &Span {
         let mut it = self.all.iter().filter(|s| s.name == name);
         let s = it
             .next()
@@ -187,20 +187,20 @@ impl Spans {
         s
     }
 
-    pub fn ran(&self, name: &str) -> bool {
+    pub(crate) fn ran(&self, name: &str) -> bool {
         self.all.iter().any(|s| s.name == name)
     }
 
-    pub fn names(&self) -> Vec<&str> {
+    pub(crate) fn names(&self) -> Vec<&str> {
         self.all.iter().map(|s| s.name.as_str()).collect()
     }
 
-    pub fn of<'a>(&'a self, names: &'a [&str]) -> impl Iterator<Item = &'a Span> + 'a {
+    pub(crate) fn of<'a>(&'a self, names: &'a [&str]) -> impl Iterator<Item = &'a Span> + 'a {
         self.all.iter().filter(|s| names.contains(&s.name.as_str()))
     }
 
     /// The most spans among `names` running at one instant.
-    pub fn max_overlap(&self, names: &[&str]) -> usize {
+    pub(crate) fn max_overlap(&self, names: &[&str]) -> usize {
         let chosen: Vec<&Span> = self.of(names).collect();
         chosen
             .iter()
@@ -215,7 +215,7 @@ impl Spans {
     }
 
     /// No two spans running at once share a `PTEST_WORKER`, and every index is below `workers`.
-    pub fn assert_workers_exclusive(&self, workers: u32) {
+    pub(crate) fn assert_workers_exclusive(&self, workers: u32) {
         for (i, a) in self.all.iter().enumerate() {
             assert!(a.worker() < workers, "{} on worker {}", a.name, a.worker);
             for b in &self.all[i + 1..] {
@@ -231,7 +231,7 @@ impl Spans {
     }
 
     /// Every process a probe started is gone.
-    pub fn assert_no_process_left(&self) {
+    pub(crate) fn assert_no_process_left(&self) {
         for s in &self.all {
             for &pid in &s.pids {
                 assert!(!alive(pid), "process {pid} of {} outlived ptest", s.name);
@@ -241,13 +241,13 @@ impl Spans {
 }
 
 /// `kill -0`: the process exists (a zombie counts: ptest, the reaper, must have reaped it).
-pub fn alive(pid: i32) -> bool {
+pub(crate) fn alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
     unsafe { libc::kill(pid, 0) == 0 }
 }
 
 /// A pid a suite wrote into a file of the project.
-pub fn pid_in(p: &Project, file: &str) -> i32 {
+pub(crate) fn pid_in(p: &Project, file: &str) -> i32 {
     let text = std::fs::read_to_string(p.join(file)).unwrap_or_else(|e| panic!("read {file}: {e}"));
     text.trim()
         .parse()
@@ -255,7 +255,7 @@ pub fn pid_in(p: &Project, file: &str) -> i32 {
 }
 
 /// Start `ptest ARGS` in the project, stdout and stderr to `stdout.txt` and `stderr.txt`.
-pub fn spawn(p: &Project, args: &[&str]) -> Child {
+pub(crate) fn spawn(p: &Project, args: &[&str]) -> Child {
     let stdout = std::fs::File::create(p.join("stdout.txt")).unwrap();
     let stderr = std::fs::File::create(p.join("stderr.txt")).unwrap();
     let mut c: Command = p.cmd();
@@ -267,7 +267,7 @@ pub fn spawn(p: &Project, args: &[&str]) -> Child {
 }
 
 /// Wait until `cond` holds, at most `limit`.
-pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let until = Instant::now() + limit;
     while Instant::now() < until {
         if cond() {
@@ -279,7 +279,7 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 /// Wait for the child to end, at most `limit`; kills it and panics past that.
-pub fn wait_exit(child: &mut Child, limit: Duration) -> i32 {
+pub(crate) fn wait_exit(child: &mut Child, limit: Duration) -> i32 {
     let until = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().expect("wait for ptest") {
@@ -294,14 +294,14 @@ pub fn wait_exit(child: &mut Child, limit: Duration) -> i32 {
     }
 }
 
-pub fn signal(child: &Child, sig: libc::c_int) {
+pub(crate) fn signal(child: &Child, sig: libc::c_int) {
     // SAFETY: kill sends a signal to the one process we started; it touches no memory.
     let rc = unsafe { libc::kill(child.id() as libc::pid_t, sig) };
     assert_eq!(rc, 0, "signal ptest");
 }
 
 /// Run ptest and measure how long it took.
-pub fn timed(p: &Probed, args: &[&str]) -> (Run, Duration) {
+pub(crate) fn timed(p: &Probed, args: &[&str]) -> (Run, Duration) {
     let t = Instant::now();
     let run = p.run(args);
     (run, t.elapsed())

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::harness::{Project, list_json};
 
 /// A Python that has pytest, or `None` (after saying why) when none is here and CI is not set.
-pub fn python() -> Option<PathBuf> {
+pub(crate) fn python() -> Option<PathBuf> {
     let found = std::env::var_os("PTEST_TEST_PYTHON")
         .map(PathBuf::from)
         .or_else(|| {

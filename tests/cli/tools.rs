@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 /// The tool's path, from `var` or the first of `names` on PATH; `None` (after printing
 /// "skipped: ...") when it is missing outside CI.
-pub fn find(var: &str, names: &[&str], why: &str) -> Option<PathBuf> {
+pub(crate) fn find(var: &str, names: &[&str], why: &str) -> Option<PathBuf> {
     if let Some(p) = std::env::var_os(var).filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(p));
     }

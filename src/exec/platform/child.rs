@@ -50,7 +50,7 @@ pub(super) struct Child {
 
 impl Child {
     /// The step and errno the child left, taken (the child must have exec'd or exited).
-    pub fn take_failure(&self) -> Option<(Step, c_int)> {
+    pub(super) fn take_failure(&self) -> Option<(Step, c_int)> {
         let step = match self.failed_step.swap(Step::None as u8, Ordering::Acquire) {
             s if s == Step::Setup as u8 => Step::Setup,
             s if s == Step::Chdir as u8 => Step::Chdir,

@@ -76,7 +76,7 @@ impl ChildSignals {
     }
 
     /// Until a SIGCHLD is pending; then takes every pending one.
-    pub async fn next(&self) -> io::Result<()> {
+    pub(crate) async fn next(&self) -> io::Result<()> {
         let mut guard = self.0.readable().await?;
         drain(guard.get_inner());
         guard.clear_ready();

@@ -40,7 +40,7 @@ use crate::exec::spawn::{BaseEnv, Dispositions, Request, SpawnError};
 
 /// Which implementation this process uses, chosen once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Platform {
+pub(crate) enum Platform {
     /// Linux's fast paths.
     Linux,
     /// The portable path: macOS, and Linux with `PTEST_PLATFORM=posix`.
@@ -48,10 +48,10 @@ pub enum Platform {
 }
 
 /// The variable that selects the portable path on Linux.
-pub const VAR: &str = "PTEST_PLATFORM";
+pub(crate) const VAR: &str = "PTEST_PLATFORM";
 
 /// The implementation in use, read from `PTEST_PLATFORM` at the first call.
-pub fn current() -> Platform {
+pub(crate) fn current() -> Platform {
     static CURRENT: OnceLock<Platform> = OnceLock::new();
     *CURRENT.get_or_init(|| choose(std::env::var_os(VAR).as_deref()))
 }
@@ -154,7 +154,7 @@ pub(crate) enum ChildSignals {}
 
 #[cfg(not(target_os = "linux"))]
 impl ChildSignals {
-    pub fn next(&self) -> std::future::Ready<io::Result<()>> {
+    pub(crate) fn next(&self) -> std::future::Ready<io::Result<()>> {
         match *self {}
     }
 }
