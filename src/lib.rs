@@ -274,6 +274,12 @@ fn color_enabled(choice: cli::ColorChoice) -> bool {
 /// `ptest [run] CONFIG`: evaluate, plan, run, report.
 fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
     let run_id = new_run_id();
+    // What the config starts with io.popen or os.execute (and a hook, later) inherits the run's
+    // id, as every suite does: where there is no child subreaper (macOS, PTEST_PLATFORM=posix),
+    // the end-of-run sweep finds such strays by it. Suites get their own copy explicitly.
+    // SAFETY: no other thread exists yet (the first one is the setup's, just below), so nothing
+    // reads the environment while it changes.
+    unsafe { std::env::set_var("PTEST_RUN_ID", &run_id) };
     // The run's folder is made on another thread while the config is evaluated.
     let spares = match args.config.jobs {
         Some(settings::Jobs::Count(n)) => Some(n as usize),
