@@ -182,6 +182,58 @@ impl SpawnError {
     }
 }
 
+/// The C strings a child execs with: `argv` and `envp` point into `strings` (and into the
+/// [`BaseEnv`] they were made from), so both must outlive the exec. Moving this struct moves no
+/// string: each `CString` owns its bytes on the heap.
+pub(crate) struct ExecStrings {
+    pub strings: Vec<CString>,
+    pub argv: Vec<*const libc::c_char>,
+    pub envp: Vec<*const libc::c_char>,
+}
+
+impl ExecStrings {
+    /// `req`'s arguments, then the base environment with `req.env` on top: the later of two
+    /// equal keys wins, as with `Command::env`, and base entries overridden are left out.
+    pub(crate) fn new(base: &BaseEnv, req: &Request<'_>) -> Result<ExecStrings, SpawnError> {
+        let cstring = |bytes: &[u8]| CString::new(bytes).map_err(|_| SpawnError::nul());
+        let mut strings = Vec::with_capacity(req.args.len() + req.env.len());
+        for arg in req.args {
+            strings.push(cstring(arg.as_bytes())?);
+        }
+        let n_args = strings.len();
+        for (key, value) in req.env {
+            let mut entry = Vec::with_capacity(key.len() + value.len() + 1);
+            entry.extend_from_slice(key.as_bytes());
+            entry.push(b'=');
+            entry.extend_from_slice(value.as_bytes());
+            strings.push(cstring(&entry)?);
+        }
+        let mut argv: Vec<*const libc::c_char> =
+            strings[..n_args].iter().map(|s| s.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        let overrides = req.env;
+        let overridden = |key: &[u8]| overrides.iter().any(|(k, _)| k.as_bytes() == key);
+        let mut envp = Vec::with_capacity(base.entries().len() + overrides.len() + 1);
+        for (entry, key) in base.entries() {
+            if !overridden(key) {
+                envp.push(entry.as_ptr());
+            }
+        }
+        for (i, (key, _)) in overrides.iter().enumerate() {
+            let later = overrides[i + 1..].iter().any(|(k, _)| k == key);
+            if !later {
+                envp.push(strings[n_args + i].as_ptr());
+            }
+        }
+        envp.push(std::ptr::null());
+        Ok(ExecStrings {
+            strings,
+            argv,
+            envp,
+        })
+    }
+}
+
 /// Starts the process in its own session and process group, with stdin from `stdin`, stdout and stderr on
 /// `output`, signal dispositions and mask as a fresh process expects, and returns its pid.
 ///

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::child::{Child, child_main};
-use crate::exec::spawn::{BaseEnv, Dispositions, Request, SpawnError, Step};
+use crate::exec::spawn::{BaseEnv, Dispositions, ExecStrings, Request, SpawnError, Step};
 
 /// The child's stack. It runs only until `execve`, through a few system calls.
 const STACK_SIZE: usize = 64 * 1024;
@@ -39,37 +39,11 @@ pub(super) fn spawn(
     signals: &Dispositions,
     req: &Request<'_>,
 ) -> Result<libc::pid_t, SpawnError> {
-    let mut strings = Vec::with_capacity(req.args.len() + req.env.len());
-    for arg in req.args {
-        strings.push(cstring(arg.as_bytes())?);
-    }
-    let n_args = strings.len();
-    for (key, value) in req.env {
-        let mut entry = Vec::with_capacity(key.len() + value.len() + 1);
-        entry.extend_from_slice(key.as_bytes());
-        entry.push(b'=');
-        entry.extend_from_slice(value.as_bytes());
-        strings.push(cstring(&entry)?);
-    }
-    let mut argv: Vec<*const libc::c_char> = strings[..n_args].iter().map(|s| s.as_ptr()).collect();
-    argv.push(std::ptr::null());
-
-    // The later of two equal keys wins, as with `Command::env`; base entries overridden are left out.
-    let overrides = &req.env;
-    let overridden = |key: &[u8]| overrides.iter().any(|(k, _)| k.as_bytes() == key);
-    let mut envp = Vec::with_capacity(base.entries().len() + overrides.len() + 1);
-    for (entry, key) in base.entries() {
-        if !overridden(key) {
-            envp.push(entry.as_ptr());
-        }
-    }
-    for (i, (key, _)) in overrides.iter().enumerate() {
-        let later = overrides[i + 1..].iter().any(|(k, _)| k == key);
-        if !later {
-            envp.push(strings[n_args + i].as_ptr());
-        }
-    }
-    envp.push(std::ptr::null());
+    let ExecStrings {
+        strings,
+        argv,
+        envp,
+    } = ExecStrings::new(base, req)?;
 
     let cwd = if req.cwd.as_os_str().is_empty() {
         None
