@@ -929,3 +929,21 @@ pub(super) fn install(
     loaded.raw_set("ptest", ptest)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    /// DESIGN §9: every suite field applies to each batch. The two lists are written out (each
+    /// is also what "did you mean" and the LuaLS check read), so this keeps them from drifting.
+    #[test]
+    fn a_batch_takes_every_suite_field() {
+        let missing: Vec<&str> = super::SUITE_FIELDS
+            .iter()
+            .copied()
+            .filter(|f| !super::BATCH_FIELDS.contains(f))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "ptest.batch lacks suite fields {missing:?}"
+        );
+    }
+}
