@@ -14,8 +14,6 @@ pub(crate) use process::{become_subreaper, block_signals_in_this_thread};
 mod reaper;
 mod spawn;
 mod sweep;
-#[cfg(test)]
-mod tests;
 pub mod watchdog;
 
 pub(crate) use executor::Executor;
@@ -113,3 +111,6 @@ pub(crate) struct AttemptOutcome {
     pub log_start: u64,
     pub log_end: u64,
 }
+
+#[cfg(test)]
+mod tests;

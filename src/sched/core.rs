@@ -29,9 +29,6 @@ use crate::event::{AttemptDetail, AttemptView, Status, SuiteResult};
 use crate::plan::{LimiterId, OnFailure, Plan, SuiteId};
 use crate::results::TestCase;
 
-#[cfg(test)]
-mod tests;
-
 /// DESIGN §8: a suite is slow past twice its expected duration, and at least this many seconds
 /// over it.
 const SLOW_FACTOR: f64 = 2.0;
@@ -947,3 +944,6 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 pub(crate) fn no_logs(plan: &Plan) -> Vec<PathBuf> {
     vec![Path::new("").to_path_buf(); plan.suites.len()]
 }
+
+#[cfg(test)]
+mod tests;
