@@ -236,3 +236,6 @@ impl Plan {
         s.group.map(|g| self.group(g).name.as_str())
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests;
