@@ -332,4 +332,225 @@ mod tests {
         assert_eq!(fence("a ```` b"), "`````");
         assert_eq!(cell("a|b\nc"), "a\\|b c");
     }
+    use crate::event::Summary;
+    use crate::plan::tests::{Fixture, by_name, plan};
+    use crate::report::tests::{result, with_log};
+    use std::time::Duration;
+
+    fn sink() -> GithubSink {
+        GithubSink {
+            summary_file: None,
+            errors: 0,
+            warnings: 0,
+        }
+    }
+
+    #[test]
+    fn markdown_cells_and_data_escape_what_would_break_them() {
+        assert_eq!(cell("a\\b<script>\r"), "a\\\\b&lt;script> ");
+        assert_eq!(data("a\r\nb%"), "a%0D%0Ab%25");
+        assert_eq!(property("x%:y,z\n"), "x%25%3Ay%2Cz%0A");
+        assert_eq!(fence("``a`b``"), "```");
+    }
+
+    #[test]
+    fn an_error_per_failure_names_the_suite_the_reason_and_the_log() {
+        let p = plan(r#"ptest.suite { name = "unit: core, fast", cmd = "true" }"#);
+        let r = result(&p, "unit: core, fast", Status::Failed, 1.0);
+        let log = display_path(r.log_file.as_deref().unwrap())
+            .display()
+            .to_string();
+        assert_eq!(
+            sink().failed(&p, &r),
+            format!(
+                "::error title=ptest%3A unit%3A core%2C fast failed::exit code 3 (log: {log})\n"
+            )
+        );
+    }
+
+    #[test]
+    fn a_suite_about_one_file_is_annotated_on_it() {
+        let f = Fixture::new(
+            r#"
+            ptest.suite { name = "tests/test_a.py", cmd = "pytest tests/test_a.py" }
+            ptest.suite { name = "two", cmd = "pytest tests/test_a.py tests/test_b.py" }
+            "#,
+        );
+        std::fs::create_dir(f.dir.path().join("tests")).unwrap();
+        std::fs::write(f.dir.path().join("tests/test_a.py"), "").unwrap();
+        std::fs::write(f.dir.path().join("tests/test_b.py"), "").unwrap();
+        let p = f.plan();
+        let one = sink().failed(&p, &result(&p, "tests/test_a.py", Status::Failed, 1.0));
+        assert!(
+            one.starts_with("::error file=tests/test_a.py,title=ptest%3A tests/test_a.py failed::"),
+            "{one}"
+        );
+        // About two files: no file.
+        let two = sink().failed(&p, &result(&p, "two", Status::TimedOut, 1.0));
+        assert!(
+            two.starts_with("::error title=ptest%3A two timed_out::timed out after 2m"),
+            "{two}"
+        );
+    }
+
+    #[test]
+    fn a_failures_tail_is_folded_and_never_read_as_commands() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = plan(r#"ptest.suite { name = "a", cmd = "true" }"#);
+        let r = with_log(
+            result(&p, "a", Status::Failed, 1.0),
+            dir.path(),
+            "\x1b[1mbold\x1b[0m\n::error::forged\n",
+        );
+        let out = sink().failed(&p, &r);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].starts_with("::error title=ptest%3A a failed::"));
+        assert_eq!(lines[1], "::group::ptest: a failed: last lines of its log");
+        let token = lines[2]
+            .strip_prefix("::stop-commands::")
+            .expect("commands stopped before the tail");
+        assert!(token.starts_with("ptest-") && token.len() == 22, "{token}");
+        assert_eq!(&lines[3..5], ["bold", "::error::forged"]);
+        assert_eq!(lines[5], format!("::{token}::"));
+        assert_eq!(lines[6], "::endgroup::");
+        assert_eq!(lines.len(), 7);
+    }
+
+    #[test]
+    fn annotations_stop_at_ten_of_each_kind_and_a_notice_counts_the_rest() {
+        let p = plan(
+            r#"
+            for i = 1, 12 do ptest.suite { name = "s" .. i, cmd = "true", retry = 1 } end
+            "#,
+        );
+        let mut g = sink();
+        let mut errors = 0;
+        let mut warnings = 0;
+        for i in 1..=12 {
+            let name = format!("s{i}");
+            errors += g
+                .failed(&p, &result(&p, &name, Status::Failed, 1.0))
+                .matches("::error ")
+                .count();
+            if i <= 11 {
+                warnings += g
+                    .flaky(&p, &result(&p, &name, Status::Flaky, 1.0))
+                    .matches("::warning ")
+                    .count();
+            }
+        }
+        assert_eq!((errors, warnings), (10, 10));
+        assert_eq!(
+            g.overflow(),
+            "::notice title=ptest::2 more failed suites and 1 more flaky suites are not annotated (GitHub shows 10 of each kind per step): see the job summary\n"
+        );
+        assert_eq!(sink().overflow(), "");
+    }
+
+    #[test]
+    fn a_flaky_warning_says_which_attempt_passed_and_what_failed_before() {
+        let p = plan(r#"ptest.suite { name = "net", cmd = "true", retry = 2 }"#);
+        let r = result(&p, "net", Status::Flaky, 1.0);
+        let log = display_path(r.log_file.as_deref().unwrap())
+            .display()
+            .to_string();
+        assert_eq!(
+            sink().flaky(&p, &r),
+            format!(
+                "::warning title=ptest%3A net flaky (passed on attempt 2/3)::failed before: exit code 1 (log: {log})\n"
+            )
+        );
+    }
+
+    fn four() -> (crate::plan::Plan, Vec<SuiteResult>) {
+        let p = plan(
+            r#"
+            ptest.suite { name = "ok", cmd = "true" }
+            ptest.suite { name = "a|b", cmd = "true" }
+            ptest.suite { name = "shaky", cmd = "true", retry = 1 }
+            ptest.suite { name = "never", cmd = "true" }
+            "#,
+        );
+        let results = vec![
+            result(&p, "ok", Status::Passed, 3.0),
+            result(&p, "a|b", Status::Failed, 2.0),
+            result(&p, "shaky", Status::Flaky, 1.0),
+            result(&p, "never", Status::Skipped, 0.0),
+        ];
+        (p, results)
+    }
+
+    #[test]
+    fn the_step_summary_has_counts_a_table_of_what_did_not_pass_and_the_slowest() {
+        let (p, results) = four();
+        let summary = Summary::from_results(&results, Duration::from_secs(3), false);
+        let md = summary_markdown(&p, &results, &summary, 1 << 20);
+        let want = "### ptest: 1 passed, 1 flaky, 1 failed, 0 timed out, 0 cancelled, 1 skipped\n\n\
+            4 suites, wall time 3.0s, sequential 6.0s, speedup 2.0×\n\n\
+            | suite | status | duration | details |\n|---|---|---|---|\n\
+            | a\\|b | failed | 2.0s | exit code 3 |\n\
+            | shaky | flaky | 1.0s | failed before: exit code 1 |\n\
+            | never | skipped | 0ms | dependency \"x\" failed |\n\n\
+            **Slowest**\n\n| suite | duration | attempts |\n|---|---|---|\n\
+            | ok | 3.0s | 1 |\n| a\\|b | 2.0s | 1 |\n| shaky | 1.0s | 2 |\n\n";
+        assert!(md.starts_with(want), "{md}");
+        assert!(
+            md.contains("<details open><summary>a\\|b failed: exit code 3</summary>\n\n```text\n\n```\n\n</details>"),
+            "{md}"
+        );
+        let _ = by_name(&p, "ok");
+    }
+
+    #[test]
+    fn an_interrupted_summary_says_so_instead_of_a_speedup() {
+        let (p, results) = four();
+        let summary = Summary::from_results(&results, Duration::from_secs(3), true);
+        let md = summary_markdown(&p, &results, &summary, 1 << 20);
+        assert!(
+            md.contains(
+                "\n\nInterrupted after 3.0s: running suites were cancelled, the rest skipped.\n\n"
+            ),
+            "{md}"
+        );
+        assert!(!md.contains("speedup"), "{md}");
+    }
+
+    #[test]
+    fn the_step_summary_stays_within_its_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = plan(
+            r#"
+            for i = 1, 4 do ptest.suite { name = "f" .. i, cmd = "true" } end
+            "#,
+        );
+        let big = "x".repeat(2000) + "\n";
+        let results: Vec<SuiteResult> = (1..=4)
+            .map(|i| {
+                with_log(
+                    result(&p, &format!("f{i}"), Status::Failed, 1.0),
+                    dir.path(),
+                    &big,
+                )
+            })
+            .collect();
+        let summary = Summary::from_results(&results, Duration::from_secs(1), false);
+        // Room for the counts, the tables and two tails only.
+        let budget = SUMMARY_RESERVE + 1000 + 2 * 2100;
+        let md = summary_markdown(&p, &results, &summary, budget);
+        assert_eq!(md.matches("<details open>").count(), 2, "{md}");
+        assert!(
+            md.ends_with(
+                "2 more failures' output left out to stay under GitHub's 1 MiB: see their logs.\n"
+            ),
+            "{md}"
+        );
+        assert!(md.len() <= budget);
+        // With no room at all, the counts still come.
+        let md = summary_markdown(&p, &results, &summary, 10);
+        assert!(
+            md.starts_with("### ptest: 0 passed, 0 flaky, 4 failed"),
+            "{md}"
+        );
+        assert!(!md.contains("| suite |"), "{md}");
+    }
 }

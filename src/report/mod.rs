@@ -83,3 +83,6 @@ pub(crate) fn suite_file(plan: &crate::plan::Plan, s: &crate::plan::Suite) -> Op
 pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     crate::safe_write::write(path, bytes)
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,491 @@
+//! The terminal sink without a live view: the header, one line per event, the summary.
+
+use std::time::Duration;
+
+use super::{Capture, result, run_info, with_log};
+use crate::event::{Event, LimiterStats, Sink, Status, SuiteResult, Summary};
+use crate::plan::Plan;
+use crate::plan::tests::{by_name, plan};
+use crate::report::style::Styles;
+use crate::report::terminal::{Terminal, Verbosity, last_lines};
+
+const PLAIN: Styles = Styles { enabled: false };
+
+fn terminal(verbosity: Verbosity, styles: Styles) -> (Terminal, Capture) {
+    let out = Capture::default();
+    (
+        Terminal::with_writer(styles, verbosity, Box::new(out.clone())),
+        out,
+    )
+}
+
+/// What the terminal prints for these events, without colour.
+fn printed(plan: &Plan, verbosity: Verbosity, events: &[Event<'_>]) -> String {
+    let (mut t, out) = terminal(verbosity, PLAIN);
+    let run = run_info(plan);
+    for e in events {
+        t.event(plan, &run, e);
+    }
+    out.text()
+}
+
+fn finished(plan: &Plan, results: &[SuiteResult], interrupted: bool) -> String {
+    finished_with(plan, results, interrupted, &[])
+}
+
+fn finished_with(
+    plan: &Plan,
+    results: &[SuiteResult],
+    interrupted: bool,
+    limiters: &[LimiterStats],
+) -> String {
+    let wall = Duration::from_secs(10);
+    let summary = Summary::from_results(results, wall, interrupted);
+    printed(
+        plan,
+        Verbosity::Normal,
+        &[Event::RunFinished {
+            results,
+            summary: &summary,
+            limiters,
+        }],
+    )
+}
+
+const THREE: &str = r#"
+    ptest.config { workers = 3 }
+    ptest.suite { name = "a", cmd = "true", category = "unit" }
+    ptest.suite { name = "b", cmd = "true", category = "unit" }
+    ptest.suite { name = "c", cmd = "true", category = "e2e" }
+"#;
+
+#[test]
+fn the_header_counts_suites_by_category_and_names_the_settings() {
+    let p = plan(THREE);
+    let text = printed(&p, Verbosity::Normal, &[Event::RunStarted]);
+    assert_eq!(
+        text,
+        format!(
+            "ptest: 3 suites (e2e 1, unit 2), 3 workers (ptest.lua), fail-fast off, logs in {}/  run run-1\n",
+            p.log_dir.display()
+        )
+    );
+}
+
+#[test]
+fn the_header_says_apart_what_is_skipped_before_the_start_and_why() {
+    let p = plan(
+        r#"
+        ptest.config { workers = 1, fail_fast = true }
+        ptest.phase { name = "off", enabled = false }
+        ptest.suite { name = "a", cmd = "true" }
+        ptest.suite { name = "b", cmd = "true", enabled = false }
+        ptest.suite { name = "c", cmd = "true", enabled = false }
+        ptest.suite { name = "d", cmd = "true", phase = "off" }
+        "#,
+    );
+    let text = printed(&p, Verbosity::Normal, &[Event::RunStarted]);
+    assert!(
+        text.starts_with(
+            "ptest: 4 suites, 1 to run (default 1), 3 skipped (disabled, phase \"off\" disabled), 1 worker (ptest.lua), fail-fast on, logs in "
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn one_line_per_start_retry_slow_and_finish() {
+    let p = plan(
+        r#"
+        ptest.suite { name = "net", cmd = "true", retry = 2 }
+        "#,
+    );
+    let id = by_name(&p, "net").id;
+    let text = printed(
+        &p,
+        Verbosity::Normal,
+        &[
+            Event::SuiteStarted {
+                id,
+                attempt: 1,
+                worker: 0,
+            },
+            Event::SuiteRetrying {
+                id,
+                attempt: 1,
+                delay: Duration::from_millis(1500),
+                reason: "exit code 75",
+            },
+            Event::SuiteStarted {
+                id,
+                attempt: 2,
+                worker: 1,
+            },
+            Event::SuiteSlow {
+                id,
+                elapsed: Duration::from_secs(70),
+                expected: Duration::from_secs(20),
+            },
+        ],
+    );
+    assert_eq!(
+        text,
+        "START   net  worker 0\n\
+         RETRY   net  attempt 1/3 failed (exit code 75), retrying in 1.5s\n\
+         START   net  worker 1  attempt 2/3\n\
+         SLOW    net  running for 1m10s, expected 20.0s\n"
+    );
+}
+
+#[test]
+fn each_status_has_its_finish_line() {
+    let p = plan(
+        r#"
+        ptest.suite { name = "ok", cmd = "true" }
+        ptest.suite { name = "shaky", cmd = "true", retry = 2 }
+        ptest.suite { name = "bad", cmd = "true" }
+        ptest.suite { name = "slow", cmd = "true" }
+        ptest.suite { name = "stopped", cmd = "true" }
+        ptest.suite { name = "never", cmd = "true" }
+        "#,
+    );
+    let line = |name: &str, status: Status| {
+        let r = result(&p, name, status, 4.2);
+        printed(
+            &p,
+            Verbosity::Normal,
+            &[Event::SuiteFinished { result: &r }],
+        )
+    };
+    let log = |name: &str| p.log_dir.join(format!("{name}.log")).display().to_string();
+    assert_eq!(line("ok", Status::Passed), "PASS    ok  4.2s\n");
+    assert_eq!(
+        line("shaky", Status::Flaky),
+        "FLAKY   shaky  4.2s  passed on attempt 2/3\n"
+    );
+    assert_eq!(
+        line("bad", Status::Failed),
+        format!("FAIL    bad  4.2s  exit code 3  {}\n", log("bad"))
+    );
+    assert_eq!(
+        line("slow", Status::TimedOut),
+        format!("TIMEOUT slow  4.2s  timed out after 2m  {}\n", log("slow"))
+    );
+    assert_eq!(
+        line("stopped", Status::Cancelled),
+        format!("CANCEL  stopped  4.2s  cancelled  {}\n", log("stopped"))
+    );
+    assert_eq!(
+        line("never", Status::Skipped),
+        "SKIP    never  dependency \"x\" failed\n"
+    );
+}
+
+#[test]
+fn quiet_prints_the_summary_warnings_and_stops_only() {
+    let p = plan(THREE);
+    let a = result(&p, "a", Status::Passed, 1.0);
+    let id = a.id;
+    let summary = Summary::from_results(std::slice::from_ref(&a), Duration::from_secs(1), false);
+    let text = printed(
+        &p,
+        Verbosity::Quiet,
+        &[
+            Event::RunStarted,
+            Event::SuiteStarted {
+                id,
+                attempt: 1,
+                worker: 0,
+            },
+            Event::SuiteFinished { result: &a },
+            Event::Warning {
+                message: "hook \"suite_finished\" failed: boom",
+            },
+            Event::Stopping {
+                reason: "fail-fast",
+            },
+            Event::RunFinished {
+                results: std::slice::from_ref(&a),
+                summary: &summary,
+                limiters: &[],
+            },
+        ],
+    );
+    assert_eq!(
+        text,
+        "warning: hook \"suite_finished\" failed: boom\n\
+         fail-fast: cancelling running suites, skipping the rest (always phases still run)\n\
+         \n\
+         Summary: 1 suite: 1 passed\n\
+         Wall time 1.0s, sequential 1.0s, speedup 1.0x, saved 0ms\n"
+    );
+}
+
+#[test]
+fn an_interrupt_says_how_to_kill_at_once() {
+    let p = plan(THREE);
+    let text = printed(
+        &p,
+        Verbosity::Normal,
+        &[Event::Stopping {
+            reason: "interrupted",
+        }],
+    );
+    assert_eq!(
+        text,
+        "interrupted: cancelling running suites, skipping the rest (Ctrl-C again to kill at once; always phases still run)\n"
+    );
+}
+
+#[test]
+fn the_summary_counts_what_happened_and_the_time_saved() {
+    let p = plan(THREE);
+    let results = [
+        result(&p, "a", Status::Passed, 8.0),
+        result(&p, "b", Status::Passed, 7.0),
+        result(&p, "c", Status::Passed, 5.0),
+    ];
+    assert_eq!(
+        finished(&p, &results, false),
+        "\nSummary: 3 suites: 3 passed\n\
+         Wall time 10.0s, sequential 20.0s, speedup 2.0x, saved 10.0s\n\
+         Slowest: a 8.0s, b 7.0s, c 5.0s\n"
+    );
+}
+
+#[test]
+fn the_summary_names_only_the_counts_above_zero_in_severity_order() {
+    let p = plan(
+        r#"
+        for _, n in ipairs { "p", "f", "t", "c", "s", "k" } do
+          ptest.suite { name = n, cmd = "true", retry = 1 }
+        end
+        "#,
+    );
+    let results = [
+        result(&p, "p", Status::Passed, 1.0),
+        result(&p, "f", Status::Failed, 1.0),
+        result(&p, "t", Status::TimedOut, 1.0),
+        result(&p, "c", Status::Cancelled, 1.0),
+        result(&p, "s", Status::Skipped, 0.0),
+        result(&p, "k", Status::Flaky, 1.0),
+    ];
+    let text = finished(&p, &results, false);
+    assert!(
+        text.starts_with(
+            "\nSummary: 6 suites: 1 passed, 1 flaky, 1 failed, 1 timed out, 1 cancelled, 1 skipped\n"
+        ),
+        "{text}"
+    );
+    // The flaky one with what failed before, the failures with their message and log.
+    assert!(
+        text.contains(
+            "\nFlaky suites (passed on a retry):\n  k  2 attempts (before: exit code 1)\n"
+        ),
+        "{text}"
+    );
+    let log = |n: &str| p.log_dir.join(format!("{n}.log")).display().to_string();
+    assert!(
+        text.ends_with(&format!(
+            "\nFailures:\n✗ f  exit code 3  {}\n✗ t  timed out after 2m  {}\n",
+            log("f"),
+            log("t")
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("✗ c "), "a cancelled suite is not a failure");
+}
+
+#[test]
+fn slowest_lists_at_most_five_that_ran_longest_first() {
+    let p = plan(
+        r#"
+        for i = 1, 7 do ptest.suite { name = "s" .. i, cmd = "true" } end
+        "#,
+    );
+    let mut results: Vec<SuiteResult> = (1..=6)
+        .map(|i| result(&p, &format!("s{i}"), Status::Passed, f64::from(i)))
+        .collect();
+    results.push(result(&p, "s7", Status::Skipped, 0.0));
+    let text = finished(&p, &results, false);
+    assert!(
+        text.contains("\nSlowest: s6 6.0s, s5 5.0s, s4 4.0s, s3 3.0s, s2 2.0s\n"),
+        "{text}"
+    );
+    // One suite that ran is no ranking.
+    let one = [result(&p, "s1", Status::Passed, 1.0)];
+    assert!(!finished(&p, &one, false).contains("Slowest"));
+}
+
+#[test]
+fn an_interrupted_run_claims_no_speedup() {
+    let p = plan(THREE);
+    let results = [
+        result(&p, "a", Status::Cancelled, 3.0),
+        result(&p, "b", Status::Skipped, 0.0),
+    ];
+    let text = finished(&p, &results, true);
+    assert!(
+        text.contains(
+            "Wall time 10.0s, sequential 3.0s (interrupted: no speedup)\nInterrupted: running suites were cancelled, the rest skipped.\n"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("speedup 0"), "{text}");
+}
+
+#[test]
+fn limiters_report_what_they_granted_and_what_changed() {
+    let p = plan(
+        r#"
+        ptest.limiter { name = "api", rate = 10, per = "1s" }
+        ptest.limiter { name = "db", rate = 2, max_throttled = 3, adaptive = true }
+        ptest.suite { name = "a", cmd = "true" }
+        "#,
+    );
+    let stats = [
+        LimiterStats {
+            acquired: 12,
+            waited: Duration::from_millis(2500),
+            throttled: 0,
+            rate: 10.0,
+            serialized: false,
+        },
+        LimiterStats {
+            acquired: 4,
+            waited: Duration::ZERO,
+            throttled: 5,
+            rate: 0.5,
+            serialized: true,
+        },
+    ];
+    let results = [result(&p, "a", Status::Passed, 1.0)];
+    let text = finished_with(&p, &results, false, &stats);
+    assert!(
+        text.contains("\nLimiter api: 12 acquired, waited 2.5s, 0 throttled\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "\nLimiter db: 4 acquired, waited 0ms, 5 throttled, rate lowered to 0.50 per 1.0s, more than 3 throttled: its suites ran one at a time\n"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_failure_shows_the_last_fifteen_lines_of_its_last_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(THREE);
+    let log: String = (1..=20).map(|i| format!("line {i}\n")).collect();
+    let r = with_log(result(&p, "a", Status::Failed, 1.0), dir.path(), &log);
+    let text = finished(&p, &[r], false);
+    let tail: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("    | "))
+        .collect();
+    let want: Vec<String> = (6..=20).map(|i| format!("line {i}")).collect();
+    assert_eq!(tail, want);
+    assert!(!text.contains("header"), "the attempt header is not output");
+}
+
+#[test]
+fn colour_from_a_log_is_removed_without_colour_and_kept_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(THREE);
+    let r = with_log(
+        result(&p, "a", Status::Failed, 1.0),
+        dir.path(),
+        "\x1b[31mred error\x1b[0m\n",
+    );
+    let summary = Summary::from_results(std::slice::from_ref(&r), Duration::from_secs(1), false);
+    let event = Event::RunFinished {
+        results: std::slice::from_ref(&r),
+        summary: &summary,
+        limiters: &[],
+    };
+    let text = printed(&p, Verbosity::Normal, std::slice::from_ref(&event));
+    assert!(text.contains("    | red error\n"), "{text:?}");
+    assert!(!text.contains('\x1b'), "{text:?}");
+
+    let (mut t, out) = terminal(Verbosity::Normal, Styles { enabled: true });
+    t.event(&p, &run_info(&p), &event);
+    assert!(
+        out.text().contains("\x1b[31mred error\x1b[0m"),
+        "{:?}",
+        out.text()
+    );
+}
+
+#[test]
+fn colour_is_applied_after_padding() {
+    let p = plan(THREE);
+    let r = result(&p, "a", Status::Passed, 1.0);
+    let (mut t, out) = terminal(Verbosity::Normal, Styles { enabled: true });
+    t.event(&p, &run_info(&p), &Event::SuiteFinished { result: &r });
+    let text = out.text();
+    // The padded label inside the colour codes, so columns line up as without colour.
+    assert!(text.contains("PASS   \x1b[39m a  1.0s"), "{text:?}");
+    assert_eq!(
+        crate::report::strip_ansi(text.as_bytes()),
+        "PASS    a  1.0s\n"
+    );
+}
+
+#[test]
+fn failed_tests_of_a_batch_are_named_up_to_twenty() {
+    let p = plan(THREE);
+    let mut r = result(&p, "a", Status::Failed, 1.0);
+    r.testcases = (1..=22)
+        .map(|i| crate::results::TestCase {
+            name: format!("test_{i}"),
+            classname: None,
+            file: Some("tests/test_x.py".into()),
+            line: None,
+            time: None,
+            outcome: if i == 1 {
+                crate::results::Outcome::Passed
+            } else {
+                crate::results::Outcome::Failed
+            },
+            message: Some(format!("assert {i} == 0\nmore")),
+            kind: None,
+            text: None,
+            suite: None,
+            suite_file: None,
+            item: None,
+        })
+        .collect();
+    let text = finished(&p, &[r], false);
+    let named: Vec<&str> = text.lines().filter(|l| l.starts_with("    ✗ ")).collect();
+    assert_eq!(named.len(), 20);
+    assert_eq!(
+        named[0],
+        "    ✗ tests/test_x.py::test_2 failed: assert 2 == 0"
+    );
+    assert!(
+        text.contains("    ... and 1 more failed tests (see the JUnit report or the log)\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn verbose_echo_prefixes_each_line_with_the_suite() {
+    let (t, out) = terminal(Verbosity::Verbose, PLAIN);
+    let echo = t.echo();
+    echo.line("unit", b"collected 3 items");
+    echo.line("lint", b"\xff raw bytes");
+    assert_eq!(
+        out.0.lock().unwrap().as_slice(),
+        b"unit | collected 3 items\nlint | \xff raw bytes\n"
+    );
+}
+
+#[test]
+fn last_lines_keep_the_end_and_drop_carriage_returns() {
+    // Trailing empty lines are no output.
+    assert_eq!(last_lines(b"one\n\ntwo\n\n", 5), ["one", "", "two"]);
+    assert_eq!(last_lines(b"x\r\n", 1), ["x"]);
+    assert_eq!(last_lines(b"no newline", 1), ["no newline"]);
+    assert_eq!(last_lines(b"\xffbad\n", 1), ["\u{fffd}bad"]);
+}
