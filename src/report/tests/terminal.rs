@@ -1,5 +1,6 @@
 //! The terminal sink without a live view: the header, one line per event, the summary.
 
+use std::fmt::Write;
 use std::time::Duration;
 
 use super::{Capture, result, run_info, with_log};
@@ -377,7 +378,10 @@ fn limiters_report_what_they_granted_and_what_changed() {
 fn a_failure_shows_the_last_fifteen_lines_of_its_last_attempt() {
     let dir = tempfile::tempdir().unwrap();
     let p = plan(THREE);
-    let log: String = (1..=20).map(|i| format!("line {i}\n")).collect();
+    let log = (1..=20).fold(String::new(), |mut s, i| {
+        let _ = writeln!(s, "line {i}");
+        s
+    });
     let r = with_log(result(&p, "a", Status::Failed, 1.0), dir.path(), &log);
     let text = finished(&p, &[r], false);
     let tail: Vec<&str> = text
