@@ -598,4 +598,221 @@ mod tests {
         assert_eq!(set.len(), got.len());
         assert_eq!(got[5], "A_B-3.log");
     }
+
+    #[test]
+    fn safe_names_are_never_empty_dots_or_overlong() {
+        assert_eq!(safe_name(""), "_");
+        assert_eq!(safe_name("."), "__");
+        assert_eq!(safe_name("..."), "____");
+        assert_eq!(safe_name("ok-1.2_x"), "ok-1.2_x");
+        assert_eq!(safe_name("tests/a b::c"), "tests_a_b__c");
+        assert_eq!(safe_name(&"x".repeat(500)).len(), 200);
+        // Collisions are told apart whatever the case of the file system.
+        assert_eq!(
+            log_names(["Unit", "unit", "UNIT"]),
+            ["Unit.log", "unit-2.log", "UNIT-3.log"]
+        );
+        // A suffixed name that another suite has already gets the next number.
+        assert_eq!(
+            log_names(["a-2", "a", "a"]),
+            ["a-2.log", "a.log", "a-3.log"]
+        );
+    }
+
+    #[test]
+    fn run_ids_are_recognised_exactly() {
+        assert!(is_run_id("20261202T012905-7f4372"));
+        for bad in [
+            "20261202T012905-7f437",
+            "20261202T012905-7f43722",
+            "20261202X012905-7f4372",
+            "2026120aT012905-7f4372",
+            "20261202T012905_7f4372",
+            "20261202T012905-7f437g",
+            "",
+        ] {
+            assert!(!is_run_id(bad), "{bad}");
+        }
+    }
+
+    fn age(dir: &Path, secs_ago: u64) {
+        let t = std::time::SystemTime::now() - std::time::Duration::from_secs(secs_ago);
+        std::fs::File::open(dir).unwrap().set_modified(t).unwrap();
+    }
+
+    #[test]
+    fn pruning_keeps_the_latest_runs_and_touches_nothing_else() {
+        let parent = tempfile::tempdir().unwrap();
+        let p = parent.path();
+        let run = |n: u32| p.join(format!("ptest-20260101T0000{n:02}-abcdef"));
+        for n in 1..=5 {
+            std::fs::create_dir(run(n)).unwrap();
+            std::fs::write(run(n).join("kept-file"), b"x").unwrap();
+            age(&run(n), 1000 - u64::from(n));
+        }
+        // Recently changed: maybe still in use.
+        let fresh = p.join("ptest-20260101T000099-abcdef");
+        std::fs::create_dir(&fresh).unwrap();
+        // Not named as ptest names runs, or not a folder.
+        let other = p.join("ptest-something-else");
+        std::fs::create_dir(&other).unwrap();
+        age(&other, 5000);
+        let file = p.join("ptest-20260101T000050-abcdef");
+        std::fs::write(&file, b"a file").unwrap();
+        let link = p.join("ptest-20260101T000051-abcdef");
+        std::os::unix::fs::symlink(run(1), &link).unwrap();
+        let current = p.join("ptest-20260101T000100-abcdef");
+        std::fs::create_dir(&current).unwrap();
+        age(&current, 9000);
+
+        prune_earlier_runs(&current, 3);
+        // Keep 3 with the current one: the two latest earlier runs.
+        let left: Vec<bool> = (1..=5).map(|n| run(n).exists()).collect();
+        assert_eq!(left, [false, false, false, true, true]);
+        for kept in [&fresh, &other, &file, &current] {
+            assert!(kept.exists(), "{}", kept.display());
+        }
+        assert!(
+            std::fs::symlink_metadata(&link).is_ok(),
+            "a link is not removed"
+        );
+    }
+
+    #[test]
+    fn a_run_whose_coordinator_answers_is_not_pruned() {
+        let parent = tempfile::tempdir().unwrap();
+        let busy = parent.path().join("ptest-20260101T000001-abcdef");
+        std::fs::create_dir(&busy).unwrap();
+        let _listener = std::os::unix::net::UnixListener::bind(busy.join("coord.sock")).unwrap();
+        age(&busy, 1000);
+        let ended = parent.path().join("ptest-20260101T000002-abcdef");
+        std::fs::create_dir(&ended).unwrap();
+        // A socket left behind by a run that ended: nobody answers.
+        drop(std::os::unix::net::UnixListener::bind(ended.join("coord.sock")).unwrap());
+        age(&ended, 1000);
+        let current = parent.path().join("ptest-20260101T000003-abcdef");
+        std::fs::create_dir(&current).unwrap();
+        prune_earlier_runs(&current, 1);
+        assert!(busy.exists());
+        assert!(!ended.exists());
+    }
+
+    #[test]
+    fn private_folders_are_made_or_narrowed_to_the_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let new = root.path().join("a/b/c");
+        make_private_dir(&new).unwrap();
+        assert_eq!(mode(&new), 0o700);
+        let open = root.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        make_private_dir(&open).unwrap();
+        assert_eq!(mode(&open), 0o700);
+        let file = root.path().join("file");
+        std::fs::write(&file, b"").unwrap();
+        assert!(make_private_dir(&file.join("under")).is_err());
+    }
+
+    #[test]
+    fn the_log_folder_is_made_and_a_file_in_its_place_is_reported() {
+        let root = tempfile::tempdir().unwrap();
+        let logs = root.path().join("deep/test-logs");
+        prepare_log_dir(&logs).unwrap();
+        assert!(logs.is_dir());
+        let file = root.path().join("taken");
+        std::fs::write(&file, b"").unwrap();
+        let e = prepare_log_dir(&file.join("logs")).unwrap_err();
+        assert_eq!(
+            e,
+            format!(
+                "cannot create log folder {}: Not a directory",
+                file.join("logs").display()
+            )
+        );
+    }
+
+    #[test]
+    fn the_janitor_removes_each_kind_as_asked() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        let full = r.join("full");
+        std::fs::create_dir_all(full.join("sub")).unwrap();
+        std::fs::write(full.join("sub/f"), b"x").unwrap();
+        let kept_full = r.join("kept-full");
+        std::fs::create_dir(&kept_full).unwrap();
+        std::fs::write(kept_full.join("f"), b"x").unwrap();
+        let empty = r.join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        let log = r.join("old.log");
+        std::fs::write(&log, b"old").unwrap();
+        let replaced = r.join("replaced.log");
+        std::fs::write(&replaced, b"first").unwrap();
+        let dir_not_file = r.join("dir-not-file");
+        std::fs::create_dir(&dir_not_file).unwrap();
+
+        let mut j = Janitor::start();
+        j.remove(full.clone());
+        j.remove_if_empty(kept_full.clone());
+        j.remove_if_empty(empty.clone());
+        j.remove_file(log.clone());
+        j.remove_file(dir_not_file.clone());
+        // Asked for the file as it was; by the time the janitor looks, another is there.
+        let id = crate::safe_write::FileId::of(&std::fs::symlink_metadata(&replaced).unwrap());
+        // Made before the first is gone, so it cannot reuse its inode number.
+        std::fs::write(r.join("new"), b"second, a new file").unwrap();
+        std::fs::rename(r.join("new"), &replaced).unwrap();
+        j.send(Removal::File(replaced.clone(), id));
+        j.finish();
+
+        assert!(!full.exists());
+        assert!(kept_full.join("f").exists(), "not empty: kept");
+        assert!(!empty.exists());
+        assert!(!log.exists());
+        assert!(dir_not_file.is_dir(), "remove_file never removes a folder");
+        assert_eq!(std::fs::read(&replaced).unwrap(), b"second, a new file");
+    }
+
+    #[test]
+    fn folders_made_ahead_are_taken_in_order_once() {
+        let root = tempfile::tempdir().unwrap();
+        let ahead = Ahead::new(3);
+        assert_eq!(ahead.take(), None, "none made yet");
+        // One is in the way: the others are still made.
+        std::fs::write(root.path().join("tmp-2"), b"").unwrap();
+        ahead.make_all(root.path());
+        let other = ahead.clone();
+        assert_eq!(ahead.take(), Some(root.path().join("tmp-1")));
+        assert_eq!(other.take(), Some(root.path().join("tmp-3")));
+        assert_eq!(ahead.take(), None);
+        assert_eq!(other.planned(), 3);
+    }
+
+    #[test]
+    fn setup_makes_a_private_run_folder_and_drop_removes_it_unused() {
+        let id = format!("test-{}", fastrand::u64(..));
+        let setup = Setup::start(&id, Some(2));
+        let (mut janitor, folder) = setup.finish().unwrap();
+        assert_eq!(folder.root, run_tmp_root(&id));
+        assert!(folder.root.is_dir());
+        assert!(
+            folder
+                .bin
+                .as_ref()
+                .is_some_and(|b| b.join("ptest").exists())
+        );
+        assert_eq!(folder.ahead.planned(), 2);
+        janitor.remove(folder.root.clone());
+        janitor.finish();
+        assert!(!folder.root.exists());
+
+        let id = format!("test-{}", fastrand::u64(..));
+        let setup = Setup::start(&id, Some(1));
+        drop(setup);
+        assert!(
+            !run_tmp_root(&id).exists(),
+            "a config error leaves nothing behind"
+        );
+    }
 }

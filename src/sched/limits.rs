@@ -366,4 +366,160 @@ mod tests {
             l.stats()[0].rate
         );
     }
+
+    #[test]
+    fn more_permits_than_the_burst_are_never_granted_and_say_why() {
+        let l = limiters(limiter(10.0, 2, None, false));
+        assert_eq!(
+            l.acquire(LimiterId(0), 3, Instant::now()),
+            Err(Refusal::Never(
+                "3 permits exceed the burst 2 of limiter \"api\"".into()
+            ))
+        );
+        assert_eq!(l.stats()[0].acquired, 0);
+    }
+
+    #[test]
+    fn acquired_counts_permits_and_waits_add_up() {
+        let l = limiters(limiter(1000.0, 10, None, false));
+        let now = Instant::now();
+        l.acquire(LimiterId(0), 4, now).unwrap();
+        l.admit_suite(LimiterId(0), now).unwrap();
+        l.add_wait(LimiterId(0), Duration::from_millis(300));
+        l.add_wait(LimiterId(0), Duration::from_millis(200));
+        let st = &l.stats()[0];
+        assert_eq!(st.acquired, 5);
+        assert_eq!(st.waited, Duration::from_millis(500));
+        assert_eq!(st.throttled, 0);
+        assert!(!st.serialized);
+    }
+
+    #[test]
+    fn the_rate_is_reported_per_the_declared_period() {
+        let mut decl = limiter(4.0, 1, None, true);
+        decl.per = Duration::from_secs(2);
+        let l = limiters(decl);
+        assert!((l.stats()[0].rate - 4.0).abs() < 1e-9);
+        l.throttled(LimiterId(0), None, Instant::now());
+        assert!((l.stats()[0].rate - 2.0).abs() < 1e-9, "halved, per 2 s");
+    }
+
+    #[test]
+    fn a_plain_limiter_keeps_its_rate_when_throttled() {
+        let l = limiters(limiter(8.0, 1, None, false));
+        let now = Instant::now();
+        l.throttled(LimiterId(0), None, now);
+        l.throttled(LimiterId(0), None, now);
+        let st = &l.stats()[0];
+        assert!((st.rate - 8.0).abs() < 1e-9);
+        assert_eq!(st.throttled, 2);
+        // max_throttled is 2: not yet passed.
+        assert!(!st.serialized);
+    }
+
+    #[test]
+    fn recovery_climbs_no_higher_than_the_declared_rate() {
+        let l = limiters(limiter(16.0, 1, None, true));
+        let now = Instant::now();
+        l.throttled(LimiterId(0), None, now);
+        assert!((l.stats()[0].rate - 8.0).abs() < 1e-9);
+        // Ten periods of 10 s at 10 % each would pass 16.
+        let _ = l.acquire(LimiterId(0), 1, now + Duration::from_secs(100));
+        assert!(
+            (l.stats()[0].rate - 16.0).abs() < 1e-9,
+            "{}",
+            l.stats()[0].rate
+        );
+        // Under 10 s since the last change: no step.
+        l.throttled(LimiterId(0), None, now + Duration::from_secs(100));
+        let _ = l.acquire(LimiterId(0), 1, now + Duration::from_secs(109));
+        assert!(
+            (l.stats()[0].rate - 8.0).abs() < 1e-9,
+            "{}",
+            l.stats()[0].rate
+        );
+    }
+
+    #[test]
+    fn a_shorter_retry_after_does_not_shorten_a_pause() {
+        let l = limiters(limiter(1000.0, 10, None, false));
+        let now = Instant::now();
+        l.throttled(LimiterId(0), Some(Duration::from_secs(5)), now);
+        l.throttled(LimiterId(0), Some(Duration::from_secs(1)), now);
+        assert_eq!(
+            l.acquire(LimiterId(0), 1, now + Duration::from_secs(2)),
+            Err(Refusal::Wait(Duration::from_secs(3)))
+        );
+        // A suite start waits the same way, and holds nothing meanwhile.
+        assert_eq!(
+            l.admit_suite(LimiterId(0), now + Duration::from_secs(4)),
+            Err(Refusal::Wait(Duration::from_secs(1)))
+        );
+        l.release_suite(LimiterId(0));
+        assert!(
+            l.admit_suite(LimiterId(0), now + Duration::from_secs(5))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn retry_after_is_capped_at_ten_minutes_without_a_plan() {
+        let l = limiters(limiter(1000.0, 10, None, false));
+        let now = Instant::now();
+        l.throttled(LimiterId(0), Some(Duration::from_secs(86_400)), now);
+        assert_eq!(
+            l.acquire(LimiterId(0), 1, now),
+            Err(Refusal::Wait(RETRY_AFTER_CAP))
+        );
+    }
+
+    #[test]
+    fn retry_after_is_capped_at_the_longest_timeout_of_the_limiters_suites() {
+        let p = crate::plan::tests::plan(
+            r#"
+            ptest.limiter { name = "api", rate = 100 }
+            ptest.limiter { name = "socket_only", rate = 100 }
+            ptest.suite { name = "a", cmd = "true", limiter = "api", timeout = "20s" }
+            ptest.suite { name = "b", cmd = "true", limiter = "api", timeout = "30s" }
+            ptest.suite { name = "c", cmd = "true", timeout = "45s" }
+            "#,
+        );
+        let l = Limiters::new(&p);
+        let now = Instant::now();
+        let api = l.find("api").unwrap();
+        let other = l.find("socket_only").unwrap();
+        l.throttled(api, Some(Duration::from_secs(3600)), now);
+        l.throttled(other, Some(Duration::from_secs(3600)), now);
+        assert_eq!(
+            l.acquire(api, 1, now),
+            Err(Refusal::Wait(Duration::from_secs(30)))
+        );
+        // Used by no suite: the longest timeout of all.
+        assert_eq!(
+            l.acquire(other, 1, now),
+            Err(Refusal::Wait(Duration::from_secs(45)))
+        );
+    }
+
+    #[test]
+    fn find_names_the_closest_limiter() {
+        let l = Limiters::from_limiters(&[limiter(1.0, 1, None, false)]);
+        assert_eq!(l.find("api"), Ok(LimiterId(0)));
+        assert_eq!(
+            l.find("apj"),
+            Err("unknown limiter \"apj\" (did you mean \"api\"?)".into())
+        );
+        assert_eq!(l.find("zzzz"), Err("unknown limiter \"zzzz\"".into()));
+    }
+
+    #[test]
+    fn clones_share_one_state() {
+        let l = limiters(limiter(1000.0, 10, Some(1), false));
+        let other = l.clone();
+        let now = Instant::now();
+        l.admit_suite(LimiterId(0), now).unwrap();
+        assert_eq!(other.admit_suite(LimiterId(0), now), Err(Refusal::Full));
+        other.release_suite(LimiterId(0));
+        assert!(l.admit_suite(LimiterId(0), now).is_ok());
+    }
 }

@@ -160,4 +160,53 @@ mod tests {
         assert!(is_empty(dir));
         assert!(!is_empty(&dir.join("missing")));
     }
+
+    #[test]
+    fn at_most_keep_spares_are_kept_and_the_rest_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let mut janitor = Janitor::start();
+        let mut tmp = TmpDirs::new(root.path().to_path_buf());
+        let dirs: Vec<PathBuf> = (0..4).map(|_| tmp.take()).collect();
+        for d in &dirs {
+            tmp.passed(d.clone());
+        }
+        tmp.check(2, &janitor);
+        // A smaller pool later drops spares beyond it too.
+        tmp.check(1, &janitor);
+        janitor.finish();
+        let left: Vec<&PathBuf> = dirs.iter().filter(|d| d.is_dir()).collect();
+        assert_eq!(left, [&dirs[0]]);
+        assert_eq!(tmp.take(), dirs[0]);
+        // Nothing spare: a new folder, numbered after the ones made.
+        assert_eq!(tmp.take(), root.path().join("tmp-5"));
+    }
+
+    #[test]
+    fn a_folder_removed_by_its_attempt_is_not_handed_out_again() {
+        let root = tempfile::tempdir().unwrap();
+        let janitor = Janitor::start();
+        let mut tmp = TmpDirs::new(root.path().to_path_buf());
+        let gone = tmp.take();
+        std::fs::remove_dir(&gone).unwrap();
+        tmp.passed(gone.clone());
+        tmp.check(4, &janitor);
+        let next = tmp.take();
+        assert_ne!(next, gone);
+        assert!(next.is_dir());
+    }
+
+    #[test]
+    fn drain_hands_over_every_folder_still_held() {
+        let root = tempfile::tempdir().unwrap();
+        let janitor = Janitor::start();
+        let mut tmp = TmpDirs::new(root.path().to_path_buf());
+        let (a, b) = (tmp.take(), tmp.take());
+        tmp.passed(a.clone());
+        tmp.check(4, &janitor);
+        tmp.passed(b.clone());
+        let mut all = tmp.drain();
+        all.sort();
+        assert_eq!(all, [a, b]);
+        assert!(tmp.drain().is_empty());
+    }
 }
