@@ -1,8 +1,9 @@
-//! Per-test results a batch's command wrote as JUnit XML (DESIGN §9 `results`): pytest's
-//! `--junitxml` (xunit1 with `file`, or xunit2), jest-junit, go-junit-report, nextest and
-//! cargo2junit all write `testsuite`/`testcase` elements with `failure`, `error` and `skipped`
-//! children. Each testcase is attributed to one of the batch's items (its `file`, else its
-//! `classname`, ...). Plain data and a parser; reading the file is the caller's.
+//! Per-test results a batch's command wrote (DESIGN §9 `results`): JUnit XML, as pytest's
+//! `--junitxml` (xunit1 with `file`, or xunit2), jest-junit, vitest, node's junit reporter,
+//! go-junit-report, nextest and cargo2junit write it (`testsuite`/`testcase` elements with
+//! `failure`, `error` and `skipped` children), or the event stream of `go test -json`, told apart
+//! by content. Each testcase is attributed to one of the batch's items (its `file`, else its
+//! `classname`, ...). Plain data and parsers; reading the file is the caller's.
 
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
@@ -93,8 +94,19 @@ impl TestCase {
     }
 }
 
+/// Every testcase in a results file, in the order it reports them: JUnit XML when it starts
+/// with `<`, else `go test -json` output (which starts with a JSON object, or, when go 1.19 to
+/// 1.23 could not build the first package, with a plain `FAIL pkg [build failed]`).
+pub(crate) fn parse(data: &[u8]) -> Result<Vec<TestCase>, String> {
+    let start = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+    match start.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'<') | None => junit(data),
+        Some(_) => go_json(start),
+    }
+}
+
 /// Every testcase in a JUnit XML document, in document order.
-pub(crate) fn parse(xml: &[u8]) -> Result<Vec<TestCase>, String> {
+fn junit(xml: &[u8]) -> Result<Vec<TestCase>, String> {
     let mut reader = Reader::from_reader(xml);
     let mut buf = Vec::new();
     let mut out = Vec::new();
@@ -187,6 +199,249 @@ pub(crate) fn parse(xml: &[u8]) -> Result<Vec<TestCase>, String> {
     Ok(out)
 }
 
+/// One line of `go test -json` (cmd/test2json's `TestEvent`).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GoEvent {
+    action: String,
+    package: Option<String>,
+    test: Option<String>,
+    elapsed: Option<f64>,
+    output: Option<String>,
+    /// Go 1.24+: `build-output` and `build-fail` name the package being built (`p [p.test]`).
+    import_path: Option<String>,
+    failed_build: Option<String>,
+}
+
+#[derive(Default)]
+struct GoTest {
+    name: String,
+    outcome: Option<Outcome>,
+    elapsed: Option<f64>,
+    /// Its output and its subtests', in order.
+    output: String,
+}
+
+#[derive(Default)]
+struct GoPackage {
+    name: String,
+    tests: Vec<GoTest>,
+    outcome: Option<Outcome>,
+    /// What it printed outside any test, and its build's output.
+    output: String,
+    /// Why it failed when no test could run ("build failed").
+    message: Option<String>,
+}
+
+impl GoPackage {
+    fn test(&mut self, name: &str) -> usize {
+        if let Some(i) = self.tests.iter().rposition(|t| t.name == name) {
+            return i;
+        }
+        self.tests.push(GoTest {
+            name: name.to_owned(),
+            ..GoTest::default()
+        });
+        self.tests.len() - 1
+    }
+}
+
+/// The event stream of `go test -json`: a testcase per test (classname and testsuite: the
+/// package's import path), with its output (and its subtests') as the text. A subtest is a
+/// testcase of its own only when it failed (its time is in its parent's); a test that started
+/// and never ended (a panic elsewhere, `-timeout`) failed; a package that failed outside its
+/// tests (build, `TestMain`, `init`) is an error named after the package. Lines that are not
+/// JSON (go before 1.24 prints `FAIL pkg [build failed]` plainly) are read for that, else skipped.
+fn go_json(data: &[u8]) -> Result<Vec<TestCase>, String> {
+    let text = String::from_utf8_lossy(data);
+    let mut packages: Vec<GoPackage> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut package = |packages: &mut Vec<GoPackage>, name: &str| -> usize {
+        *index.entry(name.to_owned()).or_insert_with(|| {
+            packages.push(GoPackage {
+                name: name.to_owned(),
+                ..GoPackage::default()
+            });
+            packages.len() - 1
+        })
+    };
+    let mut events = 0usize;
+    // (package index, event) in order; packages are created as they appear.
+    let mut parsed: Vec<(usize, GoEvent)> = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('{') {
+            let Ok(e) = serde_json::from_str::<GoEvent>(line) else {
+                continue;
+            };
+            events += 1;
+            let owner = e.package.as_deref().or_else(|| {
+                e.import_path
+                    .as_deref()
+                    .map(|p| p.split(" [").next().unwrap_or(p))
+            });
+            if let Some(p) = owner {
+                let i = package(&mut packages, p);
+                parsed.push((i, e));
+            }
+        } else if let Some(rest) = line.strip_prefix("FAIL") {
+            // `FAIL\tpkg [build failed]` / `[setup failed]`
+            let rest = rest.trim();
+            if let Some((pkg, why)) = rest.split_once(" [")
+                && let Some(why) = why.strip_suffix(']')
+                && !pkg.contains(char::is_whitespace)
+            {
+                let i = package(&mut packages, pkg);
+                parsed.push((
+                    i,
+                    GoEvent {
+                        action: "fail".into(),
+                        package: Some(pkg.to_owned()),
+                        test: None,
+                        elapsed: None,
+                        output: None,
+                        import_path: None,
+                        failed_build: None,
+                    },
+                ));
+                packages[i].message = Some(why.to_owned());
+            }
+        }
+    }
+    if events == 0 && parsed.is_empty() {
+        return Err("neither JUnit XML nor go test -json output".into());
+    }
+    for (i, e) in parsed {
+        let p = &mut packages[i];
+        let end = match e.action.as_str() {
+            "pass" => Some(Outcome::Passed),
+            "fail" => Some(Outcome::Failed),
+            "skip" => Some(Outcome::Skipped),
+            _ => None,
+        };
+        match (e.action.as_str(), e.test.as_deref()) {
+            ("output", Some(t)) => {
+                let out = e.output.unwrap_or_default();
+                // The test and each test above it (`A/b/c` is under `A/b` and `A`).
+                let mut name = t;
+                loop {
+                    let at = p.test(name);
+                    p.tests[at].output.push_str(&out);
+                    match name.rsplit_once('/') {
+                        Some((parent, _)) => name = parent,
+                        None => break,
+                    }
+                }
+            }
+            ("output" | "build-output", None) => p.output.push_str(&e.output.unwrap_or_default()),
+            ("run", Some(t)) => {
+                p.test(t);
+            }
+            (_, Some(t)) if end.is_some() => {
+                let at = p.test(t);
+                p.tests[at].outcome = end;
+                p.tests[at].elapsed = e.elapsed;
+            }
+            ("build-fail", None) => {
+                p.message.get_or_insert_with(|| "build failed".into());
+            }
+            (_, None) if end.is_some() => {
+                p.outcome = end;
+                if e.failed_build.is_some() {
+                    p.message.get_or_insert_with(|| "build failed".into());
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for p in packages {
+        let package_failed = p.outcome == Some(Outcome::Failed) || p.message.is_some();
+        let mut any_failed = false;
+        for t in &p.tests {
+            let outcome = t.outcome.unwrap_or(Outcome::Failed);
+            let sub = t.name.contains('/');
+            if sub && !outcome.is_failure() {
+                continue;
+            }
+            any_failed |= outcome.is_failure();
+            let text = go_output(&t.output);
+            let message = match (outcome, t.outcome) {
+                (Outcome::Skipped, _) => text.lines().next().map(|l| l.trim().to_owned()),
+                (_, None) => Some(
+                    "did not finish (the test binary stopped: a panic, -timeout or os.Exit)".into(),
+                ),
+                _ => None,
+            };
+            out.push(TestCase {
+                name: t.name.clone(),
+                classname: Some(p.name.clone()),
+                file: None,
+                line: None,
+                time: if sub {
+                    None
+                } else {
+                    t.elapsed.filter(|e| e.is_finite() && *e >= 0.0)
+                },
+                outcome,
+                message,
+                kind: None,
+                text: (!text.is_empty()).then_some(text),
+                suite: Some(p.name.clone()),
+                suite_file: None,
+                item: None,
+            });
+        }
+        if package_failed && !any_failed {
+            let text = go_output(&p.output);
+            out.push(TestCase {
+                name: p.name.clone(),
+                classname: None,
+                file: None,
+                line: None,
+                time: None,
+                outcome: Outcome::Error,
+                message: p
+                    .message
+                    .clone()
+                    .or_else(|| text.is_empty().then(|| "failed outside any test".into())),
+                kind: None,
+                text: (!text.is_empty()).then_some(text),
+                suite: Some(p.name.clone()),
+                suite_file: None,
+                item: None,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A test's output without go's framing lines (`=== RUN`, `--- FAIL: ...`, the package's
+/// `FAIL`/`ok` summary), trailing blank lines dropped.
+fn go_output(raw: &str) -> String {
+    let kept: Vec<&str> = raw
+        .lines()
+        .filter(|l| {
+            let t = l.trim_start();
+            let framing = [
+                "=== RUN",
+                "=== PAUSE",
+                "=== CONT",
+                "=== NAME",
+                "--- PASS:",
+                "--- FAIL:",
+                "--- SKIP:",
+            ];
+            !framing.iter().any(|f| t.starts_with(f))
+                && !matches!(t, "PASS" | "FAIL")
+                && !t.starts_with("ok  \t")
+                && !t.starts_with("FAIL\t")
+                && !t.starts_with("?   \t")
+        })
+        .collect();
+    kept.join("\n").trim_end().to_owned()
+}
+
 fn attr(e: &BytesStart<'_>, key: &[u8]) -> Option<String> {
     e.attributes()
         .flatten()
@@ -202,7 +457,8 @@ fn attr(e: &BytesStart<'_>, key: &[u8]) -> Option<String> {
 fn new_case(e: &BytesStart<'_>, suites: &[(Option<String>, Option<String>)]) -> TestCase {
     let (suite, suite_file) = suites.last().cloned().unwrap_or_default();
     TestCase {
-        name: attr(e, b"name").unwrap_or_default(),
+        // jest-junit names a test outside any `describe` " title".
+        name: attr(e, b"name").unwrap_or_default().trim().to_owned(),
         classname: attr(e, b"classname"),
         file: attr(e, b"file").filter(|f| !f.is_empty()),
         line: attr(e, b"line").and_then(|l| l.trim().parse().ok()),
@@ -345,6 +601,133 @@ E       assert 1 == 2</failure></testcase><testcase classname="tests.test_b" nam
         assert_eq!(cases[0].item, Some(0));
         assert_eq!(cases[0].summary().as_deref(), Some("thread panicked"));
         assert_eq!(cases[0].display(), "ptest::cli::a::b");
+    }
+
+    /// `go test -json ./...` as go 1.19 writes it (times left out), then a `-timeout` and a
+    /// build failure as go 1.24 reports it.
+    const GO_JSON: &str = r##"{"Action":"run","Package":"example.com/m/a","Test":"TestOK"}
+{"Action":"output","Package":"example.com/m/a","Test":"TestOK","Output":"=== RUN   TestOK\n"}
+{"Action":"output","Package":"example.com/m/a","Test":"TestOK","Output":"--- PASS: TestOK (0.00s)\n"}
+{"Action":"pass","Package":"example.com/m/a","Test":"TestOK","Elapsed":0}
+{"Action":"run","Package":"example.com/m/a","Test":"TestBad"}
+{"Action":"output","Package":"example.com/m/a","Test":"TestBad","Output":"=== RUN   TestBad\n"}
+{"Action":"output","Package":"example.com/m/a","Test":"TestBad","Output":"    a_test.go:4: about to fail\n"}
+{"Action":"output","Package":"example.com/m/a","Test":"TestBad","Output":"    a_test.go:4: got 1, want 2 \u003c\u0026\u003e\n"}
+{"Action":"output","Package":"example.com/m/a","Test":"TestBad","Output":"--- FAIL: TestBad (0.00s)\n"}
+{"Action":"fail","Package":"example.com/m/a","Test":"TestBad","Elapsed":0}
+{"Action":"run","Package":"example.com/m/a","Test":"TestSub"}
+{"Action":"output","Package":"example.com/m/a","Test":"TestSub","Output":"=== RUN   TestSub\n"}
+{"Action":"run","Package":"example.com/m/a","Test":"TestSub/one"}
+{"Action":"output","Package":"example.com/m/a","Test":"TestSub/one","Output":"=== RUN   TestSub/one\n"}
+{"Action":"run","Package":"example.com/m/a","Test":"TestSub/two"}
+{"Action":"output","Package":"example.com/m/a","Test":"TestSub/two","Output":"=== RUN   TestSub/two\n"}
+{"Action":"output","Package":"example.com/m/a","Test":"TestSub/two","Output":"    a_test.go:7: sub broke\n"}
+{"Action":"output","Package":"example.com/m/a","Test":"TestSub","Output":"--- FAIL: TestSub (0.00s)\n"}
+{"Action":"output","Package":"example.com/m/a","Test":"TestSub/one","Output":"    --- PASS: TestSub/one (0.00s)\n"}
+{"Action":"pass","Package":"example.com/m/a","Test":"TestSub/one","Elapsed":0}
+{"Action":"output","Package":"example.com/m/a","Test":"TestSub/two","Output":"    --- FAIL: TestSub/two (0.00s)\n"}
+{"Action":"fail","Package":"example.com/m/a","Test":"TestSub/two","Elapsed":0}
+{"Action":"fail","Package":"example.com/m/a","Test":"TestSub","Elapsed":0}
+{"Action":"run","Package":"example.com/m/a","Test":"TestSkip"}
+{"Action":"output","Package":"example.com/m/a","Test":"TestSkip","Output":"=== RUN   TestSkip\n"}
+{"Action":"output","Package":"example.com/m/a","Test":"TestSkip","Output":"    a_test.go:9: not here\n"}
+{"Action":"output","Package":"example.com/m/a","Test":"TestSkip","Output":"--- SKIP: TestSkip (0.00s)\n"}
+{"Action":"skip","Package":"example.com/m/a","Test":"TestSkip","Elapsed":0}
+{"Action":"output","Package":"example.com/m/a","Output":"FAIL\n"}
+{"Action":"output","Package":"example.com/m/a","Output":"FAIL\texample.com/m/a\t0.014s\n"}
+{"Action":"fail","Package":"example.com/m/a","Elapsed":0.014}
+{"Action":"run","Package":"example.com/m/b","Test":"TestB"}
+{"Action":"output","Package":"example.com/m/b","Test":"TestB","Output":"=== RUN   TestB\n"}
+{"Action":"output","Package":"example.com/m/b","Test":"TestB","Output":"--- PASS: TestB (0.00s)\n"}
+{"Action":"pass","Package":"example.com/m/b","Test":"TestB","Elapsed":0}
+{"Action":"pass","Package":"example.com/m/b","Elapsed":0.015}
+{"Action":"output","Package":"example.com/m/c","Output":"?   \texample.com/m/c\t[no test files]\n"}
+{"Action":"skip","Package":"example.com/m/c","Elapsed":0}
+FAIL	example.com/m/d [build failed]
+{"Action":"run","Package":"example.com/m/f","Test":"TestHang"}
+{"Action":"output","Package":"example.com/m/f","Test":"TestHang","Output":"=== RUN   TestHang\n"}
+{"Action":"output","Package":"example.com/m/f","Test":"TestHang","Output":"panic: test timed out after 1s\n"}
+{"Action":"output","Package":"example.com/m/f","Output":"FAIL\texample.com/m/f\t1.005s\n"}
+{"Action":"fail","Package":"example.com/m/f","Elapsed":1.005}
+{"ImportPath":"example.com/m/g [example.com/m/g.test]","Action":"build-output","Output":"# example.com/m/g\n"}
+{"ImportPath":"example.com/m/g [example.com/m/g.test]","Action":"build-output","Output":"g/g_test.go:3:28: declared and not used: x\n"}
+{"ImportPath":"example.com/m/g [example.com/m/g.test]","Action":"build-fail"}
+{"Action":"start","Package":"example.com/m/g"}
+{"Action":"output","Package":"example.com/m/g","Output":"FAIL\texample.com/m/g [build failed]\n"}
+{"Action":"fail","Package":"example.com/m/g","Elapsed":0,"FailedBuild":"example.com/m/g [example.com/m/g.test]"}
+"##;
+
+    #[test]
+    fn go_test_json() {
+        let mut cases = parse(GO_JSON.as_bytes()).unwrap();
+        let seen: Vec<(String, Outcome)> = cases.iter().map(|c| (c.display(), c.outcome)).collect();
+        let want = [
+            ("example.com/m/a::TestOK", Outcome::Passed),
+            ("example.com/m/a::TestBad", Outcome::Failed),
+            ("example.com/m/a::TestSub", Outcome::Failed),
+            ("example.com/m/a::TestSub/two", Outcome::Failed),
+            ("example.com/m/a::TestSkip", Outcome::Skipped),
+            ("example.com/m/b::TestB", Outcome::Passed),
+            ("example.com/m/d", Outcome::Error),
+            ("example.com/m/f::TestHang", Outcome::Failed),
+            ("example.com/m/g", Outcome::Error),
+        ];
+        assert_eq!(seen, want.map(|(n, o)| (n.to_owned(), o)));
+        let bad = &cases[1];
+        assert_eq!(
+            bad.text.as_deref(),
+            Some("    a_test.go:4: about to fail\n    a_test.go:4: got 1, want 2 <&>")
+        );
+        assert_eq!(bad.summary().as_deref(), Some("a_test.go:4: about to fail"));
+        // A parent's text holds its subtests' output; the subtest's time is in its parent's.
+        assert_eq!(
+            cases[2].summary().as_deref(),
+            Some("a_test.go:7: sub broke")
+        );
+        assert_eq!(cases[3].time, None);
+        assert_eq!(cases[2].time, Some(0.0));
+        assert_eq!(cases[4].message.as_deref(), Some("a_test.go:9: not here"));
+        assert_eq!(cases[6].summary().as_deref(), Some("build failed"));
+        assert_eq!(
+            cases[7].summary().as_deref(),
+            Some("did not finish (the test binary stopped: a panic, -timeout or os.Exit)")
+        );
+        assert!(
+            cases[7]
+                .text
+                .as_deref()
+                .unwrap()
+                .contains("panic: test timed out after 1s")
+        );
+        assert_eq!(cases[8].summary().as_deref(), Some("build failed"));
+        assert!(
+            cases[8]
+                .text
+                .as_deref()
+                .unwrap()
+                .contains("declared and not used: x")
+        );
+        let items = [
+            "example.com/m/a",
+            "example.com/m/b",
+            "example.com/m/c",
+            "example.com/m/d",
+            "example.com/m/f",
+            "example.com/m/g",
+        ];
+        attribute(&mut cases, &items);
+        assert_eq!(
+            cases.iter().map(|c| c.item).collect::<Vec<_>>(),
+            [0, 0, 0, 0, 0, 1, 3, 4, 5].map(Some)
+        );
+        // A stream cut short keeps what was complete; something else entirely is an error.
+        let half = &GO_JSON[..GO_JSON.find("TestSkip").unwrap()];
+        assert!(parse(half.as_bytes()).is_ok_and(|c| c.len() == 4));
+        assert!(parse(b"{ not json").is_err());
+        let alone = parse(b"FAIL\texample.com/m/d [build failed]\n").unwrap();
+        assert_eq!(alone.len(), 1);
+        assert_eq!(alone[0].display(), "example.com/m/d");
+        assert_eq!(alone[0].summary().as_deref(), Some("build failed"));
     }
 
     #[test]

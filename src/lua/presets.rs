@@ -6,6 +6,7 @@ use mlua::{Lua, Table, Value};
 /// Name and source of every preset.
 pub(crate) const PRESETS: &[(&str, &str)] = &[
     ("ci", include_str!("../../lua/ptest/presets/ci.lua")),
+    ("go", include_str!("../../lua/ptest/presets/go.lua")),
     ("pytest", include_str!("../../lua/ptest/presets/pytest.lua")),
 ];
 

@@ -6,6 +6,7 @@ mod config_errors;
 mod docs;
 mod examples;
 mod file_safety;
+mod go_preset;
 mod graph;
 mod hardening;
 mod harness;

@@ -1,0 +1,192 @@
+//! The `go` preset on the real go tool: packages from `go list`, `go test -json` read as
+//! per-test results (the summary's failure list, ptest's JUnit, history), a retry that reruns
+//! only the failed packages, and `go list`'s failure as a config error. Go comes from
+//! `PTEST_TEST_GO`, else `go` on the PATH (`.ci/run` installs Debian's golang-go); without it the
+//! tests fail under CI and say "skipped" elsewhere. Go runs offline (`GOPROXY=off`) with its
+//! build cache in `target/go-cache`, so a second run builds nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::harness::{Output, Project, run};
+
+/// The go tool, or `None` (after saying why) when there is none and CI is not set.
+fn go() -> Option<PathBuf> {
+    let found = std::env::var_os("PTEST_TEST_GO")
+        .map(PathBuf::from)
+        .or_else(|| Some(PathBuf::from("go")))
+        .filter(|g| {
+            Command::new(g)
+                .arg("version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no go tool: set PTEST_TEST_GO or run .ci/run (it installs golang-go)"
+        );
+        eprintln!("skipped: no go tool (set PTEST_TEST_GO, or install golang-go)");
+    }
+    found
+}
+
+/// `ptest ARGS` in the project with go offline and its caches under target/.
+fn ptest(p: &Project, go: &Path, args: &[&str]) -> Output {
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    let mut c = p.cmd();
+    c.args(args)
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOPROXY", "off")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOTELEMETRY", "off")
+        .env("GOWORK", "off")
+        .env("GOCACHE", target.join("go-cache"))
+        .env("GOPATH", target.join("go-path"));
+    if let Some(dir) = go.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![dir.to_path_buf()];
+        dirs.extend(std::env::split_paths(&path));
+        c.env("PATH", std::env::join_paths(dirs).unwrap());
+    }
+    run(&mut c)
+}
+
+/// A test that notes its package and attempt in ran.txt at the module's root.
+fn record(pkg: &str) -> String {
+    format!(
+        "func record(t *testing.T) {{\n\tf, err := os.OpenFile(\"../ran.txt\", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)\n\tif err != nil {{\n\t\tt.Fatal(err)\n\t}}\n\tdefer f.Close()\n\tf.WriteString(os.Getenv(\"PTEST_ATTEMPT\") + \" {pkg}\\n\")\n}}\n"
+    )
+}
+
+#[test]
+fn go_packages_results_and_retries_of_failed_packages() {
+    let Some(go) = go() else { return };
+    let p = Project::new(
+        "require(\"ptest.presets.go\").batch { name = \"go\", packages = \"./...\", retry = 1, batches = 1 }\n",
+    );
+    p.file("go.mod", "module example.com/m\n\ngo 1.19\n")
+        .file(
+            "calc/calc_test.go",
+            &format!(
+                "package calc\n\nimport (\n\t\"os\"\n\t\"testing\"\n)\n\n{}\nfunc TestAdds(t *testing.T) {{ record(t) }}\n\nfunc TestBoom(t *testing.T) {{\n\tt.Errorf(\"boom: got %d, want %d\", 2*2, 5)\n}}\n\nfunc TestTable(t *testing.T) {{\n\tt.Run(\"fine\", func(t *testing.T) {{}})\n}}\n",
+                record("calc")
+            ),
+        )
+        .file(
+            "flaky/flaky_test.go",
+            &format!(
+                "package flaky\n\nimport (\n\t\"os\"\n\t\"testing\"\n)\n\n{}\nfunc TestSecondTime(t *testing.T) {{\n\trecord(t)\n\tif os.Getenv(\"PTEST_ATTEMPT\") != \"2\" {{\n\t\tt.Fatal(\"first attempt\")\n\t}}\n}}\n",
+                record("flaky")
+            ),
+        )
+        .file(
+            "fine/fine_test.go",
+            &format!(
+                "package fine\n\nimport (\n\t\"os\"\n\t\"testing\"\n)\n\n{}\nfunc TestOK(t *testing.T) {{ record(t) }}\n",
+                record("fine")
+            ),
+        )
+        .file("notests/lib.go", "package notests\n\nfunc One() int { return 1 }\n");
+
+    let out = ptest(&p, &go, &["list"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("example.com/m/calc"), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains("notests"),
+        "a package without tests is no item: {}",
+        out.stdout
+    );
+
+    let out = ptest(&p, &go, &["run", "--junit", "junit.xml"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("example.com/m/calc::TestBoom failed: calc_test.go:20: boom: got 4, want 5"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("TestSecondTime failed"),
+        "{}",
+        out.stdout
+    );
+    // The log holds go's own text, not its JSON.
+    let log = std::fs::read_to_string(p.join("test-logs/go_1_.log")).unwrap();
+    assert!(log.contains("--- FAIL: TestBoom"), "{log}");
+    assert!(!log.contains("\"Action\""), "{log}");
+    // The retry ran only the packages that failed.
+    let ran = std::fs::read_to_string(p.join("ran.txt")).unwrap();
+    let mut lines: Vec<&str> = ran.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        ["1 calc", "1 fine", "1 flaky", "2 calc", "2 flaky"],
+        "{ran}"
+    );
+    let xml = std::fs::read_to_string(p.join("junit.xml")).unwrap();
+    let batch = &xml[xml
+        .find("<testsuite name=\"go\"")
+        .expect("the batch's testsuite")..];
+    assert!(
+        batch.contains("name=\"TestBoom\" classname=\"example.com/m/calc\"")
+            || batch.contains("classname=\"example.com/m/calc\" name=\"TestBoom\""),
+        "{batch}"
+    );
+    assert!(batch.contains("boom: got 4, want 5"), "{batch}");
+    assert!(batch.contains("TestSecondTime"), "{batch}");
+    // History per package: --rerun-failed runs only calc.
+    std::fs::remove_file(p.join("ran.txt")).unwrap();
+    let out = ptest(&p, &go, &["run", "--rerun-failed"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let ran = std::fs::read_to_string(p.join("ran.txt")).unwrap();
+    assert_eq!(
+        ran.lines().collect::<Vec<_>>(),
+        ["1 calc", "2 calc"],
+        "{ran}"
+    );
+}
+
+#[test]
+fn go_build_failures_and_go_list_errors() {
+    let Some(go) = go() else { return };
+    let p = Project::new(
+        "local go = require(\"ptest.presets.go\")\ngo.batch { packages = { \"./ok\", \"./broken\" }, batches = 1 }\n",
+    );
+    p.file("go.mod", "module example.com/b\n\ngo 1.19\n")
+        .file(
+            "ok/ok_test.go",
+            "package ok\n\nimport \"testing\"\n\nfunc TestOK(t *testing.T) {}\n",
+        )
+        .file(
+            "broken/broken_test.go",
+            "package broken\n\nimport \"testing\"\n\nfunc TestX(t *testing.T) { undefinedThing() }\n",
+        );
+    let out = ptest(&p, &go, &["run"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("example.com/b/broken error: build failed"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("warning"), "{}", out.stdout);
+    // The compiler's message is in the log.
+    let log = std::fs::read_to_string(p.join("test-logs/go_1_.log")).unwrap();
+    assert!(log.contains("undefined: undefinedThing"), "{log}");
+
+    // go list failing is a config error at the preset's line, with go's own words.
+    p.file(
+        "ptest.lua",
+        "local go = require(\"ptest.presets.go\")\ngo.batch { packages = \"./missing\" }\n",
+    );
+    let out = ptest(&p, &go, &["list"]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("ptest.lua:2: go.batch: go list ./missing failed (exit code 1):"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("missing"), "{}", out.stderr);
+}
