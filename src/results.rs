@@ -64,8 +64,10 @@ impl TestCase {
     /// `classname::name`, else the name.
     pub(crate) fn display(&self) -> String {
         match (&self.file, &self.classname) {
-            // pytest's collection errors: the module is the test.
-            (Some(f), Some(c)) if c.is_empty() => f.clone(),
+            // pytest's collection errors: the module is the test; jest's and vitest's files
+            // that failed to load are named after the file.
+            (Some(f), Some(c)) if c.is_empty() || self.name == *f => f.clone(),
+            (None, Some(c)) if self.name == *c => c.clone(),
             (Some(f), Some(c)) => {
                 // pytest's classname is the module path plus the class, if any.
                 let module = f.trim_end_matches(".py").replace('/', ".");

@@ -7,6 +7,7 @@ use mlua::{Lua, Table, Value};
 pub(crate) const PRESETS: &[(&str, &str)] = &[
     ("ci", include_str!("../../lua/ptest/presets/ci.lua")),
     ("go", include_str!("../../lua/ptest/presets/go.lua")),
+    ("node", include_str!("../../lua/ptest/presets/node.lua")),
     ("pytest", include_str!("../../lua/ptest/presets/pytest.lua")),
 ];
 

@@ -22,6 +22,7 @@ mod load;
 mod lua_api;
 mod merge;
 mod messages;
+mod node_preset;
 mod outputs;
 mod overrides;
 mod platforms;

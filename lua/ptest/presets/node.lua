@@ -1,0 +1,211 @@
+-- ptest.presets.node: a JavaScript project's test files as one ptest.batch, with per-test
+-- results, for node's own test runner, jest or vitest.
+--
+--   require("ptest.presets.node").batch { name = "js", runner = "node" }  -- or "jest", "vitest"
+--
+-- Items are test files, relative to the config's folder:
+--   node    the files `node --test` finds by itself (its default patterns, node_modules left
+--           out), run as `node --test --test-concurrency=1 ... FILES` with the spec reporter in
+--           the log and node's junit reporter into {tmpdir}/node-junit.xml (node 20.10 or later);
+--   jest    the files `jest --listTests` names (the project's own jest config decides), run as
+--           `jest --ci --runTestsByPath --maxWorkers=1 ... FILES` with jest-junit writing
+--           {tmpdir}/jest-junit.xml (jest-junit must be installed in the project);
+--   vitest  the files `vitest list --filesOnly` names, run as `vitest run --no-file-parallelism
+--           ... FILES` with vitest's junit reporter writing {tmpdir}/vitest-junit.xml.
+-- ptest reads that file: failures by test, retries of only the failed files, history per file.
+
+local ptest = require("ptest")
+local M = {}
+
+-- Fields of node.batch besides ptest.batch's own.
+local OWN = { name = true, runner = true, args = true, node = true, bin = true, files = true, env = true }
+
+local function quote(s)
+  return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"
+end
+
+local function list(v)
+  if v == nil then return nil end
+  if type(v) == "string" then return { v } end
+  return v
+end
+
+local function exists(path)
+  local f = io.open(path, "r")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- A glob pattern that matches `s` literally.
+local function literal(s)
+  return (s:gsub("[%*%?%[%]]", "[%0]"))
+end
+
+-- The basenames node's runner takes as tests outside a `test` folder: test, test-*, and
+-- *.test, *-test, *_test; with a .js, .cjs or .mjs extension.
+local function node_test_name(name)
+  local base = name:match("^(.+)%.[cm]?js$")
+  if not base then return false end
+  return base == "test" or base:match("^test%-.") ~= nil or base:match(".[%.%-_]test$") ~= nil
+end
+
+-- The files `node --test` runs when given none, under `dir` (relative to the config's folder):
+-- every .js/.cjs/.mjs file inside a folder named `test`, and the names above elsewhere;
+-- node_modules is never entered.
+function M.discover_node(dir)
+  local out = {}
+  local function walk(rel, in_test)
+    local prefix = rel == "" and "" or (literal(rel) .. "/")
+    local dirs = {}
+    for _, d in ipairs(ptest.glob(prefix .. "*/")) do dirs[d:gsub("/+$", "")] = true end
+    for _, entry in ipairs(ptest.glob(prefix .. "*")) do
+      local name = entry:match("([^/]+)$")
+      if dirs[entry] then
+        if name ~= "node_modules" then walk(entry, in_test or name == "test") end
+      elseif (in_test and name:match("%.[cm]?js$")) or node_test_name(name) then
+        out[#out + 1] = entry
+      end
+    end
+  end
+  walk(dir or "", false)
+  table.sort(out)
+  return out
+end
+
+-- The command that starts a tool: `bin` when given, else the project's
+-- node_modules/.bin/NAME, else NAME on the PATH.
+local function tool(opts, name)
+  if opts.bin then return list(opts.bin) end
+  local local_bin = "node_modules/.bin/" .. name
+  if exists(ptest.config_dir .. "/" .. local_bin) then return { local_bin } end
+  return { name }
+end
+
+-- Runs a listing command in the config's folder; returns its output, or nil and why.
+local function capture(argv)
+  local parts = { "cd", quote(ptest.config_dir), "&&" }
+  for _, a in ipairs(argv) do parts[#parts + 1] = quote(a) end
+  local shown = table.concat(argv, " ")
+  local f = io.popen(table.concat(parts, " ") .. " 2>&1", "r")
+  if not f then return nil, shown .. ": could not be started" end
+  local text = f:read("a")
+  local ok, how, code = f:close()
+  if not ok then
+    local why = how == "exit" and ("exit code " .. tostring(code)) or ("signal " .. tostring(code))
+    return nil, ("%s failed (%s):\n%s"):format(shown, why, (text:gsub("%s+$", "")))
+  end
+  return text
+end
+
+-- The lines of a tool's listing that are files of the project, relative to its folder.
+local function files_in(text)
+  local root = ptest.config_dir:gsub("/+$", "") .. "/"
+  local out = {}
+  for line in text:gmatch("[^\n]+") do
+    line = line:gsub("%s+$", "")
+    local rel = line:sub(1, #root) == root and line:sub(#root + 1) or line
+    if not rel:find("^/") and exists(ptest.config_dir .. "/" .. rel) then out[#out + 1] = rel end
+  end
+  table.sort(out)
+  return out
+end
+
+-- The test files the runner would run (see the top of this file); nil and why on failure.
+function M.discover(opts)
+  opts = opts or {}
+  local runner = opts.runner or "node"
+  if runner == "node" then return M.discover_node() end
+  local argv = tool(opts, runner)
+  if runner == "jest" then
+    argv[#argv + 1] = "--listTests"
+  else
+    for _, a in ipairs({ "list", "--filesOnly", "--passWithNoTests" }) do argv[#argv + 1] = a end
+  end
+  local text, err = capture(argv)
+  if not text then return nil, err end
+  return files_in(text)
+end
+
+-- node's junit reporter names every testcase's classname "test"; this one (a data: URL, so
+-- nothing is written into the project) puts the test's file there, relative to the folder.
+local NODE_REPORTER = "data:text/javascript,"
+  .. "import{junit}from'node:test/reporters';import{relative}from'node:path';"
+  .. "export default async function*(s){yield*junit((async function*(){for await(const e of s){"
+  .. "if(e.data&&e.data.file&&e.data.classname==null)e.data.classname=relative(process.cwd(),e.data.file);"
+  .. "yield e}})())}"
+
+local function has(args, flag)
+  for _, a in ipairs(args) do
+    if a == flag or a:sub(1, #flag + 1) == flag .. "=" then return true end
+  end
+  return false
+end
+
+-- Declares the batch; returns its handle.
+function M.batch(opts)
+  opts = opts or {}
+  local runner = opts.runner or "node"
+  if runner ~= "node" and runner ~= "jest" and runner ~= "vitest" then
+    error(("node.batch: runner: expected \"node\", \"jest\" or \"vitest\", got %q"):format(tostring(runner)), 2)
+  end
+  local files = opts.files
+  if not files then
+    local found, err = M.discover(opts)
+    if not found then error("node.batch: " .. err, 2) end
+    files = found
+  end
+  local args = list(opts.args) or {}
+  local env, cmd, results = {}, nil, nil
+  if runner == "node" then
+    results = "{tmpdir}/node-junit.xml"
+    cmd = { opts.node or "node", "--test" }
+    -- ptest runs the parts side by side: each runs its files one at a time unless told.
+    if not has(args, "--test-concurrency") then cmd[#cmd + 1] = "--test-concurrency=1" end
+    for _, a in ipairs({ "--test-reporter=spec", "--test-reporter-destination=stdout",
+                         "--test-reporter=" .. NODE_REPORTER,
+                         "--test-reporter-destination=" .. results }) do
+      cmd[#cmd + 1] = a
+    end
+  elseif runner == "jest" then
+    results = "{tmpdir}/jest-junit.xml"
+    cmd = tool(opts, "jest")
+    for _, a in ipairs({ "--ci", "--runTestsByPath", "--reporters=default", "--reporters=jest-junit" }) do
+      cmd[#cmd + 1] = a
+    end
+    if not has(args, "--maxWorkers") and not has(args, "-w") and not has(args, "--runInBand")
+       and not has(args, "-i") then
+      cmd[#cmd + 1] = "--maxWorkers=1"
+    end
+    env = { JEST_JUNIT_OUTPUT_FILE = results, JEST_JUNIT_ADD_FILE_ATTRIBUTE = "true",
+            JEST_JUNIT_REPORT_TEST_SUITE_ERRORS = "true" }
+  else
+    results = "{tmpdir}/vitest-junit.xml"
+    cmd = tool(opts, "vitest")
+    for _, a in ipairs({ "run", "--reporter=default", "--reporter=junit",
+                         "--outputFile.junit=" .. results }) do
+      cmd[#cmd + 1] = a
+    end
+    if not has(args, "--maxWorkers") and not has(args, "--fileParallelism")
+       and not has(args, "--no-file-parallelism") then
+      cmd[#cmd + 1] = "--no-file-parallelism"
+    end
+  end
+  for _, a in ipairs(args) do cmd[#cmd + 1] = a end
+  -- jest's --reporters takes every word after it: the files come after "--".
+  if runner == "jest" then cmd[#cmd + 1] = "--" end
+  cmd[#cmd + 1] = "{items}"
+  local t = {
+    name = opts.name or runner, items = files, cmd = cmd, results = results,
+    -- A part runs many files; ptest's default of five minutes is for one command.
+    timeout = "1h",
+    category = runner,
+  }
+  for k, v in pairs(opts) do
+    if not OWN[k] then t[k] = v end
+  end
+  for k, v in pairs(opts.env or {}) do env[k] = v end
+  t.env = env
+  return ptest.batch(t)
+end
+
+return M

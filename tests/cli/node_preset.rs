@@ -1,0 +1,257 @@
+//! The `node` preset on real tools: node's own test runner (its default file patterns, its junit
+//! reporter), jest with jest-junit and vitest with its junit reporter. Each: the files as items,
+//! a failing test named in the summary with its message, ptest's JUnit holding the tests under
+//! their files, and a retry that reruns only the failed files. Node (20.10 or later) comes from
+//! `PTEST_TEST_NODE`, else `node` on the PATH; jest, jest-junit and vitest from the node_modules
+//! folder `PTEST_TEST_NODE_MODULES` names, else `target/node-tools/node_modules` (`.ci/run`
+//! installs them there from npm). Without them the tests fail under CI and say "skipped"
+//! elsewhere.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::harness::{Output, Project, list_json, run};
+
+fn skip(why: &str) {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{why}: run .ci/run (it installs them)"
+    );
+    eprintln!("skipped: {why} (run .ci/run once)");
+}
+
+/// Node 20.10 or later (its test runner's junit reporter), or `None` after saying why.
+fn node() -> Option<PathBuf> {
+    let node =
+        std::env::var_os("PTEST_TEST_NODE").map_or_else(|| PathBuf::from("node"), PathBuf::from);
+    let version = Command::new(&node)
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    let new_enough = version.as_deref().is_some_and(|v| {
+        let mut parts = v
+            .trim_start_matches('v')
+            .split('.')
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        (major, minor) >= (20, 10)
+    });
+    if !new_enough {
+        skip(&format!(
+            "no node 20.10 or later (found {})",
+            version.as_deref().unwrap_or("none")
+        ));
+        return None;
+    }
+    Some(node)
+}
+
+/// A node_modules folder with jest, jest-junit and vitest, or `None` after saying why.
+fn node_modules() -> Option<PathBuf> {
+    let dir = std::env::var_os("PTEST_TEST_NODE_MODULES").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/node-tools/node_modules"),
+        PathBuf::from,
+    );
+    let complete = [".bin/jest", ".bin/vitest", "jest-junit/package.json"]
+        .iter()
+        .all(|f| dir.join(f).exists());
+    if !complete {
+        skip(&format!(
+            "no jest, jest-junit and vitest in {}",
+            dir.display()
+        ));
+        return None;
+    }
+    Some(dir)
+}
+
+/// `ptest ARGS` with the node found first on the PATH.
+fn ptest(p: &Project, node: &Path, args: &[&str]) -> Output {
+    let mut c = p.cmd();
+    c.args(args);
+    if let Some(dir) = node.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![dir.to_path_buf()];
+        dirs.extend(std::env::split_paths(&path));
+        c.env("PATH", std::env::join_paths(dirs).unwrap());
+    }
+    run(&mut c)
+}
+
+/// A line of JavaScript that notes the attempt and the file in ran.txt (in the project's
+/// folder, which is every runner's working directory).
+fn record(file: &str, esm: bool) -> String {
+    let fs = if esm {
+        "import { appendFileSync } from 'node:fs';\n"
+    } else {
+        "const { appendFileSync } = require('node:fs');\n"
+    };
+    format!("{fs}appendFileSync('ran.txt', process.env.PTEST_ATTEMPT + ' {file}\\n');\n")
+}
+
+/// The items of the config's only batch, sorted.
+fn items(p: &Project) -> Vec<String> {
+    let j = list_json(p, &[]);
+    let mut all: Vec<String> = j["suites"][0]["batch"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_owned())
+        .collect();
+    all.sort();
+    all
+}
+
+/// Runs the project (one batch, one retry) and checks the summary, ptest's JUnit and which
+/// files the retry ran: `math` fails, `flaky` passes the second time.
+fn check_run(p: &Project, node: &Path, math: &str, flaky: &str, name: &str) {
+    let out = ptest(p, node, &["run", "--junit", "junit.xml"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let line = format!("{math}::{name} failed: ");
+    let at = out
+        .stdout
+        .find(&line)
+        .unwrap_or_else(|| panic!("no {line:?} in:\n{}", out.stdout));
+    let rest = out.stdout[at + line.len()..].lines().next().unwrap();
+    assert!(rest.contains("boom: 2 * 2 is 4"), "{}", out.stdout);
+    assert!(!out.stdout.contains("second time failed"), "{}", out.stdout);
+    let ran = std::fs::read_to_string(p.join("ran.txt")).unwrap();
+    let mut second: Vec<&str> = ran.lines().filter(|l| l.starts_with("2 ")).collect();
+    second.sort_unstable();
+    assert_eq!(second, ["2 flaky", "2 math"], "{ran}");
+    assert_eq!(
+        ran.lines().filter(|l| l.starts_with("1 ")).count(),
+        3,
+        "{ran}"
+    );
+    let xml = std::fs::read_to_string(p.join("junit.xml")).unwrap();
+    assert!(xml.contains(&format!("\"{math}\"")), "{xml}");
+    assert!(xml.contains(&format!("\"{flaky}\"")), "{xml}");
+    assert!(xml.contains("boom: 2 * 2 is 4"), "{xml}");
+}
+
+#[test]
+fn node_test_runner_files_results_and_retries() {
+    let Some(node) = node() else { return };
+    let p = Project::new(
+        "require(\"ptest.presets.node\").batch { name = \"js\", runner = \"node\", retry = 1, batches = 1 }\n",
+    );
+    let math = format!(
+        "{}const test = require('node:test');\ntest('adds', () => {{}});\ntest('boom', () => {{ throw new Error('boom: 2 * 2 is ' + 2 * 2); }});\n",
+        record("math", false)
+    );
+    let flaky = format!(
+        "{}const test = require('node:test');\ntest.describe('outer', () => {{\n  test.it('second time', () => {{ if (process.env.PTEST_ATTEMPT !== '2') throw new Error('first attempt'); }});\n}});\n",
+        record("flaky", false)
+    );
+    p.file("test/math.js", &math)
+        .file("src/flaky.test.js", &flaky)
+        .file(
+            "src/fine-test.cjs",
+            &format!(
+                "{}require('node:test')('ok', () => {{}});\n",
+                record("fine", false)
+            ),
+        )
+        .file("src/helper.js", "throw new Error('not a test');\n")
+        .file(
+            "node_modules/dep/x.test.js",
+            "throw new Error('not ours');\n",
+        );
+    assert_eq!(
+        items(&p),
+        ["src/fine-test.cjs", "src/flaky.test.js", "test/math.js"],
+        "node's default patterns, node_modules left out"
+    );
+    check_run(&p, &node, "test/math.js", "src/flaky.test.js", "boom");
+}
+
+#[test]
+fn jest_files_results_and_retries() {
+    let (Some(node), Some(modules)) = (node(), node_modules()) else {
+        return;
+    };
+    let p = Project::new(
+        "require(\"ptest.presets.node\").batch { runner = \"jest\", retry = 1, batches = 1 }\n",
+    );
+    std::os::unix::fs::symlink(&modules, p.join("node_modules")).unwrap();
+    p.file("package.json", "{ \"name\": \"x\", \"private\": true }\n")
+        .file(
+            "src/math.test.js",
+            &format!(
+                "{}test('adds', () => {{ expect(1 + 1).toBe(2); }});\ntest('boom', () => {{ throw new Error('boom: 2 * 2 is ' + 2 * 2); }});\n",
+                record("math", false)
+            ),
+        )
+        .file(
+            "src/__tests__/flaky.js",
+            &format!(
+                "{}describe('outer', () => {{\n  it('second time', () => {{ expect(process.env.PTEST_ATTEMPT).toBe('2'); }});\n}});\n",
+                record("flaky", false)
+            ),
+        )
+        .file(
+            "lib/fine.spec.js",
+            &format!("{}test('ok', () => {{}});\n", record("fine", false)),
+        )
+        .file("lib/helper.js", "throw new Error('not a test');\n");
+    assert_eq!(
+        items(&p),
+        [
+            "lib/fine.spec.js",
+            "src/__tests__/flaky.js",
+            "src/math.test.js"
+        ],
+        "jest --listTests"
+    );
+    check_run(
+        &p,
+        &node,
+        "src/math.test.js",
+        "src/__tests__/flaky.js",
+        "boom",
+    );
+}
+
+#[test]
+fn vitest_files_results_and_retries() {
+    let (Some(node), Some(modules)) = (node(), node_modules()) else {
+        return;
+    };
+    let p = Project::new(
+        "require(\"ptest.presets.node\").batch { runner = \"vitest\", retry = 1, batches = 1 }\n",
+    );
+    std::os::unix::fs::symlink(&modules, p.join("node_modules")).unwrap();
+    let import = "import { describe, test, expect } from 'vitest';\n";
+    p.file(
+        "package.json",
+        "{ \"name\": \"x\", \"private\": true, \"type\": \"module\" }\n",
+    )
+    .file(
+        "src/math.test.js",
+        &format!(
+            "{import}{}test('adds', () => {{ expect(1 + 1).toBe(2); }});\ntest('boom', () => {{ throw new Error('boom: 2 * 2 is ' + 2 * 2); }});\n",
+            record("math", true)
+        ),
+    )
+    .file(
+        "test/flaky.spec.ts",
+        &format!(
+            "{import}{}describe('outer', () => {{\n  test('second time', () => {{ expect(process.env.PTEST_ATTEMPT).toBe('2'); }});\n}});\n",
+            record("flaky", true)
+        ),
+    )
+    .file(
+        "lib/fine.test.js",
+        &format!("{import}{}test('ok', () => {{}});\n", record("fine", true)),
+    )
+    .file("lib/helper.js", "throw new Error('not a test');\n");
+    assert_eq!(
+        items(&p),
+        ["lib/fine.test.js", "src/math.test.js", "test/flaky.spec.ts"],
+        "vitest list --filesOnly"
+    );
+    check_run(&p, &node, "src/math.test.js", "test/flaky.spec.ts", "boom");
+}
