@@ -208,18 +208,19 @@ fn snippet(tool: &Tool) -> String {
             }
         }
         Tool::Go => {
+            // The go preset lists packages with `go list` while the config is read, so a
+            // config written before go is installed, or before the first package, fails or
+            // declares nothing: init keeps the plain suite until onboarding settles that.
             let _ = writeln!(s, "-- Go (found go.mod): go test.");
-            if batch_preset("go") {
-                let _ = writeln!(
-                    s,
-                    "require(\"ptest.presets.go\").batch {{ name = \"go\", packages = \"./...\" }}"
-                );
-            } else {
-                let _ = writeln!(
-                    s,
-                    "ptest.suite {{ name = \"go-test\", category = \"go\", cmd = \"go test ./...\" }}"
-                );
-            }
+            let _ = writeln!(
+                s,
+                "-- Per-test results, retries of only the failed packages:\n\
+                 -- require(\"ptest.presets.go\").batch {{ name = \"go\", packages = \"./...\" }}"
+            );
+            let _ = writeln!(
+                s,
+                "ptest.suite {{ name = \"go-test\", category = \"go\", cmd = \"go test ./...\" }}"
+            );
         }
         Tool::Node { runner } => {
             let _ = writeln!(s, "-- JavaScript (found package.json).");
@@ -228,23 +229,25 @@ fn snippet(tool: &Tool) -> String {
                 NodeRunner::Jest => "jest",
                 NodeRunner::Vitest => "vitest",
             };
-            if batch_preset("node") && *runner != NodeRunner::NpmTest {
+            // As for go: jest and vitest list their files while the config is read, which
+            // fails until the project's node_modules is installed.
+            if *runner != NodeRunner::NpmTest {
                 let _ = writeln!(
                     s,
-                    "require(\"ptest.presets.node\").batch {{ name = \"js\", runner = \"{name}\" }}"
-                );
-            } else {
-                let cmd = match runner {
-                    NodeRunner::Node => "node --test",
-                    NodeRunner::Jest => "npx jest",
-                    NodeRunner::Vitest => "npx vitest run",
-                    NodeRunner::NpmTest => "npm test",
-                };
-                let _ = writeln!(
-                    s,
-                    "ptest.suite {{ name = \"{name}-test\", category = \"js\", cmd = \"{cmd}\" }}"
+                    "-- Per-test results, retries of only the failed files:\n\
+                     -- require(\"ptest.presets.node\").batch {{ name = \"js\", runner = \"{name}\" }}"
                 );
             }
+            let cmd = match runner {
+                NodeRunner::Node => "node --test",
+                NodeRunner::Jest => "npx jest",
+                NodeRunner::Vitest => "npx vitest run",
+                NodeRunner::NpmTest => "npm test",
+            };
+            let _ = writeln!(
+                s,
+                "ptest.suite {{ name = \"{name}-test\", category = \"js\", cmd = \"{cmd}\" }}"
+            );
         }
     }
     s
