@@ -733,6 +733,89 @@ FAIL	example.com/m/d [build failed]
     }
 
     #[test]
+    fn node_jest_and_vitest_junit() {
+        // node's junit reporter (the preset puts the file in `classname`): testcases straight
+        // under testsuites, a describe as a nested testsuite.
+        let node = r#"<?xml version="1.0" encoding="utf-8"?>
+<testsuites>
+	<testcase name="adds" time="0.006344" classname="test/a.js"/>
+	<testcase name="bad sum" time="0.010328" classname="test/a.js" failure="one plus one">
+		<failure type="testCodeFailure" message="one plus one">[Error [ERR_TEST_FAILURE]: one plus one]</failure>
+	</testcase>
+	<testsuite name="group" time="0.001230" tests="2" failures="0" skipped="1">
+		<testcase name="nested skip" time="0.000179" classname="src/b.test.mjs">
+			<skipped type="skipped" message="later"/>
+		</testcase>
+	</testsuite>
+	<!-- tests 3 -->
+</testsuites>"#;
+        let mut cases = parse(node.as_bytes()).unwrap();
+        attribute(&mut cases, &["src/b.test.mjs", "test/a.js"]);
+        let seen: Vec<_> = cases
+            .iter()
+            .map(|c| (c.display(), c.outcome, c.item))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("test/a.js::adds".to_owned(), Outcome::Passed, Some(1)),
+                ("test/a.js::bad sum".to_owned(), Outcome::Failed, Some(1)),
+                (
+                    "src/b.test.mjs::nested skip".to_owned(),
+                    Outcome::Skipped,
+                    Some(0)
+                ),
+            ]
+        );
+        assert_eq!(cases[1].summary().as_deref(), Some("one plus one"));
+        // jest-junit with JEST_JUNIT_ADD_FILE_ATTRIBUTE: `file` on each testcase, " title" for a
+        // test outside any describe, a file that failed to load as a testcase named after it.
+        let jest = r#"<testsuites name="jest tests"><testsuite name="sum" tests="2"><testcase classname="sum breaks" name="sum breaks" time="0.003" file="src/sum.test.js"><failure>Error: expect(received).toBe(expected)
+
+Expected: 4</failure></testcase></testsuite><testsuite name="undefined"><testcase classname=" top" name=" top" time="0.006" file="src/__tests__/top.js"></testcase></testsuite><testsuite name="lib/broken.spec.js" errors="1"><testcase classname="Test suite failed to run" name="lib/broken.spec.js" time="0" file="lib/broken.spec.js"><error>  ● Test suite failed to run</error></testcase></testsuite></testsuites>"#;
+        let mut cases = parse(jest.as_bytes()).unwrap();
+        attribute(
+            &mut cases,
+            &[
+                "lib/broken.spec.js",
+                "src/__tests__/top.js",
+                "src/sum.test.js",
+            ],
+        );
+        let seen: Vec<_> = cases.iter().map(|c| (c.display(), c.item)).collect();
+        assert_eq!(
+            seen,
+            [
+                ("src/sum.test.js::sum breaks".to_owned(), Some(2)),
+                ("src/__tests__/top.js::top".to_owned(), Some(1)),
+                ("lib/broken.spec.js".to_owned(), Some(0)),
+            ]
+        );
+        assert_eq!(
+            cases[0].summary().as_deref(),
+            Some("Error: expect(received).toBe(expected)")
+        );
+        assert_eq!(
+            cases[2].summary().as_deref(),
+            Some("● Test suite failed to run")
+        );
+        // vitest: the file is the classname and the testsuite's name.
+        let vitest = r#"<testsuites name="vitest tests"><testsuite name="src/sum.test.js" tests="1"><testcase classname="src/sum.test.js" name="sum &gt; breaks" time="0.0067"><failure message="one and two: expected 3 to be 4" type="AssertionError">AssertionError: one and two</failure></testcase></testsuite><testsuite name="test/broken.test.js"><testcase classname="test/broken.test.js" name="test/broken.test.js" time="0"><failure message="Failed to parse source" type="Error"/></testcase></testsuite></testsuites>"#;
+        let mut cases = parse(vitest.as_bytes()).unwrap();
+        attribute(&mut cases, &["src/sum.test.js", "test/broken.test.js"]);
+        assert_eq!(cases[0].display(), "src/sum.test.js::sum > breaks");
+        assert_eq!(cases[1].display(), "test/broken.test.js");
+        assert_eq!(
+            cases.iter().map(|c| c.item).collect::<Vec<_>>(),
+            [Some(0), Some(1)]
+        );
+        assert_eq!(
+            cases[0].summary().as_deref(),
+            Some("one and two: expected 3 to be 4")
+        );
+    }
+
+    #[test]
     fn broken_input_is_an_error_not_a_panic() {
         assert!(parse(b"").is_err());
         assert!(parse(b"<testsuite><testcase name='a'></testsuite>").is_err());

@@ -190,3 +190,54 @@ fn go_build_failures_and_go_list_errors() {
     );
     assert!(out.stderr.contains("missing"), "{}", out.stderr);
 }
+
+/// The blocks of README.md and docs/presets.md fenced as `lua TAG` (examples that need a tool,
+/// which tests/cli/docs.rs leaves to the tool's tests), with where each is.
+pub(crate) fn tagged_blocks(tag: &str) -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fence = format!("```lua {tag}");
+    let mut found = Vec::new();
+    for doc in ["README.md", "docs/presets.md"] {
+        let text = std::fs::read_to_string(root.join(doc)).unwrap();
+        let mut current: Option<String> = None;
+        for line in text.lines() {
+            match &mut current {
+                Some(block) if line.trim_start().starts_with("```") => {
+                    found.push((
+                        format!("{doc} block {}", found.len() + 1),
+                        std::mem::take(block),
+                    ));
+                    current = None;
+                }
+                Some(block) => {
+                    block.push_str(line);
+                    block.push('\n');
+                }
+                None if line.trim() == fence => current = Some(String::new()),
+                None => {}
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_go_examples_of_the_readme_and_docs_evaluate() {
+    let Some(go) = go() else { return };
+    let blocks = tagged_blocks("needs-go");
+    assert!(blocks.len() >= 2, "{blocks:?}");
+    for (at, block) in blocks {
+        let p = Project::new(&block);
+        p.file("go.mod", "module example.com/d\n\ngo 1.19\n").file(
+            "calc/calc_test.go",
+            "package calc\n\nimport \"testing\"\n\nfunc TestOK(t *testing.T) {}\n",
+        );
+        let out = ptest(&p, &go, &["list"]);
+        assert_eq!(out.code, 0, "{at}:\n{block}\n{}", out.stderr);
+        assert!(
+            out.stdout.contains("example.com/d/calc"),
+            "{at}: {}",
+            out.stdout
+        );
+    }
+}

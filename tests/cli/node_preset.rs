@@ -255,3 +255,25 @@ fn vitest_files_results_and_retries() {
     );
     check_run(&p, &node, "src/math.test.js", "test/flaky.spec.ts", "boom");
 }
+
+#[test]
+fn the_node_examples_of_the_readme_and_docs_evaluate() {
+    let (Some(node), Some(modules)) = (node(), node_modules()) else {
+        return;
+    };
+    let blocks = crate::go_preset::tagged_blocks("needs-node");
+    assert!(blocks.len() >= 2, "{blocks:?}");
+    for (at, block) in blocks {
+        let p = Project::new(&block);
+        std::os::unix::fs::symlink(&modules, p.join("node_modules")).unwrap();
+        p.file("package.json", "{ \"name\": \"x\", \"private\": true }\n")
+            .file("src/sum.test.js", "test('adds', () => {});\n");
+        let out = ptest(&p, &node, &["list"]);
+        assert_eq!(out.code, 0, "{at}:\n{block}\n{}", out.stderr);
+        assert!(
+            out.stdout.contains("src/sum.test.js"),
+            "{at}: {}",
+            out.stdout
+        );
+    }
+}
