@@ -198,7 +198,10 @@ fn snippet(tool: &Tool) -> String {
             if batch_preset("cargo") {
                 let _ = writeln!(
                     s,
-                    "require(\"ptest.presets.cargo\").batch {{ name = \"rust\", args = {{ \"--workspace\" }} }}"
+                    "-- ptest builds the test binaries when it reads this file (cargo test --no-run) and\n\
+                     -- runs each binary's tests in a few processes, balanced by the durations of earlier\n\
+                     -- runs, with a result per test.\n\
+                     require(\"ptest.presets.cargo\").batch {{ name = \"rust\", args = {{ \"--workspace\" }} }}"
                 );
             } else {
                 let _ = writeln!(

@@ -11,6 +11,7 @@ mod event;
 mod exec;
 mod history;
 mod init;
+mod libtest;
 mod lua;
 mod plan;
 mod report;
@@ -48,6 +49,12 @@ pub fn print_stdout(text: &str) {
 
 /// Entry point of the binary.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let args: Vec<OsString> = args.into_iter().collect();
+    // Not a clap subcommand: a helper for what the cargo preset declares, kept out of the help
+    // and of the completions (`ptest li<TAB>` is `list`).
+    if args.get(1).is_some_and(|a| a == libtest::COMMAND) {
+        return ExitCode::from(libtest::main(&args[2..]));
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {

@@ -101,24 +101,40 @@ const CONFIG_FIELDS: &[&str] = &[
     "hook_timeout",
 ];
 
-/// The file and line of the Lua code that called the current Rust function.
+/// The file and line of the Lua code that called the current Rust function. Frames of a preset
+/// shipped in the binary are passed over: a batch the cargo preset declares is the config
+/// line's that called the preset, and so are its errors.
 pub(super) fn caller(lua: &Lua) -> Origin {
     let fallback = || State::chunk(lua);
-    lua.inspect_stack(1, |d| {
-        let src = d.source();
-        let file: Arc<str> = match src.source.as_deref() {
-            Some(s) if s.starts_with('@') => Arc::from(&s[1..]),
-            _ => src.short_src.as_deref().map_or_else(fallback, Arc::from),
-        };
-        Origin {
-            file,
-            line: d.current_line().unwrap_or(0) as u32,
-        }
-    })
-    .unwrap_or_else(|| Origin {
-        file: fallback(),
-        line: 0,
-    })
+    let frame = |level: usize| {
+        lua.inspect_stack(level, |d| {
+            let src = d.source();
+            let file: Arc<str> = match src.source.as_deref() {
+                Some(s) if s.starts_with('@') => Arc::from(&s[1..]),
+                _ => src.short_src.as_deref().map_or_else(fallback, Arc::from),
+            };
+            Origin {
+                file,
+                line: d.current_line().unwrap_or(0) as u32,
+            }
+        })
+    };
+    let first = frame(1);
+    let mut level = 1;
+    let mut at = first.clone();
+    while let Some(o) = &at
+        && o.file.starts_with("ptest/presets/")
+        && level < 32
+    {
+        level += 1;
+        at = frame(level);
+    }
+    at.filter(|o| !o.file.starts_with("ptest/presets/"))
+        .or(first)
+        .unwrap_or_else(|| Origin {
+            file: fallback(),
+            line: 0,
+        })
 }
 
 /// The single table argument of a constructor.

@@ -5,6 +5,7 @@ use mlua::{Lua, Table, Value};
 
 /// Name and source of every preset.
 pub(crate) const PRESETS: &[(&str, &str)] = &[
+    ("cargo", include_str!("../../lua/ptest/presets/cargo.lua")),
     ("ci", include_str!("../../lua/ptest/presets/ci.lua")),
     ("go", include_str!("../../lua/ptest/presets/go.lua")),
     ("node", include_str!("../../lua/ptest/presets/node.lua")),

@@ -33,15 +33,13 @@ fn names(p: &Project) -> Vec<String> {
 }
 
 #[test]
-fn init_in_a_python_and_rust_project_writes_a_config_that_list_accepts() {
+fn init_in_a_python_and_rust_project_writes_both_presets() {
+    // The text only: `ptest list` on it would build the crate (see the test after the next).
     let p = folder(&[
         (
             "pyproject.toml",
             "[project]\nname = \"demo\"\n\n[tool.pytest.ini_options]\ntestpaths = [\"checks\"]\n",
         ),
-        ("checks/test_api.py", ""),
-        ("checks/unit/test_models.py", ""),
-        ("tests/test_not_in_testpaths.py", ""),
         (
             "Cargo.toml",
             "[package]\nname = \"demo\"\nversion = \"0.1.0\"\n",
@@ -58,6 +56,31 @@ fn init_in_a_python_and_rust_project_writes_a_config_that_list_accepts() {
     );
     let config = std::fs::read_to_string(p.join("ptest.lua")).unwrap();
     assert!(config.starts_with("-- ptest.lua: "), "commented:\n{config}");
+    for line in [
+        "require(\"ptest.presets.pytest\").batch {\n  name = \"python\", paths = { \"checks\" }, args = { \"-q\" },",
+        "-- Rust (found Cargo.toml): cargo test.\n",
+        "require(\"ptest.presets.cargo\").batch { name = \"rust\", args = { \"--workspace\" } }\n",
+    ] {
+        assert!(config.contains(line), "{line:?} in:\n{config}");
+    }
+    let python = config.find("presets.pytest").unwrap();
+    assert!(python < config.find("presets.cargo").unwrap(), "{config}");
+}
+
+#[test]
+fn init_in_a_python_project_writes_a_config_that_list_accepts() {
+    let p = folder(&[
+        (
+            "pyproject.toml",
+            "[project]\nname = \"demo\"\n\n[tool.pytest.ini_options]\ntestpaths = [\"checks\"]\n",
+        ),
+        ("checks/test_api.py", ""),
+        ("checks/unit/test_models.py", ""),
+        ("tests/test_not_in_testpaths.py", ""),
+    ]);
+    let out = p.run(&["init"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let config = std::fs::read_to_string(p.join("ptest.lua")).unwrap();
     assert!(
         config.contains("require(\"ptest.presets."),
         "uses presets:\n{config}"
@@ -73,12 +96,44 @@ fn init_in_a_python_and_rust_project_writes_a_config_that_list_accepts() {
         !names.iter().any(|n| n.contains("test_not_in_testpaths")),
         "testpaths is followed: {names:?}"
     );
+}
+
+#[test]
+fn init_in_a_rust_crate_writes_a_config_that_list_accepts() {
+    // A real crate (no dependencies), built by the cargo preset when `ptest list` reads the
+    // config, into the cargo preset tests' target folder.
+    let p = folder(&[
+        (
+            "Cargo.toml",
+            "[package]\nname = \"demo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+        ),
+        (
+            "src/lib.rs",
+            "#[cfg(test)]\nmod tests {\n    #[test]\n    fn works() {}\n}\n",
+        ),
+    ]);
+    let out = p.run(&["init"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
-        names
-            .iter()
-            .any(|n| n.starts_with("cargo") || n.starts_with("rust")),
-        "{names:?}"
+        out.stdout
+            .starts_with("found Cargo.toml (Rust: cargo test)\nwrote ptest.lua\n"),
+        "{}",
+        out.stdout
     );
+    let out = run(&mut crate::cargo_preset::cargo_cmd(
+        &p,
+        &["list", "--format", "json"],
+    ));
+    assert_eq!(
+        out.code, 0,
+        "ptest list rejects what init wrote:\n{}",
+        out.stderr
+    );
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let suites = v["suites"].as_array().unwrap();
+    let names: Vec<&str> = suites.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["rust/demo(lib)[1]", "rust/doc"], "{v}");
+    assert_eq!(suites[0]["batch"]["items"][0]["name"], "tests::works");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 mod absurd;
 mod batches;
+mod cargo_preset;
 mod config_errors;
 mod docs;
 mod examples;

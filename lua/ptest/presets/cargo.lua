@@ -1,0 +1,228 @@
+-- ptest.presets.cargo: a Rust package's or workspace's tests, each test binary a batch of its
+-- tests, with per-test results.
+--
+--   require("ptest.presets.cargo").batch { name = "rust", args = { "--workspace" } }
+--
+-- While the config is evaluated it builds the test binaries once (`cargo test --no-run
+-- --message-format=json-render-diagnostics ARGS...`; a build failure is a config error showing
+-- cargo's output) and lists each binary's tests (`BINARY --list --format terse`). Each binary
+-- is a batch NAME/TARGET whose items are its tests; a part runs, in the package's folder,
+--   ptest libtest --junit {tmpdir}/ptest-junit.xml --name NAME/TARGET --
+--     BINARY --exact --test-threads=1 TEST_ARGS... TESTS...
+-- and ptest reads that file: per-test outcomes, durations and panic messages, retries of only
+-- the failed tests, history per test. Doc tests are one suite, NAME/doc (`cargo test --doc`).
+
+local ptest = require("ptest")
+local M = {}
+
+-- Fields of cargo.batch besides ptest.batch's own.
+local OWN = {
+  name = true, args = true, dir = true, doc = true, cargo = true, test_args = true, env = true,
+}
+-- ptest.batch fields the preset sets itself.
+local MINE = { items = true, cmd = true, results = true }
+
+local function q(s)
+  if s:match("^[%w%-_./=:,+@%%]+$") then return s end
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+local function read_file(path)
+  local f = io.open(path, "r")
+  if not f then return "" end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+-- Runs a shell command; returns whether it succeeded, its stdout, its stderr, its exit code.
+local function run(cmd)
+  local err = os.tmpname()
+  local f = assert(io.popen(cmd .. " 2>" .. q(err), "r"))
+  local out = f:read("a")
+  local ok, _, code = f:close()
+  local errtext = read_file(err)
+  os.remove(err)
+  return ok, out, errtext, code
+end
+
+-- cargo's stderr without its progress lines, at most the last `n` lines.
+local function cargo_said(text, n)
+  local lines = {}
+  for l in (text .. "\n"):gmatch("([^\n]*)\n") do
+    local progress = l:match("^%s+Compiling ") or l:match("^%s+Blocking ") or l:match("^%s+Fresh ")
+      or l:match("^%s+Checking ") or l:match("^%s+Building ")
+    if not progress then lines[#lines + 1] = l end
+  end
+  if #lines > n then
+    local kept = { "(" .. (#lines - n) .. " lines before these left out)" }
+    for i = #lines - n + 1, #lines do kept[#kept + 1] = lines[i] end
+    lines = kept
+  end
+  return table.concat(lines, "\n")
+end
+
+-- "path+file:///w/crates/core#0.1.0" or "...#core@0.1.0": the package's name and version.
+local function package_of(id, manifest)
+  local tail = id:match("#(.*)$") or ""
+  local name, version = tail:match("^(.+)@(.+)$")
+  if name then return name, version end
+  name = (manifest or ""):match("([^/]+)/Cargo%.toml$") or id:match("([^/#]+)#") or ""
+  return name, tail
+end
+
+local LIB_KINDS = {
+  lib = true, rlib = true, dylib = true, cdylib = true, staticlib = true, ["proc-macro"] = true,
+}
+
+local KIND_ORDER = { lib = 1, bin = 2, test = 3, example = 4, bench = 5 }
+
+-- The test binaries in cargo's JSON messages.
+local function binaries(json)
+  local found, has_doc = {}, false
+  for line in json:gmatch("[^\n]+") do
+    if line:find('"reason":"compiler-artifact"', 1, true) then
+      local target = line:match('"target":(%b{})') or ""
+      local kind = target:match('"kind":%["([^"]+)"') or "test"
+      if LIB_KINDS[kind] and target:find('"doctest":true', 1, true) then has_doc = true end
+      -- The profile's `test`, not the target's (a library is built for tests and for others).
+      local exe = line:match('"executable":"([^"]+)"')
+      if exe and (line:match('"profile":(%b{})') or ""):find('"test":true', 1, true) then
+        local manifest = line:match('"manifest_path":"([^"]+)"')
+        local pkg, version = package_of(line:match('"package_id":"([^"]+)"') or "", manifest)
+        found[#found + 1] = {
+          exe = exe,
+          target = target:match('"name":"([^"]+)"') or exe:match("([^/]+)$"),
+          kind = LIB_KINDS[kind] and "lib" or kind,
+          package = pkg,
+          version = version,
+          dir = manifest and manifest:match("^(.*)/[^/]+$"),
+        }
+      end
+    end
+  end
+  -- cargo reports them as they are built: a fixed order instead.
+  table.sort(found, function(a, b)
+    if a.package ~= b.package then return a.package < b.package end
+    if a.kind ~= b.kind then return (KIND_ORDER[a.kind] or 9) < (KIND_ORDER[b.kind] or 9) end
+    if a.target ~= b.target then return a.target < b.target end
+    return a.exe < b.exe
+  end)
+  return found, has_doc
+end
+
+-- Every binary's tests (`--list --format terse`), listed by one shell.
+local function list_tests(bins)
+  local script = {}
+  for i, b in ipairs(bins) do
+    script[#script + 1] = "echo '@ptest-list " .. i .. "'; (cd " .. q(b.dir or ".") .. " && "
+      .. q(b.exe) .. " --list --format terse) || echo '@ptest-list-failed " .. i .. "'"
+  end
+  local _, out = run(table.concat(script, "\n"))
+  local tests, current = {}, nil
+  for line in out:gmatch("[^\n]+") do
+    local i = line:match("^@ptest%-list (%d+)$")
+    if i then
+      current = tonumber(i)
+      tests[current] = {}
+    elseif line:match("^@ptest%-list%-failed %d+$") then
+      current = nil
+    elseif current then
+      local t = line:match("^(.-): test$")
+      if t then table.insert(tests[current], t) end
+    end
+  end
+  return tests
+end
+
+-- NAME/TARGET, with the kind for a library's or binary's own tests, and the package's name
+-- when two packages have a target of that name.
+local function batch_names(name, bins)
+  local plain = {}
+  local function short(b)
+    local n = b.target
+    if b.kind ~= "test" then n = n .. "(" .. b.kind .. ")" end
+    return n
+  end
+  for _, b in ipairs(bins) do
+    local s = short(b)
+    plain[s] = (plain[s] or 0) + 1
+  end
+  local names = {}
+  for i, b in ipairs(bins) do
+    local s = short(b)
+    names[i] = name .. "/" .. (plain[s] > 1 and (b.package .. "/") or "") .. s
+  end
+  return names
+end
+
+-- Declares a batch per test binary (and the doc tests' suite); returns their handles.
+function M.batch(opts)
+  opts = opts or {}
+  for k in pairs(MINE) do
+    if opts[k] ~= nil then
+      error("cargo preset: " .. k .. " is the preset's own (leave it out)", 2)
+    end
+  end
+  local name = opts.name or "cargo"
+  local dir = opts.dir or ptest.config_dir
+  if dir:sub(1, 1) ~= "/" then dir = ptest.config_dir .. "/" .. dir end
+  local cargo = opts.cargo or "cargo"
+  local args = {}
+  for _, a in ipairs(opts.args or {}) do args[#args + 1] = q(a) end
+  local extra = table.concat(args, " ")
+  local build = "cargo test --no-run" .. (extra ~= "" and (" " .. extra) or "")
+  local ok, out, err, code = run("cd " .. q(dir) .. " && " .. q(cargo)
+    .. " test --no-run --message-format=json-render-diagnostics " .. extra)
+  if not ok then
+    error("cargo preset: `" .. build .. "` in " .. dir .. " failed (exit " .. tostring(code)
+      .. "):\n" .. cargo_said(err, 60), 2)
+  end
+  local bins, has_doc = binaries(out)
+  local tests = list_tests(bins)
+  local names = batch_names(name, bins)
+  local threads = "--test-threads=1"
+  for _, a in ipairs(opts.test_args or {}) do
+    if a:match("^%-%-test%-threads") then threads = nil end
+  end
+  local handles = {}
+  for i, b in ipairs(bins) do
+    local items = tests[i] or {}
+    if #items > 0 then
+      local cmd = { "ptest", "libtest", "--junit", "{tmpdir}/ptest-junit.xml", "--name", names[i],
+                    "--", b.exe, "--exact" }
+      if threads then cmd[#cmd + 1] = threads end
+      for _, a in ipairs(opts.test_args or {}) do cmd[#cmd + 1] = a end
+      cmd[#cmd + 1] = "{items}"
+      local pkg_dir = b.dir or dir
+      -- What `cargo test` sets for a test binary, then the caller's.
+      local env = {
+        CARGO_MANIFEST_DIR = pkg_dir, CARGO_PKG_NAME = b.package, CARGO_PKG_VERSION = b.version,
+      }
+      for k, v in pairs(opts.env or {}) do env[k] = v end
+      local t = {
+        name = names[i], items = items, cmd = cmd, results = "{tmpdir}/ptest-junit.xml",
+        cwd = pkg_dir, env = env, category = "cargo",
+        -- A part runs many tests: ptest's default of five minutes is for one command.
+        timeout = "1h",
+      }
+      for k, v in pairs(opts) do
+        if not OWN[k] then t[k] = v end
+      end
+      handles[#handles + 1] = ptest.batch(t)
+    end
+  end
+  if has_doc and opts.doc ~= false then
+    local cmd = { cargo, "test", "--doc" }
+    for _, a in ipairs(opts.args or {}) do cmd[#cmd + 1] = a end
+    local t = { name = name .. "/doc", cmd = cmd, cwd = dir, category = "cargo", timeout = "1h",
+                env = opts.env }
+    for k, v in pairs(opts) do
+      if not OWN[k] and k ~= "batches" then t[k] = v end
+    end
+    handles[#handles + 1] = ptest.suite(t)
+  end
+  return table.unpack(handles)
+end
+
+return M

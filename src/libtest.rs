@@ -1,0 +1,614 @@
+//! `ptest libtest`: runs a Rust test binary (libtest's harness, as `cargo test` builds it) and
+//! writes what it reported as JUnit XML, for a batch's `results` (DESIGN §9). On stable Rust
+//! libtest writes no machine-readable output, so its usual text is read as it goes by: passed
+//! through unchanged (the suite's log looks as it always did), each `test NAME ... ok|FAILED|
+//! ignored` line an outcome, the time between a test's start and its line its duration (exact
+//! with `--test-threads=1`, where libtest prints the name before it runs the test), and each
+//! `---- NAME stdout ----` section of the failures the failed test's text and panic message.
+//! Knows nothing of plans or runs: the scheduler reads the file like any other JUnit.
+
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use crate::report::junit::{attr, text};
+
+/// How one test ended, as libtest says it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Outcome {
+    Passed,
+    Failed,
+    /// `ignored` (with `#[ignore = "reason"]`, the reason).
+    Ignored(Option<String>),
+    /// It started and the binary ended before it did (a crash, `process::exit`, a signal).
+    Unfinished,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Test {
+    pub name: String,
+    pub outcome: Outcome,
+    /// Seconds.
+    pub time: f64,
+    /// What the test printed, from the failures section.
+    pub output: Option<String>,
+}
+
+/// Where the reader is in libtest's output.
+#[derive(Debug, Clone, PartialEq)]
+enum Section {
+    /// The `test NAME ... RESULT` lines.
+    Results,
+    /// Inside `---- NAME stdout ----`, of a failure (true) or a success (`--show-output`).
+    Output { name: String, failure: bool },
+    /// After a `failures:` or `successes:` heading: the next section's kind.
+    Heading { failure: bool },
+}
+
+/// Reads libtest's output, chunk by chunk, as it arrives.
+pub(crate) struct Reader {
+    line: Vec<u8>,
+    /// The test whose name was printed and whose result was not yet: since when.
+    running: Option<(String, Instant)>,
+    /// A `test NAME ... ` line whose result came on a line of its own (the test wrote to the
+    /// terminal directly).
+    waiting: Option<String>,
+    last: Instant,
+    section: Section,
+    pub tests: Vec<Test>,
+}
+
+impl Reader {
+    pub(crate) fn new(start: Instant) -> Reader {
+        Reader {
+            line: Vec::new(),
+            running: None,
+            waiting: None,
+            last: start,
+            section: Section::Results,
+            tests: Vec::new(),
+        }
+    }
+
+    /// Bytes the binary wrote, read at `now`.
+    pub(crate) fn feed(&mut self, bytes: &[u8], now: Instant) {
+        let mut rest = bytes;
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            self.line.extend_from_slice(&rest[..i]);
+            let line = String::from_utf8_lossy(&std::mem::take(&mut self.line)).into_owned();
+            self.on_line(line.strip_suffix('\r').unwrap_or(&line), now);
+            rest = &rest[i + 1..];
+        }
+        self.line.extend_from_slice(rest);
+        // With one test thread, libtest prints `test NAME ... ` when the test starts.
+        if self.running.is_none() && self.section == Section::Results {
+            let partial = String::from_utf8_lossy(&self.line);
+            if let Some(name) = partial
+                .strip_prefix("test ")
+                .and_then(|r| r.strip_suffix(" ... "))
+            {
+                self.running = Some((test_name(name).to_owned(), now));
+            }
+        }
+    }
+
+    fn on_line(&mut self, line: &str, now: Instant) {
+        if let Some(name) = line
+            .strip_prefix("---- ")
+            .and_then(|r| r.strip_suffix(" stdout ----"))
+        {
+            let failure = match &self.section {
+                Section::Heading { failure } | Section::Output { failure, .. } => *failure,
+                Section::Results => true,
+            };
+            self.section = Section::Output {
+                name: name.to_owned(),
+                failure,
+            };
+            return;
+        }
+        if line == "failures:" || line == "successes:" {
+            self.section = Section::Heading {
+                failure: line == "failures:",
+            };
+            return;
+        }
+        match &self.section {
+            Section::Output {
+                name,
+                failure: true,
+            } => {
+                let name = name.clone();
+                if let Some(t) = self.tests.iter_mut().rev().find(|t| t.name == name) {
+                    let out = t.output.get_or_insert_with(String::new);
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+            Section::Output { .. } | Section::Heading { .. } => {}
+            Section::Results => self.on_result_line(line, now),
+        }
+    }
+
+    fn on_result_line(&mut self, line: &str, now: Instant) {
+        if let Some(rest) = line.strip_prefix("test ")
+            && let Some((name, result)) = rest.split_once(" ... ")
+        {
+            let name = test_name(name).to_owned();
+            match outcome(result) {
+                Some(o) => self.ended(name, o, now),
+                None => self.waiting = Some(name),
+            }
+            return;
+        }
+        if let Some(name) = self.waiting.take() {
+            match outcome(line.trim()) {
+                Some(o) => self.ended(name, o, now),
+                None => self.waiting = Some(name),
+            }
+        }
+    }
+
+    fn ended(&mut self, name: String, outcome: Outcome, now: Instant) {
+        let since = match self.running.take() {
+            Some((running, at)) if running == name => at,
+            _ => self.last,
+        };
+        self.last = now;
+        self.tests.push(Test {
+            name,
+            outcome,
+            time: now.saturating_duration_since(since).as_secs_f64(),
+            output: None,
+        });
+    }
+
+    /// The binary has ended (at `now`): a test that started and never ended is unfinished.
+    pub(crate) fn finish(&mut self, now: Instant) {
+        if !self.line.is_empty() {
+            let line = String::from_utf8_lossy(&std::mem::take(&mut self.line)).into_owned();
+            self.on_line(&line, now);
+        }
+        if let Some((name, at)) = self.running.take()
+            && !self.tests.iter().any(|t| t.name == name)
+        {
+            self.tests.push(Test {
+                name,
+                outcome: Outcome::Unfinished,
+                time: now.saturating_duration_since(at).as_secs_f64(),
+                output: None,
+            });
+        }
+    }
+}
+
+/// `NAME - should panic` is the test NAME.
+fn test_name(s: &str) -> &str {
+    s.strip_suffix(" - should panic").unwrap_or(s)
+}
+
+fn outcome(result: &str) -> Option<Outcome> {
+    match result {
+        "ok" => Some(Outcome::Passed),
+        "ignored" => Some(Outcome::Ignored(None)),
+        r if r.starts_with("FAILED") => Some(Outcome::Failed),
+        r if r.starts_with("ignored, ") => Some(Outcome::Ignored(Some(r[9..].to_owned()))),
+        // `cargo bench` style results of a benchmark run as a test.
+        r if r.starts_with("bench:") => Some(Outcome::Passed),
+        _ => None,
+    }
+}
+
+/// The panic's message in a failed test's output: the lines after `thread 'NAME' panicked at
+/// FILE:LINE:COL:` up to the backtrace note, joined; else the output's first line.
+pub(crate) fn panic_message(output: &str) -> Option<String> {
+    let lines: Vec<&str> = output.lines().collect();
+    if let Some(at) = lines
+        .iter()
+        .position(|l| l.starts_with("thread '") && l.contains(" panicked at "))
+    {
+        // Before Rust 1.73: thread 'x' panicked at 'message', src/lib.rs:3:5
+        let head = lines[at];
+        if let Some(old) = head.split("' panicked at '").nth(1)
+            && let Some((message, _)) = old.rsplit_once("', ")
+        {
+            return Some(message.to_owned());
+        }
+        let message: Vec<&str> = lines[at + 1..]
+            .iter()
+            .take_while(|l| {
+                !l.is_empty() && !l.starts_with("note: ") && !l.starts_with("stack backtrace:")
+            })
+            .copied()
+            .collect();
+        if !message.is_empty() {
+            return Some(message.join("\n"));
+        }
+    }
+    lines
+        .iter()
+        .map(|l| l.trim())
+        .find(|l| !l.is_empty())
+        .map(str::to_owned)
+}
+
+/// The tests as a JUnit document: one `testsuite` named `suite`, each test a `testcase` with
+/// `classname` = `suite`.
+pub(crate) fn junit(suite: &str, tests: &[Test], ended: &str) -> String {
+    let count = |f: fn(&Outcome) -> bool| tests.iter().filter(|t| f(&t.outcome)).count();
+    let failures = count(|o| *o == Outcome::Failed);
+    let errors = count(|o| *o == Outcome::Unfinished);
+    let skipped = count(|o| matches!(o, Outcome::Ignored(_)));
+    let total: f64 = tests.iter().map(|t| t.time).sum();
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
+    x.push_str(&format!(
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{total:.6}\">\n",
+        attr(suite),
+        tests.len(),
+    ));
+    for t in tests {
+        x.push_str(&format!(
+            "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.6}\"",
+            attr(&t.name),
+            attr(suite),
+            t.time
+        ));
+        let output = t.output.as_deref().map(|o| o.trim_end_matches('\n'));
+        match &t.outcome {
+            Outcome::Passed => x.push_str("/>\n"),
+            Outcome::Ignored(reason) => {
+                x.push_str(">\n      <skipped");
+                if let Some(r) = reason {
+                    x.push_str(&format!(" message=\"{}\"", attr(r)));
+                }
+                x.push_str("/>\n    </testcase>\n");
+            }
+            Outcome::Failed => {
+                let message = output.and_then(panic_message).unwrap_or_default();
+                x.push_str(&format!(
+                    ">\n      <failure message=\"{}\" type=\"panic\">{}</failure>\n    </testcase>\n",
+                    attr(&message),
+                    text(output.unwrap_or(""))
+                ));
+            }
+            Outcome::Unfinished => {
+                x.push_str(&format!(
+                    ">\n      <error message=\"{}\" type=\"crash\"/>\n    </testcase>\n",
+                    attr(&format!(
+                        "the test binary ended ({ended}) while this test ran"
+                    )),
+                ));
+            }
+        }
+    }
+    x.push_str("  </testsuite>\n</testsuites>\n");
+    x
+}
+
+/// A signal that stops the run also reaches the test binary (same process group): wait for it
+/// to end, and write what it reported.
+extern "C" fn note_signal(_: libc::c_int) {}
+
+fn catch_stop_signals() {
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
+        // SAFETY: installs an empty handler with SA_RESTART; a handler (unlike SIG_IGN) is
+        // reset to the default in the child at exec.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = note_signal as *const () as libc::sighandler_t;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&raw mut sa.sa_mask);
+            libc::sigaction(sig, &raw const sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// End as the test binary did: its exit code, or its signal raised again.
+fn end_like(status: std::process::ExitStatus) -> u8 {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(sig) = status.signal() {
+        // SAFETY: back to the default action, then the same signal to this process.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+    }
+    status.code().map_or(1, |c| u8::try_from(c).unwrap_or(1))
+}
+
+fn describe(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exit code {c}"),
+        (None, Some(s)) => format!("killed by signal {s}"),
+        _ => "status unknown".to_owned(),
+    }
+}
+
+fn write_junit(path: &Path, xml: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("xml.part");
+    std::fs::write(&tmp, xml)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The first argument that makes ptest this helper.
+pub(crate) const COMMAND: &str = "libtest";
+
+const USAGE: &str = "usage: ptest libtest --junit FILE [--name NAME] -- BINARY [ARGS...]\n\
+    Runs a Rust test binary with its output unchanged, and writes its results to FILE as JUnit XML\n\
+    (a testcase per test, classname NAME, default the binary's file name). The cargo preset's\n\
+    batches run their tests this way.";
+
+/// What follows `ptest libtest`.
+#[derive(Debug, PartialEq)]
+struct Args {
+    junit: std::path::PathBuf,
+    name: Option<String>,
+    program: Vec<OsString>,
+}
+
+fn parse(args: &[OsString]) -> Result<Args, String> {
+    let mut junit = None;
+    let mut name = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let Some(flag) = a.to_str() else {
+            return Err(format!("unexpected argument {}", a.to_string_lossy()));
+        };
+        match flag {
+            "--" => {
+                let program: Vec<OsString> = it.cloned().collect();
+                if program.is_empty() {
+                    return Err("no test binary after --".into());
+                }
+                let junit = junit.ok_or("--junit FILE is required")?;
+                return Ok(Args {
+                    junit,
+                    name,
+                    program,
+                });
+            }
+            "--junit" | "--name" => {
+                let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+                if flag == "--junit" {
+                    junit = Some(std::path::PathBuf::from(value));
+                } else {
+                    name = Some(value.to_string_lossy().into_owned());
+                }
+            }
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unexpected argument {other}")),
+        }
+    }
+    Err("no -- BINARY".into())
+}
+
+/// `ptest libtest --junit FILE [--name NAME] -- BINARY ARGS...`: the exit code to end with.
+pub(crate) fn main(args: &[OsString]) -> u8 {
+    let a = match parse(args) {
+        Ok(a) => a,
+        Err(e) if e.is_empty() => {
+            crate::print_stdout(&format!("{USAGE}\n"));
+            return crate::exit::OK;
+        }
+        Err(e) => {
+            eprintln!("error: ptest libtest: {e}\n{USAGE}");
+            return crate::exit::USAGE;
+        }
+    };
+    let (program, args) = a.program.split_first().expect("parse checked");
+    catch_stop_signals();
+    let start = Instant::now();
+    let mut child = match Command::new(program)
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "error: ptest libtest: cannot start {}: {}",
+                Path::new(program).display(),
+                crate::io_message(&e)
+            );
+            return 127;
+        }
+    };
+    let mut from = child.stdout.take().expect("piped stdout");
+    let mut reader = Reader::new(start);
+    let mut out = std::io::stdout().lock();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                // The log gets every byte, as if the binary wrote it itself.
+                let _ = out.write_all(&buf[..n]).and_then(|()| out.flush());
+                reader.feed(&buf[..n], Instant::now());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    drop(from);
+    let status = loop {
+        match child.wait() {
+            Ok(s) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                eprintln!("error: ptest libtest: {}", crate::io_message(&e));
+                return 1;
+            }
+        }
+    };
+    reader.finish(Instant::now());
+    let name = a.name.unwrap_or_else(|| {
+        Path::new(program)
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    });
+    let xml = junit(&name, &reader.tests, &describe(status));
+    if let Err(e) = write_junit(&a.junit, &xml) {
+        eprintln!(
+            "error: ptest libtest: cannot write {}: {}",
+            a.junit.display(),
+            crate::io_message(&e)
+        );
+    }
+    end_like(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const RUN: &str = "\nrunning 4 tests\ntest tests::adds ... ok\ntest tests::fails ... FAILED\n\
+        test tests::ignored ... ignored, not today\ntest tests::panics - should panic ... ok\n\n\
+        failures:\n\n---- tests::fails stdout ----\nbefore failing\n\n\
+        thread 'tests::fails' (17960) panicked at src/lib.rs:20:9:\n\
+        assertion `left == right` failed: two and two\n  left: 4\n right: 5\n\
+        note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n\n\n\
+        failures:\n    tests::fails\n\n\
+        test result: FAILED. 2 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.16s\n\n";
+
+    fn read_all(chunks: &[&str]) -> Vec<Test> {
+        let t0 = Instant::now();
+        let mut r = Reader::new(t0);
+        for (i, c) in chunks.iter().enumerate() {
+            r.feed(
+                c.as_bytes(),
+                t0 + Duration::from_millis(10 * (i as u64 + 1)),
+            );
+        }
+        r.finish(t0 + Duration::from_secs(1));
+        r.tests
+    }
+
+    #[test]
+    fn outcomes_names_and_the_failures_output() {
+        let tests = read_all(&[RUN]);
+        let got: Vec<(&str, &Outcome)> = tests
+            .iter()
+            .map(|t| (t.name.as_str(), &t.outcome))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("tests::adds", &Outcome::Passed),
+                ("tests::fails", &Outcome::Failed),
+                (
+                    "tests::ignored",
+                    &Outcome::Ignored(Some("not today".into()))
+                ),
+                ("tests::panics", &Outcome::Passed),
+            ]
+        );
+        let out = tests[1].output.as_deref().unwrap();
+        assert!(out.starts_with("before failing\n"), "{out}");
+        assert_eq!(
+            panic_message(out).as_deref(),
+            Some("assertion `left == right` failed: two and two\n  left: 4\n right: 5")
+        );
+        assert!(tests[0].output.is_none());
+    }
+
+    #[test]
+    fn a_test_is_timed_from_its_name_to_its_result() {
+        // One test thread: the name, then (after the test ran) the result.
+        let tests = read_all(&[
+            "\nrunning 2 tests\ntest a ... ",
+            "ok\ntest b ... ",
+            "",
+            "ok\n",
+        ]);
+        assert_eq!(tests.len(), 2);
+        assert!((tests[0].time - 0.010).abs() < 1e-9, "{tests:?}");
+        assert!((tests[1].time - 0.020).abs() < 1e-9, "{tests:?}");
+    }
+
+    #[test]
+    fn output_written_past_the_capture_and_a_crash() {
+        // A child process wrote to the terminal between the name and the result; then the
+        // binary died in the next test.
+        let tests = read_all(&["test a ... hello from a child\nok\ntest b ... "]);
+        assert_eq!(tests[0].outcome, Outcome::Passed);
+        assert_eq!(tests[1].name, "b");
+        assert_eq!(tests[1].outcome, Outcome::Unfinished);
+        let xml = junit("rust/it", &tests, "killed by signal 11");
+        assert!(xml.contains("the test binary ended (killed by signal 11) while this test ran"));
+    }
+
+    #[test]
+    fn the_junit_is_what_ptest_reads() {
+        let tests = read_all(&[RUN]);
+        let xml = junit("rust/tiny(lib)", &tests, "exit code 101");
+        let mut cases = crate::results::parse(xml.as_bytes()).unwrap();
+        crate::results::attribute(
+            &mut cases,
+            &[
+                "tests::panics",
+                "tests::fails",
+                "tests::adds",
+                "tests::ignored",
+            ],
+        );
+        assert_eq!(
+            cases.iter().map(|c| c.item).collect::<Vec<_>>(),
+            [Some(2), Some(1), Some(3), Some(0)]
+        );
+        use crate::results::Outcome as O;
+        assert_eq!(
+            cases.iter().map(|c| c.outcome).collect::<Vec<_>>(),
+            [O::Passed, O::Failed, O::Skipped, O::Passed]
+        );
+        assert_eq!(cases[1].display(), "rust/tiny(lib)::tests::fails");
+        assert_eq!(
+            cases[1].summary().as_deref(),
+            Some("assertion `left == right` failed: two and two")
+        );
+        assert!(cases[1].text.as_deref().unwrap().contains("right: 5"));
+        assert_eq!(cases[2].message.as_deref(), Some("not today"));
+    }
+
+    #[test]
+    fn its_arguments() {
+        let os = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            parse(&os(&[
+                "--junit", "j.xml", "--name", "rust/it", "--", "bin", "--exact", "a"
+            ])),
+            Ok(Args {
+                junit: "j.xml".into(),
+                name: Some("rust/it".into()),
+                program: os(&["bin", "--exact", "a"]),
+            })
+        );
+        assert_eq!(
+            parse(&os(&["--", "bin"])),
+            Err("--junit FILE is required".into())
+        );
+        assert_eq!(
+            parse(&os(&["--junit", "j.xml", "--"])),
+            Err("no test binary after --".into())
+        );
+        assert_eq!(
+            parse(&os(&["--jnuit", "j.xml"])),
+            Err("unexpected argument --jnuit".into())
+        );
+    }
+
+    #[test]
+    fn old_panic_format_and_plain_text() {
+        assert_eq!(
+            panic_message("thread 'x' panicked at 'boom', src/lib.rs:3:5\nnote: ...\n").as_deref(),
+            Some("boom")
+        );
+        assert_eq!(
+            panic_message("\n  Error: oops\n").as_deref(),
+            Some("Error: oops")
+        );
+    }
+}

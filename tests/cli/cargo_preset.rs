@@ -1,0 +1,315 @@
+//! The `cargo` preset on real cargo: a tiny crate's test binaries become batches of their tests
+//! (run with `--exact` through `ptest libtest`), each test's outcome and panic message reach
+//! the summary, ptest's JUnit and history, a retry runs only the failed tests, doc tests are one
+//! suite, and a build failure is a config error with cargo's own message.
+//!
+//! The crate has no dependencies (nothing to download) and is built once, into a target folder
+//! under cargo's `CARGO_TARGET_TMPDIR`, for every test here (and kept for the next `cargo test`);
+//! each test's config points at it with `dir`, from a folder of its own.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::harness::{Output, Project, run};
+
+const CARGO_TOML: &str =
+    "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n";
+
+/// `ran(NAME)` appends `ATTEMPT NAME` to the file `$TINY_RAN` names: what ran, in which attempt.
+pub(crate) const LIB: &str = r#"/// Adds.
+///
+/// ```
+/// assert_eq!(tiny::add(1, 2), 3);
+/// ```
+pub fn add(a: i32, b: i32) -> i32 {
+    a + b
+}
+
+pub fn ran(name: &str) {
+    use std::io::Write;
+    if let Ok(path) = std::env::var("TINY_RAN") {
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+        let attempt = std::env::var("PTEST_ATTEMPT").unwrap_or_default();
+        writeln!(f, "{attempt} {name}").unwrap();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn adds() {
+        super::ran("adds");
+        assert_eq!(super::add(2, 2), 4);
+    }
+
+    #[test]
+    fn fails() {
+        super::ran("fails");
+        assert_eq!(super::add(2, 2), 5, "two and two");
+    }
+
+    #[test]
+    #[ignore = "not today"]
+    fn ignored() {}
+}
+"#;
+
+const IT: &str = r#"#[test]
+fn one() {
+    tiny::ran("one");
+    let abort = std::env::var("TINY_ABORT").unwrap_or_default();
+    if abort == "always" || abort == std::env::var("PTEST_ATTEMPT").unwrap_or_default() {
+        std::process::abort();
+    }
+}
+
+#[test]
+fn runs_where_cargo_test_would() {
+    tiny::ran("runs_where_cargo_test_would");
+    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap();
+    assert_eq!(std::path::Path::new(&dir), std::env::current_dir().unwrap());
+    assert_eq!(std::env::var("CARGO_PKG_NAME").unwrap(), "tiny");
+}
+
+#[test]
+fn flaky() {
+    tiny::ran("flaky");
+    assert_eq!(std::env::var("PTEST_ATTEMPT").unwrap(), "2", "first attempt");
+}
+"#;
+
+/// Write `files` into `dir`, leaving a file with the same text untouched (cargo would rebuild).
+pub(crate) fn write_crate(dir: &Path, files: &[(&str, &str)]) {
+    for (rel, text) in files {
+        let path = dir.join(rel);
+        if std::fs::read_to_string(&path).is_ok_and(|t| t == *text) {
+            continue;
+        }
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+/// The tiny crate's files (for `ptest init`'s test too).
+pub(crate) fn tiny_files() -> [(&'static str, &'static str); 3] {
+    [
+        ("Cargo.toml", CARGO_TOML),
+        ("src/lib.rs", LIB),
+        ("tests/it.rs", IT),
+    ]
+}
+
+/// Where the tests' cargo builds: kept between runs, so only the first `cargo test` builds.
+pub(crate) fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("cargo-preset/target")
+}
+
+/// The shared crate, written once per test binary.
+fn tiny() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cargo-preset/tiny");
+        write_crate(&dir, &tiny_files());
+        dir
+    })
+}
+
+/// `ptest ARGS` in `p` with cargo pointed at the tests' target folder, offline.
+pub(crate) fn cargo_cmd(p: &Project, args: &[&str]) -> Command {
+    let mut c = p.cmd();
+    c.args(args)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env("CARGO_NET_OFFLINE", "true")
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("TINY_ABORT");
+    c
+}
+
+fn ptest(p: &Project, args: &[&str]) -> Output {
+    run(&mut cargo_cmd(p, args))
+}
+
+/// A folder whose ptest.lua runs the tiny crate through the preset with these extra fields.
+fn project(fields: &str) -> Project {
+    let p = Project::new("");
+    let config = format!(
+        "require(\"ptest.presets.cargo\").batch {{\n  name = \"rust\", dir = {:?},\n  env = {{ TINY_RAN = {:?} }},\n  {fields}\n}}\n",
+        tiny().display().to_string(),
+        p.join("ran.txt").display().to_string()
+    );
+    p.file("ptest.lua", &config);
+    p
+}
+
+fn ran(p: &Project) -> Vec<String> {
+    let text = std::fs::read_to_string(p.join("ran.txt")).unwrap_or_default();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines.sort();
+    std::fs::remove_file(p.join("ran.txt")).ok();
+    lines
+}
+
+fn names(j: &serde_json::Value) -> Vec<&str> {
+    j["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn each_test_binary_is_a_batch_with_a_result_per_test() {
+    let p = project("batches = 1, retry = 1,");
+    let mut list = cargo_cmd(&p, &["list", "--format", "json"]);
+    let out = run(&mut list);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let j: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        names(&j),
+        ["rust/tiny(lib)[1]", "rust/it[1]", "rust/doc"],
+        "{j}"
+    );
+    let items: Vec<&str> = j["suites"][0]["batch"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(items, ["tests::adds", "tests::fails", "tests::ignored"]);
+    let cmd: Vec<&str> = j["suites"][0]["cmd"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(cmd[..2], ["ptest", "libtest"], "{cmd:?}");
+    let exact = cmd.iter().position(|a| *a == "--exact").expect("--exact");
+    assert_eq!(
+        cmd[exact + 1..],
+        [
+            "--test-threads=1",
+            "tests::adds",
+            "tests::fails",
+            "tests::ignored"
+        ]
+    );
+
+    let out = ptest(&p, &["-j", "2", "--junit", "junit.xml"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    // The failed test by name, with its panic message; the flaky one passed on its retry.
+    assert!(
+        out.stdout.contains(
+            "rust/tiny(lib)::tests::fails failed: assertion `left == right` failed: two and two"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("flaky failed"), "{}", out.stdout);
+    assert!(out.stdout.contains("PASS    rust/doc"), "{}", out.stdout);
+    assert!(out.stdout.contains("FLAKY   rust/it[1]"), "{}", out.stdout);
+    // Every test once, then the retries ran only the failed tests.
+    assert_eq!(
+        ran(&p),
+        [
+            "1 adds",
+            "1 fails",
+            "1 flaky",
+            "1 one",
+            "1 runs_where_cargo_test_would",
+            "2 fails",
+            "2 flaky"
+        ]
+    );
+    let xml = std::fs::read_to_string(p.join("junit.xml")).unwrap();
+    let lib = &xml[xml
+        .find("<testsuite name=\"rust/tiny(lib)\"")
+        .expect("the batch's testsuite")..];
+    assert!(
+        lib.contains("name=\"tests::fails\" classname=\"rust/tiny(lib)\""),
+        "{lib}"
+    );
+    assert!(
+        lib.contains("message=\"assertion `left == right` failed: two and two"),
+        "{lib}"
+    );
+    assert!(lib.contains("<skipped message=\"not today\""), "{lib}");
+
+    // History per test: --rerun-failed runs only the failed one.
+    let out = ptest(&p, &["--rerun-failed"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert_eq!(ran(&p), ["1 fails", "2 fails"]);
+}
+
+#[test]
+fn a_test_that_kills_its_binary_is_named_and_the_rest_runs_again() {
+    let p = project("batches = 1, doc = false,");
+    let out = run(cargo_cmd(&p, &["-s", "rust/it"]).env("TINY_ABORT", "always"));
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(
+            "rust/it::one error: the test binary ended (killed by signal 6) while this test ran"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(ran(&p), ["1 flaky", "1 one"]);
+    // With a retry: the second attempt runs the failed test, the one that was running and the
+    // one that never started.
+    let out = run(cargo_cmd(&p, &["-s", "rust/it", "--retries", "1"]).env("TINY_ABORT", "1"));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        ran(&p),
+        [
+            "1 flaky",
+            "1 one",
+            "2 flaky",
+            "2 one",
+            "2 runs_where_cargo_test_would"
+        ]
+    );
+}
+
+#[test]
+fn a_build_failure_is_a_config_error_with_cargos_message() {
+    let broken = Project::new("\nrequire(\"ptest.presets.cargo\").batch { name = \"rust\" }\n");
+    broken
+        .file("Cargo.toml", &CARGO_TOML.replace("tiny", "broken"))
+        .file("src/lib.rs", "pub fn broken( {\n");
+    let out = ptest(&broken, &["list"]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("ptest.lua:2: cargo preset: `cargo test --no-run` in "),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("unclosed delimiter"), "{}", out.stderr);
+    assert!(out.stderr.contains("src/lib.rs:1:"), "{}", out.stderr);
+    assert!(!out.stderr.contains("Compiling"), "{}", out.stderr);
+}
+
+#[test]
+fn the_presets_own_fields_and_a_misspelt_one() {
+    let p = project("items = { \"x\" },");
+    let out = ptest(&p, &["list"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("ptest.lua:1: cargo preset: items is the preset's own"),
+        "{}",
+        out.stderr
+    );
+    // ptest.batch's own checks name the config's line, not the preset's.
+    let p = project("depnds_on = \"x\",");
+    let out = ptest(&p, &["list"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.starts_with(
+            "ptest.lua:1: batch \"rust/tiny(lib)\": unknown field \"depnds_on\" (did you mean \"depends_on\"?)"
+        ),
+        "{}",
+        out.stderr
+    );
+}
