@@ -313,3 +313,18 @@ fn the_presets_own_fields_and_a_misspelt_one() {
         out.stderr
     );
 }
+
+#[test]
+fn the_cargo_examples_of_the_readme_and_docs_evaluate() {
+    let blocks = crate::go_preset::tagged_blocks("needs-cargo");
+    assert!(blocks.len() >= 2, "{blocks:?}");
+    for (i, (at, block)) in blocks.iter().enumerate() {
+        // Each block as a config in the tiny crate's folder (the preset's default `dir`).
+        let config = tiny().join(format!("docs-block-{i}.lua"));
+        std::fs::write(&config, block).unwrap();
+        let p = Project::new("");
+        let out = ptest(&p, &["list", config.to_str().unwrap(), "--no-history"]);
+        assert_eq!(out.code, 0, "{at}:\n{block}\n{}", out.stderr);
+        assert!(out.stdout.contains("tests::fails"), "{at}: {}", out.stdout);
+    }
+}

@@ -178,7 +178,11 @@ fn every_example_passes_plan() {
         }
         found += 1;
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ptest"));
-        cmd.arg("plan").arg(&config);
+        // examples/cargo builds its crate: not into the repository.
+        cmd.arg("plan")
+            .arg(&config)
+            .env("CARGO_TARGET_DIR", crate::cargo_preset::target_dir())
+            .env("CARGO_NET_OFFLINE", "true");
         let out = run(&mut cmd);
         assert_eq!(out.code, 0, "{}: {}", config.display(), out.stderr);
         assert!(out.stdout.contains("start order"), "{}", out.stdout);

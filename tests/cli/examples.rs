@@ -34,6 +34,7 @@ fn command(scratch: &Project, config: &Path, args: &[&str]) -> Command {
         .args(args)
         .env_remove("TEST_WORKERS")
         .env_remove("RUN_STRESS_TESTS");
+    cargo_env(&mut c);
     // examples/pytest runs real pytest, leaving nothing behind in the repository.
     if let Some(py) = crate::pytest_preset::python() {
         c.env("PYTHON", py)
@@ -41,6 +42,13 @@ fn command(scratch: &Project, config: &Path, args: &[&str]) -> Command {
             .env("PYTEST_ADDOPTS", "-p no:cacheprovider");
     }
     c
+}
+
+/// examples/cargo builds with real cargo, into the cargo preset tests' target folder (kept
+/// between runs, so only the first builds), not into the repository.
+fn cargo_env(c: &mut Command) -> &mut Command {
+    c.env("CARGO_TARGET_DIR", crate::cargo_preset::target_dir())
+        .env("CARGO_NET_OFFLINE", "true")
 }
 
 /// Run an example; the scratch folder (logs, report) lives as long as the returned `Project`.
@@ -88,7 +96,7 @@ fn every_example_plans_and_runs() {
     assert!(found.len() >= 5, "{found:?}");
     for config in &found {
         let scratch = Project::new("");
-        let out = crate::harness::run(scratch.cmd().arg("plan").arg(config));
+        let out = crate::harness::run(cargo_env(&mut scratch.cmd()).arg("plan").arg(config));
         assert_eq!(out.code, 0, "plan {}: {}", config.display(), out.stderr);
         assert!(out.stdout.contains("start order"), "{}", out.stdout);
     }
@@ -327,5 +335,33 @@ fn rate_limited_api_example_sees_no_429_with_its_limiter() {
     for s in suites(&report) {
         assert_eq!(s["status"], "passed", "{s}");
         assert_eq!(s["attempts"], 1, "{s}");
+    }
+}
+
+#[test]
+fn cargo_example_runs_each_test_with_a_result() {
+    let (out, r, scratch) = run_example("cargo", &["-j", "2", "--junit", "junit.xml"], &[]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let mut names: Vec<&str> = suites(&r)
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    // A batch per test binary (history may have packed them into fewer parts), the doc tests.
+    assert!(names.contains(&"rust/doc"), "{names:?}");
+    assert!(
+        names.iter().any(|n| n.starts_with("rust/roman(lib)[")),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n.starts_with("rust/round_trip[")),
+        "{names:?}"
+    );
+    let xml = std::fs::read_to_string(scratch.join("junit.xml")).unwrap();
+    for test in [
+        "name=\"tests::small_numbers\" classname=\"rust/roman(lib)\"",
+        "name=\"every_number_round_trips\" classname=\"rust/round_trip\"",
+    ] {
+        assert!(xml.contains(test), "{test} in {xml}");
     }
 }

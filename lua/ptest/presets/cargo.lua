@@ -3,6 +3,11 @@
 --
 --   require("ptest.presets.cargo").batch { name = "rust", args = { "--workspace" } }
 --
+-- Options: name (default "cargo"), args (for cargo test --no-run and --doc), dir (default the
+-- config's folder), cargo (the program), test_args (for each test binary), skip (tests whose
+-- name contains one of these are left out), doc = false (no doc-test suite), env; any other
+-- field goes to each ptest.batch.
+--
 -- While the config is evaluated it builds the test binaries once (`cargo test --no-run
 -- --message-format=json-render-diagnostics ARGS...`; a build failure is a config error showing
 -- cargo's output) and lists each binary's tests (`BINARY --list --format terse`). Each binary
@@ -18,6 +23,7 @@ local M = {}
 -- Fields of cargo.batch besides ptest.batch's own.
 local OWN = {
   name = true, args = true, dir = true, doc = true, cargo = true, test_args = true, env = true,
+  skip = true,
 }
 -- ptest.batch fields the preset sets itself.
 local MINE = { items = true, cmd = true, results = true }
@@ -186,8 +192,18 @@ function M.batch(opts)
     if a:match("^%-%-test%-threads") then threads = nil end
   end
   local handles = {}
+  -- `skip`: tests whose name contains one of these, as libtest's --skip.
+  local function skipped(t)
+    for _, pattern in ipairs(opts.skip or {}) do
+      if t:find(pattern, 1, true) then return true end
+    end
+    return false
+  end
   for i, b in ipairs(bins) do
-    local items = tests[i] or {}
+    local items = {}
+    for _, t in ipairs(tests[i] or {}) do
+      if not skipped(t) then items[#items + 1] = t end
+    end
     if #items > 0 then
       local cmd = { "ptest", "libtest", "--junit", "{tmpdir}/ptest-junit.xml", "--name", names[i],
                     "--", b.exe, "--exact" }
