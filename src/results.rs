@@ -67,7 +67,13 @@ impl TestCase {
             // pytest's collection errors: the module is the test; jest's and vitest's files
             // that failed to load are named after the file.
             (Some(f), Some(c)) if c.is_empty() || self.name == *f => f.clone(),
-            (None, Some(c)) if self.name == *c => c.clone(),
+            // node names a file that failed to load by its absolute path.
+            (None, Some(c))
+                if self.name == *c
+                    || (self.name.starts_with('/') && self.name.ends_with(&format!("/{c}"))) =>
+            {
+                c.clone()
+            }
             (Some(f), Some(c)) => {
                 // pytest's classname is the module path plus the class, if any.
                 let module = f.trim_end_matches(".py").replace('/', ".");
@@ -768,6 +774,9 @@ FAIL	example.com/m/d [build failed]
             ]
         );
         assert_eq!(cases[1].summary().as_deref(), Some("one plus one"));
+        // A file that failed to load: node names it by its absolute path.
+        let load = r#"<testsuites><testcase name="/home/u/p/test/b.mjs" time="0.1" classname="test/b.mjs"><failure type="testCodeFailure" message="test failed"/></testcase></testsuites>"#;
+        assert_eq!(parse(load.as_bytes()).unwrap()[0].display(), "test/b.mjs");
         // jest-junit with JEST_JUNIT_ADD_FILE_ATTRIBUTE: `file` on each testcase, " title" for a
         // test outside any describe, a file that failed to load as a testcase named after it.
         let jest = r#"<testsuites name="jest tests"><testsuite name="sum" tests="2"><testcase classname="sum breaks" name="sum breaks" time="0.003" file="src/sum.test.js"><failure>Error: expect(received).toBe(expected)

@@ -150,16 +150,17 @@ fn go_packages_results_and_retries_of_failed_packages() {
 #[test]
 fn go_build_failures_and_go_list_errors() {
     let Some(go) = go() else { return };
+    // The module in a folder of its own: the batch's cwd is where go list runs.
     let p = Project::new(
-        "local go = require(\"ptest.presets.go\")\ngo.batch { packages = { \"./ok\", \"./broken\" }, batches = 1 }\n",
+        "local go = require(\"ptest.presets.go\")\ngo.batch { packages = { \"./ok\", \"./broken\" }, cwd = \"svc\", batches = 1 }\n",
     );
-    p.file("go.mod", "module example.com/b\n\ngo 1.19\n")
+    p.file("svc/go.mod", "module example.com/b\n\ngo 1.19\n")
         .file(
-            "ok/ok_test.go",
+            "svc/ok/ok_test.go",
             "package ok\n\nimport \"testing\"\n\nfunc TestOK(t *testing.T) {}\n",
         )
         .file(
-            "broken/broken_test.go",
+            "svc/broken/broken_test.go",
             "package broken\n\nimport \"testing\"\n\nfunc TestX(t *testing.T) { undefinedThing() }\n",
         );
     let out = ptest(&p, &go, &["run"]);

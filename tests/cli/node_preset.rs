@@ -105,8 +105,9 @@ fn items(p: &Project) -> Vec<String> {
 }
 
 /// Runs the project (one batch, one retry) and checks the summary, ptest's JUnit and which
-/// files the retry ran: `math` fails, `flaky` passes the second time.
-fn check_run(p: &Project, node: &Path, math: &str, flaky: &str, name: &str) {
+/// files the retry ran: `math` fails, `flaky` passes the second time. `dir`: the batch's `cwd`
+/// (with a trailing slash), where ran.txt is written.
+fn check_run(p: &Project, node: &Path, dir: &str, math: &str, flaky: &str, name: &str) {
     let out = ptest(p, node, &["run", "--junit", "junit.xml"]);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     let line = format!("{math}::{name} failed: ");
@@ -117,7 +118,7 @@ fn check_run(p: &Project, node: &Path, math: &str, flaky: &str, name: &str) {
     let rest = out.stdout[at + line.len()..].lines().next().unwrap();
     assert!(rest.contains("boom: 2 * 2 is 4"), "{}", out.stdout);
     assert!(!out.stdout.contains("second time failed"), "{}", out.stdout);
-    let ran = std::fs::read_to_string(p.join("ran.txt")).unwrap();
+    let ran = std::fs::read_to_string(p.join(&format!("{dir}ran.txt"))).unwrap();
     let mut second: Vec<&str> = ran.lines().filter(|l| l.starts_with("2 ")).collect();
     second.sort_unstable();
     assert_eq!(second, ["2 flaky", "2 math"], "{ran}");
@@ -136,7 +137,7 @@ fn check_run(p: &Project, node: &Path, math: &str, flaky: &str, name: &str) {
 fn node_test_runner_files_results_and_retries() {
     let Some(node) = node() else { return };
     let p = Project::new(
-        "require(\"ptest.presets.node\").batch { name = \"js\", runner = \"node\", retry = 1, batches = 1 }\n",
+        "require(\"ptest.presets.node\").batch { name = \"js\", runner = \"node\", cwd = \"web\", retry = 1,\n  batches = 1 }\n",
     );
     let math = format!(
         "{}const test = require('node:test');\ntest('adds', () => {{}});\ntest('boom', () => {{ throw new Error('boom: 2 * 2 is ' + 2 * 2); }});\n",
@@ -146,26 +147,34 @@ fn node_test_runner_files_results_and_retries() {
         "{}const test = require('node:test');\ntest.describe('outer', () => {{\n  test.it('second time', () => {{ if (process.env.PTEST_ATTEMPT !== '2') throw new Error('first attempt'); }});\n}});\n",
         record("flaky", false)
     );
-    p.file("test/math.js", &math)
-        .file("src/flaky.test.js", &flaky)
+    p.file("web/test/math.js", &math)
+        .file("web/src/flaky.test.js", &flaky)
+        .file("other/x.test.js", "throw new Error('outside the cwd');\n")
         .file(
-            "src/fine-test.cjs",
+            "web/src/fine-test.cjs",
             &format!(
                 "{}require('node:test')('ok', () => {{}});\n",
                 record("fine", false)
             ),
         )
-        .file("src/helper.js", "throw new Error('not a test');\n")
+        .file("web/src/helper.js", "throw new Error('not a test');\n")
         .file(
-            "node_modules/dep/x.test.js",
+            "web/node_modules/dep/x.test.js",
             "throw new Error('not ours');\n",
         );
     assert_eq!(
         items(&p),
         ["src/fine-test.cjs", "src/flaky.test.js", "test/math.js"],
-        "node's default patterns, node_modules left out"
+        "node's default patterns under the batch's cwd, node_modules left out"
     );
-    check_run(&p, &node, "test/math.js", "src/flaky.test.js", "boom");
+    check_run(
+        &p,
+        &node,
+        "web/",
+        "test/math.js",
+        "src/flaky.test.js",
+        "boom",
+    );
 }
 
 #[test]
@@ -209,6 +218,7 @@ fn jest_files_results_and_retries() {
     check_run(
         &p,
         &node,
+        "",
         "src/math.test.js",
         "src/__tests__/flaky.js",
         "boom",
@@ -253,7 +263,14 @@ fn vitest_files_results_and_retries() {
         ["lib/fine.test.js", "src/math.test.js", "test/flaky.spec.ts"],
         "vitest list --filesOnly"
     );
-    check_run(&p, &node, "src/math.test.js", "test/flaky.spec.ts", "boom");
+    check_run(
+        &p,
+        &node,
+        "",
+        "src/math.test.js",
+        "test/flaky.spec.ts",
+        "boom",
+    );
 }
 
 #[test]

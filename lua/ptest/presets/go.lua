@@ -2,8 +2,9 @@
 --
 --   require("ptest.presets.go").batch { name = "go", packages = "./...", args = { "-race" } }
 --
--- Items are the packages `go list PACKAGES` names that hold test files (run from the config's
--- folder when ptest reads the config; a failure is a config error showing go's output). Each
+-- Items are the packages `go list PACKAGES` names that hold test files (run in the batch's
+-- `cwd`, default the config's folder, when ptest reads the config; a failure is a config error
+-- showing go's output). Each
 -- part runs
 --   go test -json -p 1 ARGS... PACKAGES...
 -- with the JSON event stream saved to {tmpdir}/go-test.json, which ptest reads (per-test results,
@@ -68,7 +69,9 @@ function M.discover(opts)
   opts = opts or {}
   local go = opts.go or "go"
   local patterns = list(opts.packages) or { "./..." }
-  local parts = { "cd", quote(ptest.config_dir), "&&", quote(go), "list", "-f",
+  local dir = ptest.config_dir
+  if opts.cwd then dir = opts.cwd:sub(1, 1) == "/" and opts.cwd or (dir .. "/" .. opts.cwd) end
+  local parts = { "cd", quote(dir), "&&", quote(go), "list", "-f",
                   quote("{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}") }
   for _, p in ipairs(patterns) do parts[#parts + 1] = quote(p) end
   local shown = go .. " list " .. table.concat(patterns, " ")

@@ -3,12 +3,13 @@
 --
 --   require("ptest.presets.node").batch { name = "js", runner = "node" }  -- or "jest", "vitest"
 --
--- Items are test files, relative to the config's folder:
+-- Items are test files, relative to the folder the runner works in (the batch's `cwd`, default
+-- the config's folder):
 --   node    the files `node --test` finds by itself (its default patterns, node_modules left
 --           out), run as `node --test --test-concurrency=1 ... FILES` with the spec reporter in
 --           the log and node's junit reporter into {tmpdir}/node-junit.xml (node 20.10 or later);
 --   jest    the files `jest --listTests` names (the project's own jest config decides), run as
---           `jest --ci --runTestsByPath --maxWorkers=1 ... FILES` with jest-junit writing
+--           `jest --runTestsByPath --maxWorkers=1 ... -- FILES` with jest-junit writing
 --           {tmpdir}/jest-junit.xml (jest-junit must be installed in the project);
 --   vitest  the files `vitest list --filesOnly` names, run as `vitest run --no-file-parallelism
 --           ... FILES` with vitest's junit reporter writing {tmpdir}/vitest-junit.xml.
@@ -51,8 +52,10 @@ end
 
 -- The files `node --test` runs when given none, under `dir` (relative to the config's folder):
 -- every .js/.cjs/.mjs file inside a folder named `test`, and the names above elsewhere;
--- node_modules is never entered.
+-- node_modules is never entered. Paths are relative to `dir`.
 function M.discover_node(dir)
+  dir = (dir or ""):gsub("/+$", ""):gsub("^%./", "")
+  if dir == "." then dir = "" end
   local out = {}
   local function walk(rel, in_test)
     local prefix = rel == "" and "" or (literal(rel) .. "/")
@@ -67,23 +70,34 @@ function M.discover_node(dir)
       end
     end
   end
-  walk(dir or "", false)
+  walk(dir, false)
+  if dir ~= "" then
+    for i, f in ipairs(out) do out[i] = f:sub(#dir + 2) end
+  end
   table.sort(out)
   return out
 end
 
 -- The command that starts a tool: `bin` when given, else the project's
 -- node_modules/.bin/NAME, else NAME on the PATH.
+-- The folder the runner works in: the batch's `cwd`, else the config's folder.
+local function folder(opts)
+  local cwd = opts.cwd
+  if not cwd then return ptest.config_dir end
+  return cwd:sub(1, 1) == "/" and cwd or (ptest.config_dir .. "/" .. cwd)
+end
+
 local function tool(opts, name)
   if opts.bin then return list(opts.bin) end
   local local_bin = "node_modules/.bin/" .. name
-  if exists(ptest.config_dir .. "/" .. local_bin) then return { local_bin } end
+  if exists(folder(opts) .. "/" .. local_bin) then return { local_bin } end
   return { name }
 end
 
--- Runs a listing command in the config's folder; returns its output, or nil and why.
-local function capture(argv)
-  local parts = { "cd", quote(ptest.config_dir), "&&" }
+-- Runs a listing command in `dir`; returns its output (after a first line with the folder's
+-- physical path: jest prints paths with symlinks resolved), or nil and why.
+local function capture(argv, dir)
+  local parts = { "cd", quote(dir), "&&", "pwd", "-P", "&&" }
   for _, a in ipairs(argv) do parts[#parts + 1] = quote(a) end
   local shown = table.concat(argv, " ")
   local f = io.popen(table.concat(parts, " ") .. " 2>&1", "r")
@@ -97,14 +111,18 @@ local function capture(argv)
   return text
 end
 
--- The lines of a tool's listing that are files of the project, relative to its folder.
-local function files_in(text)
-  local root = ptest.config_dir:gsub("/+$", "") .. "/"
+-- The lines of a tool's listing that are files under `dir`, relative to it.
+local function files_in(text, dir)
+  local root = dir:gsub("/+$", "") .. "/"
+  local physical = (text:match("^([^\n]*)\n") or ""):gsub("/+$", "") .. "/"
   local out = {}
   for line in text:gmatch("[^\n]+") do
     line = line:gsub("%s+$", "")
-    local rel = line:sub(1, #root) == root and line:sub(#root + 1) or line
-    if not rel:find("^/") and exists(ptest.config_dir .. "/" .. rel) then out[#out + 1] = rel end
+    local rel = line
+    for _, prefix in ipairs({ root, physical }) do
+      if rel:sub(1, #prefix) == prefix then rel = rel:sub(#prefix + 1) end
+    end
+    if not rel:find("^/") and exists(root .. rel) then out[#out + 1] = rel end
   end
   table.sort(out)
   return out
@@ -114,16 +132,16 @@ end
 function M.discover(opts)
   opts = opts or {}
   local runner = opts.runner or "node"
-  if runner == "node" then return M.discover_node() end
+  if runner == "node" then return M.discover_node(opts.cwd) end
   local argv = tool(opts, runner)
   if runner == "jest" then
     argv[#argv + 1] = "--listTests"
   else
     for _, a in ipairs({ "list", "--filesOnly", "--passWithNoTests" }) do argv[#argv + 1] = a end
   end
-  local text, err = capture(argv)
+  local text, err = capture(argv, folder(opts))
   if not text then return nil, err end
-  return files_in(text)
+  return files_in(text, folder(opts))
 end
 
 -- node's junit reporter names every testcase's classname "test"; this one (a data: URL, so
@@ -169,7 +187,7 @@ function M.batch(opts)
   elseif runner == "jest" then
     results = "{tmpdir}/jest-junit.xml"
     cmd = tool(opts, "jest")
-    for _, a in ipairs({ "--ci", "--runTestsByPath", "--reporters=default", "--reporters=jest-junit" }) do
+    for _, a in ipairs({ "--runTestsByPath", "--reporters=default", "--reporters=jest-junit" }) do
       cmd[#cmd + 1] = a
     end
     if not has(args, "--maxWorkers") and not has(args, "-w") and not has(args, "--runInBand")
