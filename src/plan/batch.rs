@@ -35,6 +35,9 @@ pub(crate) struct Rerun<'a> {
 /// networkx's suite runs) makes `ptest plan`'s figures plausible.
 const SECS_PER_BYTE: f64 = 1.0 / 40_000.0;
 
+/// The least an item counts for in packing, in seconds.
+const MIN_ITEM_SECS: f64 = 0.001;
+
 /// Batch names to the names of their parts.
 pub(crate) type Parts = HashMap<String, Vec<String>>;
 
@@ -186,7 +189,15 @@ fn item_durations(
             ItemSource::Median
         };
         let median = median(&mut have);
-        return (known.iter().map(|k| k.unwrap_or(median)).collect(), source);
+        // Items that take no time still cost their import: a floor spreads them over the parts
+        // instead of piling them onto the first.
+        return (
+            known
+                .iter()
+                .map(|k| k.unwrap_or(median).max(MIN_ITEM_SECS))
+                .collect(),
+            source,
+        );
     }
     if let Some(e) = s.estimate {
         let each = e.as_secs_f64() / b.items.len() as f64;
@@ -214,7 +225,7 @@ fn item_durations(
     (
         sizes
             .iter()
-            .map(|n| (n.map_or(median_size, |n| n as f64) * SECS_PER_BYTE).max(0.001))
+            .map(|n| (n.map_or(median_size, |n| n as f64) * SECS_PER_BYTE).max(MIN_ITEM_SECS))
             .collect(),
         ItemSource::FileSize,
     )
@@ -326,6 +337,20 @@ mod tests {
         // d has no history: it counts as 2 (the median of 10, 1 and 2).
         let p = parts_of(&["a", "b", "c", "d"], Some(2), &known, 2);
         assert_eq!(p, vec![vec!["a"], vec!["b", "c", "d"]]);
+    }
+
+    #[test]
+    fn items_that_took_no_time_are_spread_over_the_parts() {
+        let known = [
+            ("a", 4.0),
+            ("b", 4.0),
+            ("c", 0.0),
+            ("d", 0.0),
+            ("e", 0.0),
+            ("f", 0.0),
+        ];
+        let p = parts_of(&["a", "b", "c", "d", "e", "f"], None, &known, 2);
+        assert_eq!(p, vec![vec!["a", "c", "e"], vec!["b", "d", "f"]]);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 """Real test suites: ptest's presets against what teams already use.
 
     python3 tests/bench/realworld.py networkx [-r 3] [-j 2]
+    python3 tests/bench/realworld.py projects [-r 1] [--only attrs,click]
     python3 tests/bench/realworld.py cargo [-r 3]
 
 networkx: a venv made here from PyPI with networkx, pytest and pytest-xdist; networkx's own
@@ -9,6 +10,10 @@ tests (shipped in its wheel) copied into a work folder. Per round, in an order t
 pytest serial, pytest -n J (xdist, load), pytest -n J --dist worksteal, ptest with the pytest
 preset at -j J without history, and again with the history the first run wrote. Also
 `ptest list` on that config (hyperfine when present).
+
+projects: real Python projects' own test suites (their sdists from PyPI, unpacked and installed
+into a venv made here), each with a one-line ptest.lua (the pytest preset, nothing else), against
+plain pytest and pytest -n J: the outcome of every test (JUnit) compared, and the wall times.
 
 cargo: ptest's own test binaries (built once with `cargo test --no-run`) through the cargo
 preset against `cargo nextest run`, at -j 2 and -j 4.
@@ -145,6 +150,152 @@ def bench_networkx(rounds, jobs, quick=False):
               f"(min {m['min'] * 1000:.0f} ms, 20 runs)")
 
 
+def junit_outcomes(path):
+    """{test id: outcome} from a JUnit file (pytest's, or ptest's own: the batch's testsuite)."""
+    import xml.etree.ElementTree as ET
+    out = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        if case.get("classname") is None and case.get("file") is None:
+            continue  # ptest's testcase for a suite without results
+        key = (case.get("file") or "", case.get("classname") or "", case.get("name") or "")
+        outcome = "passed"
+        for child in case:
+            if child.tag in ("failure", "error", "skipped"):
+                outcome = {"failure": "failed"}.get(child.tag, child.tag)
+        out[key] = outcome
+    return out
+
+
+def counts(outcomes):
+    c = {}
+    for o in outcomes.values():
+        c[o] = c.get(o, 0) + 1
+    return " ".join(f"{c.get(k, 0)} {k}" for k in ("passed", "failed", "error", "skipped"))
+
+
+def compare(plain, ours):
+    """Tests whose outcome differs, as lines."""
+    lines = []
+    for k in sorted(set(plain) | set(ours)):
+        a, b = plain.get(k, "absent"), ours.get(k, "absent")
+        if a != b:
+            lines.append(f"  {'::'.join(x for x in k if x)}: pytest {a}, ptest {b}")
+    return lines
+
+
+# name, PyPI requirement, what its tests need besides pytest.
+PROJECTS = [
+    ("attrs", "attrs==26.1.0", ["hypothesis", "pympler", "cloudpickle"]),
+    ("boltons", "boltons==26.2.0", []),
+    ("click", "click==8.5.1", []),
+    ("jinja2", "jinja2==3.1.6", ["trio"]),
+    ("more-itertools", "more-itertools==11.2.1", []),
+    ("packaging", "packaging==26.4", ["pretend", "tomli_w", "hypothesis"]),
+    ("python-dateutil", "python-dateutil==4.0.0", ["freezegun", "hypothesis"]),
+    ("toolz", "toolz==1.2.0", []),
+]
+
+
+def projects_setup(only):
+    venv = WORK / "proj-venv"
+    py = venv / "bin" / "python"
+    chosen = [p for p in PROJECTS if not only or p[0] in only]
+    if not py.exists():
+        sh([sys.executable, "-m", "venv", str(venv)])
+        sh([str(py), "-m", "pip", "install", "-q", "pytest", "pytest-xdist", "hatchling",
+            "hatch-vcs", "flit_core", "setuptools", "setuptools_scm", "wheel"])
+    deps = sorted({d for p in chosen for d in p[2]})
+    if deps:
+        sh([str(py), "-m", "pip", "install", "-q"] + deps)
+    out = []
+    for name, req, _ in chosen:
+        proj = WORK / "projects" / name
+        if not (proj / ".installed").exists():
+            sd = WORK / "sdists"
+            sd.mkdir(parents=True, exist_ok=True)
+            base = req.replace("-", "_").replace("==", "-").lower() + ".tar.gz"
+
+            def sdist():
+                return next((f for f in sd.glob("*.tar.gz") if f.name.lower() == base), None)
+
+            if sdist() is None:
+                sh([str(py), "-m", "pip", "download", "-q", "--no-binary", ":all:", "--no-deps",
+                    "-d", str(sd), req])
+            tar = sdist()
+            shutil.rmtree(proj, ignore_errors=True)
+            proj.parent.mkdir(parents=True, exist_ok=True)
+            tmp = WORK / "projects" / (name + ".unpack")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.unpack_archive(tar, tmp)
+            (inner,) = tmp.iterdir()
+            inner.rename(proj)
+            tmp.rmdir()
+            # Installed as a user would for its tests (src layouts import the installed copy).
+            sh([str(py), "-m", "pip", "install", "-q", "--no-deps", str(proj)])
+            (proj / ".installed").write_text("")
+        out.append((name, proj))
+    return py, out
+
+
+def bench_projects(rounds, jobs, only):
+    py, projects = projects_setup(only)
+    ptest = ptest_binary()
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    env.pop("CI", None)
+    env.pop("PYTEST_ADDOPTS", None)
+    rows = []
+    problems = []
+    for name, proj in projects:
+        (proj / "ptest.lua").write_text(
+            f'require("ptest.presets.pytest").batch {{ python = "{py}" }}\n')
+        junit = WORK / "projects" / f"{name}-pytest.xml"
+        ours = WORK / "projects" / f"{name}-ptest.xml"
+        plain = [str(py), "-m", "pytest", "-p", "no:cacheprovider"]
+        xml = ["-o", "junit_family=xunit1"]
+        run = [str(ptest), "-j", str(jobs), "-q", "--log-dir", str(WORK / f"{name}-logs")]
+        hist = proj / ".ptest" / "history.json"
+        times = {k: [] for k in ("serial", "xdist", "cold", "warm")}
+        codes = {}
+        for r in range(rounds):
+            t, codes["serial"] = timed(plain + xml + [f"--junitxml={junit}"], proj, env)
+            times["serial"].append(t)
+            t, codes["xdist"] = timed(plain + ["-n", str(jobs)], proj, env)
+            times["xdist"].append(t)
+            if hist.exists():
+                hist.unlink()
+            t, codes["cold"] = timed(run, proj, env)
+            times["cold"].append(t)
+            t, codes["warm"] = timed(run + ["--junit", str(ours)], proj, env)
+            times["warm"].append(t)
+            print(f"{name} round {r + 1}: " + ", ".join(
+                f"{k} {v[-1]:.1f} s exit {codes[k]}" for k, v in times.items()),
+                file=sys.stderr, flush=True)
+        listing = json.loads(subprocess.run(
+            [str(ptest), "list", "--format", "json"], cwd=proj, env=env, check=True,
+            capture_output=True, text=True).stdout)
+        parts = listing["suites"]
+        files = sum(len(s["batch"]["items"]) for s in parts)
+        a, b = junit_outcomes(junit), junit_outcomes(ours)
+        diff = compare(a, b)
+        if diff:
+            problems.append(f"{name}: {len(diff)} tests differ\n" + "\n".join(diff[:20]))
+        med = {k: statistics.median(v) for k, v in times.items()}
+        rows.append(
+            f"| {name} | {files} files, {len(parts)} parts | {counts(a)} | "
+            f"{'same' if not diff else f'{len(diff)} differ'} | {med['serial']:.1f} s | "
+            f"{med['xdist']:.1f} s | {med['cold']:.1f} s | {med['warm']:.1f} s | "
+            f"{med['warm'] / med['xdist']:.2f}x | "
+            + " ".join(f"{k} {c}" for k, c in codes.items()) + " |")
+    print(f"\n### real projects, {rounds} round(s), -j {jobs}\n")
+    print("| project | items | pytest's outcomes | ptest's | pytest | pytest -n "
+          f"{jobs} | ptest first | ptest second | second / xdist | exit codes |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        print(row)
+    for p in problems:
+        print("\n" + p)
+
+
 def bench_cargo(rounds):
     ptest = ptest_binary()
     sh(["cargo", "test", "--no-run", "-q"], cwd=ROOT)
@@ -180,15 +331,18 @@ def bench_cargo(rounds):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("suite", choices=["networkx", "cargo"])
+    ap.add_argument("suite", choices=["networkx", "projects", "cargo"])
     ap.add_argument("-r", "--rounds", type=int, default=3)
     ap.add_argument("-j", "--jobs", type=int, default=2)
     ap.add_argument("--quick", action="store_true",
                     help="networkx: only xdist and ptest, no untimed first runs")
+    ap.add_argument("--only", default="", help="projects: a comma-separated subset")
     a = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     if a.suite == "networkx":
         bench_networkx(a.rounds, a.jobs, a.quick)
+    elif a.suite == "projects":
+        bench_projects(a.rounds, a.jobs, [x for x in a.only.split(",") if x])
     else:
         bench_cargo(a.rounds)
 

@@ -189,3 +189,83 @@ fn the_pytest_example_runs_on_real_pytest() {
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("PASS"), "{}", out.stdout);
 }
+
+/// What a plain `pytest` run leaves out, the parts leave out too, though they name their files:
+/// `--ignore` in addopts, conftest.py's `collect_ignore`, `norecursedirs`; with
+/// `--doctest-modules` every module is an item and its doctests are tests.
+#[test]
+fn pytest_parts_collect_what_plain_pytest_collects() {
+    let Some(py) = python() else { return };
+    let p = Project::new(&format!(
+        "require(\"ptest.presets.pytest\").batch {{ python = \"{}\", batches = 1 }}\n",
+        py.display()
+    ));
+    p.file(
+        "pyproject.toml",
+        "[tool.pytest.ini_options]\naddopts = [\n  \"--doctest-modules\",  # with a comment\n  \"--ignore=tests/skipme\",\n  \"-p\", \"no:cacheprovider\",\n]\nnorecursedirs = [\"data\", \".*\"]\ntestpaths = [\"pkg\", \"tests\"]\n",
+    )
+    .file("pkg/__init__.py", "")
+    .file(
+        "pkg/mod.py",
+        "def double(x):\n    \"\"\"\n    >>> double(2)\n    4\n    >>> double(3)\n    7\n    \"\"\"\n    return 2 * x\n",
+    )
+    .file("pkg/plain.py", "X = 1\n")
+    .file("tests/conftest.py", "collect_ignore = [\"test_ign.py\"]\n")
+    .file("tests/test_ok.py", "def test_ok():\n    pass\n")
+    .file("tests/test_ign.py", "def test_ign():\n    assert False\n")
+    .file("tests/skipme/test_s.py", "def test_s():\n    assert False\n")
+    .file("tests/data/test_d.py", "def test_d():\n    assert False\n");
+    let j = list_json(&p, &[]);
+    assert_eq!(
+        items(&j, 0),
+        [
+            "pkg/__init__.py",
+            "pkg/mod.py",
+            "pkg/plain.py",
+            "tests/conftest.py",
+            "tests/skipme/test_s.py",
+            "tests/test_ign.py",
+            "tests/test_ok.py"
+        ]
+    );
+    let out = p.run(&["--junit", "junit.xml"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("pkg/mod.py::pkg.mod.double failed"),
+        "{}",
+        out.stdout
+    );
+    let xml = std::fs::read_to_string(p.join("junit.xml")).unwrap();
+    assert!(xml.contains("name=\"test_ok\""), "{xml}");
+    for left_out in ["test_ign", "test_s", "test_d"] {
+        assert!(!xml.contains(&format!("name=\"{left_out}\"")), "{xml}");
+    }
+    // Items that held no test took no time: the next plan counts them so.
+    let j = list_json(&p, &[]);
+    let plain = &j["suites"][0]["batch"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "pkg/plain.py")
+        .unwrap()["expected"];
+    assert!(plain.as_f64().unwrap() < 0.01, "{plain}");
+}
+
+#[test]
+fn pytest_xdist_in_addopts_is_turned_off_in_the_parts() {
+    // No pytest runs: the config only.
+    let p = Project::new("require(\"ptest.presets.pytest\").batch {}\n");
+    p.file(
+        "pytest.ini",
+        "[pytest]\naddopts = -n auto --dist loadfile\n",
+    )
+    .file("test_a.py", "");
+    let j = list_json(&p, &[]);
+    let cmd: Vec<&str> = j["suites"][0]["cmd"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(cmd.windows(2).any(|w| w == ["-n", "0"]), "{cmd:?}");
+}

@@ -4,10 +4,10 @@
 --   pytest.batch { name = "unit", args = { "-q" }, serial_marker = "serial" }
 --
 -- Items are the test files pytest would collect: under `paths` (default: `testpaths` from
--- pytest.ini, pyproject.toml, tox.ini or setup.cfg, else the config's folder), matching
--- `python_files` (same files; default "test_*.py *_test.py"), skipping hidden folders and
--- pytest's default `norecursedirs`. Each part runs (exit 5, no tests collected, counts as a pass)
---   PYTHON -m pytest -o junit_family=xunit1 --junitxml={tmpdir}/ptest-junit.xml ARGS... FILES...
+-- pytest's settings file, else the config's folder), matching `python_files` (default
+-- "test_*.py *_test.py"; with `--doctest-modules` every module), skipping hidden folders,
+-- virtualenvs and `norecursedirs`. Each part runs pytest on its files through RUN below:
+--   PYTHON -c RUN -o junit_family=xunit1 --junitxml={tmpdir}/ptest-junit.xml ARGS... FILES...
 -- and ptest reads that file: per-test results, retries of only the failed files, history per file.
 
 local ptest = require("ptest")
@@ -19,9 +19,29 @@ local OWN = {
   python_files = true, env = true,
 }
 
-local NORECURSE = {
-  ["build"] = true, ["dist"] = true, ["node_modules"] = true, ["venv"] = true, ["CVS"] = true,
-  ["_darcs"] = true, ["{arch}"] = true, ["site-packages"] = true, ["__pycache__"] = true,
+-- What each part runs: pytest, with the files given collected as pytest's own walk would collect
+-- them. pytest collects a file named on its command line whatever `python_files`,
+-- `norecursedirs`, `--ignore` or conftest.py's `collect_ignore` say; as parts of a walk, the
+-- same rules apply as in a plain `pytest` run. A part none of whose files holds a test (pytest's
+-- exit code 5) passes. The script's folder, as `python -m pytest` has it, is the first import path.
+local RUN = [[
+import os, sys, pytest
+if sys.path and sys.path[0] == "":
+    sys.path[0] = os.getcwd()
+class PtestWalk:
+    def pytest_sessionstart(self, session):
+        self.session = session
+        session.isinitpath = lambda *args, **kwargs: False
+    def pytest_collectreport(self, report):
+        if not report.nodeid:
+            self.session._notfound = []
+code = pytest.main(sys.argv[1:], plugins=[PtestWalk()])
+sys.exit(0 if code == 5 else code)
+]]
+
+-- pytest's default `norecursedirs`.
+local NORECURSE_DEFAULT = {
+  "*.egg", ".*", "_darcs", "build", "CVS", "dist", "node_modules", "venv", "{arch}",
 }
 
 local function read(path)
@@ -89,52 +109,115 @@ local function toml_table(text, name)
   return "\n" .. (stop and body:sub(1, stop) or body)
 end
 
--- pytest's own settings: `testpaths` and `python_files`, from the first file that configures
--- pytest (pytest.ini even when empty, then pyproject.toml, tox.ini, setup.cfg).
+-- pytest's own settings: `testpaths`, `python_files`, `norecursedirs` and `addopts`, from the
+-- first file that configures pytest, in pytest's order (pytest.toml, .pytest.toml, pytest.ini and
+-- .pytest.ini even when empty, then pyproject.toml, tox.ini, setup.cfg).
+local KEYS = { "testpaths", "python_files", "norecursedirs", "addopts" }
+
 function M.settings(dir)
   dir = dir or ptest.config_dir
-  local ini = read(join(dir, "pytest.ini"))
-  if ini then
-    local tp, pf = ini_value(ini, "pytest", "testpaths"), ini_value(ini, "pytest", "python_files")
-    return { testpaths = tp and words(tp), python_files = pf and words(pf), from = "pytest.ini" }
+  local function from_toml(t, file)
+    local out = { from = file }
+    for _, k in ipairs(KEYS) do out[k] = toml_list(t, k) end
+    return out
+  end
+  local function from_ini(text, section, file)
+    local out = { from = file }
+    for _, k in ipairs(KEYS) do
+      local v = ini_value(text, section, k)
+      out[k] = v and words(v)
+    end
+    return out
+  end
+  for _, f in ipairs({ "pytest.toml", ".pytest.toml" }) do
+    local text = read(join(dir, f))
+    if text then return from_toml(toml_table(text, "pytest") or ("\n" .. text), f) end
+  end
+  for _, f in ipairs({ "pytest.ini", ".pytest.ini" }) do
+    local text = read(join(dir, f))
+    if text then return from_ini(text, "pytest", f) end
   end
   local py = read(join(dir, "pyproject.toml"))
   if py then
     local t = toml_table(py, "tool.pytest.ini_options") or toml_table(py, "tool.pytest")
-    if t then
-      return { testpaths = toml_list(t, "testpaths"), python_files = toml_list(t, "python_files"),
-               from = "pyproject.toml" }
-    end
+    if t then return from_toml(t, "pyproject.toml") end
   end
   for _, f in ipairs({ { "tox.ini", "pytest" }, { "setup.cfg", "tool:pytest" } }) do
     local text = read(join(dir, f[1]))
     if text and text:find("%[" .. f[2]:gsub("%p", "%%%0") .. "%]") then
-      local tp, pf = ini_value(text, f[2], "testpaths"), ini_value(text, f[2], "python_files")
-      return { testpaths = tp and words(tp), python_files = pf and words(pf), from = f[1] }
+      return from_ini(text, f[2], f[1])
     end
   end
   return { from = nil }
 end
 
--- Whether a relative path goes through a folder pytest does not collect from.
-local function skipped_path(path)
-  local parts = {}
-  for p in path:gmatch("[^/]+") do parts[#parts + 1] = p end
-  for i = 1, #parts - 1 do
-    local p = parts[i]
-    if p:sub(1, 1) == "." or NORECURSE[p] or p:match("%.egg$") or p:match("%.egg%-info$") then
-      return true
+-- A shell-style pattern (fnmatch: `*`, `?`, `[...]`) as an anchored Lua pattern.
+local function fnmatch(glob)
+  local out = glob:gsub("[%^%$%(%)%%%.%+%-]", "%%%0"):gsub("%*", ".*"):gsub("%?", ".")
+  return "^" .. out .. "$"
+end
+
+-- The values of an option in a list of arguments: `--opt=V` and `--opt V`.
+local function option(args, name)
+  local out = {}
+  for i, a in ipairs(args) do
+    if a == name and args[i + 1] then
+      out[#out + 1] = args[i + 1]
+    elseif a:sub(1, #name + 1) == name .. "=" then
+      out[#out + 1] = a:sub(#name + 2)
+    end
+  end
+  return out
+end
+
+local function has(args, ...)
+  for _, a in ipairs(args) do
+    for _, name in ipairs({ ... }) do
+      if a == name or a:sub(1, #name + 1) == name .. "=" then return true end
     end
   end
   return false
 end
 
--- The test files pytest would collect under `paths` (relative to the config's folder).
+-- The files pytest would collect under `paths` (relative to the config's folder): those matching
+-- `python_files`, and with `--doctest-modules` (in `addopts` or `args`) every module, and the
+-- doctest files (`--doctest-glob`, default test*.txt). Folders that match `norecursedirs`
+-- (pytest's default list unless set), hidden ones and virtualenvs are not walked. What pytest
+-- itself leaves out (`--ignore`, conftest.py's `collect_ignore`) the parts leave out at run time.
 function M.discover(opts)
   opts = opts or {}
   local settings = M.settings()
+  local args = {}
+  for _, a in ipairs(settings.addopts or {}) do args[#args + 1] = a end
+  for _, a in ipairs(opts.args or {}) do args[#args + 1] = a end
   local paths = opts.paths or settings.testpaths or { "." }
-  local patterns = opts.python_files or settings.python_files or { "test_*.py", "*_test.py" }
+  local patterns = {}
+  for _, p in ipairs(opts.python_files or settings.python_files or { "test_*.py", "*_test.py" }) do
+    patterns[#patterns + 1] = p
+  end
+  if has(args, "--doctest-modules") then patterns[#patterns + 1] = "*.py" end
+  local doctest_globs = option(args, "--doctest-glob")
+  if #doctest_globs == 0 then doctest_globs = { "test*.txt" } end
+  for _, g in ipairs(doctest_globs) do patterns[#patterns + 1] = g end
+  local norecurse = {}
+  for _, d in ipairs(settings.norecursedirs or NORECURSE_DEFAULT) do
+    norecurse[#norecurse + 1] = fnmatch(d)
+  end
+  local function skipped_dir(name)
+    if name:sub(1, 1) == "." or name == "__pycache__" then return true end
+    for _, p in ipairs(norecurse) do
+      if name:match(p) then return true end
+    end
+    return false
+  end
+  local function skipped_path(path)
+    local parts = {}
+    for p in path:gmatch("[^/]+") do parts[#parts + 1] = p end
+    for i = 1, #parts - 1 do
+      if parts[i] ~= ".." and skipped_dir(parts[i]) then return true end
+    end
+    return false
+  end
   local seen, files = {}, {}
   local function add(f)
     f = f:gsub("^%./", "")
@@ -145,21 +228,22 @@ function M.discover(opts)
   end
   for _, path in ipairs(paths) do
     path = path:gsub("/+$", "")
-    if path:match("%.py$") then
+    if path:match("%.py$") or path:match("%.txt$") or path:match("%.rst$") then
       for _, f in ipairs(ptest.glob(path)) do add(f) end
     else
-      local prefix = (path == "." or path == "") and "" or (path .. "/")
-      -- Top-level entries one by one, so hidden folders and virtualenvs are never walked.
-      for _, pattern in ipairs(patterns) do
-        for _, f in ipairs(ptest.glob(prefix .. pattern)) do add(f) end
-      end
-      for _, top in ipairs(ptest.glob(prefix .. "*/")) do
-        top = top:gsub("/+$", "")
-        local name = top:match("([^/]+)$")
-        local hidden = name:sub(1, 1) == "." or NORECURSE[name] or name:match("%.egg%-info$")
-        if not hidden and not read(join(ptest.config_dir, top .. "/pyvenv.cfg")) then
-          for _, pattern in ipairs(patterns) do
-            for _, f in ipairs(ptest.glob(top .. "/**/" .. pattern)) do add(f) end
+      for _, dir in ipairs((path == "." or path == "") and { "" } or ptest.glob(path)) do
+        local prefix = dir == "" and "" or (dir:gsub("/+$", "") .. "/")
+        -- Top-level entries one by one, so hidden folders and virtualenvs are never walked.
+        for _, pattern in ipairs(patterns) do
+          for _, f in ipairs(ptest.glob(prefix .. pattern)) do add(f) end
+        end
+        for _, top in ipairs(ptest.glob(prefix .. "*/")) do
+          top = top:gsub("/+$", "")
+          local name = top:match("([^/]+)$")
+          if not skipped_dir(name) and not read(join(ptest.config_dir, top .. "/pyvenv.cfg")) then
+            for _, pattern in ipairs(patterns) do
+              for _, f in ipairs(ptest.glob(top .. "/**/" .. pattern)) do add(f) end
+            end
           end
         end
       end
@@ -182,11 +266,16 @@ function M.batch(opts)
   local name = opts.name or "pytest"
   local python = opts.python or "python3"
   local files = opts.files or M.discover(opts)
-  -- pytest exits 5 when it collected no test: a part whose files hold none has not failed.
-  local cmd = { "sh", "-c", '"$@"; c=$?; if [ "$c" = 5 ]; then exit 0; fi; exit "$c"', "pytest",
-                python, "-m", "pytest", "-o", "junit_family=xunit1",
-                "--junitxml={tmpdir}/ptest-junit.xml" }
-  for _, a in ipairs(opts.args or {}) do cmd[#cmd + 1] = a end
+  local cmd = { python, "-c", RUN, "-o", "junit_family=xunit1", "--junitxml={tmpdir}/ptest-junit.xml" }
+  local args = opts.args or {}
+  -- pytest-xdist in `addopts` (`-n auto`) would start its own workers inside each part.
+  local addopts = M.settings().addopts or {}
+  if (has(addopts, "-n", "--numprocesses") or has(addopts, "--dist")) and
+      not has(args, "-n", "--numprocesses") then
+    cmd[#cmd + 1] = "-n"
+    cmd[#cmd + 1] = "0"
+  end
+  for _, a in ipairs(args) do cmd[#cmd + 1] = a end
   cmd[#cmd + 1] = "{items}"
   local function declare(batch_name, items, extra)
     local t = {
