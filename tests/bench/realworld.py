@@ -24,6 +24,7 @@ Medians (min-max) of the rounds and the median of the per-round ratios to xdist 
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -91,8 +92,11 @@ def bench_networkx(rounds, jobs, quick=False):
     env.pop("CI", None)
     hist = proj / ".ptest" / "history.json"
     base = [str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider", "networkx"]
+    # The outcome of every test, compared at the end: pytest serial's JUnit and ptest's own.
+    plain_xml, ours_xml = WORK / "nx-pytest.xml", WORK / "nx-ptest.xml"
+    serial = base + ["-o", "junit_family=xunit1", f"--junitxml={plain_xml}"]
     tools = {
-        "pytest serial": lambda: timed(base, proj, env),
+        "pytest serial": lambda: timed(serial, proj, env),
         f"pytest -n {jobs} (xdist)": lambda: timed(base + ["-n", str(jobs)], proj, env),
         f"pytest -n {jobs} --dist worksteal": lambda: timed(
             base + ["-n", str(jobs), "--dist", "worksteal"], proj, env),
@@ -109,7 +113,7 @@ def bench_networkx(rounds, jobs, quick=False):
             hist.unlink()
         cmd = [str(ptest), "-j", str(jobs), "-q", "--log-dir", str(WORK / "nx-logs")]
         a = timed(cmd, proj, env)
-        b = timed(cmd, proj, env)
+        b = timed(cmd + ["--junit", str(ours_xml)], proj, env)
         return a, b
 
     if quick:
@@ -139,6 +143,13 @@ def bench_networkx(rounds, jobs, quick=False):
     print("| run | wall: median (min-max) | / xdist |\n|---|---|---|")
     for n in names + [second]:
         print(summary(n, times[n], None if n == xdist_name else xdist) + f" exit {codes[n]}")
+    if plain_xml.exists() and ours_xml.exists():
+        a, b = junit_outcomes(plain_xml), junit_outcomes(ours_xml)
+        diff = compare(a, b)
+        print(f"\noutcomes: pytest serial {counts(a)}; ptest {counts(b)}; "
+              f"{len(diff)} tests differ")
+        for line in diff[:20]:
+            print(line)
     # ptest list on this config.
     if shutil.which("hyperfine"):
         out = WORK / "list.json"
@@ -155,8 +166,9 @@ def junit_outcomes(path):
     import xml.etree.ElementTree as ET
     out = {}
     for case in ET.parse(path).getroot().iter("testcase"):
-        if case.get("classname") is None and case.get("file") is None:
-            continue  # ptest's testcase for a suite without results
+        name, cls = case.get("name") or "", case.get("classname") or ""
+        if case.get("file") is None or re.fullmatch(re.escape(cls) + r"\[\d+\]", name):
+            continue  # ptest's testcase of a whole part, "pytest[2]" (pytest's all have `file`)
         key = (case.get("file") or "", case.get("classname") or "", case.get("name") or "")
         outcome = "passed"
         for child in case:
