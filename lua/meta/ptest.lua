@@ -136,10 +136,12 @@
 
 ---The machine ptest runs on.
 ---@class ptest.Sys
----@field cpus integer Logical CPUs this process may use.
----@field physical_cores integer Physical cores.
----@field mem_total_mb integer Total memory, in MB.
----@field mem_available_mb integer Available memory, in MB.
+---@field cpus integer CPUs this process may use: its affinity, capped by its cgroup's CPU quota rounded up.
+---@field cpu_quota? number The cgroup's CPU quota in CPUs (1.5 for 150 ms per 100 ms), or nil.
+---@field physical_cores integer Physical cores, at most `cpus`.
+---@field mem_total_mb integer Total memory, in MB (the cgroup's limit when lower).
+---@field mem_available_mb integer Available memory, in MB (the room under the cgroup's limit when less).
+---@field mem_limit_mb? integer The cgroup's memory limit, in MB, or nil.
 ---@field load1 number Load average over the last minute.
 ---@field ci? ptest.Ci The CI system, or nil off CI.
 ---@field container boolean true inside Docker, Podman or Kubernetes.

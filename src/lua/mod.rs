@@ -235,10 +235,11 @@ fn traceback_origin(e: &mlua::Error) -> Option<Origin> {
 }
 
 /// The fields of `ptest.sys` read on first use (see [`Resources`]).
-const LAZY_SYS: [&str; 5] = [
+const LAZY_SYS: [&str; 6] = [
     "physical_cores",
     "mem_total_mb",
     "mem_available_mb",
+    "mem_limit_mb",
     "load1",
     "container",
 ];
@@ -249,6 +250,7 @@ const LAZY_SYS: [&str; 5] = [
 fn sys_table(lua: &Lua, sys: &Sys) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.raw_set("cpus", sys.cpus)?;
+    t.raw_set("cpu_quota", sys.cpu_quota)?;
     t.raw_set("ci", sys.ci)?;
     t.raw_set("os", sys.os)?;
     t.raw_set("arch", sys.arch)?;
@@ -259,6 +261,7 @@ fn sys_table(lua: &Lua, sys: &Sys) -> mlua::Result<Table> {
             t.raw_set("physical_cores", r.physical_cores)?;
             t.raw_set("mem_total_mb", r.mem_total_mb)?;
             t.raw_set("mem_available_mb", r.mem_available_mb)?;
+            t.raw_set("mem_limit_mb", r.mem_limit_mb)?;
             t.raw_set("load1", r.load1)?;
             t.raw_set("container", r.container)?;
         }

@@ -50,6 +50,7 @@ impl Fixture {
         let ctx = crate::lua::EvalContext {
             sys: crate::sys::Sys {
                 cpus: self.cpus,
+                cpu_quota: None,
                 ci: None,
                 os: "linux",
                 arch: "x86_64",

@@ -3,6 +3,7 @@
 mod absurd;
 mod batches;
 mod cargo_preset;
+mod cgroups;
 mod config_errors;
 mod docs;
 mod examples;

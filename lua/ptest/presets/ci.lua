@@ -5,9 +5,12 @@
 
 local M = {}
 
--- Returns a function(sys) for `workers`: one worker per logical CPU, fewer when memory is
--- short (mem_per_worker_mb each, default 1024), at most `max` (default: no cap), and
--- `ci_max` on a CI system when given.
+-- Returns a function(sys) for `workers`: one worker per CPU this process may use, fewer when
+-- memory is short (mem_per_worker_mb each, default 1024), at most `max` (default: no cap), and
+-- `ci_max` on a CI system when given. Both figures already respect the limits a container or
+-- CI runner sets through its cgroup (`sys.cpus` is capped by the CPU quota rounded up,
+-- `sys.mem_available_mb` by the room under the memory limit), so a CircleCI resource class or a
+-- Kubernetes pod's limits count, not the host's CPUs and memory.
 function M.workers(opts)
   opts = opts or {}
   local per = opts.mem_per_worker_mb or 1024
