@@ -183,6 +183,17 @@ Wall time {}, sequential {}, {} workers{speedup}</p>",
         plan.workers,
     );
 
+    if let Some((n, parts)) = super::test_counts(results.iter().flat_map(|r| &r.testcases)) {
+        let _ = writeln!(
+            h,
+            "<p id=\"tests\">{}</p>",
+            escape(&format!(
+                "{n} test{} in batches' results: {parts}",
+                if n == 1 { "" } else { "s" }
+            ))
+        );
+    }
+
     let failures: Vec<&SuiteResult> = results.iter().filter(|r| r.status.is_failure()).collect();
     if !failures.is_empty() {
         h.push_str("<h2>Failures</h2>\n");
@@ -363,6 +374,14 @@ fn table(h: &mut String, plan: &Plan, results: &[SuiteResult], links: &Links) {
                 .unwrap_or("")
                 .to_owned(),
         };
+        // A batch's testcases: counts by outcome, and every one of them folded under that.
+        let (sort_key, tests) = match test_counts(&r.testcases) {
+            Some(counts) => (
+                format!("{details} {counts}").trim().to_owned(),
+                test_list(&r.testcases, &counts),
+            ),
+            None => (details.clone(), String::new()),
+        };
         let workers: Vec<String> = r
             .attempts_detail
             .iter()
@@ -376,7 +395,7 @@ fn table(h: &mut String, plan: &Plan, results: &[SuiteResult], links: &Links) {
 <td data-v=\"{sev}\"><span class=\"b\" style=\"background:{color}\">{status}</span></td>\
 <td data-v=\"{secs:.3}\">{dur}</td><td data-v=\"{attempts}\">{attempts}</td>\
 <td data-v=\"{workers}\">{workers}</td><td data-v=\"{cat}\">{cat}</td><td data-v=\"{phase}\">{phase}</td>\
-<td class=\"d\" data-v=\"{details}\">{details}</td><td data-v=\"{logv}\">{logh}</td></tr>",
+<td class=\"d\" data-v=\"{sort_key}\">{details}{tests}</td><td data-v=\"{logv}\">{logh}</td></tr>",
             status = r.status.label(),
             name = escape(&s.name),
             sev = severity(r.status),
@@ -387,6 +406,7 @@ fn table(h: &mut String, plan: &Plan, results: &[SuiteResult], links: &Links) {
             cat = escape(&s.category),
             phase = escape(&plan.phase(s.phase).name),
             details = escape(&details),
+            sort_key = escape(&sort_key),
             logv = log
                 .map(|p| escape(&super::display_path(p).to_string_lossy()))
                 .unwrap_or_default(),
@@ -394,6 +414,58 @@ fn table(h: &mut String, plan: &Plan, results: &[SuiteResult], links: &Links) {
         );
     }
     h.push_str("</tbody></table>\n");
+}
+
+/// `5 tests: 3 passed, 1 failed, 1 skipped` for a batch's part with results.
+fn test_counts(cases: &[crate::results::TestCase]) -> Option<String> {
+    let (n, parts) = super::test_counts(cases)?;
+    Some(format!(
+        "{n} test{}: {parts}",
+        if n == 1 { "" } else { "s" }
+    ))
+}
+
+/// Every testcase of a batch's part, failures first, folded under `counts` (a part may hold
+/// thousands).
+fn test_list(cases: &[crate::results::TestCase], counts: &str) -> String {
+    use crate::results::Outcome;
+    let rank = |o: Outcome| match o {
+        Outcome::Failed | Outcome::Error => 0,
+        Outcome::Skipped => 1,
+        Outcome::Passed => 2,
+    };
+    let mut order: Vec<&crate::results::TestCase> = cases.iter().collect();
+    order.sort_by_key(|c| rank(c.outcome));
+    let mut h = format!(
+        "<details class=\"tests\"><summary>{}</summary><table>",
+        escape(counts)
+    );
+    for c in order {
+        let status = match c.outcome {
+            Outcome::Passed => Status::Passed,
+            Outcome::Skipped => Status::Skipped,
+            Outcome::Failed | Outcome::Error => Status::Failed,
+        };
+        let _ = write!(
+            h,
+            "<tr data-test-status=\"{label}\"><td><span class=\"b\" style=\"background:{color}\">{label}</span></td>\
+<td>{time}</td><td><code>{name}</code>{why}</td></tr>",
+            label = c.outcome.label(),
+            color = color(status),
+            time = c
+                .time
+                .and_then(|t| std::time::Duration::try_from_secs_f64(t).ok())
+                .map(|d| escape(&human(d)))
+                .unwrap_or_default(),
+            name = escape(&c.display()),
+            why = c
+                .summary()
+                .map(|m| format!(" {}", escape(&m)))
+                .unwrap_or_default(),
+        );
+    }
+    h.push_str("</table></details>");
+    h
 }
 
 /// Writes the page when the run ends.

@@ -48,6 +48,64 @@ pub(crate) struct SuiteReport<'a> {
     pub cpu_time: Option<f64>,
     /// Each attempt on its own worker, with its own times (a retry may run elsewhere).
     pub attempts_detail: Vec<AttemptReport>,
+    /// Only a batch's parts have the next two: plain suites' entries stay as they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchReport<'a>>,
+    /// Every testcase its results file held, the latest attempt's for each item (empty when
+    /// the batch has no `results`, or none could be read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub testcases: Option<Vec<TestCaseReport<'a>>>,
+}
+
+/// Which batch a part belongs to, and its items.
+#[derive(Serialize)]
+pub(crate) struct BatchReport<'a> {
+    pub name: &'a str,
+    /// 1-based, of `count`.
+    pub index: u32,
+    pub count: u32,
+    pub items: Vec<&'a str>,
+}
+
+/// One testcase a batch's command reported.
+#[derive(Serialize)]
+pub(crate) struct TestCaseReport<'a> {
+    pub name: &'a str,
+    pub classname: Option<&'a str>,
+    pub file: Option<&'a str>,
+    pub line: Option<u32>,
+    /// The batch item it was counted under (its `file`, else its `classname`, ...).
+    pub item: Option<&'a str>,
+    /// `passed`, `failed`, `error` or `skipped`.
+    pub status: &'static str,
+    pub duration: Option<f64>,
+    /// The failure's or skip's message.
+    pub message: Option<&'a str>,
+    /// The failure's type.
+    #[serde(rename = "type")]
+    pub kind: Option<&'a str>,
+    /// The failure's text (a traceback), as the command wrote it.
+    pub text: Option<&'a str>,
+}
+
+impl<'a> TestCaseReport<'a> {
+    fn new(c: &'a crate::results::TestCase, items: &'a [(String, f64)]) -> TestCaseReport<'a> {
+        TestCaseReport {
+            name: &c.name,
+            classname: c.classname.as_deref(),
+            file: c.file.as_deref(),
+            line: c.line,
+            item: c
+                .item
+                .and_then(|i| items.get(i))
+                .map(|(name, _)| name.as_str()),
+            status: c.outcome.label(),
+            duration: c.time.filter(|t| t.is_finite()).map(round3),
+            message: c.message.as_deref(),
+            kind: c.kind.as_deref(),
+            text: c.text.as_deref(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -135,6 +193,18 @@ pub(crate) fn suite_report<'a>(plan: &'a Plan, r: &'a SuiteResult) -> SuiteRepor
         peak_rss_kb: r.peak_rss_kb,
         cpu_time: r.cpu_time.map(|d| round3(d.as_secs_f64())),
         attempts_detail: r.attempts_detail.iter().map(AttemptReport::new).collect(),
+        batch: s.part.as_deref().map(|p| BatchReport {
+            name: &p.batch,
+            index: p.index,
+            count: p.count,
+            items: p.items.iter().map(|(i, _)| i.as_str()).collect(),
+        }),
+        testcases: s.part.as_deref().map(|p| {
+            r.testcases
+                .iter()
+                .map(|c| TestCaseReport::new(c, &p.items))
+                .collect()
+        }),
     }
 }
 

@@ -353,7 +353,6 @@ pub(crate) fn build(
 /// DESIGN §6: a batch with results is a `testsuite` of its own, named after the batch, holding
 /// the testcases its command reported (their names, classnames, files, lines and times).
 fn batch_suites(plan: &Plan, results: &[SuiteResult]) -> Vec<TestSuite> {
-    use crate::results::Outcome as Case;
     let mut suites: Vec<TestSuite> = Vec::new();
     for r in results {
         let Some(part) = &plan.suite(r.id).part else {
@@ -377,40 +376,44 @@ fn batch_suites(plan: &Plan, results: &[SuiteResult]) -> Vec<TestSuite> {
         let suite = &mut suites[at];
         suite.time += r.duration;
         suite.timestamp = suite.timestamp.min(r.start_time).or(r.start_time);
-        for c in &r.testcases {
-            let problem = || Problem {
-                message: c
-                    .message
-                    .clone()
-                    .unwrap_or_else(|| c.outcome.label().into()),
-                kind: c.kind.clone().unwrap_or_else(|| c.outcome.label().into()),
-                text: c.text.clone().unwrap_or_default(),
-            };
-            let outcome = match c.outcome {
-                Case::Passed => Outcome::Passed,
-                Case::Failed => Outcome::Failure(problem()),
-                Case::Error => Outcome::Error(problem()),
-                Case::Skipped => Outcome::Skipped {
-                    message: c.message.clone().unwrap_or_default(),
-                },
-            };
-            suite.cases.push(TestCase {
-                name: c.name.clone(),
-                classname: c.classname.clone().unwrap_or_default(),
-                time: c
-                    .time
-                    .and_then(|t| Duration::try_from_secs_f64(t).ok())
-                    .unwrap_or_default(),
-                file: c.file.clone(),
-                line: c.line,
-                outcome,
-                reruns: Vec::new(),
-                system_out: None,
-                system_err: None,
-            });
-        }
+        suite.cases.extend(r.testcases.iter().map(batch_case));
     }
     suites
+}
+
+/// The testcase of one test a batch's command reported (also for `ptest merge`).
+pub(crate) fn batch_case(c: &crate::results::TestCase) -> TestCase {
+    use crate::results::Outcome as Case;
+    let problem = || Problem {
+        message: c
+            .message
+            .clone()
+            .unwrap_or_else(|| c.outcome.label().into()),
+        kind: c.kind.clone().unwrap_or_else(|| c.outcome.label().into()),
+        text: c.text.clone().unwrap_or_default(),
+    };
+    let outcome = match c.outcome {
+        Case::Passed => Outcome::Passed,
+        Case::Failed => Outcome::Failure(problem()),
+        Case::Error => Outcome::Error(problem()),
+        Case::Skipped => Outcome::Skipped {
+            message: c.message.clone().unwrap_or_default(),
+        },
+    };
+    TestCase {
+        name: c.name.clone(),
+        classname: c.classname.clone().unwrap_or_default(),
+        time: c
+            .time
+            .and_then(|t| Duration::try_from_secs_f64(t).ok())
+            .unwrap_or_default(),
+        file: c.file.clone(),
+        line: c.line,
+        outcome,
+        reruns: Vec::new(),
+        system_out: None,
+        system_err: None,
+    }
 }
 
 /// Writes the XML when the run ends.

@@ -1,6 +1,7 @@
 //! `ptest merge`: join the JSON reports of shards run on different machines into one report,
 //! with the summary recomputed (wall time = the slowest shard, sequential time = the sum), and
-//! the JUnit XML of the joined report (`--junit`).
+//! the JUnit XML of the joined report (`--junit`). Suites pass through whole, so a batch's parts
+//! keep their `batch` and `testcases`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -143,8 +144,9 @@ fn seconds(v: &Value) -> std::time::Duration {
 }
 
 /// The JUnit document of a (merged) JSON report: a testsuite per phase, in the order phases
-/// first appear, a testcase per suite, as a run's own `--junit` writes them. Per-item testcases
-/// of batches and `file` are not in the JSON report, so they are not in this document.
+/// first appear, a testcase per suite, and a testsuite per batch with the testcases its parts
+/// reported, as a run's own `--junit` writes them. A suite's `file` is not in the JSON report,
+/// so suites' testcases have none here (batches' testcases keep theirs).
 pub(crate) fn junit(report: &Value) -> super::junit::Document {
     use super::junit::{Document, Outcome, Problem, Rerun, TestCase, TestSuite};
     let mut doc = Document {
@@ -240,5 +242,78 @@ pub(crate) fn junit(report: &Value) -> super::junit::Document {
                 .checked_add(std::time::Duration::try_from_secs_f64(first).unwrap_or_default());
         }
     }
+    doc.suites.extend(batch_suites(report));
     doc
+}
+
+/// A testsuite per batch, named after it, with every testcase of its parts (shard by shard),
+/// its time the parts' durations added up, as the run's own JUnit has them.
+fn batch_suites(report: &Value) -> Vec<super::junit::TestSuite> {
+    use super::junit::TestSuite;
+    let mut suites: Vec<TestSuite> = Vec::new();
+    let mut starts: Vec<f64> = Vec::new();
+    for s in report["suites"].as_array().into_iter().flatten() {
+        let (Some(batch), Some(cases)) = (s["batch"]["name"].as_str(), s["testcases"].as_array())
+        else {
+            continue;
+        };
+        if cases.is_empty() {
+            continue;
+        }
+        let at = match suites.iter().position(|t| t.name == batch) {
+            Some(i) => i,
+            None => {
+                suites.push(TestSuite {
+                    name: batch.to_owned(),
+                    time: std::time::Duration::ZERO,
+                    timestamp: None,
+                    cases: Vec::new(),
+                });
+                starts.push(f64::INFINITY);
+                suites.len() - 1
+            }
+        };
+        suites[at].time += seconds(&s["duration"]);
+        if let Some(t) = s["start_time"].as_f64() {
+            starts[at] = starts[at].min(t);
+        }
+        suites[at].cases.extend(
+            cases
+                .iter()
+                .map(|c| super::junit::batch_case(&test_case(c))),
+        );
+    }
+    for (suite, first) in suites.iter_mut().zip(starts) {
+        if first.is_finite() {
+            suite.timestamp = std::time::UNIX_EPOCH
+                .checked_add(std::time::Duration::try_from_secs_f64(first).unwrap_or_default());
+        }
+    }
+    suites
+}
+
+/// A testcase of the JSON report's `testcases`, as the run had it.
+fn test_case(v: &Value) -> crate::results::TestCase {
+    use crate::results::Outcome;
+    let text = |k: &str| v[k].as_str().map(str::to_owned);
+    crate::results::TestCase {
+        name: text("name").unwrap_or_default(),
+        classname: text("classname"),
+        file: text("file"),
+        line: v["line"].as_u64().and_then(|l| u32::try_from(l).ok()),
+        time: v["duration"].as_f64(),
+        outcome: match v["status"].as_str() {
+            Some("passed") => Outcome::Passed,
+            Some("skipped") => Outcome::Skipped,
+            Some("error") => Outcome::Error,
+            // Whatever else a report says is not a pass.
+            _ => Outcome::Failed,
+        },
+        message: text("message"),
+        kind: text("type"),
+        text: text("text"),
+        suite: None,
+        suite_file: None,
+        item: None,
+    }
 }

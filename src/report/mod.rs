@@ -18,6 +18,34 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// How many testcases batches reported, and `3 passed, 1 failed, 1 skipped` (outcomes with
+/// none left out); `None` without any.
+pub(crate) fn test_counts<'a>(
+    cases: impl IntoIterator<Item = &'a crate::results::TestCase>,
+) -> Option<(usize, String)> {
+    use crate::results::Outcome;
+    let order = [
+        Outcome::Passed,
+        Outcome::Failed,
+        Outcome::Error,
+        Outcome::Skipped,
+    ];
+    let mut counts = [0usize; 4];
+    for c in cases {
+        if let Some(i) = order.iter().position(|o| *o == c.outcome) {
+            counts[i] += 1;
+        }
+    }
+    let total: usize = counts.iter().sum();
+    let parts: Vec<String> = order
+        .iter()
+        .zip(counts)
+        .filter(|(_, n)| *n > 0)
+        .map(|(o, n)| format!("{n} {}", o.label()))
+        .collect();
+    (total > 0).then(|| (total, parts.join(", ")))
+}
+
 /// Seconds since the Unix epoch, as the report writes times.
 pub(crate) fn unix_secs(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH)

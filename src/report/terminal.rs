@@ -309,6 +309,9 @@ impl Terminal {
             if summary.total == 1 { "" } else { "s" },
             parts.join(", ")
         ));
+        if let Some((n, parts)) = super::test_counts(results.iter().flat_map(|r| &r.testcases)) {
+            out.push_str(&format!("Tests: {n} in batches' results: {parts}\n"));
+        }
         let saved = summary.sequential_time.saturating_sub(summary.duration);
         if summary.interrupted {
             // Cut short: the time of suites that never ran is unknown, so no speedup.

@@ -147,7 +147,10 @@ fn sys_agrees_with_the_machines_cgroup_files() {
         "{sys:?}, affinity {affinity}"
     );
     let expected = quota.map_or(affinity, |q| affinity.min(q.ceil()));
-    assert!((cpus - expected).abs() < 0.5, "{sys:?}: expected {expected}");
+    assert!(
+        (cpus - expected).abs() < 0.5,
+        "{sys:?}: expected {expected}"
+    );
 
     match cgroup_dirs("cpu") {
         Some((v1, dirs)) => {

@@ -32,6 +32,7 @@ mod probe;
 mod processes;
 mod pytest_preset;
 mod rendering;
+mod report_testcases;
 mod reports;
 mod run_basic;
 mod run_output;

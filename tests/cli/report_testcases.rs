@@ -1,0 +1,338 @@
+//! A batch's per-test results in every report (DESIGN §9 `results`): the JSON report's
+//! `testcases` under each part, `ptest merge` (the joined JSON and its `--junit`), the HTML page,
+//! the terminal's failure list, and `--rerun-failed` at the item level. The batch's command is a
+//! shell script that writes a JUnit file by hand, as pytest's xunit1 family shapes it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use crate::harness::Project;
+use crate::probe::{report_at, suite};
+
+/// One or two testcases per item, by its name: `ok_*` pass (one in a class), `bad_*` fail on
+/// the first attempt only, `skip_*` are skipped, `err_*` error on every attempt. Each attempt's
+/// items go to `ran.txt`; it exits 1 when something failed.
+const RUNNER: &str = r#"out="$PTEST_TMPDIR/junit.xml"; code=0
+echo "$PTEST_SUITE $PTEST_ATTEMPT $*" >> "$(dirname "$0")/ran.txt"
+{
+printf '<?xml version="1.0" encoding="utf-8"?>\n<testsuites><testsuite name="pytest">\n'
+for f in "$@"; do
+  m="${f%.py}"
+  case "$f" in
+    ok_*)
+      printf '<testcase classname="%s" name="test_ok" file="%s" line="3" time="0.1"/>\n' "$m" "$f"
+      printf '<testcase classname="%s.TestK" name="test_two" file="%s" line="9" time="0.2"/>\n' "$m" "$f" ;;
+    bad_*)
+      if [ "$PTEST_ATTEMPT" = 1 ]; then
+        code=1
+        printf '<testcase classname="%s" name="test_bad" file="%s" line="5" time="0.3"><failure message="assert 1 == 2" type="AssertionError">def test_bad():\n&gt;       assert 1 == 2</failure></testcase>\n' "$m" "$f"
+      else
+        printf '<testcase classname="%s" name="test_bad" file="%s" line="5" time="0.3"/>\n' "$m" "$f"
+      fi ;;
+    skip_*)
+      printf '<testcase classname="%s" name="test_skip" file="%s" line="7" time="0"><skipped message="needs network" type="pytest.skip">%s:7: needs network</skipped></testcase>\n' "$m" "$f" "$f" ;;
+    err_*)
+      code=1
+      printf '<testcase classname="%s" name="test_err" file="%s" line="2" time="0.05"><error message="fixture &apos;db&apos; not found" type="pytest.error">E       fixture &apos;db&apos; not found</error></testcase>\n' "$m" "$f" ;;
+  esac
+done
+printf '</testsuite></testsuites>\n'
+} > "$out"
+exit $code
+"#;
+
+const ITEMS: &str = r#"{ "ok_a.py", "bad_b.py", "skip_c.py", "err_d.py" }"#;
+
+fn project(batch: &str, items: &str, fields: &str) -> Project {
+    let p = Project::new(&format!(
+        r#"ptest.batch {{ name = "{batch}", items = {items}, cmd = {{ "sh", "runner.sh", "{{items}}" }},
+  results = "{{tmpdir}}/junit.xml"{fields} }}
+ptest.suite {{ name = "plain-{batch}", cmd = "true" }}
+"#
+    ));
+    p.file("runner.sh", RUNNER);
+    p
+}
+
+/// Every testcase of the report's parts, by `item::name`, each with the part it is under.
+fn testcases(report: &Value) -> BTreeMap<String, (String, Value)> {
+    let mut out = BTreeMap::new();
+    for s in report["suites"].as_array().unwrap() {
+        for c in s["testcases"].as_array().into_iter().flatten() {
+            let key = format!(
+                "{}::{}",
+                c["item"].as_str().unwrap_or("?"),
+                c["name"].as_str().unwrap()
+            );
+            out.insert(key, (s["name"].as_str().unwrap().to_owned(), c.clone()));
+        }
+    }
+    out
+}
+
+fn ran(p: &Project) -> Vec<String> {
+    let mut lines: Vec<String> = std::fs::read_to_string(p.join("ran.txt"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn the_json_report_holds_each_parts_testcases_and_the_html_and_terminal_show_them() {
+    let p = project("py", ITEMS, ", batches = 2, retry = 1");
+    let out = p.run(&["-j", "2", "--html", "report.html"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let r = report_at(&p.join("test-logs/test-report.json"));
+
+    // A plain suite's entry has neither key; each part has both.
+    let plain = suite(&r, "plain-py");
+    assert!(
+        plain.get("batch").is_none() && plain.get("testcases").is_none(),
+        "{plain}"
+    );
+    let mut all_items = BTreeSet::new();
+    for name in ["py[1]", "py[2]"] {
+        let s = suite(&r, name);
+        let b = &s["batch"];
+        assert_eq!(b["name"], "py", "{s}");
+        assert_eq!(b["count"], 2, "{s}");
+        assert_eq!(format!("py[{}]", b["index"]), name);
+        let items: BTreeSet<&str> = b["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i.as_str().unwrap())
+            .collect();
+        // Each testcase is under the part that ran its item.
+        for c in s["testcases"].as_array().unwrap() {
+            assert!(items.contains(c["item"].as_str().unwrap()), "{c} in {s}");
+        }
+        all_items.extend(items);
+    }
+    assert_eq!(
+        all_items,
+        BTreeSet::from(["bad_b.py", "err_d.py", "ok_a.py", "skip_c.py"])
+    );
+
+    let cases = testcases(&r);
+    let fields: BTreeSet<&str> = cases
+        .values()
+        .next()
+        .unwrap()
+        .1
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        fields,
+        BTreeSet::from([
+            "name",
+            "classname",
+            "file",
+            "line",
+            "item",
+            "status",
+            "duration",
+            "message",
+            "type",
+            "text"
+        ])
+    );
+    assert_eq!(
+        cases.keys().collect::<Vec<_>>(),
+        [
+            "bad_b.py::test_bad",
+            "err_d.py::test_err",
+            "ok_a.py::test_ok",
+            "ok_a.py::test_two",
+            "skip_c.py::test_skip"
+        ]
+    );
+    let case = |k: &str| &cases[k].1;
+    let ok = case("ok_a.py::test_two");
+    assert_eq!(ok["classname"], "ok_a.TestK");
+    assert_eq!(ok["file"], "ok_a.py");
+    assert_eq!(ok["line"], 9);
+    assert_eq!(ok["status"], "passed");
+    assert_eq!(ok["duration"], 0.2);
+    assert!(ok["message"].is_null() && ok["type"].is_null() && ok["text"].is_null());
+    // bad_b failed on the first attempt and passed on the retry: the latest attempt's stands.
+    assert_eq!(case("bad_b.py::test_bad")["status"], "passed");
+    let skip = case("skip_c.py::test_skip");
+    assert_eq!(skip["status"], "skipped");
+    assert_eq!(skip["message"], "needs network");
+    assert_eq!(skip["duration"], 0.0);
+    let err = case("err_d.py::test_err");
+    assert_eq!(err["status"], "error");
+    assert_eq!(err["message"], "fixture 'db' not found");
+    assert_eq!(err["type"], "pytest.error");
+    assert_eq!(err["text"], "E       fixture 'db' not found");
+    assert_eq!(err["line"], 2);
+    // The part holding err_d failed; the retry ran only its failed items.
+    let failed_part = &cases["err_d.py::test_err"].0;
+    assert_eq!(suite(&r, failed_part)["status"], "failed");
+    for line in ran(&p).iter().filter(|l| l.contains(" 2 ")) {
+        assert!(
+            !line.contains("ok_a.py") && !line.contains("skip_c.py"),
+            "a retry reruns only what failed: {line}"
+        );
+    }
+
+    // The terminal counts the tests and names the failed one with its message.
+    assert!(
+        out.stdout
+            .contains("Tests: 5 in batches' results: 3 passed, 1 error, 1 skipped"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("✗ err_d.py::test_err error: fixture 'db' not found"),
+        "{}",
+        out.stdout
+    );
+    // The page: the counts, the failed test under its part's failure, every test in the table.
+    let html = std::fs::read_to_string(p.join("report.html")).unwrap();
+    assert!(
+        html.contains("5 tests in batches&#39; results: 3 passed, 1 error, 1 skipped"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<code>err_d.py::test_err</code> error: fixture &#39;db&#39; not found"),
+        "{html}"
+    );
+    for name in [
+        "ok_a.py::TestK::test_two",
+        "ok_a.py::test_ok",
+        "skip_c.py::test_skip",
+    ] {
+        assert!(
+            html.contains(&format!("<code>{name}</code>")),
+            "{name}: {html}"
+        );
+    }
+}
+
+#[test]
+fn merge_keeps_the_testcases_and_its_junit_has_a_testsuite_per_batch() {
+    let a = project("py", ITEMS, ", batches = 1, retry = 1");
+    let b = project("js", r#"{ "ok_x.js", "skip_y.js" }"#, "");
+    assert_eq!(a.run(&[]).code, 1);
+    assert_eq!(b.run(&[]).code, 0);
+    let ra = a.join("test-logs/test-report.json");
+    let rb = b.join("test-logs/test-report.json");
+    let m = a.run(&[
+        "merge",
+        ra.to_str().unwrap(),
+        rb.to_str().unwrap(),
+        "-o",
+        "merged.json",
+        "--junit",
+        "merged.xml",
+    ]);
+    assert_eq!(m.code, 0, "{}", m.stderr);
+    let merged = report_at(&a.join("merged.json"));
+    // Each part's entry as its shard wrote it, batch and testcases included.
+    for (shard, part) in [(&ra, "py[1]"), (&rb, "js[1]")] {
+        let own = report_at(shard);
+        assert_eq!(suite(&merged, part), suite(&own, part));
+    }
+    assert_eq!(testcases(&merged).len(), 5 + 3);
+
+    let xml = std::fs::read_to_string(a.join("merged.xml")).unwrap();
+    let batch = |name: &str| -> String {
+        let at = xml
+            .find(&format!("<testsuite name=\"{name}\""))
+            .unwrap_or_else(|| panic!("no testsuite {name}: {xml}"));
+        let rest = &xml[at..];
+        rest[..rest.find("</testsuite>").unwrap()].to_owned()
+    };
+    let py = batch("py");
+    for attr in [
+        "tests=\"5\"",
+        "failures=\"0\"",
+        "errors=\"1\"",
+        "skipped=\"1\"",
+    ] {
+        assert!(py.contains(attr), "{attr}: {py}");
+    }
+    assert!(
+        py.contains(
+            r#"<testcase name="test_err" classname="err_d" time="0.050" file="err_d.py" line="2">"#
+        ),
+        "{py}"
+    );
+    assert!(
+        py.contains(r#"<error message="fixture &apos;db&apos; not found" type="pytest.error">"#)
+            || py.contains(r#"<error message="fixture 'db' not found" type="pytest.error">"#),
+        "{py}"
+    );
+    assert!(py.contains(r#"<skipped message="needs network"/>"#), "{py}");
+    let js = batch("js");
+    assert!(
+        js.contains("tests=\"3\"") && js.contains("skipped=\"1\""),
+        "{js}"
+    );
+    // The parts are still testcases of their phase, as in a run's own JUnit.
+    assert!(xml.contains(r#"<testcase name="py[1]""#), "{xml}");
+
+    // Valid against the common schema with the `file`/`line` extension declared, as a run's
+    // own JUnit is (tests/cli/junit.rs).
+    let Some(xmllint) = crate::tools::find(
+        "PTEST_TEST_XMLLINT",
+        &["xmllint"],
+        "validating JUnit against junit-10.xsd",
+    ) else {
+        return;
+    };
+    let schema = include_str!("../junit-10.xsd").replace(
+        r#"<xs:attribute name="group" type="xs:string"/>
+        </xs:complexType>
+    </xs:element>
+
+    <xs:element name="testsuite">"#,
+        r#"<xs:attribute name="group" type="xs:string"/>
+            <xs:attribute name="file" type="xs:string"/>
+            <xs:attribute name="line" type="xs:string"/>
+        </xs:complexType>
+    </xs:element>
+
+    <xs:element name="testsuite">"#,
+    );
+    assert!(schema.contains(r#"<xs:attribute name="file""#));
+    a.file("extended.xsd", &schema);
+    let v = std::process::Command::new(xmllint)
+        .args(["--noout", "--schema", "extended.xsd", "merged.xml"])
+        .current_dir(a.path())
+        .output()
+        .unwrap();
+    assert!(
+        v.status.success(),
+        "{}\n{xml}",
+        String::from_utf8_lossy(&v.stderr)
+    );
+}
+
+#[test]
+fn rerun_failed_runs_the_failed_items_and_reports_only_their_testcases() {
+    let p = project("py", ITEMS, ", batches = 2, retry = 1");
+    assert_eq!(p.run(&["-j", "2"]).code, 1);
+    std::fs::remove_file(p.join("ran.txt")).unwrap();
+    // err_d failed; bad_b passed on its retry, so it is not rerun.
+    let out = p.run(&["--rerun-failed"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert_eq!(ran(&p), ["py[1] 1 err_d.py", "py[1] 2 err_d.py"]);
+    let r = report_at(&p.join("test-logs/test-report.json"));
+    let part = suite(&r, "py[1]");
+    assert_eq!(part["batch"]["items"], serde_json::json!(["err_d.py"]));
+    assert_eq!(
+        testcases(&r).keys().collect::<Vec<_>>(),
+        ["err_d.py::test_err"]
+    );
+}
