@@ -37,11 +37,6 @@ local function exists(path)
   return f ~= nil
 end
 
--- A glob pattern that matches `s` literally.
-local function literal(s)
-  return (s:gsub("[%*%?%[%]]", "[%0]"))
-end
-
 -- The basenames node's runner takes as tests outside a `test` folder: test, test-*, and
 -- *.test, *-test, *_test; with a .js, .cjs or .mjs extension.
 local function node_test_name(name)
@@ -50,36 +45,29 @@ local function node_test_name(name)
   return base == "test" or base:match("^test%-.") ~= nil or base:match(".[%.%-_]test$") ~= nil
 end
 
--- The files `node --test` runs when given none, under `dir` (relative to the config's folder):
--- every .js/.cjs/.mjs file inside a folder named `test`, and the names above elsewhere;
--- node_modules is never entered. Paths are relative to `dir`.
+-- The files `node --test` runs when given none, under `dir` (relative to the config's folder,
+-- or absolute): every .js/.cjs/.mjs file inside a folder named `test`, and the names above
+-- elsewhere; node_modules (and .git) is never entered, symlinked folders are not followed
+-- (`find`, so a large tree is walked quickly). Paths are relative to `dir`.
 function M.discover_node(dir)
-  dir = (dir or ""):gsub("/+$", ""):gsub("^%./", "")
-  if dir == "." then dir = "" end
+  dir = dir or "."
+  local root = dir:sub(1, 1) == "/" and dir or (ptest.config_dir .. "/" .. dir)
+  local f = io.popen(table.concat({ "cd", quote(root), "&&", "find", ".",
+    "'('", "-name", "node_modules", "-o", "-name", ".git", "')'", "-prune", "-o", "-type", "f",
+    "'('", "-name", "'*.js'", "-o", "-name", "'*.cjs'", "-o", "-name", "'*.mjs'", "')'",
+    "-print" }, " ") .. " 2>/dev/null", "r")
   local out = {}
-  local function walk(rel, in_test)
-    local prefix = rel == "" and "" or (literal(rel) .. "/")
-    local dirs = {}
-    for _, d in ipairs(ptest.glob(prefix .. "*/")) do dirs[d:gsub("/+$", "")] = true end
-    for _, entry in ipairs(ptest.glob(prefix .. "*")) do
-      local name = entry:match("([^/]+)$")
-      if dirs[entry] then
-        if name ~= "node_modules" then walk(entry, in_test or name == "test") end
-      elseif (in_test and name:match("%.[cm]?js$")) or node_test_name(name) then
-        out[#out + 1] = entry
-      end
-    end
+  if not f then return out end
+  for line in f:read("a"):gmatch("[^\n]+") do
+    local rel = line:gsub("^%./", "")
+    local in_test = ("/" .. rel):match("/test/") ~= nil
+    if in_test or node_test_name(rel:match("([^/]+)$")) then out[#out + 1] = rel end
   end
-  walk(dir, false)
-  if dir ~= "" then
-    for i, f in ipairs(out) do out[i] = f:sub(#dir + 2) end
-  end
+  f:close()
   table.sort(out)
   return out
 end
 
--- The command that starts a tool: `bin` when given, else the project's
--- node_modules/.bin/NAME, else NAME on the PATH.
 -- The folder the runner works in: the batch's `cwd`, else the config's folder.
 local function folder(opts)
   local cwd = opts.cwd
