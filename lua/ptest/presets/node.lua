@@ -19,7 +19,10 @@ local ptest = require("ptest")
 local M = {}
 
 -- Fields of node.batch besides ptest.batch's own.
-local OWN = { name = true, runner = true, args = true, node = true, bin = true, files = true, env = true }
+local OWN = {
+  name = true, runner = true, args = true, node = true, bin = true, files = true, env = true,
+  typescript = true,
+}
 
 local function quote(s)
   return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"
@@ -38,32 +41,55 @@ local function exists(path)
 end
 
 -- The basenames node's runner takes as tests outside a `test` folder: test, test-*, and
--- *.test, *-test, *_test; with a .js, .cjs or .mjs extension.
-local function node_test_name(name)
-  local base = name:match("^(.+)%.[cm]?js$")
-  if not base then return false end
+-- *.test, *-test, *_test; with a .js, .cjs or .mjs extension (or .ts, .cts, .mts when node
+-- strips types).
+local function node_test_name(name, ts)
+  local base, ext = name:match("^(.+)%.([cm]?[jt]s)$")
+  if not base or (ext:sub(-2) == "ts" and not ts) then return false end
   return base == "test" or base:match("^test%-.") ~= nil or base:match(".[%.%-_]test$") ~= nil
+end
+
+-- Whether this node runs TypeScript test files by default (type stripping is on by default
+-- from node 22.18 and 23.6, and its test runner then takes .ts files too).
+local function strips_types(node)
+  local f = io.popen(quote(node) .. " --version 2>/dev/null", "r")
+  if not f then return false end
+  local major, minor = f:read("a"):match("^v(%d+)%.(%d+)")
+  f:close()
+  major, minor = tonumber(major) or 0, tonumber(minor) or 0
+  return major >= 24 or (major == 23 and minor >= 6) or (major == 22 and minor >= 18)
 end
 
 -- The files `node --test` runs when given none, under `dir` (relative to the config's folder,
 -- or absolute): every .js/.cjs/.mjs file inside a folder named `test`, and the names above
 -- elsewhere; node_modules (and .git) is never entered, symlinked folders are not followed
--- (`find`, so a large tree is walked quickly). Paths are relative to `dir`.
-function M.discover_node(dir)
+-- (`find`, so a large tree is walked quickly). Paths are relative to `dir`. TypeScript files
+-- count when `typescript` is true, or (nil) when `node` strips types by default.
+function M.discover_node(dir, typescript, node)
   dir = dir or "."
   local root = dir:sub(1, 1) == "/" and dir or (ptest.config_dir .. "/" .. dir)
+  local names = {}
+  for _, ext in ipairs({ "js", "cjs", "mjs", "ts", "cts", "mts" }) do
+    if #names > 0 then names[#names + 1] = "-o" end
+    names[#names + 1] = "-name"
+    names[#names + 1] = "'*." .. ext .. "'"
+  end
   local f = io.popen(table.concat({ "cd", quote(root), "&&", "find", ".",
     "'('", "-name", "node_modules", "-o", "-name", ".git", "')'", "-prune", "-o", "-type", "f",
-    "'('", "-name", "'*.js'", "-o", "-name", "'*.cjs'", "-o", "-name", "'*.mjs'", "')'",
-    "-print" }, " ") .. " 2>/dev/null", "r")
+    "'('", table.concat(names, " "), "')'", "-print" }, " ") .. " 2>/dev/null", "r")
   local out = {}
   if not f then return out end
-  for line in f:read("a"):gmatch("[^\n]+") do
-    local rel = line:gsub("^%./", "")
-    local in_test = ("/" .. rel):match("/test/") ~= nil
-    if in_test or node_test_name(rel:match("([^/]+)$")) then out[#out + 1] = rel end
-  end
+  local text = f:read("a")
   f:close()
+  local ts = typescript
+  for line in text:gmatch("[^\n]+") do
+    local rel = line:gsub("^%./", "")
+    local name = rel:match("([^/]+)$")
+    if name:match("%.[cm]?ts$") and ts == nil then ts = strips_types(node or "node") end
+    local in_test = ("/" .. rel):match("/test/") ~= nil
+    local script = name:match("%.[cm]?js$") or (ts and name:match("%.[cm]?ts$") and not name:match("%.d%.[cm]?ts$"))
+    if script and (in_test or node_test_name(name, ts)) then out[#out + 1] = rel end
+  end
   table.sort(out)
   return out
 end
@@ -120,7 +146,7 @@ end
 function M.discover(opts)
   opts = opts or {}
   local runner = opts.runner or "node"
-  if runner == "node" then return M.discover_node(opts.cwd) end
+  if runner == "node" then return M.discover_node(opts.cwd, opts.typescript, opts.node) end
   local argv = tool(opts, runner)
   if runner == "jest" then
     argv[#argv + 1] = "--listTests"
