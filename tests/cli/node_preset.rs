@@ -185,6 +185,14 @@ fn jest_files_results_and_retries() {
     let p = Project::new(
         "require(\"ptest.presets.node\").batch { runner = \"jest\", retry = 1, batches = 1 }\n",
     );
+    // Without jest-junit every part would fail the same way: a config error says so first.
+    let out = ptest(&p, &node, &["list"]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.starts_with("ptest.lua:1: node.batch: runner \"jest\" reads its results from jest-junit, which is not installed here"),
+        "{}",
+        out.stderr
+    );
     std::os::unix::fs::symlink(&modules, p.join("node_modules")).unwrap();
     p.file("package.json", "{ \"name\": \"x\", \"private\": true }\n")
         .file(

@@ -81,7 +81,7 @@ function M.discover(opts)
   local ok, how, code = f:close()
   if not ok then
     local why = how == "exit" and ("exit code " .. tostring(code)) or ("signal " .. tostring(code))
-    return nil, ("%s failed (%s):\n%s"):format(shown, why, text:gsub("%s+$", ""))
+    return nil, ("%s failed (%s):\n%s"):format(shown, why, (text:gsub("%s+$", "")))
   end
   local packages = {}
   for line in text:gmatch("[^\n]+") do

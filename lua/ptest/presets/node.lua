@@ -180,6 +180,19 @@ function M.batch(opts)
   if runner ~= "node" and runner ~= "jest" and runner ~= "vitest" then
     error(("node.batch: runner: expected \"node\", \"jest\" or \"vitest\", got %q"):format(tostring(runner)), 2)
   end
+  if runner == "jest" and not opts.bin then
+    -- Without it every part fails the same way; say so once, now. jest resolves it as node
+    -- does: a node_modules in the folder or any folder above.
+    local dir, found = folder(opts), false
+    while dir and not found do
+      found = exists(dir .. "/node_modules/jest-junit/package.json")
+      dir = dir:match("^(.*)/[^/]+$")
+    end
+    if not found then
+      error("node.batch: runner \"jest\" reads its results from jest-junit, which is not installed "
+        .. "here (npm install --save-dev jest-junit)", 2)
+    end
+  end
   local files = opts.files
   if not files then
     local found, err = M.discover(opts)
