@@ -169,7 +169,7 @@ impl Executor {
 
     /// Variables every attempt of this run gets, set once instead of per attempt (an attempt's
     /// own `env` still overrides them).
-    pub(crate) fn set_run_env(&mut self, vars: &[(String, String)]) {
+    pub(crate) fn set_run_env(&mut self, vars: &[(String, OsString)]) {
         self.base_env = Arc::new(BaseEnv::capture_with(vars));
     }
 
@@ -229,7 +229,7 @@ impl Executor {
         let words: Vec<&OsStr>;
         let program: &Path = match &command {
             CommandLine::Shell(line) => {
-                words = vec![OsStr::new("sh"), OsStr::new("-c"), OsStr::new(line)];
+                words = vec![OsStr::new("sh"), OsStr::new("-c"), line];
                 Path::new("/bin/sh")
             }
             CommandLine::Argv(argv) => match argv.first() {
@@ -240,10 +240,10 @@ impl Executor {
                         .iter()
                         .rev()
                         .find(|(k, _)| k == "PATH")
-                        .map(|(_, v)| OsStr::new(v))
+                        .map(|(_, v)| v.as_os_str())
                         .or_else(|| self.base_env.var("PATH"));
                     resolved = process::resolve(first, path, &cwd);
-                    words = argv.iter().map(OsStr::new).collect();
+                    words = argv.iter().map(OsString::as_os_str).collect();
                     &resolved
                 }
                 _ => {
@@ -469,7 +469,7 @@ struct Deferred {
     key: u64,
     program: PathBuf,
     words: Vec<OsString>,
-    env: Vec<(String, String)>,
+    env: Vec<(String, OsString)>,
     log: File,
     timeout: Duration,
     grace: Duration,

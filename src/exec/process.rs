@@ -127,13 +127,13 @@ pub(crate) fn child_nofile() -> Option<libc::rlimit> {
 /// The program's path as the child's `PATH` finds it: the child only calls `execve`, which does
 /// not search. A name found nowhere is returned as is, so the spawn reports it missing.
 pub(crate) fn resolve(
-    program: &str,
+    program: &std::ffi::OsStr,
     path: Option<&std::ffi::OsStr>,
     cwd: &Path,
 ) -> std::path::PathBuf {
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::PermissionsExt;
-    if program.contains('/') {
+    if program.as_bytes().contains(&b'/') {
         return program.into();
     }
     let inherited;
@@ -171,7 +171,7 @@ pub(crate) fn spawn_error(command: &CommandLine, cwd: &Path, err: &SpawnError) -
         };
     }
     let program = match command {
-        CommandLine::Shell(_) => "sh",
+        CommandLine::Shell(_) => "sh".to_owned(),
         CommandLine::Argv(_) => command.program(),
     };
     match (err.step, err.error.raw_os_error()) {

@@ -27,12 +27,10 @@ impl BaseEnv {
     }
 
     /// ptest's environment with `vars` set on top (replacing inherited values of the same keys).
-    pub(crate) fn capture_with(vars: &[(String, String)]) -> BaseEnv {
+    pub(crate) fn capture_with(vars: &[(String, OsString)]) -> BaseEnv {
         let overridden = |key: &OsStr| vars.iter().any(|(k, _)| OsStr::new(k) == key);
         let inherited = std::env::vars_os().filter(|(key, _)| !overridden(key));
-        let set = vars
-            .iter()
-            .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        let set = vars.iter().map(|(k, v)| (OsString::from(k), v.clone()));
         BaseEnv::from_vars(inherited.chain(set))
     }
 
@@ -148,7 +146,7 @@ pub(crate) struct SpawnError {
 pub(crate) struct Request<'a> {
     pub program: &'a Path,
     pub args: &'a [&'a OsStr],
-    pub env: &'a [(String, String)],
+    pub env: &'a [(String, OsString)],
     pub cwd: &'a Path,
     pub output: BorrowedFd<'a>,
     pub stdin: BorrowedFd<'a>,

@@ -23,11 +23,11 @@ static SWEEP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const PATIENCE: Duration = Duration::from_secs(15);
 
 fn shell(line: &str) -> CommandLine {
-    CommandLine::Shell(line.to_owned())
+    CommandLine::Shell(line.into())
 }
 
 fn argv(words: &[&str]) -> CommandLine {
-    CommandLine::Argv(words.iter().map(|&word| word.to_owned()).collect())
+    CommandLine::Argv(words.iter().map(|&word| word.into()).collect())
 }
 
 fn header(key: u64) -> String {
@@ -61,7 +61,7 @@ async fn next(outcomes: &mut UnboundedReceiver<AttemptOutcome>) -> AttemptOutcom
 fn executor() -> (Executor, UnboundedReceiver<AttemptOutcome>) {
     let (mut executor, outcomes) = Executor::new().unwrap();
     let id = format!("exec-test-{:016x}", fastrand::u64(..));
-    executor.set_run_env(&[("PTEST_RUN_ID".to_owned(), id)]);
+    executor.set_run_env(&[("PTEST_RUN_ID".to_owned(), id.into())]);
     (executor, outcomes)
 }
 
@@ -187,7 +187,7 @@ async fn reports_the_signal_that_ended_the_process() {
 async fn shell_lines_are_interpreted_and_argv_is_not() {
     let dir = tempfile::tempdir().unwrap();
     let mut by_shell = spec(1, dir.path(), shell(r#"printf '%s|' "$X" $X"#));
-    by_shell.env.push(("X".to_owned(), "x y".to_owned()));
+    by_shell.env.push(("X".to_owned(), "x y".into()));
     let (outcome, output) = run(by_shell).await;
     assert_eq!(outcome.end, AttemptEnd::Exited(0));
     assert_eq!(output, b"x y|x|y|");
@@ -210,8 +210,8 @@ async fn runs_in_its_folder_with_its_environment_on_top_of_ours() {
     );
     spec.cwd.clone_from(&work);
     spec.env = vec![
-        ("FOO".to_owned(), "bar".to_owned()),
-        ("HOME".to_owned(), "/elsewhere".to_owned()),
+        ("FOO".to_owned(), "bar".into()),
+        ("HOME".to_owned(), "/elsewhere".into()),
     ];
     let (outcome, output) = run(spec).await;
     assert_eq!(outcome.end, AttemptEnd::Exited(0));

@@ -3,12 +3,14 @@
 //! wrong types stop evaluation at once), records a declaration with its caller's line, and
 //! returns a handle. Cross references are checked later, in `plan::build`.
 
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 
 use mlua::{Lua, MultiValue, Table, Value};
 
 use super::State;
-use super::fields::{Reader, describe, int_of, raise, reference_of, sequence};
+use super::fields::{Reader, describe, int_of, raise, reference_of, scalar_bytes, sequence};
 use super::handle::Shown;
 use super::handle::{Handle, Kind};
 use crate::error::{ConfigError, Origin};
@@ -191,14 +193,16 @@ fn handle(
 
 const NUL_IN_CMD: &str = "cmd: contains a NUL byte, which no command line can carry";
 
+/// `cmd` as the bytes Lua holds: a command need not be UTF-8, and runs unchanged.
 fn command_of(r: &Reader) -> mlua::Result<CommandLine> {
+    let blank = |s: &OsString| s.as_bytes().iter().all(u8::is_ascii_whitespace);
     match r.raw("cmd") {
         Value::Nil => Err(r.err("cmd: missing (it is required): a string run by sh -c, or an array like { \"pytest\", \"-x\" }")),
-        Value::String(s) => {
-            let s = s.to_string_lossy();
-            if s.trim().is_empty() {
+        Value::String(_) => {
+            let s = scalar_bytes(r.raw("cmd")).unwrap_or_default();
+            if blank(&s) {
                 Err(r.err("cmd: empty command"))
-            } else if s.contains('\0') {
+            } else if s.as_bytes().contains(&0) {
                 Err(r.err(NUL_IN_CMD))
             } else {
                 Ok(CommandLine::Shell(s))
@@ -212,16 +216,16 @@ fn command_of(r: &Reader) -> mlua::Result<CommandLine> {
                 .iter()
                 .enumerate()
                 .map(|(i, v)| match v {
-                    Value::String(s) => Ok(s.to_string_lossy()),
-                    Value::Integer(n) => Ok(n.to_string()),
-                    Value::Number(n) => Ok(n.to_string()),
+                    Value::String(_) | Value::Integer(_) | Value::Number(_) => {
+                        Ok(scalar_bytes(v).unwrap_or_default())
+                    }
                     other => Err(r.err(format!("cmd[{}]: expected a string, got {}", i + 1, describe(other)))),
                 })
-                .collect::<mlua::Result<Vec<String>>>()?;
-            if argv.first().is_none_or(|a| a.trim().is_empty()) {
+                .collect::<mlua::Result<Vec<OsString>>>()?;
+            if argv.first().is_none_or(blank) {
                 return Err(r.err("cmd: empty command"));
             }
-            if argv.iter().any(|a| a.contains('\0')) {
+            if argv.iter().any(|a| a.as_bytes().contains(&0)) {
                 return Err(r.err(NUL_IN_CMD));
             }
             Ok(CommandLine::Argv(argv))
@@ -287,10 +291,7 @@ fn batch(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         ));
     }
     let mut decl = suite_decl(lua, &mut r, &name)?;
-    let has_items = match &decl.cmd {
-        CommandLine::Shell(c) => c.contains("{items}"),
-        CommandLine::Argv(v) => v.iter().any(|a| a.contains("{items}")),
-    };
+    let has_items = decl.cmd.contains("{items}");
     if !has_items {
         return Err(r.err(
             "cmd: has no \"{items}\": the batch's items go where it stands, e.g. { \"python3\", \"-m\", \"pytest\", \"{items}\" }",

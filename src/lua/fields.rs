@@ -2,6 +2,8 @@
 //! a suggestion), and each type error says what was expected, by example, and what it got.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::time::Duration;
 
 use mlua::{Table, Value};
@@ -26,7 +28,7 @@ pub(super) fn describe(v: &Value) -> String {
         Value::Integer(i) => i.to_string(),
         Value::Number(n) => n.to_string(),
         Value::String(s) => {
-            let text = s.to_string_lossy();
+            let text = escaped(&s.as_bytes());
             if text.chars().count() > 40 {
                 let short: String = text.chars().take(37).collect();
                 format!("\"{short}...\"")
@@ -173,10 +175,14 @@ impl Reader {
         (self.table, self.shown)
     }
 
+    /// A string that must be UTF-8 (a name, a path, a category): bytes that are not would be
+    /// changed by every place that shows them, so they are refused rather than replaced.
     pub(super) fn string(&self, key: &str) -> mlua::Result<Option<String>> {
         match self.raw(key) {
             Value::Nil => Ok(None),
-            Value::String(s) => Ok(Some(s.to_string_lossy())),
+            Value::String(s) => utf8(s)
+                .map(Some)
+                .map_err(|why| self.err(format!("{key}: {why}"))),
             other => Err(self.type_err(key, "a string", other)),
         }
     }
@@ -264,14 +270,14 @@ impl Reader {
                 items
                     .iter()
                     .enumerate()
-                    .map(|(i, v)| {
-                        scalar_text(v).ok_or_else(|| {
-                            self.err(format!(
-                                "{key}[{}]: expected a string, got {}",
-                                i + 1,
-                                describe(v)
-                            ))
-                        })
+                    .map(|(i, v)| match scalar_text(v) {
+                        Some(Ok(text)) => Ok(text),
+                        Some(Err(why)) => Err(self.err(format!("{key}[{}]: {why}", i + 1))),
+                        None => Err(self.err(format!(
+                            "{key}[{}]: expected a string, got {}",
+                            i + 1,
+                            describe(v)
+                        ))),
                     })
                     .collect::<mlua::Result<Vec<_>>>()
                     .map(Some)
@@ -280,8 +286,9 @@ impl Reader {
         }
     }
 
-    /// A table of NAME = value (strings, numbers or booleans).
-    pub(super) fn string_map(&self, key: &str) -> mlua::Result<BTreeMap<String, String>> {
+    /// A table of NAME = value (strings, numbers or booleans). Names must be UTF-8; values are
+    /// kept as the bytes Lua holds, UTF-8 or not, for the process to get unchanged.
+    pub(super) fn string_map(&self, key: &str) -> mlua::Result<BTreeMap<String, OsString>> {
         let mut out = BTreeMap::new();
         match self.raw(key) {
             Value::Nil => {}
@@ -293,8 +300,10 @@ impl Reader {
                             describe(&k)
                         )));
                     };
-                    let k = k.to_string_lossy();
-                    let v = scalar_text(&v).ok_or_else(|| {
+                    let k = utf8(&k).map_err(|why| {
+                        self.err(format!("{key}: the variable name {}: {why}", describe(&Value::String(k.clone()))))
+                    })?;
+                    let v = scalar_bytes(&v).ok_or_else(|| {
                         self.err(format!(
                             "{key}.{k}: expected a string, got {}",
                             describe(&v)
@@ -305,7 +314,7 @@ impl Reader {
                             "{key}: {k:?} cannot be a variable name (empty, or with '=' or a NUL byte)"
                         )));
                     }
-                    if v.contains('\0') {
+                    if v.as_bytes().contains(&0) {
                         return Err(self.err(format!(
                             "{key}.{k}: contains a NUL byte, which no environment can carry"
                         )));
@@ -416,12 +425,48 @@ pub(super) fn sequence(t: &Table) -> Option<Vec<Value>> {
     contiguous.then(|| items.into_iter().map(|(_, v)| v).collect())
 }
 
-fn scalar_text(v: &Value) -> Option<String> {
+/// `bytes` as text, with each byte that is not part of valid UTF-8 written `\xNN`: how ptest
+/// shows a string it was given as bytes in a message.
+pub(crate) fn escaped(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// A string field's text; `Err` says why bytes that are not UTF-8 are refused.
+pub(super) fn utf8(s: &mlua::LuaString) -> Result<String, String> {
+    match s.to_str() {
+        Ok(text) => Ok(text.to_owned()),
+        Err(_) => Err(format!(
+            "{} is not valid UTF-8 (only cmd and env values may hold other bytes)",
+            describe(&Value::String(s.clone()))
+        )),
+    }
+}
+
+/// A string (UTF-8 required), number or boolean as text; `None` for other types.
+fn scalar_text(v: &Value) -> Option<Result<String, String>> {
     match v {
-        Value::String(s) => Some(s.to_string_lossy()),
-        Value::Integer(i) => Some(i.to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Boolean(b) => Some(b.to_string()),
+        Value::String(s) => Some(utf8(s)),
+        Value::Integer(i) => Some(Ok(i.to_string())),
+        Value::Number(n) => Some(Ok(n.to_string())),
+        Value::Boolean(b) => Some(Ok(b.to_string())),
+        _ => None,
+    }
+}
+
+/// A string (its bytes exactly as Lua holds them), number or boolean; `None` for other types.
+pub(super) fn scalar_bytes(v: &Value) -> Option<OsString> {
+    match v {
+        Value::String(s) => Some(OsString::from_vec(s.as_bytes().to_vec())),
+        Value::Integer(i) => Some(i.to_string().into()),
+        Value::Number(n) => Some(n.to_string().into()),
+        Value::Boolean(b) => Some(b.to_string().into()),
         _ => None,
     }
 }

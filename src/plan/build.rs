@@ -509,7 +509,7 @@ pub(crate) fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Er
         };
         let r = &resolved[i];
         let phase = &phases[phase_of[i]];
-        let env: Vec<(String, String)> = match r.group.map(|g| &d.groups[g].env) {
+        let env: Vec<(String, std::ffi::OsString)> = match r.group.map(|g| &d.groups[g].env) {
             Some(group_env) if !group_env.is_empty() => {
                 let mut env = group_env.clone();
                 env.extend(s.env);

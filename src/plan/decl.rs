@@ -3,6 +3,7 @@
 //! Names are resolved later, so a reference here is just the name it points at.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,7 +20,8 @@ pub(crate) struct SuiteDecl {
     pub tags: Vec<String>,
     /// As written, relative to the config's folder.
     pub cwd: Option<PathBuf>,
-    pub env: BTreeMap<String, String>,
+    /// Values are bytes: Lua strings need not be UTF-8, and the process gets them unchanged.
+    pub env: BTreeMap<String, OsString>,
     pub timeout: Option<Duration>,
     pub depends_on: Vec<String>,
     pub group: Option<String>,
@@ -102,17 +104,17 @@ impl BatchPart {
         &self,
         items: impl Iterator<Item = &'a str> + Clone,
     ) -> crate::exec::CommandLine {
-        use crate::exec::CommandLine;
+        use crate::exec::{CommandLine, has, replace};
         let joined = || items.clone().map(shell_quote).collect::<Vec<_>>().join(" ");
         match &self.template {
-            CommandLine::Shell(s) => CommandLine::Shell(s.replace("{items}", &joined())),
+            CommandLine::Shell(s) => CommandLine::Shell(replace(s, "{items}", joined().as_bytes())),
             CommandLine::Argv(v) => {
                 let mut out = Vec::with_capacity(v.len() + self.items.len());
                 for a in v {
                     if a == "{items}" {
-                        out.extend(items.clone().map(str::to_owned));
-                    } else if a.contains("{items}") {
-                        out.push(a.replace("{items}", &joined()));
+                        out.extend(items.clone().map(OsString::from));
+                    } else if has(a, "{items}") {
+                        out.push(replace(a, "{items}", joined().as_bytes()));
                     } else {
                         out.push(a.clone());
                     }
@@ -163,7 +165,7 @@ pub(crate) struct GroupDecl {
     pub origin: Origin,
     pub name: String,
     pub max: u32,
-    pub env: BTreeMap<String, String>,
+    pub env: BTreeMap<String, OsString>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -117,8 +117,9 @@ pub struct Suite {
     pub tags: Vec<String>,
     /// Absolute.
     pub cwd: PathBuf,
-    /// The group's env with the suite's own on top, templates not yet substituted.
-    pub env: Vec<(String, String)>,
+    /// The group's env with the suite's own on top, templates not yet substituted. Values are
+    /// bytes, passed on unchanged.
+    pub env: Vec<(String, std::ffi::OsString)>,
     pub timeout: Duration,
     /// Only dependencies inside the plan (with `--no-deps`, the others are dropped).
     pub depends_on: Vec<SuiteId>,
@@ -154,7 +155,7 @@ pub struct Group {
     pub name: String,
     pub origin: Origin,
     pub max: u32,
-    pub env: Vec<(String, String)>,
+    pub env: Vec<(String, std::ffi::OsString)>,
     pub members: Vec<SuiteId>,
 }
 

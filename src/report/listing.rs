@@ -193,16 +193,21 @@ fn policy_json(p: &crate::plan::RetryPolicy) -> Value {
 /// `ptest list --format json`: every declared field, for tools.
 pub(crate) fn list_json(plan: &Plan) -> String {
     let priority = crate::plan::priority::initial(plan);
-    let env_map = |env: &[(String, String)]| -> serde_json::Map<String, Value> {
-        env.iter().map(|(k, v)| (k.clone(), json!(v))).collect()
+    // Bytes that are not UTF-8 are shown as U+FFFD; the process gets them unchanged.
+    let env_map = |env: &[(String, std::ffi::OsString)]| -> serde_json::Map<String, Value> {
+        env.iter()
+            .map(|(k, v)| (k.clone(), json!(v.to_string_lossy())))
+            .collect()
     };
     let suites: Vec<Value> = plan
         .suites
         .iter()
         .map(|s| {
             let cmd = match &s.cmd {
-                CommandLine::Shell(c) => json!(c),
-                CommandLine::Argv(v) => json!(v),
+                CommandLine::Shell(c) => json!(c.to_string_lossy()),
+                CommandLine::Argv(v) => {
+                    json!(v.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>())
+                }
             };
             let mut v = json!({
                 "name": s.name,

@@ -77,11 +77,16 @@ pub(crate) fn suite_file(plan: &crate::plan::Plan, s: &crate::plan::Suite) -> Op
     use crate::exec::CommandLine;
     let words: Vec<String> = match &s.cmd {
         CommandLine::Shell(line) => line
+            .to_string_lossy()
             .split_whitespace()
             .skip(1)
             .map(|w| w.trim_matches(|c| c == '"' || c == '\'').to_owned())
             .collect(),
-        CommandLine::Argv(v) => v.iter().skip(1).cloned().collect(),
+        CommandLine::Argv(v) => v
+            .iter()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
     };
     let mut found: Vec<PathBuf> = Vec::new();
     for w in std::iter::once(&s.name).chain(&words) {

@@ -46,8 +46,12 @@ pub(super) fn read(
 }
 
 /// The results path of an attempt: templates filled, relative to the suite's folder.
-pub(super) fn path(template: &str, fill: impl Fn(&str) -> String, cwd: &Path) -> PathBuf {
-    cwd.join(fill(template))
+pub(super) fn path(
+    template: &str,
+    fill: impl Fn(&std::ffi::OsStr) -> std::ffi::OsString,
+    cwd: &Path,
+) -> PathBuf {
+    cwd.join(fill(template.as_ref()))
 }
 
 /// Keep what earlier attempts found for items this attempt did not run; this attempt's cases

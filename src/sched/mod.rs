@@ -13,6 +13,8 @@ pub(crate) mod socket;
 mod tmp;
 
 use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -21,7 +23,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::event::{AttemptView, Event, RetryJudge, RunInfo, Sink, SuiteResult, Summary};
 use crate::exec::{
-    AttemptEnd, AttemptOutcome, AttemptSpec, CommandLine, Executor, LineSink, LogStart,
+    self, AttemptEnd, AttemptOutcome, AttemptSpec, CommandLine, Executor, LineSink, LogStart,
 };
 // Their old place, for code written against it; they live beside the log writer.
 pub(crate) use crate::exec::read_tail;
@@ -373,58 +375,56 @@ impl<'a> Scheduler<'a> {
         } else {
             self.tmp.take()
         };
-        let tmp_text = tmpdir.to_string_lossy().into_owned();
+        let tmp_text = tmpdir.as_os_str();
         let worker_text = worker.to_string();
         let attempt_text = attempt.to_string();
-        let fill = |t: &str| {
-            if !t.contains('{') {
+        // On bytes: a command or `env` value need not be UTF-8, nor the temporary folder's path.
+        let fill = |t: &OsStr| -> OsString {
+            if !t.as_bytes().contains(&b'{') {
                 return t.to_owned();
             }
-            t.replace("{worker}", &worker_text)
-                .replace("{suite}", &s.name)
-                .replace("{attempt}", &attempt_text)
-                .replace("{tmpdir}", &tmp_text)
-                .replace("{run_id}", &self.run.run_id)
+            let t = exec::replace(t, "{worker}", worker_text.as_bytes());
+            let t = exec::replace(&t, "{suite}", s.name.as_bytes());
+            let t = exec::replace(&t, "{attempt}", attempt_text.as_bytes());
+            let t = exec::replace(&t, "{tmpdir}", tmp_text.as_bytes());
+            exec::replace(&t, "{run_id}", self.run.run_id.as_bytes())
         };
         // A batch's retry runs only the items the core chose.
         let batch_cmd = match (&s.part, self.core.items_of(key)) {
             (Some(part), Some(ix)) => Some(batch::command(part, Some(ix))),
             _ => None,
         };
-        let command = match batch_cmd.as_ref().unwrap_or(&s.cmd) {
-            CommandLine::Shell(c) => CommandLine::Shell(fill(c)),
-            CommandLine::Argv(v) => CommandLine::Argv(v.iter().map(|a| fill(a)).collect()),
-        };
+        let command = batch_cmd.as_ref().unwrap_or(&s.cmd).map(fill);
         let results = s
             .part
             .as_ref()
             .and_then(|p| p.results.as_deref())
             .map(|r| batch::path(r, fill, &s.cwd));
         let phase = plan.phase(s.phase);
-        let mut env: Vec<(String, String)> =
+        let mut env: Vec<(String, OsString)> =
             s.env.iter().map(|(k, v)| (k.clone(), fill(v))).collect();
         // ptest's own variables win over a suite's `env`, as the per-attempt ones below do.
         env.retain(|(k, _)| !matches!(k.as_str(), "PTEST" | "PTEST_RUN_ID" | "PTEST_SOCKET"));
+        let var = |k: &str, v: &str| (k.to_owned(), OsString::from(v));
         env.extend([
-            ("PTEST_SUITE".to_owned(), s.name.clone()),
-            ("PTEST_WORKER".to_owned(), worker_text.clone()),
-            ("PTEST_WORKERS".to_owned(), phase.workers.to_string()),
-            ("PTEST_ATTEMPT".to_owned(), attempt_text.clone()),
-            ("PTEST_ATTEMPTS".to_owned(), s.retry.attempts.to_string()),
-            ("PTEST_TMPDIR".to_owned(), tmp_text.clone()),
-            ("TMPDIR".to_owned(), tmp_text.clone()),
-            ("PTEST_LOG".to_owned(), log.to_string_lossy().into_owned()),
-            ("PTEST_PHASE".to_owned(), phase.name.clone()),
-            (
-                "PTEST_GROUP".to_owned(),
-                plan.group_name(s).unwrap_or("").to_owned(),
-            ),
+            var("PTEST_SUITE", &s.name),
+            var("PTEST_WORKER", &worker_text),
+            var("PTEST_WORKERS", &phase.workers.to_string()),
+            var("PTEST_ATTEMPT", &attempt_text),
+            var("PTEST_ATTEMPTS", &s.retry.attempts.to_string()),
+            ("PTEST_TMPDIR".to_owned(), tmp_text.to_owned()),
+            ("TMPDIR".to_owned(), tmp_text.to_owned()),
+            ("PTEST_LOG".to_owned(), log.clone().into_os_string()),
+            var("PTEST_PHASE", &phase.name),
+            var("PTEST_GROUP", plan.group_name(s).unwrap_or("")),
         ]);
         if let Some(bin) = &self.bin_dir {
             // A suite that sets its own PATH still finds this very binary first for
             // `ptest acquire`; for the others the run's environment has it already.
             if let Some(i) = env.iter().rposition(|(k, _)| k == "PATH") {
-                let path = format!("{}:{}", bin.display(), env[i].1);
+                let mut path = bin.as_os_str().to_owned();
+                path.push(":");
+                path.push(&env[i].1);
                 env.push(("PATH".to_owned(), path));
             }
         }
@@ -655,20 +655,19 @@ fn run_env(
     run_id: &str,
     coordinator: Option<&Coordinator>,
     bin_dir: Option<&std::path::Path>,
-) -> Vec<(String, String)> {
+) -> Vec<(String, OsString)> {
     let mut vars = vec![
-        ("PTEST".to_owned(), "1".to_owned()),
-        ("PTEST_RUN_ID".to_owned(), run_id.to_owned()),
+        ("PTEST".to_owned(), OsString::from("1")),
+        ("PTEST_RUN_ID".to_owned(), OsString::from(run_id)),
     ];
     if let Some(c) = coordinator {
-        vars.push((
-            "PTEST_SOCKET".to_owned(),
-            c.path.to_string_lossy().into_owned(),
-        ));
+        vars.push(("PTEST_SOCKET".to_owned(), c.path.clone().into_os_string()));
     }
     if let Some(bin) = bin_dir {
-        let inherited = std::env::var("PATH").unwrap_or_default();
-        vars.push(("PATH".to_owned(), format!("{}:{inherited}", bin.display())));
+        let mut path = bin.as_os_str().to_owned();
+        path.push(":");
+        path.push(std::env::var_os("PATH").unwrap_or_default());
+        vars.push(("PATH".to_owned(), path));
     }
     vars
 }

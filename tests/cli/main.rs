@@ -2,6 +2,7 @@
 
 mod absurd;
 mod batches;
+mod bytes;
 mod cargo_preset;
 mod cgroups;
 mod config_errors;
