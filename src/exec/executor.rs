@@ -17,19 +17,22 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time;
 
-use crate::exec::log::{self, Echo};
+use crate::exec::follow::{Followed, Follower};
+use crate::exec::log;
 use crate::exec::reaper::{self, Exit};
 use crate::exec::spawn::{self, BaseEnv, Dispositions};
 use crate::exec::watchdog::Watchdog;
 use crate::exec::{AttemptEnd, AttemptOutcome, AttemptSpec, CommandLine, FOREVER, process, sweep};
 
-/// Once the leader has ended, how long echoed output may stay silent before the attempt reports
-/// without waiting for end of file: a grandchild (a daemon) can keep the pipe open for good.
+/// Once the leader has ended, how long echoed output may stay silent, while its group still has
+/// members, before the attempt reports: a grandchild (a daemon) can keep writing for good.
 const DRAIN_IDLE: Duration = Duration::from_millis(250);
+/// How often the log is read again meanwhile.
+const DRAIN_TICK: Duration = Duration::from_millis(25);
 /// The most the drain waits, even while a lingering grandchild keeps talking.
 const DRAIN_MAX: Duration = Duration::from_secs(5);
-/// At shutdown, how long to wait for attempts to report and echo readers to finish once every
-/// process is gone; both take moments, the bound only guards against a wedged sink.
+/// At shutdown, how long to wait for attempts to report once every process is gone; that takes
+/// moments, the bound only guards against a wedged sink.
 const SETTLE_MAX: Duration = Duration::from_secs(5);
 
 /// Runs attempts as processes and reports each one's outcome on the channel `new` returns.
@@ -41,6 +44,8 @@ pub(crate) struct Executor {
     dev_null: OwnedFd,
     /// Taken at the first start, once ptest's signal handlers are all in place.
     signals: OnceCell<Dispositions>,
+    /// The thread that follows logs for `-v`, made at the first attempt that needs it.
+    follower: OnceCell<Follower>,
     shared: Arc<Shared>,
     reaper: JoinHandle<()>,
 }
@@ -80,8 +85,6 @@ struct State {
     /// Groups (running or lingering) that already got SIGTERM from a timeout or cancel: the
     /// shutdown sweep does not send them another (one SIGTERM per group per stop).
     terminated: BTreeSet<libc::pid_t>,
-    /// Echo readers still blocked on a pipe some grandchild holds open.
-    lingering_readers: Vec<oneshot::Receiver<()>>,
 }
 
 struct Handle {
@@ -154,6 +157,7 @@ impl Executor {
             base_env: Arc::new(BaseEnv::capture()),
             dev_null: spawn::dev_null()?,
             signals: OnceCell::new(),
+            follower: OnceCell::new(),
             shared,
             reaper,
         };
@@ -202,28 +206,16 @@ impl Executor {
             let log_end = log.metadata().map_or(log_start, |meta| meta.len());
             (message, log_end)
         };
-        // With echo, output goes through a pipe to the reader thread, which writes the log. Out
-        // of descriptors (or threads) for that, the process writes its log directly as without
-        // `-v`, and its lines are echoed from the log when it ends: a pass stays a pass.
-        let mut replay = None;
-        let echo = match echo {
+        // With echo, the process still writes only its log, as without `-v`: the follower
+        // reads it back by path, so `-v` holds no descriptor per running suite.
+        let echo = match echo.map(|(prefix, sink)| self.follower().map(|f| (f, prefix, sink))) {
             None => None,
-            Some((prefix, sink)) => match process::pipe().and_then(|(read, write)| {
-                let echo =
-                    log::start_echo(read, log.try_clone()?, prefix.clone(), Arc::clone(&sink))?;
-                Ok((write, echo))
-            }) {
-                Ok(piped) => Some(piped),
-                Err(err) if log::is_scarcity(&err) => {
-                    replay = Some((prefix, sink));
-                    None
-                }
-                Err(err) => {
-                    let (message, log_end) = fail(&mut log, format!("cannot set up output: {err}"));
-                    self.report_spawn_failure(key, message, log_start, log_end);
-                    return;
-                }
-            },
+            Some(Ok(echo)) => Some(echo),
+            Some(Err(err)) => {
+                let (message, log_end) = fail(&mut log, format!("cannot set up output: {err}"));
+                self.report_spawn_failure(key, message, log_start, log_end);
+                return;
+            }
         };
         let resolved;
         let words: Vec<&OsStr>;
@@ -253,15 +245,12 @@ impl Executor {
                 }
             },
         };
-        let output = echo
-            .as_ref()
-            .map_or(log.as_fd(), |(write, _)| write.as_fd());
         let request = spawn::Request {
             program,
             args: &words,
             env: &env,
             cwd: &cwd,
-            output,
+            output: log.as_fd(),
             stdin: self.dev_null.as_fd(),
             nofile: process::child_nofile(),
         };
@@ -320,12 +309,8 @@ impl Executor {
             }
         };
         drop(log);
-        // Only the child (and, with echo, the reader) may hold the write end of the pipe, or the
-        // reader would never see end of file.
-        let echo = echo.map(|(write, echo)| {
-            drop(write);
-            echo
-        });
+        let echo =
+            echo.map(|(f, prefix, sink)| f.follow(key, log_path.clone(), log_start, prefix, sink));
 
         let (control, control_rx) = mpsc::unbounded_channel();
         self.shared.register(key, pid, control);
@@ -343,7 +328,6 @@ impl Executor {
             exit,
             control: control_rx,
             echo,
-            replay,
             outcomes: self.outcomes.clone(),
             shared: Arc::clone(&self.shared),
         }));
@@ -414,15 +398,19 @@ impl Executor {
         let settle_by = time::Instant::now() + SETTLE_MAX;
         let mut running = self.shared.running.subscribe();
         let _ = time::timeout_at(settle_by, running.wait_for(|&n| n == 0)).await;
-        let readers = std::mem::take(&mut self.shared.lock().lingering_readers);
-        for reader in readers {
-            let _ = time::timeout_at(settle_by, reader).await;
-        }
         // Every group is empty now.
         if let Some(w) = &self.shared.watchdog {
             w.goodbye();
         }
         self.reaper.abort();
+    }
+
+    fn follower(&self) -> std::io::Result<Follower> {
+        if let Some(f) = self.follower.get() {
+            return Ok(f.clone());
+        }
+        let f = Follower::start()?;
+        Ok(self.follower.get_or_init(|| f).clone())
     }
 
     fn report_spawn_failure(&self, key: u64, message: String, log_start: u64, log_end: u64) {
@@ -477,7 +465,7 @@ struct Deferred {
     log_start: u64,
     command: CommandLine,
     cwd: PathBuf,
-    echo: Option<(File, Echo)>,
+    echo: Option<(Follower, String, Arc<dyn crate::exec::LineSink>)>,
     base_env: Arc<BaseEnv>,
     signals: Dispositions,
     dev_null: OwnedFd,
@@ -504,16 +492,12 @@ async fn retry_start(mut d: Deferred) {
             () = time::sleep(delay) => {}
         }
         let words: Vec<&OsStr> = d.words.iter().map(OsString::as_os_str).collect();
-        let output = d
-            .echo
-            .as_ref()
-            .map_or(d.log.as_fd(), |(write, _)| write.as_fd());
         let request = spawn::Request {
             program: &d.program,
             args: &words,
             env: &d.env,
             cwd: &d.cwd,
-            output,
+            output: d.log.as_fd(),
             stdin: d.dev_null.as_fd(),
             nofile: process::child_nofile(),
         };
@@ -551,9 +535,8 @@ async fn retry_start(mut d: Deferred) {
                     ..
                 } = d;
                 drop(log);
-                let echo = echo.map(|(write, echo)| {
-                    drop(write);
-                    echo
+                let echo = echo.map(|(f, prefix, sink)| {
+                    f.follow(key, log_path.clone(), log_start, prefix, sink)
                 });
                 supervise(Attempt {
                     key,
@@ -569,7 +552,6 @@ async fn retry_start(mut d: Deferred) {
                     exit,
                     control,
                     echo,
-                    replay: None,
                     outcomes,
                     shared,
                 })
@@ -623,9 +605,8 @@ struct Attempt {
     cwd: PathBuf,
     exit: oneshot::Receiver<Exit>,
     control: mpsc::UnboundedReceiver<Control>,
-    echo: Option<Echo>,
-    /// With `-v` but no descriptor for a pipe: the lines to echo from the log at the end.
-    replay: Option<(String, Arc<dyn crate::exec::LineSink>)>,
+    /// With `-v`: the follower's handle on this attempt's log.
+    echo: Option<Followed>,
     outcomes: mpsc::UnboundedSender<AttemptOutcome>,
     shared: Arc<Shared>,
 }
@@ -670,14 +651,7 @@ async fn supervise(mut attempt: Attempt) {
     };
 
     if let Some(echo) = attempt.echo.take() {
-        drain(echo, &attempt.shared).await;
-    }
-    if let Some((prefix, sink)) = attempt.replay.take() {
-        if let Ok(done) =
-            log::start_replay(attempt.log_path.clone(), attempt.log_start, prefix, sink)
-        {
-            let _ = time::timeout(DRAIN_MAX, done).await;
-        }
+        drain(echo, pgid).await;
     }
     // A child that could not exec ends with status 127 and left the reason behind.
     let failed = exit
@@ -776,18 +750,23 @@ async fn at(deadline: Option<time::Instant>) {
     }
 }
 
-/// Waits for the echo reader to reach end of file, for as long as it keeps making progress; a
-/// reader left waiting on a lingering grandchild is kept for `shutdown` to collect.
-async fn drain(echo: Echo, shared: &Shared) {
-    let Echo { mut done, progress } = echo;
+/// Echoes the rest of an ended attempt's output. While its group still has members (a
+/// grandchild that may still write to the log), the log is followed for as long as it keeps
+/// growing, within bounds; then it is read to its end, the last unfinished line included.
+async fn drain(echo: Followed, pgid: libc::pid_t) {
     let give_up = time::Instant::now() + DRAIN_MAX;
-    loop {
-        tokio::select! {
-            _ = &mut done => return,
-            () = progress.notified() => {}
-            () = time::sleep(DRAIN_IDLE) => break,
-            () = time::sleep_until(give_up) => break,
+    let mut quiet_since = time::Instant::now();
+    while process::signal_group(pgid, 0)
+        && quiet_since.elapsed() < DRAIN_IDLE
+        && time::Instant::now() < give_up
+    {
+        match time::timeout_at(give_up, echo.flush()).await {
+            Ok(Some(true)) => quiet_since = time::Instant::now(),
+            Ok(Some(false)) => {}
+            Ok(None) | Err(_) => break,
         }
+        time::sleep(DRAIN_TICK).await;
     }
-    shared.lock().lingering_readers.push(done);
+    // Bounded only against a sink that blocks (a terminal that stopped reading).
+    let _ = time::timeout(DRAIN_MAX, echo.finish()).await;
 }

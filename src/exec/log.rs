@@ -1,26 +1,16 @@
 //! The suite's log file — opened for append, the attempt's header line, its length, the tail of
-//! an attempt's output read back for retry rules, hooks and reports — and, with
-//! `-v`, the reader thread that copies a process's output into the log byte for byte while handing
-//! each complete line to the echo sink. Must not spawn, signal or wait for processes.
+//! an attempt's output read back for retry rules, hooks and reports — and the line splitter `-v`
+//! uses (`follow` reads the logs back). Must not spawn, signal or wait for processes.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
-use std::sync::Arc;
-use std::thread;
 
-use tokio::sync::{Notify, oneshot};
+use crate::exec::LogStart;
 
-use crate::exec::{LineSink, LogStart};
-
-/// How much is read from the pipe at once.
-const CHUNK: usize = 64 * 1024;
 /// A line longer than this reaches the sink in pieces, so memory stays bounded whatever the process
 /// writes (a 300 MB line without a newline included).
 const MAX_LINE: usize = 64 * 1024;
-/// The reader holds its buffers on the heap; the default 2 MiB stack per thread is waste when
-/// hundreds of attempts echo at once.
-const READER_STACK: usize = 128 * 1024;
 
 /// How much of an attempt's output retry rules and hooks see.
 pub(crate) const OUTPUT_TAIL: u64 = 64 * 1024;
@@ -144,102 +134,6 @@ fn regular_and_blocking(file: File) -> io::Result<File> {
         }
     }
     Ok(file)
-}
-
-/// Out of descriptors or threads: the attempt can still run, without a pipe of its own.
-pub(crate) fn is_scarcity(err: &io::Error) -> bool {
-    matches!(
-        err.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::EAGAIN | libc::ENOMEM)
-    )
-}
-
-/// Echoes an ended attempt's output from its log (`from` on), line by line, on a thread of its
-/// own; the receiver fires once every line is out. It holds one descriptor, briefly.
-pub(crate) fn start_replay(
-    path: std::path::PathBuf,
-    from: u64,
-    prefix: String,
-    sink: Arc<dyn LineSink>,
-) -> io::Result<oneshot::Receiver<()>> {
-    let (done_tx, done) = oneshot::channel();
-    thread::Builder::new()
-        .name("ptest-replay".to_owned())
-        .stack_size(READER_STACK)
-        .spawn(move || {
-            crate::exec::process::block_signals_in_this_thread();
-            if let Ok(mut file) = File::open(&path) {
-                if file.seek(SeekFrom::Start(from)).is_ok() {
-                    let ping = Notify::new();
-                    copy_and_split(file, io::sink(), &ping, |line| sink.line(&prefix, line));
-                }
-            }
-            let _ = done_tx.send(());
-        })?;
-    Ok(done)
-}
-
-/// A running echo reader, as its attempt sees it.
-pub(crate) struct Echo {
-    /// Fires (or is dropped) once the reader has reached end of file and written everything.
-    pub done: oneshot::Receiver<()>,
-    /// Pinged whenever the reader got further, so a drain can tell slow from stuck.
-    pub progress: Arc<Notify>,
-}
-
-/// Starts the thread that copies `pipe` into `log` and `sink`. A std thread rather than a task:
-/// the writes are blocking file and terminal writes, and a slow sink should slow only its own
-/// process (through the full pipe), not the scheduler's thread.
-pub(crate) fn start_echo(
-    pipe: File,
-    log: File,
-    prefix: String,
-    sink: Arc<dyn LineSink>,
-) -> io::Result<Echo> {
-    let (done_tx, done) = oneshot::channel();
-    let progress = Arc::new(Notify::new());
-    let ping = Arc::clone(&progress);
-    thread::Builder::new()
-        .name("ptest-echo".to_owned())
-        .stack_size(READER_STACK)
-        .spawn(move || {
-            crate::exec::process::block_signals_in_this_thread();
-            copy_and_split(pipe, log, &ping, |line| sink.line(&prefix, line));
-            // Nobody listening any more is fine: the attempt has already reported.
-            let _ = done_tx.send(());
-        })?;
-    Ok(Echo { done, progress })
-}
-
-fn copy_and_split(
-    mut from: impl Read,
-    mut log: impl Write,
-    ping: &Notify,
-    mut emit: impl FnMut(&[u8]),
-) {
-    let mut buf = vec![0; CHUNK];
-    let mut lines = LineSplitter::default();
-    let mut log_ok = true;
-    let mut emit_and_ping = |line: &[u8]| {
-        emit(line);
-        ping.notify_one();
-    };
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
-        };
-        // The log first: it is the record, and once it holds a chunk the drain may stop waiting.
-        // After a failed write the pipe is still read to the end, so the process never blocks.
-        if log_ok {
-            log_ok = log.write_all(&buf[..n]).is_ok();
-        }
-        ping.notify_one();
-        lines.feed(&buf[..n], &mut emit_and_ping);
-    }
-    lines.finish(&mut emit_and_ping);
 }
 
 /// Cuts a byte stream into lines without the newline; the bytes themselves are never changed.

@@ -6,6 +6,7 @@
 //! reports an `AttemptOutcome` on a channel.
 
 mod executor;
+mod follow;
 mod log;
 pub(crate) use log::read_tail;
 pub(crate) mod platform;
@@ -103,6 +104,13 @@ fn find(hay: &[u8], pat: &[u8], from: usize) -> Option<usize> {
 /// Where `-v` sends each complete output line (already split; without the trailing newline).
 pub(crate) trait LineSink: Send + Sync {
     fn line(&self, prefix: &str, line: &[u8]);
+
+    /// Several lines of one suite at once, in order (one terminal write where the sink can).
+    fn lines(&self, prefix: &str, lines: &[&[u8]]) {
+        for line in lines {
+            self.line(prefix, line);
+        }
+    }
 }
 
 /// A terminal writer shared by the live output and the reporter, so lines never tear.

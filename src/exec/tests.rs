@@ -362,7 +362,7 @@ async fn sigterm_ignored_means_sigkill_after_grace() {
 }
 
 #[tokio::test]
-async fn timed_out_leader_reports_while_a_grandchild_holds_the_echo_pipe() {
+async fn timed_out_leader_reports_while_a_grandchild_lingers_in_its_group() {
     let _turn = SWEEP.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let script = "(trap '' TERM; exec sleep 30) & echo started; sleep 30; wait";
@@ -391,6 +391,24 @@ async fn timed_out_leader_reports_while_a_grandchild_holds_the_echo_pipe() {
         "{:?}",
         clock.elapsed()
     );
+}
+
+#[tokio::test]
+async fn echo_follows_what_a_grandchild_writes_after_the_leader_ended() {
+    // Another test's shutdown sweep would stop the grandchild.
+    let _turn = SWEEP.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = "echo first; (sleep 0.1; echo second; printf third) & exit 0";
+    let (spec, lines) = echoing(spec(1, dir.path(), shell(script)));
+    let (mut executor, mut outcomes) = executor();
+    executor.start(spec);
+    let outcome = next(&mut outcomes).await;
+    assert_eq!(outcome.end, AttemptEnd::Exited(0));
+    assert_eq!(
+        lines.take(),
+        vec![b"first".to_vec(), b"second".to_vec(), b"third".to_vec()]
+    );
+    executor.shutdown(Duration::from_secs(1)).await;
 }
 
 #[tokio::test]

@@ -66,11 +66,20 @@ pub(crate) struct Echo {
 
 impl LineSink for Echo {
     fn line(&self, prefix: &str, line: &[u8]) {
-        let mut buf = Vec::with_capacity(prefix.len() + line.len() + 4);
-        buf.extend_from_slice(self.styles.dim(&format!("{prefix} |")).as_bytes());
-        buf.push(b' ');
-        buf.extend_from_slice(line);
-        buf.push(b'\n');
+        self.lines(prefix, &[line]);
+    }
+
+    /// One write for all of them: a chatty suite costs a write per batch, not per line.
+    fn lines(&self, prefix: &str, lines: &[&[u8]]) {
+        let head = self.styles.dim(&format!("{prefix} |"));
+        let size = lines.iter().map(|l| head.len() + l.len() + 2).sum();
+        let mut buf = Vec::with_capacity(size);
+        for line in lines {
+            buf.extend_from_slice(head.as_bytes());
+            buf.push(b' ');
+            buf.extend_from_slice(line);
+            buf.push(b'\n');
+        }
         if let Ok(mut w) = self.out.lock() {
             let _ = w.write_all(&buf);
             let _ = w.flush();

@@ -16,8 +16,9 @@ Cases:
              to its end.
   sigterm    SIGTERM to ptest while 50 suites (and 50 setsid daemons they started) run: exit 130,
              a complete report, no process left.
-  verbose64  1,000 suites of `echo; sleep 0.5` with -v at -j256 under `ulimit -n 64` (soft and hard): how
-             many pass, ptest's peak descriptors.
+  verbose64  1,000 suites of `echo; sleep 0.5; printf` at -j256 under `ulimit -n 64` (soft and hard),
+             with -q and then -v: how many pass, whether every line (the last without a newline)
+             reached the -v output, ptest's peak descriptors in both.
   conns      10,000 connections to the coordinator socket (500 held open at once), each asking
              `acquire api`: all granted, the time, ptest's peak memory.
   longline   a 256 MB request line without a newline: ptest drops the client after 4 KiB
@@ -251,24 +252,33 @@ def case_nproc(d):
 
 
 def case_verbose64(d):
-    write(d, "for i = 1, 1000 do ptest.suite { name = 'v' .. i, cmd = 'echo line-' .. i .. '; sleep 0.5' } end\n")
-    t = time.monotonic()
-    p = subprocess.Popen(["sh", "-c", 'ulimit -n 64 && exec "$0" -v -j 256 ptest.lua', PTEST], cwd=d,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak_fds = 0
-    while p.poll() is None:
-        try:
-            peak_fds = max(peak_fds, len(os.listdir(f"/proc/{p.pid}/fd")))
-        except OSError:
-            pass
-        time.sleep(0.005)
-    wall = time.monotonic() - t
+    write(d, "for i = 1, 1000 do ptest.suite { name = 'v' .. i, cmd = 'echo line-' .. i .. '; sleep 0.5; printf last-' .. i } end\n")
+    peaks = {}
+    for flag in ("-q", "-v"):
+        t = time.monotonic()
+        with open(os.path.join(d, "stdout" + flag), "wb") as out:
+            p = subprocess.Popen(["sh", "-c", f'ulimit -n 64 && exec "$0" {flag} -j 256 ptest.lua', PTEST], cwd=d,
+                                 stdout=out, stderr=subprocess.PIPE)
+            peak_fds = 0
+            while p.poll() is None:
+                try:
+                    peak_fds = max(peak_fds, len(os.listdir(f"/proc/{p.pid}/fd")))
+                except OSError:
+                    pass
+                time.sleep(0.005)
+        peaks[flag] = peak_fds
+        wall = time.monotonic() - t
     try:
         s = report(d)["summary"]
     except OSError:
         s = {"passed": 0}
-    ok = p.returncode == 0 and s["passed"] == 1000
-    return ok, f"exit {p.returncode}, {s['passed']}/1000 passed in {wall:.2f} s; ptest's open descriptors peaked at {peak_fds} (limit 64)"
+    with open(os.path.join(d, "stdout-v"), "rb") as f:
+        lines = set(f.read().decode("utf-8", "replace").splitlines())
+    missing = sum(1 for i in range(1, 1001)
+                  if f"v{i} | line-{i}" not in lines or f"v{i} | last-{i}" not in lines)
+    ok = p.returncode == 0 and s["passed"] == 1000 and missing == 0
+    return ok, (f"exit {p.returncode}, {s['passed']}/1000 passed in {wall:.2f} s, {missing} suites' lines missing from -v; "
+                f"ptest's open descriptors peaked at {peaks['-v']} with -v, {peaks['-q']} with -q (limit 64)")
 
 
 CLIENT_CONNS = r'''

@@ -43,5 +43,6 @@ mod socket_abuse;
 mod terminal_view;
 mod tmp_retention;
 mod tools;
+mod verbose_fds;
 mod watchdog;
 mod workers;
