@@ -4,6 +4,7 @@
 
 use std::io::Write;
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use mlua::{Function, HookTriggers, Lua, Table, VmState};
@@ -19,30 +20,60 @@ const DEFAULT_BUDGET: Duration = Duration::from_secs(5);
 /// millisecond of Lua.
 const CHECK_EVERY: u32 = 10_000;
 
+/// Stop signals (SIGINT, SIGTERM, SIGHUP, SIGQUIT) received so far, counted by the signal
+/// handler itself: while Lua runs, the scheduler's thread cannot see them.
+static STOPS: AtomicU32 = AtomicU32::new(0);
+
+/// Counts each of `signals` as it arrives, beside whatever else handles it (the scheduler's
+/// own handlers stay in place). Called once the scheduler handles them, never earlier: before
+/// that, their default action must still end ptest (a config that loops while it is evaluated).
+pub(crate) fn count_stop_signals(signals: &[libc::c_int]) {
+    for &sig in signals {
+        // SAFETY: the action only increments an atomic, which is async-signal-safe.
+        let _ = unsafe {
+            signal_hook_registry::register(sig, || {
+                STOPS.fetch_add(1, Ordering::Relaxed);
+            })
+        };
+    }
+}
+
 /// Calls `f` with `arg` within its time budget. Past it, a Lua error abandons the call: an
 /// endless loop in a hook cannot hold the scheduler's thread, so a signal to ptest always gets
-/// through. Time spent outside Lua (a command run by `os.execute`) is only seen when Lua runs
-/// again.
+/// through. A stop signal that arrives during the call abandons it at once, and after a second
+/// one (which means "kill at once") no callback runs at all. Time spent outside Lua (a command
+/// run by `os.execute`) is only seen when Lua runs again.
 fn call_budgeted<R: mlua::FromLuaMulti>(lua: &Lua, f: &Function, arg: Table) -> mlua::Result<R> {
     let budget = lua
         .app_data_ref::<std::cell::RefCell<State>>()
         .and_then(|cell| cell.borrow().hook_timeout)
         .unwrap_or(DEFAULT_BUDGET);
+    let stops = STOPS.load(Ordering::Relaxed);
+    if stops >= 2 {
+        return Err(mlua::Error::runtime(STOPPING));
+    }
     let deadline = Instant::now().checked_add(budget);
     lua.set_hook(
         HookTriggers::new().every_nth_instruction(CHECK_EVERY),
-        move |_, _| match deadline {
-            Some(deadline) if Instant::now() >= deadline => Err(mlua::Error::runtime(format!(
-                "abandoned after {} (its time budget, ptest.config {{ hook_timeout = ... }})",
-                crate::duration::human(budget)
-            ))),
-            _ => Ok(VmState::Continue),
+        move |_, _| {
+            if STOPS.load(Ordering::Relaxed) > stops {
+                return Err(mlua::Error::runtime(STOPPING));
+            }
+            match deadline {
+                Some(deadline) if Instant::now() >= deadline => Err(mlua::Error::runtime(format!(
+                    "abandoned after {} (its time budget, ptest.config {{ hook_timeout = ... }})",
+                    crate::duration::human(budget)
+                ))),
+                _ => Ok(VmState::Continue),
+            }
         },
     )?;
     let result = f.call(arg);
     lua.remove_hook();
     result
 }
+
+const STOPPING: &str = "abandoned: ptest was asked to stop";
 
 fn hooks_for(lua: &Lua, event: &str) -> Vec<Function> {
     let Some(cell) = lua.app_data_ref::<std::cell::RefCell<State>>() else {

@@ -699,7 +699,15 @@ impl StopSignals {
             SignalKind::hangup(),
             SignalKind::quit(),
         ];
-        StopSignals(kinds.into_iter().filter_map(|k| signal(k).ok()).collect())
+        let signals = kinds.into_iter().filter_map(|k| signal(k).ok()).collect();
+        // From now on a Lua callback that loops cannot hold them up (`lua::hooks`).
+        crate::lua::hooks::count_stop_signals(&[
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGHUP,
+            libc::SIGQUIT,
+        ]);
+        StopSignals(signals)
     }
 
     /// The next of them to arrive.

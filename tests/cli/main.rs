@@ -1,6 +1,7 @@
 //! One integration test binary: drives the real `ptest` on configs written into temp dirs.
 
 mod absurd;
+mod attacks;
 mod batches;
 mod bytes;
 mod cargo_preset;
