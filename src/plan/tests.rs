@@ -274,7 +274,7 @@ fn group_env_is_merged_under_each_members_own() {
     let env: Vec<(&str, &str)> = m
         .env
         .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .map(|(k, v)| (k.as_str(), v.to_str().unwrap()))
         .collect();
     assert_eq!(env, [("A", "group"), ("B", "suite"), ("C", "suite")]);
     assert_eq!(by_name(&p, "loose").env, vec![("C".into(), "x".into())]);
