@@ -9,7 +9,7 @@ use crate::plan::{Plan, SuiteId};
 /// How a suite ended. Ordered roughly by severity for summaries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Status {
+pub(crate) enum Status {
     Passed,
     Flaky,
     Failed,
@@ -19,7 +19,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Status::Passed => "passed",
             Status::Flaky => "flaky",
@@ -31,12 +31,12 @@ impl Status {
     }
 
     /// Passed, or flaky (failed, then passed on a retry).
-    pub fn is_pass(self) -> bool {
+    pub(crate) fn is_pass(self) -> bool {
         matches!(self, Status::Passed | Status::Flaky)
     }
 
     /// A final failure: makes the run exit 1 and triggers fail-fast.
-    pub fn is_failure(self) -> bool {
+    pub(crate) fn is_failure(self) -> bool {
         matches!(self, Status::Failed | Status::TimedOut)
     }
 }

@@ -185,13 +185,10 @@ fn stats(a: &cli::StatsArgs) -> Result<u8, Error> {
         &config,
     );
     let path = location.path().unwrap_or(std::path::Path::new(""));
-    let loaded = history::store::load(path);
-    if let Some(w) = loaded.warning {
-        return Err(Error::Setup(w));
-    }
+    let records = history::store::load_records(path).map_err(Error::Setup)?;
     print_stdout(&match a.format {
-        cli::StatsFormat::Text => history::stats::text(&loaded.history, path),
-        cli::StatsFormat::Json => history::stats::json(&loaded.history, path),
+        cli::StatsFormat::Text => history::stats::text(&records, path),
+        cli::StatsFormat::Json => history::stats::json(&records, path),
     });
     Ok(exit::OK)
 }
@@ -212,22 +209,37 @@ fn history_location(args: &ConfigArgs) -> history::Location {
     )
 }
 
-/// Read the history (a warning when it cannot be read: the command goes on without it).
-fn read_history(location: &history::Location) -> Result<history::store::Loaded, Error> {
-    let Some(path) = location.path() else {
-        return Ok(history::store::Loaded::default());
-    };
-    if path.is_dir() {
-        return Err(Error::Usage(format!(
+/// A history that names a folder is refused before the config is evaluated.
+fn check_history(location: &history::Location) -> Result<(), Error> {
+    match location.path() {
+        Some(path) if path.is_dir() => Err(Error::Usage(format!(
             "--history: {} is a folder, not a history file",
             path.display()
-        )));
+        ))),
+        _ => Ok(()),
     }
-    let loaded = history::store::load(path);
+}
+
+/// Read what the declared suites need of the history (a warning when it cannot be read: the
+/// command goes on without it).
+fn read_history(
+    location: &history::Location,
+    decls: &plan::decl::Declarations,
+) -> history::store::Loaded {
+    let Some(path) = location.path() else {
+        return history::store::Loaded::default();
+    };
+    let wanted = history::Wanted::new(
+        decls
+            .suites
+            .iter()
+            .map(|s| (s.name.as_str(), s.batch.is_some())),
+    );
+    let loaded = history::store::load(path, wanted);
     if let Some(w) = &loaded.warning {
         warn(w);
     }
-    Ok(loaded)
+    loaded
 }
 
 /// `ptest acquire`: exit 0 granted, 2 refused or usage, 3 outside a run, 4 timed out.
@@ -297,8 +309,7 @@ fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
     // stop: it must not pass to init before the executor exists. Failing here only loses that.
     let _ = exec::become_subreaper();
     let location = history_location(&args.config);
-    let loaded = read_history(&location)?;
-    let (plan, runtime) = load_with(&args.config, &loaded.history)?;
+    let (plan, runtime, loaded) = load_with(&args.config, &location)?;
     if args.config.rerun_failed && plan.suites.is_empty() {
         print_stdout("nothing failed last time\n");
         leave(plan, runtime);
@@ -537,15 +548,16 @@ fn nothing_to_run(args: &ConfigArgs, kept: usize) -> String {
 /// Evaluate the config and build the plan, with the command line, environment and history
 /// applied.
 pub fn load(args: &ConfigArgs) -> Result<(Plan, lua::Runtime), Error> {
-    let loaded = read_history(&history_location(args))?;
-    load_with(args, &loaded.history)
+    let (plan, runtime, _) = load_with(args, &history_location(args))?;
+    Ok((plan, runtime))
 }
 
-/// `load` with a history already read.
-pub fn load_with(
+/// `load`, keeping what was read of the history at `location` (a run adds to it at the end).
+fn load_with(
     args: &ConfigArgs,
-    history: &history::History,
-) -> Result<(Plan, lua::Runtime), Error> {
+    location: &history::Location,
+) -> Result<(Plan, lua::Runtime, history::store::Loaded), Error> {
+    check_history(location)?;
     let config = config_path(args.config.as_deref())?;
     let sys = sys::Sys::detect();
     let cpus = sys.cpus;
@@ -555,6 +567,9 @@ pub fn load_with(
         vars: args.vars.clone(),
     };
     let evaluated = lua::evaluate(&config, &ctx)?;
+    // Only now is it known which names to read.
+    let loaded = read_history(location, &evaluated.decls);
+    let history = &loaded.history;
     let overrides = settings::Overrides::from_args(args);
     let selection = settings::Selection {
         suites: args.suites.clone(),
@@ -575,5 +590,5 @@ pub fn load_with(
         memory_available: &crate::sys::mem_available,
     };
     let plan = plan::build::build(evaluated.decls, &inputs)?;
-    Ok((plan, evaluated.runtime))
+    Ok((plan, evaluated.runtime, loaded))
 }

@@ -1,22 +1,30 @@
 //! History (DESIGN §8): what earlier runs measured, per suite and per batch item, kept in
-//! `.ptest/history.json` beside the config. This module holds the format and the questions the
-//! rest of ptest asks of it (expected durations, what failed last time, peak memory); reading,
-//! locking and writing the file are `store`'s, the `ptest stats` figures `stats`'s. It knows
-//! nothing of the scheduler: the run's results come in as plain records.
+//! `.ptest/history.json` beside the config. This module holds the records and the questions the
+//! rest of ptest asks of them (expected durations, what failed last time, peak memory); the
+//! file's text is `format`'s, reading, locking and writing it `store`'s, the `ptest stats`
+//! figures `stats`'s. It knows nothing of the scheduler: the run's results come in as plain
+//! records.
+//!
+//! A run does not hold the whole history: it reads a `Summary` of each name it declares
+//! (`Wanted`) and, at the end, rewrites only those names' lines, copying the others through.
+//! `Records` (every run of every name) is for `ptest stats`, `merge --history` and files that
+//! must be migrated.
 
+pub(crate) mod format;
 pub(crate) mod sink;
 pub(crate) mod stats;
 pub(crate) mod store;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::event::Status;
 
-/// The format this build reads and writes; a file with a higher one is set aside, not guessed at.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// The format this build writes; it reads this one and the ones before. A file with a higher
+/// one is set aside, not guessed at.
+pub(crate) const FORMAT_VERSION: u32 = 2;
 /// Runs kept per suite or item, newest last.
 pub(crate) const KEEP: usize = 30;
 /// Passed runs the expected duration is the median of.
@@ -25,31 +33,33 @@ pub(crate) const EXPECTED_OF: usize = 5;
 /// One run of one suite (or item). Cancelled and skipped runs carry only their status and
 /// time: they say nothing about a duration.
 ///
-/// Figures are `f32`/`u32` in memory: a history of 10,000 suites × 30 runs must stay small.
+/// Figures are `f32`/`u32` in memory: `merge --history` and `ptest stats` hold a whole history.
+/// Format 1 wrote a run as an object with these field names; format 2 writes a row (`format`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Run {
+pub(crate) struct Run {
     /// When it started (else when the run started), seconds since the Unix epoch.
-    pub time: u64,
-    pub status: Status,
+    pub(crate) time: u64,
+    pub(crate) status: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration: Option<f32>,
+    pub(crate) duration: Option<f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attempts: Option<u32>,
+    pub(crate) attempts: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub peak_rss_kb: Option<u32>,
+    pub(crate) peak_rss_kb: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cpu_time: Option<f32>,
+    pub(crate) cpu_time: Option<f32>,
 }
 
+/// Every recorded run of one name.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// Oldest first, at most `KEEP`.
-    pub runs: Vec<Run>,
+    pub(crate) runs: Vec<Run>,
 }
 
 impl Entry {
     /// Append `run`, dropping the oldest beyond `KEEP`.
-    pub fn push(&mut self, run: Run) {
+    pub(crate) fn push(&mut self, run: Run) {
         self.runs.push(run);
         if self.runs.len() > KEEP {
             let extra = self.runs.len() - KEEP;
@@ -57,36 +67,83 @@ impl Entry {
         }
     }
 
+    pub(crate) fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for r in &self.runs {
+            s.add(r);
+        }
+        s
+    }
+
     /// The median of the last `EXPECTED_OF` passed durations, in seconds.
-    pub fn expected(&self) -> Option<f64> {
-        let mut last: Vec<f64> = self
-            .runs
+    #[cfg(test)]
+    pub(crate) fn expected(&self) -> Option<f64> {
+        self.summary().expected()
+    }
+
+    /// The highest peak RSS any recorded run reached, in KiB.
+    pub(crate) fn peak_rss_kb(&self) -> Option<u64> {
+        self.summary().peak_rss_kb()
+    }
+}
+
+/// What a run needs of one name's past, folded from its runs oldest first: the last passed
+/// durations, the highest peak RSS and the latest status that says how it ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Summary {
+    /// The last `EXPECTED_OF` passed durations, as a ring (their order does not matter to a
+    /// median).
+    passes: [f32; EXPECTED_OF],
+    passed: usize,
+    peak_rss_kb: Option<u32>,
+    last_final: Option<Status>,
+}
+
+impl Summary {
+    /// Fold in the next run.
+    pub(crate) fn push(&mut self, run: Run) {
+        self.add(&run);
+    }
+
+    fn add(&mut self, run: &Run) {
+        if let (Status::Passed, Some(d)) = (run.status, run.duration) {
+            self.passes[self.passed % EXPECTED_OF] = d;
+            self.passed += 1;
+        }
+        if let Some(kb) = run.peak_rss_kb {
+            self.peak_rss_kb = Some(self.peak_rss_kb.map_or(kb, |p| p.max(kb)));
+        }
+        // Skipped runs say nothing either way.
+        if run.status != Status::Skipped {
+            self.last_final = Some(run.status);
+        }
+    }
+
+    /// The median of the last `EXPECTED_OF` passed durations, in seconds.
+    pub(crate) fn expected(&self) -> Option<f64> {
+        let mut last: Vec<f64> = self.passes[..self.passed.min(EXPECTED_OF)]
             .iter()
-            .rev()
-            .filter(|r| r.status == Status::Passed)
-            .filter_map(|r| r.duration)
-            .take(EXPECTED_OF)
-            .map(f64::from)
+            .map(|d| f64::from(*d))
             .collect();
         median(&mut last)
     }
 
     /// The latest status that says how it ended (skipped runs say nothing either way).
-    pub fn last_final(&self) -> Option<Status> {
-        self.runs
-            .iter()
-            .rev()
-            .map(|r| r.status)
-            .find(|s| *s != Status::Skipped)
+    #[cfg(test)]
+    pub(crate) fn last_final(&self) -> Option<Status> {
+        self.last_final
     }
 
     /// The highest peak RSS any recorded run reached, in KiB.
-    pub fn peak_rss_kb(&self) -> Option<u64> {
-        self.runs
-            .iter()
-            .filter_map(|r| r.peak_rss_kb)
-            .max()
-            .map(u64::from)
+    pub(crate) fn peak_rss_kb(&self) -> Option<u64> {
+        self.peak_rss_kb.map(u64::from)
+    }
+
+    fn failed_last(&self) -> bool {
+        matches!(
+            self.last_final,
+            Some(Status::Failed | Status::TimedOut | Status::Cancelled)
+        )
     }
 }
 
@@ -104,75 +161,134 @@ pub(crate) fn median(xs: &mut [f64]) -> Option<f64> {
     })
 }
 
-/// The whole file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct History {
-    pub format_version: u32,
-    #[serde(default)]
-    pub suites: BTreeMap<String, Entry>,
+/// The two halves of a history file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Section {
+    Suites,
     /// `BATCH/ITEM` (DESIGN §9).
-    #[serde(default)]
-    pub items: BTreeMap<String, Entry>,
+    Items,
 }
 
-impl Default for History {
-    fn default() -> History {
-        History {
-            format_version: FORMAT_VERSION,
-            suites: BTreeMap::new(),
-            items: BTreeMap::new(),
-        }
-    }
+/// What a run knows of the past: a summary of each name it asked for (`Wanted`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct History {
+    pub(crate) suites: BTreeMap<String, Summary>,
+    /// `BATCH/ITEM` (DESIGN §9).
+    pub(crate) items: BTreeMap<String, Summary>,
 }
 
 impl History {
     /// A suite's expected duration from history, in seconds.
-    pub fn expected(&self, suite: &str) -> Option<f64> {
-        self.suites.get(suite).and_then(Entry::expected)
+    pub(crate) fn expected(&self, suite: &str) -> Option<f64> {
+        self.suites.get(suite).and_then(Summary::expected)
     }
 
     /// An item's expected duration from history, in seconds.
-    pub fn expected_item(&self, batch: &str, item: &str) -> Option<f64> {
+    pub(crate) fn expected_item(&self, batch: &str, item: &str) -> Option<f64> {
         self.items
             .get(&item_key(batch, item))
-            .and_then(Entry::expected)
+            .and_then(Summary::expected)
     }
 
     /// A suite's highest recorded peak RSS, in KiB.
-    pub fn peak_rss_kb(&self, suite: &str) -> Option<u64> {
-        self.suites.get(suite).and_then(Entry::peak_rss_kb)
+    pub(crate) fn peak_rss_kb(&self, suite: &str) -> Option<u64> {
+        self.suites.get(suite).and_then(Summary::peak_rss_kb)
     }
 
     /// Suites whose latest run ended failed, timed out or cancelled (`--rerun-failed`).
-    pub fn failed_last(&self) -> Vec<String> {
-        self.suites
-            .iter()
-            .filter(|(_, e)| {
-                matches!(
-                    e.last_final(),
-                    Some(Status::Failed | Status::TimedOut | Status::Cancelled)
-                )
-            })
-            .map(|(n, _)| n.clone())
-            .collect()
+    pub(crate) fn failed_last(&self) -> Vec<String> {
+        failed(&self.suites)
     }
 
     /// Items (`BATCH/ITEM`) whose latest run ended failed, timed out or cancelled.
-    pub fn failed_items_last(&self) -> Vec<String> {
-        self.items
-            .iter()
-            .filter(|(_, e)| {
-                matches!(
-                    e.last_final(),
-                    Some(Status::Failed | Status::TimedOut | Status::Cancelled)
-                )
-            })
-            .map(|(n, _)| n.clone())
-            .collect()
+    pub(crate) fn failed_items_last(&self) -> Vec<String> {
+        failed(&self.items)
     }
 
+    pub(crate) fn section(&mut self, section: Section) -> &mut BTreeMap<String, Summary> {
+        match section {
+            Section::Suites => &mut self.suites,
+            Section::Items => &mut self.items,
+        }
+    }
+}
+
+fn failed(map: &BTreeMap<String, Summary>) -> Vec<String> {
+    map.iter()
+        .filter(|(_, s)| s.failed_last())
+        .map(|(n, _)| n.clone())
+        .collect()
+}
+
+/// The names a run asks history about: the suites it declares and, for each batch, its parts
+/// (`unit[2]`) and its items (`unit/tests/a.py`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Wanted {
+    names: HashSet<String>,
+    batches: HashSet<String>,
+}
+
+impl Wanted {
+    /// `declared`: each suite's name, and whether it is a batch.
+    pub(crate) fn new<'a>(declared: impl IntoIterator<Item = (&'a str, bool)>) -> Wanted {
+        let mut w = Wanted::default();
+        for (name, batch) in declared {
+            w.names.insert(name.to_owned());
+            if batch {
+                w.batches.insert(name.to_owned());
+            }
+        }
+        w
+    }
+
+    /// Exactly the names `update` records.
+    pub(crate) fn of(update: &Update) -> Wanted {
+        let mut w = Wanted::default();
+        for (name, _) in update.suites.iter().chain(&update.items) {
+            w.names.insert(name.clone());
+        }
+        w
+    }
+
+    pub(crate) fn holds(&self, section: Section, key: &str) -> bool {
+        if self.names.contains(key) {
+            return true;
+        }
+        let cut = match section {
+            Section::Suites => b'[',
+            Section::Items => b'/',
+        };
+        !self.batches.is_empty()
+            && key
+                .bytes()
+                .enumerate()
+                .any(|(i, b)| b == cut && self.batches.contains(&key[..i]))
+    }
+
+    /// Every name `update` records is one of these.
+    pub(crate) fn covers(&self, update: &Update) -> bool {
+        update
+            .suites
+            .iter()
+            .all(|(n, _)| self.holds(Section::Suites, n))
+            && update
+                .items
+                .iter()
+                .all(|(n, _)| self.holds(Section::Items, n))
+    }
+}
+
+/// A whole history: every run of every name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Records {
+    pub(crate) suites: BTreeMap<String, Entry>,
+    /// `BATCH/ITEM` (DESIGN §9).
+    pub(crate) items: BTreeMap<String, Entry>,
+}
+
+impl Records {
     /// Add one run's records.
-    pub fn apply(&mut self, update: &Update) {
+    pub(crate) fn apply(&mut self, update: &Update) {
         for (name, run) in &update.suites {
             self.suites
                 .entry(name.clone())
@@ -187,9 +303,23 @@ impl History {
         }
     }
 
+    /// The summaries of the names `wanted` holds.
+    pub(crate) fn summaries(&self, wanted: &Wanted) -> History {
+        let pick = |map: &BTreeMap<String, Entry>, section| {
+            map.iter()
+                .filter(|(n, _)| wanted.holds(section, n))
+                .map(|(n, e)| (n.clone(), e.summary()))
+                .collect()
+        };
+        History {
+            suites: pick(&self.suites, Section::Suites),
+            items: pick(&self.items, Section::Items),
+        }
+    }
+
     /// Join another history (a shard's) into this one: each name's runs from both, by time,
     /// the newest `KEEP` kept. Runs present in both (the same file given twice) count once.
-    pub fn join(&mut self, other: History) {
+    pub(crate) fn join(&mut self, other: Records) {
         fn join_maps(into: &mut BTreeMap<String, Entry>, from: BTreeMap<String, Entry>) {
             for (name, e) in from {
                 let mine = into.entry(name).or_default();
@@ -214,7 +344,7 @@ impl History {
 /// `ptest merge --history A B ... -o OUT`: join the shards' histories into one file.
 pub(crate) fn merge(inputs: &[PathBuf], output: &Path) -> Result<(), crate::error::Error> {
     use crate::error::Error;
-    let mut joined = History::default();
+    let mut joined = Records::default();
     for p in inputs {
         if !p.is_file() {
             return Err(Error::Usage(format!(
@@ -222,11 +352,9 @@ pub(crate) fn merge(inputs: &[PathBuf], output: &Path) -> Result<(), crate::erro
                 p.display()
             )));
         }
-        let loaded = store::load(p);
-        if let Some(w) = loaded.warning {
-            return Err(Error::Usage(format!("merge --history: {w}")));
-        }
-        joined.join(loaded.history);
+        let records =
+            store::load_records(p).map_err(|w| Error::Usage(format!("merge --history: {w}")))?;
+        joined.join(records);
     }
     if output.is_dir() {
         return Err(Error::Usage(format!(
@@ -234,7 +362,7 @@ pub(crate) fn merge(inputs: &[PathBuf], output: &Path) -> Result<(), crate::erro
             output.display()
         )));
     }
-    store::write_atomic(output, &joined).map_err(|e| {
+    store::write_records(output, &joined).map_err(|e| {
         Error::Setup(format!(
             "cannot write {}: {}",
             output.display(),
@@ -250,15 +378,9 @@ pub(crate) fn item_key(batch: &str, item: &str) -> String {
 
 /// What one run adds: a record per suite (and item) that took part.
 #[derive(Debug, Clone, Default)]
-pub struct Update {
-    pub suites: Vec<(String, Run)>,
-    pub items: Vec<(String, Run)>,
-}
-
-impl Update {
-    pub fn is_empty(&self) -> bool {
-        self.suites.is_empty() && self.items.is_empty()
-    }
+pub(crate) struct Update {
+    pub(crate) suites: Vec<(String, Run)>,
+    pub(crate) items: Vec<(String, Run)>,
 }
 
 /// The record of one suite's (or item's) final result.
@@ -363,9 +485,9 @@ mod tests {
         let mut e = Entry::default();
         e.push(run(Status::Failed, 1.0, 1));
         e.push(record(Status::Skipped, 2, 0.0, 0, None, None));
-        assert_eq!(e.last_final(), Some(Status::Failed));
+        assert_eq!(e.summary().last_final(), Some(Status::Failed));
         e.push(run(Status::Passed, 1.0, 3));
-        assert_eq!(e.last_final(), Some(Status::Passed));
+        assert_eq!(e.summary().last_final(), Some(Status::Passed));
     }
 
     #[test]
@@ -373,14 +495,32 @@ mod tests {
         let r = record(Status::Cancelled, 5, 3.0, 1, Some(10), Some(1.0));
         assert_eq!(r.duration, None);
         assert_eq!(r.peak_rss_kb, None);
-        let text = serde_json::to_string(&r).unwrap();
-        assert_eq!(text, r#"{"time":5,"status":"cancelled"}"#);
+        let mut text = Vec::new();
+        format::push_run(&mut text, &r);
+        assert_eq!(text, br#"[5,"cancelled"]"#);
+    }
+
+    #[test]
+    fn a_run_wants_its_suites_and_its_batches_parts_and_items() {
+        let w = Wanted::new([("a", false), ("unit", true)]);
+        for (section, key, holds) in [
+            (Section::Suites, "a", true),
+            (Section::Suites, "unit[2]", true),
+            (Section::Items, "unit/tests/x.py", true),
+            (Section::Suites, "b", false),
+            (Section::Suites, "a[1]", false),
+            (Section::Items, "a/x", false),
+            (Section::Items, "unit[1]", false),
+            (Section::Suites, "units[1]", false),
+        ] {
+            assert_eq!(w.holds(section, key), holds, "{key}");
+        }
     }
 
     #[test]
     fn joining_keeps_both_sides_once() {
-        let mut a = History::default();
-        let mut b = History::default();
+        let mut a = Records::default();
+        let mut b = Records::default();
         a.suites
             .entry("x".into())
             .or_default()
@@ -397,7 +537,7 @@ mod tests {
         a.join(b);
         a.join(b2);
         assert_eq!(a.suites["x"].runs.len(), 2);
-        assert_eq!(a.suites["x"].last_final(), Some(Status::Failed));
+        assert_eq!(a.suites["x"].summary().last_final(), Some(Status::Failed));
         assert_eq!(a.suites["y"].runs.len(), 1);
     }
 }

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::{Entry, History, median};
+use super::{Entry, Records, median};
 use crate::duration::human;
 use crate::event::Status;
 
@@ -89,7 +89,7 @@ pub(crate) fn row(name: &str, e: &Entry) -> Row {
 }
 
 /// Rows of every suite (and, separately, every item), most time spent first, then by name.
-pub(crate) fn rows(h: &History) -> (Vec<Row>, Vec<Row>) {
+pub(crate) fn rows(h: &Records) -> (Vec<Row>, Vec<Row>) {
     let sorted = |map: &std::collections::BTreeMap<String, Entry>| {
         let mut v: Vec<Row> = map.iter().map(|(n, e)| row(n, e)).collect();
         v.sort_by(|a, b| b.time_spent.total_cmp(&a.time_spent));
@@ -153,7 +153,7 @@ fn table(out: &mut String, title: &str, rows: &[Row]) {
 }
 
 /// The text table.
-pub(crate) fn text(h: &History, path: &std::path::Path) -> String {
+pub(crate) fn text(h: &Records, path: &std::path::Path) -> String {
     let (suites, items) = rows(h);
     let mut out = String::new();
     if suites.is_empty() && items.is_empty() {
@@ -178,7 +178,7 @@ pub(crate) fn text(h: &History, path: &std::path::Path) -> String {
 }
 
 /// The JSON document.
-pub(crate) fn json(h: &History, path: &std::path::Path) -> String {
+pub(crate) fn json(h: &Records, path: &std::path::Path) -> String {
     let (suites, items) = rows(h);
     let doc = serde_json::json!({
         "history": path.display().to_string(),

@@ -1,15 +1,25 @@
-//! Reading and writing the history file. Readers never lock: a write is a new file renamed into
-//! place, so a reader sees the old history or the new one. Writers hold an advisory lock
-//! (`flock` on `history.json.lock` beside it) while they read what is there, add their run and
-//! rename: two runs ending at once both land. A file that cannot be read is moved aside to
-//! `history.json.bad` (only by a run, which is about to write a new one) and never lost.
+//! Reading and writing the history file. A run reads it once, line by line through a small
+//! buffer, keeping a summary of the names it declares and where their lines are; at the end it
+//! writes a new file made of the old one's bytes (copied by the kernel where it can) with only
+//! its own names' lines replaced or added, and renames it into place. So neither the time nor
+//! the memory a run spends on history grows with the names it does not have.
+//!
+//! Readers never lock: a reader sees the old file or the new one. Writers hold an advisory lock
+//! (`flock` on `history.json.lock` beside it) while they look at what is there, add their run
+//! and rename: two runs ending at once both land. A file that cannot be read is moved aside to
+//! `history.json.bad` (only by a run, which is about to write a new one) and never lost. A file
+//! in another layout (format 1, or edited by hand) is read whole and rewritten in this one.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use super::{FORMAT_VERSION, History, Update};
+use super::format::{self, ITEMS_CLOSE, ITEMS_OPEN, SUITES_CLOSE, SUITES_OPEN};
+use super::{Entry, History, Records, Run, Section, Update, Wanted};
+
+type Stamp = (u64, u64, u64, i64, i64);
 
 /// What was found at the history's place, and how to tell later whether it changed.
 #[derive(Debug, Default)]
@@ -18,12 +28,15 @@ pub(crate) struct Loaded {
     /// A warning for the user (a file that could not be read and is ignored).
     pub warning: Option<String>,
     /// The file as read (device, inode, length, mtime), `None` when there was none.
-    seen: Option<(u64, u64, u64, i64, i64)>,
+    seen: Option<Stamp>,
     /// The file could not be read and should be moved aside before the next write.
     bad: bool,
+    /// Where the lines of the names looked for are, when the file is in this build's layout.
+    layout: Option<Layout>,
+    wanted: Wanted,
 }
 
-fn stamp(m: &std::fs::Metadata) -> (u64, u64, u64, i64, i64) {
+fn stamp(m: &std::fs::Metadata) -> Stamp {
     (m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec())
 }
 
@@ -34,49 +47,148 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Why the file's text is not a history this build can use.
-fn parse(bytes: &[u8]) -> Result<History, String> {
-    #[derive(serde::Deserialize)]
-    struct Version {
-        format_version: Option<u64>,
-    }
-    match serde_json::from_slice::<History>(bytes) {
-        Ok(h) if h.format_version == FORMAT_VERSION => Ok(h),
-        Ok(h) if h.format_version > FORMAT_VERSION => Err(format!(
-            "it has format_version {}, newer than this ptest reads ({FORMAT_VERSION})",
-            h.format_version
-        )),
-        Ok(h) => Err(format!("unknown format_version {}", h.format_version)),
-        Err(e) => match serde_json::from_slice::<Version>(bytes) {
-            Ok(Version {
-                format_version: Some(v),
-            }) if v > u64::from(FORMAT_VERSION) => Err(format!(
-                "it has format_version {v}, newer than this ptest reads ({FORMAT_VERSION})"
-            )),
-            _ => Err(format!("not a ptest history ({e})")),
-        },
+/// Where things are in a file in the format 2 layout (`format`), by byte offset.
+#[derive(Debug, Default)]
+struct Layout {
+    /// Suites, then items.
+    sections: [Body; 2],
+}
+
+/// A section's name lines: from `start` to `end` (the line that closes it), and the line of
+/// each name looked for, newline included.
+#[derive(Debug, Default)]
+struct Body {
+    start: u64,
+    end: u64,
+    lines: HashMap<String, (u64, u64)>,
+}
+
+enum Scanned {
+    Layout(Layout),
+    /// Not in this build's layout (an older format, or edited by hand): to be parsed whole.
+    Other,
+}
+
+enum Failure {
+    Io(std::io::Error),
+    /// Why the file is not a history this build can use.
+    Bad(String),
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Failure {
+        Failure::Io(e)
     }
 }
 
-/// Read the history at `path`. A missing file is an empty history; one that cannot be read is
-/// an empty history with a warning.
-pub(crate) fn load(path: &Path) -> Loaded {
+/// Read `file` line by line as the format 2 layout, handing `found` the value of each name
+/// `wanted` holds. Every other line is only checked for its shape.
+fn scan(
+    file: &File,
+    wanted: &Wanted,
+    mut found: impl FnMut(Section, &str, &[u8]) -> Result<(), String>,
+) -> Result<Scanned, Failure> {
+    let mut r = BufReader::with_capacity(128 * 1024, file);
+    let mut line = Vec::with_capacity(4096);
+    let mut at = 0u64;
+    let mut next = |line: &mut Vec<u8>, at: &mut u64| -> std::io::Result<u64> {
+        line.clear();
+        let n = r.read_until(b'\n', line)? as u64;
+        *at += n;
+        Ok(n)
+    };
+    next(&mut line, &mut at)?;
+    if line != format::HEADER {
+        return Ok(Scanned::Other);
+    }
+    next(&mut line, &mut at)?;
+    if line != SUITES_OPEN {
+        return Ok(Scanned::Other);
+    }
+    let mut layout = Layout::default();
+    for (section, close) in [
+        (Section::Suites, SUITES_CLOSE),
+        (Section::Items, ITEMS_CLOSE),
+    ] {
+        let body = &mut layout.sections[section as usize];
+        body.start = at;
+        // The line before ended with a comma: another name must follow.
+        let mut open = false;
+        loop {
+            let start = at;
+            if next(&mut line, &mut at)? == 0 {
+                return Ok(Scanned::Other);
+            }
+            if line == close {
+                if open {
+                    return Ok(Scanned::Other);
+                }
+                body.end = start;
+                break;
+            }
+            let Some(l) = line.strip_suffix(b"\n").and_then(format::split_line) else {
+                return Ok(Scanned::Other);
+            };
+            if start != body.start && !open {
+                return Ok(Scanned::Other);
+            }
+            open = l.comma;
+            if wanted.holds(section, &l.key) {
+                if body.lines.contains_key(l.key.as_ref()) {
+                    // Twice: as if edited by hand, read whole (the last one wins).
+                    return Ok(Scanned::Other);
+                }
+                found(section, &l.key, l.value).map_err(Failure::Bad)?;
+                body.lines.insert(l.key.into_owned(), (start, at));
+            }
+        }
+        if section == Section::Suites {
+            next(&mut line, &mut at)?;
+            if line != ITEMS_OPEN {
+                return Ok(Scanned::Other);
+            }
+        }
+    }
+    if next(&mut line, &mut at)? != 0 {
+        return Ok(Scanned::Other);
+    }
+    Ok(Scanned::Layout(layout))
+}
+
+fn read_whole(mut f: &File) -> std::io::Result<Vec<u8>> {
+    f.seek(SeekFrom::Start(0))?;
+    let mut bytes = Vec::with_capacity(f.metadata().map_or(0, |m| m.len() as usize + 1));
+    f.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Read what the run needs of the history at `path`: a summary of each name `wanted` holds. A
+/// missing file is an empty history; one that cannot be read is an empty history with a
+/// warning.
+pub(crate) fn load(path: &Path, wanted: Wanted) -> Loaded {
+    let cannot_read = |e: &std::io::Error| Loaded {
+        warning: Some(format!(
+            "history {}: cannot read it ({}); this run goes on without history",
+            path.display(),
+            crate::io_message(e)
+        )),
+        ..Loaded::default()
+    };
     let file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Loaded::default(),
-        Err(e) => {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Loaded {
-                warning: Some(format!(
-                    "history {}: cannot read it ({}); this run goes on without history",
-                    path.display(),
-                    crate::io_message(&e)
-                )),
+                wanted,
                 ..Loaded::default()
             };
         }
+        Err(e) => return cannot_read(&e),
     };
-    let meta = file.metadata().ok();
-    if meta.as_ref().is_some_and(|m| !m.is_file()) {
+    let meta = match file.metadata() {
+        Ok(m) => m,
+        Err(e) => return cannot_read(&e),
+    };
+    if !meta.is_file() {
         return Loaded {
             warning: Some(format!(
                 "history {}: not a regular file; this run goes on without history",
@@ -85,43 +197,69 @@ pub(crate) fn load(path: &Path) -> Loaded {
             ..Loaded::default()
         };
     }
-    let bytes = match read_all(file, meta.as_ref()) {
-        Ok(b) => b,
-        Err(e) => {
-            return Loaded {
-                warning: Some(format!(
-                    "history {}: cannot read it ({}); this run goes on without history",
-                    path.display(),
-                    crate::io_message(&e)
-                )),
-                ..Loaded::default()
-            };
+    let mut history = History::default();
+    let scanned = scan(&file, &wanted, |section, key, value| {
+        let mut summary = super::Summary::default();
+        for r in format::parse_value(value)? {
+            summary.push(r);
         }
+        history.section(section).insert(key.to_owned(), summary);
+        Ok(())
+    });
+    let read = match scanned {
+        Ok(Scanned::Layout(layout)) => Ok((history, Some(layout))),
+        Ok(Scanned::Other) => match read_whole(&file) {
+            Ok(bytes) => format::parse_whole(&bytes)
+                .map(|records| (records.summaries(&wanted), None))
+                .map_err(Failure::Bad),
+            Err(e) => Err(Failure::Io(e)),
+        },
+        Err(e) => Err(e),
     };
-    match parse(&bytes) {
-        Ok(history) => Loaded {
+    match read {
+        Ok((history, layout)) => Loaded {
             history,
             warning: None,
-            seen: meta.as_ref().map(stamp),
+            seen: Some(stamp(&meta)),
             bad: false,
+            layout,
+            wanted,
         },
-        Err(why) => Loaded {
-            history: History::default(),
+        Err(Failure::Io(e)) => cannot_read(&e),
+        Err(Failure::Bad(why)) => Loaded {
             warning: Some(format!(
                 "history {}: {why}; going on without history",
                 path.display(),
             )),
-            seen: meta.as_ref().map(stamp),
+            seen: Some(stamp(&meta)),
             bad: true,
+            ..Loaded::default()
         },
     }
 }
 
-fn read_all(mut f: File, meta: Option<&std::fs::Metadata>) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut bytes = Vec::with_capacity(meta.map_or(0, |m| m.len() as usize + 1));
-    f.read_to_end(&mut bytes)?;
-    Ok(bytes)
+/// Every run of every name at `path` (`ptest stats`, `merge --history`); a missing file is an
+/// empty history. The error says why the file cannot be used.
+pub(crate) fn load_records(path: &Path) -> Result<Records, String> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Records::default()),
+        Err(e) => {
+            return Err(format!(
+                "history {}: cannot read it ({})",
+                path.display(),
+                crate::io_message(&e)
+            ));
+        }
+    };
+    let bytes = read_whole(&file).map_err(|e| {
+        format!(
+            "history {}: cannot read it ({})",
+            path.display(),
+            crate::io_message(&e)
+        )
+    })?;
+    format::parse_whole(&bytes).map_err(|why| format!("history {}: {why}", path.display()))
 }
 
 /// An exclusive advisory lock, released when dropped (with the descriptor it is held on).
@@ -154,9 +292,10 @@ impl Lock {
     }
 }
 
-/// Add `update` to the history at `path`: under the lock, read what is there now (another run
-/// may have written since `loaded` was read), add, write a new file and rename it into place.
-/// Returns warnings (a file set aside) on success.
+/// Add `update` to the history at `path`: under the lock, look at what is there now (another
+/// run may have written since `loaded` was read), write a new file with `update`'s names'
+/// lines replaced or added and the others copied, and rename it into place. Returns warnings
+/// (a file set aside) on success.
 pub(crate) fn write(path: &Path, loaded: Loaded, update: &Update) -> Result<Vec<String>, String> {
     let fail = |what: &str, e: &std::io::Error| {
         format!(
@@ -171,45 +310,193 @@ pub(crate) fn write(path: &Path, loaded: Loaded, update: &Update) -> Result<Vec<
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| fail("cannot make its folder", &e))?;
     let _lock = Lock::take(path).map_err(|e| fail("cannot lock it", &e))?;
+    let written = |r: std::io::Result<()>| r.map_err(|e| fail("cannot write it", &e));
+    let fresh = |update: &Update| {
+        let mut records = Records::default();
+        records.apply(update);
+        written(write_records(path, &records))
+    };
     let mut warnings = Vec::new();
-    let now = std::fs::symlink_metadata(path).ok();
-    let mut history = match &now {
-        None => History::default(),
-        Some(m) if !m.is_file() => {
+    match std::fs::symlink_metadata(path) {
+        Err(_) => fresh(update)?,
+        Ok(m) if !m.is_file() => {
             return Err(format!(
                 "cannot write history {}: it is not a regular file",
                 path.display()
             ));
         }
-        // Unchanged since it was read at the start: no need to read it again.
-        Some(m) if loaded.seen == Some(stamp(m)) && !loaded.bad => loaded.history,
-        Some(_) => {
-            let fresh = load(path);
-            if fresh.bad || (loaded.bad && fresh.seen == loaded.seen) {
-                set_aside(path).map_err(|e| fail("cannot move it aside", &e))?;
-                if !loaded.bad {
-                    warnings.extend(fresh.warning);
+        Ok(m) => {
+            let now = Some(stamp(&m));
+            let file = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(path)
+                .map_err(|e| fail("cannot read it", &e))?;
+            // Unchanged since it was read at the start: where its lines are is known.
+            let known = (now == loaded.seen && !loaded.bad && loaded.wanted.covers(update))
+                .then_some(loaded.layout)
+                .flatten();
+            let scanned = match known {
+                Some(layout) => Ok(Scanned::Layout(layout)),
+                None if loaded.bad && now == loaded.seen => Err(Failure::Bad(String::new())),
+                None => scan(&file, &Wanted::of(update), |_, _, value| {
+                    format::parse_value(value).map(drop)
+                }),
+            };
+            let whole = |file: &File| {
+                let bytes = read_whole(file).map_err(|e| fail("cannot read it", &e))?;
+                Ok::<_, String>(format::parse_whole(&bytes))
+            };
+            let parsed = match scanned {
+                Ok(Scanned::Layout(layout)) => {
+                    return written(replace(path, |out| edit(&file, &layout, update, out)))
+                        .map(|()| warnings);
                 }
-                warnings.push(format!(
-                    "history {}: the file that could not be read is kept as {}",
-                    path.display(),
-                    sibling(path, ".bad").display()
-                ));
-                History::default()
-            } else {
-                fresh.history
+                Ok(Scanned::Other) => whole(&file)?,
+                Err(Failure::Bad(why)) => Err(why),
+                Err(Failure::Io(e)) => return Err(fail("cannot read it", &e)),
+            };
+            match parsed {
+                Ok(mut records) => {
+                    records.apply(update);
+                    written(write_records(path, &records))?;
+                }
+                Err(why) => {
+                    set_aside(path).map_err(|e| fail("cannot move it aside", &e))?;
+                    // A file that was already bad at the start was warned about then.
+                    if !loaded.bad {
+                        warnings.push(format!(
+                            "history {}: {why}; going on without history",
+                            path.display()
+                        ));
+                    }
+                    warnings.push(format!(
+                        "history {}: the file that could not be read is kept as {}",
+                        path.display(),
+                        sibling(path, ".bad").display()
+                    ));
+                    fresh(update)?;
+                }
             }
         }
-    };
-    history.apply(update);
-    write_atomic(path, &history).map_err(|e| {
-        format!(
-            "cannot write history {}: {}",
-            path.display(),
-            crate::io_message(&e)
-        )
-    })?;
+    }
     Ok(warnings)
+}
+
+/// The old file's bytes with `update`'s lines replaced or added, into `out`.
+fn edit(src: &File, layout: &Layout, update: &Update, out: &mut File) -> std::io::Result<()> {
+    let mut w = Copier {
+        src,
+        out: BufWriter::with_capacity(64 * 1024, out),
+    };
+    w.bytes(format::HEADER)?;
+    w.bytes(SUITES_OPEN)?;
+    edit_section(&mut w, &layout.sections[0], &update.suites)?;
+    w.bytes(SUITES_CLOSE)?;
+    w.bytes(ITEMS_OPEN)?;
+    edit_section(&mut w, &layout.sections[1], &update.items)?;
+    w.bytes(ITEMS_CLOSE)?;
+    w.out.flush()
+}
+
+fn edit_section(w: &mut Copier<'_>, body: &Body, runs: &[(String, Run)]) -> std::io::Result<()> {
+    // Each name once, in the order the update has them.
+    let mut names: Vec<&str> = Vec::new();
+    let mut entries: HashMap<&str, Entry> = HashMap::new();
+    for (name, run) in runs {
+        let entry = match entries.entry(name.as_str()) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                names.push(name);
+                let mut old = Entry::default();
+                if let Some(&(start, end)) = body.lines.get(name.as_str()) {
+                    old.runs = read_line(w.src, start, end)?;
+                }
+                v.insert(old)
+            }
+        };
+        entry.push(run.clone());
+    }
+    let mut replaced: Vec<(u64, u64, Vec<u8>)> = Vec::new();
+    let mut added: Vec<Vec<u8>> = Vec::new();
+    for name in names {
+        let mut text = Vec::with_capacity(2048);
+        format::push_entry(&mut text, name, &entries[name].runs);
+        match body.lines.get(name) {
+            Some(&(start, end)) => replaced.push((start, end, text)),
+            None => added.push(text),
+        }
+    }
+    replaced.sort_unstable_by_key(|r| r.0);
+    // New names go last; the line that was last then needs a comma.
+    let appending = !added.is_empty();
+    let mut at = body.start;
+    for (start, end, text) in &replaced {
+        w.copy(at, *start)?;
+        w.bytes(text)?;
+        w.bytes(if *end < body.end || appending {
+            b",\n"
+        } else {
+            b"\n"
+        })?;
+        at = *end;
+    }
+    if at < body.end {
+        if appending {
+            // The last line has no comma: its last byte is its newline.
+            w.copy(at, body.end - 1)?;
+            w.bytes(b",\n")?;
+        } else {
+            w.copy(at, body.end)?;
+        }
+    }
+    for (i, text) in added.iter().enumerate() {
+        w.bytes(text)?;
+        w.bytes(if i + 1 < added.len() { b",\n" } else { b"\n" })?;
+    }
+    Ok(())
+}
+
+/// The runs on the line at `start..end` of `src`.
+fn read_line(src: &File, start: u64, end: u64) -> std::io::Result<Vec<Run>> {
+    let mut bytes = vec![0; (end - start) as usize];
+    src.read_exact_at(&mut bytes, start)?;
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "it changed while read");
+    let line = bytes
+        .strip_suffix(b"\n")
+        .and_then(format::split_line)
+        .ok_or_else(bad)?;
+    format::parse_value(line.value).map_err(|_| bad())
+}
+
+/// Writes new bytes through a buffer and copies ranges of the old file (in the kernel, with
+/// `copy_file_range`, where the system has it: `std::io::copy` picks it).
+struct Copier<'a> {
+    src: &'a File,
+    out: BufWriter<&'a mut File>,
+}
+
+impl Copier<'_> {
+    fn bytes(&mut self, b: &[u8]) -> std::io::Result<()> {
+        self.out.write_all(b)
+    }
+
+    fn copy(&mut self, from: u64, to: u64) -> std::io::Result<()> {
+        if to <= from {
+            return Ok(());
+        }
+        self.out.flush()?;
+        let mut src = self.src;
+        src.seek(SeekFrom::Start(from))?;
+        let n = std::io::copy(&mut src.take(to - from), self.out.get_mut())?;
+        if n != to - from {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "it was cut short while copied",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// `history.json` → `history.json.bad`, replacing an older `.bad`.
@@ -217,8 +504,22 @@ fn set_aside(path: &Path) -> std::io::Result<()> {
     std::fs::rename(path, sibling(path, ".bad"))
 }
 
-/// Serialize `history` into a fresh temp file beside `path` (`O_EXCL`), then rename it over.
-pub(crate) fn write_atomic(path: &Path, history: &History) -> std::io::Result<()> {
+/// A whole history, written into a fresh file that replaces `path` (`merge --history`, a file
+/// migrated from another layout, the first run).
+pub(crate) fn write_records(path: &Path, records: &Records) -> std::io::Result<()> {
+    replace(path, |f| {
+        // Streamed: a big history is never held twice (parsed and as text) at once.
+        let mut out = BufWriter::with_capacity(256 * 1024, f);
+        format::write_whole(&mut out, records)?;
+        out.flush()
+    })
+}
+
+/// Fill a fresh temp file beside `path` (`O_EXCL`) with `fill`, then rename it over `path`.
+fn replace(
+    path: &Path,
+    fill: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -248,12 +549,7 @@ pub(crate) fn write_atomic(path: &Path, history: &History) -> std::io::Result<()
             Err(e) => return Err(e),
         }
     };
-    // Streamed: a big history is never held twice (parsed and as text) at once.
-    let result = {
-        let mut out = std::io::BufWriter::with_capacity(256 * 1024, &mut f);
-        write_json(&mut out, history).and_then(|()| out.flush())
-    }
-    .and_then(|()| {
+    let result = fill(&mut f).and_then(|()| {
         drop(f);
         std::fs::rename(&tmp, path)
     });
@@ -261,27 +557,6 @@ pub(crate) fn write_atomic(path: &Path, history: &History) -> std::io::Result<()
         let _ = std::fs::remove_file(&tmp);
     }
     result
-}
-
-/// Compact JSON with one suite per line: small, quick, and still readable in a diff.
-fn write_json(out: &mut impl Write, h: &History) -> std::io::Result<()> {
-    write!(
-        out,
-        "{{\"format_version\":{},\"suites\":{{",
-        h.format_version
-    )?;
-    for (section, map) in [("suites", &h.suites), ("items", &h.items)] {
-        if section == "items" {
-            out.write_all(b"},\n\"items\":{")?;
-        }
-        for (i, (name, entry)) in map.iter().enumerate() {
-            out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-            serde_json::to_writer(&mut *out, name).map_err(std::io::Error::other)?;
-            out.write_all(b":")?;
-            serde_json::to_writer(&mut *out, entry).map_err(std::io::Error::other)?;
-        }
-    }
-    out.write_all(b"}}\n")
 }
 
 #[cfg(test)]
@@ -300,30 +575,169 @@ mod tests {
         }
     }
 
+    fn wanted(names: &[&str]) -> Wanted {
+        Wanted::new(names.iter().map(|n| (*n, *n == "unit")))
+    }
+
+    fn all(path: &Path) -> Records {
+        load_records(path).unwrap()
+    }
+
     #[test]
     fn written_then_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(".ptest/history.json");
-        write(&path, load(&path), &update("a", Status::Passed, 1.5)).unwrap();
-        write(&path, load(&path), &update("a", Status::Failed, 2.5)).unwrap();
-        let h = load(&path);
+        let w = || wanted(&["a", "unit"]);
+        write(&path, load(&path, w()), &update("a", Status::Passed, 1.5)).unwrap();
+        write(&path, load(&path, w()), &update("a", Status::Failed, 2.5)).unwrap();
+        let h = load(&path, w());
         assert!(h.warning.is_none(), "{:?}", h.warning);
-        assert_eq!(h.history.suites["a"].runs.len(), 2);
+        assert!(h.layout.is_some());
         assert_eq!(h.history.expected("a"), Some(1.5));
-        assert_eq!(h.history.items["unit/tests/a.py"].runs.len(), 2);
+        assert_eq!(h.history.expected_item("unit", "tests/a.py"), Some(1.5));
         assert_eq!(h.history.failed_last(), ["a"]);
+        assert_eq!(h.history.failed_items_last(), ["unit/tests/a.py"]);
+        let r = all(&path);
+        assert_eq!(r.suites["a"].runs.len(), 2);
+        assert_eq!(r.items["unit/tests/a.py"].runs.len(), 2);
+        // Names the run does not declare are not read.
+        assert!(load(&path, wanted(&["b"])).history.suites.is_empty());
+    }
+
+    /// A file of many names, each with a run.
+    fn many(path: &Path, n: usize) -> Records {
+        let mut r = Records::default();
+        for i in 0..n {
+            r.suites.entry(format!("s{i:03}")).or_default().push(record(
+                Status::Passed,
+                i as u64,
+                i as f64,
+                1,
+                Some(i as u64),
+                None,
+            ));
+        }
+        r.items.entry("unit/x".into()).or_default().push(record(
+            Status::Failed,
+            1,
+            1.0,
+            1,
+            None,
+            None,
+        ));
+        write_records(path, &r).unwrap();
+        r
+    }
+
+    #[test]
+    fn a_run_rewrites_its_own_lines_and_copies_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.json");
+        let mut expect = many(&path, 50);
+        let before = std::fs::read(&path).unwrap();
+        // The first, a middle and the last line replaced, one new name and a new item.
+        let mut u = Update::default();
+        for name in ["s049", "s000", "s020", "new", "s020"] {
+            u.suites
+                .push((name.into(), record(Status::Failed, 99, 2.0, 1, None, None)));
+        }
+        u.items.push((
+            "unit/y".into(),
+            record(Status::Passed, 99, 2.0, 1, None, None),
+        ));
+        let loaded = load(&path, wanted(&["s000", "s020", "s049", "new", "unit"]));
+        assert_eq!(loaded.history.suites.len(), 3);
+        assert_eq!(loaded.history.peak_rss_kb("s049"), Some(49));
+        write(&path, loaded, &u).unwrap();
+        let after = std::fs::read(&path).unwrap();
+        expect.apply(&u);
+        assert_eq!(all(&path), expect);
+        assert_eq!(expect.suites["s020"].runs.len(), 3);
+        // Untouched lines are the old bytes.
+        let line = |b: &[u8], name: &str| {
+            let text = String::from_utf8(b.to_vec()).unwrap();
+            text.lines()
+                .find(|l| l.starts_with(&format!("\"{name}\"")))
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(line(&before, "s001"), line(&after, "s001"));
+        assert_eq!(line(&before, "s048"), line(&after, "s048"));
+        // Still the layout: the next run reads it line by line.
+        assert!(load(&path, wanted(&["new"])).layout.is_some());
+        assert_eq!(load(&path, wanted(&["new"])).history.failed_last(), ["new"]);
+    }
+
+    #[test]
+    fn an_empty_file_grows_and_nothing_new_keeps_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.json");
+        write_records(&path, &Records::default()).unwrap();
+        assert!(load(&path, wanted(&[])).layout.is_some());
+        write(
+            &path,
+            load(&path, wanted(&["a"])),
+            &update("a", Status::Passed, 1.0),
+        )
+        .unwrap();
+        write(
+            &path,
+            load(&path, wanted(&["b"])),
+            &Update {
+                suites: vec![("b".into(), record(Status::Passed, 1, 1.0, 1, None, None))],
+                items: Vec::new(),
+            },
+        )
+        .unwrap();
+        let r = all(&path);
+        assert_eq!(r.suites.len(), 2);
+        assert_eq!(r.items.len(), 1);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&text).is_ok(),
+            "{text}"
+        );
     }
 
     #[test]
     fn a_write_rereads_what_another_run_wrote_since() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.json");
-        let first = load(&path);
-        let second = load(&path);
+        many(&path, 3);
+        let first = load(&path, wanted(&["a"]));
+        let second = load(&path, wanted(&["b", "s001"]));
         write(&path, first, &update("a", Status::Passed, 1.0)).unwrap();
-        write(&path, second, &update("b", Status::Passed, 1.0)).unwrap();
-        let h = load(&path).history;
+        let mut u = update("b", Status::Passed, 1.0);
+        u.suites
+            .push(("s001".into(), record(Status::Failed, 5, 1.0, 1, None, None)));
+        write(&path, second, &u).unwrap();
+        let h = all(&path);
         assert!(h.suites.contains_key("a") && h.suites.contains_key("b"));
+        assert_eq!(h.suites["s001"].runs.len(), 2);
+        assert_eq!(h.items["unit/tests/a.py"].runs.len(), 2);
+    }
+
+    #[test]
+    fn format_1_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.json");
+        std::fs::write(
+            &path,
+            r#"{"format_version":1,"suites":{
+"a":{"runs":[{"time":1,"status":"passed","duration":3.0,"attempts":1}]},
+"other":{"runs":[{"time":1,"status":"failed","duration":1.0,"attempts":1}]}},
+"items":{}}"#,
+        )
+        .unwrap();
+        let l = load(&path, wanted(&["a"]));
+        assert!(l.warning.is_none(), "{:?}", l.warning);
+        assert_eq!(l.history.expected("a"), Some(3.0));
+        write(&path, l, &update("a", Status::Passed, 1.0)).unwrap();
+        assert!(std::fs::read(&path).unwrap().starts_with(format::HEADER));
+        let r = all(&path);
+        assert_eq!(r.suites["a"].runs.len(), 2);
+        assert_eq!(r.suites["other"].runs.len(), 1);
+        assert!(load(&path, wanted(&["a"])).layout.is_some());
     }
 
     #[test]
@@ -331,7 +745,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.json");
         std::fs::write(&path, "{ not json").unwrap();
-        let l = load(&path);
+        let l = load(&path, wanted(&["a"]));
         assert!(
             l.warning
                 .as_deref()
@@ -343,10 +757,33 @@ mod tests {
             std::fs::read_to_string(dir.path().join("h.json.bad")).unwrap(),
             "{ not json"
         );
-        assert!(load(&path).history.suites.contains_key("a"));
+        assert!(all(&path).suites.contains_key("a"));
 
         std::fs::write(&path, r#"{"format_version": 7, "suites": 3}"#).unwrap();
-        let l = load(&path);
+        let l = load(&path, wanted(&["a"]));
         assert!(l.warning.as_deref().unwrap().contains("format_version 7"));
+
+        // A file in the layout whose own line is broken, or cut short.
+        let text = {
+            many(&path, 3);
+            std::fs::read_to_string(&path).unwrap()
+        };
+        std::fs::write(&path, text.replace("[[1,\"passed\"", "[[1,\"pased\"")).unwrap();
+        let l = load(&path, wanted(&["s001"]));
+        assert!(
+            l.warning
+                .as_deref()
+                .unwrap()
+                .contains("not a ptest history")
+        );
+        std::fs::write(&path, &text[..text.len() - 10]).unwrap();
+        let l = load(&path, wanted(&["s001"]));
+        assert!(l.warning.is_some());
+        write(&path, l, &update("a", Status::Passed, 1.0)).unwrap();
+        assert_eq!(all(&path).suites.len(), 1);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("h.json.bad")).unwrap(),
+            &text[..text.len() - 10]
+        );
     }
 }

@@ -8,10 +8,13 @@ Cases, each on the same small config (20 suites of `true`, -j 2):
   --no-history       no history read or written: the baseline
   small history      the suites' own history only (20 names)
   10,000 × 30        the same run with a history that also holds 9,980 other suites × 30 runs
+                     (the target: at most +20 ms and +10 MB against --no-history)
+  ... format 1       the same history as an older ptest wrote it: the one run that migrates it
 
-Wall time is hyperfine's median; peak RSS is /usr/bin/time's, the largest of 5 runs. Before
-each timed run the big history is put back (each run adds one run to 20 of its names and
-rewrites it).
+The histories are made as format 1 (one object per run, what ptest wrote before format 2), and
+one untimed run of ptest turns each into the current format, as it does for a user. Wall time
+is hyperfine's median; peak RSS is /usr/bin/time's, the largest of 5 runs. Before each timed
+run the history is put back (each run adds one run to 20 of its names and rewrites it).
 """
 
 import json
@@ -59,13 +62,23 @@ def main():
     json.dump({"format_version": 1, "items": {},
                "suites": {k: v for k, v in h["suites"].items() if k.startswith("s") and k[1:].isdigit()}},
               open(small, "w"))
-    print(f"# history: {SUITES:,} suites × {RUNS} runs, {os.path.getsize(big) / 1e6:.1f} MB; "
+    def migrated(source):
+        out = source.replace(".json", ".v2.json")
+        shutil.copy(source, os.path.join(d, "h.json"))
+        subprocess.run([PTEST, "-q", "-j", "2", "--history", "h.json", "ptest.lua"], cwd=d, check=True,
+                       stdout=subprocess.DEVNULL)
+        shutil.copy(os.path.join(d, "h.json"), out)
+        return out
+    big2, small2 = migrated(big), migrated(small)
+    print(f"# history: {SUITES:,} suites × {RUNS} runs: {os.path.getsize(big2) / 1e6:.1f} MB "
+          f"({os.path.getsize(big) / 1e6:.1f} MB as format 1); "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}\n")
     print("| case | wall: median (min–max) | added | peak RSS | added |")
     print("|---|---|---|---|---|")
     cases = [("--no-history", ["--no-history"], None),
-             (f"small history ({OWN} suites)", ["--history", "h.json"], small),
-             (f"{SUITES:,} × {RUNS} history", ["--history", "h.json"], big)]
+             (f"small history ({OWN} suites)", ["--history", "h.json"], small2),
+             (f"{SUITES:,} × {RUNS} history", ["--history", "h.json"], big2),
+             (f"{SUITES:,} × {RUNS}, format 1 (migrated)", ["--history", "h.json"], big)]
     base = None
     for title, flags, source in cases:
         prepare = f"cp {source} {d}/h.json" if source else "true"

@@ -373,7 +373,7 @@ fn history_per_item_feeds_packing_and_rerun_failed() {
     let h: Value =
         serde_json::from_str(&std::fs::read_to_string(p.join(".ptest/history.json")).unwrap())
             .unwrap();
-    let item = |k: &str| h["items"][k]["runs"][0].clone();
+    let item = |k: &str| crate::history::run_object(&h, &h["items"][k]["runs"][0]);
     assert_eq!(item("py/a.py")["status"], "passed");
     assert_eq!(item("py/a.py")["duration"], 0.5);
     assert_eq!(item("py/bad.py")["status"], "failed");

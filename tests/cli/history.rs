@@ -18,10 +18,31 @@ fn history_at(path: &std::path::Path) -> Value {
     serde_json::from_str(&text).expect("history is JSON")
 }
 
-fn runs<'a>(h: &'a Value, name: &str) -> &'a Vec<Value> {
+/// The runs of suite `name`, oldest first, each as an object.
+fn runs(h: &Value, name: &str) -> Vec<Value> {
     h["suites"][name]["runs"]
         .as_array()
         .unwrap_or_else(|| panic!("no runs of {name} in {h}"))
+        .iter()
+        .map(|r| run_object(h, r))
+        .collect()
+}
+
+/// A run as an object: the file writes each run as a row, in the order its `run_fields` says.
+pub(crate) fn run_object(h: &Value, row: &Value) -> Value {
+    let fields = h["run_fields"].as_array().expect("run_fields");
+    let row = row
+        .as_array()
+        .unwrap_or_else(|| panic!("a run is a row: {row}"));
+    assert!(row.len() >= 2 && row.len() <= fields.len(), "{row:?}");
+    Value::Object(
+        fields
+            .iter()
+            .zip(row)
+            .filter(|(_, v)| !v.is_null())
+            .map(|(f, v)| (f.as_str().unwrap().to_owned(), v.clone()))
+            .collect(),
+    )
 }
 
 fn clear_probes(p: &Probed) {
@@ -47,7 +68,7 @@ ptest.suite { name = "slow", cmd = probe("slow", 0.6) }
     assert_eq!(first.out.code, 0, "{}", first.out.stderr);
     assert_eq!(order(&p), ["a", "b", "slow"]);
     let h = history(&p);
-    assert_eq!(h["format_version"], 1);
+    assert_eq!(h["format_version"], 2);
     let slow = &runs(&h, "slow")[0];
     assert_eq!(slow["status"], "passed");
     assert_eq!(slow["attempts"], 1);
@@ -202,11 +223,11 @@ fn an_unreadable_or_newer_history_is_a_warning_and_is_set_aside() {
     );
     assert_eq!(runs(&history(&p), "a").len(), 1);
 
-    let newer = r#"{"format_version": 2, "suites": {}}"#;
+    let newer = r#"{"format_version": 3, "suites": {}}"#;
     std::fs::write(p.p.join(".ptest/history.json"), newer).unwrap();
     let out = p.run(&["-q"]);
     assert!(
-        out.out.stderr.contains("format_version 2"),
+        out.out.stderr.contains("format_version 3"),
         "{}",
         out.out.stderr
     );
@@ -215,6 +236,61 @@ fn an_unreadable_or_newer_history_is_a_warning_and_is_set_aside() {
         newer
     );
     assert_eq!(runs(&history(&p), "a").len(), 1);
+}
+
+#[test]
+fn a_history_an_older_ptest_wrote_is_read_and_migrated() {
+    // Format 1: one object per run. "slow" took longest; "gone" is no longer declared.
+    let p = Probed::new(
+        r#"
+ptest.suite { name = "a", cmd = probe("a", 0) }
+ptest.suite { name = "slow", cmd = probe("slow", 0.2) }
+"#,
+    );
+    std::fs::create_dir(p.p.join(".ptest")).unwrap();
+    let run = |d: f64| {
+        format!(r#"{{"time": 1764000000, "status": "passed", "duration": {d}, "attempts": 1}}"#)
+    };
+    std::fs::write(
+        p.p.join(".ptest/history.json"),
+        format!(
+            r#"{{"format_version": 1, "suites": {{
+  "a": {{"runs": [{}]}},
+  "slow": {{"runs": [{}, {}]}},
+  "gone": {{"runs": [{}, {{"time": 1764000001, "status": "failed", "duration": 1.0, "attempts": 1}}]}}
+}}, "items": {{}}}}"#,
+            run(0.1),
+            run(5.0),
+            run(5.0),
+            run(3.0)
+        ),
+    )
+    .unwrap();
+    let first = p.run(&["-q", "-j", "1"]);
+    assert_eq!(first.out.code, 0, "{}", first.out.stderr);
+    assert!(first.out.stderr.is_empty(), "{}", first.out.stderr);
+    assert_eq!(order(&p), ["slow", "a"]);
+    let h = history(&p);
+    assert_eq!(h["format_version"], 2);
+    assert_eq!(runs(&h, "slow").len(), 3);
+    assert_eq!(runs(&h, "slow")[0]["duration"], 5.0);
+    assert_eq!(runs(&h, "gone").len(), 2);
+    assert_eq!(runs(&h, "gone")[1]["status"], "failed");
+    let text = std::fs::read_to_string(p.p.join(".ptest/history.json")).unwrap();
+    let gone = |t: &str| {
+        t.lines()
+            .find(|l| l.starts_with("\"gone\""))
+            .map(str::to_owned)
+    };
+    assert!(gone(&text).is_some(), "one name a line:\n{text}");
+
+    // The next run reads format 2 and copies the names it does not declare as they were.
+    clear_probes(&p);
+    assert_eq!(p.run(&["-q", "-j", "1"]).out.code, 0);
+    assert_eq!(order(&p), ["slow", "a"]);
+    let again = std::fs::read_to_string(p.p.join(".ptest/history.json")).unwrap();
+    assert_eq!(gone(&again), gone(&text));
+    assert_eq!(runs(&history(&p), "a").len(), 3);
 }
 
 #[test]
