@@ -104,18 +104,14 @@ pub(crate) fn split_line(line: &[u8]) -> Option<Line<'_>> {
     if line.first() != Some(&b'"') {
         return None;
     }
-    let mut i = 1;
-    let mut escaped = false;
-    loop {
-        match *line.get(i)? {
-            b'"' => break,
-            b'\\' => {
-                escaped = true;
-                i += 2;
-            }
-            b if b < 0x20 => return None,
-            _ => i += 1,
-        }
+    let mut i = 1 + memchr::memchr2(b'"', b'\\', &line[1..])?;
+    let escaped = line[i] == b'\\';
+    while line[i] != b'"' {
+        i += if line[i] == b'\\' { 2 } else { 1 };
+        line.get(i)?;
+    }
+    if line[1..i].iter().any(|b| *b < 0x20) {
+        return None;
     }
     let key = if escaped {
         Cow::Owned(serde_json::from_slice::<String>(&line[..=i]).ok()?)

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -81,6 +81,71 @@ impl From<std::io::Error> for Failure {
     }
 }
 
+/// The lines of a file, each with its newline, read through one buffer and handed out in
+/// place (a big history is neither held whole nor copied line by line).
+struct Lines<'a> {
+    file: &'a File,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// The offset in the file of the next line.
+    next_at: u64,
+}
+
+impl<'a> Lines<'a> {
+    fn new(file: &'a File) -> Lines<'a> {
+        Lines {
+            file,
+            buf: vec![0; 128 * 1024],
+            start: 0,
+            end: 0,
+            next_at: 0,
+        }
+    }
+
+    /// The next line (the last one may lack its newline); empty at the end.
+    fn next(&mut self) -> std::io::Result<&[u8]> {
+        self.next_at_offset().map(|(_, line)| line)
+    }
+
+    /// The next line and its offset in the file.
+    fn next_at_offset(&mut self) -> std::io::Result<(u64, &[u8])> {
+        let mut searched = 0;
+        loop {
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[self.start + searched..self.end]) {
+                let line = self.start..self.start + searched + i + 1;
+                return Ok(self.hand_out(line));
+            }
+            searched = self.end - self.start;
+            // Keep the part line at the front, with room for more (a long line grows it).
+            self.buf.copy_within(self.start..self.end, 0);
+            self.start = 0;
+            self.end = searched;
+            if self.end == self.buf.len() {
+                self.buf.resize(self.buf.len() * 2, 0);
+            }
+            let n = loop {
+                match (&mut &*self.file).read(&mut self.buf[self.end..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            };
+            if n == 0 {
+                return Ok(self.hand_out(0..self.end));
+            }
+            self.end += n;
+        }
+    }
+
+    fn hand_out(&mut self, line: std::ops::Range<usize>) -> (u64, &[u8]) {
+        let at = self.next_at;
+        self.next_at += line.len() as u64;
+        self.start = line.end;
+        (at, &self.buf[line])
+    }
+}
+
 /// Read `file` line by line as the format 2 layout, handing `found` the value of each name
 /// `wanted` holds. Every other line is only checked for its shape.
 fn scan(
@@ -88,21 +153,8 @@ fn scan(
     wanted: &Wanted,
     mut found: impl FnMut(Section, &str, &[u8]) -> Result<(), String>,
 ) -> Result<Scanned, Failure> {
-    let mut r = BufReader::with_capacity(128 * 1024, file);
-    let mut line = Vec::with_capacity(4096);
-    let mut at = 0u64;
-    let mut next = |line: &mut Vec<u8>, at: &mut u64| -> std::io::Result<u64> {
-        line.clear();
-        let n = r.read_until(b'\n', line)? as u64;
-        *at += n;
-        Ok(n)
-    };
-    next(&mut line, &mut at)?;
-    if line != format::HEADER {
-        return Ok(Scanned::Other);
-    }
-    next(&mut line, &mut at)?;
-    if line != SUITES_OPEN {
+    let mut lines = Lines::new(file);
+    if lines.next()? != format::HEADER || lines.next()? != SUITES_OPEN {
         return Ok(Scanned::Other);
     }
     let mut layout = Layout::default();
@@ -111,12 +163,13 @@ fn scan(
         (Section::Items, ITEMS_CLOSE),
     ] {
         let body = &mut layout.sections[section as usize];
-        body.start = at;
+        body.start = lines.next_at;
         // The line before ended with a comma: another name must follow.
         let mut open = false;
         loop {
-            let start = at;
-            if next(&mut line, &mut at)? == 0 {
+            let (start, line) = lines.next_at_offset()?;
+            let end = start + line.len() as u64;
+            if line.is_empty() {
                 return Ok(Scanned::Other);
             }
             if line == close {
@@ -139,17 +192,14 @@ fn scan(
                     return Ok(Scanned::Other);
                 }
                 found(section, &l.key, l.value).map_err(Failure::Bad)?;
-                body.lines.insert(l.key.into_owned(), (start, at));
+                body.lines.insert(l.key.into_owned(), (start, end));
             }
         }
-        if section == Section::Suites {
-            next(&mut line, &mut at)?;
-            if line != ITEMS_OPEN {
-                return Ok(Scanned::Other);
-            }
+        if section == Section::Suites && lines.next()? != ITEMS_OPEN {
+            return Ok(Scanned::Other);
         }
     }
-    if next(&mut line, &mut at)? != 0 {
+    if !lines.next()?.is_empty() {
         return Ok(Scanned::Other);
     }
     Ok(Scanned::Layout(layout))
@@ -581,6 +631,26 @@ mod tests {
 
     fn all(path: &Path) -> Records {
         load_records(path).unwrap()
+    }
+
+    #[test]
+    fn lines_longer_than_the_buffer_come_whole_with_their_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lines");
+        let long = "x".repeat(300 * 1024);
+        std::fs::write(&path, format!("a\n{long}\n\nb")).unwrap();
+        let f = File::open(&path).unwrap();
+        let mut lines = Lines::new(&f);
+        let mut got = Vec::new();
+        loop {
+            let (at, line) = lines.next_at_offset().unwrap();
+            if line.is_empty() {
+                break;
+            }
+            got.push((at, line.len()));
+        }
+        let n = long.len() + 1;
+        assert_eq!(got, [(0, 2), (2, n), (2 + n as u64, 1), (3 + n as u64, 1)]);
     }
 
     #[test]

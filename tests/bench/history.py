@@ -2,7 +2,7 @@
 """What a big history costs a run (issue 14): a history of 10,000 suites × 30 runs each,
 read at the start and merged and written at the end of a run.
 
-    python3 tests/bench/history.py            # 30 runs of each case after 3 untimed (hyperfine)
+    python3 tests/bench/history.py            # 30 rounds of the cases after 3 untimed
 
 Cases, each on the same small config (20 suites of `true`, -j 2):
   --no-history       no history read or written: the baseline
@@ -12,23 +12,27 @@ Cases, each on the same small config (20 suites of `true`, -j 2):
   ... format 1       the same history as an older ptest wrote it: the one run that migrates it
 
 The histories are made as format 1 (one object per run, what ptest wrote before format 2), and
-one untimed run of ptest turns each into the current format, as it does for a user. Wall time
-is hyperfine's median; peak RSS is /usr/bin/time's, the largest of 5 runs. Before each timed
-run the history is put back (each run adds one run to 20 of its names and rewrites it).
+one untimed run of ptest turns each into the current format, as it does for a user. Each round
+runs every case once, in an order that rotates; wall time and CPU time (user + sys of ptest and
+its 20 children) are medians, "added" the median of the per-round differences to --no-history,
+peak RSS /usr/bin/time's, the largest of all rounds. Before each run the history is put back
+(each run adds one run to 20 of its names and rewrites it).
 """
 
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PTEST = os.path.join(ROOT, "target", "release", "ptest")
 SUITES, RUNS, OWN = 10_000, 30, 20
+ROUNDS, WARMUP = 30, 3
 
 
 def big_history(path):
@@ -50,8 +54,6 @@ def big_history(path):
 def main():
     if not os.path.exists(PTEST):
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-    if not shutil.which("hyperfine"):
-        sys.exit("hyperfine is needed (apt-get install hyperfine)")
     d = tempfile.mkdtemp(prefix="ptest-history-bench-")
     with open(os.path.join(d, "ptest.lua"), "w") as f:
         f.write(f'for i = 0, {OWN - 1} do ptest.suite {{ name = "s" .. i, cmd = "true" }} end\n')
@@ -73,35 +75,46 @@ def main():
     print(f"# history: {SUITES:,} suites × {RUNS} runs: {os.path.getsize(big2) / 1e6:.1f} MB "
           f"({os.path.getsize(big) / 1e6:.1f} MB as format 1); "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}\n")
-    print("| case | wall: median (min–max) | added | peak RSS | added |")
-    print("|---|---|---|---|---|")
     cases = [("--no-history", ["--no-history"], None),
              (f"small history ({OWN} suites)", ["--history", "h.json"], small2),
              (f"{SUITES:,} × {RUNS} history", ["--history", "h.json"], big2),
              (f"{SUITES:,} × {RUNS}, format 1 (migrated)", ["--history", "h.json"], big)]
-    base = None
-    for title, flags, source in cases:
-        prepare = f"cp {source} {d}/h.json" if source else "true"
-        cmd = " ".join([PTEST, "-q", "-j", "2", *flags, "ptest.lua"])
-        out = os.path.join(d, "hf.json")
-        subprocess.run(["hyperfine", "-N", "--warmup", "3", "--runs", "30", "--prepare", prepare,
-                        "--export-json", out, cmd], cwd=d, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        r = json.load(open(out))["results"][0]
-        rss = []
-        for _ in range(5):
-            subprocess.run(prepare, shell=True, check=True)
-            subprocess.run(["/usr/bin/time", "-f", "%M", "-o", os.path.join(d, ".rss"), *cmd.split()],
-                           cwd=d, check=True, stdout=subprocess.DEVNULL)
-            rss.append(int(open(os.path.join(d, ".rss")).read().split()[-1]))
-        wall, peak = r["median"], max(rss) / 1024
-        if base is None:
-            base = (wall, peak)
-            added = ("", "")
+    # Rounds: each case once per round, in an order that rotates, so that a machine whose load
+    # drifts hits every case alike; "added" is the median of the per-round differences.
+    walls = {c[0]: [] for c in cases}
+    cpus = {c[0]: [] for c in cases}
+    rss = {c[0]: [] for c in cases}
+    for r in range(-WARMUP, ROUNDS):
+        k = r % len(cases)
+        for title, flags, source in cases[k:] + cases[:k]:
+            if source:
+                shutil.copy(source, os.path.join(d, "h.json"))
+            cmd = ["/usr/bin/time", "-f", "%M", "-o", os.path.join(d, ".rss"),
+                   PTEST, "-q", "-j", "2", *flags, "ptest.lua"]
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t = time.perf_counter()
+            subprocess.run(cmd, cwd=d, check=True, stdout=subprocess.DEVNULL)
+            wall = time.perf_counter() - t
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if r >= 0:
+                walls[title].append(wall)
+                cpus[title].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+                rss[title].append(int(open(os.path.join(d, ".rss")).read().split()[-1]) / 1024)
+    print(f"| case | wall: median (min–max) | added | CPU (user+sys) | added | peak RSS | added |")
+    print("|---|---|---|---|---|---|---|")
+    base = cases[0][0]
+    ms = lambda x: f"{x * 1000:.1f} ms"
+    for title, _, _ in cases:
+        w, c, m = walls[title], cpus[title], rss[title]
+        if title == base:
+            added = ("", "", "")
         else:
-            added = (f"{(wall - base[0]) * 1000:+.1f} ms", f"{peak - base[1]:+.1f} MB")
-        print(f"| {title} | {wall * 1000:.1f} ms ({r['min'] * 1000:.1f}–{r['max'] * 1000:.1f}) | {added[0]} "
-              f"| {peak:.1f} MB | {added[1]} |", flush=True)
+            dw = statistics.median(a - b for a, b in zip(w, walls[base]))
+            dc = statistics.median(a - b for a, b in zip(c, cpus[base]))
+            added = (f"{dw * 1000:+.1f} ms", f"{dc * 1000:+.1f} ms", f"{max(m) - max(rss[base]):+.1f} MB")
+        print(f"| {title} | {ms(statistics.median(w))} ({ms(min(w))}–{ms(max(w))}) | {added[0]} "
+              f"| {ms(statistics.median(c))} | {added[1]} | {max(m):.1f} MB | {added[2]} |", flush=True)
+    print(f"\n{ROUNDS} rounds after {WARMUP} untimed; load {os.getloadavg()[0]:.2f} at the end")
     after = json.load(open(os.path.join(d, "h.json")))
     assert len(after["suites"]) == SUITES, "the big history kept every suite"
     assert len(after["suites"]["s0"]["runs"]) == RUNS, "30 runs kept per name"
