@@ -205,6 +205,17 @@ impl History {
         failed(&self.items)
     }
 
+    /// Fold one run's records in (as a run would find them next time).
+    #[cfg(test)]
+    pub(crate) fn apply(&mut self, update: &Update) {
+        for (name, run) in &update.suites {
+            self.suites.entry(name.clone()).or_default().add(run);
+        }
+        for (name, run) in &update.items {
+            self.items.entry(name.clone()).or_default().add(run);
+        }
+    }
+
     pub(crate) fn section(&mut self, section: Section) -> &mut BTreeMap<String, Summary> {
         match section {
             Section::Suites => &mut self.suites,
