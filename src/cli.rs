@@ -297,3 +297,6 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
         _ => Err(format!("expected KEY=VALUE, got \"{s}\"")),
     }
 }
+
+#[cfg(test)]
+mod tests;

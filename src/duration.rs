@@ -103,4 +103,68 @@ mod tests {
         assert_eq!(human(Duration::from_secs(185)), "3m05s");
         assert_eq!(human(Duration::from_secs(3720)), "1h02m");
     }
+
+    #[test]
+    fn compound_and_fractional_forms() {
+        assert_eq!(parse("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse("2h 5m"), Ok(Duration::from_secs(7500)));
+        assert_eq!(parse("1.25"), Ok(Duration::from_millis(1250)));
+        assert_eq!(parse("0"), Ok(Duration::ZERO));
+        assert_eq!(parse("0.0005"), Ok(Duration::from_micros(500)));
+        assert_eq!(parse("3d"), Ok(Duration::from_secs(3 * 86_400)));
+        assert_eq!(parse("1500us"), Ok(Duration::from_micros(1500)));
+    }
+
+    #[test]
+    fn the_limit_is_a_year_and_says_so_with_the_text_given() {
+        assert_eq!(parse("31536000"), Ok(MAX));
+        assert_eq!(parse(" 31536001 "), Err(format!("\"31536001\" {TOO_LONG}")));
+        assert_eq!(parse("366d"), Err(format!("\"366d\" {TOO_LONG}")));
+        // Without the limit, too long to hold saturates instead of failing.
+        assert_eq!(parse_saturating("1e30"), Ok(Duration::MAX));
+        assert_eq!(
+            parse_saturating("99999999999999999999999h"),
+            Ok(Duration::MAX)
+        );
+        assert_eq!(
+            parse_saturating("366d"),
+            Ok(Duration::from_secs(366 * 86_400))
+        );
+    }
+
+    #[test]
+    fn numbers_that_are_not_durations() {
+        assert_eq!(
+            from_secs_saturating(-0.5),
+            Err("-0.5 is not a non-negative number of seconds".into())
+        );
+        assert!(from_secs_saturating(f64::INFINITY).is_err());
+        assert_eq!(parse("   "), Err("empty duration".into()));
+        assert!(parse("nan").is_err());
+        assert!(parse("inf").is_err());
+        assert!(parse("5 m x").is_err());
+    }
+
+    #[test]
+    fn lossy_conversion_never_panics() {
+        assert_eq!(from_secs_lossy(-3.0), Duration::ZERO);
+        assert_eq!(from_secs_lossy(f64::NAN), Duration::ZERO);
+        assert_eq!(from_secs_lossy(0.0), Duration::ZERO);
+        assert_eq!(from_secs_lossy(1.5), Duration::from_millis(1500));
+        assert_eq!(from_secs_lossy(1e30), MAX);
+        assert_eq!(from_secs_lossy(f64::INFINITY), MAX);
+    }
+
+    #[test]
+    fn human_form_at_each_boundary() {
+        assert_eq!(human(Duration::ZERO), "0ms");
+        assert_eq!(human(Duration::from_micros(999_999)), "999ms");
+        assert_eq!(human(Duration::from_secs(1)), "1.0s");
+        assert_eq!(human(Duration::from_millis(59_999)), "60.0s");
+        assert_eq!(human(Duration::from_secs(60)), "1m00s");
+        assert_eq!(human(Duration::from_secs(3599)), "59m59s");
+        assert_eq!(human(Duration::from_secs(3600)), "1h00m");
+        assert_eq!(human(Duration::from_secs(100 * 3600 + 59)), "100h00m");
+        assert_eq!(human(MAX), "8760h00m");
+    }
 }

@@ -738,4 +738,252 @@ mod tests {
         let (p, l) = with(None).suite_retry(&named);
         assert_eq!((p.attempts, l), (3, Some("net".into())));
     }
+
+    #[test]
+    fn worker_variables_from_the_environment() {
+        let none = Overrides::default();
+        let auto = env(&[("PTEST_WORKERS", "auto")]);
+        assert_eq!(
+            resolve_workers(&none, &auto, Some(7), 6).unwrap(),
+            (6, WorkerSource::EnvWorkers)
+        );
+        // Empty or blank means unset: the config decides.
+        let blank = env(&[("PTEST_WORKERS", " ")]);
+        assert_eq!(
+            resolve_workers(&none, &blank, Some(7), 6).unwrap(),
+            (7, WorkerSource::Config)
+        );
+        let one = env(&[("PTEST_DISABLE_PARALLEL", "1")]);
+        assert_eq!(
+            resolve_workers(&none, &one, Some(7), 6).unwrap(),
+            (1, WorkerSource::EnvDisableParallel)
+        );
+        let upper = env(&[("PTEST_DISABLE_PARALLEL", "TRUE")]);
+        assert_eq!(
+            resolve_workers(&none, &upper, None, 6).unwrap().1,
+            WorkerSource::EnvDisableParallel
+        );
+        for off in ["false", "0", "", "yes"] {
+            let vars: &'static [(&'static str, &'static str)] =
+                Box::leak(vec![("PTEST_DISABLE_PARALLEL", off)].into_boxed_slice());
+            assert_eq!(
+                resolve_workers(&none, &env(vars), Some(7), 6).unwrap(),
+                (7, WorkerSource::Config),
+                "PTEST_DISABLE_PARALLEL={off}"
+            );
+        }
+        // -j auto is the command line's, not the machine default's.
+        let j = Overrides {
+            jobs: Some(Jobs::Auto),
+            ..Overrides::default()
+        };
+        assert_eq!(
+            resolve_workers(&j, &env(&[]), Some(7), 6).unwrap(),
+            (6, WorkerSource::Jobs)
+        );
+        // No CPU count at all still makes one worker.
+        assert_eq!(
+            resolve_workers(&none, &env(&[]), None, 0).unwrap(),
+            (1, WorkerSource::Auto)
+        );
+        let e = resolve_workers(&none, &env(&[("PTEST_WORKERS", "0")]), None, 2).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "PTEST_WORKERS: expected a positive integer or \"auto\", got \"0\""
+        );
+    }
+
+    #[test]
+    fn a_phase_count_is_capped_only_by_counts_from_outside_the_config() {
+        for (source, capped) in [
+            (WorkerSource::Jobs, true),
+            (WorkerSource::Sequential, true),
+            (WorkerSource::EnvWorkers, true),
+            (WorkerSource::EnvDisableParallel, true),
+            (WorkerSource::Config, false),
+            (WorkerSource::Auto, false),
+        ] {
+            assert_eq!(source.is_override(), capped, "{source:?}");
+            let want = if capped { 3 } else { 8 };
+            assert_eq!(phase_workers((3, source), Some(8)), want, "{source:?}");
+            assert_eq!(phase_workers((3, source), Some(2)), 2, "{source:?}");
+        }
+    }
+
+    #[test]
+    fn empty_environment_values_are_unset() {
+        let e = env(&[
+            ("NO_COLOR", ""),
+            ("PTEST_HISTORY", ""),
+            ("PTEST_SHARD", "  "),
+        ]);
+        let s = resolve(&Overrides::default(), &e, &lua(), Path::new(DIR), 2).unwrap();
+        assert_eq!(s.color, sourced(ColorChoice::Auto, Source::Default));
+        assert_eq!(s.history.source, Source::Default);
+        assert_eq!(s.shard, sourced(None, Source::Default));
+    }
+
+    #[test]
+    fn a_colour_flag_beats_no_color_and_never_is_a_flag_too() {
+        let e = env(&[("NO_COLOR", "1")]);
+        for choice in [ColorChoice::Always, ColorChoice::Never] {
+            let o = Overrides {
+                color: choice,
+                ..Overrides::default()
+            };
+            let s = resolve(&o, &e, &lua(), Path::new(DIR), 2).unwrap();
+            assert_eq!(s.color, sourced(choice, Source::Flag("--color")));
+        }
+    }
+
+    #[test]
+    fn a_shard_variable_beats_the_ci_systems_and_a_bad_one_is_an_error() {
+        let e = env(&[
+            ("PTEST_SHARD", "3/4"),
+            ("CI_NODE_INDEX", "1"),
+            ("CI_NODE_TOTAL", "2"),
+        ]);
+        let s = resolve(&Overrides::default(), &e, &lua(), Path::new(DIR), 2).unwrap();
+        assert_eq!(
+            s.shard,
+            sourced(
+                Some(Shard { index: 3, total: 4 }),
+                Source::Env("PTEST_SHARD")
+            )
+        );
+        // A CI system's variables that are not numbers make no shard, and no error.
+        let e = env(&[("CI_NODE_INDEX", "x"), ("CI_NODE_TOTAL", "2")]);
+        let s = resolve(&Overrides::default(), &e, &lua(), Path::new(DIR), 2).unwrap();
+        assert_eq!(s.shard.value, None);
+        // GitLab counts from 1: index 0 is no shard.
+        let e = env(&[("CI_NODE_INDEX", "0"), ("CI_NODE_TOTAL", "2")]);
+        let s = resolve(&Overrides::default(), &e, &lua(), Path::new(DIR), 2).unwrap();
+        assert_eq!(s.shard.value, None);
+        // The first system with a full pair wins, in the order of DESIGN §10.
+        let e = env(&[
+            ("CIRCLE_NODE_INDEX", "1"),
+            ("CIRCLE_NODE_TOTAL", "3"),
+            ("BUILDKITE_PARALLEL_JOB", "0"),
+            ("BUILDKITE_PARALLEL_JOB_COUNT", "3"),
+        ]);
+        let s = resolve(&Overrides::default(), &e, &lua(), Path::new(DIR), 2).unwrap();
+        assert_eq!(
+            s.shard,
+            sourced(
+                Some(Shard { index: 2, total: 3 }),
+                Source::Env("CIRCLE_NODE_INDEX")
+            )
+        );
+    }
+
+    #[test]
+    fn shard_text_forms() {
+        assert_eq!(" 1 / 1 ".parse::<Shard>(), Ok(Shard { index: 1, total: 1 }));
+        for bad in ["", "1/", "/2", "a/b", "1/0", "-1/2", "1/2/3", "2/1"] {
+            assert_eq!(
+                bad.parse::<Shard>(),
+                Err(format!("expected K/N with 1 <= K <= N, got \"{bad}\"")),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn jobs_text_forms() {
+        assert_eq!("Auto".parse::<Jobs>(), Ok(Jobs::Auto));
+        assert_eq!(" 8 ".parse::<Jobs>(), Ok(Jobs::Count(8)));
+        assert_eq!("65536".parse::<Jobs>(), Ok(Jobs::Count(65_536)));
+        assert_eq!(
+            "65537".parse::<Jobs>(),
+            Err(format!("65537 {TOO_MANY_WORKERS}"))
+        );
+        assert_eq!(
+            "-3".parse::<Jobs>(),
+            Err("expected a positive integer or \"auto\", got \"-3\"".into())
+        );
+    }
+
+    #[test]
+    fn the_history_path_from_the_flag_the_environment_or_beside_the_config() {
+        let dir = Path::new("/p");
+        let e = env(&[("PTEST_HISTORY", "env.json")]);
+        assert_eq!(
+            history(false, Some(Path::new("flag.json")), &e, dir),
+            sourced(Some("flag.json".into()), Source::Flag("--history"))
+        );
+        assert_eq!(
+            history(false, None, &e, dir),
+            sourced(Some("env.json".into()), Source::Env("PTEST_HISTORY"))
+        );
+        assert_eq!(
+            history(true, None, &e, dir),
+            sourced(None, Source::Flag("--no-history"))
+        );
+        assert_eq!(
+            history(false, None, &env(&[]), dir),
+            sourced(Some("/p/.ptest/history.json".into()), Source::Default)
+        );
+    }
+
+    #[test]
+    fn source_labels_name_the_flag_or_variable() {
+        assert_eq!(Source::Flag("--timeout").label(), "--timeout");
+        assert_eq!(Source::Env("PTEST_SHARD").label(), "PTEST_SHARD");
+        assert_eq!(Source::Config.label(), "ptest.lua");
+        assert_eq!(Source::Default.label(), "default");
+    }
+
+    #[test]
+    fn a_selection_filters_when_it_names_what_to_keep() {
+        assert!(!Selection::default().filters());
+        // --skip and --no-deps keep everything else: no filter.
+        let skip = Selection {
+            skip: vec!["a".into()],
+            no_deps: true,
+            ..Selection::default()
+        };
+        assert!(!skip.filters());
+        for s in [
+            Selection {
+                suites: vec!["a".into()],
+                ..Selection::default()
+            },
+            Selection {
+                categories: vec!["c".into()],
+                ..Selection::default()
+            },
+            Selection {
+                tags: vec!["t".into()],
+                ..Selection::default()
+            },
+            Selection {
+                phases: vec!["p".into()],
+                ..Selection::default()
+            },
+            Selection {
+                rerun: Some(Vec::new()),
+                ..Selection::default()
+            },
+        ] {
+            assert!(s.filters(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn the_retry_label_of_an_integer_retry_follows_the_command_line() {
+        let plain = (RetryPolicy::extra(2), None);
+        let with = |n| Settings {
+            retries: sourced(n, Source::Flag("--retries")),
+            ..resolve(&Overrides::default(), &env(&[]), &lua(), Path::new(DIR), 2).unwrap()
+        };
+        let (p, l) = with(None).suite_retry(&plain);
+        assert_eq!((p.attempts, l), (3, Some("+2".into())));
+        let (p, l) = with(Some(5)).suite_retry(&plain);
+        assert_eq!((p.attempts, l), (6, Some("+5".into())));
+        let (p, l) = with(Some(0)).suite_retry(&plain);
+        assert_eq!((p.attempts, l), (1, None));
+        // Huge counts saturate instead of overflowing.
+        let (p, _) = with(Some(u32::MAX)).suite_retry(&plain);
+        assert_eq!(p.attempts, u32::MAX);
+    }
 }

@@ -66,4 +66,66 @@ mod tests {
         assert!(parse("1e30GB").is_err());
         assert_eq!(human(6 << 30), "6.0 GB");
     }
+
+    #[test]
+    fn every_unit_and_its_spellings() {
+        for (text, want) in [
+            ("512B", 512),
+            ("1k", 1 << 10),
+            ("1KB", 1 << 10),
+            ("1kib", 1 << 10),
+            ("3m", 3 << 20),
+            ("3MiB", 3 << 20),
+            ("1g", 1 << 30),
+            ("1 TB", 1 << 40),
+            ("2tib", 2 << 40),
+            ("  64 mb  ", 64 << 20),
+            ("0.5KB", 512),
+        ] {
+            assert_eq!(parse(text), Ok(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn sizes_that_are_mistakes_say_what_was_expected() {
+        assert_eq!(
+            parse("12"),
+            Err("\"12\" has no unit: write it like \"12MB\" or \"12GB\"".into())
+        );
+        assert_eq!(
+            parse("2 XB"),
+            Err("unknown unit \"xb\" in \"2 XB\" (B, KB, MB, GB or TB)".into())
+        );
+        assert_eq!(
+            parse("GB"),
+            Err("expected a size like \"2GB\" or \"512MB\", got \"GB\"".into())
+        );
+        assert_eq!(
+            parse("-1GB"),
+            Err("expected a size like \"2GB\" or \"512MB\", got \"-1GB\"".into())
+        );
+        assert_eq!(
+            parse("1.2.3MB"),
+            Err("expected a size like \"2GB\" or \"512MB\", got \"1.2.3MB\"".into())
+        );
+        assert_eq!(
+            parse("0B"),
+            Err("\"0B\": expected a size above 0 and at most 1EB".into())
+        );
+        // 2^60 is the most; one byte's worth of TB more is refused.
+        assert_eq!(parse("1048576TB"), Ok(1 << 60));
+        assert!(parse("1048577TB").is_err());
+    }
+
+    #[test]
+    fn human_sizes_at_each_boundary() {
+        assert_eq!(human(0), "0 B");
+        assert_eq!(human(1023), "1023 B");
+        assert_eq!(human(1024), "1.0 KB");
+        assert_eq!(human(1536), "1.5 KB");
+        assert_eq!(human((1 << 20) - 1), "1024.0 KB");
+        assert_eq!(human(1 << 20), "1.0 MB");
+        assert_eq!(human(1 << 30), "1.0 GB");
+        assert_eq!(human(1 << 40), "1024.0 GB");
+    }
 }

@@ -35,4 +35,29 @@ mod tests {
         assert_eq!(hint("cmdd", known), " (did you mean \"cmd\"?)");
         assert_eq!(hint("qqqq", known), "");
     }
+
+    #[test]
+    fn case_does_not_hide_a_match_and_the_candidate_keeps_its_own() {
+        let known = ["Integration", "unit"];
+        assert_eq!(closest("integraton", known), Some("Integration"));
+        assert_eq!(closest("UNIT", known), Some("unit"));
+    }
+
+    #[test]
+    fn the_closest_of_several_wins_and_nothing_comes_of_nothing() {
+        let known = ["depends_on", "description", "timeout"];
+        assert_eq!(closest("dependson", known), Some("depends_on"));
+        assert_eq!(closest("descripton", known), Some("description"));
+        assert_eq!(closest("anything", std::iter::empty()), None);
+        assert_eq!(hint("x", std::iter::empty()), "");
+        // An exact name is its own closest.
+        assert_eq!(closest("timeout", known), Some("timeout"));
+    }
+
+    #[test]
+    fn short_or_unrelated_words_get_no_guess() {
+        let known = ["cmd", "env", "cwd"];
+        assert_eq!(closest("q", known), None);
+        assert_eq!(closest("deposits", known), None);
+    }
 }

@@ -5,6 +5,7 @@
 mod events;
 mod graph;
 mod listing;
+mod merge;
 mod terminal;
 
 use std::io::Write;

@@ -6,6 +6,7 @@ mod batches;
 mod bytes;
 mod cargo_preset;
 mod cgroups;
+mod command_line;
 mod config_errors;
 mod docs;
 mod examples;

@@ -1398,6 +1398,319 @@ fn rule8_a_second_signal_during_an_always_phase_kills_it() {
 }
 
 #[test]
+fn rule1_a_flaky_dependency_counts_as_passed() {
+    let mut d = retried(2, 0.0, 1.0);
+    d.suites.push(SuiteDecl {
+        depends_on: vec!["r".into()],
+        ..suite("after")
+    });
+    let plan = plan_of(d);
+    let t = run(&plan, &[("r", 1, fail(1, 1.0))], &[]);
+    assert_eq!(status(&plan, &t, "r").0, Status::Flaky);
+    assert_eq!(status(&plan, &t, "after").0, Status::Passed);
+    // After the second attempt, which passed at 2 s.
+    assert_eq!(t.starts[id(&plan, "after").index()], [2.0]);
+}
+
+#[test]
+fn rule1_a_suite_waiting_for_slots_lets_narrower_ready_suites_start() {
+    let mut d = decls(2);
+    d.suites.push(SuiteDecl {
+        estimate: Some(Duration::from_secs(20)),
+        ..suite("long")
+    });
+    d.suites.push(SuiteDecl {
+        slots: 2,
+        estimate: Some(Duration::from_secs(10)),
+        ..suite("wide")
+    });
+    d.suites.push(SuiteDecl {
+        estimate: Some(Duration::from_secs(1)),
+        ..suite("small")
+    });
+    let plan = plan_of(d);
+    let t = run(
+        &plan,
+        &[
+            ("long", 1, pass(4.0)),
+            ("wide", 1, pass(1.0)),
+            ("small", 1, pass(1.0)),
+        ],
+        &[],
+    );
+    // wide ranks above small but needs both slots: small takes the free one meanwhile.
+    assert_eq!(t.starts[id(&plan, "long").index()], [0.0]);
+    assert_eq!(t.starts[id(&plan, "small").index()], [0.0]);
+    assert_eq!(t.starts[id(&plan, "wide").index()], [4.0]);
+    assert_eq!(t.end, 5.0);
+}
+
+#[test]
+fn rule1_a_phase_with_its_own_worker_count_runs_no_more_at_once() {
+    let mut d = decls(4);
+    d.phases.push(PhaseDecl {
+        workers: Some(workers(1)),
+        ..phase("narrow")
+    });
+    d.phases.push(phase("wide"));
+    for (n, p) in [
+        ("n1", "narrow"),
+        ("n2", "narrow"),
+        ("w1", "wide"),
+        ("w2", "wide"),
+    ] {
+        d.suites.push(SuiteDecl {
+            phase: Some(p.into()),
+            ..suite(n)
+        });
+    }
+    let plan = plan_of(d);
+    let t = run(&plan, &[], &[]);
+    assert_eq!(t.starts[id(&plan, "n1").index()], [0.0]);
+    assert_eq!(t.starts[id(&plan, "n2").index()], [1.0]);
+    assert_eq!(t.starts[id(&plan, "w1").index()], [2.0]);
+    assert_eq!(t.starts[id(&plan, "w2").index()], [2.0]);
+}
+
+#[test]
+fn rule1_a_group_with_a_higher_cap_runs_that_many_at_once() {
+    let mut d = decls(4);
+    d.groups.push(group("pair", 2));
+    for n in ["p1", "p2", "p3"] {
+        d.suites.push(SuiteDecl {
+            group: Some("pair".into()),
+            ..suite(n)
+        });
+    }
+    let plan = plan_of(d);
+    let t = run(&plan, &[], &[]);
+    let firsts: Vec<f64> = ["p1", "p2", "p3"]
+        .iter()
+        .map(|n| t.starts[id(&plan, n).index()][0])
+        .collect();
+    assert_eq!(firsts, [0.0, 0.0, 1.0]);
+}
+
+#[test]
+fn rule3_a_dependency_skipped_by_the_command_line_skips_its_dependents() {
+    let mut d = decls(2);
+    d.suites.push(suite("build"));
+    d.suites.push(SuiteDecl {
+        depends_on: vec!["build".into()],
+        ..suite("test")
+    });
+    let none = |_: &str| None;
+    let history = crate::history::History::default();
+    let selection = Selection {
+        skip: vec!["build".into()],
+        ..Selection::default()
+    };
+    let inputs = Inputs {
+        overrides: &Overrides::default(),
+        selection: &selection,
+        env: &none,
+        cpus: 4,
+        history: &history,
+        memory_available: &|| 16 << 30,
+    };
+    let plan = build(d, &inputs).unwrap();
+    let t = run(&plan, &[], &[]);
+    assert_eq!(
+        status(&plan, &t, "build"),
+        (Status::Skipped, Some("--skip".into()))
+    );
+    assert_eq!(
+        status(&plan, &t, "test"),
+        (
+            Status::Skipped,
+            Some("dependency \"build\" was skipped".into())
+        )
+    );
+    assert!(t.started().is_empty());
+}
+
+#[test]
+fn rule4_a_flaky_phase_is_not_a_failed_one() {
+    let mut d = retried(2, 0.0, 1.0);
+    d.phases.push(phase("core"));
+    d.phases.push(phase("main"));
+    d.suites[0].phase = Some("core".into());
+    d.suites.push(SuiteDecl {
+        phase: Some("main".into()),
+        ..suite("m")
+    });
+    let plan = plan_of(d);
+    let t = run(&plan, &[("r", 1, fail(1, 1.0))], &[]);
+    assert_eq!(status(&plan, &t, "r").0, Status::Flaky);
+    assert_eq!(status(&plan, &t, "m").0, Status::Passed);
+}
+
+#[test]
+fn rule4_a_stop_skips_every_later_phase_naming_the_one_that_failed() {
+    let mut d = decls(2);
+    for p in ["one", "two", "three"] {
+        d.phases.push(phase(p));
+    }
+    for (n, p) in [("a", "one"), ("b", "two"), ("c", "three")] {
+        d.suites.push(SuiteDecl {
+            phase: Some(p.into()),
+            ..suite(n)
+        });
+    }
+    let plan = plan_of(d);
+    let t = run(&plan, &[("a", 1, timeout(1.0))], &[]);
+    let why = Some("phase \"one\" failed".to_owned());
+    assert_eq!(status(&plan, &t, "b"), (Status::Skipped, why.clone()));
+    assert_eq!(status(&plan, &t, "c"), (Status::Skipped, why));
+    assert_eq!(t.end, 1.0);
+}
+
+#[test]
+fn rule4_a_failure_in_a_continue_phase_does_not_stop_a_later_phase_that_passes() {
+    let mut d = decls(2);
+    d.phases.push(PhaseDecl {
+        on_failure: OnFailure::Continue,
+        ..phase("lenient")
+    });
+    d.phases.push(phase("strict"));
+    d.phases.push(phase("last"));
+    for (n, p) in [("l", "lenient"), ("s", "strict"), ("z", "last")] {
+        d.suites.push(SuiteDecl {
+            phase: Some(p.into()),
+            ..suite(n)
+        });
+    }
+    let plan = plan_of(d);
+    let t = run(&plan, &[("l", 1, fail(1, 1.0))], &[]);
+    assert_eq!(status(&plan, &t, "l").0, Status::Failed);
+    assert_eq!(status(&plan, &t, "s").0, Status::Passed);
+    assert_eq!(status(&plan, &t, "z").0, Status::Passed);
+}
+
+#[test]
+fn rule4_a_disabled_phase_is_skipped_and_stops_nothing() {
+    let mut d = decls(2);
+    d.phases.push(PhaseDecl {
+        enabled: false,
+        ..phase("stress")
+    });
+    d.phases.push(phase("after"));
+    d.suites.push(SuiteDecl {
+        phase: Some("stress".into()),
+        ..suite("s")
+    });
+    d.suites.push(SuiteDecl {
+        phase: Some("after".into()),
+        ..suite("a")
+    });
+    let plan = plan_of(d);
+    let t = run(&plan, &[], &[]);
+    assert_eq!(
+        status(&plan, &t, "s"),
+        (Status::Skipped, Some("phase \"stress\" disabled".into()))
+    );
+    assert_eq!(status(&plan, &t, "a").0, Status::Passed);
+    assert_eq!(t.starts[id(&plan, "a").index()], [0.0]);
+}
+
+#[test]
+fn rule5_without_fail_fast_a_failure_stops_nothing_else() {
+    let mut d = decls(1);
+    for n in ["bad", "next", "last"] {
+        d.suites.push(suite(n));
+    }
+    let plan = plan_of(d);
+    let t = run(&plan, &[("bad", 1, fail(2, 1.0))], &[]);
+    assert_eq!(status(&plan, &t, "bad").0, Status::Failed);
+    assert_eq!(status(&plan, &t, "next").0, Status::Passed);
+    assert_eq!(status(&plan, &t, "last").0, Status::Passed);
+    assert!(
+        !t.commands
+            .iter()
+            .any(|(_, c)| matches!(c, Command::Stopping(_)))
+    );
+}
+
+#[test]
+fn rule5_fail_fast_stops_only_once() {
+    let plan = fail_fast_plan();
+    let t = run(
+        &plan,
+        &[("bad", 1, fail(1, 1.0)), ("long", 1, fail(1, 1.0))],
+        &[],
+    );
+    let stops = t
+        .commands
+        .iter()
+        .filter(|(_, c)| matches!(c, Command::Stopping(_)))
+        .count();
+    assert_eq!(stops, 1);
+    // Cancelled by the first failure; its own failure on the way out changes nothing.
+    assert_eq!(status(&plan, &t, "long").0, Status::Cancelled);
+    assert_eq!(
+        status(&plan, &t, "later"),
+        (Status::Skipped, Some("fail-fast".into()))
+    );
+}
+
+#[test]
+fn rule6_a_timeout_is_retried_when_the_policy_says_so() {
+    let mut d = retried(2, 0.0, 1.0);
+    d.retries[0].policy.on_timeout = true;
+    let plan = plan_of(d);
+    let t = run(&plan, &[("r", 1, timeout(1.0))], &[]);
+    assert_eq!(status(&plan, &t, "r").0, Status::Flaky);
+    let t = run(
+        &plan,
+        &[("r", 1, timeout(1.0)), ("r", 2, timeout(1.0))],
+        &[],
+    );
+    assert_eq!(t.statuses[0], (Status::TimedOut, None, 2));
+}
+
+#[test]
+fn rule7_backoff_is_capped_by_max_delay() {
+    let mut d = retried(4, 2.0, 10.0);
+    d.retries[0].policy.max_delay = Duration::from_secs(5);
+    let plan = plan_of(d);
+    let t = run(
+        &plan,
+        &[
+            ("r", 1, fail(1, 1.0)),
+            ("r", 2, fail(1, 1.0)),
+            ("r", 3, fail(1, 1.0)),
+        ],
+        &[],
+    );
+    // Waits 2 s, then min(20, 5) s, then min(200, 5) s.
+    assert_eq!(t.starts[0], [0.0, 3.0, 9.0, 15.0]);
+    assert_eq!(t.statuses[0], (Status::Flaky, None, 4));
+}
+
+#[test]
+fn rule8_a_signal_before_anything_ends_skips_the_rest_as_interrupted() {
+    let mut d = decls(1);
+    for n in ["a", "b", "c"] {
+        d.suites.push(suite(n));
+    }
+    let plan = plan_of(d);
+    let t = run(&plan, &[("a", 1, pass(10.0))], &[0.5]);
+    assert_eq!(status(&plan, &t, "a").0, Status::Cancelled);
+    for n in ["b", "c"] {
+        assert_eq!(
+            status(&plan, &t, n),
+            (Status::Skipped, Some("interrupted".into()))
+        );
+    }
+    assert!(
+        t.commands
+            .iter()
+            .any(|(_, c)| *c == Command::Stopping("interrupted"))
+    );
+    assert!(t.end < 1.0, "cancelled soon after the signal: {}", t.end);
+}
+
+#[test]
 fn slots_and_worker_indexes_lowest_free_first() {
     let mut d = decls(3);
     d.suites.push(SuiteDecl {
