@@ -1,4 +1,4 @@
-//! The command line as a user meets it: where the config is found, colour, profiles and
+//! The command line as a user meets it: where the config is searched for, colour, profiles and
 //! variables, what `-q` leaves out, and the exit code of each kind of outcome (DESIGN §4).
 
 use crate::harness::{Project, run};
@@ -45,41 +45,6 @@ fn the_search_stops_at_the_repository_root() {
         )
     );
     assert!(out.stdout.is_empty());
-}
-
-#[test]
-fn a_folder_given_as_config_means_the_ptest_lua_in_it() {
-    let p = Project::new("");
-    p.file(
-        "services/api/ptest.lua",
-        r#"ptest.suite { name = "api", cmd = "true" }"#,
-    );
-    let out = p.run(&["list", "services/api"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("  api  [default]"), "{}", out.stdout);
-    // Its errors name the file by the path given.
-    p.file("broken/ptest.lua", "ptest.suite { name = 1 }");
-    let out = p.run(&["list", "broken"]);
-    assert_eq!(out.code, 2);
-    assert!(
-        out.stderr
-            .starts_with("broken/ptest.lua:1: suite: name: expected a string, got 1"),
-        "{}",
-        out.stderr
-    );
-}
-
-#[test]
-fn a_config_path_that_does_not_exist_is_a_usage_error() {
-    let p = Project::new("");
-    let out = p.run(&["list", "nowhere/ptest.lua"]);
-    assert_eq!(out.code, 2);
-    assert!(
-        out.stderr
-            .starts_with("error: cannot read nowhere/ptest.lua: No such file or directory"),
-        "{}",
-        out.stderr
-    );
 }
 
 const FAILING: &str = r#"
