@@ -117,3 +117,6 @@ pub fn io_message(e: &std::io::Error) -> String {
         None => s,
     }
 }
+
+#[cfg(test)]
+mod tests;

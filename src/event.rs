@@ -269,3 +269,6 @@ pub(crate) trait RetryJudge {
 pub(crate) trait Sink {
     fn event(&mut self, plan: &Plan, run: &RunInfo, event: &Event<'_>);
 }
+
+#[cfg(test)]
+mod tests;

@@ -272,4 +272,129 @@ mod tests {
             assert!(truncate(&format!("[###] 1/4 {wide} 3s, é́ x"), w).width() <= w.max(1));
         }
     }
+
+    fn planned() -> Plan {
+        crate::plan::tests::plan(
+            r#"
+            ptest.config { workers = 2 }
+            ptest.suite { name = "a", cmd = "true", estimate = "10s" }
+            ptest.suite { name = "b", cmd = "true", estimate = "20s" }
+            ptest.suite { name = "c", cmd = "true" }
+            ptest.suite { name = "off", cmd = "true", enabled = false, estimate = "99s" }
+            "#,
+        )
+    }
+
+    fn id(plan: &Plan, name: &str) -> SuiteId {
+        crate::plan::tests::by_name(plan, name).id
+    }
+
+    #[test]
+    fn a_new_state_counts_what_will_run_and_what_is_expected_of_it() {
+        let p = planned();
+        let s = LiveState::new(&p);
+        assert_eq!(
+            s.total, 3,
+            "a suite skipped before the start is not counted"
+        );
+        assert_eq!(s.workers, 2);
+        assert!((s.pending_known - 30.0).abs() < 1e-9);
+        assert_eq!(s.pending_unknown, 1);
+        // Nothing finished: the unknown suite makes the ETA unknown.
+        assert_eq!(s.eta(s.started), None);
+    }
+
+    #[test]
+    fn a_retry_does_not_take_its_expected_time_off_twice() {
+        let p = planned();
+        let mut s = LiveState::new(&p);
+        s.started(&p, id(&p, "a"), 1);
+        assert!((s.pending_known - 20.0).abs() < 1e-9);
+        s.ended(id(&p, "a"), false, 1.0);
+        assert_eq!(s.done, 0, "an attempt that will be retried is not done");
+        s.started(&p, id(&p, "a"), 2);
+        assert!((s.pending_known - 20.0).abs() < 1e-9);
+        s.started(&p, id(&p, "c"), 1);
+        assert_eq!(s.pending_unknown, 0);
+        s.ended(id(&p, "a"), true, 3.0);
+        assert_eq!((s.done, s.finished_secs.clone()), (1, vec![3.0]));
+    }
+
+    #[test]
+    fn skips_count_as_done_only_for_suites_that_were_to_run() {
+        let p = planned();
+        let mut s = LiveState::new(&p);
+        s.skipped(&p, id(&p, "off"));
+        assert_eq!(s.done, 0);
+        s.skipped(&p, id(&p, "b"));
+        s.skipped(&p, id(&p, "c"));
+        assert_eq!(s.done, 2);
+        assert!((s.pending_known - 10.0).abs() < 1e-9);
+        assert_eq!(s.pending_unknown, 0);
+        // Only a's 10 s are left, over two workers.
+        assert!((s.eta(s.started).unwrap() - 5.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn eta_counts_what_running_suites_have_left_never_below_zero() {
+        let mut s = LiveState {
+            workers: 1,
+            ..LiveState::empty()
+        };
+        let t0 = s.started;
+        s.running.insert(SuiteId(0), ("a".into(), t0, Some(10.0)));
+        s.running.insert(SuiteId(1), ("b".into(), t0, Some(2.0)));
+        let later = t0 + std::time::Duration::from_secs(4);
+        // a has 6 s left; b is past its estimate and counts as 0.
+        assert!((s.eta(later).unwrap() - 6.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn still_running_names_the_longest_running_first() {
+        let mut s = LiveState::empty();
+        let t0 = s.started;
+        assert_eq!(s.still_running(t0), None);
+        s.running.insert(
+            SuiteId(0),
+            (
+                "young".into(),
+                t0 + std::time::Duration::from_secs(50),
+                None,
+            ),
+        );
+        s.running.insert(SuiteId(1), ("old".into(), t0, None));
+        let now = t0 + std::time::Duration::from_secs(240);
+        assert_eq!(
+            s.still_running(now).as_deref(),
+            Some("still running: old (4m00s), young (3m10s)")
+        );
+    }
+
+    #[test]
+    fn a_slow_suite_is_marked_and_an_empty_plan_shows_a_full_bar() {
+        let mut s = LiveState::empty();
+        let t0 = s.started;
+        assert!(
+            s.render(t0, 200)
+                .starts_with("[####################] 0/0  0ms")
+        );
+        s.total = 2;
+        s.running.insert(SuiteId(3), ("long".into(), t0, Some(1.0)));
+        s.slow(SuiteId(3));
+        let line = s.render(t0 + std::time::Duration::from_secs(30), 200);
+        assert!(line.ends_with("  running 1: long 30.0s SLOW"), "{line}");
+        assert!(line.starts_with("[.........."), "{line}");
+    }
+
+    #[test]
+    fn truncation_at_the_smallest_widths() {
+        assert_eq!(truncate("abc", 0), "");
+        assert_eq!(truncate("abc", 1), "…");
+        assert_eq!(truncate("abc", 2), "a…");
+        assert_eq!(truncate("abc", 3), "abc");
+        // A wide character that does not fit whole is left out, not split.
+        assert_eq!(truncate("aテ", 2), "a…");
+        // Combining marks take no column.
+        assert_eq!(truncate("e\u{301}e\u{301}", 2), "e\u{301}e\u{301}");
+    }
 }
