@@ -4,6 +4,10 @@ use std::sync::Arc;
 
 use super::*;
 
+#[expect(
+    clippy::unnecessary_wraps,
+    reason = "ConfigError takes an optional origin"
+)]
 fn at(line: u32) -> Option<Origin> {
     Some(Origin {
         file: Arc::from("ptest.lua"),
