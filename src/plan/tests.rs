@@ -1,6 +1,10 @@
 //! `plan::build` on configs written in Lua and evaluated in this process (no binary, no run):
 //! what the plan makes of phases, groups, selection, the command line and history. Also the
 //! fixture other unit tests use to get a real `Plan` from a few lines of `ptest.lua`.
+#![expect(
+    clippy::float_cmp,
+    reason = "expected durations here are sums of whole seconds: exact"
+)]
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -791,4 +795,91 @@ fn ids_are_renumbered_after_selection_and_phases_list_their_suites() {
     assert_eq!(p.phases[1].suites, vec![by_name(&p, "b").id]);
     assert_eq!(by_name(&p, "b").depends_on, vec![by_name(&p, "a").id]);
     assert_eq!(p.declared, 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Priorities (DESIGN §3 rule 2).
+
+fn path_of(p: &Plan, name: &str) -> f64 {
+    by_name(p, name).path
+}
+
+#[test]
+fn a_path_is_its_own_time_plus_its_longest_chain_of_dependents() {
+    let p = plan(
+        r#"
+        ptest.suite { name = "build", cmd = "true", estimate = 5 }
+        ptest.suite { name = "unit", cmd = "true", estimate = 10, depends_on = { "build" } }
+        ptest.suite { name = "lint", cmd = "true", estimate = 2, depends_on = { "build" } }
+        ptest.suite { name = "e2e", cmd = "true", estimate = 30, depends_on = { "unit" } }
+        "#,
+    );
+    assert_eq!(path_of(&p, "e2e"), 30.0);
+    assert_eq!(path_of(&p, "unit"), 40.0);
+    assert_eq!(path_of(&p, "lint"), 2.0);
+    assert_eq!(path_of(&p, "build"), 45.0, "through unit and e2e, not lint");
+}
+
+#[test]
+fn dependents_in_a_later_phase_do_not_lengthen_a_path() {
+    let p = plan(
+        r#"
+        ptest.phase { name = "one" }
+        ptest.phase { name = "two" }
+        ptest.suite { name = "a", cmd = "true", estimate = 1, phase = "one" }
+        ptest.suite { name = "b", cmd = "true", estimate = 100, phase = "two", depends_on = { "a" } }
+        "#,
+    );
+    // The barrier waits for all of phase one anyway.
+    assert_eq!(path_of(&p, "a"), 1.0);
+    assert_eq!(path_of(&p, "b"), 100.0);
+}
+
+#[test]
+fn unknown_durations_count_as_the_mean_of_known_ones_or_as_one() {
+    let p = plan(
+        r#"
+        ptest.suite { name = "a", cmd = "true", estimate = 10 }
+        ptest.suite { name = "b", cmd = "true", estimate = 30 }
+        ptest.suite { name = "c", cmd = "true" }
+        "#,
+    );
+    assert_eq!(by_name(&p, "c").expected, 20.0);
+    assert_eq!(by_name(&p, "c").expected_source.label(), "none");
+    // Nothing known: every suite weighs 1, so the order follows depth.
+    let p = plan(
+        r#"
+        ptest.suite { name = "a", cmd = "true" }
+        ptest.suite { name = "b", cmd = "true", depends_on = { "a" } }
+        ptest.suite { name = "c", cmd = "true", depends_on = { "b" } }
+        "#,
+    );
+    let paths: Vec<f64> = ["a", "b", "c"].iter().map(|n| path_of(&p, n)).collect();
+    assert_eq!(paths, [3.0, 2.0, 1.0]);
+}
+
+#[test]
+fn the_first_priority_of_a_grouped_suite_counts_the_work_waiting_in_its_group() {
+    let p = plan(
+        r#"
+        local g = ptest.group { name = "db", max = 2 }
+        ptest.suite { name = "g1", cmd = "true", estimate = 4, group = g }
+        ptest.suite { name = "g2", cmd = "true", estimate = 6, group = g }
+        ptest.suite { name = "g3", cmd = "true", estimate = 10, group = g }
+        ptest.suite { name = "off", cmd = "true", estimate = 100, group = g, enabled = false }
+        ptest.suite { name = "chain", cmd = "true", estimate = 9 }
+        "#,
+    );
+    let prio = super::priority::initial(&p);
+    let of = |n: &str| prio[by_name(&p, n).id.index()];
+    // Own time plus the others' work (a disabled member never waits) over the cap of 2:
+    // 4 + (6 + 10) / 2 and 10 + (4 + 6) / 2.
+    assert_eq!(of("g1"), 12.0);
+    assert_eq!(of("g3"), 15.0);
+    assert_eq!(of("chain"), 9.0);
+    assert_eq!(
+        of("off"),
+        path_of(&p, "off"),
+        "a skipped member keeps its path"
+    );
 }
