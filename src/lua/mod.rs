@@ -420,3 +420,6 @@ impl Runtime {
         &self.lua
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -50,6 +50,11 @@ impl Fixture {
 
     /// Evaluate and build; an error as its text, with the temporary folder taken out of it.
     pub(crate) fn build(&self) -> Result<Plan, String> {
+        self.evaluate().map(|(plan, _)| plan)
+    }
+
+    /// [`Fixture::build`], keeping the Lua state for hooks and predicates.
+    pub(crate) fn evaluate(&self) -> Result<(Plan, crate::lua::Runtime), String> {
         let path = self.dir.path().join("ptest.lua");
         let ctx = crate::lua::EvalContext {
             sys: crate::sys::Sys {
@@ -81,7 +86,8 @@ impl Fixture {
             history: &self.history,
             memory_available: &|| 8 << 30,
         };
-        build(evaluated.decls, &inputs).map_err(strip)
+        let plan = build(evaluated.decls, &inputs).map_err(strip)?;
+        Ok((plan, evaluated.runtime))
     }
 
     pub(crate) fn plan(&self) -> Plan {

@@ -519,4 +519,226 @@ mod tests {
             "a%20b/%23%3F%26%22x.log"
         );
     }
+
+    use crate::event::AttemptDetail;
+    use crate::plan::tests::{by_name, plan};
+    use crate::report::tests::{result, run_info, with_log};
+    use std::time::Duration;
+
+    fn page(plan: &Plan, results: &[SuiteResult], interrupted: bool) -> String {
+        let summary = Summary::from_results(results, Duration::from_secs(10), interrupted);
+        build(
+            plan,
+            &run_info(plan),
+            results,
+            &summary,
+            &plan.log_dir.join("report.html"),
+        )
+    }
+
+    const MIXED: &str = r#"
+        ptest.config { workers = 2 }
+        ptest.suite { name = "ok", cmd = "true", category = "unit" }
+        ptest.suite { name = "<img src=x onerror=alert(1)>", cmd = "true" }
+        ptest.suite { name = "shaky", cmd = "true", retry = 1 }
+        ptest.suite { name = "never", cmd = "true" }
+    "#;
+
+    #[test]
+    fn the_page_sums_up_the_run_and_escapes_every_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = plan(MIXED);
+        let bad = "<img src=x onerror=alert(1)>";
+        let results = vec![
+            result(&p, "ok", Status::Passed, 2.0),
+            with_log(
+                result(&p, bad, Status::Failed, 1.0),
+                dir.path(),
+                "\x1b[31m<b>boom</b>\x1b[0m\n",
+            ),
+            result(&p, "shaky", Status::Flaky, 3.0),
+            result(&p, "never", Status::Skipped, 0.0),
+        ];
+        let h = page(&p, &results, false);
+        assert!(h.starts_with("<!doctype html>\n<html lang=\"en\">"), "{h}");
+        assert!(h.contains("<title>ptest run run-1</title>"));
+        assert!(
+            h.contains(
+                "<p id=\"summary\">4 suites: 1 passed, 1 flaky, 1 failed, 0 timed out, 0 cancelled, 1 skipped. Wall time 10.0s, sequential 6.0s, 2 workers, speedup 0.6×</p>"
+            ),
+            "{h}"
+        );
+        assert!(!h.contains("<img"), "a name is never markup");
+        assert!(h.contains("&lt;img src=x onerror=alert(1)&gt;"));
+        // The failure's tail: escaped, colour codes removed.
+        assert!(h.contains("<pre>&lt;b&gt;boom&lt;/b&gt;</pre>"), "{h}");
+        assert!(!h.contains('\x1b'));
+        assert_eq!(h.matches("<h3 class=\"failure\">").count(), 1);
+        assert!(h.ends_with("</script>\n</body></html>\n"));
+    }
+
+    #[test]
+    fn an_interrupted_run_says_so_instead_of_a_speedup() {
+        let p = plan(MIXED);
+        let h = page(&p, &[result(&p, "ok", Status::Cancelled, 1.0)], true);
+        assert!(
+            h.contains(
+                "2 workers <b>Interrupted</b>: running suites were cancelled, the rest skipped.</p>"
+            ),
+            "{h}"
+        );
+        assert!(!h.contains("speedup"));
+        assert!(
+            !h.contains("<h2>Failures</h2>"),
+            "a cancel is not a failure"
+        );
+    }
+
+    #[test]
+    fn the_table_puts_failures_first_with_a_filter_per_status_present() {
+        let p = plan(MIXED);
+        let results = vec![
+            result(&p, "ok", Status::Passed, 2.0),
+            result(&p, "shaky", Status::Flaky, 3.0),
+            result(&p, "never", Status::Skipped, 0.0),
+            result(&p, "<img src=x onerror=alert(1)>", Status::TimedOut, 1.0),
+        ];
+        let h = page(&p, &results, false);
+        let rows: Vec<&str> = h
+            .lines()
+            .filter(|l| l.starts_with("<tr data-status="))
+            .map(|l| l.split('"').nth(1).unwrap())
+            .collect();
+        assert_eq!(rows, ["timed_out", "flaky", "skipped", "passed"]);
+        assert!(
+            h.contains(
+                "Show: <button type=\"button\" data-status=\"timed_out\" aria-pressed=\"false\">timed_out (1)</button><button type=\"button\" data-status=\"flaky\" aria-pressed=\"false\">flaky (1)</button><button type=\"button\" data-status=\"skipped\" aria-pressed=\"false\">skipped (1)</button><button type=\"button\" data-status=\"passed\" aria-pressed=\"false\">passed (1)</button> <span><span id=\"shown\">4</span> shown</span>"
+            ),
+            "{h}"
+        );
+        assert!(
+            !h.contains("data-status=\"failed\""),
+            "no button for a status no suite has"
+        );
+        // The flaky row says which attempt passed and what failed before.
+        assert!(
+            h.contains("passed on attempt 2/2 (before: exit code 1)"),
+            "{h}"
+        );
+        // Sortable by a number: the seconds, not the human form.
+        assert!(h.contains("<td data-v=\"3.000\">3.0s</td>"), "{h}");
+    }
+
+    #[test]
+    fn the_timeline_has_a_bar_per_attempt_on_its_worker() {
+        let p = plan(MIXED);
+        let mut shaky = result(&p, "shaky", Status::Flaky, 4.0);
+        let first = shaky.attempts_detail[0].clone();
+        shaky.attempts_detail = vec![
+            AttemptDetail {
+                attempt: 1,
+                worker: 1,
+                duration: Duration::from_secs(1),
+                end: first.start + Duration::from_secs(1),
+                status: Status::Failed,
+                message: Some("exit code 1".into()),
+                ..first.clone()
+            },
+            AttemptDetail {
+                attempt: 2,
+                worker: 0,
+                start: first.start + Duration::from_secs(2),
+                end: first.start + Duration::from_secs(4),
+                duration: Duration::from_secs(2),
+                ..first
+            },
+        ];
+        let results = vec![
+            result(&p, "ok", Status::Passed, 4.0),
+            shaky,
+            result(&p, "never", Status::Skipped, 0.0),
+            result(&p, "<img src=x onerror=alert(1)>", Status::Passed, 0.1),
+        ];
+        let h = page(&p, &results, false);
+        let bars: Vec<&str> = h
+            .lines()
+            .filter(|l| l.starts_with("<rect class=\"attempt\""))
+            .collect();
+        assert_eq!(bars.len(), 4, "a skipped suite has no bar: {h}");
+        assert!(h.contains("<text x=\"0\" y=\"15\">worker 0</text>"));
+        assert!(h.contains("<text x=\"0\" y=\"37\">worker 1</text>"));
+        assert!(!h.contains("worker 2</text>"));
+        let failed = bars
+            .iter()
+            .find(|b| b.contains("data-attempt=\"1\"") && b.contains("data-suite=\"shaky\""))
+            .unwrap();
+        assert!(failed.contains("data-worker=\"1\""), "{failed}");
+        assert!(failed.contains("fill=\"#c62828\""), "{failed}");
+        assert!(
+            failed.contains(
+                "<title>shaky attempt 1/2: failed (exit code 1) in 1.0s on worker 1</title>"
+            ),
+            "{failed}"
+        );
+        // Labels name the attempt of a retried suite, where the bar is wide enough.
+        assert!(h.contains(">shaky #2</text>"), "{h}");
+        assert!(h.contains(">ok</text>"), "{h}");
+        // A bar too narrow for its name has none (its title still names it).
+        assert!(!h.contains("&gt;</text>"), "{h}");
+        assert!(h.contains("<title>&lt;img src=x onerror=alert(1)&gt; attempt 1/1: passed in 100ms on worker 0</title>"), "{h}");
+        assert!(h.contains("text-anchor=\"end\">4.0s</text></svg>"), "{h}");
+    }
+
+    #[test]
+    fn a_batchs_failed_tests_are_listed_with_their_traceback() {
+        let p = plan(MIXED);
+        let mut r = result(&p, "ok", Status::Failed, 1.0);
+        r.testcases = vec![crate::results::TestCase {
+            name: "test_x".into(),
+            classname: None,
+            file: Some("tests/test_a.py".into()),
+            line: None,
+            time: None,
+            outcome: crate::results::Outcome::Failed,
+            message: Some("assert 1 == <2>".into()),
+            kind: None,
+            text: Some("Traceback <here>".into()),
+            suite: None,
+            suite_file: None,
+            item: None,
+        }];
+        let h = page(&p, &[r], false);
+        assert!(
+            h.contains(
+                "<li><details><summary><code>tests/test_a.py::test_x</code> failed: assert 1 == &lt;2&gt;</summary><pre>Traceback &lt;here&gt;</pre></details></li>"
+            ),
+            "{h}"
+        );
+        let _ = by_name(&p, "ok");
+    }
+
+    #[test]
+    fn severities_order_failures_first() {
+        let mut all = [
+            Status::Passed,
+            Status::Skipped,
+            Status::Flaky,
+            Status::Cancelled,
+            Status::TimedOut,
+            Status::Failed,
+        ];
+        all.sort_by_key(|s| severity(*s));
+        assert_eq!(
+            all,
+            [
+                Status::Failed,
+                Status::TimedOut,
+                Status::Cancelled,
+                Status::Flaky,
+                Status::Skipped,
+                Status::Passed
+            ]
+        );
+        assert_eq!(color(Status::Failed), color(Status::TimedOut));
+    }
 }
