@@ -450,4 +450,124 @@ mod tests {
         );
         assert_eq!(node_runner("not json"), NodeRunner::Node);
     }
+
+    fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn tools_are_found_in_a_fixed_order_whatever_the_files() {
+        let d = folder(&[
+            ("package.json", "{}"),
+            ("go.mod", "module x"),
+            ("Cargo.toml", "[package]"),
+            ("pytest.ini", "[pytest]\n"),
+        ]);
+        assert_eq!(
+            detect(d.path()),
+            [
+                Tool::Pytest {
+                    found: "pytest.ini",
+                    paths: Vec::new()
+                },
+                Tool::Cargo,
+                Tool::Go,
+                Tool::Node {
+                    runner: NodeRunner::Node
+                }
+            ]
+        );
+        assert!(detect(folder(&[]).path()).is_empty());
+    }
+
+    #[test]
+    fn pytest_is_named_by_the_first_file_and_testpaths_by_the_first_that_has_them() {
+        let d = folder(&[
+            ("pyproject.toml", "[project]\nname = \"x\"\n"),
+            ("setup.cfg", "[tool:pytest]\ntestpaths = tests\n"),
+        ]);
+        assert_eq!(
+            detect(d.path()),
+            [Tool::Pytest {
+                found: "pyproject.toml",
+                paths: vec!["tests".into()]
+            }]
+        );
+        // tox.ini counts only with a [pytest] section.
+        assert!(detect(folder(&[("tox.ini", "[tox]\nenvlist = py3\n")]).path()).is_empty());
+        assert_eq!(
+            detect(folder(&[("tox.ini", "[tox]\n[pytest]\ntestpaths = t\n")]).path()),
+            [Tool::Pytest {
+                found: "tox.ini",
+                paths: vec!["t".into()]
+            }]
+        );
+    }
+
+    #[test]
+    fn folders_named_like_manifests_are_not_manifests() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("Cargo.toml")).unwrap();
+        std::fs::create_dir(d.path().join("go.mod")).unwrap();
+        assert!(detect(d.path()).is_empty());
+    }
+
+    #[test]
+    fn testpaths_outside_the_section_or_misspelt_are_ignored() {
+        assert!(testpaths("testpaths = x\n[pytest]\n", "[pytest]").is_empty());
+        assert!(testpaths("[pytest]\ntestpath = x\n", "[pytest]").is_empty());
+        assert_eq!(
+            testpaths("[pytest]\n  testpaths=a,b  \n", "[pytest]"),
+            ["a", "b"]
+        );
+    }
+
+    #[test]
+    fn a_package_json_that_is_not_json_runs_node_test() {
+        assert_eq!(node_runner("{ not json"), NodeRunner::Node);
+        assert_eq!(
+            node_runner(r#"{"scripts":{"test":"vitest run"}}"#),
+            NodeRunner::Vitest
+        );
+        assert_eq!(
+            node_runner(r#"{"dependencies":{"jest":"29"},"scripts":{"test":"vitest"}}"#),
+            NodeRunner::Vitest,
+            "vitest wins when both are named"
+        );
+    }
+
+    #[test]
+    fn what_was_found_is_said_in_words() {
+        let said: Vec<String> = [
+            Tool::Pytest {
+                found: "setup.cfg",
+                paths: Vec::new(),
+            },
+            Tool::Cargo,
+            Tool::Go,
+            Tool::Node {
+                runner: NodeRunner::NpmTest,
+            },
+        ]
+        .iter()
+        .map(Tool::found)
+        .collect();
+        assert_eq!(
+            said,
+            [
+                "setup.cfg (Python: pytest)",
+                "Cargo.toml (Rust: cargo test)",
+                "go.mod (Go: go test)",
+                "package.json (JavaScript: npm test)"
+            ]
+        );
+        assert_eq!(
+            lua_list(&["a".into(), "b\"c".into()]),
+            "{ \"a\", \"b\\\"c\" }"
+        );
+    }
 }

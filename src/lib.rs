@@ -592,3 +592,85 @@ fn load_with(
     let plan = plan::build::build(evaluated.decls, &inputs)?;
     Ok((plan, evaluated.runtime, loaded))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The helpers of the entry point: finding the config, saying why nothing runs, run ids.
+
+    use super::*;
+
+    #[test]
+    fn the_config_is_the_nearest_ptest_lua_below_the_repository_root() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        std::fs::create_dir_all(r.join("repo/a/b")).unwrap();
+        std::fs::write(r.join("ptest.lua"), "").unwrap();
+        // A git worktree's .git is a file: it marks the root as well.
+        std::fs::write(r.join("repo/.git"), "gitdir: elsewhere").unwrap();
+        assert_eq!(find_config(&r.join("repo/a/b")), None);
+        std::fs::write(r.join("repo/ptest.lua"), "").unwrap();
+        assert_eq!(
+            find_config(&r.join("repo/a/b")),
+            Some(r.join("repo/ptest.lua"))
+        );
+        std::fs::write(r.join("repo/a/ptest.lua"), "").unwrap();
+        assert_eq!(
+            find_config(&r.join("repo/a/b")),
+            Some(r.join("repo/a/ptest.lua"))
+        );
+        // A folder named ptest.lua is not a config.
+        std::fs::create_dir(r.join("repo/a/b/ptest.lua")).unwrap();
+        assert_eq!(
+            find_config(&r.join("repo/a/b")),
+            Some(r.join("repo/a/ptest.lua"))
+        );
+        // At the root itself, its own config counts.
+        assert_eq!(find_config(&r.join("repo")), Some(r.join("repo/ptest.lua")));
+    }
+
+    fn why(args: &[&str], kept: usize) -> String {
+        use clap::Parser;
+        let cli =
+            cli::Cli::try_parse_from(std::iter::once("ptest").chain(args.iter().copied())).unwrap();
+        nothing_to_run(&cli.run.config, kept)
+    }
+
+    #[test]
+    fn nothing_to_run_names_the_reason() {
+        assert_eq!(why(&[], 0), "ptest.lua declares no suite");
+        assert_eq!(why(&["ci/ptest.lua"], 0), "ci/ptest.lua declares no suite");
+        assert_eq!(
+            why(&["-s", "a,b", "--phase", "core", "-t", "fast"], 0),
+            "the selection --suites a,b --tags fast --phase core matches no suite"
+        );
+        assert_eq!(
+            why(&["-c", "unit"], 3),
+            "every selected suite is disabled (enabled = false) in ptest.lua"
+        );
+        assert_eq!(
+            why(&["--skip", "x,y"], 2),
+            "every selected suite is skipped (--skip x,y) or disabled"
+        );
+    }
+
+    #[test]
+    fn run_ids_start_with_the_time_and_end_with_six_hex_digits() {
+        let a = new_run_id();
+        let b = a.as_bytes();
+        assert_eq!(a.len(), 22, "{a}");
+        assert!(b[..8].iter().all(u8::is_ascii_digit), "{a}");
+        assert_eq!(b[8], b'T', "{a}");
+        assert!(b[9..15].iter().all(u8::is_ascii_digit), "{a}");
+        assert_eq!(b[15], b'-', "{a}");
+        assert!(b[16..].iter().all(u8::is_ascii_hexdigit), "{a}");
+        // Sorting by id sorts by start time: the year comes first.
+        let year = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        assert!(a.starts_with(&year[..4]), "{a}");
+    }
+
+    #[test]
+    fn colour_is_forced_either_way_by_the_flag() {
+        assert!(color_enabled(cli::ColorChoice::Always));
+        assert!(!color_enabled(cli::ColorChoice::Never));
+    }
+}
