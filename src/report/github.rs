@@ -333,7 +333,7 @@ mod tests {
         assert_eq!(cell("a|b\nc"), "a\\|b c");
     }
     use crate::event::Summary;
-    use crate::plan::tests::{Fixture, by_name, plan};
+    use crate::plan::tests::{Fixture, plan};
     use crate::report::tests::{result, with_log};
     use std::time::Duration;
 
@@ -498,7 +498,6 @@ mod tests {
             md.contains("<details open><summary>a\\|b failed: exit code 3</summary>\n\n```text\n\n```\n\n</details>"),
             "{md}"
         );
-        let _ = by_name(&p, "ok");
     }
 
     #[test]

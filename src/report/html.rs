@@ -521,7 +521,7 @@ mod tests {
     }
 
     use crate::event::AttemptDetail;
-    use crate::plan::tests::{by_name, plan};
+    use crate::plan::tests::plan;
     use crate::report::tests::{result, run_info, with_log};
     use std::time::Duration;
 
@@ -714,7 +714,6 @@ mod tests {
             ),
             "{h}"
         );
-        let _ = by_name(&p, "ok");
     }
 
     #[test]
