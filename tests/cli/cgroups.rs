@@ -208,3 +208,23 @@ fn sys_agrees_with_the_machines_cgroup_files() {
         .unwrap_or_else(|| panic!("no budget in MB or GB in {}", out.stdout));
     assert!(budget <= total + 100.0, "budget {budget} MiB of {total}");
 }
+
+/// `ci.workers` reads only `ptest.sys`: given a container's figures (a quota of 1.5 CPUs is
+/// `cpus = 2`, 700 MB left under a memory limit), it plans for them, not for the host.
+#[test]
+fn the_ci_preset_plans_for_the_figures_sys_gives_it() {
+    let p = Project::new(
+        "local ci = require('ptest.presets.ci')\n\
+         local container = { cpus = 2, cpu_quota = 1.5, mem_available_mb = 700, mem_limit_mb = 1024, ci = 'circleci' }\n\
+         print(ci.workers {}(container), ci.workers { mem_per_worker_mb = 256 }(container),\n\
+               ci.workers { mem_per_worker_mb = 256, ci_max = 1 }(container))\n\
+         local s = ptest.sys\n\
+         print(ci.workers {}(s) == math.max(1, math.min(s.cpus, s.mem_available_mb // 1024)))\n\
+         ptest.suite { name = 'a', cmd = 'true' }\n",
+    );
+    let out = p.run(&["list"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    // 700 MB is no 1024 MB worker (at least one runs), two of 256 MB; ci_max caps on CI.
+    assert_eq!(lines[..2], ["1\t2\t1", "true"], "{}", out.stderr);
+}
