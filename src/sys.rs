@@ -108,17 +108,27 @@ fn with_limit(total: u64, available: u64, cg: Option<cgroup::Memory>) -> (u64, u
     }
 }
 
-/// The memory available for new processes now, in bytes, the cgroup's room included (0 when
-/// it cannot be read): the default memory budget (DESIGN §12).
+/// The memory available for new processes now, in bytes, the cgroup's room included (the
+/// cgroup's alone when the machine's cannot be read, 0 when neither can): the default memory
+/// budget (DESIGN §12).
 pub(crate) fn mem_available() -> u64 {
     let host = match sysinfo::System::new() {
         Ok(mut s) => {
             s.refresh_memory_specifics(sysinfo::MemoryRefreshKind::nothing().with_ram());
-            s.available_memory()
+            Some(s.available_memory()).filter(|&b| b > 0)
         }
-        Err(_) => return 0,
+        Err(_) => None,
     };
-    with_limit(u64::MAX, host, cgroup::memory(Path::new(ROOT))).1
+    match with_limit(
+        u64::MAX,
+        host.unwrap_or(u64::MAX),
+        cgroup::memory(Path::new(ROOT)),
+    )
+    .1
+    {
+        u64::MAX => 0,
+        b => b,
+    }
 }
 
 impl Resources {
