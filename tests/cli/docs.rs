@@ -171,6 +171,7 @@ fn the_readme_installs_first_and_its_test_command_is_what_ci_runs() {
 #[test]
 fn every_example_passes_plan() {
     let mut found = 0;
+    let go = crate::go_preset::go();
     for entry in std::fs::read_dir(root().join("examples")).unwrap() {
         let config = entry.unwrap().path().join("ptest.lua");
         if !config.exists() {
@@ -178,6 +179,11 @@ fn every_example_passes_plan() {
         }
         found += 1;
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ptest"));
+        // examples/go runs `go list` while its config is read.
+        if config.ends_with("go/ptest.lua") {
+            let Some(go) = &go else { continue };
+            crate::go_preset::go_env(&mut cmd, go);
+        }
         // examples/cargo builds its crate: not into the repository.
         cmd.arg("plan")
             .arg(&config)

@@ -35,6 +35,12 @@ fn command(scratch: &Project, config: &Path, args: &[&str]) -> Command {
         .env_remove("TEST_WORKERS")
         .env_remove("RUN_STRESS_TESTS");
     cargo_env(&mut c);
+    // examples/go runs the real go tool, offline, its caches under target/.
+    if config.ends_with("go/ptest.lua")
+        && let Some(go) = crate::go_preset::go()
+    {
+        crate::go_preset::go_env(&mut c, &go);
+    }
     // examples/pytest runs real pytest, leaving nothing behind in the repository.
     if let Some(py) = crate::pytest_preset::python() {
         c.env("PYTHON", py)
@@ -94,9 +100,19 @@ fn overlap(a: (&str, f64, f64), b: (&str, f64, f64)) -> bool {
 fn every_example_plans_and_runs() {
     let found = examples();
     assert!(found.len() >= 5, "{found:?}");
+    // examples/go needs the go tool (its config runs `go list`).
+    let go = crate::go_preset::go();
+    let found: Vec<PathBuf> = found
+        .into_iter()
+        .filter(|c| go.is_some() || !c.ends_with("go/ptest.lua"))
+        .collect();
     for config in &found {
         let scratch = Project::new("");
-        let out = crate::harness::run(cargo_env(&mut scratch.cmd()).arg("plan").arg(config));
+        let mut c = scratch.cmd();
+        if let Some(go) = &go {
+            crate::go_preset::go_env(&mut c, go);
+        }
+        let out = crate::harness::run(cargo_env(&mut c).arg("plan").arg(config));
         assert_eq!(out.code, 0, "plan {}: {}", config.display(), out.stderr);
         assert!(out.stdout.contains("start order"), "{}", out.stdout);
     }

@@ -11,7 +11,7 @@ use std::process::Command;
 use crate::harness::{Output, Project, run};
 
 /// The go tool, or `None` (after saying why) when there is none and CI is not set.
-fn go() -> Option<PathBuf> {
+pub(crate) fn go() -> Option<PathBuf> {
     let found = std::env::var_os("PTEST_TEST_GO")
         .map(PathBuf::from)
         .or_else(|| Some(PathBuf::from("go")))
@@ -33,10 +33,15 @@ fn go() -> Option<PathBuf> {
 
 /// `ptest ARGS` in the project with go offline and its caches under target/.
 fn ptest(p: &Project, go: &Path, args: &[&str]) -> Output {
-    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
     let mut c = p.cmd();
-    c.args(args)
-        .env("GOFLAGS", "-mod=mod")
+    c.args(args);
+    run(go_env(&mut c, go))
+}
+
+/// Go offline, its caches under target/ (kept between runs), `go` first on the PATH.
+pub(crate) fn go_env<'c>(c: &'c mut Command, go: &Path) -> &'c mut Command {
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    c.env("GOFLAGS", "-mod=mod")
         .env("GOPROXY", "off")
         .env("GOTOOLCHAIN", "local")
         .env("GOTELEMETRY", "off")
@@ -49,7 +54,7 @@ fn ptest(p: &Project, go: &Path, args: &[&str]) -> Output {
         dirs.extend(std::env::split_paths(&path));
         c.env("PATH", std::env::join_paths(dirs).unwrap());
     }
-    run(&mut c)
+    c
 }
 
 /// A test that notes its package and attempt in ran.txt at the module's root.

@@ -1,0 +1,3 @@
+module example.com/ptest-example
+
+go 1.19
