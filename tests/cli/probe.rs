@@ -12,12 +12,20 @@ use serde_json::Value;
 
 use crate::harness::{Output, Project};
 
-/// `sh probe.sh NAME SECONDS [EXIT]`: records its start, sleeps (as a child it waits for, so a
-/// signal to the group reaches both), records its end and exits with EXIT.
-const PROBE_SH: &str = r#"name=$1; secs=${2:-0}; code=${3:-0}
+/// `sh probe.sh NAME SECONDS [EXIT [TAG:COUNT]]`: records its start, sleeps (as a child it waits
+/// for, so a signal to the group reaches both), records its end and exits with EXIT.
+///
+/// With `TAG:COUNT` it first waits, at most 30 s, until COUNT probes of that tag have started:
+/// suites a test expects side by side then overlap however slowly a loaded machine starts them,
+/// and a scheduler that ran them one after another shows as a 30 s wait and a failed overlap.
+const PROBE_SH: &str = r#"name=$1; secs=${2:-0}; code=${3:-0}; meet=${4:-}
 out='@PROBE_FILE@'
 echo "start $name $(date +%s%N) ${PTEST_WORKER:-none}" >> "$out"
 echo "pid $name $$" >> "$out"
+if [ -n "$meet" ]; then
+  dir="$out.meet.${meet%%:*}"; mkdir -p "$dir"; : > "$dir/$name"; n=0
+  while [ "$(ls "$dir" | wc -l)" -lt "${meet##*:}" ] && [ "$n" -lt 3000 ]; do sleep 0.01; n=$((n+1)); done
+fi
 sleep "$secs" &
 echo "pid $name $!" >> "$out"
 wait $!
@@ -25,9 +33,10 @@ echo "end $name $(date +%s%N) ${PTEST_WORKER:-none}" >> "$out"
 exit "$code"
 "#;
 
-/// Lua put before every probed config: `probe(name, seconds, exit_code)` returns the command.
-const PRELUDE: &str = r#"local function probe(name, secs, code)
-  return string.format("sh '@PROBE_SH@' %s %s %d", name, tostring(secs or 0), code or 0)
+/// Lua put before every probed config: `probe(name, seconds, exit_code, meet)` returns the
+/// command; `meet` ("TAG:COUNT") makes COUNT probes of a tag wait for each other (see PROBE_SH).
+const PRELUDE: &str = r#"local function probe(name, secs, code, meet)
+  return string.format("sh '@PROBE_SH@' %s %s %d %s", name, tostring(secs or 0), code or 0, meet or "")
 end
 "#;
 
