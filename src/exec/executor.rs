@@ -365,7 +365,10 @@ impl Executor {
     /// (daemonized grandchildren), reaping them all until ptest has no stray child left. Returns
     /// at once when nothing is left. Attempts still running end `Cancelled`, and their outcomes
     /// are on the channel before this returns, as is every byte echo readers had to write.
-    pub(crate) async fn shutdown(self, grace: Duration) {
+    ///
+    /// The reaper and the watchdog stay until the [`Closing`] it returns is closed or dropped:
+    /// what the last Lua hooks start after this is still ptest's to stop.
+    pub(crate) async fn shutdown(self, grace: Duration) -> Closing {
         let (groups, terminated) = {
             let state = self.shared.lock();
             for handle in state.attempts.values() {
@@ -385,7 +388,8 @@ impl Executor {
             (groups, state.terminated.clone())
         };
         // Without a subreaper, what left every group is found by the run's id it inherited.
-        let marker = self.base_env.entry("PTEST_RUN_ID");
+        let marker = self.base_env.entry("PTEST_RUN_ID").map(OsStr::to_owned);
+        let marker = marker.as_deref();
         sweep::sweep(
             groups,
             terminated,
@@ -398,11 +402,11 @@ impl Executor {
         let settle_by = time::Instant::now() + SETTLE_MAX;
         let mut running = self.shared.running.subscribe();
         let _ = time::timeout_at(settle_by, running.wait_for(|&n| n == 0)).await;
-        // Every group is empty now.
-        if let Some(w) = &self.shared.watchdog {
-            w.goodbye();
+        Closing {
+            marker: marker.map(OsStr::to_owned),
+            shared: self.shared,
+            reaper: self.reaper,
         }
-        self.reaper.abort();
     }
 
     fn follower(&self) -> std::io::Result<Follower> {
@@ -421,6 +425,46 @@ impl Executor {
             log_start,
             log_end,
         );
+    }
+}
+
+/// An executor after its shutdown: every group it made is empty, but its reaper and the
+/// watchdog's pipe are kept while the run's last Lua hooks (`run_finished`) run, so that what they
+/// start (`os.execute("server &")`) is stopped as a suite's leftovers are (DESIGN §7).
+pub(crate) struct Closing {
+    marker: Option<OsString>,
+    shared: Arc<Shared>,
+    reaper: JoinHandle<()>,
+}
+
+impl Closing {
+    pub(crate) fn kill_switch(&self) -> KillSwitch {
+        KillSwitch {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Stops what was started since the shutdown and left running, as the shutdown's own sweep
+    /// does (SIGTERM, SIGKILL after `grace`), then says goodbye to the watchdog.
+    pub(crate) async fn close(self, grace: Duration) {
+        sweep::sweep(
+            BTreeSet::new(),
+            BTreeSet::new(),
+            self.marker.as_deref(),
+            grace,
+            self.shared.hurry.subscribe(),
+        )
+        .await;
+    }
+}
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        // Every group is empty now.
+        if let Some(w) = &self.shared.watchdog {
+            w.goodbye();
+        }
+        self.reaper.abort();
     }
 }
 

@@ -203,6 +203,7 @@ impl<'a> Scheduler<'a> {
             }
         }
         let mut signalled_in_sweep = false;
+        let mut closing = None;
         if let Some(exec) = self.exec.take() {
             // A stop signal during the final sweep kills at once: the sweep is already the
             // stop a first signal asks for, so this one is the second.
@@ -211,7 +212,10 @@ impl<'a> Scheduler<'a> {
             tokio::pin!(shutdown);
             loop {
                 tokio::select! {
-                    () = &mut shutdown => break,
+                    c = &mut shutdown => {
+                        closing = Some(c);
+                        break;
+                    }
                     () = stops.recv(), if !signalled_in_sweep => {
                         signalled_in_sweep = true;
                         switch.fire();
@@ -264,6 +268,24 @@ impl<'a> Scheduler<'a> {
                 limiters: &limiters,
             },
         );
+        // What a run_finished hook started and left running is ptest's to stop too (DESIGN §7).
+        if let Some(closing) =
+            closing.filter(|_| self.plan.hooks.iter().any(|h| h == "run_finished"))
+        {
+            let switch = closing.kill_switch();
+            let close = closing.close(self.plan.grace);
+            tokio::pin!(close);
+            let mut signalled = signalled_in_sweep;
+            loop {
+                tokio::select! {
+                    () = &mut close => break,
+                    () = stops.recv(), if !signalled => {
+                        signalled = true;
+                        switch.fire();
+                    }
+                }
+            }
+        }
         self.janitor.finish();
         (results, summary, self.run)
     }

@@ -98,17 +98,19 @@ impl Coordinator {
 async fn serve(stream: UnixStream, limiters: Limiters) {
     let (read, mut write) = stream.into_split();
     let mut reader = tokio::io::BufReader::new(read);
-    let mut line = String::new();
+    let mut bytes = Vec::new();
     loop {
-        line.clear();
+        bytes.clear();
         match (&mut reader)
             .take(MAX_LINE as u64 + 1)
-            .read_line(&mut line)
+            .read_until(b'\n', &mut bytes)
             .await
         {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
+        // A request that is not UTF-8 gets an answer that says so, not a silent hang-up.
+        let line = String::from_utf8_lossy(&bytes);
         if line.len() > MAX_LINE && !line.ends_with('\n') {
             let _ = write.write_all(b"err line too long\n").await;
             return;

@@ -40,3 +40,68 @@ for i = 1, 3 do ptest.suite { name = "s" .. i, cmd = probe("s" .. i, 30) } end
     );
     p.spans().assert_no_process_left();
 }
+
+/// `os.execute("... &")` in a `run_finished` hook left its process running after ptest exited:
+/// the end-of-run sweep had already happened when the last hook ran. The sweep now runs again
+/// after it (only when such a hook exists).
+#[test]
+fn what_a_run_finished_hook_starts_does_not_outlive_ptest() {
+    let p = Probed::new(
+        r#"
+ptest.on("run_finished", function()
+  os.execute("sh -c 'echo $$ > hook.pid; exec sleep 300' >/dev/null 2>&1 &")
+  local deadline = os.time() + 10
+  while not io.open("hook.pid") and os.time() < deadline do end
+end)
+ptest.suite { name = "a", cmd = probe("a", 0) }
+"#,
+    );
+    let out = p.p.run(&["-q"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let pid: libc::pid_t = std::fs::read_to_string(p.p.join("hook.pid"))
+        .expect("the hook started its process")
+        .trim()
+        .parse()
+        .unwrap();
+    // Without a subreaper (PTEST_PLATFORM=posix) init reaps it, moments later.
+    let gone = wait_until(Duration::from_secs(5), || {
+        // SAFETY: signal 0 only asks whether the process exists.
+        let rc = unsafe { libc::kill(pid, 0) };
+        rc != 0
+    });
+    if !gone {
+        // SAFETY: the process the hook started, still there: stopped so it does not linger.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    assert!(gone, "the hook's process {pid} outlived ptest");
+}
+
+/// A request line that is not UTF-8 closed the connection without an answer; it gets `err`
+/// like any other malformed request now, and the connection stays usable.
+#[test]
+fn a_socket_request_that_is_not_utf8_gets_an_error_reply() {
+    let p = crate::harness::Project::new(
+        r#"
+ptest.limiter { name = "api", rate = 1000 }
+ptest.suite { name = "c", cmd = { "python3", "client.py" } }
+"#,
+    );
+    p.file(
+        "client.py",
+        r#"import os, socket
+s = socket.socket(socket.AF_UNIX)
+s.connect(os.environ["PTEST_SOCKET"])
+f = s.makefile("rwb")
+for req in (b"acquire \xff\xfe\n", b"acquire api\n"):
+    f.write(req); f.flush()
+    print(f.readline().decode("utf-8", "replace").strip())
+"#,
+    );
+    let out = p.run(&["-q"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let log = std::fs::read_to_string(p.join("test-logs/c.log")).unwrap();
+    let replies: Vec<&str> = log.lines().skip(1).collect();
+    assert_eq!(replies.len(), 2, "{log}");
+    assert!(replies[0].starts_with("err unknown limiter"), "{log}");
+    assert_eq!(replies[1], "ok", "{log}");
+}
