@@ -243,7 +243,7 @@ def projects_setup(only):
             inner.rename(proj)
             tmp.rmdir()
             # Installed as a user would for its tests (src layouts import the installed copy).
-            sh([str(py), "-m", "pip", "install", "-q", "--no-deps", str(proj)])
+            sh([str(py), "-m", "pip", "install", "-q", str(proj)])
             (proj / ".installed").write_text("")
         out.append((name, proj))
     return py, out
@@ -268,6 +268,9 @@ def bench_projects(rounds, jobs, only):
         hist = proj / ".ptest" / "history.json"
         times = {k: [] for k in ("serial", "xdist", "cold", "warm")}
         codes = {}
+        for f in (junit, ours):
+            if f.exists():
+                f.unlink()
         for r in range(rounds):
             t, codes["serial"] = timed(plain + xml + [f"--junitxml={junit}"], proj, env)
             times["serial"].append(t)
@@ -287,6 +290,10 @@ def bench_projects(rounds, jobs, only):
             capture_output=True, text=True).stdout)
         parts = listing["suites"]
         files = sum(len(s["batch"]["items"]) for s in parts)
+        if not junit.exists() or not ours.exists():
+            problems.append(f"{name}: no JUnit from " + " and ".join(
+                w for w, f in (("pytest", junit), ("ptest", ours)) if not f.exists()))
+            continue
         a, b = junit_outcomes(junit), junit_outcomes(ours)
         diff = compare(a, b)
         if diff:

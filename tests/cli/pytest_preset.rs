@@ -169,6 +169,24 @@ fn pytest_settings_from_pyproject_and_defaults() {
     assert_eq!(all, ["pkg/tests/foo_test.py", "test_top.py"]);
     let out = p.run(&[]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+
+    // A project in a subfolder (`cwd`): its settings, its files relative to it.
+    let p = Project::new(&format!(
+        "require(\"ptest.presets.pytest\").batch {{ python = \"{}\", cwd = \"py\" }}\n",
+        py.display()
+    ));
+    p.file(
+        "py/pyproject.toml",
+        "[tool.pytest.ini_options]\ntestpaths = [\"tests\"]  # it's here\naddopts = [\n  \"-p\", \"no:cacheprovider\",  # don't write\n]\n",
+    )
+    .file("py/tests/test_sub.py", "def test_s():\n    pass\n")
+    .file("py/other/test_no.py", "def test_no():\n    assert False\n")
+    .file("test_outside.py", "def test_no():\n    assert False\n");
+    let j = list_json(&p, &[]);
+    assert_eq!(items(&j, 0), ["tests/test_sub.py"]);
+    let out = p.run(&[]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(!p.join("py/.pytest_cache").exists());
 }
 
 #[test]

@@ -63,6 +63,25 @@ local function words(s)
   return out
 end
 
+-- The folder pytest runs in, where its settings and the items are: the batch's `cwd`
+-- (relative to the config's folder), else the config's folder.
+local function base_dir(opts)
+  return opts.cwd and join(ptest.config_dir, opts.cwd) or ptest.config_dir
+end
+
+-- ptest.glob, relative to that folder.
+local function globber(opts)
+  if not opts.cwd then return ptest.glob end
+  local prefix = opts.cwd:gsub("/+$", "") .. "/"
+  return function(pattern)
+    local out = {}
+    for _, f in ipairs(ptest.glob(prefix .. pattern)) do
+      if f:sub(1, #prefix) == prefix then out[#out + 1] = f:sub(#prefix + 1) end
+    end
+    return out
+  end
+end
+
 -- The `key = value` (with indented continuation lines) of one [section] of an ini file.
 local function ini_value(text, section, key)
   local in_section, value = false, nil
@@ -90,7 +109,22 @@ local function toml_list(text, key)
   local v = text:match("\n%s*" .. key .. "%s*=%s*(%b[])") or text:match("^%s*" .. key .. "%s*=%s*(%b[])")
   if v then
     local out = {}
-    for s in v:gmatch("[\"']([^\"']*)[\"']") do out[#out + 1] = s end
+    for line in (v .. "\n"):gmatch("([^\n]*)\n") do
+      -- Strings up to a comment: a `#` outside quotes.
+      local pos, quote = 1, nil
+      for i = 1, #line do
+        local ch = line:sub(i, i)
+        if quote then
+          if ch == quote then quote = nil end
+        elseif ch == '"' or ch == "'" then
+          quote = ch
+        elseif ch == "#" then
+          break
+        end
+        pos = i
+      end
+      for str in line:sub(1, pos):gmatch("[\"']([^\"']*)[\"']") do out[#out + 1] = str end
+    end
     return out
   end
   local s = text:match("\n%s*" .. key .. "%s*=%s*[\"']([^\"']*)[\"']")
@@ -186,7 +220,9 @@ end
 -- itself leaves out (`--ignore`, conftest.py's `collect_ignore`) the parts leave out at run time.
 function M.discover(opts)
   opts = opts or {}
-  local settings = M.settings()
+  local base = base_dir(opts)
+  local glob = globber(opts)
+  local settings = M.settings(base)
   local args = {}
   for _, a in ipairs(settings.addopts or {}) do args[#args + 1] = a end
   for _, a in ipairs(opts.args or {}) do args[#args + 1] = a end
@@ -229,20 +265,20 @@ function M.discover(opts)
   for _, path in ipairs(paths) do
     path = path:gsub("/+$", "")
     if path:match("%.py$") or path:match("%.txt$") or path:match("%.rst$") then
-      for _, f in ipairs(ptest.glob(path)) do add(f) end
+      for _, f in ipairs(glob(path)) do add(f) end
     else
-      for _, dir in ipairs((path == "." or path == "") and { "" } or ptest.glob(path)) do
+      for _, dir in ipairs((path == "." or path == "") and { "" } or glob(path)) do
         local prefix = dir == "" and "" or (dir:gsub("/+$", "") .. "/")
         -- Top-level entries one by one, so hidden folders and virtualenvs are never walked.
         for _, pattern in ipairs(patterns) do
-          for _, f in ipairs(ptest.glob(prefix .. pattern)) do add(f) end
+          for _, f in ipairs(glob(prefix .. pattern)) do add(f) end
         end
-        for _, top in ipairs(ptest.glob(prefix .. "*/")) do
+        for _, top in ipairs(glob(prefix .. "*/")) do
           top = top:gsub("/+$", "")
           local name = top:match("([^/]+)$")
-          if not skipped_dir(name) and not read(join(ptest.config_dir, top .. "/pyvenv.cfg")) then
+          if not skipped_dir(name) and not read(join(base, top .. "/pyvenv.cfg")) then
             for _, pattern in ipairs(patterns) do
-              for _, f in ipairs(ptest.glob(top .. "/**/" .. pattern)) do add(f) end
+              for _, f in ipairs(glob(top .. "/**/" .. pattern)) do add(f) end
             end
           end
         end
@@ -254,8 +290,8 @@ function M.discover(opts)
 end
 
 -- Files that use the marker: `@pytest.mark.NAME` or `pytestmark = ... mark.NAME`.
-local function uses_marker(file, marker)
-  local text = read(join(ptest.config_dir, file))
+local function uses_marker(dir, file, marker)
+  local text = read(join(dir, file))
   return text ~= nil and text:find("mark%." .. marker:gsub("%p", "%%%0") .. "%f[^%w_]") ~= nil
 end
 
@@ -269,7 +305,7 @@ function M.batch(opts)
   local cmd = { python, "-c", RUN, "-o", "junit_family=xunit1", "--junitxml={tmpdir}/ptest-junit.xml" }
   local args = opts.args or {}
   -- pytest-xdist in `addopts` (`-n auto`) would start its own workers inside each part.
-  local addopts = M.settings().addopts or {}
+  local addopts = M.settings(base_dir(opts)).addopts or {}
   if (has(addopts, "-n", "--numprocesses") or has(addopts, "--dist")) and
       not has(args, "-n", "--numprocesses") then
     cmd[#cmd + 1] = "-n"
@@ -299,7 +335,7 @@ function M.batch(opts)
   end
   local normal, serial = {}, {}
   for _, f in ipairs(files) do
-    if uses_marker(f, opts.serial_marker) then serial[#serial + 1] = f else normal[#normal + 1] = f end
+    if uses_marker(base_dir(opts), f, opts.serial_marker) then serial[#serial + 1] = f else normal[#normal + 1] = f end
   end
   local group = ptest.group { name = name .. "-serial", max = 1 }
   local main = declare(name, normal)
