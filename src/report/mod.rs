@@ -65,9 +65,17 @@ pub(crate) fn display_path(p: &Path) -> PathBuf {
 }
 
 /// Output as text a report can show: lossily decoded, ANSI escape sequences (colours, cursor
-/// moves) removed.
+/// moves) removed, tabs kept (the stripper drops every control byte but the newline, which
+/// glued go's `FAIL\tpkg\t0.01s` into `FAILpkg0.01s`).
 pub(crate) fn strip_ansi(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(&strip_ansi_escapes::strip(bytes)).into_owned()
+    let mut out = Vec::with_capacity(bytes.len());
+    for (i, piece) in bytes.split(|&b| b == b'\t').enumerate() {
+        if i > 0 {
+            out.push(b'\t');
+        }
+        out.extend_from_slice(&strip_ansi_escapes::strip(piece));
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The one file a suite is about, relative to the config's folder: of its name and its

@@ -17,6 +17,17 @@ use crate::event::{AttemptDetail, RunInfo, Status, SuiteResult};
 use crate::plan::Plan;
 use crate::plan::tests::by_name;
 
+#[test]
+fn output_shown_in_reports_keeps_tabs_and_newlines_and_loses_colours() {
+    let raw = b"\x1b[31mFAIL\x1b[0m\texample.com/m/a\t0.007s\n\tcalc_test.go:20: boom\n";
+    assert_eq!(
+        super::strip_ansi(raw),
+        "FAIL\texample.com/m/a\t0.007s\n\tcalc_test.go:20: boom\n"
+    );
+    // A cursor move and a bell go; a lone invalid byte is shown as U+FFFD.
+    assert_eq!(super::strip_ansi(b"a\x1b[2Kb\x07c\xff"), "abc\u{fffd}");
+}
+
 /// A writer whose bytes a test reads back.
 #[derive(Clone, Default)]
 pub(crate) struct Capture(Arc<Mutex<Vec<u8>>>);
