@@ -147,7 +147,7 @@ pub struct ConfigArgs {
     /// folder, up to the repository root]
     #[arg(value_name = "CONFIG")]
     pub config: Option<PathBuf>,
-    /// Worker count: a number, or "auto" for the logical CPUs (1 = sequential)
+    /// Worker count: a number, or "auto" for the CPUs ptest may use, quota included (1 = sequential)
     #[arg(short = 'j', long = "jobs", value_name = "N|auto")]
     pub jobs: Option<Jobs>,
     /// Run one suite at a time (the same as -j 1)

@@ -581,7 +581,7 @@ fn declare_phase(lua: &Lua, t: &Table) -> mlua::Result<Value> {
     Ok(h)
 }
 
-/// `workers`: a positive integer, `"auto"` (the logical CPUs) or `function(sys)` returning one.
+/// `workers`: a positive integer, `"auto"` (the CPUs ptest may use) or `function(sys)` returning one.
 fn workers_of(lua: &Lua, r: &Reader, key: &str) -> mlua::Result<Option<WorkersDecl>> {
     let v = r.raw(key);
     let expected = "a positive integer, \"auto\" or function(sys) returning one";

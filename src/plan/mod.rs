@@ -42,7 +42,8 @@ pub enum WorkerSource {
     EnvDisableParallel,
     /// `ptest.config { workers = ... }`
     Config,
-    /// `"auto"` or nothing: the logical CPUs.
+    /// `"auto"` or nothing: the CPUs ptest may use (`ptest.sys.cpus`: the affinity mask, capped by a
+    /// cgroup CPU quota).
     Auto,
 }
 
@@ -54,7 +55,7 @@ impl WorkerSource {
             WorkerSource::EnvWorkers => "PTEST_WORKERS",
             WorkerSource::EnvDisableParallel => "PTEST_DISABLE_PARALLEL",
             WorkerSource::Config => "ptest.lua",
-            WorkerSource::Auto => "auto: logical CPUs",
+            WorkerSource::Auto => "auto: usable CPUs",
         }
     }
 

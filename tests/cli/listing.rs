@@ -84,7 +84,7 @@ fn suite_defaults() {
             "expected": 1.0, "path": 1.0, "priority": 1.0, "origin": "ptest.lua:1",
         })
     );
-    assert_eq!(j["workers_source"], "auto: logical CPUs");
+    assert_eq!(j["workers_source"], "auto: usable CPUs");
     assert_eq!(j["fail_fast"], false);
     assert_eq!(j["grace"], 5.0);
     assert_eq!(j["timeout"], 300.0);

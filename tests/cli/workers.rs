@@ -67,11 +67,11 @@ fn precedence_table() {
     for (args, env, expected) in rows {
         assert_eq!(workers_line(&p, args, env), expected, "{args:?} {env:?}");
     }
-    // Then auto: the logical CPUs.
+    // Then auto: the CPUs ptest may use.
     let p = Project::new("ptest.suite { name = \"a\", cmd = \"true\" }\n");
     assert_eq!(
         workers_line(&p, &[], &[]),
-        format!("{n} (auto: logical CPUs)")
+        format!("{n} (auto: usable CPUs)")
     );
     let p = Project::new("ptest.config { workers = \"auto\" }\n");
     assert_eq!(workers_line(&p, &[], &[]), format!("{n} (ptest.lua)"));
