@@ -1,5 +1,6 @@
-//! `ptest libtest`: runs a Rust test binary (libtest's harness, as `cargo test` builds it) and
-//! writes what it reported as JUnit XML, for a batch's `results` (DESIGN §9). On stable Rust
+//! `ptest libtest`: runs Rust test binaries (libtest's harness, as `cargo test` builds them), one
+//! after another, each on its share of a batch part's items (`BINARY/TEST`), and writes what
+//! they reported as JUnit XML, for the batch's `results` (DESIGN §9). On stable Rust
 //! libtest writes no machine-readable output, so its usual text is read as it goes by: passed
 //! through unchanged (the suite's log looks as it always did), each `test NAME ... ok|FAILED|
 //! ignored` line an outcome, the time between a test's start and its line its duration (exact
@@ -234,25 +235,23 @@ pub(crate) fn panic_message(output: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The tests as a JUnit document: one `testsuite` named `suite`, each test a `testcase` with
-/// `classname` = `suite`.
-pub(crate) fn junit(suite: &str, tests: &[Test], ended: &str) -> String {
+/// One binary's tests as a JUnit `testsuite` named after it; each testcase is named
+/// `BINARY/TEST`, the batch item it stands for. `ended`: how the binary ended.
+pub(crate) fn junit_suite(binary: &str, tests: &[Test], ended: &str) -> String {
     let count = |f: fn(&Outcome) -> bool| tests.iter().filter(|t| f(&t.outcome)).count();
     let failures = count(|o| *o == Outcome::Failed);
     let errors = count(|o| *o == Outcome::Unfinished);
     let skipped = count(|o| matches!(o, Outcome::Ignored(_)));
     let total: f64 = tests.iter().map(|t| t.time).sum();
-    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
-    x.push_str(&format!(
+    let mut x = format!(
         "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{total:.6}\">\n",
-        attr(suite),
+        attr(binary),
         tests.len(),
-    ));
+    );
     for t in tests {
         x.push_str(&format!(
-            "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.6}\"",
-            attr(&t.name),
-            attr(suite),
+            "    <testcase name=\"{}\" time=\"{:.6}\"",
+            attr(&format!("{binary}/{}", t.name)),
             t.time
         ));
         let output = t.output.as_deref().map(|o| o.trim_end_matches('\n'));
@@ -283,13 +282,28 @@ pub(crate) fn junit(suite: &str, tests: &[Test], ended: &str) -> String {
             }
         }
     }
-    x.push_str("  </testsuite>\n</testsuites>\n");
+    x.push_str("  </testsuite>\n");
+    x
+}
+
+/// The whole document, of the binaries' `testsuite`s.
+fn junit(suites: &[String]) -> String {
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
+    for s in suites {
+        x.push_str(s);
+    }
+    x.push_str("</testsuites>\n");
     x
 }
 
 /// A signal that stops the run also reaches the test binary (same process group): wait for it
 /// to end, and write what it reported.
-extern "C" fn note_signal(_: libc::c_int) {}
+static STOPPED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn note_signal(_: libc::c_int) {
+    // The run stops this part: no further binary starts.
+    STOPPED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
 
 fn catch_stop_signals() {
     for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
@@ -336,84 +350,121 @@ fn write_junit(path: &Path, xml: &str) -> std::io::Result<()> {
 /// The first argument that makes ptest this helper.
 pub(crate) const COMMAND: &str = "libtest";
 
-const USAGE: &str = "usage: ptest libtest --junit FILE [--name NAME] -- BINARY [ARGS...]\n\
-    Runs a Rust test binary with its output unchanged, and writes its results to FILE as JUnit XML\n\
-    (a testcase per test, classname NAME, default the binary's file name). The cargo preset's\n\
-    batches run their tests this way.";
+const USAGE: &str = "usage: ptest libtest --junit FILE [--bin NAME EXE DIR PACKAGE@VERSION]... [--arg ARG]... -- NAME/TEST...\n\
+    Runs each named test in its binary (one process per binary, in the order of first mention:\n\
+    EXE --exact ARG... TEST..., in DIR, with CARGO_MANIFEST_DIR, CARGO_PKG_NAME and\n\
+    CARGO_PKG_VERSION set), its output unchanged, and writes the results to FILE as JUnit XML:\n\
+    a testcase per test, named NAME/TEST. The cargo preset's batches run their tests this way.";
+
+/// A test binary `ptest libtest` may run.
+#[derive(Debug, PartialEq)]
+struct Binary {
+    name: String,
+    exe: OsString,
+    dir: OsString,
+    package: String,
+    version: String,
+}
 
 /// What follows `ptest libtest`.
 #[derive(Debug, PartialEq)]
 struct Args {
     junit: std::path::PathBuf,
-    name: Option<String>,
-    program: Vec<OsString>,
+    binaries: Vec<Binary>,
+    args: Vec<OsString>,
+    items: Vec<String>,
 }
 
 fn parse(args: &[OsString]) -> Result<Args, String> {
     let mut junit = None;
-    let mut name = None;
+    let mut binaries = Vec::new();
+    let mut common = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let Some(flag) = a.to_str() else {
-            return Err(format!("unexpected argument {}", a.to_string_lossy()));
+        let flag = a.to_string_lossy();
+        let mut value = |what: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs {what}"))
         };
-        match flag {
+        match flag.as_ref() {
             "--" => {
-                let program: Vec<OsString> = it.cloned().collect();
-                if program.is_empty() {
-                    return Err("no test binary after --".into());
-                }
+                let items: Vec<String> = it.map(|i| i.to_string_lossy().into_owned()).collect();
                 let junit = junit.ok_or("--junit FILE is required")?;
+                for i in &items {
+                    let known = i
+                        .split_once('/')
+                        .is_some_and(|(b, _)| binaries.iter().any(|x: &Binary| x.name == b));
+                    if !known {
+                        return Err(format!("{i}: not NAME/TEST of a --bin NAME"));
+                    }
+                }
                 return Ok(Args {
                     junit,
-                    name,
-                    program,
+                    binaries,
+                    args: common,
+                    items,
                 });
             }
-            "--junit" | "--name" => {
-                let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-                if flag == "--junit" {
-                    junit = Some(std::path::PathBuf::from(value));
-                } else {
-                    name = Some(value.to_string_lossy().into_owned());
-                }
+            "--junit" => junit = Some(std::path::PathBuf::from(value("FILE")?)),
+            "--arg" => common.push(value("an argument")?),
+            "--bin" => {
+                let name = value("NAME EXE DIR PACKAGE@VERSION")?;
+                let exe = value("NAME EXE DIR PACKAGE@VERSION")?;
+                let dir = value("NAME EXE DIR PACKAGE@VERSION")?;
+                let pkg = value("NAME EXE DIR PACKAGE@VERSION")?;
+                let pkg = pkg.to_string_lossy();
+                let (package, version) = pkg.rsplit_once('@').unwrap_or((&pkg, ""));
+                binaries.push(Binary {
+                    name: name.to_string_lossy().into_owned(),
+                    exe,
+                    dir,
+                    package: package.to_owned(),
+                    version: version.to_owned(),
+                });
             }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unexpected argument {other}")),
         }
     }
-    Err("no -- BINARY".into())
+    Err("no -- NAME/TEST...".into())
 }
 
-/// `ptest libtest --junit FILE [--name NAME] -- BINARY ARGS...`: the exit code to end with.
-pub(crate) fn main(args: &[OsString]) -> u8 {
-    let a = match parse(args) {
-        Ok(a) => a,
-        Err(e) if e.is_empty() => {
-            crate::print_stdout(&format!("{USAGE}\n"));
-            return crate::exit::OK;
-        }
-        Err(e) => {
-            eprintln!("error: ptest libtest: {e}\n{USAGE}");
-            return crate::exit::USAGE;
-        }
-    };
-    let (program, args) = a.program.split_first().expect("parse checked");
-    catch_stop_signals();
+/// Run one binary on its tests; its `testsuite` and how it ended.
+fn run_binary(
+    b: &Binary,
+    common: &[OsString],
+    tests: &[&str],
+) -> (String, Option<std::process::ExitStatus>) {
     let start = Instant::now();
-    let mut child = match Command::new(program)
-        .args(args)
+    let spawned = Command::new(&b.exe)
+        .args(common)
+        .args(tests)
+        .current_dir(&b.dir)
+        .env("CARGO_MANIFEST_DIR", &b.dir)
+        .env("CARGO_PKG_NAME", &b.package)
+        .env("CARGO_PKG_VERSION", &b.version)
         .stdout(Stdio::piped())
-        .spawn()
-    {
+        .spawn();
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
-            eprintln!(
-                "error: ptest libtest: cannot start {}: {}",
-                Path::new(program).display(),
+            let why = format!(
+                "cannot start {}: {}",
+                Path::new(&b.exe).display(),
                 crate::io_message(&e)
             );
-            return 127;
+            eprintln!("error: ptest libtest: {why}");
+            let not_run: Vec<Test> = tests
+                .iter()
+                .map(|t| Test {
+                    name: (*t).to_owned(),
+                    outcome: Outcome::Unfinished,
+                    time: 0.0,
+                    output: None,
+                })
+                .collect();
+            return (junit_suite(&b.name, &not_run, &why), None);
         }
     };
     let mut from = child.stdout.take().expect("piped stdout");
@@ -435,29 +486,63 @@ pub(crate) fn main(args: &[OsString]) -> u8 {
     drop(from);
     let status = loop {
         match child.wait() {
-            Ok(s) => break s,
+            Ok(s) => break Some(s),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                eprintln!("error: ptest libtest: {}", crate::io_message(&e));
-                return 1;
-            }
+            Err(_) => break None,
         }
     };
     reader.finish(Instant::now());
-    let name = a.name.unwrap_or_else(|| {
-        Path::new(program)
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
-    });
-    let xml = junit(&name, &reader.tests, &describe(status));
-    if let Err(e) = write_junit(&a.junit, &xml) {
+    let ended = status.map_or_else(|| "status unknown".to_owned(), describe);
+    (junit_suite(&b.name, &reader.tests, &ended), status)
+}
+
+/// `ptest libtest ...`: the exit code to end with.
+pub(crate) fn main(args: &[OsString]) -> u8 {
+    use std::os::unix::process::ExitStatusExt;
+    let a = match parse(args) {
+        Ok(a) => a,
+        Err(e) if e.is_empty() => {
+            crate::print_stdout(&format!("{USAGE}\n"));
+            return crate::exit::OK;
+        }
+        Err(e) => {
+            eprintln!("error: ptest libtest: {e}\n{USAGE}");
+            return crate::exit::USAGE;
+        }
+    };
+    catch_stop_signals();
+    let mut suites = Vec::new();
+    // The first binary that failed decides the exit: its signal, or its code.
+    let mut failed: Option<Option<std::process::ExitStatus>> = None;
+    for b in &a.binaries {
+        let prefix = format!("{}/", b.name);
+        let tests: Vec<&str> = a
+            .items
+            .iter()
+            .filter_map(|i| i.strip_prefix(&prefix))
+            .collect();
+        if tests.is_empty() || STOPPED.load(std::sync::atomic::Ordering::SeqCst) {
+            continue;
+        }
+        let (suite, status) = run_binary(b, &a.args, &tests);
+        suites.push(suite);
+        if failed.is_none() && !status.is_some_and(|s| s.success()) {
+            failed = Some(status);
+        }
+    }
+    if let Err(e) = write_junit(&a.junit, &junit(&suites)) {
         eprintln!(
             "error: ptest libtest: cannot write {}: {}",
             a.junit.display(),
             crate::io_message(&e)
         );
     }
-    end_like(status)
+    match failed {
+        None => crate::exit::OK,
+        Some(Some(status)) if status.signal().is_some() => end_like(status),
+        Some(Some(status)) => status.code().map_or(1, |c| u8::try_from(c).unwrap_or(1)),
+        Some(None) => 127,
+    }
 }
 
 #[cfg(test)]
@@ -537,22 +622,22 @@ mod tests {
         assert_eq!(tests[0].outcome, Outcome::Passed);
         assert_eq!(tests[1].name, "b");
         assert_eq!(tests[1].outcome, Outcome::Unfinished);
-        let xml = junit("rust/it", &tests, "killed by signal 11");
+        let xml = junit_suite("it", &tests, "killed by signal 11");
         assert!(xml.contains("the test binary ended (killed by signal 11) while this test ran"));
     }
 
     #[test]
     fn the_junit_is_what_ptest_reads() {
         let tests = read_all(&[RUN]);
-        let xml = junit("rust/tiny(lib)", &tests, "exit code 101");
+        let xml = junit(&[junit_suite("tiny(lib)", &tests, "exit code 101")]);
         let mut cases = crate::results::parse(xml.as_bytes()).unwrap();
         crate::results::attribute(
             &mut cases,
             &[
-                "tests::panics",
-                "tests::fails",
-                "tests::adds",
-                "tests::ignored",
+                "tiny(lib)/tests::panics",
+                "tiny(lib)/tests::fails",
+                "tiny(lib)/tests::adds",
+                "tiny(lib)/tests::ignored",
             ],
         );
         assert_eq!(
@@ -564,7 +649,7 @@ mod tests {
             cases.iter().map(|c| c.outcome).collect::<Vec<_>>(),
             [O::Passed, O::Failed, O::Skipped, O::Passed]
         );
-        assert_eq!(cases[1].display(), "rust/tiny(lib)::tests::fails");
+        assert_eq!(cases[1].display(), "tiny(lib)/tests::fails");
         assert_eq!(
             cases[1].summary().as_deref(),
             Some("assertion `left == right` failed: two and two")
@@ -576,27 +661,51 @@ mod tests {
     #[test]
     fn its_arguments() {
         let os = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        let a = parse(&os(&[
+            "--junit",
+            "j.xml",
+            "--bin",
+            "it",
+            "/t/it-1",
+            "/w",
+            "tiny@0.1.0",
+            "--arg",
+            "--exact",
+            "--",
+            "it/a",
+            "it/b::c",
+        ]))
+        .unwrap();
+        assert_eq!(a.junit, std::path::Path::new("j.xml"));
         assert_eq!(
-            parse(&os(&[
-                "--junit", "j.xml", "--name", "rust/it", "--", "bin", "--exact", "a"
-            ])),
-            Ok(Args {
-                junit: "j.xml".into(),
-                name: Some("rust/it".into()),
-                program: os(&["bin", "--exact", "a"]),
-            })
+            a.binaries,
+            [Binary {
+                name: "it".into(),
+                exe: "/t/it-1".into(),
+                dir: "/w".into(),
+                package: "tiny".into(),
+                version: "0.1.0".into(),
+            }]
         );
+        assert_eq!(a.args, os(&["--exact"]));
+        assert_eq!(a.items, ["it/a", "it/b::c"]);
         assert_eq!(
-            parse(&os(&["--", "bin"])),
+            parse(&os(&["--bin", "it", "x", "/w", "p@1", "--", "it/a"])),
             Err("--junit FILE is required".into())
         );
         assert_eq!(
-            parse(&os(&["--junit", "j.xml", "--"])),
-            Err("no test binary after --".into())
+            parse(&os(&[
+                "--junit", "j", "--bin", "it", "x", "/w", "p@1", "--", "other/a"
+            ])),
+            Err("other/a: not NAME/TEST of a --bin NAME".into())
         );
         assert_eq!(
             parse(&os(&["--jnuit", "j.xml"])),
             Err("unexpected argument --jnuit".into())
+        );
+        assert_eq!(
+            parse(&os(&["--junit", "j", "--bin", "it"])),
+            Err("--bin needs NAME EXE DIR PACKAGE@VERSION".into())
         );
     }
 

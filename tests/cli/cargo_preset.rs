@@ -1,7 +1,7 @@
-//! The `cargo` preset on real cargo: a tiny crate's test binaries become batches of their tests
-//! (run with `--exact` through `ptest libtest`), each test's outcome and panic message reach
-//! the summary, ptest's JUnit and history, a retry runs only the failed tests, doc tests are one
-//! suite, and a build failure is a config error with cargo's own message.
+//! The `cargo` preset on real cargo: a tiny crate's test binaries' tests become one batch of
+//! `BINARY/TEST` items (run with `--exact` through `ptest libtest`), each test's outcome and
+//! panic message reach the summary, ptest's JUnit and history, a retry runs only the failed
+//! tests, doc tests are one suite, and a build failure is a config error with cargo's message.
 //!
 //! The crate has no dependencies (nothing to download) and is built once, into a target folder
 //! under cargo's `CARGO_TARGET_TMPDIR`, for every test here (and kept for the next `cargo test`);
@@ -160,24 +160,30 @@ fn names(j: &serde_json::Value) -> Vec<&str> {
 }
 
 #[test]
-fn each_test_binary_is_a_batch_with_a_result_per_test() {
+fn every_binarys_tests_are_one_batch_with_a_result_per_test() {
     let p = project("batches = 1, retry = 1,");
     let mut list = cargo_cmd(&p, &["list", "--format", "json"]);
     let out = run(&mut list);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let j: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(
-        names(&j),
-        ["rust/tiny(lib)[1]", "rust/it[1]", "rust/doc"],
-        "{j}"
-    );
+    assert_eq!(names(&j), ["rust[1]", "rust/doc"], "{j}");
     let items: Vec<&str> = j["suites"][0]["batch"]["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|i| i["name"].as_str().unwrap())
         .collect();
-    assert_eq!(items, ["tests::adds", "tests::fails", "tests::ignored"]);
+    assert_eq!(
+        items,
+        [
+            "tiny(lib)/tests::adds",
+            "tiny(lib)/tests::fails",
+            "tiny(lib)/tests::ignored",
+            "it/flaky",
+            "it/one",
+            "it/runs_where_cargo_test_would"
+        ]
+    );
     let cmd: Vec<&str> = j["suites"][0]["cmd"]
         .as_array()
         .unwrap()
@@ -185,15 +191,11 @@ fn each_test_binary_is_a_batch_with_a_result_per_test() {
         .map(|a| a.as_str().unwrap())
         .collect();
     assert_eq!(cmd[..2], ["ptest", "libtest"], "{cmd:?}");
-    let exact = cmd.iter().position(|a| *a == "--exact").expect("--exact");
+    let args = cmd.iter().position(|a| *a == "--arg").expect("--arg");
     assert_eq!(
-        cmd[exact + 1..],
-        [
-            "--test-threads=1",
-            "tests::adds",
-            "tests::fails",
-            "tests::ignored"
-        ]
+        cmd[args..args + 5],
+        ["--arg", "--exact", "--arg", "--test-threads=1", "--"],
+        "{cmd:?}"
     );
 
     let out = ptest(&p, &["-j", "2", "--junit", "junit.xml"]);
@@ -201,15 +203,15 @@ fn each_test_binary_is_a_batch_with_a_result_per_test() {
     // The failed test by name, with its panic message; the flaky one passed on its retry.
     assert!(
         out.stdout.contains(
-            "rust/tiny(lib)::tests::fails failed: assertion `left == right` failed: two and two"
+            "✗ tiny(lib)/tests::fails failed: assertion `left == right` failed: two and two"
         ),
         "{}",
         out.stdout
     );
     assert!(!out.stdout.contains("flaky failed"), "{}", out.stdout);
     assert!(out.stdout.contains("PASS    rust/doc"), "{}", out.stdout);
-    assert!(out.stdout.contains("FLAKY   rust/it[1]"), "{}", out.stdout);
-    // Every test once, then the retries ran only the failed tests.
+    assert!(out.stdout.contains("FAIL    rust[1]"), "{}", out.stdout);
+    // Every test once, then the retry ran only the failed tests.
     assert_eq!(
         ran(&p),
         [
@@ -223,18 +225,15 @@ fn each_test_binary_is_a_batch_with_a_result_per_test() {
         ]
     );
     let xml = std::fs::read_to_string(p.join("junit.xml")).unwrap();
-    let lib = &xml[xml
-        .find("<testsuite name=\"rust/tiny(lib)\"")
+    let batch = &xml[xml
+        .find("<testsuite name=\"rust\"")
         .expect("the batch's testsuite")..];
+    assert!(batch.contains("name=\"tiny(lib)/tests::fails\""), "{batch}");
     assert!(
-        lib.contains("name=\"tests::fails\" classname=\"rust/tiny(lib)\""),
-        "{lib}"
+        batch.contains("message=\"assertion `left == right` failed: two and two"),
+        "{batch}"
     );
-    assert!(
-        lib.contains("message=\"assertion `left == right` failed: two and two"),
-        "{lib}"
-    );
-    assert!(lib.contains("<skipped message=\"not today\""), "{lib}");
+    assert!(batch.contains("<skipped message=\"not today\""), "{batch}");
 
     // History per test: --rerun-failed runs only the failed one.
     let out = ptest(&p, &["--rerun-failed"]);
@@ -245,25 +244,29 @@ fn each_test_binary_is_a_batch_with_a_result_per_test() {
 #[test]
 fn a_test_that_kills_its_binary_is_named_and_the_rest_runs_again() {
     let p = project("batches = 1, doc = false,");
-    let out = run(cargo_cmd(&p, &["-s", "rust/it"]).env("TINY_ABORT", "always"));
+    let out = run(cargo_cmd(&p, &[]).env("TINY_ABORT", "always"));
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     assert!(
         out.stdout.contains(
-            "rust/it::one error: the test binary ended (killed by signal 6) while this test ran"
+            "it/one error: the test binary ended (killed by signal 6) while this test ran"
         ),
         "{}",
         out.stdout
     );
-    assert_eq!(ran(&p), ["1 flaky", "1 one"]);
+    // The library's tests ran before, in their own process.
+    assert_eq!(ran(&p), ["1 adds", "1 fails", "1 flaky", "1 one"]);
     // With a retry: the second attempt runs the failed test, the one that was running and the
     // one that never started.
-    let out = run(cargo_cmd(&p, &["-s", "rust/it", "--retries", "1"]).env("TINY_ABORT", "1"));
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let out = run(cargo_cmd(&p, &["--retries", "1"]).env("TINY_ABORT", "1"));
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     assert_eq!(
         ran(&p),
         [
+            "1 adds",
+            "1 fails",
             "1 flaky",
             "1 one",
+            "2 fails",
             "2 flaky",
             "2 one",
             "2 runs_where_cargo_test_would"
@@ -307,7 +310,7 @@ fn the_presets_own_fields_and_a_misspelt_one() {
     assert_eq!(out.code, 2);
     assert!(
         out.stderr.starts_with(
-            "ptest.lua:1: batch \"rust/tiny(lib)\": unknown field \"depnds_on\" (did you mean \"depends_on\"?)"
+            "ptest.lua:1: batch \"rust\": unknown field \"depnds_on\" (did you mean \"depends_on\"?)"
         ),
         "{}",
         out.stderr

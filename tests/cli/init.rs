@@ -132,8 +132,11 @@ fn init_in_a_rust_crate_writes_a_config_that_list_accepts() {
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let suites = v["suites"].as_array().unwrap();
     let names: Vec<&str> = suites.iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["rust/demo(lib)[1]", "rust/doc"], "{v}");
-    assert_eq!(suites[0]["batch"]["items"][0]["name"], "tests::works");
+    assert_eq!(names, ["rust[1]", "rust/doc"], "{v}");
+    assert_eq!(
+        suites[0]["batch"]["items"][0]["name"],
+        "demo(lib)/tests::works"
+    );
 }
 
 #[test]

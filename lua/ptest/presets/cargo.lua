@@ -10,12 +10,14 @@
 --
 -- While the config is evaluated it builds the test binaries once (`cargo test --no-run
 -- --message-format=json-render-diagnostics ARGS...`; a build failure is a config error showing
--- cargo's output) and lists each binary's tests (`BINARY --list --format terse`). Each binary
--- is a batch NAME/TARGET whose items are its tests; a part runs, in the package's folder,
---   ptest libtest --junit {tmpdir}/ptest-junit.xml --name NAME/TARGET --
---     BINARY --exact --test-threads=1 TEST_ARGS... TESTS...
--- and ptest reads that file: per-test outcomes, durations and panic messages, retries of only
--- the failed tests, history per test. Doc tests are one suite, NAME/doc (`cargo test --doc`).
+-- cargo's output) and lists each binary's tests (`BINARY --list --format terse`). Every
+-- binary's tests are the items of one batch NAME, as BINARY/TEST (`tiny(lib)/tests::adds`,
+-- `it/one`), packed across binaries by their durations; a part runs
+--   ptest libtest --junit {tmpdir}/ptest-junit.xml --bin BINARY EXE PKG_DIR PKG@VERSION ...
+--     --arg --exact --arg --test-threads=1 [--arg TEST_ARG]... -- ITEMS...
+-- which runs each binary on its tests in the package's folder and writes the results: per-test
+-- outcomes, durations and panic messages, retries of only the failed tests, history per test.
+-- Doc tests are one suite, NAME/doc (`cargo test --doc`).
 
 local ptest = require("ptest")
 local M = {}
@@ -141,9 +143,10 @@ local function list_tests(bins)
   return tests
 end
 
--- NAME/TARGET, with the kind for a library's or binary's own tests, and the package's name
--- when two packages have a target of that name.
-local function batch_names(name, bins)
+-- Each binary's name in items: TARGET, with the kind for a library's or binary's own tests
+-- (`tiny(lib)`), and the package's name in front when two packages have a target of that name
+-- (`core::integration`).
+local function binary_names(bins)
   local plain = {}
   local function short(b)
     local n = b.target
@@ -157,12 +160,13 @@ local function batch_names(name, bins)
   local names = {}
   for i, b in ipairs(bins) do
     local s = short(b)
-    names[i] = name .. "/" .. (plain[s] > 1 and (b.package .. "/") or "") .. s
+    names[i] = (plain[s] > 1 and (b.package .. "::") or "") .. s
   end
   return names
 end
 
--- Declares a batch per test binary (and the doc tests' suite); returns their handles.
+-- Declares one batch of every test binary's tests (and the doc tests' suite); returns the
+-- batch's handle and the doc suite's.
 function M.batch(opts)
   opts = opts or {}
   for k in pairs(MINE) do
@@ -186,12 +190,7 @@ function M.batch(opts)
   end
   local bins, has_doc = binaries(out)
   local tests = list_tests(bins)
-  local names = batch_names(name, bins)
-  local threads = "--test-threads=1"
-  for _, a in ipairs(opts.test_args or {}) do
-    if a:match("^%-%-test%-threads") then threads = nil end
-  end
-  local handles = {}
+  local names = binary_names(bins)
   -- `skip`: tests whose name contains one of these, as libtest's --skip.
   local function skipped(t)
     for _, pattern in ipairs(opts.skip or {}) do
@@ -199,39 +198,48 @@ function M.batch(opts)
     end
     return false
   end
+  -- Items BINARY/TEST; a part runs, binary by binary, `EXE --exact ARGS... TESTS...`.
+  local cmd = { "ptest", "libtest", "--junit", "{tmpdir}/ptest-junit.xml" }
+  local items = {}
   for i, b in ipairs(bins) do
-    local items = {}
+    local mine = 0
     for _, t in ipairs(tests[i] or {}) do
-      if not skipped(t) then items[#items + 1] = t end
-    end
-    if #items > 0 then
-      local cmd = { "ptest", "libtest", "--junit", "{tmpdir}/ptest-junit.xml", "--name", names[i],
-                    "--", b.exe, "--exact" }
-      if threads then cmd[#cmd + 1] = threads end
-      for _, a in ipairs(opts.test_args or {}) do cmd[#cmd + 1] = a end
-      cmd[#cmd + 1] = "{items}"
-      local pkg_dir = b.dir or dir
-      -- What `cargo test` sets for a test binary, then the caller's.
-      local env = {
-        CARGO_MANIFEST_DIR = pkg_dir, CARGO_PKG_NAME = b.package, CARGO_PKG_VERSION = b.version,
-      }
-      for k, v in pairs(opts.env or {}) do env[k] = v end
-      local t = {
-        name = names[i], items = items, cmd = cmd, results = "{tmpdir}/ptest-junit.xml",
-        cwd = pkg_dir, env = env, category = "cargo",
-        -- A part runs many tests: ptest's default of five minutes is for one command.
-        timeout = "1h",
-      }
-      for k, v in pairs(opts) do
-        if not OWN[k] then t[k] = v end
+      if not skipped(t) then
+        items[#items + 1] = names[i] .. "/" .. t
+        mine = mine + 1
       end
-      handles[#handles + 1] = ptest.batch(t)
+    end
+    if mine > 0 then
+      for _, v in ipairs({ "--bin", names[i], b.exe, b.dir or dir, b.package .. "@" .. b.version }) do
+        cmd[#cmd + 1] = v
+      end
     end
   end
+  local common = { "--exact", "--test-threads=1" }
+  for _, a in ipairs(opts.test_args or {}) do
+    if a:match("^%-%-test%-threads") then common[2] = nil end
+  end
+  for _, a in ipairs(common) do cmd[#cmd + 1] = "--arg"; cmd[#cmd + 1] = a end
+  for _, a in ipairs(opts.test_args or {}) do cmd[#cmd + 1] = "--arg"; cmd[#cmd + 1] = a end
+  cmd[#cmd + 1] = "--"
+  cmd[#cmd + 1] = "{items}"
+  local handles = {}
+  if #items > 0 then
+    local t = {
+      name = name, items = items, cmd = cmd, results = "{tmpdir}/ptest-junit.xml",
+      cwd = dir, env = opts.env, category = "cargo",
+      -- A part runs many tests: ptest's default of five minutes is for one command.
+      timeout = "1h",
+    }
+    for k, v in pairs(opts) do
+      if not OWN[k] then t[k] = v end
+    end
+    handles[#handles + 1] = ptest.batch(t)
+  end
   if has_doc and opts.doc ~= false then
-    local cmd = { cargo, "test", "--doc" }
-    for _, a in ipairs(opts.args or {}) do cmd[#cmd + 1] = a end
-    local t = { name = name .. "/doc", cmd = cmd, cwd = dir, category = "cargo", timeout = "1h",
+    local doc = { cargo, "test", "--doc" }
+    for _, a in ipairs(opts.args or {}) do doc[#doc + 1] = a end
+    local t = { name = name .. "/doc", cmd = doc, cwd = dir, category = "cargo", timeout = "1h",
                 env = opts.env }
     for k, v in pairs(opts) do
       if not OWN[k] and k ~= "batches" then t[k] = v end
