@@ -108,12 +108,6 @@ fn raise_nofile_limit() {
     }
 }
 
-/// The soft limit children get, when it differs from ptest's own.
-#[cfg(test)]
-pub(crate) fn child_nofile_limit() -> Option<libc::rlim_t> {
-    CHILD_NOFILE.get().map(|limit| limit.rlim_cur)
-}
-
 /// A pipe whose two ends are closed on exec, so no other child inherits them by accident.
 pub(crate) fn pipe() -> io::Result<(File, File)> {
     platform::pipe()
@@ -233,4 +227,10 @@ pub(crate) fn own_group() -> libc::pid_t {
     static OWN: OnceLock<libc::pid_t> = OnceLock::new();
     // SAFETY: getpgrp cannot fail and touches no memory.
     *OWN.get_or_init(|| unsafe { libc::getpgrp() })
+}
+
+/// The soft limit children get, when it differs from ptest's own.
+#[cfg(test)]
+pub(crate) fn child_nofile_limit() -> Option<libc::rlim_t> {
+    CHILD_NOFILE.get().map(|limit| limit.rlim_cur)
 }
