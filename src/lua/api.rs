@@ -175,6 +175,14 @@ fn read_named(
             "name: {name:?} contains a NUL byte, which no file name, variable or terminal can carry"
         )));
     }
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        // An escape sequence in a name would reach the terminal with every line about it.
+        return Err(r.err(format!(
+            "name: {name:?} contains the control character U+{:04X}, which would reach terminals \
+             and file names as it is (use letters, digits, spaces and punctuation)",
+            u32::from(c)
+        )));
+    }
     r.context = format!("{} \"{name}\"", kind.word());
     r.check_keys()?;
     Ok((r, name))

@@ -1,4 +1,5 @@
-//! Messages that must say what really happened: a NUL byte in a suite's name is a config error,
+//! Messages that must say what really happened: a NUL byte or another control character in a
+//! suite's name is a config error,
 //! and exit status 127 says "command not found" only when ptest itself found no program.
 
 use crate::harness::{Project, config_error};
@@ -10,6 +11,24 @@ fn a_nul_byte_in_a_suite_name_is_a_config_error() {
         err.trim(),
         r#"ptest.lua:1: suite: name: "a\0b" contains a NUL byte, which no file name, variable or terminal can carry"#
     );
+}
+
+/// A name is printed with every line about its suite (the `-v` prefix, the summary, GitHub
+/// annotations): an escape sequence or a newline in it would be written to the terminal as is.
+#[test]
+fn control_characters_in_a_name_are_a_config_error() {
+    let err = config_error("ptest.suite { name = \"red\\27[31m\", cmd = \"true\" }\n");
+    assert_eq!(
+        err.trim(),
+        r#"ptest.lua:1: suite: name: "red\u{1b}[31m" contains the control character U+001B, which would reach terminals and file names as it is (use letters, digits, spaces and punctuation)"#
+    );
+    for name in ["a\\nb", "a\\tb", "a\\127b", "a\\u{85}b"] {
+        let err = config_error(&format!("ptest.group {{ name = \"{name}\" }}\n"));
+        assert!(
+            err.contains("contains the control character"),
+            "{name}: {err}"
+        );
+    }
 }
 
 fn report(p: &Project) -> serde_json::Value {
