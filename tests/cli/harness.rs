@@ -47,6 +47,20 @@ impl Project {
             "GITHUB_ACTIONS",
             "NO_COLOR",
             "PTEST_HISTORY",
+            "PTEST_SHARD",
+            "PTEST_SHARD_TOTAL",
+            // What a run gives its suites: these tests may themselves run under ptest (the
+            // cargo preset's benchmark runs them so), and the ptest they start is not a suite.
+            "PTEST_SOCKET",
+            "PTEST_RUN_ID",
+            "PTEST_WORKER",
+            "PTEST_SUITE",
+            "PTEST_LOG",
+            "PTEST_ATTEMPT",
+            "PTEST_ATTEMPTS",
+            "PTEST_PHASE",
+            "PTEST_GROUP",
+            "PTEST_TMPDIR",
         ] {
             c.env_remove(k);
         }
