@@ -112,8 +112,13 @@ pub(crate) fn dot(plan: &Plan) -> String {
     out
 }
 
+/// A label mermaid shows as the text it is: it reads HTML in labels (`<br>` breaks the line, a
+/// tag is markup), so `<`, `>` and `"` are written as entity codes.
 fn mermaid_escape(s: &str) -> String {
-    s.replace('"', "#quot;").replace('\n', " ")
+    s.replace('"', "#quot;")
+        .replace('<', "#lt;")
+        .replace('>', "#gt;")
+        .replace('\n', " ")
 }
 
 fn mermaid_node(out: &mut String, indent: &str, plan: &Plan, id: SuiteId) {

@@ -25,7 +25,7 @@ fn names_are_escaped() {
     let config = r#"
 ptest.group { name = "g \"quoted\"" }
 ptest.suite { name = "a \"b\" \\ c", cmd = "true", group = "g \"quoted\"" }
-ptest.suite { name = "line\nbreak", cmd = "true", depends_on = { "a \"b\" \\ c" } }
+ptest.suite { name = "line <br> break", cmd = "true", depends_on = { "a \"b\" \\ c" } }
 "#;
     let dot = graph(config, &["--format", "dot"]);
     assert!(
@@ -33,7 +33,7 @@ ptest.suite { name = "line\nbreak", cmd = "true", depends_on = { "a \"b\" \\ c" 
         "{dot}"
     );
     assert!(dot.contains(r#"s0 [label="a \"b\" \\ c"];"#), "{dot}");
-    assert!(dot.contains(r#"s1 [label="line\nbreak"];"#), "{dot}");
+    assert!(dot.contains(r#"s1 [label="line <br> break"];"#), "{dot}");
     assert!(dot.contains("  s0 -> s1;\n"), "{dot}");
     let mermaid = graph(config, &["--format", "mermaid"]);
     assert!(
@@ -44,7 +44,10 @@ ptest.suite { name = "line\nbreak", cmd = "true", depends_on = { "a \"b\" \\ c" 
         mermaid.contains(r#"s0["a #quot;b#quot; \ c"]"#),
         "{mermaid}"
     );
-    assert!(mermaid.contains(r#"s1["line break"]"#), "{mermaid}");
+    assert!(
+        mermaid.contains(r#"s1["line #lt;br#gt; break"]"#),
+        "{mermaid}"
+    );
     assert!(mermaid.contains("  s0 --> s1\n"), "{mermaid}");
 }
 
