@@ -175,8 +175,9 @@ fn read_named(
             "name: {name:?} contains a NUL byte, which no file name, variable or terminal can carry"
         )));
     }
-    if let Some(c) = name.chars().find(|c| c.is_control()) {
-        // An escape sequence in a name would reach the terminal with every line about it.
+    if let Some(c) = name.chars().find(|&c| c.is_control() && c != '\t') {
+        // An escape sequence in a name would reach the terminal with every line about it, and a
+        // newline would split the line-based outputs (events, annotations). A tab does neither.
         return Err(r.err(format!(
             "name: {name:?} contains the control character U+{:04X}, which would reach terminals \
              and file names as it is (use letters, digits, spaces and punctuation)",
