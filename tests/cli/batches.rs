@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{Project, config_error, list_json};
+use crate::harness::{Project, config_error, junit_testsuite, list_json, sorted_lines};
 
 /// A batch whose command records the items it was given, one line per process.
 fn recording(batch_fields: &str, files: &[(&str, usize)]) -> Project {
@@ -279,23 +279,13 @@ fn fake(batch_fields: &str) -> Project {
     p
 }
 
-fn attempts(p: &Project) -> Vec<String> {
-    let mut lines: Vec<String> = std::fs::read_to_string(p.join("ran.txt"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    lines.sort();
-    lines
-}
-
 #[test]
 fn a_retry_runs_only_the_failed_items() {
     let p = fake(", batches = 1, retry = 2");
     let out = p.run(&["--junit", "junit.xml"]);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     assert_eq!(
-        attempts(&p),
+        sorted_lines(&p, "ran.txt"),
         [
             "py[1] 1 a.py bad.py c.py worse.py e.py",
             "py[1] 2 bad.py worse.py",
@@ -316,9 +306,7 @@ fn a_retry_runs_only_the_failed_items() {
     );
     // ptest's JUnit: a testsuite named after the batch with every testcase, latest attempt's.
     let xml = std::fs::read_to_string(p.join("junit.xml")).unwrap();
-    let batch = &xml[xml
-        .find("<testsuite name=\"py\"")
-        .expect("a batch testsuite")..];
+    let batch = junit_testsuite(&xml, "py");
     assert!(batch.contains("tests=\"5\""), "{batch}");
     assert!(batch.contains("failures=\"1\""), "{batch}");
     assert!(batch.contains("file=\"worse.py\""), "{batch}");
@@ -343,7 +331,7 @@ fn without_results_a_retry_runs_every_item() {
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     let all = "a.py bad.py c.py worse.py e.py";
     assert_eq!(
-        attempts(&p),
+        sorted_lines(&p, "ran.txt"),
         [format!("py[1] 1 {all}"), format!("py[1] 2 {all}")]
     );
     let text = format!("{}{}", out.stdout, out.stderr);
@@ -387,5 +375,5 @@ fn history_per_item_feeds_packing_and_rerun_failed() {
     std::fs::remove_file(p.join("ran.txt")).unwrap();
     let out = p.run(&["--rerun-failed"]);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
-    assert_eq!(attempts(&p), ["py[1] 1 bad.py worse.py"]);
+    assert_eq!(sorted_lines(&p, "ran.txt"), ["py[1] 1 bad.py worse.py"]);
 }

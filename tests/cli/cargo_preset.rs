@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::harness::{Output, Project, run};
+use crate::harness::{
+    Output, Project, batch_items, junit_testsuite, listed_cmd, run, sorted_lines, suite_names,
+};
 
 const CARGO_TOML: &str =
     "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n";
@@ -143,20 +145,9 @@ fn project(fields: &str) -> Project {
 }
 
 fn ran(p: &Project) -> Vec<String> {
-    let text = std::fs::read_to_string(p.join("ran.txt")).unwrap_or_default();
-    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    lines.sort();
+    let lines = sorted_lines(p, "ran.txt");
     std::fs::remove_file(p.join("ran.txt")).ok();
     lines
-}
-
-fn names(j: &serde_json::Value) -> Vec<&str> {
-    j["suites"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect()
 }
 
 #[test]
@@ -166,15 +157,9 @@ fn every_binarys_tests_are_one_batch_with_a_result_per_test() {
     let out = run(&mut list);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let j: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(names(&j), ["rust[1]", "rust/doc"], "{j}");
-    let items: Vec<&str> = j["suites"][0]["batch"]["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["name"].as_str().unwrap())
-        .collect();
+    assert_eq!(suite_names(&j), ["rust[1]", "rust/doc"], "{j}");
     assert_eq!(
-        items,
+        batch_items(&j, 0),
         [
             "tiny(lib)/tests::adds",
             "tiny(lib)/tests::fails",
@@ -184,12 +169,7 @@ fn every_binarys_tests_are_one_batch_with_a_result_per_test() {
             "it/runs_where_cargo_test_would"
         ]
     );
-    let cmd: Vec<&str> = j["suites"][0]["cmd"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    let cmd = listed_cmd(&j, 0);
     assert_eq!(cmd[..2], ["ptest", "libtest"], "{cmd:?}");
     let args = cmd.iter().position(|a| *a == "--arg").expect("--arg");
     assert_eq!(
@@ -225,9 +205,7 @@ fn every_binarys_tests_are_one_batch_with_a_result_per_test() {
         ]
     );
     let xml = std::fs::read_to_string(p.join("junit.xml")).unwrap();
-    let batch = &xml[xml
-        .find("<testsuite name=\"rust\"")
-        .expect("the batch's testsuite")..];
+    let batch = junit_testsuite(&xml, "rust");
     assert!(batch.contains("name=\"tiny(lib)/tests::fails\""), "{batch}");
     assert!(
         batch.contains("message=\"assertion `left == right` failed: two and two"),

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::harness::{Output, Project, run};
+use crate::harness::{Output, Project, junit_testsuite, run};
 
 /// The go tool, or `None` (after saying why) when there is none and CI is not set.
 pub(crate) fn go() -> Option<PathBuf> {
@@ -130,9 +130,7 @@ fn go_packages_results_and_retries_of_failed_packages() {
         "{ran}"
     );
     let xml = std::fs::read_to_string(p.join("junit.xml")).unwrap();
-    let batch = &xml[xml
-        .find("<testsuite name=\"go\"")
-        .expect("the batch's testsuite")..];
+    let batch = junit_testsuite(&xml, "go");
     assert!(
         batch.contains("name=\"TestBoom\" classname=\"example.com/m/calc\"")
             || batch.contains("classname=\"example.com/m/calc\" name=\"TestBoom\""),

@@ -120,3 +120,124 @@ pub(crate) fn list_json(p: &Project, args: &[&str]) -> serde_json::Value {
     assert_eq!(out.code, 0, "list failed: {}", out.stderr);
     serde_json::from_str(&out.stdout).expect("list json parses")
 }
+
+/// The JSON report a run wrote in the project's default log folder.
+pub(crate) fn report_file(p: &Project) -> PathBuf {
+    p.join("test-logs/test-report.json")
+}
+
+/// The names of the suites of a report or of `list --format json`, in order.
+pub(crate) fn suite_names(j: &serde_json::Value) -> Vec<&str> {
+    j["suites"]
+        .as_array()
+        .expect("suites is an array")
+        .iter()
+        .map(|s| s["name"].as_str().expect("a suite's name"))
+        .collect()
+}
+
+/// The items of the listed suite at `index` (a batch's part), in order.
+pub(crate) fn batch_items(j: &serde_json::Value, index: usize) -> Vec<String> {
+    j["suites"][index]["batch"]["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("suite {index} is no batch's part: {j}"))
+        .iter()
+        .map(|i| i["name"].as_str().expect("an item's name").to_owned())
+        .collect()
+}
+
+/// The command of the listed suite at `index`, as its arguments (a command given as a list).
+pub(crate) fn listed_cmd(j: &serde_json::Value, index: usize) -> Vec<&str> {
+    j["suites"][index]["cmd"]
+        .as_array()
+        .unwrap_or_else(|| panic!("suite {index}'s cmd is no list: {j}"))
+        .iter()
+        .map(|a| a.as_str().expect("an argument"))
+        .collect()
+}
+
+/// The lines of a file in the project, sorted (none when there is no such file): what a fake
+/// runner recorded, in an order that does not depend on which process wrote first.
+pub(crate) fn sorted_lines(p: &Project, rel: &str) -> Vec<String> {
+    let mut lines: Vec<String> = std::fs::read_to_string(p.join(rel))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// `ptest merge` in `into` of the shards' JSON reports (their default places), to
+/// `merged.json` and `merged.xml` (JUnit), asserting that it succeeded.
+pub(crate) fn merge_with_junit(into: &Project, shards: &[&Project]) {
+    let reports: Vec<String> = shards
+        .iter()
+        .map(|s| report_file(s).to_str().expect("a UTF-8 path").to_owned())
+        .collect();
+    let mut args = vec!["merge"];
+    args.extend(reports.iter().map(String::as_str));
+    args.extend(["-o", "merged.json", "--junit", "merged.xml"]);
+    let m = into.run(&args);
+    assert_eq!(m.code, 0, "{}", m.stderr);
+}
+
+/// The `<testsuite name="NAME" ...>` element of a JUnit document, through its `</testsuite>`.
+pub(crate) fn junit_testsuite<'a>(xml: &'a str, name: &str) -> &'a str {
+    let at = xml
+        .find(&format!("<testsuite name=\"{name}\""))
+        .unwrap_or_else(|| panic!("no testsuite {name}: {xml}"));
+    let rest = &xml[at..];
+    let end = rest
+        .find("</testsuite>")
+        .unwrap_or_else(|| panic!("testsuite {name} does not end: {xml}"));
+    &rest[..end + "</testsuite>".len()]
+}
+
+/// junit-10.xsd, as pytest's sources ship it (kept in tests/).
+pub(crate) const JUNIT_XSD: &str = include_str!("../junit-10.xsd");
+
+/// junit-10.xsd with the one extension ptest's JUnit has declared: `file` and `line` on
+/// `testcase`, which GitLab, CircleCI and GitHub's JUnit actions read.
+pub(crate) fn junit_xsd_with_file_line() -> String {
+    let extended = JUNIT_XSD.replace(
+        r#"<xs:attribute name="group" type="xs:string"/>
+        </xs:complexType>
+    </xs:element>
+
+    <xs:element name="testsuite">"#,
+        r#"<xs:attribute name="group" type="xs:string"/>
+            <xs:attribute name="file" type="xs:string"/>
+            <xs:attribute name="line" type="xs:string"/>
+        </xs:complexType>
+    </xs:element>
+
+    <xs:element name="testsuite">"#,
+    );
+    assert_ne!(
+        extended, JUNIT_XSD,
+        "the testcase element is where the test expects it"
+    );
+    extended
+}
+
+/// xmllint's verdict on `doc` against `schema` (both relative to `dir`): what it said when the
+/// document is not valid.
+pub(crate) fn xsd_check(
+    xmllint: &Path,
+    dir: &Path,
+    schema: &str,
+    doc: &Path,
+) -> Result<(), String> {
+    let v = Command::new(xmllint)
+        .args(["--noout", "--schema", schema])
+        .arg(doc)
+        .current_dir(dir)
+        .output()
+        .expect("run xmllint");
+    if v.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&v.stderr).into_owned())
+    }
+}

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::harness::{Output, Project, run};
+use crate::harness::{Output, Project, run, suite_names};
 
 /// A folder with these files and no ptest.lua.
 fn folder(files: &[(&str, &str)]) -> Project {
@@ -24,12 +24,7 @@ fn names(p: &Project) -> Vec<String> {
         out.stderr
     );
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    v["suites"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap().to_owned())
-        .collect()
+    suite_names(&v).into_iter().map(str::to_owned).collect()
 }
 
 #[test]

@@ -2,11 +2,10 @@
 //! real validator, and reads as GitLab and mikepenz/action-junit-report read it: file,
 //! classname, name, time, failure message and type, the log's tail, system-out.
 
+use std::path::Path;
 use std::process::Command;
 
-use crate::harness::Project;
-
-const SCHEMA: &str = include_str!("../junit-10.xsd");
+use crate::harness::{JUNIT_XSD, Project, junit_xsd_with_file_line, xsd_check};
 
 const RUN: &str = r#"
 ptest.phase { name = "default", on_failure = "continue" }
@@ -33,11 +32,7 @@ fn xpath(xmllint: &std::path::Path, file: &std::path::Path, expr: &str) -> Strin
 
 #[test]
 fn junit_passes_the_xsd_and_reads_as_gitlab_and_junit_actions_read_it() {
-    let Some(xmllint) = crate::tools::find(
-        "PTEST_TEST_XMLLINT",
-        &["xmllint"],
-        "validating JUnit against junit-10.xsd",
-    ) else {
+    let Some(xmllint) = crate::tools::xmllint() else {
         return;
     };
     let p = Project::new(RUN);
@@ -62,55 +57,28 @@ fn junit_passes_the_xsd_and_reads_as_gitlab_and_junit_actions_read_it() {
         })
         .collect::<String>();
     assert_ne!(plain, xml, "some testcase has a file");
-    p.file("schema.xsd", SCHEMA);
+    p.file("schema.xsd", JUNIT_XSD);
     p.file("plain.xml", &plain);
     // ... and the schema with that extension declared, on the document as written.
-    let extended = SCHEMA.replace(
-        r#"<xs:attribute name="group" type="xs:string"/>
-        </xs:complexType>
-    </xs:element>
-
-    <xs:element name="testsuite">"#,
-        r#"<xs:attribute name="group" type="xs:string"/>
-            <xs:attribute name="file" type="xs:string"/>
-            <xs:attribute name="line" type="xs:string"/>
-        </xs:complexType>
-    </xs:element>
-
-    <xs:element name="testsuite">"#,
-    );
-    assert_ne!(
-        extended, SCHEMA,
-        "the testcase element is where the test expects it"
-    );
+    let extended = junit_xsd_with_file_line();
     p.file("extended.xsd", &extended);
     for (schema, doc) in [
         ("schema.xsd", p.join("plain.xml")),
         ("extended.xsd", xml_path.clone()),
     ] {
-        let v = Command::new(&xmllint)
-            .args(["--noout", "--schema", schema])
-            .arg(&doc)
-            .current_dir(p.path())
-            .output()
-            .unwrap();
-        assert!(
-            v.status.success(),
-            "{schema}: {}\n{xml}",
-            String::from_utf8_lossy(&v.stderr)
-        );
+        if let Err(e) = xsd_check(&xmllint, p.path(), schema, &doc) {
+            panic!("{schema}: {e}\n{xml}");
+        }
     }
     // The schema really checks: the old writer's `skipped` on testsuites is refused.
     p.file(
         "bad.xml",
         &plain.replacen("<testsuites ", "<testsuites skipped=\"1\" ", 1),
     );
-    let v = Command::new(&xmllint)
-        .args(["--noout", "--schema", "schema.xsd", "bad.xml"])
-        .current_dir(p.path())
-        .output()
-        .unwrap();
-    assert!(!v.status.success(), "the validator refuses an invalid file");
+    assert!(
+        xsd_check(&xmllint, p.path(), "schema.xsd", Path::new("bad.xml")).is_err(),
+        "the validator refuses an invalid file"
+    );
 
     let q = |e: &str| xpath(&xmllint, &xml_path, e);
     // A testsuite per phase, with its time.

@@ -1,6 +1,7 @@
 //! `ptest merge`: shard reports joined into one, with the summary recomputed.
 
-use crate::harness::Project;
+use crate::harness::{JUNIT_XSD, Project, merge_with_junit, report_file, suite_names, xsd_check};
+use crate::probe::report_at;
 
 #[test]
 fn merges_shards_and_recomputes_the_summary() {
@@ -11,8 +12,8 @@ fn merges_shards_and_recomputes_the_summary() {
     assert_eq!(a.run(&[]).code, 1);
     assert_eq!(b.run(&[]).code, 0);
     let out = a.join("merged.json");
-    let ra = a.join("test-logs/test-report.json");
-    let rb = b.join("test-logs/test-report.json");
+    let ra = report_file(&a);
+    let rb = report_file(&b);
     let m = a.run(&[
         "merge",
         ra.to_str().unwrap(),
@@ -21,15 +22,8 @@ fn merges_shards_and_recomputes_the_summary() {
         out.to_str().unwrap(),
     ]);
     assert_eq!(m.code, 0, "{}", m.stderr);
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    let names: Vec<&str> = v["suites"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["a1", "a2", "b1"]);
+    let v = report_at(&out);
+    assert_eq!(suite_names(&v), ["a1", "a2", "b1"]);
     assert_eq!(v["summary"]["total"], 3);
     assert_eq!(v["summary"]["passed"], 2);
     assert_eq!(v["summary"]["failed"], 1);
@@ -70,18 +64,7 @@ fn merge_junit_writes_the_joined_report_as_junit() {
     );
     assert_eq!(a.run(&[]).code, 1);
     assert_eq!(b.run(&[]).code, 0);
-    let ra = a.join("test-logs/test-report.json");
-    let rb = b.join("test-logs/test-report.json");
-    let m = a.run(&[
-        "merge",
-        ra.to_str().unwrap(),
-        rb.to_str().unwrap(),
-        "-o",
-        "merged.json",
-        "--junit",
-        "merged.xml",
-    ]);
-    assert_eq!(m.code, 0, "{}", m.stderr);
+    merge_with_junit(&a, &[&a, &b]);
     let xml = std::fs::read_to_string(a.join("merged.xml")).unwrap();
     assert!(
         xml.contains(r#"<testsuites name="ptest" tests="4" failures="1" errors="0""#),
@@ -112,24 +95,13 @@ fn merge_junit_writes_the_joined_report_as_junit() {
     assert!(xml.contains(r#"<skipped message="disabled"/>"#), "{xml}");
 
     // Valid against the common schema, as a run's own JUnit is.
-    let Some(xmllint) = crate::tools::find(
-        "PTEST_TEST_XMLLINT",
-        &["xmllint"],
-        "validating JUnit against junit-10.xsd",
-    ) else {
+    let Some(xmllint) = crate::tools::xmllint() else {
         return;
     };
-    a.file("schema.xsd", include_str!("../junit-10.xsd"));
-    let v = std::process::Command::new(xmllint)
-        .args(["--noout", "--schema", "schema.xsd", "merged.xml"])
-        .current_dir(a.path())
-        .output()
-        .unwrap();
-    assert!(
-        v.status.success(),
-        "{}\n{xml}",
-        String::from_utf8_lossy(&v.stderr)
-    );
+    a.file("schema.xsd", JUNIT_XSD);
+    if let Err(e) = xsd_check(&xmllint, a.path(), "schema.xsd", "merged.xml".as_ref()) {
+        panic!("{e}\n{xml}");
+    }
 
     // --junit with --history makes no sense: a usage error.
     let m = a.run(&[

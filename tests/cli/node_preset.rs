@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::harness::{Output, Project, list_json, run};
+use crate::harness::{Output, Project, batch_items, list_json, run};
 
 fn skip(why: &str) {
     assert!(
@@ -93,13 +93,7 @@ fn record(file: &str, esm: bool) -> String {
 
 /// The items of the config's only batch, sorted.
 fn items(p: &Project) -> Vec<String> {
-    let j = list_json(p, &[]);
-    let mut all: Vec<String> = j["suites"][0]["batch"]["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["name"].as_str().unwrap().to_owned())
-        .collect();
+    let mut all = batch_items(&list_json(p, &[]), 0);
     all.sort();
     all
 }

@@ -6,9 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
-use crate::harness::{Project, list_json};
+use crate::harness::{Project, batch_items as items, junit_testsuite, list_json, listed_cmd};
 
 /// A Python that has pytest, or `None` (after saying why) when none is here and CI is not set.
 pub(crate) fn python() -> Option<PathBuf> {
@@ -32,15 +30,6 @@ pub(crate) fn python() -> Option<PathBuf> {
         eprintln!("skipped: no Python with pytest (set PTEST_TEST_PYTHON, or run .ci/run once)");
     }
     found
-}
-
-fn items(j: &Value, suite: usize) -> Vec<String> {
-    j["suites"][suite]["batch"]["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["name"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 /// Records which test files ran in which attempt (module-level code runs once per import).
@@ -108,9 +97,7 @@ pytest.batch {{ name = "unit", python = "{}", args = {{ "-q" }}, retry = 1, batc
     second.sort_unstable();
     assert_eq!(second, ["2 test_flaky", "2 test_math"], "{ran}");
     let xml = std::fs::read_to_string(p.join("junit.xml")).unwrap();
-    let unit = &xml[xml
-        .find("<testsuite name=\"unit\"")
-        .expect("the batch's testsuite")..];
+    let unit = junit_testsuite(&xml, "unit");
     assert!(unit.contains("file=\"tests/test_math.py\""), "{unit}");
     assert!(unit.contains("name=\"test_boom\""), "{unit}");
     assert!(unit.contains("message=\"AssertionError: boom"), "{unit}");
@@ -279,11 +266,6 @@ fn pytest_xdist_in_addopts_is_turned_off_in_the_parts() {
     )
     .file("test_a.py", "");
     let j = list_json(&p, &[]);
-    let cmd: Vec<&str> = j["suites"][0]["cmd"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    let cmd = listed_cmd(&j, 0);
     assert!(cmd.windows(2).any(|w| w == ["-n", "0"]), "{cmd:?}");
 }

@@ -7,7 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::harness::Project;
+use crate::harness::{
+    Project, junit_testsuite, junit_xsd_with_file_line, merge_with_junit, report_file,
+    sorted_lines, xsd_check,
+};
 use crate::probe::{report_at, suite};
 
 /// One or two testcases per item, by its name: `ok_*` pass (one in a class), `bad_*` fail on
@@ -71,22 +74,12 @@ fn testcases(report: &Value) -> BTreeMap<String, (String, Value)> {
     out
 }
 
-fn ran(p: &Project) -> Vec<String> {
-    let mut lines: Vec<String> = std::fs::read_to_string(p.join("ran.txt"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    lines.sort();
-    lines
-}
-
 #[test]
 fn the_json_report_holds_each_parts_testcases_and_the_html_and_terminal_show_them() {
     let p = project("py", ITEMS, ", batches = 2, retry = 1");
     let out = p.run(&["-j", "2", "--html", "report.html"]);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
-    let r = report_at(&p.join("test-logs/test-report.json"));
+    let r = report_at(&report_file(&p));
 
     // A plain suite's entry has neither key; each part has both.
     let plain = suite(&r, "plain-py");
@@ -177,7 +170,10 @@ fn the_json_report_holds_each_parts_testcases_and_the_html_and_terminal_show_the
     // The part holding err_d failed; the retry ran only its failed items.
     let failed_part = &cases["err_d.py::test_err"].0;
     assert_eq!(suite(&r, failed_part)["status"], "failed");
-    for line in ran(&p).iter().filter(|l| l.contains(" 2 ")) {
+    for line in sorted_lines(&p, "ran.txt")
+        .iter()
+        .filter(|l| l.contains(" 2 "))
+    {
         assert!(
             !line.contains("ok_a.py") && !line.contains("skip_c.py"),
             "a retry reruns only what failed: {line}"
@@ -225,35 +221,17 @@ fn merge_keeps_the_testcases_and_its_junit_has_a_testsuite_per_batch() {
     let b = project("js", r#"{ "ok_x.js", "skip_y.js" }"#, "");
     assert_eq!(a.run(&[]).code, 1);
     assert_eq!(b.run(&[]).code, 0);
-    let ra = a.join("test-logs/test-report.json");
-    let rb = b.join("test-logs/test-report.json");
-    let m = a.run(&[
-        "merge",
-        ra.to_str().unwrap(),
-        rb.to_str().unwrap(),
-        "-o",
-        "merged.json",
-        "--junit",
-        "merged.xml",
-    ]);
-    assert_eq!(m.code, 0, "{}", m.stderr);
+    merge_with_junit(&a, &[&a, &b]);
     let merged = report_at(&a.join("merged.json"));
     // Each part's entry as its shard wrote it, batch and testcases included.
-    for (shard, part) in [(&ra, "py[1]"), (&rb, "js[1]")] {
-        let own = report_at(shard);
+    for (shard, part) in [(&a, "py[1]"), (&b, "js[1]")] {
+        let own = report_at(&report_file(shard));
         assert_eq!(suite(&merged, part), suite(&own, part));
     }
     assert_eq!(testcases(&merged).len(), 5 + 3);
 
     let xml = std::fs::read_to_string(a.join("merged.xml")).unwrap();
-    let batch = |name: &str| -> String {
-        let at = xml
-            .find(&format!("<testsuite name=\"{name}\""))
-            .unwrap_or_else(|| panic!("no testsuite {name}: {xml}"));
-        let rest = &xml[at..];
-        rest[..rest.find("</testsuite>").unwrap()].to_owned()
-    };
-    let py = batch("py");
+    let py = junit_testsuite(&xml, "py");
     for attr in [
         "tests=\"5\"",
         "failures=\"0\"",
@@ -274,7 +252,7 @@ fn merge_keeps_the_testcases_and_its_junit_has_a_testsuite_per_batch() {
         "{py}"
     );
     assert!(py.contains(r#"<skipped message="needs network"/>"#), "{py}");
-    let js = batch("js");
+    let js = junit_testsuite(&xml, "js");
     assert!(
         js.contains("tests=\"3\"") && js.contains("skipped=\"1\""),
         "{js}"
@@ -284,39 +262,13 @@ fn merge_keeps_the_testcases_and_its_junit_has_a_testsuite_per_batch() {
 
     // Valid against the common schema with the `file`/`line` extension declared, as a run's
     // own JUnit is (tests/cli/junit.rs).
-    let Some(xmllint) = crate::tools::find(
-        "PTEST_TEST_XMLLINT",
-        &["xmllint"],
-        "validating JUnit against junit-10.xsd",
-    ) else {
+    let Some(xmllint) = crate::tools::xmllint() else {
         return;
     };
-    let schema = include_str!("../junit-10.xsd").replace(
-        r#"<xs:attribute name="group" type="xs:string"/>
-        </xs:complexType>
-    </xs:element>
-
-    <xs:element name="testsuite">"#,
-        r#"<xs:attribute name="group" type="xs:string"/>
-            <xs:attribute name="file" type="xs:string"/>
-            <xs:attribute name="line" type="xs:string"/>
-        </xs:complexType>
-    </xs:element>
-
-    <xs:element name="testsuite">"#,
-    );
-    assert!(schema.contains(r#"<xs:attribute name="file""#));
-    a.file("extended.xsd", &schema);
-    let v = std::process::Command::new(xmllint)
-        .args(["--noout", "--schema", "extended.xsd", "merged.xml"])
-        .current_dir(a.path())
-        .output()
-        .unwrap();
-    assert!(
-        v.status.success(),
-        "{}\n{xml}",
-        String::from_utf8_lossy(&v.stderr)
-    );
+    a.file("extended.xsd", &junit_xsd_with_file_line());
+    if let Err(e) = xsd_check(&xmllint, a.path(), "extended.xsd", "merged.xml".as_ref()) {
+        panic!("{e}\n{xml}");
+    }
 }
 
 #[test]
@@ -327,8 +279,11 @@ fn rerun_failed_runs_the_failed_items_and_reports_only_their_testcases() {
     // err_d failed; bad_b passed on its retry, so it is not rerun.
     let out = p.run(&["--rerun-failed"]);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
-    assert_eq!(ran(&p), ["py[1] 1 err_d.py", "py[1] 2 err_d.py"]);
-    let r = report_at(&p.join("test-logs/test-report.json"));
+    assert_eq!(
+        sorted_lines(&p, "ran.txt"),
+        ["py[1] 1 err_d.py", "py[1] 2 err_d.py"]
+    );
+    let r = report_at(&report_file(&p));
     let part = suite(&r, "py[1]");
     assert_eq!(part["batch"]["items"], serde_json::json!(["err_d.py"]));
     assert_eq!(

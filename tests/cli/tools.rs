@@ -28,3 +28,12 @@ pub(crate) fn find(var: &str, names: &[&str], why: &str) -> Option<PathBuf> {
     println!("skipped: {} not found ({why})", names[0]);
     None
 }
+
+/// xmllint, which validates JUnit against junit-10.xsd.
+pub(crate) fn xmllint() -> Option<PathBuf> {
+    find(
+        "PTEST_TEST_XMLLINT",
+        &["xmllint"],
+        "validating JUnit against junit-10.xsd",
+    )
+}
