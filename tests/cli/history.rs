@@ -306,6 +306,27 @@ fn two_runs_ending_at_once_both_land() {
 }
 
 #[test]
+fn later_runs_write_the_spare_in_place_and_swap_it_in() {
+    use std::os::unix::fs::MetadataExt;
+    let p = Probed::new(r#"ptest.suite { name = "a", cmd = "true" }"#);
+    let file = p.p.join(".ptest/history.json");
+    let spare = p.p.join(".ptest/history.json.spare");
+    let ino = |f: &std::path::Path| std::fs::symlink_metadata(f).unwrap().ino();
+    assert_eq!(p.run(&["-q"]).out.code, 0);
+    assert!(!spare.exists(), "nothing to keep after the first run");
+    let first = ino(&file);
+    assert_eq!(p.run(&["-q"]).out.code, 0);
+    assert_eq!(ino(&spare), first, "the replaced file is kept as the spare");
+    let second = ino(&file);
+    // Many runs later, the same two files take turns, and every run is recorded.
+    for _ in 0..3 {
+        assert_eq!(p.run(&["-q"]).out.code, 0);
+    }
+    assert_eq!((ino(&file), ino(&spare)), (first, second));
+    assert_eq!(runs(&history(&p), "a").len(), 5);
+}
+
+#[test]
 fn stats_sums_up_the_history() {
     let p = Probed::new(
         r#"
