@@ -475,7 +475,8 @@ impl<'a> Scheduler<'a> {
                 started: std::time::SystemTime::now(),
             },
         );
-        self.exec().start(spec);
+        // Told before the process starts, so that whatever follows the run (the events file,
+        // hooks) has the start before anything the suite itself does.
         emit(
             &mut self.sinks,
             self.plan,
@@ -486,6 +487,7 @@ impl<'a> Scheduler<'a> {
                 worker,
             },
         );
+        self.exec().start(spec);
     }
 
     /// What the executor measured, turned into the core's input: the log is read here for the
