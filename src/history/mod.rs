@@ -363,8 +363,19 @@ pub(crate) fn merge(inputs: &[PathBuf], output: &Path) -> Result<(), crate::erro
                 p.display()
             )));
         }
-        let records =
-            store::load_records(p).map_err(|w| Error::Usage(format!("merge --history: {w}")))?;
+        let records = store::load_records(p).map_err(|w| {
+            let hint = if looks_like_a_report(p) {
+                format!(
+                    "\n  {} is a JSON report, not a history: `ptest merge --history` joins the \
+                     shards' `.ptest/history.json` files; reports are joined by `ptest merge \
+                     REPORT.json... -o OUT.json`, without --history",
+                    p.display()
+                )
+            } else {
+                String::new()
+            };
+            Error::Usage(format!("merge --history: {w}{hint}"))
+        })?;
         joined.join(records);
     }
     if output.is_dir() {
@@ -380,6 +391,21 @@ pub(crate) fn merge(inputs: &[PathBuf], output: &Path) -> Result<(), crate::erro
             crate::io_message(&e)
         ))
     })
+}
+
+/// Whether `path` holds a ptest JSON report (what a user may hand `merge --history` by mistake,
+/// reading `ptest merge REPORT... --history OUT` as "also write the history").
+fn looks_like_a_report(path: &Path) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        ptest_version: Option<serde::de::IgnoredAny>,
+        summary: Option<serde::de::IgnoredAny>,
+        run_id: Option<serde::de::IgnoredAny>,
+    }
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Head>(&b).ok())
+        .is_some_and(|h| h.ptest_version.is_some() && h.summary.is_some() && h.run_id.is_some())
 }
 
 /// The history key of a batch's item.

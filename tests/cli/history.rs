@@ -409,6 +409,24 @@ fn merge_joins_the_histories_of_shards() {
     ]);
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("missing.json"), "{}", bad.stderr);
+    // A report handed to --history (reading it as "also write the history") says what to do.
+    let report = p.p.join("test-logs/test-report.json");
+    let mixed = p.p.run(&[
+        "merge",
+        report.to_str().unwrap(),
+        "-o",
+        "x.json",
+        "--history",
+        "h-out.json",
+    ]);
+    assert_eq!(mixed.code, 2);
+    assert!(
+        mixed.stderr.contains("is a JSON report, not a history")
+            && mixed.stderr.contains("without --history"),
+        "{}",
+        mixed.stderr
+    );
+    assert!(!p.p.join("x.json").exists() && !p.p.join("h-out.json").exists());
 }
 
 #[test]
