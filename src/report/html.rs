@@ -694,18 +694,13 @@ mod tests {
         let p = plan(MIXED);
         let mut r = result(&p, "ok", Status::Failed, 1.0);
         r.testcases = vec![crate::results::TestCase {
-            name: "test_x".into(),
-            classname: None,
-            file: Some("tests/test_a.py".into()),
-            line: None,
-            time: None,
-            outcome: crate::results::Outcome::Failed,
             message: Some("assert 1 == <2>".into()),
-            kind: None,
             text: Some("Traceback <here>".into()),
-            suite: None,
-            suite_file: None,
-            item: None,
+            ..crate::report::tests::test_case(
+                "test_x",
+                Some("tests/test_a.py"),
+                crate::results::Outcome::Failed,
+            )
         }];
         let h = page(&p, &[r], false);
         assert!(

@@ -116,6 +116,29 @@ pub(crate) fn result(plan: &Plan, name: &str, status: Status, secs: f64) -> Suit
     }
 }
 
+/// A testcase of a batch's results, named `name`, in `file`, that ended `outcome`; nothing else
+/// known.
+pub(crate) fn test_case(
+    name: &str,
+    file: Option<&str>,
+    outcome: crate::results::Outcome,
+) -> crate::results::TestCase {
+    crate::results::TestCase {
+        name: name.into(),
+        classname: None,
+        file: file.map(str::to_owned),
+        line: None,
+        time: None,
+        outcome,
+        message: None,
+        kind: None,
+        text: None,
+        suite: None,
+        suite_file: None,
+        item: None,
+    }
+}
+
 /// Give `r` a log file holding `text` as its last attempt's output.
 pub(crate) fn with_log(mut r: SuiteResult, dir: &Path, text: &str) -> SuiteResult {
     let path: PathBuf = dir.join(format!("suite-{}.log", r.id.0));

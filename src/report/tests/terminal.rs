@@ -442,22 +442,16 @@ fn failed_tests_of_a_batch_are_named_up_to_twenty() {
     let mut r = result(&p, "a", Status::Failed, 1.0);
     r.testcases = (1..=22)
         .map(|i| crate::results::TestCase {
-            name: format!("test_{i}"),
-            classname: None,
-            file: Some("tests/test_x.py".into()),
-            line: None,
-            time: None,
-            outcome: if i == 1 {
-                crate::results::Outcome::Passed
-            } else {
-                crate::results::Outcome::Failed
-            },
             message: Some(format!("assert {i} == 0\nmore")),
-            kind: None,
-            text: None,
-            suite: None,
-            suite_file: None,
-            item: None,
+            ..super::test_case(
+                &format!("test_{i}"),
+                Some("tests/test_x.py"),
+                if i == 1 {
+                    crate::results::Outcome::Passed
+                } else {
+                    crate::results::Outcome::Failed
+                },
+            )
         })
         .collect();
     let text = finished(&p, &[r], false);
