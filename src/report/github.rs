@@ -1,9 +1,10 @@
 //! On GitHub Actions (`GITHUB_ACTIONS=true`): an `::error` annotation per failed suite and a
-//! `::warning` per flaky one on stdout (with `file=` where the suite is about one file), within
-//! GitHub's limit of 10 of each per step — past it, one notice points to the summary; each
-//! failure's tail folded in a `::group::`; and a Markdown summary appended to
-//! `$GITHUB_STEP_SUMMARY` (counts, the slowest suites, each failure's tail) kept under GitHub's
-//! 1 MiB.
+//! `::warning` per flaky one on stdout (with `file=` where the suite is about one file) — a
+//! batch's part whose results name failed tests gets one per failed test instead, on its file
+//! and line —, within GitHub's limit of 10 of each per step — past it, one notice says how many
+//! were left out and points to the summary; each failure's tail folded in a `::group::`; and a
+//! Markdown summary appended to `$GITHUB_STEP_SUMMARY` (counts, the slowest suites, each
+//! failure's tail) kept under GitHub's 1 MiB.
 //!
 //! Test output is shown between `::stop-commands::` markers, so a line in it that looks like a
 //! workflow command is printed, not obeyed.
@@ -15,7 +16,8 @@ use super::terminal::last_lines;
 use super::{display_path, strip_ansi, suite_file};
 use crate::duration::human;
 use crate::event::{Event, RunInfo, Sink, Status, SuiteResult};
-use crate::plan::Plan;
+use crate::plan::{Plan, Suite};
+use crate::results::TestCase;
 
 /// GitHub shows at most this many annotations of each kind per step.
 const ANNOTATIONS: usize = 10;
@@ -25,6 +27,8 @@ const SUMMARY_LIMIT: u64 = 1024 * 1024;
 const SUMMARY_RESERVE: usize = 4 * 1024;
 const TAIL_LINES: usize = 50;
 const SLOWEST: usize = 5;
+/// A failed test's annotation without a message shows this many lines of its output.
+const TEST_TEXT_LINES: usize = 10;
 
 /// Workflow-command data escaping (`%`, CR, LF); properties also escape `:` and `,`.
 fn data(s: &str) -> String {
@@ -72,18 +76,124 @@ fn tail(r: &SuiteResult) -> Vec<String> {
 
 pub(crate) struct GithubSink {
     pub summary_file: Option<PathBuf>,
+    /// What a test's `file=` is relative to, the first that holds it: the checkout
+    /// (`GITHUB_WORKSPACE`), then ptest's own folder. GitHub places annotations by a path from
+    /// the repository's root.
+    roots: Vec<PathBuf>,
     errors: usize,
     warnings: usize,
+    /// Errors past GitHub's limit, of failed suites and of failed tests.
+    suites_left_out: usize,
+    tests_left_out: usize,
 }
 
 impl GithubSink {
     /// `Some` only on GitHub Actions.
     pub(crate) fn detect() -> Option<GithubSink> {
-        (std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true")).then(|| GithubSink {
-            summary_file: std::env::var_os("GITHUB_STEP_SUMMARY").map(PathBuf::from),
+        (std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true")).then(|| {
+            let roots = std::env::var_os("GITHUB_WORKSPACE")
+                .filter(|w| !w.is_empty())
+                .map(PathBuf::from)
+                .into_iter()
+                .chain(std::env::current_dir().ok())
+                .collect();
+            GithubSink::new(
+                std::env::var_os("GITHUB_STEP_SUMMARY").map(PathBuf::from),
+                roots,
+            )
+        })
+    }
+
+    fn new(summary_file: Option<PathBuf>, roots: Vec<PathBuf>) -> GithubSink {
+        GithubSink {
+            summary_file,
+            roots: roots
+                .into_iter()
+                .map(|r| std::fs::canonicalize(&r).unwrap_or(r))
+                .collect(),
             errors: 0,
             warnings: 0,
-        })
+            suites_left_out: 0,
+            tests_left_out: 0,
+        }
+    }
+
+    /// Whether one more error annotation is within GitHub's limit (else it is counted as left
+    /// out, as a test's or a suite's).
+    fn error_fits(&mut self, test: bool) -> bool {
+        self.errors += 1;
+        if self.errors <= ANNOTATIONS {
+            return true;
+        }
+        if test {
+            self.tests_left_out += 1;
+        } else {
+            self.suites_left_out += 1;
+        }
+        false
+    }
+
+    /// A failed test of a batch's part, titled with its name, its message as the text, on its
+    /// file (and line) when they can be found.
+    fn test_annotation(&self, s: &Suite, c: &TestCase) -> String {
+        let place = match self.locate(s, c) {
+            Some((file, Some(line))) => format!("file={},line={line},", property(&file)),
+            Some((file, None)) => format!("file={},", property(&file)),
+            None => String::new(),
+        };
+        let body = c
+            .message
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned)
+            .or_else(|| {
+                let text = c.text.as_deref()?.trim();
+                (!text.is_empty()).then(|| {
+                    text.lines()
+                        .take(TEST_TEXT_LINES)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+            })
+            .unwrap_or_else(|| c.outcome.label().to_owned());
+        format!(
+            "::error {place}title={}::{}\n",
+            property(&format!("{} {}", c.display(), c.outcome.label())),
+            data(&body)
+        )
+    }
+
+    /// A failed test's file, relative to the first of `roots` that holds it, and the line its
+    /// failure's text gives in that file: its `file` (from the suite's folder), else its item
+    /// when that is a file, else (go) a `NAME_test.go:LINE` its output names, in its package's
+    /// folder. The `line` attribute is not used: pytest's is the definition's, counted from 0.
+    fn locate(&self, s: &Suite, c: &TestCase) -> Option<(String, Option<u32>)> {
+        let existing = |f: &str| {
+            let p = s.cwd.join(f);
+            p.is_file()
+                .then(|| (f.trim_start_matches("./").to_owned(), p))
+        };
+        let item = c
+            .item
+            .and_then(|i| s.part.as_deref()?.items.get(i))
+            .map(|(name, _)| name.as_str());
+        let (named, path) = c
+            .file
+            .as_deref()
+            .and_then(existing)
+            .or_else(|| item.and_then(existing))
+            .or_else(|| go_test_file(s, c))?;
+        let path = std::fs::canonicalize(&path).unwrap_or(path);
+        let rel = self
+            .roots
+            .iter()
+            .find_map(|root| path.strip_prefix(root).ok())?;
+        let line = [c.text.as_deref(), c.message.as_deref()]
+            .into_iter()
+            .flatten()
+            .find_map(|t| line_in(t, &named));
+        Some((rel.to_string_lossy().into_owned(), line))
     }
 
     fn annotation(plan: &Plan, r: &SuiteResult, kind: &str, title: &str, message: &str) -> String {
@@ -106,8 +216,13 @@ impl GithubSink {
     fn failed(&mut self, plan: &Plan, r: &SuiteResult) -> String {
         let s = plan.suite(r.id);
         let mut out = String::new();
-        self.errors += 1;
-        if self.errors <= ANNOTATIONS {
+        let failed_tests: Vec<&TestCase> = r
+            .testcases
+            .iter()
+            .filter(|c| c.outcome.is_failure())
+            .collect();
+        // Failed tests say why a part failed; a timeout is the part's own, said too.
+        if (failed_tests.is_empty() || r.status != Status::Failed) && self.error_fits(false) {
             out.push_str(&Self::annotation(
                 plan,
                 r,
@@ -115,6 +230,11 @@ impl GithubSink {
                 &format!("ptest: {} {}", s.name, r.status.label()),
                 r.error_message.as_deref().unwrap_or("failed"),
             ));
+        }
+        for c in failed_tests {
+            if self.error_fits(true) {
+                out.push_str(&self.test_annotation(s, c));
+            }
         }
         let lines = tail(r);
         if !lines.is_empty() {
@@ -158,23 +278,78 @@ impl GithubSink {
     /// The note past GitHub's limits, at the end of the run.
     fn overflow(&self) -> String {
         let mut more = Vec::new();
-        if self.errors > ANNOTATIONS {
-            more.push(format!("{} more failed suites", self.errors - ANNOTATIONS));
+        if self.tests_left_out > 0 {
+            more.push(format!("{} more failed tests", self.tests_left_out));
+        }
+        if self.suites_left_out > 0 {
+            more.push(format!("{} more failed suites", self.suites_left_out));
         }
         if self.warnings > ANNOTATIONS {
             more.push(format!("{} more flaky suites", self.warnings - ANNOTATIONS));
         }
-        if more.is_empty() {
+        let Some(last) = more.pop() else {
             return String::new();
-        }
+        };
+        let listed = if more.is_empty() {
+            last
+        } else {
+            format!("{} and {last}", more.join(", "))
+        };
         format!(
             "::notice title=ptest::{}\n",
             data(&format!(
-                "{} are not annotated (GitHub shows {ANNOTATIONS} of each kind per step): see the job summary",
-                more.join(" and ")
+                "{listed} are not annotated (GitHub shows {ANNOTATIONS} of each kind per step): see the job summary"
             ))
         )
     }
+}
+
+/// The first line a text names `named` (a path, or its end after a `/`) in, as `named:LINE`, as
+/// pytest's tracebacks (`tests/test_x.py:7: AssertionError`) and go's failures
+/// (`calc_test.go:20: boom`) do.
+fn line_in(text: &str, named: &str) -> Option<u32> {
+    if named.is_empty() {
+        return None;
+    }
+    for (at, _) in text.match_indices(named) {
+        let before = text[..at].chars().next_back();
+        if before.is_some_and(|b| !(b.is_whitespace() || "/\"'(".contains(b))) {
+            continue;
+        }
+        let Some(rest) = text[at + named.len()..].strip_prefix(':') else {
+            continue;
+        };
+        let digits: &str = &rest[..rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len())];
+        if let Ok(line) = digits.parse::<u32>()
+            && line > 0
+        {
+            return Some(line);
+        }
+    }
+    None
+}
+
+/// Go's results name no file: a `NAME_test.go:LINE` in a failed test's output, found in its
+/// package's folder (the folder under the suite's whose path ends as the package's import
+/// path does, the longest such; the module's path is not known here).
+fn go_test_file(s: &Suite, c: &TestCase) -> Option<(String, PathBuf)> {
+    let package = c.classname.as_deref()?;
+    let text = c.text.as_deref()?;
+    let name = text.split_whitespace().find_map(|w| {
+        let (file, rest) = w.split_once(".go:")?;
+        let file = format!("{file}.go");
+        (file.ends_with("_test.go")
+            && !file.contains('/')
+            && rest.starts_with(|c: char| c.is_ascii_digit()))
+        .then_some(file)
+    })?;
+    let parts: Vec<&str> = package.split('/').collect();
+    (0..=parts.len()).find_map(|from| {
+        let p = s.cwd.join(parts[from..].join("/")).join(&name);
+        p.is_file().then(|| (name.clone(), p))
+    })
 }
 
 /// The step summary, at most `budget` bytes.
@@ -334,15 +509,12 @@ mod tests {
     }
     use crate::event::Summary;
     use crate::plan::tests::{Fixture, plan};
-    use crate::report::tests::{result, with_log};
+    use crate::report::tests::{result, test_case, with_log};
+    use crate::results::Outcome;
     use std::time::Duration;
 
     fn sink() -> GithubSink {
-        GithubSink {
-            summary_file: None,
-            errors: 0,
-            warnings: 0,
-        }
+        GithubSink::new(None, Vec::new())
     }
 
     #[test]
@@ -460,6 +632,206 @@ mod tests {
                 "::warning title=ptest%3A net flaky (passed on attempt 2/3)::failed before: exit code 1 (log: {log})\n"
             )
         );
+    }
+
+    fn case(name: &str, classname: &str, file: Option<&str>, outcome: Outcome) -> TestCase {
+        TestCase {
+            classname: Some(classname.into()),
+            ..test_case(name, file, outcome)
+        }
+    }
+
+    /// A batch of two test files (and a go package's folder) in a temporary folder.
+    fn batch() -> (Fixture, crate::plan::Plan) {
+        let f = Fixture::new(
+            r#"ptest.batch { name = "py", items = { "tests/test_x.py", "tests/test_y.py" },
+                 batches = 1, cmd = { "true", "{items}" }, results = "r.xml" }"#,
+        );
+        for file in ["tests/test_x.py", "tests/test_y.py", "calc/calc_test.go"] {
+            let path = f.dir.path().join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "").unwrap();
+        }
+        let p = f.plan();
+        (f, p)
+    }
+
+    #[test]
+    fn a_part_with_results_is_annotated_per_failed_test_on_its_file_and_line() {
+        let (f, p) = batch();
+        let mut r = result(&p, "py[1]", Status::Failed, 1.0);
+        let mut bad = case(
+            "test_y[a,b]",
+            "tests.test_x",
+            Some("tests/test_x.py"),
+            Outcome::Failed,
+        );
+        // Its `line` attribute (the definition's) is not where it failed.
+        bad.line = Some(4);
+        bad.message = Some("assert 1 == 2\n50% off".into());
+        bad.text = Some(
+            "def test_y():\n>       assert 1 == 2\nE       assert 1 == 2\n\ntests/test_x.py:7: AssertionError"
+                .into(),
+        );
+        // No file in the results (pytest's xunit2): its item is; a text without `FILE:LINE`.
+        let mut err = case("test_err", "tests.test_y", None, Outcome::Error);
+        err.item = p
+            .suite(r.id)
+            .part
+            .as_ref()
+            .unwrap()
+            .items
+            .iter()
+            .position(|(i, _)| i == "tests/test_y.py");
+        err.message = Some("fixture 'db' not found".into());
+        err.text = Some("file /x/tests/test_y.py, line 1".into());
+        // go: no file, its output names one in the package's folder.
+        let mut go = case("TestBoom", "example.com/m/calc", None, Outcome::Failed);
+        go.text = Some("    calc_test.go:20: boom: got 4, want 5\n    more".into());
+        // Nowhere to be found: no file.
+        let mut gone = case(
+            "test_gone",
+            "tests.test_z",
+            Some("tests/test_z.py"),
+            Outcome::Failed,
+        );
+        gone.text = Some("tests/test_z.py:3: AssertionError".into());
+        r.testcases = vec![
+            case(
+                "test_ok",
+                "tests.test_x",
+                Some("tests/test_x.py"),
+                Outcome::Passed,
+            ),
+            bad,
+            err,
+            case(
+                "test_skip",
+                "tests.test_y",
+                Some("tests/test_y.py"),
+                Outcome::Skipped,
+            ),
+            go,
+            gone,
+        ];
+        let mut g = GithubSink::new(None, vec![f.dir.path().to_path_buf()]);
+        let out = g.failed(&p, &r);
+        assert_eq!(
+            out,
+            "::error file=tests/test_x.py,line=7,title=tests/test_x.py%3A%3Atest_y[a%2Cb] failed::assert 1 == 2%0A50%25 off\n\
+             ::error file=tests/test_y.py,title=tests.test_y%3A%3Atest_err error::fixture 'db' not found\n\
+             ::error file=calc/calc_test.go,line=20,title=example.com/m/calc%3A%3ATestBoom failed::calc_test.go:20: boom: got 4, want 5%0A    more\n\
+             ::error title=tests/test_z.py%3A%3Atest_gone failed::tests/test_z.py:3: AssertionError\n"
+        );
+        // Outside every root: no file.
+        let elsewhere = GithubSink::new(None, vec![PathBuf::from("/nonexistent")]);
+        assert!(
+            elsewhere
+                .test_annotation(p.suite(r.id), &r.testcases[1])
+                .starts_with("::error title=tests/test_x.py%3A%3Atest_y[a%2Cb] failed::"),
+        );
+    }
+
+    #[test]
+    fn a_part_without_failed_tests_or_that_timed_out_is_annotated_as_a_suite() {
+        let (f, p) = batch();
+        let root = vec![f.dir.path().to_path_buf()];
+        let mut r = result(&p, "py[1]", Status::Failed, 1.0);
+        r.testcases = vec![case(
+            "test_ok",
+            "tests.test_x",
+            Some("tests/test_x.py"),
+            Outcome::Passed,
+        )];
+        let out = GithubSink::new(None, root.clone()).failed(&p, &r);
+        assert!(
+            out.starts_with("::error title=ptest%3A py[1] failed::exit code 3"),
+            "{out}"
+        );
+        assert_eq!(out.matches("::error").count(), 1, "{out}");
+        let mut r = result(&p, "py[1]", Status::TimedOut, 1.0);
+        r.testcases = vec![case(
+            "test_hang",
+            "tests.test_x",
+            Some("tests/test_x.py"),
+            Outcome::Failed,
+        )];
+        let out = GithubSink::new(None, root).failed(&p, &r);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "::error title=ptest%3A py[1] timed_out::timed out after 2m (log: ".to_owned()
+                    + &display_path(r.log_file.as_deref().unwrap())
+                        .display()
+                        .to_string()
+                    + ")",
+                "::error file=tests/test_x.py,title=tests/test_x.py%3A%3Atest_hang failed::failed"
+                    .to_owned()
+            ]
+        );
+    }
+
+    #[test]
+    fn failed_tests_count_towards_the_limit_and_the_notice_says_how_many_were_left_out() {
+        let (f, p) = batch();
+        let mut g = GithubSink::new(None, vec![f.dir.path().to_path_buf()]);
+        let mut r = result(&p, "py[1]", Status::Failed, 1.0);
+        r.testcases = (1..=12)
+            .map(|i| {
+                case(
+                    &format!("test_{i}"),
+                    "tests.test_x",
+                    Some("tests/test_x.py"),
+                    Outcome::Failed,
+                )
+            })
+            .collect();
+        let out = g.failed(&p, &r);
+        assert_eq!(out.matches("::error ").count(), 10, "{out}");
+        assert!(out.contains("test_10 failed"), "{out}");
+        assert!(!out.contains("test_11"), "{out}");
+        // A suite past the limit, and a flaky one within it.
+        let plain = result(&p, "py[1]", Status::TimedOut, 1.0);
+        assert_eq!(g.failed(&p, &plain).matches("::error ").count(), 0);
+        assert_eq!(
+            g.overflow(),
+            "::notice title=ptest::2 more failed tests and 1 more failed suites are not annotated (GitHub shows 10 of each kind per step): see the job summary\n"
+        );
+        for _ in 0..11 {
+            g.flaky(&p, &result(&p, "py[1]", Status::Flaky, 1.0));
+        }
+        assert!(
+            g.overflow().contains(
+                "::2 more failed tests, 1 more failed suites and 1 more flaky suites are not"
+            ),
+            "{}",
+            g.overflow()
+        );
+    }
+
+    #[test]
+    fn a_line_is_read_only_where_the_text_names_that_file() {
+        assert_eq!(
+            line_in("tests/test_x.py:7: AssertionError", "tests/test_x.py"),
+            Some(7)
+        );
+        assert_eq!(
+            line_in("  /abs/tests/test_x.py:12: in f", "tests/test_x.py"),
+            Some(12)
+        );
+        assert_eq!(line_in("\tcalc_test.go:20: boom", "calc_test.go"), Some(20));
+        // Another file whose name ends the same, a file without a line, line 0.
+        assert_eq!(line_in("mytests/test_x.py:7: x", "tests/test_x.py"), None);
+        assert_eq!(
+            line_in("tests/test_x.py: x\ntests/test_x.py:0:", "tests/test_x.py"),
+            None
+        );
+        assert_eq!(
+            line_in("tests/test_x.py:99999999999", "tests/test_x.py"),
+            None
+        );
+        assert_eq!(line_in("a:1", ""), None);
     }
 
     fn four() -> (crate::plan::Plan, Vec<SuiteResult>) {
