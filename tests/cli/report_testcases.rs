@@ -1,7 +1,8 @@
 //! A batch's per-test results in every report (DESIGN §9 `results`): the JSON report's
 //! `testcases` under each part, `ptest merge` (the joined JSON and its `--junit`), the HTML page,
-//! the terminal's failure list, and `--rerun-failed` at the item level. The batch's command is a
-//! shell script that writes a JUnit file by hand, as pytest's xunit1 family shapes it.
+//! the terminal's failure list, GitHub's annotations (one per failed test, on its file and line)
+//! and `--rerun-failed` at the item level. The batch's command is a shell script that writes a
+//! JUnit file by hand, as pytest's xunit1 family shapes it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -289,5 +290,62 @@ fn rerun_failed_runs_the_failed_items_and_reports_only_their_testcases() {
     assert_eq!(
         testcases(&r).keys().collect::<Vec<_>>(),
         ["err_d.py::test_err"]
+    );
+}
+
+/// Results written by hand as pytest's xunit1 writes them, for a batch run in a subfolder:
+/// one test passes, one fails (its traceback names its line), one errors (its text names no
+/// line).
+const GITHUB_RESULTS: &str = r#"cat > "$PTEST_TMPDIR/junit.xml" <<'XML'
+<?xml version="1.0" encoding="utf-8"?>
+<testsuites><testsuite name="pytest">
+<testcase classname="tests.test_x" name="test_ok" file="tests/test_x.py" line="1" time="0.1"/>
+<testcase classname="tests.test_x" name="test_y[a,b]" file="tests/test_x.py" line="4" time="0.1"><failure message="assert 1 == 2: 50% off">def test_y(a, b):
+&gt;       assert 1 == 2
+E       assert 1 == 2
+
+tests/test_x.py:6: AssertionError</failure></testcase>
+<testcase classname="tests.test_z" name="test_err" file="tests/test_z.py" line="0" time="0.1"><error message="fixture 'db' not found">file /somewhere/tests/test_z.py, line 1
+E       fixture 'db' not found</error></testcase>
+</testsuite></testsuites>
+XML
+exit 1
+"#;
+
+#[test]
+fn on_github_a_part_with_results_is_annotated_per_failed_test_on_its_file_and_line() {
+    let p = Project::new(
+        r#"ptest.batch { name = "py", items = { "tests/test_x.py", "tests/test_z.py" }, cwd = "app",
+  batches = 1, cmd = { "sh", "../results.sh", "{items}" }, results = "{tmpdir}/junit.xml" }
+ptest.suite { name = "plain", cmd = "exit 3" }
+"#,
+    );
+    p.file("results.sh", GITHUB_RESULTS)
+        .file("app/tests/test_x.py", "")
+        .file("app/tests/test_z.py", "");
+    let out = p.run_env(
+        &["-q", "-j", "2"],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_WORKSPACE", p.path().to_str().unwrap()),
+        ],
+    );
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    // The two suites end in either order: their annotations are compared sorted.
+    let mut annotations: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::error") || l.starts_with("::notice"))
+        .collect();
+    annotations.sort_unstable();
+    assert_eq!(
+        annotations,
+        [
+            "::error file=app/tests/test_x.py,line=6,title=tests/test_x.py%3A%3Atest_y[a%2Cb] failed::assert 1 == 2: 50%25 off",
+            "::error file=app/tests/test_z.py,title=tests/test_z.py%3A%3Atest_err error::fixture 'db' not found",
+            "::error title=ptest%3A plain failed::exit code 3 (log: test-logs/plain.log)",
+        ],
+        "{}",
+        out.stdout
     );
 }
