@@ -10,6 +10,8 @@ pub(crate) const PRESETS: &[(&str, &str)] = &[
     ("go", include_str!("../../lua/ptest/presets/go.lua")),
     ("node", include_str!("../../lua/ptest/presets/node.lua")),
     ("pytest", include_str!("../../lua/ptest/presets/pytest.lua")),
+    // What the others share (running a listing command, quoting): not a preset of its own.
+    ("util", include_str!("../../lua/ptest/presets/util.lua")),
 ];
 
 /// Put each preset in `package.preload` so `require` finds it without touching the disk.

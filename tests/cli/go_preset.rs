@@ -193,6 +193,28 @@ fn go_build_failures_and_go_list_errors() {
         out.stderr
     );
     assert!(out.stderr.contains("missing"), "{}", out.stderr);
+
+    // A go that is not there: sh's words, and how to name the program.
+    p.file(
+        "ptest.lua",
+        "local go = require(\"ptest.presets.go\")\n\ngo.batch { go = \"/no/such/go\" }\n",
+    );
+    let out = ptest(&p, &go, &["list"]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("ptest.lua:3: go.batch: /no/such/go list ./... failed (exit code 127):\n"),
+        "{}",
+        out.stderr
+    );
+    // dash: "sh: 1: /no/such/go: not found"; bash: "... No such file or directory".
+    let said = out.stderr.lines().nth(1).unwrap_or_default();
+    assert!(said.contains("/no/such/go: "), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("`go = \"/path/to/go\"` in go.batch"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// The blocks of README.md and docs/presets.md fenced as `lua TAG` (examples that need a tool,

@@ -20,6 +20,7 @@
 -- Doc tests are one suite, NAME/doc (`cargo test --doc`).
 
 local ptest = require("ptest")
+local util = require("ptest.presets.util")
 local M = {}
 
 -- Fields of cargo.batch besides ptest.batch's own.
@@ -30,42 +31,15 @@ local OWN = {
 -- ptest.batch fields the preset sets itself.
 local MINE = { items = true, cmd = true, results = true }
 
-local function q(s)
-  if s:match("^[%w%-_./=:,+@%%]+$") then return s end
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
+local q = util.quote
 
-local function read_file(path)
-  local f = io.open(path, "r")
-  if not f then return "" end
-  local text = f:read("a")
-  f:close()
-  return text
-end
-
--- Runs a shell command; returns whether it succeeded, its stdout, its stderr, its exit code.
-local function run(cmd)
-  local err = os.tmpname()
-  local f = assert(io.popen(cmd .. " 2>" .. q(err), "r"))
-  local out = f:read("a")
-  local ok, _, code = f:close()
-  local errtext = read_file(err)
-  os.remove(err)
-  return ok, out, errtext, code
-end
-
--- cargo's stderr without its progress lines, at most the last `n` lines.
-local function cargo_said(text, n)
+-- cargo's stderr without its progress lines.
+local function cargo_said(text)
   local lines = {}
   for l in (text .. "\n"):gmatch("([^\n]*)\n") do
     local progress = l:match("^%s+Compiling ") or l:match("^%s+Blocking ") or l:match("^%s+Fresh ")
       or l:match("^%s+Checking ") or l:match("^%s+Building ")
     if not progress then lines[#lines + 1] = l end
-  end
-  if #lines > n then
-    local kept = { "(" .. (#lines - n) .. " lines before these left out)" }
-    for i = #lines - n + 1, #lines do kept[#kept + 1] = lines[i] end
-    lines = kept
   end
   return table.concat(lines, "\n")
 end
@@ -126,7 +100,8 @@ local function list_tests(bins)
     script[#script + 1] = "echo '@ptest-list " .. i .. "'; (cd " .. q(b.dir or ".") .. " && "
       .. q(b.exe) .. " --list --format terse) || echo '@ptest-list-failed " .. i .. "'"
   end
-  local _, out = run(table.concat(script, "\n"))
+  -- Each binary's failure is in the output; the script as a whole does not fail.
+  local out = util.run(table.concat(script, "\n"), { stderr = "apart" }) or ""
   local tests, current = {}, nil
   for line in out:gmatch("[^\n]+") do
     local i = line:match("^@ptest%-list (%d+)$")
@@ -178,16 +153,18 @@ function M.batch(opts)
   local dir = opts.dir or ptest.config_dir
   if dir:sub(1, 1) ~= "/" then dir = ptest.config_dir .. "/" .. dir end
   local cargo = opts.cargo or "cargo"
-  local args = {}
-  for _, a in ipairs(opts.args or {}) do args[#args + 1] = q(a) end
-  local extra = table.concat(args, " ")
-  local build = "cargo test --no-run" .. (extra ~= "" and (" " .. extra) or "")
-  local ok, out, err, code = run("cd " .. q(dir) .. " && " .. q(cargo)
-    .. " test --no-run --message-format=json-render-diagnostics " .. extra)
-  if not ok then
-    error("cargo preset: `" .. build .. "` in " .. dir .. " failed (exit " .. tostring(code)
-      .. "):\n" .. cargo_said(err, 60), 2)
+  local argv = { cargo, "test", "--no-run", "--message-format=json-render-diagnostics" }
+  local shown = { "cargo test --no-run" }
+  for _, a in ipairs(opts.args or {}) do
+    argv[#argv + 1] = a
+    shown[#shown + 1] = q(a)
   end
+  local out, err = util.run(argv, {
+    dir = dir, stderr = "apart", tidy = cargo_said, lines = 60, bytes = 8000,
+    shown = "`" .. table.concat(shown, " ") .. "` in " .. dir,
+    missing = "(is cargo installed? `cargo = \"/path/to/cargo\"` in the preset's call names the program)",
+  })
+  if not out then error("cargo preset: " .. err, 2) end
   local bins, has_doc = binaries(out)
   local tests = list_tests(bins)
   local names = binary_names(bins)

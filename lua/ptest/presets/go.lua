@@ -11,24 +11,11 @@
 -- retries of only the failed packages, history per package), and go's usual text in the log.
 
 local ptest = require("ptest")
+local util = require("ptest.presets.util")
 local M = {}
 
 -- Fields of go.batch besides ptest.batch's own.
 local OWN = { name = true, packages = true, args = true, go = true }
-
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"
-end
-
-local function list(v)
-  if v == nil then return nil end
-  if type(v) == "string" then
-    local out = {}
-    for w in v:gmatch("%S+") do out[#out + 1] = w end
-    return out
-  end
-  return v
-end
 
 -- Runs the command, passes go's JSON through to the results file, and prints each event's
 -- Output (the text `go test` would have printed) for the log.
@@ -68,21 +55,16 @@ exit "$status"
 function M.discover(opts)
   opts = opts or {}
   local go = opts.go or "go"
-  local patterns = list(opts.packages) or { "./..." }
+  local patterns = util.words(opts.packages) or { "./..." }
   local dir = ptest.config_dir
   if opts.cwd then dir = opts.cwd:sub(1, 1) == "/" and opts.cwd or (dir .. "/" .. opts.cwd) end
-  local parts = { "cd", quote(dir), "&&", quote(go), "list", "-f",
-                  quote("{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}") }
-  for _, p in ipairs(patterns) do parts[#parts + 1] = quote(p) end
-  local shown = go .. " list " .. table.concat(patterns, " ")
-  local f = io.popen(table.concat(parts, " ") .. " 2>&1", "r")
-  if not f then return nil, shown .. ": could not be started" end
-  local text = f:read("a")
-  local ok, how, code = f:close()
-  if not ok then
-    local why = how == "exit" and ("exit code " .. tostring(code)) or ("signal " .. tostring(code))
-    return nil, ("%s failed (%s):\n%s"):format(shown, why, (text:gsub("%s+$", "")))
-  end
+  local argv = { go, "list", "-f", "{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}" }
+  for _, p in ipairs(patterns) do argv[#argv + 1] = p end
+  local text, err = util.run(argv, {
+    dir = dir, shown = go .. " list " .. table.concat(patterns, " "),
+    missing = "(is go installed? `go = \"/path/to/go\"` in go.batch names the program)",
+  })
+  if not text then return nil, err end
   local packages = {}
   for line in text:gmatch("[^\n]+") do
     -- go's warnings ("go: warning: ... matched no packages", "go: downloading ...") have
@@ -102,7 +84,7 @@ function M.batch(opts)
     packages = found
   end
   local cmd = { "sh", "-c", RUN, "go-test", "{tmpdir}/go-test.json", opts.go or "go", "test", "-json" }
-  local args = list(opts.args) or {}
+  local args = util.words(opts.args) or {}
   -- ptest runs the parts side by side: each runs its packages one at a time unless told.
   local has_p = false
   for _, a in ipairs(args) do

@@ -16,6 +16,7 @@
 -- ptest reads that file: failures by test, retries of only the failed files, history per file.
 
 local ptest = require("ptest")
+local util = require("ptest.presets.util")
 local M = {}
 
 -- Fields of node.batch besides ptest.batch's own.
@@ -24,21 +25,7 @@ local OWN = {
   typescript = true,
 }
 
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"
-end
-
-local function list(v)
-  if v == nil then return nil end
-  if type(v) == "string" then return { v } end
-  return v
-end
-
-local function exists(path)
-  local f = io.open(path, "r")
-  if f then f:close() end
-  return f ~= nil
-end
+local list, exists = util.list, util.exists
 
 -- The basenames node's runner takes as tests outside a `test` folder: test, test-*, and
 -- *.test, *-test, *_test; with a .js, .cjs or .mjs extension (or .ts, .cts, .mts when node
@@ -52,10 +39,8 @@ end
 -- Whether this node runs TypeScript test files by default (type stripping is on by default
 -- from node 22.18 and 23.6, and its test runner then takes .ts files too).
 local function strips_types(node)
-  local f = io.popen(quote(node) .. " --version 2>/dev/null", "r")
-  if not f then return false end
-  local major, minor = f:read("a"):match("^v(%d+)%.(%d+)")
-  f:close()
+  local out = util.run({ node, "--version" }) or ""
+  local major, minor = out:match("^v(%d+)%.(%d+)")
   major, minor = tonumber(major) or 0, tonumber(minor) or 0
   return major >= 24 or (major == 23 and minor >= 6) or (major == 22 and minor >= 18)
 end
@@ -68,19 +53,18 @@ end
 function M.discover_node(dir, typescript, node)
   dir = dir or "."
   local root = dir:sub(1, 1) == "/" and dir or (ptest.config_dir .. "/" .. dir)
-  local names = {}
-  for _, ext in ipairs({ "js", "cjs", "mjs", "ts", "cts", "mts" }) do
-    if #names > 0 then names[#names + 1] = "-o" end
-    names[#names + 1] = "-name"
-    names[#names + 1] = "'*." .. ext .. "'"
+  local argv = { "find", ".", "(", "-name", "node_modules", "-o", "-name", ".git", ")", "-prune",
+                 "-o", "-type", "f", "(" }
+  for i, ext in ipairs({ "js", "cjs", "mjs", "ts", "cts", "mts" }) do
+    if i > 1 then argv[#argv + 1] = "-o" end
+    argv[#argv + 1] = "-name"
+    argv[#argv + 1] = "*." .. ext
   end
-  local f = io.popen(table.concat({ "cd", quote(root), "&&", "find", ".",
-    "'('", "-name", "node_modules", "-o", "-name", ".git", "')'", "-prune", "-o", "-type", "f",
-    "'('", table.concat(names, " "), "')'", "-print" }, " ") .. " 2>/dev/null", "r")
+  for _, a in ipairs({ ")", "-print" }) do argv[#argv + 1] = a end
+  -- A folder it may not enter makes find fail: what it found still counts.
+  local text, _, partial = util.run(argv, { dir = root, stderr = "apart" })
+  text = text or partial or ""
   local out = {}
-  if not f then return out end
-  local text = f:read("a")
-  f:close()
   local ts = typescript
   for line in text:gmatch("[^\n]+") do
     local rel = line:gsub("^%./", "")
@@ -111,18 +95,12 @@ end
 -- Runs a listing command in `dir`; returns its output (after a first line with the folder's
 -- physical path: jest prints paths with symlinks resolved), or nil and why.
 local function capture(argv, dir)
-  local parts = { "cd", quote(dir), "&&", "pwd", "-P", "&&" }
-  for _, a in ipairs(argv) do parts[#parts + 1] = quote(a) end
-  local shown = table.concat(argv, " ")
-  local f = io.popen(table.concat(parts, " ") .. " 2>&1", "r")
-  if not f then return nil, shown .. ": could not be started" end
-  local text = f:read("a")
-  local ok, how, code = f:close()
-  if not ok then
-    local why = how == "exit" and ("exit code " .. tostring(code)) or ("signal " .. tostring(code))
-    return nil, ("%s failed (%s):\n%s"):format(shown, why, (text:gsub("%s+$", "")))
-  end
-  return text
+  local text, err = util.run(argv, {
+    dir = dir,
+    missing = "(is it installed? `bin = { \"npx\", \"" .. argv[1]:match("[^/]*$") .. "\" }` in node.batch names the program)",
+  })
+  if not text then return nil, err end
+  return (util.run({ "pwd", "-P" }, { dir = dir }) or "\n"):gsub("\n*$", "\n", 1) .. text
 end
 
 -- The lines of a tool's listing that are files under `dir`, relative to it.
@@ -166,12 +144,7 @@ local NODE_REPORTER = "data:text/javascript,"
   .. "if(e.data&&e.data.file&&e.data.classname==null)e.data.classname=relative(process.cwd(),e.data.file);"
   .. "yield e}})())}"
 
-local function has(args, flag)
-  for _, a in ipairs(args) do
-    if a == flag or a:sub(1, #flag + 1) == flag .. "=" then return true end
-  end
-  return false
-end
+local has = util.has
 
 -- Declares the batch; returns its handle.
 function M.batch(opts)

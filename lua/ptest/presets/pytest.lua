@@ -11,6 +11,7 @@
 -- and ptest reads that file: per-test results, retries of only the failed files, history per file.
 
 local ptest = require("ptest")
+local util = require("ptest.presets.util")
 local M = {}
 
 -- Fields of pytest.batch besides ptest.batch's own.
@@ -44,24 +45,14 @@ local NORECURSE_DEFAULT = {
   "*.egg", ".*", "_darcs", "build", "CVS", "dist", "node_modules", "venv", "{arch}",
 }
 
-local function read(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
-  return text
-end
+local read = util.read
 
 local function join(dir, rel)
   if rel:sub(1, 1) == "/" then return rel end
   return dir .. "/" .. rel
 end
 
-local function words(s)
-  local out = {}
-  for w in s:gmatch("%S+") do out[#out + 1] = w end
-  return out
-end
+local words = util.words
 
 -- The folder pytest runs in, where its settings and the items are: the batch's `cwd`
 -- (relative to the config's folder), else the config's folder.
@@ -204,14 +195,7 @@ local function option(args, name)
   return out
 end
 
-local function has(args, ...)
-  for _, a in ipairs(args) do
-    for _, name in ipairs({ ... }) do
-      if a == name or a:sub(1, #name + 1) == name .. "=" then return true end
-    end
-  end
-  return false
-end
+local has = util.has
 
 -- The files pytest would collect under `paths` (relative to the config's folder): those matching
 -- `python_files`, and with `--doctest-modules` (in `addopts` or `args`) every module, and the
