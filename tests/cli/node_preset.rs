@@ -225,6 +225,27 @@ fn jest_files_results_and_retries() {
         "src/__tests__/flaky.js",
         "boom",
     );
+    // `bin` as a list: the listing's `--listTests` stays out of the parts' command (it was
+    // appended to the config's own table, and every part listed the files instead of testing).
+    p.file(
+        "ptest.lua",
+        "require(\"ptest.presets.node\").batch { runner = \"jest\", retry = 1, batches = 1, bin = { \"node_modules/.bin/jest\" } }\n",
+    );
+    let out = ptest(&p, &node, &["list", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let j: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let cmd = j["suites"][0]["cmd"].as_array().unwrap();
+    assert_eq!(cmd[0], "node_modules/.bin/jest", "{cmd:?}");
+    assert!(!cmd.iter().any(|a| a == "--listTests"), "{cmd:?}");
+    std::fs::remove_file(p.join("ran.txt")).unwrap();
+    check_run(
+        &p,
+        &node,
+        "",
+        "src/math.test.js",
+        "src/__tests__/flaky.js",
+        "boom",
+    );
 }
 
 #[test]

@@ -85,8 +85,9 @@ local function folder(opts)
   return cwd:sub(1, 1) == "/" and cwd or (ptest.config_dir .. "/" .. cwd)
 end
 
+-- The runner's command, a new list each time (the caller appends to it; `bin` stays as given).
 local function tool(opts, name)
-  if opts.bin then return list(opts.bin) end
+  if opts.bin then return { table.unpack(list(opts.bin)) } end
   local local_bin = "node_modules/.bin/" .. name
   if exists(folder(opts) .. "/" .. local_bin) then return { local_bin } end
   return { name }
