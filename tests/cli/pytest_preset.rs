@@ -269,3 +269,183 @@ fn pytest_xdist_in_addopts_is_turned_off_in_the_parts() {
     let cmd = listed_cmd(&j, 0);
     assert!(cmd.windows(2).any(|w| w == ["-n", "0"]), "{cmd:?}");
 }
+
+/// Each testcase of the JSON report as `FILE::CLASS::NAME STATUS ITEM` (ITEM "-" when no item
+/// claimed it), sorted.
+fn testcases(report: &Path) -> Vec<String> {
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    let mut out: Vec<String> = r["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["testcases"].as_array().cloned().unwrap_or_default())
+        .map(|c| {
+            let s = |k: &str| c[k].as_str().unwrap_or("-").to_owned();
+            format!(
+                "{}::{}::{} {} {}",
+                s("file"),
+                s("classname"),
+                s("name"),
+                s("status"),
+                s("item")
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Runs ptest in `dir` (a folder of `p` holding a ptest.lua).
+fn ptest_in(p: &Project, dir: &str, args: &[&str]) -> crate::harness::Output {
+    let mut c = p.cmd();
+    c.current_dir(p.join(dir)).args(args);
+    crate::harness::run(&mut c)
+}
+
+/// pytest names a test's file relative to its rootdir: the folder of its settings file, which
+/// may be above ptest.lua's folder. The testcases are still matched to the items (which are
+/// relative to ptest.lua's folder), so the failure list, a retry, history and --rerun-failed
+/// work per file; an inherited test counts for the file it was collected from, not the one
+/// defining its base class. The settings above apply (`python_files`), and `testpaths` does
+/// not, as in a plain `pytest` run in that folder.
+#[test]
+fn pytest_settings_in_a_folder_above_the_config() {
+    let Some(py) = python() else { return };
+    let p = Project::new("");
+    p.file(
+        "app/ptest.lua",
+        &format!(
+            "require(\"ptest.presets.pytest\").batch {{ python = \"{}\", batches = 1, retry = 1 }}\n",
+            py.display()
+        ),
+    )
+    .file(
+        "pytest.ini",
+        "[pytest]\ntestpaths = other\npython_files = check_*.py\naddopts = -p no:cacheprovider\n",
+    )
+    .file(
+        "app/tests/check_math.py",
+        &format!("{RECORD}def test_adds():\n    assert 1 + 1 == 2\n\nclass TestK:\n    def test_boom(self):\n        assert 2 * 2 == 5, 'boom'\n"),
+    )
+    .file(
+        "app/tests/check_base.py",
+        "class TestShared:\n    value = 1\n    def test_value(self):\n        assert self.value == 1, 'value %d' % self.value\n",
+    )
+    .file(
+        "app/tests/check_child.py",
+        &format!("{RECORD}import check_base\n\nclass TestChild(check_base.TestShared):\n    value = 2\n"),
+    )
+    .file("app/tests/test_not_matched.py", "def test_no():\n    assert False\n")
+    .file("other/check_elsewhere.py", "def test_no():\n    assert False\n");
+    let out = ptest_in(&p, "app", &["list", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let j: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        items(&j, 0),
+        [
+            "tests/check_base.py",
+            "tests/check_child.py",
+            "tests/check_math.py"
+        ]
+    );
+    let out = ptest_in(&p, "app", &["--junit", "junit.xml"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("tests/check_math.py::TestK::test_boom failed: AssertionError: boom"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(
+            "tests/check_child.py::TestChild::test_value failed: AssertionError: value 2"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        testcases(&p.join("app/test-logs/test-report.json")),
+        [
+            "tests/check_base.py::tests.check_base.TestShared::test_value passed tests/check_base.py",
+            "tests/check_child.py::tests.check_child.TestChild::test_value failed tests/check_child.py",
+            "tests/check_math.py::tests.check_math.TestK::test_boom failed tests/check_math.py",
+            "tests/check_math.py::tests.check_math::test_adds passed tests/check_math.py",
+        ]
+    );
+    // The retry ran only the two files that failed (check_base is not one: its test passed).
+    let ran = std::fs::read_to_string(p.join("app/ran.txt")).unwrap();
+    let mut second: Vec<&str> = ran.lines().filter(|l| l.starts_with("2 ")).collect();
+    second.sort_unstable();
+    assert_eq!(second, ["2 check_child", "2 check_math"], "{ran}");
+    // History per file: --rerun-failed runs the failed files only.
+    std::fs::remove_file(p.join("app/ran.txt")).unwrap();
+    let out = ptest_in(&p, "app", &["--rerun-failed"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let ran = std::fs::read_to_string(p.join("app/ran.txt")).unwrap();
+    let mut first: Vec<&str> = ran.lines().filter(|l| l.starts_with("1 ")).collect();
+    first.sort_unstable();
+    assert_eq!(first, ["1 check_child", "1 check_math"], "{ran}");
+    assert!(
+        testcases(&p.join("app/test-logs/test-report.json"))
+            .iter()
+            .all(|c| !c.ends_with(" -")),
+        "every testcase has its item"
+    );
+}
+
+/// Without a settings file, pytest's rootdir is the folder that holds all of a part's files
+/// (`tests/unit` here, where a plain run has the config's folder); `--rootdir` puts it anywhere
+/// (`tests`, with `test_top.py` outside it). Either way each testcase counts for its item and
+/// is named relative to the config's folder.
+#[test]
+fn pytest_rootdir_elsewhere_than_the_config() {
+    let Some(py) = python() else { return };
+    for args in ["", "\"--rootdir=tests\""] {
+        let p = Project::new(&format!(
+            "require(\"ptest.presets.pytest\").batch {{ python = \"{}\", batches = 1, args = {{ \"-p\", \"no:cacheprovider\", {args} }} }}\n",
+            py.display()
+        ));
+        p.file(
+            "tests/unit/test_a.py",
+            &format!("{RECORD}def test_fails():\n    assert 1 == 2, 'one is not two'\n"),
+        )
+        .file(
+            "tests/unit/test_b.py",
+            &format!("{RECORD}class TestB:\n    def test_ok(self):\n        pass\n"),
+        );
+        if !args.is_empty() {
+            p.file("test_top.py", "def test_top():\n    pass\n");
+        }
+        let out = p.run(&[]);
+        assert_eq!(out.code, 1, "{args}: {}{}", out.stdout, out.stderr);
+        assert!(
+            out.stdout.contains(
+                "tests/unit/test_a.py::test_fails failed: AssertionError: one is not two"
+            ),
+            "{args}: {}",
+            out.stdout
+        );
+        let mut want = vec![
+            "tests/unit/test_a.py::tests.unit.test_a::test_fails failed tests/unit/test_a.py",
+            "tests/unit/test_b.py::tests.unit.test_b.TestB::test_ok passed tests/unit/test_b.py",
+        ];
+        if !args.is_empty() {
+            want.push("test_top.py::test_top::test_top passed test_top.py");
+        }
+        want.sort_unstable();
+        assert_eq!(
+            testcases(&p.join("test-logs/test-report.json")),
+            want,
+            "{args}"
+        );
+        std::fs::remove_file(p.join("tests/ran.txt")).unwrap();
+        let out = p.run(&["--rerun-failed"]);
+        assert_eq!(out.code, 1, "{args}: {}{}", out.stdout, out.stderr);
+        let ran = std::fs::read_to_string(p.join("tests/ran.txt")).unwrap();
+        assert_eq!(
+            ran.lines().collect::<Vec<_>>(),
+            ["1 test_a"],
+            "{args}: {ran}"
+        );
+    }
+}

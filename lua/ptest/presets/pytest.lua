@@ -4,7 +4,8 @@
 --   pytest.batch { name = "unit", args = { "-q" }, serial_marker = "serial" }
 --
 -- Items are the test files pytest would collect: under `paths` (default: `testpaths` from
--- pytest's settings file, else the config's folder), matching `python_files` (default
+-- pytest's settings file when that is in the config's folder, else the config's folder; the
+-- settings file is the one pytest reads, here or in the nearest folder above), matching `python_files` (default
 -- "test_*.py *_test.py"; with `--doctest-modules` every module), skipping hidden folders,
 -- virtualenvs and `norecursedirs`. Each part runs pytest on its files through RUN below:
 --   PYTHON -c RUN -o junit_family=xunit1 --junitxml={tmpdir}/ptest-junit.xml ARGS... FILES...
@@ -25,18 +26,83 @@ local OWN = {
 -- `norecursedirs`, `--ignore` or conftest.py's `collect_ignore` say; as parts of a walk, the
 -- same rules apply as in a plain `pytest` run. A part none of whose files holds a test (pytest's
 -- exit code 5) passes. The script's folder, as `python -m pytest` has it, is the first import path.
+-- Then the JUnit file is made to name each test's file as ptest names the items: pytest writes
+-- `file` relative to its rootdir (a folder above when the settings file is there, or
+-- `--rootdir`), and as the file that defines the test function (a base class's, for an
+-- inherited test); the script writes the file the test was collected from, relative to the
+-- folder pytest runs in, and the classname to match (a moved test's `line` is dropped).
 local RUN = [[
-import os, sys, pytest
+import os, re, sys, pytest
 if sys.path and sys.path[0] == "":
     sys.path[0] = os.getcwd()
+HERE = os.getcwd()
+def ptest_mangle(nodeid):
+    path, bracket, params = nodeid.partition("[")
+    names = path.split("::")
+    names[0] = re.sub(r"\.py$", "", names[0].replace("/", "."))
+    names[-1] += bracket + params
+    return ".".join(names[:-1]), names[-1]
 class PtestWalk:
+    config = None
+    def __init__(self):
+        self.files = {}
+    def pytest_configure(self, config):
+        self.config = config
     def pytest_sessionstart(self, session):
         self.session = session
         session.isinitpath = lambda *args, **kwargs: False
     def pytest_collectreport(self, report):
         if not report.nodeid:
             self.session._notfound = []
-code = pytest.main(sys.argv[1:], plugins=[PtestWalk()])
+        elif report.failed:
+            self.files[ptest_mangle(report.nodeid)] = (report.nodeid.split("::")[0], False)
+    def pytest_runtest_logreport(self, report):
+        self.files[ptest_mangle(report.nodeid)] = (report.nodeid.split("::")[0], True)
+def ptest_junit(walk):
+    config = walk.config
+    xml = config and getattr(config.option, "xmlpath", None)
+    if not xml:
+        return
+    import xml.etree.ElementTree as ET
+    xml = os.path.join(HERE, xml)
+    root = str(getattr(config, "rootpath", None) or config.rootdir)
+    def here(path):
+        full = os.path.normpath(os.path.join(root, path))
+        return os.path.relpath(full, HERE).replace(os.sep, "/")
+    def module(path):
+        return re.sub(r"\.py$", "", path.replace("/", "."))
+    try:
+        tree = ET.parse(xml)
+    except (OSError, ET.ParseError):
+        return
+    changed = False
+    for case in tree.iter("testcase"):
+        file, cls = case.get("file"), case.get("classname") or ""
+        collected, test = walk.files.get((cls, case.get("name") or ""), (None, False))
+        # A file outside the rootdir has no path in its node id: where it is defined, then.
+        if not collected or not os.path.isfile(os.path.join(root, collected)):
+            collected = file
+        if not collected:
+            continue
+        new, old = here(collected), module(collected)
+        if cls == old or cls.startswith(old + "."):
+            cls = module(new) + cls[len(old):]
+        elif test and not cls:
+            cls = module(new)
+        if new != file or cls != (case.get("classname") or ""):
+            changed = True
+            case.set("file", new)
+            case.set("classname", cls)
+            if collected != file and "line" in case.attrib:
+                del case.attrib["line"]
+    if changed:
+        tree.write(xml, encoding="utf-8", xml_declaration=True)
+walk = PtestWalk()
+code = pytest.main(sys.argv[1:], plugins=[walk])
+try:
+    ptest_junit(walk)
+except Exception as e:
+    print("ptest: the JUnit file is as pytest wrote it (%s: %s)" % (type(e).__name__, e), file=sys.stderr)
 sys.exit(0 if code == 5 else code)
 ]]
 
@@ -176,6 +242,38 @@ function M.settings(dir)
   return { from = nil }
 end
 
+-- A path with its `.` and `..` parts resolved (without looking at the disk) and no trailing `/`.
+local function normal(path)
+  local parts = {}
+  for p in path:gmatch("[^/]+") do
+    if p == ".." and #parts > 0 and parts[#parts] ~= ".." then
+      parts[#parts] = nil
+    elseif p ~= "." and not (p == ".." and path:sub(1, 1) == "/") then
+      parts[#parts + 1] = p
+    end
+  end
+  local out = table.concat(parts, "/")
+  if path:sub(1, 1) == "/" then return "/" .. out end
+  return out == "" and "." or out
+end
+
+-- The settings a plain `pytest` run in `dir` reads: those of the first folder from `dir` up
+-- that holds a file configuring pytest (as pytest looks for it), with `dir` set to that folder;
+-- `{ from = nil }` when there is none.
+function M.find_settings(dir)
+  dir = normal(dir or ptest.config_dir)
+  while true do
+    local s = M.settings(dir)
+    if s.from then
+      s.dir = dir
+      return s
+    end
+    local up = dir:match("^(.+)/[^/]+$") or (dir:match("^/[^/]+$") and "/")
+    if not up or up == dir then return { from = nil } end
+    dir = up
+  end
+end
+
 -- A shell-style pattern (fnmatch: `*`, `?`, `[...]`) as an anchored Lua pattern.
 local function fnmatch(glob)
   local out = glob:gsub("[%^%$%(%)%%%.%+%-]", "%%%0"):gsub("%*", ".*"):gsub("%?", ".")
@@ -206,11 +304,17 @@ function M.discover(opts)
   opts = opts or {}
   local base = base_dir(opts)
   local glob = globber(opts)
-  local settings = M.settings(base)
+  local settings = M.find_settings(base)
   local args = {}
   for _, a in ipairs(settings.addopts or {}) do args[#args + 1] = a end
   for _, a in ipairs(opts.args or {}) do args[#args + 1] = a end
-  local paths = opts.paths or settings.testpaths or { "." }
+  -- pytest takes `testpaths` only when it runs in its rootdir: the settings file's folder, or
+  -- `--rootdir`. A project whose settings are in a folder above runs what is in its own.
+  local rootdir = settings.dir
+  local given = option(args, "--rootdir")
+  if #given > 0 then rootdir = normal(join(base, given[#given])) end
+  local testpaths = rootdir == normal(base) and settings.testpaths or nil
+  local paths = opts.paths or testpaths or { "." }
   local patterns = {}
   for _, p in ipairs(opts.python_files or settings.python_files or { "test_*.py", "*_test.py" }) do
     patterns[#patterns + 1] = p
@@ -289,7 +393,7 @@ function M.batch(opts)
   local cmd = { python, "-c", RUN, "-o", "junit_family=xunit1", "--junitxml={tmpdir}/ptest-junit.xml" }
   local args = opts.args or {}
   -- pytest-xdist in `addopts` (`-n auto`) would start its own workers inside each part.
-  local addopts = M.settings(base_dir(opts)).addopts or {}
+  local addopts = M.find_settings(base_dir(opts)).addopts or {}
   if (has(addopts, "-n", "--numprocesses") or has(addopts, "--dist")) and
       not has(args, "-n", "--numprocesses") then
     cmd[#cmd + 1] = "-n"
