@@ -505,7 +505,10 @@ fn detail(c: &mut TestCase, e: &BytesStart<'_>) {
 
 /// Attribute each testcase to one of `items`: its `file`, `classname`, the testsuite's file or
 /// name, or its own name equal to an item (after `./` is dropped); else, for pytest's xunit2
-/// (no `file`), an item `a/b/test_x.py` owns classnames `a.b.test_x` and `a.b.test_x.Class`.
+/// (no `file`), an item `a/b/test_x.py` owns classnames `a.b.test_x` and `a.b.test_x.Class`;
+/// else a `file` written relative to another folder than the items' (pytest's rootdir, when a
+/// batch of your own runs pytest): the item it ends with (`app/tests/t.py` is `tests/t.py`;
+/// the longest such item), or the one item that ends with it (`t.py` is `tests/unit/t.py`).
 pub(crate) fn attribute(cases: &mut [TestCase], items: &[&str]) {
     let clean = |s: &str| s.trim_start_matches("./").to_owned();
     let exact: std::collections::HashMap<String, usize> = items
@@ -545,7 +548,34 @@ pub(crate) fn attribute(cases: &mut [TestCase], items: &[&str]) {
                     })
                     .max_by_key(|(m, _)| m.len())
                     .map(|(_, i)| *i)
-            });
+            })
+            .or_else(|| elsewhere(c.file.as_deref()?, &exact));
+    }
+}
+
+/// The item a path relative to another folder names (see [`attribute`]), when only one fits.
+fn elsewhere(file: &str, items: &std::collections::HashMap<String, usize>) -> Option<usize> {
+    let file = file.trim_start_matches("./");
+    let under = |long: &str, short: &str| {
+        long.len() > short.len()
+            && long.ends_with(short)
+            && long.as_bytes()[long.len() - short.len() - 1] == b'/'
+    };
+    // The items' folder is below the one `file` is relative to: the longest item it ends with.
+    let mut best: Option<(&str, usize)> = None;
+    for (item, &i) in items {
+        if under(file, item) && best.is_none_or(|(b, _)| item.len() > b.len()) {
+            best = Some((item, i));
+        }
+    }
+    if let Some((_, i)) = best {
+        return Some(i);
+    }
+    // Above: the one item that ends with it.
+    let mut found = items.iter().filter(|(item, _)| under(item, file));
+    match (found.next(), found.next()) {
+        (Some((_, &i)), None) => Some(i),
+        _ => None,
     }
 }
 
@@ -593,6 +623,28 @@ E       assert 1 == 2</failure></testcase><testcase classname="tests.test_b" nam
         assert_eq!(cases[0].item, Some(0));
         assert_eq!(cases[1].item, Some(1));
         assert_eq!(cases[1].outcome, Outcome::Error);
+    }
+
+    /// pytest's `file` relative to its rootdir, a folder above or below the items' folder.
+    #[test]
+    fn a_file_relative_to_another_folder() {
+        let xml = r#"<testsuites><testsuite name="pytest"><testcase classname="app.tests.test_a" name="t" file="app/tests/test_a.py"/><testcase classname="test_b" name="u" file="test_b.py"/><testcase classname="test_c" name="v" file="test_c.py"/><testcase classname="x" name="w" file="../elsewhere/test_d.py"/></testsuite></testsuites>"#;
+        let mut cases = parse(xml.as_bytes()).unwrap();
+        attribute(
+            &mut cases,
+            &[
+                "test_a.py",
+                "tests/test_a.py",
+                "tests/unit/test_b.py",
+                "one/test_c.py",
+                "two/test_c.py",
+            ],
+        );
+        // The longest item a path ends with; the one item ending with it; none when two do.
+        assert_eq!(
+            cases.iter().map(|c| c.item).collect::<Vec<_>>(),
+            [Some(1), Some(2), None, None]
+        );
     }
 
     #[test]
