@@ -449,3 +449,36 @@ fn pytest_rootdir_elsewhere_than_the_config() {
         );
     }
 }
+
+/// A part reads the settings file a plain `pytest` in the config's folder reads, not one in a
+/// subfolder that holds all of the part's files (pytest looks from the files' folder up when
+/// given files): here sub/tox.ini would deselect everything and the failing test would pass
+/// unseen.
+#[test]
+fn pytest_parts_read_the_settings_file_a_plain_run_reads() {
+    let Some(py) = python() else { return };
+    let p = Project::new(&format!(
+        "require(\"ptest.presets.pytest\").batch {{ python = \"{}\", paths = {{ \"sub\" }}, batches = 1 }}\n",
+        py.display()
+    ));
+    p.file("pytest.ini", "[pytest]\naddopts = -p no:cacheprovider\n")
+        .file("sub/tox.ini", "[pytest]\naddopts = -k nothing\n")
+        .file(
+            "sub/test_a.py",
+            "def test_a():\n    assert 1 == 2, 'sub ran'\n",
+        );
+    let j = list_json(&p, &[]);
+    let cmd = j["suites"][0]["cmd"].as_array().unwrap();
+    assert!(
+        cmd.windows(2).any(|w| w[0] == "-c" && w[1] == "pytest.ini"),
+        "{cmd:?}"
+    );
+    let out = p.run(&[]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("sub/test_a.py::test_a failed: AssertionError: sub ran"),
+        "{}",
+        out.stdout
+    );
+}

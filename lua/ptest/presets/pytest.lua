@@ -392,8 +392,19 @@ function M.batch(opts)
   local files = opts.files or M.discover(opts)
   local cmd = { python, "-c", RUN, "-o", "junit_family=xunit1", "--junitxml={tmpdir}/ptest-junit.xml" }
   local args = opts.args or {}
+  local base = normal(base_dir(opts))
+  local settings = M.find_settings(base)
+  -- The settings file a plain `pytest` here reads, named to every part: given files, pytest
+  -- looks for one from their folder up, and would take one in a subfolder (`sub/tox.ini`) that a
+  -- plain run never reads. Relative to the folder pytest runs in, as `ptest list` shows it.
+  if settings.from and not has(args, "-c", "--config-file", "--inifile", "--rootdir") then
+    local up = ""
+    for _ in base:sub(#settings.dir + 1):gmatch("[^/]+") do up = up .. "../" end
+    cmd[#cmd + 1] = "-c"
+    cmd[#cmd + 1] = up .. settings.from
+  end
   -- pytest-xdist in `addopts` (`-n auto`) would start its own workers inside each part.
-  local addopts = M.find_settings(base_dir(opts)).addopts or {}
+  local addopts = settings.addopts or {}
   if (has(addopts, "-n", "--numprocesses") or has(addopts, "--dist")) and
       not has(args, "-n", "--numprocesses") then
     cmd[#cmd + 1] = "-n"
