@@ -169,7 +169,10 @@ def junit_outcomes(path):
         name, cls = case.get("name") or "", case.get("classname") or ""
         if case.get("file") is None or re.fullmatch(re.escape(cls) + r"\[\d+\]", name):
             continue  # ptest's testcase of a whole part, "pytest[2]" (pytest's all have `file`)
-        key = (case.get("file") or "", case.get("classname") or "", case.get("name") or "")
+        # Not `file`: pytest's is where the test function is defined (a base class's file for
+        # an inherited test), ptest's the file that collected it; classname and name are both
+        # made from the test's node id.
+        key = (case.get("classname") or "", case.get("name") or "")
         outcome = "passed"
         for child in case:
             if child.tag in ("failure", "error", "skipped"):
