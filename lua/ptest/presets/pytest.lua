@@ -61,7 +61,9 @@ class PtestWalk:
 def ptest_junit(walk):
     config = walk.config
     xml = config and getattr(config.option, "xmlpath", None)
-    if not xml:
+    # Only the file ptest reads (the first --junitxml), not one the args asked for instead.
+    ours = next((a[11:] for a in sys.argv if a.startswith("--junitxml=")), None)
+    if not xml or xml != ours:
         return
     import xml.etree.ElementTree as ET
     xml = os.path.join(HERE, xml)
