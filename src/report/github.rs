@@ -196,9 +196,27 @@ impl GithubSink {
         Some((rel.to_string_lossy().into_owned(), line))
     }
 
-    fn annotation(plan: &Plan, r: &SuiteResult, kind: &str, title: &str, message: &str) -> String {
+    fn annotation(
+        &self,
+        plan: &Plan,
+        r: &SuiteResult,
+        kind: &str,
+        title: &str,
+        message: &str,
+    ) -> String {
         let s = plan.suite(r.id);
+        // The suite's file (relative to the config's folder) from the repository's root, as
+        // a test's is: GitHub places annotations by that path.
         let file = suite_file(plan, s)
+            .and_then(|f| {
+                let p = plan.config_dir.join(&f);
+                let p = std::fs::canonicalize(&p).unwrap_or(p);
+                let rel = self
+                    .roots
+                    .iter()
+                    .find_map(|root| p.strip_prefix(root).ok())?;
+                Some(rel.to_string_lossy().into_owned())
+            })
             .map(|f| format!("file={},", property(&f)))
             .unwrap_or_default();
         let log = r
@@ -223,7 +241,7 @@ impl GithubSink {
             .collect();
         // Failed tests say why a part failed; a timeout is the part's own, said too.
         if (failed_tests.is_empty() || r.status != Status::Failed) && self.error_fits(false) {
-            out.push_str(&Self::annotation(
+            out.push_str(&self.annotation(
                 plan,
                 r,
                 "error",
@@ -263,7 +281,7 @@ impl GithubSink {
             return String::new();
         }
         let s = plan.suite(r.id);
-        Self::annotation(
+        self.annotation(
             plan,
             r,
             "warning",
@@ -552,11 +570,24 @@ mod tests {
         std::fs::write(f.dir.path().join("tests/test_a.py"), "").unwrap();
         std::fs::write(f.dir.path().join("tests/test_b.py"), "").unwrap();
         let p = f.plan();
-        let one = sink().failed(&p, &result(&p, "tests/test_a.py", Status::Failed, 1.0));
+        let at = |root: &std::path::Path| GithubSink::new(None, vec![root.to_path_buf()]);
+        let one = at(f.dir.path()).failed(&p, &result(&p, "tests/test_a.py", Status::Failed, 1.0));
         assert!(
             one.starts_with("::error file=tests/test_a.py,title=ptest%3A tests/test_a.py failed::"),
             "{one}"
         );
+        // From the repository's root when the config is in a folder of it (GitHub places an
+        // annotation by the path from there); none for a file outside the checkout.
+        let repo = f.dir.path().parent().unwrap();
+        let sub = f.dir.path().file_name().unwrap().to_str().unwrap();
+        let deeper = at(repo).failed(&p, &result(&p, "tests/test_a.py", Status::Failed, 1.0));
+        assert!(
+            deeper.starts_with(&format!("::error file={sub}/tests/test_a.py,title=")),
+            "{deeper}"
+        );
+        let outside = at(std::path::Path::new("/nonexistent"))
+            .failed(&p, &result(&p, "tests/test_a.py", Status::Failed, 1.0));
+        assert!(outside.starts_with("::error title="), "{outside}");
         // About two files: no file.
         let two = sink().failed(&p, &result(&p, "two", Status::TimedOut, 1.0));
         assert!(
