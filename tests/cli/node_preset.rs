@@ -317,3 +317,29 @@ fn the_node_examples_of_the_readme_and_docs_evaluate() {
         );
     }
 }
+
+/// A listing that fails is a config error at the preset's line that names the command and its
+/// exit code and shows the end of what it printed (its last 40 lines): no node needed.
+#[test]
+fn a_failing_listing_is_a_config_error_with_the_end_of_its_output() {
+    let p = Project::new(
+        "\nrequire(\"ptest.presets.node\").batch { runner = \"vitest\", bin = { \"sh\", \"-c\", \"seq 1 100; echo 'no config here' >&2; exit 3\", \"x\" } }\n",
+    );
+    let out = p.run(&["list"]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(
+        lines[0],
+        "ptest.lua:2: node.batch: sh -c 'seq 1 100; echo '\\''no config here'\\'' >&2; exit 3' x list --filesOnly --passWithNoTests failed (exit code 3):",
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        lines[1], "(61 lines before these left out)",
+        "{}",
+        out.stderr
+    );
+    assert_eq!(lines[2], "62", "{}", out.stderr);
+    assert!(lines.contains(&"no config here"), "{}", out.stderr);
+    assert!(!lines.contains(&"61"), "{}", out.stderr);
+}
