@@ -162,7 +162,8 @@ function M.batch(opts)
   local out, err = util.run(argv, {
     dir = dir, stderr = "apart", tidy = cargo_said, lines = 60, bytes = 8000,
     shown = "`" .. table.concat(shown, " ") .. "` in " .. dir,
-    missing = "(is cargo installed? `cargo = \"/path/to/cargo\"` in the preset's call names the program)",
+    missing = "(is cargo installed? `cargo = \"/path/to/cargo\"` in the preset's call names the "
+      .. "program)",
   })
   if not out then error("cargo preset: " .. err, 2) end
   local bins, has_doc = binaries(out)

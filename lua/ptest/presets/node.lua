@@ -98,7 +98,8 @@ end
 local function capture(argv, dir)
   local text, err = util.run(argv, {
     dir = dir,
-    missing = "(is it installed? `bin = { \"npx\", \"" .. argv[1]:match("[^/]*$") .. "\" }` in node.batch names the program)",
+    missing = "(is it installed? `bin = { \"npx\", \"" .. argv[1]:match("[^/]*$")
+      .. "\" }` in node.batch names the program)",
   })
   if not text then return nil, err end
   return (util.run({ "pwd", "-P" }, { dir = dir }) or "\n"):gsub("\n*$", "\n", 1) .. text

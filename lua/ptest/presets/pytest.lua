@@ -5,9 +5,10 @@
 --
 -- Items are the test files pytest would collect: under `paths` (default: `testpaths` from
 -- pytest's settings file when that is in the config's folder, else the config's folder; the
--- settings file is the one pytest reads, here or in the nearest folder above), matching `python_files` (default
--- "test_*.py *_test.py"; with `--doctest-modules` every module), skipping hidden folders,
--- virtualenvs and `norecursedirs`. Each part runs pytest on its files through RUN below:
+-- settings file is the one pytest reads, here or in the nearest folder above), matching
+-- `python_files` (default "test_*.py *_test.py"; with `--doctest-modules` every module),
+-- skipping hidden folders, virtualenvs and `norecursedirs`. Each part runs pytest on its files
+-- through RUN below:
 --   PYTHON -c RUN -o junit_family=xunit1 --junitxml={tmpdir}/ptest-junit.xml ARGS... FILES...
 -- and ptest reads that file: per-test results, retries of only the failed files, history per file.
 
@@ -104,7 +105,8 @@ code = pytest.main(sys.argv[1:], plugins=[walk])
 try:
     ptest_junit(walk)
 except Exception as e:
-    print("ptest: the JUnit file is as pytest wrote it (%s: %s)" % (type(e).__name__, e), file=sys.stderr)
+    why = "%s: %s" % (type(e).__name__, e)
+    print("ptest: the JUnit file is as pytest wrote it (%s)" % why, file=sys.stderr)
 sys.exit(0 if code == 5 else code)
 ]]
 

@@ -78,7 +78,9 @@ function M.tail(text, lines, bytes)
   end
   local kept = { table.unpack(all, first) }
   if first > 1 then
-    table.insert(kept, 1, ("(%d line%s before these left out)"):format(first - 1, first == 2 and "" or "s"))
+    local left = first - 1
+    local s = left == 1 and "" or "s"
+    table.insert(kept, 1, ("(%d line%s before these left out)"):format(left, s))
   end
   if #kept == 1 and #kept[1] > bytes then kept[1] = "..." .. kept[1]:sub(-bytes) end
   return table.concat(kept, "\n")
@@ -90,7 +92,8 @@ end
 -- the output so far. The message names the command (`opts.shown`, else the command itself),
 -- says how it ended and shows what it printed (stderr alone when apart, passed through
 -- `opts.tidy` when given, and cut to its last `opts.lines` lines, about `opts.bytes` bytes),
--- and when sh could not find the program (exit code 127), `opts.missing`, a hint: "go list ./x failed (exit code 1):\n...".
+-- and when sh could not find the program (exit code 127), `opts.missing`, a hint:
+-- "go list ./x failed (exit code 1):\n...".
 function M.run(cmd, opts)
   opts = opts or {}
   local line, shown
@@ -127,7 +130,7 @@ function M.run(cmd, opts)
     os.remove(errfile)
   end
   if ok then return out, err end
-  local ended = how == "signal" and ("signal " .. tostring(code)) or ("exit code " .. tostring(code))
+  local ended = (how == "signal" and "signal " or "exit code ") .. tostring(code)
   local said = errfile and err or out
   if errfile and said:match("^%s*$") then said = out end
   if opts.tidy then said = opts.tidy(said) end
