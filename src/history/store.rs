@@ -1,12 +1,16 @@
 //! Reading and writing the history file. A run reads it once, line by line through a small
 //! buffer, keeping a summary of the names it declares and where their lines are; at the end it
 //! writes a new file made of the old one's bytes (copied by the kernel where it can) with only
-//! its own names' lines replaced or added, and renames it into place. So neither the time nor
-//! the memory a run spends on history grows with the names it does not have.
+//! its own names' lines replaced or added, and swaps it into place (`replace`: through the
+//! spare). So neither the time nor the memory a run spends on history grows with the names it
+//! does not have.
 //!
-//! Readers never lock: a reader sees the old file or the new one. Writers hold an advisory lock
-//! (`flock` on `history.json.lock` beside it) while they look at what is there, add their run
-//! and rename: two runs ending at once both land. A file that cannot be read is moved aside to
+//! Writers hold an advisory lock (`flock` on `history.json.lock` beside it) while they look at
+//! what is there, add their run and swap: two runs ending at once both land. Readers hold a
+//! share of it while they read, so that no writer overwrites in place the file they are reading
+//! (which a write two writes later would, as the spare); a reader sees the old file or the new
+//! one. Readers make no files: with no lock file there is nothing to share, and a reader that
+//! cannot take it checks the file's stamp after reading and reads again. A file that cannot be read is moved aside to
 //! `history.json.bad` (only by a run, which is about to write a new one) and never lost. A file
 //! in another layout (format 1, or edited by hand) is read whole and rewritten in this one.
 
@@ -36,6 +40,11 @@ pub(crate) struct Loaded {
     /// Where the lines of the names looked for are, when the file is in this build's layout.
     layout: Option<Layout>,
     wanted: Wanted,
+}
+
+/// What changes when a file's content does (a swap that only renames it changes its ctime).
+fn content_stamp(m: &std::fs::Metadata) -> (u64, u64, u64, i64, i64) {
+    (m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec())
 }
 
 fn stamp(m: &std::fs::Metadata) -> Stamp {
@@ -228,6 +237,9 @@ fn read_whole(mut f: &File) -> std::io::Result<Vec<u8>> {
 pub(crate) fn load(path: &Path, wanted: Wanted) -> Loaded {
     // A file read while a writer filled it in place (the spare, see `replace`, which this
     // reader opened as the history before two later writes) is read again: the stamp tells.
+    // Under a share of the lock that cannot happen; without one (a lock file this user cannot
+    // open) it is the only defence.
+    let _shared = Lock::share(path);
     let mut tries = 0;
     loop {
         let (mut loaded, changed) = load_once(path, &wanted);
@@ -292,7 +304,9 @@ fn load_once(path: &Path, wanted: &Wanted) -> (Loaded, bool) {
         },
         Err(e) => Err(e),
     };
-    let changed = file.metadata().map_or(true, |m| stamp(&m) != stamp(&meta));
+    let changed = file
+        .metadata()
+        .map_or(true, |m| content_stamp(&m) != content_stamp(&meta));
     let loaded = match read {
         Ok((history, layout)) => Loaded {
             history,
@@ -319,7 +333,8 @@ fn load_once(path: &Path, wanted: &Wanted) -> (Loaded, bool) {
 /// Every run of every name at `path` (`ptest stats`, `merge --history`); a missing file is an
 /// empty history. The error says why the file cannot be used.
 pub(crate) fn load_records(path: &Path) -> Result<Records, String> {
-    // As `load`: a file that changed while read is read again.
+    // As `load`: under a share of the lock, and a file that changed while read is read again.
+    let _shared = Lock::share(path);
     for _ in 0..2 {
         if let Some(records) = load_records_once(path)? {
             return Ok(records);
@@ -358,7 +373,7 @@ fn load_records_once(path: &Path) -> Result<Option<Records>, String> {
     let parsed = format::parse_whole(&bytes);
     if file
         .metadata()
-        .map_or(true, |m| stamp(&m) != stamp(&before))
+        .map_or(true, |m| content_stamp(&m) != content_stamp(&before))
     {
         return Ok(None);
     }
@@ -373,8 +388,8 @@ struct Lock {
 }
 
 impl Lock {
+    /// The writers' lock, made when missing.
     fn take(path: &Path) -> std::io::Result<Lock> {
-        use std::os::fd::AsRawFd;
         let f = OpenOptions::new()
             .read(true)
             .write(true)
@@ -383,9 +398,30 @@ impl Lock {
             .mode(0o644)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(sibling(path, ".lock"))?;
+        Lock::hold(f, libc::LOCK_EX)
+    }
+
+    /// A reader's share of the lock, so that no writer overwrites the file it reads (the spare
+    /// it may become, see `replace`) until it is done. `None` when there is no lock file (no
+    /// writer has been here, so there is no spare either) or it cannot be opened: a reader
+    /// never makes files, and reads without it, checking the file's stamp instead.
+    fn share(path: &Path) -> Option<Lock> {
+        let f = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(sibling(path, ".lock"))
+            .ok()?;
+        if !f.metadata().is_ok_and(|m| m.is_file()) {
+            return None;
+        }
+        Lock::hold(f, libc::LOCK_SH).ok()
+    }
+
+    fn hold(f: File, how: libc::c_int) -> std::io::Result<Lock> {
+        use std::os::fd::AsRawFd;
         loop {
             // SAFETY: a valid descriptor we own; flock touches no memory of ours.
-            let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+            let rc = unsafe { libc::flock(f.as_raw_fd(), how) };
             if rc == 0 {
                 return Ok(Lock { _file: f });
             }
@@ -1091,5 +1127,60 @@ mod tests {
         many(&path, 4);
         assert!(!dir.path().join("merged.json.spare").exists());
         assert_eq!(all(&path).suites.len(), 4);
+    }
+
+    #[test]
+    fn a_readers_share_of_the_lock_keeps_writers_out_and_makes_no_file() {
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.json");
+        many(&path, 3);
+        assert!(
+            Lock::share(&path).is_none(),
+            "no lock file: nothing to share"
+        );
+        assert!(
+            !dir.path().join("h.json.lock").exists(),
+            "a reader makes no file"
+        );
+        drop(Lock::take(&path).unwrap());
+        let shared = Lock::share(&path).expect("the lock file is there now");
+        let other = File::open(dir.path().join("h.json.lock")).unwrap();
+        // SAFETY: a valid descriptor; flock touches no memory of ours.
+        let rc = unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        assert_eq!(rc, -1, "a writer must wait while a reader reads");
+        drop(shared);
+        // SAFETY: as above.
+        assert_eq!(
+            unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+            0
+        );
+    }
+
+    #[test]
+    fn whole_reads_while_runs_write_always_see_a_whole_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.json");
+        many(&path, 2000);
+        let writer = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                for i in 0..20 {
+                    let l = load(&path, wanted(&["a", "unit"]));
+                    write(&path, l, &update("a", Status::Passed, f64::from(i))).unwrap();
+                }
+            })
+        };
+        let mut reads = 0;
+        while !writer.is_finished() || reads < 5 {
+            let r = load_records(&path).expect("a whole history every time");
+            assert_eq!(
+                r.suites.len() - usize::from(r.suites.contains_key("a")),
+                2000
+            );
+            reads += 1;
+        }
+        writer.join().unwrap();
+        assert_eq!(all(&path).suites["a"].runs.len(), 20);
     }
 }
