@@ -239,10 +239,12 @@ pub(crate) fn load(path: &Path, wanted: Wanted) -> Loaded {
     // reader opened as the history before two later writes) is read again: the stamp tells.
     // Under a share of the lock that cannot happen; without one (a lock file this user cannot
     // open) it is the only defence.
-    let _shared = Lock::share(path);
     let mut tries = 0;
     loop {
+        // Taken again at every try: the lock file may have been made since the last.
+        let shared = Lock::share(path);
         let (mut loaded, changed) = load_once(path, &wanted);
+        drop(shared);
         tries += 1;
         if !changed || tries == 3 {
             if loaded.warning.is_none() {
@@ -334,13 +336,17 @@ fn load_once(path: &Path, wanted: &Wanted) -> (Loaded, bool) {
 /// empty history. The error says why the file cannot be used.
 pub(crate) fn load_records(path: &Path) -> Result<Records, String> {
     // As `load`: under a share of the lock, and a file that changed while read is read again.
-    let _shared = Lock::share(path);
+    let once = || {
+        // Taken at every try: the lock file may have been made since the last.
+        let _shared = Lock::share(path);
+        load_records_once(path)
+    };
     for _ in 0..2 {
-        if let Some(records) = load_records_once(path)? {
+        if let Some(records) = once()? {
             return Ok(records);
         }
     }
-    load_records_once(path)?.ok_or_else(|| {
+    once()?.ok_or_else(|| {
         format!(
             "history {}: it kept changing while read; try again",
             path.display()
