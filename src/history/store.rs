@@ -388,6 +388,13 @@ fn load_records_once(path: &Path) -> Result<Option<Records>, String> {
         .map_err(|why| format!("history {}: {why}", path.display()))
 }
 
+/// How long a reader waits for a writer to finish before it reads without its share (a write
+/// takes milliseconds; the unit tests wait less).
+#[cfg(not(test))]
+const READER_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+#[cfg(test)]
+const READER_PATIENCE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// An exclusive advisory lock, released when dropped (with the descriptor it is held on).
 struct Lock {
     _file: File,
@@ -420,7 +427,36 @@ impl Lock {
         if !f.metadata().is_ok_and(|m| m.is_file()) {
             return None;
         }
-        Lock::hold(f, libc::LOCK_SH).ok()
+        // A writer holds the lock for the milliseconds of its write; one that holds it for
+        // longer (stopped with Ctrl-Z mid-write, say) must not hang every run's start: after
+        // READER_PATIENCE the reader goes on without the share, and the stamp check covers it.
+        let deadline = std::time::Instant::now() + READER_PATIENCE;
+        loop {
+            match Lock::hold_now(&f, libc::LOCK_SH) {
+                Ok(true) => return Some(Lock { _file: f }),
+                Ok(false) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// `flock(how | LOCK_NB)`: whether it was taken.
+    fn hold_now(f: &File, how: libc::c_int) -> std::io::Result<bool> {
+        use std::os::fd::AsRawFd;
+        loop {
+            // SAFETY: a valid descriptor we own; flock touches no memory of ours.
+            if unsafe { libc::flock(f.as_raw_fd(), how | libc::LOCK_NB) } == 0 {
+                return Ok(true);
+            }
+            let e = std::io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EWOULDBLOCK) => return Ok(false),
+                Some(libc::EINTR) => {}
+                _ => return Err(e),
+            }
+        }
     }
 
     fn hold(f: File, how: libc::c_int) -> std::io::Result<Lock> {
@@ -1161,6 +1197,22 @@ mod tests {
             unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
             0
         );
+    }
+
+    #[test]
+    fn a_writer_that_holds_the_lock_too_long_does_not_hang_readers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.json");
+        many(&path, 3);
+        let held = Lock::take(&path).unwrap();
+        let t = std::time::Instant::now();
+        assert!(Lock::share(&path).is_none());
+        let waited = t.elapsed();
+        assert!(waited >= READER_PATIENCE, "{waited:?}");
+        // And the history is read all the same.
+        assert_eq!(load_records(&path).unwrap().suites.len(), 3);
+        drop(held);
+        assert!(Lock::share(&path).is_some());
     }
 
     #[test]
