@@ -121,13 +121,8 @@ fn split(s: &SuiteDecl, b: &BatchDecl, config_dir: &Path, facts: &Facts<'_>) -> 
     let wanted = match b.batches {
         Some(n) => n as usize,
         // Well known durations pack tightly into one process per worker; guesses leave room
-        // to even out on the fly: more, smaller parts, the longest first. With nothing to go
-        // by at all (items that are not files, no history, no estimate: test names), four per
-        // worker, so that a few long tests landing in one part cannot hold the run: ptest's
-        // own tests through the cargo preset ended 0.98x nextest at -j 2 and 1.03x at -j 4 with
-        // two per worker, where one part took 32.6 s and another 8.4 s.
+        // to even out on the fly: more, smaller parts, the longest first.
         None if source == ItemSource::History => workers,
-        None if source == ItemSource::Equal && s.estimate.is_none() => workers * 4,
         None => workers * 2,
     };
     let count = wanted.clamp(1, b.items.len());
@@ -369,11 +364,8 @@ mod tests {
         let items: Vec<String> = (0..50).map(|i| format!("t{i}")).collect();
         let refs: Vec<&str> = items.iter().map(String::as_str).collect();
         assert_eq!(parts_of(&refs, None, &[], 3), parts_of(&refs, None, &[], 3));
-        // Nothing known of test names: four per worker, so that guesses can even out.
-        assert_eq!(parts_of(&refs, None, &[], 3).len(), 12);
-        // Some known: the others are guessed as their median, twice the workers.
-        let some = [("t0", 2.0)];
-        assert_eq!(parts_of(&refs, None, &some, 3).len(), 6);
+        // No history: twice the workers, so that guesses can even out.
+        assert_eq!(parts_of(&refs, None, &[], 3).len(), 6);
     }
 
     #[test]
