@@ -329,6 +329,17 @@ mod tests {
         known: &[(&str, f64)],
         workers: u32,
     ) -> Vec<Vec<String>> {
+        parts_in(items, batches, known, workers, Path::new("/nonexistent"))
+    }
+
+    /// [`parts_of`], with the items looked for as files in `dir`.
+    fn parts_in(
+        items: &[&str],
+        batches: Option<u32>,
+        known: &[(&str, f64)],
+        workers: u32,
+        dir: &Path,
+    ) -> Vec<Vec<String>> {
         let s = decl(items, batches);
         let w = move |_: Option<&str>| workers;
         let none = |_: &str| None;
@@ -339,15 +350,10 @@ mod tests {
             item_expected: &item,
             rerun: None,
         };
-        split(
-            &s,
-            s.batch.as_ref().unwrap(),
-            Path::new("/nonexistent"),
-            &facts,
-        )
-        .into_iter()
-        .map(|p| p.items.into_iter().map(|(i, _)| i).collect())
-        .collect()
+        split(&s, s.batch.as_ref().unwrap(), dir, &facts)
+            .into_iter()
+            .map(|p| p.items.into_iter().map(|(i, _)| i).collect())
+            .collect()
     }
 
     #[test]
@@ -357,17 +363,7 @@ mod tests {
             std::fs::write(dir.path().join(f), "").unwrap();
         }
         let count = |items: &[&str], known: &[(&str, f64)], in_dir: &Path| {
-            let s = decl(items, None);
-            let w = |_: Option<&str>| 2;
-            let none = |_: &str| None;
-            let item = |_: &str, i: &str| known.iter().find(|(k, _)| *k == i).map(|(_, d)| *d);
-            let facts = Facts {
-                workers: &w,
-                expected: &none,
-                item_expected: &item,
-                rerun: None,
-            };
-            split(&s, s.batch.as_ref().unwrap(), in_dir, &facts).len()
+            parts_in(items, None, known, 2, in_dir).len()
         };
         let files = ["a.py", "b.py", "c.py", "d.py", "e.py"];
         let long = [

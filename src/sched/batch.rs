@@ -112,18 +112,8 @@ mod tests {
 
     fn case(item: Option<usize>, outcome: Outcome) -> TestCase {
         TestCase {
-            name: "n".into(),
-            classname: None,
-            file: None,
-            line: None,
-            time: None,
-            outcome,
-            message: None,
-            kind: None,
-            text: None,
-            suite: None,
-            suite_file: None,
             item,
+            ..crate::report::tests::test_case("n", None, outcome)
         }
     }
 
