@@ -57,6 +57,10 @@ pub(crate) struct TestCase {
     pub suite_file: Option<String>,
     /// The batch item it belongs to (an index into the part's items), once attributed.
     pub item: Option<usize>,
+    /// Seconds of its testsuite's `time` that no testcase's `time` holds, split evenly among
+    /// the testsuite's testcases: collecting them, and the framework's work between them
+    /// (pytest's hooks and reports). Part of what the testcase costs its item in history.
+    pub share: f64,
 }
 
 impl TestCase {
@@ -120,6 +124,8 @@ fn junit(xml: &[u8]) -> Result<Vec<TestCase>, String> {
     let mut out = Vec::new();
     // Names and files of the enclosing testsuites (they nest in some writers).
     let mut suites: Vec<(Option<String>, Option<String>)> = Vec::new();
+    // Per enclosing testsuite: its `time`, and the index of its first testcase in `out`.
+    let mut spans: Vec<(Option<f64>, usize)> = Vec::new();
     let mut case: Option<TestCase> = None;
     // Inside a failure/error/skipped element: its text goes to the testcase.
     let mut in_detail = false;
@@ -132,7 +138,10 @@ fn junit(xml: &[u8]) -> Result<Vec<TestCase>, String> {
             Event::Start(e) => {
                 seen_root = true;
                 match e.local_name().as_ref() {
-                    b"testsuite" => suites.push((attr(&e, b"name"), attr(&e, b"file"))),
+                    b"testsuite" => {
+                        suites.push((attr(&e, b"name"), attr(&e, b"file")));
+                        spans.push((seconds(&e), out.len()));
+                    }
                     b"testcase" => case = Some(new_case(&e, &suites)),
                     b"failure" | b"error" | b"skipped" => {
                         if let Some(c) = case.as_mut() {
@@ -191,6 +200,9 @@ fn junit(xml: &[u8]) -> Result<Vec<TestCase>, String> {
             Event::End(e) => match e.local_name().as_ref() {
                 b"testsuite" => {
                     suites.pop();
+                    if let Some((Some(time), first)) = spans.pop() {
+                        spread(&mut out[first..], time);
+                    }
                 }
                 b"testcase" => out.extend(case.take()),
                 b"failure" | b"error" | b"skipped" => in_detail = false,
@@ -205,6 +217,20 @@ fn junit(xml: &[u8]) -> Result<Vec<TestCase>, String> {
         return Err("no XML elements in it".into());
     }
     Ok(out)
+}
+
+/// Give `cases` (a testsuite's, nested ones included) the part of the testsuite's `time` that
+/// their own times (and shares from nested testsuites) leave out, in equal shares.
+fn spread(cases: &mut [TestCase], time: f64) {
+    let spent: f64 = cases.iter().map(|c| c.time.unwrap_or(0.0) + c.share).sum();
+    let rest = time - spent;
+    if cases.is_empty() || !rest.is_finite() || rest <= 0.0 {
+        return;
+    }
+    let each = rest / cases.len() as f64;
+    for c in cases {
+        c.share += each;
+    }
 }
 
 /// One line of `go test -json` (cmd/test2json's `TestEvent`).
@@ -398,6 +424,7 @@ fn go_json(data: &[u8]) -> Result<Vec<TestCase>, String> {
                 suite: Some(p.name.clone()),
                 suite_file: None,
                 item: None,
+                share: 0.0,
             });
         }
         if package_failed && !any_failed {
@@ -418,6 +445,7 @@ fn go_json(data: &[u8]) -> Result<Vec<TestCase>, String> {
                 suite: Some(p.name.clone()),
                 suite_file: None,
                 item: None,
+                share: 0.0,
             });
         }
     }
@@ -470,9 +498,7 @@ fn new_case(e: &BytesStart<'_>, suites: &[(Option<String>, Option<String>)]) -> 
         classname: attr(e, b"classname"),
         file: attr(e, b"file").filter(|f| !f.is_empty()),
         line: attr(e, b"line").and_then(|l| l.trim().parse().ok()),
-        time: attr(e, b"time")
-            .and_then(|t| t.trim().parse::<f64>().ok())
-            .filter(|t| t.is_finite() && *t >= 0.0),
+        time: seconds(e),
         outcome: Outcome::Passed,
         message: None,
         kind: None,
@@ -480,7 +506,15 @@ fn new_case(e: &BytesStart<'_>, suites: &[(Option<String>, Option<String>)]) -> 
         suite,
         suite_file,
         item: None,
+        share: 0.0,
     }
+}
+
+/// A `time` attribute in seconds, when it is one.
+fn seconds(e: &BytesStart<'_>) -> Option<f64> {
+    attr(e, b"time")
+        .and_then(|t| t.trim().parse::<f64>().ok())
+        .filter(|t| t.is_finite() && *t >= 0.0)
 }
 
 /// A `failure`, `error` or `skipped` child: the worst one decides the outcome.
@@ -610,6 +644,36 @@ E       assert 1 == 2</failure></testcase><testcase classname="tests.test_b" nam
             cases.iter().map(|c| c.item).collect::<Vec<_>>(),
             [Some(1), Some(1), Some(0)]
         );
+    }
+
+    /// What a testsuite's `time` holds beyond its testcases' (pytest's collection and its work
+    /// between tests) is shared out evenly among them, a nested testsuite's first; a testsuite
+    /// without a time, or whose testcases hold all of it, adds nothing; `testsuites` is not one.
+    #[test]
+    fn a_testsuites_time_outside_its_testcases_is_shared_among_them() {
+        let xml = r#"<testsuites time="100"><testsuite name="pytest" time="10"><testcase name="a" time="1"/><testcase name="b" time="3"><failure/></testcase><testcase name="c"/></testsuite><testsuite name="outer" time="9"><testsuite name="inner" time="4"><testcase name="d" time="2"/><testcase name="e" time="0"/></testsuite><testcase name="f" time="1"/></testsuite><testsuite name="none"><testcase name="g" time="5"/></testsuite><testsuite name="short" time="1"><testcase name="h" time="2"/></testsuite><testsuite name="bad" time="NaN"><testcase name="i" time="1"/></testsuite></testsuites>"#;
+        let cases = parse(xml.as_bytes()).unwrap();
+        let share: Vec<(&str, f64)> = cases.iter().map(|c| (c.name.as_str(), c.share)).collect();
+        let third = 4.0 / 3.0;
+        let want = [
+            ("a", 2.0),
+            ("b", 2.0),
+            ("c", 2.0),
+            ("d", 1.0 + third),
+            ("e", 1.0 + third),
+            ("f", third),
+            ("g", 0.0),
+            ("h", 0.0),
+            ("i", 0.0),
+        ];
+        assert_eq!(share.len(), want.len());
+        for ((name, got), (wname, w)) in share.iter().zip(want) {
+            assert_eq!(*name, wname);
+            assert!((got - w).abs() < 1e-9, "{name}: {got} != {w}");
+        }
+        // The testcases' own times are as written.
+        assert_eq!(cases[1].time, Some(3.0));
+        assert_eq!(cases[2].time, None);
     }
 
     #[test]

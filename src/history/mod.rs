@@ -408,6 +408,13 @@ fn looks_like_a_report(path: &Path) -> bool {
         .is_some_and(|h| h.ptest_version.is_some() && h.summary.is_some() && h.run_id.is_some())
 }
 
+/// The history key under which a run records a batch's fixed cost per process (DESIGN §9: a
+/// part's duration less its items'): `unit[]`, among the suites, beside the parts `unit[1]`...
+/// Measured this way it does not depend on how many parts an earlier run had.
+pub(crate) fn fixed_cost_key(batch: &str) -> String {
+    format!("{batch}[]")
+}
+
 /// The history key of a batch's item.
 pub(crate) fn item_key(batch: &str, item: &str) -> String {
     format!("{batch}/{item}")

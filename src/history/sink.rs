@@ -35,7 +35,8 @@ fn unix(t: std::time::SystemTime) -> u64 {
 }
 
 /// A batch part's items (DESIGN §8 `BATCH/ITEM`): the duration and outcome of each item's
-/// testcases from its results. An item that reported nothing is recorded as taking no time when
+/// testcases from its results, each testcase counting its time and its share of the
+/// testsuite's time outside any testcase (pytest's collection and per-test work). An item that reported nothing is recorded as taking no time when
 /// its part passed, and with the part's status and no duration otherwise, so that
 /// `--rerun-failed` runs it again.
 fn items(
@@ -52,7 +53,7 @@ fn items(
     for c in &r.testcases {
         if let Some(i) = c.item {
             let (d, failed) = sums[i].get_or_insert((0.0, false));
-            *d += c.time.unwrap_or(0.0);
+            *d += c.time.unwrap_or(0.0) + c.share;
             *failed |= c.outcome.is_failure();
         }
     }
@@ -79,6 +80,23 @@ fn items(
     }
 }
 
+/// What a part's one attempt spent outside its items' testcases (starting the interpreter, its
+/// imports): its duration less its testcases' times and shares. `None` when that is not known:
+/// no results, a retry (its attempts ran other items), or a part that did not pass.
+fn fixed_cost(part: &crate::plan::decl::BatchPart, r: &crate::event::SuiteResult) -> Option<f64> {
+    if part.results.is_none() || r.attempts != 1 || !r.status.is_pass() || r.testcases.is_empty() {
+        return None;
+    }
+    let inside: f64 = r
+        .testcases
+        .iter()
+        .filter(|c| c.item.is_some())
+        .map(|c| c.time.unwrap_or(0.0) + c.share)
+        .sum();
+    let cost = r.duration.as_secs_f64() - inside;
+    cost.is_finite().then(|| cost.max(0.0))
+}
+
 impl Sink for HistorySink {
     fn event(&mut self, plan: &Plan, run: &RunInfo, event: &Event<'_>) {
         let Event::RunFinished { results, .. } = event else {
@@ -88,6 +106,8 @@ impl Sink for HistorySink {
             return;
         }
         let mut update = Update::default();
+        // Per batch: the seconds each of its parts spent outside its items' testcases.
+        let mut fixed: Vec<(String, Vec<f64>)> = Vec::new();
         for r in *results {
             let suite = plan.suite(r.id);
             // Left out by `enabled = false` or `--skip`: not part of this run, it keeps its past.
@@ -101,6 +121,12 @@ impl Sink for HistorySink {
                     r,
                     unix(r.start_time.unwrap_or(run.started)),
                 );
+                if let Some(cost) = fixed_cost(part, r) {
+                    match fixed.iter_mut().find(|(b, _)| *b == part.batch) {
+                        Some((_, costs)) => costs.push(cost),
+                        None => fixed.push((part.batch.clone(), vec![cost])),
+                    }
+                }
             }
             update.suites.push((
                 suite.name.clone(),
@@ -112,6 +138,14 @@ impl Sink for HistorySink {
                     r.peak_rss_kb,
                     r.cpu_time.map(|d| d.as_secs_f64()),
                 ),
+            ));
+        }
+        for (batch, costs) in fixed {
+            let mean = costs.iter().sum::<f64>() / costs.len() as f64;
+            let time = unix(run.started);
+            update.suites.push((
+                super::fixed_cost_key(&batch),
+                record(crate::event::Status::Passed, time, mean, 1, None, None),
             ));
         }
         let Some(loaded) = self.loaded.take() else {

@@ -258,9 +258,14 @@ fn item_durations(
     )
 }
 
-/// The fixed cost of one of this batch's processes: the mean duration of its parts in history
-/// less their items' share. Zero when the parts have no history.
+/// The fixed cost of one of this batch's processes: as the latest runs measured it (`unit[]`),
+/// else the mean duration of its parts in history less their items' share. Zero when the
+/// parts have no history.
 fn learned_overhead(batch: &str, durations: &[f64], facts: &Facts<'_>) -> f64 {
+    if let Some(cost) = (facts.expected)(&crate::history::fixed_cost_key(batch)) {
+        return cost.max(0.0);
+    }
+    // A history from before runs recorded it: from the parts' durations.
     let past: Vec<f64> = (1..)
         .map_while(|k| (facts.expected)(&format!("{batch}[{k}]")))
         .collect();
@@ -379,6 +384,37 @@ mod tests {
         let short = long.map(|(f, d)| (f, d / 10.0));
         assert_eq!(count(&files, &short, dir.path()), 2);
         assert_eq!(count(&files, &long, Path::new("/nonexistent")), 2);
+    }
+
+    /// A batch's fixed cost per process is what the latest runs recorded (`unit[]`); parts of
+    /// an earlier, wider split (`unit[3]`, never run since) say nothing about it.
+    #[test]
+    fn the_fixed_cost_is_the_recorded_one() {
+        let past = |n: &str| match n {
+            "unit[]" => Some(0.5),
+            "unit[1]" => Some(4.0),
+            "unit[2]" | "unit[3]" => Some(30.0),
+            _ => None,
+        };
+        let older = |n: &str| past(n).filter(|_| n != "unit[]");
+        let w = |_: Option<&str>| 2;
+        let item = |_: &str, _: &str| None;
+        let cost = |expected: &dyn Fn(&str) -> Option<f64>| {
+            let facts = Facts {
+                workers: &w,
+                expected,
+                item_expected: &item,
+                rerun: None,
+            };
+            learned_overhead("unit", &[3.0, 3.0], &facts)
+        };
+        assert!((cost(&past) - 0.5).abs() < 1e-9);
+        // A history from before it was recorded: the parts' mean less the items' share.
+        let from_parts = cost(&older);
+        assert!(
+            (from_parts - (64.0 / 3.0 - 2.0)).abs() < 1e-9,
+            "{from_parts}"
+        );
     }
 
     #[test]

@@ -315,5 +315,6 @@ fn test_case(v: &Value) -> crate::results::TestCase {
         suite: None,
         suite_file: None,
         item: None,
+        share: 0.0,
     }
 }

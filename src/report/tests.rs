@@ -136,6 +136,7 @@ pub(crate) fn test_case(
         suite: None,
         suite_file: None,
         item: None,
+        share: 0.0,
     }
 }
 

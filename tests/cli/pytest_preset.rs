@@ -245,7 +245,14 @@ fn pytest_parts_collect_what_plain_pytest_collects() {
     for left_out in ["test_ign", "test_s", "test_d"] {
         assert!(!xml.contains(&format!("name=\"{left_out}\"")), "{xml}");
     }
-    // Items that held no test took no time: the next plan counts them so.
+    // Items that held no test took no time in a part that passed: the next plan counts them so
+    // (in a part that failed they may not have run, and count as the median).
+    p.file(
+        "pkg/mod.py",
+        "def double(x):\n    \"\"\"\n    >>> double(3)\n    6\n    \"\"\"\n    return 2 * x\n",
+    );
+    let out = p.run(&[]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let j = list_json(&p, &[]);
     let plain = &j["suites"][0]["batch"]["items"]
         .as_array()
@@ -479,4 +486,49 @@ fn pytest_parts_read_the_settings_file_a_plain_run_reads() {
         "{}",
         out.stdout
     );
+}
+
+/// An item's duration in history holds its share of pytest's session beyond its tests' own
+/// times (here: a module that takes 0.4 s to import, whose test takes no time; the share is by
+/// testcase, not by file), and the batch's fixed cost per process is recorded as `NAME[]`,
+/// apart from its parts.
+#[test]
+fn pytest_session_time_beyond_the_tests_counts_for_the_items() {
+    let Some(py) = python() else { return };
+    let p = Project::new(&format!(
+        "require(\"ptest.presets.pytest\").batch {{ name = \"unit\", python = \"{}\", batches = 1 }}\n",
+        py.display()
+    ));
+    p.file(
+        "tests/test_slow_import.py",
+        "import time\ntime.sleep(0.4)\n\ndef test_quick():\n    pass\n",
+    )
+    .file("tests/test_plain.py", "def test_quick():\n    pass\n");
+    let out = p.run(&[]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let j = list_json(&p, &[]);
+    let expected = |name: &str| {
+        j["suites"][0]["batch"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == name)
+            .unwrap()["expected"]
+            .as_f64()
+            .unwrap()
+    };
+    let (slow, plain) = (
+        expected("tests/test_slow_import.py"),
+        expected("tests/test_plain.py"),
+    );
+    // The import is collection, outside any testcase's time; split evenly between the two
+    // testcases, each gets half of it.
+    assert!(slow >= 0.2 && plain >= 0.2, "{slow} {plain}");
+    let history: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join(".ptest/history.json")).unwrap())
+            .unwrap();
+    let fixed = &history["suites"]["unit[]"]["runs"][0];
+    let part = history["suites"]["unit[1]"]["runs"][0][2].as_f64().unwrap();
+    let cost = fixed[2].as_f64().unwrap();
+    assert!(cost >= 0.0 && cost < part - 0.4, "{fixed} {part}");
 }
