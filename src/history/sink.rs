@@ -97,6 +97,36 @@ fn fixed_cost(part: &crate::plan::decl::BatchPart, r: &crate::event::SuiteResult
     cost.is_finite().then(|| cost.max(0.0))
 }
 
+/// An item run in slices, each in its own part, is recorded once: the slices' durations added
+/// up (unknown if one is), failed if one failed.
+fn merge_slices(items: &mut Vec<(String, super::Run)>) {
+    use crate::event::Status;
+    let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut out: Vec<(String, super::Run)> = Vec::with_capacity(items.len());
+    for (key, run) in items.drain(..) {
+        match at.get(&key) {
+            Some(&i) => {
+                let kept = &mut out[i].1;
+                kept.duration = kept.duration.zip(run.duration).map(|(a, b)| a + b);
+                let rank = |s: Status| match s {
+                    Status::Passed | Status::Flaky => 0,
+                    Status::Skipped => 1,
+                    Status::Cancelled => 2,
+                    _ => 3,
+                };
+                if rank(run.status) > rank(kept.status) {
+                    kept.status = run.status;
+                }
+            }
+            None => {
+                at.insert(key.clone(), out.len());
+                out.push((key, run));
+            }
+        }
+    }
+    *items = out;
+}
+
 impl Sink for HistorySink {
     fn event(&mut self, plan: &Plan, run: &RunInfo, event: &Event<'_>) {
         let Event::RunFinished { results, .. } = event else {
@@ -148,6 +178,7 @@ impl Sink for HistorySink {
                 record(crate::event::Status::Passed, time, mean, 1, None, None),
             ));
         }
+        merge_slices(&mut update.items);
         let Some(loaded) = self.loaded.take() else {
             return;
         };

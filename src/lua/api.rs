@@ -54,6 +54,7 @@ const BATCH_FIELDS: &[&str] = &[
     "cmd",
     "batches",
     "results",
+    "slice",
     "description",
     "category",
     "tags",
@@ -299,6 +300,19 @@ fn batch(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
             "results: must not be empty (leave it out when the command writes no JUnit file)",
         ));
     }
+    let slice = r.string("slice")?;
+    if let Some(t) = &slice {
+        let missing: Vec<&str> = ["{item}", "{slice}", "{slices}"]
+            .into_iter()
+            .filter(|p| !t.contains(p))
+            .collect();
+        if !missing.is_empty() {
+            return Err(r.err(format!(
+                "slice: has no {}: it says how the command runs one slice of an item, e.g. \"{{item}}::ptest-slice-{{slice}}-of-{{slices}}\"",
+                missing.join(" or ")
+            )));
+        }
+    }
     let mut decl = suite_decl(lua, &mut r, &name)?;
     let has_items = decl.cmd.contains("{items}");
     if !has_items {
@@ -310,6 +324,7 @@ fn batch(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         items,
         batches,
         results,
+        slice,
     }));
     let index = State::with(lua, |s| {
         s.decls.suites.push(decl);

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::decl::{BatchDecl, BatchPart, Declarations, ItemSource, SuiteDecl};
+use super::decl::{BatchDecl, BatchPart, Declarations, ItemSource, Slice, SuiteDecl};
 
 /// What expansion needs to know about the run.
 pub(crate) struct Facts<'a> {
@@ -140,44 +140,169 @@ fn split(s: &SuiteDecl, b: &BatchDecl, config_dir: &Path, facts: &Facts<'_>) -> 
         None => workers * 2,
     };
     let count = wanted.clamp(1, b.items.len());
-
-    // LPT: the longest first (declaration order breaks ties), each into the part that ends
-    // earliest (the lowest index breaks ties).
-    let mut order: Vec<usize> = (0..b.items.len()).collect();
-    order.sort_by(|&x, &y| durations[y].total_cmp(&durations[x]).then(x.cmp(&y)));
-    let mut load = vec![overhead; count];
-    let mut members: Vec<Vec<usize>> = vec![Vec::new(); count];
-    for i in order {
-        let mut best = 0;
-        for k in 1..count {
-            if load[k] < load[best] {
-                best = k;
-            }
-        }
-        load[best] += durations[i];
-        members[best].push(i);
-    }
+    // Items too long for one part run in slices, each in a part of its own, when the command
+    // can (`slice`) and their durations are measured.
+    let cuts = if b.slice.is_some() && source == ItemSource::History && workers > 1 {
+        slice_counts(&durations, count, workers, overhead)
+    } else {
+        vec![1; durations.len()]
+    };
+    let pieces = pieces(&durations, &cuts);
+    let mut members = pack(&pieces, count, overhead).0;
+    members.retain(|m| !m.is_empty());
+    let count = members.len();
+    let sliced = cuts.iter().any(|&n| n > 1);
     members
         .into_iter()
         .enumerate()
         .map(|(k, mut m)| {
             // Items run in the order they were given.
-            m.sort_unstable();
+            m.sort_unstable_by_key(|&p| (pieces[p].item, pieces[p].slice));
             BatchPart {
                 batch: s.name.clone(),
                 index: k as u32 + 1,
                 count: count as u32,
                 items: m
-                    .into_iter()
-                    .map(|i| (b.items[i].clone(), durations[i]))
+                    .iter()
+                    .map(|&p| (b.items[pieces[p].item].clone(), pieces[p].secs))
                     .collect(),
+                slices: if sliced {
+                    m.iter()
+                        .map(|&p| {
+                            let n = cuts[pieces[p].item];
+                            (n > 1).then_some(Slice {
+                                index: pieces[p].slice,
+                                count: n,
+                            })
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                },
                 source,
                 overhead,
                 template: s.cmd.clone(),
                 results: b.results.clone(),
+                slice_template: b.slice.clone(),
             }
         })
         .collect()
+}
+
+/// One item, or one slice of it, to be packed.
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    item: usize,
+    /// 1-based; 1 for an item that is not sliced.
+    slice: u32,
+    secs: f64,
+}
+
+/// Each further slice of an item is assumed to cost this share of the item again: each slice
+/// is a process that collects the whole file before it leaves out the other slices' tests (3 s
+/// of the 30 s of `packaging`'s `test_version.py`, which holds 51,524 tests).
+const SLICE_REPEAT: f64 = 0.1;
+
+/// The items as pieces: an item cut in `n` counts `(1 + (n - 1) * SLICE_REPEAT) / n` of its
+/// duration for each slice.
+fn pieces(durations: &[f64], cuts: &[u32]) -> Vec<Piece> {
+    let mut out = Vec::with_capacity(durations.len());
+    for (item, (&d, &n)) in durations.iter().zip(cuts).enumerate() {
+        let each = d * (1.0 + f64::from(n - 1) * SLICE_REPEAT) / f64::from(n);
+        for slice in 1..=n {
+            out.push(Piece {
+                item,
+                slice,
+                secs: each,
+            });
+        }
+    }
+    out
+}
+
+/// LPT: the longest piece first (declaration order breaks ties), each into the part that ends
+/// earliest (the lowest index breaks ties) and holds no other slice of its item. Each part
+/// starts at `overhead`. The pieces of each part, and each part's expected duration.
+fn pack(pieces: &[Piece], count: usize, overhead: f64) -> (Vec<Vec<usize>>, Vec<f64>) {
+    let mut order: Vec<usize> = (0..pieces.len()).collect();
+    order.sort_by(|&x, &y| {
+        pieces[y]
+            .secs
+            .total_cmp(&pieces[x].secs)
+            .then(pieces[x].item.cmp(&pieces[y].item))
+            .then(pieces[x].slice.cmp(&pieces[y].slice))
+    });
+    let mut load = vec![overhead; count];
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); count];
+    for p in order {
+        let free = |k: usize| !members[k].iter().any(|&q| pieces[q].item == pieces[p].item);
+        let mut best: Option<usize> = None;
+        for k in 0..count {
+            if free(k) && best.is_none_or(|b| load[k] < load[b]) {
+                best = Some(k);
+            }
+        }
+        // There are never more slices of an item than parts; should there be, the earliest.
+        let best = best.unwrap_or_else(|| {
+            (0..count)
+                .min_by(|&x, &y| load[x].total_cmp(&load[y]))
+                .unwrap_or(0)
+        });
+        load[best] += pieces[p].secs;
+        members[best].push(p);
+    }
+    (members, load)
+}
+
+/// How long parts of these loads take on `workers`, started longest first, each on the worker
+/// that is free first: what the scheduler does with them when nothing else runs.
+fn makespan(loads: &[f64], workers: usize) -> f64 {
+    let mut sorted: Vec<f64> = loads.iter().copied().filter(|&l| l > 0.0).collect();
+    sorted.sort_by(|x, y| y.total_cmp(x));
+    let mut free = vec![0.0_f64; workers.max(1)];
+    for l in sorted {
+        let w = (0..free.len())
+            .min_by(|&x, &y| free[x].total_cmp(&free[y]))
+            .unwrap_or(0);
+        free[w] += l;
+    }
+    free.into_iter().fold(0.0, f64::max)
+}
+
+/// In how many slices each item runs: items longer than an even part's share of the work,
+/// longest first, each cut in the number of slices (at most one per part: never more parts
+/// than `count`) that makes the batch's expected time on `workers` the shortest, counting
+/// what each further slice repeats.
+fn slice_counts(durations: &[f64], count: usize, workers: usize, overhead: f64) -> Vec<u32> {
+    let mut cuts = vec![1_u32; durations.len()];
+    let share = durations.iter().sum::<f64>() / count as f64;
+    let mut long: Vec<usize> = (0..durations.len())
+        .filter(|&i| durations[i] > share)
+        .collect();
+    long.sort_by(|&x, &y| durations[y].total_cmp(&durations[x]).then(x.cmp(&y)));
+    let time = |cuts: &[u32]| {
+        let (members, loads) = pack(&pieces(durations, cuts), count, overhead);
+        let used: Vec<f64> = members
+            .iter()
+            .zip(&loads)
+            .filter(|(m, _)| !m.is_empty())
+            .map(|(_, l)| *l)
+            .collect();
+        makespan(&used, workers)
+    };
+    for i in long {
+        let mut best = (time(&cuts), 1);
+        for n in 2..=count as u32 {
+            cuts[i] = n;
+            let t = time(&cuts);
+            // A slice more must save more than rounding does.
+            if t < best.0 * 0.99 {
+                best = (t, n);
+            }
+        }
+        cuts[i] = best.1;
+    }
+    cuts
 }
 
 /// A part this many times longer than its process's fixed cost is worth splitting in two.
@@ -323,6 +448,7 @@ mod tests {
                 items: items.iter().map(|s| (*s).to_owned()).collect(),
                 batches,
                 results: None,
+                slice: None,
             })),
             part: None,
         }
@@ -359,6 +485,79 @@ mod tests {
             .into_iter()
             .map(|p| p.items.into_iter().map(|(i, _)| i).collect())
             .collect()
+    }
+
+    /// Each part's items as its command names them, for a batch whose command can run a slice
+    /// of an item (`ITEM@K/N`), the items' durations known.
+    fn sliced(items: &[&str], known: &[(&str, f64)], workers: u32) -> Vec<Vec<String>> {
+        let mut s = decl(items, None);
+        s.batch.as_mut().unwrap().slice = Some("{item}@{slice}/{slices}".into());
+        let w = move |_: Option<&str>| workers;
+        let none = |_: &str| None;
+        let item = |_: &str, i: &str| known.iter().find(|(k, _)| *k == i).map(|(_, d)| *d);
+        let facts = Facts {
+            workers: &w,
+            expected: &none,
+            item_expected: &item,
+            rerun: None,
+        };
+        split(
+            &s,
+            s.batch.as_ref().unwrap(),
+            Path::new("/nonexistent"),
+            &facts,
+        )
+        .into_iter()
+        .map(|p| (0..p.items.len()).map(|i| p.arg(i)).collect())
+        .collect()
+    }
+
+    #[test]
+    fn an_item_longer_than_a_workers_share_runs_in_slices() {
+        let known = [("a", 30.0), ("b", 1.0), ("c", 1.0), ("d", 1.0), ("e", 1.0)];
+        let items = ["a", "b", "c", "d", "e"];
+        // 34 s for 2 workers: a (30 s) alone would take 30 s; two slices of 16.5 s (each
+        // repeats a tenth of it) and the rest make 18.5 s a part.
+        assert_eq!(
+            sliced(&items, &known, 2),
+            [["a@1/2", "b", "d"], ["a@2/2", "c", "e"]]
+        );
+        // One slice per part at most: three workers, three slices.
+        let p = sliced(&items, &known, 3);
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(
+            p.iter()
+                .all(|part| part.iter().filter(|i| i.starts_with("a@")).count() == 1)
+        );
+        // A command that cannot run a slice, or one worker: the item stays whole.
+        assert_eq!(
+            parts_of(&items, None, &known, 2),
+            [vec!["a"], vec!["b", "c", "d", "e"]]
+        );
+        assert_eq!(sliced(&items, &known, 1), [["a", "b", "c", "d", "e"]]);
+        // Guesses are not cut: with no history every item is whole.
+        assert!(
+            sliced(&items, &[], 2)
+                .iter()
+                .flatten()
+                .all(|i| !i.contains('@'))
+        );
+    }
+
+    /// Slicing that would not shorten the batch is not done: two slices of a and b whole make
+    /// three pieces of about 6 s for two workers, longer than a whole.
+    #[test]
+    fn an_item_is_not_sliced_when_that_does_not_pay() {
+        let known = [("a", 11.3), ("b", 5.6)];
+        assert_eq!(sliced(&["a", "b"], &known, 2), [["a"], ["b"]]);
+        // Items shorter than an even share are never cut.
+        let even = [("a", 10.0), ("b", 10.0), ("c", 10.0)];
+        assert!(
+            sliced(&["a", "b", "c"], &even, 2)
+                .iter()
+                .flatten()
+                .all(|i| !i.contains('@'))
+        );
     }
 
     #[test]
@@ -477,6 +676,8 @@ mod tests {
                 "--x={items}".into(),
             ]),
             results: None,
+            slices: Vec::new(),
+            slice_template: None,
         };
         assert_eq!(
             part.full_command(),

@@ -48,6 +48,17 @@ pub(crate) struct BatchDecl {
     pub batches: Option<u32>,
     /// The JUnit file the command writes, templates not yet substituted.
     pub results: Option<String>,
+    /// How the command runs one slice of an item: `{item}`, `{slice}` (1-based) and `{slices}`
+    /// in it (the pytest preset's `{item}::ptest-slice-{slice}-of-{slices}`). `None`: items
+    /// are never split.
+    pub slice: Option<String>,
+}
+
+/// One of the `count` slices an item is split into (1-based `index`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slice {
+    pub index: u32,
+    pub count: u32,
 }
 
 /// Where an expected duration came from (shown by `ptest plan`).
@@ -90,6 +101,10 @@ pub struct BatchPart {
     /// The command with `{items}` still in it.
     pub template: crate::exec::CommandLine,
     pub results: Option<String>,
+    /// Per item, the slice of it this part runs (empty when no item is sliced).
+    pub slices: Vec<Option<Slice>>,
+    /// The batch's `slice` template.
+    pub slice_template: Option<String>,
 }
 
 impl BatchPart {
@@ -126,7 +141,25 @@ impl BatchPart {
 
     /// The command with all of this part's items.
     pub fn full_command(&self) -> crate::exec::CommandLine {
-        self.command(self.items.iter().map(|(i, _)| i.as_str()))
+        let args: Vec<String> = (0..self.items.len()).map(|i| self.arg(i)).collect();
+        self.command(args.iter().map(String::as_str))
+    }
+
+    /// The slice of item `i` this part runs, if it runs only a slice of it.
+    pub fn slice(&self, i: usize) -> Option<Slice> {
+        self.slices.get(i).copied().flatten()
+    }
+
+    /// What stands for item `i` in the command: the item, or its slice by the template.
+    pub fn arg(&self, i: usize) -> String {
+        let item = &self.items[i].0;
+        match (self.slice(i), &self.slice_template) {
+            (Some(sl), Some(t)) => t
+                .replace("{slices}", &sl.count.to_string())
+                .replace("{slice}", &sl.index.to_string())
+                .replace("{item}", item),
+            _ => item.clone(),
+        }
     }
 }
 

@@ -70,14 +70,19 @@ fn part_items(out: &mut String, indent: &str, part: &crate::plan::decl::BatchPar
             String::new()
         }
     );
-    let width = part
-        .items
+    let names: Vec<String> = (0..part.items.len())
+        .map(|i| match part.slice(i) {
+            Some(sl) => format!("{} (slice {} of {})", part.items[i].0, sl.index, sl.count),
+            None => part.items[i].0.clone(),
+        })
+        .collect();
+    let width = names
         .iter()
-        .map(|(i, _)| i.chars().count())
+        .map(|i| i.chars().count())
         .max()
         .unwrap_or(0)
         .min(60);
-    for (item, d) in &part.items {
+    for (item, (_, d)) in names.iter().zip(&part.items) {
         let _ = writeln!(out, "{indent}    {item:<width$}  {}", fmt_secs(*d));
     }
 }
@@ -242,7 +247,13 @@ pub(crate) fn list_json(plan: &Plan) -> String {
                     "source": p.source.label(),
                     "overhead": p.overhead,
                     "results": p.results,
-                    "items": p.items.iter().map(|(i, d)| json!({ "name": i, "expected": d })).collect::<Vec<_>>(),
+                    "items": p.items.iter().enumerate().map(|(k, (i, d))| {
+                        let mut item = json!({ "name": i, "expected": d });
+                        if let Some(sl) = p.slice(k) {
+                            item["slice"] = json!({ "index": sl.index, "count": sl.count });
+                        }
+                        item
+                    }).collect::<Vec<_>>(),
                 });
             }
             v

@@ -13,7 +13,10 @@ use crate::results::{self, TestCase};
 pub(super) fn command(part: &BatchPart, items: Option<&[usize]>) -> CommandLine {
     match items {
         None => part.full_command(),
-        Some(ix) => part.command(ix.iter().map(|&i| part.items[i].0.as_str())),
+        Some(ix) => {
+            let args: Vec<String> = ix.iter().map(|&i| part.arg(i)).collect();
+            part.command(args.iter().map(String::as_str))
+        }
     }
 }
 
@@ -107,6 +110,8 @@ mod tests {
             overhead: 0.0,
             template: CommandLine::Argv(vec!["x".into(), "{items}".into()]),
             results: None,
+            slices: Vec::new(),
+            slice_template: None,
         }
     }
 

@@ -234,6 +234,13 @@ fn batch_errors_name_the_line_and_field() {
     );
     assert!(e.contains("items: \"a\" is listed twice"), "{e}");
     let e = config_error(
+        "ptest.batch { name = \"u\", items = { \"a\" }, slice = \"{item}:{slice}\", cmd = { \"t\", \"{items}\" } }\n",
+    );
+    assert!(
+        e.contains("ptest.lua:1") && e.contains("slice: has no {slices}: it says how the command runs one slice of an item, e.g. \"{item}::ptest-slice-{slice}-of-{slices}\""),
+        "{e}"
+    );
+    let e = config_error(
         "ptest.batch { name = \"u\", items = { x = 1 }, cmd = { \"t\", \"{items}\" } }\n",
     );
     assert!(e.contains("items: expected an array"), "{e}");

@@ -532,3 +532,112 @@ fn pytest_session_time_beyond_the_tests_counts_for_the_items() {
     let cost = fixed[2].as_f64().unwrap();
     assert!(cost >= 0.0 && cost < part - 0.4, "{fixed} {part}");
 }
+
+/// A file that takes longer than a worker's share (by history) runs in two slices, each in a
+/// part of its own: every test runs once, in one of two processes; the file is recorded once
+/// in history; a retry runs only the slice that failed.
+#[test]
+fn pytest_a_long_file_runs_in_slices() {
+    let Some(py) = python() else { return };
+    let p = Project::new(&format!(
+        "require(\"ptest.presets.pytest\").batch {{ name = \"unit\", python = \"{}\", retry = 1 }}\n",
+        py.display()
+    ));
+    let record = "import os\ndef record(name):\n    with open(os.path.join(os.path.dirname(__file__), '..', 'ran.txt'), 'a') as f:\n        f.write('%s %s %d\\n' % (os.environ['PTEST_ATTEMPT'], name, os.getpid()))\n";
+    let mut big = record.to_owned();
+    for i in 0..10 {
+        big.push_str(&format!("\ndef test_{i}():\n    record('big{i}')\n"));
+    }
+    // Fails at its first attempt only.
+    big.push_str(
+        "\ndef test_flaky():\n    record('flaky')\n    assert os.environ['PTEST_ATTEMPT'] == '2'\n",
+    );
+    p.file("tests/test_big.py", &big)
+        .file(
+            "tests/test_a.py",
+            &format!("{record}\ndef test_a():\n    record('a')\n"),
+        )
+        .file(
+            "tests/test_b.py",
+            &format!("{record}\ndef test_b():\n    record('b')\n"),
+        );
+    // What earlier runs measured: 30 s for the big file, 1 s for each other.
+    p.file(
+        ".ptest/history.json",
+        concat!(
+            "{\"format_version\":2,\"run_fields\":[\"time\",\"status\",\"duration\",\"attempts\",\"peak_rss_kb\",\"cpu_time\"],\n",
+            "\"suites\":{\n\"unit[]\":{\"runs\":[[1,\"passed\",0.5,1]]}\n},\n",
+            "\"items\":{\n",
+            "\"unit/tests/test_a.py\":{\"runs\":[[1,\"passed\",1,1]]},\n",
+            "\"unit/tests/test_b.py\":{\"runs\":[[1,\"passed\",1,1]]},\n",
+            "\"unit/tests/test_big.py\":{\"runs\":[[1,\"passed\",30,1]]}\n",
+            "}}\n"
+        ),
+    );
+    let j = list_json(&p, &["-j", "2"]);
+    let parts = j["suites"].as_array().unwrap();
+    let batches: Vec<&serde_json::Value> = parts.iter().map(|s| &s["batch"]).collect();
+    // In two parts, one slice each (the third part has the two short files).
+    let slices: Vec<(usize, &serde_json::Value)> = batches
+        .iter()
+        .enumerate()
+        .flat_map(|(k, b)| {
+            b["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|i| i["name"] == "tests/test_big.py")
+                .map(move |i| (k, &i["slice"]))
+        })
+        .collect();
+    assert_eq!(slices.len(), 2, "{batches:?}");
+    assert_ne!(slices[0].0, slices[1].0, "{batches:?}");
+    assert_eq!(*slices[0].1, serde_json::json!({ "index": 1, "count": 2 }));
+    assert_eq!(*slices[1].1, serde_json::json!({ "index": 2, "count": 2 }));
+    let out = p.run(&["-j", "2", "--junit", "junit.xml"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let ran = std::fs::read_to_string(p.join("ran.txt")).unwrap();
+    let lines: Vec<(&str, &str, &str)> = ran
+        .lines()
+        .map(|l| {
+            let mut w = l.split(' ');
+            (w.next().unwrap(), w.next().unwrap(), w.next().unwrap())
+        })
+        .collect();
+    // At the first attempt every test ran exactly once; the big file's in two processes.
+    let mut first: Vec<&str> = lines.iter().filter(|l| l.0 == "1").map(|l| l.1).collect();
+    first.sort_unstable();
+    let mut want: Vec<String> = (0..10).map(|i| format!("big{i}")).collect();
+    want.extend(["a", "b", "flaky"].map(String::from));
+    want.sort();
+    assert_eq!(first, want, "{ran}");
+    let pids: std::collections::HashSet<&str> = lines
+        .iter()
+        .filter(|l| l.0 == "1" && l.1.starts_with("big"))
+        .map(|l| l.2)
+        .collect();
+    assert_eq!(pids.len(), 2, "{ran}");
+    // The retry ran the slice that held test_flaky, and nothing else: the big file's tests of
+    // that slice (those of its process at the first attempt) and test_flaky.
+    let flaky_pid = lines.iter().find(|l| l.1 == "flaky").unwrap().2;
+    let mut slice: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.0 == "1" && l.2 == flaky_pid && (l.1.starts_with("big") || l.1 == "flaky"))
+        .map(|l| l.1)
+        .collect();
+    let mut again: Vec<&str> = lines.iter().filter(|l| l.0 == "2").map(|l| l.1).collect();
+    slice.sort_unstable();
+    again.sort_unstable();
+    assert_eq!(again, slice, "{ran}");
+    assert!(again.len() < 11, "{ran}");
+    let xml = std::fs::read_to_string(p.join("junit.xml")).unwrap();
+    let unit = junit_testsuite(&xml, "unit");
+    assert_eq!(unit.matches("<testcase ").count(), 13, "{unit}");
+    // History: the big file once more, with both slices' time.
+    let history = std::fs::read_to_string(p.join(".ptest/history.json")).unwrap();
+    let line = history
+        .lines()
+        .find(|l| l.starts_with("\"unit/tests/test_big.py\""))
+        .unwrap();
+    assert_eq!(line.matches("\"passed\"").count(), 1 + 1, "{history}");
+}

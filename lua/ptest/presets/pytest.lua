@@ -11,6 +11,9 @@
 -- through RUN below:
 --   PYTHON -c RUN -o junit_family=xunit1 --junitxml={tmpdir}/ptest-junit.xml ARGS... FILES...
 -- and ptest reads that file: per-test results, retries of only the failed files, history per file.
+-- A file that takes longer than a worker's share of the batch (by history) runs in slices, each
+-- in its own part: `FILE::ptest-slice-K-of-N` runs the K-th of every N of its tests (sorted by
+-- node id). `slice = false` keeps every file whole.
 
 local ptest = require("ptest")
 local util = require("ptest.presets.util")
@@ -19,8 +22,12 @@ local M = {}
 -- Fields of pytest.batch besides ptest.batch's own.
 local OWN = {
   paths = true, python = true, args = true, serial_marker = true, files = true, name = true,
-  python_files = true, env = true,
+  python_files = true, env = true, slice = true,
 }
+
+-- How a part runs one slice of a file (RUN below reads it): an item that takes longer than a
+-- worker's share of the batch runs in slices, in parts of their own, once history says so.
+local SLICE = "{item}::ptest-slice-{slice}-of-{slices}"
 
 -- What each part runs: pytest, with the files given collected as pytest's own walk would collect
 -- them. pytest collects a file named on its command line whatever `python_files`,
@@ -37,6 +44,15 @@ import os, re, sys, pytest
 if sys.path and sys.path[0] == "":
     sys.path[0] = os.getcwd()
 HERE = os.getcwd()
+# FILE::ptest-slice-K-of-N: FILE's tests, sorted by node id, the K-th of every N.
+SLICE = re.compile(r"^(.+)::ptest-slice-([0-9]+)-of-([0-9]+)$")
+ARGS, SLICES = [], {}
+for a in sys.argv[1:]:
+    m = SLICE.match(a)
+    if m and not os.path.exists(a) and 1 <= int(m.group(2)) <= int(m.group(3)):
+        SLICES[os.path.abspath(m.group(1))] = (int(m.group(2)), int(m.group(3)))
+        a = m.group(1)
+    ARGS.append(a)
 def ptest_mangle(nodeid):
     path, bracket, params = nodeid.partition("[")
     names = path.split("::")
@@ -59,6 +75,32 @@ class PtestWalk:
             self.files[ptest_mangle(report.nodeid)] = (report.nodeid.split("::")[0], False)
     def pytest_runtest_logreport(self, report):
         self.files[ptest_mangle(report.nodeid)] = (report.nodeid.split("::")[0], True)
+    # First, before other plugins reorder or deselect: every slice sees the same tests.
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, session, config, items):
+        if not SLICES:
+            return
+        def where(it):
+            return os.path.abspath(str(getattr(it, "path", None) or it.fspath))
+        mine = {}
+        for it in items:
+            path = where(it)
+            if path in SLICES:
+                mine.setdefault(path, []).append(it.nodeid)
+        rank = {}
+        for ids in mine.values():
+            for i, nodeid in enumerate(sorted(ids)):
+                rank[nodeid] = i
+        kept, dropped = [], []
+        for it in items:
+            cut = SLICES.get(where(it))
+            if cut and rank[it.nodeid] % cut[1] != cut[0] - 1:
+                dropped.append(it)
+            else:
+                kept.append(it)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
 def ptest_junit(walk):
     config = walk.config
     xml = config and getattr(config.option, "xmlpath", None)
@@ -101,7 +143,7 @@ def ptest_junit(walk):
     if changed:
         tree.write(xml, encoding="utf-8", xml_declaration=True)
 walk = PtestWalk()
-code = pytest.main(sys.argv[1:], plugins=[walk])
+code = pytest.main(ARGS, plugins=[walk])
 try:
     ptest_junit(walk)
 except Exception as e:
@@ -422,6 +464,8 @@ function M.batch(opts)
       -- A part runs many files: pytest's own default has no limit; ptest's 5 minutes is for one.
       timeout = "1h",
       category = "pytest",
+      -- `slice = false` keeps every file whole.
+      slice = opts.slice ~= false and SLICE or nil,
     }
     for k, v in pairs(opts) do
       if not OWN[k] then t[k] = v end
