@@ -63,6 +63,7 @@
 ---@field cmd string|string[] The command template; "{items}" stands for the items (one argument per item in an array, shell-quoted in a string) (required).
 ---@field batches? integer|"auto" How many suites to split the items into (default "auto": balanced over the workers).
 ---@field results? string The JUnit XML file the command writes, like "{tmpdir}/junit.xml"; ptest reads each item's outcome from it.
+---@field slice? string How the command runs one slice of an item, with {item}, {slice} and {slices}, like "{item}::ptest-slice-{slice}-of-{slices}"; an item longer than a worker's share then runs in slices.
 ---@field description? string Free text, shown in reports.
 ---@field category? string Free text for grouping in reports and `-c` (default "default").
 ---@field tags? string[] Labels for `-t`.
