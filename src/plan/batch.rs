@@ -234,8 +234,13 @@ fn pack(pieces: &[Piece], count: usize, overhead: f64) -> (Vec<Vec<usize>>, Vec<
     });
     let mut load = vec![overhead; count];
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); count];
+    // The parts that hold a slice of each sliced item.
+    let mut holding: HashMap<usize, Vec<usize>> = HashMap::new();
     for p in order {
-        let free = |k: usize| !members[k].iter().any(|&q| pieces[q].item == pieces[p].item);
+        let piece = pieces[p];
+        let sliced = piece.slice > 1 || pieces.get(p + 1).is_some_and(|n| n.item == piece.item);
+        let taken = holding.get(&piece.item);
+        let free = |k: usize| taken.is_none_or(|t| !t.contains(&k));
         let mut best: Option<usize> = None;
         for k in 0..count {
             if free(k) && best.is_none_or(|b| load[k] < load[b]) {
@@ -248,8 +253,11 @@ fn pack(pieces: &[Piece], count: usize, overhead: f64) -> (Vec<Vec<usize>>, Vec<
                 .min_by(|&x, &y| load[x].total_cmp(&load[y]))
                 .unwrap_or(0)
         });
-        load[best] += pieces[p].secs;
+        load[best] += piece.secs;
         members[best].push(p);
+        if sliced {
+            holding.entry(piece.item).or_default().push(best);
+        }
     }
     (members, load)
 }
