@@ -89,13 +89,27 @@ pub(crate) fn row(name: &str, e: &Entry) -> Row {
 }
 
 /// Rows of every suite (and, separately, every item), most time spent first, then by name.
+/// A batch's fixed cost (`unit[]`) is not a suite: see [`fixed_costs`].
 pub(crate) fn rows(h: &Records) -> (Vec<Row>, Vec<Row>) {
     let sorted = |map: &std::collections::BTreeMap<String, Entry>| {
-        let mut v: Vec<Row> = map.iter().map(|(n, e)| row(n, e)).collect();
+        let mut v: Vec<Row> = map
+            .iter()
+            .filter(|(n, _)| !n.ends_with("[]"))
+            .map(|(n, e)| row(n, e))
+            .collect();
         v.sort_by(|a, b| b.time_spent.total_cmp(&a.time_spent));
         v
     };
     (sorted(&h.suites), sorted(&h.items))
+}
+
+/// Each batch's fixed cost per process (DESIGN §9), as recorded under `BATCH[]`: the batch's
+/// name and the median of its last recorded costs.
+pub(crate) fn fixed_costs(h: &Records) -> Vec<(String, f64)> {
+    h.suites
+        .iter()
+        .filter_map(|(n, e)| Some((n.strip_suffix("[]")?.to_owned(), row(n, e).median?)))
+        .collect()
 }
 
 fn secs(x: Option<f64>) -> String {
@@ -174,6 +188,18 @@ pub(crate) fn text(h: &Records, path: &std::path::Path) -> String {
         }
         table(&mut out, "item", &items);
     }
+    let fixed = fixed_costs(h);
+    if !fixed.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nfixed cost per process (a part's time outside its tests): {}",
+            fixed
+                .iter()
+                .map(|(b, c)| format!("{b} {}", secs(Some(*c))))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     out
 }
 
@@ -184,6 +210,7 @@ pub(crate) fn json(h: &Records, path: &std::path::Path) -> String {
         "history": path.display().to_string(),
         "suites": suites,
         "items": items,
+        "fixed_costs": fixed_costs(h).into_iter().collect::<std::collections::BTreeMap<_, _>>(),
     });
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
     s.push('\n');
@@ -216,5 +243,30 @@ mod tests {
         assert_eq!(r.peak_rss_kb, Some(300));
         assert_eq!(r.trend, Some(1.0));
         assert!((r.time_spent - 21.0).abs() < 1e-9);
+    }
+
+    /// A batch's fixed cost (`unit[]`) is shown on a line of its own, not as a suite.
+    #[test]
+    fn a_batchs_fixed_cost_is_not_a_suite() {
+        let mut h = Records::default();
+        let mut part = Entry::default();
+        part.push(record(Status::Passed, 1, 10.0, 1, None, None));
+        let mut cost = Entry::default();
+        cost.push(record(Status::Passed, 1, 0.5, 1, None, None));
+        h.suites.insert("unit[1]".into(), part);
+        h.suites.insert("unit[]".into(), cost);
+        let (suites, _) = rows(&h);
+        assert_eq!(
+            suites.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            ["unit[1]"]
+        );
+        let text = text(&h, std::path::Path::new("h.json"));
+        assert!(
+            text.contains("fixed cost per process (a part's time outside its tests): unit 500ms"),
+            "{text}"
+        );
+        let doc: serde_json::Value =
+            serde_json::from_str(&json(&h, std::path::Path::new("h.json"))).unwrap();
+        assert_eq!(doc["fixed_costs"]["unit"], 0.5);
     }
 }
