@@ -4,7 +4,8 @@
 //! Runs before names are checked, so that everything after sees only ordinary suites; a
 //! batch's name, wherever a suite name is accepted, stands for all of its parts.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -234,32 +235,62 @@ fn pack(pieces: &[Piece], count: usize, overhead: f64) -> (Vec<Vec<usize>>, Vec<
     });
     let mut load = vec![overhead; count];
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); count];
+    // The parts by how soon they end (the lowest index breaks ties), soonest on top.
+    let mut soonest: BinaryHeap<Reverse<Ends>> =
+        (0..count).map(|k| Reverse(Ends(overhead, k))).collect();
     // The parts that hold a slice of each sliced item.
     let mut holding: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut skipped = Vec::new();
     for p in order {
         let piece = pieces[p];
         let sliced = piece.slice > 1 || pieces.get(p + 1).is_some_and(|n| n.item == piece.item);
         let taken = holding.get(&piece.item);
-        let free = |k: usize| taken.is_none_or(|t| !t.contains(&k));
-        let mut best: Option<usize> = None;
-        for k in 0..count {
-            if free(k) && best.is_none_or(|b| load[k] < load[b]) {
-                best = Some(k);
+        // Parts that hold a slice of this item already wait aside; there are never more slices
+        // of an item than parts, but should there be, the soonest of those.
+        let best = loop {
+            match soonest.pop() {
+                Some(Reverse(Ends(_, k))) if taken.is_some_and(|t| t.contains(&k)) => {
+                    skipped.push(k);
+                }
+                Some(Reverse(Ends(_, k))) => break k,
+                None => break skipped.remove(0),
             }
+        };
+        for k in skipped.drain(..) {
+            soonest.push(Reverse(Ends(load[k], k)));
         }
-        // There are never more slices of an item than parts; should there be, the earliest.
-        let best = best.unwrap_or_else(|| {
-            (0..count)
-                .min_by(|&x, &y| load[x].total_cmp(&load[y]))
-                .unwrap_or(0)
-        });
         load[best] += piece.secs;
         members[best].push(p);
+        soonest.push(Reverse(Ends(load[best], best)));
         if sliced {
             holding.entry(piece.item).or_default().push(best);
         }
     }
     (members, load)
+}
+
+/// A part's expected end and its index, ordered by end, then index.
+#[derive(Debug, Clone, Copy)]
+struct Ends(f64, usize);
+
+impl PartialEq for Ends {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Ends {}
+
+impl PartialOrd for Ends {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ends {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0).then(self.1.cmp(&other.1))
+    }
 }
 
 /// How long parts of these loads take on `workers`, started longest first, each on the worker
@@ -277,8 +308,13 @@ fn makespan(loads: &[f64], workers: usize) -> f64 {
     free.into_iter().fold(0.0, f64::max)
 }
 
-/// In how many slices each item runs: items longer than an even part's share of the work,
-/// longest first, each cut in the number of slices (at most one per part: never more parts
+/// At most this many items are considered for slicing (the longest), ...
+const MAX_CUT_ITEMS: usize = 8;
+/// ... each in at most this many slices (and two per worker, and one per part).
+const MAX_SLICES: usize = 32;
+
+/// In how many slices each item runs: items longer than an even part's share of the work
+/// (the longest [`MAX_CUT_ITEMS`]), longest first, each cut in the number of slices (at most one per part: never more parts
 /// than `count`) that makes the batch's expected time on `workers` the shortest, counting
 /// what each further slice repeats.
 fn slice_counts(durations: &[f64], count: usize, workers: usize, overhead: f64) -> Vec<u32> {
@@ -288,6 +324,9 @@ fn slice_counts(durations: &[f64], count: usize, workers: usize, overhead: f64) 
         .filter(|&i| durations[i] > share)
         .collect();
     long.sort_by(|&x, &y| durations[y].total_cmp(&durations[x]).then(x.cmp(&y)));
+    // The search packs the batch once per try: a few of the longest items, a few slices each.
+    long.truncate(MAX_CUT_ITEMS);
+    let most = count.min(2 * workers).min(MAX_SLICES) as u32;
     let time = |cuts: &[u32]| {
         let (members, loads) = pack(&pieces(durations, cuts), count, overhead);
         let used: Vec<f64> = members
@@ -298,9 +337,9 @@ fn slice_counts(durations: &[f64], count: usize, workers: usize, overhead: f64) 
             .collect();
         makespan(&used, workers)
     };
-    for i in long {
+    for &i in &long {
         let mut best = (time(&cuts), 1);
-        for n in 2..=count as u32 {
+        for n in 2..=most {
             cuts[i] = n;
             let t = time(&cuts);
             // A slice more must save more than rounding does.
@@ -310,7 +349,20 @@ fn slice_counts(durations: &[f64], count: usize, workers: usize, overhead: f64) 
         }
         cuts[i] = best.1;
     }
-    cuts
+    // Cutting one of several equally long items may shorten nothing while cutting them all
+    // does (twelve files of 1000 s on eight workers): the same number of slices for each.
+    let mut best = (time(&cuts), cuts.clone());
+    for n in 2..=most {
+        let mut all = cuts.clone();
+        for &i in &long {
+            all[i] = all[i].max(n);
+        }
+        let t = time(&all);
+        if t < best.0 * 0.99 {
+            best = (t, all);
+        }
+    }
+    best.1
 }
 
 /// A part this many times longer than its process's fixed cost is worth splitting in two.
@@ -550,6 +602,56 @@ mod tests {
                 .flatten()
                 .all(|i| !i.contains('@'))
         );
+    }
+
+    /// The search stays small whatever the batch: at most the eight longest items are cut, in
+    /// at most two slices per worker (16 here), and no part gets two slices of one item.
+    #[test]
+    fn slicing_considers_a_bounded_number_of_items_and_slices() {
+        let names: Vec<String> = (0..300).map(|i| format!("t{i}")).collect();
+        let known: Vec<(&str, f64)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), if i < 12 { 1000.0 } else { 0.1 }))
+            .collect();
+        let mut s = decl(
+            &names.iter().map(String::as_str).collect::<Vec<_>>(),
+            Some(200),
+        );
+        s.batch.as_mut().unwrap().slice = Some("{item}@{slice}/{slices}".into());
+        // Twelve items of 1000 s on 8 workers: whole, they take 2000 s; some must be cut.
+        let w = |_: Option<&str>| 8;
+        let none = |_: &str| None;
+        let item = |_: &str, i: &str| known.iter().find(|(k, _)| *k == i).map(|(_, d)| *d);
+        let facts = Facts {
+            workers: &w,
+            expected: &none,
+            item_expected: &item,
+            rerun: None,
+        };
+        let parts = split(
+            &s,
+            s.batch.as_ref().unwrap(),
+            Path::new("/nonexistent"),
+            &facts,
+        );
+        let mut cut = std::collections::BTreeSet::new();
+        for p in &parts {
+            let mine: Vec<&str> = (0..p.items.len())
+                .filter(|&i| p.slice(i).is_some())
+                .map(|i| p.items[i].0.as_str())
+                .collect();
+            let distinct: std::collections::BTreeSet<&str> = mine.iter().copied().collect();
+            assert_eq!(distinct.len(), mine.len(), "{mine:?}");
+            for i in 0..p.items.len() {
+                if let Some(sl) = p.slice(i) {
+                    assert!(sl.count <= 16, "{sl:?}");
+                    cut.insert(p.items[i].0.clone());
+                }
+            }
+        }
+        assert!(!cut.is_empty() && cut.len() <= MAX_CUT_ITEMS, "{cut:?}");
+        assert!(parts.len() <= 200);
     }
 
     /// Slicing that would not shorten the batch is not done: two slices of a and b whole make
