@@ -36,7 +36,8 @@ fn unix(t: std::time::SystemTime) -> u64 {
 
 /// A batch part's items (DESIGN §8 `BATCH/ITEM`): the duration and outcome of each item's
 /// testcases from its results, each testcase counting its time and its share of the
-/// testsuite's time outside any testcase (pytest's collection and per-test work). An item that reported nothing is recorded as taking no time when
+/// testsuite's time outside any testcase (pytest's collection and per-test work). An item
+/// that reported nothing is recorded as taking no time when
 /// its part passed, and with the part's status and no duration otherwise, so that
 /// `--rerun-failed` runs it again.
 fn items(

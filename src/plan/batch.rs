@@ -531,27 +531,20 @@ mod tests {
         workers: u32,
         dir: &Path,
     ) -> Vec<Vec<String>> {
-        let s = decl(items, batches);
-        let w = move |_: Option<&str>| workers;
-        let none = |_: &str| None;
-        let item = |_: &str, i: &str| known.iter().find(|(k, _)| *k == i).map(|(_, d)| *d);
-        let facts = Facts {
-            workers: &w,
-            expected: &none,
-            item_expected: &item,
-            rerun: None,
-        };
-        split(&s, s.batch.as_ref().unwrap(), dir, &facts)
+        split_known(&decl(items, batches), known, workers, dir)
             .into_iter()
             .map(|p| p.items.into_iter().map(|(i, _)| i).collect())
             .collect()
     }
 
-    /// Each part's items as its command names them, for a batch whose command can run a slice
-    /// of an item (`ITEM@K/N`), the items' durations known.
-    fn sliced(items: &[&str], known: &[(&str, f64)], workers: u32) -> Vec<Vec<String>> {
-        let mut s = decl(items, None);
-        s.batch.as_mut().unwrap().slice = Some("{item}@{slice}/{slices}".into());
+    /// The parts of `s`'s batch with these items' durations known (no part history), on
+    /// `workers`, the items looked for as files in `dir`.
+    fn split_known(
+        s: &SuiteDecl,
+        known: &[(&str, f64)],
+        workers: u32,
+        dir: &Path,
+    ) -> Vec<BatchPart> {
         let w = move |_: Option<&str>| workers;
         let none = |_: &str| None;
         let item = |_: &str, i: &str| known.iter().find(|(k, _)| *k == i).map(|(_, d)| *d);
@@ -561,11 +554,24 @@ mod tests {
             item_expected: &item,
             rerun: None,
         };
-        split(
-            &s,
-            s.batch.as_ref().unwrap(),
+        split(s, s.batch.as_ref().unwrap(), dir, &facts)
+    }
+
+    /// A batch of `items` whose command can run a slice of an item (`ITEM@K/N`).
+    fn sliceable(items: &[&str], batches: Option<u32>) -> SuiteDecl {
+        let mut s = decl(items, batches);
+        s.batch.as_mut().unwrap().slice = Some("{item}@{slice}/{slices}".into());
+        s
+    }
+
+    /// Each part's items as its command names them, for a batch whose command can run a slice
+    /// of an item, the items' durations known.
+    fn sliced(items: &[&str], known: &[(&str, f64)], workers: u32) -> Vec<Vec<String>> {
+        split_known(
+            &sliceable(items, None),
+            known,
+            workers,
             Path::new("/nonexistent"),
-            &facts,
         )
         .into_iter()
         .map(|p| (0..p.items.len()).map(|i| p.arg(i)).collect())
@@ -614,27 +620,12 @@ mod tests {
             .enumerate()
             .map(|(i, n)| (n.as_str(), if i < 12 { 1000.0 } else { 0.1 }))
             .collect();
-        let mut s = decl(
+        let s = sliceable(
             &names.iter().map(String::as_str).collect::<Vec<_>>(),
             Some(200),
         );
-        s.batch.as_mut().unwrap().slice = Some("{item}@{slice}/{slices}".into());
         // Twelve items of 1000 s on 8 workers: whole, they take 2000 s; some must be cut.
-        let w = |_: Option<&str>| 8;
-        let none = |_: &str| None;
-        let item = |_: &str, i: &str| known.iter().find(|(k, _)| *k == i).map(|(_, d)| *d);
-        let facts = Facts {
-            workers: &w,
-            expected: &none,
-            item_expected: &item,
-            rerun: None,
-        };
-        let parts = split(
-            &s,
-            s.batch.as_ref().unwrap(),
-            Path::new("/nonexistent"),
-            &facts,
-        );
+        let parts = split_known(&s, &known, 8, Path::new("/nonexistent"));
         let mut cut = std::collections::BTreeSet::new();
         for p in &parts {
             let mine: Vec<&str> = (0..p.items.len())

@@ -146,6 +146,18 @@ pub(crate) fn batch_items(j: &serde_json::Value, index: usize) -> Vec<String> {
         .collect()
 }
 
+/// The expected seconds `list --format json` gives item `name` of the listed part at `index`.
+pub(crate) fn item_expected(j: &serde_json::Value, index: usize, name: &str) -> f64 {
+    j["suites"][index]["batch"]["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("suite {index} is no batch's part: {j}"))
+        .iter()
+        .find(|i| i["name"] == name)
+        .unwrap_or_else(|| panic!("no item {name} in suite {index}: {j}"))["expected"]
+        .as_f64()
+        .expect("an item's expected seconds")
+}
+
 /// The command of the listed suite at `index`, as its arguments (a command given as a list).
 pub(crate) fn listed_cmd(j: &serde_json::Value, index: usize) -> Vec<&str> {
     j["suites"][index]["cmd"]

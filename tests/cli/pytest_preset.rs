@@ -6,7 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::harness::{Project, batch_items as items, junit_testsuite, list_json, listed_cmd};
+use crate::harness::{
+    Project, batch_items as items, item_expected, junit_testsuite, list_json, listed_cmd,
+};
 
 /// A Python that has pytest, or `None` (after saying why) when none is here and CI is not set.
 pub(crate) fn python() -> Option<PathBuf> {
@@ -254,13 +256,8 @@ fn pytest_parts_collect_what_plain_pytest_collects() {
     let out = p.run(&[]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let j = list_json(&p, &[]);
-    let plain = &j["suites"][0]["batch"]["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["name"] == "pkg/plain.py")
-        .unwrap()["expected"];
-    assert!(plain.as_f64().unwrap() < 0.01, "{plain}");
+    let plain = item_expected(&j, 0, "pkg/plain.py");
+    assert!(plain < 0.01, "{plain}");
 }
 
 #[test]
@@ -507,16 +504,7 @@ fn pytest_session_time_beyond_the_tests_counts_for_the_items() {
     let out = p.run(&[]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let j = list_json(&p, &[]);
-    let expected = |name: &str| {
-        j["suites"][0]["batch"]["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["name"] == name)
-            .unwrap()["expected"]
-            .as_f64()
-            .unwrap()
-    };
+    let expected = |name: &str| item_expected(&j, 0, name);
     let (slow, plain) = (
         expected("tests/test_slow_import.py"),
         expected("tests/test_plain.py"),
