@@ -67,7 +67,7 @@ pub(crate) struct SuiteResult {
     /// Every attempt that ran, in order: its own worker, times and outcome.
     pub attempts_detail: Vec<AttemptDetail>,
     /// A batch's part with `results`: every testcase, the latest attempt's for each item.
-    pub testcases: Vec<crate::results::TestCase>,
+    pub testcases: Vec<crate::batch::results::TestCase>,
 }
 
 /// One attempt of a suite: where and when it ran, and how it ended. A retried suite's

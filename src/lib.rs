@@ -4,6 +4,7 @@
 //! reports. This file wires the steps together and is the one place where errors become exit
 //! codes.
 
+mod batch;
 mod cli;
 mod duration;
 mod error;
@@ -11,11 +12,9 @@ mod event;
 mod exec;
 mod history;
 mod init;
-mod libtest;
 mod lua;
 mod plan;
 mod report;
-mod results;
 mod safe_write;
 mod sched;
 mod settings;
@@ -52,8 +51,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let args: Vec<OsString> = args.into_iter().collect();
     // Not a clap subcommand: a helper for what the cargo preset declares, kept out of the help
     // and of the completions (`ptest li<TAB>` is `list`).
-    if args.get(1).is_some_and(|a| a == libtest::COMMAND) {
-        return ExitCode::from(libtest::main(&args[2..]));
+    if args.get(1).is_some_and(|a| a == batch::libtest::COMMAND) {
+        return ExitCode::from(batch::libtest::main(&args[2..]));
     }
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,

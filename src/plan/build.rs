@@ -180,13 +180,13 @@ pub(crate) fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Er
                 .any(|n| n.strip_prefix(b).is_some_and(|r| r.starts_with('[')))
         })
     };
-    let batch_parts = super::batch::expand(
+    let batch_parts = crate::batch::pack::expand(
         &mut d,
-        &super::batch::Facts {
+        &crate::batch::pack::Facts {
             workers: &workers_of,
             expected: &expected,
             item_expected: &item_expected,
-            rerun: failed_items.as_ref().map(|_| super::batch::Rerun {
+            rerun: failed_items.as_ref().map(|_| crate::batch::pack::Rerun {
                 item: &rerun_item,
                 whole: &rerun_batch,
             }),
@@ -197,8 +197,8 @@ pub(crate) fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Er
         inputs.selection
     } else {
         expanded_selection = Selection {
-            suites: super::batch::expand_names(&inputs.selection.suites, &batch_parts),
-            skip: super::batch::expand_names(&inputs.selection.skip, &batch_parts),
+            suites: crate::batch::pack::expand_names(&inputs.selection.suites, &batch_parts),
+            skip: crate::batch::pack::expand_names(&inputs.selection.skip, &batch_parts),
             // The parts that --rerun-failed kept hold only failed items: all of them run.
             rerun: inputs.selection.rerun.as_ref().map(|r| {
                 let mut r = r.clone();
@@ -617,7 +617,7 @@ fn select(
     phases: &[(String, Option<&super::decl::PhaseDecl>)],
     phase_of: &[usize],
     sel: &Selection,
-    batches: &super::batch::Parts,
+    batches: &crate::batch::pack::Parts,
 ) -> Result<Vec<Option<Option<StaticSkip>>>, Error> {
     // Batch names were replaced by their parts already; they are known names for suggestions.
     let mut names: Vec<&str> = d.suites.iter().map(|s| s.name.as_str()).collect();

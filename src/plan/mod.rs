@@ -1,7 +1,6 @@
 //! The Plan: everything a run needs, validated and immutable, with no Lua value in it.
 //! `ptest list`, `plan` and `graph` stop here; the scheduler only reads it.
 
-pub(crate) mod batch;
 pub(crate) mod build;
 pub(crate) mod decl;
 pub(crate) mod priority;

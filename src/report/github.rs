@@ -14,10 +14,10 @@ use std::path::PathBuf;
 
 use super::terminal::last_lines;
 use super::{display_path, strip_ansi, suite_file};
+use crate::batch::results::TestCase;
 use crate::duration::human;
 use crate::event::{Event, RunInfo, Sink, Status, SuiteResult};
 use crate::plan::{Plan, Suite};
-use crate::results::TestCase;
 
 /// GitHub shows at most this many annotations of each kind per step.
 const ANNOTATIONS: usize = 10;
@@ -525,10 +525,10 @@ mod tests {
         assert_eq!(fence("a ```` b"), "`````");
         assert_eq!(cell("a|b\nc"), "a\\|b c");
     }
+    use crate::batch::results::Outcome;
     use crate::event::Summary;
     use crate::plan::tests::{Fixture, plan};
     use crate::report::tests::{result, test_case, with_log};
-    use crate::results::Outcome;
     use std::time::Duration;
 
     fn sink() -> GithubSink {

@@ -210,7 +210,7 @@ Wall time {}, sequential {}, {} workers{speedup}</p>",
                     .unwrap_or_default(),
             );
             // A batch's failed tests, each with its message and traceback.
-            let failed: Vec<&crate::results::TestCase> = r
+            let failed: Vec<&crate::batch::results::TestCase> = r
                 .testcases
                 .iter()
                 .filter(|c| c.outcome.is_failure())
@@ -417,7 +417,7 @@ fn table(h: &mut String, plan: &Plan, results: &[SuiteResult], links: &Links) {
 }
 
 /// `5 tests: 3 passed, 1 failed, 1 skipped` for a batch's part with results.
-fn test_counts(cases: &[crate::results::TestCase]) -> Option<String> {
+fn test_counts(cases: &[crate::batch::results::TestCase]) -> Option<String> {
     let (n, parts) = super::test_counts(cases)?;
     Some(format!(
         "{n} test{}: {parts}",
@@ -427,14 +427,14 @@ fn test_counts(cases: &[crate::results::TestCase]) -> Option<String> {
 
 /// Every testcase of a batch's part, failures first, folded under `counts` (a part may hold
 /// thousands).
-fn test_list(cases: &[crate::results::TestCase], counts: &str) -> String {
-    use crate::results::Outcome;
+fn test_list(cases: &[crate::batch::results::TestCase], counts: &str) -> String {
+    use crate::batch::results::Outcome;
     let rank = |o: Outcome| match o {
         Outcome::Failed | Outcome::Error => 0,
         Outcome::Skipped => 1,
         Outcome::Passed => 2,
     };
-    let mut order: Vec<&crate::results::TestCase> = cases.iter().collect();
+    let mut order: Vec<&crate::batch::results::TestCase> = cases.iter().collect();
     order.sort_by_key(|c| rank(c.outcome));
     let mut h = format!(
         "<details class=\"tests\"><summary>{}</summary><table>",
@@ -693,13 +693,13 @@ mod tests {
     fn a_batchs_failed_tests_are_listed_with_their_traceback() {
         let p = plan(MIXED);
         let mut r = result(&p, "ok", Status::Failed, 1.0);
-        r.testcases = vec![crate::results::TestCase {
+        r.testcases = vec![crate::batch::results::TestCase {
             message: Some("assert 1 == <2>".into()),
             text: Some("Traceback <here>".into()),
             ..crate::report::tests::test_case(
                 "test_x",
                 Some("tests/test_a.py"),
-                crate::results::Outcome::Failed,
+                crate::batch::results::Outcome::Failed,
             )
         }];
         let h = page(&p, &[r], false);

@@ -89,7 +89,10 @@ pub(crate) struct TestCaseReport<'a> {
 }
 
 impl<'a> TestCaseReport<'a> {
-    fn new(c: &'a crate::results::TestCase, items: &'a [(String, f64)]) -> TestCaseReport<'a> {
+    fn new(
+        c: &'a crate::batch::results::TestCase,
+        items: &'a [(String, f64)],
+    ) -> TestCaseReport<'a> {
         TestCaseReport {
             name: &c.name,
             classname: c.classname.as_deref(),

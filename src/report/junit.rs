@@ -382,8 +382,8 @@ fn batch_suites(plan: &Plan, results: &[SuiteResult]) -> Vec<TestSuite> {
 }
 
 /// The testcase of one test a batch's command reported (also for `ptest merge`).
-pub(crate) fn batch_case(c: &crate::results::TestCase) -> TestCase {
-    use crate::results::Outcome as Case;
+pub(crate) fn batch_case(c: &crate::batch::results::TestCase) -> TestCase {
+    use crate::batch::results::Outcome as Case;
     let problem = || Problem {
         message: c
             .message

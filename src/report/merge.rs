@@ -293,10 +293,10 @@ fn batch_suites(report: &Value) -> Vec<super::junit::TestSuite> {
 }
 
 /// A testcase of the JSON report's `testcases`, as the run had it.
-fn test_case(v: &Value) -> crate::results::TestCase {
-    use crate::results::Outcome;
+fn test_case(v: &Value) -> crate::batch::results::TestCase {
+    use crate::batch::results::Outcome;
     let text = |k: &str| v[k].as_str().map(str::to_owned);
-    crate::results::TestCase {
+    crate::batch::results::TestCase {
         name: text("name").unwrap_or_default(),
         classname: text("classname"),
         file: text("file"),

@@ -21,9 +21,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// How many testcases batches reported, and `3 passed, 1 failed, 1 skipped` (outcomes with
 /// none left out); `None` without any.
 pub(crate) fn test_counts<'a>(
-    cases: impl IntoIterator<Item = &'a crate::results::TestCase>,
+    cases: impl IntoIterator<Item = &'a crate::batch::results::TestCase>,
 ) -> Option<(usize, String)> {
-    use crate::results::Outcome;
+    use crate::batch::results::Outcome;
     let order = [
         Outcome::Passed,
         Outcome::Failed,

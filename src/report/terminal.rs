@@ -413,7 +413,7 @@ impl Terminal {
                     log
                 ));
                 // A batch's failed tests by name, with the assertion's message.
-                let failed: Vec<&crate::results::TestCase> = r
+                let failed: Vec<&crate::batch::results::TestCase> = r
                     .testcases
                     .iter()
                     .filter(|c| c.outcome.is_failure())

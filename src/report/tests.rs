@@ -121,9 +121,9 @@ pub(crate) fn result(plan: &Plan, name: &str, status: Status, secs: f64) -> Suit
 pub(crate) fn test_case(
     name: &str,
     file: Option<&str>,
-    outcome: crate::results::Outcome,
-) -> crate::results::TestCase {
-    crate::results::TestCase {
+    outcome: crate::batch::results::Outcome,
+) -> crate::batch::results::TestCase {
+    crate::batch::results::TestCase {
         name: name.into(),
         classname: None,
         file: file.map(str::to_owned),

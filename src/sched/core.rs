@@ -25,9 +25,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::limits::Refusal;
 use super::queue::{Admit, Queue, Slots};
+use crate::batch::results::TestCase;
 use crate::event::{AttemptDetail, AttemptView, Status, SuiteResult};
 use crate::plan::{LimiterId, OnFailure, Plan, SuiteId};
-use crate::results::TestCase;
 
 /// DESIGN §8: a suite is slow past twice its expected duration, and at least this many seconds
 /// over it.
@@ -613,8 +613,8 @@ impl<'p> Core<'p> {
         let p = &mut self.progress[id.index()];
         let again = match (&s.part, e.testcases.take()) {
             (Some(part), Some(cases)) => {
-                let again = super::batch::retry_items(part, a.items.as_deref(), &cases);
-                super::batch::merge(&mut p.testcases, a.items.as_deref(), cases);
+                let again = crate::batch::parts::retry_items(part, a.items.as_deref(), &cases);
+                crate::batch::parts::merge(&mut p.testcases, a.items.as_deref(), cases);
                 again
             }
             _ => None,

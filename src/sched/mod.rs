@@ -3,7 +3,6 @@
 //! out the commands it returns: attempts handed to the executor with their environment, log and
 //! temporary folder, events for the report sinks. Decides nothing about the schedule itself.
 
-mod batch;
 pub(crate) mod core;
 pub(crate) mod files;
 pub(crate) mod limits;
@@ -413,7 +412,7 @@ impl<'a> Scheduler<'a> {
         };
         // A batch's retry runs only the items the core chose.
         let batch_cmd = match (&s.part, self.core.items_of(key)) {
-            (Some(part), Some(ix)) => Some(batch::command(part, Some(ix))),
+            (Some(part), Some(ix)) => Some(crate::batch::parts::command(part, Some(ix))),
             _ => None,
         };
         let command = batch_cmd.as_ref().unwrap_or(&s.cmd).map(fill);
@@ -421,7 +420,7 @@ impl<'a> Scheduler<'a> {
             .part
             .as_ref()
             .and_then(|p| p.results.as_deref())
-            .map(|r| batch::path(r, fill, &s.cwd));
+            .map(|r| crate::batch::parts::path(r, fill, &s.cwd));
         let phase = plan.phase(s.phase);
         let mut env: Vec<(String, OsString)> =
             s.env.iter().map(|(k, v)| (k.clone(), fill(v))).collect();
@@ -543,12 +542,12 @@ impl<'a> Scheduler<'a> {
         &mut self,
         a: &Attempt,
         verdict: &Verdict,
-    ) -> Option<Vec<crate::results::TestCase>> {
+    ) -> Option<Vec<crate::batch::results::TestCase>> {
         let s = self.plan.suite(a.id);
         let (Some(part), Some(path)) = (&s.part, &a.results) else {
             return None;
         };
-        match batch::read(path, a.started, part) {
+        match crate::batch::parts::read(path, a.started, part) {
             Ok(cases) => Some(cases),
             Err(why) => {
                 // A stopped attempt writes nothing; that needs no warning.

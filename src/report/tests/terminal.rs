@@ -441,15 +441,15 @@ fn failed_tests_of_a_batch_are_named_up_to_twenty() {
     let p = plan(THREE);
     let mut r = result(&p, "a", Status::Failed, 1.0);
     r.testcases = (1..=22)
-        .map(|i| crate::results::TestCase {
+        .map(|i| crate::batch::results::TestCase {
             message: Some(format!("assert {i} == 0\nmore")),
             ..super::test_case(
                 &format!("test_{i}"),
                 Some("tests/test_x.py"),
                 if i == 1 {
-                    crate::results::Outcome::Passed
+                    crate::batch::results::Outcome::Passed
                 } else {
-                    crate::results::Outcome::Failed
+                    crate::batch::results::Outcome::Failed
                 },
             )
         })

@@ -630,8 +630,8 @@ mod tests {
     fn the_junit_is_what_ptest_reads() {
         let tests = read_all(&[RUN]);
         let xml = junit(&[junit_suite("tiny(lib)", &tests, "exit code 101")]);
-        let mut cases = crate::results::parse(xml.as_bytes()).unwrap();
-        crate::results::attribute(
+        let mut cases = crate::batch::results::parse(xml.as_bytes()).unwrap();
+        crate::batch::results::attribute(
             &mut cases,
             &[
                 "tiny(lib)/tests::panics",
@@ -644,7 +644,7 @@ mod tests {
             cases.iter().map(|c| c.item).collect::<Vec<_>>(),
             [Some(2), Some(1), Some(3), Some(0)]
         );
-        use crate::results::Outcome as O;
+        use crate::batch::results::Outcome as O;
         assert_eq!(
             cases.iter().map(|c| c.outcome).collect::<Vec<_>>(),
             [O::Passed, O::Failed, O::Skipped, O::Passed]

@@ -5,12 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use super::results::{self, TestCase};
 use crate::exec::CommandLine;
 use crate::plan::decl::BatchPart;
-use crate::results::{self, TestCase};
 
 /// The command for `items` (indices into the part's items; `None`: all of them).
-pub(super) fn command(part: &BatchPart, items: Option<&[usize]>) -> CommandLine {
+pub(crate) fn command(part: &BatchPart, items: Option<&[usize]>) -> CommandLine {
     match items {
         None => part.full_command(),
         Some(ix) => {
@@ -22,7 +22,7 @@ pub(super) fn command(part: &BatchPart, items: Option<&[usize]>) -> CommandLine 
 
 /// Read the results file an attempt that started at `started` wrote, with each testcase
 /// attributed to the part's items. An error says why not, for a warning.
-pub(super) fn read(
+pub(crate) fn read(
     path: &Path,
     started: SystemTime,
     part: &BatchPart,
@@ -49,7 +49,7 @@ pub(super) fn read(
 }
 
 /// The results path of an attempt: templates filled, relative to the suite's folder.
-pub(super) fn path(
+pub(crate) fn path(
     template: &str,
     fill: impl Fn(&std::ffi::OsStr) -> std::ffi::OsString,
     cwd: &Path,
@@ -59,7 +59,7 @@ pub(super) fn path(
 
 /// Keep what earlier attempts found for items this attempt did not run; this attempt's cases
 /// replace the rest.
-pub(super) fn merge(kept: &mut Vec<TestCase>, ran: Option<&[usize]>, new: Vec<TestCase>) {
+pub(crate) fn merge(kept: &mut Vec<TestCase>, ran: Option<&[usize]>, new: Vec<TestCase>) {
     match ran {
         None => kept.clear(),
         Some(ix) => kept.retain(|c| c.item.is_some_and(|i| !ix.contains(&i))),
@@ -69,7 +69,7 @@ pub(super) fn merge(kept: &mut Vec<TestCase>, ran: Option<&[usize]>, new: Vec<Te
 
 /// The items a retry runs: those with a failed testcase, and those of this attempt that
 /// reported nothing (they may not have run); `None` (all) when that is every item or nothing.
-pub(super) fn retry_items(
+pub(crate) fn retry_items(
     part: &BatchPart,
     ran: Option<&[usize]>,
     cases: &[TestCase],
@@ -97,8 +97,8 @@ pub(super) fn retry_items(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::results::Outcome;
     use crate::plan::decl::ItemSource;
-    use crate::results::Outcome;
 
     fn part(n: usize) -> BatchPart {
         BatchPart {

@@ -9,7 +9,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
-use super::decl::{BatchDecl, BatchPart, Declarations, ItemSource, Slice, SuiteDecl};
+use crate::plan::decl::{BatchDecl, BatchPart, Declarations, ItemSource, Slice, SuiteDecl};
 
 /// What expansion needs to know about the run.
 pub(crate) struct Facts<'a> {
