@@ -168,11 +168,11 @@ const KNOWN: &[(&str, &str)] = &[
         "24.3, os: the OS seam in src/os/",
     ),
     (
-        "src/libtest.rs uses libc (only src/os/ may)",
+        "src/batch/libtest.rs uses libc (only src/os/ may)",
         "24.3, os: the OS seam in src/os/",
     ),
     (
-        "src/libtest.rs has unsafe code outside src/os/ that ARCHITECTURE.md does not name",
+        "src/batch/libtest.rs has unsafe code outside src/os/ that ARCHITECTURE.md does not name",
         "24.3, os: the OS seam in src/os/",
     ),
     (
