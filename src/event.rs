@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use crate::plan::{Plan, SuiteId};
+use crate::plan::{Plan, StaticSkip, SuiteId};
 
 /// How a suite ended. Ordered roughly by severity for summaries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -41,6 +41,77 @@ impl Status {
     }
 }
 
+/// Why a run stops starting suites and cancels the running ones (DESIGN §3 rules 5 and 8),
+/// ordered by severity: a signal outranks fail-fast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum CancelReason {
+    /// The first final failure, with fail-fast on.
+    FailFast,
+    /// SIGINT, SIGTERM, SIGHUP or SIGQUIT to ptest.
+    Interrupted,
+}
+
+impl CancelReason {
+    /// The report's word: a cancelled attempt's message, a skipped suite's reason.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            CancelReason::FailFast => "fail-fast",
+            CancelReason::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl std::fmt::Display for CancelReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// How a dependency ended without passing (DESIGN §3 rule 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DependencyEnd {
+    /// Failed or timed out.
+    Failed,
+    Cancelled,
+    Skipped,
+}
+
+/// Why a suite was skipped: the report words are its `Display`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SkipReason {
+    /// Known before the run: `enabled = false`, a disabled phase, `--skip`.
+    Static(StaticSkip),
+    /// A dependency (the one named, the first that did not pass along the chain) ended without
+    /// passing: `dependency "x" failed`.
+    Dependency { name: String, ended: DependencyEnd },
+    /// An earlier phase ended with a final failure and `on_failure = "stop"`:
+    /// `phase "core" failed`.
+    PhaseFailed(String),
+    /// Fail-fast or a signal stopped the run before it started.
+    Stopped(CancelReason),
+    /// The run ended before it was reached.
+    NotReached,
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::Static(s) => f.write_str(&s.reason()),
+            SkipReason::Dependency { name, ended } => {
+                let verb = match ended {
+                    DependencyEnd::Failed => "failed",
+                    DependencyEnd::Cancelled => "was cancelled",
+                    DependencyEnd::Skipped => "was skipped",
+                };
+                write!(f, "dependency \"{name}\" {verb}")
+            }
+            SkipReason::PhaseFailed(p) => write!(f, "phase \"{p}\" failed"),
+            SkipReason::Stopped(c) => f.write_str(c.label()),
+            SkipReason::NotReached => f.write_str("not reached"),
+        }
+    }
+}
+
 /// What happened to one suite, in the run and in the report.
 #[derive(Debug, Clone)]
 pub(crate) struct SuiteResult {
@@ -54,7 +125,7 @@ pub(crate) struct SuiteResult {
     pub signal: Option<i32>,
     pub attempts: u32,
     pub error_message: Option<String>,
-    pub skip_reason: Option<String>,
+    pub skip_reason: Option<SkipReason>,
     pub log_file: Option<PathBuf>,
     /// First worker slot of the last attempt (each attempt's own is in `attempts_detail`).
     pub worker: Option<u32>,
@@ -92,7 +163,7 @@ pub(crate) struct AttemptDetail {
 }
 
 impl SuiteResult {
-    pub(crate) fn skipped(id: SuiteId, reason: String) -> SuiteResult {
+    pub(crate) fn skipped(id: SuiteId, reason: SkipReason) -> SuiteResult {
         SuiteResult {
             id,
             status: Status::Skipped,
@@ -227,7 +298,7 @@ pub(crate) enum Event<'a> {
     },
     /// Fail-fast or Ctrl-C: nothing new starts (except `always` phases).
     Stopping {
-        reason: &'a str,
+        reason: CancelReason,
     },
     /// A running suite is past twice its expected duration and at least 10 s over it.
     SuiteSlow {
@@ -284,7 +355,7 @@ mod tests {
             duration: Duration::from_secs(secs),
             attempts: 1,
             skip_reason: None,
-            ..SuiteResult::skipped(SuiteId(0), String::new())
+            ..SuiteResult::skipped(SuiteId(0), SkipReason::NotReached)
         }
     }
 
@@ -329,7 +400,7 @@ mod tests {
             ended(Status::Failed, 1),
             ended(Status::TimedOut, 5),
             ended(Status::Cancelled, 1),
-            SuiteResult::skipped(SuiteId(6), "disabled".into()),
+            SuiteResult::skipped(SuiteId(6), SkipReason::Static(StaticSkip::Disabled)),
         ];
         let s = Summary::from_results(&results, Duration::from_secs(8), false);
         assert_eq!(
@@ -375,13 +446,52 @@ mod tests {
 
     #[test]
     fn a_skipped_result_never_ran() {
-        let r = SuiteResult::skipped(SuiteId(3), "phase \"core\" failed".into());
+        let r = SuiteResult::skipped(SuiteId(3), SkipReason::PhaseFailed("core".into()));
         assert_eq!(r.id, SuiteId(3));
         assert_eq!(r.status, Status::Skipped);
         assert_eq!(r.attempts, 0);
-        assert_eq!(r.skip_reason.as_deref(), Some("phase \"core\" failed"));
+        assert_eq!(
+            r.skip_reason.map(|r| r.to_string()).as_deref(),
+            Some("phase \"core\" failed")
+        );
         assert!(r.start_time.is_none() && r.end_time.is_none() && r.log_file.is_none());
         assert_eq!(r.duration, Duration::ZERO);
         assert!(r.attempts_detail.is_empty() && r.testcases.is_empty());
+    }
+
+    #[test]
+    fn skip_and_cancel_reasons_read_as_the_report_words() {
+        let dep = |ended| SkipReason::Dependency {
+            name: "x".into(),
+            ended,
+        };
+        for (reason, words) in [
+            (SkipReason::Static(StaticSkip::Disabled), "disabled"),
+            (
+                SkipReason::Static(StaticSkip::PhaseDisabled("stress".into())),
+                "phase \"stress\" disabled",
+            ),
+            (SkipReason::Static(StaticSkip::SkipFlag), "--skip"),
+            (dep(DependencyEnd::Failed), "dependency \"x\" failed"),
+            (
+                dep(DependencyEnd::Cancelled),
+                "dependency \"x\" was cancelled",
+            ),
+            (dep(DependencyEnd::Skipped), "dependency \"x\" was skipped"),
+            (
+                SkipReason::PhaseFailed("core".into()),
+                "phase \"core\" failed",
+            ),
+            (SkipReason::Stopped(CancelReason::FailFast), "fail-fast"),
+            (
+                SkipReason::Stopped(CancelReason::Interrupted),
+                "interrupted",
+            ),
+            (SkipReason::NotReached, "not reached"),
+        ] {
+            assert_eq!(reason.to_string(), words);
+        }
+        // A signal is the more severe stop.
+        assert!(CancelReason::Interrupted > CancelReason::FailFast);
     }
 }

@@ -143,7 +143,10 @@ fn result_table(lua: &Lua, plan: &Plan, r: &SuiteResult) -> mlua::Result<Table> 
     };
     let t = view_table(lua, &view)?;
     t.raw_set("error_message", r.error_message.as_deref())?;
-    t.raw_set("skip_reason", r.skip_reason.as_deref())?;
+    t.raw_set(
+        "skip_reason",
+        r.skip_reason.as_ref().map(ToString::to_string),
+    )?;
     t.raw_set("start_time", r.start_time.map(unix_secs))?;
     t.raw_set("end_time", r.end_time.map(unix_secs))?;
     Ok(t)

@@ -412,10 +412,9 @@ pub(crate) fn summary_markdown(
                 Status::Flaky => format!("failed before: {}", r.failed_attempts.join("; ")),
                 _ => r
                     .error_message
-                    .as_deref()
-                    .or(r.skip_reason.as_deref())
-                    .unwrap_or("")
-                    .to_owned(),
+                    .clone()
+                    .or(r.skip_reason.as_ref().map(ToString::to_string))
+                    .unwrap_or_default(),
             };
             table.push_str(&format!(
                 "| {} | {} | {} | {} |\n",

@@ -369,10 +369,9 @@ fn table(h: &mut String, plan: &Plan, results: &[SuiteResult], links: &Links) {
             ),
             _ => r
                 .error_message
-                .as_deref()
-                .or(r.skip_reason.as_deref())
-                .unwrap_or("")
-                .to_owned(),
+                .clone()
+                .or(r.skip_reason.as_ref().map(ToString::to_string))
+                .unwrap_or_default(),
         };
         // A batch's testcases: counts by outcome, and every one of them folded under that.
         let (sort_key, tests) = match test_counts(&r.testcases) {

@@ -41,7 +41,7 @@ pub(crate) struct SuiteReport<'a> {
     pub signal: Option<i32>,
     pub attempts: u32,
     pub error_message: Option<&'a str>,
-    pub skip_reason: Option<&'a str>,
+    pub skip_reason: Option<String>,
     pub log_file: Option<String>,
     pub worker: Option<u32>,
     pub peak_rss_kb: Option<u64>,
@@ -187,7 +187,7 @@ pub(crate) fn suite_report<'a>(plan: &'a Plan, r: &'a SuiteResult) -> SuiteRepor
         signal: r.signal,
         attempts: r.attempts,
         error_message: r.error_message.as_deref(),
-        skip_reason: r.skip_reason.as_deref(),
+        skip_reason: r.skip_reason.as_ref().map(ToString::to_string),
         log_file: r
             .log_file
             .as_deref()

@@ -293,7 +293,11 @@ pub(crate) fn suite_case(plan: &Plan, r: &SuiteResult) -> TestCase {
             text: tail(r, last.and_then(|d| d.output).or(r.last_output)),
         }),
         Status::Skipped => Outcome::Skipped {
-            message: r.skip_reason.clone().unwrap_or_default(),
+            message: r
+                .skip_reason
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
         },
     };
     TestCase {

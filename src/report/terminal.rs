@@ -267,7 +267,12 @@ impl Terminal {
             Status::Skipped => format!(
                 "{tag} {}  {}\n",
                 s.name,
-                self.styles.dim(r.skip_reason.as_deref().unwrap_or(""))
+                self.styles.dim(
+                    &r.skip_reason
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                )
             ),
             Status::Passed => format!("{tag} {}  {}\n", s.name, human(r.duration)),
             Status::Flaky => format!(
@@ -554,7 +559,7 @@ impl Sink for Terminal {
                 ));
             }
             Event::Stopping { reason } => {
-                let what = if *reason == "interrupted" {
+                let what = if *reason == crate::event::CancelReason::Interrupted {
                     "interrupted: cancelling running suites, skipping the rest (Ctrl-C again to kill at once; always phases still run)"
                 } else {
                     "fail-fast: cancelling running suites, skipping the rest (always phases still run)"

@@ -65,7 +65,13 @@ pub(crate) fn run_info(plan: &Plan) -> RunInfo {
 pub(crate) fn result(plan: &Plan, name: &str, status: Status, secs: f64) -> SuiteResult {
     let s = by_name(plan, name);
     if status == Status::Skipped {
-        return SuiteResult::skipped(s.id, "dependency \"x\" failed".into());
+        return SuiteResult::skipped(
+            s.id,
+            crate::event::SkipReason::Dependency {
+                name: "x".into(),
+                ended: crate::event::DependencyEnd::Failed,
+            },
+        );
     }
     let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let duration = Duration::from_secs_f64(secs);

@@ -26,7 +26,9 @@ use std::time::{Duration, Instant, SystemTime};
 use super::limits::Refusal;
 use super::queue::{Admit, Queue, Slots};
 use crate::batch::results::TestCase;
-use crate::event::{AttemptDetail, AttemptView, Status, SuiteResult};
+use crate::event::{
+    AttemptDetail, AttemptView, CancelReason, DependencyEnd, SkipReason, Status, SuiteResult,
+};
 use crate::plan::{LimiterId, OnFailure, Plan, SuiteId};
 
 /// DESIGN §8: a suite is slow past twice its expected duration, and at least this many seconds
@@ -118,7 +120,7 @@ pub(crate) enum Command {
     /// The suite's final result is in: [`Core::result`].
     Finished(SuiteId),
     /// Fail-fast or a signal: nothing new starts (except in `always` phases).
-    Stopping(&'static str),
+    Stopping(CancelReason),
     /// Something the user should know that does not stop the run.
     Warning(String),
     /// DESIGN §8: the suite has run past twice its expected duration and at least 10 s over
@@ -206,12 +208,12 @@ pub(crate) struct Core<'p> {
     next_key: AttemptKey,
     backoff: BinaryHeap<Reverse<(Instant, SuiteId)>>,
     /// Fail-fast or a signal: nothing new starts outside `always` phases.
-    stopping: Option<&'static str>,
+    stopping: Option<CancelReason>,
     /// A second signal: everything is killed, `always` phases too.
     hard_stop: bool,
     interrupted: bool,
     /// Why later phases are skipped (`phase "core" failed`).
-    later_skip: Option<String>,
+    later_skip: Option<SkipReason>,
     /// When a limiter that refused a start will have a token again.
     limiter_wake: Option<Instant>,
     /// Since when each suite has been ready but refused by its limiter.
@@ -282,7 +284,7 @@ impl<'p> Core<'p> {
             Input::Begin => {
                 for s in &self.plan.suites {
                     if let Some(skip) = &s.skip {
-                        self.skip(s.id, skip.reason());
+                        self.skip(s.id, SkipReason::Static(skip.clone()));
                     }
                 }
                 self.entered = !self.plan.phases.is_empty() && self.enter_phase(0);
@@ -381,7 +383,7 @@ impl<'p> Core<'p> {
             .into_iter()
             .enumerate()
             .map(|(i, r)| {
-                r.unwrap_or_else(|| SuiteResult::skipped(SuiteId(i as u32), "not reached".into()))
+                r.unwrap_or_else(|| SuiteResult::skipped(SuiteId(i as u32), SkipReason::NotReached))
             })
             .collect()
     }
@@ -408,12 +410,12 @@ impl<'p> Core<'p> {
         self.phase = k;
         let phase = &self.plan.phases[k];
         let reason = if self.hard_stop {
-            Some("interrupted".to_owned())
+            Some(SkipReason::Stopped(CancelReason::Interrupted))
         } else if phase.always {
             None
         } else {
             self.stopping
-                .map(str::to_owned)
+                .map(SkipReason::Stopped)
                 .or_else(|| self.later_skip.clone())
         };
         if let Some(reason) = reason {
@@ -441,7 +443,7 @@ impl<'p> Core<'p> {
             && cur.on_failure == OnFailure::Stop
             && self.later_skip.is_none()
         {
-            self.later_skip = Some(format!("phase \"{}\" failed", cur.name));
+            self.later_skip = Some(SkipReason::PhaseFailed(cur.name.clone()));
         }
         self.enter_phase(self.phase + 1)
     }
@@ -604,7 +606,7 @@ impl<'p> Core<'p> {
             },
             message: match &e.verdict {
                 Verdict::Pass => None,
-                Verdict::Cancel => Some(self.stopping.unwrap_or("cancelled").to_owned()),
+                Verdict::Cancel => Some(cancel_message(self.stopping)),
                 v => Some(describe_failure(v, s.timeout)),
             },
             output: Some(e.output),
@@ -671,7 +673,7 @@ impl<'p> Core<'p> {
                 Status::Cancelled,
                 None,
                 None,
-                Some(self.stopping.unwrap_or("cancelled").to_owned()),
+                Some(cancel_message(self.stopping)),
             ),
         };
         let end_time = e.started.checked_add(e.duration);
@@ -807,19 +809,22 @@ impl<'p> Core<'p> {
                 }
             }
         } else {
-            let verb = match status {
-                Status::Failed | Status::TimedOut => "failed",
-                Status::Cancelled => "was cancelled",
-                _ => "was skipped",
-            };
             // A suite skipped for its own dependency passes that reason on unchanged, so every
             // level of dependents names the suite that failed.
-            let inherited = self.results[id.index()]
+            let reason = match self.results[id.index()]
                 .as_ref()
-                .and_then(|r| r.skip_reason.as_deref())
-                .filter(|r| status == Status::Skipped && r.starts_with("dependency \""))
-                .map(str::to_owned);
-            let reason = inherited.unwrap_or_else(|| format!("dependency \"{}\" {verb}", s.name));
+                .and_then(|r| r.skip_reason.as_ref())
+            {
+                Some(inherited @ SkipReason::Dependency { .. }) => inherited.clone(),
+                _ => SkipReason::Dependency {
+                    name: s.name.clone(),
+                    ended: match status {
+                        Status::Failed | Status::TimedOut => DependencyEnd::Failed,
+                        Status::Cancelled => DependencyEnd::Cancelled,
+                        _ => DependencyEnd::Skipped,
+                    },
+                },
+            };
             for &d in &s.dependents {
                 if self.state[d.index()] != State::Done {
                     self.skip(d, reason.clone());
@@ -829,13 +834,13 @@ impl<'p> Core<'p> {
         if status.is_failure() {
             self.phase_failed[s.phase.index()] = true;
             if self.plan.fail_fast && self.stopping.is_none() {
-                self.begin_stop("fail-fast");
+                self.begin_stop(CancelReason::FailFast);
             }
         }
     }
 
     /// Skip a suite that has not ended (and, through `finish`, its dependents).
-    fn skip(&mut self, id: SuiteId, reason: String) {
+    fn skip(&mut self, id: SuiteId, reason: SkipReason) {
         if self.state[id.index()] == State::Done {
             return;
         }
@@ -859,7 +864,7 @@ impl<'p> Core<'p> {
 
     /// Fail-fast or a signal: cancel running attempts (outside `always` phases unless hard),
     /// skip everything that has not started.
-    fn begin_stop(&mut self, reason: &'static str) {
+    fn begin_stop(&mut self, reason: CancelReason) {
         self.stopping = Some(reason);
         self.out.push(Command::Stopping(reason));
         let in_always = self.plan.phases[self.phase].always;
@@ -871,7 +876,7 @@ impl<'p> Core<'p> {
             let s = &self.plan.suites[i];
             let protected = self.plan.phase(s.phase).always && !self.hard_stop;
             if !protected && matches!(self.state[i], State::Pending | State::Backoff) {
-                self.skip(s.id, reason.to_owned());
+                self.skip(s.id, SkipReason::Stopped(reason));
             }
         }
     }
@@ -880,11 +885,11 @@ impl<'p> Core<'p> {
     /// `always` phases too.
     fn on_signal(&mut self) {
         self.interrupted = true;
-        if self.stopping == Some("interrupted") || self.hard_stop {
+        if self.stopping == Some(CancelReason::Interrupted) || self.hard_stop {
             self.hard_stop = true;
             self.out.push(Command::KillAll);
         }
-        self.begin_stop("interrupted");
+        self.begin_stop(CancelReason::Interrupted);
     }
 }
 
@@ -919,6 +924,11 @@ fn far_future(now: Instant) -> Instant {
         }
         d /= 2;
     }
+}
+
+/// A cancelled attempt's message: why the run stopped.
+fn cancel_message(stopping: Option<CancelReason>) -> String {
+    stopping.map_or("cancelled", CancelReason::label).to_owned()
 }
 
 /// How a failed attempt is named in `failed_attempts` and retry events.

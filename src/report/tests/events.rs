@@ -57,7 +57,7 @@ fn each_event_is_one_line_with_its_fields() {
         // Not part of the stream.
         Event::Warning { message: "w" },
         Event::Stopping {
-            reason: "fail-fast",
+            reason: crate::event::CancelReason::FailFast,
         },
         Event::SuiteFinished { result: &a },
         Event::SuiteFinished { result: &b },

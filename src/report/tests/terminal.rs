@@ -203,7 +203,7 @@ fn quiet_prints_the_summary_warnings_and_stops_only() {
                 message: "hook \"suite_finished\" failed: boom",
             },
             Event::Stopping {
-                reason: "fail-fast",
+                reason: crate::event::CancelReason::FailFast,
             },
             Event::RunFinished {
                 results: std::slice::from_ref(&a),
@@ -229,7 +229,7 @@ fn an_interrupt_says_how_to_kill_at_once() {
         &p,
         Verbosity::Normal,
         &[Event::Stopping {
-            reason: "interrupted",
+            reason: crate::event::CancelReason::Interrupted,
         }],
     );
     assert_eq!(

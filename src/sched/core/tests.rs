@@ -289,7 +289,7 @@ struct Sim<'p> {
     signals: Vec<f64>,
     finished: Vec<Option<Status>>,
     in_backoff: Vec<Option<Instant>>,
-    stopped: Option<&'static str>,
+    stopped: Option<CancelReason>,
     hard: bool,
     trace: Trace,
 }
@@ -398,7 +398,10 @@ impl<'p> Sim<'p> {
         }
         self.trace.statuses = results
             .into_iter()
-            .map(|r| (r.status, r.skip_reason, r.attempts))
+            .map(|r| {
+                let reason = r.skip_reason.as_ref().map(ToString::to_string);
+                (r.status, reason, r.attempts)
+            })
             .collect();
         self.trace
     }
@@ -595,10 +598,10 @@ impl<'p> Sim<'p> {
                 self.check_result(*id);
             }
             Command::Stopping(reason) => {
-                if self.stopped == Some("interrupted") || self.hard {
-                    assert_eq!(*reason, "interrupted");
+                if self.stopped == Some(CancelReason::Interrupted) || self.hard {
+                    assert_eq!(*reason, CancelReason::Interrupted);
                 }
-                self.stopped = Some(reason);
+                self.stopped = Some(*reason);
             }
             Command::Warning(_) | Command::AttemptEnded(_) => {}
             Command::Slow { suite, elapsed, .. } => {
@@ -632,14 +635,13 @@ impl<'p> Sim<'p> {
         let s = plan.suite(id);
         let r = self.core.result(id);
         if r.status == Status::Skipped {
-            let reason = r.skip_reason.as_deref().expect("a skip has a reason");
-            if let Some(rest) = reason.strip_prefix("dependency \"") {
+            let reason = r.skip_reason.as_ref().expect("a skip has a reason");
+            if let SkipReason::Dependency { name, ended } = reason {
                 // Names a (transitive) dependency that really ended that way.
-                let (name, verb) = rest.split_once("\" ").expect("dependency \"x\" verb");
                 let d = plan
                     .suites
                     .iter()
-                    .find(|x| x.name == name)
+                    .find(|x| x.name == *name)
                     .expect("a suite");
                 assert!(
                     depends_on(plan, id, d.id),
@@ -647,11 +649,10 @@ impl<'p> Sim<'p> {
                     s.name
                 );
                 let st = self.core.result(d.id).status;
-                let ok = match verb {
-                    "failed" => st.is_failure(),
-                    "was cancelled" => st == Status::Cancelled,
-                    "was skipped" => st == Status::Skipped,
-                    _ => false,
+                let ok = match ended {
+                    DependencyEnd::Failed => st.is_failure(),
+                    DependencyEnd::Cancelled => st == Status::Cancelled,
+                    DependencyEnd::Skipped => st == Status::Skipped,
                 };
                 assert!(ok, "{} skipped: {reason}, but {name} is {st:?}", s.name);
             }
@@ -1194,7 +1195,7 @@ fn rule5_fail_fast_cancels_what_runs_and_skips_the_rest_but_not_always_phases() 
     assert!(
         t.commands
             .iter()
-            .any(|(_, c)| *c == Command::Stopping("fail-fast"))
+            .any(|(_, c)| *c == Command::Stopping(CancelReason::FailFast))
     );
     assert!(
         t.commands
@@ -1705,7 +1706,7 @@ fn rule8_a_signal_before_anything_ends_skips_the_rest_as_interrupted() {
     assert!(
         t.commands
             .iter()
-            .any(|(_, c)| *c == Command::Stopping("interrupted"))
+            .any(|(_, c)| *c == Command::Stopping(CancelReason::Interrupted))
     );
     assert!(t.end < 1.0, "cancelled soon after the signal: {}", t.end);
 }
