@@ -23,6 +23,15 @@ impl Project {
         Project { dir }
     }
 
+    /// A project in `parent` rather than in the temp folder (`TMPDIR`): for a test that runs
+    /// ptest as another user. Under ptest, `TMPDIR` is the attempt's own folder, which only the
+    /// user running ptest can open.
+    pub(crate) fn new_in(parent: &Path, config: &str) -> Project {
+        let dir = tempfile::tempdir_in(parent).expect("temp dir");
+        std::fs::write(dir.path().join("ptest.lua"), config).expect("write ptest.lua");
+        Project { dir }
+    }
+
     pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }

@@ -53,7 +53,15 @@ pub(crate) struct Run {
 
 impl Probed {
     pub(crate) fn new(body: &str) -> Probed {
-        let p = Project::new("");
+        Probed::with(Project::new(""), body)
+    }
+
+    /// A probed project in `parent` rather than in the temp folder ([`Project::new_in`]).
+    pub(crate) fn new_in(parent: &std::path::Path, body: &str) -> Probed {
+        Probed::with(Project::new_in(parent, ""), body)
+    }
+
+    fn with(p: Project, body: &str) -> Probed {
         let script = p.join("probe.sh");
         let probe_file = p.join("probe.log");
         p.file(

@@ -138,16 +138,22 @@ fn a_start_refused_by_the_process_limit_waits_and_retries() {
         return;
     }
     const N: usize = 12;
-    let p = Probed::new(&format!(
-        "for i = 1, {N} do ptest.suite {{ name = 's' .. i, cmd = {{ 'sleep', '0.3' }} }} end\n"
-    ));
+    // In /tmp, which every user can reach: the other user cannot open the temp folder when it
+    // is a ptest attempt's own (these tests run under ptest too).
+    let p = Probed::new_in(
+        std::path::Path::new("/tmp"),
+        &format!(
+            "for i = 1, {N} do ptest.suite {{ name = 's' .. i, cmd = {{ 'sleep', '0.3' }} }} end\n"
+        ),
+    );
     std::fs::set_permissions(
         p.p.path(),
         std::os::unix::fs::PermissionsExt::from_mode(0o777),
     )
     .unwrap();
     let mut cmd = p.p.cmd();
-    cmd.args(["-j", &N.to_string()]);
+    // The run's own folder goes where that user may write, too.
+    cmd.args(["-j", &N.to_string()]).env("TMPDIR", "/tmp");
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
