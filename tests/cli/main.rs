@@ -33,6 +33,7 @@ mod overrides;
 mod platforms;
 mod probe;
 mod processes;
+mod pytest_collection;
 mod pytest_preset;
 mod rendering;
 mod report_testcases;

@@ -7,13 +7,16 @@
 -- pytest's settings file when that is in the config's folder, else the config's folder; the
 -- settings file is the one pytest reads, here or in the nearest folder above), matching
 -- `python_files` (default "test_*.py *_test.py"; with `--doctest-modules` every module),
--- skipping hidden folders, virtualenvs and `norecursedirs`. Each part runs pytest on its files
--- through RUN below:
---   PYTHON -c RUN -o junit_family=xunit1 --junitxml={tmpdir}/ptest-junit.xml ARGS... FILES...
+-- skipping hidden folders, virtualenvs and `norecursedirs` below each path; and "(other
+-- files)", whatever else pytest collects there. Each part runs pytest on the same paths as a
+-- plain run, through RUN below, leaving out the other parts' files:
+--   PYTHON -c RUN walk -o junit_family=xunit1 --junitxml={tmpdir}/ptest-junit.xml ARGS...
+--     ::ptest:: PATHS... ::ptest:: FILES... ::ptest:: ITEMS...
 -- and ptest reads that file: per-test results, retries of only the failed files, history per file.
 -- A file that takes longer than a worker's share of the batch (by history) runs in slices, each
--- in its own part: `FILE::ptest-slice-K-of-N` runs the K-th of every N of its tests (sorted by
--- node id). `slice = false` keeps every file whole.
+-- in its own part: `FILE::ptest-slice-K-of-N` runs the K-th of N contiguous runs of its whole
+-- classes and functions; a slice whose tests fail runs the file whole for their outcome.
+-- `slice = false` keeps every file whole.
 
 local ptest = require("ptest")
 local util = require("ptest.presets.util")
@@ -29,128 +32,319 @@ local OWN = {
 -- worker's share of the batch runs in slices, in parts of their own, once history says so.
 local SLICE = "{item}::ptest-slice-{slice}-of-{slices}"
 
--- What each part runs: pytest, with the files given collected as pytest's own walk would collect
--- them. pytest collects a file named on its command line whatever `python_files`,
--- `norecursedirs`, `--ignore` or conftest.py's `collect_ignore` say; as parts of a walk, the
--- same rules apply as in a plain `pytest` run. A part none of whose files holds a test (pytest's
--- exit code 5) passes. The script's folder, as `python -m pytest` has it, is the first import path.
--- Then the JUnit file is made to name each test's file as ptest names the items: pytest writes
--- `file` relative to its rootdir (a folder above when the settings file is there, or
--- `--rootdir`), and as the file that defines the test function (a base class's, for an
--- inherited test); the script writes the file the test was collected from, relative to the
--- folder pytest runs in, and the classname to match (a moved test's `line` is dropped).
-local RUN = [[
-import os, re, sys, pytest
+-- The item that stands for whatever pytest collects beyond the files ptest found, and what
+-- separates the parts of RUN's arguments.
+M.REST = "(other files)"
+local MARK = "::ptest::"
+
+-- What each part runs (PYTHON -c RUN MODE ARGS... ::ptest:: PATHS... ::ptest:: CLAIMS...
+-- ::ptest:: ITEMS...): pytest, as a plain `pytest ARGS PATHS` run, on the same paths (none:
+-- pytest's own `testpaths`, else its folder), with a plugin that leaves out the files the other
+-- parts hold (CLAIMS: every file ptest found). The part that holds REST, "(other files)", also
+-- collects whatever no part holds: files a conftest.py hook or a plugin collects, doctests in
+-- other files, a file ptest's discovery missed. So every file pytest's walk reaches is
+-- collected by exactly one part, with pytest's own rules (`--ignore`, `collect_ignore`,
+-- `norecursedirs`, hooks) deciding what it reaches, as in a plain run. MODE "files" (the
+-- batch's `files`) runs pytest on the part's files instead, as `pytest FILES` would.
+-- A slice of a file, FILE::ptest-slice-K-of-N, runs the K-th of N runs of its tests in the order
+-- the file defines them, cut only between whole classes and functions (with their parameters),
+-- never between tests that share a module-scoped fixture. When tests of a slice fail, the file
+-- runs again whole in a process of its own, and their outcome is the whole run's (marked
+-- `ptest-sliced` when it differs, so that ptest does not slice that file again).
+-- Then the JUnit file is made to name each test's file as ptest names the items (pytest writes
+-- `file` relative to its rootdir, and as the file that defines the test function); the tests
+-- of files no part holds go into a testsuite named REST, so that they count for that item; a
+-- file of this part that pytest's walk never reached is an error testcase of its own. A part
+-- that ran no test passes when pytest reached each of its files and collected it or left it out
+-- by the project's rules; a part of no file that collected nothing is pytest's exit code 5.
+local RUN = [==[
+import os, re, sys, subprocess, pytest
 if sys.path and sys.path[0] == "":
     sys.path[0] = os.getcwd()
 HERE = os.getcwd()
-# FILE::ptest-slice-K-of-N: FILE's tests, sorted by node id, the K-th of every N.
+MARK, REST = "::ptest::", "(other files)"
 SLICE = re.compile(r"^(.+)::ptest-slice-([0-9]+)-of-([0-9]+)$")
-ARGS, SLICES = [], {}
-for a in sys.argv[1:]:
+MODE, ARGV = sys.argv[1], sys.argv[2:]
+at = [i for i, a in enumerate(ARGV) if a == MARK][-3:]
+ARGS, PATHS = ARGV[:at[0]], ARGV[at[0] + 1:at[1]]
+CLAIMS, ITEMS = ARGV[at[1] + 1:at[2]], ARGV[at[2] + 1:]
+WALK, REST_HERE = MODE == "walk", REST in ITEMS
+OWN, SLICES = {}, {}
+for a in ITEMS:
     m = SLICE.match(a)
     if m and not os.path.exists(a) and 1 <= int(m.group(2)) <= int(m.group(3)):
-        SLICES[os.path.abspath(m.group(1))] = (int(m.group(2)), int(m.group(3)))
         a = m.group(1)
-    ARGS.append(a)
+        SLICES[os.path.abspath(a)] = (int(m.group(2)), int(m.group(3)))
+    if a != REST:
+        OWN[os.path.abspath(a)] = a
+CLAIMED = set(map(os.path.abspath, CLAIMS))
 def ptest_mangle(nodeid):
     path, bracket, params = nodeid.partition("[")
     names = path.split("::")
     names[0] = re.sub(r"\.py$", "", names[0].replace("/", "."))
     names[-1] += bracket + params
     return ".".join(names[:-1]), names[-1]
-class PtestWalk:
-    config = None
+def ptest_slice(items, k, n):
+    # Units: a top-level class with its tests, a function with its parameters; in the order the
+    # file defines them (not as collected: every slice's process must cut alike).
+    units, fixtures = {}, {}
+    for it in items:
+        path, node, chain = getattr(it, "path", None), it, []
+        while node is not None and getattr(node, "path", None) == path:
+            chain.append(node)
+            node = node.parent
+        key = ("class", chain[-2].name) if len(chain) > 2 else (
+            "def", getattr(it, "originalname", None) or it.name)
+        line = None
+        try:
+            where, line, _ = it.reportinfo()
+            if os.fspath(where) != os.fspath(path):
+                line = None
+        except Exception:
+            pass
+        unit = units.setdefault(key, [float("inf"), []])
+        unit[0] = min(unit[0], line if isinstance(line, int) else float("inf"))
+        unit[1].append(it)
+        info = getattr(it, "_fixtureinfo", None)
+        for defs in (getattr(info, "name2fixturedefs", None) or {}).values():
+            if defs and getattr(defs[-1], "scope", None) == "module":
+                fixtures.setdefault(id(defs[-1]), set()).add(key)
+    order = sorted(units, key=lambda u: (units[u][0], u))
+    at = {u: i for i, u in enumerate(order)}
+    # Units that share a module-scoped fixture, and those between them, stay together.
+    joined = [False] * len(order)
+    for keys in fixtures.values():
+        ix = [at[u] for u in keys]
+        for i in range(min(ix), max(ix)):
+            joined[i] = True
+    blocks, block = [], []
+    for i, u in enumerate(order):
+        block.extend(units[u][1])
+        if not joined[i]:
+            blocks.append(block)
+            block = []
+    total, sums = sum(map(len, blocks)), [0]
+    for b in blocks:
+        sums.append(sums[-1] + len(b))
+    cuts = [0]
+    for j in range(1, n):
+        want = total * j / n
+        cuts.append(min(range(cuts[-1], len(blocks) + 1), key=lambda b: (abs(sums[b] - want), b)))
+    cuts.append(len(blocks))
+    return [it for b in blocks[cuts[k - 1]:cuts[k]] for it in b]
+class PtestPart:
+    config = session = decided = None
     def __init__(self):
-        self.files = {}
+        self.cases = {}     # JUnit (classname, name) -> (node id's file, real path, a test?)
+        self.paths = {}     # a file's node id -> its real path
+        self.reached, self.collected, self.left_out = set(), set(), []
+        self.failed = {}    # a sliced file's real path -> JUnit keys of its failed tests
     def pytest_configure(self, config):
         self.config = config
     def pytest_sessionstart(self, session):
         self.session = session
-        session.isinitpath = lambda *args, **kwargs: False
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_ignore_collect(self, collection_path, config):
+        if not WALK:
+            return None
+        p = str(collection_path)
+        if p in OWN:
+            self.reached.add(p)
+            return None
+        if p not in CLAIMED and (REST_HERE or os.path.isdir(p)):
+            return None
+        self.decided = p
+        return True
+    def pytest_collectstart(self, collector):
+        path = getattr(collector, "path", None)
+        if path is not None and "::" not in collector.nodeid:
+            self.paths[collector.nodeid] = str(path)
+            self.collected.add(str(path))
     def pytest_collectreport(self, report):
-        if not report.nodeid:
-            self.session._notfound = []
-        elif report.failed:
-            self.files[ptest_mangle(report.nodeid)] = (report.nodeid.split("::")[0], False)
+        if report.nodeid and not report.passed:
+            file = report.nodeid.split("::")[0]
+            self.cases[ptest_mangle(report.nodeid)] = (file, self.paths.get(file), False)
+    def pytest_itemcollected(self, item):
+        path = getattr(item, "path", None)
+        self.cases[ptest_mangle(item.nodeid)] = (
+            item.nodeid.split("::")[0], path and str(path), True)
     def pytest_runtest_logreport(self, report):
-        self.files[ptest_mangle(report.nodeid)] = (report.nodeid.split("::")[0], True)
+        if report.failed:
+            path = self.cases.get(ptest_mangle(report.nodeid), (None, None))[1]
+            if path in SLICES:
+                self.failed.setdefault(path, set()).add(ptest_mangle(report.nodeid))
     # First, before other plugins reorder or deselect: every slice sees the same tests.
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session, config, items):
         if not SLICES:
             return
-        def where(it):
-            return os.path.abspath(str(getattr(it, "path", None) or it.fspath))
         mine = {}
         for it in items:
-            path = where(it)
+            path = str(getattr(it, "path", ""))
             if path in SLICES:
-                mine.setdefault(path, []).append(it.nodeid)
-        rank = {}
-        for ids in mine.values():
-            for i, nodeid in enumerate(sorted(ids)):
-                rank[nodeid] = i
+                mine.setdefault(path, []).append(it)
+        keep = set()
+        for path, its in mine.items():
+            keep.update(map(id, ptest_slice(its, *SLICES[path])))
         kept, dropped = [], []
         for it in items:
-            cut = SLICES.get(where(it))
-            if cut and rank[it.nodeid] % cut[1] != cut[0] - 1:
-                dropped.append(it)
-            else:
-                kept.append(it)
+            gone = str(getattr(it, "path", "")) in SLICES and id(it) not in keep
+            (dropped if gone else kept).append(it)
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = kept
-def ptest_junit(walk):
-    config = walk.config
-    xml = config and getattr(config.option, "xmlpath", None)
-    # Only the file ptest reads (the first --junitxml), not one the args asked for instead.
-    ours = next((a[11:] for a in sys.argv if a.startswith("--junitxml=")), None)
-    if not xml or xml != ours:
-        return
+class PtestSeen:
+    # What pytest's own rules left out (folders, this part's files), to tell a file of this
+    # part that pytest left out from one its walk never reached.
+    def __init__(self, part):
+        self.part = part
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_ignore_collect(self, collection_path):
+        outcome = yield
+        p = str(collection_path)
+        if outcome.get_result() and p != self.part.decided:
+            self.part.left_out.append(p)
+def ptest_spelled(full):
+    full = os.path.normpath(full)
+    if full in OWN:
+        return OWN[full]
+    return os.path.relpath(full, HERE).replace(os.sep, "/")
+def ptest_module(path):
+    return re.sub(r"\.py$", "", path.replace("/", "."))
+def ptest_junit(part, xml, unreached):
     import xml.etree.ElementTree as ET
-    xml = os.path.join(HERE, xml)
+    config = part.config
     root = str(getattr(config, "rootpath", None) or config.rootdir)
-    def here(path):
-        full = os.path.normpath(os.path.join(root, path))
-        return os.path.relpath(full, HERE).replace(os.sep, "/")
-    def module(path):
-        return re.sub(r"\.py$", "", path.replace("/", "."))
     try:
         tree = ET.parse(xml)
     except (OSError, ET.ParseError):
-        return
-    changed = False
-    for case in tree.iter("testcase"):
-        file, cls = case.get("file"), case.get("classname") or ""
-        collected, test = walk.files.get((cls, case.get("name") or ""), (None, False))
-        # A file outside the rootdir has no path in its node id: where it is defined, then.
-        if not collected or not os.path.isfile(os.path.join(root, collected)):
-            collected = file
-        if not collected:
-            continue
-        new, old = here(collected), module(collected)
-        if cls == old or cls.startswith(old + "."):
-            cls = module(new) + cls[len(old):]
-        elif test and not cls:
-            cls = module(new)
-        if new != file or cls != (case.get("classname") or ""):
-            changed = True
+        return None
+    top = tree.getroot()
+    suites = [top] if top.tag == "testsuite" else list(top.iter("testsuite"))
+    rest = None
+    for suite in suites:
+        for case in list(suite.findall("testcase")):
+            file, cls = case.get("file"), case.get("classname") or ""
+            known, full, test = part.cases.get((cls, case.get("name") or ""), (None, None, False))
+            # A file outside the rootdir has no path in its node id: where it is defined, then.
+            if not full:
+                if not file:
+                    continue
+                known, full = file, os.path.join(root, file)
+            new, old = ptest_spelled(full), ptest_module(known)
+            if cls == old or cls.startswith(old + "."):
+                cls = ptest_module(new) + cls[len(old):]
+            elif test and not cls:
+                cls = ptest_module(new)
             case.set("file", new)
             case.set("classname", cls)
-            if collected != file and "line" in case.attrib:
+            if known != file and "line" in case.attrib:
                 del case.attrib["line"]
-    if changed:
-        tree.write(xml, encoding="utf-8", xml_declaration=True)
-walk = PtestWalk()
-code = pytest.main(ARGS, plugins=[walk])
+            if REST_HERE and os.path.normpath(full) not in OWN and top.tag == "testsuites":
+                if rest is None:
+                    rest = ET.SubElement(top, "testsuite", {"name": REST, "time": "0"})
+                suite.remove(case)
+                rest.append(case)
+                took = float(case.get("time") or 0)
+                rest.set("time", "%.3f" % (float(rest.get("time")) + took))
+                suite.set("time", "%.3f" % max(0.0, float(suite.get("time") or 0) - took))
+    for item in unreached:
+        case = ET.SubElement(suites[0], "testcase", {"classname": "", "name": item, "file": item, "time": "0"})
+        ET.SubElement(case, "error", {"message": "pytest's walk never reached this file"}).text = (
+            "ptest gave this file to this part, and pytest's walk over the paths it was given "
+            "(%s) never reached it, nor left out a folder above it: a plain run with these "
+            "arguments does not collect it either. `paths` names the folders pytest walks, "
+            "`files` the files." % (" ".join(PATHS) or "none given: its testpaths, else its folder"))
+    return tree
+def ptest_whole(path, slice_xml, tree):
+    # The file's tests that failed in this slice, run as pytest runs them: the whole file.
+    import xml.etree.ElementTree as ET
+    k, n = SLICES[path]
+    item = OWN[path]
+    failed = part.failed[path]
+    print("ptest: %d test%s of %s failed in slice %d of %d; running the file whole, as pytest "
+          "does, for their outcome" % (len(failed), "" if len(failed) == 1 else "s", item, k, n),
+          flush=True)
+    source = getattr(sys, "orig_argv", [None, None, None])[2]
+    junit = slice_xml + ".whole.xml"
+    args = ["--junitxml=" + junit if a.startswith("--junitxml=") else a for a in ARGS]
+    cmd = [sys.executable, "-c", source, MODE] + args + [MARK] + PATHS + [MARK] + CLAIMS + [MARK, item]
+    subprocess.run(cmd)
+    try:
+        whole = {(c.get("classname") or "", c.get("name") or ""): c
+                 for c in ET.parse(junit).getroot().iter("testcase") if c.get("file") == item}
+        os.unlink(junit)
+    except (OSError, ET.ParseError):
+        print("ptest: the whole run of %s wrote no results: the slice's outcome stays" % item)
+        return
+    changed = 0
+    for suite in tree.getroot().iter("testsuite"):
+        for i, case in enumerate(list(suite)):
+            key = (case.get("classname") or "", case.get("name") or "")
+            if case.tag != "testcase" or case.get("file") != item or key not in whole:
+                continue
+            was = next((c.tag for c in case if c.tag in ("failure", "error", "skipped")), "passed")
+            new = whole[key]
+            now = next((c.tag for c in new if c.tag in ("failure", "error", "skipped")), "passed")
+            if now != was:
+                new.set("ptest-sliced", was)
+                changed += 1
+            suite.remove(case)
+            suite.insert(i, new)
+    still = sum(1 for c in tree.getroot().iter("testcase") if c.get("file") == item and
+                any(x.tag in ("failure", "error") for x in c))
+    if still:
+        print("ptest: %s fails when it runs whole too (%d test%s)" % (item, still, "" if still == 1 else "s"))
+    elif changed:
+        print("ptest: they pass when %s runs whole: that is pytest's outcome, and ptest will not "
+              "slice this file again" % item)
+part = PtestPart()
+args = ARGS + [p for p in PATHS if not os.path.isfile(p) or os.path.abspath(p) in OWN
+               or (REST_HERE and os.path.abspath(p) not in CLAIMED)]
+if not WALK:
+    args += list(dict.fromkeys(OWN.values()))
+if PATHS and len(args) == len(ARGS):
+    print("ptest: none of the paths is this part's to collect")
+    sys.exit(0)
+code = int(pytest.main(args, plugins=[part, PtestSeen(part)]))
+unreached = []
+if WALK and code in (0, 1, 5):
+    unreached = [item for path, item in OWN.items()
+                 if path not in part.reached and path not in part.collected
+                 and not any(path.startswith(d + os.sep) for d in part.left_out)]
+xml = part.config and getattr(part.config.option, "xmlpath", None)
+# Only the file ptest reads (the first --junitxml), not one the args asked for instead.
+ours = next((a[11:] for a in ARGS if a.startswith("--junitxml=")), None)
 try:
-    ptest_junit(walk)
+    tree = None
+    if xml and xml == ours:
+        xml = os.path.join(HERE, xml)
+        tree = ptest_junit(part, xml, unreached)
+    if tree is not None and code == 1:
+        for path in sorted(part.failed):
+            ptest_whole(path, xml, tree)
+        failures = sum(1 for c in tree.getroot().iter("testcase")
+                       if any(x.tag in ("failure", "error") for x in c))
+        stopped = part.session is not None and part.session.shouldstop
+        if part.failed and not failures and not stopped:
+            code = 0
+    if tree is not None:
+        tree.write(xml, encoding="utf-8", xml_declaration=True)
 except Exception as e:
     why = "%s: %s" % (type(e).__name__, e)
     print("ptest: the JUnit file is as pytest wrote it (%s)" % why, file=sys.stderr)
-sys.exit(0 if code == 5 else code)
-]]
+if unreached:
+    print("ptest: pytest collected nothing from %d of the %d files ptest gave this part: its walk "
+          "never reached them, nor left out a folder above them (%s); a plain run with these "
+          "arguments does not collect them either. `paths` names the folders pytest walks."
+          % (len(unreached), len(OWN), ", ".join(unreached[:5]) + (", ..." if len(unreached) > 5 else "")))
+    code = code if code not in (0, 5) else 1
+elif code == 5 and (OWN or CLAIMED):
+    print("ptest: no test ran from this part's %d files: pytest collected each of them or left it "
+          "out by the project's rules, as a plain run does" % len(OWN))
+    code = 0
+sys.exit(code)
+]==]
 
 -- pytest's default `norecursedirs`.
 local NORECURSE_DEFAULT = {
@@ -341,13 +535,11 @@ end
 
 local has = util.has
 
--- The files pytest would collect under `paths` (relative to the config's folder): those matching
--- `python_files`, and with `--doctest-modules` (in `addopts` or `args`) every module, and the
--- doctest files (`--doctest-glob`, default test*.txt). Folders that match `norecursedirs`
--- (pytest's default list unless set), hidden ones and virtualenvs are not walked. What pytest
--- itself leaves out (`--ignore`, conftest.py's `collect_ignore`) the parts leave out at run time.
-function M.discover(opts)
-  opts = opts or {}
+-- What a plain `pytest` run in the batch's folder walks: `paths`, else `testpaths` (when
+-- pytest takes it: its settings file is in that folder, or `--rootdir` names it), else nothing
+-- (the folder itself); each entry's glob matches, or the entry itself when it matches nothing
+-- (pytest then says it is not found, as a plain run would). Also the settings and arguments.
+local function walked(opts)
   local base = base_dir(opts)
   local glob = globber(opts)
   local settings = M.find_settings(base)
@@ -360,7 +552,34 @@ function M.discover(opts)
   local given = option(args, "--rootdir")
   if #given > 0 then rootdir = normal(join(base, given[#given])) end
   local testpaths = rootdir == normal(base) and settings.testpaths or nil
-  local paths = opts.paths or testpaths or { "." }
+  local paths = {}
+  for _, path in ipairs(opts.paths or testpaths or {}) do
+    path = path:gsub("(.)/+$", "%1")
+    -- An absolute path inside the folder counts as a relative one: the items are named alike
+    -- wherever the project is.
+    local inside = normal(base) .. "/"
+    if path:sub(1, #inside) == inside then path = path:sub(#inside + 1) end
+    local found = glob(path)
+    if #found == 0 then found = { path } end
+    for _, p in ipairs(found) do paths[#paths + 1] = p end
+  end
+  return paths, settings, args
+end
+
+-- The files pytest would collect under `paths` (relative to the config's folder): those matching
+-- `python_files`, and with `--doctest-modules` (in `addopts` or `args`) every module, and the
+-- doctest files (`--doctest-glob`, default test*.txt). Below each path, folders that match
+-- `norecursedirs` (pytest's default list unless set), hidden ones and virtualenvs are not
+-- walked; the path itself and the folders above it count whatever their names, as in pytest.
+-- What pytest itself leaves out (`--ignore`, conftest.py's `collect_ignore`) the parts leave
+-- out at run time, and what it collects beyond these files (a conftest.py's
+-- `pytest_collect_file`, a plugin's) the part that holds "(other files)" collects.
+function M.discover(opts)
+  opts = opts or {}
+  local base = base_dir(opts)
+  local glob = globber(opts)
+  local paths, settings, args = walked(opts)
+  if #paths == 0 then paths = { "." } end
   local patterns = {}
   for _, p in ipairs(opts.python_files or settings.python_files or { "test_*.py", "*_test.py" }) do
     patterns[#patterns + 1] = p
@@ -380,9 +599,11 @@ function M.discover(opts)
     end
     return false
   end
-  local function skipped_path(path)
+  -- Whether a folder between `prefix` and the file is one pytest does not walk into.
+  local function skipped_below(file, prefix)
+    local rel = file:sub(1, #prefix) == prefix and file:sub(#prefix + 1) or file
     local parts = {}
-    for p in path:gmatch("[^/]+") do parts[#parts + 1] = p end
+    for p in rel:gmatch("[^/]+") do parts[#parts + 1] = p end
     for i = 1, #parts - 1 do
       if parts[i] ~= ".." and skipped_dir(parts[i]) then return true end
     end
@@ -391,28 +612,36 @@ function M.discover(opts)
   local seen, files = {}, {}
   local function add(f)
     f = f:gsub("^%./", "")
-    if not seen[f] and not skipped_path(f) then
+    if not seen[f] then
       seen[f] = true
       files[#files + 1] = f
     end
   end
+  local function matches(name)
+    for _, pattern in ipairs(patterns) do
+      if name:match(fnmatch(pattern)) then return true end
+    end
+    return false
+  end
   for _, path in ipairs(paths) do
-    path = path:gsub("/+$", "")
-    if path:match("%.py$") or path:match("%.txt$") or path:match("%.rst$") then
-      for _, f in ipairs(glob(path)) do add(f) end
+    local name = path:match("([^/]+)$") or path
+    if path ~= "." and read(join(base, path)) ~= nil then
+      -- A file given as a path is collected whatever its name, when pytest has a collector
+      -- for it (python_files do not apply to it).
+      if matches(name) or name:match("%.py$") then add(path) end
     else
-      for _, dir in ipairs((path == "." or path == "") and { "" } or glob(path)) do
-        local prefix = dir == "" and "" or (dir:gsub("/+$", "") .. "/")
-        -- Top-level entries one by one, so hidden folders and virtualenvs are never walked.
-        for _, pattern in ipairs(patterns) do
-          for _, f in ipairs(glob(prefix .. pattern)) do add(f) end
-        end
-        for _, top in ipairs(glob(prefix .. "*/")) do
-          top = top:gsub("/+$", "")
-          local name = top:match("([^/]+)$")
-          if not skipped_dir(name) and not read(join(base, top .. "/pyvenv.cfg")) then
-            for _, pattern in ipairs(patterns) do
-              for _, f in ipairs(glob(top .. "/**/" .. pattern)) do add(f) end
+      local prefix = path == "." and "" or (path .. "/")
+      -- Top-level entries one by one, so hidden folders and virtualenvs are never walked.
+      for _, pattern in ipairs(patterns) do
+        for _, f in ipairs(glob(prefix .. pattern)) do add(f) end
+      end
+      for _, top in ipairs(glob(prefix .. "*/")) do
+        top = top:gsub("/+$", "")
+        local dir = top:match("([^/]+)$")
+        if not skipped_dir(dir) and not read(join(base, top .. "/pyvenv.cfg")) then
+          for _, pattern in ipairs(patterns) do
+            for _, f in ipairs(glob(top .. "/**/" .. pattern)) do
+              if not skipped_below(f, prefix) then add(f) end
             end
           end
         end
@@ -436,11 +665,13 @@ function M.batch(opts)
   local name = opts.name or "pytest"
   local python = opts.python or "python3"
   local files = opts.files or M.discover(opts)
-  local cmd = { python, "-c", RUN, "-o", "junit_family=xunit1", "--junitxml={tmpdir}/ptest-junit.xml" }
+  local mode = opts.files and "files" or "walk"
+  local cmd = { python, "-c", RUN, mode, "-o", "junit_family=xunit1",
+                "--junitxml={tmpdir}/ptest-junit.xml" }
   local args = opts.args or {}
   local base = normal(base_dir(opts))
   local settings = M.find_settings(base)
-  -- The settings file a plain `pytest` here reads, named to every part: given files, pytest
+  -- The settings file a plain `pytest` here reads, named to every part: given paths, pytest
   -- looks for one from their folder up, and would take one in a subfolder (`sub/tox.ini`) that a
   -- plain run never reads. Relative to the folder pytest runs in, as `ptest list` shows it.
   if settings.from and not has(args, "-c", "--config-file", "--inifile", "--rootdir") then
@@ -457,6 +688,15 @@ function M.batch(opts)
     cmd[#cmd + 1] = "0"
   end
   for _, a in ipairs(args) do cmd[#cmd + 1] = a end
+  cmd[#cmd + 1] = MARK
+  if mode == "walk" then
+    for _, p in ipairs((walked(opts))) do cmd[#cmd + 1] = p end
+  end
+  cmd[#cmd + 1] = MARK
+  if mode == "walk" then
+    for _, f in ipairs(files) do cmd[#cmd + 1] = f end
+  end
+  cmd[#cmd + 1] = MARK
   cmd[#cmd + 1] = "{items}"
   local function declare(batch_name, items, extra)
     local t = {
@@ -477,17 +717,24 @@ function M.batch(opts)
     for k, v in pairs(extra or {}) do t[k] = v end
     return ptest.batch(t)
   end
-  if not opts.serial_marker then
-    return declare(name, files)
-  end
-  local normal, serial = {}, {}
+  local main, serial = {}, {}
   for _, f in ipairs(files) do
-    if uses_marker(base_dir(opts), f, opts.serial_marker) then serial[#serial + 1] = f else normal[#normal + 1] = f end
+    if opts.serial_marker and uses_marker(base_dir(opts), f, opts.serial_marker) then
+      serial[#serial + 1] = f
+    else
+      main[#main + 1] = f
+    end
+  end
+  -- What pytest collects beyond the files found: one part collects it (last, so that the
+  -- items' first entry still tells whether they are files).
+  if mode == "walk" then main[#main + 1] = M.REST end
+  if not opts.serial_marker then
+    return declare(name, main)
   end
   local group = ptest.group { name = name .. "-serial", max = 1 }
-  local main = declare(name, normal)
+  local handle = declare(name, main)
   local one = declare(name .. "-serial", serial, { group = group, batches = 1 })
-  return main, one
+  return handle, one
 end
 
 -- The older form: a suite per file (no results). Kept for configs that use it.
