@@ -10,6 +10,7 @@
 //! `Records` (every run of every name) is for `ptest stats`, `merge --history` and files that
 //! must be migrated.
 
+pub(crate) mod files;
 pub(crate) mod format;
 pub(crate) mod sink;
 pub(crate) mod stats;
@@ -64,6 +65,13 @@ impl Entry {
         if self.runs.len() > KEEP {
             let extra = self.runs.len() - KEEP;
             self.runs.drain(..extra);
+        }
+    }
+
+    /// Append `run` unless this entry holds it already.
+    pub(crate) fn push_once(&mut self, run: &Run) {
+        if !self.runs.contains(run) {
+            self.push(run.clone());
         }
     }
 
@@ -252,11 +260,13 @@ impl Wanted {
         w
     }
 
-    /// Exactly the names `update` records.
-    pub(crate) fn of(update: &Update) -> Wanted {
+    /// Exactly the names `updates` record.
+    pub(crate) fn of(updates: &[&Update]) -> Wanted {
         let mut w = Wanted::default();
-        for (name, _) in update.suites.iter().chain(&update.items) {
-            w.names.insert(name.clone());
+        for update in updates {
+            for (name, _) in update.suites.iter().chain(&update.items) {
+                w.names.insert(name.clone());
+            }
         }
         w
     }
@@ -328,17 +338,28 @@ impl Records {
         }
     }
 
+    /// Add the runs of `pending` (a run's records kept aside when it could not take the lock,
+    /// see `store`) that are not there yet: a side file merged twice counts once.
+    pub(crate) fn apply_once(&mut self, pending: &Update) {
+        for (name, run) in &pending.suites {
+            self.suites.entry(name.clone()).or_default().push_once(run);
+        }
+        for (name, run) in &pending.items {
+            self.items.entry(name.clone()).or_default().push_once(run);
+        }
+    }
+
     /// Join another history (a shard's) into this one: each name's runs from both, by time,
     /// the newest `KEEP` kept. Runs present in both (the same file given twice) count once.
+    /// Linear in the runs of both (a hash of each run, one sort per name), whatever a hostile
+    /// file holds under one name.
     pub(crate) fn join(&mut self, other: Records) {
         fn join_maps(into: &mut BTreeMap<String, Entry>, from: BTreeMap<String, Entry>) {
             for (name, e) in from {
                 let mine = into.entry(name).or_default();
-                for r in e.runs {
-                    if !mine.runs.contains(&r) {
-                        mine.runs.push(r);
-                    }
-                }
+                mine.runs.extend(e.runs);
+                let mut seen = HashSet::with_capacity(mine.runs.len());
+                mine.runs.retain(|r| seen.insert(RunKey::of(r)));
                 // Stable: runs of the same second keep the order they were recorded in.
                 mine.runs.sort_by_key(|r| r.time);
                 if mine.runs.len() > KEEP {
@@ -349,6 +370,43 @@ impl Records {
         }
         join_maps(&mut self.suites, other.suites);
         join_maps(&mut self.items, other.items);
+    }
+
+    /// Every run, as one run's records (a side file's content, see `store`).
+    pub(crate) fn into_update(self) -> Update {
+        let flatten = |map: BTreeMap<String, Entry>| {
+            map.into_iter()
+                .flat_map(|(n, e)| e.runs.into_iter().map(move |r| (n.clone(), r)))
+                .collect()
+        };
+        Update {
+            suites: flatten(self.suites),
+            items: flatten(self.items),
+        }
+    }
+}
+
+/// A run's figures as a hashable value: two runs with the same key are the same record.
+#[derive(PartialEq, Eq, Hash)]
+struct RunKey(
+    u64,
+    Status,
+    Option<u32>,
+    Option<u32>,
+    Option<u32>,
+    Option<u32>,
+);
+
+impl RunKey {
+    fn of(r: &Run) -> RunKey {
+        RunKey(
+            r.time,
+            r.status,
+            r.duration.map(f32::to_bits),
+            r.attempts,
+            r.peak_rss_kb,
+            r.cpu_time.map(f32::to_bits),
+        )
     }
 }
 
@@ -384,7 +442,11 @@ pub(crate) fn merge(inputs: &[PathBuf], output: &Path) -> Result<(), crate::erro
             output.display()
         )));
     }
-    store::write_records(output, &joined).map_err(|e| {
+    // The same rule as a run's: a link is followed to the history it leads to, which is
+    // replaced beside it; a link to anything else, or something else than a file, is refused.
+    let target = store::merge_target(output)
+        .map_err(|why| Error::Usage(format!("merge: -o {}: {why}", output.display())))?;
+    store::write_records(&target, &joined).map_err(|e| {
         Error::Setup(format!(
             "cannot write {}: {}",
             output.display(),
@@ -583,5 +645,28 @@ mod tests {
         assert_eq!(a.suites["x"].runs.len(), 2);
         assert_eq!(a.suites["x"].summary().last_final(), Some(Status::Failed));
         assert_eq!(a.suites["y"].runs.len(), 1);
+    }
+
+    #[test]
+    fn joining_is_linear_in_the_runs_of_one_name() {
+        // 200,000 runs under one name, joined with itself: each run compared with each
+        // other would take minutes.
+        let mut big = Records::default();
+        big.suites.insert(
+            "x".into(),
+            Entry {
+                runs: (0..200_000).map(|i| run(Status::Passed, 1.0, i)).collect(),
+            },
+        );
+        let mut joined = big.clone();
+        let t = std::time::Instant::now();
+        joined.join(big);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            t.elapsed()
+        );
+        let times: Vec<u64> = joined.suites["x"].runs.iter().map(|r| r.time).collect();
+        assert_eq!(times, (200_000 - KEEP as u64..200_000).collect::<Vec<_>>());
     }
 }

@@ -183,7 +183,11 @@ impl Sink for HistorySink {
         let Some(loaded) = self.loaded.take() else {
             return;
         };
-        match store::write(&self.path, loaded, &update) {
+        // A stop signal that arrives while the write waits for the lock ends the wait: the
+        // records are kept aside for the next run (`store::write`).
+        let stops = crate::lua::hooks::stop_signals();
+        let stop = || crate::lua::hooks::stop_signals() > stops;
+        match store::write(&self.path, loaded, &update, &stop) {
             Ok(w) => self.warnings.extend(w),
             Err(e) => self.errors.push(e),
         }

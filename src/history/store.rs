@@ -18,8 +18,9 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use super::files::{self, Pending, Place, ReadError, sibling};
 use super::format::{self, ITEMS_CLOSE, ITEMS_OPEN, SUITES_CLOSE, SUITES_OPEN};
 use super::{Entry, History, Records, Run, Section, Update, Wanted};
 
@@ -59,13 +60,6 @@ fn stamp(m: &std::fs::Metadata) -> Stamp {
     )
 }
 
-/// `history.json` → `history.json.bad` (and `.lock`).
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
 /// Where things are in a file in the format 2 layout (`format`), by byte offset.
 #[derive(Debug, Default)]
 struct Layout {
@@ -100,6 +94,11 @@ impl From<std::io::Error> for Failure {
     }
 }
 
+/// The longest line the layout has room for. A name and its 30 runs take a few kilobytes; a
+/// longer line means another layout (read whole, when small enough) or no history at all (an
+/// 8 GB file without a newline must not be held in memory to find that out).
+const MAX_LINE: usize = 1 << 20;
+
 /// The lines of a file, each with its newline, read through one buffer and handed out in
 /// place (a big history is neither held whole nor copied line by line).
 struct Lines<'a> {
@@ -109,6 +108,8 @@ struct Lines<'a> {
     end: usize,
     /// The offset in the file of the next line.
     next_at: u64,
+    /// A line longer than `MAX_LINE` was met: it ended the lines (the file is not the layout).
+    too_long: bool,
 }
 
 impl<'a> Lines<'a> {
@@ -119,10 +120,12 @@ impl<'a> Lines<'a> {
             start: 0,
             end: 0,
             next_at: 0,
+            too_long: false,
         }
     }
 
-    /// The next line (the last one may lack its newline); empty at the end.
+    /// The next line (the last one may lack its newline); empty at the end, and from a line
+    /// longer than `MAX_LINE` on (`too_long`).
     fn next(&mut self) -> std::io::Result<&[u8]> {
         self.next_at_offset().map(|(_, line)| line)
     }
@@ -141,6 +144,12 @@ impl<'a> Lines<'a> {
             self.start = 0;
             self.end = searched;
             if self.end == self.buf.len() {
+                if self.buf.len() >= MAX_LINE {
+                    self.too_long = true;
+                    self.start = 0;
+                    self.end = 0;
+                    return Ok((self.next_at, &[]));
+                }
                 self.buf.resize(self.buf.len() * 2, 0);
             }
             let n = loop {
@@ -218,23 +227,40 @@ fn scan(
             return Ok(Scanned::Other);
         }
     }
-    if !lines.next()?.is_empty() {
+    if !lines.next()?.is_empty() || lines.too_long {
         return Ok(Scanned::Other);
     }
     Ok(Scanned::Layout(layout))
 }
 
-fn read_whole(mut f: &File) -> std::io::Result<Vec<u8>> {
-    f.seek(SeekFrom::Start(0))?;
-    let mut bytes = Vec::with_capacity(f.metadata().map_or(0, |m| m.len() as usize + 1));
-    f.read_to_end(&mut bytes)?;
-    Ok(bytes)
+/// All of `f`, bounded (`files::MAX_WHOLE`): too big is a file that is no history.
+fn read_whole(f: &File) -> Result<Vec<u8>, Failure> {
+    let len = f.metadata()?.len();
+    files::read_bounded(f, len).map_err(|e| match e {
+        ReadError::Io(e) => Failure::Io(e),
+        too_big @ ReadError::TooBig(_) => Failure::Bad(too_big.to_string()),
+    })
 }
 
 /// Read what the run needs of the history at `path`: a summary of each name `wanted` holds. A
 /// missing file is an empty history; one that cannot be read is an empty history with a
-/// warning.
+/// warning. A link at `path` is read where it leads (`files::resolve`), and records kept aside
+/// by runs that could not take the lock are read with it.
 pub(crate) fn load(path: &Path, wanted: Wanted) -> Loaded {
+    let place = match files::resolve(path) {
+        Ok(place) => place,
+        Err(why) => {
+            return Loaded {
+                warning: Some(format!(
+                    "history {}: {why}; this run goes on without history",
+                    path.display()
+                )),
+                bad: true,
+                seen: std::fs::symlink_metadata(path).ok().map(|m| stamp(&m)),
+                ..Loaded::default()
+            };
+        }
+    };
     // A file read while a writer filled it in place (the spare, see `replace`, which this
     // reader opened as the history before two later writes) is read again: the stamp tells.
     // Under a share of the lock that cannot happen; without one (a lock file this user cannot
@@ -242,12 +268,30 @@ pub(crate) fn load(path: &Path, wanted: Wanted) -> Loaded {
     let mut tries = 0;
     loop {
         // Taken again at every try: the lock file may have been made since the last.
-        let shared = Lock::share(path);
-        let (mut loaded, changed) = load_once(path, &wanted);
+        let shared = Lock::share(&place.file);
+        let (mut loaded, changed) = load_once(&place, &wanted);
+        let pending =
+            (!changed && loaded.warning.is_none()).then(|| files::read_pending(&place.file, false));
         drop(shared);
         tries += 1;
         if !changed || tries == 3 {
             if loaded.warning.is_none() {
+                // What runs kept aside is newer than the file: it comes after.
+                for (section, runs) in pending.iter().flat_map(|p| {
+                    [
+                        (Section::Suites, &p.update.suites),
+                        (Section::Items, &p.update.items),
+                    ]
+                }) {
+                    for (name, run) in runs.iter().filter(|(n, _)| wanted.holds(section, n)) {
+                        loaded
+                            .history
+                            .section(section)
+                            .entry(name.clone())
+                            .or_default()
+                            .push(run.clone());
+                    }
+                }
                 loaded.wanted = wanted;
             }
             return loaded;
@@ -257,16 +301,17 @@ pub(crate) fn load(path: &Path, wanted: Wanted) -> Loaded {
 
 /// [`load`], once (without `wanted` in what it returns), and whether the file changed while
 /// it was read.
-fn load_once(path: &Path, wanted: &Wanted) -> (Loaded, bool) {
+fn load_once(place: &Place, wanted: &Wanted) -> (Loaded, bool) {
+    let path = &place.file;
     let cannot_read = |e: &std::io::Error| Loaded {
         warning: Some(format!(
             "history {}: cannot read it ({}); this run goes on without history",
-            path.display(),
+            place.shown(),
             crate::io_message(e)
         )),
         ..Loaded::default()
     };
-    let file = match File::open(path) {
+    let file = match files::open_to_read(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return (Loaded::default(), false);
@@ -278,11 +323,15 @@ fn load_once(path: &Path, wanted: &Wanted) -> (Loaded, bool) {
         Err(e) => return (cannot_read(&e), false),
     };
     if !meta.is_file() {
+        // A FIFO, a device, a socket: never read (a FIFO would block every run), and set aside
+        // by the next write like a damaged file.
         let loaded = Loaded {
             warning: Some(format!(
                 "history {}: not a regular file; this run goes on without history",
-                path.display()
+                place.shown()
             )),
+            seen: Some(stamp(&meta)),
+            bad: true,
             ..Loaded::default()
         };
         return (loaded, false);
@@ -298,12 +347,11 @@ fn load_once(path: &Path, wanted: &Wanted) -> (Loaded, bool) {
     });
     let read = match scanned {
         Ok(Scanned::Layout(layout)) => Ok((history, Some(layout))),
-        Ok(Scanned::Other) => match read_whole(&file) {
-            Ok(bytes) => format::parse_whole(&bytes)
+        Ok(Scanned::Other) => read_whole(&file).and_then(|bytes| {
+            format::parse_whole(&bytes)
                 .map(|records| (records.summaries(wanted), None))
-                .map_err(Failure::Bad),
-            Err(e) => Err(Failure::Io(e)),
-        },
+                .map_err(Failure::Bad)
+        }),
         Err(e) => Err(e),
     };
     let changed = file
@@ -322,7 +370,7 @@ fn load_once(path: &Path, wanted: &Wanted) -> (Loaded, bool) {
         Err(Failure::Bad(why)) => Loaded {
             warning: Some(format!(
                 "history {}: {why}; going on without history",
-                path.display(),
+                place.shown(),
             )),
             seen: Some(stamp(&meta)),
             bad: true,
@@ -332,14 +380,25 @@ fn load_once(path: &Path, wanted: &Wanted) -> (Loaded, bool) {
     (loaded, changed)
 }
 
-/// Every run of every name at `path` (`ptest stats`, `merge --history`); a missing file is an
-/// empty history. The error says why the file cannot be used.
+/// Every run of every name at `path` (`ptest stats`, `merge --history`), with the records runs
+/// kept aside beside it; a missing file is an empty history. The error says why the file
+/// cannot be used. A link is read where it leads.
 pub(crate) fn load_records(path: &Path) -> Result<Records, String> {
+    let place = files::resolve(path).map_err(|why| format!("history {}: {why}", path.display()))?;
     // As `load`: under a share of the lock, and a file that changed while read is read again.
     let once = || {
         // Taken at every try: the lock file may have been made since the last.
-        let _shared = Lock::share(path);
-        load_records_once(path)
+        let _shared = Lock::share(&place.file);
+        let read = load_records_once(&place)?;
+        Ok::<_, String>(read.map(|mut records| {
+            let pending = files::read_pending(&place.file, false);
+            if !pending.is_empty() {
+                let mut aside = Records::default();
+                aside.apply(&pending.update);
+                records.join(aside);
+            }
+            records
+        }))
     };
     for _ in 0..2 {
         if let Some(records) = once()? {
@@ -349,33 +408,34 @@ pub(crate) fn load_records(path: &Path) -> Result<Records, String> {
     once()?.ok_or_else(|| {
         format!(
             "history {}: it kept changing while read; try again",
-            path.display()
+            place.shown()
         )
     })
 }
 
 /// [`load_records`], once: `None` when the file changed while it was read.
-fn load_records_once(path: &Path) -> Result<Option<Records>, String> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(Records::default())),
-        Err(e) => {
-            return Err(format!(
-                "history {}: cannot read it ({})",
-                path.display(),
-                crate::io_message(&e)
-            ));
-        }
-    };
-    let cannot = |e: std::io::Error| {
+fn load_records_once(place: &Place) -> Result<Option<Records>, String> {
+    let cannot = |e: &std::io::Error| {
         format!(
             "history {}: cannot read it ({})",
-            path.display(),
-            crate::io_message(&e)
+            place.shown(),
+            crate::io_message(e)
         )
     };
-    let before = file.metadata().map_err(cannot)?;
-    let bytes = read_whole(&file).map_err(cannot)?;
+    let file = match files::open_to_read(&place.file) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(Records::default())),
+        Err(e) => return Err(cannot(&e)),
+    };
+    let before = file.metadata().map_err(|e| cannot(&e))?;
+    if !before.is_file() {
+        return Err(format!("history {}: not a regular file", place.shown()));
+    }
+    let bytes = match read_whole(&file) {
+        Ok(b) => b,
+        Err(Failure::Io(e)) => return Err(cannot(&e)),
+        Err(Failure::Bad(why)) => return Err(format!("history {}: {why}", place.shown())),
+    };
     let parsed = format::parse_whole(&bytes);
     if file
         .metadata()
@@ -385,15 +445,35 @@ fn load_records_once(path: &Path) -> Result<Option<Records>, String> {
     }
     parsed
         .map(Some)
-        .map_err(|why| format!("history {}: {why}", path.display()))
+        .map_err(|why| format!("history {}: {why}", place.shown()))
 }
 
 /// How long a reader waits for a writer to finish before it reads without its share (a write
 /// takes milliseconds; the unit tests wait less).
-#[cfg(not(test))]
-const READER_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
-#[cfg(test)]
-const READER_PATIENCE: std::time::Duration = std::time::Duration::from_millis(200);
+const READER_PATIENCE: std::time::Duration = if cfg!(test) {
+    std::time::Duration::from_millis(200)
+} else {
+    std::time::Duration::from_secs(2)
+};
+
+/// How long a run's write waits for the writers' lock before it keeps its records aside
+/// (`files::keep_pending`). Other writers hold it for milliseconds and readers for the time
+/// of one read (`ptest stats` on a 14 MB history: under half a second); past this, the holder
+/// is stopped (Ctrl-Z, a debugger) or hostile, and waiting longer would only hang the run.
+pub(crate) const WRITER_PATIENCE: std::time::Duration = if cfg!(test) {
+    std::time::Duration::from_millis(300)
+} else {
+    std::time::Duration::from_secs(5)
+};
+
+/// Why a writer did not get the lock.
+enum NoLock {
+    /// Another process held it past `WRITER_PATIENCE`.
+    Busy,
+    /// A stop signal arrived while waiting.
+    Stopped,
+    Io(std::io::Error),
+}
 
 /// An exclusive advisory lock, released when dropped (with the descriptor it is held on).
 struct Lock {
@@ -401,17 +481,41 @@ struct Lock {
 }
 
 impl Lock {
-    /// The writers' lock, made when missing.
-    fn take(path: &Path) -> std::io::Result<Lock> {
+    /// The writers' lock, made when missing; waited for at most `WRITER_PATIENCE`, and not
+    /// at all once `stop` says a stop signal arrived (checked every few milliseconds: the
+    /// wait never blocks in the kernel, so nothing makes the run deaf while it lasts).
+    fn take(path: &Path, stop: &dyn Fn() -> bool) -> Result<Lock, NoLock> {
         let f = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(sibling(path, ".lock"))?;
-        Lock::hold(f, libc::LOCK_EX)
+            // Never through a link; a FIFO put there opens at once and is refused below.
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(sibling(path, ".lock"))
+            .map_err(NoLock::Io)?;
+        if !f.metadata().map_err(NoLock::Io)?.is_file() {
+            return Err(NoLock::Io(std::io::Error::other(format!(
+                "{} is not a regular file",
+                sibling(path, ".lock").display()
+            ))));
+        }
+        let deadline = std::time::Instant::now() + WRITER_PATIENCE;
+        let mut pause = std::time::Duration::from_millis(1);
+        loop {
+            if Lock::hold_now(&f, libc::LOCK_EX).map_err(NoLock::Io)? {
+                return Ok(Lock { _file: f });
+            }
+            if stop() {
+                return Err(NoLock::Stopped);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(NoLock::Busy);
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_millis(20));
+        }
     }
 
     /// A reader's share of the lock, so that no writer overwrites the file it reads (the spare
@@ -458,137 +562,367 @@ impl Lock {
             }
         }
     }
-
-    fn hold(f: File, how: libc::c_int) -> std::io::Result<Lock> {
-        use std::os::fd::AsRawFd;
-        loop {
-            // SAFETY: a valid descriptor we own; flock touches no memory of ours.
-            let rc = unsafe { libc::flock(f.as_raw_fd(), how) };
-            if rc == 0 {
-                return Ok(Lock { _file: f });
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-        }
-    }
 }
 
 /// Add `update` to the history at `path`: under the lock, look at what is there now (another
 /// run may have written since `loaded` was read), write a new file with `update`'s names'
-/// lines replaced or added and the others copied, and rename it into place. Returns warnings
-/// (a file set aside) on success.
-pub(crate) fn write(path: &Path, loaded: Loaded, update: &Update) -> Result<Vec<String>, String> {
+/// lines replaced or added and the others copied, and swap it into place. Returns warnings
+/// (a file set aside, records kept aside) on success.
+///
+/// A link at `path` is followed to the history it leads to, which is replaced beside it (the
+/// link stays). A link that leads nowhere, or to a file that is no history, is set aside as
+/// `path.bad` (the link itself: what it leads to is never written) and a fresh history made
+/// at `path`. When the lock cannot be had in time, or `stop` says a stop signal arrived while
+/// waiting for it, the records are kept in a side file for the next write to add.
+pub(crate) fn write(
+    path: &Path,
+    loaded: Loaded,
+    update: &Update,
+    stop: &dyn Fn() -> bool,
+) -> Result<Vec<String>, String> {
+    let mut warnings = Vec::new();
+    let mut loaded = loaded;
+    // A link that turns out unusable is set aside and the write starts again at its place;
+    // a place that changes under the write (a race with another program) is looked at again.
+    for _ in 0..4 {
+        let place = match files::resolve(path) {
+            Ok(place) => place,
+            Err(why) => {
+                set_aside_link(path, &why, loaded.bad, &mut warnings)?;
+                loaded = Loaded::default();
+                continue;
+            }
+        };
+        match write_at(&place, &loaded, update, stop, &mut warnings)? {
+            Written::Done => return Ok(warnings),
+            Written::NotAHistory(why) => {
+                set_aside_link(path, &why, loaded.bad, &mut warnings)?;
+                loaded = Loaded::default();
+            }
+            Written::Changed => loaded = Loaded::default(),
+        }
+    }
+    Err(format!(
+        "cannot write history {}: it kept being replaced while written",
+        path.display()
+    ))
+}
+
+/// How a write at one place ended.
+enum Written {
+    Done,
+    /// The place is a link to a file that is no history (why): set the link aside.
+    NotAHistory(String),
+    /// What is at the place changed since it was resolved: look again.
+    Changed,
+}
+
+/// The link at `path` (one ptest does not follow, `why`) → `path.bad`, with warnings: the file
+/// it leads to is left as it is.
+fn set_aside_link(
+    path: &Path,
+    why: &str,
+    warned: bool,
+    warnings: &mut Vec<String>,
+) -> Result<(), String> {
+    if !std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        // Replaced since: the next look decides.
+        return Ok(());
+    }
+    set_aside(path).map_err(|e| {
+        format!(
+            "cannot write history {}: {why}, and cannot move it aside: {}",
+            path.display(),
+            crate::io_message(&e)
+        )
+    })?;
+    if !warned {
+        warnings.push(format!(
+            "history {}: {why}; going on without history",
+            path.display()
+        ));
+    }
+    warnings.push(format!(
+        "history {}: the link is kept as {} (what it leads to is left as it is); a new history is made in its place",
+        path.display(),
+        sibling(path, ".bad").display()
+    ));
+    Ok(())
+}
+
+/// [`write`] at a resolved place: take the lock (or keep the records aside), clean up after
+/// writers that died, add the side files' records and this run's.
+fn write_at(
+    place: &Place,
+    loaded: &Loaded,
+    update: &Update,
+    stop: &dyn Fn() -> bool,
+    warnings: &mut Vec<String>,
+) -> Result<Written, String> {
+    let path = &place.file;
+    if place.link {
+        // Nothing is made beside what a link leads to (not even the lock) before it is known
+        // to be a history: a link to any other file is set aside instead.
+        if let Err(why) = history_at(path) {
+            return Ok(Written::NotAHistory(why));
+        }
+    } else {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| {
+            format!(
+                "cannot write history {}: cannot make its folder: {}",
+                place.shown(),
+                crate::io_message(&e)
+            )
+        })?;
+    }
+    let lock = match Lock::take(path, stop) {
+        Ok(lock) => lock,
+        Err(no) => {
+            let why = match no {
+                NoLock::Busy => format!(
+                    "another process has held its lock ({}) for {}",
+                    sibling(path, ".lock").display(),
+                    crate::duration::human(WRITER_PATIENCE)
+                ),
+                NoLock::Stopped => {
+                    "ptest was asked to stop while it waited for the history's lock".into()
+                }
+                NoLock::Io(e) => format!("cannot lock it ({})", crate::io_message(&e)),
+            };
+            let kept = files::keep_pending(path, update).map_err(|e| {
+                format!(
+                    "cannot write history {}: {why}, and cannot keep this run's records beside it: {}",
+                    place.shown(),
+                    crate::io_message(&e)
+                )
+            })?;
+            warnings.push(format!(
+                "history {}: {why}; this run's records are kept in {}, and the next run that writes the history adds them",
+                place.shown(),
+                kept.display()
+            ));
+            return Ok(Written::Done);
+        }
+    };
+    files::clean_stale_temps(path);
+    let pending = files::read_pending(path, true);
+    warnings.extend(pending.warnings.iter().cloned());
+    let written = write_locked(place, loaded, &pending, update, &lock, warnings);
+    if matches!(written, Ok(Written::Done)) {
+        pending.remove();
+    }
+    written
+}
+
+/// Where `merge --history -o OUTPUT` writes: `output` itself when it is missing or a regular
+/// file (replaced, never written in place), the history a link there leads to; `Err` says
+/// why nothing may be written (a link to anything else than a history, a FIFO, a device).
+pub(crate) fn merge_target(output: &Path) -> Result<std::path::PathBuf, String> {
+    let place = files::resolve(output)?;
+    if place.link {
+        history_at(&place.file)?;
+        return Ok(place.file);
+    }
+    match std::fs::symlink_metadata(output) {
+        Ok(m) if !m.is_file() => Err("not a regular file".into()),
+        _ => Ok(place.file),
+    }
+}
+
+/// Whether `path` holds a ptest history (in this layout, by its first line; else read whole).
+/// `Err` says what it is instead.
+fn history_at(path: &Path) -> Result<(), String> {
+    let unusable = |why: String| {
+        format!(
+            "it is a link to {}, which ptest cannot use: {why}",
+            path.display()
+        )
+    };
+    let file = files::open_to_read(path)
+        .map_err(|e| unusable(format!("cannot read it ({})", crate::io_message(&e))))?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(unusable("not a regular file".into()));
+    }
+    if Lines::new(&file).next().is_ok_and(|l| l == format::HEADER) {
+        return Ok(());
+    }
+    match read_whole(&file) {
+        Ok(bytes) => format::parse_whole(&bytes).map(drop),
+        Err(Failure::Bad(why)) => Err(why),
+        Err(Failure::Io(e)) => Err(format!("cannot read it ({})", crate::io_message(&e))),
+    }
+    .map_err(unusable)
+}
+
+/// [`write_at`] under the lock.
+fn write_locked(
+    place: &Place,
+    loaded: &Loaded,
+    pending: &Pending,
+    update: &Update,
+    lock: &Lock,
+    warnings: &mut Vec<String>,
+) -> Result<Written, String> {
+    let path = &place.file;
     let fail = |what: &str, e: &std::io::Error| {
         format!(
             "cannot write history {}: {what}: {}",
-            path.display(),
+            place.shown(),
             crate::io_message(e)
         )
     };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| fail("cannot make its folder", &e))?;
-    let lock = Lock::take(path).map_err(|e| fail("cannot lock it", &e))?;
     let written = |r: std::io::Result<()>| r.map_err(|e| fail("cannot write it", &e));
-    let fresh = |update: &Update| {
+    let fresh = || {
         let mut records = Records::default();
+        records.apply_once(&pending.update);
         records.apply(update);
-        written(write_records_locked(path, &records, &lock))
+        written(write_records_locked(path, &records, lock)).map(|()| Written::Done)
     };
-    let mut warnings = Vec::new();
-    match std::fs::symlink_metadata(path) {
-        Err(_) => fresh(update)?,
-        Ok(m) if !m.is_file() => {
-            return Err(format!(
-                "cannot write history {}: it is not a regular file",
-                path.display()
+    let m = match std::fs::symlink_metadata(path) {
+        Err(_) if place.link => return Ok(Written::Changed),
+        Err(_) => return fresh(),
+        Ok(m) => m,
+    };
+    if !m.is_file() {
+        if place.link {
+            return Ok(Written::Changed);
+        }
+        // A FIFO, a socket, a device where the history goes: never opened for reading (a FIFO
+        // would block), set aside like a damaged file.
+        set_aside(path).map_err(|e| fail("cannot move it aside", &e))?;
+        if !loaded.bad {
+            warnings.push(format!(
+                "history {}: not a regular file; going on without history",
+                place.shown()
             ));
         }
-        Ok(m) => {
-            let now = Some(stamp(&m));
-            let file = OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(path)
-                .map_err(|e| fail("cannot read it", &e))?;
-            // Unchanged since it was read at the start: where its lines are is known.
-            let known = (now == loaded.seen && !loaded.bad && loaded.wanted.covers(update))
-                .then_some(loaded.layout)
-                .flatten();
-            let scanned = match known {
-                Some(layout) => Ok(Scanned::Layout(layout)),
-                None if loaded.bad && now == loaded.seen => Err(Failure::Bad(String::new())),
-                None => scan(&file, &Wanted::of(update), |_, _, value| {
-                    format::parse_value(value).map(drop)
-                }),
-            };
-            let whole = |file: &File| {
-                let bytes = read_whole(file).map_err(|e| fail("cannot read it", &e))?;
-                Ok::<_, String>(format::parse_whole(&bytes))
-            };
-            let parsed = match scanned {
-                Ok(Scanned::Layout(layout)) => {
-                    return written(replace(path, Spare::Use, |out| {
-                        edit(&file, &layout, update, out)
-                    }))
-                    .map(|()| warnings);
-                }
-                Ok(Scanned::Other) => whole(&file)?,
-                Err(Failure::Bad(why)) => Err(why),
-                Err(Failure::Io(e)) => return Err(fail("cannot read it", &e)),
-            };
-            match parsed {
-                Ok(mut records) => {
-                    records.apply(update);
-                    written(write_records_locked(path, &records, &lock))?;
-                }
-                Err(why) => {
-                    set_aside(path).map_err(|e| fail("cannot move it aside", &e))?;
-                    // A file that was already bad at the start was warned about then.
-                    if !loaded.bad {
-                        warnings.push(format!(
-                            "history {}: {why}; going on without history",
-                            path.display()
-                        ));
+        warnings.push(format!(
+            "history {}: what was there is kept as {}",
+            place.shown(),
+            sibling(path, ".bad").display()
+        ));
+        return fresh();
+    }
+    let now = Some(stamp(&m));
+    let file = files::open_to_read(path).map_err(|e| fail("cannot read it", &e))?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Ok(Written::Changed);
+    }
+    // Unchanged since it was read at the start: where its lines are is known.
+    let known = (now == loaded.seen
+        && !loaded.bad
+        && loaded.wanted.covers(update)
+        && loaded.wanted.covers(&pending.update))
+    .then_some(loaded.layout.as_ref())
+    .flatten();
+    if let Some(layout) = known {
+        return written(replace(path, Spare::Use, |out| {
+            edit(&file, layout, &pending.update, update, out)
+        }))
+        .map(|()| Written::Done);
+    }
+    let scanned = if loaded.bad && now == loaded.seen {
+        Err(Failure::Bad(String::new()))
+    } else {
+        scan(
+            &file,
+            &Wanted::of(&[update, &pending.update]),
+            |_, _, value| format::parse_value(value).map(drop),
+        )
+    };
+    let parsed = match scanned {
+        Ok(Scanned::Layout(layout)) => {
+            return written(replace(path, Spare::Use, |out| {
+                edit(&file, &layout, &pending.update, update, out)
+            }))
+            .map(|()| Written::Done);
+        }
+        Ok(Scanned::Other) => {
+            read_whole(&file).and_then(|b| format::parse_whole(&b).map_err(Failure::Bad))
+        }
+        Err(e) => Err(e),
+    };
+    match parsed {
+        Ok(mut records) => {
+            records.apply_once(&pending.update);
+            records.apply(update);
+            written(write_records_locked(path, &records, lock))?;
+            Ok(Written::Done)
+        }
+        Err(Failure::Io(e)) => Err(fail("cannot read it", &e)),
+        Err(Failure::Bad(why)) => {
+            if place.link {
+                // Never replaced: the link is set aside instead.
+                let why = format!(
+                    "it is a link to {}, which ptest cannot use: {}",
+                    path.display(),
+                    if why.is_empty() {
+                        "not a ptest history"
+                    } else {
+                        &why
                     }
-                    warnings.push(format!(
-                        "history {}: the file that could not be read is kept as {}",
-                        path.display(),
-                        sibling(path, ".bad").display()
-                    ));
-                    fresh(update)?;
-                }
+                );
+                return Ok(Written::NotAHistory(why));
             }
+            set_aside(path).map_err(|e| fail("cannot move it aside", &e))?;
+            // A file that was already bad at the start was warned about then.
+            if !loaded.bad {
+                warnings.push(format!(
+                    "history {}: {why}; going on without history",
+                    place.shown()
+                ));
+            }
+            warnings.push(format!(
+                "history {}: the file that could not be read is kept as {}",
+                place.shown(),
+                sibling(path, ".bad").display()
+            ));
+            fresh()
         }
     }
-    Ok(warnings)
 }
 
-/// The old file's bytes with `update`'s lines replaced or added, into `out`.
-fn edit(src: &File, layout: &Layout, update: &Update, out: &mut File) -> std::io::Result<()> {
+/// The old file's bytes with the side files' runs (`pending`, each added once) and `update`'s
+/// replacing or adding their names' lines, into `out`.
+fn edit(
+    src: &File,
+    layout: &Layout,
+    pending: &Update,
+    update: &Update,
+    out: &mut File,
+) -> std::io::Result<()> {
     let mut w = Copier {
         src,
         out: BufWriter::with_capacity(64 * 1024, out),
     };
     w.bytes(format::HEADER)?;
     w.bytes(SUITES_OPEN)?;
-    edit_section(&mut w, &layout.sections[0], &update.suites)?;
+    edit_section(&mut w, &layout.sections[0], &pending.suites, &update.suites)?;
     w.bytes(SUITES_CLOSE)?;
     w.bytes(ITEMS_OPEN)?;
-    edit_section(&mut w, &layout.sections[1], &update.items)?;
+    edit_section(&mut w, &layout.sections[1], &pending.items, &update.items)?;
     w.bytes(ITEMS_CLOSE)?;
     w.out.flush()
 }
 
-fn edit_section(w: &mut Copier<'_>, body: &Body, runs: &[(String, Run)]) -> std::io::Result<()> {
-    // Each name once, in the order the update has them.
+fn edit_section(
+    w: &mut Copier<'_>,
+    body: &Body,
+    pending: &[(String, Run)],
+    runs: &[(String, Run)],
+) -> std::io::Result<()> {
+    // Each name once, in the order the records have them.
     let mut names: Vec<&str> = Vec::new();
     let mut entries: HashMap<&str, Entry> = HashMap::new();
-    for (name, run) in runs {
+    let tagged = pending
+        .iter()
+        .map(|r| (r, true))
+        .chain(runs.iter().map(|r| (r, false)));
+    for ((name, run), once) in tagged {
         let entry = match entries.entry(name.as_str()) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
@@ -600,7 +934,11 @@ fn edit_section(w: &mut Copier<'_>, body: &Body, runs: &[(String, Run)]) -> std:
                 v.insert(old)
             }
         };
-        entry.push(run.clone());
+        if once {
+            entry.push_once(run);
+        } else {
+            entry.push(run.clone());
+        }
     }
     let mut replaced: Vec<(u64, u64, Vec<u8>)> = Vec::new();
     let mut added: Vec<Vec<u8>> = Vec::new();
@@ -726,9 +1064,7 @@ fn open_spare(spare: &Path) -> Result<File, bool> {
         .open(spare)
         .map_err(|e| e.kind() == std::io::ErrorKind::NotFound)?;
     let m = f.metadata().map_err(|_| false)?;
-    // SAFETY: geteuid cannot fail and touches no memory.
-    let me = unsafe { libc::geteuid() };
-    if m.is_file() && m.nlink() == 1 && m.uid() == me {
+    if m.is_file() && m.nlink() == 1 && m.uid() == files::euid() {
         Ok(f)
     } else {
         Err(false)
@@ -763,35 +1099,7 @@ fn replace(
         drop(f);
         return swap_in(&spare_path, path);
     }
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path.file_name().map_or_else(
-        || "history.json".into(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let mut attempt = 0;
-    let (tmp, mut f) = loop {
-        let tmp = dir.join(format!(
-            ".{name}.{}.{:08x}.tmp",
-            std::process::id(),
-            fastrand::u32(..)
-        ));
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&tmp)
-        {
-            Ok(f) => break (tmp, f),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 8 => {
-                attempt += 1;
-            }
-            Err(e) => return Err(e),
-        }
-    };
+    let (tmp, mut f) = files::new_temp(path)?;
     let result = fill(&mut f).and_then(|()| {
         drop(f);
         if !spare_missing {
@@ -846,6 +1154,15 @@ mod tests {
 
     fn wanted(names: &[&str]) -> Wanted {
         Wanted::new(names.iter().map(|n| (*n, *n == "unit")))
+    }
+
+    /// A run's write that no stop signal interrupts.
+    fn write(path: &Path, loaded: Loaded, update: &Update) -> Result<Vec<String>, String> {
+        super::write(path, loaded, update, &|| false)
+    }
+
+    fn take(path: &Path) -> Lock {
+        Lock::take(path, &|| false).ok().expect("the lock is free")
     }
 
     fn all(path: &Path) -> Records {
@@ -1185,7 +1502,7 @@ mod tests {
             !dir.path().join("h.json.lock").exists(),
             "a reader makes no file"
         );
-        drop(Lock::take(&path).unwrap());
+        drop(take(&path));
         let shared = Lock::share(&path).expect("the lock file is there now");
         let other = File::open(dir.path().join("h.json.lock")).unwrap();
         // SAFETY: a valid descriptor; flock touches no memory of ours.
@@ -1204,7 +1521,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.json");
         many(&path, 3);
-        let held = Lock::take(&path).unwrap();
+        let held = take(&path);
         let t = std::time::Instant::now();
         assert!(Lock::share(&path).is_none());
         let waited = t.elapsed();
@@ -1240,5 +1557,304 @@ mod tests {
         }
         writer.join().unwrap();
         assert_eq!(all(&path).suites["a"].runs.len(), 20);
+    }
+
+    #[test]
+    fn a_fifo_at_the_history_is_never_opened_for_reading_and_is_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.json");
+        let fifo = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: a valid C string; mkfifo touches no memory of ours.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        let l = load(&path, wanted(&["a"]));
+        assert!(l.warning.as_deref().unwrap().contains("not a regular file"));
+        assert!(
+            load_records(&path)
+                .unwrap_err()
+                .contains("not a regular file")
+        );
+        let warnings = write(&path, l, &update("a", Status::Passed, 1.0)).unwrap();
+        assert!(
+            warnings.iter().any(|w| w.contains("h.json.bad")),
+            "{warnings:?}"
+        );
+        let bad = std::fs::symlink_metadata(dir.path().join("h.json.bad")).unwrap();
+        assert!(std::os::unix::fs::FileTypeExt::is_fifo(&bad.file_type()));
+        assert_eq!(all(&path).suites["a"].runs.len(), 1);
+    }
+
+    #[test]
+    fn a_huge_file_without_newlines_is_read_bounded_and_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.json");
+        // 8 GB that take no disk: zeros, no newline anywhere.
+        File::create(&path).unwrap().set_len(8 << 30).unwrap();
+        let l = load(&path, wanted(&["a"]));
+        let warning = l.warning.clone().unwrap();
+        assert!(
+            warning.contains("too big to be a ptest history (8192 MB"),
+            "{warning}"
+        );
+        assert!(load_records(&path).unwrap_err().contains("too big"));
+        write(&path, l, &update("a", Status::Passed, 1.0)).unwrap();
+        assert_eq!(
+            std::fs::metadata(dir.path().join("h.json.bad"))
+                .unwrap()
+                .len(),
+            8 << 30
+        );
+        assert_eq!(all(&path).suites["a"].runs.len(), 1);
+    }
+
+    #[test]
+    fn a_line_longer_than_the_bound_is_not_the_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lines");
+        std::fs::write(&path, "x".repeat(MAX_LINE * 3)).unwrap();
+        let f = File::open(&path).unwrap();
+        let mut lines = Lines::new(&f);
+        assert!(lines.next().unwrap().is_empty());
+        assert!(lines.too_long);
+        assert!(lines.buf.len() <= MAX_LINE, "{}", lines.buf.len());
+    }
+
+    #[test]
+    fn a_link_to_a_history_is_read_and_the_history_replaced_where_it_leads() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        let target = shared.join("h.json");
+        many(&target, 3);
+        let path = dir.path().join(".ptest/history.json");
+        std::fs::create_dir(dir.path().join(".ptest")).unwrap();
+        std::os::unix::fs::symlink("../shared/h.json", &path).unwrap();
+        let l = load(&path, wanted(&["s001", "a"]));
+        assert!(l.warning.is_none(), "{:?}", l.warning);
+        assert_eq!(l.history.peak_rss_kb("s001"), Some(1));
+        for i in 0..3 {
+            let w = write(
+                &path,
+                load(&path, wanted(&["a"])),
+                &update("a", Status::Passed, f64::from(i)),
+            )
+            .unwrap();
+            assert!(w.is_empty(), "{w:?}");
+        }
+        assert!(std::fs::symlink_metadata(&path).unwrap().is_symlink());
+        let r = all(&target);
+        assert_eq!(r.suites["a"].runs.len(), 3);
+        assert_eq!(r.suites.len(), 4);
+        // The lock and the spare are the target's: every link to it shares them.
+        assert!(shared.join("h.json.lock").exists());
+        assert!(shared.join("h.json.spare").exists());
+        assert!(!dir.path().join(".ptest/history.json.lock").exists());
+    }
+
+    #[test]
+    fn a_link_to_something_else_than_a_history_is_set_aside_and_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.json");
+        let precious = dir.path().join("precious");
+        std::fs::write(&precious, "not a history").unwrap();
+        std::os::unix::fs::symlink(&precious, &path).unwrap();
+        let l = load(&path, wanted(&["a"]));
+        assert!(
+            l.warning
+                .as_deref()
+                .unwrap()
+                .contains("not a ptest history")
+        );
+        let w = write(&path, l, &update("a", Status::Passed, 1.0)).unwrap();
+        assert!(w.iter().any(|w| w.contains("the link is kept as")), "{w:?}");
+        assert_eq!(std::fs::read_to_string(&precious).unwrap(), "not a history");
+        assert!(
+            std::fs::symlink_metadata(dir.path().join("h.json.bad"))
+                .unwrap()
+                .is_symlink()
+        );
+        assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
+        assert_eq!(all(&path).suites["a"].runs.len(), 1);
+        assert!(!dir.path().join("precious.lock").exists());
+
+        // A link that leads nowhere: no file is made where it points.
+        std::fs::remove_file(&path).unwrap();
+        let nowhere = dir.path().join("nowhere.json");
+        std::os::unix::fs::symlink(&nowhere, &path).unwrap();
+        let l = load(&path, wanted(&["a"]));
+        assert!(
+            l.warning.as_deref().unwrap().contains("does not exist"),
+            "{:?}",
+            l.warning
+        );
+        assert!(load_records(&path).unwrap_err().contains("does not exist"));
+        write(&path, l, &update("a", Status::Passed, 1.0)).unwrap();
+        assert!(!nowhere.exists());
+        assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
+    }
+
+    /// A pid that no process has: a child that has been waited for (the kernel hands its
+    /// number out again only after the whole pid range, not within a test).
+    fn dead_pid() -> u32 {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        c.wait().unwrap();
+        pid
+    }
+
+    fn age(path: &Path, secs: u64) {
+        let f = File::options().write(true).open(path).unwrap();
+        f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(secs))
+            .unwrap();
+    }
+
+    #[test]
+    fn temps_of_writers_that_died_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.json");
+        many(&path, 3);
+        let dead = dead_pid();
+        let mut alive = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let name = |pid: u32, tail: &str| dir.path().join(format!(".h.json.{pid}.{tail}"));
+        let stale = name(dead, "0000abcd.tmp");
+        let recent = name(dead, "0000abce.tmp");
+        let live = name(alive.id(), "0000abcf.tmp");
+        let not_ours = name(dead, "xyz.tmp");
+        let other = dir.path().join(format!(".other.json.{dead}.0000abcd.tmp"));
+        for f in [&stale, &recent, &live, &not_ours, &other] {
+            std::fs::write(f, "half a history").unwrap();
+        }
+        for f in [&stale, &live, &not_ours, &other] {
+            age(f, 120);
+        }
+        // A link in the pattern, and what it leads to, stay.
+        let linked = name(dead, "0000abd0.tmp");
+        std::os::unix::fs::symlink(&other, &linked).unwrap();
+        write(
+            &path,
+            load(&path, wanted(&["a"])),
+            &update("a", Status::Passed, 1.0),
+        )
+        .unwrap();
+        assert!(!stale.exists(), "a dead writer's old temp is removed");
+        for f in [&recent, &live, &not_ours, &other] {
+            assert!(f.exists(), "{} kept", f.display());
+        }
+        assert!(std::fs::symlink_metadata(&linked).unwrap().is_symlink());
+        alive.kill().unwrap();
+        alive.wait().unwrap();
+    }
+
+    #[test]
+    fn a_lock_held_too_long_keeps_the_records_aside_for_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.json");
+        many(&path, 3);
+        let held = take(&path);
+        let t = std::time::Instant::now();
+        let w = write(
+            &path,
+            load(&path, wanted(&["a", "unit"])),
+            &update("a", Status::Failed, 1.0),
+        )
+        .unwrap();
+        assert!(t.elapsed() >= WRITER_PATIENCE, "{:?}", t.elapsed());
+        assert!(
+            w.len() == 1
+                && w[0].contains("another process has held its lock")
+                && w[0].contains("h.json.pending."),
+            "{w:?}"
+        );
+        assert!(!all(&path).suites.is_empty());
+        // Readers already see them.
+        assert_eq!(load(&path, wanted(&["a"])).history.failed_last(), ["a"]);
+        assert_eq!(all(&path).suites["a"].runs.len(), 1);
+        drop(held);
+        write(
+            &path,
+            load(&path, wanted(&["a", "unit"])),
+            &update("a", Status::Passed, 2.0),
+        )
+        .unwrap();
+        let r = load_records_once(&files::resolve(&path).unwrap())
+            .unwrap()
+            .unwrap();
+        let statuses: Vec<Status> = r.suites["a"].runs.iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [Status::Failed, Status::Passed]);
+        assert_eq!(r.items["unit/tests/a.py"].runs.len(), 2);
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.contains("pending"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn a_stop_signal_ends_the_wait_for_the_lock_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.json");
+        let _held = take(&path);
+        let asked = std::cell::Cell::new(0);
+        let stop = || {
+            asked.set(asked.get() + 1);
+            asked.get() > 2
+        };
+        let t = std::time::Instant::now();
+        let w = super::write(
+            &path,
+            Loaded::default(),
+            &update("a", Status::Passed, 1.0),
+            &stop,
+        )
+        .unwrap();
+        assert!(t.elapsed() < WRITER_PATIENCE, "{:?}", t.elapsed());
+        assert!(w[0].contains("asked to stop"), "{w:?}");
+        assert_eq!(load_records(&path).unwrap().suites["a"].runs.len(), 1);
+    }
+
+    #[test]
+    fn side_files_merged_twice_count_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.json");
+        many(&path, 2);
+        let u = update("a", Status::Failed, 3.0);
+        files::keep_pending(&path, &u).unwrap();
+        write(
+            &path,
+            load(&path, wanted(&["b"])),
+            &update("b", Status::Passed, 1.0),
+        )
+        .unwrap();
+        // As if the run that merged it was killed before it removed the side file.
+        files::keep_pending(&path, &u).unwrap();
+        write(
+            &path,
+            load(&path, wanted(&["b"])),
+            &update("b", Status::Passed, 1.0),
+        )
+        .unwrap();
+        let r = all(&path);
+        assert_eq!(r.suites["a"].runs.len(), 1);
+        assert_eq!(r.items["unit/tests/a.py"].runs.len(), 3);
+        assert_eq!(r.suites["b"].runs.len(), 2);
+    }
+
+    #[test]
+    fn a_side_file_that_cannot_be_read_is_set_aside_by_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.json");
+        let side = dir.path().join("h.json.pending.1.0000abcd");
+        std::fs::write(&side, "{ torn").unwrap();
+        let w = write(&path, Loaded::default(), &update("a", Status::Passed, 1.0)).unwrap();
+        assert!(
+            w.iter()
+                .any(|w| w.contains("h.json.pending.1.0000abcd.bad")),
+            "{w:?}"
+        );
+        assert!(!side.exists());
+        assert_eq!(all(&path).suites["a"].runs.len(), 1);
     }
 }

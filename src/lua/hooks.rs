@@ -38,6 +38,13 @@ pub(crate) fn count_stop_signals(signals: &[libc::c_int]) {
     }
 }
 
+/// How many stop signals have arrived since the scheduler began handling them: code that
+/// waits outside the scheduler's loop (the history's lock) compares two readings to notice
+/// one.
+pub(crate) fn stop_signals() -> u32 {
+    STOPS.load(Ordering::Relaxed)
+}
+
 /// Calls `f` with `arg` within its time budget. Past it, a Lua error abandons the call: an
 /// endless loop in a hook cannot hold the scheduler's thread, so a signal to ptest always gets
 /// through. A stop signal that arrives during the call abandons it at once, and after a second

@@ -16,6 +16,7 @@ mod graph;
 mod hardening;
 mod harness;
 mod history;
+mod history_files;
 mod hook_budget;
 mod init;
 mod install;
