@@ -398,9 +398,9 @@ fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         errors: Vec::new(),
     });
     let mut github = report::github::GithubSink::detect();
-    let mut past = location
-        .path()
-        .map(|p| history::sink::HistorySink::new(p.to_path_buf(), loaded));
+    let mut past = location.path().map(|p| {
+        history::sink::HistorySink::new(p.to_path_buf(), loaded, lua::hooks::stop_signals)
+    });
     let mut hooks = lua::hooks::Hooks { runtime: &runtime };
     let mut judge = lua::hooks::Predicates { runtime: &runtime };
     let opts = sched::Options {

@@ -16,15 +16,19 @@ pub(crate) struct HistorySink {
     pub warnings: Vec<String>,
     /// A write that failed: like a report that was asked for and is missing, it fails the run.
     pub errors: Vec<String>,
+    /// How many stop signals have arrived so far (the process's count): a new one ends the
+    /// write's wait for the lock.
+    stop_signals: fn() -> u32,
 }
 
 impl HistorySink {
-    pub(crate) fn new(path: PathBuf, loaded: Loaded) -> HistorySink {
+    pub(crate) fn new(path: PathBuf, loaded: Loaded, stop_signals: fn() -> u32) -> HistorySink {
         HistorySink {
             path,
             loaded: Some(loaded),
             warnings: Vec::new(),
             errors: Vec::new(),
+            stop_signals,
         }
     }
 }
@@ -185,8 +189,8 @@ impl Sink for HistorySink {
         };
         // A stop signal that arrives while the write waits for the lock ends the wait: the
         // records are kept aside for the next run (`store::write`).
-        let stops = crate::lua::hooks::stop_signals();
-        let stop = || crate::lua::hooks::stop_signals() > stops;
+        let stops = (self.stop_signals)();
+        let stop = || (self.stop_signals)() > stops;
         match store::write(&self.path, loaded, &update, &stop) {
             Ok(w) => self.warnings.extend(w),
             Err(e) => self.errors.push(e),
