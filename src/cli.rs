@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::settings::Jobs;
+use crate::settings::{Jobs, ShardArg, ShardsArg};
 
 /// `ptest --version` and `ptest version`: the crate's version and, when built from a git
 /// checkout, the commit and its date (build.rs).
@@ -216,6 +216,10 @@ pub struct ConfigArgs {
     /// Colour: auto (only on a terminal, never with NO_COLOR), always or never
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Only the K-th of N shards of the run, split by history (1 <= K <= N; also PTEST_SHARD
+    /// and the CI systems' parallel-job variables); ptest plan also takes all/N
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<ShardArg>,
 }
 
 #[derive(Debug, Clone, Args, Default)]
@@ -265,10 +269,39 @@ pub(crate) struct ListArgs {
     pub format: ListFormat,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub(crate) enum PlanFormat {
+    #[default]
+    Text,
+    /// With --shard all/N or --shards
+    Json,
+    /// With --shard all/N or --shards: {"shard":["1/4",...]}, for a CI's matrix
+    GithubMatrix,
+}
+
 #[derive(Debug, Clone, Args)]
+#[command(after_help = "Static shards:\n  \
+    ptest plan --shard 2/4          the plan of shard 2 of 4, and how the 4 compare\n  \
+    ptest plan --shard all/4        every shard's suites and items, expected times, max/mean\n  \
+    ptest plan --shards auto --target 10m --node-overhead 30s --format github-matrix\n    \
+    the fewest shards whose slowest one (plus a machine's start) meets 10m, as a matrix")]
 pub(crate) struct PlanArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
+    /// How many shards: "auto" picks the fewest whose predicted wall time meets --target (the
+    /// least wall time when none does), or a number; prints every shard (or the matrix)
+    #[arg(long, value_name = "auto|N", conflicts_with = "shard")]
+    pub shards: Option<ShardsArg>,
+    /// With --shards auto: the wall time to meet, like "10m"
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub target: Option<std::time::Duration>,
+    /// With --shards auto: what a machine costs before its shard starts (checkout, setup),
+    /// like "30s"
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub node_overhead: Option<std::time::Duration>,
+    /// Output format: text; json or github-matrix with --shard all/N or --shards
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

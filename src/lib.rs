@@ -18,6 +18,7 @@ mod report;
 mod safe_write;
 mod sched;
 mod settings;
+mod shard;
 mod shell;
 mod size;
 mod suggest;
@@ -147,12 +148,7 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
             leave(plan, rt);
             Ok(exit::OK)
         }
-        Some(Command::Plan(a)) => {
-            let (plan, rt) = load(&a.config)?;
-            print_stdout(&report::listing::plan_text(&plan));
-            leave(plan, rt);
-            Ok(exit::OK)
-        }
+        Some(Command::Plan(a)) => plan_command(&a),
         Some(Command::Graph(a)) => {
             let (plan, rt) = load(&a.config)?;
             let text = match a.format {
@@ -164,6 +160,92 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
             Ok(exit::OK)
         }
     }
+}
+
+/// `ptest plan`: the resolved schedule, of one shard with `--shard K/N`; with `--shard all/N`
+/// or `--shards`, every shard (DESIGN §10).
+fn plan_command(a: &cli::PlanArgs) -> Result<u8, Error> {
+    use cli::PlanFormat;
+    let every = match (a.shards, a.config.shard) {
+        (Some(n), _) => Some(n),
+        (None, Some(settings::ShardArg::All(n))) => Some(settings::ShardsArg::Count(n)),
+        (None, _) => None,
+    };
+    if every != Some(settings::ShardsArg::Auto) {
+        for (flag, given) in [
+            ("--target", a.target.is_some()),
+            ("--node-overhead", a.node_overhead.is_some()),
+        ] {
+            if given {
+                return Err(Error::Usage(format!("{flag} goes with --shards auto")));
+            }
+        }
+    }
+    let Some(every) = every else {
+        if a.format != PlanFormat::Text {
+            return Err(Error::Usage(
+                "--format json and github-matrix go with --shard all/N or --shards".into(),
+            ));
+        }
+        let location = history_location(&a.config);
+        let (plan, rt, _, placed) = load_with(&a.config, &location)?;
+        let mut text = report::listing::plan_text(&plan);
+        if let (Some(sh), Some(placed)) = (plan.settings.shard.value, &placed) {
+            let line = report::shards::shard_line(
+                sh.index,
+                sh.total,
+                plan.settings.shard.source.label(),
+                placed,
+            );
+            let at = text.find('\n').map_or(0, |i| i + 1);
+            text.insert_str(at, &line);
+        }
+        print_stdout(&text);
+        leave(plan, rt);
+        return Ok(exit::OK);
+    };
+    let target = match (every, a.target) {
+        (settings::ShardsArg::Auto, None) => {
+            return Err(Error::Usage(
+                "--shards auto needs --target DUR, the wall time to meet (like \"10m\")".into(),
+            ));
+        }
+        (_, t) => t.map_or(0.0, |t| t.as_secs_f64()),
+    };
+    let overhead = a.node_overhead.map_or(0.0, |d| d.as_secs_f64());
+    let location = history_location(&a.config);
+    let (whole, rt, _) = evaluate_with(&a.config, &location, shard::whole)?;
+    let total = match every {
+        settings::ShardsArg::Count(n) => n,
+        settings::ShardsArg::Auto => {
+            let choice = shard::split::choose(&whole.units.model, target, overhead);
+            let text = match a.format {
+                PlanFormat::Text => report::shards::auto_text(&choice, target, overhead),
+                PlanFormat::Json => report::shards::auto_json(&choice, target, overhead),
+                PlanFormat::GithubMatrix => {
+                    // The matrix on stdout for the workflow; what each count would take in the
+                    // job's log.
+                    let _ = write!(
+                        std::io::stderr().lock(),
+                        "{}",
+                        report::shards::auto_text(&choice, target, overhead)
+                    );
+                    report::shards::matrix(choice.shards)
+                }
+            };
+            print_stdout(&text);
+            leave(whole.plan, rt);
+            return Ok(exit::OK);
+        }
+    };
+    let split = whole.units.split(total);
+    print_stdout(&match a.format {
+        PlanFormat::Text => report::shards::all_text(&whole, &split),
+        PlanFormat::Json => report::shards::all_json(&whole, &split),
+        PlanFormat::GithubMatrix => report::shards::matrix(total),
+    });
+    leave(whole.plan, rt);
+    Ok(exit::OK)
 }
 
 /// The process ends next: freeing a 10,000-suite plan and its Lua state one allocation at a
@@ -308,7 +390,7 @@ fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
     // stop: it must not pass to init before the executor exists. Failing here only loses that.
     let _ = exec::become_subreaper();
     let location = history_location(&args.config);
-    let (plan, runtime, loaded) = load_with(&args.config, &location)?;
+    let (plan, runtime, loaded, placed) = load_with(&args.config, &location)?;
     if args.config.rerun_failed && plan.suites.is_empty() {
         print_stdout("nothing failed last time\n");
         leave(plan, runtime);
@@ -319,7 +401,16 @@ fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         let _ = writeln!(
             std::io::stderr().lock(),
             "error: nothing to run: {} (--allow-empty accepts that)",
-            nothing_to_run(&args.config, plan.suites.len())
+            match (plan.settings.shard.value, placed.map(|p| p.units)) {
+                (Some(sh), Some(units)) if plan.suites.is_empty() && units > 0 => format!(
+                    "shard {}/{} has no suite: the run has {units} unit{} to share out (a \
+                     chain of dependencies, a max = 1 group, a suite or a batch's item each)",
+                    sh.index,
+                    sh.total,
+                    if units == 1 { "" } else { "s" }
+                ),
+                _ => nothing_to_run(&args.config, plan.suites.len()),
+            }
         );
         leave(plan, runtime);
         return Ok(exit::NOTHING_TO_RUN);
@@ -547,15 +638,52 @@ fn nothing_to_run(args: &ConfigArgs, kept: usize) -> String {
 /// Evaluate the config and build the plan, with the command line, environment and history
 /// applied.
 pub fn load(args: &ConfigArgs) -> Result<(Plan, lua::Runtime), Error> {
-    let (plan, runtime, _) = load_with(args, &history_location(args))?;
+    let (plan, runtime, _, _) = load_with(args, &history_location(args))?;
     Ok((plan, runtime))
 }
 
-/// `load`, keeping what was read of the history at `location` (a run adds to it at the end).
+/// `load`, keeping what was read of the history at `location` (a run adds to it at the end),
+/// and on a shard where it stands among the others.
 fn load_with(
     args: &ConfigArgs,
     location: &history::Location,
-) -> Result<(Plan, lua::Runtime, history::store::Loaded), Error> {
+) -> Result<
+    (
+        Plan,
+        lua::Runtime,
+        history::store::Loaded,
+        Option<shard::Placed>,
+    ),
+    Error,
+> {
+    if let Some(settings::ShardArg::All(n)) = args.shard {
+        return Err(Error::Usage(format!(
+            "--shard all/{n}: a run (or list, graph) is one shard, K/N; all/N is for ptest plan"
+        )));
+    }
+    let ((plan, placed), runtime, loaded) = evaluate_with(args, location, |decls, inputs| {
+        // On a shard, the whole run is planned first (for its units), then the shard's part;
+        // a bad shard setting is reported by `build`, after the config's own errors.
+        match settings::resolve_shard(inputs.overrides, inputs.env) {
+            Ok(settings::Sourced {
+                value: Some(one), ..
+            }) => {
+                let sharded = shard::plan_of(decls, inputs, one)?;
+                Ok((sharded.plan, Some(sharded.placed)))
+            }
+            _ => Ok((plan::build::build(decls, inputs)?, None)),
+        }
+    })?;
+    Ok((plan, runtime, loaded, placed))
+}
+
+/// Evaluate the config, read what it needs of the history at `location`, and hand the
+/// declarations with the command line, environment and history to `f`, which plans.
+fn evaluate_with<R>(
+    args: &ConfigArgs,
+    location: &history::Location,
+    f: impl FnOnce(plan::decl::Declarations, &plan::build::Inputs<'_>) -> Result<R, Error>,
+) -> Result<(R, lua::Runtime, history::store::Loaded), Error> {
     check_history(location)?;
     let config = config_path(args.config.as_deref())?;
     let sys = sys::Sys::detect();
@@ -588,8 +716,8 @@ fn load_with(
         history,
         memory_available: &crate::sys::mem_available,
     };
-    let plan = plan::build::build(evaluated.decls, &inputs)?;
-    Ok((plan, evaluated.runtime, loaded))
+    let made = f(evaluated.decls, &inputs)?;
+    Ok((made, evaluated.runtime, loaded))
 }
 
 #[cfg(test)]

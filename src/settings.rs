@@ -72,6 +72,50 @@ impl std::str::FromStr for Shard {
     }
 }
 
+/// `--shard` as given: one shard, or (`ptest plan --shard all/N`) every shard of N.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardArg {
+    One(Shard),
+    All(u32),
+}
+
+impl std::str::FromStr for ShardArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().split_once('/') {
+            Some((all, n)) if all.trim().eq_ignore_ascii_case("all") => {
+                match n.trim().parse::<u32>() {
+                    Ok(n) if n >= 1 => Ok(ShardArg::All(n)),
+                    _ => Err(format!("expected all/N with N >= 1, got \"{s}\"")),
+                }
+            }
+            _ => s.parse().map(ShardArg::One),
+        }
+    }
+}
+
+/// `ptest plan --shards`: how many shards, or `auto` to choose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ShardsArg {
+    Auto,
+    Count(u32),
+}
+
+impl std::str::FromStr for ShardsArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim().eq_ignore_ascii_case("auto") {
+            return Ok(ShardsArg::Auto);
+        }
+        match s.trim().parse::<u32>() {
+            Ok(n) if n >= 1 => Ok(ShardsArg::Count(n)),
+            _ => Err(format!(
+                "expected \"auto\" or a number of shards, got \"{s}\""
+            )),
+        }
+    }
+}
+
 /// `-j N` or `-j auto`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Jobs {
@@ -140,7 +184,10 @@ impl Overrides {
             color: args.color,
             history: args.history.clone(),
             no_history: args.no_history,
-            shard: None,
+            shard: match args.shard {
+                Some(ShardArg::One(s)) => Some(s),
+                Some(ShardArg::All(_)) | None => None,
+            },
         }
     }
 }
@@ -251,15 +298,18 @@ pub(crate) fn history(
     }
 }
 
-/// DESIGN §10: `--shard`, `PTEST_SHARD`, then the CI systems' own parallel-job variables.
-fn resolve_shard(
+/// DESIGN §10: `--shard`, `PTEST_SHARD`, then the CI systems' own parallel-job variables, the
+/// first system whose pair of variables is set. A pair that makes no shard is an error naming
+/// what was read: running the whole run on every machine would do each suite N times.
+pub(crate) fn resolve_shard(
     cli: &Overrides,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Sourced<Option<Shard>>, Error> {
     if let Some(s) = cli.shard {
         return Ok(sourced(Some(s), Source::Flag("--shard")));
     }
-    if let Some(v) = env("PTEST_SHARD").filter(|v| !v.trim().is_empty()) {
+    let set = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+    if let Some(v) = set("PTEST_SHARD") {
         let s: Shard = v
             .parse()
             .map_err(|e| Error::Usage(format!("PTEST_SHARD: {e}")))?;
@@ -277,18 +327,38 @@ fn resolve_shard(
         ("JOB_COMPLETION_INDEX", "PTEST_SHARD_TOTAL", true),
     ];
     for (index, total, zero_based) in systems {
-        let number = |k: &str| env(k).and_then(|v| v.trim().parse::<u32>().ok());
-        let (Some(i), Some(n)) = (number(index), number(total)) else {
-            continue;
+        let (i, n) = match (set(index), set(total)) {
+            (Some(i), Some(n)) => (i, n),
+            // A Kubernetes Job's index alone is not about shards; ptest's own total alone is
+            // a mistake.
+            (None, Some(n)) if total == "PTEST_SHARD_TOTAL" => {
+                return Err(Error::Usage(format!(
+                    "PTEST_SHARD_TOTAL=\"{n}\" is set but JOB_COMPLETION_INDEX is not (a \
+                     Kubernetes indexed Job sets it; elsewhere give PTEST_SHARD=K/N)"
+                )));
+            }
+            _ => continue,
         };
-        let shard = Shard {
-            index: if zero_based { i.saturating_add(1) } else { i },
-            total: n,
+        let number = |v: &str| v.trim().parse::<u32>().ok();
+        let shard = match (number(&i), number(&n)) {
+            (Some(i), Some(n)) => Shard {
+                index: if zero_based { i.saturating_add(1) } else { i },
+                total: n,
+            },
+            _ => Shard { index: 0, total: 0 },
         };
-        // A CI system's own variables that make no shard are not ptest's to reject.
-        if shard.index >= 1 && shard.index <= shard.total {
-            return Ok(sourced(Some(shard), Source::Env(index)));
+        if shard.index == 0 || shard.index > shard.total {
+            let range = if zero_based {
+                format!("0 <= {index} < {total}")
+            } else {
+                format!("1 <= {index} <= {total}")
+            };
+            return Err(Error::Usage(format!(
+                "{index}=\"{i}\" and {total}=\"{n}\" make no shard (expected whole numbers \
+                 with {range})"
+            )));
         }
+        return Ok(sourced(Some(shard), Source::Env(index)));
     }
     Ok(sourced(None, Source::Default))
 }
@@ -670,8 +740,8 @@ mod tests {
                 &[("JOB_COMPLETION_INDEX", "1"), ("PTEST_SHARD_TOTAL", "5")],
                 Some((2, 5, "JOB_COMPLETION_INDEX")),
             ),
-            // An index past the total, or half a pair, makes no shard.
-            (&[("CI_NODE_INDEX", "5"), ("CI_NODE_TOTAL", "4")], None),
+            // Half a pair is not about shards.
+            (&[("CI_NODE_INDEX", "3")], None),
             (&[("JOB_COMPLETION_INDEX", "1")], None),
         ];
         for (vars, want) in cases {
@@ -851,14 +921,43 @@ mod tests {
                 Source::Env("PTEST_SHARD")
             )
         );
-        // A CI system's variables that are not numbers make no shard, and no error.
-        let e = env(&[("CI_NODE_INDEX", "x"), ("CI_NODE_TOTAL", "2")]);
-        let s = resolve(&Overrides::default(), &e, &lua(), Path::new(DIR), 2).unwrap();
-        assert_eq!(s.shard.value, None);
-        // GitLab counts from 1: index 0 is no shard.
-        let e = env(&[("CI_NODE_INDEX", "0"), ("CI_NODE_TOTAL", "2")]);
-        let s = resolve(&Overrides::default(), &e, &lua(), Path::new(DIR), 2).unwrap();
-        assert_eq!(s.shard.value, None);
+        // A CI system's pair that makes no shard is an error naming what was read: every
+        // machine would otherwise run everything.
+        for (vars, want) in [
+            (
+                &[("CI_NODE_INDEX", "x"), ("CI_NODE_TOTAL", "2")][..],
+                "CI_NODE_INDEX=\"x\" and CI_NODE_TOTAL=\"2\" make no shard (expected whole \
+                 numbers with 1 <= CI_NODE_INDEX <= CI_NODE_TOTAL)",
+            ),
+            // GitLab counts from 1.
+            (
+                &[("CI_NODE_INDEX", "0"), ("CI_NODE_TOTAL", "2")][..],
+                "CI_NODE_INDEX=\"0\" and CI_NODE_TOTAL=\"2\" make no shard (expected whole \
+                 numbers with 1 <= CI_NODE_INDEX <= CI_NODE_TOTAL)",
+            ),
+            (
+                &[("CI_NODE_INDEX", "5"), ("CI_NODE_TOTAL", "4")][..],
+                "CI_NODE_INDEX=\"5\" and CI_NODE_TOTAL=\"4\" make no shard (expected whole \
+                 numbers with 1 <= CI_NODE_INDEX <= CI_NODE_TOTAL)",
+            ),
+            // CircleCI counts from 0.
+            (
+                &[("CIRCLE_NODE_INDEX", "2"), ("CIRCLE_NODE_TOTAL", "2")][..],
+                "CIRCLE_NODE_INDEX=\"2\" and CIRCLE_NODE_TOTAL=\"2\" make no shard (expected \
+                 whole numbers with 0 <= CIRCLE_NODE_INDEX < CIRCLE_NODE_TOTAL)",
+            ),
+            (
+                &[("PTEST_SHARD_TOTAL", "4")][..],
+                "PTEST_SHARD_TOTAL=\"4\" is set but JOB_COMPLETION_INDEX is not (a Kubernetes \
+                 indexed Job sets it; elsewhere give PTEST_SHARD=K/N)",
+            ),
+        ] {
+            let vars: &'static [(&'static str, &'static str)] =
+                Box::leak(vars.to_vec().into_boxed_slice());
+            let e =
+                resolve(&Overrides::default(), &env(vars), &lua(), Path::new(DIR), 2).unwrap_err();
+            assert_eq!(e.to_string(), want, "{vars:?}");
+        }
         // The first system with a full pair wins, in the order of DESIGN §10.
         let e = env(&[
             ("CIRCLE_NODE_INDEX", "1"),
@@ -873,6 +972,23 @@ mod tests {
                 Some(Shard { index: 2, total: 3 }),
                 Source::Env("CIRCLE_NODE_INDEX")
             )
+        );
+    }
+
+    #[test]
+    fn shard_arguments_name_one_shard_or_all() {
+        assert_eq!(
+            "2/4".parse::<ShardArg>(),
+            Ok(ShardArg::One(Shard { index: 2, total: 4 }))
+        );
+        assert_eq!(" ALL / 8 ".parse::<ShardArg>(), Ok(ShardArg::All(8)));
+        assert_eq!(
+            "all/0".parse::<ShardArg>(),
+            Err("expected all/N with N >= 1, got \"all/0\"".to_owned())
+        );
+        assert_eq!(
+            "5/4".parse::<ShardArg>(),
+            Err("expected K/N with 1 <= K <= N, got \"5/4\"".to_owned())
         );
     }
 

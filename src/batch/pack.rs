@@ -202,7 +202,7 @@ struct Piece {
 /// Each further slice of an item is assumed to cost this share of the item again: each slice
 /// is a process that collects the whole file before it leaves out the other slices' tests (3 s
 /// of the 30 s of `packaging`'s `test_version.py`, which holds 51,524 tests).
-const SLICE_REPEAT: f64 = 0.1;
+pub(crate) const SLICE_REPEAT: f64 = 0.1;
 
 /// The items as pieces: an item cut in `n` counts `(1 + (n - 1) * SLICE_REPEAT) / n` of its
 /// duration for each slice.

@@ -122,8 +122,34 @@ fn unknown(
 }
 
 /// Build the plan, or every error found.
-pub(crate) fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
+pub(crate) fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
+    build_with(d, inputs, None)
+}
+
+/// The plan of one shard of a static split (DESIGN §10): as [`build`], keeping only what
+/// `share` says the shard runs; a spread batch packs only the shard's items, into parts named
+/// after the shard (`unit[2.1]`, so that no two shards' parts share a name).
+pub(crate) fn build_share(
+    d: Declarations,
+    inputs: &Inputs<'_>,
+    share: &super::Share,
+) -> Result<Plan, Error> {
+    build_with(d, inputs, Some(share))
+}
+
+fn build_with(
+    mut d: Declarations,
+    inputs: &Inputs<'_>,
+    share: Option<&super::Share>,
+) -> Result<Plan, Error> {
     let mut errors = Vec::new();
+    if let Some(share) = share {
+        for s in &mut d.suites {
+            if let (Some(b), Some(mine)) = (s.batch.as_mut(), share.items_of(&s.name)) {
+                b.items.retain(|i| mine.contains(i));
+            }
+        }
+    }
 
     // Every setting's precedence is `settings`' business; the plan only applies the result. A
     // bad value from outside (PTEST_WORKERS) is reported below, after the config's own errors.
@@ -192,6 +218,10 @@ pub(crate) fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Er
             }),
         },
     );
+    let mut batch_parts = batch_parts;
+    if let Some(share) = share {
+        name_shard_parts(&mut d, &mut batch_parts, share);
+    }
     let expanded_selection;
     let selection = if batch_parts.is_empty() {
         inputs.selection
@@ -444,6 +474,14 @@ pub(crate) fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Er
         &batch_parts,
     )?;
 
+    if let Some(share) = share {
+        for (k, s) in keep.iter_mut().zip(&d.suites) {
+            if !share.runs(&s.name, s.part.as_ref().map(|p| p.batch.as_str())) {
+                *k = None;
+            }
+        }
+    }
+
     // Re-index the kept suites.
     let mut new_id: Vec<Option<SuiteId>> = vec![None; d.suites.len()];
     let mut n = 0u32;
@@ -604,6 +642,34 @@ pub(crate) fn build(mut d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Er
         declared: declared_count,
         settings,
     })
+}
+
+/// The parts of the batches spread over shards, named after the shard (`unit[2.1]` for the
+/// first part of shard 2). Nothing depends on a spread batch, so only the names change.
+fn name_shard_parts(
+    d: &mut Declarations,
+    parts: &mut crate::batch::pack::Parts,
+    share: &super::Share,
+) {
+    let mut renamed: HashMap<String, String> = HashMap::new();
+    for s in &mut d.suites {
+        let Some(part) = s
+            .part
+            .as_ref()
+            .filter(|p| share.items_of(&p.batch).is_some())
+        else {
+            continue;
+        };
+        let name = format!("{}[{}.{}]", part.batch, share.index, part.index);
+        renamed.insert(std::mem::replace(&mut s.name, name.clone()), name);
+    }
+    for names in parts.values_mut() {
+        for n in names.iter_mut() {
+            if let Some(new) = renamed.get(n.as_str()) {
+                n.clone_from(new);
+            }
+        }
+    }
 }
 
 /// Which declared suites the selection keeps: `None` dropped, `Some(skip)` kept.

@@ -184,6 +184,35 @@ pub struct Limiter {
     pub max_throttled: Option<u32>,
 }
 
+/// What one shard of a static split runs (DESIGN §10), by the names the whole run's plan
+/// gives them: `shard::units` decides it, `build::build_share` keeps only that.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Share {
+    /// 1-based.
+    pub index: u32,
+    pub total: u32,
+    /// Suites this shard runs (a whole batch's parts among them).
+    pub suites: std::collections::HashSet<String>,
+    /// Each spread batch's items this shard runs (possibly none), by the batch's name.
+    pub items: std::collections::HashMap<String, std::collections::HashSet<String>>,
+}
+
+impl Share {
+    /// Whether this shard runs the suite named `name`, a part of `batch` if it is one.
+    pub(crate) fn runs(&self, name: &str, batch: Option<&str>) -> bool {
+        match batch {
+            Some(b) if self.items.contains_key(b) => true,
+            _ => self.suites.contains(name),
+        }
+    }
+
+    /// The items of a spread batch this shard runs; `None` when the batch is not spread (it
+    /// runs whole, here or on another shard).
+    pub(crate) fn items_of(&self, batch: &str) -> Option<&std::collections::HashSet<String>> {
+        self.items.get(batch)
+    }
+}
+
 /// The resolved, validated schedule.
 #[derive(Debug, Clone)]
 pub struct Plan {

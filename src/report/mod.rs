@@ -11,6 +11,7 @@ pub(crate) mod junit;
 pub(crate) mod listing;
 pub(crate) mod live;
 pub(crate) mod merge;
+pub(crate) mod shards;
 pub(crate) mod style;
 pub(crate) mod terminal;
 

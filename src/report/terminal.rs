@@ -240,8 +240,17 @@ impl Terminal {
                 reasons.join(", ")
             )
         };
+        // On a shard, which one and which setting said so (DESIGN §10).
+        let shard = plan.settings.shard.value.map_or_else(String::new, |sh| {
+            format!(
+                "shard {}/{} ({}), ",
+                sh.index,
+                sh.total,
+                plan.settings.shard.source.label()
+            )
+        });
         format!(
-            "{} {count}, {} worker{} ({}), fail-fast {}, logs in {}/  run {}\n",
+            "{} {shard}{count}, {} worker{} ({}), fail-fast {}, logs in {}/  run {}\n",
             self.styles.bold("ptest:"),
             plan.workers,
             if plan.workers == 1 { "" } else { "s" },

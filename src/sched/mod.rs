@@ -439,6 +439,9 @@ impl<'a> Scheduler<'a> {
             var("PTEST_PHASE", &phase.name),
             var("PTEST_GROUP", plan.group_name(s).unwrap_or("")),
         ]);
+        if let Some(sh) = plan.settings.shard.value {
+            env.push(var("PTEST_SHARD", &format!("{}/{}", sh.index, sh.total)));
+        }
         if let Some(bin) = &self.bin_dir {
             // A suite that sets its own PATH still finds this very binary first for
             // `ptest acquire`; for the others the run's environment has it already.

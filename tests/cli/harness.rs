@@ -58,6 +58,14 @@ impl Project {
             "PTEST_HISTORY",
             "PTEST_SHARD",
             "PTEST_SHARD_TOTAL",
+            // The CI systems' parallel-job variables: a test that runs under one is no shard.
+            "CI_NODE_INDEX",
+            "CI_NODE_TOTAL",
+            "CIRCLE_NODE_INDEX",
+            "CIRCLE_NODE_TOTAL",
+            "BUILDKITE_PARALLEL_JOB",
+            "BUILDKITE_PARALLEL_JOB_COUNT",
+            "JOB_COMPLETION_INDEX",
             // What a run gives its suites: these tests may themselves run under ptest (the
             // cargo preset's benchmark runs them so), and the ptest they start is not a suite.
             "PTEST_SOCKET",

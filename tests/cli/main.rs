@@ -43,6 +43,7 @@ mod run_basic;
 mod run_output;
 mod run_stop;
 mod selection;
+mod shards;
 mod socket_abuse;
 mod terminal_view;
 mod tmp_retention;
