@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::settings::{Jobs, ShardArg, ShardsArg};
+use crate::settings::{Jobs, Shard};
 
 /// `ptest --version` and `ptest version`: the crate's version and, when built from a git
 /// checkout, the commit and its date (build.rs).
@@ -319,6 +319,50 @@ pub(crate) struct GraphArgs {
     pub format: GraphFormat,
 }
 
+/// `--shard` as given: one shard, or (`ptest plan --shard all/N`) every shard of N.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardArg {
+    One(Shard),
+    All(u32),
+}
+
+impl std::str::FromStr for ShardArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().split_once('/') {
+            Some((all, n)) if all.trim().eq_ignore_ascii_case("all") => {
+                match n.trim().parse::<u32>() {
+                    Ok(n) if n >= 1 => Ok(ShardArg::All(n)),
+                    _ => Err(format!("expected all/N with N >= 1, got \"{s}\"")),
+                }
+            }
+            _ => s.parse().map(ShardArg::One),
+        }
+    }
+}
+
+/// `ptest plan --shards`: how many shards, or `auto` to choose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ShardsArg {
+    Auto,
+    Count(u32),
+}
+
+impl std::str::FromStr for ShardsArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim().eq_ignore_ascii_case("auto") {
+            return Ok(ShardsArg::Auto);
+        }
+        match s.trim().parse::<u32>() {
+            Ok(n) if n >= 1 => Ok(ShardsArg::Count(n)),
+            _ => Err(format!(
+                "expected \"auto\" or a number of shards, got \"{s}\""
+            )),
+        }
+    }
+}
+
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     crate::duration::parse(s)
         .map_err(|e| format!("expected a duration like \"30s\" or \"5m\" ({e})"))
@@ -598,5 +642,22 @@ mod tests {
         assert!(dir.is_absolute(), "{}", dir.display());
         assert!(dir.ends_with("out/logs"));
         assert_eq!(o.retries, Some(0));
+    }
+
+    #[test]
+    fn shard_arguments_name_one_shard_or_all() {
+        assert_eq!(
+            "2/4".parse::<ShardArg>(),
+            Ok(ShardArg::One(Shard { index: 2, total: 4 }))
+        );
+        assert_eq!(" ALL / 8 ".parse::<ShardArg>(), Ok(ShardArg::All(8)));
+        assert_eq!(
+            "all/0".parse::<ShardArg>(),
+            Err("expected all/N with N >= 1, got \"all/0\"".to_owned())
+        );
+        assert_eq!(
+            "5/4".parse::<ShardArg>(),
+            Err("expected K/N with 1 <= K <= N, got \"5/4\"".to_owned())
+        );
     }
 }

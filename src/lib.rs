@@ -168,10 +168,10 @@ fn plan_command(a: &cli::PlanArgs) -> Result<u8, Error> {
     use cli::PlanFormat;
     let every = match (a.shards, a.config.shard) {
         (Some(n), _) => Some(n),
-        (None, Some(settings::ShardArg::All(n))) => Some(settings::ShardsArg::Count(n)),
+        (None, Some(cli::ShardArg::All(n))) => Some(cli::ShardsArg::Count(n)),
         (None, _) => None,
     };
-    if every != Some(settings::ShardsArg::Auto) {
+    if every != Some(cli::ShardsArg::Auto) {
         for (flag, given) in [
             ("--target", a.target.is_some()),
             ("--node-overhead", a.node_overhead.is_some()),
@@ -205,7 +205,7 @@ fn plan_command(a: &cli::PlanArgs) -> Result<u8, Error> {
         return Ok(exit::OK);
     };
     let target = match (every, a.target) {
-        (settings::ShardsArg::Auto, None) => {
+        (cli::ShardsArg::Auto, None) => {
             return Err(Error::Usage(
                 "--shards auto needs --target DUR, the wall time to meet (like \"10m\")".into(),
             ));
@@ -216,8 +216,8 @@ fn plan_command(a: &cli::PlanArgs) -> Result<u8, Error> {
     let location = history_location(&a.config);
     let (whole, rt, _) = evaluate_with(&a.config, &location, shard::whole)?;
     let total = match every {
-        settings::ShardsArg::Count(n) => n,
-        settings::ShardsArg::Auto => {
+        cli::ShardsArg::Count(n) => n,
+        cli::ShardsArg::Auto => {
             let choice = shard::split::choose(&whole.units.model, target, overhead);
             let text = match a.format {
                 PlanFormat::Text => report::shards::auto_text(&choice, target, overhead),
@@ -656,23 +656,13 @@ fn load_with(
     ),
     Error,
 > {
-    if let Some(settings::ShardArg::All(n)) = args.shard {
+    if let Some(cli::ShardArg::All(n)) = args.shard {
         return Err(Error::Usage(format!(
             "--shard all/{n}: a run (or list, graph) is one shard, K/N; all/N is for ptest plan"
         )));
     }
     let ((plan, placed), runtime, loaded) = evaluate_with(args, location, |decls, inputs| {
-        // On a shard, the whole run is planned first (for its units), then the shard's part;
-        // a bad shard setting is reported by `build`, after the config's own errors.
-        match settings::resolve_shard(inputs.overrides, inputs.env) {
-            Ok(settings::Sourced {
-                value: Some(one), ..
-            }) => {
-                let sharded = shard::plan_of(decls, inputs, one)?;
-                Ok((sharded.plan, Some(sharded.placed)))
-            }
-            _ => Ok((plan::build::build(decls, inputs)?, None)),
-        }
+        plan::build::build_run(decls, inputs, shard::share_of)
     })?;
     Ok((plan, runtime, loaded, placed))
 }

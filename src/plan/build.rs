@@ -126,15 +126,34 @@ pub(crate) fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error>
     build_with(d, inputs, None)
 }
 
-/// The plan of one shard of a static split (DESIGN §10): as [`build`], keeping only what
-/// `share` says the shard runs; a spread batch packs only the shard's items, into parts named
-/// after the shard (`unit[2.1]`, so that no two shards' parts share a name).
-pub(crate) fn build_share(
+/// The plan of what this machine runs. On a static shard (`settings.shard`, DESIGN §10) the
+/// whole run is planned first, `split` says what the shard runs (and anything else the caller
+/// wants to know of the split, `X`), and the shard's plan is built from that: only what the
+/// share names, a spread batch packing only the shard's items, into parts named after the
+/// shard (`unit[2.1]`, so that no two shards' parts share a name). Otherwise it is [`build`]. The split is the caller's: `plan` knows nothing of how shards are made.
+pub(crate) fn build_run<X>(
     d: Declarations,
     inputs: &Inputs<'_>,
-    share: &super::Share,
-) -> Result<Plan, Error> {
-    build_with(d, inputs, Some(share))
+    split: impl FnOnce(&Plan, crate::settings::Shard) -> (super::Share, X),
+) -> Result<(Plan, Option<X>), Error> {
+    // Resolved here only to learn whether this is a shard; a bad setting is reported by
+    // `build_with`, after the config's own errors.
+    let shard = settings::resolve(
+        inputs.overrides,
+        inputs.env,
+        &d.config,
+        &d.config_dir,
+        inputs.cpus,
+    )
+    .ok()
+    .and_then(|s| s.shard.value);
+    let Some(shard) = shard else {
+        return Ok((build_with(d, inputs, None)?, None));
+    };
+    let whole = build_with(d.clone(), inputs, None)?;
+    let (mine, more) = split(&whole, shard);
+    drop(whole);
+    Ok((build_with(d, inputs, Some(&mine))?, Some(more)))
 }
 
 fn build_with(

@@ -185,7 +185,7 @@ pub struct Limiter {
 }
 
 /// What one shard of a static split runs (DESIGN §10), by the names the whole run's plan
-/// gives them: `shard::units` decides it, `build::build_share` keeps only that.
+/// gives them: `shard::units` decides it, `build::build_run` keeps only that.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct Share {
     /// 1-based.

@@ -1,16 +1,16 @@
 //! DESIGN §10, static shards: a run's work split over N machines. `split` is the pure split
 //! (units and costs in, shards out); `units` makes its model from the plan of the whole run
-//! and says what each shard runs. Here: the two put together, a shard's plan built from the
-//! declarations (the whole run's plan first, for its units; then the shard's own, which packs
-//! its share of each batch into parts of its own).
+//! and says what each shard runs. Here: the two put together. `plan::build::build_run` builds a
+//! shard's plan with [`share_of`]: the whole run's plan first (for its units), then the
+//! shard's own, which packs its share of each batch into parts of its own.
 
 pub(crate) mod split;
 pub(crate) mod units;
 
 use crate::error::Error;
-use crate::plan::Plan;
-use crate::plan::build::{Inputs, build, build_share};
+use crate::plan::build::{Inputs, build};
 use crate::plan::decl::Declarations;
+use crate::plan::{Plan, Share};
 use crate::settings::Shard;
 
 /// The whole run's plan and its units.
@@ -35,29 +35,18 @@ pub(crate) struct Placed {
     pub expected: Vec<f64>,
 }
 
-/// One shard's plan, and where it stands among the others.
-pub(crate) struct Sharded {
-    pub plan: Plan,
-    pub placed: Placed,
-}
-
-/// The plan of shard `shard.index` of `shard.total`.
-pub(crate) fn plan_of(
-    decls: Declarations,
-    inputs: &Inputs<'_>,
-    shard: Shard,
-) -> Result<Sharded, Error> {
-    let w = whole(decls.clone(), inputs)?;
-    let split = w.units.split(shard.total);
-    let mine = w.units.share(&w.plan, &split, shard.index);
-    let plan = build_share(decls, inputs, &mine)?;
-    Ok(Sharded {
-        plan,
-        placed: Placed {
-            units: w.units.members.len(),
+/// What shard `shard.index` of `shard.total` runs, from the whole run's plan, and where it
+/// stands among the others: `plan::build::build_run` builds the shard's plan from it.
+pub(crate) fn share_of(whole: &Plan, shard: Shard) -> (Share, Placed) {
+    let units = units::units(whole);
+    let split = units.split(shard.total);
+    (
+        units.share(whole, &split, shard.index),
+        Placed {
+            units: units.members.len(),
             expected: split.expected,
         },
-    })
+    )
 }
 
 #[cfg(test)]

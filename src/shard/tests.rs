@@ -12,6 +12,12 @@ use super::*;
 use crate::history::{History, Run, Update, fixed_cost_key, item_key};
 use crate::settings::{Overrides, Selection};
 
+/// A shard's plan and where it stands.
+struct Sharded {
+    plan: crate::plan::Plan,
+    placed: Placed,
+}
+
 /// A config in a temporary folder, evaluated, with a history.
 struct Config {
     dir: tempfile::TempDir,
@@ -70,8 +76,11 @@ impl Config {
             .decls
     }
 
-    fn with<R>(&self, f: impl FnOnce(Declarations, &Inputs<'_>) -> R) -> R {
-        let overrides = Overrides::default();
+    fn with<R>(&self, shard: Option<Shard>, f: impl FnOnce(Declarations, &Inputs<'_>) -> R) -> R {
+        let overrides = Overrides {
+            shard,
+            ..Overrides::default()
+        };
         let env = |_: &str| None;
         let inputs = Inputs {
             overrides: &overrides,
@@ -85,11 +94,18 @@ impl Config {
     }
 
     fn whole(&self) -> Whole {
-        self.with(|d, i| whole(d, i).unwrap_or_else(|e| panic!("{e}")))
+        self.with(None, |d, i| whole(d, i).unwrap_or_else(|e| panic!("{e}")))
     }
 
+    /// Shard `index` of `total`: its plan, and where it stands, as a run builds them.
     fn shard(&self, index: u32, total: u32) -> Sharded {
-        self.with(|d, i| plan_of(d, i, Shard { index, total }).unwrap_or_else(|e| panic!("{e}")))
+        let (plan, placed) = self.with(Some(Shard { index, total }), |d, i| {
+            crate::plan::build::build_run(d, i, share_of).unwrap_or_else(|e| panic!("{e}"))
+        });
+        Sharded {
+            plan,
+            placed: placed.expect("a shard"),
+        }
     }
 
     /// What shard `index` of `total` runs, by name.
