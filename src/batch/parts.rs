@@ -2,38 +2,129 @@
 //! runs, the JUnit results file it wrote, the testcases kept across attempts, and which items a
 //! retry runs (the failed ones, when the results say which).
 
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::results::{self, TestCase};
+use super::results::{self, Parsed, TestCase};
 use crate::exec::CommandLine;
 use crate::plan::decl::BatchPart;
 
-/// The command for `items` (indices into the part's items; `None`: all of them).
-pub(crate) fn command(part: &BatchPart, items: Option<&[usize]>) -> CommandLine {
-    match items {
-        None => part.full_command(),
-        Some(ix) => {
-            let args: Vec<String> = ix.iter().map(|&i| part.arg(i)).collect();
-            part.command(args.iter().map(String::as_str))
+/// The command for `items` (indices into the part's items; `None`: all of them), with `fill`
+/// applied to the template (the placeholders of DESIGN §5) and never to the items: an item is
+/// data, so an item `{worker}` reaches the command as `{worker}`.
+pub(crate) fn command(
+    part: &BatchPart,
+    items: Option<&[usize]>,
+    fill: &dyn Fn(&OsStr) -> OsString,
+) -> CommandLine {
+    let args: Vec<OsString> = match items {
+        None => (0..part.items.len()).map(|i| arg(part, i, fill)).collect(),
+        Some(ix) => ix.iter().map(|&i| arg(part, i, fill)).collect(),
+    };
+    let joined = || {
+        let quoted: Vec<Vec<u8>> = args.iter().map(|a| shell_quote(a.as_bytes())).collect();
+        quoted.join(&b' ')
+    };
+    match &part.template {
+        CommandLine::Shell(s) => CommandLine::Shell(fill_around(s, "{items}", &joined(), fill)),
+        CommandLine::Argv(v) => {
+            let mut out = Vec::with_capacity(v.len() + args.len());
+            for a in v {
+                if a == "{items}" {
+                    out.extend(args.iter().cloned());
+                } else if crate::exec::has(a, "{items}") {
+                    out.push(fill_around(a, "{items}", &joined(), fill));
+                } else {
+                    out.push(fill(a));
+                }
+            }
+            CommandLine::Argv(out)
         }
     }
 }
 
-/// Read the results file an attempt that started at `started` wrote, with each testcase
-/// attributed to the part's items. An error says why not, for a warning.
-pub(crate) fn read(
-    path: &Path,
-    started: SystemTime,
-    part: &BatchPart,
-) -> Result<Vec<TestCase>, String> {
-    let meta = std::fs::symlink_metadata(path).map_err(|e| match e.kind() {
+/// What stands for item `i` in the command: the item, or its slice by the batch's `slice`
+/// template (the template filled, the item not).
+fn arg(part: &BatchPart, i: usize, fill: &dyn Fn(&OsStr) -> OsString) -> OsString {
+    let item = &part.items[i].0;
+    match (part.slice(i), &part.slice_template) {
+        (Some(sl), Some(t)) => {
+            let t = t
+                .replace("{slices}", &sl.count.to_string())
+                .replace("{slice}", &sl.index.to_string());
+            fill_around(OsStr::new(&t), "{item}", item.as_bytes(), fill)
+        }
+        _ => OsString::from(item),
+    }
+}
+
+/// `template` with `fill` applied to the text around each `placeholder`, and `value` put in
+/// its place as it is.
+fn fill_around(
+    template: &OsStr,
+    placeholder: &str,
+    value: &[u8],
+    fill: &dyn Fn(&OsStr) -> OsString,
+) -> OsString {
+    let text = template.as_bytes();
+    let mut out = Vec::with_capacity(text.len() + value.len());
+    let mut at = 0;
+    for found in memchr::memmem::find_iter(text, placeholder.as_bytes()) {
+        out.extend(fill(OsStr::from_bytes(&text[at..found])).into_vec());
+        out.extend_from_slice(value);
+        at = found + placeholder.len();
+    }
+    out.extend(fill(OsStr::from_bytes(&text[at..])).into_vec());
+    OsString::from_vec(out)
+}
+
+/// `word` as one shell word: unchanged when it is plain, else in single quotes (as
+/// `plan::decl::shell_quote`, on bytes: a filled template need not be UTF-8).
+fn shell_quote(word: &[u8]) -> Vec<u8> {
+    let plain = !word.is_empty()
+        && word
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%^".contains(b));
+    if plain {
+        return word.to_vec();
+    }
+    let mut out = vec![b'\''];
+    for &b in word {
+        if b == b'\'' {
+            out.extend_from_slice(b"'\\''");
+        } else {
+            out.push(b);
+        }
+    }
+    out.push(b'\'');
+    out
+}
+
+/// Open the results file an attempt that started at `started` wrote: only a regular file,
+/// opened without following a link and without waiting (a FIFO put in its place is refused,
+/// never read from), so that this is safe on the scheduler's thread. An error says why not,
+/// for a warning.
+pub(crate) fn open(path: &Path, started: SystemTime) -> Result<std::fs::File, String> {
+    let refuse = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::NotFound => "the command did not write it".to_owned(),
+        _ if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+            "not a regular file".to_owned()
+        }
         _ => crate::io_message(&e),
-    })?;
+    };
+    // Said before opening: a link, a folder or a FIFO is named as such (and a FIFO is not
+    // opened at all).
+    let meta = std::fs::symlink_metadata(path).map_err(refuse)?;
     if !meta.is_file() {
         return Err("not a regular file".into());
     }
+    let file = open_regular(path).map_err(|e| match e {
+        Refused::Io(e) => refuse(e),
+        Refused::NotRegular => "not a regular file".to_owned(),
+    })?;
+    let meta = file.metadata().map_err(|e| crate::io_message(&e))?;
     // A file left by an earlier run says nothing about this attempt. Allow for coarse clocks.
     if meta
         .modified()
@@ -41,11 +132,80 @@ pub(crate) fn read(
     {
         return Err("it is older than this attempt (the command did not write it)".into());
     }
-    let bytes = std::fs::read(path).map_err(|e| crate::io_message(&e))?;
-    let mut cases = results::parse(&bytes)?;
-    let names: Vec<&str> = part.items.iter().map(|(i, _)| i.as_str()).collect();
-    results::attribute(&mut cases, &names);
-    Ok(cases)
+    Ok(file)
+}
+
+enum Refused {
+    Io(std::io::Error),
+    NotRegular,
+}
+
+/// `path` opened for reading only if it is a regular file: never through a link (`O_NOFOLLOW`),
+/// and without waiting (`O_NONBLOCK`: a FIFO swapped in after a check opens at once and is
+/// then refused, where a plain open would wait for a writer forever). What was opened is what
+/// counts.
+fn open_regular(path: &Path) -> Result<std::fs::File, Refused> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let file = std::fs::File::from(
+        rustix::fs::open(path, flags, Mode::empty()).map_err(|e| Refused::Io(e.into()))?,
+    );
+    match file.metadata() {
+        Ok(m) if m.is_file() => Ok(file),
+        Ok(_) => Err(Refused::NotRegular),
+        Err(e) => Err(Refused::Io(e)),
+    }
+}
+
+/// Read an opened results file within the caps ([`super::bounded::LIMITS`]), each testcase
+/// attributed to one of `items`. Linear in the file's size; meant to run off the scheduler's
+/// thread.
+pub(crate) fn read(file: impl std::io::Read, items: &[String]) -> Result<Parsed, String> {
+    let mut parsed = results::read(file, super::bounded::LIMITS)?;
+    let names: Vec<&str> = items.iter().map(String::as_str).collect();
+    results::attribute(&mut parsed.cases, &names);
+    Ok(parsed)
+}
+
+/// Reads results files off the caller's thread, one thread per file (a part's end is rare;
+/// the caller's loop goes on meanwhile). Each read comes back with the caller's `token`.
+pub(crate) struct Reader<T> {
+    tx: tokio::sync::mpsc::UnboundedSender<(T, Result<Parsed, String>)>,
+    rx: tokio::sync::mpsc::UnboundedReceiver<(T, Result<Parsed, String>)>,
+}
+
+impl<T: Send + 'static> Reader<T> {
+    pub(crate) fn new() -> Reader<T> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        Reader { tx, rx }
+    }
+
+    /// Read `file` (see [`read`]); the result comes out of [`Reader::next`].
+    pub(crate) fn start(&self, token: T, file: std::fs::File, items: Vec<String>) {
+        // The thread takes the work; when no thread can start, it is done here, bounded all
+        // the same.
+        let work = std::sync::Arc::new(std::sync::Mutex::new(Some((token, file, items))));
+        let theirs = std::sync::Arc::clone(&work);
+        let tx = self.tx.clone();
+        let run = move |work: &std::sync::Mutex<Option<(T, std::fs::File, Vec<String>)>>| {
+            let job = work.lock().ok().and_then(|mut w| w.take());
+            if let Some((token, file, items)) = job {
+                let _ = tx.send((token, read(file, &items)));
+            }
+        };
+        let fallback = run.clone();
+        let spawned = std::thread::Builder::new()
+            .name("ptest-results".into())
+            .spawn(move || run(&theirs));
+        if spawned.is_err() {
+            fallback(&work);
+        }
+    }
+
+    /// The next file read.
+    pub(crate) async fn next(&mut self) -> Option<(T, Result<Parsed, String>)> {
+        self.rx.recv().await
+    }
 }
 
 /// The results path of an attempt: templates filled, relative to the suite's folder.
@@ -62,7 +222,10 @@ pub(crate) fn path(
 pub(crate) fn merge(kept: &mut Vec<TestCase>, ran: Option<&[usize]>, new: Vec<TestCase>) {
     match ran {
         None => kept.clear(),
-        Some(ix) => kept.retain(|c| c.item.is_some_and(|i| !ix.contains(&i))),
+        Some(ix) => {
+            let ran: std::collections::HashSet<usize> = ix.iter().copied().collect();
+            kept.retain(|c| c.item.is_some_and(|i| !ran.contains(&i)));
+        }
     }
     kept.extend(new);
 }
@@ -132,7 +295,7 @@ mod tests {
         ];
         assert_eq!(retry_items(&p, None, &cases), Some(vec![1, 3]));
         assert_eq!(
-            command(&p, Some(&[1, 3])),
+            command(&p, Some(&[1, 3]), &|t| t.to_owned()),
             CommandLine::Argv(vec!["x".into(), "t1".into(), "t3".into()])
         );
         // Nothing known, or a failure no item claims: everything again.
@@ -145,6 +308,83 @@ mod tests {
             case(Some(3), Outcome::Failed),
         ];
         assert_eq!(retry_items(&p, Some(&[1, 3]), &second), Some(vec![3]));
+    }
+
+    /// A fill that replaces `{worker}` by 7, as the driver's does.
+    fn seven(t: &OsStr) -> OsString {
+        crate::exec::replace(t, "{worker}", b"7")
+    }
+
+    #[test]
+    fn the_template_is_filled_and_the_items_never_are() {
+        let mut p = part(0);
+        p.items = vec![("a{worker}b".into(), 1.0), ("it's".into(), 1.0)];
+        p.template = CommandLine::Argv(vec![
+            "run-{worker}".into(),
+            "{items}".into(),
+            "--all={worker}:{items}".into(),
+        ]);
+        assert_eq!(
+            command(&p, None, &seven),
+            CommandLine::Argv(vec![
+                "run-7".into(),
+                "a{worker}b".into(),
+                "it's".into(),
+                "--all=7:'a{worker}b' 'it'\\''s'".into(),
+            ])
+        );
+        p.template = CommandLine::Shell("w={worker} t {items} {worker}".into());
+        assert_eq!(
+            command(&p, Some(&[0]), &seven),
+            CommandLine::Shell("w=7 t 'a{worker}b' 7".into())
+        );
+        // A slice: its template is filled, the item in it is not.
+        p.slice_template = Some("{item}::{worker}-{slice}/{slices}".into());
+        p.slices = vec![Some(crate::plan::decl::Slice { index: 2, count: 3 }), None];
+        p.template = CommandLine::Argv(vec!["{items}".into()]);
+        assert_eq!(
+            command(&p, None, &seven),
+            CommandLine::Argv(vec!["a{worker}b::7-2/3".into(), "it's".into()])
+        );
+    }
+
+    #[test]
+    fn a_results_file_is_opened_only_when_it_is_a_regular_file_of_this_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let missing = open(&dir.path().join("none.xml"), now).unwrap_err();
+        assert_eq!(missing, "the command did not write it");
+        let fifo = dir.path().join("fifo.xml");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        // Never waits for a writer.
+        assert_eq!(open(&fifo, now).unwrap_err(), "not a regular file");
+        let file = dir.path().join("r.xml");
+        std::fs::write(&file, "<testsuites/>").unwrap();
+        let link = dir.path().join("link.xml");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert_eq!(open(&link, now).unwrap_err(), "not a regular file");
+        std::fs::create_dir(dir.path().join("d.xml")).unwrap();
+        assert_eq!(
+            open(&dir.path().join("d.xml"), now).unwrap_err(),
+            "not a regular file"
+        );
+        assert!(open(&file, now).is_ok());
+        // Past the first check (a FIFO swapped in after it): opened at once, then refused.
+        assert!(matches!(open_regular(&fifo), Err(Refused::NotRegular)));
+        assert!(matches!(open_regular(&link), Err(Refused::Io(_))));
+        assert!(open_regular(&file).is_ok());
+        let later = now + std::time::Duration::from_secs(60);
+        assert!(
+            open(&file, later)
+                .unwrap_err()
+                .contains("older than this attempt")
+        );
     }
 
     #[test]

@@ -3,133 +3,122 @@
 //! go-junit-report, nextest and cargo2junit write it (`testsuite`/`testcase` elements with
 //! `failure`, `error` and `skipped` children), or the event stream of `go test -json`, told apart
 //! by content. Each testcase is attributed to one of the batch's items (its `file`, else its
-//! `classname`, ...). Plain data and parsers; reading the file is the caller's.
+//! `classname`, ...). Reads a stream within the caps of `bounded`; opening the file is the
+//! caller's ([`super::parts::open`]).
+
+use std::io::{BufRead, BufReader, Read};
 
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
-/// How one testcase ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum Outcome {
-    Passed,
-    Failed,
-    /// An error outside the test's assertions (a fixture, a crash), as JUnit's `error`.
-    Error,
-    Skipped,
-}
+use super::bounded::{Budget, Capped, Clip, Clipped, Limits};
 
-impl Outcome {
-    pub(crate) fn is_failure(self) -> bool {
-        matches!(self, Outcome::Failed | Outcome::Error)
-    }
+pub(crate) use super::case::{Outcome, TestCase};
 
-    pub(crate) fn label(self) -> &'static str {
-        match self {
-            Outcome::Passed => "passed",
-            Outcome::Failed => "failed",
-            Outcome::Error => "error",
-            Outcome::Skipped => "skipped",
-        }
-    }
-}
-
-/// One testcase as the command reported it.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct TestCase {
-    pub name: String,
-    pub classname: Option<String>,
-    pub file: Option<String>,
-    pub line: Option<u32>,
-    /// Seconds.
-    pub time: Option<f64>,
-    pub outcome: Outcome,
-    /// The failure's (or skip's) `message`.
-    pub message: Option<String>,
-    /// The failure's `type`.
-    pub kind: Option<String>,
-    /// The failure's text (a traceback), as written.
-    pub text: Option<String>,
-    /// The enclosing testsuite's name (go-junit-report puts the package there, nextest the
-    /// binary).
-    pub suite: Option<String>,
-    /// The enclosing testsuite's `file`, when it has one.
-    pub suite_file: Option<String>,
-    /// The batch item it belongs to (an index into the part's items), once attributed.
-    pub item: Option<usize>,
-    /// Seconds of its testsuite's `time` that no testcase's `time` holds, split evenly among
-    /// the testsuite's testcases: collecting them, and the framework's work between them
-    /// (pytest's hooks and reports). Part of what the testcase costs its item in history.
-    pub share: f64,
-}
-
-impl TestCase {
-    /// How people name it: `tests/test_x.py::test_y` when the file is known, else
-    /// `classname::name`, else the name.
-    pub(crate) fn display(&self) -> String {
-        match (&self.file, &self.classname) {
-            // pytest's collection errors: the module is the test; jest's and vitest's files
-            // that failed to load are named after the file.
-            (Some(f), Some(c)) if c.is_empty() || self.name == *f => f.clone(),
-            // node names a file that failed to load by its absolute path.
-            (None, Some(c))
-                if self.name == *c
-                    || (self.name.starts_with('/') && self.name.ends_with(&format!("/{c}"))) =>
-            {
-                c.clone()
-            }
-            (Some(f), Some(c)) => {
-                // pytest's classname is the module path plus the class, if any.
-                let module = f.trim_end_matches(".py").replace('/', ".");
-                match c.strip_prefix(&module).and_then(|r| r.strip_prefix('.')) {
-                    Some(class) => format!("{f}::{class}::{}", self.name),
-                    None => format!("{f}::{}", self.name),
-                }
-            }
-            (Some(f), None) => format!("{f}::{}", self.name),
-            (None, Some(c)) if !c.is_empty() => format!("{c}::{}", self.name),
-            _ => self.name.clone(),
-        }
-    }
-
-    /// The first line of the message, or of the text when there is no message.
-    pub(crate) fn summary(&self) -> Option<String> {
-        let from = self
-            .message
-            .as_deref()
-            .filter(|m| !m.trim().is_empty())
-            .or(self.text.as_deref())?;
-        from.lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .map(str::to_owned)
-    }
+/// What a results file held, as far as the caps let it be kept.
+#[derive(Debug)]
+pub(crate) struct Parsed {
+    pub cases: Vec<TestCase>,
+    /// What was left out of the file as a whole (testcases past the cap, bytes past the cap),
+    /// for a warning.
+    pub left_out: Option<String>,
 }
 
 /// Every testcase in a results file, in the order it reports them: JUnit XML when it starts
 /// with `<`, else `go test -json` output (which starts with a JSON object, or, when go 1.19 to
-/// 1.23 could not build the first package, with a plain `FAIL pkg [build failed]`).
+/// 1.23 could not build the first package, with a plain `FAIL pkg [build failed]`). Read as a
+/// stream, in one pass, within `limits` ([`super::bounded`]).
+pub(crate) fn read(from: impl Read, limits: Limits) -> Result<Parsed, String> {
+    let capped = Capped::new(from, limits.file_bytes);
+    let truncated = capped.truncated.clone();
+    let mut input = BufReader::with_capacity(64 * 1024, capped);
+    let mut budget = Budget::new(limits);
+    let first = skip_space(&mut input).map_err(|e| crate::io_message(&e))?;
+    let cases = match first {
+        Some(b'<') | None => junit(input, &mut budget, &truncated)?,
+        Some(_) => super::gojson::cases(input, &mut budget)?,
+    };
+    budget.truncated = truncated.get();
+    Ok(Parsed {
+        cases,
+        left_out: budget.warning(),
+    })
+}
+
+/// [`read`] of bytes in memory, with the usual caps.
+#[cfg(test)]
 pub(crate) fn parse(data: &[u8]) -> Result<Vec<TestCase>, String> {
-    let start = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
-    match start.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'<') | None => junit(data),
-        Some(_) => go_json(start),
+    read(data, super::bounded::LIMITS).map(|p| p.cases)
+}
+
+/// Past a byte order mark and white space; the first byte after them.
+fn skip_space(input: &mut impl BufRead) -> std::io::Result<Option<u8>> {
+    if input.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
+        input.consume(3);
+    }
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        let spaces = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        if let Some(&first) = buf.get(spaces) {
+            input.consume(spaces);
+            return Ok(Some(first));
+        }
+        input.consume(spaces);
     }
 }
 
+/// An enclosing testsuite while its testcases are read.
+struct Span {
+    time: Option<f64>,
+    /// Its first testcase's index.
+    first: usize,
+    /// Seconds its testcases hold (their times, and the shares nested testsuites gave them).
+    spent: f64,
+}
+
 /// Every testcase in a JUnit XML document, in document order.
-fn junit(xml: &[u8]) -> Result<Vec<TestCase>, String> {
-    let mut reader = Reader::from_reader(xml);
+fn junit(
+    input: impl BufRead,
+    budget: &mut Budget,
+    truncated: &std::cell::Cell<bool>,
+) -> Result<Vec<TestCase>, String> {
+    let limits = *budget.limits();
+    let mut reader = Reader::from_reader(BufReader::with_capacity(
+        64 * 1024,
+        Clip::new(input, limits),
+    ));
     let mut buf = Vec::new();
     let mut out = Vec::new();
     // Names and files of the enclosing testsuites (they nest in some writers).
     let mut suites: Vec<(Option<String>, Option<String>)> = Vec::new();
-    // Per enclosing testsuite: its `time`, and the index of its first testcase in `out`.
-    let mut spans: Vec<(Option<f64>, usize)> = Vec::new();
-    let mut case: Option<TestCase> = None;
+    let mut spans: Vec<Span> = Vec::new();
+    // What testsuites' times leave to their testcases, as (first, end, each): applied at the
+    // end, in one pass (nested testsuites would make it quadratic).
+    let mut shares: Vec<(usize, usize, f64)> = Vec::new();
+    let mut case: Option<(TestCase, Clipped)> = None;
     // Inside a failure/error/skipped element: its text goes to the testcase.
     let mut in_detail = false;
     let mut seen_root = false;
+    let finish = |(mut c, text): (TestCase, Clipped),
+                  out: &mut Vec<TestCase>,
+                  spans: &mut Vec<Span>,
+                  budget: &mut Budget| {
+        if let Some(s) = spans.last_mut() {
+            s.spent += c.time.unwrap_or(0.0);
+        }
+        if !text.is_empty() {
+            c.text = Some(budget.text(text.finish()));
+        }
+        if let Some(m) = c.message.take() {
+            c.message = Some(budget.text(m));
+        }
+        if budget.take_case(&c) {
+            out.push(c);
+        }
+    };
     loop {
         let event = reader
             .read_event_into(&mut buf)
@@ -140,11 +129,20 @@ fn junit(xml: &[u8]) -> Result<Vec<TestCase>, String> {
                 match e.local_name().as_ref() {
                     b"testsuite" => {
                         suites.push((attr(&e, b"name"), attr(&e, b"file")));
-                        spans.push((seconds(&e), out.len()));
+                        spans.push(Span {
+                            time: seconds(&e),
+                            first: out.len(),
+                            spent: 0.0,
+                        });
                     }
-                    b"testcase" => case = Some(new_case(&e, &suites)),
+                    b"testcase" => {
+                        if let Some(c) = case.take() {
+                            finish(c, &mut out, &mut spans, budget);
+                        }
+                        case = Some((new_case(&e, &suites), Clipped::new(limits)));
+                    }
                     b"failure" | b"error" | b"skipped" => {
-                        if let Some(c) = case.as_mut() {
+                        if let Some((c, _)) = case.as_mut() {
                             detail(c, &e);
                             in_detail = true;
                         }
@@ -155,9 +153,14 @@ fn junit(xml: &[u8]) -> Result<Vec<TestCase>, String> {
             Event::Empty(e) => {
                 seen_root = true;
                 match e.local_name().as_ref() {
-                    b"testcase" => out.push(new_case(&e, &suites)),
+                    b"testcase" => finish(
+                        (new_case(&e, &suites), Clipped::new(limits)),
+                        &mut out,
+                        &mut spans,
+                        budget,
+                    ),
                     b"failure" | b"error" | b"skipped" => {
-                        if let Some(c) = case.as_mut() {
+                        if let Some((c, _)) = case.as_mut() {
                             detail(c, &e);
                         }
                     }
@@ -165,27 +168,25 @@ fn junit(xml: &[u8]) -> Result<Vec<TestCase>, String> {
                 }
             }
             Event::Text(t) if in_detail => {
-                if let Some(c) = case.as_mut() {
-                    let text = t
+                if let Some((_, text)) = case.as_mut() {
+                    let t = t
                         .xml10_content()
                         .map_err(|e| format!("bad text in a testcase: {e}"))?;
-                    c.text.get_or_insert_with(String::new).push_str(&text);
+                    text.push(&t);
                 }
             }
             Event::CData(t) if in_detail => {
-                if let Some(c) = case.as_mut() {
-                    let text = String::from_utf8_lossy(&t);
-                    c.text.get_or_insert_with(String::new).push_str(&text);
+                if let Some((_, text)) = case.as_mut() {
+                    text.push(&String::from_utf8_lossy(&t));
                 }
             }
             Event::GeneralRef(r) if in_detail => {
-                if let Some(c) = case.as_mut() {
-                    let text = c.text.get_or_insert_with(String::new);
+                if let Some((_, text)) = case.as_mut() {
                     match r.resolve_char_ref() {
-                        Ok(Some(ch)) => text.push(ch),
+                        Ok(Some(ch)) => text.push(ch.encode_utf8(&mut [0; 4])),
                         _ => {
                             let name = String::from_utf8_lossy(&r);
-                            text.push_str(match name.as_ref() {
+                            text.push(match name.as_ref() {
                                 "lt" => "<",
                                 "gt" => ">",
                                 "amp" => "&",
@@ -199,16 +200,44 @@ fn junit(xml: &[u8]) -> Result<Vec<TestCase>, String> {
             }
             Event::End(e) => match e.local_name().as_ref() {
                 b"testsuite" => {
+                    if let Some(c) = case.take() {
+                        finish(c, &mut out, &mut spans, budget);
+                    }
                     suites.pop();
-                    if let Some((Some(time), first)) = spans.pop() {
-                        spread(&mut out[first..], time);
+                    if let Some(span) = spans.pop() {
+                        let mut spent = span.spent;
+                        let cases = out.len() - span.first;
+                        if let Some(time) = span.time {
+                            let rest = time - spent;
+                            if cases > 0 && rest.is_finite() && rest > 0.0 {
+                                shares.push((span.first, out.len(), rest / cases as f64));
+                                spent = time;
+                            }
+                        }
+                        if let Some(parent) = spans.last_mut() {
+                            parent.spent += spent;
+                        }
                     }
                 }
-                b"testcase" => out.extend(case.take()),
+                b"testcase" => {
+                    if let Some(c) = case.take() {
+                        finish(c, &mut out, &mut spans, budget);
+                    }
+                }
                 b"failure" | b"error" | b"skipped" => in_detail = false,
                 _ => {}
             },
-            Event::Eof => break,
+            Event::Eof => {
+                // Cut short by the cap on what is read: the testcase it was in counts, with
+                // what was read of it (a file that simply ends early loses it, as it may be
+                // half written).
+                if truncated.get()
+                    && let Some(c) = case.take()
+                {
+                    finish(c, &mut out, &mut spans, budget);
+                }
+                break;
+            }
             _ => {}
         }
         buf.clear();
@@ -216,266 +245,36 @@ fn junit(xml: &[u8]) -> Result<Vec<TestCase>, String> {
     if !seen_root {
         return Err("no XML elements in it".into());
     }
+    spread(&mut out, &shares);
     Ok(out)
 }
 
-/// Give `cases` (a testsuite's, nested ones included) the part of the testsuite's `time` that
-/// their own times (and shares from nested testsuites) leave out, in equal shares.
-fn spread(cases: &mut [TestCase], time: f64) {
-    let spent: f64 = cases.iter().map(|c| c.time.unwrap_or(0.0) + c.share).sum();
-    let rest = time - spent;
-    if cases.is_empty() || !rest.is_finite() || rest <= 0.0 {
-        return;
-    }
-    let each = rest / cases.len() as f64;
-    for c in cases {
-        c.share += each;
-    }
-}
-
-/// One line of `go test -json` (cmd/test2json's `TestEvent`).
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct GoEvent {
-    action: String,
-    package: Option<String>,
-    test: Option<String>,
-    elapsed: Option<f64>,
-    output: Option<String>,
-    /// Go 1.24+: `build-output` and `build-fail` name the package being built (`p [p.test]`).
-    import_path: Option<String>,
-    failed_build: Option<String>,
-}
-
-#[derive(Default)]
-struct GoTest {
-    name: String,
-    outcome: Option<Outcome>,
-    elapsed: Option<f64>,
-    /// Its output and its subtests', in order.
-    output: String,
-}
-
-#[derive(Default)]
-struct GoPackage {
-    name: String,
-    tests: Vec<GoTest>,
-    outcome: Option<Outcome>,
-    /// What it printed outside any test, and its build's output.
-    output: String,
-    /// Why it failed when no test could run ("build failed").
-    message: Option<String>,
-}
-
-impl GoPackage {
-    fn test(&mut self, name: &str) -> usize {
-        if let Some(i) = self.tests.iter().rposition(|t| t.name == name) {
-            return i;
+/// Give each testcase the shares of its enclosing testsuites' times (`(first, end, each)`,
+/// nested ranges, an inner one closed, and so listed, before the one around it): one pass with
+/// a stack of the ranges open at each testcase, summed from the outermost in.
+fn spread(cases: &mut [TestCase], shares: &[(usize, usize, f64)]) {
+    // Outermost first: by start, then the longer range first.
+    let mut order: Vec<&(usize, usize, f64)> = shares.iter().collect();
+    order.sort_by_key(|(first, end, _)| (*first, std::cmp::Reverse(*end)));
+    let mut next = order.into_iter().peekable();
+    // (end, share of the ranges open down to this one)
+    let mut open: Vec<(usize, f64)> = Vec::new();
+    for (i, c) in cases.iter_mut().enumerate() {
+        while open.last().is_some_and(|(end, _)| *end <= i) {
+            open.pop();
         }
-        self.tests.push(GoTest {
-            name: name.to_owned(),
-            ..GoTest::default()
-        });
-        self.tests.len() - 1
-    }
-}
-
-/// The event stream of `go test -json`: a testcase per test (classname and testsuite: the
-/// package's import path), with its output (and its subtests') as the text. A subtest is a
-/// testcase of its own only when it failed (its time is in its parent's); a test that started
-/// and never ended (a panic elsewhere, `-timeout`) failed; a package that failed outside its
-/// tests (build, `TestMain`, `init`) is an error named after the package. Lines that are not
-/// JSON (go before 1.24 prints `FAIL pkg [build failed]` plainly) are read for that, else skipped.
-fn go_json(data: &[u8]) -> Result<Vec<TestCase>, String> {
-    let text = String::from_utf8_lossy(data);
-    let mut packages: Vec<GoPackage> = Vec::new();
-    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    let mut package = |packages: &mut Vec<GoPackage>, name: &str| -> usize {
-        *index.entry(name.to_owned()).or_insert_with(|| {
-            packages.push(GoPackage {
-                name: name.to_owned(),
-                ..GoPackage::default()
-            });
-            packages.len() - 1
-        })
-    };
-    let mut events = 0usize;
-    // (package index, event) in order; packages are created as they appear.
-    let mut parsed: Vec<(usize, GoEvent)> = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('{') {
-            let Ok(e) = serde_json::from_str::<GoEvent>(line) else {
-                continue;
-            };
-            events += 1;
-            let owner = e.package.as_deref().or_else(|| {
-                e.import_path
-                    .as_deref()
-                    .map(|p| p.split(" [").next().unwrap_or(p))
-            });
-            if let Some(p) = owner {
-                let i = package(&mut packages, p);
-                parsed.push((i, e));
+        while let Some(&&(first, end, each)) = next.peek() {
+            if first > i {
+                break;
             }
-        } else if let Some(rest) = line.strip_prefix("FAIL") {
-            // `FAIL\tpkg [build failed]` / `[setup failed]`
-            let rest = rest.trim();
-            if let Some((pkg, why)) = rest.split_once(" [")
-                && let Some(why) = why.strip_suffix(']')
-                && !pkg.contains(char::is_whitespace)
-            {
-                let i = package(&mut packages, pkg);
-                parsed.push((
-                    i,
-                    GoEvent {
-                        action: "fail".into(),
-                        package: Some(pkg.to_owned()),
-                        test: None,
-                        elapsed: None,
-                        output: None,
-                        import_path: None,
-                        failed_build: None,
-                    },
-                ));
-                packages[i].message = Some(why.to_owned());
+            next.next();
+            if end > i {
+                let below = open.last().map_or(0.0, |(_, s)| *s);
+                open.push((end, below + each));
             }
         }
+        c.share += open.last().map_or(0.0, |(_, s)| *s);
     }
-    if events == 0 && parsed.is_empty() {
-        return Err("neither JUnit XML nor go test -json output".into());
-    }
-    for (i, e) in parsed {
-        let p = &mut packages[i];
-        let end = match e.action.as_str() {
-            "pass" => Some(Outcome::Passed),
-            "fail" => Some(Outcome::Failed),
-            "skip" => Some(Outcome::Skipped),
-            _ => None,
-        };
-        match (e.action.as_str(), e.test.as_deref()) {
-            ("output", Some(t)) => {
-                let out = e.output.unwrap_or_default();
-                // The test and each test above it (`A/b/c` is under `A/b` and `A`).
-                let mut name = t;
-                loop {
-                    let at = p.test(name);
-                    p.tests[at].output.push_str(&out);
-                    match name.rsplit_once('/') {
-                        Some((parent, _)) => name = parent,
-                        None => break,
-                    }
-                }
-            }
-            ("output" | "build-output", None) => p.output.push_str(&e.output.unwrap_or_default()),
-            ("run", Some(t)) => {
-                p.test(t);
-            }
-            (_, Some(t)) if end.is_some() => {
-                let at = p.test(t);
-                p.tests[at].outcome = end;
-                p.tests[at].elapsed = e.elapsed;
-            }
-            ("build-fail", None) => {
-                p.message.get_or_insert_with(|| "build failed".into());
-            }
-            (_, None) if end.is_some() => {
-                p.outcome = end;
-                if e.failed_build.is_some() {
-                    p.message.get_or_insert_with(|| "build failed".into());
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    for p in packages {
-        let package_failed = p.outcome == Some(Outcome::Failed) || p.message.is_some();
-        let mut any_failed = false;
-        for t in &p.tests {
-            let outcome = t.outcome.unwrap_or(Outcome::Failed);
-            let sub = t.name.contains('/');
-            if sub && !outcome.is_failure() {
-                continue;
-            }
-            any_failed |= outcome.is_failure();
-            let text = go_output(&t.output);
-            let message = match (outcome, t.outcome) {
-                (Outcome::Skipped, _) => text.lines().next().map(|l| l.trim().to_owned()),
-                (_, None) => Some(
-                    "did not finish (the test binary stopped: a panic, -timeout or os.Exit)".into(),
-                ),
-                _ => None,
-            };
-            out.push(TestCase {
-                name: t.name.clone(),
-                classname: Some(p.name.clone()),
-                file: None,
-                line: None,
-                time: if sub {
-                    None
-                } else {
-                    t.elapsed.filter(|e| e.is_finite() && *e >= 0.0)
-                },
-                outcome,
-                message,
-                kind: None,
-                text: (!text.is_empty()).then_some(text),
-                suite: Some(p.name.clone()),
-                suite_file: None,
-                item: None,
-                share: 0.0,
-            });
-        }
-        if package_failed && !any_failed {
-            let text = go_output(&p.output);
-            out.push(TestCase {
-                name: p.name.clone(),
-                classname: None,
-                file: None,
-                line: None,
-                time: None,
-                outcome: Outcome::Error,
-                message: p
-                    .message
-                    .clone()
-                    .or_else(|| text.is_empty().then(|| "failed outside any test".into())),
-                kind: None,
-                text: (!text.is_empty()).then_some(text),
-                suite: Some(p.name.clone()),
-                suite_file: None,
-                item: None,
-                share: 0.0,
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// A test's output without go's framing lines (`=== RUN`, `--- FAIL: ...`, the package's
-/// `FAIL`/`ok` summary), trailing blank lines dropped.
-fn go_output(raw: &str) -> String {
-    let kept: Vec<&str> = raw
-        .lines()
-        .filter(|l| {
-            let t = l.trim_start();
-            let framing = [
-                "=== RUN",
-                "=== PAUSE",
-                "=== CONT",
-                "=== NAME",
-                "--- PASS:",
-                "--- FAIL:",
-                "--- SKIP:",
-            ];
-            !framing.iter().any(|f| t.starts_with(f))
-                && !matches!(t, "PASS" | "FAIL")
-                && !t.starts_with("ok  \t")
-                && !t.starts_with("FAIL\t")
-                && !t.starts_with("?   \t")
-        })
-        .collect();
-    kept.join("\n").trim_end().to_owned()
 }
 
 fn attr(e: &BytesStart<'_>, key: &[u8]) -> Option<String> {
@@ -544,20 +343,31 @@ fn detail(c: &mut TestCase, e: &BytesStart<'_>) {
 /// batch of your own runs pytest): the item it ends with (`app/tests/t.py` is `tests/t.py`;
 /// the longest such item), or the one item that ends with it (`t.py` is `tests/unit/t.py`).
 pub(crate) fn attribute(cases: &mut [TestCase], items: &[&str]) {
-    let clean = |s: &str| s.trim_start_matches("./").to_owned();
-    let exact: std::collections::HashMap<String, usize> = items
+    use std::collections::HashMap;
+    fn clean(s: &str) -> &str {
+        s.trim_start_matches("./")
+    }
+    // Each lookup below is a few hash probes, so that a file of many testcases that match no
+    // item costs no more per testcase than one that matches (no scan of the items per case).
+    // Where two items clean to the same name, the later one wins.
+    let exact: HashMap<&str, usize> = items
         .iter()
         .enumerate()
         .map(|(i, s)| (clean(s), i))
         .collect();
-    let modules: Vec<(String, usize)> = items
+    let modules: HashMap<String, usize> = items
         .iter()
         .enumerate()
         .filter_map(|(i, s)| {
-            let s = clean(s);
-            s.strip_suffix(".py").map(|m| (m.replace('/', "."), i))
+            clean(s)
+                .strip_suffix(".py")
+                .map(|m| (m.replace('/', "."), i))
         })
         .collect();
+    let longest_module = modules.keys().map(String::len).max().unwrap_or(0);
+    let longest_item = exact.keys().map(|k| k.len()).max().unwrap_or(0);
+    // Built when first needed: each item's ends after a `/`, and the item when only one has it.
+    let mut ends: Option<HashMap<&str, Option<usize>>> = None;
     for c in cases.iter_mut() {
         let candidates = [
             c.file.as_deref(),
@@ -569,48 +379,57 @@ pub(crate) fn attribute(cases: &mut [TestCase], items: &[&str]) {
         c.item = candidates
             .iter()
             .flatten()
-            .find_map(|k| exact.get(&clean(k)).copied())
+            .find_map(|k| exact.get(clean(k)).copied())
             .or_else(|| {
+                // The longest module the classname is, or is inside of (`a.b.test_x.Class`).
                 let class = c.classname.as_deref()?;
-                modules
-                    .iter()
-                    .filter(|(m, _)| {
-                        class == m
-                            || class
-                                .strip_prefix(m.as_str())
-                                .is_some_and(|r| r.starts_with('.'))
-                    })
-                    .max_by_key(|(m, _)| m.len())
-                    .map(|(_, i)| *i)
+                let mut prefix = class;
+                loop {
+                    if prefix.len() <= longest_module
+                        && let Some(&i) = modules.get(prefix)
+                    {
+                        return Some(i);
+                    }
+                    prefix = &prefix[..prefix.rfind('.')?];
+                }
             })
-            .or_else(|| elsewhere(c.file.as_deref()?, &exact));
+            .or_else(|| {
+                let file = clean(c.file.as_deref()?);
+                below(file, &exact, longest_item).or_else(|| {
+                    let ends = ends.get_or_insert_with(|| item_ends(&exact));
+                    ends.get(file).copied().flatten()
+                })
+            });
     }
 }
 
-/// The item a path relative to another folder names (see [`attribute`]), when only one fits.
-fn elsewhere(file: &str, items: &std::collections::HashMap<String, usize>) -> Option<usize> {
-    let file = file.trim_start_matches("./");
-    let under = |long: &str, short: &str| {
-        long.len() > short.len()
-            && long.ends_with(short)
-            && long.as_bytes()[long.len() - short.len() - 1] == b'/'
-    };
-    // The items' folder is below the one `file` is relative to: the longest item it ends with.
-    let mut best: Option<(&str, usize)> = None;
+/// The items' folder is below the one `file` is relative to: the longest item `file` ends with
+/// after a `/` (see [`attribute`]).
+fn below(
+    file: &str,
+    items: &std::collections::HashMap<&str, usize>,
+    longest: usize,
+) -> Option<usize> {
+    file.match_indices('/')
+        .map(|(at, _)| &file[at + 1..])
+        .filter(|end| end.len() <= longest)
+        .find_map(|end| items.get(end).copied())
+}
+
+/// The items' folder is above: for every end of an item after a `/`, the item, or `None` when
+/// more than one item ends so.
+fn item_ends<'a>(
+    items: &std::collections::HashMap<&'a str, usize>,
+) -> std::collections::HashMap<&'a str, Option<usize>> {
+    let mut ends = std::collections::HashMap::new();
     for (item, &i) in items {
-        if under(file, item) && best.is_none_or(|(b, _)| item.len() > b.len()) {
-            best = Some((item, i));
+        for (at, _) in item.match_indices('/') {
+            ends.entry(&item[at + 1..])
+                .and_modify(|found| *found = None)
+                .or_insert(Some(i));
         }
     }
-    if let Some((_, i)) = best {
-        return Some(i);
-    }
-    // Above: the one item that ends with it.
-    let mut found = items.iter().filter(|(item, _)| under(item, file));
-    match (found.next(), found.next()) {
-        (Some((_, &i)), None) => Some(i),
-        _ => None,
-    }
+    ends
 }
 
 #[cfg(test)]
@@ -938,6 +757,54 @@ Expected: 4</failure></testcase></testsuite><testsuite name="undefined"><testcas
             cases[0].summary().as_deref(),
             Some("one and two: expected 3 to be 4")
         );
+    }
+
+    #[test]
+    fn a_file_past_the_cap_on_bytes_keeps_what_was_read() {
+        let limits = Limits {
+            file_bytes: 120,
+            ..super::super::bounded::LIMITS
+        };
+        let xml = format!(
+            "<testsuites><testsuite><testcase name='a'/><testcase name='b'><failure>{}</failure></testcase></testsuite></testsuites>",
+            "x".repeat(200)
+        );
+        let parsed = read(xml.as_bytes(), limits).unwrap();
+        assert_eq!(parsed.cases.len(), 2);
+        assert_eq!(parsed.cases[1].outcome, Outcome::Failed);
+        assert!(parsed.cases[1].text.as_deref().unwrap().starts_with("xxx"));
+        assert_eq!(
+            parsed.left_out.as_deref(),
+            Some("read only its first 120 bytes (the cap per results file)")
+        );
+        // Exactly at the cap: nothing was left.
+        let whole = read(&xml.as_bytes()[..120], limits).unwrap();
+        assert_eq!(whole.left_out, None);
+        assert_eq!(whole.cases.len(), 1);
+    }
+
+    /// Nested testsuites are read in one pass, their times shared as when they are few.
+    #[test]
+    fn deeply_nested_testsuites() {
+        let n = 20_000;
+        let mut xml = String::from("<testsuites>");
+        // The testsuite at depth k lasts n - k seconds: its own testcase's 0.5 s and the
+        // testsuite inside it leave 0.5 s to share among the n - k testcases it holds.
+        for k in 0..n {
+            xml.push_str(&format!(
+                "<testsuite name='s' time='{}'><testcase name='c' time='0.5'/>",
+                n - k
+            ));
+        }
+        xml.push_str(&"</testsuite>".repeat(n));
+        xml.push_str("</testsuites>");
+        let cases = parse(xml.as_bytes()).unwrap();
+        assert_eq!(cases.len(), n);
+        let mut want = 0.0;
+        for (k, c) in cases.iter().enumerate() {
+            want += 0.5 / (n - k) as f64;
+            assert!((c.share - want).abs() < 1e-9, "{k}: {} != {want}", c.share);
+        }
     }
 
     #[test]

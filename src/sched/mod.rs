@@ -61,6 +61,8 @@ pub(crate) struct Scheduler<'a> {
     /// Taken at the end by `shutdown`.
     exec: Option<Executor>,
     outcomes: tokio::sync::mpsc::UnboundedReceiver<AttemptOutcome>,
+    /// Batch parts' results files, read off this thread (`on_results`).
+    results: crate::batch::parts::Reader<(Ended, SuiteId, PathBuf)>,
     attempts: HashMap<u64, Attempt>,
     started: Instant,
     limiters: Limiters,
@@ -106,8 +108,15 @@ impl Host for RunHost<'_> {
     }
 }
 
+/// A batch part's end, held back while its results file is read off the scheduler's thread.
+type ResultsRead = (
+    (Ended, SuiteId, PathBuf),
+    Result<crate::batch::results::Parsed, String>,
+);
+
 /// What woke the loop.
 enum Woke {
+    Results(ResultsRead),
     Outcome(AttemptOutcome),
     Timer(Timer),
     Signal,
@@ -158,6 +167,7 @@ impl<'a> Scheduler<'a> {
             judge,
             exec: Some(exec),
             outcomes,
+            results: crate::batch::parts::Reader::new(),
             attempts: HashMap::new(),
             started: Instant::now(),
             limiters,
@@ -190,6 +200,7 @@ impl<'a> Scheduler<'a> {
             let next_slow = self.core.next_slow();
             let woke = tokio::select! {
                 Some(o) = self.outcomes.recv() => Woke::Outcome(o),
+                Some(r) = self.results.next() => Woke::Results(r),
                 () = sleep_until(next_backoff), if next_backoff.is_some() => Woke::Timer(Timer::Backoff),
                 () = precise_until(limiter_wake), if limiter_wake.is_some() => Woke::Timer(Timer::Limiter),
                 () = sleep_until(next_slow), if next_slow.is_some() => Woke::Timer(Timer::Slow),
@@ -197,6 +208,7 @@ impl<'a> Scheduler<'a> {
             };
             match woke {
                 Woke::Outcome(o) => self.on_outcome(o),
+                Woke::Results(r) => self.on_results(r),
                 Woke::Timer(t) => self.feed(Input::Timer(t)),
                 Woke::Signal => self.feed(Input::Signal),
             }
@@ -410,12 +422,11 @@ impl<'a> Scheduler<'a> {
             let t = exec::replace(&t, "{tmpdir}", tmp_text.as_bytes());
             exec::replace(&t, "{run_id}", self.run.run_id.as_bytes())
         };
-        // A batch's retry runs only the items the core chose.
-        let batch_cmd = match (&s.part, self.core.items_of(key)) {
-            (Some(part), Some(ix)) => Some(crate::batch::parts::command(part, Some(ix))),
-            _ => None,
+        // A batch's retry runs only the items the core chose; its items are never filled.
+        let command = match &s.part {
+            Some(part) => crate::batch::parts::command(part, self.core.items_of(key), &fill),
+            None => s.cmd.map(fill),
         };
-        let command = batch_cmd.as_ref().unwrap_or(&s.cmd).map(fill);
         let results = s
             .part
             .as_ref()
@@ -524,9 +535,12 @@ impl<'a> Scheduler<'a> {
                 message: Some(m.clone()),
             },
         };
-        let testcases = self.read_results(&a, &verdict);
+        // A batch part's results file is opened now, before its folder is recycled, and read
+        // off this thread: a large or hostile file must not hold up timeouts and signals. The
+        // core hears of the end once it is read.
+        let file = self.open_results(&a, &verdict);
         self.release_tmp(&a, verdict == Verdict::Pass);
-        self.feed(Input::Ended(Ended {
+        let ended = Ended {
             key: o.key,
             verdict,
             started: o.started,
@@ -534,42 +548,67 @@ impl<'a> Scheduler<'a> {
             peak_rss_kb: o.peak_rss_kb,
             cpu_time: o.cpu_time,
             output: (o.log_start, o.log_end),
-            testcases,
-        }));
+            testcases: None,
+        };
+        match (file, &s.part) {
+            (Some((file, path)), Some(part)) => {
+                let items = part.items.iter().map(|(i, _)| i.clone()).collect();
+                self.results.start((ended, a.id, path), file, items);
+            }
+            _ => self.feed(Input::Ended(ended)),
+        }
     }
 
-    /// A batch part's results file, read before its folder is recycled. A missing or
-    /// unreadable one is a warning (the exit status still decides, and a retry runs every
-    /// item).
-    fn read_results(
-        &mut self,
-        a: &Attempt,
-        verdict: &Verdict,
-    ) -> Option<Vec<crate::batch::results::TestCase>> {
+    /// A batch part's results file, opened (never waited on: a FIFO is refused) for reading
+    /// off this thread. A missing or unreadable one is a warning (the exit status still
+    /// decides, and a retry runs every item).
+    fn open_results(&mut self, a: &Attempt, verdict: &Verdict) -> Option<(std::fs::File, PathBuf)> {
         let s = self.plan.suite(a.id);
-        let (Some(part), Some(path)) = (&s.part, &a.results) else {
+        let (Some(_), Some(path)) = (&s.part, &a.results) else {
             return None;
         };
-        match crate::batch::parts::read(path, a.started, part) {
-            Ok(cases) => Some(cases),
+        match crate::batch::parts::open(path, a.started) {
+            Ok(file) => Some((file, path.clone())),
             Err(why) => {
                 // A stopped attempt writes nothing; that needs no warning.
                 if *verdict != Verdict::Cancel {
-                    let msg = format!(
-                        "suite \"{}\": results {}: {why}; its exit status decides",
-                        s.name,
-                        crate::report::display_path(path).display()
-                    );
-                    emit(
-                        &mut self.sinks,
-                        self.plan,
-                        &self.run,
-                        &Event::Warning { message: &msg },
-                    );
+                    self.results_warning(a.id, path, &format!("{why}; its exit status decides"));
                 }
                 None
             }
         }
+    }
+
+    fn results_warning(&mut self, id: SuiteId, path: &std::path::Path, what: &str) {
+        let msg = format!(
+            "suite \"{}\": results {}: {what}",
+            self.plan.suite(id).name,
+            crate::report::display_path(path).display()
+        );
+        emit(
+            &mut self.sinks,
+            self.plan,
+            &self.run,
+            &Event::Warning { message: &msg },
+        );
+    }
+
+    /// A results file was read: the attempt's end goes to the core with its testcases.
+    fn on_results(&mut self, ((mut ended, suite, path), parsed): ResultsRead) {
+        match parsed {
+            Ok(parsed) => {
+                if let Some(left_out) = &parsed.left_out {
+                    self.results_warning(suite, &path, left_out);
+                }
+                ended.testcases = Some(parsed.cases);
+            }
+            Err(why) => {
+                if ended.verdict != Verdict::Cancel {
+                    self.results_warning(suite, &path, &format!("{why}; its exit status decides"));
+                }
+            }
+        }
+        self.feed(Input::Ended(ended));
     }
 
     /// After a pass the folder waits to be looked into (`check_tmp`); after a failure it stays,

@@ -31,6 +31,18 @@ Cases:
   nproc      200 suites at -j200 under a process limit of 24 (as an unused user id; needs root):
              starts wait for the limit and retry, all pass.
 
+  Hostile results files (a batch's `results`, written by the suite: untrusted). Each prints
+  ptest's peak memory (its own and its children's, from wait4) and, where it matters, the time
+  at two sizes (a linear pass takes about 4x for 4x the input):
+  rtext      one testcase whose failure text is 500 MB: peak memory, the reports' sizes.
+  rnested    100,000 nested <testsuite> (9.5 MB) beside a suite with a 3 s timeout: how late
+             the timeout fired, the time at 25,000 and 100,000.
+  rgosub     40,000 go subtests in `go test -json`: time at 10,000 and 40,000.
+  rgodeep    go -json, one failing subtest nested 600 deep (1.5 MB): peak memory, report size.
+  rnomatch   200,000 testcases whose files match none of 200 items: time at 50,000 and 200,000.
+  rfifo      the results file swapped between a FIFO and a regular file while ptest reads it,
+             20 runs: how many hung (30 s), how many read it, how many refused the FIFO.
+
 Leftover processes are found by a marker only these suites carry on their command line.
 """
 
@@ -354,6 +366,180 @@ print("reply", repr(reply.decode().strip()), "sent_mb", sent >> 20, "hwm_before_
 '''
 
 
+def results_batch(d, cmd, item="t.py", items=None, extra=""):
+    """A batch of one part whose command runs `cmd` and whose results file is r.xml."""
+    items = items or [item]
+    lua_items = ", ".join(json.dumps(i) for i in items)
+    write(d, f"ptest.batch {{ name = 'b', items = {{ {lua_items} }}, batches = 1, "
+             f"cmd = {{ 'sh', '-c', {json.dumps(cmd)}, 'sh', '{{items}}' }}, results = 'r.xml' }}\n" + extra)
+
+
+def measured(d, args=("-q",), timeout=None):
+    """ptest on d's ptest.lua: (exit code, or None when it ran past `timeout` and was killed;
+    wall seconds; peak RSS in MB of ptest and what it waited for, from wait4)."""
+    t = time.monotonic()
+    p = subprocess.Popen([PTEST, *args, "ptest.lua"], cwd=d,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    hung = False
+    while True:
+        pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            break
+        if timeout is not None and time.monotonic() - t > timeout:
+            hung = True
+            os.kill(p.pid, signal.SIGKILL)
+            _, status, usage = os.wait4(p.pid, 0)
+            break
+        time.sleep(0.02)
+    p.returncode = 0  # reaped here; keep Popen from waiting on it
+    wall = time.monotonic() - t
+    return (None if hung else os.waitstatus_to_exitcode(status)), wall, usage.ru_maxrss / 1024
+
+
+def case_rtext(d):
+    os.makedirs(d)
+    results_batch(d, "touch r.xml; exit 1")
+    with open(os.path.join(d, "r.xml"), "w") as f:
+        f.write('<testsuites><testsuite name="s"><testcase classname="t" name="test_a" file="t.py"><failure message="m">FIRST\n')
+        chunk = "x = 1 &amp; y\n" * (1 << 16)
+        for _ in range((500 << 20) // len(chunk)):
+            f.write(chunk)
+        f.write("LAST</failure></testcase></testsuite></testsuites>")
+    code, wall, rss = measured(d)
+    rep = os.path.getsize(os.path.join(d, "test-logs", "test-report.json"))
+    text = report(d)["suites"][0]["testcases"][0]["text"]
+    ok = code == 1 and rss < 200 and len(text) < 70 << 10 and text.endswith("LAST")
+    return ok, f"exit {code} in {wall:.2f} s, peak {rss:.0f} MB; JSON report {rep >> 10} KiB, text kept {len(text) >> 10} KiB"
+
+
+def nested_xml(path, n):
+    with open(path, "w") as f:
+        f.write("<testsuites>")
+        for _ in range(n):
+            f.write('<testsuite name="s" time="1"><testcase name="c" time="0.1"/>')
+        f.write("</testsuite>" * n)
+        f.write("</testsuites>")
+
+
+def case_rnested(d):
+    out = []
+    ok = True
+    times = {}
+    for n in (25_000, 100_000):
+        sub = os.path.join(d, str(n))
+        os.makedirs(sub)
+        results_batch(sub, "touch r.xml; exit 0", extra="ptest.suite { name = 'slow', cmd = 'sleep 1; sleep 30', timeout = '3s' }\n")
+        nested_xml(os.path.join(sub, "r.xml"), n)
+        code, wall, rss = measured(sub)
+        slow = [s for s in report(sub)["suites"] if s["name"] == "slow"][0]
+        times[n] = wall
+        ok &= code == 1 and slow["status"] == "timed_out" and slow["duration"] < 4.5 and rss < 200
+        out.append(f"{n}: {wall:.2f} s, peak {rss:.0f} MB, the 3 s timeout fired at {slow['duration']:.2f} s")
+    size = os.path.getsize(os.path.join(d, "100000", "r.xml")) / 1e6
+    return ok, f"{size:.1f} MB at 100,000; " + "; ".join(out)
+
+
+def go_subtests(path, n):
+    with open(path, "w") as f:
+        ev = lambda **k: f.write(json.dumps({"Package": "p", **k}) + "\n")
+        ev(Action="run", Test="TestMany")
+        for i in range(n):
+            t = f"TestMany/case_{i}"
+            ev(Action="run", Test=t)
+            ev(Action="output", Test=t, Output=f"=== RUN   {t}\n")
+            ev(Action="output", Test=t, Output=f"    --- PASS: {t} (0.00s)\n")
+            ev(Action="pass", Test=t, Elapsed=0)
+        ev(Action="pass", Test="TestMany", Elapsed=1.5)
+        ev(Action="pass", Elapsed=1.6)
+
+
+def case_rgosub(d):
+    out = []
+    ok = True
+    for n in (10_000, 40_000):
+        sub = os.path.join(d, str(n))
+        os.makedirs(sub)
+        results_batch(sub, "touch r.xml; exit 0", item="p")
+        go_subtests(os.path.join(sub, "r.xml"), n)
+        code, wall, rss = measured(sub)
+        ok &= code == 0 and rss < 200
+        out.append(f"{n}: {wall:.2f} s, peak {rss:.0f} MB")
+    return ok, "; ".join(out)
+
+
+def case_rgodeep(d):
+    os.makedirs(d)
+    results_batch(d, "touch r.xml; exit 1", item="p")
+    with open(os.path.join(d, "r.xml"), "w") as f:
+        ev = lambda **k: f.write(json.dumps({"Package": "p", **k}) + "\n")
+        names = []
+        name = "TestDeep"
+        for level in range(600):
+            if level:
+                name += "/s"
+            names.append(name)
+            ev(Action="run", Test=name)
+        for n in names:
+            ev(Action="output", Test=n, Output="    deep_test.go:9: " + "w" * 900 + "\n")
+        for n in reversed(names):
+            ev(Action="fail", Test=n, Elapsed=0)
+        ev(Action="fail", Elapsed=0)
+    size = os.path.getsize(os.path.join(d, "r.xml")) / 1e6
+    code, wall, rss = measured(d)
+    rep = os.path.getsize(os.path.join(d, "test-logs", "test-report.json")) / 1e6
+    ok = code == 1 and rss < 200 and rep < 20
+    return ok, f"{size:.1f} MB in: exit {code} in {wall:.2f} s, peak {rss:.0f} MB, JSON report {rep:.1f} MB"
+
+
+def case_rnomatch(d):
+    out = []
+    ok = True
+    items = [f"tests/test_{i}.py" for i in range(200)]
+    for n in (50_000, 200_000):
+        sub = os.path.join(d, str(n))
+        os.makedirs(sub)
+        results_batch(sub, "touch r.xml; exit 0", items=items)
+        with open(os.path.join(sub, "r.xml"), "w") as f:
+            f.write('<testsuites><testsuite name="s">')
+            for i in range(n):
+                f.write(f'<testcase classname="other.x_{i}" name="t" file="other/dir/x_{i}.py" time="0.001"/>')
+            f.write("</testsuite></testsuites>")
+        code, wall, rss = measured(sub)
+        ok &= code == 0 and rss < 200
+        out.append(f"{n}: {wall:.2f} s, peak {rss:.0f} MB")
+    return ok, "; ".join(out)
+
+
+SWAPPER = r"""
+printf '<testsuites><testsuite name="s"><testcase classname="t" name="a" file="t.py"/></testsuite></testsuites>' > reg.xml
+( end=$(( $(date +%s) + 4 ))
+  while [ "$(date +%s)" -lt "$end" ]; do
+    rm -f f.tmp; mkfifo f.tmp; mv -f f.tmp r.xml
+    cp reg.xml r.tmp; mv -f r.tmp r.xml
+  done ) &
+sleep 0.5
+exit 0
+"""
+
+
+def case_rfifo(d):
+    hung = read = refused = 0
+    for i in range(20):
+        sub = os.path.join(d, str(i))
+        os.makedirs(sub)
+        results_batch(sub, SWAPPER)
+        code, wall, _ = measured(sub, timeout=30)
+        if code is None:
+            hung += 1
+            continue
+        rep = report(sub)["suites"][0]
+        if rep.get("testcases"):
+            read += 1
+        else:
+            refused += 1
+    return hung == 0, f"20 runs: {hung} hung, {read} read the file, {refused} refused a FIFO (or found none)"
+
+
 def case_longline(d):
     write(d, "ptest.limiter { name = 'api', rate = 10 }\n"
              "ptest.suite { name = 'l', cmd = { 'python3', 'client.py' }, timeout = '5m' }\n")
@@ -369,14 +555,21 @@ def case_longline(d):
 CASES = {"j256": case_j256, "timeouts": case_timeouts, "names": case_names,
          "closed": case_closed, "sigterm": case_sigterm, "sigkill": case_sigkill,
          "sighup": case_sighup, "nproc": case_nproc, "verbose64": case_verbose64,
-         "conns": case_conns, "longline": case_longline}
+         "conns": case_conns, "longline": case_longline,
+         "rtext": case_rtext, "rnested": case_rnested, "rgosub": case_rgosub,
+         "rgodeep": case_rgodeep, "rnomatch": case_rnomatch, "rfifo": case_rfifo}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="", help="comma-separated: " + ",".join(CASES))
+    ap.add_argument("--binary", help="measure this ptest instead of building target/release/ptest")
     args = ap.parse_args()
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    global PTEST
+    if args.binary:
+        PTEST = os.path.abspath(args.binary)
+    else:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     only = [c for c in args.only.split(",") if c] or list(CASES)
     failed = 0
     with tempfile.TemporaryDirectory(prefix="ptest-reliability-") as base:

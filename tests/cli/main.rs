@@ -2,6 +2,7 @@
 
 mod absurd;
 mod attacks;
+mod batch_results;
 mod batches;
 mod bytes;
 mod cargo_preset;
