@@ -150,8 +150,7 @@ function M.batch(opts)
     end
   end
   local name = opts.name or "cargo"
-  local dir = opts.dir or ptest.config_dir
-  if dir:sub(1, 1) ~= "/" then dir = ptest.config_dir .. "/" .. dir end
+  local dir = util.folder(opts.dir)
   local cargo = opts.cargo or "cargo"
   local argv = { cargo, "test", "--no-run", "--message-format=json-render-diagnostics" }
   local shown = { "cargo test --no-run" }
@@ -209,20 +208,14 @@ function M.batch(opts)
       -- A part runs many tests: ptest's default of five minutes is for one command.
       timeout = "1h",
     }
-    for k, v in pairs(opts) do
-      if not OWN[k] then t[k] = v end
-    end
-    handles[#handles + 1] = ptest.batch(t)
+    handles[#handles + 1] = ptest.batch(util.copy_options(t, opts, OWN))
   end
   if has_doc and opts.doc ~= false then
     local doc = { cargo, "test", "--doc" }
     for _, a in ipairs(opts.args or {}) do doc[#doc + 1] = a end
     local t = { name = name .. "/doc", cmd = doc, cwd = dir, category = "cargo", timeout = "1h",
                 env = opts.env }
-    for k, v in pairs(opts) do
-      if not OWN[k] and k ~= "batches" then t[k] = v end
-    end
-    handles[#handles + 1] = ptest.suite(t)
+    handles[#handles + 1] = ptest.suite(util.copy_options(t, opts, OWN, "batches"))
   end
   return table.unpack(handles)
 end

@@ -51,8 +51,7 @@ end
 -- (`find`, so a large tree is walked quickly). Paths are relative to `dir`. TypeScript files
 -- count when `typescript` is true, or (nil) when `node` strips types by default.
 function M.discover_node(dir, typescript, node)
-  dir = dir or "."
-  local root = dir:sub(1, 1) == "/" and dir or (ptest.config_dir .. "/" .. dir)
+  local root = util.folder(dir)
   local argv = { "find", ".", "(", "-name", "node_modules", "-o", "-name", ".git", ")", "-prune",
                  "-o", "-type", "f", "(" }
   for i, ext in ipairs({ "js", "cjs", "mjs", "ts", "cts", "mts" }) do
@@ -79,11 +78,7 @@ function M.discover_node(dir, typescript, node)
 end
 
 -- The folder the runner works in: the batch's `cwd`, else the config's folder.
-local function folder(opts)
-  local cwd = opts.cwd
-  if not cwd then return ptest.config_dir end
-  return cwd:sub(1, 1) == "/" and cwd or (ptest.config_dir .. "/" .. cwd)
-end
+local function folder(opts) return util.folder(opts.cwd) end
 
 -- The runner's command, a new list each time (the caller appends to it; `bin` stays as given).
 local function tool(opts, name)
@@ -220,9 +215,7 @@ function M.batch(opts)
     timeout = "1h",
     category = runner,
   }
-  for k, v in pairs(opts) do
-    if not OWN[k] then t[k] = v end
-  end
+  util.copy_options(t, opts, OWN)
   for k, v in pairs(opts.env or {}) do env[k] = v end
   t.env = env
   return ptest.batch(t)

@@ -1,11 +1,32 @@
 -- ptest.presets.util: what the presets share. Running a listing command while the config is
--- read (with a message that says what went wrong), shell quoting, option lists, files.
+-- read (with a message that says what went wrong), shell quoting, option lists, the folder a
+-- preset works in and the caller's options copied into its batch, files.
 --
 --   local util = require("ptest.presets.util")
 --   local out, err = util.run({ "go", "list", "./..." }, { dir = "svc" })
 --   if not out then error("go.batch: " .. err, 2) end   -- level 2: the config's line
 
+local ptest = require("ptest")
 local M = {}
+
+-- The folder a preset works in: `dir` as given when absolute, else relative to the config's
+-- folder; the config's folder when nil.
+function M.folder(dir)
+  if not dir then return ptest.config_dir end
+  if dir:sub(1, 1) == "/" then return dir end
+  return ptest.config_dir .. "/" .. dir
+end
+
+-- `t` with every field of the caller's `opts` copied in except the preset's own (`own`, a set)
+-- and the names after it: what makes a preset take any `ptest.batch` or `ptest.suite` field.
+function M.copy_options(t, opts, own, ...)
+  local skip = {}
+  for _, k in ipairs({ ... }) do skip[k] = true end
+  for k, v in pairs(opts) do
+    if not own[k] and not skip[k] then t[k] = v end
+  end
+  return t
+end
 
 -- A word for sh: as it is when it is plainly safe, else in single quotes. `=` is left bare only
 -- in an option (`--x=1`), never in a first word, where sh would read it as an assignment.
