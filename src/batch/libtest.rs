@@ -305,7 +305,7 @@ extern "C" fn note_signal(_: libc::c_int) {
     STOPPED.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
-fn catch_stop_signals() {
+pub(crate) fn catch_stop_signals() {
     for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
         // SAFETY: installs an empty handler with SA_RESTART; a handler (unlike SIG_IGN) is
         // reset to the default in the child at exec.
@@ -320,7 +320,7 @@ fn catch_stop_signals() {
 }
 
 /// End as the test binary did: its exit code, or its signal raised again.
-fn end_like(status: std::process::ExitStatus) -> u8 {
+pub(crate) fn end_like(status: std::process::ExitStatus) -> u8 {
     use std::os::unix::process::ExitStatusExt;
     if let Some(sig) = status.signal() {
         // SAFETY: back to the default action, then the same signal to this process.

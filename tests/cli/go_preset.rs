@@ -74,7 +74,7 @@ fn go_packages_results_and_retries_of_failed_packages() {
         .file(
             "calc/calc_test.go",
             &format!(
-                "package calc\n\nimport (\n\t\"os\"\n\t\"testing\"\n)\n\n{}\nfunc TestAdds(t *testing.T) {{ record(t) }}\n\nfunc TestBoom(t *testing.T) {{\n\tt.Errorf(\"boom: got %d, want %d\", 2*2, 5)\n}}\n\nfunc TestTable(t *testing.T) {{\n\tt.Run(\"fine\", func(t *testing.T) {{}})\n}}\n",
+                "package calc\n\nimport (\n\t\"os\"\n\t\"testing\"\n)\n\n{}\nfunc TestAdds(t *testing.T) {{ record(t) }}\n\nfunc TestBoom(t *testing.T) {{\n\tt.Errorf(\"boom: got %d, want %d\", 2*2, 5)\n}}\n\nfunc TestTable(t *testing.T) {{\n\tt.Run(\"fine\", func(t *testing.T) {{}})\n}}\n\nfunc TestSays(t *testing.T) {{\n\tt.Log(\"bell\\x07 line\\u2028sep <&>\")\n}}\n",
                 record("calc")
             ),
         )
@@ -120,6 +120,8 @@ fn go_packages_results_and_retries_of_failed_packages() {
     let log = std::fs::read_to_string(p.join("test-logs/go_1_.log")).unwrap();
     assert!(log.contains("--- FAIL: TestBoom"), "{log}");
     assert!(!log.contains("\"Action\""), "{log}");
+    // Every escape of go's JSON decoded (an awk decoder once printed `?` for these).
+    assert!(log.contains("bell\u{7} line\u{2028}sep <&>"), "{log}");
     // The retry ran only the packages that failed.
     let ran = std::fs::read_to_string(p.join("ran.txt")).unwrap();
     let mut lines: Vec<&str> = ran.lines().collect();

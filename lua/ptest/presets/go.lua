@@ -4,11 +4,11 @@
 --
 -- Items are the packages `go list PACKAGES` names that hold test files (run in the batch's
 -- `cwd`, default the config's folder, when ptest reads the config; a failure is a config error
--- showing go's output). Each
--- part runs
---   go test -json -p 1 ARGS... PACKAGES...
--- with the JSON event stream saved to {tmpdir}/go-test.json, which ptest reads (per-test results,
--- retries of only the failed packages, history per package), and go's usual text in the log.
+-- showing go's output). Each part runs
+--   ptest gotest {tmpdir}/go-test.json -- go test -json -p 1 ARGS... PACKAGES...
+-- which saves go's JSON event stream to {tmpdir}/go-test.json, read by ptest (per-test results,
+-- retries of only the failed packages, history per package), and prints go's usual text for
+-- the log.
 
 local ptest = require("ptest")
 local util = require("ptest.presets.util")
@@ -17,47 +17,13 @@ local M = {}
 -- Fields of go.batch besides ptest.batch's own.
 local OWN = { name = true, packages = true, args = true, go = true }
 
--- Runs the command, passes go's JSON through to the results file, and prints each event's
--- Output (the text `go test` would have printed) for the log.
-local RUN = [==[
-out=$1; shift
-{ "$@"; echo $? >"$out.status"; } | tee "$out" | awk '
-!/^\{/ { print; fflush(); next }
-{
-  i = index($0, "\"Output\":\"")
-  if (i == 0) next
-  s = substr($0, i + 10); n = length(s); o = ""
-  for (j = 1; j <= n; j++) {
-    c = substr(s, j, 1)
-    if (c == "\"") break
-    if (c == "\\") {
-      j++; c = substr(s, j, 1)
-      if (c == "n") c = "\n"
-      else if (c == "t") c = "\t"
-      else if (c == "r") c = ""
-      else if (c == "u") {
-        h = substr(s, j + 1, 4); j += 4
-        c = h == "003c" ? "<" : h == "003e" ? ">" : h == "0026" ? "&" : h == "001b" ? "\033" : "?"
-      }
-    }
-    o = o c
-  }
-  printf "%s", o
-  fflush()
-}'
-status=$(cat "$out.status" 2>/dev/null || echo 1)
-rm -f "$out.status"
-exit "$status"
-]==]
-
 -- The import paths of the packages with test files among `packages` (default "./..."), in
 -- go's order. Errors name go's command and show what it printed.
 function M.discover(opts)
   opts = opts or {}
   local go = opts.go or "go"
   local patterns = util.words(opts.packages) or { "./..." }
-  local dir = ptest.config_dir
-  if opts.cwd then dir = opts.cwd:sub(1, 1) == "/" and opts.cwd or (dir .. "/" .. opts.cwd) end
+  local dir = util.folder(opts.cwd)
   local argv = { go, "list", "-f", "{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}" }
   for _, p in ipairs(patterns) do argv[#argv + 1] = p end
   local text, err = util.run(argv, {
@@ -83,7 +49,8 @@ function M.batch(opts)
     if not found then error("go.batch: " .. err, 2) end
     packages = found
   end
-  local cmd = { "sh", "-c", RUN, "go-test", "{tmpdir}/go-test.json", opts.go or "go", "test", "-json" }
+  -- `ptest gotest` saves go's JSON events for ptest to read and prints their output for the log.
+  local cmd = { "ptest", "gotest", "{tmpdir}/go-test.json", "--", opts.go or "go", "test", "-json" }
   local args = util.words(opts.args) or {}
   -- ptest runs the parts side by side: each runs its packages one at a time unless told.
   local has_p = false
@@ -102,10 +69,7 @@ function M.batch(opts)
     timeout = "1h",
     category = "go",
   }
-  for k, v in pairs(opts) do
-    if not OWN[k] and k ~= "items" then t[k] = v end
-  end
-  return ptest.batch(t)
+  return ptest.batch(util.copy_options(t, opts, OWN, "items"))
 end
 
 return M

@@ -1,0 +1,236 @@
+//! `ptest gotest`: runs `go test -json ...` for the go preset's batch parts, saves go's event
+//! stream to the results file as it comes, and prints each event's `Output` (the text `go test`
+//! would have printed without `-json`) for the suite's log, decoded once by the same reader the
+//! results file goes through ([`super::gojson::event`]); lines that are not events (go prints
+//! `FAIL pkg [build failed]` plainly before 1.24) are printed as they are. Ends as `go` did.
+//! Knows nothing of plans or runs.
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// The first argument that makes ptest this helper.
+pub(crate) const COMMAND: &str = "gotest";
+
+const USAGE: &str = "usage: ptest gotest FILE -- GO test -json [ARG]...\n\
+    Runs the command, writes its standard output (go's JSON events) to FILE as it comes, and\n\
+    prints each event's Output, so that the log reads as `go test` without -json. Exits as the\n\
+    command did. The go preset's batches run their packages this way.";
+
+/// Events longer than this are passed to the file whole but printed as they are.
+const LINE: usize = 16 * 1024 * 1024;
+
+fn parse(args: &[OsString]) -> Result<(std::path::PathBuf, Vec<OsString>), String> {
+    match args {
+        [] => Err("FILE is required".into()),
+        [flag, ..] if flag == "-h" || flag == "--help" => Err(String::new()),
+        [file, dashes, cmd @ ..] if dashes == "--" && !cmd.is_empty() => {
+            Ok((file.into(), cmd.to_vec()))
+        }
+        _ => Err("expected FILE -- COMMAND...".into()),
+    }
+}
+
+/// The results file, new: created here (`O_EXCL`, never through a link left in its place).
+fn create(path: &Path) -> std::io::Result<std::fs::File> {
+    match std::fs::symlink_metadata(path) {
+        // A file of an earlier attempt in a reused folder: ours to replace. Anything else
+        // (a link, a folder) is left alone and refused below.
+        Ok(m) if m.file_type().is_file() => std::fs::remove_file(path)?,
+        _ => {}
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+}
+
+/// Copy `from` (the command's stdout) to `file` byte for byte and each event's output to `out`.
+fn relay(from: impl std::io::Read, file: &mut impl Write, out: &mut impl Write) {
+    let mut from = BufReader::with_capacity(64 * 1024, from);
+    let mut line: Vec<u8> = Vec::new();
+    let mut long = false;
+    let mut file_ok = true;
+    loop {
+        let buf = match from.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        if buf.is_empty() {
+            break;
+        }
+        let (part, used, ends) = match memchr::memchr(b'\n', buf) {
+            Some(at) => (&buf[..=at], at + 1, true),
+            None => (buf, buf.len(), false),
+        };
+        if file_ok && file.write_all(part).is_err() {
+            // The results are lost (a full disk); the log still gets everything.
+            file_ok = false;
+        }
+        if long {
+            // Past the cap: printed as it comes.
+            let _ = out.write_all(part);
+        } else if line.len() + part.len() > LINE {
+            let _ = out.write_all(&line);
+            let _ = out.write_all(part);
+            line.clear();
+            long = true;
+        } else {
+            line.extend_from_slice(part);
+        }
+        from.consume(used);
+        if ends {
+            if !long {
+                show(&line, out);
+            }
+            line.clear();
+            long = false;
+            let _ = out.flush();
+        }
+    }
+    if !line.is_empty() && !long {
+        show(&line, out);
+    }
+    let _ = out.flush();
+    let _ = file.flush();
+}
+
+/// What a line of `go test -json` output shows in the log.
+fn show(line: &[u8], out: &mut impl Write) {
+    match super::gojson::event(line) {
+        Some(e) => {
+            if let Some(text) = e.output {
+                let _ = out.write_all(text.as_bytes());
+            }
+        }
+        // An event without Output prints nothing; anything else is go's own text.
+        None if line.trim_ascii_start().first() == Some(&b'{') => {}
+        None => {
+            let _ = out.write_all(line);
+            if !line.ends_with(b"\n") {
+                let _ = out.write_all(b"\n");
+            }
+        }
+    }
+}
+
+/// `ptest gotest ...`: the exit code to end with.
+pub(crate) fn main(args: &[OsString]) -> u8 {
+    let (path, cmd) = match parse(args) {
+        Ok(a) => a,
+        Err(e) if e.is_empty() => {
+            crate::print_stdout(&format!("{USAGE}\n"));
+            return crate::exit::OK;
+        }
+        Err(e) => {
+            eprintln!("error: ptest gotest: {e}\n{USAGE}");
+            return crate::exit::USAGE;
+        }
+    };
+    // A stop signal reaches go too (same process group): read on until it ends.
+    super::libtest::catch_stop_signals();
+    let mut file = match create(&path) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            eprintln!(
+                "error: ptest gotest: cannot write {}: {}",
+                path.display(),
+                crate::io_message(&e)
+            );
+            None
+        }
+    };
+    let spawned = Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .stdout(Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "error: ptest gotest: cannot start {}: {}",
+                Path::new(&cmd[0]).display(),
+                crate::io_message(&e)
+            );
+            return 127;
+        }
+    };
+    let from = child.stdout.take().expect("piped stdout");
+    let mut out = std::io::stdout().lock();
+    match file.as_mut() {
+        Some(f) => relay(from, f, &mut out),
+        None => relay(from, &mut std::io::sink(), &mut out),
+    }
+    drop(file);
+    let status = loop {
+        match child.wait() {
+            Ok(s) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return 1,
+        }
+    };
+    super::libtest::end_like(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn relayed(input: &str) -> (String, String) {
+        let mut file = Vec::new();
+        let mut out = Vec::new();
+        relay(input.as_bytes(), &mut file, &mut out);
+        (
+            String::from_utf8(file).unwrap(),
+            String::from_utf8(out).unwrap(),
+        )
+    }
+
+    #[test]
+    fn the_file_gets_every_byte_and_the_log_the_decoded_output() {
+        let input = concat!(
+            "{\"Action\":\"run\",\"Package\":\"p\",\"Test\":\"T\"}\n",
+            "{\"Action\":\"output\",\"Package\":\"p\",\"Test\":\"T\",\"Output\":\"=== RUN   T\\n\"}\n",
+            "{\"Action\":\"output\",\"Package\":\"p\",\"Test\":\"T\",\"Output\":\"\\u00e9 \\u2603 \\u001b[1m\\r\\n\"}\n",
+            "FAIL\tp [build failed]\n",
+            "{\"Action\":\"output\",\"Package\":\"p\",\"Output\":\"no newline\"}"
+        );
+        let (file, out) = relayed(input);
+        assert_eq!(file, input);
+        assert_eq!(
+            out,
+            "=== RUN   T\né ☃ \u{1b}[1m\r\nFAIL\tp [build failed]\nno newline"
+        );
+    }
+
+    #[test]
+    fn arguments() {
+        let a = |v: &[&str]| parse(&v.iter().map(OsString::from).collect::<Vec<_>>());
+        assert_eq!(
+            a(&["f.json", "--", "go", "test"]).unwrap(),
+            ("f.json".into(), vec!["go".into(), "test".into()])
+        );
+        assert!(a(&["f.json", "go"]).is_err());
+        assert!(a(&["f.json", "--"]).is_err());
+        assert_eq!(a(&["--help"]).unwrap_err(), "");
+    }
+
+    #[test]
+    fn the_results_file_is_never_written_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("victim");
+        std::fs::write(&target, "keep").unwrap();
+        let link = dir.path().join("go-test.json");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(create(&link).is_err());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+        // An earlier attempt's file is replaced.
+        let earlier = dir.path().join("earlier.json");
+        std::fs::write(&earlier, "old").unwrap();
+        let mut f = create(&earlier).unwrap();
+        f.write_all(b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(&earlier).unwrap(), "new");
+    }
+}
