@@ -12,7 +12,7 @@ use crate::lua::presets::PRESETS;
 /// A test tool found in the folder, and what told us.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Tool {
-    /// pytest; `paths` from `testpaths` in pytest.ini, pyproject.toml or setup.cfg.
+    /// pytest; `paths` from `testpaths` in the file pytest reads (`batch::pytest`).
     Pytest {
         found: &'static str,
         paths: Vec<String>,
@@ -55,7 +55,8 @@ impl Tool {
 
 /// The tools a folder's files name, in a fixed order (Python, Rust, Go, JavaScript).
 pub(crate) fn detect(dir: &Path) -> Vec<Tool> {
-    let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+    // Regular files only: a FIFO named like one is never waited on.
+    let read = |name: &str| crate::batch::pytest::read_regular(&dir.join(name));
     let mut tools = Vec::new();
     let python = [
         ("pytest.ini", "[pytest]"),
@@ -63,19 +64,15 @@ pub(crate) fn detect(dir: &Path) -> Vec<Tool> {
         ("setup.cfg", "[tool:pytest]"),
         ("tox.ini", "[pytest]"),
     ];
-    let mut found = None;
-    let mut paths = Vec::new();
-    for (file, section) in python {
-        let Some(text) = read(file) else { continue };
-        if file == "tox.ini" && !text.contains(section) {
-            continue;
-        }
-        found.get_or_insert(file);
-        if paths.is_empty() {
-            paths = testpaths(&text, section);
-        }
-    }
+    // Named by the first of these files, with the `testpaths` of the file pytest itself reads.
+    let found = python.into_iter().find_map(|(file, section)| {
+        let text = read(file)?;
+        (file != "tox.ini" || text.contains(section)).then_some(file)
+    });
     if let Some(found) = found {
+        let paths = crate::batch::pytest::settings(dir)
+            .and_then(|s| s.testpaths)
+            .unwrap_or_default();
         tools.push(Tool::Pytest { found, paths });
     }
     if dir.join("Cargo.toml").is_file() {
@@ -90,33 +87,6 @@ pub(crate) fn detect(dir: &Path) -> Vec<Tool> {
         });
     }
     tools
-}
-
-/// `testpaths` in an ini or toml `section`: `testpaths = tests integration` or
-/// `testpaths = ["tests", "integration"]`.
-fn testpaths(text: &str, section: &str) -> Vec<String> {
-    let mut inside = false;
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('[') {
-            inside = line == section;
-            continue;
-        }
-        let Some(value) = line.strip_prefix("testpaths") else {
-            continue;
-        };
-        let Some(value) = value.trim_start().strip_prefix('=') else {
-            continue;
-        };
-        if inside {
-            return value
-                .split(|c: char| c.is_whitespace() || matches!(c, ',' | '[' | ']' | '"' | '\''))
-                .filter(|p| !p.is_empty())
-                .map(str::to_owned)
-                .collect();
-        }
-    }
-    Vec::new()
 }
 
 fn node_runner(package_json: &str) -> NodeRunner {
@@ -415,19 +385,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn testpaths_in_ini_and_toml() {
+    fn testpaths_come_from_the_file_pytest_reads() {
+        // pytest.ini configures pytest even without testpaths: setup.cfg's are not pytest's.
+        let d = folder(&[
+            ("pytest.ini", "[pytest]\naddopts = -q\n"),
+            ("setup.cfg", "[tool:pytest]\ntestpaths = elsewhere\n"),
+        ]);
         assert_eq!(
-            testpaths("[pytest]\ntestpaths = tests integration\n", "[pytest]"),
-            ["tests", "integration"]
+            detect(d.path()),
+            [Tool::Pytest {
+                found: "pytest.ini",
+                paths: Vec::new()
+            }]
         );
-        assert_eq!(
-            testpaths(
-                "[project]\nname = \"x\"\n[tool.pytest.ini_options]\ntestpaths = [\"tests\", 'more']\n",
-                "[tool.pytest.ini_options]"
-            ),
-            ["tests", "more"]
-        );
-        assert!(testpaths("[other]\ntestpaths = x\n", "[pytest]").is_empty());
+        // A list over several lines, and words as pytest splits them (a comma is no separator).
+        let d = folder(&[(
+            "pyproject.toml",
+            "[tool.pytest.ini_options]\ntestpaths = [\n  \"tests\",\n  'more',\n]\n",
+        )]);
+        let paths = |d: &tempfile::TempDir| match detect(d.path()).first() {
+            Some(Tool::Pytest { paths, .. }) => paths.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(paths(&d), ["tests", "more"]);
+        let d = folder(&[("pytest.ini", "[pytest]\n  testpaths=a,b  c\n")]);
+        assert_eq!(paths(&d), ["a,b", "c"]);
     }
 
     #[test]
@@ -485,7 +467,7 @@ mod tests {
     }
 
     #[test]
-    fn pytest_is_named_by_the_first_file_and_testpaths_by_the_first_that_has_them() {
+    fn pytest_is_named_by_the_first_of_its_files() {
         let d = folder(&[
             ("pyproject.toml", "[project]\nname = \"x\"\n"),
             ("setup.cfg", "[tool:pytest]\ntestpaths = tests\n"),
@@ -514,16 +496,6 @@ mod tests {
         std::fs::create_dir(d.path().join("Cargo.toml")).unwrap();
         std::fs::create_dir(d.path().join("go.mod")).unwrap();
         assert!(detect(d.path()).is_empty());
-    }
-
-    #[test]
-    fn testpaths_outside_the_section_or_misspelt_are_ignored() {
-        assert!(testpaths("testpaths = x\n[pytest]\n", "[pytest]").is_empty());
-        assert!(testpaths("[pytest]\ntestpath = x\n", "[pytest]").is_empty());
-        assert_eq!(
-            testpaths("[pytest]\n  testpaths=a,b  \n", "[pytest]"),
-            ["a", "b"]
-        );
     }
 
     #[test]

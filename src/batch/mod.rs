@@ -11,4 +11,5 @@ pub(crate) mod gotest;
 pub(crate) mod libtest;
 pub(crate) mod pack;
 pub(crate) mod parts;
+pub(crate) mod pytest;
 pub(crate) mod results;

@@ -1,7 +1,11 @@
 //! Preset modules shipped inside the binary (`lua/ptest/presets/*.lua`), `require`-able as
 //! `ptest.presets.NAME`.
 
+use std::path::Path;
+
 use mlua::{Lua, Table, Value};
+
+use crate::batch::pytest::Settings;
 
 /// Name and source of every preset.
 pub(crate) const PRESETS: &[(&str, &str)] = &[
@@ -14,9 +18,14 @@ pub(crate) const PRESETS: &[(&str, &str)] = &[
     ("util", include_str!("../../lua/ptest/presets/util.lua")),
 ];
 
-/// Put each preset in `package.preload` so `require` finds it without touching the disk.
+/// Put each preset in `package.preload` so `require` finds it without touching the disk, with
+/// `ptest.presets.native`: what the presets ask of Rust (not a preset of its own).
 pub(crate) fn install(lua: &Lua, package: &Table) -> mlua::Result<()> {
     let preload: Table = package.get("preload")?;
+    preload.raw_set(
+        "ptest.presets.native",
+        lua.create_function(|lua, _: mlua::MultiValue| native(lua))?,
+    )?;
     for (name, source) in PRESETS {
         let module = format!("ptest.presets.{name}");
         let chunk_name = format!("@ptest/presets/{name}.lua");
@@ -27,4 +36,44 @@ pub(crate) fn install(lua: &Lua, package: &Table) -> mlua::Result<()> {
         preload.raw_set(module, loader)?;
     }
     Ok(())
+}
+
+/// `ptest.presets.native`: `pytest_settings(dir)`, the settings of the file in `dir` that
+/// configures pytest, and `find_pytest_settings(dir)`, those a plain `pytest` run in `dir`
+/// reads (the nearest folder up that has one); each a table `{ from, dir, testpaths,
+/// python_files, norecursedirs, addopts }` (lists or nil), `{}` when there is none
+/// (`batch::pytest`, shared with `ptest init`).
+fn native(lua: &Lua) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.raw_set(
+        "pytest_settings",
+        lua.create_function(|lua, dir: String| {
+            settings_table(lua, crate::batch::pytest::settings(Path::new(&dir)))
+        })?,
+    )?;
+    t.raw_set(
+        "find_pytest_settings",
+        lua.create_function(|lua, dir: String| {
+            settings_table(lua, crate::batch::pytest::find(Path::new(&dir)))
+        })?,
+    )?;
+    Ok(t)
+}
+
+fn settings_table(lua: &Lua, s: Option<Settings>) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    let Some(s) = s else { return Ok(t) };
+    t.raw_set("from", s.from)?;
+    t.raw_set("dir", s.dir.to_string_lossy().as_ref())?;
+    for (key, list) in [
+        ("testpaths", s.testpaths),
+        ("python_files", s.python_files),
+        ("norecursedirs", s.norecursedirs),
+        ("addopts", s.addopts),
+    ] {
+        if let Some(list) = list {
+            t.raw_set(key, lua.create_sequence_from(list)?)?;
+        }
+    }
+    Ok(t)
 }

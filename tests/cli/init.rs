@@ -334,3 +334,30 @@ fn completions_for_every_shell_and_man_pages() {
     }
     assert!(!Path::new(&p.join("man/ptest-help.1")).exists());
 }
+
+/// `ptest init` and the presets read pytest's settings with one reader (`ptest.presets.native`):
+/// the testpaths init writes are those a config sees, from the file pytest itself reads.
+#[test]
+fn init_and_the_presets_read_pytests_settings_alike() {
+    let p = folder(&[
+        ("pytest.ini", "[pytest]\naddopts = -q\n"),
+        ("setup.cfg", "[tool:pytest]\ntestpaths = not_these\n"),
+        ("sub/tox.ini", "[pytest]\ntestpaths = a\n  b\n"),
+    ]);
+    let out = p.run(&["init"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let written = std::fs::read_to_string(p.join("ptest.lua")).unwrap();
+    assert!(!written.contains("not_these"), "{written}");
+    p.file(
+        "ptest.lua",
+        r#"local native = require("ptest.presets.native")
+local here = native.pytest_settings(ptest.config_dir)
+local below = native.find_pytest_settings(ptest.config_dir .. "/sub/../sub/x")
+local none = native.pytest_settings(ptest.config_dir .. "/nowhere")
+local name = table.concat({ here.from, tostring(here.testpaths), table.concat(here.addopts, ","),
+  below.from, table.concat(below.testpaths, ","), tostring(none.from) }, " ")
+ptest.suite { name = name, cmd = "true" }
+"#,
+    );
+    assert_eq!(names(&p), ["pytest.ini nil -q tox.ini a,b nil"]);
+}
