@@ -341,10 +341,14 @@ fn describe(status: std::process::ExitStatus) -> String {
     }
 }
 
+/// The results file, replaced in one step through a temp file beside it that this call makes
+/// (`O_EXCL`, never through a link, under a name nobody can plant ahead: a fixed `.part` name
+/// was written through a symbolic link put in its place). A link or a folder at `path` itself
+/// is refused.
 fn write_junit(path: &Path, xml: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("xml.part");
-    std::fs::write(&tmp, xml)?;
-    std::fs::rename(&tmp, path)
+    crate::safe_write::write_with(path, xml.as_bytes(), |earlier, id| {
+        crate::safe_write::remove_if_same(&earlier, id);
+    })
 }
 
 /// The first argument that makes ptest this helper.
@@ -719,5 +723,34 @@ mod tests {
             panic_message("\n  Error: oops\n").as_deref(),
             Some("Error: oops")
         );
+    }
+
+    #[test]
+    fn the_junit_file_is_never_written_through_a_planted_link() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let junit = d.path().join("ptest-junit.xml");
+        // The fixed name the file was once written to first.
+        std::os::unix::fs::symlink(&victim, d.path().join("ptest-junit.xml.part")).unwrap();
+        write_junit(&junit, "<testsuites/>").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        assert_eq!(std::fs::read_to_string(&junit).unwrap(), "<testsuites/>");
+        // Written again over the earlier one; a link at the path itself is refused.
+        write_junit(&junit, "<testsuites></testsuites>").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&junit).unwrap(),
+            "<testsuites></testsuites>"
+        );
+        let link = d.path().join("link.xml");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        assert!(write_junit(&link, "<x/>").is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        let left: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 }
