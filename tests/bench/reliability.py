@@ -39,9 +39,9 @@ Cases:
              the timeout fired, the time at 25,000 and 100,000.
   rgosub     40,000 go subtests in `go test -json`: time at 10,000 and 40,000.
   rgodeep    go -json, one failing subtest nested 600 deep (1.5 MB): peak memory, report size.
-  rnomatch   200,000 testcases whose files match none of 200 items: time at 50,000 and 200,000.
+  rnomatch   200,000 testcases whose files match none of 2,000 items: time at 50,000 and 200,000.
   rfifo      the results file swapped between a FIFO and a regular file while ptest reads it,
-             20 runs: how many hung (30 s), how many read it, how many refused the FIFO.
+             50 runs: how many hung (30 s), how many read it, how many refused the FIFO.
 
 Leftover processes are found by a marker only these suites carry on their command line.
 """
@@ -376,24 +376,27 @@ def results_batch(d, cmd, item="t.py", items=None, extra=""):
 
 def measured(d, args=("-q",), timeout=None):
     """ptest on d's ptest.lua: (exit code, or None when it ran past `timeout` and was killed;
-    wall seconds; peak RSS in MB of ptest and what it waited for, from wait4)."""
+    wall seconds; ptest's peak RSS in MB). GNU time reports the peak: a child forked from this
+    Python process would count Python's own memory in it."""
+    rss_file = os.path.join(d, ".rss")
     t = time.monotonic()
-    p = subprocess.Popen([PTEST, *args, "ptest.lua"], cwd=d,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    hung = False
-    while True:
-        pid, status, usage = os.wait4(p.pid, os.WNOHANG)
-        if pid:
-            break
-        if timeout is not None and time.monotonic() - t > timeout:
-            hung = True
-            os.kill(p.pid, signal.SIGKILL)
-            _, status, usage = os.wait4(p.pid, 0)
-            break
-        time.sleep(0.02)
-    p.returncode = 0  # reaped here; keep Popen from waiting on it
+    p = subprocess.Popen(["/usr/bin/time", "-o", rss_file, "-f", "%M", PTEST, *args, "ptest.lua"],
+                         cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    try:
+        p.wait(timeout=timeout)
+        code = p.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        code = None
     wall = time.monotonic() - t
-    return (None if hung else os.waitstatus_to_exitcode(status)), wall, usage.ru_maxrss / 1024
+    try:
+        with open(rss_file) as f:
+            rss = int(f.read().split()[-1]) / 1024
+    except (OSError, ValueError, IndexError):
+        rss = float("nan")
+    return code, wall, rss
 
 
 def case_rtext(d):
@@ -494,7 +497,7 @@ def case_rgodeep(d):
 def case_rnomatch(d):
     out = []
     ok = True
-    items = [f"tests/test_{i}.py" for i in range(200)]
+    items = [f"tests/test_{i}.py" for i in range(2000)]
     for n in (50_000, 200_000):
         sub = os.path.join(d, str(n))
         os.makedirs(sub)
@@ -511,23 +514,39 @@ def case_rnomatch(d):
 
 
 SWAPPER = r"""
-printf '<testsuites><testsuite name="s"><testcase classname="t" name="a" file="t.py"/></testsuite></testsuites>' > reg.xml
-( end=$(( $(date +%s) + 4 ))
-  while [ "$(date +%s)" -lt "$end" ]; do
-    rm -f f.tmp; mkfifo f.tmp; mv -f f.tmp r.xml
-    cp reg.xml r.tmp; mv -f r.tmp r.xml
-  done ) &
-sleep 0.5
-exit 0
+import os, sys, time
+reg = b'<testsuites><testsuite name="s"><testcase classname="t" name="a" file="t.py"/></testsuite></testsuites>'
+if os.fork() == 0:
+    # Out of the suite's process group (ptest stops the group when the suite ends): swap r.xml
+    # between a FIFO and a regular file as fast as renames go, for 4 s.
+    os.setsid()
+    end = time.monotonic() + 4
+    while time.monotonic() < end:
+        try:
+            os.unlink("f.tmp")
+        except FileNotFoundError:
+            pass
+        os.mkfifo("f.tmp")
+        os.rename("f.tmp", "r.xml")
+        with open("r.tmp", "wb") as f:
+            f.write(reg)
+        os.rename("r.tmp", "r.xml")
+    os._exit(0)
+time.sleep(0.3)
 """
+
+
+RUNS_FIFO = 50
 
 
 def case_rfifo(d):
     hung = read = refused = 0
-    for i in range(20):
+    for i in range(RUNS_FIFO):
         sub = os.path.join(d, str(i))
         os.makedirs(sub)
-        results_batch(sub, SWAPPER)
+        with open(os.path.join(sub + ".py"), "w") as f:
+            f.write(SWAPPER)
+        results_batch(sub, f"python3 {sub}.py")
         code, wall, _ = measured(sub, timeout=30)
         if code is None:
             hung += 1
@@ -537,7 +556,7 @@ def case_rfifo(d):
             read += 1
         else:
             refused += 1
-    return hung == 0, f"20 runs: {hung} hung, {read} read the file, {refused} refused a FIFO (or found none)"
+    return hung == 0, f"{RUNS_FIFO} runs: {hung} hung, {read} read the file, {refused} refused a FIFO (or found none)"
 
 
 def case_longline(d):
