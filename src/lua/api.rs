@@ -219,19 +219,15 @@ fn command_of(r: &Reader) -> mlua::Result<CommandLine> {
             }
         }
         Value::Table(t) => {
-            let items = sequence(t).ok_or_else(|| {
+            let argv = sequence(t, |i, v| match v {
+                Value::String(_) | Value::Integer(_) | Value::Number(_) => {
+                    Ok(scalar_bytes(v).unwrap_or_default())
+                }
+                other => Err(r.err(format!("cmd[{i}]: expected a string, got {}", describe(other)))),
+            })?
+            .ok_or_else(|| {
                 r.err("cmd: expected a string or an array like { \"pytest\", \"-x\" }, got a table with named keys")
             })?;
-            let argv = items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| match v {
-                    Value::String(_) | Value::Integer(_) | Value::Number(_) => {
-                        Ok(scalar_bytes(v).unwrap_or_default())
-                    }
-                    other => Err(r.err(format!("cmd[{}]: expected a string, got {}", i + 1, describe(other)))),
-                })
-                .collect::<mlua::Result<Vec<OsString>>>()?;
             if argv.first().is_none_or(blank) {
                 return Err(r.err("cmd: empty command"));
             }
@@ -350,22 +346,17 @@ fn suite_decl(lua: &Lua, r: &mut Reader, name: &str) -> mlua::Result<SuiteDecl> 
             ]
         }
         Value::Table(list) => {
-            let items = sequence(list).ok_or_else(|| {
-                r.err("depends_on: expected an array like { \"build\", unit }, got a table with named keys")
-            })?;
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    reference_of(v, Kind::Suite).ok().flatten().ok_or_else(|| {
-                        r.err(format!(
-                            "depends_on[{}]: expected a suite handle or name, got {}",
-                            i + 1,
-                            describe(v)
-                        ))
-                    })
+            sequence(list, |i, v| {
+                reference_of(v, Kind::Suite).ok().flatten().ok_or_else(|| {
+                    r.err(format!(
+                        "depends_on[{i}]: expected a suite handle or name, got {}",
+                        describe(v)
+                    ))
                 })
-                .collect::<mlua::Result<Vec<String>>>()?
+            })?
+            .ok_or_else(|| {
+                r.err("depends_on: expected an array like { \"build\", unit }, got a table with named keys")
+            })?
         }
         other => {
             return Err(r.err(format!(

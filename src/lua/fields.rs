@@ -264,23 +264,17 @@ impl Reader {
         match self.raw(key) {
             Value::Nil => Ok(None),
             Value::Table(t) => {
-                let items = sequence(t).ok_or_else(|| {
-                    self.err(format!("{key}: expected an array like {{ \"a\", \"b\" }}, got a table with named keys"))
+                let items = sequence(t, |i, v| match scalar_text(v) {
+                    Some(Ok(text)) => Ok(text),
+                    Some(Err(why)) => Err(self.err(format!("{key}[{i}]: {why}"))),
+                    None => Err(self.err(format!(
+                        "{key}[{i}]: expected a string, got {}",
+                        describe(v)
+                    ))),
                 })?;
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| match scalar_text(v) {
-                        Some(Ok(text)) => Ok(text),
-                        Some(Err(why)) => Err(self.err(format!("{key}[{}]: {why}", i + 1))),
-                        None => Err(self.err(format!(
-                            "{key}[{}]: expected a string, got {}",
-                            i + 1,
-                            describe(v)
-                        ))),
-                    })
-                    .collect::<mlua::Result<Vec<_>>>()
-                    .map(Some)
+                items.map(Some).ok_or_else(|| {
+                    self.err(format!("{key}: expected an array like {{ \"a\", \"b\" }}, got a table with named keys"))
+                })
             }
             other => Err(self.type_err(key, "an array of strings", other)),
         }
@@ -398,21 +392,31 @@ pub(super) fn duration_of(v: &Value) -> Result<Option<Duration>, String> {
     }
 }
 
-/// The elements of a table that is a proper array (keys exactly 1..n), else `None`. One `pairs`
-/// walk: mlua's serde conversion would turn named keys into an empty list without a word.
-pub(super) fn sequence(t: &Table) -> Option<Vec<Value>> {
-    let mut items: Vec<(i64, Value)> = Vec::new();
+/// The elements of a table that is a proper array (keys exactly 1..n), each converted by
+/// `each` (given its index from 1), else `Ok(None)`. One `pairs` walk: mlua's serde conversion
+/// would turn named keys into an empty list without a word.
+///
+/// Each element is converted while the walk is at it and its Lua value let go: every value
+/// held takes a slot of mlua's reference stack, which ends near a million, so a list of a
+/// million items held whole made the walk fail (and that failure read as "named keys").
+/// Conversion errors wait until the table is known to be an array, and the first by index is
+/// returned, as if the elements had been converted in order.
+pub(super) fn sequence<T>(
+    t: &Table,
+    mut each: impl FnMut(i64, &Value) -> mlua::Result<T>,
+) -> mlua::Result<Option<Vec<T>>> {
+    let mut items: Vec<(i64, mlua::Result<T>)> = Vec::new();
     let mut proper = true;
     t.for_each::<Value, Value>(|k, v| {
         match int_of(&k) {
-            Some(i) => items.push((i, v)),
+            Some(i) if proper => items.push((i, each(i, &v))),
+            Some(_) => {}
             None => proper = false,
         }
         Ok(())
-    })
-    .ok()?;
+    })?;
     if !proper {
-        return None;
+        return Ok(None);
     }
     // The array part comes first and in order; sort only when the table was built oddly.
     if !items.is_sorted_by_key(|(i, _)| *i) {
@@ -422,7 +426,14 @@ pub(super) fn sequence(t: &Table) -> Option<Vec<Value>> {
         .iter()
         .enumerate()
         .all(|(pos, (i, _))| *i == pos as i64 + 1);
-    contiguous.then(|| items.into_iter().map(|(_, v)| v).collect())
+    if !contiguous {
+        return Ok(None);
+    }
+    items
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect::<mlua::Result<Vec<T>>>()
+        .map(Some)
 }
 
 /// `bytes` as text, with each byte that is not part of valid UTF-8 written `\xNN`: how ptest

@@ -53,6 +53,40 @@ impl Fixture {
         self.evaluate().map(|(plan, _)| plan)
     }
 
+    /// The config's declarations, not built into a plan; an error as its text, with the
+    /// temporary folder taken out of it.
+    pub(crate) fn declarations(&self) -> Result<crate::plan::decl::Declarations, String> {
+        self.declarations_within(crate::lua::LUA_MEMORY_LIMIT)
+    }
+
+    /// [`Fixture::declarations`], with Lua's memory limited to `memory` bytes.
+    pub(crate) fn declarations_within(
+        &self,
+        memory: usize,
+    ) -> Result<crate::plan::decl::Declarations, String> {
+        let path = self.dir.path().join("ptest.lua");
+        crate::lua::evaluate_within(&path, &self.context(), memory)
+            .map(|e| e.decls)
+            .map_err(|e| {
+                e.to_string()
+                    .replace(&format!("{}/", self.dir.path().display()), "")
+            })
+    }
+
+    fn context(&self) -> crate::lua::EvalContext {
+        crate::lua::EvalContext {
+            sys: crate::sys::Sys {
+                cpus: self.cpus,
+                cpu_quota: None,
+                ci: None,
+                os: "linux",
+                arch: "x86_64",
+            },
+            profile: None,
+            vars: Vec::new(),
+        }
+    }
+
     /// [`Fixture::build`], keeping the Lua state for hooks and predicates.
     pub(crate) fn evaluate(&self) -> Result<(Plan, crate::lua::Runtime), String> {
         let path = self.dir.path().join("ptest.lua");

@@ -27,6 +27,7 @@ mod limits;
 mod listing;
 mod load;
 mod lua_api;
+mod lua_limits;
 mod merge;
 mod messages;
 mod node_preset;
