@@ -12,6 +12,7 @@
 
 pub(crate) mod files;
 pub(crate) mod format;
+pub(crate) mod shards;
 pub(crate) mod sink;
 pub(crate) mod stats;
 pub(crate) mod store;
@@ -410,10 +411,11 @@ impl RunKey {
     }
 }
 
-/// `ptest merge --history A B ... -o OUT`: join the shards' histories into one file.
+/// `ptest merge --history A B ... -o OUT`: join the shards' histories into one file; the runs
+/// several shards added to one name in their run become one (`shards`).
 pub(crate) fn merge(inputs: &[PathBuf], output: &Path) -> Result<(), crate::error::Error> {
     use crate::error::Error;
-    let mut joined = Records::default();
+    let mut all = Vec::with_capacity(inputs.len());
     for p in inputs {
         if !p.is_file() {
             return Err(Error::Usage(format!(
@@ -434,8 +436,10 @@ pub(crate) fn merge(inputs: &[PathBuf], output: &Path) -> Result<(), crate::erro
             };
             Error::Usage(format!("merge --history: {w}{hint}"))
         })?;
-        joined.join(records);
+        all.push(records);
     }
+    // The shards of one run: what several of them added to one name is one run.
+    let joined = shards::join(all);
     if output.is_dir() {
         return Err(Error::Usage(format!(
             "merge: -o {} is a folder",

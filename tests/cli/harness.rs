@@ -49,38 +49,7 @@ impl Project {
                 .unwrap_or_else(|| env!("CARGO_BIN_EXE_ptest").into()),
         );
         c.current_dir(self.dir.path());
-        for k in [
-            "PTEST_WORKERS",
-            "PTEST_DISABLE_PARALLEL",
-            "CI",
-            "GITHUB_ACTIONS",
-            "NO_COLOR",
-            "PTEST_HISTORY",
-            "PTEST_SHARD",
-            "PTEST_SHARD_TOTAL",
-            // The CI systems' parallel-job variables: a test that runs under one is no shard.
-            "CI_NODE_INDEX",
-            "CI_NODE_TOTAL",
-            "CIRCLE_NODE_INDEX",
-            "CIRCLE_NODE_TOTAL",
-            "BUILDKITE_PARALLEL_JOB",
-            "BUILDKITE_PARALLEL_JOB_COUNT",
-            "JOB_COMPLETION_INDEX",
-            // What a run gives its suites: these tests may themselves run under ptest (the
-            // cargo preset's benchmark runs them so), and the ptest they start is not a suite.
-            "PTEST_SOCKET",
-            "PTEST_RUN_ID",
-            "PTEST_WORKER",
-            "PTEST_SUITE",
-            "PTEST_LOG",
-            "PTEST_ATTEMPT",
-            "PTEST_ATTEMPTS",
-            "PTEST_PHASE",
-            "PTEST_GROUP",
-            "PTEST_TMPDIR",
-        ] {
-            c.env_remove(k);
-        }
+        clean_env(&mut c);
         c
     }
 
@@ -101,6 +70,45 @@ impl Project {
     pub(crate) fn join(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
+}
+
+/// Take out of `c`'s environment what would make the ptest it starts something else than a
+/// plain run here: settings from the environment, CI markers, shard variables, and what an
+/// outer ptest gives its suites.
+pub(crate) fn clean_env(c: &mut Command) -> &mut Command {
+    for k in [
+        "PTEST_WORKERS",
+        "PTEST_DISABLE_PARALLEL",
+        "CI",
+        "GITHUB_ACTIONS",
+        "NO_COLOR",
+        "PTEST_HISTORY",
+        "PTEST_SHARD",
+        "PTEST_SHARD_TOTAL",
+        // The CI systems' parallel-job variables: a test that runs under one is no shard.
+        "CI_NODE_INDEX",
+        "CI_NODE_TOTAL",
+        "CIRCLE_NODE_INDEX",
+        "CIRCLE_NODE_TOTAL",
+        "BUILDKITE_PARALLEL_JOB",
+        "BUILDKITE_PARALLEL_JOB_COUNT",
+        "JOB_COMPLETION_INDEX",
+        // What a run gives its suites: these tests may themselves run under ptest (the
+        // cargo preset's benchmark runs them so), and the ptest they start is not a suite.
+        "PTEST_SOCKET",
+        "PTEST_RUN_ID",
+        "PTEST_WORKER",
+        "PTEST_SUITE",
+        "PTEST_LOG",
+        "PTEST_ATTEMPT",
+        "PTEST_ATTEMPTS",
+        "PTEST_PHASE",
+        "PTEST_GROUP",
+        "PTEST_TMPDIR",
+    ] {
+        c.env_remove(k);
+    }
+    c
 }
 
 pub(crate) fn run(c: &mut Command) -> Output {

@@ -12,14 +12,14 @@ fn history(p: &Probed) -> Value {
     history_at(&p.p.join(".ptest/history.json"))
 }
 
-fn history_at(path: &std::path::Path) -> Value {
+pub(crate) fn history_at(path: &std::path::Path) -> Value {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_json::from_str(&text).expect("history is JSON")
 }
 
 /// The runs of suite `name`, oldest first, each as an object.
-fn runs(h: &Value, name: &str) -> Vec<Value> {
+pub(crate) fn runs(h: &Value, name: &str) -> Vec<Value> {
     h["suites"][name]["runs"]
         .as_array()
         .unwrap_or_else(|| panic!("no runs of {name} in {h}"))

@@ -7,6 +7,7 @@ mod batches;
 mod bytes;
 mod cargo_preset;
 mod cgroups;
+mod ci_examples;
 mod command_line;
 mod config_errors;
 mod docs;

@@ -18,6 +18,21 @@ for name in "$@"; do
 done
 "#;
 
+/// `sh item.sh RESULTS ITEM...`: as rec.sh, and writes a JUnit results file with a testcase
+/// for each item (its `file`), so that history learns each item's duration and the batch's
+/// fixed cost.
+const ITEM_SH: &str = r#"results=$1
+shift
+sh '@REC_SH@' "$@"
+{
+  echo '<testsuite name="t">'
+  for name in "$@"; do
+    echo "<testcase classname=\"t\" name=\"$name\" file=\"$name\" time=\"0.02\"/>"
+  done
+  echo '</testsuite>'
+} > "$results"
+"#;
+
 /// A project of chains, a serial group, single suites, a batch of items and a teardown phase.
 const CONFIG: &str = r#"
 ptest.config { workers = 2 }
@@ -35,7 +50,8 @@ ptest.suite { name = "db1", cmd = rec .. "db1", phase = "main", group = "db", es
 ptest.suite { name = "db2", cmd = rec .. "db2", phase = "main", group = "db", estimate = "2s" }
 local items = {}
 for i = 1, 10 do items[i] = "t" .. i end
-ptest.batch { name = "unit", items = items, cmd = { "sh", "@REC_SH@", "{items}" }, phase = "main" }
+ptest.batch { name = "unit", items = items, cmd = { "sh", "@ITEM_SH@", "{tmpdir}/junit.xml", "{items}" },
+  results = "{tmpdir}/junit.xml", phase = "main" }
 ptest.suite { name = "stop", cmd = rec .. "stop", phase = "teardown" }
 "#;
 
@@ -51,7 +67,15 @@ impl Machines {
         let rec_sh = record.path().join("rec.sh");
         let out = record.path().join("record.txt");
         std::fs::write(&rec_sh, REC_SH.replace("@RECORD@", out.to_str().unwrap())).unwrap();
-        let config = config.replace("@REC_SH@", rec_sh.to_str().unwrap());
+        let item_sh = record.path().join("item.sh");
+        std::fs::write(
+            &item_sh,
+            ITEM_SH.replace("@REC_SH@", rec_sh.to_str().unwrap()),
+        )
+        .unwrap();
+        let config = config
+            .replace("@REC_SH@", rec_sh.to_str().unwrap())
+            .replace("@ITEM_SH@", item_sh.to_str().unwrap());
         Machines {
             shards: (0..n).map(|_| Project::new(&config)).collect(),
             record,
@@ -116,6 +140,14 @@ fn four_shards_run_every_suite_and_item_once_and_keep_chains_whole() {
     std::fs::copy(&history, saved.path()).unwrap();
     std::fs::remove_file(m.record.path().join("record.txt")).unwrap();
     m.share_history(saved.path());
+    // History keys a run by its start second and figures: the shards' runs must not start in
+    // the second the first run started in, or one of theirs could read as that one's.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_nanos(
+        1_000_000_000 - u64::from(now.subsec_nanos()),
+    ));
 
     let outs = m.run_all(&[]);
     for (k, o) in outs.iter().enumerate() {
@@ -167,6 +199,35 @@ fn four_shards_run_every_suite_and_item_once_and_keep_chains_whole() {
     let item_shards: std::collections::BTreeSet<&String> =
         (1..=10).map(|i| &starts[&format!("t{i}")][0]).collect();
     assert!(item_shards.len() > 1, "{item_shards:?}");
+    // The shards' histories joined: what each shard ran has one run more than the base; the
+    // teardown, which every shard ran, and the batch's fixed cost, which each shard that ran
+    // items measured, have one run more too, not four.
+    let inputs: Vec<String> = m
+        .shards
+        .iter()
+        .map(|p| p.join(".ptest/history.json").display().to_string())
+        .collect();
+    let mut args = vec!["merge", "--history"];
+    args.extend(inputs.iter().map(String::as_str));
+    args.extend(["-o", "all.json"]);
+    let merged = m.shards[0].run(&args);
+    assert_eq!(merged.code, 0, "{}", merged.stderr);
+    let h = crate::history::history_at(&m.shards[0].join("all.json"));
+    let base = crate::history::history_at(saved.path());
+    for name in ["stop", "unit[]", "s1", "c1", "c3", "db2"] {
+        assert_eq!(
+            crate::history::runs(&h, name).len(),
+            crate::history::runs(&base, name).len() + 1,
+            "{name}"
+        );
+    }
+    let stop = crate::history::runs(&h, "stop");
+    assert_eq!(stop.last().unwrap()["status"], "passed");
+    for i in 1..=10 {
+        let key = format!("unit/t{i}");
+        let count = |v: &serde_json::Value| v["items"][&key]["runs"].as_array().unwrap().len();
+        assert_eq!(count(&h), count(&base) + 1, "{key}");
+    }
     // Each shard's report names its parts after it: no two shards share a suite name.
     let mut seen = BTreeMap::new();
     for (k, p) in m.shards.iter().enumerate() {

@@ -37,3 +37,34 @@ pub(crate) fn xmllint() -> Option<PathBuf> {
         "validating JUnit against junit-10.xsd",
     )
 }
+
+/// A linter `.ci/run` installed under `target/ci-lint/` (`rel` below it), else `var` or PATH.
+fn ci_lint(var: &str, rel: &str, names: &[&str], why: &str) -> Option<PathBuf> {
+    let installed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/ci-lint")
+        .join(rel);
+    if std::env::var_os(var).is_none_or(|p| p.is_empty()) && installed.is_file() {
+        return Some(installed);
+    }
+    find(var, names, why)
+}
+
+/// actionlint, for the GitHub workflow of examples/ci/.
+pub(crate) fn actionlint() -> Option<PathBuf> {
+    ci_lint(
+        "PTEST_TEST_ACTIONLINT",
+        "bin/actionlint",
+        &["actionlint"],
+        "linting examples/ci's GitHub workflow",
+    )
+}
+
+/// check-jsonschema, with the GitHub workflow and GitLab CI schemas it carries.
+pub(crate) fn check_jsonschema() -> Option<PathBuf> {
+    ci_lint(
+        "PTEST_TEST_CHECK_JSONSCHEMA",
+        "venv/bin/check-jsonschema",
+        &["check-jsonschema"],
+        "checking examples/ci's workflows against GitHub's and GitLab's schemas",
+    )
+}
