@@ -352,19 +352,17 @@ local NORECURSE_DEFAULT = {
 }
 
 local read = util.read
+local native = require("ptest.presets.native")
 
 local function join(dir, rel)
   if rel:sub(1, 1) == "/" then return rel end
   return dir .. "/" .. rel
 end
 
-local words = util.words
 
 -- The folder pytest runs in, where its settings and the items are: the batch's `cwd`
 -- (relative to the config's folder), else the config's folder.
-local function base_dir(opts)
-  return opts.cwd and join(ptest.config_dir, opts.cwd) or ptest.config_dir
-end
+local function base_dir(opts) return util.folder(opts.cwd) end
 
 -- ptest.glob, relative to that folder.
 local function globber(opts)
@@ -379,107 +377,12 @@ local function globber(opts)
   end
 end
 
--- The `key = value` (with indented continuation lines) of one [section] of an ini file.
-local function ini_value(text, section, key)
-  local in_section, value = false, nil
-  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
-    local s = line:match("^%[(.-)%]%s*$")
-    if s then
-      if value then return value end
-      in_section = (s == section)
-    elseif in_section then
-      if value and line:match("^%s+%S") and not line:match("^%s*[#;]") then
-        value = value .. " " .. line
-      elseif value then
-        return value
-      else
-        local k, v = line:match("^%s*([%w_]+)%s*[=:]%s*(.-)%s*$")
-        if k == key then value = v end
-      end
-    end
-  end
-  return value
-end
-
--- A TOML value as a list of strings: "a" or ["a", "b"] (possibly over several lines).
-local function toml_list(text, key)
-  local v = text:match("\n%s*" .. key .. "%s*=%s*(%b[])") or text:match("^%s*" .. key .. "%s*=%s*(%b[])")
-  if v then
-    local out = {}
-    for line in (v .. "\n"):gmatch("([^\n]*)\n") do
-      -- Strings up to a comment: a `#` outside quotes.
-      local pos, quote = 1, nil
-      for i = 1, #line do
-        local ch = line:sub(i, i)
-        if quote then
-          if ch == quote then quote = nil end
-        elseif ch == '"' or ch == "'" then
-          quote = ch
-        elseif ch == "#" then
-          break
-        end
-        pos = i
-      end
-      for str in line:sub(1, pos):gmatch("[\"']([^\"']*)[\"']") do out[#out + 1] = str end
-    end
-    return out
-  end
-  local s = text:match("\n%s*" .. key .. "%s*=%s*[\"']([^\"']*)[\"']")
-  if s then return words(s) end
-  return nil
-end
-
--- The text of one [table] of a TOML file (up to the next table header).
-local function toml_table(text, name)
-  local pattern = "\n%[" .. name:gsub("%.", "%%.") .. "%]%s*\n"
-  local start = ("\n" .. text):find(pattern)
-  if not start then return nil end
-  local body = ("\n" .. text):sub(start + 1)
-  body = body:gsub("^[^\n]*\n", "")
-  local stop = body:find("\n%[[^%[]")
-  return "\n" .. (stop and body:sub(1, stop) or body)
-end
-
 -- pytest's own settings: `testpaths`, `python_files`, `norecursedirs` and `addopts`, from the
 -- first file that configures pytest, in pytest's order (pytest.toml, .pytest.toml, pytest.ini and
--- .pytest.ini even when empty, then pyproject.toml, tox.ini, setup.cfg).
-local KEYS = { "testpaths", "python_files", "norecursedirs", "addopts" }
-
+-- .pytest.ini even when empty, then pyproject.toml, tox.ini, setup.cfg): `{ from = FILE, dir =
+-- DIR, ... }` or `{}`. Read in Rust (`ptest init` reads them the same way); never a FIFO.
 function M.settings(dir)
-  dir = dir or ptest.config_dir
-  local function from_toml(t, file)
-    local out = { from = file }
-    for _, k in ipairs(KEYS) do out[k] = toml_list(t, k) end
-    return out
-  end
-  local function from_ini(text, section, file)
-    local out = { from = file }
-    for _, k in ipairs(KEYS) do
-      local v = ini_value(text, section, k)
-      out[k] = v and words(v)
-    end
-    return out
-  end
-  for _, f in ipairs({ "pytest.toml", ".pytest.toml" }) do
-    local text = read(join(dir, f))
-    if text then return from_toml(toml_table(text, "pytest") or ("\n" .. text), f) end
-  end
-  for _, f in ipairs({ "pytest.ini", ".pytest.ini" }) do
-    local text = read(join(dir, f))
-    if text then return from_ini(text, "pytest", f) end
-  end
-  local py = read(join(dir, "pyproject.toml"))
-  if py then
-    local t = toml_table(py, "tool.pytest.ini_options") or toml_table(py, "tool.pytest")
-    if t then return from_toml(t, "pyproject.toml") end
-  end
-  for _, f in ipairs({ { "tox.ini", "pytest" }, { "setup.cfg", "tool:pytest" } }) do
-    local text = read(join(dir, f[1]))
-    if text and text:find("%[" .. f[2]:gsub("%p", "%%%0") .. "%]") then
-      return from_ini(text, f[2], f[1])
-    end
-  end
-  return { from = nil }
+  return native.pytest_settings(dir or ptest.config_dir)
 end
 
 -- A path with its `.` and `..` parts resolved (without looking at the disk) and no trailing `/`.
@@ -499,19 +402,9 @@ end
 
 -- The settings a plain `pytest` run in `dir` reads: those of the first folder from `dir` up
 -- that holds a file configuring pytest (as pytest looks for it), with `dir` set to that folder;
--- `{ from = nil }` when there is none.
+-- `{}` when there is none.
 function M.find_settings(dir)
-  dir = normal(dir or ptest.config_dir)
-  while true do
-    local s = M.settings(dir)
-    if s.from then
-      s.dir = dir
-      return s
-    end
-    local up = dir:match("^(.+)/[^/]+$") or (dir:match("^/[^/]+$") and "/")
-    if not up or up == dir then return { from = nil } end
-    dir = up
-  end
+  return native.find_pytest_settings(normal(dir or ptest.config_dir))
 end
 
 -- A shell-style pattern (fnmatch: `*`, `?`, `[...]`) as an anchored Lua pattern.
@@ -707,9 +600,7 @@ function M.batch(opts)
       -- `slice = false` keeps every file whole.
       slice = opts.slice ~= false and SLICE or nil,
     }
-    for k, v in pairs(opts) do
-      if not OWN[k] then t[k] = v end
-    end
+    util.copy_options(t, opts, OWN)
     -- Code written for pytest-xdist keys per-worker resources (databases, ports) on this.
     local env = { PYTEST_XDIST_WORKER = "gw{worker}" }
     for k, v in pairs(opts.env or {}) do env[k] = v end
@@ -746,9 +637,7 @@ function M.files(opts)
     local cmd = { python, "-m", "pytest", file }
     for _, a in ipairs(opts.args or {}) do cmd[#cmd + 1] = a end
     local suite = { name = file, cmd = cmd }
-    for k, v in pairs(opts) do
-      if k ~= "glob" and k ~= "python" and k ~= "args" then suite[k] = v end
-    end
+    util.copy_options(suite, opts, { glob = true, python = true, args = true })
     handles[#handles + 1] = ptest.suite(suite)
   end
   return handles
