@@ -54,6 +54,10 @@ pub(crate) struct TestCase {
     /// the testsuite's testcases: collecting them, and the framework's work between them
     /// (pytest's hooks and reports). Part of what the testcase costs its item in history.
     pub share: f64,
+    /// How it ended in a slice of its item, when the item then ran whole and it ended
+    /// otherwise there (`ptest-sliced="failure"` on a pytest testcase): its outcome is the
+    /// whole run's, and the item is not to be cut in slices again.
+    pub sliced: Option<Outcome>,
 }
 
 impl TestCase {

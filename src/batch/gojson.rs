@@ -390,6 +390,7 @@ pub(crate) fn cases(mut input: impl BufRead, budget: &mut Budget) -> Result<Vec<
                 suite_file: None,
                 item: None,
                 share: 0.0,
+                sliced: None,
             };
             if budget.take_case(&case) {
                 out.push(case);
@@ -414,6 +415,7 @@ pub(crate) fn cases(mut input: impl BufRead, budget: &mut Budget) -> Result<Vec<
                 suite_file: None,
                 item: None,
                 share: 0.0,
+                sliced: None,
             };
             if budget.take_case(&case) {
                 out.push(case);

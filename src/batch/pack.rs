@@ -19,6 +19,9 @@ pub(crate) struct Facts<'a> {
     pub expected: &'a dyn Fn(&str) -> Option<f64>,
     /// An item's expected duration from history: `(batch, item)`.
     pub item_expected: &'a dyn Fn(&str, &str) -> Option<f64>,
+    /// Whether `(batch, item)` ended failed in its latest run (for a slice of an item: slicing
+    /// changed a test's outcome).
+    pub item_failed: &'a dyn Fn(&str, &str) -> bool,
     /// `--rerun-failed`: which items to keep.
     pub rerun: Option<Rerun<'a>>,
 }
@@ -143,12 +146,18 @@ fn split(s: &SuiteDecl, b: &BatchDecl, config_dir: &Path, facts: &Facts<'_>) -> 
     let count = wanted.clamp(1, b.items.len());
     // Items too long for one part run in slices, each in a part of its own, when the command
     // can (`slice`) and their durations are measured.
-    let cuts = if b.slice.is_some() && source == ItemSource::History && workers > 1 {
-        slice_counts(&durations, count, workers, overhead)
-    } else {
-        vec![1; durations.len()]
+    let known = match &b.slice {
+        Some(template) if source == ItemSource::History && workers > 1 => sliced_before(
+            &s.name, &b.items, template, &durations, count, workers, facts,
+        ),
+        _ => Vec::new(),
     };
-    let pieces = pieces(&durations, &cuts);
+    let cuts = if known.is_empty() {
+        vec![1; durations.len()]
+    } else {
+        slice_counts(&durations, &known, count, workers, overhead)
+    };
+    let pieces = pieces(&durations, &cuts, &known);
     let mut members = pack(&pieces, count, overhead).0;
     members.retain(|m| !m.is_empty());
     let count = members.len();
@@ -199,22 +208,105 @@ struct Piece {
     secs: f64,
 }
 
-/// Each further slice of an item is assumed to cost this share of the item again: each slice
-/// is a process that collects the whole file before it leaves out the other slices' tests (3 s
-/// of the 30 s of `packaging`'s `test_version.py`, which holds 51,524 tests).
+/// Each further slice of an item is assumed to cost this share of the item again until history
+/// measured it: each slice is a process that collects the whole file before it leaves out the
+/// other slices' tests (3 s of the 30 s of `packaging`'s `test_version.py`, which holds 51,524
+/// tests).
 pub(crate) const SLICE_REPEAT: f64 = 0.1;
 
-/// The items as pieces: an item cut in `n` counts `(1 + (n - 1) * SLICE_REPEAT) / n` of its
-/// duration for each slice.
-fn pieces(durations: &[f64], cuts: &[u32]) -> Vec<Piece> {
+/// What history says about cutting one item in slices.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct SlicedBefore {
+    /// Cutting it changed a test's outcome once (a test failed in a slice and passed when the
+    /// item ran whole): it stays whole.
+    whole: bool,
+    /// For each number of slices it ran in, each slice's measured duration.
+    measured: Vec<(u32, Vec<f64>)>,
+    /// What each further slice repeats, as a share of the item: measured, else `SLICE_REPEAT`.
+    repeat: f64,
+}
+
+impl SlicedBefore {
+    /// Each of `n` slices' expected seconds, for an item of `d` seconds whole.
+    fn costs(&self, d: f64, n: u32) -> Vec<f64> {
+        if let Some((_, m)) = self.measured.iter().find(|(k, _)| *k == n) {
+            return m.clone();
+        }
+        let each = d * (1.0 + f64::from(n - 1) * self.repeat) / f64::from(n);
+        vec![each; n as usize]
+    }
+}
+
+/// The slices' history of each item that may be cut (those longer than an even part's share);
+/// empty when none may be. A slice's name is the batch's `slice` template filled in
+/// (`tests/x.py::ptest-slice-1-of-2`), as history records it.
+fn sliced_before(
+    batch: &str,
+    items: &[String],
+    template: &str,
+    durations: &[f64],
+    count: usize,
+    workers: usize,
+    facts: &Facts<'_>,
+) -> Vec<SlicedBefore> {
+    let share = durations.iter().sum::<f64>() / count as f64;
+    let most = count.min(2 * workers).min(MAX_SLICES) as u32;
+    let mut out = vec![
+        SlicedBefore {
+            repeat: SLICE_REPEAT,
+            ..SlicedBefore::default()
+        };
+        durations.len()
+    ];
+    for (i, (item, &d)) in items.iter().zip(durations).enumerate() {
+        if d <= share {
+            continue;
+        }
+        let h = &mut out[i];
+        let mut repeats = Vec::new();
+        for n in 2..=MAX_SLICES as u32 {
+            let names: Vec<String> = (1..=n)
+                .map(|k| crate::plan::decl::slice_arg(template, item, k, n))
+                .collect();
+            h.whole |= names.iter().any(|k| (facts.item_failed)(batch, k));
+            let m: Vec<f64> = names
+                .iter()
+                .filter_map(|k| (facts.item_expected)(batch, k))
+                .filter(|x| x.is_finite() && *x >= 0.0)
+                .collect();
+            if m.len() == n as usize {
+                let sum: f64 = m.iter().sum();
+                repeats.push(((sum / d - 1.0) / f64::from(n - 1)).max(0.0));
+                if n <= most {
+                    h.measured.push((n, m));
+                }
+            }
+        }
+        if !repeats.is_empty() {
+            h.repeat = repeats.iter().sum::<f64>() / repeats.len() as f64;
+        }
+    }
+    out
+}
+
+/// The items as pieces: an item cut in `n` counts each slice's measured duration, else
+/// `(1 + (n - 1) * repeat) / n` of its duration for each.
+fn pieces(durations: &[f64], cuts: &[u32], known: &[SlicedBefore]) -> Vec<Piece> {
     let mut out = Vec::with_capacity(durations.len());
     for (item, (&d, &n)) in durations.iter().zip(cuts).enumerate() {
-        let each = d * (1.0 + f64::from(n - 1) * SLICE_REPEAT) / f64::from(n);
-        for slice in 1..=n {
+        if n == 1 {
             out.push(Piece {
                 item,
-                slice,
-                secs: each,
+                slice: 1,
+                secs: d,
+            });
+            continue;
+        }
+        for (k, secs) in known[item].costs(d, n).into_iter().enumerate() {
+            out.push(Piece {
+                item,
+                slice: k as u32 + 1,
+                secs: secs.max(MIN_ITEM_SECS),
             });
         }
     }
@@ -314,21 +406,28 @@ const MAX_CUT_ITEMS: usize = 8;
 const MAX_SLICES: usize = 32;
 
 /// In how many slices each item runs: items longer than an even part's share of the work
-/// (the longest [`MAX_CUT_ITEMS`]), longest first, each cut in the number of slices (at most one per part: never more parts
-/// than `count`) that makes the batch's expected time on `workers` the shortest, counting
-/// what each further slice repeats.
-fn slice_counts(durations: &[f64], count: usize, workers: usize, overhead: f64) -> Vec<u32> {
+/// (the longest [`MAX_CUT_ITEMS`]), longest first, each cut in the number of slices (at most
+/// one per part: never more parts than `count`) that makes the batch's expected time on
+/// `workers` the shortest, counting what each further slice repeats (as history measured it,
+/// else [`SLICE_REPEAT`]); never an item whose slicing once changed a test's outcome.
+fn slice_counts(
+    durations: &[f64],
+    known: &[SlicedBefore],
+    count: usize,
+    workers: usize,
+    overhead: f64,
+) -> Vec<u32> {
     let mut cuts = vec![1_u32; durations.len()];
     let share = durations.iter().sum::<f64>() / count as f64;
     let mut long: Vec<usize> = (0..durations.len())
-        .filter(|&i| durations[i] > share)
+        .filter(|&i| durations[i] > share && !known[i].whole)
         .collect();
     long.sort_by(|&x, &y| durations[y].total_cmp(&durations[x]).then(x.cmp(&y)));
     // The search packs the batch once per try: a few of the longest items, a few slices each.
     long.truncate(MAX_CUT_ITEMS);
     let most = count.min(2 * workers).min(MAX_SLICES) as u32;
     let time = |cuts: &[u32]| {
-        let (members, loads) = pack(&pieces(durations, cuts), count, overhead);
+        let (members, loads) = pack(&pieces(durations, cuts, known), count, overhead);
         let used: Vec<f64> = members
             .iter()
             .zip(&loads)
@@ -545,13 +644,26 @@ mod tests {
         workers: u32,
         dir: &Path,
     ) -> Vec<BatchPart> {
+        split_failed(s, known, &[], workers, dir)
+    }
+
+    /// The same, with these items (or slices) failed in their latest run.
+    fn split_failed(
+        s: &SuiteDecl,
+        known: &[(&str, f64)],
+        failed: &[&str],
+        workers: u32,
+        dir: &Path,
+    ) -> Vec<BatchPart> {
         let w = move |_: Option<&str>| workers;
         let none = |_: &str| None;
         let item = |_: &str, i: &str| known.iter().find(|(k, _)| *k == i).map(|(_, d)| *d);
+        let failed = |_: &str, i: &str| failed.contains(&i);
         let facts = Facts {
             workers: &w,
             expected: &none,
             item_expected: &item,
+            item_failed: &failed,
             rerun: None,
         };
         split(s, s.batch.as_ref().unwrap(), dir, &facts)
@@ -567,15 +679,67 @@ mod tests {
     /// Each part's items as its command names them, for a batch whose command can run a slice
     /// of an item, the items' durations known.
     fn sliced(items: &[&str], known: &[(&str, f64)], workers: u32) -> Vec<Vec<String>> {
-        split_known(
+        sliced_failed(items, known, &[], workers)
+    }
+
+    /// The same, with these items (or slices) failed in their latest run.
+    fn sliced_failed(
+        items: &[&str],
+        known: &[(&str, f64)],
+        failed: &[&str],
+        workers: u32,
+    ) -> Vec<Vec<String>> {
+        split_failed(
             &sliceable(items, None),
             known,
+            failed,
             workers,
             Path::new("/nonexistent"),
         )
         .into_iter()
         .map(|p| (0..p.items.len()).map(|i| p.arg(i)).collect())
         .collect()
+    }
+
+    /// An item whose slicing once changed a test's outcome (a slice of it ended failed in
+    /// history: its tests failed there and passed when it ran whole) is never cut again.
+    #[test]
+    fn an_item_whose_slices_changed_an_outcome_stays_whole() {
+        let items = ["a", "b", "c", "d", "e"];
+        let known = [("a", 30.0), ("b", 1.0), ("c", 1.0), ("d", 1.0), ("e", 1.0)];
+        assert_eq!(sliced(&items, &known, 2)[0][0], "a@1/2");
+        let p = sliced_failed(&items, &known, &["a@2/2"], 2);
+        assert!(p.iter().flatten().all(|i| !i.contains('@')), "{p:?}");
+        // Another item's failed slice, or a failed run of the item itself, changes nothing.
+        assert_eq!(
+            sliced_failed(&items, &known, &["b@2/2", "a"], 2)[0][0],
+            "a@1/2"
+        );
+    }
+
+    /// Once an item ran in slices, their measured durations decide: here each slice took
+    /// nearly the whole file's time (its collection is most of it), so cutting does not pay and
+    /// it stays whole; slices that took half each are cut again, and what a further slice
+    /// repeats (measured at two) predicts three.
+    #[test]
+    fn measured_slices_decide_whether_cutting_pays() {
+        let items = ["a", "b", "c", "d", "e"];
+        let mut known = vec![("a", 30.0), ("b", 1.0), ("c", 1.0), ("d", 1.0), ("e", 1.0)];
+        known.extend([("a@1/2", 28.0), ("a@2/2", 28.0)]);
+        let p = sliced(&items, &known, 2);
+        assert!(p.iter().flatten().all(|i| !i.contains('@')), "{p:?}");
+        known.truncate(5);
+        known.extend([("a@1/2", 15.0), ("a@2/2", 15.5)]);
+        // The longer measured slice first.
+        assert_eq!(
+            sliced(&items, &known, 2),
+            [["a@2/2", "c", "e"], ["a@1/2", "b", "d"]]
+        );
+        // At four workers, three slices of about 10.2 s each (a further slice repeats a sixtieth)
+        // against two of 15 s and 15.5 s.
+        let p = sliced(&items, &known, 4);
+        let cut: Vec<&String> = p.iter().flatten().filter(|i| i.contains('@')).collect();
+        assert!(cut.len() >= 3, "{p:?}");
     }
 
     #[test]
@@ -700,10 +864,12 @@ mod tests {
         let w = |_: Option<&str>| 2;
         let item = |_: &str, _: &str| None;
         let cost = |expected: &dyn Fn(&str) -> Option<f64>| {
+            let failed = |_: &str, _: &str| false;
             let facts = Facts {
                 workers: &w,
                 expected,
                 item_expected: &item,
+                item_failed: &failed,
                 rerun: None,
             };
             learned_overhead("unit", &[3.0, 3.0], &facts)

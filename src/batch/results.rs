@@ -306,6 +306,13 @@ fn new_case(e: &BytesStart<'_>, suites: &[(Option<String>, Option<String>)]) -> 
         suite_file,
         item: None,
         share: 0.0,
+        sliced: attr(e, b"ptest-sliced").and_then(|o| match o.as_str() {
+            "passed" => Some(Outcome::Passed),
+            "failure" => Some(Outcome::Failed),
+            "error" => Some(Outcome::Error),
+            "skipped" => Some(Outcome::Skipped),
+            _ => None,
+        }),
     }
 }
 

@@ -199,6 +199,13 @@ impl History {
             .and_then(Summary::expected)
     }
 
+    /// Whether an item ended failed, timed out or cancelled in its latest run.
+    pub(crate) fn item_failed_last(&self, batch: &str, item: &str) -> bool {
+        self.items
+            .get(&item_key(batch, item))
+            .is_some_and(Summary::failed_last)
+    }
+
     /// A suite's highest recorded peak RSS, in KiB.
     pub(crate) fn peak_rss_kb(&self, suite: &str) -> Option<u64> {
         self.suites.get(suite).and_then(Summary::peak_rss_kb)

@@ -43,7 +43,11 @@ fn unix(t: std::time::SystemTime) -> u64 {
 /// testsuite's time outside any testcase (pytest's collection and per-test work). An item
 /// that reported nothing is recorded as taking no time when
 /// its part passed, and with the part's status and no duration otherwise, so that
-/// `--rerun-failed` runs it again.
+/// `--rerun-failed` runs it again. A slice of an item is recorded under its own name
+/// (`BATCH/tests/x.py::ptest-slice-1-of-2`, as the part's command names it) with its duration,
+/// passed when slicing kept its tests' outcomes and failed when one of them ended otherwise
+/// once the item ran whole; the item itself gets only its status from a slice (its duration
+/// stays that of whole runs, which is what packing cuts).
 fn items(
     update: &mut Update,
     part: &crate::plan::decl::BatchPart,
@@ -54,17 +58,22 @@ fn items(
     if part.results.is_none() || r.attempts == 0 {
         return;
     }
-    let mut sums: Vec<Option<(f64, bool)>> = vec![None; part.items.len()];
+    // Per item: its testcases' time, whether one failed, and whether slicing changed one.
+    let mut sums: Vec<Option<(f64, bool, bool)>> = vec![None; part.items.len()];
     for c in &r.testcases {
         if let Some(i) = c.item {
-            let (d, failed) = sums[i].get_or_insert((0.0, false));
+            let (d, failed, changed) = sums[i].get_or_insert((0.0, false, false));
             *d += c.time.unwrap_or(0.0) + c.share;
             *failed |= c.outcome.is_failure();
+            *changed |= c
+                .sliced
+                .is_some_and(crate::batch::results::Outcome::is_failure)
+                && !c.outcome.is_failure();
         }
     }
-    for ((item, _), sum) in part.items.iter().zip(sums) {
-        let run = match sum {
-            Some((d, failed)) => {
+    for (i, ((item, _), sum)) in part.items.iter().zip(sums).enumerate() {
+        let mut run = match sum {
+            Some((d, failed, _)) => {
                 let status = if failed {
                     Status::Failed
                 } else {
@@ -81,6 +90,20 @@ fn items(
                 run
             }
         };
+        if part.slice(i).is_some() {
+            let mut slice = run.clone();
+            slice.status = if sum.is_some_and(|(_, _, changed)| changed) {
+                Status::Failed
+            } else if run.duration.is_some() {
+                Status::Passed
+            } else {
+                run.status
+            };
+            update
+                .items
+                .push((super::item_key(&part.batch, &part.arg(i)), slice));
+            run.duration = None;
+        }
         update.items.push((super::item_key(&part.batch, item), run));
     }
 }
@@ -102,8 +125,8 @@ fn fixed_cost(part: &crate::plan::decl::BatchPart, r: &crate::event::SuiteResult
     cost.is_finite().then(|| cost.max(0.0))
 }
 
-/// An item run in slices, each in its own part, is recorded once: the slices' durations added
-/// up (unknown if one is), failed if one failed.
+/// An item run in slices, each in its own part, is recorded once: failed if one slice failed
+/// (each slice's duration has its own name, see [`items`]).
 fn merge_slices(items: &mut Vec<(String, super::Run)>) {
     use crate::event::Status;
     let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();

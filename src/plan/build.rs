@@ -201,6 +201,7 @@ fn build_with(
     let history = inputs.history;
     let expected = |n: &str| history.expected(n);
     let item_expected = |b: &str, i: &str| history.expected_item(b, i);
+    let item_failed = |b: &str, i: &str| history.item_failed_last(b, i);
     // --rerun-failed reruns a batch's failed items, not its old parts.
     let failed_items: Option<std::collections::HashSet<String>> = inputs
         .selection
@@ -231,6 +232,7 @@ fn build_with(
             workers: &workers_of,
             expected: &expected,
             item_expected: &item_expected,
+            item_failed: &item_failed,
             rerun: failed_items.as_ref().map(|_| crate::batch::pack::Rerun {
                 item: &rerun_item,
                 whole: &rerun_batch,

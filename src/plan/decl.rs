@@ -154,13 +154,19 @@ impl BatchPart {
     pub fn arg(&self, i: usize) -> String {
         let item = &self.items[i].0;
         match (self.slice(i), &self.slice_template) {
-            (Some(sl), Some(t)) => t
-                .replace("{slices}", &sl.count.to_string())
-                .replace("{slice}", &sl.index.to_string())
-                .replace("{item}", item),
+            (Some(sl), Some(t)) => slice_arg(t, item, sl.index, sl.count),
             _ => item.clone(),
         }
     }
+}
+
+/// Slice `index` of `count` of `item` as a batch's `slice` template names it (also its name in
+/// history).
+pub(crate) fn slice_arg(template: &str, item: &str, index: u32, count: u32) -> String {
+    template
+        .replace("{slices}", &count.to_string())
+        .replace("{slice}", &index.to_string())
+        .replace("{item}", item)
 }
 
 /// `word` as one shell word: unchanged when it is plain, else in single quotes.

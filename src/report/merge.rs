@@ -316,5 +316,6 @@ fn test_case(v: &Value) -> crate::batch::results::TestCase {
         suite_file: None,
         item: None,
         share: 0.0,
+        sliced: None,
     }
 }

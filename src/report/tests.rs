@@ -143,6 +143,7 @@ pub(crate) fn test_case(
         suite_file: None,
         item: None,
         share: 0.0,
+        sliced: None,
     }
 }
 

@@ -347,12 +347,14 @@ fn pytest_order_dependent_classes_in_a_sliced_file_end_as_under_pytest() {
              \x20   @pytest.mark.parametrize('x', [1, 2])\n    def test_param(self, x):\n        assert SETTINGS['strict']\n\n"
         ));
     }
+    // Tests inherited from a class above: they are defined there, the class is here.
+    big.push_str("class TestInherits(TestUses0):\n    pass\n");
     p.file("tests/test_big.py", &big)
         .file("tests/test_a.py", "def test_a():\n    pass\n")
         .file("tests/test_b.py", "def test_b():\n    pass\n");
     long_file_history(&p, &["tests/test_a.py", "tests/test_b.py", "(other files)"]);
     let plain = plain_pytest(&py, p.path(), &[]);
-    assert_eq!(plain.len(), 5 + 18 + 2, "{plain:?}");
+    assert_eq!(plain.len(), 5 + 21 + 2, "{plain:?}");
     assert!(plain.iter().all(|t| t.ends_with(" passed")), "{plain:?}");
     let j = list_json(&p, &["-j", "2"]);
     let sliced: usize = j["suites"]
@@ -377,4 +379,34 @@ fn pytest_order_dependent_classes_in_a_sliced_file_end_as_under_pytest() {
         logs.contains("they pass when tests/test_big.py runs whole"),
         "{logs}"
     );
+    // History remembers: the slice whose tests passed only whole is recorded failed, the file
+    // passed, and the file is not cut again.
+    let history = std::fs::read_to_string(p.join(".ptest/history.json")).unwrap();
+    let line = |key: &str| {
+        history
+            .lines()
+            .find(|l| l.starts_with(&format!("\"pytest/{key}\"")))
+            .unwrap_or_else(|| panic!("{key}: {history}"))
+            .to_owned()
+    };
+    assert!(
+        line("tests/test_big.py::ptest-slice-2-of-2").contains("\"failed\""),
+        "{history}"
+    );
+    assert!(
+        line("tests/test_big.py::ptest-slice-1-of-2").contains("\"passed\""),
+        "{history}"
+    );
+    // The file's own line: passed, with no duration (a sliced run says nothing of a whole one).
+    assert!(
+        line("tests/test_big.py").contains("\"passed\",null,1]]"),
+        "{history}"
+    );
+    for round in ["second", "third"] {
+        let j = list_json(&p, &["-j", "2"]);
+        assert!(!j.to_string().contains("\"slice\":{"), "{round}: {j}");
+        let (ours, said) = ptest_outcomes(&p, "pytest", &["-j", "2"]);
+        assert_eq!(ours, plain, "{round}: {said}");
+        assert!(said.starts_with("exit 0"), "{round}: {said}");
+    }
 }

@@ -93,11 +93,13 @@ def ptest_slice(items, k, n):
         while node is not None and getattr(node, "path", None) == path:
             chain.append(node)
             node = node.parent
-        key = ("class", chain[-2].name) if len(chain) > 2 else (
+        top = chain[-2] if len(chain) > 2 else it
+        key = ("class", top.name) if top is not it else (
             "def", getattr(it, "originalname", None) or it.name)
+        # Where the class (not its tests: they may be inherited) or the function is defined.
         line = None
         try:
-            where, line, _ = it.reportinfo()
+            where, line, _ = top.reportinfo()
             if os.fspath(where) != os.fspath(path):
                 line = None
         except Exception:
