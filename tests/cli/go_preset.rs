@@ -269,3 +269,37 @@ fn the_go_examples_of_the_readme_and_docs_evaluate() {
         );
     }
 }
+
+/// The build flags in `args` decide which packages have tests, as they do for `go test`: a
+/// package whose test files all need `-tags integration` (or `-race`'s race tag) is an item,
+/// so ptest runs the tests `go test -tags integration ./...` runs, in either spelling.
+#[test]
+fn go_build_tags_in_args_count_for_which_packages_have_tests() {
+    let Some(go) = go() else { return };
+    for tags in ["\"-tags=integration\"", "\"-tags\", \"integration\""] {
+        let p = Project::new(&format!(
+            "require(\"ptest.presets.go\").batch {{ name = \"go\", args = {{ {tags}, \"-count=1\" }} }}\n"
+        ));
+        p.file("go.mod", "module example.com/m\n\ngo 1.19\n")
+            .file(
+                "unit/unit_test.go",
+                "package unit\n\nimport \"testing\"\n\nfunc TestUnit(t *testing.T) {}\n",
+            )
+            .file("integ/integ.go", "package integ\n\nfunc Two() int { return 2 }\n")
+            .file(
+                "integ/integ_test.go",
+                "//go:build integration\n\npackage integ\n\nimport \"testing\"\n\nfunc TestTwo(t *testing.T) {\n\tif Two() != 3 {\n\t\tt.Fatal(\"two is not three\")\n\t}\n}\n",
+            );
+        let out = ptest(&p, &go, &["run", "--junit", "junit.xml"]);
+        assert_eq!(out.code, 1, "{tags}: {}{}", out.stdout, out.stderr);
+        assert!(
+            out.stdout
+                .contains("example.com/m/integ::TestTwo failed: integ_test.go:9: two is not three"),
+            "{tags}: {}",
+            out.stdout
+        );
+        let xml = std::fs::read_to_string(p.join("junit.xml")).unwrap();
+        let batch = junit_testsuite(&xml, "go");
+        assert_eq!(batch.matches("<testcase ").count(), 2, "{tags}: {batch}");
+    }
+}

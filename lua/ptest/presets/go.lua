@@ -25,6 +25,25 @@ function M.discover(opts)
   local patterns = util.words(opts.packages) or { "./..." }
   local dir = util.folder(opts.cwd)
   local argv = { go, "list", "-f", "{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}" }
+  -- The build flags of `args` that decide which files count (`-tags integration`, `-race`'s
+  -- race tag, another module file): without them a package whose test files all need a tag
+  -- would be left out, and `go test -tags ... ./...` runs it.
+  local args = util.words(opts.args) or {}
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    local name = a:match("^%-%-?([%w]+)")
+    if name == "tags" or name == "mod" or name == "modfile" then
+      argv[#argv + 1] = a
+      if not a:find("=", 1, true) and args[i + 1] then
+        argv[#argv + 1] = args[i + 1]
+        i = i + 1
+      end
+    elseif a:match("^%-%-?race$") or a:match("^%-%-?msan$") or a:match("^%-%-?asan$") then
+      argv[#argv + 1] = a
+    end
+    i = i + 1
+  end
   for _, p in ipairs(patterns) do argv[#argv + 1] = p end
   local text, err = util.run(argv, {
     dir = dir, shown = go .. " list " .. table.concat(patterns, " "),
