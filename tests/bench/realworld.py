@@ -12,8 +12,10 @@ preset at -j J without history, and again with the history the first run wrote. 
 `ptest list` on that config (hyperfine when present).
 
 projects: real Python projects' own test suites (their sdists from PyPI, unpacked and installed
-into a venv made here), each with a one-line ptest.lua (the pytest preset, nothing else), against
-plain pytest and pytest -n J: the outcome of every test (JUnit) compared, and the wall times.
+into a venv made here; two run by path from a virtualenv and from build/lib), each with a
+one-line ptest.lua (the pytest preset, nothing else), against plain pytest and pytest -n J: the
+outcome of every test (JUnit) of ptest's first run and of the three after it (with history)
+compared with plain pytest's, and the wall times.
 
 cargo: ptest's own test binaries (built once with `cargo test --no-run`) through the cargo
 preset against `cargo nextest run`, at -j 2 and -j 4.
@@ -198,40 +200,89 @@ def compare(plain, ours):
     return lines
 
 
-# name, PyPI requirement, what its tests need besides pytest.
+# name, PyPI requirement, what its tests need besides pytest; and optionally `layout`:
+# "sdist" (the default: the sdist unpacked, its own settings, tests from its root), "venv" (the
+# package installed from its wheel into a virtualenv `.venv` in the work folder, its tests run
+# by their path inside it) or "build" (the wheel installed into `build/lib`, as a build leaves
+# it, its tests run by path); `venv`: a virtualenv of its own (plugins that would change the
+# other projects' runs); `why`: what makes its collection awkward.
 PROJECTS = [
-    ("attrs", "attrs==26.1.0", ["hypothesis", "pympler", "cloudpickle"]),
-    ("boltons", "boltons==26.2.0", []),
-    ("click", "click==8.5.1", []),
-    ("jinja2", "jinja2==3.1.6", ["trio"]),
-    ("more-itertools", "more-itertools==11.2.1", []),
-    ("packaging", "packaging==26.4", ["pretend", "tomli_w", "hypothesis"]),
+    dict(name="attrs", req="attrs==26.1.0", deps=["hypothesis", "pympler", "cloudpickle"]),
+    dict(name="boltons", req="boltons==26.2.0", deps=[]),
+    dict(name="click", req="click==8.5.1", deps=[]),
+    dict(name="jinja2", req="jinja2==3.1.6", deps=["trio"]),
+    dict(name="more-itertools", req="more-itertools==11.2.1", deps=[]),
+    dict(name="packaging", req="packaging==26.4", deps=["pretend", "tomli_w", "hypothesis"]),
     # pytest-cov registers the no_cover mark its conftest.py adds (with filterwarnings = error,
     # an unknown mark is pytest's INTERNALERROR, exit 3, in every run or part with an xfail).
-    ("python-dateutil", "python-dateutil==4.0.0", ["freezegun", "hypothesis", "pytest-cov"]),
-    ("toolz", "toolz==1.2.0", []),
+    dict(name="python-dateutil", req="python-dateutil==4.0.0",
+         deps=["freezegun", "hypothesis", "pytest-cov"]),
+    dict(name="toolz", req="toolz==1.2.0", deps=[]),
     # Most of its tests are inherited from mixins in tests/__init__.py (pytest's `file` is that
     # file, not the test module's); and pytest 9's subtests.
-    ("cachetools", "cachetools==8.0.2", []),
+    dict(name="cachetools", req="cachetools==8.0.2", deps=[]),
     # Its tests are in testing/, its settings in tox.ini.
-    ("pluggy", "pluggy==1.7.0", []),
+    dict(name="pluggy", req="pluggy==1.7.0", deps=[]),
+    dict(name="babel", req="babel==2.19.0", deps=["freezegun", "pytz", "jinja2", "setuptools"],
+         why="its root conftest.py collects the doctests of every babel/*.py module through "
+             "pytest_collect_file; collect_ignore of a file and a folder"),
+    dict(name="pyparsing", req="pyparsing==3.3.3", deps=["railroad-diagrams", "jinja2"],
+         why="order-dependent classes in one 11,690-line file (Test03 enables packrat parsing, "
+             "later classes inherit 1,000 tests each and run with it on); module-level skips"),
+    dict(name="structlog", req="structlog==26.1.0",
+         deps=["pytest-asyncio", "simplejson", "time-machine", "freezegun", "pretend"],
+         venv="structlog",
+         why="xfail_strict, --import-mode=importlib, a module-level skip (twisted), async tests"),
+    dict(name="toolz-venv", req="toolz==1.2.0", deps=[], layout="venv",
+         why="the tests of a package installed in a virtualenv (.venv), run by their path "
+             "through it"),
+    dict(name="simplejson-build", req="simplejson==4.3.0", deps=[], layout="build",
+         why="unittest-style tests in build/lib (a folder pytest leaves out unless given), "
+             "run by path"),
 ]
 
 
-def projects_setup(only):
-    venv = WORK / "proj-venv"
+def make_venv(venv, deps):
     py = venv / "bin" / "python"
-    chosen = [p for p in PROJECTS if not only or p[0] in only]
     if not py.exists():
         sh([sys.executable, "-m", "venv", str(venv)])
         sh([str(py), "-m", "pip", "install", "-q", "pytest", "pytest-xdist", "hatchling",
             "hatch-vcs", "flit_core", "setuptools", "setuptools_scm", "wheel"])
-    deps = sorted({d for p in chosen for d in p[2]})
     if deps:
-        sh([str(py), "-m", "pip", "install", "-q"] + deps)
+        sh([str(py), "-m", "pip", "install", "-q"] + sorted(deps))
+    return py
+
+
+def site_packages(py):
+    return subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+def projects_setup(only):
+    """Per project: (name, its folder, its Python, the paths given to pytest and ptest)."""
+    chosen = [p for p in PROJECTS if not only or p["name"] in only]
+    shared = [p for p in chosen if not p.get("venv")]
+    py = make_venv(WORK / "proj-venv", {d for p in shared for d in p["deps"]})
     out = []
-    for name, req, _ in chosen:
+    for spec in chosen:
+        name, req = spec["name"], spec["req"]
         proj = WORK / "projects" / name
+        ppy = make_venv(WORK / (spec["venv"] + "-venv"), spec["deps"]) if spec.get("venv") else py
+        layout = spec.get("layout", "sdist")
+        if layout == "venv":
+            # A virtualenv of its own inside the project folder: pytest and the package.
+            proj.mkdir(parents=True, exist_ok=True)
+            vpy = make_venv(proj / ".venv", [])
+            sh([str(vpy), "-m", "pip", "install", "-q", "--only-binary", ":all:", req])
+            rel = os.path.relpath(site_packages(vpy), proj)
+            out.append((name, proj, vpy, [f"{rel}/{req.split('==')[0]}/tests"]))
+            continue
+        if layout == "build":
+            lib = proj / "build" / "lib"
+            if not (lib / req.split("==")[0]).exists():
+                sh([str(py), "-m", "pip", "install", "-q", "--no-deps", "--target", str(lib), req])
+            out.append((name, proj, py, [f"build/lib/{req.split('==')[0]}/tests"]))
+            continue
         if not (proj / ".installed").exists():
             sd = WORK / "sdists"
             sd.mkdir(parents=True, exist_ok=True)
@@ -241,7 +292,7 @@ def projects_setup(only):
                 return next((f for f in sd.glob("*.tar.gz") if f.name.lower() == base), None)
 
             if sdist() is None:
-                sh([str(py), "-m", "pip", "download", "-q", "--no-binary", ":all:", "--no-deps",
+                sh([str(ppy), "-m", "pip", "download", "-q", "--no-binary", ":all:", "--no-deps",
                     "-d", str(sd), req])
             tar = sdist()
             shutil.rmtree(proj, ignore_errors=True)
@@ -253,23 +304,25 @@ def projects_setup(only):
             inner.rename(proj)
             tmp.rmdir()
             # Installed as a user would for its tests (src layouts import the installed copy).
-            sh([str(py), "-m", "pip", "install", "-q", str(proj)])
+            sh([str(ppy), "-m", "pip", "install", "-q", str(proj)])
             (proj / ".installed").write_text("")
-        out.append((name, proj))
-    return py, out
+        out.append((name, proj, ppy, []))
+    return out
 
 
 def bench_projects(rounds, jobs, only):
-    py, projects = projects_setup(only)
+    projects = projects_setup(only)
     ptest = ptest_binary()
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     env.pop("CI", None)
     env.pop("PYTEST_ADDOPTS", None)
+    load = [os.getloadavg()[0]]
     rows = []
     problems = []
-    for name, proj in projects:
+    for name, proj, py, paths in projects:
+        given = "".join(f', paths = {{ "{p}" }}' for p in paths)
         (proj / "ptest.lua").write_text(
-            f'require("ptest.presets.pytest").batch {{ python = "{py}" }}\n')
+            f'require("ptest.presets.pytest").batch {{ python = "{py}"{given} }}\n')
         junit = WORK / "projects" / f"{name}-pytest.xml"
         ours = WORK / "projects" / f"{name}-ptest.xml"
         plain = [str(py), "-m", "pytest", "-p", "no:cacheprovider"]
@@ -278,46 +331,59 @@ def bench_projects(rounds, jobs, only):
         hist = proj / ".ptest" / "history.json"
         times = {k: [] for k in ("serial", "xdist", "cold", "warm")}
         codes = {}
-        for f in (junit, ours):
-            if f.exists():
-                f.unlink()
+        # The comparison with plain pytest of ptest's first run (no history) and of the three
+        # after it (with the history each leaves): "same" when every test id and outcome is.
+        verdicts = []
         for r in range(rounds):
-            t, codes["serial"] = timed(plain + xml + [f"--junitxml={junit}"], proj, env)
+            for f in (junit, ours):
+                if f.exists():
+                    f.unlink()
+            t, codes["serial"] = timed(plain + xml + [f"--junitxml={junit}"] + paths, proj, env)
             times["serial"].append(t)
-            t, codes["xdist"] = timed(plain + ["-n", str(jobs)], proj, env)
+            t, codes["xdist"] = timed(plain + ["-n", str(jobs)] + paths, proj, env)
             times["xdist"].append(t)
+            if not junit.exists():
+                problems.append(f"{name}: plain pytest wrote no JUnit (exit {codes['serial']})")
+                break
+            a = junit_outcomes(junit)
             if hist.exists():
                 hist.unlink()
-            t, codes["cold"] = timed(run, proj, env)
-            times["cold"].append(t)
-            t, codes["warm"] = timed(run + ["--junit", str(ours)], proj, env)
-            times["warm"].append(t)
+            for k in range(4):
+                if ours.exists():
+                    ours.unlink()
+                kind = "cold" if k == 0 else "warm"
+                t, codes[kind] = timed(run + ["--junit", str(ours)], proj, env)
+                if k <= 1:
+                    times[kind].append(t)
+                b = junit_outcomes(ours) if ours.exists() else {}
+                diff = compare(a, b)
+                verdicts.append(len(diff))
+                if diff:
+                    problems.append(f"{name}, round {r + 1}, ptest run {k + 1}: {len(diff)} tests "
+                                    "differ\n" + "\n".join(diff[:20]))
             print(f"{name} round {r + 1}: " + ", ".join(
-                f"{k} {v[-1]:.1f} s exit {codes[k]}" for k, v in times.items()),
-                file=sys.stderr, flush=True)
+                f"{k} {v[-1]:.1f} s exit {codes[k]}" for k, v in times.items() if v)
+                + f"; differ: {verdicts[-4:]}", file=sys.stderr, flush=True)
+        load.append(os.getloadavg()[0])
+        if not times["warm"]:
+            continue
         listing = json.loads(subprocess.run(
             [str(ptest), "list", "--format", "json"], cwd=proj, env=env, check=True,
             capture_output=True, text=True).stdout)
         parts = listing["suites"]
         files = sum(len(s["batch"]["items"]) for s in parts)
-        if not junit.exists() or not ours.exists():
-            problems.append(f"{name}: no JUnit from " + " and ".join(
-                w for w, f in (("pytest", junit), ("ptest", ours)) if not f.exists()))
-            continue
-        a, b = junit_outcomes(junit), junit_outcomes(ours)
-        diff = compare(a, b)
-        if diff:
-            problems.append(f"{name}: {len(diff)} tests differ\n" + "\n".join(diff[:20]))
+        sliced = sum(1 for s in parts for i in s["batch"]["items"] if i.get("slice"))
         med = {k: statistics.median(v) for k, v in times.items()}
+        same = "same ×4" if not any(verdicts) else "differ: " + ",".join(map(str, verdicts))
         rows.append(
-            f"| {name} | {files} files, {len(parts)} parts | {counts(a)} | "
-            f"{'same' if not diff else f'{len(diff)} differ'} | {med['serial']:.1f} s | "
+            f"| {name} | {files} items, {len(parts)} parts{f', {sliced} slices' if sliced else ''} | "
+            f"{counts(a)} | {same} | {med['serial']:.1f} s | "
             f"{med['xdist']:.1f} s | {med['cold']:.1f} s | {med['warm']:.1f} s | "
             f"{med['warm'] / med['xdist']:.2f}x | "
             + " ".join(f"{k} {c}" for k, c in codes.items()) + " |")
-    print(f"\n### real projects, {rounds} round(s), -j {jobs}\n")
-    print("| project | items | pytest's outcomes | ptest's | pytest | pytest -n "
-          f"{jobs} | ptest first | ptest second | second / xdist | exit codes |")
+    print(f"\n### real projects, {rounds} round(s), -j {jobs}, load {min(load):.1f}-{max(load):.1f}\n")
+    print("| project | items, parts (after the runs) | pytest's outcomes | ptest's, runs 1-4 | "
+          f"pytest | pytest -n {jobs} | ptest first | ptest second | second / xdist | exit codes |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(row)
