@@ -1,0 +1,299 @@
+//! `ptest [run] CONFIG`: one run from the command line to the exit code. Loads the plan, checks
+//! the report paths, wires the report sinks (terminal, JSON, JUnit, HTML, GitHub, `--events`,
+//! history, Lua hooks) to the scheduler, runs it, and says which reports could not be written.
+//! Must not touch: scheduling rules (`sched::core`), settings precedence (`settings`), report
+//! formats (`report`).
+
+use std::io::Write;
+
+use crate::cli::{self, ConfigArgs};
+use crate::error::Error;
+use crate::{
+    event, exec, exit, history, history_location, io_message, leave, load_with, lua, print_stdout,
+    report, sched, settings, warn,
+};
+
+/// A run id that sorts by time and is unique enough to name temp folders.
+fn new_run_id() -> String {
+    let stamp: String = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .filter(|c| *c != 'Z')
+        .collect();
+    format!("{stamp}-{:06x}", fastrand::u32(..0x0100_0000))
+}
+
+/// Colour as `settings` resolved it (`--color`, then `NO_COLOR`); left to `auto`, only on a
+/// terminal.
+fn color_enabled(choice: cli::ColorChoice) -> bool {
+    use std::io::IsTerminal;
+    match choice {
+        cli::ColorChoice::Always => true,
+        cli::ColorChoice::Never => false,
+        cli::ColorChoice::Auto => std::io::stdout().is_terminal(),
+    }
+}
+
+/// `ptest [run] CONFIG`: evaluate, plan, run, report.
+pub(crate) fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
+    let run_id = new_run_id();
+    // What the config starts with io.popen or os.execute (and a hook, later) inherits the run's
+    // id, as every suite does: where there is no child subreaper (macOS, PTEST_PLATFORM=posix),
+    // the end-of-run sweep finds such strays by it. Suites get their own copy explicitly.
+    // SAFETY: no other thread exists yet (the first one is the setup's, just below), so nothing
+    // reads the environment while it changes.
+    unsafe { std::env::set_var("PTEST_RUN_ID", &run_id) };
+    // The run's folder is made on another thread while the config is evaluated.
+    let spares = match args.config.jobs {
+        Some(settings::Jobs::Count(n)) => Some(n as usize),
+        Some(settings::Jobs::Auto) | None => None,
+    };
+    let setup = sched::files::Setup::start(&run_id, spares);
+    // What the config starts with io.popen or os.execute and leaves running is ptest's to
+    // stop: it must not pass to init before the executor exists. Failing here only loses that.
+    let _ = exec::become_subreaper();
+    let location = history_location(&args.config);
+    let (plan, runtime, loaded, placed) = load_with(&args.config, &location)?;
+    if args.config.rerun_failed && plan.suites.is_empty() {
+        print_stdout("nothing failed last time\n");
+        leave(plan, runtime);
+        return Ok(exit::OK);
+    }
+    if !args.allow_empty && plan.suites.iter().all(|s| s.skip.is_some()) {
+        // CI must not go green on zero suites because of a typo in a filter.
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "error: nothing to run: {} (--allow-empty accepts that)",
+            match (plan.settings.shard.value, placed.map(|p| p.units)) {
+                (Some(sh), Some(units)) if plan.suites.is_empty() && units > 0 => format!(
+                    "shard {}/{} has no suite: the run has {units} unit{} to share out (a \
+                     chain of dependencies, a max = 1 group, a suite or a batch's item each)",
+                    sh.index,
+                    sh.total,
+                    if units == 1 { "" } else { "s" }
+                ),
+                _ => nothing_to_run(&args.config, plan.suites.len()),
+            }
+        );
+        leave(plan, runtime);
+        return Ok(exit::NOTHING_TO_RUN);
+    }
+    sched::files::prepare_log_dir(&plan.log_dir).map_err(Error::Setup)?;
+    // A report path naming a folder (or a link, or a device) is refused before anything runs:
+    // replacing it at the end would cost whatever it holds.
+    let own_report = plan.log_dir.join("test-report.json");
+    for (what, path) in [
+        ("--report", args.report.as_ref()),
+        ("--junit", args.junit.as_ref()),
+        ("--html", args.html.as_ref()),
+        (
+            "--events",
+            args.events.as_ref().filter(|p| p.as_os_str() != "-"),
+        ),
+        ("the run's report", Some(&own_report)),
+    ] {
+        if let Some(path) = path {
+            sched::files::check_writable(path).map_err(|e| Error::Setup(format!("{what}: {e}")))?;
+        }
+    }
+    let styles = report::style::Styles {
+        enabled: color_enabled(plan.settings.color.value),
+    };
+    let verbosity = if args.quiet {
+        report::terminal::Verbosity::Quiet
+    } else if args.verbose {
+        report::terminal::Verbosity::Verbose
+    } else {
+        report::terminal::Verbosity::Normal
+    };
+    let mut events = match &args.events {
+        Some(path) => Some(report::events::EventsSink::open(path.clone()).map_err(|e| {
+            Error::Setup(format!(
+                "--events: cannot write {}: {}",
+                path.display(),
+                io_message(&e)
+            ))
+        })?),
+        None => None,
+    };
+    // With `--events -` the events own stdout; the terminal view moves to stderr.
+    let events_on_stdout = args.events.as_deref() == Some(std::path::Path::new("-"));
+    let live = {
+        use std::io::IsTerminal;
+        let tty = if events_on_stdout {
+            std::io::stderr().is_terminal()
+        } else {
+            std::io::stdout().is_terminal()
+        };
+        // Whenever CI is set, plain lines: a CI log keeps every redraw of a status line.
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+        tty && !ci && std::env::var("TERM").map_or(true, |t| t != "dumb")
+    };
+    let terminal_out: Box<dyn Write + Send> = if events_on_stdout {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    };
+    let mut terminal = report::terminal::Terminal::with_writer(styles, verbosity, terminal_out)
+        .with_live_view(live);
+    let echo = args.verbose.then(|| terminal.echo());
+    let mut paths = vec![plan.log_dir.join("test-report.json")];
+    paths.extend(args.report.clone());
+    let mut json = report::json::JsonSink {
+        paths,
+        errors: Vec::new(),
+    };
+    let mut junit = args.junit.clone().map(|path| report::junit::JunitSink {
+        path,
+        errors: Vec::new(),
+    });
+    let mut html = args.html.clone().map(|path| report::html::HtmlSink {
+        path,
+        errors: Vec::new(),
+    });
+    let mut github = report::github::GithubSink::detect();
+    let mut past = location.path().map(|p| {
+        history::sink::HistorySink::new(p.to_path_buf(), loaded, lua::hooks::stop_signals)
+    });
+    let mut hooks = lua::hooks::Hooks { runtime: &runtime };
+    let mut judge = lua::hooks::Predicates { runtime: &runtime };
+    let opts = sched::Options {
+        run_id,
+        keep_tmp: args.keep_tmp,
+        echo,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Setup(format!("cannot start the runtime: {}", io_message(&e))))?;
+    let summary = rt.block_on(async {
+        let mut sinks: Vec<&mut dyn event::Sink> = vec![&mut terminal, &mut hooks, &mut json];
+        if let Some(j) = junit.as_mut() {
+            sinks.push(j);
+        }
+        if let Some(h) = html.as_mut() {
+            sinks.push(h);
+        }
+        if let Some(g) = github.as_mut() {
+            sinks.push(g);
+        }
+        if let Some(h) = past.as_mut() {
+            sinks.push(h);
+        }
+        if let Some(e) = events.as_mut() {
+            sinks.push(e);
+        }
+        let scheduler = sched::Scheduler::new(&plan, opts, sinks, &mut judge, setup)
+            .map_err(|e| Error::Setup(format!("cannot start the executor: {}", io_message(&e))))?;
+        let (_, summary, _) = scheduler.run().await;
+        Ok::<_, Error>(summary)
+    })?;
+    let errors: Vec<&String> = json
+        .errors
+        .iter()
+        .chain(junit.iter().flat_map(|j| &j.errors))
+        .chain(html.iter().flat_map(|h| &h.errors))
+        .chain(events.iter().flat_map(|e| &e.errors))
+        .chain(past.iter().flat_map(|h| &h.errors))
+        .collect();
+    for e in &errors {
+        let _ = writeln!(std::io::stderr().lock(), "error: {e}");
+    }
+    for w in past.iter().flat_map(|h| &h.warnings) {
+        warn(w);
+    }
+    leave(plan, runtime);
+    // A report that was asked for and is missing fails the run, as a failed suite would: CI
+    // must not go green on a result nobody can read.
+    let code = summary.exit_code();
+    Ok(if code == exit::OK && !errors.is_empty() {
+        exit::FAILED
+    } else {
+        code
+    })
+}
+
+/// Why a run has no suite to run, naming the filters given.
+fn nothing_to_run(args: &ConfigArgs, kept: usize) -> String {
+    let mut filters = Vec::new();
+    for (flag, values) in [
+        ("--suites", &args.suites),
+        ("--categories", &args.categories),
+        ("--tags", &args.tags),
+        ("--phase", &args.phases),
+    ] {
+        if !values.is_empty() {
+            filters.push(format!("{flag} {}", values.join(",")));
+        }
+    }
+    let config = args
+        .config
+        .as_deref()
+        .unwrap_or(std::path::Path::new("ptest.lua"))
+        .display();
+    match (filters.is_empty(), kept) {
+        (true, 0) => format!("{config} declares no suite"),
+        (false, 0) => format!("the selection {} matches no suite", filters.join(" ")),
+        (_, _) if args.skip.is_empty() => {
+            format!("every selected suite is disabled (enabled = false) in {config}")
+        }
+        (_, _) => format!(
+            "every selected suite is skipped (--skip {}) or disabled",
+            args.skip.join(",")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Saying why nothing runs, run ids, colour.
+
+    use super::*;
+
+    fn why(args: &[&str], kept: usize) -> String {
+        use clap::Parser;
+        let cli =
+            cli::Cli::try_parse_from(std::iter::once("ptest").chain(args.iter().copied())).unwrap();
+        nothing_to_run(&cli.run.config, kept)
+    }
+
+    #[test]
+    fn nothing_to_run_names_the_reason() {
+        assert_eq!(why(&[], 0), "ptest.lua declares no suite");
+        assert_eq!(why(&["ci/ptest.lua"], 0), "ci/ptest.lua declares no suite");
+        assert_eq!(
+            why(&["-s", "a,b", "--phase", "core", "-t", "fast"], 0),
+            "the selection --suites a,b --tags fast --phase core matches no suite"
+        );
+        assert_eq!(
+            why(&["-c", "unit"], 3),
+            "every selected suite is disabled (enabled = false) in ptest.lua"
+        );
+        assert_eq!(
+            why(&["--skip", "x,y"], 2),
+            "every selected suite is skipped (--skip x,y) or disabled"
+        );
+    }
+
+    #[test]
+    fn run_ids_start_with_the_time_and_end_with_six_hex_digits() {
+        let a = new_run_id();
+        let b = a.as_bytes();
+        assert_eq!(a.len(), 22, "{a}");
+        assert!(b[..8].iter().all(u8::is_ascii_digit), "{a}");
+        assert_eq!(b[8], b'T', "{a}");
+        assert!(b[9..15].iter().all(u8::is_ascii_digit), "{a}");
+        assert_eq!(b[15], b'-', "{a}");
+        assert!(b[16..].iter().all(u8::is_ascii_hexdigit), "{a}");
+        // Sorting by id sorts by start time: the year comes first.
+        let year = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        assert!(a.starts_with(&year[..4]), "{a}");
+    }
+
+    #[test]
+    fn colour_is_forced_either_way_by_the_flag() {
+        assert!(color_enabled(cli::ColorChoice::Always));
+        assert!(!color_enabled(cli::ColorChoice::Never));
+    }
+}
