@@ -50,8 +50,14 @@ fn what_a_run_finished_hook_starts_does_not_outlive_ptest() {
         r#"
 ptest.on("run_finished", function()
   os.execute("sh -c 'echo $$ > hook.pid; exec sleep 300' >/dev/null 2>&1 &")
+  -- The file exists before the shell has written its line: wait for the whole line.
   local deadline = os.time() + 10
-  while not io.open("hook.pid") and os.time() < deadline do end
+  while os.time() < deadline do
+    local f = io.open("hook.pid")
+    local line = f and f:read("a") or ""
+    if f then f:close() end
+    if line:find("\n") then break end
+  end
 end)
 ptest.suite { name = "a", cmd = probe("a", 0) }
 "#,
