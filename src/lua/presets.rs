@@ -43,8 +43,27 @@ pub(crate) fn install(lua: &Lua, package: &Table) -> mlua::Result<()> {
 /// reads (the nearest folder up that has one); each a table `{ from, dir, testpaths,
 /// python_files, norecursedirs, addopts }` (lists or nil), `{}` when there is none
 /// (`batch::pytest`, shared with `ptest init`).
+///
+/// `read(path)`: a regular file's text (its first 4 MiB), `nil` for anything else — missing,
+/// a folder, a FIFO, a device — without ever waiting (Lua's `io.open` blocks forever on a
+/// FIFO: `mkfifo pytest.ini` hung every command that loaded the pytest preset).
+/// `exists(path)`: whether anything is there, without opening it.
 fn native(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
+    t.raw_set(
+        "read",
+        lua.create_function(|lua, path: mlua::LuaString| {
+            crate::batch::pytest::read_regular(&path_of(&path))
+                .map(|text| lua.create_string(text))
+                .transpose()
+        })?,
+    )?;
+    t.raw_set(
+        "exists",
+        lua.create_function(|_, path: mlua::LuaString| {
+            Ok(std::fs::metadata(path_of(&path)).is_ok())
+        })?,
+    )?;
     t.raw_set(
         "pytest_settings",
         lua.create_function(|lua, dir: String| {
@@ -58,6 +77,12 @@ fn native(lua: &Lua) -> mlua::Result<Table> {
         })?,
     )?;
     Ok(t)
+}
+
+/// A path as Lua holds it: bytes, UTF-8 or not.
+fn path_of(s: &mlua::LuaString) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::OsStr::from_bytes(&s.as_bytes()).into()
 }
 
 fn settings_table(lua: &Lua, s: Option<Settings>) -> mlua::Result<Table> {

@@ -29,3 +29,22 @@ end
         "ptest.lua:4: out of memory: the config's Lua may hold at most 1024 MB (does a loop never end?)"
     );
 }
+
+#[test]
+fn a_fifo_where_a_preset_reads_settings_does_not_hang_it() {
+    let p = Project::new(r#"require("ptest.presets.pytest").batch { name = "py" }"#);
+    p.file("tests/test_a.py", "def test_a():\n    pass\n");
+    p.file("setup.cfg", "[tool:pytest]\ntestpaths = tests\n");
+    for name in ["pytest.ini", "conftest.py", "tox.ini"] {
+        let c = std::ffi::CString::new(p.join(name).to_str().unwrap()).unwrap();
+        // SAFETY: a valid C string; mkfifo touches no memory of ours.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    }
+    // Lua's io.open waited forever for a writer to open the FIFO.
+    let mut child = crate::probe::spawn(&p, &["list"]);
+    let code = crate::probe::wait_exit(&mut child, std::time::Duration::from_secs(60));
+    let stderr = std::fs::read_to_string(p.join("stderr.txt")).unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    let stdout = std::fs::read_to_string(p.join("stdout.txt")).unwrap();
+    assert!(stdout.contains("tests/test_a.py"), "{stdout}");
+}

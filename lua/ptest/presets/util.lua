@@ -66,19 +66,21 @@ function M.has(args, ...)
   return false
 end
 
--- A file's text, or nil.
-function M.read(path)
+local native = require("ptest.presets.native")
+
+-- A regular file's text (its first 4 MiB), or nil: never waits on a FIFO (io.open would).
+M.read = native.read
+
+-- Whether anything is at `path` (not opened: a FIFO there would block).
+M.exists = native.exists
+
+-- A file this preset made itself (a command's stderr): all of it.
+local function read_own(path)
   local f = io.open(path, "r")
   if not f then return nil end
   local text = f:read("a")
   f:close()
   return text
-end
-
-function M.exists(path)
-  local f = io.open(path, "r")
-  if f then f:close() end
-  return f ~= nil
 end
 
 -- At most `lines` lines (the last ones: a tool's error comes at the end) and about `bytes`
@@ -147,7 +149,7 @@ function M.run(cmd, opts)
   local ok, how, code = f:close()
   local err
   if errfile then
-    err = M.read(errfile) or ""
+    err = read_own(errfile) or ""
     os.remove(errfile)
   end
   if ok then return out, err end
