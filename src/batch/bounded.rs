@@ -508,16 +508,20 @@ impl<R: Read> Clip<R> {
     fn tag_byte(&mut self, b: u8) -> std::io::Result<()> {
         self.tag_len += 1;
         if self.tag_len > self.limits.tag {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!(
-                    "a tag or declaration longer than {}",
-                    size(self.limits.tag as u64)
-                ),
-            ));
+            return Err(self.too_long());
         }
         self.out.push(b);
         Ok(())
+    }
+
+    fn too_long(&self) -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "a tag or declaration longer than {}",
+                size(self.limits.tag as u64)
+            ),
+        )
     }
 
     /// Content of a run that ends with a terminator of `close` bytes (`]]>`, `-->`, `?>`):
@@ -597,12 +601,21 @@ impl<R: Read> Clip<R> {
             }
             State::Tag => self.byte_in_tag(b)?,
             State::Value(q) => {
+                // What a tag's values pass on (cut as they are) counts toward the tag's size: the
+                // XML reader holds a whole tag at once.
+                let before = self.out.len();
                 if b == q {
                     self.end_run();
-                    self.out.push(b);
                     self.state = State::Tag;
                 } else {
                     self.content(b);
+                }
+                let passed = self.out.len() - before;
+                self.tag_len = self.tag_len.saturating_add(passed);
+                if b == q {
+                    self.tag_byte(b)?;
+                } else if self.tag_len > self.limits.tag {
+                    return Err(self.too_long());
                 }
             }
             State::Comment => {
@@ -710,15 +723,19 @@ mod tests {
         case_bytes: 1 << 20,
         file_bytes: 1 << 20,
         line: 64,
-        tag: 64,
+        tag: 1024,
     };
 
-    fn clip(xml: &str) -> Result<String, String> {
+    fn clip_with(xml: &str, limits: Limits) -> Result<String, String> {
         let mut out = String::new();
-        Clip::new(xml.as_bytes(), SMALL)
+        Clip::new(xml.as_bytes(), limits)
             .read_to_string(&mut out)
             .map_err(|e| e.to_string())?;
         Ok(out)
+    }
+
+    fn clip(xml: &str) -> Result<String, String> {
+        clip_with(xml, SMALL)
     }
 
     fn marker(cut: u64) -> String {
@@ -850,12 +867,26 @@ mod tests {
 
     #[test]
     fn clip_refuses_a_tag_past_its_cap() {
-        let err = clip(&format!("<a {}/>", "b=\"1\" ".repeat(20))).unwrap_err();
-        assert!(err.contains("a tag or declaration longer than"), "{err}");
-        let err = clip(&format!("<!DOCTYPE a [{}]><a/>", "x".repeat(80))).unwrap_err();
+        let tight = Limits { tag: 64, ..SMALL };
+        let err = clip_with(&format!("<a {}/>", "b=\"1\" ".repeat(20)), tight).unwrap_err();
+        assert!(
+            err.contains("a tag or declaration longer than 64 bytes"),
+            "{err}"
+        );
+        let err = clip_with(&format!("<!DOCTYPE a [{}]><a/>", "x".repeat(80)), tight).unwrap_err();
         assert!(err.contains("longer than"), "{err}");
-        // Values do not count toward the tag: they are cut instead.
-        assert!(clip(&format!("<a b=\"{}\"/>", "x".repeat(200))).is_ok());
+        // A long value is cut, and what is left of it counts toward the tag: a few long values
+        // pass, many do not.
+        assert!(clip(&format!("<a b=\"{}\"/>", "x".repeat(2000))).is_ok());
+        let mut many = String::new();
+        for i in 0..20 {
+            many.push_str(&format!(" a{i}=\"{}\"", "x".repeat(300)));
+        }
+        let err = clip(&format!("<a{many}/>")).unwrap_err();
+        assert!(
+            err.contains("a tag or declaration longer than 1 KiB"),
+            "{err}"
+        );
     }
 
     #[test]

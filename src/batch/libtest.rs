@@ -634,7 +634,7 @@ mod tests {
     fn the_junit_is_what_ptest_reads() {
         let tests = read_all(&[RUN]);
         let xml = junit(&[junit_suite("tiny(lib)", &tests, "exit code 101")]);
-        let mut cases = crate::batch::results::parse(xml.as_bytes()).unwrap();
+        let mut cases = crate::batch::results::tests::parse(xml.as_bytes()).unwrap();
         crate::batch::results::attribute(
             &mut cases,
             &[

@@ -45,12 +45,6 @@ pub(crate) fn read(from: impl Read, limits: Limits) -> Result<Parsed, String> {
     })
 }
 
-/// [`read`] of bytes in memory, with the usual caps.
-#[cfg(test)]
-pub(crate) fn parse(data: &[u8]) -> Result<Vec<TestCase>, String> {
-    read(data, super::bounded::LIMITS).map(|p| p.cases)
-}
-
 /// Past a byte order mark and white space; the first byte after them.
 fn skip_space(input: &mut impl BufRead) -> std::io::Result<Option<u8>> {
     if input.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
@@ -440,8 +434,13 @@ fn item_ends<'a>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// [`read`] of bytes in memory, with the usual caps.
+    pub(crate) fn parse(data: &[u8]) -> Result<Vec<TestCase>, String> {
+        read(data, super::super::bounded::LIMITS).map(|p| p.cases)
+    }
 
     const PYTEST: &str = r#"<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests"><testsuite name="pytest" errors="0" failures="1" skipped="1" tests="3" time="0.05"><testcase classname="tests.test_a" name="test_ok" file="tests/test_a.py" line="0" time="0.001" /><testcase classname="tests.test_a.TestK" name="test_bad" file="tests/test_a.py" line="5" time="0.002"><failure message="assert 1 == 2">def test_bad():
 &gt;       assert 1 == 2
