@@ -107,6 +107,17 @@ pub mod exit {
     pub const NOTHING_TO_RUN: u8 = 4;
     /// A signal stopped the run.
     pub const INTERRUPTED: u8 = 130;
+
+    /// A run's code: interrupted wins, then any failed (or timed-out) suite.
+    pub(crate) fn of_run(interrupted: bool, failures: usize) -> u8 {
+        if interrupted {
+            INTERRUPTED
+        } else if failures > 0 {
+            FAILED
+        } else {
+            OK
+        }
+    }
 }
 
 /// The OS error text without Rust's `(os error N)` suffix.

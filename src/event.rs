@@ -6,40 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::plan::{Plan, StaticSkip, SuiteId};
 
-/// How a suite ended. Ordered roughly by severity for summaries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum Status {
-    Passed,
-    Flaky,
-    Failed,
-    TimedOut,
-    Cancelled,
-    Skipped,
-}
-
-impl Status {
-    pub(crate) fn label(self) -> &'static str {
-        match self {
-            Status::Passed => "passed",
-            Status::Flaky => "flaky",
-            Status::Failed => "failed",
-            Status::TimedOut => "timed_out",
-            Status::Cancelled => "cancelled",
-            Status::Skipped => "skipped",
-        }
-    }
-
-    /// Passed, or flaky (failed, then passed on a retry).
-    pub(crate) fn is_pass(self) -> bool {
-        matches!(self, Status::Passed | Status::Flaky)
-    }
-
-    /// A final failure: makes the run exit 1 and triggers fail-fast.
-    pub(crate) fn is_failure(self) -> bool {
-        matches!(self, Status::Failed | Status::TimedOut)
-    }
-}
+pub(crate) use crate::record::Status;
 
 /// Why a run stops starting suites and cancels the running ones (DESIGN §3 rules 5 and 8),
 /// ordered by severity: a signal outranks fail-fast.
@@ -131,8 +98,6 @@ pub(crate) struct SuiteResult {
     pub worker: Option<u32>,
     pub peak_rss_kb: Option<u64>,
     pub cpu_time: Option<Duration>,
-    /// Exit code (or status) of each failed attempt before the last, for flaky reporting.
-    pub failed_attempts: Vec<String>,
     /// Byte range of the last attempt's output in the log file.
     pub last_output: Option<(u64, u64)>,
     /// Every attempt that ran, in order: its own worker, times and outcome.
@@ -162,6 +127,25 @@ pub(crate) struct AttemptDetail {
     pub output: Option<(u64, u64)>,
 }
 
+impl AttemptDetail {
+    /// Its entry in the run's record, without a tail (read when its suite ends).
+    pub(crate) fn entry(&self) -> crate::record::Attempt {
+        use crate::record::{round3, unix_secs};
+        crate::record::Attempt {
+            attempt: self.attempt,
+            worker: self.worker,
+            start_time: unix_secs(self.start),
+            end_time: unix_secs(self.end),
+            duration: round3(self.duration.as_secs_f64()),
+            status: self.status,
+            return_code: self.exit_code,
+            signal: self.signal,
+            error_message: self.message.clone(),
+            tail: None,
+        }
+    }
+}
+
 impl SuiteResult {
     pub(crate) fn skipped(id: SuiteId, reason: SkipReason) -> SuiteResult {
         SuiteResult {
@@ -179,7 +163,6 @@ impl SuiteResult {
             worker: None,
             peak_rss_kb: None,
             cpu_time: None,
-            failed_attempts: Vec::new(),
             last_output: None,
             attempts_detail: Vec::new(),
             testcases: Vec::new(),
@@ -239,13 +222,7 @@ impl Summary {
 
     /// DESIGN §4: 0 all passed (flaky included), 1 a suite failed or timed out, 130 interrupted.
     pub(crate) fn exit_code(&self) -> u8 {
-        if self.interrupted {
-            crate::exit::INTERRUPTED
-        } else if self.failed + self.timed_out > 0 {
-            crate::exit::FAILED
-        } else {
-            crate::exit::OK
-        }
+        crate::exit::of_run(self.interrupted, self.failed + self.timed_out)
     }
 }
 
@@ -293,8 +270,10 @@ pub(crate) enum Event<'a> {
         id: SuiteId,
         detail: &'a AttemptDetail,
     },
+    /// A suite ended; `entry` is what the run's record keeps of it.
     SuiteFinished {
         result: &'a SuiteResult,
+        entry: &'a crate::record::Suite,
     },
     /// Fail-fast or Ctrl-C: nothing new starts (except `always` phases).
     Stopping {
@@ -310,10 +289,10 @@ pub(crate) enum Event<'a> {
     Warning {
         message: &'a str,
     },
+    /// The run's record is complete (reports are written from it).
     RunFinished {
         results: &'a [SuiteResult],
-        summary: &'a Summary,
-        limiters: &'a [LimiterStats],
+        record: &'a crate::record::Record,
     },
 }
 

@@ -14,6 +14,7 @@ mod history;
 mod init;
 mod lua;
 mod plan;
+mod record;
 mod report;
 mod run;
 mod safe_write;
@@ -114,7 +115,13 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
             if let Some(path) = &a.junit {
                 safe_write::check(path).map_err(|e| Error::Usage(format!("--junit: {e}")))?;
             }
-            let merged = report::merge::merge(&a.reports)?;
+            let shards = a
+                .reports
+                .iter()
+                .map(|p| Ok((p.display().to_string(), record::merge::read(p)?)))
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(Error::Usage)?;
+            let merged = record::Record::merge(shards).map_err(Error::Usage)?;
             let mut failed = false;
             if let Err(e) = report::json::write_atomic(&a.output, &merged) {
                 let _ = writeln!(
@@ -126,7 +133,7 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
                 failed = true;
             }
             if let Some(path) = &a.junit {
-                let xml = report::merge::junit(&merged).to_xml();
+                let xml = report::junit::to_xml(&report::junit::of_record(&merged));
                 if let Err(e) = report::write_file_atomic(path, xml.as_bytes()) {
                     let _ = writeln!(
                         std::io::stderr().lock(),

@@ -1,31 +1,7 @@
 //! One test as a batch's results file reported it (DESIGN §9 `results`): plain data, read by
 //! `results` and `gojson`, kept by the run, shown by the reports.
 
-/// How one testcase ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum Outcome {
-    Passed,
-    Failed,
-    /// An error outside the test's assertions (a fixture, a crash), as JUnit's `error`.
-    Error,
-    Skipped,
-}
-
-impl Outcome {
-    pub(crate) fn is_failure(self) -> bool {
-        matches!(self, Outcome::Failed | Outcome::Error)
-    }
-
-    pub(crate) fn label(self) -> &'static str {
-        match self {
-            Outcome::Passed => "passed",
-            Outcome::Failed => "failed",
-            Outcome::Error => "error",
-            Outcome::Skipped => "skipped",
-        }
-    }
-}
+pub(crate) use crate::record::Outcome;
 
 /// One testcase as the command reported it.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,45 +36,17 @@ pub(crate) struct TestCase {
     pub sliced: Option<Outcome>,
 }
 
+#[cfg(test)]
 impl TestCase {
-    /// How people name it: `tests/test_x.py::test_y` when the file is known, else
-    /// `classname::name`, else the name.
+    /// How reports name it (the record's [`crate::record::TestCase::display`]).
     pub(crate) fn display(&self) -> String {
-        match (&self.file, &self.classname) {
-            // pytest's collection errors: the module is the test; jest's and vitest's files
-            // that failed to load are named after the file.
-            (Some(f), Some(c)) if c.is_empty() || self.name == *f => f.clone(),
-            // node names a file that failed to load by its absolute path.
-            (None, Some(c))
-                if self.name == *c
-                    || (self.name.starts_with('/') && self.name.ends_with(&format!("/{c}"))) =>
-            {
-                c.clone()
-            }
-            (Some(f), Some(c)) => {
-                // pytest's classname is the module path plus the class, if any.
-                let module = f.trim_end_matches(".py").replace('/', ".");
-                match c.strip_prefix(&module).and_then(|r| r.strip_prefix('.')) {
-                    Some(class) => format!("{f}::{class}::{}", self.name),
-                    None => format!("{f}::{}", self.name),
-                }
-            }
-            (Some(f), None) => format!("{f}::{}", self.name),
-            (None, Some(c)) if !c.is_empty() => format!("{c}::{}", self.name),
-            _ => self.name.clone(),
-        }
+        crate::sched::record::test_case(self, &[]).display()
     }
 
-    /// The first line of the message, or of the text when there is no message.
+    /// The first line of its message, or of its text, as reports show it.
     pub(crate) fn summary(&self) -> Option<String> {
-        let from = self
-            .message
-            .as_deref()
-            .filter(|m| !m.trim().is_empty())
-            .or(self.text.as_deref())?;
-        from.lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
+        crate::sched::record::test_case(self, &[])
+            .summary()
             .map(str::to_owned)
     }
 }

@@ -14,7 +14,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::report::junit::{attr, text};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use crate::report::junit::xml;
 
 /// How one test ended, as libtest says it.
 #[derive(Debug, Clone, PartialEq)]
@@ -237,63 +239,49 @@ pub(crate) fn panic_message(output: &str) -> Option<String> {
 
 /// One binary's tests as a JUnit `testsuite` named after it; each testcase is named
 /// `BINARY/TEST`, the batch item it stands for. `ended`: how the binary ended.
-pub(crate) fn junit_suite(binary: &str, tests: &[Test], ended: &str) -> String {
-    let count = |f: fn(&Outcome) -> bool| tests.iter().filter(|t| f(&t.outcome)).count();
-    let failures = count(|o| *o == Outcome::Failed);
-    let errors = count(|o| *o == Outcome::Unfinished);
-    let skipped = count(|o| matches!(o, Outcome::Ignored(_)));
-    let total: f64 = tests.iter().map(|t| t.time).sum();
-    let mut x = format!(
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{total:.6}\">\n",
-        attr(binary),
-        tests.len(),
-    );
+pub(crate) fn junit_suite(binary: &str, tests: &[Test], ended: &str) -> TestSuite {
+    let mut suite = TestSuite::new(xml(binary));
+    let secs = |s: f64| std::time::Duration::try_from_secs_f64(s).unwrap_or_default();
+    suite.set_time(secs(tests.iter().map(|t| t.time).sum()));
     for t in tests {
-        x.push_str(&format!(
-            "    <testcase name=\"{}\" time=\"{:.6}\"",
-            attr(&format!("{binary}/{}", t.name)),
-            t.time
-        ));
         let output = t.output.as_deref().map(|o| o.trim_end_matches('\n'));
-        match &t.outcome {
-            Outcome::Passed => x.push_str("/>\n"),
+        let status = match &t.outcome {
+            Outcome::Passed => TestCaseStatus::success(),
             Outcome::Ignored(reason) => {
-                x.push_str(">\n      <skipped");
+                let mut st = TestCaseStatus::skipped();
                 if let Some(r) = reason {
-                    x.push_str(&format!(" message=\"{}\"", attr(r)));
+                    st.set_message(xml(r));
                 }
-                x.push_str("/>\n    </testcase>\n");
+                st
             }
             Outcome::Failed => {
-                let message = output.and_then(panic_message).unwrap_or_default();
-                x.push_str(&format!(
-                    ">\n      <failure message=\"{}\" type=\"panic\">{}</failure>\n    </testcase>\n",
-                    attr(&message),
-                    text(output.unwrap_or(""))
-                ));
+                let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                st.set_message(xml(&output.and_then(panic_message).unwrap_or_default()))
+                    .set_type("panic")
+                    .set_description(xml(output.unwrap_or("")));
+                st
             }
             Outcome::Unfinished => {
-                x.push_str(&format!(
-                    ">\n      <error message=\"{}\" type=\"crash\"/>\n    </testcase>\n",
-                    attr(&format!(
-                        "the test binary ended ({ended}) while this test ran"
-                    )),
-                ));
+                let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
+                st.set_message(xml(&format!(
+                    "the test binary ended ({ended}) while this test ran"
+                )))
+                .set_type("crash");
+                st
             }
-        }
+        };
+        let mut case = TestCase::new(xml(&format!("{binary}/{}", t.name)), status);
+        case.set_time(secs(t.time));
+        suite.add_test_case(case);
     }
-    x.push_str("  </testsuite>\n");
-    x
+    suite
 }
 
 /// The whole document, of the binaries' `testsuite`s.
-fn junit(suites: &[String]) -> String {
-    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
-    for s in suites {
-        x.push_str(s);
-    }
-    x.push_str("</testsuites>\n");
-    x
+fn junit(suites: Vec<TestSuite>) -> String {
+    let mut report = Report::unnamed();
+    report.add_test_suites(suites);
+    crate::report::junit::to_xml(&report)
 }
 
 /// A signal that stops the run also reaches the test binary (same process group): wait for it
@@ -439,7 +427,7 @@ fn run_binary(
     b: &Binary,
     common: &[OsString],
     tests: &[&str],
-) -> (String, Option<std::process::ExitStatus>) {
+) -> (TestSuite, Option<std::process::ExitStatus>) {
     let start = Instant::now();
     let spawned = Command::new(&b.exe)
         .args(common)
@@ -534,7 +522,7 @@ pub(crate) fn main(args: &[OsString]) -> u8 {
             failed = Some(status);
         }
     }
-    if let Err(e) = write_junit(&a.junit, &junit(&suites)) {
+    if let Err(e) = write_junit(&a.junit, &junit(suites)) {
         eprintln!(
             "error: ptest libtest: cannot write {}: {}",
             a.junit.display(),
@@ -626,14 +614,14 @@ mod tests {
         assert_eq!(tests[0].outcome, Outcome::Passed);
         assert_eq!(tests[1].name, "b");
         assert_eq!(tests[1].outcome, Outcome::Unfinished);
-        let xml = junit_suite("it", &tests, "killed by signal 11");
+        let xml = junit(vec![junit_suite("it", &tests, "killed by signal 11")]);
         assert!(xml.contains("the test binary ended (killed by signal 11) while this test ran"));
     }
 
     #[test]
     fn the_junit_is_what_ptest_reads() {
         let tests = read_all(&[RUN]);
-        let xml = junit(&[junit_suite("tiny(lib)", &tests, "exit code 101")]);
+        let xml = junit(vec![junit_suite("tiny(lib)", &tests, "exit code 101")]);
         let mut cases = crate::batch::results::tests::parse(xml.as_bytes()).unwrap();
         crate::batch::results::attribute(
             &mut cases,
@@ -654,9 +642,10 @@ mod tests {
             [O::Passed, O::Failed, O::Skipped, O::Passed]
         );
         assert_eq!(cases[1].display(), "tiny(lib)/tests::fails");
+        // An attribute holds one line: the message's line breaks are read back as spaces.
         assert_eq!(
             cases[1].summary().as_deref(),
-            Some("assertion `left == right` failed: two and two")
+            Some("assertion `left == right` failed: two and two   left: 4  right: 5")
         );
         assert!(cases[1].text.as_deref().unwrap().contains("right: 5"));
         assert_eq!(cases[2].message.as_deref(), Some("not today"));

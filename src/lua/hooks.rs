@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use mlua::{Function, HookTriggers, Lua, Table, VmState};
 
 use super::{Runtime, State, lua_message};
-use crate::event::{AttemptView, Event, RetryJudge, RunInfo, Sink, SuiteResult, Summary};
+use crate::event::{AttemptView, Event, RetryJudge, RunInfo, Sink, SuiteResult};
 use crate::plan::Plan;
 use crate::report::unix_secs;
 
@@ -159,7 +159,9 @@ fn result_table(lua: &Lua, plan: &Plan, r: &SuiteResult) -> mlua::Result<Table> 
     Ok(t)
 }
 
-fn summary_table(lua: &Lua, s: &Summary) -> mlua::Result<Table> {
+/// `run_finished`'s table: the record's summary, its wall time and the run's exit code.
+fn summary_table(lua: &Lua, record: &crate::record::Record) -> mlua::Result<Table> {
+    let s = &record.summary;
     let t = lua.create_table()?;
     t.raw_set("total", s.total)?;
     t.raw_set("passed", s.passed)?;
@@ -168,9 +170,9 @@ fn summary_table(lua: &Lua, s: &Summary) -> mlua::Result<Table> {
     t.raw_set("flaky", s.flaky)?;
     t.raw_set("timed_out", s.timed_out)?;
     t.raw_set("cancelled", s.cancelled)?;
-    t.raw_set("duration", s.duration.as_secs_f64())?;
-    t.raw_set("sequential_time", s.sequential_time.as_secs_f64())?;
-    t.raw_set("speedup", s.speedup())?;
+    t.raw_set("duration", record.duration)?;
+    t.raw_set("sequential_time", s.sequential_time)?;
+    t.raw_set("speedup", s.speedup)?;
     t.raw_set("interrupted", s.interrupted)?;
     t.raw_set("exit_code", s.exit_code())?;
     Ok(t)
@@ -231,11 +233,11 @@ impl Sink for Hooks<'_> {
                 )?;
                 Ok(t)
             }),
-            Event::SuiteFinished { result } => {
+            Event::SuiteFinished { result, .. } => {
                 self.call("suite_finished", |lua| result_table(lua, plan, result));
             }
-            Event::RunFinished { summary, .. } => {
-                self.call("run_finished", |lua| summary_table(lua, summary));
+            Event::RunFinished { record, .. } => {
+                self.call("run_finished", |lua| summary_table(lua, record));
             }
             _ => {}
         }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use mlua::{Table, Value};
 
 use super::hooks::{Hooks, Predicates};
-use crate::event::{AttemptView, Event, RetryJudge, Sink, Status, Summary};
+use crate::event::{AttemptView, Event, RetryJudge, Sink, Status};
 use crate::plan::tests::{Fixture, by_name};
 use crate::report::tests::{result, run_info, with_log};
 
@@ -50,7 +50,7 @@ fn each_hook_gets_the_table_of_its_event() {
     );
     let b = result(&plan, "b", Status::Skipped, 0.0);
     let results = [a.clone(), b.clone()];
-    let summary = Summary::from_results(&results, Duration::from_secs(2), false);
+    let record = crate::report::tests::record_of(&plan, &results, 2.0, false, &[]);
     let mut hooks = Hooks { runtime: &runtime };
     for e in [
         Event::RunStarted,
@@ -62,12 +62,17 @@ fn each_hook_gets_the_table_of_its_event() {
         Event::Warning {
             message: "not a hook event",
         },
-        Event::SuiteFinished { result: &a },
-        Event::SuiteFinished { result: &b },
+        Event::SuiteFinished {
+            result: &a,
+            entry: &record.suites[0],
+        },
+        Event::SuiteFinished {
+            result: &b,
+            entry: &record.suites[1],
+        },
         Event::RunFinished {
             results: &results,
-            summary: &summary,
-            limiters: &[],
+            record: &record,
         },
     ] {
         hooks.event(&plan, &run, &e);

@@ -10,10 +10,9 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::json::{AttemptReport, LimiterReport, round3, suite_report, summary_report};
-use super::{display_path, unix_secs};
 use crate::event::{Event, RunInfo, Sink};
 use crate::plan::Plan;
+use crate::record::{Attempt, Limiter, display_path, unix_secs};
 
 /// Bumped when a field changes meaning or goes away (new fields may come at any time).
 pub(crate) const EVENTS_VERSION: u32 = 1;
@@ -54,15 +53,15 @@ struct SuiteStarted<'a> {
 struct AttemptFinished<'a> {
     name: &'a str,
     #[serde(flatten)]
-    attempt: AttemptReport,
+    attempt: Attempt,
 }
 
 #[derive(Serialize)]
 struct RunFinished<'a> {
     run_id: &'a str,
     duration: f64,
-    summary: super::json::SummaryReport,
-    limiters: Vec<LimiterReport<'a>>,
+    summary: &'a crate::record::Summary,
+    limiters: &'a [Limiter],
 }
 
 /// Where the lines go.
@@ -182,38 +181,19 @@ impl Sink for EventsSink {
                 "attempt_finished",
                 AttemptFinished {
                     name: &plan.suite(*id).name,
-                    attempt: AttemptReport::new(detail),
+                    attempt: detail.entry(),
                 },
             ),
-            Event::SuiteFinished { result } => {
-                self.line("suite_finished", suite_report(plan, result));
-            }
-            Event::RunFinished {
-                summary, limiters, ..
-            } => {
-                let limiters = plan
-                    .limiters
-                    .iter()
-                    .zip(limiters.iter())
-                    .map(|(l, st)| LimiterReport {
-                        name: &l.name,
-                        acquired: st.acquired,
-                        waited: round3(st.waited.as_secs_f64()),
-                        throttled: st.throttled,
-                        rate: st.rate,
-                        serialized: st.serialized,
-                    })
-                    .collect();
-                self.line(
-                    "run_finished",
-                    RunFinished {
-                        run_id: &run.run_id,
-                        duration: round3(summary.duration.as_secs_f64()),
-                        summary: summary_report(summary),
-                        limiters,
-                    },
-                );
-            }
+            Event::SuiteFinished { entry, .. } => self.line("suite_finished", entry),
+            Event::RunFinished { record, .. } => self.line(
+                "run_finished",
+                RunFinished {
+                    run_id: &record.run_id,
+                    duration: record.duration,
+                    summary: &record.summary,
+                    limiters: &record.limiters,
+                },
+            ),
             _ => {}
         }
     }

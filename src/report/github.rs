@@ -12,12 +12,11 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use super::terminal::last_lines;
-use super::{display_path, strip_ansi, suite_file};
-use crate::batch::results::TestCase;
-use crate::duration::human;
-use crate::event::{Event, RunInfo, Sink, Status, SuiteResult};
-use crate::plan::{Plan, Suite};
+use super::{shown, shown_lines};
+use crate::duration::{from_secs_lossy, human};
+use crate::event::{Event, RunInfo, Sink, Status};
+use crate::plan::Plan;
+use crate::record::{Record, Suite, TestCase, last_lines};
 
 /// GitHub shows at most this many annotations of each kind per step.
 const ANNOTATIONS: usize = 10;
@@ -30,23 +29,25 @@ const SLOWEST: usize = 5;
 /// A failed test's annotation without a message shows this many lines of its output.
 const TEST_TEXT_LINES: usize = 10;
 
-/// Workflow-command data escaping (`%`, CR, LF); properties also escape `:` and `,`.
+/// Workflow-command data escaping (`%`, CR, LF), after [`shown_lines`]; properties are one
+/// line ([`shown`]) and also escape `:` and `,`.
 fn data(s: &str) -> String {
-    s.replace('%', "%25")
+    shown_lines(s)
+        .replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
 }
 
 fn property(s: &str) -> String {
-    data(s).replace(':', "%3A").replace(',', "%2C")
+    data(&shown(s)).replace(':', "%3A").replace(',', "%2C")
 }
 
 /// A Markdown table cell.
 fn cell(s: &str) -> String {
-    s.replace('\\', "\\\\")
+    shown(&s.replace(['\n', '\r'], " "))
+        .replace('\\', "\\\\")
         .replace('|', "\\|")
         .replace('<', "&lt;")
-        .replace(['\n', '\r'], " ")
 }
 
 /// A code fence longer than any run of backticks in `text`.
@@ -64,14 +65,8 @@ fn fence(text: &str) -> String {
     "`".repeat((longest + 1).max(3))
 }
 
-fn tail(r: &SuiteResult) -> Vec<String> {
-    match (&r.log_file, r.last_output) {
-        (Some(p), Some((a, b))) => {
-            let plain = strip_ansi(&crate::exec::read_tail(p, a, b));
-            last_lines(plain.as_bytes(), TAIL_LINES)
-        }
-        _ => Vec::new(),
-    }
+fn secs(s: f64) -> String {
+    human(from_secs_lossy(s))
 }
 
 pub(crate) struct GithubSink {
@@ -135,7 +130,7 @@ impl GithubSink {
 
     /// A failed test of a batch's part, titled with its name, its message as the text, on its
     /// file (and line) when they can be found.
-    fn test_annotation(&self, s: &Suite, c: &TestCase) -> String {
+    fn test_annotation(&self, s: &crate::plan::Suite, c: &TestCase) -> String {
         let place = match self.locate(s, c) {
             Some((file, Some(line))) => format!("file={},line={line},", property(&file)),
             Some((file, None)) => format!("file={},", property(&file)),
@@ -156,10 +151,10 @@ impl GithubSink {
                         .join("\n")
                 })
             })
-            .unwrap_or_else(|| c.outcome.label().to_owned());
+            .unwrap_or_else(|| c.status.label().to_owned());
         format!(
             "::error {place}title={}::{}\n",
-            property(&format!("{} {}", c.display(), c.outcome.label())),
+            property(&format!("{} {}", c.display(), c.status.label())),
             data(&body)
         )
     }
@@ -168,61 +163,48 @@ impl GithubSink {
     /// failure's text gives in that file: its `file` (from the suite's folder), else its item
     /// when that is a file, else (go) a `NAME_test.go:LINE` its output names, in its package's
     /// folder. The `line` attribute is not used: pytest's is the definition's, counted from 0.
-    fn locate(&self, s: &Suite, c: &TestCase) -> Option<(String, Option<u32>)> {
+    fn locate(&self, s: &crate::plan::Suite, c: &TestCase) -> Option<(String, Option<u32>)> {
         let existing = |f: &str| {
             let p = s.cwd.join(f);
             p.is_file()
                 .then(|| (f.trim_start_matches("./").to_owned(), p))
         };
-        let item = c
-            .item
-            .and_then(|i| s.part.as_deref()?.items.get(i))
-            .map(|(name, _)| name.as_str());
         let (named, path) = c
             .file
             .as_deref()
             .and_then(existing)
-            .or_else(|| item.and_then(existing))
+            .or_else(|| c.item.as_deref().and_then(existing))
             .or_else(|| go_test_file(s, c))?;
-        let path = std::fs::canonicalize(&path).unwrap_or(path);
-        let rel = self
-            .roots
-            .iter()
-            .find_map(|root| path.strip_prefix(root).ok())?;
+        let rel = self.relative_to_root(&path)?;
         let line = [c.text.as_deref(), c.message.as_deref()]
             .into_iter()
             .flatten()
             .find_map(|t| line_in(t, &named));
-        Some((rel.to_string_lossy().into_owned(), line))
+        Some((rel, line))
     }
 
-    fn annotation(
-        &self,
-        plan: &Plan,
-        r: &SuiteResult,
-        kind: &str,
-        title: &str,
-        message: &str,
-    ) -> String {
-        let s = plan.suite(r.id);
-        // The suite's file (relative to the config's folder) from the repository's root, as
-        // a test's is: GitHub places annotations by that path.
-        let file = suite_file(plan, s)
-            .and_then(|f| {
-                let p = plan.config_dir.join(&f);
-                let p = std::fs::canonicalize(&p).unwrap_or(p);
-                let rel = self
-                    .roots
-                    .iter()
-                    .find_map(|root| p.strip_prefix(root).ok())?;
-                Some(rel.to_string_lossy().into_owned())
-            })
+    /// `path` from the first root that holds it (GitHub places annotations by that path).
+    fn relative_to_root(&self, path: &std::path::Path) -> Option<String> {
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let rel = self
+            .roots
+            .iter()
+            .find_map(|root| path.strip_prefix(root).ok())?;
+        Some(rel.to_string_lossy().into_owned())
+    }
+
+    fn annotation(&self, plan: &Plan, e: &Suite, kind: &str, title: &str, message: &str) -> String {
+        // The suite's file is relative to the config's folder.
+        let file = e
+            .file
+            .as_deref()
+            .and_then(|f| self.relative_to_root(&plan.config_dir.join(f)))
             .map(|f| format!("file={},", property(&f)))
             .unwrap_or_default();
-        let log = r
+        let log = e
             .log_file
             .as_deref()
-            .map(|p| format!(" (log: {})", display_path(p).display()))
+            .map(|p| format!(" (log: {p})"))
             .unwrap_or_default();
         format!(
             "::{kind} {file}title={}::{}\n",
@@ -231,22 +213,19 @@ impl GithubSink {
         )
     }
 
-    fn failed(&mut self, plan: &Plan, r: &SuiteResult) -> String {
-        let s = plan.suite(r.id);
+    /// A failed suite `e` (of the plan's `s`).
+    fn failed(&mut self, plan: &Plan, s: &crate::plan::Suite, e: &Suite) -> String {
         let mut out = String::new();
-        let failed_tests: Vec<&TestCase> = r
-            .testcases
-            .iter()
-            .filter(|c| c.outcome.is_failure())
-            .collect();
+        let failed_tests: Vec<&TestCase> =
+            e.cases().iter().filter(|c| c.status.is_failure()).collect();
         // Failed tests say why a part failed; a timeout is the part's own, said too.
-        if (failed_tests.is_empty() || r.status != Status::Failed) && self.error_fits(false) {
+        if (failed_tests.is_empty() || e.status != Status::Failed) && self.error_fits(false) {
             out.push_str(&self.annotation(
                 plan,
-                r,
+                e,
                 "error",
-                &format!("ptest: {} {}", s.name, r.status.label()),
-                r.error_message.as_deref().unwrap_or("failed"),
+                &format!("ptest: {} {}", e.name, e.status.label()),
+                e.error_message.as_deref().unwrap_or("failed"),
             ));
         }
         for c in failed_tests {
@@ -254,7 +233,7 @@ impl GithubSink {
                 out.push_str(&self.test_annotation(s, c));
             }
         }
-        let lines = tail(r);
+        let lines = last_lines(e.tail(), TAIL_LINES);
         if !lines.is_empty() {
             // The tail folded, and never read as workflow commands.
             let token = format!("ptest-{:016x}", fastrand::u64(..));
@@ -262,12 +241,12 @@ impl GithubSink {
                 "::group::{}\n::stop-commands::{token}\n",
                 data(&format!(
                     "ptest: {} {}: last lines of its log",
-                    s.name,
-                    r.status.label()
+                    shown(&e.name),
+                    e.status.label()
                 ))
             ));
             for l in lines {
-                out.push_str(&l);
+                out.push_str(&shown(l));
                 out.push('\n');
             }
             out.push_str(&format!("::{token}::\n::endgroup::\n"));
@@ -275,21 +254,22 @@ impl GithubSink {
         out
     }
 
-    fn flaky(&mut self, plan: &Plan, r: &SuiteResult) -> String {
+    fn flaky(&mut self, plan: &Plan, e: &Suite) -> String {
         self.warnings += 1;
         if self.warnings > ANNOTATIONS {
             return String::new();
         }
-        let s = plan.suite(r.id);
         self.annotation(
             plan,
-            r,
+            e,
             "warning",
             &format!(
                 "ptest: {} flaky (passed on attempt {}/{})",
-                s.name, r.attempts, s.retry.attempts
+                e.name,
+                e.attempts,
+                e.of_attempts()
             ),
-            &format!("failed before: {}", r.failed_attempts.join("; ")),
+            &format!("failed before: {}", e.failed_before()),
         )
     }
 
@@ -352,7 +332,7 @@ fn line_in(text: &str, named: &str) -> Option<u32> {
 /// Go's results name no file: a `NAME_test.go:LINE` in a failed test's output, found in its
 /// package's folder (the folder under the suite's whose path ends as the package's import
 /// path does, the longest such; the module's path is not known here).
-fn go_test_file(s: &Suite, c: &TestCase) -> Option<(String, PathBuf)> {
+fn go_test_file(s: &crate::plan::Suite, c: &TestCase) -> Option<(String, PathBuf)> {
     let package = c.classname.as_deref()?;
     let text = c.text.as_deref()?;
     let name = text.split_whitespace().find_map(|w| {
@@ -370,73 +350,59 @@ fn go_test_file(s: &Suite, c: &TestCase) -> Option<(String, PathBuf)> {
     })
 }
 
-/// The step summary, at most `budget` bytes.
-pub(crate) fn summary_markdown(
-    plan: &Plan,
-    results: &[SuiteResult],
-    summary: &crate::event::Summary,
-    budget: usize,
-) -> String {
+/// The step summary of a run's record, at most `budget` bytes.
+pub(crate) fn summary_markdown(record: &Record, budget: usize) -> String {
     let mut md = format!(
-        "### ptest: {} passed, {} flaky, {} failed, {} timed out, {} cancelled, {} skipped\n\n",
-        summary.passed,
-        summary.flaky,
-        summary.failed,
-        summary.timed_out,
-        summary.cancelled,
-        summary.skipped,
+        "### ptest: {}\n\n",
+        super::counts_sentence(record, |_, t| t.to_owned())
     );
-    if summary.interrupted {
+    if record.summary.interrupted {
         md.push_str(&format!(
             "Interrupted after {}: running suites were cancelled, the rest skipped.\n\n",
-            human(summary.duration)
+            secs(record.duration)
         ));
     } else {
-        md.push_str(&format!(
-            "{} suites, wall time {}, sequential {}, speedup {:.1}×\n\n",
-            summary.total,
-            human(summary.duration),
-            human(summary.sequential_time),
-            summary.speedup()
-        ));
+        md.push_str(&format!("{}\n\n", super::wall_sentence(record)));
     }
-    let notable: Vec<&SuiteResult> = results
+    let notable: Vec<&Suite> = record
+        .suites
         .iter()
-        .filter(|r| r.status != Status::Passed)
+        .filter(|s| s.status != Status::Passed)
         .collect();
     let mut table = String::new();
     if !notable.is_empty() {
         table.push_str("| suite | status | duration | details |\n|---|---|---|---|\n");
-        for r in &notable {
-            let details = match r.status {
-                Status::Flaky => format!("failed before: {}", r.failed_attempts.join("; ")),
-                _ => r
+        for s in &notable {
+            let details = match s.status {
+                Status::Flaky => format!("failed before: {}", s.failed_before()),
+                _ => s
                     .error_message
-                    .clone()
-                    .or(r.skip_reason.as_ref().map(ToString::to_string))
-                    .unwrap_or_default(),
+                    .as_deref()
+                    .or(s.skip_reason.as_deref())
+                    .unwrap_or("")
+                    .to_owned(),
             };
             table.push_str(&format!(
                 "| {} | {} | {} | {} |\n",
-                cell(&plan.suite(r.id).name),
-                r.status.label(),
-                human(r.duration),
+                cell(&s.name),
+                s.status.label(),
+                secs(s.duration),
                 cell(&details)
             ));
         }
         table.push('\n');
     }
-    let mut ran: Vec<&SuiteResult> = results.iter().filter(|r| r.attempts > 0).collect();
-    ran.sort_by(|a, b| b.duration.cmp(&a.duration).then(a.id.cmp(&b.id)));
+    let mut ran: Vec<&Suite> = record.suites.iter().filter(|s| s.attempts > 0).collect();
+    ran.sort_by(|a, b| b.duration.total_cmp(&a.duration));
     let mut slow = String::new();
     if ran.len() > 1 {
         slow.push_str("**Slowest**\n\n| suite | duration | attempts |\n|---|---|---|\n");
-        for r in ran.iter().take(SLOWEST) {
+        for s in ran.iter().take(SLOWEST) {
             slow.push_str(&format!(
                 "| {} | {} | {} |\n",
-                cell(&plan.suite(r.id).name),
-                human(r.duration),
-                r.attempts
+                cell(&s.name),
+                secs(s.duration),
+                s.attempts
             ));
         }
         slow.push('\n');
@@ -448,16 +414,19 @@ pub(crate) fn summary_markdown(
             md.push_str(&part);
         }
     }
-    let failures: Vec<&SuiteResult> = results.iter().filter(|r| r.status.is_failure()).collect();
     let mut left_out = 0;
-    for r in &failures {
-        let lines = tail(r).join("\n");
+    for s in record.suites.iter().filter(|s| s.status.is_failure()) {
+        let lines: Vec<_> = last_lines(s.tail(), TAIL_LINES)
+            .into_iter()
+            .map(shown)
+            .collect();
+        let lines = lines.join("\n");
         let f = fence(&lines);
         let block = format!(
             "<details open><summary>{} {}: {}</summary>\n\n{f}text\n{lines}\n{f}\n\n</details>\n\n",
-            cell(&plan.suite(r.id).name),
-            r.status.label(),
-            cell(r.error_message.as_deref().unwrap_or("failed")),
+            cell(&s.name),
+            s.status.label(),
+            cell(s.error_message.as_deref().unwrap_or("failed")),
         );
         if md.len() + block.len() <= limit {
             md.push_str(&block);
@@ -476,20 +445,18 @@ pub(crate) fn summary_markdown(
 impl Sink for GithubSink {
     fn event(&mut self, plan: &Plan, _run: &RunInfo, event: &Event<'_>) {
         let text = match event {
-            Event::SuiteFinished { result } if result.status.is_failure() => {
-                self.failed(plan, result)
+            Event::SuiteFinished { result, entry } if entry.status.is_failure() => {
+                self.failed(plan, plan.suite(result.id), entry)
             }
-            Event::SuiteFinished { result } if result.status == Status::Flaky => {
-                self.flaky(plan, result)
+            Event::SuiteFinished { entry, .. } if entry.status == Status::Flaky => {
+                self.flaky(plan, entry)
             }
-            Event::RunFinished {
-                results, summary, ..
-            } => {
+            Event::RunFinished { record, .. } => {
                 if let Some(path) = &self.summary_file {
                     // Earlier writers in the same step share the limit.
                     let used = std::fs::metadata(path).map_or(0, |m| m.len());
                     let budget = SUMMARY_LIMIT.saturating_sub(used) as usize;
-                    let md = summary_markdown(plan, results, summary, budget);
+                    let md = summary_markdown(record, budget);
                     if let Ok(mut f) = std::fs::OpenOptions::new()
                         .create(true)
                         .append(true)
@@ -524,21 +491,34 @@ mod tests {
         assert_eq!(fence("a ```` b"), "`````");
         assert_eq!(cell("a|b\nc"), "a\\|b c");
     }
-    use crate::batch::results::Outcome;
-    use crate::event::Summary;
+    use crate::batch::results::{Outcome, TestCase};
+    use crate::event::SuiteResult;
     use crate::plan::tests::{Fixture, plan};
-    use crate::report::tests::{result, test_case, with_log};
-    use std::time::Duration;
+    use crate::report::display_path;
+    use crate::report::tests::{entry, record_of, result, test_case, with_log};
 
     fn sink() -> GithubSink {
         GithubSink::new(None, Vec::new())
     }
 
+    impl GithubSink {
+        /// What it prints for a failed result `r` of `p`.
+        fn failed_result(&mut self, p: &Plan, r: &SuiteResult) -> String {
+            self.failed(p, p.suite(r.id), &entry(p, r))
+        }
+
+        fn flaky_result(&mut self, p: &Plan, r: &SuiteResult) -> String {
+            self.flaky(p, &entry(p, r))
+        }
+    }
+
     #[test]
     fn markdown_cells_and_data_escape_what_would_break_them() {
         assert_eq!(cell("a\\b<script>\r"), "a\\\\b&lt;script> ");
-        assert_eq!(data("a\r\nb%"), "a%0D%0Ab%25");
-        assert_eq!(property("x%:y,z\n"), "x%25%3Ay%2Cz%0A");
+        // A carriage return is shown, never sent: GitHub's runner would start a line there.
+        assert_eq!(data("a\r\nb%"), "a\\r%0Ab%25");
+        // A title or file is one line: a line break in it is shown.
+        assert_eq!(property("x%:y,z\n"), "x%25%3Ay%2Cz\\n");
         assert_eq!(fence("``a`b``"), "```");
     }
 
@@ -550,7 +530,7 @@ mod tests {
             .display()
             .to_string();
         assert_eq!(
-            sink().failed(&p, &r),
+            sink().failed_result(&p, &r),
             format!(
                 "::error title=ptest%3A unit%3A core%2C fast failed::exit code 3 (log: {log})\n"
             )
@@ -570,7 +550,8 @@ mod tests {
         std::fs::write(f.dir.path().join("tests/test_b.py"), "").unwrap();
         let p = f.plan();
         let at = |root: &std::path::Path| GithubSink::new(None, vec![root.to_path_buf()]);
-        let one = at(f.dir.path()).failed(&p, &result(&p, "tests/test_a.py", Status::Failed, 1.0));
+        let one =
+            at(f.dir.path()).failed_result(&p, &result(&p, "tests/test_a.py", Status::Failed, 1.0));
         assert!(
             one.starts_with("::error file=tests/test_a.py,title=ptest%3A tests/test_a.py failed::"),
             "{one}"
@@ -579,16 +560,17 @@ mod tests {
         // annotation by the path from there); none for a file outside the checkout.
         let repo = f.dir.path().parent().unwrap();
         let sub = f.dir.path().file_name().unwrap().to_str().unwrap();
-        let deeper = at(repo).failed(&p, &result(&p, "tests/test_a.py", Status::Failed, 1.0));
+        let deeper =
+            at(repo).failed_result(&p, &result(&p, "tests/test_a.py", Status::Failed, 1.0));
         assert!(
             deeper.starts_with(&format!("::error file={sub}/tests/test_a.py,title=")),
             "{deeper}"
         );
         let outside = at(std::path::Path::new("/nonexistent"))
-            .failed(&p, &result(&p, "tests/test_a.py", Status::Failed, 1.0));
+            .failed_result(&p, &result(&p, "tests/test_a.py", Status::Failed, 1.0));
         assert!(outside.starts_with("::error title="), "{outside}");
         // About two files: no file.
-        let two = sink().failed(&p, &result(&p, "two", Status::TimedOut, 1.0));
+        let two = sink().failed_result(&p, &result(&p, "two", Status::TimedOut, 1.0));
         assert!(
             two.starts_with("::error title=ptest%3A two timed_out::timed out after 2m"),
             "{two}"
@@ -604,7 +586,7 @@ mod tests {
             dir.path(),
             "\x1b[1mbold\x1b[0m\n::error::forged\n",
         );
-        let out = sink().failed(&p, &r);
+        let out = sink().failed_result(&p, &r);
         let lines: Vec<&str> = out.lines().collect();
         assert!(lines[0].starts_with("::error title=ptest%3A a failed::"));
         assert_eq!(lines[1], "::group::ptest: a failed: last lines of its log");
@@ -631,12 +613,12 @@ mod tests {
         for i in 1..=12 {
             let name = format!("s{i}");
             errors += g
-                .failed(&p, &result(&p, &name, Status::Failed, 1.0))
+                .failed_result(&p, &result(&p, &name, Status::Failed, 1.0))
                 .matches("::error ")
                 .count();
             if i <= 11 {
                 warnings += g
-                    .flaky(&p, &result(&p, &name, Status::Flaky, 1.0))
+                    .flaky_result(&p, &result(&p, &name, Status::Flaky, 1.0))
                     .matches("::warning ")
                     .count();
             }
@@ -657,7 +639,7 @@ mod tests {
             .display()
             .to_string();
         assert_eq!(
-            sink().flaky(&p, &r),
+            sink().flaky_result(&p, &r),
             format!(
                 "::warning title=ptest%3A net flaky (passed on attempt 2/3)::failed before: exit code 1 (log: {log})\n"
             )
@@ -745,7 +727,7 @@ mod tests {
             gone,
         ];
         let mut g = GithubSink::new(None, vec![f.dir.path().to_path_buf()]);
-        let out = g.failed(&p, &r);
+        let out = g.failed_result(&p, &r);
         assert_eq!(
             out,
             "::error file=tests/test_x.py,line=7,title=tests/test_x.py%3A%3Atest_y[a%2Cb] failed::assert 1 == 2%0A50%25 off\n\
@@ -757,7 +739,7 @@ mod tests {
         let elsewhere = GithubSink::new(None, vec![PathBuf::from("/nonexistent")]);
         assert!(
             elsewhere
-                .test_annotation(p.suite(r.id), &r.testcases[1])
+                .test_annotation(p.suite(r.id), &entry(&p, &r).cases()[1])
                 .starts_with("::error title=tests/test_x.py%3A%3Atest_y[a%2Cb] failed::"),
         );
     }
@@ -773,7 +755,7 @@ mod tests {
             Some("tests/test_x.py"),
             Outcome::Passed,
         )];
-        let out = GithubSink::new(None, root.clone()).failed(&p, &r);
+        let out = GithubSink::new(None, root.clone()).failed_result(&p, &r);
         assert!(
             out.starts_with("::error title=ptest%3A py[1] failed::exit code 3"),
             "{out}"
@@ -786,7 +768,7 @@ mod tests {
             Some("tests/test_x.py"),
             Outcome::Failed,
         )];
-        let out = GithubSink::new(None, root).failed(&p, &r);
+        let out = GithubSink::new(None, root).failed_result(&p, &r);
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(
             lines,
@@ -817,19 +799,19 @@ mod tests {
                 )
             })
             .collect();
-        let out = g.failed(&p, &r);
+        let out = g.failed_result(&p, &r);
         assert_eq!(out.matches("::error ").count(), 10, "{out}");
         assert!(out.contains("test_10 failed"), "{out}");
         assert!(!out.contains("test_11"), "{out}");
         // A suite past the limit, and a flaky one within it.
         let plain = result(&p, "py[1]", Status::TimedOut, 1.0);
-        assert_eq!(g.failed(&p, &plain).matches("::error ").count(), 0);
+        assert_eq!(g.failed_result(&p, &plain).matches("::error ").count(), 0);
         assert_eq!(
             g.overflow(),
             "::notice title=ptest::2 more failed tests and 1 more failed suites are not annotated (GitHub shows 10 of each kind per step): see the job summary\n"
         );
         for _ in 0..11 {
-            g.flaky(&p, &result(&p, "py[1]", Status::Flaky, 1.0));
+            g.flaky_result(&p, &result(&p, "py[1]", Status::Flaky, 1.0));
         }
         assert!(
             g.overflow().contains(
@@ -885,10 +867,9 @@ mod tests {
     #[test]
     fn the_step_summary_has_counts_a_table_of_what_did_not_pass_and_the_slowest() {
         let (p, results) = four();
-        let summary = Summary::from_results(&results, Duration::from_secs(3), false);
-        let md = summary_markdown(&p, &results, &summary, 1 << 20);
-        let want = "### ptest: 1 passed, 1 flaky, 1 failed, 0 timed out, 0 cancelled, 1 skipped\n\n\
-            4 suites, wall time 3.0s, sequential 6.0s, speedup 2.0×\n\n\
+        let md = summary_markdown(&record_of(&p, &results, 3.0, false, &[]), 1 << 20);
+        let want = "### ptest: 4 suites: 1 passed, 1 flaky, 1 failed, 1 skipped\n\n\
+            Wall 3.0s for 4 suites; the suites' own time 6.0s\n\n\
             | suite | status | duration | details |\n|---|---|---|---|\n\
             | a\\|b | failed | 2.0s | exit code 3 |\n\
             | shaky | flaky | 1.0s | failed before: exit code 1 |\n\
@@ -905,8 +886,7 @@ mod tests {
     #[test]
     fn an_interrupted_summary_says_so_instead_of_a_speedup() {
         let (p, results) = four();
-        let summary = Summary::from_results(&results, Duration::from_secs(3), true);
-        let md = summary_markdown(&p, &results, &summary, 1 << 20);
+        let md = summary_markdown(&record_of(&p, &results, 3.0, true, &[]), 1 << 20);
         assert!(
             md.contains(
                 "\n\nInterrupted after 3.0s: running suites were cancelled, the rest skipped.\n\n"
@@ -934,10 +914,10 @@ mod tests {
                 )
             })
             .collect();
-        let summary = Summary::from_results(&results, Duration::from_secs(1), false);
+        let record = record_of(&p, &results, 1.0, false, &[]);
         // Room for the counts, the tables and two tails only.
         let budget = SUMMARY_RESERVE + 1000 + 2 * 2100;
-        let md = summary_markdown(&p, &results, &summary, budget);
+        let md = summary_markdown(&record, budget);
         assert_eq!(md.matches("<details open>").count(), 2, "{md}");
         assert!(
             md.ends_with(
@@ -947,9 +927,9 @@ mod tests {
         );
         assert!(md.len() <= budget);
         // With no room at all, the counts still come.
-        let md = summary_markdown(&p, &results, &summary, 10);
+        let md = summary_markdown(&record, 10);
         assert!(
-            md.starts_with("### ptest: 0 passed, 0 flaky, 4 failed"),
+            md.starts_with("### ptest: 4 suites: 0 passed, 4 failed"),
             "{md}"
         );
         assert!(!md.contains("| suite |"), "{md}");

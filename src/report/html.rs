@@ -7,11 +7,10 @@
 use std::fmt::Write;
 use std::path::{Component, Path, PathBuf};
 
-use super::terminal::last_lines;
-use super::{strip_ansi, unix_secs};
-use crate::duration::human;
-use crate::event::{Event, RunInfo, Sink, Status, SuiteResult, Summary};
+use crate::duration::{from_secs_lossy, human};
+use crate::event::{Event, RunInfo, Sink, Status};
 use crate::plan::Plan;
+use crate::record::{Outcome, Record, Suite, TestCase, last_lines};
 
 const TAIL_LINES: usize = 40;
 
@@ -88,25 +87,19 @@ struct Links {
 }
 
 impl Links {
-    fn log(&self, log: &Path) -> String {
-        let abs = std::path::absolute(log).unwrap_or_else(|_| log.to_path_buf());
-        let shown = super::display_path(log).display().to_string();
+    /// A log as the record names it (from the folder ptest ran in).
+    fn log(&self, log: &str) -> String {
+        let abs = std::path::absolute(log).unwrap_or_else(|_| PathBuf::from(log));
         format!(
             "<a href=\"{}\">{}</a>",
             escape(&url_path(&relative(&abs, &self.page_dir))),
-            escape(&shown)
+            escape(log)
         )
     }
 }
 
-fn tail(r: &SuiteResult) -> String {
-    match (&r.log_file, r.last_output) {
-        (Some(p), Some((a, b))) => {
-            let plain = strip_ansi(&crate::sched::read_tail(p, a, b));
-            last_lines(plain.as_bytes(), TAIL_LINES).join("\n")
-        }
-        _ => String::new(),
-    }
+fn secs(s: f64) -> String {
+    human(from_secs_lossy(s))
 }
 
 const STYLE: &str = "\
@@ -122,7 +115,8 @@ pre{background:#f6f6f6;padding:8px;overflow:auto;max-height:30em}\
 svg text{font:11px system-ui,sans-serif}svg .l{fill:#fff;pointer-events:none}";
 
 /// Filter buttons and sortable headers; `#status=failed,flaky` and `#sort=duration` in the
-/// address choose them at load, so a link can show a view.
+/// address choose them at load, so a link can show a view (a value that is not valid
+/// percent-encoding is ignored, never an error that stops the script).
 const SCRIPT: &str = r"(function(){
 var table=document.getElementById('suites'),body=table.tBodies[0];
 var buttons=[].slice.call(document.querySelectorAll('.filters button'));
@@ -135,19 +129,14 @@ function sortBy(i,dir){var rows=[].slice.call(body.rows);rows.sort(function(a,b)
 var n=parseFloat(x)-parseFloat(y);var c=isNaN(n)?x.localeCompare(y):n;return dir==='ascending'?c:-c});
 rows.forEach(function(r){body.appendChild(r)});heads.forEach(function(h,j){if(j===i)h.setAttribute('aria-sort',dir);else h.removeAttribute('aria-sort')})}
 heads.forEach(function(h,i){h.addEventListener('click',function(){sortBy(i,h.getAttribute('aria-sort')==='ascending'?'descending':'ascending')})});
-location.hash.replace(/^#/,'').split('&').forEach(function(kv){var p=kv.split('='),v=decodeURIComponent(p[1]||'');
+location.hash.replace(/^#/,'').split('&').forEach(function(kv){var p=kv.split('='),v='';try{v=decodeURIComponent(p[1]||'')}catch(e){}
 if(p[0]==='status')v.split(',').forEach(function(s){buttons.forEach(function(b){if(b.dataset.status===s)b.setAttribute('aria-pressed','true')})});
 if(p[0]==='sort'){var d=v.charAt(0)==='-'?'descending':'ascending',k=v.replace(/^-/,'');heads.forEach(function(h,i){if(h.dataset.key===k)sortBy(i,d)})}});
 apply()})();";
 
-/// The page. `page` is where it will be written (log links are relative to its folder).
-pub(crate) fn build(
-    plan: &Plan,
-    run: &RunInfo,
-    results: &[SuiteResult],
-    summary: &Summary,
-    page: &Path,
-) -> String {
+/// The page of a run's record. `page` is where it will be written (log links are relative to
+/// its folder).
+pub(crate) fn build(record: &Record, page: &Path) -> String {
     let links = Links {
         page_dir: std::path::absolute(page)
             .ok()
@@ -155,104 +144,88 @@ pub(crate) fn build(
             .unwrap_or_default(),
     };
     let mut h = String::new();
-    let title = format!("ptest run {}", run.run_id);
+    let title = escape(&format!("ptest run {}", record.run_id));
     let _ = write!(
         h,
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>{STYLE}</style></head><body>\n<h1>{}</h1>\n",
-        escape(&title),
-        escape(&title)
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\n<style>{STYLE}</style></head><body>\n<h1>{title}</h1>\n",
     );
-    let speedup = if summary.interrupted {
-        String::from(" <b>Interrupted</b>: running suites were cancelled, the rest skipped.")
+    let interrupted = if record.summary.interrupted {
+        " <b>Interrupted</b>: running suites were cancelled, the rest skipped."
     } else {
-        format!(", speedup {:.1}×", summary.speedup())
+        ""
     };
     let _ = writeln!(
         h,
-        "<p id=\"summary\">{} suites: {} passed, {} flaky, {} failed, {} timed out, {} cancelled, {} skipped. \
-Wall time {}, sequential {}, {} workers{speedup}</p>",
-        summary.total,
-        summary.passed,
-        summary.flaky,
-        summary.failed,
-        summary.timed_out,
-        summary.cancelled,
-        summary.skipped,
-        escape(&human(summary.duration)),
-        escape(&human(summary.sequential_time)),
-        plan.workers,
+        "<p id=\"summary\">{}. {}; {} workers.{interrupted}</p>",
+        escape(&super::counts_sentence(record, |_, t| t.to_owned())),
+        escape(&super::wall_sentence(record)),
+        record.workers,
     );
-
-    if let Some((n, parts)) = super::test_counts(results.iter().flat_map(|r| &r.testcases)) {
-        let _ = writeln!(
-            h,
-            "<p id=\"tests\">{}</p>",
-            escape(&format!(
-                "{n} test{} in batches' results: {parts}",
-                if n == 1 { "" } else { "s" }
-            ))
-        );
+    if let Some(tests) = super::tests_sentence(record) {
+        let _ = writeln!(h, "<p id=\"tests\">{}</p>", escape(&tests));
     }
-
-    let failures: Vec<&SuiteResult> = results.iter().filter(|r| r.status.is_failure()).collect();
+    let failures: Vec<&Suite> = record
+        .suites
+        .iter()
+        .filter(|s| s.status.is_failure())
+        .collect();
     if !failures.is_empty() {
         h.push_str("<h2>Failures</h2>\n");
-        for r in failures {
-            let s = plan.suite(r.id);
-            let _ = writeln!(
-                h,
-                "<h3 class=\"failure\">{} — {}{}</h3>",
-                escape(&s.name),
-                escape(r.error_message.as_deref().unwrap_or("failed")),
-                r.log_file
-                    .as_deref()
-                    .map(|p| format!(" ({})", links.log(p)))
-                    .unwrap_or_default(),
-            );
-            // A batch's failed tests, each with its message and traceback.
-            let failed: Vec<&crate::batch::results::TestCase> = r
-                .testcases
-                .iter()
-                .filter(|c| c.outcome.is_failure())
-                .collect();
-            if !failed.is_empty() {
-                h.push_str("<ul class=\"tests\">\n");
-                for c in failed {
-                    let _ = writeln!(
-                        h,
-                        "<li><details><summary><code>{}</code> {}{}</summary><pre>{}</pre></details></li>",
-                        escape(&c.display()),
-                        c.outcome.label(),
-                        escape(&c.summary().map(|m| format!(": {m}")).unwrap_or_default()),
-                        escape(c.text.as_deref().unwrap_or(""))
-                    );
-                }
-                h.push_str("</ul>\n");
-            }
-            let _ = writeln!(h, "<pre>{}</pre>", escape(&tail(r)));
-        }
     }
-
-    timeline(&mut h, plan, run, results);
-    table(&mut h, plan, results, &links);
+    for s in failures {
+        let _ = writeln!(
+            h,
+            "<h3 class=\"failure\">{} — {}{}</h3>",
+            escape(&s.name),
+            escape(s.error_message.as_deref().unwrap_or("failed")),
+            s.log_file
+                .as_deref()
+                .map(|p| format!(" ({})", links.log(p)))
+                .unwrap_or_default(),
+        );
+        // A batch's failed tests, each with its message and traceback.
+        let failed: Vec<&TestCase> = s.cases().iter().filter(|c| c.status.is_failure()).collect();
+        if !failed.is_empty() {
+            h.push_str("<ul class=\"tests\">\n");
+            for c in failed {
+                let _ = writeln!(
+                    h,
+                    "<li><details><summary><code>{}</code> {}{}</summary><pre>{}</pre></details></li>",
+                    escape(&c.display()),
+                    c.status.label(),
+                    escape(&c.summary().map(|m| format!(": {m}")).unwrap_or_default()),
+                    escape(c.text.as_deref().unwrap_or(""))
+                );
+            }
+            h.push_str("</ul>\n");
+        }
+        let _ = writeln!(
+            h,
+            "<pre>{}</pre>",
+            escape(&last_lines(s.tail(), TAIL_LINES).join("\n"))
+        );
+    }
+    timeline(&mut h, record);
+    table(&mut h, record, &links);
     let _ = write!(h, "<script>{SCRIPT}</script>\n</body></html>\n");
     h
 }
 
 /// One row per worker, one bar per attempt on the worker that ran it, labelled where it fits.
-fn timeline(h: &mut String, plan: &Plan, run: &RunInfo, results: &[SuiteResult]) {
-    let t0 = unix_secs(run.started);
-    let attempts: Vec<(&SuiteResult, &crate::event::AttemptDetail)> = results
+fn timeline(h: &mut String, record: &Record) {
+    let t0 = crate::record::unix_secs(record.started());
+    let attempts: Vec<(&Suite, &crate::record::Attempt)> = record
+        .suites
         .iter()
-        .flat_map(|r| r.attempts_detail.iter().map(move |d| (r, d)))
+        .flat_map(|s| s.attempts_detail.iter().map(move |a| (s, a)))
         .collect();
     let t1 = attempts
         .iter()
-        .map(|(_, d)| unix_secs(d.end))
+        .map(|(_, a)| a.end_time)
         .fold(t0 + 0.001, f64::max);
     let rows = attempts
         .iter()
-        .map(|(_, d)| d.worker + 1)
+        .map(|(_, a)| a.worker.saturating_add(1))
         .max()
         .unwrap_or(0);
     let (width, row_h, left) = (1000.0, 22.0, 70.0);
@@ -269,14 +242,13 @@ fn timeline(h: &mut String, plan: &Plan, run: &RunInfo, results: &[SuiteResult])
             f64::from(w) * row_h + 15.0
         );
     }
-    for (r, d) in &attempts {
-        let s = plan.suite(r.id);
-        let x = left + (unix_secs(d.start) - t0).max(0.0) * scale;
+    for (s, a) in &attempts {
+        let x = left + (a.start_time - t0).max(0.0) * scale;
         // A pixel between bars that follow each other on a worker.
-        let w = ((unix_secs(d.end) - unix_secs(d.start)) * scale - 1.0).max(1.0);
-        let y = f64::from(d.worker) * row_h + 2.0;
-        let why = d
-            .message
+        let w = ((a.end_time - a.start_time) * scale - 1.0).max(1.0);
+        let y = f64::from(a.worker) * row_h + 2.0;
+        let why = a
+            .error_message
             .as_deref()
             .map(|m| format!(" ({m})"))
             .unwrap_or_default();
@@ -284,23 +256,23 @@ fn timeline(h: &mut String, plan: &Plan, run: &RunInfo, results: &[SuiteResult])
             h,
             "<rect class=\"attempt\" data-suite=\"{}\" data-attempt=\"{}\" data-worker=\"{}\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{}</title></rect>",
             escape(&s.name),
-            d.attempt,
-            d.worker,
+            a.attempt,
+            a.worker,
             row_h - 4.0,
-            color(d.status),
+            color(a.status),
             escape(&format!(
                 "{} attempt {}/{}: {}{why} in {} on worker {}",
                 s.name,
-                d.attempt,
-                s.retry.attempts,
-                d.status.label(),
-                human(d.duration),
-                d.worker
+                a.attempt,
+                s.of_attempts(),
+                a.status.label(),
+                secs(a.duration),
+                a.worker
             ))
         );
         // About 6.5 px a character at 11 px: a label only where it fits inside its bar.
-        let label = if r.attempts > 1 {
-            format!("{} #{}", s.name, d.attempt)
+        let label = if s.attempts > 1 {
+            format!("{} #{}", s.name, a.attempt)
         } else {
             s.name.clone()
         };
@@ -319,19 +291,19 @@ fn timeline(h: &mut String, plan: &Plan, run: &RunInfo, results: &[SuiteResult])
         "<text x=\"{left}\" y=\"{0}\">0s</text><text x=\"{1}\" y=\"{0}\" text-anchor=\"end\">{2}</text></svg>",
         f64::from(rows) * row_h + 15.0,
         width - 2.0,
-        escape(&human(crate::duration::from_secs_lossy(t1 - t0)))
+        escape(&secs(t1 - t0))
     );
 }
 
 /// Every suite, failures first; filter buttons per status that occurs, sortable columns.
-fn table(h: &mut String, plan: &Plan, results: &[SuiteResult], links: &Links) {
-    let mut order: Vec<&SuiteResult> = results.iter().collect();
-    order.sort_by_key(|r| (severity(r.status), r.id));
-    let mut statuses: Vec<Status> = order.iter().map(|r| r.status).collect();
+fn table(h: &mut String, record: &Record, links: &Links) {
+    let mut order: Vec<&Suite> = record.suites.iter().collect();
+    order.sort_by_key(|s| severity(s.status));
+    let mut statuses: Vec<Status> = order.iter().map(|s| s.status).collect();
     statuses.dedup();
     h.push_str("<h2>Suites</h2>\n<p class=\"filters\">Show: ");
     for st in &statuses {
-        let n = results.iter().filter(|r| r.status == *st).count();
+        let n = record.suites.iter().filter(|s| s.status == *st).count();
         let _ = write!(
             h,
             "<button type=\"button\" data-status=\"{0}\" aria-pressed=\"false\">{0} ({n})</button>",
@@ -341,53 +313,45 @@ fn table(h: &mut String, plan: &Plan, results: &[SuiteResult], links: &Links) {
     let _ = writeln!(
         h,
         " <span><span id=\"shown\">{}</span> shown</span></p>",
-        results.len()
+        record.suites.len()
     );
     h.push_str("<table id=\"suites\"><thead><tr>");
-    for (key, head) in [
-        ("suite", "suite"),
-        ("status", "status"),
-        ("duration", "duration"),
-        ("attempts", "attempts"),
-        ("worker", "worker"),
-        ("category", "category"),
-        ("phase", "phase"),
-        ("details", "details"),
-        ("log", "log"),
+    for key in [
+        "suite", "status", "duration", "attempts", "worker", "category", "phase", "details", "log",
     ] {
-        let _ = write!(h, "<th data-key=\"{key}\">{head}</th>");
+        let _ = write!(h, "<th data-key=\"{key}\">{key}</th>");
     }
     h.push_str("</tr></thead><tbody>\n");
-    for r in order {
-        let s = plan.suite(r.id);
-        let details = match r.status {
+    for s in order {
+        let details = match s.status {
             Status::Flaky => format!(
                 "passed on attempt {}/{} (before: {})",
-                r.attempts,
-                s.retry.attempts,
-                r.failed_attempts.join("; ")
+                s.attempts,
+                s.of_attempts(),
+                s.failed_before()
             ),
-            _ => r
+            _ => s
                 .error_message
-                .clone()
-                .or(r.skip_reason.as_ref().map(ToString::to_string))
-                .unwrap_or_default(),
+                .as_deref()
+                .or(s.skip_reason.as_deref())
+                .unwrap_or("")
+                .to_owned(),
         };
         // A batch's testcases: counts by outcome, and every one of them folded under that.
-        let (sort_key, tests) = match test_counts(&r.testcases) {
+        let (sort_key, tests) = match test_counts(s.cases()) {
             Some(counts) => (
                 format!("{details} {counts}").trim().to_owned(),
-                test_list(&r.testcases, &counts),
+                test_list(s.cases(), &counts),
             ),
             None => (details.clone(), String::new()),
         };
-        let workers: Vec<String> = r
+        let workers: Vec<String> = s
             .attempts_detail
             .iter()
-            .map(|d| d.worker.to_string())
+            .map(|a| a.worker.to_string())
             .collect();
         let workers = workers.join(", ");
-        let log = r.log_file.as_deref();
+        let log = s.log_file.as_deref();
         let _ = writeln!(
             h,
             "<tr data-status=\"{status}\"><td data-v=\"{name}\">{name}</td>\
@@ -395,20 +359,18 @@ fn table(h: &mut String, plan: &Plan, results: &[SuiteResult], links: &Links) {
 <td data-v=\"{secs:.3}\">{dur}</td><td data-v=\"{attempts}\">{attempts}</td>\
 <td data-v=\"{workers}\">{workers}</td><td data-v=\"{cat}\">{cat}</td><td data-v=\"{phase}\">{phase}</td>\
 <td class=\"d\" data-v=\"{sort_key}\">{details}{tests}</td><td data-v=\"{logv}\">{logh}</td></tr>",
-            status = r.status.label(),
+            status = s.status.label(),
             name = escape(&s.name),
-            sev = severity(r.status),
-            color = color(r.status),
-            secs = r.duration.as_secs_f64(),
-            dur = escape(&human(r.duration)),
-            attempts = r.attempts,
+            sev = severity(s.status),
+            color = color(s.status),
+            secs = s.duration,
+            dur = escape(&secs(s.duration)),
+            attempts = s.attempts,
             cat = escape(&s.category),
-            phase = escape(&plan.phase(s.phase).name),
+            phase = escape(&s.phase),
             details = escape(&details),
             sort_key = escape(&sort_key),
-            logv = log
-                .map(|p| escape(&super::display_path(p).to_string_lossy()))
-                .unwrap_or_default(),
+            logv = log.map(escape).unwrap_or_default(),
             logh = log.map(|p| links.log(p)).unwrap_or_default(),
         );
     }
@@ -416,31 +378,44 @@ fn table(h: &mut String, plan: &Plan, results: &[SuiteResult], links: &Links) {
 }
 
 /// `5 tests: 3 passed, 1 failed, 1 skipped` for a batch's part with results.
-fn test_counts(cases: &[crate::batch::results::TestCase]) -> Option<String> {
-    let (n, parts) = super::test_counts(cases)?;
-    Some(format!(
-        "{n} test{}: {parts}",
-        if n == 1 { "" } else { "s" }
-    ))
+fn test_counts(cases: &[TestCase]) -> Option<String> {
+    let n = cases.len();
+    let parts: Vec<String> = [
+        Outcome::Passed,
+        Outcome::Failed,
+        Outcome::Error,
+        Outcome::Skipped,
+    ]
+    .iter()
+    .map(|o| (o, cases.iter().filter(|c| c.status == *o).count()))
+    .filter(|(_, k)| *k > 0)
+    .map(|(o, k)| format!("{k} {}", o.label()))
+    .collect();
+    (n > 0).then(|| {
+        format!(
+            "{n} test{}: {}",
+            if n == 1 { "" } else { "s" },
+            parts.join(", ")
+        )
+    })
 }
 
 /// Every testcase of a batch's part, failures first, folded under `counts` (a part may hold
 /// thousands).
-fn test_list(cases: &[crate::batch::results::TestCase], counts: &str) -> String {
-    use crate::batch::results::Outcome;
+fn test_list(cases: &[TestCase], counts: &str) -> String {
     let rank = |o: Outcome| match o {
         Outcome::Failed | Outcome::Error => 0,
         Outcome::Skipped => 1,
         Outcome::Passed => 2,
     };
-    let mut order: Vec<&crate::batch::results::TestCase> = cases.iter().collect();
-    order.sort_by_key(|c| rank(c.outcome));
+    let mut order: Vec<&TestCase> = cases.iter().collect();
+    order.sort_by_key(|c| rank(c.status));
     let mut h = format!(
         "<details class=\"tests\"><summary>{}</summary><table>",
         escape(counts)
     );
     for c in order {
-        let status = match c.outcome {
+        let status = match c.status {
             Outcome::Passed => Status::Passed,
             Outcome::Skipped => Status::Skipped,
             Outcome::Failed | Outcome::Error => Status::Failed,
@@ -449,17 +424,13 @@ fn test_list(cases: &[crate::batch::results::TestCase], counts: &str) -> String 
             h,
             "<tr data-test-status=\"{label}\"><td><span class=\"b\" style=\"background:{color}\">{label}</span></td>\
 <td>{time}</td><td><code>{name}</code>{why}</td></tr>",
-            label = c.outcome.label(),
+            label = c.status.label(),
             color = color(status),
-            time = c
-                .time
-                .and_then(|t| std::time::Duration::try_from_secs_f64(t).ok())
-                .map(|d| escape(&human(d)))
-                .unwrap_or_default(),
+            time = c.duration.map(|d| escape(&secs(d))).unwrap_or_default(),
             name = escape(&c.display()),
             why = c
                 .summary()
-                .map(|m| format!(" {}", escape(&m)))
+                .map(|m| format!(" {}", escape(m)))
                 .unwrap_or_default(),
         );
     }
@@ -474,12 +445,9 @@ pub(crate) struct HtmlSink {
 }
 
 impl Sink for HtmlSink {
-    fn event(&mut self, plan: &Plan, run: &RunInfo, event: &Event<'_>) {
-        if let Event::RunFinished {
-            results, summary, ..
-        } = event
-        {
-            let page = build(plan, run, results, summary, &self.path);
+    fn event(&mut self, _plan: &Plan, _run: &RunInfo, event: &Event<'_>) {
+        if let Event::RunFinished { record, .. } = event {
+            let page = build(record, &self.path);
             if let Err(e) = super::write_file_atomic(&self.path, page.as_bytes()) {
                 self.errors.push(format!(
                     "cannot write HTML report {}: {}",
@@ -519,20 +487,14 @@ mod tests {
         );
     }
 
-    use crate::event::AttemptDetail;
+    use crate::event::{AttemptDetail, SuiteResult};
     use crate::plan::tests::plan;
-    use crate::report::tests::{result, run_info, with_log};
+    use crate::report::tests::{record_of, result, with_log};
     use std::time::Duration;
 
     fn page(plan: &Plan, results: &[SuiteResult], interrupted: bool) -> String {
-        let summary = Summary::from_results(results, Duration::from_secs(10), interrupted);
-        build(
-            plan,
-            &run_info(plan),
-            results,
-            &summary,
-            &plan.log_dir.join("report.html"),
-        )
+        let record = record_of(plan, results, 10.0, interrupted, &[]);
+        build(&record, &plan.log_dir.join("report.html"))
     }
 
     const MIXED: &str = r#"
@@ -563,7 +525,7 @@ mod tests {
         assert!(h.contains("<title>ptest run run-1</title>"));
         assert!(
             h.contains(
-                "<p id=\"summary\">4 suites: 1 passed, 1 flaky, 1 failed, 0 timed out, 0 cancelled, 1 skipped. Wall time 10.0s, sequential 6.0s, 2 workers, speedup 0.6×</p>"
+                "<p id=\"summary\">4 suites: 1 passed, 1 flaky, 1 failed, 1 skipped. Wall 10.0s for 4 suites; the suites&#39; own time 6.0s; 2 workers.</p>"
             ),
             "{h}"
         );
@@ -582,7 +544,7 @@ mod tests {
         let h = page(&p, &[result(&p, "ok", Status::Cancelled, 1.0)], true);
         assert!(
             h.contains(
-                "2 workers <b>Interrupted</b>: running suites were cancelled, the rest skipped.</p>"
+                "2 workers. <b>Interrupted</b>: running suites were cancelled, the rest skipped.</p>"
             ),
             "{h}"
         );
@@ -690,8 +652,11 @@ mod tests {
 
     #[test]
     fn a_batchs_failed_tests_are_listed_with_their_traceback() {
-        let p = plan(MIXED);
-        let mut r = result(&p, "ok", Status::Failed, 1.0);
+        let p = crate::plan::tests::plan(
+            r#"ptest.batch { name = "py", items = { "tests/test_a.py" }, batches = 1,
+                 cmd = { "true", "{items}" }, results = "r.xml" }"#,
+        );
+        let mut r = result(&p, "py[1]", Status::Failed, 1.0);
         r.testcases = vec![crate::batch::results::TestCase {
             message: Some("assert 1 == <2>".into()),
             text: Some("Traceback <here>".into()),

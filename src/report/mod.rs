@@ -1,6 +1,8 @@
-//! What people read: report sinks fed the scheduler's events (terminal, JSON, JUnit, HTML,
-//! GitHub), and the views of a plan (`listing` for `ptest list` and `ptest plan`, `graph` for `ptest graph`). Each reads the
-//! plan and the events; none changes run state.
+//! What people read. The run's record rendered when the run ends (JSON, JUnit, HTML, the GitHub
+//! step summary, the terminal's summary: each a function of the record), the sinks that follow a
+//! run as it goes (terminal lines, the live view, `--events`, GitHub annotations), and the views
+//! of a plan (`listing` for `ptest list` and `ptest plan`, `graph` for `ptest graph`). None
+//! changes run state, and none opens a file a record names.
 
 pub(crate) mod events;
 pub(crate) mod github;
@@ -10,114 +12,132 @@ pub(crate) mod json;
 pub(crate) mod junit;
 pub(crate) mod listing;
 pub(crate) mod live;
-pub(crate) mod merge;
 pub(crate) mod shards;
 pub(crate) mod style;
 pub(crate) mod terminal;
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::borrow::Cow;
+use std::path::Path;
 
-/// How many testcases batches reported, and `3 passed, 1 failed, 1 skipped` (outcomes with
-/// none left out); `None` without any.
-pub(crate) fn test_counts<'a>(
-    cases: impl IntoIterator<Item = &'a crate::batch::results::TestCase>,
-) -> Option<(usize, String)> {
-    use crate::batch::results::Outcome;
-    let order = [
-        Outcome::Passed,
-        Outcome::Failed,
-        Outcome::Error,
-        Outcome::Skipped,
-    ];
-    let mut counts = [0usize; 4];
-    for c in cases {
-        if let Some(i) = order.iter().position(|o| *o == c.outcome) {
-            counts[i] += 1;
-        }
-    }
-    let total: usize = counts.iter().sum();
-    let parts: Vec<String> = order
+use crate::duration::human;
+use crate::record::{Record, Status};
+pub(crate) use crate::record::{display_path, unix_secs};
+
+/// `4 suites: 1 passed, 1 flaky, 1 failed` with the counts above zero (and the passed always),
+/// each given to `styled` with its status (the terminal colours them).
+pub(crate) fn counts_sentence(record: &Record, styled: impl Fn(Status, &str) -> String) -> String {
+    let s = &record.summary;
+    let parts: Vec<String> = s
+        .counts()
         .iter()
-        .zip(counts)
-        .filter(|(_, n)| *n > 0)
-        .map(|(o, n)| format!("{n} {}", o.label()))
+        .filter(|(n, st)| *n > 0 || *st == Status::Passed)
+        .map(|(n, st)| styled(*st, &format!("{n} {}", st.label().replace('_', " "))))
         .collect();
-    (total > 0).then(|| (total, parts.join(", ")))
+    format!("{} suite{}: {}", s.total, plural(s.total), parts.join(", "))
 }
 
-/// Seconds since the Unix epoch, as the report writes times.
-pub(crate) fn unix_secs(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
-/// A path as a person would type it from the current folder: relative when it is below it.
-pub(crate) fn display_path(p: &Path) -> PathBuf {
-    // ptest never changes its own folder (suites change theirs): asked once, not per suite.
-    static CWD: OnceLock<Option<PathBuf>> = OnceLock::new();
-    match CWD.get_or_init(|| std::env::current_dir().ok()) {
-        Some(cwd) => p
-            .strip_prefix(cwd)
-            .map_or_else(|_| p.to_path_buf(), Path::to_path_buf),
-        None => p.to_path_buf(),
-    }
-}
-
-/// Output as text a report can show: lossily decoded, ANSI escape sequences (colours, cursor
-/// moves) removed, tabs kept (the stripper drops every control byte but the newline, which
-/// glued go's `FAIL\tpkg\t0.01s` into `FAILpkg0.01s`).
-pub(crate) fn strip_ansi(bytes: &[u8]) -> String {
-    let mut out = Vec::with_capacity(bytes.len());
-    for (i, piece) in bytes.split(|&b| b == b'\t').enumerate() {
-        if i > 0 {
-            out.push(b'\t');
-        }
-        out.extend_from_slice(&strip_ansi_escapes::strip(piece));
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The one file a suite is about, relative to the config's folder: of its name and its
-/// command's arguments (program excluded; `path::test` selectors cut at `::`), those naming an
-/// existing file, when there is exactly one. CI systems link a test case to it.
-pub(crate) fn suite_file(plan: &crate::plan::Plan, s: &crate::plan::Suite) -> Option<String> {
-    use crate::exec::CommandLine;
-    let words: Vec<String> = match &s.cmd {
-        CommandLine::Shell(line) => line
-            .to_string_lossy()
-            .split_whitespace()
-            .skip(1)
-            .map(|w| w.trim_matches(|c| c == '"' || c == '\'').to_owned())
-            .collect(),
-        CommandLine::Argv(v) => v
-            .iter()
-            .skip(1)
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect(),
+/// What the run's wall time paid for, and what its parts cost on their own: `Wall 22.0s for
+/// 8,294 tests; the parts' own time 39.4s`. No speedup: the baseline it would compare with (the
+/// user's plain runner) was never measured.
+pub(crate) fn wall_sentence(record: &Record) -> String {
+    let tests = record.cases().count();
+    let ran = || record.suites.iter().filter(|s| s.attempts > 0);
+    let plain = ran().filter(|s| s.cases().is_empty()).count();
+    let what = match (tests, plain) {
+        (0, _) => format!(
+            "{} suite{}",
+            thousands(record.summary.total),
+            plural(record.summary.total)
+        ),
+        (t, 0) => format!("{} test{}", thousands(t), plural(t)),
+        (t, p) => format!(
+            "{} test{} and {p} other suite{}",
+            thousands(t),
+            plural(t),
+            plural(p)
+        ),
     };
-    let mut found: Vec<PathBuf> = Vec::new();
-    for w in std::iter::once(&s.name).chain(&words) {
-        let w = w.split("::").next().unwrap_or(w);
-        if w.is_empty() || w.starts_with('-') || w.contains('=') || w.contains('{') {
-            continue;
+    let parts = ran().next().is_some() && ran().all(|s| s.batch.is_some());
+    format!(
+        "Wall {} for {what}; the {}' own time {}",
+        human(crate::duration::from_secs_lossy(record.duration)),
+        if parts { "parts" } else { "suites" },
+        human(crate::duration::from_secs_lossy(
+            record.summary.sequential_time
+        )),
+    )
+}
+
+/// How many tests batches reported, by outcome: `5 tests in batches' results: 3 passed, 1
+/// failed, 1 skipped`; `None` without any.
+pub(crate) fn tests_sentence(record: &Record) -> Option<String> {
+    let counts = record.test_counts();
+    let total: usize = counts.iter().map(|(n, _)| n).sum();
+    let parts: Vec<String> = counts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, o)| format!("{n} {}", o.label()))
+        .collect();
+    (total > 0).then(|| {
+        format!(
+            "{} test{} in batches' results: {}",
+            thousands(total),
+            plural(total),
+            parts.join(", ")
+        )
+    })
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// `8,294`.
+pub(crate) fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
         }
-        let p = s.cwd.join(w);
-        if !p.is_file() {
-            continue;
-        }
-        let p = std::fs::canonicalize(&p).unwrap_or(p);
-        if !found.contains(&p) {
-            found.push(p);
+        out.push(c);
+    }
+    out
+}
+
+/// Text from suites, tests and their output as a terminal or a CI log may show it: control
+/// characters (line breaks included; tabs kept) and the characters that reorder text
+/// (bidirectional overrides and isolates) written as escapes (`\n`, `\u{202e}`), so a test's
+/// name cannot start a line of its own (`::error ...` read by a CI runner), move the cursor, or
+/// make what follows read backwards.
+pub(crate) fn shown(s: &str) -> Cow<'_, str> {
+    escaped(s, false)
+}
+
+/// [`shown`], line breaks kept: for text whose lines are escaped again after (GitHub's
+/// workflow-command data).
+pub(crate) fn shown_lines(s: &str) -> Cow<'_, str> {
+    escaped(s, true)
+}
+
+fn escaped(s: &str, keep_lines: bool) -> Cow<'_, str> {
+    let bad = |c: char| {
+        (c.is_control() && c != '\t' && !(keep_lines && c == '\n'))
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}' | '\u{200E}' | '\u{200F}')
+    };
+    if !s.contains(bad) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' if !keep_lines => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if bad(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
         }
     }
-    let [only] = found.as_slice() else {
-        return None;
-    };
-    let base = std::fs::canonicalize(&plan.config_dir).unwrap_or_else(|_| plan.config_dir.clone());
-    let rel = only.strip_prefix(&base).unwrap_or(only);
-    Some(rel.to_string_lossy().into_owned())
+    Cow::Owned(out)
 }
 
 /// Write `bytes` to `path` atomically, never replacing anything but a regular file

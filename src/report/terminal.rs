@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use super::display_path;
 use super::live::{LiveState, terminal_width};
 use super::style::Styles;
+use super::{display_path, shown};
 use crate::duration::human;
-use crate::event::{Event, LimiterStats, RunInfo, Sink, Status, SuiteResult, Summary};
+use crate::event::{Event, RunInfo, Sink, Status};
 use crate::exec::{LineSink, SharedWriter};
 use crate::plan::Plan;
+use crate::record::{Record, Suite, last_lines};
 
 /// How much the terminal shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,9 +262,8 @@ impl Terminal {
         )
     }
 
-    fn finished_line(&self, plan: &Plan, r: &SuiteResult) -> String {
-        let s = plan.suite(r.id);
-        let label = match r.status {
+    fn finished_line(&self, s: &Suite) -> String {
+        let label = match s.status {
             Status::Passed => "PASS",
             Status::Flaky => "FLAKY",
             Status::Failed => "FAIL",
@@ -271,227 +271,150 @@ impl Terminal {
             Status::Cancelled => "CANCEL",
             Status::Skipped => "SKIP",
         };
-        let tag = self.styles.status(r.status, &format!("{label:<7}"));
-        match r.status {
+        let tag = self.styles.status(s.status, &format!("{label:<7}"));
+        let name = shown(&s.name);
+        let took = secs(s.duration);
+        match s.status {
             Status::Skipped => format!(
-                "{tag} {}  {}\n",
-                s.name,
-                self.styles.dim(
-                    &r.skip_reason
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default()
-                )
+                "{tag} {name}  {}\n",
+                self.styles
+                    .dim(&shown(s.skip_reason.as_deref().unwrap_or("")))
             ),
-            Status::Passed => format!("{tag} {}  {}\n", s.name, human(r.duration)),
+            Status::Passed => format!("{tag} {name}  {took}\n"),
             Status::Flaky => format!(
-                "{tag} {}  {}  passed on attempt {}/{}\n",
-                s.name,
-                human(r.duration),
-                r.attempts,
-                s.retry.attempts
+                "{tag} {name}  {took}  passed on attempt {}/{}\n",
+                s.attempts,
+                s.of_attempts()
             ),
             _ => format!(
-                "{tag} {}  {}  {}  {}\n",
-                s.name,
-                human(r.duration),
-                r.error_message.as_deref().unwrap_or(""),
-                r.log_file
-                    .as_deref()
-                    .map(|p| display_path(p).display().to_string())
-                    .unwrap_or_default()
+                "{tag} {name}  {took}  {}  {}\n",
+                shown(s.error_message.as_deref().unwrap_or("")),
+                shown(s.log_file.as_deref().unwrap_or(""))
             ),
         }
     }
+}
 
-    fn summary(
-        &self,
-        plan: &Plan,
-        results: &[SuiteResult],
-        summary: &Summary,
-        limiters: &[LimiterStats],
-    ) -> String {
-        let st = self.styles;
-        let mut out = String::from("\n");
-        let mut parts = vec![st.status(Status::Passed, &format!("{} passed", summary.passed))];
-        for (n, status, word) in [
-            (summary.flaky, Status::Flaky, "flaky"),
-            (summary.failed, Status::Failed, "failed"),
-            (summary.timed_out, Status::TimedOut, "timed out"),
-            (summary.cancelled, Status::Cancelled, "cancelled"),
-            (summary.skipped, Status::Skipped, "skipped"),
-        ] {
-            if n > 0 {
-                parts.push(st.status(status, &format!("{n} {word}")));
-            }
-        }
-        out.push_str(&format!(
-            "{} {} suite{}: {}\n",
-            st.bold("Summary:"),
-            summary.total,
-            if summary.total == 1 { "" } else { "s" },
-            parts.join(", ")
-        ));
-        if let Some((n, parts)) = super::test_counts(results.iter().flat_map(|r| &r.testcases)) {
-            out.push_str(&format!("Tests: {n} in batches' results: {parts}\n"));
-        }
-        let saved = summary.sequential_time.saturating_sub(summary.duration);
-        if summary.interrupted {
-            // Cut short: the time of suites that never ran is unknown, so no speedup.
-            out.push_str(&format!(
-                "Wall time {}, sequential {} (interrupted: no speedup)\n",
-                human(summary.duration),
-                human(summary.sequential_time),
-            ));
-        } else {
-            out.push_str(&format!(
-                "Wall time {}, sequential {}, speedup {:.1}x, saved {}\n",
-                human(summary.duration),
-                human(summary.sequential_time),
-                summary.speedup(),
-                human(saved)
-            ));
-        }
-        if summary.interrupted {
-            out.push_str(
-                &st.warn("Interrupted: running suites were cancelled, the rest skipped.\n"),
-            );
-        }
-        let mut ran: Vec<&SuiteResult> = results.iter().filter(|r| r.attempts > 0).collect();
-        ran.sort_by(|a, b| b.duration.cmp(&a.duration).then(a.id.cmp(&b.id)));
-        if ran.len() > 1 {
-            let slow: Vec<String> = ran
-                .iter()
-                .take(SLOWEST)
-                .map(|r| format!("{} {}", plan.suite(r.id).name, human(r.duration)))
-                .collect();
-            out.push_str(&format!("Slowest: {}\n", slow.join(", ")));
-        }
-        for (l, st) in plan.limiters.iter().zip(limiters) {
-            out.push_str(&format!(
-                "Limiter {}: {} acquired, waited {}, {} throttled",
-                l.name,
-                st.acquired,
-                human(st.waited),
-                st.throttled
-            ));
-            if (st.rate - l.rate).abs() > 1e-9 {
-                out.push_str(&format!(
-                    ", rate lowered to {:.2} per {}",
-                    st.rate,
-                    human(l.per)
-                ));
-            }
-            if st.serialized {
-                out.push_str(&self.styles.warn(&format!(
-                    ", more than {} throttled: its suites ran one at a time",
-                    l.max_throttled.unwrap_or(0)
-                )));
-            }
-            out.push('\n');
-        }
-        let flaky: Vec<&SuiteResult> = results
+/// The summary at the end of a run, from its record: counts, the wall time, the slowest suites,
+/// limiters, flaky suites, and each failure with its failed tests and its output's last lines.
+pub(crate) fn summary(record: &Record, st: Styles) -> String {
+    let mut out = format!(
+        "\n{} {}\n",
+        st.bold("Summary:"),
+        super::counts_sentence(record, |status, text| st.status(status, text))
+    );
+    if let Some(tests) = super::tests_sentence(record) {
+        out.push_str(&format!("{tests}\n"));
+    }
+    out.push_str(&super::wall_sentence(record));
+    out.push('\n');
+    if record.summary.interrupted {
+        out.push_str(&st.warn("Interrupted: running suites were cancelled, the rest skipped.\n"));
+    }
+    let mut ran: Vec<&Suite> = record.suites.iter().filter(|s| s.attempts > 0).collect();
+    ran.sort_by(|a, b| b.duration.total_cmp(&a.duration));
+    if ran.len() > 1 {
+        let slow: Vec<String> = ran
             .iter()
-            .filter(|r| r.status == Status::Flaky)
+            .take(SLOWEST)
+            .map(|s| format!("{} {}", shown(&s.name), secs(s.duration)))
             .collect();
-        if !flaky.is_empty() {
+        out.push_str(&format!("Slowest: {}\n", slow.join(", ")));
+    }
+    for l in &record.limiters {
+        out.push_str(&format!(
+            "Limiter {}: {} acquired, waited {}, {} throttled",
+            shown(&l.name),
+            l.acquired,
+            secs(l.waited),
+            l.throttled
+        ));
+        if (l.rate - l.declared_rate).abs() > 1e-9 {
             out.push_str(&format!(
-                "\n{}\n",
-                st.status(Status::Flaky, "Flaky suites (passed on a retry):")
+                ", rate lowered to {:.2} per {}",
+                l.rate,
+                secs(l.per)
             ));
-            for r in flaky {
-                out.push_str(&format!(
-                    "  {}  {} attempts (before: {})\n",
-                    plan.suite(r.id).name,
-                    r.attempts,
-                    r.failed_attempts.join("; ")
-                ));
-            }
         }
-        let failures: Vec<&SuiteResult> =
-            results.iter().filter(|r| r.status.is_failure()).collect();
-        if !failures.is_empty() {
-            out.push_str(&format!("\n{}\n", st.status(Status::Failed, "Failures:")));
-            for r in failures {
-                let s = plan.suite(r.id);
-                let log = r
-                    .log_file
-                    .as_deref()
-                    .map(|p| display_path(p).display().to_string())
-                    .unwrap_or_default();
-                out.push_str(&format!(
-                    "{} {}  {}  {}\n",
-                    st.status(r.status, "✗"),
-                    st.bold(&s.name),
-                    r.error_message.as_deref().unwrap_or(""),
-                    log
-                ));
-                // A batch's failed tests by name, with the assertion's message.
-                let failed: Vec<&crate::batch::results::TestCase> = r
-                    .testcases
-                    .iter()
-                    .filter(|c| c.outcome.is_failure())
-                    .collect();
-                for c in failed.iter().take(FAILED_TESTS_SHOWN) {
-                    out.push_str(&format!(
-                        "    {} {} {}{}\n",
-                        st.status(Status::Failed, "✗"),
-                        c.display(),
-                        c.outcome.label(),
-                        c.summary().map(|m| format!(": {m}")).unwrap_or_default()
-                    ));
-                }
-                if failed.len() > FAILED_TESTS_SHOWN {
-                    out.push_str(&format!(
-                        "    ... and {} more failed tests (see the JUnit report or the log)\n",
-                        failed.len() - FAILED_TESTS_SHOWN
-                    ));
-                }
-                if let (Some(path), Some((start, end))) = (r.log_file.as_deref(), r.last_output) {
-                    let mut tail = crate::exec::read_tail(path, start, end);
-                    // Without colour (off a terminal, NO_COLOR, --color never) none from logs.
-                    if !st.enabled {
-                        tail = super::strip_ansi(&tail).into_bytes();
-                    }
-                    for line in last_lines(&tail, FAILURE_TAIL_LINES) {
-                        out.push_str(&format!("    {} {line}\n", st.dim("|")));
-                    }
-                }
-            }
+        if l.serialized {
+            out.push_str(&st.warn(&format!(
+                ", more than {} throttled: its suites ran one at a time",
+                l.max_throttled.unwrap_or(0)
+            )));
         }
-        out
+        out.push('\n');
     }
-}
-
-/// Where the failed attempts' temporary folders stayed, when some did.
-fn kept_folders(run: &RunInfo, results: &[SuiteResult]) -> String {
-    let failed_attempts = results
+    let flaky: Vec<&Suite> = record
+        .suites
         .iter()
-        .any(|r| r.status.is_failure() || r.status == Status::Flaky);
-    let root = crate::sched::files::run_tmp_root(&run.run_id);
-    if failed_attempts && root.is_dir() {
-        format!(
+        .filter(|s| s.status == Status::Flaky)
+        .collect();
+    if !flaky.is_empty() {
+        out.push_str(&format!(
+            "\n{}\n",
+            st.status(Status::Flaky, "Flaky suites (passed on a retry):")
+        ));
+        for s in flaky {
+            out.push_str(&format!(
+                "  {}  {} attempts (before: {})\n",
+                shown(&s.name),
+                s.attempts,
+                shown(&s.failed_before())
+            ));
+        }
+    }
+    let failures: Vec<&Suite> = record
+        .suites
+        .iter()
+        .filter(|s| s.status.is_failure())
+        .collect();
+    if !failures.is_empty() {
+        out.push_str(&format!("\n{}\n", st.status(Status::Failed, "Failures:")));
+    }
+    for s in failures {
+        out.push_str(&format!(
+            "{} {}  {}  {}\n",
+            st.status(s.status, "✗"),
+            st.bold(&shown(&s.name)),
+            shown(s.error_message.as_deref().unwrap_or("")),
+            shown(s.log_file.as_deref().unwrap_or(""))
+        ));
+        // A batch's failed tests by name, with the assertion's message.
+        let failed: Vec<&crate::record::TestCase> =
+            s.cases().iter().filter(|c| c.status.is_failure()).collect();
+        for c in failed.iter().take(FAILED_TESTS_SHOWN) {
+            out.push_str(&format!(
+                "    {} {} {}{}\n",
+                st.status(Status::Failed, "✗"),
+                shown(&c.display()),
+                c.status.label(),
+                c.summary()
+                    .map(|m| format!(": {}", shown(m)))
+                    .unwrap_or_default()
+            ));
+        }
+        if failed.len() > FAILED_TESTS_SHOWN {
+            out.push_str(&format!(
+                "    ... and {} more failed tests (see the JUnit report or the log)\n",
+                failed.len() - FAILED_TESTS_SHOWN
+            ));
+        }
+        for line in last_lines(s.tail(), FAILURE_TAIL_LINES) {
+            out.push_str(&format!("    {} {}\n", st.dim("|"), shown(line)));
+        }
+    }
+    if let Some(kept) = &record.kept_tmp {
+        out.push_str(&format!(
             "\nFailed attempts' temporary folders: {} (those of the last {} runs are kept)\n",
-            root.display(),
-            crate::sched::files::KEPT_RUNS
-        )
-    } else {
-        String::new()
+            shown(&kept.folder),
+            kept.runs
+        ));
     }
+    out
 }
 
-/// The last `n` lines of some output, lossily decoded, without a trailing empty line.
-pub(crate) fn last_lines(bytes: &[u8], n: usize) -> Vec<String> {
-    let text = String::from_utf8_lossy(bytes);
-    let lines: Vec<&str> = text.trim_end_matches('\n').split('\n').collect();
-    let from = lines.len().saturating_sub(n);
-    if text.is_empty() {
-        return Vec::new();
-    }
-    lines[from..]
-        .iter()
-        .map(|l| l.trim_end_matches('\r').to_owned())
-        .collect()
+fn secs(s: f64) -> String {
+    human(crate::duration::from_secs_lossy(s))
 }
 
 impl Sink for Terminal {
@@ -507,10 +430,10 @@ impl Sink for Terminal {
             }
             Event::SuiteRetrying { id, .. } => self.live(|l| l.ended(*id, false, 0.0)),
             Event::SuiteSlow { id, .. } => self.live(|l| l.slow(*id)),
-            Event::SuiteFinished { result } if result.attempts == 0 => {
+            Event::SuiteFinished { result, .. } if result.attempts == 0 => {
                 self.live(|l| l.skipped(plan, result.id));
             }
-            Event::SuiteFinished { result } => {
+            Event::SuiteFinished { result, .. } => {
                 self.live(|l| l.ended(result.id, true, result.duration.as_secs_f64()));
             }
             Event::RunFinished { .. } => self.stop_live(),
@@ -532,7 +455,7 @@ impl Sink for Terminal {
                 self.write(&format!(
                     "{} {}  {}{again}\n",
                     self.styles.dim("START  "),
-                    s.name,
+                    shown(&s.name),
                     self.styles.dim(&format!("worker {worker}"))
                 ));
             }
@@ -544,15 +467,16 @@ impl Sink for Terminal {
             } if !quiet => {
                 let s = plan.suite(*id);
                 self.write(&format!(
-                    "{} {}  attempt {attempt}/{} failed ({reason}), retrying in {}\n",
+                    "{} {}  attempt {attempt}/{} failed ({}), retrying in {}\n",
                     self.styles.warn("RETRY  "),
-                    s.name,
+                    shown(&s.name),
                     s.retry.attempts,
+                    shown(reason),
                     human(*delay)
                 ));
             }
-            Event::SuiteFinished { result } if !quiet => {
-                self.write(&self.finished_line(plan, result));
+            Event::SuiteFinished { entry, .. } if !quiet => {
+                self.write(&self.finished_line(entry));
             }
             Event::SuiteSlow {
                 id,
@@ -562,7 +486,7 @@ impl Sink for Terminal {
                 self.write(&format!(
                     "{} {}  running for {}, expected {}\n",
                     self.styles.warn("SLOW   "),
-                    plan.suite(*id).name,
+                    shown(&plan.suite(*id).name),
                     human(*elapsed),
                     human(*expected)
                 ));
@@ -576,30 +500,14 @@ impl Sink for Terminal {
                 self.write(&format!("{}\n", self.styles.warn(what)));
             }
             Event::Warning { message } => {
-                self.write(&format!("{} {message}\n", self.styles.warn("warning:")));
+                self.write(&format!(
+                    "{} {}\n",
+                    self.styles.warn("warning:"),
+                    shown(message)
+                ));
             }
-            Event::RunFinished {
-                results,
-                summary,
-                limiters,
-            } => {
-                let mut text = self.summary(plan, results, summary, limiters);
-                text.push_str(&kept_folders(run, results));
-                self.write(&text);
-            }
+            Event::RunFinished { record, .. } => self.write(&summary(record, self.styles)),
             _ => {}
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::last_lines;
-
-    #[test]
-    fn last_lines_of_output() {
-        assert_eq!(last_lines(b"a\nb\nc\n", 2), vec!["b", "c"]);
-        assert_eq!(last_lines(b"a\r\nb", 5), vec!["a", "b"]);
-        assert!(last_lines(b"", 3).is_empty());
     }
 }

@@ -1,11 +1,12 @@
-//! The report sinks and plan views fed hand-made plans and results, in this process: what the
-//! terminal, GitHub, `--events`, `ptest list`/`plan` and `ptest graph` print for each case. The
-//! helpers here make results and capture what a sink writes.
+//! The report sinks and plan views fed hand-made plans, results and records, in this process:
+//! what the terminal, GitHub, `--events`, `ptest list`/`plan` and `ptest graph` print for each
+//! case, and each renderer of a record (snapshots, `renderers.rs`) from one literal record. The
+//! helpers here make results and records and capture what a sink writes.
 
 mod events;
 mod graph;
 mod listing;
-mod merge;
+mod renderers;
 mod terminal;
 
 use std::io::Write;
@@ -13,19 +14,34 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use crate::event::{AttemptDetail, RunInfo, Status, SuiteResult};
+use crate::event::{AttemptDetail, LimiterStats, RunInfo, Status, SuiteResult, Summary};
 use crate::plan::Plan;
 use crate::plan::tests::by_name;
+use crate::record::Record;
+use crate::sched::record::Recorder;
 
-#[test]
-fn output_shown_in_reports_keeps_tabs_and_newlines_and_loses_colours() {
-    let raw = b"\x1b[31mFAIL\x1b[0m\texample.com/m/a\t0.007s\n\tcalc_test.go:20: boom\n";
-    assert_eq!(
-        super::strip_ansi(raw),
-        "FAIL\texample.com/m/a\t0.007s\n\tcalc_test.go:20: boom\n"
-    );
-    // A cursor move and a bell go; a lone invalid byte is shown as U+FFFD.
-    assert_eq!(super::strip_ansi(b"a\x1b[2Kb\x07c\xff"), "abc\u{fffd}");
+/// What the run's record keeps of `r` when it ends (its tails read from its log).
+pub(crate) fn entry(plan: &Plan, r: &SuiteResult) -> crate::record::Suite {
+    Recorder::new(plan).ended(plan, r).clone()
+}
+
+/// The record of a run of `results` that took `wall` seconds.
+pub(crate) fn record_of(
+    plan: &Plan,
+    results: &[SuiteResult],
+    wall: f64,
+    interrupted: bool,
+    limiters: &[LimiterStats],
+) -> Record {
+    let summary = Summary::from_results(results, Duration::from_secs_f64(wall), interrupted);
+    Recorder::new(plan).finish(
+        plan,
+        &run_info(plan),
+        results,
+        &summary,
+        limiters,
+        Path::new("/nonexistent/ptest-run"),
+    )
 }
 
 /// A writer whose bytes a test reads back.
@@ -96,28 +112,49 @@ pub(crate) fn result(plan: &Plan, name: &str, status: Status, secs: f64) -> Suit
         worker: Some(0),
         peak_rss_kb: None,
         cpu_time: None,
-        failed_attempts: if status == Status::Flaky {
-            vec!["exit code 1".into()]
-        } else {
-            Vec::new()
-        },
         last_output: None,
-        attempts_detail: vec![AttemptDetail {
-            attempt: 1,
-            worker: 0,
-            start,
-            end: start + duration,
-            duration,
-            status: if status == Status::Flaky {
-                Status::Passed
-            } else {
-                status
-            },
-            exit_code: code,
-            signal: None,
-            message,
-            output: None,
-        }],
+        attempts_detail: if status == Status::Flaky {
+            // Failed at once, then passed.
+            vec![
+                AttemptDetail {
+                    attempt: 1,
+                    worker: 0,
+                    start,
+                    end: start,
+                    duration: Duration::ZERO,
+                    status: Status::Failed,
+                    exit_code: Some(1),
+                    signal: None,
+                    message: Some("exit code 1".into()),
+                    output: None,
+                },
+                AttemptDetail {
+                    attempt: 2,
+                    worker: 0,
+                    start,
+                    end: start + duration,
+                    duration,
+                    status: Status::Passed,
+                    exit_code: code,
+                    signal: None,
+                    message,
+                    output: None,
+                },
+            ]
+        } else {
+            vec![AttemptDetail {
+                attempt: 1,
+                worker: 0,
+                start,
+                end: start + duration,
+                duration,
+                status,
+                exit_code: code,
+                signal: None,
+                message,
+                output: None,
+            }]
+        },
         testcases: Vec::new(),
     }
 }
@@ -152,7 +189,11 @@ pub(crate) fn with_log(mut r: SuiteResult, dir: &Path, text: &str) -> SuiteResul
     let path: PathBuf = dir.join(format!("suite-{}.log", r.id.0));
     let header = "=== ptest: header ===\n";
     std::fs::write(&path, format!("{header}{text}")).expect("write log");
-    r.last_output = Some((header.len() as u64, (header.len() + text.len()) as u64));
+    let range = (header.len() as u64, (header.len() + text.len()) as u64);
+    r.last_output = Some(range);
+    if let Some(last) = r.attempts_detail.last_mut() {
+        last.output = Some(range);
+    }
     r.log_file = Some(path);
     r
 }

@@ -692,7 +692,6 @@ impl<'p> Core<'p> {
             worker: p.worker,
             peak_rss_kb: p.peak_rss_kb,
             cpu_time: p.cpu_time,
-            failed_attempts: std::mem::take(&mut p.failed_attempts),
             last_output: Some(e.output),
             attempts_detail: p.attempts_detail.clone(),
             testcases: std::mem::take(&mut p.testcases),

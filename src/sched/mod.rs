@@ -7,6 +7,7 @@ pub(crate) mod core;
 pub(crate) mod files;
 pub(crate) mod limits;
 pub(crate) mod queue;
+pub(crate) mod record;
 pub(crate) mod simulate;
 pub(crate) mod socket;
 mod tmp;
@@ -77,6 +78,8 @@ pub(crate) struct Scheduler<'a> {
     untaken_removed: bool,
     /// What is known of earlier logs ahead of their suites' first attempts.
     logs: Option<files::LogPrep>,
+    /// The run's record, each suite's entry made as it ends.
+    recorder: Option<record::Recorder>,
 }
 
 /// The core's questions, answered by the run's limiters, logs and Lua predicates.
@@ -177,6 +180,7 @@ impl<'a> Scheduler<'a> {
             tmp: TmpDirs::with_ahead(folder.root, folder.ahead),
             untaken_removed: false,
             logs: None,
+            recorder: Some(record::Recorder::new(plan)),
         })
     }
 
@@ -269,16 +273,27 @@ impl<'a> Scheduler<'a> {
             self.janitor
                 .remove_if_empty(files::run_tmp_root(&self.opts.run_id));
         }
-        emit(
-            &mut self.sinks,
-            self.plan,
-            &self.run,
-            &Event::RunFinished {
-                results: &results,
-                summary: &summary,
-                limiters: &limiters,
-            },
-        );
+        let record = self.recorder.take().map(|r| {
+            r.finish(
+                self.plan,
+                &self.run,
+                &results,
+                &summary,
+                &limiters,
+                &files::run_tmp_root(&self.opts.run_id),
+            )
+        });
+        if let Some(record) = &record {
+            emit(
+                &mut self.sinks,
+                self.plan,
+                &self.run,
+                &Event::RunFinished {
+                    results: &results,
+                    record,
+                },
+            );
+        }
         // What a run_finished hook started and left running is ptest's to stop too (DESIGN §7).
         if let Some(closing) =
             closing.filter(|_| self.plan.hooks.iter().any(|h| h == "run_finished"))
@@ -351,14 +366,18 @@ impl<'a> Scheduler<'a> {
                     );
                 }
             }
-            Command::Finished(id) => emit(
-                &mut self.sinks,
-                self.plan,
-                &self.run,
-                &Event::SuiteFinished {
-                    result: self.core.result(id),
-                },
-            ),
+            Command::Finished(id) => {
+                let result = self.core.result(id);
+                if let Some(recorder) = self.recorder.as_mut() {
+                    let entry = recorder.ended(self.plan, result);
+                    emit(
+                        &mut self.sinks,
+                        self.plan,
+                        &self.run,
+                        &Event::SuiteFinished { result, entry },
+                    );
+                }
+            }
             Command::Stopping(reason) => emit(
                 &mut self.sinks,
                 self.plan,
@@ -583,7 +602,7 @@ impl<'a> Scheduler<'a> {
         let msg = format!(
             "suite \"{}\": results {}: {what}",
             self.plan.suite(id).name,
-            crate::report::display_path(path).display()
+            crate::record::display_path(path).display()
         );
         emit(
             &mut self.sinks,

@@ -32,20 +32,12 @@ const KNOWN: &[(&str, &str)] = &[
         "24.2, os: CommandLine out of exec",
     ),
     (
-        "src/report/terminal.rs imports sched::files (src/report/ must not import `sched`)",
-        "24.1, record: the kept tmp folder comes from the record",
-    ),
-    (
         "src/safe_write.rs imports sched::files (src/safe_write.rs must not import `sched`)",
         "24.3, os: the janitor as a handle, not RUN_JANITOR",
     ),
     (
         "src/safe_write.rs imports exec::platform (src/safe_write.rs must not import `exec`)",
         "24.3, os: the OS seam in src/os/",
-    ),
-    (
-        "src/sched/mod.rs imports report (src/sched/ must not import `report`)",
-        "24.4, core: display_path out of report",
     ),
     (
         "src/sched/mod.rs imports lua::hooks (src/sched/ must not import `lua`)",

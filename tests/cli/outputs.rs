@@ -82,7 +82,7 @@ fn github_annotations_and_step_summary() {
     assert_eq!(out.stdout.matches("::error").count(), 1);
     let md = std::fs::read_to_string(summary).unwrap();
     assert!(
-        md.starts_with("### ptest: 1 passed, 1 flaky, 1 failed"),
+        md.starts_with("### ptest: 4 suites: 1 passed, 1 flaky, 1 failed, 1 skipped\n\nWall "),
         "{md}"
     );
     assert!(md.contains("| after | skipped |"), "{md}");

@@ -184,7 +184,7 @@ fn the_json_report_holds_each_parts_testcases_and_the_html_and_terminal_show_the
     // The terminal counts the tests and names the failed one with its message.
     assert!(
         out.stdout
-            .contains("Tests: 5 in batches' results: 3 passed, 1 error, 1 skipped"),
+            .contains("\n5 tests in batches' results: 3 passed, 1 error, 1 skipped\n"),
         "{}",
         out.stdout
     );

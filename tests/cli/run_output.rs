@@ -426,11 +426,20 @@ ptest.suite { name = "later", cmd = "true", depends_on = { "broken" } }
             .map(|s| (*s).to_owned())
             .collect::<BTreeSet<_>>()
     };
-    // `format_version` is ours (STYLE §1: report types carry a format version), as is
-    // `summary.interrupted`; everything else is DESIGN §6.
+    // `format_version` is ours (STYLE §1: report types carry a format version), as are
+    // `summary.interrupted` and `kept_tmp` (where a failed attempt's temporary folder stayed);
+    // everything else is DESIGN §6.
+    assert!(
+        r["kept_tmp"]["folder"]
+            .as_str()
+            .is_some_and(|t| t.contains("ptest-")),
+        "{r}"
+    );
+    assert_eq!(r["kept_tmp"]["runs"], 5);
     assert_eq!(
         keys(&r),
         set(&[
+            "kept_tmp",
             "format_version",
             "ptest_version",
             "run_id",

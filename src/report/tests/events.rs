@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{result, run_info};
-use crate::event::{Event, LimiterStats, Sink, Status, Summary};
+use super::{record_of, result, run_info};
+use crate::event::{Event, LimiterStats, Sink, Status};
 use crate::plan::tests::{by_name, plan};
 use crate::report::events::{EVENTS_VERSION, EventsSink};
 
@@ -34,7 +34,6 @@ fn each_event_is_one_line_with_its_fields() {
     let a = result(&p, "a", Status::Failed, 2.0);
     let b = result(&p, "b", Status::Skipped, 0.0);
     let results = [a.clone(), b.clone()];
-    let summary = Summary::from_results(&results, Duration::from_secs(2), false);
     let stats = [LimiterStats {
         acquired: 3,
         waited: Duration::from_millis(1234),
@@ -42,6 +41,7 @@ fn each_event_is_one_line_with_its_fields() {
         rate: 5.0,
         serialized: false,
     }];
+    let record = record_of(&p, &results, 2.0, false, &stats);
     let id = by_name(&p, "a").id;
     for e in [
         Event::RunStarted,
@@ -59,12 +59,17 @@ fn each_event_is_one_line_with_its_fields() {
         Event::Stopping {
             reason: crate::event::CancelReason::FailFast,
         },
-        Event::SuiteFinished { result: &a },
-        Event::SuiteFinished { result: &b },
+        Event::SuiteFinished {
+            result: &a,
+            entry: &record.suites[0],
+        },
+        Event::SuiteFinished {
+            result: &b,
+            entry: &record.suites[1],
+        },
         Event::RunFinished {
             results: &results,
-            summary: &summary,
-            limiters: &stats,
+            record: &record,
         },
     ] {
         sink.event(&p, &run, &e);

@@ -3,12 +3,12 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use super::{Capture, result, run_info, with_log};
-use crate::event::{Event, LimiterStats, Sink, Status, SuiteResult, Summary};
+use super::{Capture, entry, record_of, result, run_info, with_log};
+use crate::event::{Event, LimiterStats, Sink, Status, SuiteResult};
 use crate::plan::Plan;
 use crate::plan::tests::{by_name, plan};
 use crate::report::style::Styles;
-use crate::report::terminal::{Terminal, Verbosity, last_lines};
+use crate::report::terminal::{Terminal, Verbosity};
 
 const PLAIN: Styles = Styles { enabled: false };
 
@@ -40,15 +40,13 @@ fn finished_with(
     interrupted: bool,
     limiters: &[LimiterStats],
 ) -> String {
-    let wall = Duration::from_secs(10);
-    let summary = Summary::from_results(results, wall, interrupted);
+    let record = record_of(plan, results, 10.0, interrupted, limiters);
     printed(
         plan,
         Verbosity::Normal,
         &[Event::RunFinished {
             results,
-            summary: &summary,
-            limiters,
+            record: &record,
         }],
     )
 }
@@ -155,7 +153,10 @@ fn each_status_has_its_finish_line() {
         printed(
             &p,
             Verbosity::Normal,
-            &[Event::SuiteFinished { result: &r }],
+            &[Event::SuiteFinished {
+                result: &r,
+                entry: &entry(&p, &r),
+            }],
         )
     };
     let log = |name: &str| p.log_dir.join(format!("{name}.log")).display().to_string();
@@ -187,7 +188,7 @@ fn quiet_prints_the_summary_warnings_and_stops_only() {
     let p = plan(THREE);
     let a = result(&p, "a", Status::Passed, 1.0);
     let id = a.id;
-    let summary = Summary::from_results(std::slice::from_ref(&a), Duration::from_secs(1), false);
+    let record = record_of(&p, std::slice::from_ref(&a), 1.0, false, &[]);
     let text = printed(
         &p,
         Verbosity::Quiet,
@@ -198,7 +199,10 @@ fn quiet_prints_the_summary_warnings_and_stops_only() {
                 attempt: 1,
                 worker: 0,
             },
-            Event::SuiteFinished { result: &a },
+            Event::SuiteFinished {
+                result: &a,
+                entry: &record.suites[0],
+            },
             Event::Warning {
                 message: "hook \"suite_finished\" failed: boom",
             },
@@ -207,8 +211,7 @@ fn quiet_prints_the_summary_warnings_and_stops_only() {
             },
             Event::RunFinished {
                 results: std::slice::from_ref(&a),
-                summary: &summary,
-                limiters: &[],
+                record: &record,
             },
         ],
     );
@@ -218,7 +221,7 @@ fn quiet_prints_the_summary_warnings_and_stops_only() {
          fail-fast: cancelling running suites, skipping the rest (always phases still run)\n\
          \n\
          Summary: 1 suite: 1 passed\n\
-         Wall time 1.0s, sequential 1.0s, speedup 1.0x, saved 0ms\n"
+         Wall 1.0s for 1 suite; the suites' own time 1.0s\n"
     );
 }
 
@@ -239,7 +242,7 @@ fn an_interrupt_says_how_to_kill_at_once() {
 }
 
 #[test]
-fn the_summary_counts_what_happened_and_the_time_saved() {
+fn the_summary_counts_what_happened_and_says_what_the_wall_time_paid_for() {
     let p = plan(THREE);
     let results = [
         result(&p, "a", Status::Passed, 8.0),
@@ -249,7 +252,7 @@ fn the_summary_counts_what_happened_and_the_time_saved() {
     assert_eq!(
         finished(&p, &results, false),
         "\nSummary: 3 suites: 3 passed\n\
-         Wall time 10.0s, sequential 20.0s, speedup 2.0x, saved 10.0s\n\
+         Wall 10.0s for 3 suites; the suites' own time 20.0s\n\
          Slowest: a 8.0s, b 7.0s, c 5.0s\n"
     );
 }
@@ -319,7 +322,7 @@ fn slowest_lists_at_most_five_that_ran_longest_first() {
 }
 
 #[test]
-fn an_interrupted_run_claims_no_speedup() {
+fn an_interrupted_run_says_so() {
     let p = plan(THREE);
     let results = [
         result(&p, "a", Status::Cancelled, 3.0),
@@ -328,11 +331,11 @@ fn an_interrupted_run_claims_no_speedup() {
     let text = finished(&p, &results, true);
     assert!(
         text.contains(
-            "Wall time 10.0s, sequential 3.0s (interrupted: no speedup)\nInterrupted: running suites were cancelled, the rest skipped.\n"
+            "Wall 10.0s for 2 suites; the suites' own time 3.0s\nInterrupted: running suites were cancelled, the rest skipped.\n"
         ),
         "{text}"
     );
-    assert!(!text.contains("speedup 0"), "{text}");
+    assert!(!text.contains("speedup"), "{text}");
 }
 
 #[test]
@@ -394,31 +397,27 @@ fn a_failure_shows_the_last_fifteen_lines_of_its_last_attempt() {
 }
 
 #[test]
-fn colour_from_a_log_is_removed_without_colour_and_kept_with_it() {
+fn colour_from_a_log_is_never_shown_as_codes() {
+    // The record keeps tails without colour codes, for every report alike.
     let dir = tempfile::tempdir().unwrap();
     let p = plan(THREE);
     let r = with_log(
         result(&p, "a", Status::Failed, 1.0),
         dir.path(),
-        "\x1b[31mred error\x1b[0m\n",
+        "\x1b[31mred error\x1b[0m\x1b[2K\n",
     );
-    let summary = Summary::from_results(std::slice::from_ref(&r), Duration::from_secs(1), false);
+    let record = record_of(&p, std::slice::from_ref(&r), 1.0, false, &[]);
     let event = Event::RunFinished {
         results: std::slice::from_ref(&r),
-        summary: &summary,
-        limiters: &[],
+        record: &record,
     };
-    let text = printed(&p, Verbosity::Normal, std::slice::from_ref(&event));
-    assert!(text.contains("    | red error\n"), "{text:?}");
-    assert!(!text.contains('\x1b'), "{text:?}");
-
-    let (mut t, out) = terminal(Verbosity::Normal, Styles { enabled: true });
-    t.event(&p, &run_info(&p), &event);
-    assert!(
-        out.text().contains("\x1b[31mred error\x1b[0m"),
-        "{:?}",
-        out.text()
-    );
+    for enabled in [false, true] {
+        let (mut t, out) = terminal(Verbosity::Normal, Styles { enabled });
+        t.event(&p, &run_info(&p), &event);
+        let text = out.text();
+        assert!(text.contains(" red error\n"), "{text:?}");
+        assert!(!text.contains("[31mred"), "{text:?}");
+    }
 }
 
 #[test]
@@ -426,20 +425,30 @@ fn colour_is_applied_after_padding() {
     let p = plan(THREE);
     let r = result(&p, "a", Status::Passed, 1.0);
     let (mut t, out) = terminal(Verbosity::Normal, Styles { enabled: true });
-    t.event(&p, &run_info(&p), &Event::SuiteFinished { result: &r });
+    t.event(
+        &p,
+        &run_info(&p),
+        &Event::SuiteFinished {
+            result: &r,
+            entry: &entry(&p, &r),
+        },
+    );
     let text = out.text();
     // The padded label inside the colour codes, so columns line up as without colour.
     assert!(text.contains("PASS   \x1b[39m a  1.0s"), "{text:?}");
     assert_eq!(
-        crate::report::strip_ansi(text.as_bytes()),
+        String::from_utf8(strip_ansi_escapes::strip(text.as_bytes())).unwrap(),
         "PASS    a  1.0s\n"
     );
 }
 
 #[test]
 fn failed_tests_of_a_batch_are_named_up_to_twenty() {
-    let p = plan(THREE);
-    let mut r = result(&p, "a", Status::Failed, 1.0);
+    let p = plan(
+        r#"ptest.batch { name = "py", items = { "tests/test_x.py" }, batches = 1,
+             cmd = { "true", "{items}" }, results = "r.xml" }"#,
+    );
+    let mut r = result(&p, "py[1]", Status::Failed, 1.0);
     r.testcases = (1..=22)
         .map(|i| crate::batch::results::TestCase {
             message: Some(format!("assert {i} == 0\nmore")),
@@ -477,13 +486,4 @@ fn verbose_echo_prefixes_each_line_with_the_suite() {
         out.0.lock().unwrap().as_slice(),
         b"unit | collected 3 items\nlint | \xff raw bytes\n"
     );
-}
-
-#[test]
-fn last_lines_keep_the_end_and_drop_carriage_returns() {
-    // Trailing empty lines are no output.
-    assert_eq!(last_lines(b"one\n\ntwo\n\n", 5), ["one", "", "two"]);
-    assert_eq!(last_lines(b"x\r\n", 1), ["x"]);
-    assert_eq!(last_lines(b"no newline", 1), ["no newline"]);
-    assert_eq!(last_lines(b"\xffbad\n", 1), ["\u{fffd}bad"]);
 }

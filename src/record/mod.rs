@@ -1,0 +1,538 @@
+//! The record of a run: what every suite, attempt and batch testcase did, with each failed
+//! attempt's output tail, typed and versioned. Built once as the run goes (`build.rs`: a suite's
+//! entry when it ends, the whole record when the run ends); `test-report.json` is its
+//! serialization; `ptest merge` joins records (`merge.rs`); JUnit, HTML, the GitHub summary, the
+//! terminal summary and the Lua `run_finished` table are functions of it (`report`). Plain data
+//! here: nothing in this file reads a file, and nothing anywhere opens a path a record names.
+//!
+//! What comes next has one place each: a shard's or machine's identity (`shard`, `node`) beside
+//! `run_id` and in [`Suite`] after `worker`; services as a list beside `limiters`; a test's own
+//! attempts and flakiness in [`TestCase`] after `status`.
+
+pub(crate) mod merge;
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped when a field changes meaning or goes away; new fields may come at any time.
+pub(crate) const FORMAT_VERSION: u32 = 1;
+
+/// Lines of an attempt's output kept as its tail (the most any report shows).
+pub(crate) const TAIL_LINES: usize = 100;
+/// The most a testcase keeps of its failure's text, and of each of its other strings (name,
+/// message, ...).
+pub(crate) const TEXT_CAP: usize = 64 * 1024;
+pub(crate) const MESSAGE_CAP: usize = 4 * 1024;
+/// The most a record keeps of all its testcases' messages and texts together: past it, each
+/// keeps [`CAP_PAST_BUDGET`] of them, so 200,000 failures cannot make a report of gigabytes.
+pub(crate) const TEXT_BUDGET: usize = 32 * 1024 * 1024;
+pub(crate) const CAP_PAST_BUDGET: usize = 256;
+
+/// How a suite ended. Ordered roughly by severity for summaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Status {
+    Passed,
+    Flaky,
+    Failed,
+    TimedOut,
+    Cancelled,
+    Skipped,
+}
+
+impl Status {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Status::Passed => "passed",
+            Status::Flaky => "flaky",
+            Status::Failed => "failed",
+            Status::TimedOut => "timed_out",
+            Status::Cancelled => "cancelled",
+            Status::Skipped => "skipped",
+        }
+    }
+
+    /// Passed, or flaky (failed, then passed on a retry).
+    pub(crate) fn is_pass(self) -> bool {
+        matches!(self, Status::Passed | Status::Flaky)
+    }
+
+    /// A final failure: makes the run exit 1 and triggers fail-fast.
+    pub(crate) fn is_failure(self) -> bool {
+        matches!(self, Status::Failed | Status::TimedOut)
+    }
+}
+
+/// How one test of a batch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Outcome {
+    Passed,
+    Failed,
+    /// An error outside the test's assertions (a fixture, a crash), as JUnit's `error`.
+    Error,
+    Skipped,
+}
+
+impl Outcome {
+    pub(crate) fn is_failure(self) -> bool {
+        matches!(self, Outcome::Failed | Outcome::Error)
+    }
+
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::Failed => "failed",
+            Outcome::Error => "error",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+/// The whole run (or several shards' runs, merged).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Record {
+    #[serde(default)]
+    pub format_version: u32,
+    #[serde(default)]
+    pub ptest_version: String,
+    #[serde(default)]
+    pub run_id: String,
+    /// When the run started, RFC 3339.
+    #[serde(default)]
+    pub timestamp: String,
+    /// Wall time, seconds.
+    #[serde(default)]
+    pub duration: f64,
+    #[serde(default)]
+    pub workers: u32,
+    pub suites: Vec<Suite>,
+    pub summary: Summary,
+    #[serde(default)]
+    pub limiters: Vec<Limiter>,
+    /// Where the failed attempts' temporary folders stayed, when some did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_tmp: Option<KeptTmp>,
+    /// A merged record: the reports it joined, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<String>,
+}
+
+/// The folder that holds a run's failed attempts' temporary folders, kept with those of the
+/// last `runs` runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct KeptTmp {
+    pub folder: String,
+    pub runs: usize,
+}
+
+/// One suite (a batch's part is one too).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Suite {
+    pub name: String,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub category: String,
+    #[serde(default)]
+    pub phase: String,
+    pub group: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The one file the suite is about, relative to the config's folder (CI systems link a
+    /// test case to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    pub status: Status,
+    pub start_time: Option<f64>,
+    pub end_time: Option<f64>,
+    #[serde(default)]
+    pub duration: f64,
+    pub return_code: Option<i32>,
+    pub signal: Option<i32>,
+    /// Attempts that ran.
+    #[serde(default)]
+    pub attempts: u32,
+    /// The most its retry policy allows (absent: 1).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub max_attempts: u32,
+    pub error_message: Option<String>,
+    pub skip_reason: Option<String>,
+    pub log_file: Option<String>,
+    /// The worker of its last attempt.
+    pub worker: Option<u32>,
+    pub peak_rss_kb: Option<u64>,
+    pub cpu_time: Option<f64>,
+    #[serde(default)]
+    pub attempts_detail: Vec<Attempt>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<Batch>,
+    /// A batch part's testcases, the latest attempt's for each item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub testcases: Option<Vec<TestCase>>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[expect(clippy::trivially_copy_pass_by_ref, reason = "serde's signature")]
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+
+/// One attempt of a suite, on its own worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Attempt {
+    #[serde(default)]
+    pub attempt: u32,
+    #[serde(default)]
+    pub worker: u32,
+    #[serde(default)]
+    pub start_time: f64,
+    #[serde(default)]
+    pub end_time: f64,
+    #[serde(default)]
+    pub duration: f64,
+    pub status: Status,
+    pub return_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub error_message: Option<String>,
+    /// An attempt that did not pass: the last [`TAIL_LINES`] lines of its output, colour codes
+    /// removed (read from the log once, when its suite ended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<String>,
+}
+
+/// Which batch a part belongs to, and its share of the items.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Batch {
+    pub name: String,
+    /// 1-based, of `count`.
+    pub index: u32,
+    pub count: u32,
+    pub items: Vec<String>,
+}
+
+/// One test a batch's command reported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TestCase {
+    pub name: String,
+    pub classname: Option<String>,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    /// The batch item it was counted under.
+    pub item: Option<String>,
+    pub status: Outcome,
+    /// Seconds.
+    pub duration: Option<f64>,
+    /// The failure's or skip's message (at most [`MESSAGE_CAP`]).
+    pub message: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// The failure's text, such as a traceback (at most [`TEXT_CAP`]).
+    pub text: Option<String>,
+}
+
+/// Counts and times of the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct Summary {
+    pub total: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub flaky: usize,
+    pub timed_out: usize,
+    pub cancelled: usize,
+    /// The suites' durations added up.
+    pub sequential_time: f64,
+    /// `sequential_time / duration`, kept for readers of the format; no report shows it.
+    pub speedup: f64,
+    pub interrupted: bool,
+}
+
+/// What one limiter did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Limiter {
+    pub name: String,
+    #[serde(default)]
+    pub acquired: u64,
+    /// Seconds suites and clients waited for it.
+    #[serde(default)]
+    pub waited: f64,
+    #[serde(default)]
+    pub throttled: u64,
+    /// Tokens per `per` in force at the end.
+    #[serde(default)]
+    pub rate: f64,
+    #[serde(default)]
+    pub serialized: bool,
+    /// As declared: its rate per `per` seconds, and `max_throttled`.
+    #[serde(default)]
+    pub declared_rate: f64,
+    #[serde(default)]
+    pub per: f64,
+    #[serde(default)]
+    pub max_throttled: Option<u32>,
+}
+
+impl Summary {
+    /// Counts the suites' statuses and adds up their time.
+    pub(crate) fn of(suites: &[Suite], wall: f64, interrupted: bool) -> Summary {
+        let mut s = Summary {
+            total: suites.len(),
+            interrupted,
+            ..Summary::default()
+        };
+        for suite in suites {
+            *match suite.status {
+                Status::Passed => &mut s.passed,
+                Status::Flaky => &mut s.flaky,
+                Status::Failed => &mut s.failed,
+                Status::TimedOut => &mut s.timed_out,
+                Status::Cancelled => &mut s.cancelled,
+                Status::Skipped => &mut s.skipped,
+            } += 1;
+            s.sequential_time += suite.duration;
+        }
+        s.sequential_time = round3(s.sequential_time);
+        s.speedup = if wall > 0.0 {
+            round3(s.sequential_time / wall)
+        } else {
+            1.0
+        };
+        s
+    }
+
+    /// Each status with its count, in the order reports name them.
+    pub(crate) fn counts(&self) -> [(usize, Status); 6] {
+        [
+            (self.passed, Status::Passed),
+            (self.flaky, Status::Flaky),
+            (self.failed, Status::Failed),
+            (self.timed_out, Status::TimedOut),
+            (self.cancelled, Status::Cancelled),
+            (self.skipped, Status::Skipped),
+        ]
+    }
+
+    /// DESIGN §4: 0 all passed (flaky included), 1 a suite failed or timed out, 130 interrupted.
+    pub(crate) fn exit_code(&self) -> u8 {
+        crate::exit::of_run(self.interrupted, self.failed + self.timed_out)
+    }
+}
+
+impl Suite {
+    /// Its last attempt, when one ran.
+    pub(crate) fn last(&self) -> Option<&Attempt> {
+        self.attempts_detail.last()
+    }
+
+    /// The attempts before the last that did not pass (a flaky suite's, or a failed one's
+    /// retried failures).
+    pub(crate) fn earlier_failures(&self) -> impl Iterator<Item = &Attempt> {
+        let n = self.attempts_detail.len().saturating_sub(1);
+        self.attempts_detail[..n]
+            .iter()
+            .filter(|a| a.status != Status::Passed)
+    }
+
+    /// Why each earlier attempt failed, `; `-joined (`exit code 1; timed out after 2m`).
+    pub(crate) fn failed_before(&self) -> String {
+        let reasons: Vec<&str> = self
+            .earlier_failures()
+            .map(|a| a.error_message.as_deref().unwrap_or("failed"))
+            .collect();
+        reasons.join("; ")
+    }
+
+    /// The last attempt's output tail.
+    pub(crate) fn tail(&self) -> &str {
+        self.last()
+            .and_then(|a| a.tail.as_deref())
+            .unwrap_or_default()
+    }
+
+    /// Its testcases (none for a plain suite).
+    pub(crate) fn cases(&self) -> &[TestCase] {
+        self.testcases.as_deref().unwrap_or_default()
+    }
+
+    /// The most attempts it could have had: its policy's, or as many as ran (a report from
+    /// before `max_attempts` was written).
+    pub(crate) fn of_attempts(&self) -> u32 {
+        self.max_attempts.max(self.attempts)
+    }
+}
+
+impl Record {
+    /// Every testcase of every batch part.
+    pub(crate) fn cases(&self) -> impl Iterator<Item = &TestCase> {
+        self.suites.iter().flat_map(Suite::cases)
+    }
+
+    /// How many testcases batches reported, by outcome (passed, failed, error, skipped).
+    pub(crate) fn test_counts(&self) -> [(usize, Outcome); 4] {
+        let mut counts = [
+            (0, Outcome::Passed),
+            (0, Outcome::Failed),
+            (0, Outcome::Error),
+            (0, Outcome::Skipped),
+        ];
+        for c in self.cases() {
+            if let Some(n) = counts.iter_mut().find(|(_, o)| *o == c.status) {
+                n.0 += 1;
+            }
+        }
+        counts
+    }
+
+    /// When the run started, as the timestamp says (the epoch for one that does not parse).
+    pub(crate) fn started(&self) -> std::time::SystemTime {
+        humantime::parse_rfc3339_weak(&self.timestamp).unwrap_or(std::time::UNIX_EPOCH)
+    }
+}
+
+impl TestCase {
+    /// How people name it: `tests/test_x.py::test_y` when the file is known, else
+    /// `classname::name`, else the name.
+    pub(crate) fn display(&self) -> String {
+        match (&self.file, &self.classname) {
+            // pytest's collection errors: the module is the test; jest's and vitest's files
+            // that failed to load are named after the file.
+            (Some(f), Some(c)) if c.is_empty() || self.name == *f => f.clone(),
+            // node names a file that failed to load by its absolute path.
+            (None, Some(c))
+                if self.name == *c
+                    || (self.name.starts_with('/') && self.name.ends_with(&format!("/{c}"))) =>
+            {
+                c.clone()
+            }
+            (Some(f), Some(c)) => {
+                // pytest's classname is the module path plus the class, if any.
+                let module = f.trim_end_matches(".py").replace('/', ".");
+                match c.strip_prefix(&module).and_then(|r| r.strip_prefix('.')) {
+                    Some(class) => format!("{f}::{class}::{}", self.name),
+                    None => format!("{f}::{}", self.name),
+                }
+            }
+            (Some(f), None) => format!("{f}::{}", self.name),
+            (None, Some(c)) if !c.is_empty() => format!("{c}::{}", self.name),
+            _ => self.name.clone(),
+        }
+    }
+
+    /// Cut to the record's caps, each cut said where it is. `budget`: what is left of the
+    /// record's [`TEXT_BUDGET`] for messages and texts (lowered by what this one keeps).
+    #[must_use]
+    pub(crate) fn capped(mut self, budget: &mut usize) -> TestCase {
+        let (message, text) = if *budget >= TEXT_CAP + MESSAGE_CAP {
+            (MESSAGE_CAP, TEXT_CAP)
+        } else {
+            (CAP_PAST_BUDGET, CAP_PAST_BUDGET)
+        };
+        let cut = |s: &mut String, cap: usize, what: &str| {
+            if let std::borrow::Cow::Owned(c) = capped(s, cap, what) {
+                *s = c;
+            }
+        };
+        cut(&mut self.name, MESSAGE_CAP, "a testcase's name");
+        for (field, what, cap) in [
+            (&mut self.classname, "a testcase's classname", MESSAGE_CAP),
+            (&mut self.file, "a testcase's file", MESSAGE_CAP),
+            (&mut self.item, "a testcase's item", MESSAGE_CAP),
+            (&mut self.kind, "a testcase's type", MESSAGE_CAP),
+            (&mut self.message, "a testcase's message", message),
+            (&mut self.text, "a testcase's text", text),
+        ] {
+            if let Some(s) = field {
+                cut(s, cap, what);
+            }
+        }
+        let kept = self.message.as_ref().map_or(0, String::len)
+            + self.text.as_ref().map_or(0, String::len);
+        *budget = budget.saturating_sub(kept);
+        self
+    }
+
+    /// The first line of the message, or of the text when there is no message.
+    pub(crate) fn summary(&self) -> Option<&str> {
+        let from = self
+            .message
+            .as_deref()
+            .filter(|m| !m.trim().is_empty())
+            .or(self.text.as_deref())?;
+        from.lines().map(str::trim).find(|l| !l.is_empty())
+    }
+}
+
+/// Seconds since the Unix epoch, as the record writes times.
+pub(crate) fn unix_secs(t: std::time::SystemTime) -> f64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A path as a person would type it from the current folder: relative when it is below it.
+pub(crate) fn display_path(p: &std::path::Path) -> std::path::PathBuf {
+    use std::path::PathBuf;
+    // ptest never changes its own folder (suites change theirs): asked once, not per suite.
+    static CWD: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    match CWD.get_or_init(|| std::env::current_dir().ok()) {
+        Some(cwd) => p
+            .strip_prefix(cwd)
+            .map_or_else(|_| p.to_path_buf(), std::path::Path::to_path_buf),
+        None => p.to_path_buf(),
+    }
+}
+
+/// Seconds to the millisecond, as the report writes them.
+pub(crate) fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// The last `n` lines of a text, without a trailing empty line or carriage returns.
+pub(crate) fn last_lines(text: &str, n: usize) -> Vec<&str> {
+    if text.is_empty() {
+        return Vec::new();
+    }
+    let lines: Vec<&str> = text.trim_end_matches('\n').split('\n').collect();
+    let from = lines.len().saturating_sub(n);
+    lines[from..]
+        .iter()
+        .map(|l| l.trim_end_matches('\r'))
+        .collect()
+}
+
+/// `text` cut to about `cap` bytes (on character boundaries) with the cut said where it is,
+/// naming `what` was cut: the first quarter and the rest from the end, since a traceback's end
+/// says what failed.
+pub(crate) fn capped<'a>(text: &'a str, cap: usize, what: &str) -> std::borrow::Cow<'a, str> {
+    if text.len() <= cap {
+        return text.into();
+    }
+    let head_end = floor_char(text, cap / 4);
+    let tail_start = ceil_char(text, text.len() - (cap - cap / 4));
+    format!(
+        "{}\n[... ptest cut {} bytes here: a record keeps at most {cap} bytes of {what} ...]\n{}",
+        &text[..head_end],
+        tail_start - head_end,
+        &text[tail_start..]
+    )
+    .into()
+}
+
+fn floor_char(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_char(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests;
