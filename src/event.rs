@@ -318,6 +318,12 @@ pub(crate) trait RetryJudge {
 /// A report sink: terminal, JSON, hooks. Called on the scheduler's thread, in event order.
 pub(crate) trait Sink {
     fn event(&mut self, plan: &Plan, run: &RunInfo, event: &Event<'_>);
+
+    /// The sink can no longer do its job and the run should stop, as a closed terminal stops
+    /// it (`--events -` whose reader went away).
+    fn wants_stop(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

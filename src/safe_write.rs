@@ -208,6 +208,23 @@ pub(crate) fn write_with(
     result
 }
 
+/// A new, empty file put in `path`'s place now, given back open: for a file written as the run
+/// goes (`--events`). What was there is replaced, never written into — a hard link to it keeps
+/// its bytes —, and never a folder or a link's target; `path` missing is fine.
+pub(crate) fn start(path: &Path) -> io::Result<File> {
+    if let Some(why) = refusal(path) {
+        return Err(refused(why));
+    }
+    std::fs::create_dir_all(folder_of(path))?;
+    let (file, tmp, ours) = create_temp(path)?;
+    // rename(2) of a file never replaces a folder (EISDIR), and replaces a link, not its target.
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        remove_if_same(&tmp, ours);
+        return Err(e);
+    }
+    Ok(file)
+}
+
 /// Swaps `new` and an existing `path` in one step where the platform can (`RENAME_EXCHANGE`
 /// on Linux): renaming over an existing file makes ext4 write the new one out first and free the
 /// old one's blocks on the spot, a quarter of a millisecond at the end of every run; a swap does

@@ -251,27 +251,20 @@ pub(crate) struct Summary {
 }
 
 /// What one limiter did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub(crate) struct Limiter {
     pub name: String,
-    #[serde(default)]
     pub acquired: u64,
     /// Seconds suites and clients waited for it.
-    #[serde(default)]
     pub waited: f64,
-    #[serde(default)]
     pub throttled: u64,
     /// Tokens per `per` in force at the end.
-    #[serde(default)]
     pub rate: f64,
-    #[serde(default)]
     pub serialized: bool,
     /// As declared: its rate per `per` seconds, and `max_throttled`.
-    #[serde(default)]
     pub declared_rate: f64,
-    #[serde(default)]
     pub per: f64,
-    #[serde(default)]
     pub max_throttled: Option<u32>,
 }
 
@@ -345,6 +338,14 @@ impl Suite {
         reasons.join("; ")
     }
 
+    /// Why it did not simply pass: its error message or skip reason (empty for a pass).
+    pub(crate) fn why(&self) -> &str {
+        self.error_message
+            .as_deref()
+            .or(self.skip_reason.as_deref())
+            .unwrap_or_default()
+    }
+
     /// The last attempt's output tail.
     pub(crate) fn tail(&self) -> &str {
         self.last()
@@ -370,26 +371,40 @@ impl Record {
         self.suites.iter().flat_map(Suite::cases)
     }
 
-    /// How many testcases batches reported, by outcome (passed, failed, error, skipped).
-    pub(crate) fn test_counts(&self) -> [(usize, Outcome); 4] {
-        let mut counts = [
-            (0, Outcome::Passed),
-            (0, Outcome::Failed),
-            (0, Outcome::Error),
-            (0, Outcome::Skipped),
-        ];
-        for c in self.cases() {
-            if let Some(n) = counts.iter_mut().find(|(_, o)| *o == c.status) {
-                n.0 += 1;
-            }
-        }
-        counts
+    /// The suites that ran, longest first (in the record's order among equals).
+    pub(crate) fn slowest(&self) -> Vec<&Suite> {
+        let mut ran: Vec<&Suite> = self.suites.iter().filter(|s| s.attempts > 0).collect();
+        ran.sort_by(|a, b| b.duration.total_cmp(&a.duration));
+        ran
+    }
+
+    /// The suites that failed or timed out.
+    pub(crate) fn failures(&self) -> impl Iterator<Item = &Suite> {
+        self.suites.iter().filter(|s| s.status.is_failure())
     }
 
     /// When the run started, as the timestamp says (the epoch for one that does not parse).
     pub(crate) fn started(&self) -> std::time::SystemTime {
         humantime::parse_rfc3339_weak(&self.timestamp).unwrap_or(std::time::UNIX_EPOCH)
     }
+}
+
+/// How many of `cases` ended each way (passed, failed, error, skipped).
+pub(crate) fn outcome_counts<'a>(
+    cases: impl IntoIterator<Item = &'a TestCase>,
+) -> [(usize, Outcome); 4] {
+    let mut counts = [
+        (0, Outcome::Passed),
+        (0, Outcome::Failed),
+        (0, Outcome::Error),
+        (0, Outcome::Skipped),
+    ];
+    for c in cases {
+        if let Some(n) = counts.iter_mut().find(|(_, o)| *o == c.status) {
+            n.0 += 1;
+        }
+    }
+    counts
 }
 
 impl TestCase {

@@ -77,26 +77,18 @@ pub(crate) struct EventsSink {
     pub errors: Vec<String>,
 }
 
+/// Why stdout takes no more lines: its reader went away.
+const READER_GONE: &str =
+    "cannot write events to stdout: its reader went away (broken pipe), so the run stopped";
+
 impl EventsSink {
-    /// `-` is stdout; anything else a file, created or emptied now.
+    /// `-` is stdout; anything else a new file, put in place of what was there now (a file
+    /// hard-linked to the old one keeps its bytes).
     pub(crate) fn open(path: PathBuf) -> std::io::Result<EventsSink> {
         let target = if path.as_os_str() == "-" {
             Target::Stdout
         } else {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)?;
-            }
-            // Checked before the run to be a regular file or none; never written through a
-            // link planted since.
-            use std::os::unix::fs::OpenOptionsExt;
-            Target::File(
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .open(&path)?,
-            )
+            Target::File(crate::safe_write::start(&path)?)
         };
         Ok(EventsSink {
             target,
@@ -127,19 +119,27 @@ impl EventsSink {
             Target::File(f) => f.write_all(&bytes),
         };
         if let Err(e) = written {
-            // Nobody reads a closed pipe any more: not the run's failure.
-            if e.kind() != std::io::ErrorKind::BrokenPipe {
-                self.errors.push(format!(
-                    "cannot write events to {}: {}",
-                    self.path.display(),
-                    crate::io_message(&e)
-                ));
-            }
+            self.errors
+                .push(if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    READER_GONE.to_owned()
+                } else {
+                    format!(
+                        "cannot write events to {}: {}",
+                        self.path.display(),
+                        crate::io_message(&e)
+                    )
+                });
         }
     }
 }
 
 impl Sink for EventsSink {
+    /// A reader that stopped reading (`ptest --events - | head -1`) wants no more of the run:
+    /// it stops, as nextest cancels a run whose reporter cannot write, and exits non-zero.
+    fn wants_stop(&self) -> bool {
+        self.errors.iter().any(|e| e == READER_GONE)
+    }
+
     fn event(&mut self, plan: &Plan, run: &RunInfo, event: &Event<'_>) {
         match event {
             Event::RunStarted => self.line(

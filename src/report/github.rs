@@ -375,12 +375,7 @@ pub(crate) fn summary_markdown(record: &Record, budget: usize) -> String {
         for s in &notable {
             let details = match s.status {
                 Status::Flaky => format!("failed before: {}", s.failed_before()),
-                _ => s
-                    .error_message
-                    .as_deref()
-                    .or(s.skip_reason.as_deref())
-                    .unwrap_or("")
-                    .to_owned(),
+                _ => s.why().to_owned(),
             };
             table.push_str(&format!(
                 "| {} | {} | {} | {} |\n",
@@ -392,8 +387,7 @@ pub(crate) fn summary_markdown(record: &Record, budget: usize) -> String {
         }
         table.push('\n');
     }
-    let mut ran: Vec<&Suite> = record.suites.iter().filter(|s| s.attempts > 0).collect();
-    ran.sort_by(|a, b| b.duration.total_cmp(&a.duration));
+    let ran = record.slowest();
     let mut slow = String::new();
     if ran.len() > 1 {
         slow.push_str("**Slowest**\n\n| suite | duration | attempts |\n|---|---|---|\n");
@@ -415,7 +409,7 @@ pub(crate) fn summary_markdown(record: &Record, budget: usize) -> String {
         }
     }
     let mut left_out = 0;
-    for s in record.suites.iter().filter(|s| s.status.is_failure()) {
+    for s in record.failures() {
         let lines: Vec<_> = last_lines(s.tail(), TAIL_LINES)
             .into_iter()
             .map(shown)

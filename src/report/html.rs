@@ -164,15 +164,10 @@ pub(crate) fn build(record: &Record, page: &Path) -> String {
     if let Some(tests) = super::tests_sentence(record) {
         let _ = writeln!(h, "<p id=\"tests\">{}</p>", escape(&tests));
     }
-    let failures: Vec<&Suite> = record
-        .suites
-        .iter()
-        .filter(|s| s.status.is_failure())
-        .collect();
-    if !failures.is_empty() {
+    if record.failures().next().is_some() {
         h.push_str("<h2>Failures</h2>\n");
     }
-    for s in failures {
+    for s in record.failures() {
         let _ = writeln!(
             h,
             "<h3 class=\"failure\">{} — {}{}</h3>",
@@ -330,15 +325,11 @@ fn table(h: &mut String, record: &Record, links: &Links) {
                 s.of_attempts(),
                 s.failed_before()
             ),
-            _ => s
-                .error_message
-                .as_deref()
-                .or(s.skip_reason.as_deref())
-                .unwrap_or("")
-                .to_owned(),
+            _ => s.why().to_owned(),
         };
         // A batch's testcases: counts by outcome, and every one of them folded under that.
-        let (sort_key, tests) = match test_counts(s.cases()) {
+        let counted = super::tests_counted(s.cases()).map(|(n, parts)| format!("{n}: {parts}"));
+        let (sort_key, tests) = match counted {
             Some(counts) => (
                 format!("{details} {counts}").trim().to_owned(),
                 test_list(s.cases(), &counts),
@@ -375,29 +366,6 @@ fn table(h: &mut String, record: &Record, links: &Links) {
         );
     }
     h.push_str("</tbody></table>\n");
-}
-
-/// `5 tests: 3 passed, 1 failed, 1 skipped` for a batch's part with results.
-fn test_counts(cases: &[TestCase]) -> Option<String> {
-    let n = cases.len();
-    let parts: Vec<String> = [
-        Outcome::Passed,
-        Outcome::Failed,
-        Outcome::Error,
-        Outcome::Skipped,
-    ]
-    .iter()
-    .map(|o| (o, cases.iter().filter(|c| c.status == *o).count()))
-    .filter(|(_, k)| *k > 0)
-    .map(|(o, k)| format!("{k} {}", o.label()))
-    .collect();
-    (n > 0).then(|| {
-        format!(
-            "{n} test{}: {}",
-            if n == 1 { "" } else { "s" },
-            parts.join(", ")
-        )
-    })
 }
 
 /// Every testcase of a batch's part, failures first, folded under `counts` (a part may hold

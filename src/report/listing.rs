@@ -1,17 +1,19 @@
 //! What `ptest list` and `ptest plan` print (`ptest graph`: `graph.rs`). Pure functions of the plan: a view,
 //! kept on the reporting side so the plan stays data.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
 use serde_json::{Value, json};
 
+use super::shown;
 use crate::duration::human;
 use crate::exec::CommandLine;
 use crate::plan::{Plan, Suite, SuiteId};
 
 fn names(plan: &Plan, ids: &[SuiteId]) -> String {
     ids.iter()
-        .map(|d| plan.suite(*d).name.as_str())
+        .map(|d| shown(&plan.suite(*d).name))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -19,23 +21,19 @@ fn names(plan: &Plan, ids: &[SuiteId]) -> String {
 /// The fields that shape a run, after a suite's name in `ptest list`. Written straight into
 /// `out`: a list of thousands of suites should not allocate per field.
 fn suite_details(out: &mut String, plan: &Plan, s: &Suite) {
-    let _ = write!(out, "[{}]", s.category);
+    let _ = write!(out, "[{}]", shown(&s.category));
     if !s.tags.is_empty() {
         out.push_str("  tags: ");
-        push_joined(out, s.tags.iter().map(String::as_str), ",");
+        push_joined(out, s.tags.iter().map(|t| shown(t)), ",");
     }
     if !s.depends_on.is_empty() {
         out.push_str("  depends_on: ");
-        push_joined(
-            out,
-            s.depends_on.iter().map(|d| plan.suite(*d).name.as_str()),
-            ", ",
-        );
+        out.push_str(&names(plan, &s.depends_on));
     }
     if let Some(l) = s.limiter {
-        let _ = write!(out, "  limiter: {}", plan.limiter(l).name);
+        let _ = write!(out, "  limiter: {}", shown(&plan.limiter(l).name));
     }
-    if let Some(r) = &s.retry_label {
+    if let Some(r) = s.retry_label.as_deref().map(shown) {
         let n = s.retry.attempts;
         let _ = write!(
             out,
@@ -51,7 +49,7 @@ fn suite_details(out: &mut String, plan: &Plan, s: &Suite) {
         out.push_str("  serial");
     }
     if let Some(skip) = &s.skip {
-        let _ = write!(out, "  skipped: {}", skip.reason());
+        let _ = write!(out, "  skipped: {}", shown(&skip.reason()));
     }
 }
 
@@ -72,8 +70,13 @@ fn part_items(out: &mut String, indent: &str, part: &crate::plan::decl::BatchPar
     );
     let names: Vec<String> = (0..part.items.len())
         .map(|i| match part.slice(i) {
-            Some(sl) => format!("{} (slice {} of {})", part.items[i].0, sl.index, sl.count),
-            None => part.items[i].0.clone(),
+            Some(sl) => format!(
+                "{} (slice {} of {})",
+                shown(&part.items[i].0),
+                sl.index,
+                sl.count
+            ),
+            None => shown(&part.items[i].0).into_owned(),
         })
         .collect();
     let width = names
@@ -87,12 +90,12 @@ fn part_items(out: &mut String, indent: &str, part: &crate::plan::decl::BatchPar
     }
 }
 
-fn push_joined<'a>(out: &mut String, items: impl Iterator<Item = &'a str>, sep: &str) {
+fn push_joined<'a>(out: &mut String, items: impl Iterator<Item = Cow<'a, str>>, sep: &str) {
     for (i, item) in items.enumerate() {
         if i > 0 {
             out.push_str(sep);
         }
-        out.push_str(item);
+        out.push_str(&item);
     }
 }
 
@@ -115,7 +118,7 @@ pub(crate) fn list_text(plan: &Plan) -> String {
         let _ = write!(
             out,
             "phase {} ({n} suite{})",
-            phase.name,
+            shown(&phase.name),
             if n == 1 { "" } else { "s" }
         );
         if !phase.enabled {
@@ -142,7 +145,7 @@ pub(crate) fn list_text(plan: &Plan) -> String {
             }
             let indent = if let Some(g) = group {
                 let g = plan.group(g);
-                let _ = writeln!(out, "  group {} (max {})", g.name, g.max);
+                let _ = writeln!(out, "  group {} (max {})", shown(&g.name), g.max);
                 "    "
             } else {
                 "  "
@@ -150,7 +153,7 @@ pub(crate) fn list_text(plan: &Plan) -> String {
             for id in ids {
                 let s = plan.suite(id);
                 let pad = column.saturating_sub(indent.len());
-                let _ = write!(out, "{indent}{:<pad$}  ", s.name);
+                let _ = write!(out, "{indent}{:<pad$}  ", shown(&s.name));
                 suite_details(&mut out, plan, s);
                 out.push('\n');
                 if let Some(part) = &s.part {
@@ -353,7 +356,7 @@ pub(crate) fn plan_text(plan: &Plan) -> String {
             out,
             "  {}. {}  workers {}  {} suite{}  ({})",
             i + 1,
-            p.name,
+            shown(&p.name),
             p.workers,
             p.suites.len(),
             if p.suites.len() == 1 { "" } else { "s" },
@@ -367,7 +370,7 @@ pub(crate) fn plan_text(plan: &Plan) -> String {
             let _ = writeln!(
                 out,
                 "  {}  max {}  {} suite{}  expected work {}",
-                g.name,
+                shown(&g.name),
                 g.max,
                 g.members.len(),
                 if g.members.len() == 1 { "" } else { "s" },
@@ -386,7 +389,7 @@ pub(crate) fn plan_text(plan: &Plan) -> String {
             let _ = write!(
                 out,
                 "  {}  {} per {}, burst {}",
-                l.name,
+                shown(&l.name),
                 l.rate,
                 human(l.per),
                 l.burst
@@ -420,7 +423,7 @@ pub(crate) fn plan_text(plan: &Plan) -> String {
         if in_phase.is_empty() {
             continue;
         }
-        let _ = writeln!(out, "  phase {}", p.name);
+        let _ = writeln!(out, "  phase {}", shown(&p.name));
         let width = in_phase
             .iter()
             .map(|x| plan.suite(x.id).name.chars().count())
@@ -429,7 +432,7 @@ pub(crate) fn plan_text(plan: &Plan) -> String {
             .min(48);
         for (i, x) in in_phase.iter().enumerate() {
             let s = plan.suite(x.id);
-            let _ = write!(out, "    {:>3}. {:<width$}", i + 1, s.name);
+            let _ = write!(out, "    {:>3}. {:<width$}", i + 1, shown(&s.name));
             if timed {
                 let _ = write!(out, "  at {:>7}", fmt_secs(x.start));
             }
@@ -467,7 +470,7 @@ pub(crate) fn plan_text(plan: &Plan) -> String {
                 (None, false) => {}
             }
             if let Some(g) = s.group {
-                let _ = write!(out, "  group {}", plan.group(g).name);
+                let _ = write!(out, "  group {}", shown(&plan.group(g).name));
             }
             if !s.depends_on.is_empty() {
                 let _ = write!(out, "  after {}", names(plan, &s.depends_on));

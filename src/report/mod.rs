@@ -71,7 +71,14 @@ pub(crate) fn wall_sentence(record: &Record) -> String {
 /// How many tests batches reported, by outcome: `5 tests in batches' results: 3 passed, 1
 /// failed, 1 skipped`; `None` without any.
 pub(crate) fn tests_sentence(record: &Record) -> Option<String> {
-    let counts = record.test_counts();
+    tests_counted(record.cases()).map(|(n, parts)| format!("{n} in batches' results: {parts}"))
+}
+
+/// `5 tests` and `3 passed, 1 failed, 1 skipped` for some testcases; `None` for none.
+pub(crate) fn tests_counted<'a>(
+    cases: impl IntoIterator<Item = &'a crate::record::TestCase>,
+) -> Option<(String, String)> {
+    let counts = crate::record::outcome_counts(cases);
     let total: usize = counts.iter().map(|(n, _)| n).sum();
     let parts: Vec<String> = counts
         .iter()
@@ -79,11 +86,9 @@ pub(crate) fn tests_sentence(record: &Record) -> Option<String> {
         .map(|(n, o)| format!("{n} {}", o.label()))
         .collect();
     (total > 0).then(|| {
-        format!(
-            "{} test{} in batches' results: {}",
-            thousands(total),
-            plural(total),
-            parts.join(", ")
+        (
+            format!("{} test{}", thousands(total), plural(total)),
+            parts.join(", "),
         )
     })
 }

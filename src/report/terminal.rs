@@ -1,6 +1,7 @@
-//! The terminal: a header, one line per start, retry and finish, then a summary a person can act
-//! on (counts, wall time, speedup, the slowest suites, each failure with its log's last lines).
-//! Writes through one locked writer shared with `-v` streaming, so lines never tear.
+//! The terminal: a header, one line per start, retry and finish, then the run's record summed up
+//! so a person can act on it (counts, what the wall time paid for, the slowest suites, each
+//! failure with its output's last lines). Writes through one locked writer shared with `-v`
+//! streaming, so lines never tear. Names and messages are printed escaped (`report::shown`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -311,8 +312,7 @@ pub(crate) fn summary(record: &Record, st: Styles) -> String {
     if record.summary.interrupted {
         out.push_str(&st.warn("Interrupted: running suites were cancelled, the rest skipped.\n"));
     }
-    let mut ran: Vec<&Suite> = record.suites.iter().filter(|s| s.attempts > 0).collect();
-    ran.sort_by(|a, b| b.duration.total_cmp(&a.duration));
+    let ran = record.slowest();
     if ran.len() > 1 {
         let slow: Vec<String> = ran
             .iter()
@@ -363,15 +363,10 @@ pub(crate) fn summary(record: &Record, st: Styles) -> String {
             ));
         }
     }
-    let failures: Vec<&Suite> = record
-        .suites
-        .iter()
-        .filter(|s| s.status.is_failure())
-        .collect();
-    if !failures.is_empty() {
+    if record.failures().next().is_some() {
         out.push_str(&format!("\n{}\n", st.status(Status::Failed, "Failures:")));
     }
-    for s in failures {
+    for s in record.failures() {
         out.push_str(&format!(
             "{} {}  {}  {}\n",
             st.status(s.status, "✗"),

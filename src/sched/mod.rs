@@ -198,7 +198,15 @@ impl<'a> Scheduler<'a> {
         emit(&mut self.sinks, self.plan, &self.run, &Event::RunStarted);
         self.prepare_logs();
         self.feed(Input::Begin);
+        let mut stop_asked = false;
         while !self.core.done() {
+            // A sink whose reader went away (`--events - | head -1`) stops the run as a closed
+            // terminal's SIGHUP does: running suites cancelled, the rest skipped, reports written.
+            if !stop_asked && self.sinks.iter().any(|s| s.wants_stop()) {
+                stop_asked = true;
+                self.feed(Input::Signal);
+                continue;
+            }
             let next_backoff = self.core.next_backoff();
             let limiter_wake = self.core.limiter_wake();
             let next_slow = self.core.next_slow();

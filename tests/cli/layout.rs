@@ -184,10 +184,6 @@ const KNOWN: &[(&str, &str)] = &[
         "24.3, os: the OS seam in src/os/",
     ),
     (
-        "src/report/events.rs uses libc (only src/os/ may)",
-        "24.3, os: the OS seam in src/os/",
-    ),
-    (
         "src/report/live.rs uses libc (only src/os/ may)",
         "24.3, os: the OS seam in src/os/",
     ),

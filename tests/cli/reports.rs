@@ -221,14 +221,16 @@ ptest.suite { name = "after", cmd = "true", depends_on = { "bad <&>" } }
         dom.contains("<span id=\"shown\">3</span>"),
         "the count follows the filter"
     );
-    let names: Vec<&str> = dom
-        .match_indices("<tr data-status=")
-        .map(|(i, _)| {
-            let cell = &dom[i..];
-            let from = cell.find("<td data-v=\"").unwrap() + "<td data-v=\"".len();
-            &cell[from..from + cell[from..].find('"').unwrap()]
-        })
-        .collect();
+    let names_in = |dom: &str| -> Vec<String> {
+        dom.match_indices("<tr data-status=")
+            .map(|(i, _)| {
+                let cell = &dom[i..];
+                let from = cell.find("<td data-v=\"").unwrap() + "<td data-v=\"".len();
+                cell[from..from + cell[from..].find('"').unwrap()].to_owned()
+            })
+            .collect()
+    };
+    let names = names_in(&dom);
     let mut by_duration: Vec<(f64, String)> = report["suites"]
         .as_array()
         .unwrap()
@@ -243,6 +245,17 @@ ptest.suite { name = "after", cmd = "true", depends_on = { "bad <&>" } }
     by_duration.sort_by(|a, b| b.0.total_cmp(&a.0));
     let expected: Vec<&str> = by_duration.iter().map(|(_, n)| n.as_str()).collect();
     assert_eq!(names, expected, "sorted by duration, longest first");
+    // A value that is not valid percent-encoding is ignored: the rest of the address still
+    // applies (it stopped the page's script).
+    let dom = chromium(
+        &bin,
+        &[
+            "--dump-dom",
+            &format!("{url}#status=%E0%A4%A&sort=-duration"),
+        ],
+    );
+    assert_eq!(names_in(&dom), expected, "sorted, the bad value ignored");
+    assert!(!rows(&dom).iter().any(|r| r.contains("hidden")));
 
     // A picture a person can look at.
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("html-report.png");
@@ -468,4 +481,55 @@ fn an_events_path_that_is_a_link_is_refused_before_anything_runs() {
         std::fs::read_to_string(p.join("precious")).unwrap(),
         "keep me"
     );
+}
+
+/// `ptest --events - | head -1`: the reader took what it wanted and went away. As nextest
+/// cancels a run whose reporter cannot write, the run stops as a closed terminal stops it —
+/// running suites cancelled, the rest skipped, the reports written — and says why.
+#[test]
+fn events_on_stdout_whose_reader_goes_away_stop_the_run_and_say_so() {
+    use std::io::BufRead;
+    let p = Project::new(
+        r#"
+ptest.suite { name = "quick", cmd = "while [ ! -e closed ]; do sleep 0.05; done" }
+ptest.suite { name = "long", cmd = "sleep 60; touch long-ended" }
+ptest.suite { name = "later", cmd = "touch later-ran", depends_on = { "quick" } }
+"#,
+    );
+    let mut child = p
+        .cmd()
+        .args(["-j", "2", "--events", "-"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is gone; now the next line has nowhere to go.
+    assert!(first.contains("\"event\":\"run_started\""), "{first}");
+    p.file("closed", "");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: cannot write events to stdout: its reader went away (broken pipe), so the run stopped"
+        ),
+        "{stderr}"
+    );
+    let report = crate::probe::report_at(&p.join("test-logs/test-report.json"));
+    let status = |name: &str| {
+        report["suites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status("long"), "cancelled");
+    assert_eq!(status("later"), "skipped");
+    assert!(!p.join("long-ended").exists() && !p.join("later-ran").exists());
 }

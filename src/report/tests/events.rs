@@ -121,16 +121,27 @@ fn each_event_is_one_line_with_its_fields() {
 }
 
 #[test]
-fn opening_empties_an_old_file() {
+fn opening_replaces_an_old_file_and_never_writes_into_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.ndjson");
     std::fs::write(&path, "old line\n").unwrap();
+    // A file hard-linked to the old one (an attacker's victim, or a user's copy).
+    let victim = dir.path().join("victim");
+    std::fs::hard_link(&path, &victim).unwrap();
     let p = plan(r#"ptest.suite { name = "a", cmd = "true" }"#);
     let mut sink = EventsSink::open(path.clone()).unwrap();
     sink.event(&p, &run_info(&p), &Event::RunStarted);
     let l = lines(&path);
     assert_eq!(l.len(), 1);
     assert_eq!(l[0]["event"], "run_started");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "old line\n");
+    // Nothing left beside it.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["events.ndjson", "victim"]);
 }
 
 #[test]

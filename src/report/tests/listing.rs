@@ -254,3 +254,27 @@ fn plan_header_names_where_the_worker_count_came_from() {
     );
     assert!(text.contains("fail-fast: off\n"), "{text}");
 }
+
+#[test]
+fn names_that_would_start_a_line_or_reorder_text_are_listed_escaped() {
+    // Suite names with control characters are refused when the config loads; what a config
+    // may still hold (bidirectional overrides, a batch's items found on disk) is escaped.
+    let p = plan(
+        r#"ptest.suite { name = "x\u{202e}gpj.exe", cmd = "true", tags = { "\u{2066}t" } }
+           ptest.batch { name = "b", items = { "one\n::error file=README.md,line=1::injected" },
+             batches = 1, cmd = { "true", "{items}" } }"#,
+    );
+    for text in [list_text(&p), plan_text(&p)] {
+        for line in text.lines() {
+            assert!(!line.trim_start().starts_with("::"), "{text}");
+        }
+        assert!(!text.contains(['\u{202e}', '\u{2066}']), "{text}");
+        assert!(text.contains("x\\u{202e}gpj.exe"), "{text}");
+    }
+    let list = list_text(&p);
+    assert!(list.contains("tags: \\u{2066}t"), "{list}");
+    assert!(
+        list.contains("one\\n::error file=README.md,line=1::injected"),
+        "{list}"
+    );
+}
