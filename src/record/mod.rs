@@ -18,9 +18,12 @@ pub(crate) const FORMAT_VERSION: u32 = 1;
 
 /// Lines of an attempt's output kept as its tail (the most any report shows).
 pub(crate) const TAIL_LINES: usize = 100;
-/// The most a testcase keeps of its failure's text, and of each of its other strings (name,
-/// message, ...).
-pub(crate) const TEXT_CAP: usize = 64 * 1024;
+/// The most a testcase keeps of its failure's text and message: a little above what a batch's
+/// results reader keeps of a text (64 KiB and the line saying where it cut it), so that what
+/// the reader cut is not cut again; the record's own caps bound what a merge takes from another
+/// machine's report.
+pub(crate) const TEXT_CAP: usize = 65 * 1024;
+/// The most a testcase keeps of each of its other strings (name, classname, file, item, type).
 pub(crate) const MESSAGE_CAP: usize = 4 * 1024;
 /// The most a record keeps of all its testcases' messages and texts together: past it, each
 /// keeps [`CAP_PAST_BUDGET`] of them, so 200,000 failures cannot make a report of gigabytes.
@@ -224,7 +227,7 @@ pub(crate) struct TestCase {
     pub status: Outcome,
     /// Seconds.
     pub duration: Option<f64>,
-    /// The failure's or skip's message (at most [`MESSAGE_CAP`]).
+    /// The failure's or skip's message (at most [`TEXT_CAP`]).
     pub message: Option<String>,
     #[serde(rename = "type")]
     pub kind: Option<String>,
@@ -440,10 +443,10 @@ impl TestCase {
     /// record's [`TEXT_BUDGET`] for messages and texts (lowered by what this one keeps).
     #[must_use]
     pub(crate) fn capped(mut self, budget: &mut usize) -> TestCase {
-        let (message, text) = if *budget >= TEXT_CAP + MESSAGE_CAP {
-            (MESSAGE_CAP, TEXT_CAP)
+        let text = if *budget >= 2 * TEXT_CAP {
+            TEXT_CAP
         } else {
-            (CAP_PAST_BUDGET, CAP_PAST_BUDGET)
+            CAP_PAST_BUDGET
         };
         let cut = |s: &mut String, cap: usize, what: &str| {
             if let std::borrow::Cow::Owned(c) = capped(s, cap, what) {
@@ -456,7 +459,7 @@ impl TestCase {
             (&mut self.file, "a testcase's file", MESSAGE_CAP),
             (&mut self.item, "a testcase's item", MESSAGE_CAP),
             (&mut self.kind, "a testcase's type", MESSAGE_CAP),
-            (&mut self.message, "a testcase's message", message),
+            (&mut self.message, "a testcase's message", text),
             (&mut self.text, "a testcase's text", text),
         ] {
             if let Some(s) = field {
@@ -527,7 +530,7 @@ pub(crate) fn capped<'a>(text: &'a str, cap: usize, what: &str) -> std::borrow::
     let head_end = floor_char(text, cap / 4);
     let tail_start = ceil_char(text, text.len() - (cap - cap / 4));
     format!(
-        "{}\n[... ptest cut {} bytes here: a record keeps at most {cap} bytes of {what} ...]\n{}",
+        "{}\n[ptest: {} bytes cut here: a record keeps up to {cap} bytes of {what}]\n{}",
         &text[..head_end],
         tail_start - head_end,
         &text[tail_start..]

@@ -293,7 +293,8 @@ fn what_another_machine_wrote_gets_the_caps_again() {
     let long_tail: Vec<String> = (0..300).map(|i| format!("line {i}")).collect();
     part["attempts_detail"] = json!([{ "status": "failed", "tail": long_tail.join("\n") }]);
     part["testcases"] = json!([{ "name": "t", "status": "failed",
-                                 "message": "m".repeat(MESSAGE_CAP * 2),
+                                 "classname": "c".repeat(MESSAGE_CAP * 2),
+                                 "message": "m".repeat(TEXT_CAP * 2),
                                  "text": "x".repeat(TEXT_CAP * 3) }]);
     let p = write(dir.path(), "a.json", &report("s1", 1.0, vec![part]));
     let m = merge(&[p]).unwrap();
@@ -305,9 +306,10 @@ fn what_another_machine_wrote_gets_the_caps_again() {
     );
     let c = &m.suites[0].cases()[0];
     assert!(c.text.as_ref().unwrap().len() < TEXT_CAP + 200);
-    assert!(c.message.as_ref().unwrap().len() < MESSAGE_CAP + 200);
+    assert!(c.message.as_ref().unwrap().len() < TEXT_CAP + 200);
+    assert!(c.classname.as_ref().unwrap().len() < MESSAGE_CAP + 200);
     assert!(c.text.as_ref().unwrap().contains(&format!(
-        "[... ptest cut {} bytes here: a record keeps at most {TEXT_CAP} bytes of a testcase's text ...]",
+        "[ptest: {} bytes cut here: a record keeps up to {TEXT_CAP} bytes of a testcase's text]",
         TEXT_CAP * 3 - TEXT_CAP
     )));
 }
@@ -359,7 +361,7 @@ fn a_text_is_cut_where_it_says_and_keeps_its_start_and_end() {
     assert_eq!(
         cut,
         format!(
-            "ééééé\n[... ptest cut 110 bytes here: a record keeps at most 40 bytes of a test's text ...]\n{}",
+            "ééééé\n[ptest: 110 bytes cut here: a record keeps up to 40 bytes of a test's text]\n{}",
             "z".repeat(30)
         )
     );
@@ -383,7 +385,7 @@ fn a_record_keeps_texts_within_its_budget() {
         kind: None,
         text: Some("x".repeat(TEXT_CAP * 2)),
     };
-    let mut budget = TEXT_CAP * 3;
+    let mut budget = TEXT_CAP * 4;
     let kept: Vec<TestCase> = (0..5).map(|n| case(n).capped(&mut budget)).collect();
     let sizes: Vec<usize> = kept
         .iter()

@@ -349,3 +349,46 @@ ptest.suite { name = "plain", cmd = "exit 3" }
         out.stdout
     );
 }
+
+/// A test that fails with megabytes of text (issue 25 item 8: 500 MB of it made four reports
+/// of 524 MB): every report keeps 64 KiB of it, saying where it cut.
+#[test]
+fn a_huge_failure_text_is_kept_to_its_cap_in_every_report() {
+    let p = Project::new(
+        r#"ptest.batch { name = "big", items = { "t.py" }, batches = 1,
+  cmd = { "sh", "runner.sh", "{items}" }, results = "{tmpdir}/junit.xml" }"#,
+    );
+    p.file(
+        "runner.sh",
+        r#"out="$PTEST_TMPDIR/junit.xml"
+{
+printf '<testsuite name="pytest"><testcase classname="t" name="test_big" file="t.py" time="0.1">'
+printf '<failure message="'; head -c 100000 /dev/zero | tr '\0' m; printf '" type="E">'
+head -c 3000000 /dev/zero | tr '\0' x
+printf 'the end</failure></testcase></testsuite>\n'
+} > "$out"
+exit 1
+"#,
+    );
+    p.file("t.py", "");
+    let out = p.run(&["--report", "r.json", "--junit", "j.xml", "--html", "h.html"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    for f in ["r.json", "test-logs/test-report.json", "j.xml", "h.html"] {
+        let size = std::fs::metadata(p.join(f)).unwrap().len();
+        assert!(size < 300_000, "{f}: {size} bytes");
+    }
+    let report = report_at(&p.join("r.json"));
+    let case = &report["suites"][0]["testcases"][0];
+    let text = case["text"].as_str().unwrap();
+    assert!(text.len() < 66 * 1024, "{}", text.len());
+    assert!(
+        text.ends_with("the end"),
+        "the end of a traceback says what failed"
+    );
+    assert!(
+        text.contains(" bytes cut here: "),
+        "{}",
+        &text[16000..16500]
+    );
+    assert!(case["message"].as_str().unwrap().len() < 66 * 1024);
+}
