@@ -133,8 +133,8 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
                 failed = true;
             }
             if let Some(path) = &a.junit {
-                let xml = report::junit::to_xml(&report::junit::of_record(&merged));
-                if let Err(e) = report::write_file_atomic(path, xml.as_bytes()) {
+                if let Err(e) = report::junit::write_file(path, &report::junit::of_record(&merged))
+                {
                     let _ = writeln!(
                         std::io::stderr().lock(),
                         "error: cannot write JUnit report {}: {}",

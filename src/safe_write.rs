@@ -168,6 +168,23 @@ pub(crate) fn write_with(
     bytes: &[u8],
     discard: impl FnOnce(PathBuf, FileId),
 ) -> io::Result<()> {
+    replace(path, |file| file.write_all(bytes), discard)
+}
+
+/// [`write`], what goes in written by `fill` into the new file: a large report is never held
+/// whole in memory.
+pub(crate) fn write_by(
+    path: &Path,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<()> {
+    replace(path, fill, crate::sched::files::remove_file_later)
+}
+
+fn replace(
+    path: &Path,
+    write_into: impl FnOnce(&mut File) -> io::Result<()>,
+    discard: impl FnOnce(PathBuf, FileId),
+) -> io::Result<()> {
     let earlier = match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_file() => Some(FileId::of(&meta)),
         Ok(_) => return Err(refused(refusal(path).unwrap_or_default())),
@@ -177,7 +194,7 @@ pub(crate) fn write_with(
     std::fs::create_dir_all(folder_of(path))?;
     let (mut file, tmp, ours) = create_temp(path)?;
     let result = (|| {
-        file.write_all(bytes)?;
+        write_into(&mut file)?;
         // No fsync: the rename is what makes the write atomic for readers, and it is all a
         // report needs. Forcing it to disk waited for the device on every run.
         drop(file);

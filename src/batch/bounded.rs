@@ -8,6 +8,8 @@
 
 use std::io::Read;
 
+use crate::record::{ceil_char, floor_char};
+
 /// The caps, in one place (docs/reliability.md states them).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
@@ -158,22 +160,6 @@ impl Clipped {
         out.push_str(&self.tail);
         out
     }
-}
-
-/// The largest character boundary of `s` at or below `i`.
-fn floor_char(s: &str, mut i: usize) -> usize {
-    while !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
-}
-
-/// The smallest character boundary of `s` at or above `i`.
-fn ceil_char(s: &str, mut i: usize) -> usize {
-    while !s.is_char_boundary(i) {
-        i += 1;
-    }
-    i
 }
 
 /// What one results file may still keep.

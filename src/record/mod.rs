@@ -538,14 +538,16 @@ pub(crate) fn capped<'a>(text: &'a str, cap: usize, what: &str) -> std::borrow::
     .into()
 }
 
-fn floor_char(s: &str, mut i: usize) -> usize {
+/// The largest character boundary of `s` at or below `i`.
+pub(crate) fn floor_char(s: &str, mut i: usize) -> usize {
     while !s.is_char_boundary(i) {
         i -= 1;
     }
     i
 }
 
-fn ceil_char(s: &str, mut i: usize) -> usize {
+/// The smallest character boundary of `s` at or above `i`.
+pub(crate) fn ceil_char(s: &str, mut i: usize) -> usize {
     while !s.is_char_boundary(i) {
         i += 1;
     }

@@ -1,16 +1,21 @@
 //! `LOG_DIR/test-report.json` (DESIGN §6) and `--report FILE`: the run's record as JSON, written
 //! atomically (a temp file beside it, then a rename), so a reader never sees half a report.
 
+use std::io::Write;
 use std::path::Path;
 
 use crate::event::{Event, RunInfo, Sink};
 use crate::plan::Plan;
 
-/// Write `value` as JSON to `path` atomically.
+/// Write `value` as JSON to `path` atomically, as it is serialized (a merged report of many
+/// shards is never a second copy in memory).
 pub(crate) fn write_atomic(path: &Path, value: &impl serde::Serialize) -> std::io::Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
-    bytes.push(b'\n');
-    super::write_file_atomic(path, &bytes)
+    crate::safe_write::write_by(path, |file| {
+        let mut out = std::io::BufWriter::new(file);
+        serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::other)?;
+        out.write_all(b"\n")?;
+        out.flush()
+    })
 }
 
 /// The sink that writes the report when the run ends (also after fail-fast and Ctrl-C).

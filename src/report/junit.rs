@@ -9,6 +9,7 @@
 //! `flakyFailure`s (the suite passed at last) or `rerunFailure`s (it did not). Then a `testsuite`
 //! per batch with the testcases its parts reported.
 
+use std::io::Write;
 use std::time::Duration;
 
 use quick_junit::{
@@ -19,20 +20,64 @@ use crate::event::{Event, RunInfo, Sink, Status};
 use crate::plan::Plan;
 use crate::record::{Attempt, Outcome, Record, Suite};
 
-/// The XML text of a document. quick-junit always writes `skipped` on `testsuites`, which the
-/// schema does not allow there (it does on `testsuite`): the root's is left out.
+/// The XML text of a document ([`write`]).
 pub(crate) fn to_xml(report: &Report) -> String {
-    let mut xml = report.to_string().unwrap_or_default();
-    let root = xml.find("<testsuites").unwrap_or(0);
-    let root_end = xml[root..].find('>').map_or(xml.len(), |i| root + i);
-    if let Some(at) = xml[root..root_end].find(" skipped=\"") {
-        let from = root + at;
-        let value = from + " skipped=\"".len();
-        if let Some(close) = xml[value..root_end].find('"') {
-            xml.replace_range(from..=value + close, "");
-        }
+    let mut bytes = Vec::new();
+    let _ = write(report, &mut bytes);
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+/// Writes the XML of a document to `out` as it is serialized. quick-junit always writes
+/// `skipped` on `testsuites`, which the schema does not allow there (it does on `testsuite`):
+/// the root's is left out as it goes by.
+pub(crate) fn write(report: &Report, out: impl Write) -> std::io::Result<()> {
+    let mut root = RootWithoutSkipped {
+        out,
+        head: Some(Vec::new()),
+    };
+    report.serialize(&mut root).map_err(std::io::Error::other)?;
+    if let Some(head) = root.head.take() {
+        root.out.write_all(&head)?;
     }
-    xml
+    root.out.flush()
+}
+
+/// Holds back the start of the document until the root tag has ended, then writes it without
+/// its `skipped`; everything after passes straight through.
+struct RootWithoutSkipped<W: Write> {
+    out: W,
+    /// What came up to the root tag's end; `None` once it went out.
+    head: Option<Vec<u8>>,
+}
+
+impl<W: Write> Write for RootWithoutSkipped<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use memchr::memmem::find;
+        let Some(head) = self.head.as_mut() else {
+            self.out.write_all(buf)?;
+            return Ok(buf.len());
+        };
+        head.extend_from_slice(buf);
+        let Some(root) = find(head, b"<testsuites") else {
+            return Ok(buf.len());
+        };
+        let Some(end) = memchr::memchr(b'>', &head[root..]).map(|i| root + i) else {
+            return Ok(buf.len());
+        };
+        if let Some(at) = find(&head[root..end], b" skipped=\"").map(|i| root + i) {
+            let value = at + b" skipped=\"".len();
+            if let Some(close) = memchr::memchr(b'"', &head[value..end]) {
+                head.drain(at..=value + close);
+            }
+        }
+        self.out.write_all(head)?;
+        self.head = None;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// Text as XML can hold it: quick-junit removes ANSI codes and the control characters XML 1.0
@@ -224,6 +269,11 @@ pub(crate) fn of_record(record: &Record) -> Report {
     report
 }
 
+/// Writes the document to `path` atomically, as it is serialized.
+pub(crate) fn write_file(path: &std::path::Path, report: &Report) -> std::io::Result<()> {
+    crate::safe_write::write_by(path, |file| write(report, std::io::BufWriter::new(file)))
+}
+
 /// Writes the XML when the run ends.
 pub(crate) struct JunitSink {
     pub path: std::path::PathBuf,
@@ -233,8 +283,7 @@ pub(crate) struct JunitSink {
 impl Sink for JunitSink {
     fn event(&mut self, _plan: &Plan, _run: &RunInfo, event: &Event<'_>) {
         if let Event::RunFinished { record, .. } = event {
-            let xml = to_xml(&of_record(record));
-            if let Err(e) = super::write_file_atomic(&self.path, xml.as_bytes()) {
+            if let Err(e) = write_file(&self.path, &of_record(record)) {
                 self.errors.push(format!(
                     "cannot write JUnit report {}: {}",
                     self.path.display(),
