@@ -96,3 +96,45 @@ fn recursion_without_end_is_a_config_error_at_the_line() {
         assert!(err.starts_with(text), "{err}");
     }
 }
+
+#[test]
+fn a_config_deep_in_long_folders_is_named_whole_in_its_errors() {
+    // Lua names a file of more than 60 bytes "...TAIL" in its messages; the error names the
+    // file as given, whatever the depth of the folder it is in.
+    let root = tempfile::tempdir().expect("temp dir");
+    let dir = root.path().join("a-folder-name-long-enough".repeat(4));
+    std::fs::create_dir(&dir).expect("mkdir");
+    let path = dir.join("ptest.lua");
+    let ctx = crate::lua::EvalContext {
+        sys: crate::sys::Sys {
+            cpus: 2,
+            cpu_quota: None,
+            ci: None,
+            os: "linux",
+            arch: "x86_64",
+        },
+        profile: None,
+        vars: Vec::new(),
+    };
+    for (config, memory, text) in [
+        (
+            "local function f(n) return f(n + 1) + 1 end\nf(1)\n",
+            crate::lua::LUA_MEMORY_LIMIT,
+            ":1: stack overflow",
+        ),
+        ("error('no')\n", crate::lua::LUA_MEMORY_LIMIT, ":1: no"),
+        (
+            "local t = {}\nfor i = 1, 1e9 do\n  t[i] = (\"x\"):rep(1000) .. i\nend\n",
+            32 << 20,
+            ":3: out of memory",
+        ),
+    ] {
+        std::fs::write(&path, config).expect("write ptest.lua");
+        let err = match crate::lua::evaluate_within(&path, &ctx, memory) {
+            Ok(_) => panic!("{config} evaluates"),
+            Err(e) => e.to_string(),
+        };
+        let whole = format!("{}{text}", path.display());
+        assert!(err.starts_with(&whole), "{err}\nshould start with {whole}");
+    }
+}

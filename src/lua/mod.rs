@@ -228,10 +228,24 @@ pub(crate) fn lua_error(e: &mlua::Error, fallback: Origin, context: Option<Strin
     let msg = lua_message(e);
     let msg = error_object(&msg).unwrap_or(msg);
     if let Some((origin, rest)) = split_position(&msg) {
+        let origin = whole_name(origin, &fallback);
         return ConfigError::new(Some(origin), context, rest.to_owned());
     }
-    let origin = traceback_origin(e).unwrap_or(fallback);
+    let origin = traceback_origin(e).map_or(fallback.clone(), |o| whole_name(o, &fallback));
     ConfigError::new(Some(origin), context, msg)
+}
+
+/// Lua writes a file name longer than 60 bytes in its messages as `...` and the name's tail
+/// (a config given by an absolute path in a deep folder): when the tail is that of `known`,
+/// the error names the whole file.
+fn whole_name(origin: Origin, known: &Origin) -> Origin {
+    match origin.file.strip_prefix("...") {
+        Some(tail) if known.file.ends_with(tail) && known.file.len() > tail.len() => Origin {
+            file: known.file.clone(),
+            line: origin.line,
+        },
+        _ => origin,
+    }
 }
 
 /// `error({})` or `error()` reach us as `table: 0x...` or `nil`; say what Lua's own
@@ -476,7 +490,11 @@ pub(crate) fn evaluate_within(
             move |_, debug| {
                 if let (Some(line), Ok(mut at)) = (debug.current_line(), at.lock()) {
                     let src = debug.source();
-                    let file = src.short_src.as_deref().unwrap_or("?");
+                    // The whole name: Lua's short form cuts a long path to "...TAIL".
+                    let file = match src.source.as_deref() {
+                        Some(s) if s.starts_with('@') => &s[1..],
+                        _ => src.short_src.as_deref().unwrap_or("?"),
+                    };
                     if *at.file != *file {
                         at.file = Arc::from(file);
                     }
