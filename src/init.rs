@@ -276,45 +276,106 @@ pub(crate) const LUARC: &str = r#"{
 }
 "#;
 
-/// Write a file that ptest owns (the editor files): never through a symbolic link.
-fn write_owned(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)?;
-    f.write_all(text.as_bytes())
-}
-
 fn cannot(what: &Path, e: &std::io::Error) -> String {
     format!("cannot write {}: {}", what.display(), crate::io_message(e))
 }
 
-/// Write the LuaLS definitions (and the presets, so `require` completes them) into
-/// `.ptest/lua/`, and a `.luarc.json` unless the folder has one. Returns what it did.
-fn write_editor_files(dir: &Path) -> Result<Vec<String>, String> {
+/// The folders ptest init makes for the editor files, from the outermost. `.ptest` itself may
+/// be a link to a folder (a shared history lives there); the ones below are init's own.
+const EDITOR_FOLDERS: [&str; 3] = [".ptest/lua", ".ptest/lua/ptest", ".ptest/lua/ptest/presets"];
+
+/// What `ptest init` writes besides `ptest.lua`, each place checked before anything is
+/// written: the editor files are replaced (never written in place, never through a link),
+/// `.luarc.json` is made only when missing.
+struct EditorFiles {
+    /// Each file init owns, with its text.
+    owned: Vec<(std::path::PathBuf, &'static str)>,
+    luarc: Luarc,
+}
+
+enum Luarc {
+    /// Missing: written.
+    Write(std::path::PathBuf),
+    /// Already points at `.ptest/lua`.
+    Fine,
+    /// Something else, left as it was: why.
+    LeftAlone(&'static str),
+}
+
+/// Check every place the editor files go (`.ptest/lua/...`, `.luarc.json`): a folder init
+/// makes must be missing or a folder (not a link), a file it writes missing or a regular file.
+/// `Err` says what is in the way; nothing has been written then.
+fn check_editor_files(dir: &Path) -> Result<EditorFiles, String> {
+    for rel in EDITOR_FOLDERS {
+        let path = dir.join(rel);
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(format!(
+                    "{} is a symbolic link: ptest init writes no file through a link (remove it and run ptest init again)",
+                    path.display()
+                ));
+            }
+            Ok(m) if !m.is_dir() => {
+                return Err(format!(
+                    "{} is in the way: it is not a folder",
+                    path.display()
+                ));
+            }
+            _ => {}
+        }
+    }
     let lib = dir.join(".ptest/lua");
-    let presets = lib.join("ptest/presets");
-    std::fs::create_dir_all(&presets).map_err(|e| cannot(&presets, &e))?;
-    let meta = lib.join("ptest.lua");
-    write_owned(&meta, crate::lua::meta::META).map_err(|e| cannot(&meta, &e))?;
+    let mut owned = vec![(lib.join("ptest.lua"), crate::lua::meta::META)];
     for (name, source) in PRESETS {
-        let path = presets.join(format!("{name}.lua"));
-        write_owned(&path, source).map_err(|e| cannot(&path, &e))?;
+        owned.push((lib.join(format!("ptest/presets/{name}.lua")), *source));
+    }
+    for (path, _) in &owned {
+        if let Some(why) = crate::safe_write::refusal(path) {
+            return Err(format!(
+                "{} {why}; ptest init wrote nothing",
+                path.display()
+            ));
+        }
+    }
+    let path = dir.join(".luarc.json");
+    let luarc = if std::fs::symlink_metadata(&path).is_err() {
+        Luarc::Write(path)
+    } else {
+        // Read only when it is a regular file (a link to one is fine to read), never waited on.
+        match crate::batch::pytest::read_regular(&path) {
+            Some(text) if text.contains(".ptest/lua") => Luarc::Fine,
+            Some(_) => Luarc::LeftAlone(
+                "left .luarc.json as it was: add \".ptest/lua\" to its \"workspace.library\"",
+            ),
+            None => Luarc::LeftAlone(
+                "left .luarc.json as it was (it is not a regular file): point the Lua language server at .ptest/lua/ yourself",
+            ),
+        }
+    };
+    Ok(EditorFiles { owned, luarc })
+}
+
+/// Write the LuaLS definitions (and the presets, so `require` completes them) into
+/// `.ptest/lua/`, and a `.luarc.json` unless the folder has one, as `check_editor_files`
+/// found them. Each file is written under a temp name and renamed into place: a file with
+/// other names (a hard link) is replaced, not written through. Returns what it did.
+fn write_editor_files(dir: &Path, files: EditorFiles) -> Result<Vec<String>, String> {
+    let presets = dir.join(EDITOR_FOLDERS[2]);
+    std::fs::create_dir_all(&presets).map_err(|e| cannot(&presets, &e))?;
+    for (path, text) in &files.owned {
+        crate::safe_write::write_with(path, text.as_bytes(), |old, id| {
+            crate::safe_write::remove_if_same(&old, id);
+        })
+        .map_err(|e| cannot(path, &e))?;
     }
     let mut done = vec![
         "wrote .ptest/lua/ (definitions of the ptest API for the Lua language server)".to_owned(),
     ];
-    let luarc = dir.join(".luarc.json");
-    match std::fs::read_to_string(&luarc) {
-        Ok(text) if text.contains(".ptest/lua") => {}
-        Ok(_) => done.push(
-            "left .luarc.json as it was: add \".ptest/lua\" to its \"workspace.library\""
-                .to_owned(),
-        ),
-        Err(_) => {
+    match files.luarc {
+        Luarc::Fine => {}
+        Luarc::LeftAlone(why) => done.push(why.to_owned()),
+        Luarc::Write(luarc) => {
+            // create_new: never through a link, and a file made meanwhile is not replaced.
             let mut f = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -330,24 +391,26 @@ fn write_editor_files(dir: &Path) -> Result<Vec<String>, String> {
     Ok(done)
 }
 
-/// `ptest init [DIR] [--editor]`.
+/// `ptest init [DIR] [--editor]`. Everything it would write is checked first: when one place
+/// is in the way, it writes nothing (not even `ptest.lua`) and says which.
 pub(crate) fn init(dir: &Path, editor_only: bool) -> Result<String, crate::error::Error> {
     use crate::error::Error;
     if !dir.is_dir() {
         return Err(Error::Usage(format!("{} is not a folder", dir.display())));
     }
+    let config = dir.join("ptest.lua");
+    if !editor_only && config.symlink_metadata().is_ok() {
+        return Err(Error::Usage(format!(
+            "{} already exists; ptest init does not overwrite it (remove it first, or run \"ptest init --editor\" to write only the editor files)",
+            config.display()
+        )));
+    }
+    let editor = check_editor_files(dir).map_err(Error::Usage)?;
     let mut report = String::new();
     if !editor_only {
-        let config = dir.join("ptest.lua");
-        if config.symlink_metadata().is_ok() {
-            return Err(Error::Usage(format!(
-                "{} already exists; ptest init does not overwrite it (remove it first, or run \"ptest init --editor\" to write only the editor files)",
-                config.display()
-            )));
-        }
         let tools = detect(dir);
         let text = render(&tools);
-        // create_new: a file made meanwhile is not replaced either.
+        // create_new: a file made meanwhile is not replaced either, nor a link followed.
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -368,7 +431,7 @@ pub(crate) fn init(dir: &Path, editor_only: bool) -> Result<String, crate::error
         };
         let _ = writeln!(report, "wrote {}", shown.display());
     }
-    for line in write_editor_files(dir).map_err(Error::Setup)? {
+    for line in write_editor_files(dir, editor).map_err(Error::Setup)? {
         report.push_str(&line);
         report.push('\n');
     }

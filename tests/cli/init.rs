@@ -212,6 +212,87 @@ fn init_writes_editor_files_and_init_editor_refreshes_only_them() {
 }
 
 #[test]
+fn a_link_where_an_editor_file_goes_stops_init_before_it_writes_anything() {
+    // Before, init wrote ptest.lua and then failed on the link: half done, and a second
+    // `ptest init` refused because ptest.lua existed.
+    let p = folder(&[("pyproject.toml", "[tool.pytest.ini_options]\n")]);
+    p.file("mine.lua", "-- my own file\n");
+    std::fs::create_dir_all(p.join(".ptest/lua")).unwrap();
+    std::os::unix::fs::symlink("../../mine.lua", p.join(".ptest/lua/ptest.lua")).unwrap();
+    let out = p.run(&["init"]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains(".ptest/lua/ptest.lua is a symbolic link")
+            && out.stderr.contains("ptest init wrote nothing"),
+        "{}",
+        out.stderr
+    );
+    assert!(!p.join("ptest.lua").exists(), "ptest.lua written anyway");
+    assert!(!p.join(".luarc.json").exists());
+    assert!(!p.join(".ptest/lua/ptest").exists());
+    assert_eq!(
+        std::fs::read_to_string(p.join("mine.lua")).unwrap(),
+        "-- my own file\n"
+    );
+
+    // A folder of init's own that is a link: refused the same way, nothing made where it leads.
+    std::fs::remove_file(p.join(".ptest/lua/ptest.lua")).unwrap();
+    std::fs::create_dir(p.join("elsewhere")).unwrap();
+    std::os::unix::fs::symlink("../../elsewhere", p.join(".ptest/lua/ptest")).unwrap();
+    let out = p.run(&["init", "--editor"]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stderr.contains(".ptest/lua/ptest is a symbolic link"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read_dir(p.join("elsewhere")).unwrap().count(), 0);
+    assert!(!p.join(".ptest/lua/ptest.lua").exists());
+
+    // Once the way is clear, init does it all.
+    std::fs::remove_file(p.join(".ptest/lua/ptest")).unwrap();
+    let out = p.run(&["init"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(p.join("ptest.lua").is_file() && p.join(".ptest/lua/ptest.lua").is_file());
+}
+
+#[test]
+fn init_replaces_its_editor_files_and_never_writes_through_another_name() {
+    let p = folder(&[]);
+    assert_eq!(p.run(&["init"]).code, 0);
+    // The definitions file given a second name, as a hard link: writing it in place would
+    // change that other file too.
+    let meta = p.join(".ptest/lua/ptest.lua");
+    std::fs::write(&meta, "old definitions").unwrap();
+    std::fs::hard_link(&meta, p.join("victim.lua")).unwrap();
+    let out = p.run(&["init", "--editor"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(p.join("victim.lua")).unwrap(),
+        "old definitions"
+    );
+    assert!(
+        std::fs::read_to_string(&meta)
+            .unwrap()
+            .starts_with("---@meta ptest")
+    );
+    // A .luarc.json that is a FIFO is neither read (it would never end) nor replaced.
+    std::fs::remove_file(p.join(".luarc.json")).unwrap();
+    let c = std::ffi::CString::new(p.join(".luarc.json").to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string; mkfifo touches no memory of ours.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let mut child = crate::probe::spawn(&p, &["init", "--editor"]);
+    let code = crate::probe::wait_exit(&mut child, std::time::Duration::from_secs(60));
+    assert_eq!(code, 0);
+    let stdout = std::fs::read_to_string(p.join("stdout.txt")).unwrap();
+    assert!(
+        stdout.contains("left .luarc.json as it was (it is not a regular file)"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn the_meta_file_declares_everything_the_ptest_table_holds() {
     // Whatever `ptest.X` exists at run time (ptest.batch when it lands, ...) is declared in the
     // definitions, and nothing else is.

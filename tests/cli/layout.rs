@@ -160,10 +160,6 @@ const KNOWN: &[(&str, &str)] = &[
         "25.7, hist: geteuid and kill 0; os moves them to src/os/",
     ),
     (
-        "src/init.rs uses libc (only src/os/ may)",
-        "24.3, os: the OS seam in src/os/",
-    ),
-    (
         "src/run.rs has unsafe code outside src/os/ that ARCHITECTURE.md does not name",
         "24.3, os: the OS seam in src/os/",
     ),
