@@ -18,6 +18,8 @@
 ---@alias ptest.PhaseRef ptest.Phase|string
 ---A limiter, by its handle or its name.
 ---@alias ptest.LimiterRef ptest.Limiter|string
+---A service, by its handle or its name.
+---@alias ptest.ServiceRef ptest.Service|string
 
 ---@alias ptest.Status "passed"|"failed"|"flaky"|"timed_out"|"skipped"|"cancelled"
 
@@ -44,6 +46,7 @@
 ---@field env? table<string, string> Environment variables added for the command (placeholders replaced).
 ---@field timeout? ptest.Duration Timeout of each attempt (default: the config's, 300 s).
 ---@field depends_on? ptest.SuiteRef|ptest.SuiteRef[] Suites that must end passed or flaky first, in this phase or an earlier one.
+---@field needs? ptest.ServiceRef|ptest.ServiceRef[] Services that must be ready before it starts; they start when the first suite that needs them is about to start.
 ---@field group? ptest.GroupRef The group whose `max` caps how many of its suites run at once.
 ---@field phase? ptest.PhaseRef The phase the suite belongs to (default: the implicit phase "default").
 ---@field limiter? ptest.LimiterRef A limiter that must grant a token before each start.
@@ -71,6 +74,7 @@
 ---@field env? table<string, string> Environment variables added for the command (placeholders replaced).
 ---@field timeout? ptest.Duration Timeout of each attempt (default: the config's, 300 s).
 ---@field depends_on? ptest.SuiteRef|ptest.SuiteRef[] Suites that must end passed or flaky first, in this phase or an earlier one.
+---@field needs? ptest.ServiceRef|ptest.ServiceRef[] Services that must be ready before it starts; they start when the first suite that needs them is about to start.
 ---@field group? ptest.GroupRef The group whose `max` caps how many of its suites run at once.
 ---@field phase? ptest.PhaseRef The phase the suite belongs to (default: the implicit phase "default").
 ---@field limiter? ptest.LimiterRef A limiter that must grant a token before each start.
@@ -80,6 +84,30 @@
 ---@field estimate? ptest.Duration Expected duration, used to order starts before history exists.
 ---@field memory? string Memory it needs while it runs, like "2GB", or "auto" (its peak in history plus a fifth); it starts only while running suites fit the budget.
 ---@field enabled? boolean false lists the suite as skipped with reason "disabled" (default true).
+
+---The table given to `ptest.service`: a long-running process (a database, a server) started for
+---the suites that need it, checked for readiness, and stopped once no suite left needs it.
+---In `cmd`, `env`, `own_env` and `ready`, `{port}` and `{port:NAME}` are free TCP ports chosen
+---for each instance; `{worker}`, `{tmpdir}`, `{run_id}` are replaced as in a suite.
+---@class ptest.ServiceTable
+---@field name string Unique name of the service (required); its log is LOG_DIR/NAME.log (NAME@WORKER.log per worker).
+---@field cmd string|string[] The command, run in the foreground in its own process group (required).
+---@field description? string Free text, shown by `ptest list`.
+---@field cwd? string Folder it runs in, relative to this file's folder.
+---@field env? table<string, string> Variables given to the suites that need it, and to the service itself.
+---@field own_env? table<string, string> Variables given to the service's process only.
+---@field ready? ptest.ReadyTable When it counts as ready (default: as soon as it has started).
+---@field ready_timeout? ptest.Duration How long it may take to become ready (default "60s").
+---@field scope? "run"|"worker" One instance for the run ("run", the default) or one per worker ("worker").
+---@field grace? ptest.Duration Time between SIGTERM and SIGKILL when it is stopped (default: the config's grace).
+
+---When a service counts as ready: exactly one check, tried until it passes or `ready_timeout`.
+---@class ptest.ReadyTable
+---@field tcp? string|integer "HOST:PORT" (or a port on 127.0.0.1) accepts a TCP connection.
+---@field http? string "http://HOST:PORT/PATH" answers a GET with a 2xx status.
+---@field cmd? string|string[] This command exits 0 (it sees the service's environment).
+---@field log? string This text appears in the service's output.
+---@field interval? ptest.Duration Time between two checks (default: 5 ms rising to 100 ms; 100 ms for `cmd`).
 
 ---The table given to `ptest.group`: a named set of suites with a concurrency cap.
 ---@class ptest.GroupTable
@@ -134,6 +162,8 @@
 ---@class ptest.Limiter: ptest.LimiterTable
 ---What a retry policy handle shows (durations in seconds).
 ---@class ptest.Retry: ptest.RetryTable
+---What a service handle shows (durations in seconds).
+---@class ptest.Service: ptest.ServiceTable
 
 ---The machine ptest runs on.
 ---@class ptest.Sys
@@ -236,6 +266,11 @@ function ptest.limiter(t) end
 ---@param t ptest.RetryTable
 ---@return ptest.Retry
 function ptest.retry(t) end
+
+---Declare a service: a process started for the suites that `need` it.
+---@param t ptest.ServiceTable
+---@return ptest.Service
+function ptest.service(t) end
 
 ---Register a hook. A hook that raises an error is a warning; it does not stop the run.
 ---@overload fun(event: "run_started", fn: fun(plan: ptest.RunPlan))

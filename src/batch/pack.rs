@@ -594,6 +594,7 @@ mod tests {
             env: std::collections::BTreeMap::new(),
             timeout: None,
             depends_on: Vec::new(),
+            needs: Vec::new(),
             group: None,
             phase: None,
             limiter: None,

@@ -56,6 +56,15 @@ impl CommandLine {
         }
     }
 
+    /// The words it is made of: the shell line, or each argument.
+    pub fn words(&self) -> impl Iterator<Item = &OsStr> {
+        let (line, argv) = match self {
+            CommandLine::Shell(s) => (Some(s.as_os_str()), &[][..]),
+            CommandLine::Argv(v) => (None, v.as_slice()),
+        };
+        line.into_iter().chain(argv.iter().map(OsString::as_os_str))
+    }
+
     /// Whether `placeholder` (`{items}`) appears anywhere in the command.
     pub fn contains(&self, placeholder: &str) -> bool {
         match self {

@@ -1,4 +1,4 @@
-//! The `ptest` table: `config`, `suite`, `group`, `phase`, `limiter`, `retry`, `on`, `glob`,
+//! The `ptest` table: `config`, `suite`, `group`, `phase`, `limiter`, `retry`, `service`, `on`, `glob`,
 //! `sys`, `profile`, `vars`. Each constructor reads its table with `Reader` (unknown keys and
 //! wrong types stop evaluation at once), records a declaration with its caller's line, and
 //! returns a handle. Cross references are checked later, in `plan::build`.
@@ -16,8 +16,8 @@ use super::handle::{Handle, Kind};
 use crate::error::{ConfigError, Origin};
 use crate::exec::CommandLine;
 use crate::plan::decl::{
-    BatchDecl, GroupDecl, LimiterDecl, MemoryDecl, OnFailure, PhaseDecl, RetryDecl, RetryPolicy,
-    RetryRef, SuiteDecl, WorkersDecl,
+    BatchDecl, GroupDecl, LimiterDecl, MemoryDecl, OnFailure, PhaseDecl, Ready, ReadyCheck,
+    RetryDecl, RetryPolicy, RetryRef, Scope, ServiceDecl, SuiteDecl, WorkersDecl,
 };
 use crate::suggest;
 
@@ -38,6 +38,7 @@ const SUITE_FIELDS: &[&str] = &[
     "env",
     "timeout",
     "depends_on",
+    "needs",
     "group",
     "phase",
     "limiter",
@@ -62,6 +63,7 @@ const BATCH_FIELDS: &[&str] = &[
     "env",
     "timeout",
     "depends_on",
+    "needs",
     "group",
     "phase",
     "limiter",
@@ -72,6 +74,19 @@ const BATCH_FIELDS: &[&str] = &[
     "memory",
     "enabled",
 ];
+const SERVICE_FIELDS: &[&str] = &[
+    "name",
+    "cmd",
+    "description",
+    "cwd",
+    "env",
+    "own_env",
+    "ready",
+    "ready_timeout",
+    "scope",
+    "grace",
+];
+const READY_FIELDS: &[&str] = &["tcp", "http", "cmd", "log", "interval"];
 const GROUP_FIELDS: &[&str] = &["name", "max", "env"];
 const PHASE_FIELDS: &[&str] = &["name", "enabled", "workers", "on_failure", "always"];
 const LIMITER_FIELDS: &[&str] = &[
@@ -205,11 +220,16 @@ const NUL_IN_CMD: &str = "cmd: contains a NUL byte, which no command line can ca
 
 /// `cmd` as the bytes Lua holds: a command need not be UTF-8, and runs unchanged.
 fn command_of(r: &Reader) -> mlua::Result<CommandLine> {
+    command_at(r, "cmd")
+}
+
+/// The command in field `key` of `r` (`cmd`, or a readiness check's `cmd`).
+fn command_at(r: &Reader, key: &str) -> mlua::Result<CommandLine> {
     let blank = |s: &OsString| s.as_bytes().iter().all(u8::is_ascii_whitespace);
-    match r.raw("cmd") {
+    match r.raw(key) {
         Value::Nil => Err(r.err("cmd: missing (it is required): a string run by sh -c, or an array like { \"pytest\", \"-x\" }")),
         Value::String(_) => {
-            let s = scalar_bytes(r.raw("cmd")).unwrap_or_default();
+            let s = scalar_bytes(r.raw(key)).unwrap_or_default();
             if blank(&s) {
                 Err(r.err("cmd: empty command"))
             } else if s.as_bytes().contains(&0) {
@@ -392,6 +412,7 @@ fn suite_decl(lua: &Lua, r: &mut Reader, name: &str) -> mlua::Result<SuiteDecl> 
             )));
         }
     };
+    let needs = references(r, "needs", Kind::Service, "{ db }")?;
     let (scope_phase, scope_group) = State::scopes(lua);
     let decl = SuiteDecl {
         origin: r.origin.clone(),
@@ -406,6 +427,7 @@ fn suite_decl(lua: &Lua, r: &mut Reader, name: &str) -> mlua::Result<SuiteDecl> 
         env: r.string_map("env")?,
         timeout: r.positive_duration("timeout")?,
         depends_on,
+        needs,
         group: r.reference("group", Kind::Group)?.or(scope_group),
         phase: r.reference("phase", Kind::Phase)?.or(scope_phase),
         limiter: r.reference("limiter", Kind::Limiter)?,
@@ -441,6 +463,166 @@ fn suite_decl(lua: &Lua, r: &mut Reader, name: &str) -> mlua::Result<SuiteDecl> 
     r.show("serial", Shown::Bool(decl.serial));
     r.show("slots", Shown::Int(i64::from(decl.slots)));
     Ok(decl)
+}
+
+/// A field that names declarations of `kind`: one handle or name, or an array of them
+/// (`needs = db`, `needs = { db, "cache" }`). `example` is an array to show in messages.
+fn references(r: &Reader, key: &str, kind: Kind, example: &str) -> mlua::Result<Vec<String>> {
+    let word = kind.word();
+    match r.raw(key) {
+        Value::Nil => Ok(Vec::new()),
+        v @ (Value::String(_) | Value::UserData(_)) => reference_of(v, kind)
+            .map(|n| n.into_iter().collect())
+            .map_err(|got| {
+                r.err(format!(
+                    "{key}: expected {word} handles or names, got {got}"
+                ))
+            }),
+        Value::Table(list) => {
+            let items = sequence(list).ok_or_else(|| {
+                r.err(format!(
+                    "{key}: expected an array like {example}, got a table with named keys"
+                ))
+            })?;
+            let mut names: Vec<String> = Vec::with_capacity(items.len());
+            for (i, v) in items.iter().enumerate() {
+                let name = reference_of(v, kind).ok().flatten().ok_or_else(|| {
+                    r.err(format!(
+                        "{key}[{}]: expected a {word} handle or name, got {}",
+                        i + 1,
+                        describe(v)
+                    ))
+                })?;
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+            Ok(names)
+        }
+        other => Err(r.err(format!(
+            "{key}: expected an array of {word} handles or names like {example}, got {}",
+            describe(other)
+        ))),
+    }
+}
+
+/// `ptest.service{}` (DESIGN §11): a process started for the suites that `need` it.
+fn service(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
+    let t = table_arg(lua, "service", &args)?;
+    let (mut r, name) = read_named(lua, Kind::Service, &t, SERVICE_FIELDS)?;
+    let cmd = command_of(&r)?;
+    let scope = match r.string("scope")?.as_deref() {
+        None | Some("run") => Scope::Run,
+        Some("worker") => Scope::Worker,
+        Some(other) => {
+            return Err(r.err(format!(
+                "scope: expected \"run\" (one instance for the run) or \"worker\" (one per worker), got \"{other}\"{}",
+                suggest::hint(other, ["run", "worker"])
+            )));
+        }
+    };
+    let ready = ready_of(&r)?;
+    let decl = ServiceDecl {
+        origin: r.origin.clone(),
+        name: name.clone(),
+        cmd,
+        description: r.string("description")?,
+        cwd: r.string("cwd")?.map(Into::into),
+        env: r.string_map("env")?,
+        own_env: r.string_map("own_env")?,
+        ready,
+        ready_timeout: r.positive_duration("ready_timeout")?,
+        scope,
+        grace: r.duration("grace")?,
+    };
+    r.show("scope", Shown::Text(scope.label().to_owned()));
+    if let Some(t) = decl.ready_timeout {
+        r.show("ready_timeout", Shown::secs(t));
+    }
+    if let Some(g) = decl.grace {
+        r.show("grace", Shown::secs(g));
+    }
+    let index = State::with(lua, |s| {
+        s.decls.services.push(decl);
+        s.decls.services.len() - 1
+    });
+    handle(lua, Kind::Service, Some(name), index, r)
+}
+
+/// `ready = { tcp = "127.0.0.1:{port}" }` (or `http`, `cmd`, `log`), with an optional
+/// `interval`. Exactly one check.
+fn ready_of(r: &Reader) -> mlua::Result<Option<Ready>> {
+    const EXAMPLE: &str = "{ tcp = \"127.0.0.1:{port}\" }";
+    let t = match r.raw("ready") {
+        Value::Nil => return Ok(None),
+        Value::Table(t) => t.clone(),
+        other => {
+            return Err(r.err(format!(
+                "ready: expected a table like {EXAMPLE}, got {}",
+                describe(other)
+            )));
+        }
+    };
+    let o = Reader::read(
+        &t,
+        READY_FIELDS,
+        format!("{}: ready", r.context),
+        r.origin.clone(),
+    )?;
+    o.check_keys()?;
+    let given: Vec<&str> = ["tcp", "http", "cmd", "log"]
+        .into_iter()
+        .filter(|k| !o.raw(k).is_nil())
+        .collect();
+    let check = match given.as_slice() {
+        [] => {
+            return Err(r.err(format!(
+                "ready: give one check: tcp, http, cmd or log, like ready = {EXAMPLE}"
+            )));
+        }
+        [one] => *one,
+        [a, b, ..] => {
+            return Err(r.err(format!(
+                "ready: give one check, not both {a} and {b} (a service is ready when its one check passes)"
+            )));
+        }
+    };
+    let text = |key: &str, example: &str| -> mlua::Result<String> {
+        match o.raw(key) {
+            Value::Integer(_) if key == "tcp" => Ok(describe(o.raw(key))),
+            Value::String(_) => {
+                let s = o.required_string(key)?;
+                Ok(s)
+            }
+            other => Err(o.err(format!(
+                "{key}: expected a string like {example}, got {}",
+                describe(other)
+            ))),
+        }
+    };
+    let check = match check {
+        "tcp" => ReadyCheck::Tcp(text("tcp", "\"127.0.0.1:{port}\"")?),
+        "http" => {
+            let url = text("http", "\"http://127.0.0.1:{port}/health\"")?;
+            if url.starts_with("https://") {
+                return Err(o.err(format!(
+                    "http: \"{url}\": https is not checked (no certificates for a local service); use http://, or tcp = \"HOST:PORT\""
+                )));
+            }
+            if !url.starts_with("http://") {
+                return Err(o.err(format!(
+                    "http: expected a URL like \"http://127.0.0.1:{{port}}/health\", got \"{url}\""
+                )));
+            }
+            ReadyCheck::Http(url)
+        }
+        "cmd" => ReadyCheck::Cmd(command_at(&o, "cmd")?),
+        _ => ReadyCheck::Log(text("log", "\"ready to accept connections\"")?),
+    };
+    Ok(Some(Ready {
+        check,
+        interval: o.positive_duration("interval")?,
+    }))
 }
 
 /// `ptest.group{...}` or `ptest.group(name_or_table, body)`.
@@ -942,6 +1124,7 @@ pub(super) fn install(
     ptest.raw_set("phase", lua.create_function(phase)?)?;
     ptest.raw_set("limiter", lua.create_function(limiter)?)?;
     ptest.raw_set("retry", lua.create_function(retry)?)?;
+    ptest.raw_set("service", lua.create_function(service)?)?;
     ptest.raw_set("on", lua.create_function(on)?)?;
     ptest.raw_set("glob", lua.create_function(glob)?)?;
     ptest.raw_set("sys", sys)?;

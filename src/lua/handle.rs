@@ -39,6 +39,7 @@ pub(super) enum Kind {
     Phase,
     Limiter,
     Retry,
+    Service,
 }
 
 impl Kind {
@@ -50,6 +51,7 @@ impl Kind {
             Kind::Phase => "phase",
             Kind::Limiter => "limiter",
             Kind::Retry => "retry",
+            Kind::Service => "service",
         }
     }
 }
@@ -108,10 +110,10 @@ impl Handle {
             (Kind::Suite | Kind::Batch, b"category") => {
                 Value::String(lua.create_string("default")?)
             }
-            (Kind::Suite | Kind::Batch, b"tags" | b"depends_on") => {
-                Value::Table(lua.create_table()?)
-            }
+            (Kind::Suite | Kind::Batch, b"tags" | b"depends_on" | b"needs")
+            | (Kind::Service, b"env" | b"own_env") => Value::Table(lua.create_table()?),
             (Kind::Phase, b"on_failure") => Value::String(lua.create_string("stop")?),
+            (Kind::Service, b"scope") => Value::String(lua.create_string("run")?),
             _ => Value::Nil,
         })
     }

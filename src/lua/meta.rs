@@ -93,7 +93,7 @@ mod tests {
     fn the_meta_file_names_every_field_the_reader_accepts_and_no_other() {
         let lists = known_key_lists();
         for expected in [
-            "SUITE", "GROUP", "PHASE", "LIMITER", "RETRY", "RETRY_ON", "CONFIG",
+            "SUITE", "GROUP", "PHASE", "LIMITER", "RETRY", "RETRY_ON", "CONFIG", "SERVICE", "READY",
         ] {
             assert!(lists.contains_key(expected), "found {:?}", lists.keys());
         }

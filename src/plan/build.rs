@@ -451,6 +451,10 @@ fn build_with(
         ));
     }
 
+    // Services (DESIGN §11): their own fields, and what each suite needs.
+    let service_ports = super::services::check(&d.services, &mut errors);
+    let needs_of = super::services::resolve_needs(&d.suites, &d.services, &mut errors);
+
     // Slots above a worker count written as a number in ptest.lua.
     for (i, s) in d.suites.iter().enumerate() {
         let Some(phase) = resolved[i].phase else {
@@ -604,6 +608,10 @@ fn build_with(
             timeout: settings.suite_timeout(s.timeout),
             depends_on: r.deps.iter().filter_map(|&dep| new_id[dep]).collect(),
             dependents: Vec::new(),
+            needs: needs_of[i]
+                .iter()
+                .map(|&n| super::ServiceId(n as u32))
+                .collect(),
             group: r.group.map(|g| GroupId(g as u32)),
             phase: PhaseId(phase_of[i] as u32),
             limiter: r.limiter.map(|l| LimiterId(l as u32)),
@@ -633,6 +641,13 @@ fn build_with(
         }
     }
     super::priority::compute(&mut suites, inputs.history);
+    let services = super::services::build(
+        std::mem::take(&mut d.services),
+        service_ports,
+        &d.config_dir,
+        settings.grace.value,
+        &suites,
+    );
     let memory_budget = match d.config.memory {
         Some(b) => b,
         None if suites.iter().any(|s| s.memory.is_some()) => (inputs.memory_available)(),
@@ -651,6 +666,7 @@ fn build_with(
         groups,
         phases,
         limiters,
+        services,
         hooks: d.hooks,
         default_timeout: settings.timeout.value,
         retry_policies: d.retries.into_iter().map(|r| (r.name, r.policy)).collect(),

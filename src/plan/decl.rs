@@ -24,6 +24,8 @@ pub(crate) struct SuiteDecl {
     pub env: BTreeMap<String, OsString>,
     pub timeout: Option<Duration>,
     pub depends_on: Vec<String>,
+    /// `needs = { db }`: the services (by name) that must be ready before it starts (DESIGN §11).
+    pub needs: Vec<String>,
     pub group: Option<String>,
     pub phase: Option<String>,
     pub limiter: Option<String>,
@@ -314,6 +316,79 @@ fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
 }
 
+/// `ptest.service{}` (DESIGN §11): a long-running process started for the suites that need it.
+/// Templates (`{port}`, `{port:NAME}`, `{worker}`, `{tmpdir}`, ...) are filled per instance.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ServiceDecl {
+    pub origin: Origin,
+    pub name: String,
+    pub cmd: CommandLine,
+    pub description: Option<String>,
+    /// As written, relative to the config's folder.
+    pub cwd: Option<PathBuf>,
+    /// Given to the suites that need it, and to the service's own process.
+    pub env: BTreeMap<String, OsString>,
+    /// Given to the service's process only.
+    pub own_env: BTreeMap<String, OsString>,
+    pub ready: Option<Ready>,
+    pub ready_timeout: Option<Duration>,
+    pub scope: Scope,
+    /// SIGTERM to SIGKILL when it is stopped; `None`: the run's `grace`.
+    pub grace: Option<Duration>,
+}
+
+/// How many instances of a service a run has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// One for the whole run.
+    Run,
+    /// One per worker slot, started on that worker for the first suite that needs it there.
+    Worker,
+}
+
+impl Scope {
+    pub fn label(self) -> &'static str {
+        match self {
+            Scope::Run => "run",
+            Scope::Worker => "worker",
+        }
+    }
+}
+
+/// When a service counts as ready, and how often to look.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ready {
+    pub check: ReadyCheck,
+    /// Between two looks; `None`: the check's own default.
+    pub interval: Option<Duration>,
+}
+
+/// One readiness check, templates not yet filled.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadyCheck {
+    /// `HOST:PORT` (or a bare port, on 127.0.0.1) accepts a TCP connection.
+    Tcp(String),
+    /// `http://HOST:PORT/PATH` answers a GET with a 2xx status.
+    Http(String),
+    /// A command exits 0 (tried again until it does).
+    Cmd(CommandLine),
+    /// This text appears in the service's output.
+    Log(String),
+}
+
+impl ReadyCheck {
+    /// `tcp`, `http`, `cmd` or `log`: the field it was written with.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ReadyCheck::Tcp(_) => "tcp",
+            ReadyCheck::Http(_) => "http",
+            ReadyCheck::Cmd(_) => "cmd",
+            ReadyCheck::Log(_) => "log",
+        }
+    }
+}
+
 /// `ptest.config{}`; every field optional, later calls override earlier ones.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct ConfigDecl {
@@ -339,6 +414,7 @@ pub(crate) struct Declarations {
     pub phases: Vec<PhaseDecl>,
     pub limiters: Vec<LimiterDecl>,
     pub retries: Vec<RetryDecl>,
+    pub services: Vec<ServiceDecl>,
     /// Names of the hook events registered (for `plan` output).
     pub hooks: Vec<String>,
 }

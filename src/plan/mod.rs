@@ -4,13 +4,14 @@
 pub(crate) mod build;
 pub(crate) mod decl;
 pub(crate) mod priority;
+pub(crate) mod services;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::Origin;
 use crate::exec::CommandLine;
-pub(crate) use decl::{OnFailure, RetryPolicy};
+pub(crate) use decl::{OnFailure, Ready, ReadyCheck, RetryPolicy, Scope};
 
 macro_rules! id_type {
     ($name:ident) => {
@@ -27,6 +28,7 @@ id_type!(SuiteId);
 id_type!(GroupId);
 id_type!(PhaseId);
 id_type!(LimiterId);
+id_type!(ServiceId);
 
 /// Where the worker count came from (shown by `ptest plan` and the run header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +126,8 @@ pub struct Suite {
     /// Only dependencies inside the plan (with `--no-deps`, the others are dropped).
     pub depends_on: Vec<SuiteId>,
     pub dependents: Vec<SuiteId>,
+    /// The services that must be ready before it starts (DESIGN §11).
+    pub needs: Vec<ServiceId>,
     pub group: Option<GroupId>,
     pub phase: PhaseId,
     pub limiter: Option<LimiterId>,
@@ -213,6 +217,32 @@ impl Share {
     }
 }
 
+/// A long-running process started for the suites that need it (DESIGN §11). Templates are
+/// filled per instance when it starts.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub id: ServiceId,
+    pub name: String,
+    pub origin: Origin,
+    pub description: Option<String>,
+    pub cmd: CommandLine,
+    /// Absolute.
+    pub cwd: PathBuf,
+    /// Given to the suites that need it, and to the service's own process.
+    pub env: Vec<(String, std::ffi::OsString)>,
+    /// Given to the service's process only.
+    pub own_env: Vec<(String, std::ffi::OsString)>,
+    pub ready: Option<Ready>,
+    pub ready_timeout: Duration,
+    pub scope: Scope,
+    /// SIGTERM to SIGKILL when it is stopped.
+    pub grace: Duration,
+    /// The ports its templates name, sorted: `None` is `{port}`, `Some(name)` `{port:name}`.
+    pub ports: Vec<Option<String>>,
+    /// The suites of the plan that need it, in plan order (empty: it never starts).
+    pub needed_by: Vec<SuiteId>,
+}
+
 /// The resolved, validated schedule.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -228,6 +258,8 @@ pub struct Plan {
     /// In declaration order; the implicit `default` comes first unless declared explicitly.
     pub phases: Vec<Phase>,
     pub limiters: Vec<Limiter>,
+    /// Every service declared, in declaration order (`ServiceId` is the position).
+    pub services: Vec<Service>,
     pub hooks: Vec<String>,
     /// The suite timeout when a suite gives none (`ptest.config { timeout }`, default 300 s);
     /// `--timeout` has already replaced every suite's own.
@@ -260,6 +292,10 @@ impl Plan {
 
     pub fn limiter(&self, id: LimiterId) -> &Limiter {
         &self.limiters[id.index()]
+    }
+
+    pub fn service(&self, id: ServiceId) -> &Service {
+        &self.services[id.index()]
     }
 
     pub fn group_name(&self, s: &Suite) -> Option<&str> {

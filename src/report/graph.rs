@@ -108,6 +108,19 @@ pub(crate) fn dot(plan: &Plan) -> String {
     for (d, s) in edges(plan) {
         let _ = writeln!(out, "  s{} -> s{};", d.0, s.0);
     }
+    // Services sit outside the phases (they live as long as a suite needs them); a dashed edge
+    // leads to each suite that needs one.
+    for v in &plan.services {
+        let _ = writeln!(
+            out,
+            "  v{} [label=\"service {}\", shape=cylinder];",
+            v.id.0,
+            dot_escape(&v.name)
+        );
+        for s in &v.needed_by {
+            let _ = writeln!(out, "  v{} -> s{} [style=dashed];", v.id.0, s.0);
+        }
+    }
     out.push_str("}\n");
     out
 }
@@ -164,6 +177,17 @@ pub(crate) fn mermaid(plan: &Plan) -> String {
     }
     for (d, s) in edges(plan) {
         let _ = writeln!(out, "  s{} --> s{}", d.0, s.0);
+    }
+    for v in &plan.services {
+        let _ = writeln!(
+            out,
+            "  v{}[(\"service {}\")]",
+            v.id.0,
+            mermaid_escape(&v.name)
+        );
+        for s in &v.needed_by {
+            let _ = writeln!(out, "  v{} -.-> s{}", v.id.0, s.0);
+        }
     }
     // Suites skipped before the run (disabled, `--skip`) are drawn dashed and grey.
     let skipped: Vec<String> = plan

@@ -30,6 +30,14 @@ fn suite_details(out: &mut String, plan: &Plan, s: &Suite) {
         out.push_str("  depends_on: ");
         out.push_str(&names(plan, &s.depends_on));
     }
+    if !s.needs.is_empty() {
+        out.push_str("  needs: ");
+        push_joined(
+            out,
+            s.needs.iter().map(|n| plan.service(*n).name.as_str()),
+            ", ",
+        );
+    }
     if let Some(l) = s.limiter {
         let _ = write!(out, "  limiter: {}", shown(&plan.limiter(l).name));
     }
@@ -99,6 +107,98 @@ fn push_joined<'a>(out: &mut String, items: impl Iterator<Item = Cow<'a, str>>, 
     }
 }
 
+/// How a service is checked, as `ptest list` and `ptest plan` show it: `tcp 127.0.0.1:{port}`.
+pub(crate) fn ready_text(v: &crate::plan::Service) -> String {
+    use crate::plan::ReadyCheck;
+    match v.ready.as_ref().map(|r| &r.check) {
+        None => "when started".to_owned(),
+        Some(ReadyCheck::Tcp(t)) => format!("tcp {t}"),
+        Some(ReadyCheck::Http(u)) => format!("http {u}"),
+        Some(ReadyCheck::Cmd(c)) => format!("cmd {}", command_text(c)),
+        Some(ReadyCheck::Log(l)) => format!("log {l:?}"),
+    }
+}
+
+fn command_text(c: &CommandLine) -> String {
+    match c {
+        CommandLine::Shell(s) => s.to_string_lossy().into_owned(),
+        CommandLine::Argv(v) => v
+            .iter()
+            .map(|a| crate::plan::decl::shell_quote(&a.to_string_lossy()))
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+/// A service's scope, check and the suites that need it, on one line.
+fn service_line(plan: &Plan, v: &crate::plan::Service) -> String {
+    let mut line = format!("scope {}  ready: {}", v.scope.label(), ready_text(v));
+    if v.ready.is_some() {
+        let _ = write!(
+            line,
+            " within {}",
+            crate::plan::services::secs_text(v.ready_timeout)
+        );
+    }
+    if !v.ports.is_empty() {
+        line.push_str("  ports: ");
+        let ports: Vec<String> = v
+            .ports
+            .iter()
+            .map(|p| match p {
+                None => "{port}".to_owned(),
+                Some(n) => format!("{{port:{n}}}"),
+            })
+            .collect();
+        line.push_str(&ports.join(" "));
+    }
+    let n = v.needed_by.len();
+    if n == 0 {
+        line.push_str("  needed by no suite (never started)");
+    } else {
+        let _ = write!(
+            line,
+            "  needed by {n} suite{}: {}",
+            if n == 1 { "" } else { "s" },
+            needers(plan, v)
+        );
+    }
+    line
+}
+
+/// The suites that need a service, a batch's parts as the batch (`unit[1..4]`).
+fn needers(plan: &Plan, v: &crate::plan::Service) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut last_batch: Option<(&str, u32, u32)> = None;
+    let flush = |out: &mut Vec<String>, b: Option<(&str, u32, u32)>| {
+        if let Some((name, first, last)) = b {
+            if first == last {
+                out.push(format!("{name}[{first}]"));
+            } else {
+                out.push(format!("{name}[{first}..{last}]"));
+            }
+        }
+    };
+    for id in &v.needed_by {
+        let s = plan.suite(*id);
+        match (&s.part, &mut last_batch) {
+            (Some(p), Some((name, _, last))) if *name == p.batch && *last + 1 == p.index => {
+                *last = p.index;
+            }
+            (Some(p), _) => {
+                flush(&mut out, last_batch.take());
+                last_batch = Some((p.batch.as_str(), p.index, p.index));
+            }
+            (None, _) => {
+                flush(&mut out, last_batch.take());
+                out.push(s.name.clone());
+            }
+        }
+    }
+    flush(&mut out, last_batch);
+    out.join(", ")
+}
+
 /// `ptest list`: suites by phase, then group, with category and the fields that shape a run.
 pub(crate) fn list_text(plan: &Plan) -> String {
     let mut out = String::with_capacity(128 * (plan.suites.len() + plan.phases.len() + 1));
@@ -160,6 +260,19 @@ pub(crate) fn list_text(plan: &Plan) -> String {
                     part_items(&mut out, indent, part);
                 }
             }
+        }
+    }
+    if !plan.services.is_empty() {
+        out.push_str("services\n");
+        let width = plan
+            .services
+            .iter()
+            .map(|v| v.name.chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(40);
+        for v in &plan.services {
+            let _ = writeln!(out, "  {:<width$}  {}", v.name, service_line(plan, v));
         }
     }
     let skipped = plan.suites.iter().filter(|s| s.skip.is_some()).count();
@@ -241,6 +354,9 @@ pub(crate) fn list_json(plan: &Plan) -> String {
                 "priority": priority[s.id.index()],
                 "origin": s.origin.to_string(),
             });
+            if !s.needs.is_empty() {
+                v["needs"] = json!(s.needs.iter().map(|n| &plan.service(*n).name).collect::<Vec<_>>());
+            }
             // Only a batch's parts have the key: plain suites' JSON stays as it was.
             if let Some(p) = &s.part {
                 v["batch"] = json!({
@@ -289,9 +405,60 @@ pub(crate) fn list_json(plan: &Plan) -> String {
         "hooks": plan.hooks,
         "suites": suites,
     });
+    let mut doc = doc;
+    // Only a config that declares services has the key.
+    if !plan.services.is_empty() {
+        doc["services"] = plan
+            .services
+            .iter()
+            .map(|v| service_json(plan, v, &env_map))
+            .collect();
+    }
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
     s.push('\n');
     s
+}
+
+/// An environment as a JSON object (bytes that are not UTF-8 shown as U+FFFD).
+type EnvMap<'a> = dyn Fn(&[(String, std::ffi::OsString)]) -> serde_json::Map<String, Value> + 'a;
+
+fn command_json(c: &CommandLine) -> Value {
+    match c {
+        CommandLine::Shell(c) => json!(c.to_string_lossy()),
+        CommandLine::Argv(v) => json!(v.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>()),
+    }
+}
+
+fn service_json(
+    plan: &Plan,
+    v: &crate::plan::Service,
+    env_map: &EnvMap<'_>,
+) -> Value {
+    use crate::plan::ReadyCheck;
+    let ready = v.ready.as_ref().map(|r| {
+        let (kind, what) = match &r.check {
+            ReadyCheck::Tcp(t) => ("tcp", json!(t)),
+            ReadyCheck::Http(u) => ("http", json!(u)),
+            ReadyCheck::Cmd(c) => ("cmd", command_json(c)),
+            ReadyCheck::Log(l) => ("log", json!(l)),
+        };
+        json!({ kind: what, "interval": r.interval.map(secs) })
+    });
+    json!({
+        "name": v.name,
+        "description": v.description,
+        "cmd": command_json(&v.cmd),
+        "cwd": v.cwd,
+        "env": env_map(&v.env),
+        "own_env": env_map(&v.own_env),
+        "scope": v.scope,
+        "ready": ready,
+        "ready_timeout": secs(v.ready_timeout),
+        "grace": secs(v.grace),
+        "ports": v.ports.iter().map(|p| p.as_deref().unwrap_or("")).collect::<Vec<_>>(),
+        "needed_by": v.needed_by.iter().map(|id| &plan.suite(*id).name).collect::<Vec<_>>(),
+        "origin": v.origin.to_string(),
+    })
 }
 
 /// `ptest plan`: the parallelization report a team reads before trusting a config.
@@ -405,6 +572,14 @@ pub(crate) fn plan_text(plan: &Plan) -> String {
                 "  ({users} suite{})",
                 if users == 1 { "" } else { "s" }
             );
+        }
+    }
+    if !plan.services.is_empty() {
+        out.push_str(
+            "\nservices (started for the first suite that needs them, stopped after the last):\n",
+        );
+        for v in &plan.services {
+            let _ = writeln!(out, "  {}  {}", v.name, service_line(plan, v));
         }
     }
     let priority = crate::plan::priority::initial(plan);

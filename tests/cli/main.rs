@@ -46,6 +46,7 @@ mod run_basic;
 mod run_output;
 mod run_stop;
 mod selection;
+mod services;
 mod shards;
 mod socket_abuse;
 mod terminal_view;

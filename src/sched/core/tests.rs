@@ -42,6 +42,7 @@ fn suite(name: &str) -> SuiteDecl {
         env: BTreeMap::new(),
         timeout: None,
         depends_on: Vec::new(),
+        needs: Vec::new(),
         group: None,
         phase: None,
         limiter: None,
