@@ -79,6 +79,40 @@ impl std::fmt::Display for SkipReason {
     }
 }
 
+/// One instance of a service (DESIGN §11): the run's only one, or the one of a worker slot for
+/// `scope = "worker"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct ServiceInstance {
+    pub service: crate::plan::ServiceId,
+    pub worker: Option<u32>,
+}
+
+/// Why a service instance failed, as the suites it fails say it, and where to read its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ServiceFailure {
+    /// `service "db" not ready after 30s`, `service "db" exited with 1`.
+    pub message: String,
+    /// The instance's log.
+    pub log: PathBuf,
+    /// The byte range of its log that the failures show (its end).
+    pub tail: (u64, u64),
+}
+
+/// What a run did with one service instance, for the reports.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ServiceRecord {
+    pub instance: ServiceInstance,
+    pub log_file: PathBuf,
+    /// `(None, port)` for `{port}`, `(Some(name), port)` for `{port:name}`.
+    pub ports: Vec<(Option<String>, u16)>,
+    pub started: SystemTime,
+    pub ready: Option<SystemTime>,
+    /// When its process ended.
+    pub stopped: Option<SystemTime>,
+    /// Why it failed, if it did.
+    pub failure: Option<String>,
+}
+
 /// What happened to one suite, in the run and in the report.
 #[derive(Debug, Clone)]
 pub(crate) struct SuiteResult {
@@ -102,6 +136,9 @@ pub(crate) struct SuiteResult {
     pub last_output: Option<(u64, u64)>,
     /// Every attempt that ran, in order: its own worker, times and outcome.
     pub attempts_detail: Vec<AttemptDetail>,
+    /// What its passing attempt appended to `PTEST_ENV` (DESIGN §11): given to the suites that
+    /// depend on it. Plain data, so that a result can carry it to another machine.
+    pub exports: Vec<(String, std::ffi::OsString)>,
     /// A batch's part with `results`: every testcase, the latest attempt's for each item.
     pub testcases: Vec<crate::batch::results::TestCase>,
 }
@@ -165,6 +202,7 @@ impl SuiteResult {
             cpu_time: None,
             last_output: None,
             attempts_detail: Vec::new(),
+            exports: Vec::new(),
             testcases: Vec::new(),
         }
     }

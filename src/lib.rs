@@ -19,6 +19,7 @@ mod report;
 mod run;
 mod safe_write;
 mod sched;
+mod services;
 mod settings;
 mod shard;
 mod shell;

@@ -79,6 +79,30 @@ pub(crate) fn open(path: &Path, header: &str, start: LogStart) -> Result<(File, 
     Ok((file, start))
 }
 
+/// ptest's own note after the output in a log (why a suite failed without its own doing: a
+/// service it needs ended): `title` as a line, then `body`, appended to the log or, with
+/// `fresh`, in place of an earlier run's. Returns the byte range of the title and body.
+pub(crate) fn append_note(
+    path: &Path,
+    title: &str,
+    body: &[u8],
+    fresh: bool,
+) -> Result<(u64, u64), String> {
+    let start = if fresh {
+        LogStart::Fresh(None)
+    } else {
+        LogStart::Append
+    };
+    let (mut file, after_title) = open(path, title, start)?;
+    let cannot = |err: io::Error| format!("cannot write log file {}: {err}", path.display());
+    file.write_all(body).map_err(cannot)?;
+    if !body.is_empty() && !body.ends_with(b"\n") {
+        file.write_all(b"\n").map_err(cannot)?;
+    }
+    let end = file.metadata().map_err(cannot)?.len();
+    Ok((after_title.saturating_sub(title.len() as u64 + 1), end))
+}
+
 /// Opens a log for writing, never through a symbolic link: a link planted where the log goes is
 /// removed (the link, not what it points to) and a fresh file made in its place. A log folder
 /// removed during the run is made again. Anything else that is not a regular file (a folder, a

@@ -8,7 +8,7 @@
 mod executor;
 mod follow;
 mod log;
-pub(crate) use log::read_tail;
+pub(crate) use log::{append_note, read_tail};
 pub(crate) mod platform;
 mod process;
 pub(crate) use process::{become_subreaper, block_signals_in_this_thread};

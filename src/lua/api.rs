@@ -479,20 +479,21 @@ fn references(r: &Reader, key: &str, kind: Kind, example: &str) -> mlua::Result<
                 ))
             }),
         Value::Table(list) => {
-            let items = sequence(list).ok_or_else(|| {
+            let items = sequence(list, |i, v| {
+                reference_of(v, kind).ok().flatten().ok_or_else(|| {
+                    r.err(format!(
+                        "{key}[{i}]: expected a {word} handle or name, got {}",
+                        describe(v)
+                    ))
+                })
+            })?
+            .ok_or_else(|| {
                 r.err(format!(
                     "{key}: expected an array like {example}, got a table with named keys"
                 ))
             })?;
             let mut names: Vec<String> = Vec::with_capacity(items.len());
-            for (i, v) in items.iter().enumerate() {
-                let name = reference_of(v, kind).ok().flatten().ok_or_else(|| {
-                    r.err(format!(
-                        "{key}[{}]: expected a {word} handle or name, got {}",
-                        i + 1,
-                        describe(v)
-                    ))
-                })?;
+            for name in items {
                 if !names.contains(&name) {
                     names.push(name);
                 }

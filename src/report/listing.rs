@@ -429,11 +429,7 @@ fn command_json(c: &CommandLine) -> Value {
     }
 }
 
-fn service_json(
-    plan: &Plan,
-    v: &crate::plan::Service,
-    env_map: &EnvMap<'_>,
-) -> Value {
+fn service_json(plan: &Plan, v: &crate::plan::Service, env_map: &EnvMap<'_>) -> Value {
     use crate::plan::ReadyCheck;
     let ready = v.ready.as_ref().map(|r| {
         let (kind, what) = match &r.check {

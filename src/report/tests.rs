@@ -155,6 +155,7 @@ pub(crate) fn result(plan: &Plan, name: &str, status: Status, secs: f64) -> Suit
                 output: None,
             }]
         },
+        exports: Vec::new(),
         testcases: Vec::new(),
     }
 }

@@ -27,9 +27,10 @@ use super::limits::Refusal;
 use super::queue::{Admit, Queue, Slots};
 use crate::batch::results::TestCase;
 use crate::event::{
-    AttemptDetail, AttemptView, CancelReason, DependencyEnd, SkipReason, Status, SuiteResult,
+    AttemptDetail, AttemptView, CancelReason, DependencyEnd, ServiceFailure, ServiceInstance,
+    SkipReason, Status, SuiteResult,
 };
-use crate::plan::{LimiterId, OnFailure, Plan, SuiteId};
+use crate::plan::{LimiterId, OnFailure, Plan, Scope, ServiceId, SuiteId};
 
 /// DESIGN §8: a suite is slow past twice its expected duration, and at least this many seconds
 /// over it.
@@ -50,6 +51,10 @@ pub(crate) enum Input {
     Timer(Timer),
     /// SIGINT or SIGTERM to ptest: the first stops the run as fail-fast does, a second kills.
     Signal,
+    /// A service instance that a [`Command::StartService`] started is ready (DESIGN §11).
+    ServiceReady(ServiceInstance),
+    /// A service instance failed: it was not ready in time, or it ended while suites need it.
+    ServiceFailed(ServiceInstance, ServiceFailure),
 }
 
 /// Which wake-up fired.
@@ -89,6 +94,8 @@ pub(crate) struct Ended {
     pub output: (u64, u64),
     /// A batch's part: the testcases its results file held (`None`: none could be read).
     pub testcases: Option<Vec<TestCase>>,
+    /// What it appended to `PTEST_ENV` (read only after a pass).
+    pub exports: Vec<(String, std::ffi::OsString)>,
 }
 
 /// What the driver must do, in order.
@@ -130,6 +137,13 @@ pub(crate) enum Command {
         elapsed: Duration,
         expected: Duration,
     },
+    /// Start this service instance (DESIGN §11): a suite that needs it is about to start (on
+    /// its worker, for `scope = "worker"`). [`Input::ServiceReady`] or [`Input::ServiceFailed`]
+    /// follows. An instance is started once in a run.
+    StartService(ServiceInstance),
+    /// No suite left needs it (or it failed): stop its process group, SIGTERM then SIGKILL after
+    /// its grace.
+    StopService(ServiceInstance),
 }
 
 /// What the core asks outside, answered at once.
@@ -145,6 +159,32 @@ pub(crate) trait Host {
     fn output(&mut self, suite: SuiteId, range: (u64, u64)) -> Vec<u8>;
     /// Ask the `when` predicate `predicate` whether to retry this attempt.
     fn judge(&mut self, predicate: usize, view: &AttemptView<'_>) -> Result<bool, String>;
+    /// Write a service's failure (its message and the end of its log) into the suite's log,
+    /// after what an attempt wrote (`append`) or in place of an earlier run's log; the byte
+    /// range written, which the suite's report shows.
+    fn service_note(
+        &mut self,
+        suite: SuiteId,
+        failure: &ServiceFailure,
+        append: bool,
+    ) -> Option<(u64, u64)>;
+}
+
+/// Where a service instance is in the run. One that is gone never starts again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Instance {
+    Starting,
+    Ready,
+    Gone,
+}
+
+/// What the services a suite needs say to its start.
+enum ServiceAdmit {
+    /// Every one is ready; for `scope = "worker"`, on this worker slot.
+    Yes(Option<u32>),
+    No,
+    /// One it needs has failed: the suite fails with it.
+    Failed(ServiceId),
 }
 
 /// Where a suite is in the run.
@@ -230,6 +270,15 @@ pub(crate) struct Core<'p> {
     slow_at: Vec<(Instant, AttemptKey, Instant)>,
     /// The suite's `SLOW` has been said.
     slow_said: Vec<bool>,
+    /// Per service: the suites that need it and have not ended (DESIGN §11).
+    needers_left: Vec<usize>,
+    /// Every service instance started in the run.
+    instances: BTreeMap<ServiceInstance, Instance>,
+    /// Per service: its first failure, which every suite that needs it and has not started
+    /// fails with.
+    service_failed: Vec<Option<ServiceFailure>>,
+    /// Attempts stopped because an instance they need failed: they end failed, with this.
+    lost: BTreeMap<AttemptKey, ServiceFailure>,
     out: Vec<Command>,
 }
 
@@ -274,6 +323,10 @@ impl<'p> Core<'p> {
             memory_alone: false,
             slow_at: Vec::new(),
             slow_said: vec![false; n],
+            needers_left: plan.services.iter().map(|v| v.needed_by.len()).collect(),
+            instances: BTreeMap::new(),
+            service_failed: vec![None; plan.services.len()],
+            lost: BTreeMap::new(),
             out: Vec::new(),
         }
     }
@@ -294,6 +347,12 @@ impl<'p> Core<'p> {
             Input::Timer(Timer::Limiter) => self.limiter_wake = None,
             Input::Timer(Timer::Slow) => self.say_slow(now),
             Input::Signal => self.on_signal(),
+            Input::ServiceReady(inst) => {
+                if let Some(state @ Instance::Starting) = self.instances.get_mut(&inst) {
+                    *state = Instance::Ready;
+                }
+            }
+            Input::ServiceFailed(inst, failure) => self.on_service_failed(inst, failure, host),
         }
         self.settle(now, host);
         std::mem::take(&mut self.out)
@@ -369,6 +428,11 @@ impl<'p> Core<'p> {
     /// The items a started batch attempt runs (`None`: all, or not a batch).
     pub(crate) fn items_of(&self, key: AttemptKey) -> Option<&[usize]> {
         self.attempts.get(&key).and_then(|r| r.items.as_deref())
+    }
+
+    /// The suite's final result, if it has ended.
+    pub(crate) fn result_if_done(&self, id: SuiteId) -> Option<&SuiteResult> {
+        self.results[id.index()].as_ref()
     }
 
     pub(crate) fn result(&self, id: SuiteId) -> &SuiteResult {
@@ -465,6 +529,12 @@ impl<'p> Core<'p> {
             let wake = &mut self.limiter_wake;
             let wait_since = &mut self.limiter_wait_since;
             let memory = (self.memory_in_use, self.memory_alone, self.attempts.len());
+            let slots = &self.slots;
+            let instances = &mut self.instances;
+            let failed = &self.service_failed;
+            let out = &mut self.out;
+            let mut first_slot = None;
+            let mut to_fail: Vec<(SuiteId, ServiceId)> = Vec::new();
             let picked = self.queue.pop(plan, |id| {
                 if state[id.index()] != State::Pending {
                     return Admit::Discard;
@@ -475,6 +545,16 @@ impl<'p> Core<'p> {
                 if !memory_fits(plan, id, memory) {
                     return Admit::No;
                 }
+                // DESIGN §11: the services it needs are ready (on its worker, for the ones of
+                // scope "worker"); a refusal starts the missing ones and holds nothing.
+                first_slot = match services_admit(plan, id, slots, instances, failed, out) {
+                    ServiceAdmit::Yes(slot) => slot,
+                    ServiceAdmit::No => return Admit::No,
+                    ServiceAdmit::Failed(n) => {
+                        to_fail.push((id, n));
+                        return Admit::Discard;
+                    }
+                };
                 // Further checks that hold nothing go here. The token is taken last, only when
                 // everything else admits the suite.
                 let Some(l) = plan.suite(id).limiter else {
@@ -497,11 +577,18 @@ impl<'p> Core<'p> {
                     }
                 }
             });
+            for (id, n) in to_fail {
+                if let Some(f) = self.service_failed[n.index()].clone() {
+                    self.fail_for_service(id, &f, host);
+                }
+            }
             let Some(id) = picked else { break };
-            let slots = self
-                .slots
-                .take(slots_needed(plan, id, total))
-                .expect("admitted with enough free slots");
+            let need = slots_needed(plan, id, total);
+            let slots = match first_slot {
+                Some(w) => self.slots.take_from(w, need),
+                None => self.slots.take(need),
+            }
+            .expect("admitted with enough free slots");
             self.start(id, slots, now);
         }
     }
@@ -562,6 +649,19 @@ impl<'p> Core<'p> {
         let Some(a) = self.attempts.remove(&e.key) else {
             return;
         };
+        // DESIGN §11: stopped because a service it needs failed: it fails with the service's
+        // words, and the end of the service's log follows its own output.
+        let lost = self.lost.remove(&e.key);
+        if let Some(f) = &lost {
+            e.verdict = Verdict::Fail {
+                code: None,
+                signal: None,
+                message: Some(f.message.clone()),
+            };
+            if let Some((_, end)) = host.service_note(a.id, f, true) {
+                e.output.1 = end.max(e.output.1);
+            }
+        }
         let plan = self.plan;
         let id = a.id;
         let s = plan.suite(id);
@@ -624,6 +724,7 @@ impl<'p> Core<'p> {
 
         // DESIGN §2 retry policies; the slot is already free while the backoff runs.
         let retryable = matches!(e.verdict, Verdict::Fail { .. } | Verdict::Timeout)
+            && lost.is_none()
             && a.attempt < s.retry.attempts
             && self.may_start()
             && self.retry_wanted(id, a.attempt, &e, host);
@@ -695,6 +796,11 @@ impl<'p> Core<'p> {
             last_output: Some(e.output),
             attempts_detail: p.attempts_detail.clone(),
             testcases: std::mem::take(&mut p.testcases),
+            exports: if status.is_pass() {
+                std::mem::take(&mut e.exports)
+            } else {
+                Vec::new()
+            },
         };
         self.finish(result);
     }
@@ -797,6 +903,14 @@ impl<'p> Core<'p> {
         self.phase_open[s.phase.index()] -= 1;
         self.results[id.index()] = Some(result);
         self.out.push(Command::Finished(id));
+        // DESIGN §11: a service no suite left needs is stopped.
+        for &n in &s.needs {
+            let left = &mut self.needers_left[n.index()];
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                self.stop_service(n);
+            }
+        }
         if status.is_pass() {
             for &d in &s.dependents {
                 self.waiting_deps[d.index()] -= 1;
@@ -880,6 +994,98 @@ impl<'p> Core<'p> {
         }
     }
 
+    /// Stop every instance of a service that is starting or ready.
+    fn stop_service(&mut self, n: ServiceId) {
+        let from = ServiceInstance {
+            service: n,
+            worker: None,
+        };
+        for (inst, state) in self.instances.range_mut(from..) {
+            if inst.service != n {
+                break;
+            }
+            if *state != Instance::Gone {
+                *state = Instance::Gone;
+                self.out.push(Command::StopService(*inst));
+            }
+        }
+    }
+
+    /// DESIGN §11: an instance was not ready in time or ended while needed. Suites running on
+    /// it are stopped and fail with its words; suites that need the service and have not
+    /// started fail now (it is not started again). Running suites on its other instances go on.
+    fn on_service_failed(
+        &mut self,
+        inst: ServiceInstance,
+        failure: ServiceFailure,
+        host: &mut dyn Host,
+    ) {
+        let n = inst.service;
+        if let Some(state) = self.instances.get_mut(&inst) {
+            if *state != Instance::Gone {
+                *state = Instance::Gone;
+                self.out.push(Command::StopService(inst));
+            }
+        }
+        if self.needers_left[n.index()] == 0 {
+            return;
+        }
+        if self.service_failed[n.index()].is_none() {
+            self.service_failed[n.index()] = Some(failure.clone());
+        }
+        let on_it = |a: &Running| match inst.worker {
+            None => true,
+            Some(w) => a.slots[0] == w,
+        };
+        let lost: Vec<AttemptKey> = self
+            .attempts
+            .iter()
+            .filter(|(k, a)| {
+                !self.lost.contains_key(k) && self.plan.suite(a.id).needs.contains(&n) && on_it(a)
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for key in lost {
+            self.lost.insert(key, failure.clone());
+            self.out.push(Command::Cancel(key));
+        }
+        let waiting: Vec<SuiteId> = self.plan.services[n.index()]
+            .needed_by
+            .iter()
+            .copied()
+            .filter(|id| matches!(self.state[id.index()], State::Pending | State::Backoff))
+            .collect();
+        for id in waiting {
+            self.fail_for_service(id, &failure, host);
+        }
+    }
+
+    /// A suite that has not started (or waits between attempts) fails because a service it
+    /// needs failed; its log gets the service's words and the end of the service's log.
+    fn fail_for_service(&mut self, id: SuiteId, failure: &ServiceFailure, host: &mut dyn Host) {
+        match self.state[id.index()] {
+            State::Pending => self.queue.forget_work(self.plan, id),
+            State::Backoff => {}
+            State::Running | State::Done => return,
+        }
+        let p = &self.progress[id.index()];
+        let note = host.service_note(id, failure, p.attempts > 0);
+        let mut r = SuiteResult::skipped(id, SkipReason::NotReached);
+        r.status = Status::Failed;
+        r.skip_reason = None;
+        r.error_message = Some(failure.message.clone());
+        r.log_file = Some(self.log_files[id.index()].clone());
+        r.last_output = note;
+        r.attempts = p.attempts;
+        r.duration = p.duration;
+        r.start_time = p.first_start;
+        r.end_time = p.attempts_detail.last().map(|d| d.end);
+        r.worker = p.worker;
+        r.attempts_detail.clone_from(&p.attempts_detail);
+        r.failed_attempts.clone_from(&p.failed_attempts);
+        self.finish(r);
+    }
+
     /// DESIGN §3 rule 8: the first signal stops as fail-fast does; a second kills everything,
     /// `always` phases too.
     fn on_signal(&mut self) {
@@ -890,6 +1096,85 @@ impl<'p> Core<'p> {
         }
         self.begin_stop(CancelReason::Interrupted);
     }
+}
+
+/// DESIGN §11: whether the services a suite needs let it start now. One of scope "run" must be
+/// ready; those of scope "worker" must be ready on one free worker slot, which the suite then
+/// takes as its first. A refusal starts what is missing: the run's instance, or the instances
+/// on the lowest free slot that has none yet (so that several start side by side, one per
+/// slot, while suites wait); it never holds anything.
+fn services_admit(
+    plan: &Plan,
+    id: SuiteId,
+    slots: &Slots,
+    instances: &mut BTreeMap<ServiceInstance, Instance>,
+    failed: &[Option<ServiceFailure>],
+    out: &mut Vec<Command>,
+) -> ServiceAdmit {
+    let s = plan.suite(id);
+    if s.needs.is_empty() {
+        return ServiceAdmit::Yes(None);
+    }
+    if let Some(&n) = s.needs.iter().find(|n| failed[n.index()].is_some()) {
+        return ServiceAdmit::Failed(n);
+    }
+    let mut ready = true;
+    let mut per_worker: Vec<ServiceId> = Vec::new();
+    for &n in &s.needs {
+        if plan.service(n).scope == Scope::Worker {
+            per_worker.push(n);
+            continue;
+        }
+        let inst = ServiceInstance {
+            service: n,
+            worker: None,
+        };
+        match instances.get(&inst) {
+            Some(Instance::Ready) => {}
+            Some(_) => ready = false,
+            None => {
+                instances.insert(inst, Instance::Starting);
+                out.push(Command::StartService(inst));
+                ready = false;
+            }
+        }
+    }
+    if per_worker.is_empty() {
+        return if ready {
+            ServiceAdmit::Yes(None)
+        } else {
+            ServiceAdmit::No
+        };
+    }
+    let at = |w: u32, n: ServiceId| ServiceInstance {
+        service: n,
+        worker: Some(w),
+    };
+    let free: Vec<u32> = slots.free_slots().collect();
+    if let Some(&w) = free.iter().find(|&&w| {
+        per_worker
+            .iter()
+            .all(|&n| instances.get(&at(w, n)) == Some(&Instance::Ready))
+    }) {
+        return if ready {
+            ServiceAdmit::Yes(Some(w))
+        } else {
+            ServiceAdmit::No
+        };
+    }
+    if let Some(&w) = free.iter().find(|&&w| {
+        per_worker
+            .iter()
+            .any(|&n| !instances.contains_key(&at(w, n)))
+    }) {
+        for &n in &per_worker {
+            if let std::collections::btree_map::Entry::Vacant(slot) = instances.entry(at(w, n)) {
+                slot.insert(Instance::Starting);
+                out.push(Command::StartService(at(w, n)));
+            }
+        }
+    }
+    ServiceAdmit::No
 }
 
 /// DESIGN §12: a suite that declares memory starts only while the running suites' memory and

@@ -12,7 +12,7 @@ pub(crate) mod simulate;
 pub(crate) mod socket;
 mod tmp;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -27,7 +27,8 @@ use crate::exec::{
 };
 // Their old place, for code written against it; they live beside the log writer.
 pub(crate) use crate::exec::read_tail;
-use crate::plan::{LimiterId, Plan, SuiteId};
+use crate::plan::{LimiterId, Plan, Scope, SuiteId};
+use crate::services::{Happened, Note, ServiceFailure, ServiceInstance, Services};
 use core::{Command, Core, Ended, Host, Input, Timer, Verdict};
 use limits::{Limiters, Refusal};
 use socket::Coordinator;
@@ -50,6 +51,8 @@ struct Attempt {
     /// not its).
     results: Option<PathBuf>,
     started: std::time::SystemTime,
+    /// Its `PTEST_ENV`: what it appends there goes to the suites that depend on it.
+    env_file: PathBuf,
 }
 
 pub(crate) struct Scheduler<'a> {
@@ -80,6 +83,12 @@ pub(crate) struct Scheduler<'a> {
     logs: Option<files::LogPrep>,
     /// The run's record, each suite's entry made as it ends.
     recorder: Option<record::Recorder>,
+    /// The run's service instances (DESIGN §11).
+    services: Services<'a>,
+    /// Inputs that carrying out a command produced (a service ready at once), fed after it.
+    inbox: VecDeque<Input>,
+    /// Some suite exported variables: dependents look for them.
+    any_exports: bool,
 }
 
 /// The core's questions, answered by the run's limiters, logs and Lua predicates.
@@ -109,6 +118,21 @@ impl Host for RunHost<'_> {
     fn judge(&mut self, predicate: usize, view: &AttemptView<'_>) -> Result<bool, String> {
         self.judge.should_retry(predicate, view)
     }
+
+    fn service_note(
+        &mut self,
+        suite: SuiteId,
+        failure: &ServiceFailure,
+        append: bool,
+    ) -> Option<(u64, u64)> {
+        let title = format!(
+            "=== ptest: {}; the end of its log, {}: ===",
+            failure.message,
+            crate::report::display_path(&failure.log).display()
+        );
+        let tail = crate::services::tail_text(failure);
+        exec::append_note(&self.log_files[suite.index()], &title, &tail, !append).ok()
+    }
 }
 
 /// A batch part's end, held back while its results file is read off the scheduler's thread.
@@ -123,6 +147,7 @@ enum Woke {
     Outcome(AttemptOutcome),
     Timer(Timer),
     Signal,
+    Service(Note),
 }
 
 fn emit(sinks: &mut [&mut dyn Sink], plan: &Plan, run: &RunInfo, event: &Event<'_>) {
@@ -143,6 +168,7 @@ impl<'a> Scheduler<'a> {
         exec.watch_folder(&files::run_tmp_root(&opts.run_id));
         let limiters = Limiters::new(plan);
         let (janitor, folder) = setup.finish()?;
+        let run_root = folder.root.clone();
         // Without a socket the run still goes on: only `ptest acquire` needs it.
         let coordinator = match folder.socket {
             Some((path, listener)) => Coordinator::serve(path, listener, limiters.clone()).ok(),
@@ -150,6 +176,17 @@ impl<'a> Scheduler<'a> {
         };
         let names = files::log_names(plan.suites.iter().map(|s| s.name.as_str()));
         let log_files: Vec<PathBuf> = names.iter().map(|n| plan.log_dir.join(n)).collect();
+        let services = Services::new(
+            plan,
+            crate::services::RunCtx {
+                run_id: opts.run_id.clone(),
+                run_root,
+                echo: opts.echo.clone(),
+                safe_name: files::safe_name,
+                keep_tmp: opts.keep_tmp,
+            },
+            &log_files,
+        );
         let mut exec = exec;
         let bin_dir = folder.bin;
         exec.set_run_env(&run_env(
@@ -181,6 +218,9 @@ impl<'a> Scheduler<'a> {
             untaken_removed: false,
             logs: None,
             recorder: Some(record::Recorder::new(plan)),
+            services,
+            inbox: VecDeque::new(),
+            any_exports: false,
         })
     }
 
@@ -217,13 +257,27 @@ impl<'a> Scheduler<'a> {
                 () = precise_until(limiter_wake), if limiter_wake.is_some() => Woke::Timer(Timer::Limiter),
                 () = sleep_until(next_slow), if next_slow.is_some() => Woke::Timer(Timer::Slow),
                 () = stops.recv() => Woke::Signal,
+                Some(note) = self.services.notes.recv() => Woke::Service(note),
             };
             match woke {
                 Woke::Outcome(o) => self.on_outcome(o),
                 Woke::Results(r) => self.on_results(r),
                 Woke::Timer(t) => self.feed(Input::Timer(t)),
                 Woke::Signal => self.feed(Input::Signal),
+                Woke::Service(note) => {
+                    let exec = self
+                        .exec
+                        .as_mut()
+                        .expect("the executor lives until the run ends");
+                    let happened = self.services.on_note(note, exec);
+                    self.services_said(happened);
+                }
             }
+        }
+        // Every suite has ended, so the core has stopped every service; what still runs (a
+        // second signal's kill in flight) is stopped here, and the sweep below waits for it.
+        if let Some(exec) = self.exec.as_mut() {
+            self.services.stop_all(exec);
         }
         let mut signalled_in_sweep = false;
         let mut closing = None;
@@ -247,6 +301,17 @@ impl<'a> Scheduler<'a> {
             }
         }
         let socket = self.coordinator.take().map(Coordinator::stop);
+        // The services' ends, which the sweep waited for: their stop times.
+        self.services.drain_outcomes(&mut self.outcomes);
+        let services = std::mem::replace(
+            &mut self.services,
+            Services::new(self.plan, crate::services::RunCtx::none(), &[]),
+        );
+        let (service_records, service_dirs) = services.finish();
+        for dir in service_dirs {
+            self.janitor.remove(dir);
+        }
+        let _ = service_records;
 
         let interrupted = self.core.interrupted() || signalled_in_sweep;
         let core = std::mem::replace(&mut self.core, Core::new(self.plan, Vec::new(), 0));
@@ -324,18 +389,39 @@ impl<'a> Scheduler<'a> {
         (results, summary, self.run)
     }
 
-    /// One input through the core, then its commands carried out.
+    /// One input through the core, then its commands carried out; then what those produced.
     fn feed(&mut self, input: Input) {
-        let mut host = RunHost {
-            limiters: &self.limiters,
-            judge: &mut *self.judge,
-            log_files: &self.run.log_files,
-        };
-        let commands = self.core.step(input, Instant::now(), &mut host);
-        for c in commands {
-            self.apply(c);
+        self.inbox.push_back(input);
+        while let Some(input) = self.inbox.pop_front() {
+            let mut host = RunHost {
+                limiters: &self.limiters,
+                judge: &mut *self.judge,
+                log_files: &self.run.log_files,
+            };
+            let commands = self.core.step(input, Instant::now(), &mut host);
+            for c in commands {
+                self.apply(c);
+            }
         }
         self.check_tmp();
+    }
+
+    /// What the services module found (ready, failed) goes to the core; its warnings to the
+    /// sinks.
+    fn services_said(&mut self, happened: Option<Happened>) {
+        for message in std::mem::take(&mut self.services.warnings) {
+            emit(
+                &mut self.sinks,
+                self.plan,
+                &self.run,
+                &Event::Warning { message: &message },
+            );
+        }
+        match happened {
+            Some(Happened::Ready(inst)) => self.feed(Input::ServiceReady(inst)),
+            Some(Happened::Failed(inst, f)) => self.feed(Input::ServiceFailed(inst, f)),
+            None => {}
+        }
     }
 
     fn apply(&mut self, c: Command) {
@@ -398,6 +484,34 @@ impl<'a> Scheduler<'a> {
                 &self.run,
                 &Event::Warning { message: &message },
             ),
+            Command::StartService(inst) => {
+                let exec = self
+                    .exec
+                    .as_mut()
+                    .expect("the executor lives until the run ends");
+                match self.services.start(inst, exec) {
+                    Some(Happened::Ready(i)) => self.inbox.push_back(Input::ServiceReady(i)),
+                    Some(Happened::Failed(i, f)) => {
+                        self.inbox.push_back(Input::ServiceFailed(i, f));
+                    }
+                    None => {}
+                }
+                for message in std::mem::take(&mut self.services.warnings) {
+                    emit(
+                        &mut self.sinks,
+                        self.plan,
+                        &self.run,
+                        &Event::Warning { message: &message },
+                    );
+                }
+            }
+            Command::StopService(inst) => {
+                let exec = self
+                    .exec
+                    .as_mut()
+                    .expect("the executor lives until the run ends");
+                self.services.stop(inst, exec);
+            }
             Command::Slow {
                 suite,
                 elapsed,
@@ -460,8 +574,28 @@ impl<'a> Scheduler<'a> {
             .and_then(|p| p.results.as_deref())
             .map(|r| crate::batch::parts::path(r, fill, &s.cwd));
         let phase = plan.phase(s.phase);
-        let mut env: Vec<(String, OsString)> =
+        // What the services it needs give (their `env`, then what they exported), under the
+        // suite's own `env`.
+        let mut env: Vec<(String, OsString)> = Vec::new();
+        for &n in &s.needs {
+            let inst = ServiceInstance {
+                service: n,
+                worker: (plan.service(n).scope == Scope::Worker).then_some(worker),
+            };
+            crate::services::exports::overlay(&mut env, self.services.env_for(inst));
+        }
+        // Then what the suites it depends on exported, directly or through others: the nearer
+        // over the farther.
+        if self.any_exports {
+            for dep in exporting_ancestors(plan, id) {
+                if let Some(r) = self.core.result_if_done(dep) {
+                    crate::services::exports::overlay(&mut env, &r.exports);
+                }
+            }
+        }
+        let own: Vec<(String, OsString)> =
             s.env.iter().map(|(k, v)| (k.clone(), fill(v))).collect();
+        crate::services::exports::overlay(&mut env, &own);
         // ptest's own variables win over a suite's `env`, as the per-attempt ones below do.
         env.retain(|(k, _)| !matches!(k.as_str(), "PTEST" | "PTEST_RUN_ID" | "PTEST_SOCKET"));
         let var = |k: &str, v: &str| (k.to_owned(), OsString::from(v));
@@ -480,6 +614,8 @@ impl<'a> Scheduler<'a> {
         if let Some(sh) = plan.settings.shard.value {
             env.push(var("PTEST_SHARD", &format!("{}/{}", sh.index, sh.total)));
         }
+        let env_file = self.env_file_name(id, attempt);
+        env.push(("PTEST_ENV".to_owned(), env_file.clone().into_os_string()));
         if let Some(bin) = &self.bin_dir {
             // A suite that sets its own PATH still finds this very binary first for
             // `ptest acquire`; for the others the run's environment has it already.
@@ -513,6 +649,7 @@ impl<'a> Scheduler<'a> {
                 tmpdir,
                 results,
                 started: std::time::SystemTime::now(),
+                env_file,
             },
         );
         // Told before the process starts, so that whatever follows the run (the events file,
@@ -533,6 +670,11 @@ impl<'a> Scheduler<'a> {
     /// What the executor measured, turned into the core's input: the log is read here for the
     /// shell's "not found" complaint, and the attempt's folder released.
     fn on_outcome(&mut self, o: AttemptOutcome) {
+        if Services::owns(o.key) {
+            let happened = self.services.on_outcome(&o);
+            self.services_said(happened);
+            return;
+        }
         let Some(a) = self.attempts.remove(&o.key) else {
             return;
         };
@@ -566,6 +708,18 @@ impl<'a> Scheduler<'a> {
         // off this thread: a large or hostile file must not hold up timeouts and signals. The
         // core hears of the end once it is read.
         let file = self.open_results(&a, &verdict);
+        // DESIGN §11: a pass's `PTEST_ENV` lines go to its dependents; bad lines are warnings.
+        let read = crate::services::exports::take(&a.env_file, verdict == Verdict::Pass);
+        for w in &read.warnings {
+            let message = format!("suite \"{}\": {w}", s.name);
+            emit(
+                &mut self.sinks,
+                self.plan,
+                &self.run,
+                &Event::Warning { message: &message },
+            );
+        }
+        self.any_exports |= !read.vars.is_empty();
         self.release_tmp(&a, verdict == Verdict::Pass);
         let ended = Ended {
             key: o.key,
@@ -576,6 +730,7 @@ impl<'a> Scheduler<'a> {
             cpu_time: o.cpu_time,
             output: (o.log_start, o.log_end),
             testcases: None,
+            exports: read.vars,
         };
         match (file, &s.part) {
             (Some((file, path)), Some(part)) => {
@@ -722,6 +877,14 @@ impl<'a> Scheduler<'a> {
         LogStart::Fresh(Some(old))
     }
 
+    /// `PTEST_ENV` of an attempt: `<log file stem>-<attempt>.env` in the run's folder. It exists
+    /// only once the suite writes to it.
+    fn env_file_name(&self, id: SuiteId, attempt: u32) -> PathBuf {
+        let mut name = self.attempt_tmp_name(id, attempt).into_os_string();
+        name.push(".env");
+        PathBuf::from(name)
+    }
+
     /// `<log file stem>-<attempt>`: the log's name is unique where safe names collide.
     fn attempt_tmp_name(&self, id: SuiteId, attempt: u32) -> PathBuf {
         let unique = self.run.log_files[id.index()].file_stem().map_or_else(
@@ -739,6 +902,29 @@ impl<'a> Scheduler<'a> {
         let tail = read_tail(&self.run.log_files[id.index()], o.log_start, o.log_end);
         shell_complaint(&String::from_utf8_lossy(&tail))
     }
+}
+
+/// Every suite `id` depends on, directly or through others, farthest first (then in plan
+/// order): laid over each other in this order, a nearer dependency's exports win.
+fn exporting_ancestors(plan: &Plan, id: SuiteId) -> Vec<SuiteId> {
+    let mut depth: HashMap<SuiteId, u32> = HashMap::new();
+    let mut level: Vec<SuiteId> = plan.suite(id).depends_on.clone();
+    let mut d = 1;
+    while !level.is_empty() {
+        let mut next = Vec::new();
+        for dep in level {
+            if depth.contains_key(&dep) {
+                continue;
+            }
+            depth.insert(dep, d);
+            next.extend(plan.suite(dep).depends_on.iter().copied());
+        }
+        level = next;
+        d += 1;
+    }
+    let mut all: Vec<(SuiteId, u32)> = depth.into_iter().collect();
+    all.sort_by_key(|&(s, d)| (std::cmp::Reverse(d), s));
+    all.into_iter().map(|(s, _)| s).collect()
 }
 
 /// What every suite of the run sees the same: `PTEST`, `PTEST_RUN_ID`, `PTEST_SOCKET`, and `PATH`

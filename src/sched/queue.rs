@@ -221,6 +221,28 @@ impl Slots {
         Some(got)
     }
 
+    /// The free slot indexes, lowest first.
+    pub(crate) fn free_slots(&self) -> impl Iterator<Item = u32> + '_ {
+        self.used
+            .iter()
+            .enumerate()
+            .filter(|(_, used)| !**used)
+            .map(|(i, _)| i as u32)
+    }
+
+    /// Take `n` slots with `first` (a free one) first, then the lowest free others; `None` if
+    /// `first` is not free or fewer than `n` are.
+    pub(crate) fn take_from(&mut self, first: u32, n: u32) -> Option<Vec<u32>> {
+        if n == 0 || n > self.free || self.used.get(first as usize) != Some(&false) {
+            return None;
+        }
+        self.used[first as usize] = true;
+        self.free -= 1;
+        let mut got = vec![first];
+        got.extend(self.take(n - 1)?);
+        Some(got)
+    }
+
     pub(crate) fn release(&mut self, slots: &[u32]) {
         for &s in slots {
             if let Some(u) = self.used.get_mut(s as usize) {
@@ -246,5 +268,17 @@ mod tests {
         assert_eq!(s.take(2), Some(vec![0, 3]));
         assert_eq!(s.take(1), None);
         assert_eq!(s.free(), 0);
+    }
+
+    #[test]
+    fn slots_taken_from_a_chosen_first() {
+        let mut s = Slots::new(4);
+        assert_eq!(s.take_from(2, 2), Some(vec![2, 0]));
+        assert_eq!(s.free_slots().collect::<Vec<_>>(), [1, 3]);
+        assert_eq!(s.take_from(2, 1), None, "taken already");
+        assert_eq!(s.take_from(9, 1), None, "no such slot");
+        assert_eq!(s.take_from(3, 3), None, "not enough free");
+        assert_eq!(s.take_from(3, 1), Some(vec![3]));
+        assert_eq!(s.free(), 1);
     }
 }

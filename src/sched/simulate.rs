@@ -37,6 +37,14 @@ impl Host for Expected {
     fn judge(&mut self, _: usize, _: &AttemptView<'_>) -> Result<bool, String> {
         Ok(false)
     }
+    fn service_note(
+        &mut self,
+        _: SuiteId,
+        _: &crate::event::ServiceFailure,
+        _: bool,
+    ) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 /// Every suite that would run, in start order, and the predicted wall time.
@@ -55,8 +63,12 @@ pub(crate) fn simulate(plan: &Plan) -> (Vec<Predicted>, f64) {
     let mut now = 0.0_f64;
     let mut commands = core.step(Input::Begin, base, &mut Expected);
     loop {
+        // Every service is ready the moment it is started.
+        let mut ready = Vec::new();
         for c in commands {
-            if let Command::Start {
+            if let Command::StartService(inst) = c {
+                ready.push(inst);
+            } else if let Command::Start {
                 key, suite, slots, ..
             } = c
             {
@@ -69,6 +81,13 @@ pub(crate) fn simulate(plan: &Plan) -> (Vec<Predicted>, f64) {
                 });
                 running.push(Reverse((end.to_bits(), suite.0, key)));
             }
+        }
+        if !ready.is_empty() {
+            commands = ready
+                .into_iter()
+                .flat_map(|inst| core.step(Input::ServiceReady(inst), at(now), &mut Expected))
+                .collect();
+            continue;
         }
         let Some(Reverse((end_bits, id, key))) = running.pop() else {
             break;
@@ -84,6 +103,7 @@ pub(crate) fn simulate(plan: &Plan) -> (Vec<Predicted>, f64) {
             cpu_time: None,
             output: (0, 0),
             testcases: None,
+            exports: Vec::new(),
         };
         commands = core.step(Input::Ended(ended), at(now), &mut Expected);
     }

@@ -41,6 +41,10 @@ fn command(scratch: &Project, config: &Path, args: &[&str]) -> Command {
     {
         crate::go_preset::go_env(&mut c, &go);
     }
+    // examples/redis-per-worker runs real Redis servers.
+    if let Some(redis) = crate::services::redis() {
+        c.env("REDIS_SERVER", redis);
+    }
     // examples/pytest runs real pytest, leaving nothing behind in the repository.
     if let Some(py) = crate::pytest_preset::python() {
         c.env("PYTHON", py)
@@ -118,9 +122,11 @@ fn every_example_plans_and_runs() {
     }
     // Every example is quick: run them all at once.
     let have_pytest = crate::pytest_preset::python().is_some();
+    let have_redis = crate::services::redis().is_some();
     let runs: Vec<(PathBuf, Project, std::process::Child)> = found
         .iter()
         .filter(|c| have_pytest || !c.ends_with("pytest/ptest.lua"))
+        .filter(|c| (have_pytest && have_redis) || !c.ends_with("redis-per-worker/ptest.lua"))
         .map(|config| {
             let scratch = Project::new("");
             let child = command(&scratch, config, &["-q"])
@@ -274,6 +280,7 @@ fn fork_join_example_skips_and_fails_fast() {
     );
 }
 
+/// examples/services: a serial group and a server (`ptest.service`) per service folder.
 #[test]
 fn services_example_runs_one_group_per_service_folder() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/services/services");
@@ -281,9 +288,22 @@ fn services_example_runs_one_group_per_service_folder() {
     for service in std::fs::read_dir(&root).unwrap() {
         files += std::fs::read_dir(service.unwrap().path()).unwrap().count();
     }
-    let (out, r, _scratch) = run_example("services", &[], &[]);
+    let (out, r, scratch) = run_example("services", &[], &[]);
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert_eq!(suites(&r).len(), files, "one suite per test file");
+    // Each folder's server started once, and its tests reached it.
+    for service in ["auth", "billing", "search"] {
+        let log =
+            std::fs::read_to_string(scratch.join(&format!("logs/{service}-server.log"))).unwrap();
+        assert_eq!(log.matches("Serving HTTP on").count(), 1, "{log}");
+        let tests = suites(&r).iter().filter(|s| s["group"] == service).count();
+        // Its readiness check's GET, then one per test.
+        assert_eq!(
+            log.matches("\"GET / HTTP/1.1\" 200").count(),
+            tests + 1,
+            "{log}"
+        );
+    }
     let ran = spans(&r, |_| true);
     let mut across = false;
     for (i, a) in ran.iter().enumerate() {
@@ -373,4 +393,61 @@ fn cargo_example_runs_each_test_with_a_result() {
     ] {
         assert!(xml.contains(test), "{test} in {xml}");
     }
+}
+
+/// examples/redis-per-worker: a real Redis per worker for pytest tests (which check among
+/// themselves that no other worker's keys are there); each server started once, as its own log
+/// says, and gone when ptest ends.
+#[test]
+fn redis_per_worker_example_gives_each_worker_its_server() {
+    if crate::services::redis().is_none() || crate::pytest_preset::python().is_none() {
+        return;
+    }
+    let (out, report, scratch) = run_example("redis-per-worker", &["-j", "2"], &[]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(suites(&report).iter().all(|s| s["status"] == "passed"));
+    let mut pids = Vec::new();
+    for w in 0..2 {
+        let log = std::fs::read_to_string(scratch.join(&format!("logs/redis@{w}.log"))).unwrap();
+        assert_eq!(
+            log.matches("Ready to accept connections").count(),
+            1,
+            "{log}"
+        );
+        // redis-server starts its log lines with its pid: `12345:M ...`.
+        let pid: i32 = log
+            .lines()
+            .find_map(|l| l.split_once(':').and_then(|(p, _)| p.parse().ok()))
+            .expect("a pid in redis's log");
+        pids.push(pid);
+    }
+    assert!(
+        !scratch.join("logs/redis@2.log").exists(),
+        "two workers, two servers"
+    );
+    assert!(
+        pids.iter().all(|&pid| !crate::probe::alive(pid)),
+        "{pids:?}"
+    );
+}
+
+/// examples/http-service: one Python HTTP server, ready when GET /health.txt answers 200; the
+/// suite that does not need it starts without waiting for it.
+#[test]
+fn http_service_example_serves_its_suites_once() {
+    let (out, report, scratch) = run_example("http-service", &["-j", "2"], &[]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let log = std::fs::read_to_string(scratch.join("logs/web.log")).unwrap();
+    assert_eq!(
+        log.matches("Serving HTTP on").count(),
+        1,
+        "one server: {log}"
+    );
+    assert!(log.contains("\"GET /health.txt HTTP/1.1\" 200"), "{log}");
+    let needing = spans(&report, |s| s["name"] != "lint");
+    let lint = spans(&report, |s| s["name"] == "lint")[0];
+    assert!(
+        needing.iter().all(|n| lint.1 <= n.1),
+        "lint waited for the server: {lint:?} {needing:?}"
+    );
 }

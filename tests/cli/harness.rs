@@ -105,6 +105,8 @@ pub(crate) fn clean_env(c: &mut Command) -> &mut Command {
         "PTEST_PHASE",
         "PTEST_GROUP",
         "PTEST_TMPDIR",
+        "PTEST_ENV",
+        "PTEST_SERVICE",
     ] {
         c.env_remove(k);
     }

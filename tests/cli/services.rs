@@ -151,17 +151,266 @@ ptest.suite { name = "a", cmd = "true", needs = { "rediss" } }"#,
     );
 }
 
+// ---------------------------------------------------------------------------------------------
+// Real runs with real servers.
+
+/// A `redis-server`: `PTEST_TEST_REDIS`, else one on PATH; under CI its absence is a failure
+/// (`.ci/run` installs it), elsewhere the test says it skipped.
+pub(crate) fn redis() -> Option<String> {
+    let found = std::env::var("PTEST_TEST_REDIS").ok().or_else(|| {
+        std::process::Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|_| "redis-server".to_owned())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no redis-server: set PTEST_TEST_REDIS or run .ci/run (it installs one)"
+        );
+        eprintln!("skipped: no redis-server (set PTEST_TEST_REDIS, or run .ci/run once)");
+    }
+    found
+}
+
+/// A suite's probe of the Redis in `REDIS_URL`, speaking RESP over a socket (no client library):
+/// asks the server who it is (`INFO server`: its run id, pid and port) and counts itself in
+/// (`INCR suites`), then appends `RUN_ID PID PORT WORKER COUNT` to the file it is given.
+const REDIS_PROBE: &str = r#"import os, socket, sys
+url = os.environ["REDIS_URL"]
+host, port = url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+s = socket.create_connection((host, int(port)))
+f = s.makefile("rb")
+def call(*args):
+    s.sendall(("*%d\r\n" % len(args) + "".join("$%d\r\n%s\r\n" % (len(a), a) for a in args)).encode())
+    line = f.readline()
+    if line[:1] == b"$":
+        data = f.read(int(line[1:]) + 2)[:-2]
+        return data.decode()
+    return line[1:].strip().decode()
+info = dict(l.split(":", 1) for l in call("INFO", "server").splitlines() if ":" in l)
+n = call("INCR", "suites")
+with open(sys.argv[1], "a") as out:
+    out.write("%s %s %s %s %s\n" % (info["run_id"], info["process_id"], info["tcp_port"], os.environ["PTEST_WORKER"], n))
+"#;
+
+/// The records the suites left: (run id, pid, port, worker, count).
+fn redis_records(p: &Project) -> Vec<(String, i32, u16, u32, u32)> {
+    let text = std::fs::read_to_string(p.join("records.txt")).unwrap_or_default();
+    text.lines()
+        .map(|l| {
+            let w: Vec<&str> = l.split(' ').collect();
+            (
+                w[0].to_owned(),
+                w[1].parse().unwrap(),
+                w[2].parse().unwrap(),
+                w[3].parse().unwrap(),
+                w[4].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn redis_config(server: &str, suites: usize) -> String {
+    format!(
+        r#"local redis = ptest.service {{
+  name = "redis", scope = "worker",
+  cmd = {{ "{server}", "--port", "{{port}}", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no" }},
+  ready = {{ tcp = "127.0.0.1:{{port}}" }}, ready_timeout = "30s",
+  env = {{ REDIS_URL = "redis://127.0.0.1:{{port}}/0" }},
+}}
+for i = 1, {suites} do
+  ptest.suite {{ name = "t" .. i, cmd = {{ "python3", "probe.py", "records.txt" }}, needs = {{ redis }} }}
+end
+ptest.suite {{ name = "lint", cmd = "true" }}
+"#
+    )
+}
+
+/// One Redis per worker, counted by the servers themselves: each suite asked its server for
+/// its run id; three workers, three servers, each started once and serving only its worker's
+/// suites, every one of them gone when ptest ends.
 #[test]
-fn a_run_that_needs_a_service_is_refused_until_services_run() {
-    let p = Project::new(DB);
-    let out = p.run(&["-s", "api"]);
-    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+fn redis_per_worker_one_server_per_worker_by_their_own_records() {
+    let Some(server) = redis() else { return };
+    let p = Project::new(&redis_config(&server, 12));
+    p.file("probe.py", REDIS_PROBE);
+    let out = p.run(&["-j", "3"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let records = redis_records(&p);
+    assert_eq!(records.len(), 12, "{records:?}");
+    let mut servers: Vec<&str> = records.iter().map(|r| r.0.as_str()).collect();
+    servers.sort_unstable();
+    servers.dedup();
+    assert_eq!(servers.len(), 3, "one server per worker: {records:?}");
+    for r in &records {
+        // A worker's suites all meet the same server, and no other worker's do.
+        assert!(
+            records.iter().all(|o| (o.3 == r.3) == (o.0 == r.0)),
+            "{records:?}"
+        );
+    }
+    // Each server counted the suites that met it, from 1: none started twice, none lost count.
+    for s in &servers {
+        let mut counts: Vec<u32> = records.iter().filter(|r| r.0 == *s).map(|r| r.4).collect();
+        counts.sort_unstable();
+        assert_eq!(counts, (1..=counts.len() as u32).collect::<Vec<_>>());
+    }
+    // Each started once, as its own log says, under the name of its worker.
+    for w in 0..3 {
+        let log = std::fs::read_to_string(p.join(&format!("test-logs/redis@{w}.log"))).unwrap();
+        assert_eq!(
+            log.matches("Ready to accept connections").count(),
+            1,
+            "{log}"
+        );
+        assert!(
+            log.starts_with(&format!("=== ptest: service redis@{w} ===\n")),
+            "{log}"
+        );
+    }
+    let pids: Vec<i32> = records.iter().map(|r| r.1).collect();
+    assert!(
+        crate::probe::wait_until(std::time::Duration::from_secs(5), || pids
+            .iter()
+            .all(|&pid| !crate::probe::alive(pid))),
+        "a redis-server outlived ptest"
+    );
+}
+
+/// A server that is not ready in time fails the suites that need it, with its words and the
+/// end of its log; a server that exits while needed does the same to the suite that runs on
+/// it; neither is left running, and the rest of the run goes on.
+#[test]
+fn services_that_fail_fail_their_suites_with_their_log() {
+    let p = Project::new(
+        r#"ptest.service { name = "deaf", cmd = "echo $$ > deaf.pid; echo 'listening soon'; exec sleep 300",
+  ready = { tcp = "127.0.0.1:{port}" }, ready_timeout = "1s" }
+ptest.service { name = "dies", cmd = "echo $$ > dies.pid; echo 'out of memory'; sleep 1; exit 3" }
+ptest.suite { name = "a", cmd = "true", needs = { "deaf" } }
+ptest.suite { name = "b", cmd = "sleep 30", needs = { "dies" } }
+ptest.suite { name = "free", cmd = "true" }
+"#,
+    );
+    let out = p.run(&["-j", "3"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(crate::harness::report_file(&p)).unwrap())
+            .unwrap();
+    let suite = |n: &str| crate::probe::suite(&report, n).clone();
+    assert_eq!(suite("a")["status"], "failed");
+    assert_eq!(
+        suite("a")["error_message"],
+        "service \"deaf\" not ready after 1s"
+    );
+    assert_eq!(suite("a")["attempts"], 0);
+    assert_eq!(suite("b")["status"], "failed");
+    assert_eq!(
+        suite("b")["error_message"],
+        "service \"dies\" exited with 3"
+    );
+    assert_eq!(suite("free")["status"], "passed");
+    // The failures show the services' own words, in the summary and in the suites' logs.
+    assert!(out.stdout.contains("| listening soon"), "{}", out.stdout);
+    assert!(out.stdout.contains("| out of memory"), "{}", out.stdout);
+    let b = std::fs::read_to_string(p.join("test-logs/b.log")).unwrap();
+    assert!(
+        b.contains("=== ptest: service \"dies\" exited with 3; the end of its log, test-logs/dies.log: ===\nout of memory\n"),
+        "{b}"
+    );
     assert!(
         out.stderr
-            .contains("service \"db\" is needed by suite \"api\""),
-        "{}",
+            .contains("service deaf: not ready after 1s; the last check found: tcp 127.0.0.1:")
+            || out
+                .stdout
+                .contains("service deaf: not ready after 1s; the last check found: tcp 127.0.0.1:"),
+        "{}{}",
+        out.stdout,
         out.stderr
     );
-    let out = p.run(&["-s", "lint"]);
-    assert_eq!(out.code, 0, "a run that needs none goes on: {}", out.stderr);
+    for f in ["deaf.pid", "dies.pid"] {
+        let pid = crate::probe::pid_in(&p, f);
+        assert!(!crate::probe::alive(pid), "{f} outlived the run");
+    }
+}
+
+/// Ctrl-C stops the services with the suites; a SIGKILLed ptest leaves its watchdog to stop
+/// them. Nothing outlives ptest either way.
+#[test]
+fn services_do_not_outlive_a_stopped_or_killed_ptest() {
+    for (sig, expected) in [(libc::SIGINT, Some(130)), (libc::SIGKILL, None)] {
+        let p = Project::new(
+            r#"ptest.service { name = "srv", cmd = "echo $$ > srv.pid; echo up; exec sleep 300",
+  ready = { log = "up" } }
+ptest.suite { name = "a", cmd = "echo started > a.started; sleep 300", needs = { "srv" } }
+"#,
+        );
+        let mut child = crate::probe::spawn(&p, &[]);
+        assert!(
+            crate::probe::wait_until(std::time::Duration::from_secs(20), || p
+                .join("a.started")
+                .exists()),
+            "the suite did not start"
+        );
+        let pid = crate::probe::pid_in(&p, "srv.pid");
+        assert!(crate::probe::alive(pid));
+        crate::probe::signal(&child, sig);
+        let code = crate::probe::wait_exit(&mut child, std::time::Duration::from_secs(30));
+        if let Some(c) = expected {
+            assert_eq!(code, c);
+        }
+        let gone = crate::probe::wait_until(std::time::Duration::from_secs(30), || {
+            !crate::probe::alive(pid)
+        });
+        if !gone {
+            // SAFETY: the service this test's ptest started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        assert!(gone, "the service outlived ptest ({sig})");
+    }
+}
+
+/// `PTEST_ENV`: what a suite appends reaches the suites that depend on it (through others too)
+/// and no other; a service's reaches the suites that need it; bad lines are warnings naming
+/// the file and line.
+#[test]
+fn exported_variables_reach_dependents_and_needers_only() {
+    let p = Project::new(
+        r#"ptest.service { name = "db", cmd = "echo DB_PASSWORD=s3cret >> $PTEST_ENV; echo up; exec sleep 300",
+  ready = { log = "up" }, env = { DB_HOST = "127.0.0.1" } }
+ptest.suite { name = "setup", cmd = "echo TOKEN=abc >> $PTEST_ENV; echo 'not a line' >> $PTEST_ENV" }
+ptest.suite { name = "mid", cmd = "echo LEVEL=mid >> $PTEST_ENV", depends_on = { "setup" } }
+ptest.suite { name = "deep", cmd = 'echo "$TOKEN $LEVEL ${DB_PASSWORD:-none}" > deep.txt', depends_on = { "mid" } }
+ptest.suite { name = "db-user", cmd = 'echo "${TOKEN:-none} $DB_HOST $DB_PASSWORD" > db-user.txt', needs = { "db" } }
+ptest.suite { name = "fails", cmd = "echo SHOULD=not >> $PTEST_ENV; exit 1" }
+ptest.suite { name = "after-fail", cmd = 'echo "${SHOULD:-none}" > after-fail.txt', depends_on = { "fails" } }
+ptest.suite { name = "other", cmd = 'echo "${TOKEN:-none}" > other.txt', depends_on = { "lint" } }
+ptest.suite { name = "lint", cmd = "true" }
+"#,
+    );
+    let out = p.run(&["-j", "2"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let read = |f: &str| {
+        std::fs::read_to_string(p.join(f))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(read("deep.txt"), "abc mid none");
+    assert_eq!(read("db-user.txt"), "none 127.0.0.1 s3cret");
+    assert_eq!(read("other.txt"), "none");
+    assert!(
+        !p.join("after-fail.txt").exists(),
+        "a failed dependency skips its dependents"
+    );
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains("warning: suite \"setup\": ")
+            && all.contains(
+                "setup-1.env:2: expected KEY=VALUE (or KEY<<DELIMITER), got \"not a line\""
+            ),
+        "{all}"
+    );
 }

@@ -16,7 +16,8 @@ use super::*;
 use crate::error::Origin;
 use crate::plan::build::{Inputs, build};
 use crate::plan::decl::{
-    Declarations, GroupDecl, LimiterDecl, PhaseDecl, RetryDecl, RetryRef, SuiteDecl, WorkersDecl,
+    Declarations, GroupDecl, LimiterDecl, PhaseDecl, RetryDecl, RetryRef, ServiceDecl, SuiteDecl,
+    WorkersDecl,
 };
 use crate::settings::{Overrides, Selection};
 
@@ -54,6 +55,22 @@ fn suite(name: &str) -> SuiteDecl {
         enabled: true,
         batch: None,
         part: None,
+    }
+}
+
+fn service(name: &str) -> ServiceDecl {
+    ServiceDecl {
+        origin: origin(1),
+        name: name.to_owned(),
+        cmd: crate::exec::CommandLine::Shell("server".into()),
+        description: None,
+        cwd: None,
+        env: BTreeMap::new(),
+        own_env: BTreeMap::new(),
+        ready: None,
+        ready_timeout: None,
+        scope: Scope::Run,
+        grace: None,
     }
 }
 
@@ -198,6 +215,8 @@ struct FakeHost {
     judge: Result<bool, String>,
     judged: usize,
     output: Vec<u8>,
+    /// Every service failure written into a suite's log: (suite, message, appended).
+    notes: Vec<(SuiteId, String, bool)>,
 }
 
 impl FakeHost {
@@ -217,6 +236,7 @@ impl FakeHost {
             judge: Ok(true),
             judged: 0,
             output: Vec::new(),
+            notes: Vec::new(),
         }
     }
 }
@@ -241,6 +261,39 @@ impl Host for FakeHost {
         self.judged += 1;
         self.judge.clone()
     }
+
+    fn service_note(
+        &mut self,
+        suite: SuiteId,
+        failure: &ServiceFailure,
+        append: bool,
+    ) -> Option<(u64, u64)> {
+        self.notes.push((suite, failure.message.clone(), append));
+        Some((100, 200))
+    }
+}
+
+/// What a fake service instance does once started.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum SvcScript {
+    /// Ready this many seconds after its start.
+    Ready(f64),
+    /// Not ready: fails this many seconds after its start.
+    Fails(f64),
+    /// Ready after the first number of seconds, then exits on its own after the second.
+    Exits(f64, f64),
+}
+
+/// A fake service instance in the run.
+#[derive(Debug, Clone)]
+struct SvcLive {
+    started: f64,
+    /// The next thing it does, at a virtual time: become ready, or fail.
+    next: Option<(Instant, bool)>,
+    ready: bool,
+    stopped: bool,
+    failed: bool,
+    then_exits: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -262,6 +315,10 @@ struct Trace {
     /// Start times of each suite's attempts, in seconds.
     starts: Vec<Vec<f64>>,
     end: f64,
+    /// Each suite's final error message, in plan order.
+    messages: Vec<Option<String>>,
+    /// Service failures written into suites' logs: (suite, message, appended).
+    notes: Vec<(SuiteId, String, bool)>,
 }
 
 impl Trace {
@@ -293,6 +350,8 @@ struct Sim<'p> {
     stopped: Option<CancelReason>,
     hard: bool,
     trace: Trace,
+    svc_script: HashMap<ServiceId, SvcScript>,
+    svcs: BTreeMap<ServiceInstance, SvcLive>,
 }
 
 impl<'p> Sim<'p> {
@@ -316,7 +375,11 @@ impl<'p> Sim<'p> {
                 statuses: Vec::new(),
                 starts: vec![Vec::new(); plan.suites.len()],
                 end: 0.0,
+                messages: Vec::new(),
+                notes: Vec::new(),
             },
+            svc_script: HashMap::new(),
+            svcs: BTreeMap::new(),
         }
     }
 
@@ -350,13 +413,49 @@ impl<'p> Sim<'p> {
             let wake = self.core.limiter_wake();
             let slow = self.core.next_slow();
             let signal = self.signals.first().map(|&s| self.at(s));
-            let next = [end.map(|e| e.0), backoff, wake, slow, signal]
-                .into_iter()
-                .flatten()
-                .min()
-                .expect("the core waits for nothing while not done");
+            let svc = self
+                .svcs
+                .iter()
+                .filter_map(|(i, l)| l.next.map(|(t, ok)| (t, *i, ok)))
+                .min();
+            let next = [
+                end.map(|e| e.0),
+                backoff,
+                wake,
+                slow,
+                signal,
+                svc.map(|s| s.0),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .expect("the core waits for nothing while not done");
             self.now = self.now.max(next);
-            if let Some((_, _, key)) = end.filter(|e| e.0 <= self.now) {
+            if let Some((_, inst, ok)) = svc.filter(|s| s.0 <= self.now) {
+                let l = self.svcs.get_mut(&inst).expect("started");
+                l.next = None;
+                if ok {
+                    l.ready = true;
+                    if let Some(after) = l.then_exits {
+                        l.next = Some((self.now + Duration::from_secs_f64(after), false));
+                    }
+                    self.step(Input::ServiceReady(inst));
+                } else {
+                    l.failed = true;
+                    let name = &self.plan.service(inst.service).name;
+                    let message = if l.ready {
+                        format!("service \"{name}\" exited with 1")
+                    } else {
+                        format!("service \"{name}\" not ready after 5s")
+                    };
+                    let f = ServiceFailure {
+                        message,
+                        log: "svc.log".into(),
+                        tail: (0, 10),
+                    };
+                    self.step(Input::ServiceFailed(inst, f));
+                }
+            } else if let Some((_, _, key)) = end.filter(|e| e.0 <= self.now) {
                 let l = self.live.remove(&key).expect("live");
                 let ended = Ended {
                     key,
@@ -367,6 +466,7 @@ impl<'p> Sim<'p> {
                     cpu_time: None,
                     output: (0, 0),
                     testcases: None,
+                    exports: Vec::new(),
                 };
                 self.step(Input::Ended(ended));
             } else if backoff.is_some_and(|b| b <= self.now) {
@@ -386,6 +486,13 @@ impl<'p> Sim<'p> {
             }
         }
         assert!(self.live.is_empty(), "done with attempts running");
+        for (inst, l) in &self.svcs {
+            assert!(
+                l.stopped,
+                "service {inst:?} still runs at the end (started at {})",
+                l.started
+            );
+        }
         self.trace.end = self.secs(self.now);
         let plan = self.plan;
         let results = self.core.into_results();
@@ -397,6 +504,8 @@ impl<'p> Sim<'p> {
                 plan.suites[i].name
             );
         }
+        self.trace.messages = results.iter().map(|r| r.error_message.clone()).collect();
+        self.trace.notes = std::mem::take(&mut self.host.notes);
         self.trace.statuses = results
             .into_iter()
             .map(|r| {
@@ -529,6 +638,22 @@ impl<'p> Sim<'p> {
                     *attempt <= s.retry.attempts,
                     "more attempts than the policy"
                 );
+                // DESIGN §11: every service it needs is ready (on its first slot, for a
+                // service of scope "worker").
+                for n in &s.needs {
+                    let inst = ServiceInstance {
+                        service: *n,
+                        worker: (plan.service(*n).scope == Scope::Worker).then_some(slots[0]),
+                    };
+                    let l = self.svcs.get(&inst).unwrap_or_else(|| {
+                        panic!("{} started before {inst:?} was started", s.name)
+                    });
+                    assert!(
+                        l.ready && !l.stopped && !l.failed,
+                        "{} started while {inst:?} is not ready",
+                        s.name
+                    );
+                }
                 let out = self
                     .script
                     .get(&(*suite, *attempt))
@@ -605,6 +730,80 @@ impl<'p> Sim<'p> {
                 self.stopped = Some(*reason);
             }
             Command::Warning(_) | Command::AttemptEnded(_) => {}
+            Command::StartService(inst) => {
+                let v = plan.service(inst.service);
+                assert!(
+                    !self.svcs.contains_key(inst),
+                    "{inst:?} started twice in a run"
+                );
+                assert_eq!(
+                    inst.worker.is_some(),
+                    v.scope == Scope::Worker,
+                    "{inst:?}: a worker only for scope worker"
+                );
+                assert!(
+                    v.needed_by
+                        .iter()
+                        .any(|id| self.finished[id.index()].is_none()),
+                    "{inst:?} started though no suite left needs it"
+                );
+                if let Some(w) = inst.worker {
+                    let workers = self
+                        .plan
+                        .phases
+                        .iter()
+                        .map(|p| p.workers)
+                        .max()
+                        .unwrap_or(1);
+                    assert!(w < workers, "{inst:?} beyond the workers");
+                }
+                let script = self
+                    .svc_script
+                    .get(&inst.service)
+                    .copied()
+                    .unwrap_or(SvcScript::Ready(0.5));
+                let after = |secs: f64| self.now + Duration::from_secs_f64(secs);
+                let (next, then_exits) = match script {
+                    SvcScript::Ready(t) => ((after(t), true), None),
+                    SvcScript::Fails(t) => ((after(t), false), None),
+                    SvcScript::Exits(t, e) => ((after(t), true), Some(e)),
+                };
+                let started = self.secs(self.now);
+                self.svcs.insert(
+                    *inst,
+                    SvcLive {
+                        started,
+                        next: Some(next),
+                        ready: false,
+                        stopped: false,
+                        failed: false,
+                        then_exits,
+                    },
+                );
+            }
+            Command::StopService(inst) => {
+                let failed_service = self
+                    .svcs
+                    .iter()
+                    .any(|(i, l)| i.service == inst.service && l.failed);
+                let l = self
+                    .svcs
+                    .get_mut(inst)
+                    .unwrap_or_else(|| panic!("{inst:?} stopped, never started"));
+                assert!(!l.stopped, "{inst:?} stopped twice");
+                l.stopped = true;
+                l.next = None;
+                let v = plan.service(inst.service);
+                let unfinished = v
+                    .needed_by
+                    .iter()
+                    .filter(|id| self.finished[id.index()].is_none())
+                    .count();
+                assert!(
+                    unfinished == 0 || failed_service,
+                    "{inst:?} stopped while {unfinished} suites that need it have not ended"
+                );
+            }
             Command::Slow { suite, elapsed, .. } => {
                 let s = plan.suite(*suite);
                 assert!(
@@ -657,8 +856,19 @@ impl<'p> Sim<'p> {
                 };
                 assert!(ok, "{} skipped: {reason}, but {name} is {st:?}", s.name);
             }
-        } else {
-            assert!(r.attempts >= 1);
+        } else if r.attempts == 0 {
+            // Only a service it needs can fail a suite that never started.
+            let message = r.error_message.clone().unwrap_or_default();
+            assert!(
+                r.status == Status::Failed
+                    && s.needs
+                        .iter()
+                        .any(|n| message
+                            .starts_with(&format!("service \"{}\"", plan.service(*n).name))),
+                "{} ended {:?} without an attempt: {message}",
+                s.name,
+                r.status
+            );
         }
         // A dependency that did not pass leaves its dependents nothing but a skip.
         for d in &s.depends_on {
@@ -709,6 +919,7 @@ impl<'p> Sim<'p> {
                     .depends_on
                     .iter()
                     .all(|d| self.finished[d.index()].is_some_and(Status::is_pass))
+                || !self.services_let_start(s, workers)
             {
                 continue;
             }
@@ -747,6 +958,32 @@ impl<'p> Sim<'p> {
     }
 }
 
+impl Sim<'_> {
+    /// Whether the services `s` needs would let it start now on some free slot.
+    fn services_let_start(&self, s: &crate::plan::Suite, workers: u32) -> bool {
+        let ready =
+            |inst: ServiceInstance| self.svcs.get(&inst).is_some_and(|l| l.ready && !l.stopped);
+        let busy: Vec<u32> = self.live.values().flat_map(|l| l.slots.clone()).collect();
+        let run_ready = s.needs.iter().all(|n| {
+            self.plan.service(*n).scope == Scope::Worker
+                || ready(ServiceInstance {
+                    service: *n,
+                    worker: None,
+                })
+        });
+        run_ready
+            && (0..workers).filter(|w| !busy.contains(w)).any(|w| {
+                s.needs.iter().all(|n| {
+                    self.plan.service(*n).scope == Scope::Run
+                        || ready(ServiceInstance {
+                            service: *n,
+                            worker: Some(w),
+                        })
+                })
+            })
+    }
+}
+
 fn depends_on(plan: &Plan, s: SuiteId, d: SuiteId) -> bool {
     let mut stack = plan.suite(s).depends_on.clone();
     let mut seen = vec![false; plan.suites.len()];
@@ -767,6 +1004,29 @@ fn run(plan: &Plan, script: &[(&str, u32, Outcome)], signals: &[f64]) -> Trace {
         .map(|(n, a, o)| ((id(plan, n), *a), o.clone()))
         .collect();
     Sim::new(plan, script, signals.to_vec()).run()
+}
+
+/// [`run`] with fake services doing what `services` says (by name; else ready in 0.5 s).
+fn run_with_services(
+    plan: &Plan,
+    script: &[(&str, u32, Outcome)],
+    services: &[(&str, SvcScript)],
+    signals: &[f64],
+) -> Trace {
+    let script = script
+        .iter()
+        .map(|(n, a, o)| ((id(plan, n), *a), o.clone()))
+        .collect();
+    let mut sim = Sim::new(plan, script, signals.to_vec());
+    for (name, what) in services {
+        let v = plan
+            .services
+            .iter()
+            .find(|v| v.name == *name)
+            .unwrap_or_else(|| panic!("no service {name}"));
+        sim.svc_script.insert(v.id, *what);
+    }
+    sim.run()
 }
 
 fn status(plan: &Plan, t: &Trace, name: &str) -> (Status, Option<String>) {
@@ -1763,6 +2023,7 @@ fn an_unknown_attempt_key_changes_nothing() {
         cpu_time: None,
         output: (0, 0),
         testcases: None,
+        exports: Vec::new(),
     };
     assert!(core.step(Input::Ended(ended), now, &mut host).is_empty());
     assert_eq!(core.running(), 1);
@@ -1782,6 +2043,8 @@ struct Gen {
     limiters: Vec<(u32, u32, Option<u32>)>,
     suites: Vec<GenSuite>,
     signals: Vec<u8>,
+    /// (scope worker, what it does: 0 ready / 1 fails / 2 ready then exits, tenths, tenths)
+    services: Vec<(bool, u8, u8, u8)>,
 }
 
 #[derive(Debug, Clone)]
@@ -1801,6 +2064,8 @@ struct GenSuite {
     retry: Option<(u32, u8, u8, bool, bool, bool)>,
     /// Per attempt: (kind 0 pass / 1 fail 1 / 2 fail 75 / 3 timeout / 4 signal, tenths).
     outcomes: Vec<(u8, u8)>,
+    /// Indexes of the services it needs (kept only when that many are declared).
+    needs: Vec<usize>,
 }
 
 fn gen_suite(phases: usize, groups: usize, limiters: usize) -> impl Strategy<Value = GenSuite> {
@@ -1826,6 +2091,7 @@ fn gen_suite(phases: usize, groups: usize, limiters: usize) -> impl Strategy<Val
         ),
         proptest::collection::vec((0u8..5, 0u8..30), 3),
         proptest::option::weighted(0.3, 1u8..8),
+        proptest::collection::vec(0usize..2, 0..2),
     )
         .prop_map(
             move |(
@@ -1840,6 +2106,7 @@ fn gen_suite(phases: usize, groups: usize, limiters: usize) -> impl Strategy<Val
                 retry,
                 outcomes,
                 memory,
+                needs,
             )| {
                 GenSuite {
                     phase,
@@ -1853,6 +2120,7 @@ fn gen_suite(phases: usize, groups: usize, limiters: usize) -> impl Strategy<Val
                     retry,
                     outcomes,
                     memory,
+                    needs,
                 }
             },
         )
@@ -1875,9 +2143,18 @@ fn gen_plan() -> impl Strategy<Value = Gen> {
             proptest::collection::vec((1u32..4, 1u32..3, proptest::option::of(1u32..3)), nl),
             proptest::collection::vec(gen_suite(np, ng, nl), ns),
             proptest::collection::vec(0u8..60, 0..3),
+            proptest::collection::vec(
+                (
+                    any::<bool>(),
+                    prop_oneof![6 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)],
+                    0u8..20,
+                    0u8..40,
+                ),
+                0..3,
+            ),
         )
             .prop_map(
-                |(workers, fail_fast, phases, groups, limiters, suites, signals)| Gen {
+                |(workers, fail_fast, phases, groups, limiters, suites, signals, services)| Gen {
                     workers,
                     fail_fast,
                     phases,
@@ -1885,6 +2162,7 @@ fn gen_plan() -> impl Strategy<Value = Gen> {
                     limiters,
                     suites,
                     signals,
+                    services,
                 },
             )
     })
@@ -1917,6 +2195,12 @@ impl Gen {
                 *burst,
                 *conc,
             ));
+        }
+        for (i, (worker, ..)) in self.services.iter().enumerate() {
+            d.services.push(ServiceDecl {
+                scope: if *worker { Scope::Worker } else { Scope::Run },
+                ..service(&format!("v{i}"))
+            });
         }
         for (i, s) in self.suites.iter().enumerate() {
             let retry = s
@@ -1960,10 +2244,42 @@ impl Gen {
                     .memory
                     .map(|g| crate::plan::decl::MemoryDecl::Bytes(u64::from(g) << 30)),
                 retry,
+                needs: {
+                    let mut n: Vec<String> = s
+                        .needs
+                        .iter()
+                        .filter(|&&v| v < self.services.len())
+                        .map(|v| format!("v{v}"))
+                        .collect();
+                    n.dedup();
+                    n
+                },
                 ..suite(&format!("s{i}"))
             });
         }
         plan_of(d)
+    }
+
+    fn svc_script(&self) -> HashMap<ServiceId, SvcScript> {
+        self.services
+            .iter()
+            .enumerate()
+            .map(|(i, (_, kind, a, b))| {
+                let (a, b) = (f64::from(*a) / 10.0, f64::from(*b) / 10.0);
+                let script = match kind {
+                    0 => SvcScript::Ready(a),
+                    1 => SvcScript::Fails(a),
+                    _ => SvcScript::Exits(a, b),
+                };
+                (ServiceId(i as u32), script)
+            })
+            .collect()
+    }
+
+    fn sim<'p>(&self, plan: &'p Plan) -> Sim<'p> {
+        let mut sim = Sim::new(plan, self.script(), self.signals());
+        sim.svc_script = self.svc_script();
+        sim
     }
 
     fn script(&self) -> HashMap<(SuiteId, u32), Outcome> {
@@ -2006,8 +2322,8 @@ proptest! {
     #[test]
     fn random_runs_keep_every_invariant(g in gen_plan()) {
         let plan = g.plan();
-        let first = Sim::new(&plan, g.script(), g.signals()).run();
-        let again = Sim::new(&plan, g.script(), g.signals()).run();
+        let first = g.sim(&plan).run();
+        let again = g.sim(&plan).run();
         prop_assert_eq!(&first, &again);
         // Without a stop or a signal everything ends: passed, flaky, failed or skipped.
         if g.signals.is_empty() && !g.fail_fast {
@@ -2020,6 +2336,8 @@ proptest! {
         let mut whole = g.clone();
         for s in &mut whole.suites {
             s.estimate.get_or_insert(1);
+            // The prediction's services are ready at once; the fake ones take their time.
+            s.needs.clear();
         }
         let plan = whole.plan();
         let (predicted, _) = super::super::simulate::simulate(&plan);
@@ -2184,4 +2502,246 @@ fn the_same_inputs_give_the_same_commands() {
         Status::Skipped,
         "s5 depends on s2, which timed out"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// DESIGN §11: services, started for the suites that need them, stopped when none is left.
+
+fn needing(name: &str, services: &[&str]) -> SuiteDecl {
+    SuiteDecl {
+        needs: services.iter().map(|s| (*s).to_owned()).collect(),
+        ..suite(name)
+    }
+}
+
+/// Service commands of a trace: (time, start?, instance).
+fn service_commands(t: &Trace) -> Vec<(f64, bool, ServiceInstance)> {
+    t.commands
+        .iter()
+        .filter_map(|(at, c)| match c {
+            Command::StartService(i) => Some((*at, true, *i)),
+            Command::StopService(i) => Some((*at, false, *i)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn message(plan: &Plan, t: &Trace, name: &str) -> Option<String> {
+    t.messages[id(plan, name).index()].clone()
+}
+
+/// The figure of issue 28: 100 suites needing a per-worker service at -j 4 make exactly four
+/// instances, one per worker, each started once and stopped after the last of them.
+#[test]
+fn services_a_worker_service_starts_once_per_worker_and_stops_after_its_last_suite() {
+    let mut d = decls(4);
+    d.services.push(ServiceDecl {
+        scope: Scope::Worker,
+        ..service("db")
+    });
+    for i in 0..100 {
+        d.suites.push(needing(&format!("t{i}"), &["db"]));
+    }
+    d.suites.push(SuiteDecl {
+        estimate: Some(Duration::from_secs(1)),
+        ..suite("free")
+    });
+    let plan = plan_of(d);
+    let t = run_with_services(&plan, &[("free", 1, pass(0.2))], &[], &[]);
+    let cmds = service_commands(&t);
+    let starts: Vec<Option<u32>> = cmds.iter().filter(|c| c.1).map(|c| c.2.worker).collect();
+    let mut sorted = starts.clone();
+    sorted.sort();
+    assert_eq!(sorted, [Some(0), Some(1), Some(2), Some(3)], "{cmds:?}");
+    // All four start side by side, at once: one per free slot, while the suites wait.
+    assert!(cmds.iter().filter(|c| c.1).all(|c| c.0 == 0.0), "{cmds:?}");
+    let last_end = t.end;
+    let stops: Vec<f64> = cmds.iter().filter(|c| !c.1).map(|c| c.0).collect();
+    assert_eq!(stops.len(), 4);
+    assert!(
+        stops.iter().all(|&s| s == last_end),
+        "{stops:?} vs {last_end}"
+    );
+    // Holds no slot: the suite that needs nothing ran while the services started.
+    assert_eq!(t.starts[id(&plan, "free").index()], [0.0]);
+    assert!(t.statuses.iter().all(|s| s.0 == Status::Passed));
+}
+
+/// A service of scope "run" starts when the first suite that needs it is about to start (not
+/// with the run), and stops when the last one ends, while others still run.
+#[test]
+fn services_start_lazily_and_stop_when_no_suite_left_needs_them() {
+    let mut d = decls(2);
+    d.services.push(service("db"));
+    d.suites.push(suite("build"));
+    d.suites.push(SuiteDecl {
+        depends_on: vec!["build".into()],
+        ..needing("api", &["db"])
+    });
+    d.suites.push(suite("long"));
+    let plan = plan_of(d);
+    let t = run_with_services(
+        &plan,
+        &[
+            ("build", 1, pass(2.0)),
+            ("api", 1, pass(1.0)),
+            ("long", 1, pass(9.0)),
+        ],
+        &[("db", SvcScript::Ready(0.5))],
+        &[],
+    );
+    let db = ServiceInstance {
+        service: ServiceId(0),
+        worker: None,
+    };
+    assert_eq!(service_commands(&t), [(2.0, true, db), (3.5, false, db)]);
+    assert_eq!(t.starts[id(&plan, "api").index()], [2.5]);
+    assert_eq!(t.end, 9.0);
+}
+
+/// Not ready in time: every suite that needs it and has not started fails with the service's
+/// words (and the end of its log in its own), is not retried, and its dependents are skipped;
+/// the rest of the run goes on.
+#[test]
+fn services_not_ready_fail_the_suites_that_need_them() {
+    let mut d = decls(2);
+    d.services.push(service("db"));
+    d.suites.push(SuiteDecl {
+        retry: Some(RetryRef::Extra(2)),
+        ..needing("a", &["db"])
+    });
+    d.suites.push(needing("b", &["db"]));
+    d.suites.push(SuiteDecl {
+        depends_on: vec!["a".into()],
+        ..suite("after-a")
+    });
+    d.suites.push(suite("free"));
+    let plan = plan_of(d);
+    let t = run_with_services(&plan, &[], &[("db", SvcScript::Fails(5.0))], &[]);
+    for n in ["a", "b"] {
+        assert_eq!(status(&plan, &t, n).0, Status::Failed, "{n}");
+        assert_eq!(
+            message(&plan, &t, n).as_deref(),
+            Some("service \"db\" not ready after 5s")
+        );
+        assert_eq!(t.statuses[id(&plan, n).index()].2, 0, "{n} never started");
+    }
+    assert_eq!(
+        status(&plan, &t, "after-a"),
+        (Status::Skipped, Some("dependency \"a\" failed".into()))
+    );
+    assert_eq!(status(&plan, &t, "free").0, Status::Passed);
+    let mut noted: Vec<(String, bool)> = t
+        .notes
+        .iter()
+        .map(|(s, _, append)| (plan.suite(*s).name.clone(), *append))
+        .collect();
+    noted.sort();
+    assert_eq!(noted, [("a".into(), false), ("b".into(), false)]);
+}
+
+/// An instance that exits while suites run on it: they are stopped and fail with its words
+/// (the end of its log after their own output); suites on another worker's instance go on.
+#[test]
+fn services_exiting_while_needed_fail_the_suites_on_them() {
+    let mut d = decls(2);
+    d.services.push(ServiceDecl {
+        scope: Scope::Worker,
+        ..service("db")
+    });
+    d.suites.push(needing("on0", &["db"]));
+    d.suites.push(needing("on1", &["db"]));
+    d.suites.push(needing("later", &["db"]));
+    let plan = plan_of(d);
+    // Both instances are ready at 0.5 s and exit 1 s later; the suites would run 3 s.
+    let t = run_with_services(
+        &plan,
+        &[("on0", 1, pass(3.0)), ("on1", 1, pass(3.0))],
+        &[("db", SvcScript::Exits(0.5, 1.0))],
+        &[],
+    );
+    for n in ["on0", "on1"] {
+        assert_eq!(status(&plan, &t, n).0, Status::Failed, "{n}");
+        assert_eq!(
+            message(&plan, &t, n).as_deref(),
+            Some("service \"db\" exited with 1")
+        );
+    }
+    assert_eq!(status(&plan, &t, "later").0, Status::Failed);
+    assert_eq!(t.statuses[id(&plan, "later").index()].2, 0);
+    // The stopped attempts got the service's log after theirs; `later` in a fresh log.
+    let appended = t.notes.iter().filter(|n| n.2).count();
+    assert_eq!(appended, 2, "{:?}", t.notes);
+    assert!(t.end < 3.0, "stopped, not run out: {}", t.end);
+}
+
+/// Fail-fast and signals stop services too, once the suites that need them have ended.
+#[test]
+fn services_stop_after_a_fail_fast_once_their_suites_end() {
+    let mut d = decls(2);
+    d.config.fail_fast = Some(true);
+    d.services.push(service("db"));
+    d.suites.push(suite("bad"));
+    d.suites.push(needing("uses", &["db"]));
+    d.suites.push(needing("waits", &["db"]));
+    let plan = plan_of(d);
+    let t = run_with_services(
+        &plan,
+        &[("bad", 1, fail(1, 1.0)), ("uses", 1, pass(9.0))],
+        &[("db", SvcScript::Ready(0.1))],
+        &[],
+    );
+    assert_eq!(status(&plan, &t, "uses").0, Status::Cancelled);
+    assert_eq!(
+        status(&plan, &t, "waits"),
+        (Status::Skipped, Some("fail-fast".into()))
+    );
+    let cmds = service_commands(&t);
+    assert_eq!(cmds.len(), 2, "{cmds:?}");
+    assert!(cmds[1].0 >= 1.1 - 1e-9 && !cmds[1].1, "{cmds:?}");
+}
+
+/// A service needed only by suites that do not run is never started.
+#[test]
+fn services_needed_by_nothing_that_runs_never_start() {
+    let mut d = decls(2);
+    d.services.push(service("db"));
+    d.suites.push(SuiteDecl {
+        enabled: false,
+        ..needing("off", &["db"])
+    });
+    d.suites.push(suite("on"));
+    let plan = plan_of(d);
+    let t = run_with_services(&plan, &[], &[], &[]);
+    assert!(service_commands(&t).is_empty());
+}
+
+/// Two services of scope "worker" meet on one slot; one of scope "run" is shared.
+#[test]
+fn services_of_both_scopes_meet_on_one_worker() {
+    let mut d = decls(3);
+    d.services.push(ServiceDecl {
+        scope: Scope::Worker,
+        ..service("db")
+    });
+    d.services.push(ServiceDecl {
+        scope: Scope::Worker,
+        ..service("cache")
+    });
+    d.services.push(service("web"));
+    for i in 0..6 {
+        d.suites
+            .push(needing(&format!("t{i}"), &["db", "cache", "web"]));
+    }
+    let plan = plan_of(d);
+    let t = run_with_services(&plan, &[], &[("cache", SvcScript::Ready(1.0))], &[]);
+    let starts: Vec<ServiceInstance> = service_commands(&t)
+        .into_iter()
+        .filter(|c| c.1)
+        .map(|c| c.2)
+        .collect();
+    assert_eq!(starts.len(), 3 + 3 + 1, "{starts:?}");
+    assert!(t.statuses.iter().all(|s| s.0 == Status::Passed));
+    // Nothing starts before its slowest service (the cache, 1 s).
+    assert!(t.starts.iter().flatten().all(|&s| s >= 1.0));
 }
