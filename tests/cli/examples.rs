@@ -426,7 +426,8 @@ fn redis_per_worker_example_gives_each_worker_its_server() {
         "two workers, two servers"
     );
     assert!(
-        pids.iter().all(|&pid| !crate::probe::alive(pid)),
+        pids.iter()
+            .all(|&pid| !crate::probe::alive_with(pid, "PTEST_SERVICE=redis")),
         "{pids:?}"
     );
 }

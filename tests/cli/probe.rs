@@ -247,11 +247,17 @@ impl Spans {
         }
     }
 
-    /// Every process a probe started is gone.
+    /// Every process a probe started is gone. A pid that is alive again belongs to the probe
+    /// only if the process is its suite's (`PTEST_SUITE` in its environment): with pid_max at
+    /// 32768 and a busy machine, a pid comes back to another program within a second.
     pub(crate) fn assert_no_process_left(&self) {
         for s in &self.all {
             for &pid in &s.pids {
-                assert!(!alive(pid), "process {pid} of {} outlived ptest", s.name);
+                assert!(
+                    !alive_with(pid, &format!("PTEST_SUITE={}", s.name)),
+                    "process {pid} of {} outlived ptest",
+                    s.name
+                );
             }
         }
     }
@@ -261,6 +267,24 @@ impl Spans {
 pub(crate) fn alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
     unsafe { libc::kill(pid, 0) == 0 }
+}
+
+/// [`alive`], and the process has `var` (`NAME=value`) in its environment, so it is the one
+/// the test knew and not a later holder of its pid (a zombie counts, its environment gone).
+/// Where there is no /proc to ask, alive is enough.
+pub(crate) fn alive_with(pid: i32, var: &str) -> bool {
+    if !alive(pid) || !cfg!(target_os = "linux") {
+        return alive(pid);
+    }
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('Z')));
+    match zombie {
+        None => false,
+        Some(true) => true,
+        Some(false) => std::fs::read(format!("/proc/{pid}/environ"))
+            .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| kv == var.as_bytes())),
+    }
 }
 
 /// A pid a suite wrote into a file of the project.

@@ -275,7 +275,7 @@ fn redis_per_worker_one_server_per_worker_by_their_own_records() {
     assert!(
         crate::probe::wait_until(std::time::Duration::from_secs(5), || pids
             .iter()
-            .all(|&pid| !crate::probe::alive(pid))),
+            .all(|&pid| !crate::probe::alive_with(pid, "PTEST_SERVICE=redis"))),
         "a redis-server outlived ptest"
     );
 }
@@ -330,9 +330,12 @@ ptest.suite { name = "free", cmd = "true" }
         out.stdout,
         out.stderr
     );
-    for f in ["deaf.pid", "dies.pid"] {
-        let pid = crate::probe::pid_in(&p, f);
-        assert!(!crate::probe::alive(pid), "{f} outlived the run");
+    for name in ["deaf", "dies"] {
+        let pid = crate::probe::pid_in(&p, &format!("{name}.pid"));
+        assert!(
+            !crate::probe::alive_with(pid, &format!("PTEST_SERVICE={name}")),
+            "{name} outlived the run"
+        );
     }
 }
 
@@ -355,15 +358,14 @@ ptest.suite { name = "a", cmd = "echo started > a.started; sleep 300", needs = {
             "the suite did not start"
         );
         let pid = crate::probe::pid_in(&p, "srv.pid");
-        assert!(crate::probe::alive(pid));
+        let alive = || crate::probe::alive_with(pid, "PTEST_SERVICE=srv");
+        assert!(alive());
         crate::probe::signal(&child, sig);
         let code = crate::probe::wait_exit(&mut child, std::time::Duration::from_secs(30));
         if let Some(c) = expected {
             assert_eq!(code, c);
         }
-        let gone = crate::probe::wait_until(std::time::Duration::from_secs(30), || {
-            !crate::probe::alive(pid)
-        });
+        let gone = crate::probe::wait_until(std::time::Duration::from_secs(30), || !alive());
         if !gone {
             // SAFETY: the service this test's ptest started.
             unsafe { libc::kill(pid, libc::SIGKILL) };
