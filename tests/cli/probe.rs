@@ -269,22 +269,16 @@ pub(crate) fn alive(pid: i32) -> bool {
     unsafe { libc::kill(pid, 0) == 0 }
 }
 
-/// [`alive`], and the process has `var` (`NAME=value`) in its environment, so it is the one
-/// the test knew and not a later holder of its pid (a zombie counts, its environment gone).
-/// Where there is no /proc to ask, alive is enough.
+/// The process runs and has `var` (`NAME=value`) in its environment: it is the one the test
+/// knew, not a later holder of its pid. A zombie runs nothing, and whose it was cannot be told
+/// once its environment is gone (here the machine's init reaps the orphans of every test
+/// slowly), so it does not count. Where there is no /proc to ask, [`alive`] is all there is.
 pub(crate) fn alive_with(pid: i32, var: &str) -> bool {
     if !alive(pid) || !cfg!(target_os = "linux") {
         return alive(pid);
     }
-    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('Z')));
-    match zombie {
-        None => false,
-        Some(true) => true,
-        Some(false) => std::fs::read(format!("/proc/{pid}/environ"))
-            .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| kv == var.as_bytes())),
-    }
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| kv == var.as_bytes()))
 }
 
 /// A pid a suite wrote into a file of the project.
