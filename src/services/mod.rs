@@ -246,6 +246,9 @@ impl<'p> Services<'p> {
         if let Some(w) = inst.worker {
             process_env.push(var("PTEST_WORKER", &w.to_string()));
         }
+        if let Some(sh) = self.plan.settings.shard.value {
+            process_env.push(var("PTEST_SHARD", &format!("{}/{}", sh.index, sh.total)));
+        }
         let header = format!("=== ptest: service {} ===", instance_name(self.plan, inst));
         let output_from = header.len() as u64 + 1;
         let key = self.key();
