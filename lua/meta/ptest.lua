@@ -107,7 +107,7 @@
 ---@field http? string "http://HOST:PORT/PATH" answers a GET with a 2xx status.
 ---@field cmd? string|string[] This command exits 0 (it sees the service's environment).
 ---@field log? string This text appears in the service's output.
----@field interval? ptest.Duration Time between two checks (default: 5 ms rising to 100 ms; 100 ms for `cmd`).
+---@field interval? ptest.Duration Time between two checks (default: 1 ms rising to 100 ms; 100 ms for `cmd`).
 
 ---The table given to `ptest.group`: a named set of suites with a concurrency cap.
 ---@class ptest.GroupTable

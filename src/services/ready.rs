@@ -46,10 +46,11 @@ impl Pace {
         if !self.cheap {
             return Duration::from_millis(100);
         }
-        let ms = match elapsed.as_secs() {
-            0 => 2,
-            1..=4 => 10,
-            5..=29 => 50,
+        let ms = match elapsed.as_millis() {
+            0..100 => 1,
+            100..1_000 => 2,
+            1_000..5_000 => 10,
+            5_000..30_000 => 50,
             _ => 100,
         };
         Duration::from_millis(ms)
