@@ -34,7 +34,7 @@ fn suite_details(out: &mut String, plan: &Plan, s: &Suite) {
         out.push_str("  needs: ");
         push_joined(
             out,
-            s.needs.iter().map(|n| plan.service(*n).name.as_str()),
+            s.needs.iter().map(|n| shown(&plan.service(*n).name)),
             ", ",
         );
     }
@@ -112,9 +112,9 @@ pub(crate) fn ready_text(v: &crate::plan::Service) -> String {
     use crate::plan::ReadyCheck;
     match v.ready.as_ref().map(|r| &r.check) {
         None => "when started".to_owned(),
-        Some(ReadyCheck::Tcp(t)) => format!("tcp {t}"),
-        Some(ReadyCheck::Http(u)) => format!("http {u}"),
-        Some(ReadyCheck::Cmd(c)) => format!("cmd {}", command_text(c)),
+        Some(ReadyCheck::Tcp(t)) => format!("tcp {}", shown(t)),
+        Some(ReadyCheck::Http(u)) => format!("http {}", shown(u)),
+        Some(ReadyCheck::Cmd(c)) => format!("cmd {}", shown(&command_text(c))),
         Some(ReadyCheck::Log(l)) => format!("log {l:?}"),
     }
 }
@@ -173,9 +173,9 @@ fn needers(plan: &Plan, v: &crate::plan::Service) -> String {
     let flush = |out: &mut Vec<String>, b: Option<(&str, u32, u32)>| {
         if let Some((name, first, last)) = b {
             if first == last {
-                out.push(format!("{name}[{first}]"));
+                out.push(format!("{}[{first}]", shown(name)));
             } else {
-                out.push(format!("{name}[{first}..{last}]"));
+                out.push(format!("{}[{first}..{last}]", shown(name)));
             }
         }
     };
@@ -191,7 +191,7 @@ fn needers(plan: &Plan, v: &crate::plan::Service) -> String {
             }
             (None, _) => {
                 flush(&mut out, last_batch.take());
-                out.push(s.name.clone());
+                out.push(shown(&s.name).into_owned());
             }
         }
     }
@@ -272,7 +272,12 @@ pub(crate) fn list_text(plan: &Plan) -> String {
             .unwrap_or(0)
             .min(40);
         for v in &plan.services {
-            let _ = writeln!(out, "  {:<width$}  {}", v.name, service_line(plan, v));
+            let _ = writeln!(
+                out,
+                "  {:<width$}  {}",
+                shown(&v.name),
+                service_line(plan, v)
+            );
         }
     }
     let skipped = plan.suites.iter().filter(|s| s.skip.is_some()).count();
@@ -575,7 +580,7 @@ pub(crate) fn plan_text(plan: &Plan) -> String {
             "\nservices (started for the first suite that needs them, stopped after the last):\n",
         );
         for v in &plan.services {
-            let _ = writeln!(out, "  {}  {}", v.name, service_line(plan, v));
+            let _ = writeln!(out, "  {}  {}", shown(&v.name), service_line(plan, v));
         }
     }
     let priority = crate::plan::priority::initial(plan);

@@ -1082,7 +1082,6 @@ impl<'p> Core<'p> {
         r.end_time = p.attempts_detail.last().map(|d| d.end);
         r.worker = p.worker;
         r.attempts_detail.clone_from(&p.attempts_detail);
-        r.failed_attempts.clone_from(&p.failed_attempts);
         self.finish(r);
     }
 
