@@ -80,6 +80,7 @@ impl Record {
         let mut budget = TEXT_BUDGET;
         let mut suites = Vec::new();
         let mut limiters: Vec<Limiter> = Vec::new();
+        let mut services = Vec::new();
         let mut names = Vec::new();
         let (mut wall, mut workers, mut interrupted) = (0.0_f64, 0_u32, false);
         let (mut run_ids, mut timestamps) = (Vec::new(), Vec::new());
@@ -99,6 +100,11 @@ impl Record {
                             .into_owned();
                     }
                 }
+                if let Some(t) = s.tail.as_mut() {
+                    let kept = last_lines(t, TAIL_LINES).join("\n");
+                    *t =
+                        super::capped(&kept, super::TEXT_CAP, "a suite's output tail").into_owned();
+                }
                 if let Some(cases) = s.testcases.take() {
                     s.testcases = Some(cases.into_iter().map(|c| c.capped(&mut budget)).collect());
                 }
@@ -116,6 +122,8 @@ impl Record {
                     None => limiters.push(l),
                 }
             }
+            // Each machine's instances are its own.
+            services.extend(r.services);
             wall = wall.max(r.duration);
             workers = workers.saturating_add(r.workers);
             interrupted |= r.summary.interrupted;
@@ -139,6 +147,7 @@ impl Record {
             suites,
             summary,
             limiters,
+            services,
             kept_tmp: None,
             shards: names,
         })

@@ -6,7 +6,7 @@
 //! here: nothing in this file reads a file, and nothing anywhere opens a path a record names.
 //!
 //! What comes next has one place each: a shard's or machine's identity (`shard`, `node`) beside
-//! `run_id` and in [`Suite`] after `worker`; services as a list beside `limiters`; a test's own
+//! `run_id` and in [`Suite`] after `worker`; services as a list beside `limiters` ([`Service`]); a test's own
 //! attempts and flakiness in [`TestCase`] after `status`.
 
 pub(crate) mod merge;
@@ -112,6 +112,9 @@ pub(crate) struct Record {
     pub summary: Summary,
     #[serde(default)]
     pub limiters: Vec<Limiter>,
+    /// Every service instance the run started (DESIGN §11), in the order they started.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<Service>,
     /// Where the failed attempts' temporary folders stayed, when some did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kept_tmp: Option<KeptTmp>,
@@ -171,6 +174,42 @@ pub(crate) struct Suite {
     /// A batch part's testcases, the latest attempt's for each item.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub testcases: Option<Vec<TestCase>>,
+    /// Why it failed when no attempt of its says it: a service it needs was not ready or
+    /// exited before it (re)started. The service's words and the end of its log, as its own log
+    /// holds them; shown in place of the last attempt's tail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<String>,
+}
+
+/// One instance of a service: the run's only one, or a worker's (`scope = "worker"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Service {
+    /// The service's name.
+    pub name: String,
+    /// How logs and messages name the instance: `db`, or `redis@2` on worker 2.
+    #[serde(default)]
+    pub instance: String,
+    /// Its worker slot, for `scope = "worker"`.
+    #[serde(default)]
+    pub worker: Option<u32>,
+    #[serde(default)]
+    pub log_file: Option<String>,
+    /// The ports chosen for it, by placeholder: `port` for `{port}`, `port:http` for
+    /// `{port:http}`.
+    #[serde(default)]
+    pub ports: std::collections::BTreeMap<String, u16>,
+    /// When its process was started, seconds since the epoch.
+    #[serde(default)]
+    pub start_time: f64,
+    /// When its readiness check passed (none: it never was ready).
+    #[serde(default)]
+    pub ready_time: Option<f64>,
+    /// When its process ended.
+    #[serde(default)]
+    pub stop_time: Option<f64>,
+    /// Why it failed (`service "db" not ready after 30s`), when it did.
+    #[serde(default)]
+    pub error_message: Option<String>,
 }
 
 fn one() -> u32 {
@@ -349,10 +388,12 @@ impl Suite {
             .unwrap_or_default()
     }
 
-    /// The last attempt's output tail.
+    /// The output tail that says why it ended: the service's words when a service it needs
+    /// failed it, else its last attempt's.
     pub(crate) fn tail(&self) -> &str {
-        self.last()
-            .and_then(|a| a.tail.as_deref())
+        self.tail
+            .as_deref()
+            .or_else(|| self.last().and_then(|a| a.tail.as_deref()))
             .unwrap_or_default()
     }
 

@@ -446,3 +446,40 @@ fn a_test_is_named_as_its_tool_would() {
     c.text = Some("\n  first line \nsecond".into());
     assert_eq!(c.summary(), Some("first line"));
 }
+
+/// Each shard's service instances are its own: a merge keeps them all, shard by shard, and a
+/// suite's service tail gets this machine's caps as an attempt's does.
+#[test]
+fn a_merge_keeps_every_shards_service_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let instance = |name: &str, worker: u32| {
+        json!({ "name": "redis", "instance": name, "worker": worker, "log_file": null,
+                "ports": { "port": 40000 + worker }, "start_time": 1.0, "ready_time": 1.5,
+                "stop_time": 9.0, "error_message": null })
+    };
+    let mut a = report("s1", 10.0, vec![suite("a1", "passed", 6.0)]);
+    a["services"] = json!([instance("redis@0", 0), instance("redis@1", 1)]);
+    let mut failed = suite("b1", "failed", 0.0);
+    failed["tail"] = json!(
+        (1..=300)
+            .map(|i| format!("l{i}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let mut b = report("s2", 12.0, vec![failed]);
+    b["services"] = json!([instance("redis@0", 0)]);
+    let m = merge(&[
+        write(dir.path(), "a.json", &a),
+        write(dir.path(), "b.json", &b),
+    ])
+    .unwrap();
+    let names: Vec<&str> = m.services.iter().map(|v| v.instance.as_str()).collect();
+    assert_eq!(names, ["redis@0", "redis@1", "redis@0"]);
+    assert_eq!(m.services[1].ports.get("port"), Some(&40001));
+    let tail = m.suites[1].tail();
+    assert_eq!(last_lines(tail, 1000).len(), TAIL_LINES);
+    assert!(tail.ends_with("l300"));
+    // A report without services writes none.
+    let plain = merge(&[write(dir.path(), "c.json", &report("s3", 1.0, vec![]))]).unwrap();
+    assert!(!serde_json::to_string(&plain).unwrap().contains("services"));
+}

@@ -206,7 +206,9 @@ pub(crate) fn build(record: &Record, page: &Path) -> String {
     h
 }
 
-/// One row per worker, one bar per attempt on the worker that ran it, labelled where it fits.
+/// One row per worker, one bar per attempt on the worker that ran it, labelled where it fits;
+/// under them one row per service instance: lighter from its start to ready, solid from ready
+/// to its stop, red when it failed.
 fn timeline(h: &mut String, record: &Record) {
     let t0 = crate::record::unix_secs(record.started());
     let attempts: Vec<(&Suite, &crate::record::Attempt)> = record
@@ -217,20 +219,27 @@ fn timeline(h: &mut String, record: &Record) {
     let t1 = attempts
         .iter()
         .map(|(_, a)| a.end_time)
+        .chain(record.services.iter().filter_map(service_end))
         .fold(t0 + 0.001, f64::max);
-    let rows = attempts
+    let workers = attempts
         .iter()
         .map(|(_, a)| a.worker.saturating_add(1))
         .max()
         .unwrap_or(0);
+    let rows = workers.saturating_add(u32::try_from(record.services.len()).unwrap_or(u32::MAX));
     let (width, row_h, left) = (1000.0, 22.0, 70.0);
     let scale = (width - left) / (t1 - t0);
     let _ = writeln!(
         h,
-        "<h2>Timeline</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" role=\"img\" aria-label=\"timeline: one bar per attempt on its worker\">",
-        f64::from(rows) * row_h + 20.0
+        "<h2>Timeline</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" role=\"img\" aria-label=\"timeline: one bar per attempt on its worker{}\">",
+        f64::from(rows) * row_h + 20.0,
+        if record.services.is_empty() {
+            ""
+        } else {
+            ", a row per service instance"
+        }
     );
-    for w in 0..rows {
+    for w in 0..workers {
         let _ = writeln!(
             h,
             "<text x=\"0\" y=\"{}\">worker {w}</text>",
@@ -281,6 +290,10 @@ fn timeline(h: &mut String, record: &Record) {
             );
         }
     }
+    for (i, v) in record.services.iter().enumerate() {
+        let y = f64::from(workers.saturating_add(u32::try_from(i).unwrap_or(u32::MAX))) * row_h;
+        service_row(h, v, y, row_h, |t| left + (t - t0).max(0.0) * scale, t1);
+    }
     let _ = writeln!(
         h,
         "<text x=\"{left}\" y=\"{0}\">0s</text><text x=\"{1}\" y=\"{0}\" text-anchor=\"end\">{2}</text></svg>",
@@ -288,6 +301,77 @@ fn timeline(h: &mut String, record: &Record) {
         width - 2.0,
         escape(&secs(t1 - t0))
     );
+}
+
+/// When an instance's bar ends: its stop, or its readiness when it has no stop time.
+fn service_end(v: &crate::record::Service) -> Option<f64> {
+    v.stop_time.or(v.ready_time)
+}
+
+/// A service instance's row at `y`: its name (cut to fit the label column), then a light bar
+/// while it started and a solid one while it was ready; one running at the end of the record
+/// reaches `t1`.
+fn service_row(
+    h: &mut String,
+    v: &crate::record::Service,
+    y: f64,
+    row_h: f64,
+    x_of: impl Fn(f64) -> f64,
+    t1: f64,
+) {
+    let fill = if v.error_message.is_some() {
+        color(Status::Failed)
+    } else {
+        "#1565c0"
+    };
+    let mut label: String = v.instance.chars().take(10).collect();
+    if v.instance.chars().count() > 10 {
+        label.push('…');
+    }
+    let _ = writeln!(
+        h,
+        "<text x=\"0\" y=\"{:.1}\">{}</text>",
+        y + 15.0,
+        escape(&label)
+    );
+    let end = v.stop_time.unwrap_or(t1);
+    let ready = v.ready_time.unwrap_or(end).min(end);
+    let why = v
+        .error_message
+        .as_deref()
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default();
+    let title = match v.ready_time {
+        Some(r) => format!(
+            "service {}: ready in {}, up {}{why}",
+            v.instance,
+            secs(r - v.start_time),
+            secs(end - v.start_time)
+        ),
+        None => format!(
+            "service {}: never ready, up {}{why}",
+            v.instance,
+            secs(end - v.start_time)
+        ),
+    };
+    for (from, to, opacity, part) in [
+        (v.start_time, ready, 0.35, "starting"),
+        (ready, end, 1.0, "ready"),
+    ] {
+        if to <= from && part == "ready" {
+            continue;
+        }
+        let x = x_of(from);
+        let w = (x_of(to) - x).max(1.0);
+        let _ = writeln!(
+            h,
+            "<rect class=\"service\" data-service=\"{}\" data-part=\"{part}\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{:.1}\" fill=\"{fill}\" fill-opacity=\"{opacity}\"><title>{}</title></rect>",
+            escape(&v.instance),
+            y + 2.0,
+            row_h - 4.0,
+            escape(&title)
+        );
+    }
 }
 
 /// Every suite, failures first; filter buttons per status that occurs, sortable columns.

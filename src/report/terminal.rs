@@ -296,6 +296,47 @@ impl Terminal {
     }
 }
 
+/// One line for the run's services, each named once: how many instances it had, the longest
+/// any took to be ready, and whether one failed. `None` when no service started.
+fn services_line(record: &Record) -> Option<String> {
+    let mut names: Vec<&str> = Vec::new();
+    for v in &record.services {
+        if !names.contains(&v.name.as_str()) {
+            names.push(&v.name);
+        }
+    }
+    if names.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = names
+        .iter()
+        .map(|name| {
+            let of: Vec<&crate::record::Service> =
+                record.services.iter().filter(|v| v.name == *name).collect();
+            let mut part = shown(name).into_owned();
+            if of.len() > 1 {
+                part.push_str(&format!(" ({} instances)", of.len()));
+            }
+            let slowest = of
+                .iter()
+                .filter_map(|v| v.ready_time.map(|r| r - v.start_time))
+                .fold(None, |m: Option<f64>, d| Some(m.map_or(d, |m| m.max(d))));
+            if let Some(d) = slowest {
+                let most = if of.len() > 1 { " at most" } else { "" };
+                part.push_str(&format!(" ready in {}{most}", secs(d.max(0.0))));
+            }
+            let failed = of.iter().filter(|v| v.error_message.is_some()).count();
+            if failed > 0 && of.len() == 1 {
+                part.push_str(" failed");
+            } else if failed > 0 {
+                part.push_str(&format!(", {failed} failed"));
+            }
+            part
+        })
+        .collect();
+    Some(format!("Services: {}\n", parts.join("; ")))
+}
+
 /// The summary at the end of a run, from its record: counts, the wall time, the slowest suites,
 /// limiters, flaky suites, and each failure with its failed tests and its output's last lines.
 pub(crate) fn summary(record: &Record, st: Styles) -> String {
@@ -343,6 +384,9 @@ pub(crate) fn summary(record: &Record, st: Styles) -> String {
             )));
         }
         out.push('\n');
+    }
+    if let Some(line) = services_line(record) {
+        out.push_str(&line);
     }
     let flaky: Vec<&Suite> = record
         .suites

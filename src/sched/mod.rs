@@ -311,7 +311,9 @@ impl<'a> Scheduler<'a> {
         for dir in service_dirs {
             self.janitor.remove(dir);
         }
-        let _ = service_records;
+        if let Some(recorder) = self.recorder.as_mut() {
+            recorder.services(self.plan, &service_records);
+        }
 
         let interrupted = self.core.interrupted() || signalled_in_sweep;
         let core = std::mem::replace(&mut self.core, Core::new(self.plan, Vec::new(), 0));

@@ -5,11 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::event::{LimiterStats, RunInfo, Status, SuiteResult, Summary};
+use crate::event::{LimiterStats, RunInfo, ServiceRecord, Status, SuiteResult, Summary};
 use crate::exec::CommandLine;
 use crate::plan::Plan;
 use crate::record::{
-    self, Attempt, Batch, FORMAT_VERSION, Limiter, Record, Suite, TAIL_LINES, TEXT_BUDGET,
+    self, Attempt, Batch, FORMAT_VERSION, Limiter, Record, Service, Suite, TAIL_LINES, TEXT_BUDGET,
     TestCase, display_path, last_lines, round3, unix_secs,
 };
 
@@ -18,6 +18,8 @@ pub(crate) struct Recorder {
     suites: Vec<Option<Suite>>,
     /// What is left of the record's budget for testcases' messages and texts.
     budget: usize,
+    /// The run's service instances, once they all ended.
+    services: Vec<Service>,
 }
 
 impl Recorder {
@@ -25,7 +27,13 @@ impl Recorder {
         Recorder {
             suites: vec![None; plan.suites.len()],
             budget: TEXT_BUDGET,
+            services: Vec::new(),
         }
+    }
+
+    /// The services' instances ended (the run's last processes but the hooks'): their entries.
+    pub(crate) fn services(&mut self, plan: &Plan, records: &[ServiceRecord]) {
+        self.services = records.iter().map(|v| service(plan, v)).collect();
     }
 
     /// A suite ended: its entry, kept for the record.
@@ -91,6 +99,7 @@ impl Recorder {
                     max_throttled: l.max_throttled,
                 })
                 .collect(),
+            services: self.services,
             kept_tmp: (failed_attempts && tmp_root.is_dir()).then(|| record::KeptTmp {
                 folder: tmp_root.to_string_lossy().into_owned(),
                 runs: super::files::KEPT_RUNS,
@@ -151,6 +160,36 @@ fn suite(plan: &Plan, r: &SuiteResult, budget: &mut usize) -> Suite {
                 .map(|c| test_case(c, &p.items).capped(budget))
                 .collect()
         }),
+        // A suite that a failed service failed before it (re)started: its log's last words
+        // are ptest's note with the service's, after the last attempt's output, if any.
+        tail: r
+            .last_output
+            .filter(|o| r.attempts_detail.last().and_then(|d| d.output) != Some(*o))
+            .and_then(|o| tail(r.log_file.as_deref()?, o)),
+    }
+}
+
+/// A service instance as the record keeps it.
+fn service(plan: &Plan, v: &ServiceRecord) -> Service {
+    Service {
+        name: plan.service(v.instance.service).name.clone(),
+        instance: crate::services::instance_name(plan, v.instance),
+        worker: v.instance.worker,
+        log_file: Some(display_path(&v.log_file).to_string_lossy().into_owned()),
+        ports: v
+            .ports
+            .iter()
+            .map(|(n, p)| {
+                let key = n
+                    .as_ref()
+                    .map_or_else(|| "port".to_owned(), |n| format!("port:{n}"));
+                (key, *p)
+            })
+            .collect(),
+        start_time: unix_secs(v.started),
+        ready_time: v.ready.map(unix_secs),
+        stop_time: v.stopped.map(unix_secs),
+        error_message: v.failure.clone(),
     }
 }
 

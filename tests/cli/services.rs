@@ -308,6 +308,40 @@ fn redis_per_worker_one_server_per_worker_by_their_own_records() {
             "{log}"
         );
     }
+    // The report lists the four instances, each on its worker with its port, started, ready and
+    // stopped in that order; its servers' ports are the ones the suites met.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(crate::harness::report_file(&p)).unwrap())
+            .unwrap();
+    let instances = report["services"]
+        .as_array()
+        .expect("services in the report");
+    assert_eq!(instances.len(), 4, "{instances:?}");
+    for v in instances {
+        let w = v["worker"].as_u64().unwrap();
+        assert_eq!(v["instance"], format!("redis@{w}"));
+        assert_eq!(v["log_file"], format!("test-logs/redis@{w}.log"));
+        let port = v["ports"]["port"].as_u64().unwrap();
+        assert!(
+            records
+                .iter()
+                .any(|r| u64::from(r.2) == port && u64::from(r.3) == w),
+            "{v} {records:?}"
+        );
+        let (start, ready, stop) = (
+            v["start_time"].as_f64().unwrap(),
+            v["ready_time"].as_f64().unwrap(),
+            v["stop_time"].as_f64().unwrap(),
+        );
+        assert!(start <= ready && ready <= stop, "{v}");
+        assert!(v["error_message"].is_null(), "{v}");
+    }
+    assert!(
+        out.stdout
+            .contains("Services: redis (4 instances) ready in "),
+        "{}",
+        out.stdout
+    );
     let mut pids: Vec<i32> = records.iter().map(|r| r.1).collect();
     pids.sort_unstable();
     pids.dedup();
@@ -333,7 +367,7 @@ ptest.suite { name = "b", cmd = "sleep 30", needs = { "dies" } }
 ptest.suite { name = "free", cmd = "true" }
 "#,
     );
-    let out = p.run(&["-j", "3"]);
+    let out = p.run(&["-j", "3", "--junit", "junit.xml", "--html", "report.html"]);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(crate::harness::report_file(&p)).unwrap())
@@ -351,6 +385,59 @@ ptest.suite { name = "free", cmd = "true" }
         "service \"dies\" exited with 3"
     );
     assert_eq!(suite("free")["status"], "passed");
+    // Every report shows the service's words and the end of its log: "a" never started, so the
+    // suite's own tail carries them; "b"'s attempt ends with them.
+    let a_tail = suite("a")["tail"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        a_tail.starts_with("=== ptest: service \"deaf\" not ready after 1s; the end of its log, test-logs/deaf.log: ===")
+            && a_tail.ends_with("listening soon"),
+        "{a_tail}"
+    );
+    let b_tail = suite("b")["attempts_detail"][0]["tail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(b_tail.ends_with("out of memory"), "{b_tail}");
+    let junit = std::fs::read_to_string(p.join("junit.xml")).unwrap();
+    let html = std::fs::read_to_string(p.join("report.html")).unwrap();
+    for text in [&junit, &html] {
+        assert!(
+            text.contains("listening soon") && text.contains("out of memory"),
+            "{text}"
+        );
+    }
+    // The report's services: when each started, was ready and stopped, and why it failed.
+    let services = report["services"]
+        .as_array()
+        .expect("services in the report");
+    let instance = |n: &str| services.iter().find(|v| v["name"] == n).expect(n).clone();
+    let deaf = instance("deaf");
+    assert!(deaf["ready_time"].is_null(), "{deaf}");
+    assert_eq!(deaf["error_message"], "service \"deaf\" not ready after 1s");
+    assert!(
+        deaf["stop_time"].as_f64() >= deaf["start_time"].as_f64(),
+        "{deaf}"
+    );
+    assert!(deaf["ports"]["port"].as_u64().is_some(), "{deaf}");
+    let dies = instance("dies");
+    assert_eq!(dies["error_message"], "service \"dies\" exited with 3");
+    assert!(
+        dies["ready_time"].as_f64() <= dies["stop_time"].as_f64(),
+        "{dies}"
+    );
+    assert!(
+        html.contains("data-service=\"deaf\" data-part=\"starting\""),
+        "{html}"
+    );
+    assert!(
+        html.contains("data-service=\"dies\" data-part=\"ready\""),
+        "{html}"
+    );
+    assert!(
+        out.stdout.contains("Services: deaf failed; dies ready in "),
+        "{}",
+        out.stdout
+    );
     // The failures show the services' own words, in the summary and in the suites' logs.
     assert!(out.stdout.contains("| listening soon"), "{}", out.stdout);
     assert!(out.stdout.contains("| out of memory"), "{}", out.stdout);

@@ -10,7 +10,8 @@ use crate::report::style::Styles;
 const T0: f64 = 1_700_000_000.0;
 
 /// A run of seven suites, one of each status and a batch's part with testcases; a lowered,
-/// serialized limiter; failed attempts' folders kept.
+/// serialized limiter; a service on two workers and one that was never ready; failed
+/// attempts' folders kept.
 pub(crate) fn mixed() -> Record {
     let attempt = |n: u32, worker: u32, start: f64, secs: f64, status: &str, why: Option<&str>| {
         json!({ "attempt": n, "worker": worker, "start_time": T0 + start,
@@ -116,6 +117,20 @@ pub(crate) fn mixed() -> Record {
                      "interrupted": false },
         "limiters": [{ "name": "api", "acquired": 12, "waited": 2.5, "throttled": 5, "rate": 0.5,
                        "serialized": true, "declared_rate": 2.0, "per": 1.0, "max_throttled": 3 }],
+        "services": [
+            { "name": "redis", "instance": "redis@0", "worker": 0,
+              "log_file": "/p/test-logs/redis@0.log", "ports": { "port": 40001 },
+              "start_time": T0 + 0.5, "ready_time": T0 + 0.75, "stop_time": T0 + 9.0,
+              "error_message": null },
+            { "name": "redis", "instance": "redis@1", "worker": 1,
+              "log_file": "/p/test-logs/redis@1.log", "ports": { "port": 40002 },
+              "start_time": T0 + 0.5, "ready_time": T0 + 1.0, "stop_time": T0 + 9.0,
+              "error_message": null },
+            { "name": "db", "instance": "db", "worker": null,
+              "log_file": "/p/test-logs/db.log", "ports": { "port": 40003, "port:admin": 40004 },
+              "start_time": T0 + 3.0, "ready_time": null, "stop_time": T0 + 5.0,
+              "error_message": "service \"db\" not ready after 2s" }
+        ],
         "kept_tmp": { "folder": "/tmp/ptest-run-1", "runs": 5 }
     }))
     .expect("a literal record")
@@ -161,6 +176,8 @@ fn hostile() -> Record {
     let cases = r.suites[6].testcases.as_mut().unwrap();
     cases[1].name = evil.to_owned();
     cases[1].message = Some(evil.to_owned());
+    r.services[2].name = evil.to_owned();
+    r.services[2].instance = evil.to_owned();
     r
 }
 

@@ -179,3 +179,129 @@ fn a_batchs_testcases_are_kept_within_the_records_caps() {
         assert!(text.contains(" bytes cut here: "), "{}", &text[..200]);
     }
 }
+
+/// DESIGN §11: a suite that a failed service failed before it (re)started has the service's
+/// words as its tail, after its last attempt's; a suite that ran on the instance keeps them in
+/// its attempt's tail, not twice.
+#[test]
+fn a_service_failure_is_the_tail_of_the_suites_it_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(
+        r#"local db = ptest.service { name = "db", cmd = "db" }
+        ptest.suite { name = "a", cmd = "true", needs = { db }, retry = 1 }"#,
+    );
+    let note =
+        "=== ptest: service \"db\" exited with 1; the end of its log, db.log: ===\nno room\n";
+    let (path, ranges) = log(dir.path(), &["flaked once\n", note]);
+    // Failed once, then the service failed it while it waited to try again.
+    let mut r = result(&p, "a", Status::Failed, 1.0);
+    r.attempts_detail[0].output = Some(ranges[0]);
+    r.log_file = Some(path.clone());
+    r.last_output = Some(ranges[1]);
+    let entry = Recorder::new(&p).ended(&p, &r).clone();
+    assert_eq!(
+        entry.attempts_detail[0].tail.as_deref(),
+        Some("flaked once")
+    );
+    assert!(
+        entry
+            .tail()
+            .ends_with("exited with 1; the end of its log, db.log: ===\nno room")
+    );
+    // Never started: the note is all there is.
+    let mut r = result(&p, "a", Status::Failed, 0.0);
+    r.attempts_detail.clear();
+    r.log_file = Some(path.clone());
+    r.last_output = Some(ranges[1]);
+    let entry = Recorder::new(&p).ended(&p, &r).clone();
+    assert!(entry.tail().contains("no room"), "{entry:?}");
+    // Stopped while running on it: the note extends its attempt's output, kept once.
+    let mut r = result(&p, "a", Status::Failed, 1.0);
+    r.attempts_detail[0].output = Some((ranges[0].0, ranges[1].1));
+    r.log_file = Some(path);
+    r.last_output = Some((ranges[0].0, ranges[1].1));
+    let entry = Recorder::new(&p).ended(&p, &r).clone();
+    assert_eq!(entry.tail, None);
+    assert!(entry.tail().starts_with("flaked once\n") && entry.tail().ends_with("no room"));
+}
+
+/// Each instance the run started is in the record, named as its log is, with its ports by
+/// placeholder and its times.
+#[test]
+fn the_record_lists_every_service_instance_with_its_times() {
+    use crate::event::{ServiceInstance, ServiceRecord};
+    use std::time::UNIX_EPOCH;
+    let p = plan(
+        r#"local r = ptest.service { name = "redis", cmd = "redis-server --port {port}", scope = "worker" }
+        local d = ptest.service { name = "db", cmd = "db -p {port} -a {port:admin}" }
+        ptest.suite { name = "a", cmd = "true", needs = { r, d } }"#,
+    );
+    let at = |s: u64| UNIX_EPOCH + Duration::from_secs(1_700_000_000 + s);
+    let records = [
+        ServiceRecord {
+            instance: ServiceInstance {
+                service: p.services[0].id,
+                worker: Some(1),
+            },
+            log_file: PathBuf::from("/nonexistent/test-logs/redis@1.log"),
+            ports: vec![(None, 40001)],
+            started: at(1),
+            ready: Some(at(2)),
+            stopped: Some(at(5)),
+            failure: None,
+        },
+        ServiceRecord {
+            instance: ServiceInstance {
+                service: p.services[1].id,
+                worker: None,
+            },
+            log_file: PathBuf::from("/nonexistent/test-logs/db.log"),
+            ports: vec![(None, 40002), (Some("admin".into()), 40003)],
+            started: at(1),
+            ready: None,
+            stopped: Some(at(3)),
+            failure: Some("service \"db\" not ready after 2s".into()),
+        },
+    ];
+    let r = result(&p, "a", Status::Passed, 1.0);
+    let summary = Summary::from_results(std::slice::from_ref(&r), Duration::from_secs(1), false);
+    let mut recorder = Recorder::new(&p);
+    recorder.services(&p, &records);
+    let record = recorder.finish(
+        &p,
+        &run_info(&p),
+        std::slice::from_ref(&r),
+        &summary,
+        &[],
+        Path::new("/nonexistent"),
+    );
+    let v = &record.services;
+    assert_eq!(v.len(), 2);
+    assert_eq!(
+        (v[0].name.as_str(), v[0].instance.as_str()),
+        ("redis", "redis@1")
+    );
+    assert_eq!(v[0].worker, Some(1));
+    assert_eq!(v[0].ports.get("port"), Some(&40001));
+    assert_eq!(
+        (v[0].start_time, v[0].ready_time, v[0].stop_time),
+        (
+            1_700_000_001.0,
+            Some(1_700_000_002.0),
+            Some(1_700_000_005.0)
+        )
+    );
+    assert_eq!(v[1].instance, "db");
+    assert_eq!(v[1].ports.get("port:admin"), Some(&40003));
+    assert_eq!(v[1].ready_time, None);
+    assert_eq!(
+        v[1].error_message.as_deref(),
+        Some("service \"db\" not ready after 2s")
+    );
+    assert!(
+        v[1].log_file
+            .as_deref()
+            .unwrap()
+            .ends_with("test-logs/db.log")
+    );
+}

@@ -227,7 +227,10 @@ fn the_pace_slows_down_and_a_fixed_interval_wins() {
     };
     let s = Duration::from_secs;
     assert_eq!(cheap.after(s(0)), Duration::from_millis(1));
-    assert_eq!(cheap.after(Duration::from_millis(500)), Duration::from_millis(2));
+    assert_eq!(
+        cheap.after(Duration::from_millis(500)),
+        Duration::from_millis(2)
+    );
     assert_eq!(cheap.after(s(2)), Duration::from_millis(10));
     assert_eq!(cheap.after(s(10)), Duration::from_millis(50));
     assert_eq!(cheap.after(s(60)), Duration::from_millis(100));
