@@ -15,7 +15,8 @@ and how many instances a run makes.
    run also waits for its services to stop (SIGTERM, and redis's own shutdown): reported as
    the wall time of A's whole run minus B's, for what it is.
 2. Instances: 100 suites needing a per-worker redis-server at -j 4 make exactly 4 servers, each
-   started once (counted from the servers' own logs and the run ids they report to the suites).
+   started once (counted from the servers' own logs and the run ids they report to the suites,
+   and the instances test-report.json lists).
 
 Reports the machine's load (uptime) before and after: the figures mean little on a busy one.
 """
@@ -26,6 +27,7 @@ import sys
 sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import shutil  # noqa: E402
 import socket  # noqa: E402
 import statistics  # noqa: E402
@@ -146,9 +148,14 @@ def instances(ptest):
         logs = sorted(f for f in os.listdir(os.path.join(d, "test-logs")) if f.startswith("redis"))
         ready = [open(os.path.join(d, "test-logs", f)).read().count("Ready to accept connections")
                  for f in logs]
+        report = json.load(open(os.path.join(d, "test-logs", "test-report.json")))
+        listed = sorted(v["instance"] for v in report.get("services", []))
+        waits = [(v["ready_time"] - v["start_time"]) * 1000 for v in report.get("services", [])
+                 if v.get("ready_time")]
         print(f"  100 suites at -j 4 in {took * 1000:.0f} ms: {len(set(ids))} servers by their run "
-              f"ids, logs {logs}, each ready {ready} time(s)")
-        return len(set(ids)) == 4 and ready == [1, 1, 1, 1]
+              f"ids, logs {logs}, each ready {ready} time(s); the report lists {listed}, "
+              f"ready {min(waits, default=0):.1f}-{max(waits, default=0):.1f} ms after their start")
+        return len(set(ids)) == 4 and ready == [1, 1, 1, 1] and len(listed) == 4
 
 
 def main():

@@ -451,4 +451,30 @@ fn http_service_example_serves_its_suites_once() {
         needing.iter().all(|n| lint.1 <= n.1),
         "lint waited for the server: {lint:?} {needing:?}"
     );
+    // The report's one instance: ready before the first suite that needs it started, stopped
+    // after the last ended; its port is closed once ptest is gone.
+    let services = report["services"]
+        .as_array()
+        .expect("services in the report");
+    assert_eq!(services.len(), 1, "{services:?}");
+    let web = &services[0];
+    assert_eq!(
+        (web["name"].as_str(), web["worker"].as_u64()),
+        (Some("web"), None)
+    );
+    let (start, ready, stop) = (
+        time(web, "start_time"),
+        time(web, "ready_time"),
+        time(web, "stop_time"),
+    );
+    assert!(start <= ready, "{web}");
+    assert!(
+        needing.iter().all(|n| ready <= n.1 && n.2 <= stop),
+        "{web} {needing:?}"
+    );
+    let port = u16::try_from(web["ports"]["port"].as_u64().unwrap()).unwrap();
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the server on port {port} outlived ptest"
+    );
 }
