@@ -678,6 +678,7 @@ fn build_with(
         },
         declared: declared_count,
         settings,
+        shard_note: share.map(|s| s.note.clone()),
     })
 }
 

@@ -199,6 +199,19 @@ pub(crate) struct Share {
     pub suites: std::collections::HashSet<String>,
     /// Each spread batch's items this shard runs (possibly none), by the batch's name.
     pub items: std::collections::HashMap<String, std::collections::HashSet<String>>,
+    /// What the shard's report says of the split.
+    pub note: ShardNote,
+}
+
+/// What a shard's report says of the split it ran a part of (DESIGN §10): what `ptest merge`
+/// checks the shards of one run agree on, and the suites every shard runs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ShardNote {
+    /// A digest of the whole split (every unit and its shard): the same on every shard that
+    /// planned from the same config, selection, history and worker count.
+    pub split: String,
+    /// Suites of `always` phases, which every shard runs.
+    pub every_shard: Vec<String>,
 }
 
 impl Share {
@@ -275,6 +288,8 @@ pub struct Plan {
     /// Every run-wide setting with where it came from (`settings::resolve`); `workers`,
     /// `log_dir`, `fail_fast`, `grace` and `default_timeout` above are its values.
     pub settings: crate::settings::Settings,
+    /// On a static shard (`settings.shard`), what its report says of the split.
+    pub shard_note: Option<ShardNote>,
 }
 
 impl Plan {

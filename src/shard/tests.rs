@@ -384,3 +384,34 @@ fn the_selection_is_split_not_the_whole_config() {
     assert_eq!(all, ["a", "b", "e"]);
     assert_eq!(one.placed.units, 2);
 }
+
+#[test]
+fn every_shard_of_one_split_carries_its_digest_and_another_split_another() {
+    let c = batch_config();
+    let notes: Vec<crate::plan::ShardNote> = (1..=3)
+        .map(|k| c.shard(k, 3).plan.shard_note.expect("a shard's note"))
+        .collect();
+    assert_eq!(notes[0].split.len(), 16);
+    assert!(notes.iter().all(|n| *n == notes[0]), "{notes:?}");
+    // Another count, another history, another config: another split.
+    let other_n = c.shard(1, 2).plan.shard_note.unwrap();
+    assert_ne!(other_n.split, notes[0].split);
+    let other_history = Config::new(BATCH)
+        .items("unit", 0.5, &[("a", 1.0), ("b", 9.0)])
+        .shard(1, 3)
+        .plan
+        .shard_note
+        .unwrap();
+    assert_ne!(other_history.split, notes[0].split);
+    let other_config = Config::new(&BATCH.replace("\"lint\"", "\"style\""))
+        .shard(1, 3)
+        .plan
+        .shard_note
+        .unwrap();
+    assert_ne!(other_config.split, notes[0].split);
+    // What every shard runs is named.
+    let teardown = Config::new(UNITS).shard(2, 3).plan.shard_note.unwrap();
+    assert_eq!(teardown.every_shard, ["stop"]);
+    // A plan that is no shard has no note.
+    assert!(c.whole().plan.shard_note.is_none());
+}

@@ -265,6 +265,15 @@ impl Units {
                 .iter()
                 .map(|b| (b.clone(), HashSet::new()))
                 .collect(),
+            note: crate::plan::ShardNote::default(),
+        };
+        share.note = crate::plan::ShardNote {
+            split: self.digest(plan, split),
+            every_shard: self
+                .everywhere
+                .iter()
+                .map(|id| plan.suite(*id).name.clone())
+                .collect(),
         };
         let mine: Vec<usize> = split.units_on(index - 1).collect();
         if mine.is_empty() && index > 1 {
@@ -290,5 +299,50 @@ impl Units {
             }
         }
         share
+    }
+
+    /// A digest of `split`: every unit's members with the shard it went to, what every shard
+    /// runs, and how many shards. Machines that planned alike have the same; shards planned
+    /// from another config, selection, history or worker count (almost surely) have another.
+    /// FNV-1a, 64 bits: stable across builds and machines, which std's hasher is not.
+    pub(crate) fn digest(&self, plan: &Plan, split: &Split) -> String {
+        let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+        h.bytes(&split.total().to_le_bytes());
+        let name = |id: &SuiteId| plan.suite(*id).name.as_str();
+        for (u, members) in self.members.iter().enumerate() {
+            h.bytes(&split.shard_of[u].to_le_bytes());
+            for m in members {
+                match m {
+                    Member::Suite(id) => h.text(name(id)),
+                    Member::Item { batch, item } => {
+                        h.text(&self.batches[*batch]);
+                        h.text(item);
+                    }
+                }
+            }
+            h.bytes(&[0xff]);
+        }
+        for id in self.everywhere.iter().chain(&self.first) {
+            h.text(name(id));
+        }
+        format!("{:016x}", h.0)
+    }
+}
+
+/// FNV-1a over bytes.
+struct Fnv(u64);
+
+impl Fnv {
+    fn bytes(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    /// A string and its length, so that no two lists of strings hash the same bytes.
+    fn text(&mut self, s: &str) {
+        self.bytes(&(s.len() as u64).to_le_bytes());
+        self.bytes(s.as_bytes());
     }
 }
