@@ -104,17 +104,20 @@ def planned(ptest):
 
 def run_shards(ptest, folders, n, extra=()):
     """Start shard k/n in folders[k-1] for every k at once; each one's wall time and exit."""
-    procs = []
-    for k, folder in enumerate(folders, 1):
+    import threading
+    walls, codes = [0.0] * len(folders), [None] * len(folders)
+
+    def one(i, folder):
         t = time.monotonic()
-        p = subprocess.Popen([ptest, "--shard", f"{k}/{n}", "-q", *extra], cwd=folder,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=clean_env())
-        procs.append((p, t))
-    walls, codes = [], []
-    for p, t in procs:
-        p.wait()
-        walls.append(time.monotonic() - t)
-        codes.append(p.returncode)
+        r = subprocess.run([ptest, "--shard", f"{i + 1}/{n}", "-q", *extra], cwd=folder,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=clean_env())
+        walls[i], codes[i] = time.monotonic() - t, r.returncode
+
+    threads = [threading.Thread(target=one, args=(i, f)) for i, f in enumerate(folders)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
     return walls, codes
 
 
