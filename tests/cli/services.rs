@@ -542,3 +542,52 @@ ptest.suite { name = "lint", cmd = "true" }
         "{all}"
     );
 }
+
+/// `ready = { cmd = ... }`, as a docker-compose healthcheck: the command runs again until it
+/// exits 0, in the config's folder with the service's environment; the suite that needs the
+/// service starts only then; the check's own output stays out of the service's log.
+#[test]
+fn a_cmd_check_runs_again_until_it_passes() {
+    let p = Project::new(
+        r#"ptest.service { name = "slow", cmd = "echo $$ > slow.pid; echo booting; sleep 0.3; touch up.flag; exec sleep 300",
+  ready = { cmd = 'echo "$PTEST_SERVICE" >> checks.txt; echo said-by-the-check; test -f up.flag' },
+  ready_timeout = "20s" }
+ptest.suite { name = "a", cmd = "test -f up.flag && echo ok > a.txt", needs = { "slow" } }
+"#,
+    );
+    let out = p.run(&[]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(p.join("a.txt")).unwrap().trim(),
+        "ok"
+    );
+    let checks = std::fs::read_to_string(p.join("checks.txt")).unwrap();
+    let checks: Vec<&str> = checks.lines().collect();
+    assert!(
+        checks.len() >= 2 && checks.iter().all(|c| *c == "slow"),
+        "{checks:?}"
+    );
+    let log = std::fs::read_to_string(p.join("test-logs/slow.log")).unwrap();
+    assert!(
+        log.contains("booting") && !log.contains("said-by-the-check"),
+        "{log}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(crate::harness::report_file(&p)).unwrap())
+            .unwrap();
+    let slow = &report["services"][0];
+    let (start, ready) = (
+        slow["start_time"].as_f64().unwrap(),
+        slow["ready_time"].as_f64().unwrap(),
+    );
+    assert!(ready - start >= 0.3, "ready before the flag: {slow}");
+    let a = crate::probe::suite(&report, "a");
+    assert!(a["start_time"].as_f64().unwrap() >= ready, "{a} {slow}");
+    let pid = crate::probe::pid_in(&p, "slow.pid");
+    assert!(
+        crate::probe::wait_until(std::time::Duration::from_secs(5), || {
+            !crate::probe::alive_with(pid, "PTEST_SERVICE=slow")
+        }),
+        "the service outlived ptest"
+    );
+}
