@@ -34,6 +34,24 @@ pub(crate) struct TestCase {
     /// otherwise there (`ptest-sliced="failure"` on a pytest testcase): its outcome is the
     /// whole run's, and the item is not to be cut in slices again.
     pub sliced: Option<Outcome>,
+    /// How many attempts of its part ran it (1 until a retry runs it again).
+    pub attempts: u32,
+    /// Failed in an earlier attempt of its part (the first line of what it said): when it
+    /// passed in a later one, it is flaky.
+    pub failed_before: Option<String>,
+}
+
+impl TestCase {
+    /// The first line of its message, or of its text when there is no message; else its
+    /// outcome's word.
+    pub(crate) fn first_line(&self) -> String {
+        [self.message.as_deref(), self.text.as_deref()]
+            .into_iter()
+            .flatten()
+            .find_map(|t| t.lines().map(str::trim).find(|l| !l.is_empty()))
+            .unwrap_or(self.outcome.label())
+            .to_owned()
+    }
 }
 
 #[cfg(test)]

@@ -391,6 +391,8 @@ pub(crate) fn cases(mut input: impl BufRead, budget: &mut Budget) -> Result<Vec<
                 item: None,
                 share: 0.0,
                 sliced: None,
+                attempts: 1,
+                failed_before: None,
             };
             if budget.take_case(&case) {
                 out.push(case);
@@ -416,6 +418,8 @@ pub(crate) fn cases(mut input: impl BufRead, budget: &mut Budget) -> Result<Vec<
                 item: None,
                 share: 0.0,
                 sliced: None,
+                attempts: 1,
+                failed_before: None,
             };
             if budget.take_case(&case) {
                 out.push(case);

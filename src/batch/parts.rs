@@ -218,16 +218,36 @@ pub(crate) fn path(
 }
 
 /// Keep what earlier attempts found for items this attempt did not run; this attempt's cases
-/// replace the rest.
+/// replace the rest. A test this attempt ran again counts its attempts, and one that failed
+/// before keeps what that failure said: passed now, it is flaky.
 pub(crate) fn merge(kept: &mut Vec<TestCase>, ran: Option<&[usize]>, new: Vec<TestCase>) {
-    match ran {
-        None => kept.clear(),
+    let replaced: Vec<TestCase> = match ran {
+        None => std::mem::take(kept),
         Some(ix) => {
             let ran: std::collections::HashSet<usize> = ix.iter().copied().collect();
-            kept.retain(|c| c.item.is_some_and(|i| !ran.contains(&i)));
+            let (stay, go): (Vec<TestCase>, Vec<TestCase>) = std::mem::take(kept)
+                .into_iter()
+                .partition(|c| c.item.is_some_and(|i| !ran.contains(&i)));
+            *kept = stay;
+            go
         }
+    };
+    // By name: a retry of many tests finds each earlier one at once.
+    let mut earlier: std::collections::HashMap<(&str, Option<&str>), &TestCase> =
+        std::collections::HashMap::with_capacity(replaced.len());
+    for c in &replaced {
+        earlier.insert((c.name.as_str(), c.classname.as_deref()), c);
     }
-    kept.extend(new);
+    kept.extend(new.into_iter().map(|mut c| {
+        if let Some(old) = earlier.get(&(c.name.as_str(), c.classname.as_deref())) {
+            c.attempts = old.attempts.saturating_add(1);
+            c.failed_before = old
+                .failed_before
+                .clone()
+                .or_else(|| old.outcome.is_failure().then(|| old.first_line()));
+        }
+        c
+    }));
 }
 
 /// The items a retry runs: those with a failed testcase, and those of this attempt that
@@ -400,5 +420,52 @@ mod tests {
         );
         merge(&mut kept, None, vec![case(Some(2), Outcome::Passed)]);
         assert_eq!(kept.len(), 1);
+    }
+
+    fn named(name: &str, outcome: Outcome, message: Option<&str>) -> TestCase {
+        TestCase {
+            item: Some(0),
+            message: message.map(str::to_owned),
+            ..crate::report::tests::test_case(name, None, outcome)
+        }
+    }
+
+    #[test]
+    fn a_test_that_failed_then_passed_on_a_retry_is_flaky_with_what_it_said_first() {
+        let mut kept = vec![
+            named("shaky", Outcome::Failed, Some("\n  refused\nmore")),
+            named("broken", Outcome::Failed, None),
+            named("fine", Outcome::Passed, None),
+        ];
+        // The retry runs the failed ones: `shaky` passes, `broken` fails again.
+        merge(
+            &mut kept,
+            Some(&[0]),
+            vec![
+                named("shaky", Outcome::Passed, None),
+                named("broken", Outcome::Failed, None),
+            ],
+        );
+        let by = |n: &str| kept.iter().find(|c| c.name == n).unwrap();
+        assert_eq!(by("shaky").attempts, 2);
+        assert_eq!(by("shaky").failed_before.as_deref(), Some("refused"));
+        assert_eq!(by("broken").attempts, 2);
+        // The record counts only a test that passed at last as flaky.
+        let record = crate::sched::record::test_case(by("shaky"), &[]);
+        assert!(record.is_flaky() && record.flaky);
+        let record = crate::sched::record::test_case(by("broken"), &[]);
+        assert!(!record.is_flaky() && record.failed_before.is_none());
+        assert_eq!(record.attempts, 2);
+        // A third attempt: the first failure is still what it said before.
+        merge(
+            &mut kept,
+            Some(&[0]),
+            vec![named("broken", Outcome::Passed, None)],
+        );
+        let broken = kept.iter().find(|c| c.name == "broken").unwrap();
+        assert_eq!(
+            (broken.attempts, broken.failed_before.as_deref()),
+            (3, Some("failed"))
+        );
     }
 }

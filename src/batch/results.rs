@@ -307,6 +307,8 @@ fn new_case(e: &BytesStart<'_>, suites: &[(Option<String>, Option<String>)]) -> 
             "skipped" => Some(Outcome::Skipped),
             _ => None,
         }),
+        attempts: 1,
+        failed_before: None,
     }
 }
 

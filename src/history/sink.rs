@@ -58,8 +58,10 @@ fn items(
     if part.results.is_none() || r.attempts == 0 {
         return;
     }
-    // Per item: its testcases' time, whether one failed, and whether slicing changed one.
+    // Per item: its testcases' time, whether one failed, whether slicing changed one, and
+    // whether one was flaky (failed, then passed on a retry of the part).
     let mut sums: Vec<Option<(f64, bool, bool)>> = vec![None; part.items.len()];
+    let mut flaky = vec![false; part.items.len()];
     for c in &r.testcases {
         if let Some(i) = c.item {
             let (d, failed, changed) = sums[i].get_or_insert((0.0, false, false));
@@ -69,6 +71,7 @@ fn items(
                 .sliced
                 .is_some_and(crate::batch::results::Outcome::is_failure)
                 && !c.outcome.is_failure();
+            flaky[i] |= c.failed_before.is_some() && !c.outcome.is_failure();
         }
     }
     for (i, ((item, _), sum)) in part.items.iter().zip(sums).enumerate() {
@@ -76,6 +79,8 @@ fn items(
             Some((d, failed, _)) => {
                 let status = if failed {
                     Status::Failed
+                } else if flaky[i] {
+                    Status::Flaky
                 } else {
                     Status::Passed
                 };

@@ -6,8 +6,8 @@
 //! here: nothing in this file reads a file, and nothing anywhere opens a path a record names.
 //!
 //! What comes next has one place each: a shard's or machine's identity (`shard`, `node`) beside
-//! `run_id` and in [`Suite`] after `worker`; services as a list beside `limiters` ([`Service`]); a test's own
-//! attempts and flakiness in [`TestCase`] after `status`.
+//! `run_id` and in [`Suite`] after `worker`; services as a list beside `limiters` ([`Service`]).
+//! A test's own attempts and flakiness are in [`TestCase`] after `status`.
 
 pub(crate) mod merge;
 
@@ -264,6 +264,17 @@ pub(crate) struct TestCase {
     /// The batch item it was counted under.
     pub item: Option<String>,
     pub status: Outcome,
+    /// How many attempts of its part ran it (absent: 1); it ended as the last of them did.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub attempts: u32,
+    /// It failed in an earlier attempt of its part and passed in the last: a flaky test
+    /// (`FLAKY 2/2 tests/test_x.py::test_y`), counted among the passed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flaky: bool,
+    /// What its earlier attempt's failure said (the first line of its message or text), when
+    /// it is flaky.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_before: Option<String>,
     /// Seconds.
     pub duration: Option<f64>,
     /// The failure's or skip's message (at most [`TEXT_CAP`]).
@@ -411,7 +422,7 @@ impl Suite {
 
 impl Record {
     /// Every testcase of every batch part.
-    pub(crate) fn cases(&self) -> impl Iterator<Item = &TestCase> {
+    pub(crate) fn cases(&self) -> impl Iterator<Item = &TestCase> + Clone {
         self.suites.iter().flat_map(Suite::cases)
     }
 
@@ -433,6 +444,11 @@ impl Record {
     }
 }
 
+/// How many of `cases` are flaky (counted among the passed by [`outcome_counts`]).
+pub(crate) fn flaky_count<'a>(cases: impl IntoIterator<Item = &'a TestCase>) -> usize {
+    cases.into_iter().filter(|c| c.is_flaky()).count()
+}
+
 /// How many of `cases` ended each way (passed, failed, error, skipped).
 pub(crate) fn outcome_counts<'a>(
     cases: impl IntoIterator<Item = &'a TestCase>,
@@ -452,6 +468,11 @@ pub(crate) fn outcome_counts<'a>(
 }
 
 impl TestCase {
+    /// Failed in an earlier attempt of its part, passed in the last.
+    pub(crate) fn is_flaky(&self) -> bool {
+        self.flaky && self.status == Outcome::Passed
+    }
+
     /// How people name it: `tests/test_x.py::test_y` when the file is known, else
     /// `classname::name`, else the name.
     pub(crate) fn display(&self) -> String {
@@ -500,6 +521,11 @@ impl TestCase {
             (&mut self.file, "a testcase's file", MESSAGE_CAP),
             (&mut self.item, "a testcase's item", MESSAGE_CAP),
             (&mut self.kind, "a testcase's type", MESSAGE_CAP),
+            (
+                &mut self.failed_before,
+                "a testcase's earlier failure",
+                MESSAGE_CAP,
+            ),
             (&mut self.message, "a testcase's message", text),
             (&mut self.text, "a testcase's text", text),
         ] {

@@ -3,8 +3,10 @@
 //! batch's part whose results name failed tests gets one per failed test instead, on its file
 //! and line —, within GitHub's limit of 10 of each per step — past it, one notice says how many
 //! were left out and points to the summary; each failure's tail folded in a `::group::`; and a
-//! Markdown summary appended to `$GITHUB_STEP_SUMMARY` (counts, the slowest suites, each
-//! failure's tail) kept under GitHub's 1 MiB.
+//! Markdown summary appended to `$GITHUB_STEP_SUMMARY` (counts, what did not pass, the failed
+//! and the flaky tests by name, the slowest suites, each failure's tail) kept under GitHub's
+//! 1 MiB. A flaky test of a part is a `::warning` of its own; a Rust test's file and line come
+//! from where it panicked.
 //!
 //! Test output is shown between `::stop-commands::` markers, so a line in it that looks like a
 //! workflow command is printed, not obeyed.
@@ -28,6 +30,8 @@ const TAIL_LINES: usize = 50;
 const SLOWEST: usize = 5;
 /// A failed test's annotation without a message shows this many lines of its output.
 const TEST_TEXT_LINES: usize = 10;
+/// The step summary lists at most this many failed tests, and as many flaky ones.
+const SUMMARY_TESTS: usize = 100;
 
 /// Workflow-command data escaping (`%`, CR, LF), after [`shown_lines`]; properties are one
 /// line ([`shown`]) and also escape `:` and `,`.
@@ -80,6 +84,8 @@ pub(crate) struct GithubSink {
     /// Errors past GitHub's limit, of failed suites and of failed tests.
     suites_left_out: usize,
     tests_left_out: usize,
+    /// Warnings past GitHub's limit that were flaky tests (the rest were flaky suites).
+    flaky_tests_left_out: usize,
 }
 
 impl GithubSink {
@@ -110,6 +116,7 @@ impl GithubSink {
             warnings: 0,
             suites_left_out: 0,
             tests_left_out: 0,
+            flaky_tests_left_out: 0,
         }
     }
 
@@ -169,6 +176,9 @@ impl GithubSink {
             p.is_file()
                 .then(|| (f.trim_start_matches("./").to_owned(), p))
         };
+        if let Some((path, line)) = rust_panic(s, c) {
+            return Some((self.relative_to_root(&path)?, Some(line)));
+        }
         let (named, path) = c
             .file
             .as_deref()
@@ -254,7 +264,42 @@ impl GithubSink {
         out
     }
 
-    fn flaky(&mut self, plan: &Plan, e: &Suite) -> String {
+    /// A part's flaky tests, a `::warning` each on its file and line where known.
+    fn flaky_tests(&mut self, s: &crate::plan::Suite, e: &Suite) -> String {
+        let mut out = String::new();
+        for c in e.cases().iter().filter(|c| c.is_flaky()) {
+            self.warnings += 1;
+            if self.warnings > ANNOTATIONS {
+                self.flaky_tests_left_out += 1;
+                continue;
+            }
+            let place = match self.locate(s, c) {
+                Some((file, Some(line))) => format!("file={},line={line},", property(&file)),
+                Some((file, None)) => format!("file={},", property(&file)),
+                None => String::new(),
+            };
+            out.push_str(&format!(
+                "::warning {place}title={}::{}\n",
+                property(&format!(
+                    "{} flaky (passed on attempt {}/{})",
+                    c.display(),
+                    c.attempts,
+                    e.of_attempts()
+                )),
+                data(&format!(
+                    "failed before: {}",
+                    c.failed_before.as_deref().unwrap_or("failed")
+                ))
+            ));
+        }
+        out
+    }
+
+    fn flaky(&mut self, plan: &Plan, s: &crate::plan::Suite, e: &Suite) -> String {
+        // A part whose tests say which were flaky is annotated per test.
+        if e.cases().iter().any(TestCase::is_flaky) {
+            return self.flaky_tests(s, e);
+        }
         self.warnings += 1;
         if self.warnings > ANNOTATIONS {
             return String::new();
@@ -282,8 +327,15 @@ impl GithubSink {
         if self.suites_left_out > 0 {
             more.push(format!("{} more failed suites", self.suites_left_out));
         }
-        if self.warnings > ANNOTATIONS {
-            more.push(format!("{} more flaky suites", self.warnings - ANNOTATIONS));
+        let flaky_suites = self
+            .warnings
+            .saturating_sub(ANNOTATIONS)
+            .saturating_sub(self.flaky_tests_left_out);
+        if self.flaky_tests_left_out > 0 {
+            more.push(format!("{} more flaky tests", self.flaky_tests_left_out));
+        }
+        if flaky_suites > 0 {
+            more.push(format!("{flaky_suites} more flaky suites"));
         }
         let Some(last) = more.pop() else {
             return String::new();
@@ -329,6 +381,42 @@ fn line_in(text: &str, named: &str) -> Option<u32> {
     None
 }
 
+/// A Rust test's panic names where it happened (`panicked at tests/tests.rs:33:5:`), from the
+/// folder rustc was given the file in: the suite's, or a package's that the cargo preset's
+/// `ptest libtest` runs a binary in (`--bin NAME EXE DIR PACKAGE`). The first that holds it.
+fn rust_panic(s: &crate::plan::Suite, c: &TestCase) -> Option<(PathBuf, u32)> {
+    let text = c.text.as_deref()?;
+    let (file, line) = panic_location(text)?;
+    let mut dirs = vec![s.cwd.clone()];
+    if let crate::exec::CommandLine::Argv(argv) = &s.cmd {
+        for (i, a) in argv.iter().enumerate() {
+            if a == "--bin"
+                && let Some(dir) = argv.get(i + 3)
+            {
+                dirs.push(s.cwd.join(dir));
+            }
+        }
+    }
+    dirs.iter()
+        .map(|d| d.join(file))
+        .find(|p| p.is_file())
+        .map(|p| (p, line))
+}
+
+/// `FILE` and `LINE` of the first `panicked at FILE:LINE:COL` in a text.
+fn panic_location(text: &str) -> Option<(&str, u32)> {
+    text.match_indices("panicked at ").find_map(|(at, m)| {
+        let rest = &text[at + m.len()..];
+        let place = rest.split(|c: char| c.is_whitespace()).next()?;
+        let place = place.strip_suffix(':').unwrap_or(place);
+        let mut parts = place.rsplitn(3, ':');
+        let _column: u32 = parts.next()?.parse().ok()?;
+        let line: u32 = parts.next()?.parse().ok()?;
+        let file = parts.next().filter(|f| !f.is_empty())?;
+        (line > 0).then_some((file, line))
+    })
+}
+
 /// Go's results name no file: a `NAME_test.go:LINE` in a failed test's output, found in its
 /// package's folder (the folder under the suite's whose path ends as the package's import
 /// path does, the longest such; the module's path is not known here).
@@ -348,6 +436,68 @@ fn go_test_file(s: &crate::plan::Suite, c: &TestCase) -> Option<(String, PathBuf
         let p = s.cwd.join(parts[from..].join("/")).join(&name);
         p.is_file().then(|| (name.clone(), p))
     })
+}
+
+/// The failed tests and the flaky ones by name, a table each (at most [`SUMMARY_TESTS`] rows,
+/// then how many more).
+fn tests_tables(record: &Record) -> String {
+    let mut out = String::new();
+    let failed: Vec<(&Suite, &TestCase)> = record
+        .suites
+        .iter()
+        .flat_map(|s| s.cases().iter().map(move |c| (s, c)))
+        .filter(|(_, c)| c.status.is_failure())
+        .collect();
+    if !failed.is_empty() {
+        out.push_str(
+            "**Failed tests**\n\n| test | status | suite | message |\n|---|---|---|---|\n",
+        );
+        for (s, c) in failed.iter().take(SUMMARY_TESTS) {
+            out.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                cell(&c.display()),
+                c.status.label(),
+                cell(&s.name),
+                cell(c.summary().unwrap_or_default())
+            ));
+        }
+        if failed.len() > SUMMARY_TESTS {
+            out.push_str(&format!(
+                "\n{} more failed tests: see the JUnit report.\n",
+                failed.len() - SUMMARY_TESTS
+            ));
+        }
+        out.push('\n');
+    }
+    let flaky: Vec<(&Suite, &TestCase)> = record
+        .suites
+        .iter()
+        .flat_map(|s| s.cases().iter().map(move |c| (s, c)))
+        .filter(|(_, c)| c.is_flaky())
+        .collect();
+    if !flaky.is_empty() {
+        out.push_str(
+            "**Flaky tests** (failed, then passed on a retry)\n\n| test | passed on attempt | suite | failed before |\n|---|---|---|---|\n",
+        );
+        for (s, c) in flaky.iter().take(SUMMARY_TESTS) {
+            out.push_str(&format!(
+                "| {} | {}/{} | {} | {} |\n",
+                cell(&c.display()),
+                c.attempts,
+                s.of_attempts(),
+                cell(&s.name),
+                cell(c.failed_before.as_deref().unwrap_or("failed"))
+            ));
+        }
+        if flaky.len() > SUMMARY_TESTS {
+            out.push_str(&format!(
+                "\n{} more flaky tests: see the JUnit report.\n",
+                flaky.len() - SUMMARY_TESTS
+            ));
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// The step summary of a run's record, at most `budget` bytes.
@@ -401,9 +551,10 @@ pub(crate) fn summary_markdown(record: &Record, budget: usize) -> String {
         }
         slow.push('\n');
     }
-    // The counts always; the table and the slowest if they fit; then as many tails as fit.
+    let tests = tests_tables(record);
+    // The counts always; the tables and the slowest if they fit; then as many tails as fit.
     let limit = budget.saturating_sub(SUMMARY_RESERVE);
-    for part in [table, slow] {
+    for part in [table, tests, slow] {
         if md.len() + part.len() <= limit {
             md.push_str(&part);
         }
@@ -440,10 +591,15 @@ impl Sink for GithubSink {
     fn event(&mut self, plan: &Plan, _run: &RunInfo, event: &Event<'_>) {
         let text = match event {
             Event::SuiteFinished { result, entry } if entry.status.is_failure() => {
-                self.failed(plan, plan.suite(result.id), entry)
+                let s = plan.suite(result.id);
+                let failed = self.failed(plan, s, entry);
+                failed + &self.flaky_tests(s, entry)
             }
-            Event::SuiteFinished { entry, .. } if entry.status == Status::Flaky => {
-                self.flaky(plan, entry)
+            Event::SuiteFinished { result, entry } if entry.status == Status::Flaky => {
+                self.flaky(plan, plan.suite(result.id), entry)
+            }
+            Event::SuiteFinished { result, entry } => {
+                self.flaky_tests(plan.suite(result.id), entry)
             }
             Event::RunFinished { record, .. } => {
                 if let Some(path) = &self.summary_file {
@@ -502,7 +658,7 @@ mod tests {
         }
 
         fn flaky_result(&mut self, p: &Plan, r: &SuiteResult) -> String {
-            self.flaky(p, &entry(p, r))
+            self.flaky(p, p.suite(r.id), &entry(p, r))
         }
     }
 
@@ -813,6 +969,113 @@ mod tests {
             ),
             "{}",
             g.overflow()
+        );
+    }
+
+    #[test]
+    fn a_rust_test_is_annotated_where_it_panicked() {
+        let (f, p) = batch();
+        std::fs::create_dir_all(f.dir.path().join("src")).unwrap();
+        std::fs::write(f.dir.path().join("src/lib.rs"), "").unwrap();
+        let mut r = result(&p, "py[1]", Status::Failed, 1.0);
+        let mut fails = case("tiny(lib)/tests::fails", "", None, Outcome::Failed);
+        fails.classname = None;
+        fails.message = Some("assertion `left == right` failed".into());
+        fails.text = Some(
+            "\nthread 'tests::fails' (3620) panicked at src/lib.rs:30:9:\nassertion failed\n   4: tiny::tests::fails\n             at ./src/lib.rs:30:9".into(),
+        );
+        // A panic in a file that is not there (the standard library's): no file.
+        let mut std_panic = case("it/deep", "", None, Outcome::Failed);
+        std_panic.classname = None;
+        std_panic.text =
+            Some("thread 'deep' panicked at /rustc/abc/library/core/src/x.rs:5:1:\nboom".into());
+        r.testcases = vec![fails, std_panic];
+        let out = GithubSink::new(None, vec![f.dir.path().to_path_buf()]).failed_result(&p, &r);
+        assert_eq!(
+            out,
+            "::error file=src/lib.rs,line=30,title=tiny(lib)/tests%3A%3Afails failed::assertion `left == right` failed\n\
+             ::error title=it/deep failed::thread 'deep' panicked at /rustc/abc/library/core/src/x.rs:5:1:%0Aboom\n"
+        );
+        assert_eq!(
+            panic_location("panicked at tests/it.rs:33:5:\nx"),
+            Some(("tests/it.rs", 33))
+        );
+        assert_eq!(
+            panic_location("panicked at C:\\x\\it.rs:7:1"),
+            Some(("C:\\x\\it.rs", 7))
+        );
+        assert_eq!(
+            panic_location("panicked at 'old style', src/a.rs:3:4"),
+            None
+        );
+        assert_eq!(panic_location("panicked at src/a.rs:0:4"), None);
+        assert_eq!(panic_location("nothing here"), None);
+    }
+
+    #[test]
+    fn a_flaky_test_is_a_warning_of_its_own_and_the_summary_names_it() {
+        let (f, p) = batch();
+        let mut g = GithubSink::new(None, vec![f.dir.path().to_path_buf()]);
+        let mut r = result(&p, "py[1]", Status::Flaky, 1.0);
+        let mut shaky = case(
+            "test_shaky",
+            "tests.test_x",
+            Some("tests/test_x.py"),
+            Outcome::Passed,
+        );
+        shaky.attempts = 2;
+        shaky.failed_before = Some("ConnectionError: refused".into());
+        r.testcases = vec![
+            case(
+                "test_ok",
+                "tests.test_x",
+                Some("tests/test_x.py"),
+                Outcome::Passed,
+            ),
+            shaky,
+        ];
+        assert_eq!(
+            g.flaky_result(&p, &r),
+            "::warning file=tests/test_x.py,title=tests/test_x.py%3A%3Atest_shaky flaky (passed on attempt 2/2)::failed before: ConnectionError: refused\n"
+        );
+        // Past GitHub's limit: counted as flaky tests left out.
+        for _ in 0..10 {
+            g.flaky_result(&p, &r);
+        }
+        assert_eq!(
+            g.overflow(),
+            "::notice title=ptest::1 more flaky tests are not annotated (GitHub shows 10 of each kind per step): see the job summary\n"
+        );
+        // A part that failed for another test still says which were flaky.
+        let mut failed = r.clone();
+        failed.status = Status::Failed;
+        failed.testcases.push(case(
+            "test_bad",
+            "tests.test_x",
+            Some("tests/test_x.py"),
+            Outcome::Failed,
+        ));
+        let mut g = GithubSink::new(None, vec![f.dir.path().to_path_buf()]);
+        let e = entry(&p, &failed);
+        let out = g.failed(&p, p.suite(failed.id), &e) + &g.flaky_tests(p.suite(failed.id), &e);
+        assert_eq!(out.matches("::error ").count(), 1, "{out}");
+        assert!(
+            out.contains(
+                "::warning file=tests/test_x.py,title=tests/test_x.py%3A%3Atest_shaky flaky"
+            ),
+            "{out}"
+        );
+        // The step summary lists both by name.
+        let mut record = crate::report::tests::renderers::mixed();
+        record.suites[6] = e;
+        let md = summary_markdown(&record, 1 << 20);
+        assert!(
+            md.contains("| tests/test_x.py::test_bad | failed | py[1] |  |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| tests/test_x.py::test_shaky | 2/2 | py[1] | ConnectionError: refused |"),
+            "{md}"
         );
     }
 

@@ -455,35 +455,47 @@ fn table(h: &mut String, record: &Record, links: &Links) {
 /// Every testcase of a batch's part, failures first, folded under `counts` (a part may hold
 /// thousands).
 fn test_list(cases: &[TestCase], counts: &str) -> String {
-    let rank = |o: Outcome| match o {
+    let rank = |c: &TestCase| match c.status {
         Outcome::Failed | Outcome::Error => 0,
-        Outcome::Skipped => 1,
-        Outcome::Passed => 2,
+        Outcome::Passed if c.is_flaky() => 1,
+        Outcome::Skipped => 2,
+        Outcome::Passed => 3,
     };
     let mut order: Vec<&TestCase> = cases.iter().collect();
-    order.sort_by_key(|c| rank(c.status));
+    order.sort_by_key(|c| rank(c));
     let mut h = format!(
         "<details class=\"tests\"><summary>{}</summary><table>",
         escape(counts)
     );
     for c in order {
         let status = match c.status {
+            Outcome::Passed if c.is_flaky() => Status::Flaky,
             Outcome::Passed => Status::Passed,
             Outcome::Skipped => Status::Skipped,
             Outcome::Failed | Outcome::Error => Status::Failed,
+        };
+        let why = if c.is_flaky() {
+            Some(format!(
+                "passed on attempt {} (before: {})",
+                c.attempts,
+                c.failed_before.as_deref().unwrap_or("failed")
+            ))
+        } else {
+            c.summary().map(str::to_owned)
         };
         let _ = write!(
             h,
             "<tr data-test-status=\"{label}\"><td><span class=\"b\" style=\"background:{color}\">{label}</span></td>\
 <td>{time}</td><td><code>{name}</code>{why}</td></tr>",
-            label = c.status.label(),
+            label = if c.is_flaky() {
+                "flaky"
+            } else {
+                c.status.label()
+            },
             color = color(status),
             time = c.duration.map(|d| escape(&secs(d))).unwrap_or_default(),
             name = escape(&c.display()),
-            why = c
-                .summary()
-                .map(|m| format!(" {}", escape(m)))
-                .unwrap_or_default(),
+            why = why.map(|m| format!(" {}", escape(&m))).unwrap_or_default(),
         );
     }
     h.push_str("</table></details>");

@@ -7,7 +7,8 @@
 //! (classname = its category): a failure says why, its type, and its last attempt's output tail;
 //! `system-out` names the log (GitLab's `[[ATTACHMENT|path]]`); earlier failed attempts are
 //! `flakyFailure`s (the suite passed at last) or `rerunFailure`s (it did not). Then a `testsuite`
-//! per batch with the testcases its parts reported.
+//! per batch with the testcases its parts reported, a flaky test (it failed, then passed on a
+//! retry of its part) with a `flakyFailure` saying what failed before.
 
 use std::io::Write;
 use std::time::Duration;
@@ -176,6 +177,20 @@ fn test_case(c: &crate::record::TestCase) -> TestCase {
         )
     };
     let status = match c.status {
+        Outcome::Passed if c.is_flaky() => {
+            // Its earlier failure, as Surefire writes a test that passed on a rerun.
+            let mut st = TestCaseStatus::success();
+            st.set_rerun_kind(FlakyOrRerun::Flaky);
+            let mut r = TestRerun::new(NonSuccessKind::Failure);
+            r.message = Some(xml(&format!(
+                "failed before it passed on attempt {}: {}",
+                c.attempts,
+                c.failed_before.as_deref().unwrap_or("failed")
+            )));
+            r.ty = Some(xml("failed"));
+            st.add_rerun(r);
+            st
+        }
         Outcome::Passed => TestCaseStatus::success(),
         Outcome::Failed => problem(NonSuccessKind::Failure),
         Outcome::Error => problem(NonSuccessKind::Error),

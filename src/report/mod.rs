@@ -74,16 +74,23 @@ pub(crate) fn tests_sentence(record: &Record) -> Option<String> {
     tests_counted(record.cases()).map(|(n, parts)| format!("{n} in batches' results: {parts}"))
 }
 
-/// `5 tests` and `3 passed, 1 failed, 1 skipped` for some testcases; `None` for none.
+/// `5 tests` and `3 passed (1 flaky), 1 failed, 1 skipped` for some testcases; `None` for
+/// none. A flaky test (failed, then passed on a retry) counts among the passed, named as such.
 pub(crate) fn tests_counted<'a>(
-    cases: impl IntoIterator<Item = &'a crate::record::TestCase>,
+    cases: impl IntoIterator<Item = &'a crate::record::TestCase> + Clone,
 ) -> Option<(String, String)> {
+    let flaky = crate::record::flaky_count(cases.clone());
     let counts = crate::record::outcome_counts(cases);
     let total: usize = counts.iter().map(|(n, _)| n).sum();
     let parts: Vec<String> = counts
         .iter()
         .filter(|(n, _)| *n > 0)
-        .map(|(n, o)| format!("{n} {}", o.label()))
+        .map(|(n, o)| match o {
+            crate::record::Outcome::Passed if flaky > 0 => {
+                format!("{n} {} ({flaky} flaky)", o.label())
+            }
+            _ => format!("{n} {}", o.label()),
+        })
         .collect();
     (total > 0).then(|| {
         (

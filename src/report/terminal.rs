@@ -263,6 +263,27 @@ impl Terminal {
         )
     }
 
+    /// A part's flaky tests, one line each (`FLAKY   2/2 tests/test_x.py::test_y`), after its
+    /// own line.
+    fn flaky_tests(&self, s: &Suite) -> String {
+        let mut out = String::new();
+        for c in s.cases().iter().filter(|c| c.is_flaky()) {
+            out.push_str(&format!(
+                "{} {}/{} {}{}\n",
+                self.styles
+                    .status(Status::Flaky, &format!("{:<7}", "FLAKY")),
+                c.attempts,
+                s.of_attempts(),
+                shown(&c.display()),
+                c.failed_before
+                    .as_deref()
+                    .map(|b| self.styles.dim(&format!("  failed before: {}", shown(b))))
+                    .unwrap_or_default()
+            ));
+        }
+        out
+    }
+
     fn finished_line(&self, s: &Suite) -> String {
         let label = match s.status {
             Status::Passed => "PASS",
@@ -407,6 +428,36 @@ pub(crate) fn summary(record: &Record, st: Styles) -> String {
             ));
         }
     }
+    let flaky_tests: Vec<(&Suite, &crate::record::TestCase)> = record
+        .suites
+        .iter()
+        .flat_map(|s| s.cases().iter().map(move |c| (s, c)))
+        .filter(|(_, c)| c.is_flaky())
+        .collect();
+    if !flaky_tests.is_empty() {
+        out.push_str(&format!(
+            "\n{}\n",
+            st.status(
+                Status::Flaky,
+                "Flaky tests (failed, then passed on a retry):"
+            )
+        ));
+        for (s, c) in flaky_tests.iter().take(FAILED_TESTS_SHOWN) {
+            out.push_str(&format!(
+                "  {}/{} {}  (before: {})\n",
+                c.attempts,
+                s.of_attempts(),
+                shown(&c.display()),
+                shown(c.failed_before.as_deref().unwrap_or("failed"))
+            ));
+        }
+        if flaky_tests.len() > FAILED_TESTS_SHOWN {
+            out.push_str(&format!(
+                "  ... and {} more flaky tests (see the JUnit report)\n",
+                flaky_tests.len() - FAILED_TESTS_SHOWN
+            ));
+        }
+    }
     if record.failures().next().is_some() {
         out.push_str(&format!("\n{}\n", st.status(Status::Failed, "Failures:")));
     }
@@ -515,7 +566,11 @@ impl Sink for Terminal {
                 ));
             }
             Event::SuiteFinished { entry, .. } if !quiet => {
-                self.write(&self.finished_line(entry));
+                self.write(&format!(
+                    "{}{}",
+                    self.finished_line(entry),
+                    self.flaky_tests(entry)
+                ));
             }
             Event::SuiteSlow {
                 id,

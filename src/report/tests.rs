@@ -6,7 +6,7 @@
 mod events;
 mod graph;
 mod listing;
-mod renderers;
+pub(crate) mod renderers;
 mod terminal;
 
 use std::io::Write;
@@ -182,6 +182,8 @@ pub(crate) fn test_case(
         item: None,
         share: 0.0,
         sliced: None,
+        attempts: 1,
+        failed_before: None,
     }
 }
 

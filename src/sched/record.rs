@@ -195,6 +195,7 @@ fn service(plan: &Plan, v: &ServiceRecord) -> Service {
 
 /// A testcase as the record keeps it: its item named, its time only when it is a number.
 pub(crate) fn test_case(c: &crate::batch::results::TestCase, items: &[(String, f64)]) -> TestCase {
+    let flaky = c.failed_before.is_some() && c.outcome == crate::record::Outcome::Passed;
     TestCase {
         name: c.name.clone(),
         classname: c.classname.clone(),
@@ -202,6 +203,9 @@ pub(crate) fn test_case(c: &crate::batch::results::TestCase, items: &[(String, f
         line: c.line,
         item: c.item.and_then(|i| items.get(i)).map(|(n, _)| n.clone()),
         status: c.outcome,
+        attempts: c.attempts,
+        flaky,
+        failed_before: c.failed_before.clone().filter(|_| flaky),
         duration: c.time.filter(|t| t.is_finite()).map(round3),
         message: c.message.clone(),
         kind: c.kind.clone(),

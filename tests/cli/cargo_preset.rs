@@ -189,6 +189,26 @@ fn every_binarys_tests_are_one_batch_with_a_result_per_test() {
         out.stdout
     );
     assert!(!out.stdout.contains("flaky failed"), "{}", out.stdout);
+    // The flaky test by name, as it passed on the part's retry, and counted as such.
+    assert!(
+        out.stdout.contains(
+            "FLAKY   2/2 it/flaky  failed before: assertion `left == right` failed: first attempt"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("6 tests in batches' results: 4 passed (1 flaky), 1 failed, 1 skipped"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("Flaky tests (failed, then passed on a retry):\n  2/2 it/flaky"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("PASS    rust/doc"), "{}", out.stdout);
     assert!(out.stdout.contains("FAIL    rust[1]"), "{}", out.stdout);
     // Every test once, then the retry ran only the failed tests.
@@ -212,11 +232,84 @@ fn every_binarys_tests_are_one_batch_with_a_result_per_test() {
         "{batch}"
     );
     assert!(batch.contains("<skipped message=\"not today\""), "{batch}");
+    let flaky = batch
+        .split("<testcase ")
+        .find(|c| c.starts_with("name=\"it/flaky\""))
+        .expect("it/flaky");
+    assert!(
+        flaky.contains("<flakyFailure message=\"failed before it passed on attempt 2: assertion"),
+        "{flaky}"
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.join("test-logs/test-report.json")).unwrap(),
+    )
+    .unwrap();
+    let case = report["suites"][0]["testcases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "it/flaky")
+        .unwrap();
+    assert_eq!(
+        (case["flaky"].as_bool(), case["attempts"].as_u64()),
+        (Some(true), Some(2))
+    );
+    // History counts it as flaky: not failed (so --rerun-failed leaves it), not plainly passed.
+    let history: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join(".ptest/history.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        history["items"]["rust/it/flaky"]["runs"][0][1], "flaky",
+        "{history}"
+    );
+    assert_eq!(
+        history["items"]["rust/it/one"]["runs"][0][1], "passed",
+        "{history}"
+    );
 
     // History per test: --rerun-failed runs only the failed one.
     let out = ptest(&p, &["--rerun-failed"]);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     assert_eq!(ran(&p), ["1 fails", "2 fails"]);
+}
+
+#[test]
+fn on_github_a_failed_test_is_annotated_where_it_panicked_and_the_summary_names_the_tests() {
+    let p = project("batches = 1, retry = 1, doc = false,");
+    let summary = p.join("summary.md");
+    let out = run(cargo_cmd(&p, &["-q"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_WORKSPACE", tiny())
+        .env("GITHUB_STEP_SUMMARY", &summary));
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    // The line of the assertion that failed, in the file the panic names.
+    let line = LIB
+        .lines()
+        .position(|l| l.contains("\"two and two\""))
+        .unwrap()
+        + 1;
+    assert!(
+        out.stdout.contains(&format!(
+            "::error file=src/lib.rs,line={line},title=tiny(lib)/tests%3A%3Afails failed::assertion `left == right` failed: two and two"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("::warning title=it/flaky flaky (passed on attempt 2/2)::failed before: "),
+        "{}",
+        out.stdout
+    );
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.contains("| tiny(lib)/tests::fails | failed | rust[1] | assertion `left == right` failed: two and two"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| it/flaky | 2/2 | rust[1] | assertion `left == right` failed: first attempt"),
+        "{md}"
+    );
 }
 
 #[test]

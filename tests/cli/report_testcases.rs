@@ -113,10 +113,8 @@ fn the_json_report_holds_each_parts_testcases_and_the_html_and_terminal_show_the
     );
 
     let cases = testcases(&r);
-    let fields: BTreeSet<&str> = cases
-        .values()
-        .next()
-        .unwrap()
+    // A test that ran once: the fields every testcase has.
+    let fields: BTreeSet<&str> = cases["ok_a.py::test_two"]
         .1
         .as_object()
         .unwrap()
@@ -156,8 +154,18 @@ fn the_json_report_holds_each_parts_testcases_and_the_html_and_terminal_show_the
     assert_eq!(ok["status"], "passed");
     assert_eq!(ok["duration"], 0.2);
     assert!(ok["message"].is_null() && ok["type"].is_null() && ok["text"].is_null());
-    // bad_b failed on the first attempt and passed on the retry: the latest attempt's stands.
-    assert_eq!(case("bad_b.py::test_bad")["status"], "passed");
+    // bad_b failed on the first attempt and passed on the retry: the latest attempt's stands,
+    // and it is flaky, with what it said before.
+    let bad = case("bad_b.py::test_bad");
+    assert_eq!(bad["status"], "passed");
+    assert_eq!(
+        (&bad["flaky"], &bad["attempts"], &bad["failed_before"]),
+        (
+            &Value::from(true),
+            &Value::from(2),
+            &Value::from("assert 1 == 2")
+        )
+    );
     let skip = case("skip_c.py::test_skip");
     assert_eq!(skip["status"], "skipped");
     assert_eq!(skip["message"], "needs network");
@@ -184,7 +192,7 @@ fn the_json_report_holds_each_parts_testcases_and_the_html_and_terminal_show_the
     // The terminal counts the tests and names the failed one with its message.
     assert!(
         out.stdout
-            .contains("\n5 tests in batches' results: 3 passed, 1 error, 1 skipped\n"),
+            .contains("\n5 tests in batches' results: 3 passed (1 flaky), 1 error, 1 skipped\n"),
         "{}",
         out.stdout
     );
@@ -197,7 +205,7 @@ fn the_json_report_holds_each_parts_testcases_and_the_html_and_terminal_show_the
     // The page: the counts, the failed test under its part's failure, every test in the table.
     let html = std::fs::read_to_string(p.join("report.html")).unwrap();
     assert!(
-        html.contains("5 tests in batches&#39; results: 3 passed, 1 error, 1 skipped"),
+        html.contains("5 tests in batches&#39; results: 3 passed (1 flaky), 1 error, 1 skipped"),
         "{html}"
     );
     assert!(

@@ -85,11 +85,16 @@ pub(crate) fn mixed() -> Record {
     let mut py = suite(
         "py[1]",
         "failed",
-        1.5,
-        json!([attempt(1, 0, 6.0, 1.5, "failed", Some("exit code 1"))]),
+        2.5,
+        json!([
+            attempt(1, 0, 6.0, 1.5, "failed", Some("exit code 1")),
+            attempt(2, 0, 7.5, 1.0, "failed", Some("exit code 1"))
+        ]),
     );
+    py["max_attempts"] = json!(2);
     py["error_message"] = json!("exit code 1");
     py["attempts_detail"][0]["tail"] = json!("FAILED tests/test_a.py::test_sum");
+    py["attempts_detail"][1]["tail"] = json!("FAILED tests/test_a.py::test_sum");
     py["batch"] = json!({ "name": "py", "index": 1, "count": 1,
                           "items": ["tests/test_a.py", "tests/test_b.py"] });
     let case = |name: &str, status: &str, item: &str| {
@@ -107,13 +112,24 @@ pub(crate) fn mixed() -> Record {
     db["message"] = json!("fixture 'db' not found");
     let mut later = case("test_later", "skipped", "tests/test_b.py");
     later["message"] = json!("not today");
-    py["testcases"] = json!([case("test_ok", "passed", "tests/test_a.py"), sum, db, later]);
+    // Failed in the part's first attempt, passed in its retry: a flaky test.
+    let mut shaky = case("test_shaky", "passed", "tests/test_a.py");
+    shaky["attempts"] = json!(2);
+    shaky["flaky"] = json!(true);
+    shaky["failed_before"] = json!("ConnectionError: refused");
+    py["testcases"] = json!([
+        case("test_ok", "passed", "tests/test_a.py"),
+        sum,
+        db,
+        later,
+        shaky
+    ]);
     serde_json::from_value(json!({
         "format_version": 1, "ptest_version": "0.1.0", "run_id": "run-1",
         "timestamp": "2023-11-14T22:13:20.000Z", "duration": 10.0, "workers": 2,
         "suites": [unit, net, api, e2e, docs, deploy, py],
         "summary": { "total": 7, "passed": 1, "failed": 2, "skipped": 1, "flaky": 1,
-                     "timed_out": 1, "cancelled": 1, "sequential_time": 14.5, "speedup": 1.45,
+                     "timed_out": 1, "cancelled": 1, "sequential_time": 15.5, "speedup": 1.55,
                      "interrupted": false },
         "limiters": [{ "name": "api", "acquired": 12, "waited": 2.5, "throttled": 5, "rate": 0.5,
                        "serialized": true, "declared_rate": 2.0, "per": 1.0, "max_throttled": 3 }],
