@@ -67,6 +67,7 @@
 ---@field batches? integer|"auto" How many suites to split the items into (default "auto": balanced over the workers).
 ---@field results? string The JUnit XML file the command writes, like "{tmpdir}/junit.xml"; ptest reads each item's outcome from it.
 ---@field slice? string How the command runs one slice of an item, with {item}, {slice} and {slices}, like "{item}::ptest-slice-{slice}-of-{slices}"; an item longer than a worker's share then runs in slices.
+---@field test? string How the command runs one test of an item, with {item} and {test} (the test's id below its item, as reports name it after "ITEM::"), like "{item}::{test}"; --rerun-failed then runs only the tests that failed.
 ---@field description? string Free text, shown in reports.
 ---@field category? string Free text for grouping in reports and `-c` (default "default").
 ---@field tags? string[] Labels for `-t`.

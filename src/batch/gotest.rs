@@ -21,6 +21,66 @@ const USAGE: &str = "usage: ptest gotest FILE -- GO test -json [ARG]...\n\
 /// Events longer than this are passed to the file whole but printed as they are.
 const LINE: usize = 16 * 1024 * 1024;
 
+/// In the command, what comes after this argument are its packages (the go preset puts it
+/// before `{items}`); it is not given to go.
+const ITEMS: &str = "::ptest::";
+
+/// The `go test` runs a command stands for: itself when its packages name no test; else one
+/// run of the packages that run whole and one of the packages of which only some tests run
+/// (`PKG::TestName`, from `--rerun-failed`), with `-run '^(TestA|TestB)$'` (top-level names:
+/// a failed subtest reruns its test). A test of that name in another of those packages runs
+/// too: more than asked, never fewer.
+fn runs(cmd: &[OsString]) -> Vec<Vec<OsString>> {
+    let Some(at) = cmd.iter().rposition(|a| a == ITEMS) else {
+        return vec![cmd.to_vec()];
+    };
+    let (base, items) = (&cmd[..at], &cmd[at + 1..]);
+    let mut whole = Vec::new();
+    let mut some: Vec<OsString> = Vec::new();
+    let mut tests: Vec<String> = Vec::new();
+    for item in items {
+        let spelled = item.to_string_lossy();
+        match spelled.split_once("::") {
+            Some((package, name)) if !package.is_empty() && !name.is_empty() => {
+                let package = OsString::from(package);
+                if !some.contains(&package) {
+                    some.push(package);
+                }
+                let top = name.split('/').next().unwrap_or(name).to_owned();
+                if !tests.contains(&top) {
+                    tests.push(top);
+                }
+            }
+            _ => whole.push(item.clone()),
+        }
+    }
+    let mut out = Vec::new();
+    if !whole.is_empty() || some.is_empty() {
+        out.push(base.iter().chain(&whole).cloned().collect());
+    }
+    if !some.is_empty() {
+        let names: Vec<String> = tests.iter().map(|t| regex_quote(t)).collect();
+        let mut run: Vec<OsString> = base.to_vec();
+        run.push("-run".into());
+        run.push(format!("^({})$", names.join("|")).into());
+        run.extend(some);
+        out.push(run);
+    }
+    out
+}
+
+/// `text` matched literally by go's regular expressions.
+fn regex_quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn parse(args: &[OsString]) -> Result<(std::path::PathBuf, Vec<OsString>), String> {
     match args {
         [] => Err("FILE is required".into()),
@@ -142,36 +202,48 @@ pub(crate) fn main(args: &[OsString]) -> u8 {
             None
         }
     };
-    let spawned = Command::new(&cmd[0])
-        .args(&cmd[1..])
-        .stdout(Stdio::piped())
-        .spawn();
-    let mut child = match spawned {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!(
-                "error: ptest gotest: cannot start {}: {}",
-                Path::new(&cmd[0]).display(),
-                crate::io_message(&e)
-            );
-            return 127;
+    // Each run in turn, into the same file; it ends as the first that failed did.
+    let mut failed: Option<std::process::ExitStatus> = None;
+    let mut last = None;
+    for cmd in runs(&cmd) {
+        let spawned = Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .stdout(Stdio::piped())
+            .spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!(
+                    "error: ptest gotest: cannot start {}: {}",
+                    Path::new(&cmd[0]).display(),
+                    crate::io_message(&e)
+                );
+                return 127;
+            }
+        };
+        let from = child.stdout.take().expect("piped stdout");
+        let mut out = std::io::stdout().lock();
+        match file.as_mut() {
+            Some(f) => relay(from, f, &mut out),
+            None => relay(from, &mut std::io::sink(), &mut out),
         }
-    };
-    let from = child.stdout.take().expect("piped stdout");
-    let mut out = std::io::stdout().lock();
-    match file.as_mut() {
-        Some(f) => relay(from, f, &mut out),
-        None => relay(from, &mut std::io::sink(), &mut out),
+        let status = loop {
+            match child.wait() {
+                Ok(s) => break s,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return 1,
+            }
+        };
+        if !status.success() && failed.is_none() {
+            failed = Some(status);
+        }
+        last = Some(status);
     }
     drop(file);
-    let status = loop {
-        match child.wait() {
-            Ok(s) => break s,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return 1,
-        }
-    };
-    super::libtest::end_like(status)
+    match failed.or(last) {
+        Some(status) => super::libtest::end_like(status),
+        None => 1,
+    }
 }
 
 #[cfg(test)]
@@ -215,6 +287,45 @@ mod tests {
         assert!(a(&["f.json", "go"]).is_err());
         assert!(a(&["f.json", "--"]).is_err());
         assert_eq!(a(&["--help"]).unwrap_err(), "");
+    }
+
+    #[test]
+    fn packages_of_which_only_some_tests_run_run_apart_with_their_names() {
+        let v = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
+        let base = ["go", "test", "-json", "-tags", "x"];
+        // No marker, or no test named: one run, the marker left out.
+        assert_eq!(runs(&v(&["go", "test", "a"])), [v(&["go", "test", "a"])]);
+        assert_eq!(
+            runs(&v(&[&base[..], &["::ptest::", "m/a", "m/b"]].concat())),
+            [v(&[&base[..], &["m/a", "m/b"]].concat())]
+        );
+        // Whole packages in one run; the named tests (top-level, quoted) in another.
+        assert_eq!(
+            runs(&v(&[
+                &base[..],
+                &[
+                    "::ptest::",
+                    "m/a",
+                    "m/b::TestX/sub",
+                    "m/c::TestY",
+                    "m/b::TestZ.1"
+                ]
+            ]
+            .concat())),
+            [
+                v(&[&base[..], &["m/a"]].concat()),
+                v(&[
+                    &base[..],
+                    &["-run", "^(TestX|TestY|TestZ\\.1)$", "m/b", "m/c"]
+                ]
+                .concat()),
+            ]
+        );
+        // Only named tests: no run of whole packages (go would run the folder's).
+        assert_eq!(
+            runs(&v(&[&base[..], &["::ptest::", "m/b::TestX"]].concat())),
+            [v(&[&base[..], &["-run", "^(TestX)$", "m/b"]].concat())]
+        );
     }
 
     #[test]

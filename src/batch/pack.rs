@@ -32,7 +32,14 @@ pub(crate) struct Rerun<'a> {
     pub item: &'a dyn Fn(&str, &str) -> bool,
     /// One of the batch's parts failed with nothing known of its items: keep every item.
     pub whole: &'a dyn Fn(&str) -> bool,
+    /// `(batch, item, not_a_test)`: the tests of the item that failed in its latest run (empty:
+    /// none known, the item runs whole); `not_a_test` tells a key below the item that names a
+    /// slice of it.
+    pub tests: &'a FailedTests<'a>,
 }
+
+/// `(batch, item, not_a_test)` → the item's failed tests (see [`Rerun::tests`]).
+pub(crate) type FailedTests<'a> = dyn Fn(&str, &str, &dyn Fn(&str) -> bool) -> Vec<String> + 'a;
 
 /// Seconds of a test file's run per byte of it, when nothing else is known. Only the ratios
 /// between files matter for packing; the scale (about 40 KB of test code a second, as
@@ -70,6 +77,26 @@ pub(crate) fn expand(d: &mut Declarations, facts: &Facts<'_>) -> Parts {
                 batch.items = kept;
             } else if !(r.whole)(&s.name) {
                 batch.items.clear();
+            }
+            // With a way to run one test of an item, only the tests that failed.
+            if batch.test.is_some() {
+                let slice = batch.slice.clone();
+                let is_slice = |item: &str, test: &str| {
+                    slice.as_deref().is_some_and(|t| {
+                        let prefix = t
+                            .split("{slice}")
+                            .next()
+                            .unwrap_or(t)
+                            .replace("{item}", item);
+                        format!("{item}::{test}").starts_with(&prefix)
+                    })
+                };
+                for item in &batch.items {
+                    let tests = (r.tests)(&s.name, item, &|t| is_slice(item, t));
+                    if !tests.is_empty() {
+                        batch.only_tests.insert(item.clone(), tests);
+                    }
+                }
             }
         }
         let names = split(&s, &batch, &d.config_dir, facts)
@@ -146,10 +173,15 @@ fn split(s: &SuiteDecl, b: &BatchDecl, config_dir: &Path, facts: &Facts<'_>) -> 
     let count = wanted.clamp(1, b.items.len());
     // Items too long for one part run in slices, each in a part of its own, when the command
     // can (`slice`) and their durations are measured.
+    // A rerun of some tests of an item runs them in one part.
     let known = match &b.slice {
-        Some(template) if source == ItemSource::History && workers > 1 => sliced_before(
-            &s.name, &b.items, template, &durations, count, workers, facts,
-        ),
+        Some(template)
+            if source == ItemSource::History && workers > 1 && b.only_tests.is_empty() =>
+        {
+            sliced_before(
+                &s.name, &b.items, template, &durations, count, workers, facts,
+            )
+        }
         _ => Vec::new(),
     };
     let cuts = if known.is_empty() {
@@ -194,6 +226,17 @@ fn split(s: &SuiteDecl, b: &BatchDecl, config_dir: &Path, facts: &Facts<'_>) -> 
                 template: s.cmd.clone(),
                 results: b.results.clone(),
                 slice_template: b.slice.clone(),
+                tests: if b.only_tests.is_empty() {
+                    Vec::new()
+                } else {
+                    m.iter()
+                        .map(|&p| {
+                            let item = &b.items[pieces[p].item];
+                            b.only_tests.get(item).cloned().unwrap_or_default()
+                        })
+                        .collect()
+                },
+                test_template: b.test.clone(),
             }
         })
         .collect()
@@ -609,6 +652,8 @@ mod tests {
                 batches,
                 results: None,
                 slice: None,
+                test: None,
+                only_tests: std::collections::HashMap::new(),
             })),
             part: None,
         }
@@ -946,6 +991,8 @@ mod tests {
             results: None,
             slices: Vec::new(),
             slice_template: None,
+            tests: Vec::new(),
+            test_template: None,
         };
         assert_eq!(
             part.full_command(),

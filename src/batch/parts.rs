@@ -20,8 +20,10 @@ pub(crate) fn command(
     fill: &dyn Fn(&OsStr) -> OsString,
 ) -> CommandLine {
     let args: Vec<OsString> = match items {
-        None => (0..part.items.len()).map(|i| arg(part, i, fill)).collect(),
-        Some(ix) => ix.iter().map(|&i| arg(part, i, fill)).collect(),
+        None => (0..part.items.len())
+            .flat_map(|i| args_of(part, i, fill))
+            .collect(),
+        Some(ix) => ix.iter().flat_map(|&i| args_of(part, i, fill)).collect(),
     };
     let joined = || {
         let quoted: Vec<Vec<u8>> = args.iter().map(|a| shell_quote(a.as_bytes())).collect();
@@ -43,6 +45,28 @@ pub(crate) fn command(
             CommandLine::Argv(out)
         }
     }
+}
+
+/// What stands for item `i` in the command: one argument per test of it the part runs, by the
+/// batch's `test` template (the template filled, the item and the tests not), else [`arg`].
+fn args_of(part: &BatchPart, i: usize, fill: &dyn Fn(&OsStr) -> OsString) -> Vec<OsString> {
+    let Some((template, tests)) = part.tests_of(i) else {
+        return vec![arg(part, i, fill)];
+    };
+    let item = part.items[i].0.as_bytes();
+    tests
+        .iter()
+        .map(|t| {
+            let mut out = Vec::new();
+            for (k, piece) in template.split("{test}").enumerate() {
+                if k > 0 {
+                    out.extend_from_slice(t.as_bytes());
+                }
+                out.extend(fill_around(OsStr::new(piece), "{item}", item, fill).into_vec());
+            }
+            OsString::from_vec(out)
+        })
+        .collect()
 }
 
 /// What stands for item `i` in the command: the item, or its slice by the batch's `slice`
@@ -295,6 +319,8 @@ mod tests {
             results: None,
             slices: Vec::new(),
             slice_template: None,
+            tests: Vec::new(),
+            test_template: None,
         }
     }
 
@@ -365,6 +391,50 @@ mod tests {
         assert_eq!(
             command(&p, None, &seven),
             CommandLine::Argv(vec!["a{worker}b::7-2/3".into(), "it's".into()])
+        );
+    }
+
+    #[test]
+    fn only_some_tests_of_an_item_run_by_the_test_template() {
+        let mut p = part(0);
+        p.items = vec![("t{worker}.py".into(), 1.0), ("u.py".into(), 1.0)];
+        p.template = CommandLine::Argv(vec!["run".into(), "{items}".into()]);
+        p.test_template = Some("{item}::{test}@{worker}".into());
+        p.tests = vec![vec!["TestC::a[{item}]".into(), "b".into()], Vec::new()];
+        // One argument per test; the template filled, the item and the tests not.
+        assert_eq!(
+            command(&p, None, &seven),
+            CommandLine::Argv(vec![
+                "run".into(),
+                "t{worker}.py::TestC::a[{item}]@7".into(),
+                "t{worker}.py::b@7".into(),
+                "u.py".into(),
+            ])
+        );
+        // A retry of the item runs the same tests of it.
+        assert_eq!(
+            command(&p, Some(&[0]), &seven),
+            CommandLine::Argv(vec![
+                "run".into(),
+                "t{worker}.py::TestC::a[{item}]@7".into(),
+                "t{worker}.py::b@7".into(),
+            ])
+        );
+        // What `ptest list` shows: the same, unfilled.
+        assert_eq!(
+            p.full_command(),
+            CommandLine::Argv(vec![
+                "run".into(),
+                "t{worker}.py::TestC::a[{item}]@{worker}".into(),
+                "t{worker}.py::b@{worker}".into(),
+                "u.py".into(),
+            ])
+        );
+        // Without a template, an item runs whole.
+        p.test_template = None;
+        assert_eq!(
+            command(&p, Some(&[0]), &seven),
+            CommandLine::Argv(vec!["run".into(), "t{worker}.py".into()])
         );
     }
 

@@ -106,6 +106,8 @@ pub(crate) struct Summary {
     passed: usize,
     peak_rss_kb: Option<u32>,
     last_final: Option<Status>,
+    /// When the run of `last_final` started (seconds since the Unix epoch).
+    last_time: u64,
 }
 
 impl Summary {
@@ -125,6 +127,7 @@ impl Summary {
         // Skipped runs say nothing either way.
         if run.status != Status::Skipped {
             self.last_final = Some(run.status);
+            self.last_time = run.time;
         }
     }
 
@@ -219,6 +222,30 @@ impl History {
     /// Items (`BATCH/ITEM`) whose latest run ended failed, timed out or cancelled.
     pub(crate) fn failed_items_last(&self) -> Vec<String> {
         failed(&self.items)
+    }
+
+    /// The tests of an item that failed in the item's latest run (`TestC::test_y` for
+    /// `BATCH/tests/test_x.py::TestC::test_y`), for `--rerun-failed` to run only those; empty
+    /// when none is known (the item then runs whole). `not_a_test`: a key below the item that
+    /// names something else (a slice of it).
+    pub(crate) fn failed_tests(
+        &self,
+        batch: &str,
+        item: &str,
+        not_a_test: &dyn Fn(&str) -> bool,
+    ) -> Vec<String> {
+        let key = item_key(batch, item);
+        let Some(whole) = self.items.get(&key).filter(|s| s.failed_last()) else {
+            return Vec::new();
+        };
+        let prefix = format!("{key}::");
+        self.items
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter(|(_, s)| s.failed_last() && s.last_time >= whole.last_time)
+            .map(|(k, _)| k[prefix.len()..].to_owned())
+            .filter(|t| !t.is_empty() && !not_a_test(t))
+            .collect()
     }
 
     /// Fold one run's records in (as a run would find them next time).
@@ -679,5 +706,34 @@ mod tests {
         );
         let times: Vec<u64> = joined.suites["x"].runs.iter().map(|r| r.time).collect();
         assert_eq!(times, (200_000 - KEEP as u64..200_000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_failed_tests_of_an_item_are_those_of_its_latest_run() {
+        fn add(h: &mut History, key: &str, status: Status, time: u64) {
+            h.items
+                .entry(key.into())
+                .or_default()
+                .push(record(status, time, 1.0, 1, None, None));
+        }
+        let mut h = History::default();
+        add(&mut h, "u/t.py", Status::Failed, 1);
+        add(&mut h, "u/t.py::old", Status::Failed, 1);
+        add(&mut h, "u/t.py", Status::Failed, 2);
+        add(&mut h, "u/t.py::a", Status::Failed, 2);
+        add(&mut h, "u/t.py::TestC::b[1]", Status::Failed, 2);
+        add(&mut h, "u/t.py::shaky", Status::Flaky, 2);
+        add(&mut h, "u/t.py::ptest-slice-1-of-2", Status::Failed, 2);
+        add(&mut h, "u/t.pyx::c", Status::Failed, 2);
+        let slice = |t: &str| t.starts_with("ptest-slice-");
+        // Of its latest run, failed, not a slice, not another item's.
+        assert_eq!(h.failed_tests("u", "t.py", &slice), ["TestC::b[1]", "a"]);
+        assert!(h.failed_tests("u", "t.pyx", &slice).is_empty());
+        // Passed since (its tests then had no row): nothing to rerun.
+        add(&mut h, "u/t.py", Status::Passed, 3);
+        assert!(h.failed_tests("u", "t.py", &slice).is_empty());
+        // Failed again with nothing known of its tests: it runs whole.
+        add(&mut h, "u/t.py", Status::Failed, 4);
+        assert!(h.failed_tests("u", "t.py", &slice).is_empty());
     }
 }

@@ -47,7 +47,9 @@ fn unix(t: std::time::SystemTime) -> u64 {
 /// (`BATCH/tests/x.py::ptest-slice-1-of-2`, as the part's command names it) with its duration,
 /// passed when slicing kept its tests' outcomes and failed when one of them ended otherwise
 /// once the item ran whole; the item itself gets only its status from a slice (its duration
-/// stays that of whole runs, which is what packing cuts).
+/// stays that of whole runs, which is what packing cuts). A test below its item
+/// (`BATCH/tests/x.py::TestC::test_y`) that failed or was flaky gets a row of its own, so that
+/// `--rerun-failed` runs only the failed tests of a file.
 fn items(
     update: &mut Update,
     part: &crate::plan::decl::BatchPart,
@@ -72,6 +74,22 @@ fn items(
                 .is_some_and(crate::batch::results::Outcome::is_failure)
                 && !c.outcome.is_failure();
             flaky[i] |= c.failed_before.is_some() && !c.outcome.is_failure();
+            // A test below its item that did not simply pass: its own row, so that
+            // `--rerun-failed` runs only it and history counts it as flaky.
+            let status = if c.outcome.is_failure() {
+                Status::Failed
+            } else if c.failed_before.is_some() {
+                Status::Flaky
+            } else {
+                continue;
+            };
+            let name = crate::record::test_name(&c.name, c.classname.as_deref(), c.file.as_deref());
+            if let Some(test) = crate::record::test_below(&name, &part.items[i].0) {
+                update.items.push((
+                    format!("{}::{test}", super::item_key(&part.batch, &part.items[i].0)),
+                    record(status, time, c.time.unwrap_or(0.0), c.attempts, None, None),
+                ));
+            }
         }
     }
     for (i, ((item, _), sum)) in part.items.iter().zip(sums).enumerate() {
@@ -95,6 +113,10 @@ fn items(
                 run
             }
         };
+        // Some of its tests (`--rerun-failed`): their time is not the item's.
+        if part.tests_of(i).is_some() {
+            run.duration = None;
+        }
         if part.slice(i).is_some() {
             let mut slice = run.clone();
             slice.status = if sum.is_some_and(|(_, _, changed)| changed) {

@@ -56,6 +56,7 @@ const BATCH_FIELDS: &[&str] = &[
     "batches",
     "results",
     "slice",
+    "test",
     "description",
     "category",
     "tags",
@@ -329,6 +330,19 @@ fn batch(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
             )));
         }
     }
+    let test = r.string("test")?;
+    if let Some(t) = &test {
+        let missing: Vec<&str> = ["{item}", "{test}"]
+            .into_iter()
+            .filter(|p| !t.contains(p))
+            .collect();
+        if !missing.is_empty() {
+            return Err(r.err(format!(
+                "test: has no {}: it says how the command runs one test of an item, e.g. \"{{item}}::{{test}}\"",
+                missing.join(" or ")
+            )));
+        }
+    }
     let mut decl = suite_decl(lua, &mut r, &name)?;
     let has_items = decl.cmd.contains("{items}");
     if !has_items {
@@ -341,6 +355,8 @@ fn batch(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         batches,
         results,
         slice,
+        test,
+        only_tests: std::collections::HashMap::new(),
     }));
     let index = State::with(lua, |s| {
         s.decls.suites.push(decl);

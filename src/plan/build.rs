@@ -226,6 +226,9 @@ fn build_with(
                 .any(|n| n.strip_prefix(b).is_some_and(|r| r.starts_with('[')))
         })
     };
+    let rerun_tests = |b: &str, i: &str, not_a_test: &dyn Fn(&str) -> bool| {
+        history.failed_tests(b, i, not_a_test)
+    };
     let batch_parts = crate::batch::pack::expand(
         &mut d,
         &crate::batch::pack::Facts {
@@ -236,6 +239,7 @@ fn build_with(
             rerun: failed_items.as_ref().map(|_| crate::batch::pack::Rerun {
                 item: &rerun_item,
                 whole: &rerun_batch,
+                tests: &rerun_tests,
             }),
         },
     );

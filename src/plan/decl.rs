@@ -54,6 +54,13 @@ pub(crate) struct BatchDecl {
     /// in it (the pytest preset's `{item}::ptest-slice-{slice}-of-{slices}`). `None`: items
     /// are never split.
     pub slice: Option<String>,
+    /// How the command runs one test of an item: `{item}` and `{test}` in it (the pytest
+    /// preset's `{item}::{test}`), `{test}` being the test's id below its item as the record
+    /// names it. `None`: an item always runs whole.
+    pub test: Option<String>,
+    /// `--rerun-failed`: the tests to run of some items (the rest run whole); set by
+    /// `batch::pack`, never by Lua.
+    pub only_tests: std::collections::HashMap<String, Vec<String>>,
 }
 
 /// One of the `count` slices an item is split into (1-based `index`).
@@ -107,6 +114,11 @@ pub struct BatchPart {
     pub slices: Vec<Option<Slice>>,
     /// The batch's `slice` template.
     pub slice_template: Option<String>,
+    /// Per item, the only tests of it this part runs (empty when it runs whole; empty for
+    /// every item when none is narrowed).
+    pub tests: Vec<Vec<String>>,
+    /// The batch's `test` template.
+    pub test_template: Option<String>,
 }
 
 impl BatchPart {
@@ -143,8 +155,27 @@ impl BatchPart {
 
     /// The command with all of this part's items.
     pub fn full_command(&self) -> crate::exec::CommandLine {
-        let args: Vec<String> = (0..self.items.len()).map(|i| self.arg(i)).collect();
+        let args: Vec<String> = (0..self.items.len()).flat_map(|i| self.args(i)).collect();
         self.command(args.iter().map(String::as_str))
+    }
+
+    /// The only tests of item `i` this part runs, when it does not run it whole (by its
+    /// batch's `test` template).
+    pub fn tests_of(&self, i: usize) -> Option<(&str, &[String])> {
+        let tests = self.tests.get(i).filter(|t| !t.is_empty())?;
+        Some((self.test_template.as_deref()?, tests.as_slice()))
+    }
+
+    /// What stands for item `i` in the command: the item, its slice, or one argument per test
+    /// of it that this part runs.
+    pub fn args(&self, i: usize) -> Vec<String> {
+        match self.tests_of(i) {
+            Some((template, tests)) => tests
+                .iter()
+                .map(|t| test_arg(template, &self.items[i].0, t))
+                .collect(),
+            None => vec![self.arg(i)],
+        }
     }
 
     /// The slice of item `i` this part runs, if it runs only a slice of it.
@@ -169,6 +200,16 @@ pub(crate) fn slice_arg(template: &str, item: &str, index: u32, count: u32) -> S
         .replace("{slices}", &count.to_string())
         .replace("{slice}", &index.to_string())
         .replace("{item}", item)
+}
+
+/// One test of `item` as a batch's `test` template names it; the item and the test are put in
+/// as they are (a `{test}` in the item stays).
+pub(crate) fn test_arg(template: &str, item: &str, test: &str) -> String {
+    template
+        .split("{test}")
+        .map(|piece| piece.replace("{item}", item))
+        .collect::<Vec<_>>()
+        .join(test)
 }
 
 /// `word` as one shell word: unchanged when it is plain, else in single quotes.

@@ -476,29 +476,7 @@ impl TestCase {
     /// How people name it: `tests/test_x.py::test_y` when the file is known, else
     /// `classname::name`, else the name.
     pub(crate) fn display(&self) -> String {
-        match (&self.file, &self.classname) {
-            // pytest's collection errors: the module is the test; jest's and vitest's files
-            // that failed to load are named after the file.
-            (Some(f), Some(c)) if c.is_empty() || self.name == *f => f.clone(),
-            // node names a file that failed to load by its absolute path.
-            (None, Some(c))
-                if self.name == *c
-                    || (self.name.starts_with('/') && self.name.ends_with(&format!("/{c}"))) =>
-            {
-                c.clone()
-            }
-            (Some(f), Some(c)) => {
-                // pytest's classname is the module path plus the class, if any.
-                let module = f.trim_end_matches(".py").replace('/', ".");
-                match c.strip_prefix(&module).and_then(|r| r.strip_prefix('.')) {
-                    Some(class) => format!("{f}::{class}::{}", self.name),
-                    None => format!("{f}::{}", self.name),
-                }
-            }
-            (Some(f), None) => format!("{f}::{}", self.name),
-            (None, Some(c)) if !c.is_empty() => format!("{c}::{}", self.name),
-            _ => self.name.clone(),
-        }
+        test_name(&self.name, self.classname.as_deref(), self.file.as_deref())
     }
 
     /// Cut to the record's caps, each cut said where it is. `budget`: what is left of the
@@ -548,6 +526,42 @@ impl TestCase {
             .or(self.text.as_deref())?;
         from.lines().map(str::trim).find(|l| !l.is_empty())
     }
+}
+
+/// How people name a test: `tests/test_x.py::test_y` when the file is known, else
+/// `classname::name`, else the name.
+pub(crate) fn test_name(name: &str, classname: Option<&str>, file: Option<&str>) -> String {
+    match (file, classname) {
+        // pytest's collection errors: the module is the test; jest's and vitest's files
+        // that failed to load are named after the file.
+        (Some(f), Some(c)) if c.is_empty() || name == f => f.to_owned(),
+        // node names a file that failed to load by its absolute path.
+        (None, Some(c))
+            if name == c || (name.starts_with('/') && name.ends_with(&format!("/{c}"))) =>
+        {
+            c.to_owned()
+        }
+        (Some(f), Some(c)) => {
+            // pytest's classname is the module path plus the class, if any.
+            let module = f.trim_end_matches(".py").replace('/', ".");
+            match c.strip_prefix(&module).and_then(|r| r.strip_prefix('.')) {
+                Some(class) => format!("{f}::{class}::{name}"),
+                None => format!("{f}::{name}"),
+            }
+        }
+        (Some(f), None) => format!("{f}::{name}"),
+        (None, Some(c)) if !c.is_empty() => format!("{c}::{name}"),
+        _ => name.to_owned(),
+    }
+}
+
+/// The id of a test below its batch item (`TestC::test_y[1]` of `tests/test_x.py`): what
+/// history keeps of a failed one, and what `--rerun-failed` gives the batch's `test` template;
+/// `None` when its name does not start with the item (it is the item, as a cargo test is).
+pub(crate) fn test_below<'a>(name: &'a str, item: &str) -> Option<&'a str> {
+    name.strip_prefix(item)?
+        .strip_prefix("::")
+        .filter(|t| !t.is_empty())
 }
 
 /// Seconds since the Unix epoch, as the record writes times.

@@ -241,6 +241,13 @@ fn batch_errors_name_the_line_and_field() {
         "{e}"
     );
     let e = config_error(
+        "ptest.batch { name = \"u\", items = { \"a\" }, test = \"{item}#\", cmd = { \"t\", \"{items}\" } }\n",
+    );
+    assert!(
+        e.contains("ptest.lua:1") && e.contains("test: has no {test}: it says how the command runs one test of an item, e.g. \"{item}::{test}\""),
+        "{e}"
+    );
+    let e = config_error(
         "ptest.batch { name = \"u\", items = { x = 1 }, cmd = { \"t\", \"{items}\" } }\n",
     );
     assert!(e.contains("items: expected an array"), "{e}");

@@ -116,6 +116,12 @@ fn go_packages_results_and_retries_of_failed_packages() {
         "{}",
         out.stdout
     );
+    assert!(
+        out.stdout
+            .contains("FLAKY   2/2 example.com/m/flaky::TestSecondTime  failed before: "),
+        "{}",
+        out.stdout
+    );
     // The log holds go's own text, not its JSON.
     let log = std::fs::read_to_string(p.join("test-logs/go_1_.log")).unwrap();
     assert!(log.contains("--- FAIL: TestBoom"), "{log}");
@@ -140,16 +146,26 @@ fn go_packages_results_and_retries_of_failed_packages() {
     );
     assert!(batch.contains("boom: got 4, want 5"), "{batch}");
     assert!(batch.contains("TestSecondTime"), "{batch}");
-    // History per package: --rerun-failed runs only calc.
+    // History per test: --rerun-failed runs only calc's TestBoom (`go test -run`), not the
+    // package's other tests.
     std::fs::remove_file(p.join("ran.txt")).unwrap();
     let out = ptest(&p, &go, &["run", "--rerun-failed"]);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
-    let ran = std::fs::read_to_string(p.join("ran.txt")).unwrap();
-    assert_eq!(
-        ran.lines().collect::<Vec<_>>(),
-        ["1 calc", "2 calc"],
-        "{ran}"
-    );
+    assert!(!p.join("ran.txt").exists(), "{}", out.stdout);
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.join("test-logs/test-report.json")).unwrap(),
+    )
+    .unwrap();
+    let names: Vec<&str> = report["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["testcases"].as_array().unwrap())
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["TestBoom"], "{report}");
+    let log = std::fs::read_to_string(p.join("test-logs/go_1_.log")).unwrap();
+    assert!(log.contains("--- FAIL: TestBoom"), "{log}");
 }
 
 #[test]

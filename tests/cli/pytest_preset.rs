@@ -639,3 +639,75 @@ fn pytest_a_long_file_runs_in_slices() {
         .unwrap();
     assert_eq!(line.matches("\"passed\"").count(), 1 + 1, "{history}");
 }
+
+#[test]
+fn pytest_rerun_failed_runs_only_the_failed_tests() {
+    let Some(py) = python() else { return };
+    let p = Project::new(&format!(
+        r#"require("ptest.presets.pytest").batch {{ name = "unit", python = "{}", batches = 1 }}
+"#,
+        py.display()
+    ));
+    // Every test that runs says so: `ATTEMPT NODEID`.
+    p.file(
+        "conftest.py",
+        "import os, pytest\n@pytest.fixture(autouse=True)\ndef _ran(request):\n    with open(os.path.join(os.path.dirname(__file__), 'ran.txt'), 'a') as f:\n        f.write(os.environ.get('PTEST_ATTEMPT', '?') + ' ' + request.node.nodeid + '\\n')\n",
+    )
+    .file(
+        "tests/test_a.py",
+        "import os, pytest\nFAIL = os.path.exists(os.path.join(os.path.dirname(__file__), '..', 'fail'))\n\
+def test_ok():\n    pass\n\
+@pytest.mark.parametrize('n', [1, 2, 3])\ndef test_param(n):\n    assert not (FAIL and n == 2)\n\
+class TestC:\n    def test_in_class(self):\n        assert not FAIL\n    def test_fine(self):\n        pass\n\
+class TestOuter:\n    class TestInner:\n        def test_nested(self):\n            assert not FAIL\n",
+    )
+    .file("tests/test_b.py", "def test_b():\n    pass\n")
+    .file("fail", "");
+    let ran = || {
+        let mut lines = crate::harness::sorted_lines(&p, "ran.txt");
+        std::fs::remove_file(p.join("ran.txt")).unwrap();
+        lines.dedup();
+        lines
+    };
+    let out = p.run(&[]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert_eq!(ran().len(), 8);
+    // Only the three tests that failed, not their file.
+    let failed = [
+        "1 tests/test_a.py::TestC::test_in_class",
+        "1 tests/test_a.py::TestOuter::TestInner::test_nested",
+        "1 tests/test_a.py::test_param[2]",
+    ];
+    let out = p.run(&["--rerun-failed"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert_eq!(ran(), failed, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("3 tests in batches' results: 3 failed"),
+        "{}",
+        out.stdout
+    );
+    // Fixed: the same three run and pass; then nothing failed last time.
+    std::fs::remove_file(p.join("fail")).unwrap();
+    let out = p.run(&["--rerun-failed"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(ran(), failed, "{}", out.stdout);
+    let out = p.run(&["--rerun-failed"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("nothing failed last time"),
+        "{}",
+        out.stdout
+    );
+    // The file's duration in history is still a whole run's, not the three tests'.
+    let history: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join(".ptest/history.json")).unwrap())
+            .unwrap();
+    let runs = history["items"]["unit/tests/test_a.py"]["runs"]
+        .as_array()
+        .unwrap();
+    assert!(runs[0][2].is_f64(), "{history}");
+    assert!(
+        runs[1].get(2).is_none_or(serde_json::Value::is_null),
+        "{history}"
+    );
+}

@@ -5,10 +5,11 @@
 -- Items are the packages `go list PACKAGES` names that hold test files (run in the batch's
 -- `cwd`, default the config's folder, when ptest reads the config; a failure is a config error
 -- showing go's output). Each part runs
---   ptest gotest {tmpdir}/go-test.json -- go test -json -p 1 ARGS... PACKAGES...
+--   ptest gotest {tmpdir}/go-test.json -- go test -json -p 1 ARGS... ::ptest:: PACKAGES...
 -- which saves go's JSON event stream to {tmpdir}/go-test.json, read by ptest (per-test results,
 -- retries of only the failed packages, history per package), and prints go's usual text for
--- the log.
+-- the log. `--rerun-failed` names a package's failed tests (`PKG::TestName`): those packages
+-- run apart, with `-run '^(TestA|TestB)$'`.
 
 local ptest = require("ptest")
 local util = require("ptest.presets.util")
@@ -81,9 +82,13 @@ function M.batch(opts)
     cmd[#cmd + 1] = "1"
   end
   for _, a in ipairs(args) do cmd[#cmd + 1] = a end
+  -- Where the packages start: `ptest gotest` runs a package of which only some tests run
+  -- (`PKG::TestName`, from --rerun-failed) with `-run` of their names.
+  cmd[#cmd + 1] = "::ptest::"
   cmd[#cmd + 1] = "{items}"
   local t = {
     name = opts.name or "go", items = packages, cmd = cmd, results = "{tmpdir}/go-test.json",
+    test = "{item}::{test}",
     -- A part runs many packages (go's own -timeout is 10 minutes for each).
     timeout = "1h",
     category = "go",

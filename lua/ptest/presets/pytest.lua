@@ -16,7 +16,9 @@
 -- A file that takes longer than a worker's share of the batch (by history) runs in slices, each
 -- in its own part: `FILE::ptest-slice-K-of-N` runs the K-th of N contiguous runs of its whole
 -- classes and functions; a slice whose tests fail runs the file whole for their outcome.
--- `slice = false` keeps every file whole.
+-- `slice = false` keeps every file whole. `--rerun-failed` runs only the tests that failed:
+-- `FILE::TEST` (`tests/test_x.py::TestC::test_y[1]`) runs those tests of FILE, in pytest's
+-- order, the rest deselected; a file none of whose named tests pytest collects runs whole.
 
 local ptest = require("ptest")
 local util = require("ptest.presets.util")
@@ -31,6 +33,8 @@ local OWN = {
 -- How a part runs one slice of a file (RUN below reads it): an item that takes longer than a
 -- worker's share of the batch runs in slices, in parts of their own, once history says so.
 local SLICE = "{item}::ptest-slice-{slice}-of-{slices}"
+-- How a part runs one test of a file (`--rerun-failed`), by its id below the file.
+local TEST = "{item}::{test}"
 
 -- The item that stands for whatever pytest collects beyond the files ptest found, and what
 -- separates the parts of RUN's arguments.
@@ -69,12 +73,20 @@ at = [i for i, a in enumerate(ARGV) if a == MARK][-3:]
 ARGS, PATHS = ARGV[:at[0]], ARGV[at[0] + 1:at[1]]
 CLAIMS, ITEMS = ARGV[at[1] + 1:at[2]], ARGV[at[2] + 1:]
 WALK, REST_HERE = MODE == "walk", REST in ITEMS
-OWN, SLICES = {}, {}
+OWN, SLICES, TESTS = {}, {}, {}
+def ptest_key(rest):
+    # A test's id below its file, as ptest names it (`TestA.TestB::test_y[p]`) or as pytest does
+    # (`TestA::TestB::test_y[p]`): alike once the classes are joined by dots.
+    path, bracket, params = rest.partition("[")
+    return path.replace("::", ".") + bracket + params
 for a in ITEMS:
     m = SLICE.match(a)
     if m and not os.path.exists(a) and 1 <= int(m.group(2)) <= int(m.group(3)):
         a = m.group(1)
         SLICES[os.path.abspath(a)] = (int(m.group(2)), int(m.group(3)))
+    elif "::" in a and not os.path.exists(a) and os.path.exists(a.split("::")[0]):
+        a, _, test = a.partition("::")
+        TESTS.setdefault(os.path.abspath(a), set()).add(ptest_key(test))
     if a != REST:
         OWN[os.path.abspath(a)] = a
 CLAIMED = set(map(os.path.abspath, CLAIMS))
@@ -178,6 +190,8 @@ class PtestPart:
     # First, before other plugins reorder or deselect: every slice sees the same tests.
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session, config, items):
+        if TESTS:
+            self.only_tests(config, items)
         if not SLICES:
             return
         mine = {}
@@ -192,6 +206,28 @@ class PtestPart:
         for it in items:
             gone = str(getattr(it, "path", "")) in SLICES and id(it) not in keep
             (dropped if gone else kept).append(it)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+    def only_tests(self, config, items):
+        # The named tests of a file, in pytest's order; a file none of whose named tests is
+        # collected (renamed since) runs whole: never fewer tests than were asked for.
+        found, keep = set(), []
+        for it in items:
+            path = str(getattr(it, "path", ""))
+            if path not in TESTS:
+                keep.append(True)
+                continue
+            ok = "::" in it.nodeid and ptest_key(it.nodeid.split("::", 1)[1]) in TESTS[path]
+            if ok:
+                found.add(path)
+            keep.append(ok)
+        whole = [p for p in TESTS if p not in found]
+        for p in whole:
+            print("ptest: none of the tests named of %s was collected; running it whole" % OWN[p])
+        kept, dropped = [], []
+        for it, k in zip(items, keep):
+            (kept if k or str(getattr(it, "path", "")) in whole else dropped).append(it)
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = kept
@@ -601,6 +637,7 @@ function M.batch(opts)
       category = "pytest",
       -- `slice = false` keeps every file whole.
       slice = opts.slice ~= false and SLICE or nil,
+      test = TEST,
     }
     util.copy_options(t, opts, OWN)
     -- Code written for pytest-xdist keys per-worker resources (databases, ports) on this.
