@@ -323,6 +323,14 @@ pub(crate) enum Event<'a> {
         elapsed: Duration,
         expected: Duration,
     },
+    /// A test of a running batch part ended, as the part said while it ran (`test` on
+    /// `PTEST_SOCKET`): the live view counts it, a failure is printed with its name at once.
+    /// What the reports keep of it still comes from the part's results file.
+    TestFinished {
+        id: SuiteId,
+        name: &'a str,
+        outcome: crate::record::Outcome,
+    },
     /// Something the user should know that does not stop the run (a hook raised an error).
     Warning {
         message: &'a str,

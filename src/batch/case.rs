@@ -54,6 +54,51 @@ impl TestCase {
     }
 }
 
+/// The tests a part told the run as they ended (`test` lines on `PTEST_SOCKET`), as testcases:
+/// what its reports keep when it wrote no results file (stopped by Ctrl-C or fail-fast, killed
+/// at its timeout). Each is put under the item its name starts with (`tests/x.py::test_y` under
+/// `tests/x.py`, a cargo test `it/one` under itself), the rest of its name its own.
+pub(crate) fn told(tests: &[(String, Outcome)], items: &[(String, f64)]) -> Vec<TestCase> {
+    let by_name: std::collections::HashMap<&str, usize> = items
+        .iter()
+        .enumerate()
+        .map(|(i, (n, _))| (n.as_str(), i))
+        .collect();
+    tests
+        .iter()
+        .map(|(name, outcome)| {
+            let (item, own, file) = match by_name.get(name.as_str()) {
+                Some(&i) => (Some(i), name.clone(), None),
+                None => match name
+                    .match_indices("::")
+                    .find_map(|(at, _)| by_name.get(&name[..at]).map(|&i| (i, at)))
+                {
+                    Some((i, at)) => (Some(i), name[at + 2..].to_owned(), Some(items[i].0.clone())),
+                    None => (None, name.clone(), None),
+                },
+            };
+            TestCase {
+                name: own,
+                classname: None,
+                file,
+                line: None,
+                time: None,
+                outcome: *outcome,
+                message: None,
+                kind: None,
+                text: None,
+                suite: None,
+                suite_file: None,
+                item,
+                share: 0.0,
+                sliced: None,
+                attempts: 1,
+                failed_before: None,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 impl TestCase {
     /// How reports name it (the record's [`crate::record::TestCase::display`]).
@@ -66,5 +111,48 @@ impl TestCase {
         crate::sched::record::test_case(self, &[])
             .summary()
             .map(str::to_owned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn told_tests_go_under_the_item_their_name_starts_with() {
+        let items: Vec<(String, f64)> = ["tests/x.py", "it/one", "example.com/m/calc"]
+            .iter()
+            .map(|i| ((*i).to_owned(), 1.0))
+            .collect();
+        let cases = told(
+            &[
+                ("tests/x.py::TestC::test_y[a::b]".into(), Outcome::Failed),
+                ("it/one".into(), Outcome::Passed),
+                ("example.com/m/calc::TestAdd/sub".into(), Outcome::Skipped),
+                ("elsewhere.py::test_z".into(), Outcome::Error),
+            ],
+            &items,
+        );
+        let seen: Vec<(Option<usize>, String, Outcome)> = cases
+            .iter()
+            .map(|c| (c.item, c.display(), c.outcome))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (
+                    Some(0),
+                    "tests/x.py::TestC::test_y[a::b]".into(),
+                    Outcome::Failed
+                ),
+                (Some(1), "it/one".into(), Outcome::Passed),
+                (
+                    Some(2),
+                    "example.com/m/calc::TestAdd/sub".into(),
+                    Outcome::Skipped
+                ),
+                (None, "elsewhere.py::test_z".into(), Outcome::Error),
+            ]
+        );
     }
 }

@@ -106,8 +106,14 @@ fn create(path: &Path) -> std::io::Result<std::fs::File> {
         .open(path)
 }
 
-/// Copy `from` (the command's stdout) to `file` byte for byte and each event's output to `out`.
-fn relay(from: impl std::io::Read, file: &mut impl Write, out: &mut impl Write) {
+/// Copy `from` (the command's stdout) to `file` byte for byte and each event's output to `out`;
+/// each test's end is told to the run.
+fn relay(
+    from: impl std::io::Read,
+    file: &mut impl Write,
+    out: &mut impl Write,
+    run: &mut super::live::Live,
+) {
     let mut from = BufReader::with_capacity(64 * 1024, from);
     let mut line: Vec<u8> = Vec::new();
     let mut long = false;
@@ -143,7 +149,7 @@ fn relay(from: impl std::io::Read, file: &mut impl Write, out: &mut impl Write) 
         from.consume(used);
         if ends {
             if !long {
-                show(&line, out);
+                show(&line, out, run);
             }
             line.clear();
             long = false;
@@ -151,18 +157,28 @@ fn relay(from: impl std::io::Read, file: &mut impl Write, out: &mut impl Write) 
         }
     }
     if !line.is_empty() && !long {
-        show(&line, out);
+        show(&line, out, run);
     }
     let _ = out.flush();
     let _ = file.flush();
 }
 
-/// What a line of `go test -json` output shows in the log.
-fn show(line: &[u8], out: &mut impl Write) {
+/// What a line of `go test -json` output shows in the log; a test's end is told to the run
+/// (`PACKAGE::Test`, as its testcase is named).
+fn show(line: &[u8], out: &mut impl Write, run: &mut super::live::Live) {
     match super::gojson::event(line) {
         Some(e) => {
             if let Some(text) = e.output {
                 let _ = out.write_all(text.as_bytes());
+            }
+            let outcome = match e.action.as_str() {
+                "pass" => Some(crate::record::Outcome::Passed),
+                "fail" => Some(crate::record::Outcome::Failed),
+                "skip" => Some(crate::record::Outcome::Skipped),
+                _ => None,
+            };
+            if let (Some(o), Some(p), Some(t)) = (outcome, &e.package, &e.test) {
+                run.ended(o, &format!("{p}::{t}"));
             }
         }
         // An event without Output prints nothing; anything else is go's own text.
@@ -202,6 +218,7 @@ pub(crate) fn main(args: &[OsString]) -> u8 {
             None
         }
     };
+    let mut live = super::live::Live::connect();
     // Each run in turn, into the same file; it ends as the first that failed did.
     let mut failed: Option<std::process::ExitStatus> = None;
     let mut last = None;
@@ -224,8 +241,8 @@ pub(crate) fn main(args: &[OsString]) -> u8 {
         let from = child.stdout.take().expect("piped stdout");
         let mut out = std::io::stdout().lock();
         match file.as_mut() {
-            Some(f) => relay(from, f, &mut out),
-            None => relay(from, &mut std::io::sink(), &mut out),
+            Some(f) => relay(from, f, &mut out, &mut live),
+            None => relay(from, &mut std::io::sink(), &mut out, &mut live),
         }
         let status = loop {
             match child.wait() {
@@ -253,7 +270,12 @@ mod tests {
     fn relayed(input: &str) -> (String, String) {
         let mut file = Vec::new();
         let mut out = Vec::new();
-        relay(input.as_bytes(), &mut file, &mut out);
+        relay(
+            input.as_bytes(),
+            &mut file,
+            &mut out,
+            &mut crate::batch::live::Live::off(),
+        );
         (
             String::from_utf8(file).unwrap(),
             String::from_utf8(out).unwrap(),

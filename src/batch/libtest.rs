@@ -29,6 +29,18 @@ pub(crate) enum Outcome {
     Unfinished,
 }
 
+impl Outcome {
+    /// As the record says it (an unfinished test is an error, as its testcase is).
+    fn record(&self) -> crate::record::Outcome {
+        match self {
+            Outcome::Passed => crate::record::Outcome::Passed,
+            Outcome::Failed => crate::record::Outcome::Failed,
+            Outcome::Ignored(_) => crate::record::Outcome::Skipped,
+            Outcome::Unfinished => crate::record::Outcome::Error,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Test {
     pub name: String,
@@ -427,6 +439,7 @@ fn run_binary(
     b: &Binary,
     common: &[OsString],
     tests: &[&str],
+    live: &mut super::live::Live,
 ) -> (TestSuite, Option<std::process::ExitStatus>) {
     let start = Instant::now();
     let spawned = Command::new(&b.exe)
@@ -463,6 +476,14 @@ fn run_binary(
     let mut reader = Reader::new(start);
     let mut out = std::io::stdout().lock();
     let mut buf = vec![0u8; 64 * 1024];
+    // Each test is told to the run as it ends.
+    let mut told = 0;
+    let tell = |reader: &Reader, told: &mut usize, live: &mut super::live::Live| {
+        for t in &reader.tests[*told..] {
+            live.ended(t.outcome.record(), &format!("{}/{}", b.name, t.name));
+        }
+        *told = reader.tests.len();
+    };
     loop {
         match from.read(&mut buf) {
             Ok(0) => break,
@@ -470,6 +491,7 @@ fn run_binary(
                 // The log gets every byte, as if the binary wrote it itself.
                 let _ = out.write_all(&buf[..n]).and_then(|()| out.flush());
                 reader.feed(&buf[..n], Instant::now());
+                tell(&reader, &mut told, live);
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) => break,
@@ -484,6 +506,7 @@ fn run_binary(
         }
     };
     reader.finish(Instant::now());
+    tell(&reader, &mut told, live);
     let ended = status.map_or_else(|| "status unknown".to_owned(), describe);
     (junit_suite(&b.name, &reader.tests, &ended), status)
 }
@@ -503,6 +526,7 @@ pub(crate) fn main(args: &[OsString]) -> u8 {
         }
     };
     catch_stop_signals();
+    let mut live = super::live::Live::connect();
     let mut suites = Vec::new();
     // The first binary that failed decides the exit: its signal, or its code.
     let mut failed: Option<Option<std::process::ExitStatus>> = None;
@@ -516,7 +540,7 @@ pub(crate) fn main(args: &[OsString]) -> u8 {
         if tests.is_empty() || STOPPED.load(std::sync::atomic::Ordering::SeqCst) {
             continue;
         }
-        let (suite, status) = run_binary(b, &a.args, &tests);
+        let (suite, status) = run_binary(b, &a.args, &tests, &mut live);
         suites.push(suite);
         if failed.is_none() && !status.is_some_and(|s| s.success()) {
             failed = Some(status);

@@ -9,6 +9,7 @@ pub(crate) mod case;
 pub(crate) mod gojson;
 pub(crate) mod gotest;
 pub(crate) mod libtest;
+pub(crate) mod live;
 pub(crate) mod pack;
 pub(crate) mod parts;
 pub(crate) mod pytest;

@@ -57,6 +57,14 @@ struct AttemptFinished<'a> {
 }
 
 #[derive(Serialize)]
+struct TestFinished<'a> {
+    /// The part it ran in.
+    suite: &'a str,
+    name: &'a str,
+    status: crate::record::Outcome,
+}
+
+#[derive(Serialize)]
 struct RunFinished<'a> {
     run_id: &'a str,
     duration: f64,
@@ -185,6 +193,14 @@ impl Sink for EventsSink {
                 },
             ),
             Event::SuiteFinished { entry, .. } => self.line("suite_finished", entry),
+            Event::TestFinished { id, name, outcome } => self.line(
+                "test_finished",
+                TestFinished {
+                    suite: &plan.suite(*id).name,
+                    name,
+                    status: *outcome,
+                },
+            ),
             Event::RunFinished { record, .. } => self.line(
                 "run_finished",
                 RunFinished {

@@ -25,6 +25,9 @@ pub(crate) struct LiveState {
     pub finished_secs: Vec<f64>,
     /// Running suites past twice their expected duration: marked `SLOW`.
     pub slow: std::collections::BTreeSet<SuiteId>,
+    /// Tests the running parts said had ended, and how many of them failed.
+    pub tests: usize,
+    pub tests_failed: usize,
 }
 
 impl LiveState {
@@ -40,6 +43,8 @@ impl LiveState {
             pending_unknown: 0,
             finished_secs: Vec::new(),
             slow: std::collections::BTreeSet::new(),
+            tests: 0,
+            tests_failed: 0,
         }
     }
 
@@ -56,6 +61,8 @@ impl LiveState {
             pending_unknown: to_run.iter().filter(|s| !known(s)).count(),
             finished_secs: Vec::new(),
             slow: std::collections::BTreeSet::new(),
+            tests: 0,
+            tests_failed: 0,
         }
     }
 
@@ -75,6 +82,12 @@ impl LiveState {
         }
         self.running
             .insert(id, (plan.suite(id).name.clone(), Instant::now(), e));
+    }
+
+    /// A running part said one of its tests ended.
+    pub(crate) fn test_ended(&mut self, failed: bool) {
+        self.tests += 1;
+        self.tests_failed += usize::from(failed);
     }
 
     /// The suite is running past twice its expected duration.
@@ -144,6 +157,19 @@ impl LiveState {
             self.total,
             human(now.duration_since(self.started))
         );
+        if self.tests > 0 {
+            line.push_str(&format!(
+                "  {} test{}",
+                super::thousands(self.tests),
+                if self.tests == 1 { "" } else { "s" }
+            ));
+            if self.tests_failed > 0 {
+                line.push_str(&format!(
+                    " ({} failed)",
+                    super::thousands(self.tests_failed)
+                ));
+            }
+        }
         if let Some(eta) = self.eta(now) {
             line.push_str(&format!(
                 "  ETA ~{}",
@@ -256,6 +282,19 @@ mod tests {
             "{line}"
         );
         assert_eq!(s.render(now, 10).chars().count(), 10);
+        // The tests the running parts said had ended, and the failed among them.
+        for failed in [false, false, true] {
+            s.test_ended(failed);
+        }
+        assert!(
+            s.render(now, 200)
+                .starts_with("[#####...............] 1/4  0ms  3 tests (1 failed)  ETA"),
+            "{}",
+            s.render(now, 200)
+        );
+        s.tests = 1204;
+        s.tests_failed = 0;
+        assert!(s.render(now, 200).contains(" 1,204 tests  ETA"));
     }
 
     #[test]

@@ -520,6 +520,9 @@ impl Sink for Terminal {
             }
             Event::SuiteRetrying { id, .. } => self.live(|l| l.ended(*id, false, 0.0)),
             Event::SuiteSlow { id, .. } => self.live(|l| l.slow(*id)),
+            Event::TestFinished { outcome, .. } => {
+                self.live(|l| l.test_ended(outcome.is_failure()));
+            }
             Event::SuiteFinished { result, .. } if result.attempts == 0 => {
                 self.live(|l| l.skipped(plan, result.id));
             }
@@ -592,6 +595,17 @@ impl Sink for Terminal {
                     "fail-fast: cancelling running suites, skipping the rest (always phases still run)"
                 };
                 self.write(&format!("{}\n", self.styles.warn(what)));
+            }
+            // A failed test as it happens, named; the part's own line comes when it ends.
+            Event::TestFinished { id, name, outcome } if !quiet && outcome.is_failure() => {
+                self.write(&format!(
+                    "{} {}  {}  {}\n",
+                    self.styles
+                        .status(Status::Failed, &format!("{:<7}", "FAIL")),
+                    shown(name),
+                    outcome.label(),
+                    self.styles.dim(&shown(&plan.suite(*id).name))
+                ));
             }
             Event::Warning { message } => {
                 self.write(&format!(

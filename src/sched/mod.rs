@@ -66,11 +66,21 @@ pub(crate) struct Scheduler<'a> {
     exec: Option<Executor>,
     outcomes: tokio::sync::mpsc::UnboundedReceiver<AttemptOutcome>,
     /// Batch parts' results files, read off this thread (`on_results`).
-    results: crate::batch::parts::Reader<(Ended, SuiteId, PathBuf)>,
+    results: crate::batch::parts::Reader<(
+        Ended,
+        SuiteId,
+        PathBuf,
+        Vec<crate::batch::results::TestCase>,
+    )>,
     attempts: HashMap<u64, Attempt>,
     started: Instant,
     limiters: Limiters,
     coordinator: Option<Coordinator>,
+    /// Batch parts' tests as they end, from the coordinator socket; their suites by name.
+    tests: tokio::sync::mpsc::Receiver<socket::TestLine>,
+    by_name: HashMap<&'a str, SuiteId>,
+    /// What each running part's current attempt told of its tests so far.
+    told: HashMap<SuiteId, Vec<(String, crate::record::Outcome)>>,
     /// A folder holding only a `ptest` link to this binary, put first on suites' PATH.
     bin_dir: Option<PathBuf>,
     /// Removes passed attempts' temporary folders off the scheduler's thread.
@@ -137,7 +147,12 @@ impl Host for RunHost<'_> {
 
 /// A batch part's end, held back while its results file is read off the scheduler's thread.
 type ResultsRead = (
-    (Ended, SuiteId, PathBuf),
+    (
+        Ended,
+        SuiteId,
+        PathBuf,
+        Vec<crate::batch::results::TestCase>,
+    ),
     Result<crate::batch::results::Parsed, String>,
 );
 
@@ -148,6 +163,7 @@ enum Woke {
     Timer(Timer),
     Signal,
     Service(Note),
+    Test(socket::TestLine),
 }
 
 fn emit(sinks: &mut [&mut dyn Sink], plan: &Plan, run: &RunInfo, event: &Event<'_>) {
@@ -170,8 +186,11 @@ impl<'a> Scheduler<'a> {
         let (janitor, folder) = setup.finish()?;
         let run_root = folder.root.clone();
         // Without a socket the run still goes on: only `ptest acquire` needs it.
+        let (tests_tx, tests) = tokio::sync::mpsc::channel(socket::TEST_LINES);
         let coordinator = match folder.socket {
-            Some((path, listener)) => Coordinator::serve(path, listener, limiters.clone()).ok(),
+            Some((path, listener)) => {
+                Coordinator::serve(path, listener, limiters.clone(), tests_tx).ok()
+            }
             None => None,
         };
         let names = files::log_names(plan.suites.iter().map(|s| s.name.as_str()));
@@ -212,6 +231,13 @@ impl<'a> Scheduler<'a> {
             started: Instant::now(),
             limiters,
             coordinator,
+            tests,
+            by_name: plan
+                .suites
+                .iter()
+                .map(|s| (s.name.as_str(), s.id))
+                .collect(),
+            told: HashMap::new(),
             bin_dir,
             janitor,
             tmp: TmpDirs::with_ahead(folder.root, folder.ahead),
@@ -222,6 +248,29 @@ impl<'a> Scheduler<'a> {
             inbox: VecDeque::new(),
             any_exports: false,
         })
+    }
+
+    /// A running part said one of its tests ended: the sinks hear of it at once (the live view
+    /// counts it, a failure is printed). A line naming no suite of the plan is dropped.
+    fn test_ended(&mut self, t: &socket::TestLine) {
+        if let Some(&id) = self.by_name.get(t.suite.as_str()) {
+            if self.plan.suite(id).part.is_some() {
+                self.told
+                    .entry(id)
+                    .or_default()
+                    .push((t.name.clone(), t.outcome));
+            }
+            emit(
+                &mut self.sinks,
+                self.plan,
+                &self.run,
+                &Event::TestFinished {
+                    id,
+                    name: &t.name,
+                    outcome: t.outcome,
+                },
+            );
+        }
     }
 
     fn exec(&mut self) -> &mut Executor {
@@ -258,12 +307,14 @@ impl<'a> Scheduler<'a> {
                 () = sleep_until(next_slow), if next_slow.is_some() => Woke::Timer(Timer::Slow),
                 () = stops.recv() => Woke::Signal,
                 Some(note) = self.services.notes.recv() => Woke::Service(note),
+                Some(t) = self.tests.recv() => Woke::Test(t),
             };
             match woke {
                 Woke::Outcome(o) => self.on_outcome(o),
                 Woke::Results(r) => self.on_results(r),
                 Woke::Timer(t) => self.feed(Input::Timer(t)),
                 Woke::Signal => self.feed(Input::Signal),
+                Woke::Test(t) => self.test_ended(&t),
                 Woke::Service(note) => {
                     let exec = self
                         .exec
@@ -534,6 +585,8 @@ impl<'a> Scheduler<'a> {
     /// Hand one attempt to the executor: its command line and environment with templates
     /// filled, its log, its temporary folder.
     fn start(&mut self, key: u64, id: SuiteId, attempt: u32, worker: u32) {
+        // What an earlier attempt told (late lines) is not this one's.
+        self.told.remove(&id);
         let plan = self.plan;
         let s = plan.suite(id);
         let log = self.run.log_files[id.index()].clone();
@@ -734,12 +787,24 @@ impl<'a> Scheduler<'a> {
             testcases: None,
             exports: read.vars,
         };
+        // What the part told of its tests as they ended stands in for a results file it did not
+        // write (stopped, killed at its timeout).
+        let told = match (self.told.remove(&a.id), &s.part) {
+            (Some(t), Some(part)) => crate::batch::case::told(&t, &part.items),
+            _ => Vec::new(),
+        };
         match (file, &s.part) {
             (Some((file, path)), Some(part)) => {
                 let items = part.items.iter().map(|(i, _)| i.clone()).collect();
-                self.results.start((ended, a.id, path), file, items);
+                self.results.start((ended, a.id, path, told), file, items);
             }
-            _ => self.feed(Input::Ended(ended)),
+            _ => {
+                let mut ended = ended;
+                if !told.is_empty() {
+                    ended.testcases = Some(told);
+                }
+                self.feed(Input::Ended(ended));
+            }
         }
     }
 
@@ -778,7 +843,7 @@ impl<'a> Scheduler<'a> {
     }
 
     /// A results file was read: the attempt's end goes to the core with its testcases.
-    fn on_results(&mut self, ((mut ended, suite, path), parsed): ResultsRead) {
+    fn on_results(&mut self, ((mut ended, suite, path, told), parsed): ResultsRead) {
         match parsed {
             Ok(parsed) => {
                 if let Some(left_out) = &parsed.left_out {
@@ -789,6 +854,9 @@ impl<'a> Scheduler<'a> {
             Err(why) => {
                 if ended.verdict != Verdict::Cancel {
                     self.results_warning(suite, &path, &format!("{why}; its exit status decides"));
+                }
+                if !told.is_empty() {
+                    ended.testcases = Some(told);
                 }
             }
         }

@@ -1,7 +1,9 @@
 //! The coordinator socket (`PTEST_SOCKET`, DESIGN §5): test processes share the run's limiters
 //! through it. One line each way: `acquire <limiter> [permits]` → `ok` once granted;
-//! `throttled <limiter> [retry_after_seconds]` → `ok`; anything else → `err <reason>`, and the
-//! connection stays open. Also the client side, for `ptest acquire`.
+//! `throttled <limiter> [retry_after_seconds]` → `ok`; `test <outcome> <suite>\t<name>` (a
+//! batch part's test ended: passed, failed, error or skipped) → `ok`, handed to the run as a
+//! [`TestLine`]; anything else → `err <reason>`, and the connection stays open. Also the client
+//! side, for `ptest acquire`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::DirBuilderExt;
@@ -17,8 +19,44 @@ use crate::sched::limits::{Limiters, Refusal};
 /// so no client can make ptest hold an unbounded line.
 pub(crate) const MAX_LINE: usize = 4096;
 
-const USAGE: &str =
-    "err expected \"acquire LIMITER [PERMITS]\" or \"throttled LIMITER [RETRY_AFTER_SECONDS]\"";
+const USAGE: &str = "err expected \"acquire LIMITER [PERMITS]\", \"throttled LIMITER [RETRY_AFTER_SECONDS]\" or \"test OUTCOME SUITE<TAB>NAME\"";
+
+/// Test lines waiting for the run: past this many, a part's connection waits (and so does the
+/// part, once its socket buffer is full) until the run has taken some.
+pub(crate) const TEST_LINES: usize = 4096;
+
+/// A batch part said one of its tests ended (`test OUTCOME SUITE<TAB>NAME`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TestLine {
+    pub suite: String,
+    pub name: String,
+    pub outcome: crate::record::Outcome,
+}
+
+/// `passed failed error skipped` and the rest of a `test` line.
+fn test_line(rest: &str) -> Result<TestLine, String> {
+    let rest = rest.trim_end_matches(['\n', '\r']);
+    let (outcome, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    let outcome = match outcome {
+        "passed" => crate::record::Outcome::Passed,
+        "failed" => crate::record::Outcome::Failed,
+        "error" => crate::record::Outcome::Error,
+        "skipped" => crate::record::Outcome::Skipped,
+        other => {
+            return Err(format!(
+                "err outcome must be passed, failed, error or skipped, got \"{other}\""
+            ));
+        }
+    };
+    match rest.split_once('\t') {
+        Some((suite, name)) if !suite.is_empty() && !name.is_empty() => Ok(TestLine {
+            suite: suite.to_owned(),
+            name: name.to_owned(),
+            outcome,
+        }),
+        _ => Err("err expected \"test OUTCOME SUITE<TAB>NAME\"".into()),
+    }
+}
 
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(250);
@@ -64,6 +102,7 @@ impl Coordinator {
         path: PathBuf,
         listener: std::os::unix::net::UnixListener,
         limiters: Limiters,
+        tests: tokio::sync::mpsc::Sender<TestLine>,
     ) -> std::io::Result<Coordinator> {
         let listener = UnixListener::from_std(listener)?;
         let task = tokio::spawn(async move {
@@ -72,7 +111,7 @@ impl Coordinator {
                 match listener.accept().await {
                     Ok((stream, _)) => {
                         backoff = ACCEPT_BACKOFF_MIN;
-                        tokio::spawn(serve(stream, limiters.clone()));
+                        tokio::spawn(serve(stream, limiters.clone(), tests.clone()));
                     }
                     // Out of descriptors (EMFILE, ENFILE) or memory: the connection waits in
                     // the backlog, and retrying at once would only spin. Connections ending
@@ -95,7 +134,7 @@ impl Coordinator {
     }
 }
 
-async fn serve(stream: UnixStream, limiters: Limiters) {
+async fn serve(stream: UnixStream, limiters: Limiters, tests: tokio::sync::mpsc::Sender<TestLine>) {
     let (read, mut write) = stream.into_split();
     let mut reader = tokio::io::BufReader::new(read);
     let mut bytes = Vec::new();
@@ -115,8 +154,21 @@ async fn serve(stream: UnixStream, limiters: Limiters) {
             let _ = write.write_all(b"err line too long\n").await;
             return;
         }
+        // A test's end goes to the run (waiting while the run is behind); no limiter.
+        let reply = if let Some(rest) = line.strip_prefix("test ") {
+            match test_line(rest) {
+                Ok(t) => {
+                    if tests.send(t).await.is_err() {
+                        return;
+                    }
+                    "ok".to_owned()
+                }
+                Err(e) => e,
+            }
         // `None`: the client left while waiting, and takes no token.
-        let Some(reply) = handle(&line, &limiters, &mut reader).await else {
+        } else if let Some(reply) = handle(&line, &limiters, &mut reader).await {
+            reply
+        } else {
             return;
         };
         if write
@@ -273,5 +325,36 @@ pub(crate) fn acquire(
             Err(ClientError::TimedOut)
         }
         Err(e) => Err(io(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Outcome;
+
+    #[test]
+    fn a_test_line_names_its_outcome_part_and_test() {
+        assert_eq!(
+            test_line("failed py[2]\ttests/a b.py::test_y[x\ty]\n"),
+            Ok(TestLine {
+                suite: "py[2]".into(),
+                name: "tests/a b.py::test_y[x\ty]".into(),
+                outcome: Outcome::Failed,
+            })
+        );
+        assert_eq!(test_line("skipped s\tn").unwrap().outcome, Outcome::Skipped);
+        assert_eq!(test_line("error s\tn").unwrap().outcome, Outcome::Error);
+        assert_eq!(
+            test_line("ok s\tn").unwrap_err(),
+            "err outcome must be passed, failed, error or skipped, got \"ok\""
+        );
+        for bad in ["passed", "passed s", "passed \tn", "passed s\t"] {
+            assert_eq!(
+                test_line(bad).unwrap_err(),
+                "err expected \"test OUTCOME SUITE<TAB>NAME\"",
+                "{bad}"
+            );
+        }
     }
 }

@@ -178,8 +178,58 @@ fn every_binarys_tests_are_one_batch_with_a_result_per_test() {
         "{cmd:?}"
     );
 
-    let out = ptest(&p, &["-j", "2", "--junit", "junit.xml"]);
+    let out = ptest(
+        &p,
+        &[
+            "-j",
+            "2",
+            "--junit",
+            "junit.xml",
+            "--events",
+            "events.ndjson",
+        ],
+    );
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    // Each test as it ended, told by `ptest libtest` while the part ran: in --events before
+    // the part's end, and a failure printed by name before the part's own line.
+    let events = std::fs::read_to_string(p.join("events.ndjson")).unwrap();
+    let tests: Vec<(String, String)> = events
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .take_while(|e| e["event"] != "suite_finished" || e["name"] != "rust[1]")
+        .filter(|e| e["event"] == "test_finished")
+        .map(|e| {
+            assert_eq!(e["suite"], "rust[1]", "{e}");
+            (
+                e["name"].as_str().unwrap().to_owned(),
+                e["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let told = |name: &str| {
+        tests
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, s)| s.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        told("tiny(lib)/tests::fails"),
+        ["failed", "failed"],
+        "{events}"
+    );
+    assert_eq!(told("it/flaky"), ["failed", "passed"], "{events}");
+    assert_eq!(told("tiny(lib)/tests::ignored"), ["skipped"], "{events}");
+    assert_eq!(tests.len(), 8, "{events}");
+    let early = out
+        .stdout
+        .find("FAIL    tiny(lib)/tests::fails  failed  rust[1]")
+        .expect("the failure as it happened");
+    assert!(
+        early < out.stdout.find("FAIL    rust[1]").unwrap(),
+        "{}",
+        out.stdout
+    );
     // The failed test by name, with its panic message; the flaky one passed on its retry.
     assert!(
         out.stdout.contains(

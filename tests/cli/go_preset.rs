@@ -103,8 +103,34 @@ fn go_packages_results_and_retries_of_failed_packages() {
         out.stdout
     );
 
-    let out = ptest(&p, &go, &["run", "--junit", "junit.xml"]);
+    let out = ptest(
+        &p,
+        &go,
+        &["run", "--junit", "junit.xml", "--events", "events.ndjson"],
+    );
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    // Each test told as go's JSON stream said it ended, subtests too.
+    let events = std::fs::read_to_string(p.join("events.ndjson")).unwrap();
+    let told: Vec<String> = events
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "test_finished")
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["status"].as_str().unwrap(),
+                e["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for t in [
+        "failed example.com/m/calc::TestBoom",
+        "passed example.com/m/calc::TestTable/fine",
+        "failed example.com/m/flaky::TestSecondTime",
+        "passed example.com/m/flaky::TestSecondTime",
+    ] {
+        assert!(told.iter().any(|l| l == t), "{t}: {events}");
+    }
     assert!(
         out.stdout
             .contains("example.com/m/calc::TestBoom failed: calc_test.go:20: boom: got 4, want 5"),

@@ -669,9 +669,44 @@ class TestOuter:\n    class TestInner:\n        def test_nested(self):\n        
         lines.dedup();
         lines
     };
-    let out = p.run(&[]);
+    let out = p.run(&["--events", "events.ndjson"]);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     assert_eq!(ran().len(), 8);
+    // Each test told as it ended by the preset's plugin, named as the reports name it.
+    let events = std::fs::read_to_string(p.join("events.ndjson")).unwrap();
+    let mut told: Vec<String> = events
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "test_finished")
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["status"].as_str().unwrap(),
+                e["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    told.sort();
+    assert_eq!(
+        told,
+        [
+            "failed tests/test_a.py::TestC::test_in_class",
+            "failed tests/test_a.py::TestOuter::TestInner::test_nested",
+            "failed tests/test_a.py::test_param[2]",
+            "passed tests/test_a.py::TestC::test_fine",
+            "passed tests/test_a.py::test_ok",
+            "passed tests/test_a.py::test_param[1]",
+            "passed tests/test_a.py::test_param[3]",
+            "passed tests/test_b.py::test_b",
+        ],
+        "{events}"
+    );
+    assert!(
+        out.stdout
+            .contains("FAIL    tests/test_a.py::test_param[2]  failed  unit[1]"),
+        "{}",
+        out.stdout
+    );
     // Only the three tests that failed, not their file.
     let failed = [
         "1 tests/test_a.py::TestC::test_in_class",
@@ -709,5 +744,74 @@ class TestOuter:\n    class TestInner:\n        def test_nested(self):\n        
     assert!(
         runs[1].get(2).is_none_or(serde_json::Value::is_null),
         "{history}"
+    );
+}
+
+/// Ctrl-C while a part runs: the tests it told the run as they ended are in the report,
+/// although pytest never wrote its results file.
+#[test]
+fn pytest_an_interrupted_part_keeps_the_tests_that_ended_in_its_report() {
+    use crate::probe::{signal, spawn, wait_exit, wait_until};
+    use std::time::Duration;
+    let Some(py) = python() else { return };
+    let p = Project::new(&format!(
+        r#"ptest.config {{ grace = "2s" }}
+require("ptest.presets.pytest").batch {{ name = "unit", python = "{}", batches = 1 }}
+"#,
+        py.display()
+    ));
+    p.file(
+        "tests/test_a.py",
+        "import os, time\n\
+def test_1():\n    pass\n\
+def test_2():\n    assert False, 'no'\n\
+def test_3():\n    open(os.path.join(os.path.dirname(__file__), '..', 'hang.started'), 'w').close()\n    time.sleep(60)\n",
+    );
+    let mut child = spawn(&p, &["--events", "events.ndjson"]);
+    let told = || {
+        std::fs::read_to_string(p.join("events.ndjson"))
+            .unwrap_or_default()
+            .matches("\"event\":\"test_finished\"")
+            .count()
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || told() == 2
+            && p.join("hang.started").exists()),
+        "the part did not get to its third test: {}",
+        std::fs::read_to_string(p.join("events.ndjson")).unwrap_or_default()
+    );
+    signal(&child, libc::SIGINT);
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(20)), 130);
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.join("test-logs/test-report.json")).unwrap(),
+    )
+    .unwrap();
+    let part = &report["suites"][0];
+    assert_eq!(part["status"], "cancelled", "{report}");
+    let cases: Vec<String> = part["testcases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {} {}",
+                c["item"].as_str().unwrap_or("?"),
+                c["name"].as_str().unwrap(),
+                c["status"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        cases,
+        [
+            "tests/test_a.py test_1 passed",
+            "tests/test_a.py test_2 failed"
+        ],
+        "{report}"
+    );
+    let stdout = std::fs::read_to_string(p.join("stdout.txt")).unwrap();
+    assert!(
+        stdout.contains("2 tests in batches' results: 1 passed, 1 failed"),
+        "{stdout}"
     );
 }

@@ -146,6 +146,36 @@ def ptest_slice(items, k, n):
         cuts.append(min(range(cuts[-1], len(blocks) + 1), key=lambda b: (abs(sums[b] - want), b)))
     cuts.append(len(blocks))
     return [it for b in blocks[cuts[k - 1]:cuts[k]] for it in b]
+class PtestLive:
+    # Each test's end told to the run as it happens (`test OUTCOME SUITE<TAB>NAME` on
+    # PTEST_SOCKET), for the live view and --events; the run's answers are read, never waited for.
+    def __init__(self):
+        self.sock, self.suite, self.told = None, os.environ.get("PTEST_SUITE", ""), set()
+        path = os.environ.get("PTEST_SOCKET")
+        if path and self.suite:
+            try:
+                import socket
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(path)
+            except OSError:
+                self.sock = None
+    def ended(self, nodeid, outcome, name):
+        if self.sock is None or nodeid in self.told:
+            return
+        self.told.add(nodeid)
+        import socket
+        line = ("test %s %s\t%s\n" % (outcome, self.suite, re.sub(r"[\r\n]", " ", name))).encode("utf-8", "replace")
+        if len(line) > 4096:
+            return
+        try:
+            self.sock.sendall(line)
+            while self.sock.recv(4096, socket.MSG_DONTWAIT):
+                pass
+        except BlockingIOError:
+            pass
+        except OSError:
+            self.sock = None
+LIVE = PtestLive()
 class PtestPart:
     config = session = decided = None
     def __init__(self):
@@ -187,6 +217,17 @@ class PtestPart:
             path = self.cases.get(ptest_mangle(report.nodeid), (None, None))[1]
             if path in SLICES:
                 self.failed.setdefault(path, set()).add(ptest_mangle(report.nodeid))
+        if report.when == "call":
+            outcome = "failed" if report.failed else "skipped" if report.skipped else "passed"
+        elif report.failed:
+            outcome = "error"
+        elif report.skipped:
+            outcome = "skipped"
+        else:
+            return
+        path = self.cases.get(ptest_mangle(report.nodeid), (None, None, None))[1]
+        file, _, rest = report.nodeid.partition("::")
+        LIVE.ended(report.nodeid, outcome, (ptest_spelled(path) if path else file) + "::" + rest)
     # First, before other plugins reorder or deselect: every slice sees the same tests.
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session, config, items):
@@ -307,7 +348,8 @@ def ptest_whole(path, slice_xml, tree):
     junit = slice_xml + ".whole.xml"
     args = ["--junitxml=" + junit if a.startswith("--junitxml=") else a for a in ARGS]
     cmd = [sys.executable, "-c", source, MODE] + args + [MARK] + PATHS + [MARK] + CLAIMS + [MARK, item]
-    subprocess.run(cmd)
+    # Its tests were told to the run already (as the slice's).
+    subprocess.run(cmd, env=dict(os.environ, PTEST_SOCKET=""))
     try:
         whole = {(c.get("classname") or "", c.get("name") or ""): c
                  for c in ET.parse(junit).getroot().iter("testcase") if c.get("file") == item}

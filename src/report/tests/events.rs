@@ -50,6 +50,11 @@ fn each_event_is_one_line_with_its_fields() {
             attempt: 2,
             worker: 1,
         },
+        Event::TestFinished {
+            id,
+            name: "tests/test_x.py::test_y[1]",
+            outcome: crate::record::Outcome::Failed,
+        },
         Event::AttemptFinished {
             id,
             detail: &a.attempts_detail[0],
@@ -82,6 +87,7 @@ fn each_event_is_one_line_with_its_fields() {
         [
             "run_started",
             "suite_started",
+            "test_finished",
             "attempt_finished",
             "suite_finished",
             "suite_finished",
@@ -104,6 +110,16 @@ fn each_event_is_one_line_with_its_fields() {
     );
     assert_eq!(l[1]["worker"], 1);
     assert!(l[1]["log_file"].as_str().unwrap().ends_with("a.log"));
+    // A part's test as it ended: its part, its name, its outcome.
+    assert_eq!(
+        (&l[2]["suite"], &l[2]["name"], &l[2]["status"]),
+        (
+            &"a".into(),
+            &"tests/test_x.py::test_y[1]".into(),
+            &"failed".into()
+        )
+    );
+    let l = &l[1..];
     assert_eq!(l[2]["name"], "a");
     assert_eq!(l[2]["status"], "failed");
     assert_eq!(l[3]["name"], "a");
