@@ -216,9 +216,9 @@ mod tests {
 
     #[test]
     fn io_messages_drop_the_os_error_number() {
-        let e = std::io::Error::from_raw_os_error(libc::ENOENT);
+        let e = std::io::Error::from(rustix::io::Errno::NOENT);
         assert_eq!(io_message(&e), "No such file or directory");
-        let e = std::io::Error::from_raw_os_error(libc::EACCES);
+        let e = std::io::Error::from(rustix::io::Errno::ACCESS);
         assert_eq!(io_message(&e), "Permission denied");
         let custom = std::io::Error::other("not a regular file");
         assert_eq!(io_message(&custom), "not a regular file");

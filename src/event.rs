@@ -285,6 +285,8 @@ pub(crate) struct RunInfo {
     pub run_id: String,
     pub started: SystemTime,
     pub log_files: Vec<PathBuf>,
+    /// Where the files the run's reports replace go to be removed (the run's janitor).
+    pub discard: crate::safe_write::Discard,
 }
 
 /// What the scheduler tells the sinks, in order.

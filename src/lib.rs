@@ -6,6 +6,7 @@
 
 mod batch;
 mod cli;
+mod command;
 mod duration;
 mod error;
 mod event;
@@ -13,6 +14,7 @@ mod exec;
 mod history;
 mod init;
 mod lua;
+mod os;
 mod plan;
 mod record;
 mod report;
@@ -26,6 +28,7 @@ mod shell;
 mod size;
 mod suggest;
 mod sys;
+mod tail;
 
 /// The watchdog's entry point (DESIGN §3 rule 8): the binary starts itself as one.
 pub use exec::watchdog;
@@ -124,7 +127,8 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
                 .map_err(Error::Usage)?;
             let merged = record::Record::merge(shards).map_err(Error::Usage)?;
             let mut failed = false;
-            if let Err(e) = report::json::write_atomic(&a.output, &merged) {
+            let now = safe_write::Discard::default();
+            if let Err(e) = report::json::write_atomic(&a.output, &merged, &now) {
                 let _ = writeln!(
                     std::io::stderr().lock(),
                     "error: cannot write {}: {}",
@@ -134,7 +138,7 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
                 failed = true;
             }
             if let Some(path) = &a.junit {
-                if let Err(e) = report::junit::write_file(path, &report::junit::of_record(&merged))
+                if let Err(e) = report::junit::write_file(path, &report::junit::of_record(&merged), &now)
                 {
                     let _ = writeln!(
                         std::io::stderr().lock(),

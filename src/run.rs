@@ -44,6 +44,11 @@ pub(crate) fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
     // SAFETY: no other thread exists yet (the first one is the setup's, just below), so nothing
     // reads the environment while it changes.
     unsafe { std::env::set_var("PTEST_RUN_ID", &run_id) };
+    // From the config's first line, what it starts is the run's: if ptest dies while the
+    // config is evaluated (a TERM during a preset's `go list`), the watchdog stops every
+    // process carrying the run's id.
+    let watchdog =
+        exec::watchdog::Watchdog::start(std::ffi::OsStr::new(&format!("PTEST_RUN_ID={run_id}")));
     // The run's folder is made on another thread while the config is evaluated.
     let spares = match args.config.jobs {
         Some(settings::Jobs::Count(n)) => Some(n as usize),
@@ -52,7 +57,7 @@ pub(crate) fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
     let setup = sched::files::Setup::start(&run_id, spares);
     // What the config starts with io.popen or os.execute and leaves running is ptest's to
     // stop: it must not pass to init before the executor exists. Failing here only loses that.
-    let _ = exec::become_subreaper();
+    let _ = crate::os::process::become_subreaper();
     let location = history_location(&args.config);
     let (plan, runtime, loaded, placed) = load_with(&args.config, &location)?;
     if args.config.rerun_failed && plan.suites.is_empty() {
@@ -153,15 +158,24 @@ pub(crate) fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         errors: Vec::new(),
     });
     let mut github = report::github::GithubSink::detect();
-    let mut past = location.path().map(|p| {
-        history::sink::HistorySink::new(p.to_path_buf(), loaded, lua::hooks::stop_signals)
-    });
-    let mut hooks = lua::hooks::Hooks { runtime: &runtime };
-    let mut judge = lua::hooks::Predicates { runtime: &runtime };
+    let stops = crate::os::process::StopCount::default();
+    let mut past = location
+        .path()
+        .map(|p| history::sink::HistorySink::new(p.to_path_buf(), loaded, stops.clone()));
+    let mut hooks = lua::hooks::Hooks {
+        runtime: &runtime,
+        stops: stops.clone(),
+    };
+    let mut judge = lua::hooks::Predicates {
+        runtime: &runtime,
+        stops: stops.clone(),
+    };
     let opts = sched::Options {
         run_id,
         keep_tmp: args.keep_tmp,
         echo,
+        watchdog,
+        stops,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

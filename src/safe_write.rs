@@ -6,9 +6,9 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Which file: its device and inode, to be sure a removal later removes that one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,16 +81,13 @@ fn refusal_of_folder(dir: &Path) -> Option<String> {
             crate::io_message(&e)
         ));
     }
-    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
-        return Some(format!("{}: a path with a NUL byte", dir.display()));
-    };
     // access(2) answers for permissions and read-only file systems without writing anything.
-    // SAFETY: a NUL-terminated path; access reads nothing else.
-    if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+    use rustix::fs::{Access, access};
+    if let Err(e) = access(dir, Access::WRITE_OK | Access::EXEC_OK) {
         return Some(format!(
             "cannot write in folder {}: {}",
             dir.display(),
-            crate::io_message(&io::Error::last_os_error())
+            crate::io_message(&io::Error::from(e))
         ));
     }
     None
@@ -130,7 +127,7 @@ fn create_temp(path: &Path) -> io::Result<(File, PathBuf, FileId)> {
             .write(true)
             .create_new(true)
             .mode(0o666)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .custom_flags(crate::os::fs::NO_FOLLOW)
             .open(&tmp)
         {
             Ok(file) => {
@@ -154,11 +151,42 @@ pub(crate) fn remove_if_same(path: &Path, id: FileId) {
     }
 }
 
+/// Where the earlier file a write replaced goes: removed at once (the default), or handed to a
+/// thread that can wait for the disk (the run's janitor, `sched::files`): freeing a replaced
+/// file's blocks costs a quarter of a millisecond on ext4 at the end of every run. Whatever
+/// removes it, it removes only that regular file ([`remove_if_same`]).
+#[derive(Clone, Default)]
+pub(crate) struct Discard(Option<Arc<dyn Fn(PathBuf, FileId) + Send + Sync>>);
+
+impl Discard {
+    /// Hands each replaced file to `later`.
+    pub(crate) fn with(later: impl Fn(PathBuf, FileId) + Send + Sync + 'static) -> Discard {
+        Discard(Some(Arc::new(later)))
+    }
+
+    fn discard(&self, path: PathBuf, id: FileId) {
+        match &self.0 {
+            Some(later) => later(path, id),
+            None => remove_if_same(&path, id),
+        }
+    }
+}
+
+impl std::fmt::Debug for Discard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Discard(later)"
+        } else {
+            "Discard(now)"
+        })
+    }
+}
+
 /// Writes `bytes` to `path` atomically: readers see the earlier file or the new one, never half
 /// of one. Refuses (and changes nothing) when `path` is anything but a regular file or missing.
-/// The earlier file, when there was one, is removed by the run's janitor (`remove_file_later`).
-pub(crate) fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_with(path, bytes, crate::sched::files::remove_file_later)
+/// The earlier file, when there was one, goes to `discard`.
+pub(crate) fn write(path: &Path, bytes: &[u8], discard: &Discard) -> io::Result<()> {
+    write_with(path, bytes, |path, id| discard.discard(path, id))
 }
 
 /// [`write`], with `discard` told what to remove afterwards (the earlier file under its temp
@@ -176,8 +204,9 @@ pub(crate) fn write_with(
 pub(crate) fn write_by(
     path: &Path,
     fill: impl FnOnce(&mut File) -> io::Result<()>,
+    discard: &Discard,
 ) -> io::Result<()> {
-    replace(path, fill, crate::sched::files::remove_file_later)
+    replace(path, fill, |path, id| discard.discard(path, id))
 }
 
 fn replace(
@@ -247,7 +276,7 @@ pub(crate) fn start(path: &Path) -> io::Result<File> {
 /// old one's blocks on the spot, a quarter of a millisecond at the end of every run; a swap does
 /// neither. The swap also takes a folder, which is why the caller checks what it got back.
 fn exchange(new: &Path, path: &Path) -> io::Result<bool> {
-    crate::exec::platform::exchange(new, path)
+    crate::os::exchange(new, path)
 }
 
 #[cfg(test)]
@@ -267,9 +296,9 @@ mod tests {
     fn creates_then_replaces_and_leaves_nothing_beside() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/report.json");
-        write(&path, b"first").unwrap();
+        write(&path, b"first", &Discard::default()).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"first");
-        write(&path, b"second, longer").unwrap();
+        write(&path, b"second, longer", &Discard::default()).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"second, longer");
         assert_eq!(names(&dir.path().join("sub")), ["report.json"]);
     }
@@ -280,7 +309,7 @@ mod tests {
         let folder = dir.path().join("d");
         std::fs::create_dir_all(folder.join("sub")).unwrap();
         std::fs::write(folder.join("sub/f"), "x").unwrap();
-        assert!(write(&folder, b"{}").is_err());
+        assert!(write(&folder, b"{}", &Discard::default()).is_err());
         assert!(check(&folder).unwrap_err().contains("is a folder"));
         assert_eq!(std::fs::read(folder.join("sub/f")).unwrap(), b"x");
 
@@ -288,7 +317,7 @@ mod tests {
         std::fs::write(&target, "keep").unwrap();
         let link = dir.path().join("link.json");
         std::os::unix::fs::symlink(&target, &link).unwrap();
-        assert!(write(&link, b"{}").is_err());
+        assert!(write(&link, b"{}", &Discard::default()).is_err());
         assert!(check(&link).unwrap_err().contains("symbolic link"));
         assert_eq!(std::fs::read(&target).unwrap(), b"keep");
         assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());

@@ -8,8 +8,43 @@ use std::time::Duration;
 
 use crate::cli::{ColorChoice, ConfigArgs};
 use crate::error::Error;
-use crate::plan::WorkerSource;
 use crate::plan::decl::{ConfigDecl, RetryPolicy};
+
+/// Where the worker count came from (shown by `ptest plan` and the run header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerSource {
+    /// `-j N`
+    Jobs,
+    /// `--sequential`
+    Sequential,
+    /// `PTEST_WORKERS`
+    EnvWorkers,
+    /// `PTEST_DISABLE_PARALLEL=true`
+    EnvDisableParallel,
+    /// `ptest.config { workers = ... }`
+    Config,
+    /// `"auto"` or nothing: the CPUs ptest may use (`ptest.sys.cpus`: the affinity mask, capped by a
+    /// cgroup CPU quota).
+    Auto,
+}
+
+impl WorkerSource {
+    pub fn label(self) -> &'static str {
+        match self {
+            WorkerSource::Jobs => "--jobs",
+            WorkerSource::Sequential => "--sequential",
+            WorkerSource::EnvWorkers => "PTEST_WORKERS",
+            WorkerSource::EnvDisableParallel => "PTEST_DISABLE_PARALLEL",
+            WorkerSource::Config => "ptest.lua",
+            WorkerSource::Auto => "auto: usable CPUs",
+        }
+    }
+
+    /// Set outside `ptest.lua` (command line or environment): a ceiling for phase counts too.
+    pub fn is_override(self) -> bool {
+        !matches!(self, WorkerSource::Config | WorkerSource::Auto)
+    }
+}
 
 /// The defaults of DESIGN §2 `ptest.config`.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);

@@ -74,18 +74,9 @@ pub(crate) fn effective_cpus(affinity: u32, quota: Option<f64>) -> u32 {
 /// `--cpuset-cpus`).
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn affinity() -> u32 {
-    // SAFETY: an all-zero `cpu_set_t` is a valid empty set; sched_getaffinity writes at most
-    // `size_of::<cpu_set_t>()` bytes into the one we own, and CPU_COUNT only reads it.
-    let count = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw mut set) == 0 {
-            libc::CPU_COUNT(&set)
-        } else {
-            0
-        }
-    };
-    match u32::try_from(count) {
-        Ok(n) if n > 0 => n,
+    let count = rustix::thread::sched_getaffinity(None).map_or(0, |set| set.count());
+    match count {
+        n if n > 0 => n,
         // More CPUs than a `cpu_set_t` holds (over 1024), or an old kernel's empty mask.
         _ => std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
     }

@@ -206,7 +206,7 @@ pub(crate) fn main(args: &[OsString]) -> u8 {
         }
     };
     // A stop signal reaches go too (same process group): read on until it ends.
-    super::libtest::catch_stop_signals();
+    let _stopped = crate::os::process::note_stop_signals();
     let mut file = match create(&path) {
         Ok(f) => Some(f),
         Err(e) => {

@@ -296,38 +296,11 @@ fn junit(suites: Vec<TestSuite>) -> String {
     crate::report::junit::to_xml(&report)
 }
 
-/// A signal that stops the run also reaches the test binary (same process group): wait for it
-/// to end, and write what it reported.
-static STOPPED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-extern "C" fn note_signal(_: libc::c_int) {
-    // The run stops this part: no further binary starts.
-    STOPPED.store(true, std::sync::atomic::Ordering::SeqCst);
-}
-
-pub(crate) fn catch_stop_signals() {
-    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
-        // SAFETY: installs an empty handler with SA_RESTART; a handler (unlike SIG_IGN) is
-        // reset to the default in the child at exec.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = note_signal as *const () as libc::sighandler_t;
-            sa.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&raw mut sa.sa_mask);
-            libc::sigaction(sig, &raw const sa, std::ptr::null_mut());
-        }
-    }
-}
-
 /// End as the test binary did: its exit code, or its signal raised again.
 pub(crate) fn end_like(status: std::process::ExitStatus) -> u8 {
     use std::os::unix::process::ExitStatusExt;
     if let Some(sig) = status.signal() {
-        // SAFETY: back to the default action, then the same signal to this process.
-        unsafe {
-            libc::signal(sig, libc::SIG_DFL);
-            libc::raise(sig);
-        }
+        crate::os::process::die_of(sig);
     }
     status.code().map_or(1, |c| u8::try_from(c).unwrap_or(1))
 }
@@ -525,7 +498,9 @@ pub(crate) fn main(args: &[OsString]) -> u8 {
             return crate::exit::USAGE;
         }
     };
-    catch_stop_signals();
+    // A signal that stops the run also reaches the test binary (same process group): wait for
+    // it to end, and write what it reported; no further binary starts.
+    let stopped = crate::os::process::note_stop_signals();
     let mut live = super::live::Live::connect();
     let mut suites = Vec::new();
     // The first binary that failed decides the exit: its signal, or its code.
@@ -537,7 +512,7 @@ pub(crate) fn main(args: &[OsString]) -> u8 {
             .iter()
             .filter_map(|i| i.strip_prefix(&prefix))
             .collect();
-        if tests.is_empty() || STOPPED.load(std::sync::atomic::Ordering::SeqCst) {
+        if tests.is_empty() || stopped.load(std::sync::atomic::Ordering::SeqCst) {
             continue;
         }
         let (suite, status) = run_binary(b, &a.args, &tests, &mut live);

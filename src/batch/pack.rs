@@ -619,8 +619,8 @@ fn median(xs: &mut [f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::command::CommandLine;
     use crate::error::Origin;
-    use crate::exec::CommandLine;
 
     fn decl(items: &[&str], batches: Option<u32>) -> SuiteDecl {
         SuiteDecl {

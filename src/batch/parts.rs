@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::results::{self, Parsed, TestCase};
-use crate::exec::CommandLine;
+use crate::command::CommandLine;
 use crate::plan::decl::BatchPart;
 
 /// The command for `items` (indices into the part's items; `None`: all of them), with `fill`
@@ -36,7 +36,7 @@ pub(crate) fn command(
             for a in v {
                 if a == "{items}" {
                     out.extend(args.iter().cloned());
-                } else if crate::exec::has(a, "{items}") {
+                } else if crate::command::has(a, "{items}") {
                     out.push(fill_around(a, "{items}", &joined(), fill));
                 } else {
                     out.push(fill(a));
@@ -358,7 +358,7 @@ mod tests {
 
     /// A fill that replaces `{worker}` by 7, as the driver's does.
     fn seven(t: &OsStr) -> OsString {
-        crate::exec::replace(t, "{worker}", b"7")
+        crate::command::replace(t, "{worker}", b"7")
     }
 
     #[test]

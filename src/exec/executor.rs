@@ -4,7 +4,7 @@
 //! for processes itself (only the reaper does) nor decide anything about retries or statuses.
 
 use std::cell::OnceCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::Write;
@@ -17,12 +17,16 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time;
 
+use rustix::process::Signal;
+
+use crate::command::CommandLine;
 use crate::exec::follow::{Followed, Follower};
-use crate::exec::log;
 use crate::exec::reaper::{self, Exit};
-use crate::exec::spawn::{self, BaseEnv, Dispositions};
 use crate::exec::watchdog::Watchdog;
-use crate::exec::{AttemptEnd, AttemptOutcome, AttemptSpec, CommandLine, FOREVER, process, sweep};
+use crate::exec::{AttemptEnd, AttemptOutcome, AttemptSpec, FOREVER, groups, log, process, sweep};
+use crate::os::procs::GroupHandle;
+use crate::os::spawn::{self, BaseEnv, Dispositions};
+use crate::os::{self, Pid};
 
 /// Once the leader has ended, how long echoed output may stay silent, while its group still has
 /// members, before the attempt reports: a grandchild (a daemon) can keep writing for good.
@@ -48,6 +52,7 @@ pub(crate) struct Executor {
     follower: OnceCell<Follower>,
     shared: Arc<Shared>,
     reaper: JoinHandle<()>,
+    pruner: JoinHandle<()>,
 }
 
 /// What the executor and its attempt tasks both see.
@@ -59,6 +64,9 @@ struct Shared {
     hurry: watch::Sender<bool>,
     /// Told every group, so that they are stopped even if ptest is killed.
     watchdog: Option<Watchdog>,
+    /// The `PTEST_RUN_ID=...` entry every suite inherits: without a subreaper, what proves a
+    /// process is this run's.
+    marker: Mutex<Option<OsString>>,
 }
 
 /// The second Ctrl-C, usable from any task or thread while the executor is busy elsewhere, even
@@ -81,14 +89,14 @@ struct State {
     attempts: HashMap<u64, Handle>,
     /// Groups of finished attempts that still had members: a suite may leave a daemon behind for a
     /// later suite, so they are only swept at shutdown.
-    lingering_groups: BTreeSet<libc::pid_t>,
+    lingering_groups: BTreeMap<Pid, Option<Arc<GroupHandle>>>,
     /// Groups (running or lingering) that already got SIGTERM from a timeout or cancel: the
     /// shutdown sweep does not send them another (one SIGTERM per group per stop).
-    terminated: BTreeSet<libc::pid_t>,
+    terminated: BTreeSet<Pid>,
 }
 
 struct Handle {
-    pgid: libc::pid_t,
+    pgid: Pid,
     control: mpsc::UnboundedSender<Control>,
 }
 
@@ -108,7 +116,7 @@ impl Shared {
     }
 
     /// A running attempt (`pgid` 0 while its start waits for the process limit).
-    fn register(&self, key: u64, pgid: libc::pid_t, control: mpsc::UnboundedSender<Control>) {
+    fn register(&self, key: u64, pgid: Pid, control: mpsc::UnboundedSender<Control>) {
         if pgid > 0 {
             if let Some(w) = &self.watchdog {
                 w.group(pgid);
@@ -129,21 +137,58 @@ impl Shared {
     }
 
     fn kill_all(&self) {
+        let marker = self.marker();
         for handle in self.lock().attempts.values() {
-            process::signal_attempt(handle.pgid, libc::SIGKILL);
+            if handle.pgid > 0 {
+                groups::signal(handle.pgid, None, Some(Signal::KILL), marker.as_deref());
+            }
             let _ = handle.control.send(Control::Killed);
         }
+    }
+
+    fn marker(&self) -> Option<OsString> {
+        self.marker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Forgets the lingering groups that have no member left, telling the watchdog, before
+    /// their numbers can pass to anyone else. Done after every reap (a group's last member may
+    /// have been ptest's child) and whenever an attempt ends.
+    fn prune_lingering(&self) {
+        let mut state = self.lock();
+        let watchdog = self.watchdog.as_ref();
+        state.lingering_groups.retain(|&group, handle| {
+            let alive = groups::alive(group, handle.as_deref());
+            if !alive {
+                if let Some(w) = watchdog {
+                    w.ended(group);
+                }
+            }
+            alive
+        });
+        let State {
+            attempts,
+            lingering_groups,
+            terminated,
+            ..
+        } = &mut *state;
+        terminated.retain(|group| {
+            lingering_groups.contains_key(group) || attempts.values().any(|h| h.pgid == *group)
+        });
     }
 }
 
 impl Executor {
     /// Must be called inside a tokio runtime (the caller uses a `current_thread` runtime and a
     /// `LocalSet`). Makes ptest a child subreaper, raises the soft open-file limit to the hard
-    /// limit (children get the original back), and starts the SIGCHLD reaper.
-    pub(crate) fn new() -> std::io::Result<(Executor, mpsc::UnboundedReceiver<AttemptOutcome>)> {
-        process::setup()?;
-        // Before the reaper exists, so that nothing else can wait for the watchdog's start.
-        let watchdog = if cfg!(test) { None } else { Watchdog::start() };
+    /// limit (children get the original back), and starts the SIGCHLD reaper. `watchdog`, started
+    /// before the config was evaluated, is told every group from now on.
+    pub(crate) fn new(
+        watchdog: Option<Watchdog>,
+    ) -> std::io::Result<(Executor, mpsc::UnboundedReceiver<AttemptOutcome>)> {
+        os::process::setup()?;
         let reaper = reaper::start()?;
         let (outcomes, receiver) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
@@ -151,7 +196,21 @@ impl Executor {
             running: watch::Sender::new(0),
             hurry: watch::Sender::new(false),
             watchdog,
+            marker: Mutex::new(None),
         });
+        // Lingering groups are looked at again after every reap.
+        let pruner = {
+            let shared = Arc::downgrade(&shared);
+            let mut passes = reaper::passes_after_signal();
+            tokio::spawn(async move {
+                while passes.changed().await.is_ok() {
+                    match shared.upgrade() {
+                        Some(shared) => shared.prune_lingering(),
+                        None => return,
+                    }
+                }
+            })
+        };
         let executor = Executor {
             outcomes,
             base_env: Arc::new(BaseEnv::capture()),
@@ -160,6 +219,7 @@ impl Executor {
             follower: OnceCell::new(),
             shared,
             reaper,
+            pruner,
         };
         Ok((executor, receiver))
     }
@@ -175,6 +235,12 @@ impl Executor {
     /// own `env` still overrides them).
     pub(crate) fn set_run_env(&mut self, vars: &[(String, OsString)]) {
         self.base_env = Arc::new(BaseEnv::capture_with(vars));
+        *self
+            .shared
+            .marker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) =
+            self.base_env.entry("PTEST_RUN_ID").map(OsStr::to_owned);
     }
 
     /// Non-blocking: writes the header line to the log, spawns the process and arms the timeout.
@@ -252,7 +318,7 @@ impl Executor {
             cwd: &cwd,
             output: log.as_fd(),
             stdin: self.dev_null.as_fd(),
-            nofile: process::child_nofile(),
+            nofile: os::process::child_nofile(),
         };
 
         let signals = self.signals.get_or_init(Dispositions::current);
@@ -260,7 +326,7 @@ impl Executor {
         let started = SystemTime::now();
         let spawned = Instant::now();
         let child =
-            spawn::spawn(&self.base_env, signals, &request).map(|pid| (pid, waiters.register(pid)));
+            os::spawn(&self.base_env, signals, &request).map(|pid| (pid, waiters.register(pid)));
         drop(waiters);
         let (pid, exit) = match child {
             Ok(child) => child,
@@ -273,7 +339,7 @@ impl Executor {
                 let (control, control_rx) = mpsc::unbounded_channel();
                 self.shared.register(key, 0, control);
                 let Ok(dev_null) = self.dev_null.try_clone() else {
-                    let message = process::spawn_error(&command, &cwd, &err);
+                    let message = process::spawn_error(&command, program, &cwd, &err);
                     let (message, log_end) = fail(&mut log, message);
                     self.shared.forget(key);
                     self.report_spawn_failure(key, message, log_start, log_end);
@@ -302,7 +368,7 @@ impl Executor {
                 return;
             }
             Err(err) => {
-                let message = process::spawn_error(&command, &cwd, &err);
+                let message = process::spawn_error(&command, program, &cwd, &err);
                 let (message, log_end) = fail(&mut log, message);
                 self.report_spawn_failure(key, message, log_start, log_end);
                 return;
@@ -314,9 +380,12 @@ impl Executor {
 
         let (control, control_rx) = mpsc::unbounded_channel();
         self.shared.register(key, pid, control);
+        let program = program.to_owned();
         tokio::spawn(supervise(Attempt {
             key,
             pgid: pid,
+            group: None,
+            program,
             started,
             spawned,
             timeout,
@@ -377,12 +446,12 @@ impl Executor {
             let running = state
                 .attempts
                 .values()
-                .map(|handle| handle.pgid)
-                .filter(|&pgid| pgid > 0);
+                .filter(|handle| handle.pgid > 0)
+                .map(|handle| (handle.pgid, None));
             let groups = state
                 .lingering_groups
                 .iter()
-                .copied()
+                .map(|(&pgid, group)| (pgid, group.clone()))
                 .chain(running)
                 .collect();
             (groups, state.terminated.clone())
@@ -390,6 +459,7 @@ impl Executor {
         // Without a subreaper, what left every group is found by the run's id it inherited.
         let marker = self.base_env.entry("PTEST_RUN_ID").map(OsStr::to_owned);
         let marker = marker.as_deref();
+        self.pruner.abort();
         sweep::sweep(
             groups,
             terminated,
@@ -448,7 +518,7 @@ impl Closing {
     /// does (SIGTERM, SIGKILL after `grace`), then says goodbye to the watchdog.
     pub(crate) async fn close(self, grace: Duration) {
         sweep::sweep(
-            BTreeSet::new(),
+            sweep::Groups::new(),
             BTreeSet::new(),
             self.marker.as_deref(),
             grace,
@@ -543,13 +613,13 @@ async fn retry_start(mut d: Deferred) {
             cwd: &d.cwd,
             output: d.log.as_fd(),
             stdin: d.dev_null.as_fd(),
-            nofile: process::child_nofile(),
+            nofile: os::process::child_nofile(),
         };
         let started = SystemTime::now();
         let spawned = Instant::now();
         let child = {
             let mut waiters = reaper::lock();
-            spawn::spawn(&d.base_env, &d.signals, &request).map(|pid| (pid, waiters.register(pid)))
+            os::spawn(&d.base_env, &d.signals, &request).map(|pid| (pid, waiters.register(pid)))
         };
         match child {
             Ok((pid, exit)) => {
@@ -565,6 +635,7 @@ async fn retry_start(mut d: Deferred) {
                 }
                 let Deferred {
                     key,
+                    program,
                     log,
                     echo,
                     timeout,
@@ -585,6 +656,8 @@ async fn retry_start(mut d: Deferred) {
                 supervise(Attempt {
                     key,
                     pgid: pid,
+                    group: None,
+                    program,
                     started,
                     spawned,
                     timeout,
@@ -613,7 +686,7 @@ async fn retry_start(mut d: Deferred) {
                         RETRY_FOR.as_secs()
                     )
                 } else {
-                    process::spawn_error(&d.command, &d.cwd, &err)
+                    process::spawn_error(&d.command, &d.program, &d.cwd, &err)
                 };
                 let _ = writeln!(d.log, "ptest: {message}");
                 let log_end = d.log.metadata().map_or(d.log_start, |meta| meta.len());
@@ -635,7 +708,12 @@ async fn retry_start(mut d: Deferred) {
 struct Attempt {
     key: u64,
     /// Also the leader's pid.
-    pgid: libc::pid_t,
+    pgid: Pid,
+    /// The group itself once its leader is reaped (a pidfd on the leader, opened by the reaper
+    /// just before), where the system can hold it.
+    group: Option<Arc<GroupHandle>>,
+    /// The file it exec'd (or tried to).
+    program: PathBuf,
     started: SystemTime,
     spawned: Instant,
     timeout: Duration,
@@ -669,7 +747,7 @@ async fn supervise(mut attempt: Attempt) {
                 Control::Cancel => {
                     if stopping.is_none() {
                         stopping = Some(AttemptEnd::Cancelled);
-                        terminate(&attempt.shared, pgid);
+                        terminate(&attempt.shared, pgid, attempt.group.as_deref());
                         kill_at = Some(time::Instant::now() + grace);
                     }
                 }
@@ -681,29 +759,34 @@ async fn supervise(mut attempt: Attempt) {
                     stopping.get_or_insert(AttemptEnd::Cancelled);
                 }
             },
-            exit = &mut attempt.exit => break exit.ok(),
+            exit = &mut attempt.exit => {
+                let mut exit = exit.ok();
+                attempt.group = exit.as_mut().and_then(|e| e.group.take()).map(Arc::new);
+                break exit;
+            }
             () = time::sleep_until(deadline), if stopping.is_none() => {
                 stopping = Some(AttemptEnd::TimedOut);
-                terminate(&attempt.shared, pgid);
+                terminate(&attempt.shared, pgid, attempt.group.as_deref());
                 kill_at = Some(time::Instant::now() + grace);
             }
             () = at(kill_at) => {
-                process::signal_attempt(pgid, libc::SIGKILL);
+                signal(&attempt.shared, pgid, attempt.group.as_deref(), Signal::KILL);
                 kill_at = None;
             }
         }
     };
 
     if let Some(echo) = attempt.echo.take() {
-        drain(echo, pgid).await;
+        drain(echo, pgid, attempt.group.as_deref()).await;
     }
     // A child that could not exec ends with status 127 and left the reason behind.
     let failed = exit
         .as_ref()
         .filter(|exit| exit.end() == AttemptEnd::Exited(127))
-        .and_then(|_| spawn::take_failure(pgid))
+        .and_then(|_| os::take_failure(pgid))
         .map(|err| {
-            let message = process::spawn_error(&attempt.command, &attempt.cwd, &err);
+            let message =
+                process::spawn_error(&attempt.command, &attempt.program, &attempt.cwd, &err);
             explain_in_log(&attempt.log_path, &message);
             message
         });
@@ -742,41 +825,37 @@ async fn supervise(mut attempt: Attempt) {
         let mut state = attempt.shared.lock();
         state.attempts.remove(&attempt.key);
         // A group whose members all ended can be forgotten now, before its number is reused.
-        state.lingering_groups.insert(pgid);
-        let watchdog = attempt.shared.watchdog.as_ref();
-        state.lingering_groups.retain(|&group| {
-            let alive = process::signal_group(group, 0);
-            if !alive {
-                if let Some(w) = watchdog {
-                    w.ended(group);
-                }
-            }
-            alive
-        });
-        let State {
-            attempts,
-            lingering_groups,
-            terminated,
-            ..
-        } = &mut *state;
-        terminated.retain(|group| {
-            lingering_groups.contains(group) || attempts.values().any(|h| h.pgid == *group)
-        });
+        state.lingering_groups.insert(pgid, attempt.group.clone());
+        drop(state);
+        attempt.shared.prune_lingering();
+        let state = attempt.shared.lock();
         attempt.shared.running.send_replace(state.attempts.len());
     }
     let _ = attempt.outcomes.send(outcome);
 
-    // The leader is gone but the rest of its group got SIGTERM too and may ignore it.
+    // The leader is gone but the rest of its group got SIGTERM too and may ignore it: SIGKILL
+    // if the group is still there and still ptest's (its number may be someone else's by now).
     if let Some(kill_at) = kill_at {
         time::sleep_until(kill_at).await;
-        process::signal_group(pgid, libc::SIGKILL);
+        signal(
+            &attempt.shared,
+            pgid,
+            attempt.group.as_deref(),
+            Signal::KILL,
+        );
     }
 }
 
 /// The one SIGTERM a stop sends to an attempt's group, remembered for the shutdown sweep.
-fn terminate(shared: &Shared, pgid: libc::pid_t) {
+fn terminate(shared: &Shared, pgid: Pid, group: Option<&GroupHandle>) {
     shared.lock().terminated.insert(pgid);
-    process::signal_attempt(pgid, libc::SIGTERM);
+    signal(shared, pgid, group, Signal::TERM);
+}
+
+/// A signal to an attempt's group, while it is provably still ptest's (`groups`).
+fn signal(shared: &Shared, pgid: Pid, group: Option<&GroupHandle>, signal: Signal) {
+    let marker = shared.marker();
+    groups::signal(pgid, group, Some(signal), marker.as_deref());
 }
 
 /// Appends `ptest: <message>` to a log, as a start that fails at once does; if even that write
@@ -797,10 +876,10 @@ async fn at(deadline: Option<time::Instant>) {
 /// Echoes the rest of an ended attempt's output. While its group still has members (a
 /// grandchild that may still write to the log), the log is followed for as long as it keeps
 /// growing, within bounds; then it is read to its end, the last unfinished line included.
-async fn drain(echo: Followed, pgid: libc::pid_t) {
+async fn drain(echo: Followed, pgid: Pid, group: Option<&GroupHandle>) {
     let give_up = time::Instant::now() + DRAIN_MAX;
     let mut quiet_since = time::Instant::now();
-    while process::signal_group(pgid, 0)
+    while groups::alive(pgid, group)
         && quiet_since.elapsed() < DRAIN_IDLE
         && time::Instant::now() < give_up
     {

@@ -82,7 +82,7 @@ impl Follower {
             .name("ptest-follow".to_owned())
             .stack_size(STACK)
             .spawn(move || {
-                crate::exec::process::block_signals_in_this_thread();
+                crate::os::process::block_signals_in_this_thread();
                 run(&rx);
             })?;
         Ok(Follower { tx })
@@ -242,14 +242,11 @@ fn open(path: &std::path::Path, tries: u32) -> Option<File> {
     for attempt in 0..tries {
         match OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .custom_flags(crate::os::fs::NO_FOLLOW_NO_WAIT)
             .open(path)
         {
             Ok(file) => return Some(file),
-            Err(err)
-                if matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
-                    && attempt + 1 < tries =>
-            {
+            Err(err) if crate::os::fs::is_out_of_descriptors(&err) && attempt + 1 < tries => {
                 thread::sleep(FINISH_PAUSE);
             }
             Err(_) => return None,

@@ -1,9 +1,9 @@
-//! The suite's log file — opened for append, the attempt's header line, its length, the tail of
-//! an attempt's output read back for retry rules, hooks and reports — and the line splitter `-v`
-//! uses (`follow` reads the logs back). Must not spawn, signal or wait for processes.
+//! The suite's log file — opened for append, the attempt's header line, its length — and the line
+//! splitter `-v` uses (`follow` reads the logs back; `tail` reads an attempt's output back for
+//! retry rules, hooks and reports). Must not spawn, signal or wait for processes.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::path::Path;
 
 use crate::exec::LogStart;
@@ -11,36 +11,6 @@ use crate::exec::LogStart;
 /// A line longer than this reaches the sink in pieces, so memory stays bounded whatever the process
 /// writes (a 300 MB line without a newline included).
 const MAX_LINE: usize = 64 * 1024;
-
-/// How much of an attempt's output retry rules and hooks see.
-pub(crate) const OUTPUT_TAIL: u64 = 64 * 1024;
-
-/// The last `OUTPUT_TAIL` bytes of `[start, end)` of a log file.
-pub(crate) fn read_tail(path: &Path, start: u64, end: u64) -> Vec<u8> {
-    let from = start.max(end.saturating_sub(OUTPUT_TAIL));
-    let mut buf = Vec::new();
-    // Never through a link planted since, never waiting on a FIFO.
-    let opened = {
-        use std::os::unix::fs::OpenOptionsExt;
-        OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(path)
-    };
-    let regular = opened.and_then(|f| {
-        if f.metadata()?.is_file() {
-            Ok(f)
-        } else {
-            Err(io::Error::other("not a regular file"))
-        }
-    });
-    if let Ok(mut f) = regular {
-        if f.seek(SeekFrom::Start(from)).is_ok() {
-            let _ = f.take(end.saturating_sub(from)).read_to_end(&mut buf);
-        }
-    }
-    buf
-}
 
 /// Opens the log and writes `header` as its own line; returns the file, positioned after the
 /// header, and the header's end (where this attempt's output starts). A later attempt appends.
@@ -116,11 +86,11 @@ pub(crate) fn open_fresh(path: &Path, append: bool) -> io::Result<File> {
             .write(true)
             .append(append)
             .create(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .custom_flags(crate::os::fs::NO_FOLLOW_NO_WAIT)
             .open(path);
         match opened {
-            Ok(file) => return regular_and_blocking(file),
-            Err(err) if err.raw_os_error() == Some(libc::ELOOP) => {
+            Ok(file) => return crate::os::fs::regular_and_blocking(file),
+            Err(err) if crate::os::fs::is_link_refused(&err) => {
                 if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
                     std::fs::remove_file(path)?;
                 }
@@ -135,29 +105,6 @@ pub(crate) fn open_fresh(path: &Path, append: bool) -> io::Result<File> {
         }
     }
     Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::NotFound)))
-}
-
-/// The file as children get it: a regular file, without the `O_NONBLOCK` it was opened with
-/// (children inherit the flag with the descriptor).
-fn regular_and_blocking(file: File) -> io::Result<File> {
-    use std::os::fd::AsRawFd;
-    let fd = file.as_raw_fd();
-    // SAFETY: fstat writes one `stat` into memory we own; fcntl changes only our descriptor's
-    // flags.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        if libc::fstat(fd, &raw mut st) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-            return Err(io::Error::other("not a regular file"));
-        }
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(file)
 }
 
 /// Cuts a byte stream into lines without the newline; the bytes themselves are never changed.
@@ -192,29 +139,5 @@ impl LineSplitter {
             emit(&self.partial);
             self.partial.clear();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn read_tail_keeps_the_last_bytes_of_the_range() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log");
-        let mut bytes = b"header\n".to_vec();
-        bytes.extend((0..OUTPUT_TAIL + 10).map(|i| b'a' + (i % 26) as u8));
-        bytes.extend(b"next attempt");
-        std::fs::write(&path, &bytes).unwrap();
-        let end = bytes.len() as u64 - 12;
-        let tail = read_tail(&path, 7, end);
-        assert_eq!(tail.len() as u64, OUTPUT_TAIL);
-        assert_eq!(
-            &tail[..],
-            &bytes[(end - OUTPUT_TAIL) as usize..end as usize]
-        );
-        assert_eq!(read_tail(&path, 0, 6), b"header");
-        assert!(read_tail(&dir.path().join("missing"), 0, 10).is_empty());
     }
 }

@@ -3,112 +3,31 @@
 //! time from `wait4`, and a sweep at exit so that no process ptest started outlives it.
 //!
 //! This module knows nothing of the plan, Lua or the scheduler: it takes an `AttemptSpec` and
-//! reports an `AttemptOutcome` on a channel.
+//! reports an `AttemptOutcome` on a channel. What it asks of the operating system goes through
+//! `crate::os`.
 
 mod executor;
 mod follow;
+mod groups;
 mod log;
-pub(crate) use log::{append_note, read_tail};
-pub(crate) mod platform;
 mod process;
-pub(crate) use process::{become_subreaper, block_signals_in_this_thread};
 mod reaper;
-mod spawn;
 mod sweep;
 pub mod watchdog;
 
 pub(crate) use executor::Executor;
+pub(crate) use log::append_note;
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::io::Write;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use crate::command::CommandLine;
+
 /// Longer than any run; durations are capped at it so adding them to an instant cannot overflow.
 pub(crate) const FOREVER: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
-
-/// What to run. Bytes, as Lua holds strings: a command that is not UTF-8 reaches the process
-/// unchanged, and only what ptest shows of it is made readable ([`CommandLine::shown`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CommandLine {
-    /// Run by `sh -c`.
-    Shell(OsString),
-    /// Exec'd directly; the first element is the program.
-    Argv(Vec<OsString>),
-}
-
-impl CommandLine {
-    /// The program a user would recognise: the first word of a shell line, or argv[0], with
-    /// bytes that are not UTF-8 shown as U+FFFD.
-    pub fn program(&self) -> String {
-        match self {
-            CommandLine::Shell(s) => s
-                .to_string_lossy()
-                .split_whitespace()
-                .next()
-                .unwrap_or("")
-                .to_owned(),
-            CommandLine::Argv(v) => v
-                .first()
-                .map_or_else(String::new, |a| a.to_string_lossy().into_owned()),
-        }
-    }
-
-    /// The words it is made of: the shell line, or each argument.
-    pub fn words(&self) -> impl Iterator<Item = &OsStr> {
-        let (line, argv) = match self {
-            CommandLine::Shell(s) => (Some(s.as_os_str()), &[][..]),
-            CommandLine::Argv(v) => (None, v.as_slice()),
-        };
-        line.into_iter().chain(argv.iter().map(OsString::as_os_str))
-    }
-
-    /// Whether `placeholder` (`{items}`) appears anywhere in the command.
-    pub fn contains(&self, placeholder: &str) -> bool {
-        match self {
-            CommandLine::Shell(s) => has(s, placeholder),
-            CommandLine::Argv(v) => v.iter().any(|a| has(a, placeholder)),
-        }
-    }
-
-    /// Every word with `fill` applied (the placeholders of DESIGN §5).
-    pub fn map(&self, fill: impl Fn(&OsStr) -> OsString) -> CommandLine {
-        match self {
-            CommandLine::Shell(s) => CommandLine::Shell(fill(s)),
-            CommandLine::Argv(v) => CommandLine::Argv(v.iter().map(|a| fill(a)).collect()),
-        }
-    }
-}
-
-/// Whether `placeholder` occurs in `text`.
-pub(crate) fn has(text: &OsStr, placeholder: &str) -> bool {
-    find(text.as_bytes(), placeholder.as_bytes(), 0).is_some()
-}
-
-/// `text` with every `placeholder` replaced by `value`, byte for byte: a template keeps
-/// whatever bytes it holds around the placeholders it names.
-pub(crate) fn replace(text: &OsStr, placeholder: &str, value: &[u8]) -> OsString {
-    let (hay, pat) = (text.as_bytes(), placeholder.as_bytes());
-    let mut out = Vec::with_capacity(hay.len());
-    let mut at = 0;
-    while let Some(found) = find(hay, pat, at) {
-        out.extend_from_slice(&hay[at..found]);
-        out.extend_from_slice(value);
-        at = found + pat.len();
-    }
-    out.extend_from_slice(&hay[at..]);
-    OsString::from_vec(out)
-}
-
-/// Where `pat` (not empty) first occurs in `hay` at or after `from`.
-fn find(hay: &[u8], pat: &[u8], from: usize) -> Option<usize> {
-    if pat.is_empty() || hay.len() < pat.len() {
-        return None;
-    }
-    (from..=hay.len() - pat.len()).find(|&i| hay[i..].starts_with(pat))
-}
 
 /// Where `-v` sends each complete output line (already split; without the trailing newline).
 pub(crate) trait LineSink: Send + Sync {

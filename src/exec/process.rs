@@ -1,122 +1,11 @@
 //! What to start for a command line (`sh -c` or a direct exec, the program found on the child's
-//! `PATH`), spawn errors in words a user can act on, the signal helpers, and ptest's process-wide
-//! setup (child subreaper where there is one, open-file limit). Must not wait for children — only
-//! the reaper may — nor know about logs, timeouts or attempts.
+//! `PATH`) and spawn errors in words a user can act on. Must not wait for children — only the
+//! reaper may — nor know about logs, timeouts or attempts.
 
-use std::fs::File;
-use std::io;
 use std::path::Path;
-use std::sync::OnceLock;
 
-use crate::exec::spawn::{SpawnError, Step};
-use crate::exec::{CommandLine, platform};
-
-/// The open-file limit ptest started with, kept only when `setup` raised it. Children get it back:
-/// programs that close every possible descriptor in a loop, or use `select()`, break or crawl
-/// under a hard limit of a million.
-static CHILD_NOFILE: OnceLock<libc::rlimit> = OnceLock::new();
-
-/// Makes ptest the reaper of every orphaned descendant where the platform path has one (so
-/// daemonized grandchildren can still be found and killed) and lifts the soft open-file limit,
-/// since hundreds of attempts run at once.
-pub(crate) fn setup() -> io::Result<()> {
-    platform::become_subreaper()?;
-    raise_nofile_limit();
-    survive_harmless_signals();
-    Ok(())
-}
-
-/// Makes ptest the reaper of its orphaned descendants (where the platform has it). Called
-/// before the config is evaluated too, so that what `io.popen` and `os.execute` leave running
-/// (`sleep 300 &`) stays ptest's to find and stop at the end of the run (DESIGN §7) instead of
-/// passing to init.
-pub(crate) fn become_subreaper() -> io::Result<()> {
-    platform::become_subreaper().map(|_| ())
-}
-
-/// Signals whose default action would end ptest at once, leaving its suites running and no
-/// report, though nobody means them as a stop: SIGUSR1/2 and SIGALRM (sent by mistake, or
-/// meant for another process), the profiling timers, SIGIO and SIGPWR. A handler that does
-/// nothing keeps ptest alive; unlike ignoring them it is reset at exec, so suites still get
-/// the default (`Dispositions` resets every signal with a handler). Those ptest's parent
-/// ignored stay ignored and are passed on so.
-/// SIGPWR exists on Linux only.
-#[cfg(target_os = "linux")]
-const POWER_FAILURE: &[libc::c_int] = &[libc::SIGPWR];
-#[cfg(not(target_os = "linux"))]
-const POWER_FAILURE: &[libc::c_int] = &[];
-
-fn survive_harmless_signals() {
-    extern "C" fn nothing(_: libc::c_int) {}
-    for sig in [
-        libc::SIGUSR1,
-        libc::SIGUSR2,
-        libc::SIGALRM,
-        libc::SIGVTALRM,
-        libc::SIGPROF,
-        libc::SIGIO,
-    ]
-    .into_iter()
-    .chain(POWER_FAILURE.iter().copied())
-    {
-        // SAFETY: sigaction reads and writes only the structs we own; the handler does nothing,
-        // so it is async-signal-safe.
-        unsafe {
-            let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(sig, std::ptr::null(), &raw mut old) != 0
-                || old.sa_sigaction != libc::SIG_DFL
-            {
-                continue;
-            }
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = nothing as *const () as usize;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&raw mut action.sa_mask);
-            libc::sigaction(sig, &raw const action, std::ptr::null_mut());
-        }
-    }
-}
-
-fn raise_nofile_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one `rlimit` into the struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) } != 0
-        || limit.rlim_cur >= limit.rlim_max
-    {
-        return;
-    }
-    // macOS refuses more than OPEN_MAX per process, though its hard limit reads unlimited.
-    let most = if cfg!(target_os = "macos") {
-        limit.rlim_max.min(10_240)
-    } else {
-        limit.rlim_max
-    };
-    if limit.rlim_cur >= most {
-        return;
-    }
-    let raised = libc::rlimit {
-        rlim_cur: most,
-        rlim_max: limit.rlim_max,
-    };
-    // SAFETY: setrlimit only reads the struct we pass.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const raised) } == 0 {
-        // A second executor finds the limit already raised and leaves the first value in place.
-        let _ = CHILD_NOFILE.set(limit);
-    }
-}
-
-/// A pipe whose two ends are closed on exec, so no other child inherits them by accident.
-pub(crate) fn pipe() -> io::Result<(File, File)> {
-    platform::pipe()
-}
-
-/// The soft open-file limit children get back, when `setup` raised ptest's own.
-pub(crate) fn child_nofile() -> Option<libc::rlimit> {
-    CHILD_NOFILE.get().copied()
-}
+use crate::command::CommandLine;
+use crate::os::spawn::{SpawnError, Step};
 
 /// The program's path as the child's `PATH` finds it: the child only calls `execve`, which does
 /// not search. A name found nowhere is returned as is, so the spawn reports it missing.
@@ -154,83 +43,102 @@ pub(crate) fn resolve(
     program.into()
 }
 
-/// What the user reads when the process could not be started at all.
-pub(crate) fn spawn_error(command: &CommandLine, cwd: &Path, err: &SpawnError) -> String {
+/// What the user reads when the process could not be started at all. `program` is the file the
+/// start tried to exec (`/bin/sh` for a shell line).
+pub(crate) fn spawn_error(
+    command: &CommandLine,
+    program: &Path,
+    cwd: &Path,
+    err: &SpawnError,
+) -> String {
+    use std::io::ErrorKind;
+    let kind = err.error.kind();
     if err.step == Step::Chdir {
-        return match err.error.raw_os_error() {
-            Some(libc::ENOENT | libc::ENOTDIR) => {
+        return match kind {
+            ErrorKind::NotFound | ErrorKind::NotADirectory => {
                 format!("working directory not found: {}", cwd.display())
             }
             _ => format!("cannot enter {}: {}", cwd.display(), err.error),
         };
     }
-    let program = match command {
+    let name = match command {
         CommandLine::Shell(_) => "sh".to_owned(),
         CommandLine::Argv(_) => command.program(),
     };
-    match (err.step, err.error.raw_os_error()) {
-        (Step::Exec, Some(libc::ENOENT)) => format!("command not found: {program}"),
-        (Step::Exec, Some(libc::EACCES)) => format!("permission denied: {program}"),
-        _ => format!("cannot start {program}: {}", err.error),
+    match (err.step, kind) {
+        (Step::Exec, ErrorKind::NotFound) => match missing_interpreter(program, cwd) {
+            Some(Missing::Interpreter(interpreter)) => format!(
+                "cannot start {name}: its interpreter {interpreter} (from its #! line) was not found"
+            ),
+            Some(Missing::Loader) => format!(
+                "cannot start {name}: the file exists but the loader it names was not found (a \
+                 program built for another system?)"
+            ),
+            None => format!("command not found: {name}"),
+        },
+        (Step::Exec, ErrorKind::PermissionDenied) => format!("permission denied: {name}"),
+        _ => format!("cannot start {name}: {}", err.error),
     }
 }
 
-/// Sends `signal` to every member of the group; false when the group has no member left.
-/// Signal 0 only asks whether it has.
-pub(crate) fn signal_group(pgid: libc::pid_t, signal: libc::c_int) -> bool {
-    // killpg(0) and killpg(1) would reach ptest's own group or init's; groups ptest made are
-    // numbered after their leader's pid and can never be either.
-    if pgid <= 1 || pgid == own_group() {
-        return false;
+/// What is missing when `execve` says "not found" for a file that is there.
+#[derive(Debug, PartialEq, Eq)]
+enum Missing {
+    /// The `#!` line names a program that does not exist.
+    Interpreter(String),
+    /// A binary whose dynamic loader does not exist.
+    Loader,
+}
+
+/// `None` when `program` itself is missing (the usual "command not found").
+fn missing_interpreter(program: &Path, cwd: &Path) -> Option<Missing> {
+    use std::io::Read;
+    let path = if program.is_relative() {
+        cwd.join(program)
+    } else {
+        program.to_path_buf()
+    };
+    let meta = std::fs::metadata(&path).ok()?;
+    if !meta.is_file() {
+        return None;
     }
-    // SAFETY: killpg sends a signal and touches no memory.
-    let rc = unsafe { libc::killpg(pgid, signal) };
-    // EPERM still means the group exists (a member changed its user id).
-    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    // The first line only, bounded (the kernel itself reads at most 256 bytes of it), without
+    // waiting on anything but a regular file.
+    let mut head = Vec::new();
+    let opened = std::fs::File::open(&path).ok()?;
+    let _ = opened.take(256).read_to_end(&mut head);
+    let Some(line) = head.strip_prefix(b"#!") else {
+        return Some(Missing::Loader);
+    };
+    let line = line.split(|&b| b == b'\n').next().unwrap_or(line);
+    let interpreter = String::from_utf8_lossy(line)
+        .split_whitespace()
+        .next()
+        .map(str::to_owned)?;
+    Some(Missing::Interpreter(interpreter))
 }
 
-/// `signal_group` for the group an attempt's leader `pid` makes when it starts. Until the
-/// leader has called `setsid` (just before its exec) that group does not exist yet and the
-/// signal goes to the leader itself, which has started nothing else by then: a cancel right
-/// after a start cannot miss it.
-pub(crate) fn signal_attempt(pid: libc::pid_t, signal: libc::c_int) -> bool {
-    signal_group(pid, signal)
-        || (crate::exec::spawn::before_exec(pid) && signal_process(pid, signal))
-}
-
-/// Like `signal_group` for a single process.
-pub(crate) fn signal_process(pid: libc::pid_t, signal: libc::c_int) -> bool {
-    if pid <= 1 {
-        return false;
-    }
-    // SAFETY: kill sends a signal and touches no memory; pid > 1 names one process.
-    let rc = unsafe { libc::kill(pid, signal) };
-    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
-/// For ptest's helper threads (the janitor, the log thread, echo readers): signals sent to ptest
-/// are handled by the scheduler's thread (SIGINT and SIGTERM through tokio, SIGCHLD through the
-/// reaper's signalfd). A helper that left one unblocked would be woken for it instead, and
-/// SIGCHLD would take the slower way through tokio's handler.
-pub(crate) fn block_signals_in_this_thread() {
-    // SAFETY: sigset_t is plain data; sigfillset and pthread_sigmask write only into our set and
-    // this thread's mask.
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&raw mut all);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &raw const all, std::ptr::null_mut());
-    }
-}
-
-/// ptest never changes its own process group, so it is asked once.
-pub(crate) fn own_group() -> libc::pid_t {
-    static OWN: OnceLock<libc::pid_t> = OnceLock::new();
-    // SAFETY: getpgrp cannot fail and touches no memory.
-    *OWN.get_or_init(|| unsafe { libc::getpgrp() })
-}
-
-/// The soft limit children get, when it differs from ptest's own.
 #[cfg(test)]
-pub(crate) fn child_nofile_limit() -> Option<libc::rlim_t> {
-    CHILD_NOFILE.get().map(|limit| limit.rlim_cur)
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_missing_interpreter_is_named_not_the_script() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("script.sh");
+        std::fs::write(&script, "#!/nonexistent/python9 -u\nprint(1)\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(
+            missing_interpreter(Path::new("script.sh"), dir.path()),
+            Some(Missing::Interpreter("/nonexistent/python9".into()))
+        );
+        let elf = dir.path().join("prog");
+        std::fs::write(&elf, b"\x7fELF not really").unwrap();
+        assert_eq!(missing_interpreter(&elf, dir.path()), Some(Missing::Loader));
+        assert_eq!(
+            missing_interpreter(&dir.path().join("none"), dir.path()),
+            None
+        );
+    }
 }

@@ -11,43 +11,34 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::exec::{AttemptEnd, platform};
+use crate::exec::AttemptEnd;
+use crate::os::procs::GroupHandle;
+use crate::os::{self, Pid};
 
 /// How a registered child ended, as `wait4` told it.
-#[derive(Debug, Clone, Copy)]
 pub(crate) struct Exit {
-    status: libc::c_int,
+    status: os::wait::Status,
     pub peak_rss_kb: u64,
     pub cpu_time: Duration,
     /// When it was reaped, so a busy scheduler thread does not lengthen the measured duration.
     pub at: Instant,
+    /// The group it led, held by a pidfd opened just before it was reaped (while its number was
+    /// still its own), where the system has them: what is left of the group can be signalled
+    /// through it, and a later group with the same number never is.
+    pub group: Option<GroupHandle>,
 }
 
 impl Exit {
-    fn new(status: libc::c_int, usage: &libc::rusage) -> Exit {
-        Exit {
-            status,
-            peak_rss_kb: platform::max_rss_kb(usage.ru_maxrss),
-            cpu_time: timeval(usage.ru_utime) + timeval(usage.ru_stime),
-            at: Instant::now(),
-        }
-    }
-
     /// The end as the process itself chose it (ptest's own timeouts and cancels are decided elsewhere).
     pub(super) fn end(&self) -> AttemptEnd {
-        if libc::WIFSIGNALED(self.status) {
-            AttemptEnd::Signaled(libc::WTERMSIG(self.status))
-        } else {
-            AttemptEnd::Exited(libc::WEXITSTATUS(self.status))
+        match self.status {
+            os::wait::Status::Signaled(signal) => AttemptEnd::Signaled(signal),
+            os::wait::Status::Exited(code) => AttemptEnd::Exited(code),
         }
     }
 }
 
-fn timeval(tv: libc::timeval) -> Duration {
-    Duration::from_secs(tv.tv_sec.max(0) as u64) + Duration::from_micros(tv.tv_usec.max(0) as u64)
-}
-
-type Table = BTreeMap<libc::pid_t, oneshot::Sender<Exit>>;
+type Table = BTreeMap<Pid, oneshot::Sender<Exit>>;
 
 /// `wait4(-1)` reaps for the whole process, so the table of who waits for which pid is
 /// process-wide too: with several executors (as in tests), any reaper serves every one of them.
@@ -63,70 +54,73 @@ pub(crate) fn lock() -> Waiters {
 }
 
 impl Waiters {
-    pub(super) fn register(&mut self, pid: libc::pid_t) -> oneshot::Receiver<Exit> {
+    pub(super) fn register(&mut self, pid: Pid) -> oneshot::Receiver<Exit> {
         let (tx, rx) = oneshot::channel();
         self.0.insert(pid, tx);
         rx
     }
 
-    pub(super) fn contains(&self, pid: libc::pid_t) -> bool {
+    pub(crate) fn contains(&self, pid: Pid) -> bool {
         self.0.contains_key(&pid)
     }
 }
 
-/// Reaps every child that has ended, without blocking.
+/// Reaps every child that has ended, without blocking. Where groups can be held by a pidfd, a
+/// registered child is looked at before it is reaped, and its group's handle opened then.
 pub(crate) fn reap_pass() {
     let mut waiters = lock();
+    let hold_groups = GroupHandle::available();
     loop {
-        let mut status: libc::c_int = 0;
-        // SAFETY: rusage is plain integers and timevals; all zeroes is a valid value.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: wait4 writes only into the two out-parameters we own; WNOHANG keeps it from
-        // blocking the runtime thread.
-        let pid = unsafe { libc::wait4(-1, &raw mut status, libc::WNOHANG, &raw mut usage) };
-        if pid > 0 {
-            platform::reaped(pid);
-            if let Some(tx) = waiters.0.remove(&pid) {
-                // The receiver is gone only when its runtime has shut down; nobody is left to tell.
-                let _ = tx.send(Exit::new(status, &usage));
-            }
-            continue;
+        let (child, group) = if hold_groups {
+            let Some(pid) = os::wait::peek() else {
+                return;
+            };
+            let group = if waiters.0.contains_key(&pid) {
+                GroupHandle::open(pid)
+            } else {
+                None
+            };
+            let reaped = os::wait::reap(pid);
+            // Most groups end with their leader: their handle goes at once.
+            let group = group.filter(|g| g.signal(None) != Some(false));
+            (reaped, group)
+        } else {
+            (os::wait::reap_one(), None)
+        };
+        let Some(child) = child else {
+            return;
+        };
+        os::reaped(child.pid);
+        if let Some(tx) = waiters.0.remove(&child.pid) {
+            // The receiver is gone only when its runtime has shut down; nobody is left to tell.
+            let _ = tx.send(Exit {
+                status: child.status,
+                peak_rss_kb: child.peak_rss_kb,
+                cpu_time: child.cpu_time,
+                at: Instant::now(),
+                group,
+            });
         }
-        if pid < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-            continue;
-        }
-        // 0: children remain, none has ended; ECHILD: no children at all.
-        return;
     }
 }
 
 /// Whether ptest has any child, running or ended and not yet reaped (which stays unreaped).
 pub(crate) fn has_children() -> bool {
-    // SAFETY: siginfo_t is plain data; waitid with WNOWAIT only reports, it reaps nothing.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    let rc = unsafe {
-        libc::waitid(
-            libc::P_ALL,
-            0,
-            &raw mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        )
-    };
-    !(rc < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD))
+    os::wait::has_children()
 }
 
 /// Starts the reaping task. The pass before the first wait catches children that ended before
 /// the SIGCHLD listener existed.
 ///
 /// On Linux's fast path SIGCHLD is blocked in this thread and read from a signalfd
-/// (`platform::child_signals`). ptest's other threads inherit the mask or block every signal;
+/// (`os::child_signals`). ptest's other threads inherit the mask or block every signal;
 /// suites start with an empty mask (`spawn`), and what a Lua hook starts goes through `/bin/sh`,
 /// which clears the mask it inherits (dash and bash both do). tokio's handler stays installed as
 /// well: where SIGCHLD is not blocked (another thread, as in the unit tests, or the portable
 /// path, which has no signalfd), it reaches the handler instead, which wakes this task too.
 pub(crate) fn start() -> io::Result<JoinHandle<()>> {
     let mut sigchld = signal(SignalKind::child())?;
-    let fd = platform::child_signals();
+    let fd = os::child_signals();
     Ok(tokio::spawn(async move {
         loop {
             reap_pass();

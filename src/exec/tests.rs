@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use rustix::process::Signal;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::exec::log::LineSplitter;
@@ -59,7 +60,7 @@ async fn next(outcomes: &mut UnboundedReceiver<AttemptOutcome>) -> AttemptOutcom
 /// A new executor whose attempts carry a run id of their own, as a run's do: without a child
 /// subreaper (the portable path) the shutdown sweep finds daemons by it.
 fn executor() -> (Executor, UnboundedReceiver<AttemptOutcome>) {
-    let (mut executor, outcomes) = Executor::new().unwrap();
+    let (mut executor, outcomes) = Executor::new(None).unwrap();
     let id = format!("exec-test-{:016x}", fastrand::u64(..));
     executor.set_run_env(&[("PTEST_RUN_ID".to_owned(), id.into())]);
     (executor, outcomes)
@@ -180,7 +181,7 @@ async fn reports_exit_code_start_and_duration() {
 async fn reports_the_signal_that_ended_the_process() {
     let dir = tempfile::tempdir().unwrap();
     let (outcome, _) = run(spec(1, dir.path(), shell("kill -USR1 $$; sleep 5"))).await;
-    assert_eq!(outcome.end, AttemptEnd::Signaled(libc::SIGUSR1));
+    assert_eq!(outcome.end, AttemptEnd::Signaled(Signal::USR1.as_raw()));
 }
 
 #[tokio::test]
@@ -743,17 +744,9 @@ async fn children_get_the_open_file_limit_ptest_started_with() {
     let dir = tempfile::tempdir().unwrap();
     let (outcome, output) = run(spec(1, dir.path(), shell("ulimit -n"))).await;
     assert_eq!(outcome.end, AttemptEnd::Exited(0));
-    let mut ours = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one `rlimit` into the struct we own.
-    assert_eq!(
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut ours) },
-        0
-    );
-    assert_eq!(ours.rlim_cur, ours.rlim_max, "raised for ptest itself");
-    let expected = crate::exec::process::child_nofile_limit().unwrap_or(ours.rlim_cur);
+    let ours = crate::os::process::nofile();
+    assert_eq!(ours.soft, ours.hard, "raised for ptest itself");
+    let expected = crate::os::process::child_nofile().map_or(ours.soft, |l| l.soft);
     assert_eq!(
         String::from_utf8(output).unwrap().trim(),
         expected.to_string()
@@ -763,12 +756,12 @@ async fn children_get_the_open_file_limit_ptest_started_with() {
 #[tokio::test]
 async fn children_reset_the_signals_ptest_handles_and_sigpipe() {
     let (executor, _outcomes) = executor();
-    let signals = crate::exec::spawn::Dispositions::current();
+    let signals = crate::os::spawn::Dispositions::current();
     // The executor's reaper handles SIGCHLD; Rust ignores SIGPIPE; SIGUSR2 gets a handler that
     // does nothing, so that it cannot kill ptest.
-    assert!(signals.resets(libc::SIGCHLD));
-    assert!(signals.resets(libc::SIGPIPE));
-    assert!(signals.resets(libc::SIGUSR2));
-    assert!(!signals.resets(libc::SIGKILL) && !signals.resets(libc::SIGWINCH));
+    assert!(signals.resets(Signal::CHILD));
+    assert!(signals.resets(Signal::PIPE));
+    assert!(signals.resets(Signal::USR2));
+    assert!(!signals.resets(Signal::KILL) && !signals.resets(Signal::WINCH));
     finish(executor).await;
 }

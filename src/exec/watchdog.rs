@@ -5,13 +5,20 @@
 //! group that has emptied (`e PGID`, so a reused number is never hit), the run's folder
 //! (`d PATH`) and, at a normal end, `bye`. End of file without `bye` means ptest is gone.
 //!
+//! It is started before the config is evaluated, so that what `io.popen` and `os.execute` start
+//! is covered too. It proves before it signals: a group only while a member carries the run's
+//! id (`PTEST_RUN_ID=...`, sent as `m ...`) or its leader is still the process ptest started,
+//! and every other process carrying the run's id by itself (a `setsid` daemon) — never a group
+//! number that has passed to someone else.
+//!
 //! It is ptest's own binary run again with one argument ([`ARG`]): a fresh process, so nothing
 //! of ptest's threads or locks is inherited. It leads its own session, ignores the signals that
 //! stop a run (a Ctrl-C to the terminal's group, a `kill` of ptest's group) and holds no other
 //! descriptor of ptest's. The pid users and CI signal stays ptest's. Must not know about
 //! attempts, logs or the plan.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, BufRead, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -19,12 +26,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use rustix::process::Signal;
+
+use crate::os::procs::{self, Proc, Table, Why};
+use crate::os::{self, Pid};
+
 /// The argument that makes the binary a watchdog instead of ptest.
 pub const ARG: &str = "__ptest_watchdog";
 
 /// After SIGTERM, how long the groups get before SIGKILL: ptest's own grace period is not
 /// known here, and whoever killed ptest wanted it gone.
 const GRACE: Duration = Duration::from_secs(2);
+/// How often the process table is read again while waiting for what was stopped to end.
+const LOOK_EVERY: Duration = Duration::from_millis(50);
 
 /// ptest's end of the pipe.
 pub(crate) struct Watchdog {
@@ -32,16 +46,20 @@ pub(crate) struct Watchdog {
 }
 
 impl Watchdog {
-    /// Starts the watchdog; `None` when it cannot be (the run goes on without it).
-    pub(crate) fn start() -> Option<Watchdog> {
-        let (read, write) = crate::exec::process::pipe().ok()?;
+    /// Starts the watchdog; `None` when it cannot be (the run goes on without it). `marker` is
+    /// the `PTEST_RUN_ID=...` entry in ptest's environment, which everything ptest starts
+    /// inherits: if ptest dies, every process still carrying it is stopped.
+    pub(crate) fn start(marker: &OsStr) -> Option<Watchdog> {
+        let (read, write) = os::process::pipe().ok()?;
         let exe = std::env::current_exe().ok()?;
         // Registered as a process the executor knows: the end-of-run sweep must not take it
         // for a stray (and wait out a grace period it ignores). The lock is held across the
         // start so that the reaper cannot reap it unregistered.
         let mut waiters = crate::exec::reaper::lock();
         // stdin is the read end (dup2 clears its close-on-exec flag); the write end stays
-        // close-on-exec, so neither the watchdog nor any suite holds it open.
+        // close-on-exec, so neither the watchdog nor any suite holds it open once it has
+        // exec'd — but a child between its fork (or clone) and its exec does, so the watchdog
+        // reads the end of the pipe only after every start ptest began has exec'd or failed.
         let child = Command::new(exe)
             .arg(ARG)
             .stdin(Stdio::from(read))
@@ -50,10 +68,15 @@ impl Watchdog {
             .spawn()
             .ok()?;
         // Reaped by ptest's reaper when it ends; nobody waits for the outcome.
-        drop(waiters.register(child.id() as libc::pid_t));
+        drop(waiters.register(child.id() as Pid));
         drop(waiters);
         drop(child);
-        Some(Watchdog { pipe: write })
+        let watchdog = Watchdog { pipe: write };
+        let mut line = b"m ".to_vec();
+        line.extend_from_slice(marker.as_bytes());
+        line.push(b'\n');
+        watchdog.say(&line);
+        Some(watchdog)
     }
 
     fn say(&self, line: &[u8]) {
@@ -61,13 +84,13 @@ impl Watchdog {
         let _ = (&self.pipe).write_all(line);
     }
 
-    /// A new process group ptest started.
-    pub(crate) fn group(&self, pgid: libc::pid_t) {
+    /// A new process group ptest started (its leader, ptest's child, has the same number).
+    pub(crate) fn group(&self, pgid: Pid) {
         self.say(format!("g {pgid}\n").as_bytes());
     }
 
     /// A group that has no member left: its number may be reused by someone else's.
-    pub(crate) fn ended(&self, pgid: libc::pid_t) {
+    pub(crate) fn ended(&self, pgid: Pid) {
         self.say(format!("e {pgid}\n").as_bytes());
     }
 
@@ -85,27 +108,22 @@ impl Watchdog {
     }
 }
 
+/// What the watchdog learned from ptest.
+#[derive(Default)]
+struct Run {
+    marker: Option<OsString>,
+    /// Each group ptest started and has not said ended, with its leader's start time when the
+    /// leader was found to be ptest's child at the time (0: not known).
+    groups: BTreeMap<Pid, u64>,
+    folders: Vec<PathBuf>,
+}
+
 /// The watchdog's own life: read ptest's lines until `bye` (exit) or end of file (ptest died:
-/// stop its groups, remove its folder).
+/// stop what is provably its run's, remove its folder).
 pub fn main() -> ExitCode {
-    // SAFETY: setsid and signal only change this process's session and dispositions.
-    unsafe {
-        libc::setsid();
-        for sig in [
-            libc::SIGINT,
-            libc::SIGTERM,
-            libc::SIGHUP,
-            libc::SIGQUIT,
-            libc::SIGPIPE,
-            libc::SIGUSR1,
-            libc::SIGUSR2,
-            libc::SIGALRM,
-        ] {
-            libc::signal(sig, libc::SIG_IGN);
-        }
-    }
-    let mut groups = BTreeSet::new();
-    let mut folders: Vec<PathBuf> = Vec::new();
+    os::process::detach_as_watchdog();
+    let ptest = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get());
+    let mut run = Run::default();
     let stdin = io::stdin();
     let mut input = stdin.lock();
     let mut line = Vec::new();
@@ -118,30 +136,35 @@ pub fn main() -> ExitCode {
         let text = line.strip_suffix(b"\n").unwrap_or(&line);
         match text {
             b"bye" => return ExitCode::SUCCESS,
+            [b'm', b' ', marker @ ..] => run.marker = Some(OsStr::from_bytes(marker).to_owned()),
             [b'g', b' ', pgid @ ..] => {
                 if let Some(pgid) = number(pgid) {
-                    groups.insert(pgid);
+                    // Its start time, while ptest is alive to tell its own child from another.
+                    let start = procs::one(pgid)
+                        .filter(|p| p.parent == ptest)
+                        .map_or(0, |p| p.start);
+                    run.groups.insert(pgid, start);
                 }
             }
             [b'e', b' ', pgid @ ..] => {
                 if let Some(pgid) = number(pgid) {
-                    groups.remove(&pgid);
+                    run.groups.remove(&pgid);
                 }
             }
             [b'd', b' ', path @ ..] => {
-                folders.push(PathBuf::from(std::ffi::OsStr::from_bytes(path)));
+                run.folders.push(PathBuf::from(OsStr::from_bytes(path)));
             }
             _ => {}
         }
     }
-    stop(&groups);
-    for folder in folders {
+    stop(&run);
+    for folder in &run.folders {
         let _ = std::fs::remove_dir_all(folder);
     }
     ExitCode::SUCCESS
 }
 
-fn number(text: &[u8]) -> Option<libc::pid_t> {
+fn number(text: &[u8]) -> Option<Pid> {
     std::str::from_utf8(text)
         .ok()?
         .parse()
@@ -149,26 +172,64 @@ fn number(text: &[u8]) -> Option<libc::pid_t> {
         .filter(|&n| n > 1)
 }
 
-/// SIGTERM to every group, SIGKILL to those still there after [`GRACE`]. A suite that ptest
-/// died starting, between its clone and its `setsid`, has no group of its own yet: its pid (the
-/// number its group will have) is signalled itself, and a pending SIGTERM ends it as soon as it
-/// unblocks signals, before it can exec.
-fn stop(groups: &BTreeSet<libc::pid_t>) {
-    let signal = |pgid: libc::pid_t, sig: libc::c_int| {
-        // SAFETY: killpg and kill send a signal and touch no memory; pgid > 1.
-        unsafe { libc::killpg(pgid, sig) == 0 || libc::kill(pgid, sig) == 0 }
-    };
-    let mut alive: Vec<libc::pid_t> = groups
-        .iter()
-        .copied()
-        .filter(|&g| signal(g, libc::SIGTERM))
-        .collect();
-    let kill_at = Instant::now() + GRACE;
-    while !alive.is_empty() && Instant::now() < kill_at {
-        std::thread::sleep(Duration::from_millis(50));
-        alive.retain(|&g| signal(g, 0));
+/// What is provably the dead ptest's, in a fresh table: each group it announced that still has
+/// a member carrying the run's id, or its leader still the process ptest started; and each
+/// process carrying the run's id outside those groups (a daemon that left with `setsid`, what
+/// the config started while it was evaluated). A number reused by someone else's process is
+/// never among them.
+fn targets(run: &Run, table: &Table) -> Vec<(Proc, bool)> {
+    let mut out: Vec<(Proc, bool)> = Vec::new();
+    for (&pgid, &start) in &run.groups {
+        if let Some(member) = table.proof(pgid, Some((pgid, start))) {
+            out.push((member, true));
+        }
     }
-    for g in alive {
-        signal(g, libc::SIGKILL);
+    let me = std::process::id() as Pid;
+    for p in table.carriers() {
+        let in_group = out.iter().any(|(m, _)| m.group == p.group);
+        if p.pid != me && !in_group {
+            out.push((*p, false));
+        }
+    }
+    out
+}
+
+/// SIGTERM to everything provably the run's, SIGKILL to what is still there after [`GRACE`],
+/// each time proven again in a fresh table. A suite that ptest died starting is included: the
+/// end of the pipe comes only once it has exec'd, carrying the run's id.
+fn stop(run: &Run) {
+    let marker = run.marker.as_deref();
+    let why_for = |start: u64| Why {
+        mine: false,
+        marker,
+        start: Some(start),
+    };
+    let send = |targets: &[(Proc, bool)], signal: Signal| {
+        for (p, group) in targets {
+            let start = run.groups.get(&p.group).copied().unwrap_or(0);
+            let why = why_for(if *group && p.pid == p.group { start } else { 0 });
+            if *group {
+                procs::signal_group_of(p, Some(signal), &why);
+            } else {
+                procs::signal_process(p, Some(signal), &why);
+            }
+        }
+    };
+    let first = targets(run, &Table::scan(marker));
+    if first.is_empty() {
+        return;
+    }
+    send(&first, Signal::TERM);
+    let kill_at = Instant::now() + GRACE;
+    loop {
+        std::thread::sleep(LOOK_EVERY);
+        let now = targets(run, &Table::scan(marker));
+        if now.is_empty() {
+            return;
+        }
+        if Instant::now() >= kill_at {
+            send(&now, Signal::KILL);
+            return;
+        }
     }
 }

@@ -115,7 +115,7 @@ fn name_of(path: &Path) -> String {
 pub(crate) fn open_to_read(path: &Path) -> std::io::Result<File> {
     OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .custom_flags(crate::os::fs::NO_FOLLOW_NO_WAIT)
         .open(path)
 }
 
@@ -134,7 +134,7 @@ pub(crate) fn new_temp(path: &Path) -> std::io::Result<(PathBuf, File)> {
             .write(true)
             .create_new(true)
             .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .custom_flags(crate::os::fs::NO_FOLLOW)
             .open(&tmp)
         {
             Ok(f) => return Ok((tmp, f)),
@@ -367,20 +367,20 @@ pub(crate) fn read_bounded(mut f: &File, len: u64) -> Result<Vec<u8>, ReadError>
 
 /// This process's effective user id.
 pub(crate) fn euid() -> u32 {
-    // SAFETY: geteuid cannot fail and touches no memory.
-    unsafe { libc::geteuid() }
+    rustix::process::geteuid().as_raw()
 }
 
 /// Whether a process `pid` exists (in this PID namespace): a signal 0 reaches it, or it
 /// belongs to someone else (EPERM). Only ESRCH says it is gone.
 fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return pid == 0;
     };
-    if pid <= 0 {
-        return true;
-    }
-    // SAFETY: signal 0 sends nothing; kill touches no memory of ours.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    !matches!(
+        rustix::process::test_kill_process(pid),
+        Err(rustix::io::Errno::SRCH)
+    )
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use super::store::{self, Loaded};
 use super::{Update, record};
 use crate::event::{Event, RunInfo, Sink};
+use crate::os::process::StopCount;
 use crate::plan::Plan;
 
 pub(crate) struct HistorySink {
@@ -18,11 +19,11 @@ pub(crate) struct HistorySink {
     pub errors: Vec<String>,
     /// How many stop signals have arrived so far (the process's count): a new one ends the
     /// write's wait for the lock.
-    stop_signals: fn() -> u32,
+    stop_signals: StopCount,
 }
 
 impl HistorySink {
-    pub(crate) fn new(path: PathBuf, loaded: Loaded, stop_signals: fn() -> u32) -> HistorySink {
+    pub(crate) fn new(path: PathBuf, loaded: Loaded, stop_signals: StopCount) -> HistorySink {
         HistorySink {
             path,
             loaded: Some(loaded),
@@ -239,8 +240,8 @@ impl Sink for HistorySink {
         };
         // A stop signal that arrives while the write waits for the lock ends the wait: the
         // records are kept aside for the next run (`store::write`).
-        let stops = (self.stop_signals)();
-        let stop = || (self.stop_signals)() > stops;
+        let stops = self.stop_signals.get();
+        let stop = || self.stop_signals.get() > stops;
         match store::write(&self.path, loaded, &update, &stop) {
             Ok(w) => self.warnings.extend(w),
             Err(e) => self.errors.push(e),

@@ -20,6 +20,8 @@ use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
+use rustix::fs::FlockOperation;
+
 use super::files::{self, Pending, Place, ReadError, sibling};
 use super::format::{self, ITEMS_CLOSE, ITEMS_OPEN, SUITES_CLOSE, SUITES_OPEN};
 use super::{Entry, History, Records, Run, Section, Update, Wanted};
@@ -492,7 +494,7 @@ impl Lock {
             .truncate(false)
             .mode(0o644)
             // Never through a link; a FIFO put there opens at once and is refused below.
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .custom_flags(crate::os::fs::NO_FOLLOW_NO_WAIT)
             .open(sibling(path, ".lock"))
             .map_err(NoLock::Io)?;
         if !f.metadata().map_err(NoLock::Io)?.is_file() {
@@ -504,7 +506,7 @@ impl Lock {
         let deadline = std::time::Instant::now() + WRITER_PATIENCE;
         let mut pause = std::time::Duration::from_millis(1);
         loop {
-            if Lock::hold_now(&f, libc::LOCK_EX).map_err(NoLock::Io)? {
+            if Lock::hold_now(&f, FlockOperation::NonBlockingLockExclusive).map_err(NoLock::Io)? {
                 return Ok(Lock { _file: f });
             }
             if stop() {
@@ -525,7 +527,7 @@ impl Lock {
     fn share(path: &Path) -> Option<Lock> {
         let f = OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .custom_flags(crate::os::fs::NO_FOLLOW_NO_WAIT)
             .open(sibling(path, ".lock"))
             .ok()?;
         if !f.metadata().is_ok_and(|m| m.is_file()) {
@@ -536,7 +538,7 @@ impl Lock {
         // READER_PATIENCE the reader goes on without the share, and the stamp check covers it.
         let deadline = std::time::Instant::now() + READER_PATIENCE;
         loop {
-            match Lock::hold_now(&f, libc::LOCK_SH) {
+            match Lock::hold_now(&f, FlockOperation::NonBlockingLockShared) {
                 Ok(true) => return Some(Lock { _file: f }),
                 Ok(false) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(std::time::Duration::from_millis(5));
@@ -546,19 +548,14 @@ impl Lock {
         }
     }
 
-    /// `flock(how | LOCK_NB)`: whether it was taken.
-    fn hold_now(f: &File, how: libc::c_int) -> std::io::Result<bool> {
-        use std::os::fd::AsRawFd;
+    /// `flock(how)` with a non-blocking `how`: whether it was taken.
+    fn hold_now(f: &File, how: FlockOperation) -> std::io::Result<bool> {
         loop {
-            // SAFETY: a valid descriptor we own; flock touches no memory of ours.
-            if unsafe { libc::flock(f.as_raw_fd(), how | libc::LOCK_NB) } == 0 {
-                return Ok(true);
-            }
-            let e = std::io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EWOULDBLOCK) => return Ok(false),
-                Some(libc::EINTR) => {}
-                _ => return Err(e),
+            match rustix::fs::flock(f, how) {
+                Ok(()) => return Ok(true),
+                Err(rustix::io::Errno::WOULDBLOCK) => return Ok(false),
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -1060,7 +1057,7 @@ fn open_spare(spare: &Path) -> Result<File, bool> {
     let f = OpenOptions::new()
         .write(true)
         // Never through a link, and a FIFO put there fails at once instead of waiting.
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .custom_flags(crate::os::fs::NO_FOLLOW_NO_WAIT)
         .open(spare)
         .map_err(|e| e.kind() == std::io::ErrorKind::NotFound)?;
     let m = f.metadata().map_err(|_| false)?;
@@ -1123,14 +1120,14 @@ fn replace(
 /// Put `new` at `path`: swap the two where the system can (`new` then names what was at
 /// `path`, swapped back if that was not a regular file), else rename.
 fn swap_in(new: &Path, path: &Path) -> std::io::Result<()> {
-    if !crate::exec::platform::exchange(new, path)? {
+    if !crate::os::exchange(new, path)? {
         return std::fs::rename(new, path);
     }
     if std::fs::symlink_metadata(new).is_ok_and(|m| m.is_file()) {
         return Ok(());
     }
     // A folder or a link was put at `path` since it was looked at: give it its place back.
-    crate::exec::platform::exchange(new, path)?;
+    crate::os::exchange(new, path)?;
     Err(std::io::Error::other(
         "it was replaced by something else than a file while written",
     ))
@@ -1490,7 +1487,6 @@ mod tests {
 
     #[test]
     fn a_readers_share_of_the_lock_keeps_writers_out_and_makes_no_file() {
-        use std::os::fd::AsRawFd;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.json");
         many(&path, 3);
@@ -1505,15 +1501,13 @@ mod tests {
         drop(take(&path));
         let shared = Lock::share(&path).expect("the lock file is there now");
         let other = File::open(dir.path().join("h.json.lock")).unwrap();
-        // SAFETY: a valid descriptor; flock touches no memory of ours.
-        let rc = unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        assert_eq!(rc, -1, "a writer must wait while a reader reads");
-        drop(shared);
-        // SAFETY: as above.
-        assert_eq!(
-            unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
-            0
+        let exclusive = FlockOperation::NonBlockingLockExclusive;
+        assert!(
+            rustix::fs::flock(&other, exclusive).is_err(),
+            "a writer must wait while a reader reads"
         );
+        drop(shared);
+        assert!(rustix::fs::flock(&other, exclusive).is_ok());
     }
 
     #[test]
@@ -1563,9 +1557,11 @@ mod tests {
     fn a_fifo_at_the_history_is_never_opened_for_reading_and_is_set_aside() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.json");
-        let fifo = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-        // SAFETY: a valid C string; mkfifo touches no memory of ours.
-        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
         let l = load(&path, wanted(&["a"]));
         assert!(l.warning.as_deref().unwrap().contains("not a regular file"));
         assert!(

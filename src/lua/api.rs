@@ -13,8 +13,8 @@ use super::State;
 use super::fields::{Reader, describe, int_of, raise, reference_of, scalar_bytes, sequence};
 use super::handle::Shown;
 use super::handle::{Handle, Kind};
+use crate::command::CommandLine;
 use crate::error::{ConfigError, Origin};
-use crate::exec::CommandLine;
 use crate::plan::decl::{
     BatchDecl, GroupDecl, LimiterDecl, MemoryDecl, OnFailure, PhaseDecl, Ready, ReadyCheck,
     RetryDecl, RetryPolicy, RetryRef, Scope, ServiceDecl, SuiteDecl, WorkersDecl,

@@ -4,13 +4,13 @@
 
 use std::io::Write;
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use mlua::{Function, HookTriggers, Lua, Table, VmState};
 
 use super::{Runtime, State, lua_message};
 use crate::event::{AttemptView, Event, RetryJudge, RunInfo, Sink, SuiteResult};
+use crate::os::process::StopCount;
 use crate::plan::Plan;
 use crate::report::unix_secs;
 
@@ -20,42 +20,25 @@ const DEFAULT_BUDGET: Duration = Duration::from_secs(5);
 /// millisecond of Lua.
 const CHECK_EVERY: u32 = 10_000;
 
-/// Stop signals (SIGINT, SIGTERM, SIGHUP, SIGQUIT) received so far, counted by the signal
-/// handler itself: while Lua runs, the scheduler's thread cannot see them.
-static STOPS: AtomicU32 = AtomicU32::new(0);
-
-/// Counts each of `signals` as it arrives, beside whatever else handles it (the scheduler's
-/// own handlers stay in place). Called once the scheduler handles them, never earlier: before
-/// that, their default action must still end ptest (a config that loops while it is evaluated).
-pub(crate) fn count_stop_signals(signals: &[libc::c_int]) {
-    for &sig in signals {
-        // SAFETY: the action only increments an atomic, which is async-signal-safe.
-        let _ = unsafe {
-            signal_hook_registry::register(sig, || {
-                STOPS.fetch_add(1, Ordering::Relaxed);
-            })
-        };
-    }
-}
-
-/// How many stop signals have arrived since the scheduler began handling them: code that
-/// waits outside the scheduler's loop (the history's lock) compares two readings to notice
-/// one.
-pub(crate) fn stop_signals() -> u32 {
-    STOPS.load(Ordering::Relaxed)
-}
-
 /// Calls `f` with `arg` within its time budget. Past it, a Lua error abandons the call: an
 /// endless loop in a hook cannot hold the scheduler's thread, so a signal to ptest always gets
 /// through. A stop signal that arrives during the call abandons it at once, and after a second
 /// one (which means "kill at once") no callback runs at all. Time spent outside Lua (a command
-/// run by `os.execute`) is only seen when Lua runs again.
-fn call_budgeted<R: mlua::FromLuaMulti>(lua: &Lua, f: &Function, arg: Table) -> mlua::Result<R> {
+/// run by `os.execute`) is only seen when Lua runs again. `stops` counts the stop signals
+/// (SIGINT, SIGTERM, SIGHUP, SIGQUIT) from their handler: while Lua runs, the scheduler's
+/// thread cannot see them.
+fn call_budgeted<R: mlua::FromLuaMulti>(
+    lua: &Lua,
+    f: &Function,
+    arg: Table,
+    stops: &StopCount,
+) -> mlua::Result<R> {
     let budget = lua
         .app_data_ref::<std::cell::RefCell<State>>()
         .and_then(|cell| cell.borrow().hook_timeout)
         .unwrap_or(DEFAULT_BUDGET);
-    let stops = STOPS.load(Ordering::Relaxed);
+    let count = stops.clone();
+    let stops = count.get();
     if stops >= 2 {
         return Err(mlua::Error::runtime(STOPPING));
     }
@@ -63,7 +46,7 @@ fn call_budgeted<R: mlua::FromLuaMulti>(lua: &Lua, f: &Function, arg: Table) -> 
     lua.set_hook(
         HookTriggers::new().every_nth_instruction(CHECK_EVERY),
         move |_, _| {
-            if STOPS.load(Ordering::Relaxed) > stops {
+            if count.get() > stops {
                 return Err(mlua::Error::runtime(STOPPING));
             }
             match deadline {
@@ -135,7 +118,7 @@ fn view_table(lua: &Lua, v: &AttemptView<'_>) -> mlua::Result<Table> {
 /// `suite_finished`'s table: the result table plus what only a final result has.
 fn result_table(lua: &Lua, plan: &Plan, r: &SuiteResult) -> mlua::Result<Table> {
     let output = match (&r.log_file, r.last_output) {
-        (Some(p), Some((a, b))) => crate::exec::read_tail(p, a, b),
+        (Some(p), Some((a, b))) => crate::tail::read_tail(p, a, b),
         _ => Vec::new(),
     };
     let view = AttemptView {
@@ -181,6 +164,8 @@ fn summary_table(lua: &Lua, record: &crate::record::Record) -> mlua::Result<Tabl
 /// `ptest.on` hooks, as a sink.
 pub(crate) struct Hooks<'a> {
     pub runtime: &'a Runtime,
+    /// The run's stop signals, counted as they arrive.
+    pub stops: StopCount,
 }
 
 impl Hooks<'_> {
@@ -195,7 +180,7 @@ impl Hooks<'_> {
             Err(e) => return warn(event, &e),
         };
         for f in hooks {
-            if let Err(e) = call_budgeted::<()>(lua, &f, arg.clone()) {
+            if let Err(e) = call_budgeted::<()>(lua, &f, arg.clone(), &self.stops) {
                 warn(event, &e);
             }
         }
@@ -247,6 +232,8 @@ impl Sink for Hooks<'_> {
 /// `when` predicates, as the scheduler's retry judge.
 pub(crate) struct Predicates<'a> {
     pub runtime: &'a Runtime,
+    /// The run's stop signals, counted as they arrive.
+    pub stops: StopCount,
 }
 
 impl RetryJudge for Predicates<'_> {
@@ -261,7 +248,8 @@ impl RetryJudge for Predicates<'_> {
             lua.registry_value(key).map_err(|e| lua_message(&e))?
         };
         let t = view_table(lua, v).map_err(|e| lua_message(&e))?;
-        let answer: mlua::Value = call_budgeted(lua, &f, t).map_err(|e| lua_message(&e))?;
+        let answer: mlua::Value =
+            call_budgeted(lua, &f, t, &self.stops).map_err(|e| lua_message(&e))?;
         Ok(answer.as_boolean().unwrap_or(!answer.is_nil()))
     }
 }

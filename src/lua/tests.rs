@@ -51,7 +51,10 @@ fn each_hook_gets_the_table_of_its_event() {
     let b = result(&plan, "b", Status::Skipped, 0.0);
     let results = [a.clone(), b.clone()];
     let record = crate::report::tests::record_of(&plan, &results, 2.0, false, &[]);
-    let mut hooks = Hooks { runtime: &runtime };
+    let mut hooks = Hooks {
+        runtime: &runtime,
+        stops: crate::os::process::StopCount::default(),
+    };
     for e in [
         Event::RunStarted,
         Event::SuiteStarted {
@@ -158,7 +161,11 @@ fn hooks_of_one_event_run_in_order_and_a_raising_one_stops_none_after_it() {
         "#,
     );
     let (plan, runtime) = f.evaluate().unwrap();
-    Hooks { runtime: &runtime }.event(&plan, &run_info(&plan), &Event::RunStarted);
+    Hooks {
+        runtime: &runtime,
+        stops: crate::os::process::StopCount::default(),
+    }
+    .event(&plan, &run_info(&plan), &Event::RunStarted);
     let got: Vec<String> = seen(&runtime)
         .sequence_values()
         .map(Result::unwrap)
@@ -185,7 +192,11 @@ fn judge(lua_answer: &str) -> Result<bool, String> {
         log_file: None,
         output: b"HTTP 429 Too Many Requests\n",
     };
-    Predicates { runtime: &runtime }.should_retry(when, &view)
+    Predicates {
+        runtime: &runtime,
+        stops: crate::os::process::StopCount::default(),
+    }
+    .should_retry(when, &view)
 }
 
 #[test]

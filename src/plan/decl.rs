@@ -7,8 +7,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::command::CommandLine;
 use crate::error::Origin;
-use crate::exec::CommandLine;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SuiteDecl {
@@ -108,7 +108,7 @@ pub struct BatchPart {
     /// Expected fixed cost of the process (its duration minus its items').
     pub overhead: f64,
     /// The command with `{items}` still in it.
-    pub template: crate::exec::CommandLine,
+    pub template: crate::command::CommandLine,
     pub results: Option<String>,
     /// Per item, the slice of it this part runs (empty when no item is sliced).
     pub slices: Vec<Option<Slice>>,
@@ -132,8 +132,8 @@ impl BatchPart {
     pub fn command<'a>(
         &self,
         items: impl Iterator<Item = &'a str> + Clone,
-    ) -> crate::exec::CommandLine {
-        use crate::exec::{CommandLine, has, replace};
+    ) -> crate::command::CommandLine {
+        use crate::command::{CommandLine, has, replace};
         let joined = || items.clone().map(shell_quote).collect::<Vec<_>>().join(" ");
         match &self.template {
             CommandLine::Shell(s) => CommandLine::Shell(replace(s, "{items}", joined().as_bytes())),
@@ -154,7 +154,7 @@ impl BatchPart {
     }
 
     /// The command with all of this part's items.
-    pub fn full_command(&self) -> crate::exec::CommandLine {
+    pub fn full_command(&self) -> crate::command::CommandLine {
         let args: Vec<String> = (0..self.items.len()).flat_map(|i| self.args(i)).collect();
         self.command(args.iter().map(String::as_str))
     }

@@ -9,8 +9,8 @@ pub(crate) mod services;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::command::CommandLine;
 use crate::error::Origin;
-use crate::exec::CommandLine;
 pub(crate) use decl::{OnFailure, Ready, ReadyCheck, RetryPolicy, Scope};
 
 macro_rules! id_type {
@@ -30,41 +30,8 @@ id_type!(PhaseId);
 id_type!(LimiterId);
 id_type!(ServiceId);
 
-/// Where the worker count came from (shown by `ptest plan` and the run header).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WorkerSource {
-    /// `-j N`
-    Jobs,
-    /// `--sequential`
-    Sequential,
-    /// `PTEST_WORKERS`
-    EnvWorkers,
-    /// `PTEST_DISABLE_PARALLEL=true`
-    EnvDisableParallel,
-    /// `ptest.config { workers = ... }`
-    Config,
-    /// `"auto"` or nothing: the CPUs ptest may use (`ptest.sys.cpus`: the affinity mask, capped by a
-    /// cgroup CPU quota).
-    Auto,
-}
-
-impl WorkerSource {
-    pub fn label(self) -> &'static str {
-        match self {
-            WorkerSource::Jobs => "--jobs",
-            WorkerSource::Sequential => "--sequential",
-            WorkerSource::EnvWorkers => "PTEST_WORKERS",
-            WorkerSource::EnvDisableParallel => "PTEST_DISABLE_PARALLEL",
-            WorkerSource::Config => "ptest.lua",
-            WorkerSource::Auto => "auto: usable CPUs",
-        }
-    }
-
-    /// Set outside `ptest.lua` (command line or environment): a ceiling for phase counts too.
-    pub fn is_override(self) -> bool {
-        !matches!(self, WorkerSource::Config | WorkerSource::Auto)
-    }
-}
+// Where the worker count came from: settings decides it (the plan carries it).
+pub(crate) use crate::settings::WorkerSource;
 
 /// Where a suite's expected duration came from (DESIGN §8), as `ptest plan` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -388,7 +388,7 @@ fn rust_panic(s: &crate::plan::Suite, c: &TestCase) -> Option<(PathBuf, u32)> {
     let text = c.text.as_deref()?;
     let (file, line) = panic_location(text)?;
     let mut dirs = vec![s.cwd.clone()];
-    if let crate::exec::CommandLine::Argv(argv) = &s.cmd {
+    if let crate::command::CommandLine::Argv(argv) = &s.cmd {
         for (i, a) in argv.iter().enumerate() {
             if a == "--bin"
                 && let Some(dir) = argv.get(i + 3)

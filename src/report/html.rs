@@ -509,10 +509,10 @@ pub(crate) struct HtmlSink {
 }
 
 impl Sink for HtmlSink {
-    fn event(&mut self, _plan: &Plan, _run: &RunInfo, event: &Event<'_>) {
+    fn event(&mut self, _plan: &Plan, run: &RunInfo, event: &Event<'_>) {
         if let Event::RunFinished { record, .. } = event {
             let page = build(record, &self.path);
-            if let Err(e) = super::write_file_atomic(&self.path, page.as_bytes()) {
+            if let Err(e) = super::write_file_atomic(&self.path, page.as_bytes(), &run.discard) {
                 self.errors.push(format!(
                     "cannot write HTML report {}: {}",
                     self.path.display(),

@@ -8,14 +8,22 @@ use crate::event::{Event, RunInfo, Sink};
 use crate::plan::Plan;
 
 /// Write `value` as JSON to `path` atomically, as it is serialized (a merged report of many
-/// shards is never a second copy in memory).
-pub(crate) fn write_atomic(path: &Path, value: &impl serde::Serialize) -> std::io::Result<()> {
-    crate::safe_write::write_by(path, |file| {
-        let mut out = std::io::BufWriter::new(file);
-        serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::other)?;
-        out.write_all(b"\n")?;
-        out.flush()
-    })
+/// shards is never a second copy in memory); the file replaced goes to `discard`.
+pub(crate) fn write_atomic(
+    path: &Path,
+    value: &impl serde::Serialize,
+    discard: &crate::safe_write::Discard,
+) -> std::io::Result<()> {
+    crate::safe_write::write_by(
+        path,
+        |file| {
+            let mut out = std::io::BufWriter::new(file);
+            serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::other)?;
+            out.write_all(b"\n")?;
+            out.flush()
+        },
+        discard,
+    )
 }
 
 /// The sink that writes the report when the run ends (also after fail-fast and Ctrl-C).
@@ -26,10 +34,10 @@ pub(crate) struct JsonSink {
 }
 
 impl Sink for JsonSink {
-    fn event(&mut self, _plan: &Plan, _run: &RunInfo, event: &Event<'_>) {
+    fn event(&mut self, _plan: &Plan, run: &RunInfo, event: &Event<'_>) {
         if let Event::RunFinished { record, .. } = event {
             for p in &self.paths {
-                if let Err(e) = write_atomic(p, record) {
+                if let Err(e) = write_atomic(p, record, &run.discard) {
                     self.errors.push(format!(
                         "cannot write report {}: {}",
                         p.display(),

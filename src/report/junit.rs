@@ -284,9 +284,18 @@ pub(crate) fn of_record(record: &Record) -> Report {
     report
 }
 
-/// Writes the document to `path` atomically, as it is serialized.
-pub(crate) fn write_file(path: &std::path::Path, report: &Report) -> std::io::Result<()> {
-    crate::safe_write::write_by(path, |file| write(report, std::io::BufWriter::new(file)))
+/// Writes the document to `path` atomically, as it is serialized; the file replaced goes to
+/// `discard`.
+pub(crate) fn write_file(
+    path: &std::path::Path,
+    report: &Report,
+    discard: &crate::safe_write::Discard,
+) -> std::io::Result<()> {
+    crate::safe_write::write_by(
+        path,
+        |file| write(report, std::io::BufWriter::new(file)),
+        discard,
+    )
 }
 
 /// Writes the XML when the run ends.
@@ -296,9 +305,9 @@ pub(crate) struct JunitSink {
 }
 
 impl Sink for JunitSink {
-    fn event(&mut self, _plan: &Plan, _run: &RunInfo, event: &Event<'_>) {
+    fn event(&mut self, _plan: &Plan, run: &RunInfo, event: &Event<'_>) {
         if let Event::RunFinished { record, .. } = event {
-            if let Err(e) = write_file(&self.path, &of_record(record)) {
+            if let Err(e) = write_file(&self.path, &of_record(record), &run.discard) {
                 self.errors.push(format!(
                     "cannot write JUnit report {}: {}",
                     self.path.display(),

@@ -7,8 +7,8 @@ use std::fmt::Write;
 use serde_json::{Value, json};
 
 use super::shown;
+use crate::command::CommandLine;
 use crate::duration::human;
-use crate::exec::CommandLine;
 use crate::plan::{Plan, Suite, SuiteId};
 
 fn names(plan: &Plan, ids: &[SuiteId]) -> String {

@@ -227,22 +227,15 @@ pub(crate) fn truncate(s: &str, width: usize) -> String {
 
 /// The terminal's width, or 80.
 pub(crate) fn terminal_width() -> usize {
-    let mut ws = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
     // stdout, else stderr (where the view goes with `--events -`).
-    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we own.
-    let ok = [libc::STDOUT_FILENO, libc::STDERR_FILENO]
-        .into_iter()
-        .any(|fd| unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &raw mut ws) } == 0 && ws.ws_col > 0);
-    if ok && ws.ws_col > 0 {
-        usize::from(ws.ws_col)
-    } else {
-        80
-    }
+    let width = |fd| rustix::termios::tcgetwinsize(fd).map_or(0, |ws| ws.ws_col);
+    [
+        width(rustix::stdio::stdout()),
+        width(rustix::stdio::stderr()),
+    ]
+    .into_iter()
+    .find(|&w| w > 0)
+    .map_or(80, usize::from)
 }
 
 #[cfg(test)]

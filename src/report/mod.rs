@@ -153,9 +153,13 @@ fn escaped(s: &str, keep_lines: bool) -> Cow<'_, str> {
 }
 
 /// Write `bytes` to `path` atomically, never replacing anything but a regular file
-/// ([`crate::safe_write`]).
-pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    crate::safe_write::write(path, bytes)
+/// ([`crate::safe_write`]); the file replaced goes to `discard`.
+pub(crate) fn write_file_atomic(
+    path: &Path,
+    bytes: &[u8],
+    discard: &crate::safe_write::Discard,
+) -> std::io::Result<()> {
+    crate::safe_write::write(path, bytes, discard)
 }
 
 #[cfg(test)]

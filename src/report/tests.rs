@@ -74,6 +74,7 @@ pub(crate) fn run_info(plan: &Plan) -> RunInfo {
             .iter()
             .map(|s| plan.log_dir.join(format!("{}.log", s.name)))
             .collect(),
+        discard: crate::safe_write::Discard::default(),
     }
 }
 

@@ -63,13 +63,8 @@ pub(crate) fn prepare_log_dir(dir: &Path) -> Result<(), String> {
             crate::io_message(e)
         )
     };
-    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
-        .map_err(|_| cannot(&std::io::Error::from(std::io::ErrorKind::InvalidInput)))?;
-    // SAFETY: a NUL-terminated path; access reads nothing else.
-    if unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
-        return Err(cannot(&std::io::Error::last_os_error()));
-    }
-    Ok(())
+    use rustix::fs::{Access, access};
+    access(dir, Access::WRITE_OK | Access::EXEC_OK).map_err(|e| cannot(&std::io::Error::from(e)))
 }
 
 /// A report path that is a regular file or nothing yet, in a folder that exists (or can be
@@ -82,30 +77,10 @@ pub(crate) fn check_writable(path: &Path) -> Result<(), String> {
 /// tens of microseconds to tens of milliseconds, which the scheduler's thread should spend
 /// starting the next suite.
 pub(crate) struct Janitor {
-    tx: Option<std::sync::mpsc::Sender<Removal>>,
+    /// Shared with the [`Discard`](crate::safe_write::Discard) handles it gives out, and emptied
+    /// when it finishes: a handle kept longer removes at once instead.
+    tx: Arc<Mutex<Option<std::sync::mpsc::Sender<Removal>>>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    /// Tells this janitor from others (tests start several).
-    id: u64,
-}
-
-/// The run's janitor, for removals asked outside the scheduler ([`remove_file_later`]), with its id.
-static RUN_JANITOR: Mutex<Option<(u64, std::sync::mpsc::Sender<Removal>)>> = Mutex::new(None);
-
-/// Removes the regular file `id` at `path` on the run's janitor thread (at once when no run is
-/// going on); anything else found there by then is left alone.
-pub(crate) fn remove_file_later(path: PathBuf, id: crate::safe_write::FileId) {
-    let tx = RUN_JANITOR
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .as_ref()
-        .map(|(_, tx)| tx.clone());
-    let unsent = match tx {
-        Some(tx) => tx.send(Removal::File(path, id)).err().map(|e| e.0),
-        None => Some(Removal::File(path, id)),
-    };
-    if let Some(job) = unsent {
-        job.run();
-    }
 }
 
 /// One job of the janitor's, done in the order given.
@@ -155,19 +130,26 @@ impl Janitor {
             .name("ptest-janitor".into())
             .stack_size(64 * 1024)
             .spawn(move || {
-                crate::exec::block_signals_in_this_thread();
+                crate::os::process::block_signals_in_this_thread();
                 first();
                 for job in rx {
                     job.run();
                 }
             })
             .ok();
-        static IDS: AtomicU64 = AtomicU64::new(0);
         Janitor {
-            tx: Some(tx),
+            tx: Arc::new(Mutex::new(Some(tx))),
             thread,
-            id: IDS.fetch_add(1, Ordering::Relaxed),
         }
+    }
+
+    /// A handle that hands the files reports replace to this janitor while it runs (at once
+    /// afterwards); anything else found there by then is left alone.
+    pub(crate) fn discard(&self) -> crate::safe_write::Discard {
+        let tx = Arc::clone(&self.tx);
+        crate::safe_write::Discard::with(move |path, id| {
+            send(&tx, Removal::File(path, id));
+        })
     }
 
     /// Remove a file, or a folder and what it holds.
@@ -195,28 +177,30 @@ impl Janitor {
         self.send(Removal::Untaken(ahead));
     }
 
-    /// Without a thread (it could not start, or it ended), the job is done here.
     fn send(&self, job: Removal) {
-        let unsent = match &self.tx {
-            Some(tx) => tx.send(job).err().map(|e| e.0),
-            None => Some(job),
-        };
-        if let Some(job) = unsent {
-            job.run();
-        }
+        send(&self.tx, job);
     }
 
     /// Wait until every folder handed over is gone.
     pub(crate) fn finish(&mut self) {
-        if self.tx.take().is_some() {
-            let mut run = RUN_JANITOR.lock().unwrap_or_else(PoisonError::into_inner);
-            if run.as_ref().is_some_and(|(id, _)| *id == self.id) {
-                *run = None;
-            }
-        }
+        self.tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// Without a thread (it could not start, or it ended), the job is done here.
+fn send(tx: &Mutex<Option<std::sync::mpsc::Sender<Removal>>>, job: Removal) {
+    let unsent = match &*tx.lock().unwrap_or_else(PoisonError::into_inner) {
+        Some(tx) => tx.send(job).err().map(|e| e.0),
+        None => Some(job),
+    };
+    if let Some(job) = unsent {
+        job.run();
     }
 }
 
@@ -275,21 +259,21 @@ impl LogPrep {
 }
 
 fn look(lens: &[AtomicU64], order: Vec<(usize, PathBuf)>) {
-    crate::exec::block_signals_in_this_thread();
+    crate::os::process::block_signals_in_this_thread();
     // Only on a CPU nothing else wants: when the logs are already in memory and the scheduler
     // gets there first, this was wasted work, and it must not slow the suites.
-    crate::exec::platform::run_this_thread_when_idle();
+    crate::os::run_this_thread_when_idle();
     for (index, path) in order {
         // Never through a link, never waiting on a FIFO: opening the log for writing meets either,
         // and deals with it.
         let opened = std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .custom_flags(crate::os::fs::NO_FOLLOW_NO_WAIT)
             .open(&path);
         let found = match opened {
             Ok(file) => match file.metadata() {
                 Ok(meta) if meta.is_file() => {
-                    crate::exec::platform::read_ahead(&file);
+                    crate::os::read_ahead(&file);
                     meta.len().min(ABSENT - 1)
                 }
                 Ok(_) | Err(_) => continue,
@@ -425,9 +409,6 @@ impl Setup {
                 prune_earlier_runs(&for_thread, KEPT_RUNS);
             }
         });
-        // This one also takes the reports' removals.
-        *RUN_JANITOR.lock().unwrap_or_else(PoisonError::into_inner) =
-            janitor.tx.clone().map(|tx| (janitor.id, tx));
         Setup {
             janitor: Some(janitor),
             root,
@@ -479,8 +460,7 @@ pub(crate) fn prune_earlier_runs(current: &Path, keep: usize) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };
-    // SAFETY: geteuid cannot fail and touches no memory.
-    let me = unsafe { libc::geteuid() };
+    let me = rustix::process::geteuid().as_raw();
     let quiet_since = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
     let mut ended: Vec<((std::time::SystemTime, String), PathBuf)> = entries
         .filter_map(Result::ok)
@@ -530,7 +510,10 @@ fn still_running(dir: &Path) -> bool {
             std::fs::symlink_metadata(&socket).is_ok()
                 && match std::os::unix::net::UnixStream::connect(&socket) {
                     Ok(_) => true,
-                    Err(e) => !matches!(e.raw_os_error(), Some(libc::ECONNREFUSED | libc::ENOENT)),
+                    Err(e) => !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+                    ),
                 }
         })
 }

@@ -21,14 +21,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
+use crate::command::{self, CommandLine};
 use crate::event::{AttemptView, Event, RetryJudge, RunInfo, Sink, SuiteResult, Summary};
-use crate::exec::{
-    self, AttemptEnd, AttemptOutcome, AttemptSpec, CommandLine, Executor, LineSink, LogStart,
-};
-// Their old place, for code written against it; they live beside the log writer.
-pub(crate) use crate::exec::read_tail;
+use crate::exec::watchdog::Watchdog;
+use crate::exec::{AttemptEnd, AttemptOutcome, AttemptSpec, Executor, LineSink, LogStart};
+use crate::os::process::StopCount;
 use crate::plan::{LimiterId, Plan, Scope, SuiteId};
 use crate::services::{Happened, Note, ServiceFailure, ServiceInstance, Services};
+use crate::tail::read_tail;
 use core::{Command, Core, Ended, Host, Input, Timer, Verdict};
 use limits::{Limiters, Refusal};
 use socket::Coordinator;
@@ -40,6 +40,11 @@ pub(crate) struct Options {
     pub keep_tmp: bool,
     /// `-v`: every output line also goes here, prefixed by the suite's name.
     pub echo: Option<Arc<dyn LineSink>>,
+    /// Started before the config was evaluated; the executor tells it every group.
+    pub watchdog: Option<Watchdog>,
+    /// Counts stop signals for whatever cannot wait for the scheduler's thread (Lua
+    /// callbacks); armed when the run starts handling them.
+    pub stops: StopCount,
 }
 
 /// What the driver keeps of a running attempt (the core keeps the rest).
@@ -141,7 +146,7 @@ impl Host for RunHost<'_> {
             crate::report::display_path(&failure.log).display()
         );
         let tail = crate::services::tail_text(failure);
-        exec::append_note(&self.log_files[suite.index()], &title, &tail, !append).ok()
+        crate::exec::append_note(&self.log_files[suite.index()], &title, &tail, !append).ok()
     }
 }
 
@@ -180,7 +185,8 @@ impl<'a> Scheduler<'a> {
         judge: &'a mut dyn RetryJudge,
         setup: files::Setup,
     ) -> std::io::Result<Scheduler<'a>> {
-        let (exec, outcomes) = Executor::new()?;
+        let mut opts = opts;
+        let (exec, outcomes) = Executor::new(opts.watchdog.take())?;
         exec.watch_folder(&files::run_tmp_root(&opts.run_id));
         let limiters = Limiters::new(plan);
         let (janitor, folder) = setup.finish()?;
@@ -220,6 +226,7 @@ impl<'a> Scheduler<'a> {
                 run_id: opts.run_id.clone(),
                 started: SystemTime::now(),
                 log_files,
+                discard: janitor.discard(),
             },
             opts,
             sinks,
@@ -281,7 +288,7 @@ impl<'a> Scheduler<'a> {
 
     /// Run the plan to the end. Returns every suite's result (in plan order) and the summary.
     pub(crate) async fn run(mut self) -> (Vec<SuiteResult>, Summary, RunInfo) {
-        let mut stops = StopSignals::new();
+        let mut stops = StopSignals::new(&self.opts.stops);
         self.started = Instant::now();
         self.run.started = SystemTime::now();
         emit(&mut self.sinks, self.plan, &self.run, &Event::RunStarted);
@@ -612,11 +619,11 @@ impl<'a> Scheduler<'a> {
             if !t.as_bytes().contains(&b'{') {
                 return t.to_owned();
             }
-            let t = exec::replace(t, "{worker}", worker_text.as_bytes());
-            let t = exec::replace(&t, "{suite}", s.name.as_bytes());
-            let t = exec::replace(&t, "{attempt}", attempt_text.as_bytes());
-            let t = exec::replace(&t, "{tmpdir}", tmp_text.as_bytes());
-            exec::replace(&t, "{run_id}", self.run.run_id.as_bytes())
+            let t = command::replace(t, "{worker}", worker_text.as_bytes());
+            let t = command::replace(&t, "{suite}", s.name.as_bytes());
+            let t = command::replace(&t, "{attempt}", attempt_text.as_bytes());
+            let t = command::replace(&t, "{tmpdir}", tmp_text.as_bytes());
+            command::replace(&t, "{run_id}", self.run.run_id.as_bytes())
         };
         // A batch's retry runs only the items the core chose; its items are never filled.
         let command = match &s.part {
@@ -1040,7 +1047,7 @@ async fn precise_until(t: Option<Instant>) {
 struct StopSignals(Vec<Signal>);
 
 impl StopSignals {
-    fn new() -> StopSignals {
+    fn new(count: &StopCount) -> StopSignals {
         let kinds = [
             SignalKind::interrupt(),
             SignalKind::terminate(),
@@ -1049,12 +1056,7 @@ impl StopSignals {
         ];
         let signals = kinds.into_iter().filter_map(|k| signal(k).ok()).collect();
         // From now on a Lua callback that loops cannot hold them up (`lua::hooks`).
-        crate::lua::hooks::count_stop_signals(&[
-            libc::SIGINT,
-            libc::SIGTERM,
-            libc::SIGHUP,
-            libc::SIGQUIT,
-        ]);
+        count.arm();
         StopSignals(signals)
     }
 

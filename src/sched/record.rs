@@ -1,12 +1,12 @@
 //! The run's record, built by the driver as the run goes: a suite's entry when the suite ends
 //! (its failed attempts' output tails read from its log then: the one read of a log for the
 //! reports), the whole record when the run ends. Reads only this run's logs, through
-//! `exec::read_tail` (never through a link, never waiting on a FIFO, bounded).
+//! `tail::read_tail` (never through a link, never waiting on a FIFO, bounded).
 
 use std::path::{Path, PathBuf};
 
+use crate::command::CommandLine;
 use crate::event::{LimiterStats, RunInfo, ServiceRecord, Status, SuiteResult, Summary};
-use crate::exec::CommandLine;
 use crate::plan::Plan;
 use crate::record::{
     self, Attempt, Batch, FORMAT_VERSION, Limiter, Record, Service, Suite, TAIL_LINES, TEXT_BUDGET,
@@ -216,7 +216,7 @@ pub(crate) fn test_case(c: &crate::batch::results::TestCase, items: &[(String, f
 /// The last [`TAIL_LINES`] lines of one attempt's output (`range` in the log), colour codes
 /// removed; `None` when it printed nothing.
 fn tail(log: &Path, range: (u64, u64)) -> Option<String> {
-    let text = strip_ansi(&crate::exec::read_tail(log, range.0, range.1));
+    let text = strip_ansi(&crate::tail::read_tail(log, range.0, range.1));
     let lines = last_lines(&text, TAIL_LINES);
     (!lines.is_empty()).then(|| lines.join("\n"))
 }

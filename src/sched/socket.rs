@@ -273,7 +273,7 @@ pub(crate) async fn precise_sleep_until(deadline: Instant) {
     }
     let _ = tokio::task::spawn_blocking(move || {
         // A pool thread must not take SIGCHLD away from the scheduler's thread.
-        crate::exec::block_signals_in_this_thread();
+        crate::os::process::block_signals_in_this_thread();
         std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
     })
     .await;

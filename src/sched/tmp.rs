@@ -93,7 +93,7 @@ impl TmpDirs {
 /// Whether `dir` is an empty folder: three system calls on Linux (`getdents64`), `readdir`
 /// elsewhere.
 fn is_empty(dir: &Path) -> bool {
-    crate::exec::platform::is_empty_dir(dir)
+    crate::os::is_empty_dir(dir)
 }
 
 #[cfg(test)]

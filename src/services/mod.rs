@@ -60,7 +60,7 @@ struct Live {
     /// Its process's own environment (filled), also a `cmd` check's.
     process_env: Vec<(String, OsString)>,
     /// The `cmd` check, filled.
-    check_cmd: Option<exec::CommandLine>,
+    check_cmd: Option<crate::command::CommandLine>,
     /// Where its output begins in its log (after the header line).
     output_from: u64,
     env_file: PathBuf,
@@ -650,21 +650,21 @@ impl Vars<'_> {
                 None => "{port}".to_owned(),
                 Some(n) => format!("{{port:{n}}}"),
             };
-            out = exec::replace(&out, &key, port.as_bytes());
+            out = crate::command::replace(&out, &key, port.as_bytes());
         }
         if let Some(w) = &self.worker {
-            out = exec::replace(&out, "{worker}", w.as_bytes());
+            out = crate::command::replace(&out, "{worker}", w.as_bytes());
         }
-        out = exec::replace(&out, "{suite}", self.name.as_bytes());
-        out = exec::replace(&out, "{attempt}", b"1");
-        out = exec::replace(&out, "{tmpdir}", self.tmpdir.as_bytes());
-        exec::replace(&out, "{run_id}", self.run_id.as_bytes())
+        out = crate::command::replace(&out, "{suite}", self.name.as_bytes());
+        out = crate::command::replace(&out, "{attempt}", b"1");
+        out = crate::command::replace(&out, "{tmpdir}", self.tmpdir.as_bytes());
+        crate::command::replace(&out, "{run_id}", self.run_id.as_bytes())
     }
 }
 
 /// The end of a failed instance's log, as a failure it causes shows it (bounded).
 pub(crate) fn tail_text(f: &ServiceFailure) -> Vec<u8> {
-    exec::read_tail(&f.log, f.tail.0, f.tail.1)
+    crate::tail::read_tail(&f.log, f.tail.0, f.tail.1)
 }
 
 #[cfg(test)]

@@ -43,6 +43,18 @@ Cases:
   rfifo      the results file swapped between a FIFO and a regular file while ptest reads it,
              50 runs: how many hung (30 s), how many read it, how many refused the FIFO.
 
+Attacks of issue 25 (root, Linux):
+  reuse      100 forced reuses of a lingering group's number for each of: the Linux sweep, the
+             portable sweep (PTEST_PLATFORM=posix), the watchdog on each path. Ten suites per run
+             each leave a background child that keeps their group a moment; once it emptied, the
+             group's number is forced onto an unrelated `setsid sleep` (ns_last_pid), then the run
+             ends (or ptest is SIGKILLed). Counts the unrelated processes that were signalled.
+  sigkill200 200 SIGKILLs of ptest at random moments of a busy run (suites starting children and
+             setsid daemons, and a config that starts a process while it is evaluated), on each
+             platform path: counts the processes left once the watchdog is done.
+  evalstop   SIGTERM, SIGINT and SIGHUP (10 each) to ptest while the config waits on an
+             `io.popen` listing: counts the listings left running.
+
 Leftover processes are found by a marker only these suites carry on their command line.
 """
 
@@ -571,12 +583,189 @@ def case_longline(d):
     return ok, f"exit {r.returncode} in {wall:.2f} s; client: {text}"
 
 
+REUSE_SUITES = 10
+
+REUSE_CONFIG = """
+for i = 1, %d do
+  ptest.suite { name = 'lingers' .. i, cmd = 'echo $$ > lingers' .. i .. '.pid; (sleep 0.3; echo > lingered' .. i .. ') & exit 0' }
+end
+ptest.suite { name = 'holds', cmd = 'echo $$ > holds.pid; while [ ! -e reused ]; do sleep 0.02; done' }
+""" % REUSE_SUITES
+
+
+def force_pid(want, cwd, limit=10.0):
+    """An unrelated `setsid sleep` (not ptest's) with pid `want`, or None."""
+    until = time.monotonic() + limit
+    while time.monotonic() < until:
+        with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+            f.write(str(want - 1))
+        env = {k: v for k, v in os.environ.items() if k != "PTEST_RUN_ID"}
+        p = subprocess.Popen(["setsid", "sleep", "120"], cwd=cwd, env=env,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if p.pid == want:
+            return p
+        p.kill()
+        p.wait()
+        time.sleep(0.005)
+    return None
+
+
+def wait_for(cond, limit):
+    until = time.monotonic() + limit
+    while time.monotonic() < until:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return cond()
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def reuse_round(d, env, kill):
+    """One run: returns (forced reuses, unrelated processes signalled)."""
+    write(d, REUSE_CONFIG)
+    for n in os.listdir(d):
+        if n != "ptest.lua" and os.path.isfile(os.path.join(d, n)):
+            os.remove(os.path.join(d, n))
+    p = subprocess.Popen([PTEST, "-q", "-j", str(REUSE_SUITES + 1), "ptest.lua"], cwd=d, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ready = wait_for(lambda: all(os.path.exists(os.path.join(d, f"lingered{i}")) for i in range(1, REUSE_SUITES + 1))
+                     and os.path.exists(os.path.join(d, "holds.pid")), 60)
+    unrelated = []
+    if ready:
+        for i in range(1, REUSE_SUITES + 1):
+            with open(os.path.join(d, f"lingers{i}.pid")) as f:
+                group = int(f.read())
+            u = force_pid(group, d)
+            if u:
+                unrelated.append(u)
+    if kill:
+        p.kill()
+        p.wait()
+        with open(os.path.join(d, "holds.pid")) as f:
+            holds = int(f.read())
+        wait_for(lambda: not alive(holds), 20)
+        time.sleep(2.5)
+    else:
+        open(os.path.join(d, "reused"), "w").close()
+        p.wait(timeout=120)
+    hit = sum(1 for u in unrelated if u.poll() is not None)
+    for u in unrelated:
+        u.kill()
+        u.wait()
+    return len(unrelated), hit
+
+
+def case_reuse(d):
+    if os.geteuid() != 0:
+        return False, "needs root (ns_last_pid)"
+    base = dict(os.environ)
+    base.pop("PTEST_RUN_ID", None)
+    posix = dict(base, PTEST_PLATFORM="posix")
+    parts, ok = [], True
+    for label, env, kill in (("linux sweep", base, False), ("posix sweep", posix, False),
+                             ("linux watchdog", base, True), ("posix watchdog", posix, True)):
+        forced = hit = 0
+        while forced < 100:
+            f, h = reuse_round(d, env, kill)
+            if f == 0:
+                break
+            forced += f
+            hit += h
+        ok = ok and forced >= 100 and hit == 0
+        parts.append(f"{label}: {hit} unrelated signalled in {forced} forced reuses")
+    return ok, "; ".join(parts)
+
+
+KILL_MARKER = "2718.28"
+
+KILL_CONFIG = """
+local f = io.popen("sleep %(m)s & echo $!")
+f:read("l")
+f:close()
+for i = 1, 60 do
+  local cmd = 'sleep %(m)s & sleep 0.0' .. (i %% 10) .. '; '
+  if i %% 3 == 0 then cmd = cmd .. 'setsid sleep %(m)s & ' end
+  if i %% 7 == 0 then cmd = cmd .. '(sleep %(m)s &) ; ' end
+  ptest.suite { name = 'k' .. i, cmd = cmd .. 'exit 0' }
+end
+""" % {"m": KILL_MARKER}
+
+
+def case_sigkill200(d):
+    import random
+    rnd = random.Random(25)
+    write(d, KILL_CONFIG)
+    parts, ok = [], True
+    for label, extra in (("linux", {}), ("posix", {"PTEST_PLATFORM": "posix"})):
+        env = dict(os.environ, **extra)
+        env.pop("PTEST_RUN_ID", None)
+        orphans = runs = 0
+        for _ in range(200):
+            p = subprocess.Popen([PTEST, "-q", "-j", "16", "ptest.lua"], cwd=d, env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rnd.uniform(0.0, 0.6))
+            p.kill()
+            p.wait()
+            runs += 1
+            # The watchdog's grace is 2 s; what is left after it is an orphan.
+            wait_for(lambda: not [q for q in leftovers(KILL_MARKER) if alive(q)], 6)
+            left = [q for q in leftovers(KILL_MARKER) if alive(q)]
+            orphans += len(left)
+            for q in left:
+                try:
+                    os.kill(q, signal.SIGKILL)
+                except OSError:
+                    pass
+        ok = ok and orphans == 0
+        parts.append(f"{label}: {orphans} orphans after {runs} SIGKILLs")
+    return ok, "; ".join(parts)
+
+
+EVAL_CONFIG = """
+local f = io.popen("sh -c 'echo $$ > lister.pid; exec sleep %s'")
+f:read("a")
+ptest.suite { name = 'a', cmd = 'true' }
+""" % KILL_MARKER
+
+
+def case_evalstop(d):
+    write(d, EVAL_CONFIG)
+    parts, ok = [], True
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        left_total = 0
+        for _ in range(10):
+            pidfile = os.path.join(d, "lister.pid")
+            if os.path.exists(pidfile):
+                os.remove(pidfile)
+            p = subprocess.Popen([PTEST, "-q", "ptest.lua"], cwd=d,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_for(lambda: os.path.exists(pidfile) and open(pidfile).read().endswith("\n"), 20)
+            p.send_signal(sig)
+            p.wait()
+            wait_for(lambda: not [q for q in leftovers(KILL_MARKER) if alive(q)], 6)
+            left = [q for q in leftovers(KILL_MARKER) if alive(q)]
+            left_total += len(left)
+            for q in left:
+                os.kill(q, signal.SIGKILL)
+        ok = ok and left_total == 0
+        parts.append(f"{signal.Signals(sig).name}: {left_total} left in 10")
+    return ok, "; ".join(parts)
+
+
 CASES = {"j256": case_j256, "timeouts": case_timeouts, "names": case_names,
          "closed": case_closed, "sigterm": case_sigterm, "sigkill": case_sigkill,
          "sighup": case_sighup, "nproc": case_nproc, "verbose64": case_verbose64,
          "conns": case_conns, "longline": case_longline,
          "rtext": case_rtext, "rnested": case_rnested, "rgosub": case_rgosub,
-         "rgodeep": case_rgodeep, "rnomatch": case_rnomatch, "rfifo": case_rfifo}
+         "rgodeep": case_rgodeep, "rnomatch": case_rnomatch, "rfifo": case_rfifo,
+         "reuse": case_reuse, "sigkill200": case_sigkill200, "evalstop": case_evalstop}
 
 
 def main():

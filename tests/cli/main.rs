@@ -34,6 +34,7 @@ mod messages;
 mod node_preset;
 mod outputs;
 mod overrides;
+mod pid_reuse;
 mod platforms;
 mod probe;
 mod processes;

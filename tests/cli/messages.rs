@@ -85,3 +85,32 @@ ptest.suite { name = "argv", cmd = { "pytestt-argv" } }
     // ptest's own start found no program: that, and only that, is "command not found".
     assert_eq!(message(&r, "argv"), "command not found: pytestt-argv");
 }
+
+/// An array `cmd` is exec'd by ptest itself: when the file is there but the interpreter its
+/// `#!` line names is not, the message names the interpreter, not the script (issue 25.9).
+#[test]
+fn a_missing_interpreter_is_named_for_an_array_cmd() {
+    let p = Project::new(
+        r#"
+ptest.suite { name = "script", cmd = { "./t.sh", "-x" } }
+ptest.suite { name = "absent", cmd = { "./nothere.sh" } }
+"#,
+    );
+    p.file("t.sh", "#!/no/such/python9 -u\necho hi\n");
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(p.join("t.sh"))
+        .status()
+        .unwrap();
+    let out = p.run(&[]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let r = report(&p);
+    assert_eq!(
+        message(&r, "script"),
+        "cannot start ./t.sh: its interpreter /no/such/python9 (from its #! line) was not found"
+    );
+    assert_eq!(message(&r, "absent"), "command not found: ./nothere.sh");
+    // The log says it too.
+    let log = std::fs::read_to_string(p.join("test-logs/script.log")).unwrap();
+    assert!(log.contains("its interpreter /no/such/python9"), "{log}");
+}

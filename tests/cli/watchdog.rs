@@ -20,7 +20,7 @@ fn sigkill_of_ptest_leaves_no_suite_running() {
             s.all
                 .iter()
                 .any(|x| x.name == format!("s{i}") && x.pids.len() == 2)
-        }) && p.p.join("deaf-child.pid").exists()
+        }) && std::fs::read_to_string(p.p.join("deaf-child.pid")).is_ok_and(|s| s.ends_with('\n'))
     });
     assert!(started, "suites did not start: {:?}", p.spans().names());
     let pids: Vec<i32> = p.spans().all.iter().flat_map(|s| s.pids.clone()).collect();
@@ -100,4 +100,65 @@ ptest.suite { name = "a", cmd = probe("a", 0) }
         gone,
         "processes the config started outlived ptest: {left:?}"
     );
+}
+
+/// A daemon that left its suite's group (`setsid`) has no group ptest announced: the watchdog
+/// finds it by the run's id in its environment (issue 25.2).
+#[test]
+fn sigkill_of_ptest_leaves_no_setsid_daemon() {
+    let p = Probed::new(
+        "ptest.suite { name = 'd', cmd = \"setsid sh -c 'echo $$ > daemon.pid; exec sleep 300' & sleep 300\" }\n",
+    );
+    let mut child = p.spawn(&[]);
+    assert!(
+        wait_until(Duration::from_secs(20), || p.p.join("daemon.pid").exists()
+            && std::fs::read_to_string(p.p.join("daemon.pid"))
+                .is_ok_and(|s| s.ends_with('\n'))),
+        "the daemon did not start"
+    );
+    let daemon = pid_in(&p.p, "daemon.pid");
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    let gone = wait_until(Duration::from_secs(20), || !alive(daemon));
+    if !gone {
+        // SAFETY: kills a process this test's suite started.
+        unsafe { libc::kill(daemon, libc::SIGKILL) };
+    }
+    assert!(gone, "a setsid daemon outlived a SIGKILLed ptest");
+}
+
+/// What the config starts while it is evaluated (a preset's `go list`, `cargo test --no-run`)
+/// is the run's from the config's first line: a stop signal to ptest then stops it too
+/// (issue 25.6).
+#[test]
+fn a_stop_signal_during_evaluation_leaves_nothing_the_config_started() {
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        let p = Probed::new(
+            r#"
+local f = io.popen("sh -c 'echo $$ > lister.pid; exec sleep 300'")
+f:read("a")
+ptest.suite { name = "a", cmd = "true" }
+"#,
+        );
+        let mut child = p.spawn(&[]);
+        assert!(
+            wait_until(Duration::from_secs(20), || std::fs::read_to_string(
+                p.p.join("lister.pid")
+            )
+            .is_ok_and(|s| s.ends_with('\n'))),
+            "the config's listing did not start"
+        );
+        let lister = pid_in(&p.p, "lister.pid");
+        crate::probe::signal(&child, sig);
+        let _ = crate::probe::wait_exit(&mut child, Duration::from_secs(30));
+        let gone = wait_until(Duration::from_secs(20), || !alive(lister));
+        if !gone {
+            // SAFETY: kills a process this test's config started.
+            unsafe { libc::kill(lister, libc::SIGKILL) };
+        }
+        assert!(
+            gone,
+            "signal {sig} during evaluation left the config's process running"
+        );
+    }
 }

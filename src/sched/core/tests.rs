@@ -35,7 +35,7 @@ fn suite(name: &str) -> SuiteDecl {
     SuiteDecl {
         origin: origin(1),
         name: name.to_owned(),
-        cmd: crate::exec::CommandLine::Shell("true".into()),
+        cmd: crate::command::CommandLine::Shell("true".into()),
         description: None,
         category: "default".into(),
         tags: Vec::new(),
@@ -62,7 +62,7 @@ fn service(name: &str) -> ServiceDecl {
     ServiceDecl {
         origin: origin(1),
         name: name.to_owned(),
-        cmd: crate::exec::CommandLine::Shell("server".into()),
+        cmd: crate::command::CommandLine::Shell("server".into()),
         description: None,
         cwd: None,
         env: BTreeMap::new(),

@@ -23,7 +23,7 @@ use std::ffi::{CString, c_char, c_int, c_long, c_void};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 
-use crate::exec::spawn::{BaseEnv, Step};
+use super::spawn::{BaseEnv, Step};
 
 /// Everything the child reads, prepared by the parent before the clone, and where it reports a
 /// failure. It lives in a slot until the child has exec'd or exited (invariant 3).

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::child::{Child, child_main};
-use crate::exec::spawn::{BaseEnv, Dispositions, ExecStrings, Request, SpawnError, Step};
+use super::spawn::{BaseEnv, Dispositions, ExecStrings, Request, SpawnError, Step};
 
 /// The child's stack. It runs only until `execve`, through a few system calls.
 const STACK_SIZE: usize = 64 * 1024;
@@ -60,7 +60,7 @@ pub(super) fn spawn(
         cwd,
         stdin: req.stdin.as_raw_fd(),
         output: req.output.as_raw_fd(),
-        nofile: req.nofile.map(|limit| [limit.rlim_cur, limit.rlim_max]),
+        nofile: req.nofile.map(|limit| [limit.soft, limit.hard]),
         failed_step: AtomicU8::new(Step::None as u8),
         errno: AtomicI32::new(0),
     };

@@ -1,9 +1,10 @@
-//! The one seam between ptest and the calls that differ between operating systems: starting a
-//! suite's process, learning that children ended, finding processes that left their group, and
-//! the few file calls with a faster Linux form. Everything else in ptest calls these functions
-//! and never names a Linux-only call itself. Must not know about attempts, logs or the plan.
+//! The operating system behind one seam: every `libc` call and every `unsafe` block for the OS
+//! in ptest lives under this folder, behind safe functions that own their request types
+//! (`spawn::Request`, `wait::Exit`, `procs::Table`). The rest of ptest calls these, or rustix and
+//! std for what is trivial, and never names `libc` itself. Must not know about attempts, logs,
+//! the plan or the run.
 //!
-//! Two implementations sit behind it:
+//! Two implementations sit behind the calls that differ between systems:
 //! - `linux` (with `clone` and `child`): a clone sharing ptest's memory that does not wait for
 //!   the exec, SIGCHLD from a signalfd, ptest as the child subreaper (daemons reparent to it),
 //!   `renameat2(RENAME_EXCHANGE)`, `getdents64`, `SCHED_IDLE` and `posix_fadvise`.
@@ -13,7 +14,10 @@
 //!   subreaper to bring daemonized grandchildren back to ptest.
 //!
 //! Linux uses the first unless `PTEST_PLATFORM=posix` is set, so that CI runs the whole
-//! integration suite on the path macOS takes; elsewhere only the second is built.
+//! integration suite on the path macOS takes; elsewhere only the second is built. The rest:
+//! `spawn` (what a start needs), `process` (process-wide setup, signals and process groups),
+//! `wait` (reaping), `procs` (the process table, and proving a group is ptest's), `fs` (the few
+//! file calls std lacks).
 
 // The fast start makes its own system calls (`child.rs`), written for these two.
 #[cfg(all(
@@ -30,13 +34,22 @@ mod clone;
 mod linux;
 mod posix;
 
+pub(crate) mod fs;
+pub(crate) mod process;
+pub(crate) mod procs;
+pub(crate) mod spawn;
+pub(crate) mod wait;
+
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use crate::exec::spawn::{BaseEnv, Dispositions, Request, SpawnError};
+use spawn::{BaseEnv, Dispositions, Request, SpawnError};
+
+/// A process id, and the number of the group a process leads.
+pub(crate) type Pid = libc::pid_t;
 
 /// Which implementation this process uses, chosen once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,23 +172,6 @@ impl ChildSignals {
     }
 }
 
-/// A process the end-of-run sweep must stop: one that no executor waits for.
-pub(crate) struct Stray {
-    pub pid: libc::pid_t,
-    pub pgid: libc::pid_t,
-}
-
-/// Processes ptest started (or their descendants) that left every group it knows: with the
-/// subreaper, ptest's children that no executor registered; otherwise every process whose
-/// environment holds `marker` (`PTEST_RUN_ID=...`, which every suite of the run inherits).
-pub(crate) fn strays(marker: Option<&OsStr>) -> Vec<Stray> {
-    #[cfg(target_os = "linux")]
-    if linux() {
-        return linux::orphans();
-    }
-    marker.map_or_else(Vec::new, posix::carrying)
-}
-
 /// Whether ptest is the child subreaper: orphaned descendants are then its children, and their
 /// end a SIGCHLD to it.
 pub(crate) fn is_subreaper() -> bool {
@@ -243,17 +239,6 @@ pub(crate) fn max_signal() -> libc::c_int {
     // macOS and the BSDs number theirs 1 to 31 (NSIG is 32 there).
     #[cfg(not(target_os = "linux"))]
     return 31;
-}
-
-/// Peak resident size from `wait4`'s rusage in kilobytes: Linux counts `ru_maxrss` in
-/// kilobytes, macOS in bytes.
-pub(crate) fn max_rss_kb(ru_maxrss: libc::c_long) -> u64 {
-    let raw = ru_maxrss.max(0) as u64;
-    if cfg!(target_os = "macos") {
-        raw / 1024
-    } else {
-        raw
-    }
 }
 
 #[cfg(test)]

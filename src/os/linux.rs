@@ -1,5 +1,5 @@
 //! Linux's fast paths behind the platform seam, other than starting processes (`clone`,
-//! `child`): the child subreaper and the scan for its orphans, SIGCHLD from a signalfd,
+//! `child`): the child subreaper, SIGCHLD from a signalfd,
 //! `pipe2`, `getdents64`, `renameat2(RENAME_EXCHANGE)`, `SCHED_IDLE` and `posix_fadvise`.
 //! Must not know about attempts, logs or the plan.
 
@@ -12,8 +12,6 @@ use std::path::Path;
 
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
-
-use super::Stray;
 
 pub(super) fn become_subreaper() -> io::Result<()> {
     // SAFETY: PR_SET_CHILD_SUBREAPER takes one integer argument and touches no memory of ours.
@@ -112,37 +110,6 @@ fn drain(fd: &OwnedFd) {
             return;
         }
     }
-}
-
-/// Children of ptest (the subreaper: orphans are reparented to it), from /proc. The caller
-/// leaves out those an executor waits for.
-pub(super) fn orphans() -> Vec<Stray> {
-    let me = std::process::id() as libc::pid_t;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|entry| {
-            let child: libc::pid_t = entry.ok()?.file_name().to_str()?.parse().ok()?;
-            let (parent, group) = parent_and_group(child)?;
-            (parent == me).then_some(Stray {
-                pid: child,
-                pgid: group,
-            })
-        })
-        .collect()
-}
-
-/// The parent pid and process group from /proc/PID/stat.
-fn parent_and_group(process: libc::pid_t) -> Option<(libc::pid_t, libc::pid_t)> {
-    let stat = std::fs::read_to_string(format!("/proc/{process}/stat")).ok()?;
-    // The command name in parentheses may itself contain spaces and parentheses.
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    let mut fields = after_name.split_whitespace();
-    let _state = fields.next()?;
-    let parent = fields.next()?.parse().ok()?;
-    let group = fields.next()?.parse().ok()?;
-    Some((parent, group))
 }
 
 /// One directory read answers when it returns only `.` and `..` with most of the buffer to

@@ -3,6 +3,7 @@
 //! request, and why a start failed. A suite's start is ptest's hottest path: the environment is
 //! not rebuilt per start where the path allows it.
 //!
+//! The request types are the OS seam's own: `exec` fills them in, the platform paths read them.
 //! Must not wait for the child (only the reaper does) nor know about logs or attempts.
 
 use std::ffi::{CStr, CString, OsStr, OsString};
@@ -10,9 +11,6 @@ use std::io;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
-use std::sync::Arc;
-
-use crate::exec::platform;
 
 /// ptest's own environment, captured once, as `KEY=VALUE` C strings ready for `execve`.
 pub(crate) struct BaseEnv {
@@ -92,7 +90,7 @@ pub(crate) struct Dispositions {
 impl Dispositions {
     pub(crate) fn current() -> Dispositions {
         let mut reset = Vec::new();
-        for sig in 1..=platform::max_signal() {
+        for sig in 1..=super::max_signal() {
             if sig == libc::SIGKILL || sig == libc::SIGSTOP {
                 continue;
             }
@@ -116,8 +114,8 @@ impl Dispositions {
     }
 
     #[cfg(test)]
-    pub(crate) fn resets(&self, sig: libc::c_int) -> bool {
-        self.reset.contains(&sig)
+    pub(crate) fn resets(&self, sig: rustix::process::Signal) -> bool {
+        self.reset.contains(&sig.as_raw())
     }
 }
 
@@ -151,7 +149,7 @@ pub(crate) struct Request<'a> {
     pub output: BorrowedFd<'a>,
     pub stdin: BorrowedFd<'a>,
     /// Set when ptest raised its own limit: the child gets this one back.
-    pub nofile: Option<libc::rlimit>,
+    pub nofile: Option<super::process::Limit>,
 }
 
 impl SpawnError {
@@ -230,32 +228,6 @@ impl ExecStrings {
             envp,
         })
     }
-}
-
-/// Starts the process in its own session and process group, with stdin from `stdin`, stdout and stderr on
-/// `output`, signal dispositions and mask as a fresh process expects, and returns its pid.
-///
-/// It returns before the child has exec'd (on both paths): a failure before the exec is then
-/// reported when the child ends with status 127, by [`take_failure`].
-pub(crate) fn spawn(
-    base: &Arc<BaseEnv>,
-    signals: &Dispositions,
-    req: &Request<'_>,
-) -> Result<libc::pid_t, SpawnError> {
-    platform::spawn(base, signals, req)
-}
-
-/// The failure the child `pid` recorded before it could exec, once it has ended (its status is
-/// then 127). `None` when it exec'd, or when it is not a child [`spawn`] started. Asked once:
-/// the record is gone afterwards.
-pub(crate) fn take_failure(pid: libc::pid_t) -> Option<SpawnError> {
-    platform::take_failure(pid)
-}
-
-/// Whether `pid`, a child [`spawn`] started, has not exec'd (nor exited) yet: it may then still
-/// be in ptest's own session and group, and a signal must go to the process itself.
-pub(crate) fn before_exec(pid: libc::pid_t) -> bool {
-    platform::before_exec(pid)
 }
 
 /// `/dev/null`, opened once, for every child's stdin.

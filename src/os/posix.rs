@@ -5,7 +5,7 @@
 //! plan.
 
 use std::collections::BTreeMap;
-use std::ffi::{CStr, CString, OsStr};
+use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -14,8 +14,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
-use super::Stray;
-use crate::exec::spawn::{BaseEnv, Dispositions, ExecStrings, Request, SpawnError, Step};
+use super::spawn::{BaseEnv, Dispositions, ExecStrings, Request, SpawnError, Step};
 
 /// Starts the process with `fork` and `execve` and, as Linux's fast path does, without waiting
 /// for the exec: `std::process` (and `posix_spawn`) wait until the child has exec'd, and on a
@@ -48,6 +47,10 @@ pub(super) fn spawn(
     };
     let stdin = req.stdin.as_raw_fd();
     let output = req.output.as_raw_fd();
+    let nofile = req.nofile.map(|limit| libc::rlimit {
+        rlim_cur: limit.soft,
+        rlim_max: limit.hard,
+    });
     let reset = signals.reset();
 
     let mut reports = reports();
@@ -84,7 +87,7 @@ pub(super) fn spawn(
                 stdin,
                 output,
                 reset,
-                nofile: req.nofile.as_ref(),
+                nofile: nofile.as_ref(),
                 report,
             })
         }
@@ -281,39 +284,6 @@ pub(super) fn take_failure(pid: libc::pid_t) -> Option<SpawnError> {
 /// group does not exist yet, and a signal must go to the process itself.
 pub(super) fn before_exec(pid: libc::pid_t) -> bool {
     reports().running.contains_key(&pid)
-}
-
-/// Every process but ptest whose environment holds `marker` exactly (`KEY=VALUE`). Without a
-/// subreaper, a daemon that left its group (`setsid`, a double fork) is reparented to init and
-/// no longer ptest's to find by parentage, but it still carries the environment its suite
-/// started with: Jenkins finds a build's leftovers the same way (`BUILD_ID`). A process that
-/// clears its environment escapes this; the watchdog's process groups still catch the rest.
-pub(super) fn carrying(marker: &OsStr) -> Vec<Stray> {
-    use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
-    let Ok(mut system) = System::new() else {
-        return Vec::new();
-    };
-    system.refresh_processes_specifics(
-        ProcessesToUpdate::All,
-        true,
-        ProcessRefreshKind::nothing().with_environ(UpdateKind::Always),
-    );
-    let me = std::process::id();
-    system
-        .processes()
-        .iter()
-        .filter(|(pid, process)| {
-            pid.as_u32() != me
-                && process.thread_kind().is_none()
-                && process.environ().iter().any(|entry| entry == marker)
-        })
-        .map(|(pid, _)| {
-            let pid = pid.as_u32() as libc::pid_t;
-            // SAFETY: getpgid only reads the process table.
-            let group = unsafe { libc::getpgid(pid) };
-            Stray { pid, pgid: group }
-        })
-        .collect()
 }
 
 pub(super) fn unblock_child_signal() {
