@@ -185,10 +185,14 @@ fn targets(run: &Run, table: &Table) -> Vec<(Proc, bool)> {
         }
     }
     let me = std::process::id() as Pid;
-    for p in table.carriers() {
-        let in_group = out.iter().any(|(m, _)| m.group == p.group);
-        if p.pid != me && !in_group {
-            out.push((*p, false));
+    // A carrier that leads its own group (a `setsid` daemon) is taken with its group; any
+    // other, by itself, unless a group already taken holds it.
+    let mut carriers: Vec<&Proc> = table.carriers().filter(|p| p.pid != me).collect();
+    carriers.sort_by_key(|p| p.pid != p.group);
+    for p in carriers {
+        let in_group = out.iter().any(|(m, group)| *group && m.group == p.group);
+        if !in_group {
+            out.push((*p, p.pid == p.group));
         }
     }
     out
@@ -231,5 +235,63 @@ fn stop(run: &Run) {
             send(&now, Signal::KILL);
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(pid: Pid, group: Pid, start: u64, carries: bool) -> Proc {
+        Proc {
+            pid,
+            parent: 1,
+            group,
+            start,
+            carries,
+            zombie: false,
+        }
+    }
+
+    fn found(run: &Run, procs: Vec<Proc>) -> Vec<(Pid, bool)> {
+        let mut t: Vec<(Pid, bool)> = targets(run, &Table::from(procs, 99_999))
+            .iter()
+            .map(|(m, g)| (m.pid, *g))
+            .collect();
+        t.sort_unstable();
+        t
+    }
+
+    #[test]
+    fn what_the_watchdog_stops_is_proven_the_runs() {
+        let run = Run {
+            marker: Some("PTEST_RUN_ID=x".into()),
+            groups: [(100, 7), (200, 9), (300, 0)].into_iter().collect(),
+            folders: Vec::new(),
+        };
+        assert_eq!(
+            found(
+                &run,
+                vec![
+                    // An announced group whose leader is still the process ptest started.
+                    p(100, 100, 7, false),
+                    p(101, 100, 8, false),
+                    // An announced number now someone else's: another start time, no id.
+                    p(200, 200, 12, false),
+                    // An announced group whose leader is gone: proven by a member's id.
+                    p(301, 300, 3, true),
+                    // A daemon that left with setsid, and its child: taken as a group.
+                    p(400, 400, 4, true),
+                    p(401, 400, 5, true),
+                    // A group's leader that ptest never announced has gone; both members carry
+                    // the id: each is stopped by itself.
+                    p(501, 500, 5, true),
+                    p(502, 500, 6, true),
+                    // Unrelated.
+                    p(600, 600, 1, false),
+                ]
+            ),
+            [(100, true), (301, true), (400, true), (501, false), (502, false)]
+        );
     }
 }
