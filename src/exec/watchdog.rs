@@ -17,7 +17,7 @@
 //! descriptor of ptest's. The pid users and CI signal stays ptest's. Must not know about
 //! attempts, logs or the plan.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, BufRead, Write};
@@ -180,7 +180,9 @@ fn number(text: &[u8]) -> Option<Pid> {
 fn targets(run: &Run, table: &Table) -> Vec<(Proc, bool)> {
     let mut out: Vec<(Proc, bool)> = Vec::new();
     for (&pgid, &start) in &run.groups {
-        if let Some(member) = table.proof(pgid, Some((pgid, start))) {
+        // A group of zombies only (ended, not collected yet) has nothing left to stop.
+        let live = table.others().any(|p| p.group == pgid && !p.zombie);
+        if let Some(member) = table.proof(pgid, Some((pgid, start))).filter(|_| live) {
             out.push((member, true));
         }
     }
@@ -219,22 +221,27 @@ fn stop(run: &Run) {
             }
         }
     };
-    let first = targets(run, &Table::scan(marker));
-    if first.is_empty() {
-        return;
-    }
-    send(&first, Signal::TERM);
+    // SIGTERM to each as it is found (a process can start another until it is stopped), then
+    // SIGKILL to whatever is still there after the grace period, until nothing is left or the
+    // kill has been tried for as long again.
+    let mut warned: BTreeSet<(Pid, u64)> = BTreeSet::new();
     let kill_at = Instant::now() + GRACE;
+    let give_up = kill_at + GRACE;
     loop {
-        std::thread::sleep(LOOK_EVERY);
         let now = targets(run, &Table::scan(marker));
-        if now.is_empty() {
+        if now.is_empty() || Instant::now() >= give_up {
             return;
         }
         if Instant::now() >= kill_at {
             send(&now, Signal::KILL);
-            return;
+        } else {
+            let new: Vec<(Proc, bool)> = now
+                .into_iter()
+                .filter(|(p, _)| warned.insert((p.pid, p.start)))
+                .collect();
+            send(&new, Signal::TERM);
         }
+        std::thread::sleep(LOOK_EVERY);
     }
 }
 
@@ -291,7 +298,13 @@ mod tests {
                     p(600, 600, 1, false),
                 ]
             ),
-            [(100, true), (301, true), (400, true), (501, false), (502, false)]
+            [
+                (100, true),
+                (301, true),
+                (400, true),
+                (501, false),
+                (502, false)
+            ]
         );
     }
 }
