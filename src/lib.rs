@@ -138,7 +138,8 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
                 failed = true;
             }
             if let Some(path) = &a.junit {
-                if let Err(e) = report::junit::write_file(path, &report::junit::of_record(&merged), &now)
+                if let Err(e) =
+                    report::junit::write_file(path, &report::junit::of_record(&merged), &now)
                 {
                     let _ = writeln!(
                         std::io::stderr().lock(),
