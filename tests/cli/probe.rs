@@ -298,6 +298,19 @@ pub(crate) fn spawn(p: &Project, args: &[&str]) -> Child {
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr);
+    // The stop signals at their defaults, as a shell starts ptest: a test runner started under
+    // `nohup` (or in a background job) passes SIGHUP (or SIGINT) on ignored, and a ptest that
+    // is sent one before it handles them would then never see it.
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        c.pre_exec(|| {
+            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
     c.spawn().expect("start ptest")
 }
 
