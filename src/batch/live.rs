@@ -16,6 +16,8 @@ const MAX_LINE: usize = 4096;
 pub(crate) struct Live {
     stream: Option<UnixStream>,
     suite: String,
+    /// Lines said that the run has not answered yet.
+    unanswered: usize,
 }
 
 impl Live {
@@ -26,7 +28,11 @@ impl Live {
             .filter(|p| !p.is_empty() && !suite.is_empty())
             .and_then(|p| UnixStream::connect(p).ok())
             .filter(|s| s.set_nonblocking(false).is_ok());
-        Live { stream, suite }
+        Live {
+            stream,
+            suite,
+            unanswered: 0,
+        }
     }
 
     /// Saying nothing.
@@ -35,6 +41,7 @@ impl Live {
         Live {
             stream: None,
             suite: String::new(),
+            unanswered: 0,
         }
     }
 
@@ -57,20 +64,59 @@ impl Live {
             self.stream = None;
             return;
         }
-        drain(s);
+        self.unanswered += 1;
+        self.unanswered = self.unanswered.saturating_sub(drain(s));
     }
 }
 
-/// Read what the run answered so far, without waiting.
-fn drain(s: &mut UnixStream) {
+/// How long a part waits, when it ends, for the run to take the tests it said last.
+const LAST_ANSWERS: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Drop for Live {
+    /// The run answers a line once it holds it: waiting for the last answers before the part
+    /// ends means no test it said is lost when the part's end reaches the run first (the last
+    /// tests of a binary went missing from --events under load). Bounded: a run that stopped
+    /// answering costs at most [`LAST_ANSWERS`].
+    fn drop(&mut self) {
+        let Some(s) = self.stream.as_mut() else {
+            return;
+        };
+        let deadline = std::time::Instant::now() + LAST_ANSWERS;
+        let mut buf = [0u8; 4096];
+        while self.unanswered > 0 {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() || s.set_read_timeout(Some(left)).is_err() {
+                return;
+            }
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    let lines = newlines(&buf[..n]);
+                    self.unanswered = self.unanswered.saturating_sub(lines);
+                }
+            }
+        }
+    }
+}
+
+/// How many answers (lines) `bytes` ends.
+fn newlines(bytes: &[u8]) -> usize {
+    bytes.split(|&b| b == b'\n').count() - 1
+}
+
+/// Read what the run answered so far, without waiting; how many answers (lines) that was.
+fn drain(s: &mut UnixStream) -> usize {
     let mut buf = [0u8; 4096];
     if s.set_nonblocking(true).is_err() {
-        return;
+        return 0;
     }
+    let mut lines = 0;
     while let Ok(n) = s.read(&mut buf) {
         if n == 0 {
             break;
         }
+        lines += newlines(&buf[..n]);
     }
     let _ = s.set_nonblocking(false);
+    lines
 }

@@ -317,7 +317,14 @@ impl<'a> Scheduler<'a> {
                 Some(t) = self.tests.recv() => Woke::Test(t),
             };
             match woke {
-                Woke::Outcome(o) => self.on_outcome(o),
+                Woke::Outcome(o) => {
+                    // A part waits for the run to take its last tests before it ends: they
+                    // are in the channel now, and come before its end.
+                    while let Ok(t) = self.tests.try_recv() {
+                        self.test_ended(&t);
+                    }
+                    self.on_outcome(o);
+                }
                 Woke::Results(r) => self.on_results(r),
                 Woke::Timer(t) => self.feed(Input::Timer(t)),
                 Woke::Signal => self.feed(Input::Signal),
