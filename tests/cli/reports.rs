@@ -493,7 +493,7 @@ fn events_on_stdout_whose_reader_goes_away_stop_the_run_and_say_so() {
         r#"
 ptest.suite { name = "quick", cmd = "while [ ! -e closed ]; do sleep 0.05; done" }
 ptest.suite { name = "long", cmd = "sleep 60; touch long-ended" }
-ptest.suite { name = "later", cmd = "touch later-ran", depends_on = { "quick" } }
+ptest.suite { name = "later", cmd = "sleep 5; touch later-ran", depends_on = { "quick" } }
 "#,
     );
     let mut child = p
@@ -530,6 +530,10 @@ ptest.suite { name = "later", cmd = "touch later-ran", depends_on = { "quick" } 
             .clone()
     };
     assert_eq!(status("long"), "cancelled");
-    assert_eq!(status("later"), "skipped");
+    // The run learns that the reader went away when it writes quick's end; the same step may
+    // already have started `later`, quick's dependent: it is then cancelled, not skipped
+    // (which one depends on how the event write and the start interleave).
+    let later = status("later");
+    assert!(later == "skipped" || later == "cancelled", "{later}");
     assert!(!p.join("long-ended").exists() && !p.join("later-ran").exists());
 }
