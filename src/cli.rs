@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::settings::{Jobs, Shard};
+pub(crate) use crate::settings::{ColorChoice, Jobs, Shard};
+use crate::settings::{Overrides, Selection};
 
 /// `ptest --version` and `ptest version`: the crate's version and, when built from a git
 /// checkout, the commit and its date (build.rs).
@@ -132,14 +133,6 @@ pub(crate) struct AcquireArgs {
     pub timeout: Option<std::time::Duration>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum ColorChoice {
-    #[default]
-    Auto,
-    Always,
-    Never,
-}
-
 /// Options every subcommand shares: which config, which suites, and what overrides it.
 #[derive(Debug, Clone, Args, Default)]
 pub struct ConfigArgs {
@@ -220,6 +213,52 @@ pub struct ConfigArgs {
     /// and the CI systems' parallel-job variables); ptest plan also takes all/N
     #[arg(long, value_name = "K/N")]
     pub shard: Option<ShardArg>,
+}
+
+impl ConfigArgs {
+    /// What these flags ask of the run-wide settings, before precedence (`settings::resolve`
+    /// applies it): `None` where no flag was given.
+    pub(crate) fn overrides(&self) -> Overrides {
+        Overrides {
+            jobs: self.jobs,
+            sequential: self.sequential,
+            fail_fast: if self.fail_fast {
+                Some(true)
+            } else if self.no_fail_fast {
+                Some(false)
+            } else {
+                None
+            },
+            timeout: self.timeout,
+            retries: self.retries,
+            // Made absolute here: suites run in their own folders, and PTEST_LOG must still
+            // point at their log from there.
+            log_dir: self
+                .log_dir
+                .as_deref()
+                .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())),
+            color: self.color,
+            history: self.history.clone(),
+            no_history: self.no_history,
+            shard: match self.shard {
+                Some(ShardArg::One(s)) => Some(s),
+                Some(ShardArg::All(_)) | None => None,
+            },
+        }
+    }
+
+    /// Which suites these flags keep.
+    pub(crate) fn selection(&self) -> Selection {
+        Selection {
+            suites: self.suites.clone(),
+            categories: self.categories.clone(),
+            tags: self.tags.clone(),
+            phases: self.phases.clone(),
+            skip: self.skip.clone(),
+            no_deps: self.no_deps,
+            rerun_failed: self.rerun_failed,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args, Default)]
@@ -386,7 +425,6 @@ mod tests {
     use clap::{CommandFactory, Parser};
 
     use super::*;
-    use crate::settings::Overrides;
 
     fn parse(args: &[&str]) -> Result<Cli, String> {
         Cli::try_parse_from(std::iter::once("ptest").chain(args.iter().copied()))
@@ -466,11 +504,11 @@ mod tests {
     fn the_last_of_fail_fast_and_no_fail_fast_wins() {
         let c = config_args(&["-x", "--no-fail-fast"]);
         assert!(!c.fail_fast && c.no_fail_fast);
-        assert_eq!(Overrides::from_args(&c).fail_fast, Some(false));
+        assert_eq!(c.overrides().fail_fast, Some(false));
         let c = config_args(&["--no-fail-fast", "--fail-fast"]);
         assert!(c.fail_fast && !c.no_fail_fast);
-        assert_eq!(Overrides::from_args(&c).fail_fast, Some(true));
-        assert_eq!(Overrides::from_args(&config_args(&[])).fail_fast, None);
+        assert_eq!(c.overrides().fail_fast, Some(true));
+        assert_eq!(config_args(&[]).overrides().fail_fast, None);
     }
 
     #[test]
@@ -637,7 +675,7 @@ mod tests {
 
     #[test]
     fn the_log_dir_from_the_command_line_is_made_absolute() {
-        let o = Overrides::from_args(&config_args(&["--log-dir", "out/logs", "--retries", "0"]));
+        let o = config_args(&["--log-dir", "out/logs", "--retries", "0"]).overrides();
         let dir = o.log_dir.unwrap();
         assert!(dir.is_absolute(), "{}", dir.display());
         assert!(dir.ends_with("out/logs"));

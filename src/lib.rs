@@ -204,8 +204,7 @@ fn plan_command(a: &cli::PlanArgs) -> Result<u8, Error> {
                 "--format json and github-matrix go with --shard all/N or --shards".into(),
             ));
         }
-        let location = history_location(&a.config);
-        let (plan, rt, _, placed) = load_with(&a.config, &location)?;
+        let (plan, rt, _, placed) = load_given(&given(&a.config, false)?)?;
         let mut text = report::listing::plan_text(&plan);
         if let (Some(sh), Some(placed)) = (plan.settings.shard.value, &placed) {
             let line = report::shards::shard_line(
@@ -230,8 +229,7 @@ fn plan_command(a: &cli::PlanArgs) -> Result<u8, Error> {
         (_, t) => t.map_or(0.0, |t| t.as_secs_f64()),
     };
     let overhead = a.node_overhead.map_or(0.0, |d| d.as_secs_f64());
-    let location = history_location(&a.config);
-    let (whole, rt, _) = evaluate_with(&a.config, &location, shard::whole)?;
+    let (whole, rt, _) = evaluate_given(&given(&a.config, true)?, shard::whole)?;
     let total = match every {
         cli::ShardsArg::Count(n) => n,
         cli::ShardsArg::Auto => {
@@ -276,13 +274,17 @@ fn leave(plan: Plan, runtime: lua::Runtime) {
 /// `ptest stats`: the history beside the config (or `--history`, `PTEST_HISTORY`), as a table.
 fn stats(a: &cli::StatsArgs) -> Result<u8, Error> {
     let config = config_path(a.config.as_deref()).unwrap_or_else(|_| PathBuf::from("ptest.lua"));
-    let location = history::Location::resolve(
-        false,
-        a.history.as_deref(),
-        std::env::var("PTEST_HISTORY").ok(),
-        &config,
-    );
-    let path = location.path().unwrap_or(std::path::Path::new(""));
+    let args = ConfigArgs {
+        config: Some(config.clone()),
+        history: a.history.clone(),
+        ..ConfigArgs::default()
+    };
+    let given = read_given(&args, config);
+    let path = given
+        .history
+        .value
+        .as_deref()
+        .unwrap_or(std::path::Path::new(""));
     let records = history::store::load_records(path).map_err(Error::Setup)?;
     print_stdout(&match a.format {
         cli::StatsFormat::Text => history::stats::text(&records, path),
@@ -295,21 +297,38 @@ fn warn(message: &str) {
     let _ = writeln!(std::io::stderr().lock(), "warning: {message}");
 }
 
-/// Where this command's history is (DESIGN §8).
-fn history_location(args: &ConfigArgs) -> history::Location {
-    // No config found: the error comes from loading it.
-    let config = config_path(args.config.as_deref()).unwrap_or_else(|_| PathBuf::from("ptest.lua"));
-    history::Location::resolve(
-        args.no_history,
-        args.history.as_deref(),
-        std::env::var("PTEST_HISTORY").ok(),
-        &config,
-    )
+/// The config flags and the environment, read once, for the config at `config`.
+fn read_given(args: &ConfigArgs, config: PathBuf) -> settings::Given {
+    let env = |k: &str| std::env::var(k).ok();
+    let mut given = settings::Given::new(config, args.overrides(), args.selection(), &env);
+    given.profile.clone_from(&args.profile);
+    given.vars.clone_from(&args.vars);
+    given
+}
+
+/// What the command line and the environment say about the config to load, read once. A
+/// history that names a folder is refused first, then a config that cannot be found.
+/// `--shard all/N` is only for `ptest plan`'s view of every shard (`every_shard`).
+pub(crate) fn given(args: &ConfigArgs, every_shard: bool) -> Result<settings::Given, Error> {
+    if let (false, Some(cli::ShardArg::All(n))) = (every_shard, args.shard) {
+        return Err(Error::Usage(format!(
+            "--shard all/{n}: a run (or list, graph) is one shard, K/N; all/N is for ptest plan"
+        )));
+    }
+    let found = config_path(args.config.as_deref());
+    // No config found: the history beside where it would be is checked all the same.
+    let config = found
+        .as_ref()
+        .map_or_else(|_| PathBuf::from("ptest.lua"), Clone::clone);
+    let given = read_given(args, config);
+    check_history(given.history.value.as_deref())?;
+    found?;
+    Ok(given)
 }
 
 /// A history that names a folder is refused before the config is evaluated.
-fn check_history(location: &history::Location) -> Result<(), Error> {
-    match location.path() {
+fn check_history(path: Option<&std::path::Path>) -> Result<(), Error> {
+    match path {
         Some(path) if path.is_dir() => Err(Error::Usage(format!(
             "--history: {} is a folder, not a history file",
             path.display()
@@ -321,10 +340,10 @@ fn check_history(location: &history::Location) -> Result<(), Error> {
 /// Read what the declared suites need of the history (a warning when it cannot be read: the
 /// command goes on without it).
 fn read_history(
-    location: &history::Location,
+    path: Option<&std::path::Path>,
     decls: &plan::decl::Declarations,
 ) -> history::store::Loaded {
-    let Some(path) = location.path() else {
+    let Some(path) = path else {
         return history::store::Loaded::default();
     };
     let wanted = history::Wanted::new(
@@ -423,15 +442,14 @@ pub fn find_config(start: &std::path::Path) -> Option<PathBuf> {
 /// Evaluate the config and build the plan, with the command line, environment and history
 /// applied.
 pub fn load(args: &ConfigArgs) -> Result<(Plan, lua::Runtime), Error> {
-    let (plan, runtime, _, _) = load_with(args, &history_location(args))?;
+    let (plan, runtime, _, _) = load_given(&given(args, false)?)?;
     Ok((plan, runtime))
 }
 
-/// `load`, keeping what was read of the history at `location` (a run adds to it at the end),
-/// and on a shard where it stands among the others.
-fn load_with(
-    args: &ConfigArgs,
-    location: &history::Location,
+/// `load` from what the command line and environment gave, keeping what was read of the
+/// history (a run adds to it at the end), and on a shard where it stands among the others.
+fn load_given(
+    given: &settings::Given,
 ) -> Result<
     (
         Plan,
@@ -441,57 +459,44 @@ fn load_with(
     ),
     Error,
 > {
-    if let Some(cli::ShardArg::All(n)) = args.shard {
-        return Err(Error::Usage(format!(
-            "--shard all/{n}: a run (or list, graph) is one shard, K/N; all/N is for ptest plan"
-        )));
-    }
-    let ((plan, placed), runtime, loaded) = evaluate_with(args, location, |decls, inputs| {
-        plan::build::build_run(decls, inputs, shard::share_of)
+    let ((plan, placed), runtime, loaded) = evaluate_given(given, |decls, settings, facts| {
+        plan::build::build_run(decls, settings, facts, shard::share_of)
     })?;
     Ok((plan, runtime, loaded, placed))
 }
 
-/// Evaluate the config, read what it needs of the history at `location`, and hand the
-/// declarations with the command line, environment and history to `f`, which plans.
-fn evaluate_with<R>(
-    args: &ConfigArgs,
-    location: &history::Location,
-    f: impl FnOnce(plan::decl::Declarations, &plan::build::Inputs<'_>) -> Result<R, Error>,
+/// Evaluate the config, read what it needs of the history, resolve the settings, and hand the
+/// declarations, the settings and the facts (history, the machine) to `f`, which plans.
+fn evaluate_given<R>(
+    given: &settings::Given,
+    f: impl FnOnce(
+        plan::decl::Declarations,
+        Result<settings::Settings, Error>,
+        &plan::build::Facts<'_>,
+    ) -> Result<R, Error>,
 ) -> Result<(R, lua::Runtime, history::store::Loaded), Error> {
-    check_history(location)?;
-    let config = config_path(args.config.as_deref())?;
     let sys = sys::Sys::detect();
     let cpus = sys.cpus;
     let ctx = lua::EvalContext {
         sys,
-        profile: args.profile.clone(),
-        vars: args.vars.clone(),
+        profile: given.profile.clone(),
+        vars: given.vars.clone(),
     };
-    let evaluated = lua::evaluate(&config, &ctx)?;
+    let evaluated = lua::evaluate(&given.config, &ctx)?;
     // Only now is it known which names to read.
-    let loaded = read_history(location, &evaluated.decls);
-    let history = &loaded.history;
-    let overrides = settings::Overrides::from_args(args);
-    let selection = settings::Selection {
-        suites: args.suites.clone(),
-        categories: args.categories.clone(),
-        tags: args.tags.clone(),
-        phases: args.phases.clone(),
-        skip: args.skip.clone(),
-        no_deps: args.no_deps,
-        rerun: args.rerun_failed.then(|| history.failed_last()),
-    };
-    let env = |k: &str| std::env::var(k).ok();
-    let inputs = plan::build::Inputs {
-        overrides: &overrides,
-        selection: &selection,
-        env: &env,
+    let loaded = read_history(given.history.value.as_deref(), &evaluated.decls);
+    let settings = settings::resolve(
+        given,
+        &evaluated.decls.config,
+        &evaluated.decls.config_dir,
         cpus,
-        history,
+    );
+    let facts = plan::build::Facts {
+        cpus,
+        history: &loaded.history,
         memory_available: &crate::sys::mem_available,
     };
-    let made = f(evaluated.decls, &inputs)?;
+    let made = f(evaluated.decls, settings, &facts)?;
     Ok((made, evaluated.runtime, loaded))
 }
 

@@ -6,11 +6,11 @@
 
 use std::io::Write;
 
-use crate::cli::{self, ConfigArgs};
+use crate::cli;
 use crate::error::Error;
 use crate::{
-    event, exec, exit, history, history_location, io_message, leave, load_with, lua, print_stdout,
-    report, sched, settings, warn,
+    event, exec, exit, given, history, io_message, leave, load_given, lua, print_stdout, report,
+    sched, settings, warn,
 };
 
 /// A run id that sorts by time and is unique enough to name temp folders.
@@ -49,8 +49,9 @@ pub(crate) fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
     // process carrying the run's id.
     let watchdog =
         exec::watchdog::Watchdog::start(std::ffi::OsStr::new(&format!("PTEST_RUN_ID={run_id}")));
+    let given = given(&args.config, false)?;
     // The run's folder is made on another thread while the config is evaluated.
-    let spares = match args.config.jobs {
+    let spares = match given.overrides.jobs {
         Some(settings::Jobs::Count(n)) => Some(n as usize),
         Some(settings::Jobs::Auto) | None => None,
     };
@@ -58,9 +59,8 @@ pub(crate) fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
     // What the config starts with io.popen or os.execute and leaves running is ptest's to
     // stop: it must not pass to init before the executor exists. Failing here only loses that.
     let _ = crate::os::process::become_subreaper();
-    let location = history_location(&args.config);
-    let (plan, runtime, loaded, placed) = load_with(&args.config, &location)?;
-    if args.config.rerun_failed && plan.suites.is_empty() {
+    let (plan, runtime, loaded, placed) = load_given(&given)?;
+    if given.selection.rerun_failed && plan.suites.is_empty() {
         print_stdout("nothing failed last time\n");
         leave(plan, runtime);
         return Ok(exit::OK);
@@ -78,7 +78,7 @@ pub(crate) fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
                     sh.total,
                     if units == 1 { "" } else { "s" }
                 ),
-                _ => nothing_to_run(&args.config, plan.suites.len()),
+                _ => nothing_to_run(&given, plan.suites.len()),
             }
         );
         leave(plan, runtime);
@@ -159,9 +159,12 @@ pub(crate) fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
     });
     let mut github = report::github::GithubSink::detect();
     let stops = crate::os::process::StopCount::default();
-    let mut past = location
-        .path()
-        .map(|p| history::sink::HistorySink::new(p.to_path_buf(), loaded, stops.clone()));
+    let mut past = plan
+        .settings
+        .history
+        .value
+        .as_ref()
+        .map(|p| history::sink::HistorySink::new(p.clone(), loaded, stops.clone()));
     let mut hooks = lua::hooks::Hooks {
         runtime: &runtime,
         stops: stops.clone(),
@@ -229,32 +232,29 @@ pub(crate) fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
 }
 
 /// Why a run has no suite to run, naming the filters given.
-fn nothing_to_run(args: &ConfigArgs, kept: usize) -> String {
+fn nothing_to_run(given: &settings::Given, kept: usize) -> String {
+    let sel = &given.selection;
     let mut filters = Vec::new();
     for (flag, values) in [
-        ("--suites", &args.suites),
-        ("--categories", &args.categories),
-        ("--tags", &args.tags),
-        ("--phase", &args.phases),
+        ("--suites", &sel.suites),
+        ("--categories", &sel.categories),
+        ("--tags", &sel.tags),
+        ("--phase", &sel.phases),
     ] {
         if !values.is_empty() {
             filters.push(format!("{flag} {}", values.join(",")));
         }
     }
-    let config = args
-        .config
-        .as_deref()
-        .unwrap_or(std::path::Path::new("ptest.lua"))
-        .display();
+    let config = given.config.display();
     match (filters.is_empty(), kept) {
         (true, 0) => format!("{config} declares no suite"),
         (false, 0) => format!("the selection {} matches no suite", filters.join(" ")),
-        (_, _) if args.skip.is_empty() => {
+        (_, _) if sel.skip.is_empty() => {
             format!("every selected suite is disabled (enabled = false) in {config}")
         }
         (_, _) => format!(
             "every selected suite is skipped (--skip {}) or disabled",
-            args.skip.join(",")
+            sel.skip.join(",")
         ),
     }
 }
@@ -269,7 +269,15 @@ mod tests {
         use clap::Parser;
         let cli =
             cli::Cli::try_parse_from(std::iter::once("ptest").chain(args.iter().copied())).unwrap();
-        nothing_to_run(&cli.run.config, kept)
+        let config = cli
+            .run
+            .config
+            .config
+            .clone()
+            .unwrap_or_else(|| "ptest.lua".into());
+        let args = &cli.run.config;
+        let given = settings::Given::new(config, args.overrides(), args.selection(), &|_| None);
+        nothing_to_run(&given, kept)
     }
 
     #[test]

@@ -1,14 +1,18 @@
 //! Where every setting comes from, in one place: the command line, then the environment, then
-//! `ptest.lua`, then the defaults. `resolve` turns them into one [`Settings`] that records each
-//! value's source; `plan::build` consumes it and applies no precedence of its own. Pure: the
-//! environment comes in as a lookup function, so tests can give any.
+//! `ptest.lua`, then the defaults. Read in two steps, each once: [`Given::read`] takes what the
+//! command line and the environment say, before `ptest.lua` runs (which config and history,
+//! the profile and variables the config reads, the selection); [`resolve`] adds the config's
+//! `ptest.config` and returns every run-wide setting with its source. Nothing after them reads
+//! the arguments or these variables: `plan::build` applies the result, the run reads it from the
+//! plan. Pure: the environment comes in as a lookup function, so tests can give any.
+//!
+//! Must not import `plan` (the plan carries the settings), `lua` or anything that does I/O.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{ColorChoice, ConfigArgs};
 use crate::error::Error;
-use crate::plan::decl::{ConfigDecl, RetryPolicy};
 
 /// Where the worker count came from (shown by `ptest plan` and the run header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +56,23 @@ pub(crate) const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 pub(crate) const DEFAULT_LOG_DIR: &str = "test-logs";
 /// DESIGN §8: beside the config.
 pub(crate) const DEFAULT_HISTORY: &str = ".ptest/history.json";
+
+/// The environment variables settings read (DESIGN §4, §8, §10), and no others.
+const VARIABLES: &[&str] = &[
+    "PTEST_WORKERS",
+    "PTEST_DISABLE_PARALLEL",
+    "NO_COLOR",
+    "PTEST_HISTORY",
+    "PTEST_SHARD",
+    "CI_NODE_INDEX",
+    "CI_NODE_TOTAL",
+    "CIRCLE_NODE_INDEX",
+    "CIRCLE_NODE_TOTAL",
+    "BUILDKITE_PARALLEL_JOB",
+    "BUILDKITE_PARALLEL_JOB_COUNT",
+    "JOB_COMPLETION_INDEX",
+    "PTEST_SHARD_TOTAL",
+];
 
 /// Where a value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +157,38 @@ impl std::str::FromStr for Jobs {
     }
 }
 
+/// `--color`: auto (only on a terminal, never with `NO_COLOR`), always or never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// What `ptest.config { ... }` declared (DESIGN §2); `None` where it said nothing, and later
+/// calls override earlier ones. The Lua layer fills it; [`resolve`] reads the run-wide settings
+/// in it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ConfigDecl {
+    pub workers: Option<WorkersDecl>,
+    pub log_dir: Option<PathBuf>,
+    pub fail_fast: Option<bool>,
+    pub timeout: Option<Duration>,
+    pub grace: Option<Duration>,
+    /// `memory = "6GB"`: the budget of running suites' memory, in bytes.
+    pub memory: Option<u64>,
+}
+
+/// A worker count from `ptest.lua` (the config's or a phase's), already evaluated when it was
+/// `"auto"` or a function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WorkersDecl {
+    pub count: u32,
+    /// Written as a number: a `slots` above it is a mistake, not a smaller machine.
+    pub literal: bool,
+}
+
 /// What the command line says, before precedence: `None` where no flag was given.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Overrides {
@@ -154,38 +207,65 @@ pub(crate) struct Overrides {
     pub shard: Option<Shard>,
 }
 
-impl Overrides {
-    /// The flags of the command line that override settings.
-    pub(crate) fn from_args(args: &ConfigArgs) -> Overrides {
-        Overrides {
-            jobs: args.jobs,
-            sequential: args.sequential,
-            fail_fast: if args.fail_fast {
-                Some(true)
-            } else if args.no_fail_fast {
-                Some(false)
-            } else {
-                None
-            },
-            timeout: args.timeout,
-            retries: args.retries,
-            // Made absolute here: suites run in their own folders, and PTEST_LOG must still
-            // point at their log from there.
-            log_dir: args.log_dir.as_deref().map(absolute),
-            color: args.color,
-            history: args.history.clone(),
-            no_history: args.no_history,
-            shard: match args.shard {
-                Some(crate::cli::ShardArg::One(s)) => Some(s),
-                Some(crate::cli::ShardArg::All(_)) | None => None,
-            },
+/// What the command line and the environment say, read once before `ptest.lua` runs.
+#[derive(Debug, Clone)]
+pub(crate) struct Given {
+    /// The config file, as given or found.
+    pub config: PathBuf,
+    /// `--profile` and `--set`: `ptest.profile` and `ptest.vars` in the config.
+    pub profile: Option<String>,
+    pub vars: Vec<(String, String)>,
+    /// Where history is read and written: needed before the config runs (history feeds the
+    /// plan). `None`: `--no-history`.
+    pub history: Sourced<Option<PathBuf>>,
+    pub selection: Selection,
+    pub overrides: Overrides,
+    /// The values of [`VARIABLES`] that were set.
+    env: BTreeMap<&'static str, String>,
+}
+
+impl Given {
+    /// What the command line asked (`overrides`, `selection`) and the environment (`env`: only
+    /// the variables settings read are kept), for the config at `config`.
+    pub(crate) fn new(
+        config: PathBuf,
+        overrides: Overrides,
+        selection: Selection,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Given {
+        let env: BTreeMap<&'static str, String> = VARIABLES
+            .iter()
+            .filter_map(|&k| env(k).map(|v| (k, v)))
+            .collect();
+        let lookup = |k: &str| env.get(k).cloned();
+        let history = history(
+            overrides.no_history,
+            overrides.history.as_deref(),
+            &lookup,
+            config_dir(&config),
+        );
+        Given {
+            config,
+            profile: None,
+            vars: Vec::new(),
+            history,
+            selection,
+            overrides,
+            env,
         }
+    }
+
+    fn env(&self, key: &str) -> Option<String> {
+        self.env.get(key).cloned()
     }
 }
 
-/// A path given on the command line or in the environment, relative to the current directory.
-fn absolute(p: &Path) -> PathBuf {
-    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+/// The folder a config path is in, as given (`.` for a bare `ptest.lua`).
+fn config_dir(config: &Path) -> &Path {
+    config
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// Every run-wide setting, resolved, with its source.
@@ -202,14 +282,30 @@ pub struct Settings {
     pub log_dir: Sourced<PathBuf>,
     /// `Auto` still asks whether stdout is a terminal (a fact of the machine, not a setting).
     pub color: Sourced<ColorChoice>,
-    /// `None`: no history is read or written.
+    /// Where the run reads and writes history; `None`: no history is read or written.
     pub history: Sourced<Option<PathBuf>>,
     pub shard: Sourced<Option<Shard>>,
+    /// The suites to keep.
+    pub selection: Selection,
 }
 
-/// Resolve every setting from the command line, the environment and `ptest.lua`'s
+/// Every setting from what the command line and environment gave and `ptest.lua`'s
 /// `ptest.config`; `config_dir` is the config file's folder, `cpus` the machine's logical CPUs.
 pub(crate) fn resolve(
+    given: &Given,
+    lua: &ConfigDecl,
+    config_dir: &Path,
+    cpus: u32,
+) -> Result<Settings, Error> {
+    let env = |k: &str| given.env(k);
+    let mut settings = resolve_with(&given.overrides, &env, lua, config_dir, cpus)?;
+    // Known before the config ran, and used then: the same place, not one worked out again.
+    settings.history.clone_from(&given.history);
+    settings.selection.clone_from(&given.selection);
+    Ok(settings)
+}
+
+fn resolve_with(
     cli: &Overrides,
     env: &dyn Fn(&str) -> Option<String>,
     lua: &ConfigDecl,
@@ -265,6 +361,7 @@ pub(crate) fn resolve(
         color,
         history,
         shard: resolve_shard(cli, env)?,
+        selection: Selection::default(),
     })
 }
 
@@ -369,46 +466,42 @@ impl Settings {
         }
     }
 
-    /// `--retries N` on top of a suite's retry: 0 turns retries off; otherwise a named policy
-    /// keeps its filters and backoff with N extra attempts, and any other suite gets N extra
-    /// attempts on any failure. The label is `"+N"` for the integer form, the policy's name
-    /// otherwise.
-    pub fn suite_retry(
-        &self,
-        declared: &(RetryPolicy, Option<String>),
-    ) -> (RetryPolicy, Option<String>) {
-        let (policy, name) = declared;
-        let label = |p: &RetryPolicy| match name {
-            Some(n) => Some(n.clone()),
-            None if p.attempts > 1 => Some(format!("+{}", p.attempts - 1)),
-            None => None,
-        };
-        let policy = match self.retries.value {
-            None => policy.clone(),
-            Some(0) => return (RetryPolicy::once(), None),
-            Some(n) if name.is_some() => RetryPolicy {
-                attempts: n.saturating_add(1),
-                ..policy.clone()
-            },
-            Some(n) => RetryPolicy::extra(n),
-        };
-        let l = label(&policy);
-        (policy, l)
+    /// What `--retries N` makes of a suite's own retry (DESIGN §4): nothing without the flag,
+    /// no retry with 0, else N extra attempts.
+    pub fn retry_override(&self) -> RetryOverride {
+        match self.retries.value {
+            None => RetryOverride::Declared,
+            Some(0) => RetryOverride::Off,
+            Some(n) => RetryOverride::Extra(n),
+        }
     }
 }
 
-/// Which suites to keep (`-s`, `-c`, `-t`, `--phase`, `--skip`, `--no-deps`).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Selection {
+/// `--retries` on top of a suite's declared retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryOverride {
+    /// No flag: the suite's own retry.
+    Declared,
+    /// `--retries 0`: one attempt.
+    Off,
+    /// `--retries N`: a named policy keeps its filters and backoff with N extra attempts; any
+    /// other suite gets N extra attempts on any failure.
+    Extra(u32),
+}
+
+/// Which suites to keep (`-s`, `-c`, `-t`, `--phase`, `--skip`, `--no-deps`,
+/// `--rerun-failed`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
     pub suites: Vec<String>,
     pub categories: Vec<String>,
     pub tags: Vec<String>,
     pub phases: Vec<String>,
     pub skip: Vec<String>,
     pub no_deps: bool,
-    /// `--rerun-failed`: only these names (what failed last time; names no longer declared are
-    /// ignored), and what they depend on.
-    pub rerun: Option<Vec<String>>,
+    /// `--rerun-failed`: only what failed in its latest run (history knows; names no longer
+    /// declared are ignored), and what it depends on.
+    pub rerun_failed: bool,
 }
 
 impl Selection {
@@ -417,7 +510,7 @@ impl Selection {
             && self.categories.is_empty()
             && self.tags.is_empty()
             && self.phases.is_empty()
-            && self.rerun.is_none())
+            && !self.rerun_failed)
     }
 }
 
@@ -574,7 +667,7 @@ mod tests {
             ("PTEST_HISTORY", "/env/h.json"),
             ("PTEST_SHARD", "1/2"),
         ]);
-        let s = resolve(&all_flags(), &e, &lua(), Path::new(DIR), 2).unwrap();
+        let s = resolve_with(&all_flags(), &e, &lua(), Path::new(DIR), 2).unwrap();
         assert_eq!(s.workers.value, 3);
         assert_eq!(s.workers.source, WorkerSource::Jobs);
         assert_eq!(s.fail_fast, sourced(false, Source::Flag("--no-fail-fast")));
@@ -617,7 +710,7 @@ mod tests {
             ("PTEST_HISTORY", "/env/h.json"),
             ("PTEST_SHARD", "1/2"),
         ]);
-        let s = resolve(&Overrides::default(), &e, &lua(), Path::new(DIR), 2).unwrap();
+        let s = resolve_with(&Overrides::default(), &e, &lua(), Path::new(DIR), 2).unwrap();
         assert_eq!(s.workers.source, WorkerSource::EnvWorkers);
         assert_eq!(
             s.color,
@@ -641,7 +734,7 @@ mod tests {
 
     #[test]
     fn ptest_lua_wins_over_the_defaults() {
-        let s = resolve(&Overrides::default(), &env(&[]), &lua(), Path::new(DIR), 2).unwrap();
+        let s = resolve_with(&Overrides::default(), &env(&[]), &lua(), Path::new(DIR), 2).unwrap();
         assert_eq!(s.workers.value, 7);
         assert_eq!(s.workers.source, WorkerSource::Config);
         assert_eq!(s.fail_fast, sourced(true, Source::Config));
@@ -660,7 +753,7 @@ mod tests {
 
     #[test]
     fn the_defaults() {
-        let s = resolve(
+        let s = resolve_with(
             &Overrides::default(),
             &env(&[]),
             &ConfigDecl::default(),
@@ -696,7 +789,7 @@ mod tests {
             history: Some("/x".into()),
             ..Overrides::default()
         };
-        let s = resolve(
+        let s = resolve_with(
             &o,
             &env(&[("PTEST_HISTORY", "/e")]),
             &lua(),
@@ -736,7 +829,8 @@ mod tests {
             (&[("JOB_COMPLETION_INDEX", "1")], None),
         ];
         for (vars, want) in cases {
-            let s = resolve(&Overrides::default(), &env(vars), &lua(), Path::new(DIR), 2).unwrap();
+            let s =
+                resolve_with(&Overrides::default(), &env(vars), &lua(), Path::new(DIR), 2).unwrap();
             let got = s
                 .shard
                 .value
@@ -764,40 +858,12 @@ mod tests {
         ] {
             let vars: Vec<(&'static str, &'static str)> = vars.to_vec();
             let vars: &'static [(&'static str, &'static str)] = Box::leak(vars.into_boxed_slice());
-            let e = resolve(&o, &env(vars), &lua(), Path::new(DIR), 2).unwrap_err();
+            let e = resolve_with(&o, &env(vars), &lua(), Path::new(DIR), 2).unwrap_err();
             assert_eq!(e.to_string(), want);
         }
         assert!("0/3".parse::<Shard>().is_err());
         assert!("2".parse::<Shard>().is_err());
         assert_eq!("2/3".parse::<Shard>(), Ok(Shard { index: 2, total: 3 }));
-    }
-
-    #[test]
-    fn retries_from_the_command_line_apply_to_every_suite() {
-        let named = (
-            RetryPolicy {
-                attempts: 3,
-                on_exit_codes: vec![75],
-                ..RetryPolicy::once()
-            },
-            Some("net".to_owned()),
-        );
-        let plain = (RetryPolicy::once(), None);
-        let with = |n| Settings {
-            retries: sourced(n, Source::Flag("--retries")),
-            ..resolve(&Overrides::default(), &env(&[]), &lua(), Path::new(DIR), 2).unwrap()
-        };
-        let (p, l) = with(Some(4)).suite_retry(&named);
-        assert_eq!(
-            (p.attempts, p.on_exit_codes, l),
-            (5, vec![75], Some("net".into()))
-        );
-        let (p, l) = with(Some(1)).suite_retry(&plain);
-        assert_eq!((p.attempts, l), (2, Some("+1".into())));
-        let (p, l) = with(Some(0)).suite_retry(&named);
-        assert_eq!((p.attempts, l), (1, None));
-        let (p, l) = with(None).suite_retry(&named);
-        assert_eq!((p.attempts, l), (3, Some("net".into())));
     }
 
     #[test]
@@ -878,7 +944,7 @@ mod tests {
             ("PTEST_HISTORY", ""),
             ("PTEST_SHARD", "  "),
         ]);
-        let s = resolve(&Overrides::default(), &e, &lua(), Path::new(DIR), 2).unwrap();
+        let s = resolve_with(&Overrides::default(), &e, &lua(), Path::new(DIR), 2).unwrap();
         assert_eq!(s.color, sourced(ColorChoice::Auto, Source::Default));
         assert_eq!(s.history.source, Source::Default);
         assert_eq!(s.shard, sourced(None, Source::Default));
@@ -892,7 +958,7 @@ mod tests {
                 color: choice,
                 ..Overrides::default()
             };
-            let s = resolve(&o, &e, &lua(), Path::new(DIR), 2).unwrap();
+            let s = resolve_with(&o, &e, &lua(), Path::new(DIR), 2).unwrap();
             assert_eq!(s.color, sourced(choice, Source::Flag("--color")));
         }
     }
@@ -904,7 +970,7 @@ mod tests {
             ("CI_NODE_INDEX", "1"),
             ("CI_NODE_TOTAL", "2"),
         ]);
-        let s = resolve(&Overrides::default(), &e, &lua(), Path::new(DIR), 2).unwrap();
+        let s = resolve_with(&Overrides::default(), &e, &lua(), Path::new(DIR), 2).unwrap();
         assert_eq!(
             s.shard,
             sourced(
@@ -945,8 +1011,8 @@ mod tests {
         ] {
             let vars: &'static [(&'static str, &'static str)] =
                 Box::leak(vars.to_vec().into_boxed_slice());
-            let e =
-                resolve(&Overrides::default(), &env(vars), &lua(), Path::new(DIR), 2).unwrap_err();
+            let e = resolve_with(&Overrides::default(), &env(vars), &lua(), Path::new(DIR), 2)
+                .unwrap_err();
             assert_eq!(e.to_string(), want, "{vars:?}");
         }
         // The first system with a full pair wins, in the order of DESIGN §10.
@@ -956,7 +1022,7 @@ mod tests {
             ("BUILDKITE_PARALLEL_JOB", "0"),
             ("BUILDKITE_PARALLEL_JOB_COUNT", "3"),
         ]);
-        let s = resolve(&Overrides::default(), &e, &lua(), Path::new(DIR), 2).unwrap();
+        let s = resolve_with(&Overrides::default(), &e, &lua(), Path::new(DIR), 2).unwrap();
         assert_eq!(
             s.shard,
             sourced(
@@ -1051,7 +1117,7 @@ mod tests {
                 ..Selection::default()
             },
             Selection {
-                rerun: Some(Vec::new()),
+                rerun_failed: true,
                 ..Selection::default()
             },
         ] {
@@ -1060,20 +1126,78 @@ mod tests {
     }
 
     #[test]
-    fn the_retry_label_of_an_integer_retry_follows_the_command_line() {
-        let plain = (RetryPolicy::extra(2), None);
+    fn retries_from_the_command_line_override_every_suite() {
         let with = |n| Settings {
             retries: sourced(n, Source::Flag("--retries")),
-            ..resolve(&Overrides::default(), &env(&[]), &lua(), Path::new(DIR), 2).unwrap()
+            ..resolve_with(&Overrides::default(), &env(&[]), &lua(), Path::new(DIR), 2).unwrap()
         };
-        let (p, l) = with(None).suite_retry(&plain);
-        assert_eq!((p.attempts, l), (3, Some("+2".into())));
-        let (p, l) = with(Some(5)).suite_retry(&plain);
-        assert_eq!((p.attempts, l), (6, Some("+5".into())));
-        let (p, l) = with(Some(0)).suite_retry(&plain);
-        assert_eq!((p.attempts, l), (1, None));
-        // Huge counts saturate instead of overflowing.
-        let (p, _) = with(Some(u32::MAX)).suite_retry(&plain);
-        assert_eq!(p.attempts, u32::MAX);
+        assert_eq!(with(None).retry_override(), RetryOverride::Declared);
+        assert_eq!(with(Some(0)).retry_override(), RetryOverride::Off);
+        assert_eq!(with(Some(4)).retry_override(), RetryOverride::Extra(4));
+    }
+
+    #[test]
+    fn given_reads_the_command_line_and_the_environment_once() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([
+            "ptest",
+            "-s",
+            "a",
+            "--skip",
+            "b",
+            "--rerun-failed",
+            "-j",
+            "3",
+        ])
+        .unwrap();
+        let vars = env(&[
+            ("PTEST_HISTORY", "/h/history.json"),
+            ("PTEST_WORKERS", "5"),
+            ("NO_COLOR", "1"),
+            ("HOME", "/home/x"),
+        ]);
+        let args = &cli.run.config;
+        let given = Given::new(
+            "ci/ptest.lua".into(),
+            args.overrides(),
+            args.selection(),
+            &vars,
+        );
+        assert_eq!(given.config, Path::new("ci/ptest.lua"));
+        assert_eq!(
+            given.history,
+            sourced(Some("/h/history.json".into()), Source::Env("PTEST_HISTORY"))
+        );
+        assert_eq!(given.selection.suites, ["a"]);
+        assert_eq!(given.selection.skip, ["b"]);
+        assert!(given.selection.rerun_failed && !given.selection.no_deps);
+        // Only the variables settings read are kept.
+        assert_eq!(given.env("HOME"), None);
+        assert_eq!(given.env("PTEST_WORKERS").as_deref(), Some("5"));
+        // The flag beats the variable; the history and selection come through unchanged.
+        let s = resolve(&given, &lua(), Path::new(DIR), 2).unwrap();
+        assert_eq!((s.workers.value, s.workers.source), (3, WorkerSource::Jobs));
+        assert_eq!(
+            s.color,
+            sourced(ColorChoice::Never, Source::Env("NO_COLOR"))
+        );
+        assert_eq!(s.history, given.history);
+        assert_eq!(s.selection, given.selection);
+        // Without a flag or variable the history is beside the config, as given.
+        let none = |config: &str| {
+            Given::new(
+                config.into(),
+                Overrides::default(),
+                Selection::default(),
+                &env(&[]),
+            )
+        };
+        let plain = none("ptest.lua");
+        assert_eq!(
+            plain.history,
+            sourced(Some("./.ptest/history.json".into()), Source::Default)
+        );
+        let nested = none("ci/ptest.lua");
+        assert_eq!(nested.history.value, Some("ci/.ptest/history.json".into()));
     }
 }

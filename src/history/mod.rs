@@ -551,41 +551,6 @@ pub(crate) fn record(
     }
 }
 
-/// Where history lives, or that it is off.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Location {
-    Off,
-    File(PathBuf),
-}
-
-impl Location {
-    /// Where `settings::history` says (the one place for its precedence), for the config at
-    /// `config`.
-    pub(crate) fn resolve(
-        no_history: bool,
-        flag: Option<&Path>,
-        env: Option<String>,
-        config: &Path,
-    ) -> Location {
-        let dir = config
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let lookup = |k: &str| (k == "PTEST_HISTORY").then(|| env.clone()).flatten();
-        match crate::settings::history(no_history, flag, &lookup, dir).value {
-            None => Location::Off,
-            Some(p) => Location::File(p),
-        }
-    }
-
-    pub(crate) fn path(&self) -> Option<&Path> {
-        match self {
-            Location::Off => None,
-            Location::File(p) => Some(p),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

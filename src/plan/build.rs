@@ -12,18 +12,18 @@ use super::{
     SuiteId,
 };
 use crate::error::{ConfigError, Error, Origin};
-use crate::settings::{self, Overrides, Selection, phase_workers};
+use crate::settings::{RetryOverride, Selection, Settings, WorkerSource, phase_workers};
 use crate::suggest;
 
 pub(crate) const DEFAULT_PHASE: &str = "default";
 
-/// What the plan needs besides the declarations.
-pub(crate) struct Inputs<'a> {
-    pub overrides: &'a Overrides,
-    pub selection: &'a Selection,
-    pub env: &'a dyn Fn(&str) -> Option<String>,
+/// What the plan needs besides the declarations and the settings: facts of the machine and of
+/// earlier runs.
+pub(crate) struct Facts<'a> {
+    /// The machine's logical CPUs: batches are sized for them only when the settings could not
+    /// be resolved, to go on to the config's own errors.
     pub cpus: u32,
-    /// What earlier runs measured (expected durations, peak memory).
+    /// What earlier runs measured (expected durations, peak memory, what failed last).
     pub history: &'a crate::history::History,
     /// The machine's available memory in bytes: the default memory budget, asked only when a
     /// suite declares memory.
@@ -121,44 +121,50 @@ fn unknown(
     ));
 }
 
-/// Build the plan, or every error found.
-pub(crate) fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
-    build_with(d, inputs, None)
+/// Build the plan from the declarations and the settings `settings::resolve` made of them, or
+/// every error found. Settings that could not be resolved (a bad `PTEST_WORKERS`) are reported
+/// after the config's own errors.
+pub(crate) fn build(
+    d: Declarations,
+    settings: Result<Settings, Error>,
+    facts: &Facts<'_>,
+) -> Result<Plan, Error> {
+    build_with(d, settings, facts, None)
 }
 
 /// The plan of what this machine runs. On a static shard (`settings.shard`, DESIGN §10) the
 /// whole run is planned first, `split` says what the shard runs (and anything else the caller
 /// wants to know of the split, `X`), and the shard's plan is built from that: only what the
 /// share names, a spread batch packing only the shard's items, into parts named after the
-/// shard (`unit[2.1]`, so that no two shards' parts share a name). Otherwise it is [`build`]. The split is the caller's: `plan` knows nothing of how shards are made.
+/// shard (`unit[2.1]`, so that no two shards' parts share a name). Otherwise it is [`build`].
+/// The split is the caller's: `plan` knows nothing of how shards are made.
 pub(crate) fn build_run<X>(
     d: Declarations,
-    inputs: &Inputs<'_>,
+    settings: Result<Settings, Error>,
+    facts: &Facts<'_>,
     split: impl FnOnce(&Plan, crate::settings::Shard) -> (super::Share, X),
 ) -> Result<(Plan, Option<X>), Error> {
-    // Resolved here only to learn whether this is a shard; a bad setting is reported by
-    // `build_with`, after the config's own errors.
-    let shard = settings::resolve(
-        inputs.overrides,
-        inputs.env,
-        &d.config,
-        &d.config_dir,
-        inputs.cpus,
-    )
-    .ok()
-    .and_then(|s| s.shard.value);
-    let Some(shard) = shard else {
-        return Ok((build_with(d, inputs, None)?, None));
+    // A bad setting is reported by `build_with`, after the config's own errors.
+    let (settings, shard) = match settings {
+        Ok(s) => {
+            let shard = s.shard.value;
+            (s, shard)
+        }
+        Err(e) => return Ok((build_with(d, Err(e), facts, None)?, None)),
     };
-    let whole = build_with(d.clone(), inputs, None)?;
+    let Some(shard) = shard else {
+        return Ok((build_with(d, Ok(settings), facts, None)?, None));
+    };
+    let whole = build_with(d.clone(), Ok(settings.clone()), facts, None)?;
     let (mine, more) = split(&whole, shard);
     drop(whole);
-    Ok((build_with(d, inputs, Some(&mine))?, Some(more)))
+    Ok((build_with(d, Ok(settings), facts, Some(&mine))?, Some(more)))
 }
 
 fn build_with(
     mut d: Declarations,
-    inputs: &Inputs<'_>,
+    settings: Result<Settings, Error>,
+    inputs: &Facts<'_>,
     share: Option<&super::Share>,
 ) -> Result<Plan, Error> {
     let mut errors = Vec::new();
@@ -170,21 +176,18 @@ fn build_with(
         }
     }
 
-    // Every setting's precedence is `settings`' business; the plan only applies the result. A
-    // bad value from outside (PTEST_WORKERS) is reported below, after the config's own errors.
-    let settings = settings::resolve(
-        inputs.overrides,
-        inputs.env,
-        &d.config,
-        &d.config_dir,
-        inputs.cpus,
-    );
     // Batches become ordinary suites first; their sizes need the phases' worker counts.
     let early = settings
         .as_ref()
-        .map_or((inputs.cpus.max(1), crate::plan::WorkerSource::Auto), |s| {
+        .map_or((inputs.cpus.max(1), WorkerSource::Auto), |s| {
             (s.workers.value, s.workers.source)
         });
+    let mut selection: Selection = settings
+        .as_ref()
+        .map_or_else(|_| Selection::default(), |s| s.selection.clone());
+    // --rerun-failed: what failed in its latest run.
+    let mut rerun: Option<Vec<String>> =
+        selection.rerun_failed.then(|| inputs.history.failed_last());
     let phase_counts_early: Vec<(String, Option<u32>)> = d
         .phases
         .iter()
@@ -203,14 +206,10 @@ fn build_with(
     let item_expected = |b: &str, i: &str| history.expected_item(b, i);
     let item_failed = |b: &str, i: &str| history.item_failed_last(b, i);
     // --rerun-failed reruns a batch's failed items, not its old parts.
-    let failed_items: Option<std::collections::HashSet<String>> = inputs
-        .selection
-        .rerun
+    let failed_items: Option<std::collections::HashSet<String>> = rerun
         .as_ref()
         .map(|_| history.failed_items_last().into_iter().collect());
-    let failed_suites: Option<std::collections::HashSet<&str>> = inputs
-        .selection
-        .rerun
+    let failed_suites: Option<std::collections::HashSet<&str>> = rerun
         .as_ref()
         .map(|r| r.iter().map(String::as_str).collect());
     let rerun_item = |b: &str, i: &str| -> bool {
@@ -247,23 +246,15 @@ fn build_with(
     if let Some(share) = share {
         name_shard_parts(&mut d, &mut batch_parts, share);
     }
-    let expanded_selection;
-    let selection = if batch_parts.is_empty() {
-        inputs.selection
-    } else {
-        expanded_selection = Selection {
-            suites: crate::batch::pack::expand_names(&inputs.selection.suites, &batch_parts),
-            skip: crate::batch::pack::expand_names(&inputs.selection.skip, &batch_parts),
-            // The parts that --rerun-failed kept hold only failed items: all of them run.
-            rerun: inputs.selection.rerun.as_ref().map(|r| {
-                let mut r = r.clone();
-                r.extend(batch_parts.values().flatten().cloned());
-                r
-            }),
-            ..inputs.selection.clone()
-        };
-        &expanded_selection
-    };
+    if !batch_parts.is_empty() {
+        // A batch's name stands for its parts.
+        selection.suites = crate::batch::pack::expand_names(&selection.suites, &batch_parts);
+        selection.skip = crate::batch::pack::expand_names(&selection.skip, &batch_parts);
+        // The parts that --rerun-failed kept hold only failed items: all of them run.
+        if let Some(r) = &mut rerun {
+            r.extend(batch_parts.values().flatten().cloned());
+        }
+    }
 
     let suite_ix = index_names(
         "suite",
@@ -499,7 +490,8 @@ fn build_with(
         &resolved.iter().map(|r| r.deps.clone()).collect::<Vec<_>>(),
         &phase_decls,
         &phase_of,
-        selection,
+        &selection,
+        rerun.as_deref(),
         &batch_parts,
     )?;
 
@@ -584,7 +576,7 @@ fn build_with(
             }
             _ => s.env.into_iter().collect(),
         };
-        let (retry, retry_label) = settings.suite_retry(&r.retry);
+        let (retry, retry_label) = with_retries(settings.retry_override(), &r.retry);
         let memory = match s.memory {
             None => None,
             Some(super::decl::MemoryDecl::Bytes(b)) => Some(b),
@@ -714,6 +706,30 @@ fn name_shard_parts(
     }
 }
 
+/// A suite's retry with `--retries` applied, and its label: `"+N"` for the integer form, the
+/// policy's name otherwise.
+fn with_retries(
+    flag: RetryOverride,
+    declared: &(RetryPolicy, Option<String>),
+) -> (RetryPolicy, Option<String>) {
+    let (policy, name) = declared;
+    let policy = match flag {
+        RetryOverride::Declared => policy.clone(),
+        RetryOverride::Off => return (RetryPolicy::once(), None),
+        RetryOverride::Extra(n) if name.is_some() => RetryPolicy {
+            attempts: n.saturating_add(1),
+            ..policy.clone()
+        },
+        RetryOverride::Extra(n) => RetryPolicy::extra(n),
+    };
+    let label = match name {
+        Some(n) => Some(n.clone()),
+        None if policy.attempts > 1 => Some(format!("+{}", policy.attempts - 1)),
+        None => None,
+    };
+    (policy, label)
+}
+
 /// Which declared suites the selection keeps: `None` dropped, `Some(skip)` kept.
 #[expect(
     clippy::option_option,
@@ -725,6 +741,7 @@ fn select(
     phases: &[(String, Option<&super::decl::PhaseDecl>)],
     phase_of: &[usize],
     sel: &Selection,
+    rerun: Option<&[String]>,
     batches: &crate::batch::pack::Parts,
 ) -> Result<Vec<Option<Option<StaticSkip>>>, Error> {
     // Batch names were replaced by their parts already; they are known names for suggestions.
@@ -772,10 +789,8 @@ fn select(
     }
 
     let n = d.suites.len();
-    let rerun: Option<std::collections::HashSet<&str>> = sel
-        .rerun
-        .as_ref()
-        .map(|r| r.iter().map(String::as_str).collect());
+    let rerun: Option<std::collections::HashSet<&str>> =
+        rerun.map(|r| r.iter().map(String::as_str).collect());
     let mut chosen: Vec<bool> = (0..n)
         .map(|i| {
             let s = &d.suites[i];
@@ -868,7 +883,7 @@ fn find_cycles(deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
 
 #[cfg(test)]
 mod tests {
-    use super::find_cycles;
+    use super::{RetryOverride, RetryPolicy, find_cycles, with_retries};
 
     #[test]
     fn cycles_found_once_from_the_first_declared() {
@@ -876,5 +891,43 @@ mod tests {
         let deps = vec![vec![1], vec![2], vec![0], vec![3], vec![]];
         assert_eq!(find_cycles(&deps), vec![vec![0, 1, 2], vec![3]]);
         assert!(find_cycles(&[vec![1], vec![], vec![0, 1]]).is_empty());
+    }
+
+    #[test]
+    fn retries_from_the_command_line_apply_to_every_suite() {
+        let named = (
+            RetryPolicy {
+                attempts: 3,
+                on_exit_codes: vec![75],
+                ..RetryPolicy::once()
+            },
+            Some("net".to_owned()),
+        );
+        let plain = (RetryPolicy::once(), None);
+        let (p, l) = with_retries(RetryOverride::Extra(4), &named);
+        assert_eq!(
+            (p.attempts, p.on_exit_codes, l),
+            (5, vec![75], Some("net".into()))
+        );
+        let (p, l) = with_retries(RetryOverride::Extra(1), &plain);
+        assert_eq!((p.attempts, l), (2, Some("+1".into())));
+        let (p, l) = with_retries(RetryOverride::Off, &named);
+        assert_eq!((p.attempts, l), (1, None));
+        let (p, l) = with_retries(RetryOverride::Declared, &named);
+        assert_eq!((p.attempts, l), (3, Some("net".into())));
+    }
+
+    #[test]
+    fn the_retry_label_of_an_integer_retry_follows_the_command_line() {
+        let plain = (RetryPolicy::extra(2), None);
+        let (p, l) = with_retries(RetryOverride::Declared, &plain);
+        assert_eq!((p.attempts, l), (3, Some("+2".into())));
+        let (p, l) = with_retries(RetryOverride::Extra(5), &plain);
+        assert_eq!((p.attempts, l), (6, Some("+5".into())));
+        let (p, l) = with_retries(RetryOverride::Off, &plain);
+        assert_eq!((p.attempts, l), (1, None));
+        // Huge counts saturate instead of overflowing.
+        let (p, _) = with_retries(RetryOverride::Extra(u32::MAX), &plain);
+        assert_eq!(p.attempts, u32::MAX);
     }
 }

@@ -7,8 +7,10 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::command::CommandLine;
 use crate::error::Origin;
+// `ptest.config{}` and worker counts are settings: their precedence is `settings`' business.
+use crate::command::CommandLine;
+pub(crate) use crate::settings::{ConfigDecl, WorkersDecl};
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SuiteDecl {
@@ -267,14 +269,6 @@ pub(crate) struct PhaseDecl {
     pub always: bool,
 }
 
-/// A worker count from `ptest.lua`, already evaluated when it was `"auto"` or a function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct WorkersDecl {
-    pub count: u32,
-    /// Written as a number: a `slots` above it is a mistake, not a smaller machine.
-    pub literal: bool,
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct LimiterDecl {
     pub origin: Origin,
@@ -428,18 +422,6 @@ impl ReadyCheck {
             ReadyCheck::Log(_) => "log",
         }
     }
-}
-
-/// `ptest.config{}`; every field optional, later calls override earlier ones.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct ConfigDecl {
-    pub workers: Option<WorkersDecl>,
-    pub log_dir: Option<PathBuf>,
-    pub fail_fast: Option<bool>,
-    pub timeout: Option<Duration>,
-    pub grace: Option<Duration>,
-    /// `memory = "6GB"`: the budget of running suites' memory, in bytes.
-    pub memory: Option<u64>,
 }
 
 /// Everything one evaluation of `ptest.lua` declared, in declaration order.

@@ -9,10 +9,38 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::build::{Inputs, build};
+use super::decl::Declarations;
 use super::{OnFailure, Plan, StaticSkip, Suite, WorkerSource};
+use crate::error::Error;
 use crate::history::{History, Run, Update};
-use crate::settings::{Jobs, Overrides, Selection};
+use crate::settings::{Given, Jobs, Overrides, Selection};
+
+/// What a test gives `build` besides the declarations, as `lib::load` would find them.
+pub(crate) struct Inputs<'a> {
+    pub overrides: &'a Overrides,
+    pub selection: &'a Selection,
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    pub cpus: u32,
+    pub history: &'a History,
+    pub memory_available: &'a dyn Fn() -> u64,
+}
+
+/// `plan::build` as `lib::load` calls it: the settings resolved from the inputs first.
+pub(crate) fn build(d: Declarations, inputs: &Inputs<'_>) -> Result<Plan, Error> {
+    let given = Given::new(
+        d.config_path.clone(),
+        inputs.overrides.clone(),
+        inputs.selection.clone(),
+        inputs.env,
+    );
+    let settings = crate::settings::resolve(&given, &d.config, &d.config_dir, inputs.cpus);
+    let facts = super::build::Facts {
+        cpus: inputs.cpus,
+        history: inputs.history,
+        memory_available: inputs.memory_available,
+    };
+    super::build::build(d, settings, &facts)
+}
 
 /// A config in a temporary folder, built into a plan with chosen inputs.
 pub(crate) struct Fixture {
@@ -589,12 +617,21 @@ fn a_phase_selects_its_suites() {
 
 #[test]
 fn rerun_failed_keeps_the_named_suites_and_their_dependencies() {
+    let failed = |secs| Run {
+        status: crate::event::Status::Failed,
+        ..passed_run(secs, None)
+    };
     let mut f = Fixture::new(CHAIN);
-    f.selection.rerun = Some(vec!["unit".into(), "gone".into()]);
+    f.selection.rerun_failed = true;
+    f.history = history_of(&[
+        ("unit", failed(1.0)),
+        ("gone", failed(1.0)),
+        ("lint", passed_run(1.0, None)),
+    ]);
     let p = f.plan();
     // A name that is no longer declared is ignored.
     assert_eq!(names(&p), ["build", "unit"]);
-    f.selection.rerun = Some(Vec::new());
+    f.history = history_of(&[("lint", passed_run(1.0, None))]);
     assert!(f.plan().suites.is_empty());
 }
 

@@ -129,7 +129,7 @@ mod tests {
             .decls;
         let none = |_: &str| None;
         let history = crate::history::History::default();
-        let inputs = crate::plan::build::Inputs {
+        let inputs = crate::plan::tests::Inputs {
             overrides: &crate::settings::Overrides::default(),
             selection: &crate::settings::Selection::default(),
             env: &none,
@@ -137,7 +137,7 @@ mod tests {
             history: &history,
             memory_available: &|| 16 << 30,
         };
-        crate::plan::build::build(decls, &inputs)
+        crate::plan::tests::build(decls, &inputs)
             .map_err(|e| e.to_string())
             .unwrap()
     }

@@ -8,10 +8,10 @@ pub(crate) mod split;
 pub(crate) mod units;
 
 use crate::error::Error;
-use crate::plan::build::{Inputs, build};
+use crate::plan::build::{Facts, build};
 use crate::plan::decl::Declarations;
 use crate::plan::{Plan, Share};
-use crate::settings::Shard;
+use crate::settings::{Settings, Shard};
 
 /// The whole run's plan and its units.
 pub(crate) struct Whole {
@@ -20,8 +20,12 @@ pub(crate) struct Whole {
 }
 
 /// Plan the whole run and find its units.
-pub(crate) fn whole(decls: Declarations, inputs: &Inputs<'_>) -> Result<Whole, Error> {
-    let plan = build(decls, inputs)?;
+pub(crate) fn whole(
+    decls: Declarations,
+    settings: Result<Settings, Error>,
+    facts: &Facts<'_>,
+) -> Result<Whole, Error> {
+    let plan = build(decls, settings, facts)?;
     let units = units::units(&plan);
     Ok(Whole { plan, units })
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use super::units::Member;
 use super::*;
 use crate::history::{History, Run, Update, fixed_cost_key, item_key};
-use crate::settings::{Overrides, Selection};
+use crate::settings::{Given, Overrides, Selection};
 
 /// A shard's plan and where it stands.
 struct Sharded {
@@ -76,31 +76,41 @@ impl Config {
             .decls
     }
 
-    fn with<R>(&self, shard: Option<Shard>, f: impl FnOnce(Declarations, &Inputs<'_>) -> R) -> R {
+    fn with<R>(
+        &self,
+        shard: Option<Shard>,
+        f: impl FnOnce(Declarations, Result<Settings, Error>, &Facts<'_>) -> R,
+    ) -> R {
         let overrides = Overrides {
             shard,
             ..Overrides::default()
         };
-        let env = |_: &str| None;
-        let inputs = Inputs {
-            overrides: &overrides,
-            selection: &self.selection,
-            env: &env,
+        let decls = self.decls();
+        let given = Given::new(
+            decls.config_path.clone(),
+            overrides,
+            self.selection.clone(),
+            &|_| None,
+        );
+        let settings = crate::settings::resolve(&given, &decls.config, &decls.config_dir, 2);
+        let facts = Facts {
             cpus: 2,
             history: &self.history,
             memory_available: &|| 8 << 30,
         };
-        f(self.decls(), &inputs)
+        f(decls, settings, &facts)
     }
 
     fn whole(&self) -> Whole {
-        self.with(None, |d, i| whole(d, i).unwrap_or_else(|e| panic!("{e}")))
+        self.with(None, |d, s, f| {
+            whole(d, s, f).unwrap_or_else(|e| panic!("{e}"))
+        })
     }
 
     /// Shard `index` of `total`: its plan, and where it stands, as a run builds them.
     fn shard(&self, index: u32, total: u32) -> Sharded {
-        let (plan, placed) = self.with(Some(Shard { index, total }), |d, i| {
-            crate::plan::build::build_run(d, i, share_of).unwrap_or_else(|e| panic!("{e}"))
+        let (plan, placed) = self.with(Some(Shard { index, total }), |d, s, f| {
+            crate::plan::build::build_run(d, s, f, share_of).unwrap_or_else(|e| panic!("{e}"))
         });
         Sharded {
             plan,

@@ -27,6 +27,29 @@ fn the_config_is_found_in_the_nearest_parent_up_to_the_repository_root() {
 }
 
 #[test]
+fn nothing_to_run_names_the_config_that_was_read() {
+    // Found in a parent folder: the message named "ptest.lua", a file that is not here.
+    let p = Project::new("-- nothing yet");
+    std::fs::create_dir(p.join(".git")).unwrap();
+    std::fs::create_dir_all(p.join("src")).unwrap();
+    let mut c = p.cmd();
+    c.current_dir(p.join("src"));
+    let out = run(&mut c);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    let config = std::fs::canonicalize(p.join("ptest.lua")).unwrap();
+    let said = out.stderr.trim();
+    assert!(
+        said.starts_with("error: nothing to run: ")
+            && said.ends_with("ptest.lua declares no suite (--allow-empty accepts that)"),
+        "{said}"
+    );
+    let named = said
+        .trim_start_matches("error: nothing to run: ")
+        .trim_end_matches(" declares no suite (--allow-empty accepts that)");
+    assert_eq!(std::fs::canonicalize(named).ok(), Some(config), "{said}");
+}
+
+#[test]
 fn the_search_stops_at_the_repository_root() {
     // ptest.lua above the repository is another project's.
     let p = Project::new(r#"ptest.suite { name = "outside", cmd = "true" }"#);

@@ -14,11 +14,11 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::error::Origin;
-use crate::plan::build::{Inputs, build};
 use crate::plan::decl::{
     Declarations, GroupDecl, LimiterDecl, PhaseDecl, RetryDecl, RetryRef, ServiceDecl, SuiteDecl,
     WorkersDecl,
 };
+use crate::plan::tests::{Inputs, build};
 use crate::settings::{Overrides, Selection};
 
 // ---------------------------------------------------------------------------------------------
