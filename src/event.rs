@@ -337,6 +337,9 @@ pub(crate) enum Event<'a> {
     Warning {
         message: &'a str,
     },
+    /// Time passed: a view of elapsed times redraws. Sent every [`Sink::tick_every`] (the
+    /// shortest any sink asks for) from the run's start to its end, the final sweep included.
+    Tick,
     /// The run's record is complete (reports are written from it).
     RunFinished {
         results: &'a [SuiteResult],
@@ -366,6 +369,11 @@ pub(crate) trait RetryJudge {
 /// A report sink: terminal, JSON, hooks. Called on the scheduler's thread, in event order.
 pub(crate) trait Sink {
     fn event(&mut self, plan: &Plan, run: &RunInfo, event: &Event<'_>);
+
+    /// How often this sink wants [`Event::Tick`]; `None`: never.
+    fn tick_every(&self) -> Option<Duration> {
+        None
+    }
 
     /// The sink can no longer do its job and the run should stop, as a closed terminal stops
     /// it (`--events -` whose reader went away).

@@ -40,7 +40,6 @@ pub(crate) struct Terminal {
     live: Option<Arc<Mutex<LiveState>>>,
     /// The status line is drawn (a terminal); otherwise plain lines only.
     live_view: bool,
-    ticker: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// How often plain output names what still runs.
@@ -103,7 +102,6 @@ impl Terminal {
             verbosity,
             live: None,
             live_view: false,
-            ticker: None,
         }
     }
 
@@ -151,54 +149,35 @@ impl Terminal {
         }
     }
 
-    /// Redraw the status line twice a second, between events; off a terminal, name what still
-    /// runs every 30 s.
-    fn start_ticker(&mut self) {
-        let (Some(live), Ok(handle)) = (self.live.clone(), tokio::runtime::Handle::try_current())
-        else {
+    /// On each [`Event::Tick`]: redraw the status line (twice a second, between events); off
+    /// a terminal, name what still runs (every 30 s).
+    fn tick(&self) {
+        let Some(live) = &self.live else {
             return;
         };
-        let out = self.out.clone();
-        let live_view = self.live_view;
-        self.ticker = Some(handle.spawn(async move {
-            let every = if live_view {
-                std::time::Duration::from_millis(500)
-            } else {
-                still_running_every()
-            };
-            let mut tick = tokio::time::interval(every);
-            // The first tick of an interval is at once.
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let now = std::time::Instant::now();
-                let text = live
-                    .lock()
-                    .map(|l| {
-                        if live_view {
-                            format!("\r\x1b[2K{}", l.render(now, status_width()))
-                        } else {
-                            l.still_running(now)
-                                .map(|t| format!("{t}\n"))
-                                .unwrap_or_default()
-                        }
-                    })
-                    .unwrap_or_default();
-                if text.is_empty() {
-                    continue;
+        let now = std::time::Instant::now();
+        let text = live
+            .lock()
+            .map(|l| {
+                if self.live_view {
+                    format!("\r\x1b[2K{}", l.render(now, status_width()))
+                } else {
+                    l.still_running(now)
+                        .map(|t| format!("{t}\n"))
+                        .unwrap_or_default()
                 }
-                if let Ok(mut w) = out.lock() {
-                    let _ = w.write_all(text.as_bytes());
-                    let _ = w.flush();
-                }
-            }
-        }));
+            })
+            .unwrap_or_default();
+        if text.is_empty() {
+            return;
+        }
+        if let Ok(mut w) = self.out.lock() {
+            let _ = w.write_all(text.as_bytes());
+            let _ = w.flush();
+        }
     }
 
     fn stop_live(&mut self) {
-        if let Some(t) = self.ticker.take() {
-            t.abort();
-        }
         if self.live.take().is_some() && self.live_view {
             if let Ok(mut w) = self.out.lock() {
                 let _ = write!(w, "\r\x1b[2K");
@@ -508,13 +487,24 @@ fn secs(s: f64) -> String {
 }
 
 impl Sink for Terminal {
+    /// The status line twice a second on a terminal; off it, "still running" every 30 s;
+    /// nothing with `-q`.
+    fn tick_every(&self) -> Option<std::time::Duration> {
+        self.live.as_ref()?;
+        Some(if self.live_view {
+            std::time::Duration::from_millis(500)
+        } else {
+            still_running_every()
+        })
+    }
+
     fn event(&mut self, plan: &Plan, run: &RunInfo, event: &Event<'_>) {
         let quiet = self.verbosity == Verbosity::Quiet;
         match event {
             Event::RunStarted if self.live.is_some() => {
                 self.live(|l| *l = LiveState::new(plan));
-                self.start_ticker();
             }
+            Event::Tick => self.tick(),
             Event::SuiteStarted { id, attempt, .. } => {
                 self.live(|l| l.started(plan, *id, *attempt));
             }

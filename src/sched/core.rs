@@ -19,7 +19,7 @@
 //! what it asks the driver to do is a new [`Command`].
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -40,6 +40,10 @@ const SLOW_OVER: f64 = 10.0;
 /// Names one attempt between a [`Command::Start`] and the [`Ended`] that reports it.
 pub(crate) type AttemptKey = u64;
 
+/// Names one request of a test process on the coordinator socket (DESIGN §5) between its
+/// input and the [`Command::Answer`] to it.
+pub(crate) type RequestId = u64;
+
 /// Something that happened, fed to [`Core::step`] with the time it happened at.
 #[derive(Debug, Clone)]
 pub(crate) enum Input {
@@ -55,6 +59,21 @@ pub(crate) enum Input {
     ServiceReady(ServiceInstance),
     /// A service instance failed: it was not ready in time, or it ended while suites need it.
     ServiceFailed(ServiceInstance, ServiceFailure),
+    /// `acquire LIMITER PERMITS` on the socket: answered once the limiter grants (or never
+    /// can), waiting without holding anything meanwhile.
+    Acquire {
+        request: RequestId,
+        limiter: LimiterId,
+        permits: u32,
+    },
+    /// `throttled LIMITER [RETRY_AFTER]` on the socket: a test saw an HTTP 429.
+    Throttled {
+        request: RequestId,
+        limiter: LimiterId,
+        retry_after: Option<Duration>,
+    },
+    /// The process behind a waiting `acquire` hung up: it takes no token.
+    Gone(RequestId),
 }
 
 /// Which wake-up fired.
@@ -144,6 +163,11 @@ pub(crate) enum Command {
     /// No suite left needs it (or it failed): stop its process group, SIGTERM then SIGKILL after
     /// its grace.
     StopService(ServiceInstance),
+    /// The answer to a socket request: granted (`Ok`), or why never.
+    Answer {
+        request: RequestId,
+        answer: Result<(), String>,
+    },
 }
 
 /// What the core asks outside, answered at once.
@@ -155,6 +179,20 @@ pub(crate) trait Host {
     fn limiter_waited(&mut self, limiter: LimiterId, waited: Duration);
     /// A suite holding `limiter` ended an attempt.
     fn limiter_release(&mut self, limiter: LimiterId);
+    /// Take `permits` tokens of `limiter` for a test process, or say why not.
+    fn limiter_acquire(
+        &mut self,
+        limiter: LimiterId,
+        permits: u32,
+        now: Instant,
+    ) -> Result<(), Refusal>;
+    /// A test process saw a 429 on `limiter`'s behalf.
+    fn limiter_throttled(
+        &mut self,
+        limiter: LimiterId,
+        retry_after: Option<Duration>,
+        now: Instant,
+    );
     /// The last `OUTPUT_TAIL` bytes of `range` of the suite's log (for retry rules).
     fn output(&mut self, suite: SuiteId, range: (u64, u64)) -> Vec<u8>;
     /// Ask the `when` predicate `predicate` whether to retry this attempt.
@@ -210,6 +248,15 @@ struct Running {
     memory: u64,
 }
 
+/// A socket `acquire` not granted yet.
+#[derive(Debug, Clone)]
+struct Waiting {
+    request: RequestId,
+    limiter: LimiterId,
+    permits: u32,
+    since: Instant,
+}
+
 /// Per-suite totals across attempts.
 #[derive(Debug, Default, Clone)]
 struct Progress {
@@ -258,6 +305,8 @@ pub(crate) struct Core<'p> {
     limiter_wake: Option<Instant>,
     /// Since when each suite has been ready but refused by its limiter.
     limiter_wait_since: Vec<Option<Instant>>,
+    /// Socket `acquire`s waiting for their limiter, oldest first.
+    acquires: VecDeque<Waiting>,
     /// Suites that may still start an attempt (pending or between attempts).
     may_start_later: usize,
     /// Backoff jitter: seeded, so the same inputs give the same commands.
@@ -317,6 +366,7 @@ impl<'p> Core<'p> {
             later_skip: None,
             limiter_wake: None,
             limiter_wait_since: vec![None; n],
+            acquires: VecDeque::new(),
             may_start_later: n,
             rng: fastrand::Rng::with_seed(seed),
             memory_in_use: 0,
@@ -353,7 +403,30 @@ impl<'p> Core<'p> {
                 }
             }
             Input::ServiceFailed(inst, failure) => self.on_service_failed(inst, failure, host),
+            Input::Acquire {
+                request,
+                limiter,
+                permits,
+            } => self.acquires.push_back(Waiting {
+                request,
+                limiter,
+                permits,
+                since: now,
+            }),
+            Input::Throttled {
+                request,
+                limiter,
+                retry_after,
+            } => {
+                host.limiter_throttled(limiter, retry_after, now);
+                self.out.push(Command::Answer {
+                    request,
+                    answer: Ok(()),
+                });
+            }
+            Input::Gone(request) => self.acquires.retain(|w| w.request != request),
         }
+        self.serve_acquires(now, host);
         self.settle(now, host);
         std::mem::take(&mut self.out)
     }
@@ -450,6 +523,44 @@ impl<'p> Core<'p> {
                 r.unwrap_or_else(|| SuiteResult::skipped(SuiteId(i as u32), SkipReason::NotReached))
             })
             .collect()
+    }
+
+    /// Socket `acquire`s first, oldest first: their processes already run and wait for the
+    /// token, while a suite not yet started holds nothing. One refused by its limiter holds
+    /// back the later ones for the same limiter, so a large request is not passed over for
+    /// ever by small ones.
+    fn serve_acquires(&mut self, now: Instant, host: &mut dyn Host) {
+        let mut blocked: Vec<LimiterId> = Vec::new();
+        let mut waiting = std::mem::take(&mut self.acquires);
+        waiting.retain(|w| {
+            if blocked.contains(&w.limiter) {
+                return true;
+            }
+            let answer = match host.limiter_acquire(w.limiter, w.permits, now) {
+                Ok(()) => {
+                    host.limiter_waited(w.limiter, now.saturating_duration_since(w.since));
+                    Ok(())
+                }
+                Err(Refusal::Never(why)) => Err(why),
+                Err(Refusal::Wait(d)) => {
+                    let at = now.checked_add(d).unwrap_or(now);
+                    self.limiter_wake = Some(self.limiter_wake.map_or(at, |t| t.min(at)));
+                    blocked.push(w.limiter);
+                    return true;
+                }
+                // `acquire` is not capped by the limiter's concurrency (that counts suites).
+                Err(Refusal::Full) => {
+                    blocked.push(w.limiter);
+                    return true;
+                }
+            };
+            self.out.push(Command::Answer {
+                request: w.request,
+                answer,
+            });
+            false
+        });
+        self.acquires = waiting;
     }
 
     /// Start what is ready; when the phase is over, open the next one, until something runs or

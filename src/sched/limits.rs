@@ -1,14 +1,20 @@
 //! Rate limiters shared by every worker (DESIGN §2 `ptest.limiter`, §5 the socket): a governor
 //! token bucket per limiter, an optional cap on suites holding it, Retry-After pauses, adaptive
-//! rates, and the counts the report shows. Shared between the scheduler loop and the socket's
-//! connection tasks behind one mutex; every call is short and never waits.
+//! rates, and the counts the report shows. Run state like the rest: only the core changes it
+//! (through its `Host`, with the core's `now`), suite starts and the socket's `acquire` and
+//! `throttled` alike. The buckets read the time from [`CoreClock`], which every call sets to
+//! the `now` it is given: the same limiter runs in real time under the driver and in virtual
+//! time under the core's tests. Every call is short and never waits.
 
+use std::cell::Cell;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use governor::clock::Clock;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 
 use crate::event::LimiterStats;
 use crate::plan::{Limiter, LimiterId, Plan};
@@ -29,9 +35,23 @@ pub(crate) enum Refusal {
     Never(String),
 }
 
+/// The time as the caller of [`Limiters`] says it is: governor's clock for every bucket.
+#[derive(Debug, Clone)]
+struct CoreClock(Rc<Cell<Instant>>);
+
+impl Clock for CoreClock {
+    type Instant = Instant;
+
+    fn now(&self) -> Instant {
+        self.0.get()
+    }
+}
+
+type Bucket = RateLimiter<NotKeyed, InMemoryState, CoreClock, NoOpMiddleware<Instant>>;
+
 struct State {
     plan: Limiter,
-    bucket: DefaultDirectRateLimiter,
+    bucket: Bucket,
     /// Tokens per second in force (adaptive limiters lower it).
     rate: f64,
     holders: u32,
@@ -55,11 +75,12 @@ fn per_token(rate: f64) -> Duration {
 /// suite of the run for a day.
 pub(crate) const RETRY_AFTER_CAP: Duration = Duration::from_secs(600);
 
-fn bucket(per_token: Duration, burst: u32) -> DefaultDirectRateLimiter {
+/// A full bucket as of the clock's time.
+fn bucket(per_token: Duration, burst: u32, clock: &CoreClock) -> Bucket {
     let quota = Quota::with_period(per_token.max(Duration::from_nanos(1)))
         .expect("period above zero")
         .allow_burst(NonZeroU32::new(burst.max(1)).expect("burst >= 1"));
-    RateLimiter::direct(quota)
+    RateLimiter::direct_with_clock(quota, clock.clone())
 }
 
 impl State {
@@ -67,12 +88,12 @@ impl State {
         self.plan.rate / self.plan.per.as_secs_f64()
     }
 
-    fn rebuild(&mut self) {
-        self.bucket = bucket(per_token(self.rate), self.plan.burst);
+    fn rebuild(&mut self, clock: &CoreClock) {
+        self.bucket = bucket(per_token(self.rate), self.plan.burst, clock);
     }
 
     /// Adaptive limiters climb back 10 % per 10 s without a 429, up to the configured rate.
-    fn recover(&mut self, now: Instant) {
+    fn recover(&mut self, now: Instant, clock: &CoreClock) {
         if !self.plan.adaptive || self.rate >= self.configured_rate() {
             return;
         }
@@ -88,7 +109,7 @@ impl State {
         if steps >= 1.0 {
             self.rate = (self.rate * ADAPT_STEP.powf(steps)).min(self.configured_rate());
             self.last_raise = Some(now);
-            self.rebuild();
+            self.rebuild(clock);
         }
     }
 
@@ -100,7 +121,7 @@ impl State {
         }
     }
 
-    fn take(&mut self, permits: u32, now: Instant) -> Result<(), Refusal> {
+    fn take(&mut self, permits: u32, now: Instant, clock: &CoreClock) -> Result<(), Refusal> {
         if permits > self.plan.burst {
             return Err(Refusal::Never(format!(
                 "{permits} permits exceed the burst {} of limiter \"{}\"",
@@ -113,7 +134,7 @@ impl State {
             }
             self.paused_until = None;
         }
-        self.recover(now);
+        self.recover(now, clock);
         let n = NonZeroU32::new(permits.max(1)).expect("at least one permit");
         match self.bucket.check_n(n) {
             Ok(Ok(())) => {
@@ -121,7 +142,7 @@ impl State {
                 Ok(())
             }
             Ok(Err(not_until)) => {
-                let wait = not_until.wait_time_from(self.bucket.clock().now());
+                let wait = not_until.wait_time_from(now);
                 Err(Refusal::Wait(wait.max(Duration::from_micros(100))))
             }
             Err(_) => Err(Refusal::Never(format!(
@@ -132,46 +153,45 @@ impl State {
     }
 }
 
-/// Every limiter of the plan.
-#[derive(Clone)]
+/// Every limiter of the plan. Owned by the run's driver and changed only through the core.
 pub(crate) struct Limiters {
-    inner: Arc<Mutex<Vec<State>>>,
-    names: Arc<Vec<String>>,
+    states: Vec<State>,
+    names: Vec<String>,
+    clock: CoreClock,
 }
 
 impl Limiters {
-    /// A Retry-After pauses a limiter for at most the longest timeout of the suites that use it
-    /// (of all suites, for a limiter only `ptest acquire` uses), and never over ten minutes: no
-    /// suite waiting behind it could outlive its own timeout anyway.
-    pub(crate) fn new(plan: &Plan) -> Limiters {
-        let limiters = Limiters::from_limiters(&plan.limiters);
-        {
-            let longest_any = plan.suites.iter().map(|s| s.timeout).max();
-            let mut all = limiters.lock();
-            for (i, state) in all.iter_mut().enumerate() {
-                let longest = plan
-                    .suites
-                    .iter()
-                    .filter(|s| s.limiter.is_some_and(|l| l.index() == i))
-                    .map(|s| s.timeout)
-                    .max()
-                    .or(longest_any);
-                if let Some(longest) = longest {
-                    state.retry_cap = RETRY_AFTER_CAP.min(longest);
-                }
+    /// The plan's limiters, with full buckets at `start`. A Retry-After pauses a limiter for at
+    /// most the longest timeout of the suites that use it (of all suites, for a limiter only
+    /// `ptest acquire` uses), and never over ten minutes: no suite waiting behind it could
+    /// outlive its own timeout anyway.
+    pub(crate) fn new(plan: &Plan, start: Instant) -> Limiters {
+        let mut limiters = Limiters::from_limiters(&plan.limiters, start);
+        let longest_any = plan.suites.iter().map(|s| s.timeout).max();
+        for (i, state) in limiters.states.iter_mut().enumerate() {
+            let longest = plan
+                .suites
+                .iter()
+                .filter(|s| s.limiter.is_some_and(|l| l.index() == i))
+                .map(|s| s.timeout)
+                .max()
+                .or(longest_any);
+            if let Some(longest) = longest {
+                state.retry_cap = RETRY_AFTER_CAP.min(longest);
             }
         }
         limiters
     }
 
-    pub(crate) fn from_limiters(limiters: &[Limiter]) -> Limiters {
+    pub(crate) fn from_limiters(limiters: &[Limiter], start: Instant) -> Limiters {
+        let clock = CoreClock(Rc::new(Cell::new(start)));
         let states = limiters
             .iter()
             .map(|l| {
                 let rate = l.rate / l.per.as_secs_f64();
                 State {
                     plan: l.clone(),
-                    bucket: bucket(per_token(rate), l.burst),
+                    bucket: bucket(per_token(rate), l.burst, &clock),
                     rate,
                     holders: 0,
                     paused_until: None,
@@ -185,64 +205,76 @@ impl Limiters {
             })
             .collect();
         Limiters {
-            inner: Arc::new(Mutex::new(states)),
-            names: Arc::new(limiters.iter().map(|l| l.name.clone()).collect()),
+            states,
+            names: limiters.iter().map(|l| l.name.clone()).collect(),
+            clock,
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<State>> {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The limiter `id`, with the buckets' clock set to `now` (never backwards).
+    fn at(&mut self, id: LimiterId, now: Instant) -> (&mut State, &CoreClock) {
+        if now > self.clock.0.get() {
+            self.clock.0.set(now);
+        }
+        (&mut self.states[id.index()], &self.clock)
     }
 
+    /// The limiters' names, in plan order (the socket finds a limiter by its name).
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.names.clone()
+    }
+
+    #[cfg(test)]
     pub(crate) fn find(&self, name: &str) -> Result<LimiterId, String> {
-        match self.names.iter().position(|n| n == name) {
-            Some(i) => Ok(LimiterId(i as u32)),
-            None => Err(format!(
-                "unknown limiter \"{name}\"{}",
-                crate::suggest::hint(name, self.names.iter().map(String::as_str))
-            )),
-        }
+        find(&self.names, name)
     }
 
     /// A suite start: concurrency room and one token, or why not.
-    pub(crate) fn admit_suite(&self, id: LimiterId, now: Instant) -> Result<(), Refusal> {
-        let mut all = self.lock();
-        let s = &mut all[id.index()];
+    pub(crate) fn admit_suite(&mut self, id: LimiterId, now: Instant) -> Result<(), Refusal> {
+        let (s, clock) = self.at(id, now);
         if s.concurrency().is_some_and(|c| s.holders >= c) {
             return Err(Refusal::Full);
         }
-        s.take(1, now)?;
+        s.take(1, now, clock)?;
         s.holders += 1;
         Ok(())
     }
 
     /// A suite holding the limiter ended its attempt.
-    pub(crate) fn release_suite(&self, id: LimiterId) {
-        let mut all = self.lock();
-        let s = &mut all[id.index()];
+    pub(crate) fn release_suite(&mut self, id: LimiterId) {
+        let s = &mut self.states[id.index()];
         s.holders = s.holders.saturating_sub(1);
     }
 
-    /// `acquire` from a test process.
-    pub(crate) fn acquire(&self, id: LimiterId, permits: u32, now: Instant) -> Result<(), Refusal> {
-        self.lock()[id.index()].take(permits, now)
+    /// Suites holding the limiter now.
+    #[cfg(test)]
+    pub(crate) fn holders(&self, id: LimiterId) -> u32 {
+        self.states[id.index()].holders
     }
 
-    pub(crate) fn add_wait(&self, id: LimiterId, waited: Duration) {
-        self.lock()[id.index()].waited += waited;
+    /// `acquire` from a test process.
+    pub(crate) fn acquire(
+        &mut self,
+        id: LimiterId,
+        permits: u32,
+        now: Instant,
+    ) -> Result<(), Refusal> {
+        let (s, clock) = self.at(id, now);
+        s.take(permits, now, clock)
+    }
+
+    pub(crate) fn add_wait(&mut self, id: LimiterId, waited: Duration) {
+        self.states[id.index()].waited += waited;
     }
 
     /// A test saw a 429: count it; with Retry-After nobody gets a token until it has passed;
     /// an adaptive limiter halves its rate.
-    pub(crate) fn throttled(&self, id: LimiterId, retry_after: Option<Duration>, now: Instant) {
-        let mut all = self.lock();
-        let s = &mut all[id.index()];
+    pub(crate) fn throttled(&mut self, id: LimiterId, retry_after: Option<Duration>, now: Instant) {
+        let (s, clock) = self.at(id, now);
         s.throttled += 1;
         s.last_throttle = Some(now);
         if let Some(d) = retry_after {
-            let until = now + d.min(s.retry_cap);
+            let until = now.checked_add(d.min(s.retry_cap)).unwrap_or(now);
             s.paused_until = Some(s.paused_until.map_or(until, |t| t.max(until)));
         }
         if s.plan.adaptive {
@@ -250,13 +282,13 @@ impl Limiters {
             let halved = (s.rate / 2.0).max(floor);
             if halved < s.rate {
                 s.rate = halved;
-                s.rebuild();
+                s.rebuild(clock);
             }
         }
     }
 
     pub(crate) fn stats(&self) -> Vec<LimiterStats> {
-        self.lock()
+        self.states
             .iter()
             .map(|s| LimiterStats {
                 acquired: s.acquired,
@@ -269,6 +301,17 @@ impl Limiters {
                     .is_some_and(|m| s.throttled > u64::from(m)),
             })
             .collect()
+    }
+}
+
+/// The limiter named `name` among `names`, or an error that suggests the closest.
+pub(crate) fn find(names: &[String], name: &str) -> Result<LimiterId, String> {
+    match names.iter().position(|n| n == name) {
+        Some(i) => Ok(LimiterId(i as u32)),
+        None => Err(format!(
+            "unknown limiter \"{name}\"{}",
+            crate::suggest::hint(name, names.iter().map(String::as_str))
+        )),
     }
 }
 
@@ -295,12 +338,12 @@ mod tests {
     }
 
     fn limiters(l: Limiter) -> Limiters {
-        Limiters::from_limiters(&[l])
+        Limiters::from_limiters(&[l], Instant::now())
     }
 
     #[test]
     fn burst_then_wait() {
-        let l = limiters(limiter(10.0, 2, None, false));
+        let mut l = limiters(limiter(10.0, 2, None, false));
         let now = Instant::now();
         assert!(l.acquire(LimiterId(0), 1, now).is_ok());
         assert!(l.acquire(LimiterId(0), 1, now).is_ok());
@@ -316,7 +359,7 @@ mod tests {
 
     #[test]
     fn concurrency_cap_and_serialization_after_max_throttled() {
-        let l = limiters(limiter(1000.0, 10, Some(2), false));
+        let mut l = limiters(limiter(1000.0, 10, Some(2), false));
         let now = Instant::now();
         assert!(l.admit_suite(LimiterId(0), now).is_ok());
         assert!(l.admit_suite(LimiterId(0), now).is_ok());
@@ -335,7 +378,7 @@ mod tests {
 
     #[test]
     fn retry_after_pauses_everyone() {
-        let l = limiters(limiter(1000.0, 10, None, false));
+        let mut l = limiters(limiter(1000.0, 10, None, false));
         let now = Instant::now();
         l.throttled(LimiterId(0), Some(Duration::from_secs(2)), now);
         match l.acquire(LimiterId(0), 1, now + Duration::from_secs(1)) {
@@ -350,7 +393,7 @@ mod tests {
 
     #[test]
     fn adaptive_halves_and_recovers() {
-        let l = limiters(limiter(16.0, 1, None, true));
+        let mut l = limiters(limiter(16.0, 1, None, true));
         let now = Instant::now();
         for _ in 0..6 {
             l.throttled(LimiterId(0), None, now);
@@ -369,7 +412,7 @@ mod tests {
 
     #[test]
     fn more_permits_than_the_burst_are_never_granted_and_say_why() {
-        let l = limiters(limiter(10.0, 2, None, false));
+        let mut l = limiters(limiter(10.0, 2, None, false));
         assert_eq!(
             l.acquire(LimiterId(0), 3, Instant::now()),
             Err(Refusal::Never(
@@ -381,7 +424,7 @@ mod tests {
 
     #[test]
     fn acquired_counts_permits_and_waits_add_up() {
-        let l = limiters(limiter(1000.0, 10, None, false));
+        let mut l = limiters(limiter(1000.0, 10, None, false));
         let now = Instant::now();
         l.acquire(LimiterId(0), 4, now).unwrap();
         l.admit_suite(LimiterId(0), now).unwrap();
@@ -398,7 +441,7 @@ mod tests {
     fn the_rate_is_reported_per_the_declared_period() {
         let mut decl = limiter(4.0, 1, None, true);
         decl.per = Duration::from_secs(2);
-        let l = limiters(decl);
+        let mut l = limiters(decl);
         assert!((l.stats()[0].rate - 4.0).abs() < 1e-9);
         l.throttled(LimiterId(0), None, Instant::now());
         assert!((l.stats()[0].rate - 2.0).abs() < 1e-9, "halved, per 2 s");
@@ -406,7 +449,7 @@ mod tests {
 
     #[test]
     fn a_plain_limiter_keeps_its_rate_when_throttled() {
-        let l = limiters(limiter(8.0, 1, None, false));
+        let mut l = limiters(limiter(8.0, 1, None, false));
         let now = Instant::now();
         l.throttled(LimiterId(0), None, now);
         l.throttled(LimiterId(0), None, now);
@@ -419,7 +462,7 @@ mod tests {
 
     #[test]
     fn recovery_climbs_no_higher_than_the_declared_rate() {
-        let l = limiters(limiter(16.0, 1, None, true));
+        let mut l = limiters(limiter(16.0, 1, None, true));
         let now = Instant::now();
         l.throttled(LimiterId(0), None, now);
         assert!((l.stats()[0].rate - 8.0).abs() < 1e-9);
@@ -442,7 +485,7 @@ mod tests {
 
     #[test]
     fn a_shorter_retry_after_does_not_shorten_a_pause() {
-        let l = limiters(limiter(1000.0, 10, None, false));
+        let mut l = limiters(limiter(1000.0, 10, None, false));
         let now = Instant::now();
         l.throttled(LimiterId(0), Some(Duration::from_secs(5)), now);
         l.throttled(LimiterId(0), Some(Duration::from_secs(1)), now);
@@ -464,7 +507,7 @@ mod tests {
 
     #[test]
     fn retry_after_is_capped_at_ten_minutes_without_a_plan() {
-        let l = limiters(limiter(1000.0, 10, None, false));
+        let mut l = limiters(limiter(1000.0, 10, None, false));
         let now = Instant::now();
         l.throttled(LimiterId(0), Some(Duration::from_secs(86_400)), now);
         assert_eq!(
@@ -484,7 +527,7 @@ mod tests {
             ptest.suite { name = "c", cmd = "true", timeout = "45s" }
             "#,
         );
-        let l = Limiters::new(&p);
+        let mut l = Limiters::new(&p, Instant::now());
         let now = Instant::now();
         let api = l.find("api").unwrap();
         let other = l.find("socket_only").unwrap();
@@ -503,7 +546,7 @@ mod tests {
 
     #[test]
     fn find_names_the_closest_limiter() {
-        let l = Limiters::from_limiters(&[limiter(1.0, 1, None, false)]);
+        let l = Limiters::from_limiters(&[limiter(1.0, 1, None, false)], Instant::now());
         assert_eq!(l.find("api"), Ok(LimiterId(0)));
         assert_eq!(
             l.find("apj"),
@@ -513,13 +556,24 @@ mod tests {
     }
 
     #[test]
-    fn clones_share_one_state() {
-        let l = limiters(limiter(1000.0, 10, Some(1), false));
-        let other = l.clone();
-        let now = Instant::now();
-        l.admit_suite(LimiterId(0), now).unwrap();
-        assert_eq!(other.admit_suite(LimiterId(0), now), Err(Refusal::Full));
-        other.release_suite(LimiterId(0));
-        assert!(l.admit_suite(LimiterId(0), now).is_ok());
+    fn the_buckets_run_on_the_callers_clock() {
+        // An hour of virtual time passes in no time at all: governor reads the time it is told.
+        let start = Instant::now();
+        let mut l = Limiters::from_limiters(&[limiter(1.0, 2, None, false)], start);
+        let at = |secs: f64| start + Duration::from_secs_f64(3600.0 + secs);
+        assert!(l.acquire(LimiterId(0), 2, at(0.0)).is_ok(), "a full bucket");
+        assert_eq!(
+            l.acquire(LimiterId(0), 1, at(0.0)),
+            Err(Refusal::Wait(Duration::from_secs(1)))
+        );
+        assert_eq!(
+            l.acquire(LimiterId(0), 1, at(0.25)),
+            Err(Refusal::Wait(Duration::from_millis(750)))
+        );
+        assert!(l.acquire(LimiterId(0), 1, at(1.0)).is_ok());
+        // Time given out of order never runs the clock backwards.
+        assert!(l.acquire(LimiterId(0), 1, at(0.5)).is_err());
+        assert!(l.acquire(LimiterId(0), 1, at(2.0)).is_ok());
+        assert_eq!(l.stats()[0].acquired, 4);
     }
 }

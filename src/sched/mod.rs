@@ -29,9 +29,9 @@ use crate::os::process::StopCount;
 use crate::plan::{LimiterId, Plan, Scope, SuiteId};
 use crate::services::{Happened, Note, ServiceFailure, ServiceInstance, Services};
 use crate::tail::read_tail;
-use core::{Command, Core, Ended, Host, Input, Timer, Verdict};
+use core::{Command, Core, Ended, Host, Input, RequestId, Timer, Verdict};
 use limits::{Limiters, Refusal};
-use socket::Coordinator;
+use socket::{Asked, Coordinator, Request};
 use tmp::TmpDirs;
 
 /// What the run needs besides the plan.
@@ -86,6 +86,10 @@ pub(crate) struct Scheduler<'a> {
     by_name: HashMap<&'a str, SuiteId>,
     /// What each running part's current attempt told of its tests so far.
     told: HashMap<SuiteId, Vec<(String, crate::record::Outcome)>>,
+    /// Test processes' requests on the socket, for the core.
+    requests: tokio::sync::mpsc::UnboundedReceiver<Request>,
+    /// Where each request the core has not answered yet wants its answer.
+    answers: HashMap<RequestId, tokio::sync::oneshot::Sender<Result<(), String>>>,
     /// A folder holding only a `ptest` link to this binary, put first on suites' PATH.
     bin_dir: Option<PathBuf>,
     /// Removes passed attempts' temporary folders off the scheduler's thread.
@@ -108,7 +112,7 @@ pub(crate) struct Scheduler<'a> {
 
 /// The core's questions, answered by the run's limiters, logs and Lua predicates.
 struct RunHost<'x> {
-    limiters: &'x Limiters,
+    limiters: &'x mut Limiters,
     judge: &'x mut dyn RetryJudge,
     log_files: &'x [PathBuf],
 }
@@ -124,6 +128,24 @@ impl Host for RunHost<'_> {
 
     fn limiter_release(&mut self, limiter: LimiterId) {
         self.limiters.release_suite(limiter);
+    }
+
+    fn limiter_acquire(
+        &mut self,
+        limiter: LimiterId,
+        permits: u32,
+        now: Instant,
+    ) -> Result<(), Refusal> {
+        self.limiters.acquire(limiter, permits, now)
+    }
+
+    fn limiter_throttled(
+        &mut self,
+        limiter: LimiterId,
+        retry_after: Option<Duration>,
+        now: Instant,
+    ) {
+        self.limiters.throttled(limiter, retry_after, now);
     }
 
     fn output(&mut self, suite: SuiteId, range: (u64, u64)) -> Vec<u8> {
@@ -169,6 +191,8 @@ enum Woke {
     Signal,
     Service(Note),
     Test(socket::TestLine),
+    Request(Request),
+    Tick,
 }
 
 fn emit(sinks: &mut [&mut dyn Sink], plan: &Plan, run: &RunInfo, event: &Event<'_>) {
@@ -188,14 +212,15 @@ impl<'a> Scheduler<'a> {
         let mut opts = opts;
         let (exec, outcomes) = Executor::new(opts.watchdog.take())?;
         exec.watch_folder(&files::run_tmp_root(&opts.run_id));
-        let limiters = Limiters::new(plan);
+        let limiters = Limiters::new(plan, Instant::now());
         let (janitor, folder) = setup.finish()?;
         let run_root = folder.root.clone();
+        let (to_core, requests) = tokio::sync::mpsc::unbounded_channel();
         // Without a socket the run still goes on: only `ptest acquire` needs it.
         let (tests_tx, tests) = tokio::sync::mpsc::channel(socket::TEST_LINES);
         let coordinator = match folder.socket {
             Some((path, listener)) => {
-                Coordinator::serve(path, listener, limiters.clone(), tests_tx).ok()
+                Coordinator::serve(path, listener, limiters.names(), to_core, tests_tx).ok()
             }
             None => None,
         };
@@ -245,6 +270,8 @@ impl<'a> Scheduler<'a> {
                 .map(|s| (s.name.as_str(), s.id))
                 .collect(),
             told: HashMap::new(),
+            requests,
+            answers: HashMap::new(),
             bin_dir,
             janitor,
             tmp: TmpDirs::with_ahead(folder.root, folder.ahead),
@@ -291,6 +318,17 @@ impl<'a> Scheduler<'a> {
         let mut stops = StopSignals::new(&self.opts.stops);
         self.started = Instant::now();
         self.run.started = SystemTime::now();
+        // The sinks' clock (the live view's redraws): the driver's, not a task of their own.
+        let mut ticks = self
+            .sinks
+            .iter()
+            .filter_map(|s| s.tick_every())
+            .min()
+            .map(|every| {
+                let mut i = tokio::time::interval_at((self.started + every).into(), every);
+                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                i
+            });
         emit(&mut self.sinks, self.plan, &self.run, &Event::RunStarted);
         self.prepare_logs();
         self.feed(Input::Begin);
@@ -315,6 +353,8 @@ impl<'a> Scheduler<'a> {
                 () = stops.recv() => Woke::Signal,
                 Some(note) = self.services.notes.recv() => Woke::Service(note),
                 Some(t) = self.tests.recv() => Woke::Test(t),
+                Some(r) = self.requests.recv() => Woke::Request(r),
+                () = tick(ticks.as_mut()) => Woke::Tick,
             };
             match woke {
                 Woke::Outcome(o) => {
@@ -337,6 +377,8 @@ impl<'a> Scheduler<'a> {
                     let happened = self.services.on_note(note, exec);
                     self.services_said(happened);
                 }
+                Woke::Request(r) => self.on_request(r),
+                Woke::Tick => emit(&mut self.sinks, self.plan, &self.run, &Event::Tick),
             }
         }
         // Every suite has ended, so the core has stopped every service; what still runs (a
@@ -353,6 +395,8 @@ impl<'a> Scheduler<'a> {
             let shutdown = exec.shutdown(self.plan.grace);
             tokio::pin!(shutdown);
             loop {
+                // Processes still stopping may still ask the limiters.
+                let limiter_wake = self.core.limiter_wake();
                 tokio::select! {
                     c = &mut shutdown => {
                         closing = Some(c);
@@ -361,6 +405,13 @@ impl<'a> Scheduler<'a> {
                     () = stops.recv(), if !signalled_in_sweep => {
                         signalled_in_sweep = true;
                         switch.fire();
+                    }
+                    Some(r) = self.requests.recv() => self.on_request(r),
+                    () = precise_until(limiter_wake), if limiter_wake.is_some() => {
+                        self.feed(Input::Timer(Timer::Limiter));
+                    }
+                    () = tick(ticks.as_mut()) => {
+                        emit(&mut self.sinks, self.plan, &self.run, &Event::Tick);
                     }
                 }
             }
@@ -456,12 +507,40 @@ impl<'a> Scheduler<'a> {
         (results, summary, self.run)
     }
 
+    /// A test process's request on the socket, as the core's input; its answer comes back as
+    /// a [`Command::Answer`].
+    fn on_request(&mut self, r: Request) {
+        let input = match r.asked {
+            Asked::Acquire { limiter, permits } => Input::Acquire {
+                request: r.id,
+                limiter,
+                permits,
+            },
+            Asked::Throttled {
+                limiter,
+                retry_after,
+            } => Input::Throttled {
+                request: r.id,
+                limiter,
+                retry_after,
+            },
+            Asked::Gone => {
+                self.answers.remove(&r.id);
+                Input::Gone(r.id)
+            }
+        };
+        if let Some(reply) = r.reply {
+            self.answers.insert(r.id, reply);
+        }
+        self.feed(input);
+    }
+
     /// One input through the core, then its commands carried out; then what those produced.
     fn feed(&mut self, input: Input) {
         self.inbox.push_back(input);
         while let Some(input) = self.inbox.pop_front() {
             let mut host = RunHost {
-                limiters: &self.limiters,
+                limiters: &mut self.limiters,
                 judge: &mut *self.judge,
                 log_files: &self.run.log_files,
             };
@@ -578,6 +657,11 @@ impl<'a> Scheduler<'a> {
                     .as_mut()
                     .expect("the executor lives until the run ends");
                 self.services.stop(inst, exec);
+            }
+            Command::Answer { request, answer } => {
+                if let Some(reply) = self.answers.remove(&request) {
+                    let _ = reply.send(answer);
+                }
             }
             Command::Slow {
                 suite,
@@ -1034,6 +1118,16 @@ fn run_env(
     vars
 }
 
+/// The next tick of the sinks' clock; never without one.
+async fn tick(ticks: Option<&mut tokio::time::Interval>) {
+    match ticks {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 async fn sleep_until(t: Option<Instant>) {
     match t {
         Some(t) => tokio::time::sleep_until(t.into()).await,
@@ -1044,9 +1138,26 @@ async fn sleep_until(t: Option<Instant>) {
 /// Limiter wake-ups: a token is due at an exact time, and a late start is rate lost for good.
 async fn precise_until(t: Option<Instant>) {
     match t {
-        Some(t) => socket::precise_sleep_until(t).await,
+        Some(t) => precise_sleep_until(t).await,
         None => std::future::pending().await,
     }
+}
+
+/// Sleep to `deadline` within tens of microseconds. tokio's timer wakes up to a millisecond
+/// late, and a limiter with burst 1 loses every late wake for good: at 100/s that is 10 % of
+/// the rate. The last stretch is slept on a blocking thread, whose `nanosleep` is precise.
+async fn precise_sleep_until(deadline: Instant) {
+    let d = deadline.saturating_duration_since(Instant::now());
+    const COARSE_MARGIN: Duration = Duration::from_millis(3);
+    if d > COARSE_MARGIN {
+        tokio::time::sleep(d.saturating_sub(COARSE_MARGIN)).await;
+    }
+    let _ = tokio::task::spawn_blocking(move || {
+        // A pool thread must not take SIGCHLD away from the scheduler's thread.
+        crate::os::process::block_signals_in_this_thread();
+        std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+    })
+    .await;
 }
 
 /// The signals that stop a run (DESIGN §3 rule 8): SIGINT, SIGTERM, SIGHUP (the terminal

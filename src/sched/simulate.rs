@@ -31,6 +31,10 @@ impl Host for Expected {
     }
     fn limiter_waited(&mut self, _: LimiterId, _: Duration) {}
     fn limiter_release(&mut self, _: LimiterId) {}
+    fn limiter_acquire(&mut self, _: LimiterId, _: u32, _: Instant) -> Result<(), Refusal> {
+        Ok(())
+    }
+    fn limiter_throttled(&mut self, _: LimiterId, _: Option<Duration>, _: Instant) {}
     fn output(&mut self, _: SuiteId, _: (u64, u64)) -> Vec<u8> {
         Vec::new()
     }

@@ -2,18 +2,24 @@
 //! through it. One line each way: `acquire <limiter> [permits]` → `ok` once granted;
 //! `throttled <limiter> [retry_after_seconds]` → `ok`; `test <outcome> <suite>\t<name>` (a
 //! batch part's test ended: passed, failed, error or skipped) → `ok`, handed to the run as a
-//! [`TestLine`]; anything else → `err <reason>`, and the connection stays open. Also the client
-//! side, for `ptest acquire`.
+//! [`TestLine`]; anything else → `err <reason>`, and the connection stays open. A connection's
+//! task only reads and writes lines: each request goes to the run's core as a [`Request`] and
+//! is answered by it, so no state of the run changes here. Also the client side, for
+//! `ptest acquire`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::sched::limits::{Limiters, Refusal};
+use crate::plan::LimiterId;
+use crate::sched::core::RequestId;
 
 /// The longest request line: a client that sends more without a newline is told so and dropped,
 /// so no client can make ptest hold an unbounded line.
@@ -61,6 +67,62 @@ fn test_line(rest: &str) -> Result<TestLine, String> {
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(250);
 
+/// What a test process asks of the run's limiters, for the core to answer.
+#[derive(Debug)]
+pub(crate) struct Request {
+    pub id: RequestId,
+    pub asked: Asked,
+    /// Where the core's answer goes (none for [`Asked::Gone`]).
+    pub reply: Option<oneshot::Sender<Result<(), String>>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Asked {
+    Acquire {
+        limiter: LimiterId,
+        permits: u32,
+    },
+    Throttled {
+        limiter: LimiterId,
+        retry_after: Option<Duration>,
+    },
+    /// The process waiting for an `acquire` hung up.
+    Gone,
+}
+
+/// What every connection shares: the limiters' names, the way to the core, request numbers.
+#[derive(Clone)]
+struct Desk {
+    names: Arc<Vec<String>>,
+    core: mpsc::UnboundedSender<Request>,
+    next: Arc<AtomicU64>,
+    /// Batch parts' tests as they end, for the run (bounded: a part waits while the run is
+    /// behind).
+    tests: mpsc::Sender<TestLine>,
+}
+
+impl Desk {
+    /// Hand a request to the core; its answer, or `None` when the run no longer answers.
+    fn ask(&self, asked: Asked) -> (RequestId, Option<oneshot::Receiver<Result<(), String>>>) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        let sent = self.core.send(Request {
+            id,
+            asked,
+            reply: Some(tx),
+        });
+        (id, sent.ok().map(|()| rx))
+    }
+
+    fn gone(&self, id: RequestId) {
+        let _ = self.core.send(Request {
+            id,
+            asked: Asked::Gone,
+            reply: None,
+        });
+    }
+}
+
 /// The running socket server. Dropping it stops accepting; `stop` also says which file to remove.
 pub(crate) struct Coordinator {
     pub path: PathBuf,
@@ -97,21 +159,29 @@ pub(crate) fn listen_somewhere(
 }
 
 impl Coordinator {
-    /// Serves the limiters on a socket [`listen`] made; inside the runtime.
+    /// Serves the limiters named `names` on a socket [`listen`] made, inside the runtime:
+    /// every request goes to `core`.
     pub(crate) fn serve(
         path: PathBuf,
         listener: std::os::unix::net::UnixListener,
-        limiters: Limiters,
-        tests: tokio::sync::mpsc::Sender<TestLine>,
+        names: Vec<String>,
+        core: mpsc::UnboundedSender<Request>,
+        tests: mpsc::Sender<TestLine>,
     ) -> std::io::Result<Coordinator> {
         let listener = UnixListener::from_std(listener)?;
+        let desk = Desk {
+            names: Arc::new(names),
+            core,
+            next: Arc::new(AtomicU64::new(0)),
+            tests,
+        };
         let task = tokio::spawn(async move {
             let mut backoff = ACCEPT_BACKOFF_MIN;
             loop {
                 match listener.accept().await {
                     Ok((stream, _)) => {
                         backoff = ACCEPT_BACKOFF_MIN;
-                        tokio::spawn(serve(stream, limiters.clone(), tests.clone()));
+                        tokio::spawn(serve(stream, desk.clone()));
                     }
                     // Out of descriptors (EMFILE, ENFILE) or memory: the connection waits in
                     // the backlog, and retrying at once would only spin. Connections ending
@@ -134,7 +204,7 @@ impl Coordinator {
     }
 }
 
-async fn serve(stream: UnixStream, limiters: Limiters, tests: tokio::sync::mpsc::Sender<TestLine>) {
+async fn serve(stream: UnixStream, desk: Desk) {
     let (read, mut write) = stream.into_split();
     let mut reader = tokio::io::BufReader::new(read);
     let mut bytes = Vec::new();
@@ -158,7 +228,7 @@ async fn serve(stream: UnixStream, limiters: Limiters, tests: tokio::sync::mpsc:
         let reply = if let Some(rest) = line.strip_prefix("test ") {
             match test_line(rest) {
                 Ok(t) => {
-                    if tests.send(t).await.is_err() {
+                    if desk.tests.send(t).await.is_err() {
                         return;
                     }
                     "ok".to_owned()
@@ -166,7 +236,7 @@ async fn serve(stream: UnixStream, limiters: Limiters, tests: tokio::sync::mpsc:
                 Err(e) => e,
             }
         // `None`: the client left while waiting, and takes no token.
-        } else if let Some(reply) = handle(&line, &limiters, &mut reader).await {
+        } else if let Some(reply) = handle(&line, &desk, &mut reader).await {
             reply
         } else {
             return;
@@ -184,11 +254,12 @@ async fn serve(stream: UnixStream, limiters: Limiters, tests: tokio::sync::mpsc:
 /// One request. `None` when the client disconnected while waiting.
 async fn handle(
     line: &str,
-    limiters: &Limiters,
+    desk: &Desk,
     reader: &mut tokio::io::BufReader<tokio::net::unix::OwnedReadHalf>,
 ) -> Option<String> {
     let words: Vec<&str> = line.split_whitespace().collect();
-    match words.as_slice() {
+    let find = |name: &str| super::limits::find(&desk.names, name);
+    let asked = match words.as_slice() {
         ["acquire", name, rest @ ..] if rest.len() <= 1 => {
             let permits = match rest.first().map(|p| p.parse::<u32>()) {
                 None => 1,
@@ -200,35 +271,9 @@ async fn handle(
                     ));
                 }
             };
-            let id = match limiters.find(name) {
-                Ok(id) => id,
+            match find(name) {
+                Ok(limiter) => Asked::Acquire { limiter, permits },
                 Err(e) => return Some(format!("err {e}")),
-            };
-            let asked = Instant::now();
-            let mut client_may_leave = true;
-            loop {
-                match limiters.acquire(id, permits, Instant::now()) {
-                    Ok(()) => {
-                        limiters.add_wait(id, asked.elapsed());
-                        return Some("ok".into());
-                    }
-                    Err(Refusal::Never(e)) => return Some(format!("err {e}")),
-                    Err(Refusal::Full) => unreachable!("acquire has no concurrency cap"),
-                    Err(Refusal::Wait(d)) => {
-                        if client_may_leave {
-                            tokio::select! {
-                                () = precise_sleep(d) => {}
-                                buf = reader.fill_buf() => match buf {
-                                    Ok([]) | Err(_) => return None,
-                                    // A pipelined request: keep it for later, stop watching.
-                                    Ok(_) => client_may_leave = false,
-                                },
-                            }
-                        } else {
-                            precise_sleep(d).await;
-                        }
-                    }
-                }
             }
         }
         ["throttled", name, rest @ ..] if rest.len() <= 1 => {
@@ -245,38 +290,43 @@ async fn handle(
                     ));
                 }
             };
-            match limiters.find(name) {
-                Ok(id) => {
-                    limiters.throttled(id, retry_after, Instant::now());
-                    Some("ok".into())
-                }
-                Err(e) => Some(format!("err {e}")),
+            match find(name) {
+                Ok(limiter) => Asked::Throttled {
+                    limiter,
+                    retry_after,
+                },
+                Err(e) => return Some(format!("err {e}")),
             }
         }
-        _ => Some(USAGE.into()),
-    }
-}
-
-/// Sleep `d` to within tens of microseconds. tokio's timer wakes up to a millisecond late, and a
-/// limiter with burst 1 loses every late wake for good: at 100/s that is 10 % of the rate. The
-/// last stretch is slept on a blocking thread, whose `nanosleep` is precise.
-pub(crate) async fn precise_sleep(d: Duration) {
-    precise_sleep_until(Instant::now() + d).await;
-}
-
-/// `precise_sleep` to a deadline.
-pub(crate) async fn precise_sleep_until(deadline: Instant) {
-    let d = deadline.saturating_duration_since(Instant::now());
-    const COARSE_MARGIN: Duration = Duration::from_millis(3);
-    if d > COARSE_MARGIN {
-        tokio::time::sleep(d.saturating_sub(COARSE_MARGIN)).await;
-    }
-    let _ = tokio::task::spawn_blocking(move || {
-        // A pool thread must not take SIGCHLD away from the scheduler's thread.
-        crate::os::process::block_signals_in_this_thread();
-        std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+        _ => return Some(USAGE.into()),
+    };
+    let (id, answer) = desk.ask(asked);
+    let Some(mut answer) = answer else {
+        return Some("err the run is ending".into());
+    };
+    // An `acquire` may wait long: a client that hangs up meanwhile takes no token.
+    let mut client_may_leave = matches!(asked, Asked::Acquire { .. });
+    let answer = loop {
+        if !client_may_leave {
+            break (&mut answer).await;
+        }
+        tokio::select! {
+            a = &mut answer => break a,
+            buf = reader.fill_buf() => match buf {
+                Ok([]) | Err(_) => {
+                    desk.gone(id);
+                    return None;
+                }
+                // A pipelined request: keep it for later, stop watching.
+                Ok(_) => client_may_leave = false,
+            },
+        }
+    };
+    Some(match answer {
+        Ok(Ok(())) => "ok".into(),
+        Ok(Err(why)) => format!("err {why}"),
+        Err(_) => "err the run is ending".into(),
     })
-    .await;
 }
 
 /// Why `ptest acquire` did not get its permits; each maps to an exit code.

@@ -181,36 +181,12 @@ fn timeout(secs: f64) -> Outcome {
     }
 }
 
-/// A token bucket in virtual time (GCRA), with an optional cap on holders.
-#[derive(Debug, Clone)]
-struct FakeLimiter {
-    interval: Duration,
-    burst: u32,
-    concurrency: Option<u32>,
-    /// Theoretical arrival time of the next token.
-    tat: Option<Instant>,
-    holders: u32,
-}
-
-impl FakeLimiter {
-    fn admit(&mut self, now: Instant) -> Result<(), Refusal> {
-        if self.concurrency.is_some_and(|c| self.holders >= c) {
-            return Err(Refusal::Full);
-        }
-        let tat = self.tat.map_or(now, |t| t.max(now));
-        let allowance = self.interval * self.burst.saturating_sub(1);
-        let ahead = tat.saturating_duration_since(now);
-        if ahead > allowance {
-            return Err(Refusal::Wait(ahead.saturating_sub(allowance)));
-        }
-        self.tat = Some(tat + self.interval);
-        self.holders += 1;
-        Ok(())
-    }
-}
-
+/// The host of a run in virtual time: the run's real limiters (their clock is the core's
+/// `now`), a fixed answer for `when` predicates and a fixed output.
 struct FakeHost {
-    limiters: Vec<FakeLimiter>,
+    limiters: crate::sched::limits::Limiters,
+    /// Tokens each limiter gave (suite starts and acquires), with when: for the rate checks.
+    granted: Vec<Vec<(Instant, u32)>>,
     /// The answer of every `when` predicate.
     judge: Result<bool, String>,
     judged: usize,
@@ -220,19 +196,10 @@ struct FakeHost {
 }
 
 impl FakeHost {
-    fn new(plan: &Plan) -> FakeHost {
+    fn new(plan: &Plan, start: Instant) -> FakeHost {
         FakeHost {
-            limiters: plan
-                .limiters
-                .iter()
-                .map(|l| FakeLimiter {
-                    interval: l.per.div_f64(l.rate.max(1e-9)),
-                    burst: l.burst,
-                    concurrency: l.concurrency,
-                    tat: None,
-                    holders: 0,
-                })
-                .collect(),
+            limiters: crate::sched::limits::Limiters::new(plan, start),
+            granted: vec![Vec::new(); plan.limiters.len()],
             judge: Ok(true),
             judged: 0,
             output: Vec::new(),
@@ -243,14 +210,41 @@ impl FakeHost {
 
 impl Host for FakeHost {
     fn limiter_admit(&mut self, limiter: LimiterId, now: Instant) -> Result<(), Refusal> {
-        self.limiters[limiter.index()].admit(now)
+        self.limiters.admit_suite(limiter, now)?;
+        self.granted[limiter.index()].push((now, 1));
+        Ok(())
     }
 
-    fn limiter_waited(&mut self, _: LimiterId, _: Duration) {}
+    fn limiter_waited(&mut self, limiter: LimiterId, waited: Duration) {
+        self.limiters.add_wait(limiter, waited);
+    }
 
     fn limiter_release(&mut self, limiter: LimiterId) {
-        let l = &mut self.limiters[limiter.index()];
-        l.holders = l.holders.checked_sub(1).expect("released more than taken");
+        assert!(
+            self.limiters.holders(limiter) > 0,
+            "released more than taken"
+        );
+        self.limiters.release_suite(limiter);
+    }
+
+    fn limiter_acquire(
+        &mut self,
+        limiter: LimiterId,
+        permits: u32,
+        now: Instant,
+    ) -> Result<(), Refusal> {
+        self.limiters.acquire(limiter, permits, now)?;
+        self.granted[limiter.index()].push((now, permits));
+        Ok(())
+    }
+
+    fn limiter_throttled(
+        &mut self,
+        limiter: LimiterId,
+        retry_after: Option<Duration>,
+        now: Instant,
+    ) {
+        self.limiters.throttled(limiter, retry_after, now);
     }
 
     fn output(&mut self, _: SuiteId, _: (u64, u64)) -> Vec<u8> {
@@ -296,6 +290,15 @@ struct SvcLive {
     then_exits: Option<f64>,
 }
 
+/// A test process's request on the socket, at a virtual time.
+#[derive(Debug, Clone, PartialEq)]
+enum Socket {
+    Acquire(LimiterId, u32),
+    Throttled(LimiterId, Option<Duration>),
+    /// The process behind the request at this index of the list hung up.
+    Gone(usize),
+}
+
 #[derive(Debug, Clone)]
 struct Live {
     suite: SuiteId,
@@ -314,6 +317,8 @@ struct Trace {
     statuses: Vec<(Status, Option<String>, u32)>,
     /// Start times of each suite's attempts, in seconds.
     starts: Vec<Vec<f64>>,
+    /// Each socket request's answer and its time, by its index in the list.
+    answers: BTreeMap<usize, (f64, Result<(), String>)>,
     end: f64,
     /// Each suite's final error message, in plan order.
     messages: Vec<Option<String>>,
@@ -349,6 +354,12 @@ struct Sim<'p> {
     in_backoff: Vec<Option<Instant>>,
     stopped: Option<CancelReason>,
     hard: bool,
+    /// Socket requests not sent yet, soonest first, with their index in the list.
+    socket: Vec<(f64, usize, Socket)>,
+    /// Every socket request, by index (= its `RequestId`).
+    requests: Vec<(f64, Socket)>,
+    /// Requests whose process hung up, and when.
+    gone: HashMap<usize, f64>,
     trace: Trace,
     svc_script: HashMap<ServiceId, SvcScript>,
     svcs: BTreeMap<ServiceInstance, SvcLive>,
@@ -360,7 +371,7 @@ impl<'p> Sim<'p> {
         Sim {
             plan,
             core: Core::new(plan, no_logs(plan), 7),
-            host: FakeHost::new(plan),
+            host: FakeHost::new(plan, base),
             base,
             now: base,
             live: BTreeMap::new(),
@@ -370,10 +381,14 @@ impl<'p> Sim<'p> {
             in_backoff: vec![None; plan.suites.len()],
             stopped: None,
             hard: false,
+            socket: Vec::new(),
+            requests: Vec::new(),
+            gone: HashMap::new(),
             trace: Trace {
                 commands: Vec::new(),
                 statuses: Vec::new(),
                 starts: vec![Vec::new(); plan.suites.len()],
+                answers: BTreeMap::new(),
                 end: 0.0,
                 messages: Vec::new(),
                 notes: Vec::new(),
@@ -381,6 +396,34 @@ impl<'p> Sim<'p> {
             svc_script: HashMap::new(),
             svcs: BTreeMap::new(),
         }
+    }
+
+    /// Test processes send these requests at these virtual seconds.
+    fn with_socket(mut self, requests: Vec<(f64, Socket)>) -> Self {
+        let mut socket: Vec<(f64, usize, Socket)> = requests
+            .iter()
+            .enumerate()
+            .map(|(i, (t, r))| (*t, i, r.clone()))
+            .collect();
+        socket.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        self.socket = socket;
+        self.requests = requests;
+        self
+    }
+
+    /// Acquires sent and neither answered nor given up.
+    fn unanswered(&self) -> usize {
+        self.requests
+            .iter()
+            .enumerate()
+            .filter(|(i, (t, r))| {
+                matches!(r, Socket::Acquire(..))
+                    && self.at(*t) <= self.now
+                    && !self.socket.iter().any(|(_, j, _)| j == i)
+                    && !self.trace.answers.contains_key(i)
+                    && !self.gone.contains_key(i)
+            })
+            .count()
     }
 
     fn secs(&self, t: Instant) -> f64 {
@@ -404,10 +447,11 @@ impl<'p> Sim<'p> {
     fn run(mut self) -> Trace {
         self.step(Input::Begin);
         let mut guard = 0;
-        while !self.core.done() {
+        while !self.core.done() || !self.socket.is_empty() || self.unanswered() > 0 {
             guard += 1;
             assert!(guard < 100_000, "the run never ends");
-            // The earliest of: an attempt ending, a backoff, a limiter, a signal. Ends first.
+            // The earliest of: an attempt ending, a backoff, a limiter, a signal, a request.
+            // Ends first.
             let end = self.live.iter().map(|(k, l)| (l.end, l.suite, *k)).min();
             let backoff = self.core.next_backoff();
             let wake = self.core.limiter_wake();
@@ -418,6 +462,7 @@ impl<'p> Sim<'p> {
                 .iter()
                 .filter_map(|(i, l)| l.next.map(|(t, ok)| (t, *i, ok)))
                 .min();
+            let request = self.socket.first().map(|(t, _, _)| self.at(*t));
             let next = [
                 end.map(|e| e.0),
                 backoff,
@@ -425,6 +470,7 @@ impl<'p> Sim<'p> {
                 slow,
                 signal,
                 svc.map(|s| s.0),
+                request,
             ]
             .into_iter()
             .flatten()
@@ -480,11 +526,32 @@ impl<'p> Sim<'p> {
                 self.step(Input::Timer(Timer::Limiter));
             } else if slow.is_some_and(|s| s <= self.now) {
                 self.step(Input::Timer(Timer::Slow));
-            } else {
+            } else if signal.is_some_and(|s| s <= self.now) {
                 self.signals.remove(0);
                 self.step(Input::Signal);
+            } else {
+                let (t, i, asked) = self.socket.remove(0);
+                let request = i as RequestId;
+                let input = match asked {
+                    Socket::Acquire(limiter, permits) => Input::Acquire {
+                        request,
+                        limiter,
+                        permits,
+                    },
+                    Socket::Throttled(limiter, retry_after) => Input::Throttled {
+                        request,
+                        limiter,
+                        retry_after,
+                    },
+                    Socket::Gone(j) => {
+                        self.gone.insert(j, t);
+                        Input::Gone(j as RequestId)
+                    }
+                };
+                self.step(input);
             }
         }
+        self.check_socket();
         assert!(self.live.is_empty(), "done with attempts running");
         for (inst, l) in &self.svcs {
             assert!(
@@ -804,6 +871,17 @@ impl<'p> Sim<'p> {
                     "{inst:?} stopped while {unfinished} suites that need it have not ended"
                 );
             }
+            Command::Answer { request, answer } => {
+                let i = *request as usize;
+                assert!(i < self.requests.len(), "an answer to no request");
+                assert!(
+                    !self.gone.contains_key(&i),
+                    "request {i} answered after its process hung up"
+                );
+                let t = self.secs(self.now);
+                let first = self.trace.answers.insert(i, (t, answer.clone()));
+                assert!(first.is_none(), "request {i} answered twice");
+            }
             Command::Slow { suite, elapsed, .. } => {
                 let s = plan.suite(*suite);
                 assert!(
@@ -886,6 +964,49 @@ impl<'p> Sim<'p> {
         }
         if r.status == Status::Flaky {
             assert!(r.attempts >= 2);
+        }
+    }
+
+    /// Every request got its answer (unless its process hung up first), never before it was
+    /// asked; an `acquire` is refused only for more permits than the burst; and no limiter gave
+    /// more tokens than its bucket holds: in any span of `t`, at most `burst + t / per_token`.
+    fn check_socket(&self) {
+        let plan = self.plan;
+        for (i, (asked, what)) in self.requests.iter().enumerate() {
+            let answer = self.trace.answers.get(&i);
+            match what {
+                Socket::Gone(_) => assert!(answer.is_none(), "hanging up is not answered"),
+                Socket::Throttled(..) => {
+                    assert_eq!(answer.map(|a| (a.0, &a.1)), Some((*asked, &Ok(()))));
+                }
+                Socket::Acquire(l, permits) => {
+                    let Some((t, answer)) = answer else {
+                        assert!(self.gone.contains_key(&i), "acquire {i} never answered");
+                        continue;
+                    };
+                    assert!(t >= asked, "acquire {i} answered before it was asked");
+                    let burst = plan.limiters[l.index()].burst;
+                    assert_eq!(answer.is_ok(), *permits <= burst, "acquire {i}: {answer:?}");
+                }
+            }
+        }
+        for (l, grants) in self.host.granted.iter().enumerate() {
+            let limiter = &plan.limiters[l];
+            let per_token = limiter.per.as_secs_f64() / limiter.rate;
+            for a in 0..grants.len() {
+                let mut tokens = 0u32;
+                for b in grants.iter().skip(a) {
+                    tokens += b.1;
+                    let span = b.0.saturating_duration_since(grants[a].0).as_secs_f64();
+                    let most = f64::from(limiter.burst) + (span / per_token + 1e-6).floor();
+                    assert!(
+                        f64::from(tokens) <= most,
+                        "limiter {} gave {tokens} tokens in {span} s (burst {}, one per {per_token} s)",
+                        limiter.name,
+                        limiter.burst
+                    );
+                }
+            }
         }
     }
 
@@ -1271,6 +1392,109 @@ fn rule1_a_limiter_at_its_concurrency_waits_for_a_holder_to_end() {
     let plan = plan_of(d);
     let t = run(&plan, &[("a", 1, pass(2.0))], &[]);
     assert_eq!(t.starts[id(&plan, "b").index()], [2.0]);
+}
+
+/// A plan with one limiter, "api": one token every 5 s, a burst of `burst`, and suites that use
+/// it.
+fn api_plan(burst: u32, suites: &[&str]) -> Plan {
+    let mut d = decls(4);
+    d.limiters
+        .push(limiter("api", Duration::from_secs(5), burst, None));
+    for n in suites {
+        d.suites.push(SuiteDecl {
+            limiter: Some("api".into()),
+            ..suite(n)
+        });
+    }
+    plan_of(d)
+}
+
+fn answer_at(t: &Trace, request: usize) -> Option<(f64, Result<(), String>)> {
+    t.answers.get(&request).cloned()
+}
+
+#[test]
+fn socket_an_acquire_waits_for_its_token_in_the_cores_time() {
+    let plan = api_plan(1, &[]);
+    let api = LimiterId(0);
+    let t = Sim::new(&plan, HashMap::new(), Vec::new())
+        .with_socket(vec![
+            (0.0, Socket::Acquire(api, 1)),
+            (1.0, Socket::Acquire(api, 1)),
+            (1.5, Socket::Acquire(api, 1)),
+        ])
+        .run();
+    // One token every 5 s, served in the order asked.
+    assert_eq!(answer_at(&t, 0), Some((0.0, Ok(()))));
+    assert_eq!(answer_at(&t, 1), Some((5.0, Ok(()))));
+    assert_eq!(answer_at(&t, 2), Some((10.0, Ok(()))));
+}
+
+#[test]
+fn socket_a_waiting_acquire_goes_before_a_suite_that_has_not_started() {
+    let plan = api_plan(1, &["a", "b"]);
+    let t = Sim::new(&plan, HashMap::new(), Vec::new())
+        .with_socket(vec![(0.5, Socket::Acquire(LimiterId(0), 1))])
+        .run();
+    // "a" takes the first token; the process asked before the next one, and gets it at 5 s;
+    // "b" waits for the one after.
+    assert_eq!(t.starts[id(&plan, "a").index()], [0.0]);
+    assert_eq!(answer_at(&t, 0), Some((5.0, Ok(()))));
+    assert_eq!(t.starts[id(&plan, "b").index()], [10.0]);
+}
+
+#[test]
+fn socket_a_process_that_hangs_up_takes_no_token() {
+    let plan = api_plan(1, &[]);
+    let api = LimiterId(0);
+    let t = Sim::new(&plan, HashMap::new(), Vec::new())
+        .with_socket(vec![
+            (0.0, Socket::Acquire(api, 1)),
+            (1.0, Socket::Acquire(api, 1)),
+            (2.0, Socket::Gone(1)),
+            (3.0, Socket::Acquire(api, 1)),
+        ])
+        .run();
+    assert_eq!(answer_at(&t, 1), None);
+    // The token due at 5 s goes to the next one asking.
+    assert_eq!(answer_at(&t, 3), Some((5.0, Ok(()))));
+}
+
+#[test]
+fn socket_more_permits_than_the_burst_are_refused_at_once_and_hold_no_one_back() {
+    let plan = api_plan(2, &[]);
+    let api = LimiterId(0);
+    let t = Sim::new(&plan, HashMap::new(), Vec::new())
+        .with_socket(vec![
+            (0.0, Socket::Acquire(api, 3)),
+            (0.0, Socket::Acquire(api, 2)),
+        ])
+        .run();
+    assert_eq!(
+        answer_at(&t, 0),
+        Some((
+            0.0,
+            Err("3 permits exceed the burst 2 of limiter \"api\"".into())
+        ))
+    );
+    assert_eq!(answer_at(&t, 1), Some((0.0, Ok(()))));
+}
+
+#[test]
+fn socket_a_retry_after_pauses_suites_and_processes_alike() {
+    let plan = api_plan(4, &["late"]);
+    let api = LimiterId(0);
+    // The suite takes a token at 0 s; at 0.5 s a test reports a 429 with Retry-After 20.
+    let mut script = HashMap::new();
+    script.insert((id(&plan, "late"), 1), pass(0.25));
+    let t = Sim::new(&plan, script, Vec::new())
+        .with_socket(vec![
+            (0.5, Socket::Throttled(api, Some(Duration::from_secs(20)))),
+            (1.0, Socket::Acquire(api, 1)),
+        ])
+        .run();
+    assert_eq!(answer_at(&t, 0), Some((0.5, Ok(()))));
+    assert_eq!(answer_at(&t, 1), Some((20.5, Ok(()))));
 }
 
 #[test]
@@ -1998,7 +2222,7 @@ fn slots_and_worker_indexes_lowest_free_first() {
 fn an_empty_plan_is_done_at_once() {
     let plan = plan_of(decls(2));
     let mut core = Core::new(&plan, no_logs(&plan), 0);
-    let mut host = FakeHost::new(&plan);
+    let mut host = FakeHost::new(&plan, Instant::now());
     let c = core.step(Input::Begin, Instant::now(), &mut host);
     assert!(c.is_empty());
     assert!(core.done());
@@ -2010,7 +2234,7 @@ fn an_unknown_attempt_key_changes_nothing() {
     d.suites.push(suite("a"));
     let plan = plan_of(d);
     let mut core = Core::new(&plan, no_logs(&plan), 0);
-    let mut host = FakeHost::new(&plan);
+    let mut host = FakeHost::new(&plan, Instant::now());
     let now = Instant::now();
     let first = core.step(Input::Begin, now, &mut host);
     assert_eq!(first.len(), 1);
@@ -2045,6 +2269,8 @@ struct Gen {
     signals: Vec<u8>,
     /// (scope worker, what it does: 0 ready / 1 fails / 2 ready then exits, tenths, tenths)
     services: Vec<(bool, u8, u8, u8)>,
+    /// Socket requests: (tenths of a second, kind, limiter, permits or Retry-After seconds)
+    socket: Vec<(u8, u8, u8, u8)>,
 }
 
 #[derive(Debug, Clone)]
@@ -2152,9 +2378,10 @@ fn gen_plan() -> impl Strategy<Value = Gen> {
                 ),
                 0..3,
             ),
+            proptest::collection::vec((0u8..80, 0u8..10, 0u8..3, 0u8..4), 0..6),
         )
             .prop_map(
-                |(workers, fail_fast, phases, groups, limiters, suites, signals, services)| Gen {
+                |(workers, fail_fast, phases, groups, limiters, suites, signals, services, socket)| Gen {
                     workers,
                     fail_fast,
                     phases,
@@ -2163,6 +2390,7 @@ fn gen_plan() -> impl Strategy<Value = Gen> {
                     suites,
                     signals,
                     services,
+                    socket,
                 },
             )
     })
@@ -2307,6 +2535,37 @@ impl Gen {
         script
     }
 
+    /// Mostly acquires of 0 to 3 permits, some 429 reports, some processes hanging up on an
+    /// earlier request; none without a limiter.
+    fn socket(&self) -> Vec<(f64, Socket)> {
+        if self.limiters.is_empty() {
+            return Vec::new();
+        }
+        let mut out: Vec<(f64, Socket)> = Vec::new();
+        for &(tenths, kind, limiter, n) in &self.socket {
+            let at = f64::from(tenths) / 10.0;
+            let l = LimiterId(u32::from(limiter) % self.limiters.len() as u32);
+            let what = match kind {
+                0..=5 => Socket::Acquire(l, u32::from(n).max(1)),
+                6 | 7 => Socket::Throttled(l, (n > 0).then(|| Duration::from_secs(u64::from(n)))),
+                // Hanging up comes after what it hangs up on.
+                _ => match out
+                    .iter()
+                    .position(|(_, w)| matches!(w, Socket::Acquire(..)))
+                {
+                    Some(i) => {
+                        let at = at.max(out[i].0);
+                        out.push((at, Socket::Gone(i)));
+                        continue;
+                    }
+                    None => Socket::Acquire(l, 1),
+                },
+            };
+            out.push((at, what));
+        }
+        out
+    }
+
     fn signals(&self) -> Vec<f64> {
         let mut s: Vec<f64> = self.signals.iter().map(|t| f64::from(*t) / 10.0).collect();
         s.sort_by(f64::total_cmp);
@@ -2322,8 +2581,8 @@ proptest! {
     #[test]
     fn random_runs_keep_every_invariant(g in gen_plan()) {
         let plan = g.plan();
-        let first = g.sim(&plan).run();
-        let again = g.sim(&plan).run();
+        let first = g.sim(&plan).with_socket(g.socket()).run();
+        let again = g.sim(&plan).with_socket(g.socket()).run();
         prop_assert_eq!(&first, &again);
         // Without a stop or a signal everything ends: passed, flaky, failed or skipped.
         if g.signals.is_empty() && !g.fail_fast {
