@@ -1,6 +1,9 @@
-//! Declarations → Plan: resolve names, check cross references (unknown names, duplicates,
-//! cycles, dependencies on later phases, slots), apply the selection and the command line, and
-//! compute priorities. All cross-reference errors are collected and reported in file order.
+//! Declarations → Plan, in passes: batches expanded into suites (`expand_batches`); names
+//! indexed and references resolved, then the graph checked (unknown names, duplicates, cycles,
+//! dependencies on later phases, slots), every error collected and reported in file order
+//! (`check`); the selection applied (`select`); the plan assembled with the settings applied
+//! and priorities computed (`assemble`). The settings come resolved (`settings::resolve`): no
+//! precedence here.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -161,13 +164,16 @@ pub(crate) fn build_run<X>(
     Ok((build_with(d, Ok(settings), facts, Some(&mine))?, Some(more)))
 }
 
+/// The passes, in order: a shard keeps its share of the batches' items; batches become
+/// suites ([`expand_batches`]); names, references and the graph are checked, every error
+/// collected ([`check`]); then, with settings that resolved, the selection ([`select`]) and
+/// the plan itself ([`assemble`]).
 fn build_with(
     mut d: Declarations,
     settings: Result<Settings, Error>,
-    inputs: &Facts<'_>,
+    facts: &Facts<'_>,
     share: Option<&super::Share>,
 ) -> Result<Plan, Error> {
-    let mut errors = Vec::new();
     if let Some(share) = share {
         for s in &mut d.suites {
             if let (Some(b), Some(mine)) = (s.batch.as_mut(), share.items_of(&s.name)) {
@@ -175,19 +181,55 @@ fn build_with(
             }
         }
     }
+    let asked = expand_batches(&mut d, settings.as_ref().ok(), facts, share);
+    let checked = check(&d)?;
+    // After the config errors, so a bad PTEST_WORKERS does not hide them.
+    let settings = settings?;
+    let mut keep = select(&d, &checked, &asked)?;
+    if let Some(share) = share {
+        for (k, s) in keep.iter_mut().zip(&d.suites) {
+            if !share.runs(&s.name, s.part.as_ref().map(|p| p.batch.as_str())) {
+                *k = None;
+            }
+        }
+    }
+    Ok(assemble(
+        d,
+        settings,
+        checked,
+        keep,
+        facts,
+        share.map(|s| s.note.clone()),
+    ))
+}
 
-    // Batches become ordinary suites first; their sizes need the phases' worker counts.
-    let early = settings
-        .as_ref()
-        .map_or((inputs.cpus.max(1), WorkerSource::Auto), |s| {
-            (s.workers.value, s.workers.source)
-        });
-    let mut selection: Selection = settings
-        .as_ref()
-        .map_or_else(|_| Selection::default(), |s| s.selection.clone());
+/// What the command line selects, in the names of the suites after batches were expanded.
+struct Asked {
+    selection: Selection,
+    /// `--rerun-failed`: the names to run again (a batch's parts that hold what failed).
+    rerun: Option<Vec<String>>,
+    /// Each batch's name and the names of its parts.
+    batch_parts: crate::batch::pack::Parts,
+}
+
+/// Batches become ordinary suites, packed for their phases' worker counts and history; the
+/// selection follows them (a batch's name stands for its parts). Without settings (they did
+/// not resolve: the error comes after the config's own) the machine's CPUs stand in for the
+/// worker count, only so that the config's errors can be found.
+fn expand_batches(
+    d: &mut Declarations,
+    settings: Option<&Settings>,
+    facts: &Facts<'_>,
+    share: Option<&super::Share>,
+) -> Asked {
+    let early = settings.map_or((facts.cpus.max(1), WorkerSource::Auto), |s| {
+        (s.workers.value, s.workers.source)
+    });
+    let mut selection: Selection =
+        settings.map_or_else(Selection::default, |s| s.selection.clone());
     // --rerun-failed: what failed in its latest run.
     let mut rerun: Option<Vec<String>> =
-        selection.rerun_failed.then(|| inputs.history.failed_last());
+        selection.rerun_failed.then(|| facts.history.failed_last());
     let phase_counts_early: Vec<(String, Option<u32>)> = d
         .phases
         .iter()
@@ -201,7 +243,7 @@ fn build_with(
             .and_then(|(_, w)| *w);
         phase_workers(early, own)
     };
-    let history = inputs.history;
+    let history = facts.history;
     let expected = |n: &str| history.expected(n);
     let item_expected = |b: &str, i: &str| history.expected_item(b, i);
     let item_failed = |b: &str, i: &str| history.item_failed_last(b, i);
@@ -228,8 +270,8 @@ fn build_with(
     let rerun_tests = |b: &str, i: &str, not_a_test: &dyn Fn(&str) -> bool| {
         history.failed_tests(b, i, not_a_test)
     };
-    let batch_parts = crate::batch::pack::expand(
-        &mut d,
+    let mut batch_parts = crate::batch::pack::expand(
+        d,
         &crate::batch::pack::Facts {
             workers: &workers_of,
             expected: &expected,
@@ -242,9 +284,8 @@ fn build_with(
             }),
         },
     );
-    let mut batch_parts = batch_parts;
     if let Some(share) = share {
-        name_shard_parts(&mut d, &mut batch_parts, share);
+        name_shard_parts(d, &mut batch_parts, share);
     }
     if !batch_parts.is_empty() {
         // A batch's name stands for its parts.
@@ -255,28 +296,128 @@ fn build_with(
             r.extend(batch_parts.values().flatten().cloned());
         }
     }
+    Asked {
+        selection,
+        rerun,
+        batch_parts,
+    }
+}
 
-    let suite_ix = index_names(
+/// One phase of the run, in run order: its name and its declaration (by position in
+/// `Declarations::phases`; `None` for the implicit `default`).
+struct PhaseRow {
+    name: String,
+    decl: Option<usize>,
+}
+
+/// A suite's references, resolved to positions in the declarations.
+struct Resolved {
+    /// `None` when the phase is unknown (already reported); later checks skip the suite. Known
+    /// for every suite once [`check`] passed.
+    phase: Option<usize>,
+    group: Option<usize>,
+    limiter: Option<usize>,
+    /// The suite's retry policy and its label (a policy's name; none for the integer form).
+    retry: (RetryPolicy, Option<String>),
+    deps: Vec<usize>,
+}
+
+/// What [`check`] found: the phases in run order and every suite's references.
+struct Checked {
+    phases: Vec<PhaseRow>,
+    resolved: Vec<Resolved>,
+    /// Each service's ports (DESIGN §11), as [`super::services::check`] found them.
+    service_ports: Vec<Vec<Option<String>>>,
+    /// For each suite, the services it needs (positions in `Declarations::services`).
+    needs_of: Vec<Vec<usize>>,
+}
+
+impl Checked {
+    fn phase_of(&self, suite: usize) -> usize {
+        self.resolved[suite].phase.unwrap_or(0)
+    }
+}
+
+/// The names declarations go by, each kind indexed, duplicates reported.
+struct Names<'d> {
+    suites: NameIndex<'d>,
+    groups: NameIndex<'d>,
+    limiters: NameIndex<'d>,
+    /// To positions in `Declarations::retries` (unnamed policies have no entry).
+    retries: NameIndex<'d>,
+    phases: NameIndex<'d>,
+}
+
+/// Every cross-reference check of the declarations, every error collected and reported in file
+/// order: duplicate names, unknown phases, groups, limiters, retry policies and dependencies,
+/// dependencies on a later phase, cycles, slots above a literal worker count.
+fn check(d: &Declarations) -> Result<Checked, Error> {
+    let mut errors = Vec::new();
+    let phases = phase_rows(d);
+    let names = index_all(d, &phases, &mut errors);
+    let resolved = resolve_references(d, &names, &mut errors);
+    check_later_phases(d, &phases, &resolved, &mut errors);
+    check_cycles(d, &names, &resolved, &mut errors);
+    check_slots(d, &phases, &resolved, &mut errors);
+    // Services (DESIGN §11): their own fields, and what each suite needs.
+    let service_ports = super::services::check(&d.services, &mut errors);
+    let needs_of = super::services::resolve_needs(&d.suites, &d.services, &mut errors);
+    if !errors.is_empty() {
+        errors.sort_by(|a, b| a.origin.cmp(&b.origin));
+        return Err(Error::Config(errors));
+    }
+    Ok(Checked {
+        phases,
+        resolved,
+        service_ports,
+        needs_of,
+    })
+}
+
+/// The phases in run order: the implicit `default` comes first unless declared explicitly.
+fn phase_rows(d: &Declarations) -> Vec<PhaseRow> {
+    let mut rows = Vec::with_capacity(d.phases.len() + 1);
+    let uses_default = d.suites.iter().any(|s| s.phase.is_none());
+    let declares_default = d.phases.iter().any(|p| p.name == DEFAULT_PHASE);
+    if uses_default && !declares_default {
+        rows.push(PhaseRow {
+            name: DEFAULT_PHASE.to_owned(),
+            decl: None,
+        });
+    }
+    rows.extend(d.phases.iter().enumerate().map(|(i, p)| PhaseRow {
+        name: p.name.clone(),
+        decl: Some(i),
+    }));
+    rows
+}
+
+fn index_all<'d>(
+    d: &'d Declarations,
+    phases: &'d [PhaseRow],
+    errors: &mut Vec<ConfigError>,
+) -> Names<'d> {
+    let suites = index_names(
         "suite",
         d.suites.iter().map(|s| (s.name.as_str(), &s.origin)),
-        &mut errors,
+        errors,
     );
-    let group_ix = index_names(
+    let groups = index_names(
         "group",
         d.groups.iter().map(|g| (g.name.as_str(), &g.origin)),
-        &mut errors,
+        errors,
     );
-    let limiter_ix = index_names(
+    let limiters = index_names(
         "limiter",
         d.limiters.iter().map(|l| (l.name.as_str(), &l.origin)),
-        &mut errors,
+        errors,
     );
-    let retry_ix = index_names(
+    let retries = index_names(
         "retry",
         d.retries
             .iter()
             .filter_map(|r| r.name.as_deref().map(|n| (n, &r.origin))),
-        &mut errors,
+        errors,
     );
     // Retry names index into a filtered iterator; map back to positions in `d.retries`.
     let named_retries: Vec<usize> = d
@@ -286,65 +427,61 @@ fn build_with(
         .filter(|(_, r)| r.name.is_some())
         .map(|(i, _)| i)
         .collect();
-    let retry_ix: NameIndex<'_> = retry_ix
+    let retries: NameIndex<'_> = retries
         .into_iter()
         .map(|(k, v)| (k, named_retries[v]))
         .collect();
-
-    // Phases: the implicit `default` comes first unless declared explicitly.
-    let mut phase_decls: Vec<(String, Option<&super::decl::PhaseDecl>)> = Vec::new();
-    let uses_default = d.suites.iter().any(|s| s.phase.is_none());
-    let declares_default = d.phases.iter().any(|p| p.name == DEFAULT_PHASE);
-    if uses_default && !declares_default {
-        phase_decls.push((DEFAULT_PHASE.to_owned(), None));
-    }
-    for p in &d.phases {
-        phase_decls.push((p.name.clone(), Some(p)));
-    }
     let mut phase_ix = NameIndex::default();
-    for (i, (name, decl)) in phase_decls.iter().enumerate() {
-        if let Some(prev) = phase_ix.get(name.as_str()) {
-            let prev_origin = phase_decls[*prev]
-                .1
-                .map(|p| p.origin.to_string())
+    for (i, row) in phases.iter().enumerate() {
+        let decl = row.decl.map(|p| &d.phases[p]);
+        if let Some(prev) = phase_ix.get(row.name.as_str()) {
+            let prev_origin = phases[*prev]
+                .decl
+                .map(|p| d.phases[p].origin.to_string())
                 .unwrap_or_default();
             errors.push(ConfigError::new(
                 decl.map(|p| p.origin.clone()),
-                ctx("phase", name),
+                ctx("phase", &row.name),
                 format!("duplicate name (first declared at {prev_origin})"),
             ));
         } else {
-            phase_ix.insert(name.as_str(), i);
+            phase_ix.insert(row.name.as_str(), i);
         }
     }
-
-    // Per-suite references.
-    struct Resolved {
-        /// `None` when the phase is unknown (already reported); later checks skip the suite.
-        phase: Option<usize>,
-        group: Option<usize>,
-        limiter: Option<usize>,
-        retry: (RetryPolicy, Option<String>),
-        deps: Vec<usize>,
+    Names {
+        suites,
+        groups,
+        limiters,
+        retries,
+        phases: phase_ix,
     }
+}
+
+/// Each suite's phase, group, limiter, retry policy and dependencies, by name; an unknown name
+/// is an error with a suggestion.
+fn resolve_references(
+    d: &Declarations,
+    names: &Names<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Resolved> {
     let mut resolved: Vec<Resolved> = Vec::with_capacity(d.suites.len());
     for s in &d.suites {
         let phase_name = s.phase.as_deref().unwrap_or(DEFAULT_PHASE);
-        let phase = phase_ix.get(phase_name).copied();
+        let phase = names.phases.get(phase_name).copied();
         if phase.is_none() {
-            unknown(&mut errors, s, "phase", "phase", phase_name, &phase_ix);
+            unknown(errors, s, "phase", "phase", phase_name, &names.phases);
         }
         let group = s.group.as_deref().and_then(|g| {
-            let found = group_ix.get(g).copied();
+            let found = names.groups.get(g).copied();
             if found.is_none() {
-                unknown(&mut errors, s, "group", "group", g, &group_ix);
+                unknown(errors, s, "group", "group", g, &names.groups);
             }
             found
         });
         let limiter = s.limiter.as_deref().and_then(|l| {
-            let found = limiter_ix.get(l).copied();
+            let found = names.limiters.get(l).copied();
             if found.is_none() {
-                unknown(&mut errors, s, "limiter", "limiter", l, &limiter_ix);
+                unknown(errors, s, "limiter", "limiter", l, &names.limiters);
             }
             found
         });
@@ -363,24 +500,24 @@ fn build_with(
                     ),
                 )
             }
-            Some(RetryRef::Named(n)) => match retry_ix.get(n.as_str()) {
+            Some(RetryRef::Named(n)) => match names.retries.get(n.as_str()) {
                 Some(i) => (d.retries[*i].policy.clone(), Some(n.clone())),
                 None => {
-                    unknown(&mut errors, s, "retry", "retry", n, &retry_ix);
+                    unknown(errors, s, "retry", "retry", n, &names.retries);
                     (RetryPolicy::once(), None)
                 }
             },
         };
         let mut deps = Vec::new();
         for dep in &s.depends_on {
-            match suite_ix.get(dep.as_str()) {
+            match names.suites.get(dep.as_str()) {
                 Some(&i) => {
                     if !deps.contains(&i) {
                         deps.push(i);
                     }
                 }
                 None => {
-                    let hint = suggest::hint(dep, sorted_names(&suite_ix));
+                    let hint = suggest::hint(dep, sorted_names(&names.suites));
                     errors.push(ConfigError::new(
                         Some(s.origin.clone()),
                         ctx("suite", &s.name),
@@ -397,11 +534,16 @@ fn build_with(
             deps,
         });
     }
+    resolved
+}
 
-    // Only the first declaration of a duplicated suite name takes part in graph checks.
-    let canonical = |i: usize| suite_ix.get(d.suites[i].name.as_str()) == Some(&i);
-
-    // Dependencies on a later phase.
+/// DESIGN §3 rule 3: a dependency in a later phase is a config error.
+fn check_later_phases(
+    d: &Declarations,
+    phases: &[PhaseRow],
+    resolved: &[Resolved],
+    errors: &mut Vec<ConfigError>,
+) {
     for (i, s) in d.suites.iter().enumerate() {
         let Some(own) = resolved[i].phase else {
             continue;
@@ -416,14 +558,23 @@ fn build_with(
                     ctx("suite", &s.name),
                     format!(
                         "depends_on: \"{}\" is in the later phase \"{}\" (phase \"{}\" ends before it starts)",
-                        d.suites[dep].name, phase_decls[theirs].0, phase_decls[own].0
+                        d.suites[dep].name, phases[theirs].name, phases[own].name
                     ),
                 ));
             }
         }
     }
+}
 
-    // Cycles.
+/// Dependency cycles, each printed as `a -> b -> c -> a`. Only the first declaration of a
+/// duplicated suite name takes part.
+fn check_cycles(
+    d: &Declarations,
+    names: &Names<'_>,
+    resolved: &[Resolved],
+    errors: &mut Vec<ConfigError>,
+) {
+    let canonical = |i: usize| names.suites.get(d.suites[i].name.as_str()) == Some(&i);
     let deps_of: Vec<Vec<usize>> = resolved
         .iter()
         .enumerate()
@@ -445,17 +596,20 @@ fn build_with(
             format!("dependency cycle: {}", names.join(" -> ")),
         ));
     }
+}
 
-    // Services (DESIGN §11): their own fields, and what each suite needs.
-    let service_ports = super::services::check(&d.services, &mut errors);
-    let needs_of = super::services::resolve_needs(&d.suites, &d.services, &mut errors);
-
-    // Slots above a worker count written as a number in ptest.lua.
+/// Slots above a worker count written as a number in ptest.lua.
+fn check_slots(
+    d: &Declarations,
+    phases: &[PhaseRow],
+    resolved: &[Resolved],
+    errors: &mut Vec<ConfigError>,
+) {
     for (i, s) in d.suites.iter().enumerate() {
         let Some(phase) = resolved[i].phase else {
             continue;
         };
-        let p = phase_decls[phase].1;
+        let p = phases[phase].decl.map(|p| &d.phases[p]);
         let declared = p.and_then(|p| p.workers).or(d.config.workers);
         if let Some(w) = declared.filter(|w| w.literal && s.slots > w.count) {
             errors.push(ConfigError::new(
@@ -463,68 +617,47 @@ fn build_with(
                 ctx("suite", &s.name),
                 format!(
                     "slots: {} is more than the {} workers of phase \"{}\" (lower slots, or raise workers)",
-                    s.slots,
-                    w.count,
-                    phase_decls[phase].0
+                    s.slots, w.count, phases[phase].name
                 ),
             ));
         }
     }
+}
 
-    if !errors.is_empty() {
-        errors.sort_by(|a, b| a.origin.cmp(&b.origin));
-        return Err(Error::Config(errors));
-    }
-    // No errors: every suite's phase is known from here on.
-    let phase_of: Vec<usize> = resolved.iter().map(|r| r.phase.unwrap_or(0)).collect();
-
-    // After the config errors, so a bad PTEST_WORKERS does not hide them.
-    let settings = settings?;
-    let phase_counts: Vec<u32> = phase_decls
-        .iter()
-        .map(|(_, p)| settings.phase_workers(p.and_then(|p| p.workers.map(|w| w.count))))
-        .collect();
-
-    let mut keep = select(
-        &d,
-        &resolved.iter().map(|r| r.deps.clone()).collect::<Vec<_>>(),
-        &phase_decls,
-        &phase_of,
-        &selection,
-        rerun.as_deref(),
-        &batch_parts,
-    )?;
-
-    if let Some(share) = share {
-        for (k, s) in keep.iter_mut().zip(&d.suites) {
-            if !share.runs(&s.name, s.part.as_ref().map(|p| p.batch.as_str())) {
-                *k = None;
-            }
-        }
-    }
-
-    // Re-index the kept suites.
-    let mut new_id: Vec<Option<SuiteId>> = vec![None; d.suites.len()];
-    let mut n = 0u32;
-    for (i, k) in keep.iter().enumerate() {
-        if k.is_some() {
-            new_id[i] = Some(SuiteId(n));
-            n += 1;
-        }
-    }
-
-    let mut phases: Vec<Phase> = phase_decls
+/// The plan from checked declarations, the settings and the selection: phases with their worker
+/// counts, groups, limiters, and the kept suites renumbered in declaration order, with the
+/// settings applied (timeouts, `--retries`), their dependents and members linked, priorities
+/// computed, and the memory budget.
+#[expect(
+    clippy::option_option,
+    reason = "dropped, or kept with an optional skip"
+)]
+fn assemble(
+    mut d: Declarations,
+    settings: Settings,
+    mut checked: Checked,
+    keep: Vec<Option<Option<StaticSkip>>>,
+    facts: &Facts<'_>,
+    shard_note: Option<super::ShardNote>,
+) -> Plan {
+    let mut phases: Vec<Phase> = checked
+        .phases
         .iter()
         .enumerate()
-        .map(|(i, (name, p))| Phase {
-            id: PhaseId(i as u32),
-            name: name.clone(),
-            origin: p.map(|p| p.origin.clone()),
-            enabled: p.is_none_or(|p| p.enabled),
-            workers: phase_counts[i].max(1),
-            on_failure: p.map_or(super::OnFailure::Stop, |p| p.on_failure),
-            always: p.is_some_and(|p| p.always),
-            suites: Vec::new(),
+        .map(|(i, row)| {
+            let p = row.decl.map(|p| &d.phases[p]);
+            Phase {
+                id: PhaseId(i as u32),
+                name: row.name.clone(),
+                origin: p.map(|p| p.origin.clone()),
+                enabled: p.is_none_or(|p| p.enabled),
+                workers: settings
+                    .phase_workers(p.and_then(|p| p.workers.map(|w| w.count)))
+                    .max(1),
+                on_failure: p.map_or(super::OnFailure::Stop, |p| p.on_failure),
+                always: p.is_some_and(|p| p.always),
+                suites: Vec::new(),
+            }
         })
         .collect();
     let mut groups: Vec<Group> = d
@@ -557,100 +690,24 @@ fn build_with(
         })
         .collect();
 
-    // The declarations are moved into the plan, not copied: with thousands of suites the
-    // copies and the frees of the originals cost more than everything else here.
-    let mut suites: Vec<Suite> = Vec::with_capacity(n as usize);
     let declared_count = d.suites.len();
-    let declared = std::mem::take(&mut d.suites);
-    for (i, s) in declared.into_iter().enumerate() {
-        let (Some(id), Some(skip)) = (new_id[i], keep[i].take()) else {
-            continue;
-        };
-        let r = &resolved[i];
-        let phase = &phases[phase_of[i]];
-        let env: Vec<(String, std::ffi::OsString)> = match r.group.map(|g| &d.groups[g].env) {
-            Some(group_env) if !group_env.is_empty() => {
-                let mut env = group_env.clone();
-                env.extend(s.env);
-                env.into_iter().collect()
-            }
-            _ => s.env.into_iter().collect(),
-        };
-        let (retry, retry_label) = with_retries(settings.retry_override(), &r.retry);
-        let memory = match s.memory {
-            None => None,
-            Some(super::decl::MemoryDecl::Bytes(b)) => Some(b),
-            // Its peak in history plus a fifth; nothing known yet: not counted.
-            Some(super::decl::MemoryDecl::Auto) => inputs
-                .history
-                .peak_rss_kb(&s.name)
-                .map(|kb| kb.saturating_mul(1024).saturating_mul(6) / 5),
-        };
-        let skip = skip
-            .or_else(|| (!phase.enabled).then(|| StaticSkip::PhaseDisabled(phase.name.clone())));
-        suites.push(Suite {
-            id,
-            name: s.name,
-            origin: s.origin,
-            cmd: s.cmd,
-            description: s.description,
-            category: s.category,
-            tags: s.tags,
-            cwd: s
-                .cwd
-                .as_ref()
-                .map_or_else(|| d.config_dir.clone(), |c| d.config_dir.join(c)),
-            env,
-            timeout: settings.suite_timeout(s.timeout),
-            depends_on: r.deps.iter().filter_map(|&dep| new_id[dep]).collect(),
-            dependents: Vec::new(),
-            needs: needs_of[i]
-                .iter()
-                .map(|&n| super::ServiceId(n as u32))
-                .collect(),
-            group: r.group.map(|g| GroupId(g as u32)),
-            phase: PhaseId(phase_of[i] as u32),
-            limiter: r.limiter.map(|l| LimiterId(l as u32)),
-            retry,
-            retry_label,
-            slots: s.slots.clamp(1, phase.workers),
-            serial: s.serial,
-            estimate: s.estimate,
-            part: s.part,
-            expected: 0.0,
-            expected_source: super::ExpectedSource::None,
-            memory,
-            memory_auto: s.memory == Some(super::decl::MemoryDecl::Auto),
-            path: 0.0,
-            skip,
-        });
-    }
-    for i in 0..suites.len() {
-        let id = suites[i].id;
-        for k in 0..suites[i].depends_on.len() {
-            let dep = suites[i].depends_on[k];
-            suites[dep.index()].dependents.push(id);
-        }
-        phases[suites[i].phase.index()].suites.push(id);
-        if let Some(g) = suites[i].group {
-            groups[g.index()].members.push(id);
-        }
-    }
-    super::priority::compute(&mut suites, inputs.history);
+    let mut suites = plan_suites(&mut d, &settings, &checked, keep, &phases, facts);
+    link(&mut suites, &mut phases, &mut groups);
+    super::priority::compute(&mut suites, facts.history);
     let services = super::services::build(
         std::mem::take(&mut d.services),
-        service_ports,
+        std::mem::take(&mut checked.service_ports),
         &d.config_dir,
         settings.grace.value,
         &suites,
     );
     let memory_budget = match d.config.memory {
         Some(b) => b,
-        None if suites.iter().any(|s| s.memory.is_some()) => (inputs.memory_available)(),
+        None if suites.iter().any(|s| s.memory.is_some()) => (facts.memory_available)(),
         None => 0,
     };
 
-    Ok(Plan {
+    Plan {
         config_path: d.config_path,
         config_dir: d.config_dir,
         workers: settings.workers.value,
@@ -674,8 +731,116 @@ fn build_with(
         },
         declared: declared_count,
         settings,
-        shard_note: share.map(|s| s.note.clone()),
-    })
+        shard_note,
+    }
+}
+
+/// The kept suites, renumbered in declaration order, with the settings applied (timeouts,
+/// `--retries`), the group's environment under their own, memory from history for `"auto"`.
+#[expect(
+    clippy::option_option,
+    reason = "dropped, or kept with an optional skip"
+)]
+fn plan_suites(
+    d: &mut Declarations,
+    settings: &Settings,
+    checked: &Checked,
+    mut keep: Vec<Option<Option<StaticSkip>>>,
+    phases: &[Phase],
+    facts: &Facts<'_>,
+) -> Vec<Suite> {
+    let mut new_id: Vec<Option<SuiteId>> = vec![None; d.suites.len()];
+    let mut n = 0u32;
+    for (i, k) in keep.iter().enumerate() {
+        if k.is_some() {
+            new_id[i] = Some(SuiteId(n));
+            n += 1;
+        }
+    }
+    // The declarations are moved into the plan, not copied: with thousands of suites the
+    // copies and the frees of the originals cost more than everything else here.
+    let mut suites: Vec<Suite> = Vec::with_capacity(n as usize);
+    let declared = std::mem::take(&mut d.suites);
+    for (i, s) in declared.into_iter().enumerate() {
+        let (Some(id), Some(skip)) = (new_id[i], keep[i].take()) else {
+            continue;
+        };
+        let r = &checked.resolved[i];
+        let phase_of = checked.phase_of(i);
+        let phase = &phases[phase_of];
+        let env: Vec<(String, std::ffi::OsString)> = match r.group.map(|g| &d.groups[g].env) {
+            Some(group_env) if !group_env.is_empty() => {
+                let mut env = group_env.clone();
+                env.extend(s.env);
+                env.into_iter().collect()
+            }
+            _ => s.env.into_iter().collect(),
+        };
+        let (retry, retry_label) = with_retries(settings.retry_override(), &r.retry);
+        let memory = match s.memory {
+            None => None,
+            Some(super::decl::MemoryDecl::Bytes(b)) => Some(b),
+            // Its peak in history plus a fifth; nothing known yet: not counted.
+            Some(super::decl::MemoryDecl::Auto) => facts
+                .history
+                .peak_rss_kb(&s.name)
+                .map(|kb| kb.saturating_mul(1024).saturating_mul(6) / 5),
+        };
+        let skip = skip
+            .or_else(|| (!phase.enabled).then(|| StaticSkip::PhaseDisabled(phase.name.clone())));
+        suites.push(Suite {
+            id,
+            name: s.name,
+            origin: s.origin,
+            cmd: s.cmd,
+            description: s.description,
+            category: s.category,
+            tags: s.tags,
+            cwd: s
+                .cwd
+                .as_ref()
+                .map_or_else(|| d.config_dir.clone(), |c| d.config_dir.join(c)),
+            env,
+            timeout: settings.suite_timeout(s.timeout),
+            depends_on: r.deps.iter().filter_map(|&dep| new_id[dep]).collect(),
+            dependents: Vec::new(),
+            needs: checked.needs_of[i]
+                .iter()
+                .map(|&n| super::ServiceId(n as u32))
+                .collect(),
+            group: r.group.map(|g| GroupId(g as u32)),
+            phase: PhaseId(phase_of as u32),
+            limiter: r.limiter.map(|l| LimiterId(l as u32)),
+            retry,
+            retry_label,
+            slots: s.slots.clamp(1, phase.workers),
+            serial: s.serial,
+            estimate: s.estimate,
+            part: s.part,
+            expected: 0.0,
+            expected_source: super::ExpectedSource::None,
+            memory,
+            memory_auto: s.memory == Some(super::decl::MemoryDecl::Auto),
+            path: 0.0,
+            skip,
+        });
+    }
+    suites
+}
+
+/// Each suite's dependents, each phase's suites and each group's members.
+fn link(suites: &mut [Suite], phases: &mut [Phase], groups: &mut [Group]) {
+    for i in 0..suites.len() {
+        let id = suites[i].id;
+        for k in 0..suites[i].depends_on.len() {
+            let dep = suites[i].depends_on[k];
+            suites[dep.index()].dependents.push(id);
+        }
+        phases[suites[i].phase.index()].suites.push(id);
+        if let Some(g) = suites[i].group {
+            groups[g.index()].members.push(id);
+        }
+    }
 }
 
 /// The parts of the batches spread over shards, named after the shard (`unit[2.1]` for the
@@ -737,13 +902,11 @@ fn with_retries(
 )]
 fn select(
     d: &Declarations,
-    deps: &[Vec<usize>],
-    phases: &[(String, Option<&super::decl::PhaseDecl>)],
-    phase_of: &[usize],
-    sel: &Selection,
-    rerun: Option<&[String]>,
-    batches: &crate::batch::pack::Parts,
+    checked: &Checked,
+    asked: &Asked,
 ) -> Result<Vec<Option<Option<StaticSkip>>>, Error> {
+    let sel = &asked.selection;
+    let batches = &asked.batch_parts;
     // Batch names were replaced by their parts already; they are known names for suggestions.
     let mut names: Vec<&str> = d.suites.iter().map(|s| s.name.as_str()).collect();
     let mut batch_names: Vec<&str> = batches.keys().map(String::as_str).collect();
@@ -761,7 +924,7 @@ fn select(
         };
     check("--suites", &sel.suites, &names, "suite", &mut problems);
     check("--skip", &sel.skip, &names, "suite", &mut problems);
-    let phase_names: Vec<&str> = phases.iter().map(|(n, _)| n.as_str()).collect();
+    let phase_names: Vec<&str> = checked.phases.iter().map(|p| p.name.as_str()).collect();
     check("--phase", &sel.phases, &phase_names, "phase", &mut problems);
     // A category or tag no suite has is as likely a typo as a suite name: running nothing and
     // reporting success would hide it.
@@ -789,8 +952,10 @@ fn select(
     }
 
     let n = d.suites.len();
-    let rerun: Option<std::collections::HashSet<&str>> =
-        rerun.map(|r| r.iter().map(String::as_str).collect());
+    let rerun: Option<std::collections::HashSet<&str>> = asked
+        .rerun
+        .as_ref()
+        .map(|r| r.iter().map(String::as_str).collect());
     let mut chosen: Vec<bool> = (0..n)
         .map(|i| {
             let s = &d.suites[i];
@@ -798,13 +963,16 @@ fn select(
                 && (sel.suites.is_empty() || sel.suites.contains(&s.name))
                 && (sel.categories.is_empty() || sel.categories.contains(&s.category))
                 && (sel.tags.is_empty() || s.tags.iter().any(|t| sel.tags.contains(t)))
-                && (sel.phases.is_empty() || sel.phases.contains(&phases[phase_of[i]].0))
+                && (sel.phases.is_empty()
+                    || sel
+                        .phases
+                        .contains(&checked.phases[checked.phase_of(i)].name))
         })
         .collect();
     if sel.filters() && !sel.no_deps {
         let mut stack: Vec<usize> = (0..n).filter(|&i| chosen[i]).collect();
         while let Some(i) = stack.pop() {
-            for &dep in &deps[i] {
+            for &dep in &checked.resolved[i].deps {
                 if !chosen[dep] {
                     chosen[dep] = true;
                     stack.push(dep);
