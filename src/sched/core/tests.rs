@@ -2381,7 +2381,17 @@ fn gen_plan() -> impl Strategy<Value = Gen> {
             proptest::collection::vec((0u8..80, 0u8..10, 0u8..3, 0u8..4), 0..6),
         )
             .prop_map(
-                |(workers, fail_fast, phases, groups, limiters, suites, signals, services, socket)| Gen {
+                |(
+                    workers,
+                    fail_fast,
+                    phases,
+                    groups,
+                    limiters,
+                    suites,
+                    signals,
+                    services,
+                    socket,
+                )| Gen {
                     workers,
                     fail_fast,
                     phases,
