@@ -70,6 +70,9 @@ struct RunFinished<'a> {
     duration: f64,
     summary: &'a crate::record::Summary,
     limiters: &'a [Limiter],
+    /// The run's service instances, as in the JSON report (left out when none started).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    services: &'a [crate::record::Service],
 }
 
 /// Where the lines go.
@@ -208,6 +211,7 @@ impl Sink for EventsSink {
                     duration: record.duration,
                     summary: &record.summary,
                     limiters: &record.limiters,
+                    services: &record.services,
                 },
             ),
             _ => {}

@@ -41,7 +41,8 @@ fn each_event_is_one_line_with_its_fields() {
         rate: 5.0,
         serialized: false,
     }];
-    let record = record_of(&p, &results, 2.0, false, &stats);
+    let mut record = record_of(&p, &results, 2.0, false, &stats);
+    record.services = crate::report::tests::renderers::mixed().services;
     let id = by_name(&p, "a").id;
     for e in [
         Event::RunStarted,
@@ -134,6 +135,23 @@ fn each_event_is_one_line_with_its_fields() {
     assert_eq!(l[5]["limiters"][0]["acquired"], 3);
     assert_eq!(l[5]["limiters"][0]["waited"], 1.234);
     assert_eq!(l[5]["limiters"][0]["throttled"], 1);
+    assert_eq!(l[5]["services"][1]["instance"], "redis@1");
+    assert_eq!(
+        l[5]["services"][2]["error_message"],
+        "service \"db\" not ready after 2s"
+    );
+    // A run without services says nothing of them.
+    record.services.clear();
+    let mut sink = EventsSink::open(path.clone()).unwrap();
+    sink.event(
+        &p,
+        &run,
+        &Event::RunFinished {
+            results: &results,
+            record: &record,
+        },
+    );
+    assert_eq!(lines(&path)[0].get("services"), None);
 }
 
 #[test]
