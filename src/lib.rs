@@ -125,8 +125,21 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
                 .map(|p| Ok((p.display().to_string(), record::merge::read(p)?)))
                 .collect::<Result<Vec<_>, String>>()
                 .map_err(Error::Usage)?;
-            let merged = record::Record::merge(shards).map_err(Error::Usage)?;
-            let mut failed = false;
+            let record::merge::Merged {
+                record: merged,
+                notes,
+                missing,
+            } = record::Record::merge(shards).map_err(Error::Usage)?;
+            {
+                let mut err = std::io::stderr().lock();
+                for n in &notes {
+                    let _ = writeln!(err, "warning: merge: {n}");
+                }
+                for m in &missing {
+                    let _ = writeln!(err, "error: merge: {m}");
+                }
+            }
+            let mut failed = !missing.is_empty();
             let now = safe_write::Discard::default();
             if let Err(e) = report::json::write_atomic(&a.output, &merged, &now) {
                 let _ = writeln!(

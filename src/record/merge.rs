@@ -9,7 +9,8 @@ use std::io::Read;
 use std::path::Path;
 
 use super::{
-    FORMAT_VERSION, Limiter, Record, Summary, TAIL_LINES, TEXT_BUDGET, last_lines, round3,
+    FORMAT_VERSION, Limiter, Record, ShardOf, Suite, Summary, TAIL_LINES, TEXT_BUDGET, last_lines,
+    round3,
 };
 
 /// The largest report read; a larger one is refused, not read in part.
@@ -69,29 +70,67 @@ pub(crate) fn read(path: &Path) -> Result<Record, String> {
     Ok(record)
 }
 
+/// A merge's outcome: the joined record, what it noticed (duplicates, named on stderr) and the
+/// shards of the split that no report given was (`shard 3/4 missing`: the merge exits 1).
+#[derive(Debug)]
+pub(crate) struct Merged {
+    pub record: Record,
+    pub notes: Vec<String>,
+    pub missing: Vec<String>,
+}
+
 impl Record {
-    /// The shards' records joined, suites shard by shard, each named by where it came from.
-    /// Each suite belongs to one shard: a name in two is refused.
-    pub(crate) fn merge(shards: Vec<(String, Record)>) -> Result<Record, String> {
+    /// The shards' records joined, suites shard by shard, each marked with the shard that ran
+    /// it. A suite every shard runs (an `always` phase's) is one entry, the first that passed
+    /// (else the first); any other name found twice is named in `notes` and its first pass
+    /// kept. Shards of different splits are refused.
+    pub(crate) fn merge(shards: Vec<(String, Record)>) -> Result<Merged, String> {
         if shards.is_empty() {
             return Err("merge: give at least one REPORT.json".into());
         }
-        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-        let mut budget = TEXT_BUDGET;
-        let mut suites = Vec::new();
-        let mut limiters: Vec<Limiter> = Vec::new();
-        let mut services = Vec::new();
-        let mut names = Vec::new();
-        let (mut wall, mut workers, mut interrupted) = (0.0_f64, 0_u32, false);
-        let (mut run_ids, mut timestamps) = (Vec::new(), Vec::new());
-        for (shard, (name, r)) in shards.into_iter().enumerate() {
-            for mut s in r.suites {
-                if let Some(i) = seen.insert(s.name.clone(), shard) {
+        // Reports of shards of one run share a split; any two that differ are refused.
+        let mut first_split: Option<(&str, &ShardOf)> = None;
+        for (name, r) in &shards {
+            let Some(sh) = &r.shard else { continue };
+            match first_split {
+                None => first_split = Some((name, sh)),
+                Some((first, f)) if f.split != sh.split || f.total != sh.total => {
                     return Err(format!(
-                        "merge: suite \"{}\" is in {} and in {name} (each suite belongs to one shard)",
-                        s.name, names[i]
+                        "merge: {first} and {name} are shards of different splits (config, selection, history or shard count differ): merge the reports of one run"
                     ));
                 }
+                Some(_) => {}
+            }
+        }
+        let missing = match first_split {
+            Some((_, f)) => (1..=f.total)
+                .filter(|k| {
+                    !shards
+                        .iter()
+                        .any(|(_, r)| r.shard.as_ref().is_some_and(|s| s.index == *k))
+                })
+                .map(|k| format!("shard {k}/{} missing", f.total))
+                .collect(),
+            None => Vec::new(),
+        };
+        // Where each name was kept: its place in `suites` and the report it came from.
+        let mut seen: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        let mut notes = Vec::new();
+        let mut budget = TEXT_BUDGET;
+        let mut suites: Vec<Suite> = Vec::new();
+        let mut limiters: Vec<Limiter> = Vec::new();
+        let mut services = Vec::new();
+        let mut names: Vec<String> = Vec::new();
+        let (mut wall, mut workers, mut interrupted) = (0.0_f64, 0_u32, false);
+        let (mut run_ids, mut timestamps) = (Vec::new(), Vec::new());
+        for (place, (name, r)) in shards.into_iter().enumerate() {
+            let shard_index = r
+                .shard
+                .as_ref()
+                .map_or(u32::try_from(place + 1).unwrap_or(u32::MAX), |s| s.index);
+            let expected = r.shard.as_ref().map(|s| &s.every_shard);
+            for mut s in r.suites {
+                s.shard = Some(shard_index);
                 // What another machine wrote gets this machine's caps.
                 for a in &mut s.attempts_detail {
                     if let Some(t) = a.tail.as_mut() {
@@ -105,9 +144,33 @@ impl Record {
                     *t =
                         super::capped(&kept, super::TEXT_CAP, "a suite's output tail").into_owned();
                 }
+                if let Some(&(at, from)) = seen.get(&s.name) {
+                    let replace = !suites[at].status.is_pass() && s.status.is_pass();
+                    if !expected.is_some_and(|e| e.contains(&s.name)) {
+                        let kept = if suites[at].status.is_pass() || replace {
+                            "the first pass kept"
+                        } else {
+                            "the first kept"
+                        };
+                        notes.push(format!(
+                            "suite \"{}\" is in {} and in {name}: {kept}",
+                            s.name,
+                            names.get(from).unwrap_or(&name)
+                        ));
+                    }
+                    if replace {
+                        if let Some(cases) = s.testcases.take() {
+                            s.testcases =
+                                Some(cases.into_iter().map(|c| c.capped(&mut budget)).collect());
+                        }
+                        suites[at] = s;
+                    }
+                    continue;
+                }
                 if let Some(cases) = s.testcases.take() {
                     s.testcases = Some(cases.into_iter().map(|c| c.capped(&mut budget)).collect());
                 }
+                seen.insert(s.name.clone(), (suites.len(), place));
                 suites.push(s);
             }
             for l in r.limiters {
@@ -133,7 +196,7 @@ impl Record {
         }
         limiters.sort_by(|a, b| a.name.cmp(&b.name));
         let summary = Summary::of(&suites, wall, interrupted);
-        Ok(Record {
+        let record = Record {
             format_version: FORMAT_VERSION,
             ptest_version: env!("CARGO_PKG_VERSION").to_owned(),
             run_id: run_ids.join("+"),
@@ -150,6 +213,12 @@ impl Record {
             services,
             kept_tmp: None,
             shards: names,
+            shard: None,
+        };
+        Ok(Merged {
+            record,
+            notes,
+            missing,
         })
     }
 }

@@ -5,8 +5,9 @@
 //! terminal summary and the Lua `run_finished` table are functions of it (`report`). Plain data
 //! here: nothing in this file reads a file, and nothing anywhere opens a path a record names.
 //!
-//! What comes next has one place each: a shard's or machine's identity (`shard`, `node`) beside
-//! `run_id` and in [`Suite`] after `worker`; services as a list beside `limiters` ([`Service`]).
+//! A shard's identity is `shard` beside `run_id` (and, merged, in [`Suite`] after `worker`); a
+//! machine's (`node`, the queue's) comes next to it; services as a list beside `limiters`
+//! ([`Service`]).
 //! A test's own attempts and flakiness are in [`TestCase`] after `status`.
 
 pub(crate) mod merge;
@@ -100,6 +101,9 @@ pub(crate) struct Record {
     pub ptest_version: String,
     #[serde(default)]
     pub run_id: String,
+    /// The static shard this run was (`--shard K/N`); absent when it was not one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardOf>,
     /// When the run started, RFC 3339.
     #[serde(default)]
     pub timestamp: String,
@@ -121,6 +125,23 @@ pub(crate) struct Record {
     /// A merged record: the reports it joined, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shards: Vec<String>,
+}
+
+/// Which shard of a static split a run was, and what `ptest merge` checks of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ShardOf {
+    /// 1-based.
+    pub index: u32,
+    pub total: u32,
+    /// `static` (`--shard K/N`); the queue's machines will say `queue`.
+    #[serde(default)]
+    pub mode: String,
+    /// A digest of the whole split: the same on every shard of one run.
+    #[serde(default)]
+    pub split: String,
+    /// Suites every shard runs (those of `always` phases).
+    #[serde(default)]
+    pub every_shard: Vec<String>,
 }
 
 /// The folder that holds a run's failed attempts' temporary folders, kept with those of the
@@ -165,6 +186,10 @@ pub(crate) struct Suite {
     pub log_file: Option<String>,
     /// The worker of its last attempt.
     pub worker: Option<u32>,
+    /// In a merged record, the shard that ran it: its report's shard index, or the report's
+    /// place among those merged (from 1) when that was not a shard's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<u32>,
     pub peak_rss_kb: Option<u64>,
     pub cpu_time: Option<f64>,
     #[serde(default)]

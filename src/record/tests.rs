@@ -36,11 +36,24 @@ fn record(v: Value) -> Record {
 
 /// Merge the reports written at `paths`, as `ptest merge` does.
 fn merge(paths: &[PathBuf]) -> Result<Record, String> {
+    merged(paths).map(|m| m.record)
+}
+
+/// As [`merge`], with what the merge noticed.
+fn merged(paths: &[PathBuf]) -> Result<merge::Merged, String> {
     let shards = paths
         .iter()
         .map(|p| Ok((p.display().to_string(), read(p)?)))
         .collect::<Result<Vec<_>, String>>()?;
     Record::merge(shards)
+}
+
+/// A shard's report: `index` of `total` of the split `split`, `stop` run on every shard.
+fn shard(index: u32, total: u32, split: &str, suites: Vec<Value>) -> Value {
+    let mut r = report(&format!("s{index}"), 1.0, suites);
+    r["shard"] = json!({ "index": index, "total": total, "mode": "static", "split": split,
+                         "every_shard": ["stop"] });
+    r
 }
 
 #[test]
@@ -195,24 +208,124 @@ fn what_cannot_be_merged_is_refused_naming_the_file() {
             newer.display()
         )
     );
-    let a = write(
-        d,
-        "a.json",
-        &report("s1", 1.0, vec![suite("x", "passed", 1.0)]),
-    );
-    let b = write(
-        d,
-        "b.json",
-        &report("s2", 1.0, vec![suite("x", "passed", 1.0)]),
-    );
+    // Shards of different splits.
+    let a = write(d, "a.json", &shard(1, 2, "aaaa", vec![]));
+    let b = write(d, "b.json", &shard(2, 2, "bbbb", vec![]));
+    let c = write(d, "c.json", &report("s3", 1.0, vec![]));
     assert_eq!(
-        err(&[a.clone(), b.clone()]),
+        err(&[a.clone(), c, b.clone()]),
         format!(
-            "merge: suite \"x\" is in {} and in {} (each suite belongs to one shard)",
+            "merge: {} and {} are shards of different splits (config, selection, history or shard count differ): merge the reports of one run",
             a.display(),
             b.display()
         )
     );
+}
+
+#[test]
+fn shards_merge_into_each_suite_once_naming_duplicates_and_missing_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let one = write(
+        d,
+        "1.json",
+        &shard(
+            1,
+            4,
+            "abc",
+            vec![
+                suite("a", "passed", 1.0),
+                suite("x", "failed", 1.0),
+                suite("stop", "failed", 1.0),
+            ],
+        ),
+    );
+    let two = write(
+        d,
+        "2.json",
+        &shard(
+            2,
+            4,
+            "abc",
+            vec![
+                suite("b", "passed", 1.0),
+                suite("x", "passed", 2.0),
+                suite("stop", "passed", 3.0),
+            ],
+        ),
+    );
+    let four = write(
+        d,
+        "4.json",
+        &shard(
+            4,
+            4,
+            "abc",
+            vec![suite("x", "failed", 4.0), suite("stop", "passed", 4.0)],
+        ),
+    );
+    let m = merged(&[one.clone(), two.clone(), four.clone()]).unwrap();
+    let got: Vec<(&str, Status, f64, Option<u32>)> = m
+        .record
+        .suites
+        .iter()
+        .map(|s| (s.name.as_str(), s.status, s.duration, s.shard))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("a", Status::Passed, 1.0, Some(1)),
+            ("x", Status::Passed, 2.0, Some(2)),
+            ("stop", Status::Passed, 3.0, Some(2)),
+            ("b", Status::Passed, 1.0, Some(2)),
+        ],
+        "each name once, at its first place, the first pass kept"
+    );
+    assert_eq!(m.record.summary.total, 4);
+    assert_eq!(m.record.summary.failed, 0);
+    assert_eq!(
+        m.notes,
+        [
+            format!(
+                "suite \"x\" is in {} and in {}: the first pass kept",
+                one.display(),
+                two.display()
+            ),
+            format!(
+                "suite \"x\" is in {} and in {}: the first pass kept",
+                one.display(),
+                four.display()
+            ),
+        ],
+        "the teardown every shard runs is no duplicate"
+    );
+    assert_eq!(m.missing, ["shard 3/4 missing"]);
+    assert!(m.record.shard.is_none());
+
+    // Reports that are not shards': each suite marked with its report's place.
+    let a = write(
+        d,
+        "a.json",
+        &report("s1", 1.0, vec![suite("x", "failed", 1.0)]),
+    );
+    let b = write(
+        d,
+        "b.json",
+        &report("s2", 1.0, vec![suite("x", "failed", 2.0)]),
+    );
+    let m = merged(&[a.clone(), b.clone()]).unwrap();
+    assert_eq!(m.record.suites.len(), 1);
+    assert_eq!(m.record.suites[0].duration, 1.0);
+    assert_eq!(m.record.suites[0].shard, Some(1));
+    assert_eq!(
+        m.notes,
+        [format!(
+            "suite \"x\" is in {} and in {}: the first kept",
+            a.display(),
+            b.display()
+        )]
+    );
+    assert!(m.missing.is_empty());
 }
 
 #[test]

@@ -105,6 +105,21 @@ impl Recorder {
                 runs: super::files::KEPT_RUNS,
             }),
             shards: Vec::new(),
+            shard: plan.settings.shard.value.map(|sh| record::ShardOf {
+                index: sh.index,
+                total: sh.total,
+                mode: "static".to_owned(),
+                split: plan
+                    .shard_note
+                    .as_ref()
+                    .map(|n| n.split.clone())
+                    .unwrap_or_default(),
+                every_shard: plan
+                    .shard_note
+                    .as_ref()
+                    .map(|n| n.every_shard.clone())
+                    .unwrap_or_default(),
+            }),
         }
     }
 }
@@ -145,6 +160,7 @@ fn suite(plan: &Plan, r: &SuiteResult, budget: &mut usize) -> Suite {
             .as_deref()
             .map(|p| display_path(p).to_string_lossy().into_owned()),
         worker: r.worker,
+        shard: None,
         peak_rss_kb: r.peak_rss_kb,
         cpu_time: r.cpu_time.map(|d| round3(d.as_secs_f64())),
         attempts_detail,

@@ -233,9 +233,13 @@ fn merge_keeps_the_testcases_and_its_junit_has_a_testsuite_per_batch() {
     merge_with_junit(&a, &[&a, &b]);
     let merged = report_at(&a.join("merged.json"));
     // Each part's entry as its shard wrote it, batch and testcases included.
-    for (shard, part) in [(&a, "py[1]"), (&b, "js[1]")] {
+    // and the place of the report it came from (neither was a shard's).
+    for (place, (shard, part)) in [(&a, "py[1]"), (&b, "js[1]")].into_iter().enumerate() {
         let own = report_at(&report_file(shard));
-        assert_eq!(suite(&merged, part), suite(&own, part));
+        let mut entry = suite(&merged, part).clone();
+        assert_eq!(entry["shard"], place + 1);
+        entry.as_object_mut().unwrap().remove("shard");
+        assert_eq!(&entry, suite(&own, part));
     }
     assert_eq!(testcases(&merged).len(), 5 + 3);
 

@@ -243,6 +243,103 @@ fn four_shards_run_every_suite_and_item_once_and_keep_chains_whole() {
             }
         }
     }
+    merge_the_shards_reports(&m);
+}
+
+/// The four shards' reports of [`four_shards_run_every_suite_and_item_once_and_keep_chains_whole`]
+/// say which shard each was, and merge into each suite and testcase once; a missing shard is
+/// named, reports of another split are refused.
+fn merge_the_shards_reports(m: &Machines) {
+    let reports: Vec<String> = m
+        .shards
+        .iter()
+        .map(|p| crate::harness::report_file(p).display().to_string())
+        .collect();
+    let read = |p: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let split = read(&reports[0])["shard"]["split"].clone();
+    assert!(split.as_str().is_some_and(|s| !s.is_empty()), "{split}");
+    for (k, r) in reports.iter().enumerate() {
+        assert_eq!(
+            read(r)["shard"],
+            serde_json::json!({ "index": k + 1, "total": 4, "mode": "static", "split": split,
+                                "every_shard": ["stop"] })
+        );
+    }
+    let out = m.shards[0].join("merged.json");
+    let merge = |inputs: &[&String]| {
+        let mut args = vec!["merge"];
+        args.extend(inputs.iter().map(|s| s.as_str()));
+        args.extend(["-o", out.to_str().unwrap()]);
+        m.shards[0].run(&args)
+    };
+    let all = merge(&reports.iter().collect::<Vec<_>>());
+    assert_eq!(all.code, 0, "{}", all.stderr);
+    assert_eq!(
+        all.stderr, "",
+        "the teardown every shard ran is no duplicate"
+    );
+    let v = read(out.to_str().unwrap());
+    let names = crate::harness::suite_names(&v);
+    let mut unique = names.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "{names:?}");
+    assert_eq!(names.iter().filter(|n| **n == "stop").count(), 1);
+    assert!(v.get("shard").is_none());
+    // Every item's testcase once, under the shard that ran it.
+    let starts = m.starts();
+    let mut cases: Vec<(String, String)> = Vec::new();
+    for s in v["suites"].as_array().unwrap() {
+        let shard = format!("{}/4", s["shard"]);
+        if s["name"] == "stop" {
+            assert_eq!(s["status"], "passed");
+        } else if let Some(own) = starts.get(s["name"].as_str().unwrap()) {
+            assert_eq!(own, std::slice::from_ref(&shard), "{}", s["name"]);
+        }
+        for c in s["testcases"].as_array().into_iter().flatten() {
+            cases.push((c["name"].as_str().unwrap().to_owned(), shard.clone()));
+        }
+    }
+    cases.sort();
+    let expected: Vec<(String, String)> = {
+        let mut e: Vec<(String, String)> = (1..=10)
+            .map(|i| {
+                let t = format!("t{i}");
+                let on = starts[&t][0].clone();
+                (t, on)
+            })
+            .collect();
+        e.sort();
+        e
+    };
+    assert_eq!(cases, expected);
+
+    // Shard 3 missing: named, exit 1, the merged report still written.
+    std::fs::remove_file(&out).unwrap();
+    let three = merge(&[&reports[0], &reports[1], &reports[3]]);
+    assert_eq!(three.code, 1, "{}", three.stderr);
+    assert!(
+        three.stderr.contains("shard 3/4 missing"),
+        "{}",
+        three.stderr
+    );
+    assert!(out.is_file());
+
+    // A report of another split is refused, naming both.
+    let other = m.shards[0].join("other.json");
+    let mut o = read(&reports[1]);
+    o["shard"]["split"] = serde_json::json!("another");
+    std::fs::write(&other, o.to_string()).unwrap();
+    let other = other.display().to_string();
+    let refused = merge(&[&reports[0], &other]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(&reports[0]) && refused.stderr.contains(&other),
+        "{}",
+        refused.stderr
+    );
 }
 
 #[test]
