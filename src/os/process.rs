@@ -8,6 +8,7 @@ use std::fs::File;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use rustix::process::Signal;
 
@@ -206,27 +207,76 @@ pub(crate) const STOP_SIGNALS: [Signal; 4] = [Signal::INT, Signal::TERM, Signal:
 /// (a Lua callback that loops), a count it reads between instructions is the only news of a
 /// stop that can reach it. A handle: clones count the same signals.
 #[derive(Clone, Default)]
-pub(crate) struct StopCount(Arc<AtomicU32>);
+pub(crate) struct StopCount {
+    count: Arc<AtomicU32>,
+    /// How long the run may take to end by itself after the second stop signal before the
+    /// backstop ends the process; `None`: no backstop (tests that raise signals in-process).
+    backstop: Option<Duration>,
+}
 
 impl StopCount {
+    /// A count whose second signal ends the process within `after` even when the scheduler's
+    /// thread cannot act on it (a hook stuck in one long C call, such as a backtracking
+    /// `string.find`): a second stop signal means "now", whatever any thread is doing. What
+    /// was still running is then stopped by the watchdog, which sees ptest gone.
+    pub(crate) fn with_backstop(after: Duration) -> StopCount {
+        StopCount {
+            count: Arc::default(),
+            backstop: Some(after),
+        }
+    }
+
     /// Counts each stop signal as it arrives, beside whatever else handles it. Arm it once the
     /// run handles them, never earlier: before that, their default action must still end ptest
     /// (a config that loops while it is evaluated).
     pub(crate) fn arm(&self) {
+        let wake = self.backstop.and_then(|after| backstop(after).ok());
         for sig in STOP_SIGNALS {
-            let count = Arc::clone(&self.0);
-            // SAFETY: the action only increments an atomic, which is async-signal-safe.
+            let count = Arc::clone(&self.count);
+            // SAFETY: the action increments an atomic and, at the second signal, writes one
+            // byte to a pipe: both async-signal-safe.
             let _ = unsafe {
                 signal_hook_registry::register(sig.as_raw(), move || {
-                    count.fetch_add(1, Ordering::Relaxed);
+                    let seen = count.fetch_add(1, Ordering::Relaxed) + 1;
+                    if let (2, Some(fd)) = (seen, wake) {
+                        libc::write(fd, b"!".as_ptr().cast(), 1);
+                    }
                 })
             };
         }
     }
 
     pub(crate) fn get(&self) -> u32 {
-        self.0.load(Ordering::Relaxed)
+        self.count.load(Ordering::Relaxed)
     }
+}
+
+/// The thread that ends the process `after` the second stop signal, unless it ended by itself
+/// first; the pipe's write end, for the signal handler.
+fn backstop(after: Duration) -> io::Result<libc::c_int> {
+    use std::io::{Read, Write};
+    use std::os::fd::IntoRawFd;
+    let (mut read, write) = pipe()?;
+    std::thread::Builder::new()
+        .name("ptest-backstop".into())
+        .spawn(move || {
+            block_signals_in_this_thread();
+            let mut byte = [0u8; 1];
+            if read.read_exact(&mut byte).is_err() {
+                return;
+            }
+            std::thread::sleep(after);
+            let _ = std::io::stderr().write_all(
+                b"ptest: stopped at once (a second stop signal, and the run could not end by \
+                  itself: a hook or check was stuck in one long call); no report was written, \
+                  and what still ran is stopped by ptest's watchdog\n",
+            );
+            // SAFETY: ends this process at once, as SIGKILL would, without running anything
+            // of the stuck threads.
+            unsafe { libc::_exit(130) };
+        })?;
+    // Kept open for the process's life: the handler writes to it.
+    Ok(write.into_raw_fd())
 }
 
 /// A handler that only notes that a stop signal came, for a helper process (`ptest libtest`)

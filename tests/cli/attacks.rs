@@ -41,6 +41,50 @@ for i = 1, 3 do ptest.suite { name = "s" .. i, cmd = probe("s" .. i, 30) } end
     p.spans().assert_no_process_left();
 }
 
+/// A hook stuck in one long C call (a backtracking `string.find`, which no instruction count
+/// interrupts) held the scheduler's thread: Ctrl-C and a second Ctrl-C did nothing until the
+/// call returned (9 to 19 s on 64 KiB, minutes here). A second stop signal now ends ptest
+/// within a second whatever it is doing, and the watchdog stops what still ran (issue 25.3).
+#[test]
+fn a_second_ctrl_c_ends_ptest_while_a_hook_is_stuck_in_one_long_c_call() {
+    let p = Probed::new(
+        r#"
+ptest.on("suite_finished", function(r)
+  if r.name == "quick" then
+    local f = io.open("hook.started", "w")
+    f:write("started\n")
+    f:close()
+    local text = ("a"):rep(20000)
+    text:find(".-.-.-.-b")
+  end
+end)
+ptest.suite { name = "quick", cmd = "true" }
+ptest.suite { name = "long", cmd = probe("long", 60) }
+"#,
+    );
+    let mut child = p.spawn(&["-j", "2"]);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            p.spans().ran("long")
+                && std::fs::read_to_string(p.p.join("hook.started"))
+                    .is_ok_and(|s| s.ends_with('\n'))
+        }),
+        "the hook did not start"
+    );
+    let clock = Instant::now();
+    signal(&child, libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(200));
+    signal(&child, libc::SIGINT);
+    let code = wait_exit(&mut child, Duration::from_secs(30));
+    let took = clock.elapsed();
+    assert_eq!(code, 130);
+    assert!(took < Duration::from_secs(3), "took {took:?} to stop");
+    let stderr = std::fs::read_to_string(p.p.join("stderr.txt")).unwrap();
+    assert!(stderr.contains("stopped at once"), "{stderr}");
+    p.spans()
+        .assert_no_process_left_within(Duration::from_secs(15));
+}
+
 /// `os.execute("... &")` in a `run_finished` hook left its process running after ptest exited:
 /// the end-of-run sweep had already happened when the last hook ran. The sweep now runs again
 /// after it (only when such a hook exists).

@@ -247,6 +247,19 @@ impl Spans {
         }
     }
 
+    /// [`Spans::assert_no_process_left`], after giving whoever stops them (the watchdog, once
+    /// ptest is gone: SIGTERM, then SIGKILL after its grace) up to `limit`.
+    pub(crate) fn assert_no_process_left_within(&self, limit: Duration) {
+        wait_until(limit, || {
+            self.all.iter().all(|s| {
+                s.pids
+                    .iter()
+                    .all(|&pid| !alive_with(pid, &format!("PTEST_SUITE={}", s.name)))
+            })
+        });
+        self.assert_no_process_left();
+    }
+
     /// Every process a probe started is gone. A pid that is alive again belongs to the probe
     /// only if the process is its suite's (`PTEST_SUITE` in its environment): with pid_max at
     /// 32768 and a busy machine, a pid comes back to another program within a second.
