@@ -161,7 +161,7 @@ pub(crate) fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
     // A second stop signal ends the run within a second, whatever any thread is doing: the
     // scheduler's own way (kill, reports) normally takes milliseconds; the backstop ends the
     // process when a hook is stuck in one long C call that no instruction count interrupts.
-    let stops = crate::os::process::StopCount::with_backstop(std::time::Duration::from_millis(900));
+    let stops = crate::os::process::StopCount::with_backstop(std::time::Duration::from_millis(700));
     let mut past = plan
         .settings
         .history

@@ -759,13 +759,61 @@ def case_evalstop(d):
     return ok, "; ".join(parts)
 
 
+def case_stuckhook(d):
+    """Two SIGINTs while a suite_finished hook is stuck in one long C call (a backtracking
+    string.find) and 20 suites run: ptest ends within a second of the second, every suite gone."""
+    marker = "31.4159"
+    rounds, worst, left_total = 10, 0.0, 0
+    for r in range(rounds):
+        dr = os.path.join(d, str(r))
+        write(dr, "ptest.on('suite_finished', function(r)\n"
+                  "  if r.name == 'quick' then\n"
+                  "    local f = io.open('hook.started', 'w'); f:write('x'); f:close()\n"
+                  "    local text = ('a'):rep(20000)\n"
+                  "    text:find('.-.-.-.-b')\n"
+                  "  end\n"
+                  "end)\n"
+                  "ptest.suite { name = 'quick', cmd = 'true' }\n"
+                  f"for i = 1, 20 do ptest.suite {{ name = 's' .. i, cmd = 'sleep {marker}' }} end\n")
+        p = subprocess.Popen([PTEST, "-q", "-j", "21", "ptest.lua"], cwd=dr,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while ((len(leftovers(marker)) < 20 or not os.path.exists(os.path.join(dr, "hook.started")))
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        p.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+        t = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        worst = max(worst, time.monotonic() - t)
+        deadline = time.monotonic() + 10
+        while leftovers(marker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = leftovers(marker)
+        left_total += len(left)
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    ok = worst < 1.5 and left_total == 0
+    return ok, (f"{rounds} rounds: exit at most {worst:.2f} s after the second SIGINT; "
+                f"suites left: {left_total}")
+
+
 CASES = {"j256": case_j256, "timeouts": case_timeouts, "names": case_names,
          "closed": case_closed, "sigterm": case_sigterm, "sigkill": case_sigkill,
          "sighup": case_sighup, "nproc": case_nproc, "verbose64": case_verbose64,
          "conns": case_conns, "longline": case_longline,
          "rtext": case_rtext, "rnested": case_rnested, "rgosub": case_rgosub,
          "rgodeep": case_rgodeep, "rnomatch": case_rnomatch, "rfifo": case_rfifo,
-         "reuse": case_reuse, "sigkill200": case_sigkill200, "evalstop": case_evalstop}
+         "reuse": case_reuse, "sigkill200": case_sigkill200, "evalstop": case_evalstop,
+         "stuckhook": case_stuckhook}
 
 
 def main():
