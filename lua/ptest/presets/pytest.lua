@@ -108,16 +108,19 @@ def ptest_slice(items, k, n):
         top = chain[-2] if len(chain) > 2 else it
         key = ("class", top.name) if top is not it else (
             "def", getattr(it, "originalname", None) or it.name)
-        # Where the class (not its tests: they may be inherited) or the function is defined.
-        line = None
-        try:
-            where, line, _ = top.reportinfo()
-            if os.fspath(where) != os.fspath(path):
-                line = None
-        except Exception:
-            pass
-        unit = units.setdefault(key, [float("inf"), []])
-        unit[0] = min(unit[0], line if isinstance(line, int) else float("inf"))
+        unit = units.get(key)
+        if unit is None:
+            # Where the class (not its tests: they may be inherited) or the function is
+            # defined; once a unit (finding a class's line parses its whole file).
+            line = getattr(getattr(top, "obj", None), "__firstlineno__", None)
+            if line is None:
+                try:
+                    where, line, _ = top.reportinfo()
+                    if os.fspath(where) != os.fspath(path):
+                        line = None
+                except Exception:
+                    pass
+            unit = units[key] = [line if isinstance(line, int) else float("inf"), []]
         unit[1].append(it)
         info = getattr(it, "_fixtureinfo", None)
         for defs in (getattr(info, "name2fixturedefs", None) or {}).values():
