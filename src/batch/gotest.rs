@@ -257,6 +257,8 @@ pub(crate) fn main(args: &[OsString]) -> u8 {
         last = Some(status);
     }
     drop(file);
+    // Before it may end by a signal (no destructor runs then).
+    live.finish();
     match failed.or(last) {
         Some(status) => super::libtest::end_like(status),
         None => 1,

@@ -521,6 +521,8 @@ pub(crate) fn main(args: &[OsString]) -> u8 {
             failed = Some(status);
         }
     }
+    // Before it may end by a signal (no destructor runs then).
+    live.finish();
     if let Err(e) = write_junit(&a.junit, &junit(suites)) {
         eprintln!(
             "error: ptest libtest: cannot write {}: {}",

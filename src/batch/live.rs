@@ -12,12 +12,19 @@ use crate::record::Outcome;
 /// The socket's longest line (a longer name is not said: the run would drop the connection).
 const MAX_LINE: usize = 4096;
 
+/// Lines are gathered for at most this long (a failure is sent at once, with what waits): a
+/// line per test would cost a wake-up of ptest per test.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// One connection to the run, for one part.
 pub(crate) struct Live {
     stream: Option<UnixStream>,
     suite: String,
     /// Lines said that the run has not answered yet.
     unanswered: usize,
+    /// Lines not sent yet, and since when.
+    pending: Vec<u8>,
+    since: Option<std::time::Instant>,
 }
 
 impl Live {
@@ -32,6 +39,8 @@ impl Live {
             stream,
             suite,
             unanswered: 0,
+            pending: Vec::new(),
+            since: None,
         }
     }
 
@@ -42,15 +51,17 @@ impl Live {
             stream: None,
             suite: String::new(),
             unanswered: 0,
+            pending: Vec::new(),
+            since: None,
         }
     }
 
-    /// A test ended: `test OUTCOME SUITE<TAB>NAME`. The run's `ok`s are read as they come
-    /// (never waited for), so that they never fill the socket.
+    /// A test ended: `test OUTCOME SUITE<TAB>NAME`, sent at once for a failure, else with the
+    /// next failure or once [`GATHER`] has passed since the first line waiting.
     pub(crate) fn ended(&mut self, outcome: Outcome, name: &str) {
-        let Some(s) = self.stream.as_mut() else {
+        if self.stream.is_none() {
             return;
-        };
+        }
         let line = format!(
             "test {} {}\t{}\n",
             outcome.label(),
@@ -60,24 +71,40 @@ impl Live {
         if line.len() > MAX_LINE {
             return;
         }
-        if s.write_all(line.as_bytes()).is_err() {
+        let now = std::time::Instant::now();
+        let since = *self.since.get_or_insert(now);
+        self.pending.extend_from_slice(line.as_bytes());
+        if outcome.is_failure()
+            || now.duration_since(since) >= GATHER
+            || self.pending.len() > 64 * 1024
+        {
+            self.flush();
+        }
+    }
+
+    /// Send what waits. The run's `ok`s are read as they come (never waited for), so that they
+    /// never fill the socket.
+    pub(crate) fn flush(&mut self) {
+        self.since = None;
+        let data = std::mem::take(&mut self.pending);
+        let Some(s) = self.stream.as_mut() else {
+            return;
+        };
+        if data.is_empty() {
+            return;
+        }
+        if s.write_all(&data).is_err() {
             self.stream = None;
             return;
         }
-        self.unanswered += 1;
+        self.unanswered += newlines(&data);
         self.unanswered = self.unanswered.saturating_sub(drain(s));
     }
-}
 
-/// How long a part waits, when it ends, for the run to take the tests it said last.
-const LAST_ANSWERS: std::time::Duration = std::time::Duration::from_secs(2);
-
-impl Drop for Live {
-    /// The run answers a line once it holds it: waiting for the last answers before the part
-    /// ends means no test it said is lost when the part's end reaches the run first (the last
-    /// tests of a binary went missing from --events under load). Bounded: a run that stopped
-    /// answering costs at most [`LAST_ANSWERS`].
-    fn drop(&mut self) {
+    /// The part is about to end: send what waits, and wait for the run's last answers (see
+    /// `Drop`). Called before a part may end by a signal, when no destructor runs.
+    pub(crate) fn finish(&mut self) {
+        self.flush();
         let Some(s) = self.stream.as_mut() else {
             return;
         };
@@ -96,6 +123,19 @@ impl Drop for Live {
                 }
             }
         }
+    }
+}
+
+/// How long a part waits, when it ends, for the run to take the tests it said last.
+const LAST_ANSWERS: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Drop for Live {
+    /// The run answers a line once it holds it: waiting for the last answers before the part
+    /// ends means no test it said is lost when the part's end reaches the run first (the last
+    /// tests of a binary went missing from --events under load). Bounded: a run that stopped
+    /// answering costs at most [`LAST_ANSWERS`].
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 

@@ -150,10 +150,13 @@ def ptest_slice(items, k, n):
     cuts.append(len(blocks))
     return [it for b in blocks[cuts[k - 1]:cuts[k]] for it in b]
 class PtestLive:
-    # Each test's end told to the run as it happens (`test OUTCOME SUITE<TAB>NAME` on
-    # PTEST_SOCKET), for the live view and --events; the run's answers are read, never waited for.
+    # Each test's end told to the run (`test OUTCOME SUITE<TAB>NAME` on PTEST_SOCKET), for the
+    # live view and --events: a failure at once, the rest gathered for at most a fifth of a
+    # second (a line per test would cost a wake-up of ptest per test). The run's answers are
+    # read, never waited for.
     def __init__(self):
         self.sock, self.suite, self.told = None, os.environ.get("PTEST_SUITE", ""), set()
+        self.lines, self.since, self.unanswered = [], 0.0, 0
         path = os.environ.get("PTEST_SOCKET")
         if path and self.suite:
             try:
@@ -166,19 +169,38 @@ class PtestLive:
         if self.sock is None or nodeid in self.told:
             return
         self.told.add(nodeid)
-        import socket
         line = ("test %s %s\t%s\n" % (outcome, self.suite, re.sub(r"[\r\n]", " ", name))).encode("utf-8", "replace")
         if len(line) > 4096:
             return
+        import time
+        now = time.monotonic()
+        if not self.lines:
+            self.since = now
+        self.lines.append(line)
+        if outcome in ("failed", "error") or now - self.since >= 0.2 or len(self.lines) >= 256:
+            self.flush()
+    def flush(self, wait=False):
+        # `wait`: the part is about to end; the run takes every line before it hears so.
+        if self.sock is None:
+            return
+        import socket
+        data, self.lines = b"".join(self.lines), []
         try:
-            self.sock.sendall(line)
-            while self.sock.recv(4096, socket.MSG_DONTWAIT):
-                pass
+            if data:
+                self.sock.sendall(data)
+                self.unanswered += data.count(b"\n")
+            while self.unanswered > 0:
+                got = self.sock.recv(65536, 0 if wait else socket.MSG_DONTWAIT)
+                if not got:
+                    break
+                self.unanswered -= got.count(b"\n")
         except BlockingIOError:
             pass
         except OSError:
             self.sock = None
 LIVE = PtestLive()
+if LIVE.sock is not None:
+    LIVE.sock.settimeout(None)
 class PtestPart:
     config = session = decided = None
     def __init__(self):
@@ -390,6 +412,9 @@ if PATHS and len(args) == len(ARGS):
     print("ptest: none of the paths is this part's to collect")
     sys.exit(0)
 code = int(pytest.main(args, plugins=[part, PtestSeen(part)]))
+if LIVE.sock is not None:
+    LIVE.sock.settimeout(1.0)
+LIVE.flush(wait=True)
 unreached = []
 if WALK and code in (0, 1, 5):
     unreached = [item for path, item in OWN.items()
