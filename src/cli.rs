@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub(crate) use crate::settings::{ColorChoice, Jobs, Shard};
-use crate::settings::{Overrides, Selection};
+use crate::settings::{Overrides, Selection, TestSelection};
 
 /// `ptest --version` and `ptest version`: the crate's version and, when built from a git
 /// checkout, the commit and its date (build.rs).
@@ -206,6 +206,20 @@ pub struct ConfigArgs {
     /// they depend on)
     #[arg(long)]
     pub rerun_failed: bool,
+    /// Only the tests this expression selects, in each tool's own terms: pytest -k, go -run,
+    /// jest and vitest -t, node --test-name-pattern, cargo: names containing it. Suites that
+    /// cannot select tests (plain commands) are left out, unless a selected one depends on them
+    #[arg(short = 'k', long = "filter", value_name = "EXPR", value_parser = non_empty)]
+    pub filter: Option<String>,
+    /// Only this test, by its id as ptest reports it (tests/test_x.py::test_y,
+    /// tiny(lib)/tests::adds, example.com/m/calc::TestAdd); a file or package runs all of its
+    /// tests (repeatable)
+    #[arg(long = "test", value_name = "NAME", value_parser = non_empty)]
+    pub test_names: Vec<String>,
+    /// Arguments for the tool of every suite that takes them (the presets' batches), after
+    /// the suite's own
+    #[arg(last = true, value_name = "ARGS", allow_hyphen_values = true)]
+    pub tool_args: Vec<String>,
     /// Colour: auto (only on a terminal, never with NO_COLOR), always or never
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
@@ -257,7 +271,22 @@ impl ConfigArgs {
             skip: self.skip.clone(),
             no_deps: self.no_deps,
             rerun_failed: self.rerun_failed,
+            tests: TestSelection {
+                filter: self.filter.clone(),
+                names: self.test_names.clone(),
+                args: self.tool_args.clone(),
+            },
         }
+    }
+}
+
+/// `-k` and `--test`: an empty value is a mistake (a variable that was not set), not "every
+/// test".
+fn non_empty(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("empty: leave the flag out to run every test".into())
+    } else {
+        Ok(s.to_owned())
     }
 }
 
@@ -303,6 +332,10 @@ pub(crate) enum ListFormat {
 pub(crate) struct ListArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
+    /// List the tests of each batch, as its tool collects them (what -k and --test select
+    /// from), instead of the suites
+    #[arg(long)]
+    pub tests: bool,
     /// Output format
     #[arg(long, value_enum, default_value_t = ListFormat::Text)]
     pub format: ListFormat,

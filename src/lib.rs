@@ -29,6 +29,7 @@ mod size;
 mod suggest;
 mod sys;
 mod tail;
+mod testlist;
 
 /// The watchdog's entry point (DESIGN §3 rule 8): the binary starts itself as one.
 pub use exec::watchdog;
@@ -170,6 +171,9 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         }
         Some(Command::List(a)) => {
             let (plan, rt) = load(&a.config)?;
+            if a.tests {
+                return Ok(list_tests(&a, plan, rt));
+            }
             let text = match a.format {
                 cli::ListFormat::Text => report::listing::list_text(&plan),
                 cli::ListFormat::Json => report::listing::list_json(&plan),
@@ -190,6 +194,30 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
             Ok(exit::OK)
         }
     }
+}
+
+/// `ptest list --tests`: each batch's tests as its tool collects them (`testlist`).
+fn list_tests(a: &cli::ListArgs, plan: Plan, rt: lua::Runtime) -> u8 {
+    let listed = testlist::list(&plan);
+    leave(plan, rt);
+    let mut code = exit::OK;
+    for l in &listed {
+        if let Some(p) = &l.problem {
+            let _ = writeln!(std::io::stderr().lock(), "error: {p}");
+            code = exit::FAILED;
+        } else if !l.collected {
+            warn(&format!(
+                "batch \"{}\" cannot list its tests (it has no list command; jest and node's own \
+                 runner cannot collect tests without running them): its items stand for them",
+                l.batch
+            ));
+        }
+    }
+    print_stdout(&match a.format {
+        cli::ListFormat::Text => testlist::text(&listed),
+        cli::ListFormat::Json => testlist::json(&listed),
+    });
+    code
 }
 
 /// `ptest plan`: the resolved schedule, of one shard with `--shard K/N`; with `--shard all/N`
@@ -494,6 +522,7 @@ fn evaluate_given<R>(
         sys,
         profile: given.profile.clone(),
         vars: given.vars.clone(),
+        select: given.selection.tests.clone(),
     };
     let evaluated = lua::evaluate(&given.config, &ctx)?;
     // Only now is it known which names to read.

@@ -206,9 +206,11 @@ pub(crate) fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         }
         let scheduler = sched::Scheduler::new(&plan, opts, sinks, &mut judge, setup)
             .map_err(|e| Error::Setup(format!("cannot start the executor: {}", io_message(&e))))?;
-        let (_, summary, _) = scheduler.run().await;
-        Ok::<_, Error>(summary)
+        let (results, summary, _) = scheduler.run().await;
+        let none = given.selection.tests.narrows() && matched_nothing(&plan, &results);
+        Ok::<_, Error>((summary, none))
     })?;
+    let (summary, matched_none) = summary;
     let errors: Vec<&String> = json
         .errors
         .iter()
@@ -227,11 +229,46 @@ pub(crate) fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
     // A report that was asked for and is missing fails the run, as a failed suite would: CI
     // must not go green on a result nobody can read.
     let code = summary.exit_code();
+    if code == exit::OK && errors.is_empty() && matched_none && !args.allow_empty {
+        // As `pytest -k` that deselects everything, and nextest's "no tests to run": a typo in
+        // a filter must not pass as a green run.
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "error: nothing to run: {} matched no test in the suites that took it (ptest list \
+             --tests shows the ids; --allow-empty accepts that)",
+            given.selection.tests.flags()
+        );
+        return Ok(exit::NOTHING_TO_RUN);
+    }
     Ok(if code == exit::OK && !errors.is_empty() {
         exit::FAILED
     } else {
         code
     })
+}
+
+/// Whether the suites that took `-k` or `--test` ran no test: each of them reported its tests
+/// (a batch with `results`) and none ran one (a test the tool's filter left out is not
+/// reported, or, by jest, vitest and node, reported as skipped). A suite whose tests are
+/// unknown counts as having run some.
+fn matched_nothing(plan: &crate::plan::Plan, results: &[event::SuiteResult]) -> bool {
+    let mut took = false;
+    for r in results {
+        let suite = plan.suite(r.id);
+        if !suite.selected_tests || r.attempts == 0 {
+            continue;
+        }
+        took = true;
+        let known = suite.part.as_deref().is_some_and(|p| p.results.is_some());
+        if !known
+            || r.testcases
+                .iter()
+                .any(|c| c.outcome != crate::batch::results::Outcome::Skipped)
+        {
+            return false;
+        }
+    }
+    took
 }
 
 /// Why a run has no suite to run, naming the filters given.
@@ -248,9 +285,24 @@ fn nothing_to_run(given: &settings::Given, kept: usize) -> String {
             filters.push(format!("{flag} {}", values.join(",")));
         }
     }
+    let tests = &sel.tests;
+    if tests.narrows() {
+        filters.push(tests.flags());
+    }
     let config = given.config.display();
     match (filters.is_empty(), kept) {
         (true, 0) => format!("{config} declares no suite"),
+        (false, 0) if !tests.names.is_empty() => format!(
+            "the selection {} matches no suite: no batch holds the tests named (ptest list \
+             --tests shows the ids), and a plain command cannot run only some of its tests",
+            filters.join(" ")
+        ),
+        (false, 0) if tests.narrows() => format!(
+            "the selection {} matches no suite: -k and --test select tests inside the suites \
+             that hand them to their tools (the presets' batches, and suites declared with \
+             select = true); a plain command cannot run only some of its tests",
+            filters.join(" ")
+        ),
         (false, 0) => format!("the selection {} matches no suite", filters.join(" ")),
         (_, _) if sel.skip.is_empty() => {
             format!("every selected suite is disabled (enabled = false) in {config}")
@@ -298,6 +350,18 @@ mod tests {
         assert_eq!(
             why(&["--skip", "x,y"], 2),
             "every selected suite is skipped (--skip x,y) or disabled"
+        );
+        assert_eq!(
+            why(&["-k", "a or b"], 0),
+            "the selection -k 'a or b' matches no suite: -k and --test select tests inside the \
+             suites that hand them to their tools (the presets' batches, and suites declared \
+             with select = true); a plain command cannot run only some of its tests"
+        );
+        assert_eq!(
+            why(&["-t", "x", "--test", "t.py::y"], 0),
+            "the selection --tags x --test t.py::y matches no suite: no batch holds the tests \
+             named (ptest list --tests shows the ids), and a plain command cannot run only some \
+             of its tests"
         );
     }
 

@@ -489,8 +489,55 @@ pub enum RetryOverride {
     Extra(u32),
 }
 
+/// `-k EXPR`, `--test NAME` and `-- ARGS`: what the suites that take them (`select = true`,
+/// the presets' batches) hand on to their tools. `ptest.lua` reads it as `ptest.select`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TestSelection {
+    /// `-k`: an expression in each tool's own terms.
+    pub filter: Option<String>,
+    /// `--test`: test ids as ptest reports them (or a file's, a package's, a binary's).
+    pub names: Vec<String>,
+    /// After `--`: arguments for the tools.
+    pub args: Vec<String>,
+}
+
+impl TestSelection {
+    /// `-k` or `--test`: only some tests run, and suites that cannot select tests are left
+    /// out of the run (unless a selected suite depends on them).
+    pub(crate) fn narrows(&self) -> bool {
+        self.filter.is_some() || !self.names.is_empty()
+    }
+
+    /// Anything given: the suites that take it run otherwise than declared (so history learns
+    /// no durations from them).
+    pub(crate) fn any(&self) -> bool {
+        self.narrows() || !self.args.is_empty()
+    }
+
+    /// How the command line said it, for messages: `-k 'a or b' --test x`.
+    pub(crate) fn flags(&self) -> String {
+        // As a shell would read it back (settings must not reach into `plan` for its quoting).
+        let q = |s: &str| {
+            let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:,+@%=[]".contains(c);
+            if !s.is_empty() && s.chars().all(plain) {
+                s.to_owned()
+            } else {
+                format!("'{}'", s.replace('\'', r"'\''"))
+            }
+        };
+        let mut out = Vec::new();
+        if let Some(f) = &self.filter {
+            out.push(format!("-k {}", q(f)));
+        }
+        for n in &self.names {
+            out.push(format!("--test {}", q(n)));
+        }
+        out.join(" ")
+    }
+}
+
 /// Which suites to keep (`-s`, `-c`, `-t`, `--phase`, `--skip`, `--no-deps`,
-/// `--rerun-failed`).
+/// `--rerun-failed`), and which of their tests (`-k`, `--test`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selection {
     pub suites: Vec<String>,
@@ -502,6 +549,8 @@ pub struct Selection {
     /// `--rerun-failed`: only what failed in its latest run (history knows; names no longer
     /// declared are ignored), and what it depends on.
     pub rerun_failed: bool,
+    /// `-k`, `--test`, `-- ARGS`.
+    pub tests: TestSelection,
 }
 
 impl Selection {
@@ -510,7 +559,8 @@ impl Selection {
             && self.categories.is_empty()
             && self.tags.is_empty()
             && self.phases.is_empty()
-            && !self.rerun_failed)
+            && !self.rerun_failed
+            && !self.tests.narrows())
     }
 }
 
@@ -1120,8 +1170,73 @@ mod tests {
                 rerun_failed: true,
                 ..Selection::default()
             },
+            Selection {
+                tests: TestSelection {
+                    filter: Some("x".into()),
+                    ..TestSelection::default()
+                },
+                ..Selection::default()
+            },
+            Selection {
+                tests: TestSelection {
+                    names: vec!["t.py::x".into()],
+                    ..TestSelection::default()
+                },
+                ..Selection::default()
+            },
         ] {
             assert!(s.filters(), "{s:?}");
+        }
+        // Arguments for the tools change how suites run, not which.
+        let args = Selection {
+            tests: TestSelection {
+                args: vec!["-x".into()],
+                ..TestSelection::default()
+            },
+            ..Selection::default()
+        };
+        assert!(!args.filters() && args.tests.any() && !args.tests.narrows());
+    }
+
+    #[test]
+    fn the_test_selection_from_the_command_line_and_as_flags_again() {
+        use clap::Parser;
+        let parse = |a: &[&str]| {
+            crate::cli::Cli::try_parse_from(std::iter::once("ptest").chain(a.iter().copied()))
+                .map(|c| c.run.config.selection().tests)
+        };
+        let t = parse(&[
+            "-k",
+            "a or b",
+            "--test",
+            "t.py::x[1]",
+            "--test",
+            "u",
+            "--",
+            "-x",
+            "-k",
+            "y",
+        ])
+        .unwrap();
+        assert_eq!(t.filter.as_deref(), Some("a or b"));
+        assert_eq!(t.names, ["t.py::x[1]", "u"]);
+        // After `--`, every word is the tools', flags of ptest's own names included.
+        assert_eq!(t.args, ["-x", "-k", "y"]);
+        assert_eq!(t.flags(), "-k 'a or b' --test t.py::x[1] --test u");
+        assert_eq!(
+            TestSelection {
+                filter: Some("it's".into()),
+                ..TestSelection::default()
+            }
+            .flags(),
+            r"-k 'it'\''s'"
+        );
+        assert!(t.narrows() && t.any());
+        assert!(!parse(&[]).unwrap().any());
+        // An empty -k or --test is a mistake (an unset variable), not "every test".
+        for bad in [&["-k", " "][..], &["--test", ""][..]] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains("empty"), "{bad:?}: {e}");
         }
     }
 

@@ -56,6 +56,7 @@
 ---@field estimate? ptest.Duration Expected duration, used to order starts before history exists.
 ---@field memory? string Memory it needs while it runs, like "2GB", or "auto" (its peak in history plus a fifth); it starts only while running suites fit the budget.
 ---@field enabled? boolean false lists the suite as skipped with reason "disabled" (default true).
+---@field select? boolean true: its command hands `ptest.select` (-k, --test, -- ARGS) to its tool, so it runs the tests they select; without it, a run with -k or --test leaves the suite out (default false).
 
 ---The table given to `ptest.batch`: many items (test files, packages) run by one command
 ---template, split by ptest into a few suites NAME[1], NAME[2], ... balanced by history.
@@ -66,6 +67,7 @@
 ---@field cmd string|string[] The command template; "{items}" stands for the items (one argument per item in an array, shell-quoted in a string) (required).
 ---@field batches? integer|"auto" How many suites to split the items into (default "auto": balanced over the workers).
 ---@field results? string The JUnit XML file the command writes, like "{tmpdir}/junit.xml"; ptest reads each item's outcome from it.
+---@field list? string|string[] A command that prints the ids of the tests of the items at its "{items}", one a line, as ptest names tests (`ptest list --tests`).
 ---@field slice? string How the command runs one slice of an item, with {item}, {slice} and {slices}, like "{item}::ptest-slice-{slice}-of-{slices}"; an item longer than a worker's share then runs in slices.
 ---@field test? string How the command runs one test of an item, with {item} and {test} (the test's id below its item, as reports name it after "ITEM::"), like "{item}::{test}"; --rerun-failed then runs only the tests that failed.
 ---@field description? string Free text, shown in reports.
@@ -85,6 +87,7 @@
 ---@field estimate? ptest.Duration Expected duration, used to order starts before history exists.
 ---@field memory? string Memory it needs while it runs, like "2GB", or "auto" (its peak in history plus a fifth); it starts only while running suites fit the budget.
 ---@field enabled? boolean false lists the suite as skipped with reason "disabled" (default true).
+---@field select? boolean true: its command hands `ptest.select` (-k, --test, -- ARGS) to its tool, so it runs the tests they select; without it, a run with -k or --test leaves the suite out (default false).
 
 ---The table given to `ptest.service`: a long-running process (a database, a server) started for
 ---the suites that need it, checked for readiness, and stopped once no suite left needs it.
@@ -302,6 +305,17 @@ ptest.profile = nil
 ---Variables from `--set KEY=VALUE`.
 ---@type table<string, string>
 ptest.vars = {}
+
+---`-k EXPR`, `--test NAME` and `-- ARGS` of the command line, for suites declared with
+---`select = true` (the presets' batches) to hand to their tools in their own terms.
+---@class ptest.Select
+---@field filter string? The `-k` expression, else nil.
+---@field tests string[] The `--test` names: test ids as ptest reports them, or a file, package or binary for all of its tests.
+---@field args string[] The arguments after `--`, for every batch's tool.
+
+---What the command line selects of the tests.
+---@type ptest.Select
+ptest.select = { tests = {}, args = {} }
 
 ---ptest's version, like "0.1.0".
 ---@type string

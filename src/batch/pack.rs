@@ -237,6 +237,7 @@ fn split(s: &SuiteDecl, b: &BatchDecl, config_dir: &Path, facts: &Facts<'_>) -> 
                         .collect()
                 },
                 test_template: b.test.clone(),
+                list: b.list.clone(),
             }
         })
         .collect()
@@ -647,6 +648,7 @@ mod tests {
             estimate: None,
             memory: None,
             enabled: true,
+            select: false,
             batch: Some(Box::new(BatchDecl {
                 items: items.iter().map(|s| (*s).to_owned()).collect(),
                 batches,
@@ -654,6 +656,7 @@ mod tests {
                 slice: None,
                 test: None,
                 only_tests: std::collections::HashMap::new(),
+                list: None,
             })),
             part: None,
         }
@@ -993,6 +996,7 @@ mod tests {
             slice_template: None,
             tests: Vec::new(),
             test_template: None,
+            list: None,
         };
         assert_eq!(
             part.full_command(),

@@ -321,6 +321,7 @@ mod tests {
             slice_template: None,
             tests: Vec::new(),
             test_template: None,
+            list: None,
         }
     }
 

@@ -183,6 +183,53 @@ fn merge_slices(items: &mut Vec<(String, super::Run)>) {
     *items = out;
 }
 
+/// A suite that ran with the run's `-k`, `--test` or `-- ARGS` ran some of its tests (or ran
+/// them otherwise than declared): its durations, and a pass, say nothing about a whole run.
+/// What it does say is that something failed: a failed or timed-out suite, and each item with a
+/// failed test, are recorded as that, with no duration (so `--rerun-failed` runs them again,
+/// whole, as after `pytest --lf`); a pass leaves the last whole run's record as it was.
+fn selected_tests(
+    update: &mut Update,
+    suite: &crate::plan::Suite,
+    r: &crate::event::SuiteResult,
+    time: u64,
+) {
+    use crate::event::Status;
+    let failed = |s: Status| matches!(s, Status::Failed | Status::TimedOut);
+    let status_only = |status: Status| {
+        let mut run = super::record(status, time, 0.0, r.attempts, None, None);
+        run.duration = None;
+        run.attempts = None;
+        run
+    };
+    if r.attempts == 0 || !failed(r.status) {
+        return;
+    }
+    if let Some(part) = suite.part.as_deref().filter(|p| p.results.is_some()) {
+        let mut bad = vec![false; part.items.len()];
+        let mut reported = vec![false; part.items.len()];
+        for c in &r.testcases {
+            if let Some(i) = c.item {
+                reported[i] = true;
+                bad[i] |= c.outcome.is_failure();
+            }
+        }
+        // Without any results, every item may have failed (the part crashed): all of them.
+        let none = !reported.iter().any(|&x| x);
+        for (i, (item, _)) in part.items.iter().enumerate() {
+            if bad[i] || none {
+                update.items.push((
+                    super::item_key(&part.batch, item),
+                    status_only(Status::Failed),
+                ));
+            }
+        }
+    }
+    update
+        .suites
+        .push((suite.name.clone(), status_only(r.status)));
+}
+
 impl Sink for HistorySink {
     fn event(&mut self, plan: &Plan, run: &RunInfo, event: &Event<'_>) {
         let Event::RunFinished { results, .. } = event else {
@@ -198,6 +245,15 @@ impl Sink for HistorySink {
             let suite = plan.suite(r.id);
             // Left out by `enabled = false` or `--skip`: not part of this run, it keeps its past.
             if suite.skip.is_some() {
+                continue;
+            }
+            if suite.selected_tests {
+                selected_tests(
+                    &mut update,
+                    suite,
+                    r,
+                    unix(r.start_time.unwrap_or(run.started)),
+                );
                 continue;
             }
             if let Some(part) = &suite.part {

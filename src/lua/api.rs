@@ -48,6 +48,7 @@ const SUITE_FIELDS: &[&str] = &[
     "estimate",
     "memory",
     "enabled",
+    "select",
 ];
 const BATCH_FIELDS: &[&str] = &[
     "name",
@@ -57,6 +58,8 @@ const BATCH_FIELDS: &[&str] = &[
     "results",
     "slice",
     "test",
+    "list",
+    "select",
     "description",
     "category",
     "tags",
@@ -217,26 +220,36 @@ fn handle(
         .map(Value::UserData)
 }
 
-const NUL_IN_CMD: &str = "cmd: contains a NUL byte, which no command line can carry";
-
 /// `cmd` as the bytes Lua holds: a command need not be UTF-8, and runs unchanged.
 fn command_of(r: &Reader) -> mlua::Result<CommandLine> {
     command_at(r, "cmd")
 }
 
-/// The command in field `key` of `r` (`cmd`, or a readiness check's `cmd`).
+/// The command in field `key` of `r` (`cmd`, or a readiness check's `cmd`): required.
 fn command_at(r: &Reader, key: &str) -> mlua::Result<CommandLine> {
+    optional_command(r, key)?.ok_or_else(|| {
+        r.err(format!("{key}: missing (it is required): a string run by sh -c, or an array like {{ \"pytest\", \"-x\" }}"))
+    })
+}
+
+/// A command in field `key` (`cmd`, a batch's `list`), `None` when it is not there.
+fn optional_command(r: &Reader, key: &str) -> mlua::Result<Option<CommandLine>> {
     let blank = |s: &OsString| s.as_bytes().iter().all(u8::is_ascii_whitespace);
+    let nul = || {
+        r.err(format!(
+            "{key}: contains a NUL byte, which no command line can carry"
+        ))
+    };
     match r.raw(key) {
-        Value::Nil => Err(r.err("cmd: missing (it is required): a string run by sh -c, or an array like { \"pytest\", \"-x\" }")),
+        Value::Nil => Ok(None),
         Value::String(_) => {
             let s = scalar_bytes(r.raw(key)).unwrap_or_default();
             if blank(&s) {
-                Err(r.err("cmd: empty command"))
+                Err(r.err(format!("{key}: empty command")))
             } else if s.as_bytes().contains(&0) {
-                Err(r.err(NUL_IN_CMD))
+                Err(nul())
             } else {
-                Ok(CommandLine::Shell(s))
+                Ok(Some(CommandLine::Shell(s)))
             }
         }
         Value::Table(t) => {
@@ -244,21 +257,21 @@ fn command_at(r: &Reader, key: &str) -> mlua::Result<CommandLine> {
                 Value::String(_) | Value::Integer(_) | Value::Number(_) => {
                     Ok(scalar_bytes(v).unwrap_or_default())
                 }
-                other => Err(r.err(format!("cmd[{i}]: expected a string, got {}", describe(other)))),
+                other => Err(r.err(format!("{key}[{i}]: expected a string, got {}", describe(other)))),
             })?
             .ok_or_else(|| {
-                r.err("cmd: expected a string or an array like { \"pytest\", \"-x\" }, got a table with named keys")
+                r.err(format!("{key}: expected a string or an array like {{ \"pytest\", \"-x\" }}, got a table with named keys"))
             })?;
             if argv.first().is_none_or(blank) {
-                return Err(r.err("cmd: empty command"));
+                return Err(r.err(format!("{key}: empty command")));
             }
             if argv.iter().any(|a| a.as_bytes().contains(&0)) {
-                return Err(r.err(NUL_IN_CMD));
+                return Err(nul());
             }
-            Ok(CommandLine::Argv(argv))
+            Ok(Some(CommandLine::Argv(argv)))
         }
         other => Err(r.err(format!(
-            "cmd: expected a string or an array like {{ \"pytest\", \"-x\" }}, got {}",
+            "{key}: expected a string or an array like {{ \"pytest\", \"-x\" }}, got {}",
             describe(other)
         ))),
     }
@@ -343,6 +356,12 @@ fn batch(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
             )));
         }
     }
+    let list = optional_command(&r, "list")?;
+    if list.as_ref().is_some_and(|l| !l.contains("{items}")) {
+        return Err(r.err(
+            "list: has no \"{items}\": it prints the ids of the tests of the items given where it stands, e.g. \"python3 -m pytest --collect-only -q {items} | grep ::\"",
+        ));
+    }
     let mut decl = suite_decl(lua, &mut r, &name)?;
     let has_items = decl.cmd.contains("{items}");
     if !has_items {
@@ -357,6 +376,7 @@ fn batch(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         slice,
         test,
         only_tests: std::collections::HashMap::new(),
+        list,
     }));
     let index = State::with(lua, |s| {
         s.decls.suites.push(decl);
@@ -457,6 +477,7 @@ fn suite_decl(lua: &Lua, r: &mut Reader, name: &str) -> mlua::Result<SuiteDecl> 
             None => None,
         },
         enabled: r.bool("enabled")?.unwrap_or(true),
+        select: r.bool("select")?.unwrap_or(false),
         batch: None,
         part: None,
     };
@@ -1132,6 +1153,7 @@ pub(super) fn install(
     sys: Table,
     profile: Option<&str>,
     vars: &[(String, String)],
+    select: &crate::settings::TestSelection,
 ) -> mlua::Result<()> {
     let ptest = lua.create_table()?;
     ptest.raw_set("config", lua.create_function(config)?)?;
@@ -1155,6 +1177,18 @@ pub(super) fn install(
         v.raw_set(k.as_str(), val.as_str())?;
     }
     ptest.raw_set("vars", v)?;
+    // `-k`, `--test`, `-- ARGS`, for the suites that hand them to their tools (`select = true`).
+    let sel = lua.create_table()?;
+    sel.raw_set("filter", select.filter.as_deref())?;
+    sel.raw_set(
+        "tests",
+        lua.create_sequence_from(select.names.iter().map(String::as_str))?,
+    )?;
+    sel.raw_set(
+        "args",
+        lua.create_sequence_from(select.args.iter().map(String::as_str))?,
+    )?;
+    ptest.raw_set("select", sel)?;
     ptest.raw_set("version", env!("CARGO_PKG_VERSION"))?;
     lua.globals().raw_set("ptest", ptest.clone())?;
     let loaded: Table = lua.globals().get::<Table>("package")?.get("loaded")?;

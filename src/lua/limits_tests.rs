@@ -115,6 +115,7 @@ fn a_config_deep_in_long_folders_is_named_whole_in_its_errors() {
         },
         profile: None,
         vars: Vec::new(),
+        select: crate::settings::TestSelection::default(),
     };
     for (config, memory, text) in [
         (

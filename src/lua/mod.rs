@@ -26,6 +26,8 @@ pub(crate) struct EvalContext {
     pub sys: Sys,
     pub profile: Option<String>,
     pub vars: Vec<(String, String)>,
+    /// `-k`, `--test`, `-- ARGS`: `ptest.select`.
+    pub select: crate::settings::TestSelection,
 }
 
 /// Evaluation state, kept as Lua app data while the config runs and while hooks run later.
@@ -468,7 +470,7 @@ pub(crate) fn evaluate_within(
         install_safety(&lua)?;
         install_package_path(&lua, config_path)?;
         let sys = sys_table(&lua, &ctx.sys)?;
-        api::install(&lua, sys, ctx.profile.as_deref(), &ctx.vars)
+        api::install(&lua, sys, ctx.profile.as_deref(), &ctx.vars, &ctx.select)
     };
     setup().map_err(|e| Error::Setup(format!("cannot set up Lua: {}", lua_message(&e))))?;
 

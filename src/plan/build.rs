@@ -817,6 +817,7 @@ fn plan_suites(
             serial: s.serial,
             estimate: s.estimate,
             part: s.part,
+            selected_tests: s.select && settings.selection.tests.any(),
             expected: 0.0,
             expected_source: super::ExpectedSource::None,
             memory,
@@ -960,6 +961,9 @@ fn select(
         .map(|i| {
             let s = &d.suites[i];
             rerun.as_ref().is_none_or(|r| r.contains(s.name.as_str()))
+                // -k and --test select tests inside the suites that can: a plain command
+                // runs whole or not at all, so it only runs when a selected suite needs it.
+                && (!sel.tests.narrows() || s.select)
                 && (sel.suites.is_empty() || sel.suites.contains(&s.name))
                 && (sel.categories.is_empty() || sel.categories.contains(&s.category))
                 && (sel.tags.is_empty() || s.tags.iter().any(|t| sel.tags.contains(t)))

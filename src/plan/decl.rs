@@ -38,6 +38,9 @@ pub(crate) struct SuiteDecl {
     /// `memory = "2GB" | "auto"` (DESIGN §12).
     pub memory: Option<MemoryDecl>,
     pub enabled: bool,
+    /// `select = true`: its command hands `-k`, `--test` and `-- ARGS` (`ptest.select`) to its
+    /// tool, so it runs the tests they select; a suite without it cannot select tests.
+    pub select: bool,
     /// `ptest.batch`: this declaration stands for the batch's parts, made by `plan::batch`.
     pub batch: Option<Box<BatchDecl>>,
     /// One part of a batch (after expansion).
@@ -63,6 +66,9 @@ pub(crate) struct BatchDecl {
     /// `--rerun-failed`: the tests to run of some items (the rest run whole); set by
     /// `batch::pack`, never by Lua.
     pub only_tests: std::collections::HashMap<String, Vec<String>>,
+    /// `list`: a command that prints the ids of the tests of the items given at its `{items}`,
+    /// one a line (`ptest list --tests`).
+    pub list: Option<crate::command::CommandLine>,
 }
 
 /// One of the `count` slices an item is split into (1-based `index`).
@@ -121,6 +127,8 @@ pub struct BatchPart {
     pub tests: Vec<Vec<String>>,
     /// The batch's `test` template.
     pub test_template: Option<String>,
+    /// The batch's `list` command (`{items}` still in it).
+    pub list: Option<crate::command::CommandLine>,
 }
 
 impl BatchPart {

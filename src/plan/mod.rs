@@ -107,6 +107,10 @@ pub struct Suite {
     pub estimate: Option<Duration>,
     /// One part of a batch: its items, and how to run a subset of them.
     pub part: Option<std::sync::Arc<decl::BatchPart>>,
+    /// It hands the run's `-k`, `--test` or `-- ARGS` to its tool (`select = true`, and one
+    /// of them given): it runs some of its tests, or runs them otherwise than declared, so its
+    /// durations say nothing about a whole run.
+    pub selected_tests: bool,
     /// Expected duration in seconds (history, else estimate, else the mean of the estimates).
     pub expected: f64,
     /// Where `expected` came from.

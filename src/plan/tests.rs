@@ -112,6 +112,7 @@ impl Fixture {
             },
             profile: None,
             vars: Vec::new(),
+            select: self.selection.tests.clone(),
         }
     }
 
@@ -128,6 +129,7 @@ impl Fixture {
             },
             profile: None,
             vars: Vec::new(),
+            select: self.selection.tests.clone(),
         };
         let strip = |e: crate::error::Error| {
             e.to_string()

@@ -126,6 +126,7 @@ mod tests {
             sys: crate::sys::Sys::detect(),
             profile: None,
             vars: Vec::new(),
+            select: crate::settings::TestSelection::default(),
         };
         let decls = crate::lua::evaluate(&path, &ctx)
             .map_err(|e| e.to_string())

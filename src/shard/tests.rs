@@ -70,6 +70,7 @@ impl Config {
             },
             profile: None,
             vars: Vec::new(),
+            select: crate::settings::TestSelection::default(),
         };
         crate::lua::evaluate(&self.dir.path().join("ptest.lua"), &ctx)
             .unwrap_or_else(|e| panic!("{e}"))

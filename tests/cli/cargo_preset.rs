@@ -452,3 +452,53 @@ fn the_cargo_examples_of_the_readme_and_docs_evaluate() {
         assert!(out.stdout.contains("tests::fails"), "{at}: {}", out.stdout);
     }
 }
+
+/// `ptest -k EXPR` runs the tests whose name contains it (as `cargo test EXPR`), the doc tests
+/// with it too; `--test` takes a test as ptest names it (BINARY/TEST), by its libtest name in
+/// any binary, or a binary for all of its tests (the doc tests are then left out); `-- ARGS`
+/// go to every test binary; `ptest list --tests` prints the items, which are the tests.
+#[test]
+fn cargo_runs_the_tests_k_and_test_select() {
+    let p = project("batches = 1,");
+    let out = ptest(&p, &["list", "--tests"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "tiny(lib)/tests::adds\ntiny(lib)/tests::fails\ntiny(lib)/tests::ignored\nit/flaky\nit/one\nit/runs_where_cargo_test_would\n"
+    );
+
+    let out = ptest(&p, &["-k", "one", "--no-history"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(ran(&p), ["1 one"]);
+    // The doc test's name holds no "one": cargo test --doc ran it with the filter and ran none.
+    assert!(out.stdout.contains("PASS    rust/doc"), "{}", out.stdout);
+
+    let out = ptest(
+        &p,
+        &[
+            "--test",
+            "tiny(lib)/tests::adds",
+            "--test",
+            "runs_where_cargo_test_would",
+            "--no-history",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(ran(&p), ["1 adds", "1 runs_where_cargo_test_would"]);
+    assert!(!out.stdout.contains("rust/doc"), "{}", out.stdout);
+
+    // A binary by its name; `-- --include-ignored` reaches it.
+    let out = ptest(
+        &p,
+        &[
+            "--test",
+            "tiny(lib)",
+            "--no-history",
+            "--",
+            "--include-ignored",
+        ],
+    );
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("2 passed, 1 failed"), "{}", out.stdout);
+    assert_eq!(ran(&p), ["1 adds", "1 fails"]);
+}

@@ -191,11 +191,11 @@ fn unknown_fields_of_every_constructor() {
         ),
         (
             "ptest.suite { name = \"s\", cmd = \"true\", zzz = 1 }",
-            r#"ptest.lua:1: suite "s": unknown field "zzz" (known fields: name, cmd, description, category, tags, cwd, env, timeout, depends_on, needs, group, phase, limiter, retry, slots, serial, estimate, memory, enabled)"#,
+            r#"ptest.lua:1: suite "s": unknown field "zzz" (known fields: name, cmd, description, category, tags, cwd, env, timeout, depends_on, needs, group, phase, limiter, retry, slots, serial, estimate, memory, enabled, select)"#,
         ),
         (
             "ptest.suite { \"s\", name = \"s\", cmd = \"true\" }",
-            r#"ptest.lua:1: suite "s": fields are written name = value; found the key 1 (known fields: name, cmd, description, category, tags, cwd, env, timeout, depends_on, needs, group, phase, limiter, retry, slots, serial, estimate, memory, enabled)"#,
+            r#"ptest.lua:1: suite "s": fields are written name = value; found the key 1 (known fields: name, cmd, description, category, tags, cwd, env, timeout, depends_on, needs, group, phase, limiter, retry, slots, serial, estimate, memory, enabled, select)"#,
         ),
     ];
     for (config, expected) in cases {

@@ -51,6 +51,7 @@ mod services;
 mod shards;
 mod socket_abuse;
 mod terminal_view;
+mod test_selection;
 mod tmp_retention;
 mod tools;
 mod verbose_fds;

@@ -343,3 +343,125 @@ fn a_failing_listing_is_a_config_error_with_the_end_of_its_output() {
     assert!(lines.contains(&"no config here"), "{}", out.stderr);
     assert!(!lines.contains(&"61"), "{}", out.stderr);
 }
+
+/// `ptest -k` and `--test FILE::NAME` are node's `--test-name-pattern`, jest's and vitest's
+/// `--testNamePattern`, and narrow the files; a pattern that matches nothing is nothing to run
+/// (the runners report the tests they left out as skipped).
+#[test]
+fn node_runners_run_the_tests_k_and_test_select() {
+    let Some(node) = node() else { return };
+    let modules = node_modules();
+    for runner in ["node", "jest", "vitest"] {
+        if runner != "node" && modules.is_none() {
+            continue;
+        }
+        let p = Project::new(&format!(
+            "require(\"ptest.presets.node\").batch {{ name = \"js\", runner = \"{runner}\" }}\n"
+        ));
+        if let Some(m) = &modules {
+            std::os::unix::fs::symlink(m, p.join("node_modules")).unwrap();
+        }
+        let (head, it) = if runner == "node" {
+            (
+                "const { test, describe, it } = require('node:test');\n",
+                "it",
+            )
+        } else if runner == "vitest" {
+            ("import { test, describe, it } from 'vitest';\n", "it")
+        } else {
+            ("", "it")
+        };
+        let body = |file: &str| {
+            format!(
+                "{head}const fs = require('node:fs');\nconst rec = (n) => fs.appendFileSync(process.env.RAN, '{file} ' + n + '\\n');\ntest('add', () => rec('add'));\ntest('add more', () => rec('add more'));\ndescribe('grp', () => {{ {it}('inner', () => rec('inner')); }});\n"
+            )
+        };
+        let (a, b) = if runner == "node" {
+            ("test/a.test.js", "test/b.test.js")
+        } else {
+            ("a.test.js", "b.test.js")
+        };
+        let body_a = body("a");
+        let body_b = body("b");
+        let (body_a, body_b) = if runner == "vitest" {
+            (
+                body_a.replace(
+                    "const fs = require('node:fs');",
+                    "import fs from 'node:fs';",
+                ),
+                body_b.replace(
+                    "const fs = require('node:fs');",
+                    "import fs from 'node:fs';",
+                ),
+            )
+        } else {
+            (body_a, body_b)
+        };
+        p.file(a, &body_a).file(b, &body_b);
+        p.file(
+            "package.json",
+            if runner == "vitest" {
+                "{ \"type\": \"module\" }\n"
+            } else {
+                "{ \"name\": \"x\", \"private\": true }\n"
+            },
+        );
+        let go = |args: &[&str]| {
+            let mut c = p.cmd();
+            c.args(args)
+                .arg("--no-history")
+                .env("RAN", p.join("ran.txt"));
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let mut dirs = vec![node.parent().unwrap().to_path_buf()];
+            dirs.extend(std::env::split_paths(&path));
+            c.env("PATH", std::env::join_paths(dirs).unwrap());
+            let out = crate::harness::run(&mut c);
+            let ran = crate::harness::sorted_lines(&p, "ran.txt");
+            std::fs::remove_file(p.join("ran.txt")).ok();
+            (out, ran)
+        };
+        let (out, ran) = go(&["-k", "add"]);
+        assert_eq!(out.code, 0, "{runner}: {}{}", out.stdout, out.stderr);
+        assert_eq!(
+            ran,
+            ["a add", "a add more", "b add", "b add more"],
+            "{runner}"
+        );
+        // node names a test by its own name, jest and vitest by the describe blocks' too.
+        let inner = if runner == "node" {
+            "inner"
+        } else if runner == "jest" {
+            "grp inner"
+        } else {
+            "grp > inner"
+        };
+        let (out, ran) = go(&[
+            "--test",
+            &format!("{b}::{inner}"),
+            "--test",
+            &format!("{b}::add"),
+        ]);
+        assert_eq!(out.code, 0, "{runner}: {}{}", out.stdout, out.stderr);
+        assert_eq!(ran, ["b add", "b inner"], "{runner}");
+        let (out, ran) = go(&["-k", "nothing at all"]);
+        assert_eq!(out.code, 4, "{runner}: {}{}", out.stdout, out.stderr);
+        assert!(ran.is_empty(), "{runner}: {ran:?}");
+        // vitest lists its tests (as ptest names them, what --test takes); jest and node's runner
+        // cannot without running them: their files stand for them.
+        let (out, _) = go(&["list", "--tests", "-k", "inner"]);
+        assert_eq!(out.code, 0, "{runner}: {}", out.stderr);
+        if runner == "vitest" {
+            // In the order vitest collected the files (in parallel).
+            let mut listed: Vec<&str> = out.stdout.lines().collect();
+            listed.sort_unstable();
+            assert_eq!(listed, ["a.test.js::grp > inner", "b.test.js::grp > inner"]);
+        } else {
+            assert_eq!(out.stdout, format!("{a}\n{b}\n"), "{runner}");
+            assert!(
+                out.stderr.contains("cannot list its tests"),
+                "{}",
+                out.stderr
+            );
+        }
+    }
+}

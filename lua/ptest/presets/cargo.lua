@@ -175,13 +175,22 @@ function M.batch(opts)
     end
     return false
   end
+  -- `ptest -k EXPR`: the tests whose name contains it, as `cargo test EXPR`; `--test NAME`:
+  -- BINARY/TEST (the item), TEST in any binary, or BINARY (all of its tests).
+  local sel = util.selection()
+  local named = {}
+  for _, n in ipairs(sel.tests) do named[n] = true end
+  local function chosen(binary, t)
+    if sel.filter and not t:find(sel.filter, 1, true) then return false end
+    return #sel.tests == 0 or named[binary .. "/" .. t] or named[t] or named[binary] or false
+  end
   -- Items BINARY/TEST; a part runs, binary by binary, `EXE --exact ARGS... TESTS...`.
   local cmd = { "ptest", "libtest", "--junit", "{tmpdir}/ptest-junit.xml" }
   local items = {}
   for i, b in ipairs(bins) do
     local mine = 0
     for _, t in ipairs(tests[i] or {}) do
-      if not skipped(t) then
+      if not skipped(t) and chosen(names[i], t) then
         items[#items + 1] = names[i] .. "/" .. t
         mine = mine + 1
       end
@@ -198,6 +207,8 @@ function M.batch(opts)
   end
   for _, a in ipairs(common) do cmd[#cmd + 1] = "--arg"; cmd[#cmd + 1] = a end
   for _, a in ipairs(opts.test_args or {}) do cmd[#cmd + 1] = "--arg"; cmd[#cmd + 1] = a end
+  -- `ptest -- ARGS`: for each test binary, as `cargo test -- ARGS`.
+  for _, a in ipairs(sel.args) do cmd[#cmd + 1] = "--arg"; cmd[#cmd + 1] = a end
   cmd[#cmd + 1] = "--"
   cmd[#cmd + 1] = "{items}"
   local handles = {}
@@ -207,14 +218,22 @@ function M.batch(opts)
       cwd = dir, env = opts.env, category = "cargo",
       -- A part runs many tests: ptest's default of five minutes is for one command.
       timeout = "1h",
+      -- The items are the tests: `ptest list --tests` prints them.
+      list = { "printf", "%s\n", "{items}" },
+      select = true,
     }
     handles[#handles + 1] = ptest.batch(util.copy_options(t, opts, OWN))
   end
   if has_doc and opts.doc ~= false then
     local doc = { cargo, "test", "--doc" }
     for _, a in ipairs(opts.args or {}) do doc[#doc + 1] = a end
+    -- `-k` and `-- ARGS` as `cargo test --doc -- EXPR ARGS`; with `--test` the doc tests
+    -- (named after their source lines) are left out.
+    if sel.filter or #sel.args > 0 then doc[#doc + 1] = "--" end
+    if sel.filter then doc[#doc + 1] = sel.filter end
+    for _, a in ipairs(sel.args) do doc[#doc + 1] = a end
     local t = { name = name .. "/doc", cmd = doc, cwd = dir, category = "cargo", timeout = "1h",
-                env = opts.env }
+                env = opts.env, select = #sel.tests == 0 }
     handles[#handles + 1] = ptest.suite(util.copy_options(t, opts, OWN, "batches"))
   end
   return table.unpack(handles)

@@ -60,6 +60,42 @@ function M.discover(opts)
   return packages
 end
 
+-- `ptest --test` names as a `-run` pattern: the packages they name (PACKAGE::TEST, or
+-- PACKAGE for all of its tests) and the pattern (nil: every test). go's `-run` is one pattern
+-- for every package, split at `/` into one per level of subtests: a test of the same name in
+-- another named package, or a named subtest's sibling of a same-named parent, runs too.
+function M.narrow(packages, names)
+  local kept, wanted, unknown = util.narrow(packages, names)
+  local whole, levels = false, {}
+  for _, p in ipairs(kept) do
+    if wanted[p] == true then
+      whole = true
+    else
+      for _, t in ipairs(wanted[p]) do
+        local i = 0
+        for part in (t .. "/"):gmatch("([^/]*)/") do
+          i = i + 1
+          levels[i] = levels[i] or {}
+          levels[i][part] = true
+        end
+      end
+    end
+  end
+  if whole and #levels > 0 then
+    return nil, "--test: name either whole packages or tests in them, not both in one run "
+      .. "(go's -run is one pattern for every package)"
+  end
+  if #levels == 0 then return kept, nil, unknown end
+  local pattern = {}
+  for i, set in ipairs(levels) do
+    local alts = {}
+    for name in pairs(set) do alts[#alts + 1] = util.regex_escape(name) end
+    table.sort(alts)
+    pattern[i] = "^(" .. table.concat(alts, "|") .. ")$"
+  end
+  return kept, table.concat(pattern, "/"), unknown
+end
+
 -- Declares the batch; returns its handle.
 function M.batch(opts)
   opts = opts or {}
@@ -69,6 +105,25 @@ function M.batch(opts)
     if not found then error("go.batch: " .. err, 2) end
     packages = found
   end
+  -- `ptest -k EXPR` is go's `-run EXPR`; `--test` narrows the packages and makes a `-run`;
+  -- `-- ARGS` go to `go test` after the batch's own.
+  local sel = util.selection()
+  local run = sel.filter
+  if #sel.tests > 0 then
+    local kept, pattern = M.narrow(packages, sel.tests)
+    if not kept then error("go.batch: " .. pattern, 2) end
+    packages = kept
+    if pattern and run then
+      error("go.batch: -k and --test with tests in them cannot both be go's -run", 2)
+    end
+    run = run or pattern
+  end
+  local extra = {}
+  if run then
+    extra[1] = "-run"
+    extra[2] = run
+  end
+  for _, a in ipairs(sel.args) do extra[#extra + 1] = a end
   -- `ptest gotest` saves go's JSON events for ptest to read and prints their output for the log.
   local cmd = { "ptest", "gotest", "{tmpdir}/go-test.json", "--", opts.go or "go", "test", "-json" }
   local args = util.words(opts.args) or {}
@@ -82,16 +137,26 @@ function M.batch(opts)
     cmd[#cmd + 1] = "1"
   end
   for _, a in ipairs(args) do cmd[#cmd + 1] = a end
+  for _, a in ipairs(extra) do cmd[#cmd + 1] = a end
   -- Where the packages start: `ptest gotest` runs a package of which only some tests run
   -- (`PKG::TestName`, from --rerun-failed) with `-run` of their names.
   cmd[#cmd + 1] = "::ptest::"
   cmd[#cmd + 1] = "{items}"
+  -- `ptest list --tests`: `go test -list` (tests, fuzz targets and examples) as PACKAGE::TEST.
+  local listing = { util.quote(opts.go or "go"), "test", "-list", util.quote(run or ".") }
+  for _, a in ipairs(util.words(opts.args) or {}) do listing[#listing + 1] = util.quote(a) end
   local t = {
     name = opts.name or "go", items = packages, cmd = cmd, results = "{tmpdir}/go-test.json",
     test = "{item}::{test}",
     -- A part runs many packages (go's own -timeout is 10 minutes for each).
     timeout = "1h",
     category = "go",
+    list = "{ " .. table.concat(listing, " ") .. " {items} || echo @ptest-failed; } | awk "
+      .. util.quote("/^@ptest-failed$/ { bad = 1; next } "
+        .. "/^ok / { for (i = 1; i <= n; i++) print $2 \"::\" t[i]; n = 0; next } "
+        .. "/^(Test|Fuzz|Example)/ { t[++n] = $1; next } { print > \"/dev/stderr\" } "
+        .. "END { exit bad }"),
+    select = true,
   }
   return ptest.batch(util.copy_options(t, opts, OWN, "items"))
 end

@@ -169,7 +169,41 @@ function M.batch(opts)
     if not found then error("node.batch: " .. err, 2) end
     files = found
   end
-  local args = list(opts.args) or {}
+  -- `ptest --test FILE::NAME` narrows the files and names the tests as the runner's name
+  -- pattern (node's own name, jest's and vitest's full name: describe blocks and the test's,
+  -- by spaces; vitest's results write them joined by " > "); `-k EXPR` is that pattern.
+  local sel = util.selection()
+  local pattern = sel.filter
+  if #sel.tests > 0 then
+    local kept, wanted = util.narrow(files, sel.tests)
+    files = kept
+    local names, whole = {}, false
+    for _, f in ipairs(kept) do
+      if wanted[f] == true then
+        whole = true
+      else
+        for _, t in ipairs(wanted[f]) do
+          t = runner == "vitest" and t:gsub(" > ", " ") or t
+          names[#names + 1] = util.regex_escape(t)
+        end
+      end
+    end
+    if whole and #names > 0 then
+      error("node.batch: --test: name either whole files or tests in them, not both in one run "
+        .. "(the runner's name pattern is one for every file)", 2)
+    end
+    if #names == 0 then names = nil end
+    if names and pattern then
+      error("node.batch: -k and --test with tests in them cannot both be the runner's name pattern", 2)
+    end
+    if names then pattern = "^(" .. table.concat(names, "|") .. ")$" end
+  end
+  local args = {}
+  for _, a in ipairs(list(opts.args) or {}) do args[#args + 1] = a end
+  if pattern then
+    args[#args + 1] = runner == "node" and "--test-name-pattern=" .. pattern or "--testNamePattern=" .. pattern
+  end
+  for _, a in ipairs(sel.args) do args[#args + 1] = a end
   local env, cmd, results = {}, nil, nil
   if runner == "node" then
     results = "{tmpdir}/node-junit.xml"
@@ -214,7 +248,19 @@ function M.batch(opts)
     -- A part runs many files; ptest's default of five minutes is for one command.
     timeout = "1h",
     category = runner,
+    select = true,
   }
+  -- `ptest list --tests`: vitest lists them (`FILE > describe > name`, ptest's `FILE::describe >
+  -- name`); jest and node's runner cannot without running them.
+  if runner == "vitest" then
+    local listing = {}
+    for _, a in ipairs(tool(opts, "vitest")) do listing[#listing + 1] = util.quote(a) end
+    listing[#listing + 1] = "list"
+    if pattern then listing[#listing + 1] = util.quote("--testNamePattern=" .. pattern) end
+    t.list = "{ " .. table.concat(listing, " ") .. " {items} || echo @ptest-failed; } | awk "
+      .. util.quote("/^@ptest-failed$/ { bad = 1; next } { sub(/ > /, \"::\"); print } "
+        .. "END { exit bad }")
+  end
   util.copy_options(t, opts, OWN)
   for k, v in pairs(opts.env or {}) do env[k] = v end
   t.env = env

@@ -69,6 +69,9 @@ HERE = os.getcwd()
 MARK, REST = "::ptest::", "(other files)"
 SLICE = re.compile(r"^(.+)::ptest-slice-([0-9]+)-of-([0-9]+)$")
 MODE, ARGV = sys.argv[1], sys.argv[2:]
+# "list-MODE": print the ids of the tests pytest collects (`ptest list --tests`), run none.
+LIST = MODE.startswith("list-")
+MODE = MODE[5:] if LIST else MODE
 at = [i for i, a in enumerate(ARGV) if a == MARK][-3:]
 ARGS, PATHS = ARGV[:at[0]], ARGV[at[0] + 1:at[1]]
 CLAIMS, ITEMS = ARGV[at[1] + 1:at[2]], ARGV[at[2] + 1:]
@@ -212,6 +215,8 @@ class PtestPart:
         self.config = config
     def pytest_sessionstart(self, session):
         self.session = session
+    def pytest_collection_finish(self, session):
+        self.items = list(session.items)
     @pytest.hookimpl(tryfirst=True)
     def pytest_ignore_collect(self, collection_path, config):
         if not WALK:
@@ -406,8 +411,25 @@ def ptest_whole(path, slice_xml, tree):
 part = PtestPart()
 args = ARGS + [p for p in PATHS if not os.path.isfile(p) or os.path.abspath(p) in OWN
                or (REST_HERE and os.path.abspath(p) not in CLAIMED)]
-if not WALK:
+if MODE == "tests":
+    # `ptest --test`: the node ids named (CLAIMS) in this part's files, as pytest takes them.
+    args += [t for t in dict.fromkeys(CLAIMS) if os.path.abspath(t.split("::")[0]) in OWN]
+elif not WALK:
     args += list(dict.fromkeys(OWN.values()))
+if LIST:
+    # stdout holds one id a line, as ptest names tests; pytest's own report only when it failed.
+    import io
+    out, sys.stdout = sys.stdout, io.StringIO()
+    code = int(pytest.main(args + ["--collect-only", "-q"], plugins=[part, PtestSeen(part)]))
+    said, sys.stdout = sys.stdout.getvalue(), out
+    if code not in (0, 5):
+        sys.stderr.write(said)
+    for it in getattr(part, "items", []):
+        path = getattr(it, "path", None)
+        tail = it.nodeid.partition("::")[2]
+        name = ptest_spelled(str(path)) if path is not None else it.nodeid.partition("::")[0]
+        print(name + ("::" + tail if tail else ""))
+    sys.exit(0 if code in (0, 5) else code)
 if PATHS and len(args) == len(ARGS):
     print("ptest: none of the paths is this part's to collect")
     sys.exit(0)
@@ -653,6 +675,47 @@ function M.discover(opts)
   return files
 end
 
+-- The files of `files` that hold the tests `--test` names, and the node ids to give pytest:
+-- `FILE::TEST` (a node id, as ptest and pytest name tests), `FILE` (all of its tests) or a
+-- folder (the files under it). A `.py` file that exists counts though discovery did not find
+-- it (pytest runs a file it is given). Names that are none of these are another batch's.
+function M.narrow(files, names, dir)
+  local known = {}
+  for _, f in ipairs(files) do known[f] = true end
+  local wanted, ids = {}, {}
+  for _, name in ipairs(names) do
+    local file = name:match("^(.-)::") or name
+    file = file:gsub("^%./", ""):gsub("/+$", "")
+    if known[file] or (file:match("%.py$") and util.exists(join(dir, file))) then
+      wanted[file] = true
+      ids[#ids + 1] = file .. (name:match("^.-(::.*)$") or "")
+    elseif not name:find("::", 1, true) then
+      for _, f in ipairs(files) do
+        if f:sub(1, #file + 1) == file .. "/" then
+          wanted[f] = true
+          ids[#ids + 1] = f
+        end
+      end
+    end
+  end
+  local kept = {}
+  for _, f in ipairs(files) do
+    if wanted[f] then
+      kept[#kept + 1] = f
+      wanted[f] = nil
+    end
+  end
+  -- Files discovery did not find, in the order named.
+  for _, id in ipairs(ids) do
+    local f = id:match("^(.-)::") or id
+    if wanted[f] then
+      kept[#kept + 1] = f
+      wanted[f] = nil
+    end
+  end
+  return kept, ids
+end
+
 -- Files that use the marker: `@pytest.mark.NAME` or `pytestmark = ... mark.NAME`.
 local function uses_marker(dir, file, marker)
   local text = read(join(dir, file))
@@ -667,9 +730,22 @@ function M.batch(opts)
   local python = opts.python or "python3"
   local files = opts.files or M.discover(opts)
   local mode = opts.files and "files" or "walk"
-  local cmd = { python, "-c", RUN, mode, "-o", "junit_family=xunit1",
-                "--junitxml={tmpdir}/ptest-junit.xml" }
-  local args = opts.args or {}
+  -- `ptest --test ID`: pytest runs those node ids (in the files that hold them) and nothing
+  -- else; `-k` and `-- ARGS` go to pytest as they are.
+  local sel = util.selection()
+  local ids
+  if #sel.tests > 0 then
+    files, ids = M.narrow(files, sel.tests, base_dir(opts))
+    mode = "tests"
+  end
+  local body = {}
+  local args = {}
+  for _, a in ipairs(opts.args or {}) do args[#args + 1] = a end
+  if sel.filter then
+    args[#args + 1] = "-k"
+    args[#args + 1] = sel.filter
+  end
+  for _, a in ipairs(sel.args) do args[#args + 1] = a end
   local base = normal(base_dir(opts))
   local settings = M.find_settings(base)
   -- The settings file a plain `pytest` here reads, named to every part: given paths, pytest
@@ -678,35 +754,39 @@ function M.batch(opts)
   if settings.from and not has(args, "-c", "--config-file", "--inifile", "--rootdir") then
     local up = ""
     for _ in base:sub(#settings.dir + 1):gmatch("[^/]+") do up = up .. "../" end
-    cmd[#cmd + 1] = "-c"
-    cmd[#cmd + 1] = up .. settings.from
+    body[#body + 1] = "-c"
+    body[#body + 1] = up .. settings.from
   end
   -- pytest-xdist in `addopts` (`-n auto`) would start its own workers inside each part.
   local addopts = settings.addopts or {}
   if (has(addopts, "-n", "--numprocesses") or has(addopts, "--dist")) and
       not has(args, "-n", "--numprocesses") then
-    cmd[#cmd + 1] = "-n"
-    cmd[#cmd + 1] = "0"
+    body[#body + 1] = "-n"
+    body[#body + 1] = "0"
   end
-  for _, a in ipairs(args) do cmd[#cmd + 1] = a end
-  cmd[#cmd + 1] = MARK
+  for _, a in ipairs(args) do body[#body + 1] = a end
+  body[#body + 1] = MARK
   if mode == "walk" then
-    for _, p in ipairs((walked(opts))) do cmd[#cmd + 1] = p end
+    for _, p in ipairs((walked(opts))) do body[#body + 1] = p end
   end
-  cmd[#cmd + 1] = MARK
-  if mode == "walk" then
-    for _, f in ipairs(files) do cmd[#cmd + 1] = f end
-  end
-  cmd[#cmd + 1] = MARK
-  cmd[#cmd + 1] = "{items}"
+  body[#body + 1] = MARK
+  for _, f in ipairs(mode == "walk" and files or ids or {}) do body[#body + 1] = f end
+  body[#body + 1] = MARK
+  body[#body + 1] = "{items}"
+  local cmd = { python, "-c", RUN, mode, "-o", "junit_family=xunit1",
+                "--junitxml={tmpdir}/ptest-junit.xml", table.unpack(body) }
+  -- `ptest list --tests`: the same run, collecting only.
+  local list = { python, "-c", RUN, "list-" .. mode, table.unpack(body) }
   local function declare(batch_name, items, extra)
     local t = {
       name = batch_name, items = items, cmd = cmd, results = "{tmpdir}/ptest-junit.xml",
       -- A part runs many files: pytest's own default has no limit; ptest's 5 minutes is for one.
       timeout = "1h",
       category = "pytest",
-      -- `slice = false` keeps every file whole.
-      slice = opts.slice ~= false and SLICE or nil,
+      -- `slice = false` keeps every file whole; a run of some tests runs their files whole.
+      slice = opts.slice ~= false and not (sel.filter or ids) and SLICE or nil,
+      list = list,
+      select = true,
       test = TEST,
     }
     util.copy_options(t, opts, OWN)

@@ -66,6 +66,59 @@ function M.has(args, ...)
   return false
 end
 
+-- The run's `-k`, `--test` and `-- ARGS` (`ptest.select`), as a preset reads them:
+-- `{ filter = EXPR or nil, tests = { ID, ... }, args = { ... } }`. A preset's batch says
+-- `select = true`: it hands them to its tool.
+function M.selection()
+  local s = ptest.select or {}
+  return { filter = s.filter, tests = s.tests or {}, args = s.args or {} }
+end
+
+-- Which of `items` hold the tests `--test` names, as ptest names tests: an item's own name
+-- (a file, a package: all of its tests), or ITEM::TEST (the longest item that fits). Returns
+-- the items kept (in their order; all of them when no test is named), a table of each kept
+-- item's named tests (`true` for the whole item), and the names that fit no item.
+function M.narrow(items, names)
+  names = names or M.selection().tests
+  if #names == 0 then return items, {}, {} end
+  local known = {}
+  for _, i in ipairs(items) do known[i] = true end
+  local wanted, unknown = {}, {}
+  for _, name in ipairs(names) do
+    local item, test = nil, nil
+    if known[name] then
+      item = name
+    else
+      -- ITEM::TEST, the longest ITEM that is an item (a test's own name may hold `::`).
+      local at = 0
+      while true do
+        local s = name:find("::", at + 1, true)
+        if not s then break end
+        if known[name:sub(1, s - 1)] then item, test = name:sub(1, s - 1), name:sub(s + 2) end
+        at = s
+      end
+    end
+    if not item then
+      unknown[#unknown + 1] = name
+    elseif not test then
+      wanted[item] = true
+    elseif wanted[item] ~= true then
+      wanted[item] = wanted[item] or {}
+      table.insert(wanted[item], test)
+    end
+  end
+  local kept = {}
+  for _, i in ipairs(items) do
+    if wanted[i] then kept[#kept + 1] = i end
+  end
+  return kept, wanted, unknown
+end
+
+-- `s` as a regular expression that matches it literally (JavaScript's and Go's syntax).
+function M.regex_escape(s)
+  return (s:gsub("[%^%$%.%|%?%*%+%(%)%[%]%{%}\\]", "\\%0"))
+end
+
 local native = require("ptest.presets.native")
 
 -- A regular file's text (its first 4 MiB), or nil: never waits on a FIFO (io.open would).

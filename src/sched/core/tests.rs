@@ -53,6 +53,7 @@ fn suite(name: &str) -> SuiteDecl {
         estimate: None,
         memory: None,
         enabled: true,
+        select: false,
         batch: None,
         part: None,
     }
