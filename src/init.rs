@@ -103,10 +103,164 @@ fn node_runner(package_json: &str) -> NodeRunner {
         NodeRunner::Vitest
     } else if has("jest") || script.contains("jest") {
         NodeRunner::Jest
+    } else if script.contains("node --test") || script.contains("node:test") {
+        NodeRunner::Node
     } else if !script.is_empty() && !script.contains("no test specified") {
         NodeRunner::NpmTest
     } else {
         NodeRunner::Node
+    }
+}
+
+/// What `init` learned beyond the files' names by running things: the Python to run pytest
+/// with, and whether the node preset would load.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Found {
+    pub python: Option<PythonChoice>,
+    /// Why the node preset would not load yet (what to install), `None` when it would.
+    pub node_missing: Option<String>,
+}
+
+/// The Python a project's tests run with, as `ptest.lua` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PythonChoice {
+    /// The `python` field's value, in Lua (`".venv/bin/python"`, `{ "poetry", "run", "python" }`).
+    pub lua: String,
+    /// What it is, for init's report: "the project's .venv (.venv/bin/python)".
+    pub what: String,
+    /// Whether `import pytest` works with it.
+    pub pytest: bool,
+}
+
+/// The interpreters a project's Python environments offer, in the order `init` prefers them:
+/// `.venv` and `venv` in the folder (uv's project environment is `.venv` too), then poetry's
+/// and hatch's environments when the project uses them and the tool is installed, then
+/// `python3` on the PATH. Each is `(python to check, how ptest.lua names it, what it is)`.
+fn python_candidates(dir: &Path) -> Vec<(std::path::PathBuf, String, String)> {
+    let mut out = Vec::new();
+    for venv in [".venv", "venv"] {
+        let python = dir.join(venv).join("bin/python");
+        if python.is_file() {
+            let kind = if venv == ".venv" && dir.join("uv.lock").is_file() {
+                "uv's environment"
+            } else {
+                "the project's virtualenv"
+            };
+            out.push((
+                python,
+                format!("\"{venv}/bin/python\""),
+                format!("{kind} {venv} ({venv}/bin/python)"),
+            ));
+        }
+    }
+    let pyproject =
+        crate::batch::pytest::read_regular(&dir.join("pyproject.toml")).unwrap_or_default();
+    // Poetry and hatch keep their environments elsewhere, per machine: ptest.lua asks the tool
+    // to run Python (`poetry run python`), which finds the same environment on every machine.
+    let tools: [(&str, bool, &[&str]); 2] = [
+        (
+            "poetry",
+            dir.join("poetry.lock").is_file() || pyproject.contains("[tool.poetry"),
+            &["env", "info", "--path"],
+        ),
+        (
+            "hatch",
+            dir.join("hatch.toml").is_file() || pyproject.contains("[tool.hatch"),
+            &["env", "find"],
+        ),
+    ];
+    for (tool, used, ask) in tools {
+        if !used {
+            continue;
+        }
+        let Some(env) = std::process::Command::new(tool)
+            .args(ask)
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| {
+                let text = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+                text.lines().next().map(str::to_owned)
+            })
+        else {
+            continue;
+        };
+        let python = Path::new(&env).join("bin/python");
+        if python.is_file() {
+            out.push((
+                python,
+                format!("{{ \"{tool}\", \"run\", \"python\" }}"),
+                format!("{tool}'s environment ({tool} run python: {env})"),
+            ));
+        }
+    }
+    out.push((
+        "python3".into(),
+        "\"python3\"".to_owned(),
+        "python3 on the PATH".to_owned(),
+    ));
+    out
+}
+
+/// Whether `python` can `import pytest` (run in `dir`).
+fn imports_pytest(python: &Path, dir: &Path) -> bool {
+    std::process::Command::new(python)
+        .args(["-c", "import pytest"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The first of the project's Pythons that imports pytest; when none does, the first found
+/// (init then says pytest is missing there).
+pub(crate) fn choose_python(dir: &Path) -> PythonChoice {
+    let candidates = python_candidates(dir);
+    let checked = |(python, lua, what): &(std::path::PathBuf, String, String)| PythonChoice {
+        lua: lua.clone(),
+        what: what.clone(),
+        pytest: imports_pytest(python, dir),
+    };
+    let mut first = None;
+    for c in &candidates {
+        let choice = checked(c);
+        if choice.pytest {
+            return choice;
+        }
+        first.get_or_insert(choice);
+    }
+    first.unwrap_or_else(|| PythonChoice {
+        lua: "\"python3\"".into(),
+        what: "python3 on the PATH".into(),
+        pytest: false,
+    })
+}
+
+/// Why the node preset cannot run this project's tests yet (what to install), or `None`.
+/// node's own runner needs nothing; jest needs jest and jest-junit, vitest itself, in a
+/// `node_modules` of the folder or one above (as node resolves them).
+pub(crate) fn node_missing(dir: &Path, runner: NodeRunner) -> Option<String> {
+    let installed = |rel: &str| {
+        dir.ancestors()
+            .any(|d| d.join("node_modules").join(rel).exists())
+    };
+    match runner {
+        NodeRunner::Jest if !installed(".bin/jest") => {
+            Some("jest is not installed here yet (npm install)".into())
+        }
+        NodeRunner::Jest if !installed("jest-junit/package.json") => Some(
+            "the preset reads jest's results through jest-junit (npm install --save-dev jest-junit)"
+                .into(),
+        ),
+        NodeRunner::Vitest if !installed(".bin/vitest") => {
+            Some("vitest is not installed here yet (npm install)".into())
+        }
+        NodeRunner::Node | NodeRunner::NpmTest | NodeRunner::Jest | NodeRunner::Vitest => None,
     }
 }
 
@@ -123,12 +277,30 @@ fn lua_list(items: &[String]) -> String {
     format!("{{ {} }}", quoted.join(", "))
 }
 
+/// A batch's `timeout`: each of its parts runs many tests (the config's `timeout` is for the
+/// plain suites; a batch's own wins over it).
+const PART_TIMEOUT: &str = "timeout = \"30m\", -- per part: each part runs many tests";
+
 /// The declarations for one tool, with a comment line saying what it does.
-fn snippet(tool: &Tool) -> String {
+fn snippet(tool: &Tool, env: &Found) -> String {
     let mut s = String::new();
     match tool {
         Tool::Pytest { found, paths } => {
             let _ = writeln!(s, "-- Python (found {found}): pytest.");
+            let python = match &env.python {
+                Some(p) => {
+                    let _ = writeln!(s, "-- Run with {}.", p.what);
+                    if !p.pytest {
+                        let _ = writeln!(
+                            s,
+                            "-- pytest is not installed there yet: install it (pip install pytest) or name
+                             -- another Python below."
+                        );
+                    }
+                    format!("  python = {},\n", p.lua)
+                }
+                None => "  -- python = \".venv/bin/python\",\n".to_owned(),
+            };
             if batch_preset("pytest") {
                 let _ = writeln!(
                     s,
@@ -142,7 +314,7 @@ fn snippet(tool: &Tool) -> String {
                 };
                 let _ = writeln!(
                     s,
-                    "require(\"ptest.presets.pytest\").batch {{\n  name = \"python\", {paths}args = {{ \"-q\" }},\n  -- python = \".venv/bin/python\",\n}}"
+                    "require(\"ptest.presets.pytest\").batch {{\n  name = \"python\", {paths}args = {{ \"-q\" }},\n{python}  {PART_TIMEOUT}\n}}"
                 );
             } else {
                 let _ = writeln!(
@@ -158,7 +330,7 @@ fn snippet(tool: &Tool) -> String {
                     let dir = dir.trim_end_matches('/');
                     let _ = writeln!(
                         s,
-                        "require(\"ptest.presets.pytest\").files {{\n  glob = \"{dir}/**/test_*.py\", category = \"python\", args = {{ \"-q\" }},\n  -- python = \".venv/bin/python\",\n}}"
+                        "require(\"ptest.presets.pytest\").files {{\n  glob = \"{dir}/**/test_*.py\", category = \"python\", args = {{ \"-q\" }},\n{python}}}"
                     );
                 }
             }
@@ -171,7 +343,7 @@ fn snippet(tool: &Tool) -> String {
                     "-- ptest builds the test binaries when it reads this file (cargo test --no-run) and\n\
                      -- runs each binary's tests in a few processes, balanced by the durations of earlier\n\
                      -- runs, with a result per test.\n\
-                     require(\"ptest.presets.cargo\").batch {{ name = \"rust\", args = {{ \"--workspace\" }} }}"
+                     require(\"ptest.presets.cargo\").batch {{\n  name = \"rust\", args = {{ \"--workspace\" }},\n  {PART_TIMEOUT}\n}}"
                 );
             } else {
                 let _ = writeln!(
@@ -202,14 +374,26 @@ fn snippet(tool: &Tool) -> String {
                 NodeRunner::Jest => "jest",
                 NodeRunner::Vitest => "vitest",
             };
-            // As for go: jest and vitest list their files while the config is read, which
-            // fails until the project's node_modules is installed.
+            // jest and vitest list their files while the config is read, and jest's results
+            // come through jest-junit: until they are installed, a plain suite runs the tests.
             if *runner != NodeRunner::NpmTest {
-                let _ = writeln!(
-                    s,
-                    "-- Per-test results, retries of only the failed files:\n\
-                     -- require(\"ptest.presets.node\").batch {{ name = \"js\", runner = \"{name}\" }}"
-                );
+                match &env.node_missing {
+                    None => {
+                        let _ = writeln!(
+                            s,
+                            "-- Per-test results, retries of only the failed files.\n\
+                             require(\"ptest.presets.node\").batch {{\n  name = \"js\", runner = \"{name}\",\n  {PART_TIMEOUT}\n}}"
+                        );
+                        return s;
+                    }
+                    Some(why) => {
+                        let _ = writeln!(
+                            s,
+                            "-- Per-test results, retries of only the failed files, once {why}:\n\
+                             -- require(\"ptest.presets.node\").batch {{ name = \"js\", runner = \"{name}\" }}"
+                        );
+                    }
+                }
             }
             let cmd = match runner {
                 NodeRunner::Node => "node --test",
@@ -227,7 +411,7 @@ fn snippet(tool: &Tool) -> String {
 }
 
 /// The whole `ptest.lua` for these tools.
-pub(crate) fn render(tools: &[Tool]) -> String {
+pub(crate) fn render(tools: &[Tool], env: &Found) -> String {
     let mut s = String::new();
     s.push_str(
         "-- ptest.lua: this project's test suites, run in parallel by ptest (written by `ptest init`).\n\
@@ -249,7 +433,7 @@ pub(crate) fn render(tools: &[Tool]) -> String {
          ptest.config {\n  \
            -- One worker per CPU, fewer when memory is short (1 GB each).\n  \
            workers = require(\"ptest.presets.ci\").workers { mem_per_worker_mb = 1024 },\n  \
-           timeout = \"10m\", -- per attempt of a suite\n  \
+           timeout = \"10m\", -- per attempt of a plain suite (a batch below sets its own)\n  \
            -- fail_fast = true, -- stop at the first failure\n\
          }\n",
     );
@@ -263,7 +447,7 @@ pub(crate) fn render(tools: &[Tool]) -> String {
     }
     for tool in tools {
         s.push('\n');
-        s.push_str(&snippet(tool));
+        s.push_str(&snippet(tool, env));
     }
     s
 }
@@ -391,6 +575,20 @@ fn write_editor_files(dir: &Path, files: EditorFiles) -> Result<Vec<String>, Str
     Ok(done)
 }
 
+/// What init learns by running things, for the tools found.
+fn look_around(dir: &Path, tools: &[Tool]) -> Found {
+    Found {
+        python: tools
+            .iter()
+            .any(|t| matches!(t, Tool::Pytest { .. }))
+            .then(|| choose_python(dir)),
+        node_missing: tools.iter().find_map(|t| match t {
+            Tool::Node { runner } => node_missing(dir, *runner),
+            _ => None,
+        }),
+    }
+}
+
 /// `ptest init [DIR] [--editor]`. Everything it would write is checked first: when one place
 /// is in the way, it writes nothing (not even `ptest.lua`) and says which.
 pub(crate) fn init(dir: &Path, editor_only: bool) -> Result<String, crate::error::Error> {
@@ -409,7 +607,8 @@ pub(crate) fn init(dir: &Path, editor_only: bool) -> Result<String, crate::error
     let mut report = String::new();
     if !editor_only {
         let tools = detect(dir);
-        let text = render(&tools);
+        let env = look_around(dir, &tools);
+        let text = render(&tools, &env);
         // create_new: a file made meanwhile is not replaced either, nor a link followed.
         let mut f = std::fs::OpenOptions::new()
             .write(true)
@@ -423,6 +622,20 @@ pub(crate) fn init(dir: &Path, editor_only: bool) -> Result<String, crate::error
         } else {
             let found: Vec<String> = tools.iter().map(Tool::found).collect();
             let _ = writeln!(report, "found {}", found.join(", "));
+        }
+        if let Some(p) = &env.python {
+            let verdict = if p.pytest {
+                "it imports pytest"
+            } else {
+                "pytest is not installed there yet: install it, or set python in ptest.lua"
+            };
+            let _ = writeln!(report, "python: {} ({verdict})", p.what);
+        }
+        if let Some(why) = &env.node_missing {
+            let _ = writeln!(
+                report,
+                "javascript: a plain suite for now; the node preset once {why}"
+            );
         }
         let shown = if dir == Path::new(".") {
             Path::new("ptest.lua")

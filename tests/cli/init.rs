@@ -44,8 +44,8 @@ fn init_in_a_python_and_rust_project_writes_both_presets() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
         out.stdout.starts_with(
-            "found pyproject.toml (Python: pytest), Cargo.toml (Rust: cargo test)\nwrote ptest.lua\n"
-        ),
+            "found pyproject.toml (Python: pytest), Cargo.toml (Rust: cargo test)\npython: "
+        ) && out.stdout.contains("\nwrote ptest.lua\n"),
         "{}",
         out.stdout
     );
@@ -54,7 +54,7 @@ fn init_in_a_python_and_rust_project_writes_both_presets() {
     for line in [
         "require(\"ptest.presets.pytest\").batch {\n  name = \"python\", paths = { \"checks\" }, args = { \"-q\" },",
         "-- Rust (found Cargo.toml): cargo test.\n",
-        "require(\"ptest.presets.cargo\").batch { name = \"rust\", args = { \"--workspace\" } }\n",
+        "require(\"ptest.presets.cargo\").batch {\n  name = \"rust\", args = { \"--workspace\" },\n  timeout = \"30m\", -- per part: each part runs many tests\n}\n",
     ] {
         assert!(config.contains(line), "{line:?} in:\n{config}");
     }
@@ -161,7 +161,10 @@ fn init_for_go_node_and_an_empty_folder() {
             &[("package.json", r#"{"devDependencies": {"jest": "^29"}}"#)][..],
             "j",
         ),
-        (&[("package.json", r#"{"name": "x"}"#)][..], "node"),
+        (
+            &[("package.json", r#"{"name": "x"}"#), ("test/a.test.js", "")][..],
+            "js",
+        ),
         (&[][..], "example"),
     ] {
         let p = folder(files);
@@ -441,4 +444,191 @@ ptest.suite { name = name, cmd = "true" }
 "#,
     );
     assert_eq!(names(&p), ["pytest.ini nil -q tox.ini a,b nil"]);
+}
+
+/// A virtualenv at `dir` made by the tests' Python; with `pytest`, it imports the tests'
+/// pytest (a `.pth` file adds that Python's packages, as an install would).
+fn venv(dir: &Path, pytest: bool) {
+    let py = crate::pytest_preset::python().expect("checked by the caller");
+    let out = run(Command::new(&py)
+        .args(["-m", "venv", "--without-pip"])
+        .arg(dir));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    if pytest {
+        let site = |python: &Path| {
+            let out = run(Command::new(python).args([
+                "-c",
+                "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+            ]));
+            std::path::PathBuf::from(out.stdout.trim())
+        };
+        let theirs = site(&py);
+        let ours = site(&dir.join("bin/python"));
+        std::fs::write(
+            ours.join("tests-pytest.pth"),
+            format!("{}\n", theirs.display()),
+        )
+        .unwrap();
+    }
+}
+
+const PY_PROJECT: [(&str, &str); 2] = [
+    ("pytest.ini", "[pytest]\ntestpaths = tests\n"),
+    (
+        "tests/test_one.py",
+        "import pytest\n\ndef test_one():\n    assert pytest\n",
+    ),
+];
+
+/// init picks the project's environment that imports pytest, says so, and the config it wrote
+/// runs the tests on the first try, its parts with the timeout it wrote.
+#[test]
+fn init_runs_pytest_with_the_projects_environment() {
+    if crate::pytest_preset::python().is_none() {
+        return;
+    }
+    let p = folder(&PY_PROJECT);
+    venv(&p.join(".venv"), false);
+    venv(&p.join("venv"), true);
+    let out = p.run(&["init"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(
+            "python: the project's virtualenv venv (venv/bin/python) (it imports pytest)\n"
+        ),
+        "{}",
+        out.stdout
+    );
+    let config = std::fs::read_to_string(p.join("ptest.lua")).unwrap();
+    assert!(
+        config.contains("  python = \"venv/bin/python\",\n"),
+        "{config}"
+    );
+    let list = crate::harness::list_json(&p, &[]);
+    assert_eq!(list["suites"][0]["timeout"], 1800.0, "{list}");
+    let out = p.run(&[]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("1 passed"), "{}", out.stdout);
+
+    // Nowhere with pytest: the first environment, and init says pytest is missing there.
+    let p = folder(&PY_PROJECT);
+    venv(&p.join(".venv"), false);
+    // A python3 on the PATH that has no pytest either, whatever this machine has installed.
+    let bin = tempfile::tempdir().unwrap();
+    std::fs::write(
+        bin.path().join("python3"),
+        "#!/bin/sh
+exit 1
+",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        bin.path().join("python3"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!("{}:/usr/bin:/bin", bin.path().display());
+    let out = p.run_env(&["init"], &[("PATH", &path)]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("python: the project's virtualenv .venv (.venv/bin/python) (pytest is not installed there yet"),
+        "{}",
+        out.stdout
+    );
+    let config = std::fs::read_to_string(p.join("ptest.lua")).unwrap();
+    assert!(
+        config.contains("-- pytest is not installed there yet"),
+        "{config}"
+    );
+}
+
+/// A poetry project: poetry keeps its environment elsewhere; init asks `poetry env info
+/// --path`, checks that environment's Python, and writes `{ "poetry", "run", "python" }`. poetry
+/// is not installed here: a script answers those two commands as poetry does.
+#[test]
+fn init_runs_pytest_with_poetrys_environment() {
+    if crate::pytest_preset::python().is_none() {
+        return;
+    }
+    let p = folder(&PY_PROJECT);
+    p.file("poetry.lock", "# poetry\n");
+    let env = tempfile::tempdir().unwrap();
+    venv(&env.path().join("demo-py3"), true);
+    let bin = tempfile::tempdir().unwrap();
+    let poetry = bin.path().join("poetry");
+    std::fs::write(
+        &poetry,
+        format!(
+            "#!/bin/sh\nenv={}\ncase \"$1 $2 $3\" in\n  'env info --path') echo \"$env\" ;;\n  run\\ python*) shift 2; exec \"$env/bin/python\" \"$@\" ;;\n  *) exit 1 ;;\nesac\n",
+            env.path().join("demo-py3").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&poetry, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/bin:/bin", bin.path().display());
+    let out = p.run_env(&["init"], &[("PATH", &path)]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("python: poetry's environment (poetry run python: "),
+        "{}",
+        out.stdout
+    );
+    let config = std::fs::read_to_string(p.join("ptest.lua")).unwrap();
+    assert!(
+        config.contains("  python = { \"poetry\", \"run\", \"python\" },\n"),
+        "{config}"
+    );
+    let out = p.run_env(&[], &[("PATH", &path)]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("1 passed"), "{}", out.stdout);
+}
+
+/// A `node --test` project gets the node preset (it was a plain `npm test` suite); a jest
+/// project too once jest and jest-junit are installed, else a plain suite and what to install.
+#[test]
+fn init_writes_the_node_preset_for_node_test_and_jest() {
+    let p = folder(&[
+        (
+            "package.json",
+            r#"{"name": "x", "scripts": {"test": "node --test"}}"#,
+        ),
+        ("test/a.test.js", "require('node:test')('a', () => {});\n"),
+    ]);
+    let out = p.run(&["init"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let config = std::fs::read_to_string(p.join("ptest.lua")).unwrap();
+    assert!(
+        config.contains("require(\"ptest.presets.node\").batch {\n  name = \"js\", runner = \"node\",\n  timeout = \"30m\""),
+        "{config}"
+    );
+    assert_eq!(names(&p), ["js[1]"]);
+
+    let jest = [
+        (
+            "package.json",
+            r#"{"name": "x", "devDependencies": {"jest": "29"}}"#,
+        ),
+        ("a.test.js", "test('a', () => {});\n"),
+    ];
+    let p = folder(&jest);
+    let out = p.run(&["init"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("javascript: a plain suite for now; the node preset once jest is not installed here yet (npm install)"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(names(&p), ["jest-test"]);
+    let Some(modules) = std::env::var_os("PTEST_TEST_NODE_MODULES")
+        .map(std::path::PathBuf::from)
+        .filter(|m| m.join("jest-junit/package.json").exists())
+    else {
+        return;
+    };
+    let p = folder(&jest);
+    std::os::unix::fs::symlink(&modules, p.join("node_modules")).unwrap();
+    let out = p.run(&["init"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(names(&p), ["js[1]"]);
 }

@@ -716,6 +716,15 @@ function M.narrow(files, names, dir)
   return kept, ids
 end
 
+-- `python` (a program, default "python3", or a command that runs Python, like
+-- `{ "poetry", "run", "python" }`) and then the arguments, as a new list.
+local function python_argv(opts, ...)
+  local argv = {}
+  for _, a in ipairs(util.list(opts.python) or { "python3" }) do argv[#argv + 1] = a end
+  for _, a in ipairs({ ... }) do argv[#argv + 1] = a end
+  return argv
+end
+
 -- Files that use the marker: `@pytest.mark.NAME` or `pytestmark = ... mark.NAME`.
 local function uses_marker(dir, file, marker)
   local text = read(join(dir, file))
@@ -727,7 +736,6 @@ end
 function M.batch(opts)
   opts = opts or {}
   local name = opts.name or "pytest"
-  local python = opts.python or "python3"
   local files = opts.files or M.discover(opts)
   local mode = opts.files and "files" or "walk"
   -- `ptest --test ID`: pytest runs those node ids (in the files that hold them) and nothing
@@ -773,10 +781,14 @@ function M.batch(opts)
   for _, f in ipairs(mode == "walk" and files or ids or {}) do body[#body + 1] = f end
   body[#body + 1] = MARK
   body[#body + 1] = "{items}"
-  local cmd = { python, "-c", RUN, mode, "-o", "junit_family=xunit1",
-                "--junitxml={tmpdir}/ptest-junit.xml", table.unpack(body) }
+  local cmd = python_argv(opts, "-c", RUN, mode, "-o", "junit_family=xunit1",
+                          "--junitxml={tmpdir}/ptest-junit.xml")
   -- `ptest list --tests`: the same run, collecting only.
-  local list = { python, "-c", RUN, "list-" .. mode, table.unpack(body) }
+  local list = python_argv(opts, "-c", RUN, "list-" .. mode)
+  for _, a in ipairs(body) do
+    cmd[#cmd + 1] = a
+    list[#list + 1] = a
+  end
   local function declare(batch_name, items, extra)
     local t = {
       name = batch_name, items = items, cmd = cmd, results = "{tmpdir}/ptest-junit.xml",
@@ -820,10 +832,9 @@ end
 -- The older form: a suite per file (no results). Kept for configs that use it.
 function M.files(opts)
   local pattern = assert(opts.glob, "pytest.files: glob is required")
-  local python = opts.python or "python3"
   local handles = {}
   for _, file in ipairs(ptest.glob(pattern)) do
-    local cmd = { python, "-m", "pytest", file }
+    local cmd = python_argv(opts, "-m", "pytest", file)
     for _, a in ipairs(opts.args or {}) do cmd[#cmd + 1] = a end
     local suite = { name = file, cmd = cmd }
     util.copy_options(suite, opts, { glob = true, python = true, args = true })
