@@ -209,6 +209,8 @@ pub(crate) const STOP_SIGNALS: [Signal; 4] = [Signal::INT, Signal::TERM, Signal:
 #[derive(Clone, Default)]
 pub(crate) struct StopCount {
     count: Arc<AtomicU32>,
+    /// Stop signals the run's scheduler has taken up (it acts on them itself).
+    taken: Arc<AtomicU32>,
     /// How long the run may take to end by itself after the second stop signal before the
     /// backstop ends the process; `None`: no backstop (tests that raise signals in-process).
     backstop: Option<Duration>,
@@ -222,6 +224,7 @@ impl StopCount {
     pub(crate) fn with_backstop(after: Duration) -> StopCount {
         StopCount {
             count: Arc::default(),
+            taken: Arc::default(),
             backstop: Some(after),
         }
     }
@@ -230,7 +233,9 @@ impl StopCount {
     /// run handles them, never earlier: before that, their default action must still end ptest
     /// (a config that loops while it is evaluated).
     pub(crate) fn arm(&self) {
-        let wake = self.backstop.and_then(|after| backstop(after).ok());
+        let wake = self
+            .backstop
+            .and_then(|after| backstop(after, Arc::clone(&self.taken)).ok());
         for sig in STOP_SIGNALS {
             let count = Arc::clone(&self.count);
             // SAFETY: the action increments an atomic and, at the second signal, writes one
@@ -249,11 +254,18 @@ impl StopCount {
     pub(crate) fn get(&self) -> u32 {
         self.count.load(Ordering::Relaxed)
     }
+
+    /// The run's scheduler took up a stop signal: once it has taken the second, it ends the
+    /// run itself (kill at once, reports) and the backstop leaves it to do so.
+    pub(crate) fn acknowledge(&self) {
+        self.taken.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// The thread that ends the process `after` the second stop signal, unless it ended by itself
-/// first; the pipe's write end, for the signal handler.
-fn backstop(after: Duration) -> io::Result<libc::c_int> {
+/// first or its scheduler took that signal up (`taken`); the pipe's write end, for the signal
+/// handler.
+fn backstop(after: Duration, taken: Arc<AtomicU32>) -> io::Result<libc::c_int> {
     use std::io::{Read, Write};
     use std::os::fd::IntoRawFd;
     let (mut read, write) = pipe()?;
@@ -266,6 +278,9 @@ fn backstop(after: Duration) -> io::Result<libc::c_int> {
                 return;
             }
             std::thread::sleep(after);
+            if taken.load(Ordering::Relaxed) >= 2 {
+                return;
+            }
             let _ = std::io::stderr().write_all(
                 b"ptest: stopped at once (a second stop signal, and the run could not end by \
                   itself: a hook or check was stuck in one long call); no report was written, \

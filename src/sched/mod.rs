@@ -1162,7 +1162,7 @@ async fn precise_sleep_until(deadline: Instant) {
 
 /// The signals that stop a run (DESIGN §3 rule 8): SIGINT, SIGTERM, SIGHUP (the terminal
 /// closed) and SIGQUIT; each would otherwise end ptest at once and leave its suites running.
-struct StopSignals(Vec<Signal>);
+struct StopSignals(Vec<Signal>, StopCount);
 
 impl StopSignals {
     fn new(count: &StopCount) -> StopSignals {
@@ -1175,7 +1175,7 @@ impl StopSignals {
         let signals = kinds.into_iter().filter_map(|k| signal(k).ok()).collect();
         // From now on a Lua callback that loops cannot hold them up (`lua::hooks`).
         count.arm();
-        StopSignals(signals)
+        StopSignals(signals, count.clone())
     }
 
     /// The next of them to arrive.
@@ -1189,6 +1189,8 @@ impl StopSignals {
             std::task::Poll::Pending
         })
         .await;
+        // The run acts on it: the backstop leaves a second stop to the run.
+        self.1.acknowledge();
     }
 }
 
