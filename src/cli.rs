@@ -108,7 +108,7 @@ pub(crate) struct StatsArgs {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct MergeArgs {
     /// The shards' reports (test-report.json), or with --history their history files
-    #[arg(required = true, value_name = "REPORT.json")]
+    #[arg(required_unless_present = "queue", value_name = "REPORT.json")]
     pub reports: Vec<PathBuf>,
     /// Where to write the merged report (or history)
     #[arg(short, long, value_name = "OUT.json")]
@@ -119,6 +119,22 @@ pub(crate) struct MergeArgs {
     /// Also write the joined report as JUnit XML here (one testcase per suite)
     #[arg(long, value_name = "OUT.xml")]
     pub junit: Option<PathBuf>,
+    /// Join a queue run's results from its store instead of report files (redis://HOST:PORT,
+    /// rediss:// for TLS) [env: PTEST_QUEUE]
+    #[arg(long, value_name = "URL", conflicts_with_all = ["reports", "history"])]
+    pub queue: Option<String>,
+    /// The queue run's key [env: PTEST_QUEUE_RUN; default: the CI's run identity]
+    #[arg(long, value_name = "ID", requires = "queue")]
+    pub queue_run: Option<String>,
+    /// With --queue: wait until every unit has its result, or no machine is left
+    #[arg(long, requires = "queue")]
+    pub wait: bool,
+    /// With --wait: stop waiting after this long, like "30m"
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, requires = "wait")]
+    pub timeout: Option<std::time::Duration>,
+    /// With --queue: a machine not seen for this long is gone [default: 30s]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, requires = "queue")]
+    pub queue_lease: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -319,6 +335,21 @@ pub(crate) struct RunArgs {
     /// Exit 0 when the selection leaves no suite to run (by default that is exit 4)
     #[arg(long)]
     pub allow_empty: bool,
+    /// Share one dynamic queue with the run's other machines, held in this Redis or Valkey:
+    /// redis://[:PASSWORD@]HOST:PORT[/DB], rediss:// for TLS [env: PTEST_QUEUE]
+    #[arg(long, value_name = "URL")]
+    pub queue: Option<String>,
+    /// The queue run's key, the same on every machine of the run [env: PTEST_QUEUE_RUN;
+    /// default: the CI's run identity, e.g. GITHUB_RUN_ID-GITHUB_RUN_ATTEMPT]
+    #[arg(long, value_name = "ID")]
+    pub queue_run: Option<String>,
+    /// A unit's lease not renewed for this long is lost and the unit goes back to the queue
+    /// [default: 30s]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub queue_lease: Option<std::time::Duration>,
+    /// The queue run's keys expire this long after their last write [default: 24h]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub queue_ttl: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

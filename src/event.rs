@@ -58,6 +58,8 @@ pub(crate) enum SkipReason {
     Stopped(CancelReason),
     /// The run ended before it was reached.
     NotReached,
+    /// DESIGN §10, a queue run: another machine ran it (or skipped it), with this outcome.
+    Elsewhere { node: String, status: Status },
 }
 
 impl std::fmt::Display for SkipReason {
@@ -75,6 +77,9 @@ impl std::fmt::Display for SkipReason {
             SkipReason::PhaseFailed(p) => write!(f, "phase \"{p}\" failed"),
             SkipReason::Stopped(c) => f.write_str(c.label()),
             SkipReason::NotReached => f.write_str("not reached"),
+            SkipReason::Elsewhere { node, status } => {
+                write!(f, "ran on {node} ({})", status.label())
+            }
         }
     }
 }

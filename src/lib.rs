@@ -16,6 +16,7 @@ mod init;
 mod lua;
 mod os;
 mod plan;
+mod queue;
 mod record;
 mod report;
 mod run;
@@ -115,6 +116,7 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
             Ok(exit::OK)
         }
         Some(Command::Stats(a)) => stats(&a),
+        Some(Command::Merge(a)) if a.queue.is_some() => merge_queue(&a),
         Some(Command::Merge(a)) => {
             safe_write::check(&a.output).map_err(|e| Error::Usage(format!("-o: {e}")))?;
             if let Some(path) = &a.junit {
@@ -504,6 +506,107 @@ fn load_given(
         plan::build::build_run(decls, settings, facts, shard::share_of)
     })?;
     Ok((plan, runtime, loaded, placed))
+}
+
+/// `ptest merge --queue URL [--wait]`: the queue run's record from its store, written as the
+/// merge of report files is.
+fn merge_queue(a: &cli::MergeArgs) -> Result<u8, Error> {
+    safe_write::check(&a.output).map_err(|e| Error::Usage(format!("-o: {e}")))?;
+    if let Some(path) = &a.junit {
+        safe_write::check(path).map_err(|e| Error::Usage(format!("--junit: {e}")))?;
+    }
+    let var = |k: &str| std::env::var(k).ok();
+    let spec = queue::Spec::resolve(
+        a.queue.as_deref(),
+        a.queue_run.as_deref(),
+        a.queue_lease,
+        None,
+        &var,
+        None,
+    )
+    .map_err(Error::Usage)?
+    .ok_or_else(|| Error::Usage("merge --queue: no store named".into()))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Setup(format!("cannot start the runtime: {}", io_message(&e))))?;
+    let waiting = queue::supervise::Waiting {
+        wait: a.wait,
+        timeout: a.timeout,
+        lease: spec.lease,
+    };
+    let mut say = |line: &str| {
+        let _ = writeln!(std::io::stderr().lock(), "ptest: {line}");
+    };
+    let collected = rt
+        .block_on(queue::supervise::collect(&spec, waiting, &mut say))
+        .map_err(|e| Error::Usage(format!("merge --queue: {e}")))?;
+    let record = collected.record;
+    let mut failed = false;
+    let now = safe_write::Discard::default();
+    if let Err(e) = report::json::write_atomic(&a.output, &record, &now) {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "error: cannot write {}: {}",
+            a.output.display(),
+            io_message(&e)
+        );
+        failed = true;
+    }
+    if let Some(path) = &a.junit {
+        if let Err(e) = report::junit::write_file(path, &report::junit::of_record(&record), &now) {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "error: cannot write JUnit report {}: {}",
+                path.display(),
+                io_message(&e)
+            );
+            failed = true;
+        }
+    }
+    if collected.duplicates > 0 {
+        say(&format!(
+            "{} late result{} of lost leases kept aside as duplicates (the lease holders' results count)",
+            collected.duplicates,
+            if collected.duplicates == 1 { "" } else { "s" }
+        ));
+    }
+    if !collected.missing.is_empty() {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "error: {} unit{} of queue run {} {} no result: {}",
+            collected.missing.len(),
+            if collected.missing.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            spec.run,
+            if collected.missing.len() == 1 {
+                "has"
+            } else {
+                "have"
+            },
+            collected.missing.join(", ")
+        );
+        failed = true;
+    }
+    let code = record.summary.exit_code();
+    Ok(if code == exit::OK && failed {
+        exit::FAILED
+    } else {
+        code
+    })
+}
+
+/// DESIGN §10, a queue run: the whole run's plan, whatever shard the command line or the CI
+/// names (that shard is only the fallback when the store cannot be reached).
+fn load_whole(
+    given: &settings::Given,
+) -> Result<(Plan, lua::Runtime, history::store::Loaded), Error> {
+    evaluate_given(given, |decls, settings, facts| {
+        plan::build::build(decls, settings, facts)
+    })
 }
 
 /// Evaluate the config, read what it needs of the history, resolve the settings, and hand the

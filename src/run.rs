@@ -9,8 +9,8 @@ use std::io::Write;
 use crate::cli;
 use crate::error::Error;
 use crate::{
-    event, exec, exit, given, history, io_message, leave, load_given, lua, print_stdout, report,
-    sched, settings, warn,
+    event, exec, exit, given, history, io_message, leave, load_given, load_whole, lua,
+    print_stdout, queue, report, sched, settings, warn,
 };
 
 /// A run id that sorts by time and is unique enough to name temp folders.
@@ -59,7 +59,79 @@ pub(crate) fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
     // What the config starts with io.popen or os.execute and leaves running is ptest's to
     // stop: it must not pass to init before the executor exists. Failing here only loses that.
     let _ = crate::os::process::become_subreaper();
-    let (plan, runtime, loaded, placed) = load_given(&given)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Setup(format!("cannot start the runtime: {}", io_message(&e))))?;
+    // DESIGN §10: a queue run plans the whole run; a store that cannot be reached at the start
+    // makes it this machine's static shard instead.
+    let queue = queue_spec(args)?;
+    let store = match &queue {
+        Some(spec) => match rt.block_on(queue::connect(spec)) {
+            Ok(store) => Some(store),
+            Err(e @ queue::StoreError::Unreachable(_)) => {
+                let _ = writeln!(std::io::stderr().lock(), "warning: {e}");
+                None
+            }
+            Err(e) => return Err(Error::Usage(format!("--queue: {e}"))),
+        },
+        None => None,
+    };
+    let (plan, runtime, loaded, placed) = match &store {
+        Some(_) => {
+            let (plan, runtime, loaded) = load_whole(&given)?;
+            (plan, runtime, loaded, None)
+        }
+        None => load_given(&given)?,
+    };
+    if queue.is_some() && store.is_none() {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "{}",
+            match plan.settings.shard.value {
+                Some(sh) => format!(
+                    "ptest: running static shard {}/{} ({}) instead of the queue",
+                    sh.index,
+                    sh.total,
+                    plan.settings.shard.source.label()
+                ),
+                None => "ptest: no static shard is known (no --shard, PTEST_SHARD or CI \
+                         parallel-job variables): running every suite here instead of the queue"
+                    .to_owned(),
+            }
+        );
+    }
+    let joined = match (&queue, store) {
+        (Some(spec), Some(store)) => match rt.block_on(queue::join_with(store, spec, &plan)) {
+            Ok(joined) => {
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "ptest: queue run {} ({}) at {}: {} {} the plan ({} unit{})",
+                    spec.run,
+                    spec.run_source,
+                    spec.target.shown(),
+                    joined.node,
+                    if joined.created { "wrote" } else { "joined" },
+                    plan.suites.len(),
+                    if plan.suites.len() == 1 { "" } else { "s" }
+                );
+                Some(joined)
+            }
+            Err(queue::JoinError::Differs(d)) => {
+                leave(plan, runtime);
+                return Err(Error::Usage(format!(
+                    "the queue's plan differs from this machine's: {d} (every machine of queue \
+                     run {} must have the same config, selection and history)",
+                    spec.run
+                )));
+            }
+            Err(queue::JoinError::Store(e)) => {
+                leave(plan, runtime);
+                return Err(Error::Usage(format!("--queue: {e}")));
+            }
+        },
+        _ => None,
+    };
     if given.selection.rerun_failed && plan.suites.is_empty() {
         print_stdout("nothing failed last time\n");
         leave(plan, runtime);
@@ -183,10 +255,7 @@ pub(crate) fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         watchdog,
         stops,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Setup(format!("cannot start the runtime: {}", io_message(&e))))?;
+    let lease = queue.as_ref().map(|q| q.lease);
     let summary = rt.block_on(async {
         let mut sinks: Vec<&mut dyn event::Sink> = vec![&mut terminal, &mut hooks, &mut json];
         if let Some(j) = junit.as_mut() {
@@ -206,6 +275,15 @@ pub(crate) fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         }
         let scheduler = sched::Scheduler::new(&plan, opts, sinks, &mut judge, setup)
             .map_err(|e| Error::Setup(format!("cannot start the executor: {}", io_message(&e))))?;
+        let scheduler = match (joined, lease) {
+            (Some(joined), Some(lease)) => {
+                let link = queue::Link::start(joined, &plan, lease)
+                    .await
+                    .map_err(|e| Error::Usage(format!("--queue: {e}")))?;
+                scheduler.with_queue(link)
+            }
+            _ => scheduler,
+        };
         let (results, summary, _) = scheduler.run().await;
         let none = given.selection.tests.narrows() && matched_nothing(&plan, &results);
         Ok::<_, Error>((summary, none))
@@ -226,6 +304,12 @@ pub(crate) fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         warn(w);
     }
     leave(plan, runtime);
+    if let Some(spec) = queue.as_ref().filter(|_| summary.total == 0) {
+        print_stdout(&format!(
+            "nothing left: every unit of queue run {} has its result from another machine\n",
+            spec.run
+        ));
+    }
     // A report that was asked for and is missing fails the run, as a failed suite would: CI
     // must not go green on a result nobody can read.
     let code = summary.exit_code();
@@ -269,6 +353,21 @@ fn matched_nothing(plan: &crate::plan::Plan, results: &[event::SuiteResult]) -> 
         }
     }
     took
+}
+
+/// DESIGN §10: the queue's flags and variables, or `None` when this is no queue run.
+fn queue_spec(args: &cli::RunArgs) -> Result<Option<queue::Spec>, Error> {
+    let var = |k: &str| std::env::var(k).ok();
+    let host = sysinfo::System::host_name().ok();
+    queue::Spec::resolve(
+        args.queue.as_deref(),
+        args.queue_run.as_deref(),
+        args.queue_lease,
+        args.queue_ttl,
+        &var,
+        host,
+    )
+    .map_err(Error::Usage)
 }
 
 /// Why a run has no suite to run, naming the filters given.

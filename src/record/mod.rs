@@ -190,6 +190,9 @@ pub(crate) struct Suite {
     /// place among those merged (from 1) when that was not a shard's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<u32>,
+    /// DESIGN §10, a queue run: the machine that ran it (the CI's job name, or the host's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     pub peak_rss_kb: Option<u64>,
     pub cpu_time: Option<f64>,
     #[serde(default)]

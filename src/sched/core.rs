@@ -74,6 +74,46 @@ pub(crate) enum Input {
     },
     /// The process behind a waiting `acquire` hung up: it takes no token.
     Gone(RequestId),
+    /// DESIGN §10, a queue run: the store's answer to a [`Command::Claim`].
+    Claimed(SuiteId, Claim),
+    /// A queue run: the suite has its result from another machine (`status`, on `node`).
+    EndedElsewhere {
+        suite: SuiteId,
+        status: Status,
+        node: String,
+    },
+    /// A queue run: the suite's lease ran out where it was held; it may be claimed again.
+    Requeued(SuiteId),
+    /// A queue run: the store stopped answering. What this machine holds runs on; then it
+    /// runs every unit it has not seen end (work may run twice, never zero times).
+    QueueLost,
+}
+
+/// DESIGN §10: the store's answer to a claim of a unit of a queue run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// It is this machine's to run (under a lease the driver renews).
+    Mine,
+    /// It already has a result; the result's event follows.
+    Done,
+    /// Another machine holds it; its result or its requeue follows.
+    Elsewhere,
+    /// Its group is at `max` across the machines: ask again once a unit ends.
+    Busy,
+}
+
+/// Where a unit of a queue run stands with the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Lease {
+    /// Not asked for (or a run without a queue: every suite is this machine's).
+    Unasked,
+    /// Asked for, holding these slots until the answer.
+    Asking(Vec<u32>),
+    Mine,
+    /// Another machine holds it or ended it.
+    Away,
+    /// Refused for its group's cap; asked again once a unit ends.
+    Busy,
 }
 
 /// Which wake-up fired.
@@ -168,6 +208,12 @@ pub(crate) enum Command {
         request: RequestId,
         answer: Result<(), String>,
     },
+    /// DESIGN §10, a queue run: ask the store for this unit (it holds its slots meanwhile); the
+    /// answer comes back as [`Input::Claimed`].
+    Claim(SuiteId),
+    /// A queue run: this machine holds the unit's lease but will not run it (the run stopped):
+    /// give it back to the queue.
+    Release(SuiteId),
 }
 
 /// What the core asks outside, answered at once.
@@ -233,6 +279,8 @@ enum State {
     Running,
     /// Between attempts.
     Backoff,
+    /// A queue run: waiting for the store's answer to a claim.
+    Claiming,
     Done,
 }
 
@@ -328,6 +376,11 @@ pub(crate) struct Core<'p> {
     service_failed: Vec<Option<ServiceFailure>>,
     /// Attempts stopped because an instance they need failed: they end failed, with this.
     lost: BTreeMap<AttemptKey, ServiceFailure>,
+    /// DESIGN §10: a queue run, where each suite is a unit that any machine may run.
+    shared: bool,
+    lease: Vec<Lease>,
+    /// Units refused for their group's cap across machines, asked again when a unit ends.
+    busy: Vec<SuiteId>,
     out: Vec<Command>,
 }
 
@@ -377,8 +430,18 @@ impl<'p> Core<'p> {
             instances: BTreeMap::new(),
             service_failed: vec![None; plan.services.len()],
             lost: BTreeMap::new(),
+            shared: false,
+            lease: vec![Lease::Unasked; n],
+            busy: Vec::new(),
             out: Vec::new(),
         }
+    }
+
+    /// DESIGN §10: a queue run. Every suite is claimed from the store before it starts, and
+    /// what other machines end comes in as [`Input::EndedElsewhere`].
+    pub(crate) fn shared(mut self) -> Self {
+        self.shared = true;
+        self
     }
 
     /// Feed one input; returns what to do about it, in order.
@@ -425,6 +488,23 @@ impl<'p> Core<'p> {
                 });
             }
             Input::Gone(request) => self.acquires.retain(|w| w.request != request),
+            Input::Claimed(id, answer) => self.on_claimed(id, answer),
+            Input::EndedElsewhere {
+                suite,
+                status,
+                node,
+            } => {
+                self.ended_elsewhere(suite, status, node);
+            }
+            Input::QueueLost => self.queue_lost(),
+            Input::Requeued(id) => {
+                if self.state[id.index()] == State::Pending && self.lease[id.index()] == Lease::Away
+                {
+                    self.lease[id.index()] = Lease::Unasked;
+                    self.queue.add_work(self.plan, id);
+                    self.requeue(id);
+                }
+            }
         }
         self.serve_acquires(now, host);
         self.settle(now, host);
@@ -646,6 +726,8 @@ impl<'p> Core<'p> {
             let out = &mut self.out;
             let mut first_slot = None;
             let mut to_fail: Vec<(SuiteId, ServiceId)> = Vec::new();
+            let shared = self.shared;
+            let lease = &self.lease;
             let picked = self.queue.pop(plan, |id| {
                 if state[id.index()] != State::Pending {
                     return Admit::Discard;
@@ -655,6 +737,11 @@ impl<'p> Core<'p> {
                 }
                 if !memory_fits(plan, id, memory) {
                     return Admit::No;
+                }
+                // DESIGN §10: a unit of a queue run is claimed from the store first; its
+                // services and the limiter's token come once it is this machine's.
+                if shared && lease[id.index()] != Lease::Mine {
+                    return Admit::Yes;
                 }
                 // DESIGN §11: the services it needs are ready (on its worker, for the ones of
                 // scope "worker"); a refusal starts the missing ones and holds nothing.
@@ -700,6 +787,12 @@ impl<'p> Core<'p> {
                 None => self.slots.take(need),
             }
             .expect("admitted with enough free slots");
+            if self.shared && self.lease[id.index()] != Lease::Mine {
+                self.lease[id.index()] = Lease::Asking(slots);
+                self.set_state(id, State::Claiming);
+                self.out.push(Command::Claim(id));
+                continue;
+            }
             self.start(id, slots, now);
         }
     }
@@ -995,7 +1088,7 @@ impl<'p> Core<'p> {
 
     /// Every change of a suite's state goes through here, to keep `may_start_later` right.
     fn set_state(&mut self, id: SuiteId, new: State) {
-        let waits = |s: State| matches!(s, State::Pending | State::Backoff);
+        let waits = |s: State| matches!(s, State::Pending | State::Backoff | State::Claiming);
         let old = std::mem::replace(&mut self.state[id.index()], new);
         match (waits(old), waits(new)) {
             (true, false) => self.may_start_later -= 1,
@@ -1008,12 +1101,24 @@ impl<'p> Core<'p> {
     /// begin fail-fast at the first final failure (rule 5).
     fn finish(&mut self, result: SuiteResult) {
         let id = result.id;
-        let status = result.status;
+        // A unit another machine ended counts as it ended there; this machine's record keeps
+        // it as skipped, "ran on NODE".
+        let (status, here) = match &result.skip_reason {
+            Some(SkipReason::Elsewhere { status, .. }) => (*status, false),
+            _ => (result.status, true),
+        };
+        if matches!(self.state[id.index()], State::Claiming) {
+            if let Lease::Asking(slots) =
+                std::mem::replace(&mut self.lease[id.index()], Lease::Away)
+            {
+                self.slots.release(&slots);
+                self.queue.finished(self.plan, id);
+            }
+        }
         self.set_state(id, State::Done);
         let s = self.plan.suite(id);
         self.phase_open[s.phase.index()] -= 1;
         self.results[id.index()] = Some(result);
-        self.out.push(Command::Finished(id));
         // DESIGN §11: a service no suite left needs is stopped.
         for &n in &s.needs {
             let left = &mut self.needers_left[n.index()];
@@ -1021,6 +1126,13 @@ impl<'p> Core<'p> {
             if *left == 0 {
                 self.stop_service(n);
             }
+        }
+        if here {
+            self.out.push(Command::Finished(id));
+        }
+        // A group's place may have come free on some machine.
+        for b in std::mem::take(&mut self.busy) {
+            self.requeue(b);
         }
         if status.is_pass() {
             for &d in &s.dependents {
@@ -1068,8 +1180,11 @@ impl<'p> Core<'p> {
         if self.state[id.index()] == State::Done {
             return;
         }
-        if self.state[id.index()] == State::Pending {
+        if self.state[id.index()] == State::Pending && self.lease[id.index()] != Lease::Away {
             self.queue.forget_work(self.plan, id);
+        }
+        if self.lease[id.index()] == Lease::Busy {
+            self.busy.retain(|b| *b != id);
         }
         let mut r = SuiteResult::skipped(id, reason);
         let p = &self.progress[id.index()];
@@ -1099,7 +1214,12 @@ impl<'p> Core<'p> {
         for i in 0..self.plan.suites.len() {
             let s = &self.plan.suites[i];
             let protected = self.plan.phase(s.phase).always && !self.hard_stop;
-            if !protected && matches!(self.state[i], State::Pending | State::Backoff) {
+            if !protected
+                && matches!(
+                    self.state[i],
+                    State::Pending | State::Backoff | State::Claiming
+                )
+            {
                 self.skip(s.id, SkipReason::Stopped(reason));
             }
         }
@@ -1175,8 +1295,10 @@ impl<'p> Core<'p> {
     /// needs failed; its log gets the service's words and the end of the service's log.
     fn fail_for_service(&mut self, id: SuiteId, failure: &ServiceFailure, host: &mut dyn Host) {
         match self.state[id.index()] {
-            State::Pending => self.queue.forget_work(self.plan, id),
-            State::Backoff => {}
+            State::Pending if self.lease[id.index()] != Lease::Away => {
+                self.queue.forget_work(self.plan, id);
+            }
+            State::Pending | State::Backoff | State::Claiming => {}
             State::Running | State::Done => return,
         }
         let p = &self.progress[id.index()];
@@ -1194,6 +1316,95 @@ impl<'p> Core<'p> {
         r.worker = p.worker;
         r.attempts_detail.clone_from(&p.attempts_detail);
         self.finish(r);
+    }
+
+    /// The store answered a claim: run the unit here, or leave it to the machine that has it,
+    /// or ask again once a unit ends (its group is full across the machines).
+    fn on_claimed(&mut self, id: SuiteId, answer: Claim) {
+        let i = id.index();
+        if self.state[i] != State::Claiming {
+            // Ended meanwhile (skipped, or another machine's result came first).
+            if answer == Claim::Mine {
+                self.out.push(Command::Release(id));
+            }
+            return;
+        }
+        if let Lease::Asking(slots) = std::mem::replace(&mut self.lease[i], Lease::Unasked) {
+            self.slots.release(&slots);
+        }
+        self.queue.finished(self.plan, id);
+        self.set_state(id, State::Pending);
+        match answer {
+            Claim::Mine => {
+                self.lease[i] = Lease::Mine;
+                self.queue.add_work(self.plan, id);
+                self.queue.push(self.plan, id);
+            }
+            Claim::Done | Claim::Elsewhere => self.lease[i] = Lease::Away,
+            Claim::Busy => {
+                self.lease[i] = Lease::Busy;
+                self.queue.add_work(self.plan, id);
+                self.busy.push(id);
+            }
+        }
+    }
+
+    /// The store is gone: nothing is claimed any more; every unit not seen to end is this
+    /// machine's to run.
+    fn queue_lost(&mut self) {
+        if !self.shared {
+            return;
+        }
+        self.shared = false;
+        self.busy.clear();
+        for i in 0..self.plan.suites.len() {
+            let id = SuiteId(i as u32);
+            match (self.state[i], self.lease[i].clone()) {
+                (State::Claiming, Lease::Asking(slots)) => {
+                    self.slots.release(&slots);
+                    self.queue.finished(self.plan, id);
+                    self.set_state(id, State::Pending);
+                    self.queue.add_work(self.plan, id);
+                    self.requeue(id);
+                }
+                (State::Pending, Lease::Away) => {
+                    self.queue.add_work(self.plan, id);
+                    self.requeue(id);
+                }
+                (State::Pending, Lease::Busy) => self.requeue(id),
+                _ => {}
+            }
+        }
+    }
+
+    /// A unit this machine does not hold is queued again (a lost lease, a group's place free).
+    fn requeue(&mut self, id: SuiteId) {
+        let i = id.index();
+        if self.state[i] != State::Pending {
+            return;
+        }
+        self.lease[i] = Lease::Unasked;
+        if self.waiting_deps[i] == 0 && self.plan.suite(id).phase.index() == self.phase {
+            self.queue.push(self.plan, id);
+        }
+    }
+
+    /// Another machine ended a unit (or the store says it has a result): it ends here too,
+    /// and its dependents and phase go on from it.
+    fn ended_elsewhere(&mut self, id: SuiteId, status: Status, node: String) {
+        let i = id.index();
+        match self.state[i] {
+            State::Done | State::Running | State::Backoff => return,
+            State::Pending | State::Claiming => {}
+        }
+        if self.state[i] == State::Pending && self.lease[i] != Lease::Away {
+            self.queue.forget_work(self.plan, id);
+        }
+        self.busy.retain(|b| *b != id);
+        self.finish(SuiteResult::skipped(
+            id,
+            SkipReason::Elsewhere { node, status },
+        ));
     }
 
     /// DESIGN §3 rule 8: the first signal stops as fail-fast does; a second kills everything,

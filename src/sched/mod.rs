@@ -100,6 +100,10 @@ pub(crate) struct Scheduler<'a> {
     untaken_removed: bool,
     /// What is known of earlier logs ahead of their suites' first attempts.
     logs: Option<files::LogPrep>,
+    /// DESIGN §10, a queue run: the link to the store, and the skips this machine wrote first
+    /// (its record keeps those and what it ran).
+    link: Option<crate::queue::Link>,
+    skips_written: Vec<bool>,
     /// The run's record, each suite's entry made as it ends.
     recorder: Option<record::Recorder>,
     /// The run's service instances (DESIGN §11).
@@ -185,6 +189,7 @@ type ResultsRead = (
 
 /// What woke the loop.
 enum Woke {
+    News(crate::queue::News),
     Results(ResultsRead),
     Outcome(AttemptOutcome),
     Timer(Timer),
@@ -281,6 +286,8 @@ impl<'a> Scheduler<'a> {
             services,
             inbox: VecDeque::new(),
             any_exports: false,
+            link: None,
+            skips_written: vec![false; plan.suites.len()],
         })
     }
 
@@ -305,6 +312,18 @@ impl<'a> Scheduler<'a> {
                 },
             );
         }
+    }
+
+    /// DESIGN §10: run as one machine of a queue run, through `link`.
+    pub(crate) fn with_queue(mut self, link: crate::queue::Link) -> Scheduler<'a> {
+        let core = std::mem::replace(&mut self.core, Core::new(self.plan, Vec::new(), 0));
+        self.core = core.shared();
+        self.recorder = self
+            .recorder
+            .take()
+            .map(|r| r.on_node(link.node().to_owned()));
+        self.link = Some(link);
+        self
     }
 
     fn exec(&mut self) -> &mut Executor {
@@ -355,8 +374,10 @@ impl<'a> Scheduler<'a> {
                 Some(t) = self.tests.recv() => Woke::Test(t),
                 Some(r) = self.requests.recv() => Woke::Request(r),
                 () = tick(ticks.as_mut()) => Woke::Tick,
+                Some(n) = next_news(self.link.as_mut()) => Woke::News(n),
             };
             match woke {
+                Woke::News(n) => self.on_news(n),
                 Woke::Outcome(o) => {
                     // A part waits for the run to take its last tests before it ends: they
                     // are in the channel now, and come before its end.
@@ -433,7 +454,22 @@ impl<'a> Scheduler<'a> {
 
         let interrupted = self.core.interrupted() || signalled_in_sweep;
         let core = std::mem::replace(&mut self.core, Core::new(self.plan, Vec::new(), 0));
-        let results = core.into_results();
+        let mut results = core.into_results();
+        if let Some(link) = self.link.take() {
+            // Every result and skip written before the record is made; this machine's record
+            // keeps what it ran and the skips it wrote first (other machines' are theirs).
+            for n in link.close().await {
+                if let crate::queue::News::SkipWritten(id) = n {
+                    self.skips_written[id.index()] = true;
+                }
+            }
+            results.retain(|r| {
+                !matches!(
+                    r.skip_reason,
+                    Some(crate::event::SkipReason::Elsewhere { .. })
+                ) && (r.attempts > 0 || self.skips_written[r.id.index()])
+            });
+        }
         let summary = Summary::from_results(&results, self.started.elapsed(), interrupted);
         let limiters = self.limiters.stats();
         // The janitor removes this run's folders and socket on its thread while the reports are
@@ -570,6 +606,61 @@ impl<'a> Scheduler<'a> {
         }
     }
 
+    /// What the queue's store said: answers to claims, other machines' ends, lost leases.
+    fn on_news(&mut self, n: crate::queue::News) {
+        use crate::queue::News;
+        let input = match n {
+            News::Claimed(id, claim) => Input::Claimed(
+                id,
+                match claim {
+                    crate::queue::Claim::Mine => core::Claim::Mine,
+                    crate::queue::Claim::Done => core::Claim::Done,
+                    crate::queue::Claim::Elsewhere => core::Claim::Elsewhere,
+                    crate::queue::Claim::Busy => core::Claim::Busy,
+                },
+            ),
+            News::Ended {
+                suite,
+                status,
+                node,
+            } => Input::EndedElsewhere {
+                suite,
+                status,
+                node,
+            },
+            News::Requeued(id) => Input::Requeued(id),
+            News::SkipWritten(id) => {
+                self.skips_written[id.index()] = true;
+                return;
+            }
+            News::Duplicate(id) => {
+                let message = format!(
+                    "suite \"{}\": this machine's lease on it was lost while it ran; another \
+                     machine's result counts, this one is kept as a duplicate",
+                    self.plan.suite(id).name
+                );
+                emit(
+                    &mut self.sinks,
+                    self.plan,
+                    &self.run,
+                    &Event::Warning { message: &message },
+                );
+                return;
+            }
+            News::Lost(reason) => {
+                let message = format!("the queue's store is lost: {reason}");
+                emit(
+                    &mut self.sinks,
+                    self.plan,
+                    &self.run,
+                    &Event::Warning { message: &message },
+                );
+                Input::QueueLost
+            }
+        };
+        self.feed(input);
+    }
+
     fn apply(&mut self, c: Command) {
         match c {
             Command::Start {
@@ -610,12 +701,25 @@ impl<'a> Scheduler<'a> {
                 let result = self.core.result(id);
                 if let Some(recorder) = self.recorder.as_mut() {
                     let entry = recorder.ended(self.plan, result);
+                    if let Some(link) = &self.link {
+                        link.ended(result, entry);
+                    }
                     emit(
                         &mut self.sinks,
                         self.plan,
                         &self.run,
                         &Event::SuiteFinished { result, entry },
                     );
+                }
+            }
+            Command::Claim(id) => {
+                if let Some(link) = &self.link {
+                    link.claim(id);
+                }
+            }
+            Command::Release(id) => {
+                if let Some(link) = &self.link {
+                    link.release(id);
                 }
             }
             Command::Stopping(reason) => emit(
@@ -1124,6 +1228,14 @@ async fn tick(ticks: Option<&mut tokio::time::Interval>) {
         Some(i) => {
             i.tick().await;
         }
+        None => std::future::pending().await,
+    }
+}
+
+/// The next news from the queue's store; never, in a run without a queue.
+async fn next_news(link: Option<&mut crate::queue::Link>) -> Option<crate::queue::News> {
+    match link {
+        Some(l) => l.news.recv().await,
         None => std::future::pending().await,
     }
 }

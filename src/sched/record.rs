@@ -20,6 +20,8 @@ pub(crate) struct Recorder {
     budget: usize,
     /// The run's service instances, once they all ended.
     services: Vec<Service>,
+    /// DESIGN §10, a queue run: the machine every entry names.
+    node: Option<String>,
 }
 
 impl Recorder {
@@ -28,6 +30,7 @@ impl Recorder {
             suites: vec![None; plan.suites.len()],
             budget: TEXT_BUDGET,
             services: Vec::new(),
+            node: None,
         }
     }
 
@@ -36,9 +39,15 @@ impl Recorder {
         self.services = records.iter().map(|v| service(plan, v)).collect();
     }
 
+    /// A queue run's record: every entry names this machine.
+    pub(crate) fn on_node(mut self, node: String) -> Recorder {
+        self.node = Some(node);
+        self
+    }
+
     /// A suite ended: its entry, kept for the record.
     pub(crate) fn ended(&mut self, plan: &Plan, r: &SuiteResult) -> &Suite {
-        let entry = suite(plan, r, &mut self.budget);
+        let entry = suite(plan, r, &mut self.budget, self.node.as_deref());
         self.suites[r.id.index()].insert(entry)
     }
 
@@ -57,7 +66,7 @@ impl Recorder {
             .iter()
             .map(|r| match self.suites[r.id.index()].take() {
                 Some(s) => s,
-                None => suite(plan, r, &mut self.budget),
+                None => suite(plan, r, &mut self.budget, self.node.as_deref()),
             })
             .collect();
         let failed_attempts = results
@@ -125,7 +134,7 @@ impl Recorder {
 }
 
 /// One suite's entry, with its failed attempts' tails.
-fn suite(plan: &Plan, r: &SuiteResult, budget: &mut usize) -> Suite {
+fn suite(plan: &Plan, r: &SuiteResult, budget: &mut usize, node: Option<&str>) -> Suite {
     let s = plan.suite(r.id);
     let attempts_detail = r
         .attempts_detail
@@ -161,6 +170,7 @@ fn suite(plan: &Plan, r: &SuiteResult, budget: &mut usize) -> Suite {
             .map(|p| display_path(p).to_string_lossy().into_owned()),
         worker: r.worker,
         shard: None,
+        node: node.map(str::to_owned),
         peak_rss_kb: r.peak_rss_kb,
         cpu_time: r.cpu_time.map(|d| round3(d.as_secs_f64())),
         attempts_detail,

@@ -107,6 +107,9 @@ pub(crate) fn clean_env(c: &mut Command) -> &mut Command {
         "PTEST_TMPDIR",
         "PTEST_ENV",
         "PTEST_SERVICE",
+        // A queue run's store and run key (DESIGN §10): a test names its own.
+        "PTEST_QUEUE",
+        "PTEST_QUEUE_RUN",
     ] {
         c.env_remove(k);
     }

@@ -40,6 +40,8 @@ mod probe;
 mod processes;
 mod pytest_collection;
 mod pytest_preset;
+mod queue;
+mod queue_leases;
 mod rendering;
 mod report_testcases;
 mod reports;

@@ -883,6 +883,12 @@ impl<'p> Sim<'p> {
                 let first = self.trace.answers.insert(i, (t, answer.clone()));
                 assert!(first.is_none(), "request {i} answered twice");
             }
+            Command::Claim(id) | Command::Release(id) => {
+                panic!(
+                    "{}: a run without a queue claims nothing",
+                    plan.suite(*id).name
+                )
+            }
             Command::Slow { suite, elapsed, .. } => {
                 let s = plan.suite(*suite);
                 assert!(

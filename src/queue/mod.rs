@@ -1,0 +1,436 @@
+//! DESIGN §10, the queue: every machine of a CI run runs the same command and they share one
+//! dynamic queue of the plan's suites (its units) held in a Redis or Valkey server. Here: where
+//! the store is and which run (`target.rs`), what the machines must agree on (`digest.rs`), the
+//! store's keys and atomic steps (`store.rs`, `scripts.rs`), and the link between a run's driver
+//! and the store ([`Link`]: claims, results, lease renewals and what other machines did).
+//!
+//! Must not reach into: the scheduler's rules (`sched::core` decides when a suite is ready and
+//! asks the link for it; the link only carries questions and answers), reports, Lua.
+
+pub(crate) mod digest;
+pub(crate) mod scripts;
+pub(crate) mod store;
+pub(crate) mod supervise;
+pub(crate) mod target;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::event::{SkipReason, Status, SuiteResult};
+use crate::plan::{Plan, SuiteId};
+pub(crate) use store::{Claim, Happened, Published, Store, StoreError};
+pub(crate) use target::Target;
+
+/// DESIGN §10: a lease not renewed for this long is lost.
+pub(crate) const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+/// DESIGN §10: the run's keys expire this long after their last write.
+pub(crate) const DEFAULT_TTL: Duration = Duration::from_secs(24 * 3600);
+/// DESIGN §10: a lease is renewed every 5 s (sooner when the lease itself is short).
+const RENEW_EVERY: Duration = Duration::from_secs(5);
+
+/// A queue run, as the command line and environment name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Spec {
+    pub target: Target,
+    /// The run key every machine of the run shares.
+    pub run: String,
+    /// Where the run key came from (`--queue-run`, `PTEST_QUEUE_RUN`, a CI variable).
+    pub run_source: String,
+    pub lease: Duration,
+    pub ttl: Duration,
+    /// This machine's name in reports.
+    pub node: String,
+}
+
+impl Spec {
+    /// DESIGN §10: `--queue` (else `PTEST_QUEUE`), `--queue-run` (else `PTEST_QUEUE_RUN`, else
+    /// the CI's run identity), `--queue-lease`, `--queue-ttl`. `None`: not a queue run. Errors
+    /// name the flag or variable.
+    pub(crate) fn resolve(
+        url: Option<&str>,
+        run: Option<&str>,
+        lease: Option<Duration>,
+        ttl: Option<Duration>,
+        var: &dyn Fn(&str) -> Option<String>,
+        host: Option<String>,
+    ) -> Result<Option<Spec>, String> {
+        let from_env = var("PTEST_QUEUE").filter(|v| !v.trim().is_empty());
+        let (url, url_source) = match (url, from_env.as_deref()) {
+            (Some(u), _) => (u, "--queue"),
+            (None, Some(u)) => (u, "PTEST_QUEUE"),
+            (None, None) => return Ok(None),
+        };
+        let target = Target::parse(url).map_err(|e| format!("{url_source}: {e}"))?;
+        let run_env = var("PTEST_QUEUE_RUN");
+        let given = match (run, run_env.as_deref()) {
+            (Some(r), _) => Some((r, "--queue-run")),
+            (None, Some(r)) => Some((r, "PTEST_QUEUE_RUN")),
+            (None, None) => None,
+        };
+        let (run, run_source) = target::run_key(given, var)?;
+        Ok(Some(Spec {
+            target,
+            run,
+            run_source,
+            lease: target::check_lease(lease.unwrap_or(DEFAULT_LEASE))?,
+            ttl: target::check_ttl(ttl.unwrap_or(DEFAULT_TTL))?,
+            node: target::node_name(var, host),
+        }))
+    }
+}
+
+/// Why a machine cannot join a queue run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum JoinError {
+    Store(StoreError),
+    /// The queue's plan is not this machine's: the first difference.
+    Differs(String),
+}
+
+impl From<StoreError> for JoinError {
+    fn from(e: StoreError) -> Self {
+        JoinError::Store(e)
+    }
+}
+
+/// A machine that joined a queue run.
+pub(crate) struct Joined {
+    pub store: Store,
+    /// This process's lease identity: the node, the process and a random part.
+    pub holder: String,
+    pub node: String,
+    /// This machine wrote the plan.
+    pub created: bool,
+}
+
+/// Connect to the run's store.
+pub(crate) async fn connect(spec: &Spec) -> Result<Store, StoreError> {
+    Store::connect(&spec.target, &spec.run, spec.lease, spec.ttl).await
+}
+
+/// Connect, then write the plan if no machine has, or check that ours is the one there.
+#[cfg(test)]
+pub(crate) async fn join(spec: &Spec, plan: &Plan) -> Result<Joined, JoinError> {
+    let store = connect(spec).await?;
+    join_with(store, spec, plan).await
+}
+
+/// Write the plan to `store` if no machine has, or check that ours is the one there.
+pub(crate) async fn join_with(
+    mut store: Store,
+    spec: &Spec,
+    plan: &Plan,
+) -> Result<Joined, JoinError> {
+    let units = digest::descriptors(plan);
+    let mine = digest::digest(plan, &units);
+    let created = match store.publish(&mine, &units).await? {
+        Published::Created => true,
+        Published::Exists(theirs) if theirs == mine => false,
+        Published::Exists(_) => {
+            let theirs = store.descriptors().await?;
+            return Err(JoinError::Differs(digest::difference(&theirs, &units)));
+        }
+    };
+    Ok(Joined {
+        store,
+        holder: format!(
+            "{}/{}/{:08x}",
+            spec.node,
+            std::process::id(),
+            fastrand::u32(..)
+        ),
+        node: spec.node.clone(),
+        created,
+    })
+}
+
+/// What the driver asks of the store.
+#[derive(Debug)]
+enum Request {
+    Claim(SuiteId),
+    Finish {
+        suite: SuiteId,
+        status: &'static str,
+        json: String,
+    },
+    Skip {
+        suite: SuiteId,
+        json: String,
+    },
+    Release(SuiteId),
+}
+
+/// What the store says back, and what other machines did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum News {
+    /// The answer to a claim.
+    Claimed(SuiteId, Claim),
+    /// A unit has its result, from some machine (this one's too).
+    Ended {
+        suite: SuiteId,
+        status: Status,
+        node: String,
+    },
+    /// This machine wrote the unit's skip first: its record keeps it.
+    SkipWritten(SuiteId),
+    /// A unit's lease ran out: it may be claimed again.
+    Requeued(SuiteId),
+    /// This machine's result for a unit did not count: its lease had been lost.
+    Duplicate(SuiteId),
+    /// The store stopped answering: the reason.
+    Lost(String),
+}
+
+/// The driver's end of the link to the store: requests go to a task that owns the store's
+/// connections, renews this machine's leases and reads the run's events; news comes back on
+/// [`Link::news`].
+pub(crate) struct Link {
+    requests: mpsc::UnboundedSender<Request>,
+    pub news: mpsc::UnboundedReceiver<News>,
+    task: tokio::task::JoinHandle<()>,
+    reader: tokio::task::JoinHandle<()>,
+    node: String,
+}
+
+impl Link {
+    /// Start the link's tasks on the current runtime.
+    pub(crate) async fn start(
+        joined: Joined,
+        plan: &Plan,
+        lease: Duration,
+    ) -> Result<Link, StoreError> {
+        let (requests, rx) = mpsc::unbounded_channel();
+        let (news_tx, news) = mpsc::unbounded_channel();
+        let groups: Vec<Option<(String, u32)>> = plan
+            .suites
+            .iter()
+            .map(|s| {
+                s.group
+                    .map(|g| (plan.group(g).name.clone(), plan.group(g).max))
+            })
+            .collect();
+        let units = plan.suites.len() as u32;
+        let mut reader = joined.store.reader().await?;
+        let events = news_tx.clone();
+        let reader = tokio::spawn(async move {
+            loop {
+                match reader.next(Duration::from_secs(1)).await {
+                    Ok(happened) => {
+                        for h in happened {
+                            let n = match h {
+                                Happened::Ended { unit, status, node } if unit < units => {
+                                    let Some(status) = status_of(&status) else {
+                                        continue;
+                                    };
+                                    News::Ended {
+                                        suite: SuiteId(unit),
+                                        status,
+                                        node,
+                                    }
+                                }
+                                Happened::Requeued { unit, .. } if unit < units => {
+                                    News::Requeued(SuiteId(unit))
+                                }
+                                _ => continue,
+                            };
+                            if events.send(n).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let _ = events.send(News::Lost(e.to_string()));
+                        return;
+                    }
+                }
+            }
+        });
+        let renew_every = RENEW_EVERY.min(lease / 3);
+        let node = joined.node.clone();
+        let task = tokio::spawn(serve(joined, groups, rx, news_tx, renew_every));
+        Ok(Link {
+            requests,
+            news,
+            task,
+            reader,
+            node,
+        })
+    }
+
+    /// This machine's name in reports.
+    pub(crate) fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Ask for `suite`; the answer comes back as [`News::Claimed`].
+    pub(crate) fn claim(&self, suite: SuiteId) {
+        let _ = self.requests.send(Request::Claim(suite));
+    }
+
+    /// A suite ended on this machine (`entry` is what its record keeps): a result it ran
+    /// goes to the store; a skip too, unless this machine's own stop caused it (the unit is
+    /// then another machine's to run); a cancelled unit goes back to the queue.
+    pub(crate) fn ended(&self, result: &SuiteResult, entry: &crate::record::Suite) {
+        let stopped = matches!(
+            result.skip_reason,
+            Some(SkipReason::Stopped(_) | SkipReason::NotReached | SkipReason::Elsewhere { .. })
+        );
+        let json = || serde_json::to_string(entry).unwrap_or_default();
+        let request = if result.status == Status::Cancelled || stopped {
+            if result.attempts == 0 {
+                return;
+            }
+            Request::Release(result.id)
+        } else if result.attempts > 0 {
+            Request::Finish {
+                suite: result.id,
+                status: result.status.label(),
+                json: json(),
+            }
+        } else {
+            Request::Skip {
+                suite: result.id,
+                json: json(),
+            }
+        };
+        let _ = self.requests.send(request);
+    }
+
+    /// Give back a unit this machine claimed and will not run.
+    pub(crate) fn release(&self, suite: SuiteId) {
+        let _ = self.requests.send(Request::Release(suite));
+    }
+
+    /// Every request sent so far carried out, then the tasks stopped; the news not yet read.
+    pub(crate) async fn close(self) -> Vec<News> {
+        let Link {
+            requests,
+            mut news,
+            task,
+            reader,
+            node: _,
+        } = self;
+        drop(requests);
+        reader.abort();
+        let _ = reader.await;
+        let _ = task.await;
+        let mut left = Vec::new();
+        while let Ok(n) = news.try_recv() {
+            left.push(n);
+        }
+        left
+    }
+}
+
+/// The task that owns the store: carries out requests in order, renews leases and puts lost
+/// ones back in the queue on a timer.
+async fn serve(
+    mut joined: Joined,
+    groups: Vec<Option<(String, u32)>>,
+    mut rx: mpsc::UnboundedReceiver<Request>,
+    news: mpsc::UnboundedSender<News>,
+    renew_every: Duration,
+) {
+    let mut held: BTreeSet<u32> = BTreeSet::new();
+    let mut tick = tokio::time::interval(renew_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut lost = false;
+    loop {
+        let step = tokio::select! {
+            r = rx.recv() => match r {
+                Some(r) => handle(&mut joined, &groups, &mut held, r, &news, lost).await,
+                None => return,
+            },
+            _ = tick.tick(), if !lost => {
+                let units: Vec<u32> = held.iter().copied().collect();
+                match joined.store.renew(&joined.holder, &units).await {
+                    Ok(_) => joined.store.reap().await.map(|_| ()),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        if let Err(e) = step {
+            if !lost {
+                lost = true;
+                let _ = news.send(News::Lost(e.to_string()));
+            }
+        }
+    }
+}
+
+async fn handle(
+    joined: &mut Joined,
+    groups: &[Option<(String, u32)>],
+    held: &mut BTreeSet<u32>,
+    r: Request,
+    news: &mpsc::UnboundedSender<News>,
+    lost: bool,
+) -> Result<(), StoreError> {
+    match r {
+        Request::Claim(suite) => {
+            if lost {
+                return Ok(());
+            }
+            let group = groups[suite.index()]
+                .as_ref()
+                .map(|(g, m)| (g.as_str(), *m));
+            let answer = joined.store.claim(suite.0, &joined.holder, group).await?;
+            if answer == Claim::Mine {
+                held.insert(suite.0);
+            }
+            let _ = news.send(News::Claimed(suite, answer));
+        }
+        Request::Finish {
+            suite,
+            status,
+            json,
+        } => {
+            held.remove(&suite.0);
+            if lost {
+                return Ok(());
+            }
+            let counted = joined
+                .store
+                .finish(suite.0, &joined.holder, status, &json, &joined.node)
+                .await?;
+            if !counted {
+                let _ = news.send(News::Duplicate(suite));
+            }
+        }
+        Request::Skip { suite, json } => {
+            if lost {
+                return Ok(());
+            }
+            if joined.store.skip(suite.0, &json, &joined.node).await? {
+                let _ = news.send(News::SkipWritten(suite));
+            }
+        }
+        Request::Release(suite) => {
+            held.remove(&suite.0);
+            if lost {
+                return Ok(());
+            }
+            joined.store.release(suite.0, &joined.holder).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A status as the record names it.
+fn status_of(label: &str) -> Option<Status> {
+    [
+        Status::Passed,
+        Status::Flaky,
+        Status::Failed,
+        Status::TimedOut,
+        Status::Cancelled,
+        Status::Skipped,
+    ]
+    .into_iter()
+    .find(|s| s.label() == label)
+}
+
+#[cfg(test)]
+mod tests;

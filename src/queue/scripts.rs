@@ -1,0 +1,193 @@
+//! The queue's atomic steps, as Lua scripts the Redis server runs (EVALSHA): each reads and
+//! writes the run's keys in one step, so two machines can never both take a unit, a group's
+//! count never passes its `max`, and a lost lease's result can never replace the holder's. Time
+//! is the server's (`TIME`), so machines' clocks do not matter.
+//!
+//! Keys (all under `ptest:{RUN}:`, in the order every script receives them, [`KEYS`]):
+//! `plan` (the digest, set once), `units` (unit → its descriptor), `ugroup` (unit → its group),
+//! `state` (unit → `l` leased or `d` done; absent: pending), `holder` (unit → lease holder),
+//! `deadline` (sorted set: unit → when its lease runs out, ms), `gcount` (group → units holding
+//! it), `result` (unit → the holder's result), `dups` (results that did not count), `events`
+//! (a stream: `k` end or requeue, `u` unit, `s` status, `n` node), `nodes` (holder → last seen).
+
+/// The key names, in script order.
+pub(crate) const KEYS: [&str; 11] = [
+    "plan", "units", "ugroup", "state", "holder", "deadline", "gcount", "result", "dups", "events",
+    "nodes",
+];
+
+/// Shared by every script: the server's clock in ms and a key's expiry pushed forward.
+const PRELUDE: &str = r"
+local K_PLAN, K_UNITS, K_UGROUP, K_STATE, K_HOLDER, K_DEADLINE, K_GCOUNT, K_RESULT, K_DUPS, K_EVENTS, K_NODES =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function keep(key, ttl)
+  redis.call('EXPIRE', key, ttl)
+end
+";
+
+/// ARGV: digest, ttl seconds, unit count, then per unit its descriptor and its group ("" none).
+/// Returns `{"created", digest}` or `{"exists", digest}`.
+const PUBLISH: &str = r"
+local digest, ttl, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local have = redis.call('GET', K_PLAN)
+if have then return {'exists', have} end
+redis.call('SET', K_PLAN, digest, 'EX', ttl)
+for i = 0, n - 1 do
+  redis.call('HSET', K_UNITS, i, ARGV[4 + 2 * i])
+  local g = ARGV[5 + 2 * i]
+  if g ~= '' then redis.call('HSET', K_UGROUP, i, g) end
+end
+keep(K_UNITS, ttl)
+keep(K_UGROUP, ttl)
+return {'created', digest}
+";
+
+/// ARGV: unit, holder, group ("" none), the group's max, lease ms, ttl seconds.
+/// Returns `ok` (the unit is the caller's until its lease runs out), `done` (it has a result),
+/// `elsewhere` (another machine holds a live lease) or `busy` (its group is full).
+const CLAIM: &str = r"
+local unit, holder, group, max, lease, ttl =
+  ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local now = now_ms()
+local st = redis.call('HGET', K_STATE, unit)
+if st == 'd' then return 'done' end
+if st == 'l' then
+  local dl = tonumber(redis.call('ZSCORE', K_DEADLINE, unit) or '0')
+  if dl > now then return 'elsewhere' end
+  -- A lost lease taken over: the unit keeps its place in its group.
+else
+  if group ~= '' then
+    local c = tonumber(redis.call('HGET', K_GCOUNT, group) or '0')
+    if c >= max then return 'busy' end
+    redis.call('HINCRBY', K_GCOUNT, group, 1)
+    keep(K_GCOUNT, ttl)
+  end
+end
+redis.call('HSET', K_STATE, unit, 'l')
+redis.call('HSET', K_HOLDER, unit, holder)
+redis.call('ZADD', K_DEADLINE, now + lease, unit)
+redis.call('HSET', K_NODES, holder, now)
+keep(K_STATE, ttl) keep(K_HOLDER, ttl) keep(K_DEADLINE, ttl) keep(K_NODES, ttl)
+return 'ok'
+";
+
+/// ARGV: unit, holder, status, result JSON, node, ttl seconds.
+/// Returns `ok` (the holder's result: it counts) or `dup` (kept aside: the lease was lost, or
+/// the unit already has a result).
+const FINISH: &str = r"
+local unit, holder, status, json, node, ttl =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+if redis.call('HGET', K_STATE, unit) ~= 'l' or redis.call('HGET', K_HOLDER, unit) ~= holder then
+  redis.call('RPUSH', K_DUPS, json)
+  keep(K_DUPS, ttl)
+  return 'dup'
+end
+redis.call('HSET', K_STATE, unit, 'd')
+redis.call('HDEL', K_HOLDER, unit)
+redis.call('ZREM', K_DEADLINE, unit)
+local group = redis.call('HGET', K_UGROUP, unit)
+if group then redis.call('HINCRBY', K_GCOUNT, group, -1) end
+redis.call('HSET', K_RESULT, unit, json)
+redis.call('XADD', K_EVENTS, '*', 'k', 'end', 'u', unit, 's', status, 'n', node)
+keep(K_STATE, ttl) keep(K_RESULT, ttl) keep(K_EVENTS, ttl)
+return 'ok'
+";
+
+/// ARGV: unit, result JSON, node, ttl seconds. A unit no machine took ends skipped (every
+/// machine reaches the same skip; the first one writes it). Returns `ok` or `no`.
+const SKIP: &str = r"
+local unit, json, node, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+if redis.call('HGET', K_STATE, unit) then return 'no' end
+redis.call('HSET', K_STATE, unit, 'd')
+redis.call('HSET', K_RESULT, unit, json)
+redis.call('XADD', K_EVENTS, '*', 'k', 'end', 'u', unit, 's', 'skipped', 'n', node)
+keep(K_STATE, ttl) keep(K_RESULT, ttl) keep(K_EVENTS, ttl)
+return 'ok'
+";
+
+/// ARGV: holder, lease ms, ttl seconds, then the units it holds. Renews those still its own;
+/// returns how many were not (their leases were lost).
+const RENEW: &str = r"
+local holder, lease, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local now = now_ms()
+local lost = 0
+for i = 4, #ARGV do
+  local unit = ARGV[i]
+  if redis.call('HGET', K_STATE, unit) == 'l' and redis.call('HGET', K_HOLDER, unit) == holder then
+    redis.call('ZADD', K_DEADLINE, now + lease, unit)
+  else
+    lost = lost + 1
+  end
+end
+redis.call('HSET', K_NODES, holder, now)
+keep(K_NODES, ttl)
+return lost
+";
+
+/// ARGV: unit, holder, ttl seconds. The holder gives the unit back (it will not run it): it
+/// is queued again at once. Returns `ok`, or `no` when the lease was no longer its.
+const RELEASE: &str = r"
+local unit, holder, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+if redis.call('HGET', K_STATE, unit) ~= 'l' or redis.call('HGET', K_HOLDER, unit) ~= holder then
+  return 'no'
+end
+redis.call('HDEL', K_STATE, unit)
+redis.call('HDEL', K_HOLDER, unit)
+redis.call('ZREM', K_DEADLINE, unit)
+local group = redis.call('HGET', K_UGROUP, unit)
+if group then redis.call('HINCRBY', K_GCOUNT, group, -1) end
+redis.call('XADD', K_EVENTS, '*', 'k', 'requeue', 'u', unit, 'n', holder)
+keep(K_EVENTS, ttl)
+return 'ok'
+";
+
+/// ARGV: ttl seconds. Every lease past its deadline goes back to the queue (a `requeue` event
+/// tells the machines); returns how many.
+const REAP: &str = r"
+local ttl = tonumber(ARGV[1])
+local now = now_ms()
+local due = redis.call('ZRANGEBYSCORE', K_DEADLINE, '-inf', now)
+for _, unit in ipairs(due) do
+  redis.call('ZREM', K_DEADLINE, unit)
+  if redis.call('HGET', K_STATE, unit) == 'l' then
+    redis.call('HDEL', K_STATE, unit)
+    local holder = redis.call('HGET', K_HOLDER, unit) or ''
+    redis.call('HDEL', K_HOLDER, unit)
+    local group = redis.call('HGET', K_UGROUP, unit)
+    if group then redis.call('HINCRBY', K_GCOUNT, group, -1) end
+    redis.call('XADD', K_EVENTS, '*', 'k', 'requeue', 'u', unit, 'n', holder)
+  end
+end
+if #due > 0 then keep(K_EVENTS, ttl) end
+return #due
+";
+
+/// The scripts, each with the shared prelude.
+pub(crate) struct Scripts {
+    pub publish: redis::Script,
+    pub claim: redis::Script,
+    pub finish: redis::Script,
+    pub skip: redis::Script,
+    pub renew: redis::Script,
+    pub reap: redis::Script,
+    pub release: redis::Script,
+}
+
+impl Scripts {
+    pub(crate) fn new() -> Scripts {
+        let s = |body: &str| redis::Script::new(&format!("{PRELUDE}{body}"));
+        Scripts {
+            publish: s(PUBLISH),
+            claim: s(CLAIM),
+            finish: s(FINISH),
+            skip: s(SKIP),
+            renew: s(RENEW),
+            reap: s(REAP),
+            release: s(RELEASE),
+        }
+    }
+}

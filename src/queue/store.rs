@@ -1,0 +1,516 @@
+//! The queue's store: one run's keys in a Redis (or Valkey) server, read and written through
+//! redis-rs on tokio. Every step that must be atomic is a server-side script (`scripts.rs`);
+//! here each is called with its arguments and its answer read. Errors say which of the user's
+//! problems it is: the server cannot be reached, it refused the password, or what answered is
+//! not Redis.
+
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, RedisError, Value};
+
+use super::scripts::{KEYS, Scripts};
+use super::target::Target;
+
+/// How long connecting, and any one request, may take before the store counts as unreachable.
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What went wrong talking to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StoreError {
+    /// Nothing answered (refused, timed out, the connection dropped).
+    Unreachable(String),
+    /// The server refused the credentials (or asked for some).
+    Auth(String),
+    /// Something answered that is not a Redis server doing what ptest asked.
+    Garbage(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Unreachable(e) => write!(f, "cannot reach the queue's store: {e}"),
+            StoreError::Auth(e) => write!(f, "the queue's store refused the credentials: {e}"),
+            StoreError::Garbage(e) => write!(f, "the queue's store answered oddly: {e}"),
+        }
+    }
+}
+
+fn classify(e: &RedisError) -> StoreError {
+    let text = e.to_string();
+    if matches!(e.kind(), redis::ErrorKind::AuthenticationFailed)
+        || matches!(e.code(), Some("WRONGPASS" | "NOAUTH" | "NOPERM"))
+    {
+        return StoreError::Auth(text);
+    }
+    if e.is_timeout() || e.is_connection_refusal() || e.is_connection_dropped() || e.is_io_error() {
+        return StoreError::Unreachable(text);
+    }
+    StoreError::Garbage(text)
+}
+
+/// How a claim went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// The unit is this machine's until its lease runs out.
+    Mine,
+    /// It already has a result.
+    Done,
+    /// Another machine holds it.
+    Elsewhere,
+    /// Its group is at its `max` across the machines.
+    Busy,
+}
+
+/// How writing the plan went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Published {
+    /// This machine came first and wrote it.
+    Created,
+    /// The plan was there, with this digest.
+    Exists(String),
+}
+
+/// Something that happened on some machine, read from the run's event stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Happened {
+    /// The unit has its result (`status` as the record names it) from `node`.
+    Ended {
+        unit: u32,
+        status: String,
+        node: String,
+    },
+    /// The unit's lease ran out: it is back in the queue.
+    Requeued { unit: u32, holder: String },
+}
+
+/// One run's keys in the store.
+pub(crate) struct Store {
+    con: MultiplexedConnection,
+    client: redis::Client,
+    keys: Vec<String>,
+    scripts: Scripts,
+    ttl: u64,
+    lease_ms: u64,
+}
+
+/// How far the run has come, as the store sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Progress {
+    pub units: u64,
+    pub done: u64,
+    pub leased: u64,
+}
+
+impl Store {
+    /// Connect and check that a Redis answers (PING).
+    pub(crate) async fn connect(
+        target: &Target,
+        run: &str,
+        lease: Duration,
+        ttl: Duration,
+    ) -> Result<Store, StoreError> {
+        if target.tls {
+            install_crypto();
+        }
+        let client = redis::Client::open(target.url.as_str())
+            .map_err(|e| StoreError::Garbage(format!("{}: {e}", target.shown())))?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(REQUEST_TIMEOUT))
+            .set_response_timeout(Some(REQUEST_TIMEOUT));
+        let mut con = tokio::time::timeout(
+            REQUEST_TIMEOUT * 2,
+            client.get_multiplexed_async_connection_with_config(&config),
+        )
+        .await
+        .map_err(|_| StoreError::Unreachable(format!("{}: timed out", target.shown())))?
+        .map_err(|e| with_url(&classify(&e), target))?;
+        let pong: Value = redis::cmd("PING")
+            .query_async(&mut con)
+            .await
+            .map_err(|e| with_url(&classify(&e), target))?;
+        if !matches!(&pong, Value::SimpleString(s) if s == "PONG") {
+            return Err(StoreError::Garbage(format!(
+                "{}: PING answered {pong:?}",
+                target.shown()
+            )));
+        }
+        Ok(Store {
+            con,
+            client,
+            keys: KEYS
+                .iter()
+                .map(|k| format!("ptest:{{{run}}}:{k}"))
+                .collect(),
+            scripts: Scripts::new(),
+            ttl: ttl.as_secs().max(1),
+            lease_ms: lease.as_millis() as u64,
+        })
+    }
+
+    fn invoke<'s>(&self, script: &'s redis::Script) -> redis::ScriptInvocation<'s> {
+        let mut inv = script.prepare_invoke();
+        for k in &self.keys {
+            inv.key(k);
+        }
+        inv
+    }
+
+    fn key(&self, name: &str) -> &str {
+        let i = KEYS.iter().position(|k| *k == name).expect("a known key");
+        &self.keys[i]
+    }
+
+    /// Write the plan if no machine has (create-if-absent): its digest and, per unit, its
+    /// descriptor and group.
+    pub(crate) async fn publish(
+        &mut self,
+        digest: &str,
+        units: &[(String, Option<String>)],
+    ) -> Result<Published, StoreError> {
+        let mut inv = self.invoke(&self.scripts.publish);
+        inv.arg(digest).arg(self.ttl).arg(units.len());
+        for (desc, group) in units {
+            inv.arg(desc).arg(group.as_deref().unwrap_or(""));
+        }
+        let (what, have): (String, String) = inv
+            .invoke_async(&mut self.con)
+            .await
+            .map_err(|e| classify(&e))?;
+        match what.as_str() {
+            "created" => Ok(Published::Created),
+            "exists" => Ok(Published::Exists(have)),
+            other => Err(StoreError::Garbage(format!("publish answered {other:?}"))),
+        }
+    }
+
+    /// The stored plan's descriptors, in unit order (to name how another plan differs).
+    pub(crate) async fn descriptors(&mut self) -> Result<Vec<String>, StoreError> {
+        let key = self.key("units").to_owned();
+        let all: std::collections::HashMap<u32, String> = redis::cmd("HGETALL")
+            .arg(key)
+            .query_async(&mut self.con)
+            .await
+            .map_err(|e| classify(&e))?;
+        let mut v: Vec<(u32, String)> = all.into_iter().collect();
+        v.sort_by_key(|(i, _)| *i);
+        Ok(v.into_iter().map(|(_, d)| d).collect())
+    }
+
+    /// Take `unit` under a lease held by `holder`; `group` is its group and that group's `max`.
+    pub(crate) async fn claim(
+        &mut self,
+        unit: u32,
+        holder: &str,
+        group: Option<(&str, u32)>,
+    ) -> Result<Claim, StoreError> {
+        let (g, max) = group.unwrap_or(("", 0));
+        let answer: String = self
+            .invoke(&self.scripts.claim)
+            .arg(unit)
+            .arg(holder)
+            .arg(g)
+            .arg(max)
+            .arg(self.lease_ms)
+            .arg(self.ttl)
+            .invoke_async(&mut self.con)
+            .await
+            .map_err(|e| classify(&e))?;
+        match answer.as_str() {
+            "ok" => Ok(Claim::Mine),
+            "done" => Ok(Claim::Done),
+            "elsewhere" => Ok(Claim::Elsewhere),
+            "busy" => Ok(Claim::Busy),
+            other => Err(StoreError::Garbage(format!("claim answered {other:?}"))),
+        }
+    }
+
+    /// The holder's result for `unit`: true when it counts, false when it was kept aside as a
+    /// duplicate (the lease was lost).
+    pub(crate) async fn finish(
+        &mut self,
+        unit: u32,
+        holder: &str,
+        status: &str,
+        json: &str,
+        node: &str,
+    ) -> Result<bool, StoreError> {
+        let answer: String = self
+            .invoke(&self.scripts.finish)
+            .arg(unit)
+            .arg(holder)
+            .arg(status)
+            .arg(json)
+            .arg(node)
+            .arg(self.ttl)
+            .invoke_async(&mut self.con)
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(answer == "ok")
+    }
+
+    /// A unit that no machine took ends skipped; true when this call wrote it.
+    pub(crate) async fn skip(
+        &mut self,
+        unit: u32,
+        json: &str,
+        node: &str,
+    ) -> Result<bool, StoreError> {
+        let answer: String = self
+            .invoke(&self.scripts.skip)
+            .arg(unit)
+            .arg(json)
+            .arg(node)
+            .arg(self.ttl)
+            .invoke_async(&mut self.con)
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(answer == "ok")
+    }
+
+    /// Renew the leases `holder` has on `units`; returns how many it no longer holds.
+    pub(crate) async fn renew(&mut self, holder: &str, units: &[u32]) -> Result<u64, StoreError> {
+        let mut inv = self.invoke(&self.scripts.renew);
+        inv.arg(holder).arg(self.lease_ms).arg(self.ttl);
+        for u in units {
+            inv.arg(*u);
+        }
+        inv.invoke_async(&mut self.con)
+            .await
+            .map_err(|e| classify(&e))
+    }
+
+    /// Give back a unit `holder` claimed and will not run; true when it was still its.
+    pub(crate) async fn release(&mut self, unit: u32, holder: &str) -> Result<bool, StoreError> {
+        let answer: String = self
+            .invoke(&self.scripts.release)
+            .arg(unit)
+            .arg(holder)
+            .arg(self.ttl)
+            .invoke_async(&mut self.con)
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(answer == "ok")
+    }
+
+    /// Put every unit whose lease ran out back in the queue; returns how many.
+    pub(crate) async fn reap(&mut self) -> Result<u64, StoreError> {
+        self.invoke(&self.scripts.reap)
+            .arg(self.ttl)
+            .invoke_async(&mut self.con)
+            .await
+            .map_err(|e| classify(&e))
+    }
+
+    /// Every result that counted, by unit.
+    pub(crate) async fn results(&mut self) -> Result<Vec<(u32, String)>, StoreError> {
+        let key = self.key("result").to_owned();
+        let all: std::collections::HashMap<u32, String> = redis::cmd("HGETALL")
+            .arg(key)
+            .query_async(&mut self.con)
+            .await
+            .map_err(|e| classify(&e))?;
+        let mut v: Vec<(u32, String)> = all.into_iter().collect();
+        v.sort_by_key(|(i, _)| *i);
+        Ok(v)
+    }
+
+    /// The results that did not count (late results of lost leases).
+    pub(crate) async fn duplicates(&mut self) -> Result<Vec<String>, StoreError> {
+        let key = self.key("dups").to_owned();
+        redis::cmd("LRANGE")
+            .arg(key)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut self.con)
+            .await
+            .map_err(|e| classify(&e))
+    }
+
+    /// Units, those with a result, those under a lease.
+    pub(crate) async fn progress(&mut self) -> Result<Progress, StoreError> {
+        let (units, done, leased): (u64, u64, u64) = redis::pipe()
+            .cmd("HLEN")
+            .arg(self.key("units"))
+            .cmd("HLEN")
+            .arg(self.key("result"))
+            .cmd("ZCARD")
+            .arg(self.key("deadline"))
+            .query_async(&mut self.con)
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(Progress {
+            units,
+            done,
+            leased,
+        })
+    }
+
+    /// The server's clock and when each machine of the run was last seen (ms).
+    pub(crate) async fn liveness(&mut self) -> Result<(u64, Vec<u64>), StoreError> {
+        let key = self.key("nodes").to_owned();
+        let ((secs, micros), seen): ((u64, u64), Vec<u64>) = redis::pipe()
+            .cmd("TIME")
+            .cmd("HVALS")
+            .arg(key)
+            .query_async(&mut self.con)
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok((secs * 1000 + micros / 1000, seen))
+    }
+
+    /// The plan's digest, if a machine wrote one.
+    pub(crate) async fn digest(&mut self) -> Result<Option<String>, StoreError> {
+        let key = self.key("plan").to_owned();
+        redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut self.con)
+            .await
+            .map_err(|e| classify(&e))
+    }
+
+    /// A second connection for reading events: a blocking read must not hold up the claims.
+    pub(crate) async fn reader(&self) -> Result<Reader, StoreError> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(REQUEST_TIMEOUT))
+            .set_response_timeout(None);
+        let con = tokio::time::timeout(
+            REQUEST_TIMEOUT * 2,
+            self.client
+                .get_multiplexed_async_connection_with_config(&config),
+        )
+        .await
+        .map_err(|_| StoreError::Unreachable("timed out".into()))?
+        .map_err(|e| classify(&e))?;
+        Ok(Reader {
+            con,
+            key: self.key("events").to_owned(),
+            last: "0-0".to_owned(),
+        })
+    }
+}
+
+/// rustls needs its crypto chosen once per process; a second call is harmless.
+#[expect(
+    deprecated,
+    reason = "ring has no post-quantum key exchange; aws-lc-rs would need cmake to build"
+)]
+fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn with_url(e: &StoreError, target: &Target) -> StoreError {
+    let url = target.shown();
+    match e {
+        StoreError::Unreachable(t) => StoreError::Unreachable(format!("{url}: {t}")),
+        StoreError::Auth(t) => StoreError::Auth(format!("{url}: {t}")),
+        StoreError::Garbage(t) => StoreError::Garbage(format!("{url}: {t}")),
+    }
+}
+
+/// Reads the run's event stream from where it left off.
+pub(crate) struct Reader {
+    con: MultiplexedConnection,
+    key: String,
+    last: String,
+}
+
+impl Reader {
+    /// What happened since the last read, waiting up to `block` for something to.
+    pub(crate) async fn next(&mut self, block: Duration) -> Result<Vec<Happened>, StoreError> {
+        let reply: Value = tokio::time::timeout(
+            block + REQUEST_TIMEOUT,
+            redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(1000)
+                .arg("BLOCK")
+                .arg(block.as_millis() as u64)
+                .arg("STREAMS")
+                .arg(&self.key)
+                .arg(&self.last)
+                .query_async(&mut self.con),
+        )
+        .await
+        .map_err(|_| StoreError::Unreachable("reading events timed out".into()))?
+        .map_err(|e| classify(&e))?;
+        let (last, happened) = parse_xread(reply)?;
+        if let Some(last) = last {
+            self.last = last;
+        }
+        Ok(happened)
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// XREAD's answer (nil, or `[[key, [[id, [field, value, ...]], ...]]]`) as events, with the
+/// last id read.
+pub(crate) fn parse_xread(reply: Value) -> Result<(Option<String>, Vec<Happened>), StoreError> {
+    let odd = |what: &str| StoreError::Garbage(format!("reading events: {what}"));
+    let streams = match reply {
+        Value::Nil => return Ok((None, Vec::new())),
+        Value::Array(a) => a,
+        Value::Map(m) => m
+            .into_iter()
+            .map(|(k, v)| Value::Array(vec![k, v]))
+            .collect(),
+        other => return Err(odd(&format!("{other:?}"))),
+    };
+    let mut last = None;
+    let mut out = Vec::new();
+    for stream in streams {
+        let Value::Array(pair) = stream else {
+            return Err(odd("not a stream"));
+        };
+        let Some(Value::Array(entries)) = pair.into_iter().nth(1) else {
+            return Err(odd("no entries"));
+        };
+        for entry in entries {
+            let Value::Array(e) = entry else {
+                return Err(odd("not an entry"));
+            };
+            let mut e = e.into_iter();
+            let id = e
+                .next()
+                .as_ref()
+                .and_then(text)
+                .ok_or_else(|| odd("no id"))?;
+            let Some(Value::Array(fields)) = e.next() else {
+                return Err(odd("no fields"));
+            };
+            let mut get = std::collections::HashMap::new();
+            for kv in fields.chunks(2) {
+                if let [k, v] = kv {
+                    if let (Some(k), Some(v)) = (text(k), text(v)) {
+                        get.insert(k, v);
+                    }
+                }
+            }
+            let unit = get
+                .get("u")
+                .and_then(|u| u.parse().ok())
+                .ok_or_else(|| odd("an event without its unit"))?;
+            let field = |k: &str| get.get(k).cloned().unwrap_or_default();
+            match get.get("k").map(String::as_str) {
+                Some("end") => out.push(Happened::Ended {
+                    unit,
+                    status: field("s"),
+                    node: field("n"),
+                }),
+                Some("requeue") => out.push(Happened::Requeued {
+                    unit,
+                    holder: field("n"),
+                }),
+                _ => return Err(odd("an event of an unknown kind")),
+            }
+            last = Some(id);
+        }
+    }
+    Ok((last, out))
+}

@@ -1,0 +1,519 @@
+//! The queue's pure parts (URLs, run keys, node names, plan differences, the event stream's
+//! shape) and its store's atomic steps against a real `redis-server` started here on a free
+//! loopback port (`PTEST_TEST_REDIS`, else `redis-server` on the PATH; under CI a missing server
+//! fails the tests, elsewhere they say "skipped").
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use redis::Value;
+
+use super::store::{Claim, Happened, Published, Store, StoreError, parse_xread};
+use super::target::{Target, check_lease, check_ttl, node_name, redact, run_key};
+use super::{JoinError, Spec, digest, join};
+
+fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let m: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |k| m.get(k).cloned()
+}
+
+#[test]
+fn urls_are_checked_and_passwords_never_shown() {
+    assert_eq!(
+        Target::parse("redis://127.0.0.1:6379/2").unwrap(),
+        Target {
+            url: "redis://127.0.0.1:6379/2".into(),
+            tls: false
+        }
+    );
+    assert!(Target::parse("rediss://cache.example:6380").unwrap().tls);
+    assert!(Target::parse("redis://[::1]:6379").is_ok());
+    assert!(Target::parse("redis://localhost").is_ok());
+    for (bad, says) in [
+        (
+            "localhost:6379",
+            "expected redis://HOST:PORT[/DB] or rediss://HOST:PORT[/DB], got \"localhost:6379\"",
+        ),
+        ("http://h:1", "got a http:// URL (\"http://h:1\")"),
+        ("redis://", "\"redis://\" names no host"),
+        ("redis://h:99999", "has no valid port (\"99999\")"),
+        ("redis://h:0", "has no valid port (\"0\")"),
+        (
+            "redis://h:6379/x",
+            "the database \"x\" in \"redis://h:6379/x\" is not a number",
+        ),
+        (
+            "redis://:hunter2@h:x",
+            "\"redis://:***@h:x\" has no valid port (\"x\")",
+        ),
+    ] {
+        let e = Target::parse(bad).unwrap_err();
+        assert!(e.contains(says), "{bad}: {e}");
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+    assert_eq!(redact("redis://:s3cret@h:1/0"), "redis://:***@h:1/0");
+    assert_eq!(redact("redis://user:s3cret@h:1"), "redis://user:***@h:1");
+    assert_eq!(redact("rediss://tok@h"), "rediss://***@h");
+    assert_eq!(redact("redis://h:1"), "redis://h:1");
+    assert_eq!(
+        Target::parse("redis://u:pw@h:1").unwrap().shown(),
+        "redis://u:***@h:1"
+    );
+}
+
+#[test]
+fn the_run_key_comes_from_the_flag_then_the_ci_run() {
+    let none = env(&[]);
+    assert_eq!(
+        run_key(Some(("abc", "--queue-run")), &none).unwrap(),
+        ("abc".into(), "--queue-run".into())
+    );
+    assert_eq!(
+        run_key(Some((" ", "PTEST_QUEUE_RUN")), &none).unwrap_err(),
+        "PTEST_QUEUE_RUN: the queue's run id is empty"
+    );
+    let gh = env(&[
+        ("GITHUB_RUN_ID", "77"),
+        ("GITHUB_RUN_ATTEMPT", "2"),
+        ("CI_PIPELINE_ID", "9"),
+    ]);
+    assert_eq!(
+        run_key(None, &gh).unwrap(),
+        ("77-2".into(), "GITHUB_RUN_ID-GITHUB_RUN_ATTEMPT".into())
+    );
+    assert_eq!(
+        run_key(None, &env(&[("GITHUB_RUN_ID", "77")])).unwrap().0,
+        "77-1"
+    );
+    assert_eq!(
+        run_key(None, &env(&[("CI_PIPELINE_ID", "9")])).unwrap(),
+        ("9".into(), "CI_PIPELINE_ID".into())
+    );
+    assert_eq!(
+        run_key(None, &env(&[("CIRCLE_WORKFLOW_ID", "w")]))
+            .unwrap()
+            .1,
+        "CIRCLE_WORKFLOW_ID"
+    );
+    assert_eq!(
+        run_key(None, &env(&[("BUILDKITE_BUILD_ID", "b")]))
+            .unwrap()
+            .1,
+        "BUILDKITE_BUILD_ID"
+    );
+    let e = run_key(None, &none).unwrap_err();
+    assert!(e.contains("give --queue-run ID or PTEST_QUEUE_RUN"), "{e}");
+    assert!(e.contains("GITHUB_RUN_ID, CI_PIPELINE_ID"), "{e}");
+}
+
+#[test]
+fn a_machine_is_named_by_its_job_else_its_host() {
+    assert_eq!(node_name(&env(&[]), Some("box".into())), "box");
+    assert_eq!(node_name(&env(&[]), None), "localhost");
+    assert_eq!(
+        node_name(&env(&[("GITHUB_JOB", "test")]), Some("box".into())),
+        "test"
+    );
+    assert_eq!(
+        node_name(
+            &env(&[("CI_JOB_NAME", "rspec"), ("CI_NODE_INDEX", "3")]),
+            None
+        ),
+        "rspec#3"
+    );
+    assert_eq!(
+        node_name(
+            &env(&[("GITHUB_JOB", "test"), ("RUNNER_NAME", "GitHub Actions 7")]),
+            None
+        ),
+        "test@GitHub Actions 7"
+    );
+}
+
+#[test]
+fn leases_and_lifetimes_have_bounds() {
+    assert!(check_lease(Duration::from_secs(30)).is_ok());
+    assert!(
+        check_lease(Duration::from_millis(100))
+            .unwrap_err()
+            .contains("too short")
+    );
+    assert!(
+        check_ttl(Duration::from_secs(5))
+            .unwrap_err()
+            .contains("too short")
+    );
+    assert!(check_ttl(Duration::from_secs(3600)).is_ok());
+}
+
+fn desc(name: &str, cmd: &str) -> (String, Option<String>) {
+    (
+        serde_json::json!({ "name": name, "cmd": { "sh": cmd }, "phase": "default" }).to_string(),
+        None,
+    )
+}
+
+#[test]
+fn the_first_difference_between_plans_is_named() {
+    let theirs: Vec<String> = [desc("a", "true"), desc("b", "true")]
+        .into_iter()
+        .map(|(d, _)| d)
+        .collect();
+    assert_eq!(
+        digest::difference(
+            &theirs,
+            &[desc("a", "true"), desc("b", "true"), desc("c", "x")]
+        ),
+        "suite \"c\" is in this machine's plan but not in the queue's"
+    );
+    assert_eq!(
+        digest::difference(&theirs, &[desc("a", "true")]),
+        "suite \"b\" is in the queue's plan but not in this machine's"
+    );
+    assert_eq!(
+        digest::difference(&theirs, &[desc("a", "true"), desc("b", "false")]),
+        "suite \"b\": cmd differs (the queue's: {\"sh\":\"true\"}; this machine's: {\"sh\":\"false\"})"
+    );
+    assert!(
+        digest::difference(&theirs, &[desc("b", "true"), desc("a", "true")])
+            .starts_with("the suites come in another order")
+    );
+}
+
+#[test]
+fn the_event_stream_reads_as_ends_and_requeues() {
+    let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+    let entry = |id: &str, fields: &[&str]| {
+        Value::Array(vec![
+            bulk(id),
+            Value::Array(fields.iter().map(|f| bulk(f)).collect()),
+        ])
+    };
+    let reply = Value::Array(vec![Value::Array(vec![
+        bulk("ptest:{r}:events"),
+        Value::Array(vec![
+            entry("1-0", &["k", "end", "u", "3", "s", "passed", "n", "m1"]),
+            entry("2-0", &["k", "requeue", "u", "4", "n", "m2/1/x"]),
+        ]),
+    ])]);
+    let (last, happened) = parse_xread(reply).unwrap();
+    assert_eq!(last.as_deref(), Some("2-0"));
+    assert_eq!(
+        happened,
+        vec![
+            Happened::Ended {
+                unit: 3,
+                status: "passed".into(),
+                node: "m1".into()
+            },
+            Happened::Requeued {
+                unit: 4,
+                holder: "m2/1/x".into()
+            }
+        ]
+    );
+    assert_eq!(parse_xread(Value::Nil).unwrap(), (None, Vec::new()));
+    let odd = parse_xread(Value::Int(3)).unwrap_err();
+    assert!(matches!(odd, StoreError::Garbage(_)), "{odd:?}");
+    let no_unit = Value::Array(vec![Value::Array(vec![
+        bulk("k"),
+        Value::Array(vec![entry("1-0", &["k", "end"])]),
+    ])]);
+    assert!(parse_xread(no_unit).is_err());
+}
+
+/// A `redis-server` of this test's own, on a free loopback port, stopped when dropped.
+pub(crate) struct Redis {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Redis {
+    /// Start one, or `None` (after saying why) when there is no redis-server and CI is not set.
+    pub(crate) fn start(args: &[&str]) -> Option<Redis> {
+        let bin = std::env::var_os("PTEST_TEST_REDIS").unwrap_or_else(|| "redis-server".into());
+        let dir = tempfile::tempdir().unwrap();
+        for _ in 0..20 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let child = Command::new(&bin)
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                ])
+                .args(["--appendonly", "no", "--dir"])
+                .arg(dir.path())
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn();
+            let Ok(mut child) = child else {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "no redis-server: set PTEST_TEST_REDIS or run .ci/run (it installs it)"
+                );
+                eprintln!("skipped: no redis-server (set PTEST_TEST_REDIS)");
+                return None;
+            };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // the port was taken meanwhile: another one
+                }
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Some(Redis {
+                        child,
+                        port,
+                        _dir: dir,
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("redis-server did not start");
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn store(url: &str, run: &str, lease: Duration) -> Store {
+    Store::connect(
+        &Target::parse(url).unwrap(),
+        run,
+        lease,
+        Duration::from_secs(3600),
+    )
+    .await
+    .unwrap()
+}
+
+#[test]
+fn units_are_taken_once_groups_hold_across_machines_and_only_the_holder_counts() {
+    let Some(redis) = Redis::start(&[]) else {
+        return;
+    };
+    rt().block_on(async {
+        let lease = Duration::from_secs(60);
+        let mut a = store(&redis.url(), "r1", lease).await;
+        let mut b = store(&redis.url(), "r1", lease).await;
+        let units = vec![
+            desc("u0", "x"),
+            ("{}".to_owned(), Some("g".to_owned())),
+            ("{}".to_owned(), Some("g".to_owned())),
+        ];
+        assert_eq!(a.publish("d1", &units).await.unwrap(), Published::Created);
+        assert_eq!(
+            b.publish("d2", &units).await.unwrap(),
+            Published::Exists("d1".into())
+        );
+        assert_eq!(b.descriptors().await.unwrap().len(), 3);
+        // One machine gets a unit; the other is told it is elsewhere.
+        assert_eq!(a.claim(0, "A", None).await.unwrap(), Claim::Mine);
+        assert_eq!(b.claim(0, "B", None).await.unwrap(), Claim::Elsewhere);
+        // A group of max 1 across machines.
+        assert_eq!(a.claim(1, "A", Some(("g", 1))).await.unwrap(), Claim::Mine);
+        assert_eq!(b.claim(2, "B", Some(("g", 1))).await.unwrap(), Claim::Busy);
+        // Only the holder's result counts; another's is a duplicate.
+        assert!(
+            !b.finish(1, "B", "passed", "{\"by\":\"B\"}", "mB")
+                .await
+                .unwrap()
+        );
+        assert!(
+            a.finish(1, "A", "passed", "{\"by\":\"A\"}", "mA")
+                .await
+                .unwrap()
+        );
+        assert_eq!(b.claim(2, "B", Some(("g", 1))).await.unwrap(), Claim::Mine);
+        assert_eq!(b.claim(1, "B", Some(("g", 1))).await.unwrap(), Claim::Done);
+        // A skip is written once, and never over a taken unit.
+        assert!(!a.skip(2, "{}", "mA").await.unwrap());
+        assert!(
+            b.finish(2, "B", "failed", "{\"by\":\"B\"}", "mB")
+                .await
+                .unwrap()
+        );
+        assert!(
+            a.finish(0, "A", "passed", "{\"by\":\"A\"}", "mA")
+                .await
+                .unwrap()
+        );
+        let results = a.results().await.unwrap();
+        assert_eq!(
+            results
+                .iter()
+                .map(|(u, j)| (*u, j.as_str()))
+                .collect::<Vec<_>>(),
+            vec![
+                (0, "{\"by\":\"A\"}"),
+                (1, "{\"by\":\"A\"}"),
+                (2, "{\"by\":\"B\"}")
+            ]
+        );
+        assert_eq!(a.duplicates().await.unwrap(), vec!["{\"by\":\"B\"}"]);
+        let p = a.progress().await.unwrap();
+        assert_eq!((p.units, p.done, p.leased), (3, 3, 0));
+        // Every event, in order, for a reader that starts at the beginning.
+        let mut r = a.reader().await.unwrap();
+        let seen = r.next(Duration::from_millis(100)).await.unwrap();
+        assert_eq!(
+            seen.iter()
+                .map(|h| match h {
+                    Happened::Ended { unit, status, .. } => format!("{unit}:{status}"),
+                    Happened::Requeued { unit, .. } => format!("{unit}:requeue"),
+                })
+                .collect::<Vec<_>>(),
+            ["1:passed", "2:failed", "0:passed"]
+        );
+        assert!(r.next(Duration::from_millis(50)).await.unwrap().is_empty());
+    });
+}
+
+#[test]
+fn a_lease_not_renewed_goes_back_to_the_queue_and_a_late_result_is_a_duplicate() {
+    let Some(redis) = Redis::start(&[]) else {
+        return;
+    };
+    rt().block_on(async {
+        let lease = Duration::from_millis(300);
+        let mut a = store(&redis.url(), "r2", lease).await;
+        let mut b = store(&redis.url(), "r2", lease).await;
+        let units = vec![("{}".to_owned(), Some("g".to_owned())), desc("u1", "x")];
+        a.publish("d", &units).await.unwrap();
+        assert_eq!(a.claim(0, "A", Some(("g", 1))).await.unwrap(), Claim::Mine);
+        assert_eq!(a.claim(1, "A", None).await.unwrap(), Claim::Mine);
+        // A renews unit 1 only; unit 0's lease runs out.
+        let mut r = b.reader().await.unwrap();
+        let until = Instant::now() + Duration::from_millis(600);
+        while Instant::now() < until {
+            assert_eq!(a.renew("A", &[1]).await.unwrap(), 0);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(b.reap().await.unwrap(), 1);
+        let seen = r.next(Duration::from_millis(100)).await.unwrap();
+        assert_eq!(
+            seen,
+            vec![Happened::Requeued {
+                unit: 0,
+                holder: "A".into()
+            }]
+        );
+        // The group's place came back with it.
+        assert_eq!(b.claim(0, "B", Some(("g", 1))).await.unwrap(), Claim::Mine);
+        assert_eq!(a.renew("A", &[0, 1]).await.unwrap(), 1);
+        assert!(!a.finish(0, "A", "passed", "late", "mA").await.unwrap());
+        assert!(b.finish(0, "B", "passed", "holder", "mB").await.unwrap());
+        assert_eq!(b.results().await.unwrap(), vec![(0, "holder".to_owned())]);
+        assert_eq!(b.duplicates().await.unwrap(), vec!["late"]);
+        // Unit 1 was renewed all along: still A's.
+        assert_eq!(b.claim(1, "B", None).await.unwrap(), Claim::Elsewhere);
+    });
+}
+
+#[test]
+fn a_wrong_password_an_unreachable_store_and_a_stranger_are_told_apart() {
+    let Some(redis) = Redis::start(&["--requirepass", "s3cret"]) else {
+        return;
+    };
+    rt().block_on(async {
+        let lease = Duration::from_secs(30);
+        let ttl = Duration::from_secs(3600);
+        let wrong = Target::parse(&format!("redis://:nope@127.0.0.1:{}", redis.port)).unwrap();
+        let e = Store::connect(&wrong, "r", lease, ttl).await.err().unwrap();
+        assert!(matches!(e, StoreError::Auth(_)), "{e:?}");
+        assert!(!e.to_string().contains("nope"), "{e}");
+        let none = Target::parse(&redis.url()).unwrap();
+        let e = Store::connect(&none, "r", lease, ttl).await.err().unwrap();
+        assert!(matches!(e, StoreError::Auth(_)), "{e:?}");
+        let right = Target::parse(&format!("redis://:s3cret@127.0.0.1:{}", redis.port)).unwrap();
+        assert!(Store::connect(&right, "r", lease, ttl).await.is_ok());
+
+        // Nothing listens: refused at once.
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = free.local_addr().unwrap().port();
+        drop(free);
+        let gone = Target::parse(&format!("redis://127.0.0.1:{port}")).unwrap();
+        let e = Store::connect(&gone, "r", lease, ttl).await.err().unwrap();
+        assert!(matches!(e, StoreError::Unreachable(_)), "{e:?}");
+
+        // Something that is not Redis answers.
+        let stranger = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = stranger.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            for mut c in stranger.incoming().flatten().take(1) {
+                let mut buf = [0u8; 256];
+                let _ = c.read(&mut buf);
+                let _ = c.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+            }
+        });
+        let odd = Target::parse(&format!("redis://127.0.0.1:{port}")).unwrap();
+        let e = Store::connect(&odd, "r", lease, ttl).await.err().unwrap();
+        assert!(
+            matches!(e, StoreError::Garbage(_) | StoreError::Unreachable(_)),
+            "{e:?}"
+        );
+    });
+}
+
+#[test]
+fn a_machine_with_another_plan_is_refused_naming_the_difference() {
+    let Some(redis) = Redis::start(&[]) else {
+        return;
+    };
+    let spec = Spec {
+        target: Target::parse(&redis.url()).unwrap(),
+        run: "r3".into(),
+        run_source: "--queue-run".into(),
+        lease: Duration::from_secs(30),
+        ttl: Duration::from_secs(3600),
+        node: "m".into(),
+    };
+    let one = crate::plan::tests::plan(
+        "ptest.suite { name = 'a', cmd = 'true' }\nptest.suite { name = 'b', cmd = 'true', depends_on = { 'a' } }",
+    );
+    let other = crate::plan::tests::plan(
+        "ptest.suite { name = 'a', cmd = 'true' }\nptest.suite { name = 'b', cmd = 'false', depends_on = { 'a' } }",
+    );
+    rt().block_on(async {
+        assert!(join(&spec, &one).await.unwrap().created);
+        assert!(!join(&spec, &one).await.unwrap().created);
+        match join(&spec, &other).await.err().unwrap() {
+            JoinError::Differs(d) => assert_eq!(
+                d,
+                "suite \"b\": cmd differs (the queue's: {\"sh\":\"true\"}; this machine's: {\"sh\":\"false\"})"
+            ),
+            e @ JoinError::Store(_) => panic!("{e:?}"),
+        }
+    });
+}
