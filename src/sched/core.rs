@@ -1561,4 +1561,6 @@ pub(crate) fn no_logs(plan: &Plan) -> Vec<PathBuf> {
 }
 
 #[cfg(test)]
+mod shared_tests;
+#[cfg(test)]
 mod tests;
