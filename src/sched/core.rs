@@ -1119,6 +1119,9 @@ impl<'p> Core<'p> {
         let s = self.plan.suite(id);
         self.phase_open[s.phase.index()] -= 1;
         self.results[id.index()] = Some(result);
+        if here {
+            self.out.push(Command::Finished(id));
+        }
         // DESIGN §11: a service no suite left needs is stopped.
         for &n in &s.needs {
             let left = &mut self.needers_left[n.index()];
@@ -1126,9 +1129,6 @@ impl<'p> Core<'p> {
             if *left == 0 {
                 self.stop_service(n);
             }
-        }
-        if here {
-            self.out.push(Command::Finished(id));
         }
         // A group's place may have come free on some machine.
         for b in std::mem::take(&mut self.busy) {

@@ -102,6 +102,7 @@ fn random_plan(rng: &mut fastrand::Rng, n: usize, workers: u32) -> Plan {
             enabled: true,
             batch: None,
             part: None,
+            needs: Vec::new(),
         });
     }
     plan_from(d)
@@ -188,6 +189,9 @@ impl Host for NoHost {
     }
     fn judge(&mut self, _: usize, _: &AttemptView<'_>) -> Result<bool, String> {
         Ok(false)
+    }
+    fn service_note(&mut self, _: SuiteId, _: &ServiceFailure, _: bool) -> Option<(u64, u64)> {
+        None
     }
 }
 
@@ -421,6 +425,7 @@ impl Fleet<'_> {
                             cpu_time: None,
                             output: (0, 0),
                             testcases: None,
+                            exports: Vec::new(),
                         }),
                     );
                 }
@@ -611,6 +616,7 @@ fn the_machines_share_the_work_and_end_together() {
             enabled: true,
             batch: None,
             part: None,
+            needs: Vec::new(),
         });
     }
     let plan = plan_from(d);
