@@ -1,0 +1,380 @@
+#!/usr/bin/env python3
+"""The queue (DESIGN §10) against static shards. N machines are simulated as N ptest processes
+started on one host, each in a folder of its own holding the same config and history (as a CI
+restores one cache on every machine), sharing one real redis-server on loopback. The suites
+sleep, so the two cores are not the limit.
+
+    python3 tests/bench/queue.py noise [-r 5]     # 200 W2-like suites, noise, skew, a slow
+                                                  # machine: queue and static shards at N = 4, 8
+    python3 tests/bench/queue.py kill [-r 3]      # N = 4, one machine SIGKILLed mid-run
+    python3 tests/bench/queue.py cost [-r 3]      # 1,000 zero-length suites over 4 machines;
+                                                  # Redis memory for a 10,000-unit run
+    python3 tests/bench/queue.py dag [-r 3]       # a 50-suite chain/fan-in over 4 machines
+
+Targets (issue 27):
+- noise: each suite's time x lognormal(sigma 0.3) around its history, machine k starts up to
+  20 % of its share late, one machine 30 % slower: the queue's makespan <= 1.05x the fluid lower
+  bound at N = 4 and 8, and below static shards' in the same rounds (median of >= 5 rounds).
+- kill: every unit ends exactly once in the merged report, and the makespan grows by no more
+  than the lost machine's leased work plus one lease timeout.
+- cost: per-unit coordination cost on loopback <= 2 ms against the same run as static shards;
+  Redis memory for a 10,000-unit run <= 20 MB.
+- dag: finishes within 1.05x its critical path plus per-unit cost, no dependent starting before
+  its dependency ended anywhere.
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import gen_config  # noqa: E402
+
+ROOT = HERE.parents[1]
+WORK = ROOT / "target" / "bench-queue"
+WORKERS = 2
+
+
+def ptest_binary():
+    """The release build of this checkout (or PTEST_BIN, a binary to measure instead)."""
+    if os.environ.get("PTEST_BIN"):
+        return os.environ["PTEST_BIN"]
+    subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
+    return str(ROOT / "target" / "release" / "ptest")
+
+
+def clean_env(**extra):
+    env = dict(os.environ)
+    for k in ["CI", "GITHUB_ACTIONS", "PTEST_SHARD", "PTEST_SHARD_TOTAL", "PTEST_WORKERS",
+              "CI_NODE_INDEX", "CI_NODE_TOTAL", "PTEST_HISTORY", "PTEST_QUEUE", "PTEST_QUEUE_RUN",
+              "GITHUB_JOB", "CIRCLE_JOB", "BUILDKITE_LABEL"]:
+        env.pop(k, None)
+    env.update(extra)
+    return env
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Redis:
+    def __init__(self):
+        self.port = free_port()
+        binary = os.environ.get("PTEST_TEST_REDIS", "redis-server")
+        self.proc = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1",
+                                      "--save", "", "--appendonly", "no"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(500):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.1).close()
+                return
+            except OSError:
+                time.sleep(0.01)
+        raise SystemExit("redis-server did not start")
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}"
+
+    def used_memory(self):
+        """INFO memory's used_memory, in bytes (RESP by hand: no client library needed)."""
+        with socket.create_connection(("127.0.0.1", self.port)) as s:
+            s.sendall(b"INFO memory\r\n")
+            data = b""
+            while b"used_memory:" not in data or not data.endswith(b"\r\n"):
+                data += s.recv(65536)
+        for line in data.decode().splitlines():
+            if line.startswith("used_memory:"):
+                return int(line.split(":")[1])
+        raise SystemExit("no used_memory")
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+SLEEP_SH = 'exec sleep "$(awk "BEGIN { print $1 * ${SLOW:-1} }")"\n'
+
+
+def workload(folder, secs, noise, names=None):
+    """A config of sleeps (`secs` with `noise` applied) and a history of `secs` in `folder`."""
+    shutil.rmtree(folder, ignore_errors=True)
+    gen_config.w2_like(str(folder), len(secs), 0, WORKERS)  # the history's shape
+    script = WORK / "sleep.sh"
+    script.write_text(SLEEP_SH)
+    lines = [f"ptest.config {{ workers = {WORKERS} }}"]
+    for i, (s, n) in enumerate(zip(secs, noise)):
+        lines.append(f'ptest.suite {{ name = "s{i:03d}", cmd = {{ "sh", "{script}", "{s * n:.3f}" }} }}')
+    (folder / "ptest.lua").write_text("\n".join(lines) + "\n")
+    rows = []
+    for i, s in enumerate(secs):
+        runs = ",".join(f'[{1764600000 + k},"passed",{s},1]' for k in range(5))
+        rows.append(f'"s{i:03d}":{{"runs":[{runs}]}}')
+    hist = folder / ".ptest" / "history.json"
+    text = hist.read_text()
+    head = text.split('"suites"')[0]
+    hist.write_text(head + '"suites":{\n' + ",\n".join(rows) + "\n}}\n")
+
+
+def start_machine(ptest, folder, k, n, mode, url=None, run=None, slow=1.0, extra=()):
+    args = [ptest, "-q", "--log-dir", "logs"]
+    if mode == "queue":
+        args += ["--queue", url, "--queue-run", run]
+    else:
+        args += ["--shard", f"{k}/{n}"]
+    env = clean_env(SLOW=str(slow), CI_JOB_NAME=f"m{k}")
+    return subprocess.Popen(args + list(extra), cwd=folder, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def ends(folder):
+    r = json.loads((folder / "logs" / "test-report.json").read_text())
+    return r["suites"]
+
+
+def fluid_bound(work, longest, n, skews, speeds):
+    """The least T with sum_k W * speed_k * (T - skew_k)+ >= work; at least the longest suite."""
+    lo, hi = 0.0, work + max(skews) + 100
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        cap = sum(WORKERS * sp * max(0.0, mid - sk) for sk, sp in zip(skews, speeds))
+        if cap >= work:
+            hi = mid
+        else:
+            lo = mid
+    return max(hi, longest / max(speeds) + min(skews))
+
+
+def one_round(ptest, mode, n, seed, redis):
+    rnd = random.Random(seed)
+    secs = gen_config.w2_durations(200, 7)
+    noise = [rnd.lognormvariate(0, 0.3) for _ in secs]
+    share = sum(secs) / n / WORKERS
+    skews = [rnd.uniform(0, 0.2 * share) for _ in range(n)]
+    slow_one = rnd.randrange(n)
+    speeds = [1 / 1.3 if k == slow_one else 1.0 for k in range(n)]
+    run = f"noise-{n}-{seed}-{time.time_ns()}"
+    folders = []
+    for k in range(n):
+        f = WORK / f"m{k + 1}"
+        workload(f, secs, noise)
+        folders.append(f)
+    procs = [None] * n
+    t0 = time.time()
+    order = sorted(range(n), key=lambda k: skews[k])
+    for k in order:
+        delay = t0 + skews[k] - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        procs[k] = start_machine(ptest, folders[k], k + 1, n, mode, redis.url, run,
+                                 slow=1.3 if k == slow_one else 1.0)
+    for p in procs:
+        p.wait()
+    last = 0.0
+    count = 0
+    for f in folders:
+        for s in ends(f):
+            if s.get("end_time"):
+                last = max(last, s["end_time"])
+                count += 1
+    work = sum(s * x for s, x in zip(secs, noise))
+    bound = fluid_bound(work, max(s * x for s, x in zip(secs, noise)), n, skews, speeds)
+    return last - t0, bound, count
+
+
+def noise_mode(ptest, rounds):
+    redis = Redis()
+    print(f"### noise: 200 W2-like suites, sigma 0.3 noise, skew <= 20 % of a share, one machine "
+          f"30 % slower; {WORKERS} workers a machine; load {os.getloadavg()[0]:.1f}\n")
+    print("| N | mode | makespan (median) | / fluid bound (median, worst) | rounds |")
+    print("|---|---|---|---|---|")
+    for n in (4, 8):
+        rows = {"static": [], "queue": []}
+        for r in range(rounds):
+            for mode in (("static", "queue") if r % 2 == 0 else ("queue", "static")):
+                wall, bound, count = one_round(ptest, mode, n, 100 + r, redis)
+                assert count == 200, f"{mode} ran {count} suites"
+                rows[mode].append((wall, wall / bound))
+        for mode in ("static", "queue"):
+            ratios = [x[1] for x in rows[mode]]
+            print(f"| {n} | {mode} | {statistics.median(x[0] for x in rows[mode]):.2f} s | "
+                  f"{statistics.median(ratios):.3f} ({max(ratios):.3f}) | {rounds} |")
+        wins = sum(q[0] < s[0] for q, s in zip(rows["queue"], rows["static"]))
+        print(f"| {n} | queue below static | {wins} of {rounds} rounds | | |")
+    redis.stop()
+
+
+def kill_mode(ptest, rounds):
+    redis = Redis()
+    n = 4
+    lease = 2.0
+    print(f"### kill: N = {n}, one machine SIGKILLed at 40 % of the run, lease {lease:.0f} s; "
+          f"load {os.getloadavg()[0]:.1f}\n")
+    print("| round | makespan | without the kill | growth | bound (leased work + lease) | "
+          "every unit once |")
+    print("|---|---|---|---|---|---|")
+    secs = gen_config.w2_durations(200, 7)
+    for r in range(rounds):
+        results = {}
+        for killed in (False, True):
+            run = f"kill-{r}-{killed}-{time.time_ns()}"
+            folders = []
+            for k in range(n):
+                f = WORK / f"m{k + 1}"
+                workload(f, secs, [1.0] * len(secs))
+                folders.append(f)
+            sup = subprocess.Popen([ptest, "merge", "--queue", redis.url, "--queue-run", run,
+                                    "--wait", "--queue-lease", f"{lease}s", "-o",
+                                    str(WORK / "merged.json")], env=clean_env(),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            t0 = time.time()
+            procs = [start_machine(ptest, f, k + 1, n, "queue", redis.url, run,
+                                   extra=("--queue-lease", f"{lease}s"))
+                     for k, f in enumerate(folders)]
+            leased = 0.0
+            if killed:
+                time.sleep(0.4 * sum(secs) / n / WORKERS)
+                # What the victim holds: its probes' sleeps still running (from its log dir's
+                # attempts is not known outside; count the suites it started and did not end).
+                procs[1].send_signal(signal.SIGKILL)
+                procs[1].wait()
+            for p in procs:
+                p.wait()
+            sup.wait()
+            merged = json.loads((WORK / "merged.json").read_text())
+            names = [s["name"] for s in merged["suites"]]
+            once = len(names) == len(set(names)) == 200 and all(
+                s["status"] == "passed" for s in merged["suites"])
+            last = max(s["end_time"] for s in merged["suites"])
+            if killed:
+                # The victim's leased work: the longest units it could hold (W at once).
+                leased = sum(sorted(secs)[-WORKERS:])
+            results[killed] = (last - t0, once, leased)
+        growth = results[True][0] - results[False][0]
+        bound = results[True][2] + lease
+        print(f"| {r + 1} | {results[True][0]:.2f} s | {results[False][0]:.2f} s | "
+              f"{growth:+.2f} s | {bound:.2f} s | {results[True][1] and results[False][1]} |")
+    redis.stop()
+
+
+def zero_config(folder, count):
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    lines = [f"ptest.config {{ workers = {WORKERS} }}"]
+    lines.append(f'for i = 1, {count} do ptest.suite {{ name = string.format("z%05d", i), '
+                 f'cmd = {{ "true" }} }} end')
+    (folder / "ptest.lua").write_text("\n".join(lines) + "\n")
+
+
+def cost_mode(ptest, rounds):
+    redis = Redis()
+    n = 4
+    print(f"### cost: 1,000 zero-length suites over {n} machines of {WORKERS} workers; "
+          f"load {os.getloadavg()[0]:.1f}\n")
+    print("| round | static wall | queue wall | extra per unit (wall x slots / units) |")
+    print("|---|---|---|---|")
+    per = []
+    for r in range(rounds):
+        walls = {}
+        for mode in (("static", "queue") if r % 2 == 0 else ("queue", "static")):
+            run = f"cost-{r}-{time.time_ns()}"
+            folders = []
+            for k in range(n):
+                f = WORK / f"m{k + 1}"
+                zero_config(f, 1000)
+                folders.append(f)
+            t0 = time.time()
+            procs = [start_machine(ptest, f, k + 1, n, mode, redis.url, run, extra=("--no-history",))
+                     for k, f in enumerate(folders)]
+            for p in procs:
+                p.wait()
+            walls[mode] = time.time() - t0
+        extra = (walls["queue"] - walls["static"]) * n * WORKERS / 1000
+        per.append(extra)
+        print(f"| {r + 1} | {walls['static']:.2f} s | {walls['queue']:.2f} s | "
+              f"{extra * 1000:.2f} ms |")
+    print(f"\nmedian extra per unit: {statistics.median(per) * 1000:.2f} ms\n")
+    base = redis.used_memory()
+    run = f"mem-{time.time_ns()}"
+    folders = []
+    for k in range(n):
+        f = WORK / f"m{k + 1}"
+        zero_config(f, 10000)
+        folders.append(f)
+    procs = [start_machine(ptest, f, k + 1, n, "queue", redis.url, run, extra=("--no-history",))
+             for k, f in enumerate(folders)]
+    for p in procs:
+        p.wait()
+    used = redis.used_memory() - base
+    print(f"Redis memory for a 10,000-unit run (plan, results, events): {used / 1e6:.1f} MB")
+    redis.stop()
+
+
+def dag_mode(ptest, rounds):
+    redis = Redis()
+    n = 4
+    layers, width, secs = 10, 5, 0.2
+    print(f"### dag: {layers} layers of {width} suites of {secs} s, each depending on every suite "
+          f"of the layer before, over {n} machines; load {os.getloadavg()[0]:.1f}\n")
+    print("| round | makespan | critical path | ratio | order held across machines |")
+    print("|---|---|---|---|---|")
+    for r in range(rounds):
+        run = f"dag-{r}-{time.time_ns()}"
+        folders = []
+        for k in range(n):
+            f = WORK / f"m{k + 1}"
+            shutil.rmtree(f, ignore_errors=True)
+            f.mkdir(parents=True)
+            lines = [f"ptest.config {{ workers = {WORKERS} }}"]
+            for layer in range(layers):
+                for i in range(width):
+                    deps = ", ".join(f'"l{layer - 1}-{j}"' for j in range(width)) if layer else ""
+                    lines.append(f'ptest.suite {{ name = "l{layer}-{i}", cmd = "sleep {secs}", '
+                                 f'depends_on = {{ {deps} }} }}')
+            (f / "ptest.lua").write_text("\n".join(lines) + "\n")
+            folders.append(f)
+        t0 = time.time()
+        procs = [start_machine(ptest, f, k + 1, n, "queue", redis.url, run, extra=("--no-history",))
+                 for k, f in enumerate(folders)]
+        for p in procs:
+            p.wait()
+        spans = {}
+        for f in folders:
+            for s in ends(f):
+                if s.get("start_time"):
+                    spans[s["name"]] = (s["start_time"], s["end_time"])
+        held = len(spans) == layers * width and all(
+            spans[f"l{layer - 1}-{j}"][1] <= spans[f"l{layer}-{i}"][0]
+            for layer in range(1, layers) for i in range(width) for j in range(width))
+        first = min(s[0] for s in spans.values())
+        last = max(s[1] for s in spans.values())
+        cp = layers * secs
+        print(f"| {r + 1} | {last - first:.2f} s | {cp:.2f} s | {(last - first) / cp:.3f} | {held} |")
+    redis.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode", choices=["noise", "kill", "cost", "dag"])
+    ap.add_argument("-r", "--rounds", type=int, default=5)
+    a = ap.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    ptest = ptest_binary()
+    print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}\n")
+    {"noise": noise_mode, "kill": kill_mode, "cost": cost_mode, "dag": dag_mode}[a.mode](ptest, a.rounds)
+
+
+if __name__ == "__main__":
+    main()
