@@ -29,7 +29,7 @@ import os
 import random
 import shutil
 import signal
-import socket
+import socket  # before the bench folder is on the path: it holds a socket.py of its own
 import statistics
 import subprocess
 import sys
