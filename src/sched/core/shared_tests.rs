@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::*;
-use crate::plan::build::{Inputs, build};
 use crate::plan::decl::{Declarations, GroupDecl, PhaseDecl, SuiteDecl, WorkersDecl};
+use crate::plan::tests::{Inputs, build};
 use crate::settings::{Overrides, Selection};
 
 fn plan_from(d: Declarations) -> Plan {
@@ -79,7 +79,7 @@ fn random_plan(rng: &mut fastrand::Rng, n: usize, workers: u32) -> Plan {
         d.suites.push(SuiteDecl {
             origin: origin(),
             name: format!("s{i}"),
-            cmd: crate::exec::CommandLine::Shell("true".into()),
+            cmd: crate::command::CommandLine::Shell("true".into()),
             description: None,
             category: "default".into(),
             tags: Vec::new(),
@@ -184,6 +184,10 @@ impl Host for NoHost {
     }
     fn limiter_waited(&mut self, _: LimiterId, _: Duration) {}
     fn limiter_release(&mut self, _: LimiterId) {}
+    fn limiter_acquire(&mut self, _: LimiterId, _: u32, _: Instant) -> Result<(), super::Refusal> {
+        Ok(())
+    }
+    fn limiter_throttled(&mut self, _: LimiterId, _: Option<Duration>, _: Instant) {}
     fn output(&mut self, _: SuiteId, _: (u64, u64)) -> Vec<u8> {
         Vec::new()
     }
@@ -597,7 +601,7 @@ fn the_machines_share_the_work_and_end_together() {
         d.suites.push(SuiteDecl {
             origin: origin(),
             name: format!("u{i}"),
-            cmd: crate::exec::CommandLine::Shell("true".into()),
+            cmd: crate::command::CommandLine::Shell("true".into()),
             description: None,
             category: "default".into(),
             tags: Vec::new(),
