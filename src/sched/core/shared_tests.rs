@@ -103,6 +103,7 @@ fn random_plan(rng: &mut fastrand::Rng, n: usize, workers: u32) -> Plan {
             batch: None,
             part: None,
             needs: Vec::new(),
+            select: false,
         });
     }
     plan_from(d)
@@ -621,6 +622,7 @@ fn the_machines_share_the_work_and_end_together() {
             batch: None,
             part: None,
             needs: Vec::new(),
+            select: false,
         });
     }
     let plan = plan_from(d);
