@@ -135,6 +135,9 @@ pub(crate) struct MergeArgs {
     /// With --queue: a machine not seen for this long is gone [default: 30s]
     #[arg(long, value_name = "DUR", value_parser = parse_duration, requires = "queue")]
     pub queue_lease: Option<std::time::Duration>,
+    /// Also write the whole run's HTML page here (one timeline, a lane per shard)
+    #[arg(long, value_name = "OUT.html", conflicts_with = "history")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

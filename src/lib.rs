@@ -122,6 +122,9 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
             if let Some(path) = &a.junit {
                 safe_write::check(path).map_err(|e| Error::Usage(format!("--junit: {e}")))?;
             }
+            if let Some(path) = &a.html {
+                safe_write::check(path).map_err(|e| Error::Usage(format!("--html: {e}")))?;
+            }
             let shards = a
                 .reports
                 .iter()
@@ -160,6 +163,18 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
                     let _ = writeln!(
                         std::io::stderr().lock(),
                         "error: cannot write JUnit report {}: {}",
+                        path.display(),
+                        io_message(&e)
+                    );
+                    failed = true;
+                }
+            }
+            if let Some(path) = &a.html {
+                let page = report::html::build(&merged, path);
+                if let Err(e) = report::write_file_atomic(path, page.as_bytes(), &now) {
+                    let _ = writeln!(
+                        std::io::stderr().lock(),
+                        "error: cannot write HTML report {}: {}",
                         path.display(),
                         io_message(&e)
                     );

@@ -221,36 +221,62 @@ fn timeline(h: &mut String, record: &Record) {
         .map(|(_, a)| a.end_time)
         .chain(record.services.iter().filter_map(service_end))
         .fold(t0 + 0.001, f64::max);
-    let workers = attempts
-        .iter()
-        .map(|(_, a)| a.worker.saturating_add(1))
-        .max()
-        .unwrap_or(0);
+    let lanes = Lanes::of(&attempts);
+    let workers = lanes.rows;
     let rows = workers.saturating_add(u32::try_from(record.services.len()).unwrap_or(u32::MAX));
     let (width, row_h, left) = (1000.0, 22.0, 70.0);
     let scale = (width - left) / (t1 - t0);
     let _ = writeln!(
         h,
-        "<h2>Timeline</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" role=\"img\" aria-label=\"timeline: one bar per attempt on its worker{}\">",
+        "<h2>Timeline</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" role=\"img\" aria-label=\"timeline: one bar per attempt on its worker{}{}\">",
         f64::from(rows) * row_h + 20.0,
+        if lanes.first.is_empty() {
+            ""
+        } else {
+            ", a lane per shard"
+        },
         if record.services.is_empty() {
             ""
         } else {
             ", a row per service instance"
         }
     );
-    for w in 0..workers {
-        let _ = writeln!(
-            h,
-            "<text x=\"0\" y=\"{}\">worker {w}</text>",
-            f64::from(w) * row_h + 15.0
-        );
+    if lanes.first.is_empty() {
+        for w in 0..workers {
+            let _ = writeln!(
+                h,
+                "<text x=\"0\" y=\"{}\">worker {w}</text>",
+                f64::from(w) * row_h + 15.0
+            );
+        }
+    } else {
+        // A lane per shard: its workers' rows, a line above each lane but the first.
+        for (&shard, &(first, count)) in &lanes.first {
+            if first > 0 {
+                let _ = writeln!(
+                    h,
+                    "<line class=\"lane\" x1=\"0\" x2=\"{width}\" y1=\"{0:.1}\" y2=\"{0:.1}\" stroke=\"#999\"/>",
+                    f64::from(first) * row_h
+                );
+            }
+            for w in 0..count {
+                let _ = writeln!(
+                    h,
+                    "<text x=\"0\" y=\"{}\">shard {shard} w{w}</text>",
+                    f64::from(first + w) * row_h + 15.0
+                );
+            }
+        }
     }
     for (s, a) in &attempts {
         let x = left + (a.start_time - t0).max(0.0) * scale;
         // A pixel between bars that follow each other on a worker.
         let w = ((a.end_time - a.start_time) * scale - 1.0).max(1.0);
-        let y = f64::from(a.worker) * row_h + 2.0;
+        let y = f64::from(lanes.row(s, a.worker)) * row_h + 2.0;
+        let on = match s.shard.filter(|_| !lanes.first.is_empty()) {
+            Some(k) => format!("on shard {k}, worker {}", a.worker),
+            None => format!("on worker {}", a.worker),
+        };
         let why = a
             .error_message
             .as_deref()
@@ -258,20 +284,22 @@ fn timeline(h: &mut String, record: &Record) {
             .unwrap_or_default();
         let _ = writeln!(
             h,
-            "<rect class=\"attempt\" data-suite=\"{}\" data-attempt=\"{}\" data-worker=\"{}\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{}</title></rect>",
+            "<rect class=\"attempt\" data-suite=\"{}\" data-attempt=\"{}\" data-worker=\"{}\"{} x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{}</title></rect>",
             escape(&s.name),
             a.attempt,
             a.worker,
+            s.shard
+                .map(|k| format!(" data-shard=\"{k}\""))
+                .unwrap_or_default(),
             row_h - 4.0,
             color(a.status),
             escape(&format!(
-                "{} attempt {}/{}: {}{why} in {} on worker {}",
+                "{} attempt {}/{}: {}{why} in {} {on}",
                 s.name,
                 a.attempt,
                 s.of_attempts(),
                 a.status.label(),
                 secs(a.duration),
-                a.worker
             ))
         );
         // About 6.5 px a character at 11 px: a label only where it fits inside its bar.
@@ -301,6 +329,52 @@ fn timeline(h: &mut String, record: &Record) {
         width - 2.0,
         escape(&secs(t1 - t0))
     );
+}
+
+/// The timeline's worker rows: one per worker of a run; in a merged record whose suites know
+/// their shard, a lane per shard (in shard order) of as many rows as that shard's workers.
+struct Lanes {
+    /// Each shard's first row and its row count; empty for a record of one run.
+    first: std::collections::BTreeMap<u32, (u32, u32)>,
+    rows: u32,
+}
+
+impl Lanes {
+    fn of(attempts: &[(&Suite, &crate::record::Attempt)]) -> Lanes {
+        let mut workers: std::collections::BTreeMap<u32, u32> = std::collections::BTreeMap::new();
+        let mut one_run = 0;
+        for (s, a) in attempts {
+            let n = a.worker.saturating_add(1);
+            match s.shard {
+                Some(k) => {
+                    let w = workers.entry(k).or_default();
+                    *w = (*w).max(n);
+                }
+                None => one_run = one_run.max(n),
+            }
+        }
+        if workers.is_empty() {
+            return Lanes {
+                first: std::collections::BTreeMap::new(),
+                rows: one_run,
+            };
+        }
+        let mut first = std::collections::BTreeMap::new();
+        let mut rows = 0_u32;
+        for (k, n) in workers {
+            first.insert(k, (rows, n));
+            rows = rows.saturating_add(n);
+        }
+        Lanes { first, rows }
+    }
+
+    /// The row of an attempt of `s` on `worker`.
+    fn row(&self, s: &Suite, worker: u32) -> u32 {
+        match s.shard.and_then(|k| self.first.get(&k)) {
+            Some(&(first, _)) => first.saturating_add(worker),
+            None => worker,
+        }
+    }
 }
 
 /// When an instance's bar ends: its stop, or its readiness when it has no stop time.

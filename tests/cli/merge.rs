@@ -115,7 +115,37 @@ fn merge_junit_writes_the_joined_report_as_junit() {
         panic!("{e}\n{xml}");
     }
 
-    // --junit with --history makes no sense: a usage error.
+    // --html of reports that were not shards': one lane per report.
+    let page = a.join("merged.html");
+    let m = a.run(&[
+        "merge",
+        report_file(&a).to_str().unwrap(),
+        report_file(&b).to_str().unwrap(),
+        "-o",
+        a.join("m.json").to_str().unwrap(),
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(m.code, 0, "{}", m.stderr);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains(">shard 1 w0</text>") && html.contains(">shard 2 w0</text>"),
+        "{html}"
+    );
+    assert!(html.contains("b1 attempt 2/2: passed in"), "{html}");
+    assert!(html.contains("on shard 2, worker 0</title>"), "{html}");
+
+    // --junit or --html with --history makes no sense: a usage error.
+    let m = a.run(&[
+        "merge",
+        "--history",
+        "x.json",
+        "-o",
+        "y.json",
+        "--html",
+        "z.html",
+    ]);
+    assert_eq!(m.code, 2);
     let m = a.run(&[
         "merge",
         "--history",

@@ -274,7 +274,16 @@ fn merge_the_shards_reports(m: &Machines) {
         args.extend(["-o", out.to_str().unwrap()]);
         m.shards[0].run(&args)
     };
-    let all = merge(&reports.iter().collect::<Vec<_>>());
+    let page = m.shards[0].join("merged.html");
+    let mut args = vec!["merge"];
+    args.extend(reports.iter().map(String::as_str));
+    args.extend([
+        "-o",
+        out.to_str().unwrap(),
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    let all = m.shards[0].run(&args);
     assert_eq!(all.code, 0, "{}", all.stderr);
     assert_eq!(
         all.stderr, "",
@@ -315,6 +324,33 @@ fn merge_the_shards_reports(m: &Machines) {
         e
     };
     assert_eq!(cases, expected);
+    // The page of the whole run: one timeline, a lane per shard of its two workers' rows, each
+    // attempt's bar in the lane of the shard that ran it.
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("a lane per shard"), "{html}");
+    for k in 1..=4 {
+        assert!(html.contains(&format!(">shard {k} w0</text>")), "{html}");
+    }
+    for s in v["suites"].as_array().unwrap() {
+        let name = s["name"].as_str().unwrap();
+        if s["attempts_detail"].as_array().is_none_or(Vec::is_empty) {
+            continue;
+        }
+        let bar = format!(
+            "data-suite=\"{name}\" data-attempt=\"1\" data-worker=\"{}\" data-shard=\"{}\"",
+            s["attempts_detail"][0]["worker"], s["shard"]
+        );
+        assert_eq!(html.matches(&bar).count(), 1, "{bar}\n{html}");
+        // Its row: the lane of its shard (two workers a shard), then its worker.
+        let row = (s["shard"].as_u64().unwrap() - 1) * 2
+            + s["attempts_detail"][0]["worker"].as_u64().unwrap();
+        let at = html.find(&bar).unwrap();
+        let y = format!("y=\"{:.1}\"", row as f64 * 22.0 + 2.0);
+        assert!(
+            html[at..].split('>').next().unwrap().contains(&y),
+            "{name}: {y}"
+        );
+    }
 
     // Shard 3 missing: named, exit 1, the merged report still written.
     std::fs::remove_file(&out).unwrap();
