@@ -396,10 +396,12 @@ fn nothing_to_run(given: &settings::Given, kept: usize) -> String {
              --tests shows the ids), and a plain command cannot run only some of its tests",
             filters.join(" ")
         ),
+        // A preset that knows its tests while the config runs (cargo) declares no suite for a
+        // filter none of them matches: the same "matched no test" as a run that found none.
         (false, 0) if tests.narrows() => format!(
-            "the selection {} matches no suite: -k and --test select tests inside the suites \
-             that hand them to their tools (the presets' batches, and suites declared with \
-             select = true); a plain command cannot run only some of its tests",
+            "{} matched no test: no suite that hands -k and --test to its tool (the presets' \
+             batches, and suites declared with select = true) holds a test it matches, and a \
+             plain command cannot run only some of its tests (ptest list --tests shows the ids)",
             filters.join(" ")
         ),
         (false, 0) => format!("the selection {} matches no suite", filters.join(" ")),
@@ -452,9 +454,10 @@ mod tests {
         );
         assert_eq!(
             why(&["-k", "a or b"], 0),
-            "the selection -k 'a or b' matches no suite: -k and --test select tests inside the \
-             suites that hand them to their tools (the presets' batches, and suites declared \
-             with select = true); a plain command cannot run only some of its tests"
+            "-k 'a or b' matched no test: no suite that hands -k and --test to its tool (the \
+             presets' batches, and suites declared with select = true) holds a test it matches, \
+             and a plain command cannot run only some of its tests (ptest list --tests shows \
+             the ids)"
         );
         assert_eq!(
             why(&["-t", "x", "--test", "t.py::y"], 0),

@@ -454,7 +454,7 @@ fn the_cargo_examples_of_the_readme_and_docs_evaluate() {
 }
 
 /// `ptest -k EXPR` runs the tests whose name contains it (as `cargo test EXPR`), the doc tests
-/// with it too; `--test` takes a test as ptest names it (BINARY/TEST), by its libtest name in
+/// with it too when one of theirs matches (none at all: exit 4, as pytest's); `--test` takes a test as ptest names it (BINARY/TEST), by its libtest name in
 /// any binary, or a binary for all of its tests (the doc tests are then left out); `-- ARGS`
 /// go to every test binary; `ptest list --tests` prints the items, which are the tests.
 #[test]
@@ -470,8 +470,27 @@ fn cargo_runs_the_tests_k_and_test_select() {
     let out = ptest(&p, &["-k", "one", "--no-history"]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert_eq!(ran(&p), ["1 one"]);
-    // The doc test's name holds no "one": cargo test --doc ran it with the filter and ran none.
+    // The doc test's name (`src/lib.rs - add (line 3)`) holds no "one": no doc-test suite.
+    assert!(!out.stdout.contains("rust/doc"), "{}", out.stdout);
+
+    // "add" is in a test's name and in the doc test's: both run.
+    let out = ptest(&p, &["-k", "add", "--no-history"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(ran(&p), ["1 adds"]);
     assert!(out.stdout.contains("PASS    rust/doc"), "{}", out.stdout);
+
+    // A filter no test matches, doc tests included, runs nothing and says so, as with pytest.
+    let out = ptest(&p, &["-k", "no_such_test", "--no-history"]);
+    assert_eq!(out.code, 4, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("error: nothing to run: -k no_such_test matched no test"),
+        "{}",
+        out.stderr
+    );
+    assert!(ran(&p).is_empty());
+    let out = ptest(&p, &["-k", "no_such_test", "--no-history", "--allow-empty"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
 
     let out = ptest(
         &p,

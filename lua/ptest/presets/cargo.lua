@@ -224,7 +224,20 @@ function M.batch(opts)
     }
     handles[#handles + 1] = ptest.batch(util.copy_options(t, opts, OWN))
   end
-  if has_doc and opts.doc ~= false then
+  -- With `-k`, the doc tests are listed first (as cargo test --doc would filter them): none
+  -- whose name holds EXPR leaves the doc suite out, so a filter that matches no test anywhere
+  -- runs nothing and says so. A listing that fails keeps the suite (its tests are unknown).
+  local doc_matches = true
+  if has_doc and opts.doc ~= false and sel.filter then
+    local list = { cargo, "test", "--doc" }
+    for _, a in ipairs(opts.args or {}) do list[#list + 1] = a end
+    for _, a in ipairs({ "--", "--list", "--format", "terse", sel.filter }) do
+      list[#list + 1] = a
+    end
+    local listed = util.run(list, { dir = dir, stderr = "apart" })
+    doc_matches = listed == nil or listed:find(": test\n", 1, true) ~= nil
+  end
+  if has_doc and opts.doc ~= false and doc_matches then
     local doc = { cargo, "test", "--doc" }
     for _, a in ipairs(opts.args or {}) do doc[#doc + 1] = a end
     -- `-k` and `-- ARGS` as `cargo test --doc -- EXPR ARGS`; with `--test` the doc tests
