@@ -135,9 +135,14 @@ pub(crate) struct MergeArgs {
     /// With --queue: a machine not seen for this long is gone [default: 30s]
     #[arg(long, value_name = "DUR", value_parser = parse_duration, requires = "queue")]
     pub queue_lease: Option<std::time::Duration>,
-    /// Also write the whole run's HTML page here (one timeline, a lane per shard)
+    /// Also write the whole run's HTML page here (one timeline, a lane per shard, or per
+    /// machine with --queue)
     #[arg(long, value_name = "OUT.html", conflicts_with = "history")]
     pub html: Option<PathBuf>,
+    /// With --queue: add the run to this history (.ptest/history.json, made when missing), each
+    /// unit once with the result that counted, as the next run reads it
+    #[arg(long, value_name = "HISTORY.json", requires = "queue")]
+    pub add_history: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

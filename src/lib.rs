@@ -118,13 +118,7 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         Some(Command::Stats(a)) => stats(&a),
         Some(Command::Merge(a)) if a.queue.is_some() => merge_queue(&a),
         Some(Command::Merge(a)) => {
-            safe_write::check(&a.output).map_err(|e| Error::Usage(format!("-o: {e}")))?;
-            if let Some(path) = &a.junit {
-                safe_write::check(path).map_err(|e| Error::Usage(format!("--junit: {e}")))?;
-            }
-            if let Some(path) = &a.html {
-                safe_write::check(path).map_err(|e| Error::Usage(format!("--html: {e}")))?;
-            }
+            check_merge_outputs(&a)?;
             let shards = a
                 .reports
                 .iter()
@@ -145,46 +139,12 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
                     let _ = writeln!(err, "error: merge: {m}");
                 }
             }
-            let mut failed = !missing.is_empty();
-            let now = safe_write::Discard::default();
-            if let Err(e) = report::json::write_atomic(&a.output, &merged, &now) {
-                let _ = writeln!(
-                    std::io::stderr().lock(),
-                    "error: cannot write {}: {}",
-                    a.output.display(),
-                    io_message(&e)
-                );
-                failed = true;
-            }
-            if let Some(path) = &a.junit {
-                if let Err(e) =
-                    report::junit::write_file(path, &report::junit::of_record(&merged), &now)
-                {
-                    let _ = writeln!(
-                        std::io::stderr().lock(),
-                        "error: cannot write JUnit report {}: {}",
-                        path.display(),
-                        io_message(&e)
-                    );
-                    failed = true;
-                }
-            }
-            if let Some(path) = &a.html {
-                let page = report::html::build(&merged, path);
-                if let Err(e) = report::write_file_atomic(path, page.as_bytes(), &now) {
-                    let _ = writeln!(
-                        std::io::stderr().lock(),
-                        "error: cannot write HTML report {}: {}",
-                        path.display(),
-                        io_message(&e)
-                    );
-                    failed = true;
-                }
-            }
-            if failed {
-                return Ok(exit::FAILED);
-            }
-            Ok(exit::OK)
+            let written = write_merged(&merged, &a);
+            Ok(if written && missing.is_empty() {
+                exit::OK
+            } else {
+                exit::FAILED
+            })
         }
         Some(Command::List(a)) => {
             let (plan, rt) = load(&a.config)?;
@@ -523,13 +483,71 @@ fn load_given(
     Ok((plan, runtime, loaded, placed))
 }
 
+/// The files `ptest merge` writes, checked before anything is read: none may be a folder or a
+/// link ptest would write through.
+fn check_merge_outputs(a: &cli::MergeArgs) -> Result<(), Error> {
+    safe_write::check(&a.output).map_err(|e| Error::Usage(format!("-o: {e}")))?;
+    for (path, flag) in [(&a.junit, "--junit"), (&a.html, "--html")] {
+        if let Some(path) = path {
+            safe_write::check(path).map_err(|e| Error::Usage(format!("{flag}: {e}")))?;
+        }
+    }
+    match &a.add_history {
+        Some(path) if path.is_dir() => Err(Error::Usage(format!(
+            "--add-history: {} is a folder, not a history file",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// What `ptest merge` and its queue supervisor write of the joined record: the report, and as
+/// asked its JUnit, its HTML page (a lane per shard or machine) and the run added to a
+/// history. Each failure is said on stderr; `false` when one was.
+fn write_merged(record: &record::Record, a: &cli::MergeArgs) -> bool {
+    let mut err = std::io::stderr().lock();
+    let mut ok = true;
+    let mut failed = |what: String, e: &std::io::Error| {
+        let _ = writeln!(err, "error: cannot write {what}: {}", io_message(e));
+        ok = false;
+    };
+    let now = safe_write::Discard::default();
+    if let Err(e) = report::json::write_atomic(&a.output, record, &now) {
+        failed(a.output.display().to_string(), &e);
+    }
+    if let Some(path) = &a.junit {
+        let suites = report::junit::of_record(record);
+        if let Err(e) = report::junit::write_file(path, &suites, &now) {
+            failed(format!("JUnit report {}", path.display()), &e);
+        }
+    }
+    if let Some(path) = &a.html {
+        let page = report::html::build(record, path);
+        if let Err(e) = report::write_file_atomic(path, page.as_bytes(), &now) {
+            failed(format!("HTML report {}", path.display()), &e);
+        }
+    }
+    if let Some(path) = &a.add_history {
+        let update = history::merged::of_record(record);
+        match history::store::write(path, history::store::Loaded::default(), &update, &|| false) {
+            Ok(warnings) => {
+                for w in warnings {
+                    let _ = writeln!(err, "warning: {w}");
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(err, "error: {e}");
+                ok = false;
+            }
+        }
+    }
+    ok
+}
+
 /// `ptest merge --queue URL [--wait]`: the queue run's record from its store, written as the
 /// merge of report files is.
 fn merge_queue(a: &cli::MergeArgs) -> Result<u8, Error> {
-    safe_write::check(&a.output).map_err(|e| Error::Usage(format!("-o: {e}")))?;
-    if let Some(path) = &a.junit {
-        safe_write::check(path).map_err(|e| Error::Usage(format!("--junit: {e}")))?;
-    }
+    check_merge_outputs(a)?;
     let var = |k: &str| std::env::var(k).ok();
     let spec = queue::Spec::resolve(
         a.queue.as_deref(),
@@ -557,28 +575,7 @@ fn merge_queue(a: &cli::MergeArgs) -> Result<u8, Error> {
         .block_on(queue::supervise::collect(&spec, waiting, &mut say))
         .map_err(|e| Error::Usage(format!("merge --queue: {e}")))?;
     let record = collected.record;
-    let mut failed = false;
-    let now = safe_write::Discard::default();
-    if let Err(e) = report::json::write_atomic(&a.output, &record, &now) {
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "error: cannot write {}: {}",
-            a.output.display(),
-            io_message(&e)
-        );
-        failed = true;
-    }
-    if let Some(path) = &a.junit {
-        if let Err(e) = report::junit::write_file(path, &report::junit::of_record(&record), &now) {
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "error: cannot write JUnit report {}: {}",
-                path.display(),
-                io_message(&e)
-            );
-            failed = true;
-        }
-    }
+    let mut failed = !write_merged(&record, a);
     if collected.duplicates > 0 {
         say(&format!(
             "{} late result{} of lost leases kept aside as duplicates (the lease holders' results count)",

@@ -12,6 +12,7 @@
 
 pub(crate) mod files;
 pub(crate) mod format;
+pub(crate) mod merged;
 pub(crate) mod shards;
 pub(crate) mod sink;
 pub(crate) mod stats;

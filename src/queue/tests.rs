@@ -1,10 +1,8 @@
 //! The queue's pure parts (URLs, run keys, node names, plan differences, the event stream's
-//! shape) and its store's atomic steps against a real `redis-server` started here on a free
-//! loopback port (`PTEST_TEST_REDIS`, else `redis-server` on the PATH; under CI a missing server
-//! fails the tests, elsewhere they say "skipped").
+//! shape) and its store's atomic steps against a real `redis-server` of the test's own
+//! (`tests/cli/redis_server.rs`, which the CLI tests share).
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use redis::Value;
@@ -226,78 +224,9 @@ fn the_event_stream_reads_as_ends_and_requeues() {
     assert!(parse_xread(no_unit).is_err());
 }
 
-/// A `redis-server` of this test's own, on a free loopback port, stopped when dropped.
-pub(crate) struct Redis {
-    child: Child,
-    pub port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Redis {
-    /// Start one, or `None` (after saying why) when there is no redis-server and CI is not set.
-    pub(crate) fn start(args: &[&str]) -> Option<Redis> {
-        let bin = std::env::var_os("PTEST_TEST_REDIS").unwrap_or_else(|| "redis-server".into());
-        let dir = tempfile::tempdir().unwrap();
-        for _ in 0..20 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let child = Command::new(&bin)
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                ])
-                .args(["--appendonly", "no", "--dir"])
-                .arg(dir.path())
-                .args(args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn();
-            let Ok(mut child) = child else {
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "no redis-server: set PTEST_TEST_REDIS or run .ci/run (it installs it)"
-                );
-                eprintln!("skipped: no redis-server (set PTEST_TEST_REDIS)");
-                return None;
-            };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // the port was taken meanwhile: another one
-                }
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Some(Redis {
-                        child,
-                        port,
-                        _dir: dir,
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("redis-server did not start");
-    }
-
-    pub(crate) fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[path = "../../tests/cli/redis_server.rs"]
+mod redis_server;
+use redis_server::Redis;
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

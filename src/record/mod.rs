@@ -130,10 +130,10 @@ pub(crate) struct Record {
 /// Which shard of a static split a run was, and what `ptest merge` checks of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ShardOf {
-    /// 1-based.
+    /// 1-based; a queue machine's is its fallback static shard's, 0 when none is known.
     pub index: u32,
     pub total: u32,
-    /// `static` (`--shard K/N`); the queue's machines will say `queue`.
+    /// `static` (`--shard K/N`), or `queue` (a machine of a queue run: no shard is missing).
     #[serde(default)]
     pub mode: String,
     /// A digest of the whole split: the same on every shard of one run.

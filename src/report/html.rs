@@ -221,7 +221,7 @@ fn timeline(h: &mut String, record: &Record) {
         .map(|(_, a)| a.end_time)
         .chain(record.services.iter().filter_map(service_end))
         .fold(t0 + 0.001, f64::max);
-    let lanes = Lanes::of(&attempts);
+    let lanes = Lanes::of(&attempts, !record.shards.is_empty());
     let workers = lanes.rows;
     let rows = workers.saturating_add(u32::try_from(record.services.len()).unwrap_or(u32::MAX));
     let (width, row_h, left) = (1000.0, 22.0, 70.0);
@@ -230,10 +230,10 @@ fn timeline(h: &mut String, record: &Record) {
         h,
         "<h2>Timeline</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" role=\"img\" aria-label=\"timeline: one bar per attempt on its worker{}{}\">",
         f64::from(rows) * row_h + 20.0,
-        if lanes.first.is_empty() {
-            ""
-        } else {
-            ", a lane per shard"
+        match lanes.first.keys().next() {
+            None => "",
+            Some(Lane::Shard(_)) => ", a lane per shard",
+            Some(Lane::Node(_)) => ", a lane per machine",
         },
         if record.services.is_empty() {
             ""
@@ -250,8 +250,8 @@ fn timeline(h: &mut String, record: &Record) {
             );
         }
     } else {
-        // A lane per shard: its workers' rows, a line above each lane but the first.
-        for (&shard, &(first, count)) in &lanes.first {
+        // A lane per shard or machine: its workers' rows, a line above each lane but the first.
+        for (&lane, &(first, count)) in &lanes.first {
             if first > 0 {
                 let _ = writeln!(
                     h,
@@ -262,8 +262,9 @@ fn timeline(h: &mut String, record: &Record) {
             for w in 0..count {
                 let _ = writeln!(
                     h,
-                    "<text x=\"0\" y=\"{}\">shard {shard} w{w}</text>",
-                    f64::from(first + w) * row_h + 15.0
+                    "<text x=\"0\" y=\"{}\">{} w{w}</text>",
+                    f64::from(first + w) * row_h + 15.0,
+                    escape(&lane.name(true))
                 );
             }
         }
@@ -273,8 +274,9 @@ fn timeline(h: &mut String, record: &Record) {
         // A pixel between bars that follow each other on a worker.
         let w = ((a.end_time - a.start_time) * scale - 1.0).max(1.0);
         let y = f64::from(lanes.row(s, a.worker)) * row_h + 2.0;
-        let on = match s.shard.filter(|_| !lanes.first.is_empty()) {
-            Some(k) => format!("on shard {k}, worker {}", a.worker),
+        let lane = Lane::of(s).filter(|_| !lanes.first.is_empty());
+        let on = match lane {
+            Some(k) => format!("on {}, worker {}", k.name(false), a.worker),
             None => format!("on worker {}", a.worker),
         };
         let why = a
@@ -288,9 +290,11 @@ fn timeline(h: &mut String, record: &Record) {
             escape(&s.name),
             a.attempt,
             a.worker,
-            s.shard
-                .map(|k| format!(" data-shard=\"{k}\""))
-                .unwrap_or_default(),
+            match lane {
+                Some(Lane::Shard(k)) => format!(" data-shard=\"{k}\""),
+                Some(Lane::Node(n)) => format!(" data-node=\"{}\"", escape(n)),
+                None => String::new(),
+            },
             row_h - 4.0,
             color(a.status),
             escape(&format!(
@@ -331,21 +335,53 @@ fn timeline(h: &mut String, record: &Record) {
     );
 }
 
+/// The lane of a suite in a merged record: the machine that ran it in a queue run, else the
+/// shard.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Lane<'a> {
+    Shard(u32),
+    Node(&'a str),
+}
+
+impl<'a> Lane<'a> {
+    fn of(s: &'a Suite) -> Option<Lane<'a>> {
+        s.node
+            .as_deref()
+            .map(Lane::Node)
+            .or(s.shard.map(Lane::Shard))
+    }
+
+    /// How its rows and bars name it: `shard 2`, or the machine's name (its rows' labels cut
+    /// to fit the label column).
+    fn name(self, cut: bool) -> String {
+        match self {
+            Lane::Shard(k) => format!("shard {k}"),
+            Lane::Node(n) if cut && n.chars().count() > 7 => {
+                n.chars().take(6).chain(['…']).collect()
+            }
+            Lane::Node(n) => n.to_owned(),
+        }
+    }
+}
+
 /// The timeline's worker rows: one per worker of a run; in a merged record whose suites know
-/// their shard, a lane per shard (in shard order) of as many rows as that shard's workers.
-struct Lanes {
-    /// Each shard's first row and its row count; empty for a record of one run.
-    first: std::collections::BTreeMap<u32, (u32, u32)>,
+/// their shard (or machine), a lane per shard (in shard order) or machine (by name) of as many
+/// rows as its workers.
+struct Lanes<'a> {
+    /// Each lane's first row and its row count; empty for a record of one run.
+    first: std::collections::BTreeMap<Lane<'a>, (u32, u32)>,
     rows: u32,
 }
 
-impl Lanes {
-    fn of(attempts: &[(&Suite, &crate::record::Attempt)]) -> Lanes {
-        let mut workers: std::collections::BTreeMap<u32, u32> = std::collections::BTreeMap::new();
+impl<'a> Lanes<'a> {
+    /// `merged`: the record joins several runs (a run's own record has no lanes, though a
+    /// queue machine's suites name it).
+    fn of(attempts: &[(&'a Suite, &crate::record::Attempt)], merged: bool) -> Lanes<'a> {
+        let mut workers: std::collections::BTreeMap<Lane, u32> = std::collections::BTreeMap::new();
         let mut one_run = 0;
         for (s, a) in attempts {
             let n = a.worker.saturating_add(1);
-            match s.shard {
+            match Lane::of(s).filter(|_| merged) {
                 Some(k) => {
                     let w = workers.entry(k).or_default();
                     *w = (*w).max(n);
@@ -353,24 +389,21 @@ impl Lanes {
                 None => one_run = one_run.max(n),
             }
         }
-        if workers.is_empty() {
-            return Lanes {
-                first: std::collections::BTreeMap::new(),
-                rows: one_run,
-            };
-        }
         let mut first = std::collections::BTreeMap::new();
         let mut rows = 0_u32;
         for (k, n) in workers {
             first.insert(k, (rows, n));
             rows = rows.saturating_add(n);
         }
-        Lanes { first, rows }
+        Lanes {
+            rows: if first.is_empty() { one_run } else { rows },
+            first,
+        }
     }
 
     /// The row of an attempt of `s` on `worker`.
     fn row(&self, s: &Suite, worker: u32) -> u32 {
-        match s.shard.and_then(|k| self.first.get(&k)) {
+        match Lane::of(s).and_then(|k| self.first.get(&k)) {
             Some(&(first, _)) => first.saturating_add(worker),
             None => worker,
         }

@@ -114,21 +114,34 @@ impl Recorder {
                 runs: super::files::KEPT_RUNS,
             }),
             shards: Vec::new(),
-            shard: plan.settings.shard.value.map(|sh| record::ShardOf {
-                index: sh.index,
-                total: sh.total,
-                mode: "static".to_owned(),
-                split: plan
-                    .shard_note
-                    .as_ref()
-                    .map(|n| n.split.clone())
-                    .unwrap_or_default(),
-                every_shard: plan
-                    .shard_note
-                    .as_ref()
-                    .map(|n| n.every_shard.clone())
-                    .unwrap_or_default(),
-            }),
+            // DESIGN §10: a queue machine's report says so, with its static shard (the
+            // fallback) when one is known.
+            shard: if self.node.is_some() {
+                let sh = plan.settings.shard.value;
+                Some(record::ShardOf {
+                    index: sh.map_or(0, |sh| sh.index),
+                    total: sh.map_or(0, |sh| sh.total),
+                    mode: "queue".to_owned(),
+                    split: String::new(),
+                    every_shard: Vec::new(),
+                })
+            } else {
+                plan.settings.shard.value.map(|sh| record::ShardOf {
+                    index: sh.index,
+                    total: sh.total,
+                    mode: "static".to_owned(),
+                    split: plan
+                        .shard_note
+                        .as_ref()
+                        .map(|n| n.split.clone())
+                        .unwrap_or_default(),
+                    every_shard: plan
+                        .shard_note
+                        .as_ref()
+                        .map(|n| n.every_shard.clone())
+                        .unwrap_or_default(),
+                })
+            },
         }
     }
 }

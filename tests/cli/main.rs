@@ -42,6 +42,8 @@ mod pytest_collection;
 mod pytest_preset;
 mod queue;
 mod queue_leases;
+mod queue_merge;
+mod redis_server;
 mod rendering;
 mod report_testcases;
 mod reports;
