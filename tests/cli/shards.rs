@@ -331,6 +331,14 @@ fn merge_the_shards_reports(m: &Machines) {
     for k in 1..=4 {
         assert!(html.contains(&format!(">shard {k} w0</text>")), "{html}");
     }
+    // Each shard's lane has a row per worker it used (one under load may use only one).
+    let mut used = std::collections::BTreeMap::<u64, u64>::new();
+    for s in v["suites"].as_array().unwrap() {
+        for a in s["attempts_detail"].as_array().into_iter().flatten() {
+            let rows = used.entry(s["shard"].as_u64().unwrap()).or_default();
+            *rows = (*rows).max(a["worker"].as_u64().unwrap() + 1);
+        }
+    }
     for s in v["suites"].as_array().unwrap() {
         let name = s["name"].as_str().unwrap();
         if s["attempts_detail"].as_array().is_none_or(Vec::is_empty) {
@@ -341,8 +349,9 @@ fn merge_the_shards_reports(m: &Machines) {
             s["attempts_detail"][0]["worker"], s["shard"]
         );
         assert_eq!(html.matches(&bar).count(), 1, "{bar}\n{html}");
-        // Its row: the lane of its shard (two workers a shard), then its worker.
-        let row = (s["shard"].as_u64().unwrap() - 1) * 2
+        // Its row: the lanes of the shards before its own, then its worker.
+        let shard = s["shard"].as_u64().unwrap();
+        let row = used.range(..shard).map(|(_, n)| n).sum::<u64>()
             + s["attempts_detail"][0]["worker"].as_u64().unwrap();
         let at = html.find(&bar).unwrap();
         let y = format!("y=\"{:.1}\"", row as f64 * 22.0 + 2.0);
