@@ -70,6 +70,7 @@
 ---@field list? string|string[] A command that prints the ids of the tests of the items at its "{items}", one a line, as ptest names tests (`ptest list --tests`).
 ---@field slice? string How the command runs one slice of an item, with {item}, {slice} and {slices}, like "{item}::ptest-slice-{slice}-of-{slices}"; an item longer than a worker's share then runs in slices.
 ---@field test? string How the command runs one test of an item, with {item} and {test} (the test's id below its item, as reports name it after "ITEM::"), like "{item}::{test}"; --rerun-failed then runs only the tests that failed.
+---@field warm? string|string[]|false A command started once while the batch's parts run (two or more), which they reach through PTEST_WARM (the pytest preset's zygote).
 ---@field description? string Free text, shown in reports.
 ---@field category? string Free text for grouping in reports and `-c` (default "default").
 ---@field tags? string[] Labels for `-t`.

@@ -238,6 +238,7 @@ fn split(s: &SuiteDecl, b: &BatchDecl, config_dir: &Path, facts: &Facts<'_>) -> 
                 },
                 test_template: b.test.clone(),
                 list: b.list.clone(),
+                warm: b.warm.clone(),
             }
         })
         .collect()
@@ -657,6 +658,7 @@ mod tests {
                 test: None,
                 only_tests: std::collections::HashMap::new(),
                 list: None,
+                warm: None,
             })),
             part: None,
         }
@@ -997,6 +999,7 @@ mod tests {
             tests: Vec::new(),
             test_template: None,
             list: None,
+            warm: None,
         };
         assert_eq!(
             part.full_command(),

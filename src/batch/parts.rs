@@ -322,6 +322,7 @@ mod tests {
             tests: Vec::new(),
             test_template: None,
             list: None,
+            warm: None,
         }
     }
 

@@ -60,6 +60,7 @@ const BATCH_FIELDS: &[&str] = &[
     "test",
     "list",
     "select",
+    "warm",
     "description",
     "category",
     "tags",
@@ -232,7 +233,7 @@ fn command_at(r: &Reader, key: &str) -> mlua::Result<CommandLine> {
     })
 }
 
-/// A command in field `key` (`cmd`, a batch's `list`), `None` when it is not there.
+/// A command in field `key` (`cmd`, a batch's `list` or `warm`), `None` when it is not there.
 fn optional_command(r: &Reader, key: &str) -> mlua::Result<Option<CommandLine>> {
     let blank = |s: &OsString| s.as_bytes().iter().all(u8::is_ascii_whitespace);
     let nul = || {
@@ -362,6 +363,10 @@ fn batch(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
             "list: has no \"{items}\": it prints the ids of the tests of the items given where it stands, e.g. \"python3 -m pytest --collect-only -q {items} | grep ::\"",
         ));
     }
+    let warm = match r.raw("warm") {
+        Value::Nil | Value::Boolean(false) => None,
+        _ => Some(command_at(&r, "warm")?),
+    };
     let mut decl = suite_decl(lua, &mut r, &name)?;
     let has_items = decl.cmd.contains("{items}");
     if !has_items {
@@ -377,6 +382,7 @@ fn batch(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         test,
         only_tests: std::collections::HashMap::new(),
         list,
+        warm,
     }));
     let index = State::with(lua, |s| {
         s.decls.suites.push(decl);

@@ -69,6 +69,9 @@ pub(crate) struct BatchDecl {
     /// `list`: a command that prints the ids of the tests of the items given at its `{items}`,
     /// one a line (`ptest list --tests`).
     pub list: Option<crate::command::CommandLine>,
+    /// `warm`: a command ptest starts once while the batch's parts run, which they reach
+    /// through `PTEST_WARM` (the pytest preset's zygote). `None`: every part starts cold.
+    pub warm: Option<crate::command::CommandLine>,
 }
 
 /// One of the `count` slices an item is split into (1-based `index`).
@@ -129,6 +132,8 @@ pub struct BatchPart {
     pub test_template: Option<String>,
     /// The batch's `list` command (`{items}` still in it).
     pub list: Option<crate::command::CommandLine>,
+    /// The batch's `warm` command, templates not yet filled.
+    pub warm: Option<crate::command::CommandLine>,
 }
 
 impl BatchPart {

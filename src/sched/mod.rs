@@ -11,6 +11,7 @@ pub(crate) mod record;
 pub(crate) mod simulate;
 pub(crate) mod socket;
 mod tmp;
+mod warm;
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::{OsStr, OsString};
@@ -112,6 +113,8 @@ pub(crate) struct Scheduler<'a> {
     inbox: VecDeque<Input>,
     /// Some suite exported variables: dependents look for them.
     any_exports: bool,
+    /// Warm batches' zygotes (`warm.rs`).
+    warm: warm::Zygotes,
 }
 
 /// The core's questions, answered by the run's limiters, logs and Lua predicates.
@@ -229,6 +232,14 @@ impl<'a> Scheduler<'a> {
             }
             None => None,
         };
+        // The zygotes of warm batches sit in the run's private socket folder, beside the
+        // coordinator's socket.
+        let warm = warm::Zygotes::new(
+            plan,
+            coordinator
+                .as_ref()
+                .and_then(|c| c.path.parent().map(std::path::Path::to_path_buf)),
+        );
         let names = files::log_names(plan.suites.iter().map(|s| s.name.as_str()));
         let log_files: Vec<PathBuf> = names.iter().map(|n| plan.log_dir.join(n)).collect();
         let services = Services::new(
@@ -288,6 +299,7 @@ impl<'a> Scheduler<'a> {
             any_exports: false,
             link: None,
             skips_written: vec![false; plan.suites.len()],
+            warm,
         })
     }
 
@@ -477,6 +489,9 @@ impl<'a> Scheduler<'a> {
         // for inspection.
         for dir in self.tmp.drain() {
             self.janitor.remove(dir);
+        }
+        for path in self.warm.leftovers() {
+            self.janitor.remove(path);
         }
         self.janitor.remove_untaken(self.tmp.ahead());
         if !self.opts.keep_tmp {
@@ -698,6 +713,11 @@ impl<'a> Scheduler<'a> {
                 }
             }
             Command::Finished(id) => {
+                if let Some(part) = &self.plan.suite(id).part {
+                    if let Some(key) = self.warm.part_finished(&part.batch) {
+                        self.exec().cancel(key);
+                    }
+                }
                 let result = self.core.result(id);
                 if let Some(recorder) = self.recorder.as_mut() {
                     let entry = recorder.ended(self.plan, result);
@@ -883,7 +903,7 @@ impl<'a> Scheduler<'a> {
                 env.push(("PATH".to_owned(), path));
             }
         }
-        let spec = AttemptSpec {
+        let mut spec = AttemptSpec {
             key,
             command,
             cwd: s.cwd.clone(),
@@ -898,6 +918,21 @@ impl<'a> Scheduler<'a> {
             grace: plan.grace,
             echo: self.opts.echo.clone().map(|e| (s.name.clone(), e)),
         };
+        // A warm batch's part: its zygote first, when it is not running.
+        if let Some(part) = s.part.as_ref().filter(|p| p.warm.is_some()) {
+            let base = warm::base_env(&s.env, fill);
+            let tmp = &mut self.tmp;
+            let before = self
+                .warm
+                .before_part(plan, &part.batch, &s.cwd, base, || tmp.take());
+            if let Some(zygote) = before.start {
+                self.exec
+                    .as_mut()
+                    .expect("the executor lives until the run ends")
+                    .start(zygote);
+            }
+            spec.env.extend(before.env);
+        }
         self.attempts.insert(
             key,
             Attempt {
@@ -927,6 +962,20 @@ impl<'a> Scheduler<'a> {
     /// What the executor measured, turned into the core's input: the log is read here for the
     /// shell's "not found" complaint, and the attempt's folder released.
     fn on_outcome(&mut self, o: AttemptOutcome) {
+        if let Some((warning, tmpdir)) = self.warm.ended(&o) {
+            if let Some(dir) = tmpdir {
+                self.tmp.passed(dir);
+            }
+            if let Some(message) = warning {
+                emit(
+                    &mut self.sinks,
+                    self.plan,
+                    &self.run,
+                    &Event::Warning { message: &message },
+                );
+            }
+            return;
+        }
         if Services::owns(o.key) {
             let happened = self.services.on_outcome(&o);
             self.services_said(happened);

@@ -110,6 +110,9 @@ pub(crate) fn clean_env(c: &mut Command) -> &mut Command {
         // A queue run's store and run key (DESIGN §10): a test names its own.
         "PTEST_QUEUE",
         "PTEST_QUEUE_RUN",
+        // A warm part's zygote, and the switch that turns warm starts off.
+        "PTEST_WARM",
+        "PTEST_PYTEST_WARM",
     ] {
         c.env_remove(k);
     }

@@ -40,6 +40,7 @@ mod probe;
 mod processes;
 mod pytest_collection;
 mod pytest_preset;
+mod pytest_warm;
 mod queue;
 mod queue_leases;
 mod queue_merge;

@@ -37,13 +37,15 @@ pub(crate) fn python() -> Option<PathBuf> {
 /// Records which test files ran in which attempt (module-level code runs once per import).
 const RECORD: &str = "import os\nwith open(os.path.join(os.path.dirname(__file__), '..', 'ran.txt'), 'a') as f:\n    f.write(os.environ.get('PTEST_ATTEMPT', '?') + ' ' + __name__ + '\\n')\n";
 
+/// (`warm = false`: this test counts imports, and a warm part's failed files run again in a
+/// fresh process, tests/cli/pytest_warm.rs.)
 #[test]
 fn pytest_files_results_and_retries_of_failed_files() {
     let Some(py) = python() else { return };
     let p = Project::new(&format!(
         r#"local pytest = require("ptest.presets.pytest")
 pytest.batch {{ name = "unit", python = "{}", args = {{ "-q" }}, retry = 1, batches = 2,
-  serial_marker = "serial" }}
+  serial_marker = "serial", warm = false }}
 "#,
         py.display()
     ));

@@ -27,7 +27,7 @@ local M = {}
 -- Fields of pytest.batch besides ptest.batch's own.
 local OWN = {
   paths = true, python = true, args = true, serial_marker = true, files = true, name = true,
-  python_files = true, env = true, slice = true,
+  python_files = true, env = true, slice = true, warm = true,
 }
 
 -- How a part runs one slice of a file (RUN below reads it): an item that takes longer than a
@@ -40,6 +40,348 @@ local TEST = "{item}::{test}"
 -- separates the parts of RUN's arguments.
 M.REST = "(other files)"
 local MARK = "::ptest::"
+
+-- The warm start: the process a warm batch's parts are forks of (its zygote), started by ptest
+-- while the batch's parts run (PYTHON -c ZYGOTE PATTERNS... ::ptest:: ARGS... ::ptest:: PATHS...).
+-- It listens on PTEST_WARM, imports pytest and what the conftest files under PATHS import first
+-- (their leading import statements), leaving out what pytest would rewrite (plugins and their
+-- distributions, `-p` and `pytest_plugins` modules, `register_assert_rewrite` names, modules
+-- named like test files) and never importing a conftest or test file itself, so that each part
+-- still collects its own tests. It refuses (exit code 3, its reason in PTEST_WARM.off) when a
+-- fork would differ from a fresh process: a thread running after the imports, a warning raised
+-- by them, a module with `__ptest_fork_safe__ = False`, grpc, macOS. Each part that asks gets a
+-- fork running RUN with the part's arguments, folder, environment and standard streams, and
+-- fresh random seeds; a fork whose tests fail (any exit code but 0, 2 and 5) runs the part again
+-- as a fresh process, whose outcome counts.
+local ZYGOTE = [==[
+import os, sys, time
+T0 = time.monotonic()
+import socket, signal, select, struct, json, fnmatch, ast, warnings, threading, importlib
+MARK = "::ptest::"
+at = [i for i, a in enumerate(sys.argv) if a == MARK][:2]
+PATTERNS, ARGS, PATHS = sys.argv[1:at[0]], sys.argv[at[0] + 1:at[1]], sys.argv[at[1] + 1:]
+PATH = os.environ["PTEST_WARM"]
+SKIP_DIRS = {"__pycache__", "node_modules", "venv", "build", "dist", "CVS", "_darcs"}
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(PATH)
+srv.listen(128)
+def say(msg):
+    print("ptest: " + msg, flush=True)
+def refuse(why):
+    # Parts waiting for a fork, and those that come later, start fresh; ptest says why once.
+    say("warm start off: " + why)
+    with open(PATH + ".off.tmp", "w") as f:
+        f.write(why + "\n")
+    os.rename(PATH + ".off.tmp", PATH + ".off")
+    srv.close()
+    sys.stdout.flush()
+    os._exit(3)
+if sys.platform == "darwin":
+    refuse("on macOS a fork after imports is not safe (system frameworks refuse it)")
+if sys.version_info < (3, 10):
+    refuse("Python %d.%d: a part needs sys.orig_argv (3.10) to be forked" % sys.version_info[:2])
+def plugin_modules():
+    # What pytest marks for assertion rewriting before it imports them: the top-level modules of
+    # every distribution with a pytest11 entry point, and `-p` plugins. Imported here first,
+    # pytest would warn that it cannot rewrite them; so each part imports them itself.
+    names = set()
+    try:
+        from importlib import metadata
+        for dist in metadata.distributions():
+            eps = [ep for ep in dist.entry_points if ep.group == "pytest11"]
+            if not eps:
+                continue
+            for ep in eps:
+                names.add(ep.value.split(":")[0].split(".")[0].strip())
+            for f in dist.files or []:
+                top = f.parts[0] if f.parts else ""
+                if len(f.parts) == 1 and top.endswith(".py"):
+                    names.add(top[:-3])
+                elif len(f.parts) > 1 and not top.endswith((".dist-info", ".egg-info", ".data")):
+                    names.add(top)
+    except Exception:
+        pass
+    for i, a in enumerate(ARGS):
+        p = ARGS[i + 1] if a == "-p" and i + 1 < len(ARGS) else a[2:] if a.startswith("-p") and len(a) > 2 else None
+        if p and not p.startswith("no:"):
+            names.add(p.split(".")[0])
+    return names
+def conftests():
+    here, out = os.getcwd(), []
+    for p in PATHS or ["."]:
+        p = os.path.abspath(p)
+        if not os.path.isdir(p):
+            p = os.path.dirname(p)
+        d = p
+        while True:
+            out.append(os.path.join(d, "conftest.py"))
+            if d == here or not d.startswith(here + os.sep):
+                break
+            d = os.path.dirname(d)
+        for root, dirs, files in os.walk(p):
+            dirs[:] = sorted(x for x in dirs if not x.startswith(".") and x not in SKIP_DIRS
+                             and not x.endswith(".egg")
+                             and not os.path.exists(os.path.join(root, x, "pyvenv.cfg")))
+            if "conftest.py" in files:
+                out.append(os.path.join(root, "conftest.py"))
+    seen = set()
+    return [f for f in sorted(out, key=lambda f: (f.count(os.sep), f))
+            if os.path.isfile(f) and not (f in seen or seen.add(f))]
+def leading_imports(path, skip):
+    # The imports a conftest file starts with (before any other statement: what it does first
+    # may change what they do), and the modules it names as plugins or for rewriting.
+    try:
+        with open(path, "rb") as f:
+            tree = ast.parse(f.read(), path)
+    except Exception:
+        return []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+            if name == "register_assert_rewrite":
+                skip.update(a.value.split(".")[0] for a in node.args
+                            if isinstance(a, ast.Constant) and isinstance(a.value, str))
+        elif isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "pytest_plugins"
+                                                  for t in node.targets):
+            for c in ast.walk(node.value):
+                if isinstance(c, ast.Constant) and isinstance(c.value, str):
+                    skip.add(c.value.split(".")[0])
+    mods, body = [], tree.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+        body = body[1:]
+    def take(st):
+        if isinstance(st, ast.Import):
+            mods.extend(a.name for a in st.names)
+        elif isinstance(st, ast.ImportFrom):
+            if not st.level and st.module:
+                mods.append(st.module)
+        else:
+            return False
+        return True
+    for st in body:
+        if isinstance(st, ast.Try) and st.body and all(isinstance(x, (ast.Import, ast.ImportFrom)) for x in st.body):
+            for x in st.body:
+                take(x)
+        elif not take(st):
+            break
+    return mods
+def testlike(name):
+    return any(fnmatch.fnmatch(part + ".py", p) for part in name.split(".") for p in PATTERNS)
+def prepare():
+    import pytest
+    skip = plugin_modules() | {"conftest", "pytest", "_pytest", "__future__"}
+    files, wanted = conftests(), []
+    for f in files:
+        wanted.extend(leading_imports(f, skip))
+    done, left = [], []
+    path = list(sys.path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for name in dict.fromkeys(wanted):
+            if name.split(".")[0] in skip or testlike(name) or name in sys.modules:
+                left.append(name)
+                continue
+            seen = len(caught)
+            try:
+                importlib.import_module(name)
+                done.append(name)
+            except BaseException as e:
+                left.append(name)
+            if len(caught) > seen:
+                w = caught[seen]
+                refuse("importing %s warned (%s: %s): a fresh process shows that warning as "
+                       "pytest would" % (name, w.category.__name__, str(w.message).splitlines()[0][:200]))
+    sys.path[:] = path
+    threads = [t for t in threading.enumerate() if t is not threading.main_thread()]
+    if threads:
+        refuse("a thread runs after the imports (%s): a fork would not have it"
+               % ", ".join(t.name for t in threads[:3]))
+    for name, m in list(sys.modules.items()):
+        try:
+            no = vars(m).get("__ptest_fork_safe__", True) is False
+        except TypeError:
+            no = False
+        if no:
+            refuse("module %s says it must not be forked (__ptest_fork_safe__ = False)" % name)
+    if "grpc" in sys.modules and os.environ.get("GRPC_ENABLE_FORK_SUPPORT", "").lower() not in ("1", "true"):
+        refuse("grpc is imported and cannot be forked without GRPC_ENABLE_FORK_SUPPORT")
+    say("warm start: pytest and %d module%s that %d conftest file%s import, in %.2f s; each part "
+        "is a fork of this process (not imported here: %s)" % (
+            len(done), "" if len(done) == 1 else "s", len(files), "" if len(files) == 1 else "s",
+            time.monotonic() - T0, ", ".join(left[:8]) + (", ..." if len(left) > 8 else "") or "none"))
+prepare()
+rd, wr = os.pipe()
+os.set_blocking(rd, False)
+os.set_blocking(wr, False)
+signal.set_wakeup_fd(wr)
+signal.signal(signal.SIGCHLD, lambda *a: None)
+children, conns = {}, {}
+def exit_code(e):
+    c = e.code
+    if c is None:
+        return 0
+    if isinstance(c, int):
+        return c
+    print(c, file=sys.stderr)
+    return 1
+def child(conn, req, fds):
+    code = 70
+    try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.close(rd)
+        os.close(wr)
+        srv.close()
+        for c in conns:
+            c.close()
+        conn.close()
+        try:
+            # Linux: the part dies with its zygote, never runs on unwatched.
+            import ctypes
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+        except Exception:
+            pass
+        for i, fd in enumerate(fds[:3]):
+            os.dup2(fd, i)
+        for fd in fds:
+            if fd > 2:
+                os.close(fd)
+        os.chdir(req["cwd"])
+        os.environ.clear()
+        os.environ.update(req["env"])
+        sys.argv = req["argv"]
+        sys.orig_argv = [sys.executable, "-c", req["source"]] + req["argv"][1:]
+        # What a fresh process has of its own: random seeds, the temporary folder's name.
+        import random, tempfile
+        random.seed()
+        tempfile.tempdir = None
+        if "numpy.random" in sys.modules:
+            try:
+                sys.modules["numpy.random"].seed()
+            except Exception:
+                pass
+        import types
+        main = types.ModuleType("__main__")
+        main.__dict__["__ptest_forked__"] = os.getppid()
+        sys.modules["__main__"] = main
+        print("ptest: warm start: this part is a fork of pid %d, %.3f s after it asked"
+              % (os.getppid(), time.time() - req["asked"]), flush=True)
+        try:
+            exec(compile(req["source"], "<string>", "exec"), main.__dict__)
+            code = 0
+        except SystemExit as e:
+            code = exit_code(e)
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+            code = 1
+        try:
+            threading._shutdown()
+        except Exception:
+            pass
+        import atexit
+        atexit._run_exitfuncs()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+def serve(conn):
+    conn.settimeout(10)
+    fds = []
+    try:
+        head, fds, _, _ = socket.recv_fds(conn, 8, 3)
+        while len(head) < 8:
+            more = conn.recv(8 - len(head))
+            if not more:
+                raise EOFError
+            head += more
+        (n,) = struct.unpack("!Q", head)
+        body = b""
+        while len(body) < n:
+            more = conn.recv(min(1 << 20, n - len(body)))
+            if not more:
+                raise EOFError
+            body += more
+        req = json.loads(body)
+        if len(fds) != 3:
+            raise ValueError("3 descriptors expected")
+    except Exception:
+        for fd in fds:
+            os.close(fd)
+        conn.close()
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        child(conn, req, fds)
+    for fd in fds:
+        os.close(fd)
+    conn.settimeout(None)
+    try:
+        conn.sendall(b"pid %d\n" % pid)
+    except OSError:
+        pass
+    children[pid] = conn
+    conns[conn] = pid
+while True:
+    try:
+        ready = select.select([srv, rd] + list(conns), [], [])[0]
+    except InterruptedError:
+        continue
+    if rd in ready:
+        try:
+            while os.read(rd, 512):
+                pass
+        except BlockingIOError:
+            pass
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            break
+        conn = children.pop(pid, None)
+        if conn is not None:
+            conns.pop(conn, None)
+            code = os.waitstatus_to_exitcode(status)
+            try:
+                conn.sendall(b"exit %d\n" % code if code >= 0 else b"signal %d\n" % -code)
+            except OSError:
+                pass
+            conn.close()
+    for conn in [c for c in ready if c in conns]:
+        pid = conns[conn]
+        try:
+            data = conn.recv(256)
+        except OSError:
+            data = b""
+        if not data:
+            # The part's process is gone (ptest killed it): so is what it ran.
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            conns.pop(conn)
+            children[pid] = None
+            conn.close()
+            continue
+        for line in data.split(b"\n"):
+            if line.startswith(b"kill "):
+                try:
+                    os.kill(pid, int(line[5:]))
+                except (OSError, ValueError):
+                    pass
+    if srv in ready:
+        try:
+            conn, _ = srv.accept()
+        except OSError:
+            continue
+        serve(conn)
+]==]
 
 -- What each part runs (PYTHON -c RUN MODE ARGS... ::ptest:: PATHS... ::ptest:: CLAIMS...
 -- ::ptest:: ITEMS...): pytest, as a plain `pytest ARGS PATHS` run, on the same paths (none:
@@ -61,8 +403,79 @@ local MARK = "::ptest::"
 -- file of this part that pytest's walk never reached is an error testcase of its own. A part
 -- that ran no test passes when pytest reached each of its files and collected it or left it out
 -- by the project's rules; a part of no file that collected nothing is pytest's exit code 5.
+-- A part of a warm batch (`warm`, on by default) first asks the batch's zygote (ZYGOTE below) to
+-- run it in a fork; the rest of RUN then runs in that fork, or here when the part starts fresh.
 local RUN = [==[
-import os, re, sys, subprocess, pytest
+import os, sys
+def ptest_warm_part(path):
+    # A part of a warm batch: its zygote forks a process that runs this very part, with this
+    # process's arguments, folder, environment and standard streams; this one waits for it and
+    # passes on stop signals. None: the part runs here, in a fresh process.
+    import socket, json, struct, signal, time
+    asked = time.time()
+    source = getattr(sys, "orig_argv", [])[2:3]
+    def cold(why):
+        print("ptest: warm start off for this part (%s): it starts fresh" % why, flush=True)
+    def off():
+        try:
+            with open(path + ".off") as f:
+                return f.readline().strip() or "its zygote refused"
+        except OSError:
+            return "its zygote is not running"
+    if not source:
+        return cold("no sys.orig_argv before Python 3.10")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            s.connect(path)
+            break
+        except FileNotFoundError:
+            if time.monotonic() > deadline:
+                return cold("its zygote did not listen within 5 s")
+            time.sleep(0.005)
+        except OSError:
+            return cold(off())
+    env = dict(os.environ)
+    env.pop("PTEST_WARM", None)
+    body = json.dumps({"argv": sys.argv, "cwd": os.getcwd(), "env": env, "source": source[0],
+                       "asked": asked}).encode()
+    stopped = []
+    def forward(sig, frame):
+        stopped.append(sig)
+        try:
+            s.sendall(b"kill %d\n" % sig)
+        except OSError:
+            pass
+    try:
+        socket.send_fds(s, [struct.pack("!Q", len(body))], [0, 1, 2])
+        s.sendall(body)
+        answers = s.makefile("rb")
+        line = answers.readline()
+        if not line.startswith(b"pid "):
+            return cold(off())
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+            signal.signal(sig, forward)
+        line = answers.readline()
+    except OSError:
+        line = b""
+    if line.startswith(b"exit "):
+        return int(line[5:])
+    if line.startswith(b"signal "):
+        sig = int(line[7:])
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+        return 128 + sig
+    if stopped:
+        return 128 + stopped[0]
+    print("ptest: warm start: its zygote ended while this part ran in a fork of it; the part "
+          "runs again here, in a fresh process", flush=True)
+    return None
+if os.environ.get("PTEST_WARM") and "__ptest_forked__" not in globals():
+    ptest_code = ptest_warm_part(os.environ["PTEST_WARM"])
+    if ptest_code is not None:
+        sys.exit(ptest_code)
+import re, subprocess, pytest
 if sys.path and sys.path[0] == "":
     sys.path[0] = os.getcwd()
 HERE = os.getcwd()
@@ -82,6 +495,7 @@ def ptest_key(rest):
     # (`TestA::TestB::test_y[p]`): alike once the classes are joined by dots.
     path, bracket, params = rest.partition("[")
     return path.replace("::", ".") + bracket + params
+FORKED = "__ptest_forked__" in globals()
 for a in ITEMS:
     m = SLICE.match(a)
     if m and not os.path.exists(a) and 1 <= int(m.group(2)) <= int(m.group(3)):
@@ -211,6 +625,7 @@ class PtestPart:
         self.paths = {}     # a file's node id -> its real path
         self.reached, self.collected, self.left_out = set(), set(), []
         self.failed = {}    # a sliced file's real path -> JUnit keys of its failed tests
+        self.forked_failed = set()  # in a fork of the warm process: real paths of failed tests
     def pytest_configure(self, config):
         self.config = config
     def pytest_sessionstart(self, session):
@@ -247,6 +662,8 @@ class PtestPart:
             path = self.cases.get(ptest_mangle(report.nodeid), (None, None))[1]
             if path in SLICES:
                 self.failed.setdefault(path, set()).add(ptest_mangle(report.nodeid))
+            elif FORKED and path:
+                self.forked_failed.add(os.path.normpath(path))
         if report.when == "call":
             outcome = "failed" if report.failed else "skipped" if report.skipped else "passed"
         elif report.failed:
@@ -408,6 +825,50 @@ def ptest_whole(path, slice_xml, tree):
     elif changed:
         print("ptest: they pass when %s runs whole: that is pytest's outcome, and ptest will not "
               "slice this file again" % item)
+def ptest_fresh(paths, xml, tree):
+    # In a fork of the warm process: the files whose tests failed run again in a fresh process,
+    # and what it says is their outcome, as pytest's own process would have it.
+    import xml.etree.ElementTree as ET
+    items = sorted({OWN.get(p, REST) for p in paths if p in OWN or REST_HERE})
+    if not items:
+        return
+    print("ptest: warm start: tests of %d file%s failed in this fork of the warm process; running "
+          "%s again in a fresh process, whose outcome counts" % (
+              len(items), "" if len(items) == 1 else "s", "it" if len(items) == 1 else "them"),
+          flush=True)
+    source = getattr(sys, "orig_argv", [None, None, None])[2]
+    junit = xml + ".fresh.xml"
+    args = ["--junitxml=" + junit if a.startswith("--junitxml=") else a for a in ARGS]
+    env = dict(os.environ)
+    env.pop("PTEST_WARM", None)
+    # Their tests were told to the run already (as the fork's).
+    env["PTEST_SOCKET"] = ""
+    subprocess.run([sys.executable, "-c", source, MODE] + args + [MARK] + PATHS + [MARK] + CLAIMS
+                   + [MARK] + items, env=env)
+    try:
+        fresh = {(c.get("file") or "", c.get("classname") or "", c.get("name") or ""): c
+                 for c in ET.parse(junit).getroot().iter("testcase")}
+        os.unlink(junit)
+    except (OSError, ET.ParseError):
+        print("ptest: the fresh run wrote no results: the fork's outcome stays")
+        return
+    changed = 0
+    for suite in tree.getroot().iter("testsuite"):
+        for i, case in enumerate(list(suite)):
+            key = (case.get("file") or "", case.get("classname") or "", case.get("name") or "")
+            if case.tag != "testcase" or key not in fresh:
+                continue
+            was = next((c.tag for c in case if c.tag in ("failure", "error", "skipped")), "passed")
+            new = fresh[key]
+            now = next((c.tag for c in new if c.tag in ("failure", "error", "skipped")), "passed")
+            if now != was:
+                new.set("ptest-forked", was)
+                changed += 1
+            suite.remove(case)
+            suite.insert(i, new)
+    if changed:
+        print("ptest: warm start: %d test%s of them had another outcome in the fork; the fresh "
+              "process's counts" % (changed, "" if changed == 1 else "s"))
 part = PtestPart()
 args = ARGS + [p for p in PATHS if not os.path.isfile(p) or os.path.abspath(p) in OWN
                or (REST_HERE and os.path.abspath(p) not in CLAIMED)]
@@ -453,10 +914,12 @@ try:
     if tree is not None and code == 1:
         for path in sorted(part.failed):
             ptest_whole(path, xml, tree)
+        if part.forked_failed:
+            ptest_fresh(part.forked_failed, xml, tree)
         failures = sum(1 for c in tree.getroot().iter("testcase")
                        if any(x.tag in ("failure", "error") for x in c))
         stopped = part.session is not None and part.session.shouldstop
-        if part.failed and not failures and not stopped:
+        if (part.failed or part.forked_failed) and not failures and not stopped:
             code = 0
     if tree is not None:
         tree.write(xml, encoding="utf-8", xml_declaration=True)
@@ -789,6 +1252,26 @@ function M.batch(opts)
     cmd[#cmd + 1] = a
     list[#list + 1] = a
   end
+  -- The warm start (ZYGOTE): on unless `warm = false`, or PTEST_PYTEST_WARM=0 in the
+  -- environment ptest runs in.
+  local warm_env = os.getenv("PTEST_PYTEST_WARM")
+  local warm = opts.warm ~= false and not (warm_env == "0" or warm_env == "false" or warm_env == "off")
+  local zygote = nil
+  if warm then
+    local _, wsettings, wargs = walked(opts)
+    zygote = python_argv(opts, "-c", ZYGOTE)
+    for _, p in ipairs(opts.python_files or wsettings.python_files or { "test_*.py", "*_test.py" }) do
+      zygote[#zygote + 1] = p
+    end
+    zygote[#zygote + 1] = MARK
+    for _, a in ipairs(wargs) do zygote[#zygote + 1] = a end
+    zygote[#zygote + 1] = MARK
+    if mode == "walk" then
+      for _, p in ipairs((walked(opts))) do zygote[#zygote + 1] = p end
+    else
+      for _, f in ipairs(files) do zygote[#zygote + 1] = f end
+    end
+  end
   local function declare(batch_name, items, extra)
     local t = {
       name = batch_name, items = items, cmd = cmd, results = "{tmpdir}/ptest-junit.xml",
@@ -800,6 +1283,7 @@ function M.batch(opts)
       list = list,
       select = true,
       test = TEST,
+      warm = zygote,
     }
     util.copy_options(t, opts, OWN)
     -- Code written for pytest-xdist keys per-worker resources (databases, ports) on this.
@@ -825,7 +1309,8 @@ function M.batch(opts)
   end
   local group = ptest.group { name = name .. "-serial", max = 1 }
   local handle = declare(name, main)
-  local one = declare(name .. "-serial", serial, { group = group, batches = 1 })
+  -- One part: nothing to fork it from.
+  local one = declare(name .. "-serial", serial, { group = group, batches = 1, warm = false })
   return handle, one
 end
 

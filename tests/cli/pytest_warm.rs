@@ -1,0 +1,318 @@
+//! The pytest preset's warm start on real pytest: a zygote imports what the conftest files
+//! import once and each part is a fork of it; a thread at import or a module that refuses turns
+//! it off, said once; a zygote that dies is started once more, then the batch runs without it;
+//! a test that fails in a fork is decided by a fresh process; a part stopped by its timeout
+//! leaves no process behind.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use crate::harness::Project;
+use crate::pytest_preset::python;
+
+/// Appends `NAME PID PPID WORKER` to `log.txt` when imported: which process imported it.
+fn probe(name: &str) -> String {
+    format!(
+        "import os\nwith open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'log.txt'), 'a') as f:\n    f.write('{name} %d %d %s\\n' % (os.getpid(), os.getppid(), os.environ.get('PTEST_WORKER', '-')))\nPID = os.getpid()\n"
+    )
+}
+
+/// A test file whose test records `test PID PPID WORKER` and checks `check` (Python).
+fn test_file(check: &str) -> String {
+    format!(
+        "import os\ndef test_it():\n    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'log.txt'), 'a') as f:\n        f.write('test %d %d %s\\n' % (os.getpid(), os.getppid(), os.environ.get('PTEST_WORKER', '-')))\n    {check}\n"
+    )
+}
+
+/// The lines of `log.txt` that start with `what`, as (pid, ppid).
+fn records(p: &Project, what: &str) -> Vec<(u32, u32)> {
+    std::fs::read_to_string(p.join("log.txt"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split(' ');
+            (w.next() == Some(what)).then(|| {
+                (
+                    w.next().unwrap().parse().unwrap(),
+                    w.next().unwrap().parse().unwrap(),
+                )
+            })
+        })
+        .collect()
+}
+
+fn project(py: &Path, extra: &str, files: usize) -> Project {
+    let p = Project::new(&format!(
+        "require(\"ptest.presets.pytest\").batch {{ name = \"unit\", python = \"{}\", paths = {{ \"tests\" }}, batches = {files}{extra} }}\n",
+        py.display()
+    ));
+    for i in 1..=files {
+        p.file(&format!("tests/test_{i}.py"), &test_file("pass"));
+    }
+    p
+}
+
+fn statuses(p: &Project) -> Vec<String> {
+    let r: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.join("test-logs/test-report.json")).unwrap(),
+    )
+    .unwrap();
+    let mut out: Vec<String> = r["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["testcases"].as_array().cloned().unwrap_or_default())
+        .map(|c| format!("{} {}", c["file"], c["status"]))
+        .collect();
+    out.sort();
+    out
+}
+
+#[cfg(target_os = "linux")]
+fn alive(pid: u32) -> bool {
+    // A zombie is gone for this purpose: it runs nothing.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
+#[test]
+fn warm_parts_are_forks_of_one_process_that_imported_what_conftest_imports() {
+    let Some(py) = python() else { return };
+    let p = project(&py, "", 4);
+    p.file(
+        "slowmod.py",
+        &format!("import time\ntime.sleep(0.5)\n{}", probe("slowmod")),
+    )
+    .file("tests/conftest.py", "import slowmod\n");
+    let out = p.run(&["-j", "2", "--no-history"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let imports = records(&p, "slowmod");
+    assert_eq!(
+        imports.len(),
+        1,
+        "imported once, by the zygote: {imports:?}"
+    );
+    let zygote = imports[0].0;
+    let tests = records(&p, "test");
+    assert_eq!(tests.len(), 4, "{tests:?}");
+    assert!(
+        tests.iter().all(|&(_, ppid)| ppid == zygote),
+        "every part is a fork of the zygote {zygote}: {tests:?}"
+    );
+    let parts: BTreeSet<u32> = tests.iter().map(|&(pid, _)| pid).collect();
+    assert_eq!(parts.len(), 4, "a fork per part: {tests:?}");
+    let log = std::fs::read_to_string(p.join("test-logs/unit_warm_.log")).unwrap();
+    assert!(
+        log.contains("ptest: warm start: pytest and 1 module"),
+        "{log}"
+    );
+    let part = std::fs::read_to_string(p.join("test-logs/unit_1_.log")).unwrap();
+    assert!(
+        part.contains(&format!("this part is a fork of pid {zygote}")),
+        "{part}"
+    );
+    assert!(!out.stdout.contains("warm start off"), "{}", out.stdout);
+    #[cfg(target_os = "linux")]
+    assert!(!alive(zygote), "the zygote is stopped with its batch");
+    let warm = statuses(&p);
+    assert_eq!(warm.len(), 4, "{warm:?}");
+
+    // Off: each part imports for itself, with the same outcomes.
+    for (args, env) in [
+        (
+            &["-j", "2", "--no-history"][..],
+            &[("PTEST_PYTEST_WARM", "0")][..],
+        ),
+        (&["-j", "2", "--no-history", "--set", "x=1"][..], &[][..]),
+    ] {
+        std::fs::remove_file(p.join("log.txt")).unwrap();
+        if env.is_empty() {
+            std::fs::write(
+                p.join("ptest.lua"),
+                format!(
+                    "require(\"ptest.presets.pytest\").batch {{ name = \"unit\", python = \"{}\", paths = {{ \"tests\" }}, batches = 4, warm = false }}\n",
+                    py.display()
+                ),
+            )
+            .unwrap();
+        }
+        let out = p.run_env(args, env);
+        assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+        assert_eq!(records(&p, "slowmod").len(), 4, "{env:?}: once per part");
+        assert_eq!(statuses(&p), warm);
+    }
+}
+
+#[test]
+fn a_thread_started_at_import_turns_the_warm_start_off_once() {
+    let Some(py) = python() else { return };
+    let p = project(&py, "", 4);
+    p.file(
+        "threaded.py",
+        &format!(
+            "import threading, time\nthreading.Thread(target=time.sleep, args=(3600,), name='poller', daemon=True).start()\n{}",
+            probe("threaded")
+        ),
+    )
+    .file("tests/conftest.py", "import threaded\n");
+    let out = p.run(&["-j", "2", "--no-history"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stdout.matches("warm start off").count(),
+        1,
+        "said once: {}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("warm start off (a thread runs after the imports (poller)"),
+        "{}",
+        out.stdout
+    );
+    let imports = records(&p, "threaded");
+    assert_eq!(imports.len(), 5, "the zygote, then each part: {imports:?}");
+    let zygote = imports[0].0;
+    assert!(
+        records(&p, "test").iter().all(|&(_, ppid)| ppid != zygote),
+        "no part is a fork"
+    );
+}
+
+#[test]
+fn a_module_that_refuses_to_be_forked_is_never_forked() {
+    let Some(py) = python() else { return };
+    // Declared: the zygote refuses.
+    let p = project(&py, "", 3);
+    p.file(
+        "guard.py",
+        &format!("__ptest_fork_safe__ = False\n{}", probe("guard")),
+    )
+    .file("tests/conftest.py", "import guard\n");
+    for i in 1..=3 {
+        p.file(
+            &format!("tests/test_{i}.py"),
+            &test_file("import guard; assert guard.PID == os.getpid(), 'forked'"),
+        );
+    }
+    let out = p.run(&["-j", "2", "--no-history"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("module guard says it must not be forked (__ptest_fork_safe__ = False)"),
+        "{}",
+        out.stdout
+    );
+
+    // Not declared: its tests fail in the forks, and a fresh process decides their outcome.
+    let p = project(&py, "", 3);
+    p.file("fragile.py", &probe("fragile"))
+        .file("tests/conftest.py", "import fragile\n");
+    for i in 1..=3 {
+        p.file(
+            &format!("tests/test_{i}.py"),
+            &test_file("import fragile; assert fragile.PID == os.getpid(), 'forked'"),
+        );
+    }
+    let out = p.run(&["-j", "2", "--no-history"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        statuses(&p).iter().all(|s| s.ends_with("\"passed\"")),
+        "{:?}",
+        statuses(&p)
+    );
+    let part = std::fs::read_to_string(p.join("test-logs/unit_1_.log")).unwrap();
+    assert!(
+        part.contains("running it again in a fresh process, whose outcome counts")
+            && part.contains("1 test of them had another outcome in the fork"),
+        "{part}"
+    );
+}
+
+#[test]
+fn a_zygote_that_dies_is_started_once_more_then_the_batch_runs_without_it() {
+    let Some(py) = python() else { return };
+    let p = project(&py, "", 4);
+    // Dies in the zygote (no PTEST_WORKER), never in a part.
+    p.file(
+        "boom.py",
+        &format!(
+            "{}import os\nif 'PTEST_WORKER' not in os.environ:\n    os._exit(9)\n",
+            probe("boom")
+        ),
+    )
+    .file("tests/conftest.py", "import boom\n");
+    let out = p.run(&["-j", "2", "--no-history"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let zygotes = records(&p, "boom")
+        .into_iter()
+        .filter(|&(pid, _)| records(&p, "test").iter().all(|&(t, _)| t != pid))
+        .count();
+    assert_eq!(zygotes, 2, "started twice: {:?}", records(&p, "boom"));
+    assert!(
+        out.stdout
+            .contains("its warm process exited with 9; starting it once more"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(
+            "its warm process exited with 9 again: the batch's parts start fresh processes"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(statuses(&p).len(), 4);
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_warm_part_stopped_by_its_timeout_leaves_no_process_behind() {
+    let Some(py) = python() else { return };
+    let p = project(&py, ", timeout = \"3s\"", 2);
+    p.file("mod.py", &probe("mod"))
+        .file("tests/conftest.py", "import mod\n")
+        .file(
+            "tests/test_1.py",
+            &test_file("import time; time.sleep(120)"),
+        );
+    let out = p.run(&["-j", "2", "--no-history"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("TIMEOUT unit[1]") || out.stdout.contains("timed out"),
+        "{}",
+        out.stdout
+    );
+    let zygote = records(&p, "mod")[0].0;
+    let tests = records(&p, "test");
+    assert!(tests.iter().all(|&(_, ppid)| ppid == zygote), "{tests:?}");
+    for (pid, _) in tests {
+        assert!(!alive(pid), "the forked part {pid} outlived ptest");
+    }
+    assert!(!alive(zygote), "the zygote outlived ptest");
+}
+
+#[test]
+fn a_batch_warm_command_is_checked_like_cmd() {
+    let batch = |warm: &str| {
+        format!(
+            "ptest.batch {{ name = \"b\", items = {{ \"x\" }}, cmd = {{ \"run\", \"{{items}}\" }},\n  warm = {warm} }}\n"
+        )
+    };
+    assert_eq!(
+        crate::harness::config_error(&batch("5")),
+        "ptest.lua:1: batch \"b\": warm: expected a string or an array like { \"pytest\", \"-x\" }, got 5\n"
+    );
+    assert_eq!(
+        crate::harness::config_error(&batch("{ \"\" }")),
+        "ptest.lua:1: batch \"b\": warm: empty command\n"
+    );
+    assert_eq!(
+        crate::harness::config_error(&batch("{ x = 1 }")),
+        "ptest.lua:1: batch \"b\": warm: expected a string or an array like { \"pytest\", \"-x\" }, got a table with named keys\n"
+    );
+}
