@@ -178,7 +178,9 @@ def prepare():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for name in dict.fromkeys(wanted):
-            if name.split(".")[0] in skip or testlike(name) or name in sys.modules:
+            if name in sys.modules:
+                continue
+            if name.split(".")[0] in skip or testlike(name):
                 left.append(name)
                 continue
             seen = len(caught)
