@@ -190,7 +190,17 @@ fn split(s: &SuiteDecl, b: &BatchDecl, config_dir: &Path, facts: &Facts<'_>) -> 
         slice_counts(&durations, &known, count, workers, overhead)
     };
     let pieces = pieces(&durations, &cuts, &known);
-    let mut members = pack(&pieces, count, overhead).0;
+    // A warm batch (its parts start as forks, for a fixed cost near nothing) whose durations
+    // are known: parts that shrink toward the end, which the scheduler hands to whichever
+    // worker is free, longest first, so that a part longer than expected leaves the other
+    // workers the small ones rather than an idle wait.
+    let shrinking = (b.batches.is_none() && b.warm.is_some() && source == ItemSource::History)
+        .then(|| shrinking_sizes(pieces.iter().map(|p| p.secs).sum(), workers, overhead))
+        .filter(|sizes| sizes.len() > count);
+    let mut members = match &shrinking {
+        Some(sizes) => pack_sized(&pieces, sizes),
+        None => pack(&pieces, count, overhead).0,
+    };
     members.retain(|m| !m.is_empty());
     let count = members.len();
     let sliced = cuts.iter().any(|&n| n > 1);
@@ -404,6 +414,68 @@ fn pack(pieces: &[Piece], count: usize, overhead: f64) -> (Vec<Vec<usize>>, Vec<
         }
     }
     (members, load)
+}
+
+/// No part of a shrinking batch is smaller than this many times its fixed cost: below that, a
+/// part's start would weigh more than what it balances.
+pub(crate) const MIN_PART_TIMES_OVERHEAD: f64 = 10.0;
+
+/// The least fixed cost a part is assumed to have when sizing shrinking parts (a fork, a pytest
+/// session, its results file): a learned cost below it is noise.
+const MIN_PART_OVERHEAD_SECS: f64 = 0.1;
+
+/// The most parts a shrinking batch is cut into.
+const MAX_SHRINKING_PARTS: usize = 64;
+
+/// The expected sizes (work, without the fixed cost) of a batch's parts when they shrink
+/// toward the end, largest first (guided self-scheduling): each takes half of an even share of
+/// what remains, `remaining / (2 × workers)`, and none less than
+/// [`MIN_PART_TIMES_OVERHEAD`] times the fixed cost (the last takes what is left).
+pub(crate) fn shrinking_sizes(total: f64, workers: usize, overhead: f64) -> Vec<f64> {
+    let floor = MIN_PART_TIMES_OVERHEAD * overhead.max(MIN_PART_OVERHEAD_SECS);
+    let mut left = total;
+    let mut sizes = Vec::new();
+    while left > 0.0 && sizes.len() < MAX_SHRINKING_PARTS {
+        let size = (left / (2.0 * workers.max(1) as f64)).max(floor);
+        if size >= left || sizes.len() + 1 == MAX_SHRINKING_PARTS || left - size < floor / 2.0 {
+            sizes.push(left);
+            break;
+        }
+        sizes.push(size);
+        left -= size;
+    }
+    sizes
+}
+
+/// Pieces into parts of the given sizes: longest piece first into the part with the most room
+/// left (the lowest index breaks ties) that holds no other slice of its item. The parts' pieces.
+fn pack_sized(pieces: &[Piece], sizes: &[f64]) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..pieces.len()).collect();
+    order.sort_by(|&x, &y| {
+        pieces[y]
+            .secs
+            .total_cmp(&pieces[x].secs)
+            .then(pieces[x].item.cmp(&pieces[y].item))
+            .then(pieces[x].slice.cmp(&pieces[y].slice))
+    });
+    let mut room: Vec<f64> = sizes.to_vec();
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); sizes.len()];
+    let mut holding: HashMap<usize, Vec<usize>> = HashMap::new();
+    for p in order {
+        let piece = pieces[p];
+        let taken = holding.get(&piece.item);
+        let best = (0..room.len())
+            .filter(|k| !taken.is_some_and(|t| t.contains(k)))
+            .max_by(|&x, &y| room[x].total_cmp(&room[y]).then(y.cmp(&x)))
+            .unwrap_or(0);
+        room[best] -= piece.secs;
+        members[best].push(p);
+        let sliced = piece.slice > 1 || pieces.get(p + 1).is_some_and(|n| n.item == piece.item);
+        if sliced {
+            holding.entry(piece.item).or_default().push(best);
+        }
+    }
+    members
 }
 
 /// A part's expected end and its index, ordered by end, then index.
@@ -1022,5 +1094,107 @@ mod tests {
             ),
             CommandLine::Shell("pytest 'it'\\''s' x -q".into())
         );
+    }
+
+    #[test]
+    fn shrinking_sizes_halve_an_even_share_of_what_remains_down_to_ten_fixed_costs() {
+        let sizes = shrinking_sizes(100.0, 2, 0.5);
+        assert!((sizes[0] - 25.0).abs() < 1e-9, "{sizes:?}");
+        assert!((sizes[1] - 18.75).abs() < 1e-9, "{sizes:?}");
+        assert!(
+            sizes.windows(2).all(|w| w[0] >= w[1]),
+            "largest first: {sizes:?}"
+        );
+        assert!(
+            (sizes.iter().sum::<f64>() - 100.0).abs() < 1e-9,
+            "{sizes:?}"
+        );
+        assert!(
+            sizes[..sizes.len() - 1].iter().all(|&s| s >= 5.0),
+            "none below ten fixed costs: {sizes:?}"
+        );
+        // A large fixed cost leaves few parts; a tiny one is taken as a tenth of a second.
+        assert_eq!(
+            shrinking_sizes(100.0, 2, 8.0),
+            [100.0],
+            "a rest under half a floor joins"
+        );
+        assert_eq!(shrinking_sizes(100.0, 2, 4.0), [40.0, 40.0, 20.0]);
+        assert_eq!(shrinking_sizes(10.0, 2, 0.0).len(), 7);
+        assert!(shrinking_sizes(1e9, 2, 0.001).len() <= MAX_SHRINKING_PARTS);
+        assert_eq!(
+            shrinking_sizes(3.0, 4, 1.0),
+            [3.0],
+            "less than a part's floor: one part"
+        );
+    }
+
+    fn warm_parts(durations: &[f64], workers: u32, fixed: f64) -> Vec<BatchPart> {
+        let names: Vec<String> = (0..durations.len()).map(|i| format!("t{i}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut s = decl(&refs, None);
+        s.batch.as_mut().unwrap().warm = Some(CommandLine::Argv(vec!["z".into()]));
+        let w = move |_: Option<&str>| workers;
+        let expected = move |k: &str| (k == "unit[]").then_some(fixed);
+        let item = |_: &str, i: &str| names.iter().position(|n| n == i).map(|k| durations[k]);
+        let failed = |_: &str, _: &str| false;
+        let facts = Facts {
+            workers: &w,
+            expected: &expected,
+            item_expected: &item,
+            item_failed: &failed,
+            rerun: None,
+        };
+        split(
+            &s,
+            s.batch.as_ref().unwrap(),
+            Path::new("/nonexistent"),
+            &facts,
+        )
+    }
+
+    #[test]
+    fn a_warm_batch_with_history_runs_in_parts_that_shrink_toward_the_end() {
+        // 40 items of 1 to 4 s (100 s), 2 workers, a fork's fixed cost of 0.2 s.
+        let durations: Vec<f64> = (0..40).map(|i| f64::from(1 + i % 4)).collect();
+        let parts = warm_parts(&durations, 2, 0.2);
+        assert!(
+            parts.len() > 4,
+            "more parts than two per worker: {}",
+            parts.len()
+        );
+        let work: Vec<f64> = parts
+            .iter()
+            .map(|p| p.items.iter().map(|(_, d)| d).sum())
+            .collect();
+        assert!(work[0] >= 24.0 && work[0] <= 26.0, "{work:?}");
+        assert!(
+            work.windows(2).all(|w| w[0] + 1.0 >= w[1]),
+            "largest first, shrinking: {work:?}"
+        );
+        assert!(
+            work[..work.len() - 1].iter().all(|&w| w >= 2.0 - 1e-9),
+            "none below ten fixed costs: {work:?}"
+        );
+        let mut all: Vec<String> = parts
+            .iter()
+            .flat_map(|p| p.items.iter().map(|(i, _)| i.clone()))
+            .collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 40, "every item once");
+        assert_eq!(parts[0].count as usize, parts.len());
+        // The same without `warm`: as before.
+        let names: Vec<String> = (0..40).map(|i| format!("t{i}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let known: Vec<(&str, f64)> = refs
+            .iter()
+            .copied()
+            .zip(durations.iter().copied())
+            .collect();
+        let before = parts_of(&refs, None, &known, 2).len();
+        assert!(before < parts.len(), "{before}");
+        // A large fixed cost (a cold start): no more parts than before.
+        assert_eq!(warm_parts(&durations, 2, 8.0).len(), before);
     }
 }

@@ -20,6 +20,15 @@ compared with plain pytest's, and the wall times.
 cargo: ptest's own test binaries (built once with `cargo test --no-run`) through the cargo
 preset against `cargo nextest run`, at -j 2 and -j 4.
 
+suites: three suites from PyPI wheels, in one venv made here (numpy, sympy, networkx, pytest,
+pytest-xdist, hypothesis): networkx (pure Python), numpy's linalg, fft, polynomial, matrixlib
+and random (C extensions, heavy imports) and sympy's sets, logic, printing and combinatorics
+(pure Python, heavy collection). Per round, in an order that rotates: pytest -n J, ptest's first run (no history),
+its second (with that history), and a second run with the warm start off (PTEST_PYTEST_WARM=0).
+Wall time and CPU time (user + sys of the whole tree, from wait4) beside each, the load average
+at each round, the fixed cost per part ptest learned (`BATCH[]` in its history), and each ptest
+run's outcomes compared with pytest -n J's test by test.
+
 Medians (min-max) of the rounds and the median of the per-round ratios to xdist / nextest.
 """
 
@@ -485,18 +494,126 @@ def bench_cargo(rounds):
           f"median {statistics.median(t) * 1000:.0f} ms")
 
 
+def timed_cpu(cmd, cwd, env=None):
+    """Wall seconds, CPU seconds (user + sys of the tree: wait4 counts reaped descendants), exit."""
+    t = time.monotonic()
+    p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return time.monotonic() - t, ru.ru_utime + ru.ru_stime, p.returncode
+
+
+SUITES = {
+    "networkx": dict(pkg="networkx", paths=["networkx"]),
+    "numpy": dict(pkg="numpy", extra=["numpy.libs"],
+                  paths=["numpy/linalg", "numpy/fft", "numpy/polynomial", "numpy/matrixlib",
+                         "numpy/random"]),
+    "sympy": dict(pkg="sympy", paths=["sympy/sets", "sympy/logic", "sympy/printing",
+                                      "sympy/combinatorics"]),
+}
+
+
+def suites_setup():
+    venv = WORK / "num-venv"
+    py = venv / "bin" / "python"
+    if not py.exists():
+        sh([sys.executable, "-m", "venv", str(venv)])
+        sh([str(py), "-m", "pip", "install", "-q", "numpy", "sympy", "networkx", "pytest",
+            "pytest-xdist", "hypothesis"])
+    site = Path(site_packages(py))
+    for name, spec in SUITES.items():
+        proj = WORK / f"{name}-suite"
+        for d in [spec["pkg"]] + spec.get("extra", []):
+            if not (proj / d).exists():
+                proj.mkdir(parents=True, exist_ok=True)
+                shutil.copytree(site / d, proj / d)
+    return py
+
+
+def bench_suites(rounds, jobs, only):
+    py = suites_setup()
+    ptest = ptest_binary()
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    for k in ("CI", "PYTEST_ADDOPTS", "PTEST_PYTEST_WARM"):
+        env.pop(k, None)
+    off = dict(env, PTEST_PYTEST_WARM="0")
+    for name, spec in SUITES.items():
+        if only and name not in only:
+            continue
+        proj = WORK / f"{name}-suite"
+        paths = spec["paths"]
+        (proj / "ptest.lua").write_text(
+            'require("ptest.presets.pytest").batch { name = "py", python = "%s", paths = { %s },\n'
+            '  args = { "-q", "-p", "no:cacheprovider" } }\n'
+            % (py, ", ".join(f'"{p}"' for p in paths)))
+        hist = proj / ".ptest" / "history.json"
+        xml = lambda f: ["-o", "junit_family=xunit1", f"--junitxml={f}"]
+        xdist_xml, ours_xml = WORK / f"{name}-xdist.xml", WORK / f"{name}-ptest.xml"
+        xdist = [str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", str(jobs)] + paths
+        run = [str(ptest), "-j", str(jobs), "-q", "--log-dir", str(WORK / f"{name}-logs"),
+               "--junit", str(ours_xml)]
+        kinds = ["xdist", "ptest first", "ptest second", "ptest second, warm start off"]
+        wall = {k: [] for k in kinds}
+        cpu = {k: [] for k in kinds}
+        fixed = {k: [] for k in kinds}
+        loads, differ, codes = [], [], {}
+        # One untimed run of each: byte-compiled files and the page cache warm for all.
+        timed_cpu(xdist, proj, env)
+        timed_cpu(run, proj, env)
+        for r in range(rounds):
+            loads.append(os.getloadavg()[0])
+            order = kinds[r % len(kinds):] + kinds[:r % len(kinds)]
+            for k in order:
+                if k == "xdist":
+                    t, c, codes[k] = timed_cpu(xdist + xml(xdist_xml), proj, env)
+                else:
+                    if k == "ptest first" and hist.exists():
+                        hist.unlink()
+                    elif k != "ptest first" and not hist.exists():
+                        timed_cpu(run, proj, env)  # a history for the second runs
+                    t, c, codes[k] = timed_cpu(run, proj, off if "off" in k else env)
+                    cost = json.loads(hist.read_text()).get("suites", {}).get("py[]") \
+                        if hist.exists() else None
+                    if cost:
+                        fixed[k].append(cost[-1][2] if isinstance(cost[-1], list) else 0)
+                    if xdist_xml.exists() and ours_xml.exists():
+                        differ.append(len(compare(junit_outcomes(xdist_xml),
+                                                  junit_outcomes(ours_xml))))
+                wall[k].append(t)
+                cpu[k].append(c)
+                print(f"{name} round {r + 1} (load {loads[-1]:.1f}): {k}: {t:.1f} s wall, "
+                      f"{c:.1f} s CPU, exit {codes[k]}", file=sys.stderr, flush=True)
+        loads.append(os.getloadavg()[0])
+        print(f"\n### {name}: {', '.join(paths)}; {rounds} rounds, -j {jobs}, "
+              f"load average {min(loads):.1f}-{max(loads):.1f} (uptime's 1-minute figure at each "
+              f"round)\n")
+        print("| run | wall: median (min-max) | wall / xdist | CPU: median | CPU / xdist | "
+              "fixed cost per part | exit |\n|---|---|---|---|---|---|---|")
+        for k in kinds:
+            wr = [a / b for a, b in zip(wall[k], wall["xdist"])]
+            cr = [a / b for a, b in zip(cpu[k], cpu["xdist"])]
+            fc = f"{statistics.median(fixed[k]):.2f} s" if fixed[k] else "-"
+            print(f"| {k} | {statistics.median(wall[k]):.1f} s ({min(wall[k]):.1f}-"
+                  f"{max(wall[k]):.1f}) | {statistics.median(wr):.3f}x | "
+                  f"{statistics.median(cpu[k]):.1f} s | {statistics.median(cr):.3f}x | {fc} | "
+                  f"{codes[k]} |")
+        print(f"\ntests whose outcome differs from pytest -n {jobs}'s, per ptest run: {differ}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("suite", choices=["networkx", "projects", "cargo"])
+    ap.add_argument("suite", choices=["networkx", "projects", "cargo", "suites"])
     ap.add_argument("-r", "--rounds", type=int, default=3)
     ap.add_argument("-j", "--jobs", type=int, default=2)
     ap.add_argument("--quick", action="store_true",
                     help="networkx: only xdist and ptest, no untimed first runs")
-    ap.add_argument("--only", default="", help="projects: a comma-separated subset")
+    ap.add_argument("--only", default="", help="projects, suites: a comma-separated subset")
     a = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     if a.suite == "networkx":
         bench_networkx(a.rounds, a.jobs, a.quick)
+    elif a.suite == "suites":
+        bench_suites(a.rounds, a.jobs, [x for x in a.only.split(",") if x])
     elif a.suite == "projects":
         bench_projects(a.rounds, a.jobs, [x for x in a.only.split(",") if x])
     else:

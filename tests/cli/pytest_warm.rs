@@ -316,3 +316,51 @@ fn a_batch_warm_command_is_checked_like_cmd() {
         "ptest.lua:1: batch \"b\": warm: expected a string or an array like { \"pytest\", \"-x\" }, got a table with named keys\n"
     );
 }
+
+/// A warm batch whose items' durations are known runs in parts that shrink toward the end
+/// (issue 29 item 2): `ptest list` shows them once a run has recorded the durations, and the
+/// run's report has each of them.
+#[test]
+fn a_warm_batch_with_history_runs_in_parts_that_shrink() {
+    // Each item "takes" 5 s by its results file (the run itself is quick), the warm command is
+    // a process that waits to be stopped.
+    let items: Vec<String> = (1..=20).map(|i| format!("\"t{i:02}\"")).collect();
+    let p = Project::new(&format!(
+        r#"ptest.batch {{ name = "unit", items = {{ {} }}, results = "{{tmpdir}}/junit.xml",
+  cmd = {{ "sh", "junit.sh", "{{tmpdir}}/junit.xml", "{{items}}" }}, warm = {{ "sleep", "600" }} }}
+"#,
+        items.join(", ")
+    ));
+    p.file(
+        "junit.sh",
+        "out=$1; shift\n{ echo '<testsuite name=\"s\">'; for i in \"$@\"; do echo \"<testcase classname=\\\"c\\\" name=\\\"t\\\" file=\\\"$i\\\" time=\\\"5\\\"/>\"; done; echo '</testsuite>'; } > \"$out\"\n",
+    );
+    let parts = |p: &Project| -> Vec<Vec<String>> {
+        let j = crate::harness::list_json(p, &["-j", "2"]);
+        (0..j["suites"].as_array().unwrap().len())
+            .map(|i| crate::harness::batch_items(&j, i))
+            .collect()
+    };
+    assert_eq!(parts(&p).len(), 4, "no history: two parts per worker");
+    let out = p.run(&["-j", "2"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let after = parts(&p);
+    assert!(after.len() > 4, "{after:?}");
+    let sizes: Vec<usize> = after.iter().map(Vec::len).collect();
+    assert!(
+        sizes.windows(2).all(|w| w[0] >= w[1]) && sizes[0] > sizes[sizes.len() - 1],
+        "large first, shrinking: {sizes:?}"
+    );
+    assert_eq!(sizes.iter().sum::<usize>(), 20);
+    let out = p.run(&["-j", "2"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let r: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.join("test-logs/test-report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        r["suites"].as_array().unwrap().len(),
+        after.len(),
+        "the report has the parts that ran"
+    );
+}
