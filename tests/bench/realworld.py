@@ -530,7 +530,7 @@ def suites_setup():
     return py
 
 
-def bench_suites(rounds, jobs, only):
+def bench_suites(rounds, jobs, only, warmup=True):
     py = suites_setup()
     ptest = ptest_binary()
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
@@ -557,9 +557,10 @@ def bench_suites(rounds, jobs, only):
         cpu = {k: [] for k in kinds}
         fixed = {k: [] for k in kinds}
         loads, differ, codes = [], [], {}
-        # One untimed run of each: byte-compiled files and the page cache warm for all.
-        timed_cpu(xdist, proj, env)
-        timed_cpu(run, proj, env)
+        if warmup:
+            # One untimed run of each: byte-compiled files and the page cache warm for all.
+            timed_cpu(xdist, proj, env)
+            timed_cpu(run, proj, env)
         for r in range(rounds):
             loads.append(os.getloadavg()[0])
             order = kinds[r % len(kinds):] + kinds[:r % len(kinds)]
@@ -572,10 +573,10 @@ def bench_suites(rounds, jobs, only):
                     elif k != "ptest first" and not hist.exists():
                         timed_cpu(run, proj, env)  # a history for the second runs
                     t, c, codes[k] = timed_cpu(run, proj, off if "off" in k else env)
-                    cost = json.loads(hist.read_text()).get("suites", {}).get("py[]") \
-                        if hist.exists() else None
-                    if cost:
-                        fixed[k].append(cost[-1][2] if isinstance(cost[-1], list) else 0)
+                    cost = json.loads(hist.read_text()).get("suites", {}).get("py[]", {}) \
+                        if hist.exists() else {}
+                    if cost.get("runs"):
+                        fixed[k].append(cost["runs"][-1][2])
                     if xdist_xml.exists() and ours_xml.exists():
                         differ.append(len(compare(junit_outcomes(xdist_xml),
                                                   junit_outcomes(ours_xml))))
@@ -608,12 +609,14 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="networkx: only xdist and ptest, no untimed first runs")
     ap.add_argument("--only", default="", help="projects, suites: a comma-separated subset")
+    ap.add_argument("--no-warmup", action="store_true",
+                    help="suites: no untimed first run of each (the files already byte-compiled)")
     a = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     if a.suite == "networkx":
         bench_networkx(a.rounds, a.jobs, a.quick)
     elif a.suite == "suites":
-        bench_suites(a.rounds, a.jobs, [x for x in a.only.split(",") if x])
+        bench_suites(a.rounds, a.jobs, [x for x in a.only.split(",") if x], not a.no_warmup)
     elif a.suite == "projects":
         bench_projects(a.rounds, a.jobs, [x for x in a.only.split(",") if x])
     else:
