@@ -108,7 +108,9 @@ fn warm_parts_are_forks_of_one_process_that_imported_what_conftest_imports() {
     assert_eq!(parts.len(), 4, "a fork per part: {tests:?}");
     let log = std::fs::read_to_string(p.join("test-logs/unit_warm_.log")).unwrap();
     assert!(
-        log.contains("ptest: warm start: pytest and 1 module"),
+        log.contains(
+            "ptest: warm start: pytest, 0 plugins and 1 module that 1 conftest file import"
+        ),
         "{log}"
     );
     let part = std::fs::read_to_string(p.join("test-logs/unit_1_.log")).unwrap();
@@ -362,5 +364,97 @@ fn a_warm_batch_with_history_runs_in_parts_that_shrink() {
         r["suites"].as_array().unwrap().len(),
         after.len(),
         "the report has the parts that ran"
+    );
+}
+
+/// Declares `module` as an installed pytest plugin (a pytest11 entry point) found on the
+/// project's own folder, as pip would install it.
+fn plugin(p: &Project, module: &str) {
+    p.file(
+        &format!("{module}-1.0.dist-info/METADATA"),
+        &format!("Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n"),
+    )
+    .file(
+        &format!("{module}-1.0.dist-info/entry_points.txt"),
+        &format!("[pytest11]\n{module} = {module}\n"),
+    )
+    .file(
+        &format!("{module}-1.0.dist-info/RECORD"),
+        &format!("{module}.py,,\n{module}-1.0.dist-info/METADATA,,\n"),
+    );
+}
+
+#[test]
+fn plugins_are_imported_once_as_pytest_imports_them_and_one_with_a_thread_turns_it_off() {
+    let Some(py) = python() else { return };
+    let p = project(
+        &py,
+        ", args = { \"-W\", \"error::pytest.PytestAssertRewriteWarning\" }",
+        3,
+    );
+    // Its assert is rewritten by pytest (the message shows the values) only when it is
+    // imported through pytest's hook, and pytest warns (an error here) when it finds it
+    // imported otherwise.
+    p.file(
+        "goodplug.py",
+        &format!("{}def check(x):\n    assert x == 1\n", probe("goodplug")),
+    );
+    plugin(&p, "goodplug");
+    for i in 1..=3 {
+        p.file(
+            &format!("tests/test_{i}.py"),
+            &test_file(
+                "import goodplug, pytest\n    with pytest.raises(AssertionError) as e:\n        goodplug.check(2)\n    assert 'assert 2 == 1' in str(e.value)",
+            ),
+        );
+    }
+    let out = p.run(&["-j", "2", "--no-history"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let imports = records(&p, "goodplug");
+    assert_eq!(
+        imports.len(),
+        1,
+        "imported once, by the zygote: {imports:?}"
+    );
+    assert!(
+        records(&p, "test")
+            .iter()
+            .all(|&(_, ppid)| ppid == imports[0].0),
+        "parts are forks"
+    );
+    let log = std::fs::read_to_string(p.join("test-logs/unit_warm_.log")).unwrap();
+    assert!(
+        log.contains("ptest: warm start: pytest, 1 plugin and"),
+        "{log}"
+    );
+
+    // A plugin that starts a thread when imported: no fork, said once.
+    p.file(
+        "threadplug.py",
+        &format!(
+            "import threading, time\nthreading.Thread(target=time.sleep, args=(3600,), name='plugthread', daemon=True).start()\n{}",
+            probe("threadplug")
+        ),
+    );
+    plugin(&p, "threadplug");
+    std::fs::remove_file(p.join("log.txt")).unwrap();
+    let out = p.run(&["-j", "2", "--no-history"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stdout.matches("warm start off").count(),
+        1,
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("warm start off (a thread runs after the imports (plugthread)"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        records(&p, "threadplug").len(),
+        4,
+        "the zygote, then each part"
     );
 }

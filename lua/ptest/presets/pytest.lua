@@ -43,11 +43,12 @@ local MARK = "::ptest::"
 
 -- The warm start: the process a warm batch's parts are forks of (its zygote), started by ptest
 -- while the batch's parts run (PYTHON -c ZYGOTE PATTERNS... ::ptest:: ARGS... ::ptest:: PATHS...).
--- It listens on PTEST_WARM, imports pytest and what the conftest files under PATHS import first
--- (their leading import statements), leaving out what pytest would rewrite (plugins and their
--- distributions, `-p` and `pytest_plugins` modules, `register_assert_rewrite` names, modules
--- named like test files) and never importing a conftest or test file itself, so that each part
--- still collects its own tests. It refuses (exit code 3, its reason in PTEST_WARM.off) when a
+-- It listens on PTEST_WARM, imports pytest, then the plugins of installed distributions (pytest11
+-- entry points) through pytest's assertion rewriting hook with their modules marked, as pytest
+-- does, then what the conftest files under PATHS import first (their leading import
+-- statements), leaving out what pytest marks for rewriting only later (`-p` and `pytest_plugins`
+-- modules, `register_assert_rewrite` names, modules named like test files) and never importing
+-- a conftest or test file itself, so that each part still collects its own tests. It refuses (exit code 3, its reason in PTEST_WARM.off) when a
 -- fork would differ from a fresh process: a thread running after the imports, a warning raised
 -- by them, a module with `__ptest_fork_safe__ = False`, grpc, macOS. Each part that asks gets a
 -- fork running RUN with the part's arguments, folder, environment and standard streams, and
@@ -101,6 +102,9 @@ def plugin_modules():
                     names.add(top)
     except Exception:
         pass
+    return names | p_plugins()
+def p_plugins():
+    names = set()
     for i, a in enumerate(ARGS):
         p = ARGS[i + 1] if a == "-p" and i + 1 < len(ARGS) else a[2:] if a.startswith("-p") and len(a) > 2 else None
         if p and not p.startswith("no:"):
@@ -167,9 +171,50 @@ def leading_imports(path, skip):
     return mods
 def testlike(name):
     return any(fnmatch.fnmatch(part + ".py", p) for part in name.split(".") for p in PATTERNS)
+def import_plugins():
+    # As pytest starts: its assertion rewriting hook in place, the modules of every
+    # distribution with a pytest11 entry point marked for rewriting, then the plugins imported
+    # through it (rewritten as in a plain run, and known to each part's pytest as such).
+    # The hook leaves sys.meta_path afterwards: each part installs its own.
+    from importlib import metadata
+    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        return None, 0
+    from _pytest.config import get_config, _iter_rewritable_modules
+    import _pytest.assertion
+    plain = "--assert=plain" in ARGS or any(a == "--assert" and b == "plain" for a, b in zip(ARGS, ARGS[1:]))
+    hook = None
+    if not plain:
+        hook = _pytest.assertion.install_importhook(get_config(list(ARGS)))
+    dists = [d for d in metadata.distributions()
+             if any(ep.group == "pytest11" for ep in d.entry_points)]
+    if hook is not None:
+        hook.mark_rewrite(*_iter_rewritable_modules(str(f) for d in dists for f in (d.files or [])))
+    blocked = {b[3:] for a, b in zip(ARGS, ARGS[1:]) if a == "-p" and b.startswith("no:")}
+    blocked |= {a[5:] for a in ARGS if a.startswith("-pno:")}
+    n = 0
+    for d in dists:
+        for ep in d.entry_points:
+            if ep.group == "pytest11" and ep.name not in blocked and ep.module not in blocked:
+                importlib.import_module(ep.module)
+                n += 1
+    return hook, n
 def prepare():
     import pytest
-    skip = plugin_modules() | {"conftest", "pytest", "_pytest", "__future__"}
+    skip = {"conftest", "pytest", "_pytest", "__future__"}
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            hook, plugins = import_plugins()
+        if caught:
+            w = caught[0]
+            refuse("importing pytest's plugins warned (%s: %s): a fresh process shows that warning "
+                   "as pytest would" % (w.category.__name__, str(w.message).splitlines()[0][:200]))
+    except Exception as e:
+        refuse("pytest's plugins could not be imported as pytest imports them (%s: %s)"
+               % (type(e).__name__, str(e).splitlines()[0][:200] if str(e) else ""))
+    # Without the hook, what pytest would rewrite is left to each part; with it, only what
+    # pytest marks later than this (`-p`, `pytest_plugins`, `register_assert_rewrite`).
+    skip |= plugin_modules() if hook is None else p_plugins()
     files, wanted = conftests(), []
     for f in files:
         wanted.extend(leading_imports(f, skip))
@@ -194,6 +239,8 @@ def prepare():
                 refuse("importing %s warned (%s: %s): a fresh process shows that warning as "
                        "pytest would" % (name, w.category.__name__, str(w.message).splitlines()[0][:200]))
     sys.path[:] = path
+    if hook is not None and hook in sys.meta_path:
+        sys.meta_path.remove(hook)
     threads = [t for t in threading.enumerate() if t is not threading.main_thread()]
     if threads:
         refuse("a thread runs after the imports (%s): a fork would not have it"
@@ -207,8 +254,9 @@ def prepare():
             refuse("module %s says it must not be forked (__ptest_fork_safe__ = False)" % name)
     if "grpc" in sys.modules and os.environ.get("GRPC_ENABLE_FORK_SUPPORT", "").lower() not in ("1", "true"):
         refuse("grpc is imported and cannot be forked without GRPC_ENABLE_FORK_SUPPORT")
-    say("warm start: pytest and %d module%s that %d conftest file%s import, in %.2f s; each part "
-        "is a fork of this process (not imported here: %s)" % (
+    say("warm start: pytest, %d plugin%s and %d module%s that %d conftest file%s import, in %.2f s; "
+        "each part is a fork of this process (not imported here: %s)" % (
+            plugins, "" if plugins == 1 else "s",
             len(done), "" if len(done) == 1 else "s", len(files), "" if len(files) == 1 else "s",
             time.monotonic() - T0, ", ".join(left[:8]) + (", ..." if len(left) > 8 else "") or "none"))
 prepare()
