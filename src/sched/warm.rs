@@ -166,6 +166,9 @@ impl Zygotes {
             // A socket an earlier zygote of this batch left: the new one binds the same path.
             if z.starts > 0 {
                 let _ = std::fs::remove_file(&z.socket);
+                let mut new = z.socket.clone().into_os_string();
+                new.push(".new");
+                let _ = std::fs::remove_file(new);
             }
             z.starts += 1;
             z.state = State::Running;
@@ -289,9 +292,11 @@ impl Zygotes {
         }
         for z in self.by_batch.values().filter(|z| z.starts > 0) {
             out.push(z.socket.clone());
-            let mut off = z.socket.clone().into_os_string();
-            off.push(".off");
-            out.push(PathBuf::from(off));
+            for suffix in [".off", ".new", ".off.tmp"] {
+                let mut path = z.socket.clone().into_os_string();
+                path.push(suffix);
+                out.push(PathBuf::from(path));
+            }
         }
         out
     }
@@ -449,7 +454,9 @@ ptest.batch { name = "one", items = { "a" }, cmd = { "run", "{items}" }, warm = 
             z.leftovers(),
             [
                 PathBuf::from("/run/sock/w1.sock"),
-                PathBuf::from("/run/sock/w1.sock.off")
+                PathBuf::from("/run/sock/w1.sock.off"),
+                PathBuf::from("/run/sock/w1.sock.new"),
+                PathBuf::from("/run/sock/w1.sock.off.tmp")
             ]
         );
     }

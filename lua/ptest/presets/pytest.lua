@@ -64,8 +64,11 @@ PATTERNS, ARGS, PATHS = sys.argv[1:at[0]], sys.argv[at[0] + 1:at[1]], sys.argv[a
 PATH = os.environ["PTEST_WARM"]
 SKIP_DIRS = {"__pycache__", "node_modules", "venv", "build", "dist", "CVS", "_darcs"}
 srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-srv.bind(PATH)
+# Bound under another name and renamed once it listens: a part finds no socket (and waits for
+# it) or one that takes its connection, never one that refuses it.
+srv.bind(PATH + ".new")
 srv.listen(128)
+os.rename(PATH + ".new", PATH)
 def say(msg):
     print("ptest: " + msg, flush=True)
 def refuse(why):
