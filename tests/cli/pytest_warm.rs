@@ -150,6 +150,39 @@ fn warm_parts_are_forks_of_one_process_that_imported_what_conftest_imports() {
     }
 }
 
+/// Linux shares the CPU between sessions (autogroups) before their processes: forks left in
+/// the zygote's session split one share between all the parts running at once, and on a
+/// machine busy with other sessions each part ran about twice as long as a fresh one.
+#[test]
+fn each_warm_part_runs_in_a_session_of_its_own_as_a_fresh_part_does() {
+    let Some(py) = python() else { return };
+    let p = project(&py, "", 3);
+    p.file("slowmod.py", &probe("slowmod"))
+        .file("tests/conftest.py", "import slowmod\n");
+    for i in 1..=3 {
+        p.file(
+            &format!("tests/test_{i}.py"),
+            &test_file(
+                "open(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'log.txt'), 'a').write('session %d %d\\n' % (os.getpid(), os.getsid(0)))",
+            ),
+        );
+    }
+    let out = p.run(&["-j", "2", "--no-history"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let zygote = records(&p, "slowmod")[0].0;
+    let tests = records(&p, "test");
+    assert!(
+        tests.len() == 3 && tests.iter().all(|&(_, ppid)| ppid == zygote),
+        "forks of the zygote {zygote}: {tests:?}"
+    );
+    let sessions = records(&p, "session");
+    assert_eq!(sessions.len(), 3, "{sessions:?}");
+    assert!(
+        sessions.iter().all(|&(pid, sid)| pid == sid),
+        "each part leads its own session, not the zygote's ({zygote}): {sessions:?}"
+    );
+}
+
 #[test]
 fn a_thread_started_at_import_turns_the_warm_start_off_once() {
     let Some(py) = python() else { return };

@@ -51,8 +51,8 @@ local MARK = "::ptest::"
 -- a conftest or test file itself, so that each part still collects its own tests. It refuses (exit code 3, its reason in PTEST_WARM.off) when a
 -- fork would differ from a fresh process: a thread running after the imports, a warning raised
 -- by them, a module with `__ptest_fork_safe__ = False`, grpc, macOS. Each part that asks gets a
--- fork running RUN with the part's arguments, folder, environment and standard streams, and
--- fresh random seeds; a fork whose tests fail (any exit code but 0, 2 and 5) runs the part again
+-- fork running RUN in a session of its own (as a fresh part), with the part's arguments,
+-- folder, environment and standard streams, and fresh random seeds; a fork whose tests fail (any exit code but 0, 2 and 5) runs the part again
 -- as a fresh process, whose outcome counts.
 local ZYGOTE = [==[
 import os, sys, time
@@ -288,6 +288,11 @@ def child(conn, req, fds):
         for c in conns:
             c.close()
         conn.close()
+        # A session of its own, as a fresh part has (ptest starts each in one): Linux shares
+        # the CPU between sessions (autogroups) before it shares it between their processes,
+        # so forks left in the zygote's session would split one share between all the parts
+        # running at once, and on a busy machine each would wait for the CPU.
+        os.setsid()
         try:
             # Linux: the part dies with its zygote, never runs on unwatched.
             import ctypes
