@@ -505,28 +505,18 @@ fn check_merge_outputs(a: &cli::MergeArgs) -> Result<(), Error> {
 /// asked its JUnit, its HTML page (a lane per shard or machine) and the run added to a
 /// history. Each failure is said on stderr; `false` when one was.
 fn write_merged(record: &record::Record, a: &cli::MergeArgs) -> bool {
-    let mut err = std::io::stderr().lock();
-    let mut ok = true;
-    let mut failed = |what: String, e: &std::io::Error| {
-        let _ = writeln!(err, "error: cannot write {what}: {}", io_message(e));
-        ok = false;
+    let mut files = report::Files {
+        json: vec![a.output.clone()],
+        junit: a.junit.clone(),
+        html: a.html.clone(),
+        errors: Vec::new(),
     };
-    let now = safe_write::Discard::default();
-    if let Err(e) = report::json::write_atomic(&a.output, record, &now) {
-        failed(a.output.display().to_string(), &e);
+    files.write(record, &safe_write::Discard::default());
+    let mut err = std::io::stderr().lock();
+    for e in &files.errors {
+        let _ = writeln!(err, "error: {e}");
     }
-    if let Some(path) = &a.junit {
-        let suites = report::junit::of_record(record);
-        if let Err(e) = report::junit::write_file(path, &suites, &now) {
-            failed(format!("JUnit report {}", path.display()), &e);
-        }
-    }
-    if let Some(path) = &a.html {
-        let page = report::html::build(record, path);
-        if let Err(e) = report::write_file_atomic(path, page.as_bytes(), &now) {
-            failed(format!("HTML report {}", path.display()), &e);
-        }
-    }
+    let mut ok = files.errors.is_empty();
     if let Some(path) = &a.add_history {
         let update = history::merged::of_record(record);
         match history::store::write(path, history::store::Loaded::default(), &update, &|| false) {

@@ -217,18 +217,12 @@ pub(crate) fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
     let echo = args.verbose.then(|| terminal.echo());
     let mut paths = vec![plan.log_dir.join("test-report.json")];
     paths.extend(args.report.clone());
-    let mut json = report::json::JsonSink {
-        paths,
+    let mut files = report::Files {
+        json: paths,
+        junit: args.junit.clone(),
+        html: args.html.clone(),
         errors: Vec::new(),
     };
-    let mut junit = args.junit.clone().map(|path| report::junit::JunitSink {
-        path,
-        errors: Vec::new(),
-    });
-    let mut html = args.html.clone().map(|path| report::html::HtmlSink {
-        path,
-        errors: Vec::new(),
-    });
     let mut github = report::github::GithubSink::detect();
     // A second stop signal ends the run within a second, whatever any thread is doing: the
     // scheduler's own way (kill, reports) normally takes milliseconds; the backstop ends the
@@ -257,13 +251,7 @@ pub(crate) fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
     };
     let lease = queue.as_ref().map(|q| q.lease);
     let summary = rt.block_on(async {
-        let mut sinks: Vec<&mut dyn event::Sink> = vec![&mut terminal, &mut hooks, &mut json];
-        if let Some(j) = junit.as_mut() {
-            sinks.push(j);
-        }
-        if let Some(h) = html.as_mut() {
-            sinks.push(h);
-        }
+        let mut sinks: Vec<&mut dyn event::Sink> = vec![&mut terminal, &mut hooks, &mut files];
         if let Some(g) = github.as_mut() {
             sinks.push(g);
         }
@@ -289,11 +277,9 @@ pub(crate) fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         Ok::<_, Error>((summary, none))
     })?;
     let (summary, matched_none) = summary;
-    let errors: Vec<&String> = json
+    let errors: Vec<&String> = files
         .errors
         .iter()
-        .chain(junit.iter().flat_map(|j| &j.errors))
-        .chain(html.iter().flat_map(|h| &h.errors))
         .chain(events.iter().flat_map(|e| &e.errors))
         .chain(past.iter().flat_map(|h| &h.errors))
         .collect();

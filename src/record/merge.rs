@@ -134,17 +134,16 @@ impl Record {
             for mut s in r.suites {
                 s.shard = Some(shard_index);
                 // What another machine wrote gets this machine's caps.
-                for a in &mut s.attempts_detail {
-                    if let Some(t) = a.tail.as_mut() {
+                let tails = s
+                    .attempts_detail
+                    .iter_mut()
+                    .map(|a| (&mut a.tail, "an attempt's"));
+                for (tail, whose) in tails.chain([(&mut s.tail, "a suite's")]) {
+                    if let Some(t) = tail.as_mut() {
                         let kept = last_lines(t, TAIL_LINES).join("\n");
-                        *t = super::capped(&kept, super::TEXT_CAP, "an attempt's output tail")
-                            .into_owned();
+                        let what = format!("{whose} output tail");
+                        *t = super::capped(&kept, super::TEXT_CAP, &what).into_owned();
                     }
-                }
-                if let Some(t) = s.tail.as_mut() {
-                    let kept = last_lines(t, TAIL_LINES).join("\n");
-                    *t =
-                        super::capped(&kept, super::TEXT_CAP, "a suite's output tail").into_owned();
                 }
                 if let Some(&(at, from)) = seen.get(&s.name) {
                     let replace = !suites[at].status.is_pass() && s.status.is_pass();
@@ -161,17 +160,11 @@ impl Record {
                         ));
                     }
                     if replace {
-                        if let Some(cases) = s.testcases.take() {
-                            s.testcases =
-                                Some(cases.into_iter().map(|c| c.capped(&mut budget)).collect());
-                        }
-                        suites[at] = s;
+                        suites[at] = s.capped(&mut budget);
                     }
                     continue;
                 }
-                if let Some(cases) = s.testcases.take() {
-                    s.testcases = Some(cases.into_iter().map(|c| c.capped(&mut budget)).collect());
-                }
+                let s = s.capped(&mut budget);
                 seen.insert(s.name.clone(), (suites.len(), place));
                 suites.push(s);
             }

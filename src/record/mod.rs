@@ -419,6 +419,20 @@ impl Suite {
         reasons.join("; ")
     }
 
+    /// Its testcases cut to the record's caps ([`TestCase::capped`]).
+    #[must_use]
+    pub(crate) fn capped(mut self, budget: &mut usize) -> Suite {
+        if let Some(cases) = self.testcases.take() {
+            self.testcases = Some(cases.into_iter().map(|c| c.capped(budget)).collect());
+        }
+        self
+    }
+
+    /// Its error message, else "failed".
+    pub(crate) fn error(&self) -> &str {
+        self.error_message.as_deref().unwrap_or("failed")
+    }
+
     /// Why it did not simply pass: its error message or skip reason (empty for a pass).
     pub(crate) fn why(&self) -> &str {
         self.error_message
@@ -452,6 +466,13 @@ impl Record {
     /// Every testcase of every batch part.
     pub(crate) fn cases(&self) -> impl Iterator<Item = &TestCase> + Clone {
         self.suites.iter().flat_map(Suite::cases)
+    }
+
+    /// Every testcase with the suite (a batch's part) that reported it.
+    pub(crate) fn tests(&self) -> impl Iterator<Item = (&Suite, &TestCase)> {
+        self.suites
+            .iter()
+            .flat_map(|s| s.cases().iter().map(move |c| (s, c)))
     }
 
     /// The suites that ran, longest first (in the record's order among equals).
@@ -499,6 +520,11 @@ impl TestCase {
     /// Failed in an earlier attempt of its part, passed in the last.
     pub(crate) fn is_flaky(&self) -> bool {
         self.flaky && self.status == Outcome::Passed
+    }
+
+    /// What failed in its earlier attempt, for a flaky test ("failed" when nothing says).
+    pub(crate) fn before(&self) -> &str {
+        self.failed_before.as_deref().unwrap_or("failed")
     }
 
     /// How people name it: `tests/test_x.py::test_y` when the file is known, else

@@ -14,8 +14,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use super::{shown, shown_lines};
-use crate::duration::{from_secs_lossy, human};
+use super::{secs, shown, shown_lines};
 use crate::event::{Event, RunInfo, Sink, Status};
 use crate::plan::Plan;
 use crate::record::{Record, Suite, TestCase, last_lines};
@@ -69,10 +68,6 @@ fn fence(text: &str) -> String {
     "`".repeat((longest + 1).max(3))
 }
 
-fn secs(s: f64) -> String {
-    human(from_secs_lossy(s))
-}
-
 pub(crate) struct GithubSink {
     pub summary_file: Option<PathBuf>,
     /// What a test's `file=` is relative to, the first that holds it: the checkout
@@ -81,11 +76,31 @@ pub(crate) struct GithubSink {
     roots: Vec<PathBuf>,
     errors: usize,
     warnings: usize,
-    /// Errors past GitHub's limit, of failed suites and of failed tests.
-    suites_left_out: usize,
-    tests_left_out: usize,
-    /// Warnings past GitHub's limit that were flaky tests (the rest were flaky suites).
-    flaky_tests_left_out: usize,
+    /// Annotations past GitHub's limit: of failed tests, failed suites, flaky tests and flaky
+    /// suites ([`LEFT_OUT`]).
+    left_out: [usize; 4],
+}
+
+/// What [`GithubSink::left_out`] counts, in the order the note past the limits names them.
+const LEFT_OUT: [&str; 4] = [
+    "failed tests",
+    "failed suites",
+    "flaky tests",
+    "flaky suites",
+];
+const FAILED_TEST: usize = 0;
+const FAILED_SUITE: usize = 1;
+const FLAKY_TEST: usize = 2;
+const FLAKY_SUITE: usize = 3;
+
+/// A workflow command: `::KIND PROPERTIES title=TITLE::MESSAGE`, `place` its properties before
+/// the title (`file=...,line=...,`).
+fn command(kind: &str, place: &str, title: &str, message: &str) -> String {
+    format!(
+        "::{kind} {place}title={}::{}\n",
+        property(title),
+        data(message)
+    )
 }
 
 impl GithubSink {
@@ -114,35 +129,38 @@ impl GithubSink {
                 .collect(),
             errors: 0,
             warnings: 0,
-            suites_left_out: 0,
-            tests_left_out: 0,
-            flaky_tests_left_out: 0,
+            left_out: [0; 4],
         }
     }
 
-    /// Whether one more error annotation is within GitHub's limit (else it is counted as left
-    /// out, as a test's or a suite's).
-    fn error_fits(&mut self, test: bool) -> bool {
-        self.errors += 1;
-        if self.errors <= ANNOTATIONS {
+    /// Whether one more annotation of a kind ([`LEFT_OUT`]'s index: errors, then warnings) is
+    /// within GitHub's limit; else it is counted as left out.
+    fn fits(&mut self, kind: usize) -> bool {
+        let used = if kind < FLAKY_TEST {
+            &mut self.errors
+        } else {
+            &mut self.warnings
+        };
+        *used += 1;
+        if *used <= ANNOTATIONS {
             return true;
         }
-        if test {
-            self.tests_left_out += 1;
-        } else {
-            self.suites_left_out += 1;
-        }
+        self.left_out[kind] += 1;
         false
+    }
+
+    /// A test's file (and line) as properties, when they can be found.
+    fn place(&self, s: &crate::plan::Suite, c: &TestCase) -> String {
+        match self.locate(s, c) {
+            Some((file, Some(line))) => format!("file={},line={line},", property(&file)),
+            Some((file, None)) => format!("file={},", property(&file)),
+            None => String::new(),
+        }
     }
 
     /// A failed test of a batch's part, titled with its name, its message as the text, on its
     /// file (and line) when they can be found.
     fn test_annotation(&self, s: &crate::plan::Suite, c: &TestCase) -> String {
-        let place = match self.locate(s, c) {
-            Some((file, Some(line))) => format!("file={},line={line},", property(&file)),
-            Some((file, None)) => format!("file={},", property(&file)),
-            None => String::new(),
-        };
         let body = c
             .message
             .as_deref()
@@ -159,11 +177,8 @@ impl GithubSink {
                 })
             })
             .unwrap_or_else(|| c.status.label().to_owned());
-        format!(
-            "::error {place}title={}::{}\n",
-            property(&format!("{} {}", c.display(), c.status.label())),
-            data(&body)
-        )
+        let title = format!("{} {}", c.display(), c.status.label());
+        command("error", &self.place(s, c), &title, &body)
     }
 
     /// A failed test's file, relative to the first of `roots` that holds it, and the line its
@@ -216,11 +231,7 @@ impl GithubSink {
             .as_deref()
             .map(|p| format!(" (log: {p})"))
             .unwrap_or_default();
-        format!(
-            "::{kind} {file}title={}::{}\n",
-            property(title),
-            data(&format!("{message}{log}"))
-        )
+        command(kind, &file, title, &format!("{message}{log}"))
     }
 
     /// A failed suite `e` (of the plan's `s`).
@@ -229,17 +240,17 @@ impl GithubSink {
         let failed_tests: Vec<&TestCase> =
             e.cases().iter().filter(|c| c.status.is_failure()).collect();
         // Failed tests say why a part failed; a timeout is the part's own, said too.
-        if (failed_tests.is_empty() || e.status != Status::Failed) && self.error_fits(false) {
+        if (failed_tests.is_empty() || e.status != Status::Failed) && self.fits(FAILED_SUITE) {
             out.push_str(&self.annotation(
                 plan,
                 e,
                 "error",
                 &format!("ptest: {} {}", e.name, e.status.label()),
-                e.error_message.as_deref().unwrap_or("failed"),
+                e.error(),
             ));
         }
         for c in failed_tests {
-            if self.error_fits(true) {
+            if self.fits(FAILED_TEST) {
                 out.push_str(&self.test_annotation(s, c));
             }
         }
@@ -268,29 +279,15 @@ impl GithubSink {
     fn flaky_tests(&mut self, s: &crate::plan::Suite, e: &Suite) -> String {
         let mut out = String::new();
         for c in e.cases().iter().filter(|c| c.is_flaky()) {
-            self.warnings += 1;
-            if self.warnings > ANNOTATIONS {
-                self.flaky_tests_left_out += 1;
-                continue;
+            if self.fits(FLAKY_TEST) {
+                let (n, of) = (c.attempts, e.of_attempts());
+                out.push_str(&command(
+                    "warning",
+                    &self.place(s, c),
+                    &format!("{} flaky (passed on attempt {n}/{of})", c.display()),
+                    &format!("failed before: {}", c.before()),
+                ));
             }
-            let place = match self.locate(s, c) {
-                Some((file, Some(line))) => format!("file={},line={line},", property(&file)),
-                Some((file, None)) => format!("file={},", property(&file)),
-                None => String::new(),
-            };
-            out.push_str(&format!(
-                "::warning {place}title={}::{}\n",
-                property(&format!(
-                    "{} flaky (passed on attempt {}/{})",
-                    c.display(),
-                    c.attempts,
-                    e.of_attempts()
-                )),
-                data(&format!(
-                    "failed before: {}",
-                    c.failed_before.as_deref().unwrap_or("failed")
-                ))
-            ));
         }
         out
     }
@@ -300,8 +297,7 @@ impl GithubSink {
         if e.cases().iter().any(TestCase::is_flaky) {
             return self.flaky_tests(s, e);
         }
-        self.warnings += 1;
-        if self.warnings > ANNOTATIONS {
+        if !self.fits(FLAKY_SUITE) {
             return String::new();
         }
         self.annotation(
@@ -320,23 +316,10 @@ impl GithubSink {
 
     /// The note past GitHub's limits, at the end of the run.
     fn overflow(&self) -> String {
-        let mut more = Vec::new();
-        if self.tests_left_out > 0 {
-            more.push(format!("{} more failed tests", self.tests_left_out));
-        }
-        if self.suites_left_out > 0 {
-            more.push(format!("{} more failed suites", self.suites_left_out));
-        }
-        let flaky_suites = self
-            .warnings
-            .saturating_sub(ANNOTATIONS)
-            .saturating_sub(self.flaky_tests_left_out);
-        if self.flaky_tests_left_out > 0 {
-            more.push(format!("{} more flaky tests", self.flaky_tests_left_out));
-        }
-        if flaky_suites > 0 {
-            more.push(format!("{flaky_suites} more flaky suites"));
-        }
+        let mut more: Vec<String> = (self.left_out.iter().zip(LEFT_OUT))
+            .filter(|(n, _)| **n > 0)
+            .map(|(n, what)| format!("{n} more {what}"))
+            .collect();
         let Some(last) = more.pop() else {
             return String::new();
         };
@@ -438,66 +421,69 @@ fn go_test_file(s: &crate::plan::Suite, c: &TestCase) -> Option<(String, PathBuf
     })
 }
 
+/// A Markdown table after `title`: `head`'s columns (the first cells of `row`), a row each of
+/// at most `most` items, then how many `more` there were past them (when named); nothing
+/// without items.
+fn md_table<T>(
+    title: &str,
+    head: &[&str],
+    items: &[T],
+    (most, more): (usize, &str),
+    row: impl Fn(&T) -> [String; 4],
+) -> String {
+    if items.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "{title}| {} |\n|{}\n",
+        head.join(" | "),
+        "---|".repeat(head.len())
+    );
+    for item in items.iter().take(most) {
+        out.push_str(&format!("| {} |\n", row(item)[..head.len()].join(" | ")));
+    }
+    if items.len() > most && !more.is_empty() {
+        out.push_str(&format!(
+            "\n{} more {more}: see the JUnit report.\n",
+            items.len() - most
+        ));
+    }
+    out.push('\n');
+    out
+}
+
 /// The failed tests and the flaky ones by name, a table each (at most [`SUMMARY_TESTS`] rows,
 /// then how many more).
 fn tests_tables(record: &Record) -> String {
-    let mut out = String::new();
-    let failed: Vec<(&Suite, &TestCase)> = record
-        .suites
-        .iter()
-        .flat_map(|s| s.cases().iter().map(move |c| (s, c)))
-        .filter(|(_, c)| c.status.is_failure())
-        .collect();
-    if !failed.is_empty() {
-        out.push_str(
-            "**Failed tests**\n\n| test | status | suite | message |\n|---|---|---|---|\n",
-        );
-        for (s, c) in failed.iter().take(SUMMARY_TESTS) {
-            out.push_str(&format!(
-                "| {} | {} | {} | {} |\n",
+    let cases = |keep: fn(&TestCase) -> bool| -> Vec<(&Suite, &TestCase)> {
+        record.tests().filter(|(_, c)| keep(c)).collect()
+    };
+    let failed = md_table(
+        "**Failed tests**\n\n",
+        &["test", "status", "suite", "message"],
+        &cases(|c| c.status.is_failure()),
+        (SUMMARY_TESTS, "failed tests"),
+        |(s, c)| {
+            let why = c.summary().unwrap_or_default();
+            [
                 cell(&c.display()),
-                c.status.label(),
+                c.status.label().into(),
                 cell(&s.name),
-                cell(c.summary().unwrap_or_default())
-            ));
-        }
-        if failed.len() > SUMMARY_TESTS {
-            out.push_str(&format!(
-                "\n{} more failed tests: see the JUnit report.\n",
-                failed.len() - SUMMARY_TESTS
-            ));
-        }
-        out.push('\n');
-    }
-    let flaky: Vec<(&Suite, &TestCase)> = record
-        .suites
-        .iter()
-        .flat_map(|s| s.cases().iter().map(move |c| (s, c)))
-        .filter(|(_, c)| c.is_flaky())
-        .collect();
-    if !flaky.is_empty() {
-        out.push_str(
-            "**Flaky tests** (failed, then passed on a retry)\n\n| test | passed on attempt | suite | failed before |\n|---|---|---|---|\n",
-        );
-        for (s, c) in flaky.iter().take(SUMMARY_TESTS) {
-            out.push_str(&format!(
-                "| {} | {}/{} | {} | {} |\n",
-                cell(&c.display()),
-                c.attempts,
-                s.of_attempts(),
-                cell(&s.name),
-                cell(c.failed_before.as_deref().unwrap_or("failed"))
-            ));
-        }
-        if flaky.len() > SUMMARY_TESTS {
-            out.push_str(&format!(
-                "\n{} more flaky tests: see the JUnit report.\n",
-                flaky.len() - SUMMARY_TESTS
-            ));
-        }
-        out.push('\n');
-    }
-    out
+                cell(why),
+            ]
+        },
+    );
+    let flaky = md_table(
+        "**Flaky tests** (failed, then passed on a retry)\n\n",
+        &["test", "passed on attempt", "suite", "failed before"],
+        &cases(TestCase::is_flaky),
+        (SUMMARY_TESTS, "flaky tests"),
+        |(s, c)| {
+            let on = format!("{}/{}", c.attempts, s.of_attempts());
+            [cell(&c.display()), on, cell(&s.name), cell(c.before())]
+        },
+    );
+    failed + &flaky
 }
 
 /// The step summary of a run's record, at most `budget` bytes.
@@ -519,38 +505,35 @@ pub(crate) fn summary_markdown(record: &Record, budget: usize) -> String {
         .iter()
         .filter(|s| s.status != Status::Passed)
         .collect();
-    let mut table = String::new();
-    if !notable.is_empty() {
-        table.push_str("| suite | status | duration | details |\n|---|---|---|---|\n");
-        for s in &notable {
+    let table = md_table(
+        "",
+        &["suite", "status", "duration", "details"],
+        &notable,
+        (notable.len(), ""),
+        |s| {
             let details = match s.status {
                 Status::Flaky => format!("failed before: {}", s.failed_before()),
                 _ => s.why().to_owned(),
             };
-            table.push_str(&format!(
-                "| {} | {} | {} | {} |\n",
-                cell(&s.name),
-                s.status.label(),
-                secs(s.duration),
-                cell(&details)
-            ));
-        }
-        table.push('\n');
-    }
+            let (name, status) = (cell(&s.name), s.status.label().into());
+            [name, status, secs(s.duration), cell(&details)]
+        },
+    );
     let ran = record.slowest();
-    let mut slow = String::new();
-    if ran.len() > 1 {
-        slow.push_str("**Slowest**\n\n| suite | duration | attempts |\n|---|---|---|\n");
-        for s in ran.iter().take(SLOWEST) {
-            slow.push_str(&format!(
-                "| {} | {} | {} |\n",
+    let slow = md_table(
+        "**Slowest**\n\n",
+        &["suite", "duration", "attempts"],
+        if ran.len() > 1 { &ran } else { &[] },
+        (SLOWEST, ""),
+        |s| {
+            [
                 cell(&s.name),
                 secs(s.duration),
-                s.attempts
-            ));
-        }
-        slow.push('\n');
-    }
+                s.attempts.to_string(),
+                String::new(),
+            ]
+        },
+    );
     let tests = tests_tables(record);
     // The counts always; the tables and the slowest if they fit; then as many tails as fit.
     let limit = budget.saturating_sub(SUMMARY_RESERVE);
@@ -571,7 +554,7 @@ pub(crate) fn summary_markdown(record: &Record, budget: usize) -> String {
             "<details open><summary>{} {}: {}</summary>\n\n{f}text\n{lines}\n{f}\n\n</details>\n\n",
             cell(&s.name),
             s.status.label(),
-            cell(s.error_message.as_deref().unwrap_or("failed")),
+            cell(s.error()),
         );
         if md.len() + block.len() <= limit {
             md.push_str(&block);

@@ -7,9 +7,8 @@
 use std::fmt::Write;
 use std::path::{Component, Path, PathBuf};
 
-use crate::duration::{from_secs_lossy, human};
-use crate::event::{Event, RunInfo, Sink, Status};
-use crate::plan::Plan;
+use super::secs;
+use crate::event::Status;
 use crate::record::{Outcome, Record, Suite, TestCase, last_lines};
 
 const TAIL_LINES: usize = 40;
@@ -98,10 +97,6 @@ impl Links {
     }
 }
 
-fn secs(s: f64) -> String {
-    human(from_secs_lossy(s))
-}
-
 const STYLE: &str = "\
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse}td,th{padding:2px 10px;text-align:left;border-bottom:1px solid #eee;white-space:nowrap}\
@@ -172,7 +167,7 @@ pub(crate) fn build(record: &Record, page: &Path) -> String {
             h,
             "<h3 class=\"failure\">{} — {}{}</h3>",
             escape(&s.name),
-            escape(s.error_message.as_deref().unwrap_or("failed")),
+            escape(s.error()),
             s.log_file
                 .as_deref()
                 .map(|p| format!(" ({})", links.log(p)))
@@ -356,9 +351,7 @@ impl<'a> Lane<'a> {
     fn name(self, cut: bool) -> String {
         match self {
             Lane::Shard(k) => format!("shard {k}"),
-            Lane::Node(n) if cut && n.chars().count() > 7 => {
-                n.chars().take(6).chain(['…']).collect()
-            }
+            Lane::Node(n) if cut => cut_to(n, 6),
             Lane::Node(n) => n.to_owned(),
         }
     }
@@ -410,6 +403,15 @@ impl<'a> Lanes<'a> {
     }
 }
 
+/// `name` cut to `n` characters and an ellipsis, when longer.
+fn cut_to(name: &str, n: usize) -> String {
+    let mut label: String = name.chars().take(n).collect();
+    if name.chars().count() > n {
+        label.push('…');
+    }
+    label
+}
+
 /// When an instance's bar ends: its stop, or its readiness when it has no stop time.
 fn service_end(v: &crate::record::Service) -> Option<f64> {
     v.stop_time.or(v.ready_time)
@@ -431,15 +433,11 @@ fn service_row(
     } else {
         "#1565c0"
     };
-    let mut label: String = v.instance.chars().take(10).collect();
-    if v.instance.chars().count() > 10 {
-        label.push('…');
-    }
     let _ = writeln!(
         h,
         "<text x=\"0\" y=\"{:.1}\">{}</text>",
         y + 15.0,
-        escape(&label)
+        escape(&cut_to(&v.instance, 10))
     );
     let end = v.stop_time.unwrap_or(t1);
     let ready = v.ready_time.unwrap_or(end).min(end);
@@ -585,7 +583,7 @@ fn test_list(cases: &[TestCase], counts: &str) -> String {
             Some(format!(
                 "passed on attempt {} (before: {})",
                 c.attempts,
-                c.failed_before.as_deref().unwrap_or("failed")
+                c.before()
             ))
         } else {
             c.summary().map(str::to_owned)
@@ -609,30 +607,10 @@ fn test_list(cases: &[TestCase], counts: &str) -> String {
     h
 }
 
-/// Writes the page when the run ends.
-pub(crate) struct HtmlSink {
-    pub path: std::path::PathBuf,
-    pub errors: Vec<String>,
-}
-
-impl Sink for HtmlSink {
-    fn event(&mut self, _plan: &Plan, run: &RunInfo, event: &Event<'_>) {
-        if let Event::RunFinished { record, .. } = event {
-            let page = build(record, &self.path);
-            if let Err(e) = super::write_file_atomic(&self.path, page.as_bytes(), &run.discard) {
-                self.errors.push(format!(
-                    "cannot write HTML report {}: {}",
-                    self.path.display(),
-                    crate::io_message(&e)
-                ));
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Plan;
 
     #[test]
     fn escapes_markup() {

@@ -4,9 +4,6 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::event::{Event, RunInfo, Sink};
-use crate::plan::Plan;
-
 /// Write `value` as JSON to `path` atomically, as it is serialized (a merged report of many
 /// shards is never a second copy in memory); the file replaced goes to `discard`.
 pub(crate) fn write_atomic(
@@ -24,27 +21,4 @@ pub(crate) fn write_atomic(
         },
         discard,
     )
-}
-
-/// The sink that writes the report when the run ends (also after fail-fast and Ctrl-C).
-pub(crate) struct JsonSink {
-    pub paths: Vec<std::path::PathBuf>,
-    /// Where writing failed, for the caller to report.
-    pub errors: Vec<String>,
-}
-
-impl Sink for JsonSink {
-    fn event(&mut self, _plan: &Plan, run: &RunInfo, event: &Event<'_>) {
-        if let Event::RunFinished { record, .. } = event {
-            for p in &self.paths {
-                if let Err(e) = write_atomic(p, record, &run.discard) {
-                    self.errors.push(format!(
-                        "cannot write report {}: {}",
-                        p.display(),
-                        crate::io_message(&e)
-                    ));
-                }
-            }
-        }
-    }
 }

@@ -17,8 +17,7 @@ use quick_junit::{
     FlakyOrRerun, NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite, XmlString,
 };
 
-use crate::event::{Event, RunInfo, Sink, Status};
-use crate::plan::Plan;
+use crate::event::Status;
 use crate::record::{Attempt, Outcome, Record, Suite};
 
 /// The XML text of a document ([`write`]).
@@ -115,6 +114,12 @@ fn non_success(kind: NonSuccessKind, message: &str, ty: &str, text: &str) -> Tes
     status
 }
 
+fn skipped(why: Option<&str>) -> TestCaseStatus {
+    let mut status = TestCaseStatus::skipped();
+    status.set_message(xml(why.unwrap_or_default()));
+    status
+}
+
 /// An earlier failed attempt; its tail goes in a `stackTrace` child, as Surefire writes it.
 fn rerun(a: &Attempt, of: u32) -> TestRerun {
     let mut r = TestRerun::new(NonSuccessKind::Failure);
@@ -145,11 +150,7 @@ fn suite_case(s: &Suite) -> TestCase {
             "cancelled",
             s.tail(),
         ),
-        Status::Skipped => {
-            let mut st = TestCaseStatus::skipped();
-            st.set_message(xml(s.skip_reason.as_deref().unwrap_or_default()));
-            st
-        }
+        Status::Skipped => skipped(s.skip_reason.as_deref()),
     };
     status.set_rerun_kind(FlakyOrRerun::Rerun);
     status.add_reruns(s.earlier_failures().map(|a| rerun(a, s.of_attempts())));
@@ -185,7 +186,7 @@ fn test_case(c: &crate::record::TestCase) -> TestCase {
             r.message = Some(xml(&format!(
                 "failed before it passed on attempt {}: {}",
                 c.attempts,
-                c.failed_before.as_deref().unwrap_or("failed")
+                c.before()
             )));
             r.ty = Some(xml("failed"));
             st.add_rerun(r);
@@ -194,11 +195,7 @@ fn test_case(c: &crate::record::TestCase) -> TestCase {
         Outcome::Passed => TestCaseStatus::success(),
         Outcome::Failed => problem(NonSuccessKind::Failure),
         Outcome::Error => problem(NonSuccessKind::Error),
-        Outcome::Skipped => {
-            let mut st = TestCaseStatus::skipped();
-            st.set_message(xml(c.message.as_deref().unwrap_or_default()));
-            st
-        }
+        Outcome::Skipped => skipped(c.message.as_deref()),
     };
     let mut case = TestCase::new(xml(&c.name), status);
     case.set_time(seconds(c.duration.unwrap_or_default()));
@@ -296,24 +293,4 @@ pub(crate) fn write_file(
         |file| write(report, std::io::BufWriter::new(file)),
         discard,
     )
-}
-
-/// Writes the XML when the run ends.
-pub(crate) struct JunitSink {
-    pub path: std::path::PathBuf,
-    pub errors: Vec<String>,
-}
-
-impl Sink for JunitSink {
-    fn event(&mut self, _plan: &Plan, run: &RunInfo, event: &Event<'_>) {
-        if let Event::RunFinished { record, .. } = event {
-            if let Err(e) = write_file(&self.path, &of_record(record), &run.discard) {
-                self.errors.push(format!(
-                    "cannot write JUnit report {}: {}",
-                    self.path.display(),
-                    crate::io_message(&e)
-                ));
-            }
-        }
-    }
 }

@@ -17,9 +17,11 @@ pub(crate) mod style;
 pub(crate) mod terminal;
 
 use std::borrow::Cow;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::duration::human;
+use crate::event::{Event, RunInfo, Sink};
+use crate::plan::Plan;
 use crate::record::{Record, Status};
 pub(crate) use crate::record::{display_path, unix_secs};
 
@@ -60,11 +62,9 @@ pub(crate) fn wall_sentence(record: &Record) -> String {
     let parts = ran().next().is_some() && ran().all(|s| s.batch.is_some());
     format!(
         "Wall {} for {what}; the {}' own time {}",
-        human(crate::duration::from_secs_lossy(record.duration)),
+        secs(record.duration),
         if parts { "parts" } else { "suites" },
-        human(crate::duration::from_secs_lossy(
-            record.summary.sequential_time
-        )),
+        secs(record.summary.sequential_time),
     )
 }
 
@@ -100,7 +100,12 @@ pub(crate) fn tests_counted<'a>(
     })
 }
 
-fn plural(n: usize) -> &'static str {
+/// Seconds as people read them: `2.5s`, `1m 3s`.
+pub(crate) fn secs(s: f64) -> String {
+    human(crate::duration::from_secs_lossy(s))
+}
+
+pub(crate) fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
@@ -152,14 +157,55 @@ fn escaped(s: &str, keep_lines: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Write `bytes` to `path` atomically, never replacing anything but a regular file
-/// ([`crate::safe_write`]); the file replaced goes to `discard`.
-pub(crate) fn write_file_atomic(
-    path: &Path,
-    bytes: &[u8],
-    discard: &crate::safe_write::Discard,
-) -> std::io::Result<()> {
-    crate::safe_write::write(path, bytes, discard)
+/// The files a run's record is written to when the run ends (also after fail-fast and Ctrl-C):
+/// `test-report.json` and `--report`, `--junit`, `--html`; and those of `ptest merge`. One that
+/// cannot be written is named in `errors`, the others are still written.
+#[derive(Default)]
+pub(crate) struct Files {
+    pub json: Vec<PathBuf>,
+    pub junit: Option<PathBuf>,
+    pub html: Option<PathBuf>,
+    pub errors: Vec<String>,
+}
+
+impl Files {
+    pub(crate) fn write(&mut self, record: &Record, discard: &crate::safe_write::Discard) {
+        let Files {
+            json,
+            junit,
+            html,
+            errors,
+        } = self;
+        let mut check = |what: &str, p: &Path, written: std::io::Result<()>| {
+            if let Err(e) = written {
+                let e = crate::io_message(&e);
+                errors.push(format!("cannot write {what} {}: {e}", p.display()));
+            }
+        };
+        for p in json.iter() {
+            check("report", p, json::write_atomic(p, record, discard));
+        }
+        if let Some(p) = junit {
+            let xml = junit::of_record(record);
+            check("JUnit report", p, junit::write_file(p, &xml, discard));
+        }
+        if let Some(p) = html {
+            let page = html::build(record, p);
+            check(
+                "HTML report",
+                p,
+                crate::safe_write::write(p, page.as_bytes(), discard),
+            );
+        }
+    }
+}
+
+impl Sink for Files {
+    fn event(&mut self, _plan: &Plan, run: &RunInfo, event: &Event<'_>) {
+        if let Event::RunFinished { record, .. } = event {
+            self.write(record, &run.discard);
+        }
+    }
 }
 
 #[cfg(test)]

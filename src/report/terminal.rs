@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use super::live::{LiveState, terminal_width};
 use super::style::Styles;
-use super::{display_path, shown};
+use super::{display_path, plural, secs, shown};
 use crate::duration::human;
 use crate::event::{Event, RunInfo, Sink, Status};
 use crate::exec::{LineSink, SharedWriter};
@@ -122,22 +122,26 @@ impl Terminal {
         })
     }
 
-    fn write(&self, text: &str) {
+    /// `text` as it is, in one write.
+    fn put(&self, text: &str) {
         if let Ok(mut w) = self.out.lock() {
-            match self.live.as_ref().filter(|_| self.live_view) {
-                // Clear the status line, print above it, draw it again.
-                Some(live) => {
-                    let status = live
-                        .lock()
-                        .map(|l| l.render(std::time::Instant::now(), status_width()))
-                        .unwrap_or_default();
-                    let _ = write!(w, "\r\x1b[2K{text}{status}");
-                }
-                None => {
-                    let _ = w.write_all(text.as_bytes());
-                }
-            }
+            let _ = w.write_all(text.as_bytes());
             let _ = w.flush();
+        }
+    }
+
+    /// Lines of text: on a live view, the status line cleared, the text printed above it and
+    /// the status line drawn again.
+    fn write(&self, text: &str) {
+        match self.live.as_ref().filter(|_| self.live_view) {
+            Some(live) => {
+                let status = live
+                    .lock()
+                    .map(|l| l.render(std::time::Instant::now(), status_width()))
+                    .unwrap_or_default();
+                self.put(&format!("\r\x1b[2K{text}{status}"));
+            }
+            None => self.put(text),
         }
     }
 
@@ -168,21 +172,14 @@ impl Terminal {
                 }
             })
             .unwrap_or_default();
-        if text.is_empty() {
-            return;
-        }
-        if let Ok(mut w) = self.out.lock() {
-            let _ = w.write_all(text.as_bytes());
-            let _ = w.flush();
+        if !text.is_empty() {
+            self.put(&text);
         }
     }
 
     fn stop_live(&mut self) {
         if self.live.take().is_some() && self.live_view {
-            if let Ok(mut w) = self.out.lock() {
-                let _ = write!(w, "\r\x1b[2K");
-                let _ = w.flush();
-            }
+            self.put("\r\x1b[2K");
         }
     }
 
@@ -212,11 +209,11 @@ impl Terminal {
         reasons.sort();
         reasons.dedup();
         let count = if total == to_run {
-            format!("{total} suite{}{cats}", if total == 1 { "" } else { "s" })
+            format!("{total} suite{}{cats}", plural(total))
         } else {
             format!(
                 "{total} suite{}, {to_run} to run{cats}, {} skipped ({})",
-                if total == 1 { "" } else { "s" },
+                plural(total),
                 total - to_run,
                 reasons.join(", ")
             )
@@ -249,8 +246,7 @@ impl Terminal {
         for c in s.cases().iter().filter(|c| c.is_flaky()) {
             out.push_str(&format!(
                 "{} {}/{} {}{}\n",
-                self.styles
-                    .status(Status::Flaky, &format!("{:<7}", "FLAKY")),
+                self.tag(Status::Flaky, "FLAKY"),
                 c.attempts,
                 s.of_attempts(),
                 shown(&c.display()),
@@ -263,6 +259,11 @@ impl Terminal {
         out
     }
 
+    /// A line's first word, padded, in its status's colour.
+    fn tag(&self, status: Status, label: &str) -> String {
+        self.styles.status(status, &format!("{label:<7}"))
+    }
+
     fn finished_line(&self, s: &Suite) -> String {
         let label = match s.status {
             Status::Passed => "PASS",
@@ -272,7 +273,7 @@ impl Terminal {
             Status::Cancelled => "CANCEL",
             Status::Skipped => "SKIP",
         };
-        let tag = self.styles.status(s.status, &format!("{label:<7}"));
+        let tag = self.tag(s.status, label);
         let name = shown(&s.name);
         let took = secs(s.duration);
         match s.status {
@@ -407,12 +408,8 @@ pub(crate) fn summary(record: &Record, st: Styles) -> String {
             ));
         }
     }
-    let flaky_tests: Vec<(&Suite, &crate::record::TestCase)> = record
-        .suites
-        .iter()
-        .flat_map(|s| s.cases().iter().map(move |c| (s, c)))
-        .filter(|(_, c)| c.is_flaky())
-        .collect();
+    let flaky_tests: Vec<(&Suite, &crate::record::TestCase)> =
+        record.tests().filter(|(_, c)| c.is_flaky()).collect();
     if !flaky_tests.is_empty() {
         out.push_str(&format!(
             "\n{}\n",
@@ -421,21 +418,19 @@ pub(crate) fn summary(record: &Record, st: Styles) -> String {
                 "Flaky tests (failed, then passed on a retry):"
             )
         ));
-        for (s, c) in flaky_tests.iter().take(FAILED_TESTS_SHOWN) {
-            out.push_str(&format!(
-                "  {}/{} {}  (before: {})\n",
-                c.attempts,
-                s.of_attempts(),
-                shown(&c.display()),
-                shown(c.failed_before.as_deref().unwrap_or("failed"))
-            ));
-        }
-        if flaky_tests.len() > FAILED_TESTS_SHOWN {
-            out.push_str(&format!(
-                "  ... and {} more flaky tests (see the JUnit report)\n",
-                flaky_tests.len() - FAILED_TESTS_SHOWN
-            ));
-        }
+        out += &some(
+            &flaky_tests,
+            |(s, c)| {
+                let (name, before) = (c.display(), shown(c.before()));
+                let name = shown(&name);
+                format!(
+                    "  {}/{} {name}  (before: {before})",
+                    c.attempts,
+                    s.of_attempts()
+                )
+            },
+            "  ... and {} more flaky tests (see the JUnit report)",
+        );
     }
     if record.failures().next().is_some() {
         out.push_str(&format!("\n{}\n", st.status(Status::Failed, "Failures:")));
@@ -451,23 +446,20 @@ pub(crate) fn summary(record: &Record, st: Styles) -> String {
         // A batch's failed tests by name, with the assertion's message.
         let failed: Vec<&crate::record::TestCase> =
             s.cases().iter().filter(|c| c.status.is_failure()).collect();
-        for c in failed.iter().take(FAILED_TESTS_SHOWN) {
-            out.push_str(&format!(
-                "    {} {} {}{}\n",
-                st.status(Status::Failed, "✗"),
-                shown(&c.display()),
-                c.status.label(),
-                c.summary()
-                    .map(|m| format!(": {}", shown(m)))
-                    .unwrap_or_default()
-            ));
-        }
-        if failed.len() > FAILED_TESTS_SHOWN {
-            out.push_str(&format!(
-                "    ... and {} more failed tests (see the JUnit report or the log)\n",
-                failed.len() - FAILED_TESTS_SHOWN
-            ));
-        }
+        out += &some(
+            &failed,
+            |c| {
+                let why = c.summary().map(|m| format!(": {}", shown(m)));
+                let (x, name) = (st.status(Status::Failed, "✗"), c.display());
+                let name = shown(&name);
+                format!(
+                    "    {x} {name} {}{}",
+                    c.status.label(),
+                    why.unwrap_or_default()
+                )
+            },
+            "    ... and {} more failed tests (see the JUnit report or the log)",
+        );
         for line in last_lines(s.tail(), FAILURE_TAIL_LINES) {
             out.push_str(&format!("    {} {}\n", st.dim("|"), shown(line)));
         }
@@ -482,8 +474,19 @@ pub(crate) fn summary(record: &Record, st: Styles) -> String {
     out
 }
 
-fn secs(s: f64) -> String {
-    human(crate::duration::from_secs_lossy(s))
+/// A line each for the first [`FAILED_TESTS_SHOWN`] items, then `more` with how many more
+/// there were.
+fn some<T>(items: &[T], line: impl Fn(&T) -> String, more: &str) -> String {
+    let mut out = String::new();
+    for item in items.iter().take(FAILED_TESTS_SHOWN) {
+        out += &line(item);
+        out.push('\n');
+    }
+    if items.len() > FAILED_TESTS_SHOWN {
+        out += &more.replace("{}", &(items.len() - FAILED_TESTS_SHOWN).to_string());
+        out.push('\n');
+    }
+    out
 }
 
 impl Sink for Terminal {
@@ -590,8 +593,7 @@ impl Sink for Terminal {
             Event::TestFinished { id, name, outcome } if !quiet && outcome.is_failure() => {
                 self.write(&format!(
                     "{} {}  {}  {}\n",
-                    self.styles
-                        .status(Status::Failed, &format!("{:<7}", "FAIL")),
+                    self.tag(Status::Failed, "FAIL"),
                     shown(name),
                     outcome.label(),
                     self.styles.dim(&shown(&plan.suite(*id).name))
