@@ -97,37 +97,13 @@ impl Links {
     }
 }
 
-const STYLE: &str = "\
-body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}\
-table{border-collapse:collapse}td,th{padding:2px 10px;text-align:left;border-bottom:1px solid #eee;white-space:nowrap}\
-td.d{white-space:normal}\
-th{cursor:pointer;user-select:none}th[aria-sort=ascending]::after{content:' \\25B4'}\
-th[aria-sort=descending]::after{content:' \\25BE'}\
-pre{background:#f6f6f6;padding:8px;overflow:auto;max-height:30em}\
-.b{display:inline-block;padding:1px 8px;border-radius:3px;color:#fff}\
-.filters button{margin-right:6px;border:1px solid #999;background:#fff;border-radius:3px;padding:2px 8px;cursor:pointer}\
-.filters button[aria-pressed=true]{background:#333;color:#fff}\
-svg text{font:11px system-ui,sans-serif}svg .l{fill:#fff;pointer-events:none}";
+/// The page's style, one line (`page.css`, no line end).
+const STYLE: &str = include_str!("page.css");
 
 /// Filter buttons and sortable headers; `#status=failed,flaky` and `#sort=duration` in the
 /// address choose them at load, so a link can show a view (a value that is not valid
 /// percent-encoding is ignored, never an error that stops the script).
-const SCRIPT: &str = r"(function(){
-var table=document.getElementById('suites'),body=table.tBodies[0];
-var buttons=[].slice.call(document.querySelectorAll('.filters button'));
-function shown(){return buttons.filter(function(b){return b.getAttribute('aria-pressed')==='true'}).map(function(b){return b.dataset.status})}
-function apply(){var want=shown();[].forEach.call(body.rows,function(r){r.hidden=want.length>0&&want.indexOf(r.dataset.status)<0});
-document.getElementById('shown').textContent=[].filter.call(body.rows,function(r){return !r.hidden}).length}
-buttons.forEach(function(b){b.addEventListener('click',function(){b.setAttribute('aria-pressed',b.getAttribute('aria-pressed')==='true'?'false':'true');apply()})});
-var heads=[].slice.call(table.tHead.rows[0].cells);
-function sortBy(i,dir){var rows=[].slice.call(body.rows);rows.sort(function(a,b){var x=a.cells[i].dataset.v,y=b.cells[i].dataset.v;
-var n=parseFloat(x)-parseFloat(y);var c=isNaN(n)?x.localeCompare(y):n;return dir==='ascending'?c:-c});
-rows.forEach(function(r){body.appendChild(r)});heads.forEach(function(h,j){if(j===i)h.setAttribute('aria-sort',dir);else h.removeAttribute('aria-sort')})}
-heads.forEach(function(h,i){h.addEventListener('click',function(){sortBy(i,h.getAttribute('aria-sort')==='ascending'?'descending':'ascending')})});
-location.hash.replace(/^#/,'').split('&').forEach(function(kv){var p=kv.split('='),v='';try{v=decodeURIComponent(p[1]||'')}catch(e){}
-if(p[0]==='status')v.split(',').forEach(function(s){buttons.forEach(function(b){if(b.dataset.status===s)b.setAttribute('aria-pressed','true')})});
-if(p[0]==='sort'){var d=v.charAt(0)==='-'?'descending':'ascending',k=v.replace(/^-/,'');heads.forEach(function(h,i){if(h.dataset.key===k)sortBy(i,d)})}});
-apply()})();";
+const SCRIPT: &str = include_str!("page.js");
 
 /// The page of a run's record. `page` is where it will be written (log links are relative to
 /// its folder).
@@ -217,7 +193,7 @@ fn timeline(h: &mut String, record: &Record) {
         .chain(record.services.iter().filter_map(service_end))
         .fold(t0 + 0.001, f64::max);
     let lanes = Lanes::of(&attempts, !record.shards.is_empty());
-    let workers = lanes.rows;
+    let workers = u32::try_from(lanes.rows.len()).unwrap_or(u32::MAX);
     let rows = workers.saturating_add(u32::try_from(record.services.len()).unwrap_or(u32::MAX));
     let (width, row_h, left) = (1000.0, 22.0, 70.0);
     let scale = (width - left) / (t1 - t0);
@@ -236,33 +212,21 @@ fn timeline(h: &mut String, record: &Record) {
             ", a row per service instance"
         }
     );
-    if lanes.first.is_empty() {
-        for w in 0..workers {
+    // A lane per shard or machine: its workers' rows, a line above each lane but the first.
+    for (i, (label, line)) in lanes.rows.iter().enumerate() {
+        let y = i as f64 * row_h;
+        if *line {
             let _ = writeln!(
                 h,
-                "<text x=\"0\" y=\"{}\">worker {w}</text>",
-                f64::from(w) * row_h + 15.0
+                "<line class=\"lane\" x1=\"0\" x2=\"{width}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#999\"/>"
             );
         }
-    } else {
-        // A lane per shard or machine: its workers' rows, a line above each lane but the first.
-        for (&lane, &(first, count)) in &lanes.first {
-            if first > 0 {
-                let _ = writeln!(
-                    h,
-                    "<line class=\"lane\" x1=\"0\" x2=\"{width}\" y1=\"{0:.1}\" y2=\"{0:.1}\" stroke=\"#999\"/>",
-                    f64::from(first) * row_h
-                );
-            }
-            for w in 0..count {
-                let _ = writeln!(
-                    h,
-                    "<text x=\"0\" y=\"{}\">{} w{w}</text>",
-                    f64::from(first + w) * row_h + 15.0,
-                    escape(&lane.name(true))
-                );
-            }
-        }
+        let _ = writeln!(
+            h,
+            "<text x=\"0\" y=\"{}\">{}</text>",
+            y + 15.0,
+            escape(label)
+        );
     }
     for (s, a) in &attempts {
         let x = left + (a.start_time - t0).max(0.0) * scale;
@@ -361,45 +325,41 @@ impl<'a> Lane<'a> {
 /// their shard (or machine), a lane per shard (in shard order) or machine (by name) of as many
 /// rows as its workers.
 struct Lanes<'a> {
-    /// Each lane's first row and its row count; empty for a record of one run.
-    first: std::collections::BTreeMap<Lane<'a>, (u32, u32)>,
-    rows: u32,
+    /// Each lane's first row; empty for a record of one run.
+    first: std::collections::BTreeMap<Lane<'a>, u32>,
+    /// Each row's label, and whether a line goes above it (a lane's first, but the first).
+    rows: Vec<(String, bool)>,
 }
 
 impl<'a> Lanes<'a> {
     /// `merged`: the record joins several runs (a run's own record has no lanes, though a
     /// queue machine's suites name it).
     fn of(attempts: &[(&'a Suite, &crate::record::Attempt)], merged: bool) -> Lanes<'a> {
-        let mut workers: std::collections::BTreeMap<Lane, u32> = std::collections::BTreeMap::new();
-        let mut one_run = 0;
+        let mut workers = std::collections::BTreeMap::<Option<Lane>, u32>::new();
         for (s, a) in attempts {
-            let n = a.worker.saturating_add(1);
-            match Lane::of(s).filter(|_| merged) {
-                Some(k) => {
-                    let w = workers.entry(k).or_default();
-                    *w = (*w).max(n);
-                }
-                None => one_run = one_run.max(n),
+            let n = workers.entry(Lane::of(s).filter(|_| merged)).or_default();
+            *n = (*n).max(a.worker.saturating_add(1));
+        }
+        let (mut first, mut rows) = (std::collections::BTreeMap::new(), Vec::new());
+        for (lane, n) in workers {
+            if let Some(k) = lane {
+                first.insert(k, u32::try_from(rows.len()).unwrap_or(u32::MAX));
+            }
+            for w in 0..n {
+                let label = match lane {
+                    Some(k) => format!("{} w{w}", k.name(true)),
+                    None => format!("worker {w}"),
+                };
+                rows.push((label, w == 0 && !rows.is_empty()));
             }
         }
-        let mut first = std::collections::BTreeMap::new();
-        let mut rows = 0_u32;
-        for (k, n) in workers {
-            first.insert(k, (rows, n));
-            rows = rows.saturating_add(n);
-        }
-        Lanes {
-            rows: if first.is_empty() { one_run } else { rows },
-            first,
-        }
+        Lanes { first, rows }
     }
 
     /// The row of an attempt of `s` on `worker`.
     fn row(&self, s: &Suite, worker: u32) -> u32 {
-        match Lane::of(s).and_then(|k| self.first.get(&k)) {
-            Some(&(first, _)) => first.saturating_add(worker),
-            None => worker,
-        }
+        let first = Lane::of(s).and_then(|k| self.first.get(&k));
+        first.map_or(worker, |f| f.saturating_add(worker))
     }
 }
 
