@@ -520,25 +520,20 @@ fn table(h: &mut String, record: &Record, links: &Links) {
 /// Every testcase of a batch's part, failures first, folded under `counts` (a part may hold
 /// thousands).
 fn test_list(cases: &[TestCase], counts: &str) -> String {
-    let rank = |c: &TestCase| match c.status {
-        Outcome::Failed | Outcome::Error => 0,
-        Outcome::Passed if c.is_flaky() => 1,
-        Outcome::Skipped => 2,
-        Outcome::Passed => 3,
+    // As a suite's status would be: failures first, then flaky, skipped, passed.
+    let status = |c: &TestCase| match c.status {
+        Outcome::Passed if c.is_flaky() => Status::Flaky,
+        Outcome::Passed => Status::Passed,
+        Outcome::Skipped => Status::Skipped,
+        Outcome::Failed | Outcome::Error => Status::Failed,
     };
     let mut order: Vec<&TestCase> = cases.iter().collect();
-    order.sort_by_key(|c| rank(c));
+    order.sort_by_key(|c| severity(status(c)));
     let mut h = format!(
         "<details class=\"tests\"><summary>{}</summary><table>",
         escape(counts)
     );
     for c in order {
-        let status = match c.status {
-            Outcome::Passed if c.is_flaky() => Status::Flaky,
-            Outcome::Passed => Status::Passed,
-            Outcome::Skipped => Status::Skipped,
-            Outcome::Failed | Outcome::Error => Status::Failed,
-        };
         let why = if c.is_flaky() {
             Some(format!(
                 "passed on attempt {} (before: {})",
@@ -557,7 +552,7 @@ fn test_list(cases: &[TestCase], counts: &str) -> String {
             } else {
                 c.status.label()
             },
-            color = color(status),
+            color = color(status(c)),
             time = c.duration.map(|d| escape(&secs(d))).unwrap_or_default(),
             name = escape(&c.display()),
             why = why.map(|m| format!(" {}", escape(&m))).unwrap_or_default(),
