@@ -18,7 +18,7 @@ fn supervisor(f: &Fleet, url: &str, args: &[&str]) -> std::process::Child {
     c.spawn().expect("start ptest merge")
 }
 
-fn merged(f: &Fleet, name: &str) -> serde_json::Value {
+pub(crate) fn merged(f: &Fleet, name: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(f.p.join(name)).unwrap()).unwrap()
 }
 

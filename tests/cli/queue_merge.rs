@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::queue::{Fleet, Redis, wait};
+use crate::queue_leases::merged;
 
 /// The merged report's suites: name → the machine that ran it.
 fn nodes(report: &serde_json::Value) -> BTreeMap<String, String> {
@@ -38,14 +39,6 @@ fn bars(html: &str) -> Vec<(String, String)> {
             (attr(tag, "data-suite"), attr(tag, "data-node"))
         })
         .collect()
-}
-
-fn read_json(f: &Fleet, name: &str) -> serde_json::Value {
-    let path = f.p.join(name);
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("{}: {e}", path.display());
-    }))
-    .unwrap()
 }
 
 #[test]
@@ -85,7 +78,7 @@ fn the_supervisor_draws_a_lane_per_machine_and_adds_the_run_to_history_once() {
     let sup = wait(sup.spawn().unwrap());
     assert_eq!(sup.code, 0, "{}\n{}", sup.stdout, sup.stderr);
     assert!(!sup.stderr.contains("warning"), "{}", sup.stderr);
-    let ran = nodes(&read_json(&f, "merged.json"));
+    let ran = nodes(&merged(&f, "merged.json"));
     assert_eq!(ran.len(), 9, "{ran:?}");
     let spans = f.spans();
     for (name, node) in &ran {
@@ -111,7 +104,7 @@ fn the_supervisor_draws_a_lane_per_machine_and_adds_the_run_to_history_once() {
     assert!(html.contains(", worker 0</title>"), "{html}");
 
     // The history: the earlier run kept, this run once per suite with its duration.
-    let hist = read_json(&f, "hist.json");
+    let hist = merged(&f, "hist.json");
     let suites = hist["suites"].as_object().unwrap();
     assert_eq!(suites.len(), 9, "{hist}");
     for (name, runs) in suites {
@@ -142,7 +135,7 @@ fn the_supervisor_draws_a_lane_per_machine_and_adds_the_run_to_history_once() {
     args.extend(reports.iter().map(String::as_str));
     let out = f.p.run(&args);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    assert_eq!(nodes(&read_json(&f, "joined.json")), ran);
+    assert_eq!(nodes(&merged(&f, "joined.json")), ran);
     let mut joined = bars(&std::fs::read_to_string(f.p.join("joined.html")).unwrap());
     joined.sort();
     assert_eq!(joined, expected);
