@@ -23,8 +23,10 @@ preset against `cargo nextest run`, at -j 2 and -j 4.
 suites: three suites from PyPI wheels, in one venv made here (numpy, sympy, networkx, pytest,
 pytest-xdist, hypothesis): networkx (pure Python), numpy's linalg, fft, polynomial, matrixlib
 and random (C extensions, heavy imports) and sympy's sets, logic, printing and combinatorics
-(pure Python, heavy collection). Per round, in an order that rotates: pytest -n J, ptest's first run (no history),
-its second (with that history), and a second run with the warm start off (PTEST_PYTEST_WARM=0).
+(pure Python, heavy collection). Per round, in an order that rotates: pytest -n J (each worker
+in a session of its own, as ptest's parts are: Linux shares the CPU between sessions first),
+ptest's first run (no history), its second (with that history), and a second run with the warm
+start off (PTEST_PYTEST_WARM=0). numpy's runs, both tools', have OPENBLAS_NUM_THREADS=1.
 Wall time and CPU time (user + sys of the whole tree, from wait4) beside each, the load average
 at each round, the fixed cost per part ptest learned (`BATCH[]` in its history), and each ptest
 run's outcomes compared with pytest -n J's test by test.
@@ -508,7 +510,12 @@ def timed_cpu(cmd, cwd, env=None):
 
 SUITES = {
     "networkx": dict(pkg="networkx", paths=["networkx"]),
-    "numpy": dict(pkg="numpy", extra=["numpy.libs"],
+    # One BLAS thread per process for both tools: OpenBLAS otherwise starts a thread per core in
+    # each of the J workers, and its tests that hand work between them (test_linalg.py,
+    # test_regression.py's test_openblas_threading) then wait on the scheduler: on the loaded
+    # 2-core machine that one test took 20-96 s in any tool, as a fork or fresh, and made up
+    # most of a run's wall time.
+    "numpy": dict(pkg="numpy", extra=["numpy.libs"], env={"OPENBLAS_NUM_THREADS": "1"},
                   paths=["numpy/linalg", "numpy/fft", "numpy/polynomial", "numpy/matrixlib",
                          "numpy/random"]),
     "sympy": dict(pkg="sympy", paths=["sympy/sets", "sympy/logic", "sympy/printing",
@@ -516,7 +523,23 @@ SUITES = {
 }
 
 
+# pytest -n J's workers each lead a session of their own, as ptest's parts do. Linux shares the
+# CPU between sessions (autogroups) before it shares it between their processes: on a machine
+# busy with other sessions, workers left in pytest's session split one share between them while
+# each of ptest's parts had a share of its own, and the wall times compared the shares.
+XDIST_SESSIONS = """import os
+def pytest_configure(config):
+    if hasattr(config, "workerinput"):
+        try:
+            os.setsid()
+        except OSError:
+            pass
+"""
+
+
 def suites_setup():
+    (WORK / "xdist_sessions").mkdir(parents=True, exist_ok=True)
+    (WORK / "xdist_sessions" / "xdist_sessions.py").write_text(XDIST_SESSIONS)
     venv = WORK / "num-venv"
     py = venv / "bin" / "python"
     if not py.exists():
@@ -539,10 +562,13 @@ def bench_suites(rounds, jobs, only, warmup=True):
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     for k in ("CI", "PYTEST_ADDOPTS", "PTEST_PYTEST_WARM"):
         env.pop(k, None)
-    off = dict(env, PTEST_PYTEST_WARM="0")
+    base = env
     for name, spec in SUITES.items():
         if only and name not in only:
             continue
+        env = dict(base, **spec.get("env", {}))
+        off = dict(env, PTEST_PYTEST_WARM="0")
+        xenv = dict(env, PYTHONPATH=str(WORK / "xdist_sessions"))
         proj = WORK / f"{name}-suite"
         paths = spec["paths"]
         (proj / "ptest.lua").write_text(
@@ -552,7 +578,8 @@ def bench_suites(rounds, jobs, only, warmup=True):
         hist = proj / ".ptest" / "history.json"
         xml = lambda f: ["-o", "junit_family=xunit1", f"--junitxml={f}"]
         xdist_xml, ours_xml = WORK / f"{name}-xdist.xml", WORK / f"{name}-ptest.xml"
-        xdist = [str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", str(jobs)] + paths
+        xdist = [str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "xdist_sessions",
+                 "-n", str(jobs)] + paths
         run = [str(ptest), "-j", str(jobs), "-q", "--log-dir", str(WORK / f"{name}-logs"),
                "--junit", str(ours_xml)]
         kinds = ["xdist", "ptest first", "ptest second", "ptest second, warm start off"]
@@ -562,14 +589,14 @@ def bench_suites(rounds, jobs, only, warmup=True):
         loads, differ, codes = [], [], {}
         if warmup:
             # One untimed run of each: byte-compiled files and the page cache warm for all.
-            timed_cpu(xdist, proj, env)
+            timed_cpu(xdist, proj, xenv)
             timed_cpu(run, proj, env)
         for r in range(rounds):
             loads.append(os.getloadavg()[0])
             order = kinds[r % len(kinds):] + kinds[:r % len(kinds)]
             for k in order:
                 if k == "xdist":
-                    t, c, codes[k] = timed_cpu(xdist + xml(xdist_xml), proj, env)
+                    t, c, codes[k] = timed_cpu(xdist + xml(xdist_xml), proj, xenv)
                 else:
                     if k == "ptest first" and hist.exists():
                         hist.unlink()
@@ -588,7 +615,8 @@ def bench_suites(rounds, jobs, only, warmup=True):
                 print(f"{name} round {r + 1} (load {loads[-1]:.1f}): {k}: {t:.1f} s wall, "
                       f"{c:.1f} s CPU, exit {codes[k]}", file=sys.stderr, flush=True)
         loads.append(os.getloadavg()[0])
-        print(f"\n### {name}: {', '.join(paths)}; {rounds} rounds, -j {jobs}, "
+        said = "".join(f", {k}={v}" for k, v in spec.get("env", {}).items())
+        print(f"\n### {name}: {', '.join(paths)}; {rounds} rounds, -j {jobs}{said}, "
               f"load average {min(loads):.1f}-{max(loads):.1f} (uptime's 1-minute figure at each "
               f"round)\n")
         print("| run | wall: median (min-max) | wall / xdist | CPU: median | CPU / xdist | "
