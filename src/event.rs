@@ -169,6 +169,16 @@ pub(crate) struct AttemptDetail {
     pub output: Option<(u64, u64)>,
 }
 
+/// DESIGN §10, a queue run: what a failed unit's attempts so far carry to the machine that runs its next.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Carried {
+    /// Attempts made so far, on every machine.
+    pub attempts: u32,
+    /// Why each failed.
+    pub failed: Vec<String>,
+    pub details: Vec<AttemptDetail>,
+}
+
 impl AttemptDetail {
     /// Its entry in the run's record, without a tail (read when its suite ends).
     pub(crate) fn entry(&self) -> crate::record::Attempt {

@@ -7,18 +7,19 @@
 //! Must not reach into: the scheduler's rules (`sched::core` decides when a suite is ready and
 //! asks the link for it; the link only carries questions and answers), reports, Lua.
 
+pub(crate) mod carry;
 pub(crate) mod digest;
 pub(crate) mod scripts;
 pub(crate) mod store;
 pub(crate) mod supervise;
 pub(crate) mod target;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::event::{SkipReason, Status, SuiteResult};
+use crate::event::{Carried, SkipReason, Status, SuiteResult};
 use crate::plan::{Plan, SuiteId};
 pub(crate) use store::{Claim, Happened, Published, Store, StoreError};
 pub(crate) use target::Target;
@@ -160,13 +161,24 @@ enum Request {
         json: String,
     },
     Release(SuiteId),
+    HandBack(SuiteId, Carried),
+    StopTaking,
 }
 
 /// What the store says back, and what other machines did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum News {
-    /// The answer to a claim.
+    /// The answer to a claim ([`Claim::Avoid`] never comes: it is `Elsewhere` here, and the
+    /// link asks again on its timer while the unit waits for another machine).
     Claimed(SuiteId, Claim),
+    /// A claimed unit's earlier attempts on other machines; its `Claimed` follows.
+    Resume(SuiteId, Carried),
+    /// The answer to [`Link::stop_taking`]: true when this machine stopped taking units, false
+    /// when no other machine is alive and taking them.
+    StoppedTaking(bool),
+    /// This machine had stopped taking units, and no other machine is alive and taking them
+    /// any more: it takes them again.
+    TakeAgain,
     /// A unit has its result, from some machine (this one's too).
     Ended {
         suite: SuiteId,
@@ -303,6 +315,18 @@ impl Link {
         let _ = self.requests.send(Request::Release(suite));
     }
 
+    /// A unit's attempt failed here and another is wanted: back to the queue with `carried`,
+    /// for a machine it has not failed on.
+    pub(crate) fn hand_back(&self, suite: SuiteId, carried: Carried) {
+        let _ = self.requests.send(Request::HandBack(suite, carried));
+    }
+
+    /// This machine's first units failed: it takes no more (the answer comes back as
+    /// [`News::StoppedTaking`]).
+    pub(crate) fn stop_taking(&self) {
+        let _ = self.requests.send(Request::StopTaking);
+    }
+
     /// Every request sent so far carried out, then the tasks stopped; the news not yet read.
     pub(crate) async fn close(self) -> Vec<News> {
         let Link {
@@ -333,23 +357,23 @@ async fn serve(
     news: mpsc::UnboundedSender<News>,
     renew_every: Duration,
 ) {
-    let mut held: BTreeSet<u32> = BTreeSet::new();
+    let mut mine = Mine::default();
     let mut tick = tokio::time::interval(renew_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut lost = false;
     loop {
         let step = tokio::select! {
             r = rx.recv() => match r {
-                Some(r) => handle(&mut joined, &groups, &mut held, r, &news, lost).await,
-                None => return,
-            },
-            _ = tick.tick(), if !lost => {
-                let units: Vec<u32> = held.iter().copied().collect();
-                match joined.store.renew(&joined.holder, &units).await {
-                    Ok(_) => joined.store.reap().await.map(|_| ()),
-                    Err(e) => Err(e),
+                Some(r) => handle(&mut joined, &groups, &mut mine, r, &news, lost).await,
+                None => {
+                    // Gone from the machines that take units (a retry waits for no one).
+                    if !lost {
+                        let _ = joined.store.leave(&joined.holder).await;
+                    }
+                    return;
                 }
-            }
+            },
+            _ = tick.tick(), if !lost => on_tick(&mut joined, &mut mine, &news).await,
         };
         if let Err(e) = step {
             if !lost {
@@ -360,14 +384,49 @@ async fn serve(
     }
 }
 
+/// What the link keeps of this machine's units.
+#[derive(Default)]
+struct Mine {
+    /// Units it holds a lease on.
+    held: BTreeSet<u32>,
+    /// What each held unit carried from other machines when claimed.
+    carried: HashMap<u32, String>,
+    /// Units it failed that wait for another machine: asked for again on each tick.
+    avoided: BTreeSet<u32>,
+    /// It stopped taking units.
+    stopped: bool,
+}
+
+/// Renew the leases, put lost ones of any machine back, ask again for units avoided here, and
+/// take units again when this machine stopped and no other takes them any more.
+async fn on_tick(
+    joined: &mut Joined,
+    mine: &mut Mine,
+    news: &mpsc::UnboundedSender<News>,
+) -> Result<(), StoreError> {
+    let units: Vec<u32> = mine.held.iter().copied().collect();
+    joined.store.renew(&joined.holder, &units).await?;
+    joined.store.reap().await?;
+    for unit in std::mem::take(&mut mine.avoided) {
+        let _ = news.send(News::Requeued(SuiteId(unit)));
+    }
+    if mine.stopped && joined.store.takers(&joined.holder).await? == 0 {
+        joined.store.take_again(&joined.holder).await?;
+        mine.stopped = false;
+        let _ = news.send(News::TakeAgain);
+    }
+    Ok(())
+}
+
 async fn handle(
     joined: &mut Joined,
     groups: &[Option<(String, u32)>],
-    held: &mut BTreeSet<u32>,
+    mine: &mut Mine,
     r: Request,
     news: &mpsc::UnboundedSender<News>,
     lost: bool,
 ) -> Result<(), StoreError> {
+    let held = &mut mine.held;
     match r {
         Request::Claim(suite) => {
             if lost {
@@ -376,11 +435,46 @@ async fn handle(
             let group = groups[suite.index()]
                 .as_ref()
                 .map(|(g, m)| (g.as_str(), *m));
-            let answer = joined.store.claim(suite.0, &joined.holder, group).await?;
+            let (answer, carried) = joined
+                .store
+                .claim_carrying(suite.0, &joined.holder, group)
+                .await?;
             if answer == Claim::Mine {
                 held.insert(suite.0);
+                if let Some(text) = carried {
+                    if let Some(c) = carry::from_json(&text) {
+                        let _ = news.send(News::Resume(suite, c));
+                    }
+                    mine.carried.insert(suite.0, text);
+                }
             }
+            let answer = if answer == Claim::Avoid {
+                mine.avoided.insert(suite.0);
+                Claim::Elsewhere
+            } else {
+                answer
+            };
             let _ = news.send(News::Claimed(suite, answer));
+        }
+        Request::HandBack(suite, carried) => {
+            held.remove(&suite.0);
+            let earlier = mine.carried.remove(&suite.0);
+            if lost {
+                return Ok(());
+            }
+            let text = carry::to_json(&carried, &joined.node, earlier.as_deref());
+            joined
+                .store
+                .hand_back(suite.0, &joined.holder, &text)
+                .await?;
+        }
+        Request::StopTaking => {
+            if lost {
+                return Ok(());
+            }
+            let stopped = joined.store.stop_taking(&joined.holder, "stopped").await?;
+            mine.stopped = stopped;
+            let _ = news.send(News::StoppedTaking(stopped));
         }
         Request::Finish {
             suite,
@@ -388,6 +482,7 @@ async fn handle(
             json,
         } => {
             held.remove(&suite.0);
+            mine.carried.remove(&suite.0);
             if lost {
                 return Ok(());
             }
@@ -409,6 +504,7 @@ async fn handle(
         }
         Request::Release(suite) => {
             held.remove(&suite.0);
+            mine.carried.remove(&suite.0);
             if lost {
                 return Ok(());
             }
@@ -419,7 +515,7 @@ async fn handle(
 }
 
 /// A status as the record names it.
-fn status_of(label: &str) -> Option<Status> {
+pub(crate) fn status_of(label: &str) -> Option<Status> {
     [
         Status::Passed,
         Status::Flaky,

@@ -8,24 +8,46 @@
 //! `state` (unit → `l` leased or `d` done; absent: pending), `holder` (unit → lease holder),
 //! `deadline` (sorted set: unit → when its lease runs out, ms), `gcount` (group → units holding
 //! it), `result` (unit → the holder's result), `dups` (results that did not count), `events`
-//! (a stream: `k` end or requeue, `u` unit, `s` status, `n` node), `nodes` (holder → last seen).
+//! (a stream: `k` end or requeue, `u` unit, `s` status, `n` node), `nodes` (holder → last seen),
+//! `retry` (unit → the attempts a failed unit carries to its next machine, and `f` + unit → the
+//! holders it failed on, one a line), `off` (holder → why it takes no units: `stopped` after its
+//! first units failed, `left` at its end).
+//!
+//! "Alive and taking": a holder seen within one lease (every machine renews, holding units or
+//! not) and not in `off`.
 
 /// The key names, in script order.
-pub(crate) const KEYS: [&str; 11] = [
+pub(crate) const KEYS: [&str; 13] = [
     "plan", "units", "ugroup", "state", "holder", "deadline", "gcount", "result", "dups", "events",
-    "nodes",
+    "nodes", "retry", "off",
 ];
 
 /// Shared by every script: the server's clock in ms and a key's expiry pushed forward.
 const PRELUDE: &str = r"
-local K_PLAN, K_UNITS, K_UGROUP, K_STATE, K_HOLDER, K_DEADLINE, K_GCOUNT, K_RESULT, K_DUPS, K_EVENTS, K_NODES =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+local K_PLAN, K_UNITS, K_UGROUP, K_STATE, K_HOLDER, K_DEADLINE, K_GCOUNT, K_RESULT, K_DUPS, K_EVENTS, K_NODES, K_RETRY, K_OFF =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13]
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local function keep(key, ttl)
   redis.call('EXPIRE', key, ttl)
+end
+-- Holders other than `me` and those in the newline-separated `except`, alive (seen within
+-- `lease` ms of `now`) and taking units.
+local function takers(me, except, now, lease)
+  local skip = {}
+  for h in string.gmatch(except or '', '[^\n]+') do skip[h] = true end
+  local seen = redis.call('HGETALL', K_NODES)
+  local n = 0
+  for i = 1, #seen, 2 do
+    local h = seen[i]
+    if h ~= me and not skip[h] and tonumber(seen[i + 1]) > now - lease
+      and redis.call('HEXISTS', K_OFF, h) == 0 then
+      n = n + 1
+    end
+  end
+  return n
 end
 ";
 
@@ -47,22 +69,33 @@ return {'created', digest}
 ";
 
 /// ARGV: unit, holder, group ("" none), the group's max, lease ms, ttl seconds.
-/// Returns `ok` (the unit is the caller's until its lease runs out), `done` (it has a result),
-/// `elsewhere` (another machine holds a live lease) or `busy` (its group is full).
+/// Returns `{answer, carried}`: `ok` (the unit is the caller's until its lease runs out;
+/// `carried` is what its earlier attempts on other machines left, or ""), `done` (it has a
+/// result), `elsewhere` (another machine holds a live lease), `busy` (its group is full) or
+/// `avoid` (it failed on the caller, and another machine is alive and taking units).
 const CLAIM: &str = r"
 local unit, holder, group, max, lease, ttl =
   ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local now = now_ms()
 local st = redis.call('HGET', K_STATE, unit)
-if st == 'd' then return 'done' end
+if st == 'd' then return {'done', ''} end
 if st == 'l' then
   local dl = tonumber(redis.call('ZSCORE', K_DEADLINE, unit) or '0')
-  if dl > now then return 'elsewhere' end
+  if dl > now then return {'elsewhere', ''} end
   -- A lost lease taken over: the unit keeps its place in its group.
 else
+  -- A failed unit's next attempt goes to a machine it has not failed on, while there is one.
+  local failed = redis.call('HGET', K_RETRY, 'f' .. unit)
+  if failed then
+    local mine = false
+    for h in string.gmatch(failed, '[^\n]+') do
+      if h == holder then mine = true end
+    end
+    if mine and takers(holder, failed, now, lease) > 0 then return {'avoid', ''} end
+  end
   if group ~= '' then
     local c = tonumber(redis.call('HGET', K_GCOUNT, group) or '0')
-    if c >= max then return 'busy' end
+    if c >= max then return {'busy', ''} end
     redis.call('HINCRBY', K_GCOUNT, group, 1)
     keep(K_GCOUNT, ttl)
   end
@@ -72,7 +105,7 @@ redis.call('HSET', K_HOLDER, unit, holder)
 redis.call('ZADD', K_DEADLINE, now + lease, unit)
 redis.call('HSET', K_NODES, holder, now)
 keep(K_STATE, ttl) keep(K_HOLDER, ttl) keep(K_DEADLINE, ttl) keep(K_NODES, ttl)
-return 'ok'
+return {'ok', redis.call('HGET', K_RETRY, unit) or ''}
 ";
 
 /// ARGV: unit, holder, status, result JSON, node, ttl seconds.
@@ -92,6 +125,7 @@ redis.call('ZREM', K_DEADLINE, unit)
 local group = redis.call('HGET', K_UGROUP, unit)
 if group then redis.call('HINCRBY', K_GCOUNT, group, -1) end
 redis.call('HSET', K_RESULT, unit, json)
+redis.call('HDEL', K_RETRY, unit, 'f' .. unit)
 redis.call('XADD', K_EVENTS, '*', 'k', 'end', 'u', unit, 's', status, 'n', node)
 keep(K_STATE, ttl) keep(K_RESULT, ttl) keep(K_EVENTS, ttl)
 return 'ok'
@@ -145,6 +179,43 @@ keep(K_EVENTS, ttl)
 return 'ok'
 ";
 
+/// ARGV: unit, holder, carried JSON, ttl seconds. The holder's attempt failed and the unit's
+/// retry policy wants another: the unit goes back to the queue carrying its attempts so far,
+/// with the holder added to those it failed on (CLAIM sends the next attempt elsewhere).
+/// Returns `ok`, or `no` when the lease was no longer the holder's.
+const HANDBACK: &str = r"
+local unit, holder, carried, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+if redis.call('HGET', K_STATE, unit) ~= 'l' or redis.call('HGET', K_HOLDER, unit) ~= holder then
+  return 'no'
+end
+local failed = redis.call('HGET', K_RETRY, 'f' .. unit) or ''
+redis.call('HSET', K_RETRY, unit, carried, 'f' .. unit, failed .. holder .. '\n')
+redis.call('HDEL', K_STATE, unit)
+redis.call('HDEL', K_HOLDER, unit)
+redis.call('ZREM', K_DEADLINE, unit)
+local group = redis.call('HGET', K_UGROUP, unit)
+if group then redis.call('HINCRBY', K_GCOUNT, group, -1) end
+redis.call('XADD', K_EVENTS, '*', 'k', 'requeue', 'u', unit, 'n', holder)
+keep(K_RETRY, ttl) keep(K_EVENTS, ttl)
+return 'ok'
+";
+
+/// ARGV: holder, lease ms, ttl seconds, why. The holder stops taking units, unless no other
+/// machine is alive and taking them (then nobody would run what is left). Returns `ok` or
+/// `alone`.
+const STOP_TAKING: &str = r"
+local holder, lease, ttl, why = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+if takers(holder, '', now_ms(), lease) == 0 then return 'alone' end
+redis.call('HSET', K_OFF, holder, why)
+keep(K_OFF, ttl)
+return 'ok'
+";
+
+/// ARGV: holder, lease ms. How many other machines are alive and taking units.
+const TAKERS: &str = r"
+return takers(ARGV[1], '', now_ms(), tonumber(ARGV[2]))
+";
+
 /// ARGV: ttl seconds. Every lease past its deadline goes back to the queue (a `requeue` event
 /// tells the machines); returns how many.
 const REAP: &str = r"
@@ -175,6 +246,9 @@ pub(crate) struct Scripts {
     pub renew: redis::Script,
     pub reap: redis::Script,
     pub release: redis::Script,
+    pub handback: redis::Script,
+    pub stop_taking: redis::Script,
+    pub takers: redis::Script,
 }
 
 impl Scripts {
@@ -188,6 +262,9 @@ impl Scripts {
             renew: s(RENEW),
             reap: s(REAP),
             release: s(RELEASE),
+            handback: s(HANDBACK),
+            stop_taking: s(STOP_TAKING),
+            takers: s(TAKERS),
         }
     }
 }

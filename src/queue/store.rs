@@ -60,6 +60,9 @@ pub(crate) enum Claim {
     Elsewhere,
     /// Its group is at its `max` across the machines.
     Busy,
+    /// Its last attempt failed on this machine, and another machine is alive and taking units:
+    /// the next attempt is theirs.
+    Avoid,
 }
 
 /// How writing the plan went.
@@ -198,14 +201,26 @@ impl Store {
     }
 
     /// Take `unit` under a lease held by `holder`; `group` is its group and that group's `max`.
+    #[cfg(test)]
     pub(crate) async fn claim(
         &mut self,
         unit: u32,
         holder: &str,
         group: Option<(&str, u32)>,
     ) -> Result<Claim, StoreError> {
+        Ok(self.claim_carrying(unit, holder, group).await?.0)
+    }
+
+    /// [`Store::claim`], with what the unit's earlier attempts on other machines left when it
+    /// is the caller's (`Store::hand_back`'s `carried`).
+    pub(crate) async fn claim_carrying(
+        &mut self,
+        unit: u32,
+        holder: &str,
+        group: Option<(&str, u32)>,
+    ) -> Result<(Claim, Option<String>), StoreError> {
         let (g, max) = group.unwrap_or(("", 0));
-        let answer: String = self
+        let (answer, carried): (String, String) = self
             .invoke(&self.scripts.claim)
             .arg(unit)
             .arg(holder)
@@ -216,13 +231,94 @@ impl Store {
             .invoke_async(&mut self.con)
             .await
             .map_err(|e| classify(&e))?;
-        match answer.as_str() {
-            "ok" => Ok(Claim::Mine),
-            "done" => Ok(Claim::Done),
-            "elsewhere" => Ok(Claim::Elsewhere),
-            "busy" => Ok(Claim::Busy),
-            other => Err(StoreError::Garbage(format!("claim answered {other:?}"))),
-        }
+        let claim = match answer.as_str() {
+            "ok" => Claim::Mine,
+            "done" => Claim::Done,
+            "elsewhere" => Claim::Elsewhere,
+            "busy" => Claim::Busy,
+            "avoid" => Claim::Avoid,
+            other => return Err(StoreError::Garbage(format!("claim answered {other:?}"))),
+        };
+        Ok((claim, Some(carried).filter(|c| !c.is_empty())))
+    }
+
+    /// The holder's attempt of `unit` failed and its retry policy wants another: the unit goes
+    /// back to the queue with `carried` (its attempts so far), its next attempt for a machine
+    /// it has not failed on. True when the lease was still the holder's.
+    pub(crate) async fn hand_back(
+        &mut self,
+        unit: u32,
+        holder: &str,
+        carried: &str,
+    ) -> Result<bool, StoreError> {
+        let answer: String = self
+            .invoke(&self.scripts.handback)
+            .arg(unit)
+            .arg(holder)
+            .arg(carried)
+            .arg(self.ttl)
+            .invoke_async(&mut self.con)
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(answer == "ok")
+    }
+
+    /// The holder stops taking units (`why`), unless no other machine is alive and taking
+    /// them: false then.
+    pub(crate) async fn stop_taking(
+        &mut self,
+        holder: &str,
+        why: &str,
+    ) -> Result<bool, StoreError> {
+        let answer: String = self
+            .invoke(&self.scripts.stop_taking)
+            .arg(holder)
+            .arg(self.lease_ms)
+            .arg(self.ttl)
+            .arg(why)
+            .invoke_async(&mut self.con)
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(answer == "ok")
+    }
+
+    /// How many machines other than `holder` are alive and taking units.
+    pub(crate) async fn takers(&mut self, holder: &str) -> Result<u64, StoreError> {
+        self.invoke(&self.scripts.takers)
+            .arg(holder)
+            .arg(self.lease_ms)
+            .invoke_async(&mut self.con)
+            .await
+            .map_err(|e| classify(&e))
+    }
+
+    /// The holder takes units (again): it is no longer `off`.
+    pub(crate) async fn take_again(&mut self, holder: &str) -> Result<(), StoreError> {
+        let key = self.key("off").to_owned();
+        redis::cmd("HDEL")
+            .arg(key)
+            .arg(holder)
+            .query_async(&mut self.con)
+            .await
+            .map_err(|e| classify(&e))
+    }
+
+    /// The holder's run is over: it takes no more units.
+    pub(crate) async fn leave(&mut self, holder: &str) -> Result<(), StoreError> {
+        let key = self.key("off").to_owned();
+        redis::pipe()
+            .cmd("HSET")
+            .arg(&key)
+            .arg(holder)
+            .arg("left")
+            .ignore()
+            .cmd("EXPIRE")
+            .arg(&key)
+            .arg(self.ttl)
+            .ignore()
+            .query_async(&mut self.con)
+            .await
+            .map_err(|e| classify(&e))
     }
 
     /// The holder's result for `unit`: true when it counts, false when it was kept aside as a

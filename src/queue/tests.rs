@@ -446,3 +446,52 @@ fn a_machine_with_another_plan_is_refused_naming_the_difference() {
         }
     });
 }
+
+#[test]
+fn a_failed_unit_goes_to_a_machine_it_has_not_failed_on_while_one_takes_units() {
+    let Some(redis) = Redis::start(&[]) else {
+        return;
+    };
+    rt().block_on(async {
+        let lease = Duration::from_secs(60);
+        let mut a = store(&redis.url(), "r3", lease).await;
+        let mut b = store(&redis.url(), "r3", lease).await;
+        let units = vec![desc("u0", "x"), desc("u1", "y")];
+        assert_eq!(a.publish("d", &units).await.unwrap(), Published::Created);
+        // B is alive (seen by a renewal); A takes u0 and its attempt fails.
+        b.renew("B", &[]).await.unwrap();
+        assert_eq!(
+            a.claim_carrying(0, "A", None).await.unwrap(),
+            (Claim::Mine, None)
+        );
+        assert!(!b.hand_back(0, "B", "{\"attempts\":1}").await.unwrap());
+        assert!(a.hand_back(0, "A", "{\"attempts\":1}").await.unwrap());
+        // A may not take it again while B takes units; B gets it with what A carried.
+        assert_eq!(a.claim(0, "A", None).await.unwrap(), Claim::Avoid);
+        assert_eq!(
+            b.claim_carrying(0, "B", None).await.unwrap(),
+            (Claim::Mine, Some("{\"attempts\":1}".to_owned()))
+        );
+        // It fails on B too: failed everywhere, so either may take it.
+        assert!(b.hand_back(0, "B", "{\"attempts\":2}").await.unwrap());
+        assert_eq!(
+            a.claim_carrying(0, "A", None).await.unwrap(),
+            (Claim::Mine, Some("{\"attempts\":2}".to_owned()))
+        );
+        assert!(a.finish(0, "A", "flaky", "{}", "mA").await.unwrap());
+        // A stops taking units while B takes them; B, then alone, may not stop.
+        assert!(a.stop_taking("A", "stopped").await.unwrap());
+        assert_eq!(b.takers("B").await.unwrap(), 0);
+        assert_eq!(a.takers("A").await.unwrap(), 1);
+        assert!(!b.stop_taking("B", "stopped").await.unwrap());
+        // B fails u1: A does not take units, so B takes it again.
+        assert_eq!(b.claim(1, "B", None).await.unwrap(), Claim::Mine);
+        assert!(b.hand_back(1, "B", "{}").await.unwrap());
+        assert_eq!(b.claim(1, "B", None).await.unwrap(), Claim::Mine);
+        // A takes units again; a machine that left does not count.
+        a.take_again("A").await.unwrap();
+        assert_eq!(b.takers("B").await.unwrap(), 1);
+        a.leave("A").await.unwrap();
+        assert_eq!(b.takers("B").await.unwrap(), 0);
+    });
+}

@@ -142,6 +142,9 @@ pub(crate) struct ShardOf {
     /// Suites every shard runs (those of `always` phases).
     #[serde(default)]
     pub every_shard: Vec<String>,
+    /// A queue machine that stopped taking units (its first units all failed): why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_taking: Option<String>,
 }
 
 /// The folder that holds a run's failed attempts' temporary folders, kept with those of the

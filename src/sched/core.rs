@@ -27,8 +27,8 @@ use super::limits::Refusal;
 use super::queue::{Admit, Queue, Slots};
 use crate::batch::results::TestCase;
 use crate::event::{
-    AttemptDetail, AttemptView, CancelReason, DependencyEnd, ServiceFailure, ServiceInstance,
-    SkipReason, Status, SuiteResult,
+    AttemptDetail, AttemptView, CancelReason, Carried, DependencyEnd, ServiceFailure,
+    ServiceInstance, SkipReason, Status, SuiteResult,
 };
 use crate::plan::{LimiterId, OnFailure, Plan, Scope, ServiceId, SuiteId};
 
@@ -87,7 +87,16 @@ pub(crate) enum Input {
     /// A queue run: the store stopped answering. What this machine holds runs on; then it
     /// runs every unit it has not seen end (work may run twice, never zero times).
     QueueLost,
+    /// A queue run: the unit being claimed failed on other machines before; what they left
+    /// comes before the claim's answer ([`Claim::Mine`]) and its next attempt goes on from it.
+    Resume(SuiteId, Carried),
+    /// A queue run: this machine takes units again after [`Command::StopTaking`] (no other
+    /// machine is alive and taking them).
+    TakeAgain,
 }
+
+/// DESIGN §10: a machine whose first this many units fail stops taking units.
+pub(crate) const FIRST_UNITS_FAILING: usize = 3;
 
 /// DESIGN §10: the store's answer to a claim of a unit of a queue run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +123,16 @@ enum Lease {
     Away,
     /// Refused for its group's cap; asked again once a unit ends.
     Busy,
+}
+
+/// A queue run: how this machine's first units went (DESIGN §10).
+#[derive(Debug, Clone, Default)]
+struct FirstUnits {
+    /// The first units that ended an attempt here, up to [`FIRST_UNITS_FAILING`].
+    seen: Vec<SuiteId>,
+    failed: usize,
+    /// It stopped taking units.
+    stopped: bool,
 }
 
 /// Which wake-up fired.
@@ -214,6 +233,15 @@ pub(crate) enum Command {
     /// A queue run: this machine holds the unit's lease but will not run it (the run stopped):
     /// give it back to the queue.
     Release(SuiteId),
+    /// A queue run: the unit's attempt failed here and its retry policy wants another (its
+    /// backoff is over): give it back to the queue with its attempts so far, for a machine it
+    /// has not failed on. This machine claims it again at once; the store lets it only when no
+    /// other machine is alive and taking units.
+    HandBack(SuiteId, Carried),
+    /// A queue run: this machine's first [`FIRST_UNITS_FAILING`] units failed: it takes no
+    /// more units (the store may refuse, when no other machine takes them:
+    /// [`Input::TakeAgain`] follows).
+    StopTaking,
 }
 
 /// What the core asks outside, answered at once.
@@ -381,6 +409,7 @@ pub(crate) struct Core<'p> {
     lease: Vec<Lease>,
     /// Units refused for their group's cap across machines, asked again when a unit ends.
     busy: Vec<SuiteId>,
+    first: FirstUnits,
     out: Vec<Command>,
 }
 
@@ -433,6 +462,7 @@ impl<'p> Core<'p> {
             shared: false,
             lease: vec![Lease::Unasked; n],
             busy: Vec::new(),
+            first: FirstUnits::default(),
             out: Vec::new(),
         }
     }
@@ -497,6 +527,8 @@ impl<'p> Core<'p> {
                 self.ended_elsewhere(suite, status, node);
             }
             Input::QueueLost => self.queue_lost(),
+            Input::Resume(id, carried) => self.resume(id, carried),
+            Input::TakeAgain => self.first.stopped = false,
             Input::Requeued(id) => {
                 if self.state[id.index()] == State::Pending && self.lease[id.index()] == Lease::Away
                 {
@@ -727,6 +759,7 @@ impl<'p> Core<'p> {
             let mut first_slot = None;
             let mut to_fail: Vec<(SuiteId, ServiceId)> = Vec::new();
             let shared = self.shared;
+            let stopped_taking = self.first.stopped;
             let lease = &self.lease;
             let picked = self.queue.pop(plan, |id| {
                 if state[id.index()] != State::Pending {
@@ -741,7 +774,11 @@ impl<'p> Core<'p> {
                 // DESIGN §10: a unit of a queue run is claimed from the store first; its
                 // services and the limiter's token come once it is this machine's.
                 if shared && lease[id.index()] != Lease::Mine {
-                    return Admit::Yes;
+                    return if stopped_taking {
+                        Admit::No
+                    } else {
+                        Admit::Yes
+                    };
                 }
                 // DESIGN §11: the services it needs are ready (on its worker, for the ones of
                 // scope "worker"); a refusal starts the missing ones and holds nothing.
@@ -916,6 +953,7 @@ impl<'p> Core<'p> {
             output: Some(e.output),
         });
         self.out.push(Command::AttemptEnded(id));
+        self.count_first_unit(id, &e.verdict);
         let p = &mut self.progress[id.index()];
         let again = match (&s.part, e.testcases.take()) {
             (Some(part), Some(cases)) => {
@@ -1081,6 +1119,20 @@ impl<'p> Core<'p> {
             self.backoff.pop();
             if self.state[id.index()] == State::Backoff {
                 self.set_state(id, State::Pending);
+                // DESIGN §10: the next attempt goes to another machine first; the store gives
+                // it back to this one only when no other is alive and taking units.
+                if self.shared && self.lease[id.index()] == Lease::Mine {
+                    self.lease[id.index()] = Lease::Unasked;
+                    let p = &self.progress[id.index()];
+                    self.out.push(Command::HandBack(
+                        id,
+                        Carried {
+                            attempts: p.attempts,
+                            failed: p.failed_attempts.clone(),
+                            details: p.attempts_detail.clone(),
+                        },
+                    ));
+                }
                 self.queue.push(self.plan, id);
             }
         }
@@ -1335,6 +1387,10 @@ impl<'p> Core<'p> {
         self.queue.finished(self.plan, id);
         self.set_state(id, State::Pending);
         match answer {
+            Claim::Mine if self.first.stopped => {
+                self.out.push(Command::Release(id));
+                self.lease[i] = Lease::Away;
+            }
             Claim::Mine => {
                 self.lease[i] = Lease::Mine;
                 self.queue.add_work(self.plan, id);
@@ -1349,6 +1405,55 @@ impl<'p> Core<'p> {
         }
     }
 
+    /// A unit this machine is claiming failed elsewhere before: its next attempt goes on from
+    /// the attempts made there (numbered after them, failed attempts counted for `flaky`). A
+    /// batch's part runs whole there: which of its items failed stays with the machine that ran
+    /// them.
+    fn resume(&mut self, id: SuiteId, carried: Carried) {
+        let p = &mut self.progress[id.index()];
+        if self.state[id.index()] != State::Claiming || carried.attempts <= p.attempts {
+            return;
+        }
+        p.attempts = carried.attempts;
+        p.failed_attempts = carried.failed;
+        p.first_start = carried.details.first().map(|d| d.start);
+        p.duration = carried.details.iter().map(|d| d.duration).sum();
+        p.attempts_detail = carried.details;
+        p.retry_items = None;
+        p.testcases.clear();
+    }
+
+    /// DESIGN §10: a queue run counts how its first units' first attempts here went; when the
+    /// first [`FIRST_UNITS_FAILING`] all failed, the machine is suspect: it stops taking units
+    /// and gives back those it holds and has not started (what runs finishes).
+    fn count_first_unit(&mut self, id: SuiteId, verdict: &Verdict) {
+        let f = &mut self.first;
+        if !self.shared
+            || f.seen.len() >= FIRST_UNITS_FAILING
+            || f.seen.contains(&id)
+            || *verdict == Verdict::Cancel
+        {
+            return;
+        }
+        f.seen.push(id);
+        if matches!(verdict, Verdict::Fail { .. } | Verdict::Timeout) {
+            f.failed += 1;
+        }
+        if f.failed < FIRST_UNITS_FAILING {
+            return;
+        }
+        f.stopped = true;
+        self.out.push(Command::StopTaking);
+        for i in 0..self.plan.suites.len() {
+            if self.state[i] == State::Pending && self.lease[i] == Lease::Mine {
+                let id = SuiteId(i as u32);
+                self.lease[i] = Lease::Away;
+                self.queue.forget_work(self.plan, id);
+                self.out.push(Command::Release(id));
+            }
+        }
+    }
+
     /// The store is gone: nothing is claimed any more; every unit not seen to end is this
     /// machine's to run.
     fn queue_lost(&mut self) {
@@ -1356,6 +1461,7 @@ impl<'p> Core<'p> {
             return;
         }
         self.shared = false;
+        self.first.stopped = false;
         self.busy.clear();
         for i in 0..self.plan.suites.len() {
             let id = SuiteId(i as u32);

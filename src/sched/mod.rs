@@ -630,10 +630,56 @@ impl<'a> Scheduler<'a> {
                 match claim {
                     crate::queue::Claim::Mine => core::Claim::Mine,
                     crate::queue::Claim::Done => core::Claim::Done,
-                    crate::queue::Claim::Elsewhere => core::Claim::Elsewhere,
                     crate::queue::Claim::Busy => core::Claim::Busy,
+                    // The link turns an avoid into "elsewhere" and asks again later.
+                    crate::queue::Claim::Elsewhere | crate::queue::Claim::Avoid => {
+                        core::Claim::Elsewhere
+                    }
                 },
             ),
+            News::Resume(id, carried) => Input::Resume(id, carried),
+            News::StoppedTaking(stopped) => {
+                let message = if stopped {
+                    format!(
+                        "this machine's first {} units failed: it takes no more units and \
+                         leaves them to the other machines",
+                        core::FIRST_UNITS_FAILING
+                    )
+                } else {
+                    format!(
+                        "this machine's first {} units failed, but no other machine is alive \
+                         and taking units: it goes on taking them",
+                        core::FIRST_UNITS_FAILING
+                    )
+                };
+                if let Some(r) = self.recorder.as_mut() {
+                    r.stopped_taking = stopped.then(|| message.clone());
+                }
+                emit(
+                    &mut self.sinks,
+                    self.plan,
+                    &self.run,
+                    &Event::Warning { message: &message },
+                );
+                if stopped {
+                    return;
+                }
+                Input::TakeAgain
+            }
+            News::TakeAgain => {
+                let message = "no other machine is alive and taking units any more: this \
+                               machine takes them again";
+                if let Some(r) = self.recorder.as_mut() {
+                    r.stopped_taking = None;
+                }
+                emit(
+                    &mut self.sinks,
+                    self.plan,
+                    &self.run,
+                    &Event::Warning { message },
+                );
+                Input::TakeAgain
+            }
             News::Ended {
                 suite,
                 status,
@@ -740,6 +786,16 @@ impl<'a> Scheduler<'a> {
             Command::Release(id) => {
                 if let Some(link) = &self.link {
                     link.release(id);
+                }
+            }
+            Command::HandBack(id, carried) => {
+                if let Some(link) = &self.link {
+                    link.hand_back(id, carried);
+                }
+            }
+            Command::StopTaking => {
+                if let Some(link) = &self.link {
+                    link.stop_taking();
                 }
             }
             Command::Stopping(reason) => emit(

@@ -22,6 +22,8 @@ pub(crate) struct Recorder {
     services: Vec<Service>,
     /// DESIGN §10, a queue run: the machine every entry names.
     node: Option<String>,
+    /// A queue run: this machine stopped taking units, and why.
+    pub(crate) stopped_taking: Option<String>,
 }
 
 impl Recorder {
@@ -31,6 +33,7 @@ impl Recorder {
             budget: TEXT_BUDGET,
             services: Vec::new(),
             node: None,
+            stopped_taking: None,
         }
     }
 
@@ -124,6 +127,7 @@ impl Recorder {
                     mode: "queue".to_owned(),
                     split: String::new(),
                     every_shard: Vec::new(),
+                    stopped_taking: self.stopped_taking.clone(),
                 })
             } else {
                 plan.settings.shard.value.map(|sh| record::ShardOf {
@@ -140,6 +144,7 @@ impl Recorder {
                         .as_ref()
                         .map(|n| n.every_shard.clone())
                         .unwrap_or_default(),
+                    stopped_taking: None,
                 })
             },
         }

@@ -44,6 +44,7 @@ mod pytest_warm;
 mod queue;
 mod queue_leases;
 mod queue_merge;
+mod queue_retries;
 mod redis_server;
 mod rendering;
 mod report_testcases;

@@ -137,7 +137,7 @@ pub(crate) fn wait(c: Child) -> Output {
     }
 }
 
-fn show(outs: &[Output]) -> String {
+pub(crate) fn show(outs: &[Output]) -> String {
     let mut text = String::new();
     for (i, o) in outs.iter().enumerate() {
         text += &format!("--- m{} exit {}\n{}\n{}", i + 1, o.code, o.stdout, o.stderr);

@@ -120,38 +120,46 @@ enum Unit {
 struct Store {
     units: Vec<Unit>,
     groups: Vec<u32>,
+    /// Per unit: the machines its attempts failed on (a handed-back unit).
+    failed: Vec<Vec<usize>>,
+    /// What a handed-back unit carries.
+    carried: Vec<Option<Carried>>,
 }
 
 impl Store {
+    /// `None`: avoided (it failed on `machine`, and one of `takers` has not failed it).
     fn claim(
         &mut self,
         plan: &Plan,
         id: SuiteId,
         machine: usize,
         now: Instant,
-        lease: Duration,
-    ) -> Claim {
+        takers: &[usize],
+    ) -> Option<Claim> {
         let group = plan.suite(id).group;
         match self.units[id.index()] {
-            Unit::Done => return Claim::Done,
-            Unit::Leased { deadline, .. } if deadline > now => return Claim::Elsewhere,
+            Unit::Done => return Some(Claim::Done),
+            Unit::Leased { deadline, .. } if deadline > now => return Some(Claim::Elsewhere),
             Unit::Leased { .. } => {}
             Unit::Pending => {
+                let failed = &self.failed[id.index()];
+                if failed.contains(&machine) && takers.iter().any(|t| !failed.contains(t)) {
+                    return None;
+                }
                 if let Some(g) = group {
                     if self.groups[g.index()] >= plan.group(g).max {
-                        return Claim::Busy;
+                        return Some(Claim::Busy);
                     }
                     self.groups[g.index()] += 1;
                 }
             }
         }
         // A live holder renews its lease: it runs out `lease` after the holder dies.
-        let _ = lease;
         self.units[id.index()] = Unit::Leased {
             machine,
             deadline: now + Duration::from_secs(1_000_000),
         };
-        Claim::Mine
+        Some(Claim::Mine)
     }
 
     /// The holder's result counts; another's does not.
@@ -159,6 +167,7 @@ impl Store {
         match self.units[id.index()] {
             Unit::Leased { machine: m, .. } if m == machine => {
                 self.units[id.index()] = Unit::Done;
+                self.carried[id.index()] = None;
                 if let Some(g) = plan.suite(id).group {
                     self.groups[g.index()] -= 1;
                 }
@@ -202,8 +211,10 @@ impl Host for NoHost {
 
 struct Machine<'p> {
     core: Core<'p>,
-    /// Attempts running here: key → (suite, end).
-    running: BTreeMap<AttemptKey, (SuiteId, Instant)>,
+    /// Attempts running here: key → (suite, end, attempt).
+    running: BTreeMap<AttemptKey, (SuiteId, Instant, u32)>,
+    /// It stopped taking units (its first units failed).
+    stopped: bool,
     /// Inputs on their way from the store.
     inbox: VecDeque<(Instant, Input)>,
     speed: f64,
@@ -217,6 +228,9 @@ struct Machine<'p> {
 /// One attempt: (machine, start, end, killed at its end).
 type Run = (usize, Instant, Option<Instant>, bool);
 
+/// A unit's failed attempt handed back: (machine, the machines then alive and taking units).
+type HandedBack = (usize, Vec<usize>);
+
 /// What happened, for the invariants.
 #[derive(Default)]
 struct Seen {
@@ -224,6 +238,12 @@ struct Seen {
     runs: Vec<Vec<Run>>,
     /// Per unit: the store has its result.
     stored: Vec<bool>,
+    /// Per unit: its hand-backs, in order.
+    handed_back: Vec<Vec<HandedBack>>,
+    /// Per attempt started: (suite, attempt, machine).
+    attempts: Vec<(SuiteId, u32, usize)>,
+    /// Some machine stopped taking units.
+    stopped: bool,
 }
 
 struct Fleet<'p> {
@@ -234,6 +254,10 @@ struct Fleet<'p> {
     lease: Duration,
     now: Instant,
     fails: Vec<bool>,
+    /// Per suite: its first attempts up to this many fail.
+    flaky: Vec<u32>,
+    /// Every attempt on this machine fails.
+    broken: Option<usize>,
     seen: Seen,
 }
 
@@ -254,6 +278,16 @@ impl Fleet<'_> {
         }
     }
 
+    /// Machines alive and taking units, but `k`.
+    fn takers(&self, k: usize) -> Vec<usize> {
+        (0..self.machines.len())
+            .filter(|&j| {
+                let m = &self.machines[j];
+                j != k && !m.dead && m.begun && !m.stopped && !m.core.done()
+            })
+            .collect()
+    }
+
     fn step(&mut self, k: usize, input: Input) {
         let now = self.now;
         let commands = self.machines[k].core.step(input, now, &mut NoHost);
@@ -265,16 +299,60 @@ impl Fleet<'_> {
     fn apply(&mut self, k: usize, c: Command) {
         let plan = self.plan;
         match c {
-            Command::Start { key, suite, .. } => {
+            Command::Start {
+                key,
+                suite,
+                attempt,
+                ..
+            } => {
                 let expected = plan.suite(suite).expected;
                 let secs = expected * self.machines[k].speed;
                 let end = self.now + Duration::from_secs_f64(secs);
-                self.machines[k].running.insert(key, (suite, end));
+                self.machines[k].running.insert(key, (suite, end, attempt));
                 self.seen.runs[suite.index()].push((k, self.now, None, false));
+                self.seen.attempts.push((suite, attempt, k));
             }
             Command::Claim(id) => {
-                let answer = self.store.claim(plan, id, k, self.now, self.lease);
-                self.deliver(k, Input::Claimed(id, answer));
+                let takers = self.takers(k);
+                match self.store.claim(plan, id, k, self.now, &takers) {
+                    Some(answer) => {
+                        if answer == Claim::Mine {
+                            if let Some(c) = self.store.carried[id.index()].clone() {
+                                self.deliver(k, Input::Resume(id, c));
+                            }
+                        }
+                        self.deliver(k, Input::Claimed(id, answer));
+                    }
+                    // The link says "elsewhere" and asks again on its timer.
+                    None => {
+                        self.deliver(k, Input::Claimed(id, Claim::Elsewhere));
+                        let at = self.now + Duration::from_millis(200);
+                        self.machines[k].inbox.push_back((at, Input::Requeued(id)));
+                    }
+                }
+            }
+            Command::HandBack(id, carried) => {
+                if let Unit::Leased { machine, .. } = self.store.units[id.index()] {
+                    if machine == k {
+                        self.store.units[id.index()] = Unit::Pending;
+                        if let Some(g) = plan.suite(id).group {
+                            self.store.groups[g.index()] -= 1;
+                        }
+                        self.store.failed[id.index()].push(k);
+                        self.store.carried[id.index()] = Some(carried);
+                        let takers = self.takers(k);
+                        self.seen.handed_back[id.index()].push((k, takers));
+                        self.broadcast(usize::MAX, &Input::Requeued(id));
+                    }
+                }
+            }
+            Command::StopTaking => {
+                if self.takers(k).is_empty() {
+                    self.deliver(k, Input::TakeAgain);
+                } else {
+                    self.machines[k].stopped = true;
+                    self.seen.stopped = true;
+                }
             }
             Command::Release(id) => {
                 if let Unit::Leased { machine, .. } = self.store.units[id.index()] {
@@ -321,6 +399,14 @@ impl Fleet<'_> {
             {
                 break;
             }
+            // A machine that stopped taking units takes them again when no other does (the
+            // link's timer).
+            for k in 0..self.machines.len() {
+                if self.machines[k].stopped && !self.machines[k].dead && self.takers(k).is_empty() {
+                    self.machines[k].stopped = false;
+                    self.deliver(k, Input::TakeAgain);
+                }
+            }
             // The earliest of: a machine starting, an attempt ending, a message arriving.
             let mut next: Option<(Instant, usize, u8)> = None;
             // A lost lease runs out at the store (any machine's reaping).
@@ -355,11 +441,14 @@ impl Fleet<'_> {
                     consider(m.starts_at, 0);
                     continue;
                 }
-                if let Some((_, end)) = m.running.values().min_by_key(|(_, e)| *e) {
+                if let Some((_, end, _)) = m.running.values().min_by_key(|(_, e, _)| *e) {
                     consider(*end, 1);
                 }
                 if let Some((at, _)) = m.inbox.front() {
                     consider(*at, 2);
+                }
+                if let Some(at) = m.core.next_backoff() {
+                    consider(at, 5);
                 }
             }
             let (t, k, what) = next.expect("something to wait for while a machine is not done");
@@ -378,7 +467,7 @@ impl Fleet<'_> {
                     let m = &mut self.machines[k];
                     m.dead = true;
                     m.inbox.clear();
-                    for (suite, _) in std::mem::take(&mut m.running).into_values() {
+                    for (suite, _, _) in std::mem::take(&mut m.running).into_values() {
                         let run = self.seen.runs[suite.index()]
                             .iter_mut()
                             .find(|r| r.0 == k && r.2.is_none())
@@ -394,15 +483,16 @@ impl Fleet<'_> {
                         }
                     }
                 }
+                5 => self.step(k, Input::Timer(Timer::Backoff)),
                 0 => {
                     self.machines[k].begun = true;
                     self.step(k, Input::Begin);
                 }
                 1 => {
-                    let (&key, &(suite, end)) = self.machines[k]
+                    let (&key, &(suite, end, attempt)) = self.machines[k]
                         .running
                         .iter()
-                        .min_by_key(|(_, (_, e))| *e)
+                        .min_by_key(|(_, (_, e, _))| *e)
                         .unwrap();
                     self.machines[k].running.remove(&key);
                     let run = self.seen.runs[suite.index()]
@@ -410,7 +500,10 @@ impl Fleet<'_> {
                         .find(|r| r.0 == k && r.2.is_none())
                         .unwrap();
                     run.2 = Some(end);
-                    let verdict = if self.fails[suite.index()] {
+                    let verdict = if self.fails[suite.index()]
+                        || attempt <= self.flaky[suite.index()]
+                        || self.broken == Some(k)
+                    {
                         Verdict::Fail {
                             code: Some(1),
                             signal: None,
@@ -464,11 +557,14 @@ fn fleet<'p>(
         store: Store {
             units: vec![Unit::Pending; n],
             groups: vec![0; plan.groups.len()],
+            failed: vec![Vec::new(); n],
+            carried: vec![None; n],
         },
         machines: (0..machines)
             .map(|k| Machine {
                 core: Core::new(plan, no_logs(plan), k as u64).shared(),
                 running: BTreeMap::new(),
+                stopped: false,
                 inbox: VecDeque::new(),
                 speed: 0.7 + rng.f64() * 0.6,
                 starts_at: base + Duration::from_millis(rng.u64(..300)),
@@ -481,9 +577,14 @@ fn fleet<'p>(
         lease: Duration::from_secs(30),
         now: base,
         fails,
+        flaky: vec![0; n],
+        broken: None,
         seen: Seen {
             runs: vec![Vec::new(); n],
             stored: Vec::new(),
+            handed_back: vec![Vec::new(); n],
+            attempts: Vec::new(),
+            stopped: false,
         },
     }
 }
@@ -665,4 +766,123 @@ fn a_killed_machines_units_run_elsewhere_once_their_leases_run_out() {
     }
     // The seeds do kill machines while they hold units.
     assert!(killed_holding > 50, "{killed_holding}");
+}
+
+/// Random plans whose suites retry, some failing their first attempts: every unit ends once in
+/// the store, flaky on the machine that ran its last attempt, and each failed attempt's next
+/// one runs on a machine it had not failed on whenever one was alive and taking units.
+#[test]
+fn a_failed_unit_is_retried_on_another_machine_first() {
+    let mut checked = 0;
+    for seed in 0..120 {
+        let mut rng = fastrand::Rng::with_seed(5000 + seed);
+        let n = 5 + rng.usize(..15);
+        let workers = 1 + rng.u32(..2);
+        let mut plan = random_plan(&mut rng, n, workers);
+        for s in &mut plan.suites {
+            s.retry.attempts = 4;
+        }
+        let machines = 1 + rng.usize(..4);
+        let flaky: Vec<u32> = (0..n)
+            .map(|_| {
+                if rng.u8(..4) == 0 {
+                    1 + rng.u32(..2)
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let mut f = fleet(&plan, &mut rng, machines, vec![false; n]);
+        for m in &mut f.machines {
+            m.starts_at = f.now;
+        }
+        f.flaky.clone_from(&flaky);
+        let (seen, results) = f.run();
+        for (i, s) in plan.suites.iter().enumerate() {
+            assert!(seen.stored[i], "{} has no result in the store", s.name);
+            let mut mine: Vec<(u32, usize)> = seen
+                .attempts
+                .iter()
+                .filter(|a| a.0.index() == i)
+                .map(|a| (a.1, a.2))
+                .collect();
+            mine.sort_unstable();
+            let numbers: Vec<u32> = mine.iter().map(|a| a.0).collect();
+            assert_eq!(
+                numbers,
+                (1..=flaky[i] + 1).collect::<Vec<_>>(),
+                "{}",
+                s.name
+            );
+            let last = mine.last().unwrap().1;
+            let r = &results[last][i];
+            let want = if flaky[i] > 0 {
+                Status::Flaky
+            } else {
+                Status::Passed
+            };
+            assert_eq!((r.status, r.attempts), (want, flaky[i] + 1), "{}", s.name);
+            if seen.stopped {
+                continue;
+            }
+            for (j, (_, takers)) in seen.handed_back[i].iter().enumerate() {
+                let failed: Vec<usize> = seen.handed_back[i][..=j].iter().map(|h| h.0).collect();
+                let next = mine[j + 1].1;
+                if takers.iter().any(|t| !failed.contains(t)) {
+                    assert!(
+                        !failed.contains(&next),
+                        "{}: attempt {} ran on m{next}, which failed it, with {takers:?} taking units",
+                        s.name,
+                        j + 2
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 30, "{checked}");
+}
+
+/// A machine whose every attempt fails stops after its first 3 units (and what it had started
+/// by then); the other machines run everything, each failed unit flaky there.
+#[test]
+fn a_machine_whose_first_units_fail_stops_taking_units() {
+    for seed in 0..40 {
+        let mut rng = fastrand::Rng::with_seed(9000 + seed);
+        let n = 8 + rng.usize(..12);
+        let workers = 1 + rng.u32(..2);
+        let mut plan = random_plan(&mut rng, n, workers);
+        for s in &mut plan.suites {
+            s.retry.attempts = 2;
+        }
+        let machines = 2 + rng.usize(..3);
+        let mut f = fleet(&plan, &mut rng, machines, vec![false; n]);
+        for m in &mut f.machines {
+            m.starts_at = f.now;
+        }
+        f.broken = Some(0);
+        let (seen, results) = f.run();
+        let on_broken = seen.attempts.iter().filter(|a| a.2 == 0).count();
+        assert!(
+            on_broken < FIRST_UNITS_FAILING + workers as usize,
+            "seed {seed}: the broken machine ran {on_broken} attempts"
+        );
+        for (i, s) in plan.suites.iter().enumerate() {
+            assert!(seen.stored[i], "{} has no result in the store", s.name);
+            let by: Vec<usize> = seen
+                .attempts
+                .iter()
+                .filter(|a| a.0.index() == i)
+                .map(|a| a.2)
+                .collect();
+            let last = *by.last().unwrap();
+            assert_ne!(last, 0, "{} ended on the broken machine", s.name);
+            let want = if by.contains(&0) {
+                Status::Flaky
+            } else {
+                Status::Passed
+            };
+            assert_eq!(results[last][i].status, want, "{}", s.name);
+        }
+    }
 }

@@ -883,12 +883,13 @@ impl<'p> Sim<'p> {
                 let first = self.trace.answers.insert(i, (t, answer.clone()));
                 assert!(first.is_none(), "request {i} answered twice");
             }
-            Command::Claim(id) | Command::Release(id) => {
+            Command::Claim(id) | Command::Release(id) | Command::HandBack(id, _) => {
                 panic!(
                     "{}: a run without a queue claims nothing",
                     plan.suite(*id).name
                 )
             }
+            Command::StopTaking => panic!("a run without a queue takes no units"),
             Command::Slow { suite, elapsed, .. } => {
                 let s = plan.suite(*suite);
                 assert!(
