@@ -249,7 +249,6 @@ pub(crate) fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         watchdog,
         stops,
     };
-    let lease = queue.as_ref().map(|q| q.lease);
     let summary = rt.block_on(async {
         let mut sinks: Vec<&mut dyn event::Sink> = vec![&mut terminal, &mut hooks, &mut files];
         if let Some(g) = github.as_mut() {
@@ -263,12 +262,31 @@ pub(crate) fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         }
         let scheduler = sched::Scheduler::new(&plan, opts, sinks, &mut judge, setup)
             .map_err(|e| Error::Setup(format!("cannot start the executor: {}", io_message(&e))))?;
-        let scheduler = match (joined, lease) {
-            (Some(joined), Some(lease)) => {
-                let link = queue::Link::start(joined, &plan, lease)
+        let scheduler = match (joined, queue.as_ref()) {
+            (Some(joined), Some(spec)) => {
+                // DESIGN §10: the limiters are held in the store too (a blocking connection:
+                // the scheduler asks and is answered at once).
+                let limits = if plan.limiters.is_empty() {
+                    None
+                } else {
+                    match queue::limits::SharedLimits::connect(
+                        &spec.target,
+                        &spec.run,
+                        &joined.holder,
+                        spec.lease,
+                        spec.ttl,
+                    ) {
+                        Ok(l) => Some(l),
+                        Err(e) => {
+                            warn(&format!("{e}: this machine's limiters hold for it alone"));
+                            None
+                        }
+                    }
+                };
+                let link = queue::Link::start(joined, &plan, spec.lease)
                     .await
                     .map_err(|e| Error::Usage(format!("--queue: {e}")))?;
-                scheduler.with_queue(link)
+                scheduler.with_queue(link, limits)
             }
             _ => scheduler,
         };

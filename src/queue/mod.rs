@@ -9,6 +9,7 @@
 
 pub(crate) mod carry;
 pub(crate) mod digest;
+pub(crate) mod limits;
 pub(crate) mod scripts;
 pub(crate) mod store;
 pub(crate) mod supervise;
@@ -16,6 +17,9 @@ pub(crate) mod target;
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
+
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use tokio::sync::mpsc;
 
@@ -155,6 +159,7 @@ enum Request {
         suite: SuiteId,
         status: &'static str,
         json: String,
+        exports: String,
     },
     Skip {
         suite: SuiteId,
@@ -179,11 +184,13 @@ pub(crate) enum News {
     /// This machine had stopped taking units, and no other machine is alive and taking them
     /// any more: it takes them again.
     TakeAgain,
-    /// A unit has its result, from some machine (this one's too).
+    /// A unit has its result, from some machine (this one's too), with what it exported to
+    /// `PTEST_ENV` (DESIGN §11: its dependents get it wherever they run).
     Ended {
         suite: SuiteId,
         status: Status,
         node: String,
+        exports: Vec<(String, OsString)>,
     },
     /// This machine wrote the unit's skip first: its record keeps it.
     SkipWritten(SuiteId),
@@ -232,7 +239,12 @@ impl Link {
                     Ok(happened) => {
                         for h in happened {
                             let n = match h {
-                                Happened::Ended { unit, status, node } if unit < units => {
+                                Happened::Ended {
+                                    unit,
+                                    status,
+                                    node,
+                                    exports,
+                                } if unit < units => {
                                     let Some(status) = status_of(&status) else {
                                         continue;
                                     };
@@ -240,6 +252,7 @@ impl Link {
                                         suite: SuiteId(unit),
                                         status,
                                         node,
+                                        exports: exports_of(&exports),
                                     }
                                 }
                                 Happened::Requeued { unit, .. } if unit < units => {
@@ -300,6 +313,7 @@ impl Link {
                 suite: result.id,
                 status: result.status.label(),
                 json: json(),
+                exports: exports_json(&result.exports),
             }
         } else {
             Request::Skip {
@@ -480,6 +494,7 @@ async fn handle(
             suite,
             status,
             json,
+            exports,
         } => {
             held.remove(&suite.0);
             mine.carried.remove(&suite.0);
@@ -488,7 +503,14 @@ async fn handle(
             }
             let counted = joined
                 .store
-                .finish(suite.0, &joined.holder, status, &json, &joined.node)
+                .finish_exporting(
+                    suite.0,
+                    &joined.holder,
+                    status,
+                    &json,
+                    &joined.node,
+                    &exports,
+                )
                 .await?;
             if !counted {
                 let _ = news.send(News::Duplicate(suite));
@@ -512,6 +534,30 @@ async fn handle(
         }
     }
     Ok(())
+}
+
+/// What a suite exported, as its `end` event carries it ("" for nothing): names and bytes.
+fn exports_json(exports: &[(String, OsString)]) -> String {
+    if exports.is_empty() {
+        return String::new();
+    }
+    let pairs: Vec<(&str, &[u8])> = exports
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_bytes()))
+        .collect();
+    serde_json::to_string(&pairs).unwrap_or_default()
+}
+
+/// [`exports_json`]'s text back (nothing when it is not that).
+fn exports_of(text: &str) -> Vec<(String, OsString)> {
+    if text.is_empty() {
+        return Vec::new();
+    }
+    serde_json::from_str::<Vec<(String, Vec<u8>)>>(text)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, OsString::from_vec(v)))
+        .collect()
 }
 
 /// A status as the record names it.

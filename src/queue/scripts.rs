@@ -108,12 +108,13 @@ keep(K_STATE, ttl) keep(K_HOLDER, ttl) keep(K_DEADLINE, ttl) keep(K_NODES, ttl)
 return {'ok', redis.call('HGET', K_RETRY, unit) or ''}
 ";
 
-/// ARGV: unit, holder, status, result JSON, node, ttl seconds.
+/// ARGV: unit, holder, status, result JSON, node, ttl seconds, what it exported to `PTEST_ENV`
+/// (JSON, "" none: the `end` event carries it as `x`, for dependents on other machines).
 /// Returns `ok` (the holder's result: it counts) or `dup` (kept aside: the lease was lost, or
 /// the unit already has a result).
 const FINISH: &str = r"
-local unit, holder, status, json, node, ttl =
-  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+local unit, holder, status, json, node, ttl, exports =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
 if redis.call('HGET', K_STATE, unit) ~= 'l' or redis.call('HGET', K_HOLDER, unit) ~= holder then
   redis.call('RPUSH', K_DUPS, json)
   keep(K_DUPS, ttl)
@@ -126,7 +127,11 @@ local group = redis.call('HGET', K_UGROUP, unit)
 if group then redis.call('HINCRBY', K_GCOUNT, group, -1) end
 redis.call('HSET', K_RESULT, unit, json)
 redis.call('HDEL', K_RETRY, unit, 'f' .. unit)
-redis.call('XADD', K_EVENTS, '*', 'k', 'end', 'u', unit, 's', status, 'n', node)
+if exports ~= '' then
+  redis.call('XADD', K_EVENTS, '*', 'k', 'end', 'u', unit, 's', status, 'n', node, 'x', exports)
+else
+  redis.call('XADD', K_EVENTS, '*', 'k', 'end', 'u', unit, 's', status, 'n', node)
+end
 keep(K_STATE, ttl) keep(K_RESULT, ttl) keep(K_EVENTS, ttl)
 return 'ok'
 ";

@@ -36,7 +36,7 @@ impl std::fmt::Display for StoreError {
     }
 }
 
-fn classify(e: &RedisError) -> StoreError {
+pub(crate) fn classify(e: &RedisError) -> StoreError {
     let text = e.to_string();
     if matches!(e.kind(), redis::ErrorKind::AuthenticationFailed)
         || matches!(e.code(), Some("WRONGPASS" | "NOAUTH" | "NOPERM"))
@@ -77,11 +77,13 @@ pub(crate) enum Published {
 /// Something that happened on some machine, read from the run's event stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Happened {
-    /// The unit has its result (`status` as the record names it) from `node`.
+    /// The unit has its result (`status` as the record names it) from `node`; `exports`:
+    /// what it exported to `PTEST_ENV` (JSON, "" none).
     Ended {
         unit: u32,
         status: String,
         node: String,
+        exports: String,
     },
     /// The unit's lease ran out: it is back in the queue.
     Requeued { unit: u32, holder: String },
@@ -323,6 +325,7 @@ impl Store {
 
     /// The holder's result for `unit`: true when it counts, false when it was kept aside as a
     /// duplicate (the lease was lost).
+    #[cfg(test)]
     pub(crate) async fn finish(
         &mut self,
         unit: u32,
@@ -330,6 +333,21 @@ impl Store {
         status: &str,
         json: &str,
         node: &str,
+    ) -> Result<bool, StoreError> {
+        self.finish_exporting(unit, holder, status, json, node, "")
+            .await
+    }
+
+    /// [`Store::finish`], with what the unit exported to `PTEST_ENV` (JSON, "" none), which
+    /// its `end` event carries to the other machines.
+    pub(crate) async fn finish_exporting(
+        &mut self,
+        unit: u32,
+        holder: &str,
+        status: &str,
+        json: &str,
+        node: &str,
+        exports: &str,
     ) -> Result<bool, StoreError> {
         let answer: String = self
             .invoke(&self.scripts.finish)
@@ -339,6 +357,7 @@ impl Store {
             .arg(json)
             .arg(node)
             .arg(self.ttl)
+            .arg(exports)
             .invoke_async(&mut self.con)
             .await
             .map_err(|e| classify(&e))?;
@@ -491,7 +510,7 @@ impl Store {
     deprecated,
     reason = "ring has no post-quantum key exchange; aws-lc-rs would need cmake to build"
 )]
-fn install_crypto() {
+pub(crate) fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
@@ -598,6 +617,7 @@ pub(crate) fn parse_xread(reply: Value) -> Result<(Option<String>, Vec<Happened>
                     unit,
                     status: field("s"),
                     node: field("n"),
+                    exports: field("x"),
                 }),
                 Some("requeue") => out.push(Happened::Requeued {
                     unit,

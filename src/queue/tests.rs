@@ -206,7 +206,8 @@ fn the_event_stream_reads_as_ends_and_requeues() {
             Happened::Ended {
                 unit: 3,
                 status: "passed".into(),
-                node: "m1".into()
+                node: "m1".into(),
+                exports: String::new(),
             },
             Happened::Requeued {
                 unit: 4,
@@ -494,4 +495,54 @@ fn a_failed_unit_goes_to_a_machine_it_has_not_failed_on_while_one_takes_units() 
         a.leave("A").await.unwrap();
         assert_eq!(b.takers("B").await.unwrap(), 0);
     });
+}
+
+#[test]
+fn limiters_in_the_store_hold_a_rate_a_cap_and_a_pause_for_every_machine() {
+    use super::limits::{Answer, SharedLimits};
+    let Some(redis) = Redis::start(&[]) else {
+        return;
+    };
+    let target = Target::parse(&redis.url()).unwrap();
+    let lease = Duration::from_secs(60);
+    let ttl = Duration::from_secs(600);
+    let mut a = SharedLimits::connect(&target, "r4", "A", lease, ttl).unwrap();
+    let mut b = SharedLimits::connect(&target, "r4", "B", lease, ttl).unwrap();
+    // One token a minute, burst 2: two grants between the machines, then a wait of about a
+    // minute for either.
+    let minute = Duration::from_secs(60);
+    assert_eq!(a.take("api", 1, minute, 2).unwrap(), Answer::Granted);
+    assert_eq!(b.take("api", 1, minute, 2).unwrap(), Answer::Granted);
+    for m in [&mut a, &mut b] {
+        match m.take("api", 1, minute, 2).unwrap() {
+            Answer::Wait(d) => assert!(d > Duration::from_secs(55) && d <= minute, "{d:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    // A Retry-After pauses the limiter for both.
+    let fast = Duration::from_millis(1);
+    assert_eq!(a.take("web", 1, fast, 5).unwrap(), Answer::Granted);
+    b.pause("web", Duration::from_secs(30)).unwrap();
+    match a.take("web", 1, fast, 5).unwrap() {
+        Answer::Wait(d) => assert!(d > Duration::from_secs(25), "{d:?}"),
+        other => panic!("{other:?}"),
+    }
+    // A cap of 2 suites across machines; a release makes room. Only live machines' holds
+    // count: A and B are seen (a renewal writes `nodes`), C never was, so its hold is a dead
+    // machine's for the others.
+    rt().block_on(async {
+        let mut s = store(&redis.url(), "r4", lease).await;
+        s.renew("A", &[]).await.unwrap();
+        s.renew("B", &[]).await.unwrap();
+    });
+    let mut c = SharedLimits::connect(&target, "r4", "C", lease, ttl).unwrap();
+    assert_eq!(a.admit("db", fast, 10, 2).unwrap(), Answer::Granted);
+    assert_eq!(b.admit("db", fast, 10, 2).unwrap(), Answer::Granted);
+    assert_eq!(a.admit("db", fast, 10, 2).unwrap(), Answer::Full);
+    b.release("db").unwrap();
+    assert_eq!(c.admit("db", fast, 10, 2).unwrap(), Answer::Granted);
+    assert_eq!(b.admit("db", fast, 10, 2).unwrap(), Answer::Granted);
+    assert_eq!(a.admit("db", fast, 10, 2).unwrap(), Answer::Full);
+    a.release("db").unwrap();
+    assert_eq!(a.admit("db", fast, 10, 2).unwrap(), Answer::Granted);
 }

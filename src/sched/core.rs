@@ -76,11 +76,13 @@ pub(crate) enum Input {
     Gone(RequestId),
     /// DESIGN §10, a queue run: the store's answer to a [`Command::Claim`].
     Claimed(SuiteId, Claim),
-    /// A queue run: the suite has its result from another machine (`status`, on `node`).
+    /// A queue run: the suite has its result from another machine (`status`, on `node`),
+    /// with what it exported to `PTEST_ENV` (its dependents here get it).
     EndedElsewhere {
         suite: SuiteId,
         status: Status,
         node: String,
+        exports: Vec<(String, std::ffi::OsString)>,
     },
     /// A queue run: the suite's lease ran out where it was held; it may be claimed again.
     Requeued(SuiteId),
@@ -523,8 +525,9 @@ impl<'p> Core<'p> {
                 suite,
                 status,
                 node,
+                exports,
             } => {
-                self.ended_elsewhere(suite, status, node);
+                self.ended_elsewhere(suite, status, node, exports);
             }
             Input::QueueLost => self.queue_lost(),
             Input::Resume(id, carried) => self.resume(id, carried),
@@ -1497,7 +1500,13 @@ impl<'p> Core<'p> {
 
     /// Another machine ended a unit (or the store says it has a result): it ends here too,
     /// and its dependents and phase go on from it.
-    fn ended_elsewhere(&mut self, id: SuiteId, status: Status, node: String) {
+    fn ended_elsewhere(
+        &mut self,
+        id: SuiteId,
+        status: Status,
+        node: String,
+        exports: Vec<(String, std::ffi::OsString)>,
+    ) {
         let i = id.index();
         match self.state[i] {
             State::Done | State::Running | State::Backoff => return,
@@ -1507,10 +1516,9 @@ impl<'p> Core<'p> {
             self.queue.forget_work(self.plan, id);
         }
         self.busy.retain(|b| *b != id);
-        self.finish(SuiteResult::skipped(
-            id,
-            SkipReason::Elsewhere { node, status },
-        ));
+        let mut r = SuiteResult::skipped(id, SkipReason::Elsewhere { node, status });
+        r.exports = exports;
+        self.finish(r);
     }
 
     /// DESIGN §3 rule 8: the first signal stops as fail-fast does; a second kills everything,

@@ -35,6 +35,36 @@ pub(crate) enum Refusal {
     Never(String),
 }
 
+/// DESIGN §10: a queue run's limiters, held across the machines (in the queue's store). Each
+/// call answers at once; an `Err` says the store did not answer (the limiters are then this
+/// machine's own again, for the rest of the run).
+pub(crate) trait Shared {
+    /// A suite's start: room under `cap` (0: none) across the machines, and one token.
+    fn admit(
+        &mut self,
+        limiter: &str,
+        per_token: Duration,
+        burst: u32,
+        cap: u32,
+    ) -> Result<Result<(), Refusal>, String>;
+    /// `permits` tokens for `acquire`.
+    fn take(
+        &mut self,
+        limiter: &str,
+        permits: u32,
+        per_token: Duration,
+        burst: u32,
+    ) -> Result<Result<(), Refusal>, String>;
+    /// A suite that held the limiter ended its attempt.
+    fn release(&mut self, limiter: &str) -> Result<(), String>;
+    /// A Retry-After: no machine gets a token for `d`.
+    fn pause(&mut self, limiter: &str, d: Duration) -> Result<(), String>;
+}
+
+/// How soon a suite refused by a shared concurrency cap asks again: a holder's end on another
+/// machine wakes nothing here.
+pub(crate) const SHARED_FULL_POLL: Duration = Duration::from_millis(20);
+
 /// The time as the caller of [`Limiters`] says it is: governor's clock for every bucket.
 #[derive(Debug, Clone)]
 struct CoreClock(Rc<Cell<Instant>>);
@@ -158,6 +188,10 @@ pub(crate) struct Limiters {
     states: Vec<State>,
     names: Vec<String>,
     clock: CoreClock,
+    /// A queue run: the limiters held across the machines.
+    shared: Option<Box<dyn Shared>>,
+    /// What the driver should say (the store stopped answering for the limiters).
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Limiters {
@@ -208,6 +242,64 @@ impl Limiters {
             states,
             names: limiters.iter().map(|l| l.name.clone()).collect(),
             clock,
+            shared: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// DESIGN §10: a queue run's limiters are `shared` by every machine: rates, concurrency
+    /// caps and Retry-After pauses hold across them.
+    pub(crate) fn share(&mut self, shared: Box<dyn Shared>) {
+        self.shared = Some(shared);
+    }
+
+    /// The store did not answer: this machine's own limiters from now on.
+    fn unshare(&mut self, name: &str, e: &str) {
+        self.shared = None;
+        self.warnings.push(format!(
+            "the queue's store did not answer for limiter \"{name}\" ({e}): this machine's \
+             limiters hold for it alone from now on"
+        ));
+    }
+
+    /// A suite's start (`suite`) or an `acquire` through the shared limiter; `None` when there
+    /// is none (or it just stopped answering), or when the limiter itself refuses for ever.
+    fn shared_take(
+        &mut self,
+        id: LimiterId,
+        permits: u32,
+        now: Instant,
+        suite: bool,
+    ) -> Option<Result<(), Refusal>> {
+        self.shared.as_ref()?;
+        let (s, clock) = self.at(id, now);
+        if permits > s.plan.burst {
+            return None;
+        }
+        s.recover(now, clock);
+        let name = s.plan.name.clone();
+        let (per, burst, cap) = (per_token(s.rate), s.plan.burst, s.concurrency());
+        let shared = self.shared.as_mut()?;
+        let answer = if suite {
+            shared.admit(&name, per, burst, cap.unwrap_or(0))
+        } else {
+            shared.take(&name, permits, per, burst)
+        };
+        match answer {
+            Ok(Ok(())) => {
+                let s = &mut self.states[id.index()];
+                s.acquired += u64::from(permits.max(1));
+                if suite {
+                    s.holders += 1;
+                }
+                Some(Ok(()))
+            }
+            Ok(Err(Refusal::Full)) => Some(Err(Refusal::Wait(SHARED_FULL_POLL))),
+            Ok(Err(r)) => Some(Err(r)),
+            Err(e) => {
+                self.unshare(&name, &e);
+                None
+            }
         }
     }
 
@@ -231,6 +323,9 @@ impl Limiters {
 
     /// A suite start: concurrency room and one token, or why not.
     pub(crate) fn admit_suite(&mut self, id: LimiterId, now: Instant) -> Result<(), Refusal> {
+        if let Some(answer) = self.shared_take(id, 1, now, true) {
+            return answer;
+        }
         let (s, clock) = self.at(id, now);
         if s.concurrency().is_some_and(|c| s.holders >= c) {
             return Err(Refusal::Full);
@@ -244,6 +339,12 @@ impl Limiters {
     pub(crate) fn release_suite(&mut self, id: LimiterId) {
         let s = &mut self.states[id.index()];
         s.holders = s.holders.saturating_sub(1);
+        let name = s.plan.name.clone();
+        if let Some(shared) = self.shared.as_mut() {
+            if let Err(e) = shared.release(&name) {
+                self.unshare(&name, &e);
+            }
+        }
     }
 
     /// Suites holding the limiter now.
@@ -259,6 +360,9 @@ impl Limiters {
         permits: u32,
         now: Instant,
     ) -> Result<(), Refusal> {
+        if let Some(answer) = self.shared_take(id, permits, now, false) {
+            return answer;
+        }
         let (s, clock) = self.at(id, now);
         s.take(permits, now, clock)
     }
@@ -273,9 +377,11 @@ impl Limiters {
         let (s, clock) = self.at(id, now);
         s.throttled += 1;
         s.last_throttle = Some(now);
+        let mut pause = None;
         if let Some(d) = retry_after {
             let until = now.checked_add(d.min(s.retry_cap)).unwrap_or(now);
             s.paused_until = Some(s.paused_until.map_or(until, |t| t.max(until)));
+            pause = Some((s.plan.name.clone(), d.min(s.retry_cap)));
         }
         if s.plan.adaptive {
             let floor = s.configured_rate() * ADAPT_FLOOR;
@@ -283,6 +389,11 @@ impl Limiters {
             if halved < s.rate {
                 s.rate = halved;
                 s.rebuild(clock);
+            }
+        }
+        if let (Some((name, d)), Some(shared)) = (pause, self.shared.as_mut()) {
+            if let Err(e) = shared.pause(&name, d) {
+                self.unshare(&name, &e);
             }
         }
     }
@@ -319,6 +430,7 @@ pub(crate) fn find(names: &[String], name: &str) -> Result<LimiterId, String> {
 mod tests {
     use super::*;
     use crate::error::Origin;
+    use std::collections::VecDeque;
 
     fn limiter(rate: f64, burst: u32, concurrency: Option<u32>, adaptive: bool) -> Limiter {
         Limiter {
@@ -575,5 +687,98 @@ mod tests {
         assert!(l.acquire(LimiterId(0), 1, at(0.5)).is_err());
         assert!(l.acquire(LimiterId(0), 1, at(2.0)).is_ok());
         assert_eq!(l.stats()[0].acquired, 4);
+    }
+
+    /// A store that says what it was asked, answers from a script, and can stop answering.
+    struct Fake {
+        asked: Rc<std::cell::RefCell<Vec<String>>>,
+        answers: VecDeque<Result<Result<(), Refusal>, String>>,
+    }
+
+    impl Shared for Fake {
+        fn admit(
+            &mut self,
+            limiter: &str,
+            per_token: Duration,
+            burst: u32,
+            cap: u32,
+        ) -> Result<Result<(), Refusal>, String> {
+            self.asked
+                .borrow_mut()
+                .push(format!("admit {limiter} {per_token:?} {burst} {cap}"));
+            self.answers.pop_front().unwrap()
+        }
+        fn take(
+            &mut self,
+            limiter: &str,
+            permits: u32,
+            per_token: Duration,
+            burst: u32,
+        ) -> Result<Result<(), Refusal>, String> {
+            self.asked
+                .borrow_mut()
+                .push(format!("take {limiter} {permits} {per_token:?} {burst}"));
+            self.answers.pop_front().unwrap()
+        }
+        fn release(&mut self, limiter: &str) -> Result<(), String> {
+            self.asked.borrow_mut().push(format!("release {limiter}"));
+            Ok(())
+        }
+        fn pause(&mut self, limiter: &str, d: Duration) -> Result<(), String> {
+            self.asked
+                .borrow_mut()
+                .push(format!("pause {limiter} {d:?}"));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_shared_limiter_asks_the_store_and_falls_back_when_it_stops_answering() {
+        let mut l = limiters(limiter(10.0, 2, Some(3), false));
+        let asked = Rc::new(std::cell::RefCell::new(Vec::new()));
+        l.share(Box::new(Fake {
+            asked: asked.clone(),
+            answers: VecDeque::from([
+                Ok(Ok(())),
+                Ok(Err(Refusal::Full)),
+                Ok(Err(Refusal::Wait(Duration::from_millis(70)))),
+                Err("connection reset".to_owned()),
+            ]),
+        }));
+        let now = Instant::now();
+        let id = LimiterId(0);
+        assert_eq!(l.admit_suite(id, now), Ok(()));
+        // A cap full on other machines: asked again soon (their releases wake nothing here).
+        assert_eq!(l.admit_suite(id, now), Err(Refusal::Wait(SHARED_FULL_POLL)));
+        l.release_suite(id);
+        assert_eq!(
+            l.acquire(id, 1, now),
+            Err(Refusal::Wait(Duration::from_millis(70)))
+        );
+        // More than the burst is refused here, without asking.
+        assert!(matches!(l.acquire(id, 3, now), Err(Refusal::Never(_))));
+        l.throttled(id, Some(Duration::from_secs(5)), now);
+        // The store stops answering: said once, and the local bucket answers from then on (the
+        // Retry-After was kept here too).
+        let later = now + Duration::from_secs(6);
+        assert_eq!(l.acquire(id, 1, later), Ok(()));
+        assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+        assert!(
+            l.warnings[0].contains("connection reset"),
+            "{:?}",
+            l.warnings
+        );
+        assert_eq!(
+            *asked.borrow(),
+            [
+                "admit api 100ms 2 3",
+                "admit api 100ms 2 3",
+                "release api",
+                "take api 1 100ms 2",
+                "pause api 5s",
+                "take api 1 100ms 2",
+            ]
+        );
+        assert_eq!(l.stats()[0].acquired, 2);
     }
 }

@@ -179,6 +179,49 @@ impl Host for RunHost<'_> {
     }
 }
 
+/// DESIGN §10: a queue run's limiters, answered by the store.
+impl limits::Shared for crate::queue::limits::SharedLimits {
+    fn admit(
+        &mut self,
+        limiter: &str,
+        per_token: Duration,
+        burst: u32,
+        cap: u32,
+    ) -> Result<Result<(), Refusal>, String> {
+        crate::queue::limits::SharedLimits::admit(self, limiter, per_token, burst, cap)
+            .map(refusal)
+            .map_err(|e| e.to_string())
+    }
+
+    fn take(
+        &mut self,
+        limiter: &str,
+        permits: u32,
+        per_token: Duration,
+        burst: u32,
+    ) -> Result<Result<(), Refusal>, String> {
+        crate::queue::limits::SharedLimits::take(self, limiter, permits, per_token, burst)
+            .map(refusal)
+            .map_err(|e| e.to_string())
+    }
+
+    fn release(&mut self, limiter: &str) -> Result<(), String> {
+        crate::queue::limits::SharedLimits::release(self, limiter).map_err(|e| e.to_string())
+    }
+
+    fn pause(&mut self, limiter: &str, d: Duration) -> Result<(), String> {
+        crate::queue::limits::SharedLimits::pause(self, limiter, d).map_err(|e| e.to_string())
+    }
+}
+
+fn refusal(a: crate::queue::limits::Answer) -> Result<(), Refusal> {
+    match a {
+        crate::queue::limits::Answer::Granted => Ok(()),
+        crate::queue::limits::Answer::Wait(d) => Err(Refusal::Wait(d)),
+        crate::queue::limits::Answer::Full => Err(Refusal::Full),
+    }
+}
+
 /// A batch part's end, held back while its results file is read off the scheduler's thread.
 type ResultsRead = (
     (
@@ -326,8 +369,16 @@ impl<'a> Scheduler<'a> {
         }
     }
 
-    /// DESIGN §10: run as one machine of a queue run, through `link`.
-    pub(crate) fn with_queue(mut self, link: crate::queue::Link) -> Scheduler<'a> {
+    /// DESIGN §10: run as one machine of a queue run, through `link`; `limits`: the run's
+    /// limiters held across the machines (none: this machine's own).
+    pub(crate) fn with_queue(
+        mut self,
+        link: crate::queue::Link,
+        limits: Option<crate::queue::limits::SharedLimits>,
+    ) -> Scheduler<'a> {
+        if let Some(l) = limits {
+            self.limiters.share(Box::new(l));
+        }
         let core = std::mem::replace(&mut self.core, Core::new(self.plan, Vec::new(), 0));
         self.core = core.shared();
         self.recorder = self
@@ -596,6 +647,14 @@ impl<'a> Scheduler<'a> {
                 log_files: &self.run.log_files,
             };
             let commands = self.core.step(input, Instant::now(), &mut host);
+            for message in std::mem::take(&mut self.limiters.warnings) {
+                emit(
+                    &mut self.sinks,
+                    self.plan,
+                    &self.run,
+                    &Event::Warning { message: &message },
+                );
+            }
             for c in commands {
                 self.apply(c);
             }
@@ -684,11 +743,16 @@ impl<'a> Scheduler<'a> {
                 suite,
                 status,
                 node,
-            } => Input::EndedElsewhere {
-                suite,
-                status,
-                node,
-            },
+                exports,
+            } => {
+                self.any_exports |= !exports.is_empty();
+                Input::EndedElsewhere {
+                    suite,
+                    status,
+                    node,
+                    exports,
+                }
+            }
             News::Requeued(id) => Input::Requeued(id),
             News::SkipWritten(id) => {
                 self.skips_written[id.index()] = true;

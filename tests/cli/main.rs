@@ -43,6 +43,7 @@ mod pytest_preset;
 mod pytest_warm;
 mod queue;
 mod queue_leases;
+mod queue_limits;
 mod queue_merge;
 mod queue_retries;
 mod redis_server;

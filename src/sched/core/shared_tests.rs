@@ -379,6 +379,7 @@ impl Fleet<'_> {
                             suite: id,
                             status: r.status,
                             node: format!("m{k}"),
+                            exports: r.exports.clone(),
                         },
                     );
                 }
