@@ -340,6 +340,19 @@ pub(crate) enum Event<'a> {
         elapsed: Duration,
         expected: Duration,
     },
+    /// A test of a running batch part has run past its batch's `test_slow` (told once).
+    TestSlow {
+        id: SuiteId,
+        name: &'a str,
+        elapsed: Duration,
+    },
+    /// A test of a running batch part ran past its batch's `test_timeout`: the part is
+    /// stopped, and its items that had not finished run again.
+    TestTimedOut {
+        id: SuiteId,
+        name: &'a str,
+        after: Duration,
+    },
     /// A test of a running batch part ended, as the part said while it ran (`test` on
     /// `PTEST_SOCKET`): the live view counts it, a failure is printed with its name at once.
     /// What the reports keep of it still comes from the part's results file.

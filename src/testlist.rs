@@ -74,7 +74,7 @@ fn one(batch: &str, parts: &[(&BatchPart, &crate::plan::Suite)]) -> Listed {
         slices: Vec::new(),
         ..first.clone()
     };
-    let command = crate::batch::parts::command(&whole, None, &std::ffi::OsStr::to_os_string);
+    let command = crate::batch::parts::command(&whole, None, &[], &std::ffi::OsStr::to_os_string);
     let mut cmd = match &command {
         CommandLine::Shell(s) => {
             let mut c = Command::new("/bin/sh");

@@ -71,6 +71,9 @@
 ---@field slice? string How the command runs one slice of an item, with {item}, {slice} and {slices}, like "{item}::ptest-slice-{slice}-of-{slices}"; an item longer than a worker's share then runs in slices.
 ---@field test? string How the command runs one test of an item, with {item} and {test} (the test's id below its item, as reports name it after "ITEM::"), like "{item}::{test}"; --rerun-failed then runs only the tests that failed.
 ---@field warm? string|string[]|false A command started once while the batch's parts run (two or more), which they reach through PTEST_WARM (the pytest preset's zygote).
+---@field skip_test? string How the command leaves one test of an item out, with {item} and {test}, like "{item}::ptest-skip::{test}" (an argument after the item's own); after a test_timeout, the hung test's item then runs again without it.
+---@field test_timeout? ptest.Duration A test running longer stops its part: that test ends timed out, and the part's items that had not finished run again (needs a part that tells its tests as they run: the presets do).
+---@field test_slow? ptest.Duration A test running longer gets one SLOW line naming it (default 60 s).
 ---@field description? string Free text, shown in reports.
 ---@field category? string Free text for grouping in reports and `-c` (default "default").
 ---@field tags? string[] Labels for `-t`.

@@ -177,8 +177,12 @@ fn show(line: &[u8], out: &mut impl Write, run: &mut super::live::Live) {
                 "skip" => Some(crate::record::Outcome::Skipped),
                 _ => None,
             };
-            if let (Some(o), Some(p), Some(t)) = (outcome, &e.package, &e.test) {
-                run.ended(o, &format!("{p}::{t}"));
+            if let (Some(p), Some(t)) = (&e.package, &e.test) {
+                match outcome {
+                    Some(o) => run.ended(o, &format!("{p}::{t}")),
+                    None if e.action == "run" => run.started(&format!("{p}::{t}")),
+                    None => {}
+                }
             }
         }
         // An event without Output prints nothing; anything else is go's own text.

@@ -449,8 +449,10 @@ fn run_binary(
     let mut reader = Reader::new(start);
     let mut out = std::io::stdout().lock();
     let mut buf = vec![0u8; 64 * 1024];
-    // Each test is told to the run as it ends.
+    // Each test is told to the run as it ends, and as it starts (the run hears of the start
+    // only of a test that runs for a while).
     let mut told = 0;
+    let mut running: Option<String> = None;
     let tell = |reader: &Reader, told: &mut usize, live: &mut super::live::Live| {
         for t in &reader.tests[*told..] {
             live.ended(t.outcome.record(), &format!("{}/{}", b.name, t.name));
@@ -465,6 +467,13 @@ fn run_binary(
                 let _ = out.write_all(&buf[..n]).and_then(|()| out.flush());
                 reader.feed(&buf[..n], Instant::now());
                 tell(&reader, &mut told, live);
+                let now = reader.running.as_ref().map(|(name, _)| name);
+                if now != running.as_ref() {
+                    running = now.cloned();
+                    if let Some(name) = &running {
+                        live.started(&format!("{}/{}", b.name, name));
+                    }
+                }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) => break,

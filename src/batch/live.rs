@@ -1,11 +1,15 @@
 //! What a part tells the run while it runs: each test as it ends, as a `test` line on
 //! `PTEST_SOCKET` (DESIGN §5), for the live view, `--events` and a failure printed as it
-//! happens. Used by `ptest libtest` and `ptest gotest`; the pytest preset's RUN speaks the same
-//! line. Best effort: outside a run (no socket) or when the run stops answering, nothing is
-//! said and the part goes on; the reports come from the results file either way.
+//! happens; and a test that has run for a while as it runs (`test started`), for a per-test
+//! `SLOW` and `test_timeout`. Used by `ptest libtest` and `ptest gotest`; the pytest preset's
+//! RUN speaks the same lines. Best effort: outside a run (no socket) or when the run stops
+//! answering, nothing is said and the part goes on; the reports come from the results file
+//! either way.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::record::Outcome;
 
@@ -13,18 +17,36 @@ use crate::record::Outcome;
 const MAX_LINE: usize = 4096;
 
 /// Lines are gathered for at most this long (a failure is sent at once, with what waits): a
-/// line per test would cost a wake-up of ptest per test.
-const GATHER: std::time::Duration = std::time::Duration::from_millis(200);
+/// line per test would cost a wake-up of ptest per test. A test still running this long after
+/// it started is told as started (most tests end sooner, and cost no line for their start).
+const GATHER: Duration = Duration::from_millis(200);
 
-/// One connection to the run, for one part.
+/// How long a part waits, when it ends, for the run to take the tests it said last.
+const LAST_ANSWERS: Duration = Duration::from_secs(2);
+
+/// One connection to the run, for one part. A thread of its own sends what waits once it is
+/// due, so a line never waits for the next test (a test that hangs included).
 pub(crate) struct Live {
+    shared: Option<Arc<Shared>>,
+    ticker: Option<std::thread::JoinHandle<()>>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+struct State {
     stream: Option<UnixStream>,
     suite: String,
     /// Lines said that the run has not answered yet.
     unanswered: usize,
     /// Lines not sent yet, and since when.
     pending: Vec<u8>,
-    since: Option<std::time::Instant>,
+    since: Option<Instant>,
+    /// Tests started and not ended: name, since when, whether their start was told.
+    running: Vec<(String, Instant, bool)>,
+    closed: bool,
 }
 
 impl Live {
@@ -35,56 +57,147 @@ impl Live {
             .filter(|p| !p.is_empty() && !suite.is_empty())
             .and_then(|p| UnixStream::connect(p).ok())
             .filter(|s| s.set_nonblocking(false).is_ok());
+        match stream {
+            Some(stream) => Live::on(stream, suite),
+            None => Live::off(),
+        }
+    }
+
+    /// Telling the run at the other end of `stream` about part `suite`.
+    fn on(stream: UnixStream, suite: String) -> Live {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                stream: Some(stream),
+                suite,
+                unanswered: 0,
+                pending: Vec::new(),
+                since: None,
+                running: Vec::new(),
+                closed: false,
+            }),
+            wake: Condvar::new(),
+        });
+        let theirs = Arc::clone(&shared);
+        let ticker = std::thread::Builder::new()
+            .name("ptest-live".into())
+            .spawn(move || tick(&theirs))
+            .ok();
         Live {
-            stream,
-            suite,
-            unanswered: 0,
-            pending: Vec::new(),
-            since: None,
+            shared: Some(shared),
+            ticker,
         }
     }
 
     /// Saying nothing.
-    #[cfg(test)]
     pub(crate) fn off() -> Live {
         Live {
-            stream: None,
-            suite: String::new(),
-            unanswered: 0,
-            pending: Vec::new(),
-            since: None,
+            shared: None,
+            ticker: None,
         }
+    }
+
+    fn state(&self) -> Option<MutexGuard<'_, State>> {
+        let s = self.shared.as_ref()?;
+        Some(
+            s.state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    fn nudge(&self) {
+        if let Some(s) = &self.shared {
+            s.wake.notify_one();
+        }
+    }
+
+    /// A test started: told as `test started SUITE<TAB>NAME` once it has run for [`GATHER`]
+    /// (with what waits), never when it ends sooner.
+    pub(crate) fn started(&mut self, name: &str) {
+        let Some(mut st) = self.state() else {
+            return;
+        };
+        if st.stream.is_none() {
+            return;
+        }
+        st.running.push((name.to_owned(), Instant::now(), false));
+        drop(st);
+        self.nudge();
     }
 
     /// A test ended: `test OUTCOME SUITE<TAB>NAME`, sent at once for a failure, else with the
     /// next failure or once [`GATHER`] has passed since the first line waiting.
     pub(crate) fn ended(&mut self, outcome: Outcome, name: &str) {
+        let Some(mut st) = self.state() else {
+            return;
+        };
+        if let Some(i) = st.running.iter().position(|(n, _, _)| n == name) {
+            st.running.remove(i);
+        }
+        let now = Instant::now();
+        st.say(outcome.label(), name, now);
+        let since = st.since.unwrap_or(now);
+        if outcome.is_failure()
+            || now.duration_since(since) >= GATHER
+            || st.pending.len() > 64 * 1024
+        {
+            st.flush();
+        }
+        drop(st);
+        self.nudge();
+    }
+
+    /// The part is about to end: send what waits, and wait for the run's last answers (see
+    /// `Drop`). Called before a part may end by a signal, when no destructor runs.
+    pub(crate) fn finish(&mut self) {
+        let Some(mut st) = self.state() else {
+            return;
+        };
+        st.closed = true;
+        st.flush();
+        let unanswered = st.unanswered;
+        let Some(s) = st.stream.as_mut() else {
+            return;
+        };
+        let deadline = Instant::now() + LAST_ANSWERS;
+        let mut buf = [0u8; 4096];
+        let mut left_to_read = unanswered;
+        while left_to_read > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || s.set_read_timeout(Some(left)).is_err() {
+                break;
+            }
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left_to_read = left_to_read.saturating_sub(newlines(&buf[..n])),
+            }
+        }
+        st.unanswered = left_to_read;
+        drop(st);
+        self.nudge();
+    }
+}
+
+impl State {
+    fn say(&mut self, what: &str, name: &str, now: Instant) {
         if self.stream.is_none() {
             return;
         }
         let line = format!(
-            "test {} {}\t{}\n",
-            outcome.label(),
+            "test {what} {}\t{}\n",
             self.suite,
             name.replace(['\n', '\r'], " ")
         );
         if line.len() > MAX_LINE {
             return;
         }
-        let now = std::time::Instant::now();
-        let since = *self.since.get_or_insert(now);
+        self.since.get_or_insert(now);
         self.pending.extend_from_slice(line.as_bytes());
-        if outcome.is_failure()
-            || now.duration_since(since) >= GATHER
-            || self.pending.len() > 64 * 1024
-        {
-            self.flush();
-        }
     }
 
     /// Send what waits. The run's `ok`s are read as they come (never waited for), so that they
     /// never fill the socket.
-    pub(crate) fn flush(&mut self) {
+    fn flush(&mut self) {
         self.since = None;
         let data = std::mem::take(&mut self.pending);
         let Some(s) = self.stream.as_mut() else {
@@ -101,33 +214,60 @@ impl Live {
         self.unanswered = self.unanswered.saturating_sub(drain(s));
     }
 
-    /// The part is about to end: send what waits, and wait for the run's last answers (see
-    /// `Drop`). Called before a part may end by a signal, when no destructor runs.
-    pub(crate) fn finish(&mut self) {
-        self.flush();
-        let Some(s) = self.stream.as_mut() else {
-            return;
-        };
-        let deadline = std::time::Instant::now() + LAST_ANSWERS;
-        let mut buf = [0u8; 4096];
-        while self.unanswered > 0 {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() || s.set_read_timeout(Some(left)).is_err() {
-                return;
-            }
-            match s.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    let lines = newlines(&buf[..n]);
-                    self.unanswered = self.unanswered.saturating_sub(lines);
-                }
+    /// Send what is due at `now`; when the next thing falls due.
+    fn due(&mut self, now: Instant) -> Option<Instant> {
+        let mut start_told = false;
+        for i in 0..self.running.len() {
+            let (name, since, told) = self.running[i].clone();
+            if !told && now.duration_since(since) >= GATHER {
+                self.running[i].2 = true;
+                self.say("started", &name, now);
+                start_told = true;
             }
         }
+        if start_told || self.since.is_some_and(|s| now.duration_since(s) >= GATHER) {
+            self.flush();
+        }
+        let next_start = self
+            .running
+            .iter()
+            .filter(|(_, _, told)| !told)
+            .map(|(_, since, _)| *since + GATHER)
+            .min();
+        [next_start, self.since.map(|s| s + GATHER)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 
-/// How long a part waits, when it ends, for the run to take the tests it said last.
-const LAST_ANSWERS: std::time::Duration = std::time::Duration::from_secs(2);
+/// The part's clock: sends a waiting line or a long test's start once due, sleeping until then
+/// (or until the part says more); ends with the part.
+fn tick(shared: &Shared) {
+    let mut st = shared
+        .state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    loop {
+        if st.closed || st.stream.is_none() {
+            return;
+        }
+        let now = Instant::now();
+        st = match st.due(now) {
+            Some(at) => {
+                shared
+                    .wake
+                    .wait_timeout(st, at.saturating_duration_since(now))
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .0
+            }
+            None => shared
+                .wake
+                .wait(st)
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        };
+    }
+}
 
 impl Drop for Live {
     /// The run answers a line once it holds it: waiting for the last answers before the part
@@ -136,6 +276,9 @@ impl Drop for Live {
     /// answering costs at most [`LAST_ANSWERS`].
     fn drop(&mut self) {
         self.finish();
+        if let Some(t) = self.ticker.take() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -159,4 +302,75 @@ fn drain(s: &mut UnixStream) -> usize {
     }
     let _ = s.set_nonblocking(false);
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The run's side: answers each line with `ok`, and hands on what it read as it comes.
+    fn run_side(mut s: UnixStream) -> std::sync::mpsc::Receiver<String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+                if s.write_all(&b"ok\n".repeat(newlines(&buf[..n]))).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    }
+
+    /// What the run has read once it holds `until` (or after ten seconds).
+    fn read_until(rx: &std::sync::mpsc::Receiver<String>, got: &mut String, until: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !got.contains(until) {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(text) => got.push_str(&text),
+                Err(_) => break,
+            }
+        }
+    }
+
+    #[test]
+    fn a_long_test_is_told_as_started_and_a_short_one_only_as_ended() {
+        let (mine, theirs) = UnixStream::pair().unwrap();
+        let rx = run_side(theirs);
+        let mut live = Live::on(mine, "py[1]".into());
+        live.started("t.py::test_quick");
+        live.ended(Outcome::Passed, "t.py::test_quick");
+        live.started("t.py::test_long");
+        // The part says nothing more while the test runs: its own thread tells the start, with
+        // the line that waited.
+        let mut got = String::new();
+        read_until(&rx, &mut got, "started");
+        assert_eq!(
+            got,
+            "test passed py[1]\tt.py::test_quick\ntest started py[1]\tt.py::test_long\n"
+        );
+        live.ended(Outcome::Failed, "t.py::test_long");
+        read_until(&rx, &mut got, "failed");
+        assert!(
+            got.ends_with("test failed py[1]\tt.py::test_long\n"),
+            "{got}"
+        );
+        drop(live);
+    }
+
+    #[test]
+    fn a_passed_test_is_sent_within_the_gathering_time_without_a_next_one() {
+        let (mine, theirs) = UnixStream::pair().unwrap();
+        let rx = run_side(theirs);
+        let mut live = Live::on(mine, "rust[1]".into());
+        live.ended(Outcome::Passed, "it/one");
+        let mut got = String::new();
+        read_until(&rx, &mut got, "\n");
+        assert_eq!(got, "test passed rust[1]\tit/one\n");
+        drop(live);
+    }
 }

@@ -249,6 +249,9 @@ fn split(s: &SuiteDecl, b: &BatchDecl, config_dir: &Path, facts: &Facts<'_>) -> 
                 test_template: b.test.clone(),
                 list: b.list.clone(),
                 warm: b.warm.clone(),
+                test_timeout: b.test_timeout,
+                test_slow: b.test_slow.unwrap_or(crate::plan::decl::TEST_SLOW),
+                skip_test: b.skip_test.clone(),
             }
         })
         .collect()
@@ -731,6 +734,9 @@ mod tests {
                 only_tests: std::collections::HashMap::new(),
                 list: None,
                 warm: None,
+                test_timeout: None,
+                test_slow: None,
+                skip_test: None,
             })),
             part: None,
         }
@@ -1072,6 +1078,9 @@ mod tests {
             test_template: None,
             list: None,
             warm: None,
+            test_timeout: None,
+            test_slow: crate::plan::decl::TEST_SLOW,
+            skip_test: None,
         };
         assert_eq!(
             part.full_command(),

@@ -14,16 +14,26 @@ use crate::plan::decl::BatchPart;
 /// The command for `items` (indices into the part's items; `None`: all of them), with `fill`
 /// applied to the template (the placeholders of DESIGN §5) and never to the items: an item is
 /// data, so an item `{worker}` reaches the command as `{worker}`.
+/// `skips`: tests left out of their items (`(item, test)`), each by the batch's `skip_test`
+/// template after its item's own arguments.
 pub(crate) fn command(
     part: &BatchPart,
     items: Option<&[usize]>,
+    skips: &[(usize, String)],
     fill: &dyn Fn(&OsStr) -> OsString,
 ) -> CommandLine {
+    let with_skips = |i: usize| {
+        let mut args = args_of(part, i, fill);
+        if let Some(template) = &part.skip_test {
+            for (_, t) in skips.iter().filter(|(j, _)| *j == i) {
+                args.push(test_arg(template, &part.items[i].0, t, fill));
+            }
+        }
+        args
+    };
     let args: Vec<OsString> = match items {
-        None => (0..part.items.len())
-            .flat_map(|i| args_of(part, i, fill))
-            .collect(),
-        Some(ix) => ix.iter().flat_map(|&i| args_of(part, i, fill)).collect(),
+        None => (0..part.items.len()).flat_map(with_skips).collect(),
+        Some(ix) => ix.iter().flat_map(|&i| with_skips(i)).collect(),
     };
     let joined = || {
         let quoted: Vec<Vec<u8>> = args.iter().map(|a| shell_quote(a.as_bytes())).collect();
@@ -53,20 +63,24 @@ fn args_of(part: &BatchPart, i: usize, fill: &dyn Fn(&OsStr) -> OsString) -> Vec
     let Some((template, tests)) = part.tests_of(i) else {
         return vec![arg(part, i, fill)];
     };
-    let item = part.items[i].0.as_bytes();
+    let item = &part.items[i].0;
     tests
         .iter()
-        .map(|t| {
-            let mut out = Vec::new();
-            for (k, piece) in template.split("{test}").enumerate() {
-                if k > 0 {
-                    out.extend_from_slice(t.as_bytes());
-                }
-                out.extend(fill_around(OsStr::new(piece), "{item}", item, fill).into_vec());
-            }
-            OsString::from_vec(out)
-        })
+        .map(|t| test_arg(template, item, t, fill))
         .collect()
+}
+
+/// `template` (`{item}` and `{test}` in it) for test `test` of `item`: the template filled, the
+/// item and the test not.
+fn test_arg(template: &str, item: &str, test: &str, fill: &dyn Fn(&OsStr) -> OsString) -> OsString {
+    let mut out = Vec::new();
+    for (k, piece) in template.split("{test}").enumerate() {
+        if k > 0 {
+            out.extend_from_slice(test.as_bytes());
+        }
+        out.extend(fill_around(OsStr::new(piece), "{item}", item.as_bytes(), fill).into_vec());
+    }
+    OsString::from_vec(out)
 }
 
 /// What stands for item `i` in the command: the item, or its slice by the batch's `slice`
@@ -323,6 +337,9 @@ mod tests {
             test_template: None,
             list: None,
             warm: None,
+            test_timeout: None,
+            test_slow: crate::plan::decl::TEST_SLOW,
+            skip_test: None,
         }
     }
 
@@ -343,7 +360,7 @@ mod tests {
         ];
         assert_eq!(retry_items(&p, None, &cases), Some(vec![1, 3]));
         assert_eq!(
-            command(&p, Some(&[1, 3]), &|t| t.to_owned()),
+            command(&p, Some(&[1, 3]), &[], &|t| t.to_owned()),
             CommandLine::Argv(vec!["x".into(), "t1".into(), "t3".into()])
         );
         // Nothing known, or a failure no item claims: everything again.
@@ -373,7 +390,7 @@ mod tests {
             "--all={worker}:{items}".into(),
         ]);
         assert_eq!(
-            command(&p, None, &seven),
+            command(&p, None, &[], &seven),
             CommandLine::Argv(vec![
                 "run-7".into(),
                 "a{worker}b".into(),
@@ -383,7 +400,7 @@ mod tests {
         );
         p.template = CommandLine::Shell("w={worker} t {items} {worker}".into());
         assert_eq!(
-            command(&p, Some(&[0]), &seven),
+            command(&p, Some(&[0]), &[], &seven),
             CommandLine::Shell("w=7 t 'a{worker}b' 7".into())
         );
         // A slice: its template is filled, the item in it is not.
@@ -391,7 +408,7 @@ mod tests {
         p.slices = vec![Some(crate::plan::decl::Slice { index: 2, count: 3 }), None];
         p.template = CommandLine::Argv(vec!["{items}".into()]);
         assert_eq!(
-            command(&p, None, &seven),
+            command(&p, None, &[], &seven),
             CommandLine::Argv(vec!["a{worker}b::7-2/3".into(), "it's".into()])
         );
     }
@@ -405,7 +422,7 @@ mod tests {
         p.tests = vec![vec!["TestC::a[{item}]".into(), "b".into()], Vec::new()];
         // One argument per test; the template filled, the item and the tests not.
         assert_eq!(
-            command(&p, None, &seven),
+            command(&p, None, &[], &seven),
             CommandLine::Argv(vec![
                 "run".into(),
                 "t{worker}.py::TestC::a[{item}]@7".into(),
@@ -415,7 +432,7 @@ mod tests {
         );
         // A retry of the item runs the same tests of it.
         assert_eq!(
-            command(&p, Some(&[0]), &seven),
+            command(&p, Some(&[0]), &[], &seven),
             CommandLine::Argv(vec![
                 "run".into(),
                 "t{worker}.py::TestC::a[{item}]@7".into(),
@@ -435,8 +452,38 @@ mod tests {
         // Without a template, an item runs whole.
         p.test_template = None;
         assert_eq!(
-            command(&p, Some(&[0]), &seven),
+            command(&p, Some(&[0]), &[], &seven),
             CommandLine::Argv(vec!["run".into(), "t{worker}.py".into()])
+        );
+    }
+
+    #[test]
+    fn tests_left_out_of_an_item_follow_it_by_the_skip_test_template() {
+        let mut p = part(0);
+        p.items = vec![("t{worker}.py".into(), 1.0), ("u.py".into(), 1.0)];
+        p.template = CommandLine::Argv(vec!["run".into(), "{items}".into()]);
+        let seven = |a: &OsStr| OsString::from(a.to_string_lossy().replace("{worker}", "7"));
+        let skips = [(0, "TestC::a[{item}]".to_owned()), (0, "b".to_owned())];
+        // No template: the item runs whole.
+        assert_eq!(
+            command(&p, Some(&[0, 1]), &skips, &seven),
+            CommandLine::Argv(vec!["run".into(), "t{worker}.py".into(), "u.py".into()])
+        );
+        p.skip_test = Some("{item}::ptest-skip::{test}@{worker}".into());
+        assert_eq!(
+            command(&p, Some(&[0, 1]), &skips, &seven),
+            CommandLine::Argv(vec![
+                "run".into(),
+                "t{worker}.py".into(),
+                "t{worker}.py::ptest-skip::TestC::a[{item}]@7".into(),
+                "t{worker}.py::ptest-skip::b@7".into(),
+                "u.py".into(),
+            ])
+        );
+        p.template = CommandLine::Shell("run {items}".into());
+        assert_eq!(
+            command(&p, None, &skips[1..], &seven),
+            CommandLine::Shell("run 't{worker}.py' 't{worker}.py::ptest-skip::b@7' u.py".into())
         );
     }
 

@@ -58,6 +58,9 @@ const BATCH_FIELDS: &[&str] = &[
     "results",
     "slice",
     "test",
+    "skip_test",
+    "test_timeout",
+    "test_slow",
     "list",
     "select",
     "warm",
@@ -357,6 +360,21 @@ fn batch(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
             )));
         }
     }
+    let skip_test = r.string("skip_test")?;
+    if let Some(t) = &skip_test {
+        let missing: Vec<&str> = ["{item}", "{test}"]
+            .into_iter()
+            .filter(|p| !t.contains(p))
+            .collect();
+        if !missing.is_empty() {
+            return Err(r.err(format!(
+                "skip_test: has no {}: it says how the command leaves one test of an item out, e.g. \"{{item}}::ptest-skip::{{test}}\"",
+                missing.join(" or ")
+            )));
+        }
+    }
+    let test_timeout = r.positive_duration("test_timeout")?;
+    let test_slow = r.positive_duration("test_slow")?;
     let list = optional_command(&r, "list")?;
     if list.as_ref().is_some_and(|l| !l.contains("{items}")) {
         return Err(r.err(
@@ -383,6 +401,9 @@ fn batch(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
         only_tests: std::collections::HashMap::new(),
         list,
         warm,
+        test_timeout,
+        test_slow,
+        skip_test,
     }));
     let index = State::with(lua, |s| {
         s.decls.suites.push(decl);

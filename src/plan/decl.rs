@@ -72,7 +72,19 @@ pub(crate) struct BatchDecl {
     /// `warm`: a command ptest starts once while the batch's parts run, which they reach
     /// through `PTEST_WARM` (the pytest preset's zygote). `None`: every part starts cold.
     pub warm: Option<crate::command::CommandLine>,
+    /// `test_timeout`: a test running longer stops its part; the part's unfinished items run
+    /// again without it.
+    pub test_timeout: Option<std::time::Duration>,
+    /// `test_slow`: a test running longer is said `SLOW` (default [`TEST_SLOW`]).
+    pub test_slow: Option<std::time::Duration>,
+    /// How the command runs an item without one of its tests: `{item}` and `{test}` in it (the
+    /// pytest preset's `{item}::ptest-skip::{test}`), after the item's own argument.
+    pub skip_test: Option<String>,
 }
+
+/// A test of a batch running longer than this is said `SLOW`, unless the batch's `test_slow`
+/// says otherwise (nextest's default slow period).
+pub(crate) const TEST_SLOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// One of the `count` slices an item is split into (1-based `index`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +146,12 @@ pub struct BatchPart {
     pub list: Option<crate::command::CommandLine>,
     /// The batch's `warm` command, templates not yet filled.
     pub warm: Option<crate::command::CommandLine>,
+    /// The batch's `test_timeout`.
+    pub test_timeout: Option<std::time::Duration>,
+    /// The batch's `test_slow`, else [`TEST_SLOW`].
+    pub test_slow: std::time::Duration,
+    /// The batch's `skip_test` template.
+    pub skip_test: Option<String>,
 }
 
 impl BatchPart {

@@ -64,6 +64,16 @@ struct TestFinished<'a> {
     status: crate::record::Outcome,
 }
 
+/// A test still running past its batch's `test_slow`, or stopped at its `test_timeout`.
+#[derive(Serialize)]
+struct TestRunning<'a> {
+    /// The part it runs in.
+    suite: &'a str,
+    name: &'a str,
+    /// Seconds it had run.
+    elapsed: f64,
+}
+
 #[derive(Serialize)]
 struct RunFinished<'a> {
     run_id: &'a str,
@@ -202,6 +212,22 @@ impl Sink for EventsSink {
                     suite: &plan.suite(*id).name,
                     name,
                     status: *outcome,
+                },
+            ),
+            Event::TestSlow { id, name, elapsed } => self.line(
+                "test_slow",
+                TestRunning {
+                    suite: &plan.suite(*id).name,
+                    name,
+                    elapsed: elapsed.as_secs_f64(),
+                },
+            ),
+            Event::TestTimedOut { id, name, after } => self.line(
+                "test_timed_out",
+                TestRunning {
+                    suite: &plan.suite(*id).name,
+                    name,
+                    elapsed: after.as_secs_f64(),
                 },
             ),
             Event::RunFinished { record, .. } => self.line(

@@ -512,7 +512,9 @@ impl Sink for Terminal {
                 self.live(|l| l.started(plan, *id, *attempt));
             }
             Event::SuiteRetrying { id, .. } => self.live(|l| l.ended(*id, false, 0.0)),
-            Event::SuiteSlow { id, .. } => self.live(|l| l.slow(*id)),
+            Event::SuiteSlow { id, .. } | Event::TestSlow { id, .. } => {
+                self.live(|l| l.slow(*id));
+            }
             Event::TestFinished { outcome, .. } => {
                 self.live(|l| l.test_ended(outcome.is_failure()));
             }
@@ -533,10 +535,12 @@ impl Sink for Terminal {
                 worker,
             } if !quiet => {
                 let s = plan.suite(*id);
-                let again = if *attempt > 1 {
-                    format!("  attempt {attempt}/{}", s.retry.attempts)
-                } else {
-                    String::new()
+                // An attempt that runs a part's unfinished items after a test timed out uses
+                // none of the policy's: it may be past their number.
+                let again = match *attempt {
+                    1 => String::new(),
+                    a if a <= s.retry.attempts => format!("  attempt {a}/{}", s.retry.attempts),
+                    a => format!("  attempt {a}"),
                 };
                 self.write(&format!(
                     "{} {}  {}{again}\n",
@@ -552,11 +556,15 @@ impl Sink for Terminal {
                 reason,
             } if !quiet => {
                 let s = plan.suite(*id);
+                let of = if *attempt < s.retry.attempts {
+                    format!("/{}", s.retry.attempts)
+                } else {
+                    String::new()
+                };
                 self.write(&format!(
-                    "{} {}  attempt {attempt}/{} failed ({}), retrying in {}\n",
+                    "{} {}  attempt {attempt}{of} failed ({}), retrying in {}\n",
                     self.styles.warn("RETRY  "),
                     shown(&s.name),
-                    s.retry.attempts,
                     shown(reason),
                     human(*delay)
                 ));
@@ -579,6 +587,25 @@ impl Sink for Terminal {
                     shown(&plan.suite(*id).name),
                     human(*elapsed),
                     human(*expected)
+                ));
+            }
+            Event::TestSlow { id, name, elapsed } if !quiet => {
+                self.write(&format!(
+                    "{} {}  running for {}  {}\n",
+                    self.styles.warn("SLOW   "),
+                    shown(name),
+                    human(*elapsed),
+                    self.styles.dim(&shown(&plan.suite(*id).name))
+                ));
+            }
+            Event::TestTimedOut { id, name, after } => {
+                self.write(&format!(
+                    "{} {}  timed out after {} (test_timeout): its part stops, its unfinished \
+                     items run again  {}\n",
+                    self.styles.status(Status::TimedOut, "TIMEOUT"),
+                    shown(name),
+                    human(*after),
+                    self.styles.dim(&shown(&plan.suite(*id).name))
                 ));
             }
             Event::Stopping { reason } => {

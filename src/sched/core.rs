@@ -74,6 +74,12 @@ pub(crate) enum Input {
     },
     /// The process behind a waiting `acquire` hung up: it takes no token.
     Gone(RequestId),
+    /// A running batch part said one of its tests has been running for a while (`test started`
+    /// on the socket): it may become slow ([`Command::TestSlow`]) or run past the batch's
+    /// `test_timeout` ([`Command::TestTimedOut`]).
+    TestStarted { suite: SuiteId, name: String },
+    /// A test told as started ended.
+    TestEnded { suite: SuiteId, name: String },
     /// DESIGN §10, a queue run: the store's answer to a [`Command::Claim`].
     Claimed(SuiteId, Claim),
     /// A queue run: the suite has its result from another machine (`status`, on `node`),
@@ -217,6 +223,21 @@ pub(crate) enum Command {
         elapsed: Duration,
         expected: Duration,
     },
+    /// A test of a running batch part has run past the batch's `test_slow` (said once per
+    /// test and attempt).
+    TestSlow {
+        suite: SuiteId,
+        test: String,
+        elapsed: Duration,
+    },
+    /// A test of a running batch part ran past the batch's `test_timeout`: its part is stopped
+    /// (a [`Command::Cancel`] follows), the test ends timed out, and the part's items that had
+    /// not finished run again.
+    TestTimedOut {
+        suite: SuiteId,
+        test: String,
+        after: Duration,
+    },
     /// Start this service instance (DESIGN §11): a suite that needs it is about to start (on
     /// its worker, for `scope = "worker"`). [`Input::ServiceReady`] or [`Input::ServiceFailed`]
     /// follows. An instance is started once in a run.
@@ -324,6 +345,21 @@ struct Running {
     items: Option<Vec<usize>>,
     /// Bytes of the memory budget it holds (DESIGN §12).
     memory: u64,
+    /// A batch part: tests of these items are left out (`skip_test`), by their ids below the
+    /// item: what ran before a test timed out, and that test.
+    skips: Vec<(usize, String)>,
+    /// A batch part's tests that its process said are running.
+    tests: Vec<RunningTest>,
+    /// The test that ran past `test_timeout`, and the limit: the attempt was stopped for it.
+    hung: Option<(String, Duration)>,
+}
+
+/// A test of a running part, as the part said (`test started`).
+#[derive(Debug, Clone)]
+struct RunningTest {
+    name: String,
+    since: Instant,
+    slow_said: bool,
 }
 
 /// A socket `acquire` not granted yet.
@@ -350,6 +386,18 @@ struct Progress {
     testcases: Vec<TestCase>,
     /// The items the next attempt runs (`None`: all).
     retry_items: Option<Vec<usize>>,
+    /// The tests of items the next attempt leaves out (`skip_test`).
+    retry_skips: Vec<(usize, String)>,
+    /// Attempts that ran a part's unfinished items after a test timed out: they use none of
+    /// the retry policy's attempts.
+    continued: u32,
+    /// Tests that timed out (`test_timeout`), and the testcases of a stopped attempt whose
+    /// items ran again without them: kept apart from the later attempts' testcases.
+    carried: Vec<TestCase>,
+    /// The first test that timed out: the suite ends timed out, naming it.
+    timed_out_test: Option<String>,
+    /// Tests that timed out, left out of every later attempt that runs their items.
+    hung_skips: Vec<(usize, String)>,
 }
 
 /// The run's state. Only [`Core::step`] changes it.
@@ -520,6 +568,12 @@ impl<'p> Core<'p> {
                 });
             }
             Input::Gone(request) => self.acquires.retain(|w| w.request != request),
+            Input::TestStarted { suite, name } => self.test_started(suite, name, now),
+            Input::TestEnded { suite, name } => {
+                if let Some(a) = self.attempt_of_mut(suite) {
+                    a.tests.retain(|t| t.name != name);
+                }
+            }
             Input::Claimed(id, answer) => self.on_claimed(id, answer),
             Input::EndedElsewhere {
                 suite,
@@ -561,13 +615,107 @@ impl<'p> Core<'p> {
         self.limiter_wake
     }
 
-    /// When the next running suite becomes slow (feed [`Timer::Slow`] then).
+    /// When the next running suite becomes slow, or a running test slow or past its
+    /// `test_timeout` (feed [`Timer::Slow`] then).
     pub(crate) fn next_slow(&self) -> Option<Instant> {
-        self.slow_at.first().map(|(t, _, _)| *t)
+        let tests = self
+            .attempts
+            .values()
+            .filter(|a| a.hung.is_none())
+            .flat_map(|a| {
+                let part = self.plan.suite(a.id).part.as_deref();
+                a.tests.iter().flat_map(move |t| {
+                    let slow = part
+                        .filter(|_| !t.slow_said)
+                        .and_then(|p| t.since.checked_add(p.test_slow));
+                    let timeout = part
+                        .and_then(|p| p.test_timeout)
+                        .and_then(|d| t.since.checked_add(d));
+                    [slow, timeout]
+                })
+            });
+        self.slow_at
+            .first()
+            .map(|(t, _, _)| *t)
+            .into_iter()
+            .chain(tests.flatten())
+            .min()
     }
 
-    /// `Command::Slow` for every attempt still running past its slow time.
+    /// Whether `suite`'s running attempt said test `name` is running (its end then goes to
+    /// [`Input::TestEnded`]).
+    pub(crate) fn test_running(&self, suite: SuiteId, name: &str) -> bool {
+        self.attempts
+            .values()
+            .any(|a| a.id == suite && a.tests.iter().any(|t| t.name == name))
+    }
+
+    fn attempt_of_mut(&mut self, suite: SuiteId) -> Option<&mut Running> {
+        self.attempts.values_mut().find(|a| a.id == suite)
+    }
+
+    fn test_started(&mut self, suite: SuiteId, name: String, now: Instant) {
+        let Some(a) = self.attempt_of_mut(suite) else {
+            return;
+        };
+        if a.hung.is_none() && !a.tests.iter().any(|t| t.name == name) {
+            a.tests.push(RunningTest {
+                name,
+                since: now,
+                slow_said: false,
+            });
+        }
+    }
+
+    /// `Command::TestSlow` for every test running past its part's `test_slow`; a test past
+    /// its `test_timeout` stops its part (the part's unfinished items run again when it ends).
+    fn tests_due(&mut self, now: Instant) {
+        let plan = self.plan;
+        for (&key, a) in &mut self.attempts {
+            let Some(part) = plan.suite(a.id).part.as_deref() else {
+                continue;
+            };
+            if a.hung.is_some() {
+                continue;
+            }
+            for t in &mut a.tests {
+                let elapsed = now.saturating_duration_since(t.since);
+                if !t.slow_said && elapsed >= part.test_slow {
+                    t.slow_said = true;
+                    self.out.push(Command::TestSlow {
+                        suite: a.id,
+                        test: t.name.clone(),
+                        elapsed,
+                    });
+                }
+            }
+            let Some(limit) = part.test_timeout else {
+                continue;
+            };
+            if let Some(i) = a
+                .tests
+                .iter()
+                .position(|t| now.saturating_duration_since(t.since) >= limit)
+            {
+                let t = a.tests.remove(i);
+                a.hung = Some((t.name.clone(), limit));
+                self.out.push(Command::TestTimedOut {
+                    suite: a.id,
+                    test: t.name,
+                    after: limit,
+                });
+                self.out.push(Command::Cancel(key));
+            }
+        }
+    }
+
+    /// `Command::Slow` for every attempt still running past its slow time; then its tests.
     fn say_slow(&mut self, now: Instant) {
+        self.say_suites_slow(now);
+        self.tests_due(now);
+    }
+
+    fn say_suites_slow(&mut self, now: Instant) {
         let due = self.slow_at.partition_point(|(t, _, _)| *t <= now);
         for (_, key, started) in self.slow_at.drain(..due).collect::<Vec<_>>() {
             let Some(a) = self.attempts.get(&key) else {
@@ -616,6 +764,11 @@ impl<'p> Core<'p> {
     /// The items a started batch attempt runs (`None`: all, or not a batch).
     pub(crate) fn items_of(&self, key: AttemptKey) -> Option<&[usize]> {
         self.attempts.get(&key).and_then(|r| r.items.as_deref())
+    }
+
+    /// The tests a started batch attempt leaves out (`skip_test`): (item, test below it).
+    pub(crate) fn skips_of(&self, key: AttemptKey) -> &[(usize, String)] {
+        self.attempts.get(&key).map_or(&[], |r| r.skips.as_slice())
     }
 
     /// The suite's final result, if it has ended.
@@ -844,6 +997,13 @@ impl<'p> Core<'p> {
         let attempt = p.attempts;
         // DESIGN §9: a batch's retry runs only the items that failed, when results said which.
         let items = p.retry_items.take();
+        let mut skips = std::mem::take(&mut p.retry_skips);
+        for hung in &p.hung_skips {
+            let runs = items.as_ref().is_none_or(|ix| ix.contains(&hung.0));
+            if runs && !skips.contains(hung) {
+                skips.push(hung.clone());
+            }
+        }
         let memory = self.plan.suite(id).memory.unwrap_or(0);
         self.memory_in_use += memory;
         if memory > self.plan.memory_budget {
@@ -879,6 +1039,9 @@ impl<'p> Core<'p> {
                 slots: slots.clone(),
                 items,
                 memory,
+                skips,
+                tests: Vec::new(),
+                hung: None,
             },
         );
         self.out.push(Command::Start {
@@ -905,6 +1068,16 @@ impl<'p> Core<'p> {
             if let Some((_, end)) = host.service_note(a.id, f, true) {
                 e.output.1 = end.max(e.output.1);
             }
+        }
+        // Stopped because a test ran past `test_timeout`: the attempt timed out, for that test.
+        let hung = a.hung.as_ref().map(|(test, limit)| {
+            format!(
+                "test {test} timed out after {} (test_timeout)",
+                crate::duration::human(*limit)
+            )
+        });
+        if hung.is_some() && lost.is_none() {
+            e.verdict = Verdict::Timeout;
         }
         let plan = self.plan;
         let id = a.id;
@@ -951,12 +1124,21 @@ impl<'p> Core<'p> {
             message: match &e.verdict {
                 Verdict::Pass => None,
                 Verdict::Cancel => Some(cancel_message(self.stopping)),
+                Verdict::Timeout if hung.is_some() => hung.clone(),
                 v => Some(describe_failure(v, s.timeout)),
             },
             output: Some(e.output),
         });
         self.out.push(Command::AttemptEnded(id));
         self.count_first_unit(id, &e.verdict);
+        if let (Some(message), Some((test, _)), Some(part), None) =
+            (&hung, &a.hung, s.part.as_deref(), &lost)
+        {
+            let cases = e.testcases.take().unwrap_or_default();
+            if self.after_test_timeout(id, &a, part, test, cases, message, now) {
+                return;
+            }
+        }
         let p = &mut self.progress[id.index()];
         let again = match (&s.part, e.testcases.take()) {
             (Some(part), Some(cases)) => {
@@ -968,9 +1150,13 @@ impl<'p> Core<'p> {
         };
 
         // DESIGN §2 retry policies; the slot is already free while the backoff runs.
+        // A test that timed out is not run again; attempts that ran a part's unfinished items
+        // after one use none of the policy's attempts.
+        let continued = self.progress[id.index()].continued;
         let retryable = matches!(e.verdict, Verdict::Fail { .. } | Verdict::Timeout)
             && lost.is_none()
-            && a.attempt < s.retry.attempts
+            && hung.is_none()
+            && a.attempt.saturating_sub(continued) < s.retry.attempts
             && self.may_start()
             && self.retry_wanted(id, a.attempt, &e, host);
         if retryable {
@@ -994,6 +1180,10 @@ impl<'p> Core<'p> {
         let p = &mut self.progress[id.index()];
         // DESIGN §3 rule 7: failed, then passed on a retry, is flaky.
         let (status, code, signal, message) = match e.verdict {
+            // A test timed out in an earlier attempt (or this one): the suite timed out.
+            Verdict::Pass | Verdict::Timeout if p.timed_out_test.is_some() => {
+                (Status::TimedOut, None, None, p.timed_out_test.clone())
+            }
             Verdict::Pass if p.failed_attempts.is_empty() => (Status::Passed, Some(0), None, None),
             Verdict::Pass => (Status::Flaky, Some(0), None, None),
             Verdict::Fail {
@@ -1040,7 +1230,11 @@ impl<'p> Core<'p> {
             cpu_time: p.cpu_time,
             last_output: Some(e.output),
             attempts_detail: p.attempts_detail.clone(),
-            testcases: std::mem::take(&mut p.testcases),
+            testcases: {
+                let mut cases = std::mem::take(&mut p.testcases);
+                cases.append(&mut p.carried);
+                cases
+            },
             exports: if status.is_pass() {
                 std::mem::take(&mut e.exports)
             } else {
@@ -1048,6 +1242,125 @@ impl<'p> Core<'p> {
             },
         };
         self.finish(result);
+    }
+
+    /// A part stopped because `test` ran past `test_timeout` (`message` says so): that test's
+    /// testcase says it timed out, and the part's items that had not finished run again at
+    /// once, whatever the retry policy, without it (and without what ran of its item, by the
+    /// batch's `skip_test`) — so no test is dropped, and none hangs twice. Returns whether
+    /// they run again (unless nothing is left, the run is stopping, or it fails fast).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one attempt's end, taken apart by the caller"
+    )]
+    fn after_test_timeout(
+        &mut self,
+        id: SuiteId,
+        a: &Running,
+        part: &crate::plan::decl::BatchPart,
+        test: &str,
+        mut cases: Vec<TestCase>,
+        message: &str,
+        now: Instant,
+    ) -> bool {
+        let full = |c: &TestCase| {
+            crate::record::test_name(&c.name, c.classname.as_deref(), c.file.as_deref())
+        };
+        // The part's own testcase of it (a results file written as it was stopped), else one
+        // as the part told it.
+        let mut hung = match cases.iter().position(|c| full(c) == test || c.name == test) {
+            Some(i) => cases.remove(i),
+            None => crate::batch::case::told(
+                &[(test.to_owned(), crate::record::Outcome::Failed)],
+                &part.items,
+            )
+            .remove(0),
+        };
+        hung.outcome = crate::record::Outcome::Failed;
+        hung.message = Some(message.to_owned());
+        hung.kind = Some("timeout".into());
+        let mut touched = vec![false; part.items.len()];
+        for c in &cases {
+            if let Some(i) = c.item.filter(|&i| i < touched.len()) {
+                touched[i] = true;
+            }
+        }
+        let ran: Vec<usize> = a
+            .items
+            .clone()
+            .unwrap_or_else(|| (0..part.items.len()).collect());
+        let (mut again, mut skips, mut not_again) = (Vec::new(), Vec::new(), None);
+        let mut hung_skip = None;
+        for i in ran {
+            let item = &part.items[i].0;
+            let below = test
+                .strip_prefix(item.as_str())
+                .and_then(|r| r.strip_prefix("::"));
+            if hung.item == Some(i) {
+                // An item that is the test (cargo's) has ended with it.
+                let Some(below) = below else { continue };
+                if part.skip_test.is_none() {
+                    not_again = Some(item.clone());
+                    continue;
+                }
+                again.push(i);
+                skips.extend(a.skips.iter().filter(|(j, _)| *j == i).cloned());
+                for c in cases.iter().filter(|c| c.item == Some(i)) {
+                    if let Some(b) = full(c)
+                        .strip_prefix(item.as_str())
+                        .and_then(|r| r.strip_prefix("::"))
+                    {
+                        skips.push((i, b.to_owned()));
+                    }
+                }
+                skips.push((i, below.to_owned()));
+                hung_skip = Some((i, below.to_owned()));
+            } else if !touched[i] {
+                again.push(i);
+                skips.extend(a.skips.iter().filter(|(j, _)| *j == i).cloned());
+            }
+        }
+        let s = self.plan.suite(id);
+        if let Some(item) = not_again {
+            self.out.push(Command::Warning(format!(
+                "suite \"{}\": the tests of {item} after {test} do not run again: the batch has \
+                 no skip_test to leave that test out",
+                s.name
+            )));
+        }
+        let p = &mut self.progress[id.index()];
+        // What ran of the items that run again stays apart: their next attempt's testcases
+        // replace theirs.
+        let (carried, rest): (Vec<TestCase>, Vec<TestCase>) = cases
+            .into_iter()
+            .partition(|c| c.item.is_some_and(|i| again.contains(&i)));
+        crate::batch::parts::merge(&mut p.testcases, a.items.as_deref(), rest);
+        p.carried.extend(carried);
+        p.carried.push(hung);
+        p.timed_out_test.get_or_insert_with(|| message.to_owned());
+        p.hung_skips.extend(hung_skip);
+        if again.is_empty() || !self.may_start() || self.plan.fail_fast {
+            return false;
+        }
+        let n = again.len();
+        let p = &mut self.progress[id.index()];
+        p.retry_items = Some(again);
+        p.retry_skips = skips;
+        p.continued += 1;
+        self.set_state(id, State::Backoff);
+        self.queue.add_work(self.plan, id);
+        self.backoff.push(Reverse((now, id)));
+        self.out.push(Command::Retrying {
+            suite: id,
+            attempt: a.attempt,
+            delay: Duration::ZERO,
+            reason: format!(
+                "{message}; {n} item{} that had not finished run{} again",
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "s" } else { "" }
+            ),
+        });
+        true
     }
 
     /// Whether the suite's retry policy wants another attempt after this failure.

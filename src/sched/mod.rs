@@ -347,26 +347,45 @@ impl<'a> Scheduler<'a> {
     }
 
     /// A running part said one of its tests ended: the sinks hear of it at once (the live view
-    /// counts it, a failure is printed). A line naming no suite of the plan is dropped.
+    /// counts it, a failure is printed). A line naming no suite of the plan is dropped. A test
+    /// that has run for a while (`started`), and its end, go to the core (per-test `SLOW` and
+    /// `test_timeout`).
     fn test_ended(&mut self, t: &socket::TestLine) {
-        if let Some(&id) = self.by_name.get(t.suite.as_str()) {
-            if self.plan.suite(id).part.is_some() {
-                self.told
-                    .entry(id)
-                    .or_default()
-                    .push((t.name.clone(), t.outcome));
+        let Some(&id) = self.by_name.get(t.suite.as_str()) else {
+            return;
+        };
+        let part = self.plan.suite(id).part.is_some();
+        let Some(outcome) = t.outcome else {
+            if part {
+                self.feed(Input::TestStarted {
+                    suite: id,
+                    name: t.name.clone(),
+                });
             }
-            emit(
-                &mut self.sinks,
-                self.plan,
-                &self.run,
-                &Event::TestFinished {
-                    id,
-                    name: &t.name,
-                    outcome: t.outcome,
-                },
-            );
+            return;
+        };
+        if part && self.core.test_running(id, &t.name) {
+            self.feed(Input::TestEnded {
+                suite: id,
+                name: t.name.clone(),
+            });
         }
+        if part {
+            self.told
+                .entry(id)
+                .or_default()
+                .push((t.name.clone(), outcome));
+        }
+        emit(
+            &mut self.sinks,
+            self.plan,
+            &self.run,
+            &Event::TestFinished {
+                id,
+                name: &t.name,
+                outcome,
+            },
+        );
     }
 
     /// DESIGN §10: run as one machine of a queue run, through `link`; `limits`: the run's
@@ -907,6 +926,30 @@ impl<'a> Scheduler<'a> {
                     let _ = reply.send(answer);
                 }
             }
+            Command::TestSlow {
+                suite,
+                test,
+                elapsed,
+            } => emit(
+                &mut self.sinks,
+                self.plan,
+                &self.run,
+                &Event::TestSlow {
+                    id: suite,
+                    name: &test,
+                    elapsed,
+                },
+            ),
+            Command::TestTimedOut { suite, test, after } => emit(
+                &mut self.sinks,
+                self.plan,
+                &self.run,
+                &Event::TestTimedOut {
+                    id: suite,
+                    name: &test,
+                    after,
+                },
+            ),
             Command::Slow {
                 suite,
                 elapsed,
@@ -962,7 +1005,12 @@ impl<'a> Scheduler<'a> {
         };
         // A batch's retry runs only the items the core chose; its items are never filled.
         let command = match &s.part {
-            Some(part) => crate::batch::parts::command(part, self.core.items_of(key), &fill),
+            Some(part) => crate::batch::parts::command(
+                part,
+                self.core.items_of(key),
+                self.core.skips_of(key),
+                &fill,
+            ),
             None => s.cmd.map(fill),
         };
         let results = s

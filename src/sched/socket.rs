@@ -1,8 +1,8 @@
 //! The coordinator socket (`PTEST_SOCKET`, DESIGN §5): test processes share the run's limiters
 //! through it. One line each way: `acquire <limiter> [permits]` → `ok` once granted;
 //! `throttled <limiter> [retry_after_seconds]` → `ok`; `test <outcome> <suite>\t<name>` (a
-//! batch part's test ended: passed, failed, error or skipped) → `ok`, handed to the run as a
-//! [`TestLine`]; anything else → `err <reason>`, and the connection stays open. A connection's
+//! batch part's test ended: passed, failed, error or skipped; or `started`: it has been running
+//! for a while) → `ok`, handed to the run as a [`TestLine`]; anything else → `err <reason>`, and the connection stays open. A connection's
 //! task only reads and writes lines: each request goes to the run's core as a [`Request`] and
 //! is answered by it, so no state of the run changes here. Also the client side, for
 //! `ptest acquire`.
@@ -31,26 +31,29 @@ const USAGE: &str = "err expected \"acquire LIMITER [PERMITS]\", \"throttled LIM
 /// part, once its socket buffer is full) until the run has taken some.
 pub(crate) const TEST_LINES: usize = 4096;
 
-/// A batch part said one of its tests ended (`test OUTCOME SUITE<TAB>NAME`).
+/// A batch part said one of its tests ended (`test OUTCOME SUITE<TAB>NAME`), or is running
+/// (`test started SUITE<TAB>NAME`).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct TestLine {
     pub suite: String,
     pub name: String,
-    pub outcome: crate::record::Outcome,
+    /// `None`: started (told once it has run for a while, for per-test SLOW and timeouts).
+    pub outcome: Option<crate::record::Outcome>,
 }
 
-/// `passed failed error skipped` and the rest of a `test` line.
+/// `passed failed error skipped started` and the rest of a `test` line.
 fn test_line(rest: &str) -> Result<TestLine, String> {
     let rest = rest.trim_end_matches(['\n', '\r']);
     let (outcome, rest) = rest.split_once(' ').unwrap_or((rest, ""));
     let outcome = match outcome {
-        "passed" => crate::record::Outcome::Passed,
-        "failed" => crate::record::Outcome::Failed,
-        "error" => crate::record::Outcome::Error,
-        "skipped" => crate::record::Outcome::Skipped,
+        "passed" => Some(crate::record::Outcome::Passed),
+        "failed" => Some(crate::record::Outcome::Failed),
+        "error" => Some(crate::record::Outcome::Error),
+        "skipped" => Some(crate::record::Outcome::Skipped),
+        "started" => None,
         other => {
             return Err(format!(
-                "err outcome must be passed, failed, error or skipped, got \"{other}\""
+                "err outcome must be passed, failed, error, skipped or started, got \"{other}\""
             ));
         }
     };
@@ -390,14 +393,21 @@ mod tests {
             Ok(TestLine {
                 suite: "py[2]".into(),
                 name: "tests/a b.py::test_y[x\ty]".into(),
-                outcome: Outcome::Failed,
+                outcome: Some(Outcome::Failed),
             })
         );
-        assert_eq!(test_line("skipped s\tn").unwrap().outcome, Outcome::Skipped);
-        assert_eq!(test_line("error s\tn").unwrap().outcome, Outcome::Error);
+        assert_eq!(
+            test_line("skipped s\tn").unwrap().outcome,
+            Some(Outcome::Skipped)
+        );
+        assert_eq!(
+            test_line("error s\tn").unwrap().outcome,
+            Some(Outcome::Error)
+        );
+        assert_eq!(test_line("started s\tn").unwrap().outcome, None);
         assert_eq!(
             test_line("ok s\tn").unwrap_err(),
-            "err outcome must be passed, failed, error or skipped, got \"ok\""
+            "err outcome must be passed, failed, error, skipped or started, got \"ok\""
         );
         for bad in ["passed", "passed s", "passed \tn", "passed s\t"] {
             assert_eq!(

@@ -59,6 +59,7 @@ mod shards;
 mod socket_abuse;
 mod terminal_view;
 mod test_selection;
+mod test_timeout;
 mod tmp_retention;
 mod tools;
 mod verbose_fds;

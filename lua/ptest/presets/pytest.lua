@@ -35,6 +35,9 @@ local OWN = {
 local SLICE = "{item}::ptest-slice-{slice}-of-{slices}"
 -- How a part runs one test of a file (`--rerun-failed`), by its id below the file.
 local TEST = "{item}::{test}"
+-- How a part runs a file without one of its tests (after a `test_timeout`: the test that hung,
+-- and those that had run), by its id below the file.
+local SKIP_TEST = "{item}::ptest-skip::{test}"
 
 -- The item that stands for whatever pytest collects beyond the files ptest found, and what
 -- separates the parts of RUN's arguments.
@@ -539,6 +542,7 @@ if sys.path and sys.path[0] == "":
 HERE = os.getcwd()
 MARK, REST = "::ptest::", "(other files)"
 SLICE = re.compile(r"^(.+)::ptest-slice-([0-9]+)-of-([0-9]+)$")
+SKIP = re.compile(r"^(.+?)::ptest-skip::(.+)$")
 MODE, ARGV = sys.argv[1], sys.argv[2:]
 # "list-MODE": print the ids of the tests pytest collects (`ptest list --tests`), run none.
 LIST = MODE.startswith("list-")
@@ -547,7 +551,7 @@ at = [i for i, a in enumerate(ARGV) if a == MARK][-3:]
 ARGS, PATHS = ARGV[:at[0]], ARGV[at[0] + 1:at[1]]
 CLAIMS, ITEMS = ARGV[at[1] + 1:at[2]], ARGV[at[2] + 1:]
 WALK, REST_HERE = MODE == "walk", REST in ITEMS
-OWN, SLICES, TESTS = {}, {}, {}
+OWN, SLICES, TESTS, SKIPS = {}, {}, {}, {}
 def ptest_key(rest):
     # A test's id below its file, as ptest names it (`TestA.TestB::test_y[p]`) or as pytest does
     # (`TestA::TestB::test_y[p]`): alike once the classes are joined by dots.
@@ -555,8 +559,12 @@ def ptest_key(rest):
     return path.replace("::", ".") + bracket + params
 FORKED = "__ptest_forked__" in globals()
 for a in ITEMS:
-    m = SLICE.match(a)
-    if m and not os.path.exists(a) and 1 <= int(m.group(2)) <= int(m.group(3)):
+    m, skip = SLICE.match(a), SKIP.match(a)
+    if skip and not os.path.exists(a) and os.path.exists(skip.group(1)):
+        # FILE::ptest-skip::TEST: FILE runs without TEST.
+        a = skip.group(1)
+        SKIPS.setdefault(os.path.abspath(a), set()).add(ptest_key(skip.group(2)))
+    elif m and not os.path.exists(a) and 1 <= int(m.group(2)) <= int(m.group(3)):
         a = m.group(1)
         SLICES[os.path.abspath(a)] = (int(m.group(2)), int(m.group(3)))
     elif "::" in a and not os.path.exists(a) and os.path.exists(a.split("::")[0]):
@@ -627,11 +635,18 @@ def ptest_slice(items, k, n):
 class PtestLive:
     # Each test's end told to the run (`test OUTCOME SUITE<TAB>NAME` on PTEST_SOCKET), for the
     # live view and --events: a failure at once, the rest gathered for at most a fifth of a
-    # second (a line per test would cost a wake-up of ptest per test). The run's answers are
-    # read, never waited for.
+    # second (a line per test would cost a wake-up of ptest per test). A test still running a
+    # fifth of a second after it started is told as started (`test started`), for the run's
+    # per-test SLOW and test_timeout. A thread of its own sends what is due, so nothing waits
+    # for the next test (a test that hangs included). The run's answers are read, never
+    # waited for.
+    GATHER = 0.2
     def __init__(self):
+        import threading
         self.sock, self.suite, self.told = None, os.environ.get("PTEST_SUITE", ""), set()
         self.lines, self.since, self.unanswered = [], 0.0, 0
+        self.running, self.closed = {}, False
+        self.cond = threading.Condition(threading.RLock())
         path = os.environ.get("PTEST_SOCKET")
         if path and self.suite:
             try:
@@ -640,39 +655,77 @@ class PtestLive:
                 self.sock.connect(path)
             except OSError:
                 self.sock = None
-    def ended(self, nodeid, outcome, name):
-        if self.sock is None or nodeid in self.told:
-            return
-        self.told.add(nodeid)
-        line = ("test %s %s\t%s\n" % (outcome, self.suite, re.sub(r"[\r\n]", " ", name))).encode("utf-8", "replace")
+        if self.sock is not None:
+            # A test's forked child says nothing (its lock may have been held at the fork).
+            os.register_at_fork(after_in_child=self.forked)
+            threading.Thread(target=self.tick, name="ptest-live", daemon=True).start()
+    def forked(self):
+        import threading
+        self.sock, self.cond = None, threading.Condition(threading.RLock())
+    def line(self, what, name):
+        line = ("test %s %s\t%s\n" % (what, self.suite, re.sub(r"[\r\n]", " ", name))).encode("utf-8", "replace")
         if len(line) > 4096:
             return
         import time
-        now = time.monotonic()
         if not self.lines:
-            self.since = now
+            self.since = time.monotonic()
         self.lines.append(line)
-        if outcome in ("failed", "error") or now - self.since >= 0.2 or len(self.lines) >= 256:
-            self.flush()
-    def flush(self, wait=False):
-        # `wait`: the part is about to end; the run takes every line before it hears so.
+    def started(self, nodeid, name):
         if self.sock is None:
             return
-        import socket
-        data, self.lines = b"".join(self.lines), []
-        try:
-            if data:
-                self.sock.sendall(data)
-                self.unanswered += data.count(b"\n")
-            while self.unanswered > 0:
-                got = self.sock.recv(65536, 0 if wait else socket.MSG_DONTWAIT)
-                if not got:
-                    break
-                self.unanswered -= got.count(b"\n")
-        except BlockingIOError:
-            pass
-        except OSError:
-            self.sock = None
+        import time
+        with self.cond:
+            self.running[nodeid] = [name, time.monotonic(), False]
+            self.cond.notify()
+    def ended(self, nodeid, outcome, name):
+        if self.sock is None or nodeid in self.told:
+            return
+        with self.cond:
+            self.told.add(nodeid)
+            self.running.pop(nodeid, None)
+            self.line(outcome, name)
+            import time
+            now = time.monotonic()
+            if outcome in ("failed", "error") or now - self.since >= self.GATHER or len(self.lines) >= 256:
+                self.flush()
+            self.cond.notify()
+    def tick(self):
+        import time
+        with self.cond:
+            while self.sock is not None and not self.closed:
+                now, started = time.monotonic(), False
+                for r in self.running.values():
+                    if not r[2] and now - r[1] >= self.GATHER:
+                        r[2], started = True, True
+                        self.line("started", r[0])
+                if started or (self.lines and now - self.since >= self.GATHER):
+                    self.flush()
+                due = [r[1] + self.GATHER for r in self.running.values() if not r[2]]
+                if self.lines:
+                    due.append(self.since + self.GATHER)
+                self.cond.wait(max(0.0, min(due) - now) if due else None)
+    def flush(self, wait=False):
+        # `wait`: the part is about to end; the run takes every line before it hears so.
+        with self.cond:
+            self.closed = self.closed or wait
+            self.cond.notify()
+            if self.sock is None:
+                return
+            import socket
+            data, self.lines = b"".join(self.lines), []
+            try:
+                if data:
+                    self.sock.sendall(data)
+                    self.unanswered += data.count(b"\n")
+                while self.unanswered > 0:
+                    got = self.sock.recv(65536, 0 if wait else socket.MSG_DONTWAIT)
+                    if not got:
+                        break
+                    self.unanswered -= got.count(b"\n")
+            except BlockingIOError:
+                pass
+            except OSError:
+                self.sock = None
 LIVE = PtestLive()
 if LIVE.sock is not None:
     LIVE.sock.settimeout(None)
@@ -715,6 +768,10 @@ class PtestPart:
         path = getattr(item, "path", None)
         self.cases[ptest_mangle(item.nodeid)] = (
             item.nodeid.split("::")[0], path and str(path), True)
+    def pytest_runtest_logstart(self, nodeid, location):
+        path = self.cases.get(ptest_mangle(nodeid), (None, None, None))[1]
+        file, _, rest = nodeid.partition("::")
+        LIVE.started(nodeid, (ptest_spelled(path) if path else file) + "::" + rest)
     def pytest_runtest_logreport(self, report):
         if report.failed:
             path = self.cases.get(ptest_mangle(report.nodeid), (None, None))[1]
@@ -736,6 +793,12 @@ class PtestPart:
     # First, before other plugins reorder or deselect: every slice sees the same tests.
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session, config, items):
+        if SKIPS:
+            kept = [it for it in items if "::" not in it.nodeid or ptest_key(it.nodeid.split("::", 1)[1])
+                    not in SKIPS.get(str(getattr(it, "path", "")), ())]
+            if len(kept) < len(items):
+                config.hook.pytest_deselected(items=[it for it in items if it not in kept])
+                items[:] = kept
         if TESTS:
             self.only_tests(config, items)
         if not SLICES:
@@ -1342,6 +1405,7 @@ function M.batch(opts)
       select = true,
       test = TEST,
       warm = zygote,
+      skip_test = SKIP_TEST,
     }
     util.copy_options(t, opts, OWN)
     -- Code written for pytest-xdist keys per-worker resources (databases, ports) on this.

@@ -890,6 +890,12 @@ impl<'p> Sim<'p> {
                 )
             }
             Command::StopTaking => panic!("a run without a queue takes no units"),
+            Command::TestSlow { suite, .. } | Command::TestTimedOut { suite, .. } => {
+                panic!(
+                    "{}: no part tells its tests in a simulation",
+                    plan.suite(*suite).name
+                )
+            }
             Command::Slow { suite, elapsed, .. } => {
                 let s = plan.suite(*suite);
                 assert!(
@@ -3021,4 +3027,364 @@ fn services_of_both_scopes_meet_on_one_worker() {
     assert!(t.statuses.iter().all(|s| s.0 == Status::Passed));
     // Nothing starts before its slowest service (the cache, 1 s).
     assert!(t.starts.iter().flatten().all(|&s| s >= 1.0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-test SLOW and `test_timeout` (a batch part's tests, as the part tells them).
+
+/// One batch `b` of these items in one part, tests slow past 5 s, `test_timeout` and
+/// `skip_test` as given.
+fn test_timeout_plan(items: &[&str], timeout: Option<u64>, skip: bool, fail_fast: bool) -> Plan {
+    let mut d = decls(1);
+    d.config.fail_fast = Some(fail_fast);
+    let mut s = suite("b");
+    s.cmd = crate::command::CommandLine::Argv(vec!["run".into(), "{items}".into()]);
+    s.batch = Some(Box::new(crate::plan::decl::BatchDecl {
+        items: items.iter().map(|i| (*i).to_owned()).collect(),
+        batches: Some(1),
+        results: Some("{tmpdir}/r.xml".into()),
+        slice: None,
+        test: Some("{item}::{test}".into()),
+        only_tests: HashMap::new(),
+        list: None,
+        test_timeout: timeout.map(Duration::from_secs),
+        test_slow: Some(Duration::from_secs(5)),
+        skip_test: skip.then(|| "{item}::ptest-skip::{test}".into()),
+    }));
+    d.suites.push(s);
+    plan_of(d)
+}
+
+/// Drives the core by hand in virtual time (seconds from `base`).
+struct ByHand<'p> {
+    plan: &'p Plan,
+    core: Core<'p>,
+    host: FakeHost,
+    base: Instant,
+}
+
+impl<'p> ByHand<'p> {
+    fn new(plan: &'p Plan) -> Self {
+        let base = Instant::now();
+        ByHand {
+            plan,
+            core: Core::new(plan, no_logs(plan), 7),
+            host: FakeHost::new(plan, base),
+            base,
+        }
+    }
+
+    fn at(&self, secs: f64) -> Instant {
+        self.base + Duration::from_secs_f64(secs)
+    }
+
+    fn step(&mut self, input: Input, secs: f64) -> Vec<Command> {
+        let now = self.at(secs);
+        self.core.step(input, now, &mut self.host)
+    }
+
+    fn started(&mut self, name: &str, secs: f64) -> Vec<Command> {
+        let suite = self.plan.suites[0].id;
+        let name = name.to_owned();
+        self.step(Input::TestStarted { suite, name }, secs)
+    }
+
+    /// The attempt ends at `secs` with these tests told (name, passed).
+    fn ended(
+        &mut self,
+        key: AttemptKey,
+        verdict: Verdict,
+        told: &[&str],
+        secs: f64,
+    ) -> Vec<Command> {
+        let part = self.plan.suites[0].part.as_deref().unwrap();
+        let tests: Vec<(String, crate::record::Outcome)> = told
+            .iter()
+            .map(|t| ((*t).to_owned(), crate::record::Outcome::Passed))
+            .collect();
+        let ended = Ended {
+            key,
+            verdict,
+            started: std::time::SystemTime::UNIX_EPOCH,
+            duration: Duration::from_secs_f64(secs),
+            peak_rss_kb: None,
+            cpu_time: None,
+            output: (0, 0),
+            testcases: Some(crate::batch::case::told(&tests, &part.items)),
+            exports: Vec::new(),
+        };
+        self.step(Input::Ended(ended), secs)
+    }
+}
+
+fn start_key(commands: &[Command]) -> AttemptKey {
+    commands
+        .iter()
+        .find_map(|c| match c {
+            Command::Start { key, .. } => Some(*key),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no start in {commands:?}"))
+}
+
+#[test]
+fn a_test_past_test_slow_is_said_slow_once_by_name_and_one_that_ended_never() {
+    let plan = test_timeout_plan(&["a.py", "b.py"], None, false, false);
+    let id = plan.suites[0].id;
+    let mut r = ByHand::new(&plan);
+    let key = start_key(&r.step(Input::Begin, 0.0));
+    // The part's own SLOW (twice its expected duration) comes later than its tests'.
+    let part_slow = r.core.next_slow();
+    assert!(part_slow.is_some_and(|t| t >= r.at(10.0)), "{part_slow:?}");
+    // Told as started a fifth of a second in; it ends before its 5 s.
+    assert!(r.started("a.py::test_quick", 0.2).is_empty());
+    assert_eq!(r.core.next_slow(), Some(r.at(5.2)));
+    assert!(r.core.test_running(id, "a.py::test_quick"));
+    r.step(
+        Input::TestEnded {
+            suite: id,
+            name: "a.py::test_quick".into(),
+        },
+        1.0,
+    );
+    assert_eq!(r.core.next_slow(), part_slow);
+    r.started("b.py::TestX::test_long", 1.5);
+    assert_eq!(r.core.next_slow(), Some(r.at(6.5)));
+    assert!(r.step(Input::Timer(Timer::Slow), 6.4).is_empty());
+    assert_eq!(
+        r.step(Input::Timer(Timer::Slow), 6.5),
+        [Command::TestSlow {
+            suite: id,
+            test: "b.py::TestX::test_long".into(),
+            elapsed: Duration::from_secs(5),
+        }]
+    );
+    // Once; no timeout without `test_timeout`.
+    assert_eq!(r.core.next_slow(), part_slow);
+    let later = r.step(Input::Timer(Timer::Slow), 60.0);
+    assert!(
+        later.iter().all(|c| matches!(c, Command::Slow { .. })),
+        "{later:?}"
+    );
+    let done = r.ended(key, Verdict::Pass, &["a.py::test_quick"], 61.0);
+    assert!(done.contains(&Command::Finished(id)), "{done:?}");
+    assert_eq!(r.core.result(id).status, Status::Passed);
+}
+
+#[test]
+fn a_test_past_test_timeout_stops_its_part_which_runs_its_unfinished_items_without_it() {
+    let plan = test_timeout_plan(&["a.py", "b.py", "c.py"], Some(10), true, false);
+    let id = plan.suites[0].id;
+    let mut r = ByHand::new(&plan);
+    let key = start_key(&r.step(Input::Begin, 0.0));
+    r.started("b.py::TestX::test_hang", 1.0);
+    assert_eq!(r.core.next_slow(), Some(r.at(6.0)));
+    let slow = r.step(Input::Timer(Timer::Slow), 6.0);
+    assert!(matches!(slow[..], [Command::TestSlow { .. }]), "{slow:?}");
+    assert_eq!(r.core.next_slow(), Some(r.at(11.0)));
+    assert_eq!(
+        r.step(Input::Timer(Timer::Slow), 11.0),
+        [
+            Command::TestTimedOut {
+                suite: id,
+                test: "b.py::TestX::test_hang".into(),
+                after: Duration::from_secs(10),
+            },
+            Command::Cancel(key),
+        ]
+    );
+    // Stopping: nothing more is due for its tests.
+    assert!(r.core.next_slow().is_none_or(|t| t != r.at(11.0)));
+    // a.py ended whole; of b.py one test ran before the one that hung; c.py never started.
+    let after = r.ended(
+        key,
+        Verdict::Cancel,
+        &["a.py::test_a", "b.py::TestX::test_ok"],
+        11.5,
+    );
+    assert_eq!(after[0], Command::AttemptEnded(id));
+    let Command::Retrying {
+        attempt: 1,
+        delay: Duration::ZERO,
+        reason,
+        ..
+    } = &after[1]
+    else {
+        panic!("{after:?}")
+    };
+    assert_eq!(
+        reason,
+        "test b.py::TestX::test_hang timed out after 10.0s (test_timeout); 2 items that had not \
+         finished run again"
+    );
+    let detail = r.core.last_attempt(id).unwrap();
+    assert_eq!(detail.status, Status::TimedOut);
+    assert_eq!(r.core.next_backoff(), Some(r.at(11.5)));
+    let again = start_key(&r.step(Input::Timer(Timer::Backoff), 11.5));
+    // b.py without what ran of it and the test that hung; c.py whole.
+    assert_eq!(r.core.items_of(again), Some(&[1, 2][..]));
+    assert_eq!(
+        r.core.skips_of(again),
+        [
+            (1, "TestX::test_ok".to_owned()),
+            (1, "TestX::test_hang".to_owned())
+        ]
+    );
+    let done = r.ended(
+        again,
+        Verdict::Pass,
+        &["b.py::TestX::test_after", "c.py::test_c"],
+        13.0,
+    );
+    assert!(done.contains(&Command::Finished(id)), "{done:?}");
+    let result = r.core.result(id);
+    assert_eq!(result.status, Status::TimedOut);
+    assert_eq!(result.attempts, 2);
+    assert_eq!(
+        result.error_message.as_deref(),
+        Some("test b.py::TestX::test_hang timed out after 10.0s (test_timeout)")
+    );
+    // Every test once: what ran before, the one that hung (failed, "timeout"), what ran after.
+    let mut cases: Vec<(String, &str, Option<&str>)> = result
+        .testcases
+        .iter()
+        .map(|c| (c.display(), c.outcome.label(), c.kind.as_deref()))
+        .collect();
+    cases.sort();
+    assert_eq!(
+        cases,
+        [
+            ("a.py::test_a".into(), "passed", None),
+            ("b.py::TestX::test_after".into(), "passed", None),
+            ("b.py::TestX::test_hang".into(), "failed", Some("timeout")),
+            ("b.py::TestX::test_ok".into(), "passed", None),
+            ("c.py::test_c".into(), "passed", None),
+        ]
+    );
+}
+
+#[test]
+fn a_test_timeout_uses_none_of_the_retry_attempts_and_its_test_is_not_retried() {
+    let mut d = decls(1);
+    d.retries.push(RetryDecl {
+        origin: origin(1),
+        name: Some("again".into()),
+        policy: crate::plan::RetryPolicy {
+            attempts: 2,
+            delay: Duration::from_secs(1),
+            factor: 1.0,
+            ..crate::plan::RetryPolicy::once()
+        },
+    });
+    let mut s = suite("b");
+    s.retry = Some(RetryRef::Named("again".into()));
+    s.cmd = crate::command::CommandLine::Argv(vec!["run".into(), "{items}".into()]);
+    s.batch = Some(Box::new(crate::plan::decl::BatchDecl {
+        items: vec!["a.py".into(), "b.py".into()],
+        batches: Some(1),
+        results: Some("{tmpdir}/r.xml".into()),
+        slice: None,
+        test: None,
+        only_tests: HashMap::new(),
+        list: None,
+        test_timeout: Some(Duration::from_secs(10)),
+        test_slow: None,
+        skip_test: Some("{item}::ptest-skip::{test}".into()),
+    }));
+    d.suites.push(s);
+    let plan = plan_of(d);
+    let id = plan.suites[0].id;
+    let mut r = ByHand::new(&plan);
+    let key = start_key(&r.step(Input::Begin, 0.0));
+    r.started("a.py::test_hang", 1.0);
+    r.step(Input::Timer(Timer::Slow), 11.0);
+    r.ended(key, Verdict::Cancel, &[], 11.0);
+    let again = start_key(&r.step(Input::Timer(Timer::Backoff), 11.0));
+    assert_eq!(r.core.items_of(again), Some(&[0, 1][..]));
+    assert_eq!(r.core.skips_of(again), [(0, "test_hang".to_owned())]);
+    // The second attempt fails: the policy's one retry is still there, and it does not run
+    // the test that hung.
+    let failed = r.ended(
+        again,
+        Verdict::Fail {
+            code: Some(1),
+            signal: None,
+            message: None,
+        },
+        &[],
+        12.0,
+    );
+    assert!(
+        failed
+            .iter()
+            .any(|c| matches!(c, Command::Retrying { attempt: 2, .. })),
+        "{failed:?}"
+    );
+    let third = start_key(&r.step(Input::Timer(Timer::Backoff), 100.0));
+    assert_eq!(r.core.items_of(third), None);
+    assert_eq!(r.core.skips_of(third), [(0, "test_hang".to_owned())]);
+    let done = r.ended(
+        third,
+        Verdict::Pass,
+        &["a.py::test_x", "b.py::test_y"],
+        101.0,
+    );
+    assert!(done.contains(&Command::Finished(id)), "{done:?}");
+    assert_eq!(r.core.result(id).status, Status::TimedOut);
+    assert_eq!(r.core.result(id).attempts, 3);
+}
+
+#[test]
+fn a_test_that_is_its_item_ends_with_it_and_without_skip_test_its_item_does_not_run_again() {
+    // cargo's items are its tests: the item ended with its test.
+    let plan = test_timeout_plan(&["it/one", "it/two", "it/three"], Some(10), false, false);
+    let id = plan.suites[0].id;
+    let mut r = ByHand::new(&plan);
+    let key = start_key(&r.step(Input::Begin, 0.0));
+    r.started("it/two", 1.0);
+    r.step(Input::Timer(Timer::Slow), 6.0);
+    r.step(Input::Timer(Timer::Slow), 11.0);
+    let after = r.ended(key, Verdict::Cancel, &["it/one"], 11.0);
+    assert!(
+        after.iter().all(|c| !matches!(c, Command::Warning(_))),
+        "{after:?}"
+    );
+    let again = start_key(&r.step(Input::Timer(Timer::Backoff), 11.0));
+    assert_eq!(r.core.items_of(again), Some(&[2][..]));
+    assert!(r.core.skips_of(again).is_empty());
+    r.ended(again, Verdict::Pass, &["it/three"], 12.0);
+    assert_eq!(r.core.result(id).status, Status::TimedOut);
+    assert_eq!(r.core.result(id).testcases.len(), 3);
+
+    // A file's test, and no `skip_test`: the rest of its file cannot run without it.
+    let plan = test_timeout_plan(&["a.py", "b.py"], Some(10), false, false);
+    let mut r = ByHand::new(&plan);
+    let key = start_key(&r.step(Input::Begin, 0.0));
+    r.started("a.py::test_hang", 1.0);
+    r.step(Input::Timer(Timer::Slow), 11.0);
+    let after = r.ended(key, Verdict::Cancel, &[], 11.0);
+    assert!(
+        after.contains(&Command::Warning(
+            "suite \"b[1]\": the tests of a.py after a.py::test_hang do not run again: the batch \
+             has no skip_test to leave that test out"
+                .into()
+        )),
+        "{after:?}"
+    );
+    let again = start_key(&r.step(Input::Timer(Timer::Backoff), 11.0));
+    assert_eq!(r.core.items_of(again), Some(&[1][..]));
+}
+
+#[test]
+fn with_fail_fast_a_test_timeout_ends_the_suite_at_once() {
+    let plan = test_timeout_plan(&["a.py", "b.py"], Some(10), true, true);
+    let id = plan.suites[0].id;
+    let mut r = ByHand::new(&plan);
+    let key = start_key(&r.step(Input::Begin, 0.0));
+    r.started("a.py::test_hang", 1.0);
+    r.step(Input::Timer(Timer::Slow), 11.0);
+    let after = r.ended(key, Verdict::Cancel, &[], 11.0);
+    assert!(after.contains(&Command::Finished(id)), "{after:?}");
+    assert_eq!(r.core.result(id).status, Status::TimedOut);
+    assert!(r.core.done());
 }
