@@ -100,10 +100,41 @@ fn items(p: &Project) -> Vec<String> {
 
 /// Runs the project (one batch, one retry) and checks the summary, ptest's JUnit and which
 /// files the retry ran: `math` fails, `flaky` passes the second time. `dir`: the batch's `cwd`
-/// (with a trailing slash), where ran.txt is written.
+/// (with a trailing slash), where ran.txt is written. Each test is told to the run as it ends
+/// (the runner's live reporter): `--events` has it, named as its testcase, before the part's
+/// end, and the failure is printed by name before the part's own line.
 fn check_run(p: &Project, node: &Path, dir: &str, math: &str, flaky: &str, name: &str) {
-    let out = ptest(p, node, &["run", "--junit", "junit.xml"]);
+    let out = ptest(
+        p,
+        node,
+        &["run", "--junit", "junit.xml", "--events", "events.ndjson"],
+    );
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let events = std::fs::read_to_string(p.join("events.ndjson")).unwrap();
+    let first: Vec<(String, String)> = events
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .take_while(|e| e["event"] != "attempt_finished")
+        .filter(|e| e["event"] == "test_finished")
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap().to_owned();
+            (s("name"), s("status"))
+        })
+        .collect();
+    assert!(
+        first.contains(&(format!("{math}::{name}"), "failed".into())),
+        "{first:?}\n{events}"
+    );
+    assert!(
+        first.iter().filter(|(_, s)| s == "passed").count() >= 2,
+        "{first:?}"
+    );
+    let told = out
+        .stdout
+        .find(&format!("FAIL    {math}::{name}  failed"))
+        .unwrap_or_else(|| panic!("no FAIL line:\n{}", out.stdout));
+    let part = out.stdout.find("RETRY").unwrap();
+    assert!(told < part, "{}", out.stdout);
     let line = format!("{math}::{name} failed: ");
     let at = out
         .stdout
@@ -235,7 +266,9 @@ fn jest_files_results_and_retries() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let j: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let cmd = j["suites"][0]["cmd"].as_array().unwrap();
-    assert_eq!(cmd[0], "node_modules/.bin/jest", "{cmd:?}");
+    // After the sh that writes the live reporter into the part's folder.
+    assert_eq!(cmd[..2], ["sh", "-c"], "{cmd:?}");
+    assert_eq!(cmd[5], "node_modules/.bin/jest", "{cmd:?}");
     assert!(!cmd.iter().any(|a| a == "--listTests"), "{cmd:?}");
     std::fs::remove_file(p.join("ran.txt")).unwrap();
     check_run(

@@ -218,7 +218,9 @@ fn bad_test_timeout_test_slow_and_skip_test_are_config_errors_naming_the_line() 
     );
     let e = crate::harness::config_error(&batch("test_slow = true"));
     assert!(
-        e.contains("test_slow: expected a duration like \"30s\" or a number of seconds, got boolean"),
+        e.contains(
+            "test_slow: expected a duration like \"30s\" or a number of seconds, got boolean"
+        ),
         "{e}"
     );
     // A suite is one command: it has no tests to watch.

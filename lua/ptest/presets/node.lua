@@ -133,13 +133,44 @@ function M.discover(opts)
   return files_in(text, folder(opts))
 end
 
+-- Each test told to the run as it ends (`test OUTCOME SUITE<TAB>NAME` on PTEST_SOCKET, named as
+-- its testcase is: FILE::NAME, FILE relative to the folder), for the live view, --events and a
+-- failure printed at once: a failure at once, the rest gathered for at most a fifth of a
+-- second; before the part ends it waits (2 s at most) for the run to take them. Outside a run
+-- (no socket) it says nothing.
+local LIVE_CORE = "let c=null,n=0,b=[],t=null;const p=process.env.PTEST_SOCKET,u=process.env.PTEST_SUITE;"
+  .. "if(p&&u){c=connect(p);c.on('error',()=>{c=null});c.on('data',d=>{for(const x of d)if(x===10)n--})}"
+  .. "const send=()=>{if(t){clearTimeout(t);t=null}if(c&&b.length){const d=b.join('');n+=b.length;b=[];c.write(d)}};"
+  .. "const said=(o,f,name)=>{if(!c)return;b.push('test '+o+' '+u+'\\t'+(relative(process.cwd(),f)+'::'+name)"
+  .. ".replace(/[\\r\\n]/g,' ')+'\\n');if(o==='failed')send();else if(!t)t=setTimeout(send,200)};"
+  .. "const done=async()=>{send();if(c){const k=c;await new Promise(r=>{const w=setTimeout(r,2000);"
+  .. "const ok=()=>{if(n<=0){clearTimeout(w);r()}};k.on('data',ok);k.on('close',r);ok()});k.end()}};"
+-- jest's and vitest's reporters are files: a part writes the reporter into its own {tmpdir}
+-- (from PTEST_LIVE_REPORTER) and then runs the tool, through sh.
+local JEST_LIVE = "const{connect}=require('node:net'),{relative}=require('node:path');" .. LIVE_CORE
+  .. "module.exports=class{onTestCaseResult(test,r){let o='skipped';if(r.status==='passed')o='passed';"
+  .. "else if(r.status==='failed')o='failed';said(o,test.path,r.fullName)}"
+  .. "async onRunComplete(){await done()}getLastError(){}};"
+local VITEST_LIVE = "import{connect}from'node:net';import{relative}from'node:path';" .. LIVE_CORE
+  .. "export default class{onTestCaseResult(tc){const st=tc.result().state;let o='skipped';"
+  .. "if(st==='passed')o='passed';else if(st==='failed')o='failed';said(o,tc.module.moduleId,tc.fullName)}"
+  .. "async onTestRunEnd(){await done()}};"
+local WRITE_THEN_RUN = 'printf "%s" "$PTEST_LIVE_REPORTER" > "$1" && shift && exec "$@"'
+
 -- node's junit reporter names every testcase's classname "test"; this one (a data: URL, so
--- nothing is written into the project) puts the test's file there, relative to the folder.
+-- nothing is written into the project; with no "?", "#" or "%", which a URL would cut at) puts
+-- the test's file there, relative to the folder, and tells the run each test as it ends (one
+-- reporter for both: a third one makes node warn of too many listeners).
 local NODE_REPORTER = "data:text/javascript,"
   .. "import{junit}from'node:test/reporters';import{relative}from'node:path';"
+  .. "import{connect}from'node:net';" .. LIVE_CORE
+  .. "const live=e=>{if(e.type!=='test:pass'&&e.type!=='test:fail')return;const d=e.data;"
+  .. "if(!d.file||d.name===d.file||(d.details&&d.details.type==='suite'))return;"
+  .. "let o='passed';if(e.type==='test:fail')o='failed';else if(d.skip||d.todo)o='skipped';"
+  .. "said(o,d.file,d.name)};"
   .. "export default async function*(s){yield*junit((async function*(){for await(const e of s){"
   .. "if(e.data&&e.data.file&&e.data.classname==null)e.data.classname=relative(process.cwd(),e.data.file);"
-  .. "yield e}})())}"
+  .. "live(e);yield e}await done()})())}"
 
 local has = util.has
 
@@ -204,7 +235,7 @@ function M.batch(opts)
     args[#args + 1] = runner == "node" and "--test-name-pattern=" .. pattern or "--testNamePattern=" .. pattern
   end
   for _, a in ipairs(sel.args) do args[#args + 1] = a end
-  local env, cmd, results = {}, nil, nil
+  local env, cmd, results, live = {}, nil, nil, nil
   if runner == "node" then
     results = "{tmpdir}/node-junit.xml"
     cmd = { opts.node or "node", "--test" }
@@ -217,8 +248,11 @@ function M.batch(opts)
     end
   elseif runner == "jest" then
     results = "{tmpdir}/jest-junit.xml"
-    cmd = tool(opts, "jest")
-    for _, a in ipairs({ "--runTestsByPath", "--reporters=default", "--reporters=jest-junit" }) do
+    live = JEST_LIVE
+    cmd = { "sh", "-c", WRITE_THEN_RUN, "ptest-live", "{tmpdir}/ptest-live.cjs" }
+    for _, a in ipairs(tool(opts, "jest")) do cmd[#cmd + 1] = a end
+    for _, a in ipairs({ "--runTestsByPath", "--reporters=default", "--reporters=jest-junit",
+                         "--reporters={tmpdir}/ptest-live.cjs" }) do
       cmd[#cmd + 1] = a
     end
     if not has(args, "--maxWorkers") and not has(args, "-w") and not has(args, "--runInBand")
@@ -229,9 +263,11 @@ function M.batch(opts)
             JEST_JUNIT_REPORT_TEST_SUITE_ERRORS = "true" }
   else
     results = "{tmpdir}/vitest-junit.xml"
-    cmd = tool(opts, "vitest")
+    live = VITEST_LIVE
+    cmd = { "sh", "-c", WRITE_THEN_RUN, "ptest-live", "{tmpdir}/ptest-live.mjs" }
+    for _, a in ipairs(tool(opts, "vitest")) do cmd[#cmd + 1] = a end
     for _, a in ipairs({ "run", "--reporter=default", "--reporter=junit",
-                         "--outputFile.junit=" .. results }) do
+                         "--outputFile.junit=" .. results, "--reporter={tmpdir}/ptest-live.mjs" }) do
       cmd[#cmd + 1] = a
     end
     if not has(args, "--maxWorkers") and not has(args, "--fileParallelism")
@@ -262,6 +298,7 @@ function M.batch(opts)
         .. "END { exit bad }")
   end
   util.copy_options(t, opts, OWN)
+  if live then env.PTEST_LIVE_REPORTER = live end
   for k, v in pairs(opts.env or {}) do env[k] = v end
   t.env = env
   return ptest.batch(t)
