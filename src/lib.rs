@@ -58,13 +58,16 @@ pub fn print_stdout(text: &str) {
 /// Entry point of the binary.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let args: Vec<OsString> = args.into_iter().collect();
-    // Not clap subcommands: helpers for what the cargo and go presets declare, kept out of the
+    // Not clap subcommands: helpers for what the cargo, go and node presets declare, kept out of the
     // help and of the completions (`ptest li<TAB>` is `list`).
     if args.get(1).is_some_and(|a| a == batch::libtest::COMMAND) {
         return ExitCode::from(batch::libtest::main(&args[2..]));
     }
     if args.get(1).is_some_and(|a| a == batch::gotest::COMMAND) {
         return ExitCode::from(batch::gotest::main(&args[2..]));
+    }
+    if args.get(1).is_some_and(|a| a == batch::jstest::COMMAND) {
+        return ExitCode::from(batch::jstest::main(&args[2..]));
     }
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,

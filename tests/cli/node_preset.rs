@@ -268,7 +268,7 @@ fn jest_files_results_and_retries() {
     let cmd = j["suites"][0]["cmd"].as_array().unwrap();
     // After the sh that writes the live reporter into the part's folder.
     assert_eq!(cmd[..2], ["sh", "-c"], "{cmd:?}");
-    assert_eq!(cmd[5], "node_modules/.bin/jest", "{cmd:?}");
+    assert_eq!(cmd[9], "node_modules/.bin/jest", "{cmd:?}");
     assert!(!cmd.iter().any(|a| a == "--listTests"), "{cmd:?}");
     std::fs::remove_file(p.join("ran.txt")).unwrap();
     check_run(
@@ -496,5 +496,107 @@ fn node_runners_run_the_tests_k_and_test_select() {
                 out.stderr
             );
         }
+    }
+}
+
+/// `--rerun-failed` runs only the tests that failed last time, by their names (node's
+/// `--test-name-pattern`, jest's and vitest's `--testNamePattern`, through `ptest jstest`),
+/// in the files that hold them; then, fixed, "nothing failed last time".
+#[test]
+fn node_runners_rerun_only_the_failed_tests() {
+    let Some(node) = node() else { return };
+    let modules = node_modules();
+    for runner in ["node", "jest", "vitest"] {
+        if runner != "node" && modules.is_none() {
+            continue;
+        }
+        let p = Project::new(&format!(
+            "require(\"ptest.presets.node\").batch {{ name = \"js\", runner = \"{runner}\", batches = 1 }}\n"
+        ));
+        if let Some(m) = &modules {
+            std::os::unix::fs::symlink(m, p.join("node_modules")).unwrap();
+        }
+        let (head, fs) = match runner {
+            "node" => (
+                "const { test, describe, it } = require('node:test');\n",
+                "const fs = require('node:fs');\n",
+            ),
+            "vitest" => (
+                "import { test, describe, it } from 'vitest';\n",
+                "import fs from 'node:fs';\n",
+            ),
+            _ => ("", "const fs = require('node:fs');\n"),
+        };
+        // FAIL=1 makes `boom` and `grp inner (1+1)` fail; each test records its name.
+        let body = |file: &str| {
+            format!(
+                "{head}{fs}const rec = (n) => fs.appendFileSync(process.env.RAN, '{file} ' + n + '\\n');\nconst bad = () => {{ if (process.env.FAIL) throw new Error('boom'); }};\ntest('adds', () => rec('adds'));\ntest('boom', () => {{ rec('boom'); bad(); }});\ndescribe('grp', () => {{ it('inner (1+1)', () => {{ rec('inner'); bad(); }}); it('fine', () => rec('fine')); }});\n"
+            )
+        };
+        let (a, b) = if runner == "node" {
+            ("test/a.test.js", "test/b.test.js")
+        } else {
+            ("a.test.js", "b.test.js")
+        };
+        p.file(a, &body("a"))
+            .file(
+                b,
+                &format!(
+                    "{head}{fs}test('ok', () => fs.appendFileSync(process.env.RAN, 'b ok\\n'));\n"
+                ),
+            )
+            .file(
+                "package.json",
+                if runner == "vitest" {
+                    "{ \"type\": \"module\" }\n"
+                } else {
+                    "{ \"name\": \"x\", \"private\": true }\n"
+                },
+            );
+        let go = |args: &[&str], fail: bool| {
+            let mut c = p.cmd();
+            c.args(args).env("RAN", p.join("ran.txt"));
+            if fail {
+                c.env("FAIL", "1");
+            } else {
+                c.env_remove("FAIL");
+            }
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let mut dirs = vec![node.parent().unwrap().to_path_buf()];
+            dirs.extend(std::env::split_paths(&path));
+            c.env("PATH", std::env::join_paths(dirs).unwrap());
+            let out = run(&mut c);
+            let mut ran: Vec<String> = std::fs::read_to_string(p.join("ran.txt"))
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_owned)
+                .collect();
+            ran.sort();
+            std::fs::remove_file(p.join("ran.txt")).ok();
+            (out, ran)
+        };
+        let (out, ran) = go(&[], true);
+        assert_eq!(out.code, 1, "{runner}: {}{}", out.stdout, out.stderr);
+        assert_eq!(
+            ran,
+            ["a adds", "a boom", "a fine", "a inner", "b ok"],
+            "{runner}"
+        );
+        // Only the two that failed, still failing.
+        let (out, ran) = go(&["--rerun-failed"], true);
+        assert_eq!(out.code, 1, "{runner}: {}{}", out.stdout, out.stderr);
+        assert_eq!(ran, ["a boom", "a inner"], "{runner}: {}", out.stdout);
+        // Fixed: they pass, and then nothing failed.
+        let (out, ran) = go(&["--rerun-failed"], false);
+        assert_eq!(out.code, 0, "{runner}: {}{}", out.stdout, out.stderr);
+        assert_eq!(ran, ["a boom", "a inner"], "{runner}");
+        let (out, ran) = go(&["--rerun-failed"], false);
+        assert_eq!(out.code, 0, "{runner}: {}{}", out.stdout, out.stderr);
+        assert!(
+            out.stdout.contains("nothing failed last time"),
+            "{}",
+            out.stdout
+        );
+        assert!(ran.is_empty(), "{runner}: {ran:?}");
     }
 }

@@ -14,6 +14,8 @@
 --   vitest  the files `vitest list --filesOnly` names, run as `vitest run --no-file-parallelism
 --           ... FILES` with vitest's junit reporter writing {tmpdir}/vitest-junit.xml.
 -- ptest reads that file: failures by test, retries of only the failed files, history per file.
+-- Each part runs through `ptest jstest`, which hands the runner its files and, for the tests
+-- `--rerun-failed` names of them (FILE::NAME, by `test`), the runner's name pattern.
 
 local ptest = require("ptest")
 local util = require("ptest.presets.util")
@@ -238,7 +240,7 @@ function M.batch(opts)
   local env, cmd, results, live = {}, nil, nil, nil
   if runner == "node" then
     results = "{tmpdir}/node-junit.xml"
-    cmd = { opts.node or "node", "--test" }
+    cmd = { "ptest", "jstest", "node", "--", opts.node or "node", "--test" }
     -- ptest runs the parts side by side: each runs its files one at a time unless told.
     if not has(args, "--test-concurrency") then cmd[#cmd + 1] = "--test-concurrency=1" end
     for _, a in ipairs({ "--test-reporter=spec", "--test-reporter-destination=stdout",
@@ -250,6 +252,7 @@ function M.batch(opts)
     results = "{tmpdir}/jest-junit.xml"
     live = JEST_LIVE
     cmd = { "sh", "-c", WRITE_THEN_RUN, "ptest-live", "{tmpdir}/ptest-live.cjs" }
+    for _, a in ipairs({ "ptest", "jstest", "jest", "--" }) do cmd[#cmd + 1] = a end
     for _, a in ipairs(tool(opts, "jest")) do cmd[#cmd + 1] = a end
     for _, a in ipairs({ "--runTestsByPath", "--reporters=default", "--reporters=jest-junit",
                          "--reporters={tmpdir}/ptest-live.cjs" }) do
@@ -265,6 +268,7 @@ function M.batch(opts)
     results = "{tmpdir}/vitest-junit.xml"
     live = VITEST_LIVE
     cmd = { "sh", "-c", WRITE_THEN_RUN, "ptest-live", "{tmpdir}/ptest-live.mjs" }
+    for _, a in ipairs({ "ptest", "jstest", "vitest", "--" }) do cmd[#cmd + 1] = a end
     for _, a in ipairs(tool(opts, "vitest")) do cmd[#cmd + 1] = a end
     for _, a in ipairs({ "run", "--reporter=default", "--reporter=junit",
                          "--outputFile.junit=" .. results, "--reporter={tmpdir}/ptest-live.mjs" }) do
@@ -278,6 +282,9 @@ function M.batch(opts)
   for _, a in ipairs(args) do cmd[#cmd + 1] = a end
   -- jest's --reporters takes every word after it: the files come after "--".
   if runner == "jest" then cmd[#cmd + 1] = "--" end
+  -- `ptest jstest` hands the files to the runner, and the tests named of them
+  -- (`--rerun-failed`: FILE::NAME, by the batch's `test`) as its name pattern.
+  cmd[#cmd + 1] = "::ptest::"
   cmd[#cmd + 1] = "{items}"
   local t = {
     name = opts.name or runner, items = files, cmd = cmd, results = results,
@@ -285,6 +292,7 @@ function M.batch(opts)
     timeout = "1h",
     category = runner,
     select = true,
+    test = "{item}::{test}",
   }
   -- `ptest list --tests`: vitest lists them (`FILE > describe > name`, ptest's `FILE::describe >
   -- name`); jest and node's runner cannot without running them.
