@@ -47,6 +47,9 @@ struct State {
     /// Tests started and not ended: name, since when, whether their start was told.
     running: Vec<(String, Instant, bool)>,
     closed: bool,
+    /// When the part's thread wakes next (`None`: when told): it is told only of what falls
+    /// due sooner, so a quick test costs it no wake-up.
+    wake_at: Option<Instant>,
 }
 
 impl Live {
@@ -74,6 +77,7 @@ impl Live {
                 since: None,
                 running: Vec::new(),
                 closed: false,
+                wake_at: None,
             }),
             wake: Condvar::new(),
         });
@@ -105,8 +109,14 @@ impl Live {
         )
     }
 
-    fn nudge(&self) {
-        if let Some(s) = &self.shared {
+    /// Wake the part's thread when `due` comes before it would wake.
+    fn nudge(&self, st: &State, due: Option<Instant>) {
+        let sooner = match (due, st.wake_at) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(d), Some(w)) => d < w,
+        };
+        if let (true, Some(s)) = (sooner, &self.shared) {
             s.wake.notify_one();
         }
     }
@@ -120,9 +130,9 @@ impl Live {
         if st.stream.is_none() {
             return;
         }
-        st.running.push((name.to_owned(), Instant::now(), false));
-        drop(st);
-        self.nudge();
+        let now = Instant::now();
+        st.running.push((name.to_owned(), now, false));
+        self.nudge(&st, Some(now + GATHER));
     }
 
     /// A test ended: `test OUTCOME SUITE<TAB>NAME`, sent at once for a failure, else with the
@@ -143,8 +153,8 @@ impl Live {
         {
             st.flush();
         }
-        drop(st);
-        self.nudge();
+        let due = st.since.map(|s| s + GATHER);
+        self.nudge(&st, due);
     }
 
     /// The part is about to end: send what waits, and wait for the run's last answers (see
@@ -154,6 +164,10 @@ impl Live {
             return;
         };
         st.closed = true;
+        // The part's thread ends (once this lets go of the state), whatever follows.
+        if let Some(s) = &self.shared {
+            s.wake.notify_one();
+        }
         st.flush();
         let unanswered = st.unanswered;
         let Some(s) = st.stream.as_mut() else {
@@ -173,8 +187,6 @@ impl Live {
             }
         }
         st.unanswered = left_to_read;
-        drop(st);
-        self.nudge();
     }
 }
 
@@ -253,7 +265,9 @@ fn tick(shared: &Shared) {
             return;
         }
         let now = Instant::now();
-        st = match st.due(now) {
+        let next = st.due(now);
+        st.wake_at = next;
+        st = match next {
             Some(at) => {
                 shared
                     .wake

@@ -536,7 +536,7 @@ if os.environ.get("PTEST_WARM") and "__ptest_forked__" not in globals():
     ptest_code = ptest_warm_part(os.environ["PTEST_WARM"])
     if ptest_code is not None:
         sys.exit(ptest_code)
-import re, subprocess, pytest
+import re, subprocess, time, pytest
 if sys.path and sys.path[0] == "":
     sys.path[0] = os.getcwd()
 HERE = os.getcwd()
@@ -645,7 +645,9 @@ class PtestLive:
         import threading
         self.sock, self.suite, self.told = None, os.environ.get("PTEST_SUITE", ""), set()
         self.lines, self.since, self.unanswered = [], 0.0, 0
-        self.running, self.closed = {}, False
+        # When the thread wakes next (None: when told); told only of what is due sooner.
+        self.running, self.closed, self.wake_at = {}, False, None
+        self.namer = lambda nodeid: nodeid
         self.cond = threading.Condition(threading.RLock())
         path = os.environ.get("PTEST_SOCKET")
         if path and self.suite:
@@ -666,16 +668,20 @@ class PtestLive:
         line = ("test %s %s\t%s\n" % (what, self.suite, re.sub(r"[\r\n]", " ", name))).encode("utf-8", "replace")
         if len(line) > 4096:
             return
-        import time
         if not self.lines:
             self.since = time.monotonic()
         self.lines.append(line)
-    def started(self, nodeid, name):
+    def started(self, nodeid):
+        # Named (`namer`) only when told: most tests end sooner.
         if self.sock is None:
             return
-        import time
         with self.cond:
-            self.running[nodeid] = [name, time.monotonic(), False]
+            now = time.monotonic()
+            self.running[nodeid] = [nodeid, now, False]
+            if self.wake_at is None or now + self.GATHER < self.wake_at:
+                self.cond.notify()
+    def nudge(self, due):
+        if self.wake_at is None or due < self.wake_at:
             self.cond.notify()
     def ended(self, nodeid, outcome, name):
         if self.sock is None or nodeid in self.told:
@@ -684,31 +690,32 @@ class PtestLive:
             self.told.add(nodeid)
             self.running.pop(nodeid, None)
             self.line(outcome, name)
-            import time
             now = time.monotonic()
             if outcome in ("failed", "error") or now - self.since >= self.GATHER or len(self.lines) >= 256:
                 self.flush()
-            self.cond.notify()
+            if self.lines:
+                self.nudge(self.since + self.GATHER)
     def tick(self):
-        import time
         with self.cond:
             while self.sock is not None and not self.closed:
                 now, started = time.monotonic(), False
                 for r in self.running.values():
                     if not r[2] and now - r[1] >= self.GATHER:
                         r[2], started = True, True
-                        self.line("started", r[0])
+                        self.line("started", self.namer(r[0]))
                 if started or (self.lines and now - self.since >= self.GATHER):
                     self.flush()
                 due = [r[1] + self.GATHER for r in self.running.values() if not r[2]]
                 if self.lines:
                     due.append(self.since + self.GATHER)
-                self.cond.wait(max(0.0, min(due) - now) if due else None)
+                self.wake_at = min(due) if due else None
+                self.cond.wait(max(0.0, self.wake_at - now) if due else None)
     def flush(self, wait=False):
         # `wait`: the part is about to end; the run takes every line before it hears so.
         with self.cond:
-            self.closed = self.closed or wait
-            self.cond.notify()
+            if wait:
+                self.closed = True
+                self.cond.notify()
             if self.sock is None:
                 return
             import socket
@@ -769,9 +776,12 @@ class PtestPart:
         self.cases[ptest_mangle(item.nodeid)] = (
             item.nodeid.split("::")[0], path and str(path), True)
     def pytest_runtest_logstart(self, nodeid, location):
+        LIVE.started(nodeid)
+    def live_name(self, nodeid):
+        # As the run names the test: its file as ptest names the items, then pytest's id.
         path = self.cases.get(ptest_mangle(nodeid), (None, None, None))[1]
         file, _, rest = nodeid.partition("::")
-        LIVE.started(nodeid, (ptest_spelled(path) if path else file) + "::" + rest)
+        return (ptest_spelled(path) if path else file) + "::" + rest
     def pytest_runtest_logreport(self, report):
         if report.failed:
             path = self.cases.get(ptest_mangle(report.nodeid), (None, None))[1]
@@ -787,9 +797,7 @@ class PtestPart:
             outcome = "skipped"
         else:
             return
-        path = self.cases.get(ptest_mangle(report.nodeid), (None, None, None))[1]
-        file, _, rest = report.nodeid.partition("::")
-        LIVE.ended(report.nodeid, outcome, (ptest_spelled(path) if path else file) + "::" + rest)
+        LIVE.ended(report.nodeid, outcome, self.live_name(report.nodeid))
     # First, before other plugins reorder or deselect: every slice sees the same tests.
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session, config, items):
@@ -991,6 +999,7 @@ def ptest_fresh(paths, xml, tree):
         print("ptest: warm start: %d test%s of them had another outcome in the fork; the fresh "
               "process's counts" % (changed, "" if changed == 1 else "s"))
 part = PtestPart()
+LIVE.namer = part.live_name
 args = ARGS + [p for p in PATHS if not os.path.isfile(p) or os.path.abspath(p) in OWN
                or (REST_HERE and os.path.abspath(p) not in CLAIMED)]
 if MODE == "tests":
