@@ -3050,6 +3050,7 @@ fn test_timeout_plan(items: &[&str], timeout: Option<u64>, skip: bool, fail_fast
         test_timeout: timeout.map(Duration::from_secs),
         test_slow: Some(Duration::from_secs(5)),
         skip_test: skip.then(|| "{item}::ptest-skip::{test}".into()),
+        warm: None,
     }));
     d.suites.push(s);
     plan_of(d)
@@ -3290,6 +3291,7 @@ fn a_test_timeout_uses_none_of_the_retry_attempts_and_its_test_is_not_retried() 
         test_timeout: Some(Duration::from_secs(10)),
         test_slow: None,
         skip_test: Some("{item}::ptest-skip::{test}".into()),
+        warm: None,
     }));
     d.suites.push(s);
     let plan = plan_of(d);
