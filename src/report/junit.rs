@@ -280,17 +280,3 @@ pub(crate) fn of_record(record: &Record) -> Report {
     report.add_test_suites(phases.into_iter().chain(batches).map(Gathered::into_suite));
     report
 }
-
-/// Writes the document to `path` atomically, as it is serialized; the file replaced goes to
-/// `discard`.
-pub(crate) fn write_file(
-    path: &std::path::Path,
-    report: &Report,
-    discard: &crate::safe_write::Discard,
-) -> std::io::Result<()> {
-    crate::safe_write::write_by(
-        path,
-        |file| write(report, std::io::BufWriter::new(file)),
-        discard,
-    )
-}

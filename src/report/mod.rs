@@ -8,7 +8,6 @@ pub(crate) mod events;
 pub(crate) mod github;
 pub(crate) mod graph;
 pub(crate) mod html;
-pub(crate) mod json;
 pub(crate) mod junit;
 pub(crate) mod listing;
 pub(crate) mod live;
@@ -17,6 +16,7 @@ pub(crate) mod style;
 pub(crate) mod terminal;
 
 use std::borrow::Cow;
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use crate::duration::human;
@@ -182,12 +182,20 @@ impl Files {
                 errors.push(format!("cannot write {what} {}: {e}", p.display()));
             }
         };
+        // Each written as it is serialized (a merged report of many shards is never a second
+        // copy in memory), a reader never seeing half of one.
+        use crate::safe_write::write_by;
         for p in json.iter() {
-            check("report", p, json::write_atomic(p, record, discard));
+            let written = write_by(p, |f| json_to(BufWriter::new(f), record), discard);
+            check("report", p, written);
         }
         if let Some(p) = junit {
             let xml = junit::of_record(record);
-            check("JUnit report", p, junit::write_file(p, &xml, discard));
+            check(
+                "JUnit report",
+                p,
+                write_by(p, |f| junit::write(&xml, BufWriter::new(f)), discard),
+            );
         }
         if let Some(p) = html {
             let page = html::build(record, p);
@@ -198,6 +206,14 @@ impl Files {
             );
         }
     }
+}
+
+/// `LOG_DIR/test-report.json` (DESIGN §6), `--report FILE` and `ptest merge -o`: the record as
+/// JSON.
+fn json_to(mut out: impl std::io::Write, record: &Record) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut out, record).map_err(std::io::Error::other)?;
+    out.write_all(b"\n")?;
+    out.flush()
 }
 
 impl Sink for Files {
