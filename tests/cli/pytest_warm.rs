@@ -491,3 +491,55 @@ fn plugins_are_imported_once_as_pytest_imports_them_and_one_with_a_thread_turns_
         "the zygote, then each part"
     );
 }
+
+/// A test may rely on what another test file imports when pytest collects it (click's pager
+/// tests use `click._termui_impl`, which only other test files import): a plain run collects
+/// every file first, a part only its own. A test that fails in a fork is decided by a fresh
+/// process that collects every file, as the plain run does, and runs only the part's tests.
+#[test]
+fn a_test_relying_on_another_files_import_is_decided_with_every_file_collected() {
+    let Some(py) = python() else { return };
+    let p = project(&py, "", 2);
+    p.file("pkg/__init__.py", "")
+        .file("pkg/sub.py", "X = 1\n")
+        .file(
+            "tests/test_1.py",
+            "import pkg.sub\ndef test_imports():\n    pass\n",
+        )
+        .file(
+            "tests/test_2.py",
+            "import pkg\ndef test_uses_what_test_1_imported():\n    assert pkg.sub.X == 1\n",
+        );
+    let plain = std::process::Command::new(&py)
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"])
+        .current_dir(p.join(""))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    assert!(
+        plain.status.success(),
+        "plain pytest passes: {}",
+        String::from_utf8_lossy(&plain.stdout)
+    );
+    let out = p.run(&["-j", "2", "--no-history"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        statuses(&p),
+        [
+            "\"tests/test_1.py\" \"passed\"",
+            "\"tests/test_2.py\" \"passed\""
+        ]
+    );
+    // The part that held test_2.py (packing decides which).
+    let part = ["unit_1_", "unit_2_"]
+        .map(|n| std::fs::read_to_string(p.join(&format!("test-logs/{n}.log"))).unwrap())
+        .into_iter()
+        .find(|log| log.contains("tests/test_2.py"))
+        .unwrap();
+    assert!(
+        part.contains("this part is a fork of pid")
+            && part.contains("running it again in a fresh process, whose outcome counts")
+            && part.contains("1 test of them had another outcome in the fork"),
+        "{part}"
+    );
+}

@@ -551,6 +551,10 @@ at = [i for i, a in enumerate(ARGV) if a == MARK][-3:]
 ARGS, PATHS = ARGV[:at[0]], ARGV[at[0] + 1:at[1]]
 CLAIMS, ITEMS = ARGV[at[1] + 1:at[2]], ARGV[at[2] + 1:]
 WALK, REST_HERE = MODE == "walk", REST in ITEMS
+# A fresh run that confirms tests which failed in a fork: it collects every file pytest's walk
+# reaches, as a plain run does (collecting a file imports it, and a test may rely on what
+# another file imported), then runs only this part's tests.
+EVERY = WALK and os.environ.pop("PTEST_PYTEST_EVERY", "") == "1"
 OWN, SLICES, TESTS, SKIPS = {}, {}, {}, {}
 def ptest_key(rest):
     # A test's id below its file, as ptest names it (`TestA.TestB::test_y[p]`) or as pytest does
@@ -758,7 +762,7 @@ class PtestPart:
         if p in OWN:
             self.reached.add(p)
             return None
-        if p not in CLAIMED and (REST_HERE or os.path.isdir(p)):
+        if EVERY or (p not in CLAIMED and (REST_HERE or os.path.isdir(p))):
             return None
         self.decided = p
         return True
@@ -801,6 +805,14 @@ class PtestPart:
     # First, before other plugins reorder or deselect: every slice sees the same tests.
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session, config, items):
+        if EVERY:
+            def ours(it):
+                path = str(getattr(it, "path", ""))
+                return path in OWN or (REST_HERE and path not in CLAIMED)
+            dropped = [it for it in items if not ours(it)]
+            if dropped:
+                config.hook.pytest_deselected(items=dropped)
+                items[:] = [it for it in items if ours(it)]
         if SKIPS:
             kept = [it for it in items if "::" not in it.nodeid or ptest_key(it.nodeid.split("::", 1)[1])
                     not in SKIPS.get(str(getattr(it, "path", "")), ())]
@@ -955,8 +967,9 @@ def ptest_whole(path, slice_xml, tree):
         print("ptest: they pass when %s runs whole: that is pytest's outcome, and ptest will not "
               "slice this file again" % item)
 def ptest_fresh(paths, xml, tree):
-    # In a fork of the warm process: the files whose tests failed run again in a fresh process,
-    # and what it says is their outcome, as pytest's own process would have it.
+    # In a fork of the warm process: the files whose tests failed run again in a fresh process
+    # that collects every file, and what it says is their outcome, as a plain pytest run would
+    # have it.
     import xml.etree.ElementTree as ET
     items = sorted({OWN.get(p, REST) for p in paths if p in OWN or REST_HERE})
     if not items:
@@ -972,6 +985,9 @@ def ptest_fresh(paths, xml, tree):
     env.pop("PTEST_WARM", None)
     # Their tests were told to the run already (as the fork's).
     env["PTEST_SOCKET"] = ""
+    # Every file collected, as in a plain run: what the other parts' files import at collection
+    # is imported here too (a part's own fork collected only its files).
+    env["PTEST_PYTEST_EVERY"] = "1"
     subprocess.run([sys.executable, "-c", source, MODE] + args + [MARK] + PATHS + [MARK] + CLAIMS
                    + [MARK] + items, env=env)
     try:
