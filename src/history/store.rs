@@ -1617,13 +1617,13 @@ mod tests {
     #[test]
     fn a_link_to_a_history_is_read_and_the_history_replaced_where_it_leads() {
         let dir = tempfile::tempdir().unwrap();
-        let shared = dir.path().join("shared");
-        std::fs::create_dir(&shared).unwrap();
-        let target = shared.join("h.json");
+        let common = dir.path().join("common");
+        std::fs::create_dir(&common).unwrap();
+        let target = common.join("h.json");
         many(&target, 3);
         let path = dir.path().join(".ptest/history.json");
         std::fs::create_dir(dir.path().join(".ptest")).unwrap();
-        std::os::unix::fs::symlink("../shared/h.json", &path).unwrap();
+        std::os::unix::fs::symlink("../common/h.json", &path).unwrap();
         let l = load(&path, wanted(&["s001", "a"]));
         assert!(l.warning.is_none(), "{:?}", l.warning);
         assert_eq!(l.history.peak_rss_kb("s001"), Some(1));
@@ -1641,8 +1641,8 @@ mod tests {
         assert_eq!(r.suites["a"].runs.len(), 3);
         assert_eq!(r.suites.len(), 4);
         // The lock and the spare are the target's: every link to it shares them.
-        assert!(shared.join("h.json.lock").exists());
-        assert!(shared.join("h.json.spare").exists());
+        assert!(common.join("h.json.lock").exists());
+        assert!(common.join("h.json.spare").exists());
         assert!(!dir.path().join(".ptest/history.json.lock").exists());
     }
 

@@ -110,11 +110,11 @@ fn an_8_gb_history_without_a_newline_is_set_aside_and_the_run_goes_on() {
 fn a_link_to_a_shared_history_is_read_and_updated_where_it_leads() {
     let p = Project::new(ONE);
     assert_eq!(p.run(&["-q"]).code, 0);
-    std::fs::create_dir(p.join("shared")).unwrap();
-    let shared = p.join("shared/h.json");
+    std::fs::create_dir(p.join("common")).unwrap();
+    let shared = p.join("common/h.json");
     std::fs::rename(p.join(".ptest/history.json"), &shared).unwrap();
     let link = p.join(".ptest/history.json");
-    std::os::unix::fs::symlink("../shared/h.json", &link).unwrap();
+    std::os::unix::fs::symlink("../common/h.json", &link).unwrap();
     for _ in 0..2 {
         let out = p.run(&["-q"]);
         assert_eq!(out.code, 0, "{}", out.stderr);

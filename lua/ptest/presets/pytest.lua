@@ -554,7 +554,7 @@ WALK, REST_HERE = MODE == "walk", REST in ITEMS
 # A fresh run that confirms tests which failed in a fork: it collects every file pytest's walk
 # reaches, as a plain run does (collecting a file imports it, and a test may rely on what
 # another file imported), then runs only this part's tests.
-EVERY = WALK and os.environ.pop("PTEST_PYTEST_EVERY", "") == "1"
+EVERY = os.environ.pop("PTEST_PYTEST_EVERY", "") == "1" and WALK
 OWN, SLICES, TESTS, SKIPS = {}, {}, {}, {}
 def ptest_key(rest):
     # A test's id below its file, as ptest names it (`TestA.TestB::test_y[p]`) or as pytest does
