@@ -12,7 +12,11 @@ use crate::record::{Batch, Record, Status, Suite, test_below, unix_secs};
 /// The run `record` tells, as history records it.
 pub(crate) fn of_record(r: &Record) -> Update {
     let started = unix_secs(r.started()) as u64;
-    let mut update = Update::default();
+    // Supervising one queue run again adds nothing: each row is the one added before.
+    let mut update = Update {
+        once: true,
+        ..Update::default()
+    };
     // Per batch: the seconds its parts spent outside their testcases.
     let mut fixed: Vec<(&str, Vec<f64>)> = Vec::new();
     for s in &r.suites {

@@ -344,19 +344,24 @@ pub(crate) struct Records {
 }
 
 impl Records {
-    /// Add one run's records.
+    /// Add one run's records (each once when `update.once`).
     pub(crate) fn apply(&mut self, update: &Update) {
-        for (name, run) in &update.suites {
-            self.suites
-                .entry(name.clone())
-                .or_default()
-                .push(run.clone());
-        }
-        for (name, run) in &update.items {
-            self.items
-                .entry(name.clone())
-                .or_default()
-                .push(run.clone());
+        self.add(update, update.once);
+    }
+
+    fn add(&mut self, update: &Update, once: bool) {
+        for (map, runs) in [
+            (&mut self.suites, &update.suites),
+            (&mut self.items, &update.items),
+        ] {
+            for (name, run) in runs {
+                let entry = map.entry(name.clone()).or_default();
+                if once {
+                    entry.push_once(run);
+                } else {
+                    entry.push(run.clone());
+                }
+            }
         }
     }
 
@@ -377,12 +382,7 @@ impl Records {
     /// Add the runs of `pending` (a run's records kept aside when it could not take the lock,
     /// see `store`) that are not there yet: a side file merged twice counts once.
     pub(crate) fn apply_once(&mut self, pending: &Update) {
-        for (name, run) in &pending.suites {
-            self.suites.entry(name.clone()).or_default().push_once(run);
-        }
-        for (name, run) in &pending.items {
-            self.items.entry(name.clone()).or_default().push_once(run);
-        }
+        self.add(pending, true);
     }
 
     /// Join another history (a shard's) into this one: each name's runs from both, by time,
@@ -418,6 +418,7 @@ impl Records {
         Update {
             suites: flatten(self.suites),
             items: flatten(self.items),
+            once: true,
         }
     }
 }
@@ -526,6 +527,10 @@ pub(crate) fn item_key(batch: &str, item: &str) -> String {
 pub(crate) struct Update {
     pub(crate) suites: Vec<(String, Run)>,
     pub(crate) items: Vec<(String, Run)>,
+    /// A record that may have been added before (a side file's, the queue supervisor's): a
+    /// run that its name already holds, the same figures at the same second, is not added
+    /// again.
+    pub(crate) once: bool,
 }
 
 /// The record of one suite's (or item's) final result.

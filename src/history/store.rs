@@ -898,10 +898,22 @@ fn edit(
     };
     w.bytes(format::HEADER)?;
     w.bytes(SUITES_OPEN)?;
-    edit_section(&mut w, &layout.sections[0], &pending.suites, &update.suites)?;
+    edit_section(
+        &mut w,
+        &layout.sections[0],
+        &pending.suites,
+        update,
+        &update.suites,
+    )?;
     w.bytes(SUITES_CLOSE)?;
     w.bytes(ITEMS_OPEN)?;
-    edit_section(&mut w, &layout.sections[1], &pending.items, &update.items)?;
+    edit_section(
+        &mut w,
+        &layout.sections[1],
+        &pending.items,
+        update,
+        &update.items,
+    )?;
     w.bytes(ITEMS_CLOSE)?;
     w.out.flush()
 }
@@ -910,6 +922,7 @@ fn edit_section(
     w: &mut Copier<'_>,
     body: &Body,
     pending: &[(String, Run)],
+    update: &Update,
     runs: &[(String, Run)],
 ) -> std::io::Result<()> {
     // Each name once, in the order the records have them.
@@ -918,7 +931,7 @@ fn edit_section(
     let tagged = pending
         .iter()
         .map(|r| (r, true))
-        .chain(runs.iter().map(|r| (r, false)));
+        .chain(runs.iter().map(|r| (r, update.once)));
     for ((name, run), once) in tagged {
         let entry = match entries.entry(name.as_str()) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
@@ -1146,6 +1159,7 @@ mod tests {
                 "unit/tests/a.py".into(),
                 record(status, 1, d, 1, None, None),
             )],
+            once: false,
         }
     }
 
@@ -1205,6 +1219,33 @@ mod tests {
         assert_eq!(r.items["unit/tests/a.py"].runs.len(), 2);
         // Names the run does not declare are not read.
         assert!(load(&path, wanted(&["b"])).history.suites.is_empty());
+    }
+
+    #[test]
+    fn a_record_added_once_adds_nothing_the_second_time_whatever_the_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.json");
+        let w = || wanted(&["a", "b", "unit"]);
+        let once = |name: &str, d: f64| Update {
+            once: true,
+            ..update(name, Status::Passed, d)
+        };
+        write(&path, load(&path, w()), &update("a", Status::Passed, 1.5)).unwrap();
+        // Through the lines the load found, then read whole (a file in another layout).
+        write(&path, load(&path, w()), &once("b", 2.0)).unwrap();
+        write(&path, Loaded::default(), &once("b", 2.0)).unwrap();
+        let r = all(&path);
+        assert_eq!(r.suites["b"].runs.len(), 1);
+        assert_eq!(r.items["unit/tests/a.py"].runs.len(), 2);
+        let mut pretty = Vec::new();
+        format::write_whole(&mut pretty, &r).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&pretty).unwrap();
+        std::fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        write(&path, load(&path, w()), &once("b", 2.0)).unwrap();
+        assert_eq!(all(&path), r);
+        // Another figure is another run.
+        write(&path, load(&path, w()), &once("b", 3.0)).unwrap();
+        assert_eq!(all(&path).suites["b"].runs.len(), 2);
     }
 
     /// A file of many names, each with a run.
@@ -1289,6 +1330,7 @@ mod tests {
             &Update {
                 suites: vec![("b".into(), record(Status::Passed, 1, 1.0, 1, None, None))],
                 items: Vec::new(),
+                once: false,
             },
         )
         .unwrap();

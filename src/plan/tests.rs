@@ -202,6 +202,7 @@ fn history_of(runs: &[(&str, Run)]) -> History {
             .map(|(n, r)| ((*n).to_owned(), r.clone()))
             .collect(),
         items: Vec::new(),
+        once: false,
     });
     h
 }

@@ -55,6 +55,7 @@ impl Config {
                 .iter()
                 .map(|(i, d)| (item_key(batch, i), passed(*d)))
                 .collect(),
+            once: false,
         });
         self
     }

@@ -1,6 +1,6 @@
 //! DESIGN §10, what the queue's supervisor writes (`ptest merge --queue URL --wait`): the
-//! whole run's HTML page with a lane per machine, and the run added to a history once, each
-//! unit with the result that counted; the machines' own reports say they were a queue's, and
+//! whole run's HTML page with a lane per machine, and the run added to a history once (also
+//! when supervised twice), each unit with the result that counted; the machines' own reports say they were a queue's, and
 //! `ptest merge` of them draws a lane per machine too.
 
 use std::collections::BTreeMap;
@@ -62,22 +62,25 @@ fn the_supervisor_draws_a_lane_per_machine_and_adds_the_run_to_history_once() {
     for o in &outs {
         assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
     }
-    let mut sup = f.p.cmd();
-    sup.args(["merge", "--queue", &url, "--queue-run", &f.run, "--wait"])
-        .args([
-            "--timeout",
-            "60s",
-            "-o",
-            "merged.json",
-            "--junit",
-            "merged.xml",
-        ])
-        .args(["--html", "merged.html", "--add-history", "hist.json"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let sup = wait(sup.spawn().unwrap());
-    assert_eq!(sup.code, 0, "{}\n{}", sup.stdout, sup.stderr);
-    assert!(!sup.stderr.contains("warning"), "{}", sup.stderr);
+    let supervise = || {
+        let mut sup = f.p.cmd();
+        sup.args(["merge", "--queue", &url, "--queue-run", &f.run, "--wait"])
+            .args([
+                "--timeout",
+                "60s",
+                "-o",
+                "merged.json",
+                "--junit",
+                "merged.xml",
+            ])
+            .args(["--html", "merged.html", "--add-history", "hist.json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let sup = wait(sup.spawn().unwrap());
+        assert_eq!(sup.code, 0, "{}\n{}", sup.stdout, sup.stderr);
+        assert!(!sup.stderr.contains("warning"), "{}", sup.stderr);
+    };
+    supervise();
     let ran = nodes(&merged(&f, "merged.json"));
     assert_eq!(ran.len(), 9, "{ran:?}");
     let spans = f.spans();
@@ -122,6 +125,9 @@ fn the_supervisor_draws_a_lane_per_machine_and_adds_the_run_to_history_once() {
         assert!((0.15..30.0).contains(&secs), "{name}: {secs}");
     }
     assert_eq!(suites["q0"]["runs"][0][2], 9.5);
+    // The supervisor run again for the same queue run (a CI job retried) adds nothing.
+    supervise();
+    assert_eq!(merged(&f, "hist.json"), hist);
 
     // Each machine's report says it was a queue's; joined with `ptest merge`, they are one run
     // with no shard missing and a lane per machine.
