@@ -1,5 +1,6 @@
 -- A stand-in project for the CI examples beside it (github/tests.yml, gitlab/.gitlab-ci.yml),
--- which run a project's own ptest.lua as static shards, one a machine. It shows what a split
+-- which run a project's own ptest.lua as static shards, one a machine, and github/queue.yml,
+-- where the machines share one queue. It shows what a split
 -- keeps together and what it spreads:
 --
 --   ptest plan --shard all/4 examples/ci/ptest.lua      what each of four machines would run

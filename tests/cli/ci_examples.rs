@@ -1,7 +1,7 @@
-//! examples/ci/: the GitHub Actions workflow and the GitLab pipeline that run a project as static
-//! shards lint clean with the real linters, and the ptest commands they hold do what they say:
-//! each is taken from the workflow's own text and run here on the example project, one folder a
-//! machine, as the CI would.
+//! examples/ci/: the GitHub Actions workflows (static shards, one queue) and the GitLab pipeline
+//! lint clean with the real linters, and the ptest commands they hold do what they say: each is
+//! taken from the workflow's own text and run here on the example project, one folder a
+//! machine, as the CI would (the queue's on a real redis-server).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +21,7 @@ fn text(rel: &str) -> String {
 
 const GITHUB: &str = "github/tests.yml";
 const GITLAB: &str = "gitlab/.gitlab-ci.yml";
+const QUEUE: &str = "github/queue.yml";
 
 /// A machine: a folder holding the example project (its ptest.lua and step.sh).
 fn machine() -> Project {
@@ -42,7 +43,7 @@ fn the_workflows_lint_clean_with_the_real_linters() {
     else {
         return;
     };
-    let github = vec![example(GITHUB)];
+    let github = vec![example(GITHUB), example(QUEUE)];
     let o = lint(&actionlint, &[], &github);
     assert_eq!(o.code, 0, "actionlint:\n{}{}", o.stdout, o.stderr);
     let o = lint(
@@ -261,4 +262,88 @@ fn the_gitlab_pipeline_runs_each_parallel_job_as_its_shard() {
         .map(|(k, m)| m.join(&format!("shards/{}/test-logs", k + 1)))
         .collect();
     assert_each_once(&ran(&logs), n);
+}
+
+#[test]
+fn the_queue_workflow_runs_every_unit_once_and_its_supervisor_adds_the_run_to_history_once() {
+    let Some(redis) = crate::redis_server::Redis::start(&[]) else {
+        return;
+    };
+    let workflow = text(QUEUE);
+    let url = redis.url();
+    let queue_run = format!("ci{}", crate::redis_server::free_port());
+    let env = |c: &mut Command, shard: &str| {
+        c.env("PTEST_QUEUE", &url)
+            .env("PTEST_QUEUE_RUN", &queue_run)
+            .env("PTEST_WORKERS", "4")
+            .env("PTEST_SHARD", shard)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+    };
+    // Two machines of the matrix run the test job's command, each in its own checkout.
+    let machines = [machine(), machine()];
+    let children: Vec<_> = machines
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let args = ptest_args(&workflow, "- run: ptest ", "", "");
+            assert!(args.contains(&"--junit".to_owned()), "{args:?}");
+            let mut c = m.cmd();
+            c.args(&args);
+            env(&mut c, &format!("{}/2", i + 1));
+            c.spawn().unwrap()
+        })
+        .collect();
+    // The supervisor, started beside them, with the history the machines started from (none).
+    let sup_args = ptest_args(&workflow, "- run: ptest merge ", "\"$PTEST_QUEUE\"", &url);
+    assert!(
+        sup_args.contains(&"--add-history".to_owned()),
+        "{sup_args:?}"
+    );
+    let supervisor = machine();
+    let supervise = || {
+        let mut c = supervisor.cmd();
+        c.arg("merge").args(&sup_args);
+        env(&mut c, "1/2");
+        run(&mut c)
+    };
+    let sup = supervise();
+    for (m, child) in machines.iter().zip(children) {
+        let o = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{stderr}");
+        assert!(m.join("test-logs/junit.xml").is_file());
+    }
+    assert_eq!(sup.code, 0, "{}\n{}", sup.stdout, sup.stderr);
+    assert!(supervisor.join("merged/junit.xml").is_file());
+    let logs: Vec<PathBuf> = machines.iter().map(|m| m.join("test-logs")).collect();
+    let ran = ran(&logs);
+    for (name, machines) in &ran {
+        if name != "cleanup" {
+            assert_eq!(machines.len(), 1, "{name}: {ran:?}");
+        }
+    }
+    assert_eq!(ran.len(), 24, "{ran:?}");
+    // The history the cache saves: each suite once (the example's parts report no testcases,
+    // so no item), and still once after a retried supervisor job.
+    let history = || {
+        let text = std::fs::read_to_string(supervisor.join(".ptest/history.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+    };
+    let first = history();
+    let suites = first["suites"].as_object().unwrap();
+    for (name, entry) in suites {
+        assert_eq!(
+            entry["runs"].as_array().unwrap().len(),
+            1,
+            "{name}: {first}"
+        );
+    }
+    assert!(
+        suites.contains_key("migrate") && suites.contains_key("unit[1]"),
+        "{first}"
+    );
+    let again = supervise();
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    assert_eq!(history(), first);
 }
