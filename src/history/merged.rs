@@ -124,6 +124,7 @@ mod tests {
             message: None,
             kind: None,
             text: None,
+            location: None,
         }
     }
 

@@ -314,6 +314,18 @@ pub(crate) struct TestCase {
     pub kind: Option<String>,
     /// The failure's text, such as a traceback (at most [`TEXT_CAP`]).
     pub text: Option<String>,
+    /// A failed or flaky test's place in the sources, when it was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Place>,
+}
+
+/// Where a test is in the sources, found when the record was built: the file, relative to the
+/// folder of `ptest.lua`, and the line its failure happened on, when its output says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Place {
+    pub file: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
 }
 
 /// Counts and times of the run.
@@ -567,6 +579,9 @@ impl TestCase {
             if let Some(s) = field {
                 cut(s, cap, what);
             }
+        }
+        if let Some(at) = &mut self.location {
+            cut(&mut at.file, MESSAGE_CAP, "a testcase's location");
         }
         let kept = self.message.as_ref().map_or(0, String::len)
             + self.text.as_ref().map_or(0, String::len);

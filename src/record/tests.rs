@@ -500,6 +500,7 @@ fn a_record_keeps_texts_within_its_budget() {
         message: Some("m".repeat(100)),
         kind: None,
         text: Some("x".repeat(TEXT_CAP * 2)),
+        location: None,
     };
     let mut budget = TEXT_CAP * 4;
     let kept: Vec<TestCase> = (0..5).map(|n| case(n).capped(&mut budget)).collect();
@@ -537,6 +538,7 @@ fn a_test_is_named_as_its_tool_would() {
         message: None,
         kind: None,
         text: None,
+        location: None,
     };
     let shown = |n, c, f| case(n, c, f).display();
     assert_eq!(

@@ -149,18 +149,20 @@ impl GithubSink {
         false
     }
 
-    /// A test's file (and line) as properties, when they can be found.
-    fn place(&self, s: &crate::plan::Suite, c: &TestCase) -> String {
-        match self.locate(s, c) {
-            Some((file, Some(line))) => format!("file={},line={line},", property(&file)),
-            Some((file, None)) => format!("file={},", property(&file)),
-            None => String::new(),
+    /// A file (relative to the config's folder) and line as properties, the file from the first
+    /// root that holds it; nothing when none does.
+    fn place(&self, plan: &Plan, file: Option<&str>, line: Option<u32>) -> String {
+        let file = file.and_then(|f| self.relative_to_root(&plan.config_dir.join(f)));
+        match (file, line) {
+            (Some(file), Some(line)) => format!("file={},line={line},", property(&file)),
+            (Some(file), None) => format!("file={},", property(&file)),
+            (None, _) => String::new(),
         }
     }
 
     /// A failed test of a batch's part, titled with its name, its message as the text, on its
     /// file (and line) when they can be found.
-    fn test_annotation(&self, s: &crate::plan::Suite, c: &TestCase) -> String {
+    fn test_annotation(&self, plan: &Plan, c: &TestCase) -> String {
         let body = c
             .message
             .as_deref()
@@ -178,34 +180,7 @@ impl GithubSink {
             })
             .unwrap_or_else(|| c.status.label().to_owned());
         let title = format!("{} {}", c.display(), c.status.label());
-        command("error", &self.place(s, c), &title, &body)
-    }
-
-    /// A failed test's file, relative to the first of `roots` that holds it, and the line its
-    /// failure's text gives in that file: its `file` (from the suite's folder), else its item
-    /// when that is a file, else (go) a `NAME_test.go:LINE` its output names, in its package's
-    /// folder. The `line` attribute is not used: pytest's is the definition's, counted from 0.
-    fn locate(&self, s: &crate::plan::Suite, c: &TestCase) -> Option<(String, Option<u32>)> {
-        let existing = |f: &str| {
-            let p = s.cwd.join(f);
-            p.is_file()
-                .then(|| (f.trim_start_matches("./").to_owned(), p))
-        };
-        if let Some((path, line)) = rust_panic(s, c) {
-            return Some((self.relative_to_root(&path)?, Some(line)));
-        }
-        let (named, path) = c
-            .file
-            .as_deref()
-            .and_then(existing)
-            .or_else(|| c.item.as_deref().and_then(existing))
-            .or_else(|| go_test_file(s, c))?;
-        let rel = self.relative_to_root(&path)?;
-        let line = [c.text.as_deref(), c.message.as_deref()]
-            .into_iter()
-            .flatten()
-            .find_map(|t| line_in(t, &named));
-        Some((rel, line))
+        command("error", &self.test_place(plan, c), &title, &body)
     }
 
     /// `path` from the first root that holds it (GitHub places annotations by that path).
@@ -218,24 +193,24 @@ impl GithubSink {
         Some(rel.to_string_lossy().into_owned())
     }
 
+    /// Where the record found a test (when it failed or was flaky).
+    fn test_place(&self, plan: &Plan, c: &TestCase) -> String {
+        let at = c.location.as_ref();
+        self.place(plan, at.map(|p| p.file.as_str()), at.and_then(|p| p.line))
+    }
+
     fn annotation(&self, plan: &Plan, e: &Suite, kind: &str, title: &str, message: &str) -> String {
-        // The suite's file is relative to the config's folder.
-        let file = e
-            .file
-            .as_deref()
-            .and_then(|f| self.relative_to_root(&plan.config_dir.join(f)))
-            .map(|f| format!("file={},", property(&f)))
-            .unwrap_or_default();
         let log = e
             .log_file
             .as_deref()
             .map(|p| format!(" (log: {p})"))
             .unwrap_or_default();
-        command(kind, &file, title, &format!("{message}{log}"))
+        let place = self.place(plan, e.file.as_deref(), None);
+        command(kind, &place, title, &format!("{message}{log}"))
     }
 
-    /// A failed suite `e` (of the plan's `s`).
-    fn failed(&mut self, plan: &Plan, s: &crate::plan::Suite, e: &Suite) -> String {
+    /// A failed suite `e`.
+    fn failed(&mut self, plan: &Plan, e: &Suite) -> String {
         let mut out = String::new();
         let failed_tests: Vec<&TestCase> =
             e.cases().iter().filter(|c| c.status.is_failure()).collect();
@@ -251,7 +226,7 @@ impl GithubSink {
         }
         for c in failed_tests {
             if self.fits(FAILED_TEST) {
-                out.push_str(&self.test_annotation(s, c));
+                out.push_str(&self.test_annotation(plan, c));
             }
         }
         let lines = last_lines(e.tail(), TAIL_LINES);
@@ -276,14 +251,14 @@ impl GithubSink {
     }
 
     /// A part's flaky tests, a `::warning` each on its file and line where known.
-    fn flaky_tests(&mut self, s: &crate::plan::Suite, e: &Suite) -> String {
+    fn flaky_tests(&mut self, plan: &Plan, e: &Suite) -> String {
         let mut out = String::new();
         for c in e.cases().iter().filter(|c| c.is_flaky()) {
             if self.fits(FLAKY_TEST) {
                 let (n, of) = (c.attempts, e.of_attempts());
                 out.push_str(&command(
                     "warning",
-                    &self.place(s, c),
+                    &self.test_place(plan, c),
                     &format!("{} flaky (passed on attempt {n}/{of})", c.display()),
                     &format!("failed before: {}", c.before()),
                 ));
@@ -292,10 +267,10 @@ impl GithubSink {
         out
     }
 
-    fn flaky(&mut self, plan: &Plan, s: &crate::plan::Suite, e: &Suite) -> String {
+    fn flaky(&mut self, plan: &Plan, e: &Suite) -> String {
         // A part whose tests say which were flaky is annotated per test.
         if e.cases().iter().any(TestCase::is_flaky) {
-            return self.flaky_tests(s, e);
+            return self.flaky_tests(plan, e);
         }
         if !self.fits(FLAKY_SUITE) {
             return String::new();
@@ -335,90 +310,6 @@ impl GithubSink {
             ))
         )
     }
-}
-
-/// The first line a text names `named` (a path, or its end after a `/`) in, as `named:LINE`, as
-/// pytest's tracebacks (`tests/test_x.py:7: AssertionError`) and go's failures
-/// (`calc_test.go:20: boom`) do.
-fn line_in(text: &str, named: &str) -> Option<u32> {
-    if named.is_empty() {
-        return None;
-    }
-    for (at, _) in text.match_indices(named) {
-        let before = text[..at].chars().next_back();
-        if before.is_some_and(|b| !(b.is_whitespace() || "/\"'(".contains(b))) {
-            continue;
-        }
-        let Some(rest) = text[at + named.len()..].strip_prefix(':') else {
-            continue;
-        };
-        let digits: &str = &rest[..rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len())];
-        if let Ok(line) = digits.parse::<u32>()
-            && line > 0
-        {
-            return Some(line);
-        }
-    }
-    None
-}
-
-/// A Rust test's panic names where it happened (`panicked at tests/tests.rs:33:5:`), from the
-/// folder rustc was given the file in: the suite's, or a package's that the cargo preset's
-/// `ptest libtest` runs a binary in (`--bin NAME EXE DIR PACKAGE`). The first that holds it.
-fn rust_panic(s: &crate::plan::Suite, c: &TestCase) -> Option<(PathBuf, u32)> {
-    let text = c.text.as_deref()?;
-    let (file, line) = panic_location(text)?;
-    let mut dirs = vec![s.cwd.clone()];
-    if let crate::command::CommandLine::Argv(argv) = &s.cmd {
-        for (i, a) in argv.iter().enumerate() {
-            if a == "--bin"
-                && let Some(dir) = argv.get(i + 3)
-            {
-                dirs.push(s.cwd.join(dir));
-            }
-        }
-    }
-    dirs.iter()
-        .map(|d| d.join(file))
-        .find(|p| p.is_file())
-        .map(|p| (p, line))
-}
-
-/// `FILE` and `LINE` of the first `panicked at FILE:LINE:COL` in a text.
-fn panic_location(text: &str) -> Option<(&str, u32)> {
-    text.match_indices("panicked at ").find_map(|(at, m)| {
-        let rest = &text[at + m.len()..];
-        let place = rest.split(|c: char| c.is_whitespace()).next()?;
-        let place = place.strip_suffix(':').unwrap_or(place);
-        let mut parts = place.rsplitn(3, ':');
-        let _column: u32 = parts.next()?.parse().ok()?;
-        let line: u32 = parts.next()?.parse().ok()?;
-        let file = parts.next().filter(|f| !f.is_empty())?;
-        (line > 0).then_some((file, line))
-    })
-}
-
-/// Go's results name no file: a `NAME_test.go:LINE` in a failed test's output, found in its
-/// package's folder (the folder under the suite's whose path ends as the package's import
-/// path does, the longest such; the module's path is not known here).
-fn go_test_file(s: &crate::plan::Suite, c: &TestCase) -> Option<(String, PathBuf)> {
-    let package = c.classname.as_deref()?;
-    let text = c.text.as_deref()?;
-    let name = text.split_whitespace().find_map(|w| {
-        let (file, rest) = w.split_once(".go:")?;
-        let file = format!("{file}.go");
-        (file.ends_with("_test.go")
-            && !file.contains('/')
-            && rest.starts_with(|c: char| c.is_ascii_digit()))
-        .then_some(file)
-    })?;
-    let parts: Vec<&str> = package.split('/').collect();
-    (0..=parts.len()).find_map(|from| {
-        let p = s.cwd.join(parts[from..].join("/")).join(&name);
-        p.is_file().then(|| (name.clone(), p))
-    })
 }
 
 /// A Markdown table after `title`: `head`'s columns (the first cells of `row`), a row each of
@@ -573,17 +464,13 @@ pub(crate) fn summary_markdown(record: &Record, budget: usize) -> String {
 impl Sink for GithubSink {
     fn event(&mut self, plan: &Plan, _run: &RunInfo, event: &Event<'_>) {
         let text = match event {
-            Event::SuiteFinished { result, entry } if entry.status.is_failure() => {
-                let s = plan.suite(result.id);
-                let failed = self.failed(plan, s, entry);
-                failed + &self.flaky_tests(s, entry)
+            Event::SuiteFinished { entry, .. } if entry.status.is_failure() => {
+                self.failed(plan, entry) + &self.flaky_tests(plan, entry)
             }
-            Event::SuiteFinished { result, entry } if entry.status == Status::Flaky => {
-                self.flaky(plan, plan.suite(result.id), entry)
+            Event::SuiteFinished { entry, .. } if entry.status == Status::Flaky => {
+                self.flaky(plan, entry)
             }
-            Event::SuiteFinished { result, entry } => {
-                self.flaky_tests(plan.suite(result.id), entry)
-            }
+            Event::SuiteFinished { entry, .. } => self.flaky_tests(plan, entry),
             Event::RunFinished { record, .. } => {
                 if let Some(path) = &self.summary_file {
                     // Earlier writers in the same step share the limit.
@@ -637,11 +524,11 @@ mod tests {
     impl GithubSink {
         /// What it prints for a failed result `r` of `p`.
         fn failed_result(&mut self, p: &Plan, r: &SuiteResult) -> String {
-            self.failed(p, p.suite(r.id), &entry(p, r))
+            self.failed(p, &entry(p, r))
         }
 
         fn flaky_result(&mut self, p: &Plan, r: &SuiteResult) -> String {
-            self.flaky(p, p.suite(r.id), &entry(p, r))
+            self.flaky(p, &entry(p, r))
         }
     }
 
@@ -872,7 +759,7 @@ mod tests {
         let elsewhere = GithubSink::new(None, vec![PathBuf::from("/nonexistent")]);
         assert!(
             elsewhere
-                .test_annotation(p.suite(r.id), &entry(&p, &r).cases()[1])
+                .test_annotation(&p, &entry(&p, &r).cases()[1])
                 .starts_with("::error title=tests/test_x.py%3A%3Atest_y[a%2Cb] failed::"),
         );
     }
@@ -979,20 +866,6 @@ mod tests {
             "::error file=src/lib.rs,line=30,title=tiny(lib)/tests%3A%3Afails failed::assertion `left == right` failed\n\
              ::error title=it/deep failed::thread 'deep' panicked at /rustc/abc/library/core/src/x.rs:5:1:%0Aboom\n"
         );
-        assert_eq!(
-            panic_location("panicked at tests/it.rs:33:5:\nx"),
-            Some(("tests/it.rs", 33))
-        );
-        assert_eq!(
-            panic_location("panicked at C:\\x\\it.rs:7:1"),
-            Some(("C:\\x\\it.rs", 7))
-        );
-        assert_eq!(
-            panic_location("panicked at 'old style', src/a.rs:3:4"),
-            None
-        );
-        assert_eq!(panic_location("panicked at src/a.rs:0:4"), None);
-        assert_eq!(panic_location("nothing here"), None);
     }
 
     #[test]
@@ -1040,7 +913,7 @@ mod tests {
         ));
         let mut g = GithubSink::new(None, vec![f.dir.path().to_path_buf()]);
         let e = entry(&p, &failed);
-        let out = g.failed(&p, p.suite(failed.id), &e) + &g.flaky_tests(p.suite(failed.id), &e);
+        let out = g.failed(&p, &e) + &g.flaky_tests(&p, &e);
         assert_eq!(out.matches("::error ").count(), 1, "{out}");
         assert!(
             out.contains(
@@ -1060,30 +933,6 @@ mod tests {
             md.contains("| tests/test_x.py::test_shaky | 2/2 | py[1] | ConnectionError: refused |"),
             "{md}"
         );
-    }
-
-    #[test]
-    fn a_line_is_read_only_where_the_text_names_that_file() {
-        assert_eq!(
-            line_in("tests/test_x.py:7: AssertionError", "tests/test_x.py"),
-            Some(7)
-        );
-        assert_eq!(
-            line_in("  /abs/tests/test_x.py:12: in f", "tests/test_x.py"),
-            Some(12)
-        );
-        assert_eq!(line_in("\tcalc_test.go:20: boom", "calc_test.go"), Some(20));
-        // Another file whose name ends the same, a file without a line, line 0.
-        assert_eq!(line_in("mytests/test_x.py:7: x", "tests/test_x.py"), None);
-        assert_eq!(
-            line_in("tests/test_x.py: x\ntests/test_x.py:0:", "tests/test_x.py"),
-            None
-        );
-        assert_eq!(
-            line_in("tests/test_x.py:99999999999", "tests/test_x.py"),
-            None
-        );
-        assert_eq!(line_in("a:1", ""), None);
     }
 
     fn four() -> (crate::plan::Plan, Vec<SuiteResult>) {

@@ -3,6 +3,8 @@
 //! reports), the whole record when the run ends. Reads only this run's logs, through
 //! `tail::read_tail` (never through a link, never waiting on a FIFO, bounded).
 
+mod place;
+
 use std::path::{Path, PathBuf};
 
 use crate::command::CommandLine;
@@ -201,7 +203,13 @@ fn suite(plan: &Plan, r: &SuiteResult, budget: &mut usize, node: Option<&str>) -
         testcases: s.part.as_deref().map(|p| {
             r.testcases
                 .iter()
-                .map(|c| test_case(c, &p.items).capped(budget))
+                .map(|c| {
+                    let mut c = test_case(c, &p.items).capped(budget);
+                    if c.status.is_failure() || c.is_flaky() {
+                        c.location = place::of(plan, s, &c);
+                    }
+                    c
+                })
                 .collect()
         }),
         // A suite that a failed service failed before it (re)started: its log's last words
@@ -254,6 +262,7 @@ pub(crate) fn test_case(c: &crate::batch::results::TestCase, items: &[(String, f
         message: c.message.clone(),
         kind: c.kind.clone(),
         text: c.text.clone(),
+        location: None,
     }
 }
 
@@ -314,9 +323,15 @@ fn suite_file(plan: &Plan, s: &crate::plan::Suite) -> Option<String> {
     let [only] = found.as_slice() else {
         return None;
     };
+    Some(from_config(plan, only))
+}
+
+/// `path` relative to the folder of `ptest.lua`, links resolved (as it is when outside it).
+fn from_config(plan: &Plan, path: &Path) -> String {
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let base = std::fs::canonicalize(&plan.config_dir).unwrap_or_else(|_| plan.config_dir.clone());
-    let rel = only.strip_prefix(&base).unwrap_or(only);
-    Some(rel.to_string_lossy().into_owned())
+    let rel = path.strip_prefix(&base).unwrap_or(&path);
+    rel.to_string_lossy().into_owned()
 }
 
 #[cfg(test)]

@@ -180,6 +180,45 @@ fn a_batchs_testcases_are_kept_within_the_records_caps() {
     }
 }
 
+/// A failed or flaky test's place in the sources is found once, when its part's entry is
+/// built, and carried by the record (relative to the config's folder); a passed test's is not
+/// looked for.
+#[test]
+fn a_failed_or_flaky_tests_place_is_found_once_and_kept_in_the_record() {
+    let f = Fixture::new(
+        r#"ptest.batch { name = "py", items = { "tests/test_x.py" }, cwd = "sub",
+             batches = 1, cmd = { "true", "{items}" }, results = "r.xml" }"#,
+    );
+    std::fs::create_dir_all(f.dir.path().join("sub/tests")).unwrap();
+    std::fs::write(f.dir.path().join("sub/tests/test_x.py"), "").unwrap();
+    let p = f.plan();
+    let mut r = result(&p, "py[1]", Status::Failed, 1.0);
+    let case = |name: &str, outcome| crate::batch::results::TestCase {
+        text: Some("tests/test_x.py:7: AssertionError".into()),
+        ..test_case(name, Some("tests/test_x.py"), outcome)
+    };
+    r.testcases = vec![
+        case("test_bad", Outcome::Failed),
+        crate::batch::results::TestCase {
+            failed_before: Some("boom".into()),
+            text: None,
+            ..case("test_shaky", Outcome::Passed)
+        },
+        case("test_ok", Outcome::Passed),
+    ];
+    let entry = Recorder::new(&p).ended(&p, &r).clone();
+    let json = serde_json::to_value(entry.cases()).unwrap();
+    assert_eq!(
+        json[0]["location"],
+        serde_json::json!({ "file": "sub/tests/test_x.py", "line": 7 })
+    );
+    assert_eq!(
+        json[1]["location"],
+        serde_json::json!({ "file": "sub/tests/test_x.py" })
+    );
+    assert!(json[2].get("location").is_none(), "{}", json[2]);
+}
+
 /// DESIGN §11: a suite that a failed service failed before it (re)started has the service's
 /// words as its tail, after its last attempt's; a suite that ran on the instance keeps them in
 /// its attempt's tail, not twice.
