@@ -194,13 +194,29 @@ fn split(s: &SuiteDecl, b: &BatchDecl, config_dir: &Path, facts: &Facts<'_>) -> 
     // are known: parts that shrink toward the end, which the scheduler hands to whichever
     // worker is free, longest first, so that a part longer than expected leaves the other
     // workers the small ones rather than an idle wait.
-    let shrinking = (b.batches.is_none() && b.warm.is_some() && source == ItemSource::History)
+    // Only when that pays: with a fixed cost of seconds (a conftest the zygote could not import
+    // ahead), the floor of ten fixed costs leaves a few parts of about equal size, whose number
+    // need not suit the workers (three parts of 40 s on two), and the even parts run sooner.
+    let (even, even_loads) = pack(&pieces, count, overhead);
+    let shrunk = (b.batches.is_none() && b.warm.is_some() && source == ItemSource::History)
         .then(|| shrinking_sizes(pieces.iter().map(|p| p.secs).sum(), workers, overhead))
-        .filter(|sizes| sizes.len() > count);
-    let mut members = match &shrinking {
-        Some(sizes) => pack_sized(&pieces, sizes),
-        None => pack(&pieces, count, overhead).0,
-    };
+        .filter(|sizes| sizes.len() > count)
+        .map(|sizes| pack_sized(&pieces, &sizes))
+        .filter(|m| {
+            let loads: Vec<f64> = m
+                .iter()
+                .filter(|m| !m.is_empty())
+                .map(|m| overhead + m.iter().map(|&p| pieces[p].secs).sum::<f64>())
+                .collect();
+            let even: Vec<f64> = even
+                .iter()
+                .zip(&even_loads)
+                .filter(|(m, _)| !m.is_empty())
+                .map(|(_, l)| *l)
+                .collect();
+            shrinking_pays(&loads, &even, workers)
+        });
+    let mut members = shrunk.unwrap_or(even);
     members.retain(|m| !m.is_empty());
     let count = members.len();
     let sliced = cuts.iter().any(|&n| n > 1);
@@ -448,6 +464,39 @@ pub(crate) fn shrinking_sizes(total: f64, workers: usize, overhead: f64) -> Vec<
         left -= size;
     }
     sizes
+}
+
+/// How much longer than history says a part may run: per-file durations of the same suite
+/// vary by 15-20 % from run to run (networkx, numpy and sympy, six runs each).
+const PART_NOISE: f64 = 0.2;
+
+/// Whether parts of `shrunk` loads (fixed cost included) end sooner on `workers` than the even
+/// parts of `even` loads, once each may run [`PART_NOISE`] longer than expected. Each worker
+/// takes the largest part left when it frees (as the scheduler does); a part that runs long
+/// delays its worker's end by what it overran, and only the last part of each worker has
+/// nothing after it to absorb that: so a plan ends at its latest worker's end plus the
+/// overrun of that worker's last part. Small last parts are what shrinking buys; more
+/// starts are what it costs.
+pub(crate) fn shrinking_pays(shrunk: &[f64], even: &[f64], workers: usize) -> bool {
+    noisy_makespan(shrunk, workers) < noisy_makespan(even, workers)
+}
+
+/// The end of parts of these loads on `workers` (longest first, each on the worker free first),
+/// each worker's end counting [`PART_NOISE`] of its last part.
+fn noisy_makespan(loads: &[f64], workers: usize) -> f64 {
+    let mut sorted: Vec<f64> = loads.iter().copied().filter(|&l| l > 0.0).collect();
+    sorted.sort_by(|x, y| y.total_cmp(x));
+    // Each worker's end and its last part's load.
+    let mut free = vec![(0.0_f64, 0.0_f64); workers.max(1)];
+    for l in sorted {
+        let w = (0..free.len())
+            .min_by(|&x, &y| free[x].0.total_cmp(&free[y].0))
+            .unwrap_or(0);
+        free[w] = (free[w].0 + l, l);
+    }
+    free.into_iter()
+        .map(|(end, last)| end + PART_NOISE * last)
+        .fold(0.0, f64::max)
 }
 
 /// Pieces into parts of the given sizes: longest piece first into the part with the most room
@@ -1136,6 +1185,47 @@ mod tests {
             [3.0],
             "less than a part's floor: one part"
         );
+    }
+
+    #[test]
+    fn shrinking_pays_only_when_its_small_last_parts_save_more_than_its_starts_cost() {
+        // Three parts of about 40 s (ten fixed costs of 4 s each) on two workers: one worker
+        // runs two of them while the other idles; two even parts end sooner.
+        assert!(!shrinking_pays(&[44.3, 44.3, 58.4], &[71.0, 71.0], 2));
+        // Many parts with a start of a fifth of a second: the last ones are small, and a part
+        // 20 % over its history leaves less of a tail than a quarter of the work does.
+        let shrunk = [
+            25.2, 19.0, 14.3, 10.7, 8.1, 6.1, 4.6, 3.5, 2.6, 2.2, 2.2, 2.2, 2.2,
+        ];
+        assert!(shrinking_pays(&shrunk, &[25.2; 4], 2));
+        // Equal plans: no reason to start more processes.
+        assert!(!shrinking_pays(&[30.0, 30.0], &[30.0, 30.0], 2));
+        // 10 on one worker, 6 then 5 on the other: 10 + 2 against 11 + 1.
+        assert!((noisy_makespan(&[10.0, 6.0, 5.0], 2) - 12.0).abs() < 1e-9);
+        // 8 then 5 end at 13, and the 5 s part may overrun by 1.
+        assert!((noisy_makespan(&[10.0, 8.0, 5.0], 2) - 14.0).abs() < 1e-9);
+        assert!((noisy_makespan(&[], 2)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_warm_batch_whose_parts_cost_seconds_to_start_runs_in_even_parts() {
+        // As sympy's tests with history: a 43 s file among 130 s of work on two workers, and a
+        // fixed cost of 4 s per part (its conftest sets a flag before its imports, so the
+        // zygote imports none of the package): shrinking would cut three parts of at least
+        // 40 s, and one worker would run two of them.
+        let mut durations = vec![42.7, 20.4, 8.6, 6.3, 5.4, 3.7, 2.1];
+        durations.extend(std::iter::repeat_n(1.0, 40));
+        let total: f64 = durations.iter().sum();
+        assert_eq!(shrinking_sizes(total, 2, 4.03).len(), 3);
+        let parts = warm_parts(&durations, 2, 4.03);
+        assert_eq!(parts.len(), 2, "two even parts, not three shrinking ones");
+        let work: Vec<f64> = parts
+            .iter()
+            .map(|p| p.items.iter().map(|(_, d)| d).sum())
+            .collect();
+        assert!((work[0] - work[1]).abs() < 1.5, "{work:?}");
+        // The same work with a fork's fixed cost still shrinks.
+        assert!(warm_parts(&durations, 2, 0.1).len() > 4);
     }
 
     fn warm_parts(durations: &[f64], workers: u32, fixed: f64) -> Vec<BatchPart> {
