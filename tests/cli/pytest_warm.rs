@@ -184,6 +184,81 @@ fn each_warm_part_runs_in_a_session_of_its_own_as_a_fresh_part_does() {
 }
 
 #[test]
+fn a_constant_a_conftest_sets_on_sys_before_its_imports_is_set_in_the_zygote_too() {
+    // As sympy's conftest: `sys._running_pytest = True`, then the package's imports. The
+    // zygote sets it too and imports the package; a conftest below `paths` (not loaded by
+    // every part) is left as before: what follows its assignment is imported by the parts.
+    let Some(py) = python() else { return };
+    let p = project(&py, "", 3);
+    let needs_flag = |name: &str, flag: &str| {
+        format!(
+            "import sys
+if not getattr(sys, '{flag}', False):
+    raise ImportError('{name} imported before the flag')
+{}",
+            probe(name)
+        )
+    };
+    p.file("pkgmod.py", &needs_flag("pkgmod", "_running_tests"))
+        .file("submod.py", &needs_flag("submod", "_sub_flag"))
+        .file(
+            "tests/conftest.py",
+            "import os
+import sys
+
+sys._running_tests = True  # type: ignore
+import pkgmod
+",
+        )
+        .file(
+            "tests/sub/conftest.py",
+            "import sys
+sys._sub_flag = True
+import submod
+",
+        )
+        .file(
+            "tests/sub/test_s.py",
+            "def test_s():
+    pass
+",
+        );
+    for i in 1..=3 {
+        p.file(
+            &format!("tests/test_{i}.py"),
+            &test_file(
+                "import gc, sys, pkgmod; assert sys._running_tests; assert gc.get_freeze_count() > 0, 'the zygote froze its objects'",
+            ),
+        );
+    }
+    let out = p.run(&["-j", "2", "--no-history"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let imported = records(&p, "pkgmod");
+    assert_eq!(
+        imported.len(),
+        1,
+        "imported once, by the zygote: {imported:?}"
+    );
+    let zygote = imported[0].0;
+    let tests = records(&p, "test");
+    assert!(
+        tests.len() == 3 && tests.iter().all(|&(_, ppid)| ppid == zygote),
+        "forks of the zygote {zygote}: {tests:?}"
+    );
+    let sub = records(&p, "submod");
+    assert!(
+        !sub.is_empty() && sub.iter().all(|&(pid, _)| pid != zygote),
+        "a conftest below `paths` is the parts' to run: {sub:?}"
+    );
+    let log = std::fs::read_to_string(p.join("test-logs/unit_warm_.log")).unwrap();
+    assert!(
+        log.contains("set first, as a conftest file does: sys._running_tests = True"),
+        "{log}"
+    );
+    assert_eq!(statuses(&p).len(), 4);
+}
+
+#[test]
 fn a_thread_started_at_import_turns_the_warm_start_off_once() {
     let Some(py) = python() else { return };
     let p = project(&py, "", 4);

@@ -116,18 +116,24 @@ def p_plugins():
         if p and not p.startswith("no:"):
             names.add(p.split(".")[0])
     return names
+ROOTWARD = set()  # the conftest files at or above every path: each part loads them all
 def conftests():
     here, out = os.getcwd(), []
-    for p in PATHS or ["."]:
+    for i, p in enumerate(PATHS or ["."]):
         p = os.path.abspath(p)
         if not os.path.isdir(p):
             p = os.path.dirname(p)
-        d = p
+        d, mine = p, set()
         while True:
             out.append(os.path.join(d, "conftest.py"))
+            mine.add(out[-1])
             if d == here or not d.startswith(here + os.sep):
                 break
             d = os.path.dirname(d)
+        if i == 0:
+            ROOTWARD.update(mine)
+        else:
+            ROOTWARD.intersection_update(mine)
         for root, dirs, files in os.walk(p):
             dirs[:] = sorted(x for x in dirs if not x.startswith(".") and x not in SKIP_DIRS
                              and not x.endswith(".egg")
@@ -139,7 +145,10 @@ def conftests():
             if os.path.isfile(f) and not (f in seen or seen.add(f))]
 def leading_imports(path, skip):
     # The imports a conftest file starts with (before any other statement: what it does first
-    # may change what they do), and the modules it names as plugins or for rewriting.
+    # may change what they do), and the modules it names as plugins or for rewriting. In a
+    # conftest file every part loads (ROOTWARD), a constant set on `sys` among those imports
+    # (`sys._running_pytest = True`, as sympy's does before it imports sympy) is set here too,
+    # in its place ("sys", NAME, VALUE), so that the imports after it are imported here.
     try:
         with open(path, "rb") as f:
             tree = ast.parse(f.read(), path)
@@ -159,12 +168,23 @@ def leading_imports(path, skip):
     mods, body = [], tree.body
     if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
         body = body[1:]
+    bound = set()
     def take(st):
         if isinstance(st, ast.Import):
             mods.extend(a.name for a in st.names)
+            bound.update(a.name for a in st.names if a.name == "sys" and not a.asname)
         elif isinstance(st, ast.ImportFrom):
             if not st.level and st.module:
                 mods.append(st.module)
+        elif (path in ROOTWARD and isinstance(st, ast.Assign) and len(st.targets) == 1
+              and isinstance(st.targets[0], ast.Attribute)
+              and isinstance(st.targets[0].value, ast.Name) and st.targets[0].value.id in bound
+              and isinstance(st.value, ast.Constant)):
+            try:
+                hash(st.value.value)
+            except TypeError:
+                return False
+            mods.append(("sys", st.targets[0].attr, st.value.value))
         else:
             return False
         return True
@@ -224,11 +244,15 @@ def prepare():
     files, wanted = conftests(), []
     for f in files:
         wanted.extend(leading_imports(f, skip))
-    done, left = [], []
+    done, left, assigned = [], [], []
     path = list(sys.path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for name in dict.fromkeys(wanted):
+            if isinstance(name, tuple):
+                setattr(sys, name[1], name[2])
+                assigned.append("sys.%s = %r" % name[1:])
+                continue
             if name in sys.modules:
                 continue
             if name.split(".")[0] in skip or testlike(name):
@@ -264,8 +288,16 @@ def prepare():
         "each part is a fork of this process (not imported here: %s)" % (
             plugins, "" if plugins == 1 else "s",
             len(done), "" if len(done) == 1 else "s", len(files), "" if len(files) == 1 else "s",
-            time.monotonic() - T0, ", ".join(left[:8]) + (", ..." if len(left) > 8 else "") or "none"))
+            time.monotonic() - T0, ", ".join(left[:8]) + (", ..." if len(left) > 8 else "") or "none")
+        + ("; set first, as a conftest file does: %s" % ", ".join(assigned) if assigned else ""))
 prepare()
+# What is imported now is the forks' to share, never to collect: frozen, the garbage collector
+# leaves it out of every collection, which in a fork would walk (and so copy) all of it. pytest
+# collects twice as each part ends; measured on numpy's suite, a part's pytest session took
+# 0.43 s instead of 0.79 s with it.
+import gc
+gc.collect()
+gc.freeze()
 rd, wr = os.pipe()
 os.set_blocking(rd, False)
 os.set_blocking(wr, False)
