@@ -55,16 +55,7 @@ fn cell(s: &str) -> String {
 
 /// A code fence longer than any run of backticks in `text`.
 fn fence(text: &str) -> String {
-    let mut longest = 0;
-    let mut run = 0;
-    for c in text.chars() {
-        if c == '`' {
-            run += 1;
-            longest = longest.max(run);
-        } else {
-            run = 0;
-        }
-    }
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     "`".repeat((longest + 1).max(3))
 }
 
@@ -74,8 +65,8 @@ pub(crate) struct GithubSink {
     /// (`GITHUB_WORKSPACE`), then ptest's own folder. GitHub places annotations by a path from
     /// the repository's root.
     roots: Vec<PathBuf>,
-    errors: usize,
-    warnings: usize,
+    /// Annotations made: errors, warnings.
+    used: [usize; 2],
     /// Annotations past GitHub's limit: of failed tests, failed suites, flaky tests and flaky
     /// suites ([`LEFT_OUT`]).
     left_out: [usize; 4],
@@ -127,8 +118,7 @@ impl GithubSink {
                 .into_iter()
                 .map(|r| std::fs::canonicalize(&r).unwrap_or(r))
                 .collect(),
-            errors: 0,
-            warnings: 0,
+            used: [0; 2],
             left_out: [0; 4],
         }
     }
@@ -136,11 +126,7 @@ impl GithubSink {
     /// Whether one more annotation of a kind ([`LEFT_OUT`]'s index: errors, then warnings) is
     /// within GitHub's limit; else it is counted as left out.
     fn fits(&mut self, kind: usize) -> bool {
-        let used = if kind < FLAKY_TEST {
-            &mut self.errors
-        } else {
-            &mut self.warnings
-        };
+        let used = &mut self.used[usize::from(kind >= FLAKY_TEST)];
         *used += 1;
         if *used <= ANNOTATIONS {
             return true;
@@ -152,11 +138,17 @@ impl GithubSink {
     /// A file (relative to the config's folder) and line as properties, the file from the first
     /// root that holds it; nothing when none does.
     fn place(&self, plan: &Plan, file: Option<&str>, line: Option<u32>) -> String {
-        let file = file.and_then(|f| self.relative_to_root(&plan.config_dir.join(f)));
-        match (file, line) {
-            (Some(file), Some(line)) => format!("file={},line={line},", property(&file)),
-            (Some(file), None) => format!("file={},", property(&file)),
-            (None, _) => String::new(),
+        let Some(path) = file.map(|f| plan.config_dir.join(f)) else {
+            return String::new();
+        };
+        let path = std::fs::canonicalize(&path).unwrap_or(path);
+        let Some(file) = self.roots.iter().find_map(|r| path.strip_prefix(r).ok()) else {
+            return String::new();
+        };
+        let file = property(&file.to_string_lossy());
+        match line {
+            Some(line) => format!("file={file},line={line},"),
+            None => format!("file={file},"),
         }
     }
 
@@ -181,16 +173,6 @@ impl GithubSink {
             .unwrap_or_else(|| c.status.label().to_owned());
         let title = format!("{} {}", c.display(), c.status.label());
         command("error", &self.test_place(plan, c), &title, &body)
-    }
-
-    /// `path` from the first root that holds it (GitHub places annotations by that path).
-    fn relative_to_root(&self, path: &std::path::Path) -> Option<String> {
-        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        let rel = self
-            .roots
-            .iter()
-            .find_map(|root| path.strip_prefix(root).ok())?;
-        Some(rel.to_string_lossy().into_owned())
     }
 
     /// Where the record found a test (when it failed or was flaky).

@@ -80,21 +80,12 @@ fn url_path(p: &Path) -> String {
     out
 }
 
-/// How the page links to a suite's log: relative to the page's own folder.
-struct Links {
-    page_dir: PathBuf,
-}
-
-impl Links {
-    /// A log as the record names it (from the folder ptest ran in).
-    fn log(&self, log: &str) -> String {
-        let abs = std::path::absolute(log).unwrap_or_else(|_| PathBuf::from(log));
-        format!(
-            "<a href=\"{}\">{}</a>",
-            escape(&url_path(&relative(&abs, &self.page_dir))),
-            escape(log)
-        )
-    }
+/// A link to a log as the record names it (from the folder ptest ran in), relative to the
+/// page's own folder.
+fn log_link(page_dir: &Path, log: &str) -> String {
+    let abs = std::path::absolute(log).unwrap_or_else(|_| PathBuf::from(log));
+    let href = escape(&url_path(&relative(&abs, page_dir)));
+    format!("<a href=\"{href}\">{}</a>", escape(log))
 }
 
 /// The page's style, one line (`page.css`, no line end).
@@ -108,12 +99,10 @@ const SCRIPT: &str = include_str!("page.js");
 /// The page of a run's record. `page` is where it will be written (log links are relative to
 /// its folder).
 pub(crate) fn build(record: &Record, page: &Path) -> String {
-    let links = Links {
-        page_dir: std::path::absolute(page)
-            .ok()
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-            .unwrap_or_default(),
-    };
+    let page_dir = std::path::absolute(page)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
     let mut h = String::new();
     let title = escape(&format!("ptest run {}", record.run_id));
     let _ = write!(
@@ -146,7 +135,7 @@ pub(crate) fn build(record: &Record, page: &Path) -> String {
             escape(s.error()),
             s.log_file
                 .as_deref()
-                .map(|p| format!(" ({})", links.log(p)))
+                .map(|p| format!(" ({})", log_link(&page_dir, p)))
                 .unwrap_or_default(),
         );
         // A batch's failed tests, each with its message and traceback.
@@ -172,7 +161,7 @@ pub(crate) fn build(record: &Record, page: &Path) -> String {
         );
     }
     timeline(&mut h, record);
-    table(&mut h, record, &links);
+    table(&mut h, record, &page_dir);
     let _ = write!(h, "<script>{SCRIPT}</script>\n</body></html>\n");
     h
 }
@@ -406,19 +395,11 @@ fn service_row(
         .as_deref()
         .map(|m| format!(": {m}"))
         .unwrap_or_default();
-    let title = match v.ready_time {
-        Some(r) => format!(
-            "service {}: ready in {}, up {}{why}",
-            v.instance,
-            secs(r - v.start_time),
-            secs(end - v.start_time)
-        ),
-        None => format!(
-            "service {}: never ready, up {}{why}",
-            v.instance,
-            secs(end - v.start_time)
-        ),
-    };
+    let was = v.ready_time.map_or("never ready".into(), |r| {
+        format!("ready in {}", secs(r - v.start_time))
+    });
+    let up = secs(end - v.start_time);
+    let title = format!("service {}: {was}, up {up}{why}", v.instance);
     for (from, to, opacity, part) in [
         (v.start_time, ready, 0.35, "starting"),
         (ready, end, 1.0, "ready"),
@@ -440,18 +421,16 @@ fn service_row(
 }
 
 /// Every suite, failures first; filter buttons per status that occurs, sortable columns.
-fn table(h: &mut String, record: &Record, links: &Links) {
+fn table(h: &mut String, record: &Record, page_dir: &Path) {
     let mut order: Vec<&Suite> = record.suites.iter().collect();
     order.sort_by_key(|s| severity(s.status));
-    let mut statuses: Vec<Status> = order.iter().map(|s| s.status).collect();
-    statuses.dedup();
     h.push_str("<h2>Suites</h2>\n<p class=\"filters\">Show: ");
-    for st in &statuses {
-        let n = record.suites.iter().filter(|s| s.status == *st).count();
+    for same in order.chunk_by(|a, b| a.status == b.status) {
         let _ = write!(
             h,
-            "<button type=\"button\" data-status=\"{0}\" aria-pressed=\"false\">{0} ({n})</button>",
-            st.label()
+            "<button type=\"button\" data-status=\"{0}\" aria-pressed=\"false\">{0} ({1})</button>",
+            same[0].status.label(),
+            same.len()
         );
     }
     let _ = writeln!(
@@ -511,7 +490,7 @@ fn table(h: &mut String, record: &Record, links: &Links) {
             details = escape(&details),
             sort_key = escape(&sort_key),
             logv = log.map(escape).unwrap_or_default(),
-            logh = log.map(|p| links.log(p)).unwrap_or_default(),
+            logh = log.map(|p| log_link(page_dir, p)).unwrap_or_default(),
         );
     }
     h.push_str("</tbody></table>\n");
@@ -534,15 +513,9 @@ fn test_list(cases: &[TestCase], counts: &str) -> String {
         escape(counts)
     );
     for c in order {
-        let why = if c.is_flaky() {
-            Some(format!(
-                "passed on attempt {} (before: {})",
-                c.attempts,
-                c.before()
-            ))
-        } else {
-            c.summary().map(str::to_owned)
-        };
+        let why = (c.is_flaky())
+            .then(|| format!("passed on attempt {} (before: {})", c.attempts, c.before()))
+            .or_else(|| c.summary().map(str::to_owned));
         let _ = write!(
             h,
             "<tr data-test-status=\"{label}\"><td><span class=\"b\" style=\"background:{color}\">{label}</span></td>\

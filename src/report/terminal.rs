@@ -3,7 +3,7 @@
 //! failure with its output's last lines). Writes through one locked writer shared with `-v`
 //! streaming, so lines never tear. Names and messages are printed escaped (`report::shown`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -95,9 +95,8 @@ impl Terminal {
         verbosity: Verbosity,
         out: Box<dyn Write + Send>,
     ) -> Terminal {
-        let out: SharedWriter = Arc::new(Mutex::new(out));
         Terminal {
-            out,
+            out: Arc::new(Mutex::new(out)),
             styles,
             verbosity,
             live: None,
@@ -130,17 +129,22 @@ impl Terminal {
         }
     }
 
+    /// The status line as it is now, when one is drawn.
+    fn status(&self) -> Option<String> {
+        let live = self.live.as_ref().filter(|_| self.live_view)?;
+        let now = std::time::Instant::now();
+        Some(
+            live.lock()
+                .map(|l| l.render(now, status_width()))
+                .unwrap_or_default(),
+        )
+    }
+
     /// Lines of text: on a live view, the status line cleared, the text printed above it and
     /// the status line drawn again.
     fn write(&self, text: &str) {
-        match self.live.as_ref().filter(|_| self.live_view) {
-            Some(live) => {
-                let status = live
-                    .lock()
-                    .map(|l| l.render(std::time::Instant::now(), status_width()))
-                    .unwrap_or_default();
-                self.put(&format!("\r\x1b[2K{text}{status}"));
-            }
+        match self.status() {
+            Some(status) => self.put(&format!("\r\x1b[2K{text}{status}")),
             None => self.put(text),
         }
     }
@@ -156,22 +160,16 @@ impl Terminal {
     /// On each [`Event::Tick`]: redraw the status line (twice a second, between events); off
     /// a terminal, name what still runs (every 30 s).
     fn tick(&self) {
-        let Some(live) = &self.live else {
-            return;
+        let text = match (self.status(), &self.live) {
+            (Some(status), _) => format!("\r\x1b[2K{status}"),
+            (None, Some(live)) => live
+                .lock()
+                .ok()
+                .and_then(|l| l.still_running(std::time::Instant::now()))
+                .map(|t| format!("{t}\n"))
+                .unwrap_or_default(),
+            (None, None) => return,
         };
-        let now = std::time::Instant::now();
-        let text = live
-            .lock()
-            .map(|l| {
-                if self.live_view {
-                    format!("\r\x1b[2K{}", l.render(now, status_width()))
-                } else {
-                    l.still_running(now)
-                        .map(|t| format!("{t}\n"))
-                        .unwrap_or_default()
-                }
-            })
-            .unwrap_or_default();
         if !text.is_empty() {
             self.put(&text);
         }
@@ -184,39 +182,29 @@ impl Terminal {
     }
 
     fn header(&self, plan: &Plan, run: &RunInfo) -> String {
-        let to_run = plan.suites.iter().filter(|s| s.skip.is_none()).count();
         let mut categories: BTreeMap<&str, usize> = BTreeMap::new();
         for s in plan.suites.iter().filter(|s| s.skip.is_none()) {
             *categories.entry(s.category.as_str()).or_default() += 1;
         }
-        let cats = categories
-            .iter()
-            .map(|(c, n)| format!("{c} {n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let (to_run, total) = (categories.values().sum::<usize>(), plan.suites.len());
+        let cats: Vec<String> = categories.iter().map(|(c, n)| format!("{c} {n}")).collect();
         let cats = if cats.is_empty() {
             String::new()
         } else {
-            format!(" ({cats})")
+            format!(" ({})", cats.join(", "))
         };
-        // The same total as the summary's; suites skipped before the start said apart.
-        let total = plan.suites.len();
-        let mut reasons: Vec<String> = plan
-            .suites
-            .iter()
+        // The same total as the summary's; suites skipped before the start said apart, each
+        // reason once.
+        let reasons: BTreeSet<String> = (plan.suites.iter())
             .filter_map(|s| s.skip.as_ref().map(crate::plan::StaticSkip::reason))
             .collect();
-        reasons.sort();
-        reasons.dedup();
-        let count = if total == to_run {
-            format!("{total} suite{}{cats}", plural(total))
-        } else {
-            format!(
-                "{total} suite{}, {to_run} to run{cats}, {} skipped ({})",
+        let count = match total - to_run {
+            0 => format!("{total} suite{}{cats}", plural(total)),
+            skipped => format!(
+                "{total} suite{}, {to_run} to run{cats}, {skipped} skipped ({})",
                 plural(total),
-                total - to_run,
-                reasons.join(", ")
-            )
+                Vec::from_iter(reasons).join(", ")
+            ),
         };
         // On a shard, which one and which setting said so (DESIGN §10).
         let shard = plan.settings.shard.value.map_or_else(String::new, |sh| {
@@ -231,7 +219,7 @@ impl Terminal {
             "{} {shard}{count}, {} worker{} ({}), fail-fast {}, logs in {}/  run {}\n",
             self.styles.bold("ptest:"),
             plan.workers,
-            if plan.workers == 1 { "" } else { "s" },
+            plural(plan.workers as usize),
             plan.worker_source.label(),
             if plan.fail_fast { "on" } else { "off" },
             display_path(&plan.log_dir).display(),
@@ -259,6 +247,12 @@ impl Terminal {
         out
     }
 
+    /// A test's line: `TAG NAME  WHAT  PART`, the part it runs in dim.
+    fn test_line(&self, tag: String, name: &str, what: &str, part: &crate::plan::Suite) -> String {
+        let part = self.styles.dim(&shown(&part.name));
+        format!("{tag} {}  {what}  {part}\n", shown(name))
+    }
+
     /// A line's first word, padded, in its status's colour.
     fn tag(&self, status: Status, label: &str) -> String {
         self.styles.status(status, &format!("{label:<7}"))
@@ -273,28 +267,29 @@ impl Terminal {
             Status::Cancelled => "CANCEL",
             Status::Skipped => "SKIP",
         };
-        let tag = self.tag(s.status, label);
-        let name = shown(&s.name);
         let took = secs(s.duration);
-        match s.status {
-            Status::Skipped => format!(
-                "{tag} {name}  {}\n",
-                self.styles
-                    .dim(&shown(s.skip_reason.as_deref().unwrap_or("")))
-            ),
-            Status::Passed => format!("{tag} {name}  {took}\n"),
+        let what = match s.status {
+            Status::Skipped => (self.styles).dim(&shown(s.skip_reason.as_deref().unwrap_or(""))),
+            Status::Passed => took,
             Status::Flaky => format!(
-                "{tag} {name}  {took}  passed on attempt {}/{}\n",
+                "{took}  passed on attempt {}/{}",
                 s.attempts,
                 s.of_attempts()
             ),
-            _ => format!(
-                "{tag} {name}  {took}  {}  {}\n",
-                shown(s.error_message.as_deref().unwrap_or("")),
-                shown(s.log_file.as_deref().unwrap_or(""))
-            ),
-        }
+            _ => format!("{took}  {}", error_and_log(s)),
+        };
+        format!("{} {}  {what}\n", self.tag(s.status, label), shown(&s.name))
     }
+}
+
+/// A failed suite's error and log: `exit code 1  test-logs/api.log`.
+fn error_and_log(s: &Suite) -> String {
+    let (error, log) = (s.error_message.as_deref(), s.log_file.as_deref());
+    format!(
+        "{}  {}",
+        shown(error.unwrap_or("")),
+        shown(log.unwrap_or(""))
+    )
 }
 
 /// One line for the run's services, each named once: how many instances it had, the longest
@@ -306,36 +301,31 @@ fn services_line(record: &Record) -> Option<String> {
             names.push(&v.name);
         }
     }
-    if names.is_empty() {
-        return None;
-    }
     let parts: Vec<String> = names
         .iter()
         .map(|name| {
-            let of: Vec<&crate::record::Service> =
-                record.services.iter().filter(|v| v.name == *name).collect();
+            let of: Vec<_> = record.services.iter().filter(|v| v.name == *name).collect();
+            let many = of.len() > 1;
             let mut part = shown(name).into_owned();
-            if of.len() > 1 {
-                part.push_str(&format!(" ({} instances)", of.len()));
+            if many {
+                part += &format!(" ({} instances)", of.len());
             }
-            let slowest = of
+            let ready = of
                 .iter()
-                .filter_map(|v| v.ready_time.map(|r| r - v.start_time))
-                .fold(None, |m: Option<f64>, d| Some(m.map_or(d, |m| m.max(d))));
-            if let Some(d) = slowest {
-                let most = if of.len() > 1 { " at most" } else { "" };
-                part.push_str(&format!(" ready in {}{most}", secs(d.max(0.0))));
+                .filter_map(|v| v.ready_time.map(|r| r - v.start_time));
+            if let Some(d) = ready.max_by(f64::total_cmp) {
+                let most = if many { " at most" } else { "" };
+                part += &format!(" ready in {}{most}", secs(d.max(0.0)));
             }
-            let failed = of.iter().filter(|v| v.error_message.is_some()).count();
-            if failed > 0 && of.len() == 1 {
-                part.push_str(" failed");
-            } else if failed > 0 {
-                part.push_str(&format!(", {failed} failed"));
+            match of.iter().filter(|v| v.error_message.is_some()).count() {
+                0 => {}
+                _ if !many => part += " failed",
+                failed => part += &format!(", {failed} failed"),
             }
             part
         })
         .collect();
-    Some(format!("Services: {}\n", parts.join("; ")))
+    (!parts.is_empty()).then(|| format!("Services: {}\n", parts.join("; ")))
 }
 
 /// The summary at the end of a run, from its record: counts, the wall time, the slowest suites,
@@ -395,10 +385,7 @@ pub(crate) fn summary(record: &Record, st: Styles) -> String {
         .filter(|s| s.status == Status::Flaky)
         .collect();
     if !flaky.is_empty() {
-        out.push_str(&format!(
-            "\n{}\n",
-            st.status(Status::Flaky, "Flaky suites (passed on a retry):")
-        ));
+        out += &heading(st, Status::Flaky, "Flaky suites (passed on a retry):");
         for s in flaky {
             out.push_str(&format!(
                 "  {}  {} attempts (before: {})\n",
@@ -411,18 +398,15 @@ pub(crate) fn summary(record: &Record, st: Styles) -> String {
     let flaky_tests: Vec<(&Suite, &crate::record::TestCase)> =
         record.tests().filter(|(_, c)| c.is_flaky()).collect();
     if !flaky_tests.is_empty() {
-        out.push_str(&format!(
-            "\n{}\n",
-            st.status(
-                Status::Flaky,
-                "Flaky tests (failed, then passed on a retry):"
-            )
-        ));
+        out += &heading(
+            st,
+            Status::Flaky,
+            "Flaky tests (failed, then passed on a retry):",
+        );
         out += &some(
             &flaky_tests,
             |(s, c)| {
-                let (name, before) = (c.display(), shown(c.before()));
-                let name = shown(&name);
+                let (name, before) = (shown(&c.display()).into_owned(), shown(c.before()));
                 format!(
                     "  {}/{} {name}  (before: {before})",
                     c.attempts,
@@ -433,16 +417,11 @@ pub(crate) fn summary(record: &Record, st: Styles) -> String {
         );
     }
     if record.failures().next().is_some() {
-        out.push_str(&format!("\n{}\n", st.status(Status::Failed, "Failures:")));
+        out += &heading(st, Status::Failed, "Failures:");
     }
     for s in record.failures() {
-        out.push_str(&format!(
-            "{} {}  {}  {}\n",
-            st.status(s.status, "✗"),
-            st.bold(&shown(&s.name)),
-            shown(s.error_message.as_deref().unwrap_or("")),
-            shown(s.log_file.as_deref().unwrap_or(""))
-        ));
+        let (x, name) = (st.status(s.status, "✗"), st.bold(&shown(&s.name)));
+        out += &format!("{x} {name}  {}\n", error_and_log(s));
         // A batch's failed tests by name, with the assertion's message.
         let failed: Vec<&crate::record::TestCase> =
             s.cases().iter().filter(|c| c.status.is_failure()).collect();
@@ -450,8 +429,10 @@ pub(crate) fn summary(record: &Record, st: Styles) -> String {
             &failed,
             |c| {
                 let why = c.summary().map(|m| format!(": {}", shown(m)));
-                let (x, name) = (st.status(Status::Failed, "✗"), c.display());
-                let name = shown(&name);
+                let (x, name) = (
+                    st.status(Status::Failed, "✗"),
+                    shown(&c.display()).into_owned(),
+                );
                 format!(
                     "    {x} {name} {}{}",
                     c.status.label(),
@@ -472,6 +453,11 @@ pub(crate) fn summary(record: &Record, st: Styles) -> String {
         ));
     }
     out
+}
+
+/// A heading of the summary in its status's colour, after a blank line.
+fn heading(st: Styles, status: Status, text: &str) -> String {
+    format!("\n{}\n", st.status(status, text))
 }
 
 /// A line each for the first [`FAILED_TESTS_SHOWN`] items, then `more` with how many more
@@ -527,8 +513,8 @@ impl Sink for Terminal {
             Event::RunFinished { .. } => self.stop_live(),
             _ => {}
         }
-        match event {
-            Event::RunStarted if !quiet => self.write(&self.header(plan, run)),
+        let text = match event {
+            Event::RunStarted if !quiet => self.header(plan, run),
             Event::SuiteStarted {
                 id,
                 attempt,
@@ -542,12 +528,8 @@ impl Sink for Terminal {
                     a if a <= s.retry.attempts => format!("  attempt {a}/{}", s.retry.attempts),
                     a => format!("  attempt {a}"),
                 };
-                self.write(&format!(
-                    "{} {}  {}{again}\n",
-                    self.styles.dim("START  "),
-                    shown(&s.name),
-                    self.styles.dim(&format!("worker {worker}"))
-                ));
+                let on = self.styles.dim(&format!("worker {worker}"));
+                format!("{} {}  {on}{again}\n", self.styles.dim("START  "), shown(&s.name))
             }
             Event::SuiteRetrying {
                 id,
@@ -561,80 +543,62 @@ impl Sink for Terminal {
                 } else {
                     String::new()
                 };
-                self.write(&format!(
+                format!(
                     "{} {}  attempt {attempt}{of} failed ({}), retrying in {}\n",
                     self.styles.warn("RETRY  "),
                     shown(&s.name),
                     shown(reason),
                     human(*delay)
-                ));
+                )
             }
             Event::SuiteFinished { entry, .. } if !quiet => {
-                self.write(&format!(
-                    "{}{}",
-                    self.finished_line(entry),
-                    self.flaky_tests(entry)
-                ));
+                self.finished_line(entry) + &self.flaky_tests(entry)
             }
             Event::SuiteSlow {
                 id,
                 elapsed,
                 expected,
-            } if !quiet => {
-                self.write(&format!(
-                    "{} {}  running for {}, expected {}\n",
-                    self.styles.warn("SLOW   "),
-                    shown(&plan.suite(*id).name),
-                    human(*elapsed),
-                    human(*expected)
-                ));
-            }
-            Event::TestSlow { id, name, elapsed } if !quiet => {
-                self.write(&format!(
-                    "{} {}  running for {}  {}\n",
-                    self.styles.warn("SLOW   "),
-                    shown(name),
-                    human(*elapsed),
-                    self.styles.dim(&shown(&plan.suite(*id).name))
-                ));
-            }
-            Event::TestTimedOut { id, name, after } => {
-                self.write(&format!(
-                    "{} {}  timed out after {} (test_timeout): its part stops, its unfinished \
-                     items run again  {}\n",
-                    self.styles.status(Status::TimedOut, "TIMEOUT"),
-                    shown(name),
-                    human(*after),
-                    self.styles.dim(&shown(&plan.suite(*id).name))
-                ));
-            }
+            } if !quiet => format!(
+                "{} {}  running for {}, expected {}\n",
+                self.styles.warn("SLOW   "),
+                shown(&plan.suite(*id).name),
+                human(*elapsed),
+                human(*expected)
+            ),
+            Event::TestSlow { id, name, elapsed } if !quiet => self.test_line(
+                self.styles.warn("SLOW   "),
+                name,
+                &format!("running for {}", human(*elapsed)),
+                plan.suite(*id),
+            ),
+            Event::TestTimedOut { id, name, after } => self.test_line(
+                self.styles.status(Status::TimedOut, "TIMEOUT"),
+                name,
+                &format!(
+                    "timed out after {} (test_timeout): its part stops, its unfinished items run again",
+                    human(*after)
+                ),
+                plan.suite(*id),
+            ),
             Event::Stopping { reason } => {
                 let what = if *reason == crate::event::CancelReason::Interrupted {
                     "interrupted: cancelling running suites, skipping the rest (Ctrl-C again to kill at once; always phases still run)"
                 } else {
                     "fail-fast: cancelling running suites, skipping the rest (always phases still run)"
                 };
-                self.write(&format!("{}\n", self.styles.warn(what)));
+                format!("{}\n", self.styles.warn(what))
             }
             // A failed test as it happens, named; the part's own line comes when it ends.
             Event::TestFinished { id, name, outcome } if !quiet && outcome.is_failure() => {
-                self.write(&format!(
-                    "{} {}  {}  {}\n",
-                    self.tag(Status::Failed, "FAIL"),
-                    shown(name),
-                    outcome.label(),
-                    self.styles.dim(&shown(&plan.suite(*id).name))
-                ));
+                let tag = self.tag(Status::Failed, "FAIL");
+                self.test_line(tag, name, outcome.label(), plan.suite(*id))
             }
             Event::Warning { message } => {
-                self.write(&format!(
-                    "{} {}\n",
-                    self.styles.warn("warning:"),
-                    shown(message)
-                ));
+                format!("{} {}\n", self.styles.warn("warning:"), shown(message))
             }
-            Event::RunFinished { record, .. } => self.write(&summary(record, self.styles)),
-            _ => {}
-        }
+            Event::RunFinished { record, .. } => summary(record, self.styles),
+            _ => return,
+        };
+        self.write(&text);
     }
 }
