@@ -177,6 +177,29 @@ pub(crate) struct Carried {
     /// Why each failed.
     pub failed: Vec<String>,
     pub details: Vec<AttemptDetail>,
+    /// A batch's part: where its attempts left it, so that its next attempt runs only the
+    /// items that did not pass, as a retry on one machine does (DESIGN §9).
+    pub part: PartLeft,
+}
+
+/// What a batch part's attempts leave to its next attempt (all empty for a suite, or a part
+/// whose next attempt runs every item).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct PartLeft {
+    /// The items the next attempt runs (`None`: all).
+    pub items: Option<Vec<usize>>,
+    /// Tests of those items the next attempt leaves out (`skip_test`).
+    pub skips: Vec<(usize, String)>,
+    /// Tests that timed out, left out of every later attempt that runs their items.
+    pub hung_skips: Vec<(usize, String)>,
+    /// Attempts that ran unfinished items after a test timed out (they use no retry).
+    pub continued: u32,
+    /// The latest testcases of each item so far.
+    pub testcases: Vec<crate::batch::case::TestCase>,
+    /// Testcases kept apart: tests that timed out, and what a stopped attempt's items ran.
+    pub kept: Vec<crate::batch::case::TestCase>,
+    /// The first test that timed out.
+    pub timed_out_test: Option<String>,
 }
 
 impl AttemptDetail {

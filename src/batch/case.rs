@@ -3,8 +3,9 @@
 
 pub(crate) use crate::record::Outcome;
 
-/// One testcase as the command reported it.
-#[derive(Debug, Clone, PartialEq)]
+/// One testcase as the command reported it (serialized only to carry a part's attempts to the
+/// machine that runs its next one, DESIGN §10).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct TestCase {
     pub name: String,
     pub classname: Option<String>,

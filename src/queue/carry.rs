@@ -1,19 +1,22 @@
 //! What a failed unit carries to the machine that runs its next attempt (DESIGN §10: a failure
 //! is retried on another machine first): its attempts so far, as JSON in the store. The output
 //! ranges stay behind (they name bytes of the other machine's log), and so does the node each
-//! attempt ran on, which the carried JSON keeps for people reading the store.
+//! attempt ran on, which the carried JSON keeps for people reading the store. A batch's part
+//! carries where its attempts left it (the items that did not pass, the testcases so far).
 
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{AttemptDetail, Carried, Status};
+use crate::event::{AttemptDetail, Carried, PartLeft, Status};
 
 #[derive(Serialize, Deserialize)]
 struct Wire {
     attempts: u32,
     failed: Vec<String>,
     details: Vec<WireAttempt>,
+    #[serde(default)]
+    part: PartLeft,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -67,6 +70,7 @@ pub(crate) fn to_json(carried: &Carried, node: &str, earlier: Option<&str>) -> S
         attempts: carried.attempts,
         failed: carried.failed.clone(),
         details,
+        part: carried.part.clone(),
     })
     .unwrap_or_default()
 }
@@ -98,6 +102,7 @@ pub(crate) fn from_json(text: &str) -> Option<Carried> {
         attempts: w.attempts,
         failed: w.failed,
         details,
+        part: w.part,
     })
 }
 
@@ -106,7 +111,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn attempts_travel_without_their_output_and_keep_their_nodes() {
+    fn attempts_travel_without_their_output_and_keep_their_nodes_and_a_parts_items() {
         let start = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
         let detail = |attempt| AttemptDetail {
             attempt,
@@ -120,15 +125,41 @@ mod tests {
             message: Some("exit code 3".into()),
             output: Some((10, 20)),
         };
+        let case = crate::batch::case::TestCase {
+            name: "test_it".into(),
+            classname: Some("bad".into()),
+            file: Some("bad.py".into()),
+            line: None,
+            time: Some(0.25),
+            outcome: crate::batch::case::Outcome::Failed,
+            message: Some("assert 1 == 2".into()),
+            kind: None,
+            text: Some("trace".into()),
+            suite: None,
+            suite_file: None,
+            item: Some(1),
+            share: 0.0,
+            sliced: None,
+            attempts: 1,
+            failed_before: None,
+        };
         let first = Carried {
             attempts: 1,
             failed: vec!["exit code 3".into()],
             details: vec![detail(1)],
+            part: PartLeft {
+                items: Some(vec![1, 3]),
+                skips: vec![(3, "test_hangs".into())],
+                testcases: vec![case],
+                ..PartLeft::default()
+            },
         };
         let on_a = to_json(&first, "a", None);
         let back = from_json(&on_a).unwrap();
         assert_eq!(back.attempts, 1);
         assert_eq!(back.failed, ["exit code 3"]);
+        // A part's next attempt knows which items to run and what its items found so far.
+        assert_eq!(back.part, first.part);
         let mut want = detail(1);
         want.output = None;
         assert_eq!(back.details, [want]);

@@ -27,7 +27,7 @@ use super::limits::Refusal;
 use super::queue::{Admit, Queue, Slots};
 use crate::batch::results::TestCase;
 use crate::event::{
-    AttemptDetail, AttemptView, CancelReason, Carried, DependencyEnd, ServiceFailure,
+    AttemptDetail, AttemptView, CancelReason, Carried, DependencyEnd, PartLeft, ServiceFailure,
     ServiceInstance, SkipReason, Status, SuiteResult,
 };
 use crate::plan::{LimiterId, OnFailure, Plan, Scope, ServiceId, SuiteId};
@@ -1446,6 +1446,15 @@ impl<'p> Core<'p> {
                             attempts: p.attempts,
                             failed: p.failed_attempts.clone(),
                             details: p.attempts_detail.clone(),
+                            part: PartLeft {
+                                items: p.retry_items.clone(),
+                                skips: p.retry_skips.clone(),
+                                hung_skips: p.hung_skips.clone(),
+                                continued: p.continued,
+                                testcases: p.testcases.clone(),
+                                kept: p.carried.clone(),
+                                timed_out_test: p.timed_out_test.clone(),
+                            },
                         },
                     ));
                 }
@@ -1723,8 +1732,8 @@ impl<'p> Core<'p> {
 
     /// A unit this machine is claiming failed elsewhere before: its next attempt goes on from
     /// the attempts made there (numbered after them, failed attempts counted for `flaky`). A
-    /// batch's part runs whole there: which of its items failed stays with the machine that ran
-    /// them.
+    /// batch's part goes on as it would have there: only the items that did not pass run, and
+    /// the testcases found so far are kept.
     fn resume(&mut self, id: SuiteId, carried: Carried) {
         let p = &mut self.progress[id.index()];
         if self.state[id.index()] != State::Claiming || carried.attempts <= p.attempts {
@@ -1735,8 +1744,14 @@ impl<'p> Core<'p> {
         p.first_start = carried.details.first().map(|d| d.start);
         p.duration = carried.details.iter().map(|d| d.duration).sum();
         p.attempts_detail = carried.details;
-        p.retry_items = None;
-        p.testcases.clear();
+        let part = carried.part;
+        p.retry_items = part.items;
+        p.retry_skips = part.skips;
+        p.hung_skips = part.hung_skips;
+        p.continued = part.continued;
+        p.testcases = part.testcases;
+        p.carried = part.kept;
+        p.timed_out_test = part.timed_out_test;
     }
 
     /// DESIGN §10: a queue run counts how its first units' first attempts here went; when the

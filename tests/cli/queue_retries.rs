@@ -210,3 +210,106 @@ fn a_machine_whose_first_three_units_fail_stops_taking_units() {
         show(&outs)
     );
 }
+
+/// A fake test runner for a batch: one testcase per item in `$PTEST_TMPDIR/junit.xml`;
+/// `bad*` items fail their first attempt, `worse*` every one. Each attempt appends
+/// `SUITE MACHINE ATTEMPT ITEMS...` to `ran.txt`.
+const RUNNER: &str = r#"out="$PTEST_TMPDIR/junit.xml"; code=0
+echo "$PTEST_SUITE $MACHINE $PTEST_ATTEMPT $*" >> "$(dirname "$0")/ran.txt"
+printf '<?xml version="1.0"?><testsuites><testsuite name="pytest">' > "$out"
+for item in "$@"; do
+  case "$item" in
+    bad*) if [ "$PTEST_ATTEMPT" = 1 ]; then fail=1; else fail=0; fi ;;
+    worse*) fail=1 ;;
+    *) fail=0 ;;
+  esac
+  if [ $fail = 1 ]; then
+    code=1
+    printf '<testcase classname="%s" name="test_it" file="%s" time="0.1"><failure message="no">trace</failure></testcase>' "${item%.py}" "$item" >> "$out"
+  else
+    printf '<testcase classname="%s" name="test_it" file="%s" time="0.1"/>' "${item%.py}" "$item" >> "$out"
+  fi
+done
+printf '</testsuite></testsuites>' >> "$out"
+exit $code
+"#;
+
+#[test]
+fn a_part_retried_on_another_machine_runs_only_the_items_that_did_not_pass() {
+    let Some(redis) = Redis::start(&[]) else {
+        return;
+    };
+    // Two gates hold the machines until both have started one, so that the part's first
+    // failure finds another machine alive and taking units.
+    let f = fleet(
+        "for i = 1, 2 do ptest.suite { name = 'gate' .. i, cmd = aprobe('gate' .. i, 0), env = { GATE = '2' } } end\n\
+         ptest.batch { name = 'py', items = { 'a.py', 'bad.py', 'c.py', 'worse.py', 'e.py' }, batches = 1,\n\
+           cmd = { 'sh', 'runner.sh', '{items}' }, results = '{tmpdir}/junit.xml', retry = 2,\n\
+           depends_on = { 'gate1', 'gate2' } }\n",
+    );
+    f.p.file("runner.sh", RUNNER);
+    let outs = f.run_machines(&redis.url(), 2, &["-j", "1"]);
+    let mut ran: Vec<(u32, String, String)> = std::fs::read_to_string(f.p.join("ran.txt"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let w: Vec<&str> = l.splitn(4, ' ').collect();
+            assert_eq!(w[0], "py[1]", "{l}");
+            (w[2].parse().unwrap(), w[1].to_owned(), w[3].to_owned())
+        })
+        .collect();
+    ran.sort();
+    let items: Vec<(u32, &str)> = ran.iter().map(|(a, _, i)| (*a, i.as_str())).collect();
+    // Each attempt ran only what had not passed, wherever it ran.
+    assert_eq!(
+        items,
+        [
+            (1, "a.py bad.py c.py worse.py e.py"),
+            (2, "bad.py worse.py"),
+            (3, "worse.py")
+        ],
+        "{}",
+        show(&outs)
+    );
+    assert_ne!(
+        ran[0].1, ran[1].1,
+        "the second attempt ran elsewhere: {ran:?}"
+    );
+    // The last attempt's machine has the part's result: failed.
+    let last = if ran[2].1 == "m1" { 0 } else { 1 };
+    assert_eq!(outs[last].code, 1, "{}", show(&outs));
+    // The last attempt's machine reports the part with every item's testcase: the ones that
+    // passed on the first machine, bad.py flaky across machines, worse.py failed three times.
+    let part = f.report(&ran[2].1)["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "py[1]")
+        .cloned()
+        .unwrap_or_else(|| panic!("{}", show(&outs)));
+    assert_eq!(part["status"], "failed", "{part}");
+    assert_eq!(part["attempts"], 3, "{part}");
+    let mut cases: Vec<(String, String, u64, bool)> = part["testcases"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{part}"))
+        .iter()
+        .map(|c| {
+            (
+                c["file"].as_str().unwrap_or("").to_owned(),
+                c["status"].as_str().unwrap().to_owned(),
+                c["attempts"].as_u64().unwrap_or(1),
+                c["flaky"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    cases.sort();
+    let want = [
+        ("a.py", "passed", 1, false),
+        ("bad.py", "passed", 2, true),
+        ("c.py", "passed", 1, false),
+        ("e.py", "passed", 1, false),
+        ("worse.py", "failed", 3, false),
+    ]
+    .map(|(f, s, a, k)| (f.to_owned(), s.to_owned(), a, k));
+    assert_eq!(cases, want, "{part}");
+}
