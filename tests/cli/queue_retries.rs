@@ -276,8 +276,8 @@ fn a_part_retried_on_another_machine_runs_only_the_items_that_did_not_pass() {
         "the second attempt ran elsewhere: {ran:?}"
     );
     // The last attempt's machine has the part's result: failed.
-    let last = if ran[2].1 == "m1" { 0 } else { 1 };
-    assert_eq!(outs[last].code, 1, "{}", show(&outs));
+    let last = &outs[usize::from(ran[2].1 != "m1")];
+    assert_eq!(last.code, 1, "{}", show(&outs));
     // The last attempt's machine reports the part with every item's testcase: the ones that
     // passed on the first machine, bad.py flaky across machines, worse.py failed three times.
     let part = f.report(&ran[2].1)["suites"]
