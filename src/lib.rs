@@ -605,12 +605,13 @@ fn merge_queue(a: &cli::MergeArgs) -> Result<u8, Error> {
 }
 
 /// DESIGN §10, a queue run: the whole run's plan, whatever shard the command line or the CI
-/// names (that shard is only the fallback when the store cannot be reached).
+/// names (that shard is only the fallback when the store cannot be reached; its total is the
+/// number of machines the batches are cut for).
 fn load_whole(
     given: &settings::Given,
 ) -> Result<(Plan, lua::Runtime, history::store::Loaded), Error> {
     evaluate_given(given, |decls, settings, facts| {
-        plan::build::build(decls, settings, facts)
+        plan::build::build_queue(decls, settings, facts)
     })
 }
 

@@ -132,7 +132,25 @@ pub(crate) fn build(
     settings: Result<Settings, Error>,
     facts: &Facts<'_>,
 ) -> Result<Plan, Error> {
-    build_with(d, settings, facts, None)
+    build_with(d, settings, facts, None, 1)
+}
+
+/// DESIGN §10, a queue run's plan: the whole run (whatever shard is named: that is only the
+/// fallback), its batches cut for the workers of every machine of the run, this machine's
+/// worker count times the shard total the CI names (`--shard`, `PTEST_SHARD`, its
+/// parallel-job variables; one machine when none is named), so that there are parts enough to
+/// keep them all busy, and the shrinking parts shrink toward the end of the whole run.
+pub(crate) fn build_queue(
+    d: Declarations,
+    settings: Result<Settings, Error>,
+    facts: &Facts<'_>,
+) -> Result<Plan, Error> {
+    let machines = settings
+        .as_ref()
+        .ok()
+        .and_then(|s| s.shard.value)
+        .map_or(1, |s| s.total.max(1));
+    build_with(d, settings, facts, None, machines)
 }
 
 /// The plan of what this machine runs. On a static shard (`settings.shard`, DESIGN §10) the
@@ -153,26 +171,30 @@ pub(crate) fn build_run<X>(
             let shard = s.shard.value;
             (s, shard)
         }
-        Err(e) => return Ok((build_with(d, Err(e), facts, None)?, None)),
+        Err(e) => return Ok((build_with(d, Err(e), facts, None, 1)?, None)),
     };
     let Some(shard) = shard else {
-        return Ok((build_with(d, Ok(settings), facts, None)?, None));
+        return Ok((build_with(d, Ok(settings), facts, None, 1)?, None));
     };
-    let whole = build_with(d.clone(), Ok(settings.clone()), facts, None)?;
+    let whole = build_with(d.clone(), Ok(settings.clone()), facts, None, 1)?;
     let (mine, more) = split(&whole, shard);
     drop(whole);
-    Ok((build_with(d, Ok(settings), facts, Some(&mine))?, Some(more)))
+    Ok((
+        build_with(d, Ok(settings), facts, Some(&mine), 1)?,
+        Some(more),
+    ))
 }
 
 /// The passes, in order: a shard keeps its share of the batches' items; batches become
 /// suites ([`expand_batches`]); names, references and the graph are checked, every error
 /// collected ([`check`]); then, with settings that resolved, the selection ([`select`]) and
-/// the plan itself ([`assemble`]).
+/// the plan itself ([`assemble`]). Batches are packed for `machines` machines' workers.
 fn build_with(
     mut d: Declarations,
     settings: Result<Settings, Error>,
     facts: &Facts<'_>,
     share: Option<&super::Share>,
+    machines: u32,
 ) -> Result<Plan, Error> {
     if let Some(share) = share {
         for s in &mut d.suites {
@@ -181,7 +203,7 @@ fn build_with(
             }
         }
     }
-    let asked = expand_batches(&mut d, settings.as_ref().ok(), facts, share);
+    let asked = expand_batches(&mut d, settings.as_ref().ok(), facts, share, machines);
     let checked = check(&d)?;
     // After the config errors, so a bad PTEST_WORKERS does not hide them.
     let settings = settings?;
@@ -212,15 +234,16 @@ struct Asked {
     batch_parts: crate::batch::pack::Parts,
 }
 
-/// Batches become ordinary suites, packed for their phases' worker counts and history; the
-/// selection follows them (a batch's name stands for its parts). Without settings (they did
-/// not resolve: the error comes after the config's own) the machine's CPUs stand in for the
-/// worker count, only so that the config's errors can be found.
+/// Batches become ordinary suites, packed for their phases' worker counts (on `machines`
+/// machines) and history; the selection follows them (a batch's name stands for its parts).
+/// Without settings (they did not resolve: the error comes after the config's own) the
+/// machine's CPUs stand in for the worker count, only so that the config's errors can be found.
 fn expand_batches(
     d: &mut Declarations,
     settings: Option<&Settings>,
     facts: &Facts<'_>,
     share: Option<&super::Share>,
+    machines: u32,
 ) -> Asked {
     let early = settings.map_or((facts.cpus.max(1), WorkerSource::Auto), |s| {
         (s.workers.value, s.workers.source)
@@ -241,7 +264,7 @@ fn expand_batches(
             .iter()
             .find(|(n, _)| n == name)
             .and_then(|(_, w)| *w);
-        phase_workers(early, own)
+        phase_workers(early, own).saturating_mul(machines)
     };
     let history = facts.history;
     let expected = |n: &str| history.expected(n);

@@ -963,3 +963,57 @@ fn the_first_priority_of_a_grouped_suite_counts_the_work_waiting_in_its_group() 
         "a skipped member keeps its path"
     );
 }
+
+/// DESIGN §10: a queue run's batches are cut for every machine's workers (the shard total the
+/// CI names), not for one machine's; without a total, for one machine's.
+#[test]
+fn a_queue_plan_cuts_its_batches_for_every_machines_workers() {
+    let items: Vec<String> = (0..40).map(|i| format!("\"t{i}\"")).collect();
+    let lua = format!(
+        "ptest.config {{ workers = 2 }}\nptest.batch {{ name = \"b\", items = {{ {} }}, cmd = {{ \"true\", \"{{items}}\" }} }}\n",
+        items.join(", ")
+    );
+    let parts = |shard: Option<&str>, queue: bool| {
+        let mut f = Fixture::new(&lua);
+        if let Some(s) = shard {
+            f = f.env("PTEST_SHARD", s);
+        }
+        let env = |k: &str| {
+            f.env
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        let d = f.declarations().unwrap();
+        let given = Given::new(
+            d.config_path.clone(),
+            Overrides::default(),
+            Selection::default(),
+            &env,
+        );
+        let settings = crate::settings::resolve(&given, &d.config, &d.config_dir, 4);
+        let facts = super::build::Facts {
+            cpus: 4,
+            history: &f.history,
+            memory_available: &|| 8 << 30,
+        };
+        let plan = if queue {
+            super::build::build_queue(d, settings, &facts).unwrap()
+        } else {
+            super::build::build(d, settings, &facts).unwrap()
+        };
+        plan.suites.len()
+    };
+    // No history: two parts per worker, of 2 workers on each of 3 machines.
+    assert_eq!(parts(Some("2/3"), true), 12);
+    assert_eq!(
+        parts(Some("2/3"), false),
+        4,
+        "one machine's plan is unchanged"
+    );
+    assert_eq!(
+        parts(None, true),
+        4,
+        "no total named: one machine's workers"
+    );
+}

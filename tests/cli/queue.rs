@@ -455,3 +455,32 @@ fn a_store_lost_mid_run_leaves_the_machine_running_everything_it_has_not_seen_en
     assert_eq!(spans.len(), 6, "{spans:?}");
     assert!(spans.values().all(|s| s.len() == 1 && s[0].end.is_some()));
 }
+
+#[test]
+fn a_batch_is_cut_into_parts_for_every_machines_workers() {
+    let Some(redis) = Redis::start(&[]) else {
+        return;
+    };
+    // Eight items, no history: two parts per worker, one worker on each of two machines (the
+    // shard total names the machines), so four parts, each run once, spread over both.
+    let f = Fleet::new(
+        "ptest.batch { name = 'b', items = { 'i1', 'i2', 'i3', 'i4', 'i5', 'i6', 'i7', 'i8' },\n\
+           cmd = 'echo \"start $PTEST_SUITE 0 $MACHINE\" >> probe.log; sleep 0.3 # {items}' }\n",
+    );
+    let children: Vec<_> = (1..=2)
+        .map(|k| {
+            f.machine(&redis.url(), &format!("m{k}"), &["-j", "1"])
+                .env("PTEST_SHARD", format!("{k}/2"))
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<_> = children.into_iter().map(wait).collect();
+    assert!(outs.iter().all(|o| o.code == 0), "{}", show(&outs));
+    let spans = f.spans();
+    let names: Vec<&str> = spans.keys().map(String::as_str).collect();
+    assert_eq!(names, ["b[1]", "b[2]", "b[3]", "b[4]"], "{}", show(&outs));
+    assert!(spans.values().all(|s| s.len() == 1), "{spans:?}");
+    let machines: BTreeSet<&str> = spans.values().map(|s| s[0].machine.as_str()).collect();
+    assert_eq!(machines.len(), 2, "{spans:?}");
+}
