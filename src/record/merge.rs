@@ -21,39 +21,29 @@ pub(crate) const REPORT_CAP: u64 = 1024 * 1024 * 1024;
 pub(crate) fn read(path: &Path) -> Result<Record, String> {
     let cannot =
         |e: &std::io::Error| format!("cannot read {}: {}", path.display(), crate::io_message(e));
+    let not_report = |why: &str| format!("{}: not a ptest report ({why})", path.display());
     // What it is before opening it: a FIFO is never opened (an open would wait for a writer).
     let meta = std::fs::metadata(path).map_err(|e| cannot(&e))?;
     if !meta.is_file() {
-        return Err(format!(
-            "{}: not a ptest report (not a regular file)",
-            path.display()
-        ));
+        return Err(not_report("not a regular file"));
     }
     let file = std::fs::File::open(path).map_err(|e| cannot(&e))?;
     let meta = file.metadata().map_err(|e| cannot(&e))?;
     if !meta.is_file() {
-        return Err(format!(
-            "{}: not a ptest report (not a regular file)",
-            path.display()
-        ));
+        return Err(not_report("not a regular file"));
     }
     if meta.len() > REPORT_CAP {
-        return Err(format!(
-            "{}: not a ptest report ({} bytes; a report is read up to {})",
-            path.display(),
-            meta.len(),
-            crate::size::human(REPORT_CAP)
-        ));
+        let cap = crate::size::human(REPORT_CAP);
+        return Err(not_report(&format!(
+            "{} bytes; a report is read up to {cap}",
+            meta.len()
+        )));
     }
     let reader = std::io::BufReader::new(file.take(REPORT_CAP));
     let record: Record = serde_json::from_reader(reader).map_err(|e| {
-        if e.is_data()
-            && (e.to_string().contains("`suites`") || e.to_string().contains("`summary`"))
-        {
-            format!(
-                "{}: not a ptest report (no suites or summary)",
-                path.display()
-            )
+        let text = e.to_string();
+        if e.is_data() && (text.contains("`suites`") || text.contains("`summary`")) {
+            not_report("no suites or summary")
         } else if e.is_io() {
             format!("cannot read {}: {e}", path.display())
         } else {

@@ -85,14 +85,10 @@ struct RunFinished<'a> {
     services: &'a [crate::record::Service],
 }
 
-/// Where the lines go.
-pub(crate) enum Target {
-    Stdout,
-    File(std::fs::File),
-}
-
 pub(crate) struct EventsSink {
-    target: Target,
+    /// Where the lines go: stdout, or an unbuffered file (a line is in it when `write_all`
+    /// returns).
+    out: Box<dyn Write + Send>,
     pub path: PathBuf,
     /// The first write that failed; later lines are not tried.
     pub errors: Vec<String>,
@@ -106,13 +102,13 @@ impl EventsSink {
     /// `-` is stdout; anything else a new file, put in place of what was there now (a file
     /// hard-linked to the old one keeps its bytes).
     pub(crate) fn open(path: PathBuf) -> std::io::Result<EventsSink> {
-        let target = if path.as_os_str() == "-" {
-            Target::Stdout
+        let out: Box<dyn Write + Send> = if path.as_os_str() == "-" {
+            Box::new(std::io::stdout())
         } else {
-            Target::File(crate::safe_write::start(&path)?)
+            Box::new(crate::safe_write::start(&path)?)
         };
         Ok(EventsSink {
-            target,
+            out,
             path,
             errors: Vec::new(),
         })
@@ -131,15 +127,8 @@ impl EventsSink {
             return;
         };
         bytes.push(b'\n');
-        let written = match &mut self.target {
-            Target::Stdout => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(&bytes).and_then(|()| out.flush())
-            }
-            // An unbuffered file: the line is in the file when `write_all` returns.
-            Target::File(f) => f.write_all(&bytes),
-        };
-        if let Err(e) = written {
+        // Stdout's `write_all` holds its lock for the whole line.
+        if let Err(e) = self.out.write_all(&bytes).and_then(|()| self.out.flush()) {
             self.errors
                 .push(if e.kind() == std::io::ErrorKind::BrokenPipe {
                     READER_GONE.to_owned()

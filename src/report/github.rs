@@ -249,12 +249,20 @@ impl GithubSink {
         out
     }
 
+    /// A suite as it ends: a failure's annotations and tail, a flaky suite's warning, then its
+    /// flaky tests'.
+    fn finished(&mut self, plan: &Plan, e: &Suite) -> String {
+        let first = match e.status {
+            s if s.is_failure() => self.failed(plan, e),
+            Status::Flaky => self.flaky(plan, e),
+            _ => String::new(),
+        };
+        first + &self.flaky_tests(plan, e)
+    }
+
     fn flaky(&mut self, plan: &Plan, e: &Suite) -> String {
-        // A part whose tests say which were flaky is annotated per test.
-        if e.cases().iter().any(TestCase::is_flaky) {
-            return self.flaky_tests(plan, e);
-        }
-        if !self.fits(FLAKY_SUITE) {
+        // A part whose tests say which were flaky is annotated per test instead.
+        if e.cases().iter().any(TestCase::is_flaky) || !self.fits(FLAKY_SUITE) {
             return String::new();
         }
         self.annotation(
@@ -417,11 +425,8 @@ pub(crate) fn summary_markdown(record: &Record, budget: usize) -> String {
     }
     let mut left_out = 0;
     for s in record.failures() {
-        let lines: Vec<_> = last_lines(s.tail(), TAIL_LINES)
-            .into_iter()
-            .map(shown)
-            .collect();
-        let lines = lines.join("\n");
+        let lines = last_lines(s.tail(), TAIL_LINES).into_iter().map(shown);
+        let lines = lines.collect::<Vec<_>>().join("\n");
         let f = fence(&lines);
         let block = format!(
             "<details open><summary>{} {}: {}</summary>\n\n{f}text\n{lines}\n{f}\n\n</details>\n\n",
@@ -446,13 +451,7 @@ pub(crate) fn summary_markdown(record: &Record, budget: usize) -> String {
 impl Sink for GithubSink {
     fn event(&mut self, plan: &Plan, _run: &RunInfo, event: &Event<'_>) {
         let text = match event {
-            Event::SuiteFinished { entry, .. } if entry.status.is_failure() => {
-                self.failed(plan, entry) + &self.flaky_tests(plan, entry)
-            }
-            Event::SuiteFinished { entry, .. } if entry.status == Status::Flaky => {
-                self.flaky(plan, entry)
-            }
-            Event::SuiteFinished { entry, .. } => self.flaky_tests(plan, entry),
+            Event::SuiteFinished { entry, .. } => self.finished(plan, entry),
             Event::RunFinished { record, .. } => {
                 if let Some(path) = &self.summary_file {
                     // Earlier writers in the same step share the limit.
@@ -506,11 +505,11 @@ mod tests {
     impl GithubSink {
         /// What it prints for a failed result `r` of `p`.
         fn failed_result(&mut self, p: &Plan, r: &SuiteResult) -> String {
-            self.failed(p, &entry(p, r))
+            self.finished(p, &entry(p, r))
         }
 
         fn flaky_result(&mut self, p: &Plan, r: &SuiteResult) -> String {
-            self.flaky(p, &entry(p, r))
+            self.finished(p, &entry(p, r))
         }
     }
 
@@ -895,7 +894,7 @@ mod tests {
         ));
         let mut g = GithubSink::new(None, vec![f.dir.path().to_path_buf()]);
         let e = entry(&p, &failed);
-        let out = g.failed(&p, &e) + &g.flaky_tests(&p, &e);
+        let out = g.finished(&p, &e);
         assert_eq!(out.matches("::error ").count(), 1, "{out}");
         assert!(
             out.contains(

@@ -18,7 +18,7 @@ use quick_junit::{
 };
 
 use crate::event::Status;
-use crate::record::{Attempt, Outcome, Record, Suite};
+use crate::record::{Outcome, Record, Suite};
 
 /// The XML text of a document ([`write`]).
 pub(crate) fn to_xml(report: &Report) -> String {
@@ -120,16 +120,13 @@ fn skipped(why: Option<&str>) -> TestCaseStatus {
     status
 }
 
-/// An earlier failed attempt; its tail goes in a `stackTrace` child, as Surefire writes it.
-fn rerun(a: &Attempt, of: u32) -> TestRerun {
+/// An earlier failure: a suite's failed attempt (its tail in a `stackTrace` child, as Surefire
+/// writes it) or what a flaky test did before it passed.
+fn rerun(message: &str, ty: &str, trace: Option<&str>) -> TestRerun {
     let mut r = TestRerun::new(NonSuccessKind::Failure);
-    r.message = Some(xml(&format!(
-        "attempt {}/{of}: {}",
-        a.attempt,
-        a.error_message.as_deref().unwrap_or("failed")
-    )));
-    r.ty = Some(xml(a.status.label()));
-    r.stack_trace = a.tail.as_deref().map(xml);
+    r.message = Some(xml(message));
+    r.ty = Some(xml(ty));
+    r.stack_trace = trace.map(xml);
     r
 }
 
@@ -153,7 +150,11 @@ fn suite_case(s: &Suite) -> TestCase {
         Status::Skipped => skipped(s.skip_reason.as_deref()),
     };
     status.set_rerun_kind(FlakyOrRerun::Rerun);
-    status.add_reruns(s.earlier_failures().map(|a| rerun(a, s.of_attempts())));
+    status.add_reruns(s.earlier_failures().map(|a| {
+        let why = a.error_message.as_deref().unwrap_or("failed");
+        let message = format!("attempt {}/{}: {why}", a.attempt, s.of_attempts());
+        rerun(&message, a.status.label(), a.tail.as_deref())
+    }));
     let mut case = TestCase::new(xml(&s.name), status);
     case.set_classname(xml(&s.category))
         .set_time(seconds(s.duration));
@@ -182,14 +183,12 @@ fn test_case(c: &crate::record::TestCase) -> TestCase {
             // Its earlier failure, as Surefire writes a test that passed on a rerun.
             let mut st = TestCaseStatus::success();
             st.set_rerun_kind(FlakyOrRerun::Flaky);
-            let mut r = TestRerun::new(NonSuccessKind::Failure);
-            r.message = Some(xml(&format!(
+            let before = format!(
                 "failed before it passed on attempt {}: {}",
                 c.attempts,
                 c.before()
-            )));
-            r.ty = Some(xml("failed"));
-            st.add_rerun(r);
+            );
+            st.add_rerun(rerun(&before, "failed", None));
             st
         }
         Outcome::Passed => TestCaseStatus::success(),
@@ -223,19 +222,16 @@ struct Gathered {
 
 impl Gathered {
     fn at<'a>(list: &'a mut Vec<Gathered>, name: &str, added: bool) -> &'a mut Gathered {
-        let i = match list.iter().position(|g| g.name == name) {
-            Some(i) => i,
-            None => {
-                list.push(Gathered {
-                    name: name.to_owned(),
-                    cases: Vec::new(),
-                    first: f64::INFINITY,
-                    last: f64::NEG_INFINITY,
-                    time: added.then_some(0.0),
-                });
-                list.len() - 1
-            }
-        };
+        let i = list.iter().position(|g| g.name == name).unwrap_or_else(|| {
+            list.push(Gathered {
+                name: name.to_owned(),
+                cases: Vec::new(),
+                first: f64::INFINITY,
+                last: f64::NEG_INFINITY,
+                time: added.then_some(0.0),
+            });
+            list.len() - 1
+        });
         &mut list[i]
     }
 
@@ -247,11 +243,8 @@ impl Gathered {
     fn into_suite(self) -> TestSuite {
         let mut t = TestSuite::new(xml(&self.name));
         let started = self.first.is_finite();
-        match self.time {
-            Some(added) => t.set_time(seconds(added)),
-            None if started => t.set_time(seconds(self.last - self.first)),
-            None => t.set_time(Duration::ZERO),
-        };
+        let span = if started { self.last - self.first } else { 0.0 };
+        t.set_time(seconds(self.time.unwrap_or(span)));
         if let Some(at) = timestamp(self.first).filter(|_| started) {
             t.set_timestamp(at);
         }

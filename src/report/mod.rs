@@ -17,7 +17,7 @@ pub(crate) mod terminal;
 
 use std::borrow::Cow;
 use std::io::BufWriter;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::duration::human;
 use crate::event::{Event, RunInfo, Sink};
@@ -46,18 +46,9 @@ pub(crate) fn wall_sentence(record: &Record) -> String {
     let ran = || record.suites.iter().filter(|s| s.attempts > 0);
     let plain = ran().filter(|s| s.cases().is_empty()).count();
     let what = match (tests, plain) {
-        (0, _) => format!(
-            "{} suite{}",
-            thousands(record.summary.total),
-            plural(record.summary.total)
-        ),
-        (t, 0) => format!("{} test{}", thousands(t), plural(t)),
-        (t, p) => format!(
-            "{} test{} and {p} other suite{}",
-            thousands(t),
-            plural(t),
-            plural(p)
-        ),
+        (0, _) => counted(record.summary.total, "suite"),
+        (t, 0) => counted(t, "test"),
+        (t, p) => format!("{} and {p} other suite{}", counted(t, "test"), plural(p)),
     };
     let parts = ran().next().is_some() && ran().all(|s| s.batch.is_some());
     format!(
@@ -92,12 +83,12 @@ pub(crate) fn tests_counted<'a>(
             _ => format!("{n} {}", o.label()),
         })
         .collect();
-    (total > 0).then(|| {
-        (
-            format!("{} test{}", thousands(total), plural(total)),
-            parts.join(", "),
-        )
-    })
+    (total > 0).then(|| (counted(total, "test"), parts.join(", ")))
+}
+
+/// `8,294 tests`, `1 suite`.
+pub(crate) fn counted(n: usize, what: &str) -> String {
+    format!("{} {what}{}", thousands(n), plural(n))
 }
 
 /// Seconds as people read them: `2.5s`, `1m 3s`.
@@ -170,40 +161,34 @@ pub(crate) struct Files {
 
 impl Files {
     pub(crate) fn write(&mut self, record: &Record, discard: &crate::safe_write::Discard) {
-        let Files {
-            json,
-            junit,
-            html,
-            errors,
-        } = self;
-        let mut check = |what: &str, p: &Path, written: std::io::Result<()>| {
-            if let Err(e) = written {
-                let e = crate::io_message(&e);
-                errors.push(format!("cannot write {what} {}: {e}", p.display()));
-            }
-        };
+        use crate::safe_write::write_by;
         // Each written as it is serialized (a merged report of many shards is never a second
         // copy in memory), a reader never seeing half of one.
-        use crate::safe_write::write_by;
-        for p in json.iter() {
-            let written = write_by(p, |f| json_to(BufWriter::new(f), record), discard);
-            check("report", p, written);
-        }
-        if let Some(p) = junit {
+        let mut written: Vec<(&str, &PathBuf, std::io::Result<()>)> = (self.json.iter())
+            .map(|p| {
+                (
+                    "report",
+                    p,
+                    write_by(p, |f| json_to(BufWriter::new(f), record), discard),
+                )
+            })
+            .collect();
+        if let Some(p) = &self.junit {
             let xml = junit::of_record(record);
-            check(
-                "JUnit report",
-                p,
-                write_by(p, |f| junit::write(&xml, BufWriter::new(f)), discard),
-            );
+            let w = write_by(p, |f| junit::write(&xml, BufWriter::new(f)), discard);
+            written.push(("JUnit report", p, w));
         }
-        if let Some(p) = html {
+        if let Some(p) = &self.html {
             let page = html::build(record, p);
-            check(
-                "HTML report",
-                p,
-                crate::safe_write::write(p, page.as_bytes(), discard),
-            );
+            let w = crate::safe_write::write(p, page.as_bytes(), discard);
+            written.push(("HTML report", p, w));
+        }
+        for (what, p, w) in written {
+            if let Err(e) = w {
+                let e = crate::io_message(&e);
+                self.errors
+                    .push(format!("cannot write {what} {}: {e}", p.display()));
+            }
         }
     }
 }
