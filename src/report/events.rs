@@ -129,16 +129,11 @@ impl EventsSink {
         bytes.push(b'\n');
         // Stdout's `write_all` holds its lock for the whole line.
         if let Err(e) = self.out.write_all(&bytes).and_then(|()| self.out.flush()) {
-            self.errors
-                .push(if e.kind() == std::io::ErrorKind::BrokenPipe {
-                    READER_GONE.to_owned()
-                } else {
-                    format!(
-                        "cannot write events to {}: {}",
-                        self.path.display(),
-                        crate::io_message(&e)
-                    )
-                });
+            let path = self.path.display();
+            self.errors.push(match e.kind() {
+                std::io::ErrorKind::BrokenPipe => READER_GONE.to_owned(),
+                _ => format!("cannot write events to {path}: {}", crate::io_message(&e)),
+            });
         }
     }
 }

@@ -155,22 +155,17 @@ impl GithubSink {
     /// A failed test of a batch's part, titled with its name, its message as the text, on its
     /// file (and line) when they can be found.
     fn test_annotation(&self, plan: &Plan, c: &TestCase) -> String {
-        let body = c
-            .message
-            .as_deref()
-            .map(str::trim)
-            .filter(|m| !m.is_empty())
-            .map(str::to_owned)
-            .or_else(|| {
-                let text = c.text.as_deref()?.trim();
-                (!text.is_empty()).then(|| {
-                    text.lines()
-                        .take(TEST_TEXT_LINES)
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                })
-            })
-            .unwrap_or_else(|| c.status.label().to_owned());
+        let [message, text] =
+            [&c.message, &c.text].map(|s| s.as_deref().map(str::trim).filter(|s| !s.is_empty()));
+        let body = match (message, text) {
+            (Some(message), _) => message.to_owned(),
+            (None, Some(text)) => text
+                .lines()
+                .take(TEST_TEXT_LINES)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            (None, None) => c.status.label().to_owned(),
+        };
         let title = format!("{} {}", c.display(), c.status.label());
         command("error", &self.test_place(plan, c), &title, &body)
     }
@@ -310,7 +305,7 @@ fn md_table<T>(
     head: &[&str],
     items: &[T],
     (most, more): (usize, &str),
-    row: impl Fn(&T) -> [String; 4],
+    row: impl Fn(&T) -> Vec<String>,
 ) -> String {
     if items.is_empty() {
         return String::new();
@@ -321,7 +316,7 @@ fn md_table<T>(
         "---|".repeat(head.len())
     );
     for item in items.iter().take(most) {
-        out.push_str(&format!("| {} |\n", row(item)[..head.len()].join(" | ")));
+        out.push_str(&format!("| {} |\n", row(item).join(" | ")));
     }
     if items.len() > most && !more.is_empty() {
         out.push_str(&format!(
@@ -346,7 +341,7 @@ fn tests_tables(record: &Record) -> String {
         (SUMMARY_TESTS, "failed tests"),
         |(s, c)| {
             let why = c.summary().unwrap_or_default();
-            [
+            vec![
                 cell(&c.display()),
                 c.status.label().into(),
                 cell(&s.name),
@@ -361,7 +356,7 @@ fn tests_tables(record: &Record) -> String {
         (SUMMARY_TESTS, "flaky tests"),
         |(s, c)| {
             let on = format!("{}/{}", c.attempts, s.of_attempts());
-            [cell(&c.display()), on, cell(&s.name), cell(c.before())]
+            vec![cell(&c.display()), on, cell(&s.name), cell(c.before())]
         },
     );
     failed + &flaky
@@ -397,7 +392,7 @@ pub(crate) fn summary_markdown(record: &Record, budget: usize) -> String {
                 _ => s.why().to_owned(),
             };
             let (name, status) = (cell(&s.name), s.status.label().into());
-            [name, status, secs(s.duration), cell(&details)]
+            vec![name, status, secs(s.duration), cell(&details)]
         },
     );
     let ran = record.slowest();
@@ -406,14 +401,7 @@ pub(crate) fn summary_markdown(record: &Record, budget: usize) -> String {
         &["suite", "duration", "attempts"],
         if ran.len() > 1 { &ran } else { &[] },
         (SLOWEST, ""),
-        |s| {
-            [
-                cell(&s.name),
-                secs(s.duration),
-                s.attempts.to_string(),
-                String::new(),
-            ]
-        },
+        |s| vec![cell(&s.name), secs(s.duration), s.attempts.to_string()],
     );
     let tests = tests_tables(record);
     // The counts always; the tables and the slowest if they fit; then as many tails as fit.
@@ -484,6 +472,28 @@ mod tests {
     fn escapes_workflow_commands() {
         assert_eq!(data("50%\nnext"), "50%25%0Anext");
         assert_eq!(property("a: b, c"), "a%3A b%2C c");
+    }
+
+    #[test]
+    fn a_failed_tests_annotation_says_its_message_else_its_texts_first_lines_else_its_status() {
+        let (_f, p) = batch();
+        let lines = |n: usize, sep: &str| {
+            let l: Vec<String> = (1..=n).map(|i| format!("line {i}")).collect();
+            l.join(sep)
+        };
+        let mut c: crate::record::TestCase = serde_json::from_value(serde_json::json!(
+            { "name": "test_t", "status": "failed", "message": "  \n", "text": "\n  " }
+        ))
+        .unwrap();
+        let body = |c: &crate::record::TestCase| {
+            let line = sink().test_annotation(&p, c);
+            line.split_once(" failed::").unwrap().1.to_owned()
+        };
+        assert_eq!(body(&c), "failed\n");
+        c.text = Some(format!("\n  {}\n", lines(12, "\n")));
+        assert_eq!(body(&c), format!("{}\n", lines(10, "%0A")));
+        c.message = Some(" assert 1 == 2\n".into());
+        assert_eq!(body(&c), "assert 1 == 2\n");
     }
 
     #[test]

@@ -15,18 +15,11 @@ const TAIL_LINES: usize = 40;
 
 /// Escape text for HTML content and attribute values.
 pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
+    (s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;"))
+    .replace('"', "&quot;")
+    .replace('\'', "&#39;")
 }
 
 fn color(status: Status) -> &'static str {
@@ -56,14 +49,8 @@ fn relative(target: &Path, from: &Path) -> PathBuf {
     let t: Vec<Component> = target.components().collect();
     let f: Vec<Component> = from.components().collect();
     let common = t.iter().zip(&f).take_while(|(a, b)| a == b).count();
-    let mut out = PathBuf::new();
-    for _ in common..f.len() {
-        out.push("..");
-    }
-    for c in &t[common..] {
-        out.push(c);
-    }
-    out
+    let up = (common..f.len()).map(|_| Component::ParentDir);
+    up.chain(t[common..].iter().copied()).collect()
 }
 
 /// A path as a URL path: each byte outside the unreserved set and `/` percent-encoded.
@@ -464,12 +451,8 @@ fn table(h: &mut String, record: &Record, page_dir: &Path) {
             ),
             None => (details.clone(), String::new()),
         };
-        let workers: Vec<String> = s
-            .attempts_detail
-            .iter()
-            .map(|a| a.worker.to_string())
-            .collect();
-        let workers = workers.join(", ");
+        let workers = s.attempts_detail.iter().map(|a| a.worker.to_string());
+        let workers = workers.collect::<Vec<_>>().join(", ");
         let log = s.log_file.as_deref();
         let _ = writeln!(
             h,

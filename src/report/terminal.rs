@@ -234,7 +234,7 @@ impl Terminal {
         for c in s.cases().iter().filter(|c| c.is_flaky()) {
             out.push_str(&format!(
                 "{} {}/{} {}{}\n",
-                self.tag(Status::Flaky, "FLAKY"),
+                self.tag(Status::Flaky),
                 c.attempts,
                 s.of_attempts(),
                 shown(&c.display()),
@@ -253,13 +253,9 @@ impl Terminal {
         format!("{tag} {}  {what}  {part}\n", shown(name))
     }
 
-    /// A line's first word, padded, in its status's colour.
-    fn tag(&self, status: Status, label: &str) -> String {
-        self.styles.status(status, &format!("{label:<7}"))
-    }
-
-    fn finished_line(&self, s: &Suite) -> String {
-        let label = match s.status {
+    /// A line's first word for a status (`FAIL`), padded, in its colour.
+    fn tag(&self, status: Status) -> String {
+        let word = match status {
             Status::Passed => "PASS",
             Status::Flaky => "FLAKY",
             Status::Failed => "FAIL",
@@ -267,9 +263,15 @@ impl Terminal {
             Status::Cancelled => "CANCEL",
             Status::Skipped => "SKIP",
         };
+        self.styles.status(status, &format!("{word:<7}"))
+    }
+
+    fn finished_line(&self, s: &Suite) -> String {
         let took = secs(s.duration);
         let what = match s.status {
-            Status::Skipped => (self.styles).dim(&shown(s.skip_reason.as_deref().unwrap_or(""))),
+            Status::Skipped => self
+                .styles
+                .dim(&shown(s.skip_reason.as_deref().unwrap_or(""))),
             Status::Passed => took,
             Status::Flaky => format!(
                 "{took}  passed on attempt {}/{}",
@@ -278,7 +280,7 @@ impl Terminal {
             ),
             _ => format!("{took}  {}", error_and_log(s)),
         };
-        format!("{} {}  {what}\n", self.tag(s.status, label), shown(&s.name))
+        format!("{} {}  {what}\n", self.tag(s.status), shown(&s.name))
     }
 }
 
@@ -572,7 +574,7 @@ impl Sink for Terminal {
                 plan.suite(*id),
             ),
             Event::TestTimedOut { id, name, after } => self.test_line(
-                self.styles.status(Status::TimedOut, "TIMEOUT"),
+                self.tag(Status::TimedOut),
                 name,
                 &format!(
                     "timed out after {} (test_timeout): its part stops, its unfinished items run again",
@@ -590,7 +592,7 @@ impl Sink for Terminal {
             }
             // A failed test as it happens, named; the part's own line comes when it ends.
             Event::TestFinished { id, name, outcome } if !quiet && outcome.is_failure() => {
-                let tag = self.tag(Status::Failed, "FAIL");
+                let tag = self.tag(Status::Failed);
                 self.test_line(tag, name, outcome.label(), plan.suite(*id))
             }
             Event::Warning { message } => {

@@ -201,3 +201,13 @@ pub(crate) fn with_log(mut r: SuiteResult, dir: &Path, text: &str) -> SuiteResul
     r.log_file = Some(path);
     r
 }
+
+#[test]
+fn counts_are_written_with_thousands_separators_and_plurals() {
+    let cases = [(0, "0"), (999, "999"), (1000, "1,000"), (8294, "8,294")];
+    for (n, text) in cases.into_iter().chain([(1_234_567, "1,234,567")]) {
+        assert_eq!(super::thousands(n), text);
+    }
+    assert_eq!(super::counted(1, "suite"), "1 suite");
+    assert_eq!(super::counted(12_345, "test"), "12,345 tests");
+}
