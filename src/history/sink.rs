@@ -239,8 +239,9 @@ impl Sink for HistorySink {
             return;
         }
         let mut update = Update::default();
-        // Per batch: the seconds each of its parts spent outside its items' testcases.
-        let mut fixed: Vec<(String, Vec<f64>)> = Vec::new();
+        // Per batch: the seconds each of its parts spent outside its items' testcases, and
+        // whether its parts start warm.
+        let mut fixed: Vec<(String, bool, Vec<f64>)> = Vec::new();
         for r in *results {
             let suite = plan.suite(r.id);
             // Left out by `enabled = false` or `--skip`: not part of this run, it keeps its past.
@@ -264,9 +265,9 @@ impl Sink for HistorySink {
                     unix(r.start_time.unwrap_or(run.started)),
                 );
                 if let Some(cost) = fixed_cost(part, r) {
-                    match fixed.iter_mut().find(|(b, _)| *b == part.batch) {
-                        Some((_, costs)) => costs.push(cost),
-                        None => fixed.push((part.batch.clone(), vec![cost])),
+                    match fixed.iter_mut().find(|(b, _, _)| *b == part.batch) {
+                        Some((_, _, costs)) => costs.push(cost),
+                        None => fixed.push((part.batch.clone(), part.warm.is_some(), vec![cost])),
                     }
                 }
             }
@@ -282,12 +283,19 @@ impl Sink for HistorySink {
                 ),
             ));
         }
-        for (batch, costs) in fixed {
-            let mean = costs.iter().sum::<f64>() / costs.len() as f64;
+        for (batch, warm, costs) in fixed {
+            // A warm batch's first parts wait for its warm process's imports, a start the batch
+            // pays once however many parts it has; the others are forks of it. What one more
+            // part costs is a fork's start: the least of them.
+            let cost = if warm {
+                costs.iter().copied().fold(f64::INFINITY, f64::min)
+            } else {
+                costs.iter().sum::<f64>() / costs.len() as f64
+            };
             let time = unix(run.started);
             update.suites.push((
                 super::fixed_cost_key(&batch),
-                record(crate::event::Status::Passed, time, mean, 1, None, None),
+                record(crate::event::Status::Passed, time, cost, 1, None, None),
             ));
         }
         merge_slices(&mut update.items);

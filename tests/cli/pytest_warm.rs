@@ -150,6 +150,50 @@ fn warm_parts_are_forks_of_one_process_that_imported_what_conftest_imports() {
     }
 }
 
+/// A warm batch's first parts wait for its zygote's imports, once per batch; the others are
+/// forks of it. The fixed cost per part it learns is a fork's (the least of its parts'), not a
+/// mean that spreads the zygote's imports over the parts; each part's log says where its start
+/// went.
+#[test]
+fn a_warm_batch_learns_a_forks_start_as_its_fixed_cost_per_part() {
+    let Some(py) = python() else { return };
+    let p = project(&py, "", 4);
+    p.file("slowmod.py", "import time\ntime.sleep(3)\n")
+        .file("tests/conftest.py", "import slowmod\n");
+    let out = p.run(&["-j", "2"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let history: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join(".ptest/history.json")).unwrap())
+            .unwrap();
+    let cost = history["suites"]["unit[]"]["runs"][0][2].as_f64().unwrap();
+    // Two of the four parts waited 3 s for the zygote: a mean would be 1.5 s or more.
+    assert!(
+        cost < 1.2,
+        "a fork's start, not the zygote's imports: {cost}"
+    );
+    let waited: Vec<String> = (1..=4)
+        .map(|i| std::fs::read_to_string(p.join(&format!("test-logs/unit_{i}_.log"))).unwrap())
+        .filter_map(|log| {
+            log.lines()
+                .find(|l| l.starts_with("ptest: this part's start: "))
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(
+        waited.len(),
+        4,
+        "each part says where its start went: {waited:?}"
+    );
+    assert!(
+        waited
+            .iter()
+            .all(|l| l.contains(" s waiting for its warm process, ")
+                && l.contains(" s from the fork to pytest's session; ")
+                && l.contains(" s collecting, first test ")),
+        "{waited:?}"
+    );
+}
+
 /// Linux shares the CPU between sessions (autogroups) before their processes: forks left in
 /// the zygote's session split one share between all the parts running at once, and on a
 /// machine busy with other sessions each part ran about twice as long as a fresh one.

@@ -356,6 +356,7 @@ def child(conn, req, fds):
         import types
         main = types.ModuleType("__main__")
         main.__dict__["__ptest_forked__"] = os.getppid()
+        main.__dict__["__ptest_asked__"] = (req["asked"], time.time())
         sys.modules["__main__"] = main
         print("ptest: warm start: this part is a fork of pid %d, %.3f s after it asked"
               % (os.getppid(), time.time() - req["asked"]), flush=True)
@@ -499,7 +500,11 @@ while True:
 -- A part of a warm batch (`warm`, on by default) first asks the batch's zygote (ZYGOTE below) to
 -- run it in a fork; the rest of RUN then runs in that fork, or here when the part starts fresh.
 local RUN = [==[
-import os, sys
+import os, sys, time
+# When this part started (in a fork: when the process ptest started asked for it, and when the
+# fork began), for the line on its start at its end.
+PTEST_T0 = globals().get("__ptest_asked__", (time.time(), None))
+PTEST_TIMES = {}
 def ptest_warm_part(path):
     # A part of a warm batch: its zygote forks a process that runs this very part, with this
     # process's arguments, folder, environment and standard streams; this one waits for it and
@@ -784,8 +789,12 @@ class PtestPart:
         self.config = config
     def pytest_sessionstart(self, session):
         self.session = session
+        PTEST_TIMES["session"] = time.time()
     def pytest_collection_finish(self, session):
         self.items = list(session.items)
+        PTEST_TIMES["collected"] = time.time()
+    def pytest_sessionfinish(self, session):
+        PTEST_TIMES["finish"] = time.time()
     @pytest.hookimpl(tryfirst=True)
     def pytest_ignore_collect(self, collection_path, config):
         if not WALK:
@@ -812,6 +821,7 @@ class PtestPart:
         self.cases[ptest_mangle(item.nodeid)] = (
             item.nodeid.split("::")[0], path and str(path), True)
     def pytest_runtest_logstart(self, nodeid, location):
+        PTEST_TIMES.setdefault("first", time.time())
         LIVE.started(nodeid)
     def live_name(self, nodeid):
         # As the run names the test: its file as ptest names the items, then pytest's id.
@@ -1114,6 +1124,21 @@ elif code == 5 and (OWN or CLAIMED):
     print("ptest: no test ran from this part's %d files: pytest collected each of them or left it "
           "out by the project's rules, as a plain run does" % len(OWN))
     code = 0
+def ptest_start_line():
+    # Where this part's time outside its tests went: what ptest learns as the batch's fixed
+    # cost per part is its time outside pytest's session (waiting, starting, results).
+    t, now = PTEST_TIMES, time.time()
+    asked, forked = PTEST_T0
+    if "session" not in t:
+        return
+    said = ("%.2f s waiting for its warm process, %.2f s from the fork to pytest's session"
+            % (forked - asked, t["session"] - forked) if forked else
+            "%.2f s to pytest's session" % (t["session"] - asked))
+    print("ptest: this part's start: %s; %.2f s collecting, first test %.2f s after it started; "
+          "%.2f s after pytest's session" % (said, t.get("collected", t["session"]) - t["session"],
+                                             t.get("first", now) - asked, now - t.get("finish", now)),
+          flush=True)
+ptest_start_line()
 sys.exit(code)
 ]==]
 
