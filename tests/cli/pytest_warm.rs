@@ -150,6 +150,32 @@ fn warm_parts_are_forks_of_one_process_that_imported_what_conftest_imports() {
     }
 }
 
+/// The imports a conftest's try block starts with are leading imports too (sympy's conftest
+/// imports hypothesis in one, then sets its profile): the zygote imports them, and stops at the
+/// first statement that is not an import.
+#[test]
+fn the_imports_a_conftest_try_block_starts_with_are_imported_once() {
+    let Some(py) = python() else { return };
+    let p = project(&py, "", 4);
+    p.file("slowmod.py", &probe("slowmod"))
+        .file("after.py", &probe("after"))
+        .file(
+            "tests/conftest.py",
+            "import os\ntry:\n    import slowmod\n    READY = slowmod.PID\nexcept ImportError:\n    READY = None\nimport after\n",
+        );
+    let out = p.run(&["-j", "2", "--no-history"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let zygote = records(&p, "slowmod");
+    assert_eq!(zygote.len(), 1, "imported once, by the zygote: {zygote:?}");
+    let tests = records(&p, "test");
+    assert!(
+        tests.len() == 4 && tests.iter().all(|&(_, ppid)| ppid == zygote[0].0),
+        "every part a fork of {zygote:?}: {tests:?}"
+    );
+    // After the try block's other statements: each part's own.
+    assert_eq!(records(&p, "after").len(), 4);
+}
+
 /// A warm batch's first parts wait for its zygote's imports, once per batch; the others are
 /// forks of it. The fixed cost per part it learns is a fork's (the least of its parts'), not a
 /// mean that spreads the zygote's imports over the parts; each part's log says where its start

@@ -145,7 +145,8 @@ def conftests():
             if os.path.isfile(f) and not (f in seen or seen.add(f))]
 def leading_imports(path, skip):
     # The imports a conftest file starts with (before any other statement: what it does first
-    # may change what they do), and the modules it names as plugins or for rewriting. In a
+    # may change what they do; a try block's leading imports count), and the modules it names
+    # as plugins or for rewriting. In a
     # conftest file every part loads (ROOTWARD), a constant set on `sys` among those imports
     # (`sys._running_pytest = True`, as sympy's does before it imports sympy) is set here too,
     # in its place ("sys", NAME, VALUE), so that the imports after it are imported here.
@@ -189,9 +190,15 @@ def leading_imports(path, skip):
             return False
         return True
     for st in body:
-        if isinstance(st, ast.Try) and st.body and all(isinstance(x, (ast.Import, ast.ImportFrom)) for x in st.body):
-            for x in st.body:
-                take(x)
+        if isinstance(st, ast.Try):
+            # The imports a try block starts with come next (sympy's conftest imports hypothesis
+            # in one, then sets its profile); what follows them in the block ends the scan.
+            lead = 0
+            while lead < len(st.body) and isinstance(st.body[lead], (ast.Import, ast.ImportFrom)):
+                take(st.body[lead])
+                lead += 1
+            if lead < len(st.body):
+                break
         elif not take(st):
             break
     return mods
