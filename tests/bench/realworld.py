@@ -29,7 +29,9 @@ ptest's first run (no history), its second (with that history), and a second run
 start off (PTEST_PYTEST_WARM=0). numpy's runs, both tools', have OPENBLAS_NUM_THREADS=1.
 Wall time and CPU time (user + sys of the whole tree, from wait4) beside each, the load average
 at each round, the fixed cost per part ptest learned (`BATCH[]` in its history), and each ptest
-run's outcomes compared with pytest -n J's test by test.
+run's outcomes compared with pytest -n J's test by test. Per ptest run also its parts, how far
+apart the workers' last parts ended (the report's end times), and where each part's start went
+(the `ptest: this part's start:` line its log ends with).
 
 Medians (min-max) of the rounds and the median of the per-round ratios to xdist / nextest.
 """
@@ -556,6 +558,37 @@ def suites_setup():
     return py
 
 
+START = re.compile(r"^ptest: this part's start: (?:([0-9.]+) s waiting for its warm process, "
+                   r"([0-9.]+) s from the fork to pytest's session|([0-9.]+) s to pytest's session)"
+                   r"; ([0-9.]+) s collecting, first test ([0-9.]+) s after it started; "
+                   r"([0-9.]+) s after pytest's session")
+
+
+def part_starts(logs):
+    """From a run's report and part logs: the parts' count, each worker's last end (the gap
+    between the last and the first to end, seconds), and per part (waited for the warm process,
+    to pytest's session after the fork or the start, collecting, after the session)."""
+    try:
+        report = json.loads((logs / "test-report.json").read_text())
+    except (OSError, ValueError):
+        return 0, None, []
+    ends, starts = {}, []
+    for suite in report.get("suites", []):
+        if suite.get("worker") is not None and suite.get("end_time"):
+            ends[suite["worker"]] = max(ends.get(suite["worker"], 0), suite["end_time"])
+        try:
+            text = Path(suite.get("log_file") or "").read_text(errors="replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            m = START.match(line)
+            if m:
+                w, fork, fresh, coll, _, after = m.groups()
+                starts.append((float(w or 0), float(fork or fresh), float(coll), float(after)))
+    gap = max(ends.values()) - min(ends.values()) if len(ends) > 1 else None
+    return len(report.get("suites", [])), gap, starts
+
+
 def bench_suites(rounds, jobs, only, warmup=True):
     py = suites_setup()
     ptest = ptest_binary()
@@ -586,6 +619,8 @@ def bench_suites(rounds, jobs, only, warmup=True):
         wall = {k: [] for k in kinds}
         cpu = {k: [] for k in kinds}
         fixed = {k: [] for k in kinds}
+        # Per ptest run: parts, the workers' end gap, and the parts' starts (part_starts).
+        shape = {k: [] for k in kinds}
         loads, differ, codes = [], [], {}
         if warmup:
             # One untimed run of each: byte-compiled files and the page cache warm for all.
@@ -607,6 +642,7 @@ def bench_suites(rounds, jobs, only, warmup=True):
                         if hist.exists() else {}
                     if cost.get("runs"):
                         fixed[k].append(cost["runs"][-1][2])
+                    shape[k].append(part_starts(WORK / f"{name}-logs"))
                     if xdist_xml.exists() and ours_xml.exists():
                         differ.append(len(compare(junit_outcomes(xdist_xml),
                                                   junit_outcomes(ours_xml))))
@@ -630,6 +666,20 @@ def bench_suites(rounds, jobs, only, warmup=True):
                   f"{statistics.median(cpu[k]):.1f} s | {statistics.median(cr):.3f}x | {fc} | "
                   f"{codes[k]} |")
         print(f"\ntests whose outcome differs from pytest -n {jobs}'s, per ptest run: {differ}")
+        print("\n| run | parts | workers' last ends apart | waited for the warm process | "
+              "fork (or start) to pytest's session | collecting | after the session |\n"
+              "|---|---|---|---|---|---|---|")
+        med = lambda xs: f"{statistics.median(xs):.2f} s ({min(xs):.2f}-{max(xs):.2f})" if xs else "-"
+        for k in kinds[1:]:
+            parts = [n for n, _, _ in shape[k]]
+            gaps = [g for _, g, _ in shape[k] if g is not None]
+            st = [x for _, _, xs in shape[k] for x in xs]
+            waited = [x[0] for x in st if x[0] > 0]
+            long = sum(1 for w in waited if w > 0.5)
+            print(f"| {k} | {parts} | {med(gaps)} | {med(waited)}, over 0.5 s in {long} of "
+                  f"{len(st)} parts "
+                  f"| {med([x[1] for x in st])} | {med([x[2] for x in st])} | "
+                  f"{med([x[3] for x in st])} |")
 
 
 def main():
