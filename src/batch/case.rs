@@ -35,6 +35,10 @@ pub(crate) struct TestCase {
     /// otherwise there (`ptest-sliced="failure"` on a pytest testcase): its outcome is the
     /// whole run's, and the item is not to be cut in slices again.
     pub sliced: Option<Outcome>,
+    /// How it ended in its part, when a second run of its file as a plain run has it (in a
+    /// fresh process that collects every file) ended otherwise (`ptest-confirmed="failure"` on
+    /// a pytest testcase): its outcome is that run's.
+    pub confirmed: Option<Outcome>,
     /// How many attempts of its part ran it (1 until a retry runs it again).
     pub attempts: u32,
     /// Failed in an earlier attempt of its part (the first line of what it said): when it
@@ -93,6 +97,7 @@ pub(crate) fn told(tests: &[(String, Outcome)], items: &[(String, f64)]) -> Vec<
                 item,
                 share: 0.0,
                 sliced: None,
+                confirmed: None,
                 attempts: 1,
                 failed_before: None,
             }

@@ -391,6 +391,7 @@ pub(crate) fn cases(mut input: impl BufRead, budget: &mut Budget) -> Result<Vec<
                 item: None,
                 share: 0.0,
                 sliced: None,
+                confirmed: None,
                 attempts: 1,
                 failed_before: None,
             };
@@ -418,6 +419,7 @@ pub(crate) fn cases(mut input: impl BufRead, budget: &mut Budget) -> Result<Vec<
                 item: None,
                 share: 0.0,
                 sliced: None,
+                confirmed: None,
                 attempts: 1,
                 failed_before: None,
             };

@@ -300,15 +300,21 @@ fn new_case(e: &BytesStart<'_>, suites: &[(Option<String>, Option<String>)]) -> 
         suite_file,
         item: None,
         share: 0.0,
-        sliced: attr(e, b"ptest-sliced").and_then(|o| match o.as_str() {
-            "passed" => Some(Outcome::Passed),
-            "failure" => Some(Outcome::Failed),
-            "error" => Some(Outcome::Error),
-            "skipped" => Some(Outcome::Skipped),
-            _ => None,
-        }),
+        sliced: earlier(e, b"ptest-sliced"),
+        confirmed: earlier(e, b"ptest-confirmed"),
         attempts: 1,
         failed_before: None,
+    }
+}
+
+/// An earlier outcome a pytest testcase carries (`ptest-sliced="failure"`), when it has one.
+fn earlier(e: &BytesStart<'_>, name: &[u8]) -> Option<Outcome> {
+    match attr(e, name)?.as_str() {
+        "passed" => Some(Outcome::Passed),
+        "failure" => Some(Outcome::Failed),
+        "error" => Some(Outcome::Error),
+        "skipped" => Some(Outcome::Skipped),
+        _ => None,
     }
 }
 

@@ -120,6 +120,7 @@ mod tests {
             attempts: 1,
             flaky: false,
             failed_before: None,
+            split_outcome: None,
             duration: Some(secs),
             message: None,
             kind: None,

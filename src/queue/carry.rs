@@ -140,6 +140,7 @@ mod tests {
             item: Some(1),
             share: 0.0,
             sliced: None,
+            confirmed: None,
             attempts: 1,
             failed_before: None,
         };

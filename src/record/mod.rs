@@ -306,6 +306,11 @@ pub(crate) struct TestCase {
     /// it is flaky.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_before: Option<String>,
+    /// How it ended in the part ptest split the work into (a slice of its file, a part without
+    /// the other parts' files, a fork of the warm process), when a second run as a plain run
+    /// has it ended otherwise: its status is that run's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_outcome: Option<Outcome>,
     /// Seconds.
     pub duration: Option<f64>,
     /// The failure's or skip's message (at most [`TEXT_CAP`]).

@@ -418,6 +418,27 @@ pub(crate) fn summary(record: &Record, st: Styles) -> String {
             "  ... and {} more flaky tests (see the JUnit report)",
         );
     }
+    // Tests whose part, as ptest split the work, ended otherwise than a run as a plain run has
+    // it (a pytest slice's file run whole, a part's file run with every file collected).
+    let decided: Vec<&crate::record::TestCase> = record
+        .tests()
+        .filter_map(|(_, c)| c.split_outcome.is_some().then_some(c))
+        .collect();
+    if !decided.is_empty() {
+        out.push_str(
+            "\nDecided by a second run, as a plain run has them (their part ended otherwise):\n",
+        );
+        out += &some(
+            &decided,
+            |c| {
+                let first = c.split_outcome.map_or("", crate::record::Outcome::label);
+                let name = c.display();
+                let name = shown(&name);
+                format!("  {name}  {} (in its part: {first})", c.status.label())
+            },
+            "  ... and {} more (see split_outcome in the JSON report)",
+        );
+    }
     if record.failures().next().is_some() {
         out += &heading(st, Status::Failed, "Failures:");
     }

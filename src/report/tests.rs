@@ -183,6 +183,7 @@ pub(crate) fn test_case(
         item: None,
         share: 0.0,
         sliced: None,
+        confirmed: None,
         attempts: 1,
         failed_before: None,
     }

@@ -258,6 +258,7 @@ pub(crate) fn test_case(c: &crate::batch::results::TestCase, items: &[(String, f
         attempts: c.attempts,
         flaky,
         failed_before: c.failed_before.clone().filter(|_| flaky),
+        split_outcome: c.sliced.or(c.confirmed).filter(|o| *o != c.outcome),
         duration: c.time.filter(|t| t.is_finite()).map(round3),
         message: c.message.clone(),
         kind: c.kind.clone(),

@@ -34,8 +34,10 @@ pub(crate) fn python() -> Option<PathBuf> {
     found
 }
 
-/// Records which test files ran in which attempt (module-level code runs once per import).
-const RECORD: &str = "import os\nwith open(os.path.join(os.path.dirname(__file__), '..', 'ran.txt'), 'a') as f:\n    f.write(os.environ.get('PTEST_ATTEMPT', '?') + ' ' + __name__ + '\\n')\n";
+/// Records which test files ran in which attempt (module-level code runs once per import). The
+/// run that confirms a part's failed files (its JUnit file is `*.fresh.xml`) imports every file
+/// and records nothing: `pytest_a_fresh_parts_failed_files_are_decided_with_every_file_collected`.
+const RECORD: &str = "import os, sys\nif not any(a.endswith('.fresh.xml') for a in sys.argv):\n    with open(os.path.join(os.path.dirname(__file__), '..', 'ran.txt'), 'a') as f:\n        f.write(os.environ.get('PTEST_ATTEMPT', '?') + ' ' + __name__ + '\\n')\n";
 
 /// (`warm = false`: this test counts imports, and a warm part's failed files run again in a
 /// fresh process, tests/cli/pytest_warm.rs.)
@@ -815,5 +817,80 @@ def test_3():\n    open(os.path.join(os.path.dirname(__file__), '..', 'hang.star
     assert!(
         stdout.contains("2 tests in batches' results: 1 passed, 1 failed"),
         "{stdout}"
+    );
+}
+
+/// A test may rely on what another test file imports when pytest collects it (click's pager
+/// tests use `click._termui_impl`, which only other test files import): a plain run collects
+/// every file first, a part only its own. A part that starts fresh (warm start off) runs its
+/// failed files again in a fresh process that collects every file, as the plain run does, and
+/// that run's outcome counts; the part's log and the summary say so.
+#[test]
+fn pytest_a_fresh_parts_failed_files_are_decided_with_every_file_collected() {
+    let Some(py) = python() else { return };
+    let p = Project::new(&format!(
+        "require(\"ptest.presets.pytest\").batch {{ name = \"unit\", python = \"{}\", paths = {{ \"tests\" }}, batches = 2, warm = false }}\n",
+        py.display()
+    ));
+    p.file("pkg/__init__.py", "")
+        .file("pkg/sub.py", "X = 1\n")
+        .file(
+            "tests/test_1.py",
+            "import pkg.sub\ndef test_imports():\n    pass\n",
+        )
+        .file(
+            "tests/test_2.py",
+            "import pkg\ndef test_uses_what_test_1_imported():\n    assert pkg.sub.X == 1\n\ndef test_fails():\n    assert False, 'really'\n",
+        );
+    let plain = std::process::Command::new(&py)
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"])
+        .current_dir(p.join(""))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&plain.stdout);
+    assert!(said.contains("1 failed, 2 passed"), "plain pytest: {said}");
+    // Packed apart.
+    let j = list_json(&p, &[]);
+    let part = |file: &str| (0..2).find(|&i| items(&j, i).iter().any(|f| f == file));
+    assert_ne!(part("tests/test_1.py"), part("tests/test_2.py"), "{j}");
+    let out = p.run(&["-j", "2", "--no-history"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let r: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.join("test-logs/test-report.json")).unwrap(),
+    )
+    .unwrap();
+    let mut cases: Vec<String> = r["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["testcases"].as_array().cloned().unwrap_or_default())
+        .map(|c| format!("{} {} {}", c["name"], c["status"], c["split_outcome"]))
+        .collect();
+    cases.sort();
+    assert_eq!(
+        cases,
+        [
+            "\"test_fails\" \"failed\" null",
+            "\"test_imports\" \"passed\" null",
+            "\"test_uses_what_test_1_imported\" \"passed\" \"failed\"",
+        ],
+        "pytest's outcomes; the one the confirming run changed says how it ended in its part"
+    );
+    let n = part("tests/test_2.py").unwrap() + 1;
+    let log = std::fs::read_to_string(p.join(&format!("test-logs/unit_{n}_.log"))).unwrap();
+    assert!(
+        log.contains("tests of 1 file failed in this part, which collected only its own files")
+            && log.contains("1 test of them had another outcome with every file collected")
+            && log.contains("test_uses_what_test_1_imported (failure, now passed)"),
+        "{log}"
+    );
+    assert!(
+        out.stdout.contains("Decided by a second run")
+            && out.stdout.contains(
+                "tests/test_2.py::test_uses_what_test_1_imported  passed (in its part: failed)"
+            ),
+        "{}",
+        out.stdout
     );
 }

@@ -491,12 +491,16 @@ while True:
 -- collects whatever no part holds: files a conftest.py hook or a plugin collects, doctests in
 -- other files, a file ptest's discovery missed. So every file pytest's walk reaches is
 -- collected by exactly one part, with pytest's own rules (`--ignore`, `collect_ignore`,
--- `norecursedirs`, hooks) deciding what it reaches, as in a plain run. MODE "files" (the
+-- `norecursedirs`, hooks) deciding what it reaches, as in a plain run. The files of a part's
+-- failed tests (not slices: see below) run again in a fresh process that collects every file,
+-- as the plain run does, and runs only this part's tests of them (PTEST_PYTEST_EVERY): a test
+-- may rely on what another file imports when it is collected; that run's outcome counts, and a
+-- testcase it changed says how it ended in the part (`ptest-confirmed`). MODE "files" (the
 -- batch's `files`) runs pytest on the part's files instead, as `pytest FILES` would.
 -- A slice of a file, FILE::ptest-slice-K-of-N, runs the K-th of N runs of its tests in the order
 -- the file defines them, cut only between whole classes and functions (with their parameters),
 -- never between tests that share a module-scoped fixture. When tests of a slice fail, the file
--- runs again whole in a process of its own, and their outcome is the whole run's (marked
+-- runs again whole in a fresh process that collects every file, and their outcome is the whole run's (marked
 -- `ptest-sliced` when it differs, so that ptest does not slice that file again).
 -- Then the JUnit file is made to name each test's file as ptest names the items (pytest writes
 -- `file` relative to its rootdir, and as the file that defines the test function); the tests
@@ -600,6 +604,7 @@ WALK, REST_HERE = MODE == "walk", REST in ITEMS
 # another file imported), then runs only this part's tests.
 EVERY = os.environ.pop("PTEST_PYTEST_EVERY", "") == "1" and WALK
 OWN, SLICES, TESTS, SKIPS = {}, {}, {}, {}
+GIVEN = {}  # a file's real path -> this part's items of it, as given (`FILE::TEST` and all)
 def ptest_key(rest):
     # A test's id below its file, as ptest names it (`TestA.TestB::test_y[p]`) or as pytest does
     # (`TestA::TestB::test_y[p]`): alike once the classes are joined by dots.
@@ -607,6 +612,7 @@ def ptest_key(rest):
     return path.replace("::", ".") + bracket + params
 FORKED = "__ptest_forked__" in globals()
 for a in ITEMS:
+    given = a
     m, skip = SLICE.match(a), SKIP.match(a)
     if skip and not os.path.exists(a) and os.path.exists(skip.group(1)):
         # FILE::ptest-skip::TEST: FILE runs without TEST.
@@ -620,7 +626,12 @@ for a in ITEMS:
         TESTS.setdefault(os.path.abspath(a), set()).add(ptest_key(test))
     if a != REST:
         OWN[os.path.abspath(a)] = a
+        GIVEN.setdefault(os.path.abspath(a), []).append(given)
 CLAIMED = set(map(os.path.abspath, CLAIMS))
+# Whether the files of this part's failed tests run again, in a fresh process that collects
+# every file (ptest_confirm): in a fork of the warm process, and in a part that left other
+# parts' files uncollected (a test may rely on what another file imports when it is collected).
+CONFIRM = not EVERY and not LIST and (FORKED or (WALK and any(p not in OWN for p in CLAIMED)))
 def ptest_mangle(nodeid):
     path, bracket, params = nodeid.partition("[")
     names = path.split("::")
@@ -791,7 +802,7 @@ class PtestPart:
         self.paths = {}     # a file's node id -> its real path
         self.reached, self.collected, self.left_out = set(), set(), []
         self.failed = {}    # a sliced file's real path -> JUnit keys of its failed tests
-        self.forked_failed = set()  # in a fork of the warm process: real paths of failed tests
+        self.unconfirmed = set()  # real paths of failed tests, when CONFIRM: ptest_confirm's
     def pytest_configure(self, config):
         self.config = config
     def pytest_sessionstart(self, session):
@@ -840,8 +851,8 @@ class PtestPart:
             path = self.cases.get(ptest_mangle(report.nodeid), (None, None))[1]
             if path in SLICES:
                 self.failed.setdefault(path, set()).add(ptest_mangle(report.nodeid))
-            elif FORKED and path:
-                self.forked_failed.add(os.path.normpath(path))
+            elif CONFIRM and path:
+                self.unconfirmed.add(os.path.normpath(path))
         if report.when == "call":
             outcome = "failed" if report.failed else "skipped" if report.skipped else "passed"
         elif report.failed:
@@ -973,7 +984,8 @@ def ptest_junit(part, xml, unreached):
             "`files` the files." % (" ".join(PATHS) or "none given: its testpaths, else its folder"))
     return tree
 def ptest_whole(path, slice_xml, tree):
-    # The file's tests that failed in this slice, run as pytest runs them: the whole file.
+    # The file's tests that failed in this slice, run as pytest runs them: the whole file, in a
+    # fresh process that collects every file (as ptest_confirm's).
     import xml.etree.ElementTree as ET
     k, n = SLICES[path]
     item = OWN[path]
@@ -985,8 +997,10 @@ def ptest_whole(path, slice_xml, tree):
     junit = slice_xml + ".whole.xml"
     args = ["--junitxml=" + junit if a.startswith("--junitxml=") else a for a in ARGS]
     cmd = [sys.executable, "-c", source, MODE] + args + [MARK] + PATHS + [MARK] + CLAIMS + [MARK, item]
+    env = dict(os.environ, PTEST_SOCKET="", PTEST_PYTEST_EVERY="1")
+    env.pop("PTEST_WARM", None)
     # Its tests were told to the run already (as the slice's).
-    subprocess.run(cmd, env=dict(os.environ, PTEST_SOCKET=""))
+    subprocess.run(cmd, env=env)
     try:
         whole = {(c.get("classname") or "", c.get("name") or ""): c
                  for c in ET.parse(junit).getroot().iter("testcase") if c.get("file") == item}
@@ -1015,27 +1029,38 @@ def ptest_whole(path, slice_xml, tree):
     elif changed:
         print("ptest: they pass when %s runs whole: that is pytest's outcome, and ptest will not "
               "slice this file again" % item)
-def ptest_fresh(paths, xml, tree):
-    # In a fork of the warm process: the files whose tests failed run again in a fresh process
-    # that collects every file, and what it says is their outcome, as a plain pytest run would
-    # have it.
+def ptest_confirm(paths, xml, tree):
+    # The files whose tests failed run again in a fresh process that collects every file, as a
+    # plain pytest run does, and runs only this part's tests of them; what it says is their
+    # outcome (a testcase it changed keeps the first one in `ptest-confirmed`). A fork of the
+    # warm process may differ from a fresh process, and a part collects only its own files: a
+    # test may rely on what another file imports when it is collected.
     import xml.etree.ElementTree as ET
-    items = sorted({OWN.get(p, REST) for p in paths if p in OWN or REST_HERE})
+    items = [g for p in sorted(paths) for g in GIVEN.get(p, [])]
+    if REST_HERE and any(p not in OWN for p in paths):
+        items.append(REST)
     if not items:
         return
-    print("ptest: warm start: tests of %d file%s failed in this fork of the warm process; running "
-          "%s again in a fresh process, whose outcome counts" % (
-              len(items), "" if len(items) == 1 else "s", "it" if len(items) == 1 else "them"),
-          flush=True)
+    n = len({OWN.get(p, REST) for p in paths if p in OWN or REST_HERE})
+    them = "it" if n == 1 else "them"
+    if FORKED:
+        print("ptest: warm start: tests of %d file%s failed in this fork of the warm process; "
+              "running %s again in a fresh process, whose outcome counts" % (n, "" if n == 1 else "s", them),
+              flush=True)
+    else:
+        print("ptest: tests of %d file%s failed in this part, which collected only its own files; "
+              "running %s again in a fresh process that collects every file, as a plain pytest run "
+              "does: its outcome counts" % (n, "" if n == 1 else "s", them), flush=True)
     source = getattr(sys, "orig_argv", [None, None, None])[2]
+    if source is None:
+        print("ptest: no sys.orig_argv before Python 3.10 to run them again: the part's outcome stays")
+        return
     junit = xml + ".fresh.xml"
     args = ["--junitxml=" + junit if a.startswith("--junitxml=") else a for a in ARGS]
     env = dict(os.environ)
     env.pop("PTEST_WARM", None)
-    # Their tests were told to the run already (as the fork's).
+    # Their tests were told to the run already (as the part's).
     env["PTEST_SOCKET"] = ""
-    # Every file collected, as in a plain run: what the other parts' files import at collection
-    # is imported here too (a part's own fork collected only its files).
     env["PTEST_PYTEST_EVERY"] = "1"
     subprocess.run([sys.executable, "-c", source, MODE] + args + [MARK] + PATHS + [MARK] + CLAIMS
                    + [MARK] + items, env=env)
@@ -1044,9 +1069,9 @@ def ptest_fresh(paths, xml, tree):
                  for c in ET.parse(junit).getroot().iter("testcase")}
         os.unlink(junit)
     except (OSError, ET.ParseError):
-        print("ptest: the fresh run wrote no results: the fork's outcome stays")
+        print("ptest: the fresh run wrote no results: the part's outcome stays")
         return
-    changed = 0
+    changed = []
     for suite in tree.getroot().iter("testsuite"):
         for i, case in enumerate(list(suite)):
             key = (case.get("file") or "", case.get("classname") or "", case.get("name") or "")
@@ -1056,13 +1081,18 @@ def ptest_fresh(paths, xml, tree):
             new = fresh[key]
             now = next((c.tag for c in new if c.tag in ("failure", "error", "skipped")), "passed")
             if now != was:
-                new.set("ptest-forked", was)
-                changed += 1
+                new.set("ptest-confirmed", was)
+                changed.append("%s::%s (%s, now %s)" % (key[0], key[2], was, now))
             suite.remove(case)
             suite.insert(i, new)
-    if changed:
+    if changed and FORKED:
         print("ptest: warm start: %d test%s of them had another outcome in the fork; the fresh "
-              "process's counts" % (changed, "" if changed == 1 else "s"))
+              "process's counts" % (len(changed), "" if len(changed) == 1 else "s"))
+    elif changed:
+        print("ptest: %d test%s of them had another outcome with every file collected, as in a "
+              "plain pytest run; that outcome counts: %s" % (
+                  len(changed), "" if len(changed) == 1 else "s",
+                  ", ".join(changed[:5]) + (", ..." if len(changed) > 5 else "")))
 part = PtestPart()
 LIVE.namer = part.live_name
 args = ARGS + [p for p in PATHS if not os.path.isfile(p) or os.path.abspath(p) in OWN
@@ -1109,12 +1139,12 @@ try:
     if tree is not None and code == 1:
         for path in sorted(part.failed):
             ptest_whole(path, xml, tree)
-        if part.forked_failed:
-            ptest_fresh(part.forked_failed, xml, tree)
+        if part.unconfirmed:
+            ptest_confirm(part.unconfirmed, xml, tree)
         failures = sum(1 for c in tree.getroot().iter("testcase")
                        if any(x.tag in ("failure", "error") for x in c))
         stopped = part.session is not None and part.session.shouldstop
-        if (part.failed or part.forked_failed) and not failures and not stopped:
+        if (part.failed or part.unconfirmed) and not failures and not stopped:
             code = 0
     if tree is not None:
         tree.write(xml, encoding="utf-8", xml_declaration=True)
