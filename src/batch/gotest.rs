@@ -26,9 +26,11 @@ const LINE: usize = 16 * 1024 * 1024;
 const ITEMS: &str = "::ptest::";
 
 /// The `go test` runs a command stands for: itself when its packages name no test; else one
-/// run of the packages that run whole and one of the packages of which only some tests run
+/// run of the packages that run whole, one of the packages of which only some tests run
 /// (`PKG::TestName`, from `--rerun-failed`), with `-run '^(TestA|TestB)$'` (top-level names:
-/// a failed subtest reruns its test). A test of that name in another of those packages runs
+/// a failed subtest reruns its test), and one for each package that runs without some of its
+/// tests (`PKG::ptest-skip::TestName`, after a `test_timeout`), with a `-run` of every test
+/// but those ([`without`]). A test of a named one's name in another of those packages runs
 /// too: more than asked, never fewer.
 fn runs(cmd: &[OsString]) -> Vec<Vec<OsString>> {
     let Some(at) = cmd.iter().rposition(|a| a == ITEMS) else {
@@ -36,37 +38,183 @@ fn runs(cmd: &[OsString]) -> Vec<Vec<OsString>> {
     };
     let (base, items) = (&cmd[..at], &cmd[at + 1..]);
     let mut whole = Vec::new();
-    let mut some: Vec<OsString> = Vec::new();
-    let mut tests: Vec<String> = Vec::new();
+    // Per package: the tests named of it (empty: all), and those it runs without.
+    let mut packages: Vec<(OsString, Vec<String>, Vec<String>)> = Vec::new();
+    let mut order: Vec<(usize, String)> = Vec::new();
     for item in items {
         let spelled = item.to_string_lossy();
-        match spelled.split_once("::") {
-            Some((package, name)) if !package.is_empty() && !name.is_empty() => {
-                let package = OsString::from(package);
-                if !some.contains(&package) {
-                    some.push(package);
-                }
+        let Some((package, name)) = spelled
+            .split_once("::")
+            .filter(|(p, n)| !p.is_empty() && !n.is_empty())
+        else {
+            whole.push(item.clone());
+            continue;
+        };
+        let package = OsString::from(package);
+        let at = packages
+            .iter()
+            .position(|(p, ..)| *p == package)
+            .unwrap_or_else(|| {
+                packages.push((package, Vec::new(), Vec::new()));
+                packages.len() - 1
+            });
+        match name.strip_prefix("ptest-skip::") {
+            Some(skip) => packages[at].2.push(skip.to_owned()),
+            None => {
                 let top = name.split('/').next().unwrap_or(name).to_owned();
-                if !tests.contains(&top) {
-                    tests.push(top);
-                }
+                order.push((at, top.clone()));
+                packages[at].1.push(top);
             }
-            _ => whole.push(item.clone()),
+        }
+    }
+    // The named tests in the items' order, of the packages that leave none out.
+    let mut tests: Vec<String> = Vec::new();
+    for (at, t) in order {
+        if packages[at].2.is_empty() && !tests.contains(&t) {
+            tests.push(t);
+        }
+    }
+    let (apart, some): (Vec<_>, Vec<_>) = packages
+        .into_iter()
+        .partition(|(_, _, skip)| !skip.is_empty());
+    whole.retain(|p| !apart.iter().any(|(q, ..)| q == p));
+    let mut out = Vec::new();
+    if !whole.is_empty() || (some.is_empty() && apart.is_empty()) {
+        out.push(base.iter().chain(&whole).cloned().collect());
+    }
+    let with_run = |pattern: String, packages: &mut dyn Iterator<Item = OsString>| {
+        let mut run: Vec<OsString> = base.to_vec();
+        run.push("-run".into());
+        run.push(pattern.into());
+        run.extend(packages);
+        run
+    };
+    if !some.is_empty() {
+        let names: Vec<String> = tests.iter().map(|t| regex_quote(t)).collect();
+        let pattern = format!("^({})$", names.join("|"));
+        out.push(with_run(pattern, &mut some.into_iter().map(|(p, ..)| p)));
+    }
+    for (package, tests, skip) in apart {
+        // Only named tests were asked of it (all: it is also a plain item of the part).
+        let tests = (!tests.is_empty() && !items.contains(&package)).then_some(tests);
+        if let Some(pattern) = without(tests.as_deref(), &skip) {
+            out.push(with_run(pattern, &mut std::iter::once(package)));
+        }
+    }
+    out
+}
+
+/// A `-run` pattern for go's tests (of `only`, top-level names, when given) without `skip`
+/// (tests and subtests, `TestA/sub`), or `None` when that leaves none. go's `-skip` (Go 1.20)
+/// would say it shorter; this works with every Go: a top-level alternative for every test
+/// but those left out, and one for each test of which only subtests are left out, that runs
+/// it and every subtest but those (`^(?:...)$|^TestA$/^(?:...)$`), each "every name but"
+/// spelled as a regular expression ([`none_of`]).
+fn without(only: Option<&[String]>, skip: &[String]) -> Option<String> {
+    #[derive(Default)]
+    struct Level {
+        whole: std::collections::BTreeSet<String>,
+        below: std::collections::BTreeMap<String, Level>,
+    }
+    let mut top = Level::default();
+    for s in skip {
+        let mut level = &mut top;
+        let parts: Vec<&str> = s.split('/').collect();
+        for (i, part) in parts.iter().enumerate() {
+            if i + 1 == parts.len() {
+                level.whole.insert((*part).to_owned());
+            } else {
+                level = level.below.entry((*part).to_owned()).or_default();
+            }
+        }
+    }
+    fn alternatives(
+        level: &Level,
+        path: &mut Vec<String>,
+        only: Option<&[String]>,
+        out: &mut Vec<String>,
+    ) {
+        let excluded: Vec<&str> = level
+            .whole
+            .iter()
+            .chain(level.below.keys())
+            .map(String::as_str)
+            .collect();
+        let rest = match only {
+            None => Some(format!("^(?:{})$", none_of(&excluded))),
+            Some(names) => {
+                let left: Vec<String> = names
+                    .iter()
+                    .filter(|n| !excluded.contains(&n.as_str()))
+                    .map(|n| regex_quote(n))
+                    .collect();
+                (!left.is_empty()).then(|| format!("^({})$", left.join("|")))
+            }
+        };
+        if let Some(rest) = rest {
+            out.push(
+                path.iter()
+                    .chain([&rest])
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("/"),
+            );
+        }
+        for (name, below) in &level.below {
+            if level.whole.contains(name) || only.is_some_and(|o| !o.contains(name)) {
+                continue;
+            }
+            path.push(format!("^{}$", regex_quote(name)));
+            alternatives(below, path, None, out);
+            path.pop();
         }
     }
     let mut out = Vec::new();
-    if !whole.is_empty() || some.is_empty() {
-        out.push(base.iter().chain(&whole).cloned().collect());
+    alternatives(&top, &mut Vec::new(), only, &mut out);
+    (!out.is_empty()).then(|| out.join("|"))
+}
+
+/// A regular expression (unanchored: the caller anchors it) that matches every string but
+/// `names`, without the look-ahead go's regular expressions lack: over the tree of their
+/// characters, at each point the end (unless a name ends there), a character no name goes on
+/// with and anything after it, or one that some do and what then matches none of them.
+fn none_of(names: &[&str]) -> String {
+    #[derive(Default)]
+    struct Node {
+        end: bool,
+        next: std::collections::BTreeMap<char, Node>,
     }
-    if !some.is_empty() {
-        let names: Vec<String> = tests.iter().map(|t| regex_quote(t)).collect();
-        let mut run: Vec<OsString> = base.to_vec();
-        run.push("-run".into());
-        run.push(format!("^({})$", names.join("|")).into());
-        run.extend(some);
-        out.push(run);
+    fn spelled(n: &Node) -> String {
+        if n.next.is_empty() {
+            return if n.end { ".+" } else { ".*" }.to_owned();
+        }
+        let mut alts: Vec<String> = Vec::new();
+        if !n.end {
+            alts.push(String::new());
+        }
+        let class: String = n.next.keys().map(|&c| escaped(c)).collect();
+        alts.push(format!("[^{class}].*"));
+        for (&c, child) in &n.next {
+            alts.push(format!("{}(?:{})", escaped(c), spelled(child)));
+        }
+        alts.join("|")
     }
-    out
+    fn escaped(c: char) -> String {
+        if c.is_ascii_punctuation() {
+            format!("\\{c}")
+        } else {
+            c.to_string()
+        }
+    }
+    let mut root = Node::default();
+    for name in names {
+        let mut n = &mut root;
+        for c in name.chars() {
+            n = n.next.entry(c).or_default();
+        }
+        n.end = true;
+    }
+    spelled(&root)
 }
 
 /// `text` matched literally by go's regular expressions.
@@ -353,6 +501,50 @@ mod tests {
         assert_eq!(
             runs(&v(&[&base[..], &["::ptest::", "m/b::TestX"]].concat())),
             [v(&[&base[..], &["-run", "^(TestX)$", "m/b"]].concat())]
+        );
+    }
+
+    #[test]
+    fn a_package_without_some_tests_runs_apart_with_a_run_of_the_others() {
+        let v = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
+        let base = ["go", "test", "-json"];
+        let run = |items: &[&str]| runs(&v(&[&base[..], &["::ptest::"], items].concat()));
+        // What a test_timeout leaves: the other packages whole, the hung one's without it and
+        // the tests that had ended.
+        assert_eq!(
+            run(&["m/a", "m/b", "m/b::ptest-skip::TestA", "m/b::ptest-skip::TestB"]),
+            [
+                v(&[&base[..], &["m/a"]].concat()),
+                v(&[
+                    &base[..],
+                    &[
+                        "-run",
+                        "^(?:|[^T].*|T(?:|[^e].*|e(?:|[^s].*|s(?:|[^t].*|t(?:|[^AB].*|A(?:.+)|B(?:.+))))))$",
+                        "m/b"
+                    ]
+                ]
+                .concat()),
+            ]
+        );
+        // A hung subtest: its test runs, without it.
+        assert_eq!(
+            without(None, &["T/x".into(), "U".into()]).unwrap(),
+            "^(?:|[^TU].*|T(?:.+)|U(?:.+))$|^T$/^(?:|[^x].*|x(?:.+))$"
+        );
+        // Names quoted; of the tests named (`--rerun-failed`), those left.
+        assert_eq!(
+            without(Some(&["TestA".into(), "T.b".into()]), &["TestA".into()]).unwrap(),
+            "^(T\\.b)$"
+        );
+        assert_eq!(
+            none_of(&["a.b"]),
+            "|[^a].*|a(?:|[^\\.].*|\\.(?:|[^b].*|b(?:.+)))"
+        );
+        assert_eq!(without(Some(&["TestA".into()]), &["TestA".into()]), None);
+        // A package of which only left-out tests were named does not run.
+        assert_eq!(
+            run(&["m/b::TestA", "m/b::ptest-skip::TestA"]),
+            Vec::<Vec<OsString>>::new()
         );
     }
 

@@ -2,7 +2,8 @@
 //! for a while (`test started`), the run names a slow test while it runs, and a test past the
 //! batch's `test_timeout` stops its part, ends timed out by name, and the part's tests that had
 //! not run yet run in a new attempt without it — none dropped, none run twice, none hanging
-//! twice. pytest (a hung test in the middle of a file) and cargo (a hung test binary).
+//! twice. pytest (a hung test in the middle of a file), cargo (a hung test binary) and go (a
+//! hung test in the middle of a package).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -192,6 +193,71 @@ fn cargo_a_hung_test_is_timed_out_by_name_and_the_tests_after_it_run() {
             "it/a_first passed",
             "it/b_hangs failed test it/b_hangs timed out after 3.0s (test_timeout)",
             "it/c_after passed",
+        ]
+    );
+}
+
+/// A package whose second test hangs; `ran(NAME)` appends `ATTEMPT NAME` to `$HANG_RAN`.
+const GO_HANG: &str = "package a\n\nimport (\n\t\"os\"\n\t\"testing\"\n\t\"time\"\n)\n\n\
+func ran(name string) {\n\tf, _ := os.OpenFile(os.Getenv(\"HANG_RAN\"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)\n\tdefer f.Close()\n\tf.WriteString(os.Getenv(\"PTEST_ATTEMPT\") + \" \" + name + \"\\n\")\n}\n\n\
+func TestA(t *testing.T) { ran(\"TestA\") }\n\n\
+func TestHang(t *testing.T) {\n\tran(\"TestHang\")\n\ttime.Sleep(1000 * time.Second)\n}\n\n\
+func TestAB(t *testing.T) { ran(\"TestAB\") }\n\n\
+func TestZ(t *testing.T) {\n\tt.Run(\"sub\", func(t *testing.T) { ran(\"TestZ/sub\") })\n}\n";
+
+#[test]
+fn go_a_hung_test_is_timed_out_by_name_and_its_packages_other_tests_run() {
+    let Some(go) = crate::go_preset::go() else {
+        return;
+    };
+    let p = Project::new("");
+    p.file(
+        "ptest.lua",
+        &format!(
+            "require(\"ptest.presets.go\").batch {{ name = \"go\", batches = 1, args = {{ \"-count=1\" }},\n  env = {{ HANG_RAN = {:?} }}, test_timeout = \"3s\", test_slow = \"1s\" }}\n",
+            p.join("ran.txt").display().to_string()
+        ),
+    )
+    .file("go.mod", "module example.com/m\n\ngo 1.19\n")
+    .file("a/a_test.go", GO_HANG)
+    .file(
+        "b/b_test.go",
+        &(GO_HANG[..GO_HANG.find("func TestA(").unwrap()].replace("package a", "package b")
+            + "func TestB(t *testing.T) { ran(\"TestB\") }\n\nvar _ = time.Second\n"),
+    );
+    let mut c = p.cmd();
+    c.arg("--no-history");
+    let out = run(crate::go_preset::go_env(&mut c, &go));
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    // Every test once, the hung one in the first attempt only; the rest of its package (TestAB,
+    // named like the test that had ended) and the package that had not started in the second.
+    assert_eq!(
+        sorted_lines(&p, "ran.txt"),
+        [
+            "1 TestA",
+            "1 TestHang",
+            "2 TestAB",
+            "2 TestB",
+            "2 TestZ/sub"
+        ],
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("SLOW    example.com/m/a::TestHang  running for"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("do not run again"), "{}", out.stdout);
+    assert_eq!(
+        cases(&p),
+        [
+            "TestA passed",
+            "TestAB passed",
+            "TestB passed",
+            "TestHang failed test example.com/m/a::TestHang timed out after 3.0s (test_timeout)",
+            "TestZ passed",
         ]
     );
 }

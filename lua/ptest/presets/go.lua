@@ -9,7 +9,9 @@
 -- which saves go's JSON event stream to {tmpdir}/go-test.json, read by ptest (per-test results,
 -- retries of only the failed packages, history per package), and prints go's usual text for
 -- the log. `--rerun-failed` names a package's failed tests (`PKG::TestName`): those packages
--- run apart, with `-run '^(TestA|TestB)$'`.
+-- run apart, with `-run '^(TestA|TestB)$'`. After a `test_timeout`, the hung test's package
+-- runs again apart without it and without its tests that had ended (`PKG::ptest-skip::TestName`),
+-- with a `-run` of every other test (which replaces a `-run` of `-k` or `args`).
 
 local ptest = require("ptest")
 local util = require("ptest.presets.util")
@@ -148,6 +150,9 @@ function M.batch(opts)
   local t = {
     name = opts.name or "go", items = packages, cmd = cmd, results = "{tmpdir}/go-test.json",
     test = "{item}::{test}",
+    -- After a test_timeout the hung test's package runs again without it and the tests that
+    -- had ended: `ptest gotest` gives it a `-run` of its other tests.
+    skip_test = "{item}::ptest-skip::{test}",
     -- A part runs many packages (go's own -timeout is 10 minutes for each).
     timeout = "1h",
     category = "go",
