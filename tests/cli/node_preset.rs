@@ -600,3 +600,96 @@ fn node_runners_rerun_only_the_failed_tests() {
         assert!(ran.is_empty(), "{runner}: {ran:?}");
     }
 }
+
+/// A test that hangs: told as started while it runs, so the run names it `SLOW` past the batch's
+/// `test_slow` and stops its part past `test_timeout`, the test failed as timed out by name; the
+/// part's file that had not started runs in a new attempt (without a `skip_test`, the rest of
+/// the hung test's file does not, and a warning says so). Each runner: node's own (its
+/// test:dequeue event), jest (onTestCaseStart) and vitest (onTestCaseReady).
+#[test]
+fn node_runners_tell_a_test_that_runs_long_and_a_hung_one_times_out_by_name() {
+    let Some(node) = node() else { return };
+    let modules = node_modules();
+    for runner in ["node", "jest", "vitest"] {
+        if runner != "node" && modules.is_none() {
+            continue;
+        }
+        // jest's and vitest's own 5 s per test would end the hung test first on a busy machine.
+        let args = if runner == "node" {
+            ""
+        } else {
+            ", args = { \"--testTimeout=600000\" }"
+        };
+        let p = Project::new(&format!(
+            "require(\"ptest.presets.node\").batch {{ name = \"js\", runner = \"{runner}\", batches = 1,\n  test_slow = \"1s\", test_timeout = \"3s\", timeout = \"60s\"{args} }}\n"
+        ));
+        if let Some(m) = &modules {
+            std::os::unix::fs::symlink(m, p.join("node_modules")).unwrap();
+        }
+        let (head, fs) = match runner {
+            "node" => (
+                "const { test, describe, it } = require('node:test');\n",
+                "const fs = require('node:fs');\n",
+            ),
+            "vitest" => (
+                "import { test, describe, it } from 'vitest';\n",
+                "import fs from 'node:fs';\n",
+            ),
+            _ => ("", "const fs = require('node:fs');\n"),
+        };
+        let (a, b, dir) = if runner == "node" {
+            ("test/a.test.js", "test/b.test.js", "test/")
+        } else {
+            ("a.test.js", "b.test.js", "")
+        };
+        let rec = "const rec = (n) => fs.appendFileSync(process.env.RAN, n + '\\n');\n";
+        p.file(
+            a,
+            &format!(
+                "{head}{fs}{rec}test('one', () => rec('one'));\ndescribe('grp', () => {{ it('hangs', async () => {{ rec('hangs'); await new Promise((r) => setTimeout(r, 1000000)); }}); }});\ntest('after', () => rec('after'));\n"
+            ),
+        )
+        .file(b, &format!("{head}{fs}{rec}test('b', () => rec('b'));\n"))
+        .file(
+            "package.json",
+            if runner == "vitest" {
+                "{ \"type\": \"module\" }\n"
+            } else {
+                "{ \"name\": \"x\", \"private\": true }\n"
+            },
+        );
+        let mut c = p.cmd();
+        c.args(["--no-history"]).env("RAN", p.join("ran.txt"));
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![node.parent().unwrap().to_path_buf()];
+        dirs.extend(std::env::split_paths(&path));
+        c.env("PATH", std::env::join_paths(dirs).unwrap());
+        let out = run(&mut c);
+        assert_eq!(out.code, 1, "{runner}: {}{}", out.stdout, out.stderr);
+        // Each once (jest orders the files its own way: b ran in the first attempt or the second).
+        let ran = crate::harness::sorted_lines(&p, "ran.txt");
+        assert_eq!(ran, ["b", "hangs", "one"], "{runner}: {}", out.stdout);
+        let hung = match runner {
+            "node" => format!("{dir}a.test.js::hangs"),
+            "jest" => "a.test.js::grp hangs".to_owned(),
+            _ => "a.test.js::grp > hangs".to_owned(),
+        };
+        assert!(
+            out.stdout.contains(&format!("SLOW    {hung}  running for")),
+            "{runner}: {}",
+            out.stdout
+        );
+        assert!(
+            out.stdout.contains(&format!(
+                "TIMEOUT {hung}  timed out after 3.0s (test_timeout)"
+            )),
+            "{runner}: {}",
+            out.stdout
+        );
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(crate::harness::report_file(&p)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(report["suites"][0]["status"], "timed_out", "{runner}");
+    }
+}

@@ -138,23 +138,29 @@ end
 -- Each test told to the run as it ends (`test OUTCOME SUITE<TAB>NAME` on PTEST_SOCKET, named as
 -- its testcase is: FILE::NAME, FILE relative to the folder), for the live view, --events and a
 -- failure printed at once: a failure at once, the rest gathered for at most a fifth of a
--- second; before the part ends it waits (2 s at most) for the run to take them. Outside a run
--- (no socket) it says nothing.
+-- second; before the part ends it waits (2 s at most) for the run to take them. A test still
+-- running a fifth of a second after it started (`began`) is told as started (`test started`),
+-- for the run's per-test SLOW and test_timeout. Outside a run (no socket) it says nothing.
 local LIVE_CORE = "let c=null,n=0,b=[],t=null;const p=process.env.PTEST_SOCKET,u=process.env.PTEST_SUITE;"
   .. "if(p&&u){c=connect(p);c.on('error',()=>{c=null});c.on('data',d=>{for(const x of d)if(x===10)n--})}"
   .. "const send=()=>{if(t){clearTimeout(t);t=null}if(c&&b.length){const d=b.join('');n+=b.length;b=[];c.write(d)}};"
-  .. "const said=(o,f,name)=>{if(!c)return;b.push('test '+o+' '+u+'\\t'+(relative(process.cwd(),f)+'::'+name)"
-  .. ".replace(/[\\r\\n]/g,' ')+'\\n');if(o==='failed')send();else if(!t)t=setTimeout(send,200)};"
+  .. "const run=new Map(),key=(f,name)=>relative(process.cwd(),f)+'::'+name;"
+  .. "const quiet=k=>{const x=run.get(k);if(x)clearTimeout(x);run.delete(k)};"
+  .. "const said=(o,f,name)=>{if(!c)return;const k=key(f,name);if(o!=='started')quiet(k);"
+  .. "b.push('test '+o+' '+u+'\\t'+k.replace(/[\\r\\n]/g,' ')+'\\n');"
+  .. "if(o==='failed'||o==='started')send();else if(!t)t=setTimeout(send,200)};"
+  .. "const began=(f,name)=>{if(!c)return;const k=key(f,name);if(run.has(k))return;"
+  .. "const x=setTimeout(()=>{run.set(k,0);said('started',f,name)},200);if(x.unref)x.unref();run.set(k,x)};"
   .. "const done=async()=>{send();if(c){const k=c;await new Promise(r=>{const w=setTimeout(r,2000);"
   .. "const ok=()=>{if(n<=0){clearTimeout(w);r()}};k.on('data',ok);k.on('close',r);ok()});k.end()}};"
 -- jest's and vitest's reporters are files: a part writes the reporter into its own {tmpdir}
 -- (from PTEST_LIVE_REPORTER) and then runs the tool, through sh.
 local JEST_LIVE = "const{connect}=require('node:net'),{relative}=require('node:path');" .. LIVE_CORE
-  .. "module.exports=class{onTestCaseResult(test,r){let o='skipped';if(r.status==='passed')o='passed';"
+  .. "module.exports=class{onTestCaseStart(test,i){began(test.path,i.fullName)}onTestCaseResult(test,r){let o='skipped';if(r.status==='passed')o='passed';"
   .. "else if(r.status==='failed')o='failed';said(o,test.path,r.fullName)}"
   .. "async onRunComplete(){await done()}getLastError(){}};"
 local VITEST_LIVE = "import{connect}from'node:net';import{relative}from'node:path';" .. LIVE_CORE
-  .. "export default class{onTestCaseResult(tc){const st=tc.result().state;let o='skipped';"
+  .. "export default class{onTestCaseReady(tc){began(tc.module.moduleId,tc.fullName)}onTestCaseResult(tc){const st=tc.result().state;let o='skipped';"
   .. "if(st==='passed')o='passed';else if(st==='failed')o='failed';said(o,tc.module.moduleId,tc.fullName)}"
   .. "async onTestRunEnd(){await done()}};"
 local WRITE_THEN_RUN = 'printf "%s" "$PTEST_LIVE_REPORTER" > "$1" && shift && exec "$@"'
@@ -166,8 +172,13 @@ local WRITE_THEN_RUN = 'printf "%s" "$PTEST_LIVE_REPORTER" > "$1" && shift && ex
 local NODE_REPORTER = "data:text/javascript,"
   .. "import{junit}from'node:test/reporters';import{relative}from'node:path';"
   .. "import{connect}from'node:net';" .. LIVE_CORE
-  .. "const live=e=>{if(e.type!=='test:pass'&&e.type!=='test:fail')return;const d=e.data;"
-  .. "if(!d.file||d.name===d.file||(d.details&&d.details.type==='suite'))return;"
+  .. "const up=[];const live=e=>{const d=e.data;if(!d||!d.file||d.name===d.file)return;"
+  -- A test starts when node dequeues it (its test:start comes as it ends); a test with tests
+  -- inside (a describe) is not one that runs long, its innermost running one is.
+  .. "if(e.type==='test:dequeue'){if(d.nesting>0&&up[d.nesting-1]!==undefined)quiet(key(d.file,up[d.nesting-1]));"
+  .. "up[d.nesting]=d.name;began(d.file,d.name);return}"
+  .. "if(e.type!=='test:pass'&&e.type!=='test:fail')return;"
+  .. "if(d.details&&d.details.type==='suite'){quiet(key(d.file,d.name));return}"
   .. "let o='passed';if(e.type==='test:fail')o='failed';else if(d.skip||d.todo)o='skipped';"
   .. "said(o,d.file,d.name)};"
   .. "export default async function*(s){yield*junit((async function*(){for await(const e of s){"
