@@ -7,7 +7,8 @@
 
 networkx: a venv made here from PyPI with networkx, pytest and pytest-xdist; networkx's own
 tests (shipped in its wheel) copied into a work folder. Per round, in an order that rotates:
-pytest serial, pytest -n J (xdist, load), pytest -n J --dist worksteal, ptest with the pytest
+pytest serial, pytest -n J (xdist, load), pytest -n J --dist worksteal (xdist's workers in
+sessions of their own in every mode, as ptest's parts are: see XDIST_SESSIONS), ptest with the pytest
 preset at -j J without history, and again with the history the first run wrote. Also
 `ptest list` on that config (hyperfine when present).
 
@@ -110,14 +111,16 @@ def bench_networkx(rounds, jobs, quick=False):
     env.pop("CI", None)
     hist = proj / ".ptest" / "history.json"
     base = [str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider", "networkx"]
+    xenv = xdist_sessions(env)
     # The outcome of every test, compared at the end: pytest serial's JUnit and ptest's own.
     plain_xml, ours_xml = WORK / "nx-pytest.xml", WORK / "nx-ptest.xml"
     serial = base + ["-o", "junit_family=xunit1", f"--junitxml={plain_xml}"]
     tools = {
         "pytest serial": lambda: timed(serial, proj, env),
-        f"pytest -n {jobs} (xdist)": lambda: timed(base + ["-n", str(jobs)], proj, env),
+        f"pytest -n {jobs} (xdist)": lambda: timed(
+            base + ["-p", "xdist_sessions", "-n", str(jobs)], proj, xenv),
         f"pytest -n {jobs} --dist worksteal": lambda: timed(
-            base + ["-n", str(jobs), "--dist", "worksteal"], proj, env),
+            base + ["-p", "xdist_sessions", "-n", str(jobs), "--dist", "worksteal"], proj, xenv),
         f"ptest -j {jobs}, first run": None,  # with the second, below
     }
     names = list(tools)
@@ -356,7 +359,8 @@ def bench_projects(rounds, jobs, only):
                     f.unlink()
             t, codes["serial"] = timed(plain + xml + [f"--junitxml={junit}"] + paths, proj, env)
             times["serial"].append(t)
-            t, codes["xdist"] = timed(plain + ["-n", str(jobs)] + paths, proj, env)
+            t, codes["xdist"] = timed(plain + ["-p", "xdist_sessions", "-n", str(jobs)] + paths,
+                                      proj, xdist_sessions(env))
             times["xdist"].append(t)
             if not junit.exists():
                 problems.append(f"{name}: plain pytest wrote no JUnit (exit {codes['serial']})")
@@ -539,9 +543,15 @@ def pytest_configure(config):
 """
 
 
-def suites_setup():
+def xdist_sessions(env):
+    """`env` with the xdist_sessions plugin (above) importable: pytest -n J then runs with
+    `-p xdist_sessions`, in every mode that compares with xdist."""
     (WORK / "xdist_sessions").mkdir(parents=True, exist_ok=True)
     (WORK / "xdist_sessions" / "xdist_sessions.py").write_text(XDIST_SESSIONS)
+    return dict(env, PYTHONPATH=str(WORK / "xdist_sessions"))
+
+
+def suites_setup():
     venv = WORK / "num-venv"
     py = venv / "bin" / "python"
     if not py.exists():
@@ -601,7 +611,7 @@ def bench_suites(rounds, jobs, only, warmup=True):
             continue
         env = dict(base, **spec.get("env", {}))
         off = dict(env, PTEST_PYTEST_WARM="0")
-        xenv = dict(env, PYTHONPATH=str(WORK / "xdist_sessions"))
+        xenv = xdist_sessions(env)
         proj = WORK / f"{name}-suite"
         paths = spec["paths"]
         (proj / "ptest.lua").write_text(
