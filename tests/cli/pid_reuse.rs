@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::probe::{Probed, alive, pid_in, wait_exit, wait_until};
+use crate::probe::{Probed, pid_in, running, wait_exit, wait_until};
 
 /// The config: `lingers` leaves a background child that keeps its group a moment after its
 /// leader exits; `holds` keeps the run going until the test has forced the reuse.
@@ -91,10 +91,11 @@ fn scenario(env: &[(&str, &str)], kill: bool) {
     if kill {
         ptest.kill().unwrap(); // SIGKILL: the watchdog takes over.
         let _ = ptest.wait();
-        // The watchdog stops what is the run's: `holds` is its sign of having acted.
+        // The watchdog stops what is the run's: `holds` is its sign of having acted (stopped:
+        // a zombie counts, whoever adopted it reaps it in its own time).
         let holds = pid_in(&p.p, "holds.pid");
         assert!(
-            wait_until(Duration::from_secs(20), || !alive(holds)),
+            wait_until(Duration::from_secs(20), || !running(holds)),
             "the watchdog did not stop the run's own suite"
         );
         // And gives it the time it would give a group before SIGKILL.
