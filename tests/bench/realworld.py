@@ -3,7 +3,7 @@
 
     python3 tests/bench/realworld.py networkx [-r 3] [-j 2]
     python3 tests/bench/realworld.py projects [-r 1] [--only attrs,click]
-    python3 tests/bench/realworld.py cargo [-r 3]
+    python3 tests/bench/realworld.py cargo [-r 3] [--only 4,history]
 
 networkx: a venv made here from PyPI with networkx, pytest and pytest-xdist; networkx's own
 tests (shipped in its wheel) copied into a work folder. Per round, in an order that rotates:
@@ -435,10 +435,11 @@ def cargo_report(logs):
         return None
 
 
-def bench_cargo(rounds):
+def bench_cargo(rounds, only):
     """ptest's own tests: `cargo nextest run -j J` against the cargo preset at -j J, without
     history (--no-history: the tests split evenly) and with the history of earlier runs (each
-    test's duration), J = 2 and 4, in rotating rounds after one untimed run of each."""
+    test's duration), J = 2 and 4 (`--only 4,history`: only those), in rotating rounds after one
+    untimed run of each."""
     ptest = ptest_binary()
     sh(["cargo", "test", "--no-run", "-q"], cwd=ROOT)
     sh(["cargo", "nextest", "list"], cwd=ROOT, stdout=subprocess.DEVNULL,
@@ -452,16 +453,21 @@ def bench_cargo(rounds):
     env.pop("CI", None)
     logs = WORK / "cargo-logs"
     runs = []
-    for j in (2, 4):
+    jobs = [j for j in (2, 4) if not only or str(j) in only]
+    kinds = [k for k in ("no history", "history") if not only or k in only] or ["no history", "history"]
+    for j in jobs:
         runs.append((f"cargo nextest run -j {j}",
                      ["cargo", "nextest", "run", "-j", str(j), "--no-fail-fast",
                       "-E", nextest_filter], ROOT))
         base = [str(ptest), str(cfg), "-j", str(j), "-q", "--log-dir", str(logs)]
-        runs.append((f"ptest cargo preset -j {j}, no history", base + ["--no-history"], WORK))
-        hist = WORK / f"cargo-history-j{j}.json"
-        if hist.exists():
-            hist.unlink()
-        runs.append((f"ptest cargo preset -j {j}, history", base + ["--history", str(hist)], WORK))
+        if "no history" in kinds:
+            runs.append((f"ptest cargo preset -j {j}, no history", base + ["--no-history"], WORK))
+        if "history" in kinds:
+            hist = WORK / f"cargo-history-j{j}.json"
+            if hist.exists():
+                hist.unlink()
+            runs.append((f"ptest cargo preset -j {j}, history", base + ["--history", str(hist)],
+                         WORK))
     times = {name: [] for name, _, _ in runs}
     outcome = {}
 
@@ -493,10 +499,10 @@ def bench_cargo(rounds):
                   flush=True)
     print(f"\n### ptest's own tests, {rounds} rounds\n")
     print("| run | wall: median (min-max) | / nextest, same rounds |\n|---|---|---|")
-    for j in (2, 4):
+    for j in jobs:
         nx = times[f"cargo nextest run -j {j}"]
         print(summary(f"cargo nextest run -j {j}", nx) + f" {outcome[f'cargo nextest run -j {j}']}")
-        for kind in ("no history", "history"):
+        for kind in kinds:
             name = f"ptest cargo preset -j {j}, {kind}"
             print(summary(name, times[name], nx) + f" {outcome[name]}")
     # The preset's cost while the config is read: cargo's up-to-date check and the listing.
@@ -699,7 +705,9 @@ def main():
     ap.add_argument("-j", "--jobs", type=int, default=2)
     ap.add_argument("--quick", action="store_true",
                     help="networkx: only xdist and ptest, no untimed first runs")
-    ap.add_argument("--only", default="", help="projects, suites: a comma-separated subset")
+    ap.add_argument("--only", default="",
+                    help="projects, suites: a comma-separated subset; cargo: of 2, 4, "
+                         "'no history', 'history'")
     ap.add_argument("--no-warmup", action="store_true",
                     help="suites: no untimed first run of each (the files already byte-compiled)")
     a = ap.parse_args()
@@ -711,7 +719,7 @@ def main():
     elif a.suite == "projects":
         bench_projects(a.rounds, a.jobs, [x for x in a.only.split(",") if x])
     else:
-        bench_cargo(a.rounds)
+        bench_cargo(a.rounds, [x for x in a.only.split(",") if x])
 
 
 if __name__ == "__main__":
