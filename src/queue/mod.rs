@@ -154,7 +154,7 @@ pub(crate) async fn join_with(
 /// What the driver asks of the store.
 #[derive(Debug)]
 enum Request {
-    Claim(SuiteId),
+    Claim(SuiteId, Vec<SuiteId>),
     Finish {
         suite: SuiteId,
         status: &'static str,
@@ -178,6 +178,9 @@ pub(crate) enum News {
     Claimed(SuiteId, Claim),
     /// A claimed unit's earlier attempts on other machines; its `Claimed` follows.
     Resume(SuiteId, Carried),
+    /// The store gave this machine this unit, one of a claim's others, in place of the one
+    /// asked for; that claim's `Claimed` follows.
+    Took(SuiteId),
     /// The answer to [`Link::stop_taking`]: true when this machine stopped taking units, false
     /// when no other machine is alive and taking them.
     StoppedTaking(bool),
@@ -289,9 +292,10 @@ impl Link {
         &self.node
     }
 
-    /// Ask for `suite`; the answer comes back as [`News::Claimed`].
-    pub(crate) fn claim(&self, suite: SuiteId) {
-        let _ = self.requests.send(Request::Claim(suite));
+    /// Ask for `suite`, or else the first of `others` no machine has taken; the answer comes
+    /// back as [`News::Claimed`], after [`News::Took`] for another unit given instead.
+    pub(crate) fn claim(&self, suite: SuiteId, others: &[SuiteId]) {
+        let _ = self.requests.send(Request::Claim(suite, others.to_vec()));
     }
 
     /// A suite ended on this machine (`entry` is what its record keeps): a result it ran
@@ -442,17 +446,26 @@ async fn handle(
 ) -> Result<(), StoreError> {
     let held = &mut mine.held;
     match r {
-        Request::Claim(suite) => {
+        Request::Claim(suite, others) => {
             if lost {
                 return Ok(());
             }
-            let group = groups[suite.index()]
-                .as_ref()
-                .map(|(g, m)| (g.as_str(), *m));
-            let (answer, carried) = joined
+            let group_of = |s: SuiteId| {
+                groups
+                    .get(s.index())
+                    .and_then(Option::as_ref)
+                    .map(|(g, m)| (g.as_str(), *m))
+            };
+            let others: Vec<(u32, Option<(&str, u32)>)> =
+                others.iter().map(|s| (s.0, group_of(*s))).collect();
+            let (answer, carried, took) = joined
                 .store
-                .claim_carrying(suite.0, &joined.holder, group)
+                .claim_or_other(suite.0, &joined.holder, group_of(suite), &others)
                 .await?;
+            if let Some(other) = took.filter(|u| (*u as usize) < groups.len()) {
+                held.insert(other);
+                let _ = news.send(News::Took(SuiteId(other)));
+            }
             if answer == Claim::Mine {
                 held.insert(suite.0);
                 if let Some(text) = carried {

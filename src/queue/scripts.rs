@@ -68,22 +68,46 @@ keep(K_UGROUP, ttl)
 return {'created', digest}
 ";
 
-/// ARGV: unit, holder, group ("" none), the group's max, lease ms, ttl seconds.
-/// Returns `{answer, carried}`: `ok` (the unit is the caller's until its lease runs out;
-/// `carried` is what its earlier attempts on other machines left, or ""), `done` (it has a
-/// result), `elsewhere` (another machine holds a live lease), `busy` (its group is full) or
-/// `avoid` (it failed on the caller, and another machine is alive and taking units).
+/// ARGV: unit, holder, group ("" none), the group's max, lease ms, ttl seconds, then the
+/// caller's other ready units, best first, each as unit, group, the group's max.
+/// Returns `{answer, carried, instead}`: `ok` (the unit is the caller's until its lease runs
+/// out, also when the caller holds it already; `carried` is what its earlier attempts on other
+/// machines left, or ""), `done` (it has a result), `elsewhere` (another machine holds a live
+/// lease), `busy` (its group is full) or `avoid` (it failed on the caller, and another machine
+/// is alive and taking units). Unless `ok`, `instead` is the first other unit that no machine
+/// has taken or failed and whose group has room, now the caller's ("" none): machines that
+/// ask for the same unit at once each get one in a single round trip.
 const CLAIM: &str = r"
 local unit, holder, group, max, lease, ttl =
   ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local now = now_ms()
-local st = redis.call('HGET', K_STATE, unit)
-if st == 'd' then return {'done', ''} end
-if st == 'l' then
-  local dl = tonumber(redis.call('ZSCORE', K_DEADLINE, unit) or '0')
-  if dl > now then return {'elsewhere', ''} end
-  -- A lost lease taken over: the unit keeps its place in its group.
-else
+local function take(u, g)
+  if g ~= '' then
+    redis.call('HINCRBY', K_GCOUNT, g, 1)
+    keep(K_GCOUNT, ttl)
+  end
+  redis.call('HSET', K_STATE, u, 'l')
+  redis.call('HSET', K_HOLDER, u, holder)
+  redis.call('ZADD', K_DEADLINE, now + lease, u)
+  redis.call('HSET', K_NODES, holder, now)
+  keep(K_STATE, ttl) keep(K_HOLDER, ttl) keep(K_DEADLINE, ttl) keep(K_NODES, ttl)
+end
+local function room(g, m)
+  return g == '' or tonumber(redis.call('HGET', K_GCOUNT, g) or '0') < m
+end
+local function answer()
+  local st = redis.call('HGET', K_STATE, unit)
+  if st == 'd' then return 'done' end
+  if st == 'l' then
+    local dl = tonumber(redis.call('ZSCORE', K_DEADLINE, unit) or '0')
+    if dl > now then
+      if redis.call('HGET', K_HOLDER, unit) == holder then return 'ok' end
+      return 'elsewhere'
+    end
+    -- A lost lease taken over: the unit keeps its place in its group.
+    take(unit, '')
+    return 'ok'
+  end
   -- A failed unit's next attempt goes to a machine it has not failed on, while there is one.
   local failed = redis.call('HGET', K_RETRY, 'f' .. unit)
   if failed then
@@ -91,21 +115,23 @@ else
     for h in string.gmatch(failed, '[^\n]+') do
       if h == holder then mine = true end
     end
-    if mine and takers(holder, failed, now, lease) > 0 then return {'avoid', ''} end
+    if mine and takers(holder, failed, now, lease) > 0 then return 'avoid' end
   end
-  if group ~= '' then
-    local c = tonumber(redis.call('HGET', K_GCOUNT, group) or '0')
-    if c >= max then return {'busy', ''} end
-    redis.call('HINCRBY', K_GCOUNT, group, 1)
-    keep(K_GCOUNT, ttl)
+  if not room(group, max) then return 'busy' end
+  take(unit, group)
+  return 'ok'
+end
+local a = answer()
+if a == 'ok' then return {'ok', redis.call('HGET', K_RETRY, unit) or '', ''} end
+for i = 7, #ARGV - 2, 3 do
+  local u, g, m = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  if not redis.call('HGET', K_STATE, u) and redis.call('HEXISTS', K_RETRY, 'f' .. u) == 0
+    and room(g, m) then
+    take(u, g)
+    return {a, '', u}
   end
 end
-redis.call('HSET', K_STATE, unit, 'l')
-redis.call('HSET', K_HOLDER, unit, holder)
-redis.call('ZADD', K_DEADLINE, now + lease, unit)
-redis.call('HSET', K_NODES, holder, now)
-keep(K_STATE, ttl) keep(K_HOLDER, ttl) keep(K_DEADLINE, ttl) keep(K_NODES, ttl)
-return {'ok', redis.call('HGET', K_RETRY, unit) or ''}
+return {a, '', ''}
 ";
 
 /// ARGV: unit, holder, status, result JSON, node, ttl seconds, what it exported to `PTEST_ENV`

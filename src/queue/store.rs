@@ -210,26 +210,33 @@ impl Store {
         holder: &str,
         group: Option<(&str, u32)>,
     ) -> Result<Claim, StoreError> {
-        Ok(self.claim_carrying(unit, holder, group).await?.0)
+        Ok(self.claim_or_other(unit, holder, group, &[]).await?.0)
     }
 
     /// [`Store::claim`], with what the unit's earlier attempts on other machines left when it
-    /// is the caller's (`Store::hand_back`'s `carried`).
-    pub(crate) async fn claim_carrying(
+    /// is the caller's (`Store::hand_back`'s `carried`). When it is not, the first of `others`
+    /// (units with their groups) that no machine has taken, none has failed and whose group
+    /// has room is the caller's instead: the third value.
+    pub(crate) async fn claim_or_other(
         &mut self,
         unit: u32,
         holder: &str,
         group: Option<(&str, u32)>,
-    ) -> Result<(Claim, Option<String>), StoreError> {
+        others: &[(u32, Option<(&str, u32)>)],
+    ) -> Result<(Claim, Option<String>, Option<u32>), StoreError> {
         let (g, max) = group.unwrap_or(("", 0));
-        let (answer, carried): (String, String) = self
-            .invoke(&self.scripts.claim)
-            .arg(unit)
+        let mut inv = self.invoke(&self.scripts.claim);
+        inv.arg(unit)
             .arg(holder)
             .arg(g)
             .arg(max)
             .arg(self.lease_ms)
-            .arg(self.ttl)
+            .arg(self.ttl);
+        for (u, group) in others {
+            let (g, max) = group.unwrap_or(("", 0));
+            inv.arg(*u).arg(g).arg(max);
+        }
+        let (answer, carried, took): (String, String, String) = inv
             .invoke_async(&mut self.con)
             .await
             .map_err(|e| classify(&e))?;
@@ -241,7 +248,14 @@ impl Store {
             "avoid" => Claim::Avoid,
             other => return Err(StoreError::Garbage(format!("claim answered {other:?}"))),
         };
-        Ok((claim, Some(carried).filter(|c| !c.is_empty())))
+        let took = match took.as_str() {
+            "" => None,
+            t => Some(
+                t.parse()
+                    .map_err(|_| StoreError::Garbage(format!("claim gave {t:?} instead")))?,
+            ),
+        };
+        Ok((claim, Some(carried).filter(|c| !c.is_empty()), took))
     }
 
     /// The holder's attempt of `unit` failed and its retry policy wants another: the unit goes

@@ -330,6 +330,52 @@ fn units_are_taken_once_groups_hold_across_machines_and_only_the_holder_counts()
 }
 
 #[test]
+fn a_claim_of_a_taken_unit_gets_the_first_of_the_others_no_machine_has() {
+    let Some(redis) = Redis::start(&[]) else {
+        return;
+    };
+    rt().block_on(async {
+        let lease = Duration::from_secs(60);
+        let mut a = store(&redis.url(), "r4", lease).await;
+        let mut b = store(&redis.url(), "r4", lease).await;
+        let units: Vec<_> = (0..5).map(|i| desc(&format!("u{i}"), "x")).collect();
+        assert_eq!(a.publish("d", &units).await.unwrap(), Published::Created);
+        // A has u0 and u1; u3 failed on A and waits for another attempt; u2's group is full.
+        assert_eq!(a.claim(0, "A", None).await.unwrap(), Claim::Mine);
+        assert_eq!(a.claim(1, "A", None).await.unwrap(), Claim::Mine);
+        assert_eq!(a.claim(3, "A", None).await.unwrap(), Claim::Mine);
+        assert!(a.hand_back(3, "A", "{}").await.unwrap());
+        assert_eq!(a.claim(2, "A", Some(("g", 1))).await.unwrap(), Claim::Mine);
+        // B asks for u0, naming u1 (taken), u2 (in the full group), u3 (failed: its next
+        // attempt is not given unasked) and u4: it gets u4.
+        let others = [(1, None), (2, Some(("g", 1))), (3, None), (4, None)];
+        assert_eq!(
+            b.claim_or_other(0, "B", None, &others).await.unwrap(),
+            (Claim::Elsewhere, None, Some(4))
+        );
+        // u4 is B's: asked for by B it is B's, by A elsewhere; nothing is left for A.
+        assert_eq!(b.claim(4, "B", None).await.unwrap(), Claim::Mine);
+        assert_eq!(
+            a.claim_or_other(4, "A", None, &[(1, None), (4, None)])
+                .await
+                .unwrap(),
+            (Claim::Elsewhere, None, None)
+        );
+        // A unit with a result is done; a unit the caller gets is never also given instead.
+        assert!(a.finish(0, "A", "passed", "{}", "mA").await.unwrap());
+        assert_eq!(
+            b.claim_or_other(0, "B", None, &[(3, None)]).await.unwrap(),
+            (Claim::Done, None, None)
+        );
+        assert_eq!(
+            b.claim_or_other(3, "B", None, &[(4, None)]).await.unwrap(),
+            (Claim::Mine, Some("{}".to_owned()), None)
+        );
+        assert_eq!(a.progress().await.unwrap().leased, 4);
+    });
+}
+
+#[test]
 fn a_lease_not_renewed_goes_back_to_the_queue_and_a_late_result_is_a_duplicate() {
     let Some(redis) = Redis::start(&[]) else {
         return;
@@ -462,22 +508,22 @@ fn a_failed_unit_goes_to_a_machine_it_has_not_failed_on_while_one_takes_units() 
         // B is alive (seen by a renewal); A takes u0 and its attempt fails.
         b.renew("B", &[]).await.unwrap();
         assert_eq!(
-            a.claim_carrying(0, "A", None).await.unwrap(),
-            (Claim::Mine, None)
+            a.claim_or_other(0, "A", None, &[]).await.unwrap(),
+            (Claim::Mine, None, None)
         );
         assert!(!b.hand_back(0, "B", "{\"attempts\":1}").await.unwrap());
         assert!(a.hand_back(0, "A", "{\"attempts\":1}").await.unwrap());
         // A may not take it again while B takes units; B gets it with what A carried.
         assert_eq!(a.claim(0, "A", None).await.unwrap(), Claim::Avoid);
         assert_eq!(
-            b.claim_carrying(0, "B", None).await.unwrap(),
-            (Claim::Mine, Some("{\"attempts\":1}".to_owned()))
+            b.claim_or_other(0, "B", None, &[]).await.unwrap(),
+            (Claim::Mine, Some("{\"attempts\":1}".to_owned()), None)
         );
         // It fails on B too: failed everywhere, so either may take it.
         assert!(b.hand_back(0, "B", "{\"attempts\":2}").await.unwrap());
         assert_eq!(
-            a.claim_carrying(0, "A", None).await.unwrap(),
-            (Claim::Mine, Some("{\"attempts\":2}".to_owned()))
+            a.claim_or_other(0, "A", None, &[]).await.unwrap(),
+            (Claim::Mine, Some("{\"attempts\":2}".to_owned()), None)
         );
         assert!(a.finish(0, "A", "flaky", "{}", "mA").await.unwrap());
         // A stops taking units while B takes them; B, then alone, may not stop.

@@ -82,6 +82,9 @@ pub(crate) enum Input {
     TestEnded { suite: SuiteId, name: String },
     /// DESIGN §10, a queue run: the store's answer to a [`Command::Claim`].
     Claimed(SuiteId, Claim),
+    /// A queue run: the store gave this machine the unit in place of one it asked for
+    /// (one of the claim's others); the claim's answer follows.
+    Took(SuiteId),
     /// A queue run: the suite has its result from another machine (`status`, on `node`),
     /// with what it exported to `PTEST_ENV` (its dependents here get it).
     EndedElsewhere {
@@ -105,6 +108,10 @@ pub(crate) enum Input {
 
 /// DESIGN §10: a machine whose first this many units fail stops taking units.
 pub(crate) const FIRST_UNITS_FAILING: usize = 3;
+
+/// DESIGN §10: how many other ready units a claim names, to be given one of them when
+/// another machine has the unit it asks for.
+const CLAIM_OTHERS: usize = 16;
 
 /// DESIGN §10: the store's answer to a claim of a unit of a queue run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,8 +258,11 @@ pub(crate) enum Command {
         answer: Result<(), String>,
     },
     /// DESIGN §10, a queue run: ask the store for this unit (it holds its slots meanwhile); the
-    /// answer comes back as [`Input::Claimed`].
-    Claim(SuiteId),
+    /// answer comes back as [`Input::Claimed`]. The others are ready units this machine could
+    /// run instead, best first: when another machine has the unit, the store gives this one
+    /// the first of them no machine has taken ([`Input::Took`] comes before the answer), so
+    /// that machines asking for the same top unit at once each get work in one round trip.
+    Claim(SuiteId, Vec<SuiteId>),
     /// A queue run: this machine holds the unit's lease but will not run it (the run stopped):
     /// give it back to the queue.
     Release(SuiteId),
@@ -459,6 +469,10 @@ pub(crate) struct Core<'p> {
     lease: Vec<Lease>,
     /// Units refused for their group's cap across machines, asked again when a unit ends.
     busy: Vec<SuiteId>,
+    /// Units the store gave in place of others ([`Input::Took`]) that may not have started
+    /// yet: while as many wait as slots are free, no further unit is claimed, so that a
+    /// machine never holds more units than it can run.
+    took: Vec<SuiteId>,
     first: FirstUnits,
     out: Vec<Command>,
 }
@@ -512,6 +526,7 @@ impl<'p> Core<'p> {
             shared: false,
             lease: vec![Lease::Unasked; n],
             busy: Vec::new(),
+            took: Vec::new(),
             first: FirstUnits::default(),
             out: Vec::new(),
         }
@@ -575,6 +590,7 @@ impl<'p> Core<'p> {
                 }
             }
             Input::Claimed(id, answer) => self.on_claimed(id, answer),
+            Input::Took(id) => self.took(id),
             Input::EndedElsewhere {
                 suite,
                 status,
@@ -900,9 +916,27 @@ impl<'p> Core<'p> {
     /// DESIGN §3 rules 1–2: start ready suites by priority while slots are free. A suite takes
     /// its slots only once everything admits it, so none is held while waiting.
     fn start_ready(&mut self, now: Instant, host: &mut dyn Host) {
+        // A queue run's claims of this round: sent once the round's picks are out of the
+        // queue, each with the best of what is left as its others.
+        let mut asked: Vec<SuiteId> = Vec::new();
+        self.start_ready_asking(now, host, &mut asked);
+        if !asked.is_empty() {
+            let others = self.others(&asked);
+            for id in asked {
+                self.out.push(Command::Claim(id, others.clone()));
+            }
+        }
+    }
+
+    fn start_ready_asking(&mut self, now: Instant, host: &mut dyn Host, asked: &mut Vec<SuiteId>) {
         while self.may_start() && self.slots.free() > 0 && !self.queue.is_empty() {
             let plan = self.plan;
             let free = self.slots.free();
+            let (state, lease) = (&self.state, &self.lease);
+            self.took.retain(|id| {
+                state[id.index()] == State::Pending && lease[id.index()] == Lease::Mine
+            });
+            let claim_more = self.took.len() < free as usize;
             let total = self.slots.total();
             let state = &self.state;
             let wake = &mut self.limiter_wake;
@@ -930,7 +964,7 @@ impl<'p> Core<'p> {
                 // DESIGN §10: a unit of a queue run is claimed from the store first; its
                 // services and the limiter's token come once it is this machine's.
                 if shared && lease[id.index()] != Lease::Mine {
-                    return if stopped_taking {
+                    return if stopped_taking || !claim_more {
                         Admit::No
                     } else {
                         Admit::Yes
@@ -983,7 +1017,7 @@ impl<'p> Core<'p> {
             if self.shared && self.lease[id.index()] != Lease::Mine {
                 self.lease[id.index()] = Lease::Asking(slots);
                 self.set_state(id, State::Claiming);
-                self.out.push(Command::Claim(id));
+                asked.push(id);
                 continue;
             }
             self.start(id, slots, now);
@@ -1693,6 +1727,44 @@ impl<'p> Core<'p> {
         r.worker = p.worker;
         r.attempts_detail.clone_from(&p.attempts_detail);
         self.finish(r);
+    }
+
+    /// DESIGN §10: what a claim of `asked` may get instead: the best ready units this machine
+    /// has not asked for, that hold no slots and need no more than the smallest claim holds.
+    fn others(&self, asked: &[SuiteId]) -> Vec<SuiteId> {
+        if self.first.stopped {
+            return Vec::new();
+        }
+        let total = self.slots.total();
+        let most = asked
+            .iter()
+            .map(|id| slots_needed(self.plan, *id, total))
+            .min()
+            .unwrap_or(1);
+        self.queue.best(self.plan, CLAIM_OTHERS, |x| {
+            self.state[x.index()] == State::Pending
+                && self.lease[x.index()] == Lease::Unasked
+                && slots_needed(self.plan, x, total) <= most
+        })
+    }
+
+    /// The store gave this machine `id` in place of a unit it asked for: it is this machine's
+    /// to run when it waits in the queue; its own claim, when one is out, is answered as
+    /// this machine's; anything else (it ended or was skipped meanwhile, the machine stopped
+    /// taking units) gives it back.
+    fn took(&mut self, id: SuiteId) {
+        let i = id.index();
+        if !self.shared {
+            return;
+        }
+        match (self.state[i], &self.lease[i]) {
+            (State::Claiming, _) => {}
+            (State::Pending, Lease::Unasked) if !self.first.stopped => {
+                self.lease[i] = Lease::Mine;
+                self.took.push(id);
+            }
+            _ => self.out.push(Command::Release(id)),
+        }
     }
 
     /// The store answered a claim: run the unit here, or leave it to the machine that has it,

@@ -716,6 +716,7 @@ impl<'a> Scheduler<'a> {
                 },
             ),
             News::Resume(id, carried) => Input::Resume(id, carried),
+            News::Took(id) => Input::Took(id),
             News::StoppedTaking(stopped) => {
                 let message = if stopped {
                     format!(
@@ -861,9 +862,9 @@ impl<'a> Scheduler<'a> {
                     );
                 }
             }
-            Command::Claim(id) => {
+            Command::Claim(id, others) => {
                 if let Some(link) = &self.link {
-                    link.claim(id);
+                    link.claim(id, &others);
                 }
             }
             Command::Release(id) => {

@@ -117,6 +117,30 @@ impl Queue {
         }
     }
 
+    /// Up to `n` queued suites that `keep` accepts, highest priority first (those of groups
+    /// at their cap left out), without taking them from the queue.
+    pub(crate) fn best(
+        &self,
+        plan: &Plan,
+        n: usize,
+        keep: impl Fn(SuiteId) -> bool,
+    ) -> Vec<SuiteId> {
+        let mut all: Vec<(f64, u32)> = Vec::new();
+        let mut add = |heap: &BinaryHeap<Key>| {
+            for &(_, Reverse(id)) in heap {
+                if keep(SuiteId(id)) {
+                    all.push((self.live_priority(plan, SuiteId(id)), id));
+                }
+            }
+        };
+        add(&self.ungrouped);
+        for q in self.groups.iter().filter(|q| q.running < q.max) {
+            add(&q.heap);
+        }
+        all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        all.into_iter().take(n).map(|(_, id)| SuiteId(id)).collect()
+    }
+
     /// Take the highest-priority ready suite that `admit` accepts (free slots, limiter room...),
     /// skipping groups at their cap. Suites `admit` refuses stay queued; discarded ones (already
     /// ended, e.g. skipped by fail-fast) leave. `None` when nothing fits.

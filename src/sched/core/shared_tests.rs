@@ -139,6 +139,8 @@ impl Store {
         let group = plan.suite(id).group;
         match self.units[id.index()] {
             Unit::Done => return Some(Claim::Done),
+            // It was given to this machine in place of another it asked for.
+            Unit::Leased { machine: m, .. } if m == machine => return Some(Claim::Mine),
             Unit::Leased { deadline, .. } if deadline > now => return Some(Claim::Elsewhere),
             Unit::Leased { .. } => {}
             Unit::Pending => {
@@ -244,6 +246,8 @@ struct Seen {
     attempts: Vec<(SuiteId, u32, usize)>,
     /// Some machine stopped taking units.
     stopped: bool,
+    /// Units the store gave in place of the ones asked for.
+    took: usize,
 }
 
 struct Fleet<'p> {
@@ -312,9 +316,22 @@ impl Fleet<'_> {
                 self.seen.runs[suite.index()].push((k, self.now, None, false));
                 self.seen.attempts.push((suite, attempt, k));
             }
-            Command::Claim(id) => {
+            Command::Claim(id, others) => {
                 let takers = self.takers(k);
-                match self.store.claim(plan, id, k, self.now, &takers) {
+                let answer = self.store.claim(plan, id, k, self.now, &takers);
+                if answer != Some(Claim::Mine) {
+                    // The first other unit no machine has taken or failed, with room.
+                    if let Some(x) = others.iter().copied().find(|x| {
+                        self.store.units[x.index()] == Unit::Pending
+                            && self.store.failed[x.index()].is_empty()
+                    }) {
+                        if self.store.claim(plan, x, k, self.now, &takers) == Some(Claim::Mine) {
+                            self.seen.took += 1;
+                            self.deliver(k, Input::Took(x));
+                        }
+                    }
+                }
+                match answer {
                     Some(answer) => {
                         if answer == Claim::Mine {
                             if let Some(c) = self.store.carried[id.index()].clone() {
@@ -586,6 +603,7 @@ fn fleet<'p>(
             handed_back: vec![Vec::new(); n],
             attempts: Vec::new(),
             stopped: false,
+            took: 0,
         },
     }
 }
@@ -746,6 +764,85 @@ fn the_machines_share_the_work_and_end_together() {
     assert_eq!(per_machine, [10, 10, 10, 10], "{per_machine:?}");
     let wall = (last - t0).as_secs_f64();
     assert!((5.0..5.1).contains(&wall), "{wall}");
+}
+
+#[test]
+fn machines_asking_for_the_same_ready_units_each_get_one_in_a_single_round_trip() {
+    // 10 layers of 5 equal units, each depending on every unit of the layer before, over 4
+    // machines of 2 workers: when a layer ends, every machine asks for the same best units at
+    // once. Each gets one of the others it named, so every unit of a layer starts within a
+    // round trip of the news that its layer is ready (the news, then one claim: 3 latencies).
+    let mut rng = fastrand::Rng::with_seed(3);
+    let mut d = Declarations {
+        config_dir: std::env::temp_dir(),
+        config_path: "ptest.lua".into(),
+        ..Declarations::default()
+    };
+    d.config.workers = Some(WorkersDecl {
+        count: 2,
+        literal: false,
+    });
+    let (layers, width) = (10, 5);
+    for layer in 0..layers {
+        for i in 0..width {
+            d.suites.push(SuiteDecl {
+                origin: origin(),
+                name: format!("l{layer}-{i}"),
+                cmd: crate::command::CommandLine::Shell("true".into()),
+                description: None,
+                category: "default".into(),
+                tags: Vec::new(),
+                cwd: None,
+                env: BTreeMap::new(),
+                timeout: None,
+                depends_on: if layer == 0 {
+                    Vec::new()
+                } else {
+                    (0..width).map(|j| format!("l{}-{j}", layer - 1)).collect()
+                },
+                group: None,
+                phase: None,
+                limiter: None,
+                retry: None,
+                slots: 1,
+                serial: false,
+                estimate: Some(Duration::from_millis(200)),
+                memory: None,
+                enabled: true,
+                batch: None,
+                part: None,
+                needs: Vec::new(),
+                select: false,
+            });
+        }
+    }
+    let plan = plan_from(d);
+    let n = plan.suites.len();
+    let mut f = fleet(&plan, &mut rng, 4, vec![false; n]);
+    for m in &mut f.machines {
+        m.speed = 1.0;
+        m.starts_at = f.now;
+    }
+    let latency = Duration::from_millis(2);
+    f.latency = latency;
+    let (seen, results) = f.run();
+    check(&plan, &seen, &results, &vec![false; n]);
+    assert!(seen.took > 0, "no claim got another unit");
+    let start = |i: usize| seen.runs[i][0].1;
+    let end = |i: usize| seen.runs[i][0].2.unwrap();
+    for layer in 1..layers {
+        let ready = (0..width)
+            .map(|j| end((layer - 1) * width + j))
+            .max()
+            .unwrap();
+        for i in 0..width {
+            let late = start(layer * width + i) - ready;
+            assert!(
+                late <= latency * 3,
+                "l{layer}-{i} started {late:?} after its layer was ready"
+            );
+        }
+    }
 }
 
 #[test]
