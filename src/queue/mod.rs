@@ -154,7 +154,7 @@ pub(crate) async fn join_with(
 /// What the driver asks of the store.
 #[derive(Debug)]
 enum Request {
-    Claim(SuiteId, Vec<SuiteId>),
+    Claim(Vec<SuiteId>, Vec<SuiteId>),
     Finish {
         suite: SuiteId,
         status: &'static str,
@@ -292,10 +292,11 @@ impl Link {
         &self.node
     }
 
-    /// Ask for `suite`, or else the first of `others` no machine has taken; the answer comes
-    /// back as [`News::Claimed`], after [`News::Took`] for another unit given instead.
-    pub(crate) fn claim(&self, suite: SuiteId, others: &[SuiteId]) {
-        let _ = self.requests.send(Request::Claim(suite, others.to_vec()));
+    /// Ask for `suites` in one round trip, each or else the first of `others` no machine has
+    /// taken; each answer comes back as [`News::Claimed`], after [`News::Took`] for another
+    /// unit given in its place.
+    pub(crate) fn claim(&self, suites: Vec<SuiteId>, others: Vec<SuiteId>) {
+        let _ = self.requests.send(Request::Claim(suites, others));
     }
 
     /// A suite ended on this machine (`entry` is what its record keeps): a result it ran
@@ -446,42 +447,45 @@ async fn handle(
 ) -> Result<(), StoreError> {
     let held = &mut mine.held;
     match r {
-        Request::Claim(suite, others) => {
+        Request::Claim(suites, others) => {
             if lost {
                 return Ok(());
             }
-            let group_of = |s: SuiteId| {
-                groups
+            let with_group = |s: &SuiteId| {
+                let group = groups
                     .get(s.index())
                     .and_then(Option::as_ref)
-                    .map(|(g, m)| (g.as_str(), *m))
+                    .map(|(g, m)| (g.as_str(), *m));
+                (s.0, group)
             };
-            let others: Vec<(u32, Option<(&str, u32)>)> =
-                others.iter().map(|s| (s.0, group_of(*s))).collect();
-            let (answer, carried, took) = joined
+            let asks: Vec<_> = suites.iter().map(with_group).collect();
+            let others: Vec<_> = others.iter().map(with_group).collect();
+            let answers = joined
                 .store
-                .claim_or_other(suite.0, &joined.holder, group_of(suite), &others)
+                .claim_all(&joined.holder, &asks, &others)
                 .await?;
-            if let Some(other) = took.filter(|u| (*u as usize) < groups.len()) {
-                held.insert(other);
-                let _ = news.send(News::Took(SuiteId(other)));
-            }
-            if answer == Claim::Mine {
-                held.insert(suite.0);
-                if let Some(text) = carried {
-                    if let Some(c) = carry::from_json(&text) {
-                        let _ = news.send(News::Resume(suite, c));
-                    }
-                    mine.carried.insert(suite.0, text);
+            for (suite, (answer, carried, took)) in suites.into_iter().zip(answers) {
+                if let Some(other) = took.filter(|u| (*u as usize) < groups.len()) {
+                    held.insert(other);
+                    let _ = news.send(News::Took(SuiteId(other)));
                 }
+                if answer == Claim::Mine {
+                    held.insert(suite.0);
+                    if let Some(text) = carried {
+                        if let Some(c) = carry::from_json(&text) {
+                            let _ = news.send(News::Resume(suite, c));
+                        }
+                        mine.carried.insert(suite.0, text);
+                    }
+                }
+                let answer = if answer == Claim::Avoid {
+                    mine.avoided.insert(suite.0);
+                    Claim::Elsewhere
+                } else {
+                    answer
+                };
+                let _ = news.send(News::Claimed(suite, answer));
             }
-            let answer = if answer == Claim::Avoid {
-                mine.avoided.insert(suite.0);
-                Claim::Elsewhere
-            } else {
-                answer
-            };
-            let _ = news.send(News::Claimed(suite, answer));
         }
         Request::HandBack(suite, carried) => {
             held.remove(&suite.0);

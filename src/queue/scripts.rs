@@ -68,18 +68,18 @@ keep(K_UGROUP, ttl)
 return {'created', digest}
 ";
 
-/// ARGV: unit, holder, group ("" none), the group's max, lease ms, ttl seconds, then the
-/// caller's other ready units, best first, each as unit, group, the group's max.
-/// Returns `{answer, carried, instead}`: `ok` (the unit is the caller's until its lease runs
-/// out, also when the caller holds it already; `carried` is what its earlier attempts on other
-/// machines left, or ""), `done` (it has a result), `elsewhere` (another machine holds a live
-/// lease), `busy` (its group is full) or `avoid` (it failed on the caller, and another machine
-/// is alive and taking units). Unless `ok`, `instead` is the first other unit that no machine
-/// has taken or failed and whose group has room, now the caller's ("" none): machines that
-/// ask for the same unit at once each get one in a single round trip.
+/// ARGV: holder, lease ms, ttl seconds, the number of units asked for, then those units and
+/// after them the caller's other ready units (best first), each as unit, group ("" none), the
+/// group's max. Returns, per unit asked for, `answer, carried, instead`: `ok` (the unit is the
+/// caller's until its lease runs out, also when the caller holds it already; `carried` is what
+/// its earlier attempts on other machines left, or ""), `done` (it has a result), `elsewhere`
+/// (another machine holds a live lease), `busy` (its group is full) or `avoid` (it failed on
+/// the caller, and another machine is alive and taking units). Unless `ok`, `instead` is the
+/// first other unit that no machine has taken or failed and whose group has room, now the
+/// caller's ("" none): machines that ask for the same units at once each get one in a single
+/// round trip.
 const CLAIM: &str = r"
-local unit, holder, group, max, lease, ttl =
-  ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local holder, lease, ttl, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local now = now_ms()
 local function take(u, g)
   if g ~= '' then
@@ -95,7 +95,7 @@ end
 local function room(g, m)
   return g == '' or tonumber(redis.call('HGET', K_GCOUNT, g) or '0') < m
 end
-local function answer()
+local function answer(unit, group, max)
   local st = redis.call('HGET', K_STATE, unit)
   if st == 'd' then return 'done' end
   if st == 'l' then
@@ -121,17 +121,29 @@ local function answer()
   take(unit, group)
   return 'ok'
 end
-local a = answer()
-if a == 'ok' then return {'ok', redis.call('HGET', K_RETRY, unit) or '', ''} end
-for i = 7, #ARGV - 2, 3 do
-  local u, g, m = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  if not redis.call('HGET', K_STATE, u) and redis.call('HEXISTS', K_RETRY, 'f' .. u) == 0
-    and room(g, m) then
-    take(u, g)
-    return {a, '', u}
+local out = {}
+for a = 0, n - 1 do
+  local unit, group, max = ARGV[5 + 3 * a], ARGV[6 + 3 * a], tonumber(ARGV[7 + 3 * a])
+  local r = answer(unit, group, max)
+  local carried, instead = '', ''
+  if r == 'ok' then
+    carried = redis.call('HGET', K_RETRY, unit) or ''
+  else
+    for i = 5 + 3 * n, #ARGV - 2, 3 do
+      local u, g, m = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+      if not redis.call('HGET', K_STATE, u) and redis.call('HEXISTS', K_RETRY, 'f' .. u) == 0
+        and room(g, m) then
+        take(u, g)
+        instead = u
+        break
+      end
+    end
   end
+  out[#out + 1] = r
+  out[#out + 1] = carried
+  out[#out + 1] = instead
 end
-return {a, '', ''}
+return out
 ";
 
 /// ARGV: unit, holder, status, result JSON, node, ttl seconds, what it exported to `PTEST_ENV`

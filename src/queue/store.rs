@@ -213,10 +213,8 @@ impl Store {
         Ok(self.claim_or_other(unit, holder, group, &[]).await?.0)
     }
 
-    /// [`Store::claim`], with what the unit's earlier attempts on other machines left when it
-    /// is the caller's (`Store::hand_back`'s `carried`). When it is not, the first of `others`
-    /// (units with their groups) that no machine has taken, none has failed and whose group
-    /// has room is the caller's instead: the third value.
+    /// [`Store::claim_all`] of one unit.
+    #[cfg(test)]
     pub(crate) async fn claim_or_other(
         &mut self,
         unit: u32,
@@ -224,38 +222,42 @@ impl Store {
         group: Option<(&str, u32)>,
         others: &[(u32, Option<(&str, u32)>)],
     ) -> Result<(Claim, Option<String>, Option<u32>), StoreError> {
-        let (g, max) = group.unwrap_or(("", 0));
+        let mut all = self.claim_all(holder, &[(unit, group)], others).await?;
+        Ok(all.remove(0))
+    }
+
+    /// Take each of `units` (with its group and that group's `max`) under a lease held by
+    /// `holder`, in one round trip. Per unit: how its claim went; what its earlier attempts on
+    /// other machines left when it is the caller's (`Store::hand_back`'s `carried`); when it is
+    /// not, the first of `others` that no machine has taken or failed and whose group has
+    /// room, now the caller's in its place.
+    pub(crate) async fn claim_all(
+        &mut self,
+        holder: &str,
+        units: &[(u32, Option<(&str, u32)>)],
+        others: &[(u32, Option<(&str, u32)>)],
+    ) -> Result<Vec<(Claim, Option<String>, Option<u32>)>, StoreError> {
         let mut inv = self.invoke(&self.scripts.claim);
-        inv.arg(unit)
-            .arg(holder)
-            .arg(g)
-            .arg(max)
+        inv.arg(holder)
             .arg(self.lease_ms)
-            .arg(self.ttl);
-        for (u, group) in others {
+            .arg(self.ttl)
+            .arg(units.len());
+        for (u, group) in units.iter().chain(others) {
             let (g, max) = group.unwrap_or(("", 0));
             inv.arg(*u).arg(g).arg(max);
         }
-        let (answer, carried, took): (String, String, String) = inv
+        let flat: Vec<String> = inv
             .invoke_async(&mut self.con)
             .await
             .map_err(|e| classify(&e))?;
-        let claim = match answer.as_str() {
-            "ok" => Claim::Mine,
-            "done" => Claim::Done,
-            "elsewhere" => Claim::Elsewhere,
-            "busy" => Claim::Busy,
-            "avoid" => Claim::Avoid,
-            other => return Err(StoreError::Garbage(format!("claim answered {other:?}"))),
-        };
-        let took = match took.as_str() {
-            "" => None,
-            t => Some(
-                t.parse()
-                    .map_err(|_| StoreError::Garbage(format!("claim gave {t:?} instead")))?,
-            ),
-        };
-        Ok((claim, Some(carried).filter(|c| !c.is_empty()), took))
+        if flat.len() != units.len() * 3 {
+            return Err(StoreError::Garbage(format!(
+                "claim answered {} values for {} units",
+                flat.len(),
+                units.len()
+            )));
+        }
+        flat.chunks(3).map(claim_answer).collect()
     }
 
     /// The holder's attempt of `unit` failed and its retry policy wants another: the unit goes
@@ -568,6 +570,29 @@ impl Reader {
         }
         Ok(happened)
     }
+}
+
+/// One unit's `answer, carried, instead` as the CLAIM script returns them.
+fn claim_answer(three: &[String]) -> Result<(Claim, Option<String>, Option<u32>), StoreError> {
+    let [answer, carried, took] = three else {
+        return Err(StoreError::Garbage("claim answered too little".into()));
+    };
+    let claim = match answer.as_str() {
+        "ok" => Claim::Mine,
+        "done" => Claim::Done,
+        "elsewhere" => Claim::Elsewhere,
+        "busy" => Claim::Busy,
+        "avoid" => Claim::Avoid,
+        other => return Err(StoreError::Garbage(format!("claim answered {other:?}"))),
+    };
+    let took = match took.as_str() {
+        "" => None,
+        t => Some(
+            t.parse()
+                .map_err(|_| StoreError::Garbage(format!("claim gave {t:?} instead")))?,
+        ),
+    };
+    Ok((claim, Some(carried.clone()).filter(|c| !c.is_empty()), took))
 }
 
 fn text(v: &Value) -> Option<String> {

@@ -257,12 +257,13 @@ pub(crate) enum Command {
         request: RequestId,
         answer: Result<(), String>,
     },
-    /// DESIGN §10, a queue run: ask the store for this unit (it holds its slots meanwhile); the
-    /// answer comes back as [`Input::Claimed`]. The others are ready units this machine could
-    /// run instead, best first: when another machine has the unit, the store gives this one
-    /// the first of them no machine has taken ([`Input::Took`] comes before the answer), so
-    /// that machines asking for the same top unit at once each get work in one round trip.
-    Claim(SuiteId, Vec<SuiteId>),
+    /// DESIGN §10, a queue run: ask the store for these units, in one round trip (each holds
+    /// its slots meanwhile); each answer comes back as [`Input::Claimed`]. The others are
+    /// ready units this machine could run instead, best first: when another machine has a
+    /// unit asked for, the store gives this one the first of them no machine has taken
+    /// ([`Input::Took`] comes before that unit's answer), so that machines asking for the same
+    /// top units at once each get work in one round trip.
+    Claim(Vec<SuiteId>, Vec<SuiteId>),
     /// A queue run: this machine holds the unit's lease but will not run it (the run stopped):
     /// give it back to the queue.
     Release(SuiteId),
@@ -922,9 +923,7 @@ impl<'p> Core<'p> {
         self.start_ready_asking(now, host, &mut asked);
         if !asked.is_empty() {
             let others = self.others(&asked);
-            for id in asked {
-                self.out.push(Command::Claim(id, others.clone()));
-            }
+            self.out.push(Command::Claim(asked, others));
         }
     }
 

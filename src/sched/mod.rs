@@ -862,9 +862,9 @@ impl<'a> Scheduler<'a> {
                     );
                 }
             }
-            Command::Claim(id, others) => {
+            Command::Claim(ids, others) => {
                 if let Some(link) = &self.link {
-                    link.claim(id, &others);
+                    link.claim(ids, others);
                 }
             }
             Command::Release(id) => {

@@ -316,35 +316,38 @@ impl Fleet<'_> {
                 self.seen.runs[suite.index()].push((k, self.now, None, false));
                 self.seen.attempts.push((suite, attempt, k));
             }
-            Command::Claim(id, others) => {
-                let takers = self.takers(k);
-                let answer = self.store.claim(plan, id, k, self.now, &takers);
-                if answer != Some(Claim::Mine) {
-                    // The first other unit no machine has taken or failed, with room.
-                    if let Some(x) = others.iter().copied().find(|x| {
-                        self.store.units[x.index()] == Unit::Pending
-                            && self.store.failed[x.index()].is_empty()
-                    }) {
-                        if self.store.claim(plan, x, k, self.now, &takers) == Some(Claim::Mine) {
-                            self.seen.took += 1;
-                            self.deliver(k, Input::Took(x));
-                        }
-                    }
-                }
-                match answer {
-                    Some(answer) => {
-                        if answer == Claim::Mine {
-                            if let Some(c) = self.store.carried[id.index()].clone() {
-                                self.deliver(k, Input::Resume(id, c));
+            Command::Claim(ids, others) => {
+                for id in ids {
+                    let takers = self.takers(k);
+                    let answer = self.store.claim(plan, id, k, self.now, &takers);
+                    if answer != Some(Claim::Mine) {
+                        // The first other unit no machine has taken or failed, with room.
+                        if let Some(x) = others.iter().copied().find(|x| {
+                            self.store.units[x.index()] == Unit::Pending
+                                && self.store.failed[x.index()].is_empty()
+                        }) {
+                            if self.store.claim(plan, x, k, self.now, &takers) == Some(Claim::Mine)
+                            {
+                                self.seen.took += 1;
+                                self.deliver(k, Input::Took(x));
                             }
                         }
-                        self.deliver(k, Input::Claimed(id, answer));
                     }
-                    // The link says "elsewhere" and asks again on its timer.
-                    None => {
-                        self.deliver(k, Input::Claimed(id, Claim::Elsewhere));
-                        let at = self.now + Duration::from_millis(200);
-                        self.machines[k].inbox.push_back((at, Input::Requeued(id)));
+                    match answer {
+                        Some(answer) => {
+                            if answer == Claim::Mine {
+                                if let Some(c) = self.store.carried[id.index()].clone() {
+                                    self.deliver(k, Input::Resume(id, c));
+                                }
+                            }
+                            self.deliver(k, Input::Claimed(id, answer));
+                        }
+                        // The link says "elsewhere" and asks again on its timer.
+                        None => {
+                            self.deliver(k, Input::Claimed(id, Claim::Elsewhere));
+                            let at = self.now + Duration::from_millis(200);
+                            self.machines[k].inbox.push_back((at, Input::Requeued(id)));
+                        }
                     }
                 }
             }

@@ -883,7 +883,10 @@ impl<'p> Sim<'p> {
                 let first = self.trace.answers.insert(i, (t, answer.clone()));
                 assert!(first.is_none(), "request {i} answered twice");
             }
-            Command::Claim(id, _) | Command::Release(id) | Command::HandBack(id, _) => {
+            Command::Claim(ids, _) => {
+                panic!("{ids:?}: a run without a queue claims nothing")
+            }
+            Command::Release(id) | Command::HandBack(id, _) => {
                 panic!(
                     "{}: a run without a queue claims nothing",
                     plan.suite(*id).name
