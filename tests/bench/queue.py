@@ -10,6 +10,8 @@ sleep, so the two cores are not the limit.
     python3 tests/bench/queue.py cost [-r 3]      # 1,000 zero-length suites over 4 machines;
                                                   # Redis memory for a 10,000-unit run
     python3 tests/bench/queue.py dag [-r 3]       # a 50-suite chain/fan-in over 4 machines
+                                                  # (PTEST_BIN_BEFORE=BIN: that binary too,
+                                                  # in the same rounds)
 
 Targets (issue 27):
 - noise: each suite's time x lognormal(sigma 0.3) around its history, machine k starts up to
@@ -106,6 +108,28 @@ class Redis:
             if line.startswith("used_memory:"):
                 return int(line.split(":")[1])
         raise SystemExit("no used_memory")
+
+    def command(self, *words):
+        """One command's reply, as text (RESP by hand)."""
+        with socket.create_connection(("127.0.0.1", self.port)) as s:
+            s.sendall(b" ".join(w.encode() for w in words) + b"\r\n")
+            data = s.recv(65536)
+            if data.startswith(b"$"):
+                size = int(data[1:data.index(b"\r\n")])
+                while len(data) < data.index(b"\r\n") + 2 + size + 2:
+                    data += s.recv(65536)
+            return data.decode()
+
+    def script_calls(self):
+        """INFO commandstats' script calls (EVALSHA and EVAL) since the last reset: how many,
+        and their mean time in the server (us)."""
+        calls, usec = 0, 0.0
+        for line in self.command("INFO", "commandstats").splitlines():
+            if line.startswith(("cmdstat_evalsha:", "cmdstat_eval:")):
+                f = dict(kv.split("=") for kv in line.split(":", 1)[1].split(","))
+                calls += int(f["calls"])
+                usec += float(f["usec"])
+        return calls, (usec / calls if calls else 0.0)
 
     def stop(self):
         self.proc.kill()
@@ -329,59 +353,94 @@ def cost_mode(ptest, rounds):
     redis.stop()
 
 
+def layer_gaps(spans, layers, width):
+    """Per layer after the first: from the last end of the layer before to the first and to the
+    last start of this one (ms), medians over the layers; and what the run took beyond its
+    suites' own critical path (each layer's longest suite as measured), per layer (ms)."""
+    first, last = [], []
+    for layer in range(1, layers):
+        ready = max(spans[f"l{layer - 1}-{j}"][1] for j in range(width))
+        starts = [spans[f"l{layer}-{i}"][0] for i in range(width)]
+        first.append((min(starts) - ready) * 1000)
+        last.append((max(starts) - ready) * 1000)
+    own = sum(max(spans[f"l{layer}-{i}"][1] - spans[f"l{layer}-{i}"][0] for i in range(width))
+              for layer in range(layers))
+    wall = max(s[1] for s in spans.values()) - min(s[0] for s in spans.values())
+    return statistics.median(first), statistics.median(last), (wall - own) * 1000 / layers
+
+
 def dag_mode(ptest, rounds):
+    """With PTEST_BIN_BEFORE set, each round runs the queue with that binary too, right before
+    this one's, so the two are compared in the same rounds."""
     redis = Redis()
     n = 4
     layers, width, secs = 10, 5, 0.2
+    bins = [("this", ptest)]
+    if os.environ.get("PTEST_BIN_BEFORE"):
+        bins.insert(0, ("before", os.environ["PTEST_BIN_BEFORE"]))
     print(f"### dag: {layers} layers of {width} suites of {secs} s, each depending on every suite "
           f"of the layer before, over {n} machines; load {os.getloadavg()[0]:.1f}\n")
-    print("| round | makespan | critical path | ratio | order held across machines | one machine of "
-          f"{n * WORKERS} workers, no queue: makespan | ratio |")
-    print("|---|---|---|---|---|---|---|")
+    print("Layer gaps: from the last end of a layer to the first and the last start of the next "
+          "(ms, median over the layers); beyond: the makespan less the suites' own critical path "
+          "(each layer's longest suite as measured), per layer (ms); scripts: the store's script "
+          "calls in the round, and their mean time in the server.\n")
+    print("| round | binary | load | makespan | ratio to the critical path | layer gap first/last "
+          "start | beyond | scripts (us each) | order held | one machine of "
+          f"{n * WORKERS} workers, no queue: ratio | its layer gap first/last | beyond |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in range(rounds):
-        run = f"dag-{r}-{time.time_ns()}"
-        folders = []
-        for k in range(n):
-            f = WORK / f"m{k + 1}"
-            shutil.rmtree(f, ignore_errors=True)
-            f.mkdir(parents=True)
-            lines = [f"ptest.config {{ workers = {WORKERS} }}"]
-            for layer in range(layers):
-                for i in range(width):
-                    deps = ", ".join(f'"l{layer - 1}-{j}"' for j in range(width)) if layer else ""
-                    lines.append(f'ptest.suite {{ name = "l{layer}-{i}", cmd = "sleep {secs}", '
-                                 f'depends_on = {{ {deps} }} }}')
-            (f / "ptest.lua").write_text("\n".join(lines) + "\n")
-            folders.append(f)
-        t0 = time.time()
-        procs = [start_machine(ptest, f, k + 1, n, "queue", redis.url, run, extra=("--no-history",))
-                 for k, f in enumerate(folders)]
-        for p in procs:
-            p.wait()
-        spans = {}
-        for f in folders:
-            for s in ends(f):
-                if s.get("start_time"):
-                    spans[s["name"]] = (s["start_time"], s["end_time"])
-        held = len(spans) == layers * width and all(
-            spans[f"l{layer - 1}-{j}"][1] <= spans[f"l{layer}-{i}"][0]
-            for layer in range(1, layers) for i in range(width) for j in range(width))
-        first = min(s[0] for s in spans.values())
-        last = max(s[1] for s in spans.values())
-        cp = layers * secs
-        # The same DAG on one machine with as many workers, no queue: what starting the
-        # processes costs per layer at this load, without the store.
-        alone = folders[0]
-        (alone / "ptest.lua").write_text((alone / "ptest.lua").read_text().replace(
-            f"workers = {WORKERS} }}", f"workers = {n * WORKERS} }}"))
-        shutil.rmtree(alone / "logs", ignore_errors=True)
-        subprocess.run([ptest, "-q", "--log-dir", "logs", "--no-history"], cwd=alone,
-                       env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = ends(alone)
-        b0 = min(s["start_time"] for s in base)
-        b1 = max(s["end_time"] for s in base)
-        print(f"| {r + 1} | {last - first:.2f} s | {cp:.2f} s | {(last - first) / cp:.3f} | {held} "
-              f"| {b1 - b0:.2f} s | {(b1 - b0) / cp:.3f} |")
+        for label, binary in bins:
+            run = f"dag-{r}-{label}-{time.time_ns()}"
+            folders = []
+            for k in range(n):
+                f = WORK / f"m{k + 1}"
+                shutil.rmtree(f, ignore_errors=True)
+                f.mkdir(parents=True)
+                lines = [f"ptest.config {{ workers = {WORKERS} }}"]
+                for layer in range(layers):
+                    for i in range(width):
+                        deps = ", ".join(f'"l{layer - 1}-{j}"' for j in range(width)) if layer else ""
+                        lines.append(f'ptest.suite {{ name = "l{layer}-{i}", cmd = "sleep {secs}", '
+                                     f'depends_on = {{ {deps} }} }}')
+                (f / "ptest.lua").write_text("\n".join(lines) + "\n")
+                folders.append(f)
+            load = os.getloadavg()[0]
+            redis.command("CONFIG", "RESETSTAT")
+            procs = [start_machine(binary, f, k + 1, n, "queue", redis.url, run,
+                                   extra=("--no-history",))
+                     for k, f in enumerate(folders)]
+            for p in procs:
+                p.wait()
+            calls, each = redis.script_calls()
+            spans = {}
+            for f in folders:
+                for s in ends(f):
+                    if s.get("start_time"):
+                        spans[s["name"]] = (s["start_time"], s["end_time"])
+            held = len(spans) == layers * width and all(
+                spans[f"l{layer - 1}-{j}"][1] <= spans[f"l{layer}-{i}"][0]
+                for layer in range(1, layers) for i in range(width) for j in range(width))
+            first = min(s[0] for s in spans.values())
+            last = max(s[1] for s in spans.values())
+            cp = layers * secs
+            gap = layer_gaps(spans, layers, width) if held else (float("nan"),) * 3
+            # The same DAG on one machine with as many workers, no queue: what starting the
+            # processes costs per layer at this load, without the store.
+            alone = folders[0]
+            (alone / "ptest.lua").write_text((alone / "ptest.lua").read_text().replace(
+                f"workers = {WORKERS} }}", f"workers = {n * WORKERS} }}"))
+            shutil.rmtree(alone / "logs", ignore_errors=True)
+            subprocess.run([binary, "-q", "--log-dir", "logs", "--no-history"], cwd=alone,
+                           env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            base = ends(alone)
+            b0 = min(s["start_time"] for s in base)
+            b1 = max(s["end_time"] for s in base)
+            bspans = {s["name"]: (s["start_time"], s["end_time"]) for s in base}
+            bgap = layer_gaps(bspans, layers, width)
+            print(f"| {r + 1} | {label} | {load:.1f} | {last - first:.2f} s | {(last - first) / cp:.3f} "
+                  f"| {gap[0]:.1f} / {gap[1]:.1f} | {gap[2]:.1f} | {calls} ({each:.0f}) | {held} "
+                  f"| {(b1 - b0) / cp:.3f} | {bgap[0]:.1f} / {bgap[1]:.1f} | {bgap[2]:.1f} |",
+                  flush=True)
     redis.stop()
 
 
