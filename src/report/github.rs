@@ -11,6 +11,7 @@
 //! Test output is shown between `::stop-commands::` markers, so a line in it that looks like a
 //! workflow command is printed, not obeyed.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -166,24 +167,34 @@ impl GithubSink {
                 .join("\n"),
             (None, None) => c.status.label().to_owned(),
         };
-        let title = format!("{} {}", c.display(), c.status.label());
-        command("error", &self.test_place(plan, c), &title, &body)
+        self.test_command(plan, "error", c, c.status.label(), &body)
     }
 
-    /// Where the record found a test (when it failed or was flaky).
-    fn test_place(&self, plan: &Plan, c: &TestCase) -> String {
+    /// A test's annotation titled `NAME WHAT`, with `text`, where the record found the test
+    /// (when it failed or was flaky).
+    fn test_command(
+        &self,
+        plan: &Plan,
+        kind: &str,
+        c: &TestCase,
+        what: &str,
+        text: &str,
+    ) -> String {
         let at = c.location.as_ref();
-        self.place(plan, at.map(|p| p.file.as_str()), at.and_then(|p| p.line))
+        let place = self.place(plan, at.map(|p| p.file.as_str()), at.and_then(|p| p.line));
+        command(kind, &place, &format!("{} {what}", c.display()), text)
     }
 
-    fn annotation(&self, plan: &Plan, e: &Suite, kind: &str, title: &str, message: &str) -> String {
+    /// A suite's annotation titled `ptest: NAME WHAT`, its message followed by its log.
+    fn annotation(&self, plan: &Plan, e: &Suite, kind: &str, what: &str, message: &str) -> String {
         let log = e
             .log_file
             .as_deref()
             .map(|p| format!(" (log: {p})"))
             .unwrap_or_default();
         let place = self.place(plan, e.file.as_deref(), None);
-        command(kind, &place, title, &format!("{message}{log}"))
+        let title = format!("ptest: {} {what}", e.name);
+        command(kind, &place, &title, &format!("{message}{log}"))
     }
 
     /// A failed suite `e`.
@@ -193,13 +204,7 @@ impl GithubSink {
             e.cases().iter().filter(|c| c.status.is_failure()).collect();
         // Failed tests say why a part failed; a timeout is the part's own, said too.
         if (failed_tests.is_empty() || e.status != Status::Failed) && self.fits(FAILED_SUITE) {
-            out.push_str(&self.annotation(
-                plan,
-                e,
-                "error",
-                &format!("ptest: {} {}", e.name, e.status.label()),
-                e.error(),
-            ));
+            out += &self.annotation(plan, e, "error", e.status.label(), e.error());
         }
         for c in failed_tests {
             if self.fits(FAILED_TEST) {
@@ -210,19 +215,13 @@ impl GithubSink {
         if !lines.is_empty() {
             // The tail folded, and never read as workflow commands.
             let token = format!("ptest-{:016x}", fastrand::u64(..));
-            out.push_str(&format!(
-                "::group::{}\n::stop-commands::{token}\n",
-                data(&format!(
-                    "ptest: {} {}: last lines of its log",
-                    shown(&e.name),
-                    e.status.label()
-                ))
-            ));
+            let (name, status) = (shown(&e.name), e.status.label());
+            let title = data(&format!("ptest: {name} {status}: last lines of its log"));
+            let _ = writeln!(out, "::group::{title}\n::stop-commands::{token}");
             for l in lines {
-                out.push_str(&shown(l));
-                out.push('\n');
+                let _ = writeln!(out, "{}", shown(l));
             }
-            out.push_str(&format!("::{token}::\n::endgroup::\n"));
+            let _ = writeln!(out, "::{token}::\n::endgroup::");
         }
         out
     }
@@ -232,13 +231,13 @@ impl GithubSink {
         let mut out = String::new();
         for c in e.cases().iter().filter(|c| c.is_flaky()) {
             if self.fits(FLAKY_TEST) {
-                let (n, of) = (c.attempts, e.of_attempts());
-                out.push_str(&command(
-                    "warning",
-                    &self.test_place(plan, c),
-                    &format!("{} flaky (passed on attempt {n}/{of})", c.display()),
-                    &format!("failed before: {}", c.before()),
-                ));
+                let what = format!(
+                    "flaky (passed on attempt {}/{})",
+                    c.attempts,
+                    e.of_attempts()
+                );
+                let before = format!("failed before: {}", c.before());
+                out += &self.test_command(plan, "warning", c, &what, &before);
             }
         }
         out
@@ -260,18 +259,13 @@ impl GithubSink {
         if e.cases().iter().any(TestCase::is_flaky) || !self.fits(FLAKY_SUITE) {
             return String::new();
         }
-        self.annotation(
-            plan,
-            e,
-            "warning",
-            &format!(
-                "ptest: {} flaky (passed on attempt {}/{})",
-                e.name,
-                e.attempts,
-                e.of_attempts()
-            ),
-            &format!("failed before: {}", e.failed_before()),
-        )
+        let what = format!(
+            "flaky (passed on attempt {}/{})",
+            e.attempts,
+            e.of_attempts()
+        );
+        let before = format!("failed before: {}", e.failed_before());
+        self.annotation(plan, e, "warning", &what, &before)
     }
 
     /// The note past GitHub's limits, at the end of the run.
@@ -364,17 +358,16 @@ fn tests_tables(record: &Record) -> String {
 
 /// The step summary of a run's record, at most `budget` bytes.
 pub(crate) fn summary_markdown(record: &Record, budget: usize) -> String {
-    let mut md = format!(
-        "### ptest: {}\n\n",
-        super::counts_sentence(record, |_, t| t.to_owned())
-    );
+    let counts = super::counts_sentence(record, |_, t| t.to_owned());
+    let mut md = format!("### ptest: {counts}\n\n");
     if record.summary.interrupted {
-        md.push_str(&format!(
-            "Interrupted after {}: running suites were cancelled, the rest skipped.\n\n",
-            secs(record.duration)
-        ));
+        let after = secs(record.duration);
+        let _ = writeln!(
+            md,
+            "Interrupted after {after}: running suites were cancelled, the rest skipped.\n"
+        );
     } else {
-        md.push_str(&format!("{}\n\n", super::wall_sentence(record)));
+        let _ = writeln!(md, "{}\n", super::wall_sentence(record));
     }
     let notable: Vec<&Suite> = record
         .suites
@@ -429,9 +422,10 @@ pub(crate) fn summary_markdown(record: &Record, budget: usize) -> String {
         }
     }
     if left_out > 0 {
-        md.push_str(&format!(
-            "{left_out} more failures' output left out to stay under GitHub's 1 MiB: see their logs.\n"
-        ));
+        let _ = writeln!(
+            md,
+            "{left_out} more failures' output left out to stay under GitHub's 1 MiB: see their logs."
+        );
     }
     md
 }

@@ -15,11 +15,11 @@ const TAIL_LINES: usize = 40;
 
 /// Escape text for HTML content and attribute values.
 pub(crate) fn escape(s: &str) -> String {
-    (s.replace('&', "&amp;")
+    s.replace('&', "&amp;")
         .replace('<', "&lt;")
-        .replace('>', "&gt;"))
-    .replace('"', "&quot;")
-    .replace('\'', "&#39;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 fn color(status: Status) -> &'static str {
@@ -496,7 +496,8 @@ fn test_list(cases: &[TestCase], counts: &str) -> String {
         escape(counts)
     );
     for c in order {
-        let why = (c.is_flaky())
+        let why = c
+            .is_flaky()
             .then(|| format!("passed on attempt {} (before: {})", c.attempts, c.before()))
             .or_else(|| c.summary().map(str::to_owned));
         let _ = write!(

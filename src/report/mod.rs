@@ -163,15 +163,11 @@ impl Files {
         use crate::safe_write::write_by;
         // Each written as it is serialized (a merged report of many shards is never a second
         // copy in memory), a reader never seeing half of one.
-        let mut written: Vec<(&str, &PathBuf, std::io::Result<()>)> = (self.json.iter())
-            .map(|p| {
-                (
-                    "report",
-                    p,
-                    write_by(p, |f| json_to(BufWriter::new(f), record), discard),
-                )
-            })
-            .collect();
+        let mut written: Vec<(&str, &PathBuf, std::io::Result<()>)> = Vec::new();
+        for p in &self.json {
+            let w = write_by(p, |f| json_to(BufWriter::new(f), record), discard);
+            written.push(("report", p, w));
+        }
         if let Some(p) = &self.junit {
             let xml = junit::of_record(record);
             let w = write_by(p, |f| junit::write(&xml, BufWriter::new(f)), discard);

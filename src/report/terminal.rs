@@ -4,6 +4,7 @@
 //! streaming, so lines never tear. Names and messages are printed escaped (`report::shown`).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -195,7 +196,9 @@ impl Terminal {
         };
         // The same total as the summary's; suites skipped before the start said apart, each
         // reason once.
-        let reasons: BTreeSet<String> = (plan.suites.iter())
+        let reasons: BTreeSet<String> = plan
+            .suites
+            .iter()
             .filter_map(|s| s.skip.as_ref().map(crate::plan::StaticSkip::reason))
             .collect();
         let count = match total - to_run {
@@ -333,18 +336,14 @@ fn services_line(record: &Record) -> Option<String> {
 /// The summary at the end of a run, from its record: counts, the wall time, the slowest suites,
 /// limiters, flaky suites, and each failure with its failed tests and its output's last lines.
 pub(crate) fn summary(record: &Record, st: Styles) -> String {
-    let mut out = format!(
-        "\n{} {}\n",
-        st.bold("Summary:"),
-        super::counts_sentence(record, |status, text| st.status(status, text))
-    );
+    let counts = super::counts_sentence(record, |status, text| st.status(status, text));
+    let mut out = format!("\n{} {counts}\n", st.bold("Summary:"));
     if let Some(tests) = super::tests_sentence(record) {
-        out.push_str(&format!("{tests}\n"));
+        let _ = writeln!(out, "{tests}");
     }
-    out.push_str(&super::wall_sentence(record));
-    out.push('\n');
+    let _ = writeln!(out, "{}", super::wall_sentence(record));
     if record.summary.interrupted {
-        out.push_str(&st.warn("Interrupted: running suites were cancelled, the rest skipped.\n"));
+        out += &st.warn("Interrupted: running suites were cancelled, the rest skipped.\n");
     }
     let ran = record.slowest();
     if ran.len() > 1 {
@@ -353,34 +352,27 @@ pub(crate) fn summary(record: &Record, st: Styles) -> String {
             .take(SLOWEST)
             .map(|s| format!("{} {}", shown(&s.name), secs(s.duration)))
             .collect();
-        out.push_str(&format!("Slowest: {}\n", slow.join(", ")));
+        let _ = writeln!(out, "Slowest: {}", slow.join(", "));
     }
     for l in &record.limiters {
-        out.push_str(&format!(
-            "Limiter {}: {} acquired, waited {}, {} throttled",
-            shown(&l.name),
-            l.acquired,
-            secs(l.waited),
+        let (name, acquired, waited) = (shown(&l.name), l.acquired, secs(l.waited));
+        let _ = write!(
+            out,
+            "Limiter {name}: {acquired} acquired, waited {waited}, {} throttled",
             l.throttled
-        ));
+        );
         if (l.rate - l.declared_rate).abs() > 1e-9 {
-            out.push_str(&format!(
-                ", rate lowered to {:.2} per {}",
-                l.rate,
-                secs(l.per)
-            ));
+            let _ = write!(out, ", rate lowered to {:.2} per {}", l.rate, secs(l.per));
         }
         if l.serialized {
-            out.push_str(&st.warn(&format!(
-                ", more than {} throttled: its suites ran one at a time",
-                l.max_throttled.unwrap_or(0)
-            )));
+            let most = l.max_throttled.unwrap_or(0);
+            out += &st.warn(&format!(
+                ", more than {most} throttled: its suites ran one at a time"
+            ));
         }
         out.push('\n');
     }
-    if let Some(line) = services_line(record) {
-        out.push_str(&line);
-    }
+    out += &services_line(record).unwrap_or_default();
     let flaky: Vec<&Suite> = record
         .suites
         .iter()
@@ -389,12 +381,13 @@ pub(crate) fn summary(record: &Record, st: Styles) -> String {
     if !flaky.is_empty() {
         out += &heading(st, Status::Flaky, "Flaky suites (passed on a retry):");
         for s in flaky {
-            out.push_str(&format!(
-                "  {}  {} attempts (before: {})\n",
-                shown(&s.name),
+            let (name, before) = (shown(&s.name), s.failed_before());
+            let _ = writeln!(
+                out,
+                "  {name}  {} attempts (before: {})",
                 s.attempts,
-                shown(&s.failed_before())
-            ));
+                shown(&before)
+            );
         }
     }
     let flaky_tests: Vec<(&Suite, &crate::record::TestCase)> =
@@ -444,7 +437,7 @@ pub(crate) fn summary(record: &Record, st: Styles) -> String {
     }
     for s in record.failures() {
         let (x, name) = (st.status(s.status, "✗"), st.bold(&shown(&s.name)));
-        out += &format!("{x} {name}  {}\n", error_and_log(s));
+        let _ = writeln!(out, "{x} {name}  {}", error_and_log(s));
         // A batch's failed tests by name, with the assertion's message.
         let failed: Vec<&crate::record::TestCase> =
             s.cases().iter().filter(|c| c.status.is_failure()).collect();
@@ -465,15 +458,15 @@ pub(crate) fn summary(record: &Record, st: Styles) -> String {
             "    ... and {} more failed tests (see the JUnit report or the log)",
         );
         for line in last_lines(s.tail(), FAILURE_TAIL_LINES) {
-            out.push_str(&format!("    {} {}\n", st.dim("|"), shown(line)));
+            let _ = writeln!(out, "    {} {}", st.dim("|"), shown(line));
         }
     }
     if let Some(kept) = &record.kept_tmp {
-        out.push_str(&format!(
-            "\nFailed attempts' temporary folders: {} (those of the last {} runs are kept)\n",
-            shown(&kept.folder),
-            kept.runs
-        ));
+        let (folder, runs) = (shown(&kept.folder), kept.runs);
+        let _ = writeln!(
+            out,
+            "\nFailed attempts' temporary folders: {folder} (those of the last {runs} runs are kept)"
+        );
     }
     out
 }
