@@ -4,7 +4,7 @@
 //! it is a regular file, every testcase cut to the record's caps again, and nothing it names
 //! (logs, files) is ever opened: what the merged reports show is what the records carry.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::Path;
 
@@ -93,13 +93,13 @@ impl Record {
             }
         }
         // A queue's machines are as many as came: none is missing (their units ran elsewhere).
+        let came: BTreeSet<u32> = shards
+            .iter()
+            .filter_map(|(_, r)| r.shard.as_ref().map(|s| s.index))
+            .collect();
         let missing = match first_split.filter(|(_, f)| f.mode != "queue") {
             Some((_, f)) => (1..=f.total)
-                .filter(|k| {
-                    !shards
-                        .iter()
-                        .any(|(_, r)| r.shard.as_ref().is_some_and(|s| s.index == *k))
-                })
+                .filter(|k| !came.contains(k))
                 .map(|k| format!("shard {k}/{} missing", f.total))
                 .collect(),
             None => Vec::new(),

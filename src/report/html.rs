@@ -169,14 +169,14 @@ fn timeline(h: &mut String, record: &Record) {
         .chain(record.services.iter().filter_map(service_end))
         .fold(t0 + 0.001, f64::max);
     let lanes = Lanes::of(&attempts, !record.shards.is_empty());
-    let workers = u32::try_from(lanes.rows.len()).unwrap_or(u32::MAX);
-    let rows = workers.saturating_add(u32::try_from(record.services.len()).unwrap_or(u32::MAX));
+    let workers = lanes.rows.len();
+    let rows = (workers + record.services.len()) as f64;
     let (width, row_h, left) = (1000.0, 22.0, 70.0);
     let scale = (width - left) / (t1 - t0);
     let _ = writeln!(
         h,
         "<h2>Timeline</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" role=\"img\" aria-label=\"timeline: one bar per attempt on its worker{}{}\">",
-        f64::from(rows) * row_h + 20.0,
+        rows * row_h + 20.0,
         match lanes.first.keys().next() {
             None => "",
             Some(Lane::Shard(_)) => ", a lane per shard",
@@ -208,7 +208,7 @@ fn timeline(h: &mut String, record: &Record) {
         let x = left + (a.start_time - t0).max(0.0) * scale;
         // A pixel between bars that follow each other on a worker.
         let w = ((a.end_time - a.start_time) * scale - 1.0).max(1.0);
-        let y = f64::from(lanes.row(s, a.worker)) * row_h + 2.0;
+        let y = lanes.row(s, a.worker) as f64 * row_h + 2.0;
         let lane = Lane::of(s).filter(|_| !lanes.first.is_empty());
         let on = match lane {
             Some(k) => format!("on {}, worker {}", k.name(false), a.worker),
@@ -258,13 +258,13 @@ fn timeline(h: &mut String, record: &Record) {
         }
     }
     for (i, v) in record.services.iter().enumerate() {
-        let y = f64::from(workers.saturating_add(u32::try_from(i).unwrap_or(u32::MAX))) * row_h;
+        let y = (workers + i) as f64 * row_h;
         service_row(h, v, y, row_h, |t| left + (t - t0).max(0.0) * scale, t1);
     }
     let _ = writeln!(
         h,
         "<text x=\"{left}\" y=\"{0}\">0s</text><text x=\"{1}\" y=\"{0}\" text-anchor=\"end\">{2}</text></svg>",
-        f64::from(rows) * row_h + 15.0,
+        rows * row_h + 15.0,
         width - 2.0,
         escape(&secs(t1 - t0))
     );
@@ -302,7 +302,7 @@ impl<'a> Lane<'a> {
 /// rows as its workers.
 struct Lanes<'a> {
     /// Each lane's first row; empty for a record of one run.
-    first: std::collections::BTreeMap<Lane<'a>, u32>,
+    first: std::collections::BTreeMap<Lane<'a>, usize>,
     /// Each row's label, and whether a line goes above it (a lane's first, but the first).
     rows: Vec<(String, bool)>,
 }
@@ -319,7 +319,7 @@ impl<'a> Lanes<'a> {
         let (mut first, mut rows) = (std::collections::BTreeMap::new(), Vec::new());
         for (lane, n) in workers {
             if let Some(k) = lane {
-                first.insert(k, u32::try_from(rows.len()).unwrap_or(u32::MAX));
+                first.insert(k, rows.len());
             }
             for w in 0..n {
                 let label = match lane {
@@ -333,9 +333,9 @@ impl<'a> Lanes<'a> {
     }
 
     /// The row of an attempt of `s` on `worker`.
-    fn row(&self, s: &Suite, worker: u32) -> u32 {
+    fn row(&self, s: &Suite, worker: u32) -> usize {
         let first = Lane::of(s).and_then(|k| self.first.get(&k));
-        first.map_or(worker, |f| f.saturating_add(worker))
+        first.copied().unwrap_or(0) + worker as usize
     }
 }
 

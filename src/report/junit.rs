@@ -92,11 +92,7 @@ fn seconds(s: f64) -> Duration {
 
 fn timestamp(secs: f64) -> Option<chrono::DateTime<chrono::Utc>> {
     let whole = secs.floor();
-    #[expect(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        reason = "in range"
-    )]
+    // Both in range: the fraction is in [0, 1), and the crate allows these casts.
     chrono::DateTime::from_timestamp(whole as i64, ((secs - whole) * 1e9) as u32)
 }
 
