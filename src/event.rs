@@ -325,6 +325,23 @@ pub(crate) struct RunInfo {
     pub log_files: Vec<PathBuf>,
     /// Where the files the run's reports replace go to be removed (the run's janitor).
     pub discard: crate::safe_write::Discard,
+    /// DESIGN §10: the queue run this machine takes part in (or meant to), for the header.
+    pub queue: Option<QueueRun>,
+}
+
+/// DESIGN §10: a queue run as the header names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct QueueRun {
+    /// The store's URL, its password left out.
+    pub url: String,
+    /// The run key every machine shares, and where it came from (`--queue-run`, a variable).
+    pub run: String,
+    pub run_source: String,
+    /// This machine's name in reports.
+    pub node: String,
+    /// The store could not be reached at the start: this machine runs its static shard (or
+    /// every suite) in place of the queue.
+    pub fallback: bool,
 }
 
 /// What the scheduler tells the sinks, in order.

@@ -242,12 +242,23 @@ pub(crate) fn run_suites(args: &cli::RunArgs) -> Result<u8, Error> {
         runtime: &runtime,
         stops: stops.clone(),
     };
+    // The header says what decides what runs here: the queue, or the static shard in its place.
+    let queue_run = queue.as_ref().map(|spec| event::QueueRun {
+        url: spec.target.shown(),
+        run: spec.run.clone(),
+        run_source: spec.run_source.clone(),
+        node: joined
+            .as_ref()
+            .map_or_else(|| spec.node.clone(), |j| j.node.clone()),
+        fallback: joined.is_none(),
+    });
     let opts = sched::Options {
         run_id,
         keep_tmp: args.keep_tmp,
         echo,
         watchdog,
         stops,
+        queue: queue_run,
     };
     let summary = rt.block_on(async {
         let mut sinks: Vec<&mut dyn event::Sink> = vec![&mut terminal, &mut hooks, &mut files];

@@ -209,15 +209,33 @@ impl Terminal {
                 Vec::from_iter(reasons).join(", ")
             ),
         };
-        // On a shard, which one and which setting said so (DESIGN §10).
-        let shard = plan.settings.shard.value.map_or_else(String::new, |sh| {
-            format!(
-                "shard {}/{} ({}), ",
-                sh.index,
-                sh.total,
-                plan.settings.shard.source.label()
-            )
-        });
+        // What decides what runs here (DESIGN §10): a static shard, which one and which
+        // setting said so; the queue, which run, where, and this machine's name (with the
+        // machines the CI names, which the plan's parts are cut for); or the static shard in
+        // place of a queue whose store was unreachable.
+        let source = plan.settings.shard.source.label();
+        let shard = plan.settings.shard.value;
+        let shard = match (&run.queue, shard) {
+            (None, None) => String::new(),
+            (None, Some(sh)) => format!("shard {}/{} ({source}), ", sh.index, sh.total),
+            (Some(q), _) if !q.fallback => format!(
+                "queue run {} ({}) at {}, machine {}{}, ",
+                q.run,
+                q.run_source,
+                q.url,
+                q.node,
+                shard.map_or_else(String::new, |sh| format!(" of {} ({source})", sh.total))
+            ),
+            (Some(q), sh) => format!(
+                "{} in place of queue run {} at {} (unreachable), ",
+                sh.map_or_else(
+                    || "every suite".to_owned(),
+                    |sh| format!("shard {}/{} ({source})", sh.index, sh.total)
+                ),
+                q.run,
+                q.url
+            ),
+        };
         format!(
             "{} {shard}{count}, {} worker{} ({}), fail-fast {}, logs in {}/  run {}\n",
             self.styles.bold("ptest:"),

@@ -75,6 +75,7 @@ pub(crate) fn run_info(plan: &Plan) -> RunInfo {
             .map(|s| plan.log_dir.join(format!("{}.log", s.name)))
             .collect(),
         discard: crate::safe_write::Discard::default(),
+        queue: None,
     }
 }
 

@@ -46,6 +46,8 @@ pub(crate) struct Options {
     /// Counts stop signals for whatever cannot wait for the scheduler's thread (Lua
     /// callbacks); armed when the run starts handling them.
     pub stops: StopCount,
+    /// DESIGN §10: the queue run, for the header (its link comes with [`Scheduler::with_queue`]).
+    pub queue: Option<crate::event::QueueRun>,
 }
 
 /// What the driver keeps of a running attempt (the core keeps the rest).
@@ -311,6 +313,7 @@ impl<'a> Scheduler<'a> {
                 started: SystemTime::now(),
                 log_files,
                 discard: janitor.discard(),
+                queue: opts.queue.clone(),
             },
             opts,
             sinks,

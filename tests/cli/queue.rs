@@ -392,6 +392,44 @@ fn bad_urls_and_a_wrong_password_are_clear_errors() {
 }
 
 #[test]
+fn a_queue_runs_header_names_the_run_the_store_and_this_machine_not_a_shard() {
+    let Some(redis) = Redis::start(&["--requirepass", "s3cret"]) else {
+        return;
+    };
+    let f = Fleet::new(
+        "for i = 1, 3 do ptest.suite { name = 's' .. i, cmd = probe('s' .. i, 0) } end\n",
+    );
+    // The CI names two machines (the fallback shard, and what the plan's parts are cut for),
+    // but the queue decides: this one machine runs all three suites.
+    let url = format!("redis://:s3cret@127.0.0.1:{}", redis.port);
+    let mut c = f.machine(&url, "m1", &["-j", "1"]);
+    c.env("PTEST_SHARD", "1/2");
+    let out = wait(c.spawn().unwrap());
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let header = format!(
+        "ptest: queue run {} (--queue-run) at redis://:***@127.0.0.1:{}, machine m1 of 2 \
+         (PTEST_SHARD), 3 suites (default 3), 1 worker (--jobs), ",
+        f.run, redis.port
+    );
+    assert!(
+        out.stdout.starts_with(&header),
+        "{header}\n{}{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(!out.stdout.contains("shard 1/2"), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains("s3cret") && !out.stderr.contains("s3cret"),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+    let spans = f.spans();
+    assert_eq!(spans.len(), 3, "{spans:?}");
+    assert!(spans.values().all(|s| s.len() == 1 && s[0].machine == "m1"));
+}
+
+#[test]
 fn an_unreachable_store_at_the_start_runs_the_static_shard() {
     let f = Fleet::new(
         "for i = 1, 6 do ptest.suite { name = 's' .. i, cmd = probe('s' .. i, 0) } end\n",
@@ -406,13 +444,20 @@ fn an_unreachable_store_at_the_start_runs_the_static_shard() {
         })
         .collect();
     assert!(outs.iter().all(|o| o.code == 0), "{}", show(&outs));
-    for o in &outs {
+    for (k, o) in outs.iter().enumerate() {
         assert!(
             o.stderr.contains("cannot reach the queue's store")
                 && o.stderr.contains("running static shard"),
             "{}",
             show(&outs)
         );
+        // The header says what decided what ran: the shard, in place of the queue.
+        let header = format!(
+            "ptest: shard {}/2 (CI_NODE_INDEX) in place of queue run {} at {url} (unreachable), 3 suites ",
+            k + 1,
+            f.run
+        );
+        assert!(o.stdout.starts_with(&header), "{header}\n{}", show(&outs));
     }
     let spans = f.spans();
     assert_eq!(spans.len(), 6, "{spans:?}");
