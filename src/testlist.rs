@@ -72,6 +72,9 @@ fn one(batch: &str, parts: &[(&BatchPart, &crate::plan::Suite)]) -> Listed {
         items: items.iter().map(|i| (i.clone(), 0.0)).collect(),
         template: list.clone(),
         slices: Vec::new(),
+        // Whole items: a batch's list command takes items, and its own arguments say what
+        // `-k` and `--test` select (the parts' per-test arguments are for running).
+        tests: Vec::new(),
         ..first.clone()
     };
     let command = crate::batch::parts::command(&whole, None, &[], &std::ffi::OsStr::to_os_string);

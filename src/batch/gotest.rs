@@ -27,8 +27,9 @@ const ITEMS: &str = "::ptest::";
 
 /// The `go test` runs a command stands for: itself when its packages name no test; else one
 /// run of the packages that run whole, one of the packages of which only some tests run
-/// (`PKG::TestName`, from `--rerun-failed`), with `-run '^(TestA|TestB)$'` (top-level names:
-/// a failed subtest reruns its test), and one for each package that runs without some of its
+/// (`PKG::TestName`, from `--rerun-failed` or `--test`), with a `-run` of exactly those
+/// ([`named`]: `^(TestA|TestB)$`, a subtest by its levels, `^TestC$/^sub$`; a failed subtest's
+/// test failed too, and runs whole), and one for each package that runs without some of its
 /// tests (`PKG::ptest-skip::TestName`, after a `test_timeout`), with a `-run` of every test
 /// but those ([`without`]). A test of a named one's name in another of those packages runs
 /// too: more than asked, never fewer.
@@ -62,7 +63,7 @@ fn runs(cmd: &[OsString]) -> Vec<Vec<OsString>> {
             Some(skip) => packages[at].2.push(skip.to_owned()),
             None => {
                 let top = name.split('/').next().unwrap_or(name).to_owned();
-                order.push((at, top.clone()));
+                order.push((at, name.to_owned()));
                 packages[at].1.push(top);
             }
         }
@@ -90,9 +91,10 @@ fn runs(cmd: &[OsString]) -> Vec<Vec<OsString>> {
         run
     };
     if !some.is_empty() {
-        let names: Vec<String> = tests.iter().map(|t| regex_quote(t)).collect();
-        let pattern = format!("^({})$", names.join("|"));
-        out.push(with_run(pattern, &mut some.into_iter().map(|(p, ..)| p)));
+        out.push(with_run(
+            named(&tests),
+            &mut some.into_iter().map(|(p, ..)| p),
+        ));
     }
     for (package, tests, skip) in apart {
         // Only named tests were asked of it (all: it is also a plain item of the part).
@@ -102,6 +104,26 @@ fn runs(cmd: &[OsString]) -> Vec<Vec<OsString>> {
         }
     }
     out
+}
+
+/// A `-run` pattern for exactly these tests: the top-level ones as `^(TestA|TestB)$` (with all
+/// their subtests), each subtest by its levels (`^TestC$/^sub$`: TestC runs, and of its
+/// subtests only `sub`), as alternatives go splits at a `|` outside brackets.
+fn named(tests: &[String]) -> String {
+    let (top, deep): (Vec<&String>, Vec<&String>) = tests.iter().partition(|t| !t.contains('/'));
+    let mut alternatives = Vec::new();
+    if !top.is_empty() {
+        let names: Vec<String> = top.iter().map(|t| regex_quote(t)).collect();
+        alternatives.push(format!("^({})$", names.join("|")));
+    }
+    for t in deep {
+        let levels: Vec<String> = t
+            .split('/')
+            .map(|level| format!("^{}$", regex_quote(level)))
+            .collect();
+        alternatives.push(levels.join("/"));
+    }
+    alternatives.join("|")
 }
 
 /// A `-run` pattern for go's tests (of `only`, top-level names, when given) without `skip`
@@ -492,7 +514,7 @@ mod tests {
                 v(&[&base[..], &["m/a"]].concat()),
                 v(&[
                     &base[..],
-                    &["-run", "^(TestX|TestY|TestZ\\.1)$", "m/b", "m/c"]
+                    &["-run", "^(TestY|TestZ\\.1)$|^TestX$/^sub$", "m/b", "m/c"]
                 ]
                 .concat()),
             ]

@@ -24,6 +24,10 @@ pub(crate) struct Facts<'a> {
     pub item_failed: &'a dyn Fn(&str, &str) -> bool,
     /// `--rerun-failed`: which items to keep.
     pub rerun: Option<Rerun<'a>>,
+    /// `--test`: the names given (test ids as ptest reports them, or an item's own name). A
+    /// batch that takes them (`select = true`) and has a `test` template runs the named tests
+    /// of its items by that template, as `--rerun-failed` runs the failed ones.
+    pub tests: &'a [String],
 }
 
 /// `--rerun-failed` at the item level.
@@ -99,6 +103,9 @@ pub(crate) fn expand(d: &mut Declarations, facts: &Facts<'_>) -> Parts {
                 }
             }
         }
+        if s.select && !facts.tests.is_empty() {
+            narrow_to_named(&mut batch, facts.tests);
+        }
         let names = split(&s, &batch, &d.config_dir, facts)
             .into_iter()
             .map(|part| {
@@ -129,6 +136,74 @@ pub(crate) fn expand(d: &mut Declarations, facts: &Facts<'_>) -> Parts {
         }
     }
     parts
+}
+
+/// `--test`: the tests named of each item, by the batch's `test` template (`{item}::{test}`:
+/// `ITEM::TEST`, the longest item that fits; a leading `./` is dropped), into `only_tests`. An
+/// item named whole, or named by no test (a folder's files, which the preset kept), runs whole.
+/// Tests `--rerun-failed` kept of an item stay when they are among the named ones (a named test
+/// stands for the tests below it: a class for its methods, a function for its parameters).
+fn narrow_to_named(batch: &mut BatchDecl, names: &[String]) {
+    let Some(template) = batch.test.clone() else {
+        return;
+    };
+    let (head, tail) = template.split_once("{test}").unwrap_or((&template, ""));
+    let mut per_item: HashMap<&str, Vec<String>> = HashMap::new();
+    let mut whole: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for name in names {
+        let name = name.strip_prefix("./").unwrap_or(name);
+        let mut best: Option<(&str, &str)> = None;
+        for item in &batch.items {
+            if name == item {
+                whole.insert(item);
+                best = None;
+                break;
+            }
+            let prefix = head.replace("{item}", item);
+            let test = name
+                .strip_prefix(prefix.as_str())
+                .and_then(|t| t.strip_suffix(tail))
+                .filter(|t| !t.is_empty());
+            if let Some(test) = test
+                && best.is_none_or(|(b, _)| item.len() > b.len())
+            {
+                best = Some((item, test));
+            }
+        }
+        if let Some((item, test)) = best {
+            let tests = per_item.entry(item).or_default();
+            if !tests.iter().any(|t| t == test) {
+                tests.push(test.to_owned());
+            }
+        }
+    }
+    for item in &batch.items {
+        let Some(tests) = per_item.remove(item.as_str()) else {
+            continue;
+        };
+        if whole.contains(item.as_str()) {
+            continue;
+        }
+        let failed = batch.only_tests.remove(item).unwrap_or_default();
+        let kept: Vec<String> = failed
+            .into_iter()
+            .filter(|f| {
+                let f = f.replace("::", ".");
+                tests.iter().any(|t| below(&f, &t.replace("::", ".")))
+            })
+            .collect();
+        batch
+            .only_tests
+            .insert(item.clone(), if kept.is_empty() { tests } else { kept });
+    }
+}
+
+/// Whether test `test` is `named` or below it: `named` then `::`, `.`, `/` or `[` (a class's
+/// method, a nested class, a subtest, a parameter); a name with a parameter is only itself.
+fn below(test: &str, named: &str) -> bool {
+    test.strip_prefix(named).is_some_and(|rest| {
+        rest.is_empty() || (!named.contains('[') && rest.starts_with(['[', '.', '/', ':']))
+    })
 }
 
 /// Names given on the command line, with each batch name replaced by its parts.
@@ -843,6 +918,7 @@ mod tests {
             item_expected: &item,
             item_failed: &failed,
             rerun: None,
+            tests: &[],
         };
         split(s, s.batch.as_ref().unwrap(), dir, &facts)
     }
@@ -1049,6 +1125,7 @@ mod tests {
                 item_expected: &item,
                 item_failed: &failed,
                 rerun: None,
+                tests: &[],
             };
             learned_overhead("unit", &[3.0, 3.0], &facts)
         };
@@ -1243,6 +1320,7 @@ mod tests {
             item_expected: &item,
             item_failed: &failed,
             rerun: None,
+            tests: &[],
         };
         split(
             &s,
@@ -1295,5 +1373,57 @@ mod tests {
         assert!(before < parts.len(), "{before}");
         // A large fixed cost (a cold start): no more parts than before.
         assert_eq!(warm_parts(&durations, 2, 8.0).len(), before);
+    }
+
+    /// `--test`: each item's named tests by the batch's `test` template (the longest item that
+    /// fits, `./` dropped); an item named whole, or named by no test, runs whole; tests
+    /// `--rerun-failed` kept stay when they are among the named ones.
+    #[test]
+    fn named_tests_become_each_items_only_tests() {
+        let mut s = decl(&["a.py", "a.py::x", "b.py", "c.py", "d.py"], None);
+        let b = s.batch.as_mut().unwrap();
+        b.test = Some("{item}::{test}".into());
+        b.only_tests.insert(
+            "d.py".into(),
+            vec!["TestC.test_p[1]".into(), "other".into()],
+        );
+        let names: Vec<String> = [
+            "./a.py::t1",
+            "a.py::x::deep",
+            "b.py::TestC::test_y[2]",
+            "b.py",
+            "c.py::k",
+            "c.py::k",
+            "d.py::TestC::test_p",
+            "e.py::nowhere",
+        ]
+        .iter()
+        .map(|n| (*n).to_owned())
+        .collect();
+        narrow_to_named(b, &names);
+        let mut got: Vec<(String, Vec<String>)> = b.only_tests.clone().into_iter().collect();
+        got.sort();
+        let want =
+            |i: &str, t: &[&str]| (i.to_owned(), t.iter().map(|t| (*t).to_owned()).collect());
+        assert_eq!(
+            got,
+            vec![
+                want("a.py", &["t1"]),
+                want("a.py::x", &["deep"]),
+                want("c.py", &["k"]),
+                want("d.py", &["TestC.test_p[1]"]),
+            ]
+        );
+        // Without a `test` template nothing changes.
+        let mut plain = decl(&["a.py"], None);
+        let b = plain.batch.as_mut().unwrap();
+        narrow_to_named(b, &names);
+        assert!(b.only_tests.is_empty());
+        assert!(below("TestC.test_p[1]", "TestC.test_p"));
+        assert!(below("TestC.test_x", "TestC"));
+        assert!(below("TestA/sub", "TestA"));
+        assert!(!below("TestAB", "TestA"));
+        assert!(!below("test_p2", "test_p"));
+        assert!(!below("test_p[1.5]", "test_p[1"));
     }
 }

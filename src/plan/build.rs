@@ -293,6 +293,7 @@ fn expand_batches(
     let rerun_tests = |b: &str, i: &str, not_a_test: &dyn Fn(&str) -> bool| {
         history.failed_tests(b, i, not_a_test)
     };
+    let named_tests = selection.tests.names.clone();
     let mut batch_parts = crate::batch::pack::expand(
         d,
         &crate::batch::pack::Facts {
@@ -305,6 +306,7 @@ fn expand_batches(
                 whole: &rerun_batch,
                 tests: &rerun_tests,
             }),
+            tests: &named_tests,
         },
     );
     if let Some(share) = share {

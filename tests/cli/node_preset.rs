@@ -476,6 +476,18 @@ fn node_runners_run_the_tests_k_and_test_select() {
         ]);
         assert_eq!(out.code, 0, "{runner}: {}{}", out.stdout, out.stderr);
         assert_eq!(ran, ["b add", "b inner"], "{runner}");
+        // Each file (a part of its own) runs the tests named of it, not another file's of the
+        // same name, through the per-test template as --rerun-failed does.
+        let (out, ran) = go(&[
+            "-j",
+            "2",
+            "--test",
+            &format!("{a}::add"),
+            "--test",
+            &format!("{b}::{inner}"),
+        ]);
+        assert_eq!(out.code, 0, "{runner}: {}{}", out.stdout, out.stderr);
+        assert_eq!(ran, ["a add", "b inner"], "{runner}");
         let (out, ran) = go(&["-k", "nothing at all"]);
         assert_eq!(out.code, 4, "{runner}: {}{}", out.stdout, out.stderr);
         assert!(ran.is_empty(), "{runner}: {ran:?}");

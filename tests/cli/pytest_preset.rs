@@ -894,3 +894,88 @@ fn pytest_a_fresh_parts_failed_files_are_decided_with_every_file_collected() {
         out.stdout
     );
 }
+
+/// The same for a batch given its `files` (a plain `pytest FILES` collects every one of them
+/// first) and for a `--test` run (a plain `pytest NODEIDS` collects the files of every test
+/// named): each part collects only its own files, and runs its failed files again in a fresh
+/// process that collects all of them. The log names a test by its node id, its class too.
+#[test]
+fn pytest_files_and_test_runs_decide_failed_files_with_every_file_collected() {
+    let Some(py) = python() else { return };
+    let cases: [(&str, &[&str], i32, &str); 2] = [
+        (
+            "files = { \"tests/test_1.py\", \"tests/test_2.py\" }",
+            &[],
+            1,
+            "\"test_fails\" \"failed\" null",
+        ),
+        (
+            "paths = { \"tests\" }",
+            &[
+                "--test",
+                "tests/test_1.py::test_imports",
+                "--test",
+                "tests/test_2.py::TestUse",
+            ],
+            0,
+            "",
+        ),
+    ];
+    for (field, args, code, fails) in cases {
+        let p = Project::new(&format!(
+            "require(\"ptest.presets.pytest\").batch {{ name = \"unit\", python = \"{}\", {field}, batches = 2, warm = false }}\n",
+            py.display()
+        ));
+        p.file("pkg/__init__.py", "")
+            .file("pkg/sub.py", "X = 1\n")
+            .file(
+                "tests/test_1.py",
+                "import pkg.sub\ndef test_imports():\n    pass\n",
+            )
+            .file(
+                "tests/test_2.py",
+                "import pkg\nclass TestUse:\n    def test_uses_what_test_1_imported(self):\n        assert pkg.sub.X == 1\n\ndef test_fails():\n    assert False, 'really'\n",
+            );
+        // Packed apart.
+        let j = list_json(&p, args);
+        let part = |file: &str| (0..2).find(|&i| items(&j, i).iter().any(|f| f == file));
+        assert_ne!(
+            part("tests/test_1.py"),
+            part("tests/test_2.py"),
+            "{field}: {j}"
+        );
+        let mut all = vec!["-j", "2", "--no-history"];
+        all.extend_from_slice(args);
+        let out = p.run(&all);
+        assert_eq!(out.code, code, "{field}: {}{}", out.stdout, out.stderr);
+        let r: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(p.join("test-logs/test-report.json")).unwrap(),
+        )
+        .unwrap();
+        let mut cases: Vec<String> = r["suites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["testcases"].as_array().cloned().unwrap_or_default())
+            .map(|c| format!("{} {} {}", c["name"], c["status"], c["split_outcome"]))
+            .collect();
+        cases.sort();
+        let mut want = vec![
+            "\"test_imports\" \"passed\" null",
+            "\"test_uses_what_test_1_imported\" \"passed\" \"failed\"",
+        ];
+        if !fails.is_empty() {
+            want.insert(0, fails);
+        }
+        assert_eq!(cases, want, "{field}: pytest's outcomes");
+        let n = part("tests/test_2.py").unwrap() + 1;
+        let log = std::fs::read_to_string(p.join(&format!("test-logs/unit_{n}_.log"))).unwrap();
+        assert!(
+            log.contains("tests of 1 file failed in this part, which collected only its own files")
+                && log.contains(
+                    "tests/test_2.py::TestUse::test_uses_what_test_1_imported (failure, now passed)"
+                ),
+            "{field}: {log}"
+        );
+    }
+}

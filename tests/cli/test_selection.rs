@@ -100,6 +100,28 @@ fn pytest_runs_the_tests_k_and_test_select_with_the_arguments_after_dashes() {
         ])
     );
 
+    // A class stands for its tests; a name pytest does not collect is pytest's "not found"
+    // (never the whole file).
+    let out = p.run(&["--test", "tests/test_a.py::TestC", "--no-history"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        ran(&p),
+        sorted(&[
+            "plain tests/test_a.py::TestC::test_p[1]",
+            "plain tests/test_a.py::TestC::test_p[2]",
+            "plain tests/test_a.py::TestC::test_x",
+        ])
+    );
+    let out = p.run(&["--test", "tests/test_a.py::TestC::nope", "--no-history"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let log = std::fs::read_to_string(p.join("test-logs/py_1_.log")).unwrap_or_default();
+    assert!(
+        log.contains("not found: tests/test_a.py::TestC::nope"),
+        "{}{log}",
+        out.stdout
+    );
+    assert_eq!(ran(&p), Vec::<String>::new());
+
     // A whole file by its name; a failing test fails the run and is named.
     let out = p.run(&["--test", "tests/test_b.py", "--no-history"]);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
@@ -318,6 +340,32 @@ fn go_runs_the_tests_k_and_test_select() {
     );
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert_eq!(ran(&p), sorted(&["calc TestSub", "calc TestSub/sub"]));
+
+    // Each package runs the tests named of it, not another package's of the same name (both
+    // packages have a TestAdd), through the per-test template as --rerun-failed does.
+    let out = go_ptest(
+        &p,
+        &go,
+        &[
+            "--test",
+            "example.com/m/calc::TestAdd",
+            "--test",
+            "example.com/m/str::TestLen/sub",
+            "-j",
+            "2",
+            "--no-history",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        ran(&p),
+        sorted(&[
+            "calc TestAdd",
+            "calc TestAdd/sub",
+            "str TestLen",
+            "str TestLen/sub"
+        ])
+    );
 
     // A package by its name: all of its tests.
     let out = go_ptest(&p, &go, &["--test", "example.com/m/str", "--no-history"]);

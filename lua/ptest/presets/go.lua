@@ -8,8 +8,8 @@
 --   ptest gotest {tmpdir}/go-test.json -- go test -json -p 1 ARGS... ::ptest:: PACKAGES...
 -- which saves go's JSON event stream to {tmpdir}/go-test.json, read by ptest (per-test results,
 -- retries of only the failed packages, history per package), and prints go's usual text for
--- the log. `--rerun-failed` names a package's failed tests (`PKG::TestName`): those packages
--- run apart, with `-run '^(TestA|TestB)$'`. After a `test_timeout`, the hung test's package
+-- the log. `--rerun-failed` and `--test` name a package's tests (`PKG::TestName`): those
+-- packages run apart, with `-run '^(TestA|TestB)$'` (a subtest by its levels, `^TestC$/^sub$`). After a `test_timeout`, the hung test's package
 -- runs again apart without it and without its tests that had ended (`PKG::ptest-skip::TestName`),
 -- with a `-run` of every other test (which replaces a `-run` of `-k` or `args`).
 
@@ -107,10 +107,12 @@ function M.batch(opts)
     if not found then error("go.batch: " .. err, 2) end
     packages = found
   end
-  -- `ptest -k EXPR` is go's `-run EXPR`; `--test` narrows the packages and makes a `-run`;
-  -- `-- ARGS` go to `go test` after the batch's own.
+  -- `ptest -k EXPR` is go's `-run EXPR`; `--test` narrows the packages, and ptest hands a
+  -- part the tests named of them as `PKG::TEST` (by `test`), which `ptest gotest` runs with a
+  -- `-run` of their names, subtests by their levels (as `--rerun-failed`'s); `-- ARGS` go to
+  -- `go test` after the batch's own. The listing takes the same names as one `-run`.
   local sel = util.selection()
-  local run = sel.filter
+  local run, listed = sel.filter, sel.filter
   if #sel.tests > 0 then
     local kept, pattern = M.narrow(packages, sel.tests)
     if not kept then error("go.batch: " .. pattern, 2) end
@@ -118,7 +120,7 @@ function M.batch(opts)
     if pattern and run then
       error("go.batch: -k and --test with tests in them cannot both be go's -run", 2)
     end
-    run = run or pattern
+    listed = run or pattern
   end
   local extra = {}
   if run then
@@ -145,7 +147,7 @@ function M.batch(opts)
   cmd[#cmd + 1] = "::ptest::"
   cmd[#cmd + 1] = "{items}"
   -- `ptest list --tests`: `go test -list` (tests, fuzz targets and examples) as PACKAGE::TEST.
-  local listing = { util.quote(opts.go or "go"), "test", "-list", util.quote(run or ".") }
+  local listing = { util.quote(opts.go or "go"), "test", "-list", util.quote(listed or ".") }
   for _, a in ipairs(util.words(opts.args) or {}) do listing[#listing + 1] = util.quote(a) end
   local t = {
     name = opts.name or "go", items = packages, cmd = cmd, results = "{tmpdir}/go-test.json",

@@ -15,7 +15,7 @@
 --           ... FILES` with vitest's junit reporter writing {tmpdir}/vitest-junit.xml.
 -- ptest reads that file: failures by test, retries of only the failed files, history per file.
 -- Each part runs through `ptest jstest`, which hands the runner its files and, for the tests
--- `--rerun-failed` names of them (FILE::NAME, by `test`), the runner's name pattern.
+-- `--rerun-failed` or `--test` names of them (FILE::NAME, by `test`), the runner's name pattern.
 
 local ptest = require("ptest")
 local util = require("ptest.presets.util")
@@ -213,11 +213,16 @@ function M.batch(opts)
     if not found then error("node.batch: " .. err, 2) end
     files = found
   end
-  -- `ptest --test FILE::NAME` narrows the files and names the tests as the runner's name
-  -- pattern (node's own name, jest's and vitest's full name: describe blocks and the test's,
-  -- by spaces; vitest's results write them joined by " > "); `-k EXPR` is that pattern.
+  -- `ptest --test FILE::NAME` narrows the files, and ptest hands a part the tests named of
+  -- them as `FILE::NAME` (by `test`), which `ptest jstest` makes the runner's name pattern
+  -- (node's own name, jest's and vitest's full name: describe blocks and the test's, by
+  -- spaces; vitest's results write them joined by " > "), as `--rerun-failed`'s. `-k EXPR` is
+  -- that pattern. The runners take one pattern for every file, so whole files and tests of
+  -- files cannot be named in one run, nor tests with `-k`. vitest's listing takes the names
+  -- as one pattern.
   local sel = util.selection()
   local pattern = sel.filter
+  local listed = pattern
   if #sel.tests > 0 then
     local kept, wanted = util.narrow(files, sel.tests)
     files = kept
@@ -240,7 +245,7 @@ function M.batch(opts)
     if names and pattern then
       error("node.batch: -k and --test with tests in them cannot both be the runner's name pattern", 2)
     end
-    if names then pattern = "^(" .. table.concat(names, "|") .. ")$" end
+    if names then listed = "^(" .. table.concat(names, "|") .. ")$" end
   end
   local args = {}
   for _, a in ipairs(list(opts.args) or {}) do args[#args + 1] = a end
@@ -311,7 +316,7 @@ function M.batch(opts)
     local listing = {}
     for _, a in ipairs(tool(opts, "vitest")) do listing[#listing + 1] = util.quote(a) end
     listing[#listing + 1] = "list"
-    if pattern then listing[#listing + 1] = util.quote("--testNamePattern=" .. pattern) end
+    if listed then listing[#listing + 1] = util.quote("--testNamePattern=" .. listed) end
     t.list = "{ " .. table.concat(listing, " ") .. " {items} || echo @ptest-failed; } | awk "
       .. util.quote("/^@ptest-failed$/ { bad = 1; next } { sub(/ > /, \"::\"); print } "
         .. "END { exit bad }")

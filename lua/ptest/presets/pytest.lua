@@ -16,9 +16,11 @@
 -- A file that takes longer than a worker's share of the batch (by history) runs in slices, each
 -- in its own part: `FILE::ptest-slice-K-of-N` runs the K-th of N contiguous runs of its whole
 -- classes and functions; a slice whose tests fail runs the file whole for their outcome.
--- `slice = false` keeps every file whole. `--rerun-failed` runs only the tests that failed:
--- `FILE::TEST` (`tests/test_x.py::TestC::test_y[1]`) runs those tests of FILE, in pytest's
--- order, the rest deselected; a file none of whose named tests pytest collects runs whole.
+-- `slice = false` keeps every file whole. `--rerun-failed` runs only the tests that failed, and
+-- `--test` the named ones: `FILE::TEST` (`tests/test_x.py::TestC::test_y[1]`; a class stands
+-- for its tests, a function for its parameters) runs those tests of FILE, in pytest's order, the
+-- rest deselected; for `--rerun-failed` a file none of whose named tests pytest collects runs
+-- whole, for `--test` a name pytest does not collect is its usage error, "not found".
 
 local ptest = require("ptest")
 local util = require("ptest.presets.util")
@@ -602,7 +604,7 @@ WALK, REST_HERE = MODE == "walk", REST in ITEMS
 # A fresh run that confirms tests which failed in a fork: it collects every file pytest's walk
 # reaches, as a plain run does (collecting a file imports it, and a test may rely on what
 # another file imported), then runs only this part's tests.
-EVERY = os.environ.pop("PTEST_PYTEST_EVERY", "") == "1" and WALK
+EVERY = os.environ.pop("PTEST_PYTEST_EVERY", "") == "1"
 OWN, SLICES, TESTS, SKIPS = {}, {}, {}, {}
 GIVEN = {}  # a file's real path -> this part's items of it, as given (`FILE::TEST` and all)
 def ptest_key(rest):
@@ -623,15 +625,17 @@ for a in ITEMS:
         SLICES[os.path.abspath(a)] = (int(m.group(2)), int(m.group(3)))
     elif "::" in a and not os.path.exists(a) and os.path.exists(a.split("::")[0]):
         a, _, test = a.partition("::")
-        TESTS.setdefault(os.path.abspath(a), set()).add(ptest_key(test))
+        # By its key, to the name as given (for messages).
+        TESTS.setdefault(os.path.abspath(a), {})[ptest_key(test)] = test
     if a != REST:
         OWN[os.path.abspath(a)] = a
         GIVEN.setdefault(os.path.abspath(a), []).append(given)
 CLAIMED = set(map(os.path.abspath, CLAIMS))
 # Whether the files of this part's failed tests run again, in a fresh process that collects
 # every file (ptest_confirm): in a fork of the warm process, and in a part that left other
-# parts' files uncollected (a test may rely on what another file imports when it is collected).
-CONFIRM = not EVERY and not LIST and (FORKED or (WALK and any(p not in OWN for p in CLAIMED)))
+# parts' files uncollected (a test may rely on what another file imports when it is collected):
+# the walk's files, the `files` given, or the files of the tests `--test` named.
+CONFIRM = not EVERY and not LIST and (FORKED or any(p not in OWN for p in CLAIMED))
 def ptest_mangle(nodeid):
     path, bracket, params = nodeid.partition("[")
     names = path.split("::")
@@ -899,21 +903,34 @@ class PtestPart:
             config.hook.pytest_deselected(items=dropped)
             items[:] = kept
     def only_tests(self, config, items):
-        # The named tests of a file, in pytest's order; a file none of whose named tests is
-        # collected (renamed since) runs whole: never fewer tests than were asked for.
-        found, keep = set(), []
+        # The named tests of a file (a class stands for its tests, a function for its
+        # parameters), in pytest's order. `--test` (MODE "tests"): a name that matches none of
+        # its file's collected tests is pytest's usage error, "not found". `--rerun-failed`: a
+        # file none of whose named tests is collected (renamed since) runs whole: never fewer
+        # tests than were asked for.
+        found, keep, matched, has_items = set(), [], set(), set()
         for it in items:
             path = str(getattr(it, "path", ""))
             if path not in TESTS:
                 keep.append(True)
                 continue
-            ok = "::" in it.nodeid and ptest_key(it.nodeid.split("::", 1)[1]) in TESTS[path]
-            if ok:
+            has_items.add(path)
+            key = ptest_key(it.nodeid.split("::", 1)[1]) if "::" in it.nodeid else None
+            hits = [t for t in TESTS[path] if key is not None and ptest_below(key, t)]
+            matched.update((path, t) for t in hits)
+            if hits:
                 found.add(path)
-            keep.append(ok)
+            keep.append(bool(hits))
+        if MODE == "tests":
+            missing = sorted("%s::%s" % (OWN[p], given) for p in TESTS if p in has_items
+                             for t, given in TESTS[p].items() if (p, t) not in matched)
+            if missing:
+                raise pytest.UsageError("not found: %s (--test names a test of the file that pytest "
+                                        "did not collect)" % ", ".join(missing))
         whole = [p for p in TESTS if p not in found]
         for p in whole:
-            print("ptest: none of the tests named of %s was collected; running it whole" % OWN[p])
+            if MODE != "tests":
+                print("ptest: none of the tests named of %s was collected; running it whole" % OWN[p])
         kept, dropped = [], []
         for it, k in zip(items, keep):
             (kept if k or str(getattr(it, "path", "")) in whole else dropped).append(it)
@@ -931,6 +948,10 @@ class PtestSeen:
         p = str(collection_path)
         if outcome.get_result() and p != self.part.decided:
             self.part.left_out.append(p)
+def ptest_below(key, named):
+    # Whether a test (its ptest_key) is the one named or below it: a class's tests, a nested
+    # class's, a function's parameters.
+    return key == named or ("[" not in named and key.startswith((named + ".", named + "[")))
 def ptest_spelled(full):
     full = os.path.normpath(full)
     if full in OWN:
@@ -1082,7 +1103,11 @@ def ptest_confirm(paths, xml, tree):
             now = next((c.tag for c in new if c.tag in ("failure", "error", "skipped")), "passed")
             if now != was:
                 new.set("ptest-confirmed", was)
-                changed.append("%s::%s (%s, now %s)" % (key[0], key[2], was, now))
+                # The test's node id: its file, its classes (the classname below the file's
+                # module), its name.
+                module, cls = ptest_module(key[0]), key[1]
+                classes = cls[len(module) + 1:].split(".") if cls.startswith(module + ".") else []
+                changed.append("%s (%s, now %s)" % ("::".join([key[0]] + classes + [key[2]]), was, now))
             suite.remove(case)
             suite.insert(i, new)
     if changed and FORKED:
@@ -1097,9 +1122,14 @@ part = PtestPart()
 LIVE.namer = part.live_name
 args = ARGS + [p for p in PATHS if not os.path.isfile(p) or os.path.abspath(p) in OWN
                or (REST_HERE and os.path.abspath(p) not in CLAIMED)]
-if MODE == "tests":
-    # `ptest --test`: the node ids named (CLAIMS) in this part's files, as pytest takes them.
+if LIST and MODE == "tests":
+    # `ptest list --tests --test ID`: the node ids named (CLAIMS) in this part's files, as
+    # pytest takes them (a run gets the named tests as its items, FILE::TEST).
     args += [t for t in dict.fromkeys(CLAIMS) if os.path.abspath(t.split("::")[0]) in OWN]
+elif EVERY and not WALK:
+    # A confirming run: every file given (`files`, or those of the tests `--test` named), as
+    # a plain `pytest FILES` collects them; only this part's tests run.
+    args += list(dict.fromkeys(CLAIMS))
 elif not WALK:
     args += list(dict.fromkeys(OWN.values()))
 if LIST:
@@ -1481,9 +1511,6 @@ function M.batch(opts)
     for _, p in ipairs((walked(opts))) do body[#body + 1] = p end
   end
   body[#body + 1] = MARK
-  for _, f in ipairs(mode == "walk" and files or ids or {}) do body[#body + 1] = f end
-  body[#body + 1] = MARK
-  body[#body + 1] = "{items}"
   local cmd = python_argv(opts, "-c", RUN, mode, "-o", "junit_family=xunit1",
                           "--junitxml={tmpdir}/ptest-junit.xml")
   -- `ptest list --tests`: the same run, collecting only.
@@ -1491,6 +1518,16 @@ function M.batch(opts)
   for _, a in ipairs(body) do
     cmd[#cmd + 1] = a
     list[#list + 1] = a
+  end
+  -- Every file of the batch (the walk's, the `files` given, those of the tests `--test`
+  -- named): what a part leaves to the others, and what a run that confirms its failed tests
+  -- collects. A listing with `--test` gets the node ids (a run gets them as its items,
+  -- `FILE::TEST`, by `test`, from ptest).
+  for _, f in ipairs(files) do cmd[#cmd + 1] = f end
+  for _, f in ipairs(mode == "tests" and ids or files) do list[#list + 1] = f end
+  for _, t in ipairs({ cmd, list }) do
+    t[#t + 1] = MARK
+    t[#t + 1] = "{items}"
   end
   -- The warm start (ZYGOTE): on unless `warm = false`, or PTEST_PYTEST_WARM=0 in the
   -- environment ptest runs in.
