@@ -151,17 +151,31 @@ fn warm_parts_are_forks_of_one_process_that_imported_what_conftest_imports() {
 }
 
 /// The imports a conftest's try block starts with are leading imports too (sympy's conftest
-/// imports hypothesis in one, then sets its profile): the zygote imports them, and stops at the
-/// first statement that is not an import.
+/// imports hypothesis in one, then sets its profile), and so are those after statements that
+/// change nothing an import sees (networkx's conftest imports numpy in try blocks after its
+/// hooks and fixtures): the zygote imports them. What a conftest imports after a statement that
+/// may change what an import does (here it sets an environment variable) each part imports.
 #[test]
-fn the_imports_a_conftest_try_block_starts_with_are_imported_once() {
+fn a_conftests_imports_are_imported_once_up_to_a_statement_that_may_change_them() {
     let Some(py) = python() else { return };
     let p = project(&py, "", 4);
     p.file("slowmod.py", &probe("slowmod"))
-        .file("after.py", &probe("after"))
+        .file("later.py", &probe("later"))
+        .file(
+            "after.py",
+            &format!(
+                "import os\nassert os.environ.get('CONFIGURED') == '1'\n{}",
+                probe("after")
+            ),
+        )
         .file(
             "tests/conftest.py",
-            "import os\ntry:\n    import slowmod\n    READY = slowmod.PID\nexcept ImportError:\n    READY = None\nimport after\n",
+            "import os\nimport pytest\ntry:\n    import slowmod\n    READY = slowmod.PID\nexcept ImportError:\n    READY = None\n\n\
+             @pytest.fixture(autouse=True)\ndef ready():\n    return READY\n\n\
+             class Helper:\n    NAME = 'h'\n    def name(self):\n        return self.NAME\n\n\
+             try:\n    import later\n    HAS_LATER = True\nexcept ImportError:\n    HAS_LATER = False\n\
+             collect_ignore = []\nif not HAS_LATER:\n    collect_ignore += ['test_1.py']\n\
+             os.environ['CONFIGURED'] = '1'\nimport after\n",
         );
     let out = p.run(&["-j", "2", "--no-history"]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
@@ -172,7 +186,12 @@ fn the_imports_a_conftest_try_block_starts_with_are_imported_once() {
         tests.len() == 4 && tests.iter().all(|&(_, ppid)| ppid == zygote[0].0),
         "every part a fork of {zygote:?}: {tests:?}"
     );
-    // After the try block's other statements: each part's own.
+    assert_eq!(
+        records(&p, "later"),
+        zygote,
+        "after a fixture, a class and the try block: the zygote's"
+    );
+    // After the assignment to os.environ: each part's own.
     assert_eq!(records(&p, "after").len(), 4);
 }
 
@@ -686,5 +705,138 @@ fn a_test_relying_on_another_files_import_is_decided_with_every_file_collected()
             && part.contains("running it again in a fresh process, whose outcome counts")
             && part.contains("1 test of them had another outcome in the fork"),
         "{part}"
+    );
+}
+
+/// The modules the test files import first, of packages the zygote imported already, are
+/// imported once, by the zygote. One that warns at import (an error under the project's
+/// `filterwarnings = error`) or starts a thread is left to each part, as a plain run imports
+/// it: the zygote starts again without it (same process, same socket), and the batch's outcomes
+/// are those of the warm start off.
+#[test]
+fn a_test_files_imports_are_imported_once_unless_they_warn_or_start_a_thread() {
+    let Some(py) = python() else { return };
+    let p = project(&py, "", 4);
+    // The package's probes write to the project's log.txt.
+    let probe = |name: &str| probe(name).replace("'log.txt'", "'..', 'log.txt'");
+    p.file("pytest.ini", "[pytest]\nfilterwarnings =\n    error\n")
+        .file("pkg/__init__.py", &probe("pkg"))
+        .file("pkg/slow.py", &probe("slow"))
+        .file(
+            "pkg/warns.py",
+            "import warnings\nwarnings.warn('pkg.warns is deprecated', DeprecationWarning)\n",
+        )
+        .file(
+            "pkg/threads.py",
+            &format!(
+                "import threading, time\nT = threading.Thread(target=time.sleep, args=(600,), name='pkg-thread', daemon=True)\nT.start()\n{}",
+                probe("threads")
+            ),
+        )
+        .file("tests/conftest.py", "import pkg\n")
+        .file(
+            "tests/test_1.py",
+            &format!("import pkg.slow\n{}", test_file("pass")),
+        )
+        .file(
+            "tests/test_2.py",
+            &format!("import pkg.warns\n{}", test_file("pass")),
+        )
+        .file(
+            "tests/test_3.py",
+            &format!(
+                "import pkg.slow\nimport pkg.threads\n{}",
+                test_file("assert pkg.threads.T.is_alive()")
+            ),
+        );
+    let out = p.run(&["-j", "2", "--no-history"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let warm = statuses(&p);
+    // The zygote imported pkg, then again in each of its two new starts (the same process).
+    let zygote = records(&p, "pkg");
+    assert!(
+        zygote.len() == 3 && zygote.iter().all(|&(pid, _)| pid == zygote[0].0),
+        "{zygote:?}"
+    );
+    let zygote = zygote[0].0;
+    let slow = records(&p, "slow");
+    assert!(
+        !slow.is_empty() && slow.iter().all(|&(pid, _)| pid == zygote),
+        "pkg.slow imported by the zygote ({zygote}) alone: {slow:?}"
+    );
+    let tests = records(&p, "test");
+    assert!(
+        tests.len() == 3 && tests.iter().all(|&(_, ppid)| ppid == zygote),
+        "three tests ran, each in a fork of {zygote}: {tests:?}"
+    );
+    let log = std::fs::read_to_string(p.join("test-logs/unit_warm_.log")).unwrap();
+    assert!(
+        log.contains("importing pkg.warns warned (DeprecationWarning: pkg.warns is deprecated)")
+            && log.contains("importing pkg.threads started a thread (pkg-thread)")
+            && log.contains("left to each part: pkg.warns, pkg.threads"),
+        "{log}"
+    );
+    for i in 1..=4 {
+        let part = std::fs::read_to_string(p.join(&format!("test-logs/unit_{i}_.log"))).unwrap();
+        assert!(
+            part.contains("this part is a fork of pid") && !part.contains("failed in this fork"),
+            "decided in the fork itself, not by a fresh run: {part}"
+        );
+    }
+    // The warm start off: the same outcomes, test_2.py's collection error among them.
+    let out = p.run_env(&["-j", "2", "--no-history"], &[("PTEST_PYTEST_WARM", "0")]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert_eq!(statuses(&p), warm);
+    assert!(
+        warm.iter()
+            .any(|s| s.contains("test_2.py") && s.contains("error")),
+        "{warm:?}"
+    );
+}
+
+/// What a plugin imports of its own distribution's packages in its hooks (hypothesis's plugin
+/// imports hypothesis as each session ends) is imported once, by the zygote, through pytest's
+/// rewriting hook as the plugin's package: pytest does not warn that it found it imported.
+#[test]
+fn what_a_plugins_hooks_import_of_its_own_package_is_imported_once() {
+    let Some(py) = python() else { return };
+    let p = project(
+        &py,
+        ", args = { \"-W\", \"error::pytest.PytestAssertRewriteWarning\" }",
+        3,
+    );
+    p.file(
+        "hookplug.py",
+        "def pytest_terminal_summary(terminalreporter):\n    import hookplug_extra\n    hookplug_extra.check(1)\n",
+    )
+    .file(
+        "hookplug_extra.py",
+        &format!("{}def check(x):\n    assert x == 1\n", probe("extra")),
+    )
+    .file(
+        "hookplug-1.0.dist-info/METADATA",
+        "Metadata-Version: 2.1\nName: hookplug\nVersion: 1.0\n",
+    )
+    .file(
+        "hookplug-1.0.dist-info/entry_points.txt",
+        "[pytest11]\nhookplug = hookplug\n",
+    )
+    .file(
+        "hookplug-1.0.dist-info/RECORD",
+        "hookplug.py,,\nhookplug_extra.py,,\nhookplug-1.0.dist-info/METADATA,,\n",
+    );
+    let out = p.run(&["-j", "2", "--no-history"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let extra = records(&p, "extra");
+    assert_eq!(extra.len(), 1, "imported once, by the zygote: {extra:?}");
+    let tests = records(&p, "test");
+    assert!(
+        tests.len() == 3 && tests.iter().all(|&(_, ppid)| ppid == extra[0].0),
+        "every part a fork of {extra:?}: {tests:?}"
+    );
+    let log = std::fs::read_to_string(p.join("test-logs/unit_warm_.log")).unwrap();
+    assert!(
+        log.contains("in a plugin's hooks): hookplug_extra"),
+        "{log}"
     );
 }

@@ -53,7 +53,11 @@ local MARK = "::ptest::"
 -- does, then what the conftest files under PATHS import first (their leading import
 -- statements), leaving out what pytest marks for rewriting only later (`-p` and `pytest_plugins`
 -- modules, `register_assert_rewrite` names, modules named like test files) and never importing
--- a conftest or test file itself, so that each part still collects its own tests. It refuses (exit code 3, its reason in PTEST_WARM.off) when a
+-- a conftest or test file itself, so that each part still collects its own tests. Then what a
+-- plain run imports later, where importing it first cannot change what it does (a conftest's
+-- imports after its inert statements, the test files' imports, what plugins import in their
+-- hooks); one of those that warns, starts a thread or must not be forked is left to each part,
+-- and the zygote starts again without it (again()). It refuses (exit code 3, its reason in PTEST_WARM.off) when a
 -- fork would differ from a fresh process: a thread running after the imports, a warning raised
 -- by them, a module with `__ptest_fork_safe__ = False`, grpc, macOS. Each part that asks gets a
 -- fork running RUN in a session of its own (as a fresh part), with the part's arguments,
@@ -62,18 +66,26 @@ local MARK = "::ptest::"
 local ZYGOTE = [==[
 import os, sys, time
 T0 = time.monotonic()
-import socket, signal, select, struct, json, fnmatch, ast, warnings, threading, importlib
+import socket, signal, select, struct, json, fnmatch, ast, warnings, threading, importlib, re
 MARK = "::ptest::"
 at = [i for i, a in enumerate(sys.argv) if a == MARK][:2]
 PATTERNS, ARGS, PATHS = sys.argv[1:at[0]], sys.argv[at[0] + 1:at[1]], sys.argv[at[1] + 1:]
 PATH = os.environ["PTEST_WARM"]
 SKIP_DIRS = {"__pycache__", "node_modules", "venv", "build", "dist", "CVS", "_darcs"}
-srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-# Bound under another name and renamed once it listens: a part finds no socket (and waits for
-# it) or one that takes its connection, never one that refuses it.
-srv.bind(PATH + ".new")
-srv.listen(128)
-os.rename(PATH + ".new", PATH)
+# The modules this process leaves to each part (see again()), and its listening socket when
+# it started again without them.
+LEAVE = [m for m in os.environ.pop("PTEST_WARM_LEAVE", "").split(",") if m]
+FD = os.environ.pop("PTEST_WARM_FD", "")
+if FD:
+    srv = socket.socket(fileno=int(FD))
+    os.set_inheritable(srv.fileno(), False)
+else:
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    # Bound under another name and renamed once it listens: a part finds no socket (and waits
+    # for it) or one that takes its connection, never one that refuses it.
+    srv.bind(PATH + ".new")
+    srv.listen(128)
+    os.rename(PATH + ".new", PATH)
 def say(msg):
     print("ptest: " + msg, flush=True)
 def refuse(why):
@@ -145,18 +157,112 @@ def conftests():
     seen = set()
     return [f for f in sorted(out, key=lambda f: (f.count(os.sep), f))
             if os.path.isfile(f) and not (f in seen or seen.add(f))]
-def leading_imports(path, skip):
-    # The imports a conftest file starts with (before any other statement: what it does first
-    # may change what they do; a try block's leading imports count), and the modules it names
-    # as plugins or for rewriting. In a
-    # conftest file every part loads (ROOTWARD), a constant set on `sys` among those imports
-    # (`sys._running_pytest = True`, as sympy's does before it imports sympy) is set here too,
-    # in its place ("sys", NAME, VALUE), so that the imports after it are imported here.
+# Names whose use at a module's top level may change what a later import does: the process's
+# environment, sys (its path, its flags), the import machinery, warnings' filters, matplotlib's
+# backend, numpy's error state, random seeds, the locale.
+STATEFUL = {"os", "sys", "importlib", "builtins", "site", "warnings", "matplotlib", "mpl", "plt",
+            "pylab", "setattr", "delattr", "exec", "eval", "__import__", "globals", "locals",
+            "vars", "environ", "putenv", "chdir", "use", "seterr", "set_printoptions", "seed",
+            "setlocale", "locale", "random", "path", "meta_path", "modules"}
+def calm(node, loose):
+    # An expression that changes nothing a later import sees. Strict: it calls nothing but
+    # pytest's own (`@pytest.fixture(autouse=True)`, `pytest.mark.skipif(...)`). Loose: it
+    # calls what it likes, but names none of STATEFUL.
+    for n in ast.walk(node):
+        if loose:
+            if isinstance(n, ast.Name) and n.id in STATEFUL or isinstance(n, ast.Attribute) and n.attr in STATEFUL:
+                return False
+        elif isinstance(n, ast.Call):
+            f = n.func
+            while isinstance(f, ast.Attribute):
+                f = f.value
+            if not (isinstance(f, ast.Name) and f.id == "pytest"):
+                return False
+    return True
+def named(t):
+    if isinstance(t, ast.Name):
+        return True
+    if isinstance(t, (ast.Tuple, ast.List)):
+        return all(map(named, t.elts))
+    return isinstance(t, ast.Starred) and named(t.value)
+def inert(st, loose):
+    # A top-level statement that binds only the module's own names and changes nothing a later
+    # import sees (imports are the caller's): a function (decorators, defaults), a class of
+    # such statements, an assignment to names, an `if` of such statements (as networkx's
+    # `if not has_numpy: collect_ignore += needs_numpy`), a try block's handlers (they run only
+    # when its imports failed), a docstring; loose (calm): a call for its effect too.
+    if isinstance(st, ast.Pass):
+        return True
+    if isinstance(st, ast.Expr):
+        return isinstance(st.value, ast.Constant) or loose and calm(st.value, loose)
+    if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        a = st.args
+        parts = st.decorator_list + a.defaults + [d for d in a.kw_defaults if d is not None]
+        parts += [x.annotation for x in a.posonlyargs + a.args + a.kwonlyargs if x.annotation]
+        return all(calm(p, loose) for p in parts + ([st.returns] if st.returns else []))
+    if isinstance(st, ast.ClassDef):
+        return (all(calm(p, loose) for p in st.decorator_list + st.bases + [k.value for k in st.keywords])
+                and all(inert(s, loose) for s in st.body))
+    if isinstance(st, ast.Assign):
+        return all(map(named, st.targets)) and calm(st.value, loose)
+    if isinstance(st, (ast.AugAssign, ast.AnnAssign)):
+        return (named(st.target) and (st.value is None or calm(st.value, loose))
+                and (not isinstance(st, ast.AnnAssign) or calm(st.annotation, loose)))
+    if isinstance(st, ast.If):
+        return calm(st.test, loose) and all(inert(s, loose) for s in st.body + st.orelse)
+    if isinstance(st, ast.Try):
+        return all(isinstance(s, (ast.Import, ast.ImportFrom)) or inert(s, loose) for s in st.body) \
+            and all(inert(s, loose) for s in st.orelse + st.finalbody)
+    return False
+def imported(st):
+    # The modules an import statement imports by absolute name.
+    if isinstance(st, ast.Import):
+        return [a.name for a in st.names]
+    if isinstance(st, ast.ImportFrom) and not st.level and st.module:
+        return [st.module]
+    return []
+def scan(body, loose, mods):
+    # The imports of statements (a try block's body included) up to the first that is not
+    # inert, into `mods`: whether every statement was.
+    for st in body:
+        if isinstance(st, (ast.Import, ast.ImportFrom)):
+            mods.extend(imported(st))
+        elif isinstance(st, ast.Try):
+            if not (scan(st.body, loose, mods) and all(inert(s, loose) for s in st.orelse + st.finalbody)):
+                return False
+        elif not inert(st, loose):
+            return False
+    return True
+def parsed(path, head=False):
+    # A file's syntax tree; `head`: only up to its first top-level def, class or decorator (a
+    # test file's imports come first), the whole file when that part does not parse alone.
     try:
         with open(path, "rb") as f:
-            tree = ast.parse(f.read(), path)
+            text = f.read()
+        if head:
+            m = re.search(rb"^(?:def |class |async def |@)", text, re.M)
+            if m:
+                try:
+                    return ast.parse(text[:m.start()], path)
+                except SyntaxError:
+                    pass
+        return ast.parse(text, path)
     except Exception:
-        return []
+        return None
+def conftest_imports(path, skip):
+    # What a conftest file imports, in three lists: its leading imports (before any other
+    # statement: what it does first may change what they do; a try block's leading imports
+    # count); the imports after them up to the first statement that is not inert (strict:
+    # networkx's conftest imports numpy and sympy in try blocks after its hooks and fixtures);
+    # and whether every statement of it is inert (loose) or a leading one, so that test files'
+    # imports may come before its statements run (TEST_IMPORTS). Also the modules it names as
+    # plugins or for rewriting, into `skip`. In a conftest file every part loads (ROOTWARD), a
+    # constant set on `sys` among the leading imports (`sys._running_pytest = True`, as sympy's
+    # does before it imports sympy) is set here too, in its place ("sys", NAME, VALUE), so that
+    # the imports after it are imported here.
+    tree = parsed(path)
+    if tree is None:
+        return [], [], False
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
@@ -177,8 +283,7 @@ def leading_imports(path, skip):
             mods.extend(a.name for a in st.names)
             bound.update(a.name for a in st.names if a.name == "sys" and not a.asname)
         elif isinstance(st, ast.ImportFrom):
-            if not st.level and st.module:
-                mods.append(st.module)
+            mods.extend(imported(st))
         elif (path in ROOTWARD and isinstance(st, ast.Assign) and len(st.targets) == 1
               and isinstance(st.targets[0], ast.Attribute)
               and isinstance(st.targets[0].value, ast.Name) and st.targets[0].value.id in bound
@@ -191,29 +296,39 @@ def leading_imports(path, skip):
         else:
             return False
         return True
-    for st in body:
+    rest = []
+    for i, st in enumerate(body):
         if isinstance(st, ast.Try):
             # The imports a try block starts with come next (sympy's conftest imports hypothesis
-            # in one, then sets its profile); what follows them in the block ends the scan.
+            # in one, then sets its profile); what follows them in the block ends the leading
+            # ones.
             lead = 0
             while lead < len(st.body) and isinstance(st.body[lead], (ast.Import, ast.ImportFrom)):
                 take(st.body[lead])
                 lead += 1
-            if lead < len(st.body):
+            if lead < len(st.body) or st.orelse or st.finalbody:
+                rest = st.body[lead:] + st.orelse + st.finalbody + body[i + 1:]
                 break
         elif not take(st):
+            rest = body[i:]
             break
-    return mods
+    later = []
+    scan(rest, False, later)
+    whole = scan(rest, True, [])
+    return mods, later, whole
 def testlike(name):
     return any(fnmatch.fnmatch(part + ".py", p) for part in name.split(".") for p in PATTERNS)
 def import_plugins():
     # As pytest starts: its assertion rewriting hook in place, the modules of every
     # distribution with a pytest11 entry point marked for rewriting, then the plugins imported
     # through it (rewritten as in a plain run, and known to each part's pytest as such).
-    # The hook leaves sys.meta_path afterwards: each part installs its own.
+    # The hook leaves sys.meta_path afterwards: each part installs its own. Also what the
+    # plugins import later of their own distributions' packages, in their hooks (hypothesis's
+    # imports hypothesis as each session ends: 4.3 s a part of networkx's suite, rewritten
+    # without byte-code files).
     from importlib import metadata
     if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
-        return None, 0
+        return None, 0, []
     from _pytest.config import get_config, _iter_rewritable_modules
     import _pytest.assertion
     plain = "--assert=plain" in ARGS or any(a == "--assert" and b == "plain" for a, b in zip(ARGS, ARGS[1:]))
@@ -226,20 +341,84 @@ def import_plugins():
         hook.mark_rewrite(*_iter_rewritable_modules(str(f) for d in dists for f in (d.files or [])))
     blocked = {b[3:] for a, b in zip(ARGS, ARGS[1:]) if a == "-p" and b.startswith("no:")}
     blocked |= {a[5:] for a in ARGS if a.startswith("-pno:")}
-    n = 0
+    n, later = 0, []
     for d in dists:
+        own = {f.parts[0][:-3] if f.parts[0].endswith(".py") else f.parts[0]
+               for f in d.files or [] if f.parts}
         for ep in d.entry_points:
             if ep.group == "pytest11" and ep.name not in blocked and ep.module not in blocked:
-                importlib.import_module(ep.module)
+                mod = importlib.import_module(ep.module)
                 n += 1
-    return hook, n
+                tree = parsed(getattr(mod, "__file__", None) or "")
+                for node in ast.walk(tree) if tree is not None else ():
+                    later.extend(m for m in imported(node) if m.split(".")[0] in own)
+    return hook, n, later
+def test_files():
+    # The test files under PATHS (python_files), as conftests() walks; at most 5000.
+    out = []
+    for p in PATHS or ["."]:
+        if os.path.isfile(p):
+            out.append(p)
+            continue
+        for root, dirs, files in os.walk(p):
+            dirs[:] = sorted(x for x in dirs if not x.startswith(".") and x not in SKIP_DIRS
+                             and not x.endswith(".egg")
+                             and not os.path.exists(os.path.join(root, x, "pyvenv.cfg")))
+            out.extend(os.path.join(root, f) for f in sorted(files)
+                       if f.endswith(".py") and any(fnmatch.fnmatch(f, pat) for pat in PATTERNS))
+            if len(out) >= 5000:
+                return out[:5000]
+    return out
+def again(name, why):
+    # A module a plain run imports later than this process would (after a conftest file's
+    # other statements, as a test file's import, in a plugin's hook) warned at import, started
+    # a thread, or must not be forked: each part imports it itself, as a plain run does, and
+    # sees what it does there (its warning, under the run's filters). What it imported cannot
+    # be taken back, so this process starts again without it, keeping its socket (parts
+    # waiting for it keep waiting); after four such modules, without any of these imports.
+    LEAVE.append(name if len(LEAVE) < 4 else "*")
+    say("warm start: importing %s %s; each part imports it itself, and this process starts "
+        "again without it" % (name, why))
+    os.environ["PTEST_WARM_LEAVE"] = ",".join(LEAVE)
+    os.set_inheritable(srv.fileno(), True)
+    os.environ["PTEST_WARM_FD"] = str(srv.fileno())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable] + sys.orig_argv[1:])
+def import_later(name, done, left):
+    # One of those imports (again()): what it warned, the threads it started, what it imported.
+    if "*" in LEAVE or name in LEAVE:
+        left.append(name)
+        return
+    threads, modules = set(threading.enumerate()), set(sys.modules)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            importlib.import_module(name)
+            done.append(name)
+        except BaseException:
+            left.append(name)
+    if caught:
+        w = caught[0]
+        again(name, "warned (%s: %s)" % (w.category.__name__, str(w.message).splitlines()[0][:200]
+                                         if str(w.message) else ""))
+    new = [t for t in threading.enumerate() if t not in threads and t.is_alive()]
+    if new:
+        again(name, "started a thread (%s)" % new[0].name)
+    for m in set(sys.modules) - modules:
+        try:
+            no = vars(sys.modules[m]).get("__ptest_fork_safe__", True) is False
+        except (TypeError, KeyError):
+            no = False
+        if no or m == "grpc" and os.environ.get("GRPC_ENABLE_FORK_SUPPORT", "").lower() not in ("1", "true"):
+            again(name, "imported %s, which must not be forked" % m)
 def prepare():
     import pytest
     skip = {"conftest", "pytest", "_pytest", "__future__"}
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            hook, plugins = import_plugins()
+            hook, plugins, plugins_later = import_plugins()
         if caught:
             w = caught[0]
             refuse("importing pytest's plugins warned (%s: %s): a fresh process shows that warning "
@@ -250,9 +429,12 @@ def prepare():
     # Without the hook, what pytest would rewrite is left to each part; with it, only what
     # pytest marks later than this (`-p`, `pytest_plugins`, `register_assert_rewrite`).
     skip |= plugin_modules() if hook is None else p_plugins()
-    files, wanted = conftests(), []
+    files, wanted, later, whole = conftests(), [], [], True
     for f in files:
-        wanted.extend(leading_imports(f, skip))
+        lead, after, all_inert = conftest_imports(f, skip)
+        wanted.extend(lead)
+        later.extend(after)
+        whole = whole and all_inert
     done, left, assigned = [], [], []
     path = list(sys.path)
     with warnings.catch_warnings(record=True) as caught:
@@ -277,13 +459,43 @@ def prepare():
                 w = caught[seen]
                 refuse("importing %s warned (%s: %s): a fresh process shows that warning as "
                        "pytest would" % (name, w.category.__name__, str(w.message).splitlines()[0][:200]))
-    sys.path[:] = path
-    if hook is not None and hook in sys.meta_path:
-        sys.meta_path.remove(hook)
     threads = [t for t in threading.enumerate() if t is not threading.main_thread()]
     if threads:
         refuse("a thread runs after the imports (%s): a fork would not have it"
                % ", ".join(t.name for t in threads[:3]))
+    # Then what the conftest files import after their first statements that do not change what
+    # an import does, and what the test files import first (TEST_IMPORTS), then what the
+    # plugins import later: each as again() says.
+    later_done, tests = [], 0
+    def take_later(names):
+        for name in dict.fromkeys(names):
+            if name in sys.modules:
+                continue
+            if name.split(".")[0] in skip or testlike(name):
+                left.append(name)
+                continue
+            import_later(name, later_done, left)
+    take_later(later)
+    if whole:
+        # TEST_IMPORTS: when every conftest file's statements are inert (loose: they change
+        # no environment, sys, import machinery, warnings filter...), so that importing these
+        # before them changes nothing, the modules the test files import first that belong to
+        # packages imported here already (found through those packages, never shadowed by a
+        # test folder on sys.path), up to the first statement that is not inert.
+        names = []
+        for f in test_files():
+            tree = parsed(f, head=True)
+            if tree is None:
+                continue
+            tests += 1
+            body = tree.body[1:] if tree.body and isinstance(tree.body[0], ast.Expr) else tree.body
+            scan(body, True, names)
+        take_later(n for n in names if n.split(".")[0] in sys.modules
+                   and not {"tests", "test", "conftest"} & set(n.split(".")))
+    take_later(plugins_later)
+    sys.path[:] = path
+    if hook is not None and hook in sys.meta_path:
+        sys.meta_path.remove(hook)
     for name, m in list(sys.modules.items()):
         try:
             no = vars(m).get("__ptest_fork_safe__", True) is False
@@ -298,7 +510,13 @@ def prepare():
             plugins, "" if plugins == 1 else "s",
             len(done), "" if len(done) == 1 else "s", len(files), "" if len(files) == 1 else "s",
             time.monotonic() - T0, ", ".join(left[:8]) + (", ..." if len(left) > 8 else "") or "none")
-        + ("; set first, as a conftest file does: %s" % ", ".join(assigned) if assigned else ""))
+        + ("; set first, as a conftest file does: %s" % ", ".join(assigned) if assigned else "")
+        + ("; and %d module%s imported later in a plain run (after a conftest file's first "
+           "statements, by %d test file%s, in a plugin's hooks): %s" % (
+               len(later_done), "" if len(later_done) == 1 else "s", tests,
+               "" if tests == 1 else "s", ", ".join(later_done[:8])
+               + (", ..." if len(later_done) > 8 else "")) if later_done else "")
+        + ("; left to each part: %s" % ", ".join(LEAVE) if LEAVE else ""))
 prepare()
 # What is imported now is the forks' to share, never to collect: frozen, the garbage collector
 # leaves it out of every collection, which in a fork would walk (and so copy) all of it. pytest
