@@ -545,7 +545,7 @@ fn a_failed_unit_goes_to_a_machine_it_has_not_failed_on_while_one_takes_units() 
 
 #[test]
 fn limiters_in_the_store_hold_a_rate_a_cap_and_a_pause_for_every_machine() {
-    use super::limits::{Answer, SharedLimits};
+    use super::limits::{Answer, Declared, SharedLimits};
     let Some(redis) = Redis::start(&[]) else {
         return;
     };
@@ -556,20 +556,35 @@ fn limiters_in_the_store_hold_a_rate_a_cap_and_a_pause_for_every_machine() {
     let mut b = SharedLimits::connect(&target, "r4", "B", lease, ttl).unwrap();
     // One token a minute, burst 2: two grants between the machines, then a wait of about a
     // minute for either.
-    let minute = Duration::from_secs(60);
-    assert_eq!(a.take("api", 1, minute, 2).unwrap(), Answer::Granted);
-    assert_eq!(b.take("api", 1, minute, 2).unwrap(), Answer::Granted);
+    let minute = Declared {
+        per_token: Duration::from_secs(60),
+        burst: 2,
+        ..Declared::default()
+    };
+    assert_eq!(a.take("api", 1, minute).unwrap().0, Answer::Granted);
+    assert_eq!(b.take("api", 1, minute).unwrap().0, Answer::Granted);
     for m in [&mut a, &mut b] {
-        match m.take("api", 1, minute, 2).unwrap() {
-            Answer::Wait(d) => assert!(d > Duration::from_secs(55) && d <= minute, "{d:?}"),
+        match m.take("api", 1, minute).unwrap().0 {
+            Answer::Wait(d) => assert!(
+                d > Duration::from_secs(55) && d <= Duration::from_secs(60),
+                "{d:?}"
+            ),
             other => panic!("{other:?}"),
         }
     }
-    // A Retry-After pauses the limiter for both.
-    let fast = Duration::from_millis(1);
-    assert_eq!(a.take("web", 1, fast, 5).unwrap(), Answer::Granted);
-    b.pause("web", Duration::from_secs(30)).unwrap();
-    match a.take("web", 1, fast, 5).unwrap() {
+    // A Retry-After pauses the limiter for both; a plain limiter keeps its rate and counts
+    // the 429.
+    let fast = Declared {
+        per_token: Duration::from_millis(1),
+        burst: 5,
+        ..Declared::default()
+    };
+    assert_eq!(a.take("web", 1, fast).unwrap().0, Answer::Granted);
+    let across = b
+        .throttled("web", fast, Some(Duration::from_secs(30)))
+        .unwrap();
+    assert_eq!((across.rate.round(), across.throttled), (1000.0, 1));
+    match a.take("web", 1, fast).unwrap().0 {
         Answer::Wait(d) => assert!(d > Duration::from_secs(25), "{d:?}"),
         other => panic!("{other:?}"),
     }
@@ -582,13 +597,96 @@ fn limiters_in_the_store_hold_a_rate_a_cap_and_a_pause_for_every_machine() {
         s.renew("B", &[]).await.unwrap();
     });
     let mut c = SharedLimits::connect(&target, "r4", "C", lease, ttl).unwrap();
-    assert_eq!(a.admit("db", fast, 10, 2).unwrap(), Answer::Granted);
-    assert_eq!(b.admit("db", fast, 10, 2).unwrap(), Answer::Granted);
-    assert_eq!(a.admit("db", fast, 10, 2).unwrap(), Answer::Full);
-    b.release("db").unwrap();
-    assert_eq!(c.admit("db", fast, 10, 2).unwrap(), Answer::Granted);
-    assert_eq!(b.admit("db", fast, 10, 2).unwrap(), Answer::Granted);
-    assert_eq!(a.admit("db", fast, 10, 2).unwrap(), Answer::Full);
-    a.release("db").unwrap();
-    assert_eq!(a.admit("db", fast, 10, 2).unwrap(), Answer::Granted);
+    let db = Declared {
+        per_token: Duration::from_millis(1),
+        burst: 10,
+        cap: 2,
+        ..Declared::default()
+    };
+    let admit = |m: &mut SharedLimits| m.admit("db", db).unwrap().0;
+    assert_eq!(admit(&mut a), Answer::Granted);
+    assert_eq!(admit(&mut b), Answer::Granted);
+    assert_eq!(admit(&mut a), Answer::Full);
+    b.release("db", db).unwrap();
+    assert_eq!(admit(&mut c), Answer::Granted);
+    assert_eq!(admit(&mut b), Answer::Granted);
+    assert_eq!(admit(&mut a), Answer::Full);
+    a.release("db", db).unwrap();
+    assert_eq!(admit(&mut a), Answer::Granted);
+}
+
+/// DESIGN §10: the 429s of every machine lower an adaptive limiter's rate for all of them, and
+/// count together against `max_throttled`.
+#[test]
+fn an_adaptive_limiters_429s_lower_the_rate_and_serialize_for_every_machine() {
+    use super::limits::{Answer, Declared, SharedLimits};
+    let Some(redis) = Redis::start(&[]) else {
+        return;
+    };
+    let target = Target::parse(&redis.url()).unwrap();
+    let lease = Duration::from_secs(60);
+    let ttl = Duration::from_secs(600);
+    rt().block_on(async {
+        let mut s = store(&redis.url(), "r5", lease).await;
+        s.renew("A", &[]).await.unwrap();
+        s.renew("B", &[]).await.unwrap();
+    });
+    let mut a = SharedLimits::connect(&target, "r5", "A", lease, ttl).unwrap();
+    let mut b = SharedLimits::connect(&target, "r5", "B", lease, ttl).unwrap();
+    // 16 a second, burst 1; more than 2 429s serialize its suites.
+    let api = Declared {
+        per_token: Duration::from_micros(62_500),
+        burst: 1,
+        cap: 0,
+        adaptive: true,
+        max_throttled: Some(2),
+    };
+    let (answer, across) = b.take("api", 1, api).unwrap();
+    assert_eq!(answer, Answer::Granted);
+    assert_eq!((across.rate, across.throttled), (16.0, 0));
+    // A's tests see 429s: halved each time, down to 1/16 of the rate and no lower.
+    let mut rates = Vec::new();
+    for _ in 0..5 {
+        rates.push(a.throttled("api", api, None).unwrap().rate);
+    }
+    assert_eq!(rates, [8.0, 4.0, 2.0, 1.0, 1.0]);
+    // B, which saw none, takes tokens at A's lowered rate: the token due at the old rate
+    // (within 1/16 s of its last), then the next a second later.
+    let mut next = b.take("api", 1, api).unwrap();
+    if let (Answer::Wait(d), _) = next {
+        std::thread::sleep(d);
+        next = b.take("api", 1, api).unwrap();
+    }
+    assert_eq!(next.0, Answer::Granted);
+    assert_eq!((next.1.rate, next.1.throttled), (1.0, 5));
+    match b.take("api", 1, api).unwrap().0 {
+        Answer::Wait(d) => {
+            assert!(
+                d > Duration::from_millis(900) && d <= Duration::from_secs(1),
+                "{d:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Five 429s in the run, more than 2: one suite at a time across the machines, though the
+    // limiter declares no cap.
+    let fast = Declared {
+        per_token: Duration::from_micros(10),
+        burst: 10,
+        ..api
+    };
+    assert_eq!(b.admit("db", fast).unwrap().0, Answer::Granted);
+    assert_eq!(
+        a.admit("db", fast).unwrap().0,
+        Answer::Granted,
+        "no 429 yet: no cap"
+    );
+    a.release("db", fast).unwrap();
+    for _ in 0..3 {
+        a.throttled("db", fast, None).unwrap();
+    }
+    assert_eq!(a.admit("db", fast).unwrap().0, Answer::Full);
+    b.release("db", fast).unwrap();
+    assert_eq!(a.admit("db", fast).unwrap().0, Answer::Granted);
+    assert_eq!(b.admit("db", fast).unwrap().0, Answer::Full);
 }

@@ -18,6 +18,7 @@ use governor::{Quota, RateLimiter};
 
 use crate::event::LimiterStats;
 use crate::plan::{Limiter, LimiterId, Plan};
+pub(crate) use crate::queue::limits::{Across, Declared};
 
 /// How long without a 429 before an adaptive limiter climbs back, and by how much.
 const ADAPT_PERIOD: Duration = Duration::from_secs(10);
@@ -35,30 +36,29 @@ pub(crate) enum Refusal {
     Never(String),
 }
 
-/// DESIGN §10: a queue run's limiters, held across the machines (in the queue's store). Each
-/// call answers at once; an `Err` says the store did not answer (the limiters are then this
-/// machine's own again, for the rest of the run).
+/// A shared limiter's answer to a suite's start or an `acquire`: granted or why not, with the
+/// limiter's state across the machines; `Err`: the store did not answer.
+pub(crate) type Answered = Result<(Result<(), Refusal>, Across), String>;
+
+/// DESIGN §10: a queue run's limiters, held across the machines (in the queue's store): the
+/// tokens, the concurrency cap, Retry-After pauses, and what the 429s did (an adaptive
+/// limiter's lowered rate, the count against `max_throttled`). Each call answers at once, with
+/// that state as the store has it; an `Err` says the store did not answer (the limiters are
+/// then this machine's own again, for the rest of the run, from the state last seen).
 pub(crate) trait Shared {
-    /// A suite's start: room under `cap` (0: none) across the machines, and one token.
-    fn admit(
-        &mut self,
-        limiter: &str,
-        per_token: Duration,
-        burst: u32,
-        cap: u32,
-    ) -> Result<Result<(), Refusal>, String>;
+    /// A suite's start: room under the cap across the machines, and one token.
+    fn admit(&mut self, limiter: &str, declared: Declared) -> Answered;
     /// `permits` tokens for `acquire`.
-    fn take(
+    fn take(&mut self, limiter: &str, permits: u32, declared: Declared) -> Answered;
+    /// A suite that held the limiter ended its attempt.
+    fn release(&mut self, limiter: &str, declared: Declared) -> Result<(), String>;
+    /// A test saw a 429, with its Retry-After (no machine gets a token for that long).
+    fn throttled(
         &mut self,
         limiter: &str,
-        permits: u32,
-        per_token: Duration,
-        burst: u32,
-    ) -> Result<Result<(), Refusal>, String>;
-    /// A suite that held the limiter ended its attempt.
-    fn release(&mut self, limiter: &str) -> Result<(), String>;
-    /// A Retry-After: no machine gets a token for `d`.
-    fn pause(&mut self, limiter: &str, d: Duration) -> Result<(), String>;
+        declared: Declared,
+        pause: Option<Duration>,
+    ) -> Result<Across, String>;
 }
 
 /// How soon a suite refused by a shared concurrency cap asks again: a holder's end on another
@@ -90,7 +90,11 @@ struct State {
     last_raise: Option<Instant>,
     acquired: u64,
     waited: Duration,
+    /// `throttled` reports from this machine's tests.
     throttled: u64,
+    /// ... from the whole run's: this machine's alone, or in a queue run every machine's (as
+    /// the store last said). Counted against `max_throttled`.
+    run_throttled: u64,
     /// The longest pause a Retry-After may ask for (`RETRY_AFTER_CAP` at most).
     retry_cap: Duration,
 }
@@ -144,10 +148,45 @@ impl State {
     }
 
     /// More than `max_throttled` reports: its suites run one at a time.
+    fn serialized(&self) -> bool {
+        self.plan
+            .max_throttled
+            .is_some_and(|m| self.run_throttled > u64::from(m))
+    }
+
     fn concurrency(&self) -> Option<u32> {
-        match self.plan.max_throttled {
-            Some(m) if self.throttled > u64::from(m) => Some(1),
-            _ => self.plan.concurrency,
+        if self.serialized() {
+            Some(1)
+        } else {
+            self.plan.concurrency
+        }
+    }
+
+    /// What the store holds for it (DESIGN §10) checks its rules against.
+    fn declared(&self) -> Declared {
+        Declared {
+            per_token: per_token(self.configured_rate()),
+            burst: self.plan.burst,
+            cap: self.plan.concurrency.unwrap_or(0),
+            adaptive: self.plan.adaptive,
+            max_throttled: self.plan.max_throttled,
+        }
+    }
+
+    /// The state of the limiter across the machines, as the store said: this machine's bucket
+    /// follows its rate (should the store stop answering, it goes on from there).
+    fn adopt(&mut self, across: Across, clock: &CoreClock) {
+        self.run_throttled = across.throttled.max(self.throttled);
+        let configured = self.configured_rate();
+        // The rate comes back through µs per token: the declared one, within rounding, is it.
+        let rate = if (across.rate - configured).abs() <= configured * 1e-9 {
+            configured
+        } else {
+            across.rate
+        };
+        if rate.to_bits() != self.rate.to_bits() {
+            self.rate = rate;
+            self.rebuild(clock);
         }
     }
 
@@ -234,6 +273,7 @@ impl Limiters {
                     acquired: 0,
                     waited: Duration::ZERO,
                     throttled: 0,
+                    run_throttled: 0,
                     retry_cap: RETRY_AFTER_CAP,
                 }
             })
@@ -272,21 +312,30 @@ impl Limiters {
         suite: bool,
     ) -> Option<Result<(), Refusal>> {
         self.shared.as_ref()?;
-        let (s, clock) = self.at(id, now);
+        let (s, _) = self.at(id, now);
         if permits > s.plan.burst {
             return None;
         }
-        s.recover(now, clock);
-        let name = s.plan.name.clone();
-        let (per, burst, cap) = (per_token(s.rate), s.plan.burst, s.concurrency());
+        let (name, declared) = (s.plan.name.clone(), s.declared());
         let shared = self.shared.as_mut()?;
         let answer = if suite {
-            shared.admit(&name, per, burst, cap.unwrap_or(0))
+            shared.admit(&name, declared)
         } else {
-            shared.take(&name, permits, per, burst)
+            shared.take(&name, permits, declared)
+        };
+        let answer = match answer {
+            Ok((answer, across)) => {
+                let (s, clock) = self.at(id, now);
+                s.adopt(across, clock);
+                answer
+            }
+            Err(e) => {
+                self.unshare(&name, &e);
+                return None;
+            }
         };
         match answer {
-            Ok(Ok(())) => {
+            Ok(()) => {
                 let s = &mut self.states[id.index()];
                 s.acquired += u64::from(permits.max(1));
                 if suite {
@@ -294,12 +343,8 @@ impl Limiters {
                 }
                 Some(Ok(()))
             }
-            Ok(Err(Refusal::Full)) => Some(Err(Refusal::Wait(SHARED_FULL_POLL))),
-            Ok(Err(r)) => Some(Err(r)),
-            Err(e) => {
-                self.unshare(&name, &e);
-                None
-            }
+            Err(Refusal::Full) => Some(Err(Refusal::Wait(SHARED_FULL_POLL))),
+            Err(r) => Some(Err(r)),
         }
     }
 
@@ -339,9 +384,9 @@ impl Limiters {
     pub(crate) fn release_suite(&mut self, id: LimiterId) {
         let s = &mut self.states[id.index()];
         s.holders = s.holders.saturating_sub(1);
-        let name = s.plan.name.clone();
+        let (name, declared) = (s.plan.name.clone(), s.declared());
         if let Some(shared) = self.shared.as_mut() {
-            if let Err(e) = shared.release(&name) {
+            if let Err(e) = shared.release(&name, declared) {
                 self.unshare(&name, &e);
             }
         }
@@ -372,16 +417,17 @@ impl Limiters {
     }
 
     /// A test saw a 429: count it; with Retry-After nobody gets a token until it has passed;
-    /// an adaptive limiter halves its rate.
+    /// an adaptive limiter halves its rate. In a queue run the store does the same for every
+    /// machine, and this machine takes the outcome (the count and rate of the whole run).
     pub(crate) fn throttled(&mut self, id: LimiterId, retry_after: Option<Duration>, now: Instant) {
         let (s, clock) = self.at(id, now);
         s.throttled += 1;
+        s.run_throttled += 1;
         s.last_throttle = Some(now);
-        let mut pause = None;
-        if let Some(d) = retry_after {
-            let until = now.checked_add(d.min(s.retry_cap)).unwrap_or(now);
+        let pause = retry_after.map(|d| d.min(s.retry_cap));
+        if let Some(d) = pause {
+            let until = now.checked_add(d).unwrap_or(now);
             s.paused_until = Some(s.paused_until.map_or(until, |t| t.max(until)));
-            pause = Some((s.plan.name.clone(), d.min(s.retry_cap)));
         }
         if s.plan.adaptive {
             let floor = s.configured_rate() * ADAPT_FLOOR;
@@ -391,9 +437,14 @@ impl Limiters {
                 s.rebuild(clock);
             }
         }
-        if let (Some((name, d)), Some(shared)) = (pause, self.shared.as_mut()) {
-            if let Err(e) = shared.pause(&name, d) {
-                self.unshare(&name, &e);
+        let (name, declared) = (s.plan.name.clone(), s.declared());
+        if let Some(shared) = self.shared.as_mut() {
+            match shared.throttled(&name, declared, pause) {
+                Ok(across) => {
+                    let (s, clock) = self.at(id, now);
+                    s.adopt(across, clock);
+                }
+                Err(e) => self.unshare(&name, &e),
             }
         }
     }
@@ -406,10 +457,7 @@ impl Limiters {
                 waited: s.waited,
                 throttled: s.throttled,
                 rate: s.rate * s.plan.per.as_secs_f64(),
-                serialized: s
-                    .plan
-                    .max_throttled
-                    .is_some_and(|m| s.throttled > u64::from(m)),
+                serialized: s.serialized(),
             })
             .collect()
     }
@@ -689,48 +737,54 @@ mod tests {
         assert_eq!(l.stats()[0].acquired, 4);
     }
 
-    /// A store that says what it was asked, answers from a script, and can stop answering.
+    /// A store that says what it was asked, answers from a script (each answer with the
+    /// limiter's state across the machines), and can stop answering.
     struct Fake {
         asked: Rc<std::cell::RefCell<Vec<String>>>,
-        answers: VecDeque<Result<Result<(), Refusal>, String>>,
+        answers: VecDeque<Answered>,
+    }
+
+    impl Fake {
+        fn next(&mut self, asked: String) -> Answered {
+            self.asked.borrow_mut().push(asked);
+            self.answers.pop_front().unwrap()
+        }
+    }
+
+    fn declared(d: Declared) -> String {
+        format!(
+            "{:?} {} {} {} {:?}",
+            d.per_token, d.burst, d.cap, d.adaptive, d.max_throttled
+        )
     }
 
     impl Shared for Fake {
-        fn admit(
-            &mut self,
-            limiter: &str,
-            per_token: Duration,
-            burst: u32,
-            cap: u32,
-        ) -> Result<Result<(), Refusal>, String> {
-            self.asked
-                .borrow_mut()
-                .push(format!("admit {limiter} {per_token:?} {burst} {cap}"));
-            self.answers.pop_front().unwrap()
+        fn admit(&mut self, limiter: &str, d: Declared) -> Answered {
+            self.next(format!("admit {limiter} {}", declared(d)))
         }
-        fn take(
-            &mut self,
-            limiter: &str,
-            permits: u32,
-            per_token: Duration,
-            burst: u32,
-        ) -> Result<Result<(), Refusal>, String> {
-            self.asked
-                .borrow_mut()
-                .push(format!("take {limiter} {permits} {per_token:?} {burst}"));
-            self.answers.pop_front().unwrap()
+        fn take(&mut self, limiter: &str, permits: u32, d: Declared) -> Answered {
+            self.next(format!("take {limiter} {permits} {}", declared(d)))
         }
-        fn release(&mut self, limiter: &str) -> Result<(), String> {
+        fn release(&mut self, limiter: &str, _: Declared) -> Result<(), String> {
             self.asked.borrow_mut().push(format!("release {limiter}"));
             Ok(())
         }
-        fn pause(&mut self, limiter: &str, d: Duration) -> Result<(), String> {
-            self.asked
-                .borrow_mut()
-                .push(format!("pause {limiter} {d:?}"));
-            Ok(())
+        fn throttled(
+            &mut self,
+            limiter: &str,
+            _: Declared,
+            pause: Option<Duration>,
+        ) -> Result<Across, String> {
+            self.next(format!("throttled {limiter} {pause:?}"))
+                .map(|(_, across)| across)
         }
     }
+
+    /// The store's state of a limiter of 10 a second that no 429 touched.
+    const UNTOUCHED: Across = Across {
+        rate: 10.0,
+        throttled: 0,
+    };
 
     #[test]
     fn a_shared_limiter_asks_the_store_and_falls_back_when_it_stops_answering() {
@@ -739,9 +793,16 @@ mod tests {
         l.share(Box::new(Fake {
             asked: asked.clone(),
             answers: VecDeque::from([
-                Ok(Ok(())),
-                Ok(Err(Refusal::Full)),
-                Ok(Err(Refusal::Wait(Duration::from_millis(70)))),
+                Ok((Ok(()), UNTOUCHED)),
+                Ok((Err(Refusal::Full), UNTOUCHED)),
+                Ok((Err(Refusal::Wait(Duration::from_millis(70))), UNTOUCHED)),
+                Ok((
+                    Ok(()),
+                    Across {
+                        rate: 10.0,
+                        throttled: 1,
+                    },
+                )),
                 Err("connection reset".to_owned()),
             ]),
         }));
@@ -771,14 +832,83 @@ mod tests {
         assert_eq!(
             *asked.borrow(),
             [
-                "admit api 100ms 2 3",
-                "admit api 100ms 2 3",
+                "admit api 100ms 2 3 false Some(2)",
+                "admit api 100ms 2 3 false Some(2)",
                 "release api",
-                "take api 1 100ms 2",
-                "pause api 5s",
-                "take api 1 100ms 2",
+                "take api 1 100ms 2 3 false Some(2)",
+                "throttled api Some(5s)",
+                "take api 1 100ms 2 3 false Some(2)",
             ]
         );
         assert_eq!(l.stats()[0].acquired, 2);
+        assert_eq!(l.stats()[0].throttled, 1);
+    }
+
+    /// DESIGN §10: an adaptive limiter's lowered rate and the count against `max_throttled` are
+    /// the whole run's, as the store says; this machine's report counts its own 429s, and the
+    /// limiter goes on from the store's state when the store stops answering.
+    #[test]
+    fn a_shared_limiter_takes_the_rate_and_the_429s_of_every_machine_from_the_store() {
+        let mut l = limiters(limiter(16.0, 1, None, true));
+        let asked = Rc::new(std::cell::RefCell::new(Vec::new()));
+        l.share(Box::new(Fake {
+            asked: asked.clone(),
+            answers: VecDeque::from([
+                // Other machines' 429s: halved twice, two of them.
+                Ok((
+                    Ok(()),
+                    Across {
+                        rate: 4.0,
+                        throttled: 2,
+                    },
+                )),
+                // This machine's: halved once more, the third of the run.
+                Ok((
+                    Ok(()),
+                    Across {
+                        rate: 2.0,
+                        throttled: 3,
+                    },
+                )),
+                Ok((
+                    Ok(()),
+                    Across {
+                        rate: 2.0,
+                        throttled: 3,
+                    },
+                )),
+                Err("connection reset".to_owned()),
+            ]),
+        }));
+        let now = Instant::now();
+        let id = LimiterId(0);
+        assert_eq!(l.admit_suite(id, now), Ok(()));
+        let st = &l.stats()[0];
+        assert!((st.rate - 4.0).abs() < 1e-9, "{}", st.rate);
+        assert_eq!(st.throttled, 0, "no 429 of this machine's");
+        assert!(!st.serialized, "max_throttled 2: not passed yet");
+        l.throttled(id, None, now);
+        let st = &l.stats()[0];
+        assert!((st.rate - 2.0).abs() < 1e-9, "{}", st.rate);
+        assert_eq!(st.throttled, 1);
+        assert!(
+            st.serialized,
+            "three 429s in the run, more than max_throttled"
+        );
+        l.release_suite(id);
+        assert_eq!(l.admit_suite(id, now), Ok(()));
+        // The store stops answering: this machine's limiter goes on at the run's rate, one
+        // suite at a time.
+        let later = now + Duration::from_secs(1);
+        assert_eq!(l.admit_suite(id, later), Err(Refusal::Full));
+        l.release_suite(id);
+        assert_eq!(l.admit_suite(id, later), Ok(()));
+        l.release_suite(id);
+        assert_eq!(
+            l.admit_suite(id, later),
+            Err(Refusal::Wait(Duration::from_millis(500))),
+            "2 a second"
+        );
+        assert_eq!(asked.borrow().len(), 5, "{:?}", asked.borrow());
     }
 }

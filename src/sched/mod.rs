@@ -183,15 +183,9 @@ impl Host for RunHost<'_> {
 
 /// DESIGN §10: a queue run's limiters, answered by the store.
 impl limits::Shared for crate::queue::limits::SharedLimits {
-    fn admit(
-        &mut self,
-        limiter: &str,
-        per_token: Duration,
-        burst: u32,
-        cap: u32,
-    ) -> Result<Result<(), Refusal>, String> {
-        crate::queue::limits::SharedLimits::admit(self, limiter, per_token, burst, cap)
-            .map(refusal)
+    fn admit(&mut self, limiter: &str, declared: limits::Declared) -> limits::Answered {
+        crate::queue::limits::SharedLimits::admit(self, limiter, declared)
+            .map(|(a, across)| (refusal(a), across))
             .map_err(|e| e.to_string())
     }
 
@@ -199,20 +193,26 @@ impl limits::Shared for crate::queue::limits::SharedLimits {
         &mut self,
         limiter: &str,
         permits: u32,
-        per_token: Duration,
-        burst: u32,
-    ) -> Result<Result<(), Refusal>, String> {
-        crate::queue::limits::SharedLimits::take(self, limiter, permits, per_token, burst)
-            .map(refusal)
+        declared: limits::Declared,
+    ) -> limits::Answered {
+        crate::queue::limits::SharedLimits::take(self, limiter, permits, declared)
+            .map(|(a, across)| (refusal(a), across))
             .map_err(|e| e.to_string())
     }
 
-    fn release(&mut self, limiter: &str) -> Result<(), String> {
-        crate::queue::limits::SharedLimits::release(self, limiter).map_err(|e| e.to_string())
+    fn release(&mut self, limiter: &str, declared: limits::Declared) -> Result<(), String> {
+        crate::queue::limits::SharedLimits::release(self, limiter, declared)
+            .map_err(|e| e.to_string())
     }
 
-    fn pause(&mut self, limiter: &str, d: Duration) -> Result<(), String> {
-        crate::queue::limits::SharedLimits::pause(self, limiter, d).map_err(|e| e.to_string())
+    fn throttled(
+        &mut self,
+        limiter: &str,
+        declared: limits::Declared,
+        pause: Option<Duration>,
+    ) -> Result<limits::Across, String> {
+        crate::queue::limits::SharedLimits::throttled(self, limiter, declared, pause)
+            .map_err(|e| e.to_string())
     }
 }
 

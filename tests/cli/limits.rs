@@ -5,7 +5,7 @@ use crate::harness::{Output, Project};
 
 /// A Python helper the suites call: `sock.py LINE...` sends each line on one connection and
 /// prints `<unix time> <reply>` per line.
-const SOCK_PY: &str = r#"
+pub(crate) const SOCK_PY: &str = r#"
 import os, socket, sys, time
 s = socket.socket(socket.AF_UNIX)
 s.connect(os.environ["PTEST_SOCKET"])

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::limits::SOCK_PY;
 use crate::queue::{Fleet, Redis, show};
 
 /// `sh takes.sh N`: N times `ptest acquire api`, each grant's time (ns) and machine on a line.
@@ -54,6 +55,85 @@ fn a_rate_limit_holds_across_machines() {
             .count();
         assert!(within <= 25, "{within} grants within 1 s: {text}");
     }
+}
+
+/// `sh paced.sh N`: once two machines have begun one (each writes `begin MACHINE`), N times
+/// `ptest acquire api`, each grant's time (ns) and machine on a line.
+const PACED: &str = r#"n=$1
+out='@FILE@'
+echo "begin 0 $MACHINE" >> "$out"
+i=0
+while [ "$(grep '^begin' "$out" | cut -d' ' -f3 | sort -u | wc -l)" -lt 2 ] && [ $i -lt 2000 ]; do
+  sleep 0.01; i=$((i+1))
+done
+i=0
+while [ $i -lt "$n" ]; do
+  ptest acquire api || exit 1
+  echo "grant $(date +%s%N) $MACHINE" >> "$out"
+  i=$((i+1))
+done
+"#;
+
+#[test]
+fn an_adaptive_limiters_429s_lower_its_rate_and_count_on_every_machine() {
+    let Some(redis) = Redis::start(&[]) else {
+        return;
+    };
+    // 40 tokens a second, burst 1. The first suite reports four 429s on whichever machine runs
+    // it: the rate halves four times, to its floor of 2.5 a second, and the count passes
+    // max_throttled. Then a suite on each of two machines takes three tokens: 0.4 s apart
+    // wherever they run (a machine keeping its own rate would take its three 25 ms apart).
+    let f = Fleet::new(
+        "ptest.limiter { name = 'api', rate = 40, per = '1s', burst = 1, adaptive = true, max_throttled = 3 }\n\
+         ptest.suite { name = 'hit', cmd = { 'python3', 'sock.py', 'throttled api', 'throttled api', 'throttled api', 'throttled api' } }\n\
+         for i = 1, 2 do ptest.suite { name = 'paced' .. i, cmd = 'sh paced.sh 3', depends_on = { 'hit' } } end\n",
+    );
+    let file = f.p.join("grants.log");
+    f.p.file("sock.py", SOCK_PY);
+    f.p.file("paced.sh", &PACED.replace("@FILE@", file.to_str().unwrap()));
+    let outs = f.run_machines(&redis.url(), 2, &["-j", "1"]);
+    assert!(outs.iter().all(|o| o.code == 0), "{}", show(&outs));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut grants: Vec<(u128, &str)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("grant "))
+        .map(|l| {
+            let (ns, m) = l.split_once(' ').unwrap();
+            (ns.parse().unwrap(), m)
+        })
+        .collect();
+    grants.sort_unstable();
+    assert_eq!(grants.len(), 6, "{text}");
+    let machines: BTreeSet<&str> = grants.iter().map(|g| g.1).collect();
+    assert_eq!(machines.len(), 2, "{text}");
+    // Each grant is written a little after it was given: 0.4 s apart, less that delay's
+    // jitter. Every machine's, and all of them together (one bucket).
+    for m in &machines {
+        let mine: Vec<u128> = grants.iter().filter(|g| g.1 == *m).map(|g| g.0).collect();
+        for w in mine.windows(2) {
+            assert!(
+                w[1] - w[0] >= 250_000_000,
+                "{m}: {} ns apart: {text}",
+                w[1] - w[0]
+            );
+        }
+    }
+    for w in grants.windows(2) {
+        assert!(
+            w[1].0 - w[0].0 >= 250_000_000,
+            "{} ns apart: {text}",
+            w[1].0 - w[0].0
+        );
+    }
+    // Each machine's report: the run's rate and its serialization; its own 429s.
+    let mut throttled = 0;
+    for m in ["m1", "m2"] {
+        let l = &f.report(m)["limiters"][0];
+        assert_eq!(l["rate"].as_f64(), Some(2.5), "{m}: {l}");
+        assert_eq!(l["serialized"], true, "{m}: {l}");
+        throttled += l["throttled"].as_u64().unwrap();
+    }
+    assert_eq!(throttled, 4);
 }
 
 #[test]
