@@ -52,6 +52,8 @@ import gen_config  # noqa: E402
 ROOT = HERE.parents[1]
 WORK = ROOT / "target" / "bench-queue"
 WORKERS = 2
+# The machine counts `noise` runs (PTEST_BENCH_N=8: that one alone).
+NOISE_N = [int(x) for x in os.environ.get("PTEST_BENCH_N", "4,8").split(",")]
 
 
 def ptest_binary():
@@ -215,14 +217,43 @@ def one_round(ptest, mode, n, seed, redis):
         p.wait()
     last = 0.0
     count = 0
-    for f in folders:
+    runs = []
+    for k, f in enumerate(folders):
         for s in ends(f):
             if s.get("end_time"):
                 last = max(last, s["end_time"])
                 count += 1
+                i = int(s["name"][1:])
+                asked = secs[i] * noise[i] * (1.3 if k == slow_one else 1.0)
+                runs.append((k, s.get("worker"), s["start_time"] - t0, s["end_time"] - t0, asked))
     work = sum(s * x for s, x in zip(secs, noise))
     bound = fluid_bound(work, max(s * x for s, x in zip(secs, noise)), n, skews, speeds)
-    return last - t0, bound, count
+    return last - t0, bound, count, where_it_went(runs, skews, last - t0, n)
+
+
+def where_it_went(runs, skews, makespan, n):
+    """Where a round's time beyond the sleeps went, in seconds of a worker (means over the
+    workers): `start`, from the machine's (late) start to its worker's first suite (ptest's
+    own start: config, history, plan, store); `between`, from a suite's end to the worker's
+    next start, summed per worker (a claim, starting the process); `over`, each suite's
+    measured time beyond the sleep it was asked for, summed per worker (starting `sh` and
+    `awk`, the exit seen); `tail`, from the worker's last end to the makespan (nothing left for
+    it); with the units per worker. The fluid bound counts none of these but the tail's share
+    of an uneven end."""
+    by = {}
+    for k, w, a, b, asked in runs:
+        by.setdefault((k, w), []).append((a, b, asked))
+    start, between, over, tail, units = [], [], [], [], []
+    for (k, _), spans in by.items():
+        spans.sort()
+        start.append(spans[0][0] - skews[k])
+        between.append(sum(b2[0] - b1[1] for b1, b2 in zip(spans, spans[1:])))
+        over.append(sum((b - a) - asked for a, b, asked in spans))
+        tail.append(makespan - spans[-1][1])
+        units.append(len(spans))
+    m = statistics.mean
+    return {"start": m(start), "between": m(between), "over": m(over), "tail": m(tail),
+            "units": m(units), "slots": len(by), "tail_max": max(tail)}
 
 
 def noise_mode(ptest, rounds):
@@ -231,19 +262,32 @@ def noise_mode(ptest, rounds):
           f"30 % slower; {WORKERS} workers a machine; load {os.getloadavg()[0]:.1f}\n")
     print("| N | mode | makespan (median) | / fluid bound (median, worst) | rounds |")
     print("|---|---|---|---|---|")
-    for n in (4, 8):
+    details = {}
+    for n in NOISE_N:
         rows = {"static": [], "queue": []}
         for r in range(rounds):
             for mode in (("static", "queue") if r % 2 == 0 else ("queue", "static")):
-                wall, bound, count = one_round(ptest, mode, n, 100 + r, redis)
+                wall, bound, count, went = one_round(ptest, mode, n, 100 + r, redis)
                 assert count == 200, f"{mode} ran {count} suites"
-                rows[mode].append((wall, wall / bound))
+                rows[mode].append((wall, wall / bound, bound, went))
         for mode in ("static", "queue"):
             ratios = [x[1] for x in rows[mode]]
             print(f"| {n} | {mode} | {statistics.median(x[0] for x in rows[mode]):.2f} s | "
                   f"{statistics.median(ratios):.3f} ({max(ratios):.3f}) | {rounds} |")
         wins = sum(q[0] < s[0] for q, s in zip(rows["queue"], rows["static"]))
         print(f"| {n} | queue below static | {wins} of {rounds} rounds | | |")
+        details[n] = rows["queue"]
+    print("\nWhere the queue's time went beyond the fluid bound, per round: seconds of a worker "
+          "(means over the workers), each also as a share of the bound; units a worker ran.\n")
+    print("| N | round | makespan / bound | bound | start | between suites | over the sleeps | "
+          "tail (worst) | units a worker |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for n, rows in details.items():
+        for r, (wall, ratio, bound, w) in enumerate(rows):
+            share = lambda x: f"{x:.3f} s ({x / bound * 100:.1f} %)"  # noqa: E731
+            print(f"| {n} | {r + 1} | {ratio:.3f} | {bound:.2f} s | {share(w['start'])} | "
+                  f"{share(w['between'])} | {share(w['over'])} | {w['tail']:.3f} s "
+                  f"({w['tail_max']:.3f} s) | {w['units']:.1f} |")
     redis.stop()
 
 
