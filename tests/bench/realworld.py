@@ -27,7 +27,7 @@ and random (C extensions, heavy imports) and sympy's sets, logic, printing and c
 (pure Python, heavy collection). Per round, in an order that rotates: pytest -n J (each worker
 in a session of its own, as ptest's parts are: Linux shares the CPU between sessions first),
 ptest's first run (no history), its second (with that history), and a second run with the warm
-start off (PTEST_PYTEST_WARM=0). numpy's runs, both tools', have OPENBLAS_NUM_THREADS=1.
+start off (PTEST_PYTEST_WARM=0; not with --no-off). numpy's runs, both tools', have OPENBLAS_NUM_THREADS=1.
 Wall time and CPU time (user + sys of the whole tree, from wait4) beside each, the load average
 at each round, the fixed cost per part ptest learned (`BATCH[]` in its history), and each ptest
 run's outcomes compared with pytest -n J's test by test. Per ptest run also its parts, how far
@@ -577,13 +577,14 @@ def suites_setup():
 START = re.compile(r"^ptest: this part's start: (?:([0-9.]+) s waiting for its warm process, "
                    r"([0-9.]+) s from the fork to pytest's session|([0-9.]+) s to pytest's session)"
                    r"; ([0-9.]+) s collecting, first test ([0-9.]+) s after it started; "
-                   r"([0-9.]+) s after pytest's session")
+                   r"([0-9.]+) s after pytest's session(?:; its interpreter took ([0-9.]+) s to start)?")
 
 
 def part_starts(logs):
     """From a run's report and part logs: the parts' count, each worker's last end (the gap
     between the last and the first to end, seconds), and per part (waited for the warm process,
-    to pytest's session after the fork or the start, collecting, after the session)."""
+    to pytest's session after the fork or the start, collecting, after the session, the
+    interpreter's start when the line gives it)."""
     try:
         report = json.loads((logs / "test-report.json").read_text())
     except (OSError, ValueError):
@@ -599,13 +600,14 @@ def part_starts(logs):
         for line in text.splitlines():
             m = START.match(line)
             if m:
-                w, fork, fresh, coll, _, after = m.groups()
-                starts.append((float(w or 0), float(fork or fresh), float(coll), float(after)))
+                w, fork, fresh, coll, _, after, born = m.groups()
+                starts.append((float(w or 0), float(fork or fresh), float(coll), float(after),
+                               float(born) if born else None))
     gap = max(ends.values()) - min(ends.values()) if len(ends) > 1 else None
     return len(report.get("suites", [])), gap, starts
 
 
-def bench_suites(rounds, jobs, only, warmup=True):
+def bench_suites(rounds, jobs, only, warmup=True, with_off=True):
     py = suites_setup()
     ptest = ptest_binary()
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
@@ -631,7 +633,7 @@ def bench_suites(rounds, jobs, only, warmup=True):
                  "-n", str(jobs)] + paths
         run = [str(ptest), "-j", str(jobs), "-q", "--log-dir", str(WORK / f"{name}-logs"),
                "--junit", str(ours_xml)]
-        kinds = ["xdist", "ptest first", "ptest second", "ptest second, warm start off"]
+        kinds = ["xdist", "ptest first", "ptest second"] + (["ptest second, warm start off"] if with_off else [])
         wall = {k: [] for k in kinds}
         cpu = {k: [] for k in kinds}
         fixed = {k: [] for k in kinds}
@@ -683,8 +685,8 @@ def bench_suites(rounds, jobs, only, warmup=True):
                   f"{codes[k]} |")
         print(f"\ntests whose outcome differs from pytest -n {jobs}'s, per ptest run: {differ}")
         print("\n| run | parts | workers' last ends apart | waited for the warm process | "
-              "fork (or start) to pytest's session | collecting | after the session |\n"
-              "|---|---|---|---|---|---|---|")
+              "fork (or start) to pytest's session | collecting | after the session | "
+              "interpreter's start |\n|---|---|---|---|---|---|---|---|")
         med = lambda xs: f"{statistics.median(xs):.2f} s ({min(xs):.2f}-{max(xs):.2f})" if xs else "-"
         for k in kinds[1:]:
             parts = [n for n, _, _ in shape[k]]
@@ -695,7 +697,7 @@ def bench_suites(rounds, jobs, only, warmup=True):
             print(f"| {k} | {parts} | {med(gaps)} | {med(waited)}, over 0.5 s in {long} of "
                   f"{len(st)} parts "
                   f"| {med([x[1] for x in st])} | {med([x[2] for x in st])} | "
-                  f"{med([x[3] for x in st])} |")
+                  f"{med([x[3] for x in st])} | {med([x[4] for x in st if x[4] is not None])} |")
 
 
 def main():
@@ -710,12 +712,15 @@ def main():
                          "'no history', 'history'")
     ap.add_argument("--no-warmup", action="store_true",
                     help="suites: no untimed first run of each (the files already byte-compiled)")
+    ap.add_argument("--no-off", action="store_true",
+                    help="suites: no run with the warm start off (a round of four runs, not five)")
     a = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     if a.suite == "networkx":
         bench_networkx(a.rounds, a.jobs, a.quick)
     elif a.suite == "suites":
-        bench_suites(a.rounds, a.jobs, [x for x in a.only.split(",") if x], not a.no_warmup)
+        bench_suites(a.rounds, a.jobs, [x for x in a.only.split(",") if x], not a.no_warmup,
+                     not a.no_off)
     elif a.suite == "projects":
         bench_projects(a.rounds, a.jobs, [x for x in a.only.split(",") if x])
     else:

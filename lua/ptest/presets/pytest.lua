@@ -66,7 +66,7 @@ local MARK = "::ptest::"
 local ZYGOTE = [==[
 import os, sys, time
 T0 = time.monotonic()
-import socket, signal, select, struct, json, fnmatch, ast, warnings, threading, importlib, re
+import socket, signal, select, struct, marshal, fnmatch, ast, warnings, threading, importlib, re
 MARK = "::ptest::"
 at = [i for i, a in enumerate(sys.argv) if a == MARK][:2]
 PATTERNS, ARGS, PATHS = sys.argv[1:at[0]], sys.argv[at[0] + 1:at[1]], sys.argv[at[1] + 1:]
@@ -539,7 +539,9 @@ def exit_code(e):
         return c
     print(c, file=sys.stderr)
     return 1
-def child(conn, req, fds):
+# RUN's code, and RUN_MAIN's in it, compiled once here for every fork (19 ms a part).
+CODE, MAIN = {}, {}
+def child(conn, req, fds, compiled):
     code = 70
     try:
         signal.set_wakeup_fd(-1)
@@ -584,11 +586,13 @@ def child(conn, req, fds):
         main = types.ModuleType("__main__")
         main.__dict__["__ptest_forked__"] = os.getppid()
         main.__dict__["__ptest_asked__"] = (req["asked"], time.time())
+        main.__dict__["__ptest_born__"] = req.get("born")
+        main.__dict__["__ptest_main__"] = MAIN.get(req["source"])
         sys.modules["__main__"] = main
         print("ptest: warm start: this part is a fork of pid %d, %.3f s after it asked"
               % (os.getppid(), time.time() - req["asked"]), flush=True)
         try:
-            exec(compile(req["source"], "<string>", "exec"), main.__dict__)
+            exec(compiled or compile(req["source"], "<string>", "exec"), main.__dict__)
             code = 0
         except SystemExit as e:
             code = exit_code(e)
@@ -625,7 +629,7 @@ def serve(conn):
             if not more:
                 raise EOFError
             body += more
-        req = json.loads(body)
+        req = marshal.loads(body)
         if len(fds) != 3:
             raise ValueError("3 descriptors expected")
     except Exception:
@@ -633,11 +637,20 @@ def serve(conn):
             os.close(fd)
         conn.close()
         return
+    compiled = CODE.get(req["source"])
+    if compiled is None:
+        try:
+            compiled = CODE[req["source"]] = compile(req["source"], "<string>", "exec")
+            for c in compiled.co_consts:
+                if isinstance(c, str) and c.startswith("# ptest-main\n"):
+                    MAIN[req["source"]] = compile(c, "<string>", "exec")
+        except Exception:
+            pass
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
-        child(conn, req, fds)
+        child(conn, req, fds, compiled)
     for fd in fds:
         os.close(fd)
     conn.settimeout(None)
@@ -730,80 +743,10 @@ while True:
 -- by the project's rules; a part of no file that collected nothing is pytest's exit code 5.
 -- A part of a warm batch (`warm`, on by default) first asks the batch's zygote (ZYGOTE below) to
 -- run it in a fork; the rest of RUN then runs in that fork, or here when the part starts fresh.
-local RUN = [==[
-import os, sys, time
-# When this part started (in a fork: when the process ptest started asked for it, and when the
-# fork began), for the line on its start at its end.
-PTEST_T0 = globals().get("__ptest_asked__", (time.time(), None))
-PTEST_TIMES = {}
-def ptest_warm_part(path):
-    # A part of a warm batch: its zygote forks a process that runs this very part, with this
-    # process's arguments, folder, environment and standard streams; this one waits for it and
-    # passes on stop signals. None: the part runs here, in a fresh process.
-    import socket, json, struct, signal, time
-    asked = time.time()
-    source = getattr(sys, "orig_argv", [])[2:3]
-    def cold(why):
-        print("ptest: warm start off for this part (%s): it starts fresh" % why, flush=True)
-    def off():
-        try:
-            with open(path + ".off") as f:
-                return f.readline().strip() or "its zygote refused"
-        except OSError:
-            return "its zygote is not running"
-    if not source:
-        return cold("no sys.orig_argv before Python 3.10")
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    deadline = time.monotonic() + 5
-    while True:
-        try:
-            s.connect(path)
-            break
-        except FileNotFoundError:
-            if time.monotonic() > deadline:
-                return cold("its zygote did not listen within 5 s")
-            time.sleep(0.005)
-        except OSError:
-            return cold(off())
-    env = dict(os.environ)
-    env.pop("PTEST_WARM", None)
-    body = json.dumps({"argv": sys.argv, "cwd": os.getcwd(), "env": env, "source": source[0],
-                       "asked": asked}).encode()
-    stopped = []
-    def forward(sig, frame):
-        stopped.append(sig)
-        try:
-            s.sendall(b"kill %d\n" % sig)
-        except OSError:
-            pass
-    try:
-        socket.send_fds(s, [struct.pack("!Q", len(body))], [0, 1, 2])
-        s.sendall(body)
-        answers = s.makefile("rb")
-        line = answers.readline()
-        if not line.startswith(b"pid "):
-            return cold(off())
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
-            signal.signal(sig, forward)
-        line = answers.readline()
-    except OSError:
-        line = b""
-    if line.startswith(b"exit "):
-        return int(line[5:])
-    if line.startswith(b"signal "):
-        sig = int(line[7:])
-        signal.signal(sig, signal.SIG_DFL)
-        os.kill(os.getpid(), sig)
-        return 128 + sig
-    if stopped:
-        return 128 + stopped[0]
-    print("ptest: warm start: its zygote ended while this part ran in a fork of it; the part "
-          "runs again here, in a fresh process", flush=True)
-    return None
-if os.environ.get("PTEST_WARM") and "__ptest_forked__" not in globals():
-    ptest_code = ptest_warm_part(os.environ["PTEST_WARM"])
-    if ptest_code is not None:
-        sys.exit(ptest_code)
+-- What RUN runs once it is not a fork's asking process (a fresh part, or the fork itself), as a
+-- string in RUN: Python compiles it only then (in a fork: the zygote did, once).
+local MAIN_MARK = "# ptest-main\n"
+local RUN_MAIN = [==[
 import re, subprocess, time, pytest
 if sys.path and sys.path[0] == "":
     sys.path[0] = os.getcwd()
@@ -1419,12 +1362,114 @@ def ptest_start_line():
     said = ("%.2f s waiting for its warm process, %.2f s from the fork to pytest's session"
             % (forked - asked, t["session"] - forked) if forked else
             "%.2f s to pytest's session" % (t["session"] - asked))
+    born = ("; its interpreter took %.2f s to start" % max(0.0, asked - PTEST_BORN)
+            if PTEST_BORN else "")
     print("ptest: this part's start: %s; %.2f s collecting, first test %.2f s after it started; "
-          "%.2f s after pytest's session" % (said, t.get("collected", t["session"]) - t["session"],
-                                             t.get("first", now) - asked, now - t.get("finish", now)),
+          "%.2f s after pytest's session%s" % (said, t.get("collected", t["session"]) - t["session"],
+                                               t.get("first", now) - asked, now - t.get("finish", now),
+                                               born),
           flush=True)
 ptest_start_line()
 sys.exit(code)
+]==]
+
+local RUN = [==[
+import os, sys, time
+# When this part started (in a fork: when the process ptest started asked for it, and when the
+# fork began), for the line on its start at its end.
+PTEST_T0 = globals().get("__ptest_asked__", (time.time(), None))
+def ptest_born():
+    # When the process ptest started began (Linux), for the same line.
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            ticks = int(f.read().rsplit(b")", 1)[1].split()[19])
+        return time.time() - (time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK"))
+    except Exception:
+        return None
+PTEST_BORN = globals()["__ptest_born__"] if "__ptest_born__" in globals() else ptest_born()
+PTEST_TIMES = {}
+def ptest_warm_part(path):
+    # A part of a warm batch: its zygote forks a process that runs this very part, with this
+    # process's arguments, folder, environment and standard streams; this one waits for it and
+    # passes on stop signals. None: the part runs here, in a fresh process. Built-in modules
+    # only: this process's start is part of every part's start, and socket, json and signal
+    # took 37 ms more to import (and RUN_MAIN 19 ms to compile, so only a fresh part does).
+    import _socket, _signal, marshal, array
+    asked = time.time()
+    source = getattr(sys, "orig_argv", [])[2:3]
+    def cold(why):
+        print("ptest: warm start off for this part (%s): it starts fresh" % why, flush=True)
+    def off():
+        try:
+            with open(path + ".off") as f:
+                return f.readline().strip() or "its zygote refused"
+        except OSError:
+            return "its zygote is not running"
+    if not source:
+        return cold("no sys.orig_argv before Python 3.10")
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            s.connect(path)
+            break
+        except FileNotFoundError:
+            if time.monotonic() > deadline:
+                return cold("its zygote did not listen within 5 s")
+            time.sleep(0.005)
+        except OSError:
+            return cold(off())
+    env = dict(os.environ)
+    env.pop("PTEST_WARM", None)
+    body = marshal.dumps({"argv": sys.argv, "cwd": os.getcwd(), "env": env, "source": source[0],
+                          "asked": asked, "born": PTEST_BORN})
+    stopped, got = [], [b""]
+    def forward(sig, frame):
+        stopped.append(sig)
+        try:
+            s.sendall(b"kill %d\n" % sig)
+        except OSError:
+            pass
+    def readline():
+        while b"\n" not in got[0]:
+            more = s.recv(256)
+            if not more:
+                line, got[0] = got[0], b""
+                return line
+            got[0] += more
+        line, _, got[0] = got[0].partition(b"\n")
+        return line + b"\n"
+    try:
+        s.sendmsg([len(body).to_bytes(8, "big")],
+                  [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [0, 1, 2]))])
+        s.sendall(body)
+        line = readline()
+        if not line.startswith(b"pid "):
+            return cold(off())
+        for sig in (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP, _signal.SIGQUIT):
+            _signal.signal(sig, forward)
+        line = readline()
+    except OSError:
+        line = b""
+    if line.startswith(b"exit "):
+        return int(line[5:])
+    if line.startswith(b"signal "):
+        sig = int(line[7:])
+        _signal.signal(sig, _signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+        return 128 + sig
+    if stopped:
+        return 128 + stopped[0]
+    print("ptest: warm start: its zygote ended while this part ran in a fork of it; the part "
+          "runs again here, in a fresh process", flush=True)
+    return None
+if os.environ.get("PTEST_WARM") and "__ptest_forked__" not in globals():
+    ptest_code = ptest_warm_part(os.environ["PTEST_WARM"])
+    if ptest_code is not None:
+        sys.exit(ptest_code)
+]==] .. "PTEST_MAIN = r'''" .. MAIN_MARK .. RUN_MAIN .. "'''\n" .. [==[
+# The rest of RUN (RUN_MAIN): in a fork, as the zygote compiled it once for all.
+exec(globals().get("__ptest_main__") or compile(PTEST_MAIN, "<string>", "exec"), globals())
 ]==]
 
 -- pytest's default `norecursedirs`.
