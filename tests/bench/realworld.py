@@ -655,19 +655,27 @@ def bench_suites(rounds, jobs, only, warmup=True, with_off=True):
                         hist.unlink()
                     elif k != "ptest first" and not hist.exists():
                         timed_cpu(run, proj, env)  # a history for the second runs
+                    if ours_xml.exists():
+                        ours_xml.unlink()  # no earlier run's JUnit read as this one's
                     t, c, codes[k] = timed_cpu(run, proj, off if "off" in k else env)
                     cost = json.loads(hist.read_text()).get("suites", {}).get("py[]", {}) \
                         if hist.exists() else {}
                     if cost.get("runs"):
                         fixed[k].append(cost["runs"][-1][2])
                     shape[k].append(part_starts(WORK / f"{name}-logs"))
-                    if xdist_xml.exists() and ours_xml.exists():
-                        differ.append(len(compare(junit_outcomes(xdist_xml),
-                                                  junit_outcomes(ours_xml))))
+                    if xdist_xml.exists():
+                        diff = compare(junit_outcomes(xdist_xml), junit_outcomes(ours_xml)
+                                       if ours_xml.exists() else {})
+                        differ.append(len(diff))
                 wall[k].append(t)
                 cpu[k].append(c)
+                # Each run's comparison as it completes: a benchmark stopped midway keeps it.
+                said_diff = ""
+                if k != "xdist" and xdist_xml.exists():
+                    said_diff = f", {len(diff)} tests differ from pytest -n {jobs}" + \
+                        "".join("\n" + d for d in diff[:20])
                 print(f"{name} round {r + 1} (load {loads[-1]:.1f}): {k}: {t:.1f} s wall, "
-                      f"{c:.1f} s CPU, exit {codes[k]}", file=sys.stderr, flush=True)
+                      f"{c:.1f} s CPU, exit {codes[k]}{said_diff}", file=sys.stderr, flush=True)
         loads.append(os.getloadavg()[0])
         said = "".join(f", {k}={v}" for k, v in spec.get("env", {}).items())
         print(f"\n### {name}: {', '.join(paths)}; {rounds} rounds, -j {jobs}{said}, "
