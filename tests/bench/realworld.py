@@ -183,7 +183,8 @@ def bench_networkx(rounds, jobs, quick=False):
 
 
 def junit_outcomes(path):
-    """{test id: outcome} from a JUnit file (pytest's, or ptest's own: the batch's testsuite)."""
+    """{test id: outcome} from a JUnit file (pytest's, or ptest's own: the batch's testsuite); a
+    test id the file holds more than once is there once more per copy, `NAME (copy 2)`."""
     import xml.etree.ElementTree as ET
     out = {}
     for case in ET.parse(path).getroot().iter("testcase"):
@@ -194,6 +195,11 @@ def junit_outcomes(path):
         # an inherited test), ptest's the file that collected it; classname and name are both
         # made from the test's node id.
         key = (case.get("classname") or "", case.get("name") or "")
+        # A test reported twice is not the same as once: each copy after the first its own key.
+        n = 1
+        while key in out:
+            n += 1
+            key = (cls, f"{name} (copy {n})")
         outcome = "passed"
         for child in case:
             if child.tag in ("failure", "error", "skipped"):

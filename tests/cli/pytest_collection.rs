@@ -4,18 +4,18 @@
 //! the files; a part that pytest's walk never reached is a failure that says so. Each test runs
 //! plain `pytest` on the same project and compares every test id and outcome with ptest's.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::harness::{Project, batch_items, list_json};
 use crate::pytest_preset::python;
 
-/// Every testcase of a JUnit file as `classname::name outcome`, sorted (pytest's own, or the
-/// `testsuite` of ptest's report named `batch`).
-fn junit_outcomes(xml: &str, batch: Option<&str>) -> BTreeSet<String> {
+/// Every testcase of a JUnit file as `classname::name outcome`, sorted, each as often as the
+/// file has it (pytest's own, or the `testsuite` of ptest's report named `batch`): a test
+/// reported twice is not the same as a test reported once.
+fn junit_outcomes(xml: &str, batch: Option<&str>) -> Vec<String> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_str(xml);
-    let mut out = BTreeSet::new();
+    let mut out = Vec::new();
     let mut suite = String::new();
     let mut case: Option<(String, String)> = None;
     let mut outcome = "passed";
@@ -63,14 +63,15 @@ fn junit_outcomes(xml: &str, batch: Option<&str>) -> BTreeSet<String> {
             && let Some((cls, name)) = case.take()
             && batch.is_none_or(|b| b == suite)
         {
-            out.insert(format!("{cls}::{name} {outcome}"));
+            out.push(format!("{cls}::{name} {outcome}"));
         }
     }
+    out.sort();
     out
 }
 
 /// What a plain `python -m pytest ARGS` run in `dir` collects and how each test ends.
-fn plain_pytest(py: &Path, dir: &Path, args: &[&str]) -> BTreeSet<String> {
+fn plain_pytest(py: &Path, dir: &Path, args: &[&str]) -> Vec<String> {
     let xml = dir.join("plain-junit.xml");
     let out = std::process::Command::new(py)
         .current_dir(dir)
@@ -98,7 +99,7 @@ fn plain_pytest(py: &Path, dir: &Path, args: &[&str]) -> BTreeSet<String> {
 }
 
 /// Runs ptest with `args` and returns its tests of batch `batch` as plain_pytest has them.
-fn ptest_outcomes(p: &Project, batch: &str, args: &[&str]) -> (BTreeSet<String>, String) {
+fn ptest_outcomes(p: &Project, batch: &str, args: &[&str]) -> (Vec<String>, String) {
     let mut all = vec!["--junit", "ptest-junit.xml"];
     all.extend_from_slice(args);
     let out = p.run(&all);
@@ -153,17 +154,66 @@ fn pytest_parts_run_what_conftest_hooks_collect() {
     .file("tests/test_plain.py", "def test_a():\n    pass\n\ndef test_b():\n    pass\n");
     let plain = plain_pytest(&py, p.path(), &[]);
     assert!(
-        plain.contains("docs.guide.txt::guide.txt passed"),
+        plain
+            .iter()
+            .any(|t| t == "docs.guide.txt::guide.txt passed"),
         "{plain:?}"
     );
     assert!(
-        plain.contains("pkg.mod::pkg.mod.triple failed"),
+        plain.iter().any(|t| t == "pkg.mod::pkg.mod.triple failed"),
         "{plain:?}"
     );
     assert_eq!(plain.len(), 12, "{plain:?}");
     for round in ["first run", "with history", "again", "again"] {
         let (ours, said) = ptest_outcomes(&p, "pytest", &["-j", "2"]);
         assert_eq!(ours, plain, "{round}: {said}");
+    }
+}
+
+/// Folders whose conftest.py skips them at collection (`pytest.skip(...,
+/// allow_module_level=True)`, as babel's tests/benchmarks does without pytest-benchmark): plain
+/// pytest reports each once, skipped, and runs nothing below it. Every part walks those folders,
+/// yet each skip is reported once (by the part that collects what no part holds), and a test
+/// file ptest found below one is left out by the project's rule, not a file the walk never
+/// reached: the run passes, with plain pytest's tests and outcomes, each once.
+#[test]
+fn pytest_a_folder_skipped_by_its_conftest_is_reported_once() {
+    let Some(py) = python() else { return };
+    let p = Project::new(&format!(
+        "require(\"ptest.presets.pytest\").batch {{ python = \"{}\", args = {{ \"-p\", \"no:cacheprovider\" }} }}\n",
+        py.display()
+    ));
+    let skip = "import pytest\npytest.skip('needs a plugin', allow_module_level=True)\n";
+    p.file("tests/bench/conftest.py", skip)
+        .file("tests/bench/bench_x.py", "def bench_x():\n    pass\n")
+        .file("tests/slow/conftest.py", skip)
+        .file(
+            "tests/slow/test_slow.py",
+            "def test_s():\n    assert False\n",
+        );
+    for k in 1..=4 {
+        p.file(&format!("tests/test_{k}.py"), "def test_a():\n    pass\n");
+    }
+    let plain = plain_pytest(&py, p.path(), &[]);
+    assert_eq!(
+        plain,
+        [
+            "::tests.bench skipped",
+            "::tests.slow skipped",
+            "tests.test_1::test_a passed",
+            "tests.test_2::test_a passed",
+            "tests.test_3::test_a passed",
+            "tests.test_4::test_a passed",
+        ]
+    );
+    for round in ["first run", "with history"] {
+        let (ours, said) = ptest_outcomes(&p, "pytest", &["-j", "2"]);
+        assert_eq!(ours, plain, "{round}: {said}");
+        assert!(said.starts_with("exit 0"), "{round}: {said}");
+        assert!(
+            said.contains("6 tests in batches' results: 4 passed, 2 skipped"),
+            "{round}: {said}"
+        );
     }
 }
 

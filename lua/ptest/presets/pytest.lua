@@ -998,7 +998,12 @@ class PtestPart:
     def pytest_collectreport(self, report):
         if report.nodeid and not report.passed:
             file = report.nodeid.split("::")[0]
-            self.cases[ptest_mangle(report.nodeid)] = (file, self.paths.get(file), False)
+            path = self.paths.get(file)
+            self.cases[ptest_mangle(report.nodeid)] = (file, path, False)
+            if report.skipped and "::" not in report.nodeid and path and os.path.isdir(path):
+                # A folder its conftest.py skips (`pytest.skip(..., allow_module_level=True)`):
+                # the project's rules leave out this part's files below it, as in a plain run.
+                self.left_out.append(path)
     def pytest_itemcollected(self, item):
         path = getattr(item, "path", None)
         self.cases[ptest_mangle(item.nodeid)] = (
@@ -1140,6 +1145,12 @@ def ptest_junit(part, xml, unreached):
                 if not file:
                     continue
                 known, full = file, os.path.join(root, file)
+            if (WALK and not REST_HERE and not test and os.path.normpath(full) not in OWN
+                    and case.find("skipped") is not None):
+                # A folder skipped at collection (its conftest.py skips it): every part walks
+                # it, and the part that holds REST reports it, once, as a plain run does.
+                suite.remove(case)
+                continue
             new, old = ptest_spelled(full), ptest_module(known)
             if cls == old or cls.startswith(old + "."):
                 cls = ptest_module(new) + cls[len(old):]
