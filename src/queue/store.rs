@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, RedisError, Value};
+use redis::{AsyncConnectionConfig, FromRedisValue, RedisError, ToRedisArgs, Value};
 
 use super::scripts::{KEYS, Scripts};
 use super::target::Target;
@@ -153,12 +153,30 @@ impl Store {
         })
     }
 
-    fn invoke<'s>(&self, script: &'s redis::Script) -> redis::ScriptInvocation<'s> {
-        let mut inv = script.prepare_invoke();
+    /// Run the script `which` picks with the run's keys and `args` (each in turn: a tuple's
+    /// items, a slice's or a Vec's); its answer as `T`.
+    async fn run<T: FromRedisValue>(
+        &mut self,
+        which: fn(&Scripts) -> &redis::Script,
+        args: impl ToRedisArgs,
+    ) -> Result<T, StoreError> {
+        let mut inv = which(&self.scripts).prepare_invoke();
         for k in &self.keys {
             inv.key(k);
         }
-        inv
+        inv.arg(args)
+            .invoke_async(&mut self.con)
+            .await
+            .map_err(|e| classify(&e))
+    }
+
+    /// [`Store::run`] of a script that answers `ok` when it did what was asked.
+    async fn run_ok(
+        &mut self,
+        which: fn(&Scripts) -> &redis::Script,
+        args: impl ToRedisArgs,
+    ) -> Result<bool, StoreError> {
+        Ok(self.run::<String>(which, args).await? == "ok")
     }
 
     fn key(&self, name: &str) -> &str {
@@ -173,15 +191,13 @@ impl Store {
         digest: &str,
         units: &[(String, Option<String>)],
     ) -> Result<Published, StoreError> {
-        let mut inv = self.invoke(&self.scripts.publish);
-        inv.arg(digest).arg(self.ttl).arg(units.len());
-        for (desc, group) in units {
-            inv.arg(desc).arg(group.as_deref().unwrap_or(""));
-        }
-        let (what, have): (String, String) = inv
-            .invoke_async(&mut self.con)
-            .await
-            .map_err(|e| classify(&e))?;
+        let pairs: Vec<(&str, &str)> = units
+            .iter()
+            .map(|(desc, group)| (desc.as_str(), group.as_deref().unwrap_or("")))
+            .collect();
+        let (what, have): (String, String) = self
+            .run(|s| &s.publish, (digest, self.ttl, units.len(), pairs))
+            .await?;
         match what.as_str() {
             "created" => Ok(Published::Created),
             "exists" => Ok(Published::Exists(have)),
@@ -237,19 +253,20 @@ impl Store {
         units: &[(u32, Option<(&str, u32)>)],
         others: &[(u32, Option<(&str, u32)>)],
     ) -> Result<Vec<(Claim, Option<String>, Option<u32>)>, StoreError> {
-        let mut inv = self.invoke(&self.scripts.claim);
-        inv.arg(holder)
-            .arg(self.lease_ms)
-            .arg(self.ttl)
-            .arg(units.len());
-        for (u, group) in units.iter().chain(others) {
-            let (g, max) = group.unwrap_or(("", 0));
-            inv.arg(*u).arg(g).arg(max);
-        }
-        let flat: Vec<String> = inv
-            .invoke_async(&mut self.con)
-            .await
-            .map_err(|e| classify(&e))?;
+        let asks: Vec<(u32, &str, u32)> = units
+            .iter()
+            .chain(others)
+            .map(|(u, group)| {
+                let (g, max) = group.unwrap_or(("", 0));
+                (*u, g, max)
+            })
+            .collect();
+        let flat: Vec<String> = self
+            .run(
+                |s| &s.claim,
+                (holder, self.lease_ms, self.ttl, units.len(), asks),
+            )
+            .await?;
         if flat.len() != units.len() * 3 {
             return Err(StoreError::Garbage(format!(
                 "claim answered {} values for {} units",
@@ -269,16 +286,8 @@ impl Store {
         holder: &str,
         carried: &str,
     ) -> Result<bool, StoreError> {
-        let answer: String = self
-            .invoke(&self.scripts.handback)
-            .arg(unit)
-            .arg(holder)
-            .arg(carried)
-            .arg(self.ttl)
-            .invoke_async(&mut self.con)
+        self.run_ok(|s| &s.handback, (unit, holder, carried, self.ttl))
             .await
-            .map_err(|e| classify(&e))?;
-        Ok(answer == "ok")
     }
 
     /// The holder stops taking units (`why`), unless no other machine is alive and taking
@@ -288,26 +297,13 @@ impl Store {
         holder: &str,
         why: &str,
     ) -> Result<bool, StoreError> {
-        let answer: String = self
-            .invoke(&self.scripts.stop_taking)
-            .arg(holder)
-            .arg(self.lease_ms)
-            .arg(self.ttl)
-            .arg(why)
-            .invoke_async(&mut self.con)
+        self.run_ok(|s| &s.stop_taking, (holder, self.lease_ms, self.ttl, why))
             .await
-            .map_err(|e| classify(&e))?;
-        Ok(answer == "ok")
     }
 
     /// How many machines other than `holder` are alive and taking units.
     pub(crate) async fn takers(&mut self, holder: &str) -> Result<u64, StoreError> {
-        self.invoke(&self.scripts.takers)
-            .arg(holder)
-            .arg(self.lease_ms)
-            .invoke_async(&mut self.con)
-            .await
-            .map_err(|e| classify(&e))
+        self.run(|s| &s.takers, (holder, self.lease_ms)).await
     }
 
     /// The holder takes units (again): it is no longer `off`.
@@ -365,19 +361,11 @@ impl Store {
         node: &str,
         exports: &str,
     ) -> Result<bool, StoreError> {
-        let answer: String = self
-            .invoke(&self.scripts.finish)
-            .arg(unit)
-            .arg(holder)
-            .arg(status)
-            .arg(json)
-            .arg(node)
-            .arg(self.ttl)
-            .arg(exports)
-            .invoke_async(&mut self.con)
-            .await
-            .map_err(|e| classify(&e))?;
-        Ok(answer == "ok")
+        self.run_ok(
+            |s| &s.finish,
+            (unit, holder, status, json, node, self.ttl, exports),
+        )
+        .await
     }
 
     /// A unit that no machine took ends skipped; true when this call wrote it.
@@ -387,50 +375,23 @@ impl Store {
         json: &str,
         node: &str,
     ) -> Result<bool, StoreError> {
-        let answer: String = self
-            .invoke(&self.scripts.skip)
-            .arg(unit)
-            .arg(json)
-            .arg(node)
-            .arg(self.ttl)
-            .invoke_async(&mut self.con)
-            .await
-            .map_err(|e| classify(&e))?;
-        Ok(answer == "ok")
+        self.run_ok(|s| &s.skip, (unit, json, node, self.ttl)).await
     }
 
     /// Renew the leases `holder` has on `units`; returns how many it no longer holds.
     pub(crate) async fn renew(&mut self, holder: &str, units: &[u32]) -> Result<u64, StoreError> {
-        let mut inv = self.invoke(&self.scripts.renew);
-        inv.arg(holder).arg(self.lease_ms).arg(self.ttl);
-        for u in units {
-            inv.arg(*u);
-        }
-        inv.invoke_async(&mut self.con)
+        self.run(|s| &s.renew, (holder, self.lease_ms, self.ttl, units))
             .await
-            .map_err(|e| classify(&e))
     }
 
     /// Give back a unit `holder` claimed and will not run; true when it was still its.
     pub(crate) async fn release(&mut self, unit: u32, holder: &str) -> Result<bool, StoreError> {
-        let answer: String = self
-            .invoke(&self.scripts.release)
-            .arg(unit)
-            .arg(holder)
-            .arg(self.ttl)
-            .invoke_async(&mut self.con)
-            .await
-            .map_err(|e| classify(&e))?;
-        Ok(answer == "ok")
+        self.run_ok(|s| &s.release, (unit, holder, self.ttl)).await
     }
 
     /// Put every unit whose lease ran out back in the queue; returns how many.
     pub(crate) async fn reap(&mut self) -> Result<u64, StoreError> {
-        self.invoke(&self.scripts.reap)
-            .arg(self.ttl)
-            .invoke_async(&mut self.con)
-            .await
-            .map_err(|e| classify(&e))
+        self.run(|s| &s.reap, self.ttl).await
     }
 
     /// Every result that counted, by unit.
