@@ -151,6 +151,99 @@ pub(crate) async fn join_with(
     })
 }
 
+/// Each unit with its group and that group's `max`, as a claim names them.
+fn with_groups<'g>(
+    groups: &'g [Option<(String, u32)>],
+    units: &[SuiteId],
+) -> Vec<(u32, Option<(&'g str, u32)>)> {
+    units
+        .iter()
+        .map(|s| {
+            let group = groups
+                .get(s.index())
+                .and_then(Option::as_ref)
+                .map(|(g, m)| (g.as_str(), *m));
+            (s.0, group)
+        })
+        .collect()
+}
+
+/// A claim's answers (one per unit of `suites`) into this machine's units and the news.
+fn claimed(
+    units: usize,
+    mine: &mut Mine,
+    suites: Vec<SuiteId>,
+    answers: Vec<(Claim, Option<String>, Option<u32>)>,
+    news: &mpsc::UnboundedSender<News>,
+) {
+    for (suite, (answer, carried, took)) in suites.into_iter().zip(answers) {
+        if let Some(other) = took.filter(|u| (*u as usize) < units) {
+            mine.held.insert(other);
+            let _ = news.send(News::Took(SuiteId(other)));
+        }
+        if answer == Claim::Mine {
+            mine.held.insert(suite.0);
+            if let Some(text) = carried {
+                if let Some(c) = carry::from_json(&text) {
+                    let _ = news.send(News::Resume(suite, c));
+                }
+                mine.carried.insert(suite.0, text);
+            }
+        }
+        let answer = if answer == Claim::Avoid {
+            mine.avoided.insert(suite.0);
+            Claim::Elsewhere
+        } else {
+            answer
+        };
+        let _ = news.send(News::Claimed(suite, answer));
+    }
+}
+
+/// A [`Request::Finish`] and the [`Request::Claim`] right behind it, in one round trip: the
+/// store runs the end first, then the claim (both sent at once on the one connection), so a
+/// unit of the ended one's group finds its place free. Only once this machine has sent a result
+/// the usual way: a script the server does not know yet is sent again after it has learnt it,
+/// which would put the claim first.
+async fn finish_and_claim(
+    joined: &mut Joined,
+    groups: &[Option<(String, u32)>],
+    mine: &mut Mine,
+    finish: Request,
+    (suites, others): (Vec<SuiteId>, Vec<SuiteId>),
+    news: &mpsc::UnboundedSender<News>,
+) -> Result<(), StoreError> {
+    let Request::Finish {
+        suite,
+        status,
+        json,
+        exports,
+    } = finish
+    else {
+        unreachable!("only an end comes with a claim");
+    };
+    mine.held.remove(&suite.0);
+    mine.carried.remove(&suite.0);
+    let (asks, others) = (with_groups(groups, &suites), with_groups(groups, &others));
+    let mut second = joined.store.clone();
+    let (counted, answers) = tokio::join!(
+        joined.store.finish_exporting(
+            suite.0,
+            &joined.holder,
+            status,
+            &json,
+            &joined.node,
+            &exports,
+        ),
+        second.claim_all(&joined.holder, &asks, &others),
+    );
+    if !counted? {
+        let _ = news.send(News::Duplicate(suite));
+    }
+    claimed(groups.len(), mine, suites, answers?, news);
+    Ok(())
+}
+
 /// What the driver asks of the store.
 #[derive(Debug)]
 enum Request {
@@ -380,9 +473,33 @@ async fn serve(
     let mut tick = tokio::time::interval(renew_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut lost = false;
+    // A request read after a suite's end that was not the claim for its slot: next in line.
+    let mut next: Option<Request> = None;
     loop {
+        if let Some(r) = next.take() {
+            let step = handle(&mut joined, &groups, &mut mine, r, &news, lost).await;
+            if let Err(e) = step {
+                if !lost {
+                    lost = true;
+                    let _ = news.send(News::Lost(e.to_string()));
+                }
+            }
+            continue;
+        }
         let step = tokio::select! {
             r = rx.recv() => match r {
+                // A suite's end, and the driver's claim for the slot it freed right behind
+                // it: both in one round trip, as the claim holds up the slot.
+                Some(r @ Request::Finish { .. }) if !lost && mine.ended => match rx.try_recv() {
+                    Ok(Request::Claim(suites, others)) => {
+                        finish_and_claim(&mut joined, &groups, &mut mine, r, (suites, others), &news).await
+                    }
+                    Ok(other) => {
+                        next = Some(other);
+                        handle(&mut joined, &groups, &mut mine, r, &news, lost).await
+                    }
+                    Err(_) => handle(&mut joined, &groups, &mut mine, r, &news, lost).await,
+                },
                 Some(r) => handle(&mut joined, &groups, &mut mine, r, &news, lost).await,
                 None => {
                     // Gone from the machines that take units (a retry waits for no one).
@@ -414,6 +531,8 @@ struct Mine {
     avoided: BTreeSet<u32>,
     /// It stopped taking units.
     stopped: bool,
+    /// It has sent a result: the server knows the end's script (see [`finish_and_claim`]).
+    ended: bool,
 }
 
 /// Renew the leases, put lost ones of any machine back, ask again for units avoided here, and
@@ -451,41 +570,12 @@ async fn handle(
             if lost {
                 return Ok(());
             }
-            let with_group = |s: &SuiteId| {
-                let group = groups
-                    .get(s.index())
-                    .and_then(Option::as_ref)
-                    .map(|(g, m)| (g.as_str(), *m));
-                (s.0, group)
-            };
-            let asks: Vec<_> = suites.iter().map(with_group).collect();
-            let others: Vec<_> = others.iter().map(with_group).collect();
+            let (asks, others) = (with_groups(groups, &suites), with_groups(groups, &others));
             let answers = joined
                 .store
                 .claim_all(&joined.holder, &asks, &others)
                 .await?;
-            for (suite, (answer, carried, took)) in suites.into_iter().zip(answers) {
-                if let Some(other) = took.filter(|u| (*u as usize) < groups.len()) {
-                    held.insert(other);
-                    let _ = news.send(News::Took(SuiteId(other)));
-                }
-                if answer == Claim::Mine {
-                    held.insert(suite.0);
-                    if let Some(text) = carried {
-                        if let Some(c) = carry::from_json(&text) {
-                            let _ = news.send(News::Resume(suite, c));
-                        }
-                        mine.carried.insert(suite.0, text);
-                    }
-                }
-                let answer = if answer == Claim::Avoid {
-                    mine.avoided.insert(suite.0);
-                    Claim::Elsewhere
-                } else {
-                    answer
-                };
-                let _ = news.send(News::Claimed(suite, answer));
-            }
+            claimed(groups.len(), mine, suites, answers, news);
         }
         Request::HandBack(suite, carried) => {
             held.remove(&suite.0);
@@ -529,6 +619,7 @@ async fn handle(
                     &exports,
                 )
                 .await?;
+            mine.ended = true;
             if !counted {
                 let _ = news.send(News::Duplicate(suite));
             }

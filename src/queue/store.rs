@@ -4,6 +4,7 @@
 //! problems it is: the server cannot be reached, it refused the password, or what answered is
 //! not Redis.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
@@ -89,12 +90,14 @@ pub(crate) enum Happened {
     Requeued { unit: u32, holder: String },
 }
 
-/// One run's keys in the store.
+/// One run's keys in the store. A clone shares the connection: what two clones send at once
+/// goes out in that order and comes back in one round trip.
+#[derive(Clone)]
 pub(crate) struct Store {
     con: MultiplexedConnection,
     client: redis::Client,
-    keys: Vec<String>,
-    scripts: Scripts,
+    keys: Arc<[String]>,
+    scripts: Arc<Scripts>,
     ttl: u64,
     lease_ms: u64,
 }
@@ -147,7 +150,7 @@ impl Store {
                 .iter()
                 .map(|k| format!("ptest:{{{run}}}:{k}"))
                 .collect(),
-            scripts: Scripts::new(),
+            scripts: Arc::new(Scripts::new()),
             ttl: ttl.as_secs().max(1),
             lease_ms: lease.as_millis() as u64,
         })
@@ -161,7 +164,7 @@ impl Store {
         args: impl ToRedisArgs,
     ) -> Result<T, StoreError> {
         let mut inv = which(&self.scripts).prepare_invoke();
-        for k in &self.keys {
+        for k in self.keys.iter() {
             inv.key(k);
         }
         inv.arg(args)

@@ -690,3 +690,34 @@ fn an_adaptive_limiters_429s_lower_the_rate_and_serialize_for_every_machine() {
     assert_eq!(a.admit("db", fast).unwrap().0, Answer::Granted);
     assert_eq!(b.admit("db", fast).unwrap().0, Answer::Full);
 }
+
+/// What two clones of a store send at once reaches the server in that order: an end and the
+/// claim behind it (the link sends them so, in one round trip) find the ended unit's group
+/// place free.
+#[test]
+fn an_end_and_a_claim_sent_at_once_run_in_that_order() {
+    let Some(redis) = Redis::start(&[]) else {
+        return;
+    };
+    rt().block_on(async {
+        let lease = Duration::from_secs(60);
+        let mut a = store(&redis.url(), "r6", lease).await;
+        let g = Some("g".to_owned());
+        let units: Vec<_> = (0..6).map(|_| ("{}".to_owned(), g.clone())).collect();
+        assert_eq!(a.publish("d", &units).await.unwrap(), Published::Created);
+        // The scripts' first use, one at a time (the server learns them; the link does the
+        // same), then in pairs: each unit of the max = 1 group ends as the next is claimed.
+        assert_eq!(a.claim(0, "A", Some(("g", 1))).await.unwrap(), Claim::Mine);
+        assert!(a.finish(0, "A", "passed", "{}", "mA").await.unwrap());
+        assert_eq!(a.claim(1, "A", Some(("g", 1))).await.unwrap(), Claim::Mine);
+        for u in 1..5 {
+            let mut second = a.clone();
+            let (counted, claimed) = tokio::join!(
+                a.finish(u, "A", "passed", "{}", "mA"),
+                second.claim(u + 1, "A", Some(("g", 1))),
+            );
+            assert!(counted.unwrap(), "unit {u}");
+            assert_eq!(claimed.unwrap(), Claim::Mine, "unit {}", u + 1);
+        }
+    });
+}
