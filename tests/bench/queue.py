@@ -228,7 +228,15 @@ def one_round(ptest, mode, n, seed, redis):
                 runs.append((k, s.get("worker"), s["start_time"] - t0, s["end_time"] - t0, asked))
     work = sum(s * x for s, x in zip(secs, noise))
     bound = fluid_bound(work, max(s * x for s, x in zip(secs, noise)), n, skews, speeds)
-    return last - t0, bound, count, where_it_went(runs, skews, last - t0, n)
+    # The same bound on what the suites took as measured (a process's start and exit
+    # included), each brought back to a machine of speed 1: what is left beyond it is the
+    # runner's (its start, between suites, an uneven end).
+    took = [(b - a) * speeds[k] for k, _, a, b, _ in runs]
+    measured = fluid_bound(sum(took), max(took), n, skews, speeds)
+    went = where_it_went(runs, skews, last - t0, n)
+    went["measured"] = measured
+    went["load"] = os.getloadavg()[0]
+    return last - t0, bound, count, went
 
 
 def where_it_went(runs, skews, makespan, n):
@@ -257,37 +265,52 @@ def where_it_went(runs, skews, makespan, n):
 
 
 def noise_mode(ptest, rounds):
+    """With PTEST_BIN_BEFORE set, each round runs the queue with that binary too, in turns with
+    this one's, so the two are compared in the same rounds."""
     redis = Redis()
+    before = os.environ.get("PTEST_BIN_BEFORE")
+    modes = ["static", "queue"] + (["before"] if before else [])
     print(f"### noise: 200 W2-like suites, sigma 0.3 noise, skew <= 20 % of a share, one machine "
           f"30 % slower; {WORKERS} workers a machine; load {os.getloadavg()[0]:.1f}\n")
-    print("| N | mode | makespan (median) | / fluid bound (median, worst) | rounds |")
-    print("|---|---|---|---|---|")
+    print("| N | mode | makespan (median) | / fluid bound (median, worst) | / bound on the "
+          "suites' measured times (median) | rounds |")
+    print("|---|---|---|---|---|---|")
     details = {}
     for n in NOISE_N:
-        rows = {"static": [], "queue": []}
+        rows = {m: [] for m in modes}
         for r in range(rounds):
-            for mode in (("static", "queue") if r % 2 == 0 else ("queue", "static")):
-                wall, bound, count, went = one_round(ptest, mode, n, 100 + r, redis)
+            for mode in modes[r % len(modes):] + modes[:r % len(modes)]:
+                binary = before if mode == "before" else ptest
+                wall, bound, count, went = one_round(binary, "static" if mode == "static"
+                                                     else "queue", n, 100 + r, redis)
                 assert count == 200, f"{mode} ran {count} suites"
                 rows[mode].append((wall, wall / bound, bound, went))
-        for mode in ("static", "queue"):
+        for mode in modes:
             ratios = [x[1] for x in rows[mode]]
+            measured = statistics.median(x[0] / x[3]["measured"] for x in rows[mode])
             print(f"| {n} | {mode} | {statistics.median(x[0] for x in rows[mode]):.2f} s | "
-                  f"{statistics.median(ratios):.3f} ({max(ratios):.3f}) | {rounds} |")
+                  f"{statistics.median(ratios):.3f} ({max(ratios):.3f}) | {measured:.3f} | "
+                  f"{rounds} |")
         wins = sum(q[0] < s[0] for q, s in zip(rows["queue"], rows["static"]))
-        print(f"| {n} | queue below static | {wins} of {rounds} rounds | | |")
-        details[n] = rows["queue"]
+        print(f"| {n} | queue below static | {wins} of {rounds} rounds | | | |")
+        if before:
+            ratios = [q[0] / b[0] for q, b in zip(rows["queue"], rows["before"])]
+            print(f"| {n} | queue / before, same round | {statistics.median(ratios):.3f} "
+                  f"({min(ratios):.3f} to {max(ratios):.3f}) | | | |")
+        details[n] = rows
     print("\nWhere the queue's time went beyond the fluid bound, per round: seconds of a worker "
           "(means over the workers), each also as a share of the bound; units a worker ran.\n")
-    print("| N | round | makespan / bound | bound | start | between suites | over the sleeps | "
-          "tail (worst) | units a worker |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for n, rows in details.items():
-        for r, (wall, ratio, bound, w) in enumerate(rows):
-            share = lambda x: f"{x:.3f} s ({x / bound * 100:.1f} %)"  # noqa: E731
-            print(f"| {n} | {r + 1} | {ratio:.3f} | {bound:.2f} s | {share(w['start'])} | "
-                  f"{share(w['between'])} | {share(w['over'])} | {w['tail']:.3f} s "
-                  f"({w['tail_max']:.3f} s) | {w['units']:.1f} |")
+    print("| N | mode | round | load | makespan / bound | bound | / bound on measured | start | "
+          "between suites | over the sleeps | tail (worst) | units a worker |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for n, by_mode in details.items():
+        for mode in modes:
+            for r, (wall, ratio, bound, w) in enumerate(by_mode[mode]):
+                share = lambda x: f"{x:.3f} s ({x / bound * 100:.1f} %)"  # noqa: E731
+                print(f"| {n} | {mode} | {r + 1} | {w['load']:.1f} | {ratio:.3f} | {bound:.2f} s | "
+                      f"{wall / w['measured']:.3f} | {share(w['start'])} | "
+                      f"{share(w['between'])} | {share(w['over'])} | {w['tail']:.3f} s "
+                      f"({w['tail_max']:.3f} s) | {w['units']:.1f} |")
     redis.stop()
 
 
