@@ -99,6 +99,207 @@ fn command(
     (out, !names.is_empty() && !narrowed)
 }
 
+/// What an item says after its file's `::` to leave one test of the file out (the node preset's
+/// `skip_test`, after a `test_timeout`: the hung test and those that had ended).
+const SKIP: &str = "ptest-skip::";
+
+/// The runner invocations for `items`: one for each file that runs without some of its tests
+/// (`FILE::ptest-skip::NAME`), with a name pattern that matches every full name but those
+/// (`^(?!(?:NAME|...)$)`, and only the file's named tests when some are), apart, since the
+/// runners take one pattern for every file: another file's test of a left-out name must run.
+/// Then one for the other items, by [`command`]. Each with whether named tests' files ran whole.
+fn invocations(
+    runner: Runner,
+    base: &[OsString],
+    items: &[OsString],
+    here: &std::path::Path,
+) -> Vec<(Vec<OsString>, bool)> {
+    // Per file: the names left out, and the names of it that were asked for.
+    let mut apart: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
+    for item in items {
+        let spelled = item.to_string_lossy();
+        let Some((file, skip)) = spelled
+            .split_once("::")
+            .and_then(|(f, rest)| Some((f, rest.strip_prefix(SKIP)?)))
+            .filter(|(f, t)| !f.is_empty() && !t.is_empty() && here.join(f).is_file())
+            .filter(|_| !here.join(item).exists())
+        else {
+            continue;
+        };
+        let n = regex_quote(&runner.pattern_name(skip));
+        match apart.iter_mut().find(|(f, ..)| f == file) {
+            Some((_, left, _)) => left.push(n),
+            None => apart.push((file.to_owned(), vec![n], Vec::new())),
+        }
+    }
+    let mut rest = Vec::new();
+    for item in items {
+        let spelled = item.to_string_lossy();
+        let file = spelled.split_once("::").map_or(&*spelled, |(f, _)| f);
+        match apart.iter_mut().find(|(f, ..)| f == file) {
+            Some((_, _, named)) => {
+                if let Some((_, name)) = spelled.split_once("::")
+                    && !name.starts_with(SKIP)
+                    && !here.join(item).exists()
+                {
+                    named.push(regex_quote(&runner.pattern_name(name)));
+                }
+            }
+            None => rest.push(item.clone()),
+        }
+    }
+    // The command's own pattern (`-k`) still applies: after the look-ahead, anywhere.
+    let own = base
+        .iter()
+        .position(|a| a.to_string_lossy().starts_with(runner.flag()));
+    let mut out = Vec::new();
+    for (file, left, named) in apart {
+        let mut pattern = format!("{}^(?!(?:{})$)", runner.flag(), left.join("|"));
+        if !named.is_empty() {
+            pattern.push_str(&format!("(?:{})$", named.join("|")));
+        }
+        let mut cmd = base.to_vec();
+        if let Some(at) = own {
+            let k = cmd.remove(at);
+            pattern.push_str(&format!(
+                "[\\s\\S]*?(?:{})",
+                &k.to_string_lossy()[runner.flag().len()..]
+            ));
+        }
+        let pattern = OsString::from(pattern);
+        match cmd.iter().rposition(|a| a == "--") {
+            Some(at) if at + 1 == cmd.len() => cmd.insert(at, pattern),
+            _ => cmd.push(pattern),
+        }
+        cmd.push(file.into());
+        out.push((cmd, false));
+    }
+    if !rest.is_empty() || out.is_empty() {
+        out.push(command(runner, base, &rest, here));
+    }
+    out
+}
+
+/// Where the command has its runner write its JUnit file: jest-junit's `JEST_JUNIT_OUTPUT_FILE`
+/// (from the environment), vitest's `--outputFile.junit=`, node's last
+/// `--test-reporter-destination=`.
+fn results_file(runner: Runner, cmd: &[OsString]) -> Option<(Option<usize>, std::path::PathBuf)> {
+    let prefix = match runner {
+        Runner::Jest => {
+            return std::env::var_os("JEST_JUNIT_OUTPUT_FILE").map(|p| (None, p.into()));
+        }
+        Runner::Vitest => "--outputFile.junit=",
+        Runner::Node => "--test-reporter-destination=",
+    };
+    let at = cmd
+        .iter()
+        .rposition(|a| a.to_string_lossy().starts_with(prefix))?;
+    let path = cmd[at].to_string_lossy()[prefix.len()..].to_owned();
+    Some((Some(at), path.into()))
+}
+
+/// The testsuites of several JUnit files (each one's root's content) under one root.
+fn merge_junit(files: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n".to_vec();
+    for f in files {
+        let body = match memchr::memmem::find(f, b"<testsuites") {
+            Some(open) => {
+                let start = memchr::memchr(b'>', &f[open..]).map_or(f.len(), |e| open + e + 1);
+                if f[..start].ends_with(b"/>") {
+                    &f[start..start]
+                } else {
+                    let end = memchr::memmem::rfind(f, b"</testsuites>").unwrap_or(f.len());
+                    &f[start..end.max(start)]
+                }
+            }
+            // A testsuite for a root: all of it but the declaration.
+            None => match memchr::memmem::find(f, b"?>") {
+                Some(d) if f.starts_with(b"<?xml") => &f[d + 2..],
+                _ => &f[..],
+            },
+        };
+        out.extend_from_slice(body);
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"</testsuites>\n");
+    out
+}
+
+/// Runs the invocations one after the other, each writing its JUnit file apart, then puts
+/// their testsuites into the command's one; ends as the first that failed.
+fn run_all(runner: Runner, runs: &[(Vec<OsString>, bool)]) -> u8 {
+    use std::os::unix::process::ExitStatusExt;
+    let found = results_file(runner, &runs[0].0);
+    let mut written = Vec::new();
+    let mut code = 0u8;
+    for (k, (cmd, _)) in runs.iter().enumerate() {
+        let mut c = std::process::Command::new(&cmd[0]);
+        let mut args = cmd[1..].to_vec();
+        let own = found.as_ref().map(|(at, path)| {
+            let mut own = path.clone().into_os_string();
+            own.push(format!(".ptest-{k}"));
+            let own = std::path::PathBuf::from(own);
+            match at {
+                Some(_) => {
+                    if let Some(i) = results_file(runner, cmd).and_then(|(i, _)| i) {
+                        let flag = cmd[i].to_string_lossy();
+                        let flag = &flag[..flag.len() - path.as_os_str().len()];
+                        let mut a = OsString::from(flag);
+                        a.push(&own);
+                        args[i - 1] = a;
+                    }
+                }
+                None => {
+                    c.env("JEST_JUNIT_OUTPUT_FILE", &own);
+                }
+            }
+            own
+        });
+        c.args(&args);
+        let status = match c.status() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!(
+                    "error: ptest jstest: cannot start {}: {}",
+                    cmd[0].to_string_lossy(),
+                    crate::io_message(&e)
+                );
+                return 127;
+            }
+        };
+        let this = match (status.code(), status.signal()) {
+            (Some(c), _) => u8::try_from(c).unwrap_or(1),
+            (None, Some(sig)) => u8::try_from(128 + sig).unwrap_or(1),
+            _ => 1,
+        };
+        if code == 0 {
+            code = this;
+        }
+        if let Some(own) = own {
+            if let Ok(text) = std::fs::read(&own) {
+                written.push(text);
+            }
+            std::fs::remove_file(&own).ok();
+        }
+    }
+    match found {
+        Some((_, path)) => {
+            if let Err(e) = std::fs::write(&path, merge_junit(&written)) {
+                eprintln!(
+                    "error: ptest jstest: cannot write {}: {}",
+                    path.display(),
+                    crate::io_message(&e)
+                );
+                return code.max(1);
+            }
+        }
+        None => eprintln!(
+            "ptest jstest: no JUnit file found in the command: the results are the last run's"
+        ),
+    }
+    code
+}
+
 /// `text` matched literally by JavaScript's regular expressions.
 fn regex_quote(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -144,13 +345,21 @@ pub(crate) fn main(args: &[OsString]) -> u8 {
             return crate::exit::USAGE;
         }
     };
-    let (cmd, whole) = command(runner, &base, &items, std::path::Path::new("."));
-    if whole {
+    let mut runs = invocations(runner, &base, &items, std::path::Path::new("."));
+    if runs.iter().any(|(_, whole)| *whole) {
         println!(
             "ptest: the files whose failed tests were named run whole (this part also runs \
              whole files, or the command has a name pattern of its own)"
         );
     }
+    if runs.len() > 1 {
+        println!(
+            "ptest: the files that run without the tests named after a test_timeout run apart, \
+             each with a name pattern that leaves those out; then the other files"
+        );
+        return run_all(runner, &runs);
+    }
+    let (cmd, _) = runs.remove(0);
     let err = std::process::Command::new(&cmd[0]).args(&cmd[1..]).exec();
     eprintln!(
         "error: ptest jstest: cannot start {}: {}",
@@ -265,6 +474,86 @@ mod tests {
         assert_eq!(
             command(Runner::Node, &os(&["node"]), &os(&["gone.js::t"]), here),
             (os(&["node", "gone.js::t"]), false)
+        );
+    }
+
+    /// After a test_timeout: the file that runs without some of its tests runs apart, with a
+    /// pattern of every full name but those (and `-k`'s after it, and only the file's named
+    /// tests when some are); the other files in one more run.
+    #[test]
+    fn a_file_without_some_tests_runs_apart_with_a_pattern_that_leaves_them_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let here = dir.path();
+        std::fs::write(here.join("a.test.js"), "").unwrap();
+        std::fs::write(here.join("b.test.js"), "").unwrap();
+        let jest = os(&["jest", "--reporters=default", "--"]);
+        assert_eq!(
+            invocations(
+                Runner::Jest,
+                &jest,
+                &os(&[
+                    "a.test.js",
+                    "a.test.js::ptest-skip::grp hangs (1)",
+                    "a.test.js::ptest-skip::one",
+                    "b.test.js"
+                ]),
+                here
+            ),
+            [
+                (
+                    os(&[
+                        "jest",
+                        "--reporters=default",
+                        "--testNamePattern=^(?!(?:grp hangs \\(1\\)|one)$)",
+                        "--",
+                        "a.test.js"
+                    ]),
+                    false
+                ),
+                (
+                    os(&["jest", "--reporters=default", "--", "b.test.js"]),
+                    false
+                ),
+            ]
+        );
+        // Alone: one run. vitest's `describe > test` as it matches it; `-k` after the look-ahead;
+        // named tests of the file only those.
+        assert_eq!(
+            invocations(
+                Runner::Vitest,
+                &os(&["vitest", "run", "--testNamePattern=ad+"]),
+                &os(&["a.test.js::d > x", "a.test.js::ptest-skip::d > t"]),
+                here
+            ),
+            [(
+                os(&[
+                    "vitest",
+                    "run",
+                    "--testNamePattern=^(?!(?:d t)$)(?:d x)$[\\s\\S]*?(?:ad+)",
+                    "a.test.js"
+                ]),
+                false
+            )]
+        );
+        // No skips: as before.
+        assert_eq!(
+            invocations(Runner::Jest, &jest, &os(&["a.test.js"]), here),
+            [(
+                os(&["jest", "--reporters=default", "--", "a.test.js"]),
+                false
+            )]
+        );
+    }
+
+    #[test]
+    fn junit_files_merge_under_one_root() {
+        let a = b"<?xml version=\"1.0\"?>\n<testsuites name=\"jest tests\" tests=\"1\"><testsuite name=\"a\"><testcase name=\"x\"/></testsuite></testsuites>\n".to_vec();
+        let b = b"<testsuites/>".to_vec();
+        let c = b"<?xml version=\"1.0\"?><testsuite name=\"c\"><testcase name=\"y\"/></testsuite>"
+            .to_vec();
+        assert_eq!(
+            String::from_utf8(merge_junit(&[a, b, c])).unwrap(),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n<testsuite name=\"a\"><testcase name=\"x\"/></testsuite>\n\n<testsuite name=\"c\"><testcase name=\"y\"/></testsuite>\n</testsuites>\n"
         );
     }
 

@@ -1272,7 +1272,14 @@ impl<'a> Scheduler<'a> {
                 if let Some(left_out) = &parsed.left_out {
                     self.results_warning(suite, &path, left_out);
                 }
-                ended.testcases = Some(parsed.cases);
+                let mut cases = parsed.cases;
+                // The tests the part told of items its results file holds nothing of: a file
+                // cut short when the part was stopped (node's junit reporter writes its head
+                // first, its testcases at the end) keeps what ended before.
+                let held: std::collections::HashSet<Option<usize>> =
+                    cases.iter().map(|c| c.item).collect();
+                cases.extend(told.into_iter().filter(|c| !held.contains(&c.item)));
+                ended.testcases = Some(cases);
             }
             Err(why) => {
                 if ended.verdict != Verdict::Cancel {

@@ -615,9 +615,11 @@ fn node_runners_rerun_only_the_failed_tests() {
 
 /// A test that hangs: told as started while it runs, so the run names it `SLOW` past the batch's
 /// `test_slow` and stops its part past `test_timeout`, the test failed as timed out by name; the
-/// part's file that had not started runs in a new attempt (without a `skip_test`, the rest of
-/// the hung test's file does not, and a warning says so). Each runner: node's own (its
-/// test:dequeue event), jest (onTestCaseStart) and vitest (onTestCaseReady).
+/// part's file that had not started runs in a new attempt, and with jest and vitest (their
+/// `skip_test`) the rest of the hung test's file too, apart, without the hung test and those
+/// that had ended: every test once, and another file's test of an ended test's name runs. With
+/// node's runner the rest of the file does not run again, and a warning says so. Each runner:
+/// node's own (its test:dequeue event), jest (onTestCaseStart) and vitest (onTestCaseReady).
 #[test]
 fn node_runners_tell_a_test_that_runs_long_and_a_hung_one_times_out_by_name() {
     let Some(node) = node() else { return };
@@ -661,7 +663,7 @@ fn node_runners_tell_a_test_that_runs_long_and_a_hung_one_times_out_by_name() {
                 "{head}{fs}{rec}test('one', () => rec('one'));\ndescribe('grp', () => {{ it('hangs', async () => {{ rec('hangs'); await new Promise((r) => setTimeout(r, 1000000)); }}); }});\ntest('after', () => rec('after'));\n"
             ),
         )
-        .file(b, &format!("{head}{fs}{rec}test('b', () => rec('b'));\n"))
+        .file(b, &format!("{head}{fs}{rec}test('one', () => rec('b one'));\n"))
         .file(
             "package.json",
             if runner == "vitest" {
@@ -680,7 +682,28 @@ fn node_runners_tell_a_test_that_runs_long_and_a_hung_one_times_out_by_name() {
         assert_eq!(out.code, 1, "{runner}: {}{}", out.stdout, out.stderr);
         // Each once (jest orders the files its own way: b ran in the first attempt or the second).
         let ran = crate::harness::sorted_lines(&p, "ran.txt");
-        assert_eq!(ran, ["b", "hangs", "one"], "{runner}: {}", out.stdout);
+        if runner == "node" {
+            assert_eq!(ran, ["b one", "hangs", "one"], "{runner}: {}", out.stdout);
+            assert!(
+                format!("{}{}", out.stdout, out.stderr).contains("do not run again"),
+                "{runner}: {}{}",
+                out.stdout,
+                out.stderr
+            );
+        } else {
+            assert_eq!(
+                ran,
+                ["after", "b one", "hangs", "one"],
+                "{runner}: {}",
+                out.stdout
+            );
+            assert!(
+                !format!("{}{}", out.stdout, out.stderr).contains("do not run again"),
+                "{runner}: {}{}",
+                out.stdout,
+                out.stderr
+            );
+        }
         let hung = match runner {
             "node" => format!("{dir}a.test.js::hangs"),
             "jest" => "a.test.js::grp hangs".to_owned(),
@@ -703,5 +726,24 @@ fn node_runners_tell_a_test_that_runs_long_and_a_hung_one_times_out_by_name() {
         )
         .unwrap();
         assert_eq!(report["suites"][0]["status"], "timed_out", "{runner}");
+        // Each test once in the record: those the second run left out are not also skipped.
+        let mut cases: Vec<String> = report["suites"][0]["testcases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| format!("{} {}", c["name"].as_str().unwrap_or("?"), c["status"]))
+            .collect();
+        cases.sort();
+        let inner = hung.split("::").nth(1).unwrap();
+        let mut want = vec![
+            format!("{inner} \"failed\""),
+            "one \"passed\"".to_owned(),
+            "one \"passed\"".to_owned(),
+        ];
+        if runner != "node" {
+            want.push("after \"passed\"".to_owned());
+        }
+        want.sort();
+        assert_eq!(cases, want, "{runner}: {}", out.stdout);
     }
 }
