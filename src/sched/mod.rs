@@ -1272,14 +1272,14 @@ impl<'a> Scheduler<'a> {
                 if let Some(left_out) = &parsed.left_out {
                     self.results_warning(suite, &path, left_out);
                 }
-                let mut cases = parsed.cases;
-                // The tests the part told of items its results file holds nothing of: a file
-                // cut short when the part was stopped (node's junit reporter writes its head
-                // first, its testcases at the end) keeps what ended before.
-                let held: std::collections::HashSet<Option<usize>> =
-                    cases.iter().map(|c| c.item).collect();
-                cases.extend(told.into_iter().filter(|c| !held.contains(&c.item)));
-                ended.testcases = Some(cases);
+                // A results file with no testcase, of a part that told some: a file cut short
+                // when the part was stopped (node's junit reporter writes its head first, its
+                // testcases at the end); what the part told stands in for it.
+                ended.testcases = Some(if parsed.cases.is_empty() && !told.is_empty() {
+                    told
+                } else {
+                    parsed.cases
+                });
             }
             Err(why) => {
                 if ended.verdict != Verdict::Cancel {

@@ -691,11 +691,23 @@ fn node_runners_tell_a_test_that_runs_long_and_a_hung_one_times_out_by_name() {
                 out.stderr
             );
         } else {
+            // A test that ended is left out of the second run when the part told it before it
+            // was stopped; on a loaded machine vitest may tell it late, and it runs again (more,
+            // never fewer): each at least once, the hung one and `after` once.
+            let mut once = ran.clone();
+            once.dedup();
             assert_eq!(
-                ran,
+                once,
                 ["after", "b one", "hangs", "one"],
                 "{runner}: {}",
                 out.stdout
+            );
+            assert_eq!(
+                ran.iter()
+                    .filter(|r| *r == "hangs" || *r == "after")
+                    .count(),
+                2,
+                "{runner}: {ran:?}"
             );
             assert!(
                 !format!("{}{}", out.stdout, out.stderr).contains("do not run again"),
