@@ -6,6 +6,9 @@ sleep, so the two cores are not the limit.
 
     python3 tests/bench/queue.py noise [-r 5]     # 200 W2-like suites, noise, skew, a slow
                                                   # machine: queue and static shards at N = 4, 8
+                                                  # (PTEST_BENCH_N=8: one N; PTEST_BIN_BEFORE=
+                                                  # BIN: that binary's queue in the same rounds),
+                                                  # and where each round's time went
     python3 tests/bench/queue.py kill [-r 3]      # N = 4, one machine SIGKILLed mid-run
     python3 tests/bench/queue.py cost [-r 3]      # 1,000 zero-length suites over 4 machines;
                                                   # Redis memory for a 10,000-unit run
