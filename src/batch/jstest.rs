@@ -180,6 +180,17 @@ fn invocations(
     out
 }
 
+/// Set for a run of a file without some of its tests: its live reporter does not tell the tests
+/// it reports skipped (vitest reports those the name pattern left out as skipped; they ran, or
+/// hung, before).
+const QUIET: &str = "PTEST_LIVE_QUIET_SKIPPED";
+
+/// Whether `cmd` runs a file without some of its tests ([`invocations`]' look-ahead pattern).
+fn apart(runner: Runner, cmd: &[OsString]) -> bool {
+    let head = format!("{}^(?!(?:", runner.flag());
+    cmd.iter().any(|a| a.to_string_lossy().starts_with(&head))
+}
+
 /// Where the command has its runner write its JUnit file: jest-junit's `JEST_JUNIT_OUTPUT_FILE`
 /// (from the environment), vitest's `--outputFile.junit=`, node's last
 /// `--test-reporter-destination=`.
@@ -256,6 +267,9 @@ fn run_all(runner: Runner, runs: &[(Vec<OsString>, bool)]) -> u8 {
             own
         });
         c.args(&args);
+        if apart(runner, cmd) {
+            c.env(QUIET, "1");
+        }
         let status = match c.status() {
             Ok(s) => s,
             Err(e) => {
@@ -360,7 +374,11 @@ pub(crate) fn main(args: &[OsString]) -> u8 {
         return run_all(runner, &runs);
     }
     let (cmd, _) = runs.remove(0);
-    let err = std::process::Command::new(&cmd[0]).args(&cmd[1..]).exec();
+    let mut c = std::process::Command::new(&cmd[0]);
+    if apart(runner, &cmd) {
+        c.env(QUIET, "1");
+    }
+    let err = c.args(&cmd[1..]).exec();
     eprintln!(
         "error: ptest jstest: cannot start {}: {}",
         cmd[0].to_string_lossy(),
@@ -516,6 +534,13 @@ mod tests {
                 ),
             ]
         );
+        let runs = invocations(
+            Runner::Jest,
+            &jest,
+            &os(&["a.test.js::ptest-skip::x", "b.test.js"]),
+            here,
+        );
+        assert!(apart(Runner::Jest, &runs[0].0) && !apart(Runner::Jest, &runs[1].0));
         // Alone: one run. vitest's `describe > test` as it matches it; `-k` after the look-ahead;
         // named tests of the file only those.
         assert_eq!(

@@ -673,13 +673,20 @@ fn node_runners_tell_a_test_that_runs_long_and_a_hung_one_times_out_by_name() {
             },
         );
         let mut c = p.cmd();
-        c.args(["--no-history"]).env("RAN", p.join("ran.txt"));
+        c.args(["--no-history", "--events", "events.jsonl"])
+            .env("RAN", p.join("ran.txt"));
         let path = std::env::var_os("PATH").unwrap_or_default();
         let mut dirs = vec![node.parent().unwrap().to_path_buf()];
         dirs.extend(std::env::split_paths(&path));
         c.env("PATH", std::env::join_paths(dirs).unwrap());
         let out = run(&mut c);
         assert_eq!(out.code, 1, "{runner}: {}{}", out.stdout, out.stderr);
+        // The second run's left-out tests (which vitest reports skipped) are not told again.
+        let events = std::fs::read_to_string(p.join("events.jsonl")).unwrap_or_default();
+        assert!(
+            !events.contains("\"status\":\"skipped\""),
+            "{runner}: {events}"
+        );
         // Each once (jest orders the files its own way: b ran in the first attempt or the second).
         let ran = crate::harness::sorted_lines(&p, "ran.txt");
         if runner == "node" {
