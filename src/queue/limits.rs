@@ -23,8 +23,9 @@ use super::target::Target;
 /// max_throttled (-1: none). Returns `{answer, µs, per, thr}`: `ok`, `wait` (for `µs`) or
 /// `full`; the µs per token in force and the 429s of every machine so far.
 ///
-/// An adaptive limiter's rate halves on each 429 (down to 1/16 of the declared rate) and climbs
-/// back 10 % per 10 s without one; past `max_throttled` 429s its suites run one at a time
+/// An adaptive limiter's rate halves on each 429 (down to 1/16 of the declared rate), its bucket
+/// empties (the next token one lowered period later, no burst), and its rate climbs back 10 %
+/// per 10 s without one; past `max_throttled` 429s its suites run one at a time
 /// across the machines (`sched::limits` does the same on one machine).
 const LIMIT: &str = r"
 local nodes, lim = KEYS[1], KEYS[2]
@@ -61,7 +62,12 @@ if op == 'throttled' then
   if till > now and till > tonumber(redis.call('HGET', lim, 'pause') or '0') then
     redis.call('HSET', lim, 'pause', string.format('%.0f', till))
   end
-  if adaptive then set_per(math.max(per, math.min(per * 2, declared * 16))) end
+  if adaptive then
+    set_per(math.max(per, math.min(per * 2, declared * 16)))
+    local tat = tonumber(redis.call('HGET', lim, 'tat') or '0')
+    local empty = now + burst * per
+    if empty > tat then redis.call('HSET', lim, 'tat', string.format('%.0f', empty)) end
+  end
   redis.call('EXPIRE', lim, ttl)
   return reply('ok', 0)
 end

@@ -650,13 +650,18 @@ fn an_adaptive_limiters_429s_lower_the_rate_and_serialize_for_every_machine() {
         rates.push(a.throttled("api", api, None).unwrap().rate);
     }
     assert_eq!(rates, [8.0, 4.0, 2.0, 1.0, 1.0]);
-    // B, which saw none, takes tokens at A's lowered rate: the token due at the old rate
-    // (within 1/16 s of its last), then the next a second later.
-    let mut next = b.take("api", 1, api).unwrap();
-    if let (Answer::Wait(d), _) = next {
-        std::thread::sleep(d);
-        next = b.take("api", 1, api).unwrap();
-    }
+    // B, which saw none, takes tokens at A's lowered rate, and from the bucket A's last 429
+    // emptied: its next token a whole lowered period (1 s) after that 429, no burst.
+    let (first, _) = b.take("api", 1, api).unwrap();
+    let Answer::Wait(d) = first else {
+        panic!("a token right after a 429: {first:?}");
+    };
+    assert!(
+        d > Duration::from_millis(900) && d <= Duration::from_secs(1),
+        "{d:?}"
+    );
+    std::thread::sleep(d);
+    let next = b.take("api", 1, api).unwrap();
     assert_eq!(next.0, Answer::Granted);
     assert_eq!((next.1.rate, next.1.throttled), (1.0, 5));
     match b.take("api", 1, api).unwrap().0 {

@@ -126,6 +126,13 @@ impl State {
         self.bucket = bucket(per_token(self.rate), self.plan.burst, clock);
     }
 
+    /// After a 429 an adaptive limiter starts again from an empty bucket: its next token comes
+    /// one (lowered) period later, never a burst into a server that just said "too many".
+    fn drain(&mut self) {
+        let burst = NonZeroU32::new(self.plan.burst.max(1)).expect("burst >= 1");
+        let _ = self.bucket.check_n(burst);
+    }
+
     /// Adaptive limiters climb back 10 % per 10 s without a 429, up to the configured rate.
     fn recover(&mut self, now: Instant, clock: &CoreClock) {
         if !self.plan.adaptive || self.rate >= self.configured_rate() {
@@ -185,8 +192,12 @@ impl State {
             across.rate
         };
         if rate.to_bits() != self.rate.to_bits() {
+            let lowered = rate < self.rate;
             self.rate = rate;
             self.rebuild(clock);
+            if lowered {
+                self.drain();
+            }
         }
     }
 
@@ -431,11 +442,9 @@ impl Limiters {
         }
         if s.plan.adaptive {
             let floor = s.configured_rate() * ADAPT_FLOOR;
-            let halved = (s.rate / 2.0).max(floor);
-            if halved < s.rate {
-                s.rate = halved;
-                s.rebuild(clock);
-            }
+            s.rate = (s.rate / 2.0).max(floor);
+            s.rebuild(clock);
+            s.drain();
         }
         let (name, declared) = (s.plan.name.clone(), s.declared());
         if let Some(shared) = self.shared.as_mut() {
@@ -568,6 +577,35 @@ mod tests {
             "{}",
             l.stats()[0].rate
         );
+    }
+
+    /// A 429 empties an adaptive limiter's bucket: a full bucket of 5 gives no burst after it,
+    /// the next token comes one lowered period later. A plain limiter keeps its tokens.
+    #[test]
+    fn an_adaptive_limiter_gives_no_burst_after_a_429() {
+        let now = Instant::now();
+        let mut l = limiters(limiter(10.0, 5, None, true));
+        assert!(l.acquire(LimiterId(0), 1, now).is_ok());
+        l.throttled(LimiterId(0), None, now);
+        match l.acquire(LimiterId(0), 1, now) {
+            Err(Refusal::Wait(d)) => {
+                let period = Duration::from_millis(200);
+                assert!(
+                    d.abs_diff(period) < Duration::from_millis(1),
+                    "5 a second: {d:?}"
+                );
+            }
+            other => panic!("a token right after a 429: {other:?}"),
+        }
+        assert!(
+            l.acquire(LimiterId(0), 1, now + Duration::from_millis(201))
+                .is_ok()
+        );
+        let mut plain = limiters(limiter(10.0, 5, None, false));
+        plain.throttled(LimiterId(0), None, now);
+        for _ in 0..5 {
+            assert!(plain.acquire(LimiterId(0), 1, now).is_ok());
+        }
     }
 
     #[test]
