@@ -468,6 +468,9 @@ pub(crate) struct Core<'p> {
     /// DESIGN §10: a queue run, where each suite is a unit that any machine may run.
     shared: bool,
     lease: Vec<Lease>,
+    /// Put back in the queue (`Requeued`) while this machine's claim for it was on its way: an
+    /// `Elsewhere` answer may predate that, so it is asked for again.
+    requeued_while_asking: Vec<bool>,
     /// Units refused for their group's cap across machines, asked again when a unit ends.
     busy: Vec<SuiteId>,
     /// Units the store gave in place of others ([`Input::Took`]) that may not have started
@@ -526,6 +529,7 @@ impl<'p> Core<'p> {
             lost: BTreeMap::new(),
             shared: false,
             lease: vec![Lease::Unasked; n],
+            requeued_while_asking: vec![false; n],
             busy: Vec::new(),
             took: Vec::new(),
             first: FirstUnits::default(),
@@ -604,7 +608,10 @@ impl<'p> Core<'p> {
             Input::Resume(id, carried) => self.resume(id, carried),
             Input::TakeAgain => self.first.stopped = false,
             Input::Requeued(id) => {
-                if self.state[id.index()] == State::Pending && self.lease[id.index()] == Lease::Away
+                if self.state[id.index()] == State::Claiming {
+                    self.requeued_while_asking[id.index()] = true;
+                } else if self.state[id.index()] == State::Pending
+                    && self.lease[id.index()] == Lease::Away
                 {
                     self.lease[id.index()] = Lease::Unasked;
                     self.queue.add_work(self.plan, id);
@@ -1783,6 +1790,7 @@ impl<'p> Core<'p> {
     /// or ask again once a unit ends (its group is full across the machines).
     fn on_claimed(&mut self, id: SuiteId, answer: Claim) {
         let i = id.index();
+        let requeued = std::mem::take(&mut self.requeued_while_asking[i]);
         if self.state[i] != State::Claiming {
             // Ended meanwhile (skipped, or another machine's result came first).
             if answer == Claim::Mine {
@@ -1804,6 +1812,12 @@ impl<'p> Core<'p> {
                 self.lease[i] = Lease::Mine;
                 self.queue.add_work(self.plan, id);
                 self.queue.push(self.plan, id);
+            }
+            // Held elsewhere when the store answered, but put back since: ask again (the
+            // store says `Elsewhere` once more if another machine took it meanwhile).
+            Claim::Elsewhere if requeued => {
+                self.queue.add_work(self.plan, id);
+                self.requeue(id);
             }
             Claim::Done | Claim::Elsewhere => self.lease[i] = Lease::Away,
             Claim::Busy => {

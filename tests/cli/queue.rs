@@ -128,12 +128,46 @@ impl Fleet {
     }
 }
 
-pub(crate) fn wait(c: Child) -> Output {
-    let out = c.wait_with_output().expect("wait for ptest");
+/// The longest a machine of these tests may run: a queue that never drains fails its test with
+/// what the machine printed, instead of holding up the whole `cargo test`.
+const MACHINE_DEADLINE: Duration = Duration::from_secs(180);
+
+pub(crate) fn wait(mut c: Child) -> Output {
+    use std::io::Read;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut bytes);
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let stdout = drain(c.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stderr = drain(c.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let until = Instant::now() + MACHINE_DEADLINE;
+    let mut stopped = false;
+    let status = loop {
+        if let Some(status) = c.try_wait().expect("wait for ptest") {
+            break status;
+        }
+        if Instant::now() > until && !stopped {
+            // Our own child, not yet reaped: SIGKILL reaches it and nothing else.
+            let _ = c.kill();
+            stopped = true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = stderr.join().expect("stderr reader");
+    if stopped {
+        stderr += &format!(
+            "\n[test harness: killed after {MACHINE_DEADLINE:?}: the queue never drained]\n"
+        );
+    }
     Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: status.code().unwrap_or(-1),
+        stdout: stdout.join().expect("stdout reader"),
+        stderr,
     }
 }
 

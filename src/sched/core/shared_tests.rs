@@ -987,3 +987,63 @@ fn a_machine_whose_first_units_fail_stops_taking_units() {
         }
     }
 }
+
+/// A unit put back in the queue while this machine's claim for it was on its way, answered
+/// `Elsewhere` as of before (the store's answer and the other machine's hand-back cross): the
+/// machine asks for it again, where it used to wait for it for good (seen as a hang of three
+/// ptest processes on redis: a unit failed on two machines, the third never asked again).
+#[test]
+fn a_unit_requeued_while_its_claim_was_answered_elsewhere_is_asked_for_again() {
+    let mut d = Declarations {
+        config_dir: std::env::temp_dir(),
+        config_path: "ptest.lua".into(),
+        ..Declarations::default()
+    };
+    d.config.workers = Some(WorkersDecl {
+        count: 1,
+        literal: false,
+    });
+    d.suites.push(SuiteDecl {
+        origin: origin(),
+        name: "f".into(),
+        cmd: crate::command::CommandLine::Shell("true".into()),
+        description: None,
+        category: "default".into(),
+        tags: Vec::new(),
+        cwd: None,
+        env: BTreeMap::new(),
+        timeout: None,
+        depends_on: Vec::new(),
+        group: None,
+        phase: None,
+        limiter: None,
+        retry: None,
+        slots: 1,
+        serial: false,
+        estimate: Some(Duration::from_millis(200)),
+        memory: None,
+        enabled: true,
+        batch: None,
+        part: None,
+        needs: Vec::new(),
+        select: false,
+    });
+    let plan = plan_from(d);
+    let id = SuiteId(0);
+    let claims = |commands: &[Command]| {
+        commands
+            .iter()
+            .filter(|c| matches!(c, Command::Claim(ids, _) if ids.contains(&id)))
+            .count()
+    };
+    let now = Instant::now();
+    let mut core = Core::new(&plan, no_logs(&plan), 0).shared();
+    assert_eq!(claims(&core.step(Input::Begin, now, &mut NoHost)), 1);
+    assert!(core.step(Input::Requeued(id), now, &mut NoHost).is_empty());
+    let again = core.step(Input::Claimed(id, Claim::Elsewhere), now, &mut NoHost);
+    assert_eq!(claims(&again), 1, "{again:?}");
+    // Taken by another machine meanwhile: this time `Elsewhere` stands.
+    let then = core.step(Input::Claimed(id, Claim::Elsewhere), now, &mut NoHost);
+    assert_eq!(claims(&then), 0, "{then:?}");
+    assert!(!core.done());
+}
