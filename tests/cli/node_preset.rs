@@ -706,8 +706,15 @@ fn node_runners_tell_a_test_that_runs_long_and_a_hung_one_times_out_by_name() {
             assert_eq!(
                 once,
                 ["after", "b one", "hangs", "one"],
-                "{runner}: {}",
-                out.stdout
+                "{runner}: ran {ran:?}\n{}{}\nevents:\n{events}\nlogs:\n{}",
+                out.stdout,
+                out.stderr,
+                std::fs::read_dir(p.join("test-logs"))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                    .collect::<String>()
             );
             assert_eq!(
                 ran.iter()
