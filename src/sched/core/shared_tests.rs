@@ -769,6 +769,49 @@ fn the_machines_share_the_work_and_end_together() {
     assert!((5.0..5.1).contains(&wall), "{wall}");
 }
 
+/// Declarations with `workers` workers and no suite yet.
+fn declarations(workers: u32) -> Declarations {
+    let mut d = Declarations {
+        config_dir: std::env::temp_dir(),
+        config_path: "ptest.lua".into(),
+        ..Declarations::default()
+    };
+    d.config.workers = Some(WorkersDecl {
+        count: workers,
+        literal: false,
+    });
+    d
+}
+
+/// A suite of `true`, expected to take 200 ms, after `depends_on`.
+fn suite(name: &str, depends_on: Vec<String>) -> SuiteDecl {
+    SuiteDecl {
+        origin: origin(),
+        name: name.into(),
+        cmd: crate::command::CommandLine::Shell("true".into()),
+        description: None,
+        category: "default".into(),
+        tags: Vec::new(),
+        cwd: None,
+        env: BTreeMap::new(),
+        timeout: None,
+        depends_on,
+        group: None,
+        phase: None,
+        limiter: None,
+        retry: None,
+        slots: 1,
+        serial: false,
+        estimate: Some(Duration::from_millis(200)),
+        memory: None,
+        enabled: true,
+        batch: None,
+        part: None,
+        needs: Vec::new(),
+        select: false,
+    }
+}
+
 #[test]
 fn machines_asking_for_the_same_ready_units_each_get_one_in_a_single_round_trip() {
     // 10 layers of 5 equal units, each depending on every unit of the layer before, over 4
@@ -776,47 +819,16 @@ fn machines_asking_for_the_same_ready_units_each_get_one_in_a_single_round_trip(
     // once. Each gets one of the others it named, so every unit of a layer starts within a
     // round trip of the news that its layer is ready (the news, then one claim: 3 latencies).
     let mut rng = fastrand::Rng::with_seed(3);
-    let mut d = Declarations {
-        config_dir: std::env::temp_dir(),
-        config_path: "ptest.lua".into(),
-        ..Declarations::default()
-    };
-    d.config.workers = Some(WorkersDecl {
-        count: 2,
-        literal: false,
-    });
+    let mut d = declarations(2);
     let (layers, width) = (10, 5);
     for layer in 0..layers {
         for i in 0..width {
-            d.suites.push(SuiteDecl {
-                origin: origin(),
-                name: format!("l{layer}-{i}"),
-                cmd: crate::command::CommandLine::Shell("true".into()),
-                description: None,
-                category: "default".into(),
-                tags: Vec::new(),
-                cwd: None,
-                env: BTreeMap::new(),
-                timeout: None,
-                depends_on: if layer == 0 {
-                    Vec::new()
-                } else {
-                    (0..width).map(|j| format!("l{}-{j}", layer - 1)).collect()
-                },
-                group: None,
-                phase: None,
-                limiter: None,
-                retry: None,
-                slots: 1,
-                serial: false,
-                estimate: Some(Duration::from_millis(200)),
-                memory: None,
-                enabled: true,
-                batch: None,
-                part: None,
-                needs: Vec::new(),
-                select: false,
-            });
+            let deps = if layer == 0 {
+                Vec::new()
+            } else {
+                (0..width).map(|j| format!("l{}-{j}", layer - 1)).collect()
+            };
+            d.suites.push(suite(&format!("l{layer}-{i}"), deps));
         }
     }
     let plan = plan_from(d);
@@ -994,40 +1006,8 @@ fn a_machine_whose_first_units_fail_stops_taking_units() {
 /// ptest processes on redis: a unit failed on two machines, the third never asked again).
 #[test]
 fn a_unit_requeued_while_its_claim_was_answered_elsewhere_is_asked_for_again() {
-    let mut d = Declarations {
-        config_dir: std::env::temp_dir(),
-        config_path: "ptest.lua".into(),
-        ..Declarations::default()
-    };
-    d.config.workers = Some(WorkersDecl {
-        count: 1,
-        literal: false,
-    });
-    d.suites.push(SuiteDecl {
-        origin: origin(),
-        name: "f".into(),
-        cmd: crate::command::CommandLine::Shell("true".into()),
-        description: None,
-        category: "default".into(),
-        tags: Vec::new(),
-        cwd: None,
-        env: BTreeMap::new(),
-        timeout: None,
-        depends_on: Vec::new(),
-        group: None,
-        phase: None,
-        limiter: None,
-        retry: None,
-        slots: 1,
-        serial: false,
-        estimate: Some(Duration::from_millis(200)),
-        memory: None,
-        enabled: true,
-        batch: None,
-        part: None,
-        needs: Vec::new(),
-        select: false,
-    });
+    let mut d = declarations(1);
+    d.suites.push(suite("f", Vec::new()));
     let plan = plan_from(d);
     let id = SuiteId(0);
     let claims = |commands: &[Command]| {
