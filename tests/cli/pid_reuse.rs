@@ -10,13 +10,14 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::probe::{Probed, pid_in, running, wait_exit, wait_until};
+use crate::probe::{Probed, alive_with, pid_in, wait_exit, wait_until};
 
 /// The config: `lingers` leaves a background child that keeps its group a moment after its
-/// leader exits; `holds` keeps the run going until the test has forced the reuse.
+/// leader exits; `holds` keeps the run going until the test has forced the reuse, and writes
+/// the run's id first, by which the test knows it from a later holder of its pid.
 const CONFIG: &str = r#"
 ptest.suite { name = "lingers", cmd = "echo $$ > lingers.pid; (sleep 0.3; echo > lingered) & exit 0" }
-ptest.suite { name = "holds", cmd = "echo $$ > holds.pid; while [ ! -e reused ]; do sleep 0.02; done" }
+ptest.suite { name = "holds", cmd = "echo $PTEST_RUN_ID > holds.id; echo $$ > holds.pid; while [ ! -e reused ]; do sleep 0.02; done" }
 "#;
 
 /// A process of this test's own, not ptest's, that leads a session whose number is `want`:
@@ -53,6 +54,14 @@ fn unrelated_with_pid(dir: &Path, want: i32, limit: Duration) -> Option<Child> {
         std::thread::sleep(Duration::from_millis(5));
     }
     None
+}
+
+/// What /proc says of `pid` now, for a failure's message.
+fn describe(pid: i32) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    format!("stat {:?}, command {:?}", stat.trim(), cmdline.trim())
 }
 
 fn can_force_pids() -> bool {
@@ -92,11 +101,17 @@ fn scenario(env: &[(&str, &str)], kill: bool) {
         ptest.kill().unwrap(); // SIGKILL: the watchdog takes over.
         let _ = ptest.wait();
         // The watchdog stops what is the run's: `holds` is its sign of having acted (stopped:
-        // a zombie counts, whoever adopted it reaps it in its own time).
+        // a zombie counts, whoever adopted it reaps it in its own time). Known by its pid and
+        // the run's id in its environment: the pid alone may pass to another process as soon
+        // as `holds` has gone, and forcing pids (here, and in the other tests of this file
+        // running beside it) hands recently freed numbers out again at once.
         let holds = pid_in(&p.p, "holds.pid");
+        let id = std::fs::read_to_string(p.p.join("holds.id")).unwrap();
+        let marker = format!("PTEST_RUN_ID={}", id.trim());
         assert!(
-            wait_until(Duration::from_secs(20), || !running(holds)),
-            "the watchdog did not stop the run's own suite"
+            wait_until(Duration::from_secs(20), || !alive_with(holds, &marker)),
+            "the watchdog did not stop the run's own suite: pid {holds} is {}",
+            describe(holds)
         );
         // And gives it the time it would give a group before SIGKILL.
         std::thread::sleep(Duration::from_millis(2500));

@@ -282,20 +282,6 @@ pub(crate) fn alive(pid: i32) -> bool {
     unsafe { libc::kill(pid, 0) == 0 }
 }
 
-/// The process runs: it exists and, where /proc tells, is not a zombie. A process that was
-/// stopped stays a zombie until whoever adopted it reaps it (init, or an outer ptest when the
-/// tests run under one), which a loaded machine may take its time over.
-pub(crate) fn running(pid: i32) -> bool {
-    if !alive(pid) || !cfg!(target_os = "linux") {
-        return alive(pid);
-    }
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        s.rsplit(')')
-            .next()
-            .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
-    })
-}
-
 /// The process runs and has `var` (`NAME=value`) in its environment: it is the one the test
 /// knew, not a later holder of its pid. A zombie runs nothing, and whose it was cannot be told
 /// once its environment is gone (here the machine's init reaps the orphans of every test
