@@ -224,7 +224,13 @@ fn split(s: &SuiteDecl, b: &BatchDecl, config_dir: &Path, facts: &Facts<'_>) -> 
     }
     let (durations, source) = item_durations(s, b, config_dir, facts);
     let workers = (facts.workers)(s.phase.as_deref()).max(1) as usize;
-    let overhead = learned_overhead(&s.name, &durations, facts);
+    // Nothing learned yet: a warm batch's parts are forks, whose start is about the same on
+    // every suite measured; a cold batch's is not known (an interpreter and its imports).
+    let overhead = learned_overhead(&s.name, &durations, facts).unwrap_or(if b.warm.is_some() {
+        WARM_PART_SECS
+    } else {
+        0.0
+    });
     let wanted = match b.batches {
         Some(n) => n as usize,
         // Well known durations pack tightly into one process per worker, unless the items are
@@ -265,15 +271,16 @@ fn split(s: &SuiteDecl, b: &BatchDecl, config_dir: &Path, facts: &Facts<'_>) -> 
         slice_counts(&durations, &known, count, workers, overhead)
     };
     let pieces = pieces(&durations, &cuts, &known);
-    // A warm batch (its parts start as forks, for a fixed cost near nothing) whose durations
-    // are known: parts that shrink toward the end, which the scheduler hands to whichever
-    // worker is free, longest first, so that a part longer than expected leaves the other
-    // workers the small ones rather than an idle wait.
+    // A warm batch (its parts start as forks, for a fixed cost near nothing): parts that shrink
+    // toward the end, which the scheduler hands to whichever worker is free, longest first, so
+    // that a part longer than expected leaves the other workers the small ones rather than an
+    // idle wait. On a first run too, sized from the guesses (file sizes) and a fork's usual
+    // start: a guess is further off than a history, and the small last parts absorb that.
     // Only when that pays: with a fixed cost of seconds (a conftest the zygote could not import
     // ahead), the floor of ten fixed costs leaves a few parts of about equal size, whose number
     // need not suit the workers (three parts of 40 s on two), and the even parts run sooner.
     let (even, even_loads) = pack(&pieces, count, overhead);
-    let shrunk = (b.batches.is_none() && b.warm.is_some() && source == ItemSource::History)
+    let shrunk = (b.batches.is_none() && b.warm.is_some() && in_seconds(source, s))
         .then(|| shrinking_sizes(pieces.iter().map(|p| p.secs).sum(), workers, overhead))
         .filter(|sizes| sizes.len() > count)
         .map(|sizes| pack_sized(&pieces, &sizes))
@@ -289,7 +296,12 @@ fn split(s: &SuiteDecl, b: &BatchDecl, config_dir: &Path, facts: &Facts<'_>) -> 
                 .filter(|(m, _)| !m.is_empty())
                 .map(|(_, l)| *l)
                 .collect();
-            shrinking_pays(&loads, &even, workers)
+            let noise = if source == ItemSource::History {
+                PART_NOISE
+            } else {
+                GUESS_NOISE
+            };
+            shrinking_pays(&loads, &even, workers, noise)
         });
     let mut members = shrunk.unwrap_or(even);
     members.retain(|m| !m.is_empty());
@@ -518,6 +530,19 @@ pub(crate) const MIN_PART_TIMES_OVERHEAD: f64 = 10.0;
 /// session, its results file): a learned cost below it is noise.
 const MIN_PART_OVERHEAD_SECS: f64 = 0.1;
 
+/// The fixed cost per part of a warm batch before history has learned one: a fork's start, as
+/// measured on first runs (tests/bench/README.md, issue 29: 0.24 s on networkx, 0.29 s on
+/// numpy, 0.36 s on sympy, at load 5-10 on 2 cores). With [`MIN_PART_TIMES_OVERHEAD`], no
+/// first-run part is guessed at under 3 s of work.
+pub(crate) const WARM_PART_SECS: f64 = 0.3;
+
+/// Whether items' expected durations from `source` are seconds, on the scale of a part's fixed
+/// cost: history, its median, a file's size (at [`SECS_PER_BYTE`]) or an `estimate` spread over
+/// the items; not the "one each" of items nothing is known of.
+fn in_seconds(source: ItemSource, s: &SuiteDecl) -> bool {
+    source != ItemSource::Equal || s.estimate.is_some()
+}
+
 /// The most parts a shrinking batch is cut into.
 const MAX_SHRINKING_PARTS: usize = 64;
 
@@ -545,20 +570,27 @@ pub(crate) fn shrinking_sizes(total: f64, workers: usize, overhead: f64) -> Vec<
 /// vary by 15-20 % from run to run (networkx, numpy and sympy, six runs each).
 const PART_NOISE: f64 = 0.2;
 
+/// How much longer than guessed a part may run when its items' durations are guesses (file
+/// sizes, medians): on first runs in four parts of even guessed length at `-j 2`, one worker
+/// ended 21-23 s after the other on networkx's tests (74 s) and 57 s after on sympy's (139 s):
+/// parts 30-45 % off their share.
+const GUESS_NOISE: f64 = 0.5;
+
 /// Whether parts of `shrunk` loads (fixed cost included) end sooner on `workers` than the even
-/// parts of `even` loads, once each may run [`PART_NOISE`] longer than expected. Each worker
+/// parts of `even` loads, once each may run `noise` ([`PART_NOISE`], [`GUESS_NOISE`]) longer
+/// than expected. Each worker
 /// takes the largest part left when it frees (as the scheduler does); a part that runs long
 /// delays its worker's end by what it overran, and only the last part of each worker has
 /// nothing after it to absorb that: so a plan ends at its latest worker's end plus the
 /// overrun of that worker's last part. Small last parts are what shrinking buys; more
 /// starts are what it costs.
-pub(crate) fn shrinking_pays(shrunk: &[f64], even: &[f64], workers: usize) -> bool {
-    noisy_makespan(shrunk, workers) < noisy_makespan(even, workers)
+pub(crate) fn shrinking_pays(shrunk: &[f64], even: &[f64], workers: usize, noise: f64) -> bool {
+    noisy_makespan(shrunk, workers, noise) < noisy_makespan(even, workers, noise)
 }
 
 /// The end of parts of these loads on `workers` (longest first, each on the worker free first),
-/// each worker's end counting [`PART_NOISE`] of its last part.
-fn noisy_makespan(loads: &[f64], workers: usize) -> f64 {
+/// each worker's end counting `noise` of its last part.
+fn noisy_makespan(loads: &[f64], workers: usize, noise: f64) -> f64 {
     let mut sorted: Vec<f64> = loads.iter().copied().filter(|&l| l > 0.0).collect();
     sorted.sort_by(|x, y| y.total_cmp(x));
     // Each worker's end and its last part's load.
@@ -570,7 +602,7 @@ fn noisy_makespan(loads: &[f64], workers: usize) -> f64 {
         free[w] = (free[w].0 + l, l);
     }
     free.into_iter()
-        .map(|(end, last)| end + PART_NOISE * last)
+        .map(|(end, last)| end + noise * last)
         .fold(0.0, f64::max)
 }
 
@@ -787,22 +819,22 @@ fn item_durations(
 }
 
 /// The fixed cost of one of this batch's processes: as the latest runs measured it (`unit[]`),
-/// else the mean duration of its parts in history less their items' share. Zero when the
+/// else the mean duration of its parts in history less their items' share. `None` when the
 /// parts have no history.
-fn learned_overhead(batch: &str, durations: &[f64], facts: &Facts<'_>) -> f64 {
+fn learned_overhead(batch: &str, durations: &[f64], facts: &Facts<'_>) -> Option<f64> {
     if let Some(cost) = (facts.expected)(&crate::history::fixed_cost_key(batch)) {
-        return cost.max(0.0);
+        return Some(cost.max(0.0));
     }
     // A history from before runs recorded it: from the parts' durations.
     let past: Vec<f64> = (1..)
         .map_while(|k| (facts.expected)(&format!("{batch}[{k}]")))
         .collect();
     if past.is_empty() {
-        return 0.0;
+        return None;
     }
     let mean = past.iter().sum::<f64>() / past.len() as f64;
     let items: f64 = durations.iter().sum();
-    (mean - items / past.len() as f64).max(0.0)
+    Some((mean - items / past.len() as f64).max(0.0))
 }
 
 fn median(xs: &mut [f64]) -> f64 {
@@ -1127,7 +1159,7 @@ mod tests {
                 rerun: None,
                 tests: &[],
             };
-            learned_overhead("unit", &[3.0, 3.0], &facts)
+            learned_overhead("unit", &[3.0, 3.0], &facts).unwrap_or(-1.0)
         };
         assert!((cost(&past) - 0.5).abs() < 1e-9);
         // A history from before it was recorded: the parts' mean less the items' share.
@@ -1136,6 +1168,8 @@ mod tests {
             (from_parts - (64.0 / 3.0 - 2.0)).abs() < 1e-9,
             "{from_parts}"
         );
+        // Nothing recorded: nothing learned.
+        assert!((cost(&|_: &str| None) + 1.0).abs() < 1e-9);
     }
 
     #[test]
@@ -1268,20 +1302,32 @@ mod tests {
     fn shrinking_pays_only_when_its_small_last_parts_save_more_than_its_starts_cost() {
         // Three parts of about 40 s (ten fixed costs of 4 s each) on two workers: one worker
         // runs two of them while the other idles; two even parts end sooner.
-        assert!(!shrinking_pays(&[44.3, 44.3, 58.4], &[71.0, 71.0], 2));
+        assert!(!shrinking_pays(
+            &[44.3, 44.3, 58.4],
+            &[71.0, 71.0],
+            2,
+            PART_NOISE
+        ));
         // Many parts with a start of a fifth of a second: the last ones are small, and a part
         // 20 % over its history leaves less of a tail than a quarter of the work does.
         let shrunk = [
             25.2, 19.0, 14.3, 10.7, 8.1, 6.1, 4.6, 3.5, 2.6, 2.2, 2.2, 2.2, 2.2,
         ];
-        assert!(shrinking_pays(&shrunk, &[25.2; 4], 2));
+        assert!(shrinking_pays(&shrunk, &[25.2; 4], 2, PART_NOISE));
+        // sympy's first run (file sizes, a fork's start of 0.3 s): with history's noise the
+        // extra starts would cost more than the small last parts save; parts of guessed items
+        // are further off, and there they save more.
+        let shrunk = [8.41, 6.36, 4.85, 3.71, 3.30, 3.29, 4.55];
+        let even = [8.41, 8.39, 8.39, 8.39];
+        assert!(!shrinking_pays(&shrunk, &even, 2, PART_NOISE));
+        assert!(shrinking_pays(&shrunk, &even, 2, GUESS_NOISE));
         // Equal plans: no reason to start more processes.
-        assert!(!shrinking_pays(&[30.0, 30.0], &[30.0, 30.0], 2));
+        assert!(!shrinking_pays(&[30.0, 30.0], &[30.0, 30.0], 2, PART_NOISE));
         // 10 on one worker, 6 then 5 on the other: 10 + 2 against 11 + 1.
-        assert!((noisy_makespan(&[10.0, 6.0, 5.0], 2) - 12.0).abs() < 1e-9);
+        assert!((noisy_makespan(&[10.0, 6.0, 5.0], 2, PART_NOISE) - 12.0).abs() < 1e-9);
         // 8 then 5 end at 13, and the 5 s part may overrun by 1.
-        assert!((noisy_makespan(&[10.0, 8.0, 5.0], 2) - 14.0).abs() < 1e-9);
-        assert!((noisy_makespan(&[], 2)).abs() < 1e-9);
+        assert!((noisy_makespan(&[10.0, 8.0, 5.0], 2, PART_NOISE) - 14.0).abs() < 1e-9);
+        assert!((noisy_makespan(&[], 2, PART_NOISE)).abs() < 1e-9);
     }
 
     #[test]
@@ -1373,6 +1419,44 @@ mod tests {
         assert!(before < parts.len(), "{before}");
         // A large fixed cost (a cold start): no more parts than before.
         assert_eq!(warm_parts(&durations, 2, 8.0).len(), before);
+    }
+
+    /// A first run (no history at all): a warm batch shrinks its parts from the files' sizes
+    /// and a fork's usual start ([`WARM_PART_SECS`]); without `warm`, or with items that are
+    /// not files (nothing to size them by), two even parts per worker as before.
+    #[test]
+    fn a_warm_batch_shrinks_its_parts_on_a_first_run_from_the_files_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let names: Vec<String> = (1..=16).map(|i| format!("t{i:02}.py")).collect();
+        for (i, n) in names.iter().enumerate() {
+            // 40 KB to 640 KB: 1 to 16 s each at SECS_PER_BYTE, 136 s in all.
+            std::fs::write(dir.path().join(n), vec![b'#'; (i + 1) * 40_000]).unwrap();
+        }
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut s = decl(&refs, None);
+        let cold = split_known(&s, &[], 2, dir.path());
+        assert_eq!(cold.len(), 4);
+        assert!(cold.iter().all(|p| p.overhead == 0.0));
+        s.batch.as_mut().unwrap().warm = Some(CommandLine::Argv(vec!["z".into()]));
+        let warm = split_known(&s, &[], 2, dir.path());
+        assert!(warm.len() > 4, "{}", warm.len());
+        assert!(warm.iter().all(|p| p.source == ItemSource::FileSize));
+        assert!(warm.iter().all(|p| p.overhead == WARM_PART_SECS));
+        let mut work: Vec<f64> = warm
+            .iter()
+            .map(|p| p.items.iter().map(|(_, d)| d).sum())
+            .collect();
+        work.sort_by(|x, y| y.total_cmp(x));
+        assert!(work[0] >= 30.0 && work[0] <= 40.0, "{work:?}");
+        assert!(work[work.len() - 1] < 5.0, "small last parts: {work:?}");
+        // Sized by `shrinking_sizes` (none below ten fixed costs of a fork but the last); the
+        // files fill them as they fit.
+        let sizes = shrinking_sizes(136.0, 2, WARM_PART_SECS);
+        assert!((sizes[0] - 34.0).abs() < 1e-9, "{sizes:?}");
+        assert_eq!(warm.len(), sizes.len());
+        // Not files: every item "one second", no scale to size parts by.
+        let equal = split_known(&s, &[], 2, Path::new("/nonexistent"));
+        assert_eq!(equal.len(), 4);
     }
 
     /// `--test`: each item's named tests by the batch's `test` template (the longest item that

@@ -564,6 +564,114 @@ fn a_warm_batch_with_history_runs_in_parts_that_shrink() {
     );
 }
 
+/// On a first run (no history) a warm batch is cut into parts that shrink toward the end, sized
+/// from the files' sizes and a fork's usual start (0.3 s: none under 3 s of guessed work but the
+/// last), where it was four coarse parts of even guessed length; with the warm start off it still
+/// is. `ptest plan` shows the parts largest first, and the run's report has each of them.
+#[test]
+fn a_warm_batch_runs_its_first_run_in_parts_that_shrink() {
+    let Some(py) = python() else { return };
+    let p = Project::new(&format!(
+        "require(\"ptest.presets.pytest\").batch {{ name = \"unit\", python = \"{}\", paths = {{ \"tests\" }} }}\n",
+        py.display()
+    ));
+    // 16 files of 20 to 320 KB (a comment pads each): 68 s guessed at 40 KB a second.
+    for i in 1..=16 {
+        let pad = format!("# {}\n", "x".repeat(78)).repeat(i * 250);
+        p.file(
+            &format!("tests/test_{i:02}.py"),
+            &format!("{pad}def test_it():\n    pass\n"),
+        );
+    }
+    let parts = |env: &[(&str, &str)]| -> Vec<(f64, String)> {
+        let mut c = p.cmd();
+        c.args(["list", "--format", "json", "-j", "2"]);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = crate::harness::run(&mut c);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let j: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        j["suites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let b = &s["batch"];
+                assert_eq!(b["source"], "file size", "{b}");
+                let fork = if env.is_empty() { 0.3 } else { 0.0 };
+                assert!((b["overhead"].as_f64().unwrap() - fork).abs() < 1e-9, "{b}");
+                let work: f64 = b["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| i["expected"].as_f64().unwrap())
+                    .sum();
+                (work, s["name"].as_str().unwrap().to_owned())
+            })
+            .collect()
+    };
+    let mut warm = parts(&[]);
+    assert!(warm.len() > 4, "more than two parts per worker: {warm:?}");
+    // Largest first, as they start.
+    warm.sort_by(|x, y| y.0.total_cmp(&x.0));
+    let work: Vec<f64> = warm.iter().map(|(w, _)| *w).collect();
+    assert!(
+        work[0] > 4.0 * work[work.len() - 1] && work[0] < 68.0 / 4.0 + 2.5,
+        "shrinking from about half of an even share: {work:?}"
+    );
+    assert!(
+        work[..work.len() - 1].iter().all(|&w| w >= 3.0 - 1e-9),
+        "none below ten fixed costs of 0.3 s: {work:?}"
+    );
+    // The warm start off: four parts of about even guessed length, as before.
+    let cold = parts(&[("PTEST_PYTEST_WARM", "0")]);
+    assert_eq!(cold.len(), 4, "{cold:?}");
+    let work: Vec<f64> = cold.iter().map(|(w, _)| *w).collect();
+    let (lo, hi) = (
+        work.iter().copied().fold(f64::MAX, f64::min),
+        work.iter().copied().fold(0.0, f64::max),
+    );
+    assert!(hi - lo < 1.0, "{work:?}");
+
+    // `ptest plan`: every part, in the order they start (largest first).
+    let out = p.run(&["plan", "-j", "2"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let order_part = &out.stdout[out.stdout.find("start order").expect("a start order")..];
+    let at = |name: &str| {
+        order_part
+            .find(&format!("{name} "))
+            .unwrap_or_else(|| panic!("{name} not in the plan: {}", out.stdout))
+    };
+    let order: Vec<usize> = warm.iter().map(|(_, n)| at(n)).collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{}", out.stdout);
+
+    // The run has those parts, each a fork, and every test passed.
+    let out = p.run(&["-j", "2"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(!out.stdout.contains("warm start off"), "{}", out.stdout);
+    let r: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.join("test-logs/test-report.json")).unwrap(),
+    )
+    .unwrap();
+    let ran: Vec<&str> = r["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    let mut planned: Vec<&str> = warm.iter().map(|(_, n)| n.as_str()).collect();
+    planned.sort_unstable();
+    let mut sorted = ran.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, planned, "the report has the parts planned");
+    let st = statuses(&p);
+    assert_eq!(st.len(), 16, "{st:?}");
+    assert!(st.iter().all(|s| s.ends_with("\"passed\"")), "{st:?}");
+    let part = std::fs::read_to_string(p.join("test-logs/unit_1_.log")).unwrap();
+    assert!(part.contains("this part is a fork of pid"), "{part}");
+}
+
 /// Declares `module` as an installed pytest plugin (a pytest11 entry point) found on the
 /// project's own folder, as pip would install it.
 fn plugin(p: &Project, module: &str) {
