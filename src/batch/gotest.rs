@@ -26,13 +26,13 @@ const LINE: usize = 16 * 1024 * 1024;
 const ITEMS: &str = "::ptest::";
 
 /// The `go test` runs a command stands for: itself when its packages name no test; else one
-/// run of the packages that run whole, one of the packages of which only some tests run
+/// run of the packages that run whole; one for each set of packages asked for the same tests
 /// (`PKG::TestName`, from `--rerun-failed` or `--test`), with a `-run` of exactly those
 /// ([`named`]: `^(TestA|TestB)$`, a subtest by its levels, `^TestC$/^sub$`; a failed subtest's
-/// test failed too, and runs whole), and one for each package that runs without some of its
-/// tests (`PKG::ptest-skip::TestName`, after a `test_timeout`), with a `-run` of every test
-/// but those ([`without`]). A test of a named one's name in another of those packages runs
-/// too: more than asked, never fewer.
+/// test failed too, and runs whole), so that a test of one package's name in another package
+/// does not run there; and one for each package that runs without some of its tests
+/// (`PKG::ptest-skip::TestName`, after a `test_timeout`), with a `-run` of every test but those
+/// ([`without`]).
 fn runs(cmd: &[OsString]) -> Vec<Vec<OsString>> {
     let Some(at) = cmd.iter().rposition(|a| a == ITEMS) else {
         return vec![cmd.to_vec()];
@@ -68,17 +68,25 @@ fn runs(cmd: &[OsString]) -> Vec<Vec<OsString>> {
             }
         }
     }
-    // The named tests in the items' order, of the packages that leave none out.
-    let mut tests: Vec<String> = Vec::new();
+    // Per package that leaves none out, the tests named of it in the items' order.
+    let mut named_of: Vec<Vec<String>> = vec![Vec::new(); packages.len()];
     for (at, t) in order {
-        if packages[at].2.is_empty() && !tests.contains(&t) {
-            tests.push(t);
+        if packages[at].2.is_empty() && !named_of[at].contains(&t) {
+            named_of[at].push(t);
         }
     }
     let (apart, some): (Vec<_>, Vec<_>) = packages
         .into_iter()
-        .partition(|(_, _, skip)| !skip.is_empty());
+        .zip(named_of)
+        .partition(|((_, _, skip), _)| !skip.is_empty());
+    let apart: Vec<_> = apart.into_iter().map(|(package, _)| package).collect();
     whole.retain(|p| !apart.iter().any(|(q, ..)| q == p));
+    // A package named whole runs whole, and only there.
+    let some: Vec<(OsString, Vec<String>)> = some
+        .into_iter()
+        .filter(|((p, ..), _)| !whole.contains(p))
+        .map(|((p, ..), tests)| (p, tests))
+        .collect();
     let mut out = Vec::new();
     if !whole.is_empty() || (some.is_empty() && apart.is_empty()) {
         out.push(base.iter().chain(&whole).cloned().collect());
@@ -90,11 +98,19 @@ fn runs(cmd: &[OsString]) -> Vec<Vec<OsString>> {
         run.extend(packages);
         run
     };
-    if !some.is_empty() {
-        out.push(with_run(
-            named(&tests),
-            &mut some.into_iter().map(|(p, ..)| p),
-        ));
+    // Packages asked for the same tests share a run; one asked for others runs apart, so that
+    // a test of one package's name in another package is not run there.
+    let mut sets: Vec<(Vec<String>, Vec<OsString>)> = Vec::new();
+    for (package, tests) in some {
+        let asks_alike =
+            |t: &[String]| t.len() == tests.len() && t.iter().all(|name| tests.contains(name));
+        match sets.iter_mut().find(|(t, _)| asks_alike(t)) {
+            Some((_, packages)) => packages.push(package),
+            None => sets.push((tests, vec![package])),
+        }
+    }
+    for (tests, packages) in sets {
+        out.push(with_run(named(&tests), &mut packages.into_iter()));
     }
     for (package, tests, skip) in apart {
         // Only named tests were asked of it (all: it is also a plain item of the part).
@@ -497,7 +513,8 @@ mod tests {
             runs(&v(&[&base[..], &["::ptest::", "m/a", "m/b"]].concat())),
             [v(&[&base[..], &["m/a", "m/b"]].concat())]
         );
-        // Whole packages in one run; the named tests (top-level, quoted) in another.
+        // Whole packages in one run; the named tests (top-level, quoted) in others: one per
+        // set of packages asked for the same tests, so m/c's TestY does not run in m/b.
         assert_eq!(
             runs(&v(&[
                 &base[..],
@@ -506,17 +523,16 @@ mod tests {
                     "m/a",
                     "m/b::TestX/sub",
                     "m/c::TestY",
-                    "m/b::TestZ.1"
+                    "m/b::TestZ.1",
+                    "m/d::TestY",
+                    "m/a::TestW",
                 ]
             ]
             .concat())),
             [
                 v(&[&base[..], &["m/a"]].concat()),
-                v(&[
-                    &base[..],
-                    &["-run", "^(TestY|TestZ\\.1)$|^TestX$/^sub$", "m/b", "m/c"]
-                ]
-                .concat()),
+                v(&[&base[..], &["-run", "^(TestZ\\.1)$|^TestX$/^sub$", "m/b"]].concat()),
+                v(&[&base[..], &["-run", "^(TestY)$", "m/c", "m/d"]].concat()),
             ]
         );
         // Only named tests: no run of whole packages (go would run the folder's).

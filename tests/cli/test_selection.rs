@@ -367,6 +367,66 @@ fn go_runs_the_tests_k_and_test_select() {
         ])
     );
 
+    // The same in one part: each package's own tests, still.
+    let one = Project::new("require(\"ptest.presets.go\").batch { name = \"go\", batches = 1 }\n");
+    one.file("go.mod", "module example.com/m\n\ngo 1.20\n")
+        .file(
+            "calc/calc_test.go",
+            &go_test("calc", &["TestAdd", "TestSub"]),
+        )
+        .file("str/str_test.go", &go_test("str", &["TestAdd", "TestLen"]));
+    let out = go_ptest(
+        &one,
+        &go,
+        &[
+            "--test",
+            "example.com/m/calc::TestAdd",
+            "--test",
+            "example.com/m/str::TestLen",
+            "--no-history",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        ran(&one),
+        sorted(&[
+            "calc TestAdd",
+            "calc TestAdd/sub",
+            "str TestLen",
+            "str TestLen/sub"
+        ])
+    );
+
+    // A whole package beside a test of another, in one part: all of the one, the test of the
+    // other; the listing shows the two packages.
+    let mixed = [
+        "--test",
+        "example.com/m/calc",
+        "--test",
+        "example.com/m/str::TestLen",
+    ];
+    let out = go_ptest(&one, &go, &[&mixed[..], &["--no-history"]].concat());
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        ran(&one),
+        sorted(&[
+            "calc TestAdd",
+            "calc TestAdd/sub",
+            "calc TestSub",
+            "calc TestSub/sub",
+            "str TestLen",
+            "str TestLen/sub"
+        ])
+    );
+    let out = go_ptest(&one, &go, &[&["list", "--tests"][..], &mixed[..]].concat());
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("example.com/m/calc::TestSub")
+            && out.stdout.contains("example.com/m/str::TestLen"),
+        "{}",
+        out.stdout
+    );
+
     // A package by its name: all of its tests.
     let out = go_ptest(&p, &go, &["--test", "example.com/m/str", "--no-history"]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);

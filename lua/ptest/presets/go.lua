@@ -62,10 +62,12 @@ function M.discover(opts)
   return packages
 end
 
--- `ptest --test` names as a `-run` pattern: the packages they name (PACKAGE::TEST, or
--- PACKAGE for all of its tests) and the pattern (nil: every test). go's `-run` is one pattern
--- for every package, split at `/` into one per level of subtests: a test of the same name in
--- another named package, or a named subtest's sibling of a same-named parent, runs too.
+-- `ptest --test` names for `ptest list --tests`: the packages they name (PACKAGE::TEST, or
+-- PACKAGE for all of its tests), one `-run` pattern for the listing (nil: every test of those
+-- packages), and whether any test is named. The listing is one `go test -list` of every package,
+-- so it may show more than was named (a test of the same name in another named package, or
+-- every test when whole packages are named too); the run itself gives each package exactly
+-- the tests named of it (`ptest gotest`).
 function M.narrow(packages, names)
   local kept, wanted, unknown = util.narrow(packages, names)
   local whole, levels = false, {}
@@ -83,11 +85,8 @@ function M.narrow(packages, names)
       end
     end
   end
-  if whole and #levels > 0 then
-    return nil, "--test: name either whole packages or tests in them, not both in one run "
-      .. "(go's -run is one pattern for every package)"
-  end
-  if #levels == 0 then return kept, nil, unknown end
+  if #levels == 0 then return kept, nil, unknown, false end
+  if whole then return kept, nil, unknown, true end
   local pattern = {}
   for i, set in ipairs(levels) do
     local alts = {}
@@ -95,7 +94,7 @@ function M.narrow(packages, names)
     table.sort(alts)
     pattern[i] = "^(" .. table.concat(alts, "|") .. ")$"
   end
-  return kept, table.concat(pattern, "/"), unknown
+  return kept, table.concat(pattern, "/"), unknown, true
 end
 
 -- Declares the batch; returns its handle.
@@ -114,10 +113,9 @@ function M.batch(opts)
   local sel = util.selection()
   local run, listed = sel.filter, sel.filter
   if #sel.tests > 0 then
-    local kept, pattern = M.narrow(packages, sel.tests)
-    if not kept then error("go.batch: " .. pattern, 2) end
+    local kept, pattern, _, named = M.narrow(packages, sel.tests)
     packages = kept
-    if pattern and run then
+    if named and run then
       error("go.batch: -k and --test with tests in them cannot both be go's -run", 2)
     end
     listed = run or pattern
