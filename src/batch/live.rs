@@ -2,12 +2,16 @@
 //! `PTEST_SOCKET` (DESIGN §5), for the live view, `--events` and a failure printed as it
 //! happens; and a test that has run for a while as it runs (`test started`), for a per-test
 //! `SLOW` and `test_timeout`. Used by `ptest libtest` and `ptest gotest`; the pytest preset's
-//! RUN speaks the same lines. Best effort: outside a run (no socket) or when the run stops
-//! answering, nothing is said and the part goes on; the reports come from the results file
-//! either way.
+//! RUN and the node preset's reporters speak the same lines. Outside a run (no socket) nothing
+//! is said. A connection that cannot be made, or breaks, is made again (a few times over
+//! [`RECONNECT`]'s waits) and what the run had not answered is sent again; when the channel
+//! cannot be had the part says so, on stderr and in [`LOST`] in its `PTEST_TMPDIR`, which the
+//! run turns into a warning (its per-test SLOW and test_timeout do not hold). The part goes on
+//! either way; the reports come from the results file.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -24,6 +28,77 @@ const GATHER: Duration = Duration::from_millis(200);
 /// How long a part waits, when it ends, for the run to take the tests it said last.
 const LAST_ANSWERS: Duration = Duration::from_secs(2);
 
+/// The waits between the tries to connect, when a connect fails or the connection breaks
+/// (6.55 s in all, as the node preset's reporters wait): a run under load, or a socket briefly
+/// away, costs no line.
+const RECONNECT: [u64; 10] = [50, 100, 200, 400, 800, 1000, 1000, 1000, 1000, 1000];
+
+/// The file in a part's `PTEST_TMPDIR` in which its live channel says why it was lost (a
+/// reason a line), for the run to warn of it.
+pub(crate) const LOST: &str = "ptest-live-lost";
+
+/// Why the part whose temporary folder is `tmpdir` lost its live channel (its reasons, in
+/// order, once each), if it did.
+pub(crate) fn lost_in(tmpdir: &Path) -> Option<String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(crate::os::fs::NO_FOLLOW_NO_WAIT)
+        .open(tmpdir.join(LOST))
+        .ok()?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return None;
+    }
+    let mut text = String::new();
+    let _ = file.take(4096).read_to_string(&mut text);
+    let mut reasons: Vec<&str> = Vec::new();
+    for r in text.lines().map(str::trim).filter(|r| !r.is_empty()) {
+        if !reasons.contains(&r) {
+            reasons.push(r);
+        }
+    }
+    Some(if reasons.is_empty() {
+        "no reason given".to_owned()
+    } else {
+        reasons.join("; ")
+    })
+}
+
+/// Say that the live channel is lost, and why: on stderr (the part's log) and in [`LOST`].
+fn say_lost(why: &str) {
+    eprintln!(
+        "ptest: live channel lost ({why}): its tests are not told as they run; per-test SLOW \
+         and test_timeout are not enforced for this part"
+    );
+    if let Some(dir) = std::env::var_os("PTEST_TMPDIR").filter(|d| !d.is_empty()) {
+        let line = format!("{}\n", why.replace(['\n', '\r'], " "));
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(Path::new(&dir).join(LOST))
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+    }
+}
+
+/// A connection to the run's socket at `path`, tried again after each of [`RECONNECT`]'s
+/// waits; why not, when none could be made.
+fn connect_to(path: &std::ffi::OsStr) -> Result<UnixStream, String> {
+    let mut waits = RECONNECT.iter();
+    loop {
+        let err = match UnixStream::connect(path) {
+            Ok(s) => match s.set_nonblocking(false) {
+                Ok(()) => return Ok(s),
+                Err(e) => e,
+            },
+            Err(e) => e,
+        };
+        match waits.next() {
+            Some(ms) => std::thread::sleep(Duration::from_millis(*ms)),
+            None => return Err(crate::io_message(&err)),
+        }
+    }
+}
+
 /// One connection to the run, for one part. A thread of its own sends what waits once it is
 /// due, so a line never waits for the next test (a test that hangs included).
 pub(crate) struct Live {
@@ -38,6 +113,10 @@ struct Shared {
 
 struct State {
     stream: Option<UnixStream>,
+    /// The socket's path, to connect again when the connection breaks (none: a test's pair).
+    path: Option<std::ffi::OsString>,
+    /// Lines sent that the run has not answered yet, to send again on a new connection.
+    sent: Vec<u8>,
     suite: String,
     /// Lines said that the run has not answered yet.
     unanswered: usize,
@@ -56,13 +135,24 @@ impl Live {
     /// Connected to the run's socket when this process runs as a suite of it.
     pub(crate) fn connect() -> Live {
         let suite = std::env::var("PTEST_SUITE").unwrap_or_default();
-        let stream = std::env::var_os("PTEST_SOCKET")
-            .filter(|p| !p.is_empty() && !suite.is_empty())
-            .and_then(|p| UnixStream::connect(p).ok())
-            .filter(|s| s.set_nonblocking(false).is_ok());
-        match stream {
-            Some(stream) => Live::on(stream, suite),
-            None => Live::off(),
+        let Some(path) = std::env::var_os("PTEST_SOCKET").filter(|p| !p.is_empty()) else {
+            return Live::off();
+        };
+        if suite.is_empty() {
+            return Live::off();
+        }
+        match connect_to(&path) {
+            Ok(stream) => {
+                let live = Live::on(stream, suite);
+                if let Some(mut st) = live.state() {
+                    st.path = Some(path);
+                }
+                live
+            }
+            Err(why) => {
+                say_lost(&why);
+                Live::off()
+            }
         }
     }
 
@@ -71,6 +161,8 @@ impl Live {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 stream: Some(stream),
+                path: None,
+                sent: Vec::new(),
                 suite,
                 unanswered: 0,
                 pending: Vec::new(),
@@ -186,7 +278,7 @@ impl Live {
                 Ok(n) => left_to_read = left_to_read.saturating_sub(newlines(&buf[..n])),
             }
         }
-        st.unanswered = left_to_read;
+        st.answered(unanswered - left_to_read);
     }
 }
 
@@ -212,18 +304,66 @@ impl State {
     fn flush(&mut self) {
         self.since = None;
         let data = std::mem::take(&mut self.pending);
+        if data.is_empty() || self.stream.is_none() {
+            return;
+        }
+        self.sent.extend_from_slice(&data);
         let Some(s) = self.stream.as_mut() else {
             return;
         };
-        if data.is_empty() {
-            return;
+        let mut written = s.write_all(&data);
+        let mut resent = false;
+        // A broken connection: a new one, and what the run had not answered sent again.
+        while let Err(e) = written {
+            let Some(path) = self.path.clone() else {
+                self.lost(&crate::io_message(&e));
+                return;
+            };
+            match connect_to(&path) {
+                Ok(mut s) => {
+                    written = s.write_all(&self.sent);
+                    self.stream = Some(s);
+                    resent = true;
+                }
+                Err(why) => {
+                    self.lost(&why);
+                    return;
+                }
+            }
         }
-        if s.write_all(&data).is_err() {
-            self.stream = None;
-            return;
+        if resent {
+            self.unanswered = newlines(&self.sent);
+        } else {
+            self.unanswered += newlines(&data);
         }
-        self.unanswered += newlines(&data);
-        self.unanswered = self.unanswered.saturating_sub(drain(s));
+        let Some(s) = self.stream.as_mut() else {
+            return;
+        };
+        let answered = drain(s);
+        self.answered(answered);
+    }
+
+    /// The run answered `n` more lines: they need not be sent again.
+    fn answered(&mut self, n: usize) {
+        self.unanswered = self.unanswered.saturating_sub(n);
+        let mut cut = 0;
+        for _ in 0..n {
+            match self.sent[cut..].iter().position(|&b| b == b'\n') {
+                Some(i) => cut += i + 1,
+                None => {
+                    cut = self.sent.len();
+                    break;
+                }
+            }
+        }
+        self.sent.drain(..cut);
+    }
+
+    /// The channel cannot be had: said, and nothing more is sent.
+    fn lost(&mut self, why: &str) {
+        self.stream = None;
+        self.sent.clear();
+        say_lost(why);
     }
 
     /// Send what is due at `now`; when the next thing falls due.
@@ -374,6 +514,40 @@ mod tests {
             "{got}"
         );
         drop(live);
+    }
+
+    #[test]
+    fn a_broken_connection_is_made_again_and_what_was_said_is_sent_on_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let first = UnixStream::connect(&path).unwrap();
+        // The run's end of the first connection goes away before the part says anything.
+        drop(listener.accept().unwrap());
+        let mut live = Live::on(first, "rust[1]".into());
+        live.state().unwrap().path = Some(path.into_os_string());
+        live.ended(Outcome::Failed, "it/one");
+        let (theirs, _) = listener.accept().unwrap();
+        let rx = run_side(theirs);
+        let mut got = String::new();
+        read_until(&rx, &mut got, "\n");
+        assert_eq!(got, "test failed rust[1]\tit/one\n");
+        drop(live);
+    }
+
+    #[test]
+    fn a_lost_channel_s_reasons_are_read_once_each() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(lost_in(dir.path()), None);
+        std::fs::write(
+            dir.path().join(LOST),
+            "ENOENT\n\nENOENT\nthe run did not answer\n",
+        )
+        .unwrap();
+        assert_eq!(
+            lost_in(dir.path()).as_deref(),
+            Some("ENOENT; the run did not answer")
+        );
     }
 
     #[test]

@@ -1198,6 +1198,21 @@ impl<'a> Scheduler<'a> {
             );
         }
         self.any_exports |= !read.vars.is_empty();
+        // A part whose live channel was lost says so in its temporary folder: never silently
+        // without its per-test SLOW and test_timeout.
+        if let Some(why) = crate::batch::live::lost_in(&a.tmpdir) {
+            let message = format!(
+                "suite \"{}\": live channel lost ({why}): its tests were not told as they ran; \
+                 per-test SLOW and test_timeout were not enforced for this part",
+                s.name
+            );
+            emit(
+                &mut self.sinks,
+                self.plan,
+                &self.run,
+                &Event::Warning { message: &message },
+            );
+        }
         self.release_tmp(&a, verdict == Verdict::Pass);
         let ended = Ended {
             key: o.key,

@@ -773,3 +773,164 @@ fn node_runners_tell_a_test_that_runs_long_and_a_hung_one_times_out_by_name() {
         assert_eq!(cases, want, "{runner}: {}", out.stdout);
     }
 }
+
+/// A project for `runner` whose runner starts with the run's socket moved away (`away.sh`):
+/// for `back` seconds, or for good (`None`). Its test file is `a`'s text in `test/a.test.js`
+/// (node's runner) or `a.test.js`; `tail`, the rest of the batch's fields.
+fn socket_away(
+    runner: &str,
+    modules: Option<&Path>,
+    back: Option<u32>,
+    a: &str,
+    tail: &str,
+) -> Project {
+    let bin = match runner {
+        "node" => "node = \"./away-node\"".to_owned(),
+        _ => format!("bin = {{ \"sh\", \"away.sh\", \"node_modules/.bin/{runner}\" }}"),
+    };
+    let file = if runner == "node" {
+        "test/a.test.js"
+    } else {
+        "a.test.js"
+    };
+    let back = back.map_or_else(String::new, |s| s.to_string());
+    let p = Project::new(&format!(
+        "require(\"ptest.presets.node\").batch {{ name = \"js\", runner = \"{runner}\", batches = 1,\n  \
+         files = {{ \"{file}\" }}, {bin}, env = {{ BACK = \"{back}\" }}, {tail} }}\n"
+    ));
+    if let Some(m) = modules {
+        std::os::unix::fs::symlink(m, p.join("node_modules")).unwrap();
+    }
+    let head = match runner {
+        "node" => "const { test, describe, it } = require('node:test');\n",
+        "vitest" => "import { test, describe, it } from 'vitest';\n",
+        _ => "",
+    };
+    p.file(file, &format!("{head}{a}"))
+        .file(
+            "package.json",
+            if runner == "vitest" {
+                "{ \"type\": \"module\" }\n"
+            } else {
+                "{ \"name\": \"x\", \"private\": true }\n"
+            },
+        )
+        // The run's socket is away when the runner starts (so its first connect fails), and
+        // back after BACK seconds unless BACK is empty.
+        .file(
+            "away.sh",
+            "if [ -n \"$PTEST_SOCKET\" ]; then\n  mv \"$PTEST_SOCKET\" \"$PTEST_SOCKET.away\" || exit 9\n  \
+             if [ -n \"$BACK\" ]; then (sleep \"$BACK\"; mv \"$PTEST_SOCKET.away\" \"$PTEST_SOCKET\") & fi\nfi\n\
+             exec \"$@\"\n",
+        )
+        .file("away-node", "#!/bin/sh\nexec sh \"$(dirname \"$0\")/away.sh\" node \"$@\"\n");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p.join("away-node"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+/// The runners of the node preset there are here (jest and vitest need the node_modules).
+fn runners(modules: Option<&Path>) -> Vec<&'static str> {
+    ["node", "jest", "vitest"]
+        .into_iter()
+        .filter(|r| *r == "node" || modules.is_some())
+        .collect()
+}
+
+/// Each runner's `ptest` run on its project, side by side (each waits mostly on its runner).
+fn run_each(node: &Path, projects: &[(&str, Project)]) -> Vec<Output> {
+    std::thread::scope(|s| {
+        let runs: Vec<_> = projects
+            .iter()
+            .map(|(_, p)| {
+                s.spawn(move || ptest(p, node, &["--no-history", "--events", "events.jsonl"]))
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    })
+}
+
+/// The reporters' live channel under load (issue 23): a first connect that fails (the run's
+/// socket away for a second when the runner starts) is tried again, and what waited is told:
+/// the hung test is still named and stopped by its test_timeout. Before, the reporter gave up
+/// at the first error and said nothing: the part ran to its suite timeout.
+#[test]
+fn node_runners_tell_their_tests_when_the_first_connect_fails() {
+    let Some(node) = node() else { return };
+    let modules = node_modules();
+    let file = "test('one', () => {});\ndescribe('grp', () => { it('hangs', async () => { await new Promise((r) => setTimeout(r, 1000000)); }); });\n";
+    let projects: Vec<(&str, Project)> = runners(modules.as_deref())
+        .into_iter()
+        .map(|r| {
+            let args = if r == "node" {
+                ""
+            } else {
+                ", args = { \"--testTimeout=600000\" }"
+            };
+            let tail = format!("test_timeout = \"3s\", timeout = \"40s\"{args}");
+            (r, socket_away(r, modules.as_deref(), Some(1), file, &tail))
+        })
+        .collect();
+    for ((runner, p), out) in projects.iter().zip(run_each(&node, &projects)) {
+        let hung = match *runner {
+            "node" => "test/a.test.js::hangs",
+            "jest" => "a.test.js::grp hangs",
+            _ => "a.test.js::grp > hangs",
+        };
+        let events = std::fs::read_to_string(p.join("events.jsonl")).unwrap_or_default();
+        assert!(
+            out.stdout.contains(&format!(
+                "TIMEOUT {hung}  timed out after 3.0s (test_timeout)"
+            )),
+            "{runner}: {}{}\nevents:\n{events}",
+            out.stdout,
+            out.stderr
+        );
+        assert!(
+            events.contains("\"event\":\"test_finished\"")
+                && !out.stdout.contains("live channel lost"),
+            "{runner}: {}\nevents:\n{events}",
+            out.stdout
+        );
+    }
+}
+
+/// A live channel that cannot be had is said, never silent: the part (which passes) ends with a
+/// warning that its per-test SLOW and test_timeout did not hold, in the terminal and its log.
+#[test]
+fn node_runners_say_when_their_live_channel_is_lost() {
+    let Some(node) = node() else { return };
+    let modules = node_modules();
+    let projects: Vec<(&str, Project)> = runners(modules.as_deref())
+        .into_iter()
+        .map(|r| {
+            (
+                r,
+                socket_away(
+                    r,
+                    modules.as_deref(),
+                    None,
+                    "test('one', () => {});\n",
+                    "timeout = \"40s\"",
+                ),
+            )
+        })
+        .collect();
+    for ((runner, p), out) in projects.iter().zip(run_each(&node, &projects)) {
+        assert_eq!(out.code, 0, "{runner}: {}{}", out.stdout, out.stderr);
+        assert!(
+            out.stdout.contains(
+                "warning: suite \"js[1]\": live channel lost (ENOENT): its tests were not told as \
+                 they ran; per-test SLOW and test_timeout were not enforced for this part"
+            ),
+            "{runner}: {}{}",
+            out.stdout,
+            out.stderr
+        );
+        let log = std::fs::read_to_string(p.join("test-logs/js_1_.log")).unwrap_or_default();
+        assert!(
+            log.contains("ptest: live channel lost (ENOENT)"),
+            "{runner}: {log}"
+        );
+    }
+}

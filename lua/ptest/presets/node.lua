@@ -138,28 +138,57 @@ end
 -- Each test told to the run as it ends (`test OUTCOME SUITE<TAB>NAME` on PTEST_SOCKET, named as
 -- its testcase is: FILE::NAME, FILE relative to the folder), for the live view, --events and a
 -- failure printed at once: a failure at once, the rest gathered for at most a fifth of a
--- second; before the part ends it waits (2 s at most) for the run to take them. A test still
--- running a fifth of a second after it started (`began`) is told as started (`test started`),
--- for the run's per-test SLOW and test_timeout. Outside a run (no socket) it says nothing.
-local LIVE_CORE = "let c=null,n=0,b=[],t=null;const p=process.env.PTEST_SOCKET,u=process.env.PTEST_SUITE;"
-  .. "if(p&&u){c=connect(p);c.on('error',()=>{c=null});c.on('data',d=>{for(const x of d)if(x===10)n--})}"
-  .. "const send=()=>{if(t){clearTimeout(t);t=null}if(c&&b.length){const d=b.join('');n+=b.length;b=[];c.write(d)}};"
+-- second. A test still running a fifth of a second after it started (`began`) is told as
+-- started (`test started`), for the run's per-test SLOW and test_timeout. Outside a run (no
+-- socket) it says nothing.
+-- Nothing told is dropped on the way: lines wait until the connection is up; a connection that
+-- fails (at the first connect, or later) is made again, up to 10 times over 6.5 s, and the lines
+-- the run had not answered are sent again; before the part ends it waits for the run's answers
+-- (at most 8 s, 2 s beyond the reconnections), and what is still unsent when the process exits
+-- is written then. When the channel cannot be had it says so: on stderr (the part's log) and
+-- in {tmpdir}/ptest-live-lost, which the run turns into a warning.
+-- (No "?", "#" or "%" here: node's reporter is a data: URL.)
+local LIVE_CORE = "let c=null,joined=false,b=[],q=[],w=[],t=null,tries=0,lost=false,why='',ended=false,waiters=[];"
+  .. "const p=process.env.PTEST_SOCKET,u=process.env.PTEST_SUITE,on=!!(p&&u),"
+  .. "WAITS=[50,100,200,400,800,1000,1000,1000,1000,1000];"
+  .. "const idle=()=>lost||(!b.length&&!q.length&&!w.length);"
+  .. "const check=()=>{if(idle())for(const r of waiters.splice(0))r()};"
+  .. "const giveup=()=>{if(lost)return;lost=true;joined=false;c=null;b=[];q=[];w=[];"
+  .. "const m='ptest: live channel lost ('+why+'): its tests are not told as they run; per-test SLOW and test_timeout are not enforced for this part\\n';"
+  .. "try{process.stderr.write(m)}catch(e){}const d=process.env.PTEST_TMPDIR;"
+  .. "if(d)try{appendFileSync(d+'/ptest-live-lost',why+'\\n')}catch(e){}check()};"
+  .. "const pump=()=>{if(!joined||!c||!q.length)return;const d=q.join('');w=w.concat(q);q=[];c.write(d)};"
+  .. "const open=()=>{const k=connect(p);c=k;"
+  .. "k.on('connect',()=>{if(c!==k)return;joined=true;tries=0;pump()});"
+  .. "k.on('data',d=>{for(const x of d)if(x===10)w.shift();check()});"
+  .. "k.on('error',e=>{why=String(e.code||e.message||e)});"
+  .. "k.on('close',()=>{if(c!==k)return;joined=false;c=null;q=w.concat(q);w=[];"
+  .. "if(ended&&!q.length){check();return}"
+  .. "if(!why)why='the run closed the connection';"
+  .. "if(tries>=WAITS.length){giveup();return}"
+  .. "const x=setTimeout(open,WAITS[tries++]);if(x.unref)x.unref()})};"
+  .. "if(on){open();process.on('exit',()=>{send();if(q.length&&!lost){why=why||'the part ended before it could tell them';"
+  .. "if(joined&&c&&c._handle&&c._handle.fd>=0)try{writeSync(c._handle.fd,q.join(''));q=[]}catch(e){}if(q.length)giveup()}})}"
+  .. "const send=()=>{if(t){clearTimeout(t);t=null}if(b.length){q=q.concat(b);b=[];pump()}};"
   .. "const run=new Map(),key=(f,name)=>relative(process.cwd(),f)+'::'+name;"
   .. "const quiet=k=>{const x=run.get(k);if(x)clearTimeout(x);run.delete(k)};"
-  .. "const said=(o,f,name)=>{if(!c)return;const k=key(f,name);if(o!=='started')quiet(k);"
+  .. "const said=(o,f,name)=>{if(!on||lost)return;const k=key(f,name);if(o!=='started')quiet(k);"
   .. "b.push('test '+o+' '+u+'\\t'+k.replace(/[\\r\\n]/g,' ')+'\\n');"
   .. "if(o==='failed'||o==='started')send();else if(!t)t=setTimeout(send,200)};"
-  .. "const began=(f,name)=>{if(!c)return;const k=key(f,name);if(run.has(k))return;"
+  .. "const began=(f,name)=>{if(!on||lost)return;const k=key(f,name);if(run.has(k))return;"
   .. "const x=setTimeout(()=>{run.set(k,0);said('started',f,name)},200);if(x.unref)x.unref();run.set(k,x)};"
-  .. "const done=async()=>{send();if(c){const k=c;await new Promise(r=>{const w=setTimeout(r,2000);"
-  .. "const ok=()=>{if(n<=0){clearTimeout(w);r()}};k.on('data',ok);k.on('close',r);ok()});k.end()}};"
+  .. "const done=async()=>{send();if(!on)return;await new Promise(r=>{const x=setTimeout(()=>{"
+  .. "if(!idle()){why=why||'the run did not answer';giveup()}r()},8000);"
+  .. "waiters.push(()=>{clearTimeout(x);r()});check()});ended=true;if(c)c.end()};"
 -- jest's and vitest's reporters are files: a part writes the reporter into its own {tmpdir}
 -- (from PTEST_LIVE_REPORTER) and then runs the tool, through sh.
-local JEST_LIVE = "const{connect}=require('node:net'),{relative}=require('node:path');" .. LIVE_CORE
+local JEST_LIVE = "const{connect}=require('node:net'),{relative}=require('node:path'),"
+  .. "{appendFileSync,writeSync}=require('node:fs');" .. LIVE_CORE
   .. "module.exports=class{onTestCaseStart(test,i){began(test.path,i.fullName)}onTestCaseResult(test,r){let o='skipped';if(r.status==='passed')o='passed';"
   .. "else if(r.status==='failed')o='failed';said(o,test.path,r.fullName)}"
   .. "async onRunComplete(){await done()}getLastError(){}};"
-local VITEST_LIVE = "import{connect}from'node:net';import{relative}from'node:path';" .. LIVE_CORE
+local VITEST_LIVE = "import{connect}from'node:net';import{relative}from'node:path';"
+  .. "import{appendFileSync,writeSync}from'node:fs';" .. LIVE_CORE
   .. "export default class{onTestCaseReady(tc){began(tc.module.moduleId,tc.fullName)}onTestCaseResult(tc){const st=tc.result().state;let o='skipped';"
   -- A run of a file without some of its tests (after a test_timeout): those the name pattern
   -- left out are reported skipped, and they ran (or hung) before; not told (unless told as
@@ -176,7 +205,7 @@ local WRITE_THEN_RUN = 'printf "%s" "$PTEST_LIVE_REPORTER" > "$1" && shift && ex
 -- reporter for both: a third one makes node warn of too many listeners).
 local NODE_REPORTER = "data:text/javascript,"
   .. "import{junit}from'node:test/reporters';import{relative}from'node:path';"
-  .. "import{connect}from'node:net';" .. LIVE_CORE
+  .. "import{connect}from'node:net';import{appendFileSync,writeSync}from'node:fs';" .. LIVE_CORE
   .. "const up=[];const live=e=>{const d=e.data;if(!d||!d.file||d.name===d.file)return;"
   -- A test starts when node dequeues it (its test:start comes as it ends); a test with tests
   -- inside (a describe) is not one that runs long, its innermost running one is.
