@@ -453,6 +453,10 @@ pub(crate) fn summary(record: &Record, st: Styles) -> String {
     if record.failures().next().is_some() {
         out += &heading(st, Status::Failed, "Failures:");
     }
+    // Each failure's output as last shown, less ptest's own lines (a part's start): a part
+    // that failed the same way (a conftest.py that cannot be imported fails every part) points
+    // to the first instead of showing it again.
+    let mut shown_tails: Vec<(Vec<&str>, &str)> = Vec::new();
     for s in record.failures() {
         let (x, name) = (st.status(s.status, "✗"), st.bold(&shown(&s.name)));
         let _ = writeln!(out, "{x} {name}  {}", error_and_log(s));
@@ -475,8 +479,29 @@ pub(crate) fn summary(record: &Record, st: Styles) -> String {
             },
             "    ... and {} more failed tests (see the JUnit report or the log)",
         );
-        for line in last_lines(s.tail(), FAILURE_TAIL_LINES) {
+        let lines = last_lines(s.tail(), FAILURE_TAIL_LINES);
+        let own: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| !l.starts_with("ptest: "))
+            .collect();
+        let same = (failed.is_empty() && !own.is_empty())
+            .then(|| shown_tails.iter().find(|(t, _)| *t == own))
+            .flatten();
+        if let Some((_, first)) = same {
+            let _ = writeln!(
+                out,
+                "    {} {}",
+                st.dim("|"),
+                st.dim(&format!("(the same output as {})", shown(first)))
+            );
+            continue;
+        }
+        for line in lines {
             let _ = writeln!(out, "    {} {}", st.dim("|"), shown(line));
+        }
+        if failed.is_empty() && !own.is_empty() {
+            shown_tails.push((own, &s.name));
         }
     }
     if let Some(kept) = &record.kept_tmp {

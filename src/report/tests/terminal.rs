@@ -397,6 +397,56 @@ fn a_failure_shows_the_last_fifteen_lines_of_its_last_attempt() {
 }
 
 #[test]
+fn failures_with_the_same_output_show_it_once() {
+    // Three parts that failed on one conftest.py's import (ptest's own line differs), and one
+    // that failed otherwise.
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(
+        r#"
+        for _, n in ipairs { "a", "b", "c", "d" } do ptest.suite { name = n, cmd = "true" } end
+        "#,
+    );
+    let conftest = |start: &str| {
+        format!(
+            "ptest: warm start: this part is a fork of pid 7, {start} s after it asked\n\
+             ImportError while loading conftest 'tests/conftest.py'.\n\
+             E   ModuleNotFoundError: No module named 'nope'\n"
+        )
+    };
+    let logs = [
+        ("a", conftest("0.5")),
+        ("b", "something else broke\n".to_owned()),
+        ("c", conftest("0.02")),
+        ("d", conftest("0.03")),
+    ];
+    let results: Vec<SuiteResult> = logs
+        .iter()
+        .map(|(n, log)| {
+            let sub = dir.path().join(n);
+            std::fs::create_dir_all(&sub).unwrap();
+            with_log(result(&p, n, Status::Failed, 1.0), &sub, log)
+        })
+        .collect();
+    let text = finished(&p, &results, false);
+    let failures = &text[text.find("Failures:").expect("failures")..];
+    assert_eq!(
+        failures.matches("No module named 'nope'").count(),
+        1,
+        "{text}"
+    );
+    assert_eq!(
+        failures.matches("something else broke").count(),
+        1,
+        "{text}"
+    );
+    for n in ["c", "d"] {
+        let at = failures.find(&format!("\n✗ {n} ")).expect("listed");
+        let next = failures[at + 1..].lines().nth(1).unwrap_or_default();
+        assert_eq!(next, "    | (the same output as a)", "{text}");
+    }
+}
+
+#[test]
 fn colour_from_a_log_is_never_shown_as_codes() {
     // The record keeps tails without colour codes, for every report alike.
     let dir = tempfile::tempdir().unwrap();
