@@ -295,3 +295,73 @@ fn bad_test_timeout_test_slow_and_skip_test_are_config_errors_naming_the_line() 
     );
     assert!(e.contains("unknown field \"test_timeout\""), "{e}");
 }
+
+/// A pytest project whose Python starts with the run's socket moved away: for `back` seconds, or
+/// for good (`None`); `tests/test_a.py` holds `test_a`.
+fn py_socket_away(py: &Path, back: Option<u32>, test_a: &str) -> Project {
+    let back = back.map_or_else(String::new, |s| s.to_string());
+    let p = Project::new(
+        "require(\"ptest.presets.pytest\").batch { name = \"unit\", python = \"./away-python\", \
+         batches = 1, warm = false,\n  test_timeout = \"3s\", timeout = \"40s\" }\n",
+    );
+    p.file("pytest.ini", "[pytest]\ntestpaths = tests\n")
+        .file("tests/test_a.py", test_a)
+        .file(
+            "away-python",
+            &format!(
+                "#!/bin/sh\nif [ -n \"$PTEST_SOCKET\" ]; then\n  mv \"$PTEST_SOCKET\" \"$PTEST_SOCKET.away\" || exit 9\n  \
+                 if [ -n \"{back}\" ]; then (sleep {back}; mv \"$PTEST_SOCKET.away\" \"$PTEST_SOCKET\") & fi\nfi\n\
+                 exec {} \"$@\"\n",
+                py.display()
+            ),
+        );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        p.join("away-python"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    p
+}
+
+/// The pytest plugin's live channel (issue 23): a first connect that fails (the run's socket away
+/// for a second when Python starts) is tried again, so the hung test is still stopped by name;
+/// one that cannot be had is a warning, never silent. Before, the plugin gave up at once.
+#[test]
+fn pytest_tells_its_tests_when_the_first_connect_fails_and_says_when_it_cannot() {
+    let Some(py) = python() else { return };
+    let hang =
+        "import time\n\ndef test_one():\n    pass\n\ndef test_hang():\n    time.sleep(1000)\n";
+    let (late, never) = (
+        py_socket_away(&py, Some(1), hang),
+        py_socket_away(&py, None, "def test_one():\n    pass\n"),
+    );
+    let (late_out, never_out) = std::thread::scope(|s| {
+        let a = s.spawn(|| late.run(&["--no-history"]));
+        let b = s.spawn(|| never.run(&["--no-history"]));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert!(
+        late_out
+            .stdout
+            .contains("TIMEOUT tests/test_a.py::test_hang  timed out after 3.0s (test_timeout)")
+            && !late_out.stdout.contains("live channel lost"),
+        "{}{}",
+        late_out.stdout,
+        late_out.stderr
+    );
+    assert_eq!(
+        never_out.code, 0,
+        "{}{}",
+        never_out.stdout, never_out.stderr
+    );
+    assert!(
+        never_out.stdout.contains(
+            "warning: suite \"unit[1]\": live channel lost (ENOENT): its tests were not told as \
+             they ran; per-test SLOW and test_timeout were not enforced for this part"
+        ),
+        "{}{}",
+        never_out.stdout,
+        never_out.stderr
+    );
+}

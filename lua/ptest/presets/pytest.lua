@@ -863,24 +863,25 @@ class PtestLive:
     # fifth of a second after it started is told as started (`test started`), for the run's
     # per-test SLOW and test_timeout. A thread of its own sends what is due, so nothing waits
     # for the next test (a test that hangs included). The run's answers are read, never
-    # waited for.
+    # waited for. A connect that fails, or a connection that breaks, is tried again (RECONNECT's
+    # waits, 6.55 s in all) and what the run had not answered is sent again; a channel that
+    # cannot be had is said, on stderr and in $PTEST_TMPDIR/ptest-live-lost (the run warns).
     GATHER = 0.2
+    RECONNECT = (0.05, 0.1, 0.2, 0.4, 0.8, 1, 1, 1, 1, 1)
     def __init__(self):
         import threading
         self.sock, self.suite, self.told = None, os.environ.get("PTEST_SUITE", ""), set()
-        self.lines, self.since, self.unanswered = [], 0.0, 0
+        # `sent`: the lines sent that the run has not answered yet.
+        self.lines, self.since, self.sent = [], 0.0, b""
         # When the thread wakes next (None: when told); told only of what is due sooner.
         self.running, self.closed, self.wake_at = {}, False, None
         self.namer = lambda nodeid: nodeid
         self.cond = threading.Condition(threading.RLock())
-        path = os.environ.get("PTEST_SOCKET")
-        if path and self.suite:
-            try:
-                import socket
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.sock.connect(path)
-            except OSError:
-                self.sock = None
+        self.path = os.environ.get("PTEST_SOCKET")
+        if self.path and self.suite:
+            why = self.connect()
+            if why:
+                self.lost(why)
         if self.sock is not None:
             # A test's forked child says nothing (its lock may have been held at the fork).
             os.register_at_fork(after_in_child=self.forked)
@@ -888,6 +889,34 @@ class PtestLive:
     def forked(self):
         import threading
         self.sock, self.cond = None, threading.Condition(threading.RLock())
+    def connect(self):
+        # A connection to the run, tried again after each of RECONNECT's waits; why not.
+        import socket, errno
+        for wait in self.RECONNECT + (None,):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(self.path)
+                self.sock = s
+                return None
+            except OSError as e:
+                s.close()
+                why = errno.errorcode.get(e.errno) or str(e)
+            if wait is None:
+                return why
+            time.sleep(wait)
+    def lost(self, why):
+        # The channel cannot be had: said, and nothing more is sent.
+        self.sock, self.sent = None, b""
+        sys.stderr.write("ptest: live channel lost (%s): its tests are not told as they run; "
+                         "per-test SLOW and test_timeout are not enforced for this part\n" % why)
+        sys.stderr.flush()
+        tmp = os.environ.get("PTEST_TMPDIR")
+        if tmp:
+            try:
+                with open(os.path.join(tmp, "ptest-live-lost"), "a") as f:
+                    f.write(why.replace("\n", " ") + "\n")
+            except OSError:
+                pass
     def line(self, what, name):
         line = ("test %s %s\t%s\n" % (what, self.suite, re.sub(r"[\r\n]", " ", name))).encode("utf-8", "replace")
         if len(line) > 4096:
@@ -944,19 +973,34 @@ class PtestLive:
                 return
             import socket
             data, self.lines = b"".join(self.lines), []
-            try:
-                if data:
+            self.sent += data
+            while data:
+                try:
                     self.sock.sendall(data)
-                    self.unanswered += data.count(b"\n")
-                while self.unanswered > 0:
+                    break
+                except OSError:
+                    # A broken connection: a new one, and what the run had not answered sent
+                    # again on it.
+                    timeout = self.sock.gettimeout()
+                    self.sock.close()
+                    self.sock = None
+                    why = self.connect()
+                    if why:
+                        self.lost(why)
+                        return
+                    self.sock.settimeout(timeout)
+                    data = self.sent
+            try:
+                while self.sent:
                     got = self.sock.recv(65536, 0 if wait else socket.MSG_DONTWAIT)
                     if not got:
                         break
-                    self.unanswered -= got.count(b"\n")
-            except BlockingIOError:
-                pass
+                    for _ in range(got.count(b"\n")):
+                        self.sent = self.sent.partition(b"\n")[2]
             except OSError:
-                self.sock = None
+                # Nothing more to read now (or, at the end, within its time): the next line
+                # sent finds out whether the connection still holds.
+                pass
 LIVE = PtestLive()
 if LIVE.sock is not None:
     LIVE.sock.settimeout(None)
