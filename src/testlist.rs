@@ -60,6 +60,7 @@ fn one(batch: &str, parts: &[(&BatchPart, &crate::plan::Suite)]) -> Listed {
         .filter(|i| seen.insert(i.clone()))
         .collect();
     let (first, suite) = parts[0];
+    let named = Named::of(parts);
     let Some(list) = &first.list else {
         return Listed {
             batch: batch.to_owned(),
@@ -122,7 +123,7 @@ fn one(batch: &str, parts: &[(&BatchPart, &crate::plan::Suite)]) -> Listed {
             tests: String::from_utf8_lossy(&out)
                 .lines()
                 .map(str::trim_end)
-                .filter(|l| !l.is_empty())
+                .filter(|l| !l.is_empty() && named.keeps(l))
                 .map(str::to_owned)
                 .collect(),
             collected: true,
@@ -144,6 +145,72 @@ fn one(batch: &str, parts: &[(&BatchPart, &crate::plan::Suite)]) -> Listed {
             ))
         }
         (_, Err(e)) => failed(format!("batch \"{batch}\": its list command: {e}")),
+    }
+}
+
+/// The tests a run narrowed its items to (`--test`, `--rerun-failed`): of an item that runs
+/// only some of its tests, the listing keeps those (and what they stand for: a class's
+/// methods, a function's parameters; a named subtest's test, which runs for it).
+struct Named {
+    /// The `test` template's text before and after `{test}`.
+    head: String,
+    tail: String,
+    /// Each item with the only tests of it that run (none: it runs whole); no item at all when
+    /// none is narrowed.
+    items: Vec<(String, Vec<String>)>,
+}
+
+impl Named {
+    fn of(parts: &[(&BatchPart, &crate::plan::Suite)]) -> Named {
+        let template = parts[0].0.test_template.clone().unwrap_or_default();
+        let (head, tail) = template.split_once("{test}").unwrap_or((&template, ""));
+        let mut items: Vec<(String, Vec<String>)> = Vec::new();
+        for (part, _) in parts {
+            for (k, (item, _)) in part.items.iter().enumerate() {
+                let tests = part.tests.get(k).cloned().unwrap_or_default();
+                match items.iter_mut().find(|(i, _)| i == item) {
+                    Some((_, known)) if known.is_empty() => *known = tests,
+                    Some(_) => {}
+                    None => items.push((item.clone(), tests)),
+                }
+            }
+        }
+        if items.iter().all(|(_, tests)| tests.is_empty()) {
+            items.clear();
+        }
+        Named {
+            head: head.to_owned(),
+            tail: tail.to_owned(),
+            items,
+        }
+    }
+
+    /// Whether the listed `id` runs: its item (the longest whose template it fits) runs whole,
+    /// or the id is one of that item's tests or below one.
+    fn keeps(&self, id: &str) -> bool {
+        let mut best: Option<(&str, &[String])> = None;
+        for (item, tests) in &self.items {
+            let prefix = self.head.replace("{item}", item);
+            let test = id
+                .strip_prefix(prefix.as_str())
+                .and_then(|t| t.strip_suffix(self.tail.as_str()))
+                .filter(|t| !t.is_empty());
+            if let Some(test) = test
+                && best.is_none_or(|(b, _)| test.len() < b.len())
+            {
+                best = Some((test, tests));
+            }
+        }
+        let Some((test, tests)) = best.filter(|(_, tests)| !tests.is_empty()) else {
+            return true;
+        };
+        let dotted = |t: &str| t.replace("::", ".");
+        tests.iter().any(|named| {
+            crate::batch::pack::below(&dotted(test), &dotted(named))
+                || named
+                    .strip_prefix(test)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
     }
 }
 

@@ -200,7 +200,7 @@ fn narrow_to_named(batch: &mut BatchDecl, names: &[String]) {
 
 /// Whether test `test` is `named` or below it: `named` then `::`, `.`, `/` or `[` (a class's
 /// method, a nested class, a subtest, a parameter); a name with a parameter is only itself.
-fn below(test: &str, named: &str) -> bool {
+pub(crate) fn below(test: &str, named: &str) -> bool {
     test.strip_prefix(named).is_some_and(|rest| {
         rest.is_empty() || (!named.contains('[') && rest.starts_with(['[', '.', '/', ':']))
     })

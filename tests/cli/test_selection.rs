@@ -273,6 +273,29 @@ fn pytest_list_tests_prints_the_ids_pytest_collects() {
         j["batches"][0]["tests"],
         serde_json::json!(["tests/test_b.py::test_one", "tests/test_b.py::test_bad"])
     );
+    // Tests named of a file: only those, a class for its tests (what the run would run).
+    let out = p.run(&[
+        "list",
+        "--tests",
+        "--test",
+        "tests/test_a.py::TestC",
+        "--test",
+        "tests/test_b.py::test_bad",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "tests/test_a.py::TestC::test_x\ntests/test_a.py::TestC::test_p[1]\ntests/test_a.py::TestC::test_p[2]\ntests/test_b.py::test_bad\n",
+        "{}",
+        out.stderr
+    );
+    // After a run with a failed test, --rerun-failed lists that one.
+    let out = p.run(&[]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    ran(&p);
+    let out = p.run(&["list", "--tests", "--rerun-failed"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "tests/test_b.py::test_bad\n", "{}", out.stderr);
 }
 
 /// Each test appends `PACKAGE TEST` to ran.txt.
@@ -420,11 +443,27 @@ fn go_runs_the_tests_k_and_test_select() {
     );
     let out = go_ptest(&one, &go, &[&["list", "--tests"][..], &mixed[..]].concat());
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(
-        out.stdout.contains("example.com/m/calc::TestSub")
-            && out.stdout.contains("example.com/m/str::TestLen"),
-        "{}",
-        out.stdout
+    assert_eq!(
+        out.stdout,
+        "example.com/m/calc::TestAdd\nexample.com/m/calc::TestSub\nexample.com/m/str::TestLen\n"
+    );
+    // A named subtest's test is listed (go lists top-level tests), not its namesakes elsewhere.
+    let out = go_ptest(
+        &one,
+        &go,
+        &[
+            "list",
+            "--tests",
+            "--test",
+            "example.com/m/calc::TestAdd/sub",
+            "--test",
+            "example.com/m/str::TestLen",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "example.com/m/calc::TestAdd\nexample.com/m/str::TestLen\n"
     );
 
     // A package by its name: all of its tests.

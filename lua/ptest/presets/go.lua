@@ -63,38 +63,32 @@ function M.discover(opts)
 end
 
 -- `ptest --test` names for `ptest list --tests`: the packages they name (PACKAGE::TEST, or
--- PACKAGE for all of its tests), one `-run` pattern for the listing (nil: every test of those
--- packages), and whether any test is named. The listing is one `go test -list` of every package,
--- so it may show more than was named (a test of the same name in another named package, or
--- every test when whole packages are named too); the run itself gives each package exactly
--- the tests named of it (`ptest gotest`).
+-- PACKAGE for all of its tests), one pattern of top-level names for the listing (nil: every
+-- test of those packages), and whether any test is named. The listing is one `go test -list`
+-- of every package, which ptest then narrows to the tests named of each package, as the run
+-- gives each package exactly those (`ptest gotest`).
 function M.narrow(packages, names)
   local kept, wanted, unknown = util.narrow(packages, names)
-  local whole, levels = false, {}
+  -- `go test -list` matches its pattern against top-level names only: a named subtest's
+  -- test stands for it (ptest then keeps of each package the tests named of it).
+  local whole, top, alts = false, {}, {}
   for _, p in ipairs(kept) do
     if wanted[p] == true then
       whole = true
     else
       for _, t in ipairs(wanted[p]) do
-        local i = 0
-        for part in (t .. "/"):gmatch("([^/]*)/") do
-          i = i + 1
-          levels[i] = levels[i] or {}
-          levels[i][part] = true
+        local name = t:match("^[^/]*")
+        if not top[name] then
+          top[name] = true
+          alts[#alts + 1] = util.regex_escape(name)
         end
       end
     end
   end
-  if #levels == 0 then return kept, nil, unknown, false end
+  if #alts == 0 then return kept, nil, unknown, false end
   if whole then return kept, nil, unknown, true end
-  local pattern = {}
-  for i, set in ipairs(levels) do
-    local alts = {}
-    for name in pairs(set) do alts[#alts + 1] = util.regex_escape(name) end
-    table.sort(alts)
-    pattern[i] = "^(" .. table.concat(alts, "|") .. ")$"
-  end
-  return kept, table.concat(pattern, "/"), unknown, true
+  table.sort(alts)
+  return kept, "^(" .. table.concat(alts, "|") .. ")$", unknown, true
 end
 
 -- Declares the batch; returns its handle.
