@@ -209,38 +209,61 @@ async fn finish_and_claim(
     joined: &mut Joined,
     groups: &[Option<(String, u32)>],
     mine: &mut Mine,
-    finish: Request,
+    outcome: Outcome,
     (suites, others): (Vec<SuiteId>, Vec<SuiteId>),
     news: &mpsc::UnboundedSender<News>,
 ) -> Result<(), StoreError> {
-    let Request::Finish {
+    mine.held.remove(&outcome.suite.0);
+    mine.carried.remove(&outcome.suite.0);
+    let (asks, others) = (with_groups(groups, &suites), with_groups(groups, &others));
+    let mut second = joined.store.clone();
+    let (sent, answers) = tokio::join!(
+        send_result(
+            &mut joined.store,
+            &joined.holder,
+            &joined.node,
+            &outcome,
+            news
+        ),
+        second.claim_all(&joined.holder, &asks, &others),
+    );
+    sent?;
+    claimed(groups.len(), mine, suites, answers?, news);
+    Ok(())
+}
+
+/// A unit's result from this machine, for the store.
+#[derive(Debug)]
+struct Outcome {
+    suite: SuiteId,
+    status: &'static str,
+    /// What the unit's record keeps.
+    json: String,
+    /// What it exported to `PTEST_ENV` ([`exports_json`]).
+    exports: String,
+}
+
+/// Send this machine's result for a unit it held; one that did not count (the lease had been
+/// lost) is news for the driver.
+async fn send_result(
+    store: &mut Store,
+    holder: &str,
+    node: &str,
+    outcome: &Outcome,
+    news: &mpsc::UnboundedSender<News>,
+) -> Result<(), StoreError> {
+    let Outcome {
         suite,
         status,
         json,
         exports,
-    } = finish
-    else {
-        unreachable!("only an end comes with a claim");
-    };
-    mine.held.remove(&suite.0);
-    mine.carried.remove(&suite.0);
-    let (asks, others) = (with_groups(groups, &suites), with_groups(groups, &others));
-    let mut second = joined.store.clone();
-    let (counted, answers) = tokio::join!(
-        joined.store.finish_exporting(
-            suite.0,
-            &joined.holder,
-            status,
-            &json,
-            &joined.node,
-            &exports,
-        ),
-        second.claim_all(&joined.holder, &asks, &others),
-    );
-    if !counted? {
-        let _ = news.send(News::Duplicate(suite));
+    } = outcome;
+    if !store
+        .finish_exporting(suite.0, holder, status, json, node, exports)
+        .await?
+    {
+        let _ = news.send(News::Duplicate(*suite));
     }
-    claimed(groups.len(), mine, suites, answers?, news);
     Ok(())
 }
 
@@ -248,16 +271,8 @@ async fn finish_and_claim(
 #[derive(Debug)]
 enum Request {
     Claim(Vec<SuiteId>, Vec<SuiteId>),
-    Finish {
-        suite: SuiteId,
-        status: &'static str,
-        json: String,
-        exports: String,
-    },
-    Skip {
-        suite: SuiteId,
-        json: String,
-    },
+    Finish(Outcome),
+    Skip { suite: SuiteId, json: String },
     Release(SuiteId),
     HandBack(SuiteId, Carried),
     StopTaking,
@@ -407,12 +422,12 @@ impl Link {
             }
             Request::Release(result.id)
         } else if result.attempts > 0 {
-            Request::Finish {
+            Request::Finish(Outcome {
                 suite: result.id,
                 status: result.status.label(),
                 json: json(),
                 exports: exports_json(&result.exports),
-            }
+            })
         } else {
             Request::Skip {
                 suite: result.id,
@@ -490,15 +505,15 @@ async fn serve(
             r = rx.recv() => match r {
                 // A suite's end, and the driver's claim for the slot it freed right behind
                 // it: both in one round trip, as the claim holds up the slot.
-                Some(r @ Request::Finish { .. }) if !lost && mine.ended => match rx.try_recv() {
+                Some(Request::Finish(outcome)) if !lost && mine.ended => match rx.try_recv() {
                     Ok(Request::Claim(suites, others)) => {
-                        finish_and_claim(&mut joined, &groups, &mut mine, r, (suites, others), &news).await
+                        finish_and_claim(&mut joined, &groups, &mut mine, outcome, (suites, others), &news).await
                     }
                     Ok(other) => {
                         next = Some(other);
-                        handle(&mut joined, &groups, &mut mine, r, &news, lost).await
+                        handle(&mut joined, &groups, &mut mine, Request::Finish(outcome), &news, lost).await
                     }
-                    Err(_) => handle(&mut joined, &groups, &mut mine, r, &news, lost).await,
+                    Err(_) => handle(&mut joined, &groups, &mut mine, Request::Finish(outcome), &news, lost).await,
                 },
                 Some(r) => handle(&mut joined, &groups, &mut mine, r, &news, lost).await,
                 None => {
@@ -597,32 +612,21 @@ async fn handle(
             mine.stopped = stopped;
             let _ = news.send(News::StoppedTaking(stopped));
         }
-        Request::Finish {
-            suite,
-            status,
-            json,
-            exports,
-        } => {
-            held.remove(&suite.0);
-            mine.carried.remove(&suite.0);
+        Request::Finish(outcome) => {
+            held.remove(&outcome.suite.0);
+            mine.carried.remove(&outcome.suite.0);
             if lost {
                 return Ok(());
             }
-            let counted = joined
-                .store
-                .finish_exporting(
-                    suite.0,
-                    &joined.holder,
-                    status,
-                    &json,
-                    &joined.node,
-                    &exports,
-                )
-                .await?;
+            send_result(
+                &mut joined.store,
+                &joined.holder,
+                &joined.node,
+                &outcome,
+                news,
+            )
+            .await?;
             mine.ended = true;
-            if !counted {
-                let _ = news.send(News::Duplicate(suite));
-            }
         }
         Request::Skip { suite, json } => {
             if lost {

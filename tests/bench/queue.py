@@ -136,6 +136,15 @@ class Redis:
                 usec += float(f["usec"])
         return calls, (usec / calls if calls else 0.0)
 
+    def reads(self):
+        """INFO commandstats' XREAD calls since the last reset: each blocking read the store
+        woke with an event (or that timed out), and each read sent beside a round trip."""
+        for line in self.command("INFO", "commandstats").splitlines():
+            if line.startswith("cmdstat_xread:"):
+                f = dict(kv.split("=") for kv in line.split(":", 1)[1].split(","))
+                return int(f["calls"])
+        return 0
+
     def stop(self):
         self.proc.kill()
         self.proc.wait()
@@ -208,6 +217,8 @@ def one_round(ptest, mode, n, seed, redis):
         workload(f, secs, noise)
         folders.append(f)
     procs = [None] * n
+    if mode == "queue":
+        redis.command("CONFIG", "RESETSTAT")
     t0 = time.time()
     order = sorted(range(n), key=lambda k: skews[k])
     for k in order:
@@ -239,6 +250,8 @@ def one_round(ptest, mode, n, seed, redis):
     went = where_it_went(runs, skews, last - t0, n)
     went["measured"] = measured
     went["load"] = os.getloadavg()[0]
+    went["reads"] = redis.reads() if mode == "queue" else 0
+    went["scripts"] = redis.script_calls()[0] if mode == "queue" else 0
     return last - t0, bound, count, went
 
 
@@ -304,8 +317,9 @@ def noise_mode(ptest, rounds):
     print("\nWhere the queue's time went beyond the fluid bound, per round: seconds of a worker "
           "(means over the workers), each also as a share of the bound; units a worker ran.\n")
     print("| N | mode | round | load | makespan / bound | bound | / bound on measured | start | "
-          "between suites | over the sleeps | tail (worst) | units a worker |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "between suites | over the sleeps | tail (worst) | units a worker | XREAD calls | "
+          "script calls |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n, by_mode in details.items():
         for mode in modes:
             for r, (wall, ratio, bound, w) in enumerate(by_mode[mode]):
@@ -313,7 +327,8 @@ def noise_mode(ptest, rounds):
                 print(f"| {n} | {mode} | {r + 1} | {w['load']:.1f} | {ratio:.3f} | {bound:.2f} s | "
                       f"{wall / w['measured']:.3f} | {share(w['start'])} | "
                       f"{share(w['between'])} | {share(w['over'])} | {w['tail']:.3f} s "
-                      f"({w['tail_max']:.3f} s) | {w['units']:.1f} |")
+                      f"({w['tail_max']:.3f} s) | {w['units']:.1f} | {w['reads']} | "
+                      f"{w['scripts']} |")
     redis.stop()
 
 
