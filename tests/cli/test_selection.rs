@@ -311,6 +311,21 @@ fn go_test(pkg: &str, names: &[&str]) -> String {
     s
 }
 
+/// A go module of two packages, calc (TestAdd, TestSub) and str (TestAdd, TestLen), each test
+/// with a subtest `sub`; `options` go into the batch's table after its name.
+fn go_project(options: &str) -> Project {
+    let p = Project::new(&format!(
+        "require(\"ptest.presets.go\").batch {{ name = \"go\"{options} }}\n"
+    ));
+    p.file("go.mod", "module example.com/m\n\ngo 1.20\n")
+        .file(
+            "calc/calc_test.go",
+            &go_test("calc", &["TestAdd", "TestSub"]),
+        )
+        .file("str/str_test.go", &go_test("str", &["TestAdd", "TestLen"]));
+    p
+}
+
 fn go_ptest(p: &Project, go: &Path, args: &[&str]) -> Output {
     let mut c = p.cmd();
     c.args(args).env("RAN", p.join("ran.txt"));
@@ -321,13 +336,7 @@ fn go_ptest(p: &Project, go: &Path, args: &[&str]) -> Output {
 #[test]
 fn go_runs_the_tests_k_and_test_select() {
     let Some(go) = go() else { return };
-    let p = Project::new("require(\"ptest.presets.go\").batch { name = \"go\" }\n");
-    p.file("go.mod", "module example.com/m\n\ngo 1.20\n")
-        .file(
-            "calc/calc_test.go",
-            &go_test("calc", &["TestAdd", "TestSub"]),
-        )
-        .file("str/str_test.go", &go_test("str", &["TestAdd", "TestLen"]));
+    let p = go_project("");
 
     let out = go_ptest(&p, &go, &["list", "--tests"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -391,13 +400,7 @@ fn go_runs_the_tests_k_and_test_select() {
     );
 
     // The same in one part: each package's own tests, still.
-    let one = Project::new("require(\"ptest.presets.go\").batch { name = \"go\", batches = 1 }\n");
-    one.file("go.mod", "module example.com/m\n\ngo 1.20\n")
-        .file(
-            "calc/calc_test.go",
-            &go_test("calc", &["TestAdd", "TestSub"]),
-        )
-        .file("str/str_test.go", &go_test("str", &["TestAdd", "TestLen"]));
+    let one = go_project(", batches = 1");
     let out = go_ptest(
         &one,
         &go,
