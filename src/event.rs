@@ -146,6 +146,19 @@ pub(crate) struct SuiteResult {
     pub exports: Vec<(String, std::ffi::OsString)>,
     /// A batch's part with `results`: every testcase, the latest attempt's for each item.
     pub testcases: Vec<crate::batch::results::TestCase>,
+    /// A batch's part whose items changed during the run (items handed on to or from it,
+    /// DESIGN §9): its real items, which `testcases` index. `None`: the plan's part.
+    pub part: Option<std::sync::Arc<crate::plan::decl::BatchPart>>,
+}
+
+impl SuiteResult {
+    /// The part this result's testcases index: its real items, else the plan's.
+    pub(crate) fn part<'a>(
+        &'a self,
+        suite: &'a crate::plan::Suite,
+    ) -> Option<&'a crate::plan::decl::BatchPart> {
+        self.part.as_deref().or(suite.part.as_deref())
+    }
 }
 
 /// One attempt of a suite: where and when it ran, and how it ended. A retried suite's
@@ -242,6 +255,7 @@ impl SuiteResult {
             attempts_detail: Vec::new(),
             exports: Vec::new(),
             testcases: Vec::new(),
+            part: None,
         }
     }
 }
@@ -392,6 +406,13 @@ pub(crate) enum Event<'a> {
         id: SuiteId,
         name: &'a str,
         after: Duration,
+    },
+    /// A running batch part ran well past its expected time, and `items` it had not started
+    /// were handed on to `to`, a part of the same batch about to start (DESIGN §9).
+    ItemsHandedOn {
+        from: SuiteId,
+        to: SuiteId,
+        items: &'a [String],
     },
     /// A test of a running batch part ended, as the part said while it ran (`test` on
     /// `PTEST_SOCKET`): the live view counts it, a failure is printed with its name at once.

@@ -315,11 +315,70 @@ pub(crate) fn retry_items(
     (!again.is_empty() && again.len() < part.items.len()).then_some(again)
 }
 
+/// Which of a running part's items it hands on (DESIGN §9): of those it has not claimed
+/// (`claimed`, by index), whole (no slice, no tests named of them), the last ones in its order
+/// whose expected durations add up to at most half of all of them, and at least the last one.
+/// Ascending.
+pub(crate) fn to_hand_on(part: &BatchPart, claimed: &[bool]) -> Vec<usize> {
+    let free: Vec<usize> = (0..part.items.len())
+        .filter(|&i| !claimed.get(i).copied().unwrap_or(false))
+        .filter(|&i| part.slices.get(i).is_none_or(Option::is_none))
+        .filter(|&i| part.tests.get(i).is_none_or(Vec::is_empty))
+        .collect();
+    let total: f64 = free.iter().map(|&i| part.items[i].1).sum();
+    let mut taken = Vec::new();
+    let mut sum = 0.0;
+    for &i in free.iter().rev() {
+        let d = part.items[i].1;
+        if !taken.is_empty() && sum + d > total / 2.0 {
+            break;
+        }
+        sum += d;
+        taken.push(i);
+    }
+    taken.reverse();
+    taken
+}
+
+/// `part` without items `gone` (indices), and a part of just those items, both keeping each
+/// item's slice and named tests.
+pub(crate) fn split_off(part: &BatchPart, gone: &[usize]) -> (BatchPart, BatchPart) {
+    let pick = |keep: bool| {
+        let mut p = part.clone();
+        let mine = |i: usize| gone.contains(&i) != keep;
+        p.items = part.items.iter().enumerate().filter(|(i, _)| mine(*i)).map(|(_, x)| x.clone()).collect();
+        if !part.slices.is_empty() {
+            p.slices = part.slices.iter().enumerate().filter(|(i, _)| mine(*i)).map(|(_, x)| x.clone()).collect();
+        }
+        if !part.tests.is_empty() {
+            p.tests = part.tests.iter().enumerate().filter(|(i, _)| mine(*i)).map(|(_, x)| x.clone()).collect();
+        }
+        p
+    };
+    (pick(true), pick(false))
+}
+
+/// `part` with `more`'s items after its own (a part about to start, given items handed on).
+pub(crate) fn joined(part: &BatchPart, more: &BatchPart) -> BatchPart {
+    let mut p = part.clone();
+    let (had, adds) = (part.items.len(), more.items.len());
+    p.items.extend(more.items.iter().cloned());
+    if !part.slices.is_empty() || !more.slices.is_empty() {
+        p.slices.resize(had, None);
+        p.slices.extend((0..adds).map(|i| more.slices.get(i).cloned().flatten()));
+    }
+    if !part.tests.is_empty() || !more.tests.is_empty() {
+        p.tests.resize(had, Vec::new());
+        p.tests.extend((0..adds).map(|i| more.tests.get(i).cloned().unwrap_or_default()));
+    }
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::batch::results::Outcome;
-    use crate::plan::decl::ItemSource;
+    use crate::plan::decl::{ItemSource, Slice};
 
     fn part(n: usize) -> BatchPart {
         BatchPart {
@@ -341,6 +400,33 @@ mod tests {
             test_slow: crate::plan::decl::TEST_SLOW,
             skip_test: None,
         }
+    }
+
+    #[test]
+    fn a_part_hands_on_the_later_half_of_its_unclaimed_whole_items() {
+        let mut p = part(6);
+        for (i, d) in [4.0, 1.0, 2.0, 3.0, 1.0, 1.0].into_iter().enumerate() {
+            p.items[i].1 = d;
+        }
+        // Items 0 and 1 claimed; of 2..5 (7 s), the last ones up to half: 5, 4 (2 s), not 3.
+        let claimed = [true, true, false, false, false, false];
+        assert_eq!(to_hand_on(&p, &claimed), [4, 5]);
+        // A slice, or an item of which only some tests run, stays.
+        p.slices = vec![None, None, None, None, None, Some(Slice { index: 1, count: 2 })];
+        assert_eq!(to_hand_on(&p, &claimed), [4]);
+        // One item left unclaimed, however long: it goes.
+        assert_eq!(to_hand_on(&part(3), &[true, true, false]), [2]);
+        assert!(to_hand_on(&part(2), &[true, true]).is_empty());
+        // Split off and joined again, each item keeps its slice and named tests.
+        p.tests = vec![vec![], vec!["t".into()], vec![], vec![], vec![], vec![]];
+        let (kept, moved) = split_off(&p, &[1, 5]);
+        assert_eq!(kept.items.iter().map(|i| &i.0).collect::<Vec<_>>(), ["t0", "t2", "t3", "t4"]);
+        assert_eq!(moved.slices, [None, Some(Slice { index: 1, count: 2 })]);
+        assert_eq!(moved.tests, [vec!["t".to_owned()], vec![]]);
+        let joined = joined(&part(1), &moved);
+        assert_eq!(joined.items.iter().map(|i| &i.0).collect::<Vec<_>>(), ["t0", "t1", "t5"]);
+        assert_eq!(joined.slices, [None, None, Some(Slice { index: 1, count: 2 })]);
+        assert_eq!(joined.tests, [vec![], vec!["t".to_owned()], vec![]]);
     }
 
     fn case(item: Option<usize>, outcome: Outcome) -> TestCase {

@@ -205,7 +205,7 @@ fn selected_tests(
     if r.attempts == 0 || !failed(r.status) {
         return;
     }
-    if let Some(part) = suite.part.as_deref().filter(|p| p.results.is_some()) {
+    if let Some(part) = r.part(suite).filter(|p| p.results.is_some()) {
         let mut bad = vec![false; part.items.len()];
         let mut reported = vec![false; part.items.len()];
         for c in &r.testcases {
@@ -257,7 +257,7 @@ impl Sink for HistorySink {
                 );
                 continue;
             }
-            if let Some(part) = &suite.part {
+            if let Some(part) = r.part(suite) {
                 items(
                     &mut update,
                     part,

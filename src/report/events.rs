@@ -65,6 +65,16 @@ struct TestFinished<'a> {
 }
 
 /// A test still running past its batch's `test_slow`, or stopped at its `test_timeout`.
+/// Items a part ran well past its expected time had not started, handed on to another part.
+#[derive(Serialize)]
+struct HandedOn<'a> {
+    /// The part that had them.
+    from: &'a str,
+    /// The part that runs them, about to start.
+    to: &'a str,
+    items: &'a [String],
+}
+
 #[derive(Serialize)]
 struct TestRunning<'a> {
     /// The part it runs in.
@@ -212,6 +222,14 @@ impl Sink for EventsSink {
                     suite: &plan.suite(*id).name,
                     name,
                     elapsed: after.as_secs_f64(),
+                },
+            ),
+            Event::ItemsHandedOn { from, to, items } => self.line(
+                "items_handed_on",
+                HandedOn {
+                    from: &plan.suite(*from).name,
+                    to: &plan.suite(*to).name,
+                    items,
                 },
             ),
             Event::RunFinished { record, .. } => self.line(

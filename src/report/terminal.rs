@@ -639,6 +639,16 @@ impl Sink for Terminal {
                 ),
                 plan.suite(*id),
             ),
+            Event::ItemsHandedOn { from, to, items } if !quiet => format!(
+                "{} {}  ran past its expected time: {} not started yet handed on to {}\n",
+                self.styles.dim("HANDOFF"),
+                shown(&plan.suite(*from).name),
+                match items.len() {
+                    1 => "1 item".to_owned(),
+                    n => format!("{n} items"),
+                },
+                shown(&plan.suite(*to).name)
+            ),
             Event::Stopping { reason } => {
                 let what = if *reason == crate::event::CancelReason::Interrupted {
                     "interrupted: cancelling running suites, skipping the rest (Ctrl-C again to kill at once; always phases still run)"

@@ -159,6 +159,7 @@ pub(crate) fn result(plan: &Plan, name: &str, status: Status, secs: f64) -> Suit
         },
         exports: Vec::new(),
         testcases: Vec::new(),
+        part: None,
     }
 }
 

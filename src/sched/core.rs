@@ -21,6 +21,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::limits::Refusal;
@@ -30,12 +31,21 @@ use crate::event::{
     AttemptDetail, AttemptView, CancelReason, Carried, DependencyEnd, PartLeft, ServiceFailure,
     ServiceInstance, SkipReason, Status, SuiteResult,
 };
+use crate::plan::decl::{BatchPart, ItemSource};
 use crate::plan::{LimiterId, OnFailure, Plan, Scope, ServiceId, SuiteId};
 
 /// DESIGN §8: a suite is slow past twice its expected duration, and at least this many seconds
 /// over it.
 const SLOW_FACTOR: f64 = 2.0;
 const SLOW_OVER: f64 = 10.0;
+
+/// DESIGN §9: a part hands its unclaimed items on once it has run this many times its
+/// expected duration (from history; [`HAND_ON_MARGIN_GUESSED`] from guesses, which are
+/// further off), times how much longer the batch's ended parts ran than expected...
+const HAND_ON_MARGIN: f64 = 1.2;
+const HAND_ON_MARGIN_GUESSED: f64 = 1.5;
+/// ... and at least this many seconds past its expected duration.
+const HAND_ON_OVER: f64 = 1.0;
 
 /// Names one attempt between a [`Command::Start`] and the [`Ended`] that reports it.
 pub(crate) type AttemptKey = u64;
@@ -80,6 +90,14 @@ pub(crate) enum Input {
     TestStarted { suite: SuiteId, name: String },
     /// A test told as started ended.
     TestEnded { suite: SuiteId, name: String },
+    /// `claim SUITE<TAB>ITEM` on the socket: a running batch part is about to run `item`.
+    /// Answered `ok` (it is the part's: from now on it is never handed on) or `no` (it was
+    /// handed on to another part: the part leaves it out), at once.
+    ItemClaim {
+        request: RequestId,
+        suite: SuiteId,
+        item: String,
+    },
     /// DESIGN §10, a queue run: the store's answer to a [`Command::Claim`].
     Claimed(SuiteId, Claim),
     /// A queue run: the store gave this machine the unit in place of one it asked for
@@ -255,7 +273,14 @@ pub(crate) enum Command {
     /// The answer to a socket request: granted (`Ok`), or why never.
     Answer {
         request: RequestId,
-        answer: Result<(), String>,
+        answer: crate::sched::socket::Answer,
+    },
+    /// A running part ran well past its expected time and items it had not started were
+    /// handed on to a part about to start (DESIGN §9): `to` runs them instead of `from`.
+    ItemsHandedOn {
+        from: SuiteId,
+        to: SuiteId,
+        items: Vec<String>,
     },
     /// DESIGN §10, a queue run: ask the store for these units, in one round trip (each holds
     /// its slots meanwhile); each answer comes back as [`Input::Claimed`]. The others are
@@ -363,6 +388,12 @@ struct Running {
     tests: Vec<RunningTest>,
     /// The test that ran past `test_timeout`, and the limit: the attempt was stopped for it.
     hung: Option<(String, Duration)>,
+    /// When it started.
+    since: Instant,
+    /// A batch part's items its process claimed before running them (`claim` on the
+    /// socket), by index into the part's items; `None` while it has claimed none. Only a part
+    /// that claims has items handed on from it, and only items it has not claimed.
+    claimed: Option<Vec<bool>>,
 }
 
 /// A test of a running part, as the part said (`test started`).
@@ -478,6 +509,9 @@ pub(crate) struct Core<'p> {
     /// machine never holds more units than it can run.
     took: Vec<SuiteId>,
     first: FirstUnits,
+    /// Batch parts whose items changed during the run (DESIGN §9, items handed on): their
+    /// real items. `None`: the plan's part.
+    parts: Vec<Option<Arc<BatchPart>>>,
     out: Vec<Command>,
 }
 
@@ -533,6 +567,7 @@ impl<'p> Core<'p> {
             busy: Vec::new(),
             took: Vec::new(),
             first: FirstUnits::default(),
+            parts: vec![None; n],
             out: Vec::new(),
         }
     }
@@ -584,11 +619,22 @@ impl<'p> Core<'p> {
                 host.limiter_throttled(limiter, retry_after, now);
                 self.out.push(Command::Answer {
                     request,
-                    answer: Ok(()),
+                    answer: Ok("ok"),
                 });
             }
             Input::Gone(request) => self.acquires.retain(|w| w.request != request),
             Input::TestStarted { suite, name } => self.test_started(suite, name, now),
+            Input::ItemClaim {
+                request,
+                suite,
+                item,
+            } => {
+                let answer = self.item_claim(suite, &item);
+                self.out.push(Command::Answer {
+                    request,
+                    answer: Ok(answer),
+                });
+            }
             Input::TestEnded { suite, name } => {
                 if let Some(a) = self.attempt_of_mut(suite) {
                     a.tests.retain(|t| t.name != name);
@@ -672,6 +718,129 @@ impl<'p> Core<'p> {
         self.attempts
             .values()
             .any(|a| a.id == suite && a.tests.iter().any(|t| t.name == name))
+    }
+
+    /// A batch part as it runs: the plan's, or its real items once items were handed on to
+    /// or from it.
+    pub(crate) fn part(&self, id: SuiteId) -> Option<&Arc<BatchPart>> {
+        self.parts[id.index()]
+            .as_ref()
+            .or(self.plan.suite(id).part.as_ref())
+    }
+
+    /// `claim SUITE<TAB>ITEM`: `"ok"` when the item is the running part's (from now on it
+    /// stays there), `"no"` when it was handed on to another part. An item the part never
+    /// held, or a suite not running, is not the run's to refuse: `"ok"`.
+    fn item_claim(&mut self, suite: SuiteId, item: &str) -> &'static str {
+        let Some(part) = self.part(suite).cloned() else {
+            return "ok";
+        };
+        if let Some(i) = part.items.iter().position(|(n, _)| n == item) {
+            if let Some(a) = self.attempt_of_mut(suite) {
+                let claimed = a.claimed.get_or_insert_with(|| vec![false; part.items.len()]);
+                claimed[i] = true;
+            }
+            return "ok";
+        }
+        let planned = self.plan.suite(suite).part.as_ref();
+        if planned.is_some_and(|p| p.items.iter().any(|(n, _)| n == item)) {
+            "no"
+        } else {
+            "ok"
+        }
+    }
+
+    /// DESIGN §9: before a batch's part starts its first attempt, a running part of the same
+    /// batch that has run well past its expected time hands it the later half (by expected
+    /// duration) of the items it has not claimed yet. "Well past": its expected time times the
+    /// margin (1.2 from history, 1.5 from guesses) times how much longer than expected the
+    /// batch's ended parts ran (at least 1), and at least [`HAND_ON_OVER`] past it. Only a part
+    /// that claims its items (and so leaves out what it no longer holds) is taken from; only
+    /// from a first attempt running every item; never in a queue run (other machines run the
+    /// other parts).
+    fn hand_on(&mut self, to: SuiteId, now: Instant) {
+        if self.shared {
+            return;
+        }
+        let Some(batch) = self.part(to).map(|p| p.batch.clone()) else {
+            return;
+        };
+        let rate = self.batch_rate(&batch);
+        let mut moves: Vec<(SuiteId, Vec<usize>)> = Vec::new();
+        for a in self.attempts.values() {
+            let Some(claimed) = &a.claimed else { continue };
+            if a.items.is_some() || !a.skips.is_empty() || a.hung.is_some() || a.attempt != 1 {
+                continue;
+            }
+            let Some(p) = self.part(a.id).filter(|p| p.batch == batch) else {
+                continue;
+            };
+            let expected = p.expected();
+            let margin = if p.source == ItemSource::History {
+                HAND_ON_MARGIN
+            } else {
+                HAND_ON_MARGIN_GUESSED
+            };
+            let over = (expected * margin * rate).max(expected + HAND_ON_OVER);
+            if now.saturating_duration_since(a.since).as_secs_f64() < over {
+                continue;
+            }
+            let items = crate::batch::parts::to_hand_on(p, claimed);
+            if !items.is_empty() {
+                moves.push((a.id, items));
+            }
+        }
+        for (from, items) in moves {
+            self.move_items(from, to, &items);
+        }
+    }
+
+    /// How much longer than expected the batch's ended parts ran: the median of their
+    /// durations over their expected times, at least 1.
+    fn batch_rate(&self, batch: &str) -> f64 {
+        let mut ratios: Vec<f64> = self
+            .plan
+            .suites
+            .iter()
+            .filter(|s| self.state[s.id.index()] == State::Done)
+            .filter_map(|s| {
+                let p = self.part(s.id).filter(|p| p.batch == batch)?;
+                let took = self.progress[s.id.index()].duration.as_secs_f64();
+                (p.expected() > 0.0 && took > 0.0).then(|| took / p.expected())
+            })
+            .collect();
+        if ratios.is_empty() {
+            return 1.0;
+        }
+        ratios.sort_by(f64::total_cmp);
+        ratios[ratios.len() / 2].max(1.0)
+    }
+
+    /// Items `items` (indices into `from`'s items) of the running `from` go to `to`, which has
+    /// not started: both parts' real items change, and the run is told.
+    fn move_items(&mut self, from: SuiteId, to: SuiteId, items: &[usize]) {
+        let (Some(src), Some(dst)) = (self.part(from).cloned(), self.part(to).cloned()) else {
+            return;
+        };
+        let (kept, moved) = crate::batch::parts::split_off(&src, items);
+        let names = moved.items.iter().map(|(n, _)| n.clone()).collect();
+        let joined = crate::batch::parts::joined(&dst, &moved);
+        self.parts[from.index()] = Some(Arc::new(kept));
+        self.parts[to.index()] = Some(Arc::new(joined));
+        if let Some(a) = self.attempt_of_mut(from) {
+            if let Some(claimed) = a.claimed.as_mut() {
+                let mut i = 0;
+                claimed.retain(|_| {
+                    i += 1;
+                    !items.contains(&(i - 1))
+                });
+            }
+        }
+        self.out.push(Command::ItemsHandedOn {
+            from,
+            to,
+            items: names,
+        });
     }
 
     fn attempt_of_mut(&mut self, suite: SuiteId) -> Option<&mut Running> {
@@ -831,7 +1000,7 @@ impl<'p> Core<'p> {
             let answer = match host.limiter_acquire(w.limiter, w.permits, now) {
                 Ok(()) => {
                     host.limiter_waited(w.limiter, now.saturating_duration_since(w.since));
-                    Ok(())
+                    Ok("ok")
                 }
                 Err(Refusal::Never(why)) => Err(why),
                 Err(Refusal::Wait(d)) => {
@@ -1031,6 +1200,9 @@ impl<'p> Core<'p> {
     }
 
     fn start(&mut self, id: SuiteId, slots: Vec<u32>, now: Instant) {
+        if self.progress[id.index()].attempts == 0 {
+            self.hand_on(id, now);
+        }
         let p = &mut self.progress[id.index()];
         p.attempts += 1;
         p.worker = Some(slots[0]);
@@ -1082,6 +1254,8 @@ impl<'p> Core<'p> {
                 skips,
                 tests: Vec::new(),
                 hung: None,
+                since: now,
+                claimed: None,
             },
         );
         self.out.push(Command::Start {
@@ -1171,8 +1345,9 @@ impl<'p> Core<'p> {
         });
         self.out.push(Command::AttemptEnded(id));
         self.count_first_unit(id, &e.verdict);
+        let part = self.part(id).cloned();
         if let (Some(message), Some((test, _)), Some(part), None) =
-            (&hung, &a.hung, s.part.as_deref(), &lost)
+            (&hung, &a.hung, part.as_deref(), &lost)
         {
             let cases = e.testcases.take().unwrap_or_default();
             if self.after_test_timeout(id, &a, part, test, cases, message, now) {
@@ -1180,7 +1355,7 @@ impl<'p> Core<'p> {
             }
         }
         let p = &mut self.progress[id.index()];
-        let again = match (&s.part, e.testcases.take()) {
+        let again = match (&part, e.testcases.take()) {
             (Some(part), Some(cases)) => {
                 let again = crate::batch::parts::retry_items(part, a.items.as_deref(), &cases);
                 crate::batch::parts::merge(&mut p.testcases, a.items.as_deref(), cases);
@@ -1293,6 +1468,7 @@ impl<'p> Core<'p> {
             } else {
                 Vec::new()
             },
+            part: self.parts[id.index()].clone(),
         };
         self.finish(result);
     }

@@ -92,7 +92,7 @@ pub(crate) struct Scheduler<'a> {
     /// Test processes' requests on the socket, for the core.
     requests: tokio::sync::mpsc::UnboundedReceiver<Request>,
     /// Where each request the core has not answered yet wants its answer.
-    answers: HashMap<RequestId, tokio::sync::oneshot::Sender<Result<(), String>>>,
+    answers: HashMap<RequestId, tokio::sync::oneshot::Sender<socket::Answer>>,
     /// A folder holding only a `ptest` link to this binary, put first on suites' PATH.
     bin_dir: Option<PathBuf>,
     /// Removes passed attempts' temporary folders off the scheduler's thread.
@@ -652,6 +652,20 @@ impl<'a> Scheduler<'a> {
                 self.answers.remove(&r.id);
                 Input::Gone(r.id)
             }
+            Asked::Claim { suite, item } => match self.by_name.get(suite.as_str()) {
+                Some(&id) => Input::ItemClaim {
+                    request: r.id,
+                    suite: id,
+                    item,
+                },
+                // Not a suite of this run: nothing here to refuse it.
+                None => {
+                    if let Some(reply) = r.reply {
+                        let _ = reply.send(Ok("ok"));
+                    }
+                    return;
+                }
+            },
         };
         if let Some(reply) = r.reply {
             self.answers.insert(r.id, reply);
@@ -944,6 +958,16 @@ impl<'a> Scheduler<'a> {
                     elapsed,
                 },
             ),
+            Command::ItemsHandedOn { from, to, items } => emit(
+                &mut self.sinks,
+                self.plan,
+                &self.run,
+                &Event::ItemsHandedOn {
+                    from,
+                    to,
+                    items: &items,
+                },
+            ),
             Command::TestTimedOut { suite, test, after } => emit(
                 &mut self.sinks,
                 self.plan,
@@ -1007,8 +1031,10 @@ impl<'a> Scheduler<'a> {
             let t = command::replace(&t, "{tmpdir}", tmp_text.as_bytes());
             command::replace(&t, "{run_id}", self.run.run_id.as_bytes())
         };
-        // A batch's retry runs only the items the core chose; its items are never filled.
-        let command = match &s.part {
+        // A batch's retry runs only the items the core chose; its items are never filled. Its
+        // items are the core's: items may have been handed on to it (DESIGN §9).
+        let part = self.core.part(id).cloned();
+        let command = match &part {
             Some(part) => crate::batch::parts::command(
                 part,
                 self.core.items_of(key),
@@ -1227,11 +1253,12 @@ impl<'a> Scheduler<'a> {
         };
         // What the part told of its tests as they ended stands in for a results file it did not
         // write (stopped, killed at its timeout).
-        let told = match (self.told.remove(&a.id), &s.part) {
+        let part = self.core.part(a.id).cloned();
+        let told = match (self.told.remove(&a.id), &part) {
             (Some(t), Some(part)) => crate::batch::case::told(&t, &part.items),
             _ => Vec::new(),
         };
-        match (file, &s.part) {
+        match (file, &part) {
             (Some((file, path)), Some(part)) => {
                 let items = part.items.iter().map(|(i, _)| i.clone()).collect();
                 self.results.start((ended, a.id, path, told), file, items);

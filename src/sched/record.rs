@@ -194,13 +194,13 @@ fn suite(plan: &Plan, r: &SuiteResult, budget: &mut usize, node: Option<&str>) -
         peak_rss_kb: r.peak_rss_kb,
         cpu_time: r.cpu_time.map(|d| round3(d.as_secs_f64())),
         attempts_detail,
-        batch: s.part.as_deref().map(|p| Batch {
+        batch: r.part(s).map(|p| Batch {
             name: p.batch.clone(),
             index: p.index,
             count: p.count,
             items: p.items.iter().map(|(i, _)| i.clone()).collect(),
         }),
-        testcases: s.part.as_deref().map(|p| {
+        testcases: r.part(s).map(|p| {
             r.testcases
                 .iter()
                 .map(|c| {

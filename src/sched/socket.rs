@@ -2,7 +2,9 @@
 //! through it. One line each way: `acquire <limiter> [permits]` → `ok` once granted;
 //! `throttled <limiter> [retry_after_seconds]` → `ok`; `test <outcome> <suite>\t<name>` (a
 //! batch part's test ended: passed, failed, error or skipped; or `started`: it has been running
-//! for a while) → `ok`, handed to the run as a [`TestLine`]; anything else → `err <reason>`, and the connection stays open. A connection's
+//! for a while) → `ok`, handed to the run as a [`TestLine`]; `claim <suite>\t<item>` (a batch
+//! part is about to run one of its items) → `ok`, or `no` when the item was handed on to
+//! another part (DESIGN §9); anything else → `err <reason>`, and the connection stays open. A connection's
 //! task only reads and writes lines: each request goes to the run's core as a [`Request`] and
 //! is answered by it, so no state of the run changes here. Also the client side, for
 //! `ptest acquire`.
@@ -25,7 +27,10 @@ use crate::sched::core::RequestId;
 /// so no client can make ptest hold an unbounded line.
 pub(crate) const MAX_LINE: usize = 4096;
 
-const USAGE: &str = "err expected \"acquire LIMITER [PERMITS]\", \"throttled LIMITER [RETRY_AFTER_SECONDS]\" or \"test OUTCOME SUITE<TAB>NAME\"";
+const USAGE: &str = "err expected \"acquire LIMITER [PERMITS]\", \"throttled LIMITER [RETRY_AFTER_SECONDS]\", \"test OUTCOME SUITE<TAB>NAME\" or \"claim SUITE<TAB>ITEM\"";
+
+/// The run's answer to a request: the word sent back (`ok`, `no`), or why not (`err ...`).
+pub(crate) type Answer = Result<&'static str, String>;
 
 /// Test lines waiting for the run: past this many, a part's connection waits (and so does the
 /// part, once its socket buffer is full) until the run has taken some.
@@ -76,10 +81,10 @@ pub(crate) struct Request {
     pub id: RequestId,
     pub asked: Asked,
     /// Where the core's answer goes (none for [`Asked::Gone`]).
-    pub reply: Option<oneshot::Sender<Result<(), String>>>,
+    pub reply: Option<oneshot::Sender<Answer>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Asked {
     Acquire {
         limiter: LimiterId,
@@ -91,6 +96,8 @@ pub(crate) enum Asked {
     },
     /// The process waiting for an `acquire` hung up.
     Gone,
+    /// `claim SUITE<TAB>ITEM`: may this batch part run this item?
+    Claim { suite: String, item: String },
 }
 
 /// What every connection shares: the limiters' names, the way to the core, request numbers.
@@ -106,7 +113,7 @@ struct Desk {
 
 impl Desk {
     /// Hand a request to the core; its answer, or `None` when the run no longer answers.
-    fn ask(&self, asked: Asked) -> (RequestId, Option<oneshot::Receiver<Result<(), String>>>) {
+    fn ask(&self, asked: Asked) -> (RequestId, Option<oneshot::Receiver<Answer>>) {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         let sent = self.core.send(Request {
@@ -301,9 +308,21 @@ async fn handle(
                 Err(e) => return Some(format!("err {e}")),
             }
         }
+        ["claim", ..] => {
+            let rest = line.trim_start().strip_prefix("claim").unwrap_or_default();
+            let rest = rest.trim_start_matches(' ');
+            let rest = rest.trim_end_matches(['\n', '\r']);
+            match rest.split_once('\t') {
+                Some((suite, item)) if !suite.is_empty() && !item.is_empty() => Asked::Claim {
+                    suite: suite.to_owned(),
+                    item: item.to_owned(),
+                },
+                _ => return Some("err expected \"claim SUITE<TAB>ITEM\"".into()),
+            }
+        }
         _ => return Some(USAGE.into()),
     };
-    let (id, answer) = desk.ask(asked);
+    let (id, answer) = desk.ask(asked.clone());
     let Some(mut answer) = answer else {
         return Some("err the run is ending".into());
     };
@@ -326,7 +345,7 @@ async fn handle(
         }
     };
     Some(match answer {
-        Ok(Ok(())) => "ok".into(),
+        Ok(Ok(word)) => word.into(),
         Ok(Err(why)) => format!("err {why}"),
         Err(_) => "err the run is ending".into(),
     })

@@ -319,7 +319,7 @@ struct Trace {
     /// Start times of each suite's attempts, in seconds.
     starts: Vec<Vec<f64>>,
     /// Each socket request's answer and its time, by its index in the list.
-    answers: BTreeMap<usize, (f64, Result<(), String>)>,
+    answers: BTreeMap<usize, (f64, crate::sched::socket::Answer)>,
     end: f64,
     /// Each suite's final error message, in plan order.
     messages: Vec<Option<String>>,
@@ -797,7 +797,7 @@ impl<'p> Sim<'p> {
                 }
                 self.stopped = Some(*reason);
             }
-            Command::Warning(_) | Command::AttemptEnded(_) => {}
+            Command::Warning(_) | Command::AttemptEnded(_) | Command::ItemsHandedOn { .. } => {}
             Command::StartService(inst) => {
                 let v = plan.service(inst.service);
                 assert!(
@@ -994,7 +994,7 @@ impl<'p> Sim<'p> {
             match what {
                 Socket::Gone(_) => assert!(answer.is_none(), "hanging up is not answered"),
                 Socket::Throttled(..) => {
-                    assert_eq!(answer.map(|a| (a.0, &a.1)), Some((*asked, &Ok(()))));
+                    assert_eq!(answer.map(|a| (a.0, &a.1)), Some((*asked, &Ok("ok"))));
                 }
                 Socket::Acquire(l, permits) => {
                     let Some((t, answer)) = answer else {
@@ -1426,7 +1426,7 @@ fn api_plan(burst: u32, suites: &[&str]) -> Plan {
     plan_of(d)
 }
 
-fn answer_at(t: &Trace, request: usize) -> Option<(f64, Result<(), String>)> {
+fn answer_at(t: &Trace, request: usize) -> Option<(f64, crate::sched::socket::Answer)> {
     t.answers.get(&request).cloned()
 }
 
@@ -1442,9 +1442,9 @@ fn socket_an_acquire_waits_for_its_token_in_the_cores_time() {
         ])
         .run();
     // One token every 5 s, served in the order asked.
-    assert_eq!(answer_at(&t, 0), Some((0.0, Ok(()))));
-    assert_eq!(answer_at(&t, 1), Some((5.0, Ok(()))));
-    assert_eq!(answer_at(&t, 2), Some((10.0, Ok(()))));
+    assert_eq!(answer_at(&t, 0), Some((0.0, Ok("ok"))));
+    assert_eq!(answer_at(&t, 1), Some((5.0, Ok("ok"))));
+    assert_eq!(answer_at(&t, 2), Some((10.0, Ok("ok"))));
 }
 
 #[test]
@@ -1456,7 +1456,7 @@ fn socket_a_waiting_acquire_goes_before_a_suite_that_has_not_started() {
     // "a" takes the first token; the process asked before the next one, and gets it at 5 s;
     // "b" waits for the one after.
     assert_eq!(t.starts[id(&plan, "a").index()], [0.0]);
-    assert_eq!(answer_at(&t, 0), Some((5.0, Ok(()))));
+    assert_eq!(answer_at(&t, 0), Some((5.0, Ok("ok"))));
     assert_eq!(t.starts[id(&plan, "b").index()], [10.0]);
 }
 
@@ -1474,7 +1474,7 @@ fn socket_a_process_that_hangs_up_takes_no_token() {
         .run();
     assert_eq!(answer_at(&t, 1), None);
     // The token due at 5 s goes to the next one asking.
-    assert_eq!(answer_at(&t, 3), Some((5.0, Ok(()))));
+    assert_eq!(answer_at(&t, 3), Some((5.0, Ok("ok"))));
 }
 
 #[test]
@@ -1494,7 +1494,7 @@ fn socket_more_permits_than_the_burst_are_refused_at_once_and_hold_no_one_back()
             Err("3 permits exceed the burst 2 of limiter \"api\"".into())
         ))
     );
-    assert_eq!(answer_at(&t, 1), Some((0.0, Ok(()))));
+    assert_eq!(answer_at(&t, 1), Some((0.0, Ok("ok"))));
 }
 
 #[test]
@@ -1510,8 +1510,8 @@ fn socket_a_retry_after_pauses_suites_and_processes_alike() {
             (1.0, Socket::Acquire(api, 1)),
         ])
         .run();
-    assert_eq!(answer_at(&t, 0), Some((0.5, Ok(()))));
-    assert_eq!(answer_at(&t, 1), Some((20.5, Ok(()))));
+    assert_eq!(answer_at(&t, 0), Some((0.5, Ok("ok"))));
+    assert_eq!(answer_at(&t, 1), Some((20.5, Ok("ok"))));
 }
 
 #[test]
@@ -3392,4 +3392,181 @@ fn with_fail_fast_a_test_timeout_ends_the_suite_at_once() {
     assert!(after.contains(&Command::Finished(id)), "{after:?}");
     assert_eq!(r.core.result(id).status, Status::TimedOut);
     assert!(r.core.done());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Items handed on (DESIGN §9): a part that runs well past its expected time hands the items it
+// has not claimed to a part of its batch about to start.
+
+/// Batch `b`: eight items in four parts, on two workers.
+fn hand_on_plan() -> Plan {
+    let mut d = decls(2);
+    let mut s = suite("b");
+    s.cmd = crate::command::CommandLine::Argv(vec!["run".into(), "{items}".into()]);
+    s.batch = Some(Box::new(crate::plan::decl::BatchDecl {
+        items: (1..=8).map(|i| format!("t{i}.py")).collect(),
+        batches: Some(4),
+        results: Some("{tmpdir}/r.xml".into()),
+        slice: None,
+        test: None,
+        only_tests: HashMap::new(),
+        list: None,
+        test_timeout: None,
+        test_slow: None,
+        skip_test: None,
+        warm: None,
+    }));
+    d.suites.push(s);
+    plan_of(d)
+}
+
+impl ByHand<'_> {
+    fn claim(&mut self, suite: SuiteId, item: &str, request: RequestId, secs: f64) -> &'static str {
+        let out = self.step(
+            Input::ItemClaim {
+                request,
+                suite,
+                item: item.to_owned(),
+            },
+            secs,
+        );
+        match &out[..] {
+            [Command::Answer { request: r, answer: Ok(word) }] if *r == request => word,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Attempt `key` of `suite`, started at `from`, passes at `secs`, each of these items with
+    /// a passed test.
+    fn passed(
+        &mut self,
+        key: AttemptKey,
+        suite: SuiteId,
+        items: &[String],
+        (from, secs): (f64, f64),
+    ) -> Vec<Command> {
+        let part = self.core.part(suite).unwrap().clone();
+        let tests: Vec<(String, crate::record::Outcome)> = items
+            .iter()
+            .map(|i| (format!("{i}::test"), crate::record::Outcome::Passed))
+            .collect();
+        let ended = Ended {
+            key,
+            verdict: Verdict::Pass,
+            started: std::time::SystemTime::UNIX_EPOCH,
+            duration: Duration::from_secs_f64(secs - from),
+            peak_rss_kb: None,
+            cpu_time: None,
+            output: (0, 0),
+            testcases: Some(crate::batch::case::told(&tests, &part.items)),
+            exports: Vec::new(),
+        };
+        self.step(Input::Ended(ended), secs)
+    }
+}
+
+fn starts(commands: &[Command]) -> Vec<(AttemptKey, SuiteId)> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Start { key, suite, .. } => Some((*key, *suite)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn items_of(core: &Core<'_>, id: SuiteId) -> Vec<String> {
+    core.part(id).unwrap().items.iter().map(|(n, _)| n.clone()).collect()
+}
+
+#[test]
+fn a_part_well_past_its_expected_time_hands_its_unclaimed_items_to_the_next_part() {
+    let plan = hand_on_plan();
+    let [p1, p2, p3, p4] = [0, 1, 2, 3].map(|i| plan.suites[i].id);
+    let expected = plan.suites[0].part.as_ref().unwrap().expected();
+    let mine = items_of(&Core::new(&plan, no_logs(&plan), 7), p1);
+    assert_eq!(mine.len(), 2, "{mine:?}");
+    let mut r = ByHand::new(&plan);
+    let first = starts(&r.step(Input::Begin, 0.0));
+    assert_eq!(first.iter().map(|s| s.1).collect::<Vec<_>>(), [p1, p2]);
+    let (k1, k2) = (first[0].0, first[1].0);
+    // p1 claims its first item and runs it long; p2 never claims.
+    assert_eq!(r.claim(p1, &mine[0], 1, 0.1), "ok");
+    // p2 ends on time: p3 starts, and p1 is not past its time yet: nothing handed on.
+    let p2_items = items_of(&r.core, p2);
+    let out = r.passed(k2, p2, &p2_items, (0.0, expected));
+    let (k3, s3) = starts(&out)[0];
+    assert_eq!(s3, p3);
+    assert!(!out.iter().any(|c| matches!(c, Command::ItemsHandedOn { .. })), "{out:?}");
+    // p3 ends on time too, at twice p1's expected time: p4 starts with p1's unclaimed item.
+    let p3_items = items_of(&r.core, p3);
+    let out = r.passed(k3, p3, &p3_items, (expected, 2.0 * expected));
+    assert!(
+        out.contains(&Command::ItemsHandedOn {
+            from: p1,
+            to: p4,
+            items: vec![mine[1].clone()],
+        }),
+        "{out:?}"
+    );
+    let handed = out.iter().position(|c| matches!(c, Command::ItemsHandedOn { .. }));
+    let started = out.iter().position(|c| matches!(c, Command::Start { suite, .. } if *suite == p4));
+    assert!(handed < started, "handed on before p4 starts: {out:?}");
+    let k4 = starts(&out)[0].0;
+    assert_eq!(items_of(&r.core, p1), [mine[0].clone()]);
+    assert_eq!(items_of(&r.core, p4).last(), Some(&mine[1]));
+    // p1 asks for the item it no longer holds: refused; its own stays its own.
+    assert_eq!(r.claim(p1, &mine[1], 2, 2.1), "no");
+    assert_eq!(r.claim(p1, &mine[0], 3, 2.2), "ok");
+    // Both end; each reports the items it really ran, and every test passed once.
+    r.passed(k1, p1, &[mine[0].clone()], (0.0, 3.0 * expected));
+    let p4_items = items_of(&r.core, p4);
+    r.passed(k4, p4, &p4_items, (2.0 * expected, 3.0 * expected));
+    for id in [p1, p2, p3, p4] {
+        assert_eq!(r.core.result(id).status, Status::Passed, "{id:?}");
+    }
+    let ran: Vec<&str> = [p1, p2, p3, p4]
+        .iter()
+        .flat_map(|&id| {
+            let res = r.core.result(id);
+            let part = res.part(plan.suite(id)).unwrap();
+            res.testcases
+                .iter()
+                .map(|c| part.items[c.item.unwrap()].0.as_str())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut sorted = ran.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 8, "each item once: {ran:?}");
+    assert_eq!(ran.len(), 8, "{ran:?}");
+    assert_eq!(r.core.result(p1).part.as_ref().unwrap().items.len(), 1);
+}
+
+#[test]
+fn a_part_that_never_claims_or_has_claimed_everything_hands_nothing_on() {
+    let plan = hand_on_plan();
+    let [p1, p2, p3, p4] = [0, 1, 2, 3].map(|i| plan.suites[i].id);
+    let expected = plan.suites[0].part.as_ref().unwrap().expected();
+    let mut r = ByHand::new(&plan);
+    let first = starts(&r.step(Input::Begin, 0.0));
+    let (k1, k2) = (first[0].0, first[1].0);
+    // p2 claims both its items, p1 none; both run long.
+    for (n, item) in items_of(&r.core, p2).iter().enumerate() {
+        assert_eq!(r.claim(p2, item, n as u64, 0.1), "ok");
+    }
+    let p1_items = items_of(&r.core, p1);
+    let out = r.passed(k1, p1, &p1_items, (0.0, 3.0 * expected));
+    let (k3, s3) = starts(&out)[0];
+    assert_eq!(s3, p3);
+    assert!(!out.iter().any(|c| matches!(c, Command::ItemsHandedOn { .. })), "{out:?}");
+    let p3_items = items_of(&r.core, p3);
+    let out = r.passed(k3, p3, &p3_items, (3.0 * expected, 4.0 * expected));
+    assert_eq!(starts(&out)[0].1, p4);
+    assert!(!out.iter().any(|c| matches!(c, Command::ItemsHandedOn { .. })), "{out:?}");
+    assert!(r.core.part(p4).unwrap().items.len() == 2);
+    // An item no part of the run holds is not the run's to refuse.
+    assert_eq!(r.claim(p2, "elsewhere.py", 9, 4.1), "ok");
+    let _ = k2;
 }
