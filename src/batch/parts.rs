@@ -346,12 +346,30 @@ pub(crate) fn split_off(part: &BatchPart, gone: &[usize]) -> (BatchPart, BatchPa
     let pick = |keep: bool| {
         let mut p = part.clone();
         let mine = |i: usize| gone.contains(&i) != keep;
-        p.items = part.items.iter().enumerate().filter(|(i, _)| mine(*i)).map(|(_, x)| x.clone()).collect();
+        p.items = part
+            .items
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mine(*i))
+            .map(|(_, x)| x.clone())
+            .collect();
         if !part.slices.is_empty() {
-            p.slices = part.slices.iter().enumerate().filter(|(i, _)| mine(*i)).map(|(_, x)| x.clone()).collect();
+            p.slices = part
+                .slices
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mine(*i))
+                .map(|(_, x)| *x)
+                .collect();
         }
         if !part.tests.is_empty() {
-            p.tests = part.tests.iter().enumerate().filter(|(i, _)| mine(*i)).map(|(_, x)| x.clone()).collect();
+            p.tests = part
+                .tests
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mine(*i))
+                .map(|(_, x)| x.clone())
+                .collect();
         }
         p
     };
@@ -365,11 +383,13 @@ pub(crate) fn joined(part: &BatchPart, more: &BatchPart) -> BatchPart {
     p.items.extend(more.items.iter().cloned());
     if !part.slices.is_empty() || !more.slices.is_empty() {
         p.slices.resize(had, None);
-        p.slices.extend((0..adds).map(|i| more.slices.get(i).cloned().flatten()));
+        p.slices
+            .extend((0..adds).map(|i| more.slices.get(i).copied().flatten()));
     }
     if !part.tests.is_empty() || !more.tests.is_empty() {
         p.tests.resize(had, Vec::new());
-        p.tests.extend((0..adds).map(|i| more.tests.get(i).cloned().unwrap_or_default()));
+        p.tests
+            .extend((0..adds).map(|i| more.tests.get(i).cloned().unwrap_or_default()));
     }
     p
 }
@@ -412,7 +432,14 @@ mod tests {
         let claimed = [true, true, false, false, false, false];
         assert_eq!(to_hand_on(&p, &claimed), [4, 5]);
         // A slice, or an item of which only some tests run, stays.
-        p.slices = vec![None, None, None, None, None, Some(Slice { index: 1, count: 2 })];
+        p.slices = vec![
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some(Slice { index: 1, count: 2 }),
+        ];
         assert_eq!(to_hand_on(&p, &claimed), [4]);
         // One item left unclaimed, however long: it goes.
         assert_eq!(to_hand_on(&part(3), &[true, true, false]), [2]);
@@ -420,12 +447,21 @@ mod tests {
         // Split off and joined again, each item keeps its slice and named tests.
         p.tests = vec![vec![], vec!["t".into()], vec![], vec![], vec![], vec![]];
         let (kept, moved) = split_off(&p, &[1, 5]);
-        assert_eq!(kept.items.iter().map(|i| &i.0).collect::<Vec<_>>(), ["t0", "t2", "t3", "t4"]);
+        assert_eq!(
+            kept.items.iter().map(|i| &i.0).collect::<Vec<_>>(),
+            ["t0", "t2", "t3", "t4"]
+        );
         assert_eq!(moved.slices, [None, Some(Slice { index: 1, count: 2 })]);
         assert_eq!(moved.tests, [vec!["t".to_owned()], vec![]]);
         let joined = joined(&part(1), &moved);
-        assert_eq!(joined.items.iter().map(|i| &i.0).collect::<Vec<_>>(), ["t0", "t1", "t5"]);
-        assert_eq!(joined.slices, [None, None, Some(Slice { index: 1, count: 2 })]);
+        assert_eq!(
+            joined.items.iter().map(|i| &i.0).collect::<Vec<_>>(),
+            ["t0", "t1", "t5"]
+        );
+        assert_eq!(
+            joined.slices,
+            [None, None, Some(Slice { index: 1, count: 2 })]
+        );
         assert_eq!(joined.tests, [vec![], vec!["t".to_owned()], vec![]]);
     }
 

@@ -737,7 +737,9 @@ impl<'p> Core<'p> {
         };
         if let Some(i) = part.items.iter().position(|(n, _)| n == item) {
             if let Some(a) = self.attempt_of_mut(suite) {
-                let claimed = a.claimed.get_or_insert_with(|| vec![false; part.items.len()]);
+                let claimed = a
+                    .claimed
+                    .get_or_insert_with(|| vec![false; part.items.len()]);
                 claimed[i] = true;
             }
             return "ok";

@@ -97,7 +97,10 @@ pub(crate) enum Asked {
     /// The process waiting for an `acquire` hung up.
     Gone,
     /// `claim SUITE<TAB>ITEM`: may this batch part run this item?
-    Claim { suite: String, item: String },
+    Claim {
+        suite: String,
+        item: String,
+    },
 }
 
 /// What every connection shares: the limiters' names, the way to the core, request numbers.

@@ -15,6 +15,7 @@ mod examples;
 mod file_safety;
 mod go_preset;
 mod graph;
+mod hand_on;
 mod hardening;
 mod harness;
 mod history;
