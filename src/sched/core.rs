@@ -39,6 +39,10 @@ use crate::plan::{LimiterId, OnFailure, Plan, Scope, ServiceId, SuiteId};
 const SLOW_FACTOR: f64 = 2.0;
 const SLOW_OVER: f64 = 10.0;
 
+/// The run's answer to a socket request: the word sent back (`ok`, `no`), or why not
+/// (`err ...`).
+pub(crate) type Answer = Result<&'static str, String>;
+
 /// DESIGN §9: a part hands its unclaimed items on once it has run this many times its
 /// expected duration (from history; [`HAND_ON_MARGIN_GUESSED`] from guesses, which are
 /// further off), times how much longer the batch's ended parts ran than expected...
@@ -270,11 +274,9 @@ pub(crate) enum Command {
     /// No suite left needs it (or it failed): stop its process group, SIGTERM then SIGKILL after
     /// its grace.
     StopService(ServiceInstance),
-    /// The answer to a socket request: granted (`Ok`), or why never.
-    Answer {
-        request: RequestId,
-        answer: crate::sched::socket::Answer,
-    },
+    /// The answer to a socket request: the word it gets (`ok`; `no` to a `claim` of an item
+    /// handed on), or why never.
+    Answer { request: RequestId, answer: Answer },
     /// A running part ran well past its expected time and items it had not started were
     /// handed on to a part about to start (DESIGN §9): `to` runs them instead of `from`.
     ItemsHandedOn {

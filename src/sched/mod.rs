@@ -92,7 +92,7 @@ pub(crate) struct Scheduler<'a> {
     /// Test processes' requests on the socket, for the core.
     requests: tokio::sync::mpsc::UnboundedReceiver<Request>,
     /// Where each request the core has not answered yet wants its answer.
-    answers: HashMap<RequestId, tokio::sync::oneshot::Sender<socket::Answer>>,
+    answers: HashMap<RequestId, tokio::sync::oneshot::Sender<core::Answer>>,
     /// A folder holding only a `ptest` link to this binary, put first on suites' PATH.
     bin_dir: Option<PathBuf>,
     /// Removes passed attempts' temporary folders off the scheduler's thread.

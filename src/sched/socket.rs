@@ -21,16 +21,13 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::plan::LimiterId;
-use crate::sched::core::RequestId;
+use crate::sched::core::{Answer, RequestId};
 
 /// The longest request line: a client that sends more without a newline is told so and dropped,
 /// so no client can make ptest hold an unbounded line.
 pub(crate) const MAX_LINE: usize = 4096;
 
 const USAGE: &str = "err expected \"acquire LIMITER [PERMITS]\", \"throttled LIMITER [RETRY_AFTER_SECONDS]\", \"test OUTCOME SUITE<TAB>NAME\" or \"claim SUITE<TAB>ITEM\"";
-
-/// The run's answer to a request: the word sent back (`ok`, `no`), or why not (`err ...`).
-pub(crate) type Answer = Result<&'static str, String>;
 
 /// Test lines waiting for the run: past this many, a part's connection waits (and so does the
 /// part, once its socket buffer is full) until the run has taken some.

@@ -319,7 +319,7 @@ struct Trace {
     /// Start times of each suite's attempts, in seconds.
     starts: Vec<Vec<f64>>,
     /// Each socket request's answer and its time, by its index in the list.
-    answers: BTreeMap<usize, (f64, crate::sched::socket::Answer)>,
+    answers: BTreeMap<usize, (f64, crate::sched::core::Answer)>,
     end: f64,
     /// Each suite's final error message, in plan order.
     messages: Vec<Option<String>>,
@@ -1426,7 +1426,7 @@ fn api_plan(burst: u32, suites: &[&str]) -> Plan {
     plan_of(d)
 }
 
-fn answer_at(t: &Trace, request: usize) -> Option<(f64, crate::sched::socket::Answer)> {
+fn answer_at(t: &Trace, request: usize) -> Option<(f64, crate::sched::core::Answer)> {
     t.answers.get(&request).cloned()
 }
 
