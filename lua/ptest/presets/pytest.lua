@@ -1004,6 +1004,157 @@ class PtestLive:
 LIVE = PtestLive()
 if LIVE.sock is not None:
     LIVE.sock.settimeout(None)
+class PtestHandoff:
+    # Which of this part's files it runs: a part that runs well past its expected time hands
+    # the files it has not started yet to a part about to start (the run decides). Before pytest
+    # runs any test of a unit (a file: its names in ITEMS, GIVEN; REST for what no part holds,
+    # when this part holds REST), in run order, the part claims it (`claim SUITE<TAB>ITEM` on
+    # PTEST_SOCKET, over a connection of its own, blocking): `ok`, it runs here; `no`, it was
+    # handed on and none of its tests runs here (nor is reported, told, or counted as
+    # unreached). pytest's loop takes the next item (the teardown's `nextitem`) before it runs
+    # an item, so a unit is decided two items ahead: those of items 0 and 1 before the loop,
+    # that of item i+2 as item i starts; a refused unit's items leave `session.items` before
+    # they can be anyone's next item. Files with no test to run are claimed before the loop.
+    # A connection that fails is tried once more; then every unit is this part's (said once).
+    TIMEOUT = 30
+    def __init__(self):
+        self.path = os.environ.get("PTEST_SOCKET") or ""
+        self.suite = os.environ.get("PTEST_SUITE") or ""
+        # Not in a listing, nor in a run that confirms failed tests (its socket is "").
+        self.on = bool(self.path and self.suite) and not LIST and not EVERY
+        self.pid = os.getpid()
+        self.sock, self.buf, self.said = None, b"", False
+        self.session, self.active, self.pos = None, False, 0
+        self.decided = {}       # unit -> whether it is this part's
+        self.handed = []        # units handed on, as given
+        self.handed_paths = set()
+        self.rest_handed = False
+    def unit(self, path):
+        # A file's unit: its names as given (several for `FILE::TEST` items); REST's for a file
+        # no part holds; None: a file of no claim, which runs.
+        p = os.path.normpath(str(path)) if path is not None else ""
+        if p in GIVEN:
+            return GIVEN[p][0], GIVEN[p]
+        if REST_HERE and p not in OWN:
+            return REST, [REST]
+        return None
+    def item_unit(self, item):
+        return self.unit(getattr(item, "path", None))
+    def connect(self):
+        import socket
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.TIMEOUT)
+        try:
+            s.connect(self.path)
+        except BaseException:
+            s.close()
+            raise
+        self.sock, self.buf = s, b""
+    def readline(self):
+        while b"\n" not in self.buf:
+            got = self.sock.recv(4096)
+            if not got:
+                raise EOFError("the run closed the connection")
+            self.buf += got
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line.decode("utf-8", "replace").strip()
+    def ask(self, name):
+        # One claim: False when the run handed the item on; True otherwise.
+        if not self.on or os.getpid() != self.pid or "\n" in name or "\r" in name:
+            return True
+        line = ("claim %s\t%s\n" % (self.suite, name)).encode("utf-8", "surrogateescape")
+        why = None
+        for attempt in range(2):
+            try:
+                if self.sock is None:
+                    self.connect()
+                self.sock.sendall(line)
+                answer = self.readline()
+                break
+            except (OSError, EOFError) as e:
+                import errno
+                why = (errno.errorcode.get(getattr(e, "errno", None) or 0)
+                       or str(e) or type(e).__name__)
+                if self.sock is not None:
+                    self.sock.close()
+                    self.sock = None
+                if attempt == 0:
+                    time.sleep(0.05)
+        else:
+            self.on = False
+            sys.stderr.write("ptest: cannot ask the run which files are this part's (%s): running "
+                             "all of them\n" % why)
+            sys.stderr.flush()
+            return True
+        if answer == "no":
+            return False
+        if answer != "ok" and not self.said:
+            self.said = True
+            sys.stderr.write("ptest: the run did not answer a claim of %s (%s): this part runs it\n"
+                             % (name, answer[:200]))
+            sys.stderr.flush()
+        return True
+    def claim(self, key, names):
+        # A unit is handed on when each of its names is (a part holds a file whole).
+        ok = False
+        for name in names:
+            ok = self.ask(name) or ok
+        self.decided[key] = ok
+        if not ok:
+            self.handed.append(key)
+            if key == REST:
+                self.rest_handed = True
+            else:
+                self.handed_paths.update(p for p, given in GIVEN.items() if given[0] == key)
+        return ok
+    def decide(self, j):
+        # The unit of items[j], claimed at its first appearance; a refused one's items leave
+        # the list (from j: none came before), and so on until one is this part's.
+        items = self.session.items
+        while j < len(items):
+            u = self.item_unit(items[j])
+            if u is None or u[0] in self.decided or self.claim(*u):
+                return
+            kept = [it for it in items[j:] if (self.item_unit(it) or (None,))[0] != u[0]]
+            # pytest counts its progress (and exit code 5) by the tests collected.
+            self.session.testscollected -= len(items) - j - len(kept)
+            items[j:] = kept
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_runtestloop(self, session):
+        config = session.config
+        # Not when the loop runs nothing (collection errors stop it; --collect-only), nor under
+        # pytest-xdist (its workers run the items).
+        if (self.on and not config.option.collectonly
+                and not (session.testsfailed and not config.option.continue_on_collection_errors)
+                and not hasattr(config, "workerinput") and not config.pluginmanager.hasplugin("dsession")):
+            self.session, self.active = session, True
+            having = {u[0] for u in map(self.item_unit, session.items) if u is not None}
+            for path, given in GIVEN.items():
+                if given[0] not in having and given[0] not in self.decided:
+                    self.claim(given[0], given)
+            if REST_HERE and REST not in having and REST not in self.decided:
+                self.claim(REST, [REST])
+            self.decide(0)
+            self.decide(1)
+        yield
+    # A wrapper: it runs before every plugin's own protocol (one that runs the item and returns
+    # True, as pytest-forked's, would stop a plain tryfirst one).
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        if self.active:
+            items = self.session.items
+            i = self.pos
+            if not (i < len(items) and items[i] is item):
+                i = next((k for k, it in enumerate(items) if it is item), None)
+            if i is not None:
+                self.pos = i + 1
+                self.decide(i + 2)
+        yield
+    def gone(self, full):
+        # Whether a file's results belong to the part it was handed to.
+        full = os.path.normpath(full)
+        return full in self.handed_paths or (self.rest_handed and full not in OWN)
+HANDOFF = PtestHandoff()
 class PtestPart:
     config = session = decided = None
     def __init__(self):
@@ -1189,6 +1340,10 @@ def ptest_junit(part, xml, unreached):
                 if not file:
                     continue
                 known, full = file, os.path.join(root, file)
+            if HANDOFF.gone(full):
+                # A file handed on to another part (its collection's report is that part's).
+                suite.remove(case)
+                continue
             if (WALK and not REST_HERE and not test and os.path.normpath(full) not in OWN
                     and case.find("skipped") is not None):
                 # A folder skipped at collection (its conftest.py skips it): every part walks
@@ -1365,14 +1520,16 @@ if LIST:
 if PATHS and len(args) == len(ARGS):
     print("ptest: none of the paths is this part's to collect")
     sys.exit(0)
-code = int(pytest.main(args, plugins=[part, PtestSeen(part)]))
+code = int(pytest.main(args, plugins=[part, PtestSeen(part), HANDOFF]))
+if HANDOFF.sock is not None:
+    HANDOFF.sock.close()
 if LIVE.sock is not None:
     LIVE.sock.settimeout(1.0)
 LIVE.flush(wait=True)
 unreached = []
 if WALK and code in (0, 1, 5):
     unreached = [item for path, item in OWN.items()
-                 if path not in part.reached and path not in part.collected
+                 if path not in part.reached and path not in part.collected and not HANDOFF.gone(path)
                  and not any(path.startswith(d + os.sep) for d in part.left_out)]
 xml = part.config and getattr(part.config.option, "xmlpath", None)
 # Only the file ptest reads (the first --junitxml), not one the args asked for instead.
@@ -1403,6 +1560,9 @@ if unreached:
           "arguments does not collect them either. `paths` names the folders pytest walks."
           % (len(unreached), len(OWN), ", ".join(unreached[:5]) + (", ..." if len(unreached) > 5 else "")))
     code = code if code not in (0, 5) else 1
+elif code == 5 and HANDOFF.handed:
+    print("ptest: no test ran here: this part's files with tests were handed on to another part")
+    code = 0
 elif code == 5 and (OWN or CLAIMED):
     print("ptest: no test ran from this part's %d files: pytest collected each of them or left it "
           "out by the project's rules, as a plain run does" % len(OWN))
@@ -1424,6 +1584,8 @@ def ptest_start_line():
                                                t.get("first", now) - asked, now - t.get("finish", now),
                                                born),
           flush=True)
+if HANDOFF.handed:
+    print("ptest: handed on to another part: " + ", ".join(HANDOFF.handed), flush=True)
 ptest_start_line()
 sys.exit(code)
 ]==]
