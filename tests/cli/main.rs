@@ -40,6 +40,7 @@ mod platforms;
 mod probe;
 mod processes;
 mod pytest_collection;
+mod pytest_handoff;
 mod pytest_preset;
 mod pytest_warm;
 mod queue;
