@@ -152,13 +152,13 @@ fn pytest_a_part_far_past_its_plan_hands_its_files_not_started_to_the_next_part(
         "plain.py",
         "import sys, pytest\nclass Seen:\n    def pytest_runtest_logreport(self, report):\n        if report.when == 'call' or report.skipped:\n            print('OUTCOME %s %s' % (report.nodeid, report.outcome))\nsys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'tests'], plugins=[Seen()]))\n",
     );
-    let plain = std::process::Command::new(&py)
+    let pytest_run = std::process::Command::new(&py)
         .current_dir(p.path())
         .env("NAP", "0")
         .arg("plain.py")
         .output()
         .unwrap();
-    let plain_out = String::from_utf8_lossy(&plain.stdout);
+    let plain_out = String::from_utf8_lossy(&pytest_run.stdout);
     let mut expected: Vec<String> = plain_out
         .lines()
         .filter_map(|l| l.strip_prefix("OUTCOME "))
