@@ -364,4 +364,13 @@ fn pytest_tells_its_tests_when_the_first_connect_fails_and_says_when_it_cannot()
         never_out.stdout,
         never_out.stderr
     );
+    // Nor can it ask which of its files are still its own (issue 29): it tried once more, said
+    // so, and ran them all.
+    let log = std::fs::read_to_string(never.join("test-logs/unit_1_.log")).unwrap();
+    assert!(
+        log.contains(
+            "ptest: cannot ask the run which files are this part's (ENOENT): running all of them\n"
+        ) && log.contains("1 passed"),
+        "{log}"
+    );
 }
