@@ -1063,6 +1063,9 @@ class PtestHandoff:
         if not self.on or os.getpid() != self.pid or "\n" in name or "\r" in name:
             return True
         line = ("claim %s\t%s\n" % (self.suite, name)).encode("utf-8", "surrogateescape")
+        if len(line) > 4096:
+            # Longer than the run takes a line (it would drop the connection): not asked.
+            return True
         why = None
         for attempt in range(2):
             try:
