@@ -25,13 +25,14 @@ fn sleeper(n: usize, secs: f64, size: usize) -> String {
     sized(&s, size)
 }
 
-/// One small file (guessed the smallest) whose test sleeps 3 s shares its part with six more
-/// small files of 1 s each: planned at a few milliseconds, the part runs 9 s. The other worker
-/// runs the two big files of quick tests, one after the other. When it starts the second, the
-/// slow part has run far past its plan: the files it has not started yet (it asked for the
-/// first one only) go to the part about to start, which runs them while the slow test still
-/// sleeps. Every test runs once, with plain pytest's outcomes, and the run ends before the slow
-/// part could have run all of its files.
+/// One small file (guessed among the smallest) whose test sleeps 3 s shares its part with six
+/// more small files of 1 s each: planned at 0.38 s (3,200 bytes and a fork's start), the part
+/// runs 9.5 s. The other worker runs two files of quick tests, one after the other: x, planned
+/// at 0.9 s, runs about 2 s, then y. When y is about to start, the slow part has run past its
+/// plan times 1.5 (a guess) times x's overrun, and a second past it (docs/batches.md): the
+/// files it has not started yet (it asked for the first one only, before its first test) go to
+/// y, which runs them while the slow part still runs. Every test runs once, with plain pytest's
+/// outcomes, and the run ends before the slow part alone could have run all of its files.
 #[test]
 fn pytest_a_part_far_past_its_plan_hands_its_files_not_started_to_the_next_part() {
     let Some(py) = python() else { return };
@@ -46,8 +47,10 @@ fn pytest_a_part_far_past_its_plan_hands_its_files_not_started_to_the_next_part(
     );
     // Packed longest first into the part that ends soonest (all 400 bytes, and "(other files)"
     // counts as the median, 400): x, y, then the eight small ones into the third part, whose
-    // 3,200 bytes pass y's 3,000 with the last, so that it starts first, beside x.
-    p.file("tests/test_a_x.py", &sleeper(30, 0.03, 4000))
+    // 3,200 bytes pass y's 3,000 with the last, so that it starts first, beside x. x is planned
+    // at more than 1.5 times the slow part (24,000 bytes), so that its own overrun, which the
+    // slow part's is measured against, is smaller than the slow part's when y starts.
+    p.file("tests/test_a_x.py", &sleeper(40, 0.04, 24000))
         .file("tests/test_a_y.py", &sleeper(30, 0.03, 3000))
         .file("tests/test_b0_slow.py", &sleeper(1, 3.0, 400));
     let more: Vec<String> = (1..=6)
@@ -150,7 +153,7 @@ fn pytest_a_part_far_past_its_plan_hands_its_files_not_started_to_the_next_part(
     // Plain pytest, its tests not sleeping: the same node ids, the same outcomes.
     p.file(
         "plain.py",
-        "import sys, pytest\nclass Seen:\n    def pytest_runtest_logreport(self, report):\n        if report.when == 'call' or report.skipped:\n            print('OUTCOME %s %s' % (report.nodeid, report.outcome))\nsys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'tests'], plugins=[Seen()]))\n",
+        "import sys, pytest\nout = open('plain.txt', 'w')\nclass Seen:\n    def pytest_runtest_logreport(self, report):\n        if report.when == 'call' or report.skipped:\n            out.write('%s %s\\n' % (report.nodeid, report.outcome))\nsys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'tests'], plugins=[Seen()]))\n",
     );
     let pytest_run = std::process::Command::new(&py)
         .current_dir(p.path())
@@ -158,14 +161,11 @@ fn pytest_a_part_far_past_its_plan_hands_its_files_not_started_to_the_next_part(
         .arg("plain.py")
         .output()
         .unwrap();
-    let plain_out = String::from_utf8_lossy(&pytest_run.stdout);
-    let mut expected: Vec<String> = plain_out
-        .lines()
-        .filter_map(|l| l.strip_prefix("OUTCOME "))
-        .map(str::to_owned)
-        .collect();
+    assert!(pytest_run.status.success(), "{pytest_run:?}");
+    let plain_out = std::fs::read_to_string(p.join("plain.txt")).unwrap();
+    let mut expected: Vec<String> = plain_out.lines().map(str::to_owned).collect();
     expected.sort();
-    assert_eq!(expected.len(), 30 + 30 + 1 + 13, "{plain_out}");
+    assert_eq!(expected.len(), 40 + 30 + 1 + 13, "{plain_out}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(report_file(&p)).unwrap()).unwrap();
     let mut got: Vec<String> = report["suites"]
