@@ -184,6 +184,28 @@ fn pytest_a_part_far_past_its_plan_hands_its_files_not_started_to_the_next_part(
         .collect();
     got.sort();
     assert_eq!(got, expected);
+    // The report has the files handed on in the part that ran them, as its items, and each
+    // testcase in the part of its file.
+    let mut holders: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for s in report["suites"].as_array().unwrap() {
+        let name = s["name"].as_str().unwrap();
+        let items: Vec<&str> = s["batch"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i.as_str().unwrap())
+            .collect();
+        for i in &items {
+            holders.entry(i).or_default().push(name);
+        }
+        for c in s["testcases"].as_array().unwrap() {
+            assert!(items.contains(&c["file"].as_str().unwrap()), "{name}: {c}");
+        }
+    }
+    for f in &elsewhere {
+        let by = &holders[f.as_str()];
+        assert!(by.len() == 1 && by[0] != slow_name, "{f}: {holders:?}");
+    }
     // Each test that ran did so once (the skipped one runs no fixture).
     let mut passed: Vec<&str> = expected
         .iter()
