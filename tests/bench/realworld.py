@@ -586,16 +586,20 @@ START = re.compile(r"^ptest: this part's start: (?:([0-9.]+) s waiting for its w
                    r"([0-9.]+) s after pytest's session(?:; its interpreter took ([0-9.]+) s to start)?")
 
 
+HANDED = re.compile(r"^ptest: handed on to another part: (.*)$")
+
+
 def part_starts(logs):
     """From a run's report and part logs: the parts' count, each worker's last end (the gap
-    between the last and the first to end, seconds), and per part (waited for the warm process,
+    between the last and the first to end, seconds), per part (waited for the warm process,
     to pytest's session after the fork or the start, collecting, after the session, the
-    interpreter's start when the line gives it)."""
+    interpreter's start when the line gives it), and how many files parts handed on to others
+    (docs/batches.md, "Items handed on")."""
     try:
         report = json.loads((logs / "test-report.json").read_text())
     except (OSError, ValueError):
-        return 0, None, []
-    ends, starts = {}, []
+        return 0, None, [], 0
+    ends, starts, handed = {}, [], 0
     for suite in report.get("suites", []):
         if suite.get("worker") is not None and suite.get("end_time"):
             ends[suite["worker"]] = max(ends.get(suite["worker"], 0), suite["end_time"])
@@ -604,13 +608,16 @@ def part_starts(logs):
         except OSError:
             continue
         for line in text.splitlines():
+            h = HANDED.match(line)
+            if h:
+                handed += len(h.group(1).split(", "))
             m = START.match(line)
             if m:
                 w, fork, fresh, coll, _, after, born = m.groups()
                 starts.append((float(w or 0), float(fork or fresh), float(coll), float(after),
                                float(born) if born else None))
     gap = max(ends.values()) - min(ends.values()) if len(ends) > 1 else None
-    return len(report.get("suites", [])), gap, starts
+    return len(report.get("suites", [])), gap, starts, handed
 
 
 def bench_suites(rounds, jobs, only, warmup=True, with_off=True):
@@ -677,8 +684,10 @@ def bench_suites(rounds, jobs, only, warmup=True, with_off=True):
                 cpu[k].append(c)
                 # Each run's comparison as it completes: a benchmark stopped midway keeps it.
                 said_diff = ""
+                if k != "xdist" and shape[k] and shape[k][-1][3]:
+                    said_diff = f", {shape[k][-1][3]} files handed on between parts"
                 if k != "xdist" and xdist_xml.exists():
-                    said_diff = f", {len(diff)} tests differ from pytest -n {jobs}" + \
+                    said_diff += f", {len(diff)} tests differ from pytest -n {jobs}" + \
                         "".join("\n" + d for d in diff[:20])
                 print(f"{name} round {r + 1} (load {loads[-1]:.1f}): {k}: {t:.1f} s wall, "
                       f"{c:.1f} s CPU, exit {codes[k]}{said_diff}", file=sys.stderr, flush=True)
@@ -703,9 +712,12 @@ def bench_suites(rounds, jobs, only, warmup=True, with_off=True):
               "interpreter's start |\n|---|---|---|---|---|---|---|---|")
         med = lambda xs: f"{statistics.median(xs):.2f} s ({min(xs):.2f}-{max(xs):.2f})" if xs else "-"
         for k in kinds[1:]:
-            parts = [n for n, _, _ in shape[k]]
-            gaps = [g for _, g, _ in shape[k] if g is not None]
-            st = [x for _, _, xs in shape[k] for x in xs]
+            parts = [n for n, _, _, _ in shape[k]]
+            handed = [h for _, _, _, h in shape[k]]
+            if any(handed):
+                parts = f"{parts}, files handed on {handed}"
+            gaps = [g for _, g, _, _ in shape[k] if g is not None]
+            st = [x for _, _, xs, _ in shape[k] for x in xs]
             waited = [x[0] for x in st if x[0] > 0]
             long = sum(1 for w in waited if w > 0.5)
             print(f"| {k} | {parts} | {med(gaps)} | {med(waited)}, over 0.5 s in {long} of "
