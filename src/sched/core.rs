@@ -514,6 +514,8 @@ pub(crate) struct Core<'p> {
     /// Batch parts whose items changed during the run (DESIGN §9, items handed on): their
     /// real items. `None`: the plan's part.
     parts: Vec<Option<Arc<BatchPart>>>,
+    /// Per suite: the items it handed on (a `claim` of one is answered `no`).
+    handed: Vec<Vec<String>>,
     out: Vec<Command>,
 }
 
@@ -570,6 +572,7 @@ impl<'p> Core<'p> {
             took: Vec::new(),
             first: FirstUnits::default(),
             parts: vec![None; n],
+            handed: vec![Vec::new(); n],
             out: Vec::new(),
         }
     }
@@ -731,8 +734,9 @@ impl<'p> Core<'p> {
     }
 
     /// `claim SUITE<TAB>ITEM`: `"ok"` when the item is the running part's (from now on it
-    /// stays there), `"no"` when it was handed on to another part. An item the part never
-    /// held, or a suite not running, is not the run's to refuse: `"ok"`.
+    /// stays there), `"no"` when the part handed it on to another (an item of its plan, or one
+    /// handed to it and on again). An item the part never held, or a suite not running, is not
+    /// the run's to refuse: `"ok"`.
     fn item_claim(&mut self, suite: SuiteId, item: &str) -> &'static str {
         let Some(part) = self.part(suite).cloned() else {
             return "ok";
@@ -746,8 +750,7 @@ impl<'p> Core<'p> {
             }
             return "ok";
         }
-        let planned = self.plan.suite(suite).part.as_ref();
-        if planned.is_some_and(|p| p.items.iter().any(|(n, _)| n == item)) {
+        if self.handed[suite.index()].iter().any(|n| n == item) {
             "no"
         } else {
             "ok"
@@ -827,7 +830,8 @@ impl<'p> Core<'p> {
             return;
         };
         let (kept, moved) = crate::batch::parts::split_off(&src, items);
-        let names = moved.items.iter().map(|(n, _)| n.clone()).collect();
+        let names: Vec<String> = moved.items.iter().map(|(n, _)| n.clone()).collect();
+        self.handed[from.index()].extend(names.iter().cloned());
         let joined = crate::batch::parts::joined(&dst, &moved);
         self.parts[from.index()] = Some(Arc::new(kept));
         self.parts[to.index()] = Some(Arc::new(joined));

@@ -3400,12 +3400,17 @@ fn with_fail_fast_a_test_timeout_ends_the_suite_at_once() {
 
 /// Batch `b`: eight items in four parts, on two workers.
 fn hand_on_plan() -> Plan {
+    hand_on_plan_of(8, 4)
+}
+
+/// Batch `b`: `items` items (t1.py, ...) in `parts` parts, on two workers.
+fn hand_on_plan_of(items: usize, parts: u32) -> Plan {
     let mut d = decls(2);
     let mut s = suite("b");
     s.cmd = crate::command::CommandLine::Argv(vec!["run".into(), "{items}".into()]);
     s.batch = Some(Box::new(crate::plan::decl::BatchDecl {
-        items: (1..=8).map(|i| format!("t{i}.py")).collect(),
-        batches: Some(4),
+        items: (1..=items).map(|i| format!("t{i}.py")).collect(),
+        batches: Some(parts),
         results: Some("{tmpdir}/r.xml".into()),
         slice: None,
         test: None,
@@ -3595,4 +3600,46 @@ fn a_part_that_never_claims_or_has_claimed_everything_hands_nothing_on() {
     // An item no part of the run holds is not the run's to refuse.
     assert_eq!(r.claim(p2, "elsewhere.py", 9, 4.1), "ok");
     let _ = k2;
+}
+
+#[test]
+fn an_item_handed_on_twice_is_refused_to_each_part_that_had_it() {
+    // Twelve items in six parts of two: p1 runs long and hands its second item x to p4;
+    // p4 runs long too and hands x on to p5. Both are refused x; p5 runs it.
+    let plan = hand_on_plan_of(12, 6);
+    let ids: Vec<SuiteId> = (0..6).map(|i| plan.suites[i].id).collect();
+    let [p1, p2, p3, p4, p5, _] = ids[..] else {
+        unreachable!()
+    };
+    let e = plan.suites[0].part.as_ref().unwrap().expected();
+    let mut r = ByHand::new(&plan);
+    let first = starts(&r.step(Input::Begin, 0.0));
+    let (k1, k2) = (first[0].0, first[1].0);
+    let mine = items_of(&r.core, p1);
+    assert_eq!(r.claim(p1, &mine[0], 1, 0.1), "ok");
+    let p2_items = items_of(&r.core, p2);
+    let (k3, _) = starts(&r.passed(k2, p2, &p2_items, (0.0, e)))[0];
+    let p3_items = items_of(&r.core, p3);
+    let out = r.passed(k3, p3, &p3_items, (e, 2.0 * e));
+    let (k4, s4) = starts(&out)[0];
+    assert_eq!(s4, p4);
+    let x = mine[1].clone();
+    assert_eq!(items_of(&r.core, p4).last(), Some(&x));
+    // p4 claims its first item only, and runs long; p1 ends, p5 starts and takes x from p4.
+    let p4_own = items_of(&r.core, p4)[0].clone();
+    assert_eq!(r.claim(p4, &p4_own, 2, 2.0 * e + 0.1), "ok");
+    let out = r.passed(k1, p1, &[mine[0].clone()], (0.0, 6.0 * e));
+    assert!(
+        out.contains(&Command::ItemsHandedOn {
+            from: p4,
+            to: p5,
+            items: vec![x.clone()],
+        }),
+        "{out:?}"
+    );
+    assert_eq!(items_of(&r.core, p5).last(), Some(&x));
+    assert_eq!(r.claim(p4, &x, 3, 6.0 * e + 0.1), "no");
+    assert_eq!(r.claim(p1, &x, 4, 6.0 * e + 0.2), "no");
+    assert_eq!(r.claim(p5, &x, 5, 6.0 * e + 0.3), "ok");
+    let _ = k4;
 }
