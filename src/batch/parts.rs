@@ -343,37 +343,22 @@ pub(crate) fn to_hand_on(part: &BatchPart, claimed: &[bool]) -> Vec<usize> {
 /// `part` without items `gone` (indices), and a part of just those items, both keeping each
 /// item's slice and named tests.
 pub(crate) fn split_off(part: &BatchPart, gone: &[usize]) -> (BatchPart, BatchPart) {
-    let pick = |keep: bool| {
-        let mut p = part.clone();
-        let mine = |i: usize| gone.contains(&i) != keep;
-        p.items = part
-            .items
-            .iter()
+    // The entries of a per-item list that go with the items kept (or those gone).
+    fn pick<T: Clone>(list: &[T], gone: &[usize], keep: bool) -> Vec<T> {
+        list.iter()
             .enumerate()
-            .filter(|(i, _)| mine(*i))
+            .filter(|(i, _)| gone.contains(i) != keep)
             .map(|(_, x)| x.clone())
-            .collect();
-        if !part.slices.is_empty() {
-            p.slices = part
-                .slices
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| mine(*i))
-                .map(|(_, x)| *x)
-                .collect();
-        }
-        if !part.tests.is_empty() {
-            p.tests = part
-                .tests
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| mine(*i))
-                .map(|(_, x)| x.clone())
-                .collect();
-        }
-        p
+            .collect()
+    }
+    let side = |keep: bool| BatchPart {
+        items: pick(&part.items, gone, keep),
+        // Empty when no item is sliced or narrowed, and so for each side.
+        slices: pick(&part.slices, gone, keep),
+        tests: pick(&part.tests, gone, keep),
+        ..part.clone()
     };
-    (pick(true), pick(false))
+    (side(true), side(false))
 }
 
 /// `part` with `more`'s items after its own (a part about to start, given items handed on).

@@ -187,3 +187,29 @@ ptest.suite { name = "acq", cmd = "ptest acquire api && echo granted" }
         "{run_id}"
     );
 }
+
+#[test]
+fn claims_from_careless_clients_get_an_answer_and_move_nothing() {
+    // A claim without its tab, with an empty item, of a suite not in the run, of a plain suite,
+    // and of an item the part never held: each is answered, none refused, nothing handed on.
+    let p = Project::new(
+        r#"
+ptest.suite { name = "t", cmd = { "python3", "sock.py", "claim", "claim t", "claim t\t",
+  "claim nosuch\tx.py", "claim t\tx.py", "claim b[1]\tnever.py", "  claim t\ty z.py" } }
+ptest.batch { name = "b", items = { "a.py" }, cmd = { "true", "{items}" } }
+"#,
+    );
+    p.file("sock.py", SOCK_PY);
+    let out = p.run(&["-j", "1", "--events", "events.ndjson"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    let words: Vec<String> = replies(&p, "t").into_iter().map(|(_, w)| w).collect();
+    let usage = "err expected \"claim SUITE<TAB>ITEM\"";
+    assert_eq!(
+        words,
+        [usage, usage, usage, "ok", "ok", "ok", "ok"],
+        "{words:?}"
+    );
+    let events = std::fs::read_to_string(p.join("events.ndjson")).unwrap();
+    assert!(!events.contains("items_handed_on"), "{events}");
+}

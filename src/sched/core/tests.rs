@@ -3485,6 +3485,13 @@ fn starts(commands: &[Command]) -> Vec<(AttemptKey, SuiteId)> {
         .collect()
 }
 
+/// Whether these commands hand items on.
+fn handed_on(commands: &[Command]) -> bool {
+    commands
+        .iter()
+        .any(|c| matches!(c, Command::ItemsHandedOn { .. }))
+}
+
 fn items_of(core: &Core<'_>, id: SuiteId) -> Vec<String> {
     core.part(id)
         .unwrap()
@@ -3512,11 +3519,7 @@ fn a_part_well_past_its_expected_time_hands_its_unclaimed_items_to_the_next_part
     let out = r.passed(k2, p2, &p2_items, (0.0, expected));
     let (k3, s3) = starts(&out)[0];
     assert_eq!(s3, p3);
-    assert!(
-        !out.iter()
-            .any(|c| matches!(c, Command::ItemsHandedOn { .. })),
-        "{out:?}"
-    );
+    assert!(!handed_on(&out), "{out:?}");
     // p3 ends on time too, at twice p1's expected time: p4 starts with p1's unclaimed item.
     let p3_items = items_of(&r.core, p3);
     let out = r.passed(k3, p3, &p3_items, (expected, 2.0 * expected));
@@ -3583,19 +3586,11 @@ fn a_part_that_never_claims_or_has_claimed_everything_hands_nothing_on() {
     let out = r.passed(k1, p1, &p1_items, (0.0, 3.0 * expected));
     let (k3, s3) = starts(&out)[0];
     assert_eq!(s3, p3);
-    assert!(
-        !out.iter()
-            .any(|c| matches!(c, Command::ItemsHandedOn { .. })),
-        "{out:?}"
-    );
+    assert!(!handed_on(&out), "{out:?}");
     let p3_items = items_of(&r.core, p3);
     let out = r.passed(k3, p3, &p3_items, (3.0 * expected, 4.0 * expected));
     assert_eq!(starts(&out)[0].1, p4);
-    assert!(
-        !out.iter()
-            .any(|c| matches!(c, Command::ItemsHandedOn { .. })),
-        "{out:?}"
-    );
+    assert!(!handed_on(&out), "{out:?}");
     assert!(r.core.part(p4).unwrap().items.len() == 2);
     // An item no part of the run holds is not the run's to refuse.
     assert_eq!(r.claim(p2, "elsewhere.py", 9, 4.1), "ok");
